@@ -1,0 +1,36 @@
+/* executor.h — resolve, validate and run one request. An engine call is a one-step plan; the pipelines issue
+ * extends the plan, not the front ends.
+ *
+ * The split into prepare and run lets a front end validate on the thread that decoded the request (cheap, and the
+ * error goes back at once) and then run the engine inline or on the worker pool (jn_engine_is_inline).
+ *
+ * Ownership: jn_exec_prepare returns a NEW engine reference in *engine (the caller unrefs it after run).
+ * jn_exec_run appends the requested outputs to `outputs` (owned by the caller), in the order requested, or in
+ * signature order when the request names none.
+ * Thread-safety: both may run concurrently for different requests.
+ */
+#ifndef JN_EXECUTOR_H
+#define JN_EXECUTOR_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "engine.h"
+#include "registry.h"
+#include "request.h"
+
+/* Looks the target up (JN_ENOTFOUND) and validates inputs and requested outputs against its signature
+ * (JN_EINVAL), before anything runs. */
+int jn_exec_prepare(jn_registry *reg, const jn_request *req, jn_engine **engine, jn_err *err);
+
+/* Runs a prepared request: refuses to start after the deadline or a cancellation, calls the engine, checks what it
+ * produced against its signature (a mismatch is the engine's bug: JN_EINTERNAL) and keeps the requested outputs. */
+int jn_exec_run(jn_engine *engine, const jn_request *req, const atomic_int *cancelled, jn_tensor_list *outputs,
+                jn_err *err);
+
+static inline bool jn_engine_is_inline(const jn_engine *e)
+{
+    return (e->flags & JN_ENGINE_INLINE) != 0;
+}
+
+#endif

@@ -1,0 +1,35 @@
+/* builtin.h — the table of engines compiled into the junction binary and how `serve` registers them.
+ *
+ * Ownership: each factory returns a new engine with one reference (handed to the registry by
+ * jn_builtin_register_all).
+ */
+#ifndef JN_ENGINES_BUILTIN_H
+#define JN_ENGINES_BUILTIN_H
+
+#include "../broker/core/engine.h"
+#include "../broker/core/registry.h"
+
+/* Settings the built-in engines read at creation. */
+typedef struct jn_builtin_options {
+    double burn_default_ms; /* burn: how long a request burns when it names no burn_ms */
+} jn_builtin_options;
+
+typedef jn_engine *(*jn_engine_factory)(const char *name, const jn_builtin_options *opt, jn_err *err);
+
+typedef struct jn_builtin_engine {
+    const char *name;
+    jn_engine_factory create;
+    const char *summary;
+} jn_builtin_engine;
+
+/* NULL-terminated (name == NULL) table. */
+extern const jn_builtin_engine jn_builtin_engines[];
+
+/* Creates and registers every built-in engine. 0, or the first error. */
+int jn_builtin_register_all(jn_registry *reg, const jn_builtin_options *opt, jn_err *err);
+
+/* engines/util */
+jn_engine *jn_identity_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+jn_engine *jn_burn_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+
+#endif
