@@ -1,0 +1,20 @@
+/* cli.h — the junction command line: one function per sub-command, dispatched from a table in main.c.
+ *
+ * Each command gets argv starting at its own name (argv[0] = "serve"), returns the process exit status:
+ * 0 success, 1 failure at run time, 2 bad usage (after printing usage to stderr).
+ */
+#ifndef JN_CLI_H
+#define JN_CLI_H
+
+#define JN_CLI_EXIT_OK 0
+#define JN_CLI_EXIT_FAIL 1
+#define JN_CLI_EXIT_USAGE 2
+
+#define JN_DEFAULT_HOST "127.0.0.1"
+#define JN_DEFAULT_GRPC_PORT 8001
+
+int jn_cmd_serve(int argc, char **argv);  /* serve.c */
+int jn_cmd_models(int argc, char **argv); /* client.c */
+int jn_cmd_infer(int argc, char **argv);  /* client.c */
+
+#endif

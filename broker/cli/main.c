@@ -1,0 +1,48 @@
+/* junction — the broker's command line. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"serve", jn_cmd_serve, "run the broker (gRPC: junction.v1.Broker, KServe v2, grpc.health.v1)"},
+    {"models", jn_cmd_models, "list the models a running broker serves"},
+    {"infer", jn_cmd_infer, "call a model on a running broker"},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: junction <command> [options]\n\ncommands:\n");
+    for (const command *c = commands; c->name; c++)
+        fprintf(to, "  %-8s %s\n", c->name, c->summary);
+    fprintf(to, "\n'junction <command> --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return JN_CLI_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return JN_CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("junction %s\n", JUNCTION_VERSION);
+        return JN_CLI_EXIT_OK;
+    }
+    for (const command *c = commands; c->name; c++)
+        if (strcmp(argv[1], c->name) == 0)
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "junction: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return JN_CLI_EXIT_USAGE;
+}

@@ -1,0 +1,138 @@
+/* broker_service.c — junction.v1.Broker ListModels and GetModel (Infer and InferStream go through infer.c). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "junction/v1/broker.pb-c.h"
+#include "pb.h"
+
+/* Everything one ModelInfo points to, freed after packing. Strings are borrowed from the engine. */
+typedef struct model_info {
+    Junction__V1__ModelInfo info;
+    Junction__V1__Signature sig;
+    Junction__V1__Port *ports;
+    Junction__V1__Port **inputs, **outputs;
+    char *versions[1];
+} model_info;
+
+static void fill_port(Junction__V1__Port *p, const jn_port *src)
+{
+    junction__v1__port__init(p);
+    p->name = src->name;
+    p->kind = (Junction__V1__Kind)src->kind;
+    p->datatype = (Junction__V1__DataType)src->dtype;
+    p->n_shape = (size_t)src->ndim;
+    p->shape = (int64_t *)src->shape;
+    p->n_labels = src->n_labels;
+    p->labels = src->labels;
+    if (src->description)
+        p->description = src->description;
+}
+
+_Static_assert((int)JN_KIND_CLASSIFICATION == (int)JUNCTION__V1__KIND__CLASSIFICATION &&
+                   (int)JN_KIND_EMBEDDING == (int)JUNCTION__V1__KIND__EMBEDDING,
+               "jn_kind must follow junction.v1.Kind");
+
+static int model_info_fill(model_info *mi, const jn_engine *e)
+{
+    const jn_signature *sig = &e->sig;
+    size_t n = sig->n_inputs + sig->n_outputs;
+    mi->ports = calloc(n ? n : 1, sizeof *mi->ports);
+    mi->inputs = calloc(sig->n_inputs ? sig->n_inputs : 1, sizeof *mi->inputs);
+    mi->outputs = calloc(sig->n_outputs ? sig->n_outputs : 1, sizeof *mi->outputs);
+    if (!mi->ports || !mi->inputs || !mi->outputs)
+        return JN_ENOMEM;
+    junction__v1__signature__init(&mi->sig);
+    for (size_t i = 0; i < sig->n_inputs; i++) {
+        fill_port(&mi->ports[i], &sig->inputs[i]);
+        mi->inputs[i] = &mi->ports[i];
+    }
+    for (size_t i = 0; i < sig->n_outputs; i++) {
+        fill_port(&mi->ports[sig->n_inputs + i], &sig->outputs[i]);
+        mi->outputs[i] = &mi->ports[sig->n_inputs + i];
+    }
+    mi->sig.n_inputs = sig->n_inputs;
+    mi->sig.inputs = mi->inputs;
+    mi->sig.n_outputs = sig->n_outputs;
+    mi->sig.outputs = mi->outputs;
+    junction__v1__model_info__init(&mi->info);
+    mi->info.name = e->name;
+    mi->versions[0] = e->version;
+    mi->info.n_versions = 1;
+    mi->info.versions = mi->versions;
+    mi->info.type = "engine";
+    mi->info.platform = (char *)e->vt->platform;
+    mi->info.ready = atomic_load(&e->ready) != 0;
+    mi->info.signature = &mi->sig;
+    if (e->description)
+        mi->info.description = e->description;
+    return 0;
+}
+
+static void model_info_free(model_info *mi)
+{
+    free(mi->ports);
+    free(mi->inputs);
+    free(mi->outputs);
+}
+
+void jn_broker_list_models(jn_unary *u, grpc_byte_buffer *payload)
+{
+    jn_err err;
+    ProtobufCMessage *req = jn_pb_unpack(&junction__v1__list_models_request__descriptor, payload, &err);
+    if (!req) {
+        jn_unary_fail(u, err.code, err.msg);
+        return;
+    }
+    protobuf_c_message_free_unpacked(req, NULL);
+    jn_engine **engines;
+    long n = jn_registry_list(u->server->reg, &engines);
+    if (n < 0) {
+        jn_unary_fail(u, JN_ENOMEM, "out of memory");
+        return;
+    }
+    model_info *infos = calloc(n ? (size_t)n : 1, sizeof *infos);
+    Junction__V1__ModelInfo **ptrs = calloc(n ? (size_t)n : 1, sizeof *ptrs);
+    int rc = infos && ptrs ? 0 : JN_ENOMEM;
+    for (long i = 0; !rc && i < n; i++) {
+        rc = model_info_fill(&infos[i], engines[i]);
+        ptrs[i] = &infos[i].info;
+    }
+    if (rc) {
+        jn_unary_fail(u, JN_ENOMEM, "out of memory");
+    } else {
+        Junction__V1__ListModelsResponse r = JUNCTION__V1__LIST_MODELS_RESPONSE__INIT;
+        r.n_models = (size_t)n;
+        r.models = ptrs;
+        jn_unary_reply(u, jn_pb_pack(&r.base));
+    }
+    for (long i = 0; infos && i < n; i++)
+        model_info_free(&infos[i]);
+    free(infos);
+    free(ptrs);
+    jn_registry_list_free(engines, n);
+}
+
+void jn_broker_get_model(jn_unary *u, grpc_byte_buffer *payload)
+{
+    jn_err err;
+    Junction__V1__GetModelRequest *req =
+        (Junction__V1__GetModelRequest *)jn_pb_unpack(&junction__v1__get_model_request__descriptor, payload, &err);
+    if (!req) {
+        jn_unary_fail(u, err.code, err.msg);
+        return;
+    }
+    jn_engine *e = jn_registry_get(u->server->reg, req->name, req->version, &err);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    if (!e) {
+        jn_unary_fail(u, err.code, err.msg);
+        return;
+    }
+    model_info mi = {0};
+    if (model_info_fill(&mi, e))
+        jn_unary_fail(u, JN_ENOMEM, "out of memory");
+    else
+        jn_unary_reply(u, jn_pb_pack(&mi.info.base));
+    model_info_free(&mi);
+    jn_engine_unref(e);
+}

@@ -1,0 +1,177 @@
+/* internal.h — state shared by the files of the rpc module (server.c, unary.c, stream.c, infer.c, health.c and the
+ * service files). Not a public header.
+ *
+ * Every completion-queue tag is a jn_tag embedded in the object that owns the batch; the pump calls tag->fn with
+ * the event's success bit. Objects count their outstanding batches (and jobs) and free themselves at zero.
+ */
+#ifndef JN_RPC_INTERNAL_H
+#define JN_RPC_INTERNAL_H
+
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "executor.h"
+#include "registry.h"
+#include "server.h"
+#include "workpool.h"
+
+#define JN_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+typedef struct jn_tag {
+    void (*fn)(struct jn_tag *tag, bool ok);
+} jn_tag;
+
+typedef struct jn_unary jn_unary;
+typedef struct jn_stream jn_stream;
+typedef struct jn_watch jn_watch;
+
+/* A call that just arrived: the handler takes ownership of every field. */
+typedef struct jn_incoming {
+    grpc_call *call;
+    grpc_metadata_array md;
+    gpr_timespec deadline;
+    grpc_byte_buffer *payload; /* unary and server-streaming methods only; may be NULL */
+    grpc_completion_queue *cq;
+} jn_incoming;
+
+typedef enum jn_method_kind { JN_METHOD_UNARY, JN_METHOD_BIDI, JN_METHOD_SERVER_STREAM } jn_method_kind;
+
+typedef struct jn_method {
+    const char *path;
+    jn_method_kind kind;
+    /* Unary: must end with exactly one jn_unary_reply / jn_unary_fail, on any thread. */
+    void (*unary)(jn_unary *u, grpc_byte_buffer *payload);
+    /* Streaming: takes ownership of the incoming call. */
+    void (*start)(struct jn_server *s, const struct jn_method *m, jn_incoming *in);
+    const void *arg; /* method-specific (the infer protocol for infer methods) */
+} jn_method;
+
+/* The method table (server.c). */
+extern const jn_method jn_methods[];
+extern const size_t jn_method_count;
+
+struct jn_server {
+    jn_server_options opt;
+    jn_registry *reg;
+    jn_workpool *pool;
+    grpc_server *srv;
+    int port;
+    int n_cqs;
+    grpc_completion_queue **cqs;
+    pthread_t *pumps;
+    void **method_handles; /* per jn_methods entry */
+
+    atomic_int shutting_down;
+    atomic_long live; /* call objects alive (pre-posted requests included) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled when live drops to 0 or the shutdown tag fires */
+    bool shutdown_notified;
+    jn_tag shutdown_tag;
+
+    /* Open streams and health watchers, for shutdown. Guarded by mu. */
+    jn_stream *streams;
+    jn_watch *watchers;
+};
+
+/* Book-keeping of call objects so shutdown can wait for all of them. */
+void jn__server_call_begin(struct jn_server *s);
+void jn__server_call_end(struct jn_server *s);
+bool jn__server_closing(const struct jn_server *s);
+
+/* Deadline of a call in jn_now_ns() time; 0 when it has none. */
+int64_t jn__deadline_ns(gpr_timespec deadline);
+
+/* ---- unary.c ---- */
+struct jn_unary {
+    jn_tag close_tag;
+    jn_tag send_tag;
+    struct jn_server *server;
+    const jn_method *method;
+    grpc_call *call;
+    grpc_metadata_array md;
+    int64_t deadline_ns;
+    int recv_cancelled;
+    atomic_int cancelled; /* engines poll it */
+    atomic_int refs;      /* the handler's reference + one per outstanding batch */
+    grpc_byte_buffer *response;
+    grpc_slice details;
+};
+
+void jn__unary_start(struct jn_server *s, const jn_method *m, jn_incoming *in);
+/* Sends OK with `response` (taken; may be NULL for an empty message). */
+void jn_unary_reply(jn_unary *u, grpc_byte_buffer *response);
+/* Sends the error mapped from a JN_E* code. */
+void jn_unary_fail(jn_unary *u, int jn_code, const char *message);
+void jn_unary_fail_status(jn_unary *u, grpc_status_code code, const char *message);
+
+/* ---- infer.c: one inference from decoded bytes to an encoded answer, shared by unary and stream calls of both
+ * protocols. ---- */
+typedef struct jn_infer_proto {
+    const char *name;
+    /* Decodes a request message into req; *state receives what the encoder needs to know of the request. */
+    int (*decode)(grpc_byte_buffer *bb, jn_request *req, void **state, jn_err *err);
+    /* Encodes a successful answer (as the stream's message type when in_stream). NULL with err set on failure. */
+    grpc_byte_buffer *(*encode)(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
+                                const void *state, bool in_stream, jn_err *err);
+    /* Encodes a failed request as an in-stream message (the stream goes on). */
+    grpc_byte_buffer *(*encode_stream_error)(const jn_request *req, const jn_err *err);
+    void (*free_state)(void *state);
+} jn_infer_proto;
+
+extern const jn_infer_proto jn_infer_v1; /* codec_v1.c: junction.v1.InferRequest/InferResponse */
+extern const jn_infer_proto jn_infer_v2; /* codec_v2.c: inference.ModelInferRequest/Response */
+
+typedef struct jn_infer_job jn_infer_job;
+struct jn_infer_job {
+    struct jn_server *server;
+    const jn_infer_proto *proto;
+    jn_request req;
+    void *state;
+    jn_engine *engine;
+    jn_tensor_list outputs;
+    jn_err err;
+    int rc;
+    const atomic_int *cancelled;
+    /* Called exactly once when the job has a result (rc/err or outputs), on a pump or worker thread. */
+    void (*done)(jn_infer_job *job);
+    void *owner;
+};
+
+/* A zeroed job bound to its owner. NULL on out of memory. */
+jn_infer_job *jn_infer_job_create(struct jn_server *s, const jn_infer_proto *proto, void (*done)(jn_infer_job *),
+                                  void *owner, const atomic_int *cancelled, int64_t deadline_ns);
+/* Decodes bb (not consumed), resolves and validates, then runs the engine inline or on the worker pool; calls
+ * job->done in every case. */
+void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb);
+/* The encoded answer for a finished job: the result, or for streams the in-stream error message. NULL for a
+ * unary failure (job->rc and job->err then say why). */
+grpc_byte_buffer *jn_infer_job_encode(jn_infer_job *job, bool in_stream);
+void jn_infer_job_free(jn_infer_job *job);
+
+/* The unary handler for an infer method (method->arg is the jn_infer_proto). */
+void jn_unary_infer(jn_unary *u, grpc_byte_buffer *payload);
+
+/* ---- stream.c: bidi infer streams (InferStream, ModelStreamInfer). ---- */
+void jn_stream_start(struct jn_server *s, const jn_method *m, jn_incoming *in);
+/* Shutdown: every open stream is closed once its in-flight requests are answered; later requests are refused. */
+void jn__streams_close_all(struct jn_server *s);
+
+/* ---- health.c ---- */
+void jn_health_check(jn_unary *u, grpc_byte_buffer *payload);
+void jn_health_watch_start(struct jn_server *s, const jn_method *m, jn_incoming *in);
+/* Shutdown: watchers get NOT_SERVING and then their call ends. */
+void jn__health_shutdown(struct jn_server *s);
+
+/* ---- services ---- */
+void jn_broker_list_models(jn_unary *u, grpc_byte_buffer *payload);
+void jn_broker_get_model(jn_unary *u, grpc_byte_buffer *payload);
+void jn_v2_server_live(jn_unary *u, grpc_byte_buffer *payload);
+void jn_v2_server_ready(jn_unary *u, grpc_byte_buffer *payload);
+void jn_v2_model_ready(jn_unary *u, grpc_byte_buffer *payload);
+void jn_v2_server_metadata(jn_unary *u, grpc_byte_buffer *payload);
+void jn_v2_model_metadata(jn_unary *u, grpc_byte_buffer *payload);
+
+#endif

@@ -1,0 +1,386 @@
+/* server.c — server setup, pump threads, arrival of calls (registered and unknown methods), shutdown. */
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+const jn_method jn_methods[] = {
+    {"/junction.v1.Broker/Infer", JN_METHOD_UNARY, jn_unary_infer, NULL, &jn_infer_v1},
+    {"/junction.v1.Broker/InferStream", JN_METHOD_BIDI, NULL, jn_stream_start, &jn_infer_v1},
+    {"/junction.v1.Broker/ListModels", JN_METHOD_UNARY, jn_broker_list_models, NULL, NULL},
+    {"/junction.v1.Broker/GetModel", JN_METHOD_UNARY, jn_broker_get_model, NULL, NULL},
+    {"/inference.GRPCInferenceService/ServerLive", JN_METHOD_UNARY, jn_v2_server_live, NULL, NULL},
+    {"/inference.GRPCInferenceService/ServerReady", JN_METHOD_UNARY, jn_v2_server_ready, NULL, NULL},
+    {"/inference.GRPCInferenceService/ModelReady", JN_METHOD_UNARY, jn_v2_model_ready, NULL, NULL},
+    {"/inference.GRPCInferenceService/ServerMetadata", JN_METHOD_UNARY, jn_v2_server_metadata, NULL, NULL},
+    {"/inference.GRPCInferenceService/ModelMetadata", JN_METHOD_UNARY, jn_v2_model_metadata, NULL, NULL},
+    {"/inference.GRPCInferenceService/ModelInfer", JN_METHOD_UNARY, jn_unary_infer, NULL, &jn_infer_v2},
+    {"/inference.GRPCInferenceService/ModelStreamInfer", JN_METHOD_BIDI, NULL, jn_stream_start, &jn_infer_v2},
+    {"/grpc.health.v1.Health/Check", JN_METHOD_UNARY, jn_health_check, NULL, NULL},
+    {"/grpc.health.v1.Health/Watch", JN_METHOD_SERVER_STREAM, NULL, jn_health_watch_start, NULL},
+};
+const size_t jn_method_count = sizeof jn_methods / sizeof jn_methods[0];
+
+/* Calls for unregistered methods kept requested per completion queue. */
+#define UNKNOWN_PREPOST 4
+
+void jn_server_options_default(jn_server_options *opt)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    opt->host = "127.0.0.1";
+    opt->port = 8001;
+    opt->pump_threads = 2;
+    opt->worker_threads = cores > 0 ? (int)cores : 2;
+    opt->prepost = 32;
+    opt->max_stream_inflight = 64;
+    opt->max_message_bytes = 64 << 20;
+    opt->grace_ms = 10000;
+}
+
+void jn__server_call_begin(jn_server *s)
+{
+    atomic_fetch_add(&s->live, 1);
+}
+
+void jn__server_call_end(jn_server *s)
+{
+    if (atomic_fetch_sub(&s->live, 1) == 1 && atomic_load(&s->shutting_down)) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+bool jn__server_closing(const jn_server *s)
+{
+    return atomic_load(&s->shutting_down) != 0;
+}
+
+int64_t jn__deadline_ns(gpr_timespec deadline)
+{
+    if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0)
+        return 0;
+    gpr_timespec left = gpr_time_sub(deadline, gpr_now(deadline.clock_type));
+    int64_t ns = (int64_t)left.tv_sec * 1000000000 + left.tv_nsec;
+    if (ns < 0)
+        ns = 0;
+    return jn_now_ns() + ns;
+}
+
+/* ---- pre-posted registered calls ---- */
+
+typedef struct pending_call {
+    jn_tag tag;
+    jn_server *server;
+    size_t method;
+    int cq;
+    jn_incoming in;
+} pending_call;
+
+static void on_registered_call(jn_tag *tag, bool ok);
+
+static void request_registered(jn_server *s, size_t method, int cq)
+{
+    pending_call *p = calloc(1, sizeof *p);
+    if (!p) {
+        fprintf(stderr, "junction: out of memory pre-posting %s\n", jn_methods[method].path);
+        return;
+    }
+    p->tag.fn = on_registered_call;
+    p->server = s;
+    p->method = method;
+    p->cq = cq;
+    p->in.cq = s->cqs[cq];
+    grpc_metadata_array_init(&p->in.md);
+    jn__server_call_begin(s);
+    bool wants_payload = jn_methods[method].kind != JN_METHOD_BIDI;
+    grpc_call_error e = grpc_server_request_registered_call(
+        s->srv, s->method_handles[method], &p->in.call, &p->in.deadline, &p->in.md,
+        wants_payload ? &p->in.payload : NULL, s->cqs[cq], s->cqs[cq], &p->tag);
+    if (e != GRPC_CALL_OK) {
+        grpc_metadata_array_destroy(&p->in.md);
+        free(p);
+        jn__server_call_end(s);
+    }
+}
+
+static void on_registered_call(jn_tag *tag, bool ok)
+{
+    pending_call *p = JN_CONTAINER_OF(tag, pending_call, tag);
+    jn_server *s = p->server;
+    if (!ok) { /* the server is shutting down: nothing arrived */
+        grpc_metadata_array_destroy(&p->in.md);
+        free(p);
+        jn__server_call_end(s);
+        return;
+    }
+    if (!jn__server_closing(s))
+        request_registered(s, p->method, p->cq);
+    const jn_method *m = &jn_methods[p->method];
+    if (m->kind == JN_METHOD_UNARY)
+        jn__unary_start(s, m, &p->in);
+    else
+        m->start(s, m, &p->in);
+    free(p); /* the handler now owns the call; it did its own call_begin */
+    jn__server_call_end(s);
+}
+
+/* ---- unknown methods: UNIMPLEMENTED instead of a hang until the deadline ---- */
+
+typedef struct unknown_call {
+    jn_tag arrived_tag;
+    jn_tag done_tag;
+    jn_server *server;
+    int cq;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+    int cancelled;
+    grpc_slice message;
+} unknown_call;
+
+static void on_unknown_call(jn_tag *tag, bool ok);
+
+static void on_unknown_done(jn_tag *tag, bool ok)
+{
+    unknown_call *u = JN_CONTAINER_OF(tag, unknown_call, done_tag);
+    jn_server *s = u->server;
+    grpc_slice_unref(u->message);
+    grpc_call_details_destroy(&u->details);
+    grpc_metadata_array_destroy(&u->md);
+    grpc_call_unref(u->call);
+    free(u);
+    jn__server_call_end(s);
+}
+
+static void request_unknown(jn_server *s, int cq)
+{
+    unknown_call *u = calloc(1, sizeof *u);
+    if (!u)
+        return;
+    u->arrived_tag.fn = on_unknown_call;
+    u->done_tag.fn = on_unknown_done;
+    u->server = s;
+    u->cq = cq;
+    grpc_call_details_init(&u->details);
+    grpc_metadata_array_init(&u->md);
+    jn__server_call_begin(s);
+    if (grpc_server_request_call(s->srv, &u->call, &u->details, &u->md, s->cqs[cq], s->cqs[cq], &u->arrived_tag) !=
+        GRPC_CALL_OK) {
+        grpc_call_details_destroy(&u->details);
+        grpc_metadata_array_destroy(&u->md);
+        free(u);
+        jn__server_call_end(s);
+    }
+}
+
+static void on_unknown_call(jn_tag *tag, bool ok)
+{
+    unknown_call *u = JN_CONTAINER_OF(tag, unknown_call, arrived_tag);
+    jn_server *s = u->server;
+    if (!ok) {
+        grpc_call_details_destroy(&u->details);
+        grpc_metadata_array_destroy(&u->md);
+        free(u);
+        jn__server_call_end(s);
+        return;
+    }
+    if (!jn__server_closing(s))
+        request_unknown(s, u->cq);
+    char text[512];
+    snprintf(text, sizeof text, "method %.*s is not implemented by junction",
+             (int)GRPC_SLICE_LENGTH(u->details.method), (const char *)GRPC_SLICE_START_PTR(u->details.method));
+    u->message = grpc_slice_from_copied_string(text);
+    grpc_op ops[3];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[1].data.send_status_from_server.status = GRPC_STATUS_UNIMPLEMENTED;
+    ops[1].data.send_status_from_server.status_details = &u->message;
+    ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[2].data.recv_close_on_server.cancelled = &u->cancelled;
+    if (grpc_call_start_batch(u->call, ops, 3, &u->done_tag, NULL) != GRPC_CALL_OK)
+        on_unknown_done(&u->done_tag, false);
+}
+
+/* ---- pumps ---- */
+
+static void *pump_main(void *arg)
+{
+    grpc_completion_queue *cq = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            return NULL;
+        if (ev.type == GRPC_OP_COMPLETE) {
+            jn_tag *t = ev.tag;
+            t->fn(t, ev.success != 0);
+        }
+    }
+}
+
+static void on_shutdown_notified(jn_tag *tag, bool ok)
+{
+    jn_server *s = JN_CONTAINER_OF(tag, jn_server, shutdown_tag);
+    pthread_mutex_lock(&s->mu);
+    s->shutdown_notified = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- lifecycle ---- */
+
+static void server_free(jn_server *s)
+{
+    if (s->pool)
+        jn_workpool_destroy(s->pool);
+    free(s->cqs);
+    free(s->pumps);
+    free(s->method_handles);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_err *err)
+{
+    if (opt->pump_threads < 1 || opt->worker_threads < 1 || opt->prepost < 1 || opt->max_stream_inflight < 1 ||
+        opt->max_message_bytes < 1024 || opt->port < 0 || opt->port > 65535) {
+        jn_err_set(err, JN_EINVAL, "server options out of range");
+        return NULL;
+    }
+    jn_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        jn_err_set(err, JN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->opt = *opt;
+    s->reg = reg;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->shutdown_tag.fn = on_shutdown_notified;
+    s->n_cqs = opt->pump_threads;
+    s->cqs = calloc((size_t)s->n_cqs, sizeof *s->cqs);
+    s->pumps = calloc((size_t)s->n_cqs, sizeof *s->pumps);
+    s->method_handles = calloc(jn_method_count, sizeof *s->method_handles);
+    s->pool = jn_workpool_create(opt->worker_threads);
+    if (!s->cqs || !s->pumps || !s->method_handles || !s->pool) {
+        server_free(s);
+        jn_err_set(err, JN_ENOMEM, "out of memory starting the server");
+        return NULL;
+    }
+
+    grpc_arg args[3];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = opt->max_message_bytes;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = opt->max_message_bytes;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[2].value.integer = 0;
+    grpc_channel_args channel_args = {3, args};
+    s->srv = grpc_server_create(&channel_args, NULL);
+    for (size_t i = 0; i < jn_method_count; i++) {
+        grpc_server_register_method_payload_handling payload = jn_methods[i].kind == JN_METHOD_BIDI
+                                                                   ? GRPC_SRM_PAYLOAD_NONE
+                                                                   : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER;
+        s->method_handles[i] = grpc_server_register_method(s->srv, jn_methods[i].path, NULL, payload, 0);
+    }
+    for (int i = 0; i < s->n_cqs; i++) {
+        s->cqs[i] = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(s->srv, s->cqs[i], NULL);
+    }
+    char addr[300];
+    snprintf(addr, sizeof addr, strchr(opt->host, ':') ? "[%s]:%d" : "%s:%d", opt->host, opt->port);
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    s->port = grpc_server_add_http2_port(s->srv, addr, creds);
+    grpc_server_credentials_release(creds);
+    if (s->port == 0) {
+        jn_err_set(err, JN_EUNAVAIL, "cannot listen on %s (address in use or not local?)", addr);
+        grpc_server_destroy(s->srv);
+        for (int i = 0; i < s->n_cqs; i++) {
+            grpc_completion_queue_shutdown(s->cqs[i]);
+            while (grpc_completion_queue_next(s->cqs[i], gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+                   GRPC_QUEUE_SHUTDOWN)
+                ;
+            grpc_completion_queue_destroy(s->cqs[i]);
+        }
+        server_free(s);
+        return NULL;
+    }
+    grpc_server_start(s->srv);
+    for (int q = 0; q < s->n_cqs; q++) {
+        for (size_t m = 0; m < jn_method_count; m++)
+            for (int k = 0; k < opt->prepost; k++)
+                request_registered(s, m, q);
+        for (int k = 0; k < UNKNOWN_PREPOST; k++)
+            request_unknown(s, q);
+        pthread_create(&s->pumps[q], NULL, pump_main, s->cqs[q]);
+    }
+    return s;
+}
+
+int jn_server_port(const jn_server *s)
+{
+    return s->port;
+}
+
+void jn_server_shutdown(jn_server *s)
+{
+    if (atomic_exchange(&s->shutting_down, 1))
+        return;
+    jn__health_shutdown(s);
+    grpc_server_shutdown_and_notify(s->srv, s->cqs[0], &s->shutdown_tag);
+    jn__streams_close_all(s);
+
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += s->opt.grace_ms / 1000;
+    until.tv_nsec += (s->opt.grace_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (!s->shutdown_notified) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0)
+            break;
+    }
+    if (!s->shutdown_notified) {
+        pthread_mutex_unlock(&s->mu);
+        fprintf(stderr, "junction: grace period over, cancelling the calls still running\n");
+        grpc_server_cancel_all_calls(s->srv);
+        pthread_mutex_lock(&s->mu);
+        while (!s->shutdown_notified)
+            pthread_cond_wait(&s->cv, &s->mu);
+    }
+    while (atomic_load(&s->live) > 0)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+
+    grpc_server_destroy(s->srv);
+    s->srv = NULL;
+    for (int i = 0; i < s->n_cqs; i++)
+        grpc_completion_queue_shutdown(s->cqs[i]);
+    for (int i = 0; i < s->n_cqs; i++) {
+        pthread_join(s->pumps[i], NULL);
+        grpc_completion_queue_destroy(s->cqs[i]);
+    }
+    s->n_cqs = 0;
+}
+
+void jn_server_destroy(jn_server *s)
+{
+    if (!s)
+        return;
+    if (!atomic_load(&s->shutting_down))
+        jn_server_shutdown(s);
+    server_free(s);
+}

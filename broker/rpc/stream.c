@@ -1,0 +1,342 @@
+/* stream.c — bidirectional infer streams (junction.v1 InferStream, v2 ModelStreamInfer).
+ *
+ * Reads and writes are independent: one RECV_MESSAGE and at most one SEND_MESSAGE outstanding, each in its own
+ * batch. Every request read is handed to the shared infer path (inline or worker pool) and the reader goes straight
+ * back to reading, so a slow request does not hold up the ones behind it; answers are written in the order they
+ * finish, each carrying its request's id. Back-pressure: at most max_stream_inflight requests may be read and not
+ * yet written; beyond that the reader pauses, so memory stays bounded while the client's sends are flow-controlled.
+ *
+ * Lifetime: `refs` counts outstanding batches and running jobs (guarded by mu); the stream is freed at zero. The
+ * status goes out once nothing is in flight and the client half-closed, the call failed, or the server is closing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct out_msg {
+    grpc_byte_buffer *bb;
+    struct out_msg *next;
+} out_msg;
+
+struct jn_stream {
+    jn_tag close_tag, read_tag, write_tag, status_tag;
+    jn_server *server;
+    const jn_infer_proto *proto;
+    grpc_call *call;
+    grpc_metadata_array md;
+    int64_t deadline_ns;
+    atomic_int cancelled; /* engines poll it */
+    int recv_cancelled;
+    grpc_byte_buffer *recv_buf;
+    grpc_byte_buffer *writing_bb;
+    grpc_slice status_details;
+
+    pthread_mutex_t mu; /* guards everything below */
+    int refs;
+    int inflight; /* read and not yet written (or dropped) */
+    bool reading, read_paused, half_closed, failed, closing, status_sent, writing;
+    out_msg *head, *tail;
+    jn_stream *prev, *next; /* the server's list, guarded by server->mu */
+};
+
+static void stream_free(jn_stream *st)
+{
+    jn_server *s = st->server;
+    pthread_mutex_lock(&s->mu);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        s->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    pthread_mutex_unlock(&s->mu);
+    while (st->head) {
+        out_msg *m = st->head;
+        st->head = m->next;
+        grpc_byte_buffer_destroy(m->bb);
+        free(m);
+    }
+    if (st->recv_buf)
+        grpc_byte_buffer_destroy(st->recv_buf);
+    grpc_slice_unref(st->status_details);
+    grpc_metadata_array_destroy(&st->md);
+    grpc_call_unref(st->call);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+    jn__server_call_end(s);
+}
+
+/* Unlocks st->mu and frees the stream if nothing refers to it any more. */
+static void unlock_and_release(jn_stream *st)
+{
+    bool dead = st->refs == 0;
+    pthread_mutex_unlock(&st->mu);
+    if (dead)
+        stream_free(st);
+}
+
+static void start_batch_locked(jn_stream *st, const grpc_op *ops, size_t n, jn_tag *tag)
+{
+    st->refs++;
+    if (grpc_call_start_batch(st->call, ops, n, tag, NULL) != GRPC_CALL_OK) {
+        st->refs--;
+        st->failed = true;
+    }
+}
+
+static void start_read_locked(jn_stream *st)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &st->recv_buf;
+    st->reading = true;
+    st->read_paused = false;
+    start_batch_locked(st, &op, 1, &st->read_tag);
+    if (st->failed)
+        st->reading = false;
+}
+
+static void drop_queue_locked(jn_stream *st)
+{
+    while (st->head) {
+        out_msg *m = st->head;
+        st->head = m->next;
+        grpc_byte_buffer_destroy(m->bb);
+        free(m);
+        st->inflight--;
+    }
+    st->tail = NULL;
+}
+
+static void pump_writes_locked(jn_stream *st)
+{
+    if (st->writing || !st->head || st->status_sent || st->failed)
+        return;
+    out_msg *m = st->head;
+    st->head = m->next;
+    if (!st->head)
+        st->tail = NULL;
+    st->writing_bb = m->bb;
+    free(m);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = st->writing_bb;
+    st->writing = true;
+    start_batch_locked(st, &op, 1, &st->write_tag);
+    if (st->failed) {
+        st->writing = false;
+        grpc_byte_buffer_destroy(st->writing_bb);
+        st->writing_bb = NULL;
+        st->inflight--;
+        drop_queue_locked(st);
+    }
+}
+
+static void maybe_resume_read_locked(jn_stream *st)
+{
+    if (st->read_paused && !st->reading && !st->half_closed && !st->failed && !st->closing &&
+        st->inflight < st->server->opt.max_stream_inflight)
+        start_read_locked(st);
+}
+
+static void maybe_finish_locked(jn_stream *st)
+{
+    if (st->status_sent || st->inflight > 0 || !(st->half_closed || st->failed || st->closing))
+        return;
+    bool refused = st->closing && !st->half_closed;
+    st->status_details =
+        refused ? grpc_slice_from_static_string("the server is shutting down") : grpc_empty_slice();
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    op.data.send_status_from_server.status = refused ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_OK;
+    op.data.send_status_from_server.status_details = &st->status_details;
+    st->status_sent = true;
+    start_batch_locked(st, &op, 1, &st->status_tag);
+}
+
+static void job_done(jn_infer_job *job)
+{
+    jn_stream *st = job->owner;
+    grpc_byte_buffer *bb = jn_infer_job_encode(job, true);
+    jn_infer_job_free(job);
+    out_msg *m = bb ? malloc(sizeof *m) : NULL;
+    pthread_mutex_lock(&st->mu);
+    st->refs--;
+    if (st->failed || !m) {
+        if (bb)
+            grpc_byte_buffer_destroy(bb);
+        free(m);
+        st->inflight--;
+    } else {
+        m->bb = bb;
+        m->next = NULL;
+        if (st->tail)
+            st->tail->next = m;
+        else
+            st->head = m;
+        st->tail = m;
+        pump_writes_locked(st);
+    }
+    maybe_resume_read_locked(st);
+    maybe_finish_locked(st);
+    unlock_and_release(st);
+}
+
+static void on_read(jn_tag *tag, bool ok)
+{
+    jn_stream *st = JN_CONTAINER_OF(tag, jn_stream, read_tag);
+    pthread_mutex_lock(&st->mu);
+    st->refs--;
+    st->reading = false;
+    grpc_byte_buffer *bb = st->recv_buf;
+    st->recv_buf = NULL;
+    if (!ok) {
+        st->failed = true;
+        drop_queue_locked(st);
+    } else if (!bb) {
+        st->half_closed = true;
+    }
+    if (!ok || !bb) {
+        if (bb)
+            grpc_byte_buffer_destroy(bb);
+        maybe_finish_locked(st);
+        unlock_and_release(st);
+        return;
+    }
+    bool closing = st->closing;
+    jn_infer_job *job = jn_infer_job_create(st->server, st->proto, job_done, st, &st->cancelled, st->deadline_ns);
+    if (job) {
+        st->inflight++;
+        st->refs++;
+    }
+    pthread_mutex_unlock(&st->mu);
+
+    if (job) {
+        if (closing) { /* answer it, but run nothing new */
+            job->rc = st->proto->decode(bb, &job->req, &job->state, &job->err);
+            job->rc = jn_err_set(&job->err, JN_EUNAVAIL, "the server is shutting down: request refused");
+            job_done(job);
+        } else {
+            jn_infer_job_run(job, bb);
+        }
+    }
+    grpc_byte_buffer_destroy(bb);
+
+    pthread_mutex_lock(&st->mu);
+    if (!job) { /* out of memory: end the stream rather than lose a request silently */
+        st->failed = true;
+        grpc_call_cancel_with_status(st->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    } else if (!st->failed && !st->half_closed && !st->closing) {
+        if (st->inflight < st->server->opt.max_stream_inflight)
+            start_read_locked(st);
+        else
+            st->read_paused = true;
+    }
+    maybe_finish_locked(st);
+    unlock_and_release(st);
+}
+
+static void on_write(jn_tag *tag, bool ok)
+{
+    jn_stream *st = JN_CONTAINER_OF(tag, jn_stream, write_tag);
+    pthread_mutex_lock(&st->mu);
+    st->refs--;
+    st->writing = false;
+    grpc_byte_buffer_destroy(st->writing_bb);
+    st->writing_bb = NULL;
+    st->inflight--;
+    if (!ok) {
+        st->failed = true;
+        drop_queue_locked(st);
+    } else {
+        pump_writes_locked(st);
+    }
+    maybe_resume_read_locked(st);
+    maybe_finish_locked(st);
+    unlock_and_release(st);
+}
+
+static void on_status(jn_tag *tag, bool ok)
+{
+    jn_stream *st = JN_CONTAINER_OF(tag, jn_stream, status_tag);
+    pthread_mutex_lock(&st->mu);
+    st->refs--;
+    unlock_and_release(st);
+}
+
+static void on_close(jn_tag *tag, bool ok)
+{
+    jn_stream *st = JN_CONTAINER_OF(tag, jn_stream, close_tag);
+    pthread_mutex_lock(&st->mu);
+    st->refs--;
+    if (!ok || st->recv_cancelled) {
+        atomic_store(&st->cancelled, 1);
+        st->failed = true;
+        drop_queue_locked(st);
+    }
+    maybe_finish_locked(st);
+    unlock_and_release(st);
+}
+
+void jn_stream_start(jn_server *s, const jn_method *m, jn_incoming *in)
+{
+    jn_stream *st = calloc(1, sizeof *st);
+    if (!st) {
+        grpc_call_cancel_with_status(in->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        grpc_call_unref(in->call);
+        grpc_metadata_array_destroy(&in->md);
+        return;
+    }
+    jn__server_call_begin(s);
+    st->close_tag.fn = on_close;
+    st->read_tag.fn = on_read;
+    st->write_tag.fn = on_write;
+    st->status_tag.fn = on_status;
+    st->server = s;
+    st->proto = m->arg;
+    st->call = in->call;
+    st->md = in->md;
+    st->deadline_ns = jn__deadline_ns(in->deadline);
+    st->status_details = grpc_empty_slice();
+    atomic_init(&st->cancelled, 0);
+    pthread_mutex_init(&st->mu, NULL);
+
+    pthread_mutex_lock(&s->mu);
+    st->next = s->streams;
+    if (s->streams)
+        s->streams->prev = st;
+    s->streams = st;
+    pthread_mutex_unlock(&s->mu);
+
+    pthread_mutex_lock(&st->mu);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[1].data.recv_close_on_server.cancelled = &st->recv_cancelled;
+    start_batch_locked(st, ops, 2, &st->close_tag);
+    if (!st->failed)
+        start_read_locked(st);
+    if (jn__server_closing(s))
+        st->closing = true;
+    maybe_finish_locked(st);
+    unlock_and_release(st);
+}
+
+void jn__streams_close_all(jn_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (jn_stream *st = s->streams; st; st = st->next) {
+        pthread_mutex_lock(&st->mu);
+        if (st->refs > 0) { /* a stream at zero is being freed by its last holder */
+            st->closing = true;
+            maybe_finish_locked(st);
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
