@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: the whole suite on a release build (warnings are errors),
+# then the unit and end-to-end suites again on an address+undefined sanitizer build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+jobs=$(nproc)
+echo "== release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DJUNCTION_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== address+undefined sanitizer build"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DJUNCTION_WERROR=ON -DJUNCTION_SANITIZE=address,undefined \
+  -DJUNCTION_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|e2e'
