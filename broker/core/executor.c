@@ -36,7 +36,8 @@ static int keep_output(jn_engine *e, const char *model, const char *name, jn_ten
     int rc = jn_port_check_tensor(model, "output", port, t, err);
     if (rc) {
         jn_tensor_free(t);
-        err->code = JN_EINTERNAL;
+        if (err) /* err may be NULL, as everywhere */
+            err->code = JN_EINTERNAL;
         return JN_EINTERNAL;
     }
     return jn_tensor_list_push(outputs, t) ? jn_err_set(err, JN_ENOMEM, "out of memory") : 0;
@@ -64,6 +65,7 @@ int jn_exec_run(jn_engine *engine, const jn_request *req, const atomic_int *canc
         jn_tensor_list_clear(&produced);
         return rc;
     }
+    size_t had = outputs->count;
     if (req->n_outputs) {
         for (size_t i = 0; i < req->n_outputs && !rc; i++)
             rc = keep_output(engine, req->model, req->outputs[i], &produced, outputs, err);
@@ -71,6 +73,9 @@ int jn_exec_run(jn_engine *engine, const jn_request *req, const atomic_int *canc
         for (size_t i = 0; i < engine->sig.n_outputs && !rc; i++)
             rc = keep_output(engine, req->model, engine->sig.outputs[i].name, &produced, outputs, err);
     }
+    /* All or nothing: a failed call leaves no half of its outputs in the caller's list. */
+    while (rc && outputs->count > had)
+        jn_tensor_free(outputs->items[--outputs->count]);
     jn_tensor_list_clear(&produced);
     return rc;
 }

@@ -6,7 +6,7 @@
  *
  * Ownership: jn_exec_prepare returns a NEW engine reference in *engine (the caller unrefs it after run).
  * jn_exec_run appends the requested outputs to `outputs` (owned by the caller), in the order requested, or in
- * signature order when the request names none.
+ * signature order when the request names none; on failure it appends nothing.
  * Thread-safety: both may run concurrently for different requests.
  */
 #ifndef JN_EXECUTOR_H

@@ -268,6 +268,11 @@ int jn_signature_validate_outputs(const jn_signature *sig, const char *model, co
             return jn_err_set(err, JN_EINVAL, "model '%s': unknown output '%s' requested (the model's outputs are %s)",
                               model, names[i], list);
         }
+        /* The executor hands each output over once: a second request for it is the caller's mistake. */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[j], names[i]) == 0)
+                return jn_err_set(err, JN_EINVAL, "model '%s': output '%s' is requested twice", model,
+                                  names[i]);
     }
     return 0;
 }

@@ -75,7 +75,8 @@ int jn_port_check_tensor(const char *model, const char *direction, const jn_port
 int jn_signature_validate_inputs(const jn_signature *sig, const char *model, const jn_tensor_list *inputs,
                                  jn_err *err);
 
-/* Validates requested output names (may be empty = all). JN_EINVAL naming the unknown output otherwise. */
+/* Validates requested output names (may be empty = all). JN_EINVAL naming the unknown or repeated output
+ * otherwise. */
 int jn_signature_validate_outputs(const jn_signature *sig, const char *model, const char *const *names,
                                   size_t n, jn_err *err);
 

@@ -90,11 +90,19 @@ void jn_buffer_unref(jn_buffer *buf)
 
 int64_t jn_shape_element_count(int ndim, const int64_t *shape)
 {
-    int64_t n = 1;
+    /* A zero dimension makes the product 0 however large the others are, so look for negatives and zeros
+     * before multiplying: [2^40, 2^40, 0] is an empty tensor, not an overflow. */
+    bool empty = false;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
             return -1;
-        if (shape[i] != 0 && n > INT64_MAX / shape[i])
+        empty |= shape[i] == 0;
+    }
+    if (empty)
+        return 0;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (n > INT64_MAX / shape[i])
             return -1;
         n *= shape[i];
     }

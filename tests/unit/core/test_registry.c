@@ -1,0 +1,372 @@
+/* Unit tests for broker/core/registry.c (and the engine refcounting it relies on): add/get/remove/list, the
+ * ownership rules (rejected engines released, removed engines kept alive by their callers), and concurrency. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+#include "test.h"
+
+/* An engine whose destroy callback counts into its ctx. */
+typedef struct probe {
+    atomic_int destroyed;
+} probe;
+
+static int probe_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+                       jn_tensor_list *outputs, jn_err *err)
+{
+    return 0;
+}
+
+static void probe_destroy(jn_engine *self)
+{
+    probe *p = self->ctx;
+    atomic_fetch_add(&p->destroyed, 1);
+}
+
+static const jn_engine_vtable probe_vtable = {
+    .abi_version = JN_ENGINE_ABI_VERSION,
+    .platform = "test",
+    .infer = probe_infer,
+    .destroy = probe_destroy,
+};
+
+static jn_engine *make(const char *name, const char *version, probe *p)
+{
+    jn_err err;
+    jn_engine *e = jn_engine_create(&probe_vtable, name, version, NULL, p, &err);
+    JN_REQUIRE(e);
+    return e;
+}
+
+static void test_add_get_remove(void)
+{
+    jn_registry *reg = jn_registry_create();
+    JN_REQUIRE(reg);
+    probe pa = {0}, pb = {0}, pc = {0};
+    jn_err err;
+    jn_err_clear(&err);
+    JN_CHECK_INT_EQ(jn_registry_add(reg, make("beta", NULL, &pb), &err), 0);
+    JN_CHECK_INT_EQ(jn_registry_add(reg, make("alpha", "3", &pa), &err), 0);
+    JN_CHECK_INT_EQ(jn_registry_add(reg, make("gamma", NULL, &pc), &err), 0);
+    JN_CHECK_INT_EQ(err.code, 0);
+
+    jn_engine *e = jn_registry_get(reg, "alpha", NULL, &err);
+    JN_REQUIRE(e);
+    JN_CHECK_STR_EQ(e->name, "alpha");
+    JN_CHECK_STR_EQ(e->version, "3");
+    JN_CHECK_PTR_EQ(e->ctx, &pa);
+    JN_CHECK_INT_EQ(atomic_load(&e->refs), 2); /* the registry's and ours */
+    jn_engine_unref(e);
+    JN_CHECK_INT_EQ(atomic_load(&e->refs), 1);
+    JN_CHECK_INT_EQ(atomic_load(&pa.destroyed), 0);
+
+    e = jn_registry_get(reg, "beta", "", &err);
+    JN_REQUIRE(e);
+    JN_CHECK_STR_EQ(e->version, "1"); /* NULL version -> "1" */
+    jn_engine_unref(e);
+
+    JN_CHECK_INT_EQ(jn_registry_remove(reg, "beta", &err), 0);
+    JN_CHECK_INT_EQ(atomic_load(&pb.destroyed), 1); /* nobody else held it */
+    JN_CHECK(jn_registry_get(reg, "beta", NULL, &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_ENOTFOUND);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'beta' is not registered");
+    JN_CHECK_ERR(jn_registry_remove(reg, "beta", &err), err, JN_ENOTFOUND);
+    JN_CHECK_STR_CONTAINS(err.msg, "'beta'");
+    JN_CHECK_INT_EQ(atomic_load(&pb.destroyed), 1);
+
+    /* The others are still there. */
+    e = jn_registry_get(reg, "gamma", NULL, &err);
+    JN_REQUIRE(e);
+    JN_CHECK_PTR_EQ(e->ctx, &pc);
+    jn_engine_unref(e);
+
+    jn_registry_destroy(reg);
+    JN_CHECK_INT_EQ(atomic_load(&pa.destroyed), 1);
+    JN_CHECK_INT_EQ(atomic_load(&pb.destroyed), 1);
+    JN_CHECK_INT_EQ(atomic_load(&pc.destroyed), 1);
+    jn_registry_destroy(NULL);
+}
+
+static void test_duplicate_add(void)
+{
+    jn_registry *reg = jn_registry_create();
+    JN_REQUIRE(reg);
+    probe first = {0}, second = {0};
+    jn_err err;
+    jn_err_clear(&err);
+    jn_engine *orig = make("dup", NULL, &first);
+    JN_CHECK_INT_EQ(jn_registry_add(reg, orig, &err), 0);
+    JN_CHECK_ERR(jn_registry_add(reg, make("dup", "2", &second), &err), err, JN_EEXIST);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'dup' is already registered");
+    JN_CHECK_INT_EQ(atomic_load(&second.destroyed), 1); /* the rejected engine was released */
+    JN_CHECK_INT_EQ(atomic_load(&first.destroyed), 0);
+
+    jn_engine *e = jn_registry_get(reg, "dup", NULL, &err);
+    JN_REQUIRE(e);
+    JN_CHECK_PTR_EQ(e, orig); /* the first one stays */
+    JN_CHECK_PTR_EQ(e->ctx, &first);
+    jn_engine_unref(e);
+    jn_registry_destroy(reg);
+    JN_CHECK_INT_EQ(atomic_load(&first.destroyed), 1);
+}
+
+static void test_not_found_and_versions(void)
+{
+    jn_registry *reg = jn_registry_create();
+    JN_REQUIRE(reg);
+    probe p = {0};
+    jn_err err;
+    jn_err_clear(&err);
+
+    JN_CHECK(jn_registry_get(reg, "ghost", NULL, &err) == NULL); /* empty registry */
+    JN_CHECK_INT_EQ(err.code, JN_ENOTFOUND);
+    JN_CHECK_STR_CONTAINS(err.msg, "'ghost'");
+
+    jn_engine *orig = make("resnet", "2", &p);
+    JN_CHECK_INT_EQ(jn_registry_add(reg, orig, &err), 0);
+    jn_engine *e = jn_registry_get(reg, "resnet", "2", &err);
+    JN_CHECK_PTR_EQ(e, orig);
+    jn_engine_unref(e);
+
+    jn_err_clear(&err);
+    JN_CHECK(jn_registry_get(reg, "resnet", "3", &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_ENOTFOUND);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'resnet'");
+    JN_CHECK_STR_CONTAINS(err.msg, "no version '3'");
+    JN_CHECK_STR_CONTAINS(err.msg, "available: '2'");
+    JN_CHECK_INT_EQ(atomic_load(&orig->refs), 1); /* the failed lookup dropped its reference */
+
+    JN_CHECK(jn_registry_get(reg, "resne", NULL, &err) == NULL);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'resne' is not registered");
+    JN_CHECK(jn_registry_get(reg, "resnet2", NULL, NULL) == NULL); /* err may be NULL */
+    JN_CHECK_ERR(jn_registry_remove(reg, "nothing", &err), err, JN_ENOTFOUND);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'nothing' is not registered");
+
+    jn_registry_destroy(reg);
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), 1);
+}
+
+static void test_list_sorted(void)
+{
+    jn_registry *reg = jn_registry_create();
+    JN_REQUIRE(reg);
+    probe p = {0};
+    jn_engine **list = (jn_engine **)&list;
+    JN_CHECK_INT_EQ(jn_registry_list(reg, &list), 0);
+    JN_CHECK(list == NULL);
+
+    const char *names[] = {"mnist", "burn", "identity", "zeta", "alpha", "Alpha", "mnist-v2", "b"};
+    const size_t n = sizeof names / sizeof names[0];
+    for (size_t i = 0; i < n; i++)
+        JN_CHECK_INT_EQ(jn_registry_add(reg, make(names[i], NULL, &p), NULL), 0);
+    long got = jn_registry_list(reg, &list);
+    JN_CHECK_INT_EQ(got, n);
+    JN_REQUIRE(list);
+    const char *sorted[] = {"Alpha", "alpha", "b", "burn", "identity", "mnist", "mnist-v2", "zeta"};
+    for (long i = 0; i < got && i < (long)n; i++) {
+        JN_CHECK_STR_EQ(list[i]->name, sorted[i]);
+        JN_CHECK_INT_EQ(atomic_load(&list[i]->refs), 2); /* the list holds references */
+    }
+    /* The list's references keep engines alive after they leave the registry. */
+    JN_CHECK_INT_EQ(jn_registry_remove(reg, "zeta", NULL), 0);
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), 0);
+    JN_CHECK_STR_EQ(list[got - 1]->name, "zeta");
+    jn_registry_list_free(list, got);
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), 1); /* zeta's last reference */
+
+    got = jn_registry_list(reg, &list);
+    JN_CHECK_INT_EQ(got, n - 1);
+    jn_registry_list_free(list, got);
+    jn_registry_destroy(reg);
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), n);
+}
+
+static void test_removed_engine_outlives_caller_reference(void)
+{
+    jn_registry *reg = jn_registry_create();
+    JN_REQUIRE(reg);
+    probe p = {0};
+    jn_err err;
+    JN_CHECK_INT_EQ(jn_registry_add(reg, make("busy", "7", &p), &err), 0);
+    jn_engine *held = jn_registry_get(reg, "busy", NULL, &err); /* a call in flight */
+    JN_REQUIRE(held);
+
+    JN_CHECK_INT_EQ(jn_registry_remove(reg, "busy", &err), 0);
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), 0);
+    JN_CHECK(jn_registry_get(reg, "busy", NULL, &err) == NULL); /* gone for new callers */
+    /* Still fully usable by its holder. */
+    JN_CHECK_STR_EQ(held->name, "busy");
+    JN_CHECK_STR_EQ(held->version, "7");
+    jn_tensor_list out;
+    jn_tensor_list_init(&out);
+    jn_infer_ctx ctx = {.model = "busy", .request_id = ""};
+    JN_CHECK_INT_EQ(held->vt->infer(held, &ctx, &out, &out, &err), 0);
+    JN_CHECK_INT_EQ(atomic_load(&held->refs), 1);
+
+    /* A new engine may take the name while the old one is still alive. */
+    probe q = {0};
+    JN_CHECK_INT_EQ(jn_registry_add(reg, make("busy", "8", &q), &err), 0);
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), 0);
+
+    jn_engine_unref(held); /* the call finishes */
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), 1);
+    JN_CHECK_INT_EQ(atomic_load(&q.destroyed), 0);
+    jn_registry_destroy(reg);
+    JN_CHECK_INT_EQ(atomic_load(&q.destroyed), 1);
+}
+
+static void test_engine_create_checks_abi(void)
+{
+    static const jn_engine_vtable old_abi = {.abi_version = 0, .platform = "old", .infer = probe_infer};
+    static const jn_engine_vtable no_infer = {.abi_version = JN_ENGINE_ABI_VERSION, .platform = "x"};
+    probe p = {0};
+    jn_err err;
+    jn_err_clear(&err);
+    JN_CHECK(jn_engine_create(&old_abi, "legacy", NULL, NULL, &p, &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_EINVAL);
+    JN_CHECK_STR_CONTAINS(err.msg, "'legacy'");
+    JN_CHECK_STR_CONTAINS(err.msg, "ABI version 0");
+    jn_err_clear(&err);
+    JN_CHECK(jn_engine_create(&no_infer, "half", NULL, NULL, &p, &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_EINVAL);
+    JN_CHECK(jn_engine_create(NULL, "none", NULL, NULL, &p, &err) == NULL);
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), 0); /* ctx stays the caller's on failure */
+
+    jn_engine *e = jn_engine_create(&probe_vtable, "described", NULL, "a description", &p, &err);
+    JN_REQUIRE(e);
+    JN_CHECK_STR_EQ(e->description, "a description");
+    JN_CHECK_INT_EQ(atomic_load(&e->ready), 1);
+    JN_CHECK_INT_EQ(e->flags, 0);
+    JN_CHECK_PTR_EQ(jn_engine_ref(e), e);
+    jn_engine_unref(e);
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), 0);
+    jn_engine_unref(e);
+    JN_CHECK_INT_EQ(atomic_load(&p.destroyed), 1);
+    jn_engine_unref(NULL);
+}
+
+/* Concurrency: threads add, get, remove and list engines drawn from a small set of names. */
+enum { N_THREADS = 6, N_ITERS = 3000, N_NAMES = 8 };
+
+static const char *const pool_names[N_NAMES] = {"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"};
+
+typedef struct stress {
+    jn_registry *reg;
+    probe destroyed; /* shared by every engine made here */
+    atomic_int created;
+    atomic_int pinned_misses;
+} stress;
+
+typedef struct stress_arg {
+    stress *s;
+    unsigned seed;
+} stress_arg;
+
+static void *stress_main(void *p)
+{
+    stress_arg *a = p;
+    stress *s = a->s;
+    unsigned seed = a->seed;
+    for (int i = 0; i < N_ITERS; i++) {
+        jn_err err;
+        jn_err_clear(&err);
+        const char *name = pool_names[rand_r(&seed) % N_NAMES];
+        switch (rand_r(&seed) % 5) {
+        case 0: {
+            atomic_fetch_add(&s->created, 1);
+            int rc = jn_registry_add(s->reg, make(name, NULL, &s->destroyed), &err);
+            if (rc != 0 && rc != JN_EEXIST)
+                jn__test_fail(__FILE__, __LINE__, "add '%s' returned %d (%s)", name, rc, err.msg);
+            break;
+        }
+        case 1: {
+            int rc = jn_registry_remove(s->reg, name, &err);
+            if (rc != 0 && rc != JN_ENOTFOUND)
+                jn__test_fail(__FILE__, __LINE__, "remove '%s' returned %d (%s)", name, rc, err.msg);
+            break;
+        }
+        case 2:
+        case 3: {
+            jn_engine *e = jn_registry_get(s->reg, name, NULL, &err);
+            if (e) {
+                if (strcmp(e->name, name) != 0)
+                    jn__test_fail(__FILE__, __LINE__, "get '%s' returned '%s'", name, e->name);
+                jn_engine_unref(e);
+            } else if (err.code != JN_ENOTFOUND) {
+                jn__test_fail(__FILE__, __LINE__, "get '%s' failed with %d", name, err.code);
+            }
+            e = jn_registry_get(s->reg, "pinned", NULL, NULL); /* never removed: always found */
+            if (!e)
+                atomic_fetch_add(&s->pinned_misses, 1);
+            jn_engine_unref(e);
+            break;
+        }
+        default: {
+            jn_engine **list;
+            long n = jn_registry_list(s->reg, &list);
+            if (n < 1 || n > N_NAMES + 1)
+                jn__test_fail(__FILE__, __LINE__, "list returned %ld engines", n);
+            for (long k = 1; k < n; k++)
+                if (strcmp(list[k - 1]->name, list[k]->name) >= 0)
+                    jn__test_fail(__FILE__, __LINE__, "list not sorted: '%s' before '%s'", list[k - 1]->name,
+                                  list[k]->name);
+            jn_registry_list_free(list, n);
+            break;
+        }
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent(void)
+{
+    stress s;
+    memset(&s, 0, sizeof s);
+    s.reg = jn_registry_create();
+    JN_REQUIRE(s.reg);
+    atomic_init(&s.destroyed.destroyed, 0);
+    atomic_init(&s.created, 1);
+    atomic_init(&s.pinned_misses, 0);
+    JN_CHECK_INT_EQ(jn_registry_add(s.reg, make("pinned", NULL, &s.destroyed), NULL), 0);
+
+    pthread_t th[N_THREADS];
+    stress_arg args[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) {
+        args[i].s = &s;
+        args[i].seed = 0x9E3779B9u * (unsigned)(i + 1);
+        JN_REQUIRE(pthread_create(&th[i], NULL, stress_main, &args[i]) == 0);
+    }
+    for (int i = 0; i < N_THREADS; i++)
+        pthread_join(th[i], NULL);
+
+    JN_CHECK_INT_EQ(atomic_load(&s.pinned_misses), 0);
+    /* Final state: sorted, unique, and every engine not in the table has been destroyed. */
+    jn_engine **list;
+    long n = jn_registry_list(s.reg, &list);
+    JN_CHECK_INT_GE(n, 1);
+    for (long k = 1; k < n; k++)
+        JN_CHECK_INT_LT(strcmp(list[k - 1]->name, list[k]->name), 0);
+    for (long k = 0; k < n; k++) {
+        JN_CHECK_INT_EQ(atomic_load(&list[k]->refs), 2); /* registry + list: no reference leaked */
+        jn_engine *e = jn_registry_get(s.reg, list[k]->name, NULL, NULL);
+        JN_CHECK_PTR_EQ(e, list[k]);
+        jn_engine_unref(e);
+    }
+    JN_CHECK_INT_EQ(atomic_load(&s.destroyed.destroyed), atomic_load(&s.created) - n);
+    jn_registry_list_free(list, n);
+    jn_registry_destroy(s.reg);
+    JN_CHECK_INT_EQ(atomic_load(&s.destroyed.destroyed), atomic_load(&s.created));
+}
+
+int main(void)
+{
+    JN_TEST_RUN(test_add_get_remove);
+    JN_TEST_RUN(test_duplicate_add);
+    JN_TEST_RUN(test_not_found_and_versions);
+    JN_TEST_RUN(test_list_sorted);
+    JN_TEST_RUN(test_removed_engine_outlives_caller_reference);
+    JN_TEST_RUN(test_engine_create_checks_abi);
+    JN_TEST_RUN(test_concurrent);
+    return JN_TEST_EXIT();
+}
