@@ -45,6 +45,8 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
     int64_t deadline = job->req.deadline_ns;
     job->rc = job->proto->decode(bb, &job->req, &job->state, &job->err);
     job->req.deadline_ns = deadline;
+    if (job->rc && job->req.model && *job->req.model)
+        jn_err_prefix(&job->err, "model '%s'", job->req.model);
     if (!job->rc)
         job->rc = jn_exec_prepare(job->server->reg, &job->req, &job->engine, &job->err);
     if (job->rc) {
