@@ -437,26 +437,6 @@ static void print_shape(FILE *out, const int64_t *shape, size_t n, bool json)
     fputc(']', out);
 }
 
-/* Product of the dims, -1 if one is negative or the product overflows. 1 for a scalar. */
-static int64_t shape_count(const int64_t *shape, size_t n)
-{
-    bool zero = false;
-    for (size_t i = 0; i < n; i++) {
-        if (shape[i] < 0)
-            return -1;
-        zero |= shape[i] == 0;
-    }
-    if (zero)
-        return 0;
-    int64_t count = 1;
-    for (size_t i = 0; i < n; i++) {
-        if (count > INT64_MAX / shape[i])
-            return -1;
-        count *= shape[i];
-    }
-    return count;
-}
-
 /* Numbers: little-endian element codecs ----------------------------------------------------------------------- */
 
 static void put_le(uint8_t *p, uint64_t v, size_t n)
@@ -993,7 +973,7 @@ static Junction__V1__Value *build_explicit(const char *cmd, const input_spec *s,
     int64_t one_d = (int64_t)n;
     const int64_t *shape = s->has_shape ? s->shape : &one_d;
     size_t ndim = s->has_shape ? s->ndim : 1;
-    int64_t want = shape_count(shape, ndim);
+    int64_t want = jn_shape_element_count((int)ndim, shape);
     if (want < 0 || (uint64_t)want != n) {
         char type[256];
         fprintf(stderr, "junction %s: --input '%s': %s holds %lld values, got %zu\n", cmd, s->arg,
@@ -1163,7 +1143,7 @@ static int check_output(const char *cmd, const Junction__V1__Value *v)
         return 0;
     const Junction__V1__Tensor *t = v->tensor;
     jn_dtype dt = (jn_dtype)t->datatype;
-    int64_t want = shape_count(t->shape, t->n_shape);
+    int64_t want = jn_shape_element_count((int)t->n_shape, t->shape);
     const char *problem = NULL;
     unsigned long long got = 0;
     if (want < 0) {
