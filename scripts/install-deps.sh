@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libgrpc-dev protobuf-compiler-grpc libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-  libuv1-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev
+  libuv1-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libjansson-dev
   python3 python3-grpcio python3-grpc-tools python3-numpy python3-protobuf
   curl nghttp2-client procps
 )

@@ -8,6 +8,7 @@ jn_engine *jn_engine_create(const jn_engine_vtable *vt, const char *name, const 
                             const char *description, void *ctx, jn_err *err)
 {
     if (!vt || vt->abi_version != JN_ENGINE_ABI_VERSION || !vt->infer) {
+        /* infer is the one required slot */
         jn_err_set(err, JN_EINVAL, "engine '%s': vtable ABI version %u is not %u or infer is missing",
                    name ? name : "", vt ? vt->abi_version : 0u, JN_ENGINE_ABI_VERSION);
         return NULL;
@@ -70,4 +71,12 @@ int jn_infer_ctx_check(const jn_infer_ctx *ctx, jn_err *err)
     if (ctx->deadline_ns && jn_now_ns() >= ctx->deadline_ns)
         return jn_err_set(err, JN_EDEADLINE, "model '%s': deadline exceeded", ctx->model);
     return 0;
+}
+
+const jn_port *jn_engine_find_output(const jn_engine *e, const char *name)
+{
+    const jn_port *p = jn_signature_find_output(&e->sig, name);
+    if (!p && e->vt->find_output)
+        p = e->vt->find_output(e, name);
+    return p;
 }

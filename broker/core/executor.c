@@ -1,6 +1,32 @@
 #include "executor.h"
 
+#include <stdio.h>
 #include <string.h>
+
+/* Requested outputs must exist: in the signature, or offered beyond it (a pipeline's "step.port"). */
+static int validate_outputs(const jn_engine *e, const char *model, char *const *names, size_t n, jn_err *err)
+{
+    if (!e->vt->find_output)
+        return jn_signature_validate_outputs(&e->sig, model, (const char *const *)names, n, err);
+    for (size_t i = 0; i < n; i++) {
+        if (!jn_engine_find_output(e, names[i])) {
+            char list[512];
+            size_t used = 0;
+            list[0] = '\0';
+            for (size_t k = 0; k < e->sig.n_outputs && used < sizeof list; k++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s'", k ? ", " : "",
+                                         e->sig.outputs[k].name);
+            return jn_err_set(err, JN_EINVAL,
+                              "model '%s': unknown output '%s' requested (the model's outputs are %s, and any "
+                              "step's output as 'step.port')",
+                              model, names[i], list);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[j], names[i]) == 0)
+                return jn_err_set(err, JN_EINVAL, "model '%s': output '%s' is requested twice", model, names[i]);
+    }
+    return 0;
+}
 
 int jn_exec_prepare(jn_registry *reg, const jn_request *req, jn_engine **engine, jn_err *err)
 {
@@ -16,8 +42,7 @@ int jn_exec_prepare(jn_registry *reg, const jn_request *req, jn_engine **engine,
     }
     int rc = jn_signature_validate_inputs(&e->sig, req->model, &req->inputs, err);
     if (!rc)
-        rc = jn_signature_validate_outputs(&e->sig, req->model, (const char *const *)req->outputs, req->n_outputs,
-                                           err);
+        rc = validate_outputs(e, req->model, req->outputs, req->n_outputs, err);
     if (rc) {
         jn_engine_unref(e);
         return rc;
@@ -29,11 +54,12 @@ int jn_exec_prepare(jn_registry *reg, const jn_request *req, jn_engine **engine,
 static int keep_output(jn_engine *e, const char *model, const char *name, jn_tensor_list *produced,
                        jn_tensor_list *outputs, jn_err *err)
 {
-    const jn_port *port = jn_signature_find_output(&e->sig, name);
+    const jn_port *port = jn_engine_find_output(e, name);
     jn_tensor *t = jn_tensor_list_take(produced, name);
     if (!t)
         return jn_err_set(err, JN_EINTERNAL, "model '%s': engine produced no output '%s'", model, name);
-    int rc = jn_port_check_tensor(model, "output", port, t, err);
+    int rc = port ? jn_port_check_tensor(model, "output", port, t, err)
+                  : jn_err_set(err, JN_EINTERNAL, "model '%s': output '%s' has no port", model, name);
     if (rc) {
         jn_tensor_free(t);
         if (err) /* err may be NULL, as everywhere */
@@ -43,8 +69,90 @@ static int keep_output(jn_engine *e, const char *model, const char *name, jn_ten
     return jn_tensor_list_push(outputs, t) ? jn_err_set(err, JN_ENOMEM, "out of memory") : 0;
 }
 
-int jn_exec_run(jn_engine *engine, const jn_request *req, const atomic_int *cancelled, jn_tensor_list *outputs,
-                jn_err *err)
+/* Moves the outputs the context asks for from `produced` to `outputs`, checked; all or nothing. */
+static int keep_outputs(jn_engine *engine, const jn_infer_ctx *ctx, jn_tensor_list *produced,
+                        jn_tensor_list *outputs, jn_err *err)
+{
+    int rc = 0;
+    size_t had = outputs->count;
+    if (ctx->n_outputs) {
+        for (size_t i = 0; i < ctx->n_outputs && !rc; i++)
+            rc = keep_output(engine, ctx->model, ctx->outputs[i], produced, outputs, err);
+    } else {
+        for (size_t i = 0; i < engine->sig.n_outputs && !rc; i++)
+            rc = keep_output(engine, ctx->model, engine->sig.outputs[i].name, produced, outputs, err);
+    }
+    while (rc && outputs->count > had)
+        jn_tensor_free(outputs->items[--outputs->count]);
+    jn_tensor_list_clear(produced);
+    return rc;
+}
+
+static void name_failure(const jn_infer_ctx *ctx, int rc, jn_err *err)
+{
+    if (err && !err->code)
+        jn_err_set(err, rc, "model '%s': engine failed (%s)", ctx->model, jn_strerror(rc));
+}
+
+int jn_exec_engine(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+                   jn_tensor_list *outputs, jn_err *err)
+{
+    int rc = jn_infer_ctx_check(ctx, err);
+    if (rc)
+        return rc;
+    jn_tensor_list produced;
+    jn_tensor_list_init(&produced);
+    rc = engine->vt->infer(engine, ctx, inputs, &produced, err);
+    if (rc) {
+        name_failure(ctx, rc, err);
+        jn_tensor_list_clear(&produced);
+        return rc;
+    }
+    return keep_outputs(engine, ctx, &produced, outputs, err);
+}
+
+typedef struct stream_filter {
+    jn_engine *engine;
+    const jn_infer_ctx *ctx;
+    jn_emit_fn emit;
+    void *arg;
+} stream_filter;
+
+static int filter_emit(void *arg, jn_tensor_list *partial, jn_err *err)
+{
+    stream_filter *f = arg;
+    jn_tensor_list kept;
+    jn_tensor_list_init(&kept);
+    int rc = keep_outputs(f->engine, f->ctx, partial, &kept, err);
+    if (!rc)
+        rc = f->emit(f->arg, &kept, err);
+    jn_tensor_list_clear(&kept);
+    return rc;
+}
+
+int jn_exec_engine_stream(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+                          jn_emit_fn emit, void *emit_arg, jn_err *err)
+{
+    if (!(engine->flags & JN_ENGINE_STREAMS) || !engine->vt->infer_stream) {
+        jn_tensor_list outputs;
+        jn_tensor_list_init(&outputs);
+        int rc = jn_exec_engine(engine, ctx, inputs, &outputs, err);
+        if (!rc)
+            rc = emit(emit_arg, &outputs, err);
+        jn_tensor_list_clear(&outputs);
+        return rc;
+    }
+    int rc = jn_infer_ctx_check(ctx, err);
+    if (rc)
+        return rc;
+    stream_filter f = {engine, ctx, emit, emit_arg};
+    rc = engine->vt->infer_stream(engine, ctx, inputs, filter_emit, &f, err);
+    if (rc)
+        name_failure(ctx, rc, err);
+    return rc;
+}
+
+static jn_infer_ctx request_ctx(const jn_request *req, const atomic_int *cancelled, jn_workpool *pool)
 {
     jn_infer_ctx ctx = {
         .model = req->model,
@@ -52,30 +160,23 @@ int jn_exec_run(jn_engine *engine, const jn_request *req, const atomic_int *canc
         .params = &req->params,
         .deadline_ns = req->deadline_ns,
         .cancelled = cancelled,
+        .outputs = (const char *const *)req->outputs,
+        .n_outputs = req->n_outputs,
+        .pool = pool,
     };
-    int rc = jn_infer_ctx_check(&ctx, err);
-    if (rc)
-        return rc;
-    jn_tensor_list produced;
-    jn_tensor_list_init(&produced);
-    rc = engine->vt->infer(engine, &ctx, &req->inputs, &produced, err);
-    if (rc) {
-        if (err && !err->code)
-            jn_err_set(err, rc, "model '%s': engine failed (%s)", req->model, jn_strerror(rc));
-        jn_tensor_list_clear(&produced);
-        return rc;
-    }
-    size_t had = outputs->count;
-    if (req->n_outputs) {
-        for (size_t i = 0; i < req->n_outputs && !rc; i++)
-            rc = keep_output(engine, req->model, req->outputs[i], &produced, outputs, err);
-    } else {
-        for (size_t i = 0; i < engine->sig.n_outputs && !rc; i++)
-            rc = keep_output(engine, req->model, engine->sig.outputs[i].name, &produced, outputs, err);
-    }
-    /* All or nothing: a failed call leaves no half of its outputs in the caller's list. */
-    while (rc && outputs->count > had)
-        jn_tensor_free(outputs->items[--outputs->count]);
-    jn_tensor_list_clear(&produced);
-    return rc;
+    return ctx;
+}
+
+int jn_exec_run(jn_engine *engine, const jn_request *req, const atomic_int *cancelled, jn_workpool *pool,
+                jn_tensor_list *outputs, jn_err *err)
+{
+    jn_infer_ctx ctx = request_ctx(req, cancelled, pool);
+    return jn_exec_engine(engine, &ctx, &req->inputs, outputs, err);
+}
+
+int jn_exec_run_stream(jn_engine *engine, const jn_request *req, const atomic_int *cancelled, jn_workpool *pool,
+                       jn_emit_fn emit, void *emit_arg, jn_err *err)
+{
+    jn_infer_ctx ctx = request_ctx(req, cancelled, pool);
+    return jn_exec_engine_stream(engine, &ctx, &req->inputs, emit, emit_arg, err);
 }

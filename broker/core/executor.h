@@ -1,13 +1,13 @@
-/* executor.h — resolve, validate and run one request. An engine call is a one-step plan; the pipelines issue
- * extends the plan, not the front ends.
+/* executor.h — resolve, validate and run one request. An engine call is a one-step plan, and a pipeline is an
+ * engine whose infer runs its steps through jn_exec_engine: one executor for both.
  *
  * The split into prepare and run lets a front end validate on the thread that decoded the request (cheap, and the
  * error goes back at once) and then run the engine inline or on the worker pool (jn_engine_is_inline).
  *
  * Ownership: jn_exec_prepare returns a NEW engine reference in *engine (the caller unrefs it after run).
- * jn_exec_run appends the requested outputs to `outputs` (owned by the caller), in the order requested, or in
- * signature order when the request names none; on failure it appends nothing.
- * Thread-safety: both may run concurrently for different requests.
+ * The run functions append the requested outputs to `outputs` (owned by the caller), in the order requested, or in
+ * signature order when the request names none; on failure they append nothing.
+ * Thread-safety: all may run concurrently for different requests.
  */
 #ifndef JN_EXECUTOR_H
 #define JN_EXECUTOR_H
@@ -18,15 +18,28 @@
 #include "engine.h"
 #include "registry.h"
 #include "request.h"
+#include "workpool.h"
 
 /* Looks the target up (JN_ENOTFOUND) and validates inputs and requested outputs against its signature
  * (JN_EINVAL), before anything runs. */
 int jn_exec_prepare(jn_registry *reg, const jn_request *req, jn_engine **engine, jn_err *err);
 
 /* Runs a prepared request: refuses to start after the deadline or a cancellation, calls the engine, checks what it
- * produced against its signature (a mismatch is the engine's bug: JN_EINTERNAL) and keeps the requested outputs. */
-int jn_exec_run(jn_engine *engine, const jn_request *req, const atomic_int *cancelled, jn_tensor_list *outputs,
-                jn_err *err);
+ * produced against its signature (a mismatch is the engine's bug: JN_EINTERNAL) and keeps the requested outputs.
+ * `pool` (may be NULL) is where the engine may run independent work in parallel. */
+int jn_exec_run(jn_engine *engine, const jn_request *req, const atomic_int *cancelled, jn_workpool *pool,
+                jn_tensor_list *outputs, jn_err *err);
+
+/* The same for a streaming answer: each partial output (filtered to the requested outputs and checked) goes to
+ * emit, in order. An engine that does not stream answers with exactly one emit. */
+int jn_exec_run_stream(jn_engine *engine, const jn_request *req, const atomic_int *cancelled, jn_workpool *pool,
+                       jn_emit_fn emit, void *emit_arg, jn_err *err);
+
+/* The core of both, for callers that already hold inputs and a context (pipeline steps). */
+int jn_exec_engine(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+                   jn_tensor_list *outputs, jn_err *err);
+int jn_exec_engine_stream(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+                          jn_emit_fn emit, void *emit_arg, jn_err *err);
 
 static inline bool jn_engine_is_inline(const jn_engine *e)
 {

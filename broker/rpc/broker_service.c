@@ -60,7 +60,7 @@ static int model_info_fill(model_info *mi, const jn_engine *e)
     mi->versions[0] = e->version;
     mi->info.n_versions = 1;
     mi->info.versions = mi->versions;
-    mi->info.type = "engine";
+    mi->info.type = (char *)(e->vt->model_type ? e->vt->model_type : "engine");
     mi->info.platform = (char *)e->vt->platform;
     mi->info.ready = atomic_load(&e->ready) != 0;
     mi->info.signature = &mi->sig;

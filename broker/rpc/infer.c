@@ -36,7 +36,7 @@ void jn_infer_job_free(jn_infer_job *job)
 static void run_engine(void *arg)
 {
     jn_infer_job *job = arg;
-    job->rc = jn_exec_run(job->engine, &job->req, job->cancelled, &job->outputs, &job->err);
+    job->rc = jn_exec_run(job->engine, &job->req, job->cancelled, job->server->pool, &job->outputs, &job->err);
     job->done(job);
 }
 

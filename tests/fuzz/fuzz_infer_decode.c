@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Valid for identity/burn: run identity (inline, cheap) and encode the answer as the server would. */
         jn_tensor_list outputs;
         jn_tensor_list_init(&outputs);
-        if (jn_engine_is_inline(engine) && jn_exec_run(engine, &req, NULL, &outputs, &err) == 0) {
+        if (jn_engine_is_inline(engine) && jn_exec_run(engine, &req, NULL, NULL, &outputs, &err) == 0) {
             grpc_byte_buffer *out = proto->encode(&req, engine, &outputs, state, data[0] & 2, &err);
             if (out)
                 grpc_byte_buffer_destroy(out);

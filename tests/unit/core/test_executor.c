@@ -151,7 +151,7 @@ static int call(jn_registry *reg, const jn_request *req, const atomic_int *cance
         return rc;
     }
     JN_REQUIRE(e);
-    rc = jn_exec_run(e, req, cancelled, outputs, err);
+    rc = jn_exec_run(e, req, cancelled, NULL, outputs, err);
     jn_engine_unref(e);
     return rc;
 }
@@ -253,7 +253,7 @@ static void test_identity_zero_copy(void)
     JN_REQUIRE(jn_exec_prepare(reg, &req, &e, &err) == 0);
     JN_CHECK(jn_engine_is_inline(e));
     JN_CHECK_INT_EQ(atomic_load(&e->refs), 2); /* registry + prepare's */
-    JN_CHECK_INT_EQ(jn_exec_run(e, &req, NULL, &out, &err), 0);
+    JN_CHECK_INT_EQ(jn_exec_run(e, &req, NULL, NULL, &out, &err), 0);
     JN_CHECK_INT_EQ(err.code, 0);
     jn_engine_unref(e);
 
@@ -576,7 +576,7 @@ static void test_engine_bugs_are_internal(void)
     /* err may be NULL: the code alone comes back. */
     jn_engine *e = NULL;
     JN_REQUIRE(jn_exec_prepare(reg, &req, &e, NULL) == 0);
-    JN_CHECK_INT_EQ(jn_exec_run(e, &req, NULL, &out, NULL), JN_EINTERNAL);
+    JN_CHECK_INT_EQ(jn_exec_run(e, &req, NULL, NULL, &out, NULL), JN_EINTERNAL);
     jn_engine_unref(e);
     JN_CHECK_INT_EQ(out.count, 0);
     jn_request_clear(&req);
