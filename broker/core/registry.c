@@ -53,11 +53,28 @@ static long search(const jn_registry *reg, const char *name)
 
 int jn_registry_add(jn_registry *reg, jn_engine *engine, jn_err *err)
 {
+    return jn_registry_put(reg, engine, NULL, NULL, err);
+}
+
+int jn_registry_put(jn_registry *reg, jn_engine *engine, jn_registry_check_fn may_replace, bool *replaced,
+                    jn_err *err)
+{
     int rc = 0;
+    jn_engine *old = NULL;
+    if (replaced)
+        *replaced = false;
     pthread_rwlock_wrlock(&reg->lock);
     long at = search(reg, engine->name);
     if (at >= 0) {
-        rc = jn_err_set(err, JN_EEXIST, "model '%s' is already registered", engine->name);
+        if (!may_replace) {
+            rc = jn_err_set(err, JN_EEXIST, "model '%s' is already registered", engine->name);
+        } else if ((rc = may_replace(reg->engines[at], err)) == 0) {
+            old = reg->engines[at];
+            reg->engines[at] = engine;
+            engine = NULL;
+            if (replaced)
+                *replaced = true;
+        }
         goto out;
     }
     if (reg->count == reg->cap) {
@@ -78,20 +95,29 @@ int jn_registry_add(jn_registry *reg, jn_engine *engine, jn_err *err)
 out:
     pthread_rwlock_unlock(&reg->lock);
     jn_engine_unref(engine);
+    jn_engine_unref(old);
     return rc;
 }
 
 int jn_registry_remove(jn_registry *reg, const char *name, jn_err *err)
 {
+    return jn_registry_remove_if(reg, name, NULL, err);
+}
+
+int jn_registry_remove_if(jn_registry *reg, const char *name, jn_registry_check_fn may_remove, jn_err *err)
+{
     jn_engine *gone = NULL;
+    int rc = 0;
     pthread_rwlock_wrlock(&reg->lock);
     long at = search(reg, name);
-    if (at >= 0) {
+    if (at >= 0 && (!may_remove || (rc = may_remove(reg->engines[at], err)) == 0)) {
         gone = reg->engines[at];
         memmove(reg->engines + at, reg->engines + at + 1, (reg->count - (size_t)at - 1) * sizeof *reg->engines);
         reg->count--;
     }
     pthread_rwlock_unlock(&reg->lock);
+    if (rc)
+        return rc;
     if (!gone)
         return jn_err_set(err, JN_ENOTFOUND, "model '%s' is not registered", name);
     jn_engine_unref(gone);

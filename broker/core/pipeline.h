@@ -1,0 +1,101 @@
+/* pipeline.h — typed multi-model DAGs. A pipeline spec (from JSON or junction.v1.PipelineSpec) is compiled
+ * against the registry into an engine: checked once at registration (unknown engine, unbound input, type
+ * mismatch, duplicate step, cycle, dangling output all rejected with a message naming the step and port, expected
+ * and got), then run with zero-copy hand-off between steps and independent branches in parallel. Because the result
+ * is an engine, a pipeline is listed, described and called like any model, and can be a step of another pipeline.
+ *
+ * Binding: steps are bound to the engines registered when the pipeline is compiled (each step holds a reference),
+ * so a pipeline never changes under a running request; re-put a pipeline to pick up a replaced inner one.
+ *
+ * Ownership: a jn_pipeline_spec owns every string and array in it; jn_pipeline_spec_free releases them. The
+ * builder functions copy their arguments. jn_pipeline_compile does not keep the spec (it copies what it needs) and
+ * returns a new engine with one reference.
+ * Thread-safety: specs are plain data (one thread at a time); a compiled pipeline runs concurrently.
+ */
+#ifndef JN_PIPELINE_H
+#define JN_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine.h"
+#include "registry.h"
+#include "signature.h"
+
+/* One engine input bound to its source: a pipeline input ("x") or a step's output ("a.output"). An optional
+ * declared conversion turns a lossy cast into an accepted one: out = in * scale + offset, cast to `cast`. */
+typedef struct jn_binding {
+    char *port; /* the step engine's input */
+    char *from;
+    jn_dtype cast; /* JN_DTYPE_INVALID = none declared */
+    bool has_scale;
+    double scale;
+    double offset;
+} jn_binding;
+
+typedef struct jn_step_spec {
+    char *id;
+    char *model;
+    char *version; /* "" = current */
+    jn_binding *inputs;
+    size_t n_inputs;
+} jn_step_spec;
+
+typedef struct jn_output_spec {
+    char *name;
+    char *from; /* "step.port" */
+} jn_output_spec;
+
+typedef struct jn_pipeline_spec {
+    char *name;
+    char *description; /* may be NULL */
+    jn_signature inputs; /* only its inputs are used: the pipeline's named inputs */
+    jn_step_spec *steps;
+    size_t n_steps;
+    jn_output_spec *outputs;
+    size_t n_outputs;
+} jn_pipeline_spec;
+
+void jn_pipeline_spec_init(jn_pipeline_spec *spec);
+void jn_pipeline_spec_free(jn_pipeline_spec *spec);
+/* Builders (copy their arguments). NULL / JN_ENOMEM only on out of memory; structure is checked by the compiler. */
+int jn_pipeline_spec_set_name(jn_pipeline_spec *spec, const char *name, const char *description);
+jn_step_spec *jn_pipeline_spec_add_step(jn_pipeline_spec *spec, const char *id, const char *model,
+                                        const char *version);
+jn_binding *jn_step_spec_bind(jn_step_spec *step, const char *port, const char *from);
+int jn_pipeline_spec_add_output(jn_pipeline_spec *spec, const char *name, const char *from);
+/* Pipeline inputs are added with jn_signature_add_input(&spec->inputs, ...). */
+
+/* Compiles and type-checks. NULL with JN_EINVAL (or JN_ENOTFOUND for an unknown engine) and a message naming the
+ * pipeline, step and port otherwise. The engine's model_type is "pipeline". */
+jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, jn_err *err);
+
+/* True for engines made by jn_pipeline_compile. */
+bool jn_engine_is_pipeline(const jn_engine *e);
+/* The spec a pipeline was compiled from (borrowed; lives as long as the engine), or NULL. */
+const jn_pipeline_spec *jn_pipeline_spec_of(const jn_engine *e);
+/* A human-readable plan: order of steps, their bindings and the conversions inserted. malloc'd; NULL if e is not a
+ * pipeline or memory runs out. */
+char *jn_pipeline_plan_text(const jn_engine *e);
+
+/* Registers a compiled pipeline, replacing a pipeline of the same name atomically (requests already running keep
+ * the old one). Refuses (JN_EEXIST) to replace an engine that is not a pipeline. Takes the caller's reference. */
+int jn_pipeline_register(jn_registry *reg, jn_engine *pipeline, bool *replaced, jn_err *err);
+/* Unregisters a pipeline; JN_ENOTFOUND if absent, JN_EINVAL if the name is an engine that is not a pipeline. */
+int jn_pipeline_unregister(jn_registry *reg, const char *name, jn_err *err);
+
+/* JSON form (pipeline_json.c): the shape of issue #3 —
+ *   {"name", "description"?, "inputs": [{"name","kind","datatype","shape","labels"?}],
+ *    "steps": [{"id","model","version"?,"inputs": {"port": "source" | {"from","cast"?,"scale"?,"offset"?}}}],
+ *    "outputs": [{"name","from"}]}
+ * Parse errors name the field ("steps[1].inputs.input: expected a string or an object"). */
+int jn_pipeline_spec_from_json(const char *text, size_t len, jn_pipeline_spec *spec, jn_err *err);
+/* malloc'd JSON text of a spec (pretty when `pretty`); NULL on out of memory. */
+char *jn_pipeline_spec_to_json(const jn_pipeline_spec *spec, bool pretty);
+
+/* Loads every DIR/\*.json (sorted by file name; a pipeline may use one defined in another file): parses, compiles
+ * and registers each. All or nothing: on the first file that cannot be loaded, returns its error (naming the file)
+ * and unregisters what this call registered. */
+int jn_pipelines_load_dir(const char *dir, jn_registry *reg, jn_err *err);
+
+#endif

@@ -1,0 +1,1 @@
+/* pipeline_json.c — pipeline specs from and to JSON (jansson). Being written. */

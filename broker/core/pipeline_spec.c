@@ -1,0 +1,118 @@
+/* pipeline_spec.c — the plain-data pipeline spec and its builders. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+
+void jn_pipeline_spec_init(jn_pipeline_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    jn_signature_init(&spec->inputs);
+}
+
+void jn_pipeline_spec_free(jn_pipeline_spec *spec)
+{
+    free(spec->name);
+    free(spec->description);
+    jn_signature_free(&spec->inputs);
+    for (size_t i = 0; i < spec->n_steps; i++) {
+        jn_step_spec *s = &spec->steps[i];
+        free(s->id);
+        free(s->model);
+        free(s->version);
+        for (size_t k = 0; k < s->n_inputs; k++) {
+            free(s->inputs[k].port);
+            free(s->inputs[k].from);
+        }
+        free(s->inputs);
+    }
+    free(spec->steps);
+    for (size_t i = 0; i < spec->n_outputs; i++) {
+        free(spec->outputs[i].name);
+        free(spec->outputs[i].from);
+    }
+    free(spec->outputs);
+    jn_pipeline_spec_init(spec);
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+int jn_pipeline_spec_set_name(jn_pipeline_spec *spec, const char *name, const char *description)
+{
+    char *n = dup_or_empty(name);
+    char *d = description ? strdup(description) : NULL;
+    if (!n || (description && !d)) {
+        free(n);
+        free(d);
+        return JN_ENOMEM;
+    }
+    free(spec->name);
+    free(spec->description);
+    spec->name = n;
+    spec->description = d;
+    return 0;
+}
+
+jn_step_spec *jn_pipeline_spec_add_step(jn_pipeline_spec *spec, const char *id, const char *model,
+                                        const char *version)
+{
+    jn_step_spec *grown = realloc(spec->steps, (spec->n_steps + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    spec->steps = grown;
+    jn_step_spec *s = &grown[spec->n_steps];
+    memset(s, 0, sizeof *s);
+    s->id = dup_or_empty(id);
+    s->model = dup_or_empty(model);
+    s->version = dup_or_empty(version);
+    if (!s->id || !s->model || !s->version) {
+        free(s->id);
+        free(s->model);
+        free(s->version);
+        return NULL;
+    }
+    spec->n_steps++;
+    return s;
+}
+
+jn_binding *jn_step_spec_bind(jn_step_spec *step, const char *port, const char *from)
+{
+    jn_binding *grown = realloc(step->inputs, (step->n_inputs + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    step->inputs = grown;
+    jn_binding *b = &grown[step->n_inputs];
+    memset(b, 0, sizeof *b);
+    b->port = dup_or_empty(port);
+    b->from = dup_or_empty(from);
+    b->cast = JN_DTYPE_INVALID;
+    b->scale = 1.0;
+    if (!b->port || !b->from) {
+        free(b->port);
+        free(b->from);
+        return NULL;
+    }
+    step->n_inputs++;
+    return b;
+}
+
+int jn_pipeline_spec_add_output(jn_pipeline_spec *spec, const char *name, const char *from)
+{
+    jn_output_spec *grown = realloc(spec->outputs, (spec->n_outputs + 1) * sizeof *grown);
+    if (!grown)
+        return JN_ENOMEM;
+    spec->outputs = grown;
+    jn_output_spec *o = &grown[spec->n_outputs];
+    o->name = dup_or_empty(name);
+    o->from = dup_or_empty(from);
+    if (!o->name || !o->from) {
+        free(o->name);
+        free(o->from);
+        return JN_ENOMEM;
+    }
+    spec->n_outputs++;
+    return 0;
+}
