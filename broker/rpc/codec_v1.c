@@ -235,10 +235,11 @@ static int encode_typed(out_value *o, const jn_port *port, const jn_tensor *t, b
     return 0;
 }
 
-static grpc_byte_buffer *v1_encode(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
-                                   const void *state, bool in_stream, jn_err *err)
+static grpc_byte_buffer *encode_response(const jn_request *req, const jn_engine *engine,
+                                         const jn_tensor_list *outputs, bool partial, jn_err *err)
 {
     Junction__V1__InferResponse r = JUNCTION__V1__INFER_RESPONSE__INIT;
+    r.partial = partial;
     r.model = req->model;
     r.version = engine->version;
     r.id = req->id;
@@ -275,6 +276,18 @@ out:
     return bb;
 }
 
+static grpc_byte_buffer *v1_encode(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
+                                   const void *state, bool in_stream, jn_err *err)
+{
+    return encode_response(req, engine, outputs, false, err);
+}
+
+static grpc_byte_buffer *v1_encode_partial(const jn_request *req, const jn_engine *engine,
+                                           const jn_tensor_list *outputs, const void *state, bool final, jn_err *err)
+{
+    return encode_response(req, engine, outputs, !final, err);
+}
+
 static grpc_byte_buffer *v1_encode_stream_error(const jn_request *req, const jn_err *err)
 {
     Junction__V1__InferResponse r = JUNCTION__V1__INFER_RESPONSE__INIT;
@@ -291,6 +304,7 @@ const jn_infer_proto jn_infer_v1 = {
     .name = "junction.v1",
     .decode = v1_decode,
     .encode = v1_encode,
+    .encode_partial = v1_encode_partial,
     .encode_stream_error = v1_encode_stream_error,
     .free_state = NULL,
 };

@@ -369,8 +369,10 @@ static void fill_response(Inference__ModelInferResponse *r, const jn_request *re
     r->id = req->id ? req->id : "";
 }
 
-static grpc_byte_buffer *v2_encode(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
-                                   const void *state, bool in_stream, jn_err *err)
+/* final_flag: -1 = not a decoupled stream answer; 0/1 = the triton_final_response parameter to send. */
+static grpc_byte_buffer *encode_response(const jn_request *req, const jn_engine *engine,
+                                         const jn_tensor_list *outputs, const void *state, bool in_stream,
+                                         int final_flag, jn_err *err)
 {
     const v2_state *st = state;
     bool raw = st && st->raw;
@@ -408,6 +410,18 @@ static grpc_byte_buffer *v2_encode(const jn_request *req, const jn_engine *engin
         r.n_raw_output_contents = n;
         r.raw_output_contents = raws;
     }
+    Inference__InferParameter final_param = INFERENCE__INFER_PARAMETER__INIT;
+    Inference__ModelInferResponse__ParametersEntry final_entry =
+        INFERENCE__MODEL_INFER_RESPONSE__PARAMETERS_ENTRY__INIT;
+    Inference__ModelInferResponse__ParametersEntry *final_entries[1] = {&final_entry};
+    if (final_flag >= 0) { /* Triton's decoupled-model convention */
+        final_param.parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM;
+        final_param.bool_param = final_flag;
+        final_entry.key = "triton_final_response";
+        final_entry.value = &final_param;
+        r.n_parameters = 1;
+        r.parameters = final_entries;
+    }
     if (in_stream) {
         Inference__ModelStreamInferResponse sr = INFERENCE__MODEL_STREAM_INFER_RESPONSE__INIT;
         sr.infer_response = &r;
@@ -429,6 +443,18 @@ out:
     return bb;
 }
 
+static grpc_byte_buffer *v2_encode(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
+                                   const void *state, bool in_stream, jn_err *err)
+{
+    return encode_response(req, engine, outputs, state, in_stream, -1, err);
+}
+
+static grpc_byte_buffer *v2_encode_partial(const jn_request *req, const jn_engine *engine,
+                                           const jn_tensor_list *outputs, const void *state, bool final, jn_err *err)
+{
+    return encode_response(req, engine, outputs, state, true, final ? 1 : 0, err);
+}
+
 static grpc_byte_buffer *v2_encode_stream_error(const jn_request *req, const jn_err *err)
 {
     Inference__ModelStreamInferResponse sr = INFERENCE__MODEL_STREAM_INFER_RESPONSE__INIT;
@@ -443,6 +469,7 @@ const jn_infer_proto jn_infer_v2 = {
     .name = "inference.v2",
     .decode = v2_decode,
     .encode = v2_encode,
+    .encode_partial = v2_encode_partial,
     .encode_stream_error = v2_encode_stream_error,
     .free_state = free,
 };

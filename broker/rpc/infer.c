@@ -33,10 +33,33 @@ void jn_infer_job_free(jn_infer_job *job)
     free(job);
 }
 
+static int emit_partial(void *arg, jn_tensor_list *partial, jn_err *err)
+{
+    jn_infer_job *job = arg;
+    grpc_byte_buffer *bb = job->proto->encode_partial(&job->req, job->engine, partial, job->state, false, err);
+    jn_tensor_list_clear(partial);
+    if (!bb)
+        return err && err->code ? err->code : JN_ENOMEM;
+    if (job->on_partial(job, bb))
+        return jn_err_set(err, JN_ECANCELLED, "model '%s': the stream ended", job->req.model);
+    return 0;
+}
+
+static bool streams_to_caller(const jn_infer_job *job)
+{
+    return job->on_partial && (job->engine->flags & JN_ENGINE_STREAMS);
+}
+
 static void run_engine(void *arg)
 {
     jn_infer_job *job = arg;
-    job->rc = jn_exec_run(job->engine, &job->req, job->cancelled, job->server->pool, &job->outputs, &job->err);
+    if (streams_to_caller(job)) {
+        job->streamed = true;
+        job->rc = jn_exec_run_stream(job->engine, &job->req, job->cancelled, job->server->pool, emit_partial, job,
+                                     &job->err);
+    } else {
+        job->rc = jn_exec_run(job->engine, &job->req, job->cancelled, job->server->pool, &job->outputs, &job->err);
+    }
     job->done(job);
 }
 
@@ -53,7 +76,8 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
         job->done(job);
         return;
     }
-    if (jn_engine_is_inline(job->engine)) {
+    /* Streaming answers may wait for the client (back-pressure): never on a pump thread. */
+    if (jn_engine_is_inline(job->engine) && !streams_to_caller(job)) {
         run_engine(job);
         return;
     }
@@ -67,8 +91,10 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
 grpc_byte_buffer *jn_infer_job_encode(jn_infer_job *job, bool in_stream)
 {
     if (!job->rc) {
-        grpc_byte_buffer *bb = job->proto->encode(&job->req, job->engine, &job->outputs, job->state, in_stream,
-                                                  &job->err);
+        grpc_byte_buffer *bb =
+            job->streamed
+                ? job->proto->encode_partial(&job->req, job->engine, &job->outputs, job->state, true, &job->err)
+                : job->proto->encode(&job->req, job->engine, &job->outputs, job->state, in_stream, &job->err);
         if (bb)
             return bb;
         job->rc = job->err.code ? job->err.code : JN_EINTERNAL;

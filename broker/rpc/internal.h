@@ -116,6 +116,10 @@ typedef struct jn_infer_proto {
     /* Encodes a successful answer (as the stream's message type when in_stream). NULL with err set on failure. */
     grpc_byte_buffer *(*encode)(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
                                 const void *state, bool in_stream, jn_err *err);
+    /* Encodes one partial answer of a streaming engine for a stream call; `final` = the empty message that ends
+     * the request's answer. */
+    grpc_byte_buffer *(*encode_partial)(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
+                                        const void *state, bool final, jn_err *err);
     /* Encodes a failed request as an in-stream message (the stream goes on). */
     grpc_byte_buffer *(*encode_stream_error)(const jn_request *req, const jn_err *err);
     void (*free_state)(void *state);
@@ -137,6 +141,10 @@ struct jn_infer_job {
     const atomic_int *cancelled;
     /* Called exactly once when the job has a result (rc/err or outputs), on a pump or worker thread. */
     void (*done)(jn_infer_job *job);
+    /* Stream calls only (NULL otherwise): takes one encoded partial answer of a streaming engine, in order; may
+     * block while the stream's queue is full (back-pressure). Non-zero: the stream is gone, stop. */
+    int (*on_partial)(jn_infer_job *job, grpc_byte_buffer *bb);
+    bool streamed; /* the answer went out as partials: what remains is the final marker */
     void *owner;
 };
 
@@ -173,5 +181,9 @@ void jn_v2_server_ready(jn_unary *u, grpc_byte_buffer *payload);
 void jn_v2_model_ready(jn_unary *u, grpc_byte_buffer *payload);
 void jn_v2_server_metadata(jn_unary *u, grpc_byte_buffer *payload);
 void jn_v2_model_metadata(jn_unary *u, grpc_byte_buffer *payload);
+/* admin_service.c: junction.v1.Admin (no auth yet). */
+void jn_admin_put_pipeline(jn_unary *u, grpc_byte_buffer *payload);
+void jn_admin_delete_pipeline(jn_unary *u, grpc_byte_buffer *payload);
+void jn_admin_list_pipelines(jn_unary *u, grpc_byte_buffer *payload);
 
 #endif

@@ -33,8 +33,10 @@ struct jn_stream {
     grpc_slice status_details;
 
     pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t room; /* signalled when the queue shrinks or the stream fails (streaming answers wait on it) */
     int refs;
-    int inflight; /* read and not yet written (or dropped) */
+    int inflight; /* units not yet done: one per request being processed, one per message not yet written */
+    int queued;   /* messages waiting in the queue */
     bool reading, read_paused, half_closed, failed, closing, status_sent, writing;
     out_msg *head, *tail;
     jn_stream *prev, *next; /* the server's list, guarded by server->mu */
@@ -63,6 +65,7 @@ static void stream_free(jn_stream *st)
     grpc_metadata_array_destroy(&st->md);
     grpc_call_unref(st->call);
     pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->room);
     free(st);
     jn__server_call_end(s);
 }
@@ -108,6 +111,20 @@ static void drop_queue_locked(jn_stream *st)
         st->inflight--;
     }
     st->tail = NULL;
+    st->queued = 0;
+    pthread_cond_broadcast(&st->room);
+}
+
+/* Appends a message (one inflight unit is already counted for it). */
+static void enqueue_locked(jn_stream *st, out_msg *m)
+{
+    m->next = NULL;
+    if (st->tail)
+        st->tail->next = m;
+    else
+        st->head = m;
+    st->tail = m;
+    st->queued++;
 }
 
 static void pump_writes_locked(jn_stream *st)
@@ -118,6 +135,8 @@ static void pump_writes_locked(jn_stream *st)
     st->head = m->next;
     if (!st->head)
         st->tail = NULL;
+    st->queued--;
+    pthread_cond_broadcast(&st->room);
     st->writing_bb = m->bb;
     free(m);
     grpc_op op;
@@ -172,18 +191,36 @@ static void job_done(jn_infer_job *job)
         free(m);
         st->inflight--;
     } else {
-        m->bb = bb;
-        m->next = NULL;
-        if (st->tail)
-            st->tail->next = m;
-        else
-            st->head = m;
-        st->tail = m;
+        m->bb = bb; /* the request's unit becomes this message's */
+        enqueue_locked(st, m);
         pump_writes_locked(st);
     }
     maybe_resume_read_locked(st);
     maybe_finish_locked(st);
     unlock_and_release(st);
+}
+
+/* A streaming engine's partial answer: queued in order; waits while the queue is full so a fast producer cannot
+ * outrun a slow client. Runs on a worker thread. */
+static int job_partial(jn_infer_job *job, grpc_byte_buffer *bb)
+{
+    jn_stream *st = job->owner;
+    out_msg *m = malloc(sizeof *m);
+    pthread_mutex_lock(&st->mu);
+    while (m && !st->failed && !st->status_sent && st->queued >= st->server->opt.max_stream_inflight)
+        pthread_cond_wait(&st->room, &st->mu);
+    if (!m || st->failed || st->status_sent) {
+        pthread_mutex_unlock(&st->mu);
+        free(m);
+        grpc_byte_buffer_destroy(bb);
+        return -1;
+    }
+    m->bb = bb;
+    st->inflight++;
+    enqueue_locked(st, m);
+    pump_writes_locked(st);
+    pthread_mutex_unlock(&st->mu);
+    return 0;
 }
 
 static void on_read(jn_tag *tag, bool ok)
@@ -210,6 +247,7 @@ static void on_read(jn_tag *tag, bool ok)
     bool closing = st->closing;
     jn_infer_job *job = jn_infer_job_create(st->server, st->proto, job_done, st, &st->cancelled, st->deadline_ns);
     if (job) {
+        job->on_partial = job_partial;
         st->inflight++;
         st->refs++;
     }
@@ -304,6 +342,7 @@ void jn_stream_start(jn_server *s, const jn_method *m, jn_incoming *in)
     st->status_details = grpc_empty_slice();
     atomic_init(&st->cancelled, 0);
     pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->room, NULL);
 
     pthread_mutex_lock(&s->mu);
     st->next = s->streams;

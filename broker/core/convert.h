@@ -1,0 +1,56 @@
+/* convert.h — value conversions the pipeline compiler inserts between a producer's port and a consumer's port:
+ * a table of entries, each able to plan a conversion at compile time and apply it at run time. Later adapters
+ * (image decode + resize + normalize) add rows here.
+ *
+ * Ownership: a jn_convert_step's result port borrows its strings from the ports it was planned from (the pipeline
+ * keeps those engines alive). jn_convert_apply consumes its input tensor and returns a new one (reshape shares the
+ * bytes; casts and label picks allocate).
+ */
+#ifndef JN_CONVERT_H
+#define JN_CONVERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pipeline.h"
+#include "signature.h"
+
+typedef struct jn_conversion jn_conversion;
+
+/* One planned conversion. */
+typedef struct jn_convert_step {
+    const jn_conversion *conv;
+    jn_port result;     /* what it produces (borrowed strings) */
+    const jn_port *to;  /* the consumer's port it converts towards */
+    const jn_port *from; /* the port it converts from (labels for top-1) */
+    double scale, offset;
+} jn_convert_step;
+
+struct jn_conversion {
+    const char *name;
+    /* Plans turning `from` towards `to` under the binding's declarations; false if this conversion cannot. */
+    bool (*plan)(const jn_port *from, const jn_port *to, const jn_binding *b, jn_convert_step *out);
+    /* Converts one tensor (named after the consumer's port). Takes `in`. */
+    int (*apply)(const jn_convert_step *step, jn_tensor *in, jn_tensor **out, jn_err *err);
+};
+
+/* NULL-terminated (name == NULL). */
+extern const jn_conversion jn_conversions[];
+
+/* Does a value of port `from` fit port `to` as it is? If not, `why` says what differs. */
+bool jn_port_fits(const jn_port *to, const jn_port *from, char *why, size_t n);
+
+#define JN_CONVERT_MAX_CHAIN 2
+
+/* Plans a chain of at most JN_CONVERT_MAX_CHAIN conversions that makes `from` fit `to`. Returns the chain length
+ * (0 = fits as it is), or -1 when no chain exists. */
+int jn_convert_plan(const jn_port *from, const jn_port *to, const jn_binding *b,
+                    jn_convert_step chain[JN_CONVERT_MAX_CHAIN]);
+
+/* Applies a planned chain. Takes `in` (also on failure). */
+int jn_convert_apply(const jn_convert_step *chain, int n, jn_tensor *in, jn_tensor **out, jn_err *err);
+
+/* Is a cast from -> to lossless (no declaration needed)? */
+bool jn_cast_is_lossless(jn_dtype from, jn_dtype to);
+
+#endif
