@@ -4,6 +4,8 @@ const jn_builtin_engine jn_builtin_engines[] = {
     {"identity", jn_identity_create, "input FP32[-1,-1] -> output, the same buffer (zero-copy)"},
     {"burn", jn_burn_create,
      "input FP32[-1,-1] -> output (identity) after burning CPU or sleeping; parameters burn_ms, burn_mode"},
+    {"tokenize", jn_tokenize_create,
+     "text TEXT BYTES[-1] -> tokens TEXT BYTES[-1]; streams one token per message"},
     {NULL, NULL, NULL},
 };
 

@@ -28,8 +28,16 @@ extern const jn_builtin_engine jn_builtin_engines[];
 /* Creates and registers every built-in engine. 0, or the first error. */
 int jn_builtin_register_all(jn_registry *reg, const jn_builtin_options *opt, jn_err *err);
 
+/* Parses, compiles and registers the demo pipelines (demo_pipelines.c: demo-chain, demo-fanout, demo-tokens) over
+ * the built-in engines, which must be registered first. All or nothing: 0, or the first error (naming the
+ * pipeline) with none of them registered. */
+int jn_builtin_register_pipelines(jn_registry *reg, jn_err *err);
+
 /* engines/util */
 jn_engine *jn_identity_create(const char *name, const jn_builtin_options *opt, jn_err *err);
 jn_engine *jn_burn_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+
+/* engines/text */
+jn_engine *jn_tokenize_create(const char *name, const jn_builtin_options *opt, jn_err *err);
 
 #endif

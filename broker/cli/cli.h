@@ -13,8 +13,9 @@
 #define JN_DEFAULT_HOST "127.0.0.1"
 #define JN_DEFAULT_GRPC_PORT 8001
 
-int jn_cmd_serve(int argc, char **argv);  /* serve.c */
-int jn_cmd_models(int argc, char **argv); /* client.c */
-int jn_cmd_infer(int argc, char **argv);  /* client.c */
+int jn_cmd_serve(int argc, char **argv);    /* serve.c */
+int jn_cmd_models(int argc, char **argv);   /* client.c */
+int jn_cmd_infer(int argc, char **argv);    /* client.c */
+int jn_cmd_pipeline(int argc, char **argv); /* pipeline_cmd.c */
 
 #endif

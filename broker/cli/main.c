@@ -14,6 +14,7 @@ static const command commands[] = {
     {"serve", jn_cmd_serve, "run the broker (gRPC: junction.v1.Broker, KServe v2, grpc.health.v1)"},
     {"models", jn_cmd_models, "list the models a running broker serves"},
     {"infer", jn_cmd_infer, "call a model on a running broker"},
+    {"pipeline", jn_cmd_pipeline, "check a pipeline file and print its plan (pipeline check FILE)"},
     {NULL, NULL, NULL},
 };
 
@@ -21,7 +22,7 @@ static void usage(FILE *to)
 {
     fprintf(to, "usage: junction <command> [options]\n\ncommands:\n");
     for (const command *c = commands; c->name; c++)
-        fprintf(to, "  %-8s %s\n", c->name, c->summary);
+        fprintf(to, "  %-9s %s\n", c->name, c->summary);
     fprintf(to, "\n'junction <command> --help' describes a command's options.\n");
 }
 

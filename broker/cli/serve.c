@@ -11,6 +11,7 @@
 
 #include "../../engines/builtin.h"
 #include "cli.h"
+#include "pipeline.h"
 #include "registry.h"
 #include "server.h"
 
@@ -19,8 +20,9 @@ static void serve_usage(FILE *to)
     fprintf(to,
             "usage: junction serve [options]\n"
             "\n"
-            "Serves the built-in engines over gRPC: junction.v1.Broker, inference.GRPCInferenceService (KServe v2)\n"
-            "and grpc.health.v1.Health. SIGINT/SIGTERM stop it gracefully.\n"
+            "Serves the built-in engines and demo pipelines (and those of --pipelines) over gRPC:\n"
+            "junction.v1.Broker, inference.GRPCInferenceService (KServe v2) and grpc.health.v1.Health.\n"
+            "SIGINT/SIGTERM stop it gracefully.\n"
             "\n"
             "options:\n"
             "  --host ADDR              address to bind (default %s; use 0.0.0.0 to accept remote callers)\n"
@@ -32,6 +34,8 @@ static void serve_usage(FILE *to)
             "  --max-message-mb N       largest message received or sent, in MiB (default 64)\n"
             "  --grace-ms N             shutdown: time in-flight calls get before they are cancelled (default 10000)\n"
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
+            "  --pipelines DIR          also serve the pipelines in DIR/*.json (loaded in file-name order; any file\n"
+            "                           that does not check stops the start with exit status 1)\n"
             "  -h, --help               this text\n"
             "\n"
             "When ready it prints one line: 'junction: serving gRPC on HOST:PORT'.\n",
@@ -59,7 +63,18 @@ static int bad_value(const char *flag, const char *value, const char *want)
 
 int jn_cmd_serve(int argc, char **argv)
 {
-    enum { O_HOST = 1000, O_PORT, O_THREADS, O_WORKERS, O_PREPOST, O_INFLIGHT, O_MAXMSG, O_GRACE, O_BURN };
+    enum {
+        O_HOST = 1000,
+        O_PORT,
+        O_THREADS,
+        O_WORKERS,
+        O_PREPOST,
+        O_INFLIGHT,
+        O_MAXMSG,
+        O_GRACE,
+        O_BURN,
+        O_PIPELINES
+    };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
         {"grpc-port", required_argument, NULL, O_PORT},
@@ -70,6 +85,7 @@ int jn_cmd_serve(int argc, char **argv)
         {"max-message-mb", required_argument, NULL, O_MAXMSG},
         {"grace-ms", required_argument, NULL, O_GRACE},
         {"burn-ms", required_argument, NULL, O_BURN},
+        {"pipelines", required_argument, NULL, O_PIPELINES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -78,6 +94,7 @@ int jn_cmd_serve(int argc, char **argv)
     opt.host = JN_DEFAULT_HOST;
     opt.port = JN_DEFAULT_GRPC_PORT;
     jn_builtin_options engines = {.burn_default_ms = 10.0};
+    const char *pipelines_dir = NULL;
 
     optind = 1;
     opterr = 0;
@@ -134,6 +151,9 @@ int jn_cmd_serve(int argc, char **argv)
             engines.burn_default_ms = d;
             break;
         }
+        case O_PIPELINES:
+            pipelines_dir = optarg;
+            break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
             serve_usage(stderr);
@@ -170,6 +190,14 @@ int jn_cmd_serve(int argc, char **argv)
     }
     if (jn_builtin_register_all(reg, &engines, &err)) {
         fprintf(stderr, "junction serve: cannot register the built-in engines: %s\n", err.msg);
+        goto out;
+    }
+    if (jn_builtin_register_pipelines(reg, &err)) {
+        fprintf(stderr, "junction serve: cannot register the built-in pipelines: %s\n", err.msg);
+        goto out;
+    }
+    if (pipelines_dir && jn_pipelines_load_dir(pipelines_dir, reg, &err)) {
+        fprintf(stderr, "junction serve: %s\n", err.msg);
         goto out;
     }
     server = jn_server_start(&opt, reg, &err);

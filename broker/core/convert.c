@@ -273,22 +273,28 @@ static void write_elem(void *data, size_t i, jn_dtype d, double v)
 
 /* ---- cast ---- */
 
+/* Does the binding declare out = in * scale + offset (an offset alone means scale 1)? */
+static bool declares_affine(const jn_binding *b)
+{
+    return b && (b->has_scale || b->offset != 0.0);
+}
+
 static bool cast_plan(const jn_port *from, const jn_port *to, const jn_binding *b, jn_convert_step *out)
 {
     if (!is_numeric(from->dtype) || !is_numeric(to->dtype) || is_bytes_kind(from->kind))
         return false;
-    bool declared = b && (b->cast != JN_DTYPE_INVALID || b->has_scale);
+    bool declared = b && (b->cast != JN_DTYPE_INVALID || declares_affine(b));
     jn_dtype target = b && b->cast != JN_DTYPE_INVALID ? b->cast : to->dtype;
     if (target != to->dtype)
         return false; /* a declared cast must land on the consumer's datatype */
-    if (from->dtype == target && !(b && b->has_scale))
+    if (from->dtype == target && !declares_affine(b))
         return false;
     if (!declared && !jn_cast_is_lossless(from->dtype, target))
         return false;
     out->result = *from;
     out->result.dtype = target;
     out->scale = b && b->has_scale ? b->scale : 1.0;
-    out->offset = b && b->has_scale ? b->offset : 0.0;
+    out->offset = b ? b->offset : 0.0;
     return true;
 }
 
@@ -454,7 +460,7 @@ int jn_convert_plan(const jn_port *from, const jn_port *to, const jn_binding *b,
 {
     char why[256];
     /* A declaration that changes nothing (a cast to the type it already has, no scale) needs no conversion. */
-    bool changes = b && (b->has_scale || (b->cast != JN_DTYPE_INVALID && b->cast != from->dtype));
+    bool changes = declares_affine(b) || (b && b->cast != JN_DTYPE_INVALID && b->cast != from->dtype);
     if (!changes && jn_port_fits(to, from, why, sizeof why))
         return 0;
     for (const jn_conversion *c1 = jn_conversions; c1->name; c1++) {

@@ -234,7 +234,7 @@ static int bind_step(pipe *p, size_t si, const jn_step_spec *ss, jn_err *err)
                               "conversion applies%s)",
                               name, st->id, b->port, port_type(want, sizeof want, port),
                               port_type(got, sizeof got, in->src), b->from, why,
-                              b->cast != JN_DTYPE_INVALID || b->has_scale ? " to the declared cast"
+                              b->cast != JN_DTYPE_INVALID || b->has_scale || b->offset != 0.0 ? " to the declared cast"
                                                                          : "; declare a cast to accept a lossy one");
         }
         if (in->src_step >= 0 && (!add_unique(&st->deps, &st->n_deps, in->src_step) ||
@@ -864,7 +864,18 @@ static int pipeline_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const
         if (w >= 0)
             wanted[w] = true;
     }
-    wanted[s] = true; /* the stream drives the answer even if only upstream outputs were asked for */
+    plan_needed(r, wanted, NULL); /* closes `wanted` over producers */
+    if (!wanted[s]) { /* the streaming step is not needed: one whole answer */
+        jn_tensor_list out;
+        jn_tensor_list_init(&out);
+        rc = run_planned(r, err);
+        if (!rc)
+            rc = collect_outputs(r, self, ctx, &out, err);
+        if (!rc)
+            rc = emit(emit_arg, &out, err);
+        jn_tensor_list_clear(&out);
+        goto out;
+    }
     plan_needed(r, wanted, after);
     rc = run_planned(r, err);
     if (rc)

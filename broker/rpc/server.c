@@ -20,6 +20,9 @@ const jn_method jn_methods[] = {
     {"/inference.GRPCInferenceService/ModelMetadata", JN_METHOD_UNARY, jn_v2_model_metadata, NULL, NULL},
     {"/inference.GRPCInferenceService/ModelInfer", JN_METHOD_UNARY, jn_unary_infer, NULL, &jn_infer_v2},
     {"/inference.GRPCInferenceService/ModelStreamInfer", JN_METHOD_BIDI, NULL, jn_stream_start, &jn_infer_v2},
+    {"/junction.v1.Admin/PutPipeline", JN_METHOD_UNARY, jn_admin_put_pipeline, NULL, NULL},
+    {"/junction.v1.Admin/DeletePipeline", JN_METHOD_UNARY, jn_admin_delete_pipeline, NULL, NULL},
+    {"/junction.v1.Admin/ListPipelines", JN_METHOD_UNARY, jn_admin_list_pipelines, NULL, NULL},
     {"/grpc.health.v1.Health/Check", JN_METHOD_UNARY, jn_health_check, NULL, NULL},
     {"/grpc.health.v1.Health/Watch", JN_METHOD_SERVER_STREAM, NULL, jn_health_watch_start, NULL},
 };

@@ -48,6 +48,8 @@ PROTO_FILES = [
     "junction/v1/tensor.proto",
     "junction/v1/contract.proto",
     "junction/v1/broker.proto",
+    "junction/v1/pipeline.proto",
+    "junction/v1/admin.proto",
     "inference/grpc_service.proto",
     "jn_health/v1/health.proto",  # copied from grpc/health/v1/health.proto, see above
 ]
@@ -66,6 +68,7 @@ class pb:
     """Generated modules, filled by generate_stubs()."""
 
     tensor = contract = broker = broker_grpc = v2 = v2_grpc = health = health_grpc = None
+    pipeline = admin = admin_grpc = None
     generator = None
 
 
@@ -88,6 +91,10 @@ assert grpc_service_pb2.ModelInferRequest.FromString(v.SerializeToString()) == v
 assert health_pb2.HealthCheckResponse.SERVICE_UNKNOWN == 3
 assert broker_pb2.DESCRIPTOR.services_by_name["Broker"].full_name == "junction.v1.Broker"
 assert health_pb2.DESCRIPTOR.services_by_name["Health"].full_name == "grpc.health.v1.Health"
+from junction.v1 import pipeline_pb2, admin_pb2, admin_pb2_grpc
+ps = pipeline_pb2.PipelineSpec(name="p", steps=[pipeline_pb2.PipelineStep(id="a", model="m")])
+ps.steps[0].inputs["input"].CopyFrom(pipeline_pb2.Binding(**{"from": "x", "cast": tensor_pb2.FP32}))
+assert admin_pb2.PutPipelineRequest.FromString(admin_pb2.PutPipelineRequest(spec=ps).SerializeToString()).spec == ps
 """
 
 
@@ -125,6 +132,8 @@ def generate_stubs(workdir):
         from junction.v1 import tensor_pb2, contract_pb2, broker_pb2, broker_pb2_grpc
         from inference import grpc_service_pb2, grpc_service_pb2_grpc
         from jn_health.v1 import health_pb2, health_pb2_grpc
+        from junction.v1 import pipeline_pb2, admin_pb2, admin_pb2_grpc
+        pb.pipeline, pb.admin, pb.admin_grpc = pipeline_pb2, admin_pb2, admin_pb2_grpc
         pb.tensor, pb.contract, pb.broker, pb.broker_grpc = tensor_pb2, contract_pb2, broker_pb2, broker_pb2_grpc
         pb.v2, pb.v2_grpc = grpc_service_pb2, grpc_service_pb2_grpc
         pb.health, pb.health_grpc = health_pb2, health_pb2_grpc
@@ -221,6 +230,9 @@ class Server:
 
     def health(self, channel=None):
         return pb.health_grpc.HealthStub(channel or self.channel())
+
+    def admin(self, channel=None):
+        return pb.admin_grpc.AdminStub(channel or self.channel())
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
