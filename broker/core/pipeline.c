@@ -1006,8 +1006,12 @@ char *jn_pipeline_plan_text(const jn_engine *e)
             const step_input *in = &st->ins[k];
             append(&t, "       %s <- %s%s%s", in->port->name, in->src_step >= 0 ? p->steps[in->src_step].id : "",
                    in->src_step >= 0 ? "." : "", in->src_port);
-            for (int c = 0; c < in->n_chain; c++)
-                append(&t, " | %s to %s", in->chain[c].conv->name, port_type(b, sizeof b, &in->chain[c].result));
+            for (int c = 0; c < in->n_chain; c++) {
+                const jn_convert_step *cs = &in->chain[c];
+                append(&t, " | %s to %s", cs->conv->name, port_type(b, sizeof b, &cs->result));
+                if (cs->scale != 1.0 || cs->offset != 0.0)
+                    append(&t, " (x * %.9g + %.9g)", cs->scale, cs->offset);
+            }
             append(&t, "\n");
         }
     }

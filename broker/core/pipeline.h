@@ -79,7 +79,8 @@ const jn_pipeline_spec *jn_pipeline_spec_of(const jn_engine *e);
 char *jn_pipeline_plan_text(const jn_engine *e);
 
 /* Registers a compiled pipeline, replacing a pipeline of the same name atomically (requests already running keep
- * the old one). Refuses (JN_EEXIST) to replace an engine that is not a pipeline. Takes the caller's reference. */
+ * the old one). Refuses (JN_EEXIST) to replace an engine that is not a pipeline. Takes the caller's reference, on
+ * failure too (the engine is then released). */
 int jn_pipeline_register(jn_registry *reg, jn_engine *pipeline, bool *replaced, jn_err *err);
 /* Unregisters a pipeline; JN_ENOTFOUND if absent, JN_EINVAL if the name is an engine that is not a pipeline. */
 int jn_pipeline_unregister(jn_registry *reg, const char *name, jn_err *err);
@@ -90,6 +91,7 @@ int jn_pipeline_unregister(jn_registry *reg, const char *name, jn_err *err);
  *    "outputs": [{"name","from"}]}
  * Parse errors name the field ("steps[1].inputs.input: expected a string or an object"). */
 int jn_pipeline_spec_from_json(const char *text, size_t len, jn_pipeline_spec *spec, jn_err *err);
+/* (It initialises *spec itself and leaves it empty on failure, so jn_pipeline_spec_free is always safe.) */
 /* malloc'd JSON text of a spec (pretty when `pretty`); NULL on out of memory. */
 char *jn_pipeline_spec_to_json(const jn_pipeline_spec *spec, bool pretty);
 

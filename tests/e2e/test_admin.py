@@ -3,7 +3,7 @@
 
 - a pipeline put through either form is listed (ListModels type "pipeline", GetModel, v2 ModelMetadata) and called
   like any model (Infer, v2 ModelInfer); a re-put replaces it (replaced=true); ListPipelines gives back the spec;
-- declared conversions (cast + scale + offset) travel through the protobuf form and run;
+- declared conversions (cast + scale + offset, an offset alone) travel through both forms and run;
 - DeletePipeline, then calls are NOT_FOUND; deleting a built-in engine or an unknown name is refused;
 - both / neither request forms, malformed specs (empty names, unknown enum values), a built-in engine's name, and
   compile errors (unknown model, cycle, lossy binding) are refused with code + message and leave nothing registered;
@@ -52,6 +52,14 @@ AFFINE = {
     "steps": [{"id": "scale-step", "model": "identity",
                "inputs": {"input": {"from": "x", "cast": "FP32", "scale": 2.0, "offset": 1.0}}}],
     "outputs": [{"name": "y", "from": "scale-step.output"}],
+}
+
+# An offset alone: y = x + 1, same datatype.
+SHIFT = {
+    "name": "shift",
+    "inputs": [{"name": "x", "kind": "TENSOR", "datatype": "FP32", "shape": [-1, -1]}],
+    "steps": [{"id": "s", "model": "identity", "inputs": {"input": {"from": "x", "offset": 1.0}}}],
+    "outputs": [{"name": "y", "from": "s.output"}],
 }
 
 # The two versions the concurrency case alternates between: different graphs, different output names.
@@ -250,6 +258,21 @@ def main(t):
             got = output_array(r, "y")  # None unless FP32
             t.check(got is not None and np.array_equal(got, (x * 2 + 1).astype(np.float32)),
                     "Infer affine: y = FP32(x * 2 + 1)", "got %r" % (got,))
+
+    with t.case("an offset alone declares out = in + offset, in both forms"):
+        for form, make in (("spec_json", put_json), ("spec", put_spec)):
+            r = t.call("PutPipeline shift (%s)" % form, admin.PutPipeline, make(SHIFT))
+            check_put(t, "PutPipeline shift (%s)" % form, r, "shift", form == "spec")
+            x = np.array([[1.0, -2.5]], dtype=np.float32)
+            r = t.call("Infer shift (%s)" % form, stub.Infer, infer_request("shift", x, input_name="x"))
+            if r is not None:
+                got = output_array(r, "y")
+                t.check(got is not None and np.array_equal(got, x + 1), "Infer shift (%s): y = x + 1" % form,
+                        "got %r" % (got,))
+        r = t.call("ListPipelines with shift", admin.ListPipelines, pb.admin.ListPipelinesRequest())
+        got = [p for p in r.pipelines if p.name == "shift"] if r is not None else []
+        t.check(got == [spec_pb(SHIFT)], "ListPipelines shift: offset 1, scale 0 (none declared)", str(got))
+        t.call("DeletePipeline shift", admin.DeletePipeline, pb.admin.DeletePipelineRequest(name="shift"))
 
     with t.case("ListPipelines"):
         r = t.call("ListPipelines", admin.ListPipelines, pb.admin.ListPipelinesRequest())
