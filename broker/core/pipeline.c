@@ -16,6 +16,7 @@
 
 #include "convert.h"
 #include "executor.h"
+#include "metrics.h"
 #include "workpool.h"
 
 typedef struct step_input {
@@ -37,6 +38,9 @@ typedef struct pstep {
     size_t n_deps;
     int *users; /* distinct consumer steps */
     size_t n_users;
+    /* Metrics, looked up by the step's first run (exec_step) rather than at compile time, so pipelines that are
+     * only checked (or fuzzed) add nothing to the process-wide registry. The one field written after compile. */
+    _Atomic(jn_step_stats *) stats;
 } pstep;
 
 typedef struct pout {
@@ -521,7 +525,20 @@ static const jn_tensor *source_tensor(const run *r, const step_input *in)
     return jn_tensor_list_find(&r->outs[in->src_step], in->src_port);
 }
 
-/* Builds a step's inputs (shared, converted) and runs it into r->outs[s]. Runs without r->mu. */
+/* One run of step s (exec_step, or the streaming step in pipeline_infer_stream). */
+static void record_step(const pipe *p, int s, int rc, int64_t started)
+{
+    int64_t took = jn_now_ns() - started;
+    jn_step_stats *stats = atomic_load_explicit(&p->steps[s].stats, memory_order_acquire);
+    if (!stats) { /* racing first runs find the same object */
+        stats = jn_metrics_step(p->spec.name, p->steps[s].id);
+        atomic_store_explicit(&p->steps[s].stats, stats, memory_order_release);
+    }
+    jn_metrics_step_record(stats, rc == 0, took);
+}
+
+/* Builds a step's inputs (shared, converted) and runs it into r->outs[s]. Runs without r->mu. A step refused
+ * before it starts (deadline, cancellation) is not a run; anything after that is one, counted with its duration. */
 static int exec_step(run *r, int s, jn_err *err)
 {
     const pipe *p = r->p;
@@ -536,6 +553,7 @@ static int exec_step(run *r, int s, jn_err *err)
                    rc == JN_EDEADLINE ? "deadline exceeded" : "call cancelled", st->label);
         return rc;
     }
+    int64_t started = jn_now_ns();
     jn_tensor_list ins;
     jn_tensor_list_init(&ins);
     for (size_t k = 0; k < st->n_ins && !rc; k++) {
@@ -558,6 +576,7 @@ static int exec_step(run *r, int s, jn_err *err)
     if (!rc)
         rc = jn_exec_engine(st->engine, &ctx, &ins, &out, err);
     jn_tensor_list_clear(&ins);
+    record_step(p, s, rc, started);
     if (rc) {
         jn_tensor_list_clear(&out);
         jn_err_prefix(err, "pipeline '%s': %s", p->spec.name, st->label);
@@ -885,6 +904,7 @@ static int pipeline_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const
     sctx.model = st->engine->name;
     sctx.outputs = NULL;
     sctx.n_outputs = 0;
+    int64_t started = jn_now_ns(); /* the streaming step's run: it lasts until its last partial is handed on */
     jn_tensor_list ins;
     jn_tensor_list_init(&ins);
     for (size_t k = 0; k < st->n_ins && !rc; k++) {
@@ -903,6 +923,7 @@ static int pipeline_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const
     if (!rc)
         rc = jn_exec_engine_stream(st->engine, &sctx, &ins, on_partial, &sr, err);
     jn_tensor_list_clear(&ins);
+    record_step(p, s, rc, started);
     if (rc && err && !strstr(err->msg, "pipeline '"))
         jn_err_prefix(err, "pipeline '%s': %s", p->spec.name, st->label);
 out:

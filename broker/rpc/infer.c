@@ -1,5 +1,8 @@
 /* infer.c — one inference, from request bytes to an answer, whichever protocol and call shape carried it:
- * decode -> resolve + validate (jn_exec_prepare) -> run inline on the pump thread or on the worker pool -> done. */
+ * decode -> resolve + validate (jn_exec_prepare) -> run inline on the pump thread or on the worker pool -> done.
+ *
+ * Metrics: a request counts against its model from the moment it resolves (validation failures included) until
+ * its answer is encoded; the stats pointer is looked up once and cached in the job, so the rest is atomic adds. */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -15,6 +18,7 @@ jn_infer_job *jn_infer_job_create(jn_server *s, const jn_infer_proto *proto, voi
     job->done = done;
     job->owner = owner;
     job->cancelled = cancelled;
+    job->t_created = jn_now_ns();
     jn_request_init(&job->req);
     job->req.deadline_ns = deadline_ns;
     jn_tensor_list_init(&job->outputs);
@@ -53,6 +57,7 @@ static bool streams_to_caller(const jn_infer_job *job)
 static void run_engine(void *arg)
 {
     jn_infer_job *job = arg;
+    job->t_started = jn_now_ns();
     if (streams_to_caller(job)) {
         job->streamed = true;
         job->rc = jn_exec_run_stream(job->engine, &job->req, job->cancelled, job->server->pool, emit_partial, job,
@@ -60,7 +65,32 @@ static void run_engine(void *arg)
     } else {
         job->rc = jn_exec_run(job->engine, &job->req, job->cancelled, job->server->pool, &job->outputs, &job->err);
     }
+    job->t_computed = jn_now_ns();
     job->done(job);
+}
+
+/* After jn_exec_prepare: a request whose model resolved counts against it (a failed validation too, as a
+ * failure); one that named no registered model (or version) is counted apart, without its name. */
+static void count_request(jn_infer_job *job)
+{
+    if (job->rc == JN_ENOTFOUND || !job->req.model || !*job->req.model) {
+        jn_metrics_unknown_model(JN_METRICS_GRPC);
+        return;
+    }
+    job->stats = jn_metrics_model(job->engine ? job->engine->name : job->req.model);
+    jn_metrics_request_begin(job->stats);
+}
+
+/* The answer is encoded (or failed to be): the request leaves in flight. At most once per job. */
+static void record_request(jn_infer_job *job)
+{
+    if (!job->stats)
+        return;
+    int64_t now = jn_now_ns();
+    int64_t queue = job->t_started ? job->t_started - job->t_created : -1;
+    int64_t compute = job->t_started && job->t_computed ? job->t_computed - job->t_started : -1;
+    jn_metrics_request_end(job->stats, JN_METRICS_GRPC, job->rc == 0, queue, compute, now - job->t_created);
+    job->stats = NULL;
 }
 
 void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
@@ -70,8 +100,10 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
     job->req.deadline_ns = deadline;
     if (job->rc && job->req.model && *job->req.model)
         jn_err_prefix(&job->err, "model '%s'", job->req.model);
-    if (!job->rc)
+    if (!job->rc) {
         job->rc = jn_exec_prepare(job->server->reg, &job->req, &job->engine, &job->err);
+        count_request(job);
+    }
     if (job->rc) {
         job->done(job);
         return;
@@ -90,16 +122,18 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
 
 grpc_byte_buffer *jn_infer_job_encode(jn_infer_job *job, bool in_stream)
 {
+    grpc_byte_buffer *bb = NULL;
     if (!job->rc) {
-        grpc_byte_buffer *bb =
-            job->streamed
-                ? job->proto->encode_partial(&job->req, job->engine, &job->outputs, job->state, true, &job->err)
-                : job->proto->encode(&job->req, job->engine, &job->outputs, job->state, in_stream, &job->err);
-        if (bb)
-            return bb;
-        job->rc = job->err.code ? job->err.code : JN_EINTERNAL;
+        bb = job->streamed
+                 ? job->proto->encode_partial(&job->req, job->engine, &job->outputs, job->state, true, &job->err)
+                 : job->proto->encode(&job->req, job->engine, &job->outputs, job->state, in_stream, &job->err);
+        if (!bb)
+            job->rc = job->err.code ? job->err.code : JN_EINTERNAL;
     }
-    return in_stream ? job->proto->encode_stream_error(&job->req, &job->err) : NULL;
+    if (!bb && in_stream)
+        bb = job->proto->encode_stream_error(&job->req, &job->err);
+    record_request(job);
+    return bb;
 }
 
 /* ---- unary infer (Broker/Infer, v2 ModelInfer) ---- */

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "executor.h"
+#include "metrics.h"
 #include "registry.h"
 #include "server.h"
 #include "workpool.h"
@@ -146,6 +147,10 @@ struct jn_infer_job {
     int (*on_partial)(jn_infer_job *job, grpc_byte_buffer *bb);
     bool streamed; /* the answer went out as partials: what remains is the final marker */
     void *owner;
+    /* Metrics (metrics.h): the resolved model's stats, looked up once (NULL for requests that resolved to no
+     * model, and once recorded), and jn_now_ns() stamps: created, engine started, engine returned (0 = not). */
+    jn_model_stats *stats;
+    int64_t t_created, t_started, t_computed;
 };
 
 /* A zeroed job bound to its owner. NULL on out of memory. */

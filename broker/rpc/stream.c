@@ -8,6 +8,7 @@
  *
  * Lifetime: `refs` counts outstanding batches and running jobs (guarded by mu); the stream is freed at zero. The
  * status goes out once nothing is in flight and the client half-closed, the call failed, or the server is closing.
+ * Metrics: a stream is open (junction_open_streams{protocol}) from jn_stream_start to stream_free.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ static void stream_free(jn_stream *st)
     if (st->next)
         st->next->prev = st->prev;
     pthread_mutex_unlock(&s->mu);
+    jn_metrics_stream_closed(st->proto->name);
     while (st->head) {
         out_msg *m = st->head;
         st->head = m->next;
@@ -336,6 +338,7 @@ void jn_stream_start(jn_server *s, const jn_method *m, jn_incoming *in)
     st->status_tag.fn = on_status;
     st->server = s;
     st->proto = m->arg;
+    jn_metrics_stream_opened(st->proto->name);
     st->call = in->call;
     st->md = in->md;
     st->deadline_ns = jn__deadline_ns(in->deadline);

@@ -1,0 +1,572 @@
+/* metrics.c — the process-wide metrics registry and its Prometheus text rendering.
+ *
+ * Three tables (models, pipeline steps, stream protocols), each a sorted array of pointers to heap objects, under
+ * one reader-writer lock: lookups take the read lock and binary-search, the first lookup of a name takes the write
+ * lock and inserts. Objects are never freed or moved, so the pointers handed out stay valid without the lock and
+ * all updates are relaxed atomic adds. Sorted tables also give /metrics its deterministic order.
+ *
+ * Histograms keep one non-cumulative count per bucket; rendering adds them up, so the +Inf bucket and _count are
+ * the same number by construction (a concurrent update lands in a later scrape, never in one line and not the
+ * other). Sums are kept in integer nanoseconds and printed exactly.
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- histograms: seconds, 0.1 ms .. 10 s ---- */
+
+enum { N_BOUNDS = 16 };
+static const int64_t bound_ns[N_BOUNDS] = {
+    100000,   250000,    500000,    1000000,   2500000,    5000000,    10000000,   25000000,
+    50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000,
+};
+static const char *const bound_le[] = {
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+    "0.1",    "0.25",    "0.5",    "1",     "2.5",    "5",     "10",   "+Inf",
+};
+_Static_assert(sizeof bound_le / sizeof *bound_le == N_BOUNDS + 1, "one le label per bound, plus +Inf");
+
+typedef struct hist {
+    _Atomic uint64_t count[N_BOUNDS + 1]; /* per bucket, not cumulative; the last is (10 s, +Inf) */
+    _Atomic uint64_t sum_ns;
+} hist;
+
+static void hist_observe(hist *h, int64_t ns)
+{
+    if (ns < 0)
+        return;
+    size_t b = 0;
+    while (b < N_BOUNDS && ns > bound_ns[b]) /* le is inclusive */
+        b++;
+    atomic_fetch_add_explicit(&h->count[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, (uint64_t)ns, memory_order_relaxed);
+}
+
+/* ---- labels ---- */
+
+static const char *const frontends[] = {JN_METRICS_GRPC, JN_METRICS_HTTP};
+enum { N_FRONTENDS = sizeof frontends / sizeof *frontends };
+static const char *const outcomes[] = {"success", "failure"};
+enum { N_OUTCOMES = 2 };
+static const char *const phases[] = {"queue", "compute", "total"};
+enum { PHASE_QUEUE, PHASE_COMPUTE, PHASE_TOTAL, N_PHASES };
+_Static_assert(sizeof phases / sizeof *phases == N_PHASES, "one label per phase");
+
+static size_t frontend_index(const char *frontend)
+{
+    for (size_t i = 0; i < N_FRONTENDS; i++)
+        if (frontend && strcmp(frontend, frontends[i]) == 0)
+            return i;
+    /* An invariant, not input: front ends pass one of the JN_METRICS_* constants. */
+    fprintf(stderr, "jn_metrics: unknown front end label '%s'\n", frontend ? frontend : "(null)");
+    abort();
+}
+
+/* ---- stats objects (calloc'd: all-zero atomics are valid zero counters on every platform we build for) ---- */
+
+struct jn_model_stats {
+    char *name;
+    _Atomic uint64_t requests[N_FRONTENDS][N_OUTCOMES];
+    _Atomic int64_t in_flight;
+    hist phase[N_PHASES];
+};
+
+struct jn_step_stats {
+    char *pipeline;
+    char *step;
+    _Atomic uint64_t runs[N_OUTCOMES];
+    hist duration;
+};
+
+typedef struct stream_stats {
+    char *protocol;
+    _Atomic int64_t open;
+    _Atomic uint64_t opened;
+} stream_stats;
+
+/* ---- the registry ---- */
+
+typedef struct table {
+    void **items; /* sorted by key */
+    size_t n, cap;
+} table;
+
+typedef struct step_key {
+    const char *pipeline, *step;
+} step_key;
+
+static struct {
+    pthread_rwlock_t lock; /* guards the three tables (not the objects' counters) */
+    table models, steps, streams;
+    _Atomic uint64_t unknown_model[N_FRONTENDS];
+} g = {.lock = PTHREAD_RWLOCK_INITIALIZER};
+
+typedef int (*cmp_fn)(const void *item, const void *key);
+typedef void *(*make_fn)(const void *key);
+
+static int cmp_model(const void *item, const void *key)
+{
+    return strcmp(((const jn_model_stats *)item)->name, key);
+}
+
+static int cmp_step(const void *item, const void *key)
+{
+    const jn_step_stats *s = item;
+    const step_key *k = key;
+    int c = strcmp(s->pipeline, k->pipeline);
+    return c ? c : strcmp(s->step, k->step);
+}
+
+static int cmp_stream(const void *item, const void *key)
+{
+    return strcmp(((const stream_stats *)item)->protocol, key);
+}
+
+static void *make_model(const void *key)
+{
+    jn_model_stats *m = calloc(1, sizeof *m);
+    if (m && !(m->name = strdup(key))) {
+        free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+static void *make_step(const void *key)
+{
+    const step_key *k = key;
+    jn_step_stats *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->pipeline = strdup(k->pipeline);
+    s->step = strdup(k->step);
+    if (!s->pipeline || !s->step) {
+        free(s->pipeline);
+        free(s->step);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void *make_stream(const void *key)
+{
+    stream_stats *s = calloc(1, sizeof *s);
+    if (s && !(s->protocol = strdup(key))) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* Lower bound of key in t; *found tells whether it is there. Caller holds g.lock. */
+static size_t table_find(const table *t, cmp_fn cmp, const void *key, bool *found)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp(t->items[mid], key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < t->n && cmp(t->items[lo], key) == 0;
+    return lo;
+}
+
+/* The object for key, created and inserted on first use. NULL only on out of memory. */
+static void *get_or_create(table *t, cmp_fn cmp, make_fn make, const void *key)
+{
+    bool found;
+    pthread_rwlock_rdlock(&g.lock);
+    size_t i = table_find(t, cmp, key, &found);
+    void *item = found ? t->items[i] : NULL;
+    pthread_rwlock_unlock(&g.lock);
+    if (item)
+        return item;
+
+    pthread_rwlock_wrlock(&g.lock);
+    i = table_find(t, cmp, key, &found); /* someone may have inserted it meanwhile */
+    if (found) {
+        item = t->items[i];
+    } else {
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 16;
+            void **items = realloc(t->items, cap * sizeof *items);
+            if (items) {
+                t->items = items;
+                t->cap = cap;
+            }
+        }
+        if (t->n < t->cap && (item = make(key))) {
+            memmove(&t->items[i + 1], &t->items[i], (t->n - i) * sizeof *t->items);
+            t->items[i] = item;
+            t->n++;
+        }
+    }
+    pthread_rwlock_unlock(&g.lock);
+    return item;
+}
+
+/* ---- recording ---- */
+
+jn_model_stats *jn_metrics_model(const char *model)
+{
+    return get_or_create(&g.models, cmp_model, make_model, model ? model : "");
+}
+
+void jn_metrics_request_begin(jn_model_stats *st)
+{
+    if (st)
+        atomic_fetch_add_explicit(&st->in_flight, 1, memory_order_relaxed);
+}
+
+void jn_metrics_request_end(jn_model_stats *st, const char *frontend, bool ok, int64_t queue_ns, int64_t compute_ns,
+                            int64_t total_ns)
+{
+    size_t f = frontend_index(frontend);
+    if (!st)
+        return;
+    atomic_fetch_add_explicit(&st->requests[f][ok ? 0 : 1], 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&st->in_flight, 1, memory_order_relaxed);
+    hist_observe(&st->phase[PHASE_QUEUE], queue_ns);
+    hist_observe(&st->phase[PHASE_COMPUTE], compute_ns);
+    hist_observe(&st->phase[PHASE_TOTAL], total_ns);
+}
+
+void jn_metrics_unknown_model(const char *frontend)
+{
+    atomic_fetch_add_explicit(&g.unknown_model[frontend_index(frontend)], 1, memory_order_relaxed);
+}
+
+jn_step_stats *jn_metrics_step(const char *pipeline, const char *step)
+{
+    step_key k = {pipeline ? pipeline : "", step ? step : ""};
+    return get_or_create(&g.steps, cmp_step, make_step, &k);
+}
+
+void jn_metrics_step_record(jn_step_stats *st, bool ok, int64_t compute_ns)
+{
+    if (!st)
+        return;
+    atomic_fetch_add_explicit(&st->runs[ok ? 0 : 1], 1, memory_order_relaxed);
+    hist_observe(&st->duration, compute_ns);
+}
+
+void jn_metrics_stream_opened(const char *protocol)
+{
+    stream_stats *s = get_or_create(&g.streams, cmp_stream, make_stream, protocol ? protocol : "");
+    if (s) {
+        atomic_fetch_add_explicit(&s->opened, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->open, 1, memory_order_relaxed);
+    }
+}
+
+void jn_metrics_stream_closed(const char *protocol)
+{
+    stream_stats *s = get_or_create(&g.streams, cmp_stream, make_stream, protocol ? protocol : "");
+    if (s)
+        atomic_fetch_sub_explicit(&s->open, 1, memory_order_relaxed);
+}
+
+/* ---- rendering ---- */
+
+typedef struct out {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+} out;
+
+static bool reserve(out *o, size_t more)
+{
+    if (o->oom)
+        return false;
+    if (o->len + more + 1 <= o->cap)
+        return true;
+    size_t cap = o->cap ? o->cap : 4096;
+    while (cap < o->len + more + 1)
+        cap *= 2;
+    char *buf = realloc(o->buf, cap);
+    if (!buf) {
+        o->oom = true;
+        return false;
+    }
+    o->buf = buf;
+    o->cap = cap;
+    return true;
+}
+
+static void put(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !reserve(o, (size_t)n))
+        return;
+    if ((size_t)n < sizeof small) {
+        memcpy(o->buf + o->len, small, (size_t)n + 1);
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(o->buf + o->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    o->len += (size_t)n;
+}
+
+/* A label value, escaped as the text format wants: \\, \" and \n. */
+static void put_label_value(out *o, const char *s)
+{
+    for (; *s; s++) {
+        const char *esc = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
+        if (esc) {
+            put(o, "%s", esc);
+        } else if (reserve(o, 1)) {
+            o->buf[o->len++] = *s;
+            o->buf[o->len] = '\0';
+        }
+    }
+}
+
+/* `name{k1="v1",k2="v2"} ` from n (key, value) pairs; the caller writes the value and the newline. */
+static void put_series(out *o, const char *name, const char *(*labels)[2], size_t n)
+{
+    put(o, "%s", name);
+    for (size_t i = 0; i < n; i++) {
+        put(o, "%s%s=\"", i ? "," : "{", labels[i][0]);
+        put_label_value(o, labels[i][1]);
+        put(o, "\"");
+    }
+    put(o, "%s ", n ? "}" : "");
+}
+
+static void put_family(out *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void put_seconds(out *o, uint64_t ns)
+{
+    put(o, "%" PRIu64 ".%09" PRIu64 "\n", ns / 1000000000u, ns % 1000000000u);
+}
+
+/* One histogram series: buckets (cumulative), _sum, _count. labels has room for one more pair (le). */
+static void put_hist(out *o, const char *name, const hist *h, const char *(*labels)[2], size_t n)
+{
+    char metric[128];
+    uint64_t cumulative = 0;
+    snprintf(metric, sizeof metric, "%s_bucket", name);
+    for (size_t b = 0; b <= N_BOUNDS; b++) {
+        cumulative += atomic_load_explicit(&h->count[b], memory_order_relaxed);
+        labels[n][0] = "le";
+        labels[n][1] = bound_le[b];
+        put_series(o, metric, labels, n + 1);
+        put(o, "%" PRIu64 "\n", cumulative);
+    }
+    snprintf(metric, sizeof metric, "%s_sum", name);
+    put_series(o, metric, labels, n);
+    put_seconds(o, atomic_load_explicit(&h->sum_ns, memory_order_relaxed));
+    snprintf(metric, sizeof metric, "%s_count", name);
+    put_series(o, metric, labels, n);
+    put(o, "%" PRIu64 "\n", cumulative);
+}
+
+static void render_models(out *o)
+{
+    const table *t = &g.models;
+    put_family(o, "junction_requests_total", "counter",
+               "Inference requests answered, by model, front end and outcome.");
+    for (size_t i = 0; i < t->n; i++) {
+        const jn_model_stats *m = t->items[i];
+        for (size_t f = 0; f < N_FRONTENDS; f++) {
+            for (size_t k = 0; k < N_OUTCOMES; k++) {
+                const char *labels[3][2] = {{"model", m->name}, {"frontend", frontends[f]}, {"outcome", outcomes[k]}};
+                put_series(o, "junction_requests_total", labels, 3);
+                put(o, "%" PRIu64 "\n", atomic_load_explicit(&m->requests[f][k], memory_order_relaxed));
+            }
+        }
+    }
+    put_family(o, "junction_requests_unknown_model_total", "counter",
+               "Inference requests that named no registered model, by front end.");
+    for (size_t f = 0; f < N_FRONTENDS; f++) {
+        const char *labels[1][2] = {{"frontend", frontends[f]}};
+        put_series(o, "junction_requests_unknown_model_total", labels, 1);
+        put(o, "%" PRIu64 "\n", atomic_load_explicit(&g.unknown_model[f], memory_order_relaxed));
+    }
+    put_family(o, "junction_requests_in_flight", "gauge", "Inference requests received and not yet answered.");
+    for (size_t i = 0; i < t->n; i++) {
+        const jn_model_stats *m = t->items[i];
+        const char *labels[1][2] = {{"model", m->name}};
+        put_series(o, "junction_requests_in_flight", labels, 1);
+        put(o, "%" PRId64 "\n", atomic_load_explicit(&m->in_flight, memory_order_relaxed));
+    }
+    put_family(o, "junction_request_duration_seconds", "histogram",
+               "Inference request latency by phase: queue (received to engine start), compute (engine run), "
+               "total (received to answer encoded).");
+    for (size_t i = 0; i < t->n; i++) {
+        const jn_model_stats *m = t->items[i];
+        for (size_t p = 0; p < N_PHASES; p++) {
+            const char *labels[3][2] = {{"model", m->name}, {"phase", phases[p]}};
+            put_hist(o, "junction_request_duration_seconds", &m->phase[p], labels, 2);
+        }
+    }
+}
+
+static void render_steps(out *o)
+{
+    const table *t = &g.steps;
+    put_family(o, "junction_pipeline_step_runs_total", "counter", "Pipeline step runs, by outcome.");
+    for (size_t i = 0; i < t->n; i++) {
+        const jn_step_stats *s = t->items[i];
+        for (size_t k = 0; k < N_OUTCOMES; k++) {
+            const char *labels[3][2] = {{"pipeline", s->pipeline}, {"step", s->step}, {"outcome", outcomes[k]}};
+            put_series(o, "junction_pipeline_step_runs_total", labels, 3);
+            put(o, "%" PRIu64 "\n", atomic_load_explicit(&s->runs[k], memory_order_relaxed));
+        }
+    }
+    put_family(o, "junction_pipeline_step_duration_seconds", "histogram",
+               "Pipeline step duration: input hand-off, conversions and the engine run.");
+    for (size_t i = 0; i < t->n; i++) {
+        const jn_step_stats *s = t->items[i];
+        const char *labels[3][2] = {{"pipeline", s->pipeline}, {"step", s->step}};
+        put_hist(o, "junction_pipeline_step_duration_seconds", &s->duration, labels, 2);
+    }
+}
+
+static void render_streams(out *o)
+{
+    const table *t = &g.streams;
+    put_family(o, "junction_open_streams", "gauge", "Infer streams open, by protocol.");
+    for (size_t i = 0; i < t->n; i++) {
+        const stream_stats *s = t->items[i];
+        const char *labels[1][2] = {{"protocol", s->protocol}};
+        put_series(o, "junction_open_streams", labels, 1);
+        put(o, "%" PRId64 "\n", atomic_load_explicit(&s->open, memory_order_relaxed));
+    }
+    put_family(o, "junction_streams_total", "counter", "Infer streams opened, by protocol.");
+    for (size_t i = 0; i < t->n; i++) {
+        const stream_stats *s = t->items[i];
+        const char *labels[1][2] = {{"protocol", s->protocol}};
+        put_series(o, "junction_streams_total", labels, 1);
+        put(o, "%" PRIu64 "\n", atomic_load_explicit(&s->opened, memory_order_relaxed));
+    }
+}
+
+/* ---- process gauges, from /proc (Linux); a value that cannot be read is left out ---- */
+
+/* Fields of /proc/self/stat after the command name (which may hold spaces and parentheses): [0] is field 3
+ * (state), so field N is [N - 3]. */
+static int self_stat_fields(unsigned long long *fields, int want)
+{
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || !p[2])
+        return -1;
+    p += 3; /* past ") " and the one-letter state, onto the space before field 4 */
+    fields[0] = 0;
+    int got = 1;
+    for (; got < want && *p == ' '; got++) {
+        char *end;
+        fields[got] = strtoull(p + 1, &end, 10);
+        if (end == p + 1)
+            return -1;
+        p = end;
+    }
+    return got == want ? 0 : -1;
+}
+
+enum { STAT_NUM_THREADS = 20 - 3, STAT_STARTTIME = 22 - 3, STAT_WANT = STAT_STARTTIME + 1 };
+
+/* Seconds since the epoch when the process started (boot time + start ticks): constant, so computed once. */
+static pthread_once_t start_once = PTHREAD_ONCE_INIT;
+static double start_time; /* 0: unknown */
+
+static void read_start_time(void)
+{
+    unsigned long long fields[STAT_WANT];
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0 || self_stat_fields(fields, STAT_WANT))
+        return;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned long long btime = 0;
+    while (getline(&line, &cap, f) > 0)
+        if (sscanf(line, "btime %llu", &btime) == 1)
+            break;
+    free(line);
+    fclose(f);
+    if (btime)
+        start_time = (double)btime + (double)fields[STAT_STARTTIME] / (double)hz;
+}
+
+static void render_process(out *o)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size_pages, rss_pages;
+    long page = sysconf(_SC_PAGESIZE);
+    if (f && page > 0 && fscanf(f, "%llu %llu", &size_pages, &rss_pages) == 2) {
+        put_family(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        put(o, "process_resident_memory_bytes %llu\n", rss_pages * (unsigned long long)page);
+    }
+    if (f)
+        fclose(f);
+
+    unsigned long long fields[STAT_WANT];
+    long hz = sysconf(_SC_CLK_TCK);
+    bool have_stat = self_stat_fields(fields, STAT_WANT) == 0;
+    if (have_stat) {
+        put_family(o, "process_threads", "gauge", "Threads in the process.");
+        put(o, "process_threads %llu\n", fields[STAT_NUM_THREADS]);
+    }
+    pthread_once(&start_once, read_start_time);
+    if (start_time > 0) {
+        put_family(o, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
+        put(o, "process_start_time_seconds %.2f\n", start_time);
+    }
+    /* Both on the boot-time clock the kernel counts start ticks on: immune to wall-clock changes. */
+    struct timespec now;
+    if (have_stat && hz > 0 && clock_gettime(CLOCK_BOOTTIME, &now) == 0) {
+        double up = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - (double)fields[STAT_STARTTIME] / (double)hz;
+        put_family(o, "junction_uptime_seconds", "gauge", "Seconds since the process started.");
+        put(o, "junction_uptime_seconds %.3f\n", up > 0 ? up : 0.0);
+    }
+}
+
+char *jn_metrics_render(size_t *len)
+{
+    out o = {0};
+    pthread_rwlock_rdlock(&g.lock);
+    render_models(&o);
+    render_steps(&o);
+    render_streams(&o);
+    pthread_rwlock_unlock(&g.lock);
+    /* Remote endpoints (calls, errors, breaker state) go here once remote models exist (a later issue). */
+    render_process(&o);
+    if (o.oom || !reserve(&o, 0)) {
+        free(o.buf);
+        return NULL;
+    }
+    o.buf[o.len] = '\0';
+    if (len)
+        *len = o.len;
+    return o.buf;
+}

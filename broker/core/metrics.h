@@ -1,0 +1,81 @@
+/* metrics.h — the broker's counters, gauges and latency histograms, rendered for GET /metrics in the Prometheus
+ * text format 0.0.4 (issue #7).
+ *
+ * One registry per process: a global, because every front end (gRPC, HTTP) and the pipeline runtime record into
+ * the same numbers and /metrics shows them all; there is nothing to create or pass around. It is statically
+ * initialised (no init call) and never torn down.
+ *
+ * Hot path: a front end looks its model's stats object up once per request (jn_metrics_model: a read-locked binary
+ * search, a write lock only the first time a name is seen) and keeps the pointer; every later update is a relaxed
+ * atomic add, with no lock and no allocation. Pipelines cache their steps' objects the same way.
+ *
+ * What is counted:
+ * - per model, by the name the caller used: requests by front end ("grpc", "http") and outcome, requests in flight,
+ *   and three latency histograms: queue (received -> engine start, worker-pool wait included), compute (the engine
+ *   run; for a streaming answer, until its last partial is handed over, client back-pressure included) and total
+ *   (received -> answer encoded). Only requests that resolve to a registered model count against it; the others
+ *   go to one counter per front end (so unknown names cannot grow the table);
+ * - per pipeline step (pipeline name, step id): runs by outcome and a duration histogram (input hand-off,
+ *   conversions and the engine run). A step after a streaming step runs, and is counted, once per partial answer;
+ *   the streaming step itself runs once per request, and its duration and outcome cover the partials it hands on
+ *   (the steps after it and the client's back-pressure included: a stream that breaks off is its failure);
+ * - open streams and streams opened, by protocol;
+ * - the process: resident memory, threads, start time, uptime (read from /proc at render time).
+ * Remote endpoints (calls, errors, breaker state per endpoint) are not here yet: remote models come with a later
+ * issue, which adds their stats object next to jn_model_stats.
+ *
+ * Ownership: stats objects belong to the registry and live until the process exits; the pointers handed out are
+ * borrowed and stay valid for ever. Name strings passed in are copied. jn_metrics_render returns malloc'd text the
+ * caller frees.
+ * Thread-safety: every function may be called from any thread at any time. Counters only go up (they never reset),
+ * so a scrape never sees one go backwards.
+ */
+#ifndef JN_METRICS_H
+#define JN_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Front-end labels: these two and no others (anything else is a programming error and aborts). */
+#define JN_METRICS_GRPC "grpc"
+#define JN_METRICS_HTTP "http"
+
+typedef struct jn_model_stats jn_model_stats;
+typedef struct jn_step_stats jn_step_stats;
+
+/* The stats of model `model`, created on first use. Call it once per request, only for a model the registry knows
+ * (the name is kept until the process exits). NULL only when memory runs out; every recording function accepts
+ * NULL and then does nothing. */
+jn_model_stats *jn_metrics_model(const char *model);
+
+/* A request for the model was received and resolved: in flight until jn_metrics_request_end. */
+void jn_metrics_request_begin(jn_model_stats *st);
+
+/* The request is answered (successfully or not): counts it under `frontend` (JN_METRICS_GRPC / _HTTP) and
+ * outcome, leaves in flight, and observes the three durations (nanoseconds; a negative one means the phase did
+ * not happen — e.g. a request refused before its engine ran — and is not observed). Exactly one per begin. */
+void jn_metrics_request_end(jn_model_stats *st, const char *frontend, bool ok, int64_t queue_ns, int64_t compute_ns,
+                            int64_t total_ns);
+
+/* A request that named no registered model (or version), or no model at all. */
+void jn_metrics_unknown_model(const char *frontend);
+
+/* The stats of step `step` of pipeline `pipeline`, created on first use. NULL only when memory runs out. */
+jn_step_stats *jn_metrics_step(const char *pipeline, const char *step);
+/* One run of the step; st may be NULL. */
+void jn_metrics_step_record(jn_step_stats *st, bool ok, int64_t compute_ns);
+
+/* A stream call of `protocol` (e.g. "junction.v1", "inference.v2") opened / closed: one close per open. A lock
+ * per call, not per message. */
+void jn_metrics_stream_opened(const char *protocol);
+void jn_metrics_stream_closed(const char *protocol);
+
+/* Everything, as Prometheus text format 0.0.4 (Content-Type: text/plain; version=0.0.4; charset=utf-8): # HELP and
+ * # TYPE for every family, families and series in a fixed order (models, steps and protocols sorted by name in
+ * byte order), label values escaped (backslash, double quote, newline). Only the process gauges change between two
+ * renders with no update in between. Returns malloc'd NUL-terminated text (*len, if not NULL, gets its length) the
+ * caller frees; NULL on out of memory. */
+char *jn_metrics_render(size_t *len);
+
+#endif
