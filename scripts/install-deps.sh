@@ -9,6 +9,7 @@ packages=(
   libuv1-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libjansson-dev
   python3 python3-grpcio python3-grpc-tools python3-numpy python3-protobuf
   curl nghttp2-client procps
+  libhttp-parser-dev
 )
 
 missing=()

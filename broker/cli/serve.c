@@ -10,10 +10,15 @@
 #include <string.h>
 
 #include "../../engines/builtin.h"
+#include "../http/router.h"
+#include "../http/server.h"
+#include "../rpc/server.h"
 #include "cli.h"
 #include "pipeline.h"
 #include "registry.h"
-#include "server.h"
+#include "workpool.h"
+
+#define JN_DEFAULT_HTTP_PORT 8000 /* Triton's and KServe's (gRPC 8001, metrics 8002) */
 
 static void serve_usage(FILE *to)
 {
@@ -21,14 +26,18 @@ static void serve_usage(FILE *to)
             "usage: junction serve [options]\n"
             "\n"
             "Serves the built-in engines and demo pipelines (and those of --pipelines) over gRPC:\n"
-            "junction.v1.Broker, inference.GRPCInferenceService (KServe v2) and grpc.health.v1.Health.\n"
-            "SIGINT/SIGTERM stop it gracefully.\n"
+            "junction.v1.Broker, inference.GRPCInferenceService (KServe v2) and grpc.health.v1.Health;\n"
+            "and over HTTP/1.1: KServe v2 REST, POST /v1/models/NAME:predict, /v1/models, /v1/pipelines and\n"
+            "/metrics. SIGINT/SIGTERM stop it gracefully (HTTP first, then gRPC).\n"
             "\n"
             "options:\n"
             "  --host ADDR              address to bind (default %s; use 0.0.0.0 to accept remote callers)\n"
             "  --grpc-port N            gRPC port (default %d; 0 picks a free one)\n"
+            "  --http-port N|any        HTTP port (default %d; 0 turns HTTP off; 'any' picks a free one)\n"
+            "  --http-max-body-mb N     largest HTTP request body, in MiB (default 64); larger ones get 413\n"
             "  --threads N              gRPC pump threads, one completion queue each (default 2)\n"
-            "  --workers N              worker threads for engines that are not inline (default: cores)\n"
+            "  --workers N              worker threads for engines that are not inline (default: cores); gRPC and\n"
+            "                           HTTP each have a pool of this size\n"
             "  --prepost N              calls pre-posted per method per pump (default 32)\n"
             "  --max-stream-inflight N  requests one stream may have unanswered before reading pauses (default 64)\n"
             "  --max-message-mb N       largest message received or sent, in MiB (default 64)\n"
@@ -38,8 +47,9 @@ static void serve_usage(FILE *to)
             "                           that does not check stops the start with exit status 1)\n"
             "  -h, --help               this text\n"
             "\n"
-            "When ready it prints one line: 'junction: serving gRPC on HOST:PORT'.\n",
-            JN_DEFAULT_HOST, JN_DEFAULT_GRPC_PORT);
+            "When ready it prints 'junction: serving HTTP on HOST:PORT' (when HTTP is on), then\n"
+            "'junction: serving gRPC on HOST:PORT'.\n",
+            JN_DEFAULT_HOST, JN_DEFAULT_GRPC_PORT, JN_DEFAULT_HTTP_PORT);
 }
 
 /* Parses a whole decimal integer within [lo, hi]. */
@@ -73,7 +83,9 @@ int jn_cmd_serve(int argc, char **argv)
         O_MAXMSG,
         O_GRACE,
         O_BURN,
-        O_PIPELINES
+        O_PIPELINES,
+        O_HTTP_PORT,
+        O_HTTP_MAX_BODY
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -86,6 +98,8 @@ int jn_cmd_serve(int argc, char **argv)
         {"grace-ms", required_argument, NULL, O_GRACE},
         {"burn-ms", required_argument, NULL, O_BURN},
         {"pipelines", required_argument, NULL, O_PIPELINES},
+        {"http-port", required_argument, NULL, O_HTTP_PORT},
+        {"http-max-body-mb", required_argument, NULL, O_HTTP_MAX_BODY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -95,6 +109,8 @@ int jn_cmd_serve(int argc, char **argv)
     opt.port = JN_DEFAULT_GRPC_PORT;
     jn_builtin_options engines = {.burn_default_ms = 10.0};
     const char *pipelines_dir = NULL;
+    int http_port = JN_DEFAULT_HTTP_PORT; /* -1 = off; 0 = any free port */
+    size_t http_max_body = (size_t)64 << 20;
 
     optind = 1;
     opterr = 0;
@@ -154,6 +170,19 @@ int jn_cmd_serve(int argc, char **argv)
         case O_PIPELINES:
             pipelines_dir = optarg;
             break;
+        case O_HTTP_PORT:
+            if (strcmp(optarg, "any") == 0)
+                http_port = 0;
+            else if (parse_int(optarg, 0, 65535, &v))
+                http_port = v == 0 ? -1 : (int)v;
+            else
+                return bad_value("--http-port", optarg, "a port number (0-65535) or 'any'");
+            break;
+        case O_HTTP_MAX_BODY:
+            if (!parse_int(optarg, 1, 4095, &v))
+                return bad_value("--http-max-body-mb", optarg, "a size in MiB (1-4095)");
+            http_max_body = (size_t)v << 20;
+            break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
             serve_usage(stderr);
@@ -184,6 +213,9 @@ int jn_cmd_serve(int argc, char **argv)
     jn_err_clear(&err);
     jn_registry *reg = jn_registry_create();
     jn_server *server = NULL;
+    jn_workpool *http_pool = NULL;
+    jn_http_router *router = NULL;
+    jn_http_server *http = NULL;
     if (!reg) {
         fprintf(stderr, "junction serve: out of memory\n");
         goto out;
@@ -200,20 +232,56 @@ int jn_cmd_serve(int argc, char **argv)
         fprintf(stderr, "junction serve: %s\n", err.msg);
         goto out;
     }
+    if (http_port >= 0) {
+        /* The REST front end has its own worker pool (the gRPC server's is private to it), of the same size. */
+        http_pool = jn_workpool_create(opt.worker_threads);
+        router = http_pool ? jn_http_router_create(reg, http_pool) : NULL;
+        if (!router) {
+            fprintf(stderr, "junction serve: out of memory\n");
+            goto out;
+        }
+        jn_http_server_options hopt;
+        jn_http_server_options_default(&hopt);
+        hopt.host = opt.host;
+        hopt.port = http_port;
+        hopt.max_body_bytes = http_max_body;
+        hopt.handler = jn_http_router_handle;
+        hopt.user = router;
+        http = jn_http_server_start(&hopt, &err);
+        if (!http) {
+            fprintf(stderr, "junction serve: %s\n", err.msg);
+            goto out;
+        }
+    }
     server = jn_server_start(&opt, reg, &err);
     if (!server) {
         fprintf(stderr, "junction serve: %s\n", err.msg);
         goto out;
     }
+    if (http)
+        printf("junction: serving HTTP on %s:%d\n", opt.host, jn_http_server_port(http));
     printf("junction: serving gRPC on %s:%d\n", opt.host, jn_server_port(server));
     fflush(stdout);
 
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "junction: %s received, finishing in-flight calls\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (http) {
+        /* HTTP first: readiness turns 503 and new work is refused while what runs finishes (up to the grace
+         * period, then it is cancelled); then the server stops and closes its connections. */
+        jn_http_router_begin_shutdown(router);
+        if (!jn_http_router_drain(router, opt.grace_ms)) {
+            jn_http_router_cancel(router);
+            jn_http_router_drain(router, 5000);
+        }
+        jn_http_server_stop(http);
+    }
     jn_server_shutdown(server);
     status = JN_CLI_EXIT_OK;
 out:
+    jn_http_server_destroy(http); /* stops it first if it still runs (a failed start of the gRPC server) */
+    jn_workpool_destroy(http_pool); /* finishes any job still holding the router */
+    jn_http_router_destroy(router);
     jn_server_destroy(server);
     jn_registry_destroy(reg);
     grpc_shutdown();

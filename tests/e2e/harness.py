@@ -4,7 +4,7 @@ Each test script does:
 
     import harness
     def main(t):               # t is a harness.Suite
-        srv = t.start_server()  # real binary, --grpc-port 0, port parsed from its ready line
+        srv = t.start_server()  # real binary, --grpc-port 0 (and --http-port 0), port parsed from its ready line
         ...
     harness.run(main)
 
@@ -55,6 +55,9 @@ PROTO_FILES = [
 ]
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
 READY_RE = re.compile(r"^junction: serving gRPC on 127\.0\.0\.1:(\d+)$")
+# Printed before the gRPC line when HTTP is on (tests that want HTTP pass --http-port any; all others get
+# --http-port 0, HTTP off, so parallel servers never collide on the default port 8000).
+HTTP_READY_RE = re.compile(r"^junction: serving HTTP on 127\.0\.0\.1:(\d+)$")
 
 # Generous per-RPC deadline: only there so that a broken server fails a check instead of hanging the suite.
 RPC_TIMEOUT = 30.0
@@ -158,14 +161,17 @@ def _die_with_parent():
 
 
 class Server:
-    """The real junction binary, started with `serve --grpc-port 0 --host 127.0.0.1 [extra args]`."""
+    """The real junction binary, started with `serve --grpc-port 0 --host 127.0.0.1 [extra args]`, plus
+    `--http-port 0` (HTTP off) unless the extra args set --http-port."""
 
     def __init__(self, binary, args=(), workdir=None):
         self.binary = binary
         self.args = list(args)
-        self.argv = [binary, "serve", "--grpc-port", "0", "--host", "127.0.0.1"] + self.args
+        http = [] if "--http-port" in self.args else ["--http-port", "0"]
+        self.argv = [binary, "serve", "--grpc-port", "0", "--host", "127.0.0.1"] + http + self.args
         self.proc = None
         self.port = None
+        self.http_port = None  # set when the server printed its HTTP line
         self.stdout_lines = []
         self._lines = queue.Queue()
         self._stderr_path = None
@@ -177,6 +183,10 @@ class Server:
     @property
     def address(self):
         return "127.0.0.1:%d" % self.port
+
+    @property
+    def http_address(self):
+        return "127.0.0.1:%d" % self.http_port
 
     def start(self, timeout=START_TIMEOUT):
         fd, self._stderr_path = tempfile.mkstemp(prefix="junction-stderr-", suffix=".log", dir=self._workdir)
@@ -191,6 +201,16 @@ class Server:
             self.kill()
             raise RuntimeError("%s: no ready line within %.0f s\n%s" % (" ".join(self.argv), timeout,
                                                                          self.stderr_tail()))
+        if line is not None:
+            m = HTTP_READY_RE.match(line)
+            if m:  # the HTTP line comes first; the gRPC line says the server is ready
+                self.http_port = int(m.group(1))
+                try:
+                    line = self._lines.get(timeout=timeout)
+                except queue.Empty:
+                    self.kill()
+                    raise RuntimeError("%s: no gRPC ready line within %.0f s after the HTTP line\n%s"
+                                       % (" ".join(self.argv), timeout, self.stderr_tail()))
         if line is None:
             rc = self.proc.wait()
             raise RuntimeError("%s: exited with status %s before printing its ready line\n%s"
@@ -350,8 +370,12 @@ class Suite:
         srv.kill()
         self.check(rc == 0, "server exits with status 0 after %s" % signal.Signals(sig).name,
                    "exit status %d\n%s" % (rc, srv.stderr_tail()))
-        self.check(len(srv.stdout_lines) == 1, "server printed exactly one stdout line",
-                   "stdout lines: %r" % srv.stdout_lines[:10])
+        if srv.http_port is None:
+            self.check(len(srv.stdout_lines) == 1, "server printed exactly one stdout line",
+                       "stdout lines: %r" % srv.stdout_lines[:10])
+        else:
+            self.check(len(srv.stdout_lines) == 2, "server printed exactly its HTTP and gRPC lines",
+                       "stdout lines: %r" % srv.stdout_lines[:10])
         self.check_sanitizer_reports(srv)
         if self.server is srv:
             self.server = None

@@ -2,7 +2,8 @@
  *
  *   stream_client_test /path/to/junction
  *
- * Starts `junction serve --grpc-port 0 --host 127.0.0.1`, reads the port from its ready line, then:
+ * Starts `junction serve --grpc-port 0 --http-port 0 --host 127.0.0.1` (HTTP off), reads the port from its ready
+ * line, then:
  *   1. one junction.v1.Broker/InferStream call carrying 1000 identity requests, one SEND_MESSAGE in flight at a
  *      time while a separate RECV_MESSAGE batch reads concurrently: every id answered exactly once with its own
  *      input, then a half-close and status OK;
@@ -141,7 +142,7 @@ static bool server_start(tally *t, server *s, const char *bin)
         dup2(p[1], STDOUT_FILENO);
         close(p[0]);
         close(p[1]);
-        execl(bin, bin, "serve", "--grpc-port", "0", "--host", "127.0.0.1", (char *)NULL);
+        execl(bin, bin, "serve", "--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);
     }

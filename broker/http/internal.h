@@ -1,0 +1,128 @@
+/* internal.h — state shared by server.c (loop thread, listener, response hand-off, shutdown) and connection.c
+ * (one client socket: parsing, ordering, writing, timers). Not installed; nothing outside broker/http includes it.
+ *
+ * Ownership:
+ * - jn_http_server is refcounted: one reference for the owner (dropped by jn_http_server_destroy) and one per live
+ *   request (hreq). A handler that answers after the server was destroyed therefore still finds a valid mutex.
+ * - A connection owns its queue of hreqs (arrival order). An hreq the handler holds, or whose answer waits in the
+ *   server's response queue (both DISPATCHED) outlives its connection if the connection dies first: the connection
+ *   sets hreq.conn = NULL under the server mutex and forgets it; whoever touches it next (jn_http_respond if not
+ *   yet answered, else the loop's drain) frees it.
+ * - Everything else (connection, parser, buffers, libuv handles) belongs to the loop thread.
+ *
+ * Locking: server.mu guards stop_requested, loop_closing, the response queue, hreq.answered and every write of
+ * hreq.conn after the hreq was dispatched (the loop thread reads conn without the lock: only it writes it).
+ * uv_async_send is only called with mu held and only while !loop_closing, so it never races with the async
+ * handle's close.
+ */
+#ifndef JN_HTTP_INTERNAL_H
+#define JN_HTTP_INTERNAL_H
+
+#include <http_parser.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "server.h"
+
+/* Invariants that stay checked in release builds. */
+#define JN_HTTP_ASSERT(cond)                                                                                   \
+    do {                                                                                                       \
+        if (!(cond))                                                                                           \
+            jn__http_assert_fail(__FILE__, __LINE__, #cond);                                                   \
+    } while (0)
+_Noreturn void jn__http_assert_fail(const char *file, int line, const char *cond);
+
+typedef struct jn__http_conn jn__http_conn;
+
+enum {
+    HREQ_HEAD,       /* request line and headers arriving */
+    HREQ_BODY,       /* body arriving */
+    HREQ_DISPATCHED, /* given to the handler; its answer may be waiting in the server's queue (see answered) */
+    HREQ_READY,      /* answer attached on the loop thread, waiting for earlier answers */
+    HREQ_WRITING,    /* uv_write in flight */
+};
+
+typedef struct jn__http_hdr_span {
+    size_t name_off, name_len, value_off, value_len;
+} jn__http_hdr_span;
+
+typedef struct jn__http_req {
+    jn_http_request pub; /* first: the handler's pointer is this struct's */
+    jn_http_server *srv;
+    jn__http_conn *conn; /* NULL once the connection is gone (see the ownership rule above) */
+    struct jn__http_req *next;  /* connection queue */
+    struct jn__http_req *rnext; /* server response queue */
+    int state;     /* loop thread only */
+    bool answered; /* mu: jn_http_respond was called */
+    uint64_t seq;  /* per connection, from 1 */
+
+    /* Parsing (loop thread). Raw URL and header bytes accumulate in `raw`; spans index into it. */
+    char *raw;
+    size_t raw_len, raw_cap, url_len;
+    jn__http_hdr_span *spans;
+    size_t n_spans, spans_cap;
+    int last_cb; /* 0 none, 1 header field, 2 header value */
+    char *strings; /* path, query, header names and values, NUL-terminated (built at headers complete) */
+    jn_http_header *headers;
+    uint8_t *body;
+    size_t body_len, body_cap;
+    unsigned short http_minor;
+    bool keep_alive, is_head, want_continue, continue_sent, close_after;
+
+    /* Response. head = status line + headers except Date/Connection; tail = those + the blank line. */
+    int status;
+    char *resp_head;
+    size_t resp_head_len;
+    char *resp_body;
+    size_t resp_body_len;
+    char tail[96];
+    uv_write_t wr;
+} jn__http_req;
+
+struct jn_http_server {
+    jn_http_server_options opt; /* host points into host_copy */
+    char *host_copy;
+    int port;
+    atomic_int refs;
+
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t async;
+    uv_timer_t stop_timer;
+    uv_thread_t thread;
+    bool stop_called; /* controlling thread */
+
+    pthread_mutex_t mu;
+    bool stop_requested; /* mu */
+    bool loop_closing;   /* mu: the async handle is closing; respond must not touch the loop */
+    jn__http_req *rq_head, *rq_tail; /* mu: answered requests waiting for the loop */
+
+    /* Loop thread only. */
+    bool stopping, finished;
+    jn__http_conn *conns; /* doubly linked */
+    time_t date_sec;
+    char date[40];
+    char rbuf[65536]; /* every connection's reads land here (see on_alloc) */
+};
+
+/* connection.c */
+void jn__http_conn_accept(jn_http_server *s);
+void jn__http_conn_stop(jn__http_conn *c);      /* server stopping: answer what is in flight, then close */
+void jn__http_conn_close(jn__http_conn *c);     /* close now; outstanding requests are orphaned */
+void jn__http_conn_answered(jn__http_req *r);   /* r's answer arrived on the loop thread */
+jn__http_conn *jn__http_conn_next(jn__http_conn *c);
+
+/* server.c */
+void jn__http_conn_freed(jn_http_server *s);    /* a connection is gone: maybe finish stopping */
+void jn__http_req_free(jn__http_req *r);
+void jn__http_drain(jn_http_server *s);         /* attach queued answers to their connections */
+const char *jn__http_date(jn_http_server *s);
+/* Formats status line and headers into r->resp_head and takes body. Any thread. */
+void jn__http_format(jn__http_req *r, int status, const char *content_type, char *body, size_t body_len,
+                     const char *extra_headers);
+/* {"error": message}, malloc'd, never NULL. */
+char *jn__http_error_json(const char *message, size_t *len);
+
+#endif

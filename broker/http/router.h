@@ -1,0 +1,60 @@
+/* router.h — the REST front end: the jn_http_handler that maps HTTP requests on the KServe v2 REST endpoints, the
+ * simple JSON predict endpoint, /metrics and the admin endpoints onto the registry and the executor (the same
+ * internal request and execution path as the gRPC front ends).
+ *
+ *   GET  /v2/health/live, /v2/health/ready           200, or 503 once shutdown began (ready)
+ *   GET  /v2                                         server metadata
+ *   GET  /v2/models/{m}[/versions/{v}]               model metadata
+ *   GET  /v2/models/{m}[/versions/{v}]/ready         200 / 503; 404 for an unknown model
+ *   POST /v2/models/{m}[/versions/{v}]/infer         v2 inference (JSON, or Triton's binary-data extension)
+ *   POST /v1/models/{name}:predict                   simple JSON (simple_json.c)
+ *   GET  /metrics                                    Prometheus text 0.0.4
+ *   GET  /v1/models, /v1/models/{name}               models (junction.v1 ModelInfo as JSON)
+ *   GET  /v1/pipelines; GET, PUT, DELETE /v1/pipelines/{name}
+ * HEAD is answered like GET (the server core drops the body). Unknown paths: 404 {"error"}; a known path with a
+ * wrong method: 405 with Allow; a POST/PUT whose Content-Type is not application/json (parameters allowed; a
+ * missing Content-Type counts as JSON; application/octet-stream too for a v2 infer with
+ * Inference-Header-Content-Length): 415.
+ *
+ * Threads: the handler runs on the HTTP loop thread and does only cheap work there: path parsing, registry look-ups,
+ * health, metadata, one model's or one pipeline's description, pipeline delete. JSON decoding, engine runs, encoding,
+ * lists, /metrics and pipeline compilation go to the worker pool — except an inference on an inline engine
+ * (jn_engine_is_inline, e.g. identity, or a pipeline of inline steps) whose body is under 64 KiB: that runs on the
+ * loop thread, as inline engines run on the gRPC pump threads, because a hop through the pool costs more than the
+ * work (decoding 64 KiB of JSON takes well under a millisecond).
+ *
+ * Ownership: the router borrows the registry and the pool; both must outlive it, and the pool must be destroyed
+ * (which finishes its jobs) before the router. Each request is answered exactly once.
+ * Thread-safety: jn_http_router_handle is called by the server; the shutdown functions from one controlling
+ * thread.
+ */
+#ifndef JN_HTTP_ROUTER_H
+#define JN_HTTP_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "registry.h"
+#include "server.h"
+#include "workpool.h"
+
+typedef struct jn_http_router jn_http_router;
+
+/* NULL on out of memory. */
+jn_http_router *jn_http_router_create(jn_registry *reg, jn_workpool *pool);
+void jn_http_router_destroy(jn_http_router *r);
+
+/* The jn_http_handler: set jn_http_server_options.handler to it and .user to the router. */
+void jn_http_router_handle(jn_http_request *req);
+
+/* Shutdown, step 1: readiness turns to 503 and new inference, predict and admin requests are refused with 503
+ * {"error": "the server is shutting down"}; liveness, metadata and /metrics still answer. */
+void jn_http_router_begin_shutdown(jn_http_router *r);
+
+/* Step 2: waits until no request is being handled, at most timeout_ms. True when idle. */
+bool jn_http_router_drain(jn_http_router *r, int64_t timeout_ms);
+
+/* Engines still running for HTTP callers see a cancellation (jn_infer_ctx.cancelled) and stop early. */
+void jn_http_router_cancel(jn_http_router *r);
+
+#endif

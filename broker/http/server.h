@@ -1,0 +1,89 @@
+/* server.h — the HTTP/1.1 front end on libuv (http-parser for framing): keep-alive, pipelined requests answered in
+ * order, Content-Length and chunked bodies, a body size limit, slow-client timeouts. It knows nothing of models:
+ * every complete request goes to one handler, which answers once, from any thread.
+ *
+ * Threads: one libuv loop thread owns every socket. The handler is called on the loop thread; it must not block
+ * or do heavy work there (decode big bodies, run engines that are not inline): it hands such work to the worker
+ * pool and calls jn_http_respond from the worker when done. jn_http_respond is thread-safe.
+ *
+ * Ownership: a jn_http_request and everything it points to (method, path, query, headers, body) belongs to the
+ * server and stays valid until jn_http_respond is called for it; the handler must not keep pointers into it after
+ * that. jn_http_respond copies nothing it is not told to: it takes ownership of `body` (freed with free()).
+ */
+#ifndef JN_HTTP_SERVER_H
+#define JN_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct jn_http_server jn_http_server;
+
+typedef struct jn_http_header {
+    const char *name; /* lower-cased */
+    const char *value;
+} jn_http_header;
+
+typedef struct jn_http_request {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* percent-decoding is the handler's business; no query string */
+    const char *query;  /* after '?', or "" */
+    const jn_http_header *headers;
+    size_t n_headers;
+    const uint8_t *body; /* de-chunked; NUL-terminated for convenience (not counted in body_len) */
+    size_t body_len;
+    void *user; /* jn_http_server_options.user */
+} jn_http_request;
+
+/* Case-insensitive header lookup; NULL if absent. */
+const char *jn_http_header_get(const jn_http_request *req, const char *name);
+
+/* Called once per complete request, on the loop thread, in arrival order. It must not call jn_http_server_stop
+ * or _destroy (they join the loop thread). */
+typedef void (*jn_http_handler)(jn_http_request *req);
+
+typedef struct jn_http_server_options {
+    const char *host;           /* "127.0.0.1" */
+    int port;                   /* 0 = pick a free port (see jn_http_server_port) */
+    size_t max_body_bytes;      /* larger bodies -> 413 and close */
+    size_t max_header_bytes;    /* request line + headers; larger -> 431 and close (http-parser caps it at 80 KiB) */
+    int64_t header_timeout_ms;  /* a request's head must arrive within this -> else 408 and close (a new
+                                 * connection that sends nothing at all in this time is just closed) */
+    int64_t body_timeout_ms;    /* its body within this after the head */
+    int64_t idle_timeout_ms;    /* a keep-alive connection with no request in flight is closed after this; also
+                                 * the limit for a client that does not read its answers. Timeouts <= 0: none */
+    int max_pipelined;          /* requests read ahead on one connection before reading pauses (< 1 = 1) */
+    int64_t stop_grace_ms;      /* jn_http_server_stop waits this long for unanswered requests; 0 = 10 s */
+    jn_http_handler handler;
+    void *user;
+} jn_http_server_options;
+
+/* 127.0.0.1:8000, 64 MiB bodies, 64 KiB heads, 10 s head, 60 s body, 60 s idle, 16 pipelined, 10 s stop grace. */
+void jn_http_server_options_default(jn_http_server_options *opt);
+
+/* Binds and starts the loop thread. NULL with err set when the address cannot be bound. The options are copied
+ * (host too). */
+jn_http_server *jn_http_server_start(const jn_http_server_options *opt, jn_err *err);
+int jn_http_server_port(const jn_http_server *s);
+
+/* Answers `req` (exactly once, any thread). `content_type` may be NULL for an empty body. `extra_headers` is a
+ * block of "Name: value\r\n" lines or NULL. Takes ownership of body (malloc'd, may be NULL). Responses on one
+ * connection are written in request order whatever order they are given in. The server adds Content-Length
+ * (except for 204/304, which drop the body), Date, and Connection when needed; a HEAD request's body is not sent.
+ * content_type and extra_headers are copied before it returns. Status codes outside 200..999 become 500.
+ * Answering after the connection closed, or after the server was stopped or destroyed, is fine: the answer is
+ * dropped. */
+void jn_http_respond(jn_http_request *req, int status, const char *content_type, char *body, size_t body_len,
+                     const char *extra_headers);
+
+/* A JSON error answer {"error": message} with the given status. */
+void jn_http_respond_error(jn_http_request *req, int status, const char *message);
+
+/* Stops accepting, answers what is in flight, closes connections, joins the loop thread. Requests the handler
+ * has not answered within stop_grace_ms lose their connection (their later answer is dropped). Idempotent.
+ * jn_http_server_destroy stops first if needed. */
+void jn_http_server_stop(jn_http_server *s);
+void jn_http_server_destroy(jn_http_server *s);
+
+#endif

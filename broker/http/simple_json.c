@@ -1,0 +1,403 @@
+/* simple_json.c — POST /v1/models/{name}:predict: JSON in the shapes people already write, through the same
+ * request and executor as every other front end.
+ *
+ * Request (one instance):
+ *   {"text": "..."}            -> the model's input named "text", else its single TEXT input
+ *   {"image": "<base64>"}      -> the model's input named "image", else its single IMAGE input; the decoded bytes
+ *                                 (PNG, JPEG, ... a later adapter decodes them) are one BYTES element. A
+ *                                 "data:...;base64," prefix is skipped.
+ *   {"<port>": value, ...}     -> any declared input by name. Numbers and nested arrays for numeric ports (shape
+ *                                 from the nesting, converted to the port's datatype with a range check), strings
+ *                                 for TEXT and other BYTES ports, true/false for BOOL. Leading dimensions of 1 are
+ *                                 added when the value has a lower rank than the port: [1, 2, 3] for an FP32[-1,-1]
+ *                                 port is [[1, 2, 3]], a single string for a TEXT[-1] port is ["..."].
+ *   "parameters": {...}        -> request parameters (unless the model has an input of that name).
+ * Batches: {"instances": [instance, ...], "parameters"?: {...}} -> {"predictions": [answer, ...]}. Each instance
+ * is its own request, run one after the other on the same worker, all or nothing (the first failure answers, its
+ * message prefixed with "instances[i]"): instances may differ in shape, and each is validated exactly as a single
+ * request is. An instance that is not an object is the value of the model's only input.
+ *
+ * Answer (one request):
+ *   - a model whose only output is CLASSIFICATION with labels: {"label": top-1, "score": its score}, plus
+ *     "scores": [{"label", "score"}, ...] in descending order with ?all=1; a list of those when the scores hold
+ *     several rows;
+ *   - otherwise {"<output>": value, ...} for every output: a CLASSIFICATION value as above, a TEXT value as a string
+ *     (one element) or a nested list of strings, IMAGE and non-UTF-8 BYTES in base64, everything else a nested
+ *     array per the output's shape (a number for rank 0).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "executor.h"
+#include "rest.h"
+
+static int oom(jn_err *err)
+{
+    return jn_err_set(err, JN_ENOMEM, "out of memory");
+}
+
+static void list_inputs(char *buf, size_t n, const jn_engine *e)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < e->sig.n_inputs && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s'%s'", i ? ", " : "", e->sig.inputs[i].name);
+}
+
+/* The input a key of the simple form feeds. */
+static const jn_port *port_for_key(const jn_engine *e, const char *key, jn_err *err)
+{
+    const jn_port *p = jn_signature_find_input(&e->sig, key);
+    if (p)
+        return p;
+    char list[512];
+    list_inputs(list, sizeof list, e);
+    jn_kind kind = strcmp(key, "text") == 0 ? JN_KIND_TEXT : strcmp(key, "image") == 0 ? JN_KIND_IMAGE
+                                                                                         : JN_KIND_INVALID;
+    if (kind == JN_KIND_INVALID) {
+        jn_err_set(err, JN_EINVAL, "no input '%s' (the model's inputs are %s)", key, list);
+        return NULL;
+    }
+    size_t found = 0;
+    for (size_t i = 0; i < e->sig.n_inputs; i++)
+        if (e->sig.inputs[i].kind == kind && found++ == 0)
+            p = &e->sig.inputs[i];
+    if (found == 1)
+        return p;
+    if (found == 0)
+        jn_err_set(err, JN_EINVAL, "no %s input to take \"%s\" (the model's inputs are %s)", jn_kind_name(kind),
+                   key, list);
+    else
+        jn_err_set(err, JN_EINVAL, "%zu %s inputs could take \"%s\": name the one meant (the model's inputs are %s)",
+                   found, jn_kind_name(kind), key, list);
+    return NULL;
+}
+
+/* Base64 image leaves, decoded. */
+typedef struct images {
+    const char *input;
+    char **bufs;
+    size_t *lens;
+} images;
+
+static int image_leaf(void *arg, const json_t *leaf, size_t index, jn_err *err)
+{
+    images *im = arg;
+    if (!json_is_string(leaf))
+        return jn_err_set(err, JN_EINVAL, "input '%s': value[%zu] is %s, expected a base64 string (IMAGE)",
+                          im->input, index, jn__json_kind(leaf));
+    const char *s = json_string_value(leaf);
+    size_t n = json_string_length(leaf), skip = 0;
+    if (strncmp(s, "data:", 5) == 0) { /* a data URL: data:image/png;base64,.... */
+        const char *comma = memchr(s, ',', n);
+        if (comma)
+            skip = (size_t)(comma - s) + 1;
+    }
+    size_t bad, len;
+    uint8_t *bytes = jn__base64_decode(s + skip, n - skip, &len, &bad);
+    if (!bytes) {
+        if (bad == SIZE_MAX)
+            return oom(err);
+        if (bad >= n - skip)
+            return jn_err_set(err, JN_EINVAL, "input '%s': value[%zu] is not valid base64 (it ends mid-byte)",
+                              im->input, index);
+        return jn_err_set(err, JN_EINVAL, "input '%s': value[%zu] is not valid base64 (character %zu)", im->input,
+                          index, skip + bad);
+    }
+    im->bufs[index] = (char *)bytes;
+    im->lens[index] = len;
+    return 0;
+}
+
+static int image_tensor(const json_t *v, const char *name, int ndim, const int64_t *shape, jn_tensor **out,
+                        jn_err *err)
+{
+    int rc = jn__json_walk_data(v, ndim, shape, name, "value", NULL, NULL, err);
+    if (rc)
+        return rc;
+    size_t count = (size_t)jn_shape_element_count(ndim, shape);
+    images im = {name, calloc(count ? count : 1, sizeof(char *)), calloc(count ? count : 1, sizeof(size_t))};
+    if (!im.bufs || !im.lens)
+        rc = oom(err);
+    if (!rc)
+        rc = jn__json_walk_data(v, ndim, shape, name, "value", image_leaf, &im, err);
+    if (!rc && !(*out = jn_tensor_from_strings(name, ndim, shape, (const char *const *)im.bufs, im.lens, count, err)))
+        rc = err->code ? err->code : JN_ENOMEM;
+    for (size_t i = 0; im.bufs && i < count; i++)
+        free(im.bufs[i]);
+    free(im.bufs);
+    free(im.lens);
+    return rc;
+}
+
+static int value_tensor(const jn_port *port, const json_t *v, jn_tensor **out, jn_err *err)
+{
+    *out = NULL;
+    int ndim;
+    int64_t shape[JN_MAX_DIMS];
+    int rc = jn__json_infer_shape(v, &ndim, shape, port->name, "value", err);
+    if (rc)
+        return rc;
+    if (port->kind == JN_KIND_IMAGE)
+        rc = image_tensor(v, port->name, ndim, shape, out, err);
+    else
+        rc = jn__json_to_tensor(v, port->name, port->dtype, ndim, shape, "value", out, err);
+    if (rc)
+        return rc;
+    /* Leading dimensions of 1 up to the port's rank: the elements stay where they are. */
+    jn_tensor *t = *out;
+    if (t->ndim < port->ndim) {
+        int add = port->ndim - t->ndim;
+        memmove(t->shape + add, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
+        for (int k = 0; k < add; k++)
+            t->shape[k] = 1;
+        t->ndim = port->ndim;
+    }
+    return 0;
+}
+
+static int add_input(const jn_engine *e, const jn_port *port, const char *key, const json_t *v, jn_request *req,
+                     jn_err *err)
+{
+    if (jn_tensor_list_find(&req->inputs, port->name))
+        return jn_err_set(err, JN_EINVAL, "input '%s' is given twice (\"%s\" names it too)", port->name, key);
+    jn_tensor *t;
+    int rc = value_tensor(port, v, &t, err);
+    if (rc)
+        return rc;
+    return jn_tensor_list_push(&req->inputs, t) ? oom(err) : 0;
+}
+
+int jn_rest_predict_decode(const jn_engine *e, const json_t *instance, const json_t *params, jn_request *req,
+                           jn_err *err)
+{
+    int rc;
+    if (params) {
+        if (!json_is_object(params))
+            return jn_err_set(err, JN_EINVAL, "parameters must be an object, got %s", jn__json_kind(params));
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)params, key, v) {
+            if ((rc = jn__json_set_param(&req->params, key, v, err)))
+                return rc;
+        }
+    }
+    if (!json_is_object(instance)) {
+        if (e->sig.n_inputs != 1)
+            return jn_err_set(err, JN_EINVAL,
+                              "the model has %zu inputs: give the instance as an object naming them, got %s",
+                              e->sig.n_inputs, jn__json_kind(instance));
+        return add_input(e, &e->sig.inputs[0], e->sig.inputs[0].name, instance, req, err);
+    }
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)instance, key, v) {
+        if (strcmp(key, "parameters") == 0 && !jn_signature_find_input(&e->sig, key))
+            continue;
+        const jn_port *port = port_for_key(e, key, err);
+        if (!port)
+            return err->code;
+        if ((rc = add_input(e, port, key, v, req, err)))
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- answers ---- */
+
+static json_t *class_row(const jn_port *port, const jn_tensor *t, size_t row, bool all_scores)
+{
+    size_t n = port->n_labels, top = 0;
+    const float *s = (const float *)t->data + row * n;
+    for (size_t k = 1; k < n; k++)
+        if (s[k] > s[top])
+            top = k;
+    json_t *o = json_pack("{s:o, s:o}", "label", jn__json_text(port->labels[top]), "score",
+                          jn__json_elem(t, row * n + top));
+    if (!o || !all_scores)
+        return o;
+    size_t *order = malloc(n * sizeof *order);
+    json_t *list = json_array();
+    bool bad = !order || !list;
+    for (size_t i = 0; !bad && i < n; i++) { /* insertion sort, descending: label lists are short */
+        size_t k = i;
+        while (k > 0 && s[order[k - 1]] < s[i]) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = i;
+    }
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = json_array_append_new(list, json_pack("{s:o, s:o}", "label", jn__json_text(port->labels[order[i]]),
+                                                    "score", jn__json_elem(t, row * n + order[i]))) != 0;
+    free(order);
+    if (bad || json_object_set_new(o, "scores", list)) {
+        if (bad)
+            json_decref(list);
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static bool is_classification(const jn_port *port, const jn_tensor *t)
+{
+    int64_t count = jn_tensor_element_count(t);
+    return port && port->kind == JN_KIND_CLASSIFICATION && port->n_labels && t->dtype == JN_DTYPE_FP32 &&
+           count > 0 && count % (int64_t)port->n_labels == 0;
+}
+
+static json_t *classification_value(const jn_port *port, const jn_tensor *t, bool all_scores)
+{
+    size_t rows = (size_t)jn_tensor_element_count(t) / port->n_labels;
+    if (rows == 1)
+        return class_row(port, t, 0, all_scores);
+    json_t *a = json_array();
+    for (size_t r = 0; a && r < rows; r++)
+        if (json_array_append_new(a, class_row(port, t, r, all_scores))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *output_value(const jn_port *port, const jn_tensor *t, bool all_scores)
+{
+    if (is_classification(port, t))
+        return classification_value(port, t, all_scores);
+    if (t->dtype == JN_DTYPE_BYTES) {
+        bool base64 = (port && port->kind == JN_KIND_IMAGE) || jn__tensor_needs_binary(t, true);
+        if (port && port->kind == JN_KIND_TEXT && jn_tensor_element_count(t) == 1 && !base64) {
+            size_t pos = 0;
+            const uint8_t *elem;
+            uint32_t len;
+            if (jn_bytes_next(t->data, t->byte_size, &pos, &elem, &len))
+                return json_stringn((const char *)elem, len);
+        }
+        return jn__tensor_to_json(t, false, base64);
+    }
+    return jn__tensor_to_json(t, false, false);
+}
+
+json_t *jn_rest_predict_answer(const jn_engine *e, const jn_tensor_list *outputs, bool all_scores)
+{
+    if (outputs->count == 1) {
+        const jn_tensor *t = outputs->items[0];
+        const jn_port *port = jn_engine_find_output(e, t->name);
+        if (is_classification(port, t))
+            return classification_value(port, t, all_scores);
+    }
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < outputs->count; i++) {
+        const jn_tensor *t = outputs->items[i];
+        if (json_object_set_new(o, t->name, output_value(jn_engine_find_output(e, t->name), t, all_scores))) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* One request: decode the instance, resolve and validate, run, answer. */
+static int run_one(jn_rest_env *env, const jn_engine *e, const char *model, const json_t *instance,
+                   const json_t *params, bool all_scores, json_t **answer, bool *fp64, jn_err *err)
+{
+    jn_request req;
+    jn_request_init(&req);
+    jn_tensor_list outputs;
+    jn_tensor_list_init(&outputs);
+    jn_engine *engine = NULL;
+    int rc = jn_request_set_target(&req, model, "", "") ? oom(err) : 0;
+    if (!rc && (rc = jn_rest_predict_decode(e, instance, params, &req, err)))
+        jn_err_prefix(err, "model '%s'", model);
+    if (!rc)
+        rc = jn_exec_prepare(env->reg, &req, &engine, err);
+    if (!rc) {
+        int64_t t0 = jn_now_ns();
+        rc = jn_exec_run(engine, &req, env->cancelled, env->pool, &outputs, err);
+        env->compute_ns += jn_now_ns() - t0;
+    }
+    if (!rc) {
+        *answer = jn_rest_predict_answer(engine, &outputs, all_scores);
+        if (!*answer)
+            rc = jn_err_set(err, JN_ENOMEM, "out of memory encoding the answer of '%s'", model);
+        *fp64 |= jn__json_real_flags(&outputs) == JSON_REAL_PRECISION(17);
+    }
+    jn_tensor_list_clear(&outputs);
+    jn_request_clear(&req);
+    jn_engine_unref(engine);
+    return rc;
+}
+
+void jn_rest_predict(jn_rest_env *env, const char *model, const uint8_t *body, size_t len, bool all_scores,
+                     jn_rest_reply *reply)
+{
+    jn_err err;
+    jn_err_clear(&err);
+    env->compute_ns = 0;
+    json_error_t je;
+    json_t *doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je), *result = NULL;
+    jn_engine *e = NULL;
+    bool fp64 = false;
+    int rc = 0;
+    if (!doc)
+        rc = jn_err_set(&err, JN_EINVAL, "model '%s': request JSON: line %d, column %d: %s", model, je.line,
+                        je.column, je.text);
+    else if (!json_is_object(doc))
+        rc = jn_err_set(&err, JN_EINVAL, "model '%s': request JSON: expected an object at the top level, got %s",
+                        model, jn__json_kind(doc));
+    else if (!(e = jn_registry_get(env->reg, model, NULL, &err)))
+        rc = err.code ? err.code : JN_ENOTFOUND;
+    if (rc)
+        goto out;
+    /* "instances" and "parameters" are keywords unless the model has an input of that name. */
+    const json_t *params = jn_signature_find_input(&e->sig, "parameters") ? NULL : json_object_get(doc, "parameters");
+    const json_t *instances = jn_signature_find_input(&e->sig, "instances") ? NULL : json_object_get(doc, "instances");
+    if (!instances) {
+        rc = run_one(env, e, model, doc, params, all_scores, &result, &fp64, &err);
+        goto out;
+    }
+    const char *key;
+    const json_t *v;
+    json_object_foreach(doc, key, v) {
+        if (strcmp(key, "instances") != 0 && strcmp(key, "parameters") != 0) {
+            rc = jn_err_set(&err, JN_EINVAL, "model '%s': with \"instances\", the only other key may be "
+                            "\"parameters\", got \"%s\"", model, key);
+            goto out;
+        }
+    }
+    if (!json_is_array(instances)) {
+        rc = jn_err_set(&err, JN_EINVAL, "model '%s': instances must be an array, got %s", model,
+                        jn__json_kind(instances));
+        goto out;
+    }
+    json_t *predictions = json_array();
+    if (!predictions || !(result = json_pack("{s:o}", "predictions", predictions))) {
+        rc = oom(&err);
+        goto out;
+    }
+    size_t i;
+    json_array_foreach(instances, i, v) {
+        json_t *answer = NULL;
+        if ((rc = run_one(env, e, model, v, params, all_scores, &answer, &fp64, &err))) {
+            jn_err_prefix(&err, "instances[%zu]", i);
+            goto out;
+        }
+        if (json_array_append_new(predictions, answer)) {
+            rc = oom(&err);
+            goto out;
+        }
+    }
+out:
+    if (rc) {
+        json_decref(result);
+        if (!err.code)
+            jn_err_set(&err, rc, "%s", jn_strerror(rc));
+        jn_rest_reply_err(reply, &err);
+    } else {
+        jn_rest_reply_json(reply, 200, result, fp64 ? JSON_REAL_PRECISION(17) : JSON_REAL_PRECISION(9));
+    }
+    json_decref(doc);
+    jn_engine_unref(e);
+}
