@@ -10,6 +10,7 @@ packages=(
   python3 python3-grpcio python3-grpc-tools python3-numpy python3-protobuf
   curl nghttp2-client procps
   libhttp-parser-dev
+  prometheus
 )
 
 missing=()

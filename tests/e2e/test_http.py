@@ -583,6 +583,15 @@ def check_metrics(t, srv, c):
     c("POST", "/v2/models/identity/infer", v2_body([1.0]))
     after = metric_value(c("GET", "/metrics").body.decode(), "junction_requests_total", failed)
     t.eq(after - before, 1.0, "a refused request counts as a failure")
+    # The live output, after traffic, through Prometheus's own checker (Debian's prometheus package ships promtool;
+    # scripts/install-deps.sh installs it, so a missing promtool is a failure, not a skip).
+    live = c("GET", "/metrics").body
+    try:
+        chk = subprocess.run(["promtool", "check", "metrics"], input=live, capture_output=True, timeout=60)
+        t.check(chk.returncode == 0, "promtool check metrics accepts the live /metrics output",
+                (chk.stdout + chk.stderr).decode(errors="replace")[:2000])
+    except FileNotFoundError:
+        t.check(False, "promtool is installed (scripts/install-deps.sh)", "promtool not found on PATH")
 
 
 PIPE = {
