@@ -9,7 +9,7 @@
 
 #include "builtin.h"
 #include "executor.h"
-#include "internal.h"
+#include "../../broker/rpc/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
