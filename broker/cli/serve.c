@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../engines/builtin.h"
 #include "../http/router.h"
@@ -69,6 +70,19 @@ static int bad_value(const char *flag, const char *value, const char *want)
     fprintf(stderr, "junction serve: %s '%s' is not %s\n\n", flag, value, want);
     serve_usage(stderr);
     return JN_CLI_EXIT_USAGE;
+}
+
+/* The self-pipe the stop-signal handler writes to (the only process-wide state of serve). */
+static int stop_pipe[2] = {-1, -1};
+
+static void on_stop_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(stop_pipe[1], &b, 1) < 0) {
+        /* nothing more can be done inside a signal handler */
+    }
+    errno = saved;
 }
 
 int jn_cmd_serve(int argc, char **argv)
@@ -199,12 +213,20 @@ int jn_cmd_serve(int argc, char **argv)
         return JN_CLI_EXIT_USAGE;
     }
 
-    /* Block the stop signals before any thread exists (gRPC's included), then wait for them here. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    /* Stop signals are caught by a handler that only writes to a pipe; this thread waits on the pipe. Blocking
+     * the signals and sigwait-ing is not enough: libraries start threads before main (OpenBLAS's pool), and a
+     * signal delivered to one of those would take the default action and kill the process mid-request. */
+    if (pipe(stop_pipe) != 0) {
+        fprintf(stderr, "junction serve: cannot create the signal pipe: %s\n", strerror(errno));
+        return JN_CLI_EXIT_FAIL;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     grpc_init();
@@ -263,8 +285,9 @@ int jn_cmd_serve(int argc, char **argv)
     printf("junction: serving gRPC on %s:%d\n", opt.host, jn_server_port(server));
     fflush(stdout);
 
-    int sig = 0;
-    sigwait(&stop, &sig);
+    unsigned char sig = 0;
+    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR)
+        ;
     fprintf(stderr, "junction: %s received, finishing in-flight calls\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     if (http) {
         /* HTTP first: readiness turns 503 and new work is refused while what runs finishes (up to the grace
