@@ -1,12 +1,13 @@
-/* tokenize: input 'text' TEXT BYTES[-1] -> output 'tokens' TEXT BYTES[-1]. Words are lower-cased (ASCII letters)
- * runs of letters and digits; each CJK character (Han, kana, Hangul) is a token of its own; whitespace and
- * punctuation separate. A unary call gets every token at once (BYTES[n]); a stream call gets one token per partial
- * answer (BYTES[1]), the built-in proof that streaming passes through pipelines. The text engines issue grows this
- * into the full tokenizer (stop words, n-grams). */
+/* tokenize: input 'text' TEXT BYTES[-1] -> output 'tokens' TEXT BYTES[-1], with the shared tokenizer of text.h:
+ * lower-cased words (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic capitals), each CJK character (Han, kana,
+ * Hangul) a token of its own, whitespace and punctuation separating; the request parameter `stopwords` (bool, default
+ * false) drops English stop words. A unary call gets every token at once (BYTES[n]); a stream call gets one token
+ * per partial answer (BYTES[1]), the built-in proof that streaming passes through pipelines. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../builtin.h"
+#include "text.h"
 
 typedef struct token_list {
     char **items;
@@ -22,8 +23,9 @@ static void tokens_free(token_list *t)
     free(t->lens);
 }
 
-static int tokens_push(token_list *t, const char *s, size_t n)
+static int tokens_push(void *arg, const char *s, size_t n)
 {
+    token_list *t = arg;
     if (t->count == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
         char **items = realloc(t->items, cap * sizeof *items);
@@ -39,69 +41,25 @@ static int tokens_push(token_list *t, const char *s, size_t n)
     char *copy = malloc(n ? n : 1);
     if (!copy)
         return JN_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        copy[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+    memcpy(copy, s, n);
     t->items[t->count] = copy;
     t->lens[t->count++] = n;
     return 0;
 }
 
-/* Decodes one UTF-8 code point (input already validated as UTF-8 by the TEXT port). */
-static size_t next_cp(const uint8_t *s, size_t n, uint32_t *cp)
+/* Every element of the BYTES tensor in turn; the request parameter `stopwords` (bool) drops English stop words. */
+static int tokenize_all(const jn_infer_ctx *ctx, const jn_tensor *text, token_list *out)
 {
-    uint8_t c = s[0];
-    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
-    if (len > n)
-        len = n;
-    uint32_t v = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-    for (size_t i = 1; i < len; i++)
-        v = v << 6 | (s[i] & 0x3F);
-    *cp = v;
-    return len;
-}
-
-static bool is_cjk(uint32_t cp)
-{
-    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x3040 && cp <= 0x30FF) ||
-           (cp >= 0xAC00 && cp <= 0xD7AF) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x2A6DF);
-}
-
-/* Word characters: ASCII letters and digits, and every non-ASCII code point that is not CJK, punctuation or
- * space (accented Latin, Cyrillic, Greek ... stay inside words). */
-static bool is_word(uint32_t cp)
-{
-    if (cp < 0x80)
-        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') || cp == '\'';
-    if (cp <= 0xBF || (cp >= 0x2000 && cp <= 0x206F) || (cp >= 0x3000 && cp <= 0x303F) ||
-        (cp >= 0xFF00 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) || cp == 0xFEFF)
-        return false; /* Latin-1 punctuation, general punctuation, CJK and full-width punctuation */
-    return !is_cjk(cp);
-}
-
-static int tokenize_all(const jn_tensor *text, token_list *out)
-{
+    const jn_param *p = ctx && ctx->params ? jn_params_find(ctx->params, "stopwords") : NULL;
+    bool stop = p && ((p->type == JN_PARAM_BOOL && p->v.b) || (p->type == JN_PARAM_INT && p->v.i != 0) ||
+                      (p->type == JN_PARAM_STRING && strcmp(p->v.s, "true") == 0));
     size_t pos = 0;
     const uint8_t *elem;
     uint32_t len;
     while (jn_bytes_next(text->data, text->byte_size, &pos, &elem, &len)) {
-        size_t i = 0, word = SIZE_MAX;
-        while (i < len) {
-            uint32_t cp;
-            size_t n = next_cp(elem + i, len - i, &cp);
-            bool w = is_word(cp);
-            if (!w && word != SIZE_MAX) {
-                if (tokens_push(out, (const char *)elem + word, i - word))
-                    return JN_ENOMEM;
-                word = SIZE_MAX;
-            }
-            if (w && word == SIZE_MAX)
-                word = i;
-            if (is_cjk(cp) && tokens_push(out, (const char *)elem + i, n))
-                return JN_ENOMEM;
-            i += n;
-        }
-        if (word != SIZE_MAX && tokens_push(out, (const char *)elem + word, len - word))
-            return JN_ENOMEM;
+        int rc = jn_text_tokenize(elem, len, stop, tokens_push, out);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -110,7 +68,7 @@ static int tokenize_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_ten
                           jn_tensor_list *outputs, jn_err *err)
 {
     token_list toks = {0};
-    int rc = tokenize_all(jn_tensor_list_find(inputs, "text"), &toks);
+    int rc = tokenize_all(ctx, jn_tensor_list_find(inputs, "text"), &toks);
     if (rc) {
         tokens_free(&toks);
         return jn_err_set(err, rc, "out of memory");
@@ -128,7 +86,7 @@ static int tokenize_stream(jn_engine *self, const jn_infer_ctx *ctx, const jn_te
                            jn_emit_fn emit, void *emit_arg, jn_err *err)
 {
     token_list toks = {0};
-    int rc = tokenize_all(jn_tensor_list_find(inputs, "text"), &toks);
+    int rc = tokenize_all(ctx, jn_tensor_list_find(inputs, "text"), &toks);
     if (rc)
         rc = jn_err_set(err, rc, "out of memory");
     const int64_t one[1] = {1};
