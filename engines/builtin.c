@@ -1,16 +1,32 @@
 #include "builtin.h"
 
+#include "../broker/core/convert.h"
+#include "vision/preprocess.h"
+
 const jn_builtin_engine jn_builtin_engines[] = {
     {"identity", jn_identity_create, "input FP32[-1,-1] -> output, the same buffer (zero-copy)"},
     {"burn", jn_burn_create,
      "input FP32[-1,-1] -> output (identity) after burning CPU or sleeping; parameters burn_ms, burn_mode"},
     {"tokenize", jn_tokenize_create,
      "text TEXT BYTES[-1] -> tokens TEXT BYTES[-1]; streams one token per message"},
+    {"spam-text", jn_spam_text_create,
+     "text TEXT BYTES[-1] -> scores CLASSIFICATION FP32[-1,2] (ham, spam); SpamAssassin-trained linear model"},
+    {"embed", jn_embed_create, "text TEXT BYTES[-1] -> embedding EMBEDDING FP32[-1,256], L2-normalized"},
+    {"similarity", jn_similarity_create, "a, b TEXT BYTES[-1] -> cosine FP32[-1] of their embed vectors"},
+    {"image-preprocess", jn_preprocess_create,
+     "image IMAGE BYTES[-1] (PNG/JPEG) -> tensor IMAGE_TENSOR FP32[-1,3,256,256]: antialiased bilinear resize, "
+     "center crop, ImageNet mean/std"},
+    {"fashion-cnn", jn_fashion_cnn_create,
+     "image IMAGE BYTES[-1] (PNG/JPEG, any size; item light on black, as Fashion-MNIST) -> scores "
+     "CLASSIFICATION FP32[-1,10]: CNN trained on Fashion-MNIST"},
     {NULL, NULL, NULL},
 };
 
 int jn_builtin_register_all(jn_registry *reg, const jn_builtin_options *opt, jn_err *err)
 {
+    /* Conversions jn_core cannot implement itself (it does not link the codecs); idempotent. */
+    if (jn_convert_register(&jn_decode_image_conversion))
+        return jn_err_set(err, JN_ERESOURCE, "the conversion table is full");
     for (const jn_builtin_engine *b = jn_builtin_engines; b->name; b++) {
         jn_engine *e = b->create(b->name, opt, err);
         if (!e)

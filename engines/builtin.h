@@ -39,5 +39,14 @@ jn_engine *jn_burn_create(const char *name, const jn_builtin_options *opt, jn_er
 
 /* engines/text */
 jn_engine *jn_tokenize_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+jn_engine *jn_spam_text_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+jn_engine *jn_embed_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+jn_engine *jn_similarity_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+
+/* engines/vision */
+jn_engine *jn_preprocess_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+
+/* engines/vision */
+jn_engine *jn_fashion_cnn_create(const char *name, const jn_builtin_options *opt, jn_err *err);
 
 #endif

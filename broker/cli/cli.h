@@ -17,5 +17,7 @@ int jn_cmd_serve(int argc, char **argv);    /* serve.c */
 int jn_cmd_models(int argc, char **argv);   /* client.c */
 int jn_cmd_infer(int argc, char **argv);    /* client.c */
 int jn_cmd_pipeline(int argc, char **argv); /* pipeline_cmd.c */
+int jn_cmd_eval(int argc, char **argv);     /* eval_cmd.c */
+int jn_cmd_train(int argc, char **argv);    /* train_cmd.c */
 
 #endif

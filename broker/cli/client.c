@@ -31,6 +31,7 @@
 #include "junction/v1/broker.pb-c.h"
 
 #include "cli.h"
+#include "client.h"
 #include "pb.h"
 #include "signature.h"
 #include "tensor.h"
@@ -102,18 +103,9 @@ static void arena_free(arena *a)
 
 /* gRPC: one channel, one completion queue, unary calls --------------------------------------------------------- */
 
-typedef struct rpc {
-    const char *server;
-    int timeout_ms;
-    grpc_channel *channel;
-    grpc_completion_queue *cq;
-    gpr_timespec deadline;
-} rpc;
-
-typedef struct rpc_status {
-    grpc_status_code code;
-    char message[2048];
-} rpc_status;
+/* rpc and rpc_status: client.h (shared with eval_cmd.c). */
+typedef jn_cli_rpc rpc;
+typedef jn_cli_rpc_status rpc_status;
 
 static const char *status_name(grpc_status_code code)
 {
@@ -127,7 +119,7 @@ static const char *status_name(grpc_status_code code)
     return (unsigned)code < sizeof names / sizeof names[0] ? names[code] : "UNKNOWN";
 }
 
-static void rpc_open(rpc *r, const char *server, int timeout_ms)
+void jn_cli_rpc_open(rpc *r, const char *server, int timeout_ms)
 {
     grpc_init();
     /* Outputs can be large tensors: no receive limit on the client side. */
@@ -142,7 +134,7 @@ static void rpc_open(rpc *r, const char *server, int timeout_ms)
     r->deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
 }
 
-static void rpc_close(rpc *r)
+void jn_cli_rpc_close(rpc *r)
 {
     grpc_channel_destroy(r->channel);
     grpc_completion_queue_shutdown(r->cq);
@@ -152,9 +144,7 @@ static void rpc_close(rpc *r)
     grpc_shutdown();
 }
 
-/* One unary call in one batch. Returns 0 with *resp set (free with protobuf_c_message_free_unpacked) when the
- * status is OK and the response decodes; otherwise -1 with st filled (an undecodable response is INTERNAL). */
-static int rpc_unary(rpc *r, const char *method, const ProtobufCMessage *req,
+int jn_cli_rpc_unary(rpc *r, const char *method, const ProtobufCMessage *req,
                      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, rpc_status *st)
 {
     *resp = NULL;
@@ -229,7 +219,7 @@ static int rpc_unary(rpc *r, const char *method, const ProtobufCMessage *req,
     return *resp ? 0 : -1;
 }
 
-static void print_status(const char *cmd, const rpc *r, const rpc_status *st)
+void jn_cli_print_status(const char *cmd, const rpc *r, const rpc_status *st)
 {
     fprintf(stderr, "junction %s: %s: %s", cmd, status_name(st->code), st->message);
     if (st->code == GRPC_STATUS_UNAVAILABLE)
@@ -1485,14 +1475,14 @@ int jn_cmd_models(int argc, char **argv)
     }
 
     rpc r;
-    rpc_open(&r, o.server, o.timeout_ms);
+    jn_cli_rpc_open(&r, o.server, o.timeout_ms);
     Junction__V1__ListModelsRequest req = JUNCTION__V1__LIST_MODELS_REQUEST__INIT;
     ProtobufCMessage *msg;
     rpc_status st;
     int rc = JN_CLI_EXIT_OK;
-    if (rpc_unary(&r, "/junction.v1.Broker/ListModels", &req.base, &junction__v1__list_models_response__descriptor,
-                  &msg, &st)) {
-        print_status(cmd, &r, &st);
+    if (jn_cli_rpc_unary(&r, "/junction.v1.Broker/ListModels", &req.base,
+                         &junction__v1__list_models_response__descriptor, &msg, &st)) {
+        jn_cli_print_status(cmd, &r, &st);
         rc = JN_CLI_EXIT_FAIL;
     } else {
         const Junction__V1__ListModelsResponse *resp = (const Junction__V1__ListModelsResponse *)msg;
@@ -1502,7 +1492,7 @@ int jn_cmd_models(int argc, char **argv)
             print_models_text(stdout, resp);
         protobuf_c_message_free_unpacked(msg, NULL);
     }
-    rpc_close(&r);
+    jn_cli_rpc_close(&r);
     return finish_stdout(cmd, rc);
 }
 
@@ -1646,9 +1636,9 @@ static int build_inputs(const char *cmd, rpc *r, const infer_opts *o, arena *a, 
         if (o->version)
             get.version = (char *)o->version;
         rpc_status st;
-        if (rpc_unary(r, "/junction.v1.Broker/GetModel", &get.base, &junction__v1__model_info__descriptor, &info_msg,
-                      &st)) {
-            print_status(cmd, r, &st);
+        if (jn_cli_rpc_unary(r, "/junction.v1.Broker/GetModel", &get.base, &junction__v1__model_info__descriptor,
+                             &info_msg, &st)) {
+            jn_cli_print_status(cmd, r, &st);
             return JN_CLI_EXIT_FAIL;
         }
     }
@@ -1700,21 +1690,21 @@ int jn_cmd_infer(int argc, char **argv)
     req.parameters = o.params;
 
     rpc r;
-    rpc_open(&r, o.c.server, o.c.timeout_ms);
+    jn_cli_rpc_open(&r, o.c.server, o.c.timeout_ms);
     rc = build_inputs(cmd, &r, &o, &a, &req);
     if (rc == 0) {
         ProtobufCMessage *msg;
         rpc_status st;
-        if (rpc_unary(&r, "/junction.v1.Broker/Infer", &req.base, &junction__v1__infer_response__descriptor, &msg,
-                      &st)) {
-            print_status(cmd, &r, &st);
+        if (jn_cli_rpc_unary(&r, "/junction.v1.Broker/Infer", &req.base, &junction__v1__infer_response__descriptor,
+                             &msg, &st)) {
+            jn_cli_print_status(cmd, &r, &st);
             rc = JN_CLI_EXIT_FAIL;
         } else {
             rc = print_infer_response(cmd, (const Junction__V1__InferResponse *)msg, o.c.json);
             protobuf_c_message_free_unpacked(msg, NULL);
         }
     }
-    rpc_close(&r);
+    jn_cli_rpc_close(&r);
     arena_free(&a);
     return finish_stdout(cmd, rc);
 }

@@ -15,6 +15,8 @@ static const command commands[] = {
     {"models", jn_cmd_models, "list the models a running broker serves"},
     {"infer", jn_cmd_infer, "call a model on a running broker"},
     {"pipeline", jn_cmd_pipeline, "check a pipeline file and print its plan (pipeline check FILE)"},
+    {"eval", jn_cmd_eval, "evaluate a model on a labelled test set (accuracy, P/R/F1, confusion, latency)"},
+    {"train", jn_cmd_train, "train a built-in model (fashion-cnn, spam-text) and save a checkpoint"},
     {NULL, NULL, NULL},
 };
 

@@ -2,6 +2,8 @@
 #include "convert.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,6 +457,39 @@ const jn_conversion jn_conversions[] = {
     {NULL, NULL, NULL},
 };
 
+static const jn_conversion *_Atomic registered[JN_CONVERT_MAX_REGISTERED];
+static atomic_int n_registered;
+static pthread_mutex_t register_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int jn_convert_register(const jn_conversion *conv)
+{
+    int rc = 0;
+    pthread_mutex_lock(&register_lock);
+    int n = atomic_load(&n_registered);
+    for (int i = 0; i < n; i++)
+        if (atomic_load(&registered[i]) == conv)
+            goto out;
+    if (n == JN_CONVERT_MAX_REGISTERED) {
+        rc = JN_ERESOURCE;
+        goto out;
+    }
+    atomic_store(&registered[n], conv);
+    atomic_store(&n_registered, n + 1); /* publishes the row */
+out:
+    pthread_mutex_unlock(&register_lock);
+    return rc;
+}
+
+/* Row i of the open table: the built-in rows, then the registered ones; NULL past the end. */
+static const jn_conversion *conversion_at(int i)
+{
+    const int n_builtin = (int)(sizeof jn_conversions / sizeof jn_conversions[0]) - 1; /* without the NULL row */
+    if (i < n_builtin)
+        return &jn_conversions[i];
+    i -= n_builtin;
+    return i < atomic_load(&n_registered) ? atomic_load(&registered[i]) : NULL;
+}
+
 int jn_convert_plan(const jn_port *from, const jn_port *to, const jn_binding *b,
                     jn_convert_step chain[JN_CONVERT_MAX_CHAIN])
 {
@@ -463,7 +498,8 @@ int jn_convert_plan(const jn_port *from, const jn_port *to, const jn_binding *b,
     bool changes = declares_affine(b) || (b && b->cast != JN_DTYPE_INVALID && b->cast != from->dtype);
     if (!changes && jn_port_fits(to, from, why, sizeof why))
         return 0;
-    for (const jn_conversion *c1 = jn_conversions; c1->name; c1++) {
+    const jn_conversion *c1, *c2;
+    for (int i = 0; (c1 = conversion_at(i)) != NULL; i++) {
         jn_convert_step s1 = {.conv = c1, .to = to, .from = from, .scale = 1.0};
         if (!c1->plan(from, to, b, &s1))
             continue;
@@ -471,7 +507,7 @@ int jn_convert_plan(const jn_port *from, const jn_port *to, const jn_binding *b,
             chain[0] = s1;
             return 1;
         }
-        for (const jn_conversion *c2 = jn_conversions; c2->name; c2++) {
+        for (int j = 0; (c2 = conversion_at(j)) != NULL; j++) {
             if (c2 == c1)
                 continue;
             jn_convert_step s2 = {.conv = c2, .to = to, .from = &chain[0].result, .scale = 1.0};

@@ -1,6 +1,7 @@
 /* convert.h — value conversions the pipeline compiler inserts between a producer's port and a consumer's port:
- * a table of entries, each able to plan a conversion at compile time and apply it at run time. Later adapters
- * (image decode + resize + normalize) add rows here.
+ * a table of entries, each able to plan a conversion at compile time and apply it at run time. The table is open:
+ * jn_conversions holds the rows jn_core implements itself, and jn_convert_register adds rows from libraries jn_core
+ * must not depend on (engines/builtin.c registers the image codec's "decode-image" at startup).
  *
  * Ownership: a jn_convert_step's result port borrows its strings from the ports it was planned from (the pipeline
  * keeps those engines alive). jn_convert_apply consumes its input tensor and returns a new one (reshape shares the
@@ -34,8 +35,16 @@ struct jn_conversion {
     int (*apply)(const jn_convert_step *step, jn_tensor *in, jn_tensor **out, jn_err *err);
 };
 
-/* NULL-terminated (name == NULL). */
+/* The built-in rows, NULL-terminated (name == NULL). */
 extern const jn_conversion jn_conversions[];
+
+#define JN_CONVERT_MAX_REGISTERED 16
+
+/* Adds a row after the built-in ones; planning tries rows in table order. `conv` is borrowed for the life of the
+ * process (a static const). Registering the same row again is a no-op. Returns 0, or JN_ERESOURCE when the table
+ * is full. Thread-safety: may run concurrently with planning (rows are published atomically), but register at
+ * startup, before pipelines are compiled, or earlier compiles will not have seen the row. */
+int jn_convert_register(const jn_conversion *conv);
 
 /* Does a value of port `from` fit port `to` as it is? If not, `why` says what differs. */
 bool jn_port_fits(const jn_port *to, const jn_port *from, char *why, size_t n);

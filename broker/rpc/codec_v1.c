@@ -94,6 +94,11 @@ static int decode_value(size_t index, Junction__V1__Value *v, jn_pb_holder *hold
     }
 }
 
+int jn__v1_decode_value(size_t index, Junction__V1__Value *v, jn_pb_holder *holder, jn_tensor **out, jn_err *err)
+{
+    return decode_value(index, v, holder, out, err);
+}
+
 static int v1_decode(grpc_byte_buffer *bb, jn_request *req, void **state, jn_err *err)
 {
     *state = NULL;

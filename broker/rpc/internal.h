@@ -129,6 +129,13 @@ typedef struct jn_infer_proto {
 extern const jn_infer_proto jn_infer_v1; /* codec_v1.c: junction.v1.InferRequest/InferResponse */
 extern const jn_infer_proto jn_infer_v2; /* codec_v2.c: inference.ModelInferRequest/Response */
 
+/* codec_v1.c: one junction.v1.Value (input #index) into a tensor that may point into the held message (Evaluate's
+ * examples reuse the Infer decoding). */
+struct Junction__V1__Value;
+struct jn_pb_holder;
+int jn__v1_decode_value(size_t index, struct Junction__V1__Value *v, struct jn_pb_holder *holder, jn_tensor **out,
+                        jn_err *err);
+
 typedef struct jn_infer_job jn_infer_job;
 struct jn_infer_job {
     struct jn_server *server;
@@ -181,6 +188,8 @@ void jn__health_shutdown(struct jn_server *s);
 /* ---- services ---- */
 void jn_broker_list_models(jn_unary *u, grpc_byte_buffer *payload);
 void jn_broker_get_model(jn_unary *u, grpc_byte_buffer *payload);
+/* evaluate_service.c: Broker/Evaluate, run on the worker pool. */
+void jn_broker_evaluate(jn_unary *u, grpc_byte_buffer *payload);
 void jn_v2_server_live(jn_unary *u, grpc_byte_buffer *payload);
 void jn_v2_server_ready(jn_unary *u, grpc_byte_buffer *payload);
 void jn_v2_model_ready(jn_unary *u, grpc_byte_buffer *payload);

@@ -13,6 +13,7 @@ const jn_method jn_methods[] = {
     {"/junction.v1.Broker/InferStream", JN_METHOD_BIDI, NULL, jn_stream_start, &jn_infer_v1},
     {"/junction.v1.Broker/ListModels", JN_METHOD_UNARY, jn_broker_list_models, NULL, NULL},
     {"/junction.v1.Broker/GetModel", JN_METHOD_UNARY, jn_broker_get_model, NULL, NULL},
+    {"/junction.v1.Broker/Evaluate", JN_METHOD_UNARY, jn_broker_evaluate, NULL, NULL},
     {"/inference.GRPCInferenceService/ServerLive", JN_METHOD_UNARY, jn_v2_server_live, NULL, NULL},
     {"/inference.GRPCInferenceService/ServerReady", JN_METHOD_UNARY, jn_v2_server_ready, NULL, NULL},
     {"/inference.GRPCInferenceService/ModelReady", JN_METHOD_UNARY, jn_v2_model_ready, NULL, NULL},

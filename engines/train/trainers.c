@@ -1,0 +1,27 @@
+/* trainers.c — the table of trainable built-in models and the shared progress bar. */
+#include <stdio.h>
+
+#include "trainer.h"
+
+const jn_trainer jn_trainers[] = {
+    {"fashion-cnn", jn_train_fashion_cnn, "CNN image classifier (Fashion-MNIST IDX directory or JSONL of images)"},
+    {"spam-text", jn_train_spam_text, "linear text classifier on hashed word and character n-grams (JSONL)"},
+    {NULL, NULL, NULL},
+};
+
+void jn_train_progress(int epoch, int epochs, long done, long total, double loss, double acc, double ex_per_s,
+                       bool quiet)
+{
+    if (quiet)
+        return;
+    int width = 30, filled = total > 0 ? (int)((double)done / (double)total * width) : 0;
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[width] = '\0';
+    fprintf(stderr, "\repoch %d/%d [%s] %3d%% loss %.4f acc %.3f %.0f ex/s", epoch, epochs, bar,
+            total > 0 ? (int)(100.0 * (double)done / (double)total) : 0, loss, acc, ex_per_s);
+    if (done >= total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}

@@ -1,0 +1,467 @@
+/* cnn.c — the CNN of cnn.h: im2col + cblas_sgemm convolutions over NHWC batches, 2x2 max pooling, dense layers,
+ * softmax cross-entropy, and the backward pass. */
+#include "cnn.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const jn_cnn_param_names[JN_CNN_N_PARAMS] = {
+    "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+};
+
+jn_cnn_arch jn_cnn_default_arch(void)
+{
+    jn_cnn_arch a = {.h = 28, .w = 28, .c = 1, .k = 5, .c1 = 16, .c2 = 32, .hidden = 128, .classes = 10};
+    return a;
+}
+
+static void param_shapes(const jn_cnn_arch *a, int ndim[JN_CNN_N_PARAMS], int64_t shape[JN_CNN_N_PARAMS][4])
+{
+    int64_t flat = (int64_t)(a->h / 4) * (a->w / 4) * a->c2;
+    int64_t s[JN_CNN_N_PARAMS][4] = {
+        {a->c1, a->k, a->k, a->c}, {a->c1}, {a->c2, a->k, a->k, a->c1}, {a->c2},
+        {a->hidden, flat},         {a->hidden}, {a->classes, a->hidden}, {a->classes},
+    };
+    int nd[JN_CNN_N_PARAMS] = {4, 1, 4, 1, 2, 1, 2, 1};
+    memcpy(shape, s, sizeof s);
+    memcpy(ndim, nd, sizeof nd);
+}
+
+static int arch_check(const jn_cnn_arch *a, const char *what, jn_err *err)
+{
+    if (a->h <= 0 || a->w <= 0 || a->h % 4 || a->w % 4 || a->c <= 0 || a->k <= 0 || a->k % 2 == 0 || a->c1 <= 0 ||
+        a->c2 <= 0 || a->hidden <= 0 || a->classes <= 1)
+        return jn_err_set(err, JN_EINVAL,
+                          "%s: bad CNN architecture (input %dx%dx%d, kernel %d, filters %d/%d, hidden %d, classes %d)",
+                          what, a->h, a->w, a->c, a->k, a->c1, a->c2, a->hidden, a->classes);
+    return 0;
+}
+
+static int alloc_model(jn_cnn *m, const jn_cnn_arch *a, jn_err *err)
+{
+    memset(m, 0, sizeof *m);
+    m->a = *a;
+    int ndim[JN_CNN_N_PARAMS];
+    int64_t shape[JN_CNN_N_PARAMS][4];
+    param_shapes(a, ndim, shape);
+    size_t total = 0;
+    for (int i = 0; i < JN_CNN_N_PARAMS; i++) {
+        m->len[i] = (size_t)jn_shape_element_count(ndim[i], shape[i]);
+        total += m->len[i];
+    }
+    m->params = calloc(total, sizeof(float));
+    m->grads = calloc(total, sizeof(float));
+    if (!m->params || !m->grads) {
+        free(m->params);
+        free(m->grads);
+        memset(m, 0, sizeof *m);
+        return jn_err_set(err, JN_ENOMEM, "CNN: out of memory (%zu parameters)", total);
+    }
+    m->n_params = total;
+    size_t off = 0;
+    for (int i = 0; i < JN_CNN_N_PARAMS; i++) {
+        m->p[i] = m->params + off;
+        m->g[i] = m->grads + off;
+        off += m->len[i];
+    }
+    return 0;
+}
+
+/* splitmix64: small, seedable, good enough for initialisation. */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(uint64_t *s)
+{
+    return ((double)(rng_next(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+static double rng_normal(uint64_t *s)
+{
+    double u1 = rng_uniform(s), u2 = rng_uniform(s);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+int jn_cnn_init(jn_cnn *m, const jn_cnn_arch *a, uint64_t seed, jn_err *err)
+{
+    int rc = arch_check(a, "CNN", err);
+    if (rc)
+        return rc;
+    rc = alloc_model(m, a, err);
+    if (rc)
+        return rc;
+    uint64_t s = seed ^ 0x6A09E667F3BCC909ull;
+    int fan_in[JN_CNN_N_PARAMS / 2] = {a->k * a->k * a->c, a->k * a->k * a->c1, (a->h / 4) * (a->w / 4) * a->c2,
+                                       a->hidden};
+    for (int l = 0; l < JN_CNN_N_PARAMS / 2; l++) {
+        double sd = sqrt(2.0 / fan_in[l]); /* He: ReLU layers; fine for the logits layer too */
+        for (size_t i = 0; i < m->len[2 * l]; i++)
+            m->p[2 * l][i] = (float)(sd * rng_normal(&s));
+    }
+    return 0;
+}
+
+void jn_cnn_free(jn_cnn *m)
+{
+    if (!m)
+        return;
+    free(m->params);
+    free(m->grads);
+    memset(m, 0, sizeof *m);
+}
+
+int jn_cnn_from_tensors(jn_cnn *m, const jn_tensor_list *ts, int h, int w, int c, const char *what, jn_err *err)
+{
+    const jn_tensor *t[JN_CNN_N_PARAMS];
+    for (int i = 0; i < JN_CNN_N_PARAMS; i++) {
+        t[i] = jn_tensor_list_find(ts, jn_cnn_param_names[i]);
+        if (!t[i])
+            return jn_err_set(err, JN_EINVAL, "%s: tensor '%s' is missing", what, jn_cnn_param_names[i]);
+        if (t[i]->dtype != JN_DTYPE_FP32)
+            return jn_err_set(err, JN_EINVAL, "%s: tensor '%s' is %s, expected FP32", what, jn_cnn_param_names[i],
+                              jn_dtype_name(t[i]->dtype));
+    }
+    if (t[0]->ndim != 4 || t[2]->ndim != 4 || t[4]->ndim != 2 || t[6]->ndim != 2)
+        return jn_err_set(err, JN_EINVAL, "%s: weight ranks are not conv [o,k,k,i] / dense [out,in]", what);
+    jn_cnn_arch a = {.h = h, .w = w, .c = c, .k = (int)t[0]->shape[1], .c1 = (int)t[0]->shape[0],
+                     .c2 = (int)t[2]->shape[0], .hidden = (int)t[4]->shape[0], .classes = (int)t[6]->shape[0]};
+    int rc = arch_check(&a, what, err);
+    if (rc)
+        return rc;
+    int ndim[JN_CNN_N_PARAMS];
+    int64_t shape[JN_CNN_N_PARAMS][4];
+    param_shapes(&a, ndim, shape);
+    for (int i = 0; i < JN_CNN_N_PARAMS; i++) {
+        int same = t[i]->ndim == ndim[i];
+        for (int d = 0; same && d < ndim[i]; d++)
+            same = t[i]->shape[d] == shape[i][d];
+        if (!same || jn_tensor_check_size(t[i], jn_cnn_param_names[i], err) != 0) {
+            char want[64], got[64];
+            return jn_err_set(err, JN_EINVAL, "%s: tensor '%s' is %s, expected %s for a %dx%dx%d input", what,
+                              jn_cnn_param_names[i],
+                              jn_format_type(got, sizeof got, t[i]->dtype, t[i]->ndim, t[i]->shape),
+                              jn_format_type(want, sizeof want, JN_DTYPE_FP32, ndim[i], shape[i]), h, w, c);
+        }
+    }
+    rc = alloc_model(m, &a, err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < JN_CNN_N_PARAMS; i++)
+        memcpy(m->p[i], t[i]->data, m->len[i] * sizeof(float));
+    return 0;
+}
+
+int jn_cnn_to_tensors(const jn_cnn *m, jn_tensor_list *out, jn_err *err)
+{
+    int ndim[JN_CNN_N_PARAMS];
+    int64_t shape[JN_CNN_N_PARAMS][4];
+    param_shapes(&m->a, ndim, shape);
+    for (int i = 0; i < JN_CNN_N_PARAMS; i++) {
+        jn_tensor *t = jn_tensor_create(jn_cnn_param_names[i], JN_DTYPE_FP32, ndim[i], shape[i], err);
+        if (!t)
+            return err->code ? err->code : JN_ENOMEM;
+        memcpy(t->data, m->p[i], m->len[i] * sizeof(float));
+        int rc = jn_tensor_list_push(out, t);
+        if (rc)
+            return jn_err_set(err, rc, "CNN: out of memory");
+    }
+    return 0;
+}
+
+/* ---- work area ---------------------------------------------------------------------------------------------- */
+
+struct jn_cnn_work {
+    int cap;
+    float *col, *dcol;     /* im2col rows (max of both convs) */
+    float *a1, *p1, *a2, *p2, *a3;
+    int *i1, *i2;          /* argmax of each pooled cell (index into a1 / a2) */
+    float *d_a1, *d_p1, *d_a2, *d_p2, *d_a3;
+};
+
+jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
+{
+    jn_cnn_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    size_t n = (size_t)batch, hw = (size_t)a->h * a->w, kk = (size_t)a->k * a->k;
+    size_t col1 = n * hw * kk * a->c, col2 = n * (hw / 4) * kk * a->c1;
+    size_t col = col1 > col2 ? col1 : col2;
+    size_t s_a1 = n * hw * a->c1, s_p1 = s_a1 / 4, s_a2 = n * (hw / 4) * a->c2, s_p2 = s_a2 / 4,
+           s_a3 = n * a->hidden;
+    w->cap = batch;
+    w->col = malloc(col * sizeof(float));
+    w->dcol = malloc(col * sizeof(float));
+    w->a1 = malloc(s_a1 * sizeof(float));
+    w->p1 = malloc(s_p1 * sizeof(float));
+    w->a2 = malloc(s_a2 * sizeof(float));
+    w->p2 = malloc(s_p2 * sizeof(float));
+    w->a3 = malloc(s_a3 * sizeof(float));
+    w->i1 = malloc(s_p1 * sizeof(int));
+    w->i2 = malloc(s_p2 * sizeof(int));
+    w->d_a1 = malloc(s_a1 * sizeof(float));
+    w->d_p1 = malloc(s_p1 * sizeof(float));
+    w->d_a2 = malloc(s_a2 * sizeof(float));
+    w->d_p2 = malloc(s_p2 * sizeof(float));
+    w->d_a3 = malloc(s_a3 * sizeof(float));
+    if (!w->col || !w->dcol || !w->a1 || !w->p1 || !w->a2 || !w->p2 || !w->a3 || !w->i1 || !w->i2 || !w->d_a1 ||
+        !w->d_p1 || !w->d_a2 || !w->d_p2 || !w->d_a3) {
+        jn_cnn_work_destroy(w);
+        return NULL;
+    }
+    return w;
+}
+
+void jn_cnn_work_destroy(jn_cnn_work *w)
+{
+    if (!w)
+        return;
+    free(w->col);
+    free(w->dcol);
+    free(w->a1);
+    free(w->p1);
+    free(w->a2);
+    free(w->p2);
+    free(w->a3);
+    free(w->i1);
+    free(w->i2);
+    free(w->d_a1);
+    free(w->d_p1);
+    free(w->d_a2);
+    free(w->d_p2);
+    free(w->d_a3);
+    free(w);
+}
+
+/* ---- layers ------------------------------------------------------------------------------------------------- */
+
+/* x [n, h, w, c] -> col [n*h*w, k*k*c], same padding, stride 1. Row = one output pixel, (ky, kx, c) order. */
+static void im2col(const float *x, int n, int h, int w, int c, int k, float *col)
+{
+    int r = k / 2;
+    size_t rowlen = (size_t)k * k * c;
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                float *row = col + (((size_t)b * h + y) * w + xx) * rowlen;
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = y + ky - r;
+                    float *dst = row + (size_t)ky * k * c;
+                    if (iy < 0 || iy >= h) {
+                        memset(dst, 0, (size_t)k * c * sizeof(float));
+                        continue;
+                    }
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = xx + kx - r;
+                        if (ix < 0 || ix >= w)
+                            memset(dst + (size_t)kx * c, 0, (size_t)c * sizeof(float));
+                        else
+                            memcpy(dst + (size_t)kx * c, x + (((size_t)b * h + iy) * w + ix) * c,
+                                   (size_t)c * sizeof(float));
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col: dx = sum of the col rows' contributions (dx is overwritten). */
+static void col2im(const float *col, int n, int h, int w, int c, int k, float *dx)
+{
+    int r = k / 2;
+    size_t rowlen = (size_t)k * k * c;
+    memset(dx, 0, (size_t)n * h * w * c * sizeof(float));
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                const float *row = col + (((size_t)b * h + y) * w + xx) * rowlen;
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = y + ky - r;
+                    if (iy < 0 || iy >= h)
+                        continue;
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = xx + kx - r;
+                        if (ix < 0 || ix >= w)
+                            continue;
+                        float *d = dx + (((size_t)b * h + iy) * w + ix) * c;
+                        const float *s = row + ((size_t)ky * k + kx) * c;
+                        for (int ch = 0; ch < c; ch++)
+                            d[ch] += s[ch];
+                    }
+                }
+            }
+}
+
+/* out [rows, cols] = bias broadcast, then += a [rows, inner] x b^T (b is [cols, inner]). */
+static void gemm_bias(const float *a, const float *b, const float *bias, int rows, int cols, int inner, float *out)
+{
+    for (int i = 0; i < rows; i++)
+        memcpy(out + (size_t)i * cols, bias, (size_t)cols * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, inner, 1.0f, a, inner, b, inner, 1.0f, out,
+                cols);
+}
+
+static void relu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i] < 0.0f)
+            x[i] = 0.0f;
+}
+
+/* d *= (a > 0) */
+static void relu_back(float *d, const float *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] <= 0.0f)
+            d[i] = 0.0f;
+}
+
+static void maxpool(const float *x, int n, int h, int w, int c, float *out, int *idx)
+{
+    int oh = h / 2, ow = w / 2;
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < oh; y++)
+            for (int xx = 0; xx < ow; xx++)
+                for (int ch = 0; ch < c; ch++) {
+                    int best = -1;
+                    float bv = -FLT_MAX;
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++) {
+                            int i = ((b * h + 2 * y + dy) * w + 2 * xx + dx) * c + ch;
+                            if (best < 0 || x[i] > bv) {
+                                bv = x[i];
+                                best = i;
+                            }
+                        }
+                    int o = ((b * oh + y) * ow + xx) * c + ch;
+                    out[o] = bv;
+                    idx[o] = best;
+                }
+}
+
+static void maxpool_back(const float *dout, const int *idx, size_t n_out, float *dx, size_t n_in)
+{
+    memset(dx, 0, n_in * sizeof(float));
+    for (size_t i = 0; i < n_out; i++)
+        dx[idx[i]] += dout[i];
+}
+
+/* Column sums of d [rows, cols] into db [cols] (overwritten). */
+static void bias_grad(const float *d, int rows, int cols, float *db)
+{
+    memset(db, 0, (size_t)cols * sizeof(float));
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            db[j] += d[(size_t)i * cols + j];
+}
+
+void jn_cnn_forward(const jn_cnn *m, jn_cnn_work *w, const float *x, int n, float *logits)
+{
+    const jn_cnn_arch *a = &m->a;
+    int h2 = a->h / 2, w2 = a->w / 2, h4 = a->h / 4, w4 = a->w / 4, kk = a->k * a->k;
+    int rows1 = n * a->h * a->w, rows2 = n * h2 * w2, flat = h4 * w4 * a->c2;
+
+    im2col(x, n, a->h, a->w, a->c, a->k, w->col);
+    gemm_bias(w->col, m->p[0], m->p[1], rows1, a->c1, kk * a->c, w->a1);
+    relu(w->a1, (size_t)rows1 * a->c1);
+    maxpool(w->a1, n, a->h, a->w, a->c1, w->p1, w->i1);
+
+    im2col(w->p1, n, h2, w2, a->c1, a->k, w->col);
+    gemm_bias(w->col, m->p[2], m->p[3], rows2, a->c2, kk * a->c1, w->a2);
+    relu(w->a2, (size_t)rows2 * a->c2);
+    maxpool(w->a2, n, h2, w2, a->c2, w->p2, w->i2);
+
+    gemm_bias(w->p2, m->p[4], m->p[5], n, a->hidden, flat, w->a3);
+    relu(w->a3, (size_t)n * a->hidden);
+    gemm_bias(w->a3, m->p[6], m->p[7], n, a->classes, a->hidden, logits);
+}
+
+void jn_cnn_softmax(float *logits, int n, int classes)
+{
+    for (int i = 0; i < n; i++) {
+        float *r = logits + (size_t)i * classes, mx = r[0];
+        for (int j = 1; j < classes; j++)
+            mx = r[j] > mx ? r[j] : mx;
+        double sum = 0.0;
+        for (int j = 0; j < classes; j++) {
+            r[j] = expf(r[j] - mx);
+            sum += r[j];
+        }
+        for (int j = 0; j < classes; j++)
+            r[j] = (float)(r[j] / sum);
+    }
+}
+
+double jn_cnn_softmax_xent(const float *logits, const int *labels, int n, int classes, float *dlogits,
+                           long *correct)
+{
+    double loss = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *r = logits + (size_t)i * classes;
+        int arg = 0;
+        for (int j = 1; j < classes; j++)
+            if (r[j] > r[arg])
+                arg = j;
+        if (correct && arg == labels[i])
+            (*correct)++;
+        double mx = r[arg], sum = 0.0;
+        for (int j = 0; j < classes; j++)
+            sum += exp((double)r[j] - mx);
+        double lse = mx + log(sum);
+        loss += lse - r[labels[i]];
+        if (dlogits) {
+            float *d = dlogits + (size_t)i * classes;
+            for (int j = 0; j < classes; j++)
+                d[j] = (float)((exp((double)r[j] - lse) - (j == labels[i] ? 1.0 : 0.0)) / n);
+        }
+    }
+    return n > 0 ? loss / n : 0.0;
+}
+
+void jn_cnn_backward(jn_cnn *m, jn_cnn_work *w, const float *x, int n, const float *dlogits)
+{
+    const jn_cnn_arch *a = &m->a;
+    int h2 = a->h / 2, w2 = a->w / 2, h4 = a->h / 4, w4 = a->w / 4, kk = a->k * a->k;
+    int rows1 = n * a->h * a->w, rows2 = n * h2 * w2, flat = h4 * w4 * a->c2;
+
+    /* fc2: logits = a3 W4^T + b4 */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->classes, a->hidden, n, 1.0f, dlogits, a->classes, w->a3,
+                a->hidden, 0.0f, m->g[6], a->hidden);
+    bias_grad(dlogits, n, a->classes, m->g[7]);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, a->hidden, a->classes, 1.0f, dlogits, a->classes,
+                m->p[6], a->hidden, 0.0f, w->d_a3, a->hidden);
+    relu_back(w->d_a3, w->a3, (size_t)n * a->hidden);
+
+    /* fc1: a3 = relu(p2 W3^T + b3) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->hidden, flat, n, 1.0f, w->d_a3, a->hidden, w->p2, flat,
+                0.0f, m->g[4], flat);
+    bias_grad(w->d_a3, n, a->hidden, m->g[5]);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, flat, a->hidden, 1.0f, w->d_a3, a->hidden, m->p[4],
+                flat, 0.0f, w->d_p2, flat);
+
+    /* pool2, relu, conv2 */
+    size_t n_a2 = (size_t)rows2 * a->c2;
+    maxpool_back(w->d_p2, w->i2, (size_t)n * flat, w->d_a2, n_a2);
+    relu_back(w->d_a2, w->a2, n_a2);
+    im2col(w->p1, n, h2, w2, a->c1, a->k, w->col);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->c2, kk * a->c1, rows2, 1.0f, w->d_a2, a->c2, w->col,
+                kk * a->c1, 0.0f, m->g[2], kk * a->c1);
+    bias_grad(w->d_a2, rows2, a->c2, m->g[3]);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows2, kk * a->c1, a->c2, 1.0f, w->d_a2, a->c2, m->p[2],
+                kk * a->c1, 0.0f, w->dcol, kk * a->c1);
+    col2im(w->dcol, n, h2, w2, a->c1, a->k, w->d_p1);
+
+    /* pool1, relu, conv1 (no gradient for the input) */
+    size_t n_a1 = (size_t)rows1 * a->c1;
+    maxpool_back(w->d_p1, w->i1, (size_t)rows2 * a->c1, w->d_a1, n_a1);
+    relu_back(w->d_a1, w->a1, n_a1);
+    im2col(x, n, a->h, a->w, a->c, a->k, w->col);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->c1, kk * a->c, rows1, 1.0f, w->d_a1, a->c1, w->col,
+                kk * a->c, 0.0f, m->g[0], kk * a->c);
+    bias_grad(w->d_a1, rows1, a->c1, m->g[1]);
+}
