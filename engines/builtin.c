@@ -1,6 +1,7 @@
 #include "builtin.h"
 
 #include "../broker/core/convert.h"
+#include "vision/cnn_labels.h"
 #include "vision/preprocess.h"
 
 const jn_builtin_engine jn_builtin_engines[] = {
@@ -19,6 +20,10 @@ const jn_builtin_engine jn_builtin_engines[] = {
     {"fashion-cnn", jn_fashion_cnn_create,
      "image IMAGE BYTES[-1] (PNG/JPEG, any size; item light on black, as Fashion-MNIST) -> scores "
      "CLASSIFICATION FP32[-1,10]: CNN trained on Fashion-MNIST"},
+    {"fashion-text", jn_fashion_text_create,
+     "title TEXT -> scores CLASSIFICATION FP32[-1,10] over the Fashion-MNIST categories (synthetic-title model)"},
+    {"fashion-fusion", jn_fashion_fusion_create,
+     "a, b CLASSIFICATION FP32[-1,10] over the Fashion-MNIST categories -> their weighted average"},
     {NULL, NULL, NULL},
 };
 
@@ -36,4 +41,9 @@ int jn_builtin_register_all(jn_registry *reg, const jn_builtin_options *opt, jn_
             return rc;
     }
     return 0;
+}
+
+jn_engine *jn_fashion_fusion_create(const char *name, const jn_builtin_options *opt, jn_err *err)
+{
+    return jn_fusion_create_for(name, jn_fashion_labels, JN_FASHION_N_LABELS, err);
 }

@@ -47,7 +47,24 @@ static const char demo_tokens[] =
     "  \"outputs\": [{\"name\": \"tokens\", \"from\": \"t.tokens\"}]\n"
     "}\n";
 
-static const char *const demo_pipelines[] = {demo_chain, demo_fanout, demo_tokens};
+/* The cross-modal demo: a product photo and its title, classified in parallel (CNN on the photo, linear model on the
+ * title), fused into one category with a score. The title model's labels come in another order than the CNN's:
+ * the compiler inserts a relabel conversion so score i means the same class on both sides of the fusion. */
+static const char demo_product[] =
+    "{\n"
+    "  \"name\": \"demo-product\",\n"
+    "  \"description\": \"product photo + title -> fashion-cnn || fashion-text -> fashion-fusion -> category\",\n"
+    "  \"inputs\": [{\"name\": \"image\", \"kind\": \"IMAGE\", \"datatype\": \"BYTES\", \"shape\": [-1]},\n"
+    "             {\"name\": \"title\", \"kind\": \"TEXT\", \"datatype\": \"BYTES\", \"shape\": [-1]}],\n"
+    "  \"steps\": [\n"
+    "    {\"id\": \"img\", \"model\": \"fashion-cnn\", \"inputs\": {\"image\": \"image\"}},\n"
+    "    {\"id\": \"txt\", \"model\": \"fashion-text\", \"inputs\": {\"text\": \"title\"}},\n"
+    "    {\"id\": \"fuse\", \"model\": \"fashion-fusion\", \"inputs\": {\"a\": \"img.scores\", \"b\": \"txt.scores\"}}\n"
+    "  ],\n"
+    "  \"outputs\": [{\"name\": \"category\", \"from\": \"fuse.scores\"}]\n"
+    "}\n";
+
+static const char *const demo_pipelines[] = {demo_chain, demo_fanout, demo_tokens, demo_product};
 #define N_DEMOS (sizeof demo_pipelines / sizeof demo_pipelines[0])
 
 int jn_builtin_register_pipelines(jn_registry *reg, jn_err *err)

@@ -32,6 +32,38 @@ static bool dims_compatible(const jn_port *to, const jn_port *from)
     return true;
 }
 
+/* Two labelled CLASSIFICATION ports must agree on the labels, in order: score i means the same class on both
+ * sides. A port without labels takes any. */
+static bool labels_equal(const jn_port *to, const jn_port *from)
+{
+    if (to->kind != JN_KIND_CLASSIFICATION || from->kind != JN_KIND_CLASSIFICATION || !to->n_labels ||
+        !from->n_labels)
+        return true;
+    if (to->n_labels != from->n_labels)
+        return false;
+    for (size_t i = 0; i < to->n_labels; i++)
+        if (strcmp(to->labels[i], from->labels[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Where each of to's labels sits in from's; false unless the label sets are equal. */
+static bool label_permutation(const jn_port *to, const jn_port *from, size_t *perm)
+{
+    if (to->n_labels != from->n_labels)
+        return false;
+    for (size_t i = 0; i < to->n_labels; i++) {
+        size_t j = 0;
+        while (j < from->n_labels && strcmp(to->labels[i], from->labels[j]) != 0)
+            j++;
+        if (j == from->n_labels)
+            return false;
+        if (perm)
+            perm[i] = j;
+    }
+    return true;
+}
+
 bool jn_port_fits(const jn_port *to, const jn_port *from, char *why, size_t n)
 {
     char a[160], b[160];
@@ -47,6 +79,11 @@ bool jn_port_fits(const jn_port *to, const jn_port *from, char *why, size_t n)
     }
     if (!dims_compatible(to, from)) {
         snprintf(why, n, "shape %s does not fit %s", b, a);
+        return false;
+    }
+    if (!labels_equal(to, from)) {
+        snprintf(why, n, "labels differ (%zu labels, first '%s', vs %zu labels, first '%s')", from->n_labels,
+                 from->labels[0], to->n_labels, to->labels[0]);
         return false;
     }
     return true;
@@ -450,10 +487,50 @@ static int top1_apply(const jn_convert_step *step, jn_tensor *in, jn_tensor **ou
     return 0;
 }
 
+/* ---- CLASSIFICATION -> CLASSIFICATION with the same labels in another order: permute the scores ---- */
+
+static bool relabel_plan(const jn_port *from, const jn_port *to, const jn_binding *b, jn_convert_step *out)
+{
+    if (from->kind != JN_KIND_CLASSIFICATION || to->kind != JN_KIND_CLASSIFICATION || from->dtype != JN_DTYPE_FP32 ||
+        !from->n_labels || !to->n_labels || labels_equal(to, from) || !label_permutation(to, from, NULL))
+        return false;
+    out->result = *from;
+    out->result.labels = to->labels;
+    out->result.n_labels = to->n_labels;
+    return true;
+}
+
+static int relabel_apply(const jn_convert_step *step, jn_tensor *in, jn_tensor **out, jn_err *err)
+{
+    size_t k = step->to->n_labels;
+    size_t perm[256];
+    int64_t last = in->ndim ? in->shape[in->ndim - 1] : 0;
+    if (k > 256 || last != (int64_t)k || !label_permutation(step->to, step->from, perm)) {
+        jn_tensor_free(in);
+        return jn_err_set(err, JN_EINVAL, "classification has %lld scores per row, its labels %zu", (long long)last,
+                          k);
+    }
+    jn_tensor *t = jn_tensor_create(in->name, JN_DTYPE_FP32, in->ndim, in->shape, err);
+    if (!t) {
+        jn_tensor_free(in);
+        return err ? err->code : JN_ENOMEM;
+    }
+    int64_t rows = jn_tensor_element_count(in) / (int64_t)k;
+    const float *src = in->data;
+    float *dst = t->data;
+    for (int64_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < k; i++)
+            dst[(size_t)r * k + i] = src[(size_t)r * k + perm[i]];
+    jn_tensor_free(in);
+    *out = t;
+    return 0;
+}
+
 const jn_conversion jn_conversions[] = {
     {"cast", cast_plan, cast_apply},
     {"reshape", reshape_plan, reshape_apply},
     {"top1-label", top1_plan, top1_apply},
+    {"relabel", relabel_plan, relabel_apply},
     {NULL, NULL, NULL},
 };
 

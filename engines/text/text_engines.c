@@ -108,7 +108,10 @@ static const jn_engine_vtable spam_vtable = {
     .destroy = spam_destroy,
 };
 
-jn_engine *jn_spam_text_create(const char *name, const jn_builtin_options *opt, jn_err *err)
+/* A linear text classifier over a shipped model file; if the file is missing the engine still registers (with
+ * the fallback labels) and answers UNAVAILABLE, so one missing file does not stop `serve`. */
+static jn_engine *text_classifier_create(const char *name, const char *model_file, const char *description,
+                                         const char *const *fallback, size_t n_fallback, jn_err *err)
 {
     spam_ctx *sc = calloc(1, sizeof *sc);
     if (!sc) {
@@ -117,24 +120,20 @@ jn_engine *jn_spam_text_create(const char *name, const jn_builtin_options *opt, 
     }
     char path[4096];
     jn_err lerr = {0};
-    if (jn_text_find_model(SPAM_MODEL_FILE, path, sizeof path, &lerr) == 0 &&
+    if (jn_text_find_model(model_file, path, sizeof path, &lerr) == 0 &&
         jn_text_model_load(path, &sc->model, &lerr) == 0)
         sc->loaded = true;
     else {
         snprintf(sc->why, sizeof sc->why, "%s", lerr.msg);
         fprintf(stderr, "junction: warning: %s: %s\n", name, lerr.msg);
     }
-    jn_engine *e = jn_engine_create(&spam_vtable, name, "1",
-                                    "spam filter: linear softmax over hashed word (1-2) and character (3-5) n-grams, "
-                                    "trained on the SpamAssassin public corpus; UTF-8 text -> ham/spam scores",
-                                    sc, err);
+    jn_engine *e = jn_engine_create(&spam_vtable, name, "1", description, sc, err);
     if (!e) {
         jn_text_model_free(&sc->model);
         free(sc);
         return NULL;
     }
-    static const char *const fallback[] = {"ham", "spam"};
-    size_t k = sc->loaded ? sc->model.lin.k : 2;
+    size_t k = sc->loaded ? sc->model.lin.k : n_fallback;
     const char *const *labels = sc->loaded ? (const char *const *)sc->model.labels : fallback;
     const int64_t any[1] = {-1}, out_shape[2] = {-1, (int64_t)k};
     if (jn_signature_add_input(&e->sig, "text", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, any, err) ||
@@ -144,6 +143,25 @@ jn_engine *jn_spam_text_create(const char *name, const jn_builtin_options *opt, 
         return NULL;
     }
     return e;
+}
+
+jn_engine *jn_spam_text_create(const char *name, const jn_builtin_options *opt, jn_err *err)
+{
+    static const char *const fallback[] = {"ham", "spam"};
+    return text_classifier_create(name, SPAM_MODEL_FILE,
+                                  "spam filter: linear softmax over hashed word (1-2) and character (3-5) n-grams, "
+                                  "trained on the SpamAssassin public corpus; UTF-8 text -> ham/spam scores",
+                                  fallback, 2, err);
+}
+
+jn_engine *jn_fashion_text_create(const char *name, const jn_builtin_options *opt, jn_err *err)
+{
+    static const char *const fallback[] = {"Ankle boot", "Bag", "Coat", "Dress", "Pullover",
+                                           "Sandal", "Shirt", "Sneaker", "T-shirt/top", "Trouser"};
+    return text_classifier_create(name, "fashion-text.safetensors",
+                                  "product title -> Fashion-MNIST category; linear model over hashed n-grams, "
+                                  "trained on synthetic titles (tests/data/make_fashion_titles.py)",
+                                  fallback, 10, err);
 }
 
 static int embed_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
