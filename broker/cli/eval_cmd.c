@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <png.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 #include "../../engines/builtin.h"
 #include "cli.h"
 #include "client.h"
+#include "codec.h"
 #include "evaluate.h"
 #include "junction/v1/broker.pb-c.h"
 #include "pipeline.h"
@@ -148,81 +148,6 @@ static int read_file(const char *path, uint8_t **out, size_t *len)
     return 0;
 }
 
-/* PNG via libpng (the codec adapter's jn_png_* were not in the tree yet when this was written). */
-typedef struct png_mem {
-    uint8_t *data;
-    size_t len, cap;
-    int oom;
-} png_mem;
-
-static void png_mem_write(png_structp png, png_bytep data, png_size_t n)
-{
-    png_mem *m = png_get_io_ptr(png);
-    if (m->oom)
-        return;
-    if (m->len + n > m->cap) {
-        size_t cap = (m->cap ? m->cap * 2 : 4096) + n;
-        uint8_t *grown = realloc(m->data, cap);
-        if (!grown) {
-            m->oom = 1;
-            return;
-        }
-        m->data = grown;
-        m->cap = cap;
-    }
-    memcpy(m->data + m->len, data, n);
-    m->len += n;
-}
-
-static void png_mem_flush(png_structp png)
-{
-    (void)png;
-}
-
-/* Gray (1) or RGB (3) 8-bit pixels to a PNG in memory (*out malloc'd) or, with path, to a file. */
-static int png_write(const char *path, int w, int h, int channels, const uint8_t *px, uint8_t **out, size_t *len)
-{
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    FILE *f = NULL;
-    png_mem mem = {0};
-    if (!info) {
-        png_destroy_write_struct(&png, NULL);
-        return -1;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        if (f)
-            fclose(f);
-        free(mem.data);
-        return -1;
-    }
-    if (path) {
-        if (!(f = fopen(path, "wb")))
-            png_error(png, "cannot open");
-        png_init_io(png, f);
-    } else {
-        png_set_write_fn(png, &mem, png_mem_write, png_mem_flush);
-    }
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < h; y++)
-        png_write_row(png, (png_const_bytep)(px + (size_t)y * (size_t)w * (size_t)channels));
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    if (f) {
-        int bad = ferror(f) | fclose(f);
-        return bad ? -1 : 0;
-    }
-    if (mem.oom) {
-        free(mem.data);
-        return -1;
-    }
-    *out = mem.data;
-    *len = mem.len;
-    return 0;
-}
 
 /* Signature-driven inputs ------------------------------------------------------------------------------------ */
 
@@ -489,8 +414,9 @@ static int load_idx(const char *path, const char *labels_path, const uint8_t *im
         if (image) {
             in->port = image->name;
             in->form = JN_KIND_IMAGE;
-            if (png_write(NULL, (int)cols, (int)rows, 1, p, &in->bytes, &in->len))
-                rc = fail("cannot encode image %u as PNG", i);
+            jn_err perr;
+            if (jn_png_encode((int)cols, (int)rows, 1, p, &in->bytes, &in->len, &perr))
+                rc = fail("cannot encode image %u as PNG: %s", i, perr.msg);
         } else {
             in->port = tensor->name;
             in->form = JN_KIND_TENSOR;
@@ -897,8 +823,11 @@ static int report(const eval_opts *o, const jn_eval *ev, const char *first_error
         uint8_t *px = jn_eval_heatmap_rgb(&rep, HEATMAP_CELL_PX, &w, &h);
         if (!px)
             rc = fail("no heat map: no classes");
-        else if (png_write(o->heatmap, w, h, 3, px, NULL, NULL))
-            rc = fail("%s: cannot write the heat map: %s", o->heatmap, strerror(errno));
+        else {
+            jn_err perr;
+            if (jn_png_write_file(o->heatmap, w, h, 3, px, &perr))
+                rc = fail("%s: cannot write the heat map: %s", o->heatmap, perr.msg);
+        }
         free(px);
     }
     if (!rc && ev->n == 0)
