@@ -1,28 +1,31 @@
 #!/usr/bin/python3
 """Pipelines end to end (issue #3): execution of pipelines loaded with `junction serve --pipelines DIR`.
 
-Every group starts the real binary on port 0 with its own temp dir of JSON files (DIR/*.json load in file-name
-order, so a pipeline may use one from an earlier file), so a pipeline one group depends on cannot stop another
-group's server from starting:
+Servers start on port 0 with temp dirs of JSON files (DIR/*.json load in file-name order, so a pipeline may use one
+from an earlier file). Loading is all or nothing, so features that could be contested get a server of their own and
+fail alone, with the server's stderr in the failure.
 
 - core (default workers): nested pipelines (p1 inside p2 inside p3), fan-out to several outputs, fan-in through a
-  2-input pipeline used as a step (a diamond; crossed-over inputs tell the branches apart), intermediate
-  outputs (`step.port`, v1 and v2) including "only the steps needed run", step errors prefixed with
-  `pipeline 'p': step 'b' (model 'burn'): ` (also nested and in-stream), pipeline input validation, deadline and
-  cancellation mid-pipeline, 64 concurrent requests, ListModels/GetModel signatures of pipelines;
-- conversions: inserted lossless casts (UINT8/INT16 -> FP32), declared casts with scale/offset (INT32 -> FP32),
-  a compile-time reshape ([2,2] into a pipeline declared [1,4]); a rank-changing reshape (FP32[4] into identity's
-  [-1,-1]) in a server of its own, accepted (answer [1,4]) or rejected with a message naming step and port;
-- streaming through a pipeline (tokenize): InferStream partial messages then `partial: false`, ModelStreamInfer with
-  `triton_final_response`, unary Infer/ModelInfer get all tokens at once; the same through a nested pipeline;
-  CLASSIFICATION -> TEXT inserted before tokenize;
-- --workers 1: nested pipelines and a diamond cannot deadlock a one-thread pool; a deadline stops the chain;
-- startup rejections: each bad file alone in a dir -> exit 1, no ready line, stderr names the file, the step and
-  the port; a good file followed by a bad one -> exit 1 naming the bad file.
+  2-input pipeline used as a step (a diamond; crossed-over inputs tell the branches apart), one source on two ports
+  and one port under two output names, empty and 4 MB tensors, independent branches running at once (4 x 500 ms of
+  sleep well under 2 s), intermediate outputs (`step.port`, v1 and v2) and "only the steps needed run", step errors
+  prefixed `pipeline 'p': step 'b' (model 'burn'): ` (nested, v2, in-stream), pipeline input validation, deadline
+  and cancellation mid-pipeline, 64 concurrent requests, ListModels/GetModel/ModelMetadata of pipelines;
+- --workers 1: nested pipelines and a diamond do not deadlock a one-thread pool; after a deadline the one worker is
+  free at once (the chain's remaining steps are skipped);
+- conversions: inserted lossless casts (UINT8/INT16 -> FP32), declared casts with scale/offset (INT32 -> FP32), a
+  reshape between fixed shapes ([2,2] into a pipeline declared [1,4]), a reshape checked at run time ([-1] into
+  [1,4]: [4] fits, [5] is INVALID_ARGUMENT), a rank-changing reshape (FP32[4] into identity's [-1,-1]) accepted
+  (answer [1,4]) or rejected naming step and port (a note says which);
+- streaming (tokenize): InferStream partial messages (`partial: true`, one token each, in order) then one with
+  `partial: false` and no outputs; 200 streaming requests on one stream; ModelStreamInfer with
+  `triton_final_response`; unary Infer/ModelInfer get BYTES[4] at once; a nested streaming pipeline; a streaming
+  step beside a plain branch (outputs=[plain] must not run the streaming step); CLASSIFICATION -> TEXT;
+- startup rejections, one bad file alone in a dir (plus a good-then-bad pair): exit 1, no ready line, stderr names
+  the file, the pipeline, the step and the port.
 
 usage: /usr/bin/python3 tests/e2e/test_pipelines.py /path/to/junction
 """
-import concurrent.futures
 import json
 import os
 import queue
@@ -102,7 +105,8 @@ DIAMOND = pipeline("diamond", [port("x"), port("w")],
                     step("k", "identity", input="j.o2")],
                    [("left", "j.o1"), ("right", "k.output"), ("xm", "m.output")])
 SLOW3 = pipeline("slow3", [port("x")],
-                 [step("a", "burn", input="x"), step("b", "burn", input="a.output"), step("c", "burn", input="b.output")],
+                 [step("a", "burn", input="x"), step("b", "burn", input="a.output"),
+                  step("c", "burn", input="b.output")],
                  [("y", "c.output")])
 PAR4 = pipeline("par4", [port("x")], [step("b%d" % i, "burn", input="x") for i in range(1, 5)],
                 [("o%d" % i, "b%d.output" % i) for i in range(1, 5)])
@@ -892,9 +896,10 @@ def group_one_worker(t):
 # Startup rejections --------------------------------------------------------------------------------------------------
 
 def run_serve(t, d, timeout=30.0):
-    """Runs `junction serve --grpc-port 0 --host 127.0.0.1 --pipelines d`. Returns (rc, stdout, stderr); rc is None
-    if it printed a ready line (it is killed then)."""
-    argv = [t.binary, "serve", "--grpc-port", "0", "--host", "127.0.0.1", "--pipelines", d]
+    """Runs `junction serve --grpc-port 0 --host 127.0.0.1 --http-port 0 --pipelines d` (HTTP off, as the harness
+    does, so parallel servers never collide on the default HTTP port). Returns (rc, stdout, stderr); rc is None if
+    it printed the gRPC ready line (it is killed then)."""
+    argv = [t.binary, "serve", "--grpc-port", "0", "--host", "127.0.0.1", "--http-port", "0", "--pipelines", d]
     with tempfile.TemporaryFile(dir=t.workdir) as errf:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errf,
                              preexec_fn=harness._die_with_parent)
