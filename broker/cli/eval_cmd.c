@@ -732,7 +732,7 @@ static int parse_opts(int argc, char **argv, eval_opts *o)
     optind = 1;
     opterr = 0;
     int c;
-    long t;
+    long t = 0;
     while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
         case 'h':
