@@ -3,8 +3,8 @@
 Fashion-MNIST test image, Debian's dataset-fashion-mnist) and its title, runs fashion-cnn on the photo and
 fashion-text on the title in parallel, and fuses them (fashion-fusion) into one category with a score.
 
-- gRPC junction.v1 Infer with Value.image + Value.text answers a Classification whose top label is the image's true
-  class when the title agrees with it;
+- gRPC junction.v1 Infer with Value.image + Value.text answers a Classification equal to the average of fashion-cnn's
+  and fashion-text's answers (labels aligned by name), and with agreeing titles the top label is the true class for most photos;
 - the title moves the answer: the same photo with a title naming another class raises that class's score;
 - HTTP POST /v1/models/demo-product:predict {"image": base64, "title": ...} answers the same {"label", "score"};
 - the plan shows the relabel conversion the compiler inserted (the title model lists its labels in another order).
@@ -55,17 +55,34 @@ def classify(stub, png, title):
     return dict(zip(c.labels, c.scores)), c.labels[0]
 
 
+def model_scores(stub, model, value):
+    r = stub.Infer(pb.broker.InferRequest(model=model, inputs=[value]), timeout=30)
+    c = r.outputs[0].classification
+    return dict(zip(c.labels, c.scores))
+
+
 def main(t):
     srv = t.start_server(["--http-port", "any"])
     stub = srv.broker()
     images = test_images()
     t.check(len(images) >= 6, "found test images of the titled classes", str(len(images)))
 
-    with t.case("photo + agreeing title -> the true class"):
+    with t.case("fusion = the average of the two models, labels aligned by name"):
+        right = 0
         for png, name in images:
             scores, top = classify(stub, png, TITLES[name])
-            t.eq(top, name, "demo-product top label for a %s photo titled '%s'" % (name, TITLES[name]))
+            cnn = model_scores(stub, "fashion-cnn", pb.contract.Value(name="image", image=pb.contract.Image(data=png)))
+            txt = model_scores(stub, "fashion-text", pb.contract.Value(name="text",
+                                                                         text=pb.contract.Text(text=TITLES[name])))
+            worst = max(abs(scores[k] - (0.5 * cnn[k] + 0.5 * txt[k])) for k in LABELS)
+            t.check(worst < 1e-5, "demo-product's scores for a %s photo = (fashion-cnn + fashion-text) / 2" % name,
+                    "max difference %g" % worst)
             t.check(abs(sum(scores.values()) - 1.0) < 1e-4, "fused scores sum to 1", str(sum(scores.values())))
+            right += top == name
+        # Not every photo is classified right (the CNN scores 0.917 on the test set and is sometimes confidently
+        # wrong); with agreeing titles most must be.
+        t.check(right >= len(images) - 2, "with agreeing titles the top label is the true class for most photos",
+                "%d of %d" % (right, len(images)))
 
     with t.case("the title moves the answer"):
         png, name = next((p, n) for p, n in images if n == "Ankle boot")
