@@ -190,7 +190,8 @@ static int parse_into(jn_buffer *buf, const uint8_t *data, size_t len, const cha
     }
 
     /* Byte ranges must not overlap (empty tensors occupy nothing). */
-    qsort(ranges, n_ranges, sizeof *ranges, range_cmp);
+    if (n_ranges > 1)
+        qsort(ranges, n_ranges, sizeof *ranges, range_cmp);
     for (size_t i = 1; i < n_ranges; i++) {
         if (ranges[i].begin < ranges[i - 1].end && ranges[i].end > ranges[i].begin) {
             rc = jn_err_set(err, JN_EINVAL, "safetensors '%s': tensors '%s' and '%s' overlap", what,
@@ -282,8 +283,9 @@ int jn_safetensors_write(const char *path, const jn_tensor_list *tensors, const 
         json_object_foreach(m, mk, mv)
         {
             if (!json_is_string(mv)) {
-                json_decref(m);
+                /* mk points into m: format the message before m goes */
                 rc = jn_err_set(err, JN_EINVAL, "safetensors '%s': metadata value '%s' is not a string", path, mk);
+                json_decref(m);
                 goto done;
             }
         }

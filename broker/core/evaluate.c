@@ -169,7 +169,8 @@ int jn_eval_compute(const jn_eval *ev, jn_eval_report *r, jn_err *err)
                 break;
             }
     }
-    qsort(keys, L, sizeof *keys, cmp_order);
+    if (L > 1)
+        qsort(keys, L, sizeof *keys, cmp_order);
     for (size_t i = 0; i < L; i++) {
         pos[keys[i].idx] = i;
         if (!(r->labels[i] = strdup(ev->labels[keys[i].idx]))) {

@@ -188,22 +188,25 @@ static bool shape_fits(const jn_port *port, const jn_tensor *t)
 int jn_port_check_tensor(const char *model, const char *direction, const jn_port *port, const jn_tensor *t,
                          jn_err *err)
 {
-    char want[160], got[160], what[320];
-    jn_format_type(want, sizeof want, port->dtype, port->ndim, port->shape);
-    jn_format_type(got, sizeof got, t->dtype, t->ndim, t->shape);
-    if (t->dtype != port->dtype)
-        return jn_err_set(err, JN_EINVAL, "model '%s': %s '%s' expects datatype %s (%s), got %s (%s)", model,
-                          direction, port->name, jn_dtype_name(port->dtype), want, jn_dtype_name(t->dtype), got);
-    if (t->ndim != port->ndim)
-        return jn_err_set(err, JN_EINVAL, "model '%s': %s '%s' expects rank %d (%s), got rank %d (%s)", model,
-                          direction, port->name, port->ndim, want, t->ndim, got);
-    if (!shape_fits(port, t))
+    /* This runs for every input and output of every step: the messages are formatted only on failure. */
+    if (t->dtype != port->dtype || t->ndim != port->ndim || !shape_fits(port, t)) {
+        char want[160], got[160];
+        jn_format_type(want, sizeof want, port->dtype, port->ndim, port->shape);
+        jn_format_type(got, sizeof got, t->dtype, t->ndim, t->shape);
+        if (t->dtype != port->dtype)
+            return jn_err_set(err, JN_EINVAL, "model '%s': %s '%s' expects datatype %s (%s), got %s (%s)", model,
+                              direction, port->name, jn_dtype_name(port->dtype), want, jn_dtype_name(t->dtype), got);
+        if (t->ndim != port->ndim)
+            return jn_err_set(err, JN_EINVAL, "model '%s': %s '%s' expects rank %d (%s), got rank %d (%s)", model,
+                              direction, port->name, port->ndim, want, t->ndim, got);
         return jn_err_set(err, JN_EINVAL, "model '%s': %s '%s' expects shape %s, got %s", model, direction,
                           port->name, want, got);
-    snprintf(what, sizeof what, "model '%s': %s '%s'", model, direction, port->name);
-    int rc = jn_tensor_check_size(t, what, err);
-    if (rc)
-        return rc;
+    }
+    if (jn_tensor_check_size(t, "", NULL)) {
+        char what[320];
+        snprintf(what, sizeof what, "model '%s': %s '%s'", model, direction, port->name);
+        return jn_tensor_check_size(t, what, err);
+    }
     if (port->kind == JN_KIND_TEXT) {
         size_t pos = 0, bad = 0;
         const uint8_t *elem;

@@ -333,7 +333,8 @@ int jn_text_features(const jn_text_hash_config *cfg, const uint8_t *s, size_t n,
         free(st.h);
         return rc;
     }
-    qsort(st.h, st.n, sizeof *st.h, cmp_u32);
+    if (st.n) /* qsort must not get NULL, even for 0 elements (empty text) */
+        qsort(st.h, st.n, sizeof *st.h, cmp_u32);
     size_t uniq = 0;
     for (size_t i = 0; i < st.n; i++)
         uniq += i == 0 || st.h[i] != st.h[i - 1];

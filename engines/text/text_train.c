@@ -170,7 +170,8 @@ static int load_dataset(const char *path, long limit, const jn_text_hash_config 
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
         else {
             memcpy(sorted, labs, n * sizeof *sorted);
-            qsort(sorted, n, sizeof *sorted, cmp_str);
+            if (n > 1)
+                qsort(sorted, n, sizeof *sorted, cmp_str);
             d->labels = calloc(n, sizeof *d->labels);
             for (size_t i = 0; d->labels && i < n; i++)
                 if (i == 0 || strcmp(sorted[i], sorted[i - 1]) != 0)
