@@ -121,7 +121,16 @@ static jn_tensor *tensor_new(const char *name, jn_dtype dtype, int ndim, const i
         return NULL;
     }
     jn_tensor *t = calloc(1, sizeof *t);
-    if (!t || !(t->name = strdup(name ? name : ""))) {
+    if (t) {
+        size_t len = strlen(name ? name : "");
+        if (len < sizeof t->name_inline) {
+            memcpy(t->name_inline, name ? name : "", len + 1);
+            t->name = t->name_inline;
+        } else {
+            t->name = strdup(name);
+        }
+    }
+    if (!t || !t->name) {
         free(t);
         jn_err_set(err, JN_ENOMEM, "out of memory creating tensor");
         return NULL;
@@ -219,7 +228,8 @@ void jn_tensor_free(jn_tensor *t)
     if (!t)
         return;
     jn_buffer_unref(t->buffer);
-    free(t->name);
+    if (t->name != t->name_inline)
+        free(t->name);
     free(t);
 }
 

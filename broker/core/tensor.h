@@ -4,7 +4,8 @@
  * - jn_buffer is refcounted. jn_buffer_alloc / jn_buffer_wrap return a buffer holding one reference; every
  *   jn_buffer_ref must be paired with a jn_buffer_unref; the last unref releases the memory (free for
  *   jn_buffer_alloc, the caller's release callback for jn_buffer_wrap, e.g. "free the decoded request message").
- * - jn_tensor is a small owned struct (name, dtype, shape) that holds one reference on its buffer. Creating a
+ * - jn_tensor is a small owned struct (name, dtype, shape) that holds one reference on its buffer. It is never
+ *   copied by value (its name may point into itself). Creating a
  *   tensor that shares another's bytes (jn_tensor_share) copies no payload: that is how in-process hops are free.
  * - jn_tensor_list owns the tensors pushed into it and frees them in jn_tensor_list_clear.
  * - Engines borrow their inputs (never free or modify them) and return outputs that the caller owns.
@@ -72,8 +73,11 @@ jn_buffer *jn_buffer_wrap(void *data, size_t size, jn_buffer_release_fn release,
 jn_buffer *jn_buffer_ref(jn_buffer *buf);
 void jn_buffer_unref(jn_buffer *buf);
 
+#define JN_TENSOR_INLINE_NAME 32
+
 typedef struct jn_tensor {
-    char *name; /* owned */
+    char *name; /* owned: points to name_inline for short names (one allocation less per pipeline hop) */
+    char name_inline[JN_TENSOR_INLINE_NAME];
     jn_dtype dtype;
     int ndim;
     int64_t shape[JN_MAX_DIMS];
