@@ -12,7 +12,6 @@
 #include "pipeline.h"
 #include "registry.h"
 
-#define PIPELINE_FILE_MAX_BYTES ((size_t)16 << 20)
 
 static void pipeline_usage(FILE *to)
 {
@@ -43,50 +42,6 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     return JN_CLI_EXIT_USAGE;
 }
 
-/* The whole of path ("-" = stdin), NUL-terminated, in *text (malloc'd). */
-static int read_all(const char *path, char **text, size_t *len, jn_err *err)
-{
-    *text = NULL;
-    *len = 0;
-    bool is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (!f)
-        return jn_err_set(err, JN_EIO, "cannot open: %s", strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    int rc = buf ? 0 : jn_err_set(err, JN_ENOMEM, "out of memory");
-    while (!rc) {
-        if (n + 1 == cap) {
-            char *grown = cap > PIPELINE_FILE_MAX_BYTES ? NULL : realloc(buf, cap * 2);
-            if (!grown) {
-                rc = cap > PIPELINE_FILE_MAX_BYTES
-                         ? jn_err_set(err, JN_EINVAL, "larger than %zu MiB", PIPELINE_FILE_MAX_BYTES >> 20)
-                         : jn_err_set(err, JN_ENOMEM, "out of memory");
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f))
-                rc = jn_err_set(err, JN_EIO, "cannot read: %s", strerror(errno));
-            break;
-        }
-    }
-    if (!is_stdin)
-        fclose(f);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
 /* Parses, compiles and (in the throw-away registry, as serve would) registers FILE; prints its plan. */
 static int check_file(const char *file, const char *dir)
 {
@@ -113,7 +68,7 @@ static int check_file(const char *file, const char *dir)
         fprintf(stderr, "junction pipeline check: %s\n", err.msg);
         goto out;
     }
-    if (read_all(file, &text, &len, &err) || jn_pipeline_spec_from_json(text, len, &spec, &err) ||
+    if (jn_pipeline_read_file(file, &text, &len, &err) || jn_pipeline_spec_from_json(text, len, &spec, &err) ||
         !(p = jn_pipeline_compile(&spec, reg, &err)) ||
         jn_pipeline_register(reg, jn_engine_ref(p), NULL, &err)) {
         fprintf(stderr, "junction pipeline check: %s: %s\n", file, err.msg[0] ? err.msg : "does not compile");

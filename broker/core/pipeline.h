@@ -95,6 +95,10 @@ int jn_pipeline_spec_from_json(const char *text, size_t len, jn_pipeline_spec *s
 /* malloc'd JSON text of a spec (pretty when `pretty`); NULL on out of memory. */
 char *jn_pipeline_spec_to_json(const jn_pipeline_spec *spec, bool pretty);
 
+/* The whole of a pipeline file ("-" = stdin), NUL-terminated, in *text (malloc'd); at most 16 MiB. Messages do not
+ * name the file: the caller prefixes it. */
+int jn_pipeline_read_file(const char *path, char **text, size_t *len, jn_err *err);
+
 /* Loads every DIR/\*.json (sorted by file name; a pipeline may use one defined in another file): parses, compiles
  * and registers each. All or nothing: on the first file that cannot be loaded, returns its error (naming the file)
  * and unregisters what this call registered. */

@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +79,12 @@ static int list_json_files(const char *dir, char ***out, size_t *count, jn_err *
     return 0;
 }
 
-/* The whole file, NUL-terminated, in *text (malloc'd). Messages do not name the file: the caller prefixes it. */
-static int read_file(const char *path, char **text, size_t *len, jn_err *err)
+int jn_pipeline_read_file(const char *path, char **text, size_t *len, jn_err *err)
 {
     *text = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f)
         return jn_err_set(err, JN_EIO, "cannot open: %s", strerror(errno));
     size_t cap = 4096, n = 0;
@@ -111,7 +112,8 @@ static int read_file(const char *path, char **text, size_t *len, jn_err *err)
             break;
         }
     }
-    fclose(f);
+    if (!is_stdin)
+        fclose(f);
     if (rc) {
         free(buf);
         return rc;
@@ -155,7 +157,7 @@ static int load_one(const char *path, jn_registry *reg, change *ch, jn_err *err)
 {
     char *text;
     size_t len;
-    int rc = read_file(path, &text, &len, err);
+    int rc = jn_pipeline_read_file(path, &text, &len, err);
     if (rc)
         return rc;
     jn_pipeline_spec spec;
