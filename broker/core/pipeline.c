@@ -28,6 +28,19 @@ typedef struct step_input {
     int n_chain;
 } step_input;
 
+/* Does every value of port `src` already satisfy port `port` (no conversion, no dimension the source leaves open
+ * that the consumer fixes)? Then the tensor, checked against `src` when it was produced or received, needs no
+ * second check at this hop. */
+static bool source_covers(const jn_port *port, const jn_port *src)
+{
+    if (port->dtype != src->dtype || port->ndim != src->ndim || (port->kind == JN_KIND_TEXT && src->kind != JN_KIND_TEXT))
+        return false;
+    for (int i = 0; i < port->ndim; i++)
+        if (port->shape[i] != -1 && port->shape[i] != src->shape[i])
+            return false;
+    return true;
+}
+
 typedef struct pstep {
     char *id;
     char *label; /* "step 'b' (model 'burn')" */
@@ -38,6 +51,7 @@ typedef struct pstep {
     size_t n_deps;
     int *users; /* distinct consumer steps */
     size_t n_users;
+    bool check_inputs; /* some input is not guaranteed to fit by its source's own check (see source_covers) */
     /* Metrics, looked up by the step's first run (exec_step) rather than at compile time, so pipelines that are
      * only checked (or fuzzed) add nothing to the process-wide registry. The one field written after compile. */
     _Atomic(jn_step_stats *) stats;
@@ -241,6 +255,8 @@ static int bind_step(pipe *p, size_t si, const jn_step_spec *ss, jn_err *err)
                               b->cast != JN_DTYPE_INVALID || b->has_scale || b->offset != 0.0 ? " to the declared cast"
                                                                          : "; declare a cast to accept a lossy one");
         }
+        if (in->n_chain > 0 || !source_covers(port, in->src))
+            st->check_inputs = true;
         if (in->src_step >= 0 && (!add_unique(&st->deps, &st->n_deps, in->src_step) ||
                                   !add_unique(&p->steps[in->src_step].users, &p->steps[in->src_step].n_users,
                                               (int)si)))
@@ -569,7 +585,7 @@ static int exec_step(run *r, int s, jn_err *err)
         if (!rc && jn_tensor_list_push(&ins, t))
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
     }
-    if (!rc)
+    if (!rc && st->check_inputs)
         rc = jn_signature_validate_inputs(&st->engine->sig, st->engine->name, &ins, err);
     jn_tensor_list out;
     jn_tensor_list_init(&out);
