@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the seed corpora of fuzz_png and fuzz_jpeg (tests/fuzz/corpus/png, corpus/jpeg): small PNGs of every
+"""Writes the seed corpora of the png and jpeg fuzz targets (fuzz_image.c) (tests/fuzz/corpus/png, corpus/jpeg): small PNGs of every
 color type and bit depth (palette with tRNS, 1-bit, 16-bit, with alpha), interlaced-free and with ancillary chunks;
 baseline, progressive, 4:2:0 and gray JPEGs; truncated and corrupt files; headers promising huge images.
 Uses Debian's python3-pil and python3-numpy and the writers of tests/unit/codec/make_fixtures.py.

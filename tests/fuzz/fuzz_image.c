@@ -1,4 +1,5 @@
-/* Fuzz target: JPEG decoding (adapters/codec) and the resample + normalize core behind it (image-preprocess).
+/* Fuzz target: image decoding (adapters/codec: PNG and JPEG, sniffed) and the resample + normalize core behind it
+ * (image-preprocess). The png and jpeg targets share this source and differ by corpus.
  * The input is the file itself, so the seed corpus is plain images (make_image_seeds.py). Must never crash, leak or
  * hang; every rejection must be JN_EINVAL/JN_ENOMEM with a message. The pixel limit is kept small (1 Mpx) so a
  * header promising a big image is refused rather than allocated. */
