@@ -47,48 +47,20 @@ BENCH_TARGETS=${BENCH_TARGETS:-junction nginx nginx_get junction_w1 nginx_auto}
 BENCH_KEEP=${BENCH_KEEP:-0}
 INFER_PATH=/v2/models/identity/infer
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
-TMP=$(mktemp -d /tmp/junction-http-bench.XXXXXX)
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_tmpdir junction-http-bench
 RESULTS=$TMP/results.jsonl
 declare -A PID=()  # server name -> pid (junction, or the nginx master)
 declare -A PORT=() # server name -> HTTP port
 
-# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL; an nginx master's workers go with it (killed too if need be).
-stop_pid() {
-    local pid=$1 children
-    children=$(pgrep -P "$pid" 2>/dev/null || true)
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "process $pid ignored SIGTERM for 5 s; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-    for c in $children; do
-        if kill -0 "$c" 2>/dev/null; then kill -KILL "$c" 2>/dev/null || true; fi
-    done
-}
-
-cleanup() {
+stop_servers() {
     local name
     for name in "${!PID[@]}"; do
         stop_pid "${PID[$name]}"
         unset "PID[$name]"
     done
-    if [ "$BENCH_KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # ---- tools and binary -------------------------------------------------------------------------------------------
 if [ "$BENCH_INSTALL" = 1 ]; then

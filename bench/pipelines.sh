@@ -51,37 +51,18 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 
 METHOD=/junction.v1.Broker/Infer
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-TMP=$(mktemp -d /tmp/junction-pbench.XXXXXX)
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_tmpdir junction-pbench
 RESULTS=$TMP/results.jsonl
 SERVER_PID=""
 
 stop_server() {
     local pid=$SERVER_PID
     SERVER_PID=""
-    [ -n "$pid" ] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "server $pid ignored SIGTERM for 5 s; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
+    stop_pid "$pid"
 }
-
-cleanup() {
-    stop_server
-    if [ "$BENCH_KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_servers() { stop_server; }
 
 # ---- binary -----------------------------------------------------------------------------------------------------
 command -v h2load >/dev/null || die "h2load not found (Debian nghttp2-client; scripts/install-deps.sh)"
