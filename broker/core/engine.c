@@ -19,6 +19,7 @@ jn_engine *jn_engine_create(const jn_engine_vtable *vt, const char *name, const 
     e->vt = vt;
     atomic_init(&e->refs, 1);
     atomic_init(&e->ready, 1);
+    atomic_init(&e->stats, NULL);
     e->ctx = ctx;
     jn_signature_init(&e->sig);
     e->name = strdup(name ? name : "");

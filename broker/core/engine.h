@@ -86,6 +86,8 @@ struct jn_engine {
     unsigned flags;    /* JN_ENGINE_* */
     atomic_int ready;
     void *ctx; /* the implementation's state */
+    /* The model's metrics, looked up once (jn_metrics_engine) so requests skip the registry lookup. */
+    struct jn_model_stats *_Atomic stats;
 };
 
 /* A new engine with an empty signature and one reference. Copies name, version (NULL -> "1") and description.

@@ -11,6 +11,8 @@
  */
 #include "metrics.h"
 
+#include "engine.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -217,6 +219,16 @@ static void *get_or_create(table *t, cmp_fn cmp, make_fn make, const void *key)
 }
 
 /* ---- recording ---- */
+
+jn_model_stats *jn_metrics_engine(jn_engine *e)
+{
+    jn_model_stats *st = atomic_load_explicit(&e->stats, memory_order_acquire);
+    if (!st) { /* two threads may both look it up: they find the same object */
+        st = jn_metrics_model(e->name);
+        atomic_store_explicit(&e->stats, st, memory_order_release);
+    }
+    return st;
+}
 
 jn_model_stats *jn_metrics_model(const char *model)
 {

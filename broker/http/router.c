@@ -469,7 +469,7 @@ static void start_inference(call *c)
         finish_err(c, &err);
         return;
     }
-    c->stats = jn_metrics_model(e->name);
+    c->stats = jn_metrics_engine(e);
     jn_metrics_request_begin(c->stats);
     bool run_inline = jn_engine_is_inline(e) && c->req->body_len < INLINE_MAX_BODY;
     jn_engine_unref(e);

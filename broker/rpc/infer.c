@@ -77,7 +77,7 @@ static void count_request(jn_infer_job *job)
         jn_metrics_unknown_model(JN_METRICS_GRPC);
         return;
     }
-    job->stats = jn_metrics_model(job->engine ? job->engine->name : job->req.model);
+    job->stats = job->engine ? jn_metrics_engine(job->engine) : jn_metrics_model(job->req.model);
     jn_metrics_request_begin(job->stats);
 }
 
