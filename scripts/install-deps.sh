@@ -36,6 +36,7 @@ packages=(
   python3 python3-grpcio python3-grpc-tools python3-numpy python3-protobuf python3-sklearn
   curl nghttp2-client procps
   libhttp-parser-dev
+  python3-onnx libonnx-testdata
   prometheus
 )
 
