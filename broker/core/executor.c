@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+enum { JN_EXEC_OUTPUT_SLOTS = 8 };
+
 /* Requested outputs must exist: in the signature, or offered beyond it (a pipeline's "step.port"). */
 static int validate_outputs(const jn_engine *e, const char *model, char *const *names, size_t n, jn_err *err)
 {
@@ -100,8 +102,9 @@ int jn_exec_engine(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_l
     int rc = jn_infer_ctx_check(ctx, err);
     if (rc)
         return rc;
+    jn_tensor *slots[JN_EXEC_OUTPUT_SLOTS]; /* most engines answer a few tensors: no allocation for the list */
     jn_tensor_list produced;
-    jn_tensor_list_init(&produced);
+    jn_tensor_list_init_on(&produced, slots, JN_EXEC_OUTPUT_SLOTS);
     rc = engine->vt->infer(engine, ctx, inputs, &produced, err);
     if (rc) {
         name_failure(ctx, rc, err);

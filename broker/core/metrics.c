@@ -41,6 +41,19 @@ typedef struct hist {
     _Atomic uint64_t sum_ns;
 } hist;
 
+/* A histogram as read for rendering (one or the sum of several shards). */
+typedef struct hist_counts {
+    uint64_t count[N_BOUNDS + 1];
+    uint64_t sum_ns;
+} hist_counts;
+
+static void hist_add_to(const hist *h, hist_counts *acc)
+{
+    for (size_t b = 0; b <= N_BOUNDS; b++)
+        acc->count[b] += atomic_load_explicit(&h->count[b], memory_order_relaxed);
+    acc->sum_ns += atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
+}
+
 static void hist_observe(hist *h, int64_t ns)
 {
     if (ns < 0)
@@ -81,12 +94,31 @@ struct jn_model_stats {
     hist phase[N_PHASES];
 };
 
+/* Pipeline steps are recorded several times per request (once per step), from every pump and worker thread: one
+ * shared set of counters would bounce its cache lines between cores on every step. So each step keeps N_SHARDS
+ * cache-line-aligned copies; a thread always writes the same shard, rendering adds the shards up. */
+enum { N_SHARDS = 8, CACHE_LINE = 64 };
+
+typedef struct step_shard {
+    _Alignas(CACHE_LINE) _Atomic uint64_t runs[N_OUTCOMES];
+    hist duration;
+} step_shard;
+
 struct jn_step_stats {
     char *pipeline;
     char *step;
-    _Atomic uint64_t runs[N_OUTCOMES];
-    hist duration;
+    step_shard shard[N_SHARDS];
 };
+
+static atomic_uint next_shard;
+static _Thread_local int thread_shard = -1;
+
+static int my_shard(void)
+{
+    if (thread_shard < 0)
+        thread_shard = (int)(atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % N_SHARDS);
+    return thread_shard;
+}
 
 typedef struct stream_stats {
     char *protocol;
@@ -145,9 +177,11 @@ static void *make_model(const void *key)
 static void *make_step(const void *key)
 {
     const step_key *k = key;
-    jn_step_stats *s = calloc(1, sizeof *s);
+    size_t size = (sizeof(jn_step_stats) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+    jn_step_stats *s = aligned_alloc(CACHE_LINE, size); /* the shards' alignment; calloc only promises 16 */
     if (!s)
         return NULL;
+    memset(s, 0, size);
     s->pipeline = strdup(k->pipeline);
     s->step = strdup(k->step);
     if (!s->pipeline || !s->step) {
@@ -269,8 +303,9 @@ void jn_metrics_step_record(jn_step_stats *st, bool ok, int64_t compute_ns)
 {
     if (!st)
         return;
-    atomic_fetch_add_explicit(&st->runs[ok ? 0 : 1], 1, memory_order_relaxed);
-    hist_observe(&st->duration, compute_ns);
+    step_shard *sh = &st->shard[my_shard()];
+    atomic_fetch_add_explicit(&sh->runs[ok ? 0 : 1], 1, memory_order_relaxed);
+    hist_observe(&sh->duration, compute_ns);
 }
 
 void jn_metrics_stream_opened(const char *protocol)
@@ -373,13 +408,13 @@ static void put_seconds(out *o, uint64_t ns)
 }
 
 /* One histogram series: buckets (cumulative), _sum, _count. labels has room for one more pair (le). */
-static void put_hist(out *o, const char *name, const hist *h, const char *(*labels)[2], size_t n)
+static void put_hist(out *o, const char *name, const hist_counts *h, const char *(*labels)[2], size_t n)
 {
     char metric[128];
     uint64_t cumulative = 0;
     snprintf(metric, sizeof metric, "%s_bucket", name);
     for (size_t b = 0; b <= N_BOUNDS; b++) {
-        cumulative += atomic_load_explicit(&h->count[b], memory_order_relaxed);
+        cumulative += h->count[b];
         labels[n][0] = "le";
         labels[n][1] = bound_le[b];
         put_series(o, metric, labels, n + 1);
@@ -387,7 +422,7 @@ static void put_hist(out *o, const char *name, const hist *h, const char *(*labe
     }
     snprintf(metric, sizeof metric, "%s_sum", name);
     put_series(o, metric, labels, n);
-    put_seconds(o, atomic_load_explicit(&h->sum_ns, memory_order_relaxed));
+    put_seconds(o, h->sum_ns);
     snprintf(metric, sizeof metric, "%s_count", name);
     put_series(o, metric, labels, n);
     put(o, "%" PRIu64 "\n", cumulative);
@@ -429,7 +464,9 @@ static void render_models(out *o)
         const jn_model_stats *m = t->items[i];
         for (size_t p = 0; p < N_PHASES; p++) {
             const char *labels[3][2] = {{"model", m->name}, {"phase", phases[p]}};
-            put_hist(o, "junction_request_duration_seconds", &m->phase[p], labels, 2);
+            hist_counts counts = {{0}, 0};
+            hist_add_to(&m->phase[p], &counts);
+            put_hist(o, "junction_request_duration_seconds", &counts, labels, 2);
         }
     }
 }
@@ -442,8 +479,11 @@ static void render_steps(out *o)
         const jn_step_stats *s = t->items[i];
         for (size_t k = 0; k < N_OUTCOMES; k++) {
             const char *labels[3][2] = {{"pipeline", s->pipeline}, {"step", s->step}, {"outcome", outcomes[k]}};
+            uint64_t runs = 0;
+            for (size_t h = 0; h < N_SHARDS; h++)
+                runs += atomic_load_explicit(&s->shard[h].runs[k], memory_order_relaxed);
             put_series(o, "junction_pipeline_step_runs_total", labels, 3);
-            put(o, "%" PRIu64 "\n", atomic_load_explicit(&s->runs[k], memory_order_relaxed));
+            put(o, "%" PRIu64 "\n", runs);
         }
     }
     put_family(o, "junction_pipeline_step_duration_seconds", "histogram",
@@ -451,7 +491,10 @@ static void render_steps(out *o)
     for (size_t i = 0; i < t->n; i++) {
         const jn_step_stats *s = t->items[i];
         const char *labels[3][2] = {{"pipeline", s->pipeline}, {"step", s->step}};
-        put_hist(o, "junction_pipeline_step_duration_seconds", &s->duration, labels, 2);
+        hist_counts counts = {{0}, 0};
+        for (size_t h = 0; h < N_SHARDS; h++)
+            hist_add_to(&s->shard[h].duration, &counts);
+        put_hist(o, "junction_pipeline_step_duration_seconds", &counts, labels, 2);
     }
 }
 

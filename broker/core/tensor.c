@@ -1,5 +1,6 @@
 #include "tensor.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,14 +115,91 @@ int64_t jn_tensor_element_count(const jn_tensor *t)
     return jn_shape_element_count(t->ndim, t->shape);
 }
 
+/* ---- recycled tensor structs ----
+ * A pipeline hop makes and frees two tensor structs (its input under the engine's port name, its output); a long
+ * chain frees more of them at once than malloc's own per-thread cache keeps, and the rest take malloc's slow path.
+ * So each thread keeps up to TENSOR_CACHE_MAX freed structs for its next tensors, and releases them when it ends.
+ * Sanitizer builds do without, so that a use after free of a tensor is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define JN_TENSOR_CACHE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define JN_TENSOR_CACHE 0
+#endif
+#endif
+#ifndef JN_TENSOR_CACHE
+#define JN_TENSOR_CACHE 1
+#endif
+
+#if JN_TENSOR_CACHE
+enum { TENSOR_CACHE_MAX = 64 };
+
+typedef struct tensor_cache {
+    jn_tensor *spare[TENSOR_CACHE_MAX];
+    int n;
+    bool registered; /* the thread-exit destructor knows this thread's cache */
+} tensor_cache;
+
+static _Thread_local tensor_cache tls_tensors;
+static pthread_key_t tensor_cache_key;
+static pthread_once_t tensor_cache_once = PTHREAD_ONCE_INIT;
+
+static void tensor_cache_release(void *cache)
+{
+    tensor_cache *c = cache;
+    while (c->n > 0)
+        free(c->spare[--c->n]);
+}
+
+static void tensor_cache_key_create(void)
+{
+    if (pthread_key_create(&tensor_cache_key, tensor_cache_release) != 0)
+        tensor_cache_key = (pthread_key_t)-1;
+}
+
+static jn_tensor *tensor_struct_alloc(void)
+{
+    tensor_cache *c = &tls_tensors;
+    return c->n > 0 ? c->spare[--c->n] : malloc(sizeof(jn_tensor));
+}
+
+static void tensor_struct_free(jn_tensor *t)
+{
+    tensor_cache *c = &tls_tensors;
+    if (!c->registered) { /* the first free on this thread: have its cache released when the thread ends */
+        pthread_once(&tensor_cache_once, tensor_cache_key_create);
+        c->registered = true;
+        if (tensor_cache_key == (pthread_key_t)-1 || pthread_setspecific(tensor_cache_key, c) != 0)
+            c->n = TENSOR_CACHE_MAX; /* no destructor: never cache on this thread */
+    }
+    if (c->n < TENSOR_CACHE_MAX)
+        c->spare[c->n++] = t;
+    else
+        free(t);
+}
+#else
+static jn_tensor *tensor_struct_alloc(void)
+{
+    return malloc(sizeof(jn_tensor));
+}
+
+static void tensor_struct_free(jn_tensor *t)
+{
+    free(t);
+}
+#endif
+
 static jn_tensor *tensor_new(const char *name, jn_dtype dtype, int ndim, const int64_t *shape, jn_err *err)
 {
     if (ndim < 0 || ndim > JN_MAX_DIMS) {
         jn_err_set(err, JN_EINVAL, "tensor '%s': rank %d is outside 0..%d", name ? name : "", ndim, JN_MAX_DIMS);
         return NULL;
     }
-    jn_tensor *t = calloc(1, sizeof *t);
+    jn_tensor *t = tensor_struct_alloc();
     if (t) {
+        t->buffer = NULL;
+        t->data = NULL;
+        t->byte_size = 0;
         size_t len = strlen(name ? name : "");
         if (len < sizeof t->name_inline) {
             memcpy(t->name_inline, name ? name : "", len + 1);
@@ -131,7 +209,8 @@ static jn_tensor *tensor_new(const char *name, jn_dtype dtype, int ndim, const i
         }
     }
     if (!t || !t->name) {
-        free(t);
+        if (t)
+            tensor_struct_free(t);
         jn_err_set(err, JN_ENOMEM, "out of memory creating tensor");
         return NULL;
     }
@@ -139,6 +218,7 @@ static jn_tensor *tensor_new(const char *name, jn_dtype dtype, int ndim, const i
     t->ndim = ndim;
     if (ndim)
         memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    memset(t->shape + ndim, 0, (size_t)(JN_MAX_DIMS - ndim) * sizeof *shape);
     return t;
 }
 
@@ -230,7 +310,7 @@ void jn_tensor_free(jn_tensor *t)
     jn_buffer_unref(t->buffer);
     if (t->name != t->name_inline)
         free(t->name);
-    free(t);
+    tensor_struct_free(t);
 }
 
 bool jn_bytes_next(const void *data, size_t size, size_t *pos, const uint8_t **elem, uint32_t *len)
@@ -307,19 +387,31 @@ void jn_tensor_list_init(jn_tensor_list *list)
     list->items = NULL;
     list->count = 0;
     list->cap = 0;
+    list->borrowed = false;
+}
+
+void jn_tensor_list_init_on(jn_tensor_list *list, jn_tensor **slots, size_t cap)
+{
+    list->items = slots;
+    list->count = 0;
+    list->cap = cap;
+    list->borrowed = true;
 }
 
 int jn_tensor_list_push(jn_tensor_list *list, jn_tensor *t)
 {
     if (list->count == list->cap) {
         size_t cap = list->cap ? list->cap * 2 : 4;
-        jn_tensor **items = realloc(list->items, cap * sizeof *items);
+        jn_tensor **items = list->borrowed ? malloc(cap * sizeof *items) : realloc(list->items, cap * sizeof *items);
         if (!items) {
             jn_tensor_free(t);
             return JN_ENOMEM;
         }
+        if (list->borrowed && list->count)
+            memcpy(items, list->items, list->count * sizeof *items);
         list->items = items;
         list->cap = cap;
+        list->borrowed = false;
     }
     list->items[list->count++] = t;
     return 0;
@@ -350,6 +442,9 @@ void jn_tensor_list_clear(jn_tensor_list *list)
 {
     for (size_t i = 0; i < list->count; i++)
         jn_tensor_free(list->items[i]);
-    free(list->items);
-    jn_tensor_list_init(list);
+    list->count = 0;
+    if (!list->borrowed) {
+        free(list->items);
+        jn_tensor_list_init(list);
+    }
 }

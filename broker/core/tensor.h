@@ -123,21 +123,25 @@ bool jn_bytes_next(const void *data, size_t size, size_t *pos, const uint8_t **e
 /* Formats "FP32[2,-1]" into buf (always NUL-terminated). Returns buf. */
 char *jn_format_type(char *buf, size_t n, jn_dtype dtype, int ndim, const int64_t *shape);
 
-/* A growable list that owns its tensors. */
+/* A growable list that owns its tensors. Its slot array is malloc'd, or borrowed from the caller
+ * (jn_tensor_list_init_on: no allocation until it outgrows the borrowed slots, then it moves to a malloc'd array). */
 typedef struct jn_tensor_list {
     jn_tensor **items;
     size_t count;
     size_t cap;
+    bool borrowed; /* items is the caller's storage: never freed or realloc'd here */
 } jn_tensor_list;
 
 void jn_tensor_list_init(jn_tensor_list *list);
+/* An empty list over the caller's `cap` slots, which must outlive every use of the list and of any copy of it. */
+void jn_tensor_list_init_on(jn_tensor_list *list, jn_tensor **slots, size_t cap);
 /* Takes ownership of t (also on failure: t is freed then). */
 int jn_tensor_list_push(jn_tensor_list *list, jn_tensor *t);
 /* Borrowed pointer, or NULL. */
 jn_tensor *jn_tensor_list_find(const jn_tensor_list *list, const char *name);
 /* Removes and returns the tensor (ownership to the caller), or NULL. */
 jn_tensor *jn_tensor_list_take(jn_tensor_list *list, const char *name);
-/* Frees every tensor; the list is empty and reusable afterwards. */
+/* Frees every tensor; the list is empty and reusable afterwards (borrowed slots stay in use). */
 void jn_tensor_list_clear(jn_tensor_list *list);
 
 #endif

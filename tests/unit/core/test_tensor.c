@@ -456,6 +456,39 @@ static void test_tensor_list(void)
     jn_tensor_list_clear(&list); /* clearing an empty list is fine */
 }
 
+/* A list over borrowed slots allocates nothing until it outgrows them, then moves to its own array; clear keeps the
+ * borrowed slots for the next use and never frees them (ASan would report a free of stack memory). */
+static void test_tensor_list_on_borrowed_slots(void)
+{
+    jn_tensor *slots[2] = {NULL, NULL};
+    jn_tensor_list list;
+    jn_tensor_list_init_on(&list, slots, 2);
+    const int64_t shape[] = {1};
+    JN_CHECK_INT_EQ(jn_tensor_list_push(&list, jn_tensor_create("a", JN_DTYPE_INT32, 1, shape, NULL)), 0);
+    JN_CHECK_INT_EQ(jn_tensor_list_push(&list, jn_tensor_create("b", JN_DTYPE_INT32, 1, shape, NULL)), 0);
+    JN_CHECK_PTR_EQ(list.items, slots);
+    JN_CHECK(slots[0] && strcmp(slots[0]->name, "a") == 0);
+
+    jn_tensor_list_clear(&list);
+    JN_CHECK_INT_EQ(list.count, 0);
+    JN_CHECK_PTR_EQ(list.items, slots); /* still on the borrowed slots */
+
+    const char *names[] = {"c", "d", "e"}; /* one more than the slots: moves to a malloc'd array */
+    for (int i = 0; i < 3; i++)
+        JN_CHECK_INT_EQ(jn_tensor_list_push(&list, jn_tensor_create(names[i], JN_DTYPE_INT32, 1, shape, NULL)), 0);
+    JN_CHECK(list.items != slots);
+    JN_CHECK_INT_EQ(list.count, 3);
+    for (int i = 0; i < 3; i++) {
+        JN_REQUIRE(jn_tensor_list_find(&list, names[i]));
+        JN_CHECK_STR_EQ(list.items[i]->name, names[i]);
+    }
+    jn_tensor *d = jn_tensor_list_take(&list, "d");
+    JN_REQUIRE(d);
+    jn_tensor_free(d);
+    jn_tensor_list_clear(&list); /* frees c, e and the malloc'd array */
+    JN_CHECK(list.items == NULL);
+}
+
 static void test_format_type(void)
 {
     char buf[160];
@@ -497,6 +530,7 @@ int main(void)
     JN_TEST_RUN(test_bytes_malformed);
     JN_TEST_RUN(test_check_size_messages);
     JN_TEST_RUN(test_tensor_list);
+    JN_TEST_RUN(test_tensor_list_on_borrowed_slots);
     JN_TEST_RUN(test_format_type);
     return JN_TEST_EXIT();
 }
