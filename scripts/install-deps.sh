@@ -37,6 +37,7 @@ packages=(
   curl nghttp2-client procps
   libhttp-parser-dev
   python3-onnx libonnx-testdata
+  openssl
   prometheus
 )
 

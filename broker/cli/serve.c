@@ -14,6 +14,7 @@
 #include "../http/router.h"
 #include "../http/server.h"
 #include "../rpc/server.h"
+#include "auth.h"
 #include "cli.h"
 #include "pipeline.h"
 #include "registry.h"
@@ -46,6 +47,12 @@ static void serve_usage(FILE *to)
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
             "  --pipelines DIR          also serve the pipelines in DIR/*.json (loaded in file-name order; any file\n"
             "                           that does not check stops the start with exit status 1)\n"
+            "  --tls-cert FILE          serve gRPC over TLS with this PEM certificate chain (needs --tls-key)\n"
+            "  --tls-key FILE           the PEM private key of --tls-cert\n"
+            "  --tls-client-ca FILE     mutual TLS: require client certificates signed by these PEM CAs\n"
+            "  --admin-token-file FILE  junction.v1.Admin calls need 'authorization: Bearer <the file's token>'\n"
+            "  --client-token-file FILE inference and model calls need this token (or the admin token); health\n"
+            "                           and v2 ServerLive/ServerReady stay open\n"
             "  -h, --help               this text\n"
             "\n"
             "When ready it prints 'junction: serving HTTP on HOST:PORT' (when HTTP is on), then\n"
@@ -99,7 +106,12 @@ int jn_cmd_serve(int argc, char **argv)
         O_BURN,
         O_PIPELINES,
         O_HTTP_PORT,
-        O_HTTP_MAX_BODY
+        O_HTTP_MAX_BODY,
+        O_TLS_CERT,
+        O_TLS_KEY,
+        O_TLS_CLIENT_CA,
+        O_ADMIN_TOKEN,
+        O_CLIENT_TOKEN,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -114,6 +126,11 @@ int jn_cmd_serve(int argc, char **argv)
         {"pipelines", required_argument, NULL, O_PIPELINES},
         {"http-port", required_argument, NULL, O_HTTP_PORT},
         {"http-max-body-mb", required_argument, NULL, O_HTTP_MAX_BODY},
+        {"tls-cert", required_argument, NULL, O_TLS_CERT},
+        {"tls-key", required_argument, NULL, O_TLS_KEY},
+        {"tls-client-ca", required_argument, NULL, O_TLS_CLIENT_CA},
+        {"admin-token-file", required_argument, NULL, O_ADMIN_TOKEN},
+        {"client-token-file", required_argument, NULL, O_CLIENT_TOKEN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -124,6 +141,7 @@ int jn_cmd_serve(int argc, char **argv)
     jn_builtin_options engines = {.burn_default_ms = 10.0};
     const char *pipelines_dir = NULL;
     int http_port = JN_DEFAULT_HTTP_PORT; /* -1 = off; 0 = any free port */
+    const char *admin_token_file = NULL, *client_token_file = NULL;
     size_t http_max_body = (size_t)64 << 20;
 
     optind = 1;
@@ -197,6 +215,21 @@ int jn_cmd_serve(int argc, char **argv)
                 return bad_value("--http-max-body-mb", optarg, "a size in MiB (1-4095)");
             http_max_body = (size_t)v << 20;
             break;
+        case O_TLS_CERT:
+            opt.tls_cert_file = optarg;
+            break;
+        case O_TLS_KEY:
+            opt.tls_key_file = optarg;
+            break;
+        case O_TLS_CLIENT_CA:
+            opt.tls_client_ca_file = optarg;
+            break;
+        case O_ADMIN_TOKEN:
+            admin_token_file = optarg;
+            break;
+        case O_CLIENT_TOKEN:
+            client_token_file = optarg;
+            break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
             serve_usage(stderr);
@@ -233,6 +266,16 @@ int jn_cmd_serve(int argc, char **argv)
     int status = JN_CLI_EXIT_FAIL;
     jn_err err;
     jn_err_clear(&err);
+    jn_auth auth;
+    jn_auth_init(&auth);
+    if ((admin_token_file && jn_auth_set_admin_token_file(&auth, admin_token_file, &err)) ||
+        (client_token_file && jn_auth_set_client_token_file(&auth, client_token_file, &err))) {
+        fprintf(stderr, "junction serve: %s\n", err.msg);
+        jn_auth_clear(&auth);
+        grpc_shutdown();
+        return JN_CLI_EXIT_USAGE;
+    }
+    opt.auth = &auth;
     jn_registry *reg = jn_registry_create();
     jn_server *server = NULL;
     jn_workpool *http_pool = NULL;
@@ -307,6 +350,7 @@ out:
     jn_http_router_destroy(router);
     jn_server_destroy(server);
     jn_registry_destroy(reg);
+    jn_auth_clear(&auth);
     grpc_shutdown();
     return status;
 }

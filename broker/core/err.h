@@ -25,7 +25,9 @@
     X(EUNIMPL, -9, 12, 501, "unimplemented")                                                           \
     X(EPRECOND, -10, 9, 400, "failed precondition")                                                    \
     X(EINTERNAL, -11, 13, 500, "internal error")                                                       \
-    X(EIO, -12, 13, 500, "i/o error")
+    X(EIO, -12, 13, 500, "i/o error")                                                                  \
+    X(EUNAUTHENTICATED, -13, 16, 401, "unauthenticated")                                               \
+    X(EPERMISSION, -14, 7, 403, "permission denied")
 
 enum {
     JN_OK = 0,

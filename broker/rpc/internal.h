@@ -64,6 +64,7 @@ struct jn_server {
     grpc_completion_queue **cqs;
     pthread_t *pumps;
     void **method_handles; /* per jn_methods entry */
+    jn_access *method_access; /* per jn_methods entry (jn_auth_grpc_access of its path) */
 
     atomic_int shutting_down;
     atomic_long live; /* call objects alive (pre-posted requests included) */

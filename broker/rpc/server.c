@@ -1,6 +1,7 @@
 /* server.c — server setup, pump threads, arrival of calls (registered and unknown methods), shutdown. */
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ const size_t jn_method_count = sizeof jn_methods / sizeof jn_methods[0];
 void jn_server_options_default(jn_server_options *opt)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    memset(opt, 0, sizeof *opt); /* no auth, no TLS */
     opt->host = "127.0.0.1";
     opt->port = 8001;
     opt->pump_threads = 2;
@@ -112,6 +114,69 @@ static void request_registered(jn_server *s, size_t method, int cq)
     }
 }
 
+/* ---- calls refused before any handler sees them (authentication) ---- */
+
+typedef struct refused_call {
+    jn_tag done_tag;
+    jn_server *server;
+    grpc_call *call;
+    int cancelled;
+    grpc_slice message;
+} refused_call;
+
+static void on_refused_done(jn_tag *tag, bool ok)
+{
+    refused_call *r = JN_CONTAINER_OF(tag, refused_call, done_tag);
+    jn_server *s = r->server;
+    grpc_slice_unref(r->message);
+    grpc_call_unref(r->call);
+    free(r);
+    jn__server_call_end(s);
+}
+
+/* Answers `call` with status and message only; takes ownership of the call. */
+static void refuse_call(jn_server *s, grpc_call *call, grpc_status_code status, const char *message)
+{
+    refused_call *r = calloc(1, sizeof *r);
+    if (!r) {
+        grpc_call_cancel_with_status(call, status, message, NULL);
+        grpc_call_unref(call);
+        return;
+    }
+    r->done_tag.fn = on_refused_done;
+    r->server = s;
+    r->call = call;
+    r->message = grpc_slice_from_copied_string(message);
+    jn__server_call_begin(s);
+    grpc_op ops[3];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[1].data.send_status_from_server.status = status;
+    ops[1].data.send_status_from_server.status_details = &r->message;
+    ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[2].data.recv_close_on_server.cancelled = &r->cancelled;
+    if (grpc_call_start_batch(call, ops, 3, &r->done_tag, NULL) != GRPC_CALL_OK)
+        on_refused_done(&r->done_tag, false);
+}
+
+/* The call's `authorization` metadata checked against the server's tokens; 0 when it may go on. */
+static int authorize(const jn_server *s, size_t method, const grpc_metadata_array *md, jn_err *err)
+{
+    if (!s->opt.auth)
+        return 0;
+    const char *value = NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < md->count; i++) {
+        if (grpc_slice_str_cmp(md->metadata[i].key, "authorization") == 0) {
+            value = (const char *)GRPC_SLICE_START_PTR(md->metadata[i].value);
+            len = GRPC_SLICE_LENGTH(md->metadata[i].value);
+            break;
+        }
+    }
+    return jn_auth_check(s->opt.auth, s->method_access[method], value, len, err);
+}
+
 static void on_registered_call(jn_tag *tag, bool ok)
 {
     pending_call *p = JN_CONTAINER_OF(tag, pending_call, tag);
@@ -124,6 +189,17 @@ static void on_registered_call(jn_tag *tag, bool ok)
     }
     if (!jn__server_closing(s))
         request_registered(s, p->method, p->cq);
+    jn_err denied;
+    jn_err_clear(&denied);
+    if (authorize(s, p->method, &p->in.md, &denied)) {
+        if (p->in.payload)
+            grpc_byte_buffer_destroy(p->in.payload);
+        grpc_metadata_array_destroy(&p->in.md);
+        refuse_call(s, p->in.call, (grpc_status_code)jn_err_grpc_status(denied.code), denied.msg);
+        free(p);
+        jn__server_call_end(s);
+        return;
+    }
     const jn_method *m = &jn_methods[p->method];
     if (m->kind == JN_METHOD_UNARY)
         jn__unary_start(s, m, &p->in);
@@ -245,9 +321,80 @@ static void server_free(jn_server *s)
     free(s->cqs);
     free(s->pumps);
     free(s->method_handles);
+    free(s->method_access);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
+}
+
+/* A whole PEM file, NUL-terminated (malloc'd), or NULL with err naming the file. */
+static char *read_pem(const char *path, const char *flag, jn_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        jn_err_set(err, JN_EINVAL, "%s '%s': %s", flag, path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *grown = cap <= (1u << 24) ? realloc(buf, cap) : NULL;
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                jn_err_set(err, JN_EINVAL, "%s '%s': too large for a PEM file", flag, path);
+                return NULL;
+            }
+            buf = grown;
+        }
+        size_t n = fread(buf + len, 1, 4096, f);
+        len += n;
+        if (n < 4096)
+            break;
+    }
+    fclose(f);
+    buf[len] = '\0';
+    if (!strstr(buf, "-----BEGIN ")) {
+        free(buf);
+        jn_err_set(err, JN_EINVAL, "%s '%s': not a PEM file (no -----BEGIN line)", flag, path);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Plaintext, TLS, or mutual TLS per the options. NULL with err set when a file is missing or not PEM. */
+static grpc_server_credentials *server_credentials(const jn_server_options *opt, jn_err *err)
+{
+    if (!opt->tls_cert_file && !opt->tls_key_file && !opt->tls_client_ca_file)
+        return grpc_insecure_server_credentials_create();
+    if (!opt->tls_cert_file || !opt->tls_key_file) {
+        jn_err_set(err, JN_EINVAL, "TLS needs both --tls-cert and --tls-key (--tls-client-ca adds client checks)");
+        return NULL;
+    }
+    char *cert = read_pem(opt->tls_cert_file, "--tls-cert", err);
+    char *key = cert ? read_pem(opt->tls_key_file, "--tls-key", err) : NULL;
+    char *ca = key && opt->tls_client_ca_file ? read_pem(opt->tls_client_ca_file, "--tls-client-ca", err) : NULL;
+    grpc_server_credentials *creds = NULL;
+    if (cert && key && (ca || !opt->tls_client_ca_file)) {
+        grpc_ssl_pem_key_cert_pair pair = {key, cert};
+        creds = grpc_ssl_server_credentials_create_ex(
+            ca, &pair, 1, ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+            NULL);
+        if (!creds)
+            jn_err_set(err, JN_EINVAL, "TLS: the certificate '%s' and key '%s' were not accepted", opt->tls_cert_file,
+                       opt->tls_key_file);
+    }
+    if (key) { /* the key should not linger in freed memory */
+        volatile char *v = key;
+        for (size_t i = 0; key[i]; i++)
+            v[i] = 0;
+    }
+    free(cert);
+    free(key);
+    free(ca);
+    return creds;
 }
 
 jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_err *err)
@@ -271,8 +418,9 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
     s->cqs = calloc((size_t)s->n_cqs, sizeof *s->cqs);
     s->pumps = calloc((size_t)s->n_cqs, sizeof *s->pumps);
     s->method_handles = calloc(jn_method_count, sizeof *s->method_handles);
+    s->method_access = calloc(jn_method_count, sizeof *s->method_access);
     s->pool = jn_workpool_create(opt->worker_threads);
-    if (!s->cqs || !s->pumps || !s->method_handles || !s->pool) {
+    if (!s->cqs || !s->pumps || !s->method_handles || !s->method_access || !s->pool) {
         server_free(s);
         jn_err_set(err, JN_ENOMEM, "out of memory starting the server");
         return NULL;
@@ -296,6 +444,7 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
                                                                    ? GRPC_SRM_PAYLOAD_NONE
                                                                    : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER;
         s->method_handles[i] = grpc_server_register_method(s->srv, jn_methods[i].path, NULL, payload, 0);
+        s->method_access[i] = jn_auth_grpc_access(jn_methods[i].path, strlen(jn_methods[i].path));
     }
     for (int i = 0; i < s->n_cqs; i++) {
         s->cqs[i] = grpc_completion_queue_create_for_next(NULL);
@@ -303,11 +452,14 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
     }
     char addr[300];
     snprintf(addr, sizeof addr, strchr(opt->host, ':') ? "[%s]:%d" : "%s:%d", opt->host, opt->port);
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    s->port = grpc_server_add_http2_port(s->srv, addr, creds);
-    grpc_server_credentials_release(creds);
+    grpc_server_credentials *creds = server_credentials(opt, err);
+    s->port = creds ? grpc_server_add_http2_port(s->srv, addr, creds) : 0;
+    if (creds)
+        grpc_server_credentials_release(creds);
     if (s->port == 0) {
-        jn_err_set(err, JN_EUNAVAIL, "cannot listen on %s (address in use or not local?)", addr);
+        if (creds)
+            jn_err_set(err, JN_EUNAVAIL, "cannot listen on %s (address in use or not local?%s)", addr,
+                       opt->tls_cert_file ? " or the TLS certificate and key do not belong together" : "");
         grpc_server_destroy(s->srv);
         for (int i = 0; i < s->n_cqs; i++) {
             grpc_completion_queue_shutdown(s->cqs[i]);

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "auth.h"
 #include "err.h"
 #include "registry.h"
 
@@ -25,6 +26,12 @@ typedef struct jn_server_options {
     int max_stream_inflight; /* requests read from one stream and not yet answered; reading pauses beyond */
     int max_message_bytes;   /* receive and send limit; larger -> RESOURCE_EXHAUSTED */
     int64_t grace_ms;        /* on shutdown: how long in-flight calls may take before they are cancelled */
+    const jn_auth *auth;     /* tokens (borrowed; must outlive the server); NULL = every call is open */
+    /* TLS (PEM file paths; all NULL = plaintext): a certificate chain and its key; a CA bundle to require and verify
+     * client certificates against (mutual TLS; needs cert and key). */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_client_ca_file;
 } jn_server_options;
 
 /* Fills the defaults (127.0.0.1:8001, 2 pumps, nproc workers, 32 pre-posted, 64 in flight per stream, 64 MiB,

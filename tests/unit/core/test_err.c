@@ -55,6 +55,8 @@ static void test_mappings(void)
         {JN_EPRECOND, "failed precondition", 9, 400},
         {JN_EINTERNAL, "internal error", 13, 500},
         {JN_EIO, "i/o error", 13, 500},
+        {JN_EUNAUTHENTICATED, "unauthenticated", 16, 401},
+        {JN_EPERMISSION, "permission denied", 7, 403},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         JN_CHECK_STR_EQ(jn_strerror(want[i].code), want[i].text);
