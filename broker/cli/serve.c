@@ -16,11 +16,13 @@
 #include "../rpc/server.h"
 #include "auth.h"
 #include "cli.h"
+#include "control.h"
 #include "pipeline.h"
 #include "registry.h"
 #include "workpool.h"
 
 #define JN_DEFAULT_HTTP_PORT 8000 /* Triton's and KServe's (gRPC 8001, metrics 8002) */
+#define JN_DEFAULT_STATE_DIR "junction-state"
 
 static void serve_usage(FILE *to)
 {
@@ -47,6 +49,9 @@ static void serve_usage(FILE *to)
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
             "  --pipelines DIR          also serve the pipelines in DIR/*.json (loaded in file-name order; any file\n"
             "                           that does not check stops the start with exit status 1)\n"
+            "  --state-dir DIR          where run-time registrations (Admin / HTTP pipeline puts) are kept, durable\n"
+            "                           before they are acknowledged, and restored from at start (default\n"
+            "                           ./junction-state; 'none' keeps nothing)\n"
             "  --tls-cert FILE          serve gRPC over TLS with this PEM certificate chain (needs --tls-key)\n"
             "  --tls-key FILE           the PEM private key of --tls-cert\n"
             "  --tls-client-ca FILE     mutual TLS: require client certificates signed by these PEM CAs\n"
@@ -112,6 +117,7 @@ int jn_cmd_serve(int argc, char **argv)
         O_TLS_CLIENT_CA,
         O_ADMIN_TOKEN,
         O_CLIENT_TOKEN,
+        O_STATE_DIR,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -131,6 +137,7 @@ int jn_cmd_serve(int argc, char **argv)
         {"tls-client-ca", required_argument, NULL, O_TLS_CLIENT_CA},
         {"admin-token-file", required_argument, NULL, O_ADMIN_TOKEN},
         {"client-token-file", required_argument, NULL, O_CLIENT_TOKEN},
+        {"state-dir", required_argument, NULL, O_STATE_DIR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -142,6 +149,7 @@ int jn_cmd_serve(int argc, char **argv)
     const char *pipelines_dir = NULL;
     int http_port = JN_DEFAULT_HTTP_PORT; /* -1 = off; 0 = any free port */
     const char *admin_token_file = NULL, *client_token_file = NULL;
+    const char *state_dir = JN_DEFAULT_STATE_DIR; /* NULL: nothing kept */
     size_t http_max_body = (size_t)64 << 20;
 
     optind = 1;
@@ -230,6 +238,11 @@ int jn_cmd_serve(int argc, char **argv)
         case O_CLIENT_TOKEN:
             client_token_file = optarg;
             break;
+        case O_STATE_DIR:
+            if (!*optarg)
+                return bad_value("--state-dir", optarg, "a directory (or 'none')");
+            state_dir = strcmp(optarg, "none") == 0 ? NULL : optarg;
+            break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
             serve_usage(stderr);
@@ -281,6 +294,7 @@ int jn_cmd_serve(int argc, char **argv)
     jn_workpool *http_pool = NULL;
     jn_http_router *router = NULL;
     jn_http_server *http = NULL;
+    jn_state *state = NULL;
     if (!reg) {
         fprintf(stderr, "junction serve: out of memory\n");
         goto out;
@@ -297,6 +311,20 @@ int jn_cmd_serve(int argc, char **argv)
         fprintf(stderr, "junction serve: %s\n", err.msg);
         goto out;
     }
+    /* Run-time registrations come last: they are newer than the files and replace pipelines of the same name. */
+    if (state_dir) {
+        if (!(state = jn_state_open(state_dir, &err))) {
+            fprintf(stderr, "junction serve: %s\n", err.msg);
+            goto out;
+        }
+        if (*jn_state_report(state))
+            fprintf(stderr, "junction: state: %s\n", jn_state_report(state));
+        jn_control control = {reg, state};
+        size_t kept = jn_control_restore(&control, stderr);
+        fprintf(stderr, "junction: state: %zu of %zu records restored from '%s'\n", jn_state_count(state) - kept,
+                jn_state_count(state), state_dir);
+        opt.state = state;
+    }
     if (http_port >= 0) {
         /* The REST front end has its own worker pool (the gRPC server's is private to it), of the same size. */
         http_pool = jn_workpool_create(opt.worker_threads);
@@ -305,6 +333,7 @@ int jn_cmd_serve(int argc, char **argv)
             fprintf(stderr, "junction serve: out of memory\n");
             goto out;
         }
+        jn_http_router_set_state(router, state);
         jn_http_server_options hopt;
         jn_http_server_options_default(&hopt);
         hopt.host = opt.host;
@@ -350,6 +379,7 @@ out:
     jn_http_router_destroy(router);
     jn_server_destroy(server);
     jn_registry_destroy(reg);
+    jn_state_close(state);
     jn_auth_clear(&auth);
     grpc_shutdown();
     return status;

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "control.h"
 #include "engine.h"
 #include "err.h"
 #include "registry.h"
@@ -170,9 +171,9 @@ void jn_rest_list_pipelines(jn_registry *reg, jn_rest_reply *reply);
 /* GET /v1/pipelines/{name}: the spec as PUT takes it. */
 void jn_rest_get_pipeline(jn_registry *reg, const char *name, jn_rest_reply *reply);
 /* PUT /v1/pipelines/{name}: parse, check the name, compile, register -> {"name","replaced","plan"}. */
-void jn_rest_put_pipeline(jn_registry *reg, const char *name, const uint8_t *body, size_t len,
+void jn_rest_put_pipeline(jn_control *control, const char *name, const uint8_t *body, size_t len,
                           jn_rest_reply *reply);
 /* DELETE /v1/pipelines/{name} -> {"name","deleted":true}. */
-void jn_rest_delete_pipeline(jn_registry *reg, const char *name, jn_rest_reply *reply);
+void jn_rest_delete_pipeline(jn_control *control, const char *name, jn_rest_reply *reply);
 
 #endif

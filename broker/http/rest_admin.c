@@ -145,7 +145,7 @@ void jn_rest_get_pipeline(jn_registry *reg, const char *name, jn_rest_reply *rep
     jn_engine_unref(e);
 }
 
-void jn_rest_put_pipeline(jn_registry *reg, const char *name, const uint8_t *body, size_t len,
+void jn_rest_put_pipeline(jn_control *control, const char *name, const uint8_t *body, size_t len,
                           jn_rest_reply *reply)
 {
     jn_err err;
@@ -155,51 +155,31 @@ void jn_rest_put_pipeline(jn_registry *reg, const char *name, const uint8_t *bod
     if (rc) {
         if (!err.code)
             jn_err_set(&err, rc, "%s", jn_strerror(rc));
-        goto fail;
+    } else if (strcmp(spec.name, name) != 0) {
+        rc = jn_err_set(&err, JN_EINVAL, "the path names pipeline '%s' but the spec's name is '%s'", name, spec.name);
     }
-    if (strcmp(spec.name, name) != 0) {
-        jn_err_set(&err, JN_EINVAL, "the path names pipeline '%s' but the spec's name is '%s'", name, spec.name);
-        goto fail;
-    }
-    jn_engine *e = jn_pipeline_compile(&spec, reg, &err);
+    jn_put_result put;
+    if (!rc)
+        rc = jn_control_put_pipeline(control, &spec, &put, &err);
     jn_pipeline_spec_free(&spec);
-    if (!e) {
-        if (!err.code)
-            jn_err_set(&err, JN_EINTERNAL, "the pipeline compiler failed without saying why");
-        jn_rest_reply_err(reply, &err);
-        return;
-    }
-    /* The plan before registering: once registered nothing is left to fail, so the put is all or nothing. */
-    char *plan = jn_pipeline_plan_text(e);
-    if (!plan) {
-        jn_engine_unref(e);
-        reply_oom(reply);
-        return;
-    }
-    bool replaced = false;
-    jn_err_clear(&err);
-    if ((rc = jn_pipeline_register(reg, e, &replaced, &err))) { /* takes our reference */
+    if (rc) {
         if (!err.code)
             jn_err_set(&err, rc, "%s", jn_strerror(rc));
         jn_rest_reply_err(reply, &err);
-    } else {
-        jn_rest_reply_json(reply, replaced ? 200 : 201,
-                           json_pack("{s:o, s:b, s:o}", "name", jn__json_text(name), "replaced", replaced, "plan",
-                                     jn__json_text(plan)),
-                           0);
+        return;
     }
-    free(plan);
-    return;
-fail:
-    jn_pipeline_spec_free(&spec);
-    jn_rest_reply_err(reply, &err);
+    jn_rest_reply_json(reply, put.replaced ? 200 : 201,
+                       json_pack("{s:o, s:b, s:o}", "name", jn__json_text(name), "replaced", put.replaced, "plan",
+                                 jn__json_text(put.plan)),
+                       0);
+    free(put.plan);
 }
 
-void jn_rest_delete_pipeline(jn_registry *reg, const char *name, jn_rest_reply *reply)
+void jn_rest_delete_pipeline(jn_control *control, const char *name, jn_rest_reply *reply)
 {
     jn_err err;
     jn_err_clear(&err);
-    int rc = jn_pipeline_unregister(reg, name, &err);
+    int rc = jn_control_delete_pipeline(control, name, &err);
     if (rc) {
         if (!err.code)
             jn_err_set(&err, rc, "pipeline '%s': %s", name, jn_strerror(rc));

@@ -60,38 +60,22 @@ void jn_admin_put_pipeline(jn_unary *u, grpc_byte_buffer *payload)
         return;
     }
     jn_err_clear(&err);
-    jn_engine *e = jn_pipeline_compile(&spec, u->server->reg, &err);
-    jn_pipeline_spec_free(&spec);
-    if (!e) {
-        if (!err.code)
-            jn_err_set(&err, JN_EINTERNAL, "the pipeline compiler failed without saying why");
-        fail_err(u, &err);
-        return;
-    }
-    /* The plan before registering: once registered, nothing is left to fail, so the put is all or nothing. */
-    char *plan = jn_pipeline_plan_text(e);
-    if (!plan) {
-        jn_engine_unref(e);
-        jn_unary_fail(u, JN_ENOMEM, "out of memory");
-        return;
-    }
-    jn_engine_ref(e); /* ours, for the name in the answer: jn_pipeline_register takes the other one */
-    bool replaced = false;
-    jn_err_clear(&err);
-    rc = jn_pipeline_register(u->server->reg, e, &replaced, &err);
+    jn_put_result put;
+    rc = jn_control_put_pipeline(&u->server->control, &spec, &put, &err);
     if (rc) {
+        jn_pipeline_spec_free(&spec);
         if (!err.code)
             jn_err_set(&err, rc, "%s", jn_strerror(rc));
         fail_err(u, &err);
-    } else {
-        Junction__V1__PutPipelineResponse r = JUNCTION__V1__PUT_PIPELINE_RESPONSE__INIT;
-        r.name = e->name;
-        r.replaced = replaced;
-        r.plan = plan;
-        jn_unary_reply(u, jn_pb_pack(&r.base));
+        return;
     }
-    jn_engine_unref(e);
-    free(plan);
+    Junction__V1__PutPipelineResponse r = JUNCTION__V1__PUT_PIPELINE_RESPONSE__INIT;
+    r.name = spec.name;
+    r.replaced = put.replaced;
+    r.plan = put.plan;
+    jn_unary_reply(u, jn_pb_pack(&r.base));
+    jn_pipeline_spec_free(&spec);
+    free(put.plan);
 }
 
 void jn_admin_delete_pipeline(jn_unary *u, grpc_byte_buffer *payload)
@@ -107,7 +91,7 @@ void jn_admin_delete_pipeline(jn_unary *u, grpc_byte_buffer *payload)
     jn_err_clear(&err);
     if (!req->name || !req->name[0])
         rc = jn_err_set(&err, JN_EINVAL, "name is empty");
-    else if ((rc = jn_pipeline_unregister(u->server->reg, req->name, &err)) && !err.code)
+    else if ((rc = jn_control_delete_pipeline(&u->server->control, req->name, &err)) && !err.code)
         jn_err_set(&err, rc, "pipeline '%s': %s", req->name, jn_strerror(rc));
     protobuf_c_message_free_unpacked(&req->base, NULL);
     if (rc) {

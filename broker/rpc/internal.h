@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "control.h"
 #include "executor.h"
 #include "metrics.h"
 #include "registry.h"
@@ -57,6 +58,7 @@ extern const size_t jn_method_count;
 struct jn_server {
     jn_server_options opt;
     jn_registry *reg;
+    jn_control control; /* reg + opt.state: what Admin changes go through */
     jn_workpool *pool;
     grpc_server *srv;
     int port;

@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "err.h"
 #include "registry.h"
+#include "state.h"
 
 typedef struct jn_server_options {
     const char *host;        /* "127.0.0.1" */
@@ -27,6 +28,7 @@ typedef struct jn_server_options {
     int max_message_bytes;   /* receive and send limit; larger -> RESOURCE_EXHAUSTED */
     int64_t grace_ms;        /* on shutdown: how long in-flight calls may take before they are cancelled */
     const jn_auth *auth;     /* tokens (borrowed; must outlive the server); NULL = every call is open */
+    jn_state *state;         /* Admin changes are made durable here (borrowed); NULL = not persisted */
     /* TLS (PEM file paths; all NULL = plaintext): a certificate chain and its key; a CA bundle to require and verify
      * client certificates against (mutual TLS; needs cert and key). */
     const char *tls_cert_file;

@@ -162,13 +162,18 @@ def _die_with_parent():
 
 class Server:
     """The real junction binary, started with `serve --grpc-port 0 --host 127.0.0.1 [extra args]`, plus
-    `--http-port 0` (HTTP off) unless the extra args set --http-port."""
+    `--http-port 0` (HTTP off) unless the extra args set --http-port, and `--state-dir <a fresh temp dir>` unless
+    they set --state-dir."""
 
     def __init__(self, binary, args=(), workdir=None):
         self.binary = binary
         self.args = list(args)
         http = [] if "--http-port" in self.args else ["--http-port", "0"]
-        self.argv = [binary, "serve", "--grpc-port", "0", "--host", "127.0.0.1"] + http + self.args
+        # Every server keeps its run-time registrations in a state directory of its own (tests run in parallel and
+        # must not restore each other's pipelines), unless the test names one.
+        state = [] if "--state-dir" in self.args else [
+            "--state-dir", tempfile.mkdtemp(prefix="junction-state-", dir=workdir or tempfile.gettempdir())]
+        self.argv = [binary, "serve", "--grpc-port", "0", "--host", "127.0.0.1"] + http + state + self.args
         self.proc = None
         self.port = None
         self.http_port = None  # set when the server printed its HTTP line

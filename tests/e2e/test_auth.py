@@ -73,7 +73,7 @@ def read(path):
 
 def start_fails(t, what, args, *substrings):
     """`junction serve ARGS` must exit non-zero before serving, its stderr naming every substring."""
-    argv = [t.binary, "serve", "--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1"] + args
+    argv = [t.binary, "serve", "--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--state-dir", "none"] + args
     try:
         r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=60)

@@ -66,7 +66,7 @@ expect_rc() {
 
 # --- server ---------------------------------------------------------------------------------------------------------
 : >"$tmp/serve.out" # exists before the background job opens it, so the loop below can always read it
-"$JUNCTION" serve --grpc-port 0 --http-port 0 --host 127.0.0.1 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+"$JUNCTION" serve --grpc-port 0 --http-port 0 --host 127.0.0.1 --state-dir none >"$tmp/serve.out" 2>"$tmp/serve.err" &
 server_pid=$!
 for _ in $(seq 300); do
     [[ $(wc -l <"$tmp/serve.out") -ge 1 ]] && break # the ready line is complete

@@ -142,7 +142,8 @@ static bool server_start(tally *t, server *s, const char *bin)
         dup2(p[1], STDOUT_FILENO);
         close(p[0]);
         close(p[1]);
-        execl(bin, bin, "serve", "--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", (char *)NULL);
+        execl(bin, bin, "serve", "--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--state-dir", "none",
+              (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);
     }

@@ -1,0 +1,46 @@
+/* control.h — changes to what is served at run time, made the same way whichever front end asks (junction.v1.Admin
+ * over gRPC, the HTTP admin paths): checked, made durable in the state directory when there is one (state.h), then
+ * applied to the registry; acknowledged only after all of that. At start-up, jn_control_restore serves again what the
+ * state directory holds.
+ *
+ * Ownership: a jn_control borrows the registry and the state (both must outlive it); state may be NULL (nothing
+ * persisted). Thread-safety: the put/delete calls may run concurrently; each change is serialised by the state.
+ */
+#ifndef JN_CONTROL_H
+#define JN_CONTROL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "pipeline.h"
+#include "registry.h"
+#include "state.h"
+
+typedef struct jn_control {
+    jn_registry *reg;
+    jn_state *state; /* NULL: changes last until the process ends */
+} jn_control;
+
+/* The record kind pipelines are kept under in the state directory. */
+#define JN_STATE_KIND_PIPELINE "pipeline"
+
+typedef struct jn_put_result {
+    bool replaced;
+    char *plan; /* malloc'd: jn_pipeline_plan_text of the new pipeline */
+} jn_put_result;
+
+/* Compiles spec against the registry, persists it, registers it (replacing a pipeline of the same name
+ * atomically). All or nothing: on failure nothing is registered or kept, and err names the step/port (compile) or the
+ * state file (JN_EIO). result->plan is set on success only; the caller frees it. */
+int jn_control_put_pipeline(jn_control *c, const jn_pipeline_spec *spec, jn_put_result *result, jn_err *err);
+
+/* Unregisters a pipeline and forgets it in the state. JN_ENOTFOUND for an unknown name, JN_EINVAL for a name that
+ * is an engine, not a pipeline. */
+int jn_control_delete_pipeline(jn_control *c, const char *name, jn_err *err);
+
+/* Registers every record of the state (pipelines in the order they were first put; one that needs another is
+ * retried after the others). A record that cannot be served now is reported on `report` and kept, not dropped.
+ * Returns the number of records not restored. */
+size_t jn_control_restore(jn_control *c, FILE *report);
+
+#endif
