@@ -37,7 +37,7 @@ packages=(
   curl nghttp2-client procps
   libhttp-parser-dev
   python3-onnx libonnx-testdata
-  openssl
+  openssl python3-yaml binutils
   prometheus
 )
 
