@@ -295,6 +295,8 @@ int jn_cmd_serve(int argc, char **argv)
     jn_http_router *router = NULL;
     jn_http_server *http = NULL;
     jn_state *state = NULL;
+    jn_control control = {.reg = reg}; /* Admin changes: persisted when there is a state directory */
+    opt.control = &control;
     if (!reg) {
         fprintf(stderr, "junction serve: out of memory\n");
         goto out;
@@ -319,11 +321,11 @@ int jn_cmd_serve(int argc, char **argv)
         }
         if (*jn_state_report(state))
             fprintf(stderr, "junction: state: %s\n", jn_state_report(state));
-        jn_control control = {reg, state};
-        size_t kept = jn_control_restore(&control, stderr);
+        size_t kept = jn_control_restore(reg, state, stderr);
         fprintf(stderr, "junction: state: %zu of %zu records restored from '%s'\n", jn_state_count(state) - kept,
                 jn_state_count(state), state_dir);
-        opt.state = state;
+        control.commit = jn_control_state_commit;
+        control.store = state;
     }
     if (http_port >= 0) {
         /* The REST front end has its own worker pool (the gRPC server's is private to it), of the same size. */
@@ -333,7 +335,7 @@ int jn_cmd_serve(int argc, char **argv)
             fprintf(stderr, "junction serve: out of memory\n");
             goto out;
         }
-        jn_http_router_set_state(router, state);
+        jn_http_router_set_control(router, &control);
         jn_http_server_options hopt;
         jn_http_server_options_default(&hopt);
         hopt.host = opt.host;

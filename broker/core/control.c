@@ -25,16 +25,16 @@ int jn_control_put_pipeline(jn_control *c, const jn_pipeline_spec *spec, jn_put_
         return err && err->code ? err->code : jn_err_set(err, JN_EINTERNAL, "the pipeline compiler failed");
     /* Everything that can fail before the change is made: once registered, nothing is left to fail. */
     char *plan = jn_pipeline_plan_text(e);
-    char *json = c->state ? jn_pipeline_spec_to_json(spec, false) : NULL;
-    if (!plan || (c->state && !json)) {
+    char *json = c->commit ? jn_pipeline_spec_to_json(spec, false) : NULL;
+    if (!plan || (c->commit && !json)) {
         free(plan);
         free(json);
         jn_engine_unref(e);
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
     put_change change = {c->reg, e, false};
-    int rc = c->state ? jn_state_commit(c->state, JN_STATE_KIND_PIPELINE, spec->name, json, apply_put, &change, err)
-                      : apply_put(&change, err);
+    int rc = c->commit ? c->commit(c->store, JN_STATE_KIND_PIPELINE, spec->name, json, apply_put, &change, err)
+                       : apply_put(&change, err);
     free(json);
     jn_engine_unref(e);
     if (rc) {
@@ -65,28 +65,39 @@ int jn_control_delete_pipeline(jn_control *c, const char *name, jn_err *err)
     if (!name || !*name)
         return jn_err_set(err, JN_EINVAL, "name is empty");
     delete_change change = {c->reg, name};
-    if (!c->state)
+    if (!c->commit)
         return apply_delete(&change, err);
-    return jn_state_commit(c->state, JN_STATE_KIND_PIPELINE, name, NULL, apply_delete, &change, err);
+    return c->commit(c->store, JN_STATE_KIND_PIPELINE, name, NULL, apply_delete, &change, err);
 }
 
-/* Compiles and registers one pipeline record. */
-static int restore_pipeline(jn_control *c, const char *json, jn_err *err)
+int jn_control_state_commit(void *state, const char *kind, const char *name, const char *value_json,
+                            jn_state_apply_fn apply, void *arg, jn_err *err)
 {
+    return jn_state_commit(state, kind, name, value_json, apply, arg, err);
+}
+
+int jn_control_apply_record(jn_registry *reg, const char *kind, const char *name, const char *value_json, jn_err *err)
+{
+    if (strcmp(kind, JN_STATE_KIND_PIPELINE) != 0)
+        return jn_err_set(err, JN_EUNIMPL, "record kind '%s' is not known to this junction", kind);
+    if (!value_json) {
+        int rc = jn_pipeline_unregister(reg, name, err);
+        return rc == JN_ENOTFOUND ? 0 : rc; /* already gone */
+    }
     jn_pipeline_spec spec;
-    int rc = jn_pipeline_spec_from_json(json, strlen(json), &spec, err);
-    jn_engine *e = rc ? NULL : jn_pipeline_compile(&spec, c->reg, err);
+    int rc = jn_pipeline_spec_from_json(value_json, strlen(value_json), &spec, err);
+    if (!rc && strcmp(spec.name, name) != 0)
+        rc = jn_err_set(err, JN_EINVAL, "record '%s' holds pipeline '%s'", name, spec.name);
+    jn_engine *e = rc ? NULL : jn_pipeline_compile(&spec, reg, err);
     jn_pipeline_spec_free(&spec);
     if (!e)
         return err->code ? err->code : JN_EINVAL;
-    return jn_pipeline_register(c->reg, e, NULL, err);
+    return jn_pipeline_register(reg, e, NULL, err);
 }
 
-size_t jn_control_restore(jn_control *c, FILE *report)
+size_t jn_control_restore(jn_registry *reg, jn_state *state, FILE *report)
 {
-    if (!c->state)
-        return 0;
-    size_t n = jn_state_count(c->state);
+    size_t n = state ? jn_state_count(state) : 0;
     if (n == 0)
         return 0;
     bool *done = calloc(n, sizeof *done);
@@ -106,13 +117,9 @@ size_t jn_control_restore(jn_control *c, FILE *report)
             if (done[i])
                 continue;
             const char *kind, *name, *value;
-            jn_state_record(c->state, i, &kind, &name, &value);
+            jn_state_record(state, i, &kind, &name, &value);
             jn_err_clear(&last[i]);
-            if (strcmp(kind, JN_STATE_KIND_PIPELINE) != 0) {
-                jn_err_set(&last[i], JN_EUNIMPL, "record kind '%s' is not known to this junction", kind);
-                continue;
-            }
-            if (restore_pipeline(c, value, &last[i]) == 0) {
+            if (jn_control_apply_record(reg, kind, name, value, &last[i]) == 0) {
                 done[i] = true;
                 left--;
                 progress = true;
@@ -123,7 +130,7 @@ size_t jn_control_restore(jn_control *c, FILE *report)
         if (done[i])
             continue;
         const char *kind, *name, *value;
-        jn_state_record(c->state, i, &kind, &name, &value);
+        jn_state_record(state, i, &kind, &name, &value);
         fprintf(report, "junction: state: %s '%s' not restored (kept in the state directory): %s\n", kind, name,
                 last[i].msg);
     }

@@ -3,8 +3,8 @@
  * applied to the registry; acknowledged only after all of that. At start-up, jn_control_restore serves again what the
  * state directory holds.
  *
- * Ownership: a jn_control borrows the registry and the state (both must outlive it); state may be NULL (nothing
- * persisted). Thread-safety: the put/delete calls may run concurrently; each change is serialised by the state.
+ * Ownership: a jn_control borrows the registry and the store (both must outlive it). Thread-safety: the put/delete
+ * calls may run concurrently; each change is serialised by the store.
  */
 #ifndef JN_CONTROL_H
 #define JN_CONTROL_H
@@ -16,10 +16,21 @@
 #include "registry.h"
 #include "state.h"
 
+/* Where changes are made durable before they are applied: jn_state_commit over a jn_state (the state directory), the
+ * cluster registry's commit (broker/cluster), or nowhere (commit NULL). Same contract as jn_state_commit: durable
+ * first, then `apply` under the store's lock, the change undone when apply refuses it. */
+typedef int (*jn_store_commit_fn)(void *store, const char *kind, const char *name, const char *value_json,
+                                  jn_state_apply_fn apply, void *arg, jn_err *err);
+
 typedef struct jn_control {
     jn_registry *reg;
-    jn_state *state; /* NULL: changes last until the process ends */
+    jn_store_commit_fn commit; /* NULL: changes last until the process ends */
+    void *store;               /* commit's first argument (borrowed) */
 } jn_control;
+
+/* The state directory as a store (a jn_store_commit_fn over a jn_state). */
+int jn_control_state_commit(void *state, const char *kind, const char *name, const char *value_json,
+                            jn_state_apply_fn apply, void *arg, jn_err *err);
 
 /* The record kind pipelines are kept under in the state directory. */
 #define JN_STATE_KIND_PIPELINE "pipeline"
@@ -38,9 +49,13 @@ int jn_control_put_pipeline(jn_control *c, const jn_pipeline_spec *spec, jn_put_
  * is an engine, not a pipeline. */
 int jn_control_delete_pipeline(jn_control *c, const char *name, jn_err *err);
 
-/* Registers every record of the state (pipelines in the order they were first put; one that needs another is
+/* Serves one record as it is stored (value_json NULL: the record is gone): a pipeline is compiled and registered
+ * (replacing one of the same name) or unregistered. For restoring and for changes made by other replicas. */
+int jn_control_apply_record(jn_registry *reg, const char *kind, const char *name, const char *value_json, jn_err *err);
+
+/* Registers every record of the state directory (in the order they were first made; one that needs another is
  * retried after the others). A record that cannot be served now is reported on `report` and kept, not dropped.
  * Returns the number of records not restored. */
-size_t jn_control_restore(jn_control *c, FILE *report);
+size_t jn_control_restore(jn_registry *reg, jn_state *state, FILE *report);
 
 #endif

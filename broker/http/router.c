@@ -19,7 +19,8 @@
 
 struct jn_http_router {
     jn_registry *reg;
-    jn_control control; /* admin changes: the registry plus the state directory, when there is one */
+    jn_control *control;    /* admin changes: own_control, or the server's (persisted) */
+    jn_control own_control; /* the registry alone */
     jn_workpool *pool;
     atomic_int closing;
     atomic_int cancelled;
@@ -63,16 +64,17 @@ jn_http_router *jn_http_router_create(jn_registry *reg, jn_workpool *pool)
     if (!r)
         return NULL;
     r->reg = reg;
-    r->control.reg = reg;
+    r->own_control = (jn_control){.reg = reg};
+    r->control = &r->own_control;
     r->pool = pool;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle, NULL);
     return r;
 }
 
-void jn_http_router_set_state(jn_http_router *r, jn_state *state)
+void jn_http_router_set_control(jn_http_router *r, jn_control *control)
 {
-    r->control.state = state;
+    r->control = control ? control : &r->own_control;
 }
 
 void jn_http_router_destroy(jn_http_router *r)
@@ -436,7 +438,7 @@ static void run_call(void *arg)
         jn_rest_list_pipelines(r->reg, &reply);
         break;
     case RT_PIPELINE: /* PUT */
-        jn_rest_put_pipeline(&r->control, c->model, req->body, req->body_len, &reply);
+        jn_rest_put_pipeline(r->control, c->model, req->body, req->body_len, &reply);
         break;
     case RT_METRICS: {
         size_t len = 0;
@@ -522,7 +524,7 @@ static void pipeline_call(call *c, const char *method)
         return;
     }
     if (strcmp(method, "DELETE") == 0)
-        jn_rest_delete_pipeline(&c->r->control, c->model, &reply);
+        jn_rest_delete_pipeline(c->r->control, c->model, &reply);
     else
         jn_rest_get_pipeline(c->r->reg, c->model, &reply);
     finish(c, &reply, -1);

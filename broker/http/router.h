@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #include "registry.h"
-#include "state.h"
+#include "control.h"
 #include "server.h"
 #include "workpool.h"
 
@@ -44,9 +44,9 @@ typedef struct jn_http_router jn_http_router;
 /* NULL on out of memory. */
 jn_http_router *jn_http_router_create(jn_registry *reg, jn_workpool *pool);
 void jn_http_router_destroy(jn_http_router *r);
-/* Admin changes (PUT/DELETE /v1/pipelines/...) are made durable in `state` (borrowed; NULL = not persisted, the
- * default). Call before serving. */
-void jn_http_router_set_state(jn_http_router *r, jn_state *state);
+/* Admin changes (PUT/DELETE /v1/pipelines/...) go through `control` (borrowed; must outlive the router) instead of
+ * straight to the registry, unpersisted (the default). Call before serving. */
+void jn_http_router_set_control(jn_http_router *r, jn_control *control);
 
 /* The jn_http_handler: set jn_http_server_options.handler to it and .user to the router. */
 void jn_http_router_handle(jn_http_request *req);

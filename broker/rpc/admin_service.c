@@ -61,7 +61,7 @@ void jn_admin_put_pipeline(jn_unary *u, grpc_byte_buffer *payload)
     }
     jn_err_clear(&err);
     jn_put_result put;
-    rc = jn_control_put_pipeline(&u->server->control, &spec, &put, &err);
+    rc = jn_control_put_pipeline(u->server->control, &spec, &put, &err);
     if (rc) {
         jn_pipeline_spec_free(&spec);
         if (!err.code)
@@ -91,7 +91,7 @@ void jn_admin_delete_pipeline(jn_unary *u, grpc_byte_buffer *payload)
     jn_err_clear(&err);
     if (!req->name || !req->name[0])
         rc = jn_err_set(&err, JN_EINVAL, "name is empty");
-    else if ((rc = jn_control_delete_pipeline(&u->server->control, req->name, &err)) && !err.code)
+    else if ((rc = jn_control_delete_pipeline(u->server->control, req->name, &err)) && !err.code)
         jn_err_set(&err, rc, "pipeline '%s': %s", req->name, jn_strerror(rc));
     protobuf_c_message_free_unpacked(&req->base, NULL);
     if (rc) {

@@ -58,7 +58,8 @@ extern const size_t jn_method_count;
 struct jn_server {
     jn_server_options opt;
     jn_registry *reg;
-    jn_control control; /* reg + opt.state: what Admin changes go through */
+    jn_control *control;       /* opt.control, or own_control */
+    jn_control own_control;    /* the registry alone (nothing persisted) */
     jn_workpool *pool;
     grpc_server *srv;
     int port;

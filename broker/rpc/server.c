@@ -411,8 +411,8 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
     }
     s->opt = *opt;
     s->reg = reg;
-    s->control.reg = reg;
-    s->control.state = opt->state;
+    s->own_control = (jn_control){.reg = reg};
+    s->control = opt->control ? opt->control : &s->own_control;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->shutdown_tag.fn = on_shutdown_notified;

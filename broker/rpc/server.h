@@ -16,7 +16,7 @@
 #include "auth.h"
 #include "err.h"
 #include "registry.h"
-#include "state.h"
+#include "control.h"
 
 typedef struct jn_server_options {
     const char *host;        /* "127.0.0.1" */
@@ -28,7 +28,7 @@ typedef struct jn_server_options {
     int max_message_bytes;   /* receive and send limit; larger -> RESOURCE_EXHAUSTED */
     int64_t grace_ms;        /* on shutdown: how long in-flight calls may take before they are cancelled */
     const jn_auth *auth;     /* tokens (borrowed; must outlive the server); NULL = every call is open */
-    jn_state *state;         /* Admin changes are made durable here (borrowed); NULL = not persisted */
+    jn_control *control;     /* how Admin changes are made (borrowed); NULL = on the registry, not persisted */
     /* TLS (PEM file paths; all NULL = plaintext): a certificate chain and its key; a CA bundle to require and verify
      * client certificates against (mutual TLS; needs cert and key). */
     const char *tls_cert_file;
