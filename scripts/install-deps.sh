@@ -37,7 +37,7 @@ packages=(
   curl nghttp2-client procps
   libhttp-parser-dev
   python3-onnx libonnx-testdata
-  openssl python3-yaml binutils
+  openssl python3-yaml binutils etcd-server
   prometheus
 )
 

@@ -16,6 +16,7 @@
 #include "../rpc/server.h"
 #include "auth.h"
 #include "cli.h"
+#include "cluster.h"
 #include "control.h"
 #include "pipeline.h"
 #include "registry.h"
@@ -52,6 +53,9 @@ static void serve_usage(FILE *to)
             "  --state-dir DIR          where run-time registrations (Admin / HTTP pipeline puts) are kept, durable\n"
             "                           before they are acknowledged, and restored from at start (default\n"
             "                           ./junction-state; 'none' keeps nothing)\n"
+            "  --registry etcd://H:P[,H:P...]  cluster mode: run-time registrations live in etcd and every replica\n"
+            "                           serves them (replaces --state-dir); see README \"Cluster mode\"\n"
+            "  --registry-prefix P      the etcd key prefix (default /junction/)\n"
             "  --tls-cert FILE          serve gRPC over TLS with this PEM certificate chain (needs --tls-key)\n"
             "  --tls-key FILE           the PEM private key of --tls-cert\n"
             "  --tls-client-ca FILE     mutual TLS: require client certificates signed by these PEM CAs\n"
@@ -118,6 +122,8 @@ int jn_cmd_serve(int argc, char **argv)
         O_ADMIN_TOKEN,
         O_CLIENT_TOKEN,
         O_STATE_DIR,
+        O_REGISTRY,
+        O_REGISTRY_PREFIX,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -138,6 +144,8 @@ int jn_cmd_serve(int argc, char **argv)
         {"admin-token-file", required_argument, NULL, O_ADMIN_TOKEN},
         {"client-token-file", required_argument, NULL, O_CLIENT_TOKEN},
         {"state-dir", required_argument, NULL, O_STATE_DIR},
+        {"registry", required_argument, NULL, O_REGISTRY},
+        {"registry-prefix", required_argument, NULL, O_REGISTRY_PREFIX},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -150,6 +158,7 @@ int jn_cmd_serve(int argc, char **argv)
     int http_port = JN_DEFAULT_HTTP_PORT; /* -1 = off; 0 = any free port */
     const char *admin_token_file = NULL, *client_token_file = NULL;
     const char *state_dir = JN_DEFAULT_STATE_DIR; /* NULL: nothing kept */
+    const char *registry = NULL, *registry_prefix = NULL; /* cluster mode when set */
     size_t http_max_body = (size_t)64 << 20;
 
     optind = 1;
@@ -238,6 +247,12 @@ int jn_cmd_serve(int argc, char **argv)
         case O_CLIENT_TOKEN:
             client_token_file = optarg;
             break;
+        case O_REGISTRY:
+            registry = optarg;
+            break;
+        case O_REGISTRY_PREFIX:
+            registry_prefix = optarg;
+            break;
         case O_STATE_DIR:
             if (!*optarg)
                 return bad_value("--state-dir", optarg, "a directory (or 'none')");
@@ -295,6 +310,7 @@ int jn_cmd_serve(int argc, char **argv)
     jn_http_router *router = NULL;
     jn_http_server *http = NULL;
     jn_state *state = NULL;
+    jn_cluster *cluster = NULL;
     jn_control control = {.reg = reg}; /* Admin changes: persisted when there is a state directory */
     opt.control = &control;
     if (!reg) {
@@ -314,7 +330,15 @@ int jn_cmd_serve(int argc, char **argv)
         goto out;
     }
     /* Run-time registrations come last: they are newer than the files and replace pipelines of the same name. */
-    if (state_dir) {
+    if (registry) {
+        if (!(cluster = jn_cluster_start(registry, registry_prefix, reg, stderr, &err))) {
+            fprintf(stderr, "junction serve: %s\n", err.msg);
+            status = JN_CLI_EXIT_USAGE;
+            goto out;
+        }
+        control.commit = jn_cluster_commit;
+        control.store = cluster;
+    } else if (state_dir) {
         if (!(state = jn_state_open(state_dir, &err))) {
             fprintf(stderr, "junction serve: %s\n", err.msg);
             goto out;
@@ -380,6 +404,7 @@ out:
     jn_workpool_destroy(http_pool); /* finishes any job still holding the router */
     jn_http_router_destroy(router);
     jn_server_destroy(server);
+    jn_cluster_stop(cluster); /* before the registry it applies changes to */
     jn_registry_destroy(reg);
     jn_state_close(state);
     jn_auth_clear(&auth);

@@ -76,6 +76,7 @@ def kubernetes(docs, binary, flags):
     if not all(k in docs for k in ("Deployment", "Service", "ConfigMap")):
         return
     dep = docs["Deployment"][0]
+    registry_urls = []
     spec = dep["spec"]
     pod = spec["template"]
     labels = pod["metadata"]["labels"]
@@ -93,6 +94,8 @@ def kubernetes(docs, binary, flags):
         where = "container %s" % c["name"]
         ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
         check_flags(c.get("args", []), flags, where + " args")
+        a = c.get("args", [])
+        registry_urls += [a[i + 1] for i, v in enumerate(a) if v == "--registry" and i + 1 < len(a)]
         for m in c.get("volumeMounts", []):
             check(m["name"] in volumes, "%s: mount %s names a declared volume" % (where, m["name"]))
         for probe in ("livenessProbe", "readinessProbe"):
@@ -104,8 +107,16 @@ def kubernetes(docs, binary, flags):
         args = c.get("args", [])
         if "--grpc-port" in args:
             check(int(args[args.index("--grpc-port") + 1]) == ports.get("grpc"), "%s: --grpc-port is the grpc port" % where)
+    # --registry etcd://NAME:PORT names a Service of the manifests on one of its ports.
+    for url in registry_urls:
+        host, _, port = url[len("etcd://"):].split(",")[0].partition(":")
+        svcs = {s["metadata"]["name"]: s for s in docs["Service"]}
+        check(host in svcs and int(port) in [p["port"] for p in svcs[host]["spec"]["ports"]],
+              "--registry %s names a Service and port of the manifests" % url)
+        sts = [s for s in docs.get("StatefulSet", []) if s["metadata"]["name"] == host]
+        check(sts and sts[0]["spec"]["serviceName"] == host, "a StatefulSet runs etcd behind Service %s" % host)
     all_ports = {p["name"]: p["containerPort"] for c in podspec["containers"] for p in c.get("ports", [])}
-    for svc in docs["Service"]:
+    for svc in [s for s in docs["Service"] if s["spec"].get("selector") == sel]:
         check(all(svc["spec"]["selector"].get(k) == v for k, v in labels.items() if k in svc["spec"]["selector"])
               and svc["spec"]["selector"], "Service %s selects the pods" % svc["metadata"]["name"])
         for p in svc["spec"]["ports"]:
