@@ -526,7 +526,9 @@ static int on_message_complete(http_parser *p)
         c->paused_bp = true;
         http_parser_pause(p, 1);
     }
+    jn__http_dispatching = s; /* an answer given inline needs no wake-up: the caller of conn_feed drains */
     s->opt.handler(&r->pub);
+    jn__http_dispatching = NULL;
     return 0;
 }
 
@@ -656,13 +658,26 @@ static int start_write(jn__http_conn *c, jn__http_req *r)
     const char *connection = r->close_after         ? "Connection: close\r\n"
                              : r->http_minor == 0 ? "Connection: keep-alive\r\n"
                                                   : "";
-    int n = snprintf(r->tail, sizeof r->tail, "Date: %s\r\n%s\r\n", jn__http_date(c->s), connection);
+    /* "Date: <29 characters>\r\n" + the Connection line + "\r\n" fit in tail (no printf: once per answer) */
+    const char *date = jn__http_date(c->s);
+    size_t date_len = strlen(date), conn_len = strlen(connection), n = 0;
+    JN_HTTP_ASSERT(6 + date_len + 2 + conn_len + 2 <= sizeof r->tail);
+    memcpy(r->tail, "Date: ", 6);
+    n += 6;
+    memcpy(r->tail + n, date, date_len);
+    n += date_len;
+    memcpy(r->tail + n, "\r\n", 2);
+    n += 2;
+    memcpy(r->tail + n, connection, conn_len);
+    n += conn_len;
+    memcpy(r->tail + n, "\r\n", 2);
+    n += 2;
     uv_buf_t bufs[3];
     unsigned nb = 0;
     bufs[nb].base = r->resp_head; /* len set directly: uv_buf_init takes an unsigned int, len is a size_t */
     bufs[nb++].len = r->resp_head_len;
     bufs[nb].base = r->tail;
-    bufs[nb++].len = (size_t)n;
+    bufs[nb++].len = n;
     if (r->resp_body_len && !r->is_head) {
         bufs[nb].base = r->resp_body;
         bufs[nb++].len = r->resp_body_len;

@@ -114,6 +114,11 @@ void jn__http_conn_close(jn__http_conn *c);     /* close now; outstanding reques
 void jn__http_conn_answered(jn__http_req *r);   /* r's answer arrived on the loop thread */
 jn__http_conn *jn__http_conn_next(jn__http_conn *c);
 
+/* The server whose handler runs on this thread right now (set around the handler call, on the loop thread), else
+ * NULL. jn_http_respond from inside the handler then skips the uv_async wake-up: the loop drains the response queue
+ * right after parsing (on_read, conn_resume). */
+extern _Thread_local jn_http_server *jn__http_dispatching;
+
 /* server.c */
 void jn__http_conn_freed(jn_http_server *s);    /* a connection is gone: maybe finish stopping */
 void jn__http_req_free(jn__http_req *r);

@@ -94,6 +94,22 @@ static const char *status_reason(int status)
     return r && strcmp(r, "<unknown>") != 0 ? r : "Unknown";
 }
 
+static size_t put_text(char *out, size_t at, const char *s, size_t n)
+{
+    memcpy(out + at, s, n);
+    return at + n;
+}
+
+static size_t put_uint(char *out, size_t at, uint64_t v)
+{
+    char tmp[24], *end = tmp + sizeof tmp, *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return put_text(out, at, p, (size_t)(end - p));
+}
+
 void jn__http_format(jn__http_req *r, int status, const char *content_type, char *body, size_t body_len,
                      const char *extra_headers)
 {
@@ -110,18 +126,30 @@ void jn__http_format(jn__http_req *r, int status, const char *content_type, char
         body_len = 0;
     size_t ct_len = content_type ? strlen(content_type) : 0;
     size_t ex_len = extra_headers ? strlen(extra_headers) : 0;
-    size_t cap = 128 + ct_len + ex_len;
+    const char *reason = status_reason(status);
+    size_t reason_len = strlen(reason);
+    size_t cap = 96 + reason_len + ct_len + ex_len;
     char *h = malloc(cap);
     if (!h) {
         fprintf(stderr, "junction http: out of memory formatting a response\n");
         abort();
     }
-    int n = snprintf(h, cap, "HTTP/1.1 %d %s\r\n", status, status_reason(status));
-    size_t len = (size_t)n;
-    if (content_type && *content_type)
-        len += (size_t)snprintf(h + len, cap - len, "Content-Type: %s\r\n", content_type);
-    if (!bodyless)
-        len += (size_t)snprintf(h + len, cap - len, "Content-Length: %zu\r\n", body_len);
+    /* No printf on this path: it runs once per answer. */
+    size_t len = put_text(h, 0, "HTTP/1.1 ", 9);
+    len = put_uint(h, len, (uint64_t)status);
+    h[len++] = ' ';
+    len = put_text(h, len, reason, reason_len);
+    len = put_text(h, len, "\r\n", 2);
+    if (content_type && *content_type) {
+        len = put_text(h, len, "Content-Type: ", 14);
+        len = put_text(h, len, content_type, ct_len);
+        len = put_text(h, len, "\r\n", 2);
+    }
+    if (!bodyless) {
+        len = put_text(h, len, "Content-Length: ", 16);
+        len = put_uint(h, len, body_len);
+        len = put_text(h, len, "\r\n", 2);
+    }
     if (ex_len) {
         memcpy(h + len, extra_headers, ex_len);
         len += ex_len;
@@ -201,6 +229,8 @@ const char *jn__http_date(jn_http_server *s)
 
 /* --- answers from any thread ----------------------------------------------------------------------------------- */
 
+_Thread_local jn_http_server *jn__http_dispatching;
+
 void jn_http_respond(jn_http_request *req, int status, const char *content_type, char *body, size_t body_len,
                      const char *extra_headers)
 {
@@ -223,7 +253,8 @@ void jn_http_respond(jn_http_request *req, int status, const char *content_type,
         s->rq_head = r;
     s->rq_tail = r;
     JN_HTTP_ASSERT(!s->loop_closing);
-    uv_async_send(&s->async);
+    if (jn__http_dispatching != s)
+        uv_async_send(&s->async);
     pthread_mutex_unlock(&s->mu);
 }
 
