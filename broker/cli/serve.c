@@ -36,6 +36,7 @@ static void serve_usage(FILE *to)
             "  --grpc-port N            gRPC port (default %d; 0 picks a free one)\n"
             "  --http-port N|any        HTTP port (default %d; 0 turns HTTP off; 'any' picks a free one)\n"
             "  --http-max-body-mb N     largest HTTP request body, in MiB (default 64); larger ones get 413\n"
+            "  --http-threads N         HTTP event-loop threads sharing the connections (default: cores, 1-64)\n"
             "  --threads N              gRPC pump threads, one completion queue each (default 2)\n"
             "  --workers N              worker threads for engines that are not inline (default: cores); gRPC and\n"
             "                           HTTP each have a pool of this size\n"
@@ -99,7 +100,8 @@ int jn_cmd_serve(int argc, char **argv)
         O_BURN,
         O_PIPELINES,
         O_HTTP_PORT,
-        O_HTTP_MAX_BODY
+        O_HTTP_MAX_BODY,
+        O_HTTP_THREADS
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -114,6 +116,7 @@ int jn_cmd_serve(int argc, char **argv)
         {"pipelines", required_argument, NULL, O_PIPELINES},
         {"http-port", required_argument, NULL, O_HTTP_PORT},
         {"http-max-body-mb", required_argument, NULL, O_HTTP_MAX_BODY},
+        {"http-threads", required_argument, NULL, O_HTTP_THREADS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -125,6 +128,8 @@ int jn_cmd_serve(int argc, char **argv)
     const char *pipelines_dir = NULL;
     int http_port = JN_DEFAULT_HTTP_PORT; /* -1 = off; 0 = any free port */
     size_t http_max_body = (size_t)64 << 20;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int http_threads = cores < 1 ? 2 : cores > 64 ? 64 : (int)cores;
 
     optind = 1;
     opterr = 0;
@@ -197,6 +202,11 @@ int jn_cmd_serve(int argc, char **argv)
                 return bad_value("--http-max-body-mb", optarg, "a size in MiB (1-4095)");
             http_max_body = (size_t)v << 20;
             break;
+        case O_HTTP_THREADS:
+            if (!parse_int(optarg, 1, 64, &v))
+                return bad_value("--http-threads", optarg, "a thread count (1-64)");
+            http_threads = (int)v;
+            break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
             serve_usage(stderr);
@@ -267,6 +277,7 @@ int jn_cmd_serve(int argc, char **argv)
         hopt.host = opt.host;
         hopt.port = http_port;
         hopt.max_body_bytes = http_max_body;
+        hopt.loop_threads = http_threads;
         hopt.handler = jn_http_router_handle;
         hopt.user = router;
         http = jn_http_server_start(&hopt, &err);

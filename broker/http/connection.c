@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -32,7 +33,8 @@ struct jn__http_conn {
     uv_shutdown_t shut_req;
     uv_write_t cont_wr;
     http_parser parser;
-    jn_http_server *s;
+    jn_http_server *s; /* lp->s */
+    jn__http_loop *lp;
     jn__http_conn *prev, *next;
 
     jn__http_req *q_head, *q_tail; /* arrival order; the tail may be the request being parsed */
@@ -72,6 +74,7 @@ static jn__http_req *req_new(jn__http_conn *c)
     if (!r)
         return NULL;
     r->srv = c->s;
+    r->lp = c->lp;
     atomic_fetch_add(&c->s->refs, 1);
     r->conn = c;
     r->seq = ++c->seq;
@@ -112,7 +115,7 @@ static void queue_remove(jn__http_conn *c, jn__http_req *r)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     jn__http_conn *c = h->data;
-    *buf = uv_buf_init(c->s->rbuf, sizeof c->s->rbuf);
+    *buf = uv_buf_init(c->lp->rbuf, sizeof c->lp->rbuf);
 }
 
 static void read_start(jn__http_conn *c)
@@ -142,9 +145,9 @@ static void drop_pending(jn__http_conn *c)
 
 static void conn_free(jn__http_conn *c)
 {
-    jn_http_server *s = c->s;
+    jn__http_loop *lp = c->lp;
     jn__http_req *dead = NULL;
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&lp->mu);
     for (jn__http_req *r = c->q_head, *next; r; r = next) {
         next = r->next;
         r->next = NULL;
@@ -155,7 +158,7 @@ static void conn_free(jn__http_conn *c)
             dead = r;
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&lp->mu);
     while (dead) {
         jn__http_req *next = dead->next;
         jn__http_req_free(dead);
@@ -165,11 +168,11 @@ static void conn_free(jn__http_conn *c)
     if (c->prev)
         c->prev->next = c->next;
     else
-        s->conns = c->next;
+        lp->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
     free(c);
-    jn__http_conn_freed(s);
+    jn__http_conn_freed(lp);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -526,7 +529,7 @@ static int on_message_complete(http_parser *p)
         c->paused_bp = true;
         http_parser_pause(p, 1);
     }
-    jn__http_dispatching = s; /* an answer given inline needs no wake-up: the caller of conn_feed drains */
+    jn__http_dispatching = c->lp; /* an answer given inline needs no wake-up: the caller of conn_feed drains */
     s->opt.handler(&r->pub);
     jn__http_dispatching = NULL;
     return 0;
@@ -602,7 +605,7 @@ static void conn_resume(jn__http_conn *c)
         c->pending_len = 0;
         conn_feed(c, buf, len);
         free(buf);
-        jn__http_drain(c->s);
+        jn__http_drain(c->lp);
     }
     if (!c->paused_bp && !c->no_more && !c->shut && !c->stopping)
         read_start(c);
@@ -659,7 +662,7 @@ static int start_write(jn__http_conn *c, jn__http_req *r)
                              : r->http_minor == 0 ? "Connection: keep-alive\r\n"
                                                   : "";
     /* "Date: <29 characters>\r\n" + the Connection line + "\r\n" fit in tail (no printf: once per answer) */
-    const char *date = jn__http_date(c->s);
+    const char *date = jn__http_date(c->lp);
     size_t date_len = strlen(date), conn_len = strlen(connection), n = 0;
     JN_HTTP_ASSERT(6 + date_len + 2 + conn_len + 2 <= sizeof r->tail);
     memcpy(r->tail, "Date: ", 6);
@@ -810,34 +813,37 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->lingering || c->no_more)
         return;
     conn_feed(c, buf->base, (size_t)nread);
-    jn__http_drain(c->s); /* answers the handler gave inline go out with this round */
+    jn__http_drain(c->lp); /* answers the handler gave inline go out with this round */
     conn_pump(c);
     conn_update_timer(c);
 }
 
 /* --- from server.c --------------------------------------------------------------------------------------------- */
 
-void jn__http_conn_accept(jn_http_server *s)
+void jn__http_conn_accept(jn__http_loop *lp, int fd)
 {
     jn__http_conn *c = calloc(1, sizeof *c);
     if (!c) {
         fprintf(stderr, "junction http: out of memory accepting a connection\n");
+        close(fd);
         return;
     }
-    c->s = s;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    uv_tcp_init(&s->loop, &c->tcp);
-    uv_timer_init(&s->loop, &c->timer);
+    c->s = lp->s;
+    c->lp = lp;
+    c->next = lp->conns;
+    if (lp->conns)
+        lp->conns->prev = c;
+    lp->conns = c;
+    uv_tcp_init(&lp->loop, &c->tcp);
+    uv_timer_init(&lp->loop, &c->timer);
     c->tcp.data = c;
     c->timer.data = c;
     c->shut_req.data = c;
     c->handles_open = 2;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) < 0) {
+    if (uv_tcp_open(&c->tcp, fd) < 0) {
+        close(fd); /* the handle does not own it */
         jn__http_conn_close(c);
         return;
     }

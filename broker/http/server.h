@@ -55,6 +55,7 @@ typedef struct jn_http_server_options {
                                  * the limit for a client that does not read its answers. Timeouts <= 0: none */
     int max_pipelined;          /* requests read ahead on one connection before reading pauses (< 1 = 1) */
     int64_t stop_grace_ms;      /* jn_http_server_stop waits this long for unanswered requests; 0 = 10 s */
+    int loop_threads;           /* libuv loop threads sharing the connections (< 1 = 1, at most 64) */
     jn_http_handler handler;
     void *user;
 } jn_http_server_options;
