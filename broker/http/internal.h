@@ -73,8 +73,8 @@ typedef struct jn__http_req {
     jn__http_hdr_span *spans;
     size_t n_spans, spans_cap;
     int last_cb; /* 0 none, 1 header field, 2 header value */
-    char *strings; /* path, query, header names and values, NUL-terminated (built at headers complete) */
-    jn_http_header *headers;
+    jn_http_header *headers; /* one block: the header array, then path, query, header names and values,
+                              * NUL-terminated (built at headers complete) */
     uint8_t *body;
     size_t body_len, body_cap;
     unsigned short http_minor;

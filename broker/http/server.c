@@ -92,7 +92,6 @@ void jn__http_req_free(jn__http_req *r)
     jn_http_server *s = r->srv;
     free(r->raw);
     free(r->spans);
-    free(r->strings);
     free(r->headers);
     free(r->body);
     free(r->resp_head);
