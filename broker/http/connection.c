@@ -54,6 +54,8 @@ struct jn__http_conn {
 
     int phase; /* what the timer is counting down */
     uint64_t phase_seq;
+    int64_t timer_ms;      /* the timeout conn_update_timer last started the timer with; -1 after any other start */
+    uint64_t timer_start;  /* uv_now() then */
     int handles_open;
     bool reading, paused_bp, no_more, read_eof, cont_writing, shut, lingering, closing, stopping;
 };
@@ -212,6 +214,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     read_start(c);
     c->phase = PH_LINGER;
     uv_timer_start(&c->timer, on_timer, c->stopping ? LINGER_STOPPING_MS : LINGER_MS, 0);
+    c->timer_ms = -1;
 }
 
 /* The last answer is written: send FIN, then linger. */
@@ -469,7 +472,7 @@ static int body_reserve(jn__http_req *r, size_t need)
 {
     if (need <= r->body_cap)
         return 0;
-    size_t cap = r->body_cap ? r->body_cap : 1024;
+    size_t cap = r->body_cap ? r->body_cap : 64; /* small: 1 KiB and up is malloc's slower large-chunk path */
     while (cap < need)
         cap *= 2;
     uint8_t *b = realloc(r->body, cap);
@@ -795,10 +798,18 @@ static void conn_update_timer(jn__http_conn *c)
                  : phase == PH_BODY ? o->body_timeout_ms
                  : phase == PH_IDLE || phase == PH_SEND ? o->idle_timeout_ms
                                                         : 0;
-    if (ms > 0)
-        uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
-    else
+    if (ms > 0) {
+        /* Restarting within the same loop millisecond with the same timeout would set the very same due time:
+         * skip it (a request passes through several phases in one go; each restart is a heap update). */
+        uint64_t now = uv_now(&c->lp->loop);
+        if (c->timer_ms != ms || c->timer_start != now || !uv_is_active((uv_handle_t *)&c->timer)) {
+            uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
+            c->timer_ms = ms;
+            c->timer_start = now;
+        }
+    } else {
         uv_timer_stop(&c->timer);
+    }
 }
 
 /* --- reading --------------------------------------------------------------------------------------------------- */
@@ -878,8 +889,10 @@ void jn__http_conn_stop(jn__http_conn *c)
     if (c->closing)
         return;
     if (c->lingering) {
-        if (uv_timer_get_due_in(&c->timer) > LINGER_STOPPING_MS)
+        if (uv_timer_get_due_in(&c->timer) > LINGER_STOPPING_MS) {
             uv_timer_start(&c->timer, on_timer, LINGER_STOPPING_MS, 0);
+            c->timer_ms = -1;
+        }
         return;
     }
     if (c->shut) /* lingers briefly once the shutdown completes */
