@@ -16,7 +16,8 @@
  * missing Content-Type counts as JSON; application/octet-stream too for a v2 infer with
  * Inference-Header-Content-Length): 415.
  *
- * Threads: the handler runs on the HTTP loop thread and does only cheap work there: path parsing, registry look-ups,
+ * Threads: the handler runs on the connection's HTTP loop thread (several loops may call it at once) and does only
+ * cheap work there: path parsing, registry look-ups,
  * health, metadata, one model's or one pipeline's description, pipeline delete. JSON decoding, engine runs, encoding,
  * lists, /metrics and pipeline compilation go to the worker pool — except an inference on an inline engine
  * (jn_engine_is_inline, e.g. identity, or a pipeline of inline steps) whose body is under 64 KiB: that runs on the
