@@ -6,7 +6,7 @@
  * Ownership: the server owns its loops, handles and connections; jn_http_server_destroy drops the owner's reference
  * and the memory goes when the last request still held by a handler is answered (see internal.h). Response bodies
  * passed to jn_http_respond are owned by the server from then on and freed with free().
- * Threads: jn_http_server_start/stop/destroy from one controlling thread (never the loop thread, i.e. never from a
+ * Threads: jn_http_server_start/stop/destroy from one controlling thread (never a loop thread, i.e. never from a
  * handler); jn_http_respond and jn_http_respond_error from any thread.
  */
 #define _GNU_SOURCE /* accept4 */
