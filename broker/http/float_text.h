@@ -8,7 +8,8 @@
  * json_real, json_dumps with JSON_REAL_PRECISION(9)); tests/unit/http/test_float_text.c checks both against each
  * other and the round trip strtof(text) == value and (float)strtod(text) == value.
  *
- * How: exact integer arithmetic on the value's binary form (128-bit), so the rounding of each candidate and the
+ * How: exact integer arithmetic on the value's binary form (unsigned __int128: GCC or Clang on a 64-bit target, as
+ * Debian's amd64 and arm64 are), so the rounding of each candidate and the
  * check that it reads back are decided exactly (round half to even, as glibc's printf and strtod do). Values below
  * about 1e-35 (subnormals included), where the 128-bit products would not fit, take the old snprintf/strtod path
  * (same output, slower).
