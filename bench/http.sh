@@ -17,12 +17,14 @@
 #   BENCH_CONNECTIONS wrk -c: connections, one request in flight on each [64]
 #   BENCH_THREADS     wrk -t                                             [1]
 #   BENCH_ROUNDS      rounds; each round loads every target in turn, the table shows medians [3]
-#   BENCH_TARGETS     targets to load, in this order within a round      [junction nginx nginx_get junction_w1 nginx_auto]
-#                       junction     `junction serve` (default --workers), POST infer
+#   BENCH_TARGETS     targets to load, in this order within a round      [junction_t1 nginx junction nginx_auto nginx_get]
+#                       junction_t1  `junction serve --http-threads 1` (one HTTP loop thread), POST infer
 #                       nginx        nginx, worker_processes 1, the same POST (answered from the file, see README)
-#                       nginx_get    the same nginx, GET of the same URL (reference: the cheapest static answer)
-#                       junction_w1  a second `junction serve --workers 1`, POST infer
+#                       junction     `junction serve` (default --http-threads = cores, default --workers), POST infer
 #                       nginx_auto   a second nginx, worker_processes auto, the same POST
+#                       nginx_get    the same nginx as `nginx`, GET of the same URL (reference: the cheapest static
+#                                    answer)
+#                       junction_w1  (not in the default list) `junction serve --workers 1`, POST infer
 #   BENCH_REV         what the report calls the junction build [the source tree's commit, "+changes" if dirty; the
 #                     report adds the binary's build time either way]
 #   BENCH_KEEP        1 = keep the temp dir (wrk output, nginx.conf, logs, bodies) [0]
@@ -43,7 +45,7 @@ BENCH_WARMUP=${BENCH_WARMUP:-2}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 BENCH_THREADS=${BENCH_THREADS:-1}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
-BENCH_TARGETS=${BENCH_TARGETS:-junction nginx nginx_get junction_w1 nginx_auto}
+BENCH_TARGETS=${BENCH_TARGETS:-junction_t1 nginx junction nginx_auto nginx_get}
 BENCH_KEEP=${BENCH_KEEP:-0}
 INFER_PATH=/v2/models/identity/infer
 
@@ -213,7 +215,7 @@ check_server() {
 # server_of TARGET -> the server it loads
 server_of() {
     case $1 in
-    junction | junction_w1 | nginx_auto) echo "$1" ;;
+    junction | junction_t1 | junction_w1 | nginx_auto) echo "$1" ;;
     nginx | nginx_get) echo nginx ;;
     *) die "unknown target '$1' (BENCH_TARGETS)" ;;
     esac
@@ -279,6 +281,7 @@ for s in "${servers[@]}"; do
     case $s in
     junction) continue ;;
     junction_w1) start_junction junction_w1 --workers 1 ;;
+    junction_t1) start_junction junction_t1 --http-threads 1 ;;
     nginx) start_nginx nginx 1 ;;
     nginx_auto) start_nginx nginx_auto auto ;;
     esac
@@ -318,7 +321,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 meta = next(r for r in rows if r["kind"] == "meta")
 runs = [r for r in rows if r["kind"] == "run"]
 WHAT = {
-    "junction": "`junction serve`, POST v2 infer `identity`",
+    "junction": "`junction serve` (--http-threads = cores), POST v2 infer `identity`",
+    "junction_t1": "`junction serve --http-threads 1`, POST v2 infer `identity`",
     "nginx": "nginx, worker_processes 1, the same POST answered from the file",
     "nginx_get": "the same nginx, GET (no request body)",
     "junction_w1": "`junction serve --workers 1`, POST v2 infer",
@@ -368,17 +372,21 @@ for t in order:
           f"| {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.1f} | {ratio} | {s['cpu']:.1f} | {by_cpu} "
           f"| {s['wrk_cpu']:.0f} | {s['non2xx']} | {s['sock']} |")
 print()
-if base and "junction" in stat:
-    j = stat["junction"]
-    r = j["rps"] / base["rps"]
-    print("| target | measured | met |")
-    print("|---|---|---|")
-    print(f"| junction req/s >= 0.5 x nginx (same POST, worker_processes 1) | {r:.2f} x | {'yes' if r >= 0.5 else '**NO**'} |")
-    print(f"| (the same by server CPU per request: nginx's / junction's) | {base['cpu'] / j['cpu']:.2f} x | "
-          f"{'yes' if base['cpu'] / j['cpu'] >= 0.5 else '**NO**'} |")
-    if "nginx_get" in stat:
-        g = j["rps"] / stat["nginx_get"]["rps"]
-        print(f"| (junction req/s against nginx answering GET, for reference) | {g:.2f} x | {'yes' if g >= 0.5 else '**NO**'} |")
+def target_row(what, t, ref):
+    if t not in stat or ref not in stat:
+        return
+    r = stat[t]["rps"] / stat[ref]["rps"]
+    c = stat[ref]["cpu"] / stat[t]["cpu"] if stat[t]["cpu"] > 0 else float("nan")
+    print(f"| {what} | {r:.2f} x | {'yes' if r >= 0.5 else '**NO**'} | {c:.2f} x |")
+
+if base and any(t.startswith("junction") for t in stat):
+    print("| target: junction req/s >= 0.5 x nginx's | req/s ratio | met | CPU per request ratio (nginx's / junction's) |")
+    print("|---|---|---|---|")
+    target_row("like for like: `junction_t1` (1 HTTP loop thread) vs `nginx` (worker_processes 1)", "junction_t1", "nginx")
+    target_row("defaults: `junction` (loop threads = cores) vs `nginx_auto` (worker_processes auto)", "junction", "nginx_auto")
+    target_row("`junction` (loop threads = cores) vs `nginx` (worker_processes 1)", "junction", "nginx")
+    target_row("`junction_w1` (--workers 1) vs `nginx` (worker_processes 1)", "junction_w1", "nginx")
+    target_row("(reference) `junction_t1` vs nginx answering GET", "junction_t1", "nginx_get")
     errs = sum(s["non2xx"] + s["sock"] for s in stat.values())
-    print(f"| no non-2xx answers and no socket errors, all targets | {errs} | {'yes' if errs == 0 else '**NO**'} |")
+    print(f"| no non-2xx answers and no socket errors, all targets | {errs} | {'yes' if errs == 0 else '**NO**'} | |")
 PY

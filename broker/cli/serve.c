@@ -40,6 +40,7 @@ static void serve_usage(FILE *to)
             "  --grpc-port N            gRPC port (default %d; 0 picks a free one)\n"
             "  --http-port N|any        HTTP port (default %d; 0 turns HTTP off; 'any' picks a free one)\n"
             "  --http-max-body-mb N     largest HTTP request body, in MiB (default 64); larger ones get 413\n"
+            "  --http-threads N         HTTP event-loop threads sharing the connections (default: cores, 1-64)\n"
             "  --threads N              gRPC pump threads, one completion queue each (default 2)\n"
             "  --workers N              worker threads for engines that are not inline (default: cores); gRPC and\n"
             "                           HTTP each have a pool of this size\n"
@@ -124,6 +125,7 @@ int jn_cmd_serve(int argc, char **argv)
         O_STATE_DIR,
         O_REGISTRY,
         O_REGISTRY_PREFIX,
+        O_HTTP_THREADS,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -146,6 +148,7 @@ int jn_cmd_serve(int argc, char **argv)
         {"state-dir", required_argument, NULL, O_STATE_DIR},
         {"registry", required_argument, NULL, O_REGISTRY},
         {"registry-prefix", required_argument, NULL, O_REGISTRY_PREFIX},
+        {"http-threads", required_argument, NULL, O_HTTP_THREADS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -160,6 +163,8 @@ int jn_cmd_serve(int argc, char **argv)
     const char *state_dir = JN_DEFAULT_STATE_DIR; /* NULL: nothing kept */
     const char *registry = NULL, *registry_prefix = NULL; /* cluster mode when set */
     size_t http_max_body = (size_t)64 << 20;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int http_threads = cores < 1 ? 2 : cores > 64 ? 64 : (int)cores;
 
     optind = 1;
     opterr = 0;
@@ -257,6 +262,11 @@ int jn_cmd_serve(int argc, char **argv)
             if (!*optarg)
                 return bad_value("--state-dir", optarg, "a directory (or 'none')");
             state_dir = strcmp(optarg, "none") == 0 ? NULL : optarg;
+            break;
+        case O_HTTP_THREADS:
+            if (!parse_int(optarg, 1, 64, &v))
+                return bad_value("--http-threads", optarg, "a thread count (1-64)");
+            http_threads = (int)v;
             break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
@@ -360,11 +370,13 @@ int jn_cmd_serve(int argc, char **argv)
             goto out;
         }
         jn_http_router_set_control(router, &control);
+        jn_http_router_set_auth(router, &auth);
         jn_http_server_options hopt;
         jn_http_server_options_default(&hopt);
         hopt.host = opt.host;
         hopt.port = http_port;
         hopt.max_body_bytes = http_max_body;
+        hopt.loop_threads = http_threads;
         hopt.handler = jn_http_router_handle;
         hopt.user = router;
         http = jn_http_server_start(&hopt, &err);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -32,7 +33,8 @@ struct jn__http_conn {
     uv_shutdown_t shut_req;
     uv_write_t cont_wr;
     http_parser parser;
-    jn_http_server *s;
+    jn_http_server *s; /* lp->s */
+    jn__http_loop *lp;
     jn__http_conn *prev, *next;
 
     jn__http_req *q_head, *q_tail; /* arrival order; the tail may be the request being parsed */
@@ -41,6 +43,10 @@ struct jn__http_conn {
     uint64_t seq;      /* requests begun */
     size_t head_bytes; /* of cur's head so far */
 
+    char *spare_raw; /* the head buffers of the last request, lent to the next one (fewer allocations) */
+    size_t spare_raw_cap;
+    jn__http_hdr_span *spare_spans;
+    size_t spare_spans_cap;
     char *pending; /* read but not parsed while paused for back-pressure */
     size_t pending_len;
     int fail_status; /* set by a parser callback that rejects the request */
@@ -48,6 +54,8 @@ struct jn__http_conn {
 
     int phase; /* what the timer is counting down */
     uint64_t phase_seq;
+    int64_t timer_ms;      /* the timeout conn_update_timer last started the timer with; -1 after any other start */
+    uint64_t timer_start;  /* uv_now() then */
     int handles_open;
     bool reading, paused_bp, no_more, read_eof, cont_writing, shut, lingering, closing, stopping;
 };
@@ -72,6 +80,7 @@ static jn__http_req *req_new(jn__http_conn *c)
     if (!r)
         return NULL;
     r->srv = c->s;
+    r->lp = c->lp;
     atomic_fetch_add(&c->s->refs, 1);
     r->conn = c;
     r->seq = ++c->seq;
@@ -112,7 +121,7 @@ static void queue_remove(jn__http_conn *c, jn__http_req *r)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     jn__http_conn *c = h->data;
-    *buf = uv_buf_init(c->s->rbuf, sizeof c->s->rbuf);
+    *buf = uv_buf_init(c->lp->rbuf, sizeof c->lp->rbuf);
 }
 
 static void read_start(jn__http_conn *c)
@@ -142,9 +151,9 @@ static void drop_pending(jn__http_conn *c)
 
 static void conn_free(jn__http_conn *c)
 {
-    jn_http_server *s = c->s;
+    jn__http_loop *lp = c->lp;
     jn__http_req *dead = NULL;
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&lp->mu);
     for (jn__http_req *r = c->q_head, *next; r; r = next) {
         next = r->next;
         r->next = NULL;
@@ -155,21 +164,23 @@ static void conn_free(jn__http_conn *c)
             dead = r;
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&lp->mu);
     while (dead) {
         jn__http_req *next = dead->next;
         jn__http_req_free(dead);
         dead = next;
     }
     drop_pending(c);
+    free(c->spare_raw);
+    free(c->spare_spans);
     if (c->prev)
         c->prev->next = c->next;
     else
-        s->conns = c->next;
+        lp->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
     free(c);
-    jn__http_conn_freed(s);
+    jn__http_conn_freed(lp);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -203,6 +214,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     read_start(c);
     c->phase = PH_LINGER;
     uv_timer_start(&c->timer, on_timer, c->stopping ? LINGER_STOPPING_MS : LINGER_MS, 0);
+    c->timer_ms = -1;
 }
 
 /* The last answer is written: send FIN, then linger. */
@@ -288,6 +300,13 @@ static int on_message_begin(http_parser *p)
         return reject(c, 500, "out of memory");
     c->cur = r;
     c->head_bytes = 0;
+    r->raw = c->spare_raw; /* a request that dies half-parsed frees them with itself */
+    r->raw_cap = c->spare_raw_cap;
+    r->spans = c->spare_spans;
+    r->spans_cap = c->spare_spans_cap;
+    c->spare_raw = NULL;
+    c->spare_spans = NULL;
+    c->spare_raw_cap = c->spare_spans_cap = 0;
     return count_head(c, REQUEST_LINE_OVERHEAD);
 }
 
@@ -388,21 +407,20 @@ static void split_target(const char *url, size_t n, bool is_connect, size_t *pat
     }
 }
 
-/* Turns the raw URL and header spans into the NUL-terminated strings the handler sees. */
-static int build_strings(jn__http_req *r, bool is_connect)
+/* Turns the raw URL and header spans into the NUL-terminated strings the handler sees (one allocation: the
+ * header array, then the strings), and gives the raw buffers back to the connection for its next request. */
+static int build_strings(jn__http_conn *c, jn__http_req *r, bool is_connect)
 {
     size_t po, pl, qo, ql;
     split_target(r->raw ? r->raw : "", r->url_len, is_connect, &po, &pl, &qo, &ql);
     size_t total = (pl ? pl : 1) + 1 + ql + 1;
     for (size_t i = 0; i < r->n_spans; i++)
         total += r->spans[i].name_len + 1 + r->spans[i].value_len + 1;
-    char *s = malloc(total);
-    jn_http_header *h = r->n_spans ? malloc(r->n_spans * sizeof *h) : NULL;
-    if (!s || (r->n_spans && !h)) {
-        free(s);
-        free(h);
+    size_t header_bytes = r->n_spans * sizeof(jn_http_header);
+    jn_http_header *h = malloc(header_bytes + total);
+    if (!h)
         return -1;
-    }
+    char *s = (char *)h + header_bytes;
     size_t at = 0;
     r->pub.path = s;
     if (pl) {
@@ -433,14 +451,18 @@ static int build_strings(jn__http_req *r, bool is_connect)
         at += vl;
         s[at++] = '\0';
     }
-    r->strings = s;
     r->headers = h;
-    r->pub.headers = h;
+    r->pub.headers = r->n_spans ? h : NULL;
     r->pub.n_headers = r->n_spans;
-    free(r->raw); /* nothing points into it any more */
+    /* nothing points into raw and spans any more */
+    free(c->spare_raw);
+    free(c->spare_spans);
+    c->spare_raw = r->raw;
+    c->spare_raw_cap = r->raw_cap;
+    c->spare_spans = r->spans;
+    c->spare_spans_cap = r->spans_cap;
     r->raw = NULL;
     r->raw_len = r->raw_cap = 0;
-    free(r->spans);
     r->spans = NULL;
     r->n_spans = r->spans_cap = 0;
     return 0;
@@ -450,7 +472,7 @@ static int body_reserve(jn__http_req *r, size_t need)
 {
     if (need <= r->body_cap)
         return 0;
-    size_t cap = r->body_cap ? r->body_cap : 1024;
+    size_t cap = r->body_cap ? r->body_cap : 64; /* small: 1 KiB and up is malloc's slower large-chunk path */
     while (cap < need)
         cap *= 2;
     uint8_t *b = realloc(r->body, cap);
@@ -469,7 +491,7 @@ static int on_headers_complete(http_parser *p)
     bool is_connect = p->method == HTTP_CONNECT;
     if (p->upgrade && !is_connect)
         p->upgrade = 0; /* an Upgrade offer is declined by answering normally (RFC 9110 7.8) */
-    if (build_strings(r, is_connect))
+    if (build_strings(c, r, is_connect))
         return reject(c, 500, "out of memory");
     r->pub.method = http_method_str((enum http_method)p->method);
     r->http_minor = p->http_minor;
@@ -526,7 +548,9 @@ static int on_message_complete(http_parser *p)
         c->paused_bp = true;
         http_parser_pause(p, 1);
     }
+    jn__http_dispatching = c->lp; /* an answer given inline needs no wake-up: the caller of conn_feed drains */
     s->opt.handler(&r->pub);
+    jn__http_dispatching = NULL;
     return 0;
 }
 
@@ -600,7 +624,7 @@ static void conn_resume(jn__http_conn *c)
         c->pending_len = 0;
         conn_feed(c, buf, len);
         free(buf);
-        jn__http_drain(c->s);
+        jn__http_drain(c->lp);
     }
     if (!c->paused_bp && !c->no_more && !c->shut && !c->stopping)
         read_start(c);
@@ -656,13 +680,26 @@ static int start_write(jn__http_conn *c, jn__http_req *r)
     const char *connection = r->close_after         ? "Connection: close\r\n"
                              : r->http_minor == 0 ? "Connection: keep-alive\r\n"
                                                   : "";
-    int n = snprintf(r->tail, sizeof r->tail, "Date: %s\r\n%s\r\n", jn__http_date(c->s), connection);
+    /* "Date: <29 characters>\r\n" + the Connection line + "\r\n" fit in tail (no printf: once per answer) */
+    const char *date = jn__http_date(c->lp);
+    size_t date_len = strlen(date), conn_len = strlen(connection), n = 0;
+    JN_HTTP_ASSERT(6 + date_len + 2 + conn_len + 2 <= sizeof r->tail);
+    memcpy(r->tail, "Date: ", 6);
+    n += 6;
+    memcpy(r->tail + n, date, date_len);
+    n += date_len;
+    memcpy(r->tail + n, "\r\n", 2);
+    n += 2;
+    memcpy(r->tail + n, connection, conn_len);
+    n += conn_len;
+    memcpy(r->tail + n, "\r\n", 2);
+    n += 2;
     uv_buf_t bufs[3];
     unsigned nb = 0;
     bufs[nb].base = r->resp_head; /* len set directly: uv_buf_init takes an unsigned int, len is a size_t */
     bufs[nb++].len = r->resp_head_len;
     bufs[nb].base = r->tail;
-    bufs[nb++].len = (size_t)n;
+    bufs[nb++].len = n;
     if (r->resp_body_len && !r->is_head) {
         bufs[nb].base = r->resp_body;
         bufs[nb++].len = r->resp_body_len;
@@ -761,10 +798,18 @@ static void conn_update_timer(jn__http_conn *c)
                  : phase == PH_BODY ? o->body_timeout_ms
                  : phase == PH_IDLE || phase == PH_SEND ? o->idle_timeout_ms
                                                         : 0;
-    if (ms > 0)
-        uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
-    else
+    if (ms > 0) {
+        /* Restarting within the same loop millisecond with the same timeout would set the very same due time:
+         * skip it (a request passes through several phases in one go; each restart is a heap update). */
+        uint64_t now = uv_now(&c->lp->loop);
+        if (c->timer_ms != ms || c->timer_start != now || !uv_is_active((uv_handle_t *)&c->timer)) {
+            uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
+            c->timer_ms = ms;
+            c->timer_start = now;
+        }
+    } else {
         uv_timer_stop(&c->timer);
+    }
 }
 
 /* --- reading --------------------------------------------------------------------------------------------------- */
@@ -795,34 +840,37 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->lingering || c->no_more)
         return;
     conn_feed(c, buf->base, (size_t)nread);
-    jn__http_drain(c->s); /* answers the handler gave inline go out with this round */
+    jn__http_drain(c->lp); /* answers the handler gave inline go out with this round */
     conn_pump(c);
     conn_update_timer(c);
 }
 
 /* --- from server.c --------------------------------------------------------------------------------------------- */
 
-void jn__http_conn_accept(jn_http_server *s)
+void jn__http_conn_accept(jn__http_loop *lp, int fd)
 {
     jn__http_conn *c = calloc(1, sizeof *c);
     if (!c) {
         fprintf(stderr, "junction http: out of memory accepting a connection\n");
+        close(fd);
         return;
     }
-    c->s = s;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    uv_tcp_init(&s->loop, &c->tcp);
-    uv_timer_init(&s->loop, &c->timer);
+    c->s = lp->s;
+    c->lp = lp;
+    c->next = lp->conns;
+    if (lp->conns)
+        lp->conns->prev = c;
+    lp->conns = c;
+    uv_tcp_init(&lp->loop, &c->tcp);
+    uv_timer_init(&lp->loop, &c->timer);
     c->tcp.data = c;
     c->timer.data = c;
     c->shut_req.data = c;
     c->handles_open = 2;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) < 0) {
+    if (uv_tcp_open(&c->tcp, fd) < 0) {
+        close(fd); /* the handle does not own it */
         jn__http_conn_close(c);
         return;
     }
@@ -841,8 +889,10 @@ void jn__http_conn_stop(jn__http_conn *c)
     if (c->closing)
         return;
     if (c->lingering) {
-        if (uv_timer_get_due_in(&c->timer) > LINGER_STOPPING_MS)
+        if (uv_timer_get_due_in(&c->timer) > LINGER_STOPPING_MS) {
             uv_timer_start(&c->timer, on_timer, LINGER_STOPPING_MS, 0);
+            c->timer_ms = -1;
+        }
         return;
     }
     if (c->shut) /* lingers briefly once the shutdown completes */

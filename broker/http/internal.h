@@ -1,19 +1,26 @@
-/* internal.h — state shared by server.c (loop thread, listener, response hand-off, shutdown) and connection.c
- * (one client socket: parsing, ordering, writing, timers). Not installed; nothing outside broker/http includes it.
+/* internal.h — state shared by server.c (loop threads, listener and accepting, response hand-off, shutdown) and
+ * connection.c (one client socket: parsing, ordering, writing, timers). Not installed; nothing outside broker/http
+ * includes it.
+ *
+ * Loops: the server runs opt.loop_threads loop threads (jn__http_loop), each with its own libuv loop, async handle,
+ * connections and read buffer. Loop 0 also polls the listening socket: it accepts and deals the new sockets out
+ * round-robin (to itself directly, to the others through their new_fds queue and async). A connection, its
+ * requests and their answers belong to one loop for their whole life.
  *
  * Ownership:
  * - jn_http_server is refcounted: one reference for the owner (dropped by jn_http_server_destroy) and one per live
- *   request (hreq). A handler that answers after the server was destroyed therefore still finds a valid mutex.
- * - A connection owns its queue of hreqs (arrival order). An hreq the handler holds, or whose answer waits in the
- *   server's response queue (both DISPATCHED) outlives its connection if the connection dies first: the connection
- *   sets hreq.conn = NULL under the server mutex and forgets it; whoever touches it next (jn_http_respond if not
+ *   request (hreq). A handler that answers after the server was destroyed therefore still finds a valid mutex
+ *   (the loops, and their mutexes, are freed with the server).
+ * - A connection owns its queue of hreqs (arrival order). An hreq the handler holds, or whose answer waits in its
+ *   loop's response queue (both DISPATCHED) outlives its connection if the connection dies first: the connection
+ *   sets hreq.conn = NULL under the loop mutex and forgets it; whoever touches it next (jn_http_respond if not
  *   yet answered, else the loop's drain) frees it.
- * - Everything else (connection, parser, buffers, libuv handles) belongs to the loop thread.
+ * - Everything else (connection, parser, buffers, libuv handles) belongs to its loop thread.
  *
- * Locking: server.mu guards stop_requested, loop_closing, the response queue, hreq.answered and every write of
- * hreq.conn after the hreq was dispatched (the loop thread reads conn without the lock: only it writes it).
- * uv_async_send is only called with mu held and only while !loop_closing, so it never races with the async
- * handle's close.
+ * Locking: each loop's mu guards its stop_requested, loop_closing, response queue and new_fds, and for the hreqs
+ * of its connections hreq.answered and every write of hreq.conn after the hreq was dispatched (the loop thread
+ * reads conn without the lock: only it writes it). uv_async_send is only called with mu held and only while
+ * !loop_closing, so it never races with the async handle's close.
  */
 #ifndef JN_HTTP_INTERNAL_H
 #define JN_HTTP_INTERNAL_H
@@ -35,6 +42,7 @@
 _Noreturn void jn__http_assert_fail(const char *file, int line, const char *cond);
 
 typedef struct jn__http_conn jn__http_conn;
+typedef struct jn__http_loop jn__http_loop;
 
 enum {
     HREQ_HEAD,       /* request line and headers arriving */
@@ -51,6 +59,7 @@ typedef struct jn__http_hdr_span {
 typedef struct jn__http_req {
     jn_http_request pub; /* first: the handler's pointer is this struct's */
     jn_http_server *srv;
+    jn__http_loop *lp;   /* the loop of its connection; never changes */
     jn__http_conn *conn; /* NULL once the connection is gone (see the ownership rule above) */
     struct jn__http_req *next;  /* connection queue */
     struct jn__http_req *rnext; /* server response queue */
@@ -64,8 +73,8 @@ typedef struct jn__http_req {
     jn__http_hdr_span *spans;
     size_t n_spans, spans_cap;
     int last_cb; /* 0 none, 1 header field, 2 header value */
-    char *strings; /* path, query, header names and values, NUL-terminated (built at headers complete) */
-    jn_http_header *headers;
+    jn_http_header *headers; /* one block: the header array, then path, query, header names and values,
+                              * NUL-terminated (built at headers complete) */
     uint8_t *body;
     size_t body_len, body_cap;
     unsigned short http_minor;
@@ -81,23 +90,22 @@ typedef struct jn__http_req {
     uv_write_t wr;
 } jn__http_req;
 
-struct jn_http_server {
-    jn_http_server_options opt; /* host points into host_copy */
-    char *host_copy;
-    int port;
-    atomic_int refs;
-
+/* One loop thread and what it owns. */
+struct jn__http_loop {
+    jn_http_server *s;
+    int index; /* 0 accepts */
     uv_loop_t loop;
-    uv_tcp_t listener;
     uv_async_t async;
     uv_timer_t stop_timer;
     uv_thread_t thread;
-    bool stop_called; /* controlling thread */
+    bool thread_started; /* controlling thread */
 
     pthread_mutex_t mu;
-    bool stop_requested; /* mu */
-    bool loop_closing;   /* mu: the async handle is closing; respond must not touch the loop */
+    bool stop_requested;             /* mu */
+    bool loop_closing;               /* mu: the async handle is closing; respond must not touch the loop */
     jn__http_req *rq_head, *rq_tail; /* mu: answered requests waiting for the loop */
+    int *new_fds;                    /* mu: accepted sockets handed over by loop 0, not yet opened */
+    size_t n_new_fds, new_fds_cap;
 
     /* Loop thread only. */
     bool stopping, finished;
@@ -107,18 +115,41 @@ struct jn_http_server {
     char rbuf[65536]; /* every connection's reads land here (see on_alloc) */
 };
 
+struct jn_http_server {
+    jn_http_server_options opt; /* host points into host_copy */
+    char *host_copy;
+    int port;
+    atomic_int refs;
+    bool stop_called; /* controlling thread */
+
+    /* The listening socket, polled by loop 0 (loop 0's thread only, once started). */
+    int listen_fd;
+    uv_poll_t listener;
+    uv_timer_t accept_pause; /* accepting paused for a moment after running out of descriptors */
+    bool listener_open;
+    unsigned next_loop; /* round-robin */
+
+    int n_loops;
+    jn__http_loop *loops;
+};
+
 /* connection.c */
-void jn__http_conn_accept(jn_http_server *s);
+void jn__http_conn_accept(jn__http_loop *lp, int fd); /* takes the accepted socket (closed on failure) */
 void jn__http_conn_stop(jn__http_conn *c);      /* server stopping: answer what is in flight, then close */
 void jn__http_conn_close(jn__http_conn *c);     /* close now; outstanding requests are orphaned */
 void jn__http_conn_answered(jn__http_req *r);   /* r's answer arrived on the loop thread */
 jn__http_conn *jn__http_conn_next(jn__http_conn *c);
 
+/* The loop whose handler runs on this thread right now (set around the handler call), else NULL.
+ * jn_http_respond from inside the handler then skips the uv_async wake-up: the loop drains its response queue
+ * right after parsing (on_read, conn_resume). */
+extern _Thread_local jn__http_loop *jn__http_dispatching;
+
 /* server.c */
-void jn__http_conn_freed(jn_http_server *s);    /* a connection is gone: maybe finish stopping */
+void jn__http_conn_freed(jn__http_loop *lp);    /* a connection is gone: maybe finish stopping */
 void jn__http_req_free(jn__http_req *r);
-void jn__http_drain(jn_http_server *s);         /* attach queued answers to their connections */
-const char *jn__http_date(jn_http_server *s);
+void jn__http_drain(jn__http_loop *lp);         /* attach queued answers to their connections */
+const char *jn__http_date(jn__http_loop *lp);
 /* Formats status line and headers into r->resp_head and takes body. Any thread. */
 void jn__http_format(jn__http_req *r, int status, const char *content_type, char *body, size_t body_len,
                      const char *extra_headers);

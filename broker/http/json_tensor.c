@@ -448,10 +448,11 @@ int jn__json_walk_data(const json_t *data, int ndim, const int64_t *shape, const
 {
     walk w = {.ndim = ndim, .shape = shape, .input = input, .field = field, .fn = fn, .arg = arg, .err = err};
     int64_t count = jn_shape_element_count(ndim, shape);
-    char shp[160];
-    format_shape(shp, sizeof shp, ndim, shape);
-    if (count < 0)
+    char shp[160]; /* formatted only for a message: this runs for every input */
+    if (count < 0) {
+        format_shape(shp, sizeof shp, ndim, shape);
         return jn_err_set(err, JN_EINVAL, "input '%s': shape %s is not a valid shape", input, shp);
+    }
     if (!json_is_array(data)) {
         if (ndim == 0) /* a scalar tensor may be given bare */
             return walk_leaf(&w, data, 0);
@@ -461,9 +462,11 @@ int jn__json_walk_data(const json_t *data, int ndim, const int64_t *shape, const
     bool flat = ndim <= 1 || n == 0 || !json_is_array(json_array_get(data, 0));
     if (!flat)
         return walk_nested(&w, data, 0);
-    if ((int64_t)n != count)
+    if ((int64_t)n != count) {
+        format_shape(shp, sizeof shp, ndim, shape);
         return jn_err_set(err, JN_EINVAL, "input '%s': %s has %zu elements, shape %s needs %lld", input, field, n,
                           shp, (long long)count);
+    }
     for (size_t k = 0; k < n; k++) {
         w.idx[0] = k;
         int rc = walk_leaf(&w, json_array_get(data, k), ndim ? 1 : 0);

@@ -133,9 +133,13 @@ int jn_rest_v2_decode(const uint8_t *body, size_t len, int64_t header_len, const
                       jn_request *req, jn_rest_v2_opts *opts, jn_err *err);
 
 /* Encodes the answer: JSON, or JSON header + binary outputs (reply->headers then carries
- * Inference-Header-Content-Length). */
+ * Inference-Header-Content-Length). Answers whose outputs all go out as JSON and include no FP64 are written
+ * straight into the body (json_write.h); the others through a jansson tree. Both give the same bytes. */
 int jn_rest_v2_encode(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
                       const jn_rest_v2_opts *opts, jn_rest_reply *reply, jn_err *err);
+/* The jansson-tree encoder alone, for every answer (the tests compare it with jn_rest_v2_encode). */
+int jn__rest_v2_encode_jansson(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
+                               const jn_rest_v2_opts *opts, jn_rest_reply *reply, jn_err *err);
 
 /* The whole POST .../infer: decode, prepare, run, encode; any failure becomes an error reply. */
 void jn_rest_v2_infer(jn_rest_env *env, const char *model, const char *version, const uint8_t *body, size_t len,

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "executor.h"
+#include "json_write.h"
 #include "rest.h"
 
 #ifndef JUNCTION_VERSION
@@ -316,8 +317,8 @@ static json_t *shape_json(int ndim, const int64_t *shape)
     return a;
 }
 
-int jn_rest_v2_encode(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
-                      const jn_rest_v2_opts *opts, jn_rest_reply *reply, jn_err *err)
+int jn__rest_v2_encode_jansson(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
+                               const jn_rest_v2_opts *opts, jn_rest_reply *reply, jn_err *err)
 {
     size_t n = outputs->count;
     bool *binary = calloc(n ? n : 1, sizeof *binary);
@@ -400,6 +401,163 @@ int jn_rest_v2_encode(const jn_request *req, const jn_engine *engine, const jn_t
 out:
     free(binary);
     return rc;
+}
+
+/* ---- the same answer written directly (json_write.h) ---- */
+
+/* The direct writer covers answers whose outputs all go out as JSON, none of them FP64 (an FP64 output switches
+ * jansson's precision for every real of the answer to 17 digits); the jansson path above does the rest. */
+static bool direct_encodable(const jn_tensor_list *outputs, const jn_rest_v2_opts *opts)
+{
+    for (size_t i = 0; i < outputs->count; i++) {
+        const jn_tensor *t = outputs->items[i];
+        if (t->dtype == JN_DTYPE_FP64 || t->dtype == JN_DTYPE_FP16 || t->dtype == JN_DTYPE_BF16 ||
+            asked_binary(opts, t->name) || jn__tensor_needs_binary(t, false))
+            return false;
+    }
+    return true;
+}
+
+static void write_text(jn_json_buf *b, const char *s)
+{
+    jn_json_string(b, s, strlen(s));
+}
+
+/* The tensor's elements as a flat JSON array, as jn__tensor_to_json(t, true, false) gives them. */
+static void write_data(jn_json_buf *b, const jn_tensor *t)
+{
+    int64_t count = jn_tensor_element_count(t);
+    const uint8_t *p = t->data;
+    jn_json_lit(b, "[");
+    if (t->dtype == JN_DTYPE_BYTES) { /* UTF-8 checked by jn__tensor_needs_binary */
+        size_t pos = 0;
+        const uint8_t *elem;
+        uint32_t len;
+        for (int64_t k = 0; k < count && jn_bytes_next(t->data, t->byte_size, &pos, &elem, &len); k++) {
+            if (k)
+                jn_json_lit(b, ",");
+            jn_json_string(b, (const char *)elem, len);
+        }
+        jn_json_lit(b, "]");
+        return;
+    }
+    size_t esz = jn_dtype_size(t->dtype);
+    for (int64_t k = 0; k < count; k++, p += esz) {
+        if (k)
+            jn_json_lit(b, ",");
+        switch (t->dtype) {
+        case JN_DTYPE_FP32: {
+            float v;
+            memcpy(&v, p, sizeof v);
+            jn_json_float32(b, v);
+            break;
+        }
+        case JN_DTYPE_BOOL:
+            jn_json_bool(b, *p != 0);
+            break;
+        case JN_DTYPE_UINT8:
+            jn_json_int(b, *p);
+            break;
+        case JN_DTYPE_INT8:
+            jn_json_int(b, (int8_t)*p);
+            break;
+        case JN_DTYPE_UINT16: {
+            uint16_t v;
+            memcpy(&v, p, sizeof v);
+            jn_json_int(b, v);
+            break;
+        }
+        case JN_DTYPE_INT16: {
+            int16_t v;
+            memcpy(&v, p, sizeof v);
+            jn_json_int(b, v);
+            break;
+        }
+        case JN_DTYPE_UINT32: {
+            uint32_t v;
+            memcpy(&v, p, sizeof v);
+            jn_json_int(b, v);
+            break;
+        }
+        case JN_DTYPE_INT32: {
+            int32_t v;
+            memcpy(&v, p, sizeof v);
+            jn_json_int(b, v);
+            break;
+        }
+        case JN_DTYPE_INT64: {
+            int64_t v;
+            memcpy(&v, p, sizeof v);
+            jn_json_int(b, v);
+            break;
+        }
+        case JN_DTYPE_UINT64: { /* <= INT64_MAX, else it went binary */
+            uint64_t v;
+            memcpy(&v, p, sizeof v);
+            jn_json_int(b, (int64_t)v);
+            break;
+        }
+        default: /* excluded by direct_encodable */
+            jn_json_lit(b, "null");
+            break;
+        }
+    }
+    jn_json_lit(b, "]");
+}
+
+static int encode_direct(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
+                         jn_rest_reply *reply, jn_err *err)
+{
+    size_t guess = 128;
+    for (size_t i = 0; i < outputs->count; i++)
+        guess += 96 + outputs->items[i]->byte_size * 4;
+    jn_json_buf b;
+    jn_json_buf_init(&b, guess);
+    jn_json_lit(&b, "{\"model_name\":");
+    write_text(&b, req->model);
+    jn_json_lit(&b, ",\"model_version\":");
+    write_text(&b, engine->version);
+    jn_json_lit(&b, ",\"id\":");
+    write_text(&b, req->id ? req->id : "");
+    jn_json_lit(&b, ",\"outputs\":[");
+    for (size_t i = 0; i < outputs->count; i++) {
+        const jn_tensor *t = outputs->items[i];
+        if (i)
+            jn_json_lit(&b, ",");
+        jn_json_lit(&b, "{\"name\":");
+        write_text(&b, t->name);
+        jn_json_lit(&b, ",\"datatype\":\"");
+        const char *dt = jn_dtype_name(t->dtype);
+        jn_json_raw(&b, dt, strlen(dt));
+        jn_json_lit(&b, "\",\"shape\":[");
+        for (int k = 0; k < t->ndim; k++) {
+            if (k)
+                jn_json_lit(&b, ",");
+            jn_json_int(&b, t->shape[k]);
+        }
+        jn_json_lit(&b, "],\"data\":");
+        write_data(&b, t);
+        jn_json_lit(&b, "}");
+    }
+    jn_json_lit(&b, "]}");
+    size_t len;
+    char *text = jn_json_buf_take(&b, &len);
+    if (!text)
+        return jn_err_set(err, JN_ENOMEM, "out of memory encoding the response of '%s'", req->model);
+    jn_rest_reply_free(reply);
+    reply->status = 200;
+    reply->content_type = JN_REST_JSON;
+    reply->body = text;
+    reply->body_len = len;
+    return 0;
+}
+
+int jn_rest_v2_encode(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
+                      const jn_rest_v2_opts *opts, jn_rest_reply *reply, jn_err *err)
+{
+    if (direct_encodable(outputs, opts))
+        return encode_direct(req, engine, outputs, reply, err);
+    return jn__rest_v2_encode_jansson(req, engine, outputs, opts, reply, err);
 }
 
 void jn_rest_v2_infer(jn_rest_env *env, const char *model, const char *version, const uint8_t *body, size_t len,

@@ -20,6 +20,7 @@
 struct jn_http_router {
     jn_registry *reg;
     jn_control *control;    /* admin changes: own_control, or the server's (persisted) */
+    const jn_auth *auth;    /* tokens (borrowed); NULL = every call is open */
     jn_control own_control; /* the registry alone */
     jn_workpool *pool;
     atomic_int closing;
@@ -50,8 +51,9 @@ typedef struct call {
     jn_http_router *r;
     jn_http_request *req;
     route_id id;
-    char *model;   /* decoded path segment: model or pipeline name */
-    char *version; /* "" = current */
+    char *model;    /* decoded path segment: model or pipeline name (points into path_buf) */
+    char *version;  /* "" = current (points into path_buf, or NULL) */
+    char *path_buf; /* the decoded segments, owned */
     int64_t header_len;
     bool all_scores;
     int64_t t0, t_start;
@@ -70,6 +72,26 @@ jn_http_router *jn_http_router_create(jn_registry *reg, jn_workpool *pool)
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle, NULL);
     return r;
+}
+
+void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth)
+{
+    r->auth = auth;
+}
+
+/* Who may call a route: probes and /metrics are open; changing pipelines is Admin; the rest is inference. */
+static jn_access route_access(route_id id, const char *method)
+{
+    switch (id) {
+    case RT_LIVE:
+    case RT_READY:
+    case RT_METRICS:
+        return JN_ACCESS_OPEN;
+    case RT_PIPELINE:
+        return strcmp(method, "GET") == 0 ? JN_ACCESS_INFER : JN_ACCESS_ADMIN;
+    default:
+        return JN_ACCESS_INFER;
+    }
 }
 
 void jn_http_router_set_control(jn_http_router *r, jn_control *control)
@@ -132,8 +154,7 @@ static void leave(jn_http_router *r)
 
 static void call_free(call *c)
 {
-    free(c->model);
-    free(c->version);
+    free(c->path_buf);
     free(c);
 }
 
@@ -194,12 +215,10 @@ static int hex(char ch)
     return -1;
 }
 
-/* A percent-decoded copy of s[0..n); NULL for a bad escape or an encoded NUL (*bad set), or out of memory. */
-static char *decode_segment(const char *s, size_t n, bool *bad)
+/* Percent-decodes s[0..n) into out (room for n + 1 bytes, NUL-terminated); false for a bad escape or an encoded
+ * NUL. */
+static bool decode_segment(const char *s, size_t n, char *out)
 {
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '%') {
@@ -207,27 +226,26 @@ static char *decode_segment(const char *s, size_t n, bool *bad)
             continue;
         }
         int a = i + 2 < n ? hex(s[i + 1]) : -1, b = a < 0 ? -1 : hex(s[i + 2]);
-        if (a < 0 || b < 0 || (a == 0 && b == 0)) {
-            *bad = true;
-            free(out);
-            return NULL;
-        }
+        if (a < 0 || b < 0 || (a == 0 && b == 0))
+            return false;
         out[o++] = (char)(a << 4 | b);
         i += 2;
     }
     out[o] = '\0';
-    return out;
+    return true;
 }
 
+/* The decoded path segments, one after the other in buf (one allocation per request). */
 typedef struct segments {
     size_t n;
     char *s[MAX_SEGMENTS];
+    char *buf;
 } segments;
 
 static void segments_free(segments *sg)
 {
-    for (size_t i = 0; i < sg->n; i++)
-        free(sg->s[i]);
+    free(sg->buf);
+    sg->buf = NULL;
     sg->n = 0;
 }
 
@@ -235,8 +253,14 @@ static void segments_free(segments *sg)
 static int split_path(const char *path, segments *sg)
 {
     sg->n = 0;
+    sg->buf = NULL;
     if (path[0] != '/')
         return -1;
+    /* Each segment decodes to at most its own length plus a NUL where its '/' (or the end) was. */
+    sg->buf = malloc(strlen(path) + 1);
+    if (!sg->buf)
+        return -3;
+    char *out = sg->buf;
     const char *p = path + 1;
     for (;;) {
         const char *slash = strchr(p, '/');
@@ -245,13 +269,12 @@ static int split_path(const char *path, segments *sg)
             segments_free(sg);
             return -1;
         }
-        bool bad = false;
-        char *seg = decode_segment(p, len, &bad);
-        if (!seg) {
+        if (!decode_segment(p, len, out)) {
             segments_free(sg);
-            return bad ? -2 : -3;
+            return -2;
         }
-        sg->s[sg->n++] = seg;
+        sg->s[sg->n++] = out;
+        out += strlen(out) + 1;
         if (!slash)
             return 0;
         p = slash + 1;
@@ -317,11 +340,10 @@ static route_id match(segments *sg, call *c)
     }
     if (id != RT_NONE && name) {
         c->model = sg->s[name];
-        sg->s[name] = NULL;
-        if (version) {
+        if (version)
             c->version = sg->s[version];
-            sg->s[version] = NULL;
-        }
+        c->path_buf = sg->buf; /* the call owns the segments now */
+        sg->buf = NULL;
     }
     return id;
 }
@@ -602,7 +624,22 @@ void jn_http_router_handle(jn_http_request *req)
             return;
         }
     }
-    /* Auth (issue #9, hardening): the admin token will be checked here for RT_PIPELINE writes once the hardening issue adds it. */
+    if (r->auth) {
+        const char *authorization = jn_http_header_get(req, "authorization");
+        if (authorization && !*authorization)
+            authorization = NULL;
+        jn_err denied;
+        jn_err_clear(&denied);
+        if (jn_auth_check(r->auth, route_access(c->id, req->method), authorization,
+                          authorization ? strlen(authorization) : 0, &denied)) {
+            jn_rest_reply reply = {0};
+            jn_rest_reply_err(&reply, &denied);
+            if (denied.code == JN_EUNAUTHENTICATED)
+                reply.headers = strdup("WWW-Authenticate: Bearer\r\n");
+            finish(c, &reply, -1);
+            return;
+        }
+    }
     switch (c->id) {
     case RT_LIVE:
     case RT_READY:

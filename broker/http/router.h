@@ -16,7 +16,8 @@
  * missing Content-Type counts as JSON; application/octet-stream too for a v2 infer with
  * Inference-Header-Content-Length): 415.
  *
- * Threads: the handler runs on the HTTP loop thread and does only cheap work there: path parsing, registry look-ups,
+ * Threads: the handler runs on the connection's HTTP loop thread (several loops may call it at once) and does only
+ * cheap work there: path parsing, registry look-ups,
  * health, metadata, one model's or one pipeline's description, pipeline delete. JSON decoding, engine runs, encoding,
  * lists, /metrics and pipeline compilation go to the worker pool — except an inference on an inline engine
  * (jn_engine_is_inline, e.g. identity, or a pipeline of inline steps) whose body is under 64 KiB: that runs on the
@@ -35,6 +36,7 @@
 #include <stdint.h>
 
 #include "registry.h"
+#include "auth.h"
 #include "control.h"
 #include "server.h"
 #include "workpool.h"
@@ -47,6 +49,9 @@ void jn_http_router_destroy(jn_http_router *r);
 /* Admin changes (PUT/DELETE /v1/pipelines/...) go through `control` (borrowed; must outlive the router) instead of
  * straight to the registry, unpersisted (the default). Call before serving. */
 void jn_http_router_set_control(jn_http_router *r, jn_control *control);
+/* Checks the Authorization header ("Bearer <token>") against `auth` (borrowed; must outlive the router): 401 with
+ * WWW-Authenticate: Bearer, or 403 for a client token on an admin path. Probes and /metrics stay open. */
+void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth);
 
 /* The jn_http_handler: set jn_http_server_options.handler to it and .user to the router. */
 void jn_http_router_handle(jn_http_request *req);

@@ -2,9 +2,11 @@
  * order, Content-Length and chunked bodies, a body size limit, slow-client timeouts. It knows nothing of models:
  * every complete request goes to one handler, which answers once, from any thread.
  *
- * Threads: one libuv loop thread owns every socket. The handler is called on the loop thread; it must not block
- * or do heavy work there (decode big bodies, run engines that are not inline): it hands such work to the worker
- * pool and calls jn_http_respond from the worker when done. jn_http_respond is thread-safe.
+ * Threads: opt.loop_threads libuv loop threads (default 1); one of them accepts and deals the connections out
+ * round-robin, and a connection stays on its loop thread for good. The handler is called on the connection's loop
+ * thread, so with several loops it runs on several threads at once; it must not block or do heavy work there
+ * (decode big bodies, run engines that are not inline): it hands such work to the worker pool and calls
+ * jn_http_respond from the worker when done. jn_http_respond is thread-safe.
  *
  * Ownership: a jn_http_request and everything it points to (method, path, query, headers, body) belongs to the
  * server and stays valid until jn_http_respond is called for it; the handler must not keep pointers into it after
@@ -39,8 +41,9 @@ typedef struct jn_http_request {
 /* Case-insensitive header lookup; NULL if absent. */
 const char *jn_http_header_get(const jn_http_request *req, const char *name);
 
-/* Called once per complete request, on the loop thread, in arrival order. It must not call jn_http_server_stop
- * or _destroy (they join the loop thread). */
+/* Called once per complete request, on its connection's loop thread, in arrival order per connection (requests of
+ * different connections may be handled concurrently). It must not call jn_http_server_stop or _destroy (they join
+ * the loop threads). */
 typedef void (*jn_http_handler)(jn_http_request *req);
 
 typedef struct jn_http_server_options {
@@ -55,6 +58,7 @@ typedef struct jn_http_server_options {
                                  * the limit for a client that does not read its answers. Timeouts <= 0: none */
     int max_pipelined;          /* requests read ahead on one connection before reading pauses (< 1 = 1) */
     int64_t stop_grace_ms;      /* jn_http_server_stop waits this long for unanswered requests; 0 = 10 s */
+    int loop_threads;           /* libuv loop threads sharing the connections (< 1 = 1, at most 64) */
     jn_http_handler handler;
     void *user;
 } jn_http_server_options;
@@ -62,7 +66,7 @@ typedef struct jn_http_server_options {
 /* 127.0.0.1:8000, 64 MiB bodies, 64 KiB heads, 10 s head, 60 s body, 60 s idle, 16 pipelined, 10 s stop grace. */
 void jn_http_server_options_default(jn_http_server_options *opt);
 
-/* Binds and starts the loop thread. NULL with err set when the address cannot be bound. The options are copied
+/* Binds and starts the loop threads. NULL with err set when the address cannot be bound. The options are copied
  * (host too). */
 jn_http_server *jn_http_server_start(const jn_http_server_options *opt, jn_err *err);
 int jn_http_server_port(const jn_http_server *s);
@@ -80,7 +84,7 @@ void jn_http_respond(jn_http_request *req, int status, const char *content_type,
 /* A JSON error answer {"error": message} with the given status. */
 void jn_http_respond_error(jn_http_request *req, int status, const char *message);
 
-/* Stops accepting, answers what is in flight, closes connections, joins the loop thread. Requests the handler
+/* Stops accepting, answers what is in flight, closes connections, joins the loop threads. Requests the handler
  * has not answered within stop_grace_ms lose their connection (their later answer is dropped). Idempotent.
  * jn_http_server_destroy stops first if needed. */
 void jn_http_server_stop(jn_http_server *s);

@@ -13,9 +13,12 @@
 
 usage: /usr/bin/python3 tests/e2e/test_auth.py /path/to/junction
 """
+import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -90,7 +93,8 @@ def tokens(t):
     d = t.workdir
     admin_file = write(os.path.join(d, "admin.token"), ADMIN_TOKEN + "\n")
     client_file = write(os.path.join(d, "client.token"), "  " + CLIENT_TOKEN + "\n\n")
-    srv = t.start_server(["--admin-token-file", admin_file, "--client-token-file", client_file], probe=False)
+    srv = t.start_server(["--admin-token-file", admin_file, "--client-token-file", client_file, "--http-port", "any"],
+                         probe=False)
     broker, v2, admin, health = srv.broker(), srv.v2(), srv.admin(), srv.health()
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     req = infer_request("identity", x, id="a1")
@@ -151,6 +155,9 @@ def tokens(t):
         t.check(r is not None and "demo-chain" in [p.name for p in r.pipelines],
                 "Admin ListPipelines with the admin token: demo-chain still there")
 
+    with t.case("tokens: HTTP"):
+        http_tokens(t, srv)
+
     t.stop_server(srv)
     err = srv.stderr_text()
     t.check(ADMIN_TOKEN not in err and CLIENT_TOKEN not in err, "neither token appears on the server's stderr")
@@ -172,6 +179,50 @@ def tokens(t):
         err = start_fails(t, "a token with a space -> refused, naming the file", ["--client-token-file", spaced],
                           spaced, "printable ASCII")
         t.check(err is not None and "two words" not in err, "the refused token is not printed")
+
+
+def http(srv, method, path, body=None, token=None):
+    """(status, headers, body text) of one HTTP request."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request("http://%s%s" % (srv.http_address, path), method=method, headers=headers,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def http_tokens(t, srv):
+    infer = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2], "data": [1, 2]}]}
+    st, h, body = http(srv, "POST", "/v2/models/identity/infer", infer)
+    t.check(st == 401 and "Bearer" in (h.get("WWW-Authenticate") or "") and "client token" in body,
+            "HTTP infer without a token -> 401 + WWW-Authenticate: Bearer", (st, dict(h), body))
+    st, _, body = http(srv, "POST", "/v2/models/identity/infer", infer, token="wrong")
+    t.check(st == 401 and "not valid" in body, "HTTP infer with a wrong token -> 401", (st, body))
+    st, _, body = http(srv, "POST", "/v2/models/identity/infer", infer, token=CLIENT_TOKEN)
+    t.check(st == 200 and json.loads(body)["outputs"][0]["data"] == [1, 2], "HTTP infer with the client token -> 200",
+            (st, body))
+    st, _, _ = http(srv, "GET", "/v1/models")
+    t.eq(st, 401, "GET /v1/models without a token -> 401")
+    for path in ("/v2/health/live", "/v2/health/ready", "/metrics"):
+        st, _, _ = http(srv, "GET", path)
+        t.eq(st, 200, "GET %s without a token -> 200 (open for probes and scrapers)" % path)
+    spec = {"name": "via-http", "inputs": [{"name": "x", "kind": "TENSOR", "datatype": "FP32", "shape": [-1, -1]}],
+            "steps": [{"id": "a", "model": "identity", "inputs": {"input": "x"}}],
+            "outputs": [{"name": "y", "from": "a.output"}]}
+    st, _, body = http(srv, "PUT", "/v1/pipelines/via-http", spec, token=CLIENT_TOKEN)
+    t.check(st == 403 and "admin token" in body, "PUT /v1/pipelines with the client token -> 403", (st, body))
+    st, _, body = http(srv, "PUT", "/v1/pipelines/via-http", spec, token=ADMIN_TOKEN)
+    t.eq(st, 201, "PUT /v1/pipelines with the admin token -> 201")
+    st, _, _ = http(srv, "GET", "/v1/pipelines/via-http", token=CLIENT_TOKEN)
+    t.eq(st, 200, "GET /v1/pipelines/NAME with the client token -> 200 (reading is inference's)")
+    st, _, _ = http(srv, "DELETE", "/v1/pipelines/via-http", token=CLIENT_TOKEN)
+    t.eq(st, 403, "DELETE /v1/pipelines/NAME with the client token -> 403")
+    st, _, _ = http(srv, "DELETE", "/v1/pipelines/via-http", token=ADMIN_TOKEN)
+    t.eq(st, 200, "DELETE /v1/pipelines/NAME with the admin token -> 200")
 
 
 def tls(t):

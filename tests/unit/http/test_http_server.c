@@ -95,9 +95,29 @@ static void join_answer_threads(void)
     pthread_mutex_unlock(&threads_mu);
 }
 
+/* Loop threads the servers under test run (main runs every test with 1, then with 3), and the distinct threads
+ * the handler was called on. */
+static int loop_threads = 1;
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t seen[8];
+static int n_seen;
+
+static void note_thread(void)
+{
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&seen_mu);
+    bool known = false;
+    for (int i = 0; i < n_seen; i++)
+        known |= pthread_equal(seen[i], self) != 0;
+    if (!known && n_seen < 8)
+        seen[n_seen++] = self;
+    pthread_mutex_unlock(&seen_mu);
+}
+
 static void handler(jn_http_request *req)
 {
     atomic_fetch_add(&handled, 1);
+    note_thread();
     if (strcmp(req->path, "/slow") == 0)
         answer_from_thread(req, 50);
     else if (strcmp(req->path, "/late-first") == 0)
@@ -125,6 +145,7 @@ static jn_http_server *start_grace(size_t max_body, size_t max_head, int64_t hea
     opt.idle_timeout_ms = idle_ms;
     opt.max_pipelined = max_pipelined;
     opt.stop_grace_ms = grace_ms;
+    opt.loop_threads = loop_threads;
     opt.handler = handler;
     jn_err err;
     jn_http_server *s = jn_http_server_start(&opt, &err);
@@ -793,9 +814,44 @@ static void test_many_connections(void)
     JN_CHECK_INT_EQ(ok, N);
 }
 
-int main(void)
+/* Connections are dealt out to every loop thread, and each keeps its pipelined answers in order. */
+static void test_loops_share_connections(void)
 {
-    signal(SIGPIPE, SIG_IGN);
+    enum { N = 12 };
+    pthread_mutex_lock(&seen_mu);
+    n_seen = 0;
+    pthread_mutex_unlock(&seen_mu);
+    client *cs[N];
+    for (int i = 0; i < N; i++) {
+        cs[i] = client_open(port);
+        char req[160];
+        snprintf(req, sizeof req, "GET /l?%d HTTP/1.1\r\n\r\nGET /slow?%d HTTP/1.1\r\n\r\nGET /l2?%d HTTP/1.1\r\n\r\n", i, i,
+                 i);
+        JN_CHECK_INT_EQ(send_str(cs[i], req), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        const char *paths[3] = {"/l", "/slow", "/l2"};
+        for (int k = 0; k < 3; k++) {
+            response r;
+            char want[64];
+            snprintf(want, sizeof want, "GET %s?%d body=", paths[k], i);
+            EXPECT_RESPONSE(cs[i], &r, 200);
+            JN_CHECK_STR_EQ(r.body, want);
+            free(r.body);
+        }
+        client_close(cs[i]);
+    }
+    join_answer_threads();
+    pthread_mutex_lock(&seen_mu);
+    JN_CHECK_INT_EQ(n_seen, loop_threads);
+    pthread_mutex_unlock(&seen_mu);
+}
+
+/* Every test against servers with `n_loops` loop threads. */
+static void run_all(int n_loops)
+{
+    loop_threads = n_loops;
+    printf("-- %d loop thread%s\n", n_loops, n_loops == 1 ? "" : "s");
     srv = start(4096, 2048, 5000, 5000, 5000, 4);
     port = jn_http_server_port(srv);
 
@@ -818,8 +874,16 @@ int main(void)
     JN_TEST_RUN(test_timeouts);
     JN_TEST_RUN(test_stop_answers_in_flight);
     JN_TEST_RUN(test_stop_grace_expires);
+    JN_TEST_RUN(test_loops_share_connections);
 
     jn_http_server_destroy(srv);
     join_answer_threads();
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    run_all(1);
+    run_all(3);
     return JN_TEST_EXIT();
 }

@@ -392,6 +392,83 @@ static void test_v2_encode_json(void)
     jn_tensor_list_clear(&outs);
 }
 
+/* The direct writer (json_write.h) and the jansson tree give the same bytes, for every datatype the writer takes,
+ * odd names and ids (escapes, invalid UTF-8), empty and rank-0 tensors and random values; and the same document. */
+static void encode_both_and_compare(jn_tensor_list *outs, const char *model, const char *id)
+{
+    jn_err err;
+    jn_err_clear(&err);
+    jn_request req;
+    jn_request_init(&req);
+    JN_REQUIRE(jn_request_set_target(&req, model, "", id) == 0);
+    jn_engine_vtable vt = {.abi_version = JN_ENGINE_ABI_VERSION};
+    jn_engine fake = {.vt = &vt, .name = (char *)model, .version = (char *)"7\t\"v\""};
+    jn_rest_v2_opts opts = {0};
+    jn_rest_reply direct = {0}, tree = {0};
+    JN_CHECK_INT_EQ(jn_rest_v2_encode(&req, &fake, outs, &opts, &direct, &err), 0);
+    JN_CHECK_INT_EQ(jn__rest_v2_encode_jansson(&req, &fake, outs, &opts, &tree, &err), 0);
+    JN_REQUIRE(direct.body && tree.body);
+    JN_CHECK_INT_EQ(direct.body_len, tree.body_len);
+    JN_CHECK_STR_EQ(direct.body, tree.body);
+    JN_CHECK_STR_EQ(direct.content_type, tree.content_type);
+    json_t *a = json_loadb(direct.body, direct.body_len, 0, NULL), *b = json_loadb(tree.body, tree.body_len, 0, NULL);
+    JN_CHECK(a && b && json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    jn_rest_reply_free(&direct);
+    jn_rest_reply_free(&tree);
+    jn_request_clear(&req);
+}
+
+static void test_v2_encode_direct_matches_jansson(void)
+{
+    static const jn_dtype types[] = {JN_DTYPE_BOOL,  JN_DTYPE_UINT8, JN_DTYPE_UINT16, JN_DTYPE_UINT32,
+                                     JN_DTYPE_UINT64, JN_DTYPE_INT8,  JN_DTYPE_INT16,  JN_DTYPE_INT32,
+                                     JN_DTYPE_INT64, JN_DTYPE_FP32};
+    uint64_t x = 0x243f6a8885a308d3u;
+    jn_err err;
+    for (int round = 0; round < 200; round++) {
+        jn_tensor_list outs;
+        jn_tensor_list_init(&outs);
+        int n_out = round % 4; /* 0 outputs too */
+        for (int o = 0; o < n_out; o++) {
+            jn_dtype dt = types[(size_t)(round + o) % (sizeof types / sizeof types[0])];
+            int64_t shape[3] = {1 + round % 3, (round / 3) % 5, 2};
+            int ndim = round % 7 == 0 ? 0 : 1 + (round + o) % 3;
+            char name[32];
+            snprintf(name, sizeof name, o == 1 ? "out\"%d\\\x01\x7f\xff" : "out%d/\xe4\xbd\x93", o);
+            jn_tensor *t = jn_tensor_create(name, dt, ndim, shape, &err);
+            JN_REQUIRE(t);
+            uint8_t *p = t->data;
+            for (size_t k = 0; k < t->byte_size; k++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                p[k] = (uint8_t)(x >> 24);
+            }
+            size_t esz = jn_dtype_size(dt);
+            for (size_t k = 0; k < t->byte_size; k += esz) {
+                if (dt == JN_DTYPE_BOOL)
+                    p[k] &= 1;
+                if (dt == JN_DTYPE_UINT64)
+                    p[k + 7] &= 0x7f; /* above INT64_MAX goes binary (jansson path alone) */
+                if (dt == JN_DTYPE_FP32 && k / esz % 5 == 0) {
+                    float special[] = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, 0.85f, 1e-40f, 3.4e38f};
+                    memcpy(p + k, &special[(k / esz / 5) % 8], sizeof(float));
+                }
+            }
+            jn_tensor_list_push(&outs, t);
+        }
+        if (round % 5 == 0) {
+            const char *strs[3] = {"\xe4\xbd\x93\xe8\x82\xb2", "a\"b\\c\n\r\t\b\f\x1f/", ""};
+            const size_t lens[3] = {6, strlen(strs[1]), 0};
+            jn_tensor_list_push(&outs, jn_tensor_from_strings("s", 1, (const int64_t[]){3}, strs, lens, 3, &err));
+        }
+        encode_both_and_compare(&outs, round % 2 ? "m" : "m\"\xc3(", round % 3 ? "" : "id\n\x02\xe2\x82");
+        jn_tensor_list_clear(&outs);
+    }
+}
+
 static void test_v2_encode_binary(void)
 {
     jn_tensor_list outs;
@@ -764,6 +841,7 @@ int main(void)
     JN_TEST_RUN(test_v2_binary_inputs);
     JN_TEST_RUN(test_v2_encode_json);
     JN_TEST_RUN(test_v2_encode_binary);
+    JN_TEST_RUN(test_v2_encode_direct_matches_jansson);
     JN_TEST_RUN(test_v2_infer_call);
     JN_TEST_RUN(test_simple_classification);
     JN_TEST_RUN(test_simple_image_and_tensors);
