@@ -6,6 +6,9 @@
    status 0 (an ASan leak report at exit makes the status non-zero and fails this test) within the grace period.
 2. SIGINT on an idle server: exit status 0.
 3. A call that outlives --grace-ms: the server still exits with status 0 and the call ends with an error.
+4. SIGTERM while 64 InferStreams are busy (each sending burn requests one after another): every request whose answer
+   the stream delivered is right, every stream ends with OK or a clear UNAVAILABLE (no hang, no other status), a
+   new stream is refused, and the server exits 0 within the grace period.
 
 usage: /usr/bin/python3 tests/e2e/test_shutdown.py /path/to/junction
 """
@@ -135,6 +138,86 @@ def main(t):
             t.fail("the call cut off by the grace period ends", "still pending")
         srv.kill()
         t.check_sanitizer_reports(srv)
+
+    with t.case("SIGTERM while 64 streams are busy"):
+        busy_streams(t)
+
+
+def busy_streams(t):
+    n_streams, per_stream = 64, 40
+    srv = t.start_server(["--workers", "4", "--grace-ms", str(GRACE_MS)], probe=False)
+    channels = [srv.channel() for _ in range(4)]
+    for ch in channels:
+        grpc.channel_ready_future(ch).result(timeout=harness.RPC_TIMEOUT)
+    outcome = [None] * n_streams
+    sent = [0] * n_streams
+    started = threading.Barrier(n_streams + 1)
+
+    def one_stream(k):
+        stub = srv.broker(channels[k % len(channels)])
+        x = np.full((1, 3), k, dtype=np.float32)
+        q = harness.RequestQueue()
+        answers, bad = 0, []
+        try:
+            it = stub.InferStream(iter(q), timeout=120)
+            started.wait(30)
+            for i in range(per_stream):
+                q.put(infer_request("burn", x, id="%d-%d" % (k, i), params={"burn_ms": 20, "burn_mode": "sleep"}))
+                sent[k] += 1
+                m = next(it)
+                out = output_array(m, "output")
+                if m.id != "%d-%d" % (k, i) or out is None or not np.array_equal(out, x):
+                    bad.append(harness._short(m))
+                answers += 1
+            q.close()
+            for _ in it:
+                pass
+            outcome[k] = ("ok", answers, bad)
+        except StopIteration:
+            outcome[k] = ("ended", answers, bad)
+        except grpc.RpcError as e:
+            outcome[k] = (e.code().name, answers, bad, e.details())
+        except threading.BrokenBarrierError:
+            outcome[k] = ("barrier", answers, bad)
+        finally:
+            q.close()
+
+    threads = [threading.Thread(target=one_stream, args=(k,), daemon=True) for k in range(n_streams)]
+    for th in threads:
+        th.start()
+    started.wait(60)
+    time.sleep(0.3)  # every stream busy: requests in flight on all of them (setup only)
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    try:
+        list(srv.broker(srv.channel()).InferStream(iter([infer_request("identity", np.ones((1, 1), np.float32))]),
+                                                   timeout=10))
+        t.fail("a new stream after SIGTERM is refused", "it was served")
+    except grpc.RpcError as e:
+        t.check(e.code() == grpc.StatusCode.UNAVAILABLE, "a new stream after SIGTERM is refused (UNAVAILABLE)",
+                e.code().name)
+    for th in threads:
+        th.join(timeout=GRACE_MS / 1000.0 + 60)
+    hung = [k for k, o in enumerate(outcome) if o is None]
+    t.check(not hung, "no stream hangs: all 64 end", "still open: %r" % hung[:10])
+    statuses = {}
+    for o in outcome:
+        if o is not None:
+            statuses[o[0]] = statuses.get(o[0], 0) + 1
+    t.check(set(statuses) <= {"ok", "ended", "UNAVAILABLE"}, "every stream ends OK or with UNAVAILABLE", statuses)
+    wrong = [b for o in outcome if o for b in o[2]]
+    t.check(not wrong, "every answer delivered is the right one for its request", wrong[:3])
+    answered = sum(o[1] for o in outcome if o)
+    print("     (%d answers before the streams closed; stream endings: %r)" % (answered, statuses), flush=True)
+    t.check(answered >= n_streams, "the requests in flight at SIGTERM were answered", answered)
+    rc = srv.wait(GRACE_MS / 1000.0 + EXIT_MARGIN_S + 60)
+    elapsed = time.monotonic() - t0
+    t.check(rc == 0, "exit status 0 after SIGTERM under load", "status %s\n%s" % (rc, srv.stderr_tail()))
+    t.check(rc is not None and elapsed <= GRACE_MS / 1000.0 + EXIT_MARGIN_S,
+            "exits within the grace period under load", "took %.1f s" % elapsed)
+    srv.kill()
+    t.check_sanitizer_reports(srv)
 
 
 if __name__ == "__main__":
