@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the whole suite on a release build (warnings are errors),
-# then the unit and end-to-end suites again on an address+undefined sanitizer build.
+# then the unit and end-to-end suites again on an address+undefined sanitizer build, then the concurrency unit tests
+# (label tsan) on a ThreadSanitizer build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -17,3 +18,13 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DJUNCTION_WERROR=ON -DJUNCTIO
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|e2e'
+
+echo "== thread sanitizer build (concurrency unit tests)"
+# Only what runs in our own threads: grpc and libuv are not built with ThreadSanitizer, so races it would report
+# through their (invisible) synchronisation would be noise. See DECISIONS.md "Sanitizers".
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DJUNCTION_WERROR=ON -DJUNCTION_SANITIZE=thread \
+  -DJUNCTION_BENCH=OFF >/dev/null
+tsan_tests=$(ctest --test-dir build-tsan -N -L tsan | awk '/Test +#/ { print $3 }')
+# shellcheck disable=SC2086
+cmake --build build-tsan -j"$jobs" --target $tsan_tests
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L tsan

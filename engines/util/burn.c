@@ -2,6 +2,7 @@
  * Request parameters: burn_ms (number, default from `serve --burn-ms`) and burn_mode ("cpu" spins a core,
  * "sleep" waits without using one). It checks the deadline and cancellation every millisecond, so a cancelled
  * call stops burning. Runs on the worker pool, never on a pump thread. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,16 +15,18 @@ typedef struct burn_state {
     double default_ms;
 } burn_state;
 
-static volatile unsigned long long burn_sink;
+/* Where the spin's result goes so the compiler cannot drop the loop; atomic because every burning thread writes it
+ * (a plain global was a data race, found by the ThreadSanitizer run of test_pipeline_run). */
+static _Atomic unsigned long long burn_sink;
 
 static void spin_for_ns(int64_t ns)
 {
     int64_t end = jn_now_ns() + ns;
-    unsigned long long x = burn_sink;
+    unsigned long long x = atomic_load_explicit(&burn_sink, memory_order_relaxed);
     while (jn_now_ns() < end)
         for (int i = 0; i < 1000; i++)
             x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    burn_sink = x;
+    atomic_store_explicit(&burn_sink, x, memory_order_relaxed);
 }
 
 static int burn_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
