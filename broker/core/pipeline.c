@@ -72,6 +72,7 @@ typedef struct pipe {
     size_t n_outs;
     int stream_step; /* -1: none */
     bool all_inline;
+    int depth; /* 1 + the deepest pipeline among the steps' engines */
 } pipe;
 
 static const jn_engine_vtable pipeline_vtable;
@@ -423,6 +424,11 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
     int rc = check_names(spec, err);
     if (rc)
         return NULL;
+    if (spec->n_steps > JN_PIPELINE_MAX_STEPS) {
+        jn_err_set(err, JN_EINVAL, "pipeline '%s': %zu steps; at most %d", spec->name, spec->n_steps,
+                   JN_PIPELINE_MAX_STEPS);
+        return NULL;
+    }
     pipe *p = calloc(1, sizeof *p);
     if (!p || spec_copy(&p->spec, spec) ||
         !(p->steps = calloc(spec->n_steps, sizeof *p->steps))) {
@@ -433,6 +439,7 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
     const char *name = p->spec.name;
     p->stream_step = -1;
     p->all_inline = true;
+    p->depth = 1;
     for (size_t i = 0; i < spec->n_steps; i++) {
         const jn_step_spec *ss = &p->spec.steps[i];
         pstep *st = &p->steps[i];
@@ -454,6 +461,18 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
             goto fail;
         }
         snprintf(st->label, n, "step '%s' (model '%s')", ss->id, ss->model);
+        if (jn_engine_is_pipeline(st->engine)) {
+            const pipe *inner = st->engine->ctx;
+            if (inner->depth + 1 > p->depth)
+                p->depth = inner->depth + 1;
+            if (p->depth > JN_PIPELINE_MAX_DEPTH) {
+                rc = jn_err_set(err, JN_EINVAL,
+                                "pipeline '%s': step '%s' uses pipeline '%s', which nests %d deep; pipelines may nest "
+                                "at most %d deep",
+                                name, ss->id, ss->model, inner->depth, JN_PIPELINE_MAX_DEPTH);
+                goto fail;
+            }
+        }
         if (st->engine->flags & JN_ENGINE_STREAMS) {
             if (p->stream_step >= 0) {
                 rc = jn_err_set(err, JN_EINVAL,

@@ -66,6 +66,11 @@ jn_binding *jn_step_spec_bind(jn_step_spec *step, const char *port, const char *
 int jn_pipeline_spec_add_output(jn_pipeline_spec *spec, const char *name, const char *from);
 /* Pipeline inputs are added with jn_signature_add_input(&spec->inputs, ...). */
 
+/* Limits checked at compile time: steps per pipeline, and how deep pipelines may be used as steps of pipelines (a
+ * pipeline with no pipeline step has depth 1). */
+#define JN_PIPELINE_MAX_STEPS 256
+#define JN_PIPELINE_MAX_DEPTH 8
+
 /* Compiles and type-checks. NULL with JN_EINVAL (or JN_ENOTFOUND for an unknown engine) and a message naming the
  * pipeline, step and port otherwise. The engine's model_type is "pipeline". */
 jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, jn_err *err);

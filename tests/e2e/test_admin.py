@@ -429,6 +429,32 @@ def main(t):
                    infer_request("two-step", x, input_name="x"))
         check_pipeline_answer(t, "two-step after the refused replacement", r, x, "two-step")
 
+    with t.case("limits: steps per pipeline and nesting depth"):
+        def chain_of(name, n, model="identity", port="input", out="output"):
+            return {"name": name,
+                    "inputs": [{"name": "x", "kind": "TENSOR", "datatype": "FP32", "shape": [-1, -1]}],
+                    "steps": [{"id": "s%d" % i, "model": model,
+                               "inputs": {port: "x" if i == 0 else "s%d.%s" % (i - 1, out)}} for i in range(n)],
+                    "outputs": [{"name": "y", "from": "s%d.%s" % (n - 1, out)}]}
+        t.expect_error("PutPipeline with 257 steps -> INVALID_ARGUMENT", admin.PutPipeline, IA, "257 steps",
+                       "at most 256", args=(put_json(chain_of("too-long", 257)),))
+        t.call("PutPipeline with 256 steps (the limit) is accepted", admin.PutPipeline,
+               put_json(chain_of("longest", 256)))
+        # nest-1 uses identity; nest-k uses nest-(k-1): nest-8 is 8 deep (accepted), nest-9 would be 9.
+        t.call("PutPipeline nest-1", admin.PutPipeline, put_json(chain_of("nest-1", 1)))
+        for k in range(2, 9):
+            t.call("PutPipeline nest-%d" % k, admin.PutPipeline,
+                   put_json(chain_of("nest-%d" % k, 1, model="nest-%d" % (k - 1), port="x", out="y")))
+        t.expect_error("PutPipeline nesting 9 deep -> INVALID_ARGUMENT naming the step and the limit", admin.PutPipeline,
+                       IA, "step 's0' uses pipeline 'nest-8'", "at most 8 deep",
+                       args=(put_json(chain_of("nest-9", 1, model="nest-8", port="x", out="y")),))
+        x = np.ones((1, 2), dtype=np.float32)
+        r = t.call("Infer nest-8", stub.Infer, infer_request("nest-8", x, input_name="x"))
+        t.check(r is not None and np.array_equal(output_array(r, "y"), x), "nest-8 (8 deep) answers")
+        for k in range(8, 0, -1):
+            t.call("DeletePipeline nest-%d" % k, admin.DeletePipeline, pb.admin.DeletePipelineRequest(name="nest-%d" % k))
+        t.call("DeletePipeline longest", admin.DeletePipeline, pb.admin.DeletePipelineRequest(name="longest"))
+
     with t.case("DeletePipeline"):
         r = t.call("DeletePipeline two-step", admin.DeletePipeline, pb.admin.DeletePipelineRequest(name="two-step"))
         if r is not None:
