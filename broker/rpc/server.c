@@ -114,7 +114,7 @@ static void request_registered(jn_server *s, size_t method, int cq)
     }
 }
 
-/* ---- calls refused before any handler sees them (authentication) ---- */
+/* ---- calls refused before any handler sees them (authentication, unknown methods) ---- */
 
 typedef struct refused_call {
     jn_tag done_tag;
@@ -209,32 +209,24 @@ static void on_registered_call(jn_tag *tag, bool ok)
     jn__server_call_end(s);
 }
 
-/* ---- unknown methods: UNIMPLEMENTED instead of a hang until the deadline ---- */
+/* ---- unknown methods: UNIMPLEMENTED instead of a hang until the deadline (answered as a refused call) ---- */
 
 typedef struct unknown_call {
     jn_tag arrived_tag;
-    jn_tag done_tag;
     jn_server *server;
     int cq;
     grpc_call *call;
     grpc_call_details details;
     grpc_metadata_array md;
-    int cancelled;
-    grpc_slice message;
 } unknown_call;
 
 static void on_unknown_call(jn_tag *tag, bool ok);
 
-static void on_unknown_done(jn_tag *tag, bool ok)
+static void unknown_free(unknown_call *u)
 {
-    unknown_call *u = JN_CONTAINER_OF(tag, unknown_call, done_tag);
-    jn_server *s = u->server;
-    grpc_slice_unref(u->message);
     grpc_call_details_destroy(&u->details);
     grpc_metadata_array_destroy(&u->md);
-    grpc_call_unref(u->call);
     free(u);
-    jn__server_call_end(s);
 }
 
 static void request_unknown(jn_server *s, int cq)
@@ -243,7 +235,6 @@ static void request_unknown(jn_server *s, int cq)
     if (!u)
         return;
     u->arrived_tag.fn = on_unknown_call;
-    u->done_tag.fn = on_unknown_done;
     u->server = s;
     u->cq = cq;
     grpc_call_details_init(&u->details);
@@ -251,9 +242,7 @@ static void request_unknown(jn_server *s, int cq)
     jn__server_call_begin(s);
     if (grpc_server_request_call(s->srv, &u->call, &u->details, &u->md, s->cqs[cq], s->cqs[cq], &u->arrived_tag) !=
         GRPC_CALL_OK) {
-        grpc_call_details_destroy(&u->details);
-        grpc_metadata_array_destroy(&u->md);
-        free(u);
+        unknown_free(u);
         jn__server_call_end(s);
     }
 }
@@ -262,29 +251,16 @@ static void on_unknown_call(jn_tag *tag, bool ok)
 {
     unknown_call *u = JN_CONTAINER_OF(tag, unknown_call, arrived_tag);
     jn_server *s = u->server;
-    if (!ok) {
-        grpc_call_details_destroy(&u->details);
-        grpc_metadata_array_destroy(&u->md);
-        free(u);
-        jn__server_call_end(s);
-        return;
+    if (ok) {
+        if (!jn__server_closing(s))
+            request_unknown(s, u->cq);
+        char text[512];
+        snprintf(text, sizeof text, "method %.*s is not implemented by junction",
+                 (int)GRPC_SLICE_LENGTH(u->details.method), (const char *)GRPC_SLICE_START_PTR(u->details.method));
+        refuse_call(s, u->call, GRPC_STATUS_UNIMPLEMENTED, text);
     }
-    if (!jn__server_closing(s))
-        request_unknown(s, u->cq);
-    char text[512];
-    snprintf(text, sizeof text, "method %.*s is not implemented by junction",
-             (int)GRPC_SLICE_LENGTH(u->details.method), (const char *)GRPC_SLICE_START_PTR(u->details.method));
-    u->message = grpc_slice_from_copied_string(text);
-    grpc_op ops[3];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[1].data.send_status_from_server.status = GRPC_STATUS_UNIMPLEMENTED;
-    ops[1].data.send_status_from_server.status_details = &u->message;
-    ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[2].data.recv_close_on_server.cancelled = &u->cancelled;
-    if (grpc_call_start_batch(u->call, ops, 3, &u->done_tag, NULL) != GRPC_CALL_OK)
-        on_unknown_done(&u->done_tag, false);
+    unknown_free(u);
+    jn__server_call_end(s);
 }
 
 /* ---- pumps ---- */
