@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""ONNX models served end to end: `junction serve --models DIR` with models built here by python3-onnx's helper
+(an MLP as DIR/mlp/model.onnx, a small CNN as DIR/cnn.onnx, plus a corrupt file and a model with an unsupported
+operator, which are reported and skipped), called over junction.v1 and KServe v2 gRPC; outputs are compared with
+numpy computations of the same graphs.
+
+usage: /usr/bin/python3 tests/e2e/test_onnx.py /path/to/junction
+"""
+import os
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import harness  # noqa: E402
+from harness import pb  # noqa: E402
+
+RNG = np.random.default_rng(7)
+
+
+def f32(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def save(model, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+
+
+def build_mlp():
+    w1, b1, w2, b2 = f32(4, 8), f32(8), f32(8, 3), f32(3)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w1"], ["h0"], name="fc1"),
+         helper.make_node("Add", ["h0", "b1"], ["h1"], name="bias1"),
+         helper.make_node("Relu", ["h1"], ["h2"], name="relu"),
+         helper.make_node("Gemm", ["h2", "w2", "b2"], ["logits"], name="fc2"),
+         helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=-1)],
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 3])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"),
+         numpy_helper.from_array(w2, "w2"), numpy_helper.from_array(b2, "b2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+    def ref(x):
+        z = np.maximum(x @ w1 + b1, 0) @ w2 + b2
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    return model, ref
+
+
+def conv2d(x, w, b, pad):
+    n, c, h, wd = x.shape
+    m, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1
+    y = np.zeros((n, m, oh, ow), np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            y += np.einsum("nchw,mc->nmhw", xp[:, :, i:i + oh, j:j + ow], w[:, :, i, j])
+    return y + b.reshape(1, m, 1, 1)
+
+
+def build_cnn():
+    w, b = f32(4, 1, 3, 3), f32(4)
+    scale, bias, mean, var = f32(4), f32(4), f32(4), np.abs(f32(4)) + 0.5
+    wf, bf = f32(4, 5), f32(5)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["image", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+         helper.make_node("BatchNormalization", ["c", "scale", "bias", "mean", "var"], ["bn"], name="bn",
+                          epsilon=1e-5),
+         helper.make_node("Relu", ["bn"], ["r"], name="relu"),
+         helper.make_node("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+         helper.make_node("GlobalAveragePool", ["p"], ["g"], name="gap"),
+         helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+         helper.make_node("Gemm", ["f", "wf", "bf"], ["scores"], name="dense")],
+        "cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 5])],
+        [numpy_helper.from_array(a, n) for a, n in ((w, "w"), (b, "b"), (scale, "scale"), (bias, "bias"),
+                                                     (mean, "mean"), (var, "var"), (wf, "wf"), (bf, "bf"))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+    def ref(x):
+        c = conv2d(x.astype(np.float64), w, b, 1)
+        bn = (c - mean.reshape(1, 4, 1, 1)) / np.sqrt(var.reshape(1, 4, 1, 1) + 1e-5) * scale.reshape(1, 4, 1, 1) \
+            + bias.reshape(1, 4, 1, 1)
+        r = np.maximum(bn, 0)
+        n = r.shape[0]
+        p = r.reshape(n, 4, 4, 2, 4, 2).max(axis=(3, 5))
+        return p.mean(axis=(2, 3)) @ wf + bf
+    return model, ref
+
+
+def build_unsupported():
+    graph = helper.make_graph(
+        [helper.make_node("Elu", ["x"], ["y"], name="the_elu")], "elu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def close(got, want):
+    return got is not None and got.shape == want.shape and np.allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def main(t):
+    d = tempfile.mkdtemp(prefix="onnx-models-", dir=t.workdir)
+    mlp, mlp_ref = build_mlp()
+    cnn, cnn_ref = build_cnn()
+    save(mlp, os.path.join(d, "mlp", "model.onnx"))
+    save(cnn, os.path.join(d, "cnn.onnx"))
+    save(build_unsupported(), os.path.join(d, "elu.onnx"))
+    with open(os.path.join(d, "broken.onnx"), "wb") as f:
+        f.write(b"\x08\x07\x12\xff\xff not a model")
+
+    srv = t.start_server(["--models", d])
+    ch = srv.channel()
+    broker, v2 = srv.broker(ch), srv.v2(ch)
+
+    with t.case("bad models are reported and skipped"):
+        err = srv.stderr_text()
+        t.check("model 'elu' skipped" in err and "Elu" in err and "the_elu" in err,
+                "the unsupported operator is named with its node", harness._short(err, 600))
+        t.check("model 'broken' skipped" in err, "the corrupt file is reported", harness._short(err, 600))
+        t.check("2 ONNX model(s)" in err, "two models registered", harness._short(err, 600))
+
+    with t.case("metadata from the graph"):
+        r = t.call("ModelMetadata mlp", v2.ModelMetadata, pb.v2.ModelMetadataRequest(name="mlp"))
+        if r is not None:
+            t.eq(r.platform, "onnx", "platform")
+            t.eq([(i.name, i.datatype, list(i.shape)) for i in r.inputs], [("x", "FP32", [-1, 4])], "inputs")
+            t.eq([(o.name, o.datatype, list(o.shape)) for o in r.outputs], [("probs", "FP32", [-1, 3])], "outputs")
+
+    with t.case("MLP over junction.v1, two batch sizes"):
+        for n in (3, 1, 3):
+            x = f32(n, 4)
+            r = t.call("Infer mlp batch %d" % n, broker.Infer, harness.infer_request("mlp", x, input_name="x"))
+            got = harness.output_array(r, "probs") if r is not None else None
+            t.check(close(got, mlp_ref(x)), "mlp batch %d matches numpy" % n, "got %r" % (got,))
+
+    with t.case("CNN over KServe v2"):
+        for n in (2, 5):
+            x = f32(n, 1, 8, 8)
+            r = t.call("ModelInfer cnn batch %d" % n, v2.ModelInfer, harness.v2_request("cnn", x, input_name="image"))
+            got = harness.v2_output_array(r, "scores")[0] if r is not None else None
+            t.check(close(got, cnn_ref(x)), "cnn batch %d matches numpy" % n, "got %r" % (got,))
+
+    with t.case("bad requests"):
+        t.expect_error("wrong inner dimension", broker.Infer, grpc.StatusCode.INVALID_ARGUMENT, "x",
+                       args=(harness.infer_request("mlp", f32(2, 5), input_name="x"),))
+        t.expect_error("unknown model", broker.Infer, grpc.StatusCode.NOT_FOUND, "elu",
+                       args=(harness.infer_request("elu", f32(2), input_name="x"),))
+
+    t.stop_server(srv)
+
+
+if __name__ == "__main__":
+    harness.run(main)
