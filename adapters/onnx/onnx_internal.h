@@ -153,7 +153,8 @@ void ox_store_f64(void *data, jn_dtype dtype, int64_t i, double v);
 void ox_store_i64(void *data, jn_dtype dtype, int64_t i, int64_t v);
 bool ox_dtype_is_float(jn_dtype dtype);
 bool ox_dtype_is_int(jn_dtype dtype); /* signed or unsigned integer (not bool) */
-/* Dtypes the executor computes with: FP32, FP64, BOOL and the integers. */
+/* Dtypes a model may carry: FP32, FP64, BOOL and the integers, which kernels compute with, plus FP16 and BF16,
+ * which only Cast converts and the data-movement operators copy (every other kernel's check rejects them). */
 bool ox_dtype_supported(jn_dtype dtype);
 
 /* Normalizes an axis in [-rank, rank) to [0, rank); -1 when out of range. */

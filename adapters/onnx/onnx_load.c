@@ -131,6 +131,13 @@ static ox_tensor *tensor_from_proto(const Onnx__TensorProto *p, const char *what
             for (int64_t i = 0; i < count; i++)
                 ox_store_i64(t->data, dt, i, (int64_t)p->uint64_data[i]);
         break;
+    case JN_DTYPE_FP16:
+    case JN_DTYPE_BF16: /* their bit patterns travel in int32_data */
+        have = p->n_int32_data;
+        if (have == (size_t)count)
+            for (int64_t i = 0; i < count; i++)
+                ((uint16_t *)t->data)[i] = (uint16_t)p->int32_data[i];
+        break;
     default: /* INT32, INT16, INT8, UINT16, UINT8, BOOL travel in int32_data */
         have = p->n_int32_data;
         if (have == (size_t)count)

@@ -88,7 +88,8 @@ bool ox_dtype_is_int(jn_dtype dt)
 
 bool ox_dtype_supported(jn_dtype dt)
 {
-    return ox_dtype_is_float(dt) || ox_dtype_is_int(dt) || dt == JN_DTYPE_BOOL;
+    return ox_dtype_is_float(dt) || ox_dtype_is_int(dt) || dt == JN_DTYPE_BOOL || dt == JN_DTYPE_FP16 ||
+           dt == JN_DTYPE_BF16;
 }
 
 double ox_load_f64(const void *d, jn_dtype dt, int64_t i)

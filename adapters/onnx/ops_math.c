@@ -74,6 +74,8 @@ static int bin_check(ox_model *m, ox_node *n, jn_err *err)
     }
     if (a != b)
         return ox_reject(n, err, "inputs have different dtypes (%s, %s)", jn_dtype_name(a), jn_dtype_name(b));
+    if (!ox_dtype_is_float(a) && !ox_dtype_is_int(a) && a != JN_DTYPE_BOOL)
+        return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(a));
     if (kind <= BIN_DIV && a == JN_DTYPE_BOOL)
         return ox_reject(n, err, "arithmetic on BOOL is not supported");
     if ((kind == BIN_LT || kind == BIN_GT) && a == JN_DTYPE_BOOL)
