@@ -298,7 +298,7 @@ static void test_rejections(void)
     add_node(&b, "Relu", "r", "x", NULL, "y");
     JN_CHECK(mb_load(&b, &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
-    JN_CHECK_STR_CONTAINS(err.msg, "FLOAT16");
+    JN_CHECK_STR_CONTAINS(err.msg, "FP16");
     mb_free(&b);
 
     /* Conv over FP32 required: an INT64 input is rejected at load, naming the op. */
