@@ -95,63 +95,56 @@ static ox_tensor *tensor_from_proto(const Onnx__TensorProto *p, const char *what
             return NULL;
         }
     jn_err sub;
+    ox_tensor shape = {0};
+    if (ox_set_shape(&shape, dt, (int)p->n_dims, p->dims, &sub)) {
+        jn_err_set(err, sub.code, "%s: %s", what, sub.msg);
+        return NULL;
+    }
+    int64_t count = ox_count(&shape);
+    /* The data must be there before anything is allocated for it (a corrupt file may claim any shape). */
+    bool raw = p->has_raw_data && p->raw_data.len > 0;
+    size_t have = raw ? p->raw_data.len
+                  : dt == JN_DTYPE_FP32 ? p->n_float_data
+                  : dt == JN_DTYPE_FP64 ? p->n_double_data
+                  : dt == JN_DTYPE_INT64 ? p->n_int64_data
+                  : dt == JN_DTYPE_UINT32 || dt == JN_DTYPE_UINT64 ? p->n_uint64_data
+                                                                   : p->n_int32_data;
+    if (raw ? have != shape.nbytes : have != (size_t)count) {
+        jn_err_set(err, JN_EINVAL, "%s: the data holds %zu %s, the shape needs %lld elements", what, have,
+                   raw ? "bytes" : "elements", (long long)count);
+        return NULL;
+    }
     ox_tensor *t = tensor_new(dt, (int)p->n_dims, p->dims, &sub);
     if (!t) {
         jn_err_set(err, sub.code, "%s: %s", what, sub.msg);
         return NULL;
     }
-    int64_t count = ox_count(t);
-    size_t have = 0;
-    if (p->has_raw_data && p->raw_data.len > 0) {
-        if (p->raw_data.len != t->nbytes)
-            goto size_mismatch;
+    if (t->nbytes == 0)
+        return t;
+    if (raw) {
         memcpy(t->data, p->raw_data.data, t->nbytes); /* little endian on disk and in memory */
         return t;
     }
     switch (dt) {
-    case JN_DTYPE_FP32:
-        have = p->n_float_data;
-        if (have == (size_t)count)
-            memcpy(t->data, p->float_data, t->nbytes);
-        break;
-    case JN_DTYPE_FP64:
-        have = p->n_double_data;
-        if (have == (size_t)count)
-            memcpy(t->data, p->double_data, t->nbytes);
-        break;
-    case JN_DTYPE_INT64:
-        have = p->n_int64_data;
-        if (have == (size_t)count)
-            memcpy(t->data, p->int64_data, t->nbytes);
-        break;
+    case JN_DTYPE_FP32: memcpy(t->data, p->float_data, t->nbytes); break;
+    case JN_DTYPE_FP64: memcpy(t->data, p->double_data, t->nbytes); break;
+    case JN_DTYPE_INT64: memcpy(t->data, p->int64_data, t->nbytes); break;
     case JN_DTYPE_UINT32:
     case JN_DTYPE_UINT64:
-        have = p->n_uint64_data;
-        if (have == (size_t)count)
-            for (int64_t i = 0; i < count; i++)
-                ox_store_i64(t->data, dt, i, (int64_t)p->uint64_data[i]);
+        for (int64_t i = 0; i < count; i++)
+            ox_store_i64(t->data, dt, i, (int64_t)p->uint64_data[i]);
         break;
     case JN_DTYPE_FP16:
     case JN_DTYPE_BF16: /* their bit patterns travel in int32_data */
-        have = p->n_int32_data;
-        if (have == (size_t)count)
-            for (int64_t i = 0; i < count; i++)
-                ((uint16_t *)t->data)[i] = (uint16_t)p->int32_data[i];
+        for (int64_t i = 0; i < count; i++)
+            ((uint16_t *)t->data)[i] = (uint16_t)p->int32_data[i];
         break;
     default: /* INT32, INT16, INT8, UINT16, UINT8, BOOL travel in int32_data */
-        have = p->n_int32_data;
-        if (have == (size_t)count)
-            for (int64_t i = 0; i < count; i++)
-                ox_store_i64(t->data, dt, i, p->int32_data[i]);
+        for (int64_t i = 0; i < count; i++)
+            ox_store_i64(t->data, dt, i, p->int32_data[i]);
         break;
     }
-    if (have == (size_t)count)
-        return t;
-size_mismatch:
-    jn_err_set(err, JN_EINVAL, "%s: the data holds %zu bytes / %zu elements, the shape needs %lld elements", what,
-               p->has_raw_data ? p->raw_data.len : 0, have, (long long)count);
-    free(t);
-    return NULL;
+    return t;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
