@@ -3,7 +3,7 @@
 # then the unit and end-to-end suites again on an address+undefined sanitizer build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --ort
 
 jobs=$(nproc)
 echo "== release build"

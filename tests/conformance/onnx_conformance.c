@@ -7,7 +7,8 @@
  *
  * Prints passed / failed / unsupported per folder, every failure, and the passes among the node tests whose
  * operators are all in the adapter's issue list. Exit status 1 when anything failed or those passes are fewer than
- * --min-listed (default 300). Usage: onnx_conformance [--data DIR] [--min-listed N] [--verbose] [folder...]
+ * --min-listed (default 300); with --require-all, also when a model is rejected.
+ * Usage: onnx_conformance [--data DIR] [--min-listed N] [--rtol X] [--atol X] [--require-all] [--verbose] [folder...]
  */
 #include <dirent.h>
 #include <math.h>
@@ -20,8 +21,8 @@
 #include "onnx.h"
 #include "onnx.pb-c.h"
 
-#define RTOL 1e-3
-#define ATOL 1e-7
+/* The backend test's tolerances; --rtol / --atol change them (the model-family tests compare with ONNX Runtime). */
+static double rel_tol = 1e-3, abs_tol = 1e-7;
 
 static const char *const listed_ops[] = {
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Exp", "Log", "Neg", "Abs", "Erf", "Relu",
@@ -144,7 +145,7 @@ static bool compare(const jn_tensor *got, const jn_tensor *want, char *msg, size
                 continue;
             if (a == b)
                 continue;
-            if (!(fabs(a - b) <= ATOL + RTOL * fabs(b))) {
+            if (!(fabs(a - b) <= abs_tol + rel_tol * fabs(b))) {
                 snprintf(msg, msz, "element %lld: got %.9g, want %.9g", (long long)i, a, b);
                 return false;
             }
@@ -276,7 +277,7 @@ int main(int argc, char **argv)
 {
     const char *root = "/usr/include/onnx/backend/test/data";
     long min_listed = 300;
-    bool verbose = false;
+    bool verbose = false, require_all = false;
     const char *folders[16];
     int n_folders = 0;
     for (int i = 1; i < argc; i++) {
@@ -284,6 +285,12 @@ int main(int argc, char **argv)
             root = argv[++i];
         else if (strcmp(argv[i], "--min-listed") == 0 && i + 1 < argc)
             min_listed = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--rtol") == 0 && i + 1 < argc)
+            rel_tol = strtod(argv[++i], NULL);
+        else if (strcmp(argv[i], "--atol") == 0 && i + 1 < argc)
+            abs_tol = strtod(argv[++i], NULL);
+        else if (strcmp(argv[i], "--require-all") == 0)
+            require_all = true;
         else if (strcmp(argv[i], "--verbose") == 0)
             verbose = true;
         else if (n_folders < 16)
@@ -294,7 +301,7 @@ int main(int argc, char **argv)
         folders[n_folders++] = "pytorch-converted";
         folders[n_folders++] = "pytorch-operator";
     }
-    long total_failed = 0, listed_total = 0, listed_passed = 0, total_tests = 0;
+    long total_failed = 0, total_unsupported = 0, listed_total = 0, listed_passed = 0, total_tests = 0;
     for (int f = 0; f < n_folders; f++) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%s", root, folders[f]);
@@ -331,6 +338,7 @@ int main(int argc, char **argv)
         free_list(tests, n);
         printf("%-18s passed %4ld  failed %4ld  unsupported %4ld  (of %zu)\n", folders[f], pass, fail, unsup, n);
         total_failed += fail;
+        total_unsupported += unsup;
     }
     printf("node tests using only the listed operators: %ld of %ld pass (at least %ld required)\n", listed_passed,
            listed_total, min_listed);
@@ -339,5 +347,5 @@ int main(int argc, char **argv)
         printf("no tests found under %s\n", root);
         return 1;
     }
-    return total_failed > 0 || listed_passed < min_listed ? 1 : 0;
+    return total_failed > 0 || listed_passed < min_listed || (require_all && total_unsupported > 0) ? 1 : 0;
 }
