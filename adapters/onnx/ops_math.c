@@ -57,13 +57,42 @@ static int bin_kind(const ox_node *n)
     return -1;
 }
 
+/* Opset < 7 broadcasts only B onto A, aligned at `axis` (default: trailing), and only with broadcast=1; the
+ * view of B padded with trailing ones makes that a case of numpy broadcasting. Without broadcast=1 the shapes
+ * must be equal. */
+static int legacy_view(const ox_node *n, const ox_tensor *a, const ox_tensor *b, ox_tensor *view, jn_err *err)
+{
+    *view = *b;
+    if (n->opset >= 7)
+        return 0;
+    if (!ox_attr_int(n, "broadcast", 0)) {
+        if (a->ndim != b->ndim || memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) != 0)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): shapes differ and broadcast is not set", n->name,
+                              n->op_type);
+        return 0;
+    }
+    int64_t axis = ox_attr_int(n, "axis", a->ndim - b->ndim);
+    if (axis < 0 || axis + b->ndim > a->ndim)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (%s): B of rank %d does not fit A of rank %d at axis %lld",
+                          n->name, n->op_type, b->ndim, a->ndim, (long long)axis);
+    for (int i = 0; i < b->ndim; i++)
+        if (b->shape[i] != a->shape[axis + i] && b->shape[i] != 1)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): B's dimension %d does not match A's", n->name,
+                              n->op_type, i);
+    view->ndim = (int)(a->ndim - axis);
+    for (int i = b->ndim; i < view->ndim; i++)
+        view->shape[i] = 1;
+    return 0;
+}
+
 static int bin_check(ox_model *m, ox_node *n, jn_err *err)
 {
     int kind = bin_kind(n);
     jn_dtype a = ox_in_dtype(m, n, 0), b = ox_in_dtype(m, n, 1);
-    if (n->opset < 7)
-        return ox_reject(n, err, "opset %d uses the legacy broadcast rules; opset 7 or later is supported",
-                         n->opset);
+    if (n->opset >= 7 && (ox_attr_find(n, "broadcast") || ox_attr_find(n, "axis")))
+        return ox_reject(n, err, "broadcast/axis attributes are not part of opset %d", n->opset);
+    if (kind >= BIN_EQ && n->opset < 7)
+        return ox_reject(n, err, "opset %d is not supported (7 or later)", n->opset);
     if (kind == BIN_POW) {
         if (!ox_dtype_is_float(a) && !ox_dtype_is_int(a))
             return ox_reject(n, err, "base dtype %s is not supported", jn_dtype_name(a));
@@ -88,7 +117,8 @@ static int bin_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
 {
     int nd;
     int64_t shape[JN_MAX_DIMS];
-    if (ox_broadcast_shape(n, in[0], in[1], &nd, shape, err))
+    ox_tensor bview;
+    if (legacy_view(n, in[0], in[1], &bview, err) || ox_broadcast_shape(n, in[0], &bview, &nd, shape, err))
         return err->code;
     int kind = bin_kind(n);
     jn_dtype dt = kind >= BIN_EQ ? JN_DTYPE_BOOL : in[0]->dtype;
@@ -153,7 +183,10 @@ static void bin_f32(int kind, const ox_tensor *ta, const ox_tensor *tb, ox_tenso
 static int bin_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     int kind = bin_kind(n);
-    const ox_tensor *ta = in[0], *tb = in[1];
+    ox_tensor bview;
+    if (legacy_view(n, in[0], in[1], &bview, err))
+        return err->code;
+    const ox_tensor *ta = in[0], *tb = &bview;
     ox_tensor *to = out[0];
     int64_t total = ox_count(to);
     if (total == 0)
@@ -218,8 +251,10 @@ static int bin_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
     return 0;
 }
 
+/* broadcast, axis: opset < 7 only (checked); consumed_inputs: opset 1's in-place hint, ignored. */
+static const char *const bin_attrs[] = {"broadcast", "axis", "consumed_inputs", NULL};
 #define BIN_OP(sym, name)                                                                                      \
-    static const ox_op sym = {name, 2, 2, 1, 1, no_attrs, 0, bin_check, bin_shape, bin_run};
+    static const ox_op sym = {name, 2, 2, 1, 1, bin_attrs, 0, bin_check, bin_shape, bin_run};
 BIN_OP(op_add, "Add")
 BIN_OP(op_sub, "Sub")
 BIN_OP(op_mul, "Mul")
@@ -289,8 +324,8 @@ static int un_check(ox_model *m, ox_node *n, jn_err *err)
 {
     int kind = un_kind(n);
     jn_dtype dt = ox_in_dtype(m, n, 0);
-    if (n->opset < 6 && ox_attr_find(n, "consumed_inputs"))
-        return ox_reject(n, err, "the legacy attribute 'consumed_inputs' is not supported");
+    if (n->opset >= 6 && ox_attr_find(n, "consumed_inputs"))
+        return ox_reject(n, err, "consumed_inputs is not part of opset %d", n->opset);
     bool ok = ox_dtype_is_float(dt);
     if ((kind == UN_NEG || kind == UN_ABS || kind == UN_RELU) && ox_dtype_is_int(dt))
         ok = kind != UN_NEG || (dt != JN_DTYPE_UINT8 && dt != JN_DTYPE_UINT16 && dt != JN_DTYPE_UINT32 &&
@@ -371,19 +406,21 @@ static int un_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out,
     return 0;
 }
 
-static const char *const leaky_attrs[] = {"alpha", NULL};
+/* consumed_inputs: the in-place hint of opsets < 6, ignored. */
+static const char *const un_attrs[] = {"consumed_inputs", NULL};
+static const char *const leaky_attrs[] = {"alpha", "consumed_inputs", NULL};
 #define UN_OP(sym, name, attrs)                                                                                \
     static const ox_op sym = {name, 1, 1, 1, 1, attrs, 0, un_check, same_shape, un_run};
-UN_OP(op_sqrt, "Sqrt", no_attrs)
-UN_OP(op_exp, "Exp", no_attrs)
-UN_OP(op_log, "Log", no_attrs)
-UN_OP(op_neg, "Neg", no_attrs)
-UN_OP(op_abs, "Abs", no_attrs)
-UN_OP(op_erf, "Erf", no_attrs)
-UN_OP(op_relu, "Relu", no_attrs)
+UN_OP(op_sqrt, "Sqrt", un_attrs)
+UN_OP(op_exp, "Exp", un_attrs)
+UN_OP(op_log, "Log", un_attrs)
+UN_OP(op_neg, "Neg", un_attrs)
+UN_OP(op_abs, "Abs", un_attrs)
+UN_OP(op_erf, "Erf", un_attrs)
+UN_OP(op_relu, "Relu", un_attrs)
 UN_OP(op_leaky, "LeakyRelu", leaky_attrs)
-UN_OP(op_sigmoid, "Sigmoid", no_attrs)
-UN_OP(op_tanh, "Tanh", no_attrs)
+UN_OP(op_sigmoid, "Sigmoid", un_attrs)
+UN_OP(op_tanh, "Tanh", un_attrs)
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Clip: bounds as attributes (opset < 11) or optional scalar inputs (>= 11) */

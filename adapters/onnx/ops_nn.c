@@ -37,9 +37,10 @@ static int need_nonneg_ints(ox_node *n, const char *name, size_t want, int64_t m
 
 static int gemm_check(ox_model *m, ox_node *n, jn_err *err)
 {
-    if (n->opset < 7)
-        return ox_reject(n, err, "opset %d uses the legacy broadcast attribute; opset 7 or later is supported",
-                         n->opset);
+    if (n->opset >= 7 && ox_attr_find(n, "broadcast"))
+        return ox_reject(n, err, "broadcast is not part of opset %d", n->opset);
+    if (n->opset < 6)
+        return ox_reject(n, err, "opset %d is not supported (6 or later)", n->opset);
     return need_f32(m, n, 0, 2, err);
 }
 
@@ -64,6 +65,9 @@ static int gemm_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
         return err->code;
     if (n->n_in > 2 && in[2]) {
         const ox_tensor *c = in[2];
+        if (n->opset < 7 && !ox_attr_int(n, "broadcast", 0) && (c->ndim != 2 || c->shape[0] != M || c->shape[1] != N))
+            return jn_err_set(err, JN_EINVAL, "node '%s' (Gemm): C must be [%lld,%lld] without broadcast", n->name,
+                              (long long)M, (long long)N);
         for (int i = 0; i < c->ndim; i++) {
             int64_t want = (c->ndim - i == 1) ? N : M;
             if (c->ndim - i > 2 || (c->shape[i] != want && c->shape[i] != 1))
@@ -105,7 +109,7 @@ static int gemm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     return 0;
 }
 
-static const char *const gemm_attrs[] = {"alpha", "beta", "transA", "transB", NULL};
+static const char *const gemm_attrs[] = {"alpha", "beta", "transA", "transB", "broadcast", NULL};
 static const ox_op op_gemm = {"Gemm", 2, 3, 1, 1, gemm_attrs, 0, gemm_check, gemm_shape, gemm_run};
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -724,8 +728,12 @@ static const ox_op op_gap = {"GlobalAveragePool", 1, 1, 1, 1, no_attrs, 0, gap_c
 
 static int bn_check(ox_model *m, ox_node *n, jn_err *err)
 {
-    if (n->opset < 7)
-        return ox_reject(n, err, "opset %d is not supported (7 or later)", n->opset);
+    if (n->opset < 6)
+        return ox_reject(n, err, "opset %d is not supported (6 or later)", n->opset);
+    if (n->opset >= 7 && ox_attr_find(n, "is_test"))
+        return ox_reject(n, err, "is_test is not part of opset %d", n->opset);
+    if (n->opset < 7 && ox_attr_int(n, "is_test", 0) != 1)
+        return ox_reject(n, err, "is_test=0 (training) is not supported");
     if (ox_attr_int(n, "training_mode", 0) != 0 || n->n_out > 1)
         return ox_reject(n, err, "training mode (running statistics outputs) is not supported");
     if (ox_attr_int(n, "spatial", 1) != 1)
@@ -765,7 +773,7 @@ static int bn_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out,
     return 0;
 }
 
-static const char *const bn_attrs[] = {"epsilon", "momentum", "training_mode", "spatial", NULL};
+static const char *const bn_attrs[] = {"epsilon", "momentum", "training_mode", "spatial", "is_test", NULL};
 static const ox_op op_bn = {"BatchNormalization", 5, 5, 1, 3, bn_attrs, 0, bn_check, bn_shape, bn_run};
 
 /* ---------------------------------------------------------------------------------------------------------------

@@ -57,8 +57,12 @@ static const ox_op op_identity = {"Identity", 1, 1, 1, 1, no_attrs, 0, pass_chec
 
 static int dropout_check(ox_model *m, ox_node *n, jn_err *err)
 {
-    if (n->opset < 7)
-        return ox_reject(n, err, "opset %d is not supported (7 or later)", n->opset);
+    if (n->opset < 6)
+        return ox_reject(n, err, "opset %d is not supported (6 or later)", n->opset);
+    if (n->opset < 7 && ox_attr_int(n, "is_test", 0) != 1)
+        return ox_reject(n, err, "is_test=0 (training) is not supported");
+    if (n->opset >= 7 && ox_attr_find(n, "is_test"))
+        return ox_reject(n, err, "is_test is not part of opset %d", n->opset);
     if (n->n_out > 1 && n->out[1] >= 0 && n->opset < 10)
         return ox_reject(n, err, "the mask output needs opset 10 or later");
     if (ox_has_in(n, 2)) {
