@@ -393,13 +393,29 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
                     for (int64_t i = 0; i < kh; i++)
                         for (int64_t j = 0; j < kw; j++) {
                             float *row = col + ((c * kh + i) * kw + j) * P;
+                            /* Output columns whose input column lies inside the image: [lo, hi). */
+                            int64_t off = j * g.d[2] - g.pb[2], lo = 0, hi = OW;
+                            while (lo < OW && lo * g.s[2] + off < 0)
+                                lo++;
+                            while (hi > lo && (hi - 1) * g.s[2] + off >= W)
+                                hi--;
                             for (int64_t oy = 0; oy < OH; oy++) {
                                 int64_t iy = oy * g.s[1] - g.pb[1] + i * g.d[1];
-                                for (int64_t ox = 0; ox < OW; ox++) {
-                                    int64_t ix = ox * g.s[2] - g.pb[2] + j * g.d[2];
-                                    row[oy * OW + ox] =
-                                        iy >= 0 && iy < H && ix >= 0 && ix < W ? xg[(c * H + iy) * W + ix] : 0.0f;
+                                float *dst = row + oy * OW;
+                                if (iy < 0 || iy >= H) {
+                                    memset(dst, 0, (size_t)OW * sizeof(float));
+                                    continue;
                                 }
+                                const float *srow = xg + (c * H + iy) * W + off;
+                                for (int64_t ox = 0; ox < lo; ox++)
+                                    dst[ox] = 0.0f;
+                                if (g.s[2] == 1)
+                                    memcpy(dst + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
+                                else
+                                    for (int64_t ox = lo; ox < hi; ox++)
+                                        dst[ox] = srow[ox * g.s[2]];
+                                for (int64_t ox = hi; ox < OW; ox++)
+                                    dst[ox] = 0.0f;
                             }
                         }
                 src = col;
@@ -630,6 +646,66 @@ static int pool_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
     return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
 }
 
+/* FP32 pooling over one (D=1) H x W plane per channel: the common case, without per-element dtype dispatch. */
+static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int64_t planes, const float *x, float *y)
+{
+    int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    if (is_max && g->k[1] == 2 && g->k[2] == 2 && g->s[1] == 2 && g->s[2] == 2 && g->d[1] == 1 && g->d[2] == 1 &&
+        g->pb[1] == 0 && g->pb[2] == 0 && 2 * OH <= H && 2 * OW <= W) {
+        /* 2x2/2 max pooling without padding: the CNN workhorse, branch-free. */
+        for (int64_t p = 0; p < planes; p++)
+            for (int64_t oh = 0; oh < OH; oh++) {
+                const float *r0 = x + (p * H + 2 * oh) * W, *r1 = r0 + W;
+                float *yr = y + (p * OH + oh) * OW;
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+                    float m1 = a > b ? a : b, m2 = c > d ? c : d, m = m1 > m2 ? m1 : m2;
+                    yr[ow] = a != a || b != b || c != c || d != d ? NAN : m;
+                }
+            }
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * H * W;
+        float *yp = y + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * g->s[1] - g->pb[1], h1 = h0 + (g->k[1] - 1) * g->d[1] + 1;
+            int64_t hpad = (h1 < H + g->pe[1] ? h1 : H + g->pe[1]) - h0;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t w0 = ow * g->s[2] - g->pb[2], w1 = w0 + (g->k[2] - 1) * g->d[2] + 1;
+                int64_t wpad = (w1 < W + g->pe[2] ? w1 : W + g->pe[2]) - w0;
+                float acc = is_max ? -INFINITY : 0.0f;
+                int64_t count = 0;
+                /* First window positions inside the image, then strided to the clipped end. */
+                int64_t ha = h0, wa = w0;
+                while (ha < 0)
+                    ha += g->d[1];
+                while (wa < 0)
+                    wa += g->d[2];
+                int64_t hb = h1 < H ? h1 : H, wb = w1 < W ? w1 : W;
+                bool nan = false; /* kept aside so the max stays branch-free (maxss) */
+                for (int64_t a = ha; a < hb; a += g->d[1]) {
+                    const float *row = xp + a * W;
+                    if (is_max) {
+                        for (int64_t b = wa; b < wb; b += g->d[2]) {
+                            float v = row[b];
+                            acc = v > acc ? v : acc;
+                            nan |= v != v;
+                        }
+                    } else {
+                        for (int64_t b = wa; b < wb; b += g->d[2])
+                            acc += row[b];
+                    }
+                    count += wb > wa ? (wb - wa + g->d[2] - 1) / g->d[2] : 0;
+                }
+                if (!is_max)
+                    acc = count ? acc / (float)(include_pad ? hpad * wpad : count) : 0.0f;
+                yp[oh * OW + ow] = nan ? NAN : acc;
+            }
+        }
+    }
+}
+
 static int pool_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     geom g;
@@ -637,6 +713,10 @@ static int pool_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
         return err->code;
     bool is_max = strcmp(n->op_type, "MaxPool") == 0;
     bool include_pad = ox_attr_int(n, "count_include_pad", 0) != 0;
+    if (in[0]->dtype == JN_DTYPE_FP32 && g.in[0] == 1 && g.k[0] == 1) {
+        pool2d_f32(&g, is_max, include_pad, in[0]->shape[0] * in[0]->shape[1], in[0]->data, out[0]->data);
+        return 0;
+    }
     int64_t planes = in[0]->shape[0] * in[0]->shape[1];
     int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
     jn_dtype dt = in[0]->dtype;
