@@ -70,6 +70,7 @@ typedef struct ox_node {
     size_t n_attrs;
     int opset;    /* the default domain's version the model imports */
     void *params; /* op-specific, filled by the op's check (freed with free) */
+    bool relu_after; /* a Relu reading only this node's output was fused into it (onnx_fuse.c) */
 } ox_node;
 
 typedef struct ox_value {
@@ -164,6 +165,9 @@ int ox_broadcast_shape(const ox_node *n, const ox_tensor *a, const ox_tensor *b,
                        jn_err *err);
 /* Strides (in elements) of `t` seen through an output of rank `ndim`/`shape`, 0 where t is broadcast. */
 void ox_broadcast_strides(const ox_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
+
+/* onnx_fuse.c: load-time fusions (Relu into Conv/Gemm/MatMul, a bias Add into MatMul); keeps the order. */
+void ox_fuse(ox_model *m);
 
 /* onnx_plan.c: runs the graph. inputs[i] is the tensor for model->inputs[i]; outputs get one new tensor per
  * graph output (caller owns them). */

@@ -735,6 +735,7 @@ jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *
         jn_onnx_free(m);
         return NULL;
     }
+    ox_fuse(m);
     mark_shape_data(m);
     return m;
 }

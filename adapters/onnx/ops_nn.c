@@ -102,10 +102,14 @@ static int gemm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     if (K == 0) {
         if (b == 0.0f)
             memset(y, 0, out[0]->nbytes);
-        return 0;
+    } else {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M,
+                    (int)N, (int)K, alpha, in[0]->data, (int)in[0]->shape[1], in[1]->data, (int)in[1]->shape[1], b,
+                    y, (int)N);
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
-                (int)K, alpha, in[0]->data, (int)in[0]->shape[1], in[1]->data, (int)in[1]->shape[1], b, y, (int)N);
+    if (n->relu_after)
+        for (int64_t i = 0; i < M * N; i++)
+            y[i] = y[i] > 0.0f ? y[i] : 0.0f;
     return 0;
 }
 
@@ -192,19 +196,30 @@ static int matmul_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
     for (int i = 0; i < d.batch_nd; i++)
         batches *= d.batch[i];
     const float *A = in[0]->data, *B = in[1]->data;
+    /* A fused bias row (onnx_fuse.c: [N] against constant [K, N] weights) seeds the products. */
+    const float *bias = n->n_in > 2 && in[2] ? in[2]->data : NULL;
     float *Y = out[0]->data;
     int64_t pa = 0, pb = 0, mk = d.M * d.K, kn = d.K * d.N, mn = d.M * d.N;
+    float beta = bias ? 1.0f : 0.0f;
     for (int64_t bi = 0; bi < batches; bi++) {
         float *y = Y + bi * mn;
+        if (bias)
+            for (int64_t r = 0; r < d.M; r++)
+                memcpy(y + r * d.N, bias, (size_t)d.N * sizeof(float));
         if (mn > 0) {
-            if (d.K == 0)
-                memset(y, 0, (size_t)mn * sizeof(float));
-            else if (d.M == 1 && d.N > 0)
+            if (d.K == 0) {
+                if (!bias)
+                    memset(y, 0, (size_t)mn * sizeof(float));
+            } else if (d.M == 1 && d.N > 0) {
                 cblas_sgemv(CblasRowMajor, CblasTrans, (int)d.K, (int)d.N, 1.0f, B + pb * kn, (int)d.N,
-                            A + pa * mk, 1, 0.0f, y, 1);
-            else
+                            A + pa * mk, 1, beta, y, 1);
+            } else {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.M, (int)d.N, (int)d.K, 1.0f,
-                            A + pa * mk, (int)d.K, B + pb * kn, (int)d.N, 0.0f, y, (int)d.N);
+                            A + pa * mk, (int)d.K, B + pb * kn, (int)d.N, beta, y, (int)d.N);
+            }
+            if (n->relu_after)
+                for (int64_t i = 0; i < mn; i++)
+                    y[i] = y[i] > 0.0f ? y[i] : 0.0f;
         }
         for (int i = d.batch_nd - 1; i >= 0; i--) {
             pa += sa[i];
@@ -364,6 +379,58 @@ static int conv_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
     return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, shape, err);
 }
 
+/* One image's channels [Cg, H, W] unrolled into rows (c, i, j) of P = OH*OW columns, row stride ld. */
+static void im2col(const float *xg, const geom *g, int64_t Cg, float *dst, int64_t ld)
+{
+    int64_t H = g->in[1], W = g->in[2], kh = g->k[1], kw = g->k[2], OH = g->out[1], OW = g->out[2];
+    for (int64_t c = 0; c < Cg; c++)
+        for (int64_t i = 0; i < kh; i++)
+            for (int64_t j = 0; j < kw; j++) {
+                float *row = dst + ((c * kh + i) * kw + j) * ld;
+                /* Output columns whose input column lies inside the image: [lo, hi). */
+                int64_t off = j * g->d[2] - g->pb[2], lo = 0, hi = OW;
+                while (lo < OW && lo * g->s[2] + off < 0)
+                    lo++;
+                while (hi > lo && (hi - 1) * g->s[2] + off >= W)
+                    hi--;
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    int64_t iy = oy * g->s[1] - g->pb[1] + i * g->d[1];
+                    float *d = row + oy * OW;
+                    if (iy < 0 || iy >= H) {
+                        memset(d, 0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    const float *srow = xg + (c * H + iy) * W + off;
+                    for (int64_t ox = 0; ox < lo; ox++)
+                        d[ox] = 0.0f;
+                    if (g->s[2] == 1)
+                        memcpy(d + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            d[ox] = srow[ox * g->s[2]];
+                    for (int64_t ox = hi; ox < OW; ox++)
+                        d[ox] = 0.0f;
+                }
+            }
+}
+
+/* Rows of P outputs: + bias, then max(0, .) when a Relu was fused into the node. */
+static void bias_relu_rows(float *dst, const float *src, int64_t P, float bias, bool relu)
+{
+    if (relu)
+        for (int64_t p = 0; p < P; p++) {
+            float v = src[p] + bias;
+            dst[p] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (int64_t p = 0; p < P; p++)
+            dst[p] = src[p] + bias;
+}
+
+/* Several images share one sgemm (a chunk whose unrolled columns stay near 2 MB): small images make small
+ * matrices, which BLAS runs far below its peak. */
+#define CONV_COL_FLOATS (INT64_C(1) << 19)
+
 static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     geom g;
@@ -371,73 +438,59 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     if (conv_geom(n, in, &g, &M, &Cg, err))
         return err->code;
     int64_t N = in[0]->shape[0], group = ox_attr_int(n, "group", 1), Mg = M / group;
-    int64_t H = g.in[1], W = g.in[2], kh = g.k[1], kw = g.k[2], OH = g.out[1], OW = g.out[2];
-    int64_t K = Cg * kh * kw, P = OH * OW;
+    int64_t H = g.in[1], W = g.in[2], kh = g.k[1], kw = g.k[2], P = g.out[1] * g.out[2];
+    int64_t K = Cg * kh * kw;
     const float *x = in[0]->data, *w = in[1]->data;
+    const float *bias = n->n_in > 2 && in[2] ? in[2]->data : NULL;
     float *y = out[0]->data;
+    if (N * M * P == 0)
+        return 0;
     bool direct = kh == 1 && kw == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[1] == 0 && g.pb[2] == 0 &&
                   g.pe[1] == 0 && g.pe[2] == 0;
-    float *col = NULL;
-    if (!direct && K * P > 0) {
-        col = malloc((size_t)(K * P) * sizeof(float));
-        if (!col)
-            return jn_err_set(err, JN_ENOMEM, "out of memory");
+    int64_t chunk = group == 1 && K * P > 0 ? CONV_COL_FLOATS / (K * P) : 1;
+    chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
+    float *col = NULL, *tmp = NULL;
+    if ((!direct || chunk > 1) && K * P > 0)
+        col = malloc((size_t)(K * P * chunk) * sizeof(float));
+    if (chunk > 1)
+        tmp = malloc((size_t)(Mg * P * chunk) * sizeof(float));
+    if (((!direct || chunk > 1) && K * P > 0 && !col) || (chunk > 1 && !tmp)) {
+        free(col);
+        free(tmp);
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
-    for (int64_t b = 0; b < N; b++)
+    for (int64_t b = 0; b < N; b += chunk) {
+        int64_t imgs = N - b < chunk ? N - b : chunk, cols = imgs * P;
         for (int64_t gi = 0; gi < group; gi++) {
-            const float *xg = x + (b * group + gi) * Cg * H * W;
-            float *yg = y + (b * group + gi) * Mg * P;
-            const float *src = xg;
-            if (!direct) {
-                for (int64_t c = 0; c < Cg; c++)
-                    for (int64_t i = 0; i < kh; i++)
-                        for (int64_t j = 0; j < kw; j++) {
-                            float *row = col + ((c * kh + i) * kw + j) * P;
-                            /* Output columns whose input column lies inside the image: [lo, hi). */
-                            int64_t off = j * g.d[2] - g.pb[2], lo = 0, hi = OW;
-                            while (lo < OW && lo * g.s[2] + off < 0)
-                                lo++;
-                            while (hi > lo && (hi - 1) * g.s[2] + off >= W)
-                                hi--;
-                            for (int64_t oy = 0; oy < OH; oy++) {
-                                int64_t iy = oy * g.s[1] - g.pb[1] + i * g.d[1];
-                                float *dst = row + oy * OW;
-                                if (iy < 0 || iy >= H) {
-                                    memset(dst, 0, (size_t)OW * sizeof(float));
-                                    continue;
-                                }
-                                const float *srow = xg + (c * H + iy) * W + off;
-                                for (int64_t ox = 0; ox < lo; ox++)
-                                    dst[ox] = 0.0f;
-                                if (g.s[2] == 1)
-                                    memcpy(dst + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
-                                else
-                                    for (int64_t ox = lo; ox < hi; ox++)
-                                        dst[ox] = srow[ox * g.s[2]];
-                                for (int64_t ox = hi; ox < OW; ox++)
-                                    dst[ox] = 0.0f;
-                            }
-                        }
+            const float *src = x + (b * group + gi) * Cg * H * W;
+            if (col) {
+                for (int64_t t = 0; t < imgs; t++) {
+                    const float *xg = x + ((b + t) * group + gi) * Cg * H * W;
+                    if (direct)
+                        for (int64_t c = 0; c < Cg; c++)
+                            memcpy(col + c * cols + t * P, xg + c * P, (size_t)P * sizeof(float));
+                    else
+                        im2col(xg, &g, Cg, col + t * P, cols);
+                }
                 src = col;
             }
-            if (Mg * P == 0)
-                continue;
+            float *dst = chunk > 1 ? tmp : y + (b * group + gi) * Mg * P;
             if (K == 0)
-                memset(yg, 0, (size_t)(Mg * P) * sizeof(float));
+                memset(dst, 0, (size_t)(Mg * cols) * sizeof(float));
             else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)P, (int)K, 1.0f,
-                            w + gi * Mg * K, (int)K, src, (int)P, 0.0f, yg, (int)P);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)cols, (int)K, 1.0f,
+                            w + gi * Mg * K, (int)K, src, (int)cols, 0.0f, dst, (int)cols);
+            /* [Mg, imgs * P] -> each image's [Mg, P] block, with bias and the fused Relu. */
+            for (int64_t t = 0; t < imgs; t++)
+                for (int64_t mi = 0; mi < Mg; mi++) {
+                    float *row = y + (((b + t) * group + gi) * Mg + mi) * P;
+                    const float *from = chunk > 1 ? tmp + mi * cols + t * P : row;
+                    bias_relu_rows(row, from, P, bias ? bias[gi * Mg + mi] : 0.0f, n->relu_after);
+                }
         }
-    free(col);
-    if (n->n_in > 2 && in[2]) {
-        const float *bias = in[2]->data;
-        for (int64_t b = 0; b < N; b++)
-            for (int64_t mi = 0; mi < M; mi++) {
-                float *row = y + (b * M + mi) * P;
-                for (int64_t p = 0; p < P; p++)
-                    row[p] += bias[mi];
-            }
     }
+    free(col);
+    free(tmp);
     return 0;
 }
 

@@ -3,8 +3,9 @@
 
 Builds with python3-onnx's helper a BERT-style encoder (token-embedding Gather, multi-head attention from
 MatMul/Reshape/Transpose/Softmax with an attention mask, LayerNormalization, GELU through Erf, a classification
-head on the first token) and a ResNet-style CNN (Conv + BatchNormalization + residual Add, a strided block with a
-1x1 projection, GlobalAveragePool, Gemm), both with a dynamic batch dimension. Runs each on random inputs at two
+head on the first token) and a ResNet-style CNN (a Conv + Relu stem, Conv + BatchNormalization + residual Add, a
+strided block with a 1x1 projection, GlobalAveragePool, Gemm + Relu, Gemm), both with a dynamic batch dimension.
+Between them they cover the adapter's fusions (MatMul + bias Add, Relu into Conv, Gemm and MatMul). Runs each on random inputs at two
 batch sizes through ONNX Runtime (npm onnxruntime-node, via ort_run.js), writes the result in the ONNX backend-test
 layout (model.onnx, test_data_set_N/input_i.pb, output_i.pb) and has onnx_conformance compare junction's adapter
 with it (rtol 1e-4, atol 1e-5).
@@ -128,7 +129,10 @@ def conv_bn(g, x, c_in, c_out, k, stride, relu):
 
 def build_resnet():
     g = Graph()
-    x = conv_bn(g, "image", 3, 8, 3, 1, True)
+    # stem: Conv + Relu without a norm (the adapter runs the Relu inside the Conv)
+    x = g.op("Relu", [g.op("Conv", ["image", g.init(w(8, 3, 3, 3)), g.init(w(8, scale=0.1))], kernel_shape=[3, 3],
+                           pads=[1, 1, 1, 1])])
+    x = conv_bn(g, x, 8, 8, 3, 1, True)
     # identity block
     y = conv_bn(g, conv_bn(g, x, 8, 8, 3, 1, True), 8, 8, 3, 1, False)
     x = g.op("Relu", [g.op("Add", [x, y])])
@@ -136,6 +140,7 @@ def build_resnet():
     y = conv_bn(g, conv_bn(g, x, 8, 16, 3, 2, True), 16, 16, 3, 1, False)
     x = g.op("Relu", [g.op("Add", [conv_bn(g, x, 8, 16, 1, 2, False), y])])
     x = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
+    x = g.op("Relu", [g.op("Gemm", [x, g.init(w(16, 16)), g.init(w(16, scale=0.1))], transB=1)])
     g.nodes.append(helper.make_node("Gemm", [x, g.init(w(10, 16)), g.init(w(10, scale=0.1))], ["logits"],
                                     name="fc", transB=1))
     graph = helper.make_graph(

@@ -360,6 +360,9 @@ static void test_signature_and_run(void)
         JN_CHECK_STR_EQ(sig.outputs[0].name, "y");
         jn_signature_free(&sig);
 
+        /* MatMul with constant weights + Add of a constant bias row fuse into one node. */
+        JN_CHECK_INT_EQ(m->n_nodes, 1);
+        JN_CHECK_INT_EQ(m->nodes[0].n_in, 3);
         /* Shape sets: 2, 5, 2 again -> two cached plans; results right on every run. */
         check_affine(m, 2);
         check_affine(m, 5);
