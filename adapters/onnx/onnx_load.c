@@ -620,14 +620,21 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
             node_free(n);
             break;
         }
+        /* Optional inputs may be left out (""); required ones and the first output may not. */
+        for (int i = 0; i < n->op->min_in && i < n->n_in && !rc; i++)
+            if (n->in[i] < 0)
+                rc = ox_reject(n, err, "input %d is required but left out", i);
+        if (!rc && n->n_out > 0 && n->out[0] < 0)
+            rc = ox_reject(n, err, "output 0 is required but left out");
         for (int i = 0; i < n->n_in && !rc; i++)
             if (n->in[i] >= 0 && !ox_dtype_supported(m->values[n->in[i]].dtype))
                 rc = ox_reject(n, err, "input '%s' has dtype %s, which is not supported",
                                m->values[n->in[i]].name, jn_dtype_name(m->values[n->in[i]].dtype));
         if (!rc)
             rc = node_check_attrs(n, err);
-        if (!rc && strcmp(n->op_type, "Constant") == 0) {
-            rc = fold_constant(m, n, err);
+        if (strcmp(n->op_type, "Constant") == 0) {
+            if (!rc)
+                rc = fold_constant(m, n, err);
             node_free(n);
             continue;
         }
