@@ -36,6 +36,12 @@ void jn_onnx_free(jn_onnx_model *model);
  * when it has none). NULL with err set for a malformed message or an unsupported dtype. */
 jn_tensor *jn_onnx_tensor_parse(const uint8_t *data, size_t size, const char *fallback_name, jn_err *err);
 
+/* The largest tensor a run may create (default JN_ONNX_MAX_TENSOR_BYTES): shapes that come from request data
+ * (a Reshape or ConstantOfShape fed from outside, a huge batch) fail with JN_ERESOURCE instead of exhausting
+ * memory. Call before the model is shared between threads. */
+#define JN_ONNX_MAX_TENSOR_BYTES ((size_t)2 << 30)
+void jn_onnx_set_max_tensor_bytes(jn_onnx_model *model, size_t bytes);
+
 /* Adds one port per runtime graph input (initializers excluded) and per graph output; symbolic dims are -1. */
 int jn_onnx_signature(const jn_onnx_model *model, jn_signature *sig, jn_err *err);
 

@@ -723,6 +723,7 @@ jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *
         return NULL;
     }
     pthread_mutex_init(&m->plan_lock, NULL);
+    m->max_tensor_bytes = JN_ONNX_MAX_TENSOR_BYTES;
     int rc = check_opsets(m, p, err);
     if (!rc && !p->graph)
         rc = jn_err_set(err, JN_EINVAL, "the model has no graph");
@@ -745,6 +746,11 @@ jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *
     ox_fuse(m);
     mark_shape_data(m);
     return m;
+}
+
+void jn_onnx_set_max_tensor_bytes(jn_onnx_model *m, size_t bytes)
+{
+    m->max_tensor_bytes = bytes;
 }
 
 jn_onnx_model *jn_onnx_load_file(const char *path, jn_err *err)

@@ -234,6 +234,10 @@ static int run_node(const ox_model *m, const ox_node *n, run_state *st, bool inf
         if (rc)
             return rc;
         for (int i = 0; i < n->n_out; i++)
+            if (out[i] && out[i]->nbytes > m->max_tensor_bytes)
+                return jn_err_set(err, JN_ERESOURCE, "node '%s' (%s): output %d would take %zu bytes, more than the "
+                                  "%zu allowed", n->name, n->op_type, i, out[i]->nbytes, m->max_tensor_bytes);
+        for (int i = 0; i < n->n_out; i++)
             if (n->out[i] >= 0 && alloc_output(m, st, n->out[i], err))
                 return err->code;
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes the seed corpus of fuzz_onnx_load: small valid models over the adapter's operators, models it rejects
 (unknown operator, legacy opset, foreign domain, sequence input) and a truncated one.
-Usage: /usr/bin/python3 tests/fuzz/make_onnx_seeds.py OUT_DIR"""
+Usage: /usr/bin/python3 tests/fuzz/make_onnx_seeds.py OUT_DIR
+The runnable ones (conv mlp reshape slice softmax11 where typed_init) also seed fuzz_onnx_run."""
 import os
 import sys
 
