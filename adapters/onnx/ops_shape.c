@@ -632,7 +632,7 @@ static int slice_check(ox_model *m, ox_node *n, jn_err *err)
         return ox_reject(n, err, "starts/ends inputs need opset 10");
     if (n->opset < 10 && (!ox_attr_find(n, "starts") || !ox_attr_find(n, "ends")))
         return ox_reject(n, err, "starts and ends are required");
-    if (n->opset >= 10 && n->n_in < 3)
+    if (n->opset >= 10 && (!ox_has_in(n, 1) || !ox_has_in(n, 2)))
         return ox_reject(n, err, "starts and ends inputs are required");
     for (int i = 1; i < n->n_in; i++)
         if (need_int_input(m, n, i, "starts/ends/axes/steps", err))
