@@ -49,11 +49,19 @@ int jn_onnx_signature(const jn_onnx_model *model, jn_signature *sig, jn_err *err
  * rank). Outputs are appended in graph order under their graph names. */
 int jn_onnx_run(jn_onnx_model *model, const jn_tensor_list *inputs, jn_tensor_list *outputs, jn_err *err);
 
-/* An engine named `name` (platform "onnx"), not inline: requests run on the worker pool. */
+#define JN_ONNX_PLATFORM "onnx"
+
+/* An engine named `name` (platform JN_ONNX_PLATFORM), not inline: requests run on the worker pool. */
 jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_model *model, jn_err *err);
 
 /* Model repository: registers DIR/<name>/model.onnx and DIR/<name>.onnx under <name>. A model that fails to load
  * is reported on stderr and skipped. Returns the number registered, or a JN_E* code when DIR cannot be read. */
 int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err);
+
+/* Admin.LoadModel's loader (a jn_model_loader_fn, see broker/rpc/server.h): an engine from the ONNX bytes, or,
+ * when bytes is NULL, from the model repository `models_dir` (a const char *; NULL = none): <dir>/<name>/model.onnx,
+ * then <dir>/<name>.onnx. Messages are prefixed with the model's name. */
+jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,
+                                size_t n, jn_err *err);
 
 #endif

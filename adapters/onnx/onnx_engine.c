@@ -135,7 +135,7 @@ static void onnx_destroy(jn_engine *self)
 
 static const jn_engine_vtable onnx_vtable = {
     .abi_version = JN_ENGINE_ABI_VERSION,
-    .platform = "onnx",
+    .platform = JN_ONNX_PLATFORM,
     .infer = onnx_infer,
     .destroy = onnx_destroy,
 };
@@ -217,4 +217,29 @@ int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err)
     }
     free(names);
     return registered;
+}
+
+jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,
+                                size_t n, jn_err *err)
+{
+    jn_onnx_model *m = NULL;
+    char what[300];
+    snprintf(what, sizeof what, "model '%s'", name);
+    if (bytes) {
+        m = jn_onnx_load_bytes(bytes, n, what, err);
+    } else if (!models_dir) {
+        jn_err_set(err, JN_EINVAL, "model '%s': no ONNX bytes given and the server has no model repository", name);
+    } else {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s/model.onnx", (const char *)models_dir, name);
+        if (stat(path, &st) != 0)
+            snprintf(path, sizeof path, "%s/%s.onnx", (const char *)models_dir, name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            jn_err_set(err, JN_ENOTFOUND, "model '%s': neither %s/%s/model.onnx nor %s/%s.onnx exists", name,
+                       (const char *)models_dir, name, (const char *)models_dir, name);
+        else if (!(m = jn_onnx_load_file(path, err)))
+            jn_err_prefix(err, "model '%s'", name);
+    }
+    return m ? jn_onnx_engine_create(name, version, m, err) : NULL;
 }

@@ -259,6 +259,10 @@ int jn_cmd_serve(int argc, char **argv)
         fprintf(stderr, "junction serve: cannot register the built-in pipelines: %s\n", err.msg);
         goto out;
     }
+    /* Admin.LoadModel / UnloadModel: ONNX files, given as bytes or re-read from --models DIR. */
+    opt.load_model = jn_onnx_model_loader;
+    opt.load_model_arg = (void *)models_dir;
+    opt.loaded_platform = JN_ONNX_PLATFORM;
     /* Models before pipelines, so that pipelines may use them. */
     if (models_dir) {
         int loaded = jn_onnx_register_dir(reg, models_dir, &err);

@@ -13,8 +13,14 @@
 
 #include <stdint.h>
 
+#include "engine.h"
 #include "err.h"
 #include "registry.h"
+
+/* Admin.LoadModel's loader: an engine named `name` from a model file's bytes (bytes NULL: read it again from the
+ * model repository). A new engine with one reference, or NULL with err set. */
+typedef jn_engine *(*jn_model_loader_fn)(void *arg, const char *name, const char *version, const uint8_t *bytes,
+                                         size_t n, jn_err *err);
 
 typedef struct jn_server_options {
     const char *host;        /* "127.0.0.1" */
@@ -25,10 +31,15 @@ typedef struct jn_server_options {
     int max_stream_inflight; /* requests read from one stream and not yet answered; reading pauses beyond */
     int max_message_bytes;   /* receive and send limit; larger -> RESOURCE_EXHAUSTED */
     int64_t grace_ms;        /* on shutdown: how long in-flight calls may take before they are cancelled */
+    /* Admin.LoadModel / UnloadModel: NULL = UNIMPLEMENTED. UnloadModel and a replacing LoadModel touch only
+     * models of platform `loaded_platform` (what the loader makes), never built-in engines or pipelines. */
+    jn_model_loader_fn load_model;
+    void *load_model_arg;
+    const char *loaded_platform;
 } jn_server_options;
 
 /* Fills the defaults (127.0.0.1:8001, 2 pumps, nproc workers, 32 pre-posted, 64 in flight per stream, 64 MiB,
- * 10 s grace). */
+ * 10 s grace, no model loader). */
 void jn_server_options_default(jn_server_options *opt);
 
 typedef struct jn_server jn_server;

@@ -2,7 +2,8 @@
 """ONNX models served end to end: `junction serve --models DIR` with models built here by python3-onnx's helper
 (an MLP as DIR/mlp/model.onnx, a small CNN as DIR/cnn.onnx, plus a corrupt file and a model with an unsupported
 operator, which are reported and skipped), called over junction.v1 and KServe v2 gRPC; outputs are compared with
-numpy computations of the same graphs.
+numpy computations of the same graphs. Admin.LoadModel / UnloadModel at run time: from bytes and from the
+repository, replacement, refusals (corrupt, unsupported, built-in names), and unloading.
 
 usage: /usr/bin/python3 tests/e2e/test_onnx.py /path/to/junction
 """
@@ -157,6 +158,44 @@ def main(t):
                        args=(harness.infer_request("mlp", f32(2, 5), input_name="x"),))
         t.expect_error("unknown model", broker.Infer, grpc.StatusCode.NOT_FOUND, "elu",
                        args=(harness.infer_request("elu", f32(2), input_name="x"),))
+
+    admin = srv.admin(ch)
+    with t.case("Admin.LoadModel and UnloadModel"):
+        mlp2, mlp2_ref = build_mlp()  # other weights
+        r = t.call("LoadModel mlp2 from bytes", admin.LoadModel,
+                   pb.admin.LoadModelRequest(name="mlp2", onnx=mlp2.SerializeToString()))
+        t.check(r is not None and r.name == "mlp2" and not r.replaced, "mlp2 is new", str(r))
+        x = f32(2, 4)
+        r = t.call("Infer mlp2", broker.Infer, harness.infer_request("mlp2", x, input_name="x"))
+        t.check(close(harness.output_array(r, "probs") if r else None, mlp2_ref(x)), "mlp2 computes its weights")
+        # Replacing mlp with mlp2's graph: later calls see the new weights.
+        r = t.call("LoadModel mlp (replace)", admin.LoadModel,
+                   pb.admin.LoadModelRequest(name="mlp", onnx=mlp2.SerializeToString(), version="2"))
+        t.check(r is not None and r.replaced, "mlp replaced", str(r))
+        r = t.call("Infer mlp after the replacement", broker.Infer, harness.infer_request("mlp", x, input_name="x"))
+        t.check(close(harness.output_array(r, "probs") if r else None, mlp2_ref(x)), "mlp now has the new weights")
+        # Reloading from the repository (no bytes) brings the file's weights back.
+        r = t.call("LoadModel mlp from the repository", admin.LoadModel, pb.admin.LoadModelRequest(name="mlp"))
+        t.check(r is not None and r.replaced, "mlp reloaded", str(r))
+        r = t.call("Infer mlp after the reload", broker.Infer, harness.infer_request("mlp", x, input_name="x"))
+        t.check(close(harness.output_array(r, "probs") if r else None, mlp_ref(x)), "mlp has the file's weights again")
+        t.expect_error("corrupt bytes", admin.LoadModel, grpc.StatusCode.INVALID_ARGUMENT, "model 'junk'",
+                       "not an ONNX model", args=(pb.admin.LoadModelRequest(name="junk", onnx=b"\x08\x07\x12\xff"),))
+        t.expect_error("unsupported operator", admin.LoadModel, grpc.StatusCode.UNIMPLEMENTED, "Elu", "the_elu",
+                       args=(pb.admin.LoadModelRequest(name="elu2", onnx=build_unsupported().SerializeToString()),))
+        t.expect_error("a built-in name", admin.LoadModel, grpc.StatusCode.ALREADY_EXISTS, "identity",
+                       args=(pb.admin.LoadModelRequest(name="identity", onnx=mlp2.SerializeToString()),))
+        t.expect_error("a bad name", admin.LoadModel, grpc.StatusCode.INVALID_ARGUMENT, "not a model name",
+                       args=(pb.admin.LoadModelRequest(name="../etc", onnx=mlp2.SerializeToString()),))
+        t.expect_error("not in the repository", admin.LoadModel, grpc.StatusCode.NOT_FOUND, "nothere",
+                       args=(pb.admin.LoadModelRequest(name="nothere"),))
+        t.call("UnloadModel mlp2", admin.UnloadModel, pb.admin.UnloadModelRequest(name="mlp2"))
+        t.expect_error("mlp2 is gone", broker.Infer, grpc.StatusCode.NOT_FOUND, "mlp2",
+                       args=(harness.infer_request("mlp2", x, input_name="x"),))
+        t.expect_error("unloading a built-in", admin.UnloadModel, grpc.StatusCode.FAILED_PRECONDITION, "identity",
+                       args=(pb.admin.UnloadModelRequest(name="identity"),))
+        t.expect_error("unloading twice", admin.UnloadModel, grpc.StatusCode.NOT_FOUND, "mlp2",
+                       args=(pb.admin.UnloadModelRequest(name="mlp2"),))
 
     t.stop_server(srv)
 
