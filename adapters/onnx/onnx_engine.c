@@ -32,7 +32,9 @@ int jn_onnx_signature(const jn_onnx_model *m, jn_signature *sig, jn_err *err)
     return 0;
 }
 
-int jn_onnx_run(jn_onnx_model *m, const jn_tensor_list *inputs, jn_tensor_list *outputs, jn_err *err)
+/* jn_onnx_run, and the engine's infer with its call context (deadline, cancellation) checked between nodes. */
+static int run_with_ctx(jn_onnx_model *m, const jn_tensor_list *inputs, jn_tensor_list *outputs,
+                        const jn_infer_ctx *ctx, jn_err *err)
 {
     ox_tensor *in = calloc(m->n_inputs + 1, sizeof *in);
     jn_tensor **out = calloc(m->n_outputs + 1, sizeof *out);
@@ -76,7 +78,7 @@ int jn_onnx_run(jn_onnx_model *m, const jn_tensor_list *inputs, jn_tensor_list *
         in[i].data = t->data;
     }
     if (!rc)
-        rc = ox_model_run(m, in, out, err);
+        rc = ox_model_run(m, in, out, ctx, err);
     for (size_t i = 0; i < m->n_outputs && !rc; i++) {
         if (jn_tensor_list_push(outputs, out[i])) {
             out[i] = NULL;
@@ -93,6 +95,11 @@ done:
     return rc;
 }
 
+int jn_onnx_run(jn_onnx_model *m, const jn_tensor_list *inputs, jn_tensor_list *outputs, jn_err *err)
+{
+    return run_with_ctx(m, inputs, outputs, NULL, err);
+}
+
 /* ---------------------------------------------------------------------------------------------------------------
  * The engine */
 
@@ -101,9 +108,10 @@ static int onnx_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_
 {
     jn_tensor_list all;
     jn_tensor_list_init(&all);
-    int rc = jn_onnx_run(self->ctx, inputs, &all, err);
+    int rc = run_with_ctx(self->ctx, inputs, &all, ctx, err);
     if (rc) {
-        jn_err_prefix(err, "model '%s'", self->name);
+        if (rc != JN_EDEADLINE && rc != JN_ECANCELLED) /* those already name the model */
+            jn_err_prefix(err, "model '%s'", self->name);
         jn_tensor_list_clear(&all);
         return rc;
     }

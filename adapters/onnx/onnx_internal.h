@@ -172,7 +172,10 @@ void ox_fuse(ox_model *m);
 
 /* onnx_plan.c: runs the graph. inputs[i] is the tensor for model->inputs[i]; outputs get one new tensor per
  * graph output (caller owns them). */
-int ox_model_run(ox_model *m, const ox_tensor *inputs, jn_tensor **outputs, jn_err *err);
+struct jn_infer_ctx;
+/* `ctx` (may be NULL) is checked between nodes: a call past its deadline or cancelled stops there. */
+int ox_model_run(ox_model *m, const ox_tensor *inputs, jn_tensor **outputs, const struct jn_infer_ctx *ctx,
+                 jn_err *err);
 void ox_plans_free(ox_model *m);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
 #include "onnx_internal.h"
 
 #define OX_ALIGN 64
@@ -247,7 +248,7 @@ static int run_node(const ox_model *m, const ox_node *n, run_state *st, bool inf
     return rc;
 }
 
-int ox_model_run(ox_model *m, const ox_tensor *inputs, jn_tensor **outputs, jn_err *err)
+int ox_model_run(ox_model *m, const ox_tensor *inputs, jn_tensor **outputs, const jn_infer_ctx *ctx, jn_err *err)
 {
     size_t nv = m->n_values, key_len = 0;
     run_state st = {0};
@@ -289,12 +290,16 @@ int ox_model_run(ox_model *m, const ox_tensor *inputs, jn_tensor **outputs, jn_e
                 else
                     st.slots[v].data = (char *)arena + plan->offset[v];
             }
+            if (!rc && ctx)
+                rc = jn_infer_ctx_check(ctx, err);
             if (!rc)
                 rc = run_node(m, n, &st, false, err);
         }
     } else {
         for (size_t k = 0; k < m->n_nodes && !rc; k++) {
-            rc = run_node(m, &m->nodes[k], &st, true, err);
+            rc = ctx ? jn_infer_ctx_check(ctx, err) : 0;
+            if (!rc)
+                rc = run_node(m, &m->nodes[k], &st, true, err);
             /* Free what is dead, as the plan will. */
             for (size_t v = 0; v < nv; v++)
                 if (st.owned[v] && m->values[v].last_use <= (int)k) {

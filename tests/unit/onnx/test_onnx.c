@@ -504,6 +504,10 @@ static void test_engine_and_directory(void)
     JN_REQUIRE(out.count == 1);
     JN_CHECK_DBL_EQ(((float *)out.items[0]->data)[0], 5.5);
     jn_tensor_list_clear(&out);
+    /* A call past its deadline stops between nodes. */
+    jn_infer_ctx late = {.model = "affine", .request_id = "", .deadline_ns = 1};
+    JN_CHECK_ERR(e->vt->infer(e, &late, &in, &out, &err), err, JN_EDEADLINE);
+    JN_CHECK_INT_EQ(out.count, 0);
     /* A bad request names the model. */
     jn_tensor_list_clear(&in);
     JN_CHECK_ERR(e->vt->infer(e, &ctx, &in, &out, &err), err, JN_EINVAL);
