@@ -54,8 +54,12 @@ int jn_onnx_run(jn_onnx_model *model, const jn_tensor_list *inputs, jn_tensor_li
 /* An engine named `name` (platform JN_ONNX_PLATFORM), not inline: requests run on the worker pool. */
 jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_model *model, jn_err *err);
 
-/* Model repository: registers DIR/<name>/model.onnx and DIR/<name>.onnx under <name>. A model that fails to load
- * is reported on stderr and skipped. Returns the number registered, or a JN_E* code when DIR cannot be read. */
+/* Model repository: registers DIR/<name>/model.onnx and DIR/<name>.onnx under <name>. Next to model.onnx an
+ * optional config.json sets the version, the description and labels of outputs:
+ *   {"version": "2", "description": "...", "outputs": {"probs": {"labels": ["cat", "dog"]}}}
+ * (an output with labels becomes a CLASSIFICATION port). A model that fails to load, or whose config does not
+ * check, is reported on stderr and skipped. Returns the number registered, or a JN_E* code when DIR cannot be
+ * read. */
 int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err);
 
 /* Admin.LoadModel's loader (a jn_model_loader_fn, see broker/rpc/server.h): an engine from the ONNX bytes, or,

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "onnx.h"
 #include "onnx_internal.h"
 
@@ -163,14 +165,120 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
- * Model repository */
+ * Model repository: DIR/<name>/model.onnx (with an optional DIR/<name>/config.json) or DIR/<name>.onnx */
 
-static int register_one(jn_registry *reg, const char *name, const char *path)
+/* config.json: {"version": "2", "description": "...", "outputs": {"<output>": {"labels": ["a", "b", ...]}}}.
+ * Labels make the output a CLASSIFICATION port (FP32, the last dimension one score per label). */
+static int read_config(const char *path, json_t **out, jn_err *err)
+{
+    json_error_t jerr;
+    json_t *cfg = json_load_file(path, 0, &jerr);
+    if (!cfg)
+        return jn_err_set(err, JN_EINVAL, "%s: line %d: %s", path, jerr.line, jerr.text);
+    const char *key;
+    json_t *v;
+    json_object_foreach(cfg, key, v) {
+        bool ok = (strcmp(key, "version") == 0 && json_is_string(v)) ||
+                  (strcmp(key, "description") == 0 && json_is_string(v)) ||
+                  (strcmp(key, "outputs") == 0 && json_is_object(v));
+        if (!ok) {
+            json_decref(cfg);
+            return jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and "
+                                              "description are strings, outputs an object)", path, key);
+        }
+    }
+    *out = cfg;
+    return 0;
+}
+
+static int apply_output_config(jn_engine *e, const json_t *outputs, const char *path, jn_err *err)
+{
+    const char *name;
+    json_t *o;
+    json_object_foreach((json_t *)outputs, name, o) {
+        jn_port *port = NULL;
+        for (size_t i = 0; i < e->sig.n_outputs; i++)
+            if (strcmp(e->sig.outputs[i].name, name) == 0)
+                port = &e->sig.outputs[i];
+        json_t *labels = json_object_get(o, "labels");
+        if (!port)
+            return jn_err_set(err, JN_EINVAL, "%s: the model has no output '%s'", path, name);
+        if (!json_is_object(o) || json_object_size(o) != 1 || !json_is_array(labels) || !json_array_size(labels))
+            return jn_err_set(err, JN_EINVAL, "%s: output '%s' takes {\"labels\": [\"...\", ...]}", path, name);
+        size_t n = json_array_size(labels);
+        if (port->dtype != JN_DTYPE_FP32 || port->ndim < 1 ||
+            (port->shape[port->ndim - 1] >= 0 && port->shape[port->ndim - 1] != (int64_t)n))
+            return jn_err_set(err, JN_EINVAL, "%s: output '%s' (%s, last dimension %lld) cannot carry %zu labels",
+                              path, name, jn_dtype_name(port->dtype),
+                              (long long)(port->ndim ? port->shape[port->ndim - 1] : 0), n);
+        const char **texts = calloc(n, sizeof *texts);
+        if (!texts)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            texts[i] = json_string_value(json_array_get(labels, i));
+            if (!texts[i]) {
+                free(texts);
+                return jn_err_set(err, JN_EINVAL, "%s: output '%s': label %zu is not a string", path, name, i);
+            }
+        }
+        int rc = jn_port_set_labels(port, texts, n, err);
+        free(texts);
+        if (rc)
+            return rc;
+        port->kind = JN_KIND_CLASSIFICATION;
+    }
+    return 0;
+}
+
+/* The engine of repository entry `name` in dir; `version` (may be NULL) overrides the config's. */
+static jn_engine *load_from_repository(const char *dir, const char *name, const char *version, jn_err *err)
+{
+    char path[4096], cfg_path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
+    cfg_path[0] = '\0';
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        snprintf(cfg_path, sizeof cfg_path, "%s/%s/config.json", dir, name);
+        if (stat(cfg_path, &st) != 0)
+            cfg_path[0] = '\0';
+    } else {
+        snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            jn_err_set(err, JN_ENOTFOUND, "neither %s/%s/model.onnx nor %s/%s.onnx exists", dir, name, dir, name);
+            return NULL;
+        }
+    }
+    json_t *cfg = NULL;
+    if (cfg_path[0] && read_config(cfg_path, &cfg, err))
+        return NULL;
+    jn_onnx_model *m = jn_onnx_load_file(path, err);
+    jn_engine *e = NULL;
+    if (m) {
+        const char *v = version ? version : cfg ? json_string_value(json_object_get(cfg, "version")) : NULL;
+        e = jn_onnx_engine_create(name, v, m, err);
+    }
+    const char *desc = cfg ? json_string_value(json_object_get(cfg, "description")) : NULL;
+    if (e && desc) {
+        char *d = strdup(desc);
+        if (d) {
+            free(e->description);
+            e->description = d;
+        }
+    }
+    json_t *outputs = cfg ? json_object_get(cfg, "outputs") : NULL;
+    if (e && outputs && apply_output_config(e, outputs, cfg_path, err)) {
+        jn_engine_unref(e);
+        e = NULL;
+    }
+    json_decref(cfg);
+    return e;
+}
+
+static int register_one(jn_registry *reg, const char *dir, const char *name)
 {
     jn_err err;
     jn_err_clear(&err);
-    jn_onnx_model *m = jn_onnx_load_file(path, &err);
-    jn_engine *e = m ? jn_onnx_engine_create(name, "1", m, &err) : NULL;
+    jn_engine *e = load_from_repository(dir, name, NULL, &err);
     if (!e || jn_registry_add(reg, e, &err)) {
         fprintf(stderr, "junction: model '%s' skipped: %s\n", name, err.msg);
         return 0;
@@ -215,11 +323,10 @@ int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err)
         size_t len = strlen(names[i]);
         snprintf(path, sizeof path, "%s/%s/model.onnx", dir, names[i]);
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-            registered += register_one(reg, names[i], path);
+            registered += register_one(reg, dir, names[i]);
         } else if (len > 5 && strcmp(names[i] + len - 5, ".onnx") == 0) {
-            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
             names[i][len - 5] = '\0';
-            registered += register_one(reg, names[i], path);
+            registered += register_one(reg, dir, names[i]);
         }
         free(names[i]);
     }
@@ -230,24 +337,19 @@ int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err)
 jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,
                                 size_t n, jn_err *err)
 {
-    jn_onnx_model *m = NULL;
-    char what[300];
-    snprintf(what, sizeof what, "model '%s'", name);
+    jn_engine *e = NULL;
     if (bytes) {
-        m = jn_onnx_load_bytes(bytes, n, what, err);
-    } else if (!models_dir) {
-        jn_err_set(err, JN_EINVAL, "model '%s': no ONNX bytes given and the server has no model repository", name);
-    } else {
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s/model.onnx", (const char *)models_dir, name);
-        if (stat(path, &st) != 0)
-            snprintf(path, sizeof path, "%s/%s.onnx", (const char *)models_dir, name);
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-            jn_err_set(err, JN_ENOTFOUND, "model '%s': neither %s/%s/model.onnx nor %s/%s.onnx exists", name,
-                       (const char *)models_dir, name, (const char *)models_dir, name);
-        else if (!(m = jn_onnx_load_file(path, err)))
-            jn_err_prefix(err, "model '%s'", name);
+        char what[300];
+        snprintf(what, sizeof what, "model '%s'", name);
+        jn_onnx_model *m = jn_onnx_load_bytes(bytes, n, what, err);
+        return m ? jn_onnx_engine_create(name, version, m, err) : NULL;
     }
-    return m ? jn_onnx_engine_create(name, version, m, err) : NULL;
+    if (!models_dir) {
+        jn_err_set(err, JN_EINVAL, "model '%s': no ONNX bytes given and the server has no model repository", name);
+        return NULL;
+    }
+    e = load_from_repository(models_dir, name, version, err);
+    if (!e)
+        jn_err_prefix(err, "model '%s'", name);
+    return e;
 }

@@ -116,6 +116,12 @@ def main(t):
     mlp, mlp_ref = build_mlp()
     cnn, cnn_ref = build_cnn()
     save(mlp, os.path.join(d, "mlp", "model.onnx"))
+    with open(os.path.join(d, "mlp", "config.json"), "w") as f:
+        f.write('{"version": "3", "description": "a tiny MLP", "outputs": {"probs": {"labels": ["ant", "bee", "cat"]}}}')
+    # A config naming an output the model does not have: reported, skipped.
+    save(mlp, os.path.join(d, "badcfg", "model.onnx"))
+    with open(os.path.join(d, "badcfg", "config.json"), "w") as f:
+        f.write('{"outputs": {"nope": {"labels": ["x"]}}}')
     save(cnn, os.path.join(d, "cnn.onnx"))
     save(build_unsupported(), os.path.join(d, "elu.onnx"))
     with open(os.path.join(d, "broken.onnx"), "wb") as f:
@@ -130,21 +136,33 @@ def main(t):
         t.check("model 'elu' skipped" in err and "Elu" in err and "the_elu" in err,
                 "the unsupported operator is named with its node", harness._short(err, 600))
         t.check("model 'broken' skipped" in err, "the corrupt file is reported", harness._short(err, 600))
+        t.check("model 'badcfg' skipped" in err and "no output 'nope'" in err, "a bad config is reported",
+                harness._short(err, 600))
         t.check("2 ONNX model(s)" in err, "two models registered", harness._short(err, 600))
 
     with t.case("metadata from the graph"):
         r = t.call("ModelMetadata mlp", v2.ModelMetadata, pb.v2.ModelMetadataRequest(name="mlp"))
         if r is not None:
             t.eq(r.platform, "onnx", "platform")
+            t.eq(list(r.versions), ["3"], "version from config.json")
             t.eq([(i.name, i.datatype, list(i.shape)) for i in r.inputs], [("x", "FP32", [-1, 4])], "inputs")
             t.eq([(o.name, o.datatype, list(o.shape)) for o in r.outputs], [("probs", "FP32", [-1, 3])], "outputs")
 
     with t.case("MLP over junction.v1, two batch sizes"):
-        for n in (3, 1, 3):
+        for n in (3, 4, 3):
             x = f32(n, 4)
             r = t.call("Infer mlp batch %d" % n, broker.Infer, harness.infer_request("mlp", x, input_name="x"))
             got = harness.output_array(r, "probs") if r is not None else None
             t.check(close(got, mlp_ref(x)), "mlp batch %d matches numpy" % n, "got %r" % (got,))
+        # Batch 1 of a labelled output comes back as a classification, best first.
+        x = f32(1, 4)
+        r = t.call("Infer mlp batch 1", broker.Infer, harness.infer_request("mlp", x, input_name="x"))
+        want = mlp_ref(x)[0]
+        order = list(np.argsort(-want))
+        c = r.outputs[0].classification if r is not None and r.outputs else None
+        t.check(c is not None and list(c.labels) == [["ant", "bee", "cat"][i] for i in order] and
+                np.allclose(list(c.scores), want[order], rtol=1e-4, atol=1e-5),
+                "labelled output as a classification", str(r))
 
     with t.case("CNN over KServe v2"):
         for n in (2, 5):
