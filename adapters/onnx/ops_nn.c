@@ -730,11 +730,8 @@ static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int64_t pla
                 float acc = is_max ? -INFINITY : 0.0f;
                 int64_t count = 0;
                 /* First window positions inside the image, then strided to the clipped end. */
-                int64_t ha = h0, wa = w0;
-                while (ha < 0)
-                    ha += g->d[1];
-                while (wa < 0)
-                    wa += g->d[2];
+                int64_t ha = h0 < 0 ? h0 + (-h0 + g->d[1] - 1) / g->d[1] * g->d[1] : h0;
+                int64_t wa = w0 < 0 ? w0 + (-w0 + g->d[2] - 1) / g->d[2] * g->d[2] : w0;
                 int64_t hb = h1 < H ? h1 : H, wb = w1 < W ? w1 : W;
                 bool nan = false; /* kept aside so the max stays branch-free (maxss) */
                 for (int64_t a = ha; a < hb; a += g->d[1]) {
