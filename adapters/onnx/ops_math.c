@@ -449,7 +449,8 @@ static int un_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out,
                                                                                : (v > 0 ? v : 0);
             ox_store_i64(out[0]->data, out[0]->dtype, i, v);
         } else {
-            ox_store_f64(out[0]->data, out[0]->dtype, i, un_apply(kind, ox_load_f64(in[0]->data, in[0]->dtype, i), alpha));
+            double v = ox_load_f64(in[0]->data, in[0]->dtype, i);
+            ox_store_f64(out[0]->data, out[0]->dtype, i, un_apply(kind, v, alpha));
         }
     }
     return 0;

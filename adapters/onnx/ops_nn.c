@@ -912,7 +912,8 @@ static const ox_op op_bn = {"BatchNormalization", 5, 5, 1, 3, bn_attrs, 0, bn_ch
 static int ln_check(ox_model *m, ox_node *n, jn_err *err)
 {
     if (ox_attr_int(n, "stash_type", 1) != 1)
-        return ox_reject(n, err, "stash_type %lld is not supported (1: FP32)", (long long)ox_attr_int(n, "stash_type", 1));
+        return ox_reject(n, err, "stash_type %lld is not supported (1: FP32)",
+                         (long long)ox_attr_int(n, "stash_type", 1));
     if (need_f32(m, n, 0, 2, err))
         return err->code;
     ox_set_out_dtype(m, n, 1, JN_DTYPE_FP32);

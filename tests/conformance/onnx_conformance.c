@@ -132,7 +132,7 @@ static bool compare(const jn_tensor *got, const jn_tensor *want, char *msg, size
     char g[128], w[128];
     if (got->dtype != want->dtype || got->ndim != want->ndim ||
         memcmp(got->shape, want->shape, sizeof(int64_t) * (size_t)got->ndim) != 0) {
-        snprintf(msg, msz, "output %zu: got %s, want %s", (size_t)0, jn_format_type(g, sizeof g, got->dtype, got->ndim, got->shape),
+        snprintf(msg, msz, "got %s, want %s", jn_format_type(g, sizeof g, got->dtype, got->ndim, got->shape),
                  jn_format_type(w, sizeof w, want->dtype, want->ndim, want->shape));
         return false;
     }
