@@ -46,6 +46,19 @@ void ox_plans_free(ox_model *m)
     m->n_plans = 0;
 }
 
+/* Debug builds fill every fresh buffer with 0xff bytes (NaN as floats), so a kernel that relies on memory being
+ * zeroed fails its tests instead of passing by luck. */
+static void poison(void *p, size_t n)
+{
+#ifndef NDEBUG
+    if (p)
+        memset(p, 0xff, n);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 static size_t round_up(size_t n)
 {
     if (n == 0)
@@ -142,7 +155,11 @@ static void *arena_take(ox_model *m, ox_plan *p)
     if (p->n_pool)
         a = p->pool[--p->n_pool];
     pthread_mutex_unlock(&m->plan_lock);
-    return a ? a : aligned_alloc(OX_ALIGN, round_up(p->arena_size));
+    if (!a) {
+        a = aligned_alloc(OX_ALIGN, round_up(p->arena_size));
+        poison(a, round_up(p->arena_size));
+    }
+    return a;
 }
 
 static void arena_give(ox_model *m, ox_plan *p, void *a)
@@ -214,11 +231,13 @@ static int alloc_output(const ox_model *m, run_state *st, int v, jn_err *err)
         if (!st->out_bufs[v])
             return jn_err_set(err, JN_ENOMEM, "out of memory");
         t->data = st->out_bufs[v]->data;
+        poison(t->data, t->nbytes);
         return 0;
     }
     t->data = aligned_alloc(OX_ALIGN, round_up(t->nbytes));
     if (!t->data)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
+    poison(t->data, round_up(t->nbytes));
     st->owned[v] = true;
     return 0;
 }

@@ -211,6 +211,8 @@ static int matmul_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
                 if (!bias)
                     memset(y, 0, (size_t)mn * sizeof(float));
             } else if (d.M == 1 && d.N > 0) {
+                if (!bias) /* y may hold an earlier value's bits (the arena), NaN included: 0 * NaN is NaN */
+                    memset(y, 0, (size_t)d.N * sizeof(float));
                 cblas_sgemv(CblasRowMajor, CblasTrans, (int)d.K, (int)d.N, 1.0f, B + pb * kn, (int)d.N,
                             A + pa * mk, 1, beta, y, 1);
             } else {

@@ -875,8 +875,10 @@ static int cos_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
 static int cos_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     const ox_attr *v = ox_attr_find(n, "value");
-    if (!v)
-        return 0; /* zero-filled float */
+    if (!v) { /* FP32 zeros; buffers come from an arena and are not zeroed */
+        memset(out[0]->data, 0, out[0]->nbytes);
+        return 0;
+    }
     size_t es = jn_dtype_size(out[0]->dtype);
     int64_t total = ox_count(out[0]);
     for (int64_t i = 0; i < total; i++)

@@ -131,6 +131,24 @@ static void add_init_f32(mb *b, const char *name, int ndim, const int64_t *dims,
     b->inits[b->graph.n_initializer++] = t;
 }
 
+/* An INT64 initializer in int64_data. */
+static void add_init_i64(mb *b, const char *name, int ndim, const int64_t *dims, const int64_t *v)
+{
+    Onnx__TensorProto *t = own(b, malloc(sizeof *t));
+    onnx__tensor_proto__init(t);
+    int64_t count = 1;
+    for (int i = 0; i < ndim; i++)
+        count *= dims[i];
+    t->name = (char *)name;
+    t->has_data_type = 1;
+    t->data_type = 7;
+    t->n_dims = (size_t)ndim;
+    t->dims = (int64_t *)dims;
+    t->n_int64_data = (size_t)count;
+    t->int64_data = (int64_t *)v;
+    b->inits[b->graph.n_initializer++] = t;
+}
+
 static Onnx__NodeProto *add_node(mb *b, const char *op, const char *name, const char *in0, const char *in1,
                                  const char *out)
 {
@@ -434,6 +452,38 @@ static void test_shape_values_key_the_plan(void)
     jn_onnx_free(m);
 }
 
+/* ConstantOfShape without a value is FP32 zeros: its buffer comes from the arena, which is not zeroed (debug
+ * builds fill it with NaN bits), so the kernel must write them. */
+static void test_constant_of_shape_zeros(void)
+{
+    mb b;
+    jn_err err;
+    mb_init(&b, 13, "");
+    const int64_t d23[2] = {2, 3}, d2[1] = {2}, shape_values[2] = {2, 3};
+    add_input(&b, "x", 1, 2, d23);
+    add_output(&b, "y", 1, 2, d23);
+    add_init_i64(&b, "shape", 1, d2, shape_values);
+    add_node(&b, "ConstantOfShape", "zeros", "shape", NULL, "z");
+    add_node(&b, "Add", "add", "x", "z", "y");
+    jn_onnx_model *m = mb_load(&b, &err);
+    mb_free(&b);
+    JN_REQUIRE(m);
+    const float xv[6] = {1, 2, 3, 4, 5, 6};
+    for (int run = 0; run < 3; run++) { /* the first plans, the others reuse the arena */
+        jn_tensor_list in, out;
+        jn_tensor_list_init(&in);
+        jn_tensor_list_init(&out);
+        jn_tensor_list_push(&in, f32_tensor("x", 2, d23, xv));
+        JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
+        JN_REQUIRE(out.count == 1);
+        for (int i = 0; i < 6; i++)
+            JN_CHECK_DBL_EQ(((float *)out.items[0]->data)[i], xv[i]);
+        jn_tensor_list_clear(&in);
+        jn_tensor_list_clear(&out);
+    }
+    jn_onnx_free(m);
+}
+
 static void *hammer(void *arg)
 {
     jn_onnx_model *m = arg;
@@ -531,6 +581,7 @@ int main(void)
     JN_TEST_RUN(test_signature_and_run);
     JN_TEST_RUN(test_bad_request);
     JN_TEST_RUN(test_shape_values_key_the_plan);
+    JN_TEST_RUN(test_constant_of_shape_zeros);
     JN_TEST_RUN(test_concurrent_runs);
     JN_TEST_RUN(test_engine_and_directory);
     return JN_TEST_EXIT();
