@@ -18,6 +18,14 @@
 #include "err.h"
 #include "tensor.h"
 
+/* The hot FP32 loops (elementwise, pooling, the Conv epilogue) are also compiled for AVX2 and AVX-512 and picked
+ * at run time (GCC's target_clones, through an ifunc): the binary still runs on any x86-64. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define OX_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define OX_HOT
+#endif
+
 /* Most inputs or outputs a node may have (Concat, Split). */
 #define OX_MAX_IO 64
 

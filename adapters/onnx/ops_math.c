@@ -169,7 +169,7 @@ static int bin_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
         }                                                                                                      \
     } while (0)
 
-static void bin_f32(int kind, const ox_tensor *ta, const ox_tensor *tb, ox_tensor *to)
+OX_HOT static void bin_f32(int kind, const ox_tensor *ta, const ox_tensor *tb, ox_tensor *to)
 {
     const float *a = ta->data, *b = tb->data;
     float *o = to->data;
@@ -406,7 +406,7 @@ static double un_apply(int kind, double x, double alpha)
     }
 }
 
-static int un_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+OX_HOT static int un_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     int kind = un_kind(n);
     int64_t total = ox_count(out[0]);

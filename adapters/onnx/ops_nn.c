@@ -417,7 +417,7 @@ static void im2col(const float *xg, const geom *g, int64_t Cg, float *dst, int64
 }
 
 /* Rows of P outputs: + bias, then max(0, .) when a Relu was fused into the node. */
-static void bias_relu_rows(float *dst, const float *src, int64_t P, float bias, bool relu)
+OX_HOT static void bias_relu_rows(float *dst, const float *src, int64_t P, float bias, bool relu)
 {
     if (relu)
         for (int64_t p = 0; p < P; p++) {
@@ -702,7 +702,8 @@ static int pool_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
 }
 
 /* FP32 pooling over one (D=1) H x W plane per channel: the common case, without per-element dtype dispatch. */
-static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int64_t planes, const float *x, float *y)
+OX_HOT static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int64_t planes, const float *x,
+                              float *y)
 {
     int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
     if (is_max && g->k[1] == 2 && g->k[2] == 2 && g->s[1] == 2 && g->s[2] == 2 && g->d[1] == 1 && g->d[2] == 1 &&
