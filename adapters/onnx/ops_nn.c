@@ -429,10 +429,9 @@ OX_HOT static void bias_relu_rows(float *dst, const float *src, int64_t P, float
             dst[p] = src[p] + bias;
 }
 
-/* Several images share one sgemm (a chunk whose unrolled columns stay near 2 MB): small images make small
- * matrices, which BLAS runs far below its peak. */
-#define CONV_COL_FLOATS (INT64_C(1) << 19)
-
+/* One sgemm per image and group, straight into the output: batching images into one wider sgemm was measured
+ * slower here (the unrolled columns and the scatter afterwards cost more memory traffic than the bigger product
+ * saves). */
 static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     geom g;
@@ -449,50 +448,28 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
         return 0;
     bool direct = kh == 1 && kw == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[1] == 0 && g.pb[2] == 0 &&
                   g.pe[1] == 0 && g.pe[2] == 0;
-    int64_t chunk = group == 1 && K * P > 0 ? CONV_COL_FLOATS / (K * P) : 1;
-    chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
-    float *col = NULL, *tmp = NULL;
-    if ((!direct || chunk > 1) && K * P > 0)
-        col = malloc((size_t)(K * P * chunk) * sizeof(float));
-    if (chunk > 1)
-        tmp = malloc((size_t)(Mg * P * chunk) * sizeof(float));
-    if (((!direct || chunk > 1) && K * P > 0 && !col) || (chunk > 1 && !tmp)) {
-        free(col);
-        free(tmp);
-        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    float *col = NULL;
+    if (!direct && K * P > 0) {
+        col = malloc((size_t)(K * P) * sizeof(float));
+        if (!col)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
-    for (int64_t b = 0; b < N; b += chunk) {
-        int64_t imgs = N - b < chunk ? N - b : chunk, cols = imgs * P;
+    for (int64_t b = 0; b < N; b++)
         for (int64_t gi = 0; gi < group; gi++) {
-            const float *src = x + (b * group + gi) * Cg * H * W;
-            if (col) {
-                for (int64_t t = 0; t < imgs; t++) {
-                    const float *xg = x + ((b + t) * group + gi) * Cg * H * W;
-                    if (direct)
-                        for (int64_t c = 0; c < Cg; c++)
-                            memcpy(col + c * cols + t * P, xg + c * P, (size_t)P * sizeof(float));
-                    else
-                        im2col(xg, &g, Cg, col + t * P, cols);
-                }
-                src = col;
-            }
-            float *dst = chunk > 1 ? tmp : y + (b * group + gi) * Mg * P;
+            const float *xg = x + (b * group + gi) * Cg * H * W;
+            float *yg = y + (b * group + gi) * Mg * P;
+            if (col)
+                im2col(xg, &g, Cg, col, P);
             if (K == 0)
-                memset(dst, 0, (size_t)(Mg * cols) * sizeof(float));
+                memset(yg, 0, (size_t)(Mg * P) * sizeof(float));
             else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)cols, (int)K, 1.0f,
-                            w + gi * Mg * K, (int)K, src, (int)cols, 0.0f, dst, (int)cols);
-            /* [Mg, imgs * P] -> each image's [Mg, P] block, with bias and the fused Relu. */
-            for (int64_t t = 0; t < imgs; t++)
-                for (int64_t mi = 0; mi < Mg; mi++) {
-                    float *row = y + (((b + t) * group + gi) * Mg + mi) * P;
-                    const float *from = chunk > 1 ? tmp + mi * cols + t * P : row;
-                    bias_relu_rows(row, from, P, bias ? bias[gi * Mg + mi] : 0.0f, n->relu_after);
-                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)P, (int)K, 1.0f,
+                            w + gi * Mg * K, (int)K, col ? col : xg, (int)P, 0.0f, yg, (int)P);
+            if (bias || n->relu_after)
+                for (int64_t mi = 0; mi < Mg; mi++)
+                    bias_relu_rows(yg + mi * P, yg + mi * P, P, bias ? bias[gi * Mg + mi] : 0.0f, n->relu_after);
         }
-    }
     free(col);
-    free(tmp);
     return 0;
 }
 
