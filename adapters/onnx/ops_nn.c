@@ -678,6 +678,23 @@ static int pool_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
     return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
 }
 
+/* hm[i] = max(x[2i], x[2i+1]) (NaN not propagated: see any_nan). */
+OX_HOT static void pair_max(const float *restrict x, float *restrict hm, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float a = x[2 * i], b = x[2 * i + 1];
+        hm[i] = a > b ? a : b;
+    }
+}
+
+OX_HOT static int any_nan(const float *x, int64_t n)
+{
+    int nan = 0;
+    for (int64_t i = 0; i < n; i++)
+        nan |= x[i] != x[i];
+    return nan;
+}
+
 /* FP32 pooling over one (D=1) H x W plane per channel: the common case, without per-element dtype dispatch. */
 OX_HOT static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int64_t planes, const float *x,
                               float *y)
@@ -685,16 +702,51 @@ OX_HOT static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int6
     int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
     if (is_max && g->k[1] == 2 && g->k[2] == 2 && g->s[1] == 2 && g->s[2] == 2 && g->d[1] == 1 && g->d[2] == 1 &&
         g->pb[1] == 0 && g->pb[2] == 0 && 2 * OH <= H && 2 * OW <= W) {
-        /* 2x2/2 max pooling without padding: the CNN workhorse, branch-free. */
+        /* 2x2/2 max pooling without padding, the CNN workhorse. When pairs never straddle rows (W = 2 OW), the
+         * horizontal pairs of every plane form one long loop, then the vertical pairs another: both vectorize
+         * whatever the image size. NaN anywhere sends the input through the row-wise path, which propagates it. */
+        if (W == 2 * OW) {
+            int64_t pairs = planes * H * OW;
+            float *hm = malloc((size_t)(pairs > 0 ? pairs : 1) * sizeof(float));
+            int nan = 0;
+            if (hm) {
+                pair_max(x, hm, pairs);
+                nan = any_nan(x, 2 * pairs);
+            }
+            if (hm && !nan) {
+                for (int64_t p = 0; p < planes; p++)
+                    for (int64_t oh = 0; oh < OH; oh++) {
+                        const float *ra = hm + (p * H + 2 * oh) * OW, *rb = ra + OW;
+                        float *yr = y + (p * OH + oh) * OW;
+                        for (int64_t ow = 0; ow < OW; ow++)
+                            yr[ow] = ra[ow] > rb[ow] ? ra[ow] : rb[ow];
+                    }
+                free(hm);
+                return;
+            }
+            free(hm);
+        }
+        float vmax[256];
         for (int64_t p = 0; p < planes; p++)
             for (int64_t oh = 0; oh < OH; oh++) {
                 const float *r0 = x + (p * H + 2 * oh) * W, *r1 = r0 + W;
                 float *yr = y + (p * OH + oh) * OW;
-                for (int64_t ow = 0; ow < OW; ow++) {
-                    float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-                    float m1 = a > b ? a : b, m2 = c > d ? c : d, m = m1 > m2 ? m1 : m2;
-                    yr[ow] = a != a || b != b || c != c || d != d ? NAN : m;
+                int nan = 0;
+                for (int64_t o0 = 0; o0 < OW; o0 += 128) {
+                    int64_t cnt = OW - o0 < 128 ? OW - o0 : 128;
+                    const float *a = r0 + 2 * o0, *b = r1 + 2 * o0;
+                    for (int64_t j = 0; j < 2 * cnt; j++) {
+                        vmax[j] = a[j] > b[j] ? a[j] : b[j];
+                        nan |= (a[j] != a[j]) | (b[j] != b[j]);
+                    }
+                    for (int64_t k = 0; k < cnt; k++)
+                        yr[o0 + k] = vmax[2 * k] > vmax[2 * k + 1] ? vmax[2 * k] : vmax[2 * k + 1];
                 }
+                if (nan)
+                    for (int64_t ow = 0; ow < OW; ow++)
+                        if (r0[2 * ow] != r0[2 * ow] || r0[2 * ow + 1] != r0[2 * ow + 1] ||
+                            r1[2 * ow] != r1[2 * ow] || r1[2 * ow + 1] != r1[2 * ow + 1])
+                            yr[ow] = NAN;
             }
         return;
     }
