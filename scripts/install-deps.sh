@@ -89,7 +89,9 @@ if [ "$ort" = 1 ]; then
   if [ ! -f "$root/.cache/ort/node_modules/onnxruntime-node/package.json" ]; then
     echo "install-deps: npm install onnxruntime-node into $root/.cache/ort"
     mkdir -p "$root/.cache/ort"
-    npm install --prefix "$root/.cache/ort" --ignore-scripts --no-audit --no-fund onnxruntime-node@1.30.0
+    # Not fatal: without it (no network) only onnx_model_families is skipped, and says so.
+    npm install --prefix "$root/.cache/ort" --ignore-scripts --no-audit --no-fund onnxruntime-node@1.30.0 ||
+      echo "install-deps: onnxruntime-node could not be installed; the ONNX model-family test will be skipped" >&2
   fi
 fi
 
