@@ -10,7 +10,7 @@
 static const char *const no_attrs[] = {NULL};
 
 /* ---------------------------------------------------------------------------------------------------------------
- * Broadcast iteration: calls back per output element with the input element indices. */
+ * Broadcast iteration: an odometer over the output's index with, per input, the element it reads there. */
 
 typedef struct bcast {
     int ndim;
@@ -28,7 +28,7 @@ static void bcast_init(bcast *b, const ox_tensor *out, const ox_tensor *const *i
         ox_broadcast_strides(in[i], out->ndim, out->shape, b->strides[i]);
 }
 
-/* Fills idx[k][j] = element index of input k for output element j, for j in [0, total). Stored per k. */
+/* Advances the output index (counter) by one element and each input's element index (pos[k]) with it. */
 static void bcast_step(const bcast *b, int64_t *counter, int64_t *pos)
 {
     for (int d = b->ndim - 1; d >= 0; d--) {

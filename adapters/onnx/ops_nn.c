@@ -1,6 +1,7 @@
 /* ops_nn.c — the neural-network operators: Gemm and MatMul (cblas_sgemm), Conv (1-D/2-D: im2col + sgemm),
  * ConvTranspose (1-D/2-D: sgemm + col2im), MaxPool and AveragePool (1-D to 3-D), GlobalAveragePool,
- * BatchNormalization and LayerNormalization (inference). FP32 only, checked at load. */
+ * BatchNormalization and LayerNormalization (inference). FP32 (MaxPool also FP64 and 8-bit integers), checked at
+ * load. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>

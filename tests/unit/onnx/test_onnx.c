@@ -319,7 +319,7 @@ static void test_rejections(void)
     JN_CHECK_STR_CONTAINS(err.msg, "FP16");
     mb_free(&b);
 
-    /* Conv over FP32 required: an INT64 input is rejected at load, naming the op. */
+    /* Softmax computes FP32: an INT64 input is rejected at load, naming the op. */
     mb_init(&b, 13, "");
     add_input(&b, "x", 7, 2, dims_n4);
     add_output(&b, "y", 1, 2, dims_n4);
