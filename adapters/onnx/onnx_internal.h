@@ -114,6 +114,9 @@ typedef struct ox_model {
     size_t n_plans;
 } ox_model;
 
+/* Appends a value (dtype unknown, no producer); its index, or a JN_E* code. May move m->values. */
+int ox_value_add(ox_model *m, const char *name, jn_err *err);
+
 /* Attribute look-up (NULL when absent) and typed getters with defaults. */
 const ox_attr *ox_attr_find(const ox_node *n, const char *name);
 int64_t ox_attr_int(const ox_node *n, const char *name, int64_t dflt);

@@ -158,7 +158,7 @@ static int value_find(const ox_model *m, const char *name)
     return -1;
 }
 
-static int value_add(ox_model *m, const char *name, jn_err *err)
+int ox_value_add(ox_model *m, const char *name, jn_err *err)
 {
     if (m->n_values == m->cap_values) {
         size_t cap = m->cap_values ? m->cap_values * 2 : 32;
@@ -441,7 +441,7 @@ static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_no
         if (value_find(m, name) >= 0)
             return jn_err_set(err, JN_EINVAL, "node '%s' (%s): output '%s' is defined twice", n->name,
                               n->op_type, name);
-        int v = value_add(m, name, err);
+        int v = ox_value_add(m, name, err);
         if (v < 0)
             return v;
         m->values[v].producer = (int)index;
@@ -512,7 +512,7 @@ static int load_values(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
         ox_tensor *t = tensor_from_proto(tp, what, err);
         if (!t)
             return err->code;
-        int v = value_add(m, name, err);
+        int v = ox_value_add(m, name, err);
         if (v < 0) {
             free(t);
             return v;
@@ -543,7 +543,7 @@ static int load_values(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
             return err->code;
         if (m->in_ndim[k] < 0)
             return jn_err_set(err, JN_EUNIMPL, "graph input '%s': unknown rank is not supported", name);
-        int v = value_add(m, name, err);
+        int v = ox_value_add(m, name, err);
         if (v < 0)
             return v;
         m->values[v].dtype = dt;

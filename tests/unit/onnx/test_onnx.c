@@ -186,6 +186,41 @@ static void add_attr_str(mb *b, Onnx__NodeProto *n, const char *name, const char
     n->attribute = list;
 }
 
+static void add_attr_float(mb *b, Onnx__NodeProto *n, const char *name, float value)
+{
+    Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
+    onnx__attribute_proto__init(a);
+    a->name = (char *)name;
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    a->has_f = 1;
+    a->f = value;
+    Onnx__AttributeProto **list = own(b, calloc(n->n_attribute + 2, sizeof *list));
+    for (size_t i = 0; i < n->n_attribute; i++)
+        list[i] = n->attribute[i];
+    list[n->n_attribute++] = a;
+    n->attribute = list;
+}
+
+/* A node with up to five inputs (NULL-terminated). */
+static Onnx__NodeProto *add_node_n(mb *b, const char *op, const char *name, const char *const *ins, const char *out)
+{
+    Onnx__NodeProto *n = own(b, malloc(sizeof *n));
+    onnx__node_proto__init(n);
+    char **in = own(b, calloc(6, sizeof *in));
+    char **outs = own(b, calloc(2, sizeof *outs));
+    while (ins[n->n_input])
+        in[n->n_input] = (char *)ins[n->n_input], n->n_input++;
+    n->op_type = (char *)op;
+    n->name = (char *)name;
+    n->input = in;
+    outs[0] = (char *)out;
+    n->n_output = 1;
+    n->output = outs;
+    b->nodes[b->graph.n_node++] = n;
+    return n;
+}
+
 static jn_onnx_model *mb_load(mb *b, jn_err *err)
 {
     size_t len = onnx__model_proto__get_packed_size(&b->model);
@@ -484,6 +519,51 @@ static void test_constant_of_shape_zeros(void)
     jn_onnx_free(m);
 }
 
+/* Conv (1x1, constant weights and bias) -> BatchNormalization (constant statistics) -> Relu load as one node, and
+ * compute what the three would: channel 0 relu(((2x + 0.5) - 0.5) / sqrt(3 + 1) * 1 + 0) = relu(x), channel 1
+ * relu(((-x + 0) - 0) * 2 / sqrt(0 + 1) + 1) = relu(1 - 2x). */
+static void test_conv_batchnorm_relu_fold(void)
+{
+    mb b;
+    jn_err err;
+    mb_init(&b, 13, "");
+    const int64_t dx[4] = {1, 1, 2, 2}, dy[4] = {1, 2, 2, 2}, dw[4] = {2, 1, 1, 1}, d2[1] = {2};
+    static const float w[2] = {2, -1}, bias[2] = {0.5f, 0}, scale[2] = {1, 2}, beta[2] = {0, 1}, mean[2] = {0.5f, 0},
+                       var[2] = {3, 0};
+    add_input(&b, "x", 1, 4, dx);
+    add_output(&b, "y", 1, 4, dy);
+    add_init_f32(&b, "w", 4, dw, w, true);
+    add_init_f32(&b, "cb", 1, d2, bias, true);
+    add_init_f32(&b, "scale", 1, d2, scale, true);
+    add_init_f32(&b, "beta", 1, d2, beta, true);
+    add_init_f32(&b, "mean", 1, d2, mean, true);
+    add_init_f32(&b, "var", 1, d2, var, true);
+    const char *const conv_in[] = {"x", "w", "cb", NULL}, *const bn_in[] = {"c", "scale", "beta", "mean", "var", NULL};
+    add_node_n(&b, "Conv", "conv", conv_in, "c");
+    add_attr_float(&b, add_node_n(&b, "BatchNormalization", "bn", bn_in, "n"), "epsilon", 1.0f);
+    add_node(&b, "Relu", "relu", "n", NULL, "y");
+    jn_onnx_model *m = mb_load(&b, &err);
+    mb_free(&b);
+    JN_REQUIRE(m);
+    JN_CHECK_INT_EQ(m->n_nodes, 1);
+    JN_CHECK(m->nodes[0].relu_after);
+    const float xv[4] = {-1, 0, 1, 2};
+    jn_tensor_list in, out;
+    jn_tensor_list_init(&in);
+    jn_tensor_list_init(&out);
+    jn_tensor_list_push(&in, f32_tensor("x", 4, dx, xv));
+    JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
+    JN_REQUIRE(out.count == 1 && out.items[0]->shape[1] == 2);
+    const float *y = out.items[0]->data;
+    for (int i = 0; i < 4; i++) {
+        JN_CHECK_DBL_EQ(y[i], xv[i] > 0 ? xv[i] : 0);
+        JN_CHECK_DBL_EQ(y[4 + i], 1 - 2 * xv[i] > 0 ? 1 - 2 * xv[i] : 0);
+    }
+    jn_tensor_list_clear(&in);
+    jn_tensor_list_clear(&out);
+    jn_onnx_free(m);
+}
+
 static void *hammer(void *arg)
 {
     jn_onnx_model *m = arg;
@@ -582,6 +662,7 @@ int main(void)
     JN_TEST_RUN(test_bad_request);
     JN_TEST_RUN(test_shape_values_key_the_plan);
     JN_TEST_RUN(test_constant_of_shape_zeros);
+    JN_TEST_RUN(test_conv_batchnorm_relu_fold);
     JN_TEST_RUN(test_concurrent_runs);
     JN_TEST_RUN(test_engine_and_directory);
     return JN_TEST_EXIT();
