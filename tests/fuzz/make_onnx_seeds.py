@@ -2,7 +2,8 @@
 """Writes the seed corpus of fuzz_onnx_load: small valid models over the adapter's operators, models it rejects
 (unknown operator, legacy opset, foreign domain, sequence input) and a truncated one.
 Usage: /usr/bin/python3 tests/fuzz/make_onnx_seeds.py OUT_DIR
-The runnable ones (conv mlp reshape slice softmax11 where typed_init) also seed fuzz_onnx_run."""
+The runnable ones (conv conv_bn_relu linear_relu mlp reshape slice softmax11 where typed_init) also seed
+fuzz_onnx_run."""
 import os
 import sys
 
@@ -48,6 +49,15 @@ put("legacy_opset", [helper.make_node("Add", ["x", "x"], ["y"], broadcast=1)], [
     opset=6)
 put("foreign_domain", [helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", [2])],
     domain="com.example", opset=1)
+bn = {n: numpy_helper.from_array(np.full(2, v, np.float32), n) for n, v in
+      (("s", 1.5), ("b", 0.1), ("mu", 0.2), ("var", 0.9), ("cb", 0.3))}
+put("conv_bn_relu", [helper.make_node("Conv", ["x", "k", "cb"], ["c"], pads=[1, 1, 1, 1]),
+                     helper.make_node("BatchNormalization", ["c", "s", "b", "mu", "var"], ["n"]),
+                     helper.make_node("Relu", ["n"], ["y"])],
+    [vi("x", [1, 1, 4, 4])], [vi("y", [1, 2, 4, 4])], [k] + list(bn.values()))
+put("linear_relu", [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Add", ["h", "b3"], ["a"]),
+                    helper.make_node("Relu", ["a"], ["y"])],
+    [vi("x", ["N", 4])], [vi("y", ["N", 3])], [w, numpy_helper.from_array(np.ones(3, np.float32), "b3")])
 seq = put("typed_init", [helper.make_node("Gather", ["t", "i"], ["y"])], [vi("i", [2], TensorProto.INT64)],
           [vi("y", [2])], [helper.make_tensor("t", F, [3], [1.0, 2.0, 3.0])])
 with open(os.path.join(out, "truncated"), "wb") as f:
