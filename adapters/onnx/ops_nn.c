@@ -338,8 +338,8 @@ static const char *const conv_attrs[] = {"auto_pad", "dilations", "group", "kern
 static int conv_check(ox_model *m, ox_node *n, jn_err *err)
 {
     int sd = spatial_rank(m, n, 1);
-    if (sd != 1 && sd != 2)
-        return ox_reject(n, err, "%d-D convolution is not supported (1-D and 2-D are)", sd);
+    if (sd < 1 || sd > 3)
+        return ox_reject(n, err, "%d-D convolution is not supported (1-D to 3-D are)", sd);
     if (ox_attr_int(n, "group", 1) < 1)
         return ox_reject(n, err, "group must be positive");
     if (window_check(n, sd, true, err))
@@ -351,8 +351,8 @@ static int conv_geom(const ox_node *n, ox_tensor *const *in, geom *g, int64_t *M
 {
     const ox_tensor *x = in[0], *w = in[1];
     int sd = x->ndim - 2;
-    if (sd < 1 || sd > 2 || w->ndim != x->ndim)
-        return jn_err_set(err, JN_EINVAL, "node '%s' (Conv): X and W must be 3-D or 4-D of the same rank", n->name);
+    if (sd < 1 || sd > 3 || w->ndim != x->ndim)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (Conv): X and W must be 3-D to 5-D, of the same rank", n->name);
     int64_t group = ox_attr_int(n, "group", 1);
     *M = w->shape[0];
     *Cg = w->shape[1];
@@ -376,7 +376,7 @@ static int conv_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
     if (conv_geom(n, in, &g, &M, &Cg, err))
         return err->code;
     int sd = in[0]->ndim - 2;
-    int64_t shape[4] = {in[0]->shape[0], M, 0, 0};
+    int64_t shape[5] = {in[0]->shape[0], M, 0, 0, 0};
     for (int i = 0; i < sd; i++)
         shape[2 + i] = g.out[3 - sd + i];
     return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, shape, err);
@@ -417,6 +417,31 @@ static void im2col(const float *xg, const geom *g, int64_t Cg, float *dst, int64
             }
 }
 
+/* The general unrolling over (D, H, W) for 3-D convolutions: rows (c, i, j, l), columns (od, oh, ow). */
+static void im2col3d(const float *xg, const geom *g, int64_t Cg, float *dst)
+{
+    int64_t P = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t c = 0; c < Cg; c++)
+        for (int64_t i = 0; i < g->k[0]; i++)
+            for (int64_t j = 0; j < g->k[1]; j++)
+                for (int64_t l = 0; l < g->k[2]; l++) {
+                    float *row = dst + (((c * g->k[0] + i) * g->k[1] + j) * g->k[2] + l) * P;
+                    for (int64_t od = 0; od < g->out[0]; od++) {
+                        int64_t id = od * g->s[0] - g->pb[0] + i * g->d[0];
+                        for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                            int64_t ih = oh * g->s[1] - g->pb[1] + j * g->d[1];
+                            float *r = row + (od * g->out[1] + oh) * g->out[2];
+                            bool inside = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
+                            const float *src = xg + ((c * g->in[0] + id) * g->in[1] + ih) * g->in[2];
+                            for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                                int64_t iw = ow * g->s[2] - g->pb[2] + l * g->d[2];
+                                r[ow] = inside && iw >= 0 && iw < g->in[2] ? src[iw] : 0.0f;
+                            }
+                        }
+                    }
+                }
+}
+
 /* Rows of P outputs: + bias, then max(0, .) when a Relu was fused into the node. */
 OX_HOT static void bias_relu_rows(float *dst, const float *src, int64_t P, float bias, bool relu)
 {
@@ -440,15 +465,16 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     if (conv_geom(n, in, &g, &M, &Cg, err))
         return err->code;
     int64_t N = in[0]->shape[0], group = ox_attr_int(n, "group", 1), Mg = M / group;
-    int64_t H = g.in[1], W = g.in[2], kh = g.k[1], kw = g.k[2], P = g.out[1] * g.out[2];
-    int64_t K = Cg * kh * kw;
+    int64_t D = g.in[0], H = g.in[1], W = g.in[2], kh = g.k[1], kw = g.k[2], P = g.out[0] * g.out[1] * g.out[2];
+    int64_t K = Cg * g.k[0] * kh * kw;
+    bool three_d = in[0]->ndim == 5;
     const float *x = in[0]->data, *w = in[1]->data;
     const float *bias = n->n_in > 2 && in[2] ? in[2]->data : NULL;
     float *y = out[0]->data;
     if (N * M * P == 0)
         return 0;
-    bool direct = kh == 1 && kw == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[1] == 0 && g.pb[2] == 0 &&
-                  g.pe[1] == 0 && g.pe[2] == 0;
+    bool direct = g.k[0] == 1 && kh == 1 && kw == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 &&
+                  g.pb[1] == 0 && g.pb[2] == 0 && g.pe[0] == 0 && g.pe[1] == 0 && g.pe[2] == 0;
     float *col = NULL;
     if (!direct && K * P > 0) {
         col = malloc((size_t)(K * P) * sizeof(float));
@@ -457,9 +483,11 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     }
     for (int64_t b = 0; b < N; b++)
         for (int64_t gi = 0; gi < group; gi++) {
-            const float *xg = x + (b * group + gi) * Cg * H * W;
+            const float *xg = x + (b * group + gi) * Cg * D * H * W;
             float *yg = y + (b * group + gi) * Mg * P;
-            if (col)
+            if (col && three_d)
+                im2col3d(xg, &g, Cg, col);
+            else if (col)
                 im2col(xg, &g, Cg, col, P);
             if (K == 0)
                 memset(yg, 0, (size_t)(Mg * P) * sizeof(float));
@@ -485,8 +513,8 @@ static const char *const convt_attrs[] = {"auto_pad", "dilations", "group", "ker
 static int convt_check(ox_model *m, ox_node *n, jn_err *err)
 {
     int sd = spatial_rank(m, n, 1);
-    if (sd != 1 && sd != 2)
-        return ox_reject(n, err, "%d-D transposed convolution is not supported (1-D and 2-D are)", sd);
+    if (sd < 1 || sd > 3)
+        return ox_reject(n, err, "%d-D transposed convolution is not supported (1-D to 3-D are)", sd);
     if (ox_attr_int(n, "group", 1) < 1)
         return ox_reject(n, err, "group must be positive");
     if (auto_pad_mode(n) == PAD_VALID)
@@ -503,8 +531,8 @@ static int convt_geom(const ox_node *n, ox_tensor *const *in, geom *g, int64_t *
 {
     const ox_tensor *x = in[0], *w = in[1];
     int sd = x->ndim - 2;
-    if (sd < 1 || sd > 2 || w->ndim != x->ndim)
-        return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): X and W must be 3-D or 4-D of the same rank",
+    if (sd < 1 || sd > 3 || w->ndim != x->ndim)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): X and W must be 3-D to 5-D, of the same rank",
                           n->name);
     int64_t group = ox_attr_int(n, "group", 1);
     if (w->shape[0] != x->shape[1] || x->shape[1] % group)
@@ -570,12 +598,14 @@ static int convt_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const 
     if (convt_geom(n, in, &g, &M, err))
         return err->code;
     int sd = in[0]->ndim - 2;
-    int64_t shape[4] = {in[0]->shape[0], M, 0, 0};
+    int64_t shape[5] = {in[0]->shape[0], M, 0, 0, 0};
     for (int i = 0; i < sd; i++)
         shape[2 + i] = g.out[3 - sd + i];
     return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, shape, err);
 }
 
+/* Over (D, H, W), a unit D for 1-D and 2-D: per image and group, col = W_g^T x_g (rows (m, i, j, l), one column
+ * per input position), then each column entry added to the output position it lands on (col2im). */
 static int convt_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     geom g;
@@ -584,50 +614,58 @@ static int convt_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
         return err->code;
     int64_t N = in[0]->shape[0], C = in[0]->shape[1], group = ox_attr_int(n, "group", 1);
     int64_t Cg = C / group, Mg = M / group;
-    int64_t H = g.in[1], W = g.in[2], kh = g.k[1], kw = g.k[2], OH = g.out[1], OW = g.out[2];
-    int64_t HW = H * W, KK = Mg * kh * kw;
+    int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2], OD = g.out[0], OH = g.out[1], OW = g.out[2];
+    int64_t IP = ID * IH * IW, OP = OD * OH * OW, KK = Mg * g.k[0] * g.k[1] * g.k[2];
     const float *x = in[0]->data, *w = in[1]->data;
     float *y = out[0]->data;
     memset(y, 0, out[0]->nbytes);
     float *col = NULL;
-    if (KK * HW > 0) {
-        col = malloc((size_t)(KK * HW) * sizeof(float));
+    if (KK * IP > 0) {
+        col = malloc((size_t)(KK * IP) * sizeof(float));
         if (!col)
             return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
     for (int64_t b = 0; b < N && col; b++)
         for (int64_t gi = 0; gi < group; gi++) {
-            const float *xg = x + (b * C + gi * Cg) * HW;
+            const float *xg = x + (b * C + gi * Cg) * IP;
             const float *wg = w + gi * Cg * KK;
-            float *yg = y + (b * M + gi * Mg) * OH * OW;
+            float *yg = y + (b * M + gi * Mg) * OP;
             if (Cg == 0)
                 continue;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)KK, (int)HW, (int)Cg, 1.0f, wg, (int)KK, xg,
-                        (int)HW, 0.0f, col, (int)HW);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)KK, (int)IP, (int)Cg, 1.0f, wg, (int)KK, xg,
+                        (int)IP, 0.0f, col, (int)IP);
             for (int64_t mi = 0; mi < Mg; mi++)
-                for (int64_t i = 0; i < kh; i++)
-                    for (int64_t j = 0; j < kw; j++) {
-                        const float *row = col + ((mi * kh + i) * kw + j) * HW;
-                        float *plane = yg + mi * OH * OW;
-                        for (int64_t iy = 0; iy < H; iy++) {
-                            int64_t oy = iy * g.s[1] - g.pb[1] + i * g.d[1];
-                            if (oy < 0 || oy >= OH)
-                                continue;
-                            for (int64_t ix = 0; ix < W; ix++) {
-                                int64_t ox = ix * g.s[2] - g.pb[2] + j * g.d[2];
-                                if (ox >= 0 && ox < OW)
-                                    plane[oy * OW + ox] += row[iy * W + ix];
+                for (int64_t i = 0; i < g.k[0]; i++)
+                    for (int64_t j = 0; j < g.k[1]; j++)
+                        for (int64_t l = 0; l < g.k[2]; l++) {
+                            const float *row = col + (((mi * g.k[0] + i) * g.k[1] + j) * g.k[2] + l) * IP;
+                            float *vol = yg + mi * OP;
+                            for (int64_t iz = 0; iz < ID; iz++) {
+                                int64_t oz = iz * g.s[0] - g.pb[0] + i * g.d[0];
+                                if (oz < 0 || oz >= OD)
+                                    continue;
+                                for (int64_t iy = 0; iy < IH; iy++) {
+                                    int64_t oy = iy * g.s[1] - g.pb[1] + j * g.d[1];
+                                    if (oy < 0 || oy >= OH)
+                                        continue;
+                                    float *orow = vol + (oz * OH + oy) * OW;
+                                    const float *irow = row + (iz * IH + iy) * IW;
+                                    for (int64_t ix = 0; ix < IW; ix++) {
+                                        int64_t ox = ix * g.s[2] - g.pb[2] + l * g.d[2];
+                                        if (ox >= 0 && ox < OW)
+                                            orow[ox] += irow[ix];
+                                    }
+                                }
                             }
                         }
-                    }
         }
     free(col);
     if (n->n_in > 2 && in[2]) {
         const float *bias = in[2]->data;
         for (int64_t b = 0; b < N; b++)
             for (int64_t mi = 0; mi < M; mi++)
-                for (int64_t p = 0; p < OH * OW; p++)
-                    y[(b * M + mi) * OH * OW + p] += bias[mi];
+                for (int64_t p = 0; p < OP; p++)
+                    y[(b * M + mi) * OP + p] += bias[mi];
     }
     return 0;
 }
