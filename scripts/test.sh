@@ -4,7 +4,7 @@
 # (label tsan) on a ThreadSanitizer build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --ort
 
 jobs=$(nproc)
 echo "== release build"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../adapters/onnx/onnx.h"
 #include "../../engines/builtin.h"
 #include "../http/router.h"
 #include "../http/server.h"
@@ -49,6 +50,8 @@ static void serve_usage(FILE *to)
             "  --max-message-mb N       largest message received or sent, in MiB (default 64)\n"
             "  --grace-ms N             shutdown: time in-flight calls get before they are cancelled (default 10000)\n"
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
+            "  --models DIR             also serve the ONNX models in DIR: DIR/<name>/model.onnx or DIR/<name>.onnx,\n"
+            "                           each under <name>; a model that does not load is reported and skipped\n"
             "  --pipelines DIR          also serve the pipelines in DIR/*.json (loaded in file-name order; any file\n"
             "                           that does not check stops the start with exit status 1)\n"
             "  --state-dir DIR          where run-time registrations (Admin / HTTP pipeline puts) are kept, durable\n"
@@ -126,6 +129,7 @@ int jn_cmd_serve(int argc, char **argv)
         O_REGISTRY,
         O_REGISTRY_PREFIX,
         O_HTTP_THREADS,
+        O_MODELS,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -138,6 +142,7 @@ int jn_cmd_serve(int argc, char **argv)
         {"grace-ms", required_argument, NULL, O_GRACE},
         {"burn-ms", required_argument, NULL, O_BURN},
         {"pipelines", required_argument, NULL, O_PIPELINES},
+        {"models", required_argument, NULL, O_MODELS},
         {"http-port", required_argument, NULL, O_HTTP_PORT},
         {"http-max-body-mb", required_argument, NULL, O_HTTP_MAX_BODY},
         {"tls-cert", required_argument, NULL, O_TLS_CERT},
@@ -158,6 +163,7 @@ int jn_cmd_serve(int argc, char **argv)
     opt.port = JN_DEFAULT_GRPC_PORT;
     jn_builtin_options engines = {.burn_default_ms = 10.0};
     const char *pipelines_dir = NULL;
+    const char *models_dir = NULL;
     int http_port = JN_DEFAULT_HTTP_PORT; /* -1 = off; 0 = any free port */
     const char *admin_token_file = NULL, *client_token_file = NULL;
     const char *state_dir = JN_DEFAULT_STATE_DIR; /* NULL: nothing kept */
@@ -268,6 +274,9 @@ int jn_cmd_serve(int argc, char **argv)
                 return bad_value("--http-threads", optarg, "a thread count (1-64)");
             http_threads = (int)v;
             break;
+        case O_MODELS:
+            models_dir = optarg;
+            break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
             serve_usage(stderr);
@@ -334,6 +343,19 @@ int jn_cmd_serve(int argc, char **argv)
     if (jn_builtin_register_pipelines(reg, &err)) {
         fprintf(stderr, "junction serve: cannot register the built-in pipelines: %s\n", err.msg);
         goto out;
+    }
+    /* Admin.LoadModel / UnloadModel: ONNX files, given as bytes or re-read from --models DIR. */
+    opt.load_model = jn_onnx_model_loader;
+    opt.load_model_arg = (void *)models_dir;
+    opt.loaded_platform = JN_ONNX_PLATFORM;
+    /* Models before pipelines, so that pipelines may use them. */
+    if (models_dir) {
+        int loaded = jn_onnx_register_dir(reg, models_dir, &err);
+        if (loaded < 0) {
+            fprintf(stderr, "junction serve: %s\n", err.msg);
+            goto out;
+        }
+        fprintf(stderr, "junction serve: %d ONNX model(s) from %s\n", loaded, models_dir);
     }
     if (pipelines_dir && jn_pipelines_load_dir(pipelines_dir, reg, &err)) {
         fprintf(stderr, "junction serve: %s\n", err.msg);

@@ -1,12 +1,15 @@
-/* admin_service.c — junction.v1.Admin: PutPipeline, DeletePipeline, ListPipelines.
+/* admin_service.c — junction.v1.Admin: PutPipeline, DeletePipeline, ListPipelines, LoadModel, UnloadModel.
  *
  * No authentication yet: anyone who can reach the gRPC port can change the pipelines. The hardening issue adds the
  * admin token (checked here, before anything is parsed).
  *
  * Every handler runs on the pump thread that received the call. For PutPipeline that includes compiling the
  * pipeline: compilation is CPU-only (name lookups and type checks over the spec, no engine runs, no I/O) and quick
- * even for big pipelines, so it does not justify a trip through the worker pool.
+ * even for big pipelines, so it does not justify a trip through the worker pool. LoadModel parses and checks a
+ * model file there too: milliseconds for the models a 64 MiB message can carry (bigger ones load from the
+ * repository, which is read on the same thread; moving loads to the worker pool is left to the hardening issue).
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,4 +147,109 @@ void jn_admin_list_pipelines(jn_unary *u, grpc_byte_buffer *payload)
         jn_pipeline_spec_pb_free(specs[i]);
     free(specs);
     jn_registry_list_free(engines, n);
+}
+
+/* Names LoadModel accepts: they become file names in the repository and model names in URLs. */
+static bool model_name_ok(const char *name)
+{
+    if (!name || !name[0] || name[0] == '.' || strlen(name) > 128)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+              *c == '_' || *c == '.'))
+            return false;
+    return true;
+}
+
+/* The platform of models the loader makes, for the registry checks below (one server per process). */
+static const char *_Atomic loaded_platform;
+
+static int may_replace_loaded(const jn_engine *existing, jn_err *err)
+{
+    const char *p = atomic_load(&loaded_platform);
+    if (p && existing->vt->platform && strcmp(existing->vt->platform, p) == 0)
+        return 0;
+    return jn_err_set(err, JN_EEXIST, "model '%s' exists and was not loaded from a model file (platform %s)",
+                      existing->name, existing->vt->platform ? existing->vt->platform : "?");
+}
+
+static int may_remove_loaded(const jn_engine *existing, jn_err *err)
+{
+    if (may_replace_loaded(existing, err))
+        return jn_err_set(err, JN_EPRECOND, "model '%s' was not loaded from a model file: it cannot be unloaded",
+                          existing->name);
+    return 0;
+}
+
+void jn_admin_load_model(jn_unary *u, grpc_byte_buffer *payload)
+{
+    const jn_server_options *opt = &u->server->opt;
+    if (!opt->load_model) {
+        jn_unary_fail(u, JN_EUNIMPL, "this server loads no model files");
+        return;
+    }
+    atomic_store(&loaded_platform, opt->loaded_platform);
+    jn_err err;
+    Junction__V1__LoadModelRequest *req = (Junction__V1__LoadModelRequest *)jn_pb_unpack(
+        &junction__v1__load_model_request__descriptor, payload, &err);
+    if (!req) {
+        fail_err(u, &err);
+        return;
+    }
+    jn_err_clear(&err);
+    jn_engine *e = NULL;
+    if (!model_name_ok(req->name))
+        jn_err_set(&err, JN_EINVAL, "name '%s' is not a model name (letters, digits, '-', '_', '.')",
+                   req->name ? req->name : "");
+    else
+        e = opt->load_model(opt->load_model_arg, req->name, req->version && req->version[0] ? req->version : NULL,
+                            req->onnx.len ? req->onnx.data : NULL, req->onnx.len, &err);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    if (!e) {
+        if (!err.code)
+            jn_err_set(&err, JN_EINTERNAL, "the model loader failed without saying why");
+        fail_err(u, &err);
+        return;
+    }
+    jn_engine_ref(e); /* ours, for the name in the answer: the registry takes the other one */
+    bool replaced = false;
+    jn_err_clear(&err);
+    if (jn_registry_put(u->server->reg, e, may_replace_loaded, &replaced, &err)) {
+        fail_err(u, &err);
+    } else {
+        Junction__V1__LoadModelResponse r = JUNCTION__V1__LOAD_MODEL_RESPONSE__INIT;
+        r.name = e->name;
+        r.replaced = replaced;
+        jn_unary_reply(u, jn_pb_pack(&r.base));
+    }
+    jn_engine_unref(e);
+}
+
+void jn_admin_unload_model(jn_unary *u, grpc_byte_buffer *payload)
+{
+    const jn_server_options *opt = &u->server->opt;
+    if (!opt->load_model) {
+        jn_unary_fail(u, JN_EUNIMPL, "this server loads no model files");
+        return;
+    }
+    atomic_store(&loaded_platform, opt->loaded_platform);
+    jn_err err;
+    Junction__V1__UnloadModelRequest *req = (Junction__V1__UnloadModelRequest *)jn_pb_unpack(
+        &junction__v1__unload_model_request__descriptor, payload, &err);
+    if (!req) {
+        fail_err(u, &err);
+        return;
+    }
+    jn_err_clear(&err);
+    int rc = !req->name || !req->name[0] ? jn_err_set(&err, JN_EINVAL, "name is empty")
+                                         : jn_registry_remove_if(u->server->reg, req->name, may_remove_loaded, &err);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    if (rc) {
+        if (!err.code)
+            jn_err_set(&err, rc, "%s", jn_strerror(rc));
+        fail_err(u, &err);
+        return;
+    }
+    Junction__V1__UnloadModelResponse r = JUNCTION__V1__UNLOAD_MODEL_RESPONSE__INIT;
+    jn_unary_reply(u, jn_pb_pack(&r.base));
 }

@@ -202,6 +202,8 @@ void jn_v2_model_metadata(jn_unary *u, grpc_byte_buffer *payload);
 /* admin_service.c: junction.v1.Admin (no auth yet). */
 void jn_admin_put_pipeline(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_delete_pipeline(jn_unary *u, grpc_byte_buffer *payload);
+void jn_admin_load_model(jn_unary *u, grpc_byte_buffer *payload);
+void jn_admin_unload_model(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_list_pipelines(jn_unary *u, grpc_byte_buffer *payload);
 
 #endif

@@ -25,6 +25,8 @@ const jn_method jn_methods[] = {
     {"/junction.v1.Admin/PutPipeline", JN_METHOD_UNARY, jn_admin_put_pipeline, NULL, NULL},
     {"/junction.v1.Admin/DeletePipeline", JN_METHOD_UNARY, jn_admin_delete_pipeline, NULL, NULL},
     {"/junction.v1.Admin/ListPipelines", JN_METHOD_UNARY, jn_admin_list_pipelines, NULL, NULL},
+    {"/junction.v1.Admin/LoadModel", JN_METHOD_UNARY, jn_admin_load_model, NULL, NULL},
+    {"/junction.v1.Admin/UnloadModel", JN_METHOD_UNARY, jn_admin_unload_model, NULL, NULL},
     {"/grpc.health.v1.Health/Check", JN_METHOD_UNARY, jn_health_check, NULL, NULL},
     {"/grpc.health.v1.Health/Watch", JN_METHOD_SERVER_STREAM, NULL, jn_health_watch_start, NULL},
 };
@@ -45,6 +47,9 @@ void jn_server_options_default(jn_server_options *opt)
     opt->max_stream_inflight = 64;
     opt->max_message_bytes = 64 << 20;
     opt->grace_ms = 10000;
+    opt->load_model = NULL;
+    opt->load_model_arg = NULL;
+    opt->loaded_platform = NULL;
 }
 
 void jn__server_call_begin(jn_server *s)

@@ -14,9 +14,15 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "engine.h"
 #include "err.h"
 #include "registry.h"
 #include "control.h"
+
+/* Admin.LoadModel's loader: an engine named `name` from a model file's bytes (bytes NULL: read it again from the
+ * model repository). A new engine with one reference, or NULL with err set. */
+typedef jn_engine *(*jn_model_loader_fn)(void *arg, const char *name, const char *version, const uint8_t *bytes,
+                                         size_t n, jn_err *err);
 
 typedef struct jn_server_options {
     const char *host;        /* "127.0.0.1" */
@@ -34,10 +40,15 @@ typedef struct jn_server_options {
     const char *tls_cert_file;
     const char *tls_key_file;
     const char *tls_client_ca_file;
+    /* Admin.LoadModel / UnloadModel: NULL = UNIMPLEMENTED. UnloadModel and a replacing LoadModel touch only
+     * models of platform `loaded_platform` (what the loader makes), never built-in engines or pipelines. */
+    jn_model_loader_fn load_model;
+    void *load_model_arg;
+    const char *loaded_platform;
 } jn_server_options;
 
 /* Fills the defaults (127.0.0.1:8001, 2 pumps, nproc workers, 32 pre-posted, 64 in flight per stream, 64 MiB,
- * 10 s grace). */
+ * 10 s grace, no model loader). */
 void jn_server_options_default(jn_server_options *opt);
 
 typedef struct jn_server jn_server;

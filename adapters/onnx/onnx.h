@@ -1,0 +1,71 @@
+/* onnx.h — ONNX model files as engines. A `.onnx` (ModelProto, read with protobuf-c from Debian's onnx.proto) is
+ * parsed, checked and planned at load; every operator, attribute value and dtype the executor cannot compute
+ * exactly is rejected then (JN_EUNIMPL naming op type, node and reason), never at request time.
+ *
+ * Ownership:
+ * - jn_onnx_load_* return a model the caller frees with jn_onnx_free. It owns its constants; the file bytes are
+ *   not kept.
+ * - jn_onnx_run borrows the inputs and appends new output tensors (owned by the caller) to `outputs`.
+ * - jn_onnx_engine_create takes over a loaded model (also on failure: it is freed) and returns an engine with one
+ *   reference.
+ *
+ * Thread-safety: jn_onnx_run may be called from several threads on one model; plans (buffer layouts keyed by the
+ * input shapes) are cached under a lock, and every run has its own arena.
+ */
+#ifndef JN_ADAPTERS_ONNX_H
+#define JN_ADAPTERS_ONNX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "err.h"
+#include "registry.h"
+#include "signature.h"
+#include "tensor.h"
+
+typedef struct ox_model jn_onnx_model;
+
+/* `what` names the model in messages (a path, a test name). JN_EINVAL for a malformed file, JN_EUNIMPL for a
+ * valid model this adapter does not compute, JN_EIO when the file cannot be read. */
+jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *what, jn_err *err);
+jn_onnx_model *jn_onnx_load_file(const char *path, jn_err *err);
+void jn_onnx_free(jn_onnx_model *model);
+
+/* A serialized TensorProto (an ONNX test vector's input_0.pb) as a new tensor named after it (or `fallback_name`
+ * when it has none). NULL with err set for a malformed message or an unsupported dtype. */
+jn_tensor *jn_onnx_tensor_parse(const uint8_t *data, size_t size, const char *fallback_name, jn_err *err);
+
+/* The largest tensor a run may create (default JN_ONNX_MAX_TENSOR_BYTES): shapes that come from request data
+ * (a Reshape or ConstantOfShape fed from outside, a huge batch) fail with JN_ERESOURCE instead of exhausting
+ * memory. Call before the model is shared between threads. */
+#define JN_ONNX_MAX_TENSOR_BYTES ((size_t)2 << 30)
+void jn_onnx_set_max_tensor_bytes(jn_onnx_model *model, size_t bytes);
+
+/* Adds one port per runtime graph input (initializers excluded) and per graph output; symbolic dims are -1. */
+int jn_onnx_signature(const jn_onnx_model *model, jn_signature *sig, jn_err *err);
+
+/* Runs the graph on `inputs` (matched by name; every graph input must be present, with the declared dtype and
+ * rank). Outputs are appended in graph order under their graph names. */
+int jn_onnx_run(jn_onnx_model *model, const jn_tensor_list *inputs, jn_tensor_list *outputs, jn_err *err);
+
+#define JN_ONNX_PLATFORM "onnx"
+
+/* An engine named `name` (platform JN_ONNX_PLATFORM), not inline: requests run on the worker pool. */
+jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_model *model, jn_err *err);
+
+/* Model repository: registers DIR/<name>/model.onnx and DIR/<name>.onnx under <name>. Next to model.onnx an
+ * optional config.json sets the version, the description and labels of outputs:
+ *   {"version": "2", "description": "...", "outputs": {"probs": {"labels": ["cat", "dog"]}}}
+ * (an output with labels becomes a CLASSIFICATION port). A model that fails to load, or whose config does not
+ * check, is reported on stderr and skipped. Returns the number registered, or a JN_E* code when DIR cannot be
+ * read. */
+int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err);
+
+/* Admin.LoadModel's loader (a jn_model_loader_fn, see broker/rpc/server.h): an engine from the ONNX bytes, or,
+ * when bytes is NULL, from the model repository `models_dir` (a const char *; NULL = none): <dir>/<name>/model.onnx,
+ * then <dir>/<name>.onnx. Messages are prefixed with the model's name. */
+jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,
+                                size_t n, jn_err *err);
+
+#endif

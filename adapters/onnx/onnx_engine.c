@@ -1,0 +1,355 @@
+/* onnx_engine.c — a loaded ONNX model as a junction engine: the signature from the graph, requests validated and
+ * run through the planner, and the model repository (DIR/<name>/model.onnx, DIR/<name>.onnx). */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "onnx.h"
+#include "onnx_internal.h"
+
+int jn_onnx_signature(const jn_onnx_model *m, jn_signature *sig, jn_err *err)
+{
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        const ox_value *v = &m->values[m->inputs[i]];
+        if (jn_signature_add_input(sig, v->name, JN_KIND_TENSOR, v->dtype, m->in_ndim[i], m->in_shape[i], err))
+            return err->code;
+    }
+    for (size_t i = 0; i < m->n_outputs; i++) {
+        const ox_value *v = &m->values[m->outputs[i]];
+        int64_t any[JN_MAX_DIMS];
+        int nd = m->out_ndim[i];
+        const int64_t *shape = m->out_shape[i];
+        if (nd < 0) { /* rank not declared: a rank-1 port of any size says the least wrong thing */
+            nd = 1;
+            any[0] = -1;
+            shape = any;
+        }
+        if (jn_signature_add_output(sig, v->name, JN_KIND_TENSOR, v->dtype, nd, shape, err))
+            return err->code;
+    }
+    return 0;
+}
+
+/* jn_onnx_run, and the engine's infer with its call context (deadline, cancellation) checked between nodes. */
+static int run_with_ctx(jn_onnx_model *m, const jn_tensor_list *inputs, jn_tensor_list *outputs,
+                        const jn_infer_ctx *ctx, jn_err *err)
+{
+    ox_tensor *in = calloc(m->n_inputs + 1, sizeof *in);
+    jn_tensor **out = calloc(m->n_outputs + 1, sizeof *out);
+    int rc = 0;
+    if (!in || !out) {
+        rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < m->n_inputs && !rc; i++) {
+        const ox_value *v = &m->values[m->inputs[i]];
+        const jn_tensor *t = jn_tensor_list_find(inputs, v->name);
+        if (!t) {
+            rc = jn_err_set(err, JN_EINVAL, "input '%s' is missing", v->name);
+            break;
+        }
+        /* Declared dims bind the inputs the graph reads; one no node reads (and no output returns) cannot be
+         * computed wrong whatever its shape. */
+        bool read = v->last_use >= 0 || v->graph_output;
+        if (t->dtype != v->dtype || (read && t->ndim != m->in_ndim[i])) {
+            char want[96], got[96];
+            jn_format_type(want, sizeof want, v->dtype, m->in_ndim[i], m->in_shape[i]);
+            jn_format_type(got, sizeof got, t->dtype, t->ndim, t->shape);
+            rc = jn_err_set(err, JN_EINVAL, "input '%s' expects %s, got %s", v->name, want, got);
+            break;
+        }
+        for (int d = 0; d < t->ndim && read; d++)
+            if (m->in_shape[i][d] >= 0 && m->in_shape[i][d] != t->shape[d]) {
+                rc = jn_err_set(err, JN_EINVAL, "input '%s': dimension %d must be %lld, got %lld", v->name, d,
+                                (long long)m->in_shape[i][d], (long long)t->shape[d]);
+                break;
+            }
+        if (rc || ox_set_shape(&in[i], t->dtype, t->ndim, t->shape, err)) {
+            rc = rc ? rc : err->code;
+            break;
+        }
+        if (in[i].nbytes != t->byte_size) {
+            rc = jn_err_set(err, JN_EINVAL, "input '%s': %zu bytes for a shape needing %zu", v->name, t->byte_size,
+                            in[i].nbytes);
+            break;
+        }
+        in[i].data = t->data;
+    }
+    if (!rc)
+        rc = ox_model_run(m, in, out, ctx, err);
+    for (size_t i = 0; i < m->n_outputs && !rc; i++) {
+        if (jn_tensor_list_push(outputs, out[i])) {
+            out[i] = NULL;
+            rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+        }
+        out[i] = NULL;
+    }
+done:
+    if (out)
+        for (size_t i = 0; i < m->n_outputs; i++)
+            jn_tensor_free(out[i]);
+    free(in);
+    free(out);
+    return rc;
+}
+
+int jn_onnx_run(jn_onnx_model *m, const jn_tensor_list *inputs, jn_tensor_list *outputs, jn_err *err)
+{
+    return run_with_ctx(m, inputs, outputs, NULL, err);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * The engine */
+
+static int onnx_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs, jn_tensor_list *outputs,
+                      jn_err *err)
+{
+    jn_tensor_list all;
+    jn_tensor_list_init(&all);
+    int rc = run_with_ctx(self->ctx, inputs, &all, ctx, err);
+    if (rc) {
+        if (rc != JN_EDEADLINE && rc != JN_ECANCELLED) /* those already name the model */
+            jn_err_prefix(err, "model '%s'", self->name);
+        jn_tensor_list_clear(&all);
+        return rc;
+    }
+    /* Only the outputs asked for (all when none is named). */
+    for (size_t i = 0; i < all.count; i++) {
+        bool wanted = ctx == NULL || ctx->n_outputs == 0;
+        for (size_t k = 0; ctx && k < ctx->n_outputs && !wanted; k++)
+            wanted = strcmp(ctx->outputs[k], all.items[i]->name) == 0;
+        if (!wanted)
+            continue;
+        if (jn_tensor_list_push(outputs, all.items[i])) {
+            all.items[i] = NULL;
+            rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+            break;
+        }
+        all.items[i] = NULL;
+    }
+    for (size_t i = 0; i < all.count; i++)
+        jn_tensor_free(all.items[i]);
+    all.count = 0;
+    jn_tensor_list_clear(&all);
+    return rc;
+}
+
+static void onnx_destroy(jn_engine *self)
+{
+    jn_onnx_free(self->ctx);
+}
+
+static const jn_engine_vtable onnx_vtable = {
+    .abi_version = JN_ENGINE_ABI_VERSION,
+    .platform = JN_ONNX_PLATFORM,
+    .infer = onnx_infer,
+    .destroy = onnx_destroy,
+};
+
+jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_model *model, jn_err *err)
+{
+    jn_engine *e = jn_engine_create(&onnx_vtable, name, version, "ONNX model", model, err);
+    if (!e) {
+        jn_onnx_free(model);
+        return NULL;
+    }
+    if (jn_onnx_signature(model, &e->sig, err)) {
+        jn_engine_unref(e);
+        return NULL;
+    }
+    return e; /* not inline: the worker pool runs it */
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Model repository: DIR/<name>/model.onnx (with an optional DIR/<name>/config.json) or DIR/<name>.onnx */
+
+/* config.json: {"version": "2", "description": "...", "outputs": {"<output>": {"labels": ["a", "b", ...]}}}.
+ * Labels make the output a CLASSIFICATION port (FP32, the last dimension one score per label). */
+static int read_config(const char *path, json_t **out, jn_err *err)
+{
+    json_error_t jerr;
+    json_t *cfg = json_load_file(path, 0, &jerr);
+    if (!cfg)
+        return jn_err_set(err, JN_EINVAL, "%s: line %d: %s", path, jerr.line, jerr.text);
+    const char *key;
+    json_t *v;
+    json_object_foreach(cfg, key, v) {
+        bool ok = (strcmp(key, "version") == 0 && json_is_string(v)) ||
+                  (strcmp(key, "description") == 0 && json_is_string(v)) ||
+                  (strcmp(key, "outputs") == 0 && json_is_object(v));
+        if (!ok) {
+            json_decref(cfg);
+            return jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and "
+                                              "description are strings, outputs an object)", path, key);
+        }
+    }
+    *out = cfg;
+    return 0;
+}
+
+static int apply_output_config(jn_engine *e, const json_t *outputs, const char *path, jn_err *err)
+{
+    const char *name;
+    json_t *o;
+    json_object_foreach((json_t *)outputs, name, o) {
+        jn_port *port = NULL;
+        for (size_t i = 0; i < e->sig.n_outputs; i++)
+            if (strcmp(e->sig.outputs[i].name, name) == 0)
+                port = &e->sig.outputs[i];
+        json_t *labels = json_object_get(o, "labels");
+        if (!port)
+            return jn_err_set(err, JN_EINVAL, "%s: the model has no output '%s'", path, name);
+        if (!json_is_object(o) || json_object_size(o) != 1 || !json_is_array(labels) || !json_array_size(labels))
+            return jn_err_set(err, JN_EINVAL, "%s: output '%s' takes {\"labels\": [\"...\", ...]}", path, name);
+        size_t n = json_array_size(labels);
+        if (port->dtype != JN_DTYPE_FP32 || port->ndim < 1 ||
+            (port->shape[port->ndim - 1] >= 0 && port->shape[port->ndim - 1] != (int64_t)n))
+            return jn_err_set(err, JN_EINVAL, "%s: output '%s' (%s, last dimension %lld) cannot carry %zu labels",
+                              path, name, jn_dtype_name(port->dtype),
+                              (long long)(port->ndim ? port->shape[port->ndim - 1] : 0), n);
+        const char **texts = calloc(n, sizeof *texts);
+        if (!texts)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            texts[i] = json_string_value(json_array_get(labels, i));
+            if (!texts[i]) {
+                free(texts);
+                return jn_err_set(err, JN_EINVAL, "%s: output '%s': label %zu is not a string", path, name, i);
+            }
+        }
+        int rc = jn_port_set_labels(port, texts, n, err);
+        free(texts);
+        if (rc)
+            return rc;
+        port->kind = JN_KIND_CLASSIFICATION;
+    }
+    return 0;
+}
+
+/* The engine of repository entry `name` in dir; `version` (may be NULL) overrides the config's. */
+static jn_engine *load_from_repository(const char *dir, const char *name, const char *version, jn_err *err)
+{
+    char path[4096], cfg_path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
+    cfg_path[0] = '\0';
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        snprintf(cfg_path, sizeof cfg_path, "%s/%s/config.json", dir, name);
+        if (stat(cfg_path, &st) != 0)
+            cfg_path[0] = '\0';
+    } else {
+        snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            jn_err_set(err, JN_ENOTFOUND, "neither %s/%s/model.onnx nor %s/%s.onnx exists", dir, name, dir, name);
+            return NULL;
+        }
+    }
+    json_t *cfg = NULL;
+    if (cfg_path[0] && read_config(cfg_path, &cfg, err))
+        return NULL;
+    jn_onnx_model *m = jn_onnx_load_file(path, err);
+    jn_engine *e = NULL;
+    if (m) {
+        const char *v = version ? version : cfg ? json_string_value(json_object_get(cfg, "version")) : NULL;
+        e = jn_onnx_engine_create(name, v, m, err);
+    }
+    const char *desc = cfg ? json_string_value(json_object_get(cfg, "description")) : NULL;
+    if (e && desc) {
+        char *d = strdup(desc);
+        if (d) {
+            free(e->description);
+            e->description = d;
+        }
+    }
+    json_t *outputs = cfg ? json_object_get(cfg, "outputs") : NULL;
+    if (e && outputs && apply_output_config(e, outputs, cfg_path, err)) {
+        jn_engine_unref(e);
+        e = NULL;
+    }
+    json_decref(cfg);
+    return e;
+}
+
+static int register_one(jn_registry *reg, const char *dir, const char *name)
+{
+    jn_err err;
+    jn_err_clear(&err);
+    jn_engine *e = load_from_repository(dir, name, NULL, &err);
+    if (!e || jn_registry_add(reg, e, &err)) {
+        fprintf(stderr, "junction: model '%s' skipped: %s\n", name, err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return jn_err_set(err, JN_EIO, "models directory '%s' cannot be read", dir);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        if (ent->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        names[n] = strdup(ent->d_name);
+        if (names[n])
+            n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof *names, name_cmp); /* a stable order for messages and name clashes */
+    int registered = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        struct stat st;
+        size_t len = strlen(names[i]);
+        snprintf(path, sizeof path, "%s/%s/model.onnx", dir, names[i]);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            registered += register_one(reg, dir, names[i]);
+        } else if (len > 5 && strcmp(names[i] + len - 5, ".onnx") == 0) {
+            names[i][len - 5] = '\0';
+            registered += register_one(reg, dir, names[i]);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return registered;
+}
+
+jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,
+                                size_t n, jn_err *err)
+{
+    jn_engine *e = NULL;
+    if (bytes) {
+        char what[300];
+        snprintf(what, sizeof what, "model '%s'", name);
+        jn_onnx_model *m = jn_onnx_load_bytes(bytes, n, what, err);
+        return m ? jn_onnx_engine_create(name, version, m, err) : NULL;
+    }
+    if (!models_dir) {
+        jn_err_set(err, JN_EINVAL, "model '%s': no ONNX bytes given and the server has no model repository", name);
+        return NULL;
+    }
+    e = load_from_repository(models_dir, name, version, err);
+    if (!e)
+        jn_err_prefix(err, "model '%s'", name);
+    return e;
+}

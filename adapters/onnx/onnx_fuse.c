@@ -1,0 +1,192 @@
+/* onnx_fuse.c — load-time fusions: a BatchNormalization with constant statistics after a Conv with constant
+ * weights is folded into new weights and bias (w * s, (b - mean) * s + beta with s = scale / sqrt(var + eps): the
+ * same arithmetic up to float rounding); a Relu that alone reads a Conv, Gemm or MatMul output runs inside that
+ * kernel (relu_after); an Add of a constant bias row after a MatMul with constant 2-D weights becomes the
+ * MatMul's third input (the kernel starts its sgemm from the bias). The intermediate value and its pass over
+ * memory disappear. Graph outputs are never fused away. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_internal.h"
+
+/* The only node reading value v, or -1 (none, several, or v is a graph output). */
+static int sole_reader(const ox_model *m, int v)
+{
+    if (m->values[v].graph_output)
+        return -1;
+    int reader = -1;
+    for (size_t k = 0; k < m->n_nodes; k++) {
+        const ox_node *n = &m->nodes[k];
+        if (!n->op)
+            continue;
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] == v) {
+                if (reader >= 0 && reader != (int)k)
+                    return -1;
+                if (reader == (int)k) /* read twice by the same node (Add(x, x)) */
+                    return -1;
+                reader = (int)k;
+            }
+    }
+    return reader;
+}
+
+static bool is_op(const ox_node *n, const char *op_type)
+{
+    return n->op && strcmp(n->op_type, op_type) == 0;
+}
+
+/* Makes `from` write what `absorbed` wrote and drops `absorbed` (its op cleared; compacted later). */
+static void absorb(ox_model *m, ox_node *from, ox_node *absorbed)
+{
+    from->out[0] = absorbed->out[0];
+    absorbed->op = NULL;
+    (void)m;
+}
+
+static bool bias_fits_matmul(const ox_model *m, const ox_node *mm, const ox_node *add, int *bias_value)
+{
+    const ox_tensor *w = m->values[mm->in[1]].konst;
+    if (!w || w->ndim != 2 || w->dtype != JN_DTYPE_FP32)
+        return false;
+    int other = add->in[0] == mm->out[0] ? add->in[1] : add->in[0];
+    const ox_tensor *b = other >= 0 ? m->values[other].konst : NULL;
+    if (!b || b->dtype != JN_DTYPE_FP32 || b->ndim != 1 || b->shape[0] != w->shape[1])
+        return false;
+    *bias_value = other;
+    return true;
+}
+
+/* A new constant value holding a copy of shape/dtype of `like` (data uninitialized); its index or -1. */
+static int new_constant(ox_model *m, const char *name, const ox_tensor *like)
+{
+    jn_err err;
+    ox_tensor *t = malloc(sizeof *t + like->nbytes + 1);
+    if (!t)
+        return -1;
+    *t = *like;
+    t->data = (char *)(t + 1);
+    int v = ox_value_add(m, name, &err);
+    if (v < 0) {
+        free(t);
+        return -1;
+    }
+    m->values[v].konst = t;
+    m->values[v].dtype = t->dtype;
+    return v;
+}
+
+/* Conv (constant W [M, ...], optional constant B) then BatchNormalization (constant scale, bias, mean, var of M
+ * values): the Conv gets folded weights and bias and writes the BatchNormalization's output. */
+static bool fold_batchnorm(ox_model *m, size_t k, int r)
+{
+    ox_node *n = &m->nodes[k], *bn = &m->nodes[r];
+    if (!is_op(bn, "BatchNormalization") || bn->n_out != 1 || bn->in[0] != n->out[0])
+        return false;
+    const ox_tensor *w = m->values[n->in[1]].konst;
+    const ox_tensor *b = n->n_in > 2 && n->in[2] >= 0 ? m->values[n->in[2]].konst : NULL;
+    if (!w || w->dtype != JN_DTYPE_FP32 || w->ndim < 3 || (n->n_in > 2 && n->in[2] >= 0 && !b))
+        return false;
+    int64_t M = w->shape[0], per = M ? ox_count(w) / M : 0;
+    const ox_tensor *st[4];
+    for (int i = 0; i < 4; i++) {
+        st[i] = bn->in[i + 1] >= 0 ? m->values[bn->in[i + 1]].konst : NULL;
+        if (!st[i] || st[i]->dtype != JN_DTYPE_FP32 || ox_count(st[i]) != M)
+            return false;
+    }
+    if (b && (b->dtype != JN_DTYPE_FP32 || ox_count(b) != M))
+        return false;
+    char name[96];
+    snprintf(name, sizeof name, "#folded_weights_%zu", k);
+    int wv = new_constant(m, name, w);
+    snprintf(name, sizeof name, "#folded_bias_%zu", k);
+    ox_tensor bias_shape = {.dtype = JN_DTYPE_FP32, .ndim = 1, .shape = {M}, .nbytes = (size_t)M * sizeof(float)};
+    int bv = wv >= 0 ? new_constant(m, name, &bias_shape) : -1;
+    int *in = bv >= 0 ? realloc(n->in, 3 * sizeof(int)) : NULL;
+    if (!in)
+        return false; /* out of memory: the unused constants stay, harmless */
+    n->in = in;
+    /* m->values may have moved: look everything up again. */
+    w = m->values[n->in[1]].konst;
+    b = n->n_in > 2 && n->in[2] >= 0 ? m->values[n->in[2]].konst : NULL;
+    for (int i = 0; i < 4; i++)
+        st[i] = m->values[bn->in[i + 1]].konst;
+    const float *scale = st[0]->data, *beta = st[1]->data, *mean = st[2]->data, *var = st[3]->data;
+    float eps = ox_attr_float(bn, "epsilon", 1e-5f);
+    float *nw = m->values[wv].konst->data, *nb = m->values[bv].konst->data;
+    for (int64_t c = 0; c < M; c++) {
+        float s = scale[c] / sqrtf(var[c] + eps);
+        for (int64_t i = 0; i < per; i++)
+            nw[c * per + i] = ((const float *)w->data)[c * per + i] * s;
+        nb[c] = ((b ? ((const float *)b->data)[c] : 0.0f) - mean[c]) * s + beta[c];
+    }
+    n->in[1] = wv;
+    n->in[2] = bv;
+    n->n_in = 3;
+    absorb(m, n, bn);
+    return true;
+}
+
+void ox_fuse(ox_model *m)
+{
+    for (size_t k = 0; k < m->n_nodes; k++) {
+        ox_node *n = &m->nodes[k];
+        bool matmul = is_op(n, "MatMul"), conv = is_op(n, "Conv"), gemm = is_op(n, "Gemm");
+        if (!(matmul || conv || gemm) || n->out[0] < 0 || m->values[n->out[0]].dtype != JN_DTYPE_FP32)
+            continue;
+        int r = sole_reader(m, n->out[0]);
+        if (conv && r >= 0 && fold_batchnorm(m, k, r)) {
+            n = &m->nodes[k];
+            r = sole_reader(m, n->out[0]);
+        }
+        if (matmul && r >= 0 && is_op(&m->nodes[r], "Add") && m->nodes[r].opset >= 7) {
+            int bias;
+            if (bias_fits_matmul(m, n, &m->nodes[r], &bias)) {
+                int *in = realloc(n->in, 3 * sizeof(int));
+                if (!in)
+                    continue;
+                n->in = in;
+                n->in[2] = bias;
+                n->n_in = 3;
+                absorb(m, n, &m->nodes[r]);
+                r = sole_reader(m, n->out[0]);
+            }
+        }
+        if (r >= 0 && is_op(&m->nodes[r], "Relu")) {
+            n->relu_after = true;
+            absorb(m, n, &m->nodes[r]);
+        }
+    }
+    /* Compact, keeping the order, and re-point producers. */
+    size_t kept = 0;
+    for (size_t k = 0; k < m->n_nodes; k++) {
+        if (!m->nodes[k].op) {
+            ox_node *gone = &m->nodes[k];
+            free(gone->op_type);
+            free(gone->name);
+            free(gone->in);
+            free(gone->out);
+            for (size_t a = 0; a < gone->n_attrs; a++) {
+                free(gone->attrs[a].name);
+                free(gone->attrs[a].s);
+                free(gone->attrs[a].floats);
+                free(gone->attrs[a].ints);
+                free(gone->attrs[a].t);
+            }
+            free(gone->attrs);
+            free(gone->params);
+            continue;
+        }
+        m->nodes[kept++] = m->nodes[k];
+    }
+    m->n_nodes = kept;
+    for (size_t v = 0; v < m->n_values; v++)
+        if (!m->values[v].konst && m->values[v].graph_input < 0)
+            m->values[v].producer = -1;
+    for (size_t k = 0; k < m->n_nodes; k++)
+        for (int o = 0; o < m->nodes[k].n_out; o++)
+            if (m->nodes[k].out[o] >= 0)
+                m->values[m->nodes[k].out[o]].producer = (int)k;
+}

@@ -1,0 +1,809 @@
+/* onnx_load.c — ModelProto -> ox_model: opset check, values (graph inputs, initializers, node outputs), attributes
+ * copied out of the protobuf, Constant folding, topological order, per-node checks (operator, attributes, dtypes),
+ * and the marks the planner needs (which values decide shapes, when each value is last read). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx.h"
+#include "onnx.pb-c.h"
+#include "onnx_internal.h"
+
+/* The newest default-domain opset whose operator semantics this adapter follows (ONNX 1.12). */
+#define OX_MAX_OPSET 17
+
+static char *dup_str(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* ONNX TensorProto.DataType -> junction dtype; INVALID for types junction has no dtype for. */
+static jn_dtype dtype_from_onnx(int32_t t)
+{
+    switch (t) {
+    case 1: return JN_DTYPE_FP32;
+    case 2: return JN_DTYPE_UINT8;
+    case 3: return JN_DTYPE_INT8;
+    case 4: return JN_DTYPE_UINT16;
+    case 5: return JN_DTYPE_INT16;
+    case 6: return JN_DTYPE_INT32;
+    case 7: return JN_DTYPE_INT64;
+    case 8: return JN_DTYPE_BYTES;
+    case 9: return JN_DTYPE_BOOL;
+    case 10: return JN_DTYPE_FP16;
+    case 11: return JN_DTYPE_FP64;
+    case 12: return JN_DTYPE_UINT32;
+    case 13: return JN_DTYPE_UINT64;
+    case 16: return JN_DTYPE_BF16;
+    default: return JN_DTYPE_INVALID;
+    }
+}
+
+static const char *onnx_type_name(int32_t t)
+{
+    static const char *const names[] = {"UNDEFINED", "FLOAT",  "UINT8",  "INT8",      "UINT16",     "INT16",
+                                        "INT32",     "INT64",  "STRING", "BOOL",      "FLOAT16",    "DOUBLE",
+                                        "UINT32",    "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
+    return t >= 0 && t < (int32_t)(sizeof names / sizeof names[0]) ? names[t] : "unknown";
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Tensors from TensorProto */
+
+static ox_tensor *tensor_new(jn_dtype dtype, int ndim, const int64_t *shape, jn_err *err)
+{
+    ox_tensor tmp = {0};
+    if (ox_set_shape(&tmp, dtype, ndim, shape, err))
+        return NULL;
+    ox_tensor *t = malloc(sizeof *t + tmp.nbytes + 1);
+    if (!t) {
+        jn_err_set(err, JN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    *t = tmp;
+    t->data = (char *)(t + 1);
+    memset(t->data, 0, tmp.nbytes);
+    return t;
+}
+
+/* `what` names the tensor ("initializer 'w'"). */
+static ox_tensor *tensor_from_proto(const Onnx__TensorProto *p, const char *what, jn_err *err)
+{
+    int32_t type = p->has_data_type ? p->data_type : 0;
+    jn_dtype dt = dtype_from_onnx(type);
+    if (!ox_dtype_supported(dt)) {
+        jn_err_set(err, JN_EUNIMPL, "%s: dtype %s is not supported", what, onnx_type_name(type));
+        return NULL;
+    }
+    if (p->n_dims > JN_MAX_DIMS) {
+        jn_err_set(err, JN_EUNIMPL, "%s: rank %zu exceeds %d", what, p->n_dims, JN_MAX_DIMS);
+        return NULL;
+    }
+    if (p->n_external_data || (p->has_data_location && p->data_location == 1)) {
+        jn_err_set(err, JN_EUNIMPL, "%s: external data files are not supported", what);
+        return NULL;
+    }
+    if (p->segment) {
+        jn_err_set(err, JN_EUNIMPL, "%s: segmented tensors are not supported", what);
+        return NULL;
+    }
+    for (size_t i = 0; i < p->n_dims; i++)
+        if (p->dims[i] < 0) {
+            jn_err_set(err, JN_EINVAL, "%s: negative dimension %lld", what, (long long)p->dims[i]);
+            return NULL;
+        }
+    jn_err sub;
+    ox_tensor shape = {0};
+    if (ox_set_shape(&shape, dt, (int)p->n_dims, p->dims, &sub)) {
+        jn_err_set(err, sub.code, "%s: %s", what, sub.msg);
+        return NULL;
+    }
+    int64_t count = ox_count(&shape);
+    /* The data must be there before anything is allocated for it (a corrupt file may claim any shape). */
+    bool raw = p->has_raw_data && p->raw_data.len > 0;
+    size_t have = raw ? p->raw_data.len
+                  : dt == JN_DTYPE_FP32 ? p->n_float_data
+                  : dt == JN_DTYPE_FP64 ? p->n_double_data
+                  : dt == JN_DTYPE_INT64 ? p->n_int64_data
+                  : dt == JN_DTYPE_UINT32 || dt == JN_DTYPE_UINT64 ? p->n_uint64_data
+                                                                   : p->n_int32_data;
+    if (raw ? have != shape.nbytes : have != (size_t)count) {
+        jn_err_set(err, JN_EINVAL, "%s: the data holds %zu %s, the shape needs %lld elements", what, have,
+                   raw ? "bytes" : "elements", (long long)count);
+        return NULL;
+    }
+    ox_tensor *t = tensor_new(dt, (int)p->n_dims, p->dims, &sub);
+    if (!t) {
+        jn_err_set(err, sub.code, "%s: %s", what, sub.msg);
+        return NULL;
+    }
+    if (t->nbytes == 0)
+        return t;
+    if (raw) {
+        memcpy(t->data, p->raw_data.data, t->nbytes); /* little endian on disk and in memory */
+        return t;
+    }
+    switch (dt) {
+    case JN_DTYPE_FP32: memcpy(t->data, p->float_data, t->nbytes); break;
+    case JN_DTYPE_FP64: memcpy(t->data, p->double_data, t->nbytes); break;
+    case JN_DTYPE_INT64: memcpy(t->data, p->int64_data, t->nbytes); break;
+    case JN_DTYPE_UINT32:
+    case JN_DTYPE_UINT64:
+        for (int64_t i = 0; i < count; i++)
+            ox_store_i64(t->data, dt, i, (int64_t)p->uint64_data[i]);
+        break;
+    case JN_DTYPE_FP16:
+    case JN_DTYPE_BF16: /* their bit patterns travel in int32_data */
+        for (int64_t i = 0; i < count; i++)
+            ((uint16_t *)t->data)[i] = (uint16_t)p->int32_data[i];
+        break;
+    default: /* INT32, INT16, INT8, UINT16, UINT8, BOOL travel in int32_data */
+        for (int64_t i = 0; i < count; i++)
+            ox_store_i64(t->data, dt, i, p->int32_data[i]);
+        break;
+    }
+    return t;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Values */
+
+static int value_find(const ox_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_values; i++)
+        if (strcmp(m->values[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int ox_value_add(ox_model *m, const char *name, jn_err *err)
+{
+    if (m->n_values == m->cap_values) {
+        size_t cap = m->cap_values ? m->cap_values * 2 : 32;
+        ox_value *v = realloc(m->values, cap * sizeof *v);
+        if (!v)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        m->values = v;
+        m->cap_values = cap;
+    }
+    ox_value *v = &m->values[m->n_values];
+    memset(v, 0, sizeof *v);
+    v->name = dup_str(name);
+    if (!v->name)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    v->producer = -1;
+    v->graph_input = -1;
+    v->last_use = -1;
+    return (int)m->n_values++;
+}
+
+/* Declared type of a graph input/output: dtype and shape (-1 for symbolic / unknown dims). */
+static int value_info_type(const Onnx__ValueInfoProto *vi, const char *what, jn_dtype *dtype, int *ndim,
+                           int64_t *shape, jn_err *err)
+{
+    const Onnx__TypeProto *tp = vi->type;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
+        return jn_err_set(err, JN_EUNIMPL, "%s '%s': only tensor types are supported (not sequences, maps, "
+                                           "optionals or sparse tensors)", what, vi->name ? vi->name : "");
+    const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
+    int32_t et = tt->has_elem_type ? tt->elem_type : 0;
+    *dtype = dtype_from_onnx(et);
+    if (!ox_dtype_supported(*dtype))
+        return jn_err_set(err, JN_EUNIMPL, "%s '%s': dtype %s is not supported", what, vi->name,
+                          onnx_type_name(et));
+    *ndim = -1;
+    if (tt->shape) {
+        if (tt->shape->n_dim > JN_MAX_DIMS)
+            return jn_err_set(err, JN_EUNIMPL, "%s '%s': rank %zu exceeds %d", what, vi->name, tt->shape->n_dim,
+                              JN_MAX_DIMS);
+        *ndim = (int)tt->shape->n_dim;
+        for (size_t i = 0; i < tt->shape->n_dim; i++) {
+            const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
+            shape[i] = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value >= 0
+                           ? d->dim_value
+                           : -1;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Attributes and nodes */
+
+static int attr_copy(ox_attr *a, const Onnx__AttributeProto *p, const char *what, jn_err *err)
+{
+    memset(a, 0, sizeof *a);
+    a->name = dup_str(p->name);
+    if (!a->name)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    int type = p->has_type ? (int)p->type : 0;
+    if (type == 0) { /* IR < 2: the field in use tells the type */
+        type = p->n_ints ? 7 : p->n_floats ? 6 : p->has_i ? 2 : p->has_f ? 1 : p->has_s ? 3 : p->t ? 4 : 0;
+    }
+    if (p->ref_attr_name && p->ref_attr_name[0])
+        return jn_err_set(err, JN_EINVAL, "%s: attribute '%s' refers to a function attribute outside a function",
+                          what, a->name);
+    switch (type) {
+    case 1: a->type = OX_ATTR_FLOAT; a->f = p->f; break;
+    case 2: a->type = OX_ATTR_INT; a->i = p->i; break;
+    case 3:
+        a->type = OX_ATTR_STRING;
+        a->s = malloc(p->s.len + 1);
+        if (!a->s)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        if (p->s.len)
+            memcpy(a->s, p->s.data, p->s.len);
+        a->s[p->s.len] = '\0';
+        break;
+    case 4: {
+        a->type = OX_ATTR_TENSOR;
+        if (!p->t)
+            return jn_err_set(err, JN_EINVAL, "%s: tensor attribute '%s' holds no tensor", what, a->name);
+        char w[512];
+        snprintf(w, sizeof w, "%s: attribute '%s'", what, a->name);
+        a->t = tensor_from_proto(p->t, w, err);
+        if (!a->t)
+            return err->code;
+        break;
+    }
+    case 6:
+        a->type = OX_ATTR_FLOATS;
+        a->n = p->n_floats;
+        a->floats = malloc((p->n_floats + 1) * sizeof(float));
+        if (!a->floats)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        if (p->n_floats)
+            memcpy(a->floats, p->floats, p->n_floats * sizeof(float));
+        break;
+    case 7:
+        a->type = OX_ATTR_INTS;
+        a->n = p->n_ints;
+        a->ints = malloc((p->n_ints + 1) * sizeof(int64_t));
+        if (!a->ints)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        if (p->n_ints)
+            memcpy(a->ints, p->ints, p->n_ints * sizeof(int64_t));
+        break;
+    default: a->type = OX_ATTR_OTHER; break;
+    }
+    return 0;
+}
+
+static void node_free(ox_node *n)
+{
+    free(n->op_type);
+    free(n->name);
+    free(n->in);
+    free(n->out);
+    for (size_t i = 0; i < n->n_attrs; i++) {
+        free(n->attrs[i].name);
+        free(n->attrs[i].s);
+        free(n->attrs[i].floats);
+        free(n->attrs[i].ints);
+        free(n->attrs[i].t);
+    }
+    free(n->attrs);
+    free(n->params);
+}
+
+int ox_reject(const ox_node *n, jn_err *err, const char *fmt, ...)
+{
+    char reason[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    return jn_err_set(err, JN_EUNIMPL, "operator %s (node '%s'): %s", n->op_type, n->name, reason);
+}
+
+jn_dtype ox_in_dtype(const ox_model *m, const ox_node *n, int i)
+{
+    return i < n->n_in && n->in[i] >= 0 ? m->values[n->in[i]].dtype : JN_DTYPE_INVALID;
+}
+
+const ox_tensor *ox_in_const(const ox_model *m, const ox_node *n, int i)
+{
+    return i < n->n_in && n->in[i] >= 0 ? m->values[n->in[i]].konst : NULL;
+}
+
+int ox_in_rank(const ox_model *m, const ox_node *n, int i)
+{
+    if (!ox_has_in(n, i))
+        return -1;
+    const ox_value *v = &m->values[n->in[i]];
+    if (v->konst)
+        return v->konst->ndim;
+    if (v->graph_input >= 0)
+        return m->in_ndim[v->graph_input];
+    return -1;
+}
+
+bool ox_has_in(const ox_node *n, int i)
+{
+    return i < n->n_in && n->in[i] >= 0;
+}
+
+void ox_set_out_dtype(ox_model *m, ox_node *n, int i, jn_dtype dtype)
+{
+    if (i < n->n_out && n->out[i] >= 0)
+        m->values[n->out[i]].dtype = dtype;
+}
+
+/* Constant: its value becomes a constant of the model; the node is not kept. */
+static int fold_constant(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (n->n_attrs != 1)
+        return ox_reject(n, err, "expects exactly one value attribute, has %zu", n->n_attrs);
+    const ox_attr *a = &n->attrs[0];
+    ox_tensor *t = NULL;
+    if (strcmp(a->name, "value") == 0 && a->type == OX_ATTR_TENSOR) {
+        t = tensor_new(a->t->dtype, a->t->ndim, a->t->shape, err);
+        if (t)
+            memcpy(t->data, a->t->data, a->t->nbytes);
+    } else if (strcmp(a->name, "value_float") == 0 && a->type == OX_ATTR_FLOAT) {
+        t = tensor_new(JN_DTYPE_FP32, 0, NULL, err);
+        if (t)
+            *(float *)t->data = a->f;
+    } else if (strcmp(a->name, "value_int") == 0 && a->type == OX_ATTR_INT) {
+        t = tensor_new(JN_DTYPE_INT64, 0, NULL, err);
+        if (t)
+            *(int64_t *)t->data = a->i;
+    } else if (strcmp(a->name, "value_floats") == 0 && a->type == OX_ATTR_FLOATS) {
+        int64_t len = (int64_t)a->n;
+        t = tensor_new(JN_DTYPE_FP32, 1, &len, err);
+        if (t && a->n)
+            memcpy(t->data, a->floats, a->n * sizeof(float));
+    } else if (strcmp(a->name, "value_ints") == 0 && a->type == OX_ATTR_INTS) {
+        int64_t len = (int64_t)a->n;
+        t = tensor_new(JN_DTYPE_INT64, 1, &len, err);
+        if (t && a->n)
+            memcpy(t->data, a->ints, a->n * sizeof(int64_t));
+    } else {
+        return ox_reject(n, err, "attribute '%s' of this type is not supported", a->name);
+    }
+    if (!t)
+        return err->code;
+    ox_value *v = &m->values[n->out[0]];
+    v->konst = t;
+    v->dtype = t->dtype;
+    v->producer = -1;
+    return 0;
+}
+
+static int node_check_attrs(const ox_node *n, jn_err *err)
+{
+    for (size_t i = 0; i < n->n_attrs; i++) {
+        bool known = false;
+        for (const char *const *a = n->op->attrs; a && *a; a++)
+            if (strcmp(*a, n->attrs[i].name) == 0)
+                known = true;
+        if (!known)
+            return ox_reject(n, err, "attribute '%s' is not supported", n->attrs[i].name);
+        if (n->attrs[i].type == OX_ATTR_OTHER)
+            return ox_reject(n, err, "attribute '%s' has a type that is not supported", n->attrs[i].name);
+    }
+    return 0;
+}
+
+/* Copies one NodeProto (value indices resolved, outputs created). */
+static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_node *n, jn_err *err)
+{
+    memset(n, 0, sizeof *n);
+    n->op_type = dup_str(p->op_type);
+    char fallback[32];
+    snprintf(fallback, sizeof fallback, "#%zu", index);
+    n->name = dup_str(p->name && p->name[0] ? p->name : fallback);
+    n->opset = (int)m->opset;
+    if (!n->op_type || !n->name)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    if (p->domain && p->domain[0] && strcmp(p->domain, "ai.onnx") != 0)
+        return ox_reject(n, err, "domain '%s' is not supported (only the default ONNX domain)", p->domain);
+    n->op = ox_op_find(n->op_type);
+    if (!n->op)
+        return ox_reject(n, err, "operator not supported");
+    if ((int)p->n_input < n->op->min_in || (int)p->n_input > n->op->max_in ||
+        (int)p->n_output < n->op->min_out || (int)p->n_output > n->op->max_out)
+        return ox_reject(n, err, "%zu inputs / %zu outputs: expects %d-%d inputs and %d-%d outputs", p->n_input,
+                         p->n_output, n->op->min_in, n->op->max_in, n->op->min_out, n->op->max_out);
+    n->n_in = (int)p->n_input;
+    n->n_out = (int)p->n_output;
+    n->in = malloc((p->n_input + 1) * sizeof(int));
+    n->out = malloc((p->n_output + 1) * sizeof(int));
+    n->attrs = calloc(p->n_attribute + 1, sizeof *n->attrs);
+    if (!n->in || !n->out || !n->attrs)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->n_attribute; i++) {
+        char what[300];
+        snprintf(what, sizeof what, "operator %s (node '%s')", n->op_type, n->name);
+        n->n_attrs = i + 1;
+        if (attr_copy(&n->attrs[i], p->attribute[i], what, err))
+            return err->code;
+    }
+    for (size_t i = 0; i < p->n_input; i++) {
+        const char *name = p->input[i];
+        if (!name || !name[0]) {
+            n->in[i] = -1;
+            continue;
+        }
+        n->in[i] = value_find(m, name);
+        if (n->in[i] < 0)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): input '%s' is produced by nothing", n->name,
+                              n->op_type, name);
+    }
+    for (size_t i = 0; i < p->n_output; i++) {
+        const char *name = p->output[i];
+        if (!name || !name[0]) {
+            n->out[i] = -1;
+            continue;
+        }
+        if (value_find(m, name) >= 0)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): output '%s' is defined twice", n->name,
+                              n->op_type, name);
+        int v = ox_value_add(m, name, err);
+        if (v < 0)
+            return v;
+        m->values[v].producer = (int)index;
+        n->out[i] = v;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * The model */
+
+void jn_onnx_free(jn_onnx_model *m)
+{
+    if (!m)
+        return;
+    ox_plans_free(m);
+    pthread_mutex_destroy(&m->plan_lock);
+    for (size_t i = 0; i < m->n_values; i++) {
+        free(m->values[i].name);
+        free(m->values[i].konst);
+    }
+    free(m->values);
+    for (size_t i = 0; i < m->n_nodes; i++)
+        node_free(&m->nodes[i]);
+    free(m->nodes);
+    free(m->inputs);
+    free(m->outputs);
+    free(m->in_ndim);
+    free(m->out_ndim);
+    free(m->in_shape);
+    free(m->out_shape);
+    free(m);
+}
+
+static int check_opsets(ox_model *m, const Onnx__ModelProto *p, jn_err *err)
+{
+    m->opset = -1;
+    for (size_t i = 0; i < p->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = p->opset_import[i];
+        const char *d = o->domain ? o->domain : "";
+        if (d[0] == '\0' || strcmp(d, "ai.onnx") == 0)
+            m->opset = o->has_version ? o->version : 0;
+        else
+            return jn_err_set(err, JN_EUNIMPL, "opset import of domain '%s' is not supported (only the default "
+                                               "ONNX domain)", d);
+    }
+    if (m->opset < 0 && p->n_opset_import == 0 && p->has_ir_version && p->ir_version < 3)
+        m->opset = 1; /* IR < 3 had no opset_import: the first opset */
+    if (m->opset < 1)
+        return jn_err_set(err, JN_EINVAL, "the model imports no version of the default ONNX opset");
+    if (m->opset > OX_MAX_OPSET)
+        return jn_err_set(err, JN_EUNIMPL, "opset %lld is newer than the newest this adapter follows (%d)",
+                          (long long)m->opset, OX_MAX_OPSET);
+    return 0;
+}
+
+static int load_values(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
+{
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        const Onnx__TensorProto *tp = g->initializer[i];
+        const char *name = tp->name ? tp->name : "";
+        if (!name[0])
+            return jn_err_set(err, JN_EINVAL, "initializer %zu has no name", i);
+        if (value_find(m, name) >= 0)
+            return jn_err_set(err, JN_EINVAL, "initializer '%s' is defined twice", name);
+        char what[300];
+        snprintf(what, sizeof what, "initializer '%s'", name);
+        ox_tensor *t = tensor_from_proto(tp, what, err);
+        if (!t)
+            return err->code;
+        int v = ox_value_add(m, name, err);
+        if (v < 0) {
+            free(t);
+            return v;
+        }
+        m->values[v].konst = t;
+        m->values[v].dtype = t->dtype;
+    }
+    if (g->n_sparse_initializer)
+        return jn_err_set(err, JN_EUNIMPL, "sparse initializers are not supported");
+    m->inputs = calloc(g->n_input + 1, sizeof(int));
+    m->in_ndim = calloc(g->n_input + 1, sizeof(int));
+    m->in_shape = calloc(g->n_input + 1, sizeof *m->in_shape);
+    if (!m->inputs || !m->in_ndim || !m->in_shape)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = g->input[i];
+        const char *name = vi->name ? vi->name : "";
+        if (!name[0])
+            return jn_err_set(err, JN_EINVAL, "graph input %zu has no name", i);
+        int existing = value_find(m, name);
+        if (existing >= 0 && m->values[existing].konst)
+            continue; /* an initializer listed among the inputs (IR < 4): a constant, not a runtime input */
+        if (existing >= 0)
+            return jn_err_set(err, JN_EINVAL, "graph input '%s' is listed twice", name);
+        size_t k = m->n_inputs;
+        jn_dtype dt;
+        if (value_info_type(vi, "graph input", &dt, &m->in_ndim[k], m->in_shape[k], err))
+            return err->code;
+        if (m->in_ndim[k] < 0)
+            return jn_err_set(err, JN_EUNIMPL, "graph input '%s': unknown rank is not supported", name);
+        int v = ox_value_add(m, name, err);
+        if (v < 0)
+            return v;
+        m->values[v].dtype = dt;
+        m->values[v].graph_input = (int)k;
+        m->inputs[k] = v;
+        m->n_inputs++;
+    }
+    return 0;
+}
+
+/* Kahn's algorithm over the nodes as listed (ONNX requires them sorted, but does not every exporter). */
+static int topo_order(ox_model *m, const Onnx__GraphProto *g, size_t **order_out, jn_err *err)
+{
+    size_t n = g->n_node;
+    size_t *order = malloc((n + 1) * sizeof *order);
+    bool *done = calloc(n + 1, 1);
+    if (!order || !done) {
+        free(order);
+        free(done);
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
+    size_t placed = 0;
+    bool progress = true;
+    while (placed < n && progress) {
+        progress = false;
+        for (size_t i = 0; i < n; i++) {
+            if (done[i])
+                continue;
+            const Onnx__NodeProto *p = g->node[i];
+            bool ok = true;
+            for (size_t k = 0; k < p->n_input && ok; k++) {
+                if (!p->input[k] || !p->input[k][0])
+                    continue;
+                bool made_by_node = false;
+                for (size_t j = 0; j < n && !made_by_node; j++)
+                    for (size_t o = 0; o < g->node[j]->n_output; o++)
+                        if (g->node[j]->output[o] && strcmp(g->node[j]->output[o], p->input[k]) == 0) {
+                            made_by_node = true;
+                            ok = done[j];
+                            break;
+                        }
+            }
+            if (ok) {
+                done[i] = true;
+                order[placed++] = i;
+                progress = true;
+            }
+        }
+    }
+    free(done);
+    if (placed < n) {
+        free(order);
+        return jn_err_set(err, JN_EINVAL, "the graph has a cycle");
+    }
+    *order_out = order;
+    return 0;
+}
+
+static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
+{
+    size_t *order = NULL;
+    if (topo_order(m, g, &order, err))
+        return err->code;
+    m->nodes = calloc(g->n_node + 1, sizeof *m->nodes);
+    if (!m->nodes) {
+        free(order);
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
+    int rc = 0;
+    for (size_t k = 0; k < g->n_node && !rc; k++) {
+        ox_node *n = &m->nodes[m->n_nodes];
+        rc = node_build(m, g->node[order[k]], m->n_nodes, n, err);
+        if (rc) {
+            node_free(n);
+            break;
+        }
+        /* Optional inputs may be left out (""); required ones and the first output may not. */
+        for (int i = 0; i < n->op->min_in && i < n->n_in && !rc; i++)
+            if (n->in[i] < 0)
+                rc = ox_reject(n, err, "input %d is required but left out", i);
+        if (!rc && n->n_out > 0 && n->out[0] < 0)
+            rc = ox_reject(n, err, "output 0 is required but left out");
+        for (int i = 0; i < n->n_in && !rc; i++)
+            if (n->in[i] >= 0 && !ox_dtype_supported(m->values[n->in[i]].dtype))
+                rc = ox_reject(n, err, "input '%s' has dtype %s, which is not supported",
+                               m->values[n->in[i]].name, jn_dtype_name(m->values[n->in[i]].dtype));
+        if (!rc)
+            rc = node_check_attrs(n, err);
+        if (strcmp(n->op_type, "Constant") == 0) {
+            if (!rc)
+                rc = fold_constant(m, n, err);
+            node_free(n);
+            continue;
+        }
+        if (!rc)
+            rc = n->op->check(m, n, err);
+        for (int i = 0; i < n->n_out && !rc; i++)
+            if (n->out[i] >= 0 && !ox_dtype_supported(m->values[n->out[i]].dtype))
+                rc = ox_reject(n, err, "output '%s' would have dtype %s, which is not supported",
+                               m->values[n->out[i]].name, jn_dtype_name(m->values[n->out[i]].dtype));
+        for (int i = 0; i < n->n_out; i++)
+            if (n->out[i] >= 0)
+                m->values[n->out[i]].producer = (int)m->n_nodes;
+        m->n_nodes++;
+    }
+    free(order);
+    return rc;
+}
+
+static int load_outputs(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
+{
+    m->outputs = calloc(g->n_output + 1, sizeof(int));
+    m->out_ndim = calloc(g->n_output + 1, sizeof(int));
+    m->out_shape = calloc(g->n_output + 1, sizeof *m->out_shape);
+    if (!m->outputs || !m->out_ndim || !m->out_shape)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    if (g->n_output == 0)
+        return jn_err_set(err, JN_EINVAL, "the graph has no outputs");
+    for (size_t i = 0; i < g->n_output; i++) {
+        const Onnx__ValueInfoProto *vi = g->output[i];
+        const char *name = vi->name ? vi->name : "";
+        int v = value_find(m, name);
+        if (v < 0)
+            return jn_err_set(err, JN_EINVAL, "graph output '%s' is produced by nothing", name);
+        for (size_t j = 0; j < i; j++)
+            if (m->outputs[j] == v)
+                return jn_err_set(err, JN_EINVAL, "graph output '%s' is listed twice", name);
+        jn_dtype dt;
+        if (value_info_type(vi, "graph output", &dt, &m->out_ndim[i], m->out_shape[i], err))
+            return err->code;
+        if (dt != m->values[v].dtype)
+            return jn_err_set(err, JN_EINVAL, "graph output '%s' is declared %s but computes as %s", name,
+                              jn_dtype_name(dt), jn_dtype_name(m->values[v].dtype));
+        m->values[v].graph_output = true;
+        m->outputs[i] = v;
+        m->n_outputs++;
+    }
+    return 0;
+}
+
+/* Values whose contents decide shapes: the planner keys its cache on the graph inputs among them. */
+static void mark_shape_data(ox_model *m)
+{
+    for (size_t k = m->n_nodes; k-- > 0;) {
+        const ox_node *n = &m->nodes[k];
+        bool out_is_shape_data = false;
+        for (int i = 0; i < n->n_out; i++)
+            if (n->out[i] >= 0 && m->values[n->out[i]].shape_data)
+                out_is_shape_data = true;
+        bool shape_only = strcmp(n->op_type, "Shape") == 0; /* reads its input's shape, not its values */
+        for (int i = 0; i < n->n_in; i++) {
+            if (n->in[i] < 0)
+                continue;
+            if ((n->op->shape_inputs >> i) & 1u)
+                m->values[n->in[i]].shape_data = true;
+            if (out_is_shape_data && !shape_only)
+                m->values[n->in[i]].shape_data = true;
+        }
+    }
+    for (size_t k = 0; k < m->n_nodes; k++)
+        for (int i = 0; i < m->nodes[k].n_in; i++)
+            if (m->nodes[k].in[i] >= 0)
+                m->values[m->nodes[k].in[i]].last_use = (int)k;
+}
+
+jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *what, jn_err *err)
+{
+    Onnx__ModelProto *p = onnx__model_proto__unpack(NULL, size, data);
+    if (!p) {
+        jn_err_set(err, JN_EINVAL, "%s: not an ONNX model (the protobuf does not parse)", what);
+        return NULL;
+    }
+    ox_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        onnx__model_proto__free_unpacked(p, NULL);
+        jn_err_set(err, JN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&m->plan_lock, NULL);
+    m->max_tensor_bytes = JN_ONNX_MAX_TENSOR_BYTES;
+    int rc = check_opsets(m, p, err);
+    if (!rc && !p->graph)
+        rc = jn_err_set(err, JN_EINVAL, "the model has no graph");
+    if (!rc && p->n_functions)
+        rc = jn_err_set(err, JN_EUNIMPL, "model-local functions are not supported");
+    if (!rc && p->n_training_info)
+        rc = jn_err_set(err, JN_EUNIMPL, "training information is not supported");
+    if (!rc)
+        rc = load_values(m, p->graph, err);
+    if (!rc)
+        rc = load_nodes(m, p->graph, err);
+    if (!rc)
+        rc = load_outputs(m, p->graph, err);
+    onnx__model_proto__free_unpacked(p, NULL);
+    if (rc) {
+        jn_err_prefix(err, "%s", what);
+        jn_onnx_free(m);
+        return NULL;
+    }
+    ox_fuse(m);
+    mark_shape_data(m);
+    return m;
+}
+
+void jn_onnx_set_max_tensor_bytes(jn_onnx_model *m, size_t bytes)
+{
+    m->max_tensor_bytes = bytes;
+}
+
+jn_onnx_model *jn_onnx_load_file(const char *path, jn_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        jn_err_set(err, JN_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 1 << 16;
+            uint8_t *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                jn_err_set(err, JN_ENOMEM, "%s: out of memory", path);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        jn_err_set(err, JN_EIO, "%s: read error", path);
+        return NULL;
+    }
+    jn_onnx_model *m = jn_onnx_load_bytes(buf, len, path, err);
+    free(buf);
+    return m;
+}
+
+jn_tensor *jn_onnx_tensor_parse(const uint8_t *data, size_t size, const char *fallback_name, jn_err *err)
+{
+    Onnx__TensorProto *p = onnx__tensor_proto__unpack(NULL, size, data);
+    if (!p) {
+        jn_err_set(err, JN_EINVAL, "not a TensorProto (the protobuf does not parse)");
+        return NULL;
+    }
+    const char *name = p->name && p->name[0] ? p->name : fallback_name;
+    ox_tensor *t = tensor_from_proto(p, "tensor", err);
+    jn_tensor *out = t ? jn_tensor_create(name, t->dtype, t->ndim, t->shape, err) : NULL;
+    if (out && t->nbytes)
+        memcpy(out->data, t->data, t->nbytes);
+    free(t);
+    onnx__tensor_proto__free_unpacked(p, NULL);
+    return out;
+}

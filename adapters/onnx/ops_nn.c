@@ -1,0 +1,1064 @@
+/* ops_nn.c — the neural-network operators: Gemm and MatMul (cblas_sgemm), Conv (1-D/2-D: im2col + sgemm),
+ * ConvTranspose (1-D/2-D: sgemm + col2im), MaxPool and AveragePool (1-D to 3-D), GlobalAveragePool,
+ * BatchNormalization and LayerNormalization (inference). FP32 (MaxPool also FP64 and 8-bit integers), checked at
+ * load. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_internal.h"
+
+static int need_f32(ox_model *m, ox_node *n, int from, int to, jn_err *err)
+{
+    for (int i = from; i <= to && i < n->n_in; i++)
+        if (ox_has_in(n, i) && ox_in_dtype(m, n, i) != JN_DTYPE_FP32)
+            return ox_reject(n, err, "input %d has dtype %s (FP32 is supported)", i,
+                             jn_dtype_name(ox_in_dtype(m, n, i)));
+    ox_set_out_dtype(m, n, 0, JN_DTYPE_FP32);
+    return 0;
+}
+
+static int need_nonneg_ints(ox_node *n, const char *name, size_t want, int64_t min, jn_err *err)
+{
+    size_t c;
+    const int64_t *v = ox_attr_ints(n, name, &c);
+    if (!v)
+        return 0;
+    if (want && c != want)
+        return ox_reject(n, err, "%s has %zu values, %zu expected", name, c, want);
+    for (size_t i = 0; i < c; i++)
+        if (v[i] < min)
+            return ox_reject(n, err, "%s value %lld is out of range", name, (long long)v[i]);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Gemm */
+
+static int gemm_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (n->opset >= 7 && ox_attr_find(n, "broadcast"))
+        return ox_reject(n, err, "broadcast is not part of opset %d", n->opset);
+    if (n->opset < 6)
+        return ox_reject(n, err, "opset %d is not supported (6 or later)", n->opset);
+    return need_f32(m, n, 0, 2, err);
+}
+
+static int gemm_dims(const ox_node *n, ox_tensor *const *in, int64_t *M, int64_t *N, int64_t *K, jn_err *err)
+{
+    if (in[0]->ndim != 2 || in[1]->ndim != 2)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (Gemm): A and B must be 2-D", n->name);
+    bool ta = ox_attr_int(n, "transA", 0), tb = ox_attr_int(n, "transB", 0);
+    *M = in[0]->shape[ta ? 1 : 0];
+    *K = in[0]->shape[ta ? 0 : 1];
+    *N = in[1]->shape[tb ? 0 : 1];
+    if (in[1]->shape[tb ? 1 : 0] != *K)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (Gemm): inner dimensions differ (%lld vs %lld)", n->name,
+                          (long long)*K, (long long)in[1]->shape[tb ? 1 : 0]);
+    return 0;
+}
+
+static int gemm_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t M = 0, N = 0, K = 0;
+    if (gemm_dims(n, in, &M, &N, &K, err))
+        return err->code;
+    if (n->n_in > 2 && in[2]) {
+        const ox_tensor *c = in[2];
+        if (n->opset < 7 && !ox_attr_int(n, "broadcast", 0) && (c->ndim != 2 || c->shape[0] != M || c->shape[1] != N))
+            return jn_err_set(err, JN_EINVAL, "node '%s' (Gemm): C must be [%lld,%lld] without broadcast", n->name,
+                              (long long)M, (long long)N);
+        for (int i = 0; i < c->ndim; i++) {
+            int64_t want = (c->ndim - i == 1) ? N : M;
+            if (c->ndim - i > 2 || (c->shape[i] != want && c->shape[i] != 1))
+                return jn_err_set(err, JN_EINVAL, "node '%s' (Gemm): C does not broadcast to [%lld,%lld]", n->name,
+                                  (long long)M, (long long)N);
+        }
+    }
+    int64_t shape[2] = {M, N};
+    return ox_set_shape(out[0], JN_DTYPE_FP32, 2, shape, err);
+}
+
+static int gemm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t M = 0, N = 0, K = 0;
+    if (gemm_dims(n, in, &M, &N, &K, err))
+        return err->code;
+    bool ta = ox_attr_int(n, "transA", 0), tb = ox_attr_int(n, "transB", 0);
+    float alpha = ox_attr_float(n, "alpha", 1.0f), beta = ox_attr_float(n, "beta", 1.0f);
+    float *y = out[0]->data;
+    float b = 0.0f;
+    if (n->n_in > 2 && in[2] && beta != 0.0f) {
+        int64_t strides[2];
+        ox_broadcast_strides(in[2], 2, out[0]->shape, strides);
+        const float *c = in[2]->data;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++)
+                y[i * N + j] = beta * c[i * strides[0] + j * strides[1]];
+        b = 1.0f;
+    }
+    if (M == 0 || N == 0)
+        return 0;
+    if (K == 0) {
+        if (b == 0.0f)
+            memset(y, 0, out[0]->nbytes);
+    } else {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M,
+                    (int)N, (int)K, alpha, in[0]->data, (int)in[0]->shape[1], in[1]->data, (int)in[1]->shape[1], b,
+                    y, (int)N);
+    }
+    if (n->relu_after)
+        for (int64_t i = 0; i < M * N; i++)
+            y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    return 0;
+}
+
+static const char *const gemm_attrs[] = {"alpha", "beta", "transA", "transB", "broadcast", NULL};
+static const ox_op op_gemm = {"Gemm", 2, 3, 1, 1, gemm_attrs, 0, gemm_check, gemm_shape, gemm_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * MatMul: numpy matmul (1-D operands promoted, batch dimensions broadcast) */
+
+static int matmul_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    return need_f32(m, n, 0, 1, err);
+}
+
+typedef struct mm_dims {
+    ox_tensor a, b; /* promoted to >= 2-D */
+    int64_t M, N, K;
+    int batch_nd;
+    int64_t batch[JN_MAX_DIMS];
+} mm_dims;
+
+static int matmul_dims(const ox_node *n, ox_tensor *const *in, mm_dims *d, int *out_nd, int64_t *out_shape,
+                       jn_err *err)
+{
+    if (in[0]->ndim == 0 || in[1]->ndim == 0)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (MatMul): scalar operands are not allowed", n->name);
+    d->a = *in[0];
+    d->b = *in[1];
+    if (d->a.ndim == 1) {
+        d->a.ndim = 2;
+        d->a.shape[1] = in[0]->shape[0];
+        d->a.shape[0] = 1;
+    }
+    if (d->b.ndim == 1) {
+        d->b.ndim = 2;
+        d->b.shape[0] = in[1]->shape[0];
+        d->b.shape[1] = 1;
+    }
+    d->M = d->a.shape[d->a.ndim - 2];
+    d->K = d->a.shape[d->a.ndim - 1];
+    d->N = d->b.shape[d->b.ndim - 1];
+    if (d->b.shape[d->b.ndim - 2] != d->K)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (MatMul): inner dimensions differ (%lld vs %lld)", n->name,
+                          (long long)d->K, (long long)d->b.shape[d->b.ndim - 2]);
+    ox_tensor ba = {.ndim = d->a.ndim - 2}, bb = {.ndim = d->b.ndim - 2};
+    memcpy(ba.shape, d->a.shape, sizeof(int64_t) * (size_t)ba.ndim);
+    memcpy(bb.shape, d->b.shape, sizeof(int64_t) * (size_t)bb.ndim);
+    if (ox_broadcast_shape(n, &ba, &bb, &d->batch_nd, d->batch, err))
+        return err->code;
+    int nd = 0;
+    for (int i = 0; i < d->batch_nd; i++)
+        out_shape[nd++] = d->batch[i];
+    if (in[0]->ndim > 1)
+        out_shape[nd++] = d->M;
+    if (in[1]->ndim > 1)
+        out_shape[nd++] = d->N;
+    *out_nd = nd;
+    return 0;
+}
+
+static int matmul_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    mm_dims d;
+    int nd = 0;
+    int64_t shape[JN_MAX_DIMS + 2];
+    if (matmul_dims(n, in, &d, &nd, shape, err))
+        return err->code;
+    return ox_set_shape(out[0], JN_DTYPE_FP32, nd, shape, err);
+}
+
+static int matmul_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    mm_dims d;
+    int nd = 0;
+    int64_t shape[JN_MAX_DIMS + 2];
+    if (matmul_dims(n, in, &d, &nd, shape, err))
+        return err->code;
+    ox_tensor ba = {.ndim = d.a.ndim - 2}, bb = {.ndim = d.b.ndim - 2};
+    memcpy(ba.shape, d.a.shape, sizeof(int64_t) * (size_t)ba.ndim);
+    memcpy(bb.shape, d.b.shape, sizeof(int64_t) * (size_t)bb.ndim);
+    int64_t sa[JN_MAX_DIMS], sb[JN_MAX_DIMS], counter[JN_MAX_DIMS] = {0}, batches = 1;
+    ox_broadcast_strides(&ba, d.batch_nd, d.batch, sa);
+    ox_broadcast_strides(&bb, d.batch_nd, d.batch, sb);
+    for (int i = 0; i < d.batch_nd; i++)
+        batches *= d.batch[i];
+    const float *A = in[0]->data, *B = in[1]->data;
+    /* A fused bias row (onnx_fuse.c: [N] against constant [K, N] weights) seeds the products. */
+    const float *bias = n->n_in > 2 && in[2] ? in[2]->data : NULL;
+    float *Y = out[0]->data;
+    int64_t pa = 0, pb = 0, mk = d.M * d.K, kn = d.K * d.N, mn = d.M * d.N;
+    float beta = bias ? 1.0f : 0.0f;
+    for (int64_t bi = 0; bi < batches; bi++) {
+        float *y = Y + bi * mn;
+        if (bias)
+            for (int64_t r = 0; r < d.M; r++)
+                memcpy(y + r * d.N, bias, (size_t)d.N * sizeof(float));
+        if (mn > 0) {
+            if (d.K == 0) {
+                if (!bias)
+                    memset(y, 0, (size_t)mn * sizeof(float));
+            } else if (d.M == 1 && d.N > 0) {
+                if (!bias) /* y may hold an earlier value's bits (the arena), NaN included: 0 * NaN is NaN */
+                    memset(y, 0, (size_t)d.N * sizeof(float));
+                cblas_sgemv(CblasRowMajor, CblasTrans, (int)d.K, (int)d.N, 1.0f, B + pb * kn, (int)d.N,
+                            A + pa * mk, 1, beta, y, 1);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.M, (int)d.N, (int)d.K, 1.0f,
+                            A + pa * mk, (int)d.K, B + pb * kn, (int)d.N, beta, y, (int)d.N);
+            }
+            if (n->relu_after)
+                for (int64_t i = 0; i < mn; i++)
+                    y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        }
+        for (int i = d.batch_nd - 1; i >= 0; i--) {
+            pa += sa[i];
+            pb += sb[i];
+            if (++counter[i] < d.batch[i])
+                break;
+            pa -= sa[i] * d.batch[i];
+            pb -= sb[i] * d.batch[i];
+            counter[i] = 0;
+        }
+    }
+    return 0;
+}
+
+static const char *const no_attrs[] = {NULL};
+static const ox_op op_matmul = {"MatMul", 2, 2, 1, 1, no_attrs, 0, matmul_check, matmul_shape, matmul_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Window geometry shared by Conv and the pools: spatial dims normalized to three (D, H, W), leading ones unit. */
+
+typedef struct geom {
+    int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3];
+} geom;
+
+enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID, PAD_BAD };
+
+static int auto_pad_mode(const ox_node *n)
+{
+    const char *s = ox_attr_str(n, "auto_pad", "NOTSET");
+    return strcmp(s, "NOTSET") == 0       ? PAD_NOTSET
+           : strcmp(s, "SAME_UPPER") == 0 ? PAD_SAME_UPPER
+           : strcmp(s, "SAME_LOWER") == 0 ? PAD_SAME_LOWER
+           : strcmp(s, "VALID") == 0      ? PAD_VALID
+                                          : PAD_BAD;
+}
+
+/* Load-time checks of the window attributes for `sd` spatial dims. */
+static int window_check(ox_node *n, int sd, bool has_dilations, jn_err *err)
+{
+    if (auto_pad_mode(n) == PAD_BAD)
+        return ox_reject(n, err, "auto_pad '%s' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID",
+                         ox_attr_str(n, "auto_pad", ""));
+    if (need_nonneg_ints(n, "kernel_shape", (size_t)sd, 1, err) || need_nonneg_ints(n, "strides", (size_t)sd, 1, err) ||
+        need_nonneg_ints(n, "pads", 2 * (size_t)sd, 0, err))
+        return err->code;
+    if (has_dilations && need_nonneg_ints(n, "dilations", (size_t)sd, 1, err))
+        return err->code;
+    return 0;
+}
+
+/* Fills g for an input of spatial size in_sp[0..sd) and kernel k[0..sd). */
+static int geom_forward(const ox_node *n, int sd, const int64_t *in_sp, const int64_t *k, bool ceil_mode, geom *g,
+                        jn_err *err)
+{
+    size_t c;
+    const int64_t *strides = ox_attr_ints(n, "strides", &c);
+    const int64_t *dil = ox_attr_ints(n, "dilations", &c);
+    const int64_t *pads = ox_attr_ints(n, "pads", &c);
+    int mode = auto_pad_mode(n);
+    for (int i = 0; i < 3; i++) {
+        g->in[i] = g->k[i] = g->s[i] = g->d[i] = g->out[i] = 1;
+        g->pb[i] = g->pe[i] = 0;
+    }
+    for (int i = 0; i < sd; i++) {
+        int j = 3 - sd + i;
+        g->in[j] = in_sp[i];
+        g->k[j] = k[i];
+        g->s[j] = strides ? strides[i] : 1;
+        g->d[j] = dil ? dil[i] : 1;
+        int64_t ek = (g->k[j] - 1) * g->d[j] + 1;
+        if (mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+            g->out[j] = (g->in[j] + g->s[j] - 1) / g->s[j];
+            int64_t total = (g->out[j] - 1) * g->s[j] + ek - g->in[j];
+            if (total < 0)
+                total = 0;
+            g->pb[j] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            g->pe[j] = total - g->pb[j];
+        } else {
+            if (mode == PAD_NOTSET && pads) {
+                g->pb[j] = pads[i];
+                g->pe[j] = pads[i + sd];
+            }
+            int64_t span = g->in[j] + g->pb[j] + g->pe[j] - ek;
+            if (span < 0)
+                return jn_err_set(err, JN_EINVAL, "node '%s' (%s): the window is larger than the padded input",
+                                  n->name, n->op_type);
+            g->out[j] = (ceil_mode ? (span + g->s[j] - 1) / g->s[j] : span / g->s[j]) + 1;
+            /* A last window that would start in the end padding is dropped (as the reference does). */
+            if (ceil_mode && (g->out[j] - 1) * g->s[j] >= g->in[j] + g->pb[j])
+                g->out[j]--;
+        }
+    }
+    return 0;
+}
+
+/* The spatial rank of a conv/pool node: kernel_shape's length, else the weight's rank - 2. -1 when unknown. */
+static int spatial_rank(ox_model *m, const ox_node *n, int weight_input)
+{
+    size_t c;
+    if (ox_attr_ints(n, "kernel_shape", &c))
+        return (int)c;
+    int r = weight_input >= 0 ? ox_in_rank(m, n, weight_input) : -1;
+    if (r < 0)
+        r = ox_in_rank(m, n, 0);
+    return r >= 2 ? r - 2 : -1;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Conv */
+
+static const char *const conv_attrs[] = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", NULL};
+
+static int conv_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    int sd = spatial_rank(m, n, 1);
+    if (sd < 1 || sd > 3)
+        return ox_reject(n, err, "%d-D convolution is not supported (1-D to 3-D are)", sd);
+    if (ox_attr_int(n, "group", 1) < 1)
+        return ox_reject(n, err, "group must be positive");
+    if (window_check(n, sd, true, err))
+        return err->code;
+    return need_f32(m, n, 0, 2, err);
+}
+
+static int conv_geom(const ox_node *n, ox_tensor *const *in, geom *g, int64_t *M, int64_t *Cg, jn_err *err)
+{
+    const ox_tensor *x = in[0], *w = in[1];
+    int sd = x->ndim - 2;
+    if (sd < 1 || sd > 3 || w->ndim != x->ndim)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (Conv): X and W must be 3-D to 5-D, of the same rank", n->name);
+    int64_t group = ox_attr_int(n, "group", 1);
+    *M = w->shape[0];
+    *Cg = w->shape[1];
+    if (x->shape[1] != *Cg * group || *M % group)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (Conv): channels do not match (X %lld, W %lldx%lld, group %lld)",
+                          n->name, (long long)x->shape[1], (long long)*M, (long long)*Cg, (long long)group);
+    size_t c;
+    const int64_t *ks = ox_attr_ints(n, "kernel_shape", &c);
+    for (int i = 0; ks && i < sd; i++)
+        if (ks[i] != w->shape[2 + i])
+            return jn_err_set(err, JN_EINVAL, "node '%s' (Conv): kernel_shape does not match W", n->name);
+    if (n->n_in > 2 && in[2] && (in[2]->ndim != 1 || in[2]->shape[0] != *M))
+        return jn_err_set(err, JN_EINVAL, "node '%s' (Conv): B must have %lld values", n->name, (long long)*M);
+    return geom_forward(n, sd, x->shape + 2, w->shape + 2, false, g, err);
+}
+
+static int conv_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    geom g;
+    int64_t M = 0, Cg = 0;
+    if (conv_geom(n, in, &g, &M, &Cg, err))
+        return err->code;
+    int sd = in[0]->ndim - 2;
+    int64_t shape[5] = {in[0]->shape[0], M, 0, 0, 0};
+    for (int i = 0; i < sd; i++)
+        shape[2 + i] = g.out[3 - sd + i];
+    return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, shape, err);
+}
+
+/* One image's channels [Cg, H, W] unrolled into rows (c, i, j) of P = OH*OW columns, row stride ld. */
+static void im2col(const float *xg, const geom *g, int64_t Cg, float *dst, int64_t ld)
+{
+    int64_t H = g->in[1], W = g->in[2], kh = g->k[1], kw = g->k[2], OH = g->out[1], OW = g->out[2];
+    for (int64_t c = 0; c < Cg; c++)
+        for (int64_t i = 0; i < kh; i++)
+            for (int64_t j = 0; j < kw; j++) {
+                float *row = dst + ((c * kh + i) * kw + j) * ld;
+                /* Output columns whose input column lies inside the image: [lo, hi). */
+                int64_t off = j * g->d[2] - g->pb[2], lo = 0, hi = OW;
+                while (lo < OW && lo * g->s[2] + off < 0)
+                    lo++;
+                while (hi > lo && (hi - 1) * g->s[2] + off >= W)
+                    hi--;
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    int64_t iy = oy * g->s[1] - g->pb[1] + i * g->d[1];
+                    float *d = row + oy * OW;
+                    if (iy < 0 || iy >= H) {
+                        memset(d, 0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    const float *srow = xg + (c * H + iy) * W + off;
+                    for (int64_t ox = 0; ox < lo; ox++)
+                        d[ox] = 0.0f;
+                    if (g->s[2] == 1)
+                        memcpy(d + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            d[ox] = srow[ox * g->s[2]];
+                    for (int64_t ox = hi; ox < OW; ox++)
+                        d[ox] = 0.0f;
+                }
+            }
+}
+
+/* The general unrolling over (D, H, W) for 3-D convolutions: rows (c, i, j, l), columns (od, oh, ow). */
+static void im2col3d(const float *xg, const geom *g, int64_t Cg, float *dst)
+{
+    int64_t P = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t c = 0; c < Cg; c++)
+        for (int64_t i = 0; i < g->k[0]; i++)
+            for (int64_t j = 0; j < g->k[1]; j++)
+                for (int64_t l = 0; l < g->k[2]; l++) {
+                    float *row = dst + (((c * g->k[0] + i) * g->k[1] + j) * g->k[2] + l) * P;
+                    for (int64_t od = 0; od < g->out[0]; od++) {
+                        int64_t id = od * g->s[0] - g->pb[0] + i * g->d[0];
+                        for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                            int64_t ih = oh * g->s[1] - g->pb[1] + j * g->d[1];
+                            float *r = row + (od * g->out[1] + oh) * g->out[2];
+                            bool inside = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
+                            const float *src = xg + ((c * g->in[0] + id) * g->in[1] + ih) * g->in[2];
+                            for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                                int64_t iw = ow * g->s[2] - g->pb[2] + l * g->d[2];
+                                r[ow] = inside && iw >= 0 && iw < g->in[2] ? src[iw] : 0.0f;
+                            }
+                        }
+                    }
+                }
+}
+
+/* Rows of P outputs: + bias, then max(0, .) when a Relu was fused into the node. */
+OX_HOT static void bias_relu_rows(float *dst, const float *src, int64_t P, float bias, bool relu)
+{
+    if (relu)
+        for (int64_t p = 0; p < P; p++) {
+            float v = src[p] + bias;
+            dst[p] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (int64_t p = 0; p < P; p++)
+            dst[p] = src[p] + bias;
+}
+
+/* One sgemm per image and group, straight into the output: batching images into one wider sgemm was measured
+ * slower here (the unrolled columns and the scatter afterwards cost more memory traffic than the bigger product
+ * saves). */
+static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    geom g;
+    int64_t M = 0, Cg = 0;
+    if (conv_geom(n, in, &g, &M, &Cg, err))
+        return err->code;
+    int64_t N = in[0]->shape[0], group = ox_attr_int(n, "group", 1), Mg = M / group;
+    int64_t D = g.in[0], H = g.in[1], W = g.in[2], kh = g.k[1], kw = g.k[2], P = g.out[0] * g.out[1] * g.out[2];
+    int64_t K = Cg * g.k[0] * kh * kw;
+    bool three_d = in[0]->ndim == 5;
+    const float *x = in[0]->data, *w = in[1]->data;
+    const float *bias = n->n_in > 2 && in[2] ? in[2]->data : NULL;
+    float *y = out[0]->data;
+    if (N * M * P == 0)
+        return 0;
+    bool direct = g.k[0] == 1 && kh == 1 && kw == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 &&
+                  g.pb[1] == 0 && g.pb[2] == 0 && g.pe[0] == 0 && g.pe[1] == 0 && g.pe[2] == 0;
+    float *col = NULL;
+    if (!direct && K * P > 0) {
+        col = malloc((size_t)(K * P) * sizeof(float));
+        if (!col)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t gi = 0; gi < group; gi++) {
+            const float *xg = x + (b * group + gi) * Cg * D * H * W;
+            float *yg = y + (b * group + gi) * Mg * P;
+            if (col && three_d)
+                im2col3d(xg, &g, Cg, col);
+            else if (col)
+                im2col(xg, &g, Cg, col, P);
+            if (K == 0)
+                memset(yg, 0, (size_t)(Mg * P) * sizeof(float));
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)P, (int)K, 1.0f,
+                            w + gi * Mg * K, (int)K, col ? col : xg, (int)P, 0.0f, yg, (int)P);
+            if (bias || n->relu_after)
+                for (int64_t mi = 0; mi < Mg; mi++)
+                    bias_relu_rows(yg + mi * P, yg + mi * P, P, bias ? bias[gi * Mg + mi] : 0.0f, n->relu_after);
+        }
+    free(col);
+    return 0;
+}
+
+static const ox_op op_conv = {"Conv", 2, 3, 1, 1, conv_attrs, 0, conv_check, conv_shape, conv_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * ConvTranspose */
+
+static const char *const convt_attrs[] = {"auto_pad", "dilations", "group", "kernel_shape", "output_padding",
+                                          "output_shape", "pads", "strides", NULL};
+
+static int convt_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    int sd = spatial_rank(m, n, 1);
+    if (sd < 1 || sd > 3)
+        return ox_reject(n, err, "%d-D transposed convolution is not supported (1-D to 3-D are)", sd);
+    if (ox_attr_int(n, "group", 1) < 1)
+        return ox_reject(n, err, "group must be positive");
+    if (auto_pad_mode(n) == PAD_VALID)
+        return ox_reject(n, err, "auto_pad VALID is not supported");
+    if (window_check(n, sd, true, err) || need_nonneg_ints(n, "output_padding", (size_t)sd, 0, err))
+        return err->code;
+    size_t c;
+    if (ox_attr_ints(n, "output_shape", &c) && c != (size_t)sd && c != (size_t)sd + 2)
+        return ox_reject(n, err, "output_shape has %zu values", c);
+    return need_f32(m, n, 0, 2, err);
+}
+
+static int convt_geom(const ox_node *n, ox_tensor *const *in, geom *g, int64_t *M, jn_err *err)
+{
+    const ox_tensor *x = in[0], *w = in[1];
+    int sd = x->ndim - 2;
+    if (sd < 1 || sd > 3 || w->ndim != x->ndim)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): X and W must be 3-D to 5-D, of the same rank",
+                          n->name);
+    int64_t group = ox_attr_int(n, "group", 1);
+    if (w->shape[0] != x->shape[1] || x->shape[1] % group)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): channels do not match", n->name);
+    *M = w->shape[1] * group;
+    if (n->n_in > 2 && in[2] && (in[2]->ndim != 1 || in[2]->shape[0] != *M))
+        return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): B must have %lld values", n->name,
+                          (long long)*M);
+    size_t c, cos;
+    const int64_t *strides = ox_attr_ints(n, "strides", &c);
+    const int64_t *dil = ox_attr_ints(n, "dilations", &c);
+    const int64_t *pads = ox_attr_ints(n, "pads", &c);
+    const int64_t *opad = ox_attr_ints(n, "output_padding", &c);
+    const int64_t *oshape = ox_attr_ints(n, "output_shape", &cos);
+    const int64_t *ks = ox_attr_ints(n, "kernel_shape", &c);
+    int mode = auto_pad_mode(n);
+    for (int i = 0; i < 3; i++) {
+        g->in[i] = g->k[i] = g->s[i] = g->d[i] = g->out[i] = 1;
+        g->pb[i] = g->pe[i] = 0;
+    }
+    for (int i = 0; i < sd; i++) {
+        int j = 3 - sd + i;
+        g->in[j] = x->shape[2 + i];
+        g->k[j] = w->shape[2 + i];
+        if (ks && ks[i] != g->k[j])
+            return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): kernel_shape does not match W", n->name);
+        g->s[j] = strides ? strides[i] : 1;
+        g->d[j] = dil ? dil[i] : 1;
+        int64_t op = opad ? opad[i] : 0, ek = (g->k[j] - 1) * g->d[j] + 1;
+        int64_t full = g->s[j] * (g->in[j] - 1) + op + ek;
+        if (oshape || mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+            int64_t want = oshape ? oshape[cos == (size_t)sd ? i : i + 2] : g->in[j] * g->s[j];
+            /* A negative total (output_shape beyond what the kernel covers) pads with negative amounts: the
+             * extra rows get only the bias. Halves round toward -inf, as the reference does. */
+            int64_t total = full - want, half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+            if (want < 0)
+                return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): negative output_shape", n->name);
+            if (mode == PAD_SAME_UPPER) {
+                g->pb[j] = half;
+                g->pe[j] = total - half;
+            } else {
+                g->pb[j] = total - half;
+                g->pe[j] = half;
+            }
+            g->out[j] = want;
+        } else {
+            if (pads) {
+                g->pb[j] = pads[i];
+                g->pe[j] = pads[i + sd];
+            }
+            g->out[j] = full - g->pb[j] - g->pe[j];
+            if (g->out[j] < 0)
+                return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): pads exceed the output", n->name);
+        }
+    }
+    return 0;
+}
+
+static int convt_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    geom g;
+    int64_t M = 0;
+    if (convt_geom(n, in, &g, &M, err))
+        return err->code;
+    int sd = in[0]->ndim - 2;
+    int64_t shape[5] = {in[0]->shape[0], M, 0, 0, 0};
+    for (int i = 0; i < sd; i++)
+        shape[2 + i] = g.out[3 - sd + i];
+    return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, shape, err);
+}
+
+/* Over (D, H, W), a unit D for 1-D and 2-D: per image and group, col = W_g^T x_g (rows (m, i, j, l), one column
+ * per input position), then each column entry added to the output position it lands on (col2im). */
+static int convt_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    geom g;
+    int64_t M = 0;
+    if (convt_geom(n, in, &g, &M, err))
+        return err->code;
+    int64_t N = in[0]->shape[0], C = in[0]->shape[1], group = ox_attr_int(n, "group", 1);
+    int64_t Cg = C / group, Mg = M / group;
+    int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2], OD = g.out[0], OH = g.out[1], OW = g.out[2];
+    int64_t IP = ID * IH * IW, OP = OD * OH * OW, KK = Mg * g.k[0] * g.k[1] * g.k[2];
+    const float *x = in[0]->data, *w = in[1]->data;
+    float *y = out[0]->data;
+    memset(y, 0, out[0]->nbytes);
+    float *col = NULL;
+    if (KK * IP > 0) {
+        col = malloc((size_t)(KK * IP) * sizeof(float));
+        if (!col)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
+    for (int64_t b = 0; b < N && col; b++)
+        for (int64_t gi = 0; gi < group; gi++) {
+            const float *xg = x + (b * C + gi * Cg) * IP;
+            const float *wg = w + gi * Cg * KK;
+            float *yg = y + (b * M + gi * Mg) * OP;
+            if (Cg == 0)
+                continue;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)KK, (int)IP, (int)Cg, 1.0f, wg, (int)KK, xg,
+                        (int)IP, 0.0f, col, (int)IP);
+            for (int64_t mi = 0; mi < Mg; mi++)
+                for (int64_t i = 0; i < g.k[0]; i++)
+                    for (int64_t j = 0; j < g.k[1]; j++)
+                        for (int64_t l = 0; l < g.k[2]; l++) {
+                            const float *row = col + (((mi * g.k[0] + i) * g.k[1] + j) * g.k[2] + l) * IP;
+                            float *vol = yg + mi * OP;
+                            for (int64_t iz = 0; iz < ID; iz++) {
+                                int64_t oz = iz * g.s[0] - g.pb[0] + i * g.d[0];
+                                if (oz < 0 || oz >= OD)
+                                    continue;
+                                for (int64_t iy = 0; iy < IH; iy++) {
+                                    int64_t oy = iy * g.s[1] - g.pb[1] + j * g.d[1];
+                                    if (oy < 0 || oy >= OH)
+                                        continue;
+                                    float *orow = vol + (oz * OH + oy) * OW;
+                                    const float *irow = row + (iz * IH + iy) * IW;
+                                    for (int64_t ix = 0; ix < IW; ix++) {
+                                        int64_t ox = ix * g.s[2] - g.pb[2] + l * g.d[2];
+                                        if (ox >= 0 && ox < OW)
+                                            orow[ox] += irow[ix];
+                                    }
+                                }
+                            }
+                        }
+        }
+    free(col);
+    if (n->n_in > 2 && in[2]) {
+        const float *bias = in[2]->data;
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t mi = 0; mi < M; mi++)
+                for (int64_t p = 0; p < OP; p++)
+                    y[(b * M + mi) * OP + p] += bias[mi];
+    }
+    return 0;
+}
+
+static const ox_op op_convt = {"ConvTranspose", 2, 3, 1, 1, convt_attrs, 0, convt_check, convt_shape, convt_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * MaxPool, AveragePool (1-D to 3-D) */
+
+static int pool_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    bool is_max = strcmp(n->op_type, "MaxPool") == 0;
+    size_t sd;
+    if (!ox_attr_ints(n, "kernel_shape", &sd))
+        return ox_reject(n, err, "kernel_shape is required");
+    if (sd < 1 || sd > 3)
+        return ox_reject(n, err, "%zu-D pooling is not supported (1-D to 3-D are)", sd);
+    if (is_max && n->n_out > 1 && n->out[1] >= 0)
+        return ox_reject(n, err, "the Indices output is not supported");
+    if (is_max && ox_attr_int(n, "storage_order", 0) != 0)
+        return ox_reject(n, err, "storage_order 1 is not supported");
+    if (window_check(n, (int)sd, is_max, err))
+        return err->code;
+    jn_dtype dt = ox_in_dtype(m, n, 0);
+    if (dt != JN_DTYPE_FP32 && !(is_max && (dt == JN_DTYPE_FP64 || dt == JN_DTYPE_UINT8 || dt == JN_DTYPE_INT8)))
+        return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
+    ox_set_out_dtype(m, n, 0, dt);
+    return 0;
+}
+
+static int pool_geom(const ox_node *n, ox_tensor *const *in, geom *g, jn_err *err)
+{
+    size_t sd;
+    const int64_t *ks = ox_attr_ints(n, "kernel_shape", &sd);
+    if (in[0]->ndim != (int)sd + 2)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (%s): the input must be %zu-D", n->name, n->op_type, sd + 2);
+    return geom_forward(n, (int)sd, in[0]->shape + 2, ks, ox_attr_int(n, "ceil_mode", 0) != 0, g, err);
+}
+
+static int pool_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    geom g;
+    if (pool_geom(n, in, &g, err))
+        return err->code;
+    int sd = in[0]->ndim - 2;
+    int64_t shape[5] = {in[0]->shape[0], in[0]->shape[1]};
+    for (int i = 0; i < sd; i++)
+        shape[2 + i] = g.out[3 - sd + i];
+    return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
+}
+
+/* hm[i] = max(x[2i], x[2i+1]) (NaN not propagated: see any_nan). */
+OX_HOT static void pair_max(const float *restrict x, float *restrict hm, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float a = x[2 * i], b = x[2 * i + 1];
+        hm[i] = a > b ? a : b;
+    }
+}
+
+OX_HOT static int any_nan(const float *x, int64_t n)
+{
+    int nan = 0;
+    for (int64_t i = 0; i < n; i++)
+        nan |= x[i] != x[i];
+    return nan;
+}
+
+/* FP32 pooling over one (D=1) H x W plane per channel: the common case, without per-element dtype dispatch. */
+OX_HOT static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int64_t planes, const float *x,
+                              float *y)
+{
+    int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    if (is_max && g->k[1] == 2 && g->k[2] == 2 && g->s[1] == 2 && g->s[2] == 2 && g->d[1] == 1 && g->d[2] == 1 &&
+        g->pb[1] == 0 && g->pb[2] == 0 && 2 * OH <= H && 2 * OW <= W) {
+        /* 2x2/2 max pooling without padding, the CNN workhorse. When pairs never straddle rows (W = 2 OW), the
+         * horizontal pairs of every plane form one long loop, then the vertical pairs another: both vectorize
+         * whatever the image size. NaN anywhere sends the input through the row-wise path, which propagates it. */
+        if (W == 2 * OW) {
+            int64_t pairs = planes * H * OW;
+            float *hm = malloc((size_t)(pairs > 0 ? pairs : 1) * sizeof(float));
+            int nan = 0;
+            if (hm) {
+                pair_max(x, hm, pairs);
+                nan = any_nan(x, 2 * pairs);
+            }
+            if (hm && !nan) {
+                for (int64_t p = 0; p < planes; p++)
+                    for (int64_t oh = 0; oh < OH; oh++) {
+                        const float *ra = hm + (p * H + 2 * oh) * OW, *rb = ra + OW;
+                        float *yr = y + (p * OH + oh) * OW;
+                        for (int64_t ow = 0; ow < OW; ow++)
+                            yr[ow] = ra[ow] > rb[ow] ? ra[ow] : rb[ow];
+                    }
+                free(hm);
+                return;
+            }
+            free(hm);
+        }
+        float vmax[256];
+        for (int64_t p = 0; p < planes; p++)
+            for (int64_t oh = 0; oh < OH; oh++) {
+                const float *r0 = x + (p * H + 2 * oh) * W, *r1 = r0 + W;
+                float *yr = y + (p * OH + oh) * OW;
+                int nan = 0;
+                for (int64_t o0 = 0; o0 < OW; o0 += 128) {
+                    int64_t cnt = OW - o0 < 128 ? OW - o0 : 128;
+                    const float *a = r0 + 2 * o0, *b = r1 + 2 * o0;
+                    for (int64_t j = 0; j < 2 * cnt; j++) {
+                        vmax[j] = a[j] > b[j] ? a[j] : b[j];
+                        nan |= (a[j] != a[j]) | (b[j] != b[j]);
+                    }
+                    for (int64_t k = 0; k < cnt; k++)
+                        yr[o0 + k] = vmax[2 * k] > vmax[2 * k + 1] ? vmax[2 * k] : vmax[2 * k + 1];
+                }
+                if (nan)
+                    for (int64_t ow = 0; ow < OW; ow++)
+                        if (r0[2 * ow] != r0[2 * ow] || r0[2 * ow + 1] != r0[2 * ow + 1] ||
+                            r1[2 * ow] != r1[2 * ow] || r1[2 * ow + 1] != r1[2 * ow + 1])
+                            yr[ow] = NAN;
+            }
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * H * W;
+        float *yp = y + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * g->s[1] - g->pb[1], h1 = h0 + (g->k[1] - 1) * g->d[1] + 1;
+            int64_t hpad = (h1 < H + g->pe[1] ? h1 : H + g->pe[1]) - h0;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t w0 = ow * g->s[2] - g->pb[2], w1 = w0 + (g->k[2] - 1) * g->d[2] + 1;
+                int64_t wpad = (w1 < W + g->pe[2] ? w1 : W + g->pe[2]) - w0;
+                float acc = is_max ? -INFINITY : 0.0f;
+                int64_t count = 0;
+                /* First window positions inside the image, then strided to the clipped end. */
+                int64_t ha = h0 < 0 ? h0 + (-h0 + g->d[1] - 1) / g->d[1] * g->d[1] : h0;
+                int64_t wa = w0 < 0 ? w0 + (-w0 + g->d[2] - 1) / g->d[2] * g->d[2] : w0;
+                int64_t hb = h1 < H ? h1 : H, wb = w1 < W ? w1 : W;
+                bool nan = false; /* kept aside so the max stays branch-free (maxss) */
+                for (int64_t a = ha; a < hb; a += g->d[1]) {
+                    const float *row = xp + a * W;
+                    if (is_max) {
+                        for (int64_t b = wa; b < wb; b += g->d[2]) {
+                            float v = row[b];
+                            acc = v > acc ? v : acc;
+                            nan |= v != v;
+                        }
+                    } else {
+                        for (int64_t b = wa; b < wb; b += g->d[2])
+                            acc += row[b];
+                    }
+                    count += wb > wa ? (wb - wa + g->d[2] - 1) / g->d[2] : 0;
+                }
+                if (!is_max)
+                    acc = count ? acc / (float)(include_pad ? hpad * wpad : count) : 0.0f;
+                yp[oh * OW + ow] = nan ? NAN : acc;
+            }
+        }
+    }
+}
+
+static int pool_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    geom g;
+    if (pool_geom(n, in, &g, err))
+        return err->code;
+    bool is_max = strcmp(n->op_type, "MaxPool") == 0;
+    bool include_pad = ox_attr_int(n, "count_include_pad", 0) != 0;
+    if (in[0]->dtype == JN_DTYPE_FP32 && g.in[0] == 1 && g.k[0] == 1) {
+        pool2d_f32(&g, is_max, include_pad, in[0]->shape[0] * in[0]->shape[1], in[0]->data, out[0]->data);
+        return 0;
+    }
+    int64_t planes = in[0]->shape[0] * in[0]->shape[1];
+    int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
+    jn_dtype dt = in[0]->dtype;
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t od = 0; od < g.out[0]; od++)
+            for (int64_t oh = 0; oh < g.out[1]; oh++)
+                for (int64_t ow = 0; ow < g.out[2]; ow++) {
+                    int64_t o[3] = {od, oh, ow}, start[3], end[3];
+                    int64_t padded = 1;
+                    for (int a = 0; a < 3; a++) {
+                        start[a] = o[a] * g.s[a] - g.pb[a];
+                        end[a] = start[a] + (g.k[a] - 1) * g.d[a] + 1;
+                        int64_t pend = end[a] < g.in[a] + g.pe[a] ? end[a] : g.in[a] + g.pe[a];
+                        padded *= pend - start[a];
+                    }
+                    double acc = is_max ? -INFINITY : 0.0;
+                    int64_t count = 0;
+                    for (int64_t a = start[0]; a < end[0]; a += g.d[0]) {
+                        if (a < 0 || a >= g.in[0])
+                            continue;
+                        for (int64_t b = start[1]; b < end[1]; b += g.d[1]) {
+                            if (b < 0 || b >= g.in[1])
+                                continue;
+                            for (int64_t c = start[2]; c < end[2]; c += g.d[2]) {
+                                if (c < 0 || c >= g.in[2])
+                                    continue;
+                                double v = ox_load_f64(in[0]->data, dt, p * isz + (a * g.in[1] + b) * g.in[2] + c);
+                                if (is_max)
+                                    acc = v > acc ? v : acc;
+                                else
+                                    acc += v;
+                                count++;
+                            }
+                        }
+                    }
+                    int64_t at = p * osz + (od * g.out[1] + oh) * g.out[2] + ow;
+                    if (!is_max)
+                        acc = count ? acc / (double)(include_pad ? padded : count) : 0.0;
+                    ox_store_f64(out[0]->data, dt, at, acc);
+                }
+    return 0;
+}
+
+static const char *const maxpool_attrs[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape",
+                                            "pads",     "storage_order", "strides", NULL};
+static const char *const avgpool_attrs[] = {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape",
+                                            "pads",     "strides",   NULL};
+static const ox_op op_maxpool = {"MaxPool", 1, 1, 1, 2, maxpool_attrs, 0, pool_check, pool_shape, pool_run};
+static const ox_op op_avgpool = {"AveragePool", 1, 1, 1, 1, avgpool_attrs, 0, pool_check, pool_shape, pool_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * GlobalAveragePool */
+
+static int gap_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    return need_f32(m, n, 0, 0, err);
+}
+
+static int gap_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    if (in[0]->ndim < 2)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (GlobalAveragePool): the input must be at least 2-D", n->name);
+    int64_t shape[JN_MAX_DIMS];
+    for (int i = 0; i < in[0]->ndim; i++)
+        shape[i] = i < 2 ? in[0]->shape[i] : 1;
+    return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, shape, err);
+}
+
+static int gap_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t planes = in[0]->shape[0] * in[0]->shape[1], size = 1;
+    for (int i = 2; i < in[0]->ndim; i++)
+        size *= in[0]->shape[i];
+    const float *x = in[0]->data;
+    float *y = out[0]->data;
+    for (int64_t p = 0; p < planes; p++) {
+        double s = 0;
+        for (int64_t i = 0; i < size; i++)
+            s += x[p * size + i];
+        y[p] = size ? (float)(s / (double)size) : NAN;
+    }
+    return 0;
+}
+
+static const ox_op op_gap = {"GlobalAveragePool", 1, 1, 1, 1, no_attrs, 0, gap_check, gap_shape, gap_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * BatchNormalization (inference: running statistics) */
+
+static int bn_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (n->opset < 6)
+        return ox_reject(n, err, "opset %d is not supported (6 or later)", n->opset);
+    if (n->opset >= 7 && ox_attr_find(n, "is_test"))
+        return ox_reject(n, err, "is_test is not part of opset %d", n->opset);
+    if (n->opset < 7 && ox_attr_int(n, "is_test", 0) != 1)
+        return ox_reject(n, err, "is_test=0 (training) is not supported");
+    if (ox_attr_int(n, "training_mode", 0) != 0 || n->n_out > 1)
+        return ox_reject(n, err, "training mode (running statistics outputs) is not supported");
+    if (ox_attr_int(n, "spatial", 1) != 1)
+        return ox_reject(n, err, "spatial=0 is not supported");
+    return need_f32(m, n, 0, 4, err);
+}
+
+static int bn_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    if (in[0]->ndim < 2)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (BatchNormalization): the input must be at least 2-D", n->name);
+    for (int i = 1; i < 5; i++)
+        if (ox_count(in[i]) != in[0]->shape[1])
+            return jn_err_set(err, JN_EINVAL, "node '%s' (BatchNormalization): input %d must hold %lld values",
+                              n->name, i, (long long)in[0]->shape[1]);
+    return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, in[0]->shape, err);
+}
+
+static int bn_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t N = in[0]->shape[0], C = in[0]->shape[1], size = 1;
+    for (int i = 2; i < in[0]->ndim; i++)
+        size *= in[0]->shape[i];
+    float eps = ox_attr_float(n, "epsilon", 1e-5f);
+    const float *x = in[0]->data, *scale = in[1]->data, *bias = in[2]->data, *mean = in[3]->data,
+                *var = in[4]->data;
+    float *y = out[0]->data;
+    for (int64_t c = 0; c < C; c++) {
+        float k = scale[c] / sqrtf(var[c] + eps), b = bias[c] - mean[c] * k;
+        for (int64_t i = 0; i < N; i++) {
+            const float *xs = x + (i * C + c) * size;
+            float *ys = y + (i * C + c) * size;
+            for (int64_t j = 0; j < size; j++)
+                ys[j] = xs[j] * k + b;
+        }
+    }
+    return 0;
+}
+
+static const char *const bn_attrs[] = {"epsilon", "momentum", "training_mode", "spatial", "is_test", NULL};
+static const ox_op op_bn = {"BatchNormalization", 5, 5, 1, 3, bn_attrs, 0, bn_check, bn_shape, bn_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * LayerNormalization: normalizes over the dims from `axis`; optional Mean and InvStdDev outputs */
+
+static int ln_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (ox_attr_int(n, "stash_type", 1) != 1)
+        return ox_reject(n, err, "stash_type %lld is not supported (1: FP32)",
+                         (long long)ox_attr_int(n, "stash_type", 1));
+    if (need_f32(m, n, 0, 2, err))
+        return err->code;
+    ox_set_out_dtype(m, n, 1, JN_DTYPE_FP32);
+    ox_set_out_dtype(m, n, 2, JN_DTYPE_FP32);
+    return 0;
+}
+
+static int ln_axis(const ox_node *n, const ox_tensor *x, int64_t *outer, int64_t *inner, jn_err *err)
+{
+    int axis = ox_axis(ox_attr_int(n, "axis", -1), x->ndim);
+    if (axis < 0)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (LayerNormalization): axis out of range", n->name);
+    *outer = 1;
+    *inner = 1;
+    for (int d = 0; d < x->ndim; d++)
+        *(d < axis ? outer : inner) *= x->shape[d];
+    return axis;
+}
+
+static int ln_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t outer = 1, inner = 1;
+    int axis = ln_axis(n, in[0], &outer, &inner, err);
+    if (axis < 0)
+        return err->code;
+    for (int i = 1; i < n->n_in; i++)
+        if (in[i] && ox_count(in[i]) != inner && ox_count(in[i]) != 1)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (LayerNormalization): input %d must hold %lld values",
+                              n->name, i, (long long)inner);
+    if (ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, in[0]->shape, err))
+        return err->code;
+    int64_t shape[JN_MAX_DIMS];
+    for (int d = 0; d < in[0]->ndim; d++)
+        shape[d] = d < axis ? in[0]->shape[d] : 1;
+    for (int i = 1; i < 3; i++)
+        if (n->n_out > i && out[i] && ox_set_shape(out[i], JN_DTYPE_FP32, in[0]->ndim, shape, err))
+            return err->code;
+    return 0;
+}
+
+static int ln_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t outer = 1, inner = 1;
+    if (ln_axis(n, in[0], &outer, &inner, err) < 0)
+        return err->code;
+    float eps = ox_attr_float(n, "epsilon", 1e-5f);
+    const float *x = in[0]->data, *scale = in[1]->data, *bias = n->n_in > 2 && in[2] ? in[2]->data : NULL;
+    bool scale1 = ox_count(in[1]) == 1, bias1 = bias && ox_count(in[2]) == 1;
+    float *y = out[0]->data;
+    for (int64_t o = 0; o < outer; o++) {
+        const float *xs = x + o * inner;
+        float *ys = y + o * inner;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < inner; i++)
+            mean += xs[i];
+        mean /= (double)inner;
+        for (int64_t i = 0; i < inner; i++)
+            var += ((double)xs[i] - mean) * ((double)xs[i] - mean);
+        var /= (double)inner;
+        double inv = 1.0 / sqrt(var + eps);
+        for (int64_t i = 0; i < inner; i++) {
+            double v = ((double)xs[i] - mean) * inv * scale[scale1 ? 0 : i];
+            ys[i] = (float)(bias ? v + bias[bias1 ? 0 : i] : v);
+        }
+        if (n->n_out > 1 && out[1])
+            ((float *)out[1]->data)[o] = (float)mean;
+        if (n->n_out > 2 && out[2])
+            ((float *)out[2]->data)[o] = (float)inv;
+    }
+    return 0;
+}
+
+static const char *const ln_attrs[] = {"axis", "epsilon", "stash_type", NULL};
+static const ox_op op_ln = {"LayerNormalization", 2, 3, 1, 3, ln_attrs, 0, ln_check, ln_shape, ln_run};
+
+const ox_op *const ox_ops_nn[] = {&op_gemm,    &op_matmul, &op_conv, &op_convt, &op_maxpool,
+                                  &op_avgpool, &op_gap,    &op_bn,   &op_ln,    NULL};

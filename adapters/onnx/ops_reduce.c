@@ -1,0 +1,202 @@
+/* ops_reduce.c — reductions: ReduceMean, ReduceSum, ReduceMax (axes as attribute, or as input for ReduceSum from
+ * opset 13; keepdims; noop_with_empty_axes) and ArgMax (keepdims, select_last_index). Accumulation in double. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_internal.h"
+
+enum { RED_MEAN, RED_SUM, RED_MAX };
+
+static int red_kind(const ox_node *n)
+{
+    return strcmp(n->op_type, "ReduceMean") == 0 ? RED_MEAN : strcmp(n->op_type, "ReduceSum") == 0 ? RED_SUM : RED_MAX;
+}
+
+static bool axes_from_input(const ox_node *n)
+{
+    return red_kind(n) == RED_SUM && n->opset >= 13;
+}
+
+static int red_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    jn_dtype dt = ox_in_dtype(m, n, 0);
+    if (axes_from_input(n) && ox_attr_find(n, "axes"))
+        return ox_reject(n, err, "the axes attribute is not part of opset %d (axes is an input)", n->opset);
+    if (!axes_from_input(n) && n->n_in > 1)
+        return ox_reject(n, err, "an axes input is not part of opset %d", n->opset);
+    if (!axes_from_input(n) && ox_attr_find(n, "noop_with_empty_axes"))
+        return ox_reject(n, err, "noop_with_empty_axes is not part of opset %d", n->opset);
+    if (ox_has_in(n, 1) && ox_in_dtype(m, n, 1) != JN_DTYPE_INT64)
+        return ox_reject(n, err, "axes must be INT64");
+    if (!ox_dtype_is_float(dt) && !(ox_dtype_is_int(dt) && dt != JN_DTYPE_UINT64))
+        return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
+    ox_set_out_dtype(m, n, 0, dt);
+    return 0;
+}
+
+/* Which axes are reduced; *all_noop when the op is the identity (empty axes with noop_with_empty_axes). */
+static int red_axes(const ox_node *n, ox_tensor *const *in, bool *reduce, bool *noop, jn_err *err)
+{
+    int rank = in[0]->ndim, na = 0;
+    int64_t axes[JN_MAX_DIMS];
+    if (axes_from_input(n)) {
+        if (n->n_in > 1 && in[1]) {
+            int64_t c = ox_count(in[1]);
+            if (in[1]->ndim > 1 || c > JN_MAX_DIMS)
+                return jn_err_set(err, JN_EINVAL, "node '%s' (%s): bad axes", n->name, n->op_type);
+            for (int64_t i = 0; i < c; i++)
+                axes[i] = ((const int64_t *)in[1]->data)[i];
+            na = (int)c;
+        }
+    } else {
+        size_t c;
+        const int64_t *a = ox_attr_ints(n, "axes", &c);
+        if (c > JN_MAX_DIMS)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): bad axes", n->name, n->op_type);
+        for (size_t i = 0; i < c; i++)
+            axes[i] = a[i];
+        na = (int)c;
+    }
+    *noop = na == 0 && ox_attr_int(n, "noop_with_empty_axes", 0) != 0;
+    for (int d = 0; d < rank; d++)
+        reduce[d] = na == 0;
+    for (int i = 0; i < na; i++) {
+        int a = ox_axis(axes[i], rank);
+        if (a < 0)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): axis %lld out of range", n->name, n->op_type,
+                              (long long)axes[i]);
+        reduce[a] = true;
+    }
+    return 0;
+}
+
+static int red_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    bool reduce[JN_MAX_DIMS], noop;
+    if (red_axes(n, in, reduce, &noop, err))
+        return err->code;
+    if (noop)
+        return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, in[0]->shape, err);
+    bool keep = ox_attr_int(n, "keepdims", 1) != 0;
+    int64_t shape[JN_MAX_DIMS];
+    int nd = 0;
+    for (int d = 0; d < in[0]->ndim; d++) {
+        if (!reduce[d])
+            shape[nd++] = in[0]->shape[d];
+        else if (keep)
+            shape[nd++] = 1;
+    }
+    return ox_set_shape(out[0], in[0]->dtype, nd, shape, err);
+}
+
+static int red_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    bool reduce[JN_MAX_DIMS], noop;
+    if (red_axes(n, in, reduce, &noop, err))
+        return err->code;
+    if (noop) {
+        memcpy(out[0]->data, in[0]->data, out[0]->nbytes);
+        return 0;
+    }
+    int kind = red_kind(n), rank = in[0]->ndim;
+    int64_t total = ox_count(in[0]), nout = ox_count(out[0]);
+    /* Output strides over the input's dims, 0 along reduced ones. */
+    int64_t ostride[JN_MAX_DIMS], s = 1, counter[JN_MAX_DIMS] = {0}, pos = 0;
+    for (int d = rank - 1; d >= 0; d--) {
+        ostride[d] = reduce[d] ? 0 : s;
+        if (!reduce[d])
+            s *= in[0]->shape[d];
+    }
+    double *acc = malloc((size_t)(nout + 1) * sizeof(double));
+    if (!acc)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (int64_t i = 0; i < nout; i++)
+        acc[i] = kind == RED_MAX ? -INFINITY : 0.0;
+    for (int64_t i = 0; i < total; i++) {
+        double v = ox_load_f64(in[0]->data, in[0]->dtype, i);
+        if (kind == RED_MAX)
+            acc[pos] = v > acc[pos] || isnan(v) ? v : acc[pos];
+        else
+            acc[pos] += v;
+        for (int d = rank - 1; d >= 0; d--) {
+            pos += ostride[d];
+            if (++counter[d] < in[0]->shape[d])
+                break;
+            pos -= ostride[d] * in[0]->shape[d];
+            counter[d] = 0;
+        }
+    }
+    int64_t per = nout ? total / nout : 0;
+    for (int64_t i = 0; i < nout; i++)
+        ox_store_f64(out[0]->data, out[0]->dtype, i, kind == RED_MEAN ? acc[i] / (double)per : acc[i]);
+    free(acc);
+    return 0;
+}
+
+static const char *const red_attrs[] = {"axes", "keepdims", "noop_with_empty_axes", NULL};
+static const ox_op op_reduce_mean = {"ReduceMean", 1, 1, 1, 1, red_attrs, 0, red_check, red_shape, red_run};
+static const ox_op op_reduce_sum = {"ReduceSum", 1, 2, 1, 1, red_attrs, 1u << 1, red_check, red_shape, red_run};
+static const ox_op op_reduce_max = {"ReduceMax", 1, 1, 1, 1, red_attrs, 0, red_check, red_shape, red_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * ArgMax */
+
+static int argmax_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    jn_dtype dt = ox_in_dtype(m, n, 0);
+    if (!ox_dtype_is_float(dt) && !(ox_dtype_is_int(dt) && dt != JN_DTYPE_UINT64))
+        return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
+    ox_set_out_dtype(m, n, 0, JN_DTYPE_INT64);
+    return 0;
+}
+
+static int argmax_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int rank = in[0]->ndim, axis = ox_axis(ox_attr_int(n, "axis", 0), rank);
+    if (axis < 0)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (ArgMax): axis out of range", n->name);
+    if (in[0]->shape[axis] == 0)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (ArgMax): the reduced dimension is empty", n->name);
+    bool keep = ox_attr_int(n, "keepdims", 1) != 0;
+    int64_t shape[JN_MAX_DIMS];
+    int nd = 0;
+    for (int d = 0; d < rank; d++) {
+        if (d != axis)
+            shape[nd++] = in[0]->shape[d];
+        else if (keep)
+            shape[nd++] = 1;
+    }
+    return ox_set_shape(out[0], JN_DTYPE_INT64, nd, shape, err);
+}
+
+static int argmax_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int rank = in[0]->ndim, axis = ox_axis(ox_attr_int(n, "axis", 0), rank);
+    bool last = ox_attr_int(n, "select_last_index", 0) != 0;
+    int64_t outer = 1, len = in[0]->shape[axis], inner = 1;
+    for (int d = 0; d < axis; d++)
+        outer *= in[0]->shape[d];
+    for (int d = axis + 1; d < rank; d++)
+        inner *= in[0]->shape[d];
+    int64_t *y = out[0]->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < inner; k++) {
+            int64_t best = 0, base = o * len * inner + k;
+            double bv = ox_load_f64(in[0]->data, in[0]->dtype, base);
+            for (int64_t i = 1; i < len; i++) {
+                double v = ox_load_f64(in[0]->data, in[0]->dtype, base + i * inner);
+                if (v > bv || (last && v == bv)) {
+                    bv = v;
+                    best = i;
+                }
+            }
+            y[o * inner + k] = best;
+        }
+    return 0;
+}
+
+static const char *const argmax_attrs[] = {"axis", "keepdims", "select_last_index", NULL};
+static const ox_op op_argmax = {"ArgMax", 1, 1, 1, 1, argmax_attrs, 0, argmax_check, argmax_shape, argmax_run};
+
+const ox_op *const ox_ops_reduce[] = {&op_reduce_mean, &op_reduce_sum, &op_reduce_max, &op_argmax, NULL};

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# bench/onnx.sh — ONNX models through junction's adapter (in-process, bench_onnx) and through ONNX Runtime (npm
+# onnxruntime-node, bench/onnx_ort.js), same machine, same run, one thread each: an MLP 784-256-10 and a small CNN
+# (two conv+pool, one dense) on 1x28x28, at batch 1 and 64. Median latency (wall) and median CPU time per
+# inference, each the median of ROUNDS alternating rounds of ITERS runs; the ratios are junction / ONNX Runtime.
+# Then the conformance counts.
+#
+# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ROUNDS=3, ORT_DIR=.cache/ort/node_modules/onnxruntime-node)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH_KEEP=${BENCH_KEEP:-0}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
+BUILD=${BUILD:-build-bench}
+ITERS=${ITERS:-300}
+ROUNDS=${ROUNDS:-3}
+ORT_DIR=${ORT_DIR:-$PWD/.cache/ort/node_modules/onnxruntime-node}
+[ -f "$ORT_DIR/package.json" ] || die "onnxruntime-node not found at $ORT_DIR (scripts/install-deps.sh --ort)"
+if [ ! -x "$BUILD/bench/bench_onnx" ] || [ ! -x "$BUILD/tests/conformance/onnx_conformance" ]; then
+    log "building $BUILD (Release)"
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$BUILD" -j"$(nproc)" --target bench_onnx onnx_conformance >/dev/null
+fi
+bench_tmpdir junction-onnx-bench
+/usr/bin/python3 bench/make_onnx_models.py "$TMP"
+
+median_of() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+printf '%-6s %5s %12s %12s %7s %12s %12s %7s\n' model batch "junction µs" "ORT µs" ratio "junction CPU" "ORT CPU" ratio
+for model in mlp cnn; do
+    if [ "$model" = mlp ]; then shapes='{"x":[-1,784]}'; else shapes='{"x":[-1,1,28,28]}'; fi
+    for batch in 1 64; do
+        jw=() ow=() jc=() oc=()
+        for _ in $(seq 1 "$ROUNDS"); do
+            read -r _ w _ _ _ c < <("$BUILD/bench/bench_onnx" "$TMP/$model.onnx" "$batch" "$ITERS")
+            jw+=("$w") jc+=("$c")
+            read -r _ w _ _ _ c < <(JN_BENCH_SHAPES=$shapes node bench/onnx_ort.js "$ORT_DIR" "$TMP/$model.onnx" \
+                "$batch" "$ITERS")
+            ow+=("$w") oc+=("$c")
+        done
+        a=$(printf '%s\n' "${jw[@]}" | median_of) b=$(printf '%s\n' "${ow[@]}" | median_of)
+        c=$(printf '%s\n' "${jc[@]}" | median_of) d=$(printf '%s\n' "${oc[@]}" | median_of)
+        printf '%-6s %5d %12.1f %12.1f %7.2f %12.1f %12.1f %7.2f\n' "$model" "$batch" "$a" "$b" \
+            "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')" "$c" "$d" "$(awk -v a="$c" -v b="$d" 'BEGIN { print a / b }')"
+    done
+done
+echo
+"$BUILD/tests/conformance/onnx_conformance" | grep -E '^(node|pytorch)|listed operators|failed across'

@@ -1,0 +1,669 @@
+/* ONNX adapter unit tests: models are built here with protobuf-c (the same onnx.proto the loader reads), so each
+ * test states exactly the graph it feeds. Load-time rejections (operator, attribute value, dtype, domain,
+ * malformed bytes), the signature, initializers in raw and typed form, execution against hand-computed values, the
+ * plan cache (keyed by input shapes and by values that decide shapes), concurrent runs, the engine and the model
+ * directory. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "onnx.h"
+#include "onnx.pb-c.h"
+#include "onnx_internal.h"
+#include "test.h"
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * A tiny model builder over the protobuf-c structs. Everything is malloc'd and released by mb_free. */
+
+typedef struct mb {
+    Onnx__ModelProto model;
+    Onnx__GraphProto graph;
+    Onnx__OperatorSetIdProto opset, *opsets[1];
+    Onnx__NodeProto *nodes[16];
+    Onnx__ValueInfoProto *inputs[8], *outputs[8];
+    Onnx__TensorProto *inits[8];
+    void *owned[256];
+    size_t n_owned;
+} mb;
+
+static void *own(mb *b, void *p)
+{
+    JN_REQUIRE(p && b->n_owned < 256);
+    b->owned[b->n_owned++] = p;
+    return p;
+}
+
+static void mb_init(mb *b, int64_t opset, const char *domain)
+{
+    memset(b, 0, sizeof *b);
+    onnx__model_proto__init(&b->model);
+    onnx__graph_proto__init(&b->graph);
+    onnx__operator_set_id_proto__init(&b->opset);
+    b->opset.domain = (char *)domain;
+    b->opset.has_version = 1;
+    b->opset.version = opset;
+    b->opsets[0] = &b->opset;
+    b->model.n_opset_import = 1;
+    b->model.opset_import = b->opsets;
+    b->model.has_ir_version = 1;
+    b->model.ir_version = 8;
+    b->model.graph = &b->graph;
+    b->graph.name = "test";
+    b->graph.node = b->nodes;
+    b->graph.input = b->inputs;
+    b->graph.output = b->outputs;
+    b->graph.initializer = b->inits;
+}
+
+static void mb_free(mb *b)
+{
+    for (size_t i = 0; i < b->n_owned; i++)
+        free(b->owned[i]);
+}
+
+/* dims: -1 = symbolic "N". elem: ONNX type (1 FLOAT, 7 INT64, 10 FLOAT16). */
+static Onnx__ValueInfoProto *value_info(mb *b, const char *name, int32_t elem, int ndim, const int64_t *dims)
+{
+    Onnx__ValueInfoProto *vi = own(b, malloc(sizeof *vi));
+    Onnx__TypeProto *tp = own(b, malloc(sizeof *tp));
+    Onnx__TypeProto__Tensor *tt = own(b, malloc(sizeof *tt));
+    Onnx__TensorShapeProto *sp = own(b, malloc(sizeof *sp));
+    Onnx__TensorShapeProto__Dimension **dv = own(b, calloc((size_t)ndim + 1, sizeof *dv));
+    onnx__value_info_proto__init(vi);
+    onnx__type_proto__init(tp);
+    onnx__type_proto__tensor__init(tt);
+    onnx__tensor_shape_proto__init(sp);
+    for (int i = 0; i < ndim; i++) {
+        dv[i] = own(b, malloc(sizeof **dv));
+        onnx__tensor_shape_proto__dimension__init(dv[i]);
+        if (dims[i] < 0) {
+            dv[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            dv[i]->dim_param = "N";
+        } else {
+            dv[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            dv[i]->dim_value = dims[i];
+        }
+    }
+    sp->n_dim = (size_t)ndim;
+    sp->dim = dv;
+    tt->has_elem_type = 1;
+    tt->elem_type = elem;
+    tt->shape = sp;
+    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    tp->tensor_type = tt;
+    vi->name = (char *)name;
+    vi->type = tp;
+    return vi;
+}
+
+static void add_input(mb *b, const char *name, int32_t elem, int ndim, const int64_t *dims)
+{
+    b->inputs[b->graph.n_input++] = value_info(b, name, elem, ndim, dims);
+}
+
+static void add_output(mb *b, const char *name, int32_t elem, int ndim, const int64_t *dims)
+{
+    b->outputs[b->graph.n_output++] = value_info(b, name, elem, ndim, dims);
+}
+
+/* A FLOAT initializer, in raw_data (raw) or float_data. */
+static void add_init_f32(mb *b, const char *name, int ndim, const int64_t *dims, const float *v, bool raw)
+{
+    Onnx__TensorProto *t = own(b, malloc(sizeof *t));
+    onnx__tensor_proto__init(t);
+    int64_t count = 1;
+    for (int i = 0; i < ndim; i++)
+        count *= dims[i];
+    t->name = (char *)name;
+    t->has_data_type = 1;
+    t->data_type = 1;
+    t->n_dims = (size_t)ndim;
+    t->dims = (int64_t *)dims;
+    if (raw) {
+        t->has_raw_data = 1;
+        t->raw_data.len = (size_t)count * 4;
+        t->raw_data.data = (uint8_t *)v;
+    } else {
+        t->n_float_data = (size_t)count;
+        t->float_data = (float *)v;
+    }
+    b->inits[b->graph.n_initializer++] = t;
+}
+
+/* An INT64 initializer in int64_data. */
+static void add_init_i64(mb *b, const char *name, int ndim, const int64_t *dims, const int64_t *v)
+{
+    Onnx__TensorProto *t = own(b, malloc(sizeof *t));
+    onnx__tensor_proto__init(t);
+    int64_t count = 1;
+    for (int i = 0; i < ndim; i++)
+        count *= dims[i];
+    t->name = (char *)name;
+    t->has_data_type = 1;
+    t->data_type = 7;
+    t->n_dims = (size_t)ndim;
+    t->dims = (int64_t *)dims;
+    t->n_int64_data = (size_t)count;
+    t->int64_data = (int64_t *)v;
+    b->inits[b->graph.n_initializer++] = t;
+}
+
+static Onnx__NodeProto *add_node(mb *b, const char *op, const char *name, const char *in0, const char *in1,
+                                 const char *out)
+{
+    Onnx__NodeProto *n = own(b, malloc(sizeof *n));
+    onnx__node_proto__init(n);
+    char **ins = own(b, calloc(3, sizeof *ins));
+    char **outs = own(b, calloc(2, sizeof *outs));
+    n->op_type = (char *)op;
+    n->name = (char *)name;
+    ins[0] = (char *)in0;
+    ins[1] = (char *)in1;
+    n->n_input = in1 ? 2 : 1;
+    n->input = ins;
+    outs[0] = (char *)out;
+    n->n_output = 1;
+    n->output = outs;
+    b->nodes[b->graph.n_node++] = n;
+    return n;
+}
+
+static void add_attr_str(mb *b, Onnx__NodeProto *n, const char *name, const char *value)
+{
+    Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
+    onnx__attribute_proto__init(a);
+    a->name = (char *)name;
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+    a->has_s = 1;
+    a->s.data = (uint8_t *)value;
+    a->s.len = strlen(value);
+    Onnx__AttributeProto **list = own(b, calloc(n->n_attribute + 2, sizeof *list));
+    for (size_t i = 0; i < n->n_attribute; i++)
+        list[i] = n->attribute[i];
+    list[n->n_attribute++] = a;
+    n->attribute = list;
+}
+
+static void add_attr_float(mb *b, Onnx__NodeProto *n, const char *name, float value)
+{
+    Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
+    onnx__attribute_proto__init(a);
+    a->name = (char *)name;
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    a->has_f = 1;
+    a->f = value;
+    Onnx__AttributeProto **list = own(b, calloc(n->n_attribute + 2, sizeof *list));
+    for (size_t i = 0; i < n->n_attribute; i++)
+        list[i] = n->attribute[i];
+    list[n->n_attribute++] = a;
+    n->attribute = list;
+}
+
+/* A node with up to five inputs (NULL-terminated). */
+static Onnx__NodeProto *add_node_n(mb *b, const char *op, const char *name, const char *const *ins, const char *out)
+{
+    Onnx__NodeProto *n = own(b, malloc(sizeof *n));
+    onnx__node_proto__init(n);
+    char **in = own(b, calloc(6, sizeof *in));
+    char **outs = own(b, calloc(2, sizeof *outs));
+    while (ins[n->n_input])
+        in[n->n_input] = (char *)ins[n->n_input], n->n_input++;
+    n->op_type = (char *)op;
+    n->name = (char *)name;
+    n->input = in;
+    outs[0] = (char *)out;
+    n->n_output = 1;
+    n->output = outs;
+    b->nodes[b->graph.n_node++] = n;
+    return n;
+}
+
+static jn_onnx_model *mb_load(mb *b, jn_err *err)
+{
+    size_t len = onnx__model_proto__get_packed_size(&b->model);
+    uint8_t *buf = malloc(len + 1);
+    JN_REQUIRE(buf);
+    onnx__model_proto__pack(&b->model, buf);
+    jn_err_clear(err);
+    jn_onnx_model *m = jn_onnx_load_bytes(buf, len, "test model", err);
+    free(buf);
+    return m;
+}
+
+static const int64_t dims_n4[2] = {-1, 4}, dims_n3[2] = {-1, 3}, dims_43[2] = {4, 3}, dims_3[1] = {3};
+static const float w43[12] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1}, b3[3] = {0.5f, -0.5f, 0};
+
+/* y = x @ w + b, x [N,4] */
+static void build_affine(mb *b, bool raw)
+{
+    mb_init(b, 13, "");
+    add_input(b, "x", 1, 2, dims_n4);
+    add_output(b, "y", 1, 2, dims_n3);
+    add_init_f32(b, "w", 2, dims_43, w43, raw);
+    add_init_f32(b, "b", 1, dims_3, b3, !raw);
+    add_node(b, "MatMul", "mm", "x", "w", "xw");
+    add_node(b, "Add", "bias", "xw", "b", "y");
+}
+
+static jn_tensor *f32_tensor(const char *name, int ndim, const int64_t *shape, const float *v)
+{
+    jn_err err;
+    jn_tensor *t = jn_tensor_create(name, JN_DTYPE_FP32, ndim, shape, &err);
+    JN_REQUIRE(t);
+    memcpy(t->data, v, t->byte_size);
+    return t;
+}
+
+static void check_affine(jn_onnx_model *m, int64_t rows)
+{
+    float x[32];
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)(i % 7) - 2.0f;
+    int64_t shape[2] = {rows, 4};
+    jn_tensor_list in, out;
+    jn_tensor_list_init(&in);
+    jn_tensor_list_init(&out);
+    jn_tensor_list_push(&in, f32_tensor("x", 2, shape, x));
+    jn_err err;
+    jn_err_clear(&err);
+    JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
+    JN_REQUIRE(out.count == 1);
+    const jn_tensor *y = out.items[0];
+    JN_CHECK_STR_EQ(y->name, "y");
+    JN_CHECK_INT_EQ(y->ndim, 2);
+    JN_CHECK_INT_EQ(y->shape[0], rows);
+    JN_CHECK_INT_EQ(y->shape[1], 3);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * 4;
+        float want[3] = {xr[0] + xr[3] + 0.5f, xr[1] + xr[3] - 0.5f, xr[2] + xr[3]};
+        for (int c = 0; c < 3; c++)
+            JN_CHECK_DBL_EQ(((const float *)y->data)[r * 3 + c], want[c]);
+    }
+    jn_tensor_list_clear(&in);
+    jn_tensor_list_clear(&out);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Tests */
+
+static void test_malformed(void)
+{
+    jn_err err;
+    jn_err_clear(&err);
+    const uint8_t junk[] = {0x08, 0x07, 0x12, 0xff, 0xff, 0x01};
+    JN_CHECK(jn_onnx_load_bytes(junk, sizeof junk, "junk.onnx", &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_EINVAL);
+    JN_CHECK_STR_CONTAINS(err.msg, "junk.onnx");
+    JN_CHECK_STR_CONTAINS(err.msg, "not an ONNX model");
+    jn_err_clear(&err);
+    JN_CHECK(jn_onnx_load_bytes(NULL, 0, "empty", &err) == NULL); /* an empty message has no graph */
+    JN_CHECK(err.code != 0 && err.msg[0] != '\0');
+    jn_err_clear(&err);
+    JN_CHECK(jn_onnx_load_file("/nonexistent/model.onnx", &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_EIO);
+}
+
+static void test_rejections(void)
+{
+    jn_err err;
+    mb b;
+    /* Unknown operator: op type, node name, reason. */
+    mb_init(&b, 13, "");
+    add_input(&b, "x", 1, 2, dims_n4);
+    add_output(&b, "y", 1, 2, dims_n4);
+    add_node(&b, "Elu", "my_elu", "x", NULL, "y");
+    JN_CHECK(mb_load(&b, &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
+    JN_CHECK_STR_CONTAINS(err.msg, "Elu");
+    JN_CHECK_STR_CONTAINS(err.msg, "my_elu");
+    JN_CHECK_STR_CONTAINS(err.msg, "not supported");
+    mb_free(&b);
+
+    /* Unsupported attribute value. */
+    mb_init(&b, 13, "");
+    add_input(&b, "x", 1, 2, dims_n4);
+    add_output(&b, "y", 1, 2, dims_n4);
+    Onnx__NodeProto *n = add_node(&b, "MaxPool", "pool", "x", NULL, "y");
+    add_attr_str(&b, n, "auto_pad", "SOMETIMES");
+    JN_CHECK(mb_load(&b, &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
+    JN_CHECK_STR_CONTAINS(err.msg, "MaxPool");
+    JN_CHECK_STR_CONTAINS(err.msg, "'pool'");
+    mb_free(&b);
+
+    /* An attribute the operator does not have. */
+    mb_init(&b, 13, "");
+    add_input(&b, "x", 1, 2, dims_n4);
+    add_output(&b, "y", 1, 2, dims_n4);
+    n = add_node(&b, "Relu", "r", "x", NULL, "y");
+    add_attr_str(&b, n, "flavour", "spicy");
+    JN_CHECK(mb_load(&b, &err) == NULL);
+    JN_CHECK_STR_CONTAINS(err.msg, "attribute 'flavour' is not supported");
+    mb_free(&b);
+
+    /* Unsupported dtype. */
+    mb_init(&b, 13, "");
+    add_input(&b, "x", 10, 2, dims_n4);
+    add_output(&b, "y", 10, 2, dims_n4);
+    add_node(&b, "Relu", "r", "x", NULL, "y");
+    JN_CHECK(mb_load(&b, &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
+    JN_CHECK_STR_CONTAINS(err.msg, "FP16");
+    mb_free(&b);
+
+    /* Softmax computes FP32: an INT64 input is rejected at load, naming the op. */
+    mb_init(&b, 13, "");
+    add_input(&b, "x", 7, 2, dims_n4);
+    add_output(&b, "y", 1, 2, dims_n4);
+    add_node(&b, "Softmax", "sm", "x", NULL, "y");
+    JN_CHECK(mb_load(&b, &err) == NULL);
+    JN_CHECK_STR_CONTAINS(err.msg, "Softmax");
+    JN_CHECK_STR_CONTAINS(err.msg, "INT64");
+    mb_free(&b);
+
+    /* A foreign operator-set domain. */
+    mb_init(&b, 1, "com.example");
+    add_input(&b, "x", 1, 2, dims_n4);
+    add_output(&b, "y", 1, 2, dims_n4);
+    add_node(&b, "Relu", "r", "x", NULL, "y");
+    JN_CHECK(mb_load(&b, &err) == NULL);
+    JN_CHECK_STR_CONTAINS(err.msg, "com.example");
+    mb_free(&b);
+
+    /* A newer opset than the adapter follows. */
+    mb_init(&b, 99, "");
+    add_input(&b, "x", 1, 2, dims_n4);
+    add_output(&b, "y", 1, 2, dims_n4);
+    add_node(&b, "Relu", "r", "x", NULL, "y");
+    JN_CHECK(mb_load(&b, &err) == NULL);
+    JN_CHECK_STR_CONTAINS(err.msg, "opset 99");
+    mb_free(&b);
+
+    /* An input nothing produces. */
+    mb_init(&b, 13, "");
+    add_input(&b, "x", 1, 2, dims_n4);
+    add_output(&b, "y", 1, 2, dims_n4);
+    add_node(&b, "Add", "a", "x", "ghost", "y");
+    JN_CHECK(mb_load(&b, &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_EINVAL);
+    JN_CHECK_STR_CONTAINS(err.msg, "ghost");
+    mb_free(&b);
+}
+
+static void test_signature_and_run(void)
+{
+    for (int raw = 0; raw < 2; raw++) {
+        mb b;
+        jn_err err;
+        build_affine(&b, raw);
+        jn_onnx_model *m = mb_load(&b, &err);
+        mb_free(&b);
+        JN_REQUIRE(m);
+        jn_signature sig;
+        jn_signature_init(&sig);
+        JN_CHECK_ERR(jn_onnx_signature(m, &sig, &err), err, 0);
+        JN_REQUIRE(sig.n_inputs == 1 && sig.n_outputs == 1); /* initializers are not inputs */
+        JN_CHECK_STR_EQ(sig.inputs[0].name, "x");
+        JN_CHECK_INT_EQ(sig.inputs[0].dtype, JN_DTYPE_FP32);
+        JN_CHECK_INT_EQ(sig.inputs[0].shape[0], -1);
+        JN_CHECK_INT_EQ(sig.inputs[0].shape[1], 4);
+        JN_CHECK_STR_EQ(sig.outputs[0].name, "y");
+        jn_signature_free(&sig);
+
+        /* MatMul with constant weights + Add of a constant bias row fuse into one node. */
+        JN_CHECK_INT_EQ(m->n_nodes, 1);
+        JN_CHECK_INT_EQ(m->nodes[0].n_in, 3);
+        /* Shape sets: 2, 5, 2 again -> two cached plans; results right on every run. */
+        check_affine(m, 2);
+        check_affine(m, 5);
+        check_affine(m, 2);
+        JN_CHECK_INT_EQ(m->n_plans, 2);
+        jn_onnx_free(m);
+    }
+}
+
+static void test_bad_request(void)
+{
+    mb b;
+    jn_err err;
+    build_affine(&b, true);
+    jn_onnx_model *m = mb_load(&b, &err);
+    mb_free(&b);
+    JN_REQUIRE(m);
+    float x[10] = {0};
+    int64_t shape[2] = {2, 5};
+    jn_tensor_list in, out;
+    jn_tensor_list_init(&in);
+    jn_tensor_list_init(&out);
+    jn_tensor_list_push(&in, f32_tensor("x", 2, shape, x));
+    JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, JN_EINVAL);
+    JN_CHECK_STR_CONTAINS(err.msg, "'x'");
+    jn_tensor_list_clear(&in);
+    JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, JN_EINVAL);
+    JN_CHECK_STR_CONTAINS(err.msg, "missing");
+    JN_CHECK_INT_EQ(out.count, 0);
+    jn_onnx_free(m);
+}
+
+/* Reshape whose target shape is a graph input: same input shapes, different shape values -> different plans. */
+static void test_shape_values_key_the_plan(void)
+{
+    mb b;
+    jn_err err;
+    mb_init(&b, 13, "");
+    const int64_t d6[1] = {6}, d2[1] = {2}, any2[2] = {-1, -1};
+    add_input(&b, "x", 1, 1, d6);
+    add_input(&b, "s", 7, 1, d2);
+    add_output(&b, "y", 1, 2, any2);
+    add_node(&b, "Reshape", "rs", "x", "s", "r");
+    add_node(&b, "Relu", "relu", "r", NULL, "y");
+    jn_onnx_model *m = mb_load(&b, &err);
+    mb_free(&b);
+    JN_REQUIRE(m);
+    const float xv[6] = {-1, 2, -3, 4, -5, 6};
+    const int64_t targets[3][2] = {{2, 3}, {3, -1}, {2, 3}};
+    for (int k = 0; k < 3; k++) {
+        jn_tensor_list in, out;
+        jn_tensor_list_init(&in);
+        jn_tensor_list_init(&out);
+        jn_tensor_list_push(&in, f32_tensor("x", 1, d6, xv));
+        jn_tensor *s = jn_tensor_create("s", JN_DTYPE_INT64, 1, d2, &err);
+        JN_REQUIRE(s);
+        memcpy(s->data, targets[k], sizeof targets[k]);
+        jn_tensor_list_push(&in, s);
+        JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
+        JN_REQUIRE(out.count == 1);
+        JN_CHECK_INT_EQ(out.items[0]->shape[0], k == 1 ? 3 : 2);
+        JN_CHECK_INT_EQ(out.items[0]->shape[1], k == 1 ? 2 : 3);
+        JN_CHECK_DBL_EQ(((float *)out.items[0]->data)[0], 0);
+        JN_CHECK_DBL_EQ(((float *)out.items[0]->data)[5], 6);
+        jn_tensor_list_clear(&in);
+        jn_tensor_list_clear(&out);
+    }
+    JN_CHECK_INT_EQ(m->n_plans, 2);
+    jn_onnx_free(m);
+}
+
+/* ConstantOfShape without a value is FP32 zeros: its buffer comes from the arena, which is not zeroed (debug
+ * builds fill it with NaN bits), so the kernel must write them. */
+static void test_constant_of_shape_zeros(void)
+{
+    mb b;
+    jn_err err;
+    mb_init(&b, 13, "");
+    const int64_t d23[2] = {2, 3}, d2[1] = {2}, shape_values[2] = {2, 3};
+    add_input(&b, "x", 1, 2, d23);
+    add_output(&b, "y", 1, 2, d23);
+    add_init_i64(&b, "shape", 1, d2, shape_values);
+    add_node(&b, "ConstantOfShape", "zeros", "shape", NULL, "z");
+    add_node(&b, "Add", "add", "x", "z", "y");
+    jn_onnx_model *m = mb_load(&b, &err);
+    mb_free(&b);
+    JN_REQUIRE(m);
+    const float xv[6] = {1, 2, 3, 4, 5, 6};
+    for (int run = 0; run < 3; run++) { /* the first plans, the others reuse the arena */
+        jn_tensor_list in, out;
+        jn_tensor_list_init(&in);
+        jn_tensor_list_init(&out);
+        jn_tensor_list_push(&in, f32_tensor("x", 2, d23, xv));
+        JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
+        JN_REQUIRE(out.count == 1);
+        for (int i = 0; i < 6; i++)
+            JN_CHECK_DBL_EQ(((float *)out.items[0]->data)[i], xv[i]);
+        jn_tensor_list_clear(&in);
+        jn_tensor_list_clear(&out);
+    }
+    jn_onnx_free(m);
+}
+
+/* Conv (1x1, constant weights and bias) -> BatchNormalization (constant statistics) -> Relu load as one node, and
+ * compute what the three would: channel 0 relu(((2x + 0.5) - 0.5) / sqrt(3 + 1) * 1 + 0) = relu(x), channel 1
+ * relu(((-x + 0) - 0) * 2 / sqrt(0 + 1) + 1) = relu(1 - 2x). */
+static void test_conv_batchnorm_relu_fold(void)
+{
+    mb b;
+    jn_err err;
+    mb_init(&b, 13, "");
+    const int64_t dx[4] = {1, 1, 2, 2}, dy[4] = {1, 2, 2, 2}, dw[4] = {2, 1, 1, 1}, d2[1] = {2};
+    static const float w[2] = {2, -1}, bias[2] = {0.5f, 0}, scale[2] = {1, 2}, beta[2] = {0, 1}, mean[2] = {0.5f, 0},
+                       var[2] = {3, 0};
+    add_input(&b, "x", 1, 4, dx);
+    add_output(&b, "y", 1, 4, dy);
+    add_init_f32(&b, "w", 4, dw, w, true);
+    add_init_f32(&b, "cb", 1, d2, bias, true);
+    add_init_f32(&b, "scale", 1, d2, scale, true);
+    add_init_f32(&b, "beta", 1, d2, beta, true);
+    add_init_f32(&b, "mean", 1, d2, mean, true);
+    add_init_f32(&b, "var", 1, d2, var, true);
+    const char *const conv_in[] = {"x", "w", "cb", NULL}, *const bn_in[] = {"c", "scale", "beta", "mean", "var", NULL};
+    add_node_n(&b, "Conv", "conv", conv_in, "c");
+    add_attr_float(&b, add_node_n(&b, "BatchNormalization", "bn", bn_in, "n"), "epsilon", 1.0f);
+    add_node(&b, "Relu", "relu", "n", NULL, "y");
+    jn_onnx_model *m = mb_load(&b, &err);
+    mb_free(&b);
+    JN_REQUIRE(m);
+    JN_CHECK_INT_EQ(m->n_nodes, 1);
+    JN_CHECK(m->nodes[0].relu_after);
+    const float xv[4] = {-1, 0, 1, 2};
+    jn_tensor_list in, out;
+    jn_tensor_list_init(&in);
+    jn_tensor_list_init(&out);
+    jn_tensor_list_push(&in, f32_tensor("x", 4, dx, xv));
+    JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
+    JN_REQUIRE(out.count == 1 && out.items[0]->shape[1] == 2);
+    const float *y = out.items[0]->data;
+    for (int i = 0; i < 4; i++) {
+        JN_CHECK_DBL_EQ(y[i], xv[i] > 0 ? xv[i] : 0);
+        JN_CHECK_DBL_EQ(y[4 + i], 1 - 2 * xv[i] > 0 ? 1 - 2 * xv[i] : 0);
+    }
+    jn_tensor_list_clear(&in);
+    jn_tensor_list_clear(&out);
+    jn_onnx_free(m);
+}
+
+static void *hammer(void *arg)
+{
+    jn_onnx_model *m = arg;
+    for (int i = 0; i < 200; i++)
+        check_affine(m, 1 + (i % 4));
+    return NULL;
+}
+
+static void test_concurrent_runs(void)
+{
+    mb b;
+    jn_err err;
+    build_affine(&b, true);
+    jn_onnx_model *m = mb_load(&b, &err);
+    mb_free(&b);
+    JN_REQUIRE(m);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        JN_REQUIRE(pthread_create(&th[i], NULL, hammer, m) == 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    JN_CHECK_INT_EQ(m->n_plans, 4);
+    jn_onnx_free(m);
+}
+
+static void test_engine_and_directory(void)
+{
+    mb b;
+    jn_err err;
+    build_affine(&b, true);
+    size_t len = onnx__model_proto__get_packed_size(&b.model);
+    uint8_t *buf = malloc(len);
+    JN_REQUIRE(buf);
+    onnx__model_proto__pack(&b.model, buf);
+    mb_free(&b);
+
+    char dir[] = "/tmp/jn-onnx-test-XXXXXX";
+    JN_REQUIRE(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/affine.onnx", dir);
+    FILE *f = fopen(path, "wb");
+    JN_REQUIRE(f && fwrite(buf, 1, len, f) == len);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/broken.onnx", dir);
+    f = fopen(path, "wb");
+    JN_REQUIRE(f && fwrite("nonsense", 1, 8, f) == 8);
+    fclose(f);
+    free(buf);
+
+    jn_registry *reg = jn_registry_create();
+    JN_REQUIRE(reg);
+    JN_CHECK_INT_EQ(jn_onnx_register_dir(reg, dir, &err), 1);
+    jn_engine *e = jn_registry_get(reg, "affine", NULL, &err);
+    JN_REQUIRE(e);
+    JN_CHECK_STR_EQ(e->vt->platform, "onnx");
+    JN_CHECK(!(e->flags & JN_ENGINE_INLINE));
+    JN_CHECK(jn_registry_get(reg, "broken", NULL, &err) == NULL);
+
+    float x[4] = {1, 2, 3, 4};
+    int64_t shape[2] = {1, 4};
+    jn_tensor_list in, out;
+    jn_tensor_list_init(&in);
+    jn_tensor_list_init(&out);
+    jn_tensor_list_push(&in, f32_tensor("x", 2, shape, x));
+    jn_infer_ctx ctx = {.model = "affine", .request_id = ""};
+    jn_err_clear(&err);
+    JN_CHECK_ERR(e->vt->infer(e, &ctx, &in, &out, &err), err, 0);
+    JN_REQUIRE(out.count == 1);
+    JN_CHECK_DBL_EQ(((float *)out.items[0]->data)[0], 5.5);
+    jn_tensor_list_clear(&out);
+    /* A call past its deadline stops between nodes. */
+    jn_infer_ctx late = {.model = "affine", .request_id = "", .deadline_ns = 1};
+    JN_CHECK_ERR(e->vt->infer(e, &late, &in, &out, &err), err, JN_EDEADLINE);
+    JN_CHECK_INT_EQ(out.count, 0);
+    /* A bad request names the model. */
+    jn_tensor_list_clear(&in);
+    JN_CHECK_ERR(e->vt->infer(e, &ctx, &in, &out, &err), err, JN_EINVAL);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'affine'");
+    jn_engine_unref(e);
+    jn_registry_destroy(reg);
+
+    snprintf(path, sizeof path, "%s/affine.onnx", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/broken.onnx", dir);
+    unlink(path);
+    rmdir(dir);
+    JN_CHECK(jn_onnx_register_dir(reg = jn_registry_create(), "/nonexistent-dir", &err) < 0);
+    jn_registry_destroy(reg);
+}
+
+int main(void)
+{
+    JN_TEST_RUN(test_malformed);
+    JN_TEST_RUN(test_rejections);
+    JN_TEST_RUN(test_signature_and_run);
+    JN_TEST_RUN(test_bad_request);
+    JN_TEST_RUN(test_shape_values_key_the_plan);
+    JN_TEST_RUN(test_constant_of_shape_zeros);
+    JN_TEST_RUN(test_conv_batchnorm_relu_fold);
+    JN_TEST_RUN(test_concurrent_runs);
+    JN_TEST_RUN(test_engine_and_directory);
+    return JN_TEST_EXIT();
+}
