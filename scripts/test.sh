@@ -3,7 +3,8 @@
 # then the unit and end-to-end suites again on an address+undefined sanitizer build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+# --onnxruntime: npm onnxruntime-node into .cache/ for the ONNX export check (tests/e2e/test_onnx_export.py).
+scripts/install-deps.sh --onnxruntime
 
 jobs=$(nproc)
 echo "== release build"
