@@ -267,6 +267,31 @@ static void im2col(const float *x, int n, int h, int w, int c, int k, float *col
             }
 }
 
+/* One-channel x [h, w] -> colT [k*k, h*w], the transpose of im2col's rows for one image: row t = (ky, kx) holds that
+ * tap's input for every output pixel, so each (tap, output row) is one contiguous run of the input row. For the
+ * first layer (c = 1), where im2col's rows are only k*k floats long and would cost one small copy per kernel row. */
+static void im2col_t_gray(const float *x, int h, int w, int k, float *colT)
+{
+    int r = k / 2;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            float *dst = colT + ((size_t)ky * k + kx) * h * w;
+            int x0 = r - kx > 0 ? r - kx : 0, x1 = w + r - kx < w ? w + r - kx : w; /* outputs whose tap is inside */
+            for (int y = 0; y < h; y++, dst += w) {
+                int iy = y + ky - r;
+                if (iy < 0 || iy >= h) {
+                    memset(dst, 0, (size_t)w * sizeof(float));
+                    continue;
+                }
+                for (int xx = 0; xx < x0; xx++)
+                    dst[xx] = 0.0f;
+                memcpy(dst + x0, x + (size_t)iy * w + (x0 + kx - r), (size_t)(x1 - x0) * sizeof(float));
+                for (int xx = x1; xx < w; xx++)
+                    dst[xx] = 0.0f;
+            }
+        }
+}
+
 /* The adjoint of im2col: dx = sum of the col rows' contributions (dx is overwritten). */
 static void col2im(const float *col, int n, int h, int w, int c, int k, float *dx)
 {
@@ -294,13 +319,9 @@ static void col2im(const float *col, int n, int h, int w, int c, int k, float *d
             }
 }
 
-/* out [rows, cols] = a [rows, inner] x b^T (b is [cols, inner]) + bias, then ReLU when `relu`: one sgemm, then one
- * pass over out that adds the bias and clamps. */
-static void gemm_bias(const float *a, const float *b, const float *bias, int rows, int cols, int inner, int relu,
-                      float *out)
+/* out [rows, cols] += bias on every row, then ReLU when `relu`. */
+static void add_bias_relu(float *out, const float *bias, int rows, int cols, int relu)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, inner, 1.0f, a, inner, b, inner, 0.0f, out,
-                cols);
     for (int i = 0; i < rows; i++) {
         float *o = out + (size_t)i * cols;
         if (relu)
@@ -312,6 +333,23 @@ static void gemm_bias(const float *a, const float *b, const float *bias, int row
             for (int j = 0; j < cols; j++)
                 o[j] += bias[j];
     }
+}
+
+/* out [rows, cols] = a [rows, inner] x b^T (b is [cols, inner]) + bias, then ReLU when `relu`: one sgemm, then one
+ * pass over out that adds the bias and clamps. */
+static void gemm_bias(const float *a, const float *b, const float *bias, int rows, int cols, int inner, int relu,
+                      float *out)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, inner, 1.0f, a, inner, b, inner, 0.0f, out,
+                cols);
+    add_bias_relu(out, bias, rows, cols, relu);
+}
+
+/* As gemm_bias with ReLU, for a given transposed: aT [inner, rows]. */
+static void gemm_bias_t(const float *aT, const float *b, const float *bias, int rows, int cols, int inner, float *out)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, rows, cols, inner, 1.0f, aT, rows, b, inner, 0.0f, out, cols);
+    add_bias_relu(out, bias, rows, cols, 1);
 }
 
 /* d *= (a > 0) */
@@ -380,8 +418,13 @@ void jn_cnn_forward(const jn_cnn *m, jn_cnn_work *w, const float *x, int n, floa
     for (int b = 0; b < n; b++) {
         float *a1 = w->a1 + (size_t)b * px1 * a->c1, *p1 = w->p1 + (size_t)b * px2 * a->c1;
         float *a2 = w->a2 + (size_t)b * px2 * a->c2, *p2 = w->p2 + (size_t)b * (px2 / 4) * a->c2;
-        im2col(x + (size_t)b * px1 * a->c, 1, a->h, a->w, a->c, a->k, w->col);
-        gemm_bias(w->col, m->p[0], m->p[1], (int)px1, a->c1, kk * a->c, 1, a1);
+        if (a->c == 1) {
+            im2col_t_gray(x + (size_t)b * px1, a->h, a->w, a->k, w->col);
+            gemm_bias_t(w->col, m->p[0], m->p[1], (int)px1, a->c1, kk, a1);
+        } else {
+            im2col(x + (size_t)b * px1 * a->c, 1, a->h, a->w, a->c, a->k, w->col);
+            gemm_bias(w->col, m->p[0], m->p[1], (int)px1, a->c1, kk * a->c, 1, a1);
+        }
         maxpool(a1, 1, a->h, a->w, a->c1, p1);
         im2col(p1, 1, h2, w2, a->c1, a->k, w->col);
         gemm_bias(w->col, m->p[2], m->p[3], (int)px2, a->c2, kk * a->c1, 1, a2);
