@@ -181,6 +181,7 @@ int jn_cnn_to_tensors(const jn_cnn *m, jn_tensor_list *out, jn_err *err)
 struct jn_cnn_work {
     int cap;
     float *col, *dcol;     /* im2col rows (max of both convs) */
+    float *w2t;            /* forward: conv2's weights transposed to [k*k*c1, c2] (see gemm_in_small_blocks) */
     float *a1, *p1, *a2, *p2, *a3;
     float *d_a1, *d_p1, *d_a2, *d_p2, *d_a3;
 };
@@ -196,6 +197,7 @@ jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
     size_t s_a1 = n * hw * a->c1, s_p1 = s_a1 / 4, s_a2 = n * (hw / 4) * a->c2, s_p2 = s_a2 / 4,
            s_a3 = n * a->hidden;
     w->cap = batch;
+    w->w2t = malloc(kk * a->c1 * a->c2 * sizeof(float));
     w->col = malloc(col * sizeof(float));
     w->dcol = malloc(col * sizeof(float));
     w->a1 = malloc(s_a1 * sizeof(float));
@@ -208,7 +210,7 @@ jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
     w->d_a2 = malloc(s_a2 * sizeof(float));
     w->d_p2 = malloc(s_p2 * sizeof(float));
     w->d_a3 = malloc(s_a3 * sizeof(float));
-    if (!w->col || !w->dcol || !w->a1 || !w->p1 || !w->a2 || !w->p2 || !w->a3 || !w->d_a1 ||
+    if (!w->w2t || !w->col || !w->dcol || !w->a1 || !w->p1 || !w->a2 || !w->p2 || !w->a3 || !w->d_a1 ||
         !w->d_p1 || !w->d_a2 || !w->d_p2 || !w->d_a3) {
         jn_cnn_work_destroy(w);
         return NULL;
@@ -220,6 +222,7 @@ void jn_cnn_work_destroy(jn_cnn_work *w)
 {
     if (!w)
         return;
+    free(w->w2t);
     free(w->col);
     free(w->dcol);
     free(w->a1);
@@ -352,6 +355,22 @@ static void gemm_bias_t(const float *aT, const float *b, const float *bias, int 
     add_bias_relu(out, bias, rows, cols, 1);
 }
 
+/* out [rows, cols] = a [rows, inner] x bt [inner, cols], as sgemms of at most SMALL_GEMM_MNK multiply-adds each.
+ * OpenBLAS (0.3.17+ on x86-64) hands such products to its "small matrix" kernels, which read both operands where
+ * they are; bigger ones are first copied into packed panels, and for a convolution's im2col matrix (used once)
+ * that copy costs about as much as the arithmetic. Elsewhere it is a few more calls of the ordinary kind. */
+#define SMALL_GEMM_MNK 1000000.0
+static void gemm_in_small_blocks(const float *a, const float *bt, int rows, int cols, int inner, float *out)
+{
+    int blocks = (int)ceil((double)rows * cols * inner / SMALL_GEMM_MNK);
+    int step = (rows + blocks - 1) / blocks;
+    for (int r0 = 0; r0 < rows; r0 += step) {
+        int nr = rows - r0 < step ? rows - r0 : step;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, cols, inner, 1.0f, a + (size_t)r0 * inner, inner,
+                    bt, cols, 0.0f, out + (size_t)r0 * cols, cols);
+    }
+}
+
 /* d *= (a > 0) */
 static void relu_back(float *d, const float *a, size_t n)
 {
@@ -415,6 +434,10 @@ void jn_cnn_forward(const jn_cnn *m, jn_cnn_work *w, const float *x, int n, floa
 
     /* The convolutions go one image at a time: an image's im2col rows (conv2: 196 x 400 floats for fashion-cnn)
      * stay in cache for their sgemm, where a whole batch's would not. The dense layers take the batch at once. */
+    const int k2 = kk * a->c1; /* conv2's inner dimension */
+    for (int o = 0; o < a->c2; o++)
+        for (int i = 0; i < k2; i++)
+            w->w2t[(size_t)i * a->c2 + o] = m->p[2][(size_t)o * k2 + i];
     for (int b = 0; b < n; b++) {
         float *a1 = w->a1 + (size_t)b * px1 * a->c1, *p1 = w->p1 + (size_t)b * px2 * a->c1;
         float *a2 = w->a2 + (size_t)b * px2 * a->c2, *p2 = w->p2 + (size_t)b * (px2 / 4) * a->c2;
@@ -427,7 +450,8 @@ void jn_cnn_forward(const jn_cnn *m, jn_cnn_work *w, const float *x, int n, floa
         }
         maxpool(a1, 1, a->h, a->w, a->c1, p1);
         im2col(p1, 1, h2, w2, a->c1, a->k, w->col);
-        gemm_bias(w->col, m->p[2], m->p[3], (int)px2, a->c2, kk * a->c1, 1, a2);
+        gemm_in_small_blocks(w->col, w->w2t, (int)px2, a->c2, k2, a2);
+        add_bias_relu(a2, m->p[3], (int)px2, a->c2, 1);
         maxpool(a2, 1, h2, w2, a->c2, p2);
     }
     gemm_bias(w->p2, m->p[4], m->p[5], n, a->hidden, flat, 1, w->a3);

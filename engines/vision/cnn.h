@@ -8,7 +8,9 @@
  * Activations are batch-major NHWC; a convolution is im2col (rows are output pixels) + one sgemm, with the bias
  * and ReLU applied in one pass after it. The forward pass convolves one image at a time (its im2col matrix stays in
  * cache; a batch of 32 would not: 10 MB for conv2) and runs the dense layers over the whole batch; the backward
- * pass takes the whole batch per sgemm. A one-channel first layer (fashion-cnn's) builds the transposed im2col
+ * pass takes the whole batch per sgemm. Forward, conv2 multiplies by its weights transposed (work area) in row
+ * blocks of at most 1e6 multiply-adds, the size OpenBLAS computes without packing its operands. A one-channel first
+ * layer (fashion-cnn's) builds the transposed im2col
  * matrix instead (one contiguous run per kernel tap and image row) and multiplies it with sgemm's transpose flag. Max pooling keeps no argmax: backward finds it again from the activations
  * (the first maximum of each 2x2 window in (dy, dx) order, as before). Weights: convN.weight [cout, k, k, cin] (OHWI), convN.bias [cout], fcN.weight [out, in] where fc1's
  * input is the NHWC flattening (h, w, c) of the second pooled map, fcN.bias [out]. FP32 throughout.
