@@ -9,7 +9,8 @@
 #       softmax, OpenBLAS) vs ONNX Runtime (npm onnxruntime-node, vision_ort.js) on the ONNX export of the same
 #       weights (`junction export`), both limited to the same number of threads (target >= 0.7x).
 # Every measurement runs in-process after an untimed warm-up second (no process start-up in the figures); rounds
-# alternate the sides, and the table shows each figure's median over the rounds. Each side also reports images per
+# alternate the sides; the table shows each figure's median over the rounds, and as ratios the medians of the
+# per-round ratios (the two sides of a pair ran back to back, under the same load). Each side also reports images per
 # CPU second of its own process (CLOCK_PROCESS_CPUTIME_ID, time.process_time, process.cpuUsage): on a shared
 # machine that ratio is less disturbed by the neighbours than the wall-clock one, which is the headline figure. Not a test (not registered with
 # CTest). See bench/README.md, section "Vision".
@@ -17,8 +18,8 @@
 # Environment (defaults in brackets):
 #   BUILD_DIR       CMake build dir (Release)                          [<repo>/build-bench]
 #   BENCH_BUILD     1 = configure if needed and (re)build junction and bench_vision in BUILD_DIR [1]
-#   BENCH_SECONDS   measured seconds per figure and round              [3]
-#   BENCH_ROUNDS    rounds                                             [3]
+#   BENCH_SECONDS   measured seconds per figure and round              [2]
+#   BENCH_ROUNDS    rounds                                             [5]
 #   BENCH_THREADS   threads for the CNN on both sides (OpenBLAS threads / ORT intraOpNumThreads) [1 = what the
 #                   fashion-cnn engine uses: one BLAS thread per request, requests run in parallel on the pool]
 #   BENCH_KEEP      1 = keep the temp dir                              [0]
@@ -32,8 +33,8 @@ export PYTHONDONTWRITEBYTECODE=1
 
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 BENCH_BUILD=${BENCH_BUILD:-1}
-BENCH_SECONDS=${BENCH_SECONDS:-3}
-BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_SECONDS=${BENCH_SECONDS:-2}
+BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_THREADS=${BENCH_THREADS:-1}
 BENCH_KEEP=${BENCH_KEEP:-0}
 PHOTO=/usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg
@@ -87,6 +88,7 @@ printf '{"kind":"meta","machine":"%s","date":"%s","junction":"%s","ort":"%s","no
     "$BENCH_SECONDS" "$BENCH_ROUNDS" "$(stat -c %s "$TMP/photo.png")" "$(stat -c %s "$TMP/photo.jpg")" >"$RESULTS"
 
 # ---- rounds -----------------------------------------------------------------------------------------------------
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$BENCH_ROUNDS"); do
     log "round $r/$BENCH_ROUNDS"
     for f in png:PNG jpg:JPEG; do
@@ -100,7 +102,7 @@ for r in $(seq 1 "$BENCH_ROUNDS"); do
 done
 
 # ---- table ------------------------------------------------------------------------------------------------------
-"$PY" - "$RESULTS" <<'EOF'
+"$PY" - "$RESULTS" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 meta = rows[0]
@@ -114,6 +116,7 @@ print("vision benchmark: %s, %s, junction %s, onnxruntime-node %s (node %s)" % (
     meta["date"], meta["machine"], meta["junction"], meta["ort"], meta["node"]))
 print("%d rounds x %g s per figure, medians; CNN threads: %d on both sides; photo 256x256: PNG %d bytes, JPEG %d "
       "bytes (quality 90)" % (meta["rounds"], meta["seconds"], meta["threads"], meta["png_bytes"], meta["jpeg_bytes"]))
+print("load average (1, 5, 15 min) before: %s, after: %s" % (sys.argv[2], sys.argv[3]))
 print()
 print("| what | junction img/s | vs | their img/s | junction / them | per CPU-second: junction / them | target (wall / CPU) |")
 print("|---|---|---|---|---|---|---|")
@@ -126,8 +129,12 @@ for w in whats:
     j, o = med.get((w, "junction")), med.get((w, other))
     jc, oc = med_cpu.get((w, "junction")), med_cpu.get((w, other))
     target = 2.0 if other == "pillow" else 0.7
-    ratio = j / o if j and o else float("nan")
-    ratio_cpu = jc / oc if jc and oc else float("nan")
+    # Ratios are medians of the per-round ratios: each round measures the two sides back to back, so a pair shares
+    # the machine's load of that moment (a ratio of medians would mix moments).
+    pairs = list(zip(figs.get((w, "junction"), []), figs.get((w, other), [])))
+    pairs_cpu = list(zip(cpu.get((w, "junction"), []), cpu.get((w, other), [])))
+    ratio = statistics.median(a / b for a, b in pairs) if pairs else float("nan")
+    ratio_cpu = statistics.median(a / b for a, b in pairs_cpu) if pairs_cpu else float("nan")
     name = "Pillow + numpy" if other == "pillow" else "ONNX Runtime"
     verdict = lambda r: "met" if r >= target else "MISSED"
     print("| %s | %.0f | %s | %.0f | **%.2f x** | %.2f x (%.0f / %.0f) | >= %.1f x: %s / %s |" % (
