@@ -88,7 +88,8 @@ typedef struct exporter {
 } exporter;
 
 static const exporter exporters[] = {
-    {"fashion-cnn", export_cnn, "FP32 [N,1,28,28] preprocessed image -> Conv/Relu/MaxPool x2, Gemm/Relu, Gemm, Softmax"},
+    {"fashion-cnn", export_cnn,
+     "FP32 [N,1,28,28] preprocessed image -> Conv/Relu/MaxPool x2, Gemm/Relu, Gemm, Softmax"},
     {"spam-text", export_text, "FP32 [N,2^bits] hashed features -> Gemm -> Softmax (the linear head)"},
     {"fashion-text", export_text, "the same linear head, for the product-title model"},
     {NULL, NULL, NULL},

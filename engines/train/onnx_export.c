@@ -475,12 +475,13 @@ int jn_onnx_export_text_linear(const jn_text_model *m, const char *source, const
     add_labels_meta(&b, (const char *const *)m->labels, k);
     add_meta(&b, "source", source);
     const jn_text_hash_config *c = &m->cfg;
-    char *features = b_printf(&b,
-                              "UTF-8 text -> tokens (lower-cased words, CJK characters as tokens%s) -> word 1..%d-grams "
-                              "and character %d..%d-grams hashed (FNV-1a 32 + fmix32, seed %u) into 2^%d buckets -> "
-                              "1 + ln(tf) -> L2 normalization (junction engines/text: jn_text_features)",
-                              c->stopwords ? ", English stop words dropped" : "", c->word_ngrams, c->char_min,
-                              c->char_max, (unsigned)c->seed, c->dim_bits);
+    char *features = b_printf(
+        &b,
+        "UTF-8 text -> tokens (lower-cased words, CJK characters as tokens%s) -> word 1..%d-grams and character "
+        "%d..%d-grams hashed (FNV-1a 32 + fmix32, seed %u) into 2^%d buckets -> 1 + ln(tf) -> L2 normalization "
+        "(junction engines/text: jn_text_features)",
+        c->stopwords ? ", English stop words dropped" : "", c->word_ngrams, c->char_min, c->char_max,
+        (unsigned)c->seed, c->dim_bits);
     add_meta(&b, "preprocessing", features);
     char num[32];
     snprintf(num, sizeof num, "%d", c->dim_bits);

@@ -356,9 +356,10 @@ static void gemm_bias_t(const float *aT, const float *b, const float *bias, int 
 }
 
 /* out [rows, cols] = a [rows, inner] x bt [inner, cols], as sgemms of at most SMALL_GEMM_MNK multiply-adds each.
- * OpenBLAS (0.3.17+ on x86-64) hands such products to its "small matrix" kernels, which read both operands where
- * they are; bigger ones are first copied into packed panels, and for a convolution's im2col matrix (used once)
- * that copy costs about as much as the arithmetic. Elsewhere it is a few more calls of the ordinary kind. */
+ * OpenBLAS (0.3.21 here, on AVX-512 x86-64) hands such products to its "small matrix" kernels, which read both
+ * operands where they are; bigger ones are first copied into packed panels, and for a convolution's im2col matrix
+ * (used once) that copy costs about as much as the arithmetic. Elsewhere it is a few more calls of the ordinary
+ * kind. */
 #define SMALL_GEMM_MNK 1000000.0
 static void gemm_in_small_blocks(const float *a, const float *bt, int rows, int cols, int inner, float *out)
 {
