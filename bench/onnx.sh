@@ -5,7 +5,7 @@
 # inference, each the median of ROUNDS alternating rounds of ITERS runs; the ratios are junction / ONNX Runtime.
 # Then the conformance counts.
 #
-# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ROUNDS=3, ORT_DIR=.cache/ort/node_modules/onnxruntime-node)
+# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_KEEP=${BENCH_KEEP:-0}
@@ -15,7 +15,7 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 BUILD=${BUILD:-build-bench}
 ITERS=${ITERS:-300}
 ROUNDS=${ROUNDS:-3}
-ORT_DIR=${ORT_DIR:-$PWD/.cache/ort/node_modules/onnxruntime-node}
+ORT_DIR=${ORT_DIR:-$PWD/.cache/onnxruntime/node_modules/onnxruntime-node}
 [ -f "$ORT_DIR/package.json" ] || die "onnxruntime-node not found at $ORT_DIR (scripts/install-deps.sh --ort)"
 if [ ! -x "$BUILD/bench/bench_onnx" ] || [ ! -x "$BUILD/tests/conformance/onnx_conformance" ]; then
     log "building $BUILD (Release)"

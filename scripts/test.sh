@@ -4,7 +4,8 @@
 # (label tsan) on a ThreadSanitizer build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --ort
+# --onnxruntime: npm onnxruntime-node into .cache/ for the ONNX export check (tests/e2e/test_onnx_export.py).
+scripts/install-deps.sh --onnxruntime
 
 jobs=$(nproc)
 echo "== release build"

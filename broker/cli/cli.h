@@ -6,6 +6,10 @@
 #ifndef JN_CLI_H
 #define JN_CLI_H
 
+#include <stdbool.h>
+
+#include "err.h"
+
 #define JN_CLI_EXIT_OK 0
 #define JN_CLI_EXIT_FAIL 1
 #define JN_CLI_EXIT_USAGE 2
@@ -19,5 +23,10 @@ int jn_cmd_infer(int argc, char **argv);    /* client.c */
 int jn_cmd_pipeline(int argc, char **argv); /* pipeline_cmd.c */
 int jn_cmd_eval(int argc, char **argv);     /* eval_cmd.c */
 int jn_cmd_train(int argc, char **argv);    /* train_cmd.c */
+int jn_cmd_export(int argc, char **argv);   /* export_cmd.c */
+
+/* ONNX export of a checkpoint of a built-in model (export_cmd.c; `junction train --onnx` uses it too). */
+bool jn_cli_can_export_onnx(const char *model);
+int jn_cli_export_onnx(const char *model, const char *checkpoint, const char *out, jn_err *err);
 
 #endif

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"pipeline", jn_cmd_pipeline, "check a pipeline file and print its plan (pipeline check FILE)"},
     {"eval", jn_cmd_eval, "evaluate a model on a labelled test set (accuracy, P/R/F1, confusion, latency)"},
     {"train", jn_cmd_train, "train a built-in model (fashion-cnn, spam-text) and save a checkpoint"},
+    {"export", jn_cmd_export, "write a trained built-in model's checkpoint as an ONNX model"},
     {NULL, NULL, NULL},
 };
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "trainer.h"
@@ -17,7 +18,8 @@ static void train_usage(FILE *to)
             "usage: junction train --model NAME --data PATH --out PREFIX [options]\n"
             "\n"
             "Trains a built-in model with the standard loop (forward, cross-entropy, backward, optimizer step,\n"
-            "validation each epoch) and writes PREFIX.safetensors (weights) and PREFIX.json (model card).\n"
+            "validation each epoch) and writes PREFIX.safetensors (weights) and PREFIX.json (model card);\n"
+            "with --onnx also an ONNX model.\n"
             "\n"
             "models:\n");
     for (const jn_trainer *t = jn_trainers; t->model; t++)
@@ -31,6 +33,7 @@ static void train_usage(FILE *to)
             "  --out PREFIX             checkpoint prefix: PREFIX.safetensors and PREFIX.json\n"
             "  --test-data PATH         held-out set evaluated at the end\n"
             "  --init CKPT              start from an earlier checkpoint (.safetensors)\n"
+            "  --onnx FILE              also write the trained model as ONNX (as `junction export` does)\n"
             "  --optimizer sgd|adam     default adam\n"
             "  --lr X                   learning rate (default: sgd 0.01, adam 0.001)\n"
             "  --momentum X             SGD momentum (default 0.9)\n"
@@ -98,7 +101,23 @@ enum {
     OPT_LIMIT,
     OPT_THREADS,
     OPT_QUIET,
+    OPT_ONNX,
 };
+
+/* Can a file be created at path? Checked before training so that a typo does not cost a training run. */
+static int output_dir_writable(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    return access(dir, W_OK | X_OK) == 0;
+}
 
 int jn_cmd_train(int argc, char **argv)
 {
@@ -119,10 +138,11 @@ int jn_cmd_train(int argc, char **argv)
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"onnx", required_argument, NULL, OPT_ONNX},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model = NULL, *optimizer = "adam";
+    const char *model = NULL, *optimizer = "adam", *onnx = NULL;
     double lr = -1, momentum = -1, wd = 0, vsplit = 0.1;
     long epochs = 0, batch = 0, seed = 1, limit = 0, threads = 0;
     bool quiet = false;
@@ -176,6 +196,7 @@ int jn_cmd_train(int argc, char **argv)
                 return usage_error("--threads wants an integer in 1..1024, got '%s'", optarg);
             break;
         case OPT_QUIET: quiet = true; break;
+        case OPT_ONNX: onnx = optarg; break;
         case 'h': train_usage(stdout); return JN_CLI_EXIT_OK;
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);
@@ -195,6 +216,12 @@ int jn_cmd_train(int argc, char **argv)
             t = k;
     if (!t)
         return usage_error("unknown model '%s'", model);
+    if (onnx && !jn_cli_can_export_onnx(model))
+        return usage_error("--onnx: model '%s' has no ONNX export", model);
+    if (onnx && !output_dir_writable(onnx)) {
+        fprintf(stderr, "junction train: --onnx '%s': cannot create a file there: %s\n", onnx, strerror(errno));
+        return JN_CLI_EXIT_FAIL;
+    }
     int kind = jn_optim_kind_from_name(optimizer);
     if (kind < 0)
         return usage_error("--optimizer wants sgd or adam, got '%s'", optimizer);
@@ -218,6 +245,16 @@ int jn_cmd_train(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "junction train: %s\n", err.msg[0] ? err.msg : jn_strerror(rc));
         return JN_CLI_EXIT_FAIL;
+    }
+    if (onnx) {
+        char ckpt[4096];
+        snprintf(ckpt, sizeof ckpt, "%s.safetensors", o.out);
+        rc = jn_cli_export_onnx(model, ckpt, onnx, &err);
+        if (rc) {
+            fprintf(stderr, "junction train: %s\n", err.msg[0] ? err.msg : jn_strerror(rc));
+            return JN_CLI_EXIT_FAIL;
+        }
+        printf("saved %s\n", onnx);
     }
     return JN_CLI_EXIT_OK;
 }

@@ -181,8 +181,8 @@ int jn_cnn_to_tensors(const jn_cnn *m, jn_tensor_list *out, jn_err *err)
 struct jn_cnn_work {
     int cap;
     float *col, *dcol;     /* im2col rows (max of both convs) */
+    float *w2t;            /* forward: conv2's weights transposed to [k*k*c1, c2] (see gemm_in_small_blocks) */
     float *a1, *p1, *a2, *p2, *a3;
-    int *i1, *i2;          /* argmax of each pooled cell (index into a1 / a2) */
     float *d_a1, *d_p1, *d_a2, *d_p2, *d_a3;
 };
 
@@ -197,6 +197,7 @@ jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
     size_t s_a1 = n * hw * a->c1, s_p1 = s_a1 / 4, s_a2 = n * (hw / 4) * a->c2, s_p2 = s_a2 / 4,
            s_a3 = n * a->hidden;
     w->cap = batch;
+    w->w2t = malloc(kk * a->c1 * a->c2 * sizeof(float));
     w->col = malloc(col * sizeof(float));
     w->dcol = malloc(col * sizeof(float));
     w->a1 = malloc(s_a1 * sizeof(float));
@@ -204,14 +205,12 @@ jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
     w->a2 = malloc(s_a2 * sizeof(float));
     w->p2 = malloc(s_p2 * sizeof(float));
     w->a3 = malloc(s_a3 * sizeof(float));
-    w->i1 = malloc(s_p1 * sizeof(int));
-    w->i2 = malloc(s_p2 * sizeof(int));
     w->d_a1 = malloc(s_a1 * sizeof(float));
     w->d_p1 = malloc(s_p1 * sizeof(float));
     w->d_a2 = malloc(s_a2 * sizeof(float));
     w->d_p2 = malloc(s_p2 * sizeof(float));
     w->d_a3 = malloc(s_a3 * sizeof(float));
-    if (!w->col || !w->dcol || !w->a1 || !w->p1 || !w->a2 || !w->p2 || !w->a3 || !w->i1 || !w->i2 || !w->d_a1 ||
+    if (!w->w2t || !w->col || !w->dcol || !w->a1 || !w->p1 || !w->a2 || !w->p2 || !w->a3 || !w->d_a1 ||
         !w->d_p1 || !w->d_a2 || !w->d_p2 || !w->d_a3) {
         jn_cnn_work_destroy(w);
         return NULL;
@@ -223,6 +222,7 @@ void jn_cnn_work_destroy(jn_cnn_work *w)
 {
     if (!w)
         return;
+    free(w->w2t);
     free(w->col);
     free(w->dcol);
     free(w->a1);
@@ -230,8 +230,6 @@ void jn_cnn_work_destroy(jn_cnn_work *w)
     free(w->a2);
     free(w->p2);
     free(w->a3);
-    free(w->i1);
-    free(w->i2);
     free(w->d_a1);
     free(w->d_p1);
     free(w->d_a2);
@@ -242,32 +240,59 @@ void jn_cnn_work_destroy(jn_cnn_work *w)
 
 /* ---- layers ------------------------------------------------------------------------------------------------- */
 
-/* x [n, h, w, c] -> col [n*h*w, k*k*c], same padding, stride 1. Row = one output pixel, (ky, kx, c) order. */
+/* x [n, h, w, c] -> col [n*h*w, k*k*c], same padding, stride 1. Row = one output pixel, (ky, kx, c) order. In NHWC
+ * the kx taps of one ky that fall inside the image are contiguous in x, so each (pixel, ky) is one copy of up to
+ * k*c floats plus the zeroed padding at its ends. */
 static void im2col(const float *x, int n, int h, int w, int c, int k, float *col)
 {
     int r = k / 2;
-    size_t rowlen = (size_t)k * k * c;
+    size_t rowlen = (size_t)k * k * c, kc = (size_t)k * c;
     for (int b = 0; b < n; b++)
         for (int y = 0; y < h; y++)
             for (int xx = 0; xx < w; xx++) {
                 float *row = col + (((size_t)b * h + y) * w + xx) * rowlen;
+                int kx0 = xx - r < 0 ? r - xx : 0, kx1 = xx + r >= w ? w - 1 - xx + r : k - 1; /* taps inside */
+                size_t lead = (size_t)kx0 * c, run = (size_t)(kx1 - kx0 + 1) * c;
                 for (int ky = 0; ky < k; ky++) {
                     int iy = y + ky - r;
-                    float *dst = row + (size_t)ky * k * c;
+                    float *dst = row + (size_t)ky * kc;
                     if (iy < 0 || iy >= h) {
-                        memset(dst, 0, (size_t)k * c * sizeof(float));
+                        memset(dst, 0, kc * sizeof(float));
                         continue;
                     }
-                    for (int kx = 0; kx < k; kx++) {
-                        int ix = xx + kx - r;
-                        if (ix < 0 || ix >= w)
-                            memset(dst + (size_t)kx * c, 0, (size_t)c * sizeof(float));
-                        else
-                            memcpy(dst + (size_t)kx * c, x + (((size_t)b * h + iy) * w + ix) * c,
-                                   (size_t)c * sizeof(float));
-                    }
+                    const float *src = x + (((size_t)b * h + iy) * w + (xx + kx0 - r)) * c;
+                    for (size_t i = 0; i < lead; i++)
+                        dst[i] = 0.0f;
+                    memcpy(dst + lead, src, run * sizeof(float));
+                    for (size_t i = lead + run; i < kc; i++)
+                        dst[i] = 0.0f;
                 }
             }
+}
+
+/* One-channel x [h, w] -> colT [k*k, h*w], the transpose of im2col's rows for one image: row t = (ky, kx) holds that
+ * tap's input for every output pixel, so each (tap, output row) is one contiguous run of the input row. For the
+ * first layer (c = 1), where im2col's rows are only k*k floats long and would cost one small copy per kernel row. */
+static void im2col_t_gray(const float *x, int h, int w, int k, float *colT)
+{
+    int r = k / 2;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            float *dst = colT + ((size_t)ky * k + kx) * h * w;
+            int x0 = r - kx > 0 ? r - kx : 0, x1 = w + r - kx < w ? w + r - kx : w; /* outputs whose tap is inside */
+            for (int y = 0; y < h; y++, dst += w) {
+                int iy = y + ky - r;
+                if (iy < 0 || iy >= h) {
+                    memset(dst, 0, (size_t)w * sizeof(float));
+                    continue;
+                }
+                for (int xx = 0; xx < x0; xx++)
+                    dst[xx] = 0.0f;
+                memcpy(dst + x0, x + (size_t)iy * w + (x0 + kx - r), (size_t)(x1 - x0) * sizeof(float));
+                for (int xx = x1; xx < w; xx++)
+                    dst[xx] = 0.0f;
+            }
+        }
 }
 
 /* The adjoint of im2col: dx = sum of the col rows' contributions (dx is overwritten). */
@@ -297,20 +322,54 @@ static void col2im(const float *col, int n, int h, int w, int c, int k, float *d
             }
 }
 
-/* out [rows, cols] = bias broadcast, then += a [rows, inner] x b^T (b is [cols, inner]). */
-static void gemm_bias(const float *a, const float *b, const float *bias, int rows, int cols, int inner, float *out)
+/* out [rows, cols] += bias on every row, then ReLU when `relu`. */
+static void add_bias_relu(float *out, const float *bias, int rows, int cols, int relu)
 {
-    for (int i = 0; i < rows; i++)
-        memcpy(out + (size_t)i * cols, bias, (size_t)cols * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, inner, 1.0f, a, inner, b, inner, 1.0f, out,
-                cols);
+    for (int i = 0; i < rows; i++) {
+        float *o = out + (size_t)i * cols;
+        if (relu)
+            for (int j = 0; j < cols; j++) {
+                float v = o[j] + bias[j];
+                o[j] = v > 0.0f ? v : 0.0f;
+            }
+        else
+            for (int j = 0; j < cols; j++)
+                o[j] += bias[j];
+    }
 }
 
-static void relu(float *x, size_t n)
+/* out [rows, cols] = a [rows, inner] x b^T (b is [cols, inner]) + bias, then ReLU when `relu`: one sgemm, then one
+ * pass over out that adds the bias and clamps. */
+static void gemm_bias(const float *a, const float *b, const float *bias, int rows, int cols, int inner, int relu,
+                      float *out)
 {
-    for (size_t i = 0; i < n; i++)
-        if (x[i] < 0.0f)
-            x[i] = 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, inner, 1.0f, a, inner, b, inner, 0.0f, out,
+                cols);
+    add_bias_relu(out, bias, rows, cols, relu);
+}
+
+/* As gemm_bias with ReLU, for a given transposed: aT [inner, rows]. */
+static void gemm_bias_t(const float *aT, const float *b, const float *bias, int rows, int cols, int inner, float *out)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, rows, cols, inner, 1.0f, aT, rows, b, inner, 0.0f, out, cols);
+    add_bias_relu(out, bias, rows, cols, 1);
+}
+
+/* out [rows, cols] = a [rows, inner] x bt [inner, cols], as sgemms of at most SMALL_GEMM_MNK multiply-adds each.
+ * OpenBLAS (0.3.21 here, on AVX-512 x86-64) hands such products to its "small matrix" kernels, which read both
+ * operands where they are; bigger ones are first copied into packed panels, and for a convolution's im2col matrix
+ * (used once) that copy costs about as much as the arithmetic. Elsewhere it is a few more calls of the ordinary
+ * kind. */
+#define SMALL_GEMM_MNK 1000000.0
+static void gemm_in_small_blocks(const float *a, const float *bt, int rows, int cols, int inner, float *out)
+{
+    int blocks = (int)ceil((double)rows * cols * inner / SMALL_GEMM_MNK);
+    int step = (rows + blocks - 1) / blocks;
+    for (int r0 = 0; r0 < rows; r0 += step) {
+        int nr = rows - r0 < step ? rows - r0 : step;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, cols, inner, 1.0f, a + (size_t)r0 * inner, inner,
+                    bt, cols, 0.0f, out + (size_t)r0 * cols, cols);
+    }
 }
 
 /* d *= (a > 0) */
@@ -321,34 +380,42 @@ static void relu_back(float *d, const float *a, size_t n)
             d[i] = 0.0f;
 }
 
-static void maxpool(const float *x, int n, int h, int w, int c, float *out, int *idx)
+/* 2x2 max pooling of x [n, h, w, c] into out [n, h/2, w/2, c]; channels innermost, so the compiler vectorizes it. */
+static void maxpool(const float *x, int n, int h, int w, int c, float *out)
 {
     int oh = h / 2, ow = w / 2;
     for (int b = 0; b < n; b++)
         for (int y = 0; y < oh; y++)
-            for (int xx = 0; xx < ow; xx++)
+            for (int xx = 0; xx < ow; xx++) {
+                const float *p00 = x + (((size_t)b * h + 2 * y) * w + 2 * xx) * c, *p01 = p00 + c,
+                            *p10 = p00 + (size_t)w * c, *p11 = p10 + c;
+                float *o = out + (((size_t)b * oh + y) * ow + xx) * c;
                 for (int ch = 0; ch < c; ch++) {
-                    int best = -1;
-                    float bv = -FLT_MAX;
-                    for (int dy = 0; dy < 2; dy++)
-                        for (int dx = 0; dx < 2; dx++) {
-                            int i = ((b * h + 2 * y + dy) * w + 2 * xx + dx) * c + ch;
-                            if (best < 0 || x[i] > bv) {
-                                bv = x[i];
-                                best = i;
-                            }
-                        }
-                    int o = ((b * oh + y) * ow + xx) * c + ch;
-                    out[o] = bv;
-                    idx[o] = best;
+                    float m0 = p00[ch] > p01[ch] ? p00[ch] : p01[ch], m1 = p10[ch] > p11[ch] ? p10[ch] : p11[ch];
+                    o[ch] = m0 > m1 ? m0 : m1;
                 }
+            }
 }
 
-static void maxpool_back(const float *dout, const int *idx, size_t n_out, float *dx, size_t n_in)
+/* The adjoint of maxpool: each pooled cell's gradient goes to the first input of its 2x2 window (in (dy, dx)
+ * order) that holds the window's maximum; dx [n, h, w, c] is overwritten. */
+static void maxpool_back(const float *x, const float *pooled, const float *dout, int n, int h, int w, int c, float *dx)
 {
-    memset(dx, 0, n_in * sizeof(float));
-    for (size_t i = 0; i < n_out; i++)
-        dx[idx[i]] += dout[i];
+    int oh = h / 2, ow = w / 2;
+    memset(dx, 0, (size_t)n * h * w * c * sizeof(float));
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < oh; y++)
+            for (int xx = 0; xx < ow; xx++) {
+                size_t o = (((size_t)b * oh + y) * ow + xx) * c;
+                size_t base = (((size_t)b * h + 2 * y) * w + 2 * xx) * c;
+                size_t at[4] = {base, base + c, base + (size_t)w * c, base + (size_t)w * c + c};
+                for (int ch = 0; ch < c; ch++) {
+                    int q = 0;
+                    while (q < 3 && x[at[q] + ch] != pooled[o + ch])
+                        q++;
+                    dx[at[q] + ch] += dout[o + ch];
+                }
+            }
 }
 
 /* Column sums of d [rows, cols] into db [cols] (overwritten). */
@@ -363,22 +430,33 @@ static void bias_grad(const float *d, int rows, int cols, float *db)
 void jn_cnn_forward(const jn_cnn *m, jn_cnn_work *w, const float *x, int n, float *logits)
 {
     const jn_cnn_arch *a = &m->a;
-    int h2 = a->h / 2, w2 = a->w / 2, h4 = a->h / 4, w4 = a->w / 4, kk = a->k * a->k;
-    int rows1 = n * a->h * a->w, rows2 = n * h2 * w2, flat = h4 * w4 * a->c2;
+    int h2 = a->h / 2, w2 = a->w / 2, kk = a->k * a->k, flat = (a->h / 4) * (a->w / 4) * a->c2;
+    size_t px1 = (size_t)a->h * a->w, px2 = (size_t)h2 * w2;
 
-    im2col(x, n, a->h, a->w, a->c, a->k, w->col);
-    gemm_bias(w->col, m->p[0], m->p[1], rows1, a->c1, kk * a->c, w->a1);
-    relu(w->a1, (size_t)rows1 * a->c1);
-    maxpool(w->a1, n, a->h, a->w, a->c1, w->p1, w->i1);
-
-    im2col(w->p1, n, h2, w2, a->c1, a->k, w->col);
-    gemm_bias(w->col, m->p[2], m->p[3], rows2, a->c2, kk * a->c1, w->a2);
-    relu(w->a2, (size_t)rows2 * a->c2);
-    maxpool(w->a2, n, h2, w2, a->c2, w->p2, w->i2);
-
-    gemm_bias(w->p2, m->p[4], m->p[5], n, a->hidden, flat, w->a3);
-    relu(w->a3, (size_t)n * a->hidden);
-    gemm_bias(w->a3, m->p[6], m->p[7], n, a->classes, a->hidden, logits);
+    /* The convolutions go one image at a time: an image's im2col rows (conv2: 196 x 400 floats for fashion-cnn)
+     * stay in cache for their sgemm, where a whole batch's would not. The dense layers take the batch at once. */
+    const int k2 = kk * a->c1; /* conv2's inner dimension */
+    for (int o = 0; o < a->c2; o++)
+        for (int i = 0; i < k2; i++)
+            w->w2t[(size_t)i * a->c2 + o] = m->p[2][(size_t)o * k2 + i];
+    for (int b = 0; b < n; b++) {
+        float *a1 = w->a1 + (size_t)b * px1 * a->c1, *p1 = w->p1 + (size_t)b * px2 * a->c1;
+        float *a2 = w->a2 + (size_t)b * px2 * a->c2, *p2 = w->p2 + (size_t)b * (px2 / 4) * a->c2;
+        if (a->c == 1) {
+            im2col_t_gray(x + (size_t)b * px1, a->h, a->w, a->k, w->col);
+            gemm_bias_t(w->col, m->p[0], m->p[1], (int)px1, a->c1, kk, a1);
+        } else {
+            im2col(x + (size_t)b * px1 * a->c, 1, a->h, a->w, a->c, a->k, w->col);
+            gemm_bias(w->col, m->p[0], m->p[1], (int)px1, a->c1, kk * a->c, 1, a1);
+        }
+        maxpool(a1, 1, a->h, a->w, a->c1, p1);
+        im2col(p1, 1, h2, w2, a->c1, a->k, w->col);
+        gemm_in_small_blocks(w->col, w->w2t, (int)px2, a->c2, k2, a2);
+        add_bias_relu(a2, m->p[3], (int)px2, a->c2, 1);
+        maxpool(a2, 1, h2, w2, a->c2, p2);
+    }
+    gemm_bias(w->p2, m->p[4], m->p[5], n, a->hidden, flat, 1, w->a3);
+    gemm_bias(w->a3, m->p[6], m->p[7], n, a->classes, a->hidden, 0, logits);
 }
 
 void jn_cnn_softmax(float *logits, int n, int classes)
@@ -446,7 +524,7 @@ void jn_cnn_backward(jn_cnn *m, jn_cnn_work *w, const float *x, int n, const flo
 
     /* pool2, relu, conv2 */
     size_t n_a2 = (size_t)rows2 * a->c2;
-    maxpool_back(w->d_p2, w->i2, (size_t)n * flat, w->d_a2, n_a2);
+    maxpool_back(w->a2, w->p2, w->d_p2, n, h2, w2, a->c2, w->d_a2);
     relu_back(w->d_a2, w->a2, n_a2);
     im2col(w->p1, n, h2, w2, a->c1, a->k, w->col);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->c2, kk * a->c1, rows2, 1.0f, w->d_a2, a->c2, w->col,
@@ -458,7 +536,7 @@ void jn_cnn_backward(jn_cnn *m, jn_cnn_work *w, const float *x, int n, const flo
 
     /* pool1, relu, conv1 (no gradient for the input) */
     size_t n_a1 = (size_t)rows1 * a->c1;
-    maxpool_back(w->d_p1, w->i1, (size_t)rows2 * a->c1, w->d_a1, n_a1);
+    maxpool_back(w->a1, w->p1, w->d_p1, n, a->h, a->w, a->c1, w->d_a1);
     relu_back(w->d_a1, w->a1, n_a1);
     im2col(x, n, a->h, a->w, a->c, a->k, w->col);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->c1, kk * a->c, rows1, 1.0f, w->d_a1, a->c1, w->col,

@@ -5,9 +5,16 @@
  *   -> conv k x k, c1 filters, same padding + ReLU -> maxpool 2
  *   -> conv k x k, c2 filters, same padding + ReLU -> maxpool 2
  *   -> dense hidden + ReLU -> dense classes (logits); softmax cross-entropy for training.
- * Activations are batch-major NHWC so each convolution is ONE sgemm over the whole batch (im2col rows are output
- * pixels). Weights: convN.weight [cout, k, k, cin] (OHWI), convN.bias [cout], fcN.weight [out, in] where fc1's
- * input is the NHWC flattening (h, w, c) of the second pooled map, fcN.bias [out]. FP32 throughout.
+ * Activations are batch-major NHWC; a convolution is im2col (rows are output pixels) + sgemm, with the bias and ReLU
+ * applied in one pass after it. The forward pass convolves one image at a time (its im2col matrix stays in cache; a
+ * batch of 32 would not: 10 MB for conv2) and runs the dense layers over the whole batch; the backward pass takes
+ * the whole batch per sgemm. In the forward pass a one-channel first layer (fashion-cnn's) builds the transposed
+ * im2col matrix instead (one contiguous run per kernel tap and image row) and uses sgemm's transpose flag, and conv2
+ * multiplies by its weights transposed (in the work area) in row blocks of at most 1e6 multiply-adds, the size
+ * OpenBLAS computes without packing its operands. Max pooling keeps no argmax: backward finds it again from the
+ * activations (the first maximum of each 2x2 window in (dy, dx) order).
+ * Weights: convN.weight [cout, k, k, cin] (OHWI), convN.bias [cout], fcN.weight [out, in] where fc1's input is the
+ * NHWC flattening (h, w, c) of the second pooled map, fcN.bias [out]. FP32 throughout.
  *
  * Ownership: jn_cnn owns its parameters and gradients (one allocation each); a jn_cnn_work owns the scratch of one
  * forward/backward pass up to its batch capacity. jn_cnn_to_tensors returns tensors the caller owns (copies).

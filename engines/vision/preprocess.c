@@ -103,6 +103,25 @@ int jn_pixels_to_nchw(const uint8_t *pixels, int width, int height, const jn_pre
         x0 = (rw - W) / 2;
         y0 = (rh - H) / 2;
     }
+    float ka[3], kb[3]; /* (v/255 - mean) / std = v * ka + kb per channel */
+    for (int c = 0; c < C; c++) {
+        ka[c] = 1.0f / (255.0f * cfg->std[c]);
+        kb[c] = -cfg->mean[c] / cfg->std[c];
+    }
+    size_t plane = (size_t)W * H;
+    if (rw == width && rh == height) {
+        /* No scaling (at most a crop): the filter's weights are exactly 1 and 0, so resampling would return the
+         * pixels unchanged. Normalize the kept window directly, as PIL's resize does nothing at the same size. */
+        for (int y = 0; y < H; y++) {
+            const uint8_t *src = pixels + ((size_t)(y + y0) * width + x0) * C;
+            for (int c = 0; c < C; c++) {
+                float *dst = out + c * plane + (size_t)y * W;
+                for (int x = 0; x < W; x++)
+                    dst[x] = (float)src[(size_t)x * C + c] * ka[c] + kb[c];
+            }
+        }
+        return 0;
+    }
     axis_coeffs ax = {0}, ay = {0};
     float *tmp = NULL;
     int rc = axis_init(&ax, width, rw, x0, W);
@@ -164,24 +183,21 @@ int jn_pixels_to_nchw(const uint8_t *pixels, int width, int height, const jn_pre
         }
     }
     free(rowf);
-    /* Vertical pass, then (v/255 - mean) / std into planes: v * a + b per channel. */
-    float ka[3], kb[3];
-    for (int c = 0; c < C; c++) {
-        ka[c] = 1.0f / (255.0f * cfg->std[c]);
-        kb[c] = -cfg->mean[c] / cfg->std[c];
-    }
-    size_t plane = (size_t)W * H;
+    /* Vertical pass, then (v/255 - mean) / std into planes. */
     for (int y = 0; y < H; y++) {
         const float *w = ay.w + (size_t)y * ay.taps;
         int n = ay.n[y];
         const float *base = tmp + (size_t)(ay.first[y] - row_lo) * W * C;
-        for (int x = 0; x < W * C; x++) {
-            float acc = 0;
-            for (int k = 0; k < n; k++)
-                acc += w[k] * base[(size_t)k * W * C + x];
-            int c = x % C, px = x / C;
-            acc = acc < 0.0f ? 0.0f : acc > 255.0f ? 255.0f : acc; /* weights sum to 1 only up to rounding */
-            out[c * plane + (size_t)y * W + px] = acc * ka[c] + kb[c];
+        for (int c = 0; c < C; c++) {
+            float *dst = out + c * plane + (size_t)y * W;
+            for (int px = 0; px < W; px++) {
+                size_t x = (size_t)px * C + c;
+                float acc = 0;
+                for (int k = 0; k < n; k++)
+                    acc += w[k] * base[(size_t)k * W * C + x];
+                acc = acc < 0.0f ? 0.0f : acc > 255.0f ? 255.0f : acc; /* weights sum to 1 only up to rounding */
+                dst[px] = acc * ka[c] + kb[c];
+            }
         }
     }
     free(tmp);

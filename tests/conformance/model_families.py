@@ -11,8 +11,8 @@ layout (model.onnx, test_data_set_N/input_i.pb, output_i.pb) and has onnx_confor
 with it (rtol 1e-4, atol 1e-5).
 
 usage: /usr/bin/python3 model_families.py ONNX_CONFORMANCE_BINARY [ORT_MODULE_DIR]
-ORT_MODULE_DIR defaults to $JUNCTION_ORT_DIR, then <checkout>/.cache/ort/node_modules/onnxruntime-node
-(scripts/install-deps.sh --ort installs it there). Without it the test exits 77 (ctest: skipped, not passed).
+ORT_MODULE_DIR defaults to $JUNCTION_ORT_DIR, then <checkout>/.cache/onnxruntime/node_modules/onnxruntime-node
+(scripts/install-deps.sh --onnxruntime installs it there). Without it the test fails, naming the install command.
 """
 import base64
 import json
@@ -156,7 +156,7 @@ def build_resnet():
 
 def ort_dir_or_none(argv):
     for d in (argv[2] if len(argv) > 2 else None, os.environ.get("JUNCTION_ORT_DIR"),
-              os.path.join(HERE, "..", "..", ".cache", "ort", "node_modules", "onnxruntime-node")):
+              os.path.join(HERE, "..", "..", ".cache", "onnxruntime", "node_modules", "onnxruntime-node")):
         if d and os.path.isfile(os.path.join(d, "package.json")):
             return os.path.abspath(d)
     return None
@@ -178,9 +178,9 @@ def main(argv):
     conformance = argv[1]
     ort_dir = ort_dir_or_none(argv)
     if not ort_dir:
-        print("model_families: onnxruntime-node not found (scripts/install-deps.sh --ort, or JUNCTION_ORT_DIR): "
-              "skipped")
-        return 77
+        print("FAIL model_families: onnxruntime-node not found: run scripts/install-deps.sh --onnxruntime (or set "
+              "JUNCTION_ORT_DIR); the comparison with ONNX Runtime is this test's point, so it does not pass without it")
+        return 1
     root = tempfile.mkdtemp(prefix="jn-families-")
     try:
         for name, (model, make_inputs) in (("bert_encoder", build_bert()), ("resnet_cnn", build_resnet())):

@@ -51,6 +51,18 @@ def main(t):
         if out is not None:
             d = float(np.abs(out[0] - ref).max())
             t.check(d < 1e-4, "png: max |diff| %.2g < 1e-4" % d)
+    # No scaling: 256 x 256 as it is, and 256 x 300 (the shorter side already fits) only cropped to its centre
+    # rows 22..277; the normalized pixels exactly.
+    with t.case("PNG 256x256 and 256x300: no resampling, crop only"):
+        big = rng.integers(0, 256, (300, 256, 3), dtype=np.uint8)
+        mean, std = (np.array(v, dtype=np.float32).reshape(3, 1, 1) for v in INET)
+        for name, arr in (("256x256", big[:256]), ("256x300", big)):
+            out = infer(t, srv, name, [mf.pil_bytes(Image.fromarray(arr, "RGB"), "PNG")])
+            if out is not None:
+                top = (arr.shape[0] - 256) // 2
+                want = (arr[top:top + 256].transpose(2, 0, 1).astype(np.float32) / 255.0 - mean) / std
+                d = float(np.abs(out[0] - want).max())
+                t.check(d < 1e-5, "%s: max |diff| %.2g < 1e-5" % (name, d))
     # upscaling a small gray image: replicated to RGB
     g = rng.integers(0, 256, (50, 40), dtype=np.uint8)
     gref = mf.pil_resize_ref(np.repeat(g[..., None], 3, axis=2), 256, 256, *INET, True)

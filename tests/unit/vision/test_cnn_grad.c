@@ -1,5 +1,7 @@
-/* test_cnn_grad.c — engines/vision/cnn: the backward pass against central finite differences of the loss, on a
- * small network (8x8x2 input, 3x3 kernels) computed in FP32; plus checkpoint tensors round-trip. */
+/* test_cnn_grad.c — engines/vision/cnn: the backward pass against central finite differences of the loss, on small
+ * networks computed in FP32 (8x8x2 input with 3x3 kernels; 8x8x1 with 5x5 kernels, where the forward pass takes its
+ * one-channel first-layer path and backward the general one, so each checks the other); plus checkpoint tensors
+ * round-trip. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +16,8 @@ static double loss_of(const jn_cnn *m, jn_cnn_work *w, const float *x, const int
     return jn_cnn_softmax_xent(logits, y, n, m->a.classes, NULL, NULL);
 }
 
-static void test_gradients(void)
+static void check_gradients(jn_cnn_arch a)
 {
-    jn_cnn_arch a = {.h = 8, .w = 8, .c = 2, .k = 3, .c1 = 3, .c2 = 4, .hidden = 6, .classes = 5};
     jn_cnn m;
     jn_err err = {0};
     JN_REQUIRE(jn_cnn_init(&m, &a, 42, &err) == 0);
@@ -29,8 +30,9 @@ static void test_gradients(void)
         }
     int n = 3;
     float x[3 * 8 * 8 * 2];
+    JN_REQUIRE(a.h == 8 && a.w == 8 && a.c <= 2);
     int y[3] = {0, 3, 4};
-    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+    for (size_t i = 0; i < (size_t)n * 8 * 8 * a.c; i++)
         x[i] = (float)((i * 37 % 101) / 101.0);
     jn_cnn_work *w = jn_cnn_work_create(&a, n);
     JN_REQUIRE(w != NULL);
@@ -72,6 +74,16 @@ static void test_gradients(void)
     jn_cnn_free(&m);
 }
 
+static void test_gradients(void)
+{
+    check_gradients((jn_cnn_arch){.h = 8, .w = 8, .c = 2, .k = 3, .c1 = 3, .c2 = 4, .hidden = 6, .classes = 5});
+}
+
+static void test_gradients_one_channel(void)
+{
+    check_gradients((jn_cnn_arch){.h = 8, .w = 8, .c = 1, .k = 5, .c1 = 3, .c2 = 4, .hidden = 6, .classes = 5});
+}
+
 static void test_tensors_roundtrip(void)
 {
     jn_cnn_arch a = jn_cnn_default_arch();
@@ -99,6 +111,7 @@ static void test_tensors_roundtrip(void)
 int main(void)
 {
     JN_TEST_RUN(test_gradients);
+    JN_TEST_RUN(test_gradients_one_channel);
     JN_TEST_RUN(test_tensors_roundtrip);
     return JN_TEST_EXIT();
 }
