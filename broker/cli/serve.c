@@ -13,6 +13,7 @@
 #include "../../engines/builtin.h"
 #include "../http/router.h"
 #include "../http/server.h"
+#include "../remote/remotes.h"
 #include "../rpc/server.h"
 #include "cli.h"
 #include "pipeline.h"
@@ -46,6 +47,9 @@ static void serve_usage(FILE *to)
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
             "  --pipelines DIR          also serve the pipelines in DIR/*.json (loaded in file-name order; any file\n"
             "                           that does not check stops the start with exit status 1)\n"
+            "  --remotes FILE           register the remote engines listed in FILE (JSON: [{\"name\", \"endpoint\",\n"
+            "                           \"protocol\": \"kserve_v2\"|\"native\", \"model\", \"version\", \"options\"}]) before\n"
+            "                           the pipelines; an entry that cannot be registered stops the start (exit 1)\n"
             "  -h, --help               this text\n"
             "\n"
             "When ready it prints 'junction: serving HTTP on HOST:PORT' (when HTTP is on), then\n"
@@ -99,7 +103,8 @@ int jn_cmd_serve(int argc, char **argv)
         O_BURN,
         O_PIPELINES,
         O_HTTP_PORT,
-        O_HTTP_MAX_BODY
+        O_HTTP_MAX_BODY,
+        O_REMOTES
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -114,6 +119,7 @@ int jn_cmd_serve(int argc, char **argv)
         {"pipelines", required_argument, NULL, O_PIPELINES},
         {"http-port", required_argument, NULL, O_HTTP_PORT},
         {"http-max-body-mb", required_argument, NULL, O_HTTP_MAX_BODY},
+        {"remotes", required_argument, NULL, O_REMOTES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -123,6 +129,7 @@ int jn_cmd_serve(int argc, char **argv)
     opt.port = JN_DEFAULT_GRPC_PORT;
     jn_builtin_options engines = {.burn_default_ms = 10.0};
     const char *pipelines_dir = NULL;
+    const char *remotes_file = NULL;
     int http_port = JN_DEFAULT_HTTP_PORT; /* -1 = off; 0 = any free port */
     size_t http_max_body = (size_t)64 << 20;
 
@@ -184,6 +191,9 @@ int jn_cmd_serve(int argc, char **argv)
         case O_PIPELINES:
             pipelines_dir = optarg;
             break;
+        case O_REMOTES:
+            remotes_file = optarg;
+            break;
         case O_HTTP_PORT:
             if (strcmp(optarg, "any") == 0)
                 http_port = 0;
@@ -238,7 +248,8 @@ int jn_cmd_serve(int argc, char **argv)
     jn_workpool *http_pool = NULL;
     jn_http_router *router = NULL;
     jn_http_server *http = NULL;
-    if (!reg) {
+    jn_remotes *remotes = reg ? jn_remotes_create(reg) : NULL;
+    if (!reg || !remotes) {
         fprintf(stderr, "junction serve: out of memory\n");
         goto out;
     }
@@ -250,6 +261,15 @@ int jn_cmd_serve(int argc, char **argv)
         fprintf(stderr, "junction serve: cannot register the built-in pipelines: %s\n", err.msg);
         goto out;
     }
+    if (remotes_file) {
+        int rc = jn_remotes_load_file(remotes, remotes_file, &err);
+        jn_remote_thread_release(); /* the main thread makes no more remote calls */
+        if (rc) {
+            fprintf(stderr, "junction serve: --remotes %s\n", err.msg);
+            goto out;
+        }
+    }
+    opt.remotes = remotes;
     if (pipelines_dir && jn_pipelines_load_dir(pipelines_dir, reg, &err)) {
         fprintf(stderr, "junction serve: %s\n", err.msg);
         goto out;
@@ -306,7 +326,9 @@ out:
     jn_workpool_destroy(http_pool); /* finishes any job still holding the router */
     jn_http_router_destroy(router);
     jn_server_destroy(server);
+    jn_remotes_stop(remotes); /* no health checks while the engines go */
     jn_registry_destroy(reg);
+    jn_remotes_destroy(remotes); /* after the registry: frees the endpoints nobody uses any more */
     grpc_shutdown();
     return status;
 }

@@ -113,11 +113,9 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
         run_engine(job);
         return;
     }
-    if (jn_workpool_submit(job->server->pool, run_engine, job) != 0) {
-        job->rc = jn_err_set(&job->err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work",
-                             job->req.model);
+    /* A remote engine runs on its endpoint's own pool (bounded), everything else on the shared one. */
+    if ((job->rc = jn_exec_submit(job->engine, job->server->pool, run_engine, job, &job->err)) != 0)
         job->done(job);
-    }
 }
 
 grpc_byte_buffer *jn_infer_job_encode(jn_infer_job *job, bool in_stream)

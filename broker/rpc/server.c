@@ -24,6 +24,13 @@ const jn_method jn_methods[] = {
     {"/junction.v1.Admin/PutPipeline", JN_METHOD_UNARY, jn_admin_put_pipeline, NULL, NULL},
     {"/junction.v1.Admin/DeletePipeline", JN_METHOD_UNARY, jn_admin_delete_pipeline, NULL, NULL},
     {"/junction.v1.Admin/ListPipelines", JN_METHOD_UNARY, jn_admin_list_pipelines, NULL, NULL},
+    {"/junction.v1.Admin/RegisterEngine", JN_METHOD_UNARY, jn_admin_register_engine, NULL, NULL},
+    {"/junction.v1.Admin/UnregisterEngine", JN_METHOD_UNARY, jn_admin_unregister_engine, NULL, NULL},
+    {"/junction.v1.Admin/ListEngines", JN_METHOD_UNARY, jn_admin_list_engines, NULL, NULL},
+    {"/junction.v1.Admin/Heartbeat", JN_METHOD_UNARY, jn_admin_heartbeat, NULL, NULL},
+    {"/junction.v1.Engine/Describe", JN_METHOD_UNARY, jn_engine_describe, NULL, NULL},
+    {"/junction.v1.Engine/Infer", JN_METHOD_UNARY, jn_unary_infer, NULL, &jn_infer_engine},
+    {"/junction.v1.Engine/InferStream", JN_METHOD_BIDI, NULL, jn_stream_start, &jn_infer_engine},
     {"/grpc.health.v1.Health/Check", JN_METHOD_UNARY, jn_health_check, NULL, NULL},
     {"/grpc.health.v1.Health/Watch", JN_METHOD_SERVER_STREAM, NULL, jn_health_watch_start, NULL},
 };
@@ -43,6 +50,7 @@ void jn_server_options_default(jn_server_options *opt)
     opt->max_stream_inflight = 64;
     opt->max_message_bytes = 64 << 20;
     opt->grace_ms = 10000;
+    opt->remotes = NULL;
 }
 
 void jn__server_call_begin(jn_server *s)

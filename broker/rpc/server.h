@@ -25,6 +25,7 @@ typedef struct jn_server_options {
     int max_stream_inflight; /* requests read from one stream and not yet answered; reading pauses beyond */
     int max_message_bytes;   /* receive and send limit; larger -> RESOURCE_EXHAUSTED */
     int64_t grace_ms;        /* on shutdown: how long in-flight calls may take before they are cancelled */
+    struct jn_remotes *remotes; /* remote engines (Admin.RegisterEngine...); NULL = not offered. Borrowed. */
 } jn_server_options;
 
 /* Fills the defaults (127.0.0.1:8001, 2 pumps, nproc workers, 32 pre-posted, 64 in flight per stream, 64 MiB,
