@@ -114,8 +114,13 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
         return;
     }
     /* A remote engine runs on its endpoint's own pool (bounded), everything else on the shared one. */
-    if ((job->rc = jn_exec_submit(job->engine, job->server->pool, run_engine, job, &job->err)) != 0)
+    jn_err err; /* not job->err: once submitted, the job may already be done and freed */
+    int rc = jn_exec_submit(job->engine, job->server->pool, run_engine, job, &err);
+    if (rc) {
+        job->rc = rc;
+        job->err = err;
         job->done(job);
+    }
 }
 
 grpc_byte_buffer *jn_infer_job_encode(jn_infer_job *job, bool in_stream)
