@@ -4,7 +4,7 @@ python3-grpcio + numpy, written from the protocol document):
 
 - registered at start (`serve --remotes FILE`) and at run time (Admin.RegisterEngine); listed by ListModels (platform
   kserve_v2, ready), v2 ModelMetadata (the remote's signature) and ListEngines;
-- called through Broker.Infer, v2 ModelInfer (raw and typed) and inside a pipeline mixed with the local identity
+- called through Broker.Infer, v2 ModelInfer (raw and typed), v2 REST and inside a pipeline mixed with the local identity
   engine: results equal numpy's; an answer in typed contents (add) is read as well as a raw one (scale2);
 - a remote error comes back with the remote's status code and its message prefixed by the engine name;
 - bad registrations (unknown protocol, malformed endpoint, duplicate name, unknown option, unreachable endpoint,
@@ -58,7 +58,7 @@ def run(t):
     with open(remotes, "w") as f:
         json.dump([{"name": "scale2", "endpoint": ks.address, "protocol": "kserve_v2", "model": "scale2",
                     "version": ""}], f)
-    srv = t.start_server(["--remotes", remotes])
+    srv = t.start_server(["--remotes", remotes, "--http-port", "any"])
     broker, v2, admin = srv.broker(), srv.v2(), srv.admin()
     rng = np.random.default_rng(5)
 
@@ -97,6 +97,15 @@ def run(t):
         big = rng.standard_normal((256, 1024)).astype(np.float32)
         r = t.call("Infer scale2 1 MiB", broker.Infer, infer_request("scale2", big, input_name="x"))
         t.check(r is not None and np.array_equal(output_array(r, "y"), big * 2), "a 1 MiB tensor goes through")
+
+    with t.case("v2 REST over HTTP reaches the remote too"):
+        import urllib.request
+        body = json.dumps({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1.5, -2, 3]}]})
+        req = urllib.request.Request("http://%s/v2/models/scale2/infer" % srv.http_address, data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            out = json.loads(resp.read())
+        t.eq(out["outputs"][0]["data"], [3.0, -4.0, 6.0], "POST /v2/models/scale2/infer = 2x")
 
     with t.case("Admin.RegisterEngine: a second model, typed answers"):
         r = t.call("RegisterEngine remote-add", ru.register, admin, "remote-add", ks.address, model="add")
