@@ -108,7 +108,6 @@ static void endpoint_free(jn_endpoint *ep)
     if (ep->channel)
         grpc_channel_destroy(ep->channel);
     jn_breaker_destroy(&ep->breaker);
-    pthread_mutex_destroy(&ep->mu);
     free(ep->target);
     free(ep);
 }
@@ -137,8 +136,6 @@ static jn_endpoint *endpoint_new(const char *target, const jn_remote_options *op
     }
     ep->opt = *opt;
     atomic_init(&ep->refs, 0);
-    atomic_init(&ep->healthy, 1);
-    pthread_mutex_init(&ep->mu, NULL);
     jn_breaker_init(&ep->breaker, opt->breaker_failures, opt->breaker_cooldown_ms * 1000000);
     ep->pool = jn_workpool_create(opt->max_concurrency);
     if (!ep->pool) {

@@ -1,5 +1,5 @@
-/* endpoint.h — one remote gRPC server as the broker sees it: a shared channel, a circuit breaker, a bounded thread
- * pool (the bulkhead its calls run on) and its health; plus the blocking unary call every remote call is made of.
+/* endpoint.h — one remote gRPC server as the broker sees it: a shared channel, a circuit breaker and a bounded
+ * thread pool (the bulkhead its calls run on); plus the blocking unary call every remote call is made of.
  *
  * Endpoints live in a table keyed by their target string ("127.0.0.1:9000"): every engine on the same target
  * shares one. Engines hold references (jn_endpoint_ref/unref); an endpoint nobody references is freed by
@@ -44,12 +44,7 @@ typedef struct jn_endpoint {
     jn_breaker breaker;
     jn_workpool *pool;
     jn_remote_options opt; /* of the engine that opened it */
-    atomic_int refs;
-    /* Health, written by the health checker. */
-    atomic_int healthy;
-    int64_t next_check_ns; /* health thread only */
-    pthread_mutex_t mu;    /* guards health_error */
-    char health_error[512];
+    atomic_int refs;          /* engines using it (health lives on the engines: remotes.c) */
     struct jn_endpoint *next; /* in the table, guarded by the table's lock */
 } jn_endpoint;
 
