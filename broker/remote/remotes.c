@@ -9,6 +9,8 @@
 
 /* How often the health thread wakes up: lease expiry is detected within this of its due time. */
 #define TICK_MS 50
+/* Threads registering engines (each blocks on a remote's Describe / ModelMetadata). */
+#define REGISTRATION_THREADS 4
 
 typedef struct entry {
     jn_engine *engine; /* the manager's reference */
@@ -32,6 +34,7 @@ struct jn_remotes {
     pthread_cond_t cv;
     bool stopping, running;
     pthread_t thread;
+    jn_workpool *registrations;
 };
 
 static void entry_free(entry *en)
@@ -480,7 +483,8 @@ jn_remotes *jn_remotes_create(jn_registry *reg)
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    if (pthread_create(&r->thread, NULL, health_main, r) != 0) {
+    r->registrations = jn_workpool_create(REGISTRATION_THREADS);
+    if (!r->registrations || pthread_create(&r->thread, NULL, health_main, r) != 0) {
         jn_remotes_destroy(r);
         return NULL;
     }
@@ -488,9 +492,18 @@ jn_remotes *jn_remotes_create(jn_registry *reg)
     return r;
 }
 
+jn_workpool *jn_remotes_pool(jn_remotes *r)
+{
+    return r->registrations;
+}
+
 void jn_remotes_stop(jn_remotes *r)
 {
-    if (!r || !r->running)
+    if (!r)
+        return;
+    jn_workpool_destroy(r->registrations); /* finishes registrations already queued */
+    r->registrations = NULL;
+    if (!r->running)
         return;
     pthread_mutex_lock(&r->mu);
     r->stopping = true;

@@ -25,8 +25,12 @@
 
 typedef struct jn_remotes jn_remotes;
 
-/* Starts the health thread. NULL on out of memory. */
+/* Starts the health thread and the registration pool. NULL on out of memory. */
 jn_remotes *jn_remotes_create(jn_registry *reg);
+
+/* Where front ends run registrations and heartbeats (they block on the remote for up to their deadline): a small
+ * pool of the manager's own, so registrations to a hung remote never hold the shared worker pool. Borrowed. */
+jn_workpool *jn_remotes_pool(jn_remotes *r);
 /* Stops the health thread (waits for a check in progress). */
 void jn_remotes_stop(jn_remotes *r);
 /* Drops the manager's engine references and frees the endpoints; call after the registry is destroyed (or after

@@ -1,7 +1,8 @@
 /* admin_remote.c — junction.v1.Admin for remote engines: RegisterEngine, UnregisterEngine, ListEngines, Heartbeat.
  *
  * RegisterEngine and Heartbeat ask the remote to describe its model (a blocking call of up to the caller's deadline
- * or the engine's health_timeout_ms): they run on the worker pool, never on the pump thread. Unregister and List
+ * or the engine's health_timeout_ms): they run on the remote manager's registration pool, never on the pump thread
+ * nor on the shared worker pool. Unregister and List
  * touch only local tables and answer on the pump thread. */
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +87,9 @@ static admin_job *admin_job_new(jn_unary *u, jn_remotes *r, ProtobufCMessage *ms
 
 static void submit(admin_job *j, jn_job_fn fn)
 {
-    if (jn_workpool_submit(j->u->server->pool, fn, j) != 0) {
-        jn_unary_fail(j->u, JN_EUNAVAIL, "the worker pool is not accepting work");
+    jn_workpool *pool = jn_remotes_pool(j->remotes);
+    if (!pool || jn_workpool_submit(pool, fn, j) != 0) {
+        jn_unary_fail(j->u, JN_EUNAVAIL, "remote engines are not accepting registrations (shutting down)");
         admin_job_free(j);
     }
 }

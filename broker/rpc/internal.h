@@ -201,7 +201,7 @@ void jn_admin_put_pipeline(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_delete_pipeline(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_list_pipelines(jn_unary *u, grpc_byte_buffer *payload);
 /* admin_remote.c: remote engines (RegisterEngine, UnregisterEngine, ListEngines, Heartbeat); the blocking ones run
- * on the worker pool. */
+ * on the remote manager's registration pool. */
 void jn_admin_register_engine(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_unregister_engine(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_list_engines(jn_unary *u, grpc_byte_buffer *payload);

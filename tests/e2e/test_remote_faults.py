@@ -172,6 +172,31 @@ def run(t):
             t.expect_error("a call while it is stopped", broker.Infer, SC.UNAVAILABLE, "scale2",
                            args=(infer_request("scale2", x, input_name="x"),), timeout=5)
             t.check(time.time() - t0 < 1.0, "fails fast", "%.2f s" % (time.time() - t0))
+            # Registrations to the hung remote block on its metadata: they must not hold the shared worker pool
+            # (2 workers here), on which the non-inline local engine `burn` runs.
+            regs = []
+
+            def register_stuck(i):
+                try:
+                    ru.register(srv.admin(), "stuck-%d" % i, ks2.address, model="scale2", timeout=3)
+                    regs.append("OK")
+                except grpc.RpcError as e:
+                    regs.append(e.code().name)
+
+            stuck = [threading.Thread(target=register_stuck, args=(i,)) for i in range(4)]
+            for th in stuck:
+                th.start()
+            time.sleep(0.3)
+            burns = 0
+            for _ in range(5):
+                r = t.call("burn while registrations hang", broker.Infer,
+                           infer_request("burn", x, params={"burn_ms": 0}), timeout=2)
+                burns += r is not None and np.array_equal(output_array(r, "output"), x)
+            t.eq(burns, 5, "the local pooled engine answers while 4 registrations wait on the hung remote")
+            for th in stuck:
+                th.join(30)
+            t.check(len(regs) == 4 and "OK" not in regs, "the registrations to the hung remote fail", str(regs))
+            t.check(all(ru.model_info(broker, "stuck-%d" % i) is None for i in range(4)), "and register nothing")
         finally:
             ks2.signal(signal.SIGCONT)
         t.check(ru.wait_for(lambda: ru.model_info(broker, "scale2").ready, 20, 0.1), "after SIGCONT it is ready")
