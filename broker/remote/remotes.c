@@ -11,6 +11,8 @@
 #define TICK_MS 50
 /* Threads registering engines (each blocks on a remote's Describe / ModelMetadata). */
 #define REGISTRATION_THREADS 4
+/* Threads running health checks (each blocks on one remote for up to its health_timeout_ms). */
+#define CHECK_THREADS 4
 
 typedef struct entry {
     jn_engine *engine; /* the manager's reference */
@@ -21,7 +23,8 @@ typedef struct entry {
     int64_t interval_ns, ttl_ns; /* leased only; guarded by mu */
     _Atomic int64_t last_beat_ns;
     atomic_int healthy;
-    int64_t next_check_ns; /* health thread only */
+    int64_t next_check_ns; /* guarded by mu */
+    bool checking;         /* a check is queued or running; guarded by mu */
     char health_error[512]; /* guarded by mu */
     struct entry *next;
 } entry;
@@ -35,6 +38,7 @@ struct jn_remotes {
     bool stopping, running;
     pthread_t thread;
     jn_workpool *registrations;
+    jn_workpool *checks;
 };
 
 static void entry_free(entry *en)
@@ -397,47 +401,69 @@ static void leases_pass(jn_remotes *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* Checks one entry that is due; false when none is (mu not held on entry). */
-static bool check_one(jn_remotes *r)
-{
-    int64_t now = jn_now_ns();
-    pthread_mutex_lock(&r->mu);
-    entry *due = NULL;
-    for (entry *en = r->entries; en; en = en->next)
-        if (en->next_check_ns <= now && (!due || en->next_check_ns < due->next_check_ns))
-            due = en;
-    if (!due) {
-        pthread_mutex_unlock(&r->mu);
-        return false;
-    }
-    jn_engine *e = jn_engine_ref(due->engine);
-    jn_endpoint *ep = jn_remote_engine_endpoint(e);
-    due->next_check_ns = now + ep->opt.health_interval_ms * 1000000;
-    char *name = strdup(due->name);
-    pthread_mutex_unlock(&r->mu);
+/* One health check, on the checks pool: at most one per engine at a time, so a hung remote ties up one check
+ * thread per engine for at most its health_timeout_ms, and neither lease expiry nor the other engines' checks wait
+ * for it. */
+typedef struct check_job {
+    jn_remotes *r;
+    jn_engine *engine; /* reference */
+    char *name;
+} check_job;
 
+static void run_check(void *arg)
+{
+    check_job *j = arg;
+    jn_remotes *r = j->r;
+    jn_endpoint *ep = jn_remote_engine_endpoint(j->engine);
     jn_call_status st;
-    int code = jn_remote_engine_check(e, &st);
+    int code = jn_remote_engine_check(j->engine, &st);
     jn_breaker_health(&ep->breaker, jn_now_ns(), code == 0);
 
     pthread_mutex_lock(&r->mu);
-    entry *en = name ? find_entry(r, name, NULL) : NULL;
-    if (en && en->engine == e) {
+    entry *en = find_entry(r, j->name, NULL);
+    if (en && en->engine == j->engine) {
+        en->checking = false;
         bool was = atomic_exchange(&en->healthy, code == 0);
         if (code)
             snprintf(en->health_error, sizeof en->health_error, "%s: %s", jn_grpc_status_name(code), st.message);
         else
             en->health_error[0] = '\0';
         if (was != (code == 0))
-            fprintf(stderr, "junction: remote engine '%s' at %s is %s%s%s\n", en->name, en->endpoint,
-                    code ? "unhealthy: " : "healthy again", code ? jn_grpc_status_name(code) : "",
-                    code ? "" : "");
+            fprintf(stderr, "junction: remote engine '%s' at %s is %s%s\n", en->name, en->endpoint,
+                    code ? "unhealthy: " : "healthy again", code ? en->health_error : "");
         update_ready(en, jn_now_ns());
     }
     pthread_mutex_unlock(&r->mu);
-    free(name);
-    jn_engine_unref(e);
-    return true;
+    jn_engine_unref(j->engine);
+    free(j->name);
+    free(j);
+}
+
+/* Hands the checks that are due to the checks pool. */
+static void schedule_checks(jn_remotes *r)
+{
+    int64_t now = jn_now_ns();
+    pthread_mutex_lock(&r->mu);
+    for (entry *en = r->entries; en; en = en->next) {
+        if (en->checking || en->next_check_ns > now)
+            continue;
+        check_job *j = calloc(1, sizeof *j);
+        if (!j || !(j->name = strdup(en->name))) {
+            free(j);
+            break;
+        }
+        j->r = r;
+        j->engine = jn_engine_ref(en->engine);
+        if (jn_workpool_submit(r->checks, run_check, j) != 0) {
+            jn_engine_unref(j->engine);
+            free(j->name);
+            free(j);
+            break;
+        }
+        en->checking = true;
+        en->next_check_ns = now + jn_remote_engine_endpoint(en->engine)->opt.health_interval_ms * 1000000;
+    }
+    pthread_mutex_unlock(&r->mu);
 }
 
 static void *health_main(void *arg)
@@ -447,11 +473,7 @@ static void *health_main(void *arg)
     while (!r->stopping) {
         pthread_mutex_unlock(&r->mu);
         leases_pass(r);
-        int checked = 0;
-        while (checked < 64 && check_one(r)) {
-            checked++;
-            leases_pass(r); /* a hung remote's check must not delay lease expiry of the others by much */
-        }
+        schedule_checks(r);
         jn_endpoints_reap(r->endpoints);
         pthread_mutex_lock(&r->mu);
         if (r->stopping)
@@ -484,7 +506,8 @@ jn_remotes *jn_remotes_create(jn_registry *reg)
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     r->registrations = jn_workpool_create(REGISTRATION_THREADS);
-    if (!r->registrations || pthread_create(&r->thread, NULL, health_main, r) != 0) {
+    r->checks = jn_workpool_create(CHECK_THREADS);
+    if (!r->registrations || !r->checks || pthread_create(&r->thread, NULL, health_main, r) != 0) {
         jn_remotes_destroy(r);
         return NULL;
     }
@@ -503,14 +526,16 @@ void jn_remotes_stop(jn_remotes *r)
         return;
     jn_workpool_destroy(r->registrations); /* finishes registrations already queued */
     r->registrations = NULL;
-    if (!r->running)
-        return;
-    pthread_mutex_lock(&r->mu);
-    r->stopping = true;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-    pthread_join(r->thread, NULL);
-    r->running = false;
+    if (r->running) {
+        pthread_mutex_lock(&r->mu);
+        r->stopping = true;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->thread, NULL);
+        r->running = false;
+    }
+    jn_workpool_destroy(r->checks); /* after the health thread: nothing schedules checks any more */
+    r->checks = NULL;
 }
 
 void jn_remotes_destroy(jn_remotes *r)

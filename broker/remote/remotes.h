@@ -1,6 +1,6 @@
 /* remotes.h — the broker's remote engines: registration (Admin.RegisterEngine, --remotes FILE, Heartbeat leases),
- * removal, listing, and the background thread that checks every endpoint's health, expires leases and frees
- * endpoints nobody uses.
+ * removal, listing, and the background thread that schedules health checks (run on a small pool of their own, at
+ * most one per engine at a time), expires leases and frees endpoints nobody uses.
  *
  * Readiness: a remote engine is ready while its last health check passed and, for a leased engine, its last
  * heartbeat is at most 2 x interval_ms old; the health thread writes engine->ready (ListModels and v2 ModelReady
