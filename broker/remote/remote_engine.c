@@ -2,6 +2,7 @@
 #include "remote_engine.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -219,7 +220,10 @@ jn_engine *jn_remote_engine_create(jn_endpoints *table, const jn_remote_spec *sp
     re->ep = ep;
     re->opt = spec->opt;
     const jn_engine_vtable *vt = spec->proto == &jn_remote_native ? &remote_vt_native : &remote_vt_kserve;
-    jn_engine *e = jn_engine_create(vt, spec->name, version[0] ? version : "1", NULL, re, err);
+    char description[600];
+    snprintf(description, sizeof description, "remote %s model '%s'%s%s at %s", spec->proto->name, model,
+             version[0] ? " version " : "", version, spec->endpoint);
+    jn_engine *e = jn_engine_create(vt, spec->name, version[0] ? version : "1", description, re, err);
     if (!e) {
         remote_ctx_free(re);
         return NULL;

@@ -68,6 +68,7 @@ def run(t):
         if m:
             t.eq(m.platform, "kserve_v2", "its platform")
             t.eq(m.ready, True, "it is ready")
+            t.eq(m.description, "remote kserve_v2 model 'scale2' at %s" % ks.address, "its description says where")
             t.eq([(p.name, p.datatype, list(p.shape)) for p in m.signature.inputs],
                  [("x", pb.tensor.FP32, [-1, -1])], "its inputs come from the remote's metadata")
             t.eq([p.name for p in m.signature.outputs], ["y"], "its outputs too")
