@@ -167,7 +167,9 @@ def run(t):
         t.check(ru.wait_for(lambda: not ru.model_info(broker, "py-double").ready, 5, 0.01),
                 "killed -9: not ready")
         took = time.time() - killed
-        t.check(took <= 2 * INTERVAL_MS / 1000.0 + 0.15, "within 2 x the renewal period (+ the 50 ms tick)",
+        # The bound is the broker's (2 x interval after the last heartbeat, which came before the kill, + its 50 ms
+        # tick); the rest of the slack is this script's polling over RPC on a loaded machine.
+        t.check(took <= 2 * INTERVAL_MS / 1000.0 + 0.3, "within 2 x the renewal period (+ tick and polling)",
                 "%.3f s" % took)
         t.expect_error("Infer py-double while it is down", broker.Infer, SC.UNAVAILABLE, "py-double",
                        args=(infer_request("py-double", x, input_name="x"),))
