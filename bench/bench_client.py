@@ -2,8 +2,10 @@
 """Helpers for bench/run.sh (Debian's /usr/bin/python3: grpcio 1.51, protobuf, numpy).
 
 Subcommands
-  payloads --stubs DIR --out DIR     write v1.bin / v2.bin: gRPC-framed junction.v1.InferRequest and
-                                     inference.ModelInferRequest for model "identity" (FP32 [1,16], 64 raw bytes)
+  payloads --stubs DIR --out DIR [--model M]
+                                     write v1.bin / v2.bin: gRPC-framed junction.v1.InferRequest and
+                                     inference.ModelInferRequest for model M (default "identity"; FP32 [1,16], 64
+                                     raw bytes, input "input")
   check --addr A --method M --payload F --expect {echo,v1,v2} [--stubs DIR]
                                      one real grpcio unary call with the payload; exit 1 unless status OK and the
                                      answer is what the target should return
@@ -52,8 +54,8 @@ def _unframe(data):
     return data[5:]
 
 
-def _v1_request(broker_pb2, tensor_pb2, rid=""):
-    req = broker_pb2.InferRequest(model="identity", id=rid)
+def _v1_request(broker_pb2, tensor_pb2, rid="", model="identity"):
+    req = broker_pb2.InferRequest(model=model, id=rid)
     v = req.inputs.add()
     v.name = "input"
     v.tensor.datatype = tensor_pb2.FP32
@@ -64,8 +66,8 @@ def _v1_request(broker_pb2, tensor_pb2, rid=""):
 
 def cmd_payloads(a):
     broker_pb2, tensor_pb2, v2 = _import_stubs(a.stubs)
-    v1_req = _v1_request(broker_pb2, tensor_pb2)
-    v2_req = v2.ModelInferRequest(model_name="identity")
+    v1_req = _v1_request(broker_pb2, tensor_pb2, model=a.model)
+    v2_req = v2.ModelInferRequest(model_name=a.model)
     inp = v2_req.inputs.add()
     inp.name = "input"
     inp.datatype = "FP32"
@@ -342,6 +344,7 @@ def main():
     p = sub.add_parser("payloads")
     p.add_argument("--stubs", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--model", default="identity")
     p = sub.add_parser("check")
     p.add_argument("--addr", required=True)
     p.add_argument("--method", required=True)

@@ -14,6 +14,7 @@
 #include "../../engines/builtin.h"
 #include "../http/router.h"
 #include "../http/server.h"
+#include "../remote/remotes.h"
 #include "../rpc/server.h"
 #include "auth.h"
 #include "cli.h"
@@ -66,6 +67,9 @@ static void serve_usage(FILE *to)
             "  --admin-token-file FILE  junction.v1.Admin calls need 'authorization: Bearer <the file's token>'\n"
             "  --client-token-file FILE inference and model calls need this token (or the admin token); health\n"
             "                           and v2 ServerLive/ServerReady stay open\n"
+            "  --remotes FILE           register the remote engines listed in FILE (JSON: [{\"name\", \"endpoint\",\n"
+            "                           \"protocol\": \"kserve_v2\"|\"native\", \"model\", \"version\", \"options\"}]) before\n"
+            "                           the pipelines; an entry that cannot be registered stops the start (exit 1)\n"
             "  -h, --help               this text\n"
             "\n"
             "When ready it prints 'junction: serving HTTP on HOST:PORT' (when HTTP is on), then\n"
@@ -130,6 +134,7 @@ int jn_cmd_serve(int argc, char **argv)
         O_REGISTRY_PREFIX,
         O_HTTP_THREADS,
         O_MODELS,
+        O_REMOTES,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -154,6 +159,7 @@ int jn_cmd_serve(int argc, char **argv)
         {"registry", required_argument, NULL, O_REGISTRY},
         {"registry-prefix", required_argument, NULL, O_REGISTRY_PREFIX},
         {"http-threads", required_argument, NULL, O_HTTP_THREADS},
+        {"remotes", required_argument, NULL, O_REMOTES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -164,6 +170,7 @@ int jn_cmd_serve(int argc, char **argv)
     jn_builtin_options engines = {.burn_default_ms = 10.0};
     const char *pipelines_dir = NULL;
     const char *models_dir = NULL;
+    const char *remotes_file = NULL;
     int http_port = JN_DEFAULT_HTTP_PORT; /* -1 = off; 0 = any free port */
     const char *admin_token_file = NULL, *client_token_file = NULL;
     const char *state_dir = JN_DEFAULT_STATE_DIR; /* NULL: nothing kept */
@@ -229,6 +236,9 @@ int jn_cmd_serve(int argc, char **argv)
         }
         case O_PIPELINES:
             pipelines_dir = optarg;
+            break;
+        case O_REMOTES:
+            remotes_file = optarg;
             break;
         case O_HTTP_PORT:
             if (strcmp(optarg, "any") == 0)
@@ -332,7 +342,8 @@ int jn_cmd_serve(int argc, char **argv)
     jn_cluster *cluster = NULL;
     jn_control control = {.reg = reg}; /* Admin changes: persisted when there is a state directory */
     opt.control = &control;
-    if (!reg) {
+    jn_remotes *remotes = reg ? jn_remotes_create(reg) : NULL;
+    if (!reg || !remotes) {
         fprintf(stderr, "junction serve: out of memory\n");
         goto out;
     }
@@ -357,6 +368,15 @@ int jn_cmd_serve(int argc, char **argv)
         }
         fprintf(stderr, "junction serve: %d ONNX model(s) from %s\n", loaded, models_dir);
     }
+    if (remotes_file) {
+        int rc = jn_remotes_load_file(remotes, remotes_file, &err);
+        jn_remote_thread_release(); /* the main thread makes no more remote calls */
+        if (rc) {
+            fprintf(stderr, "junction serve: --remotes %s\n", err.msg);
+            goto out;
+        }
+    }
+    opt.remotes = remotes;
     if (pipelines_dir && jn_pipelines_load_dir(pipelines_dir, reg, &err)) {
         fprintf(stderr, "junction serve: %s\n", err.msg);
         goto out;
@@ -439,7 +459,9 @@ out:
     jn_http_router_destroy(router);
     jn_server_destroy(server);
     jn_cluster_stop(cluster); /* before the registry it applies changes to */
+    jn_remotes_stop(remotes); /* no health checks while the engines go */
     jn_registry_destroy(reg);
+    jn_remotes_destroy(remotes); /* after the registry: frees the endpoints nobody uses any more */
     jn_state_close(state);
     jn_auth_clear(&auth);
     grpc_shutdown();

@@ -88,6 +88,12 @@ struct jn_engine {
     void *ctx; /* the implementation's state */
     /* The model's metrics, looked up once (jn_metrics_engine) so requests skip the registry lookup. */
     struct jn_model_stats *_Atomic stats;
+    /* Where front ends run this engine's calls when it is not inline (jn_exec_submit): NULL = their shared worker
+     * pool. A remote engine sets its endpoint's own pool (a bulkhead: a hung remote ties up only its threads).
+     * Borrowed: the engine keeps it alive for as long as it lives. Set before registration, never changed. */
+    struct jn_workpool *pool;
+    /* With `pool`: calls queued (not yet started) beyond this fail fast with JN_EUNAVAIL. 0 = no bound. */
+    size_t pool_max_pending;
 };
 
 /* A new engine with an empty signature and one reference. Copies name, version (NULL -> "1") and description.

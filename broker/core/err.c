@@ -66,6 +66,18 @@ int jn_err_grpc_status(int code)
     return 2;
 }
 
+int jn_err_from_grpc_status(int grpc_status)
+{
+    if (grpc_status == 0)
+        return JN_OK;
+#define JN__ERR_FROM_GRPC(name, value, grpc, http, text)                                                  \
+    if (grpc_status == grpc)                                                                           \
+        return value;
+    JN_ERRNO_MAP(JN__ERR_FROM_GRPC)
+#undef JN__ERR_FROM_GRPC
+    return JN_EUNKNOWN;
+}
+
 int jn_err_http_status(int code)
 {
     switch (code) {

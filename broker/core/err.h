@@ -26,8 +26,13 @@
     X(EPRECOND, -10, 9, 400, "failed precondition")                                                    \
     X(EINTERNAL, -11, 13, 500, "internal error")                                                       \
     X(EIO, -12, 13, 500, "i/o error")                                                                  \
-    X(EUNAUTHENTICATED, -13, 16, 401, "unauthenticated")                                               \
-    X(EPERMISSION, -14, 7, 403, "permission denied")
+    /* The remaining gRPC codes, so a remote engine's status comes back to the caller unchanged. */     \
+    X(EUNKNOWN, -13, 2, 500, "unknown error")                                                          \
+    X(EPERMISSION, -14, 7, 403, "permission denied")                                                    \
+    X(EABORTED, -15, 10, 409, "aborted")                                                               \
+    X(ERANGE, -16, 11, 400, "out of range")                                                            \
+    X(EDATALOSS, -17, 15, 500, "data loss")                                                            \
+    X(EUNAUTHENTICATED, -18, 16, 401, "unauthenticated")
 
 enum {
     JN_OK = 0,
@@ -58,6 +63,10 @@ const char *jn_strerror(int code);
 
 /* The grpc_status_code (numeric, google.rpc.Code) for a JN_E* code; 0 for JN_OK; 2 (UNKNOWN) for others. */
 int jn_err_grpc_status(int code);
+
+/* The JN_E* code for a non-zero grpc_status_code (the first in JN_ERRNO_MAP that maps to it); JN_EUNKNOWN for codes
+ * outside google.rpc.Code, 0 for OK. */
+int jn_err_from_grpc_status(int grpc_status);
 
 /* The HTTP status for a JN_E* code; 200 for JN_OK. */
 int jn_err_http_status(int code);

@@ -183,3 +183,18 @@ int jn_exec_run_stream(jn_engine *engine, const jn_request *req, const atomic_in
     jn_infer_ctx ctx = request_ctx(req, cancelled, pool);
     return jn_exec_engine_stream(engine, &ctx, &req->inputs, emit, emit_arg, err);
 }
+
+int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, jn_job_fn fn, void *arg, jn_err *err)
+{
+    jn_workpool *pool = engine->pool ? engine->pool : shared;
+    if (engine->pool && engine->pool_max_pending) {
+        size_t queued = jn_workpool_pending(engine->pool);
+        if (queued >= engine->pool_max_pending)
+            return jn_err_set(err, JN_EUNAVAIL,
+                              "model '%s': too many calls waiting for its endpoint (%zu queued; the limit is %zu)",
+                              engine->name, queued, engine->pool_max_pending);
+    }
+    if (jn_workpool_submit(pool, fn, arg) != 0)
+        return jn_err_set(err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work", engine->name);
+    return 0;
+}

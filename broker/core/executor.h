@@ -41,6 +41,11 @@ int jn_exec_engine(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_l
 int jn_exec_engine_stream(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
                           jn_emit_fn emit, void *emit_arg, jn_err *err);
 
+/* Queues fn(arg) where calls to `engine` run when not inline: the engine's own pool when it has one (bounded by
+ * pool_max_pending), else `shared`. 0, or JN_EUNAVAIL with err naming the model when the pool refuses the job (it
+ * is full or shutting down); fn is then not called. */
+int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, jn_job_fn fn, void *arg, jn_err *err);
+
 static inline bool jn_engine_is_inline(const jn_engine *e)
 {
     return (e->flags & JN_ENGINE_INLINE) != 0;

@@ -503,11 +503,19 @@ static void start_inference(call *c)
     c->stats = jn_metrics_engine(e);
     jn_metrics_request_begin(c->stats);
     bool run_inline = jn_engine_is_inline(e) && c->req->body_len < INLINE_MAX_BODY;
-    jn_engine_unref(e);
-    if (run_inline)
+    if (run_inline) {
+        jn_engine_unref(e);
         run_call(c);
-    else
+    } else if (e->pool) { /* a remote engine: its endpoint's own bounded pool (the bulkhead) */
+        jn_err_clear(&err);
+        int rc = jn_exec_submit(e, c->r->pool, run_call, c, &err);
+        jn_engine_unref(e);
+        if (rc)
+            finish_err(c, &err);
+    } else {
+        jn_engine_unref(e);
         submit(c);
+    }
 }
 
 static void model_ready(call *c)

@@ -240,8 +240,9 @@ static int encode_typed(out_value *o, const jn_port *port, const jn_tensor *t, b
     return 0;
 }
 
+/* typed: outputs may take the typed shorthand forms (Broker); junction.v1.Engine answers tensors only. */
 static grpc_byte_buffer *encode_response(const jn_request *req, const jn_engine *engine,
-                                         const jn_tensor_list *outputs, bool partial, jn_err *err)
+                                         const jn_tensor_list *outputs, bool partial, bool typed, jn_err *err)
 {
     Junction__V1__InferResponse r = JUNCTION__V1__INFER_RESPONSE__INIT;
     r.partial = partial;
@@ -260,7 +261,7 @@ static grpc_byte_buffer *encode_response(const jn_request *req, const jn_engine 
         junction__v1__value__init(&o->value);
         o->value.name = t->name;
         ptrs[i] = &o->value;
-        const jn_port *port = jn_signature_find_output(&engine->sig, t->name);
+        const jn_port *port = typed ? jn_signature_find_output(&engine->sig, t->name) : NULL;
         bool done = false;
         if (port && encode_typed(o, port, t, &done))
             goto oom;
@@ -284,13 +285,13 @@ out:
 static grpc_byte_buffer *v1_encode(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
                                    const void *state, bool in_stream, jn_err *err)
 {
-    return encode_response(req, engine, outputs, false, err);
+    return encode_response(req, engine, outputs, false, true, err);
 }
 
 static grpc_byte_buffer *v1_encode_partial(const jn_request *req, const jn_engine *engine,
                                            const jn_tensor_list *outputs, const void *state, bool final, jn_err *err)
 {
-    return encode_response(req, engine, outputs, !final, err);
+    return encode_response(req, engine, outputs, !final, true, err);
 }
 
 static grpc_byte_buffer *v1_encode_stream_error(const jn_request *req, const jn_err *err)
@@ -310,6 +311,30 @@ const jn_infer_proto jn_infer_v1 = {
     .decode = v1_decode,
     .encode = v1_encode,
     .encode_partial = v1_encode_partial,
+    .encode_stream_error = v1_encode_stream_error,
+    .free_state = NULL,
+};
+
+/* junction.v1.Engine (engine.proto): the same messages, every output a tensor so the remote side can rebuild it
+ * exactly against the signature it was described with. */
+static grpc_byte_buffer *engine_encode(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
+                                       const void *state, bool in_stream, jn_err *err)
+{
+    return encode_response(req, engine, outputs, false, false, err);
+}
+
+static grpc_byte_buffer *engine_encode_partial(const jn_request *req, const jn_engine *engine,
+                                               const jn_tensor_list *outputs, const void *state, bool final,
+                                               jn_err *err)
+{
+    return encode_response(req, engine, outputs, !final, false, err);
+}
+
+const jn_infer_proto jn_infer_engine = {
+    .name = "junction.v1.Engine",
+    .decode = v1_decode,
+    .encode = engine_encode,
+    .encode_partial = engine_encode_partial,
     .encode_stream_error = v1_encode_stream_error,
     .free_state = NULL,
 };

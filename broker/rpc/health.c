@@ -12,7 +12,7 @@
 typedef Grpc__Health__V1__HealthCheckResponse__ServingStatus serving_status;
 
 static const char *const known_services[] = {"", "junction.v1.Broker", "inference.GRPCInferenceService",
-                                             "grpc.health.v1.Health"};
+                                             "grpc.health.v1.Health", "junction.v1.Engine"};
 
 static bool service_known(const char *name)
 {

@@ -113,9 +113,12 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
         run_engine(job);
         return;
     }
-    if (jn_workpool_submit(job->server->pool, run_engine, job) != 0) {
-        job->rc = jn_err_set(&job->err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work",
-                             job->req.model);
+    /* A remote engine runs on its endpoint's own pool (bounded), everything else on the shared one. */
+    jn_err err; /* not job->err: once submitted, the job may already be done and freed */
+    int rc = jn_exec_submit(job->engine, job->server->pool, run_engine, job, &err);
+    if (rc) {
+        job->rc = rc;
+        job->err = err;
         job->done(job);
     }
 }

@@ -132,6 +132,7 @@ typedef struct jn_infer_proto {
 
 extern const jn_infer_proto jn_infer_v1; /* codec_v1.c: junction.v1.InferRequest/InferResponse */
 extern const jn_infer_proto jn_infer_v2; /* codec_v2.c: inference.ModelInferRequest/Response */
+extern const jn_infer_proto jn_infer_engine; /* codec_v1.c: junction.v1.Engine (outputs always as tensors) */
 
 /* codec_v1.c: one junction.v1.Value (input #index) into a tensor that may point into the held message (Evaluate's
  * examples reuse the Infer decoding). */
@@ -205,5 +206,13 @@ void jn_admin_delete_pipeline(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_load_model(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_unload_model(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_list_pipelines(jn_unary *u, grpc_byte_buffer *payload);
+/* admin_remote.c: remote engines (RegisterEngine, UnregisterEngine, ListEngines, Heartbeat); the blocking ones run
+ * on the remote manager's registration pool. */
+void jn_admin_register_engine(jn_unary *u, grpc_byte_buffer *payload);
+void jn_admin_unregister_engine(jn_unary *u, grpc_byte_buffer *payload);
+void jn_admin_list_engines(jn_unary *u, grpc_byte_buffer *payload);
+void jn_admin_heartbeat(jn_unary *u, grpc_byte_buffer *payload);
+/* engine_service.c: junction.v1.Engine Describe (Infer and InferStream go through infer.c / stream.c). */
+void jn_engine_describe(jn_unary *u, grpc_byte_buffer *payload);
 
 #endif

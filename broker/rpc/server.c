@@ -27,6 +27,13 @@ const jn_method jn_methods[] = {
     {"/junction.v1.Admin/ListPipelines", JN_METHOD_UNARY, jn_admin_list_pipelines, NULL, NULL},
     {"/junction.v1.Admin/LoadModel", JN_METHOD_UNARY, jn_admin_load_model, NULL, NULL},
     {"/junction.v1.Admin/UnloadModel", JN_METHOD_UNARY, jn_admin_unload_model, NULL, NULL},
+    {"/junction.v1.Admin/RegisterEngine", JN_METHOD_UNARY, jn_admin_register_engine, NULL, NULL},
+    {"/junction.v1.Admin/UnregisterEngine", JN_METHOD_UNARY, jn_admin_unregister_engine, NULL, NULL},
+    {"/junction.v1.Admin/ListEngines", JN_METHOD_UNARY, jn_admin_list_engines, NULL, NULL},
+    {"/junction.v1.Admin/Heartbeat", JN_METHOD_UNARY, jn_admin_heartbeat, NULL, NULL},
+    {"/junction.v1.Engine/Describe", JN_METHOD_UNARY, jn_engine_describe, NULL, NULL},
+    {"/junction.v1.Engine/Infer", JN_METHOD_UNARY, jn_unary_infer, NULL, &jn_infer_engine},
+    {"/junction.v1.Engine/InferStream", JN_METHOD_BIDI, NULL, jn_stream_start, &jn_infer_engine},
     {"/grpc.health.v1.Health/Check", JN_METHOD_UNARY, jn_health_check, NULL, NULL},
     {"/grpc.health.v1.Health/Watch", JN_METHOD_SERVER_STREAM, NULL, jn_health_watch_start, NULL},
 };
@@ -50,6 +57,7 @@ void jn_server_options_default(jn_server_options *opt)
     opt->load_model = NULL;
     opt->load_model_arg = NULL;
     opt->loaded_platform = NULL;
+    opt->remotes = NULL;
 }
 
 void jn__server_call_begin(jn_server *s)

@@ -45,6 +45,7 @@ typedef struct jn_server_options {
     jn_model_loader_fn load_model;
     void *load_model_arg;
     const char *loaded_platform;
+    struct jn_remotes *remotes; /* remote engines (Admin.RegisterEngine...); NULL = not offered. Borrowed. */
 } jn_server_options;
 
 /* Fills the defaults (127.0.0.1:8001, 2 pumps, nproc workers, 32 pre-posted, 64 in flight per stream, 64 MiB,

@@ -50,6 +50,7 @@ PROTO_FILES = [
     "junction/v1/broker.proto",
     "junction/v1/pipeline.proto",
     "junction/v1/admin.proto",
+    "junction/v1/engine.proto",
     "inference/grpc_service.proto",
     "jn_health/v1/health.proto",  # copied from grpc/health/v1/health.proto, see above
 ]
@@ -72,6 +73,7 @@ class pb:
 
     tensor = contract = broker = broker_grpc = v2 = v2_grpc = health = health_grpc = None
     pipeline = admin = admin_grpc = None
+    engine = engine_grpc = None
     generator = None
 
 
@@ -137,6 +139,9 @@ def generate_stubs(workdir):
         from jn_health.v1 import health_pb2, health_pb2_grpc
         from junction.v1 import pipeline_pb2, admin_pb2, admin_pb2_grpc
         pb.pipeline, pb.admin, pb.admin_grpc = pipeline_pb2, admin_pb2, admin_pb2_grpc
+        from junction.v1 import engine_pb2, engine_pb2_grpc
+        pb.engine, pb.engine_grpc = engine_pb2, engine_pb2_grpc
+        pb.gen_dir = out
         pb.tensor, pb.contract, pb.broker, pb.broker_grpc = tensor_pb2, contract_pb2, broker_pb2, broker_pb2_grpc
         pb.v2, pb.v2_grpc = grpc_service_pb2, grpc_service_pb2_grpc
         pb.health, pb.health_grpc = health_pb2, health_pb2_grpc

@@ -1,0 +1,104 @@
+/* endpoint.h — one remote gRPC server as the broker sees it: a shared channel, a circuit breaker and a bounded
+ * thread pool (the bulkhead its calls run on); plus the blocking unary call every remote call is made of.
+ *
+ * Endpoints live in a table keyed by their target string ("127.0.0.1:9000"): every engine on the same target
+ * shares one. Engines hold references (jn_endpoint_ref/unref); an endpoint nobody references is freed by
+ * jn_endpoints_reap, never by unref: the last reference may be dropped on one of the endpoint's own pool threads,
+ * which cannot join itself.
+ *
+ * Calls are blocking: one per thread at a time, on that thread's own pluck completion queue (created on first
+ * use, destroyed when the thread exits or calls jn_remote_thread_release), always with a deadline.
+ *
+ * Thread-safety: everything may be called from any thread.
+ */
+#ifndef JN_REMOTE_ENDPOINT_H
+#define JN_REMOTE_ENDPOINT_H
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "breaker.h"
+#include "err.h"
+#include "options.h"
+#include "workpool.h"
+
+/* The remote methods, registered once per channel. */
+typedef enum jn_remote_method {
+    JN_RM_V2_SERVER_READY,
+    JN_RM_V2_MODEL_READY,
+    JN_RM_V2_MODEL_METADATA,
+    JN_RM_V2_MODEL_INFER,
+    JN_RM_ENGINE_DESCRIBE,
+    JN_RM_ENGINE_INFER,
+    JN_RM_ENGINE_INFER_STREAM,
+    JN_RM_HEALTH_CHECK,
+    JN_RM_COUNT
+} jn_remote_method;
+
+typedef struct jn_endpoint {
+    char *target;
+    grpc_channel *channel;
+    void *methods[JN_RM_COUNT];
+    jn_breaker breaker;
+    jn_workpool *pool;
+    jn_remote_options opt; /* of the engine that opened it */
+    atomic_int refs;          /* engines using it (health lives on the engines: remotes.c) */
+    struct jn_endpoint *next; /* in the table, guarded by the table's lock */
+} jn_endpoint;
+
+typedef struct jn_endpoints jn_endpoints;
+
+jn_endpoints *jn_endpoints_create(void);
+/* Frees every endpoint; none may be referenced any more. */
+void jn_endpoints_destroy(jn_endpoints *t);
+
+/* Checks the form of a target: HOST:PORT, [IPV6]:PORT, dns:///HOST:PORT, ipv4:ADDR:PORT, ipv6:..., unix:PATH.
+ * JN_EINVAL saying what is wrong with it. */
+int jn_endpoint_check_target(const char *target, jn_err *err);
+
+/* The endpoint for `target` (made on first use with `opt`), with a new reference. NULL with err set. */
+jn_endpoint *jn_endpoints_open(jn_endpoints *t, const char *target, const jn_remote_options *opt, jn_err *err);
+jn_endpoint *jn_endpoint_ref(jn_endpoint *ep);
+void jn_endpoint_unref(jn_endpoint *ep);
+
+/* Frees the endpoints nobody references (their pools are drained and joined). Returns how many. Must not run on
+ * an endpoint pool thread. */
+size_t jn_endpoints_reap(jn_endpoints *t);
+
+/* Calls fn on every endpoint, with a reference held during the call (the table's lock is not held). */
+void jn_endpoints_each(jn_endpoints *t, void (*fn)(jn_endpoint *ep, void *arg), void *arg);
+
+/* The outcome of one call as the remote (or the transport) told it. */
+typedef struct jn_call_status {
+    int code; /* grpc_status_code */
+    char message[JN_ERR_MSG_MAX];
+} jn_call_status;
+
+/* One unary call: sends req, waits for the answer until deadline_ns (jn_now_ns() clock; required), watching
+ * `cancelled` (may be NULL: the call is then cancelled too). Returns the grpc status code: 0 with *resp set (free
+ * with protobuf_c_message_free_unpacked) or non-zero with st filled (an undecodable answer is INTERNAL). */
+int jn_endpoint_unary(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns, const atomic_int *cancelled,
+                      ProtobufCMessage **resp, jn_call_status *st);
+
+/* A bidi call driven step by step on the calling thread (streaming native engines). Open sends the one request
+ * and half-closes; next reads answers until it returns 0 with *msg NULL (the end: st has the final status). */
+typedef struct jn_endpoint_stream jn_endpoint_stream;
+jn_endpoint_stream *jn_endpoint_stream_open(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessage *req,
+                                            int64_t deadline_ns, const atomic_int *cancelled, jn_call_status *st);
+/* 0 with *msg (free with protobuf_c_message_free_unpacked) or *msg NULL at the end; non-zero grpc status on
+ * failure (st filled). */
+int jn_endpoint_stream_next(jn_endpoint_stream *s, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
+                            jn_call_status *st);
+/* Cancels the call if it still runs and frees it. */
+void jn_endpoint_stream_close(jn_endpoint_stream *s);
+
+/* Destroys the calling thread's completion queue (the main thread calls it after making remote calls). */
+void jn_remote_thread_release(void);
+
+/* The grpc status name ("UNAVAILABLE"). */
+const char *jn_grpc_status_name(int code);
+
+#endif

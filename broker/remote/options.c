@@ -1,0 +1,69 @@
+#include "options.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jn_remote_options_default(jn_remote_options *o)
+{
+    o->timeout_ms = 30000;
+    o->max_attempts = 3;
+    o->backoff_ms = 25;
+    o->backoff_max_ms = 1000;
+    o->breaker_failures = 5;
+    o->breaker_cooldown_ms = 2000;
+    o->max_concurrency = 16;
+    o->max_queue = 64;
+    o->health_interval_ms = 1000;
+    o->health_timeout_ms = 2000;
+}
+
+typedef struct option_row {
+    const char *key;
+    size_t offset;
+    int is_int; /* int field (else int64_t) */
+    int64_t lo, hi;
+} option_row;
+
+#define ROW64(k, lo, hi) {#k, offsetof(jn_remote_options, k), 0, lo, hi}
+#define ROW32(k, lo, hi) {#k, offsetof(jn_remote_options, k), 1, lo, hi}
+
+static const option_row rows[] = {
+    ROW64(timeout_ms, 1, 3600000),
+    ROW32(max_attempts, 1, 100),
+    ROW64(backoff_ms, 0, 60000),
+    ROW64(backoff_max_ms, 0, 600000),
+    ROW32(breaker_failures, 1, 1000000),
+    ROW64(breaker_cooldown_ms, 0, 3600000),
+    ROW32(max_concurrency, 1, 1024),
+    ROW32(max_queue, 1, 1000000),
+    ROW64(health_interval_ms, 10, 3600000),
+    ROW64(health_timeout_ms, 1, 600000),
+};
+
+int jn_remote_options_set(jn_remote_options *o, const char *key, const char *value, jn_err *err)
+{
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const option_row *r = &rows[i];
+        if (strcmp(key, r->key) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end || v < r->lo || v > r->hi)
+            return jn_err_set(err, JN_EINVAL, "option '%s': '%s' is not an integer in [%lld, %lld]", key, value,
+                              (long long)r->lo, (long long)r->hi);
+        char *field = (char *)o + r->offset;
+        if (r->is_int)
+            *(int *)field = (int)v;
+        else
+            *(int64_t *)field = (int64_t)v;
+        return 0;
+    }
+    return jn_err_set(err, JN_EINVAL,
+                      "option '%s' is unknown (known: timeout_ms, max_attempts, backoff_ms, backoff_max_ms, "
+                      "breaker_failures, breaker_cooldown_ms, max_concurrency, max_queue, health_interval_ms, "
+                      "health_timeout_ms)",
+                      key);
+}

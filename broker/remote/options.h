@@ -1,0 +1,31 @@
+/* options.h — the tuning of a remote engine (RegisterEngine options, --remotes "options"), with defaults.
+ *
+ * Endpoint-wide settings (max_concurrency, max_queue, breaker_*, health_*) are taken from the first engine that
+ * opens the endpoint; engines added later on the same endpoint share what is there.
+ * Ownership: plain values.
+ */
+#ifndef JN_REMOTE_OPTIONS_H
+#define JN_REMOTE_OPTIONS_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct jn_remote_options {
+    int64_t timeout_ms;          /* per call when the caller set no deadline (30000) */
+    int max_attempts;            /* tries of a call answered UNAVAILABLE, within the deadline (3) */
+    int64_t backoff_ms;          /* first retry waits a jittered [backoff/2, backoff] (25), doubling */
+    int64_t backoff_max_ms;      /* cap of the doubling (1000) */
+    int breaker_failures;        /* consecutive failures that open the breaker (5) */
+    int64_t breaker_cooldown_ms; /* open -> half-open after this (2000) */
+    int max_concurrency;         /* threads of the endpoint's pool: calls running at once (16) */
+    int max_queue;               /* calls waiting for a thread beyond which new ones fail fast (64) */
+    int64_t health_interval_ms;  /* between health checks of the endpoint (1000) */
+    int64_t health_timeout_ms;   /* deadline of one health check, and of registration's metadata call (2000) */
+} jn_remote_options;
+
+void jn_remote_options_default(jn_remote_options *o);
+/* Sets one option from its text form. JN_EINVAL naming the key (unknown key, or a value out of range). */
+int jn_remote_options_set(jn_remote_options *o, const char *key, const char *value, jn_err *err);
+
+#endif

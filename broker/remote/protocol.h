@@ -1,0 +1,41 @@
+/* protocol.h — what a remote protocol (KServe v2, junction.v1.Engine) does for a remote engine: describe the model,
+ * run one call, check health. The remote engine (remote_engine.c) adds deadlines, retries and the breaker on top.
+ *
+ * Every function reports the remote's answer in `st` (a grpc status code and message) and returns st->code:
+ * 0 = success; problems found on this side (an answer that does not decode, no memory) are INTERNAL or
+ * RESOURCE_EXHAUSTED with a message saying what.
+ * Ownership: describe fills a caller-initialized signature; infer pushes new tensors into `outputs` (they may
+ * share the decoded answer's memory through refcounted buffers: no copy).
+ * Thread-safety: all may run concurrently (each call uses its own thread's completion queue).
+ */
+#ifndef JN_REMOTE_PROTOCOL_H
+#define JN_REMOTE_PROTOCOL_H
+
+#include <stdbool.h>
+
+#include "endpoint.h"
+#include "engine.h"
+#include "signature.h"
+
+typedef struct jn_remote_proto {
+    const char *name;     /* "kserve_v2", "native" (the --remotes spelling) */
+    const char *platform; /* reported as the model's platform */
+    int (*describe)(jn_endpoint *ep, const char *model, const char *version, int64_t deadline_ns,
+                    jn_signature *sig, bool *streams, jn_call_status *st);
+    int (*infer)(jn_endpoint *ep, const char *model, const char *version, const jn_infer_ctx *ctx,
+                 const jn_tensor_list *inputs, int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st);
+    /* NULL when the protocol has no streaming answers. */
+    int (*infer_stream)(jn_endpoint *ep, const char *model, const char *version, const jn_infer_ctx *ctx,
+                        const jn_tensor_list *inputs, int64_t deadline_ns, jn_emit_fn emit, void *emit_arg,
+                        jn_call_status *st);
+    /* 0 when the server and the model are ready. */
+    int (*check)(jn_endpoint *ep, const char *model, const char *version, int64_t deadline_ns, jn_call_status *st);
+} jn_remote_proto;
+
+extern const jn_remote_proto jn_remote_kserve_v2; /* kserve_client.c */
+extern const jn_remote_proto jn_remote_native;    /* native_client.c */
+
+/* Sets st and returns its code. */
+int jn_call_status_set(jn_call_status *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
