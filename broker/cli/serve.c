@@ -377,13 +377,14 @@ int jn_cmd_serve(int argc, char **argv)
         }
     }
     opt.remotes = remotes;
+    jn_control_add_kind(&control, JN_STATE_KIND_ENGINE, jn_remotes_apply_record, remotes); /* 1 of 4 slots */
     if (pipelines_dir && jn_pipelines_load_dir(pipelines_dir, reg, &err)) {
         fprintf(stderr, "junction serve: %s\n", err.msg);
         goto out;
     }
     /* Run-time registrations come last: they are newer than the files and replace pipelines of the same name. */
     if (registry) {
-        if (!(cluster = jn_cluster_start(registry, registry_prefix, reg, stderr, &err))) {
+        if (!(cluster = jn_cluster_start(registry, registry_prefix, &control, stderr, &err))) {
             fprintf(stderr, "junction serve: %s\n", err.msg);
             status = JN_CLI_EXIT_USAGE;
             goto out;
@@ -397,7 +398,7 @@ int jn_cmd_serve(int argc, char **argv)
         }
         if (*jn_state_report(state))
             fprintf(stderr, "junction: state: %s\n", jn_state_report(state));
-        size_t kept = jn_control_restore(reg, state, stderr);
+        size_t kept = jn_control_restore(&control, state, stderr);
         fprintf(stderr, "junction: state: %zu of %zu records restored from '%s'\n", jn_state_count(state) - kept,
                 jn_state_count(state), state_dir);
         control.commit = jn_control_state_commit;

@@ -24,7 +24,7 @@ typedef struct entry {
 struct jn_cluster {
     jn_etcd *etcd;
     char *prefix;
-    jn_registry *reg;
+    const jn_control *control;
     FILE *report;
     pthread_mutex_t mu; /* entries, revision, watch, synced */
     entry *ents;
@@ -113,7 +113,7 @@ static void apply(jn_cluster *cl, entry *e, const char *value, int64_t mod)
     jn_err err;
     jn_err_clear(&err);
     if (!value) {
-        if (jn_control_apply_record(cl->reg, e->kind, e->name, NULL, &err) && cl->report)
+        if (jn_control_apply_record(cl->control, e->kind, e->name, NULL, &err) && cl->report)
             fprintf(cl->report, "junction: cluster: %s '%s' deleted in etcd, but: %s\n", e->kind, e->name, err.msg);
         remove_entry(cl, e);
         return;
@@ -124,7 +124,7 @@ static void apply(jn_cluster *cl, entry *e, const char *value, int64_t mod)
     free(e->value);
     e->value = copy;
     e->mod = mod;
-    e->served = jn_control_apply_record(cl->reg, e->kind, e->name, e->value, &err) == 0;
+    e->served = jn_control_apply_record(cl->control, e->kind, e->name, e->value, &err) == 0;
     if (!e->served && cl->report)
         fprintf(cl->report, "junction: cluster: %s '%s' (revision %lld) not served here yet: %s\n", e->kind, e->name,
                 (long long)mod, err.msg);
@@ -141,7 +141,7 @@ static void retry_unserved(jn_cluster *cl)
                 continue;
             jn_err err;
             jn_err_clear(&err);
-            if (jn_control_apply_record(cl->reg, e->kind, e->name, e->value, &err) == 0) {
+            if (jn_control_apply_record(cl->control, e->kind, e->name, e->value, &err) == 0) {
                 e->served = progress = true;
                 if (cl->report)
                     fprintf(cl->report, "junction: cluster: %s '%s' is served now\n", e->kind, e->name);
@@ -286,7 +286,8 @@ static void *follow(void *arg)
 
 /* ---- the public side ---- */
 
-jn_cluster *jn_cluster_start(const char *url, const char *prefix, jn_registry *reg, FILE *report, jn_err *err)
+jn_cluster *jn_cluster_start(const char *url, const char *prefix, const jn_control *control, FILE *report,
+                             jn_err *err)
 {
     if (!prefix)
         prefix = "/junction/";
@@ -306,7 +307,7 @@ jn_cluster *jn_cluster_start(const char *url, const char *prefix, jn_registry *r
         return NULL;
     }
     cl->etcd = etcd;
-    cl->reg = reg;
+    cl->control = control;
     cl->report = report;
     pthread_mutex_init(&cl->mu, NULL);
     pthread_cond_init(&cl->wake, NULL);

@@ -10,7 +10,7 @@
  * etcd unreachable: the replica keeps serving what it has; changes through it fail with UNAVAILABLE; a background
  * thread reconnects (backoff up to 2 s), reads the prefix again, serves the difference and watches anew.
  *
- * Ownership: a jn_cluster borrows the registry (must outlive it) and owns its etcd client and watch thread.
+ * Ownership: a jn_cluster borrows the control (how records are served; must outlive it) and owns its etcd client and watch thread.
  * Thread-safety: jn_cluster_commit may be called from any thread; changes and applied events are serialised.
  */
 #ifndef JN_CLUSTER_H
@@ -27,7 +27,8 @@ typedef struct jn_cluster jn_cluster;
 /* Connects to url ("etcd://host:port[,host:port...]"), serves the records under prefix (NULL: "/junction/"), and
  * starts following changes. When etcd cannot be reached now the replica starts anyway (reported on `report`) and
  * catches up once it can. NULL only for a malformed URL or prefix, or out of memory. */
-jn_cluster *jn_cluster_start(const char *url, const char *prefix, jn_registry *reg, FILE *report, jn_err *err);
+jn_cluster *jn_cluster_start(const char *url, const char *prefix, const jn_control *control, FILE *report,
+                             jn_err *err);
 
 /* A jn_store_commit_fn (control.h) over a jn_cluster. */
 int jn_cluster_commit(void *cluster, const char *kind, const char *name, const char *value_json,

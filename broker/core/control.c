@@ -76,10 +76,32 @@ int jn_control_state_commit(void *state, const char *kind, const char *name, con
     return jn_state_commit(state, kind, name, value_json, apply, arg, err);
 }
 
-int jn_control_apply_record(jn_registry *reg, const char *kind, const char *name, const char *value_json, jn_err *err)
+int jn_control_add_kind(jn_control *c, const char *kind, jn_record_apply_fn apply, void *arg)
 {
-    if (strcmp(kind, JN_STATE_KIND_PIPELINE) != 0)
+    if (c->n_kinds == JN_CONTROL_MAX_KINDS)
+        return JN_ERESOURCE;
+    c->kinds[c->n_kinds++] = (jn_record_kind){kind, apply, arg};
+    return 0;
+}
+
+int jn_control_commit(jn_control *c, const char *kind, const char *name, const char *value_json,
+                      jn_state_apply_fn apply, void *arg, jn_err *err)
+{
+    if (!c->commit)
+        return apply ? apply(arg, err) : 0;
+    return c->commit(c->store, kind, name, value_json, apply, arg, err);
+}
+
+int jn_control_apply_record(const jn_control *c, const char *kind, const char *name, const char *value_json,
+                            jn_err *err)
+{
+    jn_registry *reg = c->reg;
+    if (strcmp(kind, JN_STATE_KIND_PIPELINE) != 0) {
+        for (size_t i = 0; i < c->n_kinds; i++)
+            if (strcmp(c->kinds[i].kind, kind) == 0)
+                return c->kinds[i].apply(c->kinds[i].arg, name, value_json, err);
         return jn_err_set(err, JN_EUNIMPL, "record kind '%s' is not known to this junction", kind);
+    }
     if (!value_json) {
         int rc = jn_pipeline_unregister(reg, name, err);
         return rc == JN_ENOTFOUND ? 0 : rc; /* already gone */
@@ -95,7 +117,7 @@ int jn_control_apply_record(jn_registry *reg, const char *kind, const char *name
     return jn_pipeline_register(reg, e, NULL, err);
 }
 
-size_t jn_control_restore(jn_registry *reg, jn_state *state, FILE *report)
+size_t jn_control_restore(const jn_control *c, jn_state *state, FILE *report)
 {
     size_t n = state ? jn_state_count(state) : 0;
     if (n == 0)
@@ -119,7 +141,7 @@ size_t jn_control_restore(jn_registry *reg, jn_state *state, FILE *report)
             const char *kind, *name, *value;
             jn_state_record(state, i, &kind, &name, &value);
             jn_err_clear(&last[i]);
-            if (jn_control_apply_record(reg, kind, name, value, &last[i]) == 0) {
+            if (jn_control_apply_record(c, kind, name, value, &last[i]) == 0) {
                 done[i] = true;
                 left--;
                 progress = true;

@@ -22,11 +22,34 @@
 typedef int (*jn_store_commit_fn)(void *store, const char *kind, const char *name, const char *value_json,
                                   jn_state_apply_fn apply, void *arg, jn_err *err);
 
+/* How records of a kind other than pipelines are served, given by the module that owns the kind (remote engines:
+ * "engine"): value_json as stored, NULL when the record is gone. 0 when served (or already gone). */
+typedef int (*jn_record_apply_fn)(void *arg, const char *name, const char *value_json, jn_err *err);
+
+typedef struct jn_record_kind {
+    const char *kind; /* static */
+    jn_record_apply_fn apply;
+    void *arg;
+} jn_record_kind;
+
+enum { JN_CONTROL_MAX_KINDS = 4 };
+
 typedef struct jn_control {
     jn_registry *reg;
     jn_store_commit_fn commit; /* NULL: changes last until the process ends */
     void *store;               /* commit's first argument (borrowed) */
+    jn_record_kind kinds[JN_CONTROL_MAX_KINDS];
+    size_t n_kinds;
 } jn_control;
+
+/* Adds a record kind (before serving). JN_ERESOURCE when JN_CONTROL_MAX_KINDS are taken. */
+int jn_control_add_kind(jn_control *c, const char *kind, jn_record_apply_fn apply, void *arg);
+
+/* One change of a record (value_json NULL: removed) made durable in the store, then `apply` run (under the store's
+ * lock; refused changes are undone). Without a store, just apply. For kinds whose front end does its own applying
+ * (registration results it must answer with); pipelines use jn_control_put_pipeline / _delete_pipeline. */
+int jn_control_commit(jn_control *c, const char *kind, const char *name, const char *value_json,
+                      jn_state_apply_fn apply, void *arg, jn_err *err);
 
 /* The state directory as a store (a jn_store_commit_fn over a jn_state). */
 int jn_control_state_commit(void *state, const char *kind, const char *name, const char *value_json,
@@ -51,11 +74,12 @@ int jn_control_delete_pipeline(jn_control *c, const char *name, jn_err *err);
 
 /* Serves one record as it is stored (value_json NULL: the record is gone): a pipeline is compiled and registered
  * (replacing one of the same name) or unregistered. For restoring and for changes made by other replicas. */
-int jn_control_apply_record(jn_registry *reg, const char *kind, const char *name, const char *value_json, jn_err *err);
+int jn_control_apply_record(const jn_control *c, const char *kind, const char *name, const char *value_json,
+                            jn_err *err);
 
 /* Registers every record of the state directory (in the order they were first made; one that needs another is
  * retried after the others). A record that cannot be served now is reported on `report` and kept, not dropped.
  * Returns the number of records not restored. */
-size_t jn_control_restore(jn_registry *reg, jn_state *state, FILE *report);
+size_t jn_control_restore(const jn_control *c, jn_state *state, FILE *report);
 
 #endif

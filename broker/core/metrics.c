@@ -326,7 +326,7 @@ void jn_metrics_stream_closed(const char *protocol)
 
 /* ---- rendering ---- */
 
-typedef struct out {
+typedef struct jn_metrics_text {
     char *buf;
     size_t len, cap;
     bool oom;
@@ -606,6 +606,55 @@ static void render_process(out *o)
     }
 }
 
+/* ---- series from other modules (remote endpoints) ---- */
+
+enum { MAX_COLLECTORS = 4 };
+static struct {
+    jn_metrics_collector fn;
+    void *arg;
+} collectors[MAX_COLLECTORS];
+static size_t n_collectors;
+static pthread_mutex_t collectors_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int jn_metrics_add_collector(jn_metrics_collector fn, void *arg)
+{
+    pthread_mutex_lock(&collectors_mu);
+    int rc = JN_ERESOURCE;
+    if (n_collectors < MAX_COLLECTORS) {
+        collectors[n_collectors].fn = fn;
+        collectors[n_collectors].arg = arg;
+        n_collectors++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&collectors_mu);
+    return rc;
+}
+
+void jn_metrics_remove_collector(jn_metrics_collector fn, void *arg)
+{
+    pthread_mutex_lock(&collectors_mu);
+    for (size_t i = 0; i < n_collectors; i++) {
+        if (collectors[i].fn == fn && collectors[i].arg == arg) {
+            memmove(&collectors[i], &collectors[i + 1], (n_collectors - i - 1) * sizeof collectors[0]);
+            n_collectors--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&collectors_mu);
+}
+
+void jn_metrics_text_family(jn_metrics_text *t, const char *name, const char *type, const char *help)
+{
+    put_family(t, name, type, help);
+}
+
+void jn_metrics_text_sample(jn_metrics_text *t, const char *name, const char *const (*labels)[2], size_t n,
+                            uint64_t value)
+{
+    put_series(t, name, (const char *(*)[2])labels, n);
+    put(t, "%" PRIu64 "\n", value);
+}
+
 char *jn_metrics_render(size_t *len)
 {
     out o = {0};
@@ -614,7 +663,10 @@ char *jn_metrics_render(size_t *len)
     render_steps(&o);
     render_streams(&o);
     pthread_rwlock_unlock(&g.lock);
-    /* Remote endpoints (calls, errors, breaker state) go here once remote models exist (a later issue). */
+    pthread_mutex_lock(&collectors_mu);
+    for (size_t i = 0; i < n_collectors; i++)
+        collectors[i].fn(collectors[i].arg, &o);
+    pthread_mutex_unlock(&collectors_mu);
     render_process(&o);
     if (o.oom || !reserve(&o, 0)) {
         free(o.buf);

@@ -82,4 +82,16 @@ void jn_metrics_stream_closed(const char *protocol);
  * caller frees; NULL on out of memory. */
 char *jn_metrics_render(size_t *len);
 
+/* Series another module keeps itself (remote endpoints: calls, breaker state): a collector is called during every
+ * render, after the models, steps and streams, and writes whole families through the two helpers below (a family
+ * line, then its samples). At most 4 collectors; JN_ERESOURCE beyond. fn must not call back into the metrics. */
+typedef struct jn_metrics_text jn_metrics_text;
+typedef void (*jn_metrics_collector)(void *arg, jn_metrics_text *t);
+int jn_metrics_add_collector(jn_metrics_collector fn, void *arg);
+void jn_metrics_remove_collector(jn_metrics_collector fn, void *arg);
+void jn_metrics_text_family(jn_metrics_text *t, const char *name, const char *type, const char *help);
+/* name{labels...} value: labels are n (key, value) pairs, values escaped as the text format requires. */
+void jn_metrics_text_sample(jn_metrics_text *t, const char *name, const char *const (*labels)[2], size_t n,
+                            uint64_t value);
+
 #endif

@@ -45,6 +45,7 @@ typedef struct jn_endpoint {
     jn_workpool *pool;
     jn_remote_options opt; /* of the engine that opened it */
     atomic_int refs;          /* engines using it (health lives on the engines: remotes.c) */
+    _Atomic unsigned long long calls_ok, calls_failed; /* attempts sent to it, by outcome (/metrics) */
     struct jn_endpoint *next; /* in the table, guarded by the table's lock */
 } jn_endpoint;
 

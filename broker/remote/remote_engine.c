@@ -130,6 +130,7 @@ static int call_remote(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor
                                                     stream, &st)
                           : re->proto->infer(ep, re->model, re->version, ctx, inputs, deadline, outputs, &st);
         jn_breaker_record(&ep->breaker, jn_now_ns(), classify(code, ctx), probe);
+        atomic_fetch_add_explicit(code == 0 ? &ep->calls_ok : &ep->calls_failed, 1, memory_order_relaxed);
         if (code == 0)
             return 0;
         if (code != GRPC_STATUS_UNAVAILABLE || attempt >= re->opt.max_attempts || (stream && stream->emitted))

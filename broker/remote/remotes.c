@@ -1,6 +1,8 @@
 /* remotes.c — the table of remote engines, leases, the health thread and --remotes files. */
 #include "remotes.h"
 
+#include "metrics.h"
+
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -492,6 +494,54 @@ static void *health_main(void *arg)
     return NULL;
 }
 
+/* ---- /metrics: per remote endpoint ---- */
+
+typedef struct metric_pass {
+    jn_metrics_text *t;
+    int which; /* 0 calls, 1 breaker state, 2 breaker openings */
+} metric_pass;
+
+static void endpoint_metrics(jn_endpoint *ep, void *arg)
+{
+    metric_pass *m = arg;
+    int64_t opened = 0;
+    jn_breaker_state st = jn_breaker_get(&ep->breaker, &opened);
+    if (m->which == 0) {
+        const char *ok[2][2] = {{"endpoint", ep->target}, {"outcome", "success"}};
+        const char *bad[2][2] = {{"endpoint", ep->target}, {"outcome", "failure"}};
+        jn_metrics_text_sample(m->t, "junction_remote_calls_total", (const char *const (*)[2])ok, 2,
+                               atomic_load_explicit(&ep->calls_ok, memory_order_relaxed));
+        jn_metrics_text_sample(m->t, "junction_remote_calls_total", (const char *const (*)[2])bad, 2,
+                               atomic_load_explicit(&ep->calls_failed, memory_order_relaxed));
+    } else if (m->which == 1) {
+        static const jn_breaker_state states[] = {JN_BREAKER_CLOSED, JN_BREAKER_OPEN, JN_BREAKER_HALF_OPEN};
+        for (size_t i = 0; i < 3; i++) {
+            const char *l[2][2] = {{"endpoint", ep->target}, {"state", jn_breaker_state_name(states[i])}};
+            jn_metrics_text_sample(m->t, "junction_remote_breaker_state", (const char *const (*)[2])l, 2,
+                                   st == states[i]);
+        }
+    } else {
+        const char *l[1][2] = {{"endpoint", ep->target}};
+        jn_metrics_text_sample(m->t, "junction_remote_breaker_opened_total", (const char *const (*)[2])l, 1,
+                               (uint64_t)opened);
+    }
+}
+
+static void collect_metrics(void *arg, jn_metrics_text *t)
+{
+    jn_remotes *r = arg;
+    static const char *const families[3][3] = {
+        {"junction_remote_calls_total", "counter", "Calls sent to a remote endpoint (each retry counts), by outcome."},
+        {"junction_remote_breaker_state", "gauge", "The endpoint's circuit breaker: 1 for its current state."},
+        {"junction_remote_breaker_opened_total", "counter", "Times the endpoint's circuit breaker opened."},
+    };
+    for (int i = 0; i < 3; i++) {
+        jn_metrics_text_family(t, families[i][0], families[i][1], families[i][2]);
+        metric_pass m = {t, i};
+        jn_endpoints_each(r->endpoints, endpoint_metrics, &m);
+    }
+}
+
 jn_remotes *jn_remotes_create(jn_registry *reg)
 {
     jn_remotes *r = calloc(1, sizeof *r);
@@ -512,6 +562,7 @@ jn_remotes *jn_remotes_create(jn_registry *reg)
         return NULL;
     }
     r->running = true;
+    jn_metrics_add_collector(collect_metrics, r);
     return r;
 }
 
@@ -542,6 +593,7 @@ void jn_remotes_destroy(jn_remotes *r)
 {
     if (!r)
         return;
+    jn_metrics_remove_collector(collect_metrics, r);
     jn_remotes_stop(r);
     entry *en = r->entries;
     while (en) {
@@ -561,7 +613,9 @@ void jn_remotes_destroy(jn_remotes *r)
 
 static const char *const entry_fields[] = {"name", "endpoint", "protocol", "model", "version", "options"};
 
-static int load_entry(jn_remotes *r, json_t *item, size_t index, jn_err *err)
+/* Registers the engine one --remotes entry (or one state record) describes; *engine as jn_remotes_register. */
+static int register_json_entry(jn_remotes *r, json_t *item, size_t index, int64_t deadline_ns, jn_engine **engine,
+                          jn_err *err)
 {
     if (!json_is_object(item))
         return jn_err_set(err, JN_EINVAL, "entry #%zu is not an object", index);
@@ -618,7 +672,7 @@ static int load_entry(jn_remotes *r, json_t *item, size_t index, jn_err *err)
     }
     if (!rc) {
         jn_remote_request req = {text[0], text[1], text[2], text[3], text[4], keys, vals, k};
-        rc = jn_remotes_register(r, &req, 0, NULL, err);
+        rc = jn_remotes_register(r, &req, deadline_ns, engine, err);
         if (rc)
             jn_err_prefix(err, "entry #%zu ('%s')", index, text[0]);
     }
@@ -640,7 +694,7 @@ int jn_remotes_load_file(jn_remotes *r, const char *path, jn_err *err)
         rc = jn_err_set(err, JN_EINVAL, "%s: expected a JSON list of remote engines", path);
     } else {
         for (; done < json_array_size(root); done++) {
-            if ((rc = load_entry(r, json_array_get(root, done), done, err)) != 0) {
+            if ((rc = register_json_entry(r, json_array_get(root, done), done, 0, NULL, err)) != 0) {
                 jn_err_prefix(err, "%s", path);
                 break;
             }
@@ -653,4 +707,45 @@ int jn_remotes_load_file(jn_remotes *r, const char *path, jn_err *err)
         }
     json_decref(root);
     return rc;
+}
+
+/* ---- registrations as JSON (state records) ---- */
+
+char *jn_remote_request_json(const jn_remote_request *req)
+{
+    json_t *opts = json_object();
+    for (size_t i = 0; opts && i < req->n_options; i++)
+        if (json_object_set_new(opts, req->option_keys[i], json_string(req->option_values[i])))
+            break;
+    json_t *o = opts ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "name", req->name ? req->name : "", "endpoint",
+                                 req->endpoint ? req->endpoint : "", "protocol", req->protocol ? req->protocol : "",
+                                 "model", req->model ? req->model : "", "version", req->version ? req->version : "",
+                                 "options", opts)
+                     : NULL;
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return text;
+}
+
+int jn_remotes_register_json(jn_remotes *r, const char *json_text, int64_t deadline_ns, jn_engine **engine,
+                             jn_err *err)
+{
+    json_error_t jerr;
+    json_t *item = json_loads(json_text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!item)
+        return jn_err_set(err, JN_EINVAL, "remote engine record: %s", jerr.text);
+    int rc = register_json_entry(r, item, 1, deadline_ns, engine, err);
+    json_decref(item);
+    return rc;
+}
+
+int jn_remotes_apply_record(void *remotes, const char *name, const char *value_json, jn_err *err)
+{
+    jn_remotes *r = remotes;
+    jn_err ignored;
+    jn_err_clear(&ignored);
+    int rc = jn_remotes_unregister(r, name, value_json ? &ignored : err); /* a changed record replaces the engine */
+    if (!value_json)
+        return rc == JN_ENOTFOUND ? 0 : rc;
+    return jn_remotes_register_json(r, value_json, 0, NULL, err);
 }

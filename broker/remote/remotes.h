@@ -55,6 +55,17 @@ typedef struct jn_remote_request {
  * describe call (0 = the engine's health_timeout_ms). */
 int jn_remotes_register(jn_remotes *r, const jn_remote_request *req, int64_t deadline_ns, jn_engine **engine,
                         jn_err *err);
+/* A registration as a JSON object (the --remotes entry form: name, endpoint, protocol, model, version, options);
+ * malloc'd, NULL on out of memory. jn_remotes_register_json registers from that form (state records). */
+char *jn_remote_request_json(const jn_remote_request *req);
+int jn_remotes_register_json(jn_remotes *r, const char *json_text, int64_t deadline_ns, jn_engine **engine,
+                             jn_err *err);
+
+/* A jn_record_apply_fn (control.h) for record kind "engine" over a jn_remotes: registers the engine a stored
+ * record describes (replacing a remote engine of that name), or unregisters it (value_json NULL). */
+int jn_remotes_apply_record(void *remotes, const char *name, const char *value_json, jn_err *err);
+#define JN_STATE_KIND_ENGINE "engine"
+
 /* JN_ENOTFOUND when no model has the name, JN_EPRECOND when it is not a remote engine. */
 int jn_remotes_unregister(jn_remotes *r, const char *name, jn_err *err);
 /* A heartbeat: registers the engine with a lease on the first one (then *registered is set), renews it after.

@@ -108,6 +108,30 @@ static void fill_port(Junction__V1__Port *p, const jn_port *src)
 
 /* ---- RegisterEngine ---- */
 
+typedef struct register_change {
+    jn_remotes *remotes;
+    const jn_remote_request *req;
+    int64_t deadline_ns;
+    jn_engine **engine; /* the registered engine, for the answer */
+} register_change;
+
+static int apply_register(void *arg, jn_err *err)
+{
+    register_change *c = arg;
+    return jn_remotes_register(c->remotes, c->req, c->deadline_ns, c->engine, err);
+}
+
+typedef struct unregister_change {
+    jn_remotes *remotes;
+    const char *name;
+} unregister_change;
+
+static int apply_unregister(void *arg, jn_err *err)
+{
+    unregister_change *c = arg;
+    return jn_remotes_unregister(c->remotes, c->name, err);
+}
+
 static void register_job(void *arg)
 {
     admin_job *j = arg;
@@ -123,7 +147,13 @@ static void register_job(void *arg)
     } else {
         jn_remote_request req = {m->name, m->endpoint, proto, m->model, m->version, j->keys, j->values,
                                  j->n_options};
-        rc = jn_remotes_register(j->remotes, &req, j->u->deadline_ns, &e, &err);
+        /* Kept in the state directory (or the cluster registry) before it is acknowledged. */
+        char *record = jn_remote_request_json(&req);
+        register_change change = {j->remotes, &req, j->u->deadline_ns, &e};
+        rc = record ? jn_control_commit(j->u->server->control, JN_STATE_KIND_ENGINE, m->name ? m->name : "", record,
+                                        apply_register, &change, &err)
+                    : jn_err_set(&err, JN_ENOMEM, "out of memory");
+        free(record);
     }
     if (rc) {
         jn_unary_fail(j->u, rc, err.msg);
@@ -253,7 +283,9 @@ void jn_admin_unregister_engine(jn_unary *u, grpc_byte_buffer *payload)
         return;
     }
     jn_err_clear(&err);
-    int rc = jn_remotes_unregister(r, m->name, &err);
+    unregister_change change = {r, m->name ? m->name : ""};
+    int rc = jn_control_commit(u->server->control, JN_STATE_KIND_ENGINE, change.name, NULL, apply_unregister, &change,
+                               &err);
     protobuf_c_message_free_unpacked(&m->base, NULL);
     if (rc) {
         jn_unary_fail(u, rc, err.msg);

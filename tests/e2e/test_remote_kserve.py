@@ -125,6 +125,18 @@ def run(t):
             s, _ = harness.v2_output_array(r, "sum")
             t.check(s is not None and np.array_equal(s, a + b), "v2 ModelInfer remote-add = a + b")
 
+    with t.case("/metrics: calls and breaker state per remote endpoint"):
+        import urllib.request
+        with urllib.request.urlopen("http://%s/metrics" % srv.http_address, timeout=30) as resp:
+            text = resp.read().decode()
+        calls = [l for l in text.splitlines()
+                 if l.startswith('junction_remote_calls_total{endpoint="%s",outcome="success"}' % ks.address)]
+        t.check(calls and int(calls[0].split()[-1]) >= 5, "junction_remote_calls_total counts the successful calls",
+                calls)
+        t.check('junction_remote_breaker_state{endpoint="%s",state="closed"} 1' % ks.address in text,
+                "junction_remote_breaker_state says closed", [l for l in text.splitlines() if "breaker" in l][:4])
+        t.check("# TYPE junction_remote_breaker_opened_total counter" in text, "breaker openings are a counter")
+
     with t.case("a pipeline mixing local identity and the remote scale2"):
         spec = {"name": "mixed",
                 "inputs": [{"name": "x", "kind": "TENSOR", "datatype": "FP32", "shape": [-1, -1]}],
@@ -282,6 +294,27 @@ def run(t):
         t.still_serving("churn")
 
     t.stop_server(srv)
+
+    with t.case("a registration survives a restart (state directory)"):
+        state = os.path.join(t.workdir, "state-remote")
+        s1 = t.start_server(["--state-dir", state], probe=False)
+        r = t.call("RegisterEngine kept-add", ru.register, s1.admin(), "kept-add", ks.address, model="add")
+        t.check(r is not None, "registered on the first server")
+        t.stop_server(s1)
+        s2 = t.start_server(["--state-dir", state], probe=False)
+        a = np.ones((1, 2), dtype=np.float32)
+        req = pb.broker.InferRequest(model="kept-add", inputs=[tensor_value("a", fp32_tensor(a)),
+                                                               tensor_value("b", fp32_tensor(a))])
+        r = t.call("Infer kept-add after the restart", s2.broker().Infer, req)
+        t.check(r is not None and np.array_equal(output_array(r, "sum"), 2 * a), "kept-add answers after a restart")
+        t.check("2 of 2 records restored" in s2.stderr_text() or "1 of 1 records restored" in s2.stderr_text(),
+                "the server says the record was restored", s2.stderr_tail(5))
+        t.call("UnregisterEngine kept-add", s2.admin().UnregisterEngine,
+               pb.admin.UnregisterEngineRequest(name="kept-add"))
+        t.stop_server(s2)
+        s3 = t.start_server(["--state-dir", state], probe=False)
+        t.check(ru.model_info(s3.broker(), "kept-add") is None, "after UnregisterEngine and a restart it is gone")
+        t.stop_server(s3)
 
     with t.case("a bad --remotes file stops the start, naming the entry and the field"):
         cases = [
