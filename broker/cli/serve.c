@@ -50,6 +50,10 @@ static void serve_usage(FILE *to)
             "  --max-stream-inflight N  requests one stream may have unanswered before reading pauses (default 64)\n"
             "  --max-message-mb N       largest message received or sent, in MiB (default 64)\n"
             "  --grace-ms N             shutdown: time in-flight calls get before they are cancelled (default 10000)\n"
+            "  --max-queue N            gRPC calls waiting for a worker before new ones get RESOURCE_EXHAUSTED at once\n"
+            "                           (default 4096; 0 = no bound); HTTP answers 429 past the same bound\n"
+            "  --max-model-queue N      the same for one model's calls (default 1024)\n"
+            "  --max-streams-per-connection N  HTTP/2 streams one client connection may have open (default 1024)\n"
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
             "  --models DIR             also serve the ONNX models in DIR: DIR/<name>/model.onnx or DIR/<name>.onnx,\n"
             "                           each under <name>; a model that does not load is reported and skipped\n"
@@ -135,6 +139,9 @@ int jn_cmd_serve(int argc, char **argv)
         O_HTTP_THREADS,
         O_MODELS,
         O_REMOTES,
+        O_MAX_QUEUE,
+        O_MAX_MODEL_QUEUE,
+        O_MAX_STREAMS_PER_CONN,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -145,6 +152,9 @@ int jn_cmd_serve(int argc, char **argv)
         {"max-stream-inflight", required_argument, NULL, O_INFLIGHT},
         {"max-message-mb", required_argument, NULL, O_MAXMSG},
         {"grace-ms", required_argument, NULL, O_GRACE},
+        {"max-queue", required_argument, NULL, O_MAX_QUEUE},
+        {"max-model-queue", required_argument, NULL, O_MAX_MODEL_QUEUE},
+        {"max-streams-per-connection", required_argument, NULL, O_MAX_STREAMS_PER_CONN},
         {"burn-ms", required_argument, NULL, O_BURN},
         {"pipelines", required_argument, NULL, O_PIPELINES},
         {"models", required_argument, NULL, O_MODELS},
@@ -220,6 +230,21 @@ int jn_cmd_serve(int argc, char **argv)
             if (!parse_int(optarg, 1, 2047, &v))
                 return bad_value("--max-message-mb", optarg, "a size in MiB (1-2047)");
             opt.max_message_bytes = (int)(v << 20);
+            break;
+        case O_MAX_QUEUE:
+            if (!parse_int(optarg, 0, 1000000, &v))
+                return bad_value("--max-queue", optarg, "a count (0-1000000; 0 = no bound)");
+            opt.max_queue = (int)v;
+            break;
+        case O_MAX_MODEL_QUEUE:
+            if (!parse_int(optarg, 0, 1000000, &v))
+                return bad_value("--max-model-queue", optarg, "a count (0-1000000; 0 = no bound)");
+            opt.max_model_queue = (int)v;
+            break;
+        case O_MAX_STREAMS_PER_CONN:
+            if (!parse_int(optarg, 1, 1000000, &v))
+                return bad_value("--max-streams-per-connection", optarg, "a count (1-1000000)");
+            opt.max_streams_per_connection = (int)v;
             break;
         case O_GRACE:
             if (!parse_int(optarg, 0, 3600000, &v))
@@ -414,6 +439,7 @@ int jn_cmd_serve(int argc, char **argv)
         }
         jn_http_router_set_control(router, &control);
         jn_http_router_set_auth(router, &auth);
+        jn_http_router_set_max_queue(router, (size_t)opt.max_queue);
         jn_http_server_options hopt;
         jn_http_server_options_default(&hopt);
         hopt.host = opt.host;

@@ -94,6 +94,8 @@ struct jn_engine {
     struct jn_workpool *pool;
     /* With `pool`: calls queued (not yet started) beyond this fail fast with JN_EUNAVAIL. 0 = no bound. */
     size_t pool_max_pending;
+    /* Calls queued on the shared pool and not started yet (jn_exec_submit / jn_exec_started): per-model shedding. */
+    atomic_long queued;
 };
 
 /* A new engine with an empty signature and one reference. Copies name, version (NULL -> "1") and description.

@@ -184,9 +184,37 @@ int jn_exec_run_stream(jn_engine *engine, const jn_request *req, const atomic_in
     return jn_exec_engine_stream(engine, &ctx, &req->inputs, emit, emit_arg, err);
 }
 
-int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, jn_job_fn fn, void *arg, jn_err *err)
+void jn_exec_started(const jn_engine *engine)
+{
+    atomic_fetch_sub_explicit(&((jn_engine *)engine)->queued, 1, memory_order_relaxed);
+}
+
+int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, const jn_exec_limits *limits, jn_job_fn fn,
+                   void *arg, jn_err *err)
 {
     jn_workpool *pool = engine->pool ? engine->pool : shared;
+    if (!engine->pool) {
+        atomic_long *queued = &((jn_engine *)engine)->queued; /* bookkeeping, not the engine's state */
+        size_t waiting = limits && limits->max_queue ? jn_workpool_pending(shared) : 0;
+        if (limits && limits->max_queue && waiting >= limits->max_queue)
+            return jn_err_set(err, JN_ERESOURCE,
+                              "model '%s': the server is busy: %zu calls already wait for a worker (--max-queue %zu); "
+                              "retry later",
+                              engine->name, waiting, limits->max_queue);
+        long mine = atomic_fetch_add_explicit(queued, 1, memory_order_relaxed);
+        if (limits && limits->max_model_queue && (size_t)mine >= limits->max_model_queue) {
+            atomic_fetch_sub_explicit(queued, 1, memory_order_relaxed);
+            return jn_err_set(err, JN_ERESOURCE,
+                              "model '%s' is busy: %ld of its calls already wait for a worker (--max-model-queue %zu); "
+                              "retry later",
+                              engine->name, mine, limits->max_model_queue);
+        }
+        if (jn_workpool_submit(pool, fn, arg) != 0) {
+            atomic_fetch_sub_explicit(queued, 1, memory_order_relaxed);
+            return jn_err_set(err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work", engine->name);
+        }
+        return 0;
+    }
     if (engine->pool && engine->pool_max_pending) {
         size_t queued = jn_workpool_pending(engine->pool);
         if (queued >= engine->pool_max_pending)

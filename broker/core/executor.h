@@ -41,10 +41,22 @@ int jn_exec_engine(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_l
 int jn_exec_engine_stream(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
                           jn_emit_fn emit, void *emit_arg, jn_err *err);
 
+/* Load shedding on the shared pool: at most max_queue calls waiting for a worker in all, and at most max_model_queue
+ * of them for one model (0 = no bound), so that a flood stays a fast refusal instead of a queue without end. */
+typedef struct jn_exec_limits {
+    size_t max_queue;
+    size_t max_model_queue;
+} jn_exec_limits;
+
 /* Queues fn(arg) where calls to `engine` run when not inline: the engine's own pool when it has one (bounded by
- * pool_max_pending), else `shared`. 0, or JN_EUNAVAIL with err naming the model when the pool refuses the job (it
- * is full or shutting down); fn is then not called. */
-int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, jn_job_fn fn, void *arg, jn_err *err);
+ * pool_max_pending), else `shared` (bounded by limits; NULL = unbounded). 0; JN_ERESOURCE naming the model and the
+ * limit when the shared pool's queue (or the model's part of it) is full; JN_EUNAVAIL when the engine's own pool is
+ * full or a pool is shutting down. fn is then not called. A job queued on the shared pool must call
+ * jn_exec_started(engine) when it starts. */
+int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, const jn_exec_limits *limits, jn_job_fn fn,
+                   void *arg, jn_err *err);
+/* A job jn_exec_submit queued on the shared pool has started: it no longer counts against its model's queue. */
+void jn_exec_started(const jn_engine *engine);
 
 static inline bool jn_engine_is_inline(const jn_engine *e)
 {

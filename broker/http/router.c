@@ -21,6 +21,7 @@ struct jn_http_router {
     jn_registry *reg;
     jn_control *control;    /* admin changes: own_control, or the server's (persisted) */
     const jn_auth *auth;    /* tokens (borrowed); NULL = every call is open */
+    size_t max_queue;       /* requests waiting for a worker before 429 (0 = no bound) */
     jn_control own_control; /* the registry alone */
     jn_workpool *pool;
     atomic_int closing;
@@ -77,6 +78,11 @@ jn_http_router *jn_http_router_create(jn_registry *reg, jn_workpool *pool)
 void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth)
 {
     r->auth = auth;
+}
+
+void jn_http_router_set_max_queue(jn_http_router *r, size_t max_queue)
+{
+    r->max_queue = max_queue;
 }
 
 /* Who may call a route: probes and /metrics are open; changing pipelines is Admin; the rest is inference. */
@@ -485,6 +491,14 @@ static void run_call(void *arg)
 /* Runs the call on the worker pool; answers 503 when the pool takes no more work. */
 static void submit(call *c)
 {
+    size_t waiting = c->r->max_queue ? jn_workpool_pending(c->r->pool) : 0;
+    if (c->r->max_queue && waiting >= c->r->max_queue) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the server is busy: %zu requests already wait for a worker (--max-queue %zu); retry "
+                 "later", waiting, c->r->max_queue);
+        finish_error(c, 429, msg);
+        return;
+    }
     if (jn_workpool_submit(c->r->pool, run_call, c) != 0)
         finish_error(c, 503, "the worker pool is not accepting work");
 }
@@ -508,7 +522,7 @@ static void start_inference(call *c)
         run_call(c);
     } else if (e->pool) { /* a remote engine: its endpoint's own bounded pool (the bulkhead) */
         jn_err_clear(&err);
-        int rc = jn_exec_submit(e, c->r->pool, run_call, c, &err);
+        int rc = jn_exec_submit(e, c->r->pool, NULL, run_call, c, &err);
         jn_engine_unref(e);
         if (rc)
             finish_err(c, &err);

@@ -58,6 +58,8 @@ static void run_engine(void *arg)
 {
     jn_infer_job *job = arg;
     job->t_started = jn_now_ns();
+    if (job->queued)
+        jn_exec_started(job->engine);
     if (streams_to_caller(job)) {
         job->streamed = true;
         job->rc = jn_exec_run_stream(job->engine, &job->req, job->cancelled, job->server->pool, emit_partial, job,
@@ -115,7 +117,9 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
     }
     /* A remote engine runs on its endpoint's own pool (bounded), everything else on the shared one. */
     jn_err err; /* not job->err: once submitted, the job may already be done and freed */
-    int rc = jn_exec_submit(job->engine, job->server->pool, run_engine, job, &err);
+    jn_exec_limits limits = {(size_t)job->server->opt.max_queue, (size_t)job->server->opt.max_model_queue};
+    job->queued = !job->engine->pool; /* counted against its model's queue until it starts */
+    int rc = jn_exec_submit(job->engine, job->server->pool, &limits, run_engine, job, &err);
     if (rc) {
         job->rc = rc;
         job->err = err;

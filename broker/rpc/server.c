@@ -54,6 +54,9 @@ void jn_server_options_default(jn_server_options *opt)
     opt->max_stream_inflight = 64;
     opt->max_message_bytes = 64 << 20;
     opt->grace_ms = 10000;
+    opt->max_queue = 4096;
+    opt->max_model_queue = 1024;
+    opt->max_streams_per_connection = 1024;
     opt->load_model = NULL;
     opt->load_model_arg = NULL;
     opt->loaded_platform = NULL;
@@ -417,7 +420,7 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
         return NULL;
     }
 
-    grpc_arg args[3];
+    grpc_arg args[4];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -428,7 +431,10 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
     args[2].value.integer = 0;
-    grpc_channel_args channel_args = {3, args};
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
+    args[3].value.integer = opt->max_streams_per_connection > 0 ? opt->max_streams_per_connection : 1024;
+    grpc_channel_args channel_args = {4, args};
     s->srv = grpc_server_create(&channel_args, NULL);
     for (size_t i = 0; i < jn_method_count; i++) {
         grpc_server_register_method_payload_handling payload = jn_methods[i].kind == JN_METHOD_BIDI

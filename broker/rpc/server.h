@@ -33,6 +33,9 @@ typedef struct jn_server_options {
     int max_stream_inflight; /* requests read from one stream and not yet answered; reading pauses beyond */
     int max_message_bytes;   /* receive and send limit; larger -> RESOURCE_EXHAUSTED */
     int64_t grace_ms;        /* on shutdown: how long in-flight calls may take before they are cancelled */
+    int max_queue;           /* calls waiting for a worker, in all, before new ones get RESOURCE_EXHAUSTED (0 = no bound) */
+    int max_model_queue;     /* the same, per model */
+    int max_streams_per_connection; /* HTTP/2 concurrent streams a client connection may open */
     const jn_auth *auth;     /* tokens (borrowed; must outlive the server); NULL = every call is open */
     jn_control *control;     /* how Admin changes are made (borrowed); NULL = on the registry, not persisted */
     /* TLS (PEM file paths; all NULL = plaintext): a certificate chain and its key; a CA bundle to require and verify
