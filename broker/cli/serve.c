@@ -416,6 +416,7 @@ int jn_cmd_serve(int argc, char **argv)
         }
         control.commit = jn_cluster_commit;
         control.store = cluster;
+        control.publish_leased = jn_cluster_publish_leased;
     } else if (state_dir) {
         if (!(state = jn_state_open(state_dir, &err))) {
             fprintf(stderr, "junction serve: %s\n", err.msg);

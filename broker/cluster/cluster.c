@@ -33,6 +33,12 @@ struct jn_cluster {
     bool synced; /* the last full read succeeded and the watch follows from it */
     bool outage_reported;
     jn_etcd_watch *watch; /* the watch being read, for stop */
+    struct lease {
+        char *key;
+        char *value;
+        int64_t id;
+    } *leases; /* records this replica publishes with a lease (jn_cluster_publish_leased) */
+    size_t n_leases, cap_leases;
     pthread_t thread;
     bool thread_started;
     atomic_bool stopping;
@@ -400,6 +406,78 @@ int jn_cluster_commit(void *store, const char *kind, const char *name, const cha
     return rc;
 }
 
+int jn_cluster_publish_leased(void *store, const char *kind, const char *name, const char *value_json,
+                              int64_t ttl_ms, jn_err *err)
+{
+    jn_cluster *cl = store;
+    char *key = key_of(cl, kind, name);
+    if (!key)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    pthread_mutex_lock(&cl->mu);
+    struct lease *l = NULL;
+    for (size_t i = 0; i < cl->n_leases; i++)
+        if (strcmp(cl->leases[i].key, key) == 0)
+            l = &cl->leases[i];
+    int rc = 0;
+    int64_t left = 0;
+    /* A renewal: keep the lease alive; publish again only when the value changed or the lease is gone. */
+    if (l && jn_etcd_lease_keepalive(cl->etcd, l->id, CALL_TIMEOUT_MS, &left, err) == 0 && left > 0 &&
+        strcmp(l->value, value_json) == 0) {
+        pthread_mutex_unlock(&cl->mu);
+        free(key);
+        return 0;
+    }
+    if (!l) {
+        if (cl->n_leases == cl->cap_leases) {
+            size_t cap = cl->cap_leases ? cl->cap_leases * 2 : 8;
+            struct lease *grown = realloc(cl->leases, cap * sizeof *grown);
+            if (!grown) {
+                pthread_mutex_unlock(&cl->mu);
+                free(key);
+                return jn_err_set(err, JN_ENOMEM, "out of memory");
+            }
+            cl->leases = grown;
+            cl->cap_leases = cap;
+        }
+        l = &cl->leases[cl->n_leases++];
+        *l = (struct lease){strdup(key), NULL, 0};
+    }
+    int64_t id = 0, rev = 0;
+    char *copy = strdup(value_json);
+    if (!l->key || !copy)
+        rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+    if (!rc)
+        rc = jn_etcd_lease_grant(cl->etcd, (ttl_ms + 999) / 1000, CALL_TIMEOUT_MS, &id, err);
+    if (!rc)
+        rc = jn_etcd_put(cl->etcd, key, value_json, id, CALL_TIMEOUT_MS, &rev, err);
+    if (!rc) {
+        if (l->id) { /* the old lease (expired, or for an old value) goes; its key is ours again under the new one */
+            jn_err ignored;
+            jn_etcd_lease_revoke(cl->etcd, l->id, CALL_TIMEOUT_MS, &ignored);
+        }
+        free(l->value);
+        l->value = copy;
+        copy = NULL;
+        l->id = id;
+        entry *e = entry_for(cl, key); /* served here already (by the caller): the watch must not re-apply it */
+        if (e) {
+            char *v = strdup(value_json);
+            if (v) {
+                free(e->value);
+                e->value = v;
+            }
+            e->mod = rev;
+            e->served = true;
+        }
+        if (rev > cl->revision)
+            cl->revision = rev;
+    }
+    free(copy);
+    pthread_mutex_unlock(&cl->mu);
+    free(key);
+    return rc;
+}
+
 void jn_cluster_stop(jn_cluster *cl)
 {
     if (!cl)
@@ -415,6 +493,11 @@ void jn_cluster_stop(jn_cluster *cl)
     for (size_t i = 0; i < cl->n; i++)
         entry_free(&cl->ents[i]);
     free(cl->ents);
+    for (size_t i = 0; i < cl->n_leases; i++) {
+        free(cl->leases[i].key);
+        free(cl->leases[i].value);
+    }
+    free(cl->leases);
     free(cl->prefix);
     jn_etcd_close(cl->etcd);
     pthread_cond_destroy(&cl->wake);

@@ -34,6 +34,12 @@ jn_cluster *jn_cluster_start(const char *url, const char *prefix, const jn_contr
 int jn_cluster_commit(void *cluster, const char *kind, const char *name, const char *value_json,
                       jn_state_apply_fn apply, void *arg, jn_err *err);
 
+/* control.h's publish_leased over a jn_cluster: the record is put with an etcd lease of ttl_ms (rounded up to whole
+ * seconds; etcd may lengthen it to its minimum), granted on the first publish and kept alive by the next ones. When
+ * the publishing stops, etcd deletes the record at the lease's end and every replica drops it. */
+int jn_cluster_publish_leased(void *cluster, const char *kind, const char *name, const char *value_json,
+                              int64_t ttl_ms, jn_err *err);
+
 /* Records served now, the store revision last seen (for logs and tests). */
 size_t jn_cluster_served(jn_cluster *cl);
 

@@ -363,6 +363,24 @@ int jn_etcd_put_if(jn_etcd *c, const char *key, const char *value, int64_t expec
     return 0;
 }
 
+int jn_etcd_put(jn_etcd *c, const char *key, const char *value, int64_t lease, int timeout_ms, int64_t *revision,
+                jn_err *err)
+{
+    Etcdserverpb__PutRequest req = ETCDSERVERPB__PUT_REQUEST__INIT;
+    req.key = bytes_of(key);
+    req.value = bytes_of(value);
+    req.lease = lease;
+    ProtobufCMessage *m;
+    int rc = call_once(c, "/etcdserverpb.KV/Put", &req.base, &etcdserverpb__put_response__descriptor, &m, timeout_ms,
+                       err);
+    if (rc)
+        return rc;
+    Etcdserverpb__PutResponse *resp = (Etcdserverpb__PutResponse *)m;
+    *revision = resp->header ? resp->header->revision : 0;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return 0;
+}
+
 /* ---- leases ---- */
 
 int jn_etcd_lease_grant(jn_etcd *c, int64_t ttl_s, int timeout_ms, int64_t *id, jn_err *err)

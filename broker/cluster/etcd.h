@@ -47,6 +47,10 @@ int jn_etcd_get_prefix(jn_etcd *c, const char *prefix, int timeout_ms, jn_etcd_k
 int jn_etcd_put_if(jn_etcd *c, const char *key, const char *value, int64_t expect_mod, int64_t lease, int timeout_ms,
                    bool *changed, int64_t *revision, int64_t *current_mod, jn_err *err);
 
+/* Sets key to value with `lease` (0 = none), whatever it was. *revision: the store's revision after the put. */
+int jn_etcd_put(jn_etcd *c, const char *key, const char *value, int64_t lease, int timeout_ms, int64_t *revision,
+                jn_err *err);
+
 /* Leases: granted for ttl_s seconds (*id set); kept alive once (*ttl_left 0 = expired); revoked (its keys deleted). */
 int jn_etcd_lease_grant(jn_etcd *c, int64_t ttl_s, int timeout_ms, int64_t *id, jn_err *err);
 int jn_etcd_lease_keepalive(jn_etcd *c, int64_t id, int timeout_ms, int64_t *ttl_left, jn_err *err);

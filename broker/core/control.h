@@ -40,6 +40,11 @@ typedef struct jn_control {
     void *store;               /* commit's first argument (borrowed) */
     jn_record_kind kinds[JN_CONTROL_MAX_KINDS];
     size_t n_kinds;
+    /* Records that live only while their owner renews them (engines registered by Heartbeat): published with a
+     * lease of ttl_ms where the store has leases (the cluster registry), renewed by publishing again. NULL: such
+     * records stay local (the state directory does not keep them). Errors are the caller's to report, not fatal. */
+    int (*publish_leased)(void *store, const char *kind, const char *name, const char *value_json, int64_t ttl_ms,
+                          jn_err *err);
 } jn_control;
 
 /* Adds a record kind (before serving). JN_ERESOURCE when JN_CONTROL_MAX_KINDS are taken. */

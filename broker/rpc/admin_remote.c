@@ -4,6 +4,7 @@
  * or the engine's health_timeout_ms): they run on the remote manager's registration pool, never on the pump thread
  * nor on the shared worker pool. Unregister and List
  * touch only local tables and answer on the pump thread. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,6 +236,17 @@ static void heartbeat_job(void *arg)
                                  j->n_options};
         rc = jn_remotes_heartbeat(j->remotes, &req, m->interval_ms, m->ttl_ms, j->u->deadline_ns, &registered,
                                   &err);
+        jn_control *control = j->u->server->control;
+        if (!rc && control->publish_leased) { /* cluster mode: the other replicas serve it while it heartbeats */
+            char *record = jn_remote_request_json(&req);
+            jn_err perr;
+            jn_err_clear(&perr);
+            if (!record || control->publish_leased(control->store, JN_STATE_KIND_ENGINE, req.name, record,
+                                                   m->ttl_ms, &perr))
+                fprintf(stderr, "junction: heartbeat of '%s': not published to the cluster registry: %s\n",
+                        req.name, record ? perr.msg : "out of memory");
+            free(record);
+        }
     }
     if (rc) {
         jn_unary_fail(j->u, rc, err.msg);

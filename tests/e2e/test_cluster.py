@@ -6,6 +6,8 @@
 - kill -9 of A: B and C keep serving, and a change on B still reaches C;
 - conflicting concurrent updates of one pipeline through B and C: every refused one is FAILED_PRECONDITION naming
   the other replica's change; afterwards B, C and etcd agree on one version;
+- a self-registered engine (a Python junction.v1.Engine process heartbeating to B) is served by C too; killed -9,
+  it is gone from both after its TTL (the etcd lease ends);
 - etcd stopped: B and C keep serving what they have; a change is refused at once with UNAVAILABLE; etcd restarted:
   a change made then reaches both;
 - a malformed --registry URL stops the start with a message naming it.
@@ -30,6 +32,7 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 
 import harness  # noqa: E402
+import remote_util as ru  # noqa: E402
 from harness import pb, infer_request, output_array  # noqa: E402
 
 CONVERGE_S = 1.0
@@ -127,6 +130,7 @@ def main(t):
     try:
         run(t, etcd)
     finally:
+        ru.kill_helpers(t)
         etcd.stop()
 
 
@@ -199,6 +203,35 @@ def run(t, etcd):
                           (listed(c).get("contested") or pb.pipeline.PipelineSpec()).description != "", 10)
         t.check(took is not None, "B and C agree on one version of the contested pipeline afterwards",
                 "%r vs %r" % (listed(b).get("contested"), listed(c).get("contested")))
+
+    with t.case("a self-registered engine on every replica, gone after its lease when killed"):
+        here = os.path.dirname(os.path.abspath(__file__))
+        eng = ru.Process([harness.PYTHON, os.path.join(here, "native_engine_server.py"), "--stubs", pb.gen_dir,
+                          "--broker", b.address, "--name", "py-double", "--interval-ms", "200", "--ttl-ms", "1500"],
+                         t.workdir)
+        eng.start()
+        t.helpers = getattr(t, "helpers", []) + [eng]
+        x = np.arange(4, dtype=np.float32).reshape(2, 2)
+
+        def doubles(srv):
+            try:
+                r = srv.broker().Infer(infer_request("py-double", x, input_name="x"), timeout=5)
+            except grpc.RpcError:
+                return False
+            y = output_array(r, "y")
+            return y is not None and np.array_equal(y, 2 * x)
+        took = wait_until(lambda: doubles(b) and doubles(c), 10)
+        t.check(took is not None, "the engine heartbeating to B is served by B and by C", took)
+        print("     (py-double served by B and C %.2f s after its start)" % (took or -1), flush=True)
+        eng.kill()
+        t0 = time.time()
+        gone = wait_until(lambda: "py-double" not in [m.name for m in c.broker().ListModels(
+            pb.broker.ListModelsRequest(), timeout=5).models], 15)
+        t.check(gone is not None and gone <= 6, "killed -9, it is gone from C after its lease (%.2f s)" % (gone or -1),
+                gone)
+        gone_b = wait_until(lambda: "py-double" not in [m.name for m in b.broker().ListModels(
+            pb.broker.ListModelsRequest(), timeout=5).models], 15)
+        t.check(gone_b is not None, "and from B (%.2f s after the kill)" % (time.time() - t0))
 
     with t.case("etcd stopped, then restarted"):
         etcd.stop()
