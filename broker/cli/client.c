@@ -30,6 +30,7 @@
 
 #include "junction/v1/broker.pb-c.h"
 
+#include "base64.h"
 #include "cli.h"
 #include "client.h"
 #include "pb.h"
@@ -386,16 +387,13 @@ static void json_bytes(FILE *out, const uint8_t *p, size_t n)
         json_string(out, (const char *)p, n);
         return;
     }
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t len = 0;
+    char *b64 = jn_base64_encode(p, n, &len);
     fputs("{\"base64\": \"", out);
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-        fputc(b64[v >> 18 & 63], out);
-        fputc(b64[v >> 12 & 63], out);
-        fputc(i + 1 < n ? b64[v >> 6 & 63] : '=', out);
-        fputc(i + 2 < n ? b64[v & 63] : '=', out);
-    }
+    if (b64)
+        fwrite(b64, 1, len, out);
     fputs("\"}", out);
+    free(b64);
 }
 
 /* A BYTES element for people: quoted, with C escapes for control characters and for non-UTF-8 bytes. */

@@ -2,7 +2,7 @@
  * directly). router.c parses the path and picks the thread; these functions decode JSON into the same jn_request
  * the gRPC codecs fill, run it through the same executor (jn_exec_prepare / jn_exec_run) and encode the answer.
  *
- *   json_tensor.c  JSON values <-> tensor elements (range checks, nesting against shapes, float printing), base64,
+ *   json_tensor.c  JSON values <-> tensor elements (range checks, nesting against shapes, float printing),
  *                  replies
  *   rest_v2.c      KServe v2 REST: infer (JSON and Triton's binary-data extension), metadata
  *   simple_json.c  POST /v1/models/{name}:predict
@@ -101,11 +101,6 @@ json_t *jn__tensor_to_json(const jn_tensor *t, bool flat, bool base64);
 /* The jansson precision flag that prints these outputs' floats so they round-trip: 9 digits for FP32 and
  * narrower, 17 once an FP64 output is present. */
 size_t jn__json_real_flags(const jn_tensor_list *outputs);
-
-/* Base64 (standard or URL-safe alphabet, padding optional, whitespace ignored). Returns a malloc'd buffer or NULL
- * with *bad set to the offset of the first bad character (or SIZE_MAX on out of memory). */
-uint8_t *jn__base64_decode(const char *s, size_t n, size_t *out_len, size_t *bad);
-char *jn__base64_encode(const uint8_t *p, size_t n, size_t *out_len);
 
 /* A request parameter from a JSON scalar (bool, integer, real, string), as the gRPC codecs take InferParameter. */
 int jn__json_set_param(jn_params *params, const char *key, const json_t *v, jn_err *err);

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "executor.h"
+#include "base64.h"
 #include "rest.h"
 
 static int oom(jn_err *err)
@@ -95,7 +96,7 @@ static int image_leaf(void *arg, const json_t *leaf, size_t index, jn_err *err)
             skip = (size_t)(comma - s) + 1;
     }
     size_t bad, len;
-    uint8_t *bytes = jn__base64_decode(s + skip, n - skip, &len, &bad);
+    uint8_t *bytes = jn_base64_decode(s + skip, n - skip, &len, &bad);
     if (!bytes) {
         if (bad == SIZE_MAX)
             return oom(err);

@@ -9,6 +9,7 @@
 
 #include "../../../engines/builtin.h"
 #include "executor.h"
+#include "base64.h"
 #include "rest.h"
 #include "test.h"
 
@@ -792,9 +793,9 @@ static void test_base64(void)
     const char *cases[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n, bad;
-        char *enc = jn__base64_encode((const uint8_t *)cases[i][0], strlen(cases[i][0]), &n);
+        char *enc = jn_base64_encode((const uint8_t *)cases[i][0], strlen(cases[i][0]), &n);
         JN_CHECK_STR_EQ(enc, cases[i][1]);
-        uint8_t *dec = jn__base64_decode(enc, n, &n, &bad);
+        uint8_t *dec = jn_base64_decode(enc, n, &n, &bad);
         JN_REQUIRE(dec);
         JN_CHECK_INT_EQ(n, strlen(cases[i][0]));
         JN_CHECK(memcmp(dec, cases[i][0], n) == 0);
@@ -802,12 +803,12 @@ static void test_base64(void)
         free(dec);
     }
     size_t n, bad = 0;
-    uint8_t *d = jn__base64_decode("_-8 \n", 5, &n, &bad); /* URL-safe alphabet, whitespace */
+    uint8_t *d = jn_base64_decode("_-8 \n", 5, &n, &bad); /* URL-safe alphabet, whitespace */
     JN_REQUIRE(d);
     JN_CHECK(n == 2 && d[0] == 0xff && d[1] == 0xef);
     free(d);
-    JN_CHECK(!jn__base64_decode("Zg=a", 4, &n, &bad) && bad == 3);
-    JN_CHECK(!jn__base64_decode("Z", 1, &n, &bad));
+    JN_CHECK(!jn_base64_decode("Zg=a", 4, &n, &bad) && bad == 3);
+    JN_CHECK(!jn_base64_decode("Z", 1, &n, &bad));
 }
 
 static void test_half_conversion(void)
