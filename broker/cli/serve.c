@@ -403,6 +403,8 @@ int jn_cmd_serve(int argc, char **argv)
     }
     opt.remotes = remotes;
     jn_control_add_kind(&control, JN_STATE_KIND_ENGINE, jn_remotes_apply_record, remotes); /* 1 of 4 slots */
+    jn_model_records model_records = {reg, opt.load_model, opt.load_model_arg, opt.loaded_platform};
+    jn_control_add_kind(&control, JN_STATE_KIND_MODEL, jn_model_record_apply, &model_records); /* 2 of 4 */
     if (pipelines_dir && jn_pipelines_load_dir(pipelines_dir, reg, &err)) {
         fprintf(stderr, "junction serve: %s\n", err.msg);
         goto out;

@@ -24,6 +24,19 @@
 typedef jn_engine *(*jn_model_loader_fn)(void *arg, const char *name, const char *version, const uint8_t *bytes,
                                          size_t n, jn_err *err);
 
+/* Record kind "model" (state directory, cluster registry): a model Admin.LoadModel made, kept as
+ * {"version": V, "onnx_base64": B} when it was uploaded, {"version": V} when it was read from the model repository;
+ * jn_model_record_apply (a jn_record_apply_fn over a jn_model_records) loads it again (replacing only models of
+ * `platform`) or, for a removed record, unloads it. */
+#define JN_STATE_KIND_MODEL "model"
+typedef struct jn_model_records {
+    jn_registry *reg;
+    jn_model_loader_fn load;
+    void *load_arg;
+    const char *platform;
+} jn_model_records;
+int jn_model_record_apply(void *records, const char *name, const char *value_json, jn_err *err);
+
 typedef struct jn_server_options {
     const char *host;        /* "127.0.0.1" */
     int port;                /* 0 = pick a free port (see jn_server_port) */

@@ -217,6 +217,35 @@ def main(t):
 
     t.stop_server(srv)
 
+    with t.case("loaded models survive a restart (state directory)"):
+        state = os.path.join(t.workdir, "state-models")
+        s1 = t.start_server(["--models", d, "--state-dir", state], probe=False)
+        a1 = s1.admin()
+        t.call("LoadModel kept (uploaded bytes)", a1.LoadModel,
+               pb.admin.LoadModelRequest(name="kept", onnx=mlp2.SerializeToString(), version="7"))
+        t.call("LoadModel cnn again from the repository", a1.LoadModel, pb.admin.LoadModelRequest(name="cnn"))
+        big = b"\x08\x07" + b"\0" * (1 << 20)
+        t.expect_error("an upload over 1 MiB is refused when it cannot be kept", a1.LoadModel,
+                       grpc.StatusCode.FAILED_PRECONDITION, "model repository", args=(
+                           pb.admin.LoadModelRequest(name="toobig", onnx=mlp2.SerializeToString() + big),),
+                       alive=False)
+        t.stop_server(s1)
+        s2 = t.start_server(["--state-dir", state], probe=False)  # no --models: kept must come from the state
+        ms = {m.name: m for m in s2.broker().ListModels(pb.broker.ListModelsRequest(), timeout=30).models}
+        t.check("kept" in ms and list(ms["kept"].versions) == ["7"], "kept (version 7) is back after the restart",
+                sorted(ms))
+        r = t.call("Infer kept after the restart", s2.broker().Infer, harness.infer_request("kept", x, input_name="x"))
+        t.check(r is not None, "kept answers after the restart")
+        t.check("'cnn' not restored" in s2.stderr_text(),
+                "cnn, kept as 're-read from the repository', is reported when the repository is gone",
+                s2.stderr_tail(5))
+        t.call("UnloadModel kept", s2.admin().UnloadModel, pb.admin.UnloadModelRequest(name="kept"))
+        t.stop_server(s2)
+        s3 = t.start_server(["--models", d, "--state-dir", state], probe=False)
+        ms = [m.name for m in s3.broker().ListModels(pb.broker.ListModelsRequest(), timeout=30).models]
+        t.check("kept" not in ms and "cnn" in ms, "after UnloadModel and a restart kept is gone; cnn is back", ms)
+        t.stop_server(s3)
+
 
 if __name__ == "__main__":
     harness.run(main)
