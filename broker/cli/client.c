@@ -34,6 +34,7 @@
 #include "cli.h"
 #include "client.h"
 #include "pb.h"
+#include "unary_exchange.h"
 #include "signature.h"
 #include "tensor.h"
 
@@ -154,33 +155,8 @@ int jn_cli_rpc_unary(rpc *r, const char *method, const ProtobufCMessage *req,
 
     grpc_call *call = grpc_channel_create_call(r->channel, NULL, GRPC_PROPAGATE_DEFAULTS, r->cq,
                                                grpc_slice_from_static_string(method), NULL, r->deadline, NULL);
-    grpc_byte_buffer *send = jn_pb_pack(req);
-    grpc_byte_buffer *recv = NULL;
-    grpc_metadata_array initial_md, trailing_md;
-    grpc_metadata_array_init(&initial_md);
-    grpc_metadata_array_init(&trailing_md);
-    grpc_status_code code = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    const char *error_string = NULL;
-
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-    ops[5].data.recv_status_on_client.status = &code;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    ops[5].data.recv_status_on_client.error_string = &error_string;
-
-    void *tag = ops;
-    grpc_call_error ce = grpc_call_start_batch(call, ops, sizeof ops / sizeof ops[0], tag, NULL);
+    jn_unary_exchange x;
+    grpc_call_error ce = jn_unary_exchange_start(&x, call, req, &x);
     if (ce != GRPC_CALL_OK) {
         st->code = GRPC_STATUS_INTERNAL;
         snprintf(st->message, sizeof st->message, "cannot start the %s call (grpc_call_error %d)", method, (int)ce);
@@ -192,30 +168,19 @@ int jn_cli_rpc_unary(rpc *r, const char *method, const ProtobufCMessage *req,
             grpc_call_cancel(call, NULL);
             ev = grpc_completion_queue_next(r->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         }
-        st->code = code;
-        if (GRPC_SLICE_LENGTH(details) > 0)
-            snprintf(st->message, sizeof st->message, "%.*s", (int)GRPC_SLICE_LENGTH(details),
-                     (const char *)GRPC_SLICE_START_PTR(details));
-        else if (code != GRPC_STATUS_OK && error_string)
-            snprintf(st->message, sizeof st->message, "%s", error_string);
-        if (code == GRPC_STATUS_OK) {
+        st->code = x.code;
+        jn_unary_exchange_message(&x, st->message, sizeof st->message);
+        if (x.code == GRPC_STATUS_OK) {
             jn_err err;
             jn_err_clear(&err);
-            *resp = jn_pb_unpack(resp_desc, recv, &err);
+            *resp = jn_unary_exchange_answer(&x, resp_desc, &err);
             if (!*resp) {
                 st->code = GRPC_STATUS_INTERNAL;
                 snprintf(st->message, sizeof st->message, "bad response from %s: %s", r->server, err.msg);
             }
         }
     }
-
-    grpc_slice_unref(details);
-    gpr_free((void *)error_string);
-    grpc_metadata_array_destroy(&initial_md);
-    grpc_metadata_array_destroy(&trailing_md);
-    grpc_byte_buffer_destroy(send);
-    if (recv)
-        grpc_byte_buffer_destroy(recv);
+    jn_unary_exchange_finish(&x);
     grpc_call_unref(call);
     return *resp ? 0 : -1;
 }

@@ -12,48 +12,12 @@
 
 #include "etcd/rpc.pb-c.h"
 #include "pb.h"
+#include "unary_exchange.h"
 
 struct jn_etcd {
     char *endpoints;
     grpc_channel *channel;
 };
-
-/* ---- statuses ---- */
-
-static int code_of(grpc_status_code st)
-{
-    switch (st) {
-    case GRPC_STATUS_OK:
-        return 0;
-    case GRPC_STATUS_UNAVAILABLE:
-        return JN_EUNAVAIL;
-    case GRPC_STATUS_DEADLINE_EXCEEDED:
-        return JN_EDEADLINE;
-    case GRPC_STATUS_CANCELLED:
-        return JN_ECANCELLED;
-    case GRPC_STATUS_INVALID_ARGUMENT:
-    case GRPC_STATUS_OUT_OF_RANGE:
-        return JN_EINVAL;
-    case GRPC_STATUS_NOT_FOUND:
-        return JN_ENOTFOUND;
-    case GRPC_STATUS_FAILED_PRECONDITION:
-        return JN_EPRECOND;
-    case GRPC_STATUS_RESOURCE_EXHAUSTED:
-        return JN_ERESOURCE;
-    case GRPC_STATUS_UNAUTHENTICATED:
-        return JN_EUNAUTHENTICATED;
-    case GRPC_STATUS_PERMISSION_DENIED:
-        return JN_EPERMISSION;
-    default:
-        return JN_EINTERNAL;
-    }
-}
-
-static int status_err(const jn_etcd *c, const char *what, grpc_status_code st, grpc_slice details, jn_err *err)
-{
-    return jn_err_set(err, code_of(st), "etcd at %s: %s: %.*s", c->endpoints, what, (int)GRPC_SLICE_LENGTH(details),
-                      (const char *)GRPC_SLICE_START_PTR(details));
-}
 
 /* ---- open / close ---- */
 
@@ -170,52 +134,27 @@ static int call_once(jn_etcd *c, const char *method, const ProtobufCMessage *req
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     gpr_timespec deadline =
         gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-    grpc_slice path = grpc_slice_from_static_string(method);
-    grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path, NULL, deadline, NULL);
-    grpc_byte_buffer *out = jn_pb_pack(req);
-    grpc_byte_buffer *in = NULL;
-    grpc_metadata_array md_initial, md_trailing;
-    grpc_metadata_array_init(&md_initial);
-    grpc_metadata_array_init(&md_trailing);
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
+    grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                               grpc_slice_from_static_string(method), NULL, deadline, NULL);
+    jn_unary_exchange x;
     int rc = 0;
-    if (!call || !out) {
+    if (!call) {
+        memset(&x, 0, sizeof x);
+        x.details = grpc_empty_slice();
         rc = jn_err_set(err, JN_ENOMEM, "out of memory calling etcd");
+    } else if (jn_unary_exchange_start(&x, call, req, &x) != GRPC_CALL_OK) {
+        rc = jn_err_set(err, JN_EINTERNAL, "etcd at %s: %s: the call could not start", c->endpoints, method);
     } else {
-        grpc_op ops[6];
-        memset(ops, 0, sizeof ops);
-        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-        ops[1].op = GRPC_OP_SEND_MESSAGE;
-        ops[1].data.send_message.send_message = out;
-        ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-        ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-        ops[3].data.recv_initial_metadata.recv_initial_metadata = &md_initial;
-        ops[4].op = GRPC_OP_RECV_MESSAGE;
-        ops[4].data.recv_message.recv_message = &in;
-        ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-        ops[5].data.recv_status_on_client.trailing_metadata = &md_trailing;
-        ops[5].data.recv_status_on_client.status = &status;
-        ops[5].data.recv_status_on_client.status_details = &details;
-        int tag;
-        if (grpc_call_start_batch(call, ops, 6, &tag, NULL) != GRPC_CALL_OK)
-            rc = jn_err_set(err, JN_EINTERNAL, "etcd at %s: %s: the call could not start", c->endpoints, method);
-        else
-            grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_completion_queue_pluck(cq, &x, gpr_inf_future(GPR_CLOCK_REALTIME), NULL); /* the deadline ends it */
+        if (x.code != GRPC_STATUS_OK) {
+            char msg[JN_ERR_MSG_MAX / 2];
+            jn_unary_exchange_message(&x, msg, sizeof msg);
+            rc = jn_err_set(err, jn_err_from_grpc_status(x.code), "etcd at %s: %s: %s", c->endpoints, method, msg);
+        } else if (!(*resp = jn_unary_exchange_answer(&x, resp_desc, err))) {
+            rc = err && err->code ? err->code : JN_EINTERNAL;
+        }
     }
-    if (!rc && status != GRPC_STATUS_OK)
-        rc = status_err(c, method, status, details, err);
-    if (!rc && !in)
-        rc = jn_err_set(err, JN_EINTERNAL, "etcd at %s: %s: no answer", c->endpoints, method);
-    if (!rc && !(*resp = jn_pb_unpack(resp_desc, in, err)))
-        rc = err && err->code ? err->code : JN_EINTERNAL;
-    if (in)
-        grpc_byte_buffer_destroy(in);
-    if (out)
-        grpc_byte_buffer_destroy(out);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&md_initial);
-    grpc_metadata_array_destroy(&md_trailing);
+    jn_unary_exchange_finish(&x);
     if (call)
         grpc_call_unref(call);
     cq_destroy(cq);

@@ -11,6 +11,7 @@
 
 #include "engine.h"
 #include "pb.h"
+#include "unary_exchange.h"
 
 struct jn_endpoints {
     pthread_mutex_t mu;
@@ -339,44 +340,20 @@ int jn_endpoint_unary(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessag
     grpc_completion_queue *cq = thread_cq();
     grpc_call *call = grpc_channel_create_registered_call(ep->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
                                                           ep->methods[m], to_gpr(deadline_ns), NULL);
-    grpc_byte_buffer *send = jn_pb_pack(req);
-    grpc_byte_buffer *recv = NULL;
-    grpc_metadata_array initial_md, trailing_md;
-    grpc_metadata_array_init(&initial_md);
-    grpc_metadata_array_init(&trailing_md);
-    grpc_status_code code = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    const char *error_string = NULL;
-
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-    ops[5].data.recv_status_on_client.status = &code;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    ops[5].data.recv_status_on_client.error_string = &error_string;
-
-    void *tag = ops;
-    grpc_call_error ce = grpc_call_start_batch(call, ops, 6, tag, NULL);
+    jn_unary_exchange x;
+    void *tag = &x;
+    grpc_call_error ce = jn_unary_exchange_start(&x, call, req, tag);
     if (ce != GRPC_CALL_OK) {
         st->code = GRPC_STATUS_INTERNAL;
         snprintf(st->message, sizeof st->message, "cannot start the call %s (grpc_call_error %d)", method_paths[m],
                  (int)ce);
     } else {
         wait_batch(cq, call, tag, deadline_ns, cancelled);
-        copy_status(st, code, details, error_string);
-        if (code == GRPC_STATUS_OK) {
+        copy_status(st, x.code, x.details, x.error_string);
+        if (x.code == GRPC_STATUS_OK) {
             jn_err err;
             jn_err_clear(&err);
-            *resp = jn_pb_unpack(resp_desc, recv, &err);
+            *resp = jn_unary_exchange_answer(&x, resp_desc, &err);
             if (!*resp) {
                 st->code = GRPC_STATUS_INTERNAL;
                 snprintf(st->message, sizeof st->message, "the answer to %s does not decode: %s", method_paths[m],
@@ -384,13 +361,7 @@ int jn_endpoint_unary(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessag
             }
         }
     }
-    grpc_slice_unref(details);
-    gpr_free((void *)error_string);
-    grpc_metadata_array_destroy(&initial_md);
-    grpc_metadata_array_destroy(&trailing_md);
-    grpc_byte_buffer_destroy(send);
-    if (recv)
-        grpc_byte_buffer_destroy(recv);
+    jn_unary_exchange_finish(&x);
     grpc_call_unref(call);
     return *resp ? 0 : (st->code ? st->code : GRPC_STATUS_INTERNAL);
 }
