@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Cluster mode end to end: three junction replicas on one etcd (Debian's etcd-server, started here on free ports).
 
-- a pipeline put through replica B (gRPC Admin) is served by A and C within 1 s (the convergence time is printed);
+- a pipeline put through replica B (gRPC Admin) is served by A and C within 1 s (the convergence time is printed); a
+  remote engine registered through A (Admin.RegisterEngine, a KServe v2 server) is called through B and C within 1 s;
   one put through A over HTTP and deleted through C converges the same way;
 - kill -9 of A: B and C keep serving, and a change on B still reaches C;
 - conflicting concurrent updates of one pipeline through B and C: every refused one is FAILED_PRECONDITION naming
@@ -147,6 +148,24 @@ def run(t, etcd):
             t.check(took is not None and took <= CONVERGE_S, "replica %s serves p1 within %.1f s" % (name, CONVERGE_S),
                     "took %s" % took)
             print("     (p1 reached %s in %.0f ms)" % (name, (took or 0) * 1000), flush=True)
+
+    with t.case("a remote engine registered through A is called through B and C"):
+        ks = ru.start_kserve(t)
+        t0 = time.time()
+        t.call("RegisterEngine scale2 through A", ru.register, a.admin(), "scale2", ks.address, model="scale2")
+        x = np.arange(6, dtype=np.float32).reshape(2, 3)
+
+        def scales(srv):
+            try:
+                r = srv.broker().Infer(infer_request("scale2", x, input_name="x"), timeout=5)
+            except grpc.RpcError:
+                return False
+            y = output_array(r, "y")
+            return y is not None and np.array_equal(y, 2 * x)
+        took = wait_until(lambda: scales(b) and scales(c), 10)
+        t.check(took is not None and took <= CONVERGE_S, "B and C call scale2 within %.1f s" % CONVERGE_S, took)
+        print("     (scale2, registered through A, answered through B and C %.0f ms after the registration's answer; "
+              "%.0f ms from its start)" % ((took or 0) * 1000, (time.time() - t0) * 1000), flush=True)
 
     with t.case("a put through A over HTTP, deleted through C"):
         req = urllib.request.Request("http://%s/v1/pipelines/p2" % a.http_address, data=json.dumps(chain("p2", 2)).encode(),
