@@ -136,6 +136,10 @@ def run(t):
         t.check('junction_remote_breaker_state{endpoint="%s",state="closed"} 1' % ks.address in text,
                 "junction_remote_breaker_state says closed", [l for l in text.splitlines() if "breaker" in l][:4])
         t.check("# TYPE junction_remote_breaker_opened_total counter" in text, "breaker openings are a counter")
+        import subprocess
+        chk = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
+        t.check(chk.returncode == 0, "promtool check metrics accepts /metrics with remote endpoint series",
+                (chk.stdout + chk.stderr).decode(errors="replace")[-400:])
 
     with t.case("a pipeline mixing local identity and the remote scale2"):
         spec = {"name": "mixed",
