@@ -11,6 +11,7 @@
 
 #include "engine.h"
 #include "pb.h"
+#include "pem.h"
 #include "unary_exchange.h"
 
 struct jn_endpoints {
@@ -127,6 +128,32 @@ void jn_endpoints_destroy(jn_endpoints *t)
     free(t);
 }
 
+/* Plaintext, or TLS (verifying the remote against tls_ca_file; mutual with tls_cert_file + tls_key_file). */
+static grpc_channel_credentials *channel_credentials(const char *target, const jn_remote_options *opt, jn_err *err)
+{
+    if (!opt->tls_ca_file[0] && !opt->tls_cert_file[0] && !opt->tls_key_file[0])
+        return grpc_insecure_credentials_create();
+    if (!opt->tls_ca_file[0] || !opt->tls_cert_file[0] != !opt->tls_key_file[0]) {
+        jn_err_set(err, JN_EINVAL, "endpoint '%s': TLS needs tls_ca_file, and tls_cert_file with tls_key_file for "
+                                   "mutual TLS (both or neither)", target);
+        return NULL;
+    }
+    char *ca = jn_pem_read(opt->tls_ca_file, "option 'tls_ca_file'", err);
+    char *cert = ca && opt->tls_cert_file[0] ? jn_pem_read(opt->tls_cert_file, "option 'tls_cert_file'", err) : NULL;
+    char *key = cert ? jn_pem_read(opt->tls_key_file, "option 'tls_key_file'", err) : NULL;
+    grpc_channel_credentials *creds = NULL;
+    if (ca && (!opt->tls_cert_file[0] || (cert && key))) {
+        grpc_ssl_pem_key_cert_pair pair = {key, cert};
+        creds = grpc_ssl_credentials_create(ca, key ? &pair : NULL, NULL, NULL);
+        if (!creds)
+            jn_err_set(err, JN_EINVAL, "endpoint '%s': the TLS files were not accepted", target);
+    }
+    jn_pem_free(ca);
+    jn_pem_free(cert);
+    jn_pem_free(key);
+    return creds;
+}
+
 static jn_endpoint *endpoint_new(const char *target, const jn_remote_options *opt, jn_err *err)
 {
     jn_endpoint *ep = calloc(1, sizeof *ep);
@@ -163,7 +190,11 @@ static jn_endpoint *endpoint_new(const char *target, const jn_remote_options *op
         args[i].value.integer = values[i];
     }
     grpc_channel_args channel_args = {N_ARGS, args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = channel_credentials(target, opt, err);
+    if (!creds) {
+        endpoint_free(ep);
+        return NULL;
+    }
     ep->channel = grpc_channel_create(target, creds, &channel_args);
     grpc_channel_credentials_release(creds);
     if (!ep->channel) {
@@ -176,6 +207,12 @@ static jn_endpoint *endpoint_new(const char *target, const jn_remote_options *op
     return ep;
 }
 
+static bool same_tls(const jn_remote_options *a, const jn_remote_options *b)
+{
+    return strcmp(a->tls_ca_file, b->tls_ca_file) == 0 && strcmp(a->tls_cert_file, b->tls_cert_file) == 0 &&
+           strcmp(a->tls_key_file, b->tls_key_file) == 0;
+}
+
 jn_endpoint *jn_endpoints_open(jn_endpoints *t, const char *target, const jn_remote_options *opt, jn_err *err)
 {
     if (jn_endpoint_check_target(target, err))
@@ -184,6 +221,12 @@ jn_endpoint *jn_endpoints_open(jn_endpoints *t, const char *target, const jn_rem
     jn_endpoint *ep = t->head;
     while (ep && strcmp(ep->target, target) != 0)
         ep = ep->next;
+    if (ep && !same_tls(&ep->opt, opt)) { /* one channel per target: its security is the first engine's */
+        pthread_mutex_unlock(&t->mu);
+        jn_err_set(err, JN_EINVAL, "endpoint '%s' is already in use with other TLS options (tls_ca_file, "
+                                   "tls_cert_file, tls_key_file)", target);
+        return NULL;
+    }
     if (!ep && (ep = endpoint_new(target, opt, err)) != NULL) {
         ep->next = t->head;
         t->head = ep;

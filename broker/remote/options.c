@@ -17,6 +17,7 @@ void jn_remote_options_default(jn_remote_options *o)
     o->max_queue = 64;
     o->health_interval_ms = 1000;
     o->health_timeout_ms = 2000;
+    o->tls_ca_file[0] = o->tls_cert_file[0] = o->tls_key_file[0] = '\0';
 }
 
 typedef struct option_row {
@@ -42,8 +43,26 @@ static const option_row rows[] = {
     ROW64(health_timeout_ms, 1, 600000),
 };
 
+static const struct {
+    const char *key;
+    size_t offset;
+} path_rows[] = {
+    {"tls_ca_file", offsetof(jn_remote_options, tls_ca_file)},
+    {"tls_cert_file", offsetof(jn_remote_options, tls_cert_file)},
+    {"tls_key_file", offsetof(jn_remote_options, tls_key_file)},
+};
+
 int jn_remote_options_set(jn_remote_options *o, const char *key, const char *value, jn_err *err)
 {
+    for (size_t i = 0; i < sizeof path_rows / sizeof path_rows[0]; i++) {
+        if (strcmp(key, path_rows[i].key) != 0)
+            continue;
+        if (!*value || strlen(value) >= sizeof o->tls_ca_file)
+            return jn_err_set(err, JN_EINVAL, "option '%s': a file path of 1..%zu characters", key,
+                              sizeof o->tls_ca_file - 1);
+        strcpy((char *)o + path_rows[i].offset, value);
+        return 0;
+    }
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const option_row *r = &rows[i];
         if (strcmp(key, r->key) != 0)
@@ -64,6 +83,6 @@ int jn_remote_options_set(jn_remote_options *o, const char *key, const char *val
     return jn_err_set(err, JN_EINVAL,
                       "option '%s' is unknown (known: timeout_ms, max_attempts, backoff_ms, backoff_max_ms, "
                       "breaker_failures, breaker_cooldown_ms, max_concurrency, max_queue, health_interval_ms, "
-                      "health_timeout_ms)",
+                      "health_timeout_ms, tls_ca_file, tls_cert_file, tls_key_file)",
                       key);
 }

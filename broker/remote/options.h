@@ -22,6 +22,11 @@ typedef struct jn_remote_options {
     int max_queue;               /* calls waiting for a thread beyond which new ones fail fast (64) */
     int64_t health_interval_ms;  /* between health checks of the endpoint (1000) */
     int64_t health_timeout_ms;   /* deadline of one health check, and of registration's metadata call (2000) */
+    /* TLS to the endpoint (PEM file paths; "" = plaintext): the CA bundle to verify the remote with, and for mutual
+     * TLS this side's certificate chain and key (both or neither). */
+    char tls_ca_file[256];
+    char tls_cert_file[256];
+    char tls_key_file[256];
 } jn_remote_options;
 
 void jn_remote_options_default(jn_remote_options *o);

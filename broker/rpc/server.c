@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pem.h"
 
 const jn_method jn_methods[] = {
     {"/junction.v1.Broker/Infer", JN_METHOD_UNARY, jn_unary_infer, NULL, &jn_infer_v1},
@@ -319,43 +320,6 @@ static void server_free(jn_server *s)
     free(s);
 }
 
-/* A whole PEM file, NUL-terminated (malloc'd), or NULL with err naming the file. */
-static char *read_pem(const char *path, const char *flag, jn_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        jn_err_set(err, JN_EINVAL, "%s '%s': %s", flag, path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *grown = cap <= (1u << 24) ? realloc(buf, cap) : NULL;
-            if (!grown) {
-                free(buf);
-                fclose(f);
-                jn_err_set(err, JN_EINVAL, "%s '%s': too large for a PEM file", flag, path);
-                return NULL;
-            }
-            buf = grown;
-        }
-        size_t n = fread(buf + len, 1, 4096, f);
-        len += n;
-        if (n < 4096)
-            break;
-    }
-    fclose(f);
-    buf[len] = '\0';
-    if (!strstr(buf, "-----BEGIN ")) {
-        free(buf);
-        jn_err_set(err, JN_EINVAL, "%s '%s': not a PEM file (no -----BEGIN line)", flag, path);
-        return NULL;
-    }
-    return buf;
-}
-
 /* Plaintext, TLS, or mutual TLS per the options. NULL with err set when a file is missing or not PEM. */
 static grpc_server_credentials *server_credentials(const jn_server_options *opt, jn_err *err)
 {
@@ -365,9 +329,9 @@ static grpc_server_credentials *server_credentials(const jn_server_options *opt,
         jn_err_set(err, JN_EINVAL, "TLS needs both --tls-cert and --tls-key (--tls-client-ca adds client checks)");
         return NULL;
     }
-    char *cert = read_pem(opt->tls_cert_file, "--tls-cert", err);
-    char *key = cert ? read_pem(opt->tls_key_file, "--tls-key", err) : NULL;
-    char *ca = key && opt->tls_client_ca_file ? read_pem(opt->tls_client_ca_file, "--tls-client-ca", err) : NULL;
+    char *cert = jn_pem_read(opt->tls_cert_file, "--tls-cert", err);
+    char *key = cert ? jn_pem_read(opt->tls_key_file, "--tls-key", err) : NULL;
+    char *ca = key && opt->tls_client_ca_file ? jn_pem_read(opt->tls_client_ca_file, "--tls-client-ca", err) : NULL;
     grpc_server_credentials *creds = NULL;
     if (cert && key && (ca || !opt->tls_client_ca_file)) {
         grpc_ssl_pem_key_cert_pair pair = {key, cert};
@@ -378,14 +342,9 @@ static grpc_server_credentials *server_credentials(const jn_server_options *opt,
             jn_err_set(err, JN_EINVAL, "TLS: the certificate '%s' and key '%s' were not accepted", opt->tls_cert_file,
                        opt->tls_key_file);
     }
-    if (key) { /* the key should not linger in freed memory */
-        volatile char *v = key;
-        for (size_t i = 0; key[i]; i++)
-            v[i] = 0;
-    }
-    free(cert);
-    free(key);
-    free(ca);
+    jn_pem_free(cert);
+    jn_pem_free(key);
+    jn_pem_free(ca);
     return creds;
 }
 

@@ -9,7 +9,9 @@
 - TLS (--tls-cert/--tls-key, certificates made here with openssl): a client trusting the test CA is served, a
   plaintext client is not; --tls-cert without --tls-key and a file that is not PEM are refused at start;
 - mutual TLS (--tls-client-ca): a client certificate from the CA is served; no client certificate, or one from
-  another CA, is not.
+  another CA, is not;
+- remote engines over TLS (option tls_ca_file) and mutual TLS (tls_cert_file + tls_key_file) to another junction;
+  plaintext to a TLS remote fails; a missing CA file is refused naming the option.
 
 usage: /usr/bin/python3 tests/e2e/test_auth.py /path/to/junction
 """
@@ -27,6 +29,7 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 
 import harness  # noqa: E402
+import remote_util as ru  # noqa: E402
 from harness import pb, infer_request, output_array, v2_request, v2_output_array  # noqa: E402
 
 UNAUTH = grpc.StatusCode.UNAUTHENTICATED
@@ -262,6 +265,36 @@ def tls(t):
                        secure_stub(srv, rcli_crt, rcli_key).Infer, grpc.StatusCode.UNAVAILABLE, args=(req,),
                        timeout=5)
         t.stop_server(srv)
+
+    with t.case("remote engines over TLS and mutual TLS"):
+        far = t.start_server(["--tls-cert", srv_crt, "--tls-key", srv_key], probe=False)
+        broker = t.start_server([], probe=False)
+        admin = broker.admin()
+        r = t.call("RegisterEngine far-id over TLS (tls_ca_file)", ru.register, admin, "far-id", far.address,
+                   protocol="NATIVE", model="identity", tls_ca_file=ca_crt)
+        y = t.call("Infer far-id", broker.broker().Infer, req) if r else None
+        t.check(y is not None and np.array_equal(output_array(y, "output"), x), "far-id answers through TLS")
+        t.expect_error("the same endpoint in plaintext while it is open with TLS -> INVALID_ARGUMENT", ru.register,
+                       grpc.StatusCode.INVALID_ARGUMENT, "already in use with other TLS options",
+                       args=(admin, "far-plain", far.address), alive=False, protocol="NATIVE", model="identity")
+        other = t.start_server([], probe=False)
+        t.expect_error("RegisterEngine in plaintext to a TLS server -> UNAVAILABLE", ru.register,
+                       grpc.StatusCode.UNAVAILABLE, args=(other.admin(), "far-plain", far.address), alive=False,
+                       protocol="NATIVE", model="identity", timeout=20)
+        t.stop_server(other)
+        t.expect_error("RegisterEngine with a CA file that does not exist -> INVALID_ARGUMENT naming the option",
+                       ru.register, grpc.StatusCode.INVALID_ARGUMENT, "tls_ca_file", "not-there.pem",
+                       args=(admin, "far-bad", "127.0.0.1:1"), alive=False, protocol="NATIVE", model="identity",
+                       tls_ca_file=os.path.join(d, "not-there.pem"))
+        t.stop_server(far)
+        mfar = t.start_server(["--tls-cert", srv_crt, "--tls-key", srv_key, "--tls-client-ca", ca_crt], probe=False)
+        r = t.call("RegisterEngine mfar-id over mutual TLS", ru.register, admin, "mfar-id", mfar.address,
+                   protocol="NATIVE", model="identity", tls_ca_file=ca_crt, tls_cert_file=cli_crt,
+                   tls_key_file=cli_key)
+        y = t.call("Infer mfar-id", broker.broker().Infer, req) if r else None
+        t.check(y is not None and np.array_equal(output_array(y, "output"), x), "mfar-id answers through mutual TLS")
+        t.stop_server(mfar)
+        t.stop_server(broker)
 
     with t.case("TLS: bad configuration stops the start"):
         start_fails(t, "--tls-cert without --tls-key -> refused", ["--tls-cert", srv_crt], "--tls-key")
