@@ -2,6 +2,7 @@
  * Reshape, Transpose, Squeeze, Unsqueeze, Concat, Split, Slice, Gather, Shape, ConstantOfShape, Expand. They work
  * on any supported dtype (bytes are copied by element size). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -286,6 +287,9 @@ static int reshape_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *cons
             return jn_err_set(err, JN_EINVAL, "node '%s' (Reshape): invalid dimension %lld", n->name,
                               (long long)want[i]);
         } else {
+            if (want[i] > 0 && known > INT64_MAX / want[i]) /* found by the fuzzer: 42 * INT64_MAX */
+                return jn_err_set(err, JN_EINVAL, "node '%s' (Reshape): the shape's element count overflows",
+                                  n->name);
             known *= want[i];
         }
     }
