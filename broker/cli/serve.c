@@ -51,7 +51,7 @@ static void serve_usage(FILE *to)
             "  --max-message-mb N       largest message received or sent, in MiB (default 64)\n"
             "  --grace-ms N             shutdown: time in-flight calls get before they are cancelled (default 10000)\n"
             "  --max-queue N            gRPC calls waiting for a worker before new ones get RESOURCE_EXHAUSTED at once\n"
-            "                           (default 4096; 0 = no bound); HTTP answers 429 past the same bound\n"
+            "                           (default 4096; 0 = no bound); HTTP answers 429 past the same bounds\n"
             "  --max-model-queue N      the same for one model's calls (default 1024)\n"
             "  --max-streams-per-connection N  HTTP/2 streams one client connection may have open (default 1024)\n"
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
@@ -442,7 +442,7 @@ int jn_cmd_serve(int argc, char **argv)
         }
         jn_http_router_set_control(router, &control);
         jn_http_router_set_auth(router, &auth);
-        jn_http_router_set_max_queue(router, (size_t)opt.max_queue);
+        jn_http_router_set_max_queue(router, (size_t)opt.max_queue, (size_t)opt.max_model_queue);
         jn_http_server_options hopt;
         jn_http_server_options_default(&hopt);
         hopt.host = opt.host;

@@ -22,6 +22,7 @@ struct jn_http_router {
     jn_control *control;    /* admin changes: own_control, or the server's (persisted) */
     const jn_auth *auth;    /* tokens (borrowed); NULL = every call is open */
     size_t max_queue;       /* requests waiting for a worker before 429 (0 = no bound) */
+    size_t max_model_queue; /* the same for one model's inference calls */
     jn_control own_control; /* the registry alone */
     jn_workpool *pool;
     atomic_int closing;
@@ -59,6 +60,7 @@ typedef struct call {
     bool all_scores;
     int64_t t0, t_start;
     jn_model_stats *stats;
+    jn_engine *queued_engine; /* held while the call waits in the shared pool's queue (per-model shedding) */
 } call;
 
 jn_http_router *jn_http_router_create(jn_registry *reg, jn_workpool *pool)
@@ -80,9 +82,10 @@ void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth)
     r->auth = auth;
 }
 
-void jn_http_router_set_max_queue(jn_http_router *r, size_t max_queue)
+void jn_http_router_set_max_queue(jn_http_router *r, size_t max_queue, size_t max_model_queue)
 {
     r->max_queue = max_queue;
+    r->max_model_queue = max_model_queue;
 }
 
 /* Who may call a route: probes and /metrics are open; changing pipelines is Admin; the rest is inference. */
@@ -448,6 +451,11 @@ static void run_call(void *arg)
     call *c = arg;
     jn_http_router *r = c->r;
     c->t_start = jn_now_ns();
+    if (c->queued_engine) { /* its place in the model's queue is free again */
+        jn_exec_started(c->queued_engine);
+        jn_engine_unref(c->queued_engine);
+        c->queued_engine = NULL;
+    }
     jn_rest_env env = {.reg = r->reg, .pool = r->pool, .cancelled = &r->cancelled, .compute_ns = -1};
     jn_rest_reply reply = {0};
     const jn_http_request *req = c->req;
@@ -526,9 +534,15 @@ static void start_inference(call *c)
         jn_engine_unref(e);
         if (rc)
             finish_err(c, &err);
-    } else {
-        jn_engine_unref(e);
-        submit(c);
+    } else { /* the shared pool, within the queue bounds in all and per model */
+        jn_exec_limits limits = {c->r->max_queue, c->r->max_model_queue};
+        jn_err_clear(&err);
+        c->queued_engine = e; /* our reference, dropped when the call starts */
+        if (jn_exec_submit(e, c->r->pool, &limits, run_call, c, &err)) {
+            c->queued_engine = NULL;
+            jn_engine_unref(e);
+            finish_err(c, &err);
+        }
     }
 }
 

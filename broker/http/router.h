@@ -52,8 +52,9 @@ void jn_http_router_set_control(jn_http_router *r, jn_control *control);
 /* Checks the Authorization header ("Bearer <token>") against `auth` (borrowed; must outlive the router): 401 with
  * WWW-Authenticate: Bearer, or 403 for a client token on an admin path. Probes and /metrics stay open. */
 void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth);
-/* Requests waiting for a worker beyond max_queue are answered 429 at once (0 = no bound, the default). */
-void jn_http_router_set_max_queue(jn_http_router *r, size_t max_queue);
+/* Requests waiting for a worker beyond max_queue in all, or beyond max_model_queue for one model's inference calls,
+ * are answered 429 at once (0 = no bound, the default). */
+void jn_http_router_set_max_queue(jn_http_router *r, size_t max_queue, size_t max_model_queue);
 
 /* The jn_http_handler: set jn_http_server_options.handler to it and .user to the router. */
 void jn_http_router_handle(jn_http_request *req);

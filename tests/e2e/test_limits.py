@@ -6,14 +6,18 @@
   ones all succeed, and the slowest admitted one waits at most (queue + 1) burns; inline `identity` calls succeed
   throughout; another model (a pipeline with a burn step) is still admitted while burn's queue is full;
 - `--max-queue 1` over HTTP: concurrent POST infer on `burn` beyond it -> 429 with the same kind of message, the
-  admitted ones 200.
+  admitted ones 200;
+- `--max-streams-per-connection 2`: a third InferStream on the same connection is not served while two are open, and
+  is served as soon as one of them closes.
 
 usage: /usr/bin/python3 tests/e2e/test_limits.py /path/to/junction
 """
 import concurrent.futures
 import json
 import os
+import queue
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -116,11 +120,61 @@ def http_flood(t):
         t.check(all("--max-queue 1" in r[2] for r in res if r[0] == 429), "a 429 names the limit",
                 [r[2] for r in res if r[0] == 429][:1])
     t.stop_server(srv)
+    srv = t.start_server(["--workers", "1", "--max-model-queue", "1", "--http-port", "any"], probe=False)
+    with t.case("HTTP: beyond --max-model-queue -> 429 naming the model"):
+        with concurrent.futures.ThreadPoolExecutor(6) as ex:
+            res = list(ex.map(post, range(6)))
+        codes = sorted(r[0] for r in res)
+        t.check(set(codes) <= {200, 429} and 429 in codes and 200 in codes, "some 200, the rest 429", codes)
+        t.check(all("model 'burn' is busy" in r[2] and "--max-model-queue 1" in r[2] for r in res if r[0] == 429),
+                "a 429 names the model and the per-model limit", [r[2] for r in res if r[0] == 429][:1])
+    t.stop_server(srv)
+
+
+def streams_per_connection(t):
+    srv = t.start_server(["--max-streams-per-connection", "2"], probe=False)
+    ch = srv.channel()
+    grpc.channel_ready_future(ch).result(timeout=harness.RPC_TIMEOUT)
+    stub = srv.broker(ch)
+    x = np.ones((1, 2), dtype=np.float32)
+    with t.case("streams per connection"):
+        queues = [harness.RequestQueue() for _ in range(3)]
+        calls = [stub.InferStream(iter(q), timeout=60) for q in queues[:2]]
+        for k in range(2):
+            queues[k].put(infer_request("identity", x, id="s%d" % k))
+            m = next(calls[k])
+            t.check(m.id == "s%d" % k, "stream %d of 2 is served" % (k + 1))
+        third = stub.InferStream(iter(queues[2]), timeout=60)
+        queues[2].put(infer_request("identity", x, id="s2"))
+        got = queue.Queue()
+        reader = threading.Thread(target=lambda: got.put(next(third, None)), daemon=True)
+        reader.start()  # one reader for the third stream: a gRPC stream takes one read at a time
+        try:
+            early = got.get(timeout=1.5)
+        except queue.Empty:
+            early = None
+        t.check(early is None, "a third stream on the same connection waits while two are open", harness._short(early))
+        queues[0].close()
+        for _ in calls[0]:
+            pass
+        try:
+            m = early or got.get(timeout=10)
+        except queue.Empty:
+            m = None
+        t.check(m is not None and m.id == "s2", "the third stream is served once one of the two closes",
+                harness._short(m))
+        for q in queues[1:]:
+            q.close()
+        for c in (calls[1], third):
+            for _ in c:
+                pass
+    t.stop_server(srv)
 
 
 def main(t):
     grpc_flood(t)
     http_flood(t)
+    streams_per_connection(t)
 
 
 if __name__ == "__main__":
