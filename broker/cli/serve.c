@@ -54,6 +54,8 @@ static void serve_usage(FILE *to)
             "                           (default 4096; 0 = no bound); HTTP answers 429 past the same bounds\n"
             "  --max-model-queue N      the same for one model's calls (default 1024)\n"
             "  --max-streams-per-connection N  HTTP/2 streams one client connection may have open (default 1024)\n"
+            "  --max-inflight N         gRPC inference requests handled at once, queued ones included; beyond it\n"
+            "                           RESOURCE_EXHAUSTED at once (default 0 = no bound)\n"
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
             "  --models DIR             also serve the ONNX models in DIR: DIR/<name>/model.onnx or DIR/<name>.onnx,\n"
             "                           each under <name>; a model that does not load is reported and skipped\n"
@@ -142,6 +144,7 @@ int jn_cmd_serve(int argc, char **argv)
         O_MAX_QUEUE,
         O_MAX_MODEL_QUEUE,
         O_MAX_STREAMS_PER_CONN,
+        O_MAX_INFLIGHT,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -155,6 +158,7 @@ int jn_cmd_serve(int argc, char **argv)
         {"max-queue", required_argument, NULL, O_MAX_QUEUE},
         {"max-model-queue", required_argument, NULL, O_MAX_MODEL_QUEUE},
         {"max-streams-per-connection", required_argument, NULL, O_MAX_STREAMS_PER_CONN},
+        {"max-inflight", required_argument, NULL, O_MAX_INFLIGHT},
         {"burn-ms", required_argument, NULL, O_BURN},
         {"pipelines", required_argument, NULL, O_PIPELINES},
         {"models", required_argument, NULL, O_MODELS},
@@ -240,6 +244,11 @@ int jn_cmd_serve(int argc, char **argv)
             if (!parse_int(optarg, 0, 1000000, &v))
                 return bad_value("--max-model-queue", optarg, "a count (0-1000000; 0 = no bound)");
             opt.max_model_queue = (int)v;
+            break;
+        case O_MAX_INFLIGHT:
+            if (!parse_int(optarg, 0, 10000000, &v))
+                return bad_value("--max-inflight", optarg, "a count (0-10000000; 0 = no bound)");
+            opt.max_inflight = (int)v;
             break;
         case O_MAX_STREAMS_PER_CONN:
             if (!parse_int(optarg, 1, 1000000, &v))

@@ -31,6 +31,8 @@ void jn_infer_job_free(jn_infer_job *job)
         return;
     if (job->state && job->proto->free_state)
         job->proto->free_state(job->state);
+    if (job->counted)
+        atomic_fetch_sub_explicit(&job->server->inflight, 1, memory_order_relaxed);
     jn_engine_unref(job->engine);
     jn_tensor_list_clear(&job->outputs);
     jn_request_clear(&job->req);
@@ -97,6 +99,18 @@ static void record_request(jn_infer_job *job)
 
 void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
 {
+    int max = job->server->opt.max_inflight;
+    if (max > 0) { /* load shedding in all: refused before even decoding */
+        long now = atomic_fetch_add_explicit(&job->server->inflight, 1, memory_order_relaxed) + 1;
+        job->counted = true;
+        if (now > max) {
+            job->rc = jn_err_set(&job->err, JN_ERESOURCE,
+                                 "the server is busy: %ld requests in progress (--max-inflight %d); retry later", now - 1,
+                                 max);
+            job->done(job);
+            return;
+        }
+    }
     int64_t deadline = job->req.deadline_ns;
     job->rc = job->proto->decode(bb, &job->req, &job->state, &job->err);
     job->req.deadline_ns = deadline;

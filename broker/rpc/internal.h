@@ -69,6 +69,7 @@ struct jn_server {
     void **method_handles; /* per jn_methods entry */
     jn_access *method_access; /* per jn_methods entry (jn_auth_grpc_access of its path) */
 
+    atomic_long inflight; /* inference requests being handled (--max-inflight) */
     atomic_int shutting_down;
     atomic_long live; /* call objects alive (pre-posted requests included) */
     pthread_mutex_t mu;
@@ -159,6 +160,7 @@ struct jn_infer_job {
     int (*on_partial)(jn_infer_job *job, grpc_byte_buffer *bb);
     bool streamed; /* the answer went out as partials: what remains is the final marker */
     bool queued;   /* submitted to the shared pool: jn_exec_started when it starts */
+    bool counted;  /* counts against the server's --max-inflight until it is freed */
     void *owner;
     /* Metrics (metrics.h): the resolved model's stats, looked up once (NULL for requests that resolved to no
      * model, and once recorded), and jn_now_ns() stamps: created, engine started, engine returned (0 = not). */

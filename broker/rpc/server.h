@@ -48,6 +48,7 @@ typedef struct jn_server_options {
     int64_t grace_ms;        /* on shutdown: how long in-flight calls may take before they are cancelled */
     int max_queue;           /* calls waiting for a worker, in all, before new ones get RESOURCE_EXHAUSTED (0 = no bound) */
     int max_model_queue;     /* the same, per model */
+    int max_inflight;        /* inference requests being handled at once (unary and stream requests), 0 = no bound */
     int max_streams_per_connection; /* HTTP/2 concurrent streams a client connection may open */
     const jn_auth *auth;     /* tokens (borrowed; must outlive the server); NULL = every call is open */
     jn_control *control;     /* how Admin changes are made (borrowed); NULL = on the registry, not persisted */

@@ -7,6 +7,7 @@
   throughout; another model (a pipeline with a burn step) is still admitted while burn's queue is full;
 - `--max-queue 1` over HTTP: concurrent POST infer on `burn` beyond it -> 429 with the same kind of message, the
   admitted ones 200;
+- `--max-inflight 3`: of 8 concurrent slow calls, 3 run and 5 are refused at once naming the limit;
 - `--max-streams-per-connection 2`: a third InferStream on the same connection is not served while two are open, and
   is served as soon as one of them closes.
 
@@ -171,8 +172,36 @@ def streams_per_connection(t):
     t.stop_server(srv)
 
 
+def inflight(t):
+    srv = t.start_server(["--workers", "1", "--max-inflight", "3"], probe=False)
+    ch = srv.channel()
+    grpc.channel_ready_future(ch).result(timeout=harness.RPC_TIMEOUT)
+    stub = srv.broker(ch)
+    x = np.ones((1, 2), dtype=np.float32)
+
+    def one(i):
+        try:
+            stub.Infer(infer_request("burn", x, params={"burn_ms": BURN_MS, "burn_mode": "sleep"}), timeout=60)
+            return ("ok", "")
+        except grpc.RpcError as e:
+            return (e.code().name, e.details())
+
+    with t.case("--max-inflight"):
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            res = list(ex.map(one, range(8)))
+        codes = sorted(r[0] for r in res)
+        t.check(codes.count("ok") == 3 and codes.count("RESOURCE_EXHAUSTED") == 5,
+                "3 requests in progress at once, the other 5 refused", codes)
+        t.check(all("--max-inflight 3" in r[1] for r in res if r[0] != "ok"), "each refusal names the limit",
+                [r[1] for r in res if r[0] != "ok"][:1])
+        r = t.call("a request after the flood", stub.Infer, infer_request("identity", x))
+        t.check(r is not None, "once they are answered, requests are admitted again")
+    t.stop_server(srv)
+
+
 def main(t):
     grpc_flood(t)
+    inflight(t)
     http_flood(t)
     streams_per_connection(t)
 
