@@ -21,8 +21,9 @@ int ox_set_shape(ox_tensor *t, jn_dtype dtype, int ndim, const int64_t *shape, j
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
             return jn_err_set(err, JN_EINVAL, "negative dimension %lld", (long long)shape[i]);
-        if (shape[i] > 0 && count > (INT64_C(1) << 40) / shape[i])
-            return jn_err_set(err, JN_ERESOURCE, "tensor too large");
+        if (shape[i] > 0 && count > JN_MAX_TENSOR_ELEMENTS / shape[i])
+            return jn_err_set(err, JN_ERESOURCE, "a tensor of more than %lld elements (the limit)",
+                              (long long)JN_MAX_TENSOR_ELEMENTS);
         count *= shape[i];
     }
     t->dtype = dtype;

@@ -235,6 +235,11 @@ jn_tensor *jn_tensor_create(const char *name, jn_dtype dtype, int ndim, const in
         jn_err_set(err, JN_EINVAL, "tensor '%s': shape is negative or too large", name ? name : "");
         return NULL;
     }
+    if (n > JN_MAX_TENSOR_ELEMENTS) {
+        jn_err_set(err, JN_ERESOURCE, "tensor '%s': %lld elements; at most %lld", name ? name : "", (long long)n,
+                   (long long)JN_MAX_TENSOR_ELEMENTS);
+        return NULL;
+    }
     jn_tensor *t = tensor_new(name, dtype, ndim, shape, err);
     if (!t)
         return NULL;

@@ -89,6 +89,12 @@ typedef struct jn_tensor {
 /* Product of the dims, or -1 if a dim is negative or the product overflows. 1 for a scalar (ndim 0). */
 int64_t jn_shape_element_count(int ndim, const int64_t *shape);
 
+/* The most elements a tensor made by shape may have (2^28: 1 GiB of FP32): larger ones are refused with
+ * JN_ERESOURCE instead of being allocated (issue #9, "max tensor elements"). Tensors that arrive in a request are
+ * bounded by the message size they come in; this bounds the ones engines make (an ONNX ConstantOfShape or Expand fed
+ * a huge shape, say). */
+#define JN_MAX_TENSOR_ELEMENTS ((int64_t)1 << 28)
+
 /* A new numeric tensor with a fresh zeroed buffer of element_count * dtype size bytes. BYTES tensors are made
  * with jn_tensor_wrap (their size depends on their strings) or jn_tensor_from_strings. */
 jn_tensor *jn_tensor_create(const char *name, jn_dtype dtype, int ndim, const int64_t *shape, jn_err *err);

@@ -489,6 +489,21 @@ static void test_tensor_list_on_borrowed_slots(void)
     JN_CHECK(list.items == NULL);
 }
 
+/* Tensors made by shape are capped at JN_MAX_TENSOR_ELEMENTS: refused with JN_ERESOURCE, nothing allocated. */
+static void test_tensor_element_limit(void)
+{
+    jn_err err;
+    jn_err_clear(&err);
+    const int64_t too_many[2] = {(int64_t)1 << 20, (int64_t)1 << 9}; /* 2^29 */
+    JN_CHECK(jn_tensor_create("big", JN_DTYPE_UINT8, 2, too_many, &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_ERESOURCE);
+    JN_CHECK(strstr(err.msg, "big") != NULL && strstr(err.msg, "at most") != NULL);
+    const int64_t ok[1] = {1024};
+    jn_tensor *t = jn_tensor_create("fine", JN_DTYPE_UINT8, 1, ok, &err);
+    JN_CHECK(t != NULL);
+    jn_tensor_free(t);
+}
+
 static void test_format_type(void)
 {
     char buf[160];
@@ -531,6 +546,7 @@ int main(void)
     JN_TEST_RUN(test_check_size_messages);
     JN_TEST_RUN(test_tensor_list);
     JN_TEST_RUN(test_tensor_list_on_borrowed_slots);
+    JN_TEST_RUN(test_tensor_element_limit);
     JN_TEST_RUN(test_format_type);
     return JN_TEST_EXIT();
 }
