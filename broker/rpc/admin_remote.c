@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "junction/v1/admin.pb-c.h"
 #include "pb.h"
+#include "signature_pb.h"
 
 static jn_remotes *remotes_of(jn_unary *u)
 {
@@ -95,17 +96,6 @@ static void submit(admin_job *j, jn_job_fn fn)
     }
 }
 
-static void fill_port(Junction__V1__Port *p, const jn_port *src)
-{
-    junction__v1__port__init(p);
-    p->name = src->name;
-    p->kind = (Junction__V1__Kind)src->kind;
-    p->datatype = (Junction__V1__DataType)src->dtype;
-    p->n_shape = (size_t)src->ndim;
-    p->shape = (int64_t *)src->shape;
-    p->n_labels = src->n_labels;
-    p->labels = src->labels;
-}
 
 /* ---- RegisterEngine ---- */
 
@@ -161,37 +151,18 @@ static void register_job(void *arg)
         admin_job_free(j);
         return;
     }
-    const jn_signature *sig = &e->sig;
-    size_t n = sig->n_inputs + sig->n_outputs;
-    Junction__V1__Port *ports = calloc(n ? n : 1, sizeof *ports);
-    Junction__V1__Port **in = calloc(sig->n_inputs ? sig->n_inputs : 1, sizeof *in);
-    Junction__V1__Port **out = calloc(sig->n_outputs ? sig->n_outputs : 1, sizeof *out);
-    if (!ports || !in || !out) {
+    jn_signature_pb sig = {0};
+    if (jn_signature_pb_fill(&sig, &e->sig)) {
         jn_unary_fail(j->u, JN_ENOMEM, "out of memory");
     } else {
-        for (size_t i = 0; i < sig->n_inputs; i++) {
-            fill_port(&ports[i], &sig->inputs[i]);
-            in[i] = &ports[i];
-        }
-        for (size_t i = 0; i < sig->n_outputs; i++) {
-            fill_port(&ports[sig->n_inputs + i], &sig->outputs[i]);
-            out[i] = &ports[sig->n_inputs + i];
-        }
-        Junction__V1__Signature s = JUNCTION__V1__SIGNATURE__INIT;
-        s.n_inputs = sig->n_inputs;
-        s.inputs = in;
-        s.n_outputs = sig->n_outputs;
-        s.outputs = out;
         Junction__V1__RegisterEngineResponse r = JUNCTION__V1__REGISTER_ENGINE_RESPONSE__INIT;
         r.name = e->name;
-        r.signature = &s;
+        r.signature = &sig.msg;
         r.platform = (char *)e->vt->platform;
         r.streams = (e->flags & JN_ENGINE_STREAMS) != 0;
         jn_unary_reply(j->u, jn_pb_pack(&r.base));
     }
-    free(ports);
-    free(in);
-    free(out);
+    jn_signature_pb_free(&sig);
     jn_engine_unref(e);
     admin_job_free(j);
 }

@@ -5,56 +5,19 @@
 #include "internal.h"
 #include "junction/v1/broker.pb-c.h"
 #include "pb.h"
+#include "signature_pb.h"
 
 /* Everything one ModelInfo points to, freed after packing. Strings are borrowed from the engine. */
 typedef struct model_info {
     Junction__V1__ModelInfo info;
-    Junction__V1__Signature sig;
-    Junction__V1__Port *ports;
-    Junction__V1__Port **inputs, **outputs;
+    jn_signature_pb sig;
     char *versions[1];
 } model_info;
 
-static void fill_port(Junction__V1__Port *p, const jn_port *src)
-{
-    junction__v1__port__init(p);
-    p->name = src->name;
-    p->kind = (Junction__V1__Kind)src->kind;
-    p->datatype = (Junction__V1__DataType)src->dtype;
-    p->n_shape = (size_t)src->ndim;
-    p->shape = (int64_t *)src->shape;
-    p->n_labels = src->n_labels;
-    p->labels = src->labels;
-    if (src->description)
-        p->description = src->description;
-}
-
-_Static_assert((int)JN_KIND_CLASSIFICATION == (int)JUNCTION__V1__KIND__CLASSIFICATION &&
-                   (int)JN_KIND_EMBEDDING == (int)JUNCTION__V1__KIND__EMBEDDING,
-               "jn_kind must follow junction.v1.Kind");
-
 static int model_info_fill(model_info *mi, const jn_engine *e)
 {
-    const jn_signature *sig = &e->sig;
-    size_t n = sig->n_inputs + sig->n_outputs;
-    mi->ports = calloc(n ? n : 1, sizeof *mi->ports);
-    mi->inputs = calloc(sig->n_inputs ? sig->n_inputs : 1, sizeof *mi->inputs);
-    mi->outputs = calloc(sig->n_outputs ? sig->n_outputs : 1, sizeof *mi->outputs);
-    if (!mi->ports || !mi->inputs || !mi->outputs)
+    if (jn_signature_pb_fill(&mi->sig, &e->sig))
         return JN_ENOMEM;
-    junction__v1__signature__init(&mi->sig);
-    for (size_t i = 0; i < sig->n_inputs; i++) {
-        fill_port(&mi->ports[i], &sig->inputs[i]);
-        mi->inputs[i] = &mi->ports[i];
-    }
-    for (size_t i = 0; i < sig->n_outputs; i++) {
-        fill_port(&mi->ports[sig->n_inputs + i], &sig->outputs[i]);
-        mi->outputs[i] = &mi->ports[sig->n_inputs + i];
-    }
-    mi->sig.n_inputs = sig->n_inputs;
-    mi->sig.inputs = mi->inputs;
-    mi->sig.n_outputs = sig->n_outputs;
-    mi->sig.outputs = mi->outputs;
     junction__v1__model_info__init(&mi->info);
     mi->info.name = e->name;
     mi->versions[0] = e->version;
@@ -63,7 +26,7 @@ static int model_info_fill(model_info *mi, const jn_engine *e)
     mi->info.type = (char *)(e->vt->model_type ? e->vt->model_type : "engine");
     mi->info.platform = (char *)e->vt->platform;
     mi->info.ready = atomic_load(&e->ready) != 0;
-    mi->info.signature = &mi->sig;
+    mi->info.signature = &mi->sig.msg;
     if (e->description)
         mi->info.description = e->description;
     return 0;
@@ -71,9 +34,7 @@ static int model_info_fill(model_info *mi, const jn_engine *e)
 
 static void model_info_free(model_info *mi)
 {
-    free(mi->ports);
-    free(mi->inputs);
-    free(mi->outputs);
+    jn_signature_pb_free(&mi->sig);
 }
 
 void jn_broker_list_models(jn_unary *u, grpc_byte_buffer *payload)
