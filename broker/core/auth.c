@@ -136,13 +136,16 @@ bool jn_auth_equal(const char *a, size_t a_len, const char *b, size_t b_len)
     return diff == 0;
 }
 
+bool jn_auth_required(const jn_auth *auth, jn_access access)
+{
+    if (!auth || access == JN_ACCESS_OPEN)
+        return false;
+    return access == JN_ACCESS_ADMIN ? auth->admin_token != NULL : auth->client_token != NULL;
+}
+
 int jn_auth_check(const jn_auth *auth, jn_access access, const char *authorization, size_t len, jn_err *err)
 {
-    if (access == JN_ACCESS_OPEN)
-        return 0;
-    if (access == JN_ACCESS_INFER && !auth->client_token)
-        return 0;
-    if (access == JN_ACCESS_ADMIN && !auth->admin_token)
+    if (!jn_auth_required(auth, access))
         return 0;
     const char *what = access == JN_ACCESS_ADMIN ? "the admin token" : "a client token";
     if (!authorization)

@@ -38,6 +38,10 @@ int jn_auth_set_client_token_file(jn_auth *auth, const char *path, jn_err *err);
 /* The access class of a gRPC method path ("/pkg.Service/Method"). */
 jn_access jn_auth_grpc_access(const char *path, size_t len);
 
+/* Whether a call of class `access` needs a credential at all (NULL auth: never). Front ends ask first, so a server
+ * without tokens does not look for the header on every call. */
+bool jn_auth_required(const jn_auth *auth, jn_access access);
+
 /* Checks the value of an `authorization` header or metadata entry ("Bearer <token>"; NULL/0 when absent) for a
  * call of class `access`. 0 when allowed, else JN_EUNAUTHENTICATED or JN_EPERMISSION with a message. */
 int jn_auth_check(const jn_auth *auth, jn_access access, const char *authorization, size_t len, jn_err *err);

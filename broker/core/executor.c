@@ -186,7 +186,8 @@ int jn_exec_run_stream(jn_engine *engine, const jn_request *req, const atomic_in
 
 void jn_exec_started(const jn_engine *engine)
 {
-    atomic_fetch_sub_explicit(&((jn_engine *)engine)->queued, 1, memory_order_relaxed);
+    if (!engine->pool) /* jn_exec_submit counts only what waits on the shared pool */
+        atomic_fetch_sub_explicit(&((jn_engine *)engine)->queued, 1, memory_order_relaxed);
 }
 
 int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, const jn_exec_limits *limits, jn_job_fn fn,

@@ -51,8 +51,8 @@ typedef struct jn_exec_limits {
 /* Queues fn(arg) where calls to `engine` run when not inline: the engine's own pool when it has one (bounded by
  * pool_max_pending), else `shared` (bounded by limits; NULL = unbounded). 0; JN_ERESOURCE naming the model and the
  * limit when the shared pool's queue (or the model's part of it) is full; JN_EUNAVAIL when the engine's own pool is
- * full or a pool is shutting down. fn is then not called. A job queued on the shared pool must call
- * jn_exec_started(engine) when it starts. */
+ * full or a pool is shutting down. fn is then not called. Every job it queued calls jn_exec_started(engine) when
+ * it starts. */
 int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, const jn_exec_limits *limits, jn_job_fn fn,
                    void *arg, jn_err *err);
 /* A job jn_exec_submit queued on the shared pool has started: it no longer counts against its model's queue. */

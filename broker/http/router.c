@@ -60,7 +60,7 @@ typedef struct call {
     bool all_scores;
     int64_t t0, t_start;
     jn_model_stats *stats;
-    jn_engine *queued_engine; /* held while the call waits in the shared pool's queue (per-model shedding) */
+    jn_engine *queued_engine; /* held while the call waits for a pool (jn_exec_started when it starts) */
 } call;
 
 jn_http_router *jn_http_router_create(jn_registry *reg, jn_workpool *pool)
@@ -528,13 +528,7 @@ static void start_inference(call *c)
     if (run_inline) {
         jn_engine_unref(e);
         run_call(c);
-    } else if (e->pool) { /* a remote engine: its endpoint's own bounded pool (the bulkhead) */
-        jn_err_clear(&err);
-        int rc = jn_exec_submit(e, c->r->pool, NULL, run_call, c, &err);
-        jn_engine_unref(e);
-        if (rc)
-            finish_err(c, &err);
-    } else { /* the shared pool, within the queue bounds in all and per model */
+    } else { /* a remote engine's own pool (the bulkhead), else the shared one within the queue bounds */
         jn_exec_limits limits = {c->r->max_queue, c->r->max_model_queue};
         jn_err_clear(&err);
         c->queued_engine = e; /* our reference, dropped when the call starts */
@@ -660,7 +654,7 @@ void jn_http_router_handle(jn_http_request *req)
             return;
         }
     }
-    if (r->auth) {
+    if (jn_auth_required(r->auth, route_access(c->id, req->method))) {
         const char *authorization = jn_http_header_get(req, "authorization");
         if (authorization && !*authorization)
             authorization = NULL;

@@ -132,7 +132,7 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
     /* A remote engine runs on its endpoint's own pool (bounded), everything else on the shared one. */
     jn_err err; /* not job->err: once submitted, the job may already be done and freed */
     jn_exec_limits limits = {(size_t)job->server->opt.max_queue, (size_t)job->server->opt.max_model_queue};
-    job->queued = !job->engine->pool; /* counted against its model's queue until it starts */
+    job->queued = true; /* counted against its model's queue until it starts */
     int rc = jn_exec_submit(job->engine, job->server->pool, &limits, run_engine, job, &err);
     if (rc) {
         job->rc = rc;

@@ -159,7 +159,7 @@ struct jn_infer_job {
      * block while the stream's queue is full (back-pressure). Non-zero: the stream is gone, stop. */
     int (*on_partial)(jn_infer_job *job, grpc_byte_buffer *bb);
     bool streamed; /* the answer went out as partials: what remains is the final marker */
-    bool queued;   /* submitted to the shared pool: jn_exec_started when it starts */
+    bool queued;   /* submitted by jn_exec_submit: jn_exec_started when it starts */
     bool counted;  /* counts against the server's --max-inflight until it is freed */
     void *owner;
     /* Metrics (metrics.h): the resolved model's stats, looked up once (NULL for requests that resolved to no

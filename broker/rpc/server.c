@@ -180,7 +180,7 @@ static void refuse_call(jn_server *s, grpc_call *call, grpc_status_code status, 
 /* The call's `authorization` metadata checked against the server's tokens; 0 when it may go on. */
 static int authorize(const jn_server *s, size_t method, const grpc_metadata_array *md, jn_err *err)
 {
-    if (!s->opt.auth)
+    if (!jn_auth_required(s->opt.auth, s->method_access[method]))
         return 0;
     const char *value = NULL;
     size_t len = 0;

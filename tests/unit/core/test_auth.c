@@ -59,7 +59,9 @@ static void test_checks(void)
     jn_auth a;
     jn_auth_init(&a);
     jn_err err;
-    /* Nothing configured: everything open. */
+    /* Nothing configured: everything open, and nothing asks for a credential. */
+    JN_CHECK(!jn_auth_required(NULL, JN_ACCESS_ADMIN));
+    JN_CHECK(!jn_auth_required(&a, JN_ACCESS_ADMIN) && !jn_auth_required(&a, JN_ACCESS_INFER));
     JN_CHECK_INT_EQ(check(&a, JN_ACCESS_ADMIN, NULL, &err), 0);
     JN_CHECK_INT_EQ(check(&a, JN_ACCESS_INFER, NULL, &err), 0);
 
@@ -67,6 +69,8 @@ static void test_checks(void)
     JN_CHECK_INT_EQ(jn_auth_set_client_token_file(&a, token_file("client", "\t cli-42 \r\n"), &err), 0);
     JN_CHECK_INT_EQ((int)a.client_len, 6);
 
+    JN_CHECK(jn_auth_required(&a, JN_ACCESS_ADMIN) && jn_auth_required(&a, JN_ACCESS_INFER));
+    JN_CHECK(!jn_auth_required(&a, JN_ACCESS_OPEN));
     JN_CHECK_INT_EQ(check(&a, JN_ACCESS_OPEN, NULL, &err), 0);
     JN_CHECK_INT_EQ(check(&a, JN_ACCESS_INFER, NULL, &err), JN_EUNAUTHENTICATED);
     JN_CHECK(strstr(err.msg, "client token") != NULL);
