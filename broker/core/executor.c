@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { JN_EXEC_OUTPUT_SLOTS = 8 };
 
 /* Requested outputs must exist: in the signature, or offered beyond it (a pipeline's "step.port"). */
 static int validate_outputs(const jn_engine *e, const char *model, char *const *names, size_t n, jn_err *err)
@@ -106,12 +105,18 @@ int jn_exec_engine(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_l
     jn_tensor_list produced;
     jn_tensor_list_init_on(&produced, slots, JN_EXEC_OUTPUT_SLOTS);
     rc = engine->vt->infer(engine, ctx, inputs, &produced, err);
+    return jn_exec_keep(engine, ctx, rc, &produced, outputs, err);
+}
+
+int jn_exec_keep(jn_engine *engine, const jn_infer_ctx *ctx, int rc, jn_tensor_list *produced, jn_tensor_list *outputs,
+                 jn_err *err)
+{
     if (rc) {
         name_failure(ctx, rc, err);
-        jn_tensor_list_clear(&produced);
+        jn_tensor_list_clear(produced);
         return rc;
     }
-    return keep_outputs(engine, ctx, &produced, outputs, err);
+    return keep_outputs(engine, ctx, produced, outputs, err);
 }
 
 typedef struct stream_filter {
@@ -155,7 +160,7 @@ int jn_exec_engine_stream(jn_engine *engine, const jn_infer_ctx *ctx, const jn_t
     return rc;
 }
 
-static jn_infer_ctx request_ctx(const jn_request *req, const atomic_int *cancelled, jn_workpool *pool)
+jn_infer_ctx jn_exec_request_ctx(const jn_request *req, const atomic_int *cancelled, jn_workpool *pool)
 {
     jn_infer_ctx ctx = {
         .model = req->model,
@@ -173,14 +178,14 @@ static jn_infer_ctx request_ctx(const jn_request *req, const atomic_int *cancell
 int jn_exec_run(jn_engine *engine, const jn_request *req, const atomic_int *cancelled, jn_workpool *pool,
                 jn_tensor_list *outputs, jn_err *err)
 {
-    jn_infer_ctx ctx = request_ctx(req, cancelled, pool);
+    jn_infer_ctx ctx = jn_exec_request_ctx(req, cancelled, pool);
     return jn_exec_engine(engine, &ctx, &req->inputs, outputs, err);
 }
 
 int jn_exec_run_stream(jn_engine *engine, const jn_request *req, const atomic_int *cancelled, jn_workpool *pool,
                        jn_emit_fn emit, void *emit_arg, jn_err *err)
 {
-    jn_infer_ctx ctx = request_ctx(req, cancelled, pool);
+    jn_infer_ctx ctx = jn_exec_request_ctx(req, cancelled, pool);
     return jn_exec_engine_stream(engine, &ctx, &req->inputs, emit, emit_arg, err);
 }
 

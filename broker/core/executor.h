@@ -41,6 +41,16 @@ int jn_exec_engine(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_l
 int jn_exec_engine_stream(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
                           jn_emit_fn emit, void *emit_arg, jn_err *err);
 
+/* For an engine call that completes later, elsewhere (a remote call whose answer comes back on the server's
+ * completion queue): the context jn_exec_run gives the engine (it borrows req), and what jn_exec_engine does with
+ * the engine's result: rc (0 or a JN_E* code) and the tensors it produced (taken) -> the requested outputs,
+ * checked, or the failure named. */
+/* Room for the tensors an engine produces that needs no allocation (jn_tensor_list_init_on): most answer a few. */
+enum { JN_EXEC_OUTPUT_SLOTS = 8 };
+jn_infer_ctx jn_exec_request_ctx(const jn_request *req, const atomic_int *cancelled, jn_workpool *pool);
+int jn_exec_keep(jn_engine *engine, const jn_infer_ctx *ctx, int rc, jn_tensor_list *produced, jn_tensor_list *outputs,
+                 jn_err *err);
+
 /* Load shedding on the shared pool: at most max_queue calls waiting for a worker in all, and at most max_model_queue
  * of them for one model (0 = no bound), so that a flood stays a fast refusal instead of a queue without end. */
 typedef struct jn_exec_limits {

@@ -5,6 +5,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,16 @@ const char *jn_grpc_status_name(int code)
         "DATA_LOSS", "UNAUTHENTICATED",
     };
     return code >= 0 && (size_t)code < sizeof names / sizeof names[0] ? names[code] : "UNKNOWN";
+}
+
+int jn_call_status_set(jn_call_status *st, int code, const char *fmt, ...)
+{
+    st->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->message, sizeof st->message, fmt, ap);
+    va_end(ap);
+    return code;
 }
 
 /* ---- targets ---- */
@@ -106,6 +117,7 @@ jn_endpoints *jn_endpoints_create(void)
 
 static void endpoint_free(jn_endpoint *ep)
 {
+    pthread_mutex_destroy(&ep->calls_mu);
     jn_workpool_destroy(ep->pool);
     if (ep->channel)
         grpc_channel_destroy(ep->channel);
@@ -164,6 +176,7 @@ static jn_endpoint *endpoint_new(const char *target, const jn_remote_options *op
     }
     ep->opt = *opt;
     atomic_init(&ep->refs, 0);
+    pthread_mutex_init(&ep->calls_mu, NULL);
     jn_breaker_init(&ep->breaker, opt->breaker_failures, opt->breaker_cooldown_ms * 1000000);
     ep->pool = jn_workpool_create(opt->max_concurrency);
     if (!ep->pool) {
@@ -375,9 +388,35 @@ static void copy_status(jn_call_status *st, int code, grpc_slice details, const 
         snprintf(st->message, sizeof st->message, "%s", jn_grpc_status_name(code));
 }
 
-int jn_endpoint_unary(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessage *req,
-                      const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns, const atomic_int *cancelled,
-                      ProtobufCMessage **resp, jn_call_status *st)
+/* A finished exchange's outcome: its status, and with OK the answer decoded. */
+static int exchange_outcome(const jn_unary_exchange *x, jn_remote_method m, const ProtobufCMessageDescriptor *resp_desc,
+                            ProtobufCMessage **resp, jn_call_status *st)
+{
+    copy_status(st, x->code, x->details, x->error_string);
+    if (x->code == GRPC_STATUS_OK) {
+        jn_err err;
+        jn_err_clear(&err);
+        *resp = jn_unary_exchange_answer(x, resp_desc, &err);
+        if (!*resp) {
+            st->code = GRPC_STATUS_INTERNAL;
+            snprintf(st->message, sizeof st->message, "the answer to %s does not decode: %s", method_paths[m],
+                     err.msg);
+        }
+    }
+    return *resp ? 0 : (st->code ? st->code : GRPC_STATUS_INTERNAL);
+}
+
+static int start_failed(jn_remote_method m, grpc_call_error ce, jn_call_status *st)
+{
+    st->code = GRPC_STATUS_INTERNAL;
+    snprintf(st->message, sizeof st->message, "cannot start the call %s (grpc_call_error %d)", method_paths[m],
+             (int)ce);
+    return st->code;
+}
+
+int jn_endpoint_unary_packed(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request,
+                             const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns,
+                             const atomic_int *cancelled, ProtobufCMessage **resp, jn_call_status *st)
 {
     *resp = NULL;
     grpc_completion_queue *cq = thread_cq();
@@ -385,28 +424,143 @@ int jn_endpoint_unary(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessag
                                                           ep->methods[m], to_gpr(deadline_ns), NULL);
     jn_unary_exchange x;
     void *tag = &x;
-    grpc_call_error ce = jn_unary_exchange_start(&x, call, req, tag);
+    grpc_call_error ce = jn_unary_exchange_start_packed(&x, call, request, tag);
+    int rc;
     if (ce != GRPC_CALL_OK) {
-        st->code = GRPC_STATUS_INTERNAL;
-        snprintf(st->message, sizeof st->message, "cannot start the call %s (grpc_call_error %d)", method_paths[m],
-                 (int)ce);
+        rc = start_failed(m, ce, st);
     } else {
         wait_batch(cq, call, tag, deadline_ns, cancelled);
-        copy_status(st, x.code, x.details, x.error_string);
-        if (x.code == GRPC_STATUS_OK) {
-            jn_err err;
-            jn_err_clear(&err);
-            *resp = jn_unary_exchange_answer(&x, resp_desc, &err);
-            if (!*resp) {
-                st->code = GRPC_STATUS_INTERNAL;
-                snprintf(st->message, sizeof st->message, "the answer to %s does not decode: %s", method_paths[m],
-                         err.msg);
-            }
-        }
+        rc = exchange_outcome(&x, m, resp_desc, resp, st);
     }
     jn_unary_exchange_finish(&x);
     grpc_call_unref(call);
-    return *resp ? 0 : (st->code ? st->code : GRPC_STATUS_INTERNAL);
+    return rc;
+}
+
+int jn_endpoint_unary(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns, const atomic_int *cancelled,
+                      ProtobufCMessage **resp, jn_call_status *st)
+{
+    return jn_endpoint_unary_packed(ep, m, jn_pb_pack(req), resp_desc, deadline_ns, cancelled, resp, st);
+}
+
+/* ---- calls nobody waits for ---- */
+
+struct jn_endpoint_call {
+    jn_endpoint *ep; /* a reference */
+    jn_remote_method method;
+    grpc_byte_buffer *request; /* until it goes out */
+    int64_t deadline_ns;
+    grpc_completion_queue *cq;
+    grpc_call *parent;
+    void *tag;
+    grpc_call *call;
+    jn_unary_exchange x;
+    grpc_call_error start_error; /* GRPC_CALL_OK, or why the batch did not start */
+    struct jn_endpoint_call *next_waiting;
+};
+
+/* Puts the call on the wire. A batch that cannot start (a programming error: the ops are fixed) still ends through
+ * the tag, so the caller's accounting holds: the call is cancelled and start_error says why. */
+static void call_launch(jn_endpoint_call *c)
+{
+    /* Cancellation only: the deadline is ours (the caller's less a margin, see remote_engine.c). */
+    c->call = grpc_channel_create_registered_call(c->ep->channel, c->parent, c->parent ? GRPC_PROPAGATE_CANCELLATION : 0,
+                                                  c->cq, c->ep->methods[c->method], to_gpr(c->deadline_ns), NULL);
+    grpc_byte_buffer *request = c->request;
+    c->request = NULL;
+    /* Once the batch started, c belongs to whoever gets the tag (maybe another thread, at once): not touched here
+     * after a successful start. */
+    grpc_call_error ce = jn_unary_exchange_start_packed(&c->x, c->call, request, c->tag);
+    if (ce != GRPC_CALL_OK) {
+        /* Nothing will come out of the queue for this call; a one-op batch on it reports the failure instead. */
+        c->start_error = ce;
+        grpc_call_cancel(c->call, NULL);
+        grpc_op op;
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+        op.data.recv_status_on_client.trailing_metadata = &c->x.trailing_md;
+        op.data.recv_status_on_client.status = &c->x.code;
+        op.data.recv_status_on_client.status_details = &c->x.details;
+        op.data.recv_status_on_client.error_string = &c->x.error_string;
+        grpc_call_start_batch(c->call, &op, 1, c->tag, NULL);
+    }
+}
+
+int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request, int64_t deadline_ns,
+                           grpc_completion_queue *cq, grpc_call *parent, void *tag, jn_endpoint_call **out,
+                           jn_call_status *st)
+{
+    jn_endpoint_call *c = request ? calloc(1, sizeof *c) : NULL;
+    if (!c) {
+        if (request)
+            grpc_byte_buffer_destroy(request);
+        return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    c->ep = jn_endpoint_ref(ep);
+    c->method = m;
+    c->request = request;
+    c->deadline_ns = deadline_ns;
+    c->cq = cq;
+    c->parent = parent;
+    c->tag = tag;
+    pthread_mutex_lock(&ep->calls_mu);
+    bool now = ep->calls_running < ep->opt.max_concurrency;
+    bool wait = !now && ep->calls_waiting < ep->opt.max_queue;
+    if (now) {
+        ep->calls_running++;
+    } else if (wait) {
+        ep->calls_waiting++;
+        if (ep->wait_tail)
+            ep->wait_tail->next_waiting = c;
+        else
+            ep->wait_head = c;
+        ep->wait_tail = c;
+    }
+    int running = ep->calls_running, waiting = ep->calls_waiting;
+    if (now || wait)
+        *out = c; /* before it can end: its tag may come out on another thread before this one returns */
+    pthread_mutex_unlock(&ep->calls_mu);
+    if (now) {
+        call_launch(c);
+    } else if (!wait) {
+        grpc_byte_buffer_destroy(request);
+        jn_endpoint_unref(ep);
+        free(c);
+        return jn_call_status_set(st, GRPC_STATUS_UNAVAILABLE,
+                                  "too many calls waiting for endpoint %s (%d running, %d waiting: max_concurrency %d, "
+                                  "max_queue %d)", ep->target, running, waiting, ep->opt.max_concurrency,
+                                  ep->opt.max_queue);
+    }
+    return 0;
+}
+
+int jn_endpoint_call_end(jn_endpoint_call *c, const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                         jn_call_status *st)
+{
+    jn_endpoint *ep = c->ep;
+    *resp = NULL;
+    int rc = c->start_error != GRPC_CALL_OK ? start_failed(c->method, c->start_error, st)
+                                            : exchange_outcome(&c->x, c->method, resp_desc, resp, st);
+    jn_unary_exchange_finish(&c->x);
+    grpc_call_unref(c->call);
+    free(c);
+    /* Its place on the wire goes to the call that waited longest. */
+    pthread_mutex_lock(&ep->calls_mu);
+    jn_endpoint_call *next = ep->wait_head;
+    if (next) {
+        ep->wait_head = next->next_waiting;
+        if (!ep->wait_head)
+            ep->wait_tail = NULL;
+        ep->calls_waiting--;
+    } else {
+        ep->calls_running--;
+    }
+    pthread_mutex_unlock(&ep->calls_mu);
+    if (next)
+        call_launch(next);
+    jn_endpoint_unref(ep);
+    return rc;
 }
 
 /* ---- streams ---- */

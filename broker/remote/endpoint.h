@@ -6,8 +6,13 @@
  * jn_endpoints_reap, never by unref: the last reference may be dropped on one of the endpoint's own pool threads,
  * which cannot join itself.
  *
- * Calls are blocking: one per thread at a time, on that thread's own pluck completion queue (created on first
- * use, destroyed when the thread exits or calls jn_remote_thread_release), always with a deadline.
+ * Two kinds of unary call, both always with a deadline:
+ * - blocking (jn_endpoint_unary): one per thread at a time, on that thread's own pluck completion queue (created on
+ *   first use, destroyed when the thread exits or calls jn_remote_thread_release);
+ * - waited for by nobody (jn_endpoint_call_start): the answer comes out of a completion queue the caller already
+ *   pumps (the server's), so no thread blocks and no thread hand-off happens. The endpoint lets max_concurrency
+ *   of them be on the wire at once; the next max_queue wait in order and go out as earlier ones end; beyond that
+ *   a call is refused at once (the bulkhead, as the pool is for blocking calls).
  *
  * Thread-safety: everything may be called from any thread.
  */
@@ -15,6 +20,7 @@
 #define JN_REMOTE_ENDPOINT_H
 
 #include <grpc/grpc.h>
+#include <pthread.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -46,6 +52,11 @@ typedef struct jn_endpoint {
     jn_remote_options opt; /* of the engine that opened it */
     atomic_int refs;          /* engines using it (health lives on the engines: remotes.c) */
     _Atomic unsigned long long calls_ok, calls_failed; /* attempts sent to it, by outcome (/metrics) */
+    /* Calls nobody waits for (jn_endpoint_call_start): how many are on the wire, and the ones waiting in order for
+     * one of those to end. Guarded by calls_mu. */
+    pthread_mutex_t calls_mu;
+    int calls_running, calls_waiting;
+    struct jn_endpoint_call *wait_head, *wait_tail;
     struct jn_endpoint *next; /* in the table, guarded by the table's lock */
 } jn_endpoint;
 
@@ -77,12 +88,35 @@ typedef struct jn_call_status {
     char message[JN_ERR_MSG_MAX];
 } jn_call_status;
 
+/* Sets st and returns its code. */
+int jn_call_status_set(jn_call_status *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* One unary call: sends req, waits for the answer until deadline_ns (jn_now_ns() clock; required), watching
  * `cancelled` (may be NULL: the call is then cancelled too). Returns the grpc status code: 0 with *resp set (free
  * with protobuf_c_message_free_unpacked) or non-zero with st filled (an undecodable answer is INTERNAL). */
 int jn_endpoint_unary(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns, const atomic_int *cancelled,
                       ProtobufCMessage **resp, jn_call_status *st);
+
+/* The same with the request already packed (taken; a copy of a kept request is cheap: grpc_byte_buffer_copy). */
+int jn_endpoint_unary_packed(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request,
+                             const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns,
+                             const atomic_int *cancelled, ProtobufCMessage **resp, jn_call_status *st);
+
+/* A unary call nobody waits for. Takes `request`. 0: *call is set (before the call can end) and `tag` comes out of
+ * `cq` (which the caller pumps with grpc_completion_queue_next) exactly once, when the call has ended, maybe on
+ * another thread before this one returns; then the caller calls jn_endpoint_call_end on the thread that got it.
+ * `parent` (may be NULL) is the server call this one serves: its cancellation is passed on. Non-zero grpc status
+ * with st set when refused: UNAVAILABLE (max_queue calls already wait; the message names the endpoint) or
+ * RESOURCE_EXHAUSTED (no memory); the tag then never comes. */
+typedef struct jn_endpoint_call jn_endpoint_call;
+int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request, int64_t deadline_ns,
+                           grpc_completion_queue *cq, grpc_call *parent, void *tag, jn_endpoint_call **call,
+                           jn_call_status *st);
+/* After its tag came out: frees the call (its place goes to the next waiting call) and returns the grpc status: 0
+ * with *resp (decoded with resp_desc; free with protobuf_c_message_free_unpacked), or non-zero with st filled. */
+int jn_endpoint_call_end(jn_endpoint_call *c, const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                         jn_call_status *st);
 
 /* A bidi call driven step by step on the calling thread (streaming native engines). Open sends the one request
  * and half-closes; next reads answers until it returns 0 with *msg NULL (the end: st has the final status). */

@@ -1,7 +1,6 @@
 /* kserve_client.c — a remote model over the Open Inference Protocol (KServe v2 gRPC), written from the protocol
  * document: ModelMetadata -> signature, ModelInfer with raw_input_contents (answers read in raw or typed form),
  * ServerReady + ModelReady for health. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +8,6 @@
 #include "inference/grpc_service.pb-c.h"
 #include "protocol.h"
 #include "wire.h"
-
-int jn_call_status_set(jn_call_status *st, int code, const char *fmt, ...)
-{
-    st->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->message, sizeof st->message, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 /* ---- describe ---- */
 
@@ -215,8 +204,9 @@ static int decode_output(Inference__ModelInferResponse *r, size_t i, jn_pb_holde
     return 0;
 }
 
-static int v2_infer(jn_endpoint *ep, const char *model, const char *version, const jn_infer_ctx *ctx,
-                    const jn_tensor_list *inputs, int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st)
+/* The ModelInferRequest, built over the borrowed tensors (raw_input_contents) and packed. */
+static grpc_byte_buffer *v2_pack_infer(const char *model, const char *version, const jn_infer_ctx *ctx,
+                                       const jn_tensor_list *inputs, jn_call_status *st)
 {
     size_t n_in = inputs->count;
     size_t n_out = ctx->n_outputs;
@@ -230,11 +220,9 @@ static int v2_infer(jn_endpoint *ep, const char *model, const char *version, con
     Inference__ModelInferRequest__ParametersEntry *pars = calloc(n_par ? n_par : 1, sizeof *pars);
     Inference__ModelInferRequest__ParametersEntry **par_ptrs = calloc(n_par ? n_par : 1, sizeof *par_ptrs);
     Inference__InferParameter *par_vals = calloc(n_par ? n_par : 1, sizeof *par_vals);
-    int rc;
-    if (!ins || !in_ptrs || !raws || !outs || !out_ptrs || !pars || !par_ptrs || !par_vals) {
-        rc = jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    grpc_byte_buffer *packed = NULL;
+    if (!ins || !in_ptrs || !raws || !outs || !out_ptrs || !pars || !par_ptrs || !par_vals)
         goto out;
-    }
     req.model_name = (char *)model;
     req.model_version = (char *)version;
     req.id = (char *)(ctx->request_id ? ctx->request_id : "");
@@ -268,19 +256,29 @@ static int v2_infer(jn_endpoint *ep, const char *model, const char *version, con
     }
     req.n_parameters = n_par;
     req.parameters = par_ptrs;
+    packed = jn_pb_pack(&req.base);
+out:
+    if (!packed)
+        jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    free(ins);
+    free(in_ptrs);
+    free(raws);
+    free(outs);
+    free(out_ptrs);
+    free(pars);
+    free(par_ptrs);
+    free(par_vals);
+    return packed;
+}
 
-    ProtobufCMessage *m;
-    rc = jn_endpoint_unary(ep, JN_RM_V2_MODEL_INFER, &req.base, &inference__model_infer_response__descriptor,
-                           deadline_ns, ctx->cancelled, &m, st);
-    if (rc)
-        goto out;
+static int v2_read_infer(ProtobufCMessage *m, jn_tensor_list *outputs, jn_call_status *st)
+{
     Inference__ModelInferResponse *r = (Inference__ModelInferResponse *)m;
     jn_pb_holder *holder = jn_pb_holder_create(m);
-    if (!holder) {
-        rc = jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        goto out;
-    }
+    if (!holder)
+        return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     size_t had = outputs->count;
+    int rc = 0;
     for (size_t i = 0; !rc && i < r->n_outputs; i++) {
         jn_tensor *t;
         rc = decode_output(r, i, holder, &t, st);
@@ -291,15 +289,6 @@ static int v2_infer(jn_endpoint *ep, const char *model, const char *version, con
         while (outputs->count > had)
             jn_tensor_free(outputs->items[--outputs->count]);
     jn_pb_holder_unref(holder);
-out:
-    free(ins);
-    free(in_ptrs);
-    free(raws);
-    free(outs);
-    free(out_ptrs);
-    free(pars);
-    free(par_ptrs);
-    free(par_vals);
     return rc;
 }
 
@@ -335,7 +324,10 @@ const jn_remote_proto jn_remote_kserve_v2 = {
     .name = "kserve_v2",
     .platform = "kserve_v2",
     .describe = v2_describe,
-    .infer = v2_infer,
+    .infer_method = JN_RM_V2_MODEL_INFER,
+    .infer_answer = &inference__model_infer_response__descriptor,
+    .pack_infer = v2_pack_infer,
+    .read_infer = v2_read_infer,
     .infer_stream = NULL,
     .check = v2_check,
 };

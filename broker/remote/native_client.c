@@ -240,20 +240,15 @@ static int decode_response(ProtobufCMessage *m, jn_tensor_list *outputs, jn_call
     return rc;
 }
 
-static int native_infer(jn_endpoint *ep, const char *model, const char *version, const jn_infer_ctx *ctx,
-                        const jn_tensor_list *inputs, int64_t deadline_ns, jn_tensor_list *outputs,
-                        jn_call_status *st)
+static grpc_byte_buffer *native_pack_infer(const char *model, const char *version, const jn_infer_ctx *ctx,
+                                           const jn_tensor_list *inputs, jn_call_status *st)
 {
     request_parts p;
-    int rc = parts_build(&p, model, version, ctx, inputs, st);
-    ProtobufCMessage *m = NULL;
-    if (!rc)
-        rc = jn_endpoint_unary(ep, JN_RM_ENGINE_INFER, &p.req.base, &junction__v1__infer_response__descriptor,
-                               deadline_ns, ctx->cancelled, &m, st);
+    grpc_byte_buffer *packed = NULL;
+    if (!parts_build(&p, model, version, ctx, inputs, st) && !(packed = jn_pb_pack(&p.req.base)))
+        jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     parts_free(&p);
-    if (rc)
-        return rc;
-    return decode_response(m, outputs, st);
+    return packed;
 }
 
 static int native_infer_stream(jn_endpoint *ep, const char *model, const char *version, const jn_infer_ctx *ctx,
@@ -326,7 +321,10 @@ const jn_remote_proto jn_remote_native = {
     .name = "native",
     .platform = "junction_remote",
     .describe = native_describe,
-    .infer = native_infer,
+    .infer_method = JN_RM_ENGINE_INFER,
+    .infer_answer = &junction__v1__infer_response__descriptor,
+    .pack_infer = native_pack_infer,
+    .read_infer = decode_response,
     .infer_stream = native_infer_stream,
     .check = native_check,
 };

@@ -4,7 +4,7 @@
  * Every function reports the remote's answer in `st` (a grpc status code and message) and returns st->code:
  * 0 = success; problems found on this side (an answer that does not decode, no memory) are INTERNAL or
  * RESOURCE_EXHAUSTED with a message saying what.
- * Ownership: describe fills a caller-initialized signature; infer pushes new tensors into `outputs` (they may
+ * Ownership: describe fills a caller-initialized signature; read_infer pushes new tensors into `outputs` (they may
  * share the decoded answer's memory through refcounted buffers: no copy).
  * Thread-safety: all may run concurrently (each call uses its own thread's completion queue).
  */
@@ -22,8 +22,16 @@ typedef struct jn_remote_proto {
     const char *platform; /* reported as the model's platform */
     int (*describe)(jn_endpoint *ep, const char *model, const char *version, int64_t deadline_ns,
                     jn_signature *sig, bool *streams, jn_call_status *st);
-    int (*infer)(jn_endpoint *ep, const char *model, const char *version, const jn_infer_ctx *ctx,
-                 const jn_tensor_list *inputs, int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st);
+    /* A unary infer call is one exchange: the request packed from the inputs, sent as `infer_method`, and the
+     * answer (an `infer_answer` message) read into outputs. The remote engine makes the exchange, blocking or not. */
+    jn_remote_method infer_method;
+    const ProtobufCMessageDescriptor *infer_answer;
+    /* The packed request; NULL with st set. */
+    grpc_byte_buffer *(*pack_infer)(const char *model, const char *version, const jn_infer_ctx *ctx,
+                                    const jn_tensor_list *inputs, jn_call_status *st);
+    /* Takes the answer (freed with the last output tensor that points into it) and appends its outputs; all or
+     * nothing. */
+    int (*read_infer)(ProtobufCMessage *answer, jn_tensor_list *outputs, jn_call_status *st);
     /* NULL when the protocol has no streaming answers. */
     int (*infer_stream)(jn_endpoint *ep, const char *model, const char *version, const jn_infer_ctx *ctx,
                         const jn_tensor_list *inputs, int64_t deadline_ns, jn_emit_fn emit, void *emit_arg,
@@ -34,8 +42,5 @@ typedef struct jn_remote_proto {
 
 extern const jn_remote_proto jn_remote_kserve_v2; /* kserve_client.c */
 extern const jn_remote_proto jn_remote_native;    /* native_client.c */
-
-/* Sets st and returns its code. */
-int jn_call_status_set(jn_call_status *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -95,71 +95,216 @@ static int count_emit(void *arg, jn_tensor_list *partial, jn_err *err)
     return sa->emit(sa->emit_arg, partial, err);
 }
 
-/* One call with retries and the breaker; stream = NULL for a unary call. */
-static int call_remote(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
-                       jn_tensor_list *outputs, stream_args *stream, jn_err *err)
+/* The attempts of one call: how many went out, the next retry's backoff, the deadline, the last outcome. */
+typedef struct attempts {
+    int made;
+    int64_t backoff_ns;
+    int64_t deadline_ns;
+    jn_call_status st;
+} attempts;
+
+static void attempts_init(attempts *a, const remote_engine *re, const jn_infer_ctx *ctx)
 {
-    remote_engine *re = self->ctx;
-    jn_endpoint *ep = re->ep;
     int64_t now = jn_now_ns();
-    int64_t deadline = now + re->opt.timeout_ms * 1000000;
+    a->made = 0;
+    a->backoff_ns = re->opt.backoff_ms * 1000000;
+    a->deadline_ns = now + re->opt.timeout_ms * 1000000;
     if (ctx->deadline_ns) {
         /* The caller's deadline, less a margin for the way back (a tenth of what is left, at most 10 ms), so the
          * caller reads this engine's DEADLINE_EXCEEDED (naming it) rather than running into its own. */
         int64_t margin = (ctx->deadline_ns - now) / 10;
-        deadline = ctx->deadline_ns - (margin > 10000000 ? 10000000 : margin < 0 ? 0 : margin);
+        a->deadline_ns = ctx->deadline_ns - (margin > 10000000 ? 10000000 : margin < 0 ? 0 : margin);
     }
-    int64_t backoff = re->opt.backoff_ms * 1000000;
-    jn_call_status st;
-    st.code = 0;
-    st.message[0] = '\0';
-    int attempt = 0;
+    a->st.code = 0;
+    a->st.message[0] = '\0';
+}
+
+/* An attempt's outcome, told to the breaker and the endpoint's counters. */
+static void attempt_record(jn_endpoint *ep, int code, const jn_infer_ctx *ctx, bool probe)
+{
+    jn_breaker_record(&ep->breaker, jn_now_ns(), classify(code, ctx), probe);
+    atomic_fetch_add_explicit(code == 0 ? &ep->calls_ok : &ep->calls_failed, 1, memory_order_relaxed);
+}
+
+/* After a failed attempt: may another one go out? Only for UNAVAILABLE, within max_attempts and the deadline; it
+ * then waits the jittered backoff first (true), or it is over (false). */
+static bool retry_wait(const remote_engine *re, attempts *a, const jn_infer_ctx *ctx)
+{
+    if (a->st.code != GRPC_STATUS_UNAVAILABLE || a->made >= re->opt.max_attempts)
+        return false;
+    int64_t half = a->backoff_ns / 2;
+    int64_t wait = half + (int64_t)(jitter_random() % (uint64_t)(half + 1));
+    if (jn_now_ns() + wait >= a->deadline_ns)
+        return false;
+    backoff_sleep(wait, ctx->cancelled);
+    a->backoff_ns *= 2;
+    if (a->backoff_ns > re->opt.backoff_max_ms * 1000000)
+        a->backoff_ns = re->opt.backoff_max_ms * 1000000;
+    return true;
+}
+
+static int report_failure(const jn_engine *self, const attempts *a, jn_err *err)
+{
+    int rc = jn_err_from_grpc_status(a->st.code);
+    if (a->made > 1)
+        return jn_err_set(err, rc, "%s: %s (after %d attempts)", self->name, a->st.message, a->made);
+    return jn_err_set(err, rc, "%s: %s", self->name, a->st.message);
+}
+
+static int circuit_open(const jn_engine *self, const jn_endpoint *ep, jn_err *err)
+{
+    return jn_err_set(err, JN_EUNAVAIL, "%s: circuit open: endpoint %s keeps failing; calls resume after a successful probe",
+                      self->name, ep->target);
+}
+
+/* One blocking unary exchange: a copy of the packed request out, the answer read into outputs. */
+static int unary_attempt(const remote_engine *re, const grpc_byte_buffer *packed, const jn_infer_ctx *ctx,
+                         int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st)
+{
+    ProtobufCMessage *m;
+    int code = jn_endpoint_unary_packed(re->ep, re->proto->infer_method, grpc_byte_buffer_copy((grpc_byte_buffer *)packed),
+                                        re->proto->infer_answer, deadline_ns, ctx->cancelled, &m, st);
+    return code ? code : re->proto->read_infer(m, outputs, st);
+}
+
+/* Blocking attempts, with retries and the breaker, until success or a final failure. `a` may already count
+ * attempts (a call whose first attempt went out without blocking: a->st is then its outcome). A unary call sends
+ * `packed`; a streaming one (stream set) builds its request itself. */
+static int run_attempts(jn_engine *self, attempts *a, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+                        const grpc_byte_buffer *packed, jn_tensor_list *outputs, stream_args *stream, jn_err *err)
+{
+    remote_engine *re = self->ctx;
+    jn_endpoint *ep = re->ep;
     for (;;) {
-        attempt++;
+        if (a->made && !retry_wait(re, a, ctx))
+            break;
         if (ctx->cancelled && atomic_load(ctx->cancelled))
             return jn_err_set(err, JN_ECANCELLED, "%s: the call was cancelled", self->name);
         bool probe;
         if (!jn_breaker_allow(&ep->breaker, jn_now_ns(), &probe)) {
-            if (attempt > 1)
+            if (a->made)
                 break; /* report the failure that opened it */
-            return jn_err_set(err, JN_EUNAVAIL,
-                              "%s: circuit open: endpoint %s keeps failing; calls resume after a successful probe",
-                              self->name, ep->target);
+            return circuit_open(self, ep, err);
         }
-        int code = stream ? re->proto->infer_stream(ep, re->model, re->version, ctx, inputs, deadline, count_emit,
-                                                    stream, &st)
-                          : re->proto->infer(ep, re->model, re->version, ctx, inputs, deadline, outputs, &st);
-        jn_breaker_record(&ep->breaker, jn_now_ns(), classify(code, ctx), probe);
-        atomic_fetch_add_explicit(code == 0 ? &ep->calls_ok : &ep->calls_failed, 1, memory_order_relaxed);
+        a->made++;
+        int code = stream ? re->proto->infer_stream(ep, re->model, re->version, ctx, inputs, a->deadline_ns,
+                                                    count_emit, stream, &a->st)
+                          : unary_attempt(re, packed, ctx, a->deadline_ns, outputs, &a->st);
+        attempt_record(ep, code, ctx, probe);
         if (code == 0)
             return 0;
-        if (code != GRPC_STATUS_UNAVAILABLE || attempt >= re->opt.max_attempts || (stream && stream->emitted))
+        if (stream && stream->emitted) /* part of the answer went out: no retry */
             break;
-        int64_t wait = backoff / 2 + (int64_t)(jitter_random() % (uint64_t)(backoff / 2 + 1));
-        if (jn_now_ns() + wait >= deadline)
-            break;
-        backoff_sleep(wait, ctx->cancelled);
-        backoff *= 2;
-        if (backoff > re->opt.backoff_max_ms * 1000000)
-            backoff = re->opt.backoff_max_ms * 1000000;
     }
-    int rc = jn_err_from_grpc_status(st.code);
-    if (attempt > 1)
-        return jn_err_set(err, rc, "%s: %s (after %d attempts)", self->name, st.message, attempt);
-    return jn_err_set(err, rc, "%s: %s", self->name, st.message);
+    return report_failure(self, a, err);
 }
 
 static int remote_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
                         jn_tensor_list *outputs, jn_err *err)
 {
-    return call_remote(self, ctx, inputs, outputs, NULL, err);
+    remote_engine *re = self->ctx;
+    attempts a;
+    attempts_init(&a, re, ctx);
+    grpc_byte_buffer *packed = re->proto->pack_infer(re->model, re->version, ctx, inputs, &a.st);
+    if (!packed)
+        return report_failure(self, &a, err);
+    int rc = run_attempts(self, &a, ctx, inputs, packed, outputs, NULL, err);
+    grpc_byte_buffer_destroy(packed);
+    return rc;
 }
 
 static int remote_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
                                jn_emit_fn emit, void *emit_arg, jn_err *err)
 {
+    attempts a;
+    attempts_init(&a, self->ctx, ctx);
     stream_args sa = {emit, emit_arg, 0};
-    return call_remote(self, ctx, inputs, NULL, &sa, err);
+    return run_attempts(self, &a, ctx, inputs, NULL, NULL, &sa, err);
+}
+
+/* ---- calls nobody waits for ---- */
+
+struct jn_remote_call {
+    jn_engine *engine; /* a reference */
+    const jn_infer_ctx *ctx;
+    const jn_tensor_list *inputs;
+    grpc_byte_buffer *packed; /* kept for retries */
+    attempts a;
+    bool probe;
+    jn_endpoint_call *call; /* the attempt on the wire */
+};
+
+void jn_remote_call_free(jn_remote_call *c)
+{
+    if (!c)
+        return;
+    if (c->packed)
+        grpc_byte_buffer_destroy(c->packed);
+    jn_engine_unref(c->engine);
+    free(c);
+}
+
+jn_remote_call *jn_remote_call_create(jn_engine *e, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+                                      jn_err *err)
+{
+    remote_engine *re = e->ctx;
+    jn_remote_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        jn_err_set(err, JN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->engine = jn_engine_ref(e);
+    c->ctx = ctx;
+    c->inputs = inputs;
+    attempts_init(&c->a, re, ctx);
+    c->packed = re->proto->pack_infer(re->model, re->version, ctx, inputs, &c->a.st);
+    if (!c->packed) {
+        report_failure(e, &c->a, err);
+        jn_remote_call_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int jn_remote_call_send(jn_remote_call *c, grpc_completion_queue *cq, grpc_call *parent, void *tag, jn_err *err)
+{
+    remote_engine *re = c->engine->ctx;
+    if (!jn_breaker_allow(&re->ep->breaker, jn_now_ns(), &c->probe))
+        return circuit_open(c->engine, re->ep, err);
+    c->a.made = 1;
+    /* Once it is out, c belongs to whoever gets the tag: nothing here touches it after a successful start. */
+    if (jn_endpoint_call_start(re->ep, re->proto->infer_method, grpc_byte_buffer_copy(c->packed), c->a.deadline_ns,
+                               cq, parent, tag, &c->call, &c->a.st)) {
+        /* Refused here: that tells the breaker nothing (a probe slot is given back). */
+        c->a.made = 0;
+        jn_breaker_record(&re->ep->breaker, jn_now_ns(), JN_BREAKER_NEUTRAL, c->probe);
+        return report_failure(c->engine, &c->a, err);
+    }
+    return 0;
+}
+
+int jn_remote_call_finish(jn_remote_call *c, jn_tensor_list *outputs, bool *retry, jn_err *err)
+{
+    remote_engine *re = c->engine->ctx;
+    *retry = false;
+    ProtobufCMessage *m;
+    int code = jn_endpoint_call_end(c->call, re->proto->infer_answer, &m, &c->a.st);
+    c->call = NULL;
+    if (!code)
+        code = re->proto->read_infer(m, outputs, &c->a.st);
+    attempt_record(re->ep, code, c->ctx, c->probe);
+    if (!code)
+        return 0;
+    if (code == GRPC_STATUS_UNAVAILABLE && c->a.made < re->opt.max_attempts) {
+        *retry = true;
+        return 0;
+    }
+    return report_failure(c->engine, &c->a, err);
+}
+
+int jn_remote_call_retry(jn_remote_call *c, jn_tensor_list *outputs, jn_err *err)
+{
+    return run_attempts(c->engine, &c->a, c->ctx, c->inputs, c->packed, outputs, NULL, err);
 }
 
 static void remote_ctx_free(remote_engine *re)

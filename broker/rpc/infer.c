@@ -97,6 +97,67 @@ static void record_request(jn_infer_job *job)
     job->stats = NULL;
 }
 
+/* ---- remote engines: the call goes out from this thread and its answer comes back on the same completion queue,
+ * so no thread waits for it (the hop's cost is the two exchanges, not thread hand-offs). Retries, which wait out a
+ * backoff, run on the endpoint's pool. ---- */
+
+static void remote_deliver(jn_infer_job *job, int rc, jn_tensor_list *produced)
+{
+    job->rc = jn_exec_keep(job->engine, &job->ctx, rc, produced, &job->outputs, &job->err);
+    jn_remote_call_free(job->remote);
+    job->remote = NULL;
+    job->t_computed = jn_now_ns();
+    job->done(job);
+}
+
+static void remote_retry(void *arg)
+{
+    jn_infer_job *job = arg;
+    jn_exec_started(job->engine);
+    jn_tensor *slots[JN_EXEC_OUTPUT_SLOTS];
+    jn_tensor_list produced;
+    jn_tensor_list_init_on(&produced, slots, JN_EXEC_OUTPUT_SLOTS);
+    int rc = jn_remote_call_retry(job->remote, &produced, &job->err);
+    remote_deliver(job, rc, &produced);
+}
+
+static void remote_answered(jn_tag *tag, bool ok)
+{
+    (void)ok; /* a unary exchange always ends with a status, which says everything */
+    jn_infer_job *job = JN_CONTAINER_OF(tag, jn_infer_job, remote_tag);
+    jn_tensor *slots[JN_EXEC_OUTPUT_SLOTS];
+    jn_tensor_list produced;
+    jn_tensor_list_init_on(&produced, slots, JN_EXEC_OUTPUT_SLOTS);
+    bool retry;
+    int rc = jn_remote_call_finish(job->remote, &produced, &retry, &job->err);
+    if (retry) {
+        jn_err err; /* not job->err: once submitted, the job may already be done and freed */
+        jn_exec_limits limits = {(size_t)job->server->opt.max_queue, (size_t)job->server->opt.max_model_queue};
+        rc = jn_exec_submit(job->engine, job->server->pool, &limits, remote_retry, job, &err);
+        if (!rc)
+            return;
+        job->err = err;
+    }
+    remote_deliver(job, rc, &produced);
+}
+
+static void remote_send(jn_infer_job *job)
+{
+    job->ctx = jn_exec_request_ctx(&job->req, job->cancelled, job->server->pool);
+    job->t_started = jn_now_ns();
+    job->remote_tag.fn = remote_answered;
+    int rc = jn_infer_ctx_check(&job->ctx, &job->err);
+    if (!rc && !(job->remote = jn_remote_call_create(job->engine, &job->ctx, &job->req.inputs, &job->err)))
+        rc = job->err.code ? job->err.code : JN_ENOMEM;
+    if (!rc)
+        rc = jn_remote_call_send(job->remote, job->cq, job->parent, &job->remote_tag, &job->err);
+    if (rc) {
+        jn_tensor_list none;
+        jn_tensor_list_init(&none);
+        remote_deliver(job, rc, &none);
+    }
+}
+
 void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
 {
     int max = job->server->opt.max_inflight;
@@ -127,6 +188,10 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
     /* Streaming answers may wait for the client (back-pressure): never on a pump thread. */
     if (jn_engine_is_inline(job->engine) && !streams_to_caller(job)) {
         run_engine(job);
+        return;
+    }
+    if (job->cq && jn_engine_is_remote(job->engine) && !streams_to_caller(job)) {
+        remote_send(job);
         return;
     }
     /* A remote engine runs on its endpoint's own pool (bounded), everything else on the shared one. */
@@ -178,5 +243,7 @@ void jn_unary_infer(jn_unary *u, grpc_byte_buffer *payload)
         jn_unary_fail(u, JN_ENOMEM, "out of memory");
         return;
     }
+    job->cq = u->cq;
+    job->parent = u->call;
     jn_infer_job_run(job, payload);
 }

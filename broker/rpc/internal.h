@@ -17,6 +17,7 @@
 #include "executor.h"
 #include "metrics.h"
 #include "registry.h"
+#include "remote_engine.h"
 #include "server.h"
 #include "workpool.h"
 
@@ -102,6 +103,7 @@ struct jn_unary {
     int recv_cancelled;
     atomic_int cancelled; /* engines poll it */
     atomic_int refs;      /* the handler's reference + one per outstanding batch */
+    grpc_completion_queue *cq; /* the call's (a pump's) */
     grpc_byte_buffer *response;
     grpc_slice details;
 };
@@ -162,6 +164,14 @@ struct jn_infer_job {
     bool queued;   /* submitted by jn_exec_submit: jn_exec_started when it starts */
     bool counted;  /* counts against the server's --max-inflight until it is freed */
     void *owner;
+    /* Where the answer of a remote engine's unary call may come back without a thread waiting for it: the
+     * completion queue of the call that carried the request, and that server call (its cancellation is passed on).
+     * Set by the caller after create; cq NULL = remote engines run blocking on their endpoint's pool. */
+    grpc_completion_queue *cq;
+    grpc_call *parent;
+    jn_remote_call *remote; /* that call, while it runs */
+    jn_tag remote_tag;
+    jn_infer_ctx ctx; /* the engine's context, borrowed by the remote call */
     /* Metrics (metrics.h): the resolved model's stats, looked up once (NULL for requests that resolved to no
      * model, and once recorded), and jn_now_ns() stamps: created, engine started, engine returned (0 = not). */
     jn_model_stats *stats;

@@ -25,6 +25,7 @@ struct jn_stream {
     jn_server *server;
     const jn_infer_proto *proto;
     grpc_call *call;
+    grpc_completion_queue *cq; /* the call's (a pump's) */
     grpc_metadata_array md;
     int64_t deadline_ns;
     atomic_int cancelled; /* engines poll it */
@@ -250,6 +251,8 @@ static void on_read(jn_tag *tag, bool ok)
     jn_infer_job *job = jn_infer_job_create(st->server, st->proto, job_done, st, &st->cancelled, st->deadline_ns);
     if (job) {
         job->on_partial = job_partial;
+        job->cq = st->cq;
+        job->parent = st->call;
         st->inflight++;
         st->refs++;
     }
@@ -340,6 +343,7 @@ void jn_stream_start(jn_server *s, const jn_method *m, jn_incoming *in)
     st->proto = m->arg;
     jn_metrics_stream_opened(st->proto->name);
     st->call = in->call;
+    st->cq = in->cq;
     st->md = in->md;
     st->deadline_ns = jn__deadline_ns(in->deadline);
     st->status_details = grpc_empty_slice();

@@ -50,6 +50,7 @@ void jn__unary_start(jn_server *s, const jn_method *m, jn_incoming *in)
     u->server = s;
     u->method = m;
     u->call = in->call;
+    u->cq = in->cq;
     u->md = in->md;
     u->deadline_ns = jn__deadline_ns(in->deadline);
     u->details = grpc_empty_slice();

@@ -9,12 +9,18 @@
 
 grpc_call_error jn_unary_exchange_start(jn_unary_exchange *x, grpc_call *call, const ProtobufCMessage *req, void *tag)
 {
+    return jn_unary_exchange_start_packed(x, call, jn_pb_pack(req), tag);
+}
+
+grpc_call_error jn_unary_exchange_start_packed(jn_unary_exchange *x, grpc_call *call, grpc_byte_buffer *request,
+                                               void *tag)
+{
     memset(x, 0, sizeof *x);
     grpc_metadata_array_init(&x->initial_md);
     grpc_metadata_array_init(&x->trailing_md);
     x->code = GRPC_STATUS_UNKNOWN;
     x->details = grpc_empty_slice();
-    x->send = jn_pb_pack(req);
+    x->send = request;
     if (!x->send)
         return GRPC_CALL_ERROR;
     x->ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;

@@ -28,6 +28,9 @@ typedef struct jn_unary_exchange {
 /* Packs req and starts the batch on call with `tag`. GRPC_CALL_OK, or the C core's error (nothing started; call
  * jn_unary_exchange_finish all the same). */
 grpc_call_error jn_unary_exchange_start(jn_unary_exchange *x, grpc_call *call, const ProtobufCMessage *req, void *tag);
+/* The same with the request already packed: takes `request` (NULL = it could not be packed: GRPC_CALL_ERROR). */
+grpc_call_error jn_unary_exchange_start_packed(jn_unary_exchange *x, grpc_call *call, grpc_byte_buffer *request,
+                                               void *tag);
 
 /* After the batch completed: the status message (details, else the core's error string, else "") into msg. */
 void jn_unary_exchange_message(const jn_unary_exchange *x, char *msg, size_t cap);
