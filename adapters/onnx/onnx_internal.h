@@ -201,9 +201,19 @@ size_t ox_conv_direct_padded_floats(const ox_conv_direct *d);
 void ox_conv_direct_pad(const ox_conv_direct *d, const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl,
                         float *xp);
 void ox_conv_direct_run(const ox_conv_direct *d, const float *xp, float *y);
-/* Test hook: false makes Conv take the generic im2col + sgemm path (and MaxPool fused into Conv run as a
- * separate pass), so tests can compare the two. Not for concurrent use with running models. */
+/* Test hooks: false makes Conv take the generic im2col + sgemm path (and MaxPool fused into Conv run as a
+ * separate pass), and MatMul always cblas_sgemm, so tests can compare the two. Not for concurrent use with
+ * running models. */
 extern bool ox_conv_direct_enabled;
+extern bool ox_gemm_direct_enabled;
+
+/* gemm_direct.c: y [M, N] = x [M, K] . w [K, N] (+ bias [N]) (+ Relu), row-major, without packing w (see there).
+ * ox_gemm_direct_fits says whether a product is one it takes (w small enough to stay in L2); scratch holds
+ * ox_gemm_direct_scratch_floats(M, N, K) floats (may be NULL when that is 0). */
+bool ox_gemm_direct_fits(int64_t M, int64_t N, int64_t K);
+size_t ox_gemm_direct_scratch_floats(int64_t M, int64_t N, int64_t K);
+void ox_gemm_direct(int64_t M, int64_t N, int64_t K, const float *x, const float *w, const float *bias, bool relu,
+                    float *y, float *scratch);
 
 /* onnx_fuse.c: load-time fusions (Relu into Conv/Gemm/MatMul, a bias Add into MatMul); keeps the order. */
 void ox_fuse(ox_model *m);

@@ -1,4 +1,5 @@
-/* test_conv_direct.c — the direct convolution kernel (conv_direct.c) against the generic im2col + sgemm path of
+/* test_direct_kernels.c — the direct product (gemm_direct.c) against a plain triple loop, and the direct
+ * convolution kernel (conv_direct.c) against the generic im2col + sgemm path of
  * the Conv operator, on odd shapes: pads (asymmetric, SAME_UPPER), groups (depthwise too), channel counts and
  * widths that are not multiples of 8 or 16, odd heights, 1-D, with and without bias, the fused Relu and the fused
  * 2x2/2 MaxPool. Shapes the direct kernel does not take (strides, dilations, 1x1) must give the same results
@@ -180,8 +181,55 @@ static void test_nan_input(void)
     free(g);
 }
 
+/* y = x . w (+ bias) (+ Relu) for sizes around the tile (8 rows x 32 columns): partial row blocks and panels,
+ * K of 1. Results against a double-precision loop; y poisoned with NaN first. */
+static void test_gemm_direct(void)
+{
+    static const int64_t Ms[] = {5, 7, 8, 9, 13, 64}, Ns[] = {16, 17, 31, 32, 33, 100}, Ks[] = {1, 3, 17, 784};
+    srand(11);
+    for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+        for (size_t b = 0; b < sizeof Ns / sizeof Ns[0]; b++)
+            for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++)
+                for (int variant = 0; variant < 4; variant++) {
+                    int64_t M = Ms[a], N = Ns[b], K = Ks[c];
+                    bool with_bias = variant & 1, relu = variant & 2;
+                    JN_CHECK(ox_gemm_direct_fits(M, N, K));
+                    float *x = random_floats(M * K), *w = random_floats(K * N), *bias = random_floats(N);
+                    float *y = malloc((size_t)(M * N) * sizeof(float));
+                    size_t sn = ox_gemm_direct_scratch_floats(M, N, K);
+                    float *scratch = malloc((sn ? sn : 1) * sizeof(float));
+                    for (int64_t i = 0; i < M * N; i++)
+                        y[i] = NAN;
+                    ox_gemm_direct(M, N, K, x, w, with_bias ? bias : NULL, relu, y, scratch);
+                    int64_t bad = 0;
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t j = 0; j < N; j++) {
+                            double want = with_bias ? bias[j] : 0.0;
+                            for (int64_t k = 0; k < K; k++)
+                                want += (double)x[i * K + k] * w[k * N + j];
+                            if (relu && !(want > 0))
+                                want = 0;
+                            double got = y[i * N + j];
+                            if (!(fabs(got - want) <= 1e-4 + 1e-4 * fabs(want)) && bad++ < 3)
+                                fprintf(stderr, "gemm %lldx%lldx%lld bias %d relu %d: y[%lld][%lld] %g, want %g\n",
+                                        (long long)M, (long long)N, (long long)K, with_bias, relu, (long long)i,
+                                        (long long)j, got, want);
+                        }
+                    JN_CHECK_INT_EQ(bad, 0);
+                    free(x);
+                    free(w);
+                    free(bias);
+                    free(y);
+                    free(scratch);
+                }
+    JN_CHECK(!ox_gemm_direct_fits(1, 256, 784));
+    JN_CHECK(!ox_gemm_direct_fits(64, 10, 256));
+    JN_CHECK(!ox_gemm_direct_fits(64, 4096, 4096));
+}
+
 int main(void)
 {
+    JN_TEST_RUN(test_gemm_direct);
     JN_TEST_RUN(test_direct_matches_generic);
     JN_TEST_RUN(test_nan_input);
     return JN_TEST_EXIT();
