@@ -223,11 +223,12 @@ static int matmul_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
                 cblas_sgemv(CblasRowMajor, CblasTrans, (int)d.K, (int)d.N, 1.0f, B + pb * kn, (int)d.N,
                             A + pa * mk, 1, beta, y, 1);
             } else if (direct) {
-                size_t sn = ox_gemm_direct_scratch_floats(d.M, d.N, d.K);
+                int isa = ox_direct_isa();
+                size_t sn = ox_gemm_direct_scratch_floats(isa, d.M, d.N, d.K);
                 float *scratch = sn ? malloc(sn * sizeof(float)) : NULL;
                 if (sn && !scratch)
                     return jn_err_set(err, JN_ENOMEM, "out of memory");
-                ox_gemm_direct(d.M, d.N, d.K, A + pa * mk, B + pb * kn, bias, n->relu_after, y, scratch);
+                ox_gemm_direct(isa, d.M, d.N, d.K, A + pa * mk, B + pb * kn, bias, n->relu_after, y, scratch);
                 free(scratch);
             } else {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.M, (int)d.N, (int)d.K, 1.0f,
@@ -498,7 +499,8 @@ static int conv_run_direct(const ox_node *n, const geom *g, const float *x, cons
                            int64_t N, int64_t group, int64_t Cg, int64_t Mg, float *y, jn_err *err)
 {
     int64_t H = g->in[1], W = g->in[2], K = Cg * g->k[1] * g->k[2];
-    ox_conv_direct d = {.C = Cg,
+    ox_conv_direct d = {.isa = ox_direct_isa(),
+                        .C = Cg,
                         .M = Mg,
                         .kh = g->k[1],
                         .kw = g->k[2],
@@ -508,13 +510,13 @@ static int conv_run_direct(const ox_node *n, const geom *g, const float *x, cons
                         .OW = g->out[2],
                         .relu = n->relu_after,
                         .pool = n->maxpool2_after};
-    size_t wn = ox_conv_direct_packed_floats(Mg, K), bn = wn / (size_t)K, xn = ox_conv_direct_padded_floats(&d);
+    size_t wn = ox_conv_direct_packed_floats(d.isa, Mg, K), bn = wn / (size_t)K, xn = ox_conv_direct_padded_floats(&d);
     float *buf = calloc((size_t)group * (wn + bn) + xn, sizeof(float));
     if (!buf)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     float *wp = buf, *bp = buf + (size_t)group * wn, *xp = bp + (size_t)group * bn;
     for (int64_t gi = 0; gi < group; gi++)
-        ox_conv_direct_pack(w + gi * Mg * K, bias ? bias + gi * Mg : NULL, Mg, K, wp + (size_t)gi * wn,
+        ox_conv_direct_pack(d.isa, w + gi * Mg * K, bias ? bias + gi * Mg : NULL, Mg, K, wp + (size_t)gi * wn,
                             bp + (size_t)gi * bn);
     int64_t osz = d.pool ? Mg * (d.OH / 2) * (d.OW / 2) : Mg * d.OH * d.OW;
     for (int64_t b = 0; b < N; b++)

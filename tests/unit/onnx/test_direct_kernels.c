@@ -117,8 +117,8 @@ static void compare(const conv_case *c, bool bias, bool relu, bool pool)
         float tol = 1e-5f + 1e-4f * fabsf(g[i]);
         if (!(fabsf(d[i] - g[i]) <= tol)) { /* NaN (unwritten) fails too */
             if (bad++ < 3)
-                fprintf(stderr, "%s (bias %d relu %d pool %d): element %lld: direct %g, generic %g\n", c->label,
-                        bias, relu, pool, (long long)i, (double)d[i], (double)g[i]);
+                fprintf(stderr, "%s (isa %d bias %d relu %d pool %d): element %lld: direct %g, generic %g\n",
+                        c->label, ox_direct_isa(), bias, relu, pool, (long long)i, (double)d[i], (double)g[i]);
         }
     }
     JN_CHECK_INT_EQ(bad, 0);
@@ -149,16 +149,22 @@ static const conv_case cases[] = {
     {"1-D k 3, group 3, W 50", 1, 1, 9, 1, 50, 6, 1, 3, 3, {0, 1, 0, 0}, 1, 1, NULL},
 };
 
+/* Every instruction-set instantiation the CPU can run (AVX-512, AVX2, baseline). */
 static void test_direct_matches_generic(void)
 {
     srand(7);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int bias = 0; bias < 2; bias++)
-            for (int relu = 0; relu < 2; relu++) {
-                compare(&cases[i], bias, relu, false);
-                if (relu && cases[i].sd == 2)
-                    compare(&cases[i], bias, true, true);
-            }
+    int native = ox_direct_isa();
+    for (int isa = 1; isa <= native; isa++) {
+        ox_direct_isa_forced = isa;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (int bias = 0; bias < 2; bias++)
+                for (int relu = 0; relu < 2; relu++) {
+                    compare(&cases[i], bias, relu, false);
+                    if (relu && cases[i].sd == 2)
+                        compare(&cases[i], bias, true, true);
+                }
+    }
+    ox_direct_isa_forced = 0;
 }
 
 /* A Relu'd conv output with NaN in it (NaN input): the fused Relu turns NaN into 0 in both paths, and the fused
@@ -181,47 +187,51 @@ static void test_nan_input(void)
     free(g);
 }
 
-/* y = x . w (+ bias) (+ Relu) for sizes around the tile (8 rows x 32 columns): partial row blocks and panels,
- * K of 1. Results against a double-precision loop; y poisoned with NaN first. */
+/* y = x . w (+ bias) (+ Relu) for sizes around the tiles (8 x 32, 6 x 16, 4 x 8): partial row blocks and
+ * panels, K of 1, with every instruction set the CPU has. Against a double-precision loop; y poisoned with NaN
+ * first. */
+static void check_gemm(int isa, int64_t M, int64_t N, int64_t K, bool with_bias, bool relu)
+{
+    JN_CHECK(ox_gemm_direct_fits(M, N, K));
+    float *x = random_floats(M * K), *w = random_floats(K * N), *bias = random_floats(N);
+    float *y = malloc((size_t)(M * N) * sizeof(float));
+    size_t sn = ox_gemm_direct_scratch_floats(isa, M, N, K);
+    float *scratch = malloc((sn ? sn : 1) * sizeof(float));
+    for (int64_t i = 0; i < M * N; i++)
+        y[i] = NAN;
+    ox_gemm_direct(isa, M, N, K, x, w, with_bias ? bias : NULL, relu, y, scratch);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double want = with_bias ? bias[j] : 0.0;
+            for (int64_t k = 0; k < K; k++)
+                want += (double)x[i * K + k] * w[k * N + j];
+            if (relu && !(want > 0))
+                want = 0;
+            double got = y[i * N + j];
+            if (!(fabs(got - want) <= 1e-4 + 1e-4 * fabs(want)) && bad++ < 3)
+                fprintf(stderr, "gemm isa %d %lldx%lldx%lld bias %d relu %d: y[%lld][%lld] %g, want %g\n", isa,
+                        (long long)M, (long long)N, (long long)K, with_bias, relu, (long long)i, (long long)j, got,
+                        want);
+        }
+    JN_CHECK_INT_EQ(bad, 0);
+    free(x);
+    free(w);
+    free(bias);
+    free(y);
+    free(scratch);
+}
+
 static void test_gemm_direct(void)
 {
     static const int64_t Ms[] = {5, 7, 8, 9, 13, 64}, Ns[] = {16, 17, 31, 32, 33, 100}, Ks[] = {1, 3, 17, 784};
     srand(11);
-    for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
-        for (size_t b = 0; b < sizeof Ns / sizeof Ns[0]; b++)
-            for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++)
-                for (int variant = 0; variant < 4; variant++) {
-                    int64_t M = Ms[a], N = Ns[b], K = Ks[c];
-                    bool with_bias = variant & 1, relu = variant & 2;
-                    JN_CHECK(ox_gemm_direct_fits(M, N, K));
-                    float *x = random_floats(M * K), *w = random_floats(K * N), *bias = random_floats(N);
-                    float *y = malloc((size_t)(M * N) * sizeof(float));
-                    size_t sn = ox_gemm_direct_scratch_floats(M, N, K);
-                    float *scratch = malloc((sn ? sn : 1) * sizeof(float));
-                    for (int64_t i = 0; i < M * N; i++)
-                        y[i] = NAN;
-                    ox_gemm_direct(M, N, K, x, w, with_bias ? bias : NULL, relu, y, scratch);
-                    int64_t bad = 0;
-                    for (int64_t i = 0; i < M; i++)
-                        for (int64_t j = 0; j < N; j++) {
-                            double want = with_bias ? bias[j] : 0.0;
-                            for (int64_t k = 0; k < K; k++)
-                                want += (double)x[i * K + k] * w[k * N + j];
-                            if (relu && !(want > 0))
-                                want = 0;
-                            double got = y[i * N + j];
-                            if (!(fabs(got - want) <= 1e-4 + 1e-4 * fabs(want)) && bad++ < 3)
-                                fprintf(stderr, "gemm %lldx%lldx%lld bias %d relu %d: y[%lld][%lld] %g, want %g\n",
-                                        (long long)M, (long long)N, (long long)K, with_bias, relu, (long long)i,
-                                        (long long)j, got, want);
-                        }
-                    JN_CHECK_INT_EQ(bad, 0);
-                    free(x);
-                    free(w);
-                    free(bias);
-                    free(y);
-                    free(scratch);
-                }
+    for (int isa = 1; isa <= ox_direct_isa(); isa++)
+        for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+            for (size_t b = 0; b < sizeof Ns / sizeof Ns[0]; b++)
+                for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++)
+                    for (int variant = 0; variant < 4; variant++)
+                        check_gemm(isa, Ms[a], Ns[b], Ks[c], variant & 1, variant & 2);
     JN_CHECK(!ox_gemm_direct_fits(1, 256, 784));
     JN_CHECK(!ox_gemm_direct_fits(64, 10, 256));
     JN_CHECK(!ox_gemm_direct_fits(64, 4096, 4096));
