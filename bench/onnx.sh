@@ -5,7 +5,13 @@
 # inference, each the median of ROUNDS alternating rounds of ITERS runs; the ratios are junction / ONNX Runtime.
 # Then the conformance counts.
 #
-# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node)
+# On the adapter's side the MLP is one fused MatMul+Add+Relu (adapters/onnx/gemm_direct.c at batch 64, sgemv at
+# batch 1) and one Gemm (OpenBLAS); the CNN is two fused Conv+Relu+MaxPool nodes (adapters/onnx/conv_direct.c),
+# Flatten and the Gemm. Targets (issue #4): MLP <= 1.0x, CNN <= 1.5x ONNX Runtime at both batch sizes. The
+# machine the numbers in bench/README.md come from is a shared 2-core VM: use ROUNDS=5 or more there.
+#
+# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
+#                         from a git worktree without its own .cache, point ORT_DIR at the main checkout's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_KEEP=${BENCH_KEEP:-0}

@@ -59,6 +59,34 @@ static bool bias_fits_matmul(const ox_model *m, const ox_node *mm, const ox_node
     return true;
 }
 
+static bool ints_are(const ox_node *n, const char *name, int64_t v, bool absent_ok)
+{
+    size_t c;
+    const int64_t *a = ox_attr_ints(n, name, &c);
+    if (!a)
+        return absent_ok;
+    if (c != 2 && !(v == 0 && c == 4))
+        return false;
+    for (size_t i = 0; i < c; i++)
+        if (a[i] != v)
+            return false;
+    return true;
+}
+
+/* A 2-D Conv (constant 4-D weights, Relu fused) followed by MaxPool with a 2x2 window, stride 2, no padding,
+ * no dilation, floor rounding and no Indices output: the kernel pools the Relu'd tile in registers
+ * (conv_direct.c), and the conv output never reaches memory. */
+static bool maxpool2_fits(const ox_model *m, const ox_node *conv, const ox_node *pool)
+{
+    const ox_tensor *w = m->values[conv->in[1]].konst;
+    const char *pad = ox_attr_str(pool, "auto_pad", "NOTSET");
+    return is_op(pool, "MaxPool") && pool->in[0] == conv->out[0] && (pool->n_out == 1 || pool->out[1] < 0) &&
+           w && w->ndim == 4 && ints_are(pool, "kernel_shape", 2, false) && ints_are(pool, "strides", 2, false) &&
+           ints_are(pool, "pads", 0, true) && ints_are(pool, "dilations", 1, true) &&
+           ox_attr_int(pool, "ceil_mode", 0) == 0 && ox_attr_int(pool, "storage_order", 0) == 0 &&
+           (strcmp(pad, "NOTSET") == 0 || strcmp(pad, "VALID") == 0);
+}
+
 /* A new constant value holding a copy of shape/dtype of `like` (data uninitialized); its index or -1. */
 static int new_constant(ox_model *m, const char *name, const ox_tensor *like)
 {
@@ -157,6 +185,11 @@ void ox_fuse(ox_model *m)
         if (r >= 0 && is_op(&m->nodes[r], "Relu")) {
             n->relu_after = true;
             absorb(m, n, &m->nodes[r]);
+            r = sole_reader(m, n->out[0]);
+            if (conv && r >= 0 && maxpool2_fits(m, n, &m->nodes[r])) {
+                n->maxpool2_after = true;
+                absorb(m, n, &m->nodes[r]);
+            }
         }
     }
     /* Compact, keeping the order, and re-point producers. */

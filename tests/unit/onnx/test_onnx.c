@@ -3,6 +3,7 @@
  * malformed bytes), the signature, initializers in raw and typed form, execution against hand-computed values, the
  * plan cache (keyed by input shapes and by values that decide shapes), concurrent runs, the engine and the model
  * directory. */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,23 @@ static void add_attr_float(mb *b, Onnx__NodeProto *n, const char *name, float va
     a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
     a->has_f = 1;
     a->f = value;
+    Onnx__AttributeProto **list = own(b, calloc(n->n_attribute + 2, sizeof *list));
+    for (size_t i = 0; i < n->n_attribute; i++)
+        list[i] = n->attribute[i];
+    list[n->n_attribute++] = a;
+    n->attribute = list;
+}
+
+static void add_attr_ints(mb *b, Onnx__NodeProto *n, const char *name, size_t count, const int64_t *values)
+{
+    Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
+    onnx__attribute_proto__init(a);
+    a->name = (char *)name;
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->n_ints = count;
+    a->ints = own(b, malloc(count * sizeof(int64_t)));
+    memcpy(a->ints, values, count * sizeof(int64_t));
     Onnx__AttributeProto **list = own(b, calloc(n->n_attribute + 2, sizeof *list));
     for (size_t i = 0; i < n->n_attribute; i++)
         list[i] = n->attribute[i];
@@ -564,6 +582,86 @@ static void test_conv_batchnorm_relu_fold(void)
     jn_onnx_free(m);
 }
 
+/* Conv (3x3, pad 1) -> Relu -> MaxPool (2x2, stride 2) on a 5x7 image load as one node whose output is the pooled
+ * [1,3,2,3] tensor (the odd last row and column dropped, as MaxPool's floor rounding does), equal to the three
+ * computed one after another here. With the Relu output also a graph output, the Relu still runs inside the Conv
+ * (writing that output) but the MaxPool stays a node of its own. */
+static void test_conv_relu_maxpool_fold(void)
+{
+    enum { C = 2, M = 3, H = 5, W = 7, OH = 2, OW = 3 };
+    const int64_t dx[4] = {1, C, H, W}, dy[4] = {1, M, OH, OW}, dr[4] = {1, M, H, W}, dw[4] = {M, C, 3, 3},
+                  dm[1] = {M}, k2[2] = {2, 2}, k3[2] = {3, 3}, pads[4] = {1, 1, 1, 1};
+    float x[C * H * W], w[M * C * 9], bias[M];
+    for (int i = 0; i < C * H * W; i++)
+        x[i] = (float)((i * 7) % 11) - 5.0f;
+    for (int i = 0; i < M * C * 9; i++)
+        w[i] = (float)((i * 5) % 7) * 0.25f - 0.75f;
+    for (int i = 0; i < M; i++)
+        bias[i] = (float)i - 1.0f;
+    /* The reference: conv, relu, pool, in doubles. */
+    double r[M][H][W], want[M][OH][OW];
+    for (int m = 0; m < M; m++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                double acc = bias[m];
+                for (int c = 0; c < C; c++)
+                    for (int a = 0; a < 3; a++)
+                        for (int e = 0; e < 3; e++) {
+                            int ii = i + a - 1, jj = j + e - 1;
+                            if (ii >= 0 && ii < H && jj >= 0 && jj < W)
+                                acc += (double)w[((m * C + c) * 3 + a) * 3 + e] * x[(c * H + ii) * W + jj];
+                        }
+                r[m][i][j] = acc > 0 ? acc : 0;
+            }
+    for (int m = 0; m < M; m++)
+        for (int i = 0; i < OH; i++)
+            for (int j = 0; j < OW; j++) {
+                double v = r[m][2 * i][2 * j];
+                v = fmax(v, r[m][2 * i][2 * j + 1]);
+                v = fmax(v, r[m][2 * i + 1][2 * j]);
+                want[m][i][j] = fmax(v, r[m][2 * i + 1][2 * j + 1]);
+            }
+    for (int relu_is_output = 0; relu_is_output < 2; relu_is_output++) {
+        mb b;
+        jn_err err;
+        mb_init(&b, 13, "");
+        add_input(&b, "x", 1, 4, dx);
+        add_output(&b, "y", 1, 4, dy);
+        if (relu_is_output)
+            add_output(&b, "r", 1, 4, dr);
+        add_init_f32(&b, "w", 4, dw, w, true);
+        add_init_f32(&b, "cb", 1, dm, bias, true);
+        const char *const conv_in[] = {"x", "w", "cb", NULL};
+        Onnx__NodeProto *conv = add_node_n(&b, "Conv", "conv", conv_in, "c");
+        add_attr_ints(&b, conv, "kernel_shape", 2, k3);
+        add_attr_ints(&b, conv, "pads", 4, pads);
+        add_node(&b, "Relu", "relu", "c", NULL, "r");
+        Onnx__NodeProto *pool = add_node(&b, "MaxPool", "pool", "r", NULL, "y");
+        add_attr_ints(&b, pool, "kernel_shape", 2, k2);
+        add_attr_ints(&b, pool, "strides", 2, k2);
+        jn_onnx_model *m = mb_load(&b, &err);
+        mb_free(&b);
+        JN_REQUIRE(m);
+        JN_CHECK_INT_EQ(m->n_nodes, relu_is_output ? 2 : 1);
+        JN_CHECK(m->nodes[0].relu_after);
+        JN_CHECK(m->nodes[0].maxpool2_after != (bool)relu_is_output);
+        jn_tensor_list in, out;
+        jn_tensor_list_init(&in);
+        jn_tensor_list_init(&out);
+        jn_tensor_list_push(&in, f32_tensor("x", 4, dx, x));
+        JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
+        JN_REQUIRE(out.count == (size_t)(1 + relu_is_output));
+        const jn_tensor *yt = out.items[0];
+        JN_REQUIRE(yt->ndim == 4 && yt->shape[1] == M && yt->shape[2] == OH && yt->shape[3] == OW);
+        const float *y = yt->data;
+        for (int i = 0; i < M * OH * OW; i++)
+            JN_CHECK(fabs(y[i] - (&want[0][0][0])[i]) < 1e-4);
+        jn_tensor_list_clear(&in);
+        jn_tensor_list_clear(&out);
+        jn_onnx_free(m);
+    }
+}
+
 static void *hammer(void *arg)
 {
     jn_onnx_model *m = arg;
@@ -663,6 +761,7 @@ int main(void)
     JN_TEST_RUN(test_shape_values_key_the_plan);
     JN_TEST_RUN(test_constant_of_shape_zeros);
     JN_TEST_RUN(test_conv_batchnorm_relu_fold);
+    JN_TEST_RUN(test_conv_relu_maxpool_fold);
     JN_TEST_RUN(test_concurrent_runs);
     JN_TEST_RUN(test_engine_and_directory);
     return JN_TEST_EXIT();

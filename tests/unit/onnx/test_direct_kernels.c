@@ -1,0 +1,246 @@
+/* test_direct_kernels.c — the direct product (gemm_direct.c) against a plain triple loop, and the direct
+ * convolution kernel (conv_direct.c) against the generic im2col + sgemm path of
+ * the Conv operator, on odd shapes: pads (asymmetric, SAME_UPPER), groups (depthwise too), channel counts and
+ * widths that are not multiples of 8 or 16, odd heights, 1-D, with and without bias, the fused Relu and the fused
+ * 2x2/2 MaxPool. Shapes the direct kernel does not take (strides, dilations, 1x1) must give the same results
+ * through both settings of the switch too. Outputs are poisoned with NaN before each run, so an element a kernel
+ * forgets to write fails the comparison. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_internal.h"
+#include "test.h"
+
+typedef struct conv_case {
+    const char *label;
+    int sd; /* spatial dims: 1 or 2 */
+    int64_t N, C, H, W, M, kh, kw, group;
+    int64_t pads[4]; /* 2-D: top, left, bottom, right; 1-D: left, right */
+    int64_t stride, dilation;
+    const char *auto_pad; /* NULL: NOTSET with pads */
+} conv_case;
+
+static float frand(void)
+{
+    return (float)rand() / (float)RAND_MAX - 0.5f;
+}
+
+static float *random_floats(int64_t n)
+{
+    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        v[i] = frand();
+    return v;
+}
+
+/* Runs the Conv op on the case with the direct kernel on or off; the output (malloc'd) and its shape. */
+static float *run_conv(const conv_case *c, const float *x, const float *w, const float *b, bool relu, bool pool,
+                       bool direct, ox_tensor *yt)
+{
+    int64_t pads[4], strides[2] = {c->stride, c->stride}, dil[2] = {c->dilation, c->dilation};
+    int64_t group = c->group;
+    size_t sd = (size_t)c->sd;
+    memcpy(pads, c->pads, sizeof pads);
+    ox_attr attrs[5];
+    size_t na = 0;
+    attrs[na++] = (ox_attr){.name = "strides", .type = OX_ATTR_INTS, .ints = strides, .n = sd};
+    attrs[na++] = (ox_attr){.name = "dilations", .type = OX_ATTR_INTS, .ints = dil, .n = sd};
+    attrs[na++] = (ox_attr){.name = "group", .type = OX_ATTR_INT, .i = group};
+    if (c->auto_pad)
+        attrs[na++] = (ox_attr){.name = "auto_pad", .type = OX_ATTR_STRING, .s = (char *)c->auto_pad};
+    else
+        attrs[na++] = (ox_attr){.name = "pads", .type = OX_ATTR_INTS, .ints = pads, .n = 2 * sd};
+    int in_idx[3] = {0, 1, b ? 2 : -1}, out_idx[1] = {3};
+    ox_node n = {.op = ox_op_find("Conv"),
+                 .op_type = "Conv",
+                 .name = (char *)c->label,
+                 .n_in = b ? 3 : 2,
+                 .n_out = 1,
+                 .in = in_idx,
+                 .out = out_idx,
+                 .attrs = attrs,
+                 .n_attrs = na,
+                 .opset = 13,
+                 .relu_after = relu,
+                 .maxpool2_after = pool};
+    ox_tensor xt = {.dtype = JN_DTYPE_FP32, .ndim = 2 + c->sd, .data = (void *)x};
+    ox_tensor wt = {.dtype = JN_DTYPE_FP32, .ndim = 2 + c->sd, .data = (void *)w};
+    ox_tensor bt = {.dtype = JN_DTYPE_FP32, .ndim = 1, .shape = {c->M}, .data = (void *)b};
+    xt.shape[0] = c->N;
+    xt.shape[1] = c->C;
+    wt.shape[0] = c->M;
+    wt.shape[1] = c->C / c->group;
+    if (c->sd == 2) {
+        xt.shape[2] = c->H;
+        xt.shape[3] = c->W;
+        wt.shape[2] = c->kh;
+        wt.shape[3] = c->kw;
+    } else {
+        xt.shape[2] = c->W;
+        wt.shape[2] = c->kw;
+    }
+    ox_tensor *in[3] = {&xt, &wt, b ? &bt : NULL}, *out[1] = {yt};
+    jn_err err;
+    jn_err_clear(&err);
+    memset(yt, 0, sizeof *yt);
+    JN_REQUIRE(n.op != NULL);
+    JN_REQUIRE(n.op->shape(&n, in, out, &err) == 0);
+    int64_t count = ox_count(yt);
+    float *y = malloc((size_t)(count > 0 ? count : 1) * sizeof(float));
+    for (int64_t i = 0; i < count; i++)
+        y[i] = NAN;
+    yt->data = y;
+    ox_conv_direct_enabled = direct;
+    int rc = n.op->run(&n, in, out, &err);
+    ox_conv_direct_enabled = true;
+    if (rc)
+        fprintf(stderr, "%s: %s\n", c->label, err.msg);
+    JN_CHECK_INT_EQ(rc, 0);
+    return y;
+}
+
+static void compare(const conv_case *c, bool bias, bool relu, bool pool)
+{
+    int64_t Cg = c->C / c->group, taps = c->sd == 2 ? c->kh * c->kw : c->kw;
+    float *x = random_floats(c->N * c->C * (c->sd == 2 ? c->H : 1) * c->W);
+    float *w = random_floats(c->M * Cg * taps);
+    float *b = bias ? random_floats(c->M) : NULL;
+    ox_tensor yd, yg;
+    float *d = run_conv(c, x, w, b, relu, pool, true, &yd);
+    float *g = run_conv(c, x, w, b, relu, pool, false, &yg);
+    JN_CHECK_INT_EQ(yd.ndim, yg.ndim);
+    for (int i = 0; i < yd.ndim; i++)
+        JN_CHECK_INT_EQ(yd.shape[i], yg.shape[i]);
+    int64_t count = ox_count(&yg), bad = 0;
+    for (int64_t i = 0; i < count; i++) {
+        float tol = 1e-5f + 1e-4f * fabsf(g[i]);
+        if (!(fabsf(d[i] - g[i]) <= tol)) { /* NaN (unwritten) fails too */
+            if (bad++ < 3)
+                fprintf(stderr, "%s (isa %d bias %d relu %d pool %d): element %lld: direct %g, generic %g\n",
+                        c->label, ox_direct_isa(), bias, relu, pool, (long long)i, (double)d[i], (double)g[i]);
+        }
+    }
+    JN_CHECK_INT_EQ(bad, 0);
+    if (relu)
+        for (int64_t i = 0; i < count; i++)
+            JN_CHECK(!(g[i] < 0.0f));
+    free(x);
+    free(w);
+    free(b);
+    free(d);
+    free(g);
+}
+
+static const conv_case cases[] = {
+    {"3x3 pad 1, C 3, W 19", 2, 2, 3, 7, 19, 5, 3, 3, 1, {1, 1, 1, 1}, 1, 1, NULL},
+    {"bench conv1 shape", 2, 3, 1, 28, 28, 16, 3, 3, 1, {1, 1, 1, 1}, 1, 1, NULL},
+    {"bench conv2 shape", 2, 2, 16, 14, 14, 32, 3, 3, 1, {1, 1, 1, 1}, 1, 1, NULL},
+    {"3x5 asymmetric pads, group 2", 2, 1, 4, 6, 33, 10, 3, 5, 2, {0, 2, 1, 1}, 1, 1, NULL},
+    {"2x2 no pads, odd size", 2, 2, 5, 5, 5, 9, 2, 2, 1, {0, 0, 0, 0}, 1, 1, NULL},
+    {"depthwise 3x3, W 40, H 9", 2, 2, 6, 9, 40, 6, 3, 3, 6, {1, 1, 1, 1}, 1, 1, NULL},
+    {"5x5 SAME_UPPER, W 17", 2, 1, 7, 11, 17, 13, 5, 5, 1, {0, 0, 0, 0}, 1, 1, "SAME_UPPER"},
+    {"7x1, H 12, W 3", 2, 2, 2, 12, 3, 8, 7, 1, 1, {3, 0, 3, 0}, 1, 1, NULL},
+    {"large K 130x3x3 (generic)", 2, 1, 130, 5, 6, 9, 3, 3, 1, {1, 1, 1, 1}, 1, 1, NULL},
+    {"stride 2 (generic)", 2, 2, 3, 9, 11, 5, 3, 3, 1, {1, 1, 1, 1}, 2, 1, NULL},
+    {"dilation 2 (generic)", 2, 1, 3, 9, 11, 5, 3, 3, 1, {2, 2, 2, 2}, 1, 2, NULL},
+    {"1x1 (generic)", 2, 2, 5, 6, 7, 3, 1, 1, 1, {0, 0, 0, 0}, 1, 1, NULL},
+    {"1-D k 5 pad 2, W 23", 1, 2, 3, 1, 23, 7, 1, 5, 1, {2, 2, 0, 0}, 1, 1, NULL},
+    {"1-D k 3, group 3, W 50", 1, 1, 9, 1, 50, 6, 1, 3, 3, {0, 1, 0, 0}, 1, 1, NULL},
+};
+
+/* Every instruction-set instantiation the CPU can run (AVX-512, AVX2, baseline). */
+static void test_direct_matches_generic(void)
+{
+    srand(7);
+    int native = ox_direct_isa();
+    for (int isa = 1; isa <= native; isa++) {
+        ox_direct_isa_forced = isa;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (int bias = 0; bias < 2; bias++)
+                for (int relu = 0; relu < 2; relu++) {
+                    compare(&cases[i], bias, relu, false);
+                    if (relu && cases[i].sd == 2)
+                        compare(&cases[i], bias, true, true);
+                }
+    }
+    ox_direct_isa_forced = 0;
+}
+
+/* A Relu'd conv output with NaN in it (NaN input): the fused Relu turns NaN into 0 in both paths, and the fused
+ * pool then sees no NaN. */
+static void test_nan_input(void)
+{
+    const conv_case *c = &cases[0];
+    int64_t nx = c->N * c->C * c->H * c->W;
+    float *x = random_floats(nx), *w = random_floats(c->M * c->C * 9), *b = random_floats(c->M);
+    x[5] = NAN;
+    ox_tensor yd, yg;
+    float *d = run_conv(c, x, w, b, true, true, true, &yd);
+    float *g = run_conv(c, x, w, b, true, true, false, &yg);
+    for (int64_t i = 0; i < ox_count(&yg); i++)
+        JN_CHECK(fabsf(d[i] - g[i]) <= 1e-5f + 1e-4f * fabsf(g[i]));
+    free(x);
+    free(w);
+    free(b);
+    free(d);
+    free(g);
+}
+
+/* y = x . w (+ bias) (+ Relu) for sizes around the tiles (8 x 32, 6 x 16, 4 x 8): partial row blocks and
+ * panels, K of 1, with every instruction set the CPU has. Against a double-precision loop; y poisoned with NaN
+ * first. */
+static void check_gemm(int isa, int64_t M, int64_t N, int64_t K, bool with_bias, bool relu)
+{
+    JN_CHECK(ox_gemm_direct_fits(M, N, K));
+    float *x = random_floats(M * K), *w = random_floats(K * N), *bias = random_floats(N);
+    float *y = malloc((size_t)(M * N) * sizeof(float));
+    size_t sn = ox_gemm_direct_scratch_floats(isa, M, N, K);
+    float *scratch = malloc((sn ? sn : 1) * sizeof(float));
+    for (int64_t i = 0; i < M * N; i++)
+        y[i] = NAN;
+    ox_gemm_direct(isa, M, N, K, x, w, with_bias ? bias : NULL, relu, y, scratch);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double want = with_bias ? bias[j] : 0.0;
+            for (int64_t k = 0; k < K; k++)
+                want += (double)x[i * K + k] * w[k * N + j];
+            if (relu && !(want > 0))
+                want = 0;
+            double got = y[i * N + j];
+            if (!(fabs(got - want) <= 1e-4 + 1e-4 * fabs(want)) && bad++ < 3)
+                fprintf(stderr, "gemm isa %d %lldx%lldx%lld bias %d relu %d: y[%lld][%lld] %g, want %g\n", isa,
+                        (long long)M, (long long)N, (long long)K, with_bias, relu, (long long)i, (long long)j, got,
+                        want);
+        }
+    JN_CHECK_INT_EQ(bad, 0);
+    free(x);
+    free(w);
+    free(bias);
+    free(y);
+    free(scratch);
+}
+
+static void test_gemm_direct(void)
+{
+    static const int64_t Ms[] = {5, 7, 8, 9, 13, 64}, Ns[] = {16, 17, 31, 32, 33, 100}, Ks[] = {1, 3, 17, 784};
+    srand(11);
+    for (int isa = 1; isa <= ox_direct_isa(); isa++)
+        for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+            for (size_t b = 0; b < sizeof Ns / sizeof Ns[0]; b++)
+                for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++)
+                    for (int variant = 0; variant < 4; variant++)
+                        check_gemm(isa, Ms[a], Ns[b], Ks[c], variant & 1, variant & 2);
+    JN_CHECK(!ox_gemm_direct_fits(1, 256, 784));
+    JN_CHECK(!ox_gemm_direct_fits(64, 10, 256));
+    JN_CHECK(!ox_gemm_direct_fits(64, 4096, 4096));
+}
+
+int main(void)
+{
+    JN_TEST_RUN(test_gemm_direct);
+    JN_TEST_RUN(test_direct_matches_generic);
+    JN_TEST_RUN(test_nan_input);
+    return JN_TEST_EXIT();
+}
