@@ -8,7 +8,8 @@ remote and the local `identity` engine as the bystander whose calls must all suc
 - the remote is SIGSTOPped: calls with a deadline fail DEADLINE_EXCEEDED (prefixed by the engine name), the breaker
   opens and later calls fail fast with UNAVAILABLE; after SIGCONT it recovers;
 - bulkhead: an endpoint limited to 2 threads and 2 queued calls answers the calls beyond that at once with
-  UNAVAILABLE (naming the model), while the admitted ones finish right.
+  UNAVAILABLE (naming the model), while the admitted ones finish right;
+- a caller that cancels its call cancels the call to the remote too: the endpoint's place is free at once.
 
 usage: /usr/bin/python3 tests/e2e/test_remote_faults.py /path/to/junction
 """
@@ -242,6 +243,24 @@ def run(t):
                 "the calls beyond 2 running + 2 queued fail fast with UNAVAILABLE naming the model", str(results))
         t.eq(len(oks) + len(refused), 10, "every call got one of the two answers")
         t.check(time.time() - t0 < 15, "nothing waited for more than its share")
+
+    with t.case("a caller that goes away cancels its remote call, and its place on the endpoint is freed at once"):
+        # One call on the wire and one waiting at most; no deadline from the caller, so only the cancellation passed
+        # on to the remote call can free the place before the remote's 4 s sleep is over.
+        ks4 = ru.start_kserve(t)  # an endpoint of its own: its limits come from the first engine that opens it
+        t.call("RegisterEngine onecall", ru.register, admin, "onecall", ks4.address, model="scale2",
+               max_concurrency=1, max_queue=1, timeout_ms=20000)
+        stub = srv.broker()
+        slow = stub.Infer.future(infer_request("onecall", x, input_name="x", params={"sleep_ms": 4000}))
+        time.sleep(0.3)
+        slow.cancel()
+        t.check(slow.cancelled(), "the slow call is cancelled on the client side")
+        t0 = time.time()
+        r = t.call("the next call on the same endpoint", stub.Infer, infer_request("onecall", x, input_name="x"),
+                   timeout=2)
+        took = time.time() - t0
+        t.check(r is not None and np.array_equal(output_array(r, "y"), x * 2), "answers right")
+        t.check(took < 1.5, "without waiting for the cancelled call's sleep", "took %.2f s" % took)
 
     t.still_serving("remote faults")
 
