@@ -27,17 +27,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "direct_vec.h"
 #include "onnx_internal.h"
 
-typedef float v16f __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
 
-/* max(v, 0) lane-wise, NaN -> 0 (as the fused Relu of the other kernels: v > 0 ? v : 0). */
-#define RELU(VF, VI, v) ((VF)((VI)(v) & ((v) > (VF){0})))
 /* The lane-wise larger of a and b (neither NaN: both went through RELU). */
 #define VMAX(VI, a, b) ((__typeof__(a))(((VI)(a) & ((a) > (b))) | ((VI)(b) & ~((a) > (b)))))
 
@@ -128,12 +121,6 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VL 4
 #define TM 4
 #include "conv_direct_tile.inc"
-#undef TILE_FN
-#undef TILE_TARGET
-#undef VF
-#undef VI
-#undef VL
-#undef TM
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TILE_FN conv_tiles_avx2
@@ -143,12 +130,6 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VL 8
 #define TM 4
 #include "conv_direct_tile.inc"
-#undef TILE_FN
-#undef TILE_TARGET
-#undef VF
-#undef VI
-#undef VL
-#undef TM
 
 #define TILE_FN conv_tiles_avx512
 #define TILE_TARGET __attribute__((target("avx512f")))
@@ -157,12 +138,6 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VL 16
 #define TM 8
 #include "conv_direct_tile.inc"
-#undef TILE_FN
-#undef TILE_TARGET
-#undef VF
-#undef VI
-#undef VL
-#undef TM
 #endif
 
 void ox_conv_direct_run(const ox_conv_direct *d, const float *xp, float *y)

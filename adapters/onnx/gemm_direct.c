@@ -24,16 +24,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "direct_vec.h"
 #include "onnx_internal.h"
 
-typedef float v16f __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
 
-#define RELU(VF, VI, v) ((VF)((VI)(v) & ((v) > (VF){0})))
 
 /* Tile rows and columns of each instruction set's instantiation. */
 static int64_t tile_rows(int isa)
@@ -88,12 +82,6 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VL 4
 #define TR 4
 #include "gemm_direct_tile.inc"
-#undef TILE_FN
-#undef TILE_TARGET
-#undef VF
-#undef VI
-#undef VL
-#undef TR
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TILE_FN gemm_tiles_avx2
@@ -103,12 +91,6 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VL 8
 #define TR 6
 #include "gemm_direct_tile.inc"
-#undef TILE_FN
-#undef TILE_TARGET
-#undef VF
-#undef VI
-#undef VL
-#undef TR
 
 #define TILE_FN gemm_tiles_avx512
 #define TILE_TARGET __attribute__((target("avx512f")))
@@ -117,12 +99,6 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VL 16
 #define TR 8
 #include "gemm_direct_tile.inc"
-#undef TILE_FN
-#undef TILE_TARGET
-#undef VF
-#undef VI
-#undef VL
-#undef TR
 #endif
 
 void ox_gemm_direct(int isa, int64_t M, int64_t N, int64_t K, const float *x, const float *w, const float *bias,
