@@ -4,7 +4,8 @@ python3-grpcio + numpy, written from the protocol document):
 
 - registered at start (`serve --remotes FILE`) and at run time (Admin.RegisterEngine); listed by ListModels (platform
   kserve_v2, ready), v2 ModelMetadata (the remote's signature) and ListEngines;
-- called through Broker.Infer, v2 ModelInfer (raw and typed), v2 REST and inside a pipeline mixed with the local identity
+- called through Broker.Infer, v2 ModelInfer (raw and typed), InferStream and v2 ModelStreamInfer (interleaved with
+  local requests), v2 REST and inside a pipeline mixed with the local identity
   engine: results equal numpy's; an answer in typed contents (add) is read as well as a raw one (scale2);
 - a remote error comes back with the remote's status code and its message prefixed by the engine name;
 - bad registrations (unknown protocol, malformed endpoint, duplicate name, unknown option, unreachable endpoint,
@@ -98,6 +99,33 @@ def run(t):
         big = rng.standard_normal((256, 1024)).astype(np.float32)
         r = t.call("Infer scale2 1 MiB", broker.Infer, infer_request("scale2", big, input_name="x"))
         t.check(r is not None and np.array_equal(output_array(r, "y"), big * 2), "a 1 MiB tensor goes through")
+
+    with t.case("streams: remote and local requests interleaved on one InferStream and one v2 ModelStreamInfer"):
+        xs = [rng.standard_normal((2, 3)).astype(np.float32) for _ in range(20)]
+        reqs = [infer_request("scale2" if i % 2 == 0 else "identity", x, id="s%d" % i,
+                              input_name="x" if i % 2 == 0 else "input") for i, x in enumerate(xs)]
+        resps = t.call("InferStream x20 (scale2 and identity)",
+                       lambda timeout: list(broker.InferStream(iter(reqs), timeout=timeout)))
+        if resps is not None:
+            by_id = {r.id: r for r in resps}
+            t.eq(sorted(by_id), sorted("s%d" % i for i in range(20)), "every request answered once")
+            t.check(all(np.array_equal(output_array(by_id["s%d" % i], "y" if i % 2 == 0 else "output"),
+                                       x * 2 if i % 2 == 0 else x) for i, x in enumerate(xs) if "s%d" % i in by_id),
+                    "scale2 answers 2x and identity x, each to its own request")
+        v2reqs = []
+        for i, x in enumerate(xs[:10]):
+            q = harness.v2_request("scale2", x, raw=True, input_name="x")
+            q.id = "v%d" % i
+            v2reqs.append(q)
+        msgs = t.call("ModelStreamInfer x10 scale2",
+                      lambda timeout: list(v2.ModelStreamInfer(iter(v2reqs), timeout=timeout)))
+        if msgs is not None:
+            t.check(all(not m.error_message for m in msgs), "no in-stream error",
+                    [m.error_message for m in msgs if m.error_message][:3])
+            got = {m.infer_response.id: harness.v2_output_array(m.infer_response, "y")[0] for m in msgs}
+            t.eq(sorted(got), sorted("v%d" % i for i in range(10)), "every v2 request answered once")
+            t.check(all(got.get("v%d" % i) is not None and np.array_equal(got["v%d" % i], x * 2)
+                        for i, x in enumerate(xs[:10])), "each v2 answer is 2x its own request")
 
     with t.case("v2 REST over HTTP reaches the remote too"):
         import urllib.request
