@@ -9,10 +9,13 @@ remote and the local `identity` engine as the bystander whose calls must all suc
   opens and later calls fail fast with UNAVAILABLE; after SIGCONT it recovers;
 - bulkhead: an endpoint limited to 2 threads and 2 queued calls answers the calls beyond that at once with
   UNAVAILABLE (naming the model), while the admitted ones finish right;
-- a caller that cancels its call cancels the call to the remote too: the endpoint's place is free at once.
+- a caller that cancels its call cancels the call to the remote too: the endpoint's place is free at once;
+- SIGTERM with remote calls in flight: the short ones finish right, one outliving --grace-ms ends with an error, and
+  the broker exits 0 within the grace period.
 
 usage: /usr/bin/python3 tests/e2e/test_remote_faults.py /path/to/junction
 """
+import json
 import os
 import signal
 import sys
@@ -263,6 +266,42 @@ def run(t):
         t.check(took < 1.5, "without waiting for the cancelled call's sleep", "took %.2f s" % took)
 
     t.still_serving("remote faults")
+
+    with t.case("SIGTERM with remote calls in flight: short ones finish, one outliving --grace-ms is cut off"):
+        ks5 = ru.start_kserve(t)
+        remotes = os.path.join(t.workdir, "remotes-shutdown.json")
+        with open(remotes, "w") as f:
+            json.dump([{"name": "scale2", "endpoint": ks5.address, "protocol": "kserve_v2", "model": "scale2"}], f)
+        b2 = t.start_server(["--remotes", remotes, "--grace-ms", "2000"], probe=False)
+        ch = b2.channel()
+        grpc.channel_ready_future(ch).result(timeout=harness.RPC_TIMEOUT)
+        st = b2.broker(ch)
+        short = [st.Infer.future(infer_request("scale2", x + i, input_name="x", params={"sleep_ms": 800}),
+                                 timeout=60) for i in range(4)]
+        long = st.Infer.future(infer_request("scale2", x, input_name="x", params={"sleep_ms": 60000}), timeout=120)
+        time.sleep(0.3)  # let the calls reach the remote (setup only)
+        t0 = time.monotonic()
+        b2.signal(signal.SIGTERM)
+        rc = b2.wait(60)
+        took = time.monotonic() - t0
+        t.check(rc == 0, "the broker exits with status 0", "status %s\n%s" % (rc, b2.stderr_tail()))
+        t.check(took < 2.0 + 10.0, "within the grace period (+ teardown)", "took %.1f s" % took)
+        for i, f in enumerate(short):
+            try:
+                r = f.result(timeout=30)
+                t.check(np.array_equal(output_array(r, "y"), (x + i) * 2), "short call %d finished right" % i)
+            except grpc.RpcError as e:
+                t.fail("short call %d finished right" % i, "%s %s" % (e.code().name, e.details()))
+        try:
+            long.result(timeout=30)
+            t.fail("the call outliving the grace period ends with an error", "it succeeded")
+        except grpc.RpcError as e:
+            t.check(e.code() != grpc.StatusCode.OK, "the call outliving the grace period ends with an error (%s)"
+                    % e.code().name)
+        except grpc.FutureTimeoutError:
+            t.fail("the call outliving the grace period ends", "still pending")
+        b2.kill()
+        t.check_sanitizer_reports(b2)
 
 
 if __name__ == "__main__":
