@@ -149,6 +149,9 @@ static void remote_send(jn_infer_job *job)
     int rc = jn_infer_ctx_check(&job->ctx, &job->err);
     if (!rc && !(job->remote = jn_remote_call_create(job->engine, &job->ctx, &job->req.inputs, &job->err)))
         rc = job->err.code ? job->err.code : JN_ENOMEM;
+    /* The core passes the caller's cancellation on to the remote call only once the server call watches for it. */
+    if (!rc && job->on_leave)
+        job->on_leave(job);
     if (!rc)
         rc = jn_remote_call_send(job->remote, job->cq, job->parent, &job->remote_tag, &job->err);
     if (rc) {
@@ -197,6 +200,8 @@ void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
     /* A remote engine runs on its endpoint's own pool (bounded), everything else on the shared one. */
     jn_err err; /* not job->err: once submitted, the job may already be done and freed */
     jn_exec_limits limits = {(size_t)job->server->opt.max_queue, (size_t)job->server->opt.max_model_queue};
+    if (job->on_leave)
+        job->on_leave(job);
     job->queued = true; /* counted against its model's queue until it starts */
     int rc = jn_exec_submit(job->engine, job->server->pool, &limits, run_engine, job, &err);
     if (rc) {
@@ -235,6 +240,11 @@ static void unary_infer_done(jn_infer_job *job)
     jn_infer_job_free(job);
 }
 
+static void unary_infer_leaves(jn_infer_job *job)
+{
+    jn_unary_watch_cancel(job->owner);
+}
+
 void jn_unary_infer(jn_unary *u, grpc_byte_buffer *payload)
 {
     jn_infer_job *job = jn_infer_job_create(u->server, u->method->arg, unary_infer_done, u, &u->cancelled,
@@ -245,5 +255,6 @@ void jn_unary_infer(jn_unary *u, grpc_byte_buffer *payload)
     }
     job->cq = u->cq;
     job->parent = u->call;
+    job->on_leave = unary_infer_leaves;
     jn_infer_job_run(job, payload);
 }

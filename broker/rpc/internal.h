@@ -101,7 +101,8 @@ struct jn_unary {
     grpc_metadata_array md;
     int64_t deadline_ns;
     int recv_cancelled;
-    atomic_int cancelled; /* engines poll it */
+    bool close_posted;    /* the RECV_CLOSE_ON_SERVER op is started (alone, or with the answer) */
+    atomic_int cancelled; /* engines poll it (set once jn_unary_watch_cancel was called) */
     atomic_int refs;      /* the handler's reference + one per outstanding batch */
     grpc_completion_queue *cq; /* the call's (a pump's) */
     grpc_byte_buffer *response;
@@ -109,6 +110,10 @@ struct jn_unary {
 };
 
 void jn__unary_start(struct jn_server *s, const jn_method *m, jn_incoming *in);
+/* Starts watching for the client's cancellation (u->cancelled), once; before the work leaves the handler's thread,
+ * and before the reply. Infer methods call it when a job goes to a pool; every other method is watched from the
+ * start. */
+void jn_unary_watch_cancel(jn_unary *u);
 /* Sends OK with `response` (taken; may be NULL for an empty message). */
 void jn_unary_reply(jn_unary *u, grpc_byte_buffer *response);
 /* Sends the error mapped from a JN_E* code. */
@@ -157,6 +162,9 @@ struct jn_infer_job {
     const atomic_int *cancelled;
     /* Called exactly once when the job has a result (rc/err or outputs), on a pump or worker thread. */
     void (*done)(jn_infer_job *job);
+    /* Called (when set) on the thread that runs jn_infer_job_run before the job leaves it (for a pool, or as a
+     * remote call): the unary call starts watching for cancellation then. */
+    void (*on_leave)(jn_infer_job *job);
     /* Stream calls only (NULL otherwise): takes one encoded partial answer of a streaming engine, in order; may
      * block while the stream's queue is full (back-pressure). Non-zero: the stream is gone, stop. */
     int (*on_partial)(jn_infer_job *job, grpc_byte_buffer *bb);

@@ -1,6 +1,8 @@
-/* unary.c — the life of a unary call: {RECV_CLOSE_ON_SERVER} at once (to learn of cancellation while the work
- * runs), the handler's work, then one {SEND_INITIAL_METADATA, SEND_MESSAGE, SEND_STATUS} batch. The call object
- * is freed when the handler has replied and both batches completed. */
+/* unary.c — the life of a unary call: {RECV_CLOSE_ON_SERVER} when the handler's work may outlast its thread (to learn
+ * of cancellation while it runs; jn_unary_watch_cancel), the handler's work, then one {SEND_INITIAL_METADATA,
+ * SEND_MESSAGE, SEND_STATUS} batch, which also carries the RECV_CLOSE_ON_SERVER when nobody asked for it earlier
+ * (one batch and one completion fewer for inference answered on the pump). The call object is freed when the
+ * handler has replied and its batches completed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,8 +57,24 @@ void jn__unary_start(jn_server *s, const jn_method *m, jn_incoming *in)
     u->deadline_ns = jn__deadline_ns(in->deadline);
     u->details = grpc_empty_slice();
     atomic_init(&u->cancelled, 0);
-    atomic_init(&u->refs, 2); /* the handler + the close batch */
+    atomic_init(&u->refs, 1); /* the handler's */
+    /* Inference answers most calls on this thread (inline engines): it asks for the cancellation watch only when
+     * the work leaves the thread (a pool, a remote call). Every other method may block or run on the pool: watched
+     * from the start. */
+    if (m->unary != jn_unary_infer)
+        jn_unary_watch_cancel(u);
+    grpc_byte_buffer *payload = in->payload;
+    m->unary(u, payload);
+    if (payload)
+        grpc_byte_buffer_destroy(payload);
+}
 
+void jn_unary_watch_cancel(jn_unary *u)
+{
+    if (u->close_posted)
+        return;
+    u->close_posted = true;
+    atomic_fetch_add(&u->refs, 1); /* the close batch's */
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -65,10 +83,6 @@ void jn__unary_start(jn_server *s, const jn_method *m, jn_incoming *in)
         atomic_store(&u->cancelled, 1);
         unary_unref(u);
     }
-    grpc_byte_buffer *payload = in->payload;
-    m->unary(u, payload);
-    if (payload)
-        grpc_byte_buffer_destroy(payload);
 }
 
 static void send_final(jn_unary *u, grpc_status_code code, const char *message, grpc_byte_buffer *response)
@@ -76,9 +90,14 @@ static void send_final(jn_unary *u, grpc_status_code code, const char *message, 
     u->response = response;
     grpc_slice_unref(u->details);
     u->details = message && *message ? grpc_slice_from_copied_string(message) : grpc_empty_slice();
-    grpc_op ops[3];
+    grpc_op ops[4];
     memset(ops, 0, sizeof ops);
     size_t n = 0;
+    if (!u->close_posted) { /* nobody watched for cancellation: the close goes with the answer, one batch */
+        u->close_posted = true;
+        ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[n++].data.recv_close_on_server.cancelled = &u->recv_cancelled;
+    }
     ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     if (response) {
         ops[n].op = GRPC_OP_SEND_MESSAGE;
