@@ -152,17 +152,15 @@ def generate_stubs(workdir):
 
 # Server process ------------------------------------------------------------------------------------------------------
 
-try:  # looked up here, not in the forked child (which should only make the call)
-    import ctypes
-    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-except Exception:  # pragma: no cover
-    _PRCTL = None
+SETPRIV = shutil.which("setpriv")  # util-linux (essential in Debian)
 
 
-def _die_with_parent():
-    """In the child before exec: SIGKILL the server if this test process dies (e.g. killed by a ctest timeout)."""
-    if _PRCTL is not None:
-        _PRCTL(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+def die_with_parent(argv):
+    """argv, run so that the kernel SIGKILLs the process when this test process dies (a ctest timeout): setpriv sets
+    PR_SET_PDEATHSIG and execs argv, keeping the pid. Not a preexec_fn: that makes subprocess fork() and run Python in
+    the child, which can hang in a process with threads (gRPC's, the tests' load threads) before exec; without it
+    subprocess spawns with vfork and runs nothing in the child."""
+    return [SETPRIV, "--pdeathsig", "KILL", "--"] + list(argv) if SETPRIV else list(argv)
 
 
 class Server:
@@ -201,8 +199,8 @@ class Server:
     def start(self, timeout=START_TIMEOUT):
         fd, self._stderr_path = tempfile.mkstemp(prefix="junction-stderr-", suffix=".log", dir=self._workdir)
         self._stderr_file = os.fdopen(fd, "wb")
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self._stderr_file, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(die_with_parent(self.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self._stderr_file)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
         try:

@@ -36,8 +36,8 @@ class Process:
 
     def start(self, timeout=60):
         self.err = open(os.path.join(self.workdir, "helper-%d.log" % id(self)), "ab")
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.err,
-                                     stdin=subprocess.DEVNULL, preexec_fn=harness._die_with_parent)
+        self.proc = subprocess.Popen(harness.die_with_parent(self.argv), stdout=subprocess.PIPE, stderr=self.err,
+                                     stdin=subprocess.DEVNULL)
         lines = queue.Queue()
 
         def read():

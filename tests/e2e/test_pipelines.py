@@ -901,8 +901,8 @@ def run_serve(t, d, timeout=30.0):
     it printed the gRPC ready line (it is killed then)."""
     argv = [t.binary, "serve", "--grpc-port", "0", "--host", "127.0.0.1", "--http-port", "0", "--pipelines", d]
     with tempfile.TemporaryFile(dir=t.workdir) as errf:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errf,
-                             preexec_fn=harness._die_with_parent)
+        p = subprocess.Popen(harness.die_with_parent(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=errf)
         lines = queue.Queue()
 
         def reader():
