@@ -269,21 +269,31 @@ int jn_model_record_apply(void *records, const char *name, const char *value_jso
     return jn_registry_put(m->reg, e, may_replace_loaded, NULL, err);
 }
 
-void jn_admin_load_model(jn_unary *u, grpc_byte_buffer *payload)
+/* The request of LoadModel / UnloadModel, decoded; NULL once the call was answered with the failure (a server that
+ * loads no model files, a message that does not decode). */
+static ProtobufCMessage *model_request(jn_unary *u, const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *payload)
 {
     const jn_server_options *opt = &u->server->opt;
     if (!opt->load_model) {
         jn_unary_fail(u, JN_EUNIMPL, "this server loads no model files");
-        return;
+        return NULL;
     }
     atomic_store(&loaded_platform, opt->loaded_platform);
     jn_err err;
-    Junction__V1__LoadModelRequest *req = (Junction__V1__LoadModelRequest *)jn_pb_unpack(
-        &junction__v1__load_model_request__descriptor, payload, &err);
-    if (!req) {
+    ProtobufCMessage *m = jn_pb_unpack(desc, payload, &err);
+    if (!m)
         fail_err(u, &err);
+    return m;
+}
+
+void jn_admin_load_model(jn_unary *u, grpc_byte_buffer *payload)
+{
+    const jn_server_options *opt = &u->server->opt;
+    Junction__V1__LoadModelRequest *req =
+        (Junction__V1__LoadModelRequest *)model_request(u, &junction__v1__load_model_request__descriptor, payload);
+    if (!req)
         return;
-    }
+    jn_err err;
     jn_err_clear(&err);
     jn_engine *e = NULL;
     if (u->server->control->commit && req->onnx.len > MODEL_RECORD_MAX_BYTES) /* refused before any loading */
@@ -333,19 +343,11 @@ void jn_admin_load_model(jn_unary *u, grpc_byte_buffer *payload)
 
 void jn_admin_unload_model(jn_unary *u, grpc_byte_buffer *payload)
 {
-    const jn_server_options *opt = &u->server->opt;
-    if (!opt->load_model) {
-        jn_unary_fail(u, JN_EUNIMPL, "this server loads no model files");
+    Junction__V1__UnloadModelRequest *req =
+        (Junction__V1__UnloadModelRequest *)model_request(u, &junction__v1__unload_model_request__descriptor, payload);
+    if (!req)
         return;
-    }
-    atomic_store(&loaded_platform, opt->loaded_platform);
     jn_err err;
-    Junction__V1__UnloadModelRequest *req = (Junction__V1__UnloadModelRequest *)jn_pb_unpack(
-        &junction__v1__unload_model_request__descriptor, payload, &err);
-    if (!req) {
-        fail_err(u, &err);
-        return;
-    }
     jn_err_clear(&err);
     unload_change change = {u->server->reg, req->name};
     int rc = !req->name || !req->name[0]
