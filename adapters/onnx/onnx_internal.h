@@ -19,8 +19,11 @@
 #include "tensor.h"
 
 /* The hot FP32 loops (elementwise, pooling, the Conv epilogue) are also compiled for AVX2 and AVX-512 and picked
- * at run time (GCC's target_clones, through an ifunc): the binary still runs on any x86-64. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+ * at run time (GCC's target_clones, through an ifunc): the binary still runs on any x86-64. Not in sanitizer
+ * builds: the ifunc resolvers run while the dynamic loader relocates, before the sanitizer's runtime is up, and an
+ * instrumented resolver crashes there (ThreadSanitizer: SIGSEGV before main). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
 #define OX_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define OX_HOT

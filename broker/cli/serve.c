@@ -348,10 +348,21 @@ int jn_cmd_serve(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
+    sa.sa_flags = 0; /* not SA_RESTART: the wait below sees EINTR and goes round (see the mask below) */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* The threads started from here on (gRPC's, pumps, workers, HTTP loops) inherit a mask without the stop
+     * signals, and this thread unblocks them once it waits: the kernel then hands a stop signal for the process to
+     * this thread. (ThreadSanitizer holds a signal back until its thread enters an intercepted call again, which a
+     * thread asleep inside gRPC never does, and which a read restarted by SA_RESTART never does either: the stop
+     * was lost. Here the read returns EINTR and is entered again.) A signal that comes during the start stays
+     * pending until then. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
     grpc_init();
     int status = JN_CLI_EXIT_FAIL;
@@ -477,6 +488,7 @@ int jn_cmd_serve(int argc, char **argv)
     fflush(stdout);
 
     unsigned char sig = 0;
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
     while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR)
         ;
     fprintf(stderr, "junction: %s received, finishing in-flight calls\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

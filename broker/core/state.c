@@ -445,8 +445,10 @@ int jn_state_commit(jn_state *st, const char *kind, const char *name, const char
     } else if (next) {
         records_free(next, next_n);
     }
-    pthread_mutex_unlock(&st->mu);
+    /* Under mu like every other reference change of the records' values: jansson's json_incref reads the count
+     * without an atomic, so a decrement on another thread is a data race (ThreadSanitizer, e2e_state). */
     json_decref(value);
+    pthread_mutex_unlock(&st->mu);
     return rc;
 }
 

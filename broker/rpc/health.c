@@ -105,7 +105,7 @@ static void unlock_and_release(jn_watch *w)
 static void start_locked(jn_watch *w, const grpc_op *ops, size_t n, jn_tag *tag)
 {
     w->refs++;
-    if (grpc_call_start_batch(w->call, ops, n, tag, NULL) != GRPC_CALL_OK) {
+    if (jn_start_batch(w->call, ops, n, tag) != GRPC_CALL_OK) {
         w->refs--;
         w->failed = true;
     }

@@ -19,6 +19,7 @@
 #include "registry.h"
 #include "remote_engine.h"
 #include "server.h"
+#include "tsan.h"
 #include "workpool.h"
 
 #define JN_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -26,6 +27,14 @@
 typedef struct jn_tag {
     void (*fn)(struct jn_tag *tag, bool ok);
 } jn_tag;
+
+/* grpc_call_start_batch, with the tag released for ThreadSanitizer (tsan.h) after the arguments were read: once the
+ * batch starts, the tag may come out on another thread, which may free what holds the call. */
+static inline grpc_call_error jn_start_batch(grpc_call *call, const grpc_op *ops, size_t n, jn_tag *tag)
+{
+    JN_TSAN_RELEASE(tag);
+    return grpc_call_start_batch(call, ops, n, tag, NULL);
+}
 
 typedef struct jn_unary jn_unary;
 typedef struct jn_stream jn_stream;

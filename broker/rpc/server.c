@@ -121,6 +121,7 @@ static void request_registered(jn_server *s, size_t method, int cq)
     grpc_metadata_array_init(&p->in.md);
     jn__server_call_begin(s);
     bool wants_payload = jn_methods[method].kind != JN_METHOD_BIDI;
+    JN_TSAN_RELEASE(&p->tag);
     grpc_call_error e = grpc_server_request_registered_call(
         s->srv, s->method_handles[method], &p->in.call, &p->in.deadline, &p->in.md,
         wants_payload ? &p->in.payload : NULL, s->cqs[cq], s->cqs[cq], &p->tag);
@@ -173,7 +174,7 @@ static void refuse_call(jn_server *s, grpc_call *call, grpc_status_code status, 
     ops[1].data.send_status_from_server.status_details = &r->message;
     ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[2].data.recv_close_on_server.cancelled = &r->cancelled;
-    if (grpc_call_start_batch(call, ops, 3, &r->done_tag, NULL) != GRPC_CALL_OK)
+    if (jn_start_batch(call, ops, 3, &r->done_tag) != GRPC_CALL_OK)
         on_refused_done(&r->done_tag, false);
 }
 
@@ -257,6 +258,7 @@ static void request_unknown(jn_server *s, int cq)
     grpc_call_details_init(&u->details);
     grpc_metadata_array_init(&u->md);
     jn__server_call_begin(s);
+    JN_TSAN_RELEASE(&u->arrived_tag);
     if (grpc_server_request_call(s->srv, &u->call, &u->details, &u->md, s->cqs[cq], s->cqs[cq], &u->arrived_tag) !=
         GRPC_CALL_OK) {
         unknown_free(u);
@@ -291,6 +293,7 @@ static void *pump_main(void *arg)
             return NULL;
         if (ev.type == GRPC_OP_COMPLETE) {
             jn_tag *t = ev.tag;
+            JN_TSAN_ACQUIRE(t);
             t->fn(t, ev.success != 0);
         }
     }
@@ -449,6 +452,7 @@ void jn_server_shutdown(jn_server *s)
     if (atomic_exchange(&s->shutting_down, 1))
         return;
     jn__health_shutdown(s);
+    JN_TSAN_RELEASE(&s->shutdown_tag);
     grpc_server_shutdown_and_notify(s->srv, s->cqs[0], &s->shutdown_tag);
     jn__streams_close_all(s);
 

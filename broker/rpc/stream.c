@@ -85,7 +85,7 @@ static void unlock_and_release(jn_stream *st)
 static void start_batch_locked(jn_stream *st, const grpc_op *ops, size_t n, jn_tag *tag)
 {
     st->refs++;
-    if (grpc_call_start_batch(st->call, ops, n, tag, NULL) != GRPC_CALL_OK) {
+    if (jn_start_batch(st->call, ops, n, tag) != GRPC_CALL_OK) {
         st->refs--;
         st->failed = true;
     }

@@ -79,7 +79,7 @@ void jn_unary_watch_cancel(jn_unary *u)
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &u->recv_cancelled;
-    if (grpc_call_start_batch(u->call, &op, 1, &u->close_tag, NULL) != GRPC_CALL_OK) {
+    if (jn_start_batch(u->call, &op, 1, &u->close_tag) != GRPC_CALL_OK) {
         atomic_store(&u->cancelled, 1);
         unary_unref(u);
     }
@@ -107,7 +107,7 @@ static void send_final(jn_unary *u, grpc_status_code code, const char *message, 
     ops[n].data.send_status_from_server.status = code;
     ops[n++].data.send_status_from_server.status_details = &u->details;
     /* The handler's reference becomes the send batch's. */
-    if (grpc_call_start_batch(u->call, ops, n, &u->send_tag, NULL) != GRPC_CALL_OK)
+    if (jn_start_batch(u->call, ops, n, &u->send_tag) != GRPC_CALL_OK)
         unary_unref(u);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pb.h"
+#include "tsan.h"
 
 grpc_call_error jn_unary_exchange_start(jn_unary_exchange *x, grpc_call *call, const ProtobufCMessage *req, void *tag)
 {
@@ -36,6 +37,7 @@ grpc_call_error jn_unary_exchange_start_packed(jn_unary_exchange *x, grpc_call *
     x->ops[5].data.recv_status_on_client.status = &x->code;
     x->ops[5].data.recv_status_on_client.status_details = &x->details;
     x->ops[5].data.recv_status_on_client.error_string = &x->error_string;
+    JN_TSAN_RELEASE(tag); /* x may be freed by whoever takes the tag out (tsan.h) */
     return grpc_call_start_batch(call, x->ops, 6, tag, NULL);
 }
 
