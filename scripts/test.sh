@@ -21,7 +21,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|e2e'
 
 echo "== thread sanitizer build (concurrency unit tests, and some e2e tests against a TSan junction)"
-# gRPC, Abseil and OpenSSL are not built with ThreadSanitizer: their own synchronisation is invisible to it, so
+# gRPC and Abseil are not built with ThreadSanitizer: their own synchronisation is invisible to it, so
 # tests/tsan.supp leaves out races inside them, and broker/core/tsan.h tells it the order a completion queue gives.
 # See DECISIONS.md "Sanitizers".
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DJUNCTION_WERROR=ON -DJUNCTION_SANITIZE=thread \
