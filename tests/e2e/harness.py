@@ -389,6 +389,17 @@ class Suite:
             self.server = None
         return rc
 
+    def check_cut_off(self, fut, what, timeout=60):
+        """A call future the server's shutdown cut off (past --grace-ms) must end with an error: not succeed, not
+        stay pending."""
+        try:
+            fut.result(timeout=timeout)
+            self.fail("%s ends with an error" % what, "it succeeded")
+        except grpc.RpcError as e:
+            self.check(e.code() != grpc.StatusCode.OK, "%s ends with an error (%s)" % (what, e.code().name))
+        except grpc.FutureTimeoutError:
+            self.fail("%s ends" % what, "still pending")
+
     def check_sanitizer_reports(self, srv):
         """Sanitizer builds: any ASan/UBSan/LSan report on the server's stderr is a failure (most also make the exit
         status non-zero, which is checked separately)."""
