@@ -42,6 +42,9 @@ typedef struct ox_tensor {
 } ox_tensor;
 
 int64_t ox_count(const ox_tensor *t);
+/* The products of t's dimensions before `axis` (outer) and after it (inner): the loop bounds of an op along one
+ * axis (Concat, Split, Gather, ArgMax, Softmax). */
+void ox_around_axis(const ox_tensor *t, int axis, int64_t *outer, int64_t *inner);
 /* Sets dtype and shape and nbytes (data untouched). JN_EINVAL when the rank exceeds JN_MAX_DIMS or the size
  * overflows. */
 int ox_set_shape(ox_tensor *t, jn_dtype dtype, int ndim, const int64_t *shape, jn_err *err);

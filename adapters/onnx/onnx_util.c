@@ -13,6 +13,15 @@ int64_t ox_count(const ox_tensor *t)
     return c;
 }
 
+void ox_around_axis(const ox_tensor *t, int axis, int64_t *outer, int64_t *inner)
+{
+    *outer = *inner = 1;
+    for (int d = 0; d < axis; d++)
+        *outer *= t->shape[d];
+    for (int d = axis + 1; d < t->ndim; d++)
+        *inner *= t->shape[d];
+}
+
 int ox_set_shape(ox_tensor *t, jn_dtype dtype, int ndim, const int64_t *shape, jn_err *err)
 {
     if (ndim < 0 || ndim > JN_MAX_DIMS)

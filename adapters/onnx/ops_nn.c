@@ -287,15 +287,13 @@ static int window_check(ox_node *n, int sd, bool has_dilations, jn_err *err)
     return 0;
 }
 
-/* Fills g for an input of spatial size in_sp[0..sd) and kernel k[0..sd). */
-static int geom_forward(const ox_node *n, int sd, const int64_t *in_sp, const int64_t *k, bool ceil_mode, geom *g,
-                        jn_err *err)
+/* The part of g both directions share: every axis reset (size 1, no padding), then the sd spatial axes (the last
+ * sd of the three) given their input size, kernel, strides and dilations. */
+static void geom_axes(const ox_node *n, int sd, const int64_t *in_sp, const int64_t *k, geom *g)
 {
     size_t c;
     const int64_t *strides = ox_attr_ints(n, "strides", &c);
     const int64_t *dil = ox_attr_ints(n, "dilations", &c);
-    const int64_t *pads = ox_attr_ints(n, "pads", &c);
-    int mode = auto_pad_mode(n);
     for (int i = 0; i < 3; i++) {
         g->in[i] = g->k[i] = g->s[i] = g->d[i] = g->out[i] = 1;
         g->pb[i] = g->pe[i] = 0;
@@ -306,6 +304,19 @@ static int geom_forward(const ox_node *n, int sd, const int64_t *in_sp, const in
         g->k[j] = k[i];
         g->s[j] = strides ? strides[i] : 1;
         g->d[j] = dil ? dil[i] : 1;
+    }
+}
+
+/* Fills g for an input of spatial size in_sp[0..sd) and kernel k[0..sd). */
+static int geom_forward(const ox_node *n, int sd, const int64_t *in_sp, const int64_t *k, bool ceil_mode, geom *g,
+                        jn_err *err)
+{
+    size_t c;
+    const int64_t *pads = ox_attr_ints(n, "pads", &c);
+    int mode = auto_pad_mode(n);
+    geom_axes(n, sd, in_sp, k, g);
+    for (int i = 0; i < sd; i++) {
+        int j = 3 - sd + i;
         int64_t ek = (g->k[j] - 1) * g->d[j] + 1;
         if (mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
             g->out[j] = (g->in[j] + g->s[j] - 1) / g->s[j];
@@ -638,25 +649,16 @@ static int convt_geom(const ox_node *n, ox_tensor *const *in, geom *g, int64_t *
         return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): B must have %lld values", n->name,
                           (long long)*M);
     size_t c, cos;
-    const int64_t *strides = ox_attr_ints(n, "strides", &c);
-    const int64_t *dil = ox_attr_ints(n, "dilations", &c);
     const int64_t *pads = ox_attr_ints(n, "pads", &c);
     const int64_t *opad = ox_attr_ints(n, "output_padding", &c);
     const int64_t *oshape = ox_attr_ints(n, "output_shape", &cos);
     const int64_t *ks = ox_attr_ints(n, "kernel_shape", &c);
     int mode = auto_pad_mode(n);
-    for (int i = 0; i < 3; i++) {
-        g->in[i] = g->k[i] = g->s[i] = g->d[i] = g->out[i] = 1;
-        g->pb[i] = g->pe[i] = 0;
-    }
+    geom_axes(n, sd, x->shape + 2, w->shape + 2, g);
     for (int i = 0; i < sd; i++) {
         int j = 3 - sd + i;
-        g->in[j] = x->shape[2 + i];
-        g->k[j] = w->shape[2 + i];
         if (ks && ks[i] != g->k[j])
             return jn_err_set(err, JN_EINVAL, "node '%s' (ConvTranspose): kernel_shape does not match W", n->name);
-        g->s[j] = strides ? strides[i] : 1;
-        g->d[j] = dil ? dil[i] : 1;
         int64_t op = opad ? opad[i] : 0, ek = (g->k[j] - 1) * g->d[j] + 1;
         int64_t full = g->s[j] * (g->in[j] - 1) + op + ek;
         if (oshape || mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {

@@ -174,11 +174,8 @@ static int argmax_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
 {
     int rank = in[0]->ndim, axis = ox_axis(ox_attr_int(n, "axis", 0), rank);
     bool last = ox_attr_int(n, "select_last_index", 0) != 0;
-    int64_t outer = 1, len = in[0]->shape[axis], inner = 1;
-    for (int d = 0; d < axis; d++)
-        outer *= in[0]->shape[d];
-    for (int d = axis + 1; d < rank; d++)
-        inner *= in[0]->shape[d];
+    int64_t outer, len = in[0]->shape[axis], inner;
+    ox_around_axis(in[0], axis, &outer, &inner);
     int64_t *y = out[0]->data;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t k = 0; k < inner; k++) {

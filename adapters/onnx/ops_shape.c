@@ -506,11 +506,8 @@ static int concat_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
     int rank = in[0]->ndim;
     int axis = ox_axis(ox_attr_int(n, "axis", 0), rank);
     size_t es = jn_dtype_size(out[0]->dtype);
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; d++)
-        outer *= out[0]->shape[d];
-    for (int d = axis + 1; d < rank; d++)
-        inner *= out[0]->shape[d];
+    int64_t outer, inner;
+    ox_around_axis(out[0], axis, &outer, &inner);
     char *dst = out[0]->data;
     size_t row = (size_t)(out[0]->shape[axis] * inner) * es, at = 0;
     for (int i = 0; i < n->n_in; i++) {
@@ -602,11 +599,8 @@ static int split_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
     int rank = in[0]->ndim;
     int axis = ox_axis(ox_attr_int(n, "axis", 0), rank);
     size_t es = jn_dtype_size(in[0]->dtype);
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; d++)
-        outer *= in[0]->shape[d];
-    for (int d = axis + 1; d < rank; d++)
-        inner *= in[0]->shape[d];
+    int64_t outer, inner;
+    ox_around_axis(in[0], axis, &outer, &inner);
     size_t row = (size_t)(in[0]->shape[axis] * inner) * es, at = 0;
     for (int i = 0; i < n->n_out; i++) {
         size_t chunk = (size_t)(out[i]->shape[axis] * inner) * es;
@@ -786,11 +780,8 @@ static int gather_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
 {
     int rank = in[0]->ndim;
     int axis = ox_axis(ox_attr_int(n, "axis", 0), rank);
-    int64_t outer = 1, inner = 1, dim = in[0]->shape[axis], ni = ox_count(in[1]);
-    for (int d = 0; d < axis; d++)
-        outer *= in[0]->shape[d];
-    for (int d = axis + 1; d < rank; d++)
-        inner *= in[0]->shape[d];
+    int64_t outer, inner, dim = in[0]->shape[axis], ni = ox_count(in[1]);
+    ox_around_axis(in[0], axis, &outer, &inner);
     size_t chunk = (size_t)inner * jn_dtype_size(in[0]->dtype);
     const char *src = in[0]->data;
     char *dst = out[0]->data;
