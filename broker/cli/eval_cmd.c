@@ -29,6 +29,7 @@
 #include "junction/v1/broker.pb-c.h"
 #include "pipeline.h"
 #include "registry.h"
+#include "signature_pb.h"
 
 #define JN__STR(x) #x
 #define JN__XSTR(x) JN__STR(x)
@@ -634,22 +635,7 @@ static int remote_signature(jn_cli_rpc *r, const eval_opts *o, jn_signature *sig
     const Junction__V1__ModelInfo *info = (const Junction__V1__ModelInfo *)msg;
     jn_err err;
     jn_err_clear(&err);
-    int rc = 0;
-    for (int dir = 0; dir < 2 && !rc && info->signature; dir++) {
-        Junction__V1__Port **ports = dir ? info->signature->outputs : info->signature->inputs;
-        size_t n = dir ? info->signature->n_outputs : info->signature->n_inputs;
-        for (size_t i = 0; i < n && !rc; i++) {
-            const Junction__V1__Port *p = ports[i];
-            int ndim = p->n_shape > JN_MAX_DIMS ? JN_MAX_DIMS : (int)p->n_shape;
-            rc = dir ? jn_signature_add_output(sig, p->name, (jn_kind)p->kind, (jn_dtype)p->datatype, ndim, p->shape,
-                                               &err)
-                     : jn_signature_add_input(sig, p->name, (jn_kind)p->kind, (jn_dtype)p->datatype, ndim, p->shape,
-                                              &err);
-            if (!rc && p->n_labels)
-                rc = jn_port_set_labels(dir ? &sig->outputs[sig->n_outputs - 1] : &sig->inputs[sig->n_inputs - 1],
-                                        (const char *const *)p->labels, p->n_labels, &err);
-        }
-    }
+    int rc = info->signature ? jn_signature_from_pb(sig, info->signature, &err) : 0;
     protobuf_c_message_free_unpacked(msg, NULL);
     return rc ? fail("model '%s': unusable signature: %s", o->model, err.msg) : 0;
 }

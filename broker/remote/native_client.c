@@ -7,34 +7,10 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "junction/v1/engine.pb-c.h"
 #include "protocol.h"
+#include "signature_pb.h"
 #include "wire.h"
 
 /* ---- describe ---- */
-
-static int add_ports(jn_signature *sig, bool input, Junction__V1__Port **ports, size_t n, jn_call_status *st)
-{
-    const char *dir = input ? "input" : "output";
-    for (size_t i = 0; i < n; i++) {
-        const Junction__V1__Port *p = ports[i];
-        jn_err err;
-        jn_err_clear(&err);
-        if (p->n_shape > JN_MAX_DIMS)
-            return jn_call_status_set(st, GRPC_STATUS_INTERNAL, "%s '%s': rank %zu is too large", dir, p->name,
-                                      p->n_shape);
-        jn_kind kind = p->kind == 0 ? JN_KIND_TENSOR : (jn_kind)p->kind;
-        int rc = input ? jn_signature_add_input(sig, p->name, kind, (jn_dtype)p->datatype, (int)p->n_shape,
-                                                p->shape, &err)
-                       : jn_signature_add_output(sig, p->name, kind, (jn_dtype)p->datatype, (int)p->n_shape,
-                                                 p->shape, &err);
-        if (!rc && p->n_labels) {
-            jn_port *port = input ? &sig->inputs[sig->n_inputs - 1] : &sig->outputs[sig->n_outputs - 1];
-            rc = jn_port_set_labels(port, (const char *const *)p->labels, p->n_labels, &err);
-        }
-        if (rc)
-            return jn_call_status_set(st, GRPC_STATUS_INTERNAL, "the remote's signature: %s %s", dir, err.msg);
-    }
-    return 0;
-}
 
 static int native_describe(jn_endpoint *ep, const char *model, const char *version, int64_t deadline_ns,
                            jn_signature *sig, bool *streams, jn_call_status *st)
@@ -49,12 +25,12 @@ static int native_describe(jn_endpoint *ep, const char *model, const char *versi
         return rc;
     Junction__V1__DescribeResponse *r = (Junction__V1__DescribeResponse *)m;
     *streams = r->streams;
+    jn_err err;
+    jn_err_clear(&err);
     if (!r->signature)
         rc = jn_call_status_set(st, GRPC_STATUS_INTERNAL, "the remote's Describe answer has no signature");
-    if (!rc)
-        rc = add_ports(sig, true, r->signature->inputs, r->signature->n_inputs, st);
-    if (!rc)
-        rc = add_ports(sig, false, r->signature->outputs, r->signature->n_outputs, st);
+    else if (jn_signature_from_pb(sig, r->signature, &err))
+        rc = jn_call_status_set(st, GRPC_STATUS_INTERNAL, "the remote's signature: %s", err.msg);
     if (!rc && !sig->n_outputs)
         rc = jn_call_status_set(st, GRPC_STATUS_INTERNAL, "the remote's signature declares no outputs");
     protobuf_c_message_free_unpacked(m, NULL);

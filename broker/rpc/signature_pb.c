@@ -55,3 +55,30 @@ void jn_signature_pb_free(jn_signature_pb *out)
     out->ports = NULL;
     out->inputs = out->outputs = NULL;
 }
+
+int jn_signature_from_pb(jn_signature *sig, const Junction__V1__Signature *pb, jn_err *err)
+{
+    for (int out = 0; out < 2; out++) {
+        const char *dir = out ? "output" : "input";
+        Junction__V1__Port **ports = out ? pb->outputs : pb->inputs;
+        size_t n = out ? pb->n_outputs : pb->n_inputs;
+        for (size_t i = 0; i < n; i++) {
+            const Junction__V1__Port *p = ports[i];
+            if (p->n_shape > JN_MAX_DIMS)
+                return jn_err_set(err, JN_EINVAL, "%s '%s': rank %zu is too large", dir, p->name, p->n_shape);
+            jn_kind kind = p->kind == 0 ? JN_KIND_TENSOR : (jn_kind)p->kind;
+            jn_err e;
+            jn_err_clear(&e);
+            int rc = out ? jn_signature_add_output(sig, p->name, kind, (jn_dtype)p->datatype, (int)p->n_shape,
+                                                   p->shape, &e)
+                         : jn_signature_add_input(sig, p->name, kind, (jn_dtype)p->datatype, (int)p->n_shape,
+                                                  p->shape, &e);
+            if (!rc && p->n_labels)
+                rc = jn_port_set_labels(out ? &sig->outputs[sig->n_outputs - 1] : &sig->inputs[sig->n_inputs - 1],
+                                        (const char *const *)p->labels, p->n_labels, &e);
+            if (rc)
+                return jn_err_set(err, rc, "%s %s", dir, e.msg);
+        }
+    }
+    return 0;
+}
