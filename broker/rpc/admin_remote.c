@@ -63,8 +63,24 @@ static void admin_job_free(admin_job *j)
     free(j);
 }
 
-static admin_job *admin_job_new(jn_unary *u, jn_remotes *r, ProtobufCMessage *msg, size_t n_options)
+/* The string value of field `name` of msg, read through its descriptor (NULL when it has none). */
+static const char *string_field(const ProtobufCMessage *msg, const char *name)
 {
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, name);
+    return f && f->type == PROTOBUF_C_TYPE_STRING ? *(char *const *)((const char *)msg + f->offset) : NULL;
+}
+
+/* A job over msg (taken) with views of its map<string, string> `options`. RegisterEngine and Heartbeat have
+ * different generated entry types of the same shape, so the entries are read through protobuf-c's descriptors.
+ * NULL once the call was answered (no memory). */
+static admin_job *admin_job_new(jn_unary *u, jn_remotes *r, ProtobufCMessage *msg)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "options");
+    size_t n_options = f && f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE
+                           ? *(const size_t *)((const char *)msg + f->quantifier_offset)
+                           : 0;
+    ProtobufCMessage *const *entries = n_options ? *(ProtobufCMessage *const *const *)((const char *)msg + f->offset)
+                                                 : NULL;
     admin_job *j = calloc(1, sizeof *j);
     if (j) {
         j->keys = calloc(n_options ? n_options : 1, sizeof *j->keys);
@@ -80,6 +96,10 @@ static admin_job *admin_job_new(jn_unary *u, jn_remotes *r, ProtobufCMessage *ms
         jn_unary_fail(u, JN_ENOMEM, "out of memory");
         return NULL;
     }
+    for (size_t i = 0; i < n_options; i++) {
+        j->keys[i] = string_field(entries[i], "key");
+        j->values[i] = string_field(entries[i], "value");
+    }
     j->u = u;
     j->remotes = r;
     j->msg = msg;
@@ -94,6 +114,24 @@ static void submit(admin_job *j, jn_job_fn fn)
         jn_unary_fail(j->u, JN_EUNAVAIL, "remote engines are not accepting registrations (shutting down)");
         admin_job_free(j);
     }
+}
+
+/* Decodes a RegisterEngine / Heartbeat request and queues fn with it on the registrations pool (it may wait for
+ * the remote's answer); every failure here is answered at once. */
+static void start_job(jn_unary *u, grpc_byte_buffer *payload, const ProtobufCMessageDescriptor *desc, jn_job_fn fn)
+{
+    jn_remotes *r = remotes_of(u);
+    if (!r)
+        return;
+    jn_err err;
+    ProtobufCMessage *m = jn_pb_unpack(desc, payload, &err);
+    if (!m) {
+        jn_unary_fail(u, err.code, err.msg);
+        return;
+    }
+    admin_job *j = admin_job_new(u, r, m);
+    if (j)
+        submit(j, fn);
 }
 
 
@@ -169,24 +207,7 @@ static void register_job(void *arg)
 
 void jn_admin_register_engine(jn_unary *u, grpc_byte_buffer *payload)
 {
-    jn_remotes *r = remotes_of(u);
-    if (!r)
-        return;
-    jn_err err;
-    Junction__V1__RegisterEngineRequest *m = (Junction__V1__RegisterEngineRequest *)jn_pb_unpack(
-        &junction__v1__register_engine_request__descriptor, payload, &err);
-    if (!m) {
-        jn_unary_fail(u, err.code, err.msg);
-        return;
-    }
-    admin_job *j = admin_job_new(u, r, &m->base, m->n_options);
-    if (!j)
-        return;
-    for (size_t i = 0; i < m->n_options; i++) {
-        j->keys[i] = m->options[i]->key;
-        j->values[i] = m->options[i]->value;
-    }
-    submit(j, register_job);
+    start_job(u, payload, &junction__v1__register_engine_request__descriptor, register_job);
 }
 
 /* ---- Heartbeat ---- */
@@ -231,24 +252,7 @@ static void heartbeat_job(void *arg)
 
 void jn_admin_heartbeat(jn_unary *u, grpc_byte_buffer *payload)
 {
-    jn_remotes *r = remotes_of(u);
-    if (!r)
-        return;
-    jn_err err;
-    Junction__V1__HeartbeatRequest *m = (Junction__V1__HeartbeatRequest *)jn_pb_unpack(
-        &junction__v1__heartbeat_request__descriptor, payload, &err);
-    if (!m) {
-        jn_unary_fail(u, err.code, err.msg);
-        return;
-    }
-    admin_job *j = admin_job_new(u, r, &m->base, m->n_options);
-    if (!j)
-        return;
-    for (size_t i = 0; i < m->n_options; i++) {
-        j->keys[i] = m->options[i]->key;
-        j->values[i] = m->options[i]->value;
-    }
-    submit(j, heartbeat_job);
+    start_job(u, payload, &junction__v1__heartbeat_request__descriptor, heartbeat_job);
 }
 
 /* ---- UnregisterEngine, ListEngines ---- */
