@@ -7,6 +7,7 @@
 #define JN_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -24,6 +25,11 @@ int jn_cmd_pipeline(int argc, char **argv); /* pipeline_cmd.c */
 int jn_cmd_eval(int argc, char **argv);     /* eval_cmd.c */
 int jn_cmd_train(int argc, char **argv);    /* train_cmd.c */
 int jn_cmd_export(int argc, char **argv);   /* export_cmd.c */
+
+/* Bad usage: "COMMAND: <message>", a blank line and the command's usage on stderr; returns JN_CLI_EXIT_USAGE
+ * (cli.c). */
+int jn_cli_usage_error(const char *command, void (*usage)(FILE *to), const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ONNX export of a checkpoint of a built-in model (export_cmd.c; `junction train --onnx` uses it too). */
 bool jn_cli_can_export_onnx(const char *model);

@@ -679,17 +679,7 @@ static void eval_usage(FILE *to)
             HEATMAP_CELL_PX, DEFAULT_SERVER, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS);
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("junction eval: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n\n", stderr);
-    eval_usage(stderr);
-    return JN_CLI_EXIT_USAGE;
-}
+#define usage_error(...) jn_cli_usage_error("junction eval", eval_usage, __VA_ARGS__)
 
 static int parse_count(const char *flag, const char *v, long max, long *out)
 {

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,17 +137,7 @@ static void export_usage(FILE *to)
                 "Exit status: 0 written, 1 export failed (the reason on stderr), 2 bad usage.\n");
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("junction export: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n\n", stderr);
-    export_usage(stderr);
-    return JN_CLI_EXIT_USAGE;
-}
+#define usage_error(...) jn_cli_usage_error("junction export", export_usage, __VA_ARGS__)
 
 int jn_cmd_export(int argc, char **argv)
 {

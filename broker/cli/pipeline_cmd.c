@@ -2,7 +2,6 @@
  * (against the built-in engines, the demo pipelines and DIR's pipelines) and prints its plan. No server, no gRPC. */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,17 +29,7 @@ static void pipeline_usage(FILE *to)
             "Exit status: 0 the pipeline checks, 1 it does not (the reason on stderr), 2 bad usage.\n");
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("junction pipeline: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n\n", stderr);
-    pipeline_usage(stderr);
-    return JN_CLI_EXIT_USAGE;
-}
+#define usage_error(...) jn_cli_usage_error("junction pipeline", pipeline_usage, __VA_ARGS__)
 
 /* Parses, compiles and (in the throw-away registry, as serve would) registers FILE; prints its plan. */
 static int check_file(const char *file, const char *dir)

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,17 +49,7 @@ static void train_usage(FILE *to)
             "Exit status: 0 trained and saved, 1 training failed (the reason on stderr), 2 bad usage.\n");
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("junction train: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n\n", stderr);
-    train_usage(stderr);
-    return JN_CLI_EXIT_USAGE;
-}
+#define usage_error(...) jn_cli_usage_error("junction train", train_usage, __VA_ARGS__)
 
 static int parse_double(const char *s, double lo, double hi, double *out)
 {
