@@ -59,6 +59,9 @@ typedef struct jn_method {
     /* Streaming: takes ownership of the incoming call. */
     void (*start)(struct jn_server *s, const struct jn_method *m, jn_incoming *in);
     const void *arg; /* method-specific (the infer protocol for infer methods) */
+    /* Unary: the handler calls jn_unary_watch_cancel itself when its work leaves the pump (inference, mostly
+     * answered on the pump); false = watched from the start. */
+    bool defers_cancel_watch;
 } jn_method;
 
 /* The method table (server.c). */

@@ -58,10 +58,7 @@ void jn__unary_start(jn_server *s, const jn_method *m, jn_incoming *in)
     u->details = grpc_empty_slice();
     atomic_init(&u->cancelled, 0);
     atomic_init(&u->refs, 1); /* the handler's */
-    /* Inference answers most calls on this thread (inline engines): it asks for the cancellation watch only when
-     * the work leaves the thread (a pool, a remote call). Every other method may block or run on the pool: watched
-     * from the start. */
-    if (m->unary != jn_unary_infer)
+    if (!m->defers_cancel_watch) /* see jn_method */
         jn_unary_watch_cancel(u);
     grpc_byte_buffer *payload = in->payload;
     m->unary(u, payload);
