@@ -42,6 +42,8 @@ typedef struct ox_tensor {
 } ox_tensor;
 
 int64_t ox_count(const ox_tensor *t);
+/* ONNX TensorProto.DataType -> junction dtype (STRING -> BYTES); INVALID for types junction has no dtype for. */
+jn_dtype ox_dtype_from_onnx(int64_t t);
 /* The products of t's dimensions before `axis` (outer) and after it (inner): the loop bounds of an op along one
  * axis (Concat, Split, Gather, ArgMax, Softmax). */
 void ox_around_axis(const ox_tensor *t, int axis, int64_t *outer, int64_t *inner);

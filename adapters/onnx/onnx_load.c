@@ -19,28 +19,6 @@ static char *dup_str(const char *s)
     return strdup(s ? s : "");
 }
 
-/* ONNX TensorProto.DataType -> junction dtype; INVALID for types junction has no dtype for. */
-static jn_dtype dtype_from_onnx(int32_t t)
-{
-    switch (t) {
-    case 1: return JN_DTYPE_FP32;
-    case 2: return JN_DTYPE_UINT8;
-    case 3: return JN_DTYPE_INT8;
-    case 4: return JN_DTYPE_UINT16;
-    case 5: return JN_DTYPE_INT16;
-    case 6: return JN_DTYPE_INT32;
-    case 7: return JN_DTYPE_INT64;
-    case 8: return JN_DTYPE_BYTES;
-    case 9: return JN_DTYPE_BOOL;
-    case 10: return JN_DTYPE_FP16;
-    case 11: return JN_DTYPE_FP64;
-    case 12: return JN_DTYPE_UINT32;
-    case 13: return JN_DTYPE_UINT64;
-    case 16: return JN_DTYPE_BF16;
-    default: return JN_DTYPE_INVALID;
-    }
-}
-
 static const char *onnx_type_name(int32_t t)
 {
     static const char *const names[] = {"UNDEFINED", "FLOAT",  "UINT8",  "INT8",      "UINT16",     "INT16",
@@ -72,7 +50,7 @@ static ox_tensor *tensor_new(jn_dtype dtype, int ndim, const int64_t *shape, jn_
 static ox_tensor *tensor_from_proto(const Onnx__TensorProto *p, const char *what, jn_err *err)
 {
     int32_t type = p->has_data_type ? p->data_type : 0;
-    jn_dtype dt = dtype_from_onnx(type);
+    jn_dtype dt = ox_dtype_from_onnx(type);
     if (!ox_dtype_supported(dt)) {
         jn_err_set(err, JN_EUNIMPL, "%s: dtype %s is not supported", what, onnx_type_name(type));
         return NULL;
@@ -189,7 +167,7 @@ static int value_info_type(const Onnx__ValueInfoProto *vi, const char *what, jn_
                                            "optionals or sparse tensors)", what, vi->name ? vi->name : "");
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     int32_t et = tt->has_elem_type ? tt->elem_type : 0;
-    *dtype = dtype_from_onnx(et);
+    *dtype = ox_dtype_from_onnx(et);
     if (!ox_dtype_supported(*dtype))
         return jn_err_set(err, JN_EUNIMPL, "%s '%s': dtype %s is not supported", what, vi->name,
                           onnx_type_name(et));

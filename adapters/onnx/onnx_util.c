@@ -213,3 +213,24 @@ const ox_op *ox_op_find(const char *op_type)
                 return *op;
     return NULL;
 }
+
+jn_dtype ox_dtype_from_onnx(int64_t t)
+{
+    switch (t) {
+    case 1: return JN_DTYPE_FP32;
+    case 2: return JN_DTYPE_UINT8;
+    case 3: return JN_DTYPE_INT8;
+    case 4: return JN_DTYPE_UINT16;
+    case 5: return JN_DTYPE_INT16;
+    case 6: return JN_DTYPE_INT32;
+    case 7: return JN_DTYPE_INT64;
+    case 8: return JN_DTYPE_BYTES;
+    case 9: return JN_DTYPE_BOOL;
+    case 10: return JN_DTYPE_FP16;
+    case 11: return JN_DTYPE_FP64;
+    case 12: return JN_DTYPE_UINT32;
+    case 13: return JN_DTYPE_UINT64;
+    case 16: return JN_DTYPE_BF16;
+    default: return JN_DTYPE_INVALID;
+    }
+}

@@ -98,26 +98,6 @@ static const ox_op op_dropout = {"Dropout", 1, 3, 1, 2, dropout_attrs, 0, dropou
 /* ---------------------------------------------------------------------------------------------------------------
  * Cast */
 
-static jn_dtype onnx_dtype(int64_t t)
-{
-    switch (t) {
-    case 1: return JN_DTYPE_FP32;
-    case 2: return JN_DTYPE_UINT8;
-    case 3: return JN_DTYPE_INT8;
-    case 4: return JN_DTYPE_UINT16;
-    case 5: return JN_DTYPE_INT16;
-    case 6: return JN_DTYPE_INT32;
-    case 7: return JN_DTYPE_INT64;
-    case 9: return JN_DTYPE_BOOL;
-    case 10: return JN_DTYPE_FP16;
-    case 11: return JN_DTYPE_FP64;
-    case 12: return JN_DTYPE_UINT32;
-    case 13: return JN_DTYPE_UINT64;
-    case 16: return JN_DTYPE_BF16;
-    default: return JN_DTYPE_INVALID;
-    }
-}
-
 /* IEEE half from a double, rounded once to nearest even (as numpy's astype(float16)). */
 static uint16_t half_from_f64(double x)
 {
@@ -175,8 +155,8 @@ static int cast_check(ox_model *m, ox_node *n, jn_err *err)
         return ox_reject(n, err, "opset %d names the target type as a string; opset 6 or later is supported",
                          n->opset);
     int64_t to = ox_attr_int(n, "to", -1);
-    jn_dtype dt = onnx_dtype(to);
-    if (dt == JN_DTYPE_INVALID)
+    jn_dtype dt = ox_dtype_from_onnx(to);
+    if (dt == JN_DTYPE_INVALID || dt == JN_DTYPE_BYTES)
         return ox_reject(n, err, "target type %lld is not supported (STRING and complex types are not)",
                          (long long)to);
     jn_dtype from = ox_in_dtype(m, n, 0);
