@@ -1,4 +1,5 @@
-/* ops_control.c — control flow: If (opsets 1, 11, 13, 16), Loop (1, 11, 13, 16) and Scan (8, 9, 11, 16). Their
+/* ops_control.c — control flow: If (opsets 1, 11, 13, 16), Loop (1, 11, 13, 16), Scan (8, 9, 11, 16) and
+ * SequenceMap (17). Their
  * subgraphs are loaded at check time (onnx_subgraph.c) and run through ox_graph_run, each with its own plan cache
  * keyed by its input shapes. All three are dynamic operators: they size their outputs after running.
  *
@@ -587,6 +588,82 @@ static int scan_exec(ox_exec *x, const ox_node *n, jn_err *err)
     return rc;
 }
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * SequenceMap (opset 17): the body once per position of the input sequence; additional sequence inputs give their
+ * element at that position, tensors themselves; each body output collects into an output sequence. */
+
+static const char *const seqmap_attrs[] = {"body", NULL};
+
+static int seqmap_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    ctl_params *p = ctl_new(n, err);
+    if (!p)
+        return err->code;
+    ox_kind kinds[OX_MAX_IO];
+    jn_dtype dts[OX_MAX_IO];
+    for (int i = 0; i < n->n_in; i++) {
+        ox_kind k = ox_has_in(n, i) ? m->values[n->in[i]].kind : OX_KIND_TENSOR;
+        if (!ox_has_in(n, i) || (k != OX_KIND_TENSOR && k != OX_KIND_SEQ) || (i == 0 && k != OX_KIND_SEQ))
+            return ox_reject(n, err, "input %d must be %s", i, i ? "a tensor or a sequence" : "a sequence");
+        kinds[i] = OX_KIND_TENSOR;
+        dts[i] = m->values[n->in[i]].dtype;
+    }
+    if (ox_subgraph_load(m, n, "body", (size_t)n->n_in, kinds, dts, &p->g[0], &p->cap[0], err))
+        return err->code;
+    ox_model *g = p->g[0];
+    if (g->n_outputs != (size_t)n->n_out)
+        return ox_reject(n, err, "the body has %zu outputs, the node %d", g->n_outputs, n->n_out);
+    for (int i = 0; i < n->n_out; i++) {
+        if (g->values[g->outputs[i]].kind != OX_KIND_TENSOR)
+            return ox_reject(n, err, "the body's output %d is not a tensor", i);
+        if (n->out[i] >= 0) {
+            m->values[n->out[i]].kind = OX_KIND_SEQ;
+            m->values[n->out[i]].dtype = g->values[g->outputs[i]].dtype;
+        }
+    }
+    return 0;
+}
+
+static int seqmap_exec(ox_exec *x, const ox_node *n, jn_err *err)
+{
+    const ctl_params *p = n->params;
+    ox_model *g = p->g[0];
+    const ox_box *seq = ox_exec_in(x, n, 0).box;
+    size_t L = seq->n;
+    for (int i = 1; i < p->n_formal; i++)
+        if (ox_exec_in_kind(x, n, i) == OX_KIND_SEQ && ox_exec_in(x, n, i).box->n != L)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (SequenceMap): input %d has %zu elements, input 0 %zu",
+                              n->name, i, ox_exec_in(x, n, i).box->n, L);
+    ox_box *outs[OX_MAX_IO] = {0};
+    int rc = 0;
+    for (int o = 0; o < n->n_out && !rc; o++)
+        if (!(outs[o] = ox_box_new(g->values[g->outputs[o]].dtype, err)))
+            rc = err->code;
+    for (size_t t = 0; t < L && !rc; t++) {
+        if (ox_exec_ctx(x) && (rc = jn_infer_ctx_check(ox_exec_ctx(x), err)))
+            break;
+        ox_val first[OX_MAX_IO] = {0};
+        for (int i = 0; i < p->n_formal; i++) {
+            ox_val v = ox_exec_in(x, n, i);
+            first[i].t = v.box ? v.box->items[t] : v.t;
+        }
+        ox_val *in = sub_inputs(x, n, g, p->cap[0], first, (size_t)p->n_formal, err), *out = NULL;
+        rc = in ? run_sub(x, g, in, &out, err) : err->code;
+        free(in);
+        for (int o = 0; o < n->n_out && !rc; o++)
+            rc = ox_box_insert(outs[o], outs[o]->n, &out[o].t, err);
+        release_all(out, g->n_outputs);
+    }
+    for (int o = 0; o < n->n_out; o++) {
+        ox_val v = {.box = outs[o]};
+        if (!rc)
+            rc = ox_exec_set_out(x, n, o, &v, err);
+        else
+            ox_box_unref(outs[o]);
+    }
+    return rc;
+}
+
 static const ox_op op_if = {.op_type = "If", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = OX_MAX_IO,
                             .attrs = if_attrs, .check = if_check};
 static const ox_op op_loop = {.op_type = "Loop", .min_in = 0, .max_in = OX_MAX_IO, .min_out = 1,
@@ -594,7 +671,10 @@ static const ox_op op_loop = {.op_type = "Loop", .min_in = 0, .max_in = OX_MAX_I
 static const ox_op op_scan = {.op_type = "Scan", .min_in = 0, .max_in = OX_MAX_IO, .min_out = 1,
                               .max_out = OX_MAX_IO, .attrs = scan_attrs, .check = scan_check};
 
-const ox_op *const ox_ops_control[] = {&op_if, &op_loop, &op_scan, NULL};
+static const ox_op op_seqmap = {.op_type = "SequenceMap", .min_in = 1, .max_in = OX_MAX_IO, .min_out = 1,
+                                .max_out = OX_MAX_IO, .attrs = seqmap_attrs, .check = seqmap_check};
+
+const ox_op *const ox_ops_control[] = {&op_if, &op_loop, &op_scan, &op_seqmap, NULL};
 
 #define CTL_EXT(var, o, fn)                                                                                      \
     static const ox_op_ext var = {.op = &o, .flags = OX_OP_DYNAMIC | OX_OP_ANY_KIND, .exec = fn,                 \
@@ -602,4 +682,5 @@ const ox_op *const ox_ops_control[] = {&op_if, &op_loop, &op_scan, NULL};
 CTL_EXT(ext_if, op_if, if_exec)
 CTL_EXT(ext_loop, op_loop, loop_exec)
 CTL_EXT(ext_scan, op_scan, scan_exec)
-const ox_op_ext *const ox_exts_control[] = {&ext_if, &ext_loop, &ext_scan, NULL};
+CTL_EXT(ext_seqmap, op_seqmap, seqmap_exec)
+const ox_op_ext *const ox_exts_control[] = {&ext_if, &ext_loop, &ext_scan, &ext_seqmap, NULL};
