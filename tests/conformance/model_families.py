@@ -5,7 +5,10 @@ Builds with python3-onnx's helper a BERT-style encoder (token-embedding Gather, 
 MatMul/Reshape/Transpose/Softmax with an attention mask, LayerNormalization, GELU through Erf, a classification
 head on the first token) and a ResNet-style CNN (a Conv + Relu stem, Conv + BatchNormalization + residual Add, a
 strided block with a 1x1 projection, GlobalAveragePool, Gemm + Relu, Gemm), both with a dynamic batch dimension.
-Between them they cover the adapter's fusions (MatMul + bias Add, Relu into Conv, Gemm and MatMul). Runs each on random inputs at two
+Between them they cover the adapter's fusions (MatMul + bias Add, Relu into Conv, Gemm and MatMul). Then the
+recurrent and control-flow families: a bidirectional 2-layer LSTM, a GRU over variable sequence_lens (with an
+initial state and linear_before_reset), and a model whose If branches hold an LSTM each and whose Loop accumulates
+a value read from the enclosing graph (with a scan output). Runs each on random inputs at two
 batch sizes through ONNX Runtime (npm onnxruntime-node, via ort_run.js), writes the result in the ONNX backend-test
 layout (model.onnx, test_data_set_N/input_i.pb, output_i.pb) and has onnx_conformance compare junction's adapter
 with it (rtol 1e-4, atol 1e-5).
@@ -152,6 +155,112 @@ def build_resnet():
     return model, lambda batch: {"image": RNG.standard_normal((batch, 3, 16, 16)).astype(np.float32)}
 
 
+# ---- recurrent layers ------------------------------------------------------------------------------------------
+
+RNN_IN, RNN_H, RNN_SEQ = 6, 8, 7
+
+
+def lstm_weights(g, n_in, hidden, dirs):
+    return [g.init(w(dirs, 4 * hidden, n_in, scale=0.4)), g.init(w(dirs, 4 * hidden, hidden, scale=0.4)),
+            g.init(w(dirs, 8 * hidden, scale=0.2))]
+
+
+def build_lstm2():
+    """Two stacked bidirectional LSTM layers over X [seq, batch, input] (dynamic seq and batch)."""
+    g = Graph()
+    wts = lstm_weights(g, RNN_IN, RNN_H, 2)
+    y1 = "lstm1_y"
+    g.nodes.append(helper.make_node("LSTM", ["x"] + wts, [y1], name="lstm1", hidden_size=RNN_H,
+                                    direction="bidirectional"))
+    # [S, 2, B, H] -> [S, B, 2, H] -> [S, B, 2H]
+    t = g.op("Transpose", [y1], perm=[0, 2, 1, 3])
+    x2 = g.op("Reshape", [t, g.init(np.array([0, 0, 2 * RNN_H], np.int64))])
+    wts2 = lstm_weights(g, 2 * RNN_H, RNN_H, 2)
+    g.nodes.append(helper.make_node("LSTM", [x2] + wts2, ["y", "y_h", "y_c"], name="lstm2", hidden_size=RNN_H,
+                                    direction="bidirectional"))
+    graph = helper.make_graph(
+        g.nodes, "lstm_bidir_2layer",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", "batch", RNN_IN])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["seq", 2, "batch", RNN_H]),
+         helper.make_tensor_value_info("y_h", TensorProto.FLOAT, [2, "batch", RNN_H]),
+         helper.make_tensor_value_info("y_c", TensorProto.FLOAT, [2, "batch", RNN_H])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    return model, lambda batch: {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32)}
+
+
+def build_gru_lens():
+    """A bidirectional GRU (linear_before_reset, initial state) over sequences of different lengths."""
+    g = Graph()
+    hid = RNN_H
+    g.nodes.append(helper.make_node(
+        "GRU", ["x", g.init(w(2, 3 * hid, RNN_IN, scale=0.4)), g.init(w(2, 3 * hid, hid, scale=0.4)),
+                g.init(w(2, 6 * hid, scale=0.2)), "lens", "h0"],
+        ["y", "y_h"], name="gru", hidden_size=hid, direction="bidirectional", linear_before_reset=1))
+    graph = helper.make_graph(
+        g.nodes, "gru_seq_lens",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [RNN_SEQ, "batch", RNN_IN]),
+         helper.make_tensor_value_info("lens", TensorProto.INT32, ["batch"]),
+         helper.make_tensor_value_info("h0", TensorProto.FLOAT, [2, "batch", hid])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [RNN_SEQ, 2, "batch", hid]),
+         helper.make_tensor_value_info("y_h", TensorProto.FLOAT, [2, "batch", hid])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+
+    def inputs(batch):
+        lens = RNG.integers(1, RNN_SEQ + 1, size=batch).astype(np.int32)
+        lens[0] = RNN_SEQ
+        return {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32), "lens": lens,
+                "h0": RNG.standard_normal((2, batch, hid)).astype(np.float32) * 0.5}
+    return model, inputs
+
+
+def build_if_loop():
+    """If picks one of two LSTMs (forward or reverse, each branch with its own weights, reading the outer x); a
+    Loop then runs n times, accumulating the chosen state scaled by an outer constant, and stacks every step."""
+    g = Graph()
+    branches = []
+    for name, direction in (("then", "forward"), ("else", "reverse")):
+        b = Graph()
+        wts = lstm_weights(b, RNN_IN, RNN_H, 1)
+        b.nodes.append(helper.make_node("LSTM", ["x"] + wts, ["", name + "_h"], name=name + "_lstm",
+                                        hidden_size=RNN_H, direction=direction))
+        branches.append(helper.make_graph(b.nodes, name + "_branch", [],
+                                          [helper.make_tensor_value_info(name + "_h", TensorProto.FLOAT, None)],
+                                          b.inits))
+    g.nodes.append(helper.make_node("If", ["forward"], ["state"], name="pick", then_branch=branches[0],
+                                    else_branch=branches[1]))
+    scale = g.init(np.array(0.5, np.float32), "scale")
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["state", scale], ["scaled"], name="body_mul"),
+         helper.make_node("Add", ["acc_in", "scaled"], ["acc_out"], name="body_add"),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body_cond"),
+         helper.make_node("Tanh", ["acc_out"], ["step"], name="body_tanh")],
+        "accumulate",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("step", TensorProto.FLOAT, None)])
+    zero = g.op("Mul", ["state", g.init(np.array(0.0, np.float32))])
+    g.nodes.append(helper.make_node("Loop", ["n", "", zero], ["acc", "steps"], name="loop", body=body))
+    graph = helper.make_graph(
+        g.nodes, "if_lstm_loop",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [RNN_SEQ, "batch", RNN_IN]),
+         helper.make_tensor_value_info("forward", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("n", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("acc", TensorProto.FLOAT, [1, "batch", RNN_H]),
+         helper.make_tensor_value_info("steps", TensorProto.FLOAT, ["n", 1, "batch", RNN_H])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+
+    def inputs(batch):
+        return {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32),
+                "forward": np.array(batch == 1), "n": np.array(2 + batch, np.int64)}
+    return model, inputs
+
+
 # ---- driver ------------------------------------------------------------------------------------------------------
 
 def ort_dir_or_none(argv):
@@ -162,8 +271,11 @@ def ort_dir_or_none(argv):
     return None
 
 
+NP_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
+
+
 def run_ort(ort_dir, model_path, feeds, workdir):
-    spec = {n: {"type": "int64" if a.dtype == np.int64 else "float32", "dims": list(a.shape),
+    spec = {n: {"type": {np.dtype(v): k for k, v in NP_TYPES.items()}[a.dtype], "dims": list(a.shape),
                 "data": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()} for n, a in feeds.items()}
     in_path, out_path = os.path.join(workdir, "in.json"), os.path.join(workdir, "out.json")
     with open(in_path, "w") as f:
@@ -171,7 +283,8 @@ def run_ort(ort_dir, model_path, feeds, workdir):
     subprocess.run(["node", os.path.join(HERE, "ort_run.js"), ort_dir, model_path, in_path, out_path], check=True)
     with open(out_path) as f:
         out = json.load(f)
-    return {n: np.frombuffer(base64.b64decode(o["data"]), np.float32).reshape(o["dims"]) for n, o in out.items()}
+    return {n: np.frombuffer(base64.b64decode(o["data"]), NP_TYPES[o["type"]]).reshape(o["dims"])
+            for n, o in out.items()}
 
 
 def main(argv):
@@ -183,7 +296,9 @@ def main(argv):
         return 1
     root = tempfile.mkdtemp(prefix="jn-families-")
     try:
-        for name, (model, make_inputs) in (("bert_encoder", build_bert()), ("resnet_cnn", build_resnet())):
+        for name, (model, make_inputs) in (("bert_encoder", build_bert()), ("resnet_cnn", build_resnet()),
+                                           ("lstm_bidir_2layer", build_lstm2()), ("gru_seq_lens", build_gru_lens()),
+                                           ("if_lstm_loop", build_if_loop())):
             d = os.path.join(root, "families", name)
             os.makedirs(d)
             model_path = os.path.join(d, "model.onnx")
