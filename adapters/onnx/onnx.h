@@ -51,6 +51,13 @@ jn_tensor *jn_onnx_tensor_parse(const uint8_t *data, size_t size, const char *fa
 #define JN_ONNX_MAX_TENSOR_BYTES ((size_t)2 << 30)
 void jn_onnx_set_max_tensor_bytes(jn_onnx_model *model, size_t bytes);
 
+/* The most Loop / Scan / SequenceMap iterations one call may run, across all its nodes and nesting (default
+ * JN_ONNX_MAX_LOOP_ITERATIONS): a loop whose trip count and condition come from the request would otherwise run
+ * until the call's deadline, or forever without one. Past it the call fails with JN_ERESOURCE. Call before the
+ * model is shared between threads. */
+#define JN_ONNX_MAX_LOOP_ITERATIONS ((int64_t)1 << 24)
+void jn_onnx_set_max_loop_iterations(jn_onnx_model *model, int64_t iterations);
+
 /* Adds one port per runtime graph input (initializers excluded) and per graph output; symbolic dims are -1. */
 int jn_onnx_signature(const jn_onnx_model *model, jn_signature *sig, jn_err *err);
 

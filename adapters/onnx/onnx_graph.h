@@ -20,9 +20,6 @@
 
 /* Deepest nesting of subgraphs a model may have (a fuzzed file could nest until the stack gives out). */
 #define OX_MAX_GRAPH_DEPTH 16
-/* Most iterations a Loop may run: with no trip count and a condition that stays true, a model would otherwise
- * spin until the call's deadline (or forever without one). */
-#define OX_MAX_LOOP_ITERATIONS ((int64_t)1 << 22)
 
 typedef struct ox_box {
     int refs; /* atomic */
@@ -64,6 +61,11 @@ int ox_exec_new_out(ox_exec *x, const ox_node *n, int i, jn_dtype dtype, int ndi
 /* Output i takes over v (its buffer or box reference; v is emptied). A borrowed tensor (buf NULL) is copied. */
 int ox_exec_set_out(ox_exec *x, const ox_node *n, int i, ox_val *v, jn_err *err);
 const jn_infer_ctx *ox_exec_ctx(ox_exec *x);
+/* Before each iteration of a Loop, Scan or SequenceMap: the call's deadline and cancellation, and the call's
+ * iteration budget (the top model's max_loop_iterations, shared by every subgraph run in the call). */
+int ox_exec_iteration(ox_exec *x, const ox_node *n, jn_err *err);
+/* Runs subgraph g inside this call (its budget and context): as ox_graph_run. */
+int ox_exec_run_sub(ox_exec *x, ox_model *g, const ox_val *inputs, ox_val *outputs, jn_err *err);
 size_t ox_exec_max_bytes(ox_exec *x);
 
 /* ---- Subgraphs (onnx_subgraph.c) ---- */

@@ -135,6 +135,7 @@ typedef struct ox_model {
     int64_t (*out_shape)[JN_MAX_DIMS];
     int64_t opset;
     size_t max_tensor_bytes; /* a run whose inferred tensor would be larger fails (JN_ERESOURCE) */
+    int64_t max_loop_iterations; /* Loop, Scan and SequenceMap iterations one call may run, all nodes together */
     pthread_mutex_t plan_lock;
     struct ox_plan *plans;
     size_t n_plans;

@@ -579,6 +579,7 @@ jn_onnx_model *jn_onnx_load_bytes_flags(const uint8_t *data, size_t size, const 
     }
     pthread_mutex_init(&m->plan_lock, NULL);
     m->max_tensor_bytes = JN_ONNX_MAX_TENSOR_BYTES;
+    m->max_loop_iterations = JN_ONNX_MAX_LOOP_ITERATIONS;
     m->seq_io = (flags & JN_ONNX_LOAD_SEQUENCE_IO) != 0;
     int rc = check_opsets(m, p, err);
     if (!rc && !p->graph)
@@ -603,6 +604,13 @@ void jn_onnx_set_max_tensor_bytes(jn_onnx_model *m, size_t bytes)
     m->max_tensor_bytes = bytes;
     for (size_t i = 0; i < m->n_subs; i++)
         jn_onnx_set_max_tensor_bytes(m->subs[i], bytes);
+}
+
+void jn_onnx_set_max_loop_iterations(jn_onnx_model *m, int64_t iterations)
+{
+    m->max_loop_iterations = iterations; /* the count is the call's: subgraphs draw on their caller's */
+    for (size_t i = 0; i < m->n_subs; i++)
+        jn_onnx_set_max_loop_iterations(m->subs[i], iterations);
 }
 
 jn_onnx_model *jn_onnx_load_file(const char *path, jn_err *err)

@@ -227,6 +227,7 @@ typedef struct run_state {
     jn_buffer **out_bufs;   /* per value: graph outputs' buffers, and buffers dynamic nodes took over */
     bool *owned;            /* per value: data malloc'd by this run (unplanned, or a dynamic node's) */
     ox_box **boxes;         /* per value: sequences and optionals (one reference each) */
+    int64_t *budget;        /* loop iterations left in this call */
 } run_state;
 
 struct ox_exec {
@@ -313,10 +314,11 @@ static int run_node(ox_model *m, const ox_node *n, run_state *st, bool infer_sha
     return rc;
 }
 
-int ox_graph_run(ox_model *m, const ox_val *inputs, ox_val *outputs, const jn_infer_ctx *ctx, jn_err *err)
+static int graph_run(ox_model *m, const ox_val *inputs, ox_val *outputs, const jn_infer_ctx *ctx, int64_t *budget,
+                     jn_err *err)
 {
     size_t nv = m->n_values, key_len = 0;
-    run_state st = {0};
+    run_state st = {.budget = budget};
     st.slots = calloc(nv + 1, sizeof *st.slots);
     st.out_bufs = calloc(nv + 1, sizeof *st.out_bufs);
     st.owned = calloc(nv + 1, sizeof *st.owned);
@@ -448,6 +450,12 @@ out:
     return rc;
 }
 
+int ox_graph_run(ox_model *m, const ox_val *inputs, ox_val *outputs, const jn_infer_ctx *ctx, jn_err *err)
+{
+    int64_t budget = m->max_loop_iterations;
+    return graph_run(m, inputs, outputs, ctx, &budget, err);
+}
+
 void ox_val_release(ox_val *v)
 {
     if (v->buf)
@@ -569,6 +577,22 @@ int ox_exec_set_out(ox_exec *x, const ox_node *n, int i, ox_val *val, jn_err *er
 const jn_infer_ctx *ox_exec_ctx(ox_exec *x)
 {
     return x->ctx;
+}
+
+int ox_exec_iteration(ox_exec *x, const ox_node *n, jn_err *err)
+{
+    if (x->ctx && jn_infer_ctx_check(x->ctx, err))
+        return err->code;
+    if (*x->st->budget <= 0)
+        return jn_err_set(err, JN_ERESOURCE, "node '%s' (%s): the call ran its %lld loop iterations (the model's "
+                          "limit)", n->name, n->op_type, (long long)x->m->max_loop_iterations);
+    --*x->st->budget;
+    return 0;
+}
+
+int ox_exec_run_sub(ox_exec *x, ox_model *g, const ox_val *inputs, ox_val *outputs, jn_err *err)
+{
+    return graph_run(g, inputs, outputs, x->ctx, x->st->budget, err);
 }
 
 size_t ox_exec_max_bytes(ox_exec *x)

@@ -142,6 +142,9 @@ int ox_subgraph_load(ox_model *m, ox_node *n, const char *attr, size_t n_given, 
         return ox_reject(n, err, "attribute '%s' (a graph) is required", attr);
     if (m->depth + 1 > OX_MAX_GRAPH_DEPTH)
         return ox_reject(n, err, "subgraphs nest deeper than %d levels", OX_MAX_GRAPH_DEPTH);
+    const Onnx__GraphProto *gp = a->graph;
+    if (gp->n_input != n_given)
+        return ox_reject(n, err, "subgraph '%s' has %zu inputs, %zu expected", attr, gp->n_input, n_given);
     ox_model *c = calloc(1, sizeof *c);
     if (!c)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
@@ -150,6 +153,7 @@ int ox_subgraph_load(ox_model *m, ox_node *n, const char *attr, size_t n_given, 
     c->depth = m->depth + 1;
     c->opset = m->opset;
     c->max_tensor_bytes = m->max_tensor_bytes;
+    c->max_loop_iterations = m->max_loop_iterations;
     if (ox_graph_load(c, a->graph, kinds, dtypes, n_given, err)) {
         jn_err_prefix(err, "operator %s (node '%s'): subgraph '%s'", n->op_type, n->name, attr);
         jn_onnx_free(c);

@@ -3,8 +3,9 @@
  * subgraphs are loaded at check time (onnx_subgraph.c) and run through ox_graph_run, each with its own plan cache
  * keyed by its input shapes. All three are dynamic operators: they size their outputs after running.
  *
- * Bounds: a Loop stops with JN_ERESOURCE after OX_MAX_LOOP_ITERATIONS, and at the call's deadline or cancellation
- * (checked before every iteration); scan outputs grow only up to the model's max_tensor_bytes.
+ * Bounds: every iteration (Loop, Scan, SequenceMap, at any depth) counts against the call's budget (the model's
+ * max_loop_iterations: JN_ERESOURCE past it) and checks the call's deadline and cancellation; scan outputs grow
+ * only up to the model's max_tensor_bytes.
  *
  * Thread-safety: no state outside the call; the subgraphs are read-only models. */
 #include <stdlib.h>
@@ -79,7 +80,7 @@ static int run_sub(ox_exec *x, ox_model *g, ox_val *in, ox_val **out, jn_err *er
     *out = calloc(g->n_outputs + 1, sizeof **out);
     if (!*out)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
-    return ox_graph_run(g, in, *out, ox_exec_ctx(x), err);
+    return ox_exec_run_sub(x, g, in, *out, err);
 }
 
 static void release_all(ox_val *v, size_t n)
@@ -323,12 +324,7 @@ static int loop_exec(ox_exec *x, const ox_node *n, jn_err *err)
     stack *st = calloc((size_t)K + 1, sizeof *st);
     int rc = st ? 0 : jn_err_set(err, JN_ENOMEM, "out of memory");
     for (iter = 0; !rc && iter < M && cond; iter++) {
-        if (iter >= OX_MAX_LOOP_ITERATIONS) {
-            rc = jn_err_set(err, JN_ERESOURCE, "node '%s' (Loop): more than %lld iterations", n->name,
-                            (long long)OX_MAX_LOOP_ITERATIONS);
-            break;
-        }
-        if (ox_exec_ctx(x) && (rc = jn_infer_ctx_check(ox_exec_ctx(x), err)))
+        if ((rc = ox_exec_iteration(x, n, err)))
             break;
         cond_b = cond;
         ox_val *in = sub_inputs(x, n, g, p->cap[0], first, (size_t)(2 + N), err), *out = NULL;
@@ -479,7 +475,7 @@ static int scan_core(ox_exec *x, const ox_node *n, const ctl_params *p, ox_val *
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
     }
     for (int64_t t = 0; t < L && !rc; t++) {
-        if (ox_exec_ctx(x) && (rc = jn_infer_ctx_check(ox_exec_ctx(x), err)))
+        if ((rc = ox_exec_iteration(x, n, err)))
             break;
         for (int i = 0; i < N; i++)
             first[i] = cur[i];
@@ -640,7 +636,7 @@ static int seqmap_exec(ox_exec *x, const ox_node *n, jn_err *err)
         if (!(outs[o] = ox_box_new(g->values[g->outputs[o]].dtype, err)))
             rc = err->code;
     for (size_t t = 0; t < L && !rc; t++) {
-        if (ox_exec_ctx(x) && (rc = jn_infer_ctx_check(ox_exec_ctx(x), err)))
+        if ((rc = ox_exec_iteration(x, n, err)))
             break;
         ox_val first[OX_MAX_IO] = {0};
         for (int i = 0; i < p->n_formal; i++) {
