@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # bench/onnx.sh — ONNX models through junction's adapter (in-process, bench_onnx) and through ONNX Runtime (npm
 # onnxruntime-node, bench/onnx_ort.js), same machine, same run, one thread each: an MLP 784-256-10 and a small CNN
-# (two conv+pool, one dense) on 1x28x28, at batch 1 and 64. Median latency (wall) and median CPU time per
+# (two conv+pool, one dense) on 1x28x28, at batch 1 and 64, and a 2-layer bidirectional LSTM (hidden 128, 100 steps)
+# at batch 1 and 16. Median latency (wall) and median CPU time per
 # inference, each the median of ROUNDS alternating rounds of ITERS runs; the ratios are junction / ONNX Runtime.
 # Then the conformance counts.
 #
 # On the adapter's side the MLP is one fused MatMul+Add+Relu (adapters/onnx/gemm_direct.c at batch 64, sgemv at
 # batch 1) and one Gemm (OpenBLAS); the CNN is two fused Conv+Relu+MaxPool nodes (adapters/onnx/conv_direct.c),
-# Flatten and the Gemm. Targets (issue #4): MLP <= 1.0x, CNN <= 1.5x ONNX Runtime at both batch sizes. The
+# Flatten and the Gemm; the LSTM is adapters/onnx/ops_rnn.c (one sgemm for all steps' input projections, one per
+# step for the recurrence). Targets (issue #4): MLP <= 1.0x, CNN <= 1.5x ONNX Runtime at both batch sizes; issue 15:
+# LSTM <= 1.3x. The
 # machine the numbers in bench/README.md come from is a shared 2-core VM: use ROUNDS=5 or more there.
 #
 # usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
@@ -34,9 +37,13 @@ bench_tmpdir junction-onnx-bench
 median_of() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 printf '%-6s %5s %12s %12s %7s %12s %12s %7s\n' model batch "junction µs" "ORT µs" ratio "junction CPU" "ORT CPU" ratio
-for model in mlp cnn; do
-    if [ "$model" = mlp ]; then shapes='{"x":[-1,784]}'; else shapes='{"x":[-1,1,28,28]}'; fi
-    for batch in 1 64; do
+for model in mlp cnn lstm; do
+    case $model in
+    mlp) shapes='{"x":[-1,784]}' batches='1 64' ;;
+    cnn) shapes='{"x":[-1,1,28,28]}' batches='1 64' ;;
+    lstm) shapes='{"x":[100,-1,128]}' batches='1 16' ;;
+    esac
+    for batch in $batches; do
         jw=() ow=() jc=() oc=()
         for _ in $(seq 1 "$ROUNDS"); do
             read -r _ w _ _ _ c < <("$BUILD/bench/bench_onnx" "$TMP/$model.onnx" "$batch" "$ITERS")

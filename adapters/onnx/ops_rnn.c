@@ -4,7 +4,10 @@
  * ([batch, seq, ...]). FP32.
  *
  * The input projection of every time step is one cblas_sgemm ([seq*batch, input] x W^T, both biases folded in);
- * each step then multiplies the hidden state by R^T (cblas_sgemm over the batch) and applies the gates row by row.
+ * each step then multiplies the hidden state by R^T and applies the gates row by row (sigmoid and tanh from
+ * vmath.c). The per-step product goes through vmath.c's ox_panel_gemm on R packed once into column panels:
+ * cblas_sgemm would pack R again on every step, which for a 16 x 512 x 128 step costs about what the arithmetic
+ * does. A constant R is packed at load, one that comes at run time once per call.
  * A batch entry whose sequence_lens has run out keeps its state and writes zeros to Y, as the operator defines.
  *
  * Thread-safety: the kernels keep no state; scratch is allocated per call. */
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "onnx_internal.h"
+#include "vmath.h"
 
 typedef enum { K_RNN, K_GRU, K_LSTM } rnn_kind;
 
@@ -52,7 +56,17 @@ typedef struct rnn_params {
     float clip;
     bool input_forget, lbr;
     rnn_act act[2][3];
+    /* R's first rgates rows of each direction packed for ox_panel_gemm (ox_panel_floats(rgates, H) floats per
+     * direction), at load when R is a constant (else NULL: packed per call) */
+    float *rp;
 } rnn_params;
+
+static void rnn_free(void *pp)
+{
+    rnn_params *p = pp;
+    free(p->rp);
+    free(p);
+}
 
 static const char *const rnn_attrs[] = {"activation_alpha", "activation_beta", "activations", "clip", "direction",
                                         "hidden_size", "layout", "output_sequence", NULL};
@@ -93,6 +107,28 @@ static int parse_activations(ox_node *n, rnn_params *p, jn_err *err)
             if (act_table[e].uses >= 2 && beta && bi < beta->n)
                 a->beta = beta->floats[bi++];
         }
+    return 0;
+}
+
+static int64_t rec_gates(const rnn_params *p, int64_t H)
+{
+    return p->kind == K_GRU && !p->lbr ? 2 * H : p->gates * H;
+}
+
+/* A constant R is packed here, once (a shape that does not fit is left for the run to report). */
+static int prepack(ox_model *m, ox_node *n, rnn_params *p, jn_err *err)
+{
+    const ox_tensor *r = ox_in_const(m, n, 2);
+    if (!r || r->ndim != 3 || r->shape[0] != p->dirs || r->shape[1] != p->gates * r->shape[2] ||
+        (p->hidden && p->hidden != r->shape[2]))
+        return 0;
+    int64_t H = r->shape[2], GH = r->shape[1], rg = rec_gates(p, H);
+    size_t per = ox_panel_floats(rg, H);
+    p->rp = malloc((size_t)p->dirs * per * sizeof(float) + 1);
+    if (!p->rp)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (int d = 0; d < p->dirs; d++)
+        ox_panel_pack((const float *)r->data + d * GH * H, rg, H, p->rp + (size_t)d * per);
     return 0;
 }
 
@@ -150,7 +186,7 @@ static int rnn_check(ox_model *m, ox_node *n, jn_err *err)
     }
     for (int i = 0; i < n->n_out; i++)
         ox_set_out_dtype(m, n, i, JN_DTYPE_FP32);
-    return 0;
+    return prepack(m, n, p, err);
 }
 
 /* The dimensions of one call, checked against every input. */
@@ -222,19 +258,25 @@ OX_HOT static void act_apply(const rnn_act *a, float *x, int64_t n)
     float al = a->alpha, be = a->beta;
     switch (a->kind) {
     case A_RELU: for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0; break;
-    case A_TANH: for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]); break;
-    case A_SIGMOID: for (int64_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + expf(-x[i])); break;
+    case A_TANH: ox_vtanh(x, n); break;
+    case A_SIGMOID: ox_vsigmoid(x, n); break;
     case A_AFFINE: for (int64_t i = 0; i < n; i++) x[i] = al * x[i] + be; break;
     case A_LEAKY: for (int64_t i = 0; i < n; i++) x[i] = x[i] >= 0 ? x[i] : al * x[i]; break;
     case A_THRESH: for (int64_t i = 0; i < n; i++) x[i] = x[i] > al ? x[i] : 0; break;
-    case A_SCALEDTANH: for (int64_t i = 0; i < n; i++) x[i] = al * tanhf(be * x[i]); break;
+    case A_SCALEDTANH:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = be * x[i];
+        ox_vtanh(x, n);
+        for (int64_t i = 0; i < n; i++)
+            x[i] = al * x[i];
+        break;
     case A_HARDSIG:
         for (int64_t i = 0; i < n; i++)
             x[i] = fmaxf(0.0f, fminf(1.0f, al * x[i] + be));
         break;
     case A_ELU: for (int64_t i = 0; i < n; i++) x[i] = x[i] >= 0 ? x[i] : al * (expf(x[i]) - 1.0f); break;
     case A_SOFTSIGN: for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + fabsf(x[i])); break;
-    case A_SOFTPLUS: for (int64_t i = 0; i < n; i++) x[i] = log1pf(expf(x[i])); break;
+    case A_SOFTPLUS: for (int64_t i = 0; i < n; i++) x[i] = x[i] > 30.0f ? x[i] : log1pf(expf(x[i])); break;
     }
 }
 
@@ -253,8 +295,10 @@ typedef struct rnn_run {
     float *y, *yh, *yc;
     /* scratch */
     float *xg; /* [S*B, G*H]: X . W^T + biases */
-    float *hg; /* [B, G*H]: H . R^T */
+    float *hg; /* [B, rgates]: H . R^T (rgates: G*H, or 2H for GRU without linear_before_reset) */
     float *h, *c, *tmp;
+    float *bsum; /* [G*H]: the biases folded into xg */
+    float *rp;   /* R of one direction packed for ox_panel_gemm, when the params have none */
 } rnn_run;
 
 /* Offsets of row (t, b) in X-shaped ([S,B,.] or [B,S,.]) and Y ([S,D,B,H] or [B,S,D,H]) tensors. */
@@ -333,22 +377,24 @@ static void run_direction(rnn_run *k, int dir, bool reverse)
 {
     const rnn_params *p = k->p;
     const rnn_dims *d = &k->d;
-    int64_t S = d->S, B = d->B, H = d->H, NI = d->In, G = p->gates, GH = G * H;
+    int64_t S = d->S, B = d->B, H = d->H, NI = d->In, G = p->gates, GH = G * H, rgates = rec_gates(p, H);
     const float *W = k->w + dir * GH * NI, *R = k->r + dir * GH * H;
-    /* xg = X . W^T (+ Wb + Rb, except GRU's Rb_h under linear_before_reset, which goes inside r * (...)) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(S * B), (int)GH, (int)NI, 1.0f, k->x, (int)NI, W,
-                (int)NI, 0.0f, k->xg, (int)GH);
-    if (k->bias) {
-        const float *wb = k->bias + dir * 2 * GH, *rb = wb + GH;
-        float *bsum = k->tmp;
-        for (int64_t j = 0; j < GH; j++)
-            bsum[j] = wb[j] + (p->kind == K_GRU && p->lbr && j >= 2 * H ? 0.0f : rb[j]);
-        for (int64_t rrow = 0; rrow < S * B; rrow++) {
-            float *row = k->xg + rrow * GH;
-            for (int64_t j = 0; j < GH; j++)
-                row[j] += bsum[j];
-        }
+    /* xg = X . W^T + Wb + Rb (except GRU's Rb_h under linear_before_reset, which goes inside r * (...)) */
+    float *bsum = k->bsum;
+    for (int64_t j = 0; j < GH; j++) {
+        const float *wb = k->bias ? k->bias + dir * 2 * GH : NULL, *rb = wb ? wb + GH : NULL;
+        bsum[j] = !wb ? 0.0f : wb[j] + (p->kind == K_GRU && p->lbr && j >= 2 * H ? 0.0f : rb[j]);
     }
+    /* the bias rows first, then the product added to them (beta 1: OpenBLAS skips its own pass over C) */
+    for (int64_t rrow = 0; rrow < S * B; rrow++)
+        memcpy(k->xg + rrow * GH, bsum, (size_t)GH * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(S * B), (int)GH, (int)NI, 1.0f, k->x, (int)NI, W,
+                (int)NI, 1.0f, k->xg, (int)GH);
+    const float *rp = k->rp;
+    if (p->rp)
+        rp = p->rp + (size_t)dir * ox_panel_floats(rgates, H);
+    else
+        ox_panel_pack(R, rgates, H, k->rp);
     const float *rbh = k->bias && p->kind == K_GRU && p->lbr ? k->bias + dir * 2 * GH + GH + 2 * H : NULL;
     for (int64_t b = 0; b < B; b++) {
         float *h = k->h + b * H, *c = k->c + b * H;
@@ -371,16 +417,14 @@ static void run_direction(rnn_run *k, int dir, bool reverse)
     }
     for (int64_t s = 0; s < steps; s++) {
         /* Recurrent products for every batch row (rows already finished are computed and ignored). */
-        int64_t rgates = p->kind == K_GRU && !p->lbr ? 2 * H : GH;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)rgates, (int)H, 1.0f, k->h, (int)H, R,
-                    (int)H, 0.0f, k->hg, (int)GH);
+        ox_panel_gemm(B, rgates, H, k->h, rp, k->hg);
         for (int64_t b = 0; b < B; b++) {
             int64_t len = k->lens ? k->lens[b] : S;
             if (s >= len)
                 continue;
             int64_t t = reverse ? len - 1 - s : s;
             const float *xg = k->xg + row_x(k, t, b) * GH;
-            float *hg = k->hg + b * GH, *h = k->h + b * H;
+            float *hg = k->hg + b * rgates, *h = k->h + b * H;
             if (p->kind == K_LSTM) {
                 lstm_cell(k, dir, xg, hg, h, k->c + b * H);
             } else if (p->kind == K_RNN) {
@@ -448,16 +492,27 @@ static int rnn_run_op(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
         if (k.lens[b] < 0 || k.lens[b] > d->S)
             return jn_err_set(err, JN_EINVAL, "node '%s' (%s): sequence_lens[%lld] = %d is outside [0, %lld]",
                               n->name, n->op_type, (long long)b, k.lens[b], (long long)d->S);
-    int64_t GH = p->gates * d->H;
-    size_t floats = (size_t)(d->S * d->B * GH + d->B * GH + 2 * d->B * d->H + 4 * d->H + GH);
-    float *scratch = malloc((floats + 1) * sizeof(float));
+    int64_t GH = p->gates * d->H, rgates = rec_gates(p, d->H);
+    size_t n_rp = p->rp ? 0 : ox_panel_floats(rgates, d->H);
+    size_t floats = (size_t)(d->S * d->B * GH + d->B * GH + 2 * d->B * d->H + 4 * d->H + 2 * GH) + n_rp;
+    /* 64-byte aligned pieces */
+    float *scratch = aligned_alloc(64, (floats + 16 * 8) * sizeof(float));
     if (!scratch)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
-    k.xg = scratch;
-    k.hg = k.xg + d->S * d->B * GH;
-    k.h = k.hg + d->B * GH;
-    k.c = k.h + d->B * d->H;
-    k.tmp = k.c + d->B * d->H;
+    float *at = scratch;
+#define TAKE(ptr, count)                                                                                         \
+    do {                                                                                                         \
+        ptr = at;                                                                                                \
+        at += ((size_t)(count) + 15) / 16 * 16;                                                                  \
+    } while (0)
+    TAKE(k.xg, d->S * d->B * GH);
+    TAKE(k.hg, d->B * GH);
+    TAKE(k.h, d->B * d->H);
+    TAKE(k.c, d->B * d->H);
+    TAKE(k.tmp, 4 * d->H + GH);
+    TAKE(k.bsum, GH);
+    TAKE(k.rp, n_rp);
+#undef TAKE
     if (k.y)
         memset(k.y, 0, out[0]->nbytes); /* steps past a sequence's length stay zero */
     for (int dir = 0; dir < d->D; dir++)
@@ -475,7 +530,7 @@ static const ox_op op_lstm = {.op_type = "LSTM", .min_in = 3, .max_in = 8, .min_
 
 const ox_op *const ox_ops_rnn[] = {&op_rnn, &op_gru, &op_lstm, NULL};
 
-static const ox_op_ext ext_rnn = {.op = &op_rnn, .flags = OX_OP_OPT_OUT0};
-static const ox_op_ext ext_gru = {.op = &op_gru, .flags = OX_OP_OPT_OUT0};
-static const ox_op_ext ext_lstm = {.op = &op_lstm, .flags = OX_OP_OPT_OUT0};
+static const ox_op_ext ext_rnn = {.op = &op_rnn, .flags = OX_OP_OPT_OUT0, .free_params = rnn_free};
+static const ox_op_ext ext_gru = {.op = &op_gru, .flags = OX_OP_OPT_OUT0, .free_params = rnn_free};
+static const ox_op_ext ext_lstm = {.op = &op_lstm, .flags = OX_OP_OPT_OUT0, .free_params = rnn_free};
 const ox_op_ext *const ox_exts_rnn[] = {&ext_rnn, &ext_gru, &ext_lstm, NULL};

@@ -3,6 +3,7 @@
  * refused at load with a message naming the problem; loops without a usable bound stop at the call's iteration
  * budget, its max_tensor_bytes, or its deadline; the valid models compute what their graphs say (values worked out
  * by hand here), on the planning run and on the cached-plan run. */
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "onnx.h"
 #include "onnx_internal.h"
 #include "test.h"
+#include "vmath.h"
 
 #ifndef JN_FUZZ_CORPUS
 #error "JN_FUZZ_CORPUS must name tests/fuzz/corpus"
@@ -155,8 +157,89 @@ static void test_valid_models_compute(void)
     jn_onnx_free(m);
 }
 
+/* The recurrent layers' sigmoid and tanh against libm (double precision) over the range that matters and beyond. */
+static void test_vmath_accuracy(void)
+{
+    enum { N = 200001 };
+    float *s = malloc(N * sizeof *s), *t = malloc(N * sizeof *t);
+    JN_REQUIRE(s && t);
+    for (int i = 0; i < N; i++)
+        s[i] = t[i] = -25.0f + 50.0f * (float)i / (float)(N - 1);
+    ox_vsigmoid(s, N);
+    ox_vtanh(t, N);
+    double worst_s = 0, worst_t = 0;
+    for (int i = 0; i < N; i++) {
+        double x = (double)(-25.0f + 50.0f * (float)i / (float)(N - 1)); /* the float the kernels saw */
+        double ws = 1.0 / (1.0 + exp(-x)), wt = tanh(x);
+        double es = fabs(s[i] - ws) / (fabs(ws) + 1e-30), et = fabs(t[i] - wt) / (fabs(wt) + 1e-30);
+        if (ws > 1e-30 && es > worst_s)
+            worst_s = es;
+        if (et > worst_t)
+            worst_t = et;
+    }
+    JN_CHECK(worst_s < 1e-6);
+    JN_CHECK(worst_t < 1e-6);
+    if (worst_s >= 1e-6 || worst_t >= 1e-6)
+        fprintf(stderr, "worst relative error: sigmoid %g, tanh %g\n", worst_s, worst_t);
+    float edge[6] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f}, e2[6];
+    memcpy(e2, edge, sizeof edge);
+    ox_vsigmoid(edge, 6);
+    ox_vtanh(e2, 6);
+    JN_CHECK(isnan(edge[0]) && isnan(e2[0]));
+    JN_CHECK(edge[1] == 1.0f && edge[2] < 1e-30f && edge[3] == 0.5f);
+    JN_CHECK(e2[1] == 1.0f && e2[2] == -1.0f && e2[3] == 0.0f && e2[5] == 1e-30f);
+    free(s);
+    free(t);
+}
+
+/* ox_panel_gemm against a plain double-precision product, for every instruction set this CPU has, on shapes with
+ * partial row blocks and panels, M = 1 (its own loop) and K not a multiple of 4. */
+static void test_panel_gemm(void)
+{
+    static const int64_t shapes[][3] = {{1, 512, 128}, {16, 512, 128}, {7, 40, 13}, {5, 8, 1}, {1, 17, 6},
+                                        {13, 33, 3}};
+    int top = ox_direct_isa();
+    for (int isa = 1; isa <= top; isa++) {
+        ox_direct_isa_forced = isa;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *x = malloc((size_t)(M * K) * sizeof *x), *w = malloc((size_t)(N * K) * sizeof *w);
+            float *y = malloc((size_t)(M * N) * sizeof *y), *wp = malloc(ox_panel_floats(N, K) * sizeof *wp);
+            JN_REQUIRE(x && w && y && wp);
+            for (int64_t i = 0; i < M * K; i++)
+                x[i] = (float)((i * 37 % 101) - 50) / 50.0f;
+            for (int64_t i = 0; i < N * K; i++)
+                w[i] = (float)((i * 53 % 97) - 48) / 48.0f;
+            ox_panel_pack(w, N, K, wp);
+            ox_panel_gemm(M, N, K, x, wp, y);
+            int bad = 0;
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++) {
+                    double want = 0, mag = 0;
+                    for (int64_t k = 0; k < K; k++) {
+                        want += (double)x[m * K + k] * w[n * K + k];
+                        mag += fabs((double)x[m * K + k] * w[n * K + k]);
+                    }
+                    if (fabs(y[m * N + n] - want) > 1e-5 * (mag + 1e-6))
+                        bad++;
+                }
+            if (bad)
+                fprintf(stderr, "isa %d, M %lld N %lld K %lld: %d wrong\n", isa, (long long)M, (long long)N,
+                        (long long)K, bad);
+            JN_CHECK_INT_EQ(bad, 0);
+            free(x);
+            free(w);
+            free(y);
+            free(wp);
+        }
+    }
+    ox_direct_isa_forced = 0;
+}
+
 int main(void)
 {
+    JN_TEST_RUN(test_vmath_accuracy);
+    JN_TEST_RUN(test_panel_gemm);
     JN_TEST_RUN(test_refused_at_load);
     JN_TEST_RUN(test_unbounded_loops_stop);
     JN_TEST_RUN(test_valid_models_compute);
