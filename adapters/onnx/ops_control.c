@@ -277,7 +277,10 @@ static int loop_check(ox_model *m, ox_node *n, jn_err *err)
         return ox_reject(n, err, "the body's first output (cond) is not a BOOL tensor");
     for (int i = 0; i < N; i++) {
         const ox_value *o = &g->values[g->outputs[1 + i]];
-        if (o->kind != kinds[2 + i] || o->dtype != dts[2 + i])
+        /* Loop-16: a value entering as an optional may leave as what the optional holds */
+        bool unwrapped = (kinds[2 + i] == OX_KIND_OPT_SEQ && o->kind == OX_KIND_SEQ) ||
+                         (kinds[2 + i] == OX_KIND_OPT_TENSOR && o->kind == OX_KIND_TENSOR);
+        if ((o->kind != kinds[2 + i] && !unwrapped) || o->dtype != dts[2 + i])
             return ox_reject(n, err, "loop value %d enters as %s and leaves the body as %s", i,
                              jn_dtype_name(dts[2 + i]), jn_dtype_name(o->dtype));
         out_from(m, n, i, g, (size_t)(1 + i));
@@ -327,6 +330,19 @@ static int loop_exec(ox_exec *x, const ox_node *n, jn_err *err)
         if ((rc = ox_exec_iteration(x, n, err)))
             break;
         cond_b = cond;
+        for (int i = 0; i < N && !rc; i++) /* a tensor going back into an optional-tensor input: boxed */
+            if (g->values[g->inputs[2 + i]].kind == OX_KIND_OPT_TENSOR && !cur[i].box) {
+                ox_box *b = ox_box_new(cur[i].t.dtype, err);
+                if (!b || ox_box_insert(b, 0, &cur[i].t, err)) {
+                    ox_box_unref(b);
+                    rc = err->code;
+                    break;
+                }
+                ox_val_release(&cur[i]);
+                cur[i].box = b;
+            }
+        if (rc)
+            break;
         ox_val *in = sub_inputs(x, n, g, p->cap[0], first, (size_t)(2 + N), err), *out = NULL;
         rc = in ? run_sub(x, g, in, &out, err) : err->code;
         free(in);
