@@ -8,7 +8,9 @@ strided block with a 1x1 projection, GlobalAveragePool, Gemm + Relu, Gemm), both
 Between them they cover the adapter's fusions (MatMul + bias Add, Relu into Conv, Gemm and MatMul). Then the
 recurrent and control-flow families: a bidirectional 2-layer LSTM, a GRU over variable sequence_lens (with an
 initial state and linear_before_reset), and a model whose If branches hold an LSTM each and whose Loop accumulates
-a value read from the enclosing graph (with a scan output). Runs each on random inputs at two
+a value read from the enclosing graph (with a scan output); and a graph that goes through sequences inside
+(SplitToSequence with sizes and without, SequenceErase, SequenceInsert, SequenceAt, SequenceLength,
+ConcatFromSequence with and without a new axis, SequenceConstruct, Optional). Runs each on random inputs at two
 batch sizes through ONNX Runtime (npm onnxruntime-node, via ort_run.js), writes the result in the ONNX backend-test
 layout (model.onnx, test_data_set_N/input_i.pb, output_i.pb) and has onnx_conformance compare junction's adapter
 with it (rtol 1e-4, atol 1e-5).
@@ -261,6 +263,37 @@ def build_if_loop():
     return model, inputs
 
 
+def build_sequences():
+    """Sequences as internal values: x [4, batch, 3] split and reassembled several ways."""
+    g = Graph()
+    parts = g.op("SplitToSequence", ["x", g.init(np.array([1, 3], np.int64))], axis=0)  # [1,B,3], [3,B,3]
+    rows = g.op("SplitToSequence", ["x"], axis=0, keepdims=0)  # 4 x [B,3]
+    last = g.op("SequenceAt", [rows, g.init(np.array(-1, np.int64))])
+    first = g.op("SequenceAt", [rows, g.init(np.array(0, np.int32))])
+    rows = g.op("SequenceErase", [rows, g.init(np.array(1, np.int64))])  # drop row 1
+    rows = g.op("SequenceInsert", [rows, g.op("Add", [last, first]), g.init(np.array(0, np.int64))])
+    rows = g.op("SequenceInsert", [rows, first])  # at the back
+    stacked = g.op("ConcatFromSequence", [rows], axis=1, new_axis=1)  # [B, 5, 3]
+    joined = g.op("ConcatFromSequence", [g.op("SequenceErase", [parts])], axis=-1)  # [1, B, 3]
+    count = g.op("SequenceLength", [rows])
+    doubled = g.op("Unsqueeze", [g.op("Mul", [first, g.init(np.array(2.0, np.float32))]),
+                                 g.init(np.array([0], np.int64))])  # [1, B, 3]
+    both = g.op("SequenceConstruct", [joined, doubled])
+    some = g.op("OptionalGetElement", [g.op("Optional", [both])])
+    g.nodes += [helper.make_node("Identity", [stacked], ["stacked"], name="out_stacked"),
+                helper.make_node("Cast", [count], ["count"], name="out_count", to=TensorProto.FLOAT),
+                helper.make_node("ConcatFromSequence", [some], ["pair"], name="out_pair", axis=0, new_axis=1)]
+    graph = helper.make_graph(
+        g.nodes, "sequences",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, "batch", 3])],
+        [helper.make_tensor_value_info("stacked", TensorProto.FLOAT, ["batch", 5, 3]),
+         helper.make_tensor_value_info("count", TensorProto.FLOAT, []),
+         helper.make_tensor_value_info("pair", TensorProto.FLOAT, None)],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+    return model, lambda batch: {"x": RNG.standard_normal((4, batch, 3)).astype(np.float32)}
+
+
 # ---- driver ------------------------------------------------------------------------------------------------------
 
 def ort_dir_or_none(argv):
@@ -298,7 +331,7 @@ def main(argv):
     try:
         for name, (model, make_inputs) in (("bert_encoder", build_bert()), ("resnet_cnn", build_resnet()),
                                            ("lstm_bidir_2layer", build_lstm2()), ("gru_seq_lens", build_gru_lens()),
-                                           ("if_lstm_loop", build_if_loop())):
+                                           ("if_lstm_loop", build_if_loop()), ("sequences", build_sequences())):
             d = os.path.join(root, "families", name)
             os.makedirs(d)
             model_path = os.path.join(d, "model.onnx")
