@@ -496,7 +496,7 @@ static int rnn_run_op(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
     size_t n_rp = p->rp ? 0 : ox_panel_floats(rgates, d->H);
     size_t floats = (size_t)(d->S * d->B * GH + d->B * GH + 2 * d->B * d->H + 4 * d->H + 2 * GH) + n_rp;
     /* 64-byte aligned pieces */
-    float *scratch = aligned_alloc(64, (floats + 16 * 8) * sizeof(float));
+    float *scratch = aligned_alloc(64, (floats + 16 * 8 + 15) / 16 * 16 * sizeof(float)); /* a multiple of 64 bytes */
     if (!scratch)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     float *at = scratch;
