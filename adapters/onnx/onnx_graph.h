@@ -27,6 +27,7 @@ typedef struct ox_box {
     jn_dtype dtype; /* of the items */
     size_t n, cap;
     ox_tensor *items; /* a sequence's tensors, or an optional tensor's one */
+    size_t bytes;     /* of all items' data (a box counts against max_tensor_bytes as one tensor would) */
 } ox_box;
 
 ox_box *ox_box_new(jn_dtype dtype, jn_err *err);
@@ -58,7 +59,8 @@ ox_kind ox_exec_in_kind(ox_exec *x, const ox_node *n, int i);
 /* Output i gets a new buffer of that shape (JN_ERESOURCE past the model's max_tensor_bytes); *t is its view. */
 int ox_exec_new_out(ox_exec *x, const ox_node *n, int i, jn_dtype dtype, int ndim, const int64_t *shape,
                     ox_tensor **t, jn_err *err);
-/* Output i takes over v (its buffer or box reference; v is emptied). A borrowed tensor (buf NULL) is copied. */
+/* Output i takes over v (its buffer or box reference; v is emptied). A borrowed tensor (buf NULL) is copied. A
+ * tensor or box larger than the model's max_tensor_bytes fails with JN_ERESOURCE. */
 int ox_exec_set_out(ox_exec *x, const ox_node *n, int i, ox_val *v, jn_err *err);
 const jn_infer_ctx *ox_exec_ctx(ox_exec *x);
 /* Before each iteration of a Loop, Scan or SequenceMap: the call's deadline and cancellation, and the call's

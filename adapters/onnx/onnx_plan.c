@@ -550,6 +550,11 @@ int ox_exec_set_out(ox_exec *x, const ox_node *n, int i, ox_val *val, jn_err *er
         if (!val->box)
             return jn_err_set(err, JN_EINVAL, "node '%s' (%s): output %d must be a sequence or optional", n->name,
                               n->op_type, i);
+        if (val->box->bytes > x->m->max_tensor_bytes) {
+            ox_val_release(val);
+            return jn_err_set(err, JN_ERESOURCE, "node '%s' (%s): output %d would hold more than the %zu bytes "
+                              "allowed", n->name, n->op_type, i, x->m->max_tensor_bytes);
+        }
         x->st->boxes[v] = val->box;
         val->box = NULL;
         ox_val_release(val);

@@ -41,6 +41,8 @@ int ox_capture(ox_model *m, const char *name, int *v, jn_err *err)
         return nv;
     ox_value *val = &m->values[nv];
     const ox_value *outer = &o->values[ov];
+    if (outer->producer >= 0 && (size_t)outer->producer == o->n_nodes) /* the node being loaded: its own output */
+        return jn_err_set(err, JN_EUNIMPL, "subgraph reads '%s', an output of the node itself", name);
     val->dtype = outer->dtype;
     val->kind = outer->kind;
     if (outer->konst) {
@@ -177,6 +179,10 @@ int ox_subgraph_load(ox_model *m, ox_node *n, const char *attr, size_t n_given, 
     *cap_in = pos;
     for (size_t k = 0; k < n_cap; k++) {
         int ov = c->outer_vals[k], at = -1;
+        for (int o = 0; o < n->n_out; o++)
+            if (n->out[o] == ov)
+                return ox_reject(n, err, "subgraph '%s' reads '%s', an output of the node itself", attr,
+                                 m->values[ov].name);
         for (int j = 0; j < n->n_in && at < 0; j++)
             if (n->in[j] == ov)
                 at = j;

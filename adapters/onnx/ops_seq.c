@@ -60,6 +60,7 @@ int ox_box_insert(ox_box *b, size_t at, const ox_tensor *t, jn_err *err)
     memmove(b->items + at + 1, b->items + at, (b->n - at) * sizeof *b->items);
     b->items[at] = c;
     b->n++;
+    b->bytes += t->nbytes;
     return 0;
 }
 
@@ -382,6 +383,7 @@ static int seq_exec(ox_exec *x, const ox_node *n, jn_err *err)
         if (position(x, n, 1, count, 0, count - 1, &pos, err) || !(b = ox_box_copy(in0.box, err)))
             return err->code;
         free(b->items[pos].data);
+        b->bytes -= b->items[pos].nbytes;
         memmove(b->items + pos, b->items + pos + 1, (b->n - (size_t)pos - 1) * sizeof *b->items);
         b->n--;
         return out_box(x, n, b, err);

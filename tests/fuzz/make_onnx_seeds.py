@@ -177,3 +177,17 @@ put("gru_lens", [helper.make_node("GRU", ["x", "gw", "gr", "", "lens"], ["y", "h
                                   linear_before_reset=1)],
     [vi("x", [5, 2, 3]), vi("lens", [2], TensorProto.INT32)], [vi("y", [5, 1, 2, 4]), vi("h", [1, 2, 4])],
     [arr("gw", np.full((1, 12, 3), 0.1, np.float32)), arr("gr", np.full((1, 12, 4), 0.1, np.float32))], opset=14)
+put("if_reads_own_output", [helper.make_node("If", ["c"], ["y"], then_branch=graph(
+    "t", [helper.make_node("Identity", ["y"], ["o0"])], [], [vi("o0", [2])]), else_branch=leaf)],
+    [vi("c", [], B), vi("x", [2])], [vi("y", [2])], opset=13)
+# a sequence that grows by 64 KB per iteration until max_tensor_bytes (16 MB in the fuzz target) stops it
+seq_body = graph("sb", [helper.make_node("Identity", ["c_in"], ["c_out"]),
+                        helper.make_node("ConstantOfShape", ["big_shape"], ["big"]),
+                        helper.make_node("SequenceInsert", ["s_in", "big"], ["s_out"])],
+                 [vi("i", [], I64), vi("c_in", [], B), helper.make_tensor_sequence_value_info("s_in", F, None)],
+                 [vi("c_out", [], B), helper.make_tensor_sequence_value_info("s_out", F, None)])
+put("loop_sequence_growth", [helper.make_node("SequenceEmpty", [], ["s0"]),
+                             helper.make_node("Loop", ["m", "", "s0"], ["s"], body=seq_body),
+                             helper.make_node("SequenceLength", ["s"], ["y"])],
+    [vi("x", [4])], [vi("y", [], I64)],
+    [arr("m", np.array(10**6, np.int64)), arr("big_shape", np.array([16384], np.int64))], opset=13)

@@ -47,6 +47,7 @@ static void test_refused_at_load(void)
     refused("loop_body_inputs", JN_EUNIMPL, "subgraph 'body' has 1 inputs, 3 expected");
     refused("loop_body_cycle", JN_EINVAL, "the graph has a cycle");
     refused("relu_with_graph", JN_EUNIMPL, "attribute 'body' is not supported");
+    refused("if_reads_own_output", JN_EUNIMPL, "reads 'y', an output of the node itself");
 }
 
 /* Runs the seed on x (FP32 [n]) or on its declared inputs filled with `fill`; returns the code. */
@@ -89,6 +90,7 @@ static void test_unbounded_loops_stop(void)
     bounded("loop_unbounded", NULL, JN_ERESOURCE, "ran its 10000 loop iterations");
     bounded("loop_nested_huge", NULL, JN_ERESOURCE, "ran its 10000 loop iterations");
     bounded("loop_scan_growth", NULL, JN_ERESOURCE, "more than the 16777216 bytes allowed");
+    bounded("loop_sequence_growth", NULL, JN_ERESOURCE, "more than the 16777216 bytes allowed");
     /* Without the budget in the way, the call's deadline stops it. */
     jn_infer_ctx ctx = {.model = "m", .request_id = "", .deadline_ns = jn_now_ns() + 20 * 1000000};
     jn_err err;
