@@ -10,7 +10,9 @@ recurrent and control-flow families: a bidirectional 2-layer LSTM, a GRU over va
 initial state and linear_before_reset), and a model whose If branches hold an LSTM each and whose Loop accumulates
 a value read from the enclosing graph (with a scan output); and a graph that goes through sequences inside
 (SplitToSequence with sizes and without, SequenceErase, SequenceInsert, SequenceAt, SequenceLength,
-ConcatFromSequence with and without a new axis, SequenceConstruct, Optional). Runs each on random inputs at two
+ConcatFromSequence with and without a new axis, SequenceConstruct, Optional); and a Scan over two inputs along
+different axes and directions, with scan outputs stacked along other axes, in reverse. Runs each on random inputs at
+two
 batch sizes through ONNX Runtime (npm onnxruntime-node, via ort_run.js), writes the result in the ONNX backend-test
 layout (model.onnx, test_data_set_N/input_i.pb, output_i.pb) and has onnx_conformance compare junction's adapter
 with it (rtol 1e-4, atol 1e-5).
@@ -294,6 +296,40 @@ def build_sequences():
     return model, lambda batch: {"x": RNG.standard_normal((4, batch, 3)).astype(np.float32)}
 
 
+def build_scan():
+    """Scan-16: x [batch, 5, 3] scanned along axis 1 backwards, w [5, 3] along axis 0 forwards; the running state
+    and a per-step product stacked as scan outputs along axis 1 (reversed) and axis 0."""
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["xt", "wt"], ["p"], name="b_mul"),
+         helper.make_node("Add", ["s_in", "p"], ["s_out"], name="b_add"),
+         helper.make_node("Tanh", ["s_out"], ["o_state"], name="b_tanh"),
+         helper.make_node("Mul", ["p", "two"], ["o_prod"], name="b_mul2")],
+        "scan_body",
+        [helper.make_tensor_value_info("s_in", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("xt", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("wt", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("s_out", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("o_state", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("o_prod", TensorProto.FLOAT, ["batch", 3])])
+    g = Graph()
+    g.init(np.array(2.0, np.float32), "two")
+    g.nodes.append(helper.make_node("Scan", ["s0", "x", g.init(w(5, 3, scale=1.0))], ["s", "states", "prods"],
+                                    name="scan", body=body, num_scan_inputs=2, scan_input_axes=[1, 0],
+                                    scan_input_directions=[1, 0], scan_output_axes=[1, 0],
+                                    scan_output_directions=[1, 0]))
+    graph = helper.make_graph(
+        g.nodes, "scan_axes",
+        [helper.make_tensor_value_info("s0", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 5, 3])],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("states", TensorProto.FLOAT, ["batch", 5, 3]),
+         helper.make_tensor_value_info("prods", TensorProto.FLOAT, [5, "batch", 3])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+    return model, lambda batch: {"s0": RNG.standard_normal((batch, 3)).astype(np.float32),
+                                 "x": RNG.standard_normal((batch, 5, 3)).astype(np.float32)}
+
+
 # ---- driver ------------------------------------------------------------------------------------------------------
 
 def ort_dir_or_none(argv):
@@ -331,7 +367,8 @@ def main(argv):
     try:
         for name, (model, make_inputs) in (("bert_encoder", build_bert()), ("resnet_cnn", build_resnet()),
                                            ("lstm_bidir_2layer", build_lstm2()), ("gru_seq_lens", build_gru_lens()),
-                                           ("if_lstm_loop", build_if_loop()), ("sequences", build_sequences())):
+                                           ("if_lstm_loop", build_if_loop()), ("sequences", build_sequences()),
+                                           ("scan_axes", build_scan())):
             d = os.path.join(root, "families", name)
             os.makedirs(d)
             model_path = os.path.join(d, "model.onnx")
