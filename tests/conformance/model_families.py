@@ -7,7 +7,8 @@ head on the first token) and a ResNet-style CNN (a Conv + Relu stem, Conv + Batc
 strided block with a 1x1 projection, GlobalAveragePool, Gemm + Relu, Gemm), both with a dynamic batch dimension.
 Between them they cover the adapter's fusions (MatMul + bias Add, Relu into Conv, Gemm and MatMul). Then the
 recurrent and control-flow families: a bidirectional 2-layer LSTM, a GRU over variable sequence_lens (with an
-initial state and linear_before_reset), and a model whose If branches hold an LSTM each and whose Loop accumulates
+initial state and linear_before_reset), the recurrent layers' attribute corners (peepholes, clip,
+input_forget, custom activations with alpha/beta, Relu RNN), and a model whose If branches hold an LSTM each and whose Loop accumulates
 a value read from the enclosing graph (with a scan output); and a graph that goes through sequences inside
 (SplitToSequence with sizes and without, SequenceErase, SequenceInsert, SequenceAt, SequenceLength,
 ConcatFromSequence with and without a new axis, SequenceConstruct, Optional); and a Scan over two inputs along
@@ -330,6 +331,47 @@ def build_scan():
                                  "x": RNG.standard_normal((batch, 5, 3)).astype(np.float32)}
 
 
+def build_rnn_variants():
+    """The attribute corners: an LSTM reversed, with peepholes, clip, input_forget and its own activations
+    (alpha/beta consumed in order); a bidirectional GRU without linear_before_reset over sequence_lens with other
+    activations; an RNN with Relu and an initial state. (ONNX Runtime refuses layout 1; the suite's *_batchwise
+    node tests cover it.)"""
+    g, hid = Graph(), 5
+    lstm = lstm_weights(g, RNN_IN, hid, 1) + ["", "", "", g.init(w(1, 3 * hid, scale=0.3))]
+    g.nodes.append(helper.make_node(
+        "LSTM", ["xb"] + lstm, ["lstm_y", "lstm_h"], name="lstm", hidden_size=hid, direction="reverse",
+        clip=3.0, input_forget=1, activations=["HardSigmoid", "LeakyRelu", "Tanh"], activation_alpha=[0.3, 0.05],
+        activation_beta=[0.4]))
+    g.nodes.append(helper.make_node(
+        "GRU", ["x", g.init(w(2, 3 * hid, RNN_IN, scale=0.4)), g.init(w(2, 3 * hid, hid, scale=0.4)),
+                g.init(w(2, 6 * hid, scale=0.2)), "lens"],
+        ["gru_y", "gru_h"], name="gru", hidden_size=hid, direction="bidirectional",
+        activations=["Sigmoid", "Softsign", "HardSigmoid", "Tanh"]))
+    g.nodes.append(helper.make_node(
+        "RNN", ["x", g.init(w(1, hid, RNN_IN, scale=0.4)), g.init(w(1, hid, hid, scale=0.4)),
+                g.init(w(1, 2 * hid, scale=0.2)), "", "h0"],
+        ["rnn_y", "rnn_h"], name="rnn", hidden_size=hid, activations=["Relu"]))
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(
+        g.nodes, "rnn_variants",
+        [helper.make_tensor_value_info("x", f, [RNN_SEQ, "batch", RNN_IN]),
+         helper.make_tensor_value_info("xb", f, [RNN_SEQ, "batch", RNN_IN]),
+         helper.make_tensor_value_info("lens", TensorProto.INT32, ["batch"]),
+         helper.make_tensor_value_info("h0", f, [1, "batch", hid])],
+        [helper.make_tensor_value_info(n, f, None) for n in
+         ("lstm_y", "lstm_h", "gru_y", "gru_h", "rnn_y", "rnn_h")],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+
+    def inputs(batch):
+        lens = RNG.integers(0, RNN_SEQ + 1, size=batch).astype(np.int32)
+        lens[0] = RNN_SEQ
+        return {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32),
+                "xb": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32), "lens": lens,
+                "h0": RNG.standard_normal((1, batch, hid)).astype(np.float32)}
+    return model, inputs
+
+
 # ---- driver ------------------------------------------------------------------------------------------------------
 
 def ort_dir_or_none(argv):
@@ -368,7 +410,7 @@ def main(argv):
         for name, (model, make_inputs) in (("bert_encoder", build_bert()), ("resnet_cnn", build_resnet()),
                                            ("lstm_bidir_2layer", build_lstm2()), ("gru_seq_lens", build_gru_lens()),
                                            ("if_lstm_loop", build_if_loop()), ("sequences", build_sequences()),
-                                           ("scan_axes", build_scan())):
+                                           ("scan_axes", build_scan()), ("rnn_variants", build_rnn_variants())):
             d = os.path.join(root, "families", name)
             os.makedirs(d)
             model_path = os.path.join(d, "model.onnx")
