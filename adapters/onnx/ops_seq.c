@@ -318,8 +318,14 @@ static int concat_exec(ox_exec *x, const ox_node *n, jn_err *err)
                               n->name, i);
         total += new_axis ? 1 : t->shape[axis];
     }
-    for (int d = 0, e = 0; d < rank; d++)
-        shape[d] = d == axis ? total : t0->shape[e++];
+    for (int d = 0, e = 0; d < rank; d++) {
+        if (d == axis) {
+            shape[d] = total;
+            e += new_axis ? 0 : 1; /* concatenating: the items' own axis is replaced */
+        } else {
+            shape[d] = t0->shape[e++];
+        }
+    }
     ox_tensor *out;
     if (ox_exec_new_out(x, n, 0, t0->dtype, rank, shape, &out, err) || !out)
         return err->code;

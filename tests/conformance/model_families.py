@@ -278,6 +278,7 @@ def build_sequences():
     rows = g.op("SequenceInsert", [rows, first])  # at the back
     stacked = g.op("ConcatFromSequence", [rows], axis=1, new_axis=1)  # [B, 5, 3]
     joined = g.op("ConcatFromSequence", [g.op("SequenceErase", [parts])], axis=-1)  # [1, B, 3]
+    middle = g.op("ConcatFromSequence", [g.op("SequenceConstruct", ["x", "x"])], axis=1)  # [4, 2B, 3]
     count = g.op("SequenceLength", [rows])
     doubled = g.op("Unsqueeze", [g.op("Mul", [first, g.init(np.array(2.0, np.float32))]),
                                  g.init(np.array([0], np.int64))])  # [1, B, 3]
@@ -285,13 +286,15 @@ def build_sequences():
     some = g.op("OptionalGetElement", [g.op("Optional", [both])])
     g.nodes += [helper.make_node("Identity", [stacked], ["stacked"], name="out_stacked"),
                 helper.make_node("Cast", [count], ["count"], name="out_count", to=TensorProto.FLOAT),
-                helper.make_node("ConcatFromSequence", [some], ["pair"], name="out_pair", axis=0, new_axis=1)]
+                helper.make_node("ConcatFromSequence", [some], ["pair"], name="out_pair", axis=0, new_axis=1),
+                helper.make_node("Identity", [middle], ["middle"], name="out_middle")]
     graph = helper.make_graph(
         g.nodes, "sequences",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, "batch", 3])],
         [helper.make_tensor_value_info("stacked", TensorProto.FLOAT, ["batch", 5, 3]),
          helper.make_tensor_value_info("count", TensorProto.FLOAT, []),
-         helper.make_tensor_value_info("pair", TensorProto.FLOAT, None)],
+         helper.make_tensor_value_info("pair", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("middle", TensorProto.FLOAT, [4, None, 3])],
         g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
     return model, lambda batch: {"x": RNG.standard_normal((4, batch, 3)).astype(np.float32)}
