@@ -462,7 +462,8 @@ int jn_cmd_serve(int argc, char **argv)
         }
         jn_http_router_set_control(router, &control);
         jn_http_router_set_auth(router, &auth);
-        jn_http_router_set_max_queue(router, (size_t)opt.max_queue, (size_t)opt.max_model_queue);
+        jn_dispatch_limits limits = {opt.max_inflight, (size_t)opt.max_queue, (size_t)opt.max_model_queue};
+        jn_http_router_set_limits(router, &limits);
         jn_http_server_options hopt;
         jn_http_server_options_default(&hopt);
         hopt.host = opt.host;

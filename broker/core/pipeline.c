@@ -1127,7 +1127,7 @@ char *jn_pipeline_plan_text(const jn_engine *e)
 
 /* ---- registration ---- */
 
-static int replace_only_pipelines(const jn_engine *existing, jn_err *err)
+static int replace_only_pipelines(const jn_engine *existing, void *arg, jn_err *err)
 {
     if (jn_engine_is_pipeline(existing))
         return 0;
@@ -1137,10 +1137,10 @@ static int replace_only_pipelines(const jn_engine *existing, jn_err *err)
 
 int jn_pipeline_register(jn_registry *reg, jn_engine *pipeline, bool *replaced, jn_err *err)
 {
-    return jn_registry_put(reg, pipeline, replace_only_pipelines, replaced, err);
+    return jn_registry_put(reg, pipeline, NULL, replace_only_pipelines, NULL, replaced, err);
 }
 
-static int remove_only_pipelines(const jn_engine *existing, jn_err *err)
+static int remove_only_pipelines(const jn_engine *existing, void *arg, jn_err *err)
 {
     if (jn_engine_is_pipeline(existing))
         return 0;
@@ -1149,5 +1149,5 @@ static int remove_only_pipelines(const jn_engine *existing, jn_err *err)
 
 int jn_pipeline_unregister(jn_registry *reg, const char *name, jn_err *err)
 {
-    return jn_registry_remove_if(reg, name, remove_only_pipelines, err);
+    return jn_registry_remove_if(reg, name, remove_only_pipelines, NULL, err);
 }

@@ -164,21 +164,19 @@ static bool model_name_ok(const char *name)
     return true;
 }
 
-/* The platform of models the loader makes, for the registry checks below (one server per process). */
-static const char *_Atomic loaded_platform;
-
-static int may_replace_loaded(const jn_engine *existing, jn_err *err)
+/* Registry checks: `platform` (the arg) is that of the models the loader makes. */
+static int may_replace_loaded(const jn_engine *existing, void *platform, jn_err *err)
 {
-    const char *p = atomic_load(&loaded_platform);
+    const char *p = platform;
     if (p && existing->vt->platform && strcmp(existing->vt->platform, p) == 0)
         return 0;
     return jn_err_set(err, JN_EEXIST, "model '%s' exists and was not loaded from a model file (platform %s)",
                       existing->name, existing->vt->platform ? existing->vt->platform : "?");
 }
 
-static int may_remove_loaded(const jn_engine *existing, jn_err *err)
+static int may_remove_loaded(const jn_engine *existing, void *platform, jn_err *err)
 {
-    if (may_replace_loaded(existing, err))
+    if (may_replace_loaded(existing, platform, err))
         return jn_err_set(err, JN_EPRECOND, "model '%s' was not loaded from a model file: it cannot be unloaded",
                           existing->name);
     return 0;
@@ -216,6 +214,7 @@ static char *model_record(const char *version, const uint8_t *bytes, size_t n, j
 
 typedef struct load_change {
     jn_registry *reg;
+    const char *platform;
     jn_engine *engine;
     bool replaced;
 } load_change;
@@ -223,26 +222,27 @@ typedef struct load_change {
 static int apply_load(void *arg, jn_err *err)
 {
     load_change *c = arg;
-    return jn_registry_put(c->reg, jn_engine_ref(c->engine), may_replace_loaded, &c->replaced, err);
+    return jn_registry_put(c->reg, jn_engine_ref(c->engine), NULL, may_replace_loaded, (void *)c->platform,
+                           &c->replaced, err);
 }
 
 typedef struct unload_change {
     jn_registry *reg;
+    const char *platform;
     const char *name;
 } unload_change;
 
 static int apply_unload(void *arg, jn_err *err)
 {
     unload_change *c = arg;
-    return jn_registry_remove_if(c->reg, c->name, may_remove_loaded, err);
+    return jn_registry_remove_if(c->reg, c->name, may_remove_loaded, (void *)c->platform, err);
 }
 
 int jn_model_record_apply(void *records, const char *name, const char *value_json, jn_err *err)
 {
     jn_model_records *m = records;
-    atomic_store(&loaded_platform, m->platform);
     if (!value_json) {
-        int rc = jn_registry_remove_if(m->reg, name, may_remove_loaded, err);
+        int rc = jn_registry_remove_if(m->reg, name, may_remove_loaded, (void *)m->platform, err);
         return rc == JN_ENOTFOUND ? 0 : rc;
     }
     if (!m->load)
@@ -266,7 +266,7 @@ int jn_model_record_apply(void *records, const char *name, const char *value_jso
     json_decref(o);
     if (!e)
         return err && err->code ? err->code : JN_EINVAL;
-    return jn_registry_put(m->reg, e, may_replace_loaded, NULL, err);
+    return jn_registry_put(m->reg, e, NULL, may_replace_loaded, (void *)m->platform, NULL, err);
 }
 
 /* The request of LoadModel / UnloadModel, decoded; NULL once the call was answered with the failure (a server that
@@ -278,7 +278,6 @@ static ProtobufCMessage *model_request(jn_unary *u, const ProtobufCMessageDescri
         jn_unary_fail(u, JN_EUNIMPL, "this server loads no model files");
         return NULL;
     }
-    atomic_store(&loaded_platform, opt->loaded_platform);
     jn_err err;
     ProtobufCMessage *m = jn_pb_unpack(desc, payload, &err);
     if (!m)
@@ -323,7 +322,7 @@ void jn_admin_load_model(jn_unary *u, grpc_byte_buffer *payload)
         if (!record)
             rc = err.code ? err.code : JN_ENOMEM;
     }
-    load_change change = {u->server->reg, e, false};
+    load_change change = {u->server->reg, opt->loaded_platform, e, false};
     if (!rc)
         rc = jn_control_commit(control, JN_STATE_KIND_MODEL, e->name, record, apply_load, &change, &err);
     free(record);
@@ -349,7 +348,7 @@ void jn_admin_unload_model(jn_unary *u, grpc_byte_buffer *payload)
         return;
     jn_err err;
     jn_err_clear(&err);
-    unload_change change = {u->server->reg, req->name};
+    unload_change change = {u->server->reg, u->server->opt.loaded_platform, req->name};
     int rc = !req->name || !req->name[0]
                  ? jn_err_set(&err, JN_EINVAL, "name is empty")
                  : jn_control_commit(u->server->control, JN_STATE_KIND_MODEL, req->name, NULL, apply_unload, &change,
