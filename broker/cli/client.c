@@ -31,6 +31,7 @@
 #include "junction/v1/broker.pb-c.h"
 
 #include "base64.h"
+#include "half.h"
 #include "cli.h"
 #include "client.h"
 #include "pb.h"
@@ -420,73 +421,15 @@ static uint32_t float_to_bits(float f)
     return bits;
 }
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    if (exp == 0) {
-        if (man == 0)
-            return bits_to_float(sign);
-        exp = 127 - 15 + 1; /* subnormal: normalise */
-        while (!(man & 0x400)) {
-            man <<= 1;
-            exp--;
-        }
-        return bits_to_float(sign | exp << 23 | (man & 0x3ff) << 13);
-    }
-    if (exp == 31)
-        return bits_to_float(sign | 0x7f800000 | man << 13);
-    return bits_to_float(sign | (exp + 127 - 15) << 23 | man << 13);
-}
-
-/* Round to nearest even; the caller has range-checked finite values. */
-static uint16_t float_to_half(float f)
-{
-    uint32_t x = float_to_bits(f);
-    uint32_t sign = (x >> 16) & 0x8000, man = x & 0x7fffff;
-    int32_t exp = (int32_t)((x >> 23) & 0xff);
-    if (exp == 0xff)
-        return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
-    int32_t e = exp - 127 + 15;
-    if (e >= 31)
-        return (uint16_t)(sign | 0x7c00);
-    if (e <= 0) {
-        if (e < -10)
-            return (uint16_t)sign;
-        man |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - e);
-        uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), halfway = 1u << (shift - 1);
-        if (rem > halfway || (rem == halfway && (h & 1)))
-            h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = sign | (uint32_t)e << 10 | man >> 13, rem = man & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-        h++; /* a carry into the exponent is the correct rounding */
-    return (uint16_t)h;
-}
-
-static float bf16_to_float(uint16_t b)
-{
-    return bits_to_float((uint32_t)b << 16);
-}
-
-static uint16_t float_to_bf16(float f)
-{
-    uint32_t x = float_to_bits(f);
-    if ((x & 0x7fffffff) > 0x7f800000)
-        return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
-    return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
-}
-
 /* Does the decimal text in buf convert back to the same element? Used to print the shortest exact form. */
 static bool real_roundtrips(const char *buf, double v, jn_dtype dt)
 {
     double back = strtod(buf, NULL);
     switch (dt) {
     case JN_DTYPE_FP16:
-        return float_to_half((float)back) == float_to_half((float)v);
+        return jn_fp16_from_double((float)back) == jn_fp16_from_double((float)v);
     case JN_DTYPE_BF16:
-        return float_to_bf16((float)back) == float_to_bf16((float)v);
+        return jn_bf16_from_float((float)back) == jn_bf16_from_float((float)v);
     case JN_DTYPE_FP32:
         return (float)back == (float)v;
     default:
@@ -541,9 +484,9 @@ static void print_element(FILE *out, const uint8_t *p, jn_dtype dt, bool json)
     } else {
         double v;
         if (dt == JN_DTYPE_FP16)
-            v = half_to_float((uint16_t)u);
+            v = jn_fp16_to_float((uint16_t)u);
         else if (dt == JN_DTYPE_BF16)
-            v = bf16_to_float((uint16_t)u);
+            v = jn_bf16_to_float((uint16_t)u);
         else if (dt == JN_DTYPE_FP32)
             v = bits_to_float((uint32_t)u);
         else
@@ -609,9 +552,9 @@ static int parse_element(const char *tok, jn_dtype dt, uint8_t *out)
     if (dt == JN_DTYPE_FP32)
         put_le(out, float_to_bits(f), 4);
     else if (dt == JN_DTYPE_FP16)
-        put_le(out, float_to_half(f), 2);
+        put_le(out, jn_fp16_from_double(f), 2);
     else
-        put_le(out, float_to_bf16(f), 2);
+        put_le(out, jn_bf16_from_float(f), 2);
     return 0;
 }
 
