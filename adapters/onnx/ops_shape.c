@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "onnx_internal.h"
 
 static const char *const no_attrs[] = {NULL};
@@ -98,57 +99,6 @@ static const ox_op op_dropout = {"Dropout", 1, 3, 1, 2, dropout_attrs, 0, dropou
 /* ---------------------------------------------------------------------------------------------------------------
  * Cast */
 
-/* IEEE half from a double, rounded once to nearest even (as numpy's astype(float16)). */
-static uint16_t half_from_f64(double x)
-{
-    uint16_t sign = signbit(x) ? 0x8000 : 0;
-    double a = fabs(x);
-    if (isnan(x))
-        return sign | 0x7e00;
-    if (a >= 65520.0) /* rounds to infinity */
-        return sign | 0x7c00;
-    if (a < ldexp(1.0, -14)) /* subnormal: units of 2^-24 */
-        return sign | (uint16_t)nearbyint(a * ldexp(1.0, 24));
-    int e;
-    double m = frexp(a, &e); /* a = m * 2^e, m in [0.5, 1) */
-    e -= 1;
-    double q = nearbyint((m * 2.0 - 1.0) * 1024.0);
-    if (q >= 1024.0) {
-        q = 0;
-        e++;
-    }
-    if (e > 15)
-        return sign | 0x7c00;
-    return sign | (uint16_t)((e + 15) << 10) | (uint16_t)q;
-}
-
-static double f64_from_half(uint16_t h)
-{
-    double sign = (h & 0x8000) ? -1.0 : 1.0;
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    if (e == 0)
-        return sign * ldexp(m, -24);
-    if (e == 31)
-        return m ? NAN : sign * INFINITY;
-    return sign * ldexp(1024 + m, e - 25);
-}
-
-/* bfloat16 keeps the upper half of an FP32: converting to it truncates, as the ONNX reference of Cast does. */
-static uint16_t bf16_from_f32(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)(u >> 16);
-}
-
-static float f32_from_bf16(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 static int cast_check(ox_model *m, ox_node *n, jn_err *err)
 {
     if (n->opset < 6)
@@ -184,15 +134,17 @@ static int cast_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
         return copy_run(n, in, out, err);
     if (x->dtype == JN_DTYPE_FP16 || x->dtype == JN_DTYPE_BF16 || to == JN_DTYPE_FP16 || to == JN_DTYPE_BF16) {
         for (int64_t i = 0; i < total; i++) {
-            double v = x->dtype == JN_DTYPE_FP16   ? f64_from_half(((const uint16_t *)x->data)[i])
-                       : x->dtype == JN_DTYPE_BF16 ? f32_from_bf16(((const uint16_t *)x->data)[i])
+            double v = x->dtype == JN_DTYPE_FP16   ? jn_fp16_to_float(((const uint16_t *)x->data)[i])
+                       : x->dtype == JN_DTYPE_BF16 ? jn_bf16_to_float(((const uint16_t *)x->data)[i])
                        : ox_dtype_is_float(x->dtype) || x->dtype == JN_DTYPE_UINT64
                            ? ox_load_f64(x->data, x->dtype, i)
                            : (double)ox_load_i64(x->data, x->dtype, i);
+            /* To FP16 rounded once from the double (numpy's astype(float16)); to BF16 by truncation, as the ONNX
+             * reference of Cast does. */
             if (to == JN_DTYPE_FP16)
-                ((uint16_t *)out[0]->data)[i] = half_from_f64(v);
+                ((uint16_t *)out[0]->data)[i] = jn_fp16_from_double(v);
             else if (to == JN_DTYPE_BF16)
-                ((uint16_t *)out[0]->data)[i] = bf16_from_f32((float)v);
+                ((uint16_t *)out[0]->data)[i] = jn_bf16_from_float_truncated((float)v);
             else
                 ox_store_f64(out[0]->data, to, i, v);
         }

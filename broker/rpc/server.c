@@ -59,9 +59,7 @@ void jn_server_options_default(jn_server_options *opt)
     opt->max_queue = 4096;
     opt->max_model_queue = 1024;
     opt->max_streams_per_connection = 1024;
-    opt->load_model = NULL;
-    opt->load_model_arg = NULL;
-    opt->loaded_platform = NULL;
+    opt->models = NULL;
     opt->remotes = NULL;
 }
 
