@@ -163,7 +163,7 @@ typedef struct jn_rest_call {
     size_t len;
     int64_t header_len; /* v2: Inference-Header-Content-Length, -1 = absent */
     bool all_scores;    /* predict: ?all=1 */
-    jn_rest_v2_opts *opts;
+    jn_rest_v2_opts opts; /* v2: which outputs go out as binary data */
     json_t *doc, *result; /* predict: the parsed body, the answer being built */
     bool fp64;
     jn_rest_reply reply; /* filled for `answered` */

@@ -16,7 +16,7 @@ static jn_rest_call *rest_of(jn_call *c)
 static int v2_decode(jn_call *c, jn_err *err)
 {
     jn_rest_call *rc = rest_of(c);
-    int rv = jn_rest_v2_decode(rc->body, rc->len, rc->header_len, rc->model, rc->version, &c->req, rc->opts, err);
+    int rv = jn_rest_v2_decode(rc->body, rc->len, rc->header_len, rc->model, rc->version, &c->req, &rc->opts, err);
     if (rv) /* as the gRPC front ends name the model in decode errors */
         jn_err_prefix(err, "model '%s'", c->engine->name);
     return rv;
@@ -26,7 +26,7 @@ static void v2_done(jn_call *c)
 {
     jn_rest_call *rc = rest_of(c);
     if (!c->rc)
-        c->rc = jn_rest_v2_encode(&c->req, c->engine, &c->outputs, rc->opts, &rc->reply, &c->err);
+        c->rc = jn_rest_v2_encode(&c->req, c->engine, &c->outputs, &rc->opts, &rc->reply, &c->err);
     if (c->rc)
         jn_rest_reply_err(&rc->reply, &c->err);
     rc->answered(rc);
@@ -80,10 +80,7 @@ void jn_rest_call_start(jn_rest_call *rc, const char *model, const char *version
     jn_call *c = &rc->call;
     rc->model = model;
     rc->version = version ? version : "";
-    if (rc->door == JN_REST_V2_INFER && !(rc->opts = calloc(1, sizeof *rc->opts)))
-        c->rc = jn_err_set(&c->err, JN_ENOMEM, "out of memory");
-    if (!c->rc)
-        jn_dispatch_resolve(c, model, version);
+    jn_dispatch_resolve(c, model, version);
     jn_dispatch(c);
 }
 
@@ -91,11 +88,7 @@ void jn_rest_call_end(jn_rest_call *rc)
 {
     /* Everything that may point into the request body goes before the caller lets go of it. */
     jn_call_finish(&rc->call);
-    if (rc->opts) {
-        jn_rest_v2_opts_free(rc->opts);
-        free(rc->opts);
-        rc->opts = NULL;
-    }
+    jn_rest_v2_opts_free(&rc->opts);
     json_decref(rc->result);
     json_decref(rc->doc);
     rc->result = rc->doc = NULL;

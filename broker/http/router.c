@@ -2,6 +2,7 @@
 #include "router.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ struct jn_http_router {
     pthread_mutex_t mu;
     pthread_cond_t idle; /* signalled when inflight drops to 0 */
     long inflight;       /* mu: requests handed to us and not yet answered */
+    struct call *free_calls; /* mu: finished call objects kept for reuse, at most FREE_CALLS_MAX */
+    size_t n_free_calls;
 };
 
 typedef struct call call;
@@ -46,7 +49,9 @@ enum {
  * "{version}", or "{model}:predict" (a name ending in ":predict"). Rows with the same pattern are one resource:
  * the first row whose pattern matches decides the resource, and its rows the method. */
 typedef struct route {
-    const char *pattern;
+    const char *pattern; /* for people and for grouping rows into resources */
+    size_t n;            /* the pattern split into its segments, so matching a path reads no pattern text twice */
+    const char *seg[MAX_SEGMENTS];
     const char *methods;
     jn_access access;
     unsigned flags;
@@ -62,8 +67,14 @@ struct call {
     char *version;  /* "" = current (points into path_buf, or NULL) */
     char *path_buf; /* the decoded segments, owned */
     int64_t header_len;
-    jn_rest_call rest; /* inference routes: the dispatcher's call */
+    call *next_free; /* on the router's free list */
+    jn_rest_call rest; /* inference routes: the dispatcher's call (jn_rest_call_init sets it up) */
 };
+
+/* Call objects are over a kilobyte (the dispatcher's call holds its error text), past what malloc serves from its
+ * per-thread caches: a short free list keeps them out of malloc on the hot path (measured with callgrind: 1.4 k
+ * instructions of malloc bookkeeping per HTTP request without it). */
+#define FREE_CALLS_MAX 64
 
 jn_http_router *jn_http_router_create(jn_registry *reg, jn_workpool *pool)
 {
@@ -104,6 +115,11 @@ void jn_http_router_destroy(jn_http_router *r)
     if (!r)
         return;
     jn_dispatcher_destroy(r->dispatch);
+    while (r->free_calls) {
+        call *c = r->free_calls;
+        r->free_calls = c->next_free;
+        free(c);
+    }
     pthread_cond_destroy(&r->idle);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -138,37 +154,56 @@ bool jn_http_router_drain(jn_http_router *r, int64_t timeout_ms)
     return idle;
 }
 
-static void enter(jn_http_router *r)
+/* A request arrives: it counts as in flight, and gets a call object with every field before `rest` zeroed (rest
+ * is set up by jn_rest_call_init when used). NULL on out of memory (then not counted). One lock for both. */
+static call *enter(jn_http_router *r)
 {
     pthread_mutex_lock(&r->mu);
     r->inflight++;
+    call *c = r->free_calls;
+    if (c) {
+        r->free_calls = c->next_free;
+        r->n_free_calls--;
+    }
     pthread_mutex_unlock(&r->mu);
+    if (!c && !(c = malloc(sizeof *c))) {
+        pthread_mutex_lock(&r->mu);
+        if (--r->inflight == 0)
+            pthread_cond_broadcast(&r->idle);
+        pthread_mutex_unlock(&r->mu);
+        return NULL;
+    }
+    memset(c, 0, offsetof(call, rest));
+    c->r = r;
+    return c;
 }
 
-static void leave(jn_http_router *r)
+/* The request is answered: its call object goes back to the free list (or to malloc), and it leaves in-flight. */
+static void leave(call *c)
 {
+    jn_http_router *r = c->r;
+    free(c->path_buf);
     pthread_mutex_lock(&r->mu);
+    if (r->n_free_calls < FREE_CALLS_MAX) {
+        c->next_free = r->free_calls;
+        r->free_calls = c;
+        r->n_free_calls++;
+        c = NULL;
+    }
     if (--r->inflight == 0)
         pthread_cond_broadcast(&r->idle);
     pthread_mutex_unlock(&r->mu);
-}
-
-static void call_free(call *c)
-{
-    free(c->path_buf);
     free(c);
 }
 
 /* Answers and lets go of the request (the call is freed). */
 static void finish(call *c, jn_rest_reply *reply)
 {
-    jn_http_router *r = c->r;
     jn_http_respond(c->req, reply->status, reply->body ? reply->content_type : NULL, reply->body, reply->body_len,
                     reply->headers);
     reply->body = NULL; /* the server owns it now */
     jn_rest_reply_free(reply);
-    call_free(c);
-    leave(r);
+    leave(c);
 }
 
 static void finish_error(call *c, int status, const char *message)
@@ -286,43 +321,39 @@ typedef struct names {
     size_t model_len; /* of model, without a ":predict" suffix */
 } names;
 
-/* Does segment `seg` fit pattern segment pat[0..plen)? Notes a name it stands for in *nm. */
-static bool segment_fits(const char *pat, size_t plen, char *seg, names *nm)
+/* Does path segment `seg` fit pattern segment `pat`? Notes a name it stands for in *nm. */
+static bool segment_fits(const char *pat, char *seg, names *nm)
 {
+    if (pat[0] != '{')
+        return strcmp(pat, seg) == 0;
     size_t len = strlen(seg), sl = sizeof PREDICT_SUFFIX - 1;
-    if (plen == 7 && strncmp(pat, "{model}", 7) == 0) {
+    if (strcmp(pat, "{version}") == 0) {
+        nm->version = seg;
+        return true;
+    }
+    if (strcmp(pat, "{model}") == 0) {
         nm->model = seg;
         nm->model_len = len;
         return true;
     }
-    if (plen == 9 && strncmp(pat, "{version}", 9) == 0) {
-        nm->version = seg;
-        return true;
-    }
-    if (plen == 15 && strncmp(pat, "{model}:predict", 15) == 0) {
-        if (len <= sl || strcmp(seg + len - sl, PREDICT_SUFFIX) != 0)
-            return false;
-        nm->model = seg;
-        nm->model_len = len - sl;
-        return true;
-    }
-    return len == plen && strncmp(pat, seg, plen) == 0;
+    /* "{model}:predict" */
+    if (len <= sl || strcmp(seg + len - sl, PREDICT_SUFFIX) != 0)
+        return false;
+    nm->model = seg;
+    nm->model_len = len - sl;
+    return true;
 }
 
-/* Matches the path's segments against a pattern ("/v2/models/{model}/infer"); the names go into *nm. */
-static bool pattern_fits(const char *pattern, const segments *sg, names *nm)
+/* Matches the path's segments against a route's pattern; the names go into *nm. */
+static bool pattern_fits(const struct route *rt, const segments *sg, names *nm)
 {
+    if (rt->n != sg->n)
+        return false;
     memset(nm, 0, sizeof *nm);
-    const char *p = pattern + 1;
-    for (size_t i = 0;; i++) {
-        const char *slash = strchr(p, '/');
-        size_t plen = slash ? (size_t)(slash - p) : strlen(p);
-        if (i == sg->n || !segment_fits(p, plen, sg->s[i], nm))
+    for (size_t i = 0; i < sg->n; i++)
+        if (!segment_fits(rt->seg[i], sg->s[i], nm))
             return false;
-        if (!slash)
-            return i + 1 == sg->n;
-        p = slash + 1;
-    }
+    return true;
 }
 
 /* Does the route answer `method` (HEAD where GET)? */
@@ -535,23 +566,29 @@ static void metrics(call *c)
 
 /* The routes (router.h has the list for people). */
 static const route routes[] = {
-    {"/v2/health/live", "GET, HEAD", JN_ACCESS_OPEN, 0, answer_ok},
-    {"/v2/health/ready", "GET, HEAD", JN_ACCESS_OPEN, 0, answer_ok}, /* 503 once closing: see below */
-    {"/v2", "GET, HEAD", JN_ACCESS_INFER, 0, server_meta},
-    {"/v2/models/{model}", "GET, HEAD", JN_ACCESS_INFER, 0, v2_model_meta},
-    {"/v2/models/{model}/versions/{version}", "GET, HEAD", JN_ACCESS_INFER, 0, v2_model_meta},
-    {"/v2/models/{model}/ready", "GET, HEAD", JN_ACCESS_INFER, 0, model_ready},
-    {"/v2/models/{model}/versions/{version}/ready", "GET, HEAD", JN_ACCESS_INFER, 0, model_ready},
-    {"/v2/models/{model}/infer", "POST", JN_ACCESS_INFER, R_BINARY, v2_infer},
-    {"/v2/models/{model}/versions/{version}/infer", "POST", JN_ACCESS_INFER, R_BINARY, v2_infer},
-    {"/v1/models", "GET, HEAD", JN_ACCESS_INFER, R_POOL, list_models},
-    {"/v1/models/{model}:predict", "POST", JN_ACCESS_INFER, 0, predict},
-    {"/v1/models/{model}", "GET, HEAD", JN_ACCESS_INFER, 0, model_info},
-    {"/v1/pipelines", "GET, HEAD", JN_ACCESS_INFER, R_POOL, list_pipelines},
-    {"/v1/pipelines/{model}", "GET, HEAD", JN_ACCESS_INFER, 0, get_pipeline},
-    {"/v1/pipelines/{model}", "PUT", JN_ACCESS_ADMIN, R_POOL, put_pipeline},
-    {"/v1/pipelines/{model}", "DELETE", JN_ACCESS_ADMIN, 0, delete_pipeline},
-    {"/metrics", "GET, HEAD", JN_ACCESS_OPEN, R_POOL, metrics},
+    /* pattern, its segments; methods, access, where, handler */
+    {"/v2/health/live", 3, {"v2", "health", "live"}, "GET, HEAD", JN_ACCESS_OPEN, 0, answer_ok},
+    {"/v2/health/ready", 3, {"v2", "health", "ready"}, "GET, HEAD", JN_ACCESS_OPEN, 0, answer_ok}, /* 503 closing */
+    {"/v2", 1, {"v2"}, "GET, HEAD", JN_ACCESS_INFER, 0, server_meta},
+    {"/v2/models/{model}", 3, {"v2", "models", "{model}"}, "GET, HEAD", JN_ACCESS_INFER, 0, v2_model_meta},
+    {"/v2/models/{model}/versions/{version}", 5, {"v2", "models", "{model}", "versions", "{version}"},
+     "GET, HEAD", JN_ACCESS_INFER, 0, v2_model_meta},
+    {"/v2/models/{model}/ready", 4, {"v2", "models", "{model}", "ready"}, "GET, HEAD", JN_ACCESS_INFER, 0,
+     model_ready},
+    {"/v2/models/{model}/versions/{version}/ready", 6, {"v2", "models", "{model}", "versions", "{version}", "ready"},
+     "GET, HEAD", JN_ACCESS_INFER, 0, model_ready},
+    {"/v2/models/{model}/infer", 4, {"v2", "models", "{model}", "infer"}, "POST", JN_ACCESS_INFER, R_BINARY,
+     v2_infer},
+    {"/v2/models/{model}/versions/{version}/infer", 6, {"v2", "models", "{model}", "versions", "{version}", "infer"},
+     "POST", JN_ACCESS_INFER, R_BINARY, v2_infer},
+    {"/v1/models", 2, {"v1", "models"}, "GET, HEAD", JN_ACCESS_INFER, R_POOL, list_models},
+    {"/v1/models/{model}:predict", 3, {"v1", "models", "{model}:predict"}, "POST", JN_ACCESS_INFER, 0, predict},
+    {"/v1/models/{model}", 3, {"v1", "models", "{model}"}, "GET, HEAD", JN_ACCESS_INFER, 0, model_info},
+    {"/v1/pipelines", 2, {"v1", "pipelines"}, "GET, HEAD", JN_ACCESS_INFER, R_POOL, list_pipelines},
+    {"/v1/pipelines/{model}", 3, {"v1", "pipelines", "{model}"}, "GET, HEAD", JN_ACCESS_INFER, 0, get_pipeline},
+    {"/v1/pipelines/{model}", 3, {"v1", "pipelines", "{model}"}, "PUT", JN_ACCESS_ADMIN, R_POOL, put_pipeline},
+    {"/v1/pipelines/{model}", 3, {"v1", "pipelines", "{model}"}, "DELETE", JN_ACCESS_ADMIN, 0, delete_pipeline},
+    {"/metrics", 1, {"metrics"}, "GET, HEAD", JN_ACCESS_OPEN, R_POOL, metrics},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -567,20 +604,21 @@ static const route *find_route(segments *sg, const char *method, call *c, const 
             return NULL; /* empty segment: "//" or a trailing slash */
     names nm;
     size_t first = 0;
-    while (first < N_ROUTES && !pattern_fits(routes[first].pattern, sg, &nm))
+    while (first < N_ROUTES && !pattern_fits(&routes[first], sg, &nm))
         first++;
     if (first == N_ROUTES)
         return NULL;
     *resource = &routes[first];
     const route *hit = NULL;
-    size_t used = 0;
-    for (size_t i = first; i < N_ROUTES; i++) {
-        if (strcmp(routes[i].pattern, routes[first].pattern) != 0)
-            continue;
-        used += (size_t)snprintf(allow + used, used < allow_size ? allow_size - used : 0, "%s%s", used ? ", " : "",
-                                 routes[i].methods);
-        if (!hit && method_in(routes[i].methods, method))
+    for (size_t i = first; i < N_ROUTES && !hit; i++)
+        if (strcmp(routes[i].pattern, routes[first].pattern) == 0 && method_in(routes[i].methods, method))
             hit = &routes[i];
+    if (!hit) { /* 405: the resource's methods, for Allow */
+        size_t used = 0;
+        for (size_t i = first; i < N_ROUTES; i++)
+            if (strcmp(routes[i].pattern, routes[first].pattern) == 0)
+                used += (size_t)snprintf(allow + used, used < allow_size ? allow_size - used : 0, "%s%s",
+                                         used ? ", " : "", routes[i].methods);
     }
     if (hit && nm.model) {
         nm.model[nm.model_len] = '\0';
@@ -639,14 +677,11 @@ static bool refused_by_auth(call *c)
 void jn_http_router_handle(jn_http_request *req)
 {
     jn_http_router *r = req->user;
-    enter(r);
-    call *c = calloc(1, sizeof *c);
+    call *c = enter(r);
     if (!c) {
         jn_http_respond_error(req, 500, "out of memory");
-        leave(r);
         return;
     }
-    c->r = r;
     c->req = req;
     c->header_len = -1;
     segments sg;
