@@ -11,8 +11,8 @@
 #include "onnx.pb-c.h"
 #include "onnx_internal.h"
 
-/* The newest default-domain opset whose operator semantics this adapter follows (ONNX 1.12). */
-#define OX_MAX_OPSET 17
+/* The newest default-domain opset whose operator semantics this adapter follows (ONNX 1.16). */
+#define OX_MAX_OPSET 21
 
 static char *dup_str(const char *s)
 {
@@ -462,9 +462,8 @@ static int check_opsets(ox_model *m, const Onnx__ModelProto *p, jn_err *err)
         const char *d = o->domain ? o->domain : "";
         if (d[0] == '\0' || strcmp(d, "ai.onnx") == 0)
             m->opset = o->has_version ? o->version : 0;
-        else
-            return jn_err_set(err, JN_EUNIMPL, "opset import of domain '%s' is not supported (only the default "
-                                               "ONNX domain)", d);
+        /* Other domains (ai.onnx.ml, com.microsoft, ai.onnx.preview.training) may be imported: exporters add
+         * them whether or not a node uses them. A node of such a domain is refused by node_build. */
     }
     if (m->opset < 0 && p->n_opset_import == 0 && p->has_ir_version && p->ir_version < 3)
         m->opset = 1; /* IR < 3 had no opset_import: the first opset */
