@@ -283,6 +283,8 @@ const ox_op *ox_op_find(const char *op_type)
         ox_ops_math, ox_ops_nn, ox_ops_shape, ox_ops_reduce,
         ox_ops_act,
         ox_ops_logic,
+        ox_ops_index,
+        ox_ops_tensor2,
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const ox_op *const *op = tables[t]; *op; op++)
