@@ -173,6 +173,7 @@ extern const ox_op *const ox_ops_act[];   /* ops_act.c */
 extern const ox_op *const ox_ops_logic[]; /* ops_logic.c */
 extern const ox_op *const ox_ops_index[];   /* ops_index.c */
 extern const ox_op *const ox_ops_tensor2[]; /* ops_tensor2.c */
+extern const ox_op *const ox_ops_loss[];    /* ops_loss.c */
 
 /* Element access across dtypes (kernels' slow generic paths). */
 double ox_load_f64(const void *data, jn_dtype dtype, int64_t i);

@@ -378,6 +378,8 @@ static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_no
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     if (p->domain && p->domain[0] && strcmp(p->domain, "ai.onnx") != 0)
         return ox_reject(n, err, "domain '%s' is not supported (only the default ONNX domain)", p->domain);
+    if (n->opset < 1)
+        return ox_reject(n, err, "the model imports no version of the default ONNX opset");
     n->op = ox_op_find(n->op_type);
     if (!n->op)
         return ox_reject(n, err, "operator not supported");
@@ -467,8 +469,9 @@ static int check_opsets(ox_model *m, const Onnx__ModelProto *p, jn_err *err)
     }
     if (m->opset < 0 && p->n_opset_import == 0 && p->has_ir_version && p->ir_version < 3)
         m->opset = 1; /* IR < 3 had no opset_import: the first opset */
-    if (m->opset < 1)
+    if (m->opset < 1 && p->n_opset_import == 0)
         return jn_err_set(err, JN_EINVAL, "the model imports no version of the default ONNX opset");
+    /* Only other domains imported: a default-domain node is refused by node_build, naming itself. */
     if (m->opset > OX_MAX_OPSET)
         return jn_err_set(err, JN_EUNIMPL, "opset %lld is newer than the newest this adapter follows (%d)",
                           (long long)m->opset, OX_MAX_OPSET);

@@ -285,6 +285,7 @@ const ox_op *ox_op_find(const char *op_type)
         ox_ops_logic,
         ox_ops_index,
         ox_ops_tensor2,
+        ox_ops_loss,
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const ox_op *const *op = tables[t]; *op; op++)
