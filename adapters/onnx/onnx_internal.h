@@ -90,6 +90,8 @@ typedef struct ox_node {
     /* Conv only: a MaxPool (2x2 window, stride 2, no padding, floor) reading only the fused Relu's output was
      * fused too: the node's output is the pooled tensor (onnx_fuse.c, conv_direct.c). */
     bool maxpool2_after;
+    /* FP16 or BF16 when the op computes this node's half inputs on FP32 copies (onnx_half.c); else INVALID. */
+    jn_dtype half_via_f32;
 } ox_node;
 
 typedef struct ox_value {
@@ -193,7 +195,8 @@ float ox_f32_from_bf16(uint16_t b);
 bool ox_dtype_is_half(jn_dtype dtype); /* FP16 or BF16 */
 bool ox_dtype_is_int(jn_dtype dtype); /* signed or unsigned integer (not bool) */
 /* Dtypes a model may carry: FP32, FP64, BOOL and the integers, which kernels compute with, plus FP16 and BF16,
- * which only Cast converts and the data-movement operators copy (every other kernel's check rejects them). */
+ * which Cast converts, the data-movement operators copy and every other kernel computes on FP32 copies
+ * (onnx_half.c). */
 bool ox_dtype_supported(jn_dtype dtype);
 
 /* Normalizes an axis in [-rank, rank) to [0, rank); -1 when out of range. */
@@ -245,6 +248,13 @@ bool ox_gemm_direct_fits(int64_t M, int64_t N, int64_t K);
 size_t ox_gemm_direct_scratch_floats(int isa, int64_t M, int64_t N, int64_t K);
 void ox_gemm_direct(int isa, int64_t M, int64_t N, int64_t K, const float *x, const float *w, const float *bias,
                     bool relu, float *y, float *scratch);
+
+/* onnx_half.c: FP16/BF16 through the FP32 kernels. ox_half_check runs the op's check and, when it refuses a half
+ * input, again with those inputs seen as FP32 (marking the node); the planner then calls ox_half_shape and
+ * ox_half_run instead of the op's shape and run for marked nodes. */
+int ox_half_check(ox_model *m, ox_node *n, jn_err *err);
+int ox_half_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);
+int ox_half_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);
 
 /* onnx_fuse.c: load-time fusions (Relu into Conv/Gemm/MatMul, a bias Add into MatMul); keeps the order. */
 void ox_fuse(ox_model *m);

@@ -619,7 +619,7 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
             continue;
         }
         if (!rc)
-            rc = n->op->check(m, n, err);
+            rc = ox_half_check(m, n, err);
         for (int i = 0; i < n->n_out && !rc; i++)
             if (n->out[i] >= 0 && !ox_dtype_supported(m->values[n->out[i]].dtype))
                 rc = ox_reject(n, err, "output '%s' would have dtype %s, which is not supported",
