@@ -94,19 +94,38 @@ static int nary_check(ox_model *m, ox_node *n, jn_err *err)
     return 0;
 }
 
-static int nary_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+/* PRelu before opset 7 applies a 1-D slope of X's channel count along axis 1 (the channels); from 7 it
+ * broadcasts as numpy does. The view of the slope with trailing ones makes the first a case of the second. */
+static void prelu_view(const ox_node *n, ox_tensor *const *in, ox_tensor *slope)
+{
+    *slope = *in[1];
+    if (n->opset >= 7 || in[1]->ndim != 1 || in[0]->ndim < 3 || in[1]->shape[0] != in[0]->shape[1] ||
+        in[1]->shape[0] == 1)
+        return;
+    slope->ndim = in[0]->ndim - 1;
+    for (int d = 1; d < slope->ndim; d++)
+        slope->shape[d] = 1;
+}
+
+static int nary_shape(const ox_node *n, ox_tensor *const *in_, ox_tensor *const *out, jn_err *err)
 {
     const nary_def *d = nary_find(n->op_type);
-    ox_tensor acc = *in[0];
+    ox_tensor slope, *in[2] = {in_[0], in_[1]};
+    if (d->kind == K_PRELU) {
+        prelu_view(n, in_, &slope);
+        in[1] = &slope;
+    }
+    in_ = d->kind == K_PRELU ? in : in_;
+    ox_tensor acc = *in_[0];
     for (int i = 1; i < n->n_in; i++) {
         /* PRelu broadcasts the slope onto X (unidirectionally): the output has X's shape. */
-        if (ox_broadcast_shape(n, &acc, in[i], &acc.ndim, acc.shape, err))
+        if (ox_broadcast_shape(n, &acc, in_[i], &acc.ndim, acc.shape, err))
             return err->code;
     }
-    if (d->kind == K_PRELU && (acc.ndim != in[0]->ndim ||
-                               memcmp(acc.shape, in[0]->shape, sizeof(int64_t) * (size_t)acc.ndim) != 0))
+    if (d->kind == K_PRELU && (acc.ndim != in_[0]->ndim ||
+                               memcmp(acc.shape, in_[0]->shape, sizeof(int64_t) * (size_t)acc.ndim) != 0))
         return jn_err_set(err, JN_EINVAL, "node '%s' (PRelu): the slope does not broadcast to X's shape", n->name);
-    return ox_set_shape(out[0], d->to_bool ? JN_DTYPE_BOOL : in[0]->dtype, acc.ndim, acc.shape, err);
+    return ox_set_shape(out[0], d->to_bool ? JN_DTYPE_BOOL : in_[0]->dtype, acc.ndim, acc.shape, err);
 }
 
 static double f_apply(nary_kind k, double a, double b)
@@ -186,8 +205,13 @@ static int nary_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
         free(pos);
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
+    ox_tensor slope;
     for (int k = 0; k < nin; k++)
         ox_broadcast_strides(in[k], nd, y->shape, strides[k]);
+    if (d->kind == K_PRELU) {
+        prelu_view(n, in, &slope);
+        ox_broadcast_strides(&slope, nd, y->shape, strides[1]);
+    }
     jn_dtype dt = in[0]->dtype;
     int rc = 0;
     if (ox_dtype_is_float(dt)) {
