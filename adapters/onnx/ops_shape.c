@@ -68,9 +68,14 @@ static int dropout_check(ox_model *m, ox_node *n, jn_err *err)
     if (n->n_out > 1 && n->out[1] >= 0 && n->opset < 10)
         return ox_reject(n, err, "the mask output needs opset 10 or later");
     if (ox_has_in(n, 2)) {
-        const ox_tensor *t = ox_in_const(m, n, 2);
-        if (!t || ox_count(t) != 1 || ox_load_i64(t->data, t->dtype, 0) != 0)
-            return ox_reject(n, err, "training_mode must be absent or a constant false (inference only)");
+        /* Training mode drops elements at random, which cannot be reproduced; it is exact only with a ratio of
+         * constant 0 (the identity, every mask element true). */
+        const ox_tensor *t = ox_in_const(m, n, 2), *r = ox_in_const(m, n, 1);
+        bool inference = t && ox_count(t) == 1 && ox_load_i64(t->data, t->dtype, 0) == 0;
+        bool zero_ratio = r && ox_count(r) == 1 && ox_load_f64(r->data, r->dtype, 0) == 0;
+        if (!inference && !zero_ratio)
+            return ox_reject(n, err, "training_mode is %s and ratio is not a constant 0: the output would be "
+                             "random", t ? "true" : "a runtime input");
     }
     if (!ox_dtype_is_float(ox_in_dtype(m, n, 0)))
         return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(ox_in_dtype(m, n, 0)));
