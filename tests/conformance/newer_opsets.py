@@ -1,0 +1,229 @@
+#!/usr/bin/python3
+"""What Debian's ONNX 1.12 test data cannot show: opsets 18-21, FP16/BF16 computed through the FP32 kernels,
+foreign-domain imports, and the refusals that must name their reason.
+
+Builds small models with python3-onnx's helper, computes every expected output independently with numpy (in
+float64, rounded once to the output dtype), writes them in the ONNX backend-test layout and has onnx_conformance
+run them: every case under cases/ must pass (--require-all), every model under refusals/ must be refused with the
+reason given here.
+
+usage: /usr/bin/python3 newer_opsets.py ONNX_CONFORMANCE_BINARY
+"""
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+RNG = np.random.default_rng(18)
+F, F16, BF16, I64 = TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.INT64
+
+
+def bf16_bits(a):
+    """float32 -> bfloat16 bit patterns, rounded to nearest even."""
+    u = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def bf16_value(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def tensor(name, a, t=None):
+    """A TensorProto; t=BF16 takes uint16 bit patterns."""
+    if t == BF16:
+        return helper.make_tensor(name, BF16, a.shape, a.astype("<u2").tobytes(), raw=True)
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def elem_type(a, t=None):
+    return t if t is not None else helper.np_dtype_to_tensor_dtype(a.dtype) if hasattr(
+        helper, "np_dtype_to_tensor_dtype") else {np.dtype(np.float32): F, np.dtype(np.float16): F16,
+                                                   np.dtype(np.int64): I64, np.dtype(np.int32): TensorProto.INT32,
+                                                   np.dtype(np.uint8): TensorProto.UINT8,
+                                                   np.dtype(np.bool_): TensorProto.BOOL,
+                                                   np.dtype(np.float64): TensorProto.DOUBLE}[a.dtype]
+
+
+def write_case(root, folder, name, nodes, inputs, outputs, inits=(), opset=18, extra_opsets=(), types=None):
+    """inputs / outputs: lists of (name, array); types: name -> TensorProto type for BF16 values."""
+    types = types or {}
+    d = os.path.join(root, folder, name)
+    os.makedirs(os.path.join(d, "test_data_set_0"))
+    vi = lambda n, a: helper.make_tensor_value_info(n, elem_type(a, types.get(n)), list(a.shape))
+    g = helper.make_graph(nodes, name, [vi(n, a) for n, a in inputs], [vi(n, a) for n, a in outputs],
+                          [tensor(n, a, types.get(n)) for n, a in inits])
+    ops = [helper.make_opsetid("", opset)] + [helper.make_opsetid(dm, v) for dm, v in extra_opsets]
+    m = helper.make_model(g, opset_imports=ops)
+    m.ir_version = 8
+    with open(os.path.join(d, "model.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    for kind, vals in (("input", inputs), ("output", outputs)):
+        for i, (n, a) in enumerate(vals):
+            with open(os.path.join(d, "test_data_set_0", "%s_%d.pb" % (kind, i)), "wb") as f:
+                f.write(tensor(n, a, types.get(n)).SerializeToString())
+
+
+def node(op, ins, outs, **kw):
+    return helper.make_node(op, ins, outs, name="the_" + op.lower(), **kw)
+
+
+def reduce_ref(op, x, axes, keep):
+    ax = tuple(axes) if axes is not None else None
+    f = {"ReduceMax": lambda: np.max(x, ax, keepdims=keep), "ReduceMin": lambda: np.min(x, ax, keepdims=keep),
+         "ReduceMean": lambda: np.mean(x, ax, keepdims=keep), "ReduceSum": lambda: np.sum(x, ax, keepdims=keep),
+         "ReduceProd": lambda: np.prod(x, ax, keepdims=keep),
+         "ReduceL1": lambda: np.sum(np.abs(x), ax, keepdims=keep),
+         "ReduceL2": lambda: np.sqrt(np.sum(x * x, ax, keepdims=keep)),
+         "ReduceLogSum": lambda: np.log(np.sum(x, ax, keepdims=keep)),
+         "ReduceLogSumExp": lambda: np.log(np.sum(np.exp(x), ax, keepdims=keep)),
+         "ReduceSumSquare": lambda: np.sum(x * x, ax, keepdims=keep)}[op]
+    return np.asarray(f())
+
+
+def build_cases(root):
+    x = RNG.uniform(0.5, 2.0, (2, 3, 4))
+    x32 = x.astype(np.float32)
+    for op in ("ReduceMax", "ReduceMin", "ReduceMean", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2",
+               "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"):
+        for keep in (0, 1):
+            axes = np.array([1, -1], np.int64)
+            write_case(root, "cases", "%s_18_axes_input_keep%d" % (op, keep),
+                       [node(op, ["x", "axes"], ["y"], keepdims=keep)], [("x", x32)],
+                       [("y", reduce_ref(op, x, [1, 2], bool(keep)).astype(np.float32))], [("axes", axes)])
+        write_case(root, "cases", op + "_18_noop_empty_axes", [node(op, ["x"], ["y"], noop_with_empty_axes=1)],
+                   [("x", x32)], [("y", x32)])
+        write_case(root, "cases", op + "_18_all_axes", [node(op, ["x"], ["y"], keepdims=0)], [("x", x32)],
+                   [("y", reduce_ref(op, x, None, False).astype(np.float32))])
+
+    v = RNG.standard_normal((3, 5)) * 2
+    erf = np.vectorize(math.erf)
+    gelu = 0.5 * v * (1 + erf(v / math.sqrt(2)))
+    gelu_tanh = 0.5 * v * (1 + np.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3)))
+    write_case(root, "cases", "gelu_20", [node("Gelu", ["x"], ["y"])], [("x", v.astype(np.float32))],
+               [("y", gelu.astype(np.float32))], opset=20)
+    write_case(root, "cases", "gelu_20_tanh", [node("Gelu", ["x"], ["y"], approximate="tanh")],
+               [("x", v.astype(np.float32))], [("y", gelu_tanh.astype(np.float32))], opset=20)
+    write_case(root, "cases", "mish_18", [node("Mish", ["x"], ["y"])], [("x", v.astype(np.float32))],
+               [("y", (v * np.tanh(np.log1p(np.exp(v)))).astype(np.float32))])
+
+    a = RNG.integers(-100, 100, (3, 4)).astype(np.int32)
+    b = RNG.integers(-100, 100, (4,)).astype(np.int32)
+    for op, f in (("BitwiseAnd", np.bitwise_and), ("BitwiseOr", np.bitwise_or), ("BitwiseXor", np.bitwise_xor)):
+        write_case(root, "cases", op.lower() + "_18", [node(op, ["a", "b"], ["y"])], [("a", a), ("b", b)],
+                   [("y", f(a, b))])
+    u = RNG.integers(0, 255, (5,)).astype(np.uint8)
+    write_case(root, "cases", "bitwisenot_18_uint8", [node("BitwiseNot", ["a"], ["y"])], [("a", u)],
+               [("y", np.invert(u))])
+
+    data = RNG.standard_normal((3, 3)).astype(np.float32)
+    idx = np.array([[1, 0, 2], [0, 2, 1]], np.int64)
+    upd = RNG.standard_normal((2, 3)).astype(np.float32)
+    for red, f in (("max", np.maximum), ("min", np.minimum)):
+        want = data.copy()
+        for i in range(2):
+            for j in range(3):
+                want[idx[i, j], j] = f(want[idx[i, j], j], upd[i, j])
+        write_case(root, "cases", "scatter_elements_18_" + red,
+                   [node("ScatterElements", ["d", "i", "u"], ["y"], axis=0, reduction=red)],
+                   [("d", data), ("i", idx), ("u", upd)], [("y", want)])
+
+    # Dropout in training mode with a constant ratio of 0: the identity, every mask element true.
+    write_case(root, "cases", "dropout_13_training_zero_ratio",
+               [node("Dropout", ["x", "r", "t"], ["y", "mask"])], [("x", x32)],
+               [("y", x32), ("mask", np.ones(x32.shape, np.bool_))],
+               [("r", np.array(0.0, np.float32)), ("t", np.array(True))], opset=13)
+
+    # A model importing ai.onnx.ml (and com.microsoft) without using them; opset 21.
+    write_case(root, "cases", "opset21_ml_import_unused",
+               [node("Relu", ["x"], ["r"]), helper.make_node("ReduceSum", ["r", "axes"], ["y"], keepdims=0)],
+               [("x", x32 - 1)], [("y", np.sum(np.maximum(x - 1, 0), axis=0).astype(np.float32))],
+               [("axes", np.array([0], np.int64))], opset=21,
+               extra_opsets=(("ai.onnx.ml", 3), ("com.microsoft", 1)))
+
+    # FP16 and BF16 through the FP32 kernels: MatMul, Add, HardSigmoid, Softmax, a Conv with HardSwish, Mod.
+    xm = RNG.standard_normal((4, 6))
+    wm = RNG.standard_normal((6, 3)) * 0.5
+    bm = RNG.standard_normal((3,)) * 0.1
+    nodes = [node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["a"]),
+             helper.make_node("HardSigmoid", ["a"], ["h"]), helper.make_node("Softmax", ["h"], ["y"], axis=-1)]
+
+    def mlp_ref(xv, wv, bv):
+        h = np.clip(0.2 * (xv @ wv + bv) + 0.5, 0, 1)
+        e = np.exp(h - h.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    x16, w16, b16 = xm.astype(np.float16), wm.astype(np.float16), bm.astype(np.float16)
+    y16 = mlp_ref(x16.astype(np.float64), w16.astype(np.float64), b16.astype(np.float64)).astype(np.float16)
+    write_case(root, "cases", "fp16_mlp", nodes, [("x", x16)], [("y", y16)], [("w", w16), ("b", b16)])
+    xb, wb, bb = bf16_bits(xm), bf16_bits(wm), bf16_bits(bm)
+    yb = bf16_bits(mlp_ref(bf16_value(xb).astype(np.float64), bf16_value(wb).astype(np.float64),
+                           bf16_value(bb).astype(np.float64)))
+    write_case(root, "cases", "bf16_mlp", nodes, [("x", xb)], [("y", yb)], [("w", wb), ("b", bb)],
+               types={"x": BF16, "w": BF16, "b": BF16, "y": BF16})
+
+    xc = RNG.standard_normal((1, 2, 5, 5)).astype(np.float16)
+    wc = (RNG.standard_normal((3, 2, 3, 3)) * 0.3).astype(np.float16)
+    xd, wd = xc.astype(np.float64), wc.astype(np.float64)
+    conv = np.zeros((1, 3, 3, 3))
+    for o in range(3):
+        for i in range(3):
+            for j in range(3):
+                conv[0, o, i, j] = np.sum(xd[0, :, i:i + 3, j:j + 3] * wd[o])
+    hsw = conv * np.clip(conv / 6 + 0.5, 0, 1)
+    write_case(root, "cases", "fp16_conv_hardswish",
+               [node("Conv", ["x", "w"], ["c"]), helper.make_node("HardSwish", ["c"], ["y"])],
+               [("x", xc)], [("y", hsw.astype(np.float16))], [("w", wc)])
+    p = RNG.uniform(-10, 10, (6,)).astype(np.float16)
+    q = RNG.uniform(1, 3, (6,)).astype(np.float16)
+    write_case(root, "cases", "fp16_mod_fmod", [node("Mod", ["p", "q"], ["y"], fmod=1)], [("p", p), ("q", q)],
+               [("y", np.fmod(p.astype(np.float64), q.astype(np.float64)).astype(np.float16))])
+
+
+# name -> (nodes, opset, extra opsets, inits, the reason's expected text)
+def build_refusals(root):
+    x = np.ones((2, 2), np.float32)
+    cases = {
+        "foreign_domain_node": ([helper.make_node("FusedGelu", ["x"], ["y"], name="fg", domain="com.microsoft")], 18,
+                                (("com.microsoft", 1),), [],
+                                "operator FusedGelu (node 'fg'): domain 'com.microsoft' is not supported"),
+        "dropout_random": ([node("Dropout", ["x", "r", "t"], ["y"])], 13, (),
+                           [("r", np.array(0.5, np.float32)), ("t", np.array(True))],
+                           "operator Dropout (node 'the_dropout'): training_mode is true and ratio is not a "
+                           "constant 0: the output would be random"),
+        "opset22": ([node("Relu", ["x"], ["y"])], 22, (), [], "opset 22 is newer than the newest this adapter "
+                                                              "follows (21)"),
+        "gelu_before_20": ([node("Gelu", ["x"], ["y"])], 19, (), [],
+                           "operator Gelu (node 'the_gelu'): the operator needs opset 20; the model imports 19"),
+    }
+    for name, (nodes, opset, extra, inits, _) in cases.items():
+        write_case(root, "refusals", name, nodes, [("x", x)], [("y", x)], inits, opset=opset, extra_opsets=extra)
+    return {name: c[4] for name, c in cases.items()}
+
+
+def main(argv):
+    conformance = argv[1]
+    root = tempfile.mkdtemp(prefix="jn-newer-opsets-")
+    try:
+        build_cases(root)
+        want = build_refusals(root)
+        rc = subprocess.run([conformance, "--data", root, "--require-all", "--verbose", "cases"]).returncode
+        out = subprocess.run([conformance, "--data", root, "--verbose", "refusals"], capture_output=True,
+                             text=True).stdout
+        print(out, end="")
+        for name, reason in want.items():
+            line = [l for l in out.splitlines() if l.strip().startswith("refused     refusals/%s:" % name)]
+            if not line or reason not in line[0]:
+                print("FAIL: refusals/%s should be refused with '%s', got %s" % (name, reason, line or "a pass"))
+                rc = 1
+        return rc
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
