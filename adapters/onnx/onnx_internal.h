@@ -148,6 +148,8 @@ int ox_in_rank(const ox_model *m, const ox_node *n, int i);
 void ox_set_out_dtype(ox_model *m, ox_node *n, int i, jn_dtype dtype);
 /* Rejects a node: JN_EUNIMPL naming op type, node and reason. Returns the code. */
 int ox_reject(const ox_node *n, jn_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Rejects a node whose operator first appeared in a later opset than the model imports (ox_reject's message). */
+int ox_need_opset(const ox_node *n, int since, jn_err *err);
 
 typedef struct ox_op {
     const char *op_type;
@@ -204,6 +206,10 @@ int ox_axis(int64_t axis, int rank);
 /* Numpy (multidirectional) broadcast of two shapes into out; JN_EINVAL naming the node when incompatible. */
 int ox_broadcast_shape(const ox_node *n, const ox_tensor *a, const ox_tensor *b, int *ndim, int64_t *shape,
                        jn_err *err);
+/* Opset < 7 binary operators broadcast only B onto A, aligned at `axis` (default: trailing), and only with
+ * broadcast=1 (else the shapes must be equal): *view is B as numpy broadcasting should see it (from opset 7, B
+ * itself). JN_EINVAL naming the node when B does not fit. */
+int ox_legacy_view(const ox_node *n, const ox_tensor *a, const ox_tensor *b, ox_tensor *view, jn_err *err);
 /* Strides (in elements) of `t` seen through an output of rank `ndim`/`shape`, 0 where t is broadcast. */
 void ox_broadcast_strides(const ox_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
 

@@ -277,6 +277,41 @@ void ox_broadcast_strides(const ox_tensor *t, int ndim, const int64_t *shape, in
     }
 }
 
+/* Opset < 7 broadcasts only B onto A, aligned at `axis` (default: trailing), and only with broadcast=1; the
+ * view of B padded with trailing ones makes that a case of numpy broadcasting. Without broadcast=1 the shapes
+ * must be equal. */
+int ox_legacy_view(const ox_node *n, const ox_tensor *a, const ox_tensor *b, ox_tensor *view, jn_err *err)
+{
+    *view = *b;
+    if (n->opset >= 7)
+        return 0;
+    if (!ox_attr_int(n, "broadcast", 0)) {
+        if (a->ndim != b->ndim || memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) != 0)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): shapes differ and broadcast is not set", n->name,
+                              n->op_type);
+        return 0;
+    }
+    int64_t axis = ox_attr_int(n, "axis", a->ndim - b->ndim);
+    if (axis < 0 || axis + b->ndim > a->ndim)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (%s): B of rank %d does not fit A of rank %d at axis %lld",
+                          n->name, n->op_type, b->ndim, a->ndim, (long long)axis);
+    for (int i = 0; i < b->ndim; i++)
+        if (b->shape[i] != a->shape[axis + i] && b->shape[i] != 1)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): B's dimension %d does not match A's", n->name,
+                              n->op_type, i);
+    view->ndim = (int)(a->ndim - axis);
+    for (int i = b->ndim; i < view->ndim; i++)
+        view->shape[i] = 1;
+    return 0;
+}
+
+int ox_need_opset(const ox_node *n, int since, jn_err *err)
+{
+    if (n->opset < since)
+        return ox_reject(n, err, "the operator needs opset %d; the model imports %d", since, n->opset);
+    return 0;
+}
+
 const ox_op *ox_op_find(const char *op_type)
 {
     const ox_op *const *tables[] = {

@@ -236,8 +236,8 @@ static int act_check(ox_model *m, ox_node *n, jn_err *err)
 {
     const act_def *d = act_find(n->op_type);
     jn_dtype dt = ox_in_dtype(m, n, 0);
-    if (n->opset < d->since)
-        return ox_reject(n, err, "the operator needs opset %d; the model imports %d", d->since, n->opset);
+    if (ox_need_opset(n, d->since, err))
+        return err->code;
     if (n->opset >= 6 && ox_attr_find(n, "consumed_inputs"))
         return ox_reject(n, err, "consumed_inputs is not part of opset %d", n->opset);
     bool ok = ((d->in & IN_FLOAT) && ox_dtype_is_float(dt)) || ((d->in & IN_INT) && ox_dtype_is_int(dt)) ||

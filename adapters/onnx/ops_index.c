@@ -1,5 +1,5 @@
 /* ops_index.c — operators that select or place elements by index: GatherElements, GatherND, ScatterElements (and
- * its opset 9-10 name Scatter), ScatterND (reduction none/add/mul, max/min from opset 18), OneHot, Compress,
+ * its deprecated name Scatter), ScatterND (reduction none/add/mul, max/min from opset 18), OneHot, Compress,
  * NonZero and Unique. Data is moved by element size, so every supported dtype works; indices are INT32 or INT64,
  * negative ones count from the end, and an index out of range fails the run naming the node. NonZero, Unique and
  * Compress have output shapes that depend on values: their inputs are marked as shape inputs so the planner keys
@@ -46,14 +46,14 @@ static void copy_elem(void *dst, int64_t i, const void *src, int64_t j, size_t e
 static int elements_check(ox_model *m, ox_node *n, jn_err *err)
 {
     bool scatter = strncmp(n->op_type, "Scatter", 7) == 0;
+    if (ox_need_opset(n, strcmp(n->op_type, "Scatter") == 0 ? 9 : 11, err))
+        return err->code;
     if (!is_index(ox_in_dtype(m, n, 1)))
         return ox_reject(n, err, "indices have dtype %s (INT32 or INT64 expected)",
                          jn_dtype_name(ox_in_dtype(m, n, 1)));
     if (scatter && ox_in_dtype(m, n, 2) != ox_in_dtype(m, n, 0))
         return ox_reject(n, err, "updates have dtype %s, data %s", jn_dtype_name(ox_in_dtype(m, n, 2)),
                          jn_dtype_name(ox_in_dtype(m, n, 0)));
-    if (strcmp(n->op_type, "Scatter") == 0 && n->opset >= 11)
-        return ox_reject(n, err, "Scatter is not part of opset %d (ScatterElements replaced it)", n->opset);
     const char *red = ox_attr_str(n, "reduction", "none");
     bool red_ok = strcmp(red, "none") == 0 || ((strcmp(red, "add") == 0 || strcmp(red, "mul") == 0) &&
                                                n->opset >= 16) ||
@@ -279,6 +279,8 @@ static const ox_op op_scatternd = {.op_type = "ScatterND", .min_in = 3, .max_in 
 
 static int onehot_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 9, err))
+        return err->code;
     for (int i = 0; i < 2; i++) {
         jn_dtype dt = ox_in_dtype(m, n, i);
         if (!ox_dtype_is_float(dt) && !ox_dtype_is_int(dt))
@@ -346,6 +348,8 @@ static const ox_op op_onehot = {.op_type = "OneHot", .min_in = 3, .max_in = 3, .
 
 static int compress_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 9, err))
+        return err->code;
     if (ox_in_dtype(m, n, 1) != JN_DTYPE_BOOL)
         return ox_reject(n, err, "condition must be BOOL");
     ox_set_out_dtype(m, n, 0, ox_in_dtype(m, n, 0));
@@ -419,6 +423,8 @@ static const ox_op op_compress = {.op_type = "Compress", .min_in = 2, .max_in = 
 
 static int nonzero_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 9, err))
+        return err->code;
     jn_dtype dt = ox_in_dtype(m, n, 0);
     if (!ox_dtype_is_float(dt) && !ox_dtype_is_int(dt) && dt != JN_DTYPE_BOOL)
         return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
@@ -562,6 +568,8 @@ static void uniq_free(uniq_result *r)
 
 static int unique_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 11, err))
+        return err->code;
     jn_dtype dt = ox_in_dtype(m, n, 0);
     if (!ox_dtype_is_float(dt) && !ox_dtype_is_int(dt))
         return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));

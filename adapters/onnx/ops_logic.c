@@ -31,9 +31,9 @@ static const nary_def nary_defs[] = {
      .int_since = 12},
     {.op_type = "Mean", .kind = K_MEAN, .since = 1, .min_in = 1, .max_in = OX_MAX_IO, .in = IN_FLOAT},
     {.op_type = "Sum", .kind = K_SUM, .since = 1, .min_in = 1, .max_in = OX_MAX_IO, .in = IN_FLOAT},
-    {.op_type = "And", .kind = K_AND, .since = 7, .min_in = 2, .max_in = 2, .in = IN_BOOL, .to_bool = true},
-    {.op_type = "Or", .kind = K_OR, .since = 7, .min_in = 2, .max_in = 2, .in = IN_BOOL, .to_bool = true},
-    {.op_type = "Xor", .kind = K_XOR, .since = 7, .min_in = 2, .max_in = 2, .in = IN_BOOL, .to_bool = true},
+    {.op_type = "And", .kind = K_AND, .since = 1, .min_in = 2, .max_in = 2, .in = IN_BOOL, .to_bool = true},
+    {.op_type = "Or", .kind = K_OR, .since = 1, .min_in = 2, .max_in = 2, .in = IN_BOOL, .to_bool = true},
+    {.op_type = "Xor", .kind = K_XOR, .since = 1, .min_in = 2, .max_in = 2, .in = IN_BOOL, .to_bool = true},
     {.op_type = "GreaterOrEqual", .kind = K_GE, .since = 12, .min_in = 2, .max_in = 2, .in = IN_FLOAT | IN_INT,
      .to_bool = true},
     {.op_type = "LessOrEqual", .kind = K_LE, .since = 12, .min_in = 2, .max_in = 2, .in = IN_FLOAT | IN_INT,
@@ -43,7 +43,7 @@ static const nary_def nary_defs[] = {
     {.op_type = "BitwiseAnd", .kind = K_BAND, .since = 18, .min_in = 2, .max_in = 2, .in = IN_INT},
     {.op_type = "BitwiseOr", .kind = K_BOR, .since = 18, .min_in = 2, .max_in = 2, .in = IN_INT},
     {.op_type = "BitwiseXor", .kind = K_BXOR, .since = 18, .min_in = 2, .max_in = 2, .in = IN_INT},
-    {.op_type = "PRelu", .kind = K_PRELU, .since = 6, .min_in = 2, .max_in = 2, .in = IN_FLOAT | IN_INT,
+    {.op_type = "PRelu", .kind = K_PRELU, .since = 1, .min_in = 2, .max_in = 2, .in = IN_FLOAT | IN_INT,
      .int_since = 9},
 };
 #define N_NARY (sizeof nary_defs / sizeof nary_defs[0])
@@ -64,10 +64,12 @@ static bool is_unsigned(jn_dtype dt)
 static int nary_check(ox_model *m, ox_node *n, jn_err *err)
 {
     const nary_def *d = nary_find(n->op_type);
-    if (n->opset < d->since)
-        return ox_reject(n, err, "opset %d is not supported (%d or later)", n->opset, d->since);
+    if (ox_need_opset(n, d->since, err))
+        return err->code;
     if (n->opset >= 6 && ox_attr_find(n, "consumed_inputs"))
         return ox_reject(n, err, "consumed_inputs is not part of opset %d", n->opset);
+    if (n->opset >= 7 && (ox_attr_find(n, "broadcast") || ox_attr_find(n, "axis")))
+        return ox_reject(n, err, "broadcast/axis attributes are not part of opset %d", n->opset);
     jn_dtype dt = ox_in_dtype(m, n, 0);
     for (int i = 0; i < n->n_in; i++) {
         if (!ox_has_in(n, i))
@@ -94,38 +96,40 @@ static int nary_check(ox_model *m, ox_node *n, jn_err *err)
     return 0;
 }
 
-/* PRelu before opset 7 applies a 1-D slope of X's channel count along axis 1 (the channels); from 7 it
- * broadcasts as numpy does. The view of the slope with trailing ones makes the first a case of the second. */
-static void prelu_view(const ox_node *n, ox_tensor *const *in, ox_tensor *slope)
+/* Before opset 7, the second input is seen through a view: PRelu applies a 1-D slope of X's channel count along
+ * axis 1 (the channels), And/Or/Xor broadcast B onto A only as their broadcast/axis attributes say
+ * (ox_legacy_view). From 7 both broadcast as numpy does. *b is the view of in[1]. */
+static int second_view(const ox_node *n, const nary_def *d, ox_tensor *const *in, ox_tensor *b, jn_err *err)
 {
-    *slope = *in[1];
-    if (n->opset >= 7 || in[1]->ndim != 1 || in[0]->ndim < 3 || in[1]->shape[0] != in[0]->shape[1] ||
+    *b = *in[1];
+    if (n->opset >= 7)
+        return 0;
+    if (d->kind == K_AND || d->kind == K_OR || d->kind == K_XOR)
+        return ox_legacy_view(n, in[0], in[1], b, err);
+    if (d->kind != K_PRELU || in[1]->ndim != 1 || in[0]->ndim < 3 || in[1]->shape[0] != in[0]->shape[1] ||
         in[1]->shape[0] == 1)
-        return;
-    slope->ndim = in[0]->ndim - 1;
-    for (int d = 1; d < slope->ndim; d++)
-        slope->shape[d] = 1;
+        return 0;
+    b->ndim = in[0]->ndim - 1;
+    for (int k = 1; k < b->ndim; k++)
+        b->shape[k] = 1;
+    return 0;
 }
 
-static int nary_shape(const ox_node *n, ox_tensor *const *in_, ox_tensor *const *out, jn_err *err)
+static int nary_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     const nary_def *d = nary_find(n->op_type);
-    ox_tensor slope, *in[2] = {in_[0], in_[1]};
-    if (d->kind == K_PRELU) {
-        prelu_view(n, in_, &slope);
-        in[1] = &slope;
-    }
-    in_ = d->kind == K_PRELU ? in : in_;
-    ox_tensor acc = *in_[0];
+    ox_tensor acc = *in[0], second;
+    if (n->n_in > 1 && second_view(n, d, in, &second, err))
+        return err->code;
     for (int i = 1; i < n->n_in; i++) {
         /* PRelu broadcasts the slope onto X (unidirectionally): the output has X's shape. */
-        if (ox_broadcast_shape(n, &acc, in_[i], &acc.ndim, acc.shape, err))
+        if (ox_broadcast_shape(n, &acc, i == 1 ? &second : in[i], &acc.ndim, acc.shape, err))
             return err->code;
     }
-    if (d->kind == K_PRELU && (acc.ndim != in_[0]->ndim ||
-                               memcmp(acc.shape, in_[0]->shape, sizeof(int64_t) * (size_t)acc.ndim) != 0))
+    if (d->kind == K_PRELU && (acc.ndim != in[0]->ndim ||
+                               memcmp(acc.shape, in[0]->shape, sizeof(int64_t) * (size_t)acc.ndim) != 0))
         return jn_err_set(err, JN_EINVAL, "node '%s' (PRelu): the slope does not broadcast to X's shape", n->name);
-    return ox_set_shape(out[0], d->to_bool ? JN_DTYPE_BOOL : in_[0]->dtype, acc.ndim, acc.shape, err);
+    return ox_set_shape(out[0], d->to_bool ? JN_DTYPE_BOOL : in[0]->dtype, acc.ndim, acc.shape, err);
 }
 
 static double f_apply(nary_kind k, double a, double b)
@@ -205,13 +209,14 @@ static int nary_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
         free(pos);
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
-    ox_tensor slope;
-    for (int k = 0; k < nin; k++)
-        ox_broadcast_strides(in[k], nd, y->shape, strides[k]);
-    if (d->kind == K_PRELU) {
-        prelu_view(n, in, &slope);
-        ox_broadcast_strides(&slope, nd, y->shape, strides[1]);
+    ox_tensor second;
+    if (nin > 1 && second_view(n, d, in, &second, err)) {
+        free(strides);
+        free(pos);
+        return err->code;
     }
+    for (int k = 0; k < nin; k++)
+        ox_broadcast_strides(k == 1 ? &second : in[k], nd, y->shape, strides[k]);
     jn_dtype dt = in[0]->dtype;
     int rc = 0;
     if (ox_dtype_is_float(dt)) {
@@ -247,7 +252,9 @@ static int nary_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     return rc;
 }
 
+/* consumed_inputs: opset < 6's in-place hint, ignored; broadcast, axis: opset < 7's logic operators. */
 static const char *const a_none[] = {"consumed_inputs", NULL};
+static const char *const a_logic[] = {"broadcast", "axis", NULL};
 static const char *const a_mod[] = {"fmod", NULL};
 static const char *const a_shift[] = {"direction", NULL};
 
@@ -258,9 +265,9 @@ NARY_OP(op_max, "Max", 1, OX_MAX_IO, a_none)
 NARY_OP(op_min, "Min", 1, OX_MAX_IO, a_none)
 NARY_OP(op_mean, "Mean", 1, OX_MAX_IO, a_none)
 NARY_OP(op_sum, "Sum", 1, OX_MAX_IO, a_none)
-NARY_OP(op_and, "And", 2, 2, a_none)
-NARY_OP(op_or, "Or", 2, 2, a_none)
-NARY_OP(op_xor, "Xor", 2, 2, a_none)
+NARY_OP(op_and, "And", 2, 2, a_logic)
+NARY_OP(op_or, "Or", 2, 2, a_logic)
+NARY_OP(op_xor, "Xor", 2, 2, a_logic)
 NARY_OP(op_ge, "GreaterOrEqual", 2, 2, a_none)
 NARY_OP(op_le, "LessOrEqual", 2, 2, a_none)
 NARY_OP(op_mod, "Mod", 2, 2, a_mod)

@@ -16,8 +16,8 @@ static bool is_sce(const ox_node *n)
 static int loss_check(ox_model *m, ox_node *n, jn_err *err)
 {
     jn_dtype dt = ox_in_dtype(m, n, 0), lt = ox_in_dtype(m, n, 1);
-    if (n->opset < 12)
-        return ox_reject(n, err, "the operator needs opset 12; the model imports %d", n->opset);
+    if (ox_need_opset(n, 12, err))
+        return err->code;
     if (!ox_dtype_is_float(dt))
         return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
     if (lt != JN_DTYPE_INT32 && lt != JN_DTYPE_INT64)

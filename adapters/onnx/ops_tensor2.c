@@ -25,6 +25,8 @@ static int same_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
 
 static int range_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 11, err))
+        return err->code;
     jn_dtype dt = ox_in_dtype(m, n, 0);
     if (dt != JN_DTYPE_FP32 && dt != JN_DTYPE_FP64 && dt != JN_DTYPE_INT16 && dt != JN_DTYPE_INT32 &&
         dt != JN_DTYPE_INT64)
@@ -87,6 +89,8 @@ static const ox_op op_range = {.op_type = "Range", .min_in = 3, .max_in = 3, .mi
 
 static int trilu_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 14, err))
+        return err->code;
     if (ox_has_in(n, 1) && ox_in_dtype(m, n, 1) != JN_DTYPE_INT64)
         return ox_reject(n, err, "k must be INT64");
     ox_set_out_dtype(m, n, 0, ox_in_dtype(m, n, 0));
@@ -132,6 +136,8 @@ static const ox_op op_trilu = {.op_type = "Trilu", .min_in = 1, .max_in = 2, .mi
 
 static int cumsum_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 11, err))
+        return err->code;
     jn_dtype dt = ox_in_dtype(m, n, 0);
     if (!is_number(dt))
         return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
@@ -222,6 +228,8 @@ static jn_dtype eyelike_dtype(const ox_node *n, jn_dtype in)
 
 static int eyelike_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 9, err))
+        return err->code;
     jn_dtype dt = eyelike_dtype(n, ox_in_dtype(m, n, 0));
     if (!is_number(dt) && dt != JN_DTYPE_BOOL)
         return ox_reject(n, err, "output dtype %s is not supported", jn_dtype_name(dt));
@@ -258,6 +266,8 @@ static const ox_op op_eyelike = {.op_type = "EyeLike", .min_in = 1, .max_in = 1,
 
 static int revseq_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 10, err))
+        return err->code;
     if (ox_in_dtype(m, n, 1) != JN_DTYPE_INT64)
         return ox_reject(n, err, "sequence_lens must be INT64");
     int64_t b = ox_attr_int(n, "batch_axis", 1), t = ox_attr_int(n, "time_axis", 0);
@@ -487,6 +497,8 @@ bad:
 
 static int einsum_check(ox_model *m, ox_node *n, jn_err *err)
 {
+    if (ox_need_opset(n, 12, err))
+        return err->code;
     jn_dtype dt = ox_in_dtype(m, n, 0);
     if (!is_number(dt))
         return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));

@@ -184,6 +184,25 @@ def build_cases(root):
                [("y", np.fmod(p.astype(np.float64), q.astype(np.float64)).astype(np.float16))])
 
 
+    # Opset 1's logic and comparison operators broadcast B onto A at `axis` only with broadcast=1.
+    la = RNG.integers(0, 2, (2, 3, 4)).astype(np.bool_)
+    lb = RNG.integers(0, 2, (3,)).astype(np.bool_)
+    write_case(root, "cases", "and_1_legacy_broadcast_axis", [node("And", ["a", "b"], ["y"], broadcast=1, axis=1)],
+               [("a", la), ("b", lb)], [("y", np.logical_and(la, lb[None, :, None]))], opset=1)
+    ga = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    gb = RNG.standard_normal((3, 4)).astype(np.float32)
+    write_case(root, "cases", "greater_1_legacy_broadcast", [node("Greater", ["a", "b"], ["y"], broadcast=1)],
+               [("a", ga), ("b", gb)], [("y", ga > gb)], opset=1)
+    # Scatter, deprecated from opset 11 on, keeps its meaning there.
+    sd = np.zeros((3, 3), np.float32)
+    si = np.array([[1, 0, 2]], np.int64)
+    su = np.array([[1.0, 2.0, 3.0]], np.float32)
+    want = sd.copy()
+    want[1, 0], want[0, 1], want[2, 2] = 1.0, 2.0, 3.0
+    write_case(root, "cases", "scatter_11_deprecated", [node("Scatter", ["d", "i", "u"], ["y"], axis=0)],
+               [("d", sd), ("i", si), ("u", su)], [("y", want)], opset=11)
+
+
 # name -> (nodes, opset, extra opsets, inits, the reason's expected text)
 def build_refusals(root):
     x = np.ones((2, 2), np.float32)
@@ -197,6 +216,9 @@ def build_refusals(root):
                            "constant 0: the output would be random"),
         "opset22": ([node("Relu", ["x"], ["y"])], 22, (), [], "opset 22 is newer than the newest this adapter "
                                                               "follows (21)"),
+        "and_7_broadcast_attribute": ([node("And", ["x", "x"], ["y"], broadcast=1)], 7, (), [],
+                                      "operator And (node 'the_and'): broadcast/axis attributes are not part of "
+                                      "opset 7"),
         "gelu_before_20": ([node("Gelu", ["x"], ["y"])], 19, (), [],
                            "operator Gelu (node 'the_gelu'): the operator needs opset 20; the model imports 19"),
     }
