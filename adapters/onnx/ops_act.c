@@ -273,8 +273,20 @@ static int act_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
     return ox_set_shape(out[0], p->def->to_bool ? JN_DTYPE_BOOL : in[0]->dtype, in[0]->ndim, in[0]->shape, err);
 }
 
+/* FP32: the activations of mobile networks (HardSigmoid, HardSwish) get loops that vectorize; the rest go through
+ * the row's double function. */
 OX_HOT static void act_f32(const act_params *p, const float *x, float *y, int64_t total)
 {
+    if (p->def->f == f_hardsigmoid || p->def->f == f_hardswish) {
+        bool swish = p->def->f == f_hardswish;
+        float a = swish ? 1.0f / 6.0f : (float)p->alpha, b = swish ? 0.5f : (float)p->beta;
+        for (int64_t i = 0; i < total; i++) {
+            float v = a * x[i] + b;
+            v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            y[i] = swish ? x[i] * v : v;
+        }
+        return;
+    }
     for (int64_t i = 0; i < total; i++)
         y[i] = (float)p->def->f(x[i], p);
 }
