@@ -4,6 +4,10 @@
  * (to nearest even). Operators that only move data (Identity, Reshape, Concat, Gather, Cast, ...) accept half
  * dtypes in their own check and are never marked.
  *
+ * The retry sees every half input as FP32, so an operator whose spec has FP32 side inputs beside half data (scales,
+ * ROIs) is taken as it should be; the price is that a model mixing FP16 and FP32 where the spec wants one type
+ * (an Add of FP16 and FP32) loads too, computing in FP32 and rounding to the half type.
+ *
  * Thread-safety: the copies are per call (malloc'd and freed within it); the node is read-only at run time. */
 #include <stdlib.h>
 #include <string.h>

@@ -503,6 +503,43 @@ typedef struct uniq_result {
     int64_t *first, *inverse, *count;
 } uniq_result;
 
+/* Stable merge sort of slice indices by their slices (ties keep index order): O(n log n) slice comparisons, so a
+ * large input costs its size times log n, not its size squared. tmp holds n entries. */
+static void uniq_sort(const uniq_ctx *u, int64_t *v, int64_t *tmp, int64_t n)
+{
+    if (n < 2)
+        return;
+    int64_t h = n / 2;
+    uniq_sort(u, v, tmp, h);
+    uniq_sort(u, v + h, tmp, n - h);
+    int64_t i = 0, j = h, k = 0;
+    while (i < h && j < n)
+        tmp[k++] = slice_cmp(u, v[j], v[i]) < 0 ? v[j++] : v[i++];
+    while (i < h)
+        tmp[k++] = v[i++];
+    while (j < n)
+        tmp[k++] = v[j++];
+    memcpy(v, tmp, (size_t)n * sizeof *v);
+}
+
+/* Group order by first occurrence (sorted=0): sorts group ids by their first index. */
+static void by_first(const int64_t *first, int64_t *g, int64_t *tmp, int64_t n)
+{
+    if (n < 2)
+        return;
+    int64_t h = n / 2;
+    by_first(first, g, tmp, h);
+    by_first(first, g + h, tmp, n - h);
+    int64_t i = 0, j = h, k = 0;
+    while (i < h && j < n)
+        tmp[k++] = first[g[j]] < first[g[i]] ? g[j++] : g[i++];
+    while (i < h)
+        tmp[k++] = g[i++];
+    while (j < n)
+        tmp[k++] = g[j++];
+    memcpy(g, tmp, (size_t)n * sizeof *g);
+}
+
 static int uniq_compute(const ox_node *n, const ox_tensor *x, uniq_ctx *u, uniq_result *r, jn_err *err)
 {
     const ox_attr *a = ox_attr_find(n, "axis");
@@ -518,45 +555,47 @@ static int uniq_compute(const ox_node *n, const ox_tensor *x, uniq_ctx *u, uniq_
         u->len = ox_count(x);
     }
     int64_t len = u->len;
-    r->first = malloc((size_t)(len + 1) * sizeof(int64_t));
-    r->inverse = malloc((size_t)(len + 1) * sizeof(int64_t));
+    size_t bytes = (size_t)(len + 1) * sizeof(int64_t);
+    r->first = malloc(bytes);
+    r->inverse = malloc(bytes);
     r->count = calloc((size_t)(len + 1), sizeof(int64_t));
-    if (!r->first || !r->inverse || !r->count)
-        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    int64_t *order = malloc(bytes), *tmp = malloc(bytes), *perm = malloc(bytes), *slot = malloc(bytes);
+    int rc = 0;
+    if (!r->first || !r->inverse || !r->count || !order || !tmp || !perm || !slot) {
+        rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int64_t k = 0; k < len; k++)
+        order[k] = k;
+    uniq_sort(u, order, tmp, len);
     r->n = 0;
-    /* Quadratic, in order of appearance; sorted afterwards when asked. */
-    for (int64_t k = 0; k < len; k++) {
-        int64_t j = 0;
-        while (j < r->n && slice_cmp(u, r->first[j], k) != 0)
-            j++;
-        if (j == r->n)
-            r->first[r->n++] = k;
-        r->inverse[k] = j;
-        r->count[j]++;
+    for (int64_t k = 0; k < len; k++) { /* runs of equal slices: their first (smallest) index leads */
+        if (k == 0 || slice_cmp(u, order[k - 1], order[k]) != 0)
+            r->first[r->n++] = order[k];
+        r->inverse[order[k]] = r->n - 1;
+        r->count[r->n - 1]++;
     }
-    if (ox_attr_int(n, "sorted", 1)) {
-        for (int64_t i = 0; i < r->n; i++) /* insertion sort of the unique slots by their slices */
-            for (int64_t j = i; j > 0 && slice_cmp(u, r->first[j - 1], r->first[j]) > 0; j--) {
-                int64_t t = r->first[j - 1];
-                r->first[j - 1] = r->first[j];
-                r->first[j] = t;
-                t = r->count[j - 1];
-                r->count[j - 1] = r->count[j];
-                r->count[j] = t;
-            }
-        for (int64_t k = 0; k < len; k++) { /* the slot of each input slice, now by binary search */
-            int64_t lo = 0, hi = r->n - 1;
-            while (lo < hi) {
-                int64_t mid = (lo + hi) / 2;
-                if (slice_cmp(u, r->first[mid], k) < 0)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            r->inverse[k] = lo;
+    if (!ox_attr_int(n, "sorted", 1)) { /* renumber the groups in order of first appearance */
+        for (int64_t g = 0; g < r->n; g++)
+            perm[g] = g;
+        by_first(r->first, perm, tmp, r->n);
+        for (int64_t g = 0; g < r->n; g++) {
+            slot[perm[g]] = g;
+            tmp[g] = r->first[perm[g]];
         }
+        memcpy(r->first, tmp, (size_t)r->n * sizeof(int64_t));
+        for (int64_t g = 0; g < r->n; g++)
+            tmp[g] = r->count[perm[g]];
+        memcpy(r->count, tmp, (size_t)r->n * sizeof(int64_t));
+        for (int64_t k = 0; k < len; k++)
+            r->inverse[k] = slot[r->inverse[k]];
     }
-    return 0;
+out:
+    free(order);
+    free(tmp);
+    free(perm);
+    free(slot);
+    return rc;
 }
 
 static void uniq_free(uniq_result *r)

@@ -365,10 +365,13 @@ static const ox_op op_hardmax = {.op_type = "Hardmax", .min_in = 1, .max_in = 1,
                                  .attrs = a_axis, .check = hardmax_check, .shape = same_shape, .run = hardmax_run};
 
 /* ---------------------------------------------------------------------------------------------------------------
- * Einsum: the equation's labels (letters; "..." stands for the broadcast dimensions) are parsed once per shape
- * set; the product runs as a loop over every label's range, accumulating into the output. */
+ * Einsum: the equation's labels (letters; "..." stands for the broadcast dimensions) are parsed at each call; the
+ * product runs as one loop over every label's range, accumulating into the output in double. */
 
 #define EIN_LABELS 64 /* 52 letters and up to JN_MAX_DIMS ellipsis dimensions */
+/* The loop visits every combination of the labels' values once: a bound keeps a hostile equation from running
+ * for hours (a run past it fails with JN_ERESOURCE). 2^32 is a batched product of [16, 1024, 256] x [16, 256, 1024]. */
+#define EIN_MAX_STEPS ((int64_t)1 << 32)
 
 typedef struct ein_plan {
     int n_labels;
@@ -560,8 +563,15 @@ static int einsum_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
         }
     }
     int64_t total = 1, counter[EIN_LABELS] = {0}, pos[OX_MAX_IO + 1] = {0}, opos = 0;
-    for (int u = 0; u < nu; u++)
+    for (int u = 0; u < nu; u++) {
+        if (p.dim[used[u]] > 0 && total > EIN_MAX_STEPS / p.dim[used[u]]) {
+            free(st);
+            free(acc);
+            return jn_err_set(err, JN_ERESOURCE, "node '%s' (Einsum): '%s' takes more than %lld products (the "
+                              "limit)", n->name, ox_attr_str(n, "equation", ""), (long long)EIN_MAX_STEPS);
+        }
         total *= p.dim[used[u]];
+    }
     for (int64_t i = 0; i < total; i++) {
         double v = 1;
         for (int k = 0; k < p.n_in; k++)
