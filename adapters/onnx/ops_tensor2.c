@@ -231,7 +231,7 @@ static int eyelike_check(ox_model *m, ox_node *n, jn_err *err)
     if (ox_need_opset(n, 9, err))
         return err->code;
     jn_dtype dt = eyelike_dtype(n, ox_in_dtype(m, n, 0));
-    if (!is_number(dt) && dt != JN_DTYPE_BOOL)
+    if (!is_number(dt) && dt != JN_DTYPE_BOOL && !ox_dtype_is_half(dt)) /* ox_store_i64 writes every one */
         return ox_reject(n, err, "output dtype %s is not supported", jn_dtype_name(dt));
     ox_set_out_dtype(m, n, 0, dt);
     return 0;

@@ -184,6 +184,15 @@ def build_cases(root):
                [("y", np.fmod(p.astype(np.float64), q.astype(np.float64)).astype(np.float16))])
 
 
+    xr = RNG.standard_normal((3, 4)).astype(np.float16)
+    xr64 = xr.astype(np.float64)
+    write_case(root, "cases", "fp16_reduce_argmax_cumsum_eyelike",
+               [node("ReduceMean", ["x", "axes"], ["m"], keepdims=0), node("ArgMax", ["x"], ["a"], axis=1, keepdims=0),
+                node("CumSum", ["x", "axis"], ["c"]), node("EyeLike", ["x"], ["e"], k=1)],
+               [("x", xr)], [("m", xr64.mean(axis=1).astype(np.float16)), ("a", np.argmax(xr64, axis=1)),
+                             ("c", np.cumsum(xr64, axis=1).astype(np.float16)), ("e", np.eye(3, 4, 1, np.float16))],
+               [("axes", np.array([1], np.int64)), ("axis", np.array(1, np.int64))])
+
     # Opset 1's logic and comparison operators broadcast B onto A at `axis` only with broadcast=1.
     la = RNG.integers(0, 2, (2, 3, 4)).astype(np.bool_)
     lb = RNG.integers(0, 2, (3,)).astype(np.bool_)
