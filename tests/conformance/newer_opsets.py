@@ -5,7 +5,7 @@ foreign-domain imports, and the refusals that must name their reason.
 Builds small models with python3-onnx's helper, computes every expected output independently with numpy (in
 float64, rounded once to the output dtype), writes them in the ONNX backend-test layout and has onnx_conformance
 run them: every case under cases/ must pass (--require-all), every model under refusals/ must be refused with the
-reason given here.
+reason given here. Also checks the refused list's contract (--write-refused, --refused) on the refusals.
 
 usage: /usr/bin/python3 newer_opsets.py ONNX_CONFORMANCE_BINARY
 """
@@ -251,9 +251,41 @@ def main(argv):
             if not line or reason not in line[0]:
                 print("FAIL: refusals/%s should be refused with '%s', got %s" % (name, reason, line or "a pass"))
                 rc = 1
-        return rc
+        return rc | check_refused_list(conformance, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def check_refused_list(conformance, root):
+    """The refused list's contract: written by --write-refused, sorted, one tab-separated line per test; a run
+    against it fails on a new refusal, a changed reason and a listed test that passes, printing each."""
+    path = os.path.join(root, "refused.txt")
+    run = lambda *args: subprocess.run([conformance, "--data", root] + list(args), capture_output=True, text=True)
+    rc = 0
+    if run("--write-refused", path, "refusals").returncode != 0:
+        print("FAIL: --write-refused")
+        return 1
+    lines = open(path).read().splitlines()
+    if lines != sorted(lines) or len(lines) != 5 or not all(l.startswith("refusals/") and "\t" in l for l in lines):
+        print("FAIL: refused list format: %r" % lines)
+        rc = 1
+    if run("--refused", path, "refusals").returncode != 0:
+        print("FAIL: the list just written does not match")
+        rc = 1
+    edits = {
+        "a changed reason": (["%s\tsome other reason" % lines[0].split("\t")[0]] + lines[1:], "the reason changed"),
+        "a missing refusal": (lines[1:], "newly refused"),
+        "a listed test that passes": (lines + ["cases/gelu_20\tonce refused"], "listed as refused, but it passes"),
+    }
+    for what, (content, expect) in edits.items():
+        with open(path, "w") as f:
+            f.write("\n".join(content) + "\n")
+        folders = ["refusals", "cases"] if "cases/" in content[-1] else ["refusals"]
+        r = run("--refused", path, *folders)
+        if r.returncode == 0 or expect not in r.stdout:
+            print("FAIL: %s in the refused list should fail the run saying '%s':\n%s" % (what, expect, r.stdout))
+            rc = 1
+    return rc
 
 
 if __name__ == "__main__":
