@@ -212,6 +212,91 @@ def build_cases(root):
                [("d", sd), ("i", si), ("u", su)], [("y", want)], opset=11)
 
 
+def build_beyond_suite(root):
+    """Parameters the 1.12 node tests leave out, against numpy."""
+    d = RNG.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    idx = np.stack([RNG.integers(0, 4, (2, 3, 2)), RNG.integers(-5, 5, (2, 3, 2))], -1).astype(np.int64)
+    want = np.zeros((2, 3, 2), np.float32)
+    for b0 in range(2):
+        for b1 in range(3):
+            for t in range(2):
+                want[b0, b1, t] = d[b0, b1, idx[b0, b1, t, 0], idx[b0, b1, t, 1]]
+    write_case(root, "cases", "gathernd_batch_dims_2", [node("GatherND", ["d", "i"], ["y"], batch_dims=2)],
+               [("d", d), ("i", idx)], [("y", want)], opset=13)
+    a = RNG.standard_normal((2, 1, 3, 4)).astype(np.float32)
+    b = RNG.standard_normal((5, 4, 2)).astype(np.float32)
+    write_case(root, "cases", "einsum_ellipsis_broadcast",
+               [node("Einsum", ["a", "b"], ["y"], equation="...ij,...jk->...ik")],
+               [("a", a), ("b", b)], [("y", np.einsum("...ij,...jk->...ik", a.astype(np.float64),
+                                                          b.astype(np.float64)).astype(np.float32))], opset=12)
+    c = RNG.standard_normal((3, 4)).astype(np.float32)
+    write_case(root, "cases", "einsum_implicit_trace", [node("Einsum", ["c", "c"], ["y"], equation="ij,kj")],
+               [("c", c)], [("y", np.einsum("ij,kj", c, c))], opset=12)
+    t = RNG.standard_normal((2, 4, 3)).astype(np.float32)
+    write_case(root, "cases", "trilu_lower_3d_k_minus1", [node("Trilu", ["t", "k"], ["y"], upper=0)], [("t", t)],
+               [("y", np.tril(t, -1))], [("k", np.array(-1, np.int64))], opset=14)
+    cs = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    rev = np.flip(np.cumsum(np.flip(cs, 1), 1), 1) - cs
+    write_case(root, "cases", "cumsum_3d_reverse_exclusive",
+               [node("CumSum", ["x", "ax"], ["y"], reverse=1, exclusive=1)], [("x", cs)], [("y", rev)],
+               [("ax", np.array(1, np.int32))], opset=14)
+    oi = np.array([[0.0, 2.0], [-1.0, 1.0]], np.float32)
+    oh = np.zeros((3, 2, 2), np.int64) + 2
+    for i in range(2):
+        for j in range(2):
+            oh[int(oi[i, j]) % 3, i, j] = 5
+    write_case(root, "cases", "onehot_axis0_float_indices", [node("OneHot", ["i", "dep", "v"], ["y"], axis=0)],
+               [("i", oi)], [("y", oh)], [("dep", np.array([3.0], np.float32)), ("v", np.array([2, 5], np.int64))],
+               opset=11)
+    cx = np.arange(12, dtype=np.int32).reshape(3, 4)
+    cond = np.array([True, False, True, True, False])
+    write_case(root, "cases", "compress_flat", [node("Compress", ["x", "c"], ["y"])], [("x", cx), ("c", cond)],
+               [("y", np.compress(cond, cx))], opset=11)
+    ux = np.array([[1, 2, 1, 2], [3, 0, 3, 0], [1, 2, 1, 2]], np.float32)
+    uy, ui, uinv, ucnt = np.unique(ux, axis=1, return_index=True, return_inverse=True, return_counts=True)
+    order = np.argsort(ui, kind="stable")  # sorted=0: in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    write_case(root, "cases", "unique_axis1_not_sorted", [node("Unique", ["x"], ["y", "i", "inv", "cnt"], axis=1,
+                                                               sorted=0)],
+               [("x", ux)], [("y", uy[:, order]), ("i", ui[order].astype(np.int64)),
+                             ("inv", rank[uinv.reshape(-1)].astype(np.int64)), ("cnt", ucnt[order].astype(np.int64))],
+               opset=11)
+    m = np.array([-7, -3, 3, 7, -8, 8], np.int32)
+    n = np.array([2, -2, -2, 3, 3, -3], np.int32)
+    write_case(root, "cases", "mod_int_fmod0_python_sign", [node("Mod", ["a", "b"], ["y"])], [("a", m), ("b", n)],
+               [("y", np.mod(m, n))], opset=13)
+    write_case(root, "cases", "mod_int_fmod1_c_sign", [node("Mod", ["a", "b"], ["y"], fmod=1)], [("a", m), ("b", n)],
+               [("y", np.fmod(m, n))], opset=13)
+    r = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, -2.6], np.float32)
+    write_case(root, "cases", "round_half_to_even", [node("Round", ["x"], ["y"])], [("x", r)], [("y", np.round(r))],
+               opset=11)
+    sx = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    write_case(root, "cases", "sce_3d_weights_ignore_sum",
+               [node("SoftmaxCrossEntropyLoss", ["x", "l", "w"], ["y", "lp"], reduction="sum", ignore_index=1)],
+               [("x", sx[:1]), ("l", np.array([[0, 1, 2, 0]], np.int64))],
+               [("y", np.array(sce_ref(sx[:1].astype(np.float64), np.array([[0, 1, 2, 0]]),
+                                       np.array([0.5, 2.0, 1.5]), 1), np.float32)),
+                ("lp", log_softmax(sx[:1].astype(np.float64)).astype(np.float32))],
+               [("w", np.array([0.5, 2.0, 1.5], np.float32))], opset=13)
+
+
+def log_softmax(x):
+    e = x - x.max(1, keepdims=True)
+    return e - np.log(np.exp(e).sum(1, keepdims=True))
+
+
+def sce_ref(x, labels, w, ignore):
+    lp = log_softmax(x)
+    total = 0.0
+    for b in range(labels.shape[0]):
+        for d in range(labels.shape[1]):
+            c = labels[b, d]
+            if c != ignore:
+                total += -lp[b, c, d] * w[c]
+    return total
+
+
 # name -> (nodes, opset, extra opsets, inits, the reason's expected text)
 def build_refusals(root):
     x = np.ones((2, 2), np.float32)
@@ -241,6 +326,7 @@ def main(argv):
     root = tempfile.mkdtemp(prefix="jn-newer-opsets-")
     try:
         build_cases(root)
+        build_beyond_suite(root)
         want = build_refusals(root)
         rc = subprocess.run([conformance, "--data", root, "--require-all", "--verbose", "cases"]).returncode
         out = subprocess.run([conformance, "--data", root, "--verbose", "refusals"], capture_output=True,
