@@ -11,11 +11,12 @@
  * listed in FILE with the same reason, and every listed test of the folders run must still be refused: a pass that
  * turns into a refusal, a changed reason, or a listed test that now passes (the list is stale) fails the run, with
  * the difference printed. --write-refused FILE writes the current refusals in that format (sorted lines
- * "folder/test<TAB>reason"). --min-pass FOLDER=N fails the run when FOLDER passes fewer than N tests.
+ * "folder/test<TAB>reason"). --min-pass FOLDER=N fails the run when FOLDER passes fewer than N tests; --by-reason
+ * prints the refusals grouped by reason.
  * Exit status 1 when anything failed, a minimum is not met or the refused list differs; with --require-all, also
  * when a model is refused.
  * Usage: onnx_conformance [--data DIR] [--refused FILE] [--write-refused FILE] [--min-pass FOLDER=N]...
- *                         [--rtol X] [--atol X] [--require-all] [--verbose] [folder...]
+ *                         [--rtol X] [--atol X] [--require-all] [--by-reason] [--verbose] [folder...]
  */
 #include <dirent.h>
 #include <math.h>
@@ -405,10 +406,57 @@ static long refused_diff(entry_list *want, entry_list *got, entry_list *passed, 
     return diffs;
 }
 
+/* --by-reason: the refusals grouped by reason, node names elided ("node '...'"), most frequent first. */
+typedef struct reason_group {
+    char reason[1300];
+    size_t count;
+} reason_group;
+
+static int group_cmp(const void *a, const void *b)
+{
+    const reason_group *x = a, *y = b;
+    return x->count != y->count ? (x->count < y->count ? 1 : -1) : strcmp(x->reason, y->reason);
+}
+
+static void print_by_reason(const entry_list *refused)
+{
+    reason_group *groups = calloc(refused->n + 1, sizeof *groups);
+    size_t n = 0;
+    if (!groups)
+        abort();
+    for (size_t i = 0; i < refused->n; i++) {
+        char r[sizeof groups->reason], *o = r;
+        const char *p = refused->items[i].reason;
+        if (strncmp(p, "model: ", 7) == 0)
+            p += 7;
+        while (*p && o < r + sizeof r - 16) {
+            const char *close = strncmp(p, "node '", 6) == 0 ? strchr(p + 6, '\'') : NULL;
+            if (close) {
+                o += sprintf(o, "node '...'");
+                p = close + 1;
+            } else {
+                *o++ = *p++;
+            }
+        }
+        *o = '\0';
+        size_t g = 0;
+        while (g < n && strcmp(groups[g].reason, r) != 0)
+            g++;
+        if (g == n)
+            memcpy(groups[n++].reason, r, sizeof r);
+        groups[g].count++;
+    }
+    qsort(groups, n, sizeof *groups, group_cmp);
+    printf("refused tests by reason:\n");
+    for (size_t g = 0; g < n; g++)
+        printf("%5zu  %s\n", groups[g].count, groups[g].reason);
+    free(groups);
+}
+
 int main(int argc, char **argv)
 {
     const char *root = "/usr/include/onnx/backend/test/data", *refused_path = NULL, *write_path = NULL;
-    bool verbose = false, require_all = false;
+    bool verbose = false, require_all = false, by_reason = false;
     const char *folders[16];
     const char *min_folder[16];
     long min_count[16];
@@ -437,6 +485,8 @@ int main(int argc, char **argv)
             require_all = true;
         else if (strcmp(argv[i], "--verbose") == 0)
             verbose = true;
+        else if (strcmp(argv[i], "--by-reason") == 0)
+            by_reason = true;
         else if (argv[i][0] == '-') {
             fprintf(stderr, "onnx_conformance: unknown option '%s'\n", argv[i]);
             return 2;
@@ -511,6 +561,8 @@ int main(int argc, char **argv)
         io_ok = entries_write(&refused, write_path) && io_ok;
         printf("wrote %zu refused tests to %s\n", refused.n, write_path);
     }
+    if (by_reason)
+        print_by_reason(&refused);
     entries_free(&refused);
     entries_free(&passed);
     if (total_tests == 0) {
