@@ -196,9 +196,38 @@ static void step(int ndim, const int64_t *shape, int n_in, int64_t (*strides)[JN
     }
 }
 
+/* FP32, two inputs of the output's shape or one of them a single value (Max(x, 0), x >= t, a PRelu slope):
+ * loops that vectorize. false when the case is not one it takes. */
+OX_HOT static bool nary_f32(nary_kind k, const ox_tensor *ta, const ox_tensor *tb, ox_tensor *y)
+{
+    int64_t total = ox_count(y), na = ox_count(ta), nb = ox_count(tb);
+    if (ta->dtype != JN_DTYPE_FP32 || (na != total && na != 1) || (nb != total && nb != 1) ||
+        (k != K_MAX && k != K_MIN && k != K_SUM && k != K_MEAN && k != K_GE && k != K_LE && k != K_PRELU))
+        return false;
+    const float *a = ta->data, *b = tb->data;
+    int64_t sa = na == total, sb = nb == total; /* 1: runs along, 0: repeated */
+    float *o = y->data;
+    uint8_t *ob = y->data;
+    for (int64_t i = 0; i < total; i++) {
+        float x = a[i * sa], z = b[i * sb];
+        switch (k) {
+        case K_MAX: o[i] = isnan(x) || isnan(z) ? NAN : x > z ? x : z; break;
+        case K_MIN: o[i] = isnan(x) || isnan(z) ? NAN : x < z ? x : z; break;
+        case K_SUM: o[i] = x + z; break;
+        case K_MEAN: o[i] = (x + z) * 0.5f; break;
+        case K_GE: ob[i] = x >= z; break;
+        case K_LE: ob[i] = x <= z; break;
+        default: o[i] = x < 0 ? x * z : x; break;
+        }
+    }
+    return true;
+}
+
 static int nary_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     const nary_def *d = nary_find(n->op_type);
+    if (n->n_in == 2 && n->opset >= 7 && nary_f32(d->kind, in[0], in[1], out[0]))
+        return 0;
     ox_tensor *y = out[0];
     int nin = n->n_in, nd = y->ndim;
     int64_t total = ox_count(y);

@@ -101,6 +101,71 @@ static int red_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
     return ox_set_shape(out[0], in[0]->dtype, nd, shape, err);
 }
 
+/* FP32 with the reduced axes one contiguous block [outer, len, inner] (a LayerNorm written out as ReduceMean over
+ * the last axis, a mean over H and W): loops without the per-element index arithmetic of the general path.
+ * Accumulates in double as that path does. false when the case is not one it takes. */
+OX_HOT static bool red_f32_block(int kind, const ox_tensor *x, const bool *reduce, ox_tensor *y, double *acc)
+{
+    int rank = x->ndim, first = -1, last = -1;
+    for (int d = 0; d < rank; d++)
+        if (reduce[d] && x->shape[d] != 1) {
+            if (first < 0)
+                first = d;
+            else if (last != d - 1)
+                return false;
+            last = d;
+        }
+    bool simple = kind == RED_MEAN || kind == RED_SUM || kind == RED_MAX || kind == RED_MIN || kind == RED_SUMSQ ||
+                  kind == RED_L1 || kind == RED_L2;
+    if (x->dtype != JN_DTYPE_FP32 || y->dtype != JN_DTYPE_FP32 || first < 0 || !simple)
+        return false;
+    int64_t outer = 1, len = 1, inner = 1;
+    for (int d = 0; d < first; d++)
+        outer *= x->shape[d];
+    for (int d = first; d <= last; d++)
+        len *= x->shape[d];
+    for (int d = last + 1; d < rank; d++)
+        inner *= x->shape[d];
+    const float *src = x->data;
+    float *dst = y->data;
+    double init = kind == RED_MAX ? -INFINITY : kind == RED_MIN ? INFINITY : 0.0;
+    for (int64_t o = 0; o < outer; o++) {
+        for (int64_t i = 0; i < inner; i++)
+            acc[i] = init;
+        for (int64_t r = 0; r < len; r++) {
+            const float *row = src + (o * len + r) * inner;
+            switch (kind) {
+            case RED_MAX:
+                for (int64_t i = 0; i < inner; i++)
+                    acc[i] = row[i] > acc[i] || isnan(row[i]) ? row[i] : acc[i];
+                break;
+            case RED_MIN:
+                for (int64_t i = 0; i < inner; i++)
+                    acc[i] = row[i] < acc[i] || isnan(row[i]) ? row[i] : acc[i];
+                break;
+            case RED_SUMSQ:
+            case RED_L2:
+                for (int64_t i = 0; i < inner; i++)
+                    acc[i] += (double)row[i] * row[i];
+                break;
+            case RED_L1:
+                for (int64_t i = 0; i < inner; i++)
+                    acc[i] += fabs((double)row[i]);
+                break;
+            default:
+                for (int64_t i = 0; i < inner; i++)
+                    acc[i] += row[i];
+                break;
+            }
+        }
+        for (int64_t i = 0; i < inner; i++) {
+            double v = kind == RED_MEAN ? acc[i] / (double)len : kind == RED_L2 ? sqrt(acc[i]) : acc[i];
+            dst[o * inner + i] = (float)v;
+        }
+    }
+    return true;
+}
+
 static int red_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     bool reduce[JN_MAX_DIMS], noop;
@@ -122,6 +187,10 @@ static int red_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
     double *acc = malloc((size_t)(nout + 1) * sizeof(double));
     if (!acc)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
+    if (total > 0 && red_f32_block(kind, in[0], reduce, out[0], acc)) {
+        free(acc);
+        return 0;
+    }
     double init = kind == RED_MAX ? -INFINITY : kind == RED_MIN ? INFINITY : kind == RED_PROD ? 1.0 : 0.0;
     double *mx = NULL; /* LogSumExp: the largest element of each output, subtracted before exp */
     if (kind == RED_LOGSUMEXP) {
