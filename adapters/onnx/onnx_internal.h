@@ -185,15 +185,8 @@ int64_t ox_load_i64(const void *data, jn_dtype dtype, int64_t i);
 void ox_store_f64(void *data, jn_dtype dtype, int64_t i, double v);
 void ox_store_i64(void *data, jn_dtype dtype, int64_t i, int64_t v);
 bool ox_dtype_is_float(jn_dtype dtype);
-/* The one home of the half-precision conversions (Cast, the generic load/store above, onnx_half.c): IEEE half
- * from a double rounded once to nearest even (as numpy's astype(float16)); bfloat16 from FP32 truncated (Cast, as
- * the ONNX reference does) or rounded to nearest even (computed results). FP16/BF16 load as double through
- * ox_load_f64 and store rounded through ox_store_f64. */
-uint16_t ox_half_from_f64(double x);
-double ox_f64_from_half(uint16_t h);
-uint16_t ox_bf16_from_f32_trunc(float f);
-uint16_t ox_bf16_from_f32(float f);
-float ox_f32_from_bf16(uint16_t b);
+/* FP16/BF16 load as double through ox_load_f64 and store rounded to nearest even through ox_store_f64 (the
+ * conversions are broker/core/half.h's). */
 bool ox_dtype_is_half(jn_dtype dtype); /* FP16 or BF16 */
 bool ox_dtype_is_int(jn_dtype dtype); /* signed or unsigned integer (not bool) */
 /* Dtypes a model may carry: FP32, FP64, BOOL and the integers, which kernels compute with, plus FP16 and BF16,

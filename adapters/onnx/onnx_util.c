@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "half.h"
 #include "onnx_internal.h"
 
 int64_t ox_count(const ox_tensor *t)
@@ -102,76 +103,14 @@ bool ox_dtype_supported(jn_dtype dt)
            dt == JN_DTYPE_BF16;
 }
 
-/* IEEE half from a double, rounded once to nearest even (as numpy's astype(float16)). */
-uint16_t ox_half_from_f64(double x)
-{
-    uint16_t sign = signbit(x) ? 0x8000 : 0;
-    double a = fabs(x);
-    if (isnan(x))
-        return sign | 0x7e00;
-    if (a >= 65520.0) /* rounds to infinity */
-        return sign | 0x7c00;
-    if (a < ldexp(1.0, -14)) /* subnormal: units of 2^-24 */
-        return sign | (uint16_t)nearbyint(a * ldexp(1.0, 24));
-    int e;
-    double m = frexp(a, &e); /* a = m * 2^e, m in [0.5, 1) */
-    e -= 1;
-    double q = nearbyint((m * 2.0 - 1.0) * 1024.0);
-    if (q >= 1024.0) {
-        q = 0;
-        e++;
-    }
-    if (e > 15)
-        return sign | 0x7c00;
-    return sign | (uint16_t)((e + 15) << 10) | (uint16_t)q;
-}
-
-double ox_f64_from_half(uint16_t h)
-{
-    double sign = (h & 0x8000) ? -1.0 : 1.0;
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    if (e == 0)
-        return sign * ldexp(m, -24);
-    if (e == 31)
-        return m ? NAN : sign * INFINITY;
-    return sign * ldexp(1024 + m, e - 25);
-}
-
-/* bfloat16 keeps the upper half of an FP32: converting to it truncates, as the ONNX reference of Cast does. */
-uint16_t ox_bf16_from_f32_trunc(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)(u >> 16);
-}
-
-float ox_f32_from_bf16(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* Rounded to nearest even (NaN kept quiet): what a computed BF16 result gets, as ONNX Runtime rounds. */
-uint16_t ox_bf16_from_f32(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if (isnan(f))
-        return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fff + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
-
 double ox_load_f64(const void *d, jn_dtype dt, int64_t i)
 {
     switch (dt) {
     case JN_DTYPE_FP32: return ((const float *)d)[i];
     case JN_DTYPE_FP64: return ((const double *)d)[i];
     case JN_DTYPE_UINT64: return (double)((const uint64_t *)d)[i];
-    case JN_DTYPE_FP16: return ox_f64_from_half(((const uint16_t *)d)[i]);
-    case JN_DTYPE_BF16: return ox_f32_from_bf16(((const uint16_t *)d)[i]);
+    case JN_DTYPE_FP16: return jn_fp16_to_float(((const uint16_t *)d)[i]);
+    case JN_DTYPE_BF16: return jn_bf16_to_float(((const uint16_t *)d)[i]);
     default: return (double)ox_load_i64(d, dt, i);
     }
 }
@@ -230,8 +169,8 @@ void ox_store_f64(void *d, jn_dtype dt, int64_t i, double v)
     switch (dt) {
     case JN_DTYPE_FP32: ((float *)d)[i] = (float)v; break;
     case JN_DTYPE_FP64: ((double *)d)[i] = v; break;
-    case JN_DTYPE_FP16: ((uint16_t *)d)[i] = ox_half_from_f64(v); break;
-    case JN_DTYPE_BF16: ((uint16_t *)d)[i] = ox_bf16_from_f32((float)v); break;
+    case JN_DTYPE_FP16: ((uint16_t *)d)[i] = jn_fp16_from_double(v); break;
+    case JN_DTYPE_BF16: ((uint16_t *)d)[i] = jn_bf16_from_float((float)v); break;
     case JN_DTYPE_BOOL: ((uint8_t *)d)[i] = v != 0; break;
     case JN_DTYPE_UINT64:
         ((uint64_t *)d)[i] = isfinite(v) && v >= 0 && v < 1.8e19 ? (uint64_t)v : 0;

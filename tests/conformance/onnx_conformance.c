@@ -28,7 +28,7 @@
 
 #include "onnx.h"
 #include "onnx.pb-c.h"
-#include "onnx_internal.h" /* the adapter's one FP16/BF16 conversion */
+#include "half.h"
 
 /* The backend test's tolerances; --rtol / --atol change them (the model-family tests compare with ONNX Runtime). */
 static double rel_tol = 1e-3, abs_tol = 1e-7;
@@ -100,8 +100,8 @@ static double element(const jn_tensor *t, int64_t i)
 {
     switch (t->dtype) {
     case JN_DTYPE_FP32: return ((const float *)t->data)[i];
-    case JN_DTYPE_FP16: return ox_f64_from_half(((const uint16_t *)t->data)[i]);
-    case JN_DTYPE_BF16: return ox_f32_from_bf16(((const uint16_t *)t->data)[i]);
+    case JN_DTYPE_FP16: return jn_fp16_to_float(((const uint16_t *)t->data)[i]);
+    case JN_DTYPE_BF16: return jn_bf16_to_float(((const uint16_t *)t->data)[i]);
     default: return ((const double *)t->data)[i];
     }
 }
