@@ -1,7 +1,9 @@
 /* ops_tensor2.c — tensor operators that build or rearrange whole tensors: Range, Trilu, CumSum, Size, EyeLike,
  * ReverseSequence, Hardmax and Einsum. Floats compute in double, integers in int64, and data movement copies by
  * element size. */
+#include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -365,8 +367,9 @@ static const ox_op op_hardmax = {.op_type = "Hardmax", .min_in = 1, .max_in = 1,
                                  .attrs = a_axis, .check = hardmax_check, .shape = same_shape, .run = hardmax_run};
 
 /* ---------------------------------------------------------------------------------------------------------------
- * Einsum: the equation's labels (letters; "..." stands for the broadcast dimensions) are parsed at each call; the
- * product runs as one loop over every label's range, accumulating into the output in double. */
+ * Einsum: the equation's labels (letters; "..." stands for the broadcast dimensions) are parsed at each call. A
+ * two-operand FP32 product that is a batched matrix product goes to sgemm (einsum_gemm); anything else runs as one
+ * loop over every label's range, accumulating into the output in double. */
 
 #define EIN_LABELS 64 /* 52 letters and up to JN_MAX_DIMS ellipsis dimensions */
 /* The loop visits every combination of the labels' values once: a bound keeps a hostile equation from running
@@ -525,11 +528,123 @@ static int einsum_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const
     return ox_set_shape(out[0], in[0]->dtype, p.out_rank, shape, err);
 }
 
+/* Copies the elements of a tensor (strides per label in st) into dst in the order of the labels given (the
+ * last one fastest); scatter = true copies the other way, from a dense src into the strided tensor. */
+static void ein_permute(float *strided, const int64_t *st, const int *labels, int nl, const int64_t *dim,
+                        float *dense, bool scatter)
+{
+    int64_t total = 1, counter[EIN_LABELS] = {0}, off = 0;
+    for (int i = 0; i < nl; i++)
+        total *= dim[labels[i]];
+    for (int64_t i = 0; i < total; i++) {
+        if (scatter)
+            strided[off] = dense[i];
+        else
+            dense[i] = strided[off];
+        for (int k = nl - 1; k >= 0; k--) {
+            int l = labels[k];
+            off += st[l];
+            if (++counter[k] < dim[l])
+                break;
+            off -= st[l] * dim[l];
+            counter[k] = 0;
+        }
+    }
+}
+
+/* Two FP32 inputs whose labels are each a batch label (both inputs and the output), a row label (the first input
+ * and the output), a column label (the second input and the output) or a contracted one (both inputs only), none
+ * repeated within a term and none broadcast: a batched product through cblas_sgemm, the operands and the result
+ * permuted to and from [batch, rows, k] x [batch, k, cols]. Attention written as Einsum ("bhqd,bhkd->bhqk") runs
+ * at sgemm's speed instead of one double product per loop step. false (nothing written) for anything else. */
+static bool einsum_gemm(const ein_plan *p, ox_tensor *const *in, ox_tensor *out, jn_err *err, int *rc)
+{
+    if (p->n_in != 2 || in[0]->dtype != JN_DTYPE_FP32 || in[1]->dtype != JN_DTYPE_FP32)
+        return false;
+    int where[EIN_LABELS] = {0}; /* bit 0: first input, 1: second, 2: output */
+    int64_t st[3][EIN_LABELS] = {{0}};
+    for (int k = 0; k < 3; k++) {
+        int rank = k < 2 ? p->in_rank[k] : p->out_rank;
+        const int *lab = k < 2 ? p->in_label[k] : p->out_label;
+        int64_t s = 1;
+        for (int d = rank - 1; d >= 0; d--) {
+            int l = lab[d];
+            int64_t size = k < 2 ? in[k]->shape[d] : out->shape[d];
+            if (where[l] & (1 << k))
+                return false; /* repeated within a term: a diagonal */
+            if (size != p->dim[l])
+                return false; /* broadcast */
+            where[l] |= 1 << k;
+            st[k][l] = s;
+            s *= size;
+        }
+    }
+    int bl[EIN_LABELS], ml[EIN_LABELS], nl[EIN_LABELS], kl[EIN_LABELS], nb = 0, nm = 0, nn = 0, nk = 0;
+    int64_t B = 1, M = 1, N = 1, K = 1;
+    for (int d = 0; d < p->out_rank; d++) { /* batch, rows and columns in the output's order */
+        int l = p->out_label[d];
+        if (where[l] == 7)
+            bl[nb++] = l, B *= p->dim[l];
+        else if (where[l] == 5)
+            ml[nm++] = l, M *= p->dim[l];
+        else
+            nl[nn++] = l, N *= p->dim[l];
+    }
+    for (int d = 0; d < p->in_rank[0]; d++) {
+        int l = p->in_label[0][d];
+        if (where[l] == 3)
+            kl[nk++] = l, K *= p->dim[l];
+        else if (where[l] == 1)
+            return false; /* summed over one input only */
+    }
+    for (int d = 0; d < p->in_rank[1]; d++)
+        if (where[p->in_label[1][d]] == 2)
+            return false;
+    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+        return false;
+    int la[EIN_LABELS], lb[EIN_LABELS], lc[EIN_LABELS], na = 0, nbb = 0, nc = 0;
+    for (int i = 0; i < nb; i++)
+        la[na++] = lb[nbb++] = lc[nc++] = bl[i];
+    for (int i = 0; i < nm; i++)
+        la[na++] = lc[nc++] = ml[i];
+    for (int i = 0; i < nk; i++)
+        la[na++] = lb[nbb++] = kl[i];
+    for (int i = 0; i < nn; i++)
+        lb[nbb++] = lc[nc++] = nl[i];
+    float *a = malloc((size_t)(B * M * K + 1) * sizeof(float)), *b = malloc((size_t)(B * K * N + 1) * sizeof(float));
+    float *c = malloc((size_t)(B * M * N + 1) * sizeof(float));
+    if (!a || !b || !c) {
+        free(a);
+        free(b);
+        free(c);
+        *rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+        return true;
+    }
+    ein_permute(in[0]->data, st[0], la, na, p->dim, a, false);
+    ein_permute(in[1]->data, st[1], lb, nbb, p->dim, b, false);
+    for (int64_t i = 0; i < B; i++) {
+        if (K == 0)
+            memset(c + i * M * N, 0, (size_t)(M * N) * sizeof(float));
+        else if (M > 0 && N > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a + i * M * K,
+                        (int)K, b + i * K * N, (int)N, 0.0f, c + i * M * N, (int)N);
+    }
+    ein_permute(out->data, st[2], lc, nc, p->dim, c, true);
+    free(a);
+    free(b);
+    free(c);
+    *rc = 0;
+    return true;
+}
+
 static int einsum_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     ein_plan p;
     if (ein_parse(n, in, &p, err))
         return err->code;
+    int rc;
+    if (einsum_gemm(&p, in, out[0], err, &rc))
+        return rc;
     /* The labels in use, and each tensor's stride per label (0 where it lacks it or broadcasts it). */
     int used[EIN_LABELS], nu = 0;
     bool in_use[EIN_LABELS] = {false};

@@ -232,6 +232,18 @@ def build_beyond_suite(root):
     c = RNG.standard_normal((3, 4)).astype(np.float32)
     write_case(root, "cases", "einsum_implicit_trace", [node("Einsum", ["c", "c"], ["y"], equation="ij,kj")],
                [("c", c)], [("y", np.einsum("ij,kj", c, c))], opset=12)
+    # Two-operand FP32 products that run through sgemm: attention, batched, outer, transposed output, two labels
+    # contracted at once.
+    for name, eq, sa, sb in (("attention", "bhqd,bhkd->bhqk", (2, 3, 5, 4), (2, 3, 6, 4)),
+                             ("batched", "bik,bkj->bij", (3, 2, 5), (3, 5, 4)),
+                             ("outer", "i,j->ij", (5,), (3,)),
+                             ("transposed_out", "ij,jk->ki", (4, 6), (6, 3)),
+                             ("two_contracted", "abc,bcd->da", (2, 3, 4), (3, 4, 5))):
+        ea = RNG.standard_normal(sa).astype(np.float32)
+        eb = RNG.standard_normal(sb).astype(np.float32)
+        write_case(root, "cases", "einsum_gemm_" + name, [node("Einsum", ["a", "b"], ["y"], equation=eq)],
+                   [("a", ea), ("b", eb)],
+                   [("y", np.einsum(eq, ea.astype(np.float64), eb.astype(np.float64)).astype(np.float32))], opset=12)
     t = RNG.standard_normal((2, 4, 3)).astype(np.float32)
     write_case(root, "cases", "trilu_lower_3d_k_minus1", [node("Trilu", ["t", "k"], ["y"], upper=0)], [("t", t)],
                [("y", np.tril(t, -1))], [("k", np.array(-1, np.int64))], opset=14)
