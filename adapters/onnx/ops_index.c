@@ -434,7 +434,9 @@ static int nonzero_check(ox_model *m, ox_node *n, jn_err *err)
 
 static bool nonzero_at(const ox_tensor *x, int64_t i)
 {
-    return ox_dtype_is_float(x->dtype) ? ox_load_f64(x->data, x->dtype, i) != 0 : ox_load_i64(x->data, x->dtype, i) != 0;
+    if (ox_dtype_is_float(x->dtype))
+        return ox_load_f64(x->data, x->dtype, i) != 0;
+    return ox_load_i64(x->data, x->dtype, i) != 0;
 }
 
 static int nonzero_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)

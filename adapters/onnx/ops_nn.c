@@ -1,8 +1,8 @@
 /* ops_nn.c — the neural-network operators: Gemm and MatMul (cblas_sgemm), Conv (1-D/2-D stride 1: direct kernel in
  * conv_direct.c, optionally with a fused 2x2/2 MaxPool; otherwise im2col + sgemm),
  * ConvTranspose (1-D/2-D: sgemm + col2im), MaxPool and AveragePool (1-D to 3-D), GlobalAveragePool,
- * BatchNormalization (also training_mode) and LayerNormalization. FP32 (MaxPool also FP64 and 8-bit integers), checked at
- * load. */
+ * BatchNormalization (also training_mode) and LayerNormalization. FP32 (MaxPool also FP64 and 8-bit integers),
+ * checked at load. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>

@@ -10,8 +10,9 @@
 
 enum { RED_MEAN, RED_SUM, RED_MAX, RED_MIN, RED_PROD, RED_L1, RED_L2, RED_LOGSUM, RED_LOGSUMEXP, RED_SUMSQ };
 
-static const char *const red_names[] = {"ReduceMean", "ReduceSum", "ReduceMax",    "ReduceMin",       "ReduceProd",
-                                        "ReduceL1",   "ReduceL2",  "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
+static const char *const red_names[] = {"ReduceMean",   "ReduceSum",       "ReduceMax",      "ReduceMin",
+                                        "ReduceProd",   "ReduceL1",        "ReduceL2",       "ReduceLogSum",
+                                        "ReduceLogSumExp", "ReduceSumSquare"};
 
 static int red_kind(const ox_node *n)
 {

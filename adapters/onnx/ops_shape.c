@@ -1,6 +1,7 @@
-/* ops_shape.c — operators that move, select or relabel elements: Identity, Dropout (inference), Cast, CastLike,
- * Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat, Split, Slice, Gather, Shape, ConstantOfShape, Expand. They work
- * on any supported dtype (bytes are copied by element size). */
+/* ops_shape.c — operators that move, select or relabel elements: Identity, Dropout (inference; training only
+ * with a constant ratio of 0), Cast, CastLike, Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat, Split,
+ * Slice, Gather, Shape, ConstantOfShape, Expand. They work on any supported dtype (bytes are copied by element
+ * size). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -97,8 +97,8 @@ def build():
     case("bitshift_right_uint8", 11, "BitShift", [("a", ints(np.uint8, 8, lo=0, hi=255)),
                                                   ("s", ints(np.uint8, 8, lo=0, hi=7))], [np.uint8], direction="RIGHT")
     for op in ("BitwiseAnd", "BitwiseOr", "BitwiseXor"):
-        case(op.lower(), 18, op, [("a", ints(np.int32, 3, 4, lo=-1000, hi=1000)), ("b", ints(np.int32, 4, lo=-99, hi=99))],
-             [np.int32])
+        case(op.lower(), 18, op,
+             [("a", ints(np.int32, 3, 4, lo=-1000, hi=1000)), ("b", ints(np.int32, 4, lo=-99, hi=99))], [np.int32])
     case("bitwisenot_uint16", 18, "BitwiseNot", [("a", ints(np.uint16, 6, lo=0, hi=65535))], [np.uint16])
     case("prelu_broadcast", 16, "PRelu", [("x", f32(2, 3, 4)), ("s", f32(3, 1))], [np.float32])
 
@@ -196,7 +196,8 @@ def main(argv):
     ort_dir = ort_dir_or_none(argv)
     if not ort_dir:
         print("FAIL ops_vs_ort: onnxruntime-node not found: run scripts/install-deps.sh --onnxruntime (or set "
-              "JUNCTION_ORT_DIR); the comparison with ONNX Runtime is this test's point, so it does not pass without it")
+              "JUNCTION_ORT_DIR); the comparison with ONNX Runtime is this test's point, so it does not pass "
+              "without it")
         return 1
     build()
     root = tempfile.mkdtemp(prefix="jn-ops-vs-ort-")
@@ -205,8 +206,9 @@ def main(argv):
         for name, opset, nodes, inputs, outputs, inits in CASES:
             d = os.path.join(root, "ops", name)
             os.makedirs(os.path.join(d, "test_data_set_0"))
+            ins = [helper.make_tensor_value_info(n, ONNX_TYPES[a.dtype.type], list(a.shape)) for n, a in inputs]
             g = helper.make_graph(
-                nodes, name, [helper.make_tensor_value_info(n, ONNX_TYPES[a.dtype.type], list(a.shape)) for n, a in inputs],
+                nodes, name, ins,
                 [helper.make_tensor_value_info(n, ONNX_TYPES[t], None) for n, t in outputs],
                 [numpy_helper.from_array(np.asarray(a), n) for n, a in inits])
             m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])

@@ -103,7 +103,8 @@ put("op_index", [H("NonZero", ["x"], ["nz"]), H("Unique", ["x"], ["u", "ui", "in
                  H("ScatterElements", ["x", "ix", "ge"], ["se"], axis=1, reduction="add"),
                  H("ScatterND", ["se", "nd", "upd"], ["y"]), H("OneHot", ["ix", "depth", "vals"], ["oh"])],
     [vi("x", [2, 3])], [vi("y", [2, 3]), vi("nz", [2, "K"], I64), vi("cp", [2, "C"]), vi("oh", [2, 2, 3])],
-    [const("half", np.array([0.5], np.float32)), const("ax0", np.array([0], np.int64)), const("ix", np.array([[0, 2], [-1, 1]], np.int64)),
+    [const("half", np.array([0.5], np.float32)), const("ax0", np.array([0], np.int64)),
+     const("ix", np.array([[0, 2], [-1, 1]], np.int64)),
      const("nd", np.array([[1, 0]], np.int64)), const("upd", np.array([7.0], np.float32)),
      const("depth", np.array(3, np.int64)), const("vals", np.array([0.0, 1.0], np.float32))], opset=18)
 put("op_tensor", [H("Range", ["r0", "r1", "r2"], ["r"]), H("Size", ["x"], ["sz"]), H("Trilu", ["x", "k"], ["t"]),
