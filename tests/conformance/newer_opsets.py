@@ -178,6 +178,33 @@ def build_cases(root):
     write_case(root, "cases", "fp16_conv_hardswish",
                [node("Conv", ["x", "w"], ["c"]), helper.make_node("HardSwish", ["c"], ["y"])],
                [("x", xc)], [("y", hsw.astype(np.float16))], [("w", wc)])
+    # A MobileNetV3 block in FP16 against FP64 arithmetic that rounds to FP16 between nodes, as the graph stores
+    # its values: within rtol 1e-3 (ops_vs_ort.py compares the same block with ONNX Runtime, whose FP16 kernels
+    # accumulate in FP16 and stray further).
+    r16 = lambda a: a.astype(np.float16).astype(np.float64)
+    hs = lambda v: v * np.clip(v / 6 + 0.5, 0, 1)
+    wts = {k: (RNG.standard_normal(shp) * 0.3).astype(np.float16) for k, shp in
+           (("w1", (8, 4, 1, 1)), ("b1", (8,)), ("wd", (8, 1, 3, 3)), ("bd", (8,)), ("ws1", (2, 8, 1, 1)),
+            ("bs1", (2,)), ("ws2", (8, 2, 1, 1)), ("bs2", (8,)), ("wp", (4, 8, 1, 1)), ("bp", (4,)))}
+    W = {k: v.astype(np.float64) for k, v in wts.items()}
+    xb16 = RNG.standard_normal((2, 4, 10, 10)).astype(np.float16)
+    xb = xb16.astype(np.float64)
+    h1 = r16(hs(r16(conv2d(xb, W["w1"], W["b1"]))))
+    h2 = r16(hs(r16(conv2d(h1, W["wd"], W["bd"], group=8, pad=1))))
+    gp = r16(h2.mean(axis=(2, 3), keepdims=True))
+    rl = r16(np.maximum(r16(conv2d(gp, W["ws1"], W["bs1"])), 0))
+    gate = r16(np.clip(r16(conv2d(rl, W["ws2"], W["bs2"])) / 6 + 0.5, 0, 1))
+    yb = (r16(conv2d(r16(h2 * gate), W["wp"], W["bp"])) + xb).astype(np.float16)
+    H = helper.make_node
+    write_case(root, "cases", "fp16_mobilenetv3_block",
+               [H("Conv", ["x", "w1", "b1"], ["c1"]), H("HardSwish", ["c1"], ["h1"]),
+                H("Conv", ["h1", "wd", "bd"], ["c2"], group=8, pads=[1, 1, 1, 1]), H("HardSwish", ["c2"], ["h2"]),
+                H("GlobalAveragePool", ["h2"], ["g"]), H("Conv", ["g", "ws1", "bs1"], ["s1"]),
+                H("Relu", ["s1"], ["r"]), H("Conv", ["r", "ws2", "bs2"], ["s2"]),
+                H("HardSigmoid", ["s2"], ["gate"], alpha=1.0 / 6, beta=0.5), H("Mul", ["h2", "gate"], ["se"]),
+                H("Conv", ["se", "wp", "bp"], ["p"]), H("Add", ["p", "x"], ["y"])],
+               [("x", xb16)], [("y", yb)], list(wts.items()))
+
     p = RNG.uniform(-10, 10, (6,)).astype(np.float16)
     q = RNG.uniform(1, 3, (6,)).astype(np.float16)
     write_case(root, "cases", "fp16_mod_fmod", [node("Mod", ["p", "q"], ["y"], fmod=1)], [("p", p), ("q", q)],
@@ -291,6 +318,23 @@ def build_beyond_suite(root):
                                        np.array([0.5, 2.0, 1.5]), 1), np.float32)),
                 ("lp", log_softmax(sx[:1].astype(np.float64)).astype(np.float32))],
                [("w", np.array([0.5, 2.0, 1.5], np.float32))], opset=13)
+
+
+def conv2d(x, w, b, group=1, pad=0):
+    """NCHW convolution, stride 1, in float64."""
+    n, _, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1
+    y = np.zeros((n, m, oh, ow))
+    mg = m // group
+    for o in range(m):
+        g = o // mg
+        for i in range(kh):
+            for j in range(kw):
+                y[:, o] += np.einsum("nchw,c->nhw", xp[:, g * cg:(g + 1) * cg, i:i + oh, j:j + ow], w[o, :, i, j])
+        y[:, o] += b[o]
+    return y
 
 
 def log_softmax(x):
