@@ -1,6 +1,7 @@
-/* ops_shape.c — operators that move, select or relabel elements: Identity, Dropout (inference), Cast, Flatten,
- * Reshape, Transpose, Squeeze, Unsqueeze, Concat, Split, Slice, Gather, Shape, ConstantOfShape, Expand. They work
- * on any supported dtype (bytes are copied by element size). */
+/* ops_shape.c — operators that move, select or relabel elements: Identity, Dropout (inference; training only
+ * with a constant ratio of 0), Cast, CastLike, Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat, Split,
+ * Slice, Gather, Shape, ConstantOfShape, Expand. They work on any supported dtype (bytes are copied by element
+ * size). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,9 +69,14 @@ static int dropout_check(ox_model *m, ox_node *n, jn_err *err)
     if (n->n_out > 1 && n->out[1] >= 0 && n->opset < 10)
         return ox_reject(n, err, "the mask output needs opset 10 or later");
     if (ox_has_in(n, 2)) {
-        const ox_tensor *t = ox_in_const(m, n, 2);
-        if (!t || ox_count(t) != 1 || ox_load_i64(t->data, t->dtype, 0) != 0)
-            return ox_reject(n, err, "training_mode must be absent or a constant false (inference only)");
+        /* Training mode drops elements at random, which cannot be reproduced; it is exact only with a ratio of
+         * constant 0 (the identity, every mask element true). */
+        const ox_tensor *t = ox_in_const(m, n, 2), *r = ox_in_const(m, n, 1);
+        bool inference = t && ox_count(t) == 1 && ox_load_i64(t->data, t->dtype, 0) == 0;
+        bool zero_ratio = r && ox_count(r) == 1 && ox_load_f64(r->data, r->dtype, 0) == 0;
+        if (!inference && !zero_ratio)
+            return ox_reject(n, err, "training_mode is %s and ratio is not a constant 0: the output would be "
+                             "random", t ? "true" : "a runtime input");
     }
     if (!ox_dtype_is_float(ox_in_dtype(m, n, 0)))
         return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(ox_in_dtype(m, n, 0)));
@@ -99,6 +105,20 @@ static const ox_op op_dropout = {"Dropout", 1, 3, 1, 2, dropout_attrs, 0, dropou
 /* ---------------------------------------------------------------------------------------------------------------
  * Cast */
 
+/* Cast and CastLike: the target dtype dt (to / the second input's dtype) is kept in params. */
+static int cast_to(ox_model *m, ox_node *n, jn_dtype dt, jn_err *err)
+{
+    jn_dtype from = ox_in_dtype(m, n, 0);
+    if (dt == JN_DTYPE_BF16 && from != JN_DTYPE_FP32 && from != JN_DTYPE_BF16)
+        return ox_reject(n, err, "casting %s to BFLOAT16 is not supported (FLOAT is)", jn_dtype_name(from));
+    n->params = malloc(sizeof(jn_dtype));
+    if (!n->params)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    *(jn_dtype *)n->params = dt;
+    ox_set_out_dtype(m, n, 0, dt);
+    return 0;
+}
+
 static int cast_check(ox_model *m, ox_node *n, jn_err *err)
 {
     if (n->opset < 6)
@@ -109,15 +129,14 @@ static int cast_check(ox_model *m, ox_node *n, jn_err *err)
     if (dt == JN_DTYPE_INVALID || dt == JN_DTYPE_BYTES)
         return ox_reject(n, err, "target type %lld is not supported (STRING and complex types are not)",
                          (long long)to);
-    jn_dtype from = ox_in_dtype(m, n, 0);
-    if (dt == JN_DTYPE_BF16 && from != JN_DTYPE_FP32 && from != JN_DTYPE_BF16)
-        return ox_reject(n, err, "casting %s to BFLOAT16 is not supported (FLOAT is)", jn_dtype_name(from));
-    n->params = malloc(sizeof(jn_dtype));
-    if (!n->params)
-        return jn_err_set(err, JN_ENOMEM, "out of memory");
-    *(jn_dtype *)n->params = dt;
-    ox_set_out_dtype(m, n, 0, dt);
-    return 0;
+    return cast_to(m, n, dt, err);
+}
+
+static int castlike_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (n->opset < 15)
+        return ox_reject(n, err, "the operator needs opset 15; the model imports %d", n->opset);
+    return cast_to(m, n, ox_in_dtype(m, n, 1), err);
 }
 
 static int cast_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
@@ -161,8 +180,13 @@ static int cast_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     return 0;
 }
 
-static const char *const cast_attrs[] = {"to", NULL};
+/* saturate (opset 19): how float8 targets overflow; no float8 dtype is supported, so it changes nothing here. */
+static const char *const cast_attrs[] = {"to", "saturate", NULL};
 static const ox_op op_cast = {"Cast", 1, 1, 1, 1, cast_attrs, 0, cast_check, cast_shape, cast_run};
+static const char *const castlike_attrs[] = {"saturate", NULL};
+static const ox_op op_castlike = {.op_type = "CastLike", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+                                  .attrs = castlike_attrs, .check = castlike_check, .shape = cast_shape,
+                                  .run = cast_run};
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Flatten, Reshape */
@@ -862,7 +886,7 @@ static const char *const constant_attrs[] = {"value", "value_float", "value_floa
                                              NULL};
 static const ox_op op_constant = {"Constant", 0, 0, 1, 1, constant_attrs, 0, NULL, NULL, NULL};
 
-const ox_op *const ox_ops_shape[] = {&op_constant, &op_identity, &op_dropout, &op_cast,   &op_flatten,   &op_reshape,
-                                     &op_transpose, &op_squeeze, &op_unsqueeze, &op_concat, &op_split,
-                                     &op_slice,    &op_gather,  &op_shape,  &op_constant_of_shape, &op_expand,
-                                     NULL};
+const ox_op *const ox_ops_shape[] = {&op_constant, &op_identity, &op_dropout,  &op_cast,   &op_castlike,
+                                     &op_flatten,  &op_reshape,  &op_transpose, &op_squeeze, &op_unsqueeze,
+                                     &op_concat,   &op_split,    &op_slice,    &op_gather,  &op_shape,
+                                     &op_constant_of_shape,      &op_expand,   NULL};
