@@ -78,7 +78,7 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
  * read. */
 int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err);
 
-/* Admin.LoadModel's loader (a jn_model_loader_fn, see broker/rpc/server.h): an engine from the ONNX bytes, or,
+/* Admin.LoadModel's loader (a jn_model_loader_fn, see broker/core/model_records.h): an engine from the ONNX bytes, or,
  * when bytes is NULL, from the model repository `models_dir` (a const char *; NULL = none): <dir>/<name>/model.onnx,
  * then <dir>/<name>.onnx. Messages are prefixed with the model's name. */
 jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,

@@ -111,7 +111,8 @@ static int new_constant(ox_model *m, const char *name, const ox_tensor *like)
 static bool fold_batchnorm(ox_model *m, size_t k, int r)
 {
     ox_node *n = &m->nodes[k], *bn = &m->nodes[r];
-    if (!is_op(bn, "BatchNormalization") || bn->n_out != 1 || bn->in[0] != n->out[0])
+    if (!is_op(bn, "BatchNormalization") || bn->n_out != 1 || bn->in[0] != n->out[0] ||
+        ox_attr_int(bn, "training_mode", 0) != 0) /* batch statistics: nothing constant to fold */
         return false;
     const ox_tensor *w = m->values[n->in[1]].konst;
     const ox_tensor *b = n->n_in > 2 && n->in[2] >= 0 ? m->values[n->in[2]].konst : NULL;

@@ -100,6 +100,8 @@ typedef struct ox_node {
     /* Its outputs' shapes are known only by running it: a control-flow or sequence node, or one reading such a
      * node's output. The planner infers such nodes every run and keeps their outputs out of the arena. */
     bool dynamic;
+    /* FP16 or BF16 when the op computes this node's half inputs on FP32 copies (onnx_half.c); else INVALID. */
+    jn_dtype half_via_f32;
 } ox_node;
 
 /* What a value holds: a tensor, or (onnx_graph.h) a sequence or optional of them, the element dtype in dtype. */
@@ -173,6 +175,8 @@ int ox_in_rank(const ox_model *m, const ox_node *n, int i);
 void ox_set_out_dtype(ox_model *m, ox_node *n, int i, jn_dtype dtype);
 /* Rejects a node: JN_EUNIMPL naming op type, node and reason. Returns the code. */
 int ox_reject(const ox_node *n, jn_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Rejects a node whose operator first appeared in a later opset than the model imports (ox_reject's message). */
+int ox_need_opset(const ox_node *n, int since, jn_err *err);
 
 typedef struct ox_op {
     const char *op_type;
@@ -218,6 +222,11 @@ extern const ox_op *const ox_ops_seq[];
 extern const ox_op_ext *const ox_exts_rnn[];
 extern const ox_op_ext *const ox_exts_control[];
 extern const ox_op_ext *const ox_exts_seq[];
+extern const ox_op *const ox_ops_act[];   /* ops_act.c */
+extern const ox_op *const ox_ops_logic[]; /* ops_logic.c */
+extern const ox_op *const ox_ops_index[];   /* ops_index.c */
+extern const ox_op *const ox_ops_tensor2[]; /* ops_tensor2.c */
+extern const ox_op *const ox_ops_loss[];    /* ops_loss.c */
 
 /* Element access across dtypes (kernels' slow generic paths). */
 double ox_load_f64(const void *data, jn_dtype dtype, int64_t i);
@@ -225,9 +234,13 @@ int64_t ox_load_i64(const void *data, jn_dtype dtype, int64_t i);
 void ox_store_f64(void *data, jn_dtype dtype, int64_t i, double v);
 void ox_store_i64(void *data, jn_dtype dtype, int64_t i, int64_t v);
 bool ox_dtype_is_float(jn_dtype dtype);
+/* FP16/BF16 load as double through ox_load_f64 and store rounded to nearest even through ox_store_f64 (the
+ * conversions are broker/core/half.h's). */
+bool ox_dtype_is_half(jn_dtype dtype); /* FP16 or BF16 */
 bool ox_dtype_is_int(jn_dtype dtype); /* signed or unsigned integer (not bool) */
 /* Dtypes a model may carry: FP32, FP64, BOOL and the integers, which kernels compute with, plus FP16 and BF16,
- * which only Cast converts and the data-movement operators copy (every other kernel's check rejects them). */
+ * which Cast converts, the data-movement operators copy and every other kernel computes on FP32 copies
+ * (onnx_half.c). */
 bool ox_dtype_supported(jn_dtype dtype);
 
 /* Normalizes an axis in [-rank, rank) to [0, rank); -1 when out of range. */
@@ -235,6 +248,10 @@ int ox_axis(int64_t axis, int rank);
 /* Numpy (multidirectional) broadcast of two shapes into out; JN_EINVAL naming the node when incompatible. */
 int ox_broadcast_shape(const ox_node *n, const ox_tensor *a, const ox_tensor *b, int *ndim, int64_t *shape,
                        jn_err *err);
+/* Opset < 7 binary operators broadcast only B onto A, aligned at `axis` (default: trailing), and only with
+ * broadcast=1 (else the shapes must be equal): *view is B as numpy broadcasting should see it (from opset 7, B
+ * itself). JN_EINVAL naming the node when B does not fit. */
+int ox_legacy_view(const ox_node *n, const ox_tensor *a, const ox_tensor *b, ox_tensor *view, jn_err *err);
 /* Strides (in elements) of `t` seen through an output of rank `ndim`/`shape`, 0 where t is broadcast. */
 void ox_broadcast_strides(const ox_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
 
@@ -279,6 +296,13 @@ bool ox_gemm_direct_fits(int64_t M, int64_t N, int64_t K);
 size_t ox_gemm_direct_scratch_floats(int isa, int64_t M, int64_t N, int64_t K);
 void ox_gemm_direct(int isa, int64_t M, int64_t N, int64_t K, const float *x, const float *w, const float *bias,
                     bool relu, float *y, float *scratch);
+
+/* onnx_half.c: FP16/BF16 through the FP32 kernels. ox_half_check runs the op's check and, when it refuses a half
+ * input, again with those inputs seen as FP32 (marking the node); the planner then calls ox_half_shape and
+ * ox_half_run instead of the op's shape and run for marked nodes. */
+int ox_half_check(ox_model *m, ox_node *n, jn_err *err);
+int ox_half_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);
+int ox_half_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);
 
 /* onnx_fuse.c: load-time fusions (Relu into Conv/Gemm/MatMul, a bias Add into MatMul); keeps the order. */
 void ox_fuse(ox_model *m);

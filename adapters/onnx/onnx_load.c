@@ -12,8 +12,8 @@
 #include "onnx_graph.h"
 #include "onnx_proto.h"
 
-/* The newest default-domain opset whose operator semantics this adapter follows (ONNX 1.12). */
-#define OX_MAX_OPSET 17
+/* The newest default-domain opset whose operator semantics this adapter follows (ONNX 1.16). */
+#define OX_MAX_OPSET 21
 
 static char *dup_str(const char *s)
 {
@@ -187,6 +187,8 @@ static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_no
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     if (p->domain && p->domain[0] && strcmp(p->domain, "ai.onnx") != 0)
         return ox_reject(n, err, "domain '%s' is not supported (only the default ONNX domain)", p->domain);
+    if (n->opset < 1)
+        return ox_reject(n, err, "the model imports no version of the default ONNX opset");
     n->op = ox_op_find(n->op_type);
     if (!n->op)
         return ox_reject(n, err, "operator not supported");
@@ -277,14 +279,14 @@ static int check_opsets(ox_model *m, const Onnx__ModelProto *p, jn_err *err)
         const char *d = o->domain ? o->domain : "";
         if (d[0] == '\0' || strcmp(d, "ai.onnx") == 0)
             m->opset = o->has_version ? o->version : 0;
-        else
-            return jn_err_set(err, JN_EUNIMPL, "opset import of domain '%s' is not supported (only the default "
-                                               "ONNX domain)", d);
+        /* Other domains (ai.onnx.ml, com.microsoft, ai.onnx.preview.training) may be imported: exporters add
+         * them whether or not a node uses them. A node of such a domain is refused by node_build. */
     }
     if (m->opset < 0 && p->n_opset_import == 0 && p->has_ir_version && p->ir_version < 3)
         m->opset = 1; /* IR < 3 had no opset_import: the first opset */
-    if (m->opset < 1)
+    if (m->opset < 1 && p->n_opset_import == 0)
         return jn_err_set(err, JN_EINVAL, "the model imports no version of the default ONNX opset");
+    /* Only other domains imported: a default-domain node is refused by node_build, naming itself. */
     if (m->opset > OX_MAX_OPSET)
         return jn_err_set(err, JN_EUNIMPL, "opset %lld is newer than the newest this adapter follows (%d)",
                           (long long)m->opset, OX_MAX_OPSET);
@@ -465,7 +467,7 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
             continue;
         }
         if (!rc)
-            rc = n->op->check(m, n, err);
+            rc = ox_half_check(m, n, err);
         for (int i = 0; i < n->n_out && !rc; i++)
             if (n->out[i] >= 0 && !ox_dtype_supported(m->values[n->out[i]].dtype))
                 rc = ox_reject(n, err, "output '%s' would have dtype %s, which is not supported",

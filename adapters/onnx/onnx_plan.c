@@ -297,7 +297,7 @@ static int run_node(ox_model *m, const ox_node *n, run_state *st, bool infer_sha
     for (int i = 0; i < n->n_out; i++)
         out[i] = n->out[i] >= 0 ? &st->slots[n->out[i]] : NULL;
     if (infer_shapes) {
-        int rc = n->op->shape(n, in, out, err);
+        int rc = n->half_via_f32 ? ox_half_shape(n, in, out, err) : n->op->shape(n, in, out, err);
         if (rc)
             return rc;
         for (int i = 0; i < n->n_out; i++)
@@ -308,7 +308,7 @@ static int run_node(ox_model *m, const ox_node *n, run_state *st, bool infer_sha
             if (n->out[i] >= 0 && alloc_output(m, st, n->out[i], err))
                 return err->code;
     }
-    int rc = n->op->run(n, in, out, err);
+    int rc = n->half_via_f32 ? ox_half_run(n, in, out, err) : n->op->run(n, in, out, err);
     if (rc && err->code == 0)
         jn_err_set(err, rc, "node '%s' (%s) failed", n->name, n->op_type);
     return rc;

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "half.h"
 #include "onnx_internal.h"
 
 int64_t ox_count(const ox_tensor *t)
@@ -108,6 +109,8 @@ double ox_load_f64(const void *d, jn_dtype dt, int64_t i)
     case JN_DTYPE_FP32: return ((const float *)d)[i];
     case JN_DTYPE_FP64: return ((const double *)d)[i];
     case JN_DTYPE_UINT64: return (double)((const uint64_t *)d)[i];
+    case JN_DTYPE_FP16: return jn_fp16_to_float(((const uint16_t *)d)[i]);
+    case JN_DTYPE_BF16: return jn_bf16_to_float(((const uint16_t *)d)[i]);
     default: return (double)ox_load_i64(d, dt, i);
     }
 }
@@ -132,6 +135,11 @@ int64_t ox_load_i64(const void *d, jn_dtype dt, int64_t i)
         double f = ((const double *)d)[i];
         return isfinite(f) && fabs(f) < 9.2e18 ? (int64_t)f : 0;
     }
+    case JN_DTYPE_FP16:
+    case JN_DTYPE_BF16: {
+        double f = ox_load_f64(d, dt, i);
+        return isfinite(f) ? (int64_t)f : 0;
+    }
     default: return 0;
     }
 }
@@ -150,6 +158,8 @@ void ox_store_i64(void *d, jn_dtype dt, int64_t i, int64_t v)
     case JN_DTYPE_INT64: ((int64_t *)d)[i] = v; break;
     case JN_DTYPE_FP32: ((float *)d)[i] = (float)v; break;
     case JN_DTYPE_FP64: ((double *)d)[i] = (double)v; break;
+    case JN_DTYPE_FP16:
+    case JN_DTYPE_BF16: ox_store_f64(d, dt, i, (double)v); break;
     default: break;
     }
 }
@@ -159,6 +169,8 @@ void ox_store_f64(void *d, jn_dtype dt, int64_t i, double v)
     switch (dt) {
     case JN_DTYPE_FP32: ((float *)d)[i] = (float)v; break;
     case JN_DTYPE_FP64: ((double *)d)[i] = v; break;
+    case JN_DTYPE_FP16: ((uint16_t *)d)[i] = jn_fp16_from_double(v); break;
+    case JN_DTYPE_BF16: ((uint16_t *)d)[i] = jn_bf16_from_float((float)v); break;
     case JN_DTYPE_BOOL: ((uint8_t *)d)[i] = v != 0; break;
     case JN_DTYPE_UINT64:
         ((uint64_t *)d)[i] = isfinite(v) && v >= 0 && v < 1.8e19 ? (uint64_t)v : 0;
@@ -204,10 +216,52 @@ void ox_broadcast_strides(const ox_tensor *t, int ndim, const int64_t *shape, in
     }
 }
 
+/* Opset < 7 broadcasts only B onto A, aligned at `axis` (default: trailing), and only with broadcast=1; the
+ * view of B padded with trailing ones makes that a case of numpy broadcasting. Without broadcast=1 the shapes
+ * must be equal. */
+int ox_legacy_view(const ox_node *n, const ox_tensor *a, const ox_tensor *b, ox_tensor *view, jn_err *err)
+{
+    *view = *b;
+    if (n->opset >= 7)
+        return 0;
+    if (!ox_attr_int(n, "broadcast", 0)) {
+        if (a->ndim != b->ndim || memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) != 0)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): shapes differ and broadcast is not set", n->name,
+                              n->op_type);
+        return 0;
+    }
+    int64_t axis = ox_attr_int(n, "axis", a->ndim - b->ndim);
+    if (axis < 0 || axis + b->ndim > a->ndim)
+        return jn_err_set(err, JN_EINVAL, "node '%s' (%s): B of rank %d does not fit A of rank %d at axis %lld",
+                          n->name, n->op_type, b->ndim, a->ndim, (long long)axis);
+    for (int i = 0; i < b->ndim; i++)
+        if (b->shape[i] != a->shape[axis + i] && b->shape[i] != 1)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): B's dimension %d does not match A's", n->name,
+                              n->op_type, i);
+    view->ndim = (int)(a->ndim - axis);
+    for (int i = b->ndim; i < view->ndim; i++)
+        view->shape[i] = 1;
+    return 0;
+}
+
+int ox_need_opset(const ox_node *n, int since, jn_err *err)
+{
+    if (n->opset < since)
+        return ox_reject(n, err, "the operator needs opset %d; the model imports %d", since, n->opset);
+    return 0;
+}
+
 const ox_op *ox_op_find(const char *op_type)
 {
-    const ox_op *const *tables[] = {ox_ops_math, ox_ops_nn, ox_ops_shape, ox_ops_reduce,
-                                     ox_ops_rnn, ox_ops_control, ox_ops_seq};
+    const ox_op *const *tables[] = {
+        ox_ops_math, ox_ops_nn, ox_ops_shape, ox_ops_reduce,
+        ox_ops_act,
+        ox_ops_logic,
+        ox_ops_index,
+        ox_ops_tensor2,
+        ox_ops_loss,
+        ox_ops_rnn, ox_ops_control, ox_ops_seq,
+    };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const ox_op *const *op = tables[t]; *op; op++)
             if (strcmp((*op)->op_type, op_type) == 0)
@@ -234,4 +288,9 @@ jn_dtype ox_dtype_from_onnx(int64_t t)
     case 16: return JN_DTYPE_BF16;
     default: return JN_DTYPE_INVALID;
     }
+}
+
+bool ox_dtype_is_half(jn_dtype dt)
+{
+    return dt == JN_DTYPE_FP16 || dt == JN_DTYPE_BF16;
 }

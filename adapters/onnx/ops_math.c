@@ -57,42 +57,12 @@ static int bin_kind(const ox_node *n)
     return -1;
 }
 
-/* Opset < 7 broadcasts only B onto A, aligned at `axis` (default: trailing), and only with broadcast=1; the
- * view of B padded with trailing ones makes that a case of numpy broadcasting. Without broadcast=1 the shapes
- * must be equal. */
-static int legacy_view(const ox_node *n, const ox_tensor *a, const ox_tensor *b, ox_tensor *view, jn_err *err)
-{
-    *view = *b;
-    if (n->opset >= 7)
-        return 0;
-    if (!ox_attr_int(n, "broadcast", 0)) {
-        if (a->ndim != b->ndim || memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) != 0)
-            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): shapes differ and broadcast is not set", n->name,
-                              n->op_type);
-        return 0;
-    }
-    int64_t axis = ox_attr_int(n, "axis", a->ndim - b->ndim);
-    if (axis < 0 || axis + b->ndim > a->ndim)
-        return jn_err_set(err, JN_EINVAL, "node '%s' (%s): B of rank %d does not fit A of rank %d at axis %lld",
-                          n->name, n->op_type, b->ndim, a->ndim, (long long)axis);
-    for (int i = 0; i < b->ndim; i++)
-        if (b->shape[i] != a->shape[axis + i] && b->shape[i] != 1)
-            return jn_err_set(err, JN_EINVAL, "node '%s' (%s): B's dimension %d does not match A's", n->name,
-                              n->op_type, i);
-    view->ndim = (int)(a->ndim - axis);
-    for (int i = b->ndim; i < view->ndim; i++)
-        view->shape[i] = 1;
-    return 0;
-}
-
 static int bin_check(ox_model *m, ox_node *n, jn_err *err)
 {
     int kind = bin_kind(n);
     jn_dtype a = ox_in_dtype(m, n, 0), b = ox_in_dtype(m, n, 1);
     if (n->opset >= 7 && (ox_attr_find(n, "broadcast") || ox_attr_find(n, "axis")))
         return ox_reject(n, err, "broadcast/axis attributes are not part of opset %d", n->opset);
-    if (kind >= BIN_EQ && n->opset < 7)
-        return ox_reject(n, err, "opset %d is not supported (7 or later)", n->opset);
     if (kind == BIN_POW) {
         if (!ox_dtype_is_float(a) && !ox_dtype_is_int(a))
             return ox_reject(n, err, "base dtype %s is not supported", jn_dtype_name(a));
@@ -118,7 +88,7 @@ static int bin_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
     int nd;
     int64_t shape[JN_MAX_DIMS];
     ox_tensor bview;
-    if (legacy_view(n, in[0], in[1], &bview, err) || ox_broadcast_shape(n, in[0], &bview, &nd, shape, err))
+    if (ox_legacy_view(n, in[0], in[1], &bview, err) || ox_broadcast_shape(n, in[0], &bview, &nd, shape, err))
         return err->code;
     int kind = bin_kind(n);
     jn_dtype dt = kind >= BIN_EQ ? JN_DTYPE_BOOL : in[0]->dtype;
@@ -233,7 +203,7 @@ static int bin_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
 {
     int kind = bin_kind(n);
     ox_tensor bview;
-    if (legacy_view(n, in[0], in[1], &bview, err))
+    if (ox_legacy_view(n, in[0], in[1], &bview, err))
         return err->code;
     const ox_tensor *ta = in[0], *tb = &bview;
     ox_tensor *to = out[0];

@@ -1,8 +1,8 @@
 /* ops_nn.c — the neural-network operators: Gemm and MatMul (cblas_sgemm), Conv (1-D/2-D stride 1: direct kernel in
  * conv_direct.c, optionally with a fused 2x2/2 MaxPool; otherwise im2col + sgemm),
  * ConvTranspose (1-D/2-D: sgemm + col2im), MaxPool and AveragePool (1-D to 3-D), GlobalAveragePool,
- * BatchNormalization and LayerNormalization (inference). FP32 (MaxPool also FP64 and 8-bit integers), checked at
- * load. */
+ * BatchNormalization (also training_mode) and LayerNormalization. FP32 (MaxPool also FP64 and 8-bit integers),
+ * checked at load. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -1023,7 +1023,7 @@ static int gap_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
 static const ox_op op_gap = {"GlobalAveragePool", 1, 1, 1, 1, no_attrs, 0, gap_check, gap_shape, gap_run};
 
 /* ---------------------------------------------------------------------------------------------------------------
- * BatchNormalization (inference: running statistics) */
+ * BatchNormalization (inference: running statistics; training_mode: the batch's statistics) */
 
 static int bn_check(ox_model *m, ox_node *n, jn_err *err)
 {
@@ -1033,8 +1033,14 @@ static int bn_check(ox_model *m, ox_node *n, jn_err *err)
         return ox_reject(n, err, "is_test is not part of opset %d", n->opset);
     if (n->opset < 7 && ox_attr_int(n, "is_test", 0) != 1)
         return ox_reject(n, err, "is_test=0 (training) is not supported");
-    if (ox_attr_int(n, "training_mode", 0) != 0 || n->n_out > 1)
-        return ox_reject(n, err, "training mode (running statistics outputs) is not supported");
+    bool training = ox_attr_int(n, "training_mode", 0) != 0;
+    if (training && n->opset < 14)
+        return ox_reject(n, err, "training_mode is not part of opset %d", n->opset);
+    if (!training && n->n_out > 1)
+        return ox_reject(n, err, "training outputs (mean, var, saved statistics) %s",
+                         n->opset < 14 ? "of opsets before 14 are not supported" : "need training_mode=1");
+    for (int i = 1; i < n->n_out; i++)
+        ox_set_out_dtype(m, n, i, JN_DTYPE_FP32);
     if (ox_attr_int(n, "spatial", 1) != 1)
         return ox_reject(n, err, "spatial=0 is not supported");
     return need_f32(m, n, 0, 4, err);
@@ -1048,7 +1054,40 @@ static int bn_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
         if (ox_count(in[i]) != in[0]->shape[1])
             return jn_err_set(err, JN_EINVAL, "node '%s' (BatchNormalization): input %d must hold %lld values",
                               n->name, i, (long long)in[0]->shape[1]);
+    for (int i = 1; i < n->n_out; i++)
+        if (out[i] && ox_set_shape(out[i], JN_DTYPE_FP32, 1, &in[0]->shape[1], err))
+            return err->code;
     return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, in[0]->shape, err);
+}
+
+/* training_mode=1 (opset 14+): normalized with the batch's own mean and (population) variance per channel; the
+ * outputs running_mean / running_var are input * momentum + batch statistic * (1 - momentum). Deterministic. */
+static int bn_train_stats(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, float *mean, float *var)
+{
+    int64_t N = in[0]->shape[0], C = in[0]->shape[1], size = 1;
+    for (int i = 2; i < in[0]->ndim; i++)
+        size *= in[0]->shape[i];
+    float momentum = ox_attr_float(n, "momentum", 0.9f);
+    const float *x = in[0]->data, *rm = in[3]->data, *rv = in[4]->data;
+    for (int64_t c = 0; c < C; c++) {
+        double sum = 0, sq = 0, cnt = (double)(N * size);
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t j = 0; j < size; j++)
+                sum += x[(i * C + c) * size + j];
+        double mu = cnt > 0 ? sum / cnt : 0;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t j = 0; j < size; j++) {
+                double d = x[(i * C + c) * size + j] - mu;
+                sq += d * d;
+            }
+        mean[c] = (float)mu;
+        var[c] = (float)(cnt > 0 ? sq / cnt : 0);
+        if (n->n_out > 1 && out[1])
+            ((float *)out[1]->data)[c] = (float)(rm[c] * (double)momentum + mu * (1.0 - (double)momentum));
+        if (n->n_out > 2 && out[2])
+            ((float *)out[2]->data)[c] = (float)(rv[c] * (double)momentum + var[c] * (1.0 - (double)momentum));
+    }
+    return 0;
 }
 
 static int bn_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
@@ -1059,7 +1098,15 @@ static int bn_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out,
     float eps = ox_attr_float(n, "epsilon", 1e-5f);
     const float *x = in[0]->data, *scale = in[1]->data, *bias = in[2]->data, *mean = in[3]->data,
                 *var = in[4]->data;
-    float *y = out[0]->data;
+    float *y = out[0]->data, *batch = NULL;
+    if (ox_attr_int(n, "training_mode", 0) != 0) {
+        batch = malloc((size_t)(2 * C + 1) * sizeof(float));
+        if (!batch)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        bn_train_stats(n, in, out, batch, batch + C);
+        mean = batch;
+        var = batch + C;
+    }
     for (int64_t c = 0; c < C; c++) {
         float k = scale[c] / sqrtf(var[c] + eps), b = bias[c] - mean[c] * k;
         for (int64_t i = 0; i < N; i++) {
@@ -1069,6 +1116,7 @@ static int bn_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out,
                 ys[j] = xs[j] * k + b;
         }
     }
+    free(batch);
     return 0;
 }
 

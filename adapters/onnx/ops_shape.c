@@ -1,11 +1,13 @@
-/* ops_shape.c — operators that move, select or relabel elements: Identity, Dropout (inference), Cast, Flatten,
- * Reshape, Transpose, Squeeze, Unsqueeze, Concat, Split, Slice, Gather, Shape, ConstantOfShape, Expand. They work
- * on any supported dtype (bytes are copied by element size). */
+/* ops_shape.c — operators that move, select or relabel elements: Identity, Dropout (inference; training only
+ * with a constant ratio of 0), Cast, CastLike, Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat, Split,
+ * Slice, Gather, Shape, ConstantOfShape, Expand. They work on any supported dtype (bytes are copied by element
+ * size). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "onnx_internal.h"
 
 static const char *const no_attrs[] = {NULL};
@@ -67,9 +69,14 @@ static int dropout_check(ox_model *m, ox_node *n, jn_err *err)
     if (n->n_out > 1 && n->out[1] >= 0 && n->opset < 10)
         return ox_reject(n, err, "the mask output needs opset 10 or later");
     if (ox_has_in(n, 2)) {
-        const ox_tensor *t = ox_in_const(m, n, 2);
-        if (!t || ox_count(t) != 1 || ox_load_i64(t->data, t->dtype, 0) != 0)
-            return ox_reject(n, err, "training_mode must be absent or a constant false (inference only)");
+        /* Training mode drops elements at random, which cannot be reproduced; it is exact only with a ratio of
+         * constant 0 (the identity, every mask element true). */
+        const ox_tensor *t = ox_in_const(m, n, 2), *r = ox_in_const(m, n, 1);
+        bool inference = t && ox_count(t) == 1 && ox_load_i64(t->data, t->dtype, 0) == 0;
+        bool zero_ratio = r && ox_count(r) == 1 && ox_load_f64(r->data, r->dtype, 0) == 0;
+        if (!inference && !zero_ratio)
+            return ox_reject(n, err, "training_mode is %s and ratio is not a constant 0: the output would be "
+                             "random", t ? "true" : "a runtime input");
     }
     if (!ox_dtype_is_float(ox_in_dtype(m, n, 0)))
         return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(ox_in_dtype(m, n, 0)));
@@ -98,55 +105,18 @@ static const ox_op op_dropout = {"Dropout", 1, 3, 1, 2, dropout_attrs, 0, dropou
 /* ---------------------------------------------------------------------------------------------------------------
  * Cast */
 
-/* IEEE half from a double, rounded once to nearest even (as numpy's astype(float16)). */
-static uint16_t half_from_f64(double x)
+/* Cast and CastLike: the target dtype dt (to / the second input's dtype) is kept in params. */
+static int cast_to(ox_model *m, ox_node *n, jn_dtype dt, jn_err *err)
 {
-    uint16_t sign = signbit(x) ? 0x8000 : 0;
-    double a = fabs(x);
-    if (isnan(x))
-        return sign | 0x7e00;
-    if (a >= 65520.0) /* rounds to infinity */
-        return sign | 0x7c00;
-    if (a < ldexp(1.0, -14)) /* subnormal: units of 2^-24 */
-        return sign | (uint16_t)nearbyint(a * ldexp(1.0, 24));
-    int e;
-    double m = frexp(a, &e); /* a = m * 2^e, m in [0.5, 1) */
-    e -= 1;
-    double q = nearbyint((m * 2.0 - 1.0) * 1024.0);
-    if (q >= 1024.0) {
-        q = 0;
-        e++;
-    }
-    if (e > 15)
-        return sign | 0x7c00;
-    return sign | (uint16_t)((e + 15) << 10) | (uint16_t)q;
-}
-
-static double f64_from_half(uint16_t h)
-{
-    double sign = (h & 0x8000) ? -1.0 : 1.0;
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    if (e == 0)
-        return sign * ldexp(m, -24);
-    if (e == 31)
-        return m ? NAN : sign * INFINITY;
-    return sign * ldexp(1024 + m, e - 25);
-}
-
-/* bfloat16 keeps the upper half of an FP32: converting to it truncates, as the ONNX reference of Cast does. */
-static uint16_t bf16_from_f32(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)(u >> 16);
-}
-
-static float f32_from_bf16(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+    jn_dtype from = ox_in_dtype(m, n, 0);
+    if (dt == JN_DTYPE_BF16 && from != JN_DTYPE_FP32 && from != JN_DTYPE_BF16)
+        return ox_reject(n, err, "casting %s to BFLOAT16 is not supported (FLOAT is)", jn_dtype_name(from));
+    n->params = malloc(sizeof(jn_dtype));
+    if (!n->params)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    *(jn_dtype *)n->params = dt;
+    ox_set_out_dtype(m, n, 0, dt);
+    return 0;
 }
 
 static int cast_check(ox_model *m, ox_node *n, jn_err *err)
@@ -159,15 +129,14 @@ static int cast_check(ox_model *m, ox_node *n, jn_err *err)
     if (dt == JN_DTYPE_INVALID || dt == JN_DTYPE_BYTES)
         return ox_reject(n, err, "target type %lld is not supported (STRING and complex types are not)",
                          (long long)to);
-    jn_dtype from = ox_in_dtype(m, n, 0);
-    if (dt == JN_DTYPE_BF16 && from != JN_DTYPE_FP32 && from != JN_DTYPE_BF16)
-        return ox_reject(n, err, "casting %s to BFLOAT16 is not supported (FLOAT is)", jn_dtype_name(from));
-    n->params = malloc(sizeof(jn_dtype));
-    if (!n->params)
-        return jn_err_set(err, JN_ENOMEM, "out of memory");
-    *(jn_dtype *)n->params = dt;
-    ox_set_out_dtype(m, n, 0, dt);
-    return 0;
+    return cast_to(m, n, dt, err);
+}
+
+static int castlike_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (n->opset < 15)
+        return ox_reject(n, err, "the operator needs opset 15; the model imports %d", n->opset);
+    return cast_to(m, n, ox_in_dtype(m, n, 1), err);
 }
 
 static int cast_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
@@ -184,15 +153,17 @@ static int cast_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
         return copy_run(n, in, out, err);
     if (x->dtype == JN_DTYPE_FP16 || x->dtype == JN_DTYPE_BF16 || to == JN_DTYPE_FP16 || to == JN_DTYPE_BF16) {
         for (int64_t i = 0; i < total; i++) {
-            double v = x->dtype == JN_DTYPE_FP16   ? f64_from_half(((const uint16_t *)x->data)[i])
-                       : x->dtype == JN_DTYPE_BF16 ? f32_from_bf16(((const uint16_t *)x->data)[i])
+            double v = x->dtype == JN_DTYPE_FP16   ? jn_fp16_to_float(((const uint16_t *)x->data)[i])
+                       : x->dtype == JN_DTYPE_BF16 ? jn_bf16_to_float(((const uint16_t *)x->data)[i])
                        : ox_dtype_is_float(x->dtype) || x->dtype == JN_DTYPE_UINT64
                            ? ox_load_f64(x->data, x->dtype, i)
                            : (double)ox_load_i64(x->data, x->dtype, i);
+            /* To FP16 rounded once from the double (numpy's astype(float16)); to BF16 by truncation, as the ONNX
+             * reference of Cast does. */
             if (to == JN_DTYPE_FP16)
-                ((uint16_t *)out[0]->data)[i] = half_from_f64(v);
+                ((uint16_t *)out[0]->data)[i] = jn_fp16_from_double(v);
             else if (to == JN_DTYPE_BF16)
-                ((uint16_t *)out[0]->data)[i] = bf16_from_f32((float)v);
+                ((uint16_t *)out[0]->data)[i] = jn_bf16_from_float_truncated((float)v);
             else
                 ox_store_f64(out[0]->data, to, i, v);
         }
@@ -209,8 +180,13 @@ static int cast_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     return 0;
 }
 
-static const char *const cast_attrs[] = {"to", NULL};
+/* saturate (opset 19): how float8 targets overflow; no float8 dtype is supported, so it changes nothing here. */
+static const char *const cast_attrs[] = {"to", "saturate", NULL};
 static const ox_op op_cast = {"Cast", 1, 1, 1, 1, cast_attrs, 0, cast_check, cast_shape, cast_run};
+static const char *const castlike_attrs[] = {"saturate", NULL};
+static const ox_op op_castlike = {.op_type = "CastLike", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+                                  .attrs = castlike_attrs, .check = castlike_check, .shape = cast_shape,
+                                  .run = cast_run};
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Flatten, Reshape */
@@ -910,7 +886,7 @@ static const char *const constant_attrs[] = {"value", "value_float", "value_floa
                                              NULL};
 static const ox_op op_constant = {"Constant", 0, 0, 1, 1, constant_attrs, 0, NULL, NULL, NULL};
 
-const ox_op *const ox_ops_shape[] = {&op_constant, &op_identity, &op_dropout, &op_cast,   &op_flatten,   &op_reshape,
-                                     &op_transpose, &op_squeeze, &op_unsqueeze, &op_concat, &op_split,
-                                     &op_slice,    &op_gather,  &op_shape,  &op_constant_of_shape, &op_expand,
-                                     NULL};
+const ox_op *const ox_ops_shape[] = {&op_constant, &op_identity, &op_dropout,  &op_cast,   &op_castlike,
+                                     &op_flatten,  &op_reshape,  &op_transpose, &op_squeeze, &op_unsqueeze,
+                                     &op_concat,   &op_split,    &op_slice,    &op_gather,  &op_shape,
+                                     &op_constant_of_shape,      &op_expand,   NULL};

@@ -31,8 +31,10 @@
 #include "junction/v1/broker.pb-c.h"
 
 #include "base64.h"
+#include "half.h"
 #include "cli.h"
 #include "client.h"
+#include "params_pb.h"
 #include "pb.h"
 #include "unary_exchange.h"
 #include "signature.h"
@@ -420,73 +422,15 @@ static uint32_t float_to_bits(float f)
     return bits;
 }
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    if (exp == 0) {
-        if (man == 0)
-            return bits_to_float(sign);
-        exp = 127 - 15 + 1; /* subnormal: normalise */
-        while (!(man & 0x400)) {
-            man <<= 1;
-            exp--;
-        }
-        return bits_to_float(sign | exp << 23 | (man & 0x3ff) << 13);
-    }
-    if (exp == 31)
-        return bits_to_float(sign | 0x7f800000 | man << 13);
-    return bits_to_float(sign | (exp + 127 - 15) << 23 | man << 13);
-}
-
-/* Round to nearest even; the caller has range-checked finite values. */
-static uint16_t float_to_half(float f)
-{
-    uint32_t x = float_to_bits(f);
-    uint32_t sign = (x >> 16) & 0x8000, man = x & 0x7fffff;
-    int32_t exp = (int32_t)((x >> 23) & 0xff);
-    if (exp == 0xff)
-        return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
-    int32_t e = exp - 127 + 15;
-    if (e >= 31)
-        return (uint16_t)(sign | 0x7c00);
-    if (e <= 0) {
-        if (e < -10)
-            return (uint16_t)sign;
-        man |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - e);
-        uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), halfway = 1u << (shift - 1);
-        if (rem > halfway || (rem == halfway && (h & 1)))
-            h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = sign | (uint32_t)e << 10 | man >> 13, rem = man & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-        h++; /* a carry into the exponent is the correct rounding */
-    return (uint16_t)h;
-}
-
-static float bf16_to_float(uint16_t b)
-{
-    return bits_to_float((uint32_t)b << 16);
-}
-
-static uint16_t float_to_bf16(float f)
-{
-    uint32_t x = float_to_bits(f);
-    if ((x & 0x7fffffff) > 0x7f800000)
-        return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
-    return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
-}
-
 /* Does the decimal text in buf convert back to the same element? Used to print the shortest exact form. */
 static bool real_roundtrips(const char *buf, double v, jn_dtype dt)
 {
     double back = strtod(buf, NULL);
     switch (dt) {
     case JN_DTYPE_FP16:
-        return float_to_half((float)back) == float_to_half((float)v);
+        return jn_fp16_from_double((float)back) == jn_fp16_from_double((float)v);
     case JN_DTYPE_BF16:
-        return float_to_bf16((float)back) == float_to_bf16((float)v);
+        return jn_bf16_from_float((float)back) == jn_bf16_from_float((float)v);
     case JN_DTYPE_FP32:
         return (float)back == (float)v;
     default:
@@ -541,9 +485,9 @@ static void print_element(FILE *out, const uint8_t *p, jn_dtype dt, bool json)
     } else {
         double v;
         if (dt == JN_DTYPE_FP16)
-            v = half_to_float((uint16_t)u);
+            v = jn_fp16_to_float((uint16_t)u);
         else if (dt == JN_DTYPE_BF16)
-            v = bf16_to_float((uint16_t)u);
+            v = jn_bf16_to_float((uint16_t)u);
         else if (dt == JN_DTYPE_FP32)
             v = bits_to_float((uint32_t)u);
         else
@@ -609,9 +553,9 @@ static int parse_element(const char *tok, jn_dtype dt, uint8_t *out)
     if (dt == JN_DTYPE_FP32)
         put_le(out, float_to_bits(f), 4);
     else if (dt == JN_DTYPE_FP16)
-        put_le(out, float_to_half(f), 2);
+        put_le(out, jn_fp16_from_double(f), 2);
     else
-        put_le(out, float_to_bf16(f), 2);
+        put_le(out, jn_bf16_from_float(f), 2);
     return 0;
 }
 
@@ -651,8 +595,7 @@ typedef struct infer_opts {
     size_t n_inputs;
     const char **outputs;
     size_t n_outputs;
-    Junction__V1__InferRequest__ParametersEntry **params;
-    size_t n_params;
+    jn_params params; /* freed with jn_params_clear */
 } infer_opts;
 
 static size_t count_values(const char *list)
@@ -819,43 +762,41 @@ static int parse_input_spec(const char *cmd, const char *arg, input_spec *s, are
     return 0;
 }
 
-/* Parses --param KEY=VALUE: an integer if it reads as one, else a finite number, else true/false, else a string. */
-static int parse_param(const char *cmd, const char *arg, arena *a, Junction__V1__InferRequest__ParametersEntry **out)
+/* Parses --param KEY=VALUE into params: an integer if it reads as one, else a finite number, else true/false, else a
+ * string. Returns 0, or -1 after a message (malformed, or KEY given twice). */
+static int parse_param(const char *cmd, const char *arg, arena *a, jn_params *params)
 {
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg) {
         fprintf(stderr, "junction %s: --param '%s': expected KEY=VALUE\n", cmd, arg);
         return -1;
     }
-    Junction__V1__InferRequest__ParametersEntry *e = ARENA_NEW(a, Junction__V1__InferRequest__ParametersEntry);
-    junction__v1__infer_request__parameters_entry__init(e);
-    Junction__V1__Parameter *p = ARENA_NEW(a, Junction__V1__Parameter);
-    junction__v1__parameter__init(p);
-    e->key = arena_strndup(a, arg, (size_t)(eq - arg));
-    e->value = p;
+    const char *key = arena_strndup(a, arg, (size_t)(eq - arg));
+    if (jn_params_find(params, key)) {
+        fprintf(stderr, "junction %s: --param '%s': parameter '%s' is given twice\n", cmd, arg, key);
+        return -1;
+    }
     const char *v = eq + 1;
     char *end;
+    int rc;
     errno = 0;
     long long i = strtoll(v, &end, 10);
     if (*v && end != v && !*end && errno == 0) {
-        p->value_case = JUNCTION__V1__PARAMETER__VALUE_INT64_VALUE;
-        p->int64_value = i;
-        *out = e;
-        return 0;
-    }
-    errno = 0;
-    double d = strtod(v, &end);
-    if (*v && end != v && !*end && isfinite(d)) {
-        p->value_case = JUNCTION__V1__PARAMETER__VALUE_DOUBLE_VALUE;
-        p->double_value = d;
-    } else if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
-        p->value_case = JUNCTION__V1__PARAMETER__VALUE_BOOL_VALUE;
-        p->bool_value = v[0] == 't';
+        rc = jn_params_set_int(params, key, i);
     } else {
-        p->value_case = JUNCTION__V1__PARAMETER__VALUE_STRING_VALUE;
-        p->string_value = arena_strdup(a, v);
+        errno = 0;
+        double d = strtod(v, &end);
+        if (*v && end != v && !*end && isfinite(d))
+            rc = jn_params_set_double(params, key, d);
+        else if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+            rc = jn_params_set_bool(params, key, v[0] == 't');
+        else
+            rc = jn_params_set_string(params, key, v);
     }
-    *out = e;
+    if (rc) {
+        fprintf(stderr, "junction %s: out of memory\n", cmd);
+        return -1;
+    }
     return 0;
 }
 
@@ -1511,7 +1452,6 @@ static int parse_infer_opts(const char *cmd, int argc, char **argv, infer_opts *
     size_t cap = (size_t)argc;
     o->inputs = arena_array(a, cap, sizeof *o->inputs);
     o->outputs = arena_array(a, cap, sizeof *o->outputs);
-    o->params = arena_array(a, cap, sizeof *o->params);
     for (int i = 1; i < argc; i++) {
         const char *v;
         int r;
@@ -1561,15 +1501,8 @@ static int parse_infer_opts(const char *cmd, int argc, char **argv, infer_opts *
         } else if ((r = flag_value(cmd, argc, argv, &i, "--param", &v)) != 0) {
             if (r < 0)
                 goto usage;
-            if (parse_param(cmd, v, a, &o->params[o->n_params]))
+            if (parse_param(cmd, v, a, &o->params))
                 return value_error(cmd);
-            for (size_t k = 0; k < o->n_params; k++)
-                if (strcmp(o->params[k]->key, o->params[o->n_params]->key) == 0) {
-                    fprintf(stderr, "junction %s: --param '%s': parameter '%s' is given twice\n", cmd, v,
-                            o->params[k]->key);
-                    return value_error(cmd);
-                }
-            o->n_params++;
         } else {
             unknown_flag(cmd, argv[i]);
             goto usage;
@@ -1626,8 +1559,10 @@ int jn_cmd_infer(int argc, char **argv)
     const char *cmd = "infer";
     arena a = {NULL};
     infer_opts o = {.c = {.server = DEFAULT_SERVER, .timeout_ms = DEFAULT_TIMEOUT_MS, .json = false}};
+    jn_params_init(&o.params);
     int rc = parse_infer_opts(cmd, argc, argv, &o, &a);
     if (rc >= 0) {
+        jn_params_clear(&o.params);
         arena_free(&a);
         return rc;
     }
@@ -1636,6 +1571,7 @@ int jn_cmd_infer(int argc, char **argv)
     for (size_t i = 0; i < o.n_inputs; i++) {
         input_spec *s = &o.inputs[i];
         if (s->form == SPEC_EXPLICIT && !(s->value = build_explicit(cmd, s, &a))) {
+            jn_params_clear(&o.params);
             arena_free(&a);
             return value_error(cmd);
         }
@@ -1649,12 +1585,15 @@ int jn_cmd_infer(int argc, char **argv)
         req.id = (char *)o.id;
     req.n_outputs = o.n_outputs;
     req.outputs = (char **)o.outputs;
-    req.n_parameters = o.n_params;
-    req.parameters = o.params;
 
     rpc r;
     jn_cli_rpc_open(&r, o.c.server, o.c.timeout_ms);
-    rc = build_inputs(cmd, &r, &o, &a, &req);
+    if (jn_params_to_v1_request(&o.params, &req)) {
+        fprintf(stderr, "junction %s: out of memory\n", cmd);
+        rc = JN_CLI_EXIT_FAIL;
+    } else {
+        rc = build_inputs(cmd, &r, &o, &a, &req);
+    }
     if (rc == 0) {
         ProtobufCMessage *msg;
         rpc_status st;
@@ -1668,6 +1607,8 @@ int jn_cmd_infer(int argc, char **argv)
         }
     }
     jn_cli_rpc_close(&r);
+    free(req.parameters);
+    jn_params_clear(&o.params);
     arena_free(&a);
     return finish_stdout(cmd, rc);
 }

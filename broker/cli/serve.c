@@ -401,9 +401,8 @@ int jn_cmd_serve(int argc, char **argv)
         goto out;
     }
     /* Admin.LoadModel / UnloadModel: ONNX files, given as bytes or re-read from --models DIR. */
-    opt.load_model = jn_onnx_model_loader;
-    opt.load_model_arg = (void *)models_dir;
-    opt.loaded_platform = JN_ONNX_PLATFORM;
+    jn_model_records model_records = {reg, jn_onnx_model_loader, (void *)models_dir, JN_ONNX_PLATFORM};
+    opt.models = &model_records;
     /* Models before pipelines, so that pipelines may use them. */
     if (models_dir) {
         int loaded = jn_onnx_register_dir(reg, models_dir, &err);
@@ -423,7 +422,6 @@ int jn_cmd_serve(int argc, char **argv)
     }
     opt.remotes = remotes;
     jn_control_add_kind(&control, JN_STATE_KIND_ENGINE, jn_remotes_apply_record, remotes); /* 1 of 4 slots */
-    jn_model_records model_records = {reg, opt.load_model, opt.load_model_arg, opt.loaded_platform};
     jn_control_add_kind(&control, JN_STATE_KIND_MODEL, jn_model_record_apply, &model_records); /* 2 of 4 */
     if (pipelines_dir && jn_pipelines_load_dir(pipelines_dir, reg, &err)) {
         fprintf(stderr, "junction serve: %s\n", err.msg);
@@ -462,7 +460,8 @@ int jn_cmd_serve(int argc, char **argv)
         }
         jn_http_router_set_control(router, &control);
         jn_http_router_set_auth(router, &auth);
-        jn_http_router_set_max_queue(router, (size_t)opt.max_queue, (size_t)opt.max_model_queue);
+        jn_dispatch_limits limits = {opt.max_inflight, (size_t)opt.max_queue, (size_t)opt.max_model_queue};
+        jn_http_router_set_limits(router, &limits);
         jn_http_server_options hopt;
         jn_http_server_options_default(&hopt);
         hopt.host = opt.host;

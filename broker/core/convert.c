@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
+
 static bool is_bytes_kind(jn_kind k)
 {
     return k == JN_KIND_TEXT || k == JN_KIND_IMAGE;
@@ -157,59 +159,6 @@ bool jn_cast_is_lossless(jn_dtype from, jn_dtype to)
 
 /* ---- element access ---- */
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else { /* subnormal */
-            exp = 127 - 15 + 1;
-            while (!(mant & 0x400)) {
-                mant <<= 1;
-                exp--;
-            }
-            bits = sign | exp << 23 | (mant & 0x3FF) << 13;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7F800000 | mant << 13;
-    } else {
-        bits = sign | (exp - 15 + 127) << 23 | mant << 13;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static uint16_t float_to_half(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    uint32_t sign = (x >> 16) & 0x8000;
-    int32_t exp = (int32_t)((x >> 23) & 0xFF) - 127 + 15;
-    uint32_t mant = x & 0x7FFFFF;
-    if (((x >> 23) & 0xFF) == 0xFF)
-        return (uint16_t)(sign | 0x7C00 | (mant ? 0x200 : 0));
-    if (exp >= 31)
-        return (uint16_t)(sign | 0x7C00);
-    if (exp <= 0) {
-        if (exp < -10)
-            return (uint16_t)sign;
-        mant |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - exp);
-        uint32_t h = mant >> shift;
-        uint32_t rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
-        if (rem > halfway || (rem == halfway && (h & 1)))
-            h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = sign | (uint32_t)exp << 10 | mant >> 13;
-    uint32_t rem = mant & 0x1FFF;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-        h++;
-    return (uint16_t)h;
-}
-
 static double read_elem(const void *data, size_t i, jn_dtype d)
 {
     switch (d) {
@@ -232,13 +181,9 @@ static double read_elem(const void *data, size_t i, jn_dtype d)
     case JN_DTYPE_INT64:
         return (double)((const int64_t *)data)[i];
     case JN_DTYPE_FP16:
-        return half_to_float(((const uint16_t *)data)[i]);
-    case JN_DTYPE_BF16: {
-        uint32_t bits = (uint32_t)((const uint16_t *)data)[i] << 16;
-        float f;
-        memcpy(&f, &bits, sizeof f);
-        return f;
-    }
+        return jn_fp16_to_float(((const uint16_t *)data)[i]);
+    case JN_DTYPE_BF16:
+        return jn_bf16_to_float(((const uint16_t *)data)[i]);
     case JN_DTYPE_FP32:
         return ((const float *)data)[i];
     case JN_DTYPE_FP64:
@@ -288,17 +233,11 @@ static void write_elem(void *data, size_t i, jn_dtype d, double v)
         ((int64_t *)data)[i] = (int64_t)clamp_round(v, -9223372036854775808.0, 9223372036854774784.0);
         break;
     case JN_DTYPE_FP16:
-        ((uint16_t *)data)[i] = float_to_half((float)v);
+        ((uint16_t *)data)[i] = jn_fp16_from_double((float)v); /* through FP32, as casts to FP32 go */
         break;
-    case JN_DTYPE_BF16: {
-        float f = (float)v;
-        uint32_t bits;
-        memcpy(&bits, &f, sizeof bits);
-        if ((bits & 0x7F800000) != 0x7F800000) /* round to nearest even; keep NaN/inf as they are */
-            bits += 0x7FFF + ((bits >> 16) & 1);
-        ((uint16_t *)data)[i] = (uint16_t)(bits >> 16);
+    case JN_DTYPE_BF16:
+        ((uint16_t *)data)[i] = jn_bf16_from_float((float)v);
         break;
-    }
     case JN_DTYPE_FP32:
         ((float *)data)[i] = (float)v;
         break;

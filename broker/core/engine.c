@@ -7,9 +7,9 @@
 jn_engine *jn_engine_create(const jn_engine_vtable *vt, const char *name, const char *version,
                             const char *description, void *ctx, jn_err *err)
 {
-    if (!vt || vt->abi_version != JN_ENGINE_ABI_VERSION || !vt->infer) {
+    if (!vt || vt->abi_version < 1 || vt->abi_version > JN_ENGINE_ABI_VERSION || !vt->infer) {
         /* infer is the one required slot */
-        jn_err_set(err, JN_EINVAL, "engine '%s': vtable ABI version %u is not %u or infer is missing",
+        jn_err_set(err, JN_EINVAL, "engine '%s': vtable ABI version %u is not 1 to %u or infer is missing",
                    name ? name : "", vt ? vt->abi_version : 0u, JN_ENGINE_ABI_VERSION);
         return NULL;
     }
@@ -19,7 +19,6 @@ jn_engine *jn_engine_create(const jn_engine_vtable *vt, const char *name, const 
     e->vt = vt;
     atomic_init(&e->refs, 1);
     atomic_init(&e->ready, 1);
-    atomic_init(&e->stats, NULL);
     e->ctx = ctx;
     jn_signature_init(&e->sig);
     e->name = strdup(name ? name : "");

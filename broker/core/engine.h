@@ -1,5 +1,5 @@
 /* engine.h — the engine plug-in interface. Built-in engines, ONNX-loaded models and remote models all implement
- * this const vtable; the broker knows nothing else about them.
+ * this const vtable; the broker knows nothing else about them (core/dispatch.c runs every call through it).
  *
  * Ownership:
  * - jn_engine is refcounted. jn_engine_create returns one reference (usually handed to the registry); whoever runs
@@ -15,6 +15,7 @@
 #define JN_ENGINE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -22,7 +23,12 @@
 #include "signature.h"
 #include "tensor.h"
 
-#define JN_ENGINE_ABI_VERSION 1u
+/* The vtable's layout version. Slots are only ever appended; each says since which version it exists, and a
+ * vtable declaring an older version is read only up to the slots that version had (jn_engine_create accepts
+ * 1 .. JN_ENGINE_ABI_VERSION).
+ *   1: infer, infer_stream, find_output, warmup, destroy
+ *   2: infer_async; jn_infer_ctx.host */
+#define JN_ENGINE_ABI_VERSION 2u
 
 /* Engine flags. */
 enum {
@@ -34,6 +40,22 @@ enum {
 };
 
 struct jn_workpool;
+
+/* Since ABI 2: a completion-queue event of the host. The gRPC front end pumps its completion queues by calling
+ * tag->fn(tag, ok) for every event that comes out, so an engine that puts its own work on such a queue (a remote
+ * call, see jn_host_hint) embeds one of these as the tag. */
+typedef struct jn_host_tag {
+    void (*fn)(struct jn_host_tag *tag, bool ok);
+} jn_host_tag;
+
+/* Since ABI 2: what the host that carried the call can offer an asynchronous engine, opaque to core. The gRPC
+ * front end sets `queue` to the grpc_completion_queue its pump thread drains (every tag on it a jn_host_tag) and
+ * `parent` to the server call (a grpc_call *, for cancellation propagation); both NULL elsewhere (HTTP, pipeline
+ * steps). Borrowed: valid until the call's answer is delivered. */
+typedef struct jn_host_hint {
+    void *queue;
+    void *parent;
+} jn_host_hint;
 
 /* What an engine may know of the call it serves. Borrowed for the duration of infer(). */
 typedef struct jn_infer_ctx {
@@ -48,11 +70,18 @@ typedef struct jn_infer_ctx {
     size_t n_outputs;
     /* Where an engine may run independent work in parallel (pipelines' branches); NULL = run it in line. */
     struct jn_workpool *pool;
+    /* Since ABI 2: the host's completion queue and call, for infer_async (all NULL when there is none). */
+    jn_host_hint host;
 } jn_infer_ctx;
 
 /* Receives one partial answer of a streaming engine. Takes ownership of the tensors in `partial` (the list is
  * left empty). Returns 0 to go on, or a JN_E* code (the caller went away) to make the engine stop. */
 typedef int (*jn_emit_fn)(void *arg, jn_tensor_list *partial, jn_err *err);
+
+/* Receives the result of an asynchronous call (infer_async), exactly once, on any thread (possibly before
+ * infer_async returned): rc 0 with the outputs in `produced` (the callee takes the tensors; the list is left
+ * empty), or a JN_E* code with `err` saying why. */
+typedef void (*jn_async_done_fn)(void *arg, int rc, jn_tensor_list *produced, jn_err *err);
 
 typedef struct jn_engine jn_engine;
 
@@ -74,6 +103,13 @@ typedef struct jn_engine_vtable {
     int (*warmup)(jn_engine *self, jn_err *err);
     /* Optional (NULL): frees ctx. */
     void (*destroy)(jn_engine *self);
+    /* ---- since ABI 2 ---- */
+    /* Optional (NULL): starts the call and returns without waiting for its answer (an engine whose work happens
+     * elsewhere: another server). 0 = started: `done` will be called exactly once; or a JN_E* code with err set
+     * when refused at once (done is then never called). ctx and inputs stay valid until done is called. The
+     * dispatcher uses it for unary calls when the engine has it; streamed answers and pipeline steps use infer. */
+    int (*infer_async)(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs, jn_async_done_fn done,
+                       void *done_arg, jn_err *err);
 } jn_engine_vtable;
 
 struct jn_engine {
@@ -86,16 +122,8 @@ struct jn_engine {
     unsigned flags;    /* JN_ENGINE_* */
     atomic_int ready;
     void *ctx; /* the implementation's state */
-    /* The model's metrics, looked up once (jn_metrics_engine) so requests skip the registry lookup. */
-    struct jn_model_stats *_Atomic stats;
-    /* Where front ends run this engine's calls when it is not inline (jn_exec_submit): NULL = their shared worker
-     * pool. A remote engine sets its endpoint's own pool (a bulkhead: a hung remote ties up only its threads).
-     * Borrowed: the engine keeps it alive for as long as it lives. Set before registration, never changed. */
-    struct jn_workpool *pool;
-    /* With `pool`: calls queued (not yet started) beyond this fail fast with JN_EUNAVAIL. 0 = no bound. */
-    size_t pool_max_pending;
-    /* Calls queued on the shared pool and not started yet (jn_exec_submit / jn_exec_started): per-model shedding. */
-    atomic_long queued;
+    /* Scheduling state (queues, metrics, bulkheads) is not here: it belongs to the registry's entry (jn_model,
+     * registry.h), which the dispatcher owns. */
 };
 
 /* A new engine with an empty signature and one reference. Copies name, version (NULL -> "1") and description.
@@ -107,6 +135,14 @@ void jn_engine_unref(jn_engine *e);
 
 /* The port of output `name`: the signature's, or one the engine offers beyond it (find_output). NULL if none. */
 const jn_port *jn_engine_find_output(const jn_engine *e, const char *name);
+
+/* The engine's infer_async slot, or NULL when it has none (or its vtable predates ABI 2). */
+static inline int (*jn_engine_async_slot(const jn_engine *e))(jn_engine *, const jn_infer_ctx *,
+                                                               const jn_tensor_list *, jn_async_done_fn, void *,
+                                                               jn_err *)
+{
+    return e->vt->abi_version >= 2 ? e->vt->infer_async : NULL;
+}
 
 /* Monotonic clock in nanoseconds (the clock of jn_infer_ctx.deadline_ns). */
 int64_t jn_now_ns(void);

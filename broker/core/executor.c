@@ -29,6 +29,16 @@ static int validate_outputs(const jn_engine *e, const char *model, char *const *
     return 0;
 }
 
+int jn_exec_validate(const jn_engine *e, const jn_request *req, jn_err *err)
+{
+    if (!atomic_load(&e->ready))
+        return jn_err_set(err, JN_EUNAVAIL, "model '%s' is not ready", req->model);
+    int rc = jn_signature_validate_inputs(&e->sig, req->model, &req->inputs, err);
+    if (!rc)
+        rc = validate_outputs(e, req->model, req->outputs, req->n_outputs, err);
+    return rc;
+}
+
 int jn_exec_prepare(jn_registry *reg, const jn_request *req, jn_engine **engine, jn_err *err)
 {
     *engine = NULL;
@@ -37,13 +47,7 @@ int jn_exec_prepare(jn_registry *reg, const jn_request *req, jn_engine **engine,
     jn_engine *e = jn_registry_get(reg, req->model, req->version, err);
     if (!e)
         return err ? err->code : JN_ENOTFOUND;
-    if (!atomic_load(&e->ready)) {
-        jn_engine_unref(e);
-        return jn_err_set(err, JN_EUNAVAIL, "model '%s' is not ready", req->model);
-    }
-    int rc = jn_signature_validate_inputs(&e->sig, req->model, &req->inputs, err);
-    if (!rc)
-        rc = validate_outputs(e, req->model, req->outputs, req->n_outputs, err);
+    int rc = jn_exec_validate(e, req, err);
     if (rc) {
         jn_engine_unref(e);
         return rc;
@@ -187,48 +191,4 @@ int jn_exec_run_stream(jn_engine *engine, const jn_request *req, const atomic_in
 {
     jn_infer_ctx ctx = jn_exec_request_ctx(req, cancelled, pool);
     return jn_exec_engine_stream(engine, &ctx, &req->inputs, emit, emit_arg, err);
-}
-
-void jn_exec_started(const jn_engine *engine)
-{
-    if (!engine->pool) /* jn_exec_submit counts only what waits on the shared pool */
-        atomic_fetch_sub_explicit(&((jn_engine *)engine)->queued, 1, memory_order_relaxed);
-}
-
-int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, const jn_exec_limits *limits, jn_job_fn fn,
-                   void *arg, jn_err *err)
-{
-    jn_workpool *pool = engine->pool ? engine->pool : shared;
-    if (!engine->pool) {
-        atomic_long *queued = &((jn_engine *)engine)->queued; /* bookkeeping, not the engine's state */
-        size_t waiting = limits && limits->max_queue ? jn_workpool_pending(shared) : 0;
-        if (limits && limits->max_queue && waiting >= limits->max_queue)
-            return jn_err_set(err, JN_ERESOURCE,
-                              "model '%s': the server is busy: %zu calls already wait for a worker (--max-queue %zu); "
-                              "retry later",
-                              engine->name, waiting, limits->max_queue);
-        long mine = atomic_fetch_add_explicit(queued, 1, memory_order_relaxed);
-        if (limits && limits->max_model_queue && (size_t)mine >= limits->max_model_queue) {
-            atomic_fetch_sub_explicit(queued, 1, memory_order_relaxed);
-            return jn_err_set(err, JN_ERESOURCE,
-                              "model '%s' is busy: %ld of its calls already wait for a worker (--max-model-queue %zu); "
-                              "retry later",
-                              engine->name, mine, limits->max_model_queue);
-        }
-        if (jn_workpool_submit(pool, fn, arg) != 0) {
-            atomic_fetch_sub_explicit(queued, 1, memory_order_relaxed);
-            return jn_err_set(err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work", engine->name);
-        }
-        return 0;
-    }
-    if (engine->pool && engine->pool_max_pending) {
-        size_t queued = jn_workpool_pending(engine->pool);
-        if (queued >= engine->pool_max_pending)
-            return jn_err_set(err, JN_EUNAVAIL,
-                              "model '%s': too many calls waiting for its endpoint (%zu queued; the limit is %zu)",
-                              engine->name, queued, engine->pool_max_pending);
-    }
-    if (jn_workpool_submit(pool, fn, arg) != 0)
-        return jn_err_set(err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work", engine->name);
-    return 0;
 }

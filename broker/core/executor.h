@@ -1,8 +1,6 @@
-/* executor.h — resolve, validate and run one request. An engine call is a one-step plan, and a pipeline is an
- * engine whose infer runs its steps through jn_exec_engine: one executor for both.
- *
- * The split into prepare and run lets a front end validate on the thread that decoded the request (cheap, and the
- * error goes back at once) and then run the engine inline or on the worker pool (jn_engine_is_inline).
+/* executor.h — validate and run one request on an engine. An engine call is a one-step plan, and a pipeline is an
+ * engine whose infer runs its steps through jn_exec_engine: one executor for both. Front ends do not call it
+ * directly: the dispatcher (dispatch.h) resolves, admits and places every call and runs it through here.
  *
  * Ownership: jn_exec_prepare returns a NEW engine reference in *engine (the caller unrefs it after run).
  * The run functions append the requested outputs to `outputs` (owned by the caller), in the order requested, or in
@@ -19,6 +17,10 @@
 #include "registry.h"
 #include "request.h"
 #include "workpool.h"
+
+/* Checks a request against an engine before anything runs: the engine is ready (JN_EUNAVAIL), the inputs fit its
+ * signature and the requested outputs exist (JN_EINVAL, naming the model and the port). */
+int jn_exec_validate(const jn_engine *e, const jn_request *req, jn_err *err);
 
 /* Looks the target up (JN_ENOTFOUND) and validates inputs and requested outputs against its signature
  * (JN_EINVAL), before anything runs. */
@@ -50,23 +52,6 @@ enum { JN_EXEC_OUTPUT_SLOTS = 8 };
 jn_infer_ctx jn_exec_request_ctx(const jn_request *req, const atomic_int *cancelled, jn_workpool *pool);
 int jn_exec_keep(jn_engine *engine, const jn_infer_ctx *ctx, int rc, jn_tensor_list *produced, jn_tensor_list *outputs,
                  jn_err *err);
-
-/* Load shedding on the shared pool: at most max_queue calls waiting for a worker in all, and at most max_model_queue
- * of them for one model (0 = no bound), so that a flood stays a fast refusal instead of a queue without end. */
-typedef struct jn_exec_limits {
-    size_t max_queue;
-    size_t max_model_queue;
-} jn_exec_limits;
-
-/* Queues fn(arg) where calls to `engine` run when not inline: the engine's own pool when it has one (bounded by
- * pool_max_pending), else `shared` (bounded by limits; NULL = unbounded). 0; JN_ERESOURCE naming the model and the
- * limit when the shared pool's queue (or the model's part of it) is full; JN_EUNAVAIL when the engine's own pool is
- * full or a pool is shutting down. fn is then not called. Every job it queued calls jn_exec_started(engine) when
- * it starts. */
-int jn_exec_submit(const jn_engine *engine, jn_workpool *shared, const jn_exec_limits *limits, jn_job_fn fn,
-                   void *arg, jn_err *err);
-/* A job jn_exec_submit queued on the shared pool has started: it no longer counts against its model's queue. */
-void jn_exec_started(const jn_engine *engine);
 
 static inline bool jn_engine_is_inline(const jn_engine *e)
 {

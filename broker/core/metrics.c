@@ -254,16 +254,6 @@ static void *get_or_create(table *t, cmp_fn cmp, make_fn make, const void *key)
 
 /* ---- recording ---- */
 
-jn_model_stats *jn_metrics_engine(jn_engine *e)
-{
-    jn_model_stats *st = atomic_load_explicit(&e->stats, memory_order_acquire);
-    if (!st) { /* two threads may both look it up: they find the same object */
-        st = jn_metrics_model(e->name);
-        atomic_store_explicit(&e->stats, st, memory_order_release);
-    }
-    return st;
-}
-
 jn_model_stats *jn_metrics_model(const char *model)
 {
     return get_or_create(&g.models, cmp_model, make_model, model ? model : "");

@@ -49,9 +49,6 @@ typedef struct jn_step_stats jn_step_stats;
  * NULL and then does nothing. */
 jn_model_stats *jn_metrics_model(const char *model);
 
-struct jn_engine;
-/* The same for a resolved engine, cached on it after the first call: the hot path's lookup. */
-jn_model_stats *jn_metrics_engine(struct jn_engine *e);
 
 /* A request for the model was received and resolved: in flight until jn_metrics_request_end. */
 void jn_metrics_request_begin(jn_model_stats *st);

@@ -90,7 +90,7 @@ int jn_pipeline_register(jn_registry *reg, jn_engine *pipeline, bool *replaced, 
 /* Unregisters a pipeline; JN_ENOTFOUND if absent, JN_EINVAL if the name is an engine that is not a pipeline. */
 int jn_pipeline_unregister(jn_registry *reg, const char *name, jn_err *err);
 
-/* JSON form (pipeline_json.c): the shape of issue #3 —
+/* JSON form (pipeline/json.c): the shape of issue #3 —
  *   {"name", "description"?, "inputs": [{"name","kind","datatype","shape","labels"?}],
  *    "steps": [{"id","model","version"?,"inputs": {"port": "source" | {"from","cast"?,"scale"?,"offset"?}}}],
  *    "outputs": [{"name","from"}]}

@@ -4,12 +4,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
+
 struct jn_registry {
     pthread_rwlock_t lock;
-    jn_engine **engines; /* sorted by name */
+    jn_model **models; /* sorted by engine name */
     size_t count;
     size_t cap;
 };
+
+jn_model *jn_model_ref(jn_model *m)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+jn_model_stats *jn_model_stats_of(jn_model *m)
+{
+    jn_model_stats *st = atomic_load_explicit(&m->stats, memory_order_acquire);
+    if (!st) { /* two threads may both look it up: they find the same object */
+        st = jn_metrics_model(m->engine->name);
+        atomic_store_explicit(&m->stats, st, memory_order_release);
+    }
+    return st;
+}
+
+void jn_model_unref(jn_model *m)
+{
+    if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    jn_engine_unref(m->engine);
+    free(m);
+}
+
+/* A new entry holding the engine (taken); NULL on out of memory (the engine is then dropped). */
+static jn_model *model_create(jn_engine *engine, const jn_model_sched *sched)
+{
+    jn_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        jn_engine_unref(engine);
+        return NULL;
+    }
+    m->engine = engine;
+    if (sched)
+        m->sched = *sched;
+    atomic_init(&m->stats, NULL);
+    atomic_init(&m->queued, 0);
+    atomic_init(&m->refs, 1);
+    return m;
+}
 
 jn_registry *jn_registry_create(void)
 {
@@ -28,8 +72,8 @@ void jn_registry_destroy(jn_registry *reg)
     if (!reg)
         return;
     for (size_t i = 0; i < reg->count; i++)
-        jn_engine_unref(reg->engines[i]);
-    free(reg->engines);
+        jn_model_unref(reg->models[i]);
+    free(reg->models);
     pthread_rwlock_destroy(&reg->lock);
     free(reg);
 }
@@ -40,7 +84,7 @@ static long search(const jn_registry *reg, const char *name)
     size_t lo = 0, hi = reg->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(reg->engines[mid]->name, name);
+        int c = strcmp(reg->models[mid]->engine->name, name);
         if (c == 0)
             return (long)mid;
         if (c < 0)
@@ -53,25 +97,28 @@ static long search(const jn_registry *reg, const char *name)
 
 int jn_registry_add(jn_registry *reg, jn_engine *engine, jn_err *err)
 {
-    return jn_registry_put(reg, engine, NULL, NULL, err);
+    return jn_registry_put(reg, engine, NULL, NULL, NULL, NULL, err);
 }
 
-int jn_registry_put(jn_registry *reg, jn_engine *engine, jn_registry_check_fn may_replace, bool *replaced,
-                    jn_err *err)
+int jn_registry_put(jn_registry *reg, jn_engine *engine, const jn_model_sched *sched, jn_registry_check_fn may_replace,
+                    void *arg, bool *replaced, jn_err *err)
 {
-    int rc = 0;
-    jn_engine *old = NULL;
     if (replaced)
         *replaced = false;
+    const char *name = engine->name;
+    jn_model *m = model_create(engine, sched), *old = NULL;
+    if (!m)
+        return jn_err_set(err, JN_ENOMEM, "out of memory registering a model");
+    int rc = 0;
     pthread_rwlock_wrlock(&reg->lock);
-    long at = search(reg, engine->name);
+    long at = search(reg, name);
     if (at >= 0) {
         if (!may_replace) {
-            rc = jn_err_set(err, JN_EEXIST, "model '%s' is already registered", engine->name);
-        } else if ((rc = may_replace(reg->engines[at], err)) == 0) {
-            old = reg->engines[at];
-            reg->engines[at] = engine;
-            engine = NULL;
+            rc = jn_err_set(err, JN_EEXIST, "model '%s' is already registered", name);
+        } else if ((rc = may_replace(reg->models[at]->engine, arg, err)) == 0) {
+            old = reg->models[at];
+            reg->models[at] = m;
+            m = NULL;
             if (replaced)
                 *replaced = true;
         }
@@ -79,40 +126,41 @@ int jn_registry_put(jn_registry *reg, jn_engine *engine, jn_registry_check_fn ma
     }
     if (reg->count == reg->cap) {
         size_t cap = reg->cap ? reg->cap * 2 : 16;
-        jn_engine **grown = realloc(reg->engines, cap * sizeof *grown);
+        jn_model **grown = realloc(reg->models, cap * sizeof *grown);
         if (!grown) {
-            rc = jn_err_set(err, JN_ENOMEM, "out of memory registering '%s'", engine->name);
+            rc = jn_err_set(err, JN_ENOMEM, "out of memory registering '%s'", name);
             goto out;
         }
-        reg->engines = grown;
+        reg->models = grown;
         reg->cap = cap;
     }
     size_t pos = (size_t)(-at - 1);
-    memmove(reg->engines + pos + 1, reg->engines + pos, (reg->count - pos) * sizeof *reg->engines);
-    reg->engines[pos] = engine;
+    memmove(reg->models + pos + 1, reg->models + pos, (reg->count - pos) * sizeof *reg->models);
+    reg->models[pos] = m;
     reg->count++;
-    engine = NULL;
+    m = NULL;
 out:
     pthread_rwlock_unlock(&reg->lock);
-    jn_engine_unref(engine);
-    jn_engine_unref(old);
+    jn_model_unref(m);
+    jn_model_unref(old);
     return rc;
 }
 
 int jn_registry_remove(jn_registry *reg, const char *name, jn_err *err)
 {
-    return jn_registry_remove_if(reg, name, NULL, err);
+    return jn_registry_remove_if(reg, name, NULL, NULL, err);
 }
 
-int jn_registry_remove_if(jn_registry *reg, const char *name, jn_registry_check_fn may_remove, jn_err *err)
+int jn_registry_remove_if(jn_registry *reg, const char *name, jn_registry_check_fn may_remove, void *arg,
+                          jn_err *err)
 {
-    jn_engine *gone = NULL;
+    jn_model *gone = NULL;
     int rc = 0;
     pthread_rwlock_wrlock(&reg->lock);
     long at = search(reg, name);
-    if (at >= 0 && (!may_remove || (rc = may_remove(reg->engines[at], err)) == 0)) {
-        gone = reg->engines[at];
-        memmove(reg->engines + at, reg->engines + at + 1, (reg->count - (size_t)at - 1) * sizeof *reg->engines);
+    if (at >= 0 && (!may_remove || (rc = may_remove(reg->models[at]->engine, arg, err)) == 0)) {
+        gone = reg->models[at];
+        memmove(reg->models + at, reg->models + at + 1, (reg->count - (size_t)at - 1) * sizeof *reg->models);
         reg->count--;
     }
     pthread_rwlock_unlock(&reg->lock);
@@ -120,28 +168,38 @@ int jn_registry_remove_if(jn_registry *reg, const char *name, jn_registry_check_
         return rc;
     if (!gone)
         return jn_err_set(err, JN_ENOTFOUND, "model '%s' is not registered", name);
-    jn_engine_unref(gone);
+    jn_model_unref(gone);
     return 0;
+}
+
+jn_model *jn_registry_resolve(jn_registry *reg, const char *name, const char *version, jn_err *err)
+{
+    jn_model *m = NULL;
+    pthread_rwlock_rdlock(&reg->lock);
+    long at = search(reg, name);
+    if (at >= 0)
+        m = jn_model_ref(reg->models[at]);
+    pthread_rwlock_unlock(&reg->lock);
+    if (!m) {
+        jn_err_set(err, JN_ENOTFOUND, "model '%s' is not registered", name);
+        return NULL;
+    }
+    if (version && *version && strcmp(version, m->engine->version) != 0) {
+        jn_err_set(err, JN_ENOTFOUND, "model '%s' has no version '%s' (available: '%s')", name, version,
+                   m->engine->version);
+        jn_model_unref(m);
+        return NULL;
+    }
+    return m;
 }
 
 jn_engine *jn_registry_get(jn_registry *reg, const char *name, const char *version, jn_err *err)
 {
-    jn_engine *e = NULL;
-    pthread_rwlock_rdlock(&reg->lock);
-    long at = search(reg, name);
-    if (at >= 0)
-        e = jn_engine_ref(reg->engines[at]);
-    pthread_rwlock_unlock(&reg->lock);
-    if (!e) {
-        jn_err_set(err, JN_ENOTFOUND, "model '%s' is not registered", name);
+    jn_model *m = jn_registry_resolve(reg, name, version, err);
+    if (!m)
         return NULL;
-    }
-    if (version && *version && strcmp(version, e->version) != 0) {
-        jn_err_set(err, JN_ENOTFOUND, "model '%s' has no version '%s' (available: '%s')", name, version,
-                   e->version);
-        jn_engine_unref(e);
-        return NULL;
-    }
+    jn_engine *e = jn_engine_ref(m->engine);
+    jn_model_unref(m);
     return e;
 }
 
@@ -154,7 +212,7 @@ long jn_registry_list(jn_registry *reg, jn_engine ***out)
         *out = malloc((size_t)n * sizeof **out);
         if (*out) {
             for (long i = 0; i < n; i++)
-                (*out)[i] = jn_engine_ref(reg->engines[i]);
+                (*out)[i] = jn_engine_ref(reg->models[i]->engine);
         } else {
             n = -1;
         }

@@ -1,43 +1,82 @@
-/* registry.h — name -> engine, the broker's table of what can be called.
+/* registry.h — name -> model, the broker's table of what can be called.
  *
- * Ownership: jn_registry_add takes over the caller's reference on the engine (also on failure: it is dropped);
- * jn_registry_get / jn_registry_list hand out NEW references the caller must jn_engine_unref. Removing an engine
- * drops the registry's reference only, so calls already running keep theirs and finish.
+ * An entry is a jn_model: the engine plus what the dispatcher keeps per model (its metrics, its place in the
+ * shared pool's queue, an optional bulkhead pool). Scheduling state lives here, never on the engine, so a model
+ * replaced under the same name starts with a fresh entry while calls already running finish on the old one.
  *
- * Thread-safety: every function may be called from any thread (a reader-writer lock guards the table).
+ * Ownership:
+ * - jn_registry_put / jn_registry_add take over the caller's reference on the engine (also on failure: it is
+ *   dropped); the entry holds it until the entry's last reference goes.
+ * - jn_registry_resolve hands out a NEW model reference (jn_model_unref); jn_registry_get / jn_registry_list hand
+ *   out NEW engine references (jn_engine_unref). Removing or replacing drops the registry's reference only, so
+ *   calls already holding the old model or engine keep it and finish.
+ * - A jn_model_sched's pool is borrowed: whoever registers it keeps it alive as long as the engine lives.
+ *
+ * Thread-safety: every function may be called from any thread (a reader-writer lock guards the table; a
+ * jn_model's counters are atomic).
  */
 #ifndef JN_REGISTRY_H
 #define JN_REGISTRY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "engine.h"
 #include "err.h"
 
+struct jn_workpool;
+struct jn_model_stats;
+
+/* How the dispatcher runs a model's calls that do not run where they arrive. */
+typedef struct jn_model_sched {
+    /* The model's own pool (a bulkhead: a hung remote ties up only its own threads); NULL = the shared pool. */
+    struct jn_workpool *pool;
+    /* With `pool`: calls waiting beyond this fail fast with JN_EUNAVAIL. 0 = no bound. */
+    size_t max_pending;
+} jn_model_sched;
+
+typedef struct jn_model {
+    jn_engine *engine; /* the entry's reference; immutable */
+    jn_model_sched sched;
+    /* Its metrics (metrics.h), looked up on the entry's first call (jn_model_stats_of) so requests skip that. */
+    struct jn_model_stats *_Atomic stats;
+    atomic_long queued;           /* calls waiting for the shared pool and not started yet (per-model shedding) */
+    atomic_int refs;
+} jn_model;
+
+jn_model *jn_model_ref(jn_model *m);
+/* m's metrics (created and cached on the first call; NULL only when memory runs out). */
+struct jn_model_stats *jn_model_stats_of(jn_model *m);
+void jn_model_unref(jn_model *m);
+
 typedef struct jn_registry jn_registry;
 
 jn_registry *jn_registry_create(void);
-/* Drops the registry's references on every engine. */
+/* Drops the registry's references on every entry. */
 void jn_registry_destroy(jn_registry *reg);
 
 /* JN_EEXIST when the name is taken. */
 int jn_registry_add(jn_registry *reg, jn_engine *engine, jn_err *err);
-/* Adds, or replaces an entry of the same name atomically when `may_replace(old, err)` returns 0 (NULL: never,
- * JN_EEXIST). Calls already holding the old engine keep it. *replaced (may be NULL) tells which happened. Takes the
- * caller's reference on engine (also on failure). */
-typedef int (*jn_registry_check_fn)(const jn_engine *existing, jn_err *err);
-int jn_registry_put(jn_registry *reg, jn_engine *engine, jn_registry_check_fn may_replace, bool *replaced,
-                    jn_err *err);
+/* Adds, or replaces an entry of the same name atomically when `may_replace(existing, arg, err)` returns 0 (NULL:
+ * never, JN_EEXIST). Calls already holding the old entry keep it. *replaced (may be NULL) tells which happened.
+ * `sched` (may be NULL: the shared pool) is copied into the new entry. Takes the caller's reference on engine (also
+ * on failure). */
+typedef int (*jn_registry_check_fn)(const jn_engine *existing, void *arg, jn_err *err);
+int jn_registry_put(jn_registry *reg, jn_engine *engine, const jn_model_sched *sched, jn_registry_check_fn may_replace,
+                    void *arg, bool *replaced, jn_err *err);
 /* JN_ENOTFOUND when absent. */
 int jn_registry_remove(jn_registry *reg, const char *name, jn_err *err);
-/* Removes `name` only when `may_remove(existing, err)` returns 0 (atomically with the lookup). */
-int jn_registry_remove_if(jn_registry *reg, const char *name, jn_registry_check_fn may_remove, jn_err *err);
-/* The engine named `name`; `version` NULL or "" = the current one. NULL with JN_ENOTFOUND naming the model (or the
- * version) otherwise. */
+/* Removes `name` only when `may_remove(existing, arg, err)` returns 0 (atomically with the lookup). */
+int jn_registry_remove_if(jn_registry *reg, const char *name, jn_registry_check_fn may_remove, void *arg,
+                          jn_err *err);
+/* The entry named `name`; `version` NULL or "" = the current one. NULL with JN_ENOTFOUND naming the model (or the
+ * version) otherwise. The dispatcher's one lookup per call. */
+jn_model *jn_registry_resolve(jn_registry *reg, const char *name, const char *version, jn_err *err);
+/* The same, for its engine only (metadata, listings). */
 jn_engine *jn_registry_get(jn_registry *reg, const char *name, const char *version, jn_err *err);
-/* Fills *out with a malloc'd array of references, sorted by name; returns the count (0 and *out NULL when empty,
- * -1 on out of memory). Free with jn_registry_list_free. */
+/* Fills *out with a malloc'd array of engine references, sorted by name; returns the count (0 and *out NULL when
+ * empty, -1 on out of memory). Free with jn_registry_list_free. */
 long jn_registry_list(jn_registry *reg, jn_engine ***out);
 void jn_registry_list_free(jn_engine **list, long n);
 

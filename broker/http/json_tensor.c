@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "half.h"
 #include "rest.h"
 #include "signature.h"
 
@@ -109,68 +110,6 @@ int jn__json_set_param(jn_params *params, const char *key, const json_t *v, jn_e
                           jn__json_kind(v));
     }
     return rc ? jn_err_set(err, JN_ENOMEM, "out of memory") : 0;
-}
-
-/* ---- half precision ---- */
-
-static uint16_t f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    uint32_t sign = (x >> 16) & 0x8000u, exp = (x >> 23) & 0xffu, mant = x & 0x7fffffu;
-    if (exp == 0xff)
-        return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
-    int32_t e = (int32_t)exp - 127 + 15;
-    if (e >= 31)
-        return (uint16_t)(sign | 0x7c00u);
-    if (e <= 0) {
-        if (e < -10)
-            return (uint16_t)sign;
-        mant |= 0x800000u;
-        uint32_t shift = (uint32_t)(14 - e);
-        uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
-        if (rem > halfway || (rem == halfway && (h & 1)))
-            h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = sign | ((uint32_t)e << 10) | (mant >> 13), rem = mant & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1)))
-        h++; /* a carry into the exponent is the correct rounding */
-    return (uint16_t)h;
-}
-
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, x;
-    if (exp == 0) {
-        float f = ldexpf((float)mant, -24);
-        return sign ? -f : f;
-    }
-    if (exp == 31)
-        x = sign | 0x7f800000u | (mant << 13);
-    else
-        x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
-    float f;
-    memcpy(&f, &x, sizeof f);
-    return f;
-}
-
-static uint16_t f32_to_bf16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    if ((x & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((x >> 16) | 0x40u); /* quiet NaN */
-    x += 0x7fffu + ((x >> 16) & 1u);
-    return (uint16_t)(x >> 16);
-}
-
-static float bf16_to_f32(uint16_t h)
-{
-    uint32_t x = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &x, sizeof f);
-    return f;
 }
 
 /* ---- JSON -> elements ---- */
@@ -284,7 +223,7 @@ static int put_float(const json_t *v, jn_dtype dt, void *data, size_t i, const c
         memcpy((float *)data + i, &f, sizeof f);
         return 0;
     }
-    uint16_t h = dt == JN_DTYPE_FP16 ? f32_to_f16(f) : f32_to_bf16(f);
+    uint16_t h = dt == JN_DTYPE_FP16 ? jn_fp16_from_double(f) : jn_bf16_from_float(f);
     if (isfinite(d) && (h & 0x7fffu) == (dt == JN_DTYPE_FP16 ? 0x7c00u : 0x7f80u))
         return does_not_fit(err, input, field, i, v, dt);
     memcpy((uint16_t *)data + i, &h, sizeof h);
@@ -618,12 +557,12 @@ json_t *jn__json_elem(const jn_tensor *t, size_t i)
     case JN_DTYPE_FP16: {
         uint16_t v;
         memcpy(&v, p, sizeof v);
-        return float_json(f16_to_f32(v));
+        return float_json(jn_fp16_to_float(v));
     }
     case JN_DTYPE_BF16: {
         uint16_t v;
         memcpy(&v, p, sizeof v);
-        return float_json(bf16_to_f32(v));
+        return float_json(jn_bf16_to_float(v));
     }
     case JN_DTYPE_FP32: {
         float v;

@@ -1,6 +1,7 @@
 /* rest.h — internal to broker/http: the REST front end's work, callable without a socket (the unit tests call it
- * directly). router.c parses the path and picks the thread; these functions decode JSON into the same jn_request
- * the gRPC codecs fill, run it through the same executor (jn_exec_prepare / jn_exec_run) and encode the answer.
+ * directly). router.c matches the route; these functions decode JSON into the same jn_request the gRPC codecs
+ * fill, and encode the answer; rest_infer.c hands inference calls to the one dispatcher (core/dispatch.h), which
+ * resolves, admits, places and runs them exactly as it does the gRPC doors'.
  *
  *   json_tensor.c  JSON values <-> tensor elements (range checks, nesting against shapes, float printing),
  *                  replies
@@ -27,6 +28,7 @@
 #include <stdint.h>
 
 #include "control.h"
+#include "dispatch.h"
 #include "engine.h"
 #include "err.h"
 #include "registry.h"
@@ -53,14 +55,6 @@ void jn_rest_reply_error(jn_rest_reply *r, int status, const char *message);
 void jn_rest_reply_err(jn_rest_reply *r, const jn_err *err);
 /* Dumps `doc` (reference stolen) as compact JSON with the given extra jansson flags; a 500 on out of memory. */
 void jn_rest_reply_json(jn_rest_reply *r, int status, json_t *doc, size_t flags);
-
-/* What the endpoints need from the server, and what they report back for metrics. */
-typedef struct jn_rest_env {
-    jn_registry *reg;
-    jn_workpool *pool;           /* where engines may run independent work (pipelines' branches); may be NULL */
-    const atomic_int *cancelled; /* engines stop once non-zero; may be NULL */
-    int64_t compute_ns;          /* out: time spent in jn_exec_run */
-} jn_rest_env;
 
 /* ---- json_tensor.c: shared conversions ---- */
 
@@ -136,10 +130,6 @@ int jn_rest_v2_encode(const jn_request *req, const jn_engine *engine, const jn_t
 int jn__rest_v2_encode_jansson(const jn_request *req, const jn_engine *engine, const jn_tensor_list *outputs,
                                const jn_rest_v2_opts *opts, jn_rest_reply *reply, jn_err *err);
 
-/* The whole POST .../infer: decode, prepare, run, encode; any failure becomes an error reply. */
-void jn_rest_v2_infer(jn_rest_env *env, const char *model, const char *version, const uint8_t *body, size_t len,
-                      int64_t header_len, jn_rest_reply *reply);
-
 /* GET /v2 and GET /v2/models/{m}[/versions/{v}]. */
 json_t *jn_rest_v2_server_metadata(void);
 json_t *jn_rest_v2_model_metadata(const jn_engine *e);
@@ -155,9 +145,43 @@ int jn_rest_predict_decode(const jn_engine *e, const json_t *instance, const jso
 /* The simple answer for one request's outputs (see simple_json.c). NULL on out of memory. */
 json_t *jn_rest_predict_answer(const jn_engine *e, const jn_tensor_list *outputs, bool all_scores);
 
-/* The whole POST /v1/models/{name}:predict. */
-void jn_rest_predict(jn_rest_env *env, const char *model, const uint8_t *body, size_t len, bool all_scores,
-                     jn_rest_reply *reply);
+/* POST /v1/models/{name}:predict as dispatcher ops: parse the body (decode), then run one request per instance on
+ * the call's model (run). */
+int jn_rest_predict_parse(jn_call *c, const uint8_t *body, size_t len, json_t **doc, jn_err *err);
+int jn_rest_predict_run(jn_call *c, const json_t *doc, bool all_scores, json_t **result, bool *fp64, jn_err *err);
+
+/* ---- rest_infer.c: the REST inference doors on the dispatcher ---- */
+
+typedef enum jn_rest_door { JN_REST_V2_INFER, JN_REST_PREDICT } jn_rest_door;
+
+/* One POST .../infer or :predict call. The body is borrowed until `answered` returns (tensors may point into it). */
+typedef struct jn_rest_call {
+    jn_call call; /* the dispatcher's (call.owner is the caller's) */
+    jn_rest_door door;
+    const char *model, *version; /* from the path (borrowed, like the body) */
+    const uint8_t *body;
+    size_t len;
+    int64_t header_len; /* v2: Inference-Header-Content-Length, -1 = absent */
+    bool all_scores;    /* predict: ?all=1 */
+    jn_rest_v2_opts opts; /* v2: which outputs go out as binary data */
+    json_t *doc, *result; /* predict: the parsed body, the answer being built */
+    bool fp64;
+    jn_rest_reply reply; /* filled for `answered` */
+    /* Called exactly once with reply filled, on any thread; then the caller answers and calls jn_rest_call_end. */
+    void (*answered)(struct jn_rest_call *rc);
+} jn_rest_call;
+
+/* Binds rc (zeroed here) to the dispatcher. The caller may then set rc->call.cancelled and rc->call.run_here. */
+void jn_rest_call_init(jn_rest_call *rc, jn_dispatcher *d, jn_rest_door door, const uint8_t *body, size_t len,
+                       int64_t header_len, bool all_scores, void (*answered)(jn_rest_call *rc), void *owner);
+/* Resolves `model` (version NULL or "" = current) once and hands the call to the dispatcher. */
+void jn_rest_call_start(jn_rest_call *rc, const char *model, const char *version);
+/* After the answer went out: the call's metrics, and everything it held (not the reply, which the caller took). */
+void jn_rest_call_end(jn_rest_call *rc);
+
+/* The whole call, waiting for its answer on this thread (the unit tests' entry). */
+void jn_rest_call_run(jn_dispatcher *d, jn_rest_door door, const char *model, const char *version, const uint8_t *body,
+                      size_t len, int64_t header_len, bool all_scores, jn_rest_reply *reply);
 
 /* ---- rest_admin.c ---- */
 

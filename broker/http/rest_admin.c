@@ -97,7 +97,7 @@ void jn_rest_list_models(jn_registry *reg, jn_rest_reply *reply)
     jn_rest_reply_json(reply, 200, list ? json_pack("{s:o}", "models", list) : NULL, 0);
 }
 
-/* A pipeline's spec as a JSON value (through the text form pipeline_json.c writes). */
+/* A pipeline's spec as a JSON value (through the text form pipeline/json.c writes). */
 static json_t *spec_value(const jn_engine *e)
 {
     char *text = jn_pipeline_spec_to_json(jn_pipeline_spec_of(e), false);

@@ -560,41 +560,6 @@ int jn_rest_v2_encode(const jn_request *req, const jn_engine *engine, const jn_t
     return jn__rest_v2_encode_jansson(req, engine, outputs, opts, reply, err);
 }
 
-void jn_rest_v2_infer(jn_rest_env *env, const char *model, const char *version, const uint8_t *body, size_t len,
-                      int64_t header_len, jn_rest_reply *reply)
-{
-    jn_request req;
-    jn_request_init(&req);
-    jn_rest_v2_opts opts;
-    jn_tensor_list outputs;
-    jn_tensor_list_init(&outputs);
-    jn_engine *engine = NULL;
-    jn_err err;
-    jn_err_clear(&err);
-    int rc = jn_rest_v2_decode(body, len, header_len, model, version, &req, &opts, &err);
-    if (rc && model && *model) /* as the gRPC front ends name the model in decode errors */
-        jn_err_prefix(&err, "model '%s'", model);
-    if (!rc)
-        rc = jn_exec_prepare(env->reg, &req, &engine, &err);
-    if (!rc) {
-        int64_t t0 = jn_now_ns();
-        rc = jn_exec_run(engine, &req, env->cancelled, env->pool, &outputs, &err);
-        env->compute_ns = jn_now_ns() - t0;
-    }
-    if (!rc)
-        rc = jn_rest_v2_encode(&req, engine, &outputs, &opts, reply, &err);
-    if (rc) {
-        if (!err.code)
-            jn_err_set(&err, rc, "%s", jn_strerror(rc));
-        jn_rest_reply_err(reply, &err);
-    }
-    /* Everything that may point into the request body goes before the caller answers. */
-    jn_tensor_list_clear(&outputs);
-    jn_request_clear(&req);
-    jn_rest_v2_opts_free(&opts);
-    jn_engine_unref(engine);
-}
-
 /* ---- metadata ---- */
 
 json_t *jn_rest_v2_server_metadata(void)

@@ -1,6 +1,7 @@
 /* router.h — the REST front end: the jn_http_handler that maps HTTP requests on the KServe v2 REST endpoints, the
- * simple JSON predict endpoint, /metrics and the admin endpoints onto the registry and the executor (the same
- * internal request and execution path as the gRPC front ends).
+ * simple JSON predict endpoint, /metrics and the admin endpoints, through one route table (router.c: pattern,
+ * methods, access class, loop or pool, handler), onto the registry and the one dispatcher (core/dispatch.h: the
+ * same request path as the gRPC front ends).
  *
  *   GET  /v2/health/live, /v2/health/ready           200, or 503 once shutdown began (ready)
  *   GET  /v2                                         server metadata
@@ -18,11 +19,11 @@
  *
  * Threads: the handler runs on the connection's HTTP loop thread (several loops may call it at once) and does only
  * cheap work there: path parsing, registry look-ups,
- * health, metadata, one model's or one pipeline's description, pipeline delete. JSON decoding, engine runs, encoding,
- * lists, /metrics and pipeline compilation go to the worker pool — except an inference on an inline engine
- * (jn_engine_is_inline, e.g. identity, or a pipeline of inline steps) whose body is under 64 KiB: that runs on the
- * loop thread, as inline engines run on the gRPC pump threads, because a hop through the pool costs more than the
- * work (decoding 64 KiB of JSON takes well under a millisecond).
+ * health, metadata, one model's or one pipeline's description, pipeline delete. Lists, /metrics and pipeline
+ * compilation go to the worker pool. An inference call is resolved here once and handed to the dispatcher, which
+ * runs it on the loop thread when the body is under 64 KiB and the engine is inline (e.g. identity, or a pipeline
+ * of inline steps: a hop through the pool costs more than the work; decoding 64 KiB of JSON takes well under a
+ * millisecond) or asynchronous (a remote model: only its start), and on a worker otherwise.
  *
  * Ownership: the router borrows the registry and the pool; both must outlive it, and the pool must be destroyed
  * (which finishes its jobs) before the router. Each request is answered exactly once.
@@ -38,6 +39,7 @@
 #include "registry.h"
 #include "auth.h"
 #include "control.h"
+#include "dispatch.h"
 #include "server.h"
 #include "workpool.h"
 
@@ -52,9 +54,10 @@ void jn_http_router_set_control(jn_http_router *r, jn_control *control);
 /* Checks the Authorization header ("Bearer <token>") against `auth` (borrowed; must outlive the router): 401 with
  * WWW-Authenticate: Bearer, or 403 for a client token on an admin path. Probes and /metrics stay open. */
 void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth);
-/* Requests waiting for a worker beyond max_queue in all, or beyond max_model_queue for one model's inference calls,
- * are answered 429 at once (0 = no bound, the default). */
-void jn_http_router_set_max_queue(jn_http_router *r, size_t max_queue, size_t max_model_queue);
+/* The dispatcher's admission limits (dispatch.h; all 0 = no bound, the default): inference calls in progress beyond
+ * max_inflight, or requests waiting for a worker beyond max_queue in all or beyond max_model_queue for one model's
+ * inference calls, are answered 429 at once. Call before serving. */
+void jn_http_router_set_limits(jn_http_router *r, const jn_dispatch_limits *limits);
 
 /* The jn_http_handler: set jn_http_server_options.handler to it and .user to the router. */
 void jn_http_router_handle(jn_http_request *req);

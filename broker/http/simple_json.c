@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "executor.h"
 #include "base64.h"
 #include "rest.h"
 
@@ -300,105 +299,79 @@ json_t *jn_rest_predict_answer(const jn_engine *e, const jn_tensor_list *outputs
     return o;
 }
 
-/* One request: decode the instance, resolve and validate, run, answer. */
-static int run_one(jn_rest_env *env, const jn_engine *e, const char *model, const json_t *instance,
-                   const json_t *params, bool all_scores, json_t **answer, bool *fp64, jn_err *err)
+/* One request on the call's model: decode the instance, validate and run it, answer. */
+static int run_one(jn_call *c, const json_t *instance, const json_t *params, bool all_scores, json_t **answer,
+                   bool *fp64, jn_err *err)
 {
+    const char *model = c->engine->name;
     jn_request req;
     jn_request_init(&req);
     jn_tensor_list outputs;
     jn_tensor_list_init(&outputs);
-    jn_engine *engine = NULL;
     int rc = jn_request_set_target(&req, model, "", "") ? oom(err) : 0;
-    if (!rc && (rc = jn_rest_predict_decode(e, instance, params, &req, err)))
+    if (!rc && (rc = jn_rest_predict_decode(c->engine, instance, params, &req, err)))
         jn_err_prefix(err, "model '%s'", model);
     if (!rc)
-        rc = jn_exec_prepare(env->reg, &req, &engine, err);
+        rc = jn_call_exec(c, &req, &outputs, err);
     if (!rc) {
-        int64_t t0 = jn_now_ns();
-        rc = jn_exec_run(engine, &req, env->cancelled, env->pool, &outputs, err);
-        env->compute_ns += jn_now_ns() - t0;
-    }
-    if (!rc) {
-        *answer = jn_rest_predict_answer(engine, &outputs, all_scores);
+        *answer = jn_rest_predict_answer(c->engine, &outputs, all_scores);
         if (!*answer)
             rc = jn_err_set(err, JN_ENOMEM, "out of memory encoding the answer of '%s'", model);
         *fp64 |= jn__json_real_flags(&outputs) == JSON_REAL_PRECISION(17);
     }
     jn_tensor_list_clear(&outputs);
     jn_request_clear(&req);
-    jn_engine_unref(engine);
     return rc;
 }
 
-void jn_rest_predict(jn_rest_env *env, const char *model, const uint8_t *body, size_t len, bool all_scores,
-                     jn_rest_reply *reply)
+int jn_rest_predict_parse(jn_call *c, const uint8_t *body, size_t len, json_t **doc, jn_err *err)
 {
-    jn_err err;
-    jn_err_clear(&err);
-    env->compute_ns = 0;
+    const char *model = c->engine->name;
     json_error_t je;
-    json_t *doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je), *result = NULL;
-    jn_engine *e = NULL;
-    bool fp64 = false;
-    int rc = 0;
-    if (!doc)
-        rc = jn_err_set(&err, JN_EINVAL, "model '%s': request JSON: line %d, column %d: %s", model, je.line,
-                        je.column, je.text);
-    else if (!json_is_object(doc))
-        rc = jn_err_set(&err, JN_EINVAL, "model '%s': request JSON: expected an object at the top level, got %s",
-                        model, jn__json_kind(doc));
-    else if (!(e = jn_registry_get(env->reg, model, NULL, &err)))
-        rc = err.code ? err.code : JN_ENOTFOUND;
-    if (rc)
-        goto out;
+    *doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+    if (!*doc)
+        return jn_err_set(err, JN_EINVAL, "model '%s': request JSON: line %d, column %d: %s", model, je.line,
+                          je.column, je.text);
+    if (!json_is_object(*doc))
+        return jn_err_set(err, JN_EINVAL, "model '%s': request JSON: expected an object at the top level, got %s",
+                          model, jn__json_kind(*doc));
+    /* The dispatcher validates and times the call under this name. */
+    return jn_request_set_target(&c->req, model, c->engine->version, "") ? oom(err) : 0;
+}
+
+int jn_rest_predict_run(jn_call *c, const json_t *doc, bool all_scores, json_t **result, bool *fp64, jn_err *err)
+{
+    const jn_engine *e = c->engine;
+    const char *model = e->name;
+    *result = NULL;
     /* "instances" and "parameters" are keywords unless the model has an input of that name. */
     const json_t *params = jn_signature_find_input(&e->sig, "parameters") ? NULL : json_object_get(doc, "parameters");
     const json_t *instances = jn_signature_find_input(&e->sig, "instances") ? NULL : json_object_get(doc, "instances");
-    if (!instances) {
-        rc = run_one(env, e, model, doc, params, all_scores, &result, &fp64, &err);
-        goto out;
-    }
+    if (!instances)
+        return run_one(c, doc, params, all_scores, result, fp64, err);
     const char *key;
     const json_t *v;
-    json_object_foreach(doc, key, v) {
-        if (strcmp(key, "instances") != 0 && strcmp(key, "parameters") != 0) {
-            rc = jn_err_set(&err, JN_EINVAL, "model '%s': with \"instances\", the only other key may be "
-                            "\"parameters\", got \"%s\"", model, key);
-            goto out;
-        }
+    json_object_foreach((json_t *)doc, key, v) {
+        if (strcmp(key, "instances") != 0 && strcmp(key, "parameters") != 0)
+            return jn_err_set(err, JN_EINVAL, "model '%s': with \"instances\", the only other key may be "
+                              "\"parameters\", got \"%s\"", model, key);
     }
-    if (!json_is_array(instances)) {
-        rc = jn_err_set(&err, JN_EINVAL, "model '%s': instances must be an array, got %s", model,
-                        jn__json_kind(instances));
-        goto out;
-    }
+    if (!json_is_array(instances))
+        return jn_err_set(err, JN_EINVAL, "model '%s': instances must be an array, got %s", model,
+                          jn__json_kind(instances));
     json_t *predictions = json_array();
-    if (!predictions || !(result = json_pack("{s:o}", "predictions", predictions))) {
-        rc = oom(&err);
-        goto out;
-    }
+    if (!predictions || !(*result = json_pack("{s:o}", "predictions", predictions)))
+        return oom(err);
     size_t i;
     json_array_foreach(instances, i, v) {
         json_t *answer = NULL;
-        if ((rc = run_one(env, e, model, v, params, all_scores, &answer, &fp64, &err))) {
-            jn_err_prefix(&err, "instances[%zu]", i);
-            goto out;
+        int rc = run_one(c, v, params, all_scores, &answer, fp64, err);
+        if (rc) {
+            jn_err_prefix(err, "instances[%zu]", i);
+            return rc;
         }
-        if (json_array_append_new(predictions, answer)) {
-            rc = oom(&err);
-            goto out;
-        }
+        if (json_array_append_new(predictions, answer))
+            return oom(err);
     }
-out:
-    if (rc) {
-        json_decref(result);
-        if (!err.code)
-            jn_err_set(&err, rc, "%s", jn_strerror(rc));
-        jn_rest_reply_err(reply, &err);
-    } else {
-        jn_rest_reply_json(reply, 200, result, fp64 ? JSON_REAL_PRECISION(17) : JSON_REAL_PRECISION(9));
-    }
-    json_decref(doc);
-    jn_engine_unref(e);
+    return 0;
 }

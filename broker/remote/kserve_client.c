@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "inference/grpc_service.pb-c.h"
+#include "params_pb.h"
 #include "protocol.h"
 #include "wire.h"
 
@@ -62,30 +63,6 @@ static int v2_describe(jn_endpoint *ep, const char *model, const char *version, 
 }
 
 /* ---- infer ---- */
-
-static int set_v2_param(Inference__InferParameter *p, const jn_param *src)
-{
-    inference__infer_parameter__init(p);
-    switch (src->type) {
-    case JN_PARAM_BOOL:
-        p->parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM;
-        p->bool_param = src->v.b;
-        break;
-    case JN_PARAM_INT:
-        p->parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM;
-        p->int64_param = src->v.i;
-        break;
-    case JN_PARAM_DOUBLE:
-        p->parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_DOUBLE_PARAM;
-        p->double_param = src->v.d;
-        break;
-    case JN_PARAM_STRING:
-        p->parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM;
-        p->string_param = src->v.s;
-        break;
-    }
-    return 0;
-}
 
 /* Copies typed integer contents narrower than 32 bits (and BOOL) into a fresh tensor. */
 static jn_tensor *narrow_output(const char *name, jn_dtype dt, int ndim, const int64_t *shape,
@@ -210,18 +187,14 @@ static grpc_byte_buffer *v2_pack_infer(const char *model, const char *version, c
 {
     size_t n_in = inputs->count;
     size_t n_out = ctx->n_outputs;
-    size_t n_par = ctx->params ? ctx->params->count : 0;
     Inference__ModelInferRequest req = INFERENCE__MODEL_INFER_REQUEST__INIT;
     Inference__ModelInferRequest__InferInputTensor *ins = calloc(n_in ? n_in : 1, sizeof *ins);
     Inference__ModelInferRequest__InferInputTensor **in_ptrs = calloc(n_in ? n_in : 1, sizeof *in_ptrs);
     ProtobufCBinaryData *raws = calloc(n_in ? n_in : 1, sizeof *raws);
     Inference__ModelInferRequest__InferRequestedOutputTensor *outs = calloc(n_out ? n_out : 1, sizeof *outs);
     Inference__ModelInferRequest__InferRequestedOutputTensor **out_ptrs = calloc(n_out ? n_out : 1, sizeof *out_ptrs);
-    Inference__ModelInferRequest__ParametersEntry *pars = calloc(n_par ? n_par : 1, sizeof *pars);
-    Inference__ModelInferRequest__ParametersEntry **par_ptrs = calloc(n_par ? n_par : 1, sizeof *par_ptrs);
-    Inference__InferParameter *par_vals = calloc(n_par ? n_par : 1, sizeof *par_vals);
     grpc_byte_buffer *packed = NULL;
-    if (!ins || !in_ptrs || !raws || !outs || !out_ptrs || !pars || !par_ptrs || !par_vals)
+    if (!ins || !in_ptrs || !raws || !outs || !out_ptrs || jn_params_to_v2_request(ctx->params, &req))
         goto out;
     req.model_name = (char *)model;
     req.model_version = (char *)version;
@@ -247,15 +220,6 @@ static grpc_byte_buffer *v2_pack_infer(const char *model, const char *version, c
     }
     req.n_outputs = n_out;
     req.outputs = out_ptrs;
-    for (size_t i = 0; i < n_par; i++) {
-        inference__model_infer_request__parameters_entry__init(&pars[i]);
-        pars[i].key = ctx->params->items[i].key;
-        set_v2_param(&par_vals[i], &ctx->params->items[i]);
-        pars[i].value = &par_vals[i];
-        par_ptrs[i] = &pars[i];
-    }
-    req.n_parameters = n_par;
-    req.parameters = par_ptrs;
     packed = jn_pb_pack(&req.base);
 out:
     if (!packed)
@@ -265,9 +229,7 @@ out:
     free(raws);
     free(outs);
     free(out_ptrs);
-    free(pars);
-    free(par_ptrs);
-    free(par_vals);
+    free(req.parameters);
     return packed;
 }
 

@@ -6,6 +6,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "junction/v1/engine.pb-c.h"
+#include "params_pb.h"
 #include "protocol.h"
 #include "signature_pb.h"
 #include "wire.h"
@@ -46,9 +47,6 @@ typedef struct request_parts {
     Junction__V1__Value **value_ptrs;
     Junction__V1__Tensor *tensors;
     ProtobufCBinaryData **strings;
-    Junction__V1__InferRequest__ParametersEntry *pars;
-    Junction__V1__InferRequest__ParametersEntry **par_ptrs;
-    Junction__V1__Parameter *par_vals;
     size_t n_inputs;
 } request_parts;
 
@@ -60,9 +58,7 @@ static void parts_free(request_parts *p)
     free(p->values);
     free(p->value_ptrs);
     free(p->tensors);
-    free(p->pars);
-    free(p->par_ptrs);
-    free(p->par_vals);
+    free(p->req.parameters);
 }
 
 static int parts_build(request_parts *p, const char *model, const char *version, const jn_infer_ctx *ctx,
@@ -71,15 +67,11 @@ static int parts_build(request_parts *p, const char *model, const char *version,
     memset(p, 0, sizeof *p);
     junction__v1__infer_request__init(&p->req);
     size_t n = p->n_inputs = inputs->count;
-    size_t n_par = ctx->params ? ctx->params->count : 0;
     p->values = calloc(n ? n : 1, sizeof *p->values);
     p->value_ptrs = calloc(n ? n : 1, sizeof *p->value_ptrs);
     p->tensors = calloc(n ? n : 1, sizeof *p->tensors);
     p->strings = calloc(n ? n : 1, sizeof *p->strings);
-    p->pars = calloc(n_par ? n_par : 1, sizeof *p->pars);
-    p->par_ptrs = calloc(n_par ? n_par : 1, sizeof *p->par_ptrs);
-    p->par_vals = calloc(n_par ? n_par : 1, sizeof *p->par_vals);
-    if (!p->values || !p->value_ptrs || !p->tensors || !p->strings || !p->pars || !p->par_ptrs || !p->par_vals)
+    if (!p->values || !p->value_ptrs || !p->tensors || !p->strings || jn_params_to_v1_request(ctx->params, &p->req))
         return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     p->req.model = (char *)model;
     p->req.version = (char *)version;
@@ -103,35 +95,6 @@ static int parts_build(request_parts *p, const char *model, const char *version,
     p->req.inputs = p->value_ptrs;
     p->req.n_outputs = ctx->n_outputs;
     p->req.outputs = (char **)ctx->outputs;
-    for (size_t i = 0; i < n_par; i++) {
-        const jn_param *src = &ctx->params->items[i];
-        Junction__V1__Parameter *v = &p->par_vals[i];
-        junction__v1__parameter__init(v);
-        switch (src->type) {
-        case JN_PARAM_BOOL:
-            v->value_case = JUNCTION__V1__PARAMETER__VALUE_BOOL_VALUE;
-            v->bool_value = src->v.b;
-            break;
-        case JN_PARAM_INT:
-            v->value_case = JUNCTION__V1__PARAMETER__VALUE_INT64_VALUE;
-            v->int64_value = src->v.i;
-            break;
-        case JN_PARAM_DOUBLE:
-            v->value_case = JUNCTION__V1__PARAMETER__VALUE_DOUBLE_VALUE;
-            v->double_value = src->v.d;
-            break;
-        case JN_PARAM_STRING:
-            v->value_case = JUNCTION__V1__PARAMETER__VALUE_STRING_VALUE;
-            v->string_value = src->v.s;
-            break;
-        }
-        junction__v1__infer_request__parameters_entry__init(&p->pars[i]);
-        p->pars[i].key = src->key;
-        p->pars[i].value = v;
-        p->par_ptrs[i] = &p->pars[i];
-    }
-    p->req.n_parameters = n_par;
-    p->req.parameters = p->par_ptrs;
     return 0;
 }
 

@@ -222,89 +222,141 @@ static int remote_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const j
     return run_attempts(self, &a, ctx, inputs, NULL, NULL, &sa, err);
 }
 
-/* ---- calls nobody waits for ---- */
+/* ---- asynchronous calls (infer_async): nobody waits ----
+ * With the host's completion queue (the gRPC front end's pump), the first attempt goes out from the calling
+ * thread and its answer comes back on that queue (the endpoint's max_concurrency and max_queue bound such calls);
+ * an attempt answered UNAVAILABLE that may be retried continues, with its backoff waits, on the endpoint's own
+ * pool. Without a queue (HTTP, small bodies), the whole call runs blocking on the endpoint's pool. Either way
+ * `done` is called once, on whichever thread has the outcome. */
 
-struct jn_remote_call {
+typedef struct async_call {
+    jn_host_tag tag;   /* the attempt on the wire: comes out of the host's queue */
     jn_engine *engine; /* a reference */
     const jn_infer_ctx *ctx;
     const jn_tensor_list *inputs;
+    jn_async_done_fn done;
+    void *done_arg;
     grpc_byte_buffer *packed; /* kept for retries */
     attempts a;
     bool probe;
-    jn_endpoint_call *call; /* the attempt on the wire */
-};
+    jn_endpoint_call *call;
+} async_call;
 
-void jn_remote_call_free(jn_remote_call *c)
+static void async_free(async_call *c)
 {
-    if (!c)
-        return;
     if (c->packed)
         grpc_byte_buffer_destroy(c->packed);
     jn_engine_unref(c->engine);
     free(c);
 }
 
-jn_remote_call *jn_remote_call_create(jn_engine *e, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
-                                      jn_err *err)
+/* Hands the outcome to the caller and frees the call. */
+static void async_deliver(async_call *c, int rc, jn_tensor_list *produced, jn_err *err)
 {
-    remote_engine *re = e->ctx;
-    jn_remote_call *c = calloc(1, sizeof *c);
-    if (!c) {
-        jn_err_set(err, JN_ENOMEM, "out of memory");
-        return NULL;
-    }
-    c->engine = jn_engine_ref(e);
-    c->ctx = ctx;
-    c->inputs = inputs;
-    attempts_init(&c->a, re, ctx);
-    c->packed = re->proto->pack_infer(re->model, re->version, ctx, inputs, &c->a.st);
-    if (!c->packed) {
-        report_failure(e, &c->a, err);
-        jn_remote_call_free(c);
-        return NULL;
-    }
-    return c;
+    c->done(c->done_arg, rc, produced, err);
+    async_free(c);
 }
 
-int jn_remote_call_send(jn_remote_call *c, grpc_completion_queue *cq, grpc_call *parent, void *tag, jn_err *err)
+/* On the endpoint's pool: the blocking attempts (all of them, or the retries after the first). */
+static void async_blocking(void *arg)
+{
+    async_call *c = arg;
+    jn_tensor *slots[8];
+    jn_tensor_list produced;
+    jn_tensor_list_init_on(&produced, slots, 8);
+    jn_err err;
+    jn_err_clear(&err);
+    int rc = c->packed ? run_attempts(c->engine, &c->a, c->ctx, c->inputs, c->packed, &produced, NULL, &err)
+                       : remote_infer(c->engine, c->ctx, c->inputs, &produced, &err);
+    async_deliver(c, rc, &produced, &err);
+    jn_tensor_list_clear(&produced);
+}
+
+/* Queues async_blocking on the endpoint's pool within its max_queue. 0, or JN_EUNAVAIL with err set. */
+static int async_to_pool(async_call *c, jn_err *err)
 {
     remote_engine *re = c->engine->ctx;
-    if (!jn_breaker_allow(&re->ep->breaker, jn_now_ns(), &c->probe))
-        return circuit_open(c->engine, re->ep, err);
-    c->a.made = 1;
-    /* Once it is out, c belongs to whoever gets the tag: nothing here touches it after a successful start. */
-    if (jn_endpoint_call_start(re->ep, re->proto->infer_method, grpc_byte_buffer_copy(c->packed), c->a.deadline_ns,
-                               cq, parent, tag, &c->call, &c->a.st)) {
-        /* Refused here: that tells the breaker nothing (a probe slot is given back). */
-        c->a.made = 0;
-        jn_breaker_record(&re->ep->breaker, jn_now_ns(), JN_BREAKER_NEUTRAL, c->probe);
-        return report_failure(c->engine, &c->a, err);
-    }
+    jn_endpoint *ep = re->ep;
+    size_t waiting = jn_workpool_pending(ep->pool);
+    if (ep->opt.max_queue > 0 && waiting >= (size_t)ep->opt.max_queue)
+        return jn_err_set(err, JN_EUNAVAIL,
+                          "model '%s': too many calls waiting for its endpoint (%zu queued; the limit is %d)",
+                          c->engine->name, waiting, ep->opt.max_queue);
+    if (jn_workpool_submit(ep->pool, async_blocking, c) != 0)
+        return jn_err_set(err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work", c->engine->name);
     return 0;
 }
 
-int jn_remote_call_finish(jn_remote_call *c, jn_tensor_list *outputs, bool *retry, jn_err *err)
+static void async_answered(jn_host_tag *tag, bool ok)
 {
+    (void)ok; /* a unary exchange always ends with a status, which says everything */
+    async_call *c = (async_call *)tag;
     remote_engine *re = c->engine->ctx;
-    *retry = false;
+    jn_tensor *slots[8];
+    jn_tensor_list produced;
+    jn_tensor_list_init_on(&produced, slots, 8);
+    jn_err err;
+    jn_err_clear(&err);
     ProtobufCMessage *m;
     int code = jn_endpoint_call_end(c->call, re->proto->infer_answer, &m, &c->a.st);
     c->call = NULL;
     if (!code)
-        code = re->proto->read_infer(m, outputs, &c->a.st);
+        code = re->proto->read_infer(m, &produced, &c->a.st);
     attempt_record(re->ep, code, c->ctx, c->probe);
-    if (!code)
-        return 0;
+    int rc = 0;
     if (code == GRPC_STATUS_UNAVAILABLE && c->a.made < re->opt.max_attempts) {
-        *retry = true;
-        return 0;
+        if (!(rc = async_to_pool(c, &err)))
+            return; /* the retries go on there */
+    } else if (code) {
+        rc = report_failure(c->engine, &c->a, &err);
     }
-    return report_failure(c->engine, &c->a, err);
+    async_deliver(c, rc, &produced, &err);
+    jn_tensor_list_clear(&produced);
 }
 
-int jn_remote_call_retry(jn_remote_call *c, jn_tensor_list *outputs, jn_err *err)
+static int remote_infer_async(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+                              jn_async_done_fn done, void *done_arg, jn_err *err)
 {
-    return run_attempts(c->engine, &c->a, c->ctx, c->inputs, c->packed, outputs, NULL, err);
+    remote_engine *re = self->ctx;
+    async_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    c->tag.fn = async_answered;
+    c->engine = jn_engine_ref(self);
+    c->ctx = ctx;
+    c->inputs = inputs;
+    c->done = done;
+    c->done_arg = done_arg;
+    int rc;
+    if (!ctx->host.queue) {
+        if ((rc = async_to_pool(c, err)))
+            async_free(c);
+        return rc;
+    }
+    attempts_init(&c->a, re, ctx);
+    c->packed = re->proto->pack_infer(re->model, re->version, ctx, inputs, &c->a.st);
+    if (!c->packed) {
+        rc = report_failure(self, &c->a, err);
+        async_free(c);
+        return rc;
+    }
+    if (!jn_breaker_allow(&re->ep->breaker, jn_now_ns(), &c->probe)) {
+        rc = circuit_open(self, re->ep, err);
+        async_free(c);
+        return rc;
+    }
+    c->a.made = 1;
+    /* Once it is out, c belongs to whoever gets the tag: nothing here touches it after a successful start. */
+    if (jn_endpoint_call_start(re->ep, re->proto->infer_method, grpc_byte_buffer_copy(c->packed), c->a.deadline_ns,
+                               ctx->host.queue, ctx->host.parent, &c->tag, &c->call, &c->a.st)) {
+        /* Refused here: that tells the breaker nothing (a probe slot is given back). */
+        c->a.made = 0;
+        jn_breaker_record(&re->ep->breaker, jn_now_ns(), JN_BREAKER_NEUTRAL, c->probe);
+        rc = report_failure(self, &c->a, err);
+        async_free(c);
+        return rc;
+    }
+    return 0;
 }
 
 static void remote_ctx_free(remote_engine *re)
@@ -327,6 +379,7 @@ static const jn_engine_vtable remote_vt_kserve = {
     .platform = "kserve_v2",
     .infer = remote_infer,
     .destroy = remote_destroy,
+    .infer_async = remote_infer_async,
 };
 
 static const jn_engine_vtable remote_vt_native = {
@@ -335,6 +388,7 @@ static const jn_engine_vtable remote_vt_native = {
     .infer = remote_infer,
     .infer_stream = remote_infer_stream,
     .destroy = remote_destroy,
+    .infer_async = remote_infer_async,
 };
 
 int jn_remote_engine_check(const jn_engine *e, jn_call_status *st)
@@ -385,7 +439,5 @@ jn_engine *jn_remote_engine_create(jn_endpoints *table, const jn_remote_spec *sp
         return NULL;
     }
     e->flags = streams && spec->proto->infer_stream ? JN_ENGINE_STREAMS : 0;
-    e->pool = ep->pool;
-    e->pool_max_pending = (size_t)ep->opt.max_queue;
     return e;
 }

@@ -154,7 +154,7 @@ static entry *find_entry(jn_remotes *r, const char *name, entry ***link)
     return NULL;
 }
 
-static int only_remote(const jn_engine *existing, jn_err *err)
+static int only_remote(const jn_engine *existing, void *arg, jn_err *err)
 {
     return jn_engine_is_remote(existing) ? 0
                                          : jn_err_set(err, JN_EPRECOND, "model '%s' is not a remote engine",
@@ -198,8 +198,11 @@ static int register_entry(jn_remotes *r, const jn_remote_request *req, int64_t d
     }
     en->next = r->entries;
     r->entries = en;
-    /* Under mu, so the entry and the registry agree for anyone who looks. */
-    rc = jn_registry_add(r->reg, jn_engine_ref(e), err);
+    /* Under mu, so the entry and the registry agree for anyone who looks. Calls that cannot go out without
+     * waiting (HTTP, streamed answers) run on the endpoint's own pool: a hung remote ties up only its threads. */
+    jn_endpoint *ep = jn_remote_engine_endpoint(e);
+    jn_model_sched sched = {ep->pool, (size_t)ep->opt.max_queue};
+    rc = jn_registry_put(r->reg, jn_engine_ref(e), &sched, NULL, NULL, NULL, err);
     if (rc) {
         r->entries = en->next;
         pthread_mutex_unlock(&r->mu);
@@ -229,7 +232,7 @@ static void remove_locked(jn_remotes *r, entry **link)
 {
     entry *en = *link;
     *link = en->next;
-    jn_registry_remove_if(r->reg, en->name, only_remote, NULL);
+    jn_registry_remove_if(r->reg, en->name, only_remote, NULL, NULL);
     pthread_mutex_unlock(&r->mu);
     atomic_store(&en->engine->ready, 0); /* calls already holding it finish; it is gone for new ones */
     entry_free(en);

@@ -9,13 +9,9 @@
  * model file there too: milliseconds for the models a 64 MiB message can carry (bigger ones load from the
  * repository, which is read on the same thread; moving loads to the worker pool is left to the hardening issue).
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
-#include "base64.h"
 #include "internal.h"
 #include "junction/v1/admin.pb-c.h"
 #include "pb.h"
@@ -152,133 +148,15 @@ void jn_admin_list_pipelines(jn_unary *u, grpc_byte_buffer *payload)
     jn_registry_list_free(engines, n);
 }
 
-/* Names LoadModel accepts: they become file names in the repository and model names in URLs. */
-static bool model_name_ok(const char *name)
-{
-    if (!name || !name[0] || name[0] == '.' || strlen(name) > 128)
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-              *c == '_' || *c == '.'))
-            return false;
-    return true;
-}
-
-/* The platform of models the loader makes, for the registry checks below (one server per process). */
-static const char *_Atomic loaded_platform;
-
-static int may_replace_loaded(const jn_engine *existing, jn_err *err)
-{
-    const char *p = atomic_load(&loaded_platform);
-    if (p && existing->vt->platform && strcmp(existing->vt->platform, p) == 0)
-        return 0;
-    return jn_err_set(err, JN_EEXIST, "model '%s' exists and was not loaded from a model file (platform %s)",
-                      existing->name, existing->vt->platform ? existing->vt->platform : "?");
-}
-
-static int may_remove_loaded(const jn_engine *existing, jn_err *err)
-{
-    if (may_replace_loaded(existing, err))
-        return jn_err_set(err, JN_EPRECOND, "model '%s' was not loaded from a model file: it cannot be unloaded",
-                          existing->name);
-    return 0;
-}
-
-/* Models kept in the state: uploaded bytes up to this size (base64 in the record; etcd takes about 1.5 MB per
- * request by default, and the state file is rewritten whole on every change). Larger ones belong in the model
- * repository, from which LoadModel by name re-reads them. */
-#define MODEL_RECORD_MAX_BYTES ((size_t)1 << 20)
-
-static char *model_record(const char *version, const uint8_t *bytes, size_t n, jn_err *err)
-{
-    if (bytes && n > MODEL_RECORD_MAX_BYTES) {
-        jn_err_set(err, JN_EPRECOND,
-                   "the uploaded model is %zu bytes; at most %zu can be kept in the server's state: put the file in "
-                   "the model repository (serve --models DIR) and call LoadModel with its name and no bytes",
-                   n, MODEL_RECORD_MAX_BYTES);
-        return NULL;
-    }
-    char *b64 = NULL;
-    size_t b64_len = 0;
-    if (bytes && !(b64 = jn_base64_encode(bytes, n, &b64_len))) {
-        jn_err_set(err, JN_ENOMEM, "out of memory");
-        return NULL;
-    }
-    json_t *o = b64 ? json_pack("{s:s, s:s}", "version", version, "onnx_base64", b64)
-                    : json_pack("{s:s}", "version", version);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    free(b64);
-    if (!text)
-        jn_err_set(err, JN_ENOMEM, "out of memory");
-    return text;
-}
-
-typedef struct load_change {
-    jn_registry *reg;
-    jn_engine *engine;
-    bool replaced;
-} load_change;
-
-static int apply_load(void *arg, jn_err *err)
-{
-    load_change *c = arg;
-    return jn_registry_put(c->reg, jn_engine_ref(c->engine), may_replace_loaded, &c->replaced, err);
-}
-
-typedef struct unload_change {
-    jn_registry *reg;
-    const char *name;
-} unload_change;
-
-static int apply_unload(void *arg, jn_err *err)
-{
-    unload_change *c = arg;
-    return jn_registry_remove_if(c->reg, c->name, may_remove_loaded, err);
-}
-
-int jn_model_record_apply(void *records, const char *name, const char *value_json, jn_err *err)
-{
-    jn_model_records *m = records;
-    atomic_store(&loaded_platform, m->platform);
-    if (!value_json) {
-        int rc = jn_registry_remove_if(m->reg, name, may_remove_loaded, err);
-        return rc == JN_ENOTFOUND ? 0 : rc;
-    }
-    if (!m->load)
-        return jn_err_set(err, JN_EUNIMPL, "model '%s': this server loads no model files", name);
-    json_error_t jerr;
-    json_t *o = json_loads(value_json, 0, &jerr);
-    const char *version = o ? json_string_value(json_object_get(o, "version")) : NULL;
-    const char *b64 = o ? json_string_value(json_object_get(o, "onnx_base64")) : NULL;
-    if (!o || !version) {
-        json_decref(o);
-        return jn_err_set(err, JN_EINVAL, "model '%s': the state record is not {\"version\", [\"onnx_base64\"]}", name);
-    }
-    size_t n = 0, bad = 0;
-    uint8_t *bytes = b64 ? jn_base64_decode(b64, strlen(b64), &n, &bad) : NULL;
-    jn_engine *e = NULL;
-    if (b64 && !bytes)
-        jn_err_set(err, JN_EINVAL, "model '%s': the state record's onnx_base64 is malformed at %zu", name, bad);
-    else
-        e = m->load(m->load_arg, name, *version ? version : NULL, bytes, n, err);
-    free(bytes);
-    json_decref(o);
-    if (!e)
-        return err && err->code ? err->code : JN_EINVAL;
-    return jn_registry_put(m->reg, e, may_replace_loaded, NULL, err);
-}
-
 /* The request of LoadModel / UnloadModel, decoded; NULL once the call was answered with the failure (a server that
- * loads no model files, a message that does not decode). */
+ * loads no model files, a message that does not decode). The loading itself is model_records.c's. */
 static ProtobufCMessage *model_request(jn_unary *u, const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *payload)
 {
-    const jn_server_options *opt = &u->server->opt;
-    if (!opt->load_model) {
+    const jn_model_records *models = u->server->opt.models;
+    if (!models || !models->load) {
         jn_unary_fail(u, JN_EUNIMPL, "this server loads no model files");
         return NULL;
     }
-    atomic_store(&loaded_platform, opt->loaded_platform);
     jn_err err;
     ProtobufCMessage *m = jn_pb_unpack(desc, payload, &err);
     if (!m)
@@ -288,57 +166,23 @@ static ProtobufCMessage *model_request(jn_unary *u, const ProtobufCMessageDescri
 
 void jn_admin_load_model(jn_unary *u, grpc_byte_buffer *payload)
 {
-    const jn_server_options *opt = &u->server->opt;
     Junction__V1__LoadModelRequest *req =
         (Junction__V1__LoadModelRequest *)model_request(u, &junction__v1__load_model_request__descriptor, payload);
     if (!req)
         return;
     jn_err err;
-    jn_err_clear(&err);
-    jn_engine *e = NULL;
-    if (u->server->control->commit && req->onnx.len > MODEL_RECORD_MAX_BYTES) /* refused before any loading */
-        model_record("", req->onnx.data, req->onnx.len, &err);
-    else if (!model_name_ok(req->name))
-        jn_err_set(&err, JN_EINVAL, "name '%s' is not a model name (letters, digits, '-', '_', '.')",
-                   req->name ? req->name : "");
-    else
-        e = opt->load_model(opt->load_model_arg, req->name, req->version && req->version[0] ? req->version : NULL,
-                            req->onnx.len ? req->onnx.data : NULL, req->onnx.len, &err);
-    if (!e) {
-        protobuf_c_message_free_unpacked(&req->base, NULL);
-        if (!err.code)
-            jn_err_set(&err, JN_EINTERNAL, "the model loader failed without saying why");
-        fail_err(u, &err);
-        return;
-    }
-    int rc = 0;
-    const char *version = req->version ? req->version : "";
-    const uint8_t *bytes = req->onnx.len ? req->onnx.data : NULL;
-    size_t n_bytes = req->onnx.len;
-    /* Durable before it is acknowledged: the bytes (or, from the repository, just the version) as a state record. */
-    jn_control *control = u->server->control;
-    char *record = NULL;
-    if (!rc && control->commit) {
-        record = model_record(version, bytes, n_bytes, &err);
-        if (!record)
-            rc = err.code ? err.code : JN_ENOMEM;
-    }
-    load_change change = {u->server->reg, e, false};
-    if (!rc)
-        rc = jn_control_commit(control, JN_STATE_KIND_MODEL, e->name, record, apply_load, &change, &err);
-    free(record);
+    bool replaced = false;
+    int rc = jn_model_records_load(u->server->opt.models, u->server->control, req->name, req->version,
+                                   req->onnx.len ? req->onnx.data : NULL, req->onnx.len, &replaced, &err);
     if (rc) {
-        if (!err.code)
-            jn_err_set(&err, rc, "%s", jn_strerror(rc));
         fail_err(u, &err);
     } else {
         Junction__V1__LoadModelResponse r = JUNCTION__V1__LOAD_MODEL_RESPONSE__INIT;
-        r.name = e->name;
-        r.replaced = change.replaced;
+        r.name = req->name;
+        r.replaced = replaced;
         jn_unary_reply(u, jn_pb_pack(&r.base));
     }
     protobuf_c_message_free_unpacked(&req->base, NULL);
-    jn_engine_unref(e);
 }
 
 void jn_admin_unload_model(jn_unary *u, grpc_byte_buffer *payload)
@@ -348,16 +192,9 @@ void jn_admin_unload_model(jn_unary *u, grpc_byte_buffer *payload)
     if (!req)
         return;
     jn_err err;
-    jn_err_clear(&err);
-    unload_change change = {u->server->reg, req->name};
-    int rc = !req->name || !req->name[0]
-                 ? jn_err_set(&err, JN_EINVAL, "name is empty")
-                 : jn_control_commit(u->server->control, JN_STATE_KIND_MODEL, req->name, NULL, apply_unload, &change,
-                                     &err);
+    int rc = jn_model_records_unload(u->server->opt.models, u->server->control, req->name, &err);
     protobuf_c_message_free_unpacked(&req->base, NULL);
     if (rc) {
-        if (!err.code)
-            jn_err_set(&err, rc, "%s", jn_strerror(rc));
         fail_err(u, &err);
         return;
     }

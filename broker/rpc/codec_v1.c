@@ -8,44 +8,13 @@
 
 #include "internal.h"
 #include "junction/v1/broker.pb-c.h"
+#include "params_pb.h"
 #include "wire.h"
 
 _Static_assert((int)JN_DTYPE_FP32 == (int)JUNCTION__V1__DATA_TYPE__FP32 &&
                    (int)JN_DTYPE_BYTES == (int)JUNCTION__V1__DATA_TYPE__BYTES &&
                    (int)JN_DTYPE_BOOL == (int)JUNCTION__V1__DATA_TYPE__BOOL,
                "jn_dtype must follow junction.v1.DataType");
-
-static int decode_params(Junction__V1__InferRequest *m, jn_params *params, jn_err *err)
-{
-    for (size_t i = 0; i < m->n_parameters; i++) {
-        const char *key = m->parameters[i]->key;
-        const Junction__V1__Parameter *p = m->parameters[i]->value;
-        int rc = JN_EINVAL;
-        if (p) {
-            switch (p->value_case) {
-            case JUNCTION__V1__PARAMETER__VALUE_BOOL_VALUE:
-                rc = jn_params_set_bool(params, key, p->bool_value);
-                break;
-            case JUNCTION__V1__PARAMETER__VALUE_INT64_VALUE:
-                rc = jn_params_set_int(params, key, p->int64_value);
-                break;
-            case JUNCTION__V1__PARAMETER__VALUE_DOUBLE_VALUE:
-                rc = jn_params_set_double(params, key, p->double_value);
-                break;
-            case JUNCTION__V1__PARAMETER__VALUE_STRING_VALUE:
-                rc = jn_params_set_string(params, key, p->string_value);
-                break;
-            default:
-                break;
-            }
-        }
-        if (rc == JN_EINVAL)
-            return jn_err_set(err, JN_EINVAL, "parameter '%s' has no value", key);
-        if (rc)
-            return jn_err_set(err, rc, "out of memory");
-    }
-    return 0;
-}
 
 static int decode_tensor_value(const char *name, Junction__V1__Tensor *t, jn_pb_holder *holder, jn_tensor **out,
                                jn_err *err)
@@ -115,7 +84,8 @@ static int v1_decode(grpc_byte_buffer *bb, jn_request *req, void **state, jn_err
     if (rc)
         rc = jn_err_set(err, rc, "out of memory");
     if (!rc)
-        rc = decode_params(m, &req->params, err);
+        for (size_t i = 0; !rc && i < m->n_parameters; i++)
+            rc = jn_params_add_v1_pb(&req->params, m->parameters[i]->key, m->parameters[i]->value, err);
     for (size_t i = 0; !rc && i < m->n_inputs; i++) {
         jn_tensor *t;
         rc = decode_value(i, m->inputs[i], holder, &t, err);

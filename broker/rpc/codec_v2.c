@@ -10,42 +10,12 @@
 
 #include "inference/grpc_service.pb-c.h"
 #include "internal.h"
+#include "params_pb.h"
 #include "wire.h"
 
 typedef struct v2_state {
     bool raw; /* answer with raw_output_contents */
 } v2_state;
-
-static int set_param(jn_params *params, const char *key, const Inference__InferParameter *p, jn_err *err)
-{
-    int rc = JN_EINVAL;
-    if (p) {
-        switch (p->parameter_choice_case) {
-        case INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM:
-            rc = jn_params_set_bool(params, key, p->bool_param);
-            break;
-        case INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM:
-            rc = jn_params_set_int(params, key, p->int64_param);
-            break;
-        case INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_UINT64_PARAM:
-            if (p->uint64_param > INT64_MAX)
-                return jn_err_set(err, JN_EINVAL, "parameter '%s' is too large", key);
-            rc = jn_params_set_int(params, key, (int64_t)p->uint64_param);
-            break;
-        case INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_DOUBLE_PARAM:
-            rc = jn_params_set_double(params, key, p->double_param);
-            break;
-        case INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM:
-            rc = jn_params_set_string(params, key, p->string_param);
-            break;
-        default:
-            break;
-        }
-    }
-    if (rc == JN_EINVAL)
-        return jn_err_set(err, JN_EINVAL, "parameter '%s' has no value", key);
-    return rc ? jn_err_set(err, rc, "out of memory") : 0;
-}
 
 /* Which typed-contents field carries a datatype. */
 typedef enum { F_NONE, F_BOOL, F_INT, F_INT64, F_UINT, F_UINT64, F_FP32, F_FP64, F_BYTES } contents_field;
@@ -235,7 +205,7 @@ static int v2_decode(grpc_byte_buffer *bb, jn_request *req, void **state, jn_err
     st->raw = m->n_raw_input_contents > 0;
     int rc = jn_request_set_target(req, m->model_name, m->model_version, m->id) ? jn_err_set(err, JN_ENOMEM, "out of memory") : 0;
     for (size_t i = 0; !rc && i < m->n_parameters; i++)
-        rc = set_param(&req->params, m->parameters[i]->key, m->parameters[i]->value, err);
+        rc = jn_params_add_v2_pb(&req->params, m->parameters[i]->key, m->parameters[i]->value, err);
     for (size_t i = 0; !rc && i < m->n_outputs; i++) {
         Inference__ModelInferRequest__InferRequestedOutputTensor *o = m->outputs[i];
         for (size_t k = 0; k < o->n_parameters; k++)

@@ -1,27 +1,66 @@
-/* infer.c — one inference, from request bytes to an answer, whichever protocol and call shape carried it:
- * decode -> resolve + validate (jn_exec_prepare) -> run inline on the pump thread or on the worker pool -> done.
- *
- * Metrics: a request counts against its model from the moment it resolves (validation failures included) until
- * its answer is encoded; the stats pointer is looked up once and cached in the job, so the rest is atomic adds. */
+/* infer.c — the gRPC doors of the one request path (core/dispatch.h): decode the message, hand the call to the
+ * dispatcher, encode its outcome. Unary and stream calls of both protocols and the Engine service share it; what
+ * the dispatcher cannot know is here: the codec (jn_infer_proto), the completion queue and server call it offers
+ * asynchronous engines (jn_host_hint), and how a partial or final answer goes out (the job's owner). */
 #include <stdlib.h>
 
 #include "internal.h"
 
-jn_infer_job *jn_infer_job_create(jn_server *s, const jn_infer_proto *proto, void (*done)(jn_infer_job *),
-                                  void *owner, const atomic_int *cancelled, int64_t deadline_ns)
+static void job_done(jn_call *c)
 {
-    jn_infer_job *job = calloc(1, sizeof *job);
+    jn_infer_job *job = JN_CONTAINER_OF(c, jn_infer_job, call);
+    job->done(job);
+}
+
+static void job_leaving(jn_call *c)
+{
+    jn_infer_job *job = JN_CONTAINER_OF(c, jn_infer_job, call);
+    if (job->on_leave)
+        job->on_leave(job);
+}
+
+static int job_partial(jn_call *c, jn_tensor_list *partial, jn_err *err)
+{
+    jn_infer_job *job = JN_CONTAINER_OF(c, jn_infer_job, call);
+    grpc_byte_buffer *bb = job->proto->encode_partial(&c->req, c->engine, partial, job->state, false, err);
+    jn_tensor_list_clear(partial);
+    if (!bb)
+        return err && err->code ? err->code : JN_ENOMEM;
+    if (job->on_partial(job, bb))
+        return jn_err_set(err, JN_ECANCELLED, "model '%s': the stream ended", c->req.model);
+    return 0;
+}
+
+/* Unary calls and stream calls differ only in whether partial answers may go out. */
+static const jn_call_ops unary_ops = {
+    .door = JN_METRICS_GRPC,
+    .leaving = job_leaving,
+    .done = job_done,
+};
+static const jn_call_ops stream_ops = {
+    .door = JN_METRICS_GRPC,
+    .leaving = job_leaving,
+    .partial = job_partial,
+    .done = job_done,
+};
+
+jn_infer_job *jn_infer_job_create(jn_server *s, const jn_infer_proto *proto, void (*done)(jn_infer_job *),
+                                  int (*on_partial)(jn_infer_job *, grpc_byte_buffer *), void *owner,
+                                  const atomic_int *cancelled, int64_t deadline_ns)
+{
+    jn_infer_job *job = malloc(sizeof *job);
     if (!job)
         return NULL;
+    jn_call_init(&job->call, s->dispatch, on_partial ? &stream_ops : &unary_ops, owner);
+    job->call.cancelled = cancelled;
+    job->call.run_here = true; /* a pump runs inline engines and starts asynchronous ones */
+    job->call.req.deadline_ns = deadline_ns;
     job->server = s;
     job->proto = proto;
+    job->state = NULL;
     job->done = done;
-    job->owner = owner;
-    job->cancelled = cancelled;
-    job->t_created = jn_now_ns();
-    jn_request_init(&job->req);
-    job->req.deadline_ns = deadline_ns;
-    jn_tensor_list_init(&job->outputs);
+    job->on_leave = NULL;
+    job->on_partial = on_partial;
     return job;
 }
 
@@ -29,232 +68,70 @@ void jn_infer_job_free(jn_infer_job *job)
 {
     if (!job)
         return;
+    jn_call_finish(&job->call); /* a no-op after jn_infer_job_encode */
     if (job->state && job->proto->free_state)
         job->proto->free_state(job->state);
-    if (job->counted)
-        atomic_fetch_sub_explicit(&job->server->inflight, 1, memory_order_relaxed);
-    jn_engine_unref(job->engine);
-    jn_tensor_list_clear(&job->outputs);
-    jn_request_clear(&job->req);
     free(job);
-}
-
-static int emit_partial(void *arg, jn_tensor_list *partial, jn_err *err)
-{
-    jn_infer_job *job = arg;
-    grpc_byte_buffer *bb = job->proto->encode_partial(&job->req, job->engine, partial, job->state, false, err);
-    jn_tensor_list_clear(partial);
-    if (!bb)
-        return err && err->code ? err->code : JN_ENOMEM;
-    if (job->on_partial(job, bb))
-        return jn_err_set(err, JN_ECANCELLED, "model '%s': the stream ended", job->req.model);
-    return 0;
-}
-
-static bool streams_to_caller(const jn_infer_job *job)
-{
-    return job->on_partial && (job->engine->flags & JN_ENGINE_STREAMS);
-}
-
-static void run_engine(void *arg)
-{
-    jn_infer_job *job = arg;
-    job->t_started = jn_now_ns();
-    if (job->queued)
-        jn_exec_started(job->engine);
-    if (streams_to_caller(job)) {
-        job->streamed = true;
-        job->rc = jn_exec_run_stream(job->engine, &job->req, job->cancelled, job->server->pool, emit_partial, job,
-                                     &job->err);
-    } else {
-        job->rc = jn_exec_run(job->engine, &job->req, job->cancelled, job->server->pool, &job->outputs, &job->err);
-    }
-    job->t_computed = jn_now_ns();
-    job->done(job);
-}
-
-/* After jn_exec_prepare: a request whose model resolved counts against it (a failed validation too, as a
- * failure); one that named no registered model (or version) is counted apart, without its name. */
-static void count_request(jn_infer_job *job)
-{
-    if (job->rc == JN_ENOTFOUND || !job->req.model || !*job->req.model) {
-        jn_metrics_unknown_model(JN_METRICS_GRPC);
-        return;
-    }
-    job->stats = job->engine ? jn_metrics_engine(job->engine) : jn_metrics_model(job->req.model);
-    jn_metrics_request_begin(job->stats);
-}
-
-/* The answer is encoded (or failed to be): the request leaves in flight. At most once per job. */
-static void record_request(jn_infer_job *job)
-{
-    if (!job->stats)
-        return;
-    int64_t now = jn_now_ns();
-    int64_t queue = job->t_started ? job->t_started - job->t_created : -1;
-    int64_t compute = job->t_started && job->t_computed ? job->t_computed - job->t_started : -1;
-    jn_metrics_request_end(job->stats, JN_METRICS_GRPC, job->rc == 0, queue, compute, now - job->t_created);
-    job->stats = NULL;
-}
-
-/* ---- remote engines: the call goes out from this thread and its answer comes back on the same completion queue,
- * so no thread waits for it (the hop's cost is the two exchanges, not thread hand-offs). Retries, which wait out a
- * backoff, run on the endpoint's pool. ---- */
-
-static void remote_deliver(jn_infer_job *job, int rc, jn_tensor_list *produced)
-{
-    job->rc = jn_exec_keep(job->engine, &job->ctx, rc, produced, &job->outputs, &job->err);
-    jn_remote_call_free(job->remote);
-    job->remote = NULL;
-    job->t_computed = jn_now_ns();
-    job->done(job);
-}
-
-static void remote_retry(void *arg)
-{
-    jn_infer_job *job = arg;
-    jn_exec_started(job->engine);
-    jn_tensor *slots[JN_EXEC_OUTPUT_SLOTS];
-    jn_tensor_list produced;
-    jn_tensor_list_init_on(&produced, slots, JN_EXEC_OUTPUT_SLOTS);
-    int rc = jn_remote_call_retry(job->remote, &produced, &job->err);
-    remote_deliver(job, rc, &produced);
-}
-
-static void remote_answered(jn_tag *tag, bool ok)
-{
-    (void)ok; /* a unary exchange always ends with a status, which says everything */
-    jn_infer_job *job = JN_CONTAINER_OF(tag, jn_infer_job, remote_tag);
-    jn_tensor *slots[JN_EXEC_OUTPUT_SLOTS];
-    jn_tensor_list produced;
-    jn_tensor_list_init_on(&produced, slots, JN_EXEC_OUTPUT_SLOTS);
-    bool retry;
-    int rc = jn_remote_call_finish(job->remote, &produced, &retry, &job->err);
-    if (retry) {
-        jn_err err; /* not job->err: once submitted, the job may already be done and freed */
-        jn_exec_limits limits = {(size_t)job->server->opt.max_queue, (size_t)job->server->opt.max_model_queue};
-        rc = jn_exec_submit(job->engine, job->server->pool, &limits, remote_retry, job, &err);
-        if (!rc)
-            return;
-        job->err = err;
-    }
-    remote_deliver(job, rc, &produced);
-}
-
-static void remote_send(jn_infer_job *job)
-{
-    job->ctx = jn_exec_request_ctx(&job->req, job->cancelled, job->server->pool);
-    job->t_started = jn_now_ns();
-    job->remote_tag.fn = remote_answered;
-    int rc = jn_infer_ctx_check(&job->ctx, &job->err);
-    if (!rc && !(job->remote = jn_remote_call_create(job->engine, &job->ctx, &job->req.inputs, &job->err)))
-        rc = job->err.code ? job->err.code : JN_ENOMEM;
-    /* The core passes the caller's cancellation on to the remote call only once the server call watches for it. */
-    if (!rc && job->on_leave)
-        job->on_leave(job);
-    if (!rc)
-        rc = jn_remote_call_send(job->remote, job->cq, job->parent, &job->remote_tag, &job->err);
-    if (rc) {
-        jn_tensor_list none;
-        jn_tensor_list_init(&none);
-        remote_deliver(job, rc, &none);
-    }
 }
 
 void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
 {
-    int max = job->server->opt.max_inflight;
-    if (max > 0) { /* load shedding in all: refused before even decoding */
-        long now = atomic_fetch_add_explicit(&job->server->inflight, 1, memory_order_relaxed) + 1;
-        job->counted = true;
-        if (now > max) {
-            job->rc = jn_err_set(&job->err, JN_ERESOURCE,
-                                 "the server is busy: %ld requests in progress (--max-inflight %d); retry later", now - 1,
-                                 max);
-            job->done(job);
-            return;
-        }
+    jn_call *c = &job->call;
+    if (!jn_dispatch_admit(c)) { /* load shedding in all: refused before even decoding */
+        int64_t deadline = c->req.deadline_ns;
+        c->rc = job->proto->decode(bb, &c->req, &job->state, &c->err);
+        c->req.deadline_ns = deadline;
+        if (c->rc && c->req.model && *c->req.model)
+            jn_err_prefix(&c->err, "model '%s'", c->req.model);
     }
-    int64_t deadline = job->req.deadline_ns;
-    job->rc = job->proto->decode(bb, &job->req, &job->state, &job->err);
-    job->req.deadline_ns = deadline;
-    if (job->rc && job->req.model && *job->req.model)
-        jn_err_prefix(&job->err, "model '%s'", job->req.model);
-    if (!job->rc) {
-        job->rc = jn_exec_prepare(job->server->reg, &job->req, &job->engine, &job->err);
-        count_request(job);
-    }
-    if (job->rc) {
-        job->done(job);
-        return;
-    }
-    /* Streaming answers may wait for the client (back-pressure): never on a pump thread. */
-    if (jn_engine_is_inline(job->engine) && !streams_to_caller(job)) {
-        run_engine(job);
-        return;
-    }
-    if (job->cq && jn_engine_is_remote(job->engine) && !streams_to_caller(job)) {
-        remote_send(job);
-        return;
-    }
-    /* A remote engine runs on its endpoint's own pool (bounded), everything else on the shared one. */
-    jn_err err; /* not job->err: once submitted, the job may already be done and freed */
-    jn_exec_limits limits = {(size_t)job->server->opt.max_queue, (size_t)job->server->opt.max_model_queue};
-    if (job->on_leave)
-        job->on_leave(job);
-    job->queued = true; /* counted against its model's queue until it starts */
-    int rc = jn_exec_submit(job->engine, job->server->pool, &limits, run_engine, job, &err);
-    if (rc) {
-        job->rc = rc;
-        job->err = err;
-        job->done(job);
-    }
+    jn_dispatch(c);
 }
 
 grpc_byte_buffer *jn_infer_job_encode(jn_infer_job *job, bool in_stream)
 {
+    jn_call *c = &job->call;
     grpc_byte_buffer *bb = NULL;
-    if (!job->rc) {
-        bb = job->streamed
-                 ? job->proto->encode_partial(&job->req, job->engine, &job->outputs, job->state, true, &job->err)
-                 : job->proto->encode(&job->req, job->engine, &job->outputs, job->state, in_stream, &job->err);
+    if (!c->rc) {
+        bb = c->streamed ? job->proto->encode_partial(&c->req, c->engine, &c->outputs, job->state, true, &c->err)
+                         : job->proto->encode(&c->req, c->engine, &c->outputs, job->state, in_stream, &c->err);
         if (!bb)
-            job->rc = job->err.code ? job->err.code : JN_EINTERNAL;
+            c->rc = c->err.code ? c->err.code : JN_EINTERNAL;
     }
     if (!bb && in_stream)
-        bb = job->proto->encode_stream_error(&job->req, &job->err);
-    record_request(job);
+        bb = job->proto->encode_stream_error(&c->req, &c->err);
+    jn_call_finish(c); /* rc and err stay for a unary failure's status */
     return bb;
 }
 
-/* ---- unary infer (Broker/Infer, v2 ModelInfer) ---- */
+/* ---- unary infer (Broker/Infer, v2 ModelInfer, Engine/Infer) ---- */
 
 static void unary_infer_done(jn_infer_job *job)
 {
-    jn_unary *u = job->owner;
+    jn_unary *u = job->call.owner;
     grpc_byte_buffer *bb = jn_infer_job_encode(job, false);
     if (bb)
         jn_unary_reply(u, bb);
     else
-        jn_unary_fail(u, job->rc, job->err.msg);
+        jn_unary_fail(u, job->call.rc, job->call.err.msg);
     jn_infer_job_free(job);
 }
 
 static void unary_infer_leaves(jn_infer_job *job)
 {
-    jn_unary_watch_cancel(job->owner);
+    jn_unary_watch_cancel(job->call.owner);
 }
 
 void jn_unary_infer(jn_unary *u, grpc_byte_buffer *payload)
 {
-    jn_infer_job *job = jn_infer_job_create(u->server, u->method->arg, unary_infer_done, u, &u->cancelled,
+    jn_infer_job *job = jn_infer_job_create(u->server, u->method->arg, unary_infer_done, NULL, u, &u->cancelled,
                                             u->deadline_ns);
     if (!job) {
         jn_unary_fail(u, JN_ENOMEM, "out of memory");
         return;
     }
-    job->cq = u->cq;
-    job->parent = u->call;
+    /* An asynchronous engine (a remote model) sends its call from this pump and gets the answer on the same
+     * completion queue; the client's cancellation is passed on to it once the call watches for it (on_leave). */
+    job->call.host = (jn_host_hint){.queue = u->cq, .parent = u->call};
     job->on_leave = unary_infer_leaves;
     jn_infer_job_run(job, payload);
 }

@@ -14,19 +14,19 @@
 #include <stddef.h>
 
 #include "control.h"
+#include "dispatch.h"
 #include "executor.h"
 #include "metrics.h"
 #include "registry.h"
-#include "remote_engine.h"
 #include "server.h"
 #include "tsan.h"
 #include "workpool.h"
 
 #define JN_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-typedef struct jn_tag {
-    void (*fn)(struct jn_tag *tag, bool ok);
-} jn_tag;
+/* A completion-queue tag: the pump calls tag->fn(tag, ok). The same type engines use for their own events on a
+ * pump's queue (jn_host_tag, engine.h), so one pump serves both. */
+typedef jn_host_tag jn_tag;
 
 /* grpc_call_start_batch, with the tag released for ThreadSanitizer (tsan.h) after the arguments were read: once the
  * batch starts, the tag may come out on another thread, which may free what holds the call. */
@@ -74,6 +74,7 @@ struct jn_server {
     jn_control *control;       /* opt.control, or own_control */
     jn_control own_control;    /* the registry alone (nothing persisted) */
     jn_workpool *pool;
+    jn_dispatcher *dispatch; /* the one request path, over reg and pool with the options' limits */
     grpc_server *srv;
     int port;
     int n_cqs;
@@ -82,7 +83,6 @@ struct jn_server {
     void **method_handles; /* per jn_methods entry */
     jn_access *method_access; /* per jn_methods entry (jn_auth_grpc_access of its path) */
 
-    atomic_long inflight; /* inference requests being handled (--max-inflight) */
     atomic_int shutting_down;
     atomic_long live; /* call objects alive (pre-posted requests included) */
     pthread_mutex_t mu;
@@ -163,49 +163,28 @@ int jn__v1_decode_value(size_t index, struct Junction__V1__Value *v, struct jn_p
 
 typedef struct jn_infer_job jn_infer_job;
 struct jn_infer_job {
+    jn_call call; /* the dispatcher's call: request, resolved model, outcome (core/dispatch.h) */
     struct jn_server *server;
     const jn_infer_proto *proto;
-    jn_request req;
-    void *state;
-    jn_engine *engine;
-    jn_tensor_list outputs;
-    jn_err err;
-    int rc;
-    const atomic_int *cancelled;
-    /* Called exactly once when the job has a result (rc/err or outputs), on a pump or worker thread. */
+    void *state; /* what the codec's encoder needs to know of the request */
+    /* Called exactly once when the call has its outcome, on a pump or worker thread. */
     void (*done)(jn_infer_job *job);
-    /* Called (when set) on the thread that runs jn_infer_job_run before the job leaves it (for a pool, or as a
-     * remote call): the unary call starts watching for cancellation then. */
+    /* Called (when set) on the pump before the call leaves it (for a pool, or as an asynchronous engine call): the
+     * unary call starts watching for cancellation then. */
     void (*on_leave)(jn_infer_job *job);
     /* Stream calls only (NULL otherwise): takes one encoded partial answer of a streaming engine, in order; may
      * block while the stream's queue is full (back-pressure). Non-zero: the stream is gone, stop. */
     int (*on_partial)(jn_infer_job *job, grpc_byte_buffer *bb);
-    bool streamed; /* the answer went out as partials: what remains is the final marker */
-    bool queued;   /* submitted by jn_exec_submit: jn_exec_started when it starts */
-    bool counted;  /* counts against the server's --max-inflight until it is freed */
-    void *owner;
-    /* Where the answer of a remote engine's unary call may come back without a thread waiting for it: the
-     * completion queue of the call that carried the request, and that server call (its cancellation is passed on).
-     * Set by the caller after create; cq NULL = remote engines run blocking on their endpoint's pool. */
-    grpc_completion_queue *cq;
-    grpc_call *parent;
-    jn_remote_call *remote; /* that call, while it runs */
-    jn_tag remote_tag;
-    jn_infer_ctx ctx; /* the engine's context, borrowed by the remote call */
-    /* Metrics (metrics.h): the resolved model's stats, looked up once (NULL for requests that resolved to no
-     * model, and once recorded), and jn_now_ns() stamps: created, engine started, engine returned (0 = not). */
-    jn_model_stats *stats;
-    int64_t t_created, t_started, t_computed;
 };
 
-/* A zeroed job bound to its owner. NULL on out of memory. */
+/* A job bound to its owner (call.owner), with the deadline of the call that carried it. NULL on out of memory. */
 jn_infer_job *jn_infer_job_create(struct jn_server *s, const jn_infer_proto *proto, void (*done)(jn_infer_job *),
-                                  void *owner, const atomic_int *cancelled, int64_t deadline_ns);
-/* Decodes bb (not consumed), resolves and validates, then runs the engine inline or on the worker pool; calls
- * job->done in every case. */
+                                  int (*on_partial)(jn_infer_job *, grpc_byte_buffer *), void *owner,
+                                  const atomic_int *cancelled, int64_t deadline_ns);
+/* Admits and decodes bb (not consumed), then hands the call to the dispatcher; job->done is called in every case. */
 void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb);
 /* The encoded answer for a finished job: the result, or for streams the in-stream error message. NULL for a
- * unary failure (job->rc and job->err then say why). */
+ * unary failure (job->call.rc and job->call.err then say why). Records the call's metrics. */
 grpc_byte_buffer *jn_infer_job_encode(jn_infer_job *job, bool in_stream);
 void jn_infer_job_free(jn_infer_job *job);
 

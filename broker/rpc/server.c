@@ -59,9 +59,7 @@ void jn_server_options_default(jn_server_options *opt)
     opt->max_queue = 4096;
     opt->max_model_queue = 1024;
     opt->max_streams_per_connection = 1024;
-    opt->load_model = NULL;
-    opt->load_model_arg = NULL;
-    opt->loaded_platform = NULL;
+    opt->models = NULL;
     opt->remotes = NULL;
 }
 
@@ -315,6 +313,7 @@ static void server_free(jn_server *s)
 {
     if (s->pool)
         jn_workpool_destroy(s->pool);
+    jn_dispatcher_destroy(s->dispatch);
     free(s->cqs);
     free(s->pumps);
     free(s->method_handles);
@@ -377,7 +376,9 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
     s->method_handles = calloc(jn_method_count, sizeof *s->method_handles);
     s->method_access = calloc(jn_method_count, sizeof *s->method_access);
     s->pool = jn_workpool_create(opt->worker_threads);
-    if (!s->cqs || !s->pumps || !s->method_handles || !s->method_access || !s->pool) {
+    jn_dispatch_limits limits = {opt->max_inflight, (size_t)opt->max_queue, (size_t)opt->max_model_queue};
+    s->dispatch = s->pool ? jn_dispatcher_create(reg, s->pool, &limits) : NULL;
+    if (!s->cqs || !s->pumps || !s->method_handles || !s->method_access || !s->pool || !s->dispatch) {
         server_free(s);
         jn_err_set(err, JN_ENOMEM, "out of memory starting the server");
         return NULL;

@@ -18,24 +18,7 @@
 #include "err.h"
 #include "registry.h"
 #include "control.h"
-
-/* Admin.LoadModel's loader: an engine named `name` from a model file's bytes (bytes NULL: read it again from the
- * model repository). A new engine with one reference, or NULL with err set. */
-typedef jn_engine *(*jn_model_loader_fn)(void *arg, const char *name, const char *version, const uint8_t *bytes,
-                                         size_t n, jn_err *err);
-
-/* Record kind "model" (state directory, cluster registry): a model Admin.LoadModel made, kept as
- * {"version": V, "onnx_base64": B} when it was uploaded, {"version": V} when it was read from the model repository;
- * jn_model_record_apply (a jn_record_apply_fn over a jn_model_records) loads it again (replacing only models of
- * `platform`) or, for a removed record, unloads it. */
-#define JN_STATE_KIND_MODEL "model"
-typedef struct jn_model_records {
-    jn_registry *reg;
-    jn_model_loader_fn load;
-    void *load_arg;
-    const char *platform;
-} jn_model_records;
-int jn_model_record_apply(void *records, const char *name, const char *value_json, jn_err *err);
+#include "model_records.h"
 
 typedef struct jn_server_options {
     const char *host;        /* "127.0.0.1" */
@@ -57,11 +40,9 @@ typedef struct jn_server_options {
     const char *tls_cert_file;
     const char *tls_key_file;
     const char *tls_client_ca_file;
-    /* Admin.LoadModel / UnloadModel: NULL = UNIMPLEMENTED. UnloadModel and a replacing LoadModel touch only
-     * models of platform `loaded_platform` (what the loader makes), never built-in engines or pipelines. */
-    jn_model_loader_fn load_model;
-    void *load_model_arg;
-    const char *loaded_platform;
+    /* Admin.LoadModel / UnloadModel (model_records.h; borrowed): NULL or no loader = UNIMPLEMENTED. UnloadModel and
+     * a replacing LoadModel touch only models of the loader's platform, never built-in engines or pipelines. */
+    const jn_model_records *models;
     struct jn_remotes *remotes; /* remote engines (Admin.RegisterEngine...); NULL = not offered. Borrowed. */
 } jn_server_options;
 

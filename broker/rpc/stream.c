@@ -182,7 +182,7 @@ static void maybe_finish_locked(jn_stream *st)
 
 static void job_done(jn_infer_job *job)
 {
-    jn_stream *st = job->owner;
+    jn_stream *st = job->call.owner;
     grpc_byte_buffer *bb = jn_infer_job_encode(job, true);
     jn_infer_job_free(job);
     out_msg *m = bb ? malloc(sizeof *m) : NULL;
@@ -207,7 +207,7 @@ static void job_done(jn_infer_job *job)
  * outrun a slow client. Runs on a worker thread. */
 static int job_partial(jn_infer_job *job, grpc_byte_buffer *bb)
 {
-    jn_stream *st = job->owner;
+    jn_stream *st = job->call.owner;
     out_msg *m = malloc(sizeof *m);
     pthread_mutex_lock(&st->mu);
     while (m && !st->failed && !st->status_sent && st->queued >= st->server->opt.max_stream_inflight)
@@ -248,11 +248,10 @@ static void on_read(jn_tag *tag, bool ok)
         return;
     }
     bool closing = st->closing;
-    jn_infer_job *job = jn_infer_job_create(st->server, st->proto, job_done, st, &st->cancelled, st->deadline_ns);
+    jn_infer_job *job =
+        jn_infer_job_create(st->server, st->proto, job_done, job_partial, st, &st->cancelled, st->deadline_ns);
     if (job) {
-        job->on_partial = job_partial;
-        job->cq = st->cq;
-        job->parent = st->call;
+        job->call.host = (jn_host_hint){.queue = st->cq, .parent = st->call};
         st->inflight++;
         st->refs++;
     }
@@ -260,8 +259,8 @@ static void on_read(jn_tag *tag, bool ok)
 
     if (job) {
         if (closing) { /* answer it, but run nothing new */
-            job->rc = st->proto->decode(bb, &job->req, &job->state, &job->err);
-            job->rc = jn_err_set(&job->err, JN_EUNAVAIL, "the server is shutting down: request refused");
+            st->proto->decode(bb, &job->call.req, &job->state, &job->call.err); /* for the request's id */
+            job->call.rc = jn_err_set(&job->call.err, JN_EUNAVAIL, "the server is shutting down: request refused");
             job_done(job);
         } else {
             jn_infer_job_run(job, bb);

@@ -1,4 +1,4 @@
-/* Unit tests for broker/core/pipeline_json.c (the JSON form of a pipeline spec) and pipeline_load.c (a directory of
+/* Unit tests for broker/core/pipeline/json.c (the JSON form of a pipeline spec) and pipeline/load.c (a directory of
  * them, all or nothing). The compiler itself is tested elsewhere: here it only has to accept good pipelines. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Unit tests for running pipelines concurrently (broker/core/pipeline.c): many callers at once on the in-order path
+/* Unit tests for running pipelines concurrently (broker/core/pipeline/run.c): many callers at once on the in-order path
  * (all inline steps) and on the concurrent path (pooled steps fanned out, nested pipelines on a one-thread pool),
  * every answer checked. Also built with ThreadSanitizer in CI (scripts/test.sh), which checks the hand-offs. */
 #include <pthread.h>

@@ -543,11 +543,12 @@ static jn_registry *test_registry(void);
 static void test_v2_infer_call(void)
 {
     jn_registry *reg = test_registry();
-    jn_rest_env env = {.reg = reg};
+    jn_workpool *pool = jn_workpool_create(1);
+    jn_dispatcher *d = jn_dispatcher_create(reg, pool, NULL);
     jn_rest_reply reply = {0};
     const char *ok = "{\"id\": \"q\", \"inputs\": [{\"name\": \"input\", \"shape\": [1, 2], \"datatype\": \"FP32\", "
                      "\"data\": [[1.5, 2]]}]}";
-    jn_rest_v2_infer(&env, "identity", "", (const uint8_t *)ok, strlen(ok), -1, &reply);
+    jn_rest_call_run(d, JN_REST_V2_INFER, "identity", "", (const uint8_t *)ok, strlen(ok), -1, false, &reply);
     JN_CHECK_INT_EQ(reply.status, 200);
     JN_CHECK_STR_EQ(reply.body, S("{\"model_name\":\"identity\",\"model_version\":\"1\",\"id\":\"q\",\"outputs\":"
                                   "[{\"name\":\"output\",\"datatype\":\"FP32\",\"shape\":[1,2],\"data\":[1.5,2.0]}]}"));
@@ -556,22 +557,24 @@ static void test_v2_infer_call(void)
     /* The executor's message, as gRPC gives it. */
     const char *wrong = "{\"inputs\": [{\"name\": \"input\", \"shape\": [2], \"datatype\": \"FP32\", "
                         "\"data\": [1, 2]}]}";
-    jn_rest_v2_infer(&env, "identity", "", (const uint8_t *)wrong, strlen(wrong), -1, &reply);
+    jn_rest_call_run(d, JN_REST_V2_INFER, "identity", "", (const uint8_t *)wrong, strlen(wrong), -1, false, &reply);
     JN_CHECK_INT_EQ(reply.status, 400);
     JN_CHECK_STR_CONTAINS(reply.body, "model 'identity': input 'input'");
     jn_rest_reply_free(&reply);
 
-    jn_rest_v2_infer(&env, "nope", "", (const uint8_t *)ok, strlen(ok), -1, &reply);
+    jn_rest_call_run(d, JN_REST_V2_INFER, "nope", "", (const uint8_t *)ok, strlen(ok), -1, false, &reply);
     JN_CHECK_INT_EQ(reply.status, 404);
     JN_CHECK_STR_EQ(reply.body, S("{\"error\":\"model 'nope' is not registered\"}"));
     jn_rest_reply_free(&reply);
 
     const char *bad = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1], \"datatype\": \"INT8\", "
                       "\"data\": [999]}]}";
-    jn_rest_v2_infer(&env, "identity", "", (const uint8_t *)bad, strlen(bad), -1, &reply);
+    jn_rest_call_run(d, JN_REST_V2_INFER, "identity", "", (const uint8_t *)bad, strlen(bad), -1, false, &reply);
     JN_CHECK_INT_EQ(reply.status, 400);
     JN_CHECK_STR_EQ(reply.body, S("{\"error\":\"model 'identity': input 'input': data[0] = 999 does not fit INT8\"}"));
     jn_rest_reply_free(&reply);
+    jn_workpool_destroy(pool);
+    jn_dispatcher_destroy(d);
     jn_registry_destroy(reg);
 }
 
@@ -689,9 +692,12 @@ static jn_registry *test_registry(void)
 static void predict(jn_registry *reg, const char *model, const char *body, bool all, int want_status,
                     jn_rest_reply *reply)
 {
-    jn_rest_env env = {.reg = reg};
+    jn_workpool *pool = jn_workpool_create(1);
+    jn_dispatcher *d = jn_dispatcher_create(reg, pool, NULL);
     memset(reply, 0, sizeof *reply);
-    jn_rest_predict(&env, model, (const uint8_t *)body, strlen(body), all, reply);
+    jn_rest_call_run(d, JN_REST_PREDICT, model, "", (const uint8_t *)body, strlen(body), -1, all, reply);
+    jn_workpool_destroy(pool);
+    jn_dispatcher_destroy(d);
     JN_CHECK_INT_EQ(reply->status, want_status);
     if (reply->status != want_status)
         fprintf(stderr, "    body: %s\n", reply->body ? reply->body : "(none)");

@@ -1,4 +1,4 @@
-/* pipeline_load.c — `junction serve --pipelines DIR`: every DIR/\*.json, in file-name order, parsed, compiled and
+/* pipeline/load.c — `junction serve --pipelines DIR`: every DIR/\*.json, in file-name order, parsed, compiled and
  * registered; all or nothing.
  *
  * Rollback restores what the call changed: a pipeline it added is unregistered, one it replaced is put back (in

@@ -1,4 +1,4 @@
-/* pipeline_spec.c — the plain-data pipeline spec and its builders. */
+/* pipeline/spec.c — the plain-data pipeline spec and its builders. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* pipeline_json.c — pipeline specs from and to JSON (jansson).
+/* pipeline/json.c — pipeline specs from and to JSON (jansson).
  *
  * The parser checks the shape of the document only: every field known and of the right type, names non-empty,
  * kinds and datatypes known, shapes of rank <= JN_MAX_DIMS with dims >= -1, no pipeline input or step input

@@ -1,0 +1,293 @@
+/* dispatch.c — the one request path (dispatch.h). */
+#include "dispatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "executor.h"
+
+struct jn_dispatcher {
+    jn_registry *reg;
+    jn_workpool *pool;
+    jn_dispatch_limits limits;
+    atomic_long inflight;
+};
+
+jn_dispatcher *jn_dispatcher_create(jn_registry *reg, jn_workpool *pool, const jn_dispatch_limits *limits)
+{
+    jn_dispatcher *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->reg = reg;
+    d->pool = pool;
+    if (limits)
+        d->limits = *limits;
+    atomic_init(&d->inflight, 0);
+    return d;
+}
+
+void jn_dispatcher_destroy(jn_dispatcher *d)
+{
+    free(d);
+}
+
+void jn_dispatcher_set_limits(jn_dispatcher *d, const jn_dispatch_limits *limits)
+{
+    d->limits = *limits;
+}
+
+jn_registry *jn_dispatcher_registry(const jn_dispatcher *d)
+{
+    return d->reg;
+}
+
+jn_workpool *jn_dispatcher_pool(const jn_dispatcher *d)
+{
+    return d->pool;
+}
+
+long jn_dispatcher_inflight(jn_dispatcher *d)
+{
+    return atomic_load_explicit(&d->inflight, memory_order_relaxed);
+}
+
+void jn_call_init(jn_call *c, jn_dispatcher *d, const jn_call_ops *ops, void *owner)
+{
+    memset(c, 0, sizeof *c);
+    c->d = d;
+    c->ops = ops;
+    c->owner = owner;
+    jn_request_init(&c->req);
+    jn_tensor_list_init(&c->outputs);
+    c->t_created = jn_now_ns();
+}
+
+int jn_dispatch_admit(jn_call *c)
+{
+    long max = c->d->limits.max_inflight;
+    if (max <= 0)
+        return 0;
+    long now = atomic_fetch_add_explicit(&c->d->inflight, 1, memory_order_relaxed) + 1;
+    c->admitted = true;
+    if (now > max)
+        return c->rc = jn_err_set(&c->err, JN_ERESOURCE,
+                                  "the server is busy: %ld requests in progress (--max-inflight %ld); retry later",
+                                  now - 1, max);
+    return 0;
+}
+
+int jn_dispatch_resolve(jn_call *c, const char *model, const char *version)
+{
+    if (!model || !*model) {
+        jn_metrics_unknown_model(c->ops->door);
+        return c->rc = jn_err_set(&c->err, JN_EINVAL, "request names no model");
+    }
+    c->model = jn_registry_resolve(c->d->reg, model, version, &c->err);
+    if (!c->model) {
+        jn_metrics_unknown_model(c->ops->door);
+        return c->rc = c->err.code ? c->err.code : JN_ENOTFOUND;
+    }
+    c->engine = c->model->engine;
+    c->stats = jn_model_stats_of(c->model);
+    jn_metrics_request_begin(c->stats);
+    return 0;
+}
+
+/* ---- running ---- */
+
+static bool streams_to_caller(const jn_call *c)
+{
+    return c->ops->partial && (c->engine->flags & JN_ENGINE_STREAMS);
+}
+
+static void complete(jn_call *c, int rc)
+{
+    c->rc = rc;
+    if (rc && !c->err.code)
+        jn_err_set(&c->err, rc, "model '%s': %s", c->req.model ? c->req.model : "", jn_strerror(rc));
+    if (c->t_started)
+        c->t_computed = jn_now_ns();
+    c->ops->done(c);
+}
+
+/* The `timeout` request parameter (microseconds, as Triton's): the call's deadline is the earlier of it and the
+ * transport's. */
+static int apply_timeout(const jn_call *c, const jn_request *req, int64_t *deadline_ns, jn_err *err)
+{
+    const jn_param *p = jn_params_find(&req->params, "timeout");
+    if (!p)
+        return 0;
+    if (p->type != JN_PARAM_INT || p->v.i < 0)
+        return jn_err_set(err, JN_EINVAL,
+                          "model '%s': parameter 'timeout' must be a non-negative integer (microseconds)",
+                          c->engine->name);
+    int64_t until = c->t_created + (p->v.i > INT64_MAX / 2000 ? INT64_MAX / 2 : p->v.i * 1000);
+    if (!*deadline_ns || until < *deadline_ns)
+        *deadline_ns = until;
+    return 0;
+}
+
+static int emit_partial(void *arg, jn_tensor_list *partial, jn_err *err)
+{
+    jn_call *c = arg;
+    return c->ops->partial(c, partial, err);
+}
+
+static void async_done(void *arg, int rc, jn_tensor_list *produced, jn_err *err)
+{
+    jn_call *c = arg;
+    if (rc && err && err != &c->err)
+        c->err = *err;
+    complete(c, jn_exec_keep(c->engine, &c->ctx, rc, produced, &c->outputs, &c->err));
+}
+
+/* Runs the call on this thread: decode (deferred), deadline, validation, then the engine. `here` = the thread that
+ * called jn_dispatch, which may start an asynchronous engine call and leave. */
+static void execute(jn_call *c, bool here)
+{
+    c->t_started = jn_now_ns();
+    int rc = c->ops->decode ? c->ops->decode(c, &c->err) : 0;
+    if (!rc)
+        rc = apply_timeout(c, &c->req, &c->req.deadline_ns, &c->err);
+    if (!rc && !c->ops->run) /* a front end's own run validates each request it makes (jn_call_exec) */
+        rc = jn_exec_validate(c->engine, &c->req, &c->err);
+    c->ctx = jn_exec_request_ctx(&c->req, c->cancelled, c->d->pool);
+    c->ctx.host = c->host;
+    if (!rc)
+        rc = jn_infer_ctx_check(&c->ctx, &c->err); /* the deadline passed (or the caller left) before it started */
+    if (rc) {
+        complete(c, rc);
+        return;
+    }
+    if (c->ops->run) {
+        rc = c->ops->run(c, &c->err);
+    } else if (streams_to_caller(c)) {
+        c->streamed = true;
+        rc = jn_exec_engine_stream(c->engine, &c->ctx, &c->req.inputs, emit_partial, c, &c->err);
+    } else if (here && jn_engine_async_slot(c->engine)) {
+        if (c->ops->leaving)
+            c->ops->leaving(c);
+        /* From here on the call may be done (and freed) on another thread before infer_async returns. */
+        jn_err err;
+        jn_err_clear(&err);
+        rc = jn_engine_async_slot(c->engine)(c->engine, &c->ctx, &c->req.inputs, async_done, c, &err);
+        if (rc) {
+            c->err = err;
+            jn_tensor_list none;
+            jn_tensor_list_init(&none);
+            async_done(c, rc, &none, NULL);
+        }
+        return;
+    } else {
+        rc = jn_exec_engine(c->engine, &c->ctx, &c->req.inputs, &c->outputs, &c->err);
+    }
+    complete(c, rc);
+}
+
+static void run_job(void *arg)
+{
+    jn_call *c = arg;
+    if (c->queued) { /* its place in the model's queue is free again */
+        atomic_fetch_sub_explicit(&c->model->queued, 1, memory_order_relaxed);
+        c->queued = false;
+    }
+    execute(c, false);
+}
+
+/* Queues the call where its model's calls wait: its own pool (bounded by its sched), else the shared one (bounded
+ * by the global and per-model queue limits). 0, or the refusal with err set (the call was not queued). */
+static int submit(jn_call *c, jn_err *err)
+{
+    jn_model *m = c->model;
+    const char *name = c->engine->name;
+    if (m->sched.pool) {
+        size_t waiting = m->sched.max_pending ? jn_workpool_pending(m->sched.pool) : 0;
+        if (m->sched.max_pending && waiting >= m->sched.max_pending)
+            return jn_err_set(err, JN_EUNAVAIL,
+                              "model '%s': too many calls waiting for its endpoint (%zu queued; the limit is %zu)",
+                              name, waiting, m->sched.max_pending);
+        if (jn_workpool_submit(m->sched.pool, run_job, c) != 0)
+            return jn_err_set(err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work", name);
+        return 0;
+    }
+    const jn_dispatch_limits *lim = &c->d->limits;
+    size_t waiting = lim->max_queue ? jn_workpool_pending(c->d->pool) : 0;
+    if (lim->max_queue && waiting >= lim->max_queue)
+        return jn_err_set(err, JN_ERESOURCE,
+                          "model '%s': the server is busy: %zu calls already wait for a worker (--max-queue %zu); "
+                          "retry later",
+                          name, waiting, lim->max_queue);
+    long mine = atomic_fetch_add_explicit(&m->queued, 1, memory_order_relaxed);
+    if (lim->max_model_queue && (size_t)mine >= lim->max_model_queue) {
+        atomic_fetch_sub_explicit(&m->queued, 1, memory_order_relaxed);
+        return jn_err_set(err, JN_ERESOURCE,
+                          "model '%s' is busy: %ld of its calls already wait for a worker (--max-model-queue %zu); "
+                          "retry later",
+                          name, mine, lim->max_model_queue);
+    }
+    c->queued = true; /* before the submit: the job may start (and read it) at once */
+    if (jn_workpool_submit(c->d->pool, run_job, c) != 0) {
+        c->queued = false;
+        atomic_fetch_sub_explicit(&m->queued, 1, memory_order_relaxed);
+        return jn_err_set(err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work", name);
+    }
+    return 0;
+}
+
+void jn_dispatch(jn_call *c)
+{
+    if (!c->rc && !c->model)
+        jn_dispatch_resolve(c, c->req.model, c->req.version);
+    if (c->rc) {
+        c->ops->done(c);
+        return;
+    }
+    bool inline_ok = jn_engine_is_inline(c->engine) || (jn_engine_async_slot(c->engine) && !c->ops->run);
+    if (c->run_here && inline_ok && !streams_to_caller(c)) {
+        execute(c, true);
+        return;
+    }
+    if (c->ops->leaving)
+        c->ops->leaving(c);
+    jn_err err; /* not c->err: once queued, the call may already be done and freed */
+    jn_err_clear(&err);
+    int rc = submit(c, &err);
+    if (rc) {
+        c->err = err;
+        complete(c, rc);
+    }
+}
+
+int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_err *err)
+{
+    jn_infer_ctx ctx = jn_exec_request_ctx(req, c->cancelled, c->d->pool);
+    if (!ctx.deadline_ns || (c->req.deadline_ns && c->req.deadline_ns < ctx.deadline_ns))
+        ctx.deadline_ns = c->req.deadline_ns;
+    int rc = apply_timeout(c, req, &ctx.deadline_ns, err);
+    if (!rc)
+        rc = jn_exec_validate(c->engine, req, err);
+    if (!rc)
+        rc = jn_infer_ctx_check(&ctx, err);
+    if (!rc)
+        rc = jn_exec_engine(c->engine, &ctx, &req->inputs, outputs, err);
+    return rc;
+}
+
+void jn_call_finish(jn_call *c)
+{
+    if (c->stats) {
+        int64_t queue = c->t_started ? c->t_started - c->t_created : -1;
+        int64_t compute = c->t_started && c->t_computed ? c->t_computed - c->t_started : -1;
+        jn_metrics_request_end(c->stats, c->ops->door, c->rc == 0, queue, compute, jn_now_ns() - c->t_created);
+        c->stats = NULL;
+    }
+    if (c->admitted) {
+        atomic_fetch_sub_explicit(&c->d->inflight, 1, memory_order_relaxed);
+        c->admitted = false;
+    }
+    jn_tensor_list_clear(&c->outputs);
+    jn_request_clear(&c->req);
+    jn_model_unref(c->model);
+    c->model = NULL;
+    c->engine = NULL;
+}

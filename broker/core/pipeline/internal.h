@@ -1,0 +1,71 @@
+/* pipeline/internal.h — what the pipeline module's files share: the compiled form of a pipeline (`pipe`, the
+ * engine's ctx) and the few helpers more than one file uses. Private to broker/core/pipeline/.
+ *
+ * Ownership: a pipe is made by jn_pipeline_compile (compile.c) and freed by the engine's destroy (run.c) through
+ * jn__pipe_free; everything in it is read-only after compile except pstep.stats (set once, atomically).
+ * Thread-safety: a compiled pipe is shared by concurrent calls; run.c keeps per-call state in its own `run`. */
+#ifndef JN_PIPELINE_INTERNAL_H
+#define JN_PIPELINE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "convert.h"
+#include "metrics.h"
+#include "pipeline.h"
+
+typedef struct step_input {
+    const jn_port *port; /* the engine's input (borrowed from the engine) */
+    int src_step;        /* -1: a pipeline input */
+    const char *src_port; /* pipeline input name or the producer's output name (borrowed) */
+    const jn_port *src;   /* the source's port */
+    jn_convert_step chain[JN_CONVERT_MAX_CHAIN];
+    int n_chain;
+} step_input;
+
+typedef struct pstep {
+    char *id;
+    char *label; /* "step 'b' (model 'burn')" */
+    jn_engine *engine;
+    step_input *ins;
+    size_t n_ins;
+    int *deps; /* distinct producer steps */
+    size_t n_deps;
+    int *users; /* distinct consumer steps */
+    size_t n_users;
+    bool check_inputs; /* some input is not guaranteed to fit by its source's own check (see source_covers) */
+    /* Metrics, looked up by the step's first run (exec_step) rather than at compile time, so pipelines that are
+     * only checked (or fuzzed) add nothing to the process-wide registry. The one field written after compile. */
+    _Atomic(jn_step_stats *) stats;
+} pstep;
+
+typedef struct pout {
+    char *name;
+    int step;
+    const char *port; /* producer output name (borrowed) */
+} pout;
+
+typedef struct pipe {
+    jn_pipeline_spec spec; /* a copy, for ListPipelines and plans */
+    pstep *steps;
+    size_t n_steps;
+    int *order; /* topological */
+    pout *outs;
+    size_t n_outs;
+    int stream_step; /* -1: none */
+    bool all_inline;
+    int depth; /* 1 + the deepest pipeline among the steps' engines */
+} pipe;
+
+/* The pipeline engine's vtable (run.c); jn_pipeline_compile creates engines with it. */
+extern const jn_engine_vtable jn__pipeline_vtable;
+
+/* Frees a compiled pipe and everything it holds (NULL is fine). */
+void jn__pipe_free(pipe *p);
+/* The index of the step with id `id` (id_len bytes, not NUL-terminated), or -1. */
+int jn__pipe_find_step(const pipe *p, const char *id, size_t id_len);
+/* "TENSOR FP32[1,3]" for a port, into buf; returns buf. */
+char *jn__port_type(char *buf, size_t n, const jn_port *p);
+
+#endif
