@@ -119,8 +119,9 @@ static int64_t rec_gates(const rnn_params *p, int64_t H)
 static int prepack(ox_model *m, ox_node *n, rnn_params *p, jn_err *err)
 {
     const ox_tensor *r = ox_in_const(m, n, 2);
-    if (!r || r->ndim != 3 || r->shape[0] != p->dirs || r->shape[1] != p->gates * r->shape[2] ||
-        (p->hidden && p->hidden != r->shape[2]))
+    /* (an FP16/BF16 R, run through FP32 copies by onnx_half.c, is packed per call from its copy) */
+    if (!r || r->dtype != JN_DTYPE_FP32 || r->ndim != 3 || r->shape[0] != p->dirs ||
+        r->shape[1] != p->gates * r->shape[2] || (p->hidden && p->hidden != r->shape[2]))
         return 0;
     int64_t H = r->shape[2], GH = r->shape[1], rg = rec_gates(p, H);
     size_t per = ox_panel_floats(rg, H);

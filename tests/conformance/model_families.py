@@ -375,6 +375,27 @@ def build_rnn_variants():
     return model, inputs
 
 
+def build_lstm_fp16():
+    """An FP16 bidirectional LSTM (junction runs it on FP32 copies, rounding the outputs back). ONNX Runtime's CPU
+    LSTM has no FP16 kernel, so the reference is its FP32 LSTM on the same FP16-rounded weights and inputs, its
+    outputs rounded to FP16: the same arithmetic, so they agree to FP16's last place."""
+    def make(dt, np_dt, wts):
+        g = helper.make_graph(
+            [helper.make_node("LSTM", ["x"] + [n for n, _ in wts], ["y", "y_h"], name="lstm16", hidden_size=RNN_H,
+                              direction="bidirectional")],
+            "lstm_fp16", [helper.make_tensor_value_info("x", dt, [RNN_SEQ, "batch", RNN_IN])],
+            [helper.make_tensor_value_info("y", dt, [RNN_SEQ, 2, "batch", RNN_H]),
+             helper.make_tensor_value_info("y_h", dt, [2, "batch", RNN_H])],
+            [numpy_helper.from_array(a.astype(np_dt), n) for n, a in wts])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    wts = [(n, a.astype(np.float16).astype(np.float32)) for n, a in
+           (("w", w(2, 4 * RNN_H, RNN_IN, scale=0.4)), ("r", w(2, 4 * RNN_H, RNN_H, scale=0.4)),
+            ("b", w(2, 8 * RNN_H, scale=0.2)))]
+    return (make(TensorProto.FLOAT16, np.float16, wts),
+            lambda batch: {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float16)},
+            make(TensorProto.FLOAT, np.float32, wts))  # the reference ONNX Runtime runs
+
+
 # ---- driver ------------------------------------------------------------------------------------------------------
 
 def ort_dir_or_none(argv):
@@ -385,7 +406,7 @@ def ort_dir_or_none(argv):
     return None
 
 
-NP_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
+NP_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_, "float16": np.float16}
 
 
 def run_ort(ort_dir, model_path, feeds, workdir):
@@ -410,18 +431,28 @@ def main(argv):
         return 1
     root = tempfile.mkdtemp(prefix="jn-families-")
     try:
-        for name, (model, make_inputs) in (("bert_encoder", build_bert()), ("resnet_cnn", build_resnet()),
+        for name, built in (("bert_encoder", build_bert()), ("resnet_cnn", build_resnet()),
                                            ("lstm_bidir_2layer", build_lstm2()), ("gru_seq_lens", build_gru_lens()),
                                            ("if_lstm_loop", build_if_loop()), ("sequences", build_sequences()),
-                                           ("scan_axes", build_scan()), ("rnn_variants", build_rnn_variants())):
+                                           ("scan_axes", build_scan()), ("rnn_variants", build_rnn_variants()),
+                                           ("lstm_fp16", build_lstm_fp16())):
+            model, make_inputs, reference = (built + (None,))[:3]
             d = os.path.join(root, "families", name)
             os.makedirs(d)
             model_path = os.path.join(d, "model.onnx")
             with open(model_path, "wb") as f:
                 f.write(model.SerializeToString())
+            ref_path = os.path.join(root, name + "_reference.onnx")
+            if reference is not None:  # an FP16 model ONNX Runtime has no kernel for: its FP32 twin, rounded back
+                with open(ref_path, "wb") as f:
+                    f.write(reference.SerializeToString())
             for k, batch in enumerate((1, 4)):
                 feeds = make_inputs(batch)
-                outs = run_ort(ort_dir, model_path, feeds, root)
+                if reference is None:
+                    outs = run_ort(ort_dir, model_path, feeds, root)
+                else:
+                    outs = run_ort(ort_dir, ref_path, {n: a.astype(np.float32) for n, a in feeds.items()}, root)
+                    outs = {n: o.astype(np.float16) for n, o in outs.items()}
                 ds = os.path.join(d, "test_data_set_%d" % k)
                 os.makedirs(ds)
                 for i, (n, a) in enumerate(feeds.items()):
