@@ -1,0 +1,2 @@
+/* ops_ml.c */
+#include "onnx_internal.h"

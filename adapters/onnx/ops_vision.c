@@ -1,0 +1,1018 @@
+/* ops_vision.c — layout and normalization operators of vision models: Pad (opsets 1/2 attribute forms, 11+ inputs,
+ * 18 axes, 19 wrap), Tile, CenterCropPad, DepthToSpace, SpaceToDepth, InstanceNormalization, GroupNormalization
+ * (18: per-group scale/bias, 21: per-channel), LpNormalization, LRN, GlobalMaxPool, LpPool, MaxUnpool, Col2Im.
+ *
+ * Data movement (Pad, Tile, CenterCropPad, DepthToSpace, SpaceToDepth, MaxUnpool) works on any dtype the adapter
+ * carries; the arithmetic ones on FP32 (checked at load). Pad/Tile/CenterCropPad/Col2Im read their shape inputs
+ * when a shape set is planned (shape_inputs). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops_helpers.h"
+
+static const char *const no_attrs[] = {NULL};
+
+static int any_dtype_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    jn_dtype dt = ox_in_dtype(m, n, 0);
+    if (!ox_dtype_supported(dt))
+        return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
+    ox_set_out_dtype(m, n, 0, dt);
+    return 0;
+}
+
+static int f32_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    for (int i = 0; i < n->n_in; i++)
+        if (oxh_need_dtype(m, n, i, JN_DTYPE_FP32, i == 0 ? "the input" : "an input", err))
+            return err->code;
+    ox_set_out_dtype(m, n, 0, JN_DTYPE_FP32);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * A gather through per-axis index maps (-1: the fill value), the core of Pad, Tile and CenterCropPad. */
+
+static void gather_maps(const ox_tensor *x, ox_tensor *y, int64_t *const *map, const void *fill)
+{
+    int r = y->ndim;
+    int64_t total = ox_count(y);
+    if (total == 0)
+        return;
+    size_t es = jn_dtype_size(y->dtype);
+    int64_t stride[JN_MAX_DIMS], s = 1;
+    for (int d = r - 1; d >= 0; d--) {
+        stride[d] = s;
+        s *= x->shape[d];
+    }
+    int64_t W = r ? y->shape[r - 1] : 1, idx[JN_MAX_DIMS] = {0};
+    const uint8_t *src = x->data;
+    uint8_t *dst = y->data;
+    for (int64_t o = 0; o < total; o += W) {
+        int64_t base = 0;
+        bool outside = false;
+        for (int d = 0; d < r - 1; d++) {
+            if (map[d][idx[d]] < 0)
+                outside = true;
+            else
+                base += map[d][idx[d]] * stride[d];
+        }
+        if (r == 0) {
+            memcpy(dst, src, es);
+        } else if (es == 4 && !outside) {
+            const uint32_t *sw = (const uint32_t *)src + base;
+            uint32_t *dw = (uint32_t *)dst + o, f;
+            memcpy(&f, fill, 4);
+            const int64_t *mw = map[r - 1];
+            for (int64_t w = 0; w < W; w++)
+                dw[w] = mw[w] < 0 ? f : sw[mw[w]];
+        } else {
+            const int64_t *mw = map[r - 1];
+            for (int64_t w = 0; w < W; w++) {
+                const void *from = outside || mw[w] < 0 ? fill : src + (size_t)(base + mw[w]) * es;
+                memcpy(dst + (size_t)(o + w) * es, from, es);
+            }
+        }
+        for (int d = r - 2; d >= 0; d--) {
+            if (++idx[d] < y->shape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+static int64_t *maps_alloc(const ox_tensor *y, int64_t **map)
+{
+    size_t sum = 0;
+    for (int d = 0; d < y->ndim; d++)
+        sum += (size_t)y->shape[d];
+    int64_t *all = malloc((sum + 1) * sizeof *all), *p = all;
+    if (!all)
+        return NULL;
+    for (int d = 0; d < y->ndim; d++) {
+        map[d] = p;
+        p += y->shape[d];
+    }
+    return all;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Pad */
+
+enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
+static const char *const pad_modes[] = {"constant", "reflect", "edge", "wrap", NULL};
+
+static int pad_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    int mode = oxh_str_choice(n, "mode", "constant", pad_modes, err);
+    if (mode < 0)
+        return err->code;
+    if (mode == PAD_WRAP && n->opset < 19)
+        return ox_reject(n, err, "mode 'wrap' is defined from opset 19 (the model imports %d)", n->opset);
+    if (n->opset < 11) {
+        if (n->n_in != 1)
+            return ox_reject(n, err, "opset %d takes one input (pads as an attribute)", n->opset);
+        if (!ox_attr_ints(n, n->opset < 2 ? "paddings" : "pads", &(size_t){0}))
+            return ox_reject(n, err, "the %s attribute is required at opset %d", n->opset < 2 ? "paddings" : "pads",
+                             n->opset);
+    } else {
+        if (n->n_in < 2)
+            return ox_reject(n, err, "the pads input is required at opset %d", n->opset);
+        if (oxh_need_int(m, n, 1, "pads", err) || oxh_need_int(m, n, 3, "axes", err))
+            return err->code;
+        if (ox_has_in(n, 2) && ox_in_dtype(m, n, 2) != ox_in_dtype(m, n, 0))
+            return ox_reject(n, err, "constant_value has dtype %s, the data %s", jn_dtype_name(ox_in_dtype(m, n, 2)),
+                             jn_dtype_name(ox_in_dtype(m, n, 0)));
+    }
+    return any_dtype_check(m, n, err);
+}
+
+/* The begin and end padding of every axis (negative crops). */
+static int pad_amounts(const ox_node *n, ox_tensor *const *in, int64_t *pb, int64_t *pe, jn_err *err)
+{
+    int r = in[0]->ndim;
+    int64_t pads[2 * JN_MAX_DIMS];
+    int np = 0;
+    for (int d = 0; d < r; d++)
+        pb[d] = pe[d] = 0;
+    if (n->opset < 11) {
+        size_t c;
+        const int64_t *v = ox_attr_ints(n, n->opset < 2 ? "paddings" : "pads", &c);
+        if (c != 2 * (size_t)r)
+            return OX_ERR(n, err, JN_EINVAL, "pads has %zu values for a rank-%d input", c, r);
+        for (int d = 0; d < r; d++) {
+            pb[d] = v[d];
+            pe[d] = v[r + d];
+        }
+        return 0;
+    }
+    if (oxh_read_ints(n, in[1], "pads", pads, 2 * JN_MAX_DIMS, &np, err))
+        return err->code;
+    int axes[JN_MAX_DIMS], na = r;
+    if (oxh_given(in, n->n_in, 3)) {
+        int64_t av[JN_MAX_DIMS];
+        if (oxh_read_ints(n, in[3], "axes", av, JN_MAX_DIMS, &na, err))
+            return err->code;
+        for (int i = 0; i < na; i++)
+            if ((axes[i] = ox_axis(av[i], r)) < 0)
+                return OX_ERR(n, err, JN_EINVAL, "axes value %lld is out of range", (long long)av[i]);
+    } else {
+        for (int i = 0; i < r; i++)
+            axes[i] = i;
+    }
+    if (np != 2 * na)
+        return OX_ERR(n, err, JN_EINVAL, "pads has %d values, %d expected", np, 2 * na);
+    for (int i = 0; i < na; i++) {
+        pb[axes[i]] = pads[i];
+        pe[axes[i]] = pads[na + i];
+    }
+    return 0;
+}
+
+static int pad_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t pb[JN_MAX_DIMS], pe[JN_MAX_DIMS], shape[JN_MAX_DIMS];
+    if (pad_amounts(n, in, pb, pe, err))
+        return err->code;
+    int mode = oxh_str_index(n, "mode", "constant", pad_modes);
+    for (int d = 0; d < in[0]->ndim; d++) {
+        if (pb[d] > JN_MAX_TENSOR_ELEMENTS || pe[d] > JN_MAX_TENSOR_ELEMENTS || pb[d] < -JN_MAX_TENSOR_ELEMENTS ||
+            pe[d] < -JN_MAX_TENSOR_ELEMENTS)
+            return OX_ERR(n, err, JN_EINVAL, "pad %lld/%lld of axis %d is out of range", (long long)pb[d],
+                          (long long)pe[d], d);
+        shape[d] = in[0]->shape[d] + pb[d] + pe[d];
+        if (shape[d] < 0)
+            return OX_ERR(n, err, JN_EINVAL, "axis %d: negative pads remove more than its %lld elements", d,
+                          (long long)in[0]->shape[d]);
+        if (mode != PAD_CONSTANT && in[0]->shape[d] == 0 && shape[d] > 0)
+            return OX_ERR(n, err, JN_EINVAL, "axis %d is empty: nothing to %s", d, pad_modes[mode]);
+    }
+    return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
+}
+
+static int64_t pad_src(int mode, int64_t j, int64_t w)
+{
+    if (j >= 0 && j < w)
+        return j;
+    switch (mode) {
+    case PAD_EDGE: return j < 0 ? 0 : w - 1;
+    case PAD_WRAP: return ((j % w) + w) % w;
+    case PAD_REFLECT: {
+        if (w == 1)
+            return 0;
+        int64_t period = 2 * (w - 1), k = ((j % period) + period) % period;
+        return k < w ? k : period - k;
+    }
+    default: return -1;
+    }
+}
+
+static int pad_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t pb[JN_MAX_DIMS], pe[JN_MAX_DIMS], *map[JN_MAX_DIMS];
+    if (pad_amounts(n, in, pb, pe, err))
+        return err->code;
+    int mode = oxh_str_index(n, "mode", "constant", pad_modes);
+    int64_t *all = maps_alloc(out[0], map);
+    if (!all)
+        return OX_ERR(n, err, JN_ENOMEM, "out of memory");
+    for (int d = 0; d < out[0]->ndim; d++)
+        for (int64_t i = 0; i < out[0]->shape[d]; i++)
+            map[d][i] = pad_src(mode, i - pb[d], in[0]->shape[d]);
+    uint8_t fill[16] = {0};
+    if (n->opset >= 11 && oxh_given(in, n->n_in, 2))
+        memcpy(fill, in[2]->data, jn_dtype_size(in[0]->dtype));
+    else if (n->opset < 11)
+        ox_store_f64(fill, in[0]->dtype, 0, ox_attr_float(n, "value", 0.0f));
+    gather_maps(in[0], out[0], map, fill);
+    free(all);
+    return 0;
+}
+
+static const char *const pad_attrs[] = {"mode", "pads", "paddings", "value", NULL};
+static const ox_op op_pad = {.op_type = "Pad", .min_in = 1, .max_in = 4, .min_out = 1, .max_out = 1,
+                             .attrs = pad_attrs, .shape_inputs = (1u << 1) | (1u << 3), .check = pad_check,
+                             .shape = pad_shape, .run = pad_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Tile */
+
+static int tile_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (n->opset < 6)
+        return ox_reject(n, err, "opset %d's tiles/axis inputs are not supported (6 or later)", n->opset);
+    if (oxh_need_int(m, n, 1, "repeats", err))
+        return err->code;
+    return any_dtype_check(m, n, err);
+}
+
+static int tile_reps(const ox_node *n, ox_tensor *const *in, int64_t *rep, jn_err *err)
+{
+    int nr = 0;
+    if (oxh_read_ints(n, in[1], "repeats", rep, JN_MAX_DIMS, &nr, err))
+        return err->code;
+    if (nr != in[0]->ndim)
+        return OX_ERR(n, err, JN_EINVAL, "repeats has %d values for a rank-%d input", nr, in[0]->ndim);
+    for (int d = 0; d < nr; d++)
+        if (rep[d] < 0)
+            return OX_ERR(n, err, JN_EINVAL, "repeats value %lld is negative", (long long)rep[d]);
+    return 0;
+}
+
+static int tile_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t rep[JN_MAX_DIMS], shape[JN_MAX_DIMS];
+    if (tile_reps(n, in, rep, err))
+        return err->code;
+    for (int d = 0; d < in[0]->ndim; d++) {
+        if (rep[d] && in[0]->shape[d] > JN_MAX_TENSOR_ELEMENTS / rep[d])
+            return OX_ERR(n, err, JN_ERESOURCE, "axis %d would be too large", d);
+        shape[d] = in[0]->shape[d] * rep[d];
+    }
+    return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
+}
+
+static int tile_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t *map[JN_MAX_DIMS];
+    int64_t *all = maps_alloc(out[0], map);
+    if (!all)
+        return OX_ERR(n, err, JN_ENOMEM, "out of memory");
+    for (int d = 0; d < out[0]->ndim; d++)
+        for (int64_t i = 0; i < out[0]->shape[d]; i++)
+            map[d][i] = i % in[0]->shape[d];
+    uint8_t fill[16] = {0};
+    gather_maps(in[0], out[0], map, fill);
+    free(all);
+    return 0;
+}
+
+static const ox_op op_tile = {.op_type = "Tile", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+                              .attrs = no_attrs, .shape_inputs = 1u << 1, .check = tile_check,
+                              .shape = tile_shape, .run = tile_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * CenterCropPad */
+
+static int ccp_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (oxh_need_int(m, n, 1, "shape", err))
+        return err->code;
+    return any_dtype_check(m, n, err);
+}
+
+/* Output shape and, per axis, the offset of the input in the output (negative: cropped). */
+static int ccp_geom(const ox_node *n, ox_tensor *const *in, int64_t *shape, int64_t *off, jn_err *err)
+{
+    int r = in[0]->ndim, ns = 0;
+    int64_t want[JN_MAX_DIMS];
+    if (oxh_read_ints(n, in[1], "shape", want, JN_MAX_DIMS, &ns, err))
+        return err->code;
+    size_t ac;
+    const int64_t *av = ox_attr_ints(n, "axes", &ac);
+    int na = av ? (int)ac : r;
+    if (ns != na)
+        return OX_ERR(n, err, JN_EINVAL, "shape has %d values, %d expected", ns, na);
+    for (int d = 0; d < r; d++) {
+        shape[d] = in[0]->shape[d];
+        off[d] = 0;
+    }
+    for (int i = 0; i < na; i++) {
+        int a = av ? ox_axis(av[i], r) : i;
+        if (a < 0)
+            return OX_ERR(n, err, JN_EINVAL, "axes value %lld is out of range", (long long)av[i]);
+        if (want[i] < 0 || want[i] > JN_MAX_TENSOR_ELEMENTS)
+            return OX_ERR(n, err, JN_EINVAL, "shape value %lld is out of range", (long long)want[i]);
+        int64_t dim = in[0]->shape[a];
+        shape[a] = want[i];
+        off[a] = want[i] >= dim ? (want[i] - dim) / 2 : -((dim - want[i]) / 2);
+    }
+    return 0;
+}
+
+static int ccp_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t shape[JN_MAX_DIMS], off[JN_MAX_DIMS];
+    if (ccp_geom(n, in, shape, off, err))
+        return err->code;
+    return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
+}
+
+static int ccp_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t shape[JN_MAX_DIMS], off[JN_MAX_DIMS], *map[JN_MAX_DIMS];
+    if (ccp_geom(n, in, shape, off, err))
+        return err->code;
+    int64_t *all = maps_alloc(out[0], map);
+    if (!all)
+        return OX_ERR(n, err, JN_ENOMEM, "out of memory");
+    for (int d = 0; d < out[0]->ndim; d++)
+        for (int64_t i = 0; i < out[0]->shape[d]; i++) {
+            int64_t j = i - off[d];
+            map[d][i] = j >= 0 && j < in[0]->shape[d] ? j : -1;
+        }
+    uint8_t fill[16] = {0};
+    gather_maps(in[0], out[0], map, fill);
+    free(all);
+    return 0;
+}
+
+static const char *const ccp_attrs[] = {"axes", NULL};
+static const ox_op op_ccp = {.op_type = "CenterCropPad", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+                             .attrs = ccp_attrs, .shape_inputs = 1u << 1, .check = ccp_check, .shape = ccp_shape,
+                             .run = ccp_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * DepthToSpace, SpaceToDepth ([N, C, H, W]) */
+
+static int d2s_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (ox_attr_int(n, "blocksize", 0) < 1)
+        return ox_reject(n, err, "blocksize must be a positive integer");
+    const char *mode = ox_attr_str(n, "mode", "DCR");
+    if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
+        return ox_reject(n, err, "mode '%s' is not one of DCR, CRD", mode);
+    return any_dtype_check(m, n, err);
+}
+
+static bool is_d2s(const ox_node *n)
+{
+    return strcmp(n->op_type, "DepthToSpace") == 0;
+}
+
+static int d2s_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    const ox_tensor *x = in[0];
+    int64_t b = ox_attr_int(n, "blocksize", 1);
+    if (x->ndim != 4)
+        return OX_ERR(n, err, JN_EINVAL, "the input must be 4-D [N, C, H, W]");
+    int64_t s[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
+    if (is_d2s(n)) {
+        if (s[1] % (b * b))
+            return OX_ERR(n, err, JN_EINVAL, "%lld channels are not a multiple of blocksize^2", (long long)s[1]);
+        s[1] /= b * b, s[2] *= b, s[3] *= b;
+    } else {
+        if (s[2] % b || s[3] % b)
+            return OX_ERR(n, err, JN_EINVAL, "height and width must be multiples of blocksize %lld", (long long)b);
+        s[1] *= b * b, s[2] /= b, s[3] /= b;
+    }
+    return ox_set_shape(out[0], x->dtype, 4, s, err);
+}
+
+static int d2s_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    (void)err;
+    bool d2s = is_d2s(n), crd = strcmp(ox_attr_str(n, "mode", "DCR"), "CRD") == 0;
+    int64_t b = ox_attr_int(n, "blocksize", 1);
+    const ox_tensor *big = d2s ? in[0] : out[0], *small = d2s ? out[0] : in[0]; /* big: the [N, C*b*b, H, W] side */
+    int64_t N = big->shape[0], C = small->shape[1], H = big->shape[2], W = big->shape[3];
+    size_t es = jn_dtype_size(in[0]->dtype);
+    const uint8_t *src = in[0]->data;
+    uint8_t *dst = out[0]->data;
+    for (int64_t nn = 0; nn < N; nn++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < b; i++)
+                for (int64_t j = 0; j < b; j++) {
+                    int64_t bc = crd && d2s ? c * b * b + i * b + j : (i * b + j) * C + c;
+                    for (int64_t h = 0; h < H; h++)
+                        for (int64_t w = 0; w < W; w++) {
+                            int64_t bi = ((nn * big->shape[1] + bc) * H + h) * W + w;
+                            int64_t si = ((nn * C + c) * H * b + h * b + i) * W * b + w * b + j;
+                            if (d2s)
+                                memcpy(dst + si * (int64_t)es, src + bi * (int64_t)es, es);
+                            else
+                                memcpy(dst + bi * (int64_t)es, src + si * (int64_t)es, es);
+                        }
+                }
+    return 0;
+}
+
+static const char *const d2s_attrs[] = {"blocksize", "mode", NULL};
+static const char *const s2d_attrs[] = {"blocksize", NULL};
+static const ox_op op_d2s = {.op_type = "DepthToSpace", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+                             .attrs = d2s_attrs, .check = d2s_check, .shape = d2s_shape, .run = d2s_run};
+static const ox_op op_s2d = {.op_type = "SpaceToDepth", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+                             .attrs = s2d_attrs, .check = d2s_check, .shape = d2s_shape, .run = d2s_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * InstanceNormalization, GroupNormalization */
+
+static int same_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    (void)n;
+    return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, in[0]->shape, err);
+}
+
+static int norm_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    if (in[0]->ndim < 2)
+        return OX_ERR(n, err, JN_EINVAL, "the input must be at least 2-D [N, C, ...]");
+    bool group = strcmp(n->op_type, "GroupNormalization") == 0;
+    int64_t C = in[0]->shape[1], G = group ? ox_attr_int(n, "num_groups", 1) : C;
+    if (G < 1 || C % G)
+        return OX_ERR(n, err, JN_EINVAL, "%lld channels do not split into %lld groups", (long long)C, (long long)G);
+    int64_t want = group && n->opset < 21 ? G : C;
+    for (int i = 1; i <= 2; i++)
+        if (ox_count(in[i]) != want)
+            return OX_ERR(n, err, JN_EINVAL, "%s has %lld values, %lld expected", i == 1 ? "scale" : "bias",
+                          (long long)ox_count(in[i]), (long long)want);
+    return same_shape(n, in, out, err);
+}
+
+static int norm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    (void)err;
+    bool group = strcmp(n->op_type, "GroupNormalization") == 0;
+    const float *x = in[0]->data, *sc = in[1]->data, *bi = in[2]->data;
+    float *y = out[0]->data;
+    int64_t N = in[0]->shape[0], C = in[0]->shape[1], G = group ? ox_attr_int(n, "num_groups", 1) : C;
+    int64_t size = 1;
+    for (int i = 2; i < in[0]->ndim; i++)
+        size *= in[0]->shape[i];
+    int64_t cpg = C / G, len = cpg * size;
+    bool per_group = group && n->opset < 21;
+    double eps = ox_attr_float(n, "epsilon", 1e-5f);
+    for (int64_t nn = 0; nn < N; nn++)
+        for (int64_t g = 0; g < G; g++) {
+            const float *xg = x + (nn * C + g * cpg) * size;
+            float *yg = y + (nn * C + g * cpg) * size;
+            double s = 0, ss = 0;
+            for (int64_t i = 0; i < len; i++)
+                s += xg[i];
+            double mean = len ? s / (double)len : 0;
+            for (int64_t i = 0; i < len; i++) {
+                double d = xg[i] - mean;
+                ss += d * d;
+            }
+            double inv = 1.0 / sqrt((len ? ss / (double)len : 0) + eps);
+            for (int64_t c = 0; c < cpg; c++) {
+                int64_t ch = g * cpg + c;
+                double a = (per_group ? sc[g] : sc[ch]) * inv, b = per_group ? bi[g] : bi[ch];
+                for (int64_t i = 0; i < size; i++)
+                    yg[c * size + i] = (float)((xg[c * size + i] - mean) * a + b);
+            }
+        }
+    return 0;
+}
+
+static int gn_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (ox_attr_int(n, "num_groups", 0) < 1)
+        return ox_reject(n, err, "num_groups must be a positive integer");
+    if (ox_attr_int(n, "stash_type", 1) != 1)
+        return ox_reject(n, err, "stash_type %lld is not supported (1, FP32)", (long long)ox_attr_int(n, "stash_type", 1));
+    return f32_check(m, n, err);
+}
+
+static const char *const in_attrs[] = {"epsilon", NULL};
+static const char *const gn_attrs[] = {"epsilon", "num_groups", "stash_type", NULL};
+static const ox_op op_instnorm = {.op_type = "InstanceNormalization", .min_in = 3, .max_in = 3, .min_out = 1,
+                                  .max_out = 1, .attrs = in_attrs, .check = f32_check, .shape = norm_shape,
+                                  .run = norm_run};
+static const ox_op op_groupnorm = {.op_type = "GroupNormalization", .min_in = 3, .max_in = 3, .min_out = 1,
+                                   .max_out = 1, .attrs = gn_attrs, .check = gn_check, .shape = norm_shape,
+                                   .run = norm_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * LpNormalization, LRN */
+
+static int lpn_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    int64_t p = ox_attr_int(n, "p", 2);
+    if (p != 1 && p != 2)
+        return ox_reject(n, err, "p %lld is not 1 or 2", (long long)p);
+    return f32_check(m, n, err);
+}
+
+static int lpn_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int axis = ox_axis(ox_attr_int(n, "axis", -1), in[0]->ndim);
+    if (axis < 0)
+        return OX_ERR(n, err, JN_EINVAL, "axis %lld is out of range", (long long)ox_attr_int(n, "axis", -1));
+    int64_t outer, inner, len = in[0]->shape[axis];
+    ox_around_axis(in[0], axis, &outer, &inner);
+    bool l1 = ox_attr_int(n, "p", 2) == 1;
+    const float *x = in[0]->data;
+    float *y = out[0]->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < inner; k++) {
+            const float *xs = x + o * len * inner + k;
+            float *ys = y + o * len * inner + k;
+            double s = 0;
+            for (int64_t i = 0; i < len; i++)
+                s += l1 ? fabs(xs[i * inner]) : (double)xs[i * inner] * xs[i * inner];
+            double norm = l1 ? s : sqrt(s);
+            for (int64_t i = 0; i < len; i++)
+                ys[i * inner] = norm == 0 ? 0.0f : (float)(xs[i * inner] / norm);
+        }
+    return 0;
+}
+
+static const char *const lpn_attrs[] = {"axis", "p", NULL};
+static const ox_op op_lpnorm = {.op_type = "LpNormalization", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+                                .attrs = lpn_attrs, .check = lpn_check, .shape = same_shape, .run = lpn_run};
+
+static int lrn_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (ox_attr_int(n, "size", 0) < 1)
+        return ox_reject(n, err, "size must be a positive integer");
+    return f32_check(m, n, err);
+}
+
+static int lrn_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    if (in[0]->ndim < 2)
+        return OX_ERR(n, err, JN_EINVAL, "the input must be at least 2-D [N, C, ...]");
+    int64_t size = ox_attr_int(n, "size", 1), lo = (size - 1) / 2, hi = size - 1 - lo;
+    double alpha = ox_attr_float(n, "alpha", 1e-4f), beta = ox_attr_float(n, "beta", 0.75f),
+           bias = ox_attr_float(n, "bias", 1.0f);
+    int64_t N = in[0]->shape[0], C = in[0]->shape[1], sp = 1;
+    for (int i = 2; i < in[0]->ndim; i++)
+        sp *= in[0]->shape[i];
+    const float *x = in[0]->data;
+    float *y = out[0]->data;
+    for (int64_t nn = 0; nn < N; nn++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < sp; i++) {
+                double s = 0;
+                int64_t a = c - lo < 0 ? 0 : c - lo, b = c + hi >= C ? C - 1 : c + hi;
+                for (int64_t k = a; k <= b; k++) {
+                    double v = x[(nn * C + k) * sp + i];
+                    s += v * v;
+                }
+                int64_t at = (nn * C + c) * sp + i;
+                y[at] = (float)(x[at] / pow(bias + alpha / (double)size * s, beta));
+            }
+    return 0;
+}
+
+static const char *const lrn_attrs[] = {"alpha", "beta", "bias", "size", NULL};
+static const ox_op op_lrn = {.op_type = "LRN", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+                             .attrs = lrn_attrs, .check = lrn_check, .shape = same_shape, .run = lrn_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * GlobalMaxPool */
+
+static int gmp_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    jn_dtype dt = ox_in_dtype(m, n, 0);
+    if (dt != JN_DTYPE_FP32 && dt != JN_DTYPE_FP64)
+        return ox_reject(n, err, "dtype %s is not supported (FP32, FP64 are)", jn_dtype_name(dt));
+    ox_set_out_dtype(m, n, 0, dt);
+    return 0;
+}
+
+static int gmp_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    if (in[0]->ndim < 2)
+        return OX_ERR(n, err, JN_EINVAL, "the input must be at least 2-D [N, C, ...]");
+    int64_t shape[JN_MAX_DIMS];
+    for (int i = 0; i < in[0]->ndim; i++)
+        shape[i] = i < 2 ? in[0]->shape[i] : 1;
+    return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
+}
+
+static int gmp_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    (void)n, (void)err;
+    int64_t planes = in[0]->shape[0] * in[0]->shape[1], size = 1;
+    for (int i = 2; i < in[0]->ndim; i++)
+        size *= in[0]->shape[i];
+    for (int64_t p = 0; p < planes; p++) {
+        double m = size ? -INFINITY : NAN;
+        bool nan = false;
+        for (int64_t i = 0; i < size; i++) {
+            double v = ox_load_f64(in[0]->data, in[0]->dtype, p * size + i);
+            nan |= v != v;
+            m = v > m ? v : m;
+        }
+        ox_store_f64(out[0]->data, out[0]->dtype, p, nan ? NAN : m);
+    }
+    return 0;
+}
+
+static const ox_op op_gmp = {.op_type = "GlobalMaxPool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+                             .attrs = no_attrs, .check = gmp_check, .shape = gmp_shape, .run = gmp_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Window geometry for LpPool, MaxUnpool and Col2Im (spatial dims 1-3). */
+
+typedef struct win {
+    int sd;
+    int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3];
+} win;
+
+static int win_attrs_check(ox_node *n, int sd, jn_err *err)
+{
+    static const char *const names[] = {"kernel_shape", "strides", "dilations", "pads"};
+    for (int i = 0; i < 4; i++) {
+        size_t c;
+        const int64_t *v = ox_attr_ints(n, names[i], &c);
+        if (!v)
+            continue;
+        if (c != (size_t)(i == 3 ? 2 * sd : sd))
+            return ox_reject(n, err, "%s has %zu values for %d spatial axes", names[i], c, sd);
+        for (size_t j = 0; j < c; j++)
+            if (v[j] < (i == 3 ? 0 : 1))
+                return ox_reject(n, err, "%s value %lld is out of range", names[i], (long long)v[j]);
+    }
+    const char *ap = ox_attr_str(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER"))
+        return ox_reject(n, err, "auto_pad '%s' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID", ap);
+    return 0;
+}
+
+/* Forward (pooling) geometry: in -> out for kernel k (from `kernel` when not NULL, else kernel_shape). */
+static int win_forward(const ox_node *n, int sd, const int64_t *in_sp, const int64_t *kernel, win *g, jn_err *err)
+{
+    size_t c;
+    const int64_t *ks = kernel ? kernel : ox_attr_ints(n, "kernel_shape", &c);
+    const int64_t *st = ox_attr_ints(n, "strides", &c), *dl = ox_attr_ints(n, "dilations", &c),
+                  *pd = ox_attr_ints(n, "pads", &c);
+    const char *ap = ox_attr_str(n, "auto_pad", "NOTSET");
+    bool ceil_mode = ox_attr_int(n, "ceil_mode", 0) != 0;
+    g->sd = sd;
+    for (int i = 0; i < sd; i++) {
+        g->in[i] = in_sp[i];
+        g->k[i] = ks[i];
+        g->s[i] = st ? st[i] : 1;
+        g->d[i] = dl ? dl[i] : 1;
+        g->pb[i] = pd ? pd[i] : 0;
+        g->pe[i] = pd ? pd[sd + i] : 0;
+        int64_t ek = (g->k[i] - 1) * g->d[i] + 1;
+        if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+            g->out[i] = (g->in[i] + g->s[i] - 1) / g->s[i];
+            int64_t total = (g->out[i] - 1) * g->s[i] + ek - g->in[i];
+            total = total < 0 ? 0 : total;
+            g->pb[i] = strcmp(ap, "SAME_UPPER") == 0 ? total / 2 : total - total / 2;
+            g->pe[i] = total - g->pb[i];
+            continue;
+        }
+        if (strcmp(ap, "VALID") == 0)
+            g->pb[i] = g->pe[i] = 0;
+        int64_t span = g->in[i] + g->pb[i] + g->pe[i] - ek;
+        if (span < 0)
+            return OX_ERR(n, err, JN_EINVAL, "the window is larger than the padded input");
+        g->out[i] = (ceil_mode ? (span + g->s[i] - 1) / g->s[i] : span / g->s[i]) + 1;
+        if (ceil_mode && (g->out[i] - 1) * g->s[i] >= g->in[i] + g->pb[i])
+            g->out[i]--;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * LpPool */
+
+static int lpp_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    size_t sd;
+    if (!ox_attr_ints(n, "kernel_shape", &sd) || sd < 1 || sd > 3)
+        return ox_reject(n, err, "kernel_shape with 1 to 3 values is required");
+    if (ox_attr_int(n, "p", 2) < 1)
+        return ox_reject(n, err, "p must be a positive integer");
+    if (win_attrs_check(n, (int)sd, err))
+        return err->code;
+    return f32_check(m, n, err);
+}
+
+static int lpp_geom(const ox_node *n, ox_tensor *const *in, win *g, jn_err *err)
+{
+    size_t sd;
+    ox_attr_ints(n, "kernel_shape", &sd);
+    if (in[0]->ndim != (int)sd + 2)
+        return OX_ERR(n, err, JN_EINVAL, "the input must be %zu-D", sd + 2);
+    return win_forward(n, (int)sd, in[0]->shape + 2, NULL, g, err);
+}
+
+static int lpp_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    win g;
+    if (lpp_geom(n, in, &g, err))
+        return err->code;
+    int64_t shape[5] = {in[0]->shape[0], in[0]->shape[1]};
+    for (int i = 0; i < g.sd; i++)
+        shape[2 + i] = g.out[i];
+    return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, shape, err);
+}
+
+static int lpp_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    win g;
+    if (lpp_geom(n, in, &g, err))
+        return err->code;
+    double p = (double)ox_attr_int(n, "p", 2);
+    int64_t I[3] = {1, 1, 1}, O[3] = {1, 1, 1}, K[3] = {1, 1, 1}, S[3] = {1, 1, 1}, D[3] = {1, 1, 1}, P[3] = {0};
+    for (int i = 0; i < g.sd; i++) {
+        int j = 3 - g.sd + i;
+        I[j] = g.in[i], O[j] = g.out[i], K[j] = g.k[i], S[j] = g.s[i], D[j] = g.d[i], P[j] = g.pb[i];
+    }
+    int64_t planes = in[0]->shape[0] * in[0]->shape[1];
+    const float *x = in[0]->data;
+    float *y = out[0]->data;
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t a = 0; a < O[0]; a++)
+            for (int64_t b = 0; b < O[1]; b++)
+                for (int64_t c = 0; c < O[2]; c++) {
+                    double s = 0;
+                    for (int64_t ka = 0; ka < K[0]; ka++)
+                        for (int64_t kb = 0; kb < K[1]; kb++)
+                            for (int64_t kc = 0; kc < K[2]; kc++) {
+                                int64_t ia = a * S[0] - P[0] + ka * D[0], ib = b * S[1] - P[1] + kb * D[1],
+                                        ic = c * S[2] - P[2] + kc * D[2];
+                                if (ia < 0 || ia >= I[0] || ib < 0 || ib >= I[1] || ic < 0 || ic >= I[2])
+                                    continue;
+                                s += pow(fabs(x[((pl * I[0] + ia) * I[1] + ib) * I[2] + ic]), p);
+                            }
+                    y[((pl * O[0] + a) * O[1] + b) * O[2] + c] = (float)pow(s, 1.0 / p);
+                }
+    return 0;
+}
+
+static const char *const lpp_attrs[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "p", "pads", "strides",
+                                        NULL};
+static const ox_op op_lppool = {.op_type = "LpPool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+                                .attrs = lpp_attrs, .check = lpp_check, .shape = lpp_shape, .run = lpp_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * MaxUnpool: X [N, C, spatial...] and its indices (flat over the whole unpooled tensor, as MaxPool's Indices) */
+
+static int unpool_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    size_t sd;
+    if (!ox_attr_ints(n, "kernel_shape", &sd) || sd < 1 || sd > 3)
+        return ox_reject(n, err, "kernel_shape with 1 to 3 values is required");
+    if (win_attrs_check(n, (int)sd, err))
+        return err->code;
+    if (oxh_need_dtype(m, n, 1, JN_DTYPE_INT64, "I", err) || oxh_need_int(m, n, 2, "output_shape", err))
+        return err->code;
+    return any_dtype_check(m, n, err);
+}
+
+static int unpool_inferred(const ox_node *n, const ox_tensor *x, int64_t *shape, jn_err *err);
+
+static int unpool_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t shape[JN_MAX_DIMS];
+    if (in[1]->ndim != in[0]->ndim || memcmp(in[1]->shape, in[0]->shape, sizeof(int64_t) * (size_t)in[0]->ndim))
+        return OX_ERR(n, err, JN_EINVAL, "I must have X's shape");
+    if (unpool_inferred(n, in[0], shape, err))
+        return err->code;
+    if (oxh_given(in, n->n_in, 2)) {
+        int no = 0;
+        if (oxh_read_ints(n, in[2], "output_shape", shape, JN_MAX_DIMS, &no, err))
+            return err->code;
+        if (no != in[0]->ndim)
+            return OX_ERR(n, err, JN_EINVAL, "output_shape has %d values for a rank-%d input", no, in[0]->ndim);
+    }
+    return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
+}
+
+/* The unpooled shape from the window attributes alone (the indices are flat over it). */
+static int unpool_inferred(const ox_node *n, const ox_tensor *x, int64_t *shape, jn_err *err)
+{
+    size_t sd, c;
+    const int64_t *ks = ox_attr_ints(n, "kernel_shape", &sd);
+    const int64_t *st = ox_attr_ints(n, "strides", &c), *pd = ox_attr_ints(n, "pads", &c);
+    if (x->ndim != (int)sd + 2)
+        return OX_ERR(n, err, JN_EINVAL, "X must be %zu-D", sd + 2);
+    shape[0] = x->shape[0], shape[1] = x->shape[1];
+    for (size_t i = 0; i < sd; i++) {
+        shape[2 + i] = (x->shape[2 + i] - 1) * (st ? st[i] : 1) - (pd ? pd[i] + pd[sd + i] : 0) + ks[i];
+        if (shape[2 + i] < 0)
+            return OX_ERR(n, err, JN_EINVAL, "the padding is larger than the output");
+    }
+    return 0;
+}
+
+/* Indices are flat over the inferred shape; with output_shape, that block sits at the output's origin. */
+static int unpool_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int64_t inf[JN_MAX_DIMS];
+    if (unpool_inferred(n, in[0], inf, err))
+        return err->code;
+    int r = in[0]->ndim;
+    int64_t total = 1, cnt = ox_count(in[0]);
+    for (int d = 0; d < r; d++)
+        total *= inf[d];
+    size_t es = jn_dtype_size(in[0]->dtype);
+    memset(out[0]->data, 0, out[0]->nbytes);
+    const int64_t *I = in[1]->data;
+    for (int64_t i = 0; i < cnt; i++) {
+        if (I[i] < 0 || I[i] >= total)
+            return OX_ERR(n, err, JN_EINVAL, "index %lld is outside the %lld-element unpooled tensor",
+                          (long long)I[i], (long long)total);
+        int64_t rem = I[i], at = 0, mul = 1;
+        bool inside = true;
+        for (int d = r - 1; d >= 0; d--) {
+            int64_t k = rem % inf[d];
+            rem /= inf[d];
+            inside &= k < out[0]->shape[d];
+            at += k * mul;
+            mul *= out[0]->shape[d];
+        }
+        if (inside)
+            memcpy((uint8_t *)out[0]->data + (size_t)at * es, (const uint8_t *)in[0]->data + (size_t)i * es, es);
+    }
+    return 0;
+}
+
+static const char *const unpool_attrs[] = {"kernel_shape", "pads", "strides", NULL};
+static const ox_op op_unpool = {.op_type = "MaxUnpool", .min_in = 2, .max_in = 3, .min_out = 1, .max_out = 1,
+                                .attrs = unpool_attrs, .shape_inputs = 1u << 2, .check = unpool_check,
+                                .shape = unpool_shape, .run = unpool_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Col2Im: [N, C * prod(block), L] -> [N, C, image...], overlapping blocks summed */
+
+static int col2im_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    if (oxh_need_int(m, n, 1, "image_shape", err) || oxh_need_int(m, n, 2, "block_shape", err))
+        return err->code;
+    if (oxh_need_dtype(m, n, 0, JN_DTYPE_FP32, "the input", err))
+        return err->code;
+    ox_set_out_dtype(m, n, 0, JN_DTYPE_FP32);
+    return 0;
+}
+
+static int col2im_geom(const ox_node *n, ox_tensor *const *in, win *g, int64_t *C, jn_err *err)
+{
+    int64_t img[3], blk[3];
+    int ni = 0, nb = 0;
+    if (oxh_read_ints(n, in[1], "image_shape", img, 3, &ni, err) ||
+        oxh_read_ints(n, in[2], "block_shape", blk, 3, &nb, err))
+        return err->code;
+    if (ni != nb || ni < 1)
+        return OX_ERR(n, err, JN_EINVAL, "image_shape and block_shape must have the same 1 to 3 values");
+    size_t c;
+    const int64_t *v;
+    static const char *const names[] = {"strides", "dilations", "pads"};
+    for (int i = 0; i < 3; i++)
+        if ((v = ox_attr_ints(n, names[i], &c)) && c != (size_t)(i == 2 ? 2 * ni : ni))
+            return OX_ERR(n, err, JN_EINVAL, "%s has %zu values for %d spatial axes", names[i], c, ni);
+    for (int i = 0; i < ni; i++)
+        if (blk[i] < 1 || img[i] < 0)
+            return OX_ERR(n, err, JN_EINVAL, "block_shape/image_shape value out of range");
+    /* Col2Im's blocks are the windows of a forward pooling over the image. */
+    if (win_forward(n, ni, img, blk, g, err))
+        return err->code;
+    if (in[0]->ndim != 3)
+        return OX_ERR(n, err, JN_EINVAL, "the input must be 3-D [N, C * prod(block_shape), L]");
+    int64_t kp = 1, L = 1;
+    for (int i = 0; i < ni; i++)
+        kp *= blk[i], L *= g->out[i];
+    if (in[0]->shape[1] % kp || in[0]->shape[2] != L)
+        return OX_ERR(n, err, JN_EINVAL, "input [%lld, %lld, %lld] does not match %lld-element blocks and %lld "
+                      "positions", (long long)in[0]->shape[0], (long long)in[0]->shape[1],
+                      (long long)in[0]->shape[2], (long long)kp, (long long)L);
+    *C = in[0]->shape[1] / kp;
+    return 0;
+}
+
+static int col2im_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    win g;
+    int64_t C;
+    if (col2im_geom(n, in, &g, &C, err))
+        return err->code;
+    int64_t shape[5] = {in[0]->shape[0], C};
+    for (int i = 0; i < g.sd; i++)
+        shape[2 + i] = g.in[i];
+    return ox_set_shape(out[0], JN_DTYPE_FP32, 2 + g.sd, shape, err);
+}
+
+static int col2im_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    win g;
+    int64_t C;
+    if (col2im_geom(n, in, &g, &C, err))
+        return err->code;
+    int64_t I[3] = {1, 1, 1}, O[3] = {1, 1, 1}, K[3] = {1, 1, 1}, S[3] = {1, 1, 1}, D[3] = {1, 1, 1}, P[3] = {0};
+    for (int i = 0; i < g.sd; i++) {
+        int j = 3 - g.sd + i;
+        I[j] = g.in[i], O[j] = g.out[i], K[j] = g.k[i], S[j] = g.s[i], D[j] = g.d[i], P[j] = g.pb[i];
+    }
+    int64_t N = in[0]->shape[0], kp = K[0] * K[1] * K[2], L = O[0] * O[1] * O[2], isz = I[0] * I[1] * I[2];
+    const float *x = in[0]->data;
+    float *y = out[0]->data;
+    memset(y, 0, out[0]->nbytes);
+    for (int64_t nn = 0; nn < N; nn++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t k = 0; k < kp; k++) {
+                int64_t ka = k / (K[1] * K[2]), kb = k / K[2] % K[1], kc = k % K[2];
+                const float *row = x + ((nn * C + c) * kp + k) * L;
+                float *img = y + (nn * C + c) * isz;
+                for (int64_t l = 0; l < L; l++) {
+                    int64_t a = l / (O[1] * O[2]), b = l / O[2] % O[1], cc = l % O[2];
+                    int64_t ia = a * S[0] - P[0] + ka * D[0], ib = b * S[1] - P[1] + kb * D[1],
+                            ic = cc * S[2] - P[2] + kc * D[2];
+                    if (ia < 0 || ia >= I[0] || ib < 0 || ib >= I[1] || ic < 0 || ic >= I[2])
+                        continue;
+                    img[(ia * I[1] + ib) * I[2] + ic] += row[l];
+                }
+            }
+    return 0;
+}
+
+static const char *const col2im_attrs[] = {"dilations", "pads", "strides", NULL};
+static const ox_op op_col2im = {.op_type = "Col2Im", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+                                .attrs = col2im_attrs, .shape_inputs = (1u << 1) | (1u << 2), .check = col2im_check,
+                                .shape = col2im_shape, .run = col2im_run};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * MaxPool with its Indices output (ops_nn.c hands such nodes here): the flat index of each maximum in the input,
+ * row-major within a plane (storage_order 0) or column-major (1), plus the plane's offset; the first of equal
+ * maxima wins. */
+
+int ox_maxpool_indices_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
+{
+    int sd = in[0]->ndim - 2;
+    win g;
+    if (sd < 1 || sd > 3)
+        return OX_ERR(n, err, JN_EINVAL, "the input must be 3-D to 5-D");
+    if (win_forward(n, sd, in[0]->shape + 2, NULL, &g, err))
+        return err->code;
+    int64_t I[3] = {1, 1, 1}, O[3] = {1, 1, 1}, K[3] = {1, 1, 1}, S[3] = {1, 1, 1}, D[3] = {1, 1, 1}, P[3] = {0};
+    for (int i = 0; i < sd; i++) {
+        int j = 3 - sd + i;
+        I[j] = g.in[i], O[j] = g.out[i], K[j] = g.k[i], S[j] = g.s[i], D[j] = g.d[i], P[j] = g.pb[i];
+    }
+    bool col = ox_attr_int(n, "storage_order", 0) != 0;
+    int64_t planes = in[0]->shape[0] * in[0]->shape[1], isz = I[0] * I[1] * I[2], osz = O[0] * O[1] * O[2];
+    jn_dtype dt = in[0]->dtype;
+    int64_t *ind = out[1]->data;
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t a = 0; a < O[0]; a++)
+            for (int64_t b = 0; b < O[1]; b++)
+                for (int64_t c = 0; c < O[2]; c++) {
+                    double best = -INFINITY;
+                    int64_t at = -1;
+                    bool nan = false;
+                    for (int64_t ka = 0; ka < K[0]; ka++)
+                        for (int64_t kb = 0; kb < K[1]; kb++)
+                            for (int64_t kc = 0; kc < K[2]; kc++) {
+                                int64_t ia = a * S[0] - P[0] + ka * D[0], ib = b * S[1] - P[1] + kb * D[1],
+                                        ic = c * S[2] - P[2] + kc * D[2];
+                                if (ia < 0 || ia >= I[0] || ib < 0 || ib >= I[1] || ic < 0 || ic >= I[2])
+                                    continue;
+                                double v = ox_load_f64(in[0]->data, dt, p * isz + (ia * I[1] + ib) * I[2] + ic);
+                                nan |= v != v;
+                                if (v > best || at < 0) {
+                                    best = v;
+                                    at = col ? (ic * I[1] + ib) * I[0] + ia : (ia * I[1] + ib) * I[2] + ic;
+                                }
+                            }
+                    int64_t o = p * osz + (a * O[1] + b) * O[2] + c;
+                    ox_store_f64(out[0]->data, dt, o, nan ? NAN : best);
+                    ind[o] = p * isz + (at < 0 ? 0 : at);
+                }
+    return 0;
+}
+
+/* ops_detect.c's operators join this table. */
+extern const ox_op ox_op_topk, ox_op_nms, ox_op_roialign, ox_op_gridsample;
+
+const ox_op *const ox_ops_vision[] = {&op_pad,     &op_tile,   &op_ccp,    &op_d2s,    &op_s2d,
+                                      &op_instnorm, &op_groupnorm, &op_lpnorm, &op_lrn, &op_gmp,
+                                      &op_lppool,  &op_unpool, &op_col2im, &ox_op_topk, &ox_op_nms,
+                                      &ox_op_roialign, &ox_op_gridsample, NULL};
