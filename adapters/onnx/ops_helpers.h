@@ -109,4 +109,15 @@ static inline double oxh_round_even(double v)
     return nearbyint(v);
 }
 
+/* Window geometry of pools and convolutions over 1-3 spatial axes (ops_vision.c): kernel_shape, strides,
+ * dilations, pads, auto_pad and ceil_mode as ONNX defines them. ox_win_check validates the attributes at load;
+ * ox_win_forward maps the input's spatial size to the output's (kernel from `kernel` when not NULL, else the
+ * kernel_shape attribute). */
+typedef struct ox_win {
+    int sd;
+    int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3];
+} ox_win;
+int ox_win_check(ox_node *n, int sd, jn_err *err);
+int ox_win_forward(const ox_node *n, int sd, const int64_t *in_sp, const int64_t *kernel, ox_win *g, jn_err *err);
+
 #endif

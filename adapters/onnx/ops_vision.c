@@ -638,12 +638,7 @@ static const ox_op op_gmp = {.op_type = "GlobalMaxPool", .min_in = 1, .max_in = 
 /* ---------------------------------------------------------------------------------------------------------------
  * Window geometry for LpPool, MaxUnpool and Col2Im (spatial dims 1-3). */
 
-typedef struct win {
-    int sd;
-    int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3];
-} win;
-
-static int win_attrs_check(ox_node *n, int sd, jn_err *err)
+int ox_win_check(ox_node *n, int sd, jn_err *err)
 {
     static const char *const names[] = {"kernel_shape", "strides", "dilations", "pads"};
     for (int i = 0; i < 4; i++) {
@@ -663,8 +658,7 @@ static int win_attrs_check(ox_node *n, int sd, jn_err *err)
     return 0;
 }
 
-/* Forward (pooling) geometry: in -> out for kernel k (from `kernel` when not NULL, else kernel_shape). */
-static int win_forward(const ox_node *n, int sd, const int64_t *in_sp, const int64_t *kernel, win *g, jn_err *err)
+int ox_win_forward(const ox_node *n, int sd, const int64_t *in_sp, const int64_t *kernel, ox_win *g, jn_err *err)
 {
     size_t c;
     const int64_t *ks = kernel ? kernel : ox_attr_ints(n, "kernel_shape", &c);
@@ -711,23 +705,23 @@ static int lpp_check(ox_model *m, ox_node *n, jn_err *err)
         return ox_reject(n, err, "kernel_shape with 1 to 3 values is required");
     if (ox_attr_int(n, "p", 2) < 1)
         return ox_reject(n, err, "p must be a positive integer");
-    if (win_attrs_check(n, (int)sd, err))
+    if (ox_win_check(n, (int)sd, err))
         return err->code;
     return f32_check(m, n, err);
 }
 
-static int lpp_geom(const ox_node *n, ox_tensor *const *in, win *g, jn_err *err)
+static int lpp_geom(const ox_node *n, ox_tensor *const *in, ox_win *g, jn_err *err)
 {
     size_t sd;
     ox_attr_ints(n, "kernel_shape", &sd);
     if (in[0]->ndim != (int)sd + 2)
         return OX_ERR(n, err, JN_EINVAL, "the input must be %zu-D", sd + 2);
-    return win_forward(n, (int)sd, in[0]->shape + 2, NULL, g, err);
+    return ox_win_forward(n, (int)sd, in[0]->shape + 2, NULL, g, err);
 }
 
 static int lpp_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
-    win g;
+    ox_win g;
     if (lpp_geom(n, in, &g, err))
         return err->code;
     int64_t shape[5] = {in[0]->shape[0], in[0]->shape[1]};
@@ -738,7 +732,7 @@ static int lpp_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
 
 static int lpp_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
-    win g;
+    ox_win g;
     if (lpp_geom(n, in, &g, err))
         return err->code;
     double p = (double)ox_attr_int(n, "p", 2);
@@ -782,7 +776,7 @@ static int unpool_check(ox_model *m, ox_node *n, jn_err *err)
     size_t sd;
     if (!ox_attr_ints(n, "kernel_shape", &sd) || sd < 1 || sd > 3)
         return ox_reject(n, err, "kernel_shape with 1 to 3 values is required");
-    if (win_attrs_check(n, (int)sd, err))
+    if (ox_win_check(n, (int)sd, err))
         return err->code;
     if (oxh_need_dtype(m, n, 1, JN_DTYPE_INT64, "I", err) || oxh_need_int(m, n, 2, "output_shape", err))
         return err->code;
@@ -875,7 +869,7 @@ static int col2im_check(ox_model *m, ox_node *n, jn_err *err)
     return 0;
 }
 
-static int col2im_geom(const ox_node *n, ox_tensor *const *in, win *g, int64_t *C, jn_err *err)
+static int col2im_geom(const ox_node *n, ox_tensor *const *in, ox_win *g, int64_t *C, jn_err *err)
 {
     int64_t img[3], blk[3];
     int ni = 0, nb = 0;
@@ -894,7 +888,7 @@ static int col2im_geom(const ox_node *n, ox_tensor *const *in, win *g, int64_t *
         if (blk[i] < 1 || img[i] < 0)
             return OX_ERR(n, err, JN_EINVAL, "block_shape/image_shape value out of range");
     /* Col2Im's blocks are the windows of a forward pooling over the image. */
-    if (win_forward(n, ni, img, blk, g, err))
+    if (ox_win_forward(n, ni, img, blk, g, err))
         return err->code;
     if (in[0]->ndim != 3)
         return OX_ERR(n, err, JN_EINVAL, "the input must be 3-D [N, C * prod(block_shape), L]");
@@ -911,7 +905,7 @@ static int col2im_geom(const ox_node *n, ox_tensor *const *in, win *g, int64_t *
 
 static int col2im_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
-    win g;
+    ox_win g;
     int64_t C;
     if (col2im_geom(n, in, &g, &C, err))
         return err->code;
@@ -923,7 +917,7 @@ static int col2im_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const
 
 static int col2im_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
-    win g;
+    ox_win g;
     int64_t C;
     if (col2im_geom(n, in, &g, &C, err))
         return err->code;
@@ -967,10 +961,10 @@ static const ox_op op_col2im = {.op_type = "Col2Im", .min_in = 3, .max_in = 3, .
 int ox_maxpool_indices_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     int sd = in[0]->ndim - 2;
-    win g;
+    ox_win g;
     if (sd < 1 || sd > 3)
         return OX_ERR(n, err, JN_EINVAL, "the input must be 3-D to 5-D");
-    if (win_forward(n, sd, in[0]->shape + 2, NULL, &g, err))
+    if (ox_win_forward(n, sd, in[0]->shape + 2, NULL, &g, err))
         return err->code;
     int64_t I[3] = {1, 1, 1}, O[3] = {1, 1, 1}, K[3] = {1, 1, 1}, S[3] = {1, 1, 1}, D[3] = {1, 1, 1}, P[3] = {0};
     for (int i = 0; i < sd; i++) {
