@@ -244,6 +244,21 @@ static int attr_copy(ox_attr *a, const Onnx__AttributeProto *p, const char *what
         if (p->n_ints)
             memcpy(a->ints, p->ints, p->n_ints * sizeof(int64_t));
         break;
+    case 8:
+        a->type = OX_ATTR_STRINGS;
+        a->strs = calloc(p->n_strings + 1, sizeof *a->strs);
+        if (!a->strs)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < p->n_strings; i++) {
+            a->n = i + 1;
+            if (!(a->strs[i] = malloc(p->strings[i].len + 1)))
+                return jn_err_set(err, JN_ENOMEM, "out of memory");
+            if (p->strings[i].len)
+                memcpy(a->strs[i], p->strings[i].data, p->strings[i].len);
+            a->strs[i][p->strings[i].len] = '\0';
+        }
+        a->n = p->n_strings;
+        break;
     default: a->type = OX_ATTR_OTHER; break;
     }
     return 0;
@@ -261,6 +276,9 @@ static void node_free(ox_node *n)
         free(n->attrs[i].floats);
         free(n->attrs[i].ints);
         free(n->attrs[i].t);
+        for (size_t k = 0; n->attrs[i].strs && k < n->attrs[i].n; k++)
+            free(n->attrs[i].strs[k]);
+        free(n->attrs[i].strs);
     }
     free(n->attrs);
     free(n->params);
@@ -376,9 +394,12 @@ static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_no
     n->opset = (int)m->opset;
     if (!n->op_type || !n->name)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
-    if (p->domain && p->domain[0] && strcmp(p->domain, "ai.onnx") != 0)
-        return ox_reject(n, err, "domain '%s' is not supported (only the default ONNX domain)", p->domain);
-    n->op = ox_op_find(n->op_type);
+    if (p->domain && p->domain[0] && strcmp(p->domain, "ai.onnx") != 0 && !ox_domain_is_ml(p->domain))
+        return ox_reject(n, err, "domain '%s' is not supported (only the default ONNX domain and ai.onnx.ml)",
+                         p->domain);
+    if (!ox_domain_is_ml(p->domain) && n->opset < 1)
+        return ox_reject(n, err, "the model imports no version of the default ONNX opset");
+    n->op = ox_domain_is_ml(p->domain) ? ox_op_find_ml(n->op_type) : ox_op_find(n->op_type);
     if (!n->op)
         return ox_reject(n, err, "operator not supported");
     if ((int)p->n_input < n->op->min_in || (int)p->n_input > n->op->max_in ||
@@ -462,14 +483,14 @@ static int check_opsets(ox_model *m, const Onnx__ModelProto *p, jn_err *err)
         const char *d = o->domain ? o->domain : "";
         if (d[0] == '\0' || strcmp(d, "ai.onnx") == 0)
             m->opset = o->has_version ? o->version : 0;
-        else
-            return jn_err_set(err, JN_EUNIMPL, "opset import of domain '%s' is not supported (only the default "
-                                               "ONNX domain)", d);
+        /* Other domains (ai.onnx.ml, com.microsoft, ai.onnx.preview.training) may be imported: exporters add
+         * them whether or not a node uses them. A node of such a domain is refused by node_build. */
     }
     if (m->opset < 0 && p->n_opset_import == 0 && p->has_ir_version && p->ir_version < 3)
         m->opset = 1; /* IR < 3 had no opset_import: the first opset */
-    if (m->opset < 1)
+    if (m->opset < 1 && p->n_opset_import == 0)
         return jn_err_set(err, JN_EINVAL, "the model imports no version of the default ONNX opset");
+    /* Only other domains imported: a default-domain node is refused by node_build, naming itself. */
     if (m->opset > OX_MAX_OPSET)
         return jn_err_set(err, JN_EUNIMPL, "opset %lld is newer than the newest this adapter follows (%d)",
                           (long long)m->opset, OX_MAX_OPSET);
