@@ -176,10 +176,10 @@ extern const ox_op *const ox_ops_nn[];
 extern const ox_op *const ox_ops_shape[];
 extern const ox_op *const ox_ops_reduce[];
 extern const ox_op *const ox_ops_resize[]; /* ops_resize.c: Resize, Upsample */
-extern const ox_op *const ox_ops_vision[]; /* ops_vision.c, ops_detect.c: Pad, DepthToSpace, pools, norms, TopK, NMS, ... */
+extern const ox_op *const ox_ops_vision[]; /* ops_vision.c, ops_pool.c, ops_detect.c: Pad, DepthToSpace, pools, norms, TopK, NMS, ... */
 extern const ox_op *const ox_ops_signal[]; /* ops_signal.c: DFT, STFT, windows, MelWeightMatrix */
 extern const ox_op *const ox_ops_quant[];
-/* MaxPool with its Indices output (ops_vision.c; ops_nn.c's MaxPool hands such nodes over). */
+/* MaxPool with its Indices output (ops_pool.c; ops_nn.c's MaxPool hands such nodes over). */
 int ox_maxpool_indices_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);  /* ops_quant.c: (De)QuantizeLinear, *Integer, QLinear* */
 
 /* Element access across dtypes (kernels' slow generic paths). */

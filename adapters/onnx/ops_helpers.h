@@ -1,5 +1,5 @@
 /* ops_helpers.h — small checks and readers the vision, signal, quantization and ai.onnx.ml kernel files share
- * (ops_resize.c, ops_vision.c, ops_detect.c, ops_signal.c, ops_quant.c, ops_ml.c). Static inline: each file gets its
+ * (ops_resize.c, ops_vision.c, ops_pool.c, ops_detect.c, ops_signal.c, ops_quant.c, ops_ml.c). Static inline: each file gets its
  * own copy, nothing here holds state. */
 #ifndef JN_ONNX_OPS_HELPERS_H
 #define JN_ONNX_OPS_HELPERS_H
@@ -109,7 +109,7 @@ static inline double oxh_round_even(double v)
     return nearbyint(v);
 }
 
-/* Window geometry of pools and convolutions over 1-3 spatial axes (ops_vision.c): kernel_shape, strides,
+/* Window geometry of pools and convolutions over 1-3 spatial axes (ops_pool.c): kernel_shape, strides,
  * dilations, pads, auto_pad and ceil_mode as ONNX defines them. ox_win_check validates the attributes at load;
  * ox_win_forward maps the input's spatial size to the output's (kernel from `kernel` when not NULL, else the
  * kernel_shape attribute). */

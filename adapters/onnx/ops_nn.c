@@ -782,7 +782,7 @@ static int pool_check(ox_model *m, ox_node *n, jn_err *err)
     if (sd < 1 || sd > 3)
         return ox_reject(n, err, "%zu-D pooling is not supported (1-D to 3-D are)", sd);
     if (is_max && n->n_out > 1 && n->out[1] >= 0)
-        ox_set_out_dtype(m, n, 1, JN_DTYPE_INT64); /* computed by ox_maxpool_indices_run (ops_vision.c) */
+        ox_set_out_dtype(m, n, 1, JN_DTYPE_INT64); /* computed by ox_maxpool_indices_run (ops_pool.c) */
     if (window_check(n, (int)sd, is_max, err))
         return err->code;
     jn_dtype dt = ox_in_dtype(m, n, 0);
