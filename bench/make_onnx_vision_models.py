@@ -34,7 +34,8 @@ class G:
         return o
 
     def conv(self, x, cin, cout, k, s=1, group=1, act=None):
-        wt = (rng.standard_normal((cout, cin // group, k, k)) * np.sqrt(2.0 / (cin // group * k * k))).astype(np.float32)
+        fan_in = cin // group * k * k
+        wt = (rng.standard_normal((cout, cin // group, k, k)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
         y = self.op("Conv", [x, self.init(wt), self.init((rng.standard_normal(cout) * 0.05).astype(np.float32))],
                     kernel_shape=[k, k], strides=[s, s], pads=[k // 2] * 4, group=group)
         if act == "RE":

@@ -176,11 +176,11 @@ extern const ox_op *const ox_ops_nn[];
 extern const ox_op *const ox_ops_shape[];
 extern const ox_op *const ox_ops_reduce[];
 extern const ox_op *const ox_ops_resize[]; /* ops_resize.c: Resize, Upsample */
-extern const ox_op *const ox_ops_vision[]; /* ops_vision.c, ops_pool.c, ops_detect.c: Pad, DepthToSpace, pools, norms, TopK, NMS, ... */
+extern const ox_op *const ox_ops_vision[]; /* ops_vision.c, ops_pool.c, ops_detect.c */
 extern const ox_op *const ox_ops_signal[]; /* ops_signal.c: DFT, STFT, windows, MelWeightMatrix */
-extern const ox_op *const ox_ops_quant[];
+extern const ox_op *const ox_ops_quant[];  /* ops_quant.c: (De)QuantizeLinear, *Integer, QLinear* */
 /* MaxPool with its Indices output (ops_pool.c; ops_nn.c's MaxPool hands such nodes over). */
-int ox_maxpool_indices_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);  /* ops_quant.c: (De)QuantizeLinear, *Integer, QLinear* */
+int ox_maxpool_indices_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);
 
 /* Element access across dtypes (kernels' slow generic paths). */
 double ox_load_f64(const void *data, jn_dtype dtype, int64_t i);

@@ -206,8 +206,13 @@ void ox_broadcast_strides(const ox_tensor *t, int ndim, const int64_t *shape, in
 
 const ox_op *ox_op_find(const char *op_type)
 {
-    const ox_op *const *tables[] = {ox_ops_math,  ox_ops_nn,     ox_ops_shape, ox_ops_reduce,
-                                      ox_ops_resize, ox_ops_vision, ox_ops_signal, ox_ops_quant};
+    const ox_op *const *tables[] = {
+        ox_ops_math, ox_ops_nn, ox_ops_shape, ox_ops_reduce,
+        ox_ops_resize,
+        ox_ops_vision,
+        ox_ops_signal,
+        ox_ops_quant,
+    };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const ox_op *const *op = tables[t]; *op; op++)
             if (strcmp((*op)->op_type, op_type) == 0)

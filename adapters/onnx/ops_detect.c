@@ -114,10 +114,10 @@ static int topk_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
             qsort(buf, (size_t)len, sizeof *buf, largest ? kv_desc : kv_asc);
             for (int64_t i = 0; i < k; i++) {
                 int64_t at = (o * k + i) * inner + j;
+                size_t es = jn_dtype_size(dt);
                 if (is_int)
-                    memcpy((uint8_t *)out[0]->data + at * (int64_t)jn_dtype_size(dt),
-                           (const uint8_t *)in[0]->data + ((o * len + buf[i].i) * inner + j) * (int64_t)jn_dtype_size(dt),
-                           jn_dtype_size(dt));
+                    memcpy((uint8_t *)out[0]->data + (size_t)at * es,
+                           (const uint8_t *)in[0]->data + (size_t)((o * len + buf[i].i) * inner + j) * es, es);
                 else
                     ox_store_f64(out[0]->data, dt, at, buf[i].v);
                 if (n->n_out > 1 && out[1])

@@ -1,6 +1,6 @@
 /* ops_helpers.h — small checks and readers the vision, signal, quantization and ai.onnx.ml kernel files share
- * (ops_resize.c, ops_vision.c, ops_pool.c, ops_detect.c, ops_signal.c, ops_quant.c, ops_ml.c). Static inline: each file gets its
- * own copy, nothing here holds state. */
+ * (ops_resize.c, ops_vision.c, ops_pool.c, ops_detect.c, ops_signal.c, ops_quant.c, ops_ml.c). Static inline: each
+ * file gets its own copy, nothing here holds state. */
 #ifndef JN_ONNX_OPS_HELPERS_H
 #define JN_ONNX_OPS_HELPERS_H
 

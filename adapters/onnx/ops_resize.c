@@ -88,7 +88,8 @@ static int rz_check(ox_model *m, ox_node *n, jn_err *err)
             continue;
         jn_dtype d = ox_in_dtype(m, n, i);
         bool want_int = !up && i == 3;
-        if (want_int ? (d != JN_DTYPE_INT64) : (d != JN_DTYPE_FP32 && d != JN_DTYPE_FP64 && !(i == 1 && si == 2 && d == JN_DTYPE_FP16)))
+        bool ok = want_int ? d == JN_DTYPE_INT64 : d == JN_DTYPE_FP32 || d == JN_DTYPE_FP64;
+        if (!ok)
             return ox_reject(n, err, "input %d (%s) has dtype %s", i, i == si ? "scales" : i == 3 ? "sizes" : "roi",
                              jn_dtype_name(d));
     }

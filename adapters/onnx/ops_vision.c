@@ -502,7 +502,8 @@ static int gn_check(ox_model *m, ox_node *n, jn_err *err)
     if (ox_attr_int(n, "num_groups", 0) < 1)
         return ox_reject(n, err, "num_groups must be a positive integer");
     if (ox_attr_int(n, "stash_type", 1) != 1)
-        return ox_reject(n, err, "stash_type %lld is not supported (1, FP32)", (long long)ox_attr_int(n, "stash_type", 1));
+        return ox_reject(n, err, "stash_type %lld is not supported (1, FP32)",
+                         (long long)ox_attr_int(n, "stash_type", 1));
     return f32_check(m, n, err);
 }
 

@@ -140,7 +140,8 @@ put_ml("vis_ml", [N_("Scaler", ["x"], ["s"], domain=ml, offset=[0.5], scale=[2.0
                      nodes_modes=["BRANCH_LT", "LEAF", "LEAF"], nodes_truenodeids=[1, 0, 0],
                      nodes_falsenodeids=[2, 0, 0], target_treeids=[0, 0], target_nodeids=[1, 2],
                      target_ids=[0, 0], target_weights=[1.5, -2.0])],
-       [vi("x", ["N", 2])], [vi("y", None), vi("l", None, I64v), vi("t", None)], [arr("ix", np.array([2, 0], np.int64))])
+       [vi("x", ["N", 2])], [vi("y", None), vi("l", None, I64v), vi("t", None)],
+       [arr("ix", np.array([2, 0], np.int64))])
 put_ml("vis_ml_tree_cycle", [N_("TreeEnsembleRegressor", ["x"], ["y"], domain=ml, n_targets=1,
                                 nodes_treeids=[0, 0], nodes_nodeids=[0, 1], nodes_featureids=[0, 0],
                                 nodes_values=[0.5, 0.5], nodes_modes=["BRANCH_LEQ", "BRANCH_LEQ"],
