@@ -310,9 +310,12 @@ static int roi_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
             rw = fmax(rw, 1.0);
             rh = fmax(rh, 1.0);
         }
+        if (!isfinite(x0) || !isfinite(y0) || !isfinite(rw) || !isfinite(rh) || fabs(x0) > 1e9 || fabs(y0) > 1e9 ||
+            fabs(rw) > 1e9 || fabs(rh) > 1e9)
+            return OX_ERR(n, err, JN_EINVAL, "roi %lld is not finite or too large", (long long)r);
         double bh = rh / (double)OH, bw = rw / (double)OW;
         int64_t gh = sr > 0 ? sr : (int64_t)ceil(rh / (double)OH), gw = sr > 0 ? sr : (int64_t)ceil(rw / (double)OW);
-        if (gh > 4096 || gw > 4096)
+        if (gh > 1024 || gw > 1024 || gh * gw * OH * OW > (int64_t)1 << 24)
             return OX_ERR(n, err, JN_EINVAL, "roi %lld needs too many samples per bin", (long long)r);
         double cnt = (double)(gh * gw > 1 ? gh * gw : 1);
         for (int64_t c = 0; c < C; c++) {
@@ -465,6 +468,8 @@ static int gs_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out,
                 double p[2], dims[2] = {(double)H, (double)W}, nv[2] = {gp[1], gp[0]};
                 for (int a = 0; a < 2; a++) {
                     p[a] = ac ? (nv[a] + 1) / 2 * (dims[a] - 1) : ((nv[a] + 1) * dims[a] - 1) / 2;
+                    /* NaN samples as outside; huge values clamp far outside (safe integer conversion). */
+                    p[a] = p[a] != p[a] ? -1e9 : p[a] < -1e9 ? -1e9 : p[a] > 1e9 ? 1e9 : p[a];
                     if (mode == GS_NEAREST)
                         p[a] = nearbyint(p[a]);
                     if (p[a] < g.lo[a] || p[a] > g.hi[a]) {

@@ -221,12 +221,12 @@ static int dql_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
     }
     float scale = (mx == mn ? 1.0f : mx - mn) / 255.0f;
     float izp = 0.0f - mn / scale;
-    izp = izp < 0 ? 0 : izp > 255 ? 255 : izp;
+    izp = izp != izp ? 0 : izp < 0 ? 0 : izp > 255 ? 255 : izp; /* NaN: infinite inputs */
     double zp = oxh_round_even(izp);
     uint8_t *y = out[0]->data;
     for (int64_t i = 0; i < cnt; i++) {
         float v = x[i] / scale;
-        y[i] = (uint8_t)saturate(oxh_round_even(v) + zp, JN_DTYPE_UINT8);
+        y[i] = (uint8_t)(v != v ? zp : saturate(oxh_round_even(v) + zp, JN_DTYPE_UINT8));
     }
     if (out[1])
         *(float *)out[1]->data = scale;

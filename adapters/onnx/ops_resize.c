@@ -254,7 +254,12 @@ static double src_coord(const rz_geom *g, int d, int64_t y, bool *outside)
     }
     default: x = ((double)y + 0.5) / s - 0.5; break;
     }
-    return x;
+    if (!isfinite(x)) { /* a NaN or infinite roi */
+        *outside = g->coord == CT_TF_CROP;
+        x = 0;
+    }
+    /* Far outside the input every index clamps to an edge: bound x so it converts to an integer safely. */
+    return x < -1e15 ? -1e15 : x > 1e15 ? 1e15 : x;
 }
 
 static int64_t clamp_idx(int64_t i, int64_t w)

@@ -333,6 +333,8 @@ static int mel_params(const ox_node *n, ox_tensor *const *in, int64_t *bins, int
         return err->code;
     if (*bins < 1 || *bins > 1 << 20 || *dft < 1 || *dft > 1 << 28 || *rate < 1)
         return OX_ERR(n, err, JN_EINVAL, "num_mel_bins, dft_length and sample_rate must be positive and bounded");
+    if (!(*lo >= 0 && *hi >= *lo && *hi <= 1e9))
+        return OX_ERR(n, err, JN_EINVAL, "the edges %g..%g Hz are not an increasing range of frequencies", *lo, *hi);
     return 0;
 }
 
@@ -363,7 +365,8 @@ static int mel_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
     }
     for (int64_t i = 0; i < bins + 2; i++) {
         double hz = 700.0 * (pow(10.0, ((double)i * (double)step + (double)lo_mel) / 2595.0) - 1.0);
-        edge[i] = (int64_t)floor((double)(dft + 1) * hz / (double)rate);
+        double e = floor((double)(dft + 1) * hz / (double)rate);
+        edge[i] = isfinite(e) && fabs(e) < 1e15 ? (int64_t)e : -1; /* -1: refused below */
     }
     int rc = 0;
     for (int64_t i = 0; i < bins && !rc; i++) {
