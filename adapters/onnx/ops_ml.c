@@ -485,10 +485,10 @@ static int tree_check(ox_model *m, ox_node *n, jn_err *err)
     if (!f)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     n->params = f;
-    f->nodes = (tnode *)(f + 1);
+    f->nodes = (tnode *)(f + 1); /* 8-byte members first, the int32 roots last: each part stays aligned */
     f->w = (tweight *)(f->nodes + cnt);
-    f->roots = (int32_t *)(f->w + wt + 1);
-    double *bv = (double *)(f->roots + cnt + 1);
+    double *bv = (double *)(f->w + wt + 1);
+    f->roots = (int32_t *)(bv + n_out + 1);
     f->n_nodes = (int64_t)cnt;
     f->n_out = n_out;
     f->labels = labels;

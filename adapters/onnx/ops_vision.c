@@ -369,8 +369,8 @@ static const ox_op op_ccp = {.op_type = "CenterCropPad", .min_in = 2, .max_in = 
 
 static int d2s_check(ox_model *m, ox_node *n, jn_err *err)
 {
-    if (ox_attr_int(n, "blocksize", 0) < 1)
-        return ox_reject(n, err, "blocksize must be a positive integer");
+    if (ox_attr_int(n, "blocksize", 0) < 1 || ox_attr_int(n, "blocksize", 0) > 1 << 14)
+        return ox_reject(n, err, "blocksize must be an integer from 1 to 16384");
     const char *mode = ox_attr_str(n, "mode", "DCR");
     if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
         return ox_reject(n, err, "mode '%s' is not one of DCR, CRD", mode);
