@@ -186,7 +186,8 @@ static int pad_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
         if (shape[d] < 0)
             return OX_ERR(n, err, JN_EINVAL, "axis %d: negative pads remove more than its %lld elements", d,
                           (long long)in[0]->shape[d]);
-        if (mode != PAD_CONSTANT && in[0]->shape[d] == 0 && shape[d] > 0)
+        if (mode != PAD_CONSTANT && shape[d] > 0 && in[0]->shape[d] + (pb[d] < 0 ? pb[d] : 0) +
+                                                          (pe[d] < 0 ? pe[d] : 0) <= 0)
             return OX_ERR(n, err, JN_EINVAL, "axis %d is empty: nothing to %s", d, pad_modes[mode]);
     }
     return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
@@ -218,9 +219,15 @@ static int pad_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
     int64_t *all = maps_alloc(out[0], map);
     if (!all)
         return OX_ERR(n, err, JN_ENOMEM, "out of memory");
-    for (int d = 0; d < out[0]->ndim; d++)
-        for (int64_t i = 0; i < out[0]->shape[d]; i++)
-            map[d][i] = pad_src(mode, i - pb[d], in[0]->shape[d]);
+    /* Negative pads crop first; the positive ones then pad what is left (reflect, edge and wrap read the cropped
+     * tensor, as ONNX Runtime does). */
+    for (int d = 0; d < out[0]->ndim; d++) {
+        int64_t cb = pb[d] < 0 ? -pb[d] : 0, ce = pe[d] < 0 ? -pe[d] : 0, w = in[0]->shape[d] - cb - ce;
+        for (int64_t i = 0; i < out[0]->shape[d]; i++) {
+            int64_t k = pad_src(mode, i - (pb[d] > 0 ? pb[d] : 0), w);
+            map[d][i] = k < 0 ? -1 : k + cb;
+        }
+    }
     uint8_t fill[16] = {0};
     if (n->opset >= 11 && oxh_given(in, n->n_in, 2))
         memcpy(fill, in[2]->data, jn_dtype_size(in[0]->dtype));

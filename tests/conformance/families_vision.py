@@ -7,7 +7,8 @@ Each builder returns (model, make_inputs(batch)) like model_families.py's own, b
   to the lateral's size, Add) and a U-Net step (ConvTranspose 2x2/2, Concat with the skip, Conv), Pad reflect in the
   head;
 - qdq_cnn: QuantizeLinear/DequantizeLinear around Conv, Relu, Add, MaxPool and MatMul with per-channel INT8 weights,
-  the output quantized to UINT8 (compared exactly);
+  the output quantized to UINT8 and dequantized (compared within one quantum: the float operators between the
+  quantizers sum in another order in ONNX Runtime, and a sum within rounding of a boundary may quantize either way);
 - qlinear_cnn: the same idea as integer operators: QLinearConv (per-channel weight scales), ConvInteger,
   QLinearMatMul, MatMulInteger (UINT8 / INT32 outputs, compared exactly);
 - sklearn_ml: scikit-learn models (StandardScaler, multinomial LogisticRegression, RandomForestRegressor,
@@ -107,7 +108,8 @@ def build_fpn_unet(size=32):
     return model, lambda batch: {"image": RNG.standard_normal((batch, 3, size, size)).astype(np.float32)}
 
 
-# ---- QDQ CNN -----------------------------------------------------------------------------------------------------
+# ---- QDQ CNN ----
+QDQ_QUANTUM = 0.05  # the output's scale-------------------------------------------------------------------------------------------------
 
 def qdq(g, x, scale, zp):
     s, z = g.init(np.array(scale, np.float32)), g.init(np.array(zp, np.uint8))
@@ -134,11 +136,14 @@ def build_qdq_cnn(size=12):
     wm = np.clip(np.rint(w(n_in, 10, scale=0.1) / 0.002), -127, 127).astype(np.int8)
     wd = g.op("DequantizeLinear", [g.init(wm), g.init(np.array(0.002, np.float32)), g.init(np.array(0, np.int8))])
     logits = g.op("MatMul", [f, wd])
-    g.nodes.append(helper.make_node("QuantizeLinear", [logits, g.init(np.array(0.05, np.float32)),
-                                                      g.init(np.array(128, np.uint8))], ["q_logits"], name="out_q"))
+    # The output is the dequantized UINT8 logits: the float sums between QuantizeLinear/DequantizeLinear may land
+    # either side of a rounding boundary in another implementation, so the driver compares it within one quantum.
+    s_out, z_out = g.init(np.array(QDQ_QUANTUM, np.float32)), g.init(np.array(128, np.uint8))
+    g.nodes.append(helper.make_node("DequantizeLinear", [g.op("QuantizeLinear", [logits, s_out, z_out]), s_out,
+                                                         z_out], ["logits"], name="out_dq"))
     graph = helper.make_graph(g.nodes, "qdq_cnn",
                               [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, size, size])],
-                              [helper.make_tensor_value_info("q_logits", TensorProto.UINT8, ["N", 10])], g.inits)
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     return model, lambda batch: {"image": RNG.uniform(-2, 2, (batch, 3, size, size)).astype(np.float32)}
 
@@ -288,3 +293,95 @@ def check_sklearn(expected, feeds, outs, name):
         elif not np.allclose(got, want, rtol=1e-4, atol=1e-5):
             return "%s: ONNX Runtime's %s differs from sklearn's (max %g)" % (name, k, np.abs(got - want).max())
     return None
+
+
+# ---- newer opsets: Resize 19, Pad 19, GridSample 20, DFT 20, Col2Im/CenterCropPad/LpPool 18, ... -----------------
+
+def build_vision_opset21():
+    """One opset-21 graph whose outputs exercise what the 1.12 test data cannot: Resize with antialias (linear and
+    cubic), axes, keep_aspect_ratio_policy and half_pixel_symmetric; Pad wrap with axes; GridSample's opset-20 mode
+    names; DFT with its axis as an input; Col2Im, CenterCropPad, LpPool with dilations and ceil_mode, GroupNorm's
+    per-channel scale (21), MaxPool's Indices in column-major order and MaxUnpool with an output shape, RoiAlign."""
+    g = G()
+    outs = []
+
+    def out(name, node_type, ins, **attrs):
+        g.nodes.append(helper.make_node(node_type, ins, [name], name=name, **attrs))
+        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+
+    f32 = lambda *v: g.init(np.array(v, np.float32))
+    i64 = lambda *v: g.init(np.array(v, np.int64))
+    out("rz_aa_linear", "Resize", ["x", "", f32(1, 1, 0.6, 0.4)], mode="linear", antialias=1)
+    out("rz_aa_cubic", "Resize", ["x", "", f32(1, 1, 0.5, 0.7)], mode="cubic", antialias=1, cubic_coeff_a=-0.5)
+    out("rz_axes_aspect", "Resize", ["x", "", "", i64(5, 12)], mode="linear", axes=[2, 3],
+        keep_aspect_ratio_policy="not_larger")
+    out("rz_axes_smaller", "Resize", ["x", "", "", i64(5, 12)], mode="nearest", axes=[3, 2],
+        keep_aspect_ratio_policy="not_smaller")
+    out("rz_symmetric", "Resize", ["x", "", f32(1, 1, 1.7, 0.65)], mode="linear",
+        coordinate_transformation_mode="half_pixel_symmetric")
+    out("rz_crop_axes", "Resize", ["x", f32(0.1, 0.2, 0.8, 1.1), "", i64(6, 5)], mode="cubic", axes=[2, 3],
+        coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=-1.0)
+    out("pad_wrap", "Pad", ["x", i64(2, -1, 1, 3), "", i64(2, 3)], mode="wrap")
+    out("pad_edge", "Pad", ["x", i64(0, 1, 2, 0, 0, 2, 1, 1)], mode="edge")
+    out("gs_linear", "GridSample", ["x", "grid"], mode="linear", padding_mode="border", align_corners=1)
+    out("gs_cubic", "GridSample", ["x", "grid"], mode="cubic", padding_mode="reflection")
+    out("gs_nearest", "GridSample", ["x", "grid"], mode="nearest", padding_mode="zeros")
+    sig = g.op("Reshape", ["x", i64(0, 4, 64, 1)])
+    scalar = lambda v: g.init(np.array(v, np.int64))
+    out("dft_axis", "DFT", [sig, "", scalar(2)], onesided=1)
+    out("dft_inverse", "DFT", [sig, scalar(10), scalar(1)], inverse=1)
+    cols = g.op("Reshape", ["x", i64(0, 16, 16)])
+    out("col2im", "Col2Im", [cols, i64(5, 5), i64(2, 2)], strides=[1, 1], pads=[0, 0, 0, 0])
+    out("ccp", "CenterCropPad", ["x", i64(5, 11)], axes=[2, 3])
+    out("lppool", "LpPool", ["x"], kernel_shape=[2, 3], p=3, dilations=[2, 1], ceil_mode=1, strides=[2, 2])
+    out("groupnorm", "GroupNormalization", ["x", g.init(w(4) + 1), g.init(w(4))], num_groups=2, epsilon=1e-3)
+    out("lpnorm", "LpNormalization", ["x"], axis=1, p=1)
+    out("instnorm", "InstanceNormalization", ["x", g.init(w(4) + 1), g.init(w(4))])
+    mp, ind = g.op("MaxPool", ["x"], outputs=2, kernel_shape=[2, 2], strides=[2, 2], storage_order=1)
+    out("unpool", "MaxUnpool", [mp, g.op("MaxPool", ["x"], outputs=2, kernel_shape=[2, 2], strides=[2, 2])[1],
+                                g.op("Shape", ["x"])], kernel_shape=[2, 2], strides=[2, 2])
+    g.nodes.append(helper.make_node("Identity", [ind], ["mp_indices"], name="mp_indices"))
+    outs.append(helper.make_tensor_value_info("mp_indices", TensorProto.INT64, None))
+    rois = g.init(np.array([[0.5, 0.5, 6.2, 5.1], [1, 2, 3, 7]], np.float32))
+    out("roialign", "RoiAlign", ["x", rois, i64(0, 0)], output_height=3, output_width=2, sampling_ratio=2,
+        spatial_scale=0.9)
+    out("lrn", "LRN", ["x"], size=3, alpha=1e-2, beta=0.6, bias=1.5)
+    out("d2s", "DepthToSpace", ["x"], blocksize=2, mode="CRD")
+    out("tile", "Tile", ["x", i64(1, 1, 2, 1)])
+    # quantization at opset 21: blocked DequantizeLinear, per-axis INT16 QuantizeLinear
+    wq = RNG.integers(-100, 100, (4, 6)).astype(np.int8)
+    out("dq_blocked", "DequantizeLinear", [g.init(wq), g.init(RNG.uniform(0.01, 0.1, (4, 3)).astype(np.float32)),
+                                           g.init(RNG.integers(-5, 5, (4, 3)).astype(np.int8))], axis=1, block_size=2)
+    q16 = g.op("QuantizeLinear", ["x", g.init(np.array([0.001, 0.002, 0.003, 0.004], np.float32)),
+                                  g.init(np.array([7, -3, 0, 100], np.int16))], axis=1)
+    out("q16_back", "DequantizeLinear", [q16, g.init(np.array([0.001, 0.002, 0.003, 0.004], np.float32)),
+                                         g.init(np.array([7, -3, 0, 100], np.int16))], axis=1)
+    # detection and audio front ends
+    flat = g.op("Reshape", ["x", i64(1, 1, 256)])
+    g.nodes.append(helper.make_node("TopK", [flat, i64(5)], ["topk_small", "topk_idx"], name="topk", largest=0))
+    outs += [helper.make_tensor_value_info("topk_small", TensorProto.FLOAT, None),
+             helper.make_tensor_value_info("topk_idx", TensorProto.INT64, None)]
+    boxes = g.op("Reshape", [g.op("Slice", ["x", i64(0), i64(2), i64(1)]), i64(1, 32, 4)])
+    scores = g.op("Reshape", [g.op("Slice", ["x", i64(2), i64(4), i64(1)]), i64(1, 4, 32)])
+    g.nodes.append(helper.make_node("NonMaxSuppression", [boxes, scores, i64(3), f32(0.3), f32(-0.5)], ["nms"],
+                                    name="nms", center_point_box=1))
+    outs.append(helper.make_tensor_value_info("nms", TensorProto.INT64, None))
+    audio = g.op("Reshape", ["x", i64(2, 128, 1)])
+    win = g.op("HannWindow", [g.init(np.array(32, np.int64))], periodic=1)
+    out("stft", "STFT", [audio, g.init(np.array(16, np.int64)), win])
+    out("blackman", "BlackmanWindow", [g.init(np.array(10, np.int64))], periodic=0)
+    out("mel", "MelWeightMatrix", [g.init(np.array(8, np.int64)), g.init(np.array(64, np.int64)),
+                                   g.init(np.array(16000, np.int64)), g.init(np.array(50.0, np.float32)),
+                                   g.init(np.array(7000.0, np.float32))])
+    graph = helper.make_graph(g.nodes, "vision_opset21",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8]),
+                               helper.make_tensor_value_info("grid", TensorProto.FLOAT, [1, 5, 6, 2])],
+                              outs, g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+
+    def inputs(batch):
+        del batch  # fixed shapes (RoiAlign's batch indices name image 0)
+        return {"x": RNG.standard_normal((1, 4, 8, 8)).astype(np.float32),
+                "grid": RNG.uniform(-1.3, 1.3, (1, 5, 6, 2)).astype(np.float32)}
+    return model, inputs

@@ -156,11 +156,13 @@ def build_resnet():
 
 def vision_families():
     """families_vision.py's models: MobileNetV3 block, FPN/U-Net decoder, QDQ and integer-operator CNNs,
-    scikit-learn models as ai.onnx.ml, a model importing ai.onnx.ml without using it."""
+    scikit-learn models as ai.onnx.ml, a model importing ai.onnx.ml without using it, and an opset-21 graph of the
+    vision, detection, signal and quantization operators' newer forms."""
     fv = families_vision
     return [("mobilenetv3_block", fv.build_mobilenetv3()), ("fpn_unet_decoder", fv.build_fpn_unet()),
             ("qdq_cnn", fv.build_qdq_cnn()), ("qlinear_cnn", fv.build_qlinear_cnn()),
-            ("sklearn_ml", fv.build_sklearn()), ("ml_import_unused", fv.build_unused_ml_import())]
+            ("sklearn_ml", fv.build_sklearn()), ("ml_import_unused", fv.build_unused_ml_import()),
+            ("vision_opset21", fv.build_vision_opset21())]
 
 
 # ---- driver ------------------------------------------------------------------------------------------------------
@@ -173,7 +175,8 @@ def ort_dir_or_none(argv):
     return None
 
 
-ORT_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "int8": np.int8}
+ORT_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "int8": np.int8,
+             "int16": np.int16}
 
 
 def run_ort(ort_dir, model_path, feeds, workdir, as_written=False):
@@ -203,7 +206,9 @@ def main(argv):
         families = [("bert_encoder", build_bert()), ("resnet_cnn", build_resnet())] + vision_families()
         for name, built in families:
             model, make_inputs = built[0], built[1]
-            d = os.path.join(root, "families", name)
+            # QDQ graphs: float operators between the quantizers, equal within one output quantum (see
+            # families_vision.build_qdq_cnn); every other family within the tolerances below, integers exactly.
+            d = os.path.join(root, "families_qdq" if name.startswith("qdq") else "families", name)
             os.makedirs(d)
             model_path = os.path.join(d, "model.onnx")
             with open(model_path, "wb") as f:
@@ -229,7 +234,10 @@ def main(argv):
                         f.write(numpy_helper.from_array(outs[o.name], o.name).SerializeToString())
         rc = subprocess.run([conformance, "--data", root, "--rtol", "1e-4", "--atol", "1e-5", "--min-listed", "0",
                              "--require-all", "--verbose", "families"]).returncode
-        return rc
+        quantum = "%g" % (families_vision.QDQ_QUANTUM * 1.001)
+        rc_qdq = subprocess.run([conformance, "--data", root, "--rtol", "0", "--atol", quantum, "--min-listed", "0",
+                                 "--require-all", "--verbose", "families_qdq"]).returncode
+        return rc or rc_qdq
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -9,7 +9,8 @@ const ort = require(ortDir);
 function toTensor(spec) {
   const buf = Buffer.from(spec.data, 'base64');
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-  const arrays = {int64: BigInt64Array, int32: Int32Array, uint8: Uint8Array, int8: Int8Array, float32: Float32Array};
+  const arrays = {int64: BigInt64Array, int32: Int32Array, int16: Int16Array, uint8: Uint8Array, int8: Int8Array,
+                  float32: Float32Array};
   const data = new (arrays[spec.type] || Float32Array)(ab);
   return new ort.Tensor(spec.type, data, spec.dims);
 }
