@@ -385,3 +385,79 @@ def build_vision_opset21():
         return {"x": RNG.standard_normal((1, 4, 8, 8)).astype(np.float32),
                 "grid": RNG.uniform(-1.3, 1.3, (1, 5, 6, 2)).astype(np.float32)}
     return model, inputs
+
+
+# ---- older opsets: the attribute forms exporters still write -----------------------------------------------------
+
+def _old_model(name, opset, build):
+    g = G()
+    outs = []
+
+    def out(oname, node_type, ins, dtype=TensorProto.FLOAT, **attrs):
+        g.nodes.append(helper.make_node(node_type, ins, [oname], name=oname, **attrs))
+        outs.append(helper.make_tensor_value_info(oname, dtype, None))
+    build(g, out)
+    graph = helper.make_graph(g.nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+                              outs, g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 5 if opset < 11 else 7
+    return model, lambda batch: {"x": RNG.standard_normal((1, 4, 6, 6)).astype(np.float32)}
+
+
+def build_vision_opset7():
+    """Opset 7: Upsample with scales as an attribute, Pad-2 (pads and value attributes), TopK-1 (k attribute)."""
+    def body(g, out):
+        out("up_nearest", "Upsample", ["x"], mode="nearest", scales=[1.0, 1.0, 2.0, 3.0])
+        out("up_linear", "Upsample", ["x"], mode="linear", scales=[1.0, 1.0, 1.5, 2.0])
+        out("pad2_const", "Pad", ["x"], mode="constant", pads=[0, 0, 1, 2, 0, 1, 0, 1], value=1.5)
+        out("pad2_reflect", "Pad", ["x"], mode="reflect", pads=[0, 0, 2, 1, 0, 0, 1, 3])
+        out("pad2_edge", "Pad", ["x"], mode="edge", pads=[0, 1, 0, 2, 0, 0, 3, 0])
+        g.nodes.append(helper.make_node("TopK", ["x"], ["topk1", "topk1_i"], name="topk1", k=3, axis=2))
+        out("d2s", "DepthToSpace", ["x"], blocksize=2)
+        out("s2d", "SpaceToDepth", ["x"], blocksize=3)
+        out("gmp", "GlobalMaxPool", ["x"])
+        out("lppool2", "LpPool", ["x"], kernel_shape=[3, 2], p=2, strides=[1, 2], pads=[1, 0, 1, 1])
+        out("instnorm", "InstanceNormalization", ["x", g.init(w(4) + 1), g.init(w(4))], epsilon=1e-4)
+    model, inputs = _old_model("vision_opset7", 7, body)
+    model.graph.output.extend([helper.make_tensor_value_info("topk1", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("topk1_i", TensorProto.INT64, None)])
+    return model, inputs
+
+
+def build_vision_opset10():
+    """Opset 10: Resize-10 (X, scales), TopK-10 (K input), RoiAlign-10, MaxPool Indices + MaxUnpool-9, the first
+    quantization operators; opset 11's Resize with roi and tf_half_pixel_for_nn in build_vision_opset11."""
+    def body(g, out):
+        sc = g.init(np.array([1, 1, 1.5, 0.5], np.float32))
+        out("rz10_nearest", "Resize", ["x", sc], mode="nearest")
+        out("rz10_linear", "Resize", ["x", sc], mode="linear")
+        g.nodes.append(helper.make_node("TopK", ["x", g.init(np.array([2], np.int64))], ["topk10", "topk10_i"],
+                                        name="topk10", axis=3))
+        rois = g.init(np.array([[0.5, 0.5, 4.2, 3.1], [1, 2, 3, 5.5]], np.float32))
+        out("roi10", "RoiAlign", ["x", rois, g.init(np.array([0, 0], np.int64))], output_height=2, output_width=3,
+            sampling_ratio=0, mode="avg", spatial_scale=1.0)
+        mp = g.op("MaxPool", ["x"], outputs=2, kernel_shape=[3, 3], strides=[3, 3])
+        out("unpool9", "MaxUnpool", [mp[0], mp[1]], kernel_shape=[3, 3], strides=[3, 3])
+        q = g.op("QuantizeLinear", ["x", g.init(np.array(0.03, np.float32)), g.init(np.array(-3, np.int8))])
+        out("dq10", "DequantizeLinear", [q, g.init(np.array(0.03, np.float32)), g.init(np.array(-3, np.int8))])
+        out("tile", "Tile", ["x", g.init(np.array([1, 2, 1, 2], np.int64))])
+    model, inputs = _old_model("vision_opset10", 10, body)
+    model.graph.output.extend([helper.make_tensor_value_info("topk10", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("topk10_i", TensorProto.INT64, None)])
+    return model, inputs
+
+
+def build_vision_opset11():
+    def body(g, out):
+        roi = g.init(np.array([0, 0, 0.1, 0.2, 1, 1, 0.9, 0.7], np.float32))
+        empty = g.init(np.array([], np.float32))
+        out("rz11_crop", "Resize", ["x", roi, empty, g.init(np.array([1, 4, 5, 7], np.int64))], mode="linear",
+            coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=2.0)
+        out("rz11_tfnn", "Resize", ["x", empty, g.init(np.array([1, 1, 1.7, 0.8], np.float32))], mode="nearest",
+            coordinate_transformation_mode="tf_half_pixel_for_nn")
+        out("rz11_cubic", "Resize", ["x", empty, g.init(np.array([1, 1, 2, 2], np.float32))], mode="cubic",
+            coordinate_transformation_mode="align_corners")
+        out("pad11", "Pad", ["x", g.init(np.array([0, 0, 2, 1, 0, 0, 0, 3], np.int64)),
+                             g.init(np.array(-2.5, np.float32))], mode="constant")
+        out("pad11_reflect", "Pad", ["x", g.init(np.array([0, 0, 5, 0, 0, 0, 0, 5], np.int64))], mode="reflect")
+    return _old_model("vision_opset11", 11, body)

@@ -162,7 +162,8 @@ def vision_families():
     return [("mobilenetv3_block", fv.build_mobilenetv3()), ("fpn_unet_decoder", fv.build_fpn_unet()),
             ("qdq_cnn", fv.build_qdq_cnn()), ("qlinear_cnn", fv.build_qlinear_cnn()),
             ("sklearn_ml", fv.build_sklearn()), ("ml_import_unused", fv.build_unused_ml_import()),
-            ("vision_opset21", fv.build_vision_opset21())]
+            ("vision_opset21", fv.build_vision_opset21()), ("vision_opset7", fv.build_vision_opset7()),
+            ("vision_opset10", fv.build_vision_opset10()), ("vision_opset11", fv.build_vision_opset11())]
 
 
 # ---- driver ------------------------------------------------------------------------------------------------------
