@@ -302,6 +302,10 @@ static int run_nearest(const ox_node *n, const rz_geom *g, const ox_tensor *x, o
     int64_t total = ox_count(y);
     if (total == 0)
         return 0;
+    if (r == 0) { /* a scalar: nothing to resize */
+        memcpy(y->data, x->data, y->nbytes);
+        return 0;
+    }
     size_t es = jn_dtype_size(x->dtype), sum = 0;
     for (int d = 0; d < r; d++)
         sum += (size_t)g->out[d];
@@ -340,10 +344,11 @@ static int run_nearest(const ox_node *n, const rz_geom *g, const ox_tensor *x, o
                 base += map[d][idx[d]] * in_stride[d];
         }
         if (es == 4) {
-            const float *sf = (const float *)src + base;
-            float *df = (float *)dst + o;
+            const uint32_t *sw = (const uint32_t *)src + base;
+            uint32_t *dw = (uint32_t *)dst + o, f;
+            memcpy(&f, fill, 4);
             for (int64_t w = 0; w < W; w++)
-                df[w] = outside || mw[w] < 0 ? fill32 : sf[mw[w]];
+                dw[w] = outside || mw[w] < 0 ? f : sw[mw[w]];
         } else {
             for (int64_t w = 0; w < W; w++) {
                 const void *from = outside || (mw && mw[w] < 0) ? fill : src + (size_t)(base + (mw ? mw[w] : 0)) * es;
