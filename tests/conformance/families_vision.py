@@ -356,6 +356,12 @@ def build_vision_opset21():
                                   g.init(np.array([7, -3, 0, 100], np.int16))], axis=1)
     out("q16_back", "DequantizeLinear", [q16, g.init(np.array([0.001, 0.002, 0.003, 0.004], np.float32)),
                                          g.init(np.array([7, -3, 0, 100], np.int16))], axis=1)
+    # FP16 through the quantizers (opset 19+ allows FP16 x and scales)
+    h = g.op("Cast", ["x"], to=TensorProto.FLOAT16)
+    hs = g.init(np.array(0.02, np.float16))
+    qh = g.op("QuantizeLinear", [h, hs, g.init(np.array(3, np.int8))])
+    out("q_fp16_back", "Cast", [g.op("DequantizeLinear", [qh, hs, g.init(np.array(3, np.int8))])],
+        to=TensorProto.FLOAT)
     # detection and audio front ends
     flat = g.op("Reshape", ["x", i64(1, 1, 256)])
     g.nodes.append(helper.make_node("TopK", [flat, i64(5)], ["topk_small", "topk_idx"], name="topk", largest=0))
