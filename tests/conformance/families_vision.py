@@ -12,7 +12,7 @@ Each builder returns (model, make_inputs(batch)) like model_families.py's own, b
 - qlinear_cnn: the same idea as integer operators: QLinearConv (per-channel weight scales), ConvInteger,
   QLinearMatMul, MatMulInteger (UINT8 / INT32 outputs, compared exactly);
 - sklearn_ml: scikit-learn models (StandardScaler, multinomial LogisticRegression, RandomForestRegressor,
-  DecisionTreeClassifier) trained on iris with python3-sklearn, written as ai.onnx.ml nodes from their fitted
+  DecisionTreeClassifier, a binary GradientBoostingClassifier) trained on iris with python3-sklearn, written as ai.onnx.ml nodes from their fitted
   parameters; check_sklearn() compares ONNX Runtime's answers with sklearn's predictions before the adapter is
   compared with ONNX Runtime.
 """
@@ -211,7 +211,7 @@ def _tree_attrs(trees, prefix, value_of):
 
 def build_sklearn():
     from sklearn.datasets import load_iris
-    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
     from sklearn.tree import DecisionTreeClassifier
@@ -223,6 +223,7 @@ def build_sklearn():
     logreg = LogisticRegression(max_iter=500).fit(Xs, y)
     forest = RandomForestRegressor(n_estimators=4, max_depth=4, random_state=0).fit(X, X[:, 3])
     tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    gboost = GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0).fit(X, (y == 2).astype(int))
 
     g = G()
     ml = "ai.onnx.ml"
@@ -244,6 +245,14 @@ def build_sklearn():
     ca = _tree_attrs([tree], "class", class_fracs)
     g.nodes.append(helper.make_node("TreeEnsembleClassifier", ["x"], ["dt_label", "dt_probs"], name="tree",
                                     domain=ml, classlabels_int64s=[0, 1, 2], **ca))
+    # binary gradient boosting (setosa or not): one score column, log-odds prior in base_values, LOGISTIC
+    gb_trees = [e[0] for e in gboost.estimators_]
+    ga = _tree_attrs(gb_trees, "class", lambda tr, i: [(0, float(tr.value[i][0][0]) * gboost.learning_rate)])
+    p1 = float(np.mean(y == 2))
+    prior = float(np.log(p1 / (1 - p1)))  # the log-odds of the class prior, sklearn's initial estimate
+    g.nodes.append(helper.make_node("TreeEnsembleClassifier", ["x"], ["gb_label", "gb_probs"], name="gboost",
+                                    domain=ml, classlabels_int64s=[0, 1], post_transform="LOGISTIC",
+                                    base_values=[prior], **ga))
     sel = g.op("ArrayFeatureExtractor", ["x", g.init(np.array([3, 1], np.int64))], domain=ml)
     g.nodes.append(helper.make_node("Normalizer", [sel], ["norm"], name="norm", domain=ml, norm="L2"))
     outs = [helper.make_tensor_value_info("lr_label", TensorProto.INT64, ["N"]),
@@ -251,7 +260,9 @@ def build_sklearn():
             helper.make_tensor_value_info("rf_pred", TensorProto.FLOAT, ["N", 1]),
             helper.make_tensor_value_info("dt_label", TensorProto.INT64, ["N"]),
             helper.make_tensor_value_info("dt_probs", TensorProto.FLOAT, ["N", 3]),
-            helper.make_tensor_value_info("norm", TensorProto.FLOAT, ["N", 2])]
+            helper.make_tensor_value_info("norm", TensorProto.FLOAT, ["N", 2]),
+            helper.make_tensor_value_info("gb_label", TensorProto.INT64, ["N"]),
+            helper.make_tensor_value_info("gb_probs", TensorProto.FLOAT, ["N", 2])]
     graph = helper.make_graph(g.nodes, "sklearn_iris", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                                        ["N", 4])], outs, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ml, 3)])
@@ -265,7 +276,7 @@ def build_sklearn():
         nx = x[:, [3, 1]] / np.linalg.norm(x[:, [3, 1]], axis=1, keepdims=True)
         return {"lr_label": logreg.predict(scaler.transform(x)), "lr_probs": logreg.predict_proba(scaler.transform(x)),
                 "rf_pred": forest.predict(x)[:, None], "dt_label": tree.predict(x), "dt_probs": tree.predict_proba(x),
-                "norm": nx}
+                "norm": nx, "gb_label": gboost.predict(x), "gb_probs": gboost.predict_proba(x)}
     return model, inputs, expected
 
 
