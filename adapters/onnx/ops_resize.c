@@ -492,24 +492,35 @@ static int pass_axis(const ox_node *n, const rz_geom *g, int d, int64_t outer, i
 
 static int run_interp(const ox_node *n, const rz_geom *g, const ox_tensor *x, ox_tensor *y, jn_err *err)
 {
-    int r = g->r, last = -1;
-    for (int d = 0; d < r; d++)
-        if (g->active[d])
-            last = d;
+    /* The passes commute (the weights are separable and tf_crop_and_resize's extrapolation is a union over axes), so
+     * the axes that shrink most go first: the later passes then read the smallest intermediates. */
+    int r = g->r, order[JN_MAX_DIMS], na = 0;
+    for (int d = 0; d < r; d++) {
+        if (!g->active[d])
+            continue;
+        double ratio = g->in[d] ? (double)g->out[d] / (double)g->in[d] : 1.0;
+        int k = na++;
+        while (k > 0 && (g->in[order[k - 1]] ? (double)g->out[order[k - 1]] / (double)g->in[order[k - 1]] : 1.0) >
+                            ratio) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = d;
+    }
     if (ox_count(y) == 0)
         return 0;
-    if (last < 0) {
+    if (na == 0) {
         memcpy(y->data, x->data, y->nbytes);
         return 0;
     }
+    int last = order[na - 1];
     int64_t cur[JN_MAX_DIMS];
     memcpy(cur, g->in, sizeof cur);
     const float *src = x->data;
     float *tmp[2] = {NULL, NULL};
     int which = 0;
-    for (int d = 0; d < r; d++) {
-        if (!g->active[d])
-            continue;
+    for (int i = 0; i < na; i++) {
+        int d = order[i];
         int64_t outer = 1, inner = 1;
         for (int e = 0; e < d; e++)
             outer *= cur[e];
