@@ -244,6 +244,21 @@ static int attr_copy(ox_attr *a, const Onnx__AttributeProto *p, const char *what
         if (p->n_ints)
             memcpy(a->ints, p->ints, p->n_ints * sizeof(int64_t));
         break;
+    case 8:
+        a->type = OX_ATTR_STRINGS;
+        a->strs = calloc(p->n_strings + 1, sizeof *a->strs);
+        if (!a->strs)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < p->n_strings; i++) {
+            a->n = i + 1;
+            if (!(a->strs[i] = malloc(p->strings[i].len + 1)))
+                return jn_err_set(err, JN_ENOMEM, "out of memory");
+            if (p->strings[i].len)
+                memcpy(a->strs[i], p->strings[i].data, p->strings[i].len);
+            a->strs[i][p->strings[i].len] = '\0';
+        }
+        a->n = p->n_strings;
+        break;
     default: a->type = OX_ATTR_OTHER; break;
     }
     return 0;
@@ -261,6 +276,9 @@ static void node_free(ox_node *n)
         free(n->attrs[i].floats);
         free(n->attrs[i].ints);
         free(n->attrs[i].t);
+        for (size_t k = 0; n->attrs[i].strs && k < n->attrs[i].n; k++)
+            free(n->attrs[i].strs[k]);
+        free(n->attrs[i].strs);
     }
     free(n->attrs);
     free(n->params);
@@ -376,11 +394,12 @@ static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_no
     n->opset = (int)m->opset;
     if (!n->op_type || !n->name)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
-    if (p->domain && p->domain[0] && strcmp(p->domain, "ai.onnx") != 0)
-        return ox_reject(n, err, "domain '%s' is not supported (only the default ONNX domain)", p->domain);
-    if (n->opset < 1)
+    if (p->domain && p->domain[0] && strcmp(p->domain, "ai.onnx") != 0 && !ox_domain_is_ml(p->domain))
+        return ox_reject(n, err, "domain '%s' is not supported (only the default ONNX domain and ai.onnx.ml)",
+                         p->domain);
+    if (!ox_domain_is_ml(p->domain) && n->opset < 1)
         return ox_reject(n, err, "the model imports no version of the default ONNX opset");
-    n->op = ox_op_find(n->op_type);
+    n->op = ox_domain_is_ml(p->domain) ? ox_op_find_ml(n->op_type) : ox_op_find(n->op_type);
     if (!n->op)
         return ox_reject(n, err, "operator not supported");
     if ((int)p->n_input < n->op->min_in || (int)p->n_input > n->op->max_in ||
