@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # bench/onnx.sh — ONNX models through junction's adapter (in-process, bench_onnx) and through ONNX Runtime (npm
 # onnxruntime-node, bench/onnx_ort.js), same machine, same run, one thread each: an MLP 784-256-10 and a small CNN
-# (two conv+pool, one dense) on 1x28x28, at batch 1 and 64, and a 2-layer bidirectional LSTM (hidden 128, 100 steps)
-# at batch 1 and 16. Median latency (wall) and median CPU time per
+# (two conv+pool, one dense) on 1x28x28, at batch 1 and 64. Median latency (wall) and median CPU time per
 # inference, each the median of ROUNDS alternating rounds of ITERS runs; the ratios are junction / ONNX Runtime.
 # Then the conformance counts.
 #
 # On the adapter's side the MLP is one fused MatMul+Add+Relu (adapters/onnx/gemm_direct.c at batch 64, sgemv at
 # batch 1) and one Gemm (OpenBLAS); the CNN is two fused Conv+Relu+MaxPool nodes (adapters/onnx/conv_direct.c),
-# Flatten and the Gemm; the LSTM is adapters/onnx/ops_rnn.c (one sgemm for all steps' input projections, one per
-# step for the recurrence). Targets (issue #4): MLP <= 1.0x, CNN <= 1.5x ONNX Runtime at both batch sizes; issue 15:
-# LSTM <= 1.3x. The
+# Flatten and the Gemm. Targets (issue #4): MLP <= 1.0x, CNN <= 1.5x ONNX Runtime at both batch sizes. The
 # machine the numbers in bench/README.md come from is a shared 2-core VM: use ROUNDS=5 or more there.
 #
-# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
+# Then the vision models (bench/make_onnx_vision_models.py): a MobileNetV3-Small at 224x224 (batch 1 and 8) and a
+# DBNet-style text detector at 640x640 (batch 1), ITERS_VISION runs per round (target issue #15: <= 1.3x).
+#
+# Then a 2-layer bidirectional LSTM (input and hidden 128, 100 steps; bench/make_onnx_models.py) at batch 1 and 16,
+# ITERS_LSTM runs per round (target issue #15: <= 1.3x): adapters/onnx/ops_rnn.c, one sgemm for all steps' input
+# projections, the per-step product on R packed once into panels (vmath.c).
+#
+# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ITERS_VISION=10, ITERS_LSTM=30, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
 #                         from a git worktree without its own .cache, point ORT_DIR at the main checkout's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +28,8 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 BUILD=${BUILD:-build-bench}
 ITERS=${ITERS:-300}
 ROUNDS=${ROUNDS:-3}
+ITERS_VISION=${ITERS_VISION:-10}
+ITERS_LSTM=${ITERS_LSTM:-30}
 ORT_DIR=${ORT_DIR:-$PWD/.cache/onnxruntime/node_modules/onnxruntime-node}
 [ -f "$ORT_DIR/package.json" ] || die "onnxruntime-node not found at $ORT_DIR (scripts/install-deps.sh --ort)"
 if [ ! -x "$BUILD/bench/bench_onnx" ] || [ ! -x "$BUILD/tests/conformance/onnx_conformance" ]; then
@@ -33,30 +39,39 @@ if [ ! -x "$BUILD/bench/bench_onnx" ] || [ ! -x "$BUILD/tests/conformance/onnx_c
 fi
 bench_tmpdir junction-onnx-bench
 /usr/bin/python3 bench/make_onnx_models.py "$TMP"
+/usr/bin/python3 bench/make_onnx_vision_models.py "$TMP"
 
 median_of() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-printf '%-6s %5s %12s %12s %7s %12s %12s %7s\n' model batch "junction µs" "ORT µs" ratio "junction CPU" "ORT CPU" ratio
-for model in mlp cnn lstm; do
-    case $model in
-    mlp) shapes='{"x":[-1,784]}' batches='1 64' ;;
-    cnn) shapes='{"x":[-1,1,28,28]}' batches='1 64' ;;
-    lstm) shapes='{"x":[100,-1,128]}' batches='1 16' ;;
-    esac
-    for batch in $batches; do
-        jw=() ow=() jc=() oc=()
-        for _ in $(seq 1 "$ROUNDS"); do
-            read -r _ w _ _ _ c < <("$BUILD/bench/bench_onnx" "$TMP/$model.onnx" "$batch" "$ITERS")
-            jw+=("$w") jc+=("$c")
-            read -r _ w _ _ _ c < <(JN_BENCH_SHAPES=$shapes node bench/onnx_ort.js "$ORT_DIR" "$TMP/$model.onnx" \
-                "$batch" "$ITERS")
-            ow+=("$w") oc+=("$c")
-        done
-        a=$(printf '%s\n' "${jw[@]}" | median_of) b=$(printf '%s\n' "${ow[@]}" | median_of)
-        c=$(printf '%s\n' "${jc[@]}" | median_of) d=$(printf '%s\n' "${oc[@]}" | median_of)
-        printf '%-6s %5d %12.1f %12.1f %7.2f %12.1f %12.1f %7.2f\n' "$model" "$batch" "$a" "$b" \
-            "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')" "$c" "$d" "$(awk -v a="$c" -v b="$d" 'BEGIN { print a / b }')"
+# row MODEL BATCH ITERS SHAPES: one table row, the medians of ROUNDS alternating rounds.
+row() {
+    local model=$1 batch=$2 iters=$3 shapes=$4 jw=() ow=() jc=() oc=() w c
+    for _ in $(seq 1 "$ROUNDS"); do
+        read -r _ w _ _ _ c < <("$BUILD/bench/bench_onnx" "$TMP/$model.onnx" "$batch" "$iters")
+        jw+=("$w") jc+=("$c")
+        read -r _ w _ _ _ c < <(JN_BENCH_SHAPES=$shapes node bench/onnx_ort.js "$ORT_DIR" "$TMP/$model.onnx" \
+            "$batch" "$iters")
+        ow+=("$w") oc+=("$c")
     done
+    a=$(printf '%s\n' "${jw[@]}" | median_of) b=$(printf '%s\n' "${ow[@]}" | median_of)
+    c=$(printf '%s\n' "${jc[@]}" | median_of) d=$(printf '%s\n' "${oc[@]}" | median_of)
+    printf '%-11s %5d %12.1f %12.1f %7.2f %12.1f %12.1f %7.2f\n' "$model" "$batch" "$a" "$b" \
+        "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')" "$c" "$d" "$(awk -v a="$c" -v b="$d" 'BEGIN { print a / b }')"
+}
+
+printf '%-11s %5s %12s %12s %7s %12s %12s %7s\n' model batch "junction µs" "ORT µs" ratio "junction CPU" "ORT CPU" ratio
+for model in mlp cnn; do
+    if [ "$model" = mlp ]; then shapes='{"x":[-1,784]}'; else shapes='{"x":[-1,1,28,28]}'; fi
+    for batch in 1 64; do
+        row "$model" "$batch" "$ITERS" "$shapes"
+    done
+done
+for batch in 1 8; do
+    row mobilenetv3 "$batch" "$ITERS_VISION" '{"image":[-1,3,224,224]}'
+done
+row dbnet 1 "$ITERS_VISION" '{"image":[-1,3,640,640]}'
+for batch in 1 16; do
+    row lstm "$batch" "$ITERS_LSTM" '{"x":[100,-1,128]}'
 done
 echo
 "$BUILD/tests/conformance/onnx_conformance" | grep -E '^(node|pytorch)|listed operators|failed across'

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
                 ((float *)t->data)[k] = (float)rand() / (float)RAND_MAX - 0.5f;
         jn_tensor_list_push(&in, t);
     }
-    for (int w = 0; w < 20; w++) {
+    for (int w = 0; w < (iters < 20 ? 2 : 20); w++) { /* big models (vision) run few iterations */
         if (jn_onnx_run(m, &in, &out, &err)) {
             fprintf(stderr, "onnx_bench: %s\n", err.msg);
             return 1;

@@ -19,7 +19,7 @@ const batch = parseInt(batchArg, 10), iters = parseInt(itersArg || '200', 10);
     for (let i = 0; i < n; i++) data[i] = Math.random() - 0.5;
     feeds[name] = new ort.Tensor('float32', data, shape);
   }
-  for (let i = 0; i < 20; i++) await s.run(feeds);
+  for (let i = 0; i < (iters < 20 ? 2 : 20); i++) await s.run(feeds); // big models run few iterations
   const t = [], cpu = [];
   for (let i = 0; i < iters; i++) {
     const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();

@@ -58,10 +58,10 @@ typedef enum ox_attr_type {
     OX_ATTR_TENSOR,
     OX_ATTR_FLOATS,
     OX_ATTR_INTS,
-    OX_ATTR_OTHER, /* lists of tensors or graphs, sparse tensors: no listed operator takes one */
-    OX_ATTR_STRINGS,
-    OX_ATTR_GRAPH, /* a subgraph (If, Loop, Scan): see onnx_graph.h */
-    OX_ATTR_TYPE,  /* a TypeProto (Optional): i = its ox_kind, n = its element dtype */
+    OX_ATTR_STRINGS, /* ai.onnx.ml's class labels and tree node modes; the recurrent layers' activations */
+    OX_ATTR_OTHER,   /* lists of tensors or graphs, sparse tensors, other types: no listed operator takes one */
+    OX_ATTR_GRAPH,   /* a subgraph (If, Loop, Scan, SequenceMap): see onnx_graph.h */
+    OX_ATTR_TYPE,    /* a TypeProto (Optional): i = its ox_kind, n = its element dtype */
 } ox_attr_type;
 
 typedef struct ox_attr {
@@ -72,9 +72,9 @@ typedef struct ox_attr {
     char *s;
     float *floats;
     int64_t *ints;
+    char **strs;
     size_t n; /* of floats / ints / strs */
     ox_tensor *t; /* owned, data malloc'd with it */
-    char **strs;  /* STRINGS: n owned strings */
     const void *graph; /* GRAPH: the Onnx__GraphProto, borrowed from the file's message: valid only while loading */
 } ox_attr;
 
@@ -210,6 +210,10 @@ const ox_op_ext *ox_op_ext_find(const ox_op *op); /* NULL for plain operators */
 
 /* The operator table: NULL when op_type is not implemented. */
 const ox_op *ox_op_find(const char *op_type);
+/* The ai.onnx.ml domain's operators (ops_ml.c), NULL when not implemented; ox_domain_is_ml says whether a node's
+ * domain is that one. */
+const ox_op *ox_op_find_ml(const char *op_type);
+bool ox_domain_is_ml(const char *domain);
 
 /* Per-family tables (ops_*.c), each NULL-terminated. */
 extern const ox_op *const ox_ops_math[];
@@ -227,6 +231,12 @@ extern const ox_op *const ox_ops_logic[]; /* ops_logic.c */
 extern const ox_op *const ox_ops_index[];   /* ops_index.c */
 extern const ox_op *const ox_ops_tensor2[]; /* ops_tensor2.c */
 extern const ox_op *const ox_ops_loss[];    /* ops_loss.c */
+extern const ox_op *const ox_ops_resize[]; /* ops_resize.c: Resize, Upsample */
+extern const ox_op *const ox_ops_vision[]; /* ops_vision.c, ops_pool.c, ops_detect.c */
+extern const ox_op *const ox_ops_signal[]; /* ops_signal.c: DFT, STFT, windows, MelWeightMatrix */
+extern const ox_op *const ox_ops_quant[];  /* ops_quant.c: (De)QuantizeLinear, *Integer, QLinear* */
+/* MaxPool with its Indices output (ops_pool.c; ops_nn.c's MaxPool hands such nodes over). */
+int ox_maxpool_indices_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);
 
 /* Element access across dtypes (kernels' slow generic paths). */
 double ox_load_f64(const void *data, jn_dtype dtype, int64_t i);

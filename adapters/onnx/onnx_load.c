@@ -185,11 +185,12 @@ static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_no
     n->opset = (int)m->opset;
     if (!n->op_type || !n->name)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
-    if (p->domain && p->domain[0] && strcmp(p->domain, "ai.onnx") != 0)
-        return ox_reject(n, err, "domain '%s' is not supported (only the default ONNX domain)", p->domain);
-    if (n->opset < 1)
+    if (p->domain && p->domain[0] && strcmp(p->domain, "ai.onnx") != 0 && !ox_domain_is_ml(p->domain))
+        return ox_reject(n, err, "domain '%s' is not supported (only the default ONNX domain and ai.onnx.ml)",
+                         p->domain);
+    if (!ox_domain_is_ml(p->domain) && n->opset < 1)
         return ox_reject(n, err, "the model imports no version of the default ONNX opset");
-    n->op = ox_op_find(n->op_type);
+    n->op = ox_domain_is_ml(p->domain) ? ox_op_find_ml(n->op_type) : ox_op_find(n->op_type);
     if (!n->op)
         return ox_reject(n, err, "operator not supported");
     n->ext = ox_op_ext_find(n->op);

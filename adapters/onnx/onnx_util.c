@@ -260,6 +260,10 @@ const ox_op *ox_op_find(const char *op_type)
         ox_ops_index,
         ox_ops_tensor2,
         ox_ops_loss,
+        ox_ops_resize,
+        ox_ops_vision,
+        ox_ops_signal,
+        ox_ops_quant,
         ox_ops_rnn, ox_ops_control, ox_ops_seq,
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)

@@ -782,9 +782,7 @@ static int pool_check(ox_model *m, ox_node *n, jn_err *err)
     if (sd < 1 || sd > 3)
         return ox_reject(n, err, "%zu-D pooling is not supported (1-D to 3-D are)", sd);
     if (is_max && n->n_out > 1 && n->out[1] >= 0)
-        return ox_reject(n, err, "the Indices output is not supported");
-    if (is_max && ox_attr_int(n, "storage_order", 0) != 0)
-        return ox_reject(n, err, "storage_order 1 is not supported");
+        ox_set_out_dtype(m, n, 1, JN_DTYPE_INT64); /* computed by ox_maxpool_indices_run (ops_pool.c) */
     if (window_check(n, (int)sd, is_max, err))
         return err->code;
     jn_dtype dt = ox_in_dtype(m, n, 0);
@@ -812,6 +810,8 @@ static int pool_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
     int64_t shape[5] = {in[0]->shape[0], in[0]->shape[1]};
     for (int i = 0; i < sd; i++)
         shape[2 + i] = g.out[3 - sd + i];
+    if (n->n_out > 1 && out[1] && ox_set_shape(out[1], JN_DTYPE_INT64, in[0]->ndim, shape, err))
+        return err->code;
     return ox_set_shape(out[0], in[0]->dtype, in[0]->ndim, shape, err);
 }
 
@@ -932,6 +932,8 @@ static int pool_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
         return err->code;
     bool is_max = strcmp(n->op_type, "MaxPool") == 0;
     bool include_pad = ox_attr_int(n, "count_include_pad", 0) != 0;
+    if (is_max && n->n_out > 1 && out[1])
+        return ox_maxpool_indices_run(n, in, out, err);
     if (in[0]->dtype == JN_DTYPE_FP32 && g.in[0] == 1 && g.k[0] == 1) {
         pool2d_f32(&g, is_max, include_pad, in[0]->shape[0] * in[0]->shape[1], in[0]->data, out[0]->data);
         return 0;

@@ -33,6 +33,8 @@ import tempfile
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+import families_vision
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RNG = np.random.default_rng(2024)
 
@@ -393,7 +395,19 @@ def build_lstm_fp16():
             ("b", w(2, 8 * RNN_H, scale=0.2)))]
     return (make(TensorProto.FLOAT16, np.float16, wts),
             lambda batch: {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float16)},
-            make(TensorProto.FLOAT, np.float32, wts))  # the reference ONNX Runtime runs
+            None, make(TensorProto.FLOAT, np.float32, wts))  # no sklearn reference; the FP32 twin ORT runs
+
+
+def vision_families():
+    """families_vision.py's models: MobileNetV3 block, FPN/U-Net decoder, QDQ and integer-operator CNNs,
+    scikit-learn models as ai.onnx.ml, a model importing ai.onnx.ml without using it, and an opset-21 graph of the
+    vision, detection, signal and quantization operators' newer forms."""
+    fv = families_vision
+    return [("mobilenetv3_block", fv.build_mobilenetv3()), ("fpn_unet_decoder", fv.build_fpn_unet()),
+            ("qdq_cnn", fv.build_qdq_cnn()), ("qlinear_cnn", fv.build_qlinear_cnn()),
+            ("sklearn_ml", fv.build_sklearn()), ("ml_import_unused", fv.build_unused_ml_import()),
+            ("vision_opset21", fv.build_vision_opset21()), ("vision_opset7", fv.build_vision_opset7()),
+            ("vision_opset10", fv.build_vision_opset10()), ("vision_opset11", fv.build_vision_opset11())]
 
 
 # ---- driver ------------------------------------------------------------------------------------------------------
@@ -406,19 +420,22 @@ def ort_dir_or_none(argv):
     return None
 
 
-NP_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_, "float16": np.float16}
+ORT_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "int8": np.int8,
+             "int16": np.int16}
 
 
-def run_ort(ort_dir, model_path, feeds, workdir):
-    spec = {n: {"type": {np.dtype(v): k for k, v in NP_TYPES.items()}[a.dtype], "dims": list(a.shape),
+def run_ort(ort_dir, model_path, feeds, workdir, as_written=False):
+    spec = {n: {"type": np.dtype(a.dtype).name, "dims": list(a.shape),
                 "data": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()} for n, a in feeds.items()}
     in_path, out_path = os.path.join(workdir, "in.json"), os.path.join(workdir, "out.json")
     with open(in_path, "w") as f:
         json.dump(spec, f)
-    subprocess.run(["node", os.path.join(HERE, "ort_run.js"), ort_dir, model_path, in_path, out_path], check=True)
+    env = dict(os.environ, JN_ORT_OPT="disabled") if as_written else None
+    subprocess.run(["node", os.path.join(HERE, "ort_run.js"), ort_dir, model_path, in_path, out_path], check=True,
+                   env=env)
     with open(out_path) as f:
         out = json.load(f)
-    return {n: np.frombuffer(base64.b64decode(o["data"]), NP_TYPES[o["type"]]).reshape(o["dims"])
+    return {n: np.frombuffer(base64.b64decode(o["data"]), ORT_TYPES[o["type"]]).reshape(o["dims"])
             for n, o in out.items()}
 
 
@@ -431,28 +448,40 @@ def main(argv):
         return 1
     root = tempfile.mkdtemp(prefix="jn-families-")
     try:
-        for name, built in (("bert_encoder", build_bert()), ("resnet_cnn", build_resnet()),
-                                           ("lstm_bidir_2layer", build_lstm2()), ("gru_seq_lens", build_gru_lens()),
-                                           ("if_lstm_loop", build_if_loop()), ("sequences", build_sequences()),
-                                           ("scan_axes", build_scan()), ("rnn_variants", build_rnn_variants()),
-                                           ("lstm_fp16", build_lstm_fp16())):
-            model, make_inputs, reference = (built + (None,))[:3]
-            d = os.path.join(root, "families", name)
+        families = [("bert_encoder", build_bert()), ("resnet_cnn", build_resnet())] + vision_families() + [
+            ("lstm_bidir_2layer", build_lstm2()), ("gru_seq_lens", build_gru_lens()),
+            ("if_lstm_loop", build_if_loop()), ("sequences", build_sequences()), ("scan_axes", build_scan()),
+            ("rnn_variants", build_rnn_variants()), ("lstm_fp16", build_lstm_fp16())]
+        for name, built in families:
+            model, make_inputs = built[0], built[1]
+            # an FP16 model ONNX Runtime has no kernel for brings its FP32 twin (built[3]): run that, round back
+            reference = built[3] if len(built) > 3 else None
+            # QDQ graphs: float operators between the quantizers, equal within one output quantum (see
+            # families_vision.build_qdq_cnn); every other family within the tolerances below, integers exactly.
+            d = os.path.join(root, "families_qdq" if name.startswith("qdq") else "families", name)
             os.makedirs(d)
             model_path = os.path.join(d, "model.onnx")
             with open(model_path, "wb") as f:
                 f.write(model.SerializeToString())
             ref_path = os.path.join(root, name + "_reference.onnx")
-            if reference is not None:  # an FP16 model ONNX Runtime has no kernel for: its FP32 twin, rounded back
+            if reference is not None:
                 with open(ref_path, "wb") as f:
                     f.write(reference.SerializeToString())
             for k, batch in enumerate((1, 4)):
                 feeds = make_inputs(batch)
+                # A QDQ graph means float operators between QuantizeLinear/DequantizeLinear; ONNX Runtime's default
+                # optimizations fuse them into its integer kernels, whose rounding differs from the graph's by up to
+                # 15 quanta here: compare with the graph as written.
                 if reference is None:
-                    outs = run_ort(ort_dir, model_path, feeds, root)
+                    outs = run_ort(ort_dir, model_path, feeds, root, as_written=name.startswith("qdq"))
                 else:
                     outs = run_ort(ort_dir, ref_path, {n: a.astype(np.float32) for n, a in feeds.items()}, root)
                     outs = {n: o.astype(np.float16) for n, o in outs.items()}
+                if len(built) > 2 and built[2] is not None:  # a reference of its own (sklearn): ORT must agree first
+                    problem = families_vision.check_sklearn(built[2], feeds, outs, name)
+                    if problem:
+                        print("FAIL model_families: " + problem)
+                        return 1
                 ds = os.path.join(d, "test_data_set_%d" % k)
                 os.makedirs(ds)
                 for i, (n, a) in enumerate(feeds.items()):
@@ -463,7 +492,10 @@ def main(argv):
                         f.write(numpy_helper.from_array(outs[o.name], o.name).SerializeToString())
         rc = subprocess.run([conformance, "--data", root, "--rtol", "1e-4", "--atol", "1e-5",
                              "--require-all", "--verbose", "families"]).returncode
-        return rc
+        quantum = "%g" % (families_vision.QDQ_QUANTUM * 1.001)
+        rc_qdq = subprocess.run([conformance, "--data", root, "--rtol", "0", "--atol", quantum,
+                                 "--require-all", "--verbose", "families_qdq"]).returncode
+        return rc or rc_qdq
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -258,3 +258,90 @@ put("op_einsum_bad", [H("Einsum", ["x", "x"], ["y"], equation="ij,jk->zz")], [vi
     opset=18)
 put("op_range_huge", [H("Range", ["a", "b", "c"], ["y"])], [vi("b", [], F)], [vi("y", ["R"])],
     [const("a", np.array(0.0, np.float32)), const("c", np.array(1e-30, np.float32))], opset=18)
+# Vision, detection, signal, quantized and ai.onnx.ml operators (ops_resize.c, ops_vision.c, ops_pool.c,
+# ops_detect.c, ops_signal.c, ops_quant.c, ops_ml.c): small runnable models (seeds named vis_*, also seeding
+# fuzz_onnx_run), some at the edges (huge scales and repeats, a tree whose branches form a cycle).
+I64v, U8v, I8v, I32v = TensorProto.INT64, TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32
+N_ = helper.make_node
+
+
+def arr(name, a):
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def put_ml(name, nodes, inputs, outputs, inits=()):
+    g = helper.make_graph(nodes, name, inputs, outputs, list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(m.SerializeToString())
+
+
+put("vis_resize", [N_("Resize", ["x", "", "sc"], ["a"], mode="cubic", exclude_outside=1),
+                   N_("Resize", ["a", "", "", "sz"], ["b"], mode="nearest", nearest_mode="ceil",
+                      coordinate_transformation_mode="align_corners"),
+                   N_("Resize", ["b", "roi", "", "sz2"], ["y"], mode="linear",
+                      coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=3.0)],
+    [vi("x", [1, 2, 4, 4])], [vi("y", None)],
+    [arr("sc", np.array([1, 1, 1.5, 0.75], np.float32)), arr("sz", np.array([1, 2, 5, 3], np.int64)),
+     arr("roi", np.array([0, 0, 0.2, -0.1, 1, 1, 0.9, 1.3], np.float32)), arr("sz2", np.array([1, 2, 3, 4], np.int64))])
+put("vis_resize_huge", [N_("Resize", ["x", "", "sc"], ["y"], mode="linear")], [vi("x", [1, 1, 2, 2])],
+    [vi("y", None)], [arr("sc", np.array([1, 1, 1e9, 1e9], np.float32))])
+put("vis_pad_tile", [N_("Pad", ["x", "p"], ["a"], mode="reflect"), N_("Tile", ["a", "r"], ["b"]),
+                     N_("DepthToSpace", ["b"], ["c"], blocksize=2, mode="CRD"),
+                     N_("SpaceToDepth", ["c"], ["d"], blocksize=2), N_("LRN", ["d"], ["e"], size=3),
+                     N_("InstanceNormalization", ["e", "s", "bb"], ["f"]), N_("GlobalMaxPool", ["f"], ["y"])],
+    [vi("x", [1, 4, 3, 3])], [vi("y", None)],
+    [arr("p", np.array([0, 0, 2, -1, 0, 0, 1, 2], np.int64)), arr("r", np.array([1, 1, 2, 1], np.int64)),
+     arr("s", np.ones(4, np.float32)), arr("bb", np.zeros(4, np.float32))])
+put("vis_tile_huge", [N_("Tile", ["x", "r"], ["y"])], [vi("x", [2, 2])], [vi("y", None)],
+    [arr("r", np.array([1 << 40, 1 << 40], np.int64))])
+put("vis_pool", [N_("MaxPool", ["x"], ["p", "i"], kernel_shape=[2, 2], strides=[2, 2], storage_order=1),
+                 N_("MaxUnpool", ["p", "i"], ["u"], kernel_shape=[2, 2], strides=[2, 2]),
+                 N_("LpPool", ["u"], ["y"], kernel_shape=[3, 3], p=3, pads=[1, 1, 1, 1])],
+    [vi("x", [1, 2, 4, 4])], [vi("y", None)], opset=11)
+put("vis_detect", [N_("TopK", ["s", "k"], ["v", "ix"], axis=-1), N_("NonMaxSuppression", ["b", "s", "m", "iou"],
+                                                                   ["sel"]),
+                   N_("RoiAlign", ["x", "r", "bi"], ["ra"], output_height=2, output_width=2, sampling_ratio=0),
+                   N_("GridSample", ["x", "g"], ["y"], mode="bicubic", padding_mode="reflection")],
+    [vi("b", [1, 4, 4]), vi("s", [1, 1, 4]), vi("x", [1, 1, 4, 4])], [vi("y", None), vi("sel", None, I64v)],
+    [arr("k", np.array([2], np.int64)), arr("m", np.array([3], np.int64)), arr("iou", np.array([0.5], np.float32)),
+     arr("r", np.array([[0, 0, 3, 3], [1, 1, 2, 9]], np.float32)), arr("bi", np.array([0, 0], np.int64)),
+     arr("g", np.full((1, 2, 2, 2), 0.3, np.float32))], opset=16)
+put("vis_signal", [N_("HannWindow", ["n"], ["w"]), N_("STFT", ["x", "st", "w"], ["s"]),
+                   N_("DFT", ["s"], ["d"], axis=2, inverse=1),
+                   N_("MelWeightMatrix", ["mb", "dl", "sr", "lo", "hi"], ["y"])],
+    [vi("x", [1, 16, 1])], [vi("d", None), vi("y", None)],
+    [arr("n", np.array(8, np.int64)), arr("st", np.array(4, np.int64)), arr("mb", np.array(4, np.int64)),
+     arr("dl", np.array(16, np.int64)), arr("sr", np.array(8000, np.int64)), arr("lo", np.array(100, np.float32)),
+     arr("hi", np.array(3000, np.float32))], opset=17)
+put("vis_quant", [N_("QuantizeLinear", ["x", "s", "z"], ["q"], axis=1),
+                  N_("DequantizeLinear", ["q", "s", "z"], ["dq"], axis=1),
+                  N_("DynamicQuantizeLinear", ["dq"], ["dy", "ds", "dz"]),
+                  N_("MatMulInteger", ["dy", "wq", "dz"], ["mi"]),
+                  N_("QLinearConv", ["q4", "one", "zz", "wc", "one", "zi", "one", "zz"], ["y"])],
+    [vi("x", [2, 3])], [vi("mi", None, I32v), vi("y", None, U8v)],
+    [arr("s", np.array([0.1, 0.2, 0.3], np.float32)), arr("z", np.array([1, 2, 3], np.uint8)),
+     arr("wq", np.ones((3, 2), np.uint8)), arr("q4", np.ones((1, 1, 3, 3), np.uint8)),
+     arr("one", np.array(1.0, np.float32)), arr("zz", np.array(0, np.uint8)), arr("zi", np.array(0, np.int8)),
+     arr("wc", np.ones((1, 1, 2, 2), np.int8))])
+ml = "ai.onnx.ml"
+put_ml("vis_ml", [N_("Scaler", ["x"], ["s"], domain=ml, offset=[0.5], scale=[2.0]),
+                  N_("LinearClassifier", ["s"], ["l", "p"], domain=ml, coefficients=[1.0, -1.0, 0.5, 0.5, 0, 1],
+                     intercepts=[0.0, 0.1, 0.2], classlabels_ints=[1, 2, 3], post_transform="SOFTMAX"),
+                  N_("Normalizer", ["p"], ["nrm"], domain=ml, norm="L1"),
+                  N_("ArrayFeatureExtractor", ["nrm", "ix"], ["y"], domain=ml),
+                  N_("TreeEnsembleRegressor", ["x"], ["t"], domain=ml, n_targets=1, nodes_treeids=[0, 0, 0],
+                     nodes_nodeids=[0, 1, 2], nodes_featureids=[1, 0, 0], nodes_values=[0.5, 0, 0],
+                     nodes_modes=["BRANCH_LT", "LEAF", "LEAF"], nodes_truenodeids=[1, 0, 0],
+                     nodes_falsenodeids=[2, 0, 0], target_treeids=[0, 0], target_nodeids=[1, 2],
+                     target_ids=[0, 0], target_weights=[1.5, -2.0])],
+       [vi("x", ["N", 2])], [vi("y", None), vi("l", None, I64v), vi("t", None)],
+       [arr("ix", np.array([2, 0], np.int64))])
+put_ml("vis_ml_tree_cycle", [N_("TreeEnsembleRegressor", ["x"], ["y"], domain=ml, n_targets=1,
+                                nodes_treeids=[0, 0], nodes_nodeids=[0, 1], nodes_featureids=[0, 0],
+                                nodes_values=[0.5, 0.5], nodes_modes=["BRANCH_LEQ", "BRANCH_LEQ"],
+                                nodes_truenodeids=[1, 0], nodes_falsenodeids=[1, 0], target_treeids=[0],
+                                target_nodeids=[1], target_ids=[0], target_weights=[1.0])],
+       [vi("x", [1, 1])], [vi("y", None)])
+put_ml("vis_zipmap", [N_("ZipMap", ["x"], ["y"], domain=ml, classlabels_int64s=[0, 1])], [vi("x", [1, 2])],
+       [vi("y", None)])
