@@ -111,18 +111,6 @@ static void arena_free(arena *a)
 typedef jn_cli_rpc rpc;
 typedef jn_cli_rpc_status rpc_status;
 
-static const char *status_name(grpc_status_code code)
-{
-    static const char *const names[] = {
-        "OK",        "CANCELLED",       "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-        "NOT_FOUND", "ALREADY_EXISTS",  "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-        "ABORTED",   "OUT_OF_RANGE",    "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-        "DATA_LOSS", "UNAUTHENTICATED",
-    };
-    _Static_assert(sizeof names / sizeof names[0] == GRPC_STATUS_UNAUTHENTICATED + 1, "one name per status");
-    return (unsigned)code < sizeof names / sizeof names[0] ? names[code] : "UNKNOWN";
-}
-
 void jn_cli_rpc_open(rpc *r, const char *server, int timeout_ms)
 {
     grpc_init();
@@ -189,7 +177,7 @@ int jn_cli_rpc_unary(rpc *r, const char *method, const ProtobufCMessage *req,
 
 void jn_cli_print_status(const char *cmd, const rpc *r, const rpc_status *st)
 {
-    fprintf(stderr, "junction %s: %s: %s", cmd, status_name(st->code), st->message);
+    fprintf(stderr, "junction %s: %s: %s", cmd, jn_grpc_status_name(st->code), st->message);
     if (st->code == GRPC_STATUS_UNAVAILABLE)
         fprintf(stderr, " (is a broker serving gRPC on %s?)", r->server);
     else if (st->code == GRPC_STATUS_DEADLINE_EXCEEDED)
@@ -273,43 +261,6 @@ static void unknown_flag(const char *cmd, const char *arg)
 
 /* Output helpers ------------------------------------------------------------------------------------------------- */
 
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 /* A JSON string; the bytes must be valid UTF-8 (non-ASCII passes through). */
 static void json_string(FILE *out, const char *s, size_t n)
 {
@@ -350,7 +301,7 @@ static void json_cstr(FILE *out, const char *s)
 /* A BYTES element in JSON: a string when it is UTF-8, else {"base64": "..."}. */
 static void json_bytes(FILE *out, const uint8_t *p, size_t n)
 {
-    if (utf8_valid(p, n)) {
+    if (jn_utf8_valid(p, n, NULL)) {
         json_string(out, (const char *)p, n);
         return;
     }
@@ -366,7 +317,7 @@ static void json_bytes(FILE *out, const uint8_t *p, size_t n)
 /* A BYTES element for people: quoted, with C escapes for control characters and for non-UTF-8 bytes. */
 static void text_bytes(FILE *out, const uint8_t *p, size_t n)
 {
-    bool utf8 = utf8_valid(p, n);
+    bool utf8 = jn_utf8_valid(p, n, NULL);
     fputc('"', out);
     for (size_t i = 0; i < n; i++) {
         uint8_t c = p[i];
@@ -1192,7 +1143,7 @@ static void print_output_json(FILE *out, const Junction__V1__Value *v)
 static int print_infer_response(const char *cmd, const Junction__V1__InferResponse *resp, bool json)
 {
     if (resp->error && resp->error->code != 0) {
-        fprintf(stderr, "junction %s: %s: %s\n", cmd, status_name((grpc_status_code)resp->error->code),
+        fprintf(stderr, "junction %s: %s: %s\n", cmd, jn_grpc_status_name(resp->error->code),
                 resp->error->message);
         return JN_CLI_EXIT_FAIL;
     }

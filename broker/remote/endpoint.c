@@ -37,17 +37,6 @@ static const char *const method_paths[JN_RM_COUNT] = {
 /* How often a waiting call looks at the caller's cancellation flag. */
 #define CANCEL_POLL_MS 50
 
-const char *jn_grpc_status_name(int code)
-{
-    static const char *const names[] = {
-        "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-        "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-        "DATA_LOSS", "UNAUTHENTICATED",
-    };
-    return code >= 0 && (size_t)code < sizeof names / sizeof names[0] ? names[code] : "UNKNOWN";
-}
-
 int jn_call_status_set(jn_call_status *st, int code, const char *fmt, ...)
 {
     st->code = code;
