@@ -23,7 +23,7 @@
 
 #include "../../engines/builtin.h"
 #include "cli.h"
-#include "client.h"
+#include "rpc_client.h"
 #include "codec.h"
 #include "evaluate.h"
 #include "junction/v1/broker.pb-c.h"
@@ -31,9 +31,6 @@
 #include "registry.h"
 #include "signature_pb.h"
 
-#define JN__STR(x) #x
-#define JN__XSTR(x) JN__STR(x)
-#define DEFAULT_SERVER JN_DEFAULT_HOST ":" JN__XSTR(JN_DEFAULT_GRPC_PORT)
 #define DEFAULT_TIMEOUT_MS (10 * 60 * 1000)
 #define DEFAULT_BATCH 256
 #define HEATMAP_CELL_PX 24
@@ -676,7 +673,7 @@ static void eval_usage(FILE *to)
             "\n"
             "Failed examples are counted (\"failed\") and left out of the metrics; exit status 1 when every\n"
             "example failed.\n",
-            HEATMAP_CELL_PX, DEFAULT_SERVER, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS);
+            HEATMAP_CELL_PX, JN_CLI_DEFAULT_SERVER, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS);
 }
 
 #define usage_error(...) jn_cli_usage_error("junction eval", eval_usage, __VA_ARGS__)
