@@ -20,10 +20,6 @@
 
 /* gRPC: one channel, one completion queue, unary calls --------------------------------------------------------- */
 
-/* rpc and jn_cli_rpc_status: client.h (shared with eval_cmd.c). */
-typedef jn_cli_rpc rpc;
-typedef jn_cli_rpc_status jn_cli_rpc_status;
-
 void jn_cli_rpc_open(jn_cli_rpc *r, const char *server, int timeout_ms)
 {
     grpc_init();
