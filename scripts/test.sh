@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test: the whole suite on a release build (warnings are errors),
-# then the unit and end-to-end suites again on an address+undefined sanitizer build, then the concurrency unit tests
-# (label tsan) on a ThreadSanitizer build.
+# Installs what is missing, checks the include rules (docs/ARCHITECTURE.md), builds, and runs every test: the whole
+# suite on a release build (warnings are errors), then the unit and end-to-end suites again on an address+undefined
+# sanitizer build, then the concurrency unit tests (label tsan) on a ThreadSanitizer build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # --onnxruntime: npm onnxruntime-node into .cache/ for the ONNX export check (tests/e2e/test_onnx_export.py).
 scripts/install-deps.sh --onnxruntime
+
+echo "== include rules (docs/ARCHITECTURE.md)"
+/usr/bin/python3 scripts/check-includes.py
 
 jobs=$(nproc)
 echo "== release build"

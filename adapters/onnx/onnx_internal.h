@@ -154,7 +154,7 @@ typedef struct ox_model {
     bool has_dynamic; /* some node is dynamic (see ox_node) */
 } ox_model;
 
-/* Appends a value (dtype unknown, no producer); its index, or a JN_E* code. May move m->values. */
+/* Appends a value (dtype unknown, no producer); its index, or a JN_E* code. May move m->values. (onnx_util.c) */
 int ox_value_add(ox_model *m, const char *name, jn_err *err);
 
 /* Attribute look-up (NULL when absent) and typed getters with defaults. */

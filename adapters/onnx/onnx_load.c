@@ -31,27 +31,6 @@ static int value_find(const ox_model *m, const char *name)
     return -1;
 }
 
-int ox_value_add(ox_model *m, const char *name, jn_err *err)
-{
-    if (m->n_values == m->cap_values) {
-        size_t cap = m->cap_values ? m->cap_values * 2 : 32;
-        ox_value *v = realloc(m->values, cap * sizeof *v);
-        if (!v)
-            return jn_err_set(err, JN_ENOMEM, "out of memory");
-        m->values = v;
-        m->cap_values = cap;
-    }
-    ox_value *v = &m->values[m->n_values];
-    memset(v, 0, sizeof *v);
-    v->name = dup_str(name);
-    if (!v->name)
-        return jn_err_set(err, JN_ENOMEM, "out of memory");
-    v->producer = -1;
-    v->graph_input = -1;
-    v->last_use = -1;
-    return (int)m->n_values++;
-}
-
 static void node_free(ox_node *n)
 {
     free(n->op_type);

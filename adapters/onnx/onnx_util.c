@@ -1,6 +1,8 @@
 /* onnx_util.c — what every kernel module shares: shapes, attribute look-up, element access across dtypes,
- * broadcasting, and the operator table assembled from the per-family tables. */
+ * broadcasting, the operator table assembled from the per-family tables, and the model's value table (ox_value_add,
+ * used by the loader and the fusion passes alike). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "half.h"
@@ -297,4 +299,27 @@ jn_dtype ox_dtype_from_onnx(int64_t t)
 bool ox_dtype_is_half(jn_dtype dt)
 {
     return dt == JN_DTYPE_FP16 || dt == JN_DTYPE_BF16;
+}
+
+/* ---- the model's value table (the loader and the fusion passes add to it) ---- */
+
+int ox_value_add(ox_model *m, const char *name, jn_err *err)
+{
+    if (m->n_values == m->cap_values) {
+        size_t cap = m->cap_values ? m->cap_values * 2 : 32;
+        ox_value *v = realloc(m->values, cap * sizeof *v);
+        if (!v)
+            return jn_err_set(err, JN_ENOMEM, "out of memory");
+        m->values = v;
+        m->cap_values = cap;
+    }
+    ox_value *v = &m->values[m->n_values];
+    memset(v, 0, sizeof *v);
+    v->name = strdup(name ? name : "");
+    if (!v->name)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    v->producer = -1;
+    v->graph_input = -1;
+    v->last_use = -1;
+    return (int)m->n_values++;
 }

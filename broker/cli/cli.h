@@ -19,8 +19,8 @@
 #define JN_DEFAULT_GRPC_PORT 8001
 
 int jn_cmd_serve(int argc, char **argv);    /* serve.c */
-int jn_cmd_models(int argc, char **argv);   /* client.c */
-int jn_cmd_infer(int argc, char **argv);    /* client.c */
+int jn_cmd_models(int argc, char **argv);   /* models_cmd.c */
+int jn_cmd_infer(int argc, char **argv);    /* infer_cmd.c */
 int jn_cmd_pipeline(int argc, char **argv); /* pipeline_cmd.c */
 int jn_cmd_eval(int argc, char **argv);     /* eval_cmd.c */
 int jn_cmd_train(int argc, char **argv);    /* train_cmd.c */

@@ -115,8 +115,38 @@ static void on_stop_signal(int sig)
     errno = saved;
 }
 
-int jn_cmd_serve(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct serve_config {
+    jn_server_options opt; /* the gRPC server's, also the source of the shared limits (workers, queues, grace) */
+    jn_builtin_options engines;
+    const char *pipelines_dir, *models_dir, *remotes_file; /* NULL: none */
+    int http_port; /* -1 = off; 0 = any free port */
+    size_t http_max_body;
+    int http_threads;
+    const char *admin_token_file, *client_token_file; /* NULL: none */
+    const char *state_dir;                           /* NULL: nothing kept */
+    const char *registry, *registry_prefix;          /* cluster mode when registry is set */
+} serve_config;
+
+/* What a running broker is made of; torn down in reverse by serve_teardown (every field may be NULL/empty). */
+typedef struct serve_parts {
+    jn_auth auth;
+    jn_registry *reg;
+    jn_remotes *remotes;
+    jn_model_records models; /* Admin.LoadModel / UnloadModel and the "model" record kind */
+    jn_control control;      /* Admin changes: persisted when there is a state directory or a cluster */
+    jn_state *state;
+    jn_cluster *cluster;
+    jn_workpool *http_pool;
+    jn_http_router *router;
+    jn_http_server *http;
+    jn_server *server;
+} serve_parts;
+
+/* Parses the command line into cfg. Returns -1 to go on, or the exit status (help printed, or bad usage reported). */
+static int parse_serve_options(int argc, char **argv, serve_config *cfg)
 {
+    memset(cfg, 0, sizeof *cfg);
     enum {
         O_HOST = 1000,
         O_PORT,
@@ -177,21 +207,15 @@ int jn_cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    jn_server_options opt;
-    jn_server_options_default(&opt);
-    opt.host = JN_DEFAULT_HOST;
-    opt.port = JN_DEFAULT_GRPC_PORT;
-    jn_builtin_options engines = {.burn_default_ms = 10.0};
-    const char *pipelines_dir = NULL;
-    const char *models_dir = NULL;
-    const char *remotes_file = NULL;
-    int http_port = JN_DEFAULT_HTTP_PORT; /* -1 = off; 0 = any free port */
-    const char *admin_token_file = NULL, *client_token_file = NULL;
-    const char *state_dir = JN_DEFAULT_STATE_DIR; /* NULL: nothing kept */
-    const char *registry = NULL, *registry_prefix = NULL; /* cluster mode when set */
-    size_t http_max_body = (size_t)64 << 20;
+    jn_server_options_default(&cfg->opt);
+    cfg->opt.host = JN_DEFAULT_HOST;
+    cfg->opt.port = JN_DEFAULT_GRPC_PORT;
+    cfg->engines.burn_default_ms = 10.0;
+    cfg->http_port = JN_DEFAULT_HTTP_PORT;
+    cfg->state_dir = JN_DEFAULT_STATE_DIR;
+    cfg->http_max_body = (size_t)64 << 20;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int http_threads = cores < 1 ? 2 : cores > 64 ? 64 : (int)cores;
+    cfg->http_threads = cores < 1 ? 2 : cores > 64 ? 64 : (int)cores;
 
     optind = 1;
     opterr = 0;
@@ -203,123 +227,123 @@ int jn_cmd_serve(int argc, char **argv)
             serve_usage(stdout);
             return JN_CLI_EXIT_OK;
         case O_HOST:
-            opt.host = optarg;
+            cfg->opt.host = optarg;
             break;
         case O_PORT:
             if (!parse_int(optarg, 0, 65535, &v))
                 return bad_value("--grpc-port", optarg, "a port number (0-65535)");
-            opt.port = (int)v;
+            cfg->opt.port = (int)v;
             break;
         case O_THREADS:
             if (!parse_int(optarg, 1, 64, &v))
                 return bad_value("--threads", optarg, "a thread count (1-64)");
-            opt.pump_threads = (int)v;
+            cfg->opt.pump_threads = (int)v;
             break;
         case O_WORKERS:
             if (!parse_int(optarg, 1, 256, &v))
                 return bad_value("--workers", optarg, "a thread count (1-256)");
-            opt.worker_threads = (int)v;
+            cfg->opt.worker_threads = (int)v;
             break;
         case O_PREPOST:
             if (!parse_int(optarg, 1, 4096, &v))
                 return bad_value("--prepost", optarg, "a count (1-4096)");
-            opt.prepost = (int)v;
+            cfg->opt.prepost = (int)v;
             break;
         case O_INFLIGHT:
             if (!parse_int(optarg, 1, 65536, &v))
                 return bad_value("--max-stream-inflight", optarg, "a count (1-65536)");
-            opt.max_stream_inflight = (int)v;
+            cfg->opt.max_stream_inflight = (int)v;
             break;
         case O_MAXMSG:
             if (!parse_int(optarg, 1, 2047, &v))
                 return bad_value("--max-message-mb", optarg, "a size in MiB (1-2047)");
-            opt.max_message_bytes = (int)(v << 20);
+            cfg->opt.max_message_bytes = (int)(v << 20);
             break;
         case O_MAX_QUEUE:
             if (!parse_int(optarg, 0, 1000000, &v))
                 return bad_value("--max-queue", optarg, "a count (0-1000000; 0 = no bound)");
-            opt.max_queue = (int)v;
+            cfg->opt.max_queue = (int)v;
             break;
         case O_MAX_MODEL_QUEUE:
             if (!parse_int(optarg, 0, 1000000, &v))
                 return bad_value("--max-model-queue", optarg, "a count (0-1000000; 0 = no bound)");
-            opt.max_model_queue = (int)v;
+            cfg->opt.max_model_queue = (int)v;
             break;
         case O_MAX_INFLIGHT:
             if (!parse_int(optarg, 0, 10000000, &v))
                 return bad_value("--max-inflight", optarg, "a count (0-10000000; 0 = no bound)");
-            opt.max_inflight = (int)v;
+            cfg->opt.max_inflight = (int)v;
             break;
         case O_MAX_STREAMS_PER_CONN:
             if (!parse_int(optarg, 1, 1000000, &v))
                 return bad_value("--max-streams-per-connection", optarg, "a count (1-1000000)");
-            opt.max_streams_per_connection = (int)v;
+            cfg->opt.max_streams_per_connection = (int)v;
             break;
         case O_GRACE:
             if (!parse_int(optarg, 0, 3600000, &v))
                 return bad_value("--grace-ms", optarg, "a duration in ms (0-3600000)");
-            opt.grace_ms = v;
+            cfg->opt.grace_ms = v;
             break;
         case O_BURN: {
             char *end;
             double d = strtod(optarg, &end);
             if (end == optarg || *end || !(d >= 0 && d <= 600000))
                 return bad_value("--burn-ms", optarg, "a duration in ms (0-600000)");
-            engines.burn_default_ms = d;
+            cfg->engines.burn_default_ms = d;
             break;
         }
         case O_PIPELINES:
-            pipelines_dir = optarg;
+            cfg->pipelines_dir = optarg;
             break;
         case O_REMOTES:
-            remotes_file = optarg;
+            cfg->remotes_file = optarg;
             break;
         case O_HTTP_PORT:
             if (strcmp(optarg, "any") == 0)
-                http_port = 0;
+                cfg->http_port = 0;
             else if (parse_int(optarg, 0, 65535, &v))
-                http_port = v == 0 ? -1 : (int)v;
+                cfg->http_port = v == 0 ? -1 : (int)v;
             else
                 return bad_value("--http-port", optarg, "a port number (0-65535) or 'any'");
             break;
         case O_HTTP_MAX_BODY:
             if (!parse_int(optarg, 1, 4095, &v))
                 return bad_value("--http-max-body-mb", optarg, "a size in MiB (1-4095)");
-            http_max_body = (size_t)v << 20;
+            cfg->http_max_body = (size_t)v << 20;
             break;
         case O_TLS_CERT:
-            opt.tls_cert_file = optarg;
+            cfg->opt.tls_cert_file = optarg;
             break;
         case O_TLS_KEY:
-            opt.tls_key_file = optarg;
+            cfg->opt.tls_key_file = optarg;
             break;
         case O_TLS_CLIENT_CA:
-            opt.tls_client_ca_file = optarg;
+            cfg->opt.tls_client_ca_file = optarg;
             break;
         case O_ADMIN_TOKEN:
-            admin_token_file = optarg;
+            cfg->admin_token_file = optarg;
             break;
         case O_CLIENT_TOKEN:
-            client_token_file = optarg;
+            cfg->client_token_file = optarg;
             break;
         case O_REGISTRY:
-            registry = optarg;
+            cfg->registry = optarg;
             break;
         case O_REGISTRY_PREFIX:
-            registry_prefix = optarg;
+            cfg->registry_prefix = optarg;
             break;
         case O_STATE_DIR:
             if (!*optarg)
                 return bad_value("--state-dir", optarg, "a directory (or 'none')");
-            state_dir = strcmp(optarg, "none") == 0 ? NULL : optarg;
+            cfg->state_dir = strcmp(optarg, "none") == 0 ? NULL : optarg;
             break;
         case O_HTTP_THREADS:
             if (!parse_int(optarg, 1, 64, &v))
                 return bad_value("--http-threads", optarg, "a thread count (1-64)");
-            http_threads = (int)v;
+            cfg->http_threads = (int)v;
             break;
         case O_MODELS:
-            models_dir = optarg;
+            cfg->models_dir = optarg;
             break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
@@ -336,184 +360,238 @@ int jn_cmd_serve(int argc, char **argv)
         serve_usage(stderr);
         return JN_CLI_EXIT_USAGE;
     }
+    return -1;
+}
 
-    /* Stop signals are caught by a handler that only writes to a pipe; this thread waits on the pipe. Blocking
-     * the signals and sigwait-ing is not enough: libraries start threads before main (OpenBLAS's pool), and a
-     * signal delivered to one of those would take the default action and kill the process mid-request. */
+/* Stop signals are caught by a handler that only writes to a pipe; the main thread waits on the pipe
+ * (wait_for_stop). Blocking the signals and sigwait-ing is not enough: libraries start threads before main
+ * (OpenBLAS's pool), and a signal delivered to one of those would take the default action and kill the process
+ * mid-request. On return the stop signals are blocked in *stop_signals: the threads started from here on (gRPC's,
+ * pumps, workers, HTTP loops) inherit a mask without them, and wait_for_stop unblocks them once it waits, so the
+ * kernel hands a stop signal for the process to the main thread. (ThreadSanitizer holds a signal back until its
+ * thread enters an intercepted call again, which a thread asleep inside gRPC never does, and which a read restarted
+ * by SA_RESTART never does either: the stop was lost. Here the read returns EINTR and is entered again.) A signal
+ * that comes during the start stays pending until then. 0, or -1 after a message. */
+static int catch_stop_signals(sigset_t *stop_signals)
+{
     if (pipe(stop_pipe) != 0) {
         fprintf(stderr, "junction serve: cannot create the signal pipe: %s\n", strerror(errno));
-        return JN_CLI_EXIT_FAIL;
+        return -1;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* not SA_RESTART: the wait below sees EINTR and goes round (see the mask below) */
+    sa.sa_flags = 0; /* not SA_RESTART: the wait sees EINTR and goes round (see the mask) */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* The threads started from here on (gRPC's, pumps, workers, HTTP loops) inherit a mask without the stop
-     * signals, and this thread unblocks them once it waits: the kernel then hands a stop signal for the process to
-     * this thread. (ThreadSanitizer holds a signal back until its thread enters an intercepted call again, which a
-     * thread asleep inside gRPC never does, and which a read restarted by SA_RESTART never does either: the stop
-     * was lost. Here the read returns EINTR and is entered again.) A signal that comes during the start stays
-     * pending until then. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    sigemptyset(stop_signals);
+    sigaddset(stop_signals, SIGINT);
+    sigaddset(stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, stop_signals, NULL);
+    return 0;
+}
 
-    grpc_init();
-    int status = JN_CLI_EXIT_FAIL;
-    jn_err err;
-    jn_err_clear(&err);
-    jn_auth auth;
-    jn_auth_init(&auth);
-    if ((admin_token_file && jn_auth_set_admin_token_file(&auth, admin_token_file, &err)) ||
-        (client_token_file && jn_auth_set_client_token_file(&auth, client_token_file, &err))) {
-        fprintf(stderr, "junction serve: %s\n", err.msg);
-        jn_auth_clear(&auth);
-        grpc_shutdown();
-        return JN_CLI_EXIT_USAGE;
-    }
-    opt.auth = &auth;
-    jn_registry *reg = jn_registry_create();
-    jn_server *server = NULL;
-    jn_workpool *http_pool = NULL;
-    jn_http_router *router = NULL;
-    jn_http_server *http = NULL;
-    jn_state *state = NULL;
-    jn_cluster *cluster = NULL;
-    jn_control control = {.reg = reg}; /* Admin changes: persisted when there is a state directory */
-    opt.control = &control;
-    jn_remotes *remotes = reg ? jn_remotes_create(reg) : NULL;
-    if (!reg || !remotes) {
+/* Blocks until SIGINT or SIGTERM; returns which. */
+static int wait_for_stop(const sigset_t *stop_signals)
+{
+    unsigned char sig = 0;
+    pthread_sigmask(SIG_UNBLOCK, stop_signals, NULL);
+    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR)
+        ;
+    return sig;
+}
+
+/* The registry, filled with what is served at start: built-in engines and pipelines, --models, --remotes, the
+ * record kinds Admin changes are kept under, --pipelines. 0, or JN_CLI_EXIT_FAIL after a message. */
+static int load_served(const serve_config *cfg, serve_parts *p, jn_err *err)
+{
+    jn_registry *reg = p->reg = jn_registry_create();
+    p->remotes = reg ? jn_remotes_create(reg) : NULL;
+    if (!reg || !p->remotes) {
         fprintf(stderr, "junction serve: out of memory\n");
-        goto out;
+        return JN_CLI_EXIT_FAIL;
     }
-    if (jn_builtin_register_all(reg, &engines, &err)) {
-        fprintf(stderr, "junction serve: cannot register the built-in engines: %s\n", err.msg);
-        goto out;
+    p->control = (jn_control){.reg = reg};
+    if (jn_builtin_register_all(reg, &cfg->engines, err)) {
+        fprintf(stderr, "junction serve: cannot register the built-in engines: %s\n", err->msg);
+        return JN_CLI_EXIT_FAIL;
     }
-    if (jn_builtin_register_pipelines(reg, &err)) {
-        fprintf(stderr, "junction serve: cannot register the built-in pipelines: %s\n", err.msg);
-        goto out;
+    if (jn_builtin_register_pipelines(reg, err)) {
+        fprintf(stderr, "junction serve: cannot register the built-in pipelines: %s\n", err->msg);
+        return JN_CLI_EXIT_FAIL;
     }
     /* Admin.LoadModel / UnloadModel: ONNX files, given as bytes or re-read from --models DIR. */
-    jn_model_records model_records = {reg, jn_onnx_model_loader, (void *)models_dir, JN_ONNX_PLATFORM};
-    opt.models = &model_records;
+    p->models = (jn_model_records){reg, jn_onnx_model_loader, (void *)cfg->models_dir, JN_ONNX_PLATFORM};
     /* Models before pipelines, so that pipelines may use them. */
-    if (models_dir) {
-        int loaded = jn_onnx_register_dir(reg, models_dir, &err);
+    if (cfg->models_dir) {
+        int loaded = jn_onnx_register_dir(reg, cfg->models_dir, err);
         if (loaded < 0) {
-            fprintf(stderr, "junction serve: %s\n", err.msg);
-            goto out;
+            fprintf(stderr, "junction serve: %s\n", err->msg);
+            return JN_CLI_EXIT_FAIL;
         }
-        fprintf(stderr, "junction serve: %d ONNX model(s) from %s\n", loaded, models_dir);
+        fprintf(stderr, "junction serve: %d ONNX model(s) from %s\n", loaded, cfg->models_dir);
     }
-    if (remotes_file) {
-        int rc = jn_remotes_load_file(remotes, remotes_file, &err);
+    if (cfg->remotes_file) {
+        int rc = jn_remotes_load_file(p->remotes, cfg->remotes_file, err);
         jn_remote_thread_release(); /* the main thread makes no more remote calls */
         if (rc) {
-            fprintf(stderr, "junction serve: --remotes %s\n", err.msg);
-            goto out;
+            fprintf(stderr, "junction serve: --remotes %s\n", err->msg);
+            return JN_CLI_EXIT_FAIL;
         }
     }
-    opt.remotes = remotes;
-    jn_control_add_kind(&control, JN_STATE_KIND_ENGINE, jn_remotes_apply_record, remotes); /* 1 of 4 slots */
-    jn_control_add_kind(&control, JN_STATE_KIND_MODEL, jn_model_record_apply, &model_records); /* 2 of 4 */
-    if (pipelines_dir && jn_pipelines_load_dir(pipelines_dir, reg, &err)) {
-        fprintf(stderr, "junction serve: %s\n", err.msg);
-        goto out;
+    jn_control_add_kind(&p->control, JN_STATE_KIND_ENGINE, jn_remotes_apply_record, p->remotes); /* 1 of 4 slots */
+    jn_control_add_kind(&p->control, JN_STATE_KIND_MODEL, jn_model_record_apply, &p->models);    /* 2 of 4 */
+    if (cfg->pipelines_dir && jn_pipelines_load_dir(cfg->pipelines_dir, reg, err)) {
+        fprintf(stderr, "junction serve: %s\n", err->msg);
+        return JN_CLI_EXIT_FAIL;
     }
-    /* Run-time registrations come last: they are newer than the files and replace pipelines of the same name. */
-    if (registry) {
-        if (!(cluster = jn_cluster_start(registry, registry_prefix, &control, stderr, &err))) {
-            fprintf(stderr, "junction serve: %s\n", err.msg);
-            status = JN_CLI_EXIT_USAGE;
-            goto out;
+    return 0;
+}
+
+/* Where Admin changes are kept: the cluster registry (--registry) or the state directory, whose records are served
+ * again here. They come last: they are newer than the files and replace pipelines of the same name. 0, or the exit
+ * status after a message. */
+static int open_store(const serve_config *cfg, serve_parts *p, jn_err *err)
+{
+    jn_control *control = &p->control;
+    if (cfg->registry) {
+        if (!(p->cluster = jn_cluster_start(cfg->registry, cfg->registry_prefix, control, stderr, err))) {
+            fprintf(stderr, "junction serve: %s\n", err->msg);
+            return JN_CLI_EXIT_USAGE;
         }
-        control.commit = jn_cluster_commit;
-        control.store = cluster;
-        control.publish_leased = jn_cluster_publish_leased;
-    } else if (state_dir) {
-        if (!(state = jn_state_open(state_dir, &err))) {
-            fprintf(stderr, "junction serve: %s\n", err.msg);
-            goto out;
+        control->commit = jn_cluster_commit;
+        control->store = p->cluster;
+        control->publish_leased = jn_cluster_publish_leased;
+    } else if (cfg->state_dir) {
+        jn_state *state = p->state = jn_state_open(cfg->state_dir, err);
+        if (!state) {
+            fprintf(stderr, "junction serve: %s\n", err->msg);
+            return JN_CLI_EXIT_FAIL;
         }
         if (*jn_state_report(state))
             fprintf(stderr, "junction: state: %s\n", jn_state_report(state));
-        size_t kept = jn_control_restore(&control, state, stderr);
+        size_t kept = jn_control_restore(control, state, stderr);
         fprintf(stderr, "junction: state: %zu of %zu records restored from '%s'\n", jn_state_count(state) - kept,
-                jn_state_count(state), state_dir);
-        control.commit = jn_control_state_commit;
-        control.store = state;
+                jn_state_count(state), cfg->state_dir);
+        control->commit = jn_control_state_commit;
+        control->store = state;
     }
-    if (http_port >= 0) {
-        /* The REST front end has its own worker pool (the gRPC server's is private to it), of the same size. */
-        http_pool = jn_workpool_create(opt.worker_threads);
-        router = http_pool ? jn_http_router_create(reg, http_pool) : NULL;
-        if (!router) {
-            fprintf(stderr, "junction serve: out of memory\n");
-            goto out;
-        }
-        jn_http_router_set_control(router, &control);
-        jn_http_router_set_auth(router, &auth);
-        jn_dispatch_limits limits = {opt.max_inflight, (size_t)opt.max_queue, (size_t)opt.max_model_queue};
-        jn_http_router_set_limits(router, &limits);
-        jn_http_server_options hopt;
-        jn_http_server_options_default(&hopt);
-        hopt.host = opt.host;
-        hopt.port = http_port;
-        hopt.max_body_bytes = http_max_body;
-        hopt.loop_threads = http_threads;
-        hopt.handler = jn_http_router_handle;
-        hopt.user = router;
-        http = jn_http_server_start(&hopt, &err);
-        if (!http) {
-            fprintf(stderr, "junction serve: %s\n", err.msg);
-            goto out;
-        }
-    }
-    server = jn_server_start(&opt, reg, &err);
-    if (!server) {
-        fprintf(stderr, "junction serve: %s\n", err.msg);
-        goto out;
-    }
-    if (http)
-        printf("junction: serving HTTP on %s:%d\n", opt.host, jn_http_server_port(http));
-    printf("junction: serving gRPC on %s:%d\n", opt.host, jn_server_port(server));
-    fflush(stdout);
+    return 0;
+}
 
-    unsigned char sig = 0;
-    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
-    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR)
-        ;
-    fprintf(stderr, "junction: %s received, finishing in-flight calls\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    if (http) {
-        /* HTTP first: readiness turns 503 and new work is refused while what runs finishes (up to the grace
-         * period, then it is cancelled); then the server stops and closes its connections. */
-        jn_http_router_begin_shutdown(router);
-        if (!jn_http_router_drain(router, opt.grace_ms)) {
-            jn_http_router_cancel(router);
-            jn_http_router_drain(router, 5000);
-        }
-        jn_http_server_stop(http);
+/* The REST front end (when --http-port is not 0), with its own worker pool (the gRPC server's is private to it) of
+ * the same size. 0, or JN_CLI_EXIT_FAIL after a message. */
+static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
+{
+    if (cfg->http_port < 0)
+        return 0;
+    p->http_pool = jn_workpool_create(cfg->opt.worker_threads);
+    p->router = p->http_pool ? jn_http_router_create(p->reg, p->http_pool) : NULL;
+    if (!p->router) {
+        fprintf(stderr, "junction serve: out of memory\n");
+        return JN_CLI_EXIT_FAIL;
     }
-    jn_server_shutdown(server);
-    status = JN_CLI_EXIT_OK;
-out:
-    jn_http_server_destroy(http); /* stops it first if it still runs (a failed start of the gRPC server) */
-    jn_workpool_destroy(http_pool); /* finishes any job still holding the router */
-    jn_http_router_destroy(router);
-    jn_server_destroy(server);
-    jn_cluster_stop(cluster); /* before the registry it applies changes to */
-    jn_remotes_stop(remotes); /* no health checks while the engines go */
-    jn_registry_destroy(reg);
-    jn_remotes_destroy(remotes); /* after the registry: frees the endpoints nobody uses any more */
-    jn_state_close(state);
-    jn_auth_clear(&auth);
+    jn_http_router_set_control(p->router, &p->control);
+    jn_http_router_set_auth(p->router, &p->auth);
+    jn_dispatch_limits limits = {cfg->opt.max_inflight, (size_t)cfg->opt.max_queue, (size_t)cfg->opt.max_model_queue};
+    jn_http_router_set_limits(p->router, &limits);
+    jn_http_server_options hopt;
+    jn_http_server_options_default(&hopt);
+    hopt.host = cfg->opt.host;
+    hopt.port = cfg->http_port;
+    hopt.max_body_bytes = cfg->http_max_body;
+    hopt.loop_threads = cfg->http_threads;
+    hopt.handler = jn_http_router_handle;
+    hopt.user = p->router;
+    if (!(p->http = jn_http_server_start(&hopt, err))) {
+        fprintf(stderr, "junction serve: %s\n", err->msg);
+        return JN_CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* The gRPC server, over the same registry, control, auth, model loader and remote engines. 0, or JN_CLI_EXIT_FAIL
+ * after a message. */
+static int start_grpc(const serve_config *cfg, serve_parts *p, jn_err *err)
+{
+    jn_server_options opt = cfg->opt;
+    opt.auth = &p->auth;
+    opt.control = &p->control;
+    opt.models = &p->models;
+    opt.remotes = p->remotes;
+    if (!(p->server = jn_server_start(&opt, p->reg, err))) {
+        fprintf(stderr, "junction serve: %s\n", err->msg);
+        return JN_CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* HTTP first: readiness turns 503 and new work is refused while what runs finishes (up to the grace period, then it
+ * is cancelled); then the server stops and closes its connections. Then gRPC, with the same grace. */
+static void stop_serving(const serve_config *cfg, serve_parts *p)
+{
+    if (p->http) {
+        jn_http_router_begin_shutdown(p->router);
+        if (!jn_http_router_drain(p->router, cfg->opt.grace_ms)) {
+            jn_http_router_cancel(p->router);
+            jn_http_router_drain(p->router, 5000);
+        }
+        jn_http_server_stop(p->http);
+    }
+    jn_server_shutdown(p->server);
+}
+
+/* Frees whatever was made, in the order the parts depend on each other. */
+static void serve_teardown(serve_parts *p)
+{
+    jn_http_server_destroy(p->http); /* stops it first if it still runs (a failed start of the gRPC server) */
+    jn_workpool_destroy(p->http_pool); /* finishes any job still holding the router */
+    jn_http_router_destroy(p->router);
+    jn_server_destroy(p->server);
+    jn_cluster_stop(p->cluster); /* before the registry it applies changes to */
+    jn_remotes_stop(p->remotes); /* no health checks while the engines go */
+    jn_registry_destroy(p->reg);
+    jn_remotes_destroy(p->remotes); /* after the registry: frees the endpoints nobody uses any more */
+    jn_state_close(p->state);
+    jn_auth_clear(&p->auth);
+}
+
+int jn_cmd_serve(int argc, char **argv)
+{
+    serve_config cfg;
+    int status = parse_serve_options(argc, argv, &cfg);
+    if (status >= 0)
+        return status;
+    sigset_t stop_signals;
+    if (catch_stop_signals(&stop_signals))
+        return JN_CLI_EXIT_FAIL;
+
+    grpc_init();
+    jn_err err;
+    jn_err_clear(&err);
+    serve_parts p;
+    memset(&p, 0, sizeof p);
+    jn_auth_init(&p.auth);
+    if ((cfg.admin_token_file && jn_auth_set_admin_token_file(&p.auth, cfg.admin_token_file, &err)) ||
+        (cfg.client_token_file && jn_auth_set_client_token_file(&p.auth, cfg.client_token_file, &err))) {
+        fprintf(stderr, "junction serve: %s\n", err.msg);
+        jn_auth_clear(&p.auth);
+        grpc_shutdown();
+        return JN_CLI_EXIT_USAGE;
+    }
+    if (!(status = load_served(&cfg, &p, &err)) && !(status = open_store(&cfg, &p, &err)) &&
+        !(status = start_http(&cfg, &p, &err)) && !(status = start_grpc(&cfg, &p, &err))) {
+        if (p.http)
+            printf("junction: serving HTTP on %s:%d\n", cfg.opt.host, jn_http_server_port(p.http));
+        printf("junction: serving gRPC on %s:%d\n", cfg.opt.host, jn_server_port(p.server));
+        fflush(stdout);
+        int sig = wait_for_stop(&stop_signals);
+        fprintf(stderr, "junction: %s received, finishing in-flight calls\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        stop_serving(&cfg, &p);
+    }
+    serve_teardown(&p);
     grpc_shutdown();
     return status;
 }

@@ -78,6 +78,18 @@ int jn_err_from_grpc_status(int grpc_status)
     return JN_EUNKNOWN;
 }
 
+const char *jn_grpc_status_name(int grpc_status)
+{
+    static const char *const names[] = {
+        "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+        "DATA_LOSS", "UNAUTHENTICATED",
+    };
+    _Static_assert(sizeof names / sizeof names[0] == 17, "one name per google.rpc.Code, 0 to 16");
+    return grpc_status >= 0 && (size_t)grpc_status < sizeof names / sizeof names[0] ? names[grpc_status] : "UNKNOWN";
+}
+
 int jn_err_http_status(int code)
 {
     switch (code) {

@@ -68,6 +68,9 @@ int jn_err_grpc_status(int code);
  * outside google.rpc.Code, 0 for OK. */
 int jn_err_from_grpc_status(int grpc_status);
 
+/* The name of a grpc_status_code ("UNAVAILABLE"), for messages; "UNKNOWN" outside google.rpc.Code. */
+const char *jn_grpc_status_name(int grpc_status);
+
 /* The HTTP status for a JN_E* code; 200 for JN_OK. */
 int jn_err_http_status(int code);
 

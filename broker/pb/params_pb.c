@@ -1,6 +1,7 @@
 /* params_pb.c — jn_params <-> junction.v1.Parameter and inference.InferParameter (see params_pb.h). */
 #include "params_pb.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -106,63 +107,57 @@ static void v2_value(Inference__InferParameter *v, const jn_param *src)
     }
 }
 
-/* One block: the n entry pointers the message wants, then n (entry, value) slots they point at. */
-#define ALIGN_UP(n, a) (((n) + (a) - 1) / (a) * (a))
+/* The request's parameter map in one block: n entry pointers, then n entries, then n values (each array aligned
+ * for any type); fill sets up entry i, its value from the i-th parameter, and pointer i (the block seen as the
+ * message's own pointer type). NULL when there are no parameters or memory runs out (*n tells which). */
+typedef void (*fill_fn)(void *block, size_t i, void *entry, void *value, const jn_param *src);
+
+static void *params_block(const jn_params *params, size_t entry_size, size_t value_size, fill_fn fill, size_t *n)
+{
+    const size_t align = _Alignof(max_align_t);
+    *n = params ? params->count : 0;
+    if (!*n)
+        return NULL;
+    size_t at_entries = (*n * sizeof(void *) + align - 1) / align * align;
+    size_t at_values = at_entries + (*n * entry_size + align - 1) / align * align;
+    char *block = malloc(at_values + *n * value_size);
+    for (size_t i = 0; block && i < *n; i++)
+        fill(block, i, block + at_entries + i * entry_size, block + at_values + i * value_size, &params->items[i]);
+    return block;
+}
+
+static void fill_v1(void *block, size_t i, void *entry, void *value, const jn_param *src)
+{
+    Junction__V1__InferRequest__ParametersEntry *e = entry;
+    junction__v1__infer_request__parameters_entry__init(e);
+    v1_value(value, src);
+    e->key = src->key;
+    e->value = value;
+    ((Junction__V1__InferRequest__ParametersEntry **)block)[i] = e;
+}
+
+static void fill_v2(void *block, size_t i, void *entry, void *value, const jn_param *src)
+{
+    Inference__ModelInferRequest__ParametersEntry *e = entry;
+    inference__model_infer_request__parameters_entry__init(e);
+    v2_value(value, src);
+    e->key = src->key;
+    e->value = value;
+    ((Inference__ModelInferRequest__ParametersEntry **)block)[i] = e;
+}
 
 int jn_params_to_v1_request(const jn_params *params, Junction__V1__InferRequest *req)
 {
-    typedef struct slot {
-        Junction__V1__InferRequest__ParametersEntry entry;
-        Junction__V1__Parameter value;
-    } slot;
-    size_t n = params ? params->count : 0;
-    req->n_parameters = 0;
-    req->parameters = NULL;
-    if (!n)
-        return 0;
-    size_t at = ALIGN_UP(n * sizeof *req->parameters, _Alignof(slot));
-    char *block = malloc(at + n * sizeof(slot));
-    if (!block)
-        return JN_ENOMEM;
-    Junction__V1__InferRequest__ParametersEntry **ptrs = (void *)block;
-    slot *slots = (slot *)(void *)(block + at);
-    for (size_t i = 0; i < n; i++) {
-        junction__v1__infer_request__parameters_entry__init(&slots[i].entry);
-        v1_value(&slots[i].value, &params->items[i]);
-        slots[i].entry.key = params->items[i].key;
-        slots[i].entry.value = &slots[i].value;
-        ptrs[i] = &slots[i].entry;
-    }
-    req->n_parameters = n;
-    req->parameters = ptrs;
-    return 0;
+    size_t n;
+    req->parameters = params_block(params, sizeof **req->parameters, sizeof(Junction__V1__Parameter), fill_v1, &n);
+    req->n_parameters = req->parameters ? n : 0;
+    return n && !req->parameters ? JN_ENOMEM : 0;
 }
 
 int jn_params_to_v2_request(const jn_params *params, Inference__ModelInferRequest *req)
 {
-    typedef struct slot {
-        Inference__ModelInferRequest__ParametersEntry entry;
-        Inference__InferParameter value;
-    } slot;
-    size_t n = params ? params->count : 0;
-    req->n_parameters = 0;
-    req->parameters = NULL;
-    if (!n)
-        return 0;
-    size_t at = ALIGN_UP(n * sizeof *req->parameters, _Alignof(slot));
-    char *block = malloc(at + n * sizeof(slot));
-    if (!block)
-        return JN_ENOMEM;
-    Inference__ModelInferRequest__ParametersEntry **ptrs = (void *)block;
-    slot *slots = (slot *)(void *)(block + at);
-    for (size_t i = 0; i < n; i++) {
-        inference__model_infer_request__parameters_entry__init(&slots[i].entry);
-        v2_value(&slots[i].value, &params->items[i]);
-        slots[i].entry.key = params->items[i].key;
-        slots[i].entry.value = &slots[i].value;
-        ptrs[i] = &slots[i].entry;
-    }
-    req->n_parameters = n;
-    req->parameters = ptrs;
-    return 0;
+    size_t n;
+    req->parameters = params_block(params, sizeof **req->parameters, sizeof(Inference__InferParameter), fill_v2, &n);
+    req->n_parameters = req->parameters ? n : 0;
+    return n && !req->parameters ? JN_ENOMEM : 0;
 }

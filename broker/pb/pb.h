@@ -5,8 +5,8 @@
  * frees with protobuf_c_message_free_unpacked(msg, NULL); the byte buffer is not consumed.
  * Thread-safety: pure functions.
  */
-#ifndef JN_RPC_PB_H
-#define JN_RPC_PB_H
+#ifndef JN_PB_PB_H
+#define JN_PB_PB_H
 
 #include <grpc/byte_buffer.h>
 #include <protobuf-c/protobuf-c.h>

@@ -4,8 +4,8 @@
  * Ownership: jn_pem_read returns a malloc'd NUL-terminated copy the caller frees (jn_pem_free wipes it first: keys
  * should not linger in freed memory). Thread-safety: pure.
  */
-#ifndef JN_RPC_PEM_H
-#define JN_RPC_PEM_H
+#ifndef JN_PB_PEM_H
+#define JN_PB_PEM_H
 
 #include "err.h"
 

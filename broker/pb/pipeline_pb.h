@@ -9,8 +9,8 @@
  *   protobuf_c_message_free_unpacked).
  * Thread-safety: pure functions over their arguments.
  */
-#ifndef JN_RPC_PIPELINE_PB_H
-#define JN_RPC_PIPELINE_PB_H
+#ifndef JN_PB_PIPELINE_PB_H
+#define JN_PB_PIPELINE_PB_H
 
 #include "junction/v1/pipeline.pb-c.h"
 #include "pipeline.h"

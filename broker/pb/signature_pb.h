@@ -5,8 +5,8 @@
  * Ownership: the message borrows every string and shape from the signature (which must outlive it); the arrays of
  * ports are the holder's, freed by jn_signature_pb_free. Thread-safety: one holder per thread.
  */
-#ifndef JN_RPC_SIGNATURE_PB_H
-#define JN_RPC_SIGNATURE_PB_H
+#ifndef JN_PB_SIGNATURE_PB_H
+#define JN_PB_SIGNATURE_PB_H
 
 #include "junction/v1/contract.pb-c.h"
 #include "signature.h"

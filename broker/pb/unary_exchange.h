@@ -7,8 +7,8 @@
  * jn_unary_exchange_finish then frees what the batch received and the packed request. Thread-safety: one exchange per
  * call, used by the thread that waits for it.
  */
-#ifndef JN_RPC_UNARY_EXCHANGE_H
-#define JN_RPC_UNARY_EXCHANGE_H
+#ifndef JN_PB_UNARY_EXCHANGE_H
+#define JN_PB_UNARY_EXCHANGE_H
 
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>

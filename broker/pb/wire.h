@@ -5,8 +5,8 @@
  * jn_wire_strings_view returns a malloc'd array whose entries point INTO the tensor: free the array only, and
  * only after the message that uses it has been packed.
  */
-#ifndef JN_RPC_WIRE_H
-#define JN_RPC_WIRE_H
+#ifndef JN_PB_WIRE_H
+#define JN_PB_WIRE_H
 
 #include <protobuf-c/protobuf-c.h>
 

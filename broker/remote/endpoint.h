@@ -133,7 +133,4 @@ void jn_endpoint_stream_close(jn_endpoint_stream *s);
 /* Destroys the calling thread's completion queue (the main thread calls it after making remote calls). */
 void jn_remote_thread_release(void);
 
-/* The grpc status name ("UNAVAILABLE"). */
-const char *jn_grpc_status_name(int code);
-
 #endif

@@ -1,4 +1,5 @@
-/* admin_service.c — junction.v1.Admin: PutPipeline, DeletePipeline, ListPipelines, LoadModel, UnloadModel.
+/* admin_service.c — junction.v1.Admin: PutPipeline, DeletePipeline, ListPipelines, LoadModel, UnloadModel (these two
+ * decode and answer here; loading, the state record and the registry checks are core/model_records.c's).
  *
  * No authentication yet: anyone who can reach the gRPC port can change the pipelines. The hardening issue adds the
  * admin token (checked here, before anything is parsed).

@@ -69,9 +69,22 @@ static void test_mappings(void)
     JN_CHECK_INT_EQ(jn_err_http_status(-999), 500);
 }
 
+static void test_grpc_status_names(void)
+{
+    JN_CHECK_STR_EQ(jn_grpc_status_name(0), "OK");
+    JN_CHECK_STR_EQ(jn_grpc_status_name(4), "DEADLINE_EXCEEDED");
+    JN_CHECK_STR_EQ(jn_grpc_status_name(14), "UNAVAILABLE");
+    JN_CHECK_STR_EQ(jn_grpc_status_name(16), "UNAUTHENTICATED");
+    JN_CHECK_STR_EQ(jn_grpc_status_name(17), "UNKNOWN");
+    JN_CHECK_STR_EQ(jn_grpc_status_name(-1), "UNKNOWN");
+    /* Through the JN_E* mapping. */
+    JN_CHECK_STR_EQ(jn_grpc_status_name(jn_err_grpc_status(JN_ENOTFOUND)), "NOT_FOUND");
+}
+
 int main(void)
 {
     JN_TEST_RUN(test_set_clear_prefix);
     JN_TEST_RUN(test_mappings);
+    JN_TEST_RUN(test_grpc_status_names);
     return JN_TEST_EXIT();
 }
