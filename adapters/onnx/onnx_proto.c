@@ -179,8 +179,8 @@ int ox_attr_copy(ox_attr *a, const Onnx__AttributeProto *p, const char *what, jn
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     int type = p->has_type ? (int)p->type : 0;
     if (type == 0) { /* IR < 2: the field in use tells the type */
-        type = p->n_ints ? 7 : p->n_floats ? 6 : p->has_i ? 2 : p->has_f ? 1 : p->has_s ? 3 : p->t ? 4 : p->g ? 5
-                                                                                                   : p->n_strings ? 8 : 0;
+        type = p->n_ints ? 7 : p->n_floats ? 6 : p->has_i ? 2 : p->has_f ? 1 : p->has_s ? 3 : p->t ? 4
+               : p->g ? 5 : p->n_strings ? 8 : 0;
     }
     if (p->ref_attr_name && p->ref_attr_name[0])
         return jn_err_set(err, JN_EINVAL, "%s: attribute '%s' refers to a function attribute outside a function",

@@ -459,8 +459,8 @@ static void slice_axis(const ox_tensor *t, int axis, int64_t at, ox_tensor *out)
     ox_set_shape(out, t->dtype, t->ndim - 1, shape, NULL);
     out->data = data;
     for (int64_t o = 0; o < outer; o++)
-        memcpy((uint8_t *)data + (size_t)(o * inner) * es, (const uint8_t *)t->data + (size_t)((o * L + at) * inner) * es,
-               (size_t)inner * es);
+        memcpy((uint8_t *)data + (size_t)(o * inner) * es,
+               (const uint8_t *)t->data + (size_t)((o * L + at) * inner) * es, (size_t)inner * es);
 }
 
 /* One scan over views: states in/out (cur: borrowed at first, owned after an iteration), scan inputs, stacks. */

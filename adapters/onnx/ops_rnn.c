@@ -327,7 +327,8 @@ static void lstm_cell(const rnn_run *k, int dir, const float *xg, const float *h
     float *g = k->tmp; /* [4H]: i, o, f, c */
     for (int64_t j = 0; j < 4 * H; j++)
         g[j] = xg[j] + hg[j];
-    const float *pi = k->p_peep ? k->p_peep + dir * 3 * H : NULL, *po = pi ? pi + H : NULL, *pf = pi ? pi + 2 * H : NULL;
+    const float *pi = k->p_peep ? k->p_peep + dir * 3 * H : NULL; /* peepholes: i, o, f */
+    const float *po = pi ? pi + H : NULL, *pf = pi ? pi + 2 * H : NULL;
     float *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
     if (pi)
         for (int64_t j = 0; j < H; j++) {

@@ -7,13 +7,13 @@ head on the first token) and a ResNet-style CNN (a Conv + Relu stem, Conv + Batc
 strided block with a 1x1 projection, GlobalAveragePool, Gemm + Relu, Gemm), both with a dynamic batch dimension.
 Between them they cover the adapter's fusions (MatMul + bias Add, Relu into Conv, Gemm and MatMul). Then the
 recurrent and control-flow families: a bidirectional 2-layer LSTM, a GRU over variable sequence_lens (with an
-initial state and linear_before_reset), the recurrent layers' attribute corners (peepholes, clip,
-input_forget, custom activations with alpha/beta, Relu RNN), and a model whose If branches hold an LSTM each and whose Loop accumulates
-a value read from the enclosing graph (with a scan output); and a graph that goes through sequences inside
-(SplitToSequence with sizes and without, SequenceErase, SequenceInsert, SequenceAt, SequenceLength,
-ConcatFromSequence with and without a new axis, SequenceConstruct, Optional); and a Scan over two inputs along
-different axes and directions, with scan outputs stacked along other axes, in reverse. Runs each on random inputs at
-two
+initial state and linear_before_reset), the recurrent layers' attribute corners (peepholes, clip, input_forget,
+custom activations with alpha/beta, Relu RNN), an FP16 LSTM (against ONNX Runtime's FP32 twin, rounded back), a
+model whose If branches hold an LSTM each and whose Loop accumulates a value read from the enclosing graph (with a
+scan output), a graph that goes through sequences inside (SplitToSequence with sizes and without, SequenceErase,
+SequenceInsert, SequenceAt, SequenceLength, ConcatFromSequence with and without a new axis, SequenceConstruct,
+Optional), and a Scan over two inputs along different axes and directions, with scan outputs stacked along other
+axes, in reverse. Runs each on random inputs at two
 batch sizes through ONNX Runtime (npm onnxruntime-node, via ort_run.js), writes the result in the ONNX backend-test
 layout (model.onnx, test_data_set_N/input_i.pb, output_i.pb) and has onnx_conformance compare junction's adapter
 with it (rtol 1e-4, atol 1e-5).
