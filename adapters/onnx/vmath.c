@@ -29,33 +29,80 @@ static inline float exp_core(float x)
     return p * scale;
 }
 
-OX_HOT void ox_vsigmoid(float *x, int64_t n)
+static inline float sigmoid_1(float v)
 {
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        float s = 1.0f / (1.0f + exp_core(-v));
-        x[i] = v != v ? v : s;
-    }
+    float s = 1.0f / (1.0f + exp_core(-v));
+    return v != v ? v : s;
 }
 
-OX_HOT void ox_vtanh(float *x, int64_t n)
+static inline float tanh_1(float v)
 {
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i], a = v < 0 ? -v : v;
-        /* small |x|: tanh x = x - x^3/3 + 2x^5/15 - 17x^7/315 + 62x^9/2835 - 1382x^11/155925 + 21844x^13/6081075 */
-        float z = v * v;
-        float p = 21844.0f / 6081075.0f;
-        p = p * z - 1382.0f / 155925.0f;
-        p = p * z + 62.0f / 2835.0f;
-        p = p * z - 17.0f / 315.0f;
-        p = p * z + 2.0f / 15.0f;
-        p = p * z - 1.0f / 3.0f;
-        float small = v + v * z * p;
-        float big = 1.0f - 2.0f / (exp_core(2.0f * a) + 1.0f);
-        big = v < 0 ? -big : big;
-        float t = a < 0.3f ? small : big;
-        x[i] = v != v ? v : t;
+    float a = v < 0 ? -v : v;
+    /* small |x|: tanh x = x - x^3/3 + 2x^5/15 - 17x^7/315 + 62x^9/2835 - 1382x^11/155925 + 21844x^13/6081075 */
+    float z = v * v;
+    float p = 21844.0f / 6081075.0f;
+    p = p * z - 1382.0f / 155925.0f;
+    p = p * z + 62.0f / 2835.0f;
+    p = p * z - 17.0f / 315.0f;
+    p = p * z + 2.0f / 15.0f;
+    p = p * z - 1.0f / 3.0f;
+    float small = v + v * z * p;
+    float big = 1.0f - 2.0f / (exp_core(2.0f * a) + 1.0f);
+    big = v < 0 ? -big : big;
+    float t = a < 0.3f ? small : big;
+    return v != v ? v : t;
+}
+
+/* One instantiation per instruction set, picked by ox_direct_isa (target_clones' AVX2 clone would leave out FMA,
+ * which the polynomials are made of). */
+#define ACT_FNS(isa, target)                                                                                     \
+    target static void sigmoid_##isa(float *x, int64_t n)                                                       \
+    {                                                                                                            \
+        for (int64_t i = 0; i < n; i++)                                                                          \
+            x[i] = sigmoid_1(x[i]);                                                                              \
+    }                                                                                                            \
+    target static void tanh_##isa(float *x, int64_t n)                                                          \
+    {                                                                                                            \
+        for (int64_t i = 0; i < n; i++)                                                                          \
+            x[i] = tanh_1(x[i]);                                                                                 \
     }
+
+ACT_FNS(sse2, )
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+ACT_FNS(avx2, __attribute__((target("avx2,fma"))))
+ACT_FNS(avx512, __attribute__((target("avx512f"))))
+#endif
+
+void ox_vsigmoid(float *x, int64_t n)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    int isa = ox_direct_isa();
+    if (isa >= 3) {
+        sigmoid_avx512(x, n);
+        return;
+    }
+    if (isa == 2) {
+        sigmoid_avx2(x, n);
+        return;
+    }
+#endif
+    sigmoid_sse2(x, n);
+}
+
+void ox_vtanh(float *x, int64_t n)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    int isa = ox_direct_isa();
+    if (isa >= 3) {
+        tanh_avx512(x, n);
+        return;
+    }
+    if (isa == 2) {
+        tanh_avx2(x, n);
+        return;
+    }
+#endif
+    tanh_sse2(x, n);
 }
 
 /* ---- Products against a matrix packed in column panels (ox_panel_pack) ----
