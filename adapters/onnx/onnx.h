@@ -67,7 +67,7 @@ typedef struct jn_onnx_op_count {
 typedef struct jn_onnx_refusal {
     char *op_type; /* NULL when the whole model is refused (an opset, a graph input, a malformed graph) */
     char *domain;  /* "" = the default ONNX domain; NULL with op_type */
-    char *node;    /* the node's name, or "#<index>" when it has none; NULL with op_type */
+    char *node;    /* the node's name, or "#<index in the file's node list>" when it has none; NULL with op_type */
     char *reason;
 } jn_onnx_refusal;
 

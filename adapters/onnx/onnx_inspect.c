@@ -64,8 +64,8 @@ static int find_value(const ox_model *m, const char *name)
     return -1;
 }
 
-int ox_inspect_node_failed(ox_model *m, const ox_node *n, const char *domain, const char *const *outputs,
-                           size_t n_outputs, int rc, jn_err *err)
+int ox_inspect_node_failed(ox_model *m, const ox_node *n, const char *name, size_t position, const char *domain,
+                           const char *const *outputs, size_t n_outputs, int rc, jn_err *err)
 {
     struct ox_inspect *in = m->inspect;
     if (!in || rc == JN_ENOMEM || !n->op_type || !n->name)
@@ -76,10 +76,14 @@ int ox_inspect_node_failed(ox_model *m, const ox_node *n, const char *domain, co
     const char *reason = err->msg;
     if (strncmp(reason, prefix, strlen(prefix)) == 0)
         reason += strlen(prefix);
+    /* An unnamed node is named by its place in the file (the loader's "#k" counts the nodes kept so far). */
+    char fallback[32];
+    snprintf(fallback, sizeof fallback, "#%zu", position);
+    const char *shown = name && name[0] ? name : fallback;
     if (in->pending_unchecked)
-        add_refusal(in, &in->rep->unchecked, &in->rep->n_unchecked, n->op_type, domain, n->name, reason);
+        add_refusal(in, &in->rep->unchecked, &in->rep->n_unchecked, n->op_type, domain, shown, reason);
     else
-        add_refusal(in, &in->rep->refused, &in->rep->n_refused, n->op_type, domain, n->name, reason);
+        add_refusal(in, &in->rep->refused, &in->rep->n_refused, n->op_type, domain, shown, reason);
     in->pending_unchecked = false;
     /* Its outputs exist from now on, of unknown dtype, so that later nodes resolve their inputs. */
     for (size_t i = 0; i < n_outputs; i++) {

@@ -278,10 +278,11 @@ int ox_half_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, j
 struct ox_inspect;
 ox_model *ox_load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
                        jn_err *err);
-/* onnx_inspect.c, the loader's hooks (no-ops unless m->inspect is set): a node failed with rc (its domain and
- * output names from the NodeProto): records it, marks its outputs refused and returns 0; else returns rc. */
-int ox_inspect_node_failed(ox_model *m, const ox_node *n, const char *domain, const char *const *outputs,
-                           size_t n_outputs, int rc, jn_err *err);
+/* onnx_inspect.c, the loader's hooks (no-ops unless m->inspect is set): a node failed with rc (its name, domain
+ * and output names from the NodeProto, `position` its index in the file): records it, marks its outputs refused
+ * and returns 0; else returns rc. */
+int ox_inspect_node_failed(ox_model *m, const ox_node *n, const char *name, size_t position, const char *domain,
+                           const char *const *outputs, size_t n_outputs, int rc, jn_err *err);
 /* Whether n reads a value a refused node makes (then its dtype checks cannot run). */
 bool ox_inspect_reads_refused(const ox_model *m, const ox_node *n);
 /* n was checked as far as its unknown inputs allow: noted as unchecked; returns a code for node_failed. */

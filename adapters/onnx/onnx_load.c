@@ -581,10 +581,12 @@ static int topo_order(ox_model *m, const Onnx__GraphProto *g, size_t **order_out
 }
 
 /* Node `n` (built from `p`, maybe partly) failed with rc: the load stops there (rc returned), or, when inspecting,
- * the refusal is recorded, its outputs marked unknown and the load goes on (0). The node is freed either way. */
-static int node_failed(ox_model *m, const Onnx__NodeProto *p, ox_node *n, int rc, jn_err *err)
+ * the refusal is recorded, its outputs marked unknown and the load goes on (0). The node is freed either way.
+ * `position`: p's index in the file's node list. */
+static int node_failed(ox_model *m, const Onnx__NodeProto *p, size_t position, ox_node *n, int rc, jn_err *err)
 {
-    rc = ox_inspect_node_failed(m, n, p->domain, (const char *const *)p->output, p->n_output, rc, err);
+    rc = ox_inspect_node_failed(m, n, p->name, position, p->domain, (const char *const *)p->output, p->n_output,
+                                rc, err);
     node_free(n);
     return rc;
 }
@@ -605,7 +607,7 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
         ox_node *n = &m->nodes[m->n_nodes];
         rc = node_build(m, p, m->n_nodes, n, err);
         if (rc) {
-            rc = node_failed(m, p, n, rc, err);
+            rc = node_failed(m, p, order[k], n, rc, err);
             continue;
         }
         /* Optional inputs may be left out (""); required ones and the first output may not. */
@@ -627,7 +629,7 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
             if (!rc)
                 rc = fold_constant(m, n, err);
             if (rc)
-                rc = node_failed(m, p, n, rc, err);
+                rc = node_failed(m, p, order[k], n, rc, err);
             else
                 node_free(n);
             continue;
@@ -639,7 +641,7 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
                 rc = ox_reject(n, err, "output '%s' would have dtype %s, which is not supported",
                                m->values[n->out[i]].name, jn_dtype_name(m->values[n->out[i]].dtype));
         if (rc) {
-            rc = node_failed(m, p, n, rc, err);
+            rc = node_failed(m, p, order[k], n, rc, err);
             continue;
         }
         for (int i = 0; i < n->n_out; i++)
