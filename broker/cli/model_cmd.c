@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "onnx.h"
+#include "signature.h"
 
 static void model_usage(FILE *to)
 {
@@ -134,49 +135,86 @@ static void print_text(const char *file, const jn_onnx_report *rep)
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
- * JSON (jansson; json_*_set_new and json_array_append_new take NULL values as failures, checked once at the end by
- * the dump) */
+ * JSON (jansson). json_pack fails on a NULL member; push() notes any failure in *ok, so an out-of-memory anywhere
+ * fails the whole report instead of leaving an element out. */
 
-static json_t *ports_json(const jn_port *ports, size_t n)
+static void push(json_t *array, json_t *v, bool *ok)
+{
+    if (!v || json_array_append_new(array, v))
+        *ok = false;
+}
+
+/* A JSON string from a name in the file: protobuf-c does not check that ONNX's strings are UTF-8, jansson refuses
+ * those that are not, so each invalid byte becomes '?' (NULL stays JSON null). */
+static json_t *jstr(const char *s)
+{
+    if (!s)
+        return json_null();
+    size_t n = strlen(s), bad;
+    if (jn_utf8_valid((const uint8_t *)s, n, &bad))
+        return json_string(s);
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    size_t at = 0;
+    while (!jn_utf8_valid((const uint8_t *)copy + at, n - at, &bad)) {
+        copy[at + bad] = '?';
+        at += bad + 1;
+    }
+    json_t *j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+static json_t *ports_json(const jn_port *ports, size_t n, bool *ok)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *shape = json_array();
         for (int d = 0; d < ports[i].ndim; d++)
-            json_array_append_new(shape, json_integer(ports[i].shape[d]));
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:o}", "name", ports[i].name, "kind",
-                                           jn_kind_name(ports[i].kind), "dtype", jn_dtype_name(ports[i].dtype),
-                                           "shape", shape));
+            push(shape, json_integer(ports[i].shape[d]), ok);
+        push(a,
+             json_pack("{s:o, s:s, s:s, s:o}", "name", jstr(ports[i].name), "kind", jn_kind_name(ports[i].kind),
+                       "dtype", jn_dtype_name(ports[i].dtype), "shape", shape),
+             ok);
     }
     return a;
 }
 
-static json_t *refusals_json(const jn_onnx_refusal *r, size_t n)
+static json_t *refusals_json(const jn_onnx_refusal *r, size_t n, bool *ok)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s?, s:s?, s:s?, s:s}", "op_type", r[i].op_type, "domain",
-                                           r[i].domain, "node", r[i].node, "reason", r[i].reason));
+        push(a,
+             json_pack("{s:o, s:o, s:o, s:o}", "op_type", jstr(r[i].op_type), "domain", jstr(r[i].domain), "node",
+                       jstr(r[i].node), "reason", jstr(r[i].reason)),
+             ok);
     return a;
 }
 
 static int print_json(const char *file, const jn_onnx_report *rep)
 {
+    bool ok = true;
     json_t *opsets = json_array(), *ops = json_array();
     for (size_t i = 0; i < rep->n_opsets; i++)
-        json_array_append_new(opsets, json_pack("{s:s, s:I}", "domain", rep->opsets[i].domain, "version",
-                                                (json_int_t)rep->opsets[i].version));
+        push(opsets,
+             json_pack("{s:o, s:I}", "domain", jstr(rep->opsets[i].domain), "version",
+                       (json_int_t)rep->opsets[i].version),
+             &ok);
     for (size_t i = 0; i < rep->n_ops; i++)
-        json_array_append_new(ops, json_pack("{s:s, s:s, s:I}", "domain", rep->ops[i].domain, "op_type",
-                                             rep->ops[i].op_type, "count", (json_int_t)rep->ops[i].count));
-    json_t *o = json_pack("{s:s, s:b, s:I, s:s, s:o, s:o, s:o, s:I, s:o, s:o, s:o}", "file", file, "loads",
+        push(ops,
+             json_pack("{s:o, s:o, s:I}", "domain", jstr(rep->ops[i].domain), "op_type", jstr(rep->ops[i].op_type),
+                       "count", (json_int_t)rep->ops[i].count),
+             &ok);
+    json_t *o = json_pack("{s:o, s:b, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o}", "file", jstr(file), "loads",
                           rep->loads, "ir_version", (json_int_t)rep->ir_version, "producer",
-                          rep->producer ? rep->producer : "", "inputs", ports_json(rep->sig.inputs, rep->sig.n_inputs),
-                          "outputs", ports_json(rep->sig.outputs, rep->sig.n_outputs), "opsets", opsets, "nodes",
+                          jstr(rep->producer ? rep->producer : ""), "inputs",
+                          ports_json(rep->sig.inputs, rep->sig.n_inputs, &ok), "outputs",
+                          ports_json(rep->sig.outputs, rep->sig.n_outputs, &ok), "opsets", opsets, "nodes",
                           (json_int_t)rep->n_nodes, "operators", ops, "refused",
-                          refusals_json(rep->refused, rep->n_refused), "unchecked",
-                          refusals_json(rep->unchecked, rep->n_unchecked));
-    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+                          refusals_json(rep->refused, rep->n_refused, &ok), "unchecked",
+                          refusals_json(rep->unchecked, rep->n_unchecked, &ok));
+    char *text = o && ok ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!text) {
         fprintf(stderr, "junction model inspect: %s: cannot build the JSON report (out of memory)\n", file);

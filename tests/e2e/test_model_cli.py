@@ -7,7 +7,8 @@ models built here with python3-onnx's helper:
 - a model with two unsupported nodes (a made-up default-domain operator and a node of domain com.example), each
   followed by a supported node: exit 1, both refused nodes named with their reasons, the nodes downstream listed as
   unchecked, the histogram naming the com.example domain;
-- --json of both, parsed and checked field by field (and the same facts as the text);
+- --json of both, parsed and checked field by field (and the same facts as the text); a name that is not UTF-8
+  comes out with '?' for each invalid byte, the JSON still valid;
 - a model whose opset is newer than the adapter follows: exit 1, a refusal of the whole model (nulls in JSON);
 - a truncated file, an empty file, a missing file: exit 2 and a message naming the file; usage errors: exit 2;
 - `model operators` lists what the loader accepts: every listed operator of the default domain is not refused as
@@ -159,6 +160,16 @@ def main(t):
             t.eq({(o["domain"], o["op_type"]): o["count"] for o in j["operators"]},
                  {("", "Relu"): 2, ("", "FrobnicateTheWidgets"): 1, ("com.example", "Gadget"): 1, ("", "Sigmoid"): 1},
                  "histogram with domains")
+
+    with t.case("inspect --json: names that are not UTF-8"):
+        raw = one_node_model("Nope").SerializeToString().replace(b"Nope", b"N\xffpe")
+        path = os.path.join(t.workdir, "not_utf8.onnx")
+        with open(path, "wb") as f:
+            f.write(raw)
+        rc, out, err = run_cli(t, ["model", "inspect", "--json", path])
+        j = json.loads(out) if out.strip().startswith("{") else {}
+        t.check(rc == 1 and [r["op_type"] for r in j.get("refused", [])] == ["N?pe"],
+                "an operator name with an invalid byte is reported with '?' in valid JSON", "%r %r" % (rc, out[:300]))
 
     with t.case("inspect: a refusal of the whole model"):
         m = good_model()
