@@ -580,6 +580,17 @@ static int topo_order(ox_model *m, const Onnx__GraphProto *g, size_t **order_out
     return 0;
 }
 
+/* Node `n` (built from `p`, maybe partly) failed with rc: the load stops there (rc returned), or, when inspecting,
+ * the refusal is recorded, its outputs marked unknown and the load goes on (0). The node is freed either way.
+ * `position`: p's index in the file's node list. */
+static int node_failed(ox_model *m, const Onnx__NodeProto *p, size_t position, ox_node *n, int rc, jn_err *err)
+{
+    rc = ox_inspect_node_failed(m, n, p->name, position, p->domain, (const char *const *)p->output, p->n_output,
+                                rc, err);
+    node_free(n);
+    return rc;
+}
+
 static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
 {
     size_t *order = NULL;
@@ -592,11 +603,12 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
     }
     int rc = 0;
     for (size_t k = 0; k < g->n_node && !rc; k++) {
+        const Onnx__NodeProto *p = g->node[order[k]];
         ox_node *n = &m->nodes[m->n_nodes];
-        rc = node_build(m, g->node[order[k]], m->n_nodes, n, err);
+        rc = node_build(m, p, m->n_nodes, n, err);
         if (rc) {
-            node_free(n);
-            break;
+            rc = node_failed(m, p, order[k], n, rc, err);
+            continue;
         }
         /* Optional inputs may be left out (""); required ones and the first output may not. */
         for (int i = 0; i < n->op->min_in && i < n->n_in && !rc; i++)
@@ -604,16 +616,22 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
                 rc = ox_reject(n, err, "input %d is required but left out", i);
         if (!rc && n->n_out > 0 && n->out[0] < 0)
             rc = ox_reject(n, err, "output 0 is required but left out");
-        for (int i = 0; i < n->n_in && !rc; i++)
+        bool unknown = ox_inspect_reads_refused(m, n); /* inspecting: an input's dtype is unknown */
+        for (int i = 0; i < n->n_in && !rc && !unknown; i++)
             if (n->in[i] >= 0 && !ox_dtype_supported(m->values[n->in[i]].dtype))
                 rc = ox_reject(n, err, "input '%s' has dtype %s, which is not supported",
                                m->values[n->in[i]].name, jn_dtype_name(m->values[n->in[i]].dtype));
         if (!rc)
             rc = node_check_attrs(n, err);
+        if (!rc && unknown)
+            rc = ox_inspect_unchecked(m, n, err);
         if (strcmp(n->op_type, "Constant") == 0) {
             if (!rc)
                 rc = fold_constant(m, n, err);
-            node_free(n);
+            if (rc)
+                rc = node_failed(m, p, order[k], n, rc, err);
+            else
+                node_free(n);
             continue;
         }
         if (!rc)
@@ -622,6 +640,10 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
             if (n->out[i] >= 0 && !ox_dtype_supported(m->values[n->out[i]].dtype))
                 rc = ox_reject(n, err, "output '%s' would have dtype %s, which is not supported",
                                m->values[n->out[i]].name, jn_dtype_name(m->values[n->out[i]].dtype));
+        if (rc) {
+            rc = node_failed(m, p, order[k], n, rc, err);
+            continue;
+        }
         for (int i = 0; i < n->n_out; i++)
             if (n->out[i] >= 0)
                 m->values[n->out[i]].producer = (int)m->n_nodes;
@@ -689,6 +711,12 @@ static void mark_shape_data(ox_model *m)
 
 jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *what, jn_err *err)
 {
+    return ox_load_bytes(data, size, what, NULL, err);
+}
+
+jn_onnx_model *ox_load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
+                             jn_err *err)
+{
     Onnx__ModelProto *p = onnx__model_proto__unpack(NULL, size, data);
     if (!p) {
         jn_err_set(err, JN_EINVAL, "%s: not an ONNX model (the protobuf does not parse)", what);
@@ -702,6 +730,7 @@ jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *
     }
     pthread_mutex_init(&m->plan_lock, NULL);
     m->max_tensor_bytes = JN_ONNX_MAX_TENSOR_BYTES;
+    m->inspect = inspect;
     int rc = check_opsets(m, p, err);
     if (!rc && !p->graph)
         rc = jn_err_set(err, JN_EINVAL, "the model has no graph");
@@ -713,6 +742,8 @@ jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *
         rc = load_values(m, p->graph, err);
     if (!rc)
         rc = load_nodes(m, p->graph, err);
+    if (!rc)
+        rc = ox_inspect_found(m, err); /* refused nodes were recorded: the outputs cannot be checked */
     if (!rc)
         rc = load_outputs(m, p->graph, err);
     onnx__model_proto__free_unpacked(p, NULL);
