@@ -15,6 +15,7 @@
 #ifndef JN_ADAPTERS_ONNX_H
 #define JN_ADAPTERS_ONNX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,55 @@ int jn_onnx_signature(const jn_onnx_model *model, jn_signature *sig, jn_err *err
 /* Runs the graph on `inputs` (matched by name; every graph input must be present, with the declared dtype and
  * rank). Outputs are appended in graph order under their graph names. */
 int jn_onnx_run(jn_onnx_model *model, const jn_tensor_list *inputs, jn_tensor_list *outputs, jn_err *err);
+
+/* Inspection (`junction model inspect`, onnx_inspect.c): what loading `data` would do, without keeping the model.
+ * Every node is checked and every refusal recorded (not only the first); a node reading a refused node's output is
+ * checked for domain, operator, arity and attributes, then listed as unchecked (its input dtypes are unknown). */
+typedef struct jn_onnx_opset {
+    char *domain; /* "" = the default ONNX domain */
+    int64_t version;
+} jn_onnx_opset;
+
+typedef struct jn_onnx_op_count {
+    char *domain; /* "" = the default ONNX domain */
+    char *op_type;
+    size_t count;
+} jn_onnx_op_count;
+
+typedef struct jn_onnx_refusal {
+    char *op_type; /* NULL when the whole model is refused (an opset, a graph input, a malformed graph) */
+    char *domain;  /* "" = the default ONNX domain; NULL with op_type */
+    char *node;    /* the node's name, or "#<index in the file's node list>" when it has none; NULL with op_type */
+    char *reason;
+} jn_onnx_refusal;
+
+typedef struct jn_onnx_report {
+    bool loads;       /* the model would be served */
+    int64_t ir_version; /* 0 when absent */
+    char *producer;   /* "name version", "" when absent */
+    /* As served when it loads (jn_onnx_signature); else the graph's declared inputs (initializers excluded) and
+     * outputs, those with a dtype junction has no name for left out. */
+    jn_signature sig;
+    jn_onnx_opset *opsets;
+    size_t n_opsets;
+    size_t n_nodes;
+    jn_onnx_op_count *ops; /* first-appearance order */
+    size_t n_ops;
+    jn_onnx_refusal *refused;
+    size_t n_refused;
+    jn_onnx_refusal *unchecked; /* downstream of a refused node; reason says which input is unknown */
+    size_t n_unchecked;
+} jn_onnx_report;
+
+/* Fills `rep` (free it with jn_onnx_report_free, also after a failure). Returns 0 when the bytes parse as a
+ * ModelProto with a graph (rep->loads says whether the model would load), JN_EINVAL naming `what` when they do
+ * not, JN_ENOMEM. */
+int jn_onnx_inspect(const uint8_t *data, size_t size, const char *what, jn_onnx_report *rep, jn_err *err);
+void jn_onnx_report_free(jn_onnx_report *rep);
+
+/* The operators the adapter implements: calls fn once per (domain, op_type), domains in turn ("" = default, then
+ * the others by name), op types sorted within each. Returns how many. */
+size_t jn_onnx_operators(void (*fn)(void *ctx, const char *domain, const char *op_type), void *ctx);
 
 #define JN_ONNX_PLATFORM "onnx"
 

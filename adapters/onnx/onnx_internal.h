@@ -118,6 +118,7 @@ typedef struct ox_value {
     bool shape_data; /* its values decide some tensor's shape (Reshape's shape, Slice's starts, ...) */
     int last_use;    /* last node index reading it; -1 if none */
     bool konst_shared; /* konst belongs to an enclosing graph (a subgraph's view of an outer constant) */
+    bool refused;    /* inspecting only: made by a refused node, its dtype unknown (onnx_inspect.c) */
 } ox_value;
 
 struct ox_plan;
@@ -152,6 +153,7 @@ typedef struct ox_model {
     size_t n_subs;
     bool seq_io; /* graph inputs and outputs may be sequences and optionals (JN_ONNX_LOAD_SEQUENCE_IO) */
     bool has_dynamic; /* some node is dynamic (see ox_node) */
+    struct ox_inspect *inspect; /* jn_onnx_inspect's collector while it loads the model; else NULL */
 } ox_model;
 
 /* Appends a value (dtype unknown, no producer); its index, or a JN_E* code. May move m->values. (onnx_util.c) */
@@ -210,10 +212,14 @@ const ox_op_ext *ox_op_ext_find(const ox_op *op); /* NULL for plain operators */
 
 /* The operator table: NULL when op_type is not implemented. */
 const ox_op *ox_op_find(const char *op_type);
+/* The table's i-th operator (in table order), NULL past the end: `junction model operators` lists them. */
+const ox_op *ox_op_nth(size_t i);
 /* The ai.onnx.ml domain's operators (ops_ml.c), NULL when not implemented; ox_domain_is_ml says whether a node's
  * domain is that one. */
 const ox_op *ox_op_find_ml(const char *op_type);
 bool ox_domain_is_ml(const char *domain);
+/* The ai.onnx.ml table's i-th operator, NULL past the end (ops_ml.c; `junction model operators`). */
+const ox_op *ox_op_nth_ml(size_t i);
 
 /* Per-family tables (ops_*.c), each NULL-terminated. */
 extern const ox_op *const ox_ops_math[];
@@ -313,6 +319,23 @@ void ox_gemm_direct(int isa, int64_t M, int64_t N, int64_t K, const float *x, co
 int ox_half_check(ox_model *m, ox_node *n, jn_err *err);
 int ox_half_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);
 int ox_half_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);
+
+/* onnx_load.c: jn_onnx_load_bytes, and with `inspect` (onnx_inspect.c) set, a load that records every refused
+ * node instead of stopping at the first (the model is then not returned). */
+struct ox_inspect;
+ox_model *ox_load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
+                       jn_err *err);
+/* onnx_inspect.c, the loader's hooks (no-ops unless m->inspect is set): a node failed with rc (its name, domain
+ * and output names from the NodeProto, `position` its index in the file): records it, marks its outputs refused
+ * and returns 0; else returns rc. */
+int ox_inspect_node_failed(ox_model *m, const ox_node *n, const char *name, size_t position, const char *domain,
+                           const char *const *outputs, size_t n_outputs, int rc, jn_err *err);
+/* Whether n reads a value a refused node makes (then its dtype checks cannot run). */
+bool ox_inspect_reads_refused(const ox_model *m, const ox_node *n);
+/* n was checked as far as its unknown inputs allow: noted as unchecked; returns a code for node_failed. */
+int ox_inspect_unchecked(ox_model *m, const ox_node *n, jn_err *err);
+/* After the nodes: JN_EUNIMPL when something was recorded (the load stops), else 0. */
+int ox_inspect_found(const ox_model *m, jn_err *err);
 
 /* onnx_fuse.c: load-time fusions (Relu into Conv/Gemm/MatMul, a bias Add into MatMul); keeps the order. */
 void ox_fuse(ox_model *m);

@@ -396,6 +396,17 @@ static int topo_order(ox_model *m, const Onnx__GraphProto *g, size_t **order_out
     return 0;
 }
 
+/* Node `n` (built from `p`, maybe partly) failed with rc: the load stops there (rc returned), or, when inspecting,
+ * the refusal is recorded, its outputs marked unknown and the load goes on (0). The node is freed either way.
+ * `position`: p's index in the file's node list. */
+static int node_failed(ox_model *m, const Onnx__NodeProto *p, size_t position, ox_node *n, int rc, jn_err *err)
+{
+    rc = ox_inspect_node_failed(m, n, p->name, position, p->domain, (const char *const *)p->output, p->n_output,
+                                rc, err);
+    node_free(n);
+    return rc;
+}
+
 static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
 {
     size_t *order = NULL;
@@ -408,11 +419,12 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
     }
     int rc = 0;
     for (size_t k = 0; k < g->n_node && !rc; k++) {
+        const Onnx__NodeProto *p = g->node[order[k]];
         ox_node *n = &m->nodes[m->n_nodes];
-        rc = node_build(m, g->node[order[k]], m->n_nodes, n, err);
+        rc = node_build(m, p, m->n_nodes, n, err);
         if (rc) {
-            node_free(n);
-            break;
+            rc = node_failed(m, p, order[k], n, rc, err);
+            continue;
         }
         /* Optional inputs may be left out (""); required ones and the first output may not. */
         for (int i = 0; i < n->op->min_in && i < n->n_in && !rc; i++)
@@ -434,16 +446,22 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
             n->ext = ox_op_ext_find(any);
             flags = n->ext->flags;
         }
-        for (int i = 0; i < n->n_in && !rc; i++)
+        bool unknown = ox_inspect_reads_refused(m, n); /* inspecting: an input's dtype is unknown */
+        for (int i = 0; i < n->n_in && !rc && !unknown; i++)
             if (n->in[i] >= 0 && !ox_dtype_supported(m->values[n->in[i]].dtype))
                 rc = ox_reject(n, err, "input '%s' has dtype %s, which is not supported",
                                m->values[n->in[i]].name, jn_dtype_name(m->values[n->in[i]].dtype));
         if (!rc)
             rc = node_check_attrs(n, err);
+        if (!rc && unknown)
+            rc = ox_inspect_unchecked(m, n, err);
         if (strcmp(n->op_type, "Constant") == 0) {
             if (!rc)
                 rc = fold_constant(m, n, err);
-            node_free(n);
+            if (rc)
+                rc = node_failed(m, p, order[k], n, rc, err);
+            else
+                node_free(n);
             continue;
         }
         if (!rc)
@@ -452,6 +470,10 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
             if (n->out[i] >= 0 && !ox_dtype_supported(m->values[n->out[i]].dtype))
                 rc = ox_reject(n, err, "output '%s' would have dtype %s, which is not supported",
                                m->values[n->out[i]].name, jn_dtype_name(m->values[n->out[i]].dtype));
+        if (rc) {
+            rc = node_failed(m, p, order[k], n, rc, err);
+            continue;
+        }
         for (int i = 0; i < n->n_out; i++)
             if (n->out[i] >= 0)
                 m->values[n->out[i]].producer = (int)m->n_nodes;
@@ -531,6 +553,8 @@ int ox_graph_load(ox_model *m, const Onnx__GraphProto *g, const ox_kind *kinds, 
     if (!rc)
         rc = load_nodes(m, g, err);
     if (!rc)
+        rc = ox_inspect_found(m, err); /* refused nodes were recorded: the outputs cannot be checked */
+    if (!rc)
         rc = load_outputs(m, g, err);
     if (rc)
         return rc;
@@ -540,13 +564,28 @@ int ox_graph_load(ox_model *m, const Onnx__GraphProto *g, const ox_kind *kinds, 
     return 0;
 }
 
+static jn_onnx_model *load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
+                                 unsigned flags, jn_err *err);
+
 jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *what, jn_err *err)
 {
-    return jn_onnx_load_bytes_flags(data, size, what, 0, err);
+    return load_bytes(data, size, what, NULL, 0, err);
 }
 
 jn_onnx_model *jn_onnx_load_bytes_flags(const uint8_t *data, size_t size, const char *what, unsigned flags,
                                         jn_err *err)
+{
+    return load_bytes(data, size, what, NULL, flags, err);
+}
+
+jn_onnx_model *ox_load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
+                             jn_err *err)
+{
+    return load_bytes(data, size, what, inspect, 0, err);
+}
+
+static jn_onnx_model *load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
+                                 unsigned flags, jn_err *err)
 {
     Onnx__ModelProto *p = onnx__model_proto__unpack(NULL, size, data);
     if (!p) {
@@ -563,6 +602,7 @@ jn_onnx_model *jn_onnx_load_bytes_flags(const uint8_t *data, size_t size, const 
     m->max_tensor_bytes = JN_ONNX_MAX_TENSOR_BYTES;
     m->max_loop_iterations = JN_ONNX_MAX_LOOP_ITERATIONS;
     m->seq_io = (flags & JN_ONNX_LOAD_SEQUENCE_IO) != 0;
+    m->inspect = inspect;
     int rc = check_opsets(m, p, err);
     if (!rc && !p->graph)
         rc = jn_err_set(err, JN_EINVAL, "the model has no graph");

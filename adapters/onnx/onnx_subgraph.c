@@ -41,7 +41,7 @@ int ox_capture(ox_model *m, const char *name, int *v, jn_err *err)
         return nv;
     ox_value *val = &m->values[nv];
     const ox_value *outer = &o->values[ov];
-    if (outer->producer >= 0 && (size_t)outer->producer == o->n_nodes) /* the node being loaded: its own output */
+    if (outer->producer >= 0 && (size_t)outer->producer == o->n_nodes && !outer->refused) /* the node being loaded */
         return jn_err_set(err, JN_EUNIMPL, "subgraph reads '%s', an output of the node itself", name);
     val->dtype = outer->dtype;
     val->kind = outer->kind;

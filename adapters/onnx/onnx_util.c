@@ -253,7 +253,8 @@ int ox_need_opset(const ox_node *n, int since, jn_err *err)
     return 0;
 }
 
-const ox_op *ox_op_find(const char *op_type)
+/* By name (op_type set) or by position (op_type NULL: the nth entry). */
+static const ox_op *op_lookup(const char *op_type, size_t nth)
 {
     const ox_op *const *tables[] = {
         ox_ops_math, ox_ops_nn, ox_ops_shape, ox_ops_reduce,
@@ -270,9 +271,19 @@ const ox_op *ox_op_find(const char *op_type)
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const ox_op *const *op = tables[t]; *op; op++)
-            if (strcmp((*op)->op_type, op_type) == 0)
+            if (op_type ? strcmp((*op)->op_type, op_type) == 0 : nth-- == 0)
                 return *op;
     return NULL;
+}
+
+const ox_op *ox_op_find(const char *op_type)
+{
+    return op_type ? op_lookup(op_type, 0) : NULL;
+}
+
+const ox_op *ox_op_nth(size_t i)
+{
+    return op_lookup(NULL, i);
 }
 
 jn_dtype ox_dtype_from_onnx(int64_t t)

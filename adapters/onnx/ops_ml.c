@@ -720,3 +720,11 @@ const ox_op *ox_op_find_ml(const char *op_type)
             return *op;
     return NULL;
 }
+
+const ox_op *ox_op_nth_ml(size_t i)
+{
+    for (const ox_op *const *op = ml_ops; *op; op++)
+        if (i-- == 0)
+            return *op;
+    return NULL;
+}

@@ -345,3 +345,11 @@ put_ml("vis_ml_tree_cycle", [N_("TreeEnsembleRegressor", ["x"], ["y"], domain=ml
        [vi("x", [1, 1])], [vi("y", None)])
 put_ml("vis_zipmap", [N_("ZipMap", ["x"], ["y"], domain=ml, classlabels_int64s=[0, 1])], [vi("x", [1, 2])],
        [vi("y", None)])
+# jn_onnx_inspect (`junction model inspect`) goes on past refused nodes: several refusals, nodes downstream of them
+# (unchecked), a refused Constant, a refused node's output read twice and listed as a graph output, an output
+# defined twice after a refusal.
+put("inspect_many_refused",
+    [H("NoSuchA", ["x"], ["a"]), H("Relu", ["a"], ["b"]), H("Constant", [], ["k"], value_strings=["s"]),
+     H("Add", ["b", "k"], ["c"]), H("Gadget", ["c", "a"], ["d"], domain="com.example"), H("Relu", ["x"], ["e"]),
+     H("Sigmoid", ["e"], ["d2"]), H("Relu", ["x"], ["d2"])],
+    [vi("x", [2, 3])], [vi("d", [2, 3]), vi("a", [2, 3]), vi("d2", [2, 3])], opset=17)
