@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""The ONNX benchmark's models: an MLP 784-256-10 (MatMul, Add, Relu, Gemm) and a small CNN on 1x28x28 (two
-Conv+Relu+MaxPool, one dense layer), dynamic batch, random weights.
-usage: /usr/bin/python3 bench/make_onnx_models.py OUT_DIR   (writes mlp.onnx and cnn.onnx)"""
+"""The ONNX benchmark's models: an MLP 784-256-10 (MatMul, Add, Relu, Gemm), a small CNN on 1x28x28 (two
+Conv+Relu+MaxPool, one dense layer) and a 2-layer bidirectional LSTM (input and hidden 128, 100 steps), dynamic
+batch, random weights.
+usage: /usr/bin/python3 bench/make_onnx_models.py OUT_DIR   (writes mlp.onnx, cnn.onnx and lstm.onnx)"""
 import os
 import sys
 
@@ -41,3 +42,17 @@ save("cnn", [helper.make_node("Conv", ["x", "k1", "c1"], ["a1"], kernel_shape=[3
      helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 28, 28]),
      helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10]),
      {"k1": w(16, 1, 3, 3), "c1": w(16), "k2": w(32, 16, 3, 3), "c2": w(32), "wd": w(10, 32 * 7 * 7), "bd": w(10)})
+
+# lstm: X [100, N, 128] -> bidirectional LSTM (hidden 128) -> [100, N, 256] -> bidirectional LSTM -> Y [100, 2, N, 128]
+H = 128
+nodes = [helper.make_node("LSTM", ["x", "w1", "r1", "b1"], ["y1"], hidden_size=H, direction="bidirectional"),
+         helper.make_node("Transpose", ["y1"], ["t1"], perm=[0, 2, 1, 3]),
+         helper.make_node("Reshape", ["t1", "s1"], ["x2"]),
+         helper.make_node("LSTM", ["x2", "w2", "r2", "b2"], ["y"], hidden_size=H, direction="bidirectional")]
+g = helper.make_graph(nodes, "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [100, "N", 128])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [100, 2, "N", H])],
+                      [numpy_helper.from_array(a, n) for n, a in
+                       {"w1": w(2, 4 * H, 128), "r1": w(2, 4 * H, H), "b1": w(2, 8 * H), "s1": np.array([0, 0, 2 * H]),
+                        "w2": w(2, 4 * H, 2 * H), "r2": w(2, 4 * H, H), "b2": w(2, 8 * H)}.items()])
+with open(os.path.join(out, "lstm.onnx"), "wb") as f:
+    f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)]).SerializeToString())

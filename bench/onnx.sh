@@ -13,7 +13,11 @@
 # Then the vision models (bench/make_onnx_vision_models.py): a MobileNetV3-Small at 224x224 (batch 1 and 8) and a
 # DBNet-style text detector at 640x640 (batch 1), ITERS_VISION runs per round (target issue #15: <= 1.3x).
 #
-# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ITERS_VISION=10, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
+# Then a 2-layer bidirectional LSTM (input and hidden 128, 100 steps; bench/make_onnx_models.py) at batch 1 and 16,
+# ITERS_LSTM runs per round (target issue #15: <= 1.3x): adapters/onnx/ops_rnn.c, one sgemm for all steps' input
+# projections, the per-step product on R packed once into panels (vmath.c).
+#
+# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ITERS_VISION=10, ITERS_LSTM=30, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
 #                         from a git worktree without its own .cache, point ORT_DIR at the main checkout's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +29,7 @@ BUILD=${BUILD:-build-bench}
 ITERS=${ITERS:-300}
 ROUNDS=${ROUNDS:-3}
 ITERS_VISION=${ITERS_VISION:-10}
+ITERS_LSTM=${ITERS_LSTM:-30}
 ORT_DIR=${ORT_DIR:-$PWD/.cache/onnxruntime/node_modules/onnxruntime-node}
 [ -f "$ORT_DIR/package.json" ] || die "onnxruntime-node not found at $ORT_DIR (scripts/install-deps.sh --ort)"
 if [ ! -x "$BUILD/bench/bench_onnx" ] || [ ! -x "$BUILD/tests/conformance/onnx_conformance" ]; then
@@ -65,5 +70,8 @@ for batch in 1 8; do
     row mobilenetv3 "$batch" "$ITERS_VISION" '{"image":[-1,3,224,224]}'
 done
 row dbnet 1 "$ITERS_VISION" '{"image":[-1,3,640,640]}'
+for batch in 1 16; do
+    row lstm "$batch" "$ITERS_LSTM" '{"x":[100,-1,128]}'
+done
 echo
 "$BUILD/tests/conformance/onnx_conformance" | grep -E '^(node|pytorch)|listed operators|failed across'

@@ -31,6 +31,15 @@ typedef struct ox_model jn_onnx_model;
  * valid model this adapter does not compute, JN_EIO when the file cannot be read. */
 jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *what, jn_err *err);
 jn_onnx_model *jn_onnx_load_file(const char *path, jn_err *err);
+/* Test entry (the conformance runner's): with JN_ONNX_LOAD_SEQUENCE_IO, graph inputs and outputs may also be
+ * sequences and optionals, which no signature port can carry. jn_onnx_run then takes and gives such a value
+ * flattened into plain tensors: a sequence `s` as "s[0]", "s[1]", ... in order; an optional tensor `o` as "o" when
+ * it holds one; an optional sequence as its items; an optional that holds nothing as no tensor at all (so an
+ * optional holding an empty sequence reads as one holding nothing). jn_onnx_signature lists such a port under its
+ * name with the element dtype and any shape. Not for serving. */
+#define JN_ONNX_LOAD_SEQUENCE_IO 1u
+jn_onnx_model *jn_onnx_load_bytes_flags(const uint8_t *data, size_t size, const char *what, unsigned flags,
+                                        jn_err *err);
 void jn_onnx_free(jn_onnx_model *model);
 
 /* A serialized TensorProto (an ONNX test vector's input_0.pb) as a new tensor named after it (or `fallback_name`
@@ -42,6 +51,13 @@ jn_tensor *jn_onnx_tensor_parse(const uint8_t *data, size_t size, const char *fa
  * memory. Call before the model is shared between threads. */
 #define JN_ONNX_MAX_TENSOR_BYTES ((size_t)2 << 30)
 void jn_onnx_set_max_tensor_bytes(jn_onnx_model *model, size_t bytes);
+
+/* The most Loop / Scan / SequenceMap iterations one call may run, across all its nodes and nesting (default
+ * JN_ONNX_MAX_LOOP_ITERATIONS): a loop whose trip count and condition come from the request would otherwise run
+ * until the call's deadline, or forever without one. Past it the call fails with JN_ERESOURCE. Call before the
+ * model is shared between threads. */
+#define JN_ONNX_MAX_LOOP_ITERATIONS ((int64_t)1 << 24)
+void jn_onnx_set_max_loop_iterations(jn_onnx_model *model, int64_t iterations);
 
 /* Adds one port per runtime graph input (initializers excluded) and per graph output; symbolic dims are -1. */
 int jn_onnx_signature(const jn_onnx_model *model, jn_signature *sig, jn_err *err);

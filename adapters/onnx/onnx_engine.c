@@ -9,13 +9,17 @@
 #include <jansson.h>
 
 #include "onnx.h"
+#include "onnx_graph.h"
 #include "onnx_internal.h"
 
 int jn_onnx_signature(const jn_onnx_model *m, jn_signature *sig, jn_err *err)
 {
     for (size_t i = 0; i < m->n_inputs; i++) {
         const ox_value *v = &m->values[m->inputs[i]];
-        if (jn_signature_add_input(sig, v->name, JN_KIND_TENSOR, v->dtype, m->in_ndim[i], m->in_shape[i], err))
+        int64_t any = -1;
+        bool unknown = m->in_ndim[i] < 0; /* only sequences and optionals (JN_ONNX_LOAD_SEQUENCE_IO) */
+        if (jn_signature_add_input(sig, v->name, JN_KIND_TENSOR, v->dtype, unknown ? 1 : m->in_ndim[i],
+                                   unknown ? &any : m->in_shape[i], err))
             return err->code;
     }
     for (size_t i = 0; i < m->n_outputs; i++) {
@@ -38,6 +42,8 @@ int jn_onnx_signature(const jn_onnx_model *m, jn_signature *sig, jn_err *err)
 static int run_with_ctx(jn_onnx_model *m, const jn_tensor_list *inputs, jn_tensor_list *outputs,
                         const jn_infer_ctx *ctx, jn_err *err)
 {
+    if (m->seq_io)
+        return ox_seqio_run(m, inputs, outputs, ctx, err);
     ox_tensor *in = calloc(m->n_inputs + 1, sizeof *in);
     jn_tensor **out = calloc(m->n_outputs + 1, sizeof *out);
     int rc = 0;

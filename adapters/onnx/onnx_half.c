@@ -27,7 +27,8 @@ int ox_half_check(ox_model *m, ox_node *n, jn_err *err)
 {
     int rc = n->op->check(m, n, err);
     jn_dtype half = node_half(m, n);
-    if (!rc || err->code != JN_EUNIMPL || half == JN_DTYPE_INVALID)
+    /* Dynamic operators (control flow, sequences) carry half values as they are; their run has no FP32 copies. */
+    if (!rc || err->code != JN_EUNIMPL || half == JN_DTYPE_INVALID || (n->ext && n->ext->exec))
         return rc;
     jn_dtype saved[OX_MAX_IO];
     for (int i = 0; i < n->n_in; i++) {
@@ -35,7 +36,10 @@ int ox_half_check(ox_model *m, ox_node *n, jn_err *err)
         if (ox_has_in(n, i) && ox_dtype_is_half(saved[i]))
             m->values[n->in[i]].dtype = JN_DTYPE_FP32;
     }
-    free(n->params);
+    if (n->params && n->ext && n->ext->free_params)
+        n->ext->free_params(n->params);
+    else
+        free(n->params);
     n->params = NULL;
     jn_err again;
     jn_err_clear(&again);

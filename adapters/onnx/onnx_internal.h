@@ -58,8 +58,10 @@ typedef enum ox_attr_type {
     OX_ATTR_TENSOR,
     OX_ATTR_FLOATS,
     OX_ATTR_INTS,
-    OX_ATTR_STRINGS, /* ai.onnx.ml's class labels and tree node modes */
-    OX_ATTR_OTHER, /* graphs, sparse tensors, types: no listed operator takes one */
+    OX_ATTR_STRINGS, /* ai.onnx.ml's class labels and tree node modes; the recurrent layers' activations */
+    OX_ATTR_OTHER,   /* lists of tensors or graphs, sparse tensors, other types: no listed operator takes one */
+    OX_ATTR_GRAPH,   /* a subgraph (If, Loop, Scan, SequenceMap): see onnx_graph.h */
+    OX_ATTR_TYPE,    /* a TypeProto (Optional): i = its ox_kind, n = its element dtype */
 } ox_attr_type;
 
 typedef struct ox_attr {
@@ -73,12 +75,15 @@ typedef struct ox_attr {
     char **strs;
     size_t n; /* of floats / ints / strs */
     ox_tensor *t; /* owned, data malloc'd with it */
+    const void *graph; /* GRAPH: the Onnx__GraphProto, borrowed from the file's message: valid only while loading */
 } ox_attr;
 
 struct ox_op;
+struct ox_exec;
 
 typedef struct ox_node {
     const struct ox_op *op;
+    const struct ox_op_ext *ext; /* NULL for most operators */
     char *op_type;
     char *name; /* the node's name, or "#<index>" when it has none */
     int n_in, n_out;
@@ -92,19 +97,27 @@ typedef struct ox_node {
     /* Conv only: a MaxPool (2x2 window, stride 2, no padding, floor) reading only the fused Relu's output was
      * fused too: the node's output is the pooled tensor (onnx_fuse.c, conv_direct.c). */
     bool maxpool2_after;
+    /* Its outputs' shapes are known only by running it: a control-flow or sequence node, or one reading such a
+     * node's output. The planner infers such nodes every run and keeps their outputs out of the arena. */
+    bool dynamic;
     /* FP16 or BF16 when the op computes this node's half inputs on FP32 copies (onnx_half.c); else INVALID. */
     jn_dtype half_via_f32;
 } ox_node;
 
+/* What a value holds: a tensor, or (onnx_graph.h) a sequence or optional of them, the element dtype in dtype. */
+typedef enum ox_kind { OX_KIND_TENSOR = 0, OX_KIND_SEQ, OX_KIND_OPT_TENSOR, OX_KIND_OPT_SEQ } ox_kind;
+
 typedef struct ox_value {
     char *name;
     jn_dtype dtype;   /* known at load for every value */
+    ox_kind kind;
     ox_tensor *konst; /* initializer or folded Constant (owned, data allocated with the struct); else NULL */
     int producer;     /* node index, or -1 (graph input or constant) */
     int graph_input;  /* index among the graph's runtime inputs, or -1 */
     bool graph_output;
     bool shape_data; /* its values decide some tensor's shape (Reshape's shape, Slice's starts, ...) */
     int last_use;    /* last node index reading it; -1 if none */
+    bool konst_shared; /* konst belongs to an enclosing graph (a subgraph's view of an outer constant) */
     bool refused;    /* inspecting only: made by a refused node, its dtype unknown (onnx_inspect.c) */
 } ox_value;
 
@@ -125,9 +138,21 @@ typedef struct ox_model {
     int64_t (*out_shape)[JN_MAX_DIMS];
     int64_t opset;
     size_t max_tensor_bytes; /* a run whose inferred tensor would be larger fails (JN_ERESOURCE) */
+    int64_t max_loop_iterations; /* Loop, Scan and SequenceMap iterations one call may run, all nodes together */
     pthread_mutex_t plan_lock;
     struct ox_plan *plans;
     size_t n_plans;
+    /* Subgraphs (onnx_subgraph.c). For a subgraph: its enclosing graph, its nesting depth, and the outer values it
+     * reads, which became its runtime inputs n_formal.. (outer_vals[k] for inputs[n_formal + k]). For any graph:
+     * the subgraphs its nodes hold (owned by those nodes' params). */
+    struct ox_model *outer;
+    int depth;
+    size_t n_formal;
+    int *outer_vals;
+    struct ox_model **subs;
+    size_t n_subs;
+    bool seq_io; /* graph inputs and outputs may be sequences and optionals (JN_ONNX_LOAD_SEQUENCE_IO) */
+    bool has_dynamic; /* some node is dynamic (see ox_node) */
     struct ox_inspect *inspect; /* jn_onnx_inspect's collector while it loads the model; else NULL */
 } ox_model;
 
@@ -169,6 +194,22 @@ typedef struct ox_op {
     int (*run)(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err);
 } ox_op;
 
+/* What some operators need beyond shape + run (control flow, sequences, the recurrent layers' optional Y), kept
+ * beside the table so its rows stay as they are: found by ox_op_ext_find (onnx_subgraph.c) and kept in the node. */
+typedef struct ox_op_ext {
+    const ox_op *op;
+    unsigned flags; /* OX_OP_* */
+    /* OX_OP_DYNAMIC operators run through exec instead of shape + run: they size and fill their outputs
+     * themselves (onnx_graph.h), and may read and write sequences and optionals. */
+    int (*exec)(struct ox_exec *x, const ox_node *n, jn_err *err);
+    void (*free_params)(void *params); /* NULL: free() */
+} ox_op_ext;
+
+#define OX_OP_DYNAMIC 1u     /* output shapes depend on input values (exec is set) */
+#define OX_OP_OPT_OUT0 2u    /* output 0 may be left out (the recurrent layers' Y) */
+#define OX_OP_ANY_KIND 4u    /* inputs may be sequences and optionals (else only tensors are accepted) */
+const ox_op_ext *ox_op_ext_find(const ox_op *op); /* NULL for plain operators */
+
 /* The operator table: NULL when op_type is not implemented. */
 const ox_op *ox_op_find(const char *op_type);
 /* The table's i-th operator (in table order), NULL past the end: `junction model operators` lists them. */
@@ -185,6 +226,12 @@ extern const ox_op *const ox_ops_math[];
 extern const ox_op *const ox_ops_nn[];
 extern const ox_op *const ox_ops_shape[];
 extern const ox_op *const ox_ops_reduce[];
+extern const ox_op *const ox_ops_rnn[];
+extern const ox_op *const ox_ops_control[];
+extern const ox_op *const ox_ops_seq[];
+extern const ox_op_ext *const ox_exts_rnn[];
+extern const ox_op_ext *const ox_exts_control[];
+extern const ox_op_ext *const ox_exts_seq[];
 extern const ox_op *const ox_ops_act[];   /* ops_act.c */
 extern const ox_op *const ox_ops_logic[]; /* ops_logic.c */
 extern const ox_op *const ox_ops_index[];   /* ops_index.c */

@@ -1,6 +1,7 @@
 /* onnx_load.c — ModelProto -> ox_model: opset check, values (graph inputs, initializers, node outputs), attributes
  * copied out of the protobuf, Constant folding, topological order, per-node checks (operator, attributes, dtypes),
- * and the marks the planner needs (which values decide shapes, when each value is last read). */
+ * and the marks the planner needs (which values decide shapes, when each value is last read). Subgraphs go
+ * through the same steps (ox_graph_load), driven by onnx_subgraph.c; the protobuf conversions are in onnx_proto.c. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,8 +9,8 @@
 #include <string.h>
 
 #include "onnx.h"
-#include "onnx.pb-c.h"
-#include "onnx_internal.h"
+#include "onnx_graph.h"
+#include "onnx_proto.h"
 
 /* The newest default-domain opset whose operator semantics this adapter follows (ONNX 1.16). */
 #define OX_MAX_OPSET 21
@@ -17,112 +18,6 @@
 static char *dup_str(const char *s)
 {
     return strdup(s ? s : "");
-}
-
-static const char *onnx_type_name(int32_t t)
-{
-    static const char *const names[] = {"UNDEFINED", "FLOAT",  "UINT8",  "INT8",      "UINT16",     "INT16",
-                                        "INT32",     "INT64",  "STRING", "BOOL",      "FLOAT16",    "DOUBLE",
-                                        "UINT32",    "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
-    return t >= 0 && t < (int32_t)(sizeof names / sizeof names[0]) ? names[t] : "unknown";
-}
-
-/* ---------------------------------------------------------------------------------------------------------------
- * Tensors from TensorProto */
-
-static ox_tensor *tensor_new(jn_dtype dtype, int ndim, const int64_t *shape, jn_err *err)
-{
-    ox_tensor tmp = {0};
-    if (ox_set_shape(&tmp, dtype, ndim, shape, err))
-        return NULL;
-    ox_tensor *t = malloc(sizeof *t + tmp.nbytes + 1);
-    if (!t) {
-        jn_err_set(err, JN_ENOMEM, "out of memory");
-        return NULL;
-    }
-    *t = tmp;
-    t->data = (char *)(t + 1);
-    memset(t->data, 0, tmp.nbytes);
-    return t;
-}
-
-/* `what` names the tensor ("initializer 'w'"). */
-static ox_tensor *tensor_from_proto(const Onnx__TensorProto *p, const char *what, jn_err *err)
-{
-    int32_t type = p->has_data_type ? p->data_type : 0;
-    jn_dtype dt = ox_dtype_from_onnx(type);
-    if (!ox_dtype_supported(dt)) {
-        jn_err_set(err, JN_EUNIMPL, "%s: dtype %s is not supported", what, onnx_type_name(type));
-        return NULL;
-    }
-    if (p->n_dims > JN_MAX_DIMS) {
-        jn_err_set(err, JN_EUNIMPL, "%s: rank %zu exceeds %d", what, p->n_dims, JN_MAX_DIMS);
-        return NULL;
-    }
-    if (p->n_external_data || (p->has_data_location && p->data_location == 1)) {
-        jn_err_set(err, JN_EUNIMPL, "%s: external data files are not supported", what);
-        return NULL;
-    }
-    if (p->segment) {
-        jn_err_set(err, JN_EUNIMPL, "%s: segmented tensors are not supported", what);
-        return NULL;
-    }
-    for (size_t i = 0; i < p->n_dims; i++)
-        if (p->dims[i] < 0) {
-            jn_err_set(err, JN_EINVAL, "%s: negative dimension %lld", what, (long long)p->dims[i]);
-            return NULL;
-        }
-    jn_err sub;
-    ox_tensor shape = {0};
-    if (ox_set_shape(&shape, dt, (int)p->n_dims, p->dims, &sub)) {
-        jn_err_set(err, sub.code, "%s: %s", what, sub.msg);
-        return NULL;
-    }
-    int64_t count = ox_count(&shape);
-    /* The data must be there before anything is allocated for it (a corrupt file may claim any shape). */
-    bool raw = p->has_raw_data && p->raw_data.len > 0;
-    size_t have = raw ? p->raw_data.len
-                  : dt == JN_DTYPE_FP32 ? p->n_float_data
-                  : dt == JN_DTYPE_FP64 ? p->n_double_data
-                  : dt == JN_DTYPE_INT64 ? p->n_int64_data
-                  : dt == JN_DTYPE_UINT32 || dt == JN_DTYPE_UINT64 ? p->n_uint64_data
-                                                                   : p->n_int32_data;
-    if (raw ? have != shape.nbytes : have != (size_t)count) {
-        jn_err_set(err, JN_EINVAL, "%s: the data holds %zu %s, the shape needs %lld elements", what, have,
-                   raw ? "bytes" : "elements", (long long)count);
-        return NULL;
-    }
-    ox_tensor *t = tensor_new(dt, (int)p->n_dims, p->dims, &sub);
-    if (!t) {
-        jn_err_set(err, sub.code, "%s: %s", what, sub.msg);
-        return NULL;
-    }
-    if (t->nbytes == 0)
-        return t;
-    if (raw) {
-        memcpy(t->data, p->raw_data.data, t->nbytes); /* little endian on disk and in memory */
-        return t;
-    }
-    switch (dt) {
-    case JN_DTYPE_FP32: memcpy(t->data, p->float_data, t->nbytes); break;
-    case JN_DTYPE_FP64: memcpy(t->data, p->double_data, t->nbytes); break;
-    case JN_DTYPE_INT64: memcpy(t->data, p->int64_data, t->nbytes); break;
-    case JN_DTYPE_UINT32:
-    case JN_DTYPE_UINT64:
-        for (int64_t i = 0; i < count; i++)
-            ox_store_i64(t->data, dt, i, (int64_t)p->uint64_data[i]);
-        break;
-    case JN_DTYPE_FP16:
-    case JN_DTYPE_BF16: /* their bit patterns travel in int32_data */
-        for (int64_t i = 0; i < count; i++)
-            ((uint16_t *)t->data)[i] = (uint16_t)p->int32_data[i];
-        break;
-    default: /* INT32, INT16, INT8, UINT16, UINT8, BOOL travel in int32_data */
-        for (int64_t i = 0; i < count; i++)
-            ox_store_i64(t->data, dt, i, p->int32_data[i]);
-        break;
-    }
-    return t;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -134,113 +29,6 @@ static int value_find(const ox_model *m, const char *name)
         if (strcmp(m->values[i].name, name) == 0)
             return (int)i;
     return -1;
-}
-
-/* Declared type of a graph input/output: dtype and shape (-1 for symbolic / unknown dims). */
-static int value_info_type(const Onnx__ValueInfoProto *vi, const char *what, jn_dtype *dtype, int *ndim,
-                           int64_t *shape, jn_err *err)
-{
-    const Onnx__TypeProto *tp = vi->type;
-    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
-        return jn_err_set(err, JN_EUNIMPL, "%s '%s': only tensor types are supported (not sequences, maps, "
-                                           "optionals or sparse tensors)", what, vi->name ? vi->name : "");
-    const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
-    int32_t et = tt->has_elem_type ? tt->elem_type : 0;
-    *dtype = ox_dtype_from_onnx(et);
-    if (!ox_dtype_supported(*dtype))
-        return jn_err_set(err, JN_EUNIMPL, "%s '%s': dtype %s is not supported", what, vi->name,
-                          onnx_type_name(et));
-    *ndim = -1;
-    if (tt->shape) {
-        if (tt->shape->n_dim > JN_MAX_DIMS)
-            return jn_err_set(err, JN_EUNIMPL, "%s '%s': rank %zu exceeds %d", what, vi->name, tt->shape->n_dim,
-                              JN_MAX_DIMS);
-        *ndim = (int)tt->shape->n_dim;
-        for (size_t i = 0; i < tt->shape->n_dim; i++) {
-            const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
-            shape[i] = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value >= 0
-                           ? d->dim_value
-                           : -1;
-        }
-    }
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------------------------
- * Attributes and nodes */
-
-static int attr_copy(ox_attr *a, const Onnx__AttributeProto *p, const char *what, jn_err *err)
-{
-    memset(a, 0, sizeof *a);
-    a->name = dup_str(p->name);
-    if (!a->name)
-        return jn_err_set(err, JN_ENOMEM, "out of memory");
-    int type = p->has_type ? (int)p->type : 0;
-    if (type == 0) { /* IR < 2: the field in use tells the type */
-        type = p->n_ints ? 7 : p->n_floats ? 6 : p->has_i ? 2 : p->has_f ? 1 : p->has_s ? 3 : p->t ? 4 : 0;
-    }
-    if (p->ref_attr_name && p->ref_attr_name[0])
-        return jn_err_set(err, JN_EINVAL, "%s: attribute '%s' refers to a function attribute outside a function",
-                          what, a->name);
-    switch (type) {
-    case 1: a->type = OX_ATTR_FLOAT; a->f = p->f; break;
-    case 2: a->type = OX_ATTR_INT; a->i = p->i; break;
-    case 3:
-        a->type = OX_ATTR_STRING;
-        a->s = malloc(p->s.len + 1);
-        if (!a->s)
-            return jn_err_set(err, JN_ENOMEM, "out of memory");
-        if (p->s.len)
-            memcpy(a->s, p->s.data, p->s.len);
-        a->s[p->s.len] = '\0';
-        break;
-    case 4: {
-        a->type = OX_ATTR_TENSOR;
-        if (!p->t)
-            return jn_err_set(err, JN_EINVAL, "%s: tensor attribute '%s' holds no tensor", what, a->name);
-        char w[512];
-        snprintf(w, sizeof w, "%s: attribute '%s'", what, a->name);
-        a->t = tensor_from_proto(p->t, w, err);
-        if (!a->t)
-            return err->code;
-        break;
-    }
-    case 6:
-        a->type = OX_ATTR_FLOATS;
-        a->n = p->n_floats;
-        a->floats = malloc((p->n_floats + 1) * sizeof(float));
-        if (!a->floats)
-            return jn_err_set(err, JN_ENOMEM, "out of memory");
-        if (p->n_floats)
-            memcpy(a->floats, p->floats, p->n_floats * sizeof(float));
-        break;
-    case 7:
-        a->type = OX_ATTR_INTS;
-        a->n = p->n_ints;
-        a->ints = malloc((p->n_ints + 1) * sizeof(int64_t));
-        if (!a->ints)
-            return jn_err_set(err, JN_ENOMEM, "out of memory");
-        if (p->n_ints)
-            memcpy(a->ints, p->ints, p->n_ints * sizeof(int64_t));
-        break;
-    case 8:
-        a->type = OX_ATTR_STRINGS;
-        a->strs = calloc(p->n_strings + 1, sizeof *a->strs);
-        if (!a->strs)
-            return jn_err_set(err, JN_ENOMEM, "out of memory");
-        for (size_t i = 0; i < p->n_strings; i++) {
-            a->n = i + 1;
-            if (!(a->strs[i] = malloc(p->strings[i].len + 1)))
-                return jn_err_set(err, JN_ENOMEM, "out of memory");
-            if (p->strings[i].len)
-                memcpy(a->strs[i], p->strings[i].data, p->strings[i].len);
-            a->strs[i][p->strings[i].len] = '\0';
-        }
-        a->n = p->n_strings;
-        break;
-    default: a->type = OX_ATTR_OTHER; break;
-    }
-    return 0;
 }
 
 static void node_free(ox_node *n)
@@ -260,7 +48,10 @@ static void node_free(ox_node *n)
         free(n->attrs[i].strs);
     }
     free(n->attrs);
-    free(n->params);
+    if (n->params && n->ext && n->ext->free_params)
+        n->ext->free_params(n->params);
+    else
+        free(n->params);
 }
 
 int ox_reject(const ox_node *n, jn_err *err, const char *fmt, ...)
@@ -314,25 +105,25 @@ static int fold_constant(ox_model *m, ox_node *n, jn_err *err)
     const ox_attr *a = &n->attrs[0];
     ox_tensor *t = NULL;
     if (strcmp(a->name, "value") == 0 && a->type == OX_ATTR_TENSOR) {
-        t = tensor_new(a->t->dtype, a->t->ndim, a->t->shape, err);
+        t = ox_tensor_new(a->t->dtype, a->t->ndim, a->t->shape, err);
         if (t)
             memcpy(t->data, a->t->data, a->t->nbytes);
     } else if (strcmp(a->name, "value_float") == 0 && a->type == OX_ATTR_FLOAT) {
-        t = tensor_new(JN_DTYPE_FP32, 0, NULL, err);
+        t = ox_tensor_new(JN_DTYPE_FP32, 0, NULL, err);
         if (t)
             *(float *)t->data = a->f;
     } else if (strcmp(a->name, "value_int") == 0 && a->type == OX_ATTR_INT) {
-        t = tensor_new(JN_DTYPE_INT64, 0, NULL, err);
+        t = ox_tensor_new(JN_DTYPE_INT64, 0, NULL, err);
         if (t)
             *(int64_t *)t->data = a->i;
     } else if (strcmp(a->name, "value_floats") == 0 && a->type == OX_ATTR_FLOATS) {
         int64_t len = (int64_t)a->n;
-        t = tensor_new(JN_DTYPE_FP32, 1, &len, err);
+        t = ox_tensor_new(JN_DTYPE_FP32, 1, &len, err);
         if (t && a->n)
             memcpy(t->data, a->floats, a->n * sizeof(float));
     } else if (strcmp(a->name, "value_ints") == 0 && a->type == OX_ATTR_INTS) {
         int64_t len = (int64_t)a->n;
-        t = tensor_new(JN_DTYPE_INT64, 1, &len, err);
+        t = ox_tensor_new(JN_DTYPE_INT64, 1, &len, err);
         if (t && a->n)
             memcpy(t->data, a->ints, a->n * sizeof(int64_t));
     } else {
@@ -381,6 +172,7 @@ static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_no
     n->op = ox_domain_is_ml(p->domain) ? ox_op_find_ml(n->op_type) : ox_op_find(n->op_type);
     if (!n->op)
         return ox_reject(n, err, "operator not supported");
+    n->ext = ox_op_ext_find(n->op);
     if ((int)p->n_input < n->op->min_in || (int)p->n_input > n->op->max_in ||
         (int)p->n_output < n->op->min_out || (int)p->n_output > n->op->max_out)
         return ox_reject(n, err, "%zu inputs / %zu outputs: expects %d-%d inputs and %d-%d outputs", p->n_input,
@@ -396,7 +188,7 @@ static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_no
         char what[300];
         snprintf(what, sizeof what, "operator %s (node '%s')", n->op_type, n->name);
         n->n_attrs = i + 1;
-        if (attr_copy(&n->attrs[i], p->attribute[i], what, err))
+        if (ox_attr_copy(&n->attrs[i], p->attribute[i], what, err))
             return err->code;
     }
     for (size_t i = 0; i < p->n_input; i++) {
@@ -406,6 +198,8 @@ static int node_build(ox_model *m, const Onnx__NodeProto *p, size_t index, ox_no
             continue;
         }
         n->in[i] = value_find(m, name);
+        if (n->in[i] < 0 && m->outer && ox_capture(m, name, &n->in[i], err))
+            return err->code;
         if (n->in[i] < 0)
             return jn_err_set(err, JN_EINVAL, "node '%s' (%s): input '%s' is produced by nothing", n->name,
                               n->op_type, name);
@@ -439,7 +233,8 @@ void jn_onnx_free(jn_onnx_model *m)
     pthread_mutex_destroy(&m->plan_lock);
     for (size_t i = 0; i < m->n_values; i++) {
         free(m->values[i].name);
-        free(m->values[i].konst);
+        if (!m->values[i].konst_shared)
+            free(m->values[i].konst);
     }
     free(m->values);
     for (size_t i = 0; i < m->n_nodes; i++)
@@ -451,6 +246,8 @@ void jn_onnx_free(jn_onnx_model *m)
     free(m->out_ndim);
     free(m->in_shape);
     free(m->out_shape);
+    free(m->outer_vals);
+    free(m->subs);
     free(m);
 }
 
@@ -476,7 +273,10 @@ static int check_opsets(ox_model *m, const Onnx__ModelProto *p, jn_err *err)
     return 0;
 }
 
-static int load_values(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
+/* `given` (may be NULL): the kinds and dtypes the enclosing node passes a subgraph's first n_given inputs, which
+ * bodies often leave undeclared. */
+static int load_values(ox_model *m, const Onnx__GraphProto *g, const ox_kind *kinds, const jn_dtype *dtypes,
+                       size_t n_given, jn_err *err)
 {
     for (size_t i = 0; i < g->n_initializer; i++) {
         const Onnx__TensorProto *tp = g->initializer[i];
@@ -487,7 +287,7 @@ static int load_values(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
             return jn_err_set(err, JN_EINVAL, "initializer '%s' is defined twice", name);
         char what[300];
         snprintf(what, sizeof what, "initializer '%s'", name);
-        ox_tensor *t = tensor_from_proto(tp, what, err);
+        ox_tensor *t = ox_tensor_from_proto(tp, what, err);
         if (!t)
             return err->code;
         int v = ox_value_add(m, name, err);
@@ -516,15 +316,26 @@ static int load_values(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
         if (existing >= 0)
             return jn_err_set(err, JN_EINVAL, "graph input '%s' is listed twice", name);
         size_t k = m->n_inputs;
-        jn_dtype dt;
-        if (value_info_type(vi, "graph input", &dt, &m->in_ndim[k], m->in_shape[k], err))
+        jn_dtype dt = JN_DTYPE_INVALID;
+        ox_kind kind = OX_KIND_TENSOR;
+        m->in_ndim[k] = -1;
+        if (k < n_given && !vi->type) { /* a subgraph input left untyped: the enclosing node's type */
+            kind = kinds[k];
+            dt = dtypes[k];
+        } else if (ox_value_info_type(vi, m->outer ? "subgraph input" : "graph input", m->outer || m->seq_io,
+                                      &kind, &dt, &m->in_ndim[k], m->in_shape[k], err)) {
             return err->code;
-        if (m->in_ndim[k] < 0)
+        }
+        if (k < n_given && (kind != kinds[k] || (dt != dtypes[k] && dtypes[k] != JN_DTYPE_INVALID)))
+            return jn_err_set(err, JN_EINVAL, "subgraph input '%s' is declared %s, but is passed %s", name,
+                              jn_dtype_name(dt), jn_dtype_name(dtypes[k]));
+        if (m->in_ndim[k] < 0 && !m->outer && kind == OX_KIND_TENSOR)
             return jn_err_set(err, JN_EUNIMPL, "graph input '%s': unknown rank is not supported", name);
         int v = ox_value_add(m, name, err);
         if (v < 0)
             return v;
         m->values[v].dtype = dt;
+        m->values[v].kind = kind;
         m->values[v].graph_input = (int)k;
         m->inputs[k] = v;
         m->n_inputs++;
@@ -551,19 +362,24 @@ static int topo_order(ox_model *m, const Onnx__GraphProto *g, size_t **order_out
             if (done[i])
                 continue;
             const Onnx__NodeProto *p = g->node[i];
+            /* Its inputs, then the outer values its subgraphs read. */
+            const char **refs = NULL;
+            size_t n_refs = ox_subgraph_refs(p, &refs);
             bool ok = true;
-            for (size_t k = 0; k < p->n_input && ok; k++) {
-                if (!p->input[k] || !p->input[k][0])
+            for (size_t k = 0; k < p->n_input + n_refs && ok; k++) {
+                const char *name = k < p->n_input ? p->input[k] : refs[k - p->n_input];
+                if (!name || !name[0])
                     continue;
                 bool made_by_node = false;
                 for (size_t j = 0; j < n && !made_by_node; j++)
                     for (size_t o = 0; o < g->node[j]->n_output; o++)
-                        if (g->node[j]->output[o] && strcmp(g->node[j]->output[o], p->input[k]) == 0) {
+                        if (j != i && g->node[j]->output[o] && strcmp(g->node[j]->output[o], name) == 0) {
                             made_by_node = true;
                             ok = done[j];
                             break;
                         }
             }
+            free(refs);
             if (ok) {
                 done[i] = true;
                 order[placed++] = i;
@@ -614,8 +430,22 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
         for (int i = 0; i < n->op->min_in && i < n->n_in && !rc; i++)
             if (n->in[i] < 0)
                 rc = ox_reject(n, err, "input %d is required but left out", i);
-        if (!rc && n->n_out > 0 && n->out[0] < 0)
+        unsigned flags = n->ext ? n->ext->flags : 0;
+        if (!rc && n->n_out > 0 && n->out[0] < 0 && !(flags & OX_OP_OPT_OUT0))
             rc = ox_reject(n, err, "output 0 is required but left out");
+        for (int i = 0; i < n->n_in && !rc && !(flags & OX_OP_ANY_KIND); i++) {
+            if (n->in[i] < 0 || m->values[n->in[i]].kind == OX_KIND_TENSOR)
+                continue;
+            const ox_op *any = ox_op_any_kind(n->op);
+            if (!any) {
+                rc = ox_reject(n, err, "input '%s' is a sequence or optional; the operator takes tensors",
+                               m->values[n->in[i]].name);
+                break;
+            }
+            n->op = any;
+            n->ext = ox_op_ext_find(any);
+            flags = n->ext->flags;
+        }
         bool unknown = ox_inspect_reads_refused(m, n); /* inspecting: an input's dtype is unknown */
         for (int i = 0; i < n->n_in && !rc && !unknown; i++)
             if (n->in[i] >= 0 && !ox_dtype_supported(m->values[n->in[i]].dtype))
@@ -666,17 +496,24 @@ static int load_outputs(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
         const Onnx__ValueInfoProto *vi = g->output[i];
         const char *name = vi->name ? vi->name : "";
         int v = value_find(m, name);
+        if (v < 0 && m->outer && ox_capture(m, name, &v, err))
+            return err->code;
         if (v < 0)
             return jn_err_set(err, JN_EINVAL, "graph output '%s' is produced by nothing", name);
         for (size_t j = 0; j < i; j++)
             if (m->outputs[j] == v)
                 return jn_err_set(err, JN_EINVAL, "graph output '%s' is listed twice", name);
-        jn_dtype dt;
-        if (value_info_type(vi, "graph output", &dt, &m->out_ndim[i], m->out_shape[i], err))
+        jn_dtype dt = m->values[v].dtype;
+        ox_kind kind = m->values[v].kind;
+        m->out_ndim[i] = -1;
+        if ((vi->type || !m->outer) &&
+            ox_value_info_type(vi, m->outer ? "subgraph output" : "graph output", m->outer || m->seq_io, &kind, &dt,
+                               &m->out_ndim[i], m->out_shape[i], err))
             return err->code;
-        if (dt != m->values[v].dtype)
-            return jn_err_set(err, JN_EINVAL, "graph output '%s' is declared %s but computes as %s", name,
-                              jn_dtype_name(dt), jn_dtype_name(m->values[v].dtype));
+        if (dt != m->values[v].dtype || kind != m->values[v].kind)
+            return jn_err_set(err, JN_EINVAL, "graph output '%s' is declared %s but computes as %s%s", name,
+                              jn_dtype_name(dt), jn_dtype_name(m->values[v].dtype),
+                              kind != m->values[v].kind ? " (or its kind differs: tensor, sequence, optional)" : "");
         m->values[v].graph_output = true;
         m->outputs[i] = v;
         m->n_outputs++;
@@ -709,13 +546,46 @@ static void mark_shape_data(ox_model *m)
                 m->values[m->nodes[k].in[i]].last_use = (int)k;
 }
 
+int ox_graph_load(ox_model *m, const Onnx__GraphProto *g, const ox_kind *kinds, const jn_dtype *dtypes,
+                  size_t n_given, jn_err *err)
+{
+    int rc = load_values(m, g, kinds, dtypes, n_given, err);
+    if (!rc)
+        rc = load_nodes(m, g, err);
+    if (!rc)
+        rc = ox_inspect_found(m, err); /* refused nodes were recorded: the outputs cannot be checked */
+    if (!rc)
+        rc = load_outputs(m, g, err);
+    if (rc)
+        return rc;
+    ox_fuse(m);
+    mark_shape_data(m);
+    ox_mark_dynamic(m);
+    return 0;
+}
+
+static jn_onnx_model *load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
+                                 unsigned flags, jn_err *err);
+
 jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *what, jn_err *err)
 {
-    return ox_load_bytes(data, size, what, NULL, err);
+    return load_bytes(data, size, what, NULL, 0, err);
+}
+
+jn_onnx_model *jn_onnx_load_bytes_flags(const uint8_t *data, size_t size, const char *what, unsigned flags,
+                                        jn_err *err)
+{
+    return load_bytes(data, size, what, NULL, flags, err);
 }
 
 jn_onnx_model *ox_load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
                              jn_err *err)
+{
+    return load_bytes(data, size, what, inspect, 0, err);
+}
+
+static jn_onnx_model *load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
+                                 unsigned flags, jn_err *err)
 {
     Onnx__ModelProto *p = onnx__model_proto__unpack(NULL, size, data);
     if (!p) {
@@ -730,6 +600,8 @@ jn_onnx_model *ox_load_bytes(const uint8_t *data, size_t size, const char *what,
     }
     pthread_mutex_init(&m->plan_lock, NULL);
     m->max_tensor_bytes = JN_ONNX_MAX_TENSOR_BYTES;
+    m->max_loop_iterations = JN_ONNX_MAX_LOOP_ITERATIONS;
+    m->seq_io = (flags & JN_ONNX_LOAD_SEQUENCE_IO) != 0;
     m->inspect = inspect;
     int rc = check_opsets(m, p, err);
     if (!rc && !p->graph)
@@ -739,27 +611,28 @@ jn_onnx_model *ox_load_bytes(const uint8_t *data, size_t size, const char *what,
     if (!rc && p->n_training_info)
         rc = jn_err_set(err, JN_EUNIMPL, "training information is not supported");
     if (!rc)
-        rc = load_values(m, p->graph, err);
-    if (!rc)
-        rc = load_nodes(m, p->graph, err);
-    if (!rc)
-        rc = ox_inspect_found(m, err); /* refused nodes were recorded: the outputs cannot be checked */
-    if (!rc)
-        rc = load_outputs(m, p->graph, err);
+        rc = ox_graph_load(m, p->graph, NULL, NULL, 0, err);
     onnx__model_proto__free_unpacked(p, NULL);
     if (rc) {
         jn_err_prefix(err, "%s", what);
         jn_onnx_free(m);
         return NULL;
     }
-    ox_fuse(m);
-    mark_shape_data(m);
     return m;
 }
 
 void jn_onnx_set_max_tensor_bytes(jn_onnx_model *m, size_t bytes)
 {
     m->max_tensor_bytes = bytes;
+    for (size_t i = 0; i < m->n_subs; i++)
+        jn_onnx_set_max_tensor_bytes(m->subs[i], bytes);
+}
+
+void jn_onnx_set_max_loop_iterations(jn_onnx_model *m, int64_t iterations)
+{
+    m->max_loop_iterations = iterations; /* the count is the call's: subgraphs draw on their caller's */
+    for (size_t i = 0; i < m->n_subs; i++)
+        jn_onnx_set_max_loop_iterations(m->subs[i], iterations);
 }
 
 jn_onnx_model *jn_onnx_load_file(const char *path, jn_err *err)
@@ -798,21 +671,4 @@ jn_onnx_model *jn_onnx_load_file(const char *path, jn_err *err)
     jn_onnx_model *m = jn_onnx_load_bytes(buf, len, path, err);
     free(buf);
     return m;
-}
-
-jn_tensor *jn_onnx_tensor_parse(const uint8_t *data, size_t size, const char *fallback_name, jn_err *err)
-{
-    Onnx__TensorProto *p = onnx__tensor_proto__unpack(NULL, size, data);
-    if (!p) {
-        jn_err_set(err, JN_EINVAL, "not a TensorProto (the protobuf does not parse)");
-        return NULL;
-    }
-    const char *name = p->name && p->name[0] ? p->name : fallback_name;
-    ox_tensor *t = tensor_from_proto(p, "tensor", err);
-    jn_tensor *out = t ? jn_tensor_create(name, t->dtype, t->ndim, t->shape, err) : NULL;
-    if (out && t->nbytes)
-        memcpy(out->data, t->data, t->nbytes);
-    free(t);
-    onnx__tensor_proto__free_unpacked(p, NULL);
-    return out;
 }

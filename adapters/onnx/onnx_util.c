@@ -267,6 +267,7 @@ static const ox_op *op_lookup(const char *op_type, size_t nth)
         ox_ops_vision,
         ox_ops_signal,
         ox_ops_quant,
+        ox_ops_rnn, ox_ops_control, ox_ops_seq,
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const ox_op *const *op = tables[t]; *op; op++)

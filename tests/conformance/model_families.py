@@ -5,7 +5,15 @@ Builds with python3-onnx's helper a BERT-style encoder (token-embedding Gather, 
 MatMul/Reshape/Transpose/Softmax with an attention mask, LayerNormalization, GELU through Erf, a classification
 head on the first token) and a ResNet-style CNN (a Conv + Relu stem, Conv + BatchNormalization + residual Add, a
 strided block with a 1x1 projection, GlobalAveragePool, Gemm + Relu, Gemm), both with a dynamic batch dimension.
-Between them they cover the adapter's fusions (MatMul + bias Add, Relu into Conv, Gemm and MatMul). Runs each on random inputs at two
+Between them they cover the adapter's fusions (MatMul + bias Add, Relu into Conv, Gemm and MatMul). Then the
+recurrent and control-flow families: a bidirectional 2-layer LSTM, a GRU over variable sequence_lens (with an
+initial state and linear_before_reset), the recurrent layers' attribute corners (peepholes, clip, input_forget,
+custom activations with alpha/beta, Relu RNN), an FP16 LSTM (against ONNX Runtime's FP32 twin, rounded back), a
+model whose If branches hold an LSTM each and whose Loop accumulates a value read from the enclosing graph (with a
+scan output), a graph that goes through sequences inside (SplitToSequence with sizes and without, SequenceErase,
+SequenceInsert, SequenceAt, SequenceLength, ConcatFromSequence with and without a new axis, SequenceConstruct,
+Optional), and a Scan over two inputs along different axes and directions, with scan outputs stacked along other
+axes, in reverse. Runs each on random inputs at two
 batch sizes through ONNX Runtime (npm onnxruntime-node, via ort_run.js), writes the result in the ONNX backend-test
 layout (model.onnx, test_data_set_N/input_i.pb, output_i.pb) and has onnx_conformance compare junction's adapter
 with it (rtol 1e-4, atol 1e-5).
@@ -154,6 +162,242 @@ def build_resnet():
     return model, lambda batch: {"image": RNG.standard_normal((batch, 3, 16, 16)).astype(np.float32)}
 
 
+# ---- recurrent layers ------------------------------------------------------------------------------------------
+
+RNN_IN, RNN_H, RNN_SEQ = 6, 8, 7
+
+
+def lstm_weights(g, n_in, hidden, dirs):
+    return [g.init(w(dirs, 4 * hidden, n_in, scale=0.4)), g.init(w(dirs, 4 * hidden, hidden, scale=0.4)),
+            g.init(w(dirs, 8 * hidden, scale=0.2))]
+
+
+def build_lstm2():
+    """Two stacked bidirectional LSTM layers over X [seq, batch, input] (dynamic seq and batch)."""
+    g = Graph()
+    wts = lstm_weights(g, RNN_IN, RNN_H, 2)
+    y1 = "lstm1_y"
+    g.nodes.append(helper.make_node("LSTM", ["x"] + wts, [y1], name="lstm1", hidden_size=RNN_H,
+                                    direction="bidirectional"))
+    # [S, 2, B, H] -> [S, B, 2, H] -> [S, B, 2H]
+    t = g.op("Transpose", [y1], perm=[0, 2, 1, 3])
+    x2 = g.op("Reshape", [t, g.init(np.array([0, 0, 2 * RNN_H], np.int64))])
+    wts2 = lstm_weights(g, 2 * RNN_H, RNN_H, 2)
+    g.nodes.append(helper.make_node("LSTM", [x2] + wts2, ["y", "y_h", "y_c"], name="lstm2", hidden_size=RNN_H,
+                                    direction="bidirectional"))
+    graph = helper.make_graph(
+        g.nodes, "lstm_bidir_2layer",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", "batch", RNN_IN])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["seq", 2, "batch", RNN_H]),
+         helper.make_tensor_value_info("y_h", TensorProto.FLOAT, [2, "batch", RNN_H]),
+         helper.make_tensor_value_info("y_c", TensorProto.FLOAT, [2, "batch", RNN_H])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    return model, lambda batch: {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32)}
+
+
+def build_gru_lens():
+    """A bidirectional GRU (linear_before_reset, initial state) over sequences of different lengths."""
+    g = Graph()
+    hid = RNN_H
+    g.nodes.append(helper.make_node(
+        "GRU", ["x", g.init(w(2, 3 * hid, RNN_IN, scale=0.4)), g.init(w(2, 3 * hid, hid, scale=0.4)),
+                g.init(w(2, 6 * hid, scale=0.2)), "lens", "h0"],
+        ["y", "y_h"], name="gru", hidden_size=hid, direction="bidirectional", linear_before_reset=1))
+    graph = helper.make_graph(
+        g.nodes, "gru_seq_lens",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [RNN_SEQ, "batch", RNN_IN]),
+         helper.make_tensor_value_info("lens", TensorProto.INT32, ["batch"]),
+         helper.make_tensor_value_info("h0", TensorProto.FLOAT, [2, "batch", hid])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [RNN_SEQ, 2, "batch", hid]),
+         helper.make_tensor_value_info("y_h", TensorProto.FLOAT, [2, "batch", hid])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+
+    def inputs(batch):
+        lens = RNG.integers(1, RNN_SEQ + 1, size=batch).astype(np.int32)
+        lens[0] = RNN_SEQ
+        return {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32), "lens": lens,
+                "h0": RNG.standard_normal((2, batch, hid)).astype(np.float32) * 0.5}
+    return model, inputs
+
+
+def build_if_loop():
+    """If picks one of two LSTMs (forward or reverse, each branch with its own weights, reading the outer x); a
+    Loop then runs n times, accumulating the chosen state scaled by an outer constant, and stacks every step."""
+    g = Graph()
+    branches = []
+    for name, direction in (("then", "forward"), ("else", "reverse")):
+        b = Graph()
+        wts = lstm_weights(b, RNN_IN, RNN_H, 1)
+        b.nodes.append(helper.make_node("LSTM", ["x"] + wts, ["", name + "_h"], name=name + "_lstm",
+                                        hidden_size=RNN_H, direction=direction))
+        branches.append(helper.make_graph(b.nodes, name + "_branch", [],
+                                          [helper.make_tensor_value_info(name + "_h", TensorProto.FLOAT, None)],
+                                          b.inits))
+    g.nodes.append(helper.make_node("If", ["forward"], ["state"], name="pick", then_branch=branches[0],
+                                    else_branch=branches[1]))
+    scale = g.init(np.array(0.5, np.float32), "scale")
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["state", scale], ["scaled"], name="body_mul"),
+         helper.make_node("Add", ["acc_in", "scaled"], ["acc_out"], name="body_add"),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body_cond"),
+         helper.make_node("Tanh", ["acc_out"], ["step"], name="body_tanh")],
+        "accumulate",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("step", TensorProto.FLOAT, None)])
+    zero = g.op("Mul", ["state", g.init(np.array(0.0, np.float32))])
+    g.nodes.append(helper.make_node("Loop", ["n", "", zero], ["acc", "steps"], name="loop", body=body))
+    graph = helper.make_graph(
+        g.nodes, "if_lstm_loop",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [RNN_SEQ, "batch", RNN_IN]),
+         helper.make_tensor_value_info("forward", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("n", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("acc", TensorProto.FLOAT, [1, "batch", RNN_H]),
+         helper.make_tensor_value_info("steps", TensorProto.FLOAT, ["n", 1, "batch", RNN_H])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+
+    def inputs(batch):
+        return {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32),
+                "forward": np.array(batch == 1), "n": np.array(2 + batch, np.int64)}
+    return model, inputs
+
+
+def build_sequences():
+    """Sequences as internal values: x [4, batch, 3] split and reassembled several ways."""
+    g = Graph()
+    parts = g.op("SplitToSequence", ["x", g.init(np.array([1, 3], np.int64))], axis=0)  # [1,B,3], [3,B,3]
+    rows = g.op("SplitToSequence", ["x"], axis=0, keepdims=0)  # 4 x [B,3]
+    last = g.op("SequenceAt", [rows, g.init(np.array(-1, np.int64))])
+    first = g.op("SequenceAt", [rows, g.init(np.array(0, np.int32))])
+    rows = g.op("SequenceErase", [rows, g.init(np.array(1, np.int64))])  # drop row 1
+    rows = g.op("SequenceInsert", [rows, g.op("Add", [last, first]), g.init(np.array(0, np.int64))])
+    rows = g.op("SequenceInsert", [rows, first])  # at the back
+    stacked = g.op("ConcatFromSequence", [rows], axis=1, new_axis=1)  # [B, 5, 3]
+    joined = g.op("ConcatFromSequence", [g.op("SequenceErase", [parts])], axis=-1)  # [1, B, 3]
+    middle = g.op("ConcatFromSequence", [g.op("SequenceConstruct", ["x", "x"])], axis=1)  # [4, 2B, 3]
+    count = g.op("SequenceLength", [rows])
+    doubled = g.op("Unsqueeze", [g.op("Mul", [first, g.init(np.array(2.0, np.float32))]),
+                                 g.init(np.array([0], np.int64))])  # [1, B, 3]
+    both = g.op("SequenceConstruct", [joined, doubled])
+    some = g.op("OptionalGetElement", [g.op("Optional", [both])])
+    g.nodes += [helper.make_node("Identity", [stacked], ["stacked"], name="out_stacked"),
+                helper.make_node("Cast", [count], ["count"], name="out_count", to=TensorProto.FLOAT),
+                helper.make_node("ConcatFromSequence", [some], ["pair"], name="out_pair", axis=0, new_axis=1),
+                helper.make_node("Identity", [middle], ["middle"], name="out_middle")]
+    graph = helper.make_graph(
+        g.nodes, "sequences",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, "batch", 3])],
+        [helper.make_tensor_value_info("stacked", TensorProto.FLOAT, ["batch", 5, 3]),
+         helper.make_tensor_value_info("count", TensorProto.FLOAT, []),
+         helper.make_tensor_value_info("pair", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("middle", TensorProto.FLOAT, [4, None, 3])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+    return model, lambda batch: {"x": RNG.standard_normal((4, batch, 3)).astype(np.float32)}
+
+
+def build_scan():
+    """Scan-16: x [batch, 5, 3] scanned along axis 1 backwards, w [5, 3] along axis 0 forwards; the running state
+    and a per-step product stacked as scan outputs along axis 1 (reversed) and axis 0."""
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["xt", "wt"], ["p"], name="b_mul"),
+         helper.make_node("Add", ["s_in", "p"], ["s_out"], name="b_add"),
+         helper.make_node("Tanh", ["s_out"], ["o_state"], name="b_tanh"),
+         helper.make_node("Mul", ["p", "two"], ["o_prod"], name="b_mul2")],
+        "scan_body",
+        [helper.make_tensor_value_info("s_in", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("xt", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("wt", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("s_out", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("o_state", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("o_prod", TensorProto.FLOAT, ["batch", 3])])
+    g = Graph()
+    g.init(np.array(2.0, np.float32), "two")
+    g.nodes.append(helper.make_node("Scan", ["s0", "x", g.init(w(5, 3, scale=1.0))], ["s", "states", "prods"],
+                                    name="scan", body=body, num_scan_inputs=2, scan_input_axes=[1, 0],
+                                    scan_input_directions=[1, 0], scan_output_axes=[1, 0],
+                                    scan_output_directions=[1, 0]))
+    graph = helper.make_graph(
+        g.nodes, "scan_axes",
+        [helper.make_tensor_value_info("s0", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 5, 3])],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("states", TensorProto.FLOAT, ["batch", 5, 3]),
+         helper.make_tensor_value_info("prods", TensorProto.FLOAT, [5, "batch", 3])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+    return model, lambda batch: {"s0": RNG.standard_normal((batch, 3)).astype(np.float32),
+                                 "x": RNG.standard_normal((batch, 5, 3)).astype(np.float32)}
+
+
+def build_rnn_variants():
+    """The attribute corners: an LSTM reversed, with peepholes, clip, input_forget and its own activations
+    (alpha/beta consumed in order); a bidirectional GRU without linear_before_reset over sequence_lens with other
+    activations; an RNN with Relu and an initial state. (ONNX Runtime refuses layout 1; the suite's *_batchwise
+    node tests cover it.)"""
+    g, hid = Graph(), 5
+    lstm = lstm_weights(g, RNN_IN, hid, 1) + ["", "", "", g.init(w(1, 3 * hid, scale=0.3))]
+    g.nodes.append(helper.make_node(
+        "LSTM", ["xb"] + lstm, ["lstm_y", "lstm_h"], name="lstm", hidden_size=hid, direction="reverse",
+        clip=3.0, input_forget=1, activations=["HardSigmoid", "LeakyRelu", "Tanh"], activation_alpha=[0.3, 0.05],
+        activation_beta=[0.4]))
+    g.nodes.append(helper.make_node(
+        "GRU", ["x", g.init(w(2, 3 * hid, RNN_IN, scale=0.4)), g.init(w(2, 3 * hid, hid, scale=0.4)),
+                g.init(w(2, 6 * hid, scale=0.2)), "lens"],
+        ["gru_y", "gru_h"], name="gru", hidden_size=hid, direction="bidirectional",
+        activations=["Sigmoid", "Softsign", "HardSigmoid", "Tanh"]))
+    g.nodes.append(helper.make_node(
+        "RNN", ["x", g.init(w(1, hid, RNN_IN, scale=0.4)), g.init(w(1, hid, hid, scale=0.4)),
+                g.init(w(1, 2 * hid, scale=0.2)), "", "h0"],
+        ["rnn_y", "rnn_h"], name="rnn", hidden_size=hid, activations=["Relu"]))
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(
+        g.nodes, "rnn_variants",
+        [helper.make_tensor_value_info("x", f, [RNN_SEQ, "batch", RNN_IN]),
+         helper.make_tensor_value_info("xb", f, [RNN_SEQ, "batch", RNN_IN]),
+         helper.make_tensor_value_info("lens", TensorProto.INT32, ["batch"]),
+         helper.make_tensor_value_info("h0", f, [1, "batch", hid])],
+        [helper.make_tensor_value_info(n, f, None) for n in
+         ("lstm_y", "lstm_h", "gru_y", "gru_h", "rnn_y", "rnn_h")],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+
+    def inputs(batch):
+        lens = RNG.integers(0, RNN_SEQ + 1, size=batch).astype(np.int32)
+        lens[0] = RNN_SEQ
+        return {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32),
+                "xb": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float32), "lens": lens,
+                "h0": RNG.standard_normal((1, batch, hid)).astype(np.float32)}
+    return model, inputs
+
+
+def build_lstm_fp16():
+    """An FP16 bidirectional LSTM (junction runs it on FP32 copies, rounding the outputs back). ONNX Runtime's CPU
+    LSTM has no FP16 kernel, so the reference is its FP32 LSTM on the same FP16-rounded weights and inputs, its
+    outputs rounded to FP16: the same arithmetic, so they agree to FP16's last place."""
+    def make(dt, np_dt, wts):
+        g = helper.make_graph(
+            [helper.make_node("LSTM", ["x"] + [n for n, _ in wts], ["y", "y_h"], name="lstm16", hidden_size=RNN_H,
+                              direction="bidirectional")],
+            "lstm_fp16", [helper.make_tensor_value_info("x", dt, [RNN_SEQ, "batch", RNN_IN])],
+            [helper.make_tensor_value_info("y", dt, [RNN_SEQ, 2, "batch", RNN_H]),
+             helper.make_tensor_value_info("y_h", dt, [2, "batch", RNN_H])],
+            [numpy_helper.from_array(a.astype(np_dt), n) for n, a in wts])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    wts = [(n, a.astype(np.float16).astype(np.float32)) for n, a in
+           (("w", w(2, 4 * RNN_H, RNN_IN, scale=0.4)), ("r", w(2, 4 * RNN_H, RNN_H, scale=0.4)),
+            ("b", w(2, 8 * RNN_H, scale=0.2)))]
+    return (make(TensorProto.FLOAT16, np.float16, wts),
+            lambda batch: {"x": RNG.standard_normal((RNN_SEQ, batch, RNN_IN)).astype(np.float16)},
+            None, make(TensorProto.FLOAT, np.float32, wts))  # no sklearn reference; the FP32 twin ORT runs
+
+
 def vision_families():
     """families_vision.py's models: MobileNetV3 block, FPN/U-Net decoder, QDQ and integer-operator CNNs,
     scikit-learn models as ai.onnx.ml, a model importing ai.onnx.ml without using it, and an opset-21 graph of the
@@ -204,9 +448,14 @@ def main(argv):
         return 1
     root = tempfile.mkdtemp(prefix="jn-families-")
     try:
-        families = [("bert_encoder", build_bert()), ("resnet_cnn", build_resnet())] + vision_families()
+        families = [("bert_encoder", build_bert()), ("resnet_cnn", build_resnet())] + vision_families() + [
+            ("lstm_bidir_2layer", build_lstm2()), ("gru_seq_lens", build_gru_lens()),
+            ("if_lstm_loop", build_if_loop()), ("sequences", build_sequences()), ("scan_axes", build_scan()),
+            ("rnn_variants", build_rnn_variants()), ("lstm_fp16", build_lstm_fp16())]
         for name, built in families:
             model, make_inputs = built[0], built[1]
+            # an FP16 model ONNX Runtime has no kernel for brings its FP32 twin (built[3]): run that, round back
+            reference = built[3] if len(built) > 3 else None
             # QDQ graphs: float operators between the quantizers, equal within one output quantum (see
             # families_vision.build_qdq_cnn); every other family within the tolerances below, integers exactly.
             d = os.path.join(root, "families_qdq" if name.startswith("qdq") else "families", name)
@@ -214,13 +463,21 @@ def main(argv):
             model_path = os.path.join(d, "model.onnx")
             with open(model_path, "wb") as f:
                 f.write(model.SerializeToString())
+            ref_path = os.path.join(root, name + "_reference.onnx")
+            if reference is not None:
+                with open(ref_path, "wb") as f:
+                    f.write(reference.SerializeToString())
             for k, batch in enumerate((1, 4)):
                 feeds = make_inputs(batch)
                 # A QDQ graph means float operators between QuantizeLinear/DequantizeLinear; ONNX Runtime's default
                 # optimizations fuse them into its integer kernels, whose rounding differs from the graph's by up to
                 # 15 quanta here: compare with the graph as written.
-                outs = run_ort(ort_dir, model_path, feeds, root, as_written=name.startswith("qdq"))
-                if len(built) > 2:  # the model has a reference of its own (sklearn): ONNX Runtime must agree first
+                if reference is None:
+                    outs = run_ort(ort_dir, model_path, feeds, root, as_written=name.startswith("qdq"))
+                else:
+                    outs = run_ort(ort_dir, ref_path, {n: a.astype(np.float32) for n, a in feeds.items()}, root)
+                    outs = {n: o.astype(np.float16) for n, o in outs.items()}
+                if len(built) > 2 and built[2] is not None:  # a reference of its own (sklearn): ORT must agree first
                     problem = families_vision.check_sklearn(built[2], feeds, outs, name)
                     if problem:
                         print("FAIL model_families: " + problem)

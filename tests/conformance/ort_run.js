@@ -1,6 +1,7 @@
 // Runs an ONNX model through ONNX Runtime (npm onnxruntime-node) for the model-family tests.
 // usage: node ort_run.js ORT_MODULE_DIR MODEL.onnx IN.json OUT.json
-// IN.json: {"name": {"type": "float32"|"int64"|"int32"|"uint8"|"int8", "dims": [..], "data": base64 little-endian}, ...}
+// IN.json: {"name": {"type": "float32"|"int64"|"int32"|"uint8"|"int8"|"bool", "dims": [..], "data": base64 little-endian},
+// ...}
 // OUT.json: the outputs in the same form. One intra-op thread, as the bench compares one thread each.
 const fs = require('fs');
 const [ortDir, modelPath, inPath, outPath] = process.argv.slice(2);
@@ -10,7 +11,7 @@ function toTensor(spec) {
   const buf = Buffer.from(spec.data, 'base64');
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   const arrays = {int64: BigInt64Array, int32: Int32Array, int16: Int16Array, uint8: Uint8Array, int8: Int8Array,
-                  float32: Float32Array};
+                  bool: Uint8Array, float32: Float32Array};
   const data = new (arrays[spec.type] || Float32Array)(ab);
   return new ort.Tensor(spec.type, data, spec.dims);
 }

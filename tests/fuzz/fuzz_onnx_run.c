@@ -1,6 +1,6 @@
 /* Fuzz target: bytes -> ONNX loader -> one run, when every graph input has a small shape (-1 dims become 2,
  * at most 4096 elements each): inputs are filled with small values (0.5 for floats, 0/1 alternating for integers
- * and booleans), tensors are capped at 16 MB. A run may fail (with a code and a message), never crash, leak or
+ * and booleans), tensors are capped at 16 MB and loops at 10000 iterations a call. A run may fail (with a code and a message), never crash, leak or
  * hang; planning and the cached-plan run are both exercised (two runs). */
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!m)
         return 0;
     jn_onnx_set_max_tensor_bytes(m, (size_t)16 << 20);
+    jn_onnx_set_max_loop_iterations(m, 10000);
     jn_signature sig;
     jn_signature_init(&sig);
     jn_tensor_list in, out;

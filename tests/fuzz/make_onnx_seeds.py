@@ -63,6 +63,134 @@ seq = put("typed_init", [helper.make_node("Gather", ["t", "i"], ["y"])], [vi("i"
 with open(os.path.join(out, "truncated"), "wb") as f:
     f.write(seq.SerializeToString()[:40])
 
+# ---- Control flow, sequences and recurrent layers (issue 15) -------------------------------------------------
+# Valid ones run (they also seed fuzz_onnx_run: if_lstm loop_accumulate scan_sum seq_roundtrip lstm_bidir gru_lens
+# and the bounded ones below); the malformed ones are refused at load; the unbounded ones must stop at the call's
+# iteration budget or at max_tensor_bytes (tests/unit/onnx/test_onnx_control.c checks each outcome).
+B, I64 = TensorProto.BOOL, TensorProto.INT64
+
+
+def graph(name, nodes, inputs, outputs, inits=()):
+    return helper.make_graph(nodes, name, inputs, outputs, list(inits))
+
+
+def arr(name, a):
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def lstm_inits(prefix, n_in, hid, dirs):
+    return [arr(prefix + "w", np.full((dirs, 4 * hid, n_in), 0.1, np.float32)),
+            arr(prefix + "r", np.full((dirs, 4 * hid, hid), 0.05, np.float32)),
+            arr(prefix + "b", np.full((dirs, 8 * hid), 0.01, np.float32))]
+
+
+def if_branch(name, direction):
+    inits = lstm_inits(name, 3, 4, 1)
+    return graph(name, [helper.make_node("LSTM", ["x"] + [t.name for t in inits], ["", name + "_h"], hidden_size=4,
+                                         direction=direction)], [], [vi(name + "_h", None)], inits)
+
+
+put("if_lstm", [helper.make_node("If", ["c"], ["y"], then_branch=if_branch("t", "forward"),
+                                 else_branch=if_branch("e", "reverse"))],
+    [vi("c", [], B), vi("x", [5, 2, 3])], [vi("y", [1, 2, 4])], opset=14)
+
+
+def body_add(extra_nodes=(), scan=None):
+    outs = [vi("c_out", [], B), vi("acc_out", None)] + ([vi(scan, None)] if scan else [])
+    return graph("body", [helper.make_node("Identity", ["c_in"], ["c_out"]),
+                          helper.make_node("Add", ["acc_in", "one"], ["acc_out"])] + list(extra_nodes),
+                 [vi("i", [], I64), vi("c_in", [], B), vi("acc_in", None)], outs)
+
+
+one = arr("one", np.ones(4, np.float32))
+put("loop_accumulate", [helper.make_node("Loop", ["m", "", "x"], ["acc", "st"],
+                                         body=body_add([helper.make_node("Identity", ["acc_out"], ["st"])], "st"))],
+    [vi("x", [4])], [vi("acc", [4]), vi("st", [3, 4])], [arr("m", np.array(3, np.int64)), one], opset=13)
+put("loop_huge_count", [helper.make_node("Loop", ["m", "", "x"], ["acc"], body=body_add())],
+    [vi("x", [4])], [vi("acc", [4])], [arr("m", np.array(2**63 - 1, np.int64)), one], opset=13)
+put("loop_unbounded", [helper.make_node("Loop", ["", "", "x"], ["acc"], body=body_add())],
+    [vi("x", [4])], [vi("acc", [4])], [one], opset=13)
+inner = helper.make_node("Loop", ["m", "", "acc_in"], ["acc_out"], body=body_add())
+outer_body = graph("outer", [helper.make_node("Identity", ["c_in"], ["c_out"]), inner],
+                   [vi("i", [], I64), vi("c_in", [], B), vi("acc_in", None)], [vi("c_out", [], B), vi("acc_out", None)])
+put("loop_nested_huge", [helper.make_node("Loop", ["m", "", "x"], ["acc"], body=outer_body)],
+    [vi("x", [4])], [vi("acc", [4])], [arr("m", np.array(10**12, np.int64)), one], opset=13)
+put("loop_scan_growth", [helper.make_node("Loop", ["m", "", "x"], ["acc", "st"],
+                                          body=body_add([helper.make_node("ConstantOfShape", ["big_shape"], ["big"]),
+                                                         helper.make_node("Add", ["big", "i_f"], ["st"]),
+                                                         helper.make_node("Cast", ["i"], ["i_f"], to=1)], "st"))],
+    [vi("x", [4])], [vi("acc", [4]), vi("st", None)],
+    [arr("m", np.array(10**6, np.int64)), one, arr("big_shape", np.array([65536], np.int64))], opset=13)
+
+
+def nested_if(depth):
+    if depth == 0:
+        return graph("leaf", [helper.make_node("Identity", ["x"], ["o0"])], [], [vi("o0", [2])])
+    return graph("lvl%d" % depth, [helper.make_node("If", ["c"], ["o%d" % depth], then_branch=nested_if(depth - 1),
+                                                    else_branch=nested_if(depth - 1) if depth < 3 else
+                                                    nested_if(0))],
+                 [], [vi("o%d" % depth, [2])])
+
+
+put("deep_nesting", [helper.make_node("If", ["c"], ["y"], then_branch=nested_if(40), else_branch=nested_if(0))],
+    [vi("c", [], B), vi("x", [2])], [vi("y", [2])], opset=13)
+leaf = nested_if(0)
+put("if_missing_else", [helper.make_node("If", ["c"], ["y"], then_branch=leaf)],
+    [vi("c", [], B), vi("x", [2])], [vi("y", [2])], opset=13)
+put("if_unknown_name", [helper.make_node("If", ["c"], ["y"], then_branch=leaf, else_branch=graph(
+    "e", [helper.make_node("Identity", ["nowhere"], ["o0"])], [], [vi("o0", [2])]))],
+    [vi("c", [], B), vi("x", [2])], [vi("y", [2])], opset=13)
+put("if_branch_types", [helper.make_node("If", ["c"], ["y"], then_branch=leaf, else_branch=graph(
+    "e", [helper.make_node("Shape", ["x"], ["o0"])], [], [vi("o0", [1], I64)]))],
+    [vi("c", [], B), vi("x", [2])], [vi("y", [2])], opset=13)
+put("if_cond_float", [helper.make_node("If", ["x"], ["y"], then_branch=leaf, else_branch=leaf)],
+    [vi("x", [2])], [vi("y", [2])], opset=13)
+put("loop_body_inputs", [helper.make_node("Loop", ["m", "", "x"], ["acc"], body=graph(
+    "b", [helper.make_node("Identity", ["c_in"], ["c_out"])], [vi("c_in", [], B)], [vi("c_out", [], B)]))],
+    [vi("x", [4])], [vi("acc", [4])], [arr("m", np.array(2, np.int64))], opset=13)
+put("loop_body_cycle", [helper.make_node("Loop", ["m", "", "x"], ["acc"], body=graph(
+    "b", [helper.make_node("Identity", ["c_in"], ["c_out"]), helper.make_node("Add", ["acc_in", "p"], ["q"]),
+          helper.make_node("Add", ["q", "one"], ["p"]), helper.make_node("Identity", ["q"], ["acc_out"])],
+    [vi("i", [], I64), vi("c_in", [], B), vi("acc_in", None)], [vi("c_out", [], B), vi("acc_out", None)]))],
+    [vi("x", [4])], [vi("acc", [4])], [arr("m", np.array(2, np.int64)), one], opset=13)
+put("relu_with_graph", [helper.make_node("Relu", ["x"], ["y"], body=leaf)], [vi("x", [2])], [vi("y", [2])])
+scan_body = graph("sb", [helper.make_node("Add", ["s_in", "e"], ["s_out"]),
+                         helper.make_node("Identity", ["s_out"], ["o"])],
+                  [vi("s_in", [2]), vi("e", [2])], [vi("s_out", [2]), vi("o", [2])])
+put("scan_sum", [helper.make_node("Scan", ["s0", "xs"], ["s", "ys"], body=scan_body, num_scan_inputs=1)],
+    [vi("s0", [2]), vi("xs", [3, 2])], [vi("s", [2]), vi("ys", [3, 2])], opset=11)
+put("scan_bad_axis", [helper.make_node("Scan", ["s0", "xs"], ["s", "ys"], body=scan_body, num_scan_inputs=1,
+                                       scan_input_axes=[5])],
+    [vi("s0", [2]), vi("xs", [3, 2])], [vi("s", [2]), vi("ys", None)], opset=11)
+put("seq_roundtrip", [helper.make_node("SplitToSequence", ["x"], ["s"], axis=0),
+                      helper.make_node("SequenceInsert", ["s", "x1"], ["s2"]),
+                      helper.make_node("SequenceLength", ["s2"], ["n"]),
+                      helper.make_node("ConcatFromSequence", ["s2"], ["y"], axis=0),
+                      helper.make_node("Slice", ["x", "st", "en"], ["x1"])],
+    [vi("x", [3, 2])], [vi("y", [4, 2]), vi("n", [], I64)],
+    [arr("st", np.array([0], np.int64)), arr("en", np.array([1], np.int64))], opset=13)
+li = lstm_inits("", 3, 4, 2)
+put("lstm_bidir", [helper.make_node("LSTM", ["x"] + [t.name for t in li], ["y", "h", "c"], hidden_size=4,
+                                    direction="bidirectional", clip=2.0)],
+    [vi("x", [5, 2, 3])], [vi("y", [5, 2, 2, 4]), vi("h", [2, 2, 4]), vi("c", [2, 2, 4])], li, opset=14)
+put("gru_lens", [helper.make_node("GRU", ["x", "gw", "gr", "", "lens"], ["y", "h"], hidden_size=4,
+                                  linear_before_reset=1)],
+    [vi("x", [5, 2, 3]), vi("lens", [2], TensorProto.INT32)], [vi("y", [5, 1, 2, 4]), vi("h", [1, 2, 4])],
+    [arr("gw", np.full((1, 12, 3), 0.1, np.float32)), arr("gr", np.full((1, 12, 4), 0.1, np.float32))], opset=14)
+put("if_reads_own_output", [helper.make_node("If", ["c"], ["y"], then_branch=graph(
+    "t", [helper.make_node("Identity", ["y"], ["o0"])], [], [vi("o0", [2])]), else_branch=leaf)],
+    [vi("c", [], B), vi("x", [2])], [vi("y", [2])], opset=13)
+# a sequence that grows by 64 KB per iteration until max_tensor_bytes (16 MB in the fuzz target) stops it
+seq_body = graph("sb", [helper.make_node("Identity", ["c_in"], ["c_out"]),
+                        helper.make_node("ConstantOfShape", ["big_shape"], ["big"]),
+                        helper.make_node("SequenceInsert", ["s_in", "big"], ["s_out"])],
+                 [vi("i", [], I64), vi("c_in", [], B), helper.make_tensor_sequence_value_info("s_in", F, None)],
+                 [vi("c_out", [], B), helper.make_tensor_sequence_value_info("s_out", F, None)])
+put("loop_sequence_growth", [helper.make_node("SequenceEmpty", [], ["s0"]),
+                             helper.make_node("Loop", ["m", "", "s0"], ["s"], body=seq_body),
+                             helper.make_node("SequenceLength", ["s"], ["y"])],
+    [vi("x", [4])], [vi("y", [], I64)],
+    [arr("m", np.array(10**6, np.int64)), arr("big_shape", np.array([16384], np.int64))], opset=13)
 # The operator families of issue 15 (ops_act.c, ops_logic.c, ops_reduce.c, ops_index.c, ops_tensor2.c, ops_loss.c,
 # onnx_half.c): small runnable models, several with shapes that depend on values (NonZero, Unique, Compress, Range,
 # OneHot).
