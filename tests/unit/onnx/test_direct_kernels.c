@@ -118,7 +118,7 @@ static void compare(const conv_case *c, bool bias, bool relu, bool pool)
         if (!(fabsf(d[i] - g[i]) <= tol)) { /* NaN (unwritten) fails too */
             if (bad++ < 3)
                 fprintf(stderr, "%s (isa %d bias %d relu %d pool %d): element %lld: direct %g, generic %g\n",
-                        c->label, ox_direct_isa(), bias, relu, pool, (long long)i, (double)d[i], (double)g[i]);
+                        c->label, jn_k_isa(), bias, relu, pool, (long long)i, (double)d[i], (double)g[i]);
         }
     }
     JN_CHECK_INT_EQ(bad, 0);
@@ -153,9 +153,9 @@ static const conv_case cases[] = {
 static void test_direct_matches_generic(void)
 {
     srand(7);
-    int native = ox_direct_isa();
+    int native = jn_k_isa();
     for (int isa = 1; isa <= native; isa++) {
-        ox_direct_isa_forced = isa;
+        jn_k_isa_forced = isa;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             for (int bias = 0; bias < 2; bias++)
                 for (int relu = 0; relu < 2; relu++) {
@@ -164,7 +164,7 @@ static void test_direct_matches_generic(void)
                         compare(&cases[i], bias, true, true);
                 }
     }
-    ox_direct_isa_forced = 0;
+    jn_k_isa_forced = 0;
 }
 
 /* A Relu'd conv output with NaN in it (NaN input): the fused Relu turns NaN into 0 in both paths, and the fused
@@ -192,14 +192,16 @@ static void test_nan_input(void)
  * first. */
 static void check_gemm(int isa, int64_t M, int64_t N, int64_t K, bool with_bias, bool relu)
 {
-    JN_CHECK(ox_gemm_direct_fits(M, N, K));
+    JN_CHECK(jn_k_gemm_fits(M, N, K));
     float *x = random_floats(M * K), *w = random_floats(K * N), *bias = random_floats(N);
     float *y = malloc((size_t)(M * N) * sizeof(float));
-    size_t sn = ox_gemm_direct_scratch_floats(isa, M, N, K);
+    size_t sn = jn_k_gemm_scratch_floats(isa, M, K);
     float *scratch = malloc((sn ? sn : 1) * sizeof(float));
+    float *wp = malloc(jn_k_gemm_packed_floats(isa, N, K) * sizeof(float));
     for (int64_t i = 0; i < M * N; i++)
         y[i] = NAN;
-    ox_gemm_direct(isa, M, N, K, x, w, with_bias ? bias : NULL, relu, y, scratch);
+    jn_k_gemm_pack(isa, w, K, N, false, wp);
+    jn_k_gemm(isa, M, N, K, x, wp, with_bias ? bias : NULL, relu, y, scratch);
     int64_t bad = 0;
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
@@ -220,21 +222,22 @@ static void check_gemm(int isa, int64_t M, int64_t N, int64_t K, bool with_bias,
     free(bias);
     free(y);
     free(scratch);
+    free(wp);
 }
 
 static void test_gemm_direct(void)
 {
     static const int64_t Ms[] = {5, 7, 8, 9, 13, 64}, Ns[] = {16, 17, 31, 32, 33, 100}, Ks[] = {1, 3, 17, 784};
     srand(11);
-    for (int isa = 1; isa <= ox_direct_isa(); isa++)
+    for (int isa = 1; isa <= jn_k_isa(); isa++)
         for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
             for (size_t b = 0; b < sizeof Ns / sizeof Ns[0]; b++)
                 for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++)
                     for (int variant = 0; variant < 4; variant++)
                         check_gemm(isa, Ms[a], Ns[b], Ks[c], variant & 1, variant & 2);
-    JN_CHECK(!ox_gemm_direct_fits(1, 256, 784));
-    JN_CHECK(!ox_gemm_direct_fits(64, 10, 256));
-    JN_CHECK(!ox_gemm_direct_fits(64, 4096, 4096));
+    JN_CHECK(!jn_k_gemm_fits(1, 256, 784));
+    JN_CHECK(!jn_k_gemm_fits(64, 10, 256));
+    JN_CHECK(!jn_k_gemm_fits(64, 4096, 4096));
 }
 
 int main(void)

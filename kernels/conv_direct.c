@@ -13,10 +13,11 @@
  * How: the input plane of one image (and group) is copied into a zero-padded buffer, so every tap is a plain
  * unaligned load with no bounds checks. Output is computed in tiles of TM output channels x 2 output rows x VL
  * output columns (conv_direct_tile.inc, GCC vector extensions), one instantiation per instruction set, picked at
- * run time (ox_direct_isa): AVX-512 8 x 2 x 16 (16 zmm accumulators), AVX2+FMA 4 x 2 x 8, baseline SSE2 4 x 2 x 4.
+ * run time (jn_k_isa): AVX-512 8 x 2 x 16 (16 zmm accumulators), AVX2+FMA 4 x 2 x 8, baseline SSE2 4 x 2 x 4.
  * For every input channel and kernel tap, two row vectors are loaded and each is multiplied by TM broadcast
  * weights: 2 TM multiply-adds per 2 loads plus TM broadcasts, so the loop is bound by arithmetic, not memory.
- * Weights are packed per call as [M/TM][C*kh*kw][TM] so a tap's weights are adjacent. Bias seeds the
+ * Weights are packed once (the adapter at load, the CNN engine at load) as [M/TM][C*kh*kw][TM] so a tap's
+ * weights are adjacent. Bias seeds the
  * accumulators; Relu and the pooling run on the tile while it is in registers, so a fused Conv+Relu+MaxPool
  * writes only the pooled values.
  *
@@ -28,39 +29,24 @@
 #include <string.h>
 
 #include "direct_vec.h"
-#include "onnx_internal.h"
+#include "jn_kernels.h"
 
 
 /* The lane-wise larger of a and b (neither NaN: both went through RELU). */
 #define VMAX(VI, a, b) ((__typeof__(a))(((VI)(a) & ((a) > (b))) | ((VI)(b) & ~((a) > (b)))))
 
-int ox_direct_isa_forced;
-
-int ox_direct_isa(void)
-{
-    int cpu = 1;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        cpu = 3;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        cpu = 2;
-#endif
-    return ox_direct_isa_forced > 0 && ox_direct_isa_forced < cpu ? ox_direct_isa_forced : cpu;
-}
-
 static int64_t tile_m(int isa)
 {
-    return isa >= 3 ? 8 : 4;
+    return isa >= JN_K_AVX512 ? 8 : 4;
 }
 
-size_t ox_conv_direct_packed_floats(int isa, int64_t M, int64_t K)
+size_t jn_k_conv_packed_floats(int isa, int64_t M, int64_t K)
 {
     int64_t tm = tile_m(isa);
     return (size_t)((M + tm - 1) / tm * tm * K);
 }
 
-void ox_conv_direct_pack(int isa, const float *w, const float *bias, int64_t M, int64_t K, float *wp, float *bp)
+void jn_k_conv_pack(int isa, const float *w, int64_t M, int64_t K, float *wp)
 {
     int64_t tm = tile_m(isa), blocks = (M + tm - 1) / tm;
     for (int64_t b = 0; b < blocks; b++)
@@ -69,18 +55,29 @@ void ox_conv_direct_pack(int isa, const float *w, const float *bias, int64_t M, 
                 int64_t m = b * tm + o;
                 wp[(b * K + k) * tm + o] = m < M ? w[m * K + k] : 0.0f;
             }
-    for (int64_t m = 0; m < blocks * tm; m++)
+}
+
+size_t jn_k_conv_bias_floats(int isa, int64_t M)
+{
+    int64_t tm = tile_m(isa);
+    return (size_t)((M + tm - 1) / tm * tm);
+}
+
+void jn_k_conv_pack_bias(int isa, const float *bias, int64_t M, float *bp)
+{
+    int64_t n = (int64_t)jn_k_conv_bias_floats(isa, M);
+    for (int64_t m = 0; m < n; m++)
         bp[m] = bias && m < M ? bias[m] : 0.0f;
 }
 
-size_t ox_conv_direct_padded_floats(const ox_conv_direct *d)
+size_t jn_k_conv_padded_floats(const jn_k_conv *d)
 {
     /* One spare row per channel (the second row of a tile when OH is odd) and a tail for the last tile's lanes
      * beyond the row (at most 16 lanes). */
     return (size_t)(d->C * (d->HP + 1) * d->WP + 32);
 }
 
-void ox_conv_direct_pad(const ox_conv_direct *d, const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl,
+void jn_k_conv_pad(const jn_k_conv *d, const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl,
                         float *xp)
 {
     int64_t plane = (d->HP + 1) * d->WP;
@@ -140,14 +137,14 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #include "conv_direct_tile.inc"
 #endif
 
-void ox_conv_direct_run(const ox_conv_direct *d, const float *xp, float *y)
+void jn_k_conv_run(const jn_k_conv *d, const float *xp, float *y)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (d->isa >= 3) {
+    if (d->isa >= JN_K_AVX512) {
         conv_tiles_avx512(d, xp, y);
         return;
     }
-    if (d->isa == 2) {
+    if (d->isa == JN_K_AVX2) {
         conv_tiles_avx2(d, xp, y);
         return;
     }
