@@ -10,7 +10,14 @@
 # Flatten and the Gemm. Targets (issue #4): MLP <= 1.0x, CNN <= 1.5x ONNX Runtime at both batch sizes. The
 # machine the numbers in bench/README.md come from is a shared 2-core VM: use ROUNDS=5 or more there.
 #
-# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
+# The header names the CPU and the instruction-set level junction's kernels ran at (kernels/jn_kernels.h). ISAS
+# lists the levels to run, each forced through JUNCTION_ISA (sse2, avx2, avx512; a level above the CPU's runs at
+# the CPU's, and the table says so): ISAS="avx512 avx2 sse2" shows every level side by side on one machine. ONNX
+# Runtime always runs at its own best level (it has no such switch), so each table is junction at that level vs
+# the same ORT.
+#
+# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ROUNDS=3, ISAS=native,
+#                         ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
 #                         from a git worktree without its own .cache, point ORT_DIR at the main checkout's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,13 +40,19 @@ bench_tmpdir junction-onnx-bench
 
 median_of() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+ISAS=${ISAS:-native}
+echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) cores; $(grep -m1 -ow avx512f /proc/cpuinfo || grep -m1 -ow avx2 /proc/cpuinfo || echo sse2))"
+for level in $ISAS; do
+if [ "$level" = native ]; then unset JUNCTION_ISA; else export JUNCTION_ISA=$level; fi
+ran=$("$BUILD/bench/bench_onnx" "$TMP/mlp.onnx" 1 1 | sed -n 's/.* isa //p')
+echo "junction kernels: $ran${JUNCTION_ISA:+ (JUNCTION_ISA=$JUNCTION_ISA)}; ONNX Runtime: its own best level"
 printf '%-6s %5s %12s %12s %7s %12s %12s %7s\n' model batch "junction µs" "ORT µs" ratio "junction CPU" "ORT CPU" ratio
 for model in mlp cnn; do
     if [ "$model" = mlp ]; then shapes='{"x":[-1,784]}'; else shapes='{"x":[-1,1,28,28]}'; fi
     for batch in 1 64; do
         jw=() ow=() jc=() oc=()
         for _ in $(seq 1 "$ROUNDS"); do
-            read -r _ w _ _ _ c < <("$BUILD/bench/bench_onnx" "$TMP/$model.onnx" "$batch" "$ITERS")
+            read -r _ w _ _ _ c _ < <("$BUILD/bench/bench_onnx" "$TMP/$model.onnx" "$batch" "$ITERS")
             jw+=("$w") jc+=("$c")
             read -r _ w _ _ _ c < <(JN_BENCH_SHAPES=$shapes node bench/onnx_ort.js "$ORT_DIR" "$TMP/$model.onnx" \
                 "$batch" "$ITERS")
@@ -52,4 +65,6 @@ for model in mlp cnn; do
     done
 done
 echo
+done
+unset JUNCTION_ISA
 "$BUILD/tests/conformance/onnx_conformance" | grep -E '^(node|pytorch)|listed operators|failed across'

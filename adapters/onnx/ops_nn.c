@@ -175,6 +175,19 @@ static int gemm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     if (ox_gemm_direct_enabled && !ta && alpha == 1.0f && is_row && K > 0 && jn_k_gemm_fits(M, N, K))
         return gemm_direct_run(n, M, N, K, in[0]->data, in[1]->data, tb, crow ? crow->data : NULL, n->relu_after,
                                y, err);
+    /* A classifier head with a few outputs over a wide input (the text engines' exported linear model: 2^18
+     * hashed features, mostly zero, 2 classes): row by row, skipping zero inputs, the kernel the text engine
+     * runs (jn_k_sparse_dense). */
+    if (ox_gemm_direct_enabled && !ta && !tb && alpha == 1.0f && is_row && N <= 8 && K >= 1024) {
+        for (int64_t i = 0; i < M; i++) {
+            jn_k_sparse_dense(N, K, NULL, (const float *)in[0]->data + i * K, in[1]->data, crow ? crow->data : NULL,
+                              y + i * N);
+            if (n->relu_after)
+                for (int64_t j = 0; j < N; j++)
+                    y[i * N + j] = y[i * N + j] > 0.0f ? y[i * N + j] : 0.0f;
+        }
+        return 0;
+    }
     if (n->n_in > 2 && in[2] && beta != 0.0f) {
         int64_t strides[2];
         ox_broadcast_strides(in[2], 2, out[0]->shape, strides);

@@ -4,13 +4,18 @@
  * widths that are not multiples of 8 or 16, odd heights, 1-D, with and without bias, the fused Relu and the fused
  * 2x2/2 MaxPool. Shapes the direct kernel does not take (strides, dilations, 1x1) must give the same results
  * through both settings of the switch too. Outputs are poisoned with NaN before each run, so an element a kernel
- * forgets to write fails the comparison. */
+ * forgets to write fails the comparison. The built-in engines' forward passes, which run on the same kernels
+ * (kernels/jn_kernels.h), are checked at every level too: the fashion-cnn CNN (serving and training forward, odd
+ * architectures, one and two input channels) and the text classifier's sparse dense layer, against
+ * double-precision loops written from the checkpoint layouts (NHWC, OHWI) independently of the kernels. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "onnx_internal.h"
 #include "test.h"
+#include "text/text.h"
+#include "vision/cnn.h"
 
 typedef struct conv_case {
     const char *label;
@@ -240,8 +245,158 @@ static void test_gemm_direct(void)
     JN_CHECK(!jn_k_gemm_fits(64, 4096, 4096));
 }
 
+/* ---- the built-in engines' forward passes -------------------------------------------------------------------- */
+
+/* conv (same padding, stride 1) + bias + ReLU + 2x2 max pool of NHWC x [h][w][cin] with OHWI weights, in double. */
+static void ref_conv_pool(const double *x, int h, int w, int cin, const float *wt, const float *b, int k, int cout,
+                          double *out)
+{
+    int r = k / 2;
+    double *a = malloc((size_t)h * w * cout * sizeof(double));
+    for (int y = 0; y < h; y++)
+        for (int xx = 0; xx < w; xx++)
+            for (int o = 0; o < cout; o++) {
+                double acc = b[o];
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        int iy = y + ky - r, ix = xx + kx - r;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                            continue;
+                        for (int i = 0; i < cin; i++)
+                            acc += x[((size_t)iy * w + ix) * cin + i] * wt[(((size_t)o * k + ky) * k + kx) * cin + i];
+                    }
+                a[((size_t)y * w + xx) * cout + o] = acc > 0 ? acc : 0;
+            }
+    for (int y = 0; y < h / 2; y++)
+        for (int xx = 0; xx < w / 2; xx++)
+            for (int o = 0; o < cout; o++) {
+                double m = -1;
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++) {
+                        double v = a[((size_t)(2 * y + dy) * w + 2 * xx + dx) * cout + o];
+                        m = v > m ? v : m;
+                    }
+                out[((size_t)y * (w / 2) + xx) * cout + o] = m;
+            }
+    free(a);
+}
+
+/* out [classes] = fc2(relu(fc1(flatten_NHWC(x)))) for one image, in double. */
+static void ref_cnn(const jn_cnn *m, const float *xf, double *logits)
+{
+    const jn_cnn_arch *a = &m->a;
+    size_t px = (size_t)a->h * a->w;
+    double *x = malloc(px * a->c * sizeof(double)), *p1 = malloc(px / 4 * a->c1 * sizeof(double)),
+           *p2 = malloc(px / 16 * a->c2 * sizeof(double)), *h = malloc((size_t)a->hidden * sizeof(double));
+    for (size_t i = 0; i < px * a->c; i++)
+        x[i] = xf[i];
+    ref_conv_pool(x, a->h, a->w, a->c, m->p[0], m->p[1], a->k, a->c1, p1);
+    ref_conv_pool(p1, a->h / 2, a->w / 2, a->c1, m->p[2], m->p[3], a->k, a->c2, p2);
+    size_t flat = px / 16 * a->c2;
+    for (int j = 0; j < a->hidden; j++) {
+        double acc = m->p[5][j];
+        for (size_t i = 0; i < flat; i++)
+            acc += p2[i] * m->p[4][(size_t)j * flat + i];
+        h[j] = acc > 0 ? acc : 0;
+    }
+    for (int c = 0; c < a->classes; c++) {
+        double acc = m->p[7][c];
+        for (int j = 0; j < a->hidden; j++)
+            acc += h[j] * m->p[6][(size_t)c * a->hidden + j];
+        logits[c] = acc;
+    }
+    free(x);
+    free(p1);
+    free(p2);
+    free(h);
+}
+
+static void check_cnn(jn_cnn_arch a, int n)
+{
+    jn_cnn m;
+    jn_err err = {0};
+    JN_REQUIRE(jn_cnn_init(&m, &a, 3, &err) == 0);
+    for (int l = 1; l < JN_CNN_N_PARAMS; l += 2) /* non-zero biases: the ReLUs see both signs */
+        for (size_t j = 0; j < m.len[l]; j++)
+            m.p[l][j] = frand() * 0.2f;
+    size_t pix = (size_t)a.h * a.w * a.c;
+    float *x = random_floats((int64_t)(n * pix)), *logits = malloc((size_t)n * a.classes * sizeof(float));
+    double *want = malloc((size_t)n * a.classes * sizeof(double));
+    for (int i = 0; i < n; i++)
+        ref_cnn(&m, x + i * pix, want + (size_t)i * a.classes);
+    jn_cnn_work *w = jn_cnn_work_create(&a, n);
+    JN_REQUIRE(w != NULL);
+    for (int isa = 1; isa <= jn_k_isa_cpu(); isa++) {
+        jn_k_isa_forced = isa;
+        jn_cnn_packed *pk = jn_cnn_pack(&m);
+        JN_REQUIRE(pk != NULL);
+        JN_CHECK_INT_EQ(pk->isa, jn_k_isa());
+        for (int train = 0; train < 2; train++) {
+            for (int i = 0; i < n * a.classes; i++)
+                logits[i] = NAN;
+            if (train)
+                jn_cnn_forward(&m, w, x, n, logits);
+            else
+                jn_cnn_infer(pk, w, x, n, logits);
+            int bad = 0;
+            for (int i = 0; i < n * a.classes; i++)
+                if (!(fabs(logits[i] - want[i]) <= 1e-4 + 1e-4 * fabs(want[i])) && bad++ < 3)
+                    fprintf(stderr, "cnn %dx%dx%d k %d isa %d %s: logit %d %g, want %g\n", a.h, a.w, a.c, a.k, isa,
+                            train ? "training" : "serving", i, (double)logits[i], want[i]);
+            JN_CHECK_INT_EQ(bad, 0);
+        }
+        jn_cnn_packed_free(pk);
+    }
+    jn_k_isa_forced = 0;
+    jn_cnn_work_destroy(w);
+    free(x);
+    free(logits);
+    free(want);
+    jn_cnn_free(&m);
+}
+
+static void test_cnn_forward(void)
+{
+    srand(5);
+    check_cnn(jn_cnn_default_arch(), 3); /* fashion-cnn's: 28x28x1, 5x5, 16/32, dense 128 -> 10 */
+    check_cnn((jn_cnn_arch){.h = 12, .w = 20, .c = 2, .k = 3, .c1 = 5, .c2 = 9, .hidden = 17, .classes = 3}, 7);
+    check_cnn((jn_cnn_arch){.h = 8, .w = 8, .c = 1, .k = 5, .c1 = 3, .c2 = 4, .hidden = 6, .classes = 5}, 1);
+}
+
+/* The text classifier's layer (jn_k_sparse_dense through jn_text_linear_forward): softmax(b + sum v_i W[idx_i]). */
+static void test_text_linear(void)
+{
+    srand(9);
+    enum { D = 4096, K = 3 };
+    float *wt = random_floats(D * K), b[K] = {0.1f, -0.2f, 0.05f};
+    uint32_t idx[40];
+    float val[40];
+    for (int i = 0; i < 40; i++) {
+        idx[i] = (uint32_t)(i * 97 + 13) % D;
+        val[i] = frand();
+    }
+    jn_text_linear lin = {.dim = D, .k = K, .w = wt, .b = b};
+    jn_text_sparse x = {.idx = idx, .val = val, .n = 40};
+    float p[K];
+    jn_text_linear_forward(&lin, &x, p);
+    double z[K], mx = -1e300, sum = 0;
+    for (int c = 0; c < K; c++) {
+        z[c] = b[c];
+        for (int i = 0; i < 40; i++)
+            z[c] += (double)val[i] * wt[(size_t)idx[i] * K + c];
+        mx = z[c] > mx ? z[c] : mx;
+    }
+    for (int c = 0; c < K; c++)
+        sum += exp(z[c] - mx);
+    for (int c = 0; c < K; c++)
+        JN_CHECK(fabs(p[c] - exp(z[c] - mx) / sum) < 1e-5);
+    free(wt);
+}
+
 int main(void)
 {
+    JN_TEST_RUN(test_cnn_forward);
+    JN_TEST_RUN(test_text_linear);
     JN_TEST_RUN(test_gemm_direct);
     JN_TEST_RUN(test_direct_matches_generic);
     JN_TEST_RUN(test_nan_input);
