@@ -324,13 +324,19 @@ jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
     size_t s_a1 = n * hw * a->c1, s_p1 = s_a1 / 4, s_a2 = n * (hw / 4) * a->c2, s_p2 = s_a2 / 4,
            s_a3 = n * a->hidden;
     size_t flat = (hw / 16) * a->c2, widest = flat > (size_t)a->hidden ? flat : (size_t)a->hidden;
-    jn_k_conv c1 = conv_layer(a, 1, JN_K_SSE2), c2 = conv_layer(a, 2, JN_K_SSE2);
+    size_t xn1 = 0, xn2 = 0; /* the padded inputs' sizes depend on the level's tiles: the largest */
+    for (int isa = JN_K_SSE2; isa <= JN_K_AVX512; isa++) {
+        jn_k_conv c1 = conv_layer(a, 1, isa), c2 = conv_layer(a, 2, isa);
+        size_t n1 = jn_k_conv_padded_floats(&c1), n2 = jn_k_conv_padded_floats(&c2);
+        xn1 = n1 > xn1 ? n1 : xn1;
+        xn2 = n2 > xn2 ? n2 : xn2;
+    }
     w->cap = batch;
     w->a = *a;
     w->col = malloc(col * sizeof(float));
     w->dcol = malloc(col * sizeof(float));
-    w->xp1 = calloc(jn_k_conv_padded_floats(&c1), sizeof(float));
-    w->xp2 = calloc(jn_k_conv_padded_floats(&c2), sizeof(float));
+    w->xp1 = calloc(xn1, sizeof(float));
+    w->xp2 = calloc(xn2, sizeof(float));
     w->p1img = malloc(hw / 4 * a->c1 * sizeof(float));
     w->scratch = malloc(16 * widest * sizeof(float)); /* jn_k_gemm_scratch_floats for any level's tile rows */
     w->a1c = malloc(s_a1 * sizeof(float));

@@ -146,6 +146,12 @@ static const conv_case cases[] = {
     {"depthwise 3x3, W 40, H 9", 2, 2, 6, 9, 40, 6, 3, 3, 6, {1, 1, 1, 1}, 1, 1, NULL},
     {"5x5 SAME_UPPER, W 17", 2, 1, 7, 11, 17, 13, 5, 5, 1, {0, 0, 0, 0}, 1, 1, "SAME_UPPER"},
     {"7x1, H 12, W 3", 2, 2, 2, 12, 3, 8, 7, 1, 1, {3, 0, 3, 0}, 1, 1, NULL},
+    /* K >= 64 with a whole block of output channels: the channel-blocked tiles below AVX-512 */
+    {"C 8 3x3 K 72, M 20, H 9 W 13, pads 1 0 1 1", 2, 2, 8, 9, 13, 20, 3, 3, 1, {1, 0, 1, 1}, 1, 1, NULL},
+    {"C 12 5x5 K 300 SAME_UPPER, M 33, H 7 W 30", 2, 1, 12, 7, 30, 33, 5, 5, 1, {0, 0, 0, 0}, 1, 1, "SAME_UPPER"},
+    {"fashion conv2: C 16 5x5, M 32, 14x14", 2, 2, 16, 14, 14, 32, 5, 5, 1, {2, 2, 2, 2}, 1, 1, NULL},
+    {"C 16 3x3 group 2, M 48, H 5 W 3", 2, 1, 16, 5, 3, 48, 3, 3, 2, {1, 1, 1, 1}, 1, 1, NULL},
+    {"1-D k 9, C 16, M 16, W 41", 1, 2, 16, 1, 41, 16, 1, 9, 1, {4, 4, 0, 0}, 1, 1, NULL},
     {"large K 130x3x3 (generic)", 2, 1, 130, 5, 6, 9, 3, 3, 1, {1, 1, 1, 1}, 1, 1, NULL},
     {"stride 2 (generic)", 2, 2, 3, 9, 11, 5, 3, 3, 1, {1, 1, 1, 1}, 2, 1, NULL},
     {"dilation 2 (generic)", 2, 1, 3, 9, 11, 5, 3, 3, 1, {2, 2, 2, 2}, 1, 2, NULL},
