@@ -47,7 +47,9 @@ static size_t sysfs_cache(int want_level)
             fclose(f);
         if (got < 1 || v == 0)
             continue;
-        return got == 2 && (unit == 'M' || unit == 'm') ? (size_t)v << 20 : got == 2 && (unit == 'K' || unit == 'k') ? (size_t)v << 10 : (size_t)v;
+        if (got == 2 && (unit == 'M' || unit == 'm'))
+            return (size_t)v << 20;
+        return got == 2 && (unit == 'K' || unit == 'k') ? (size_t)v << 10 : (size_t)v;
     }
     return 0;
 }
