@@ -126,7 +126,7 @@ static int cmd_cnn(const char *ckpt, int batch, int threads, double seconds)
     size_t pix = (size_t)m.a.h * m.a.w * m.a.c;
     float *x = malloc((size_t)batch * pix * sizeof(float));
     float *logits = malloc((size_t)batch * m.a.classes * sizeof(float));
-    jn_cnn_work *w = jn_cnn_work_create(&m.a, batch);
+    jn_cnn_work *w = jn_cnn_work_create_infer(&m.a, batch);
     jn_cnn_packed *pk = jn_cnn_pack(&m); /* as the fashion-cnn engine does at load */
     if (!x || !logits || !w || !pk) {
         fprintf(stderr, "bench_vision: out of memory\n");

@@ -6,6 +6,8 @@
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +186,7 @@ int jn_cnn_to_tensors(const jn_cnn *m, jn_tensor_list *out, jn_err *err)
 struct jn_cnn_work {
     int cap;
     jn_cnn_arch a;
+    bool train; /* jn_cnn_work_create: the training buffers below too */
     float *col, *dcol; /* backward: im2col rows (max of both convs) */
     /* Forward (NCHW, the shared kernels): the padded inputs of conv1 and conv2 (pads zero from creation on), one
      * image's pooled conv1 map, and for training the unpooled maps and conv1's pooled maps of the whole batch. */
@@ -313,7 +316,8 @@ void jn_cnn_packed_free(jn_cnn_packed *p)
     free(p);
 }
 
-jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
+/* train: also the buffers of the training forward pass and of the backward pass. */
+static jn_cnn_work *work_create(const jn_cnn_arch *a, int batch, bool train)
 {
     jn_cnn_work *w = calloc(1, sizeof *w);
     if (!w)
@@ -333,34 +337,50 @@ jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
     }
     w->cap = batch;
     w->a = *a;
-    w->col = malloc(col * sizeof(float));
-    w->dcol = malloc(col * sizeof(float));
+    w->train = train;
     w->xp1 = calloc(xn1, sizeof(float));
     w->xp2 = calloc(xn2, sizeof(float));
     w->p1img = malloc(hw / 4 * a->c1 * sizeof(float));
     w->scratch = malloc(16 * widest * sizeof(float)); /* jn_k_gemm_scratch_floats for any level's tile rows */
+    w->p2c = malloc(s_p2 * sizeof(float));
+    w->a3 = malloc(s_a3 * sizeof(float));
+    if (!w->xp1 || !w->xp2 || !w->p1img || !w->scratch || !w->p2c || !w->a3) {
+        jn_cnn_work_destroy(w);
+        return NULL;
+    }
+    if (!train)
+        return w;
+    w->col = malloc(col * sizeof(float));
+    w->dcol = malloc(col * sizeof(float));
     w->a1c = malloc(s_a1 * sizeof(float));
     w->p1c = malloc(s_p1 * sizeof(float));
     w->a2c = malloc(s_a2 * sizeof(float));
-    w->p2c = malloc(s_p2 * sizeof(float));
     w->pk = packed_alloc(a);
     w->a1 = malloc(s_a1 * sizeof(float));
     w->p1 = malloc(s_p1 * sizeof(float));
     w->a2 = malloc(s_a2 * sizeof(float));
     w->p2 = malloc(s_p2 * sizeof(float));
-    w->a3 = malloc(s_a3 * sizeof(float));
     w->d_a1 = malloc(s_a1 * sizeof(float));
     w->d_p1 = malloc(s_p1 * sizeof(float));
     w->d_a2 = malloc(s_a2 * sizeof(float));
     w->d_p2 = malloc(s_p2 * sizeof(float));
     w->d_a3 = malloc(s_a3 * sizeof(float));
-    if (!w->col || !w->dcol || !w->xp1 || !w->xp2 || !w->p1img || !w->scratch || !w->a1c || !w->p1c || !w->a2c ||
-        !w->p2c || !w->pk || !w->a1 || !w->p1 || !w->a2 || !w->p2 || !w->a3 || !w->d_a1 || !w->d_p1 || !w->d_a2 ||
-        !w->d_p2 || !w->d_a3) {
+    if (!w->col || !w->dcol || !w->a1c || !w->p1c || !w->a2c || !w->pk || !w->a1 || !w->p1 || !w->a2 || !w->p2 ||
+        !w->d_a1 || !w->d_p1 || !w->d_a2 || !w->d_p2 || !w->d_a3) {
         jn_cnn_work_destroy(w);
         return NULL;
     }
     return w;
+}
+
+jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
+{
+    return work_create(a, batch, true);
+}
+
+jn_cnn_work *jn_cnn_work_create_infer(const jn_cnn_arch *a, int batch)
+{
+    return work_create(a, batch, false);
 }
 
 void jn_cnn_work_destroy(jn_cnn_work *w)
@@ -563,6 +583,10 @@ void jn_cnn_infer(const jn_cnn_packed *pk, jn_cnn_work *w, const float *x, int n
 
 void jn_cnn_forward(const jn_cnn *m, jn_cnn_work *w, const float *x, int n, float *logits)
 {
+    if (!w->train) { /* a serving work area (jn_cnn_work_create_infer) has no room for the kept maps */
+        fprintf(stderr, "jn_cnn_forward: the work area comes from jn_cnn_work_create_infer\n");
+        abort();
+    }
     pack_into(m, jn_k_isa(), w->pk);
     forward(w->pk, w, x, n, logits, true);
 }

@@ -69,8 +69,11 @@ int jn_cnn_to_tensors(const jn_cnn *m, jn_tensor_list *out, jn_err *err);
 
 typedef struct jn_cnn_work jn_cnn_work;
 
-/* Scratch for batches of up to `batch` examples. NULL on out of memory. */
+/* Scratch for batches of up to `batch` examples: jn_cnn_work_create for training (forward, backward and
+ * jn_cnn_infer), jn_cnn_work_create_infer for serving only (jn_cnn_infer: a few hundred KB instead of the training
+ * maps and gradients; jn_cnn_forward on it is a programming error and aborts). NULL on out of memory. */
 jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch);
+jn_cnn_work *jn_cnn_work_create_infer(const jn_cnn_arch *a, int batch);
 void jn_cnn_work_destroy(jn_cnn_work *w);
 
 /* Training forward pass of n <= capacity examples x [n, h, w, c] -> logits [n, classes]: packs m's current weights

@@ -113,7 +113,7 @@ static int fashion_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tens
         return err->code ? err->code : JN_ENOMEM;
     int chunk = count < FASHION_CHUNK ? (int)(count > 0 ? count : 1) : FASHION_CHUNK;
     size_t pix = (size_t)m->a.h * m->a.w * m->a.c;
-    jn_cnn_work *w = jn_cnn_work_create(&m->a, chunk);
+    jn_cnn_work *w = jn_cnn_work_create_infer(&m->a, chunk);
     float *x = malloc((size_t)chunk * pix * sizeof(float));
     int rc = 0;
     if (!w || !x)

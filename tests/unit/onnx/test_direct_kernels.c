@@ -330,20 +330,21 @@ static void check_cnn(jn_cnn_arch a, int n)
     double *want = malloc((size_t)n * a.classes * sizeof(double));
     for (int i = 0; i < n; i++)
         ref_cnn(&m, x + i * pix, want + (size_t)i * a.classes);
-    jn_cnn_work *w = jn_cnn_work_create(&a, n);
-    JN_REQUIRE(w != NULL);
+    jn_cnn_work *w = jn_cnn_work_create(&a, n), *wi = jn_cnn_work_create_infer(&a, n);
+    JN_REQUIRE(w != NULL && wi != NULL);
     for (int isa = 1; isa <= jn_k_isa_cpu(); isa++) {
         jn_k_isa_forced = isa;
         jn_cnn_packed *pk = jn_cnn_pack(&m);
         JN_REQUIRE(pk != NULL);
         JN_CHECK_INT_EQ(pk->isa, jn_k_isa());
-        for (int train = 0; train < 2; train++) {
+        for (int way = 0; way < 3; way++) { /* serving (its own work area, a training one), training */
             for (int i = 0; i < n * a.classes; i++)
                 logits[i] = NAN;
+            bool train = way == 2;
             if (train)
                 jn_cnn_forward(&m, w, x, n, logits);
             else
-                jn_cnn_infer(pk, w, x, n, logits);
+                jn_cnn_infer(pk, way == 0 ? wi : w, x, n, logits);
             int bad = 0;
             for (int i = 0; i < n * a.classes; i++)
                 if (!(fabs(logits[i] - want[i]) <= 1e-4 + 1e-4 * fabs(want[i])) && bad++ < 3)
@@ -355,6 +356,7 @@ static void check_cnn(jn_cnn_arch a, int n)
     }
     jn_k_isa_forced = 0;
     jn_cnn_work_destroy(w);
+    jn_cnn_work_destroy(wi);
     free(x);
     free(logits);
     free(want);
