@@ -85,7 +85,8 @@ void jn_k_gemm(int isa, int64_t M, int64_t N, int64_t K, const float *x, const f
 /* ---- sparse rows times dense (gemm_direct.c) ------------------------------------------------------------------
  * y [N] = bias [N] (or 0 when NULL) + sum over i < nnz of val[i] * w[idx[i]][0..N), w row-major [*, N]: a dense
  * layer whose input is a sparse vector (the text classifier's hashed features; a dense input row with zeros
- * skipped when idx is NULL: then idx = 0..nnz-1 and val is the row). */
+ * skipped when idx is NULL: then idx = 0..nnz-1 and val is the row). A skipped zero input contributes nothing even
+ * where its weight row holds an infinity or NaN (sgemm would give NaN there). */
 void jn_k_sparse_dense(int64_t N, int64_t nnz, const uint32_t *idx, const float *val, const float *w,
                        const float *bias, float *y);
 

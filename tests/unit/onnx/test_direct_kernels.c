@@ -251,6 +251,86 @@ static void test_gemm_direct(void)
     JN_CHECK(!jn_k_gemm_fits(64, 4096, 4096));
 }
 
+/* Gemm (transB 0/1, bias row [N] or [1, N], fused Relu) and MatMul (batched A) through the operators, direct
+ * product against cblas_sgemm (ox_gemm_direct_enabled false); B not constant, so packed per call. */
+static float *run_dense(const char *op, bool direct, bool transb, int cdims, bool relu, int64_t batch, int64_t M,
+                        int64_t N, int64_t K, const float *a, const float *b, const float *c)
+{
+    int64_t tb = transb;
+    ox_attr attrs[1] = {{.name = "transB", .type = OX_ATTR_INT, .i = tb}};
+    bool gemm = strcmp(op, "Gemm") == 0;
+    int in_idx[3] = {0, 1, c ? 2 : -1}, out_idx[1] = {3};
+    ox_node n = {.op = ox_op_find(op), .op_type = (char *)op, .name = "dense", .n_in = c ? 3 : 2, .n_out = 1,
+                 .in = in_idx, .out = out_idx, .attrs = gemm ? attrs : NULL, .n_attrs = gemm ? 1 : 0, .opset = 13,
+                 .relu_after = relu};
+    ox_tensor at = {.dtype = JN_DTYPE_FP32, .data = (void *)a}, bt = {.dtype = JN_DTYPE_FP32, .ndim = 2, .data = (void *)b};
+    ox_tensor ct = {.dtype = JN_DTYPE_FP32, .ndim = cdims, .data = (void *)c}, yt;
+    if (batch > 1) {
+        at.ndim = 3;
+        at.shape[0] = batch;
+        at.shape[1] = M;
+        at.shape[2] = K;
+    } else {
+        at.ndim = 2;
+        at.shape[0] = M;
+        at.shape[1] = K;
+    }
+    bt.shape[0] = transb ? N : K;
+    bt.shape[1] = transb ? K : N;
+    ct.shape[0] = cdims == 2 ? 1 : N;
+    ct.shape[1] = N;
+    ox_tensor *in[3] = {&at, &bt, c ? &ct : NULL}, *out[1] = {&yt};
+    jn_err err;
+    jn_err_clear(&err);
+    memset(&yt, 0, sizeof yt);
+    JN_REQUIRE(n.op != NULL);
+    JN_REQUIRE(n.op->shape(&n, in, out, &err) == 0);
+    int64_t count = ox_count(&yt);
+    float *y = malloc((size_t)count * sizeof(float));
+    for (int64_t i = 0; i < count; i++)
+        y[i] = NAN;
+    yt.data = y;
+    ox_gemm_direct_enabled = direct;
+    int rc = n.op->run(&n, in, out, &err);
+    ox_gemm_direct_enabled = true;
+    JN_CHECK_INT_EQ(rc, 0);
+    return y;
+}
+
+static void test_dense_ops(void)
+{
+    srand(13);
+    static const int64_t shapes[][3] = {{64, 256, 784}, {7, 33, 50}, {32, 128, 1568}, {5, 16, 3}, {13, 1000, 64},
+                                        {3, 2, 2048}}; /* the last: the sparse-row path (<= 8 outputs) */
+    for (int isa = 1; isa <= jn_k_isa_cpu(); isa++) {
+        jn_k_isa_forced = isa;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int v = 0; v < 8; v++) {
+                int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+                bool matmul = v >= 6, transb = !matmul && (v & 1), relu = v & 2;
+                int cdims = matmul ? 1 : (v & 4) ? 2 : 1;
+                int64_t batch = matmul ? 3 : 1;
+                float *a = random_floats(batch * M * K), *b = random_floats(K * N), *c = random_floats(N);
+                const char *op = matmul ? "MatMul" : "Gemm";
+                float *d = run_dense(op, true, transb, cdims, relu, batch, M, N, K, a, b, matmul && v == 6 ? NULL : c);
+                float *g = run_dense(op, false, transb, cdims, relu, batch, M, N, K, a, b, matmul && v == 6 ? NULL : c);
+                int64_t bad = 0;
+                for (int64_t i = 0; i < batch * M * N; i++)
+                    if (!(fabsf(d[i] - g[i]) <= 1e-4f + 1e-4f * fabsf(g[i])) && bad++ < 3)
+                        fprintf(stderr, "%s isa %d %lldx%lldx%lld transB %d relu %d: y[%lld] direct %g, sgemm %g\n", op,
+                                isa, (long long)M, (long long)N, (long long)K, transb, relu, (long long)i, (double)d[i],
+                                (double)g[i]);
+                JN_CHECK_INT_EQ(bad, 0);
+                free(a);
+                free(b);
+                free(c);
+                free(d);
+                free(g);
+            }
+    }
+    jn_k_isa_forced = 0;
+}
+
 /* ---- the built-in engines' forward passes -------------------------------------------------------------------- */
 
 /* conv (same padding, stride 1) + bias + ReLU + 2x2 max pool of NHWC x [h][w][cin] with OHWI weights, in double. */
@@ -403,6 +483,7 @@ static void test_text_linear(void)
 
 int main(void)
 {
+    JN_TEST_RUN(test_dense_ops);
     JN_TEST_RUN(test_cnn_forward);
     JN_TEST_RUN(test_text_linear);
     JN_TEST_RUN(test_gemm_direct);
