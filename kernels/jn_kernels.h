@@ -14,7 +14,9 @@
  * the level its weights were packed with.
  *
  * Cache sizes: the L1 data and L2 sizes are read once from sysfs (/sys/devices/system/cpu/cpu0/cache), with
- * 32 KB / 512 KB when they cannot be read; the kernels size their blocking from them.
+ * 32 KB / 512 KB when they cannot be read. The dense product's row blocks and the channel-blocked convolution's
+ * row chunks are sized from the L2; the L1 size is read for the same purpose but no kernel blocks on it yet (the
+ * tiles' working sets are fixed by the register blocking).
  *
  * Ownership: the kernels allocate nothing. Callers own every buffer: packed weights (sized by the *_floats
  * functions), padded inputs, scratch, outputs. Kernels write only into their output and scratch arguments.
