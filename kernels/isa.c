@@ -1,5 +1,9 @@
 /* isa.c — which instruction-set level the kernels run at, and the cache sizes their blocking is sized from
- * (jn_kernels.h). Both are read once per process (pthread_once) and are constant afterwards. */
+ * (jn_kernels.h): sysfs first, cpuid's deterministic cache parameters when sysfs is not there. Both are read once
+ * per process (pthread_once) and are constant afterwards. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +58,35 @@ static size_t sysfs_cache(int want_level)
     return 0;
 }
 
+size_t jn_k__cpuid_cache(int want_level)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* The deterministic cache parameters: leaf 4 on Intel, 0x8000001D on AMD (topology extensions); one subleaf
+     * per cache, type in EAX[4:0] (1 data, 3 unified, 0 = no more), level in EAX[7:5]. */
+    unsigned a, b, c, d, leaf = 4;
+    if (!__get_cpuid(0, &a, &b, &c, &d))
+        return 0;
+    if (b == 0x68747541) { /* "Auth"enticAMD */
+        if (!__get_cpuid(0x80000001, &a, &b, &c, &d) || !(c & (1u << 22)))
+            return 0;
+        leaf = 0x8000001D;
+    } else if (a < 4) {
+        return 0;
+    }
+    for (unsigned sub = 0; sub < 16; sub++) {
+        __cpuid_count(leaf, sub, a, b, c, d);
+        unsigned type = a & 31, level = (a >> 5) & 7;
+        if (type == 0)
+            break;
+        if ((type == 1 || type == 3) && (int)level == want_level)
+            return (size_t)((b >> 22) + 1) * (((b >> 12) & 1023) + 1) * ((b & 4095) + 1) * ((size_t)c + 1);
+    }
+#else
+    (void)want_level;
+#endif
+    return 0;
+}
+
 static void probe(void)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -72,9 +105,13 @@ static void probe(void)
             fprintf(stderr, "junction: JUNCTION_ISA=%s is not one of sse2, avx2, avx512: ignored\n", e);
     }
     size_t s = sysfs_cache(1);
+    if (s < 4096) /* no sysfs (some containers): the CPU's own description */
+        s = jn_k__cpuid_cache(1);
     if (s >= 4096)
         l1d = s;
     s = sysfs_cache(2);
+    if (s < 65536)
+        s = jn_k__cpuid_cache(2);
     if (s >= 65536)
         l2 = s;
 }

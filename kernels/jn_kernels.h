@@ -13,8 +13,8 @@
  * jn_k_isa_forced (a test hook). Packed weights record the level they were packed for: a kernel must be run at
  * the level its weights were packed with.
  *
- * Cache sizes: the L1 data and L2 sizes are read once from sysfs (/sys/devices/system/cpu/cpu0/cache), with
- * 32 KB / 512 KB when they cannot be read. The dense product's row blocks and the channel-blocked convolution's
+ * Cache sizes: the L1 data and L2 sizes are read once from sysfs (/sys/devices/system/cpu/cpu0/cache), else from
+ * cpuid (leaf 4 on Intel, 0x8000001D on AMD), else 32 KB / 512 KB. The dense product's row blocks and the channel-blocked convolution's
  * row chunks are sized from the L2; the L1 size is read for the same purpose but no kernel blocks on it yet (the
  * tiles' working sets are fixed by the register blocking).
  *
@@ -43,6 +43,8 @@ const char *jn_k_isa_name(int isa);
 /* L1 data cache and L2 cache of CPU 0 in bytes. */
 size_t jn_k_cache_l1d(void);
 size_t jn_k_cache_l2(void);
+/* Test hook: the data or unified cache of `level` (1, 2) as cpuid describes it, 0 when it does not. */
+size_t jn_k__cpuid_cache(int level);
 
 /* ---- direct 2-D convolution (conv_direct.c) -------------------------------------------------------------------
  * FP32, NCHW, stride 1, no dilation, one image (and group) at a time, optionally with the Relu and a 2x2/2

@@ -8,7 +8,9 @@
  * (kernels/jn_kernels.h), are checked at every level too: the fashion-cnn CNN (serving and training forward, odd
  * architectures, one and two input channels) and the text classifier's sparse dense layer, against
  * double-precision loops written from the checkpoint layouts (NHWC, OHWI) independently of the kernels. */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -481,8 +483,29 @@ static void test_text_linear(void)
     free(wt);
 }
 
+/* The cache sizes the kernels block on: sysfs (cpu0's) and cpuid describe the same caches (Linux fills sysfs from
+ * cpuid). cpuid answers for the CPU it runs on, so the check runs pinned to CPU 0 (hybrid CPUs differ per core). */
+static void test_cache_sizes(void)
+{
+    cpu_set_t one, old;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    bool pinned = sched_getaffinity(0, sizeof old, &old) == 0 && sched_setaffinity(0, sizeof one, &one) == 0;
+    size_t l1 = jn_k_cache_l1d(), l2 = jn_k_cache_l2(), c1 = jn_k__cpuid_cache(1), c2 = jn_k__cpuid_cache(2);
+    if (pinned)
+        sched_setaffinity(0, sizeof old, &old);
+    printf("  L1d %zu KB, L2 %zu KB (cpuid: %zu KB, %zu KB), level %s of %s\n", l1 >> 10, l2 >> 10, c1 >> 10, c2 >> 10,
+           jn_k_isa_name(jn_k_isa()), jn_k_isa_name(jn_k_isa_cpu()));
+    JN_CHECK(l1 >= 4096 && l2 >= 65536 && l2 > l1);
+    if (pinned && c1)
+        JN_CHECK(c1 == l1);
+    if (pinned && c2)
+        JN_CHECK(c2 == l2);
+}
+
 int main(void)
 {
+    JN_TEST_RUN(test_cache_sizes);
     JN_TEST_RUN(test_dense_ops);
     JN_TEST_RUN(test_cnn_forward);
     JN_TEST_RUN(test_text_linear);
