@@ -467,10 +467,19 @@ static int conv_check(ox_model *m, ox_node *n, jn_err *err)
         return err->code;
     if (need_f32(m, n, 0, 2, err))
         return err->code;
-    /* Constant 1-D/2-D weights are packed now for the direct kernel (used when conv_direct_fits at run time). */
+    /* Constant 1-D/2-D weights are packed now for the direct kernel, when its conditions that do not depend on the
+     * input (conv_direct_fits: unit strides and dilations, more than one tap, K at most 1152) hold. */
     const ox_tensor *w = ox_in_const(m, n, 1);
     int64_t group = ox_attr_int(n, "group", 1);
-    if (w && (w->ndim == 3 || w->ndim == 4) && w->shape[0] % group == 0) {
+    size_t ns, nd;
+    const int64_t *st = ox_attr_ints(n, "strides", &ns), *dl = ox_attr_ints(n, "dilations", &nd);
+    bool unit = true;
+    for (size_t i = 0; st && i < ns; i++)
+        unit = unit && st[i] == 1;
+    for (size_t i = 0; dl && i < nd; i++)
+        unit = unit && dl[i] == 1;
+    if (unit && w && (w->ndim == 3 || w->ndim == 4) && w->shape[0] % group == 0 &&
+        w->shape[w->ndim - 1] * (w->ndim == 4 ? w->shape[2] : 1) > 1) {
         int64_t Mg = w->shape[0] / group, K = ox_count(w) / (w->shape[0] ? w->shape[0] : 1);
         int isa = jn_k_isa();
         size_t wn = jn_k_conv_packed_floats(isa, Mg, K);
