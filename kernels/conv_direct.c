@@ -27,7 +27,11 @@
  * map does not leave 2 of 16 lanes idle per row. Weights are then packed in groups of 2 vectors of channels.
  * Measured on an AMD EPYC (Zen 3, AVX2, no AVX-512; shared VM, one thread, CPU time): the bench CNN at batch 64
  * 2040-2080 us with the row tiles, 1870-1990 us with conv2 on the channel-blocked ones; fashion-cnn 10.6k -> 11.6k
- * images per CPU-second at batch 1, 12.6k -> 13.9k at batch 32. For the shallow first layers (K 9 and 25) the row
+ * images per CPU-second at batch 1, 12.6k -> 13.9k at batch 32. Their k loop then became one loop over a table of
+ * tap offsets instead of nested loops over (c, ky, kx), which left the inner loop every 3 taps: the bench CNN's
+ * conv2 alone 1410-1460 -> 1320-1360 us, the whole CNN at batch 64 1790-1930 -> 1710-1750 us (ten alternating
+ * runs each). The same table in the row tiles made the 9-tap first layer slower (330 -> 341 us), so they keep the
+ * nested loops. For the shallow first layers (K 9 and 25) the row
  * tiles stay faster: the channel-blocked epilogue writes each channel's value to its own plane, and with so few
  * multiply-adds per output that costs more than the row tiles' idle lanes (1930 vs 1890 us for the bench CNN).
  *
@@ -50,8 +54,9 @@ static int64_t tile_m(int isa)
     return isa >= JN_K_AVX512 ? 8 : 4;
 }
 
-/* The channel-blocked tiles (conv_direct_cb.inc): 2 vectors of output channels x 6 pixels. */
-enum { CB_NP = 6 };
+/* The channel-blocked tiles (conv_direct_cb.inc): 2 vectors of output channels x 6 pixels; K up to CB_MAX_K (the
+ * tap offset table is on the stack). */
+enum { CB_NP = 6, CB_MAX_K = 2304 };
 
 static int64_t cb_channels(int isa)
 {
@@ -64,7 +69,7 @@ static int64_t cb_channels(int isa)
  * Measured on an AMD EPYC (Zen 3, AVX2), one thread: see the file comment. */
 static bool use_cb(int isa, int64_t M, int64_t K)
 {
-    return isa <= JN_K_AVX2 && K >= 64 && M >= cb_channels(isa);
+    return isa <= JN_K_AVX2 && K >= 64 && K <= CB_MAX_K && M >= cb_channels(isa);
 }
 
 /* Output channels per packed group: the tile's. */
