@@ -5,9 +5,9 @@
 # inference, each the median of ROUNDS alternating rounds of ITERS runs; the ratios are junction / ONNX Runtime.
 # Then the conformance counts.
 #
-# On the adapter's side the MLP is one fused MatMul+Add+Relu (adapters/onnx/gemm_direct.c at batch 64, sgemv at
-# batch 1) and one Gemm (OpenBLAS); the CNN is two fused Conv+Relu+MaxPool nodes (adapters/onnx/conv_direct.c),
-# Flatten and the Gemm. Targets (issue #4): MLP <= 1.0x, CNN <= 1.5x ONNX Runtime at both batch sizes. The
+# On the adapter's side the MLP is one fused MatMul+Add+Relu (kernels/gemm_direct.c at batch 64, sgemv at batch 1)
+# and one Gemm (OpenBLAS); the CNN is two fused Conv+Relu+MaxPool nodes (kernels/conv_direct.c), Flatten and the
+# Gemm. Targets (issue #25): MLP and CNN <= 1.0x ONNX Runtime's time at both batch sizes, at the AVX2 level. The
 # machine the numbers in bench/README.md come from is a shared 2-core VM: use ROUNDS=5 or more there.
 #
 # Then the vision models (bench/make_onnx_vision_models.py): a MobileNetV3-Small at 224x224 (batch 1 and 8) and a
@@ -17,7 +17,14 @@
 # ITERS_LSTM runs per round (target issue #15: <= 1.3x): adapters/onnx/ops_rnn.c, one sgemm for all steps' input
 # projections, the per-step product on R packed once into panels (vmath.c).
 #
-# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ITERS_VISION=10, ITERS_LSTM=30, ROUNDS=3, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
+# The header names the CPU and the instruction-set level junction's kernels ran at (kernels/jn_kernels.h). ISAS
+# lists the levels to run, each forced through JUNCTION_ISA (sse2, avx2, avx512; a level above the CPU's runs at
+# the CPU's, and the table says so): ISAS="avx512 avx2 sse2" shows every level side by side on one machine. ONNX
+# Runtime always runs at its own best level (it has no such switch), so each table is junction at that level vs
+# the same ORT.
+#
+# usage: bench/onnx.sh   (env: BUILD=build-bench, ITERS=300, ITERS_VISION=10, ITERS_LSTM=30, ROUNDS=3, ISAS=native,
+#                         ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node;
 #                         from a git worktree without its own .cache, point ORT_DIR at the main checkout's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +54,7 @@ median_of() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }';
 row() {
     local model=$1 batch=$2 iters=$3 shapes=$4 jw=() ow=() jc=() oc=() w c
     for _ in $(seq 1 "$ROUNDS"); do
-        read -r _ w _ _ _ c < <("$BUILD/bench/bench_onnx" "$TMP/$model.onnx" "$batch" "$iters")
+        read -r _ w _ _ _ c _ < <("$BUILD/bench/bench_onnx" "$TMP/$model.onnx" "$batch" "$iters")
         jw+=("$w") jc+=("$c")
         read -r _ w _ _ _ c < <(JN_BENCH_SHAPES=$shapes node bench/onnx_ort.js "$ORT_DIR" "$TMP/$model.onnx" \
             "$batch" "$iters")
@@ -59,19 +66,29 @@ row() {
         "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')" "$c" "$d" "$(awk -v a="$c" -v b="$d" 'BEGIN { print a / b }')"
 }
 
-printf '%-11s %5s %12s %12s %7s %12s %12s %7s\n' model batch "junction µs" "ORT µs" ratio "junction CPU" "ORT CPU" ratio
-for model in mlp cnn; do
-    if [ "$model" = mlp ]; then shapes='{"x":[-1,784]}'; else shapes='{"x":[-1,1,28,28]}'; fi
-    for batch in 1 64; do
-        row "$model" "$batch" "$ITERS" "$shapes"
+ISAS=${ISAS:-native}
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+cpu_best=$(grep -m1 -ow avx512f /proc/cpuinfo || grep -m1 -ow avx2 /proc/cpuinfo || echo sse2)
+echo "CPU: $cpu_model ($(nproc) cores; best vector extension: $cpu_best)"
+for level in $ISAS; do
+    if [ "$level" = native ]; then unset JUNCTION_ISA; else export JUNCTION_ISA=$level; fi
+    ran=$("$BUILD/bench/bench_onnx" "$TMP/mlp.onnx" 1 1 | sed -n 's/.* isa //p')
+    echo "junction kernels: $ran${JUNCTION_ISA:+ (JUNCTION_ISA=$JUNCTION_ISA)}; ONNX Runtime: its own best level"
+    printf '%-11s %5s %12s %12s %7s %12s %12s %7s\n' model batch "junction µs" "ORT µs" ratio "junction CPU" "ORT CPU" ratio
+    for model in mlp cnn; do
+        if [ "$model" = mlp ]; then shapes='{"x":[-1,784]}'; else shapes='{"x":[-1,1,28,28]}'; fi
+        for batch in 1 64; do
+            row "$model" "$batch" "$ITERS" "$shapes"
+        done
     done
+    for batch in 1 8; do
+        row mobilenetv3 "$batch" "$ITERS_VISION" '{"image":[-1,3,224,224]}'
+    done
+    row dbnet 1 "$ITERS_VISION" '{"image":[-1,3,640,640]}'
+    for batch in 1 16; do
+        row lstm "$batch" "$ITERS_LSTM" '{"x":[100,-1,128]}'
+    done
+    echo
 done
-for batch in 1 8; do
-    row mobilenetv3 "$batch" "$ITERS_VISION" '{"image":[-1,3,224,224]}'
-done
-row dbnet 1 "$ITERS_VISION" '{"image":[-1,3,640,640]}'
-for batch in 1 16; do
-    row lstm "$batch" "$ITERS_LSTM" '{"x":[100,-1,128]}'
-done
-echo
+unset JUNCTION_ISA
 "$BUILD/tests/conformance/onnx_conformance" | grep -E '^(node|pytorch)|listed operators|failed across'

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jn_kernels.h"
 #include "onnx.h"
 
 static double clock_us(clockid_t clock)
@@ -78,7 +79,8 @@ int main(int argc, char **argv)
     }
     qsort(t, (size_t)iters, sizeof *t, cmp_double);
     qsort(cpu, (size_t)iters, sizeof *cpu, cmp_double);
-    printf("median_us %.2f mean_us %.2f cpu_us %.2f\n", t[iters / 2], sum / (double)iters, cpu[iters / 2]);
+    printf("median_us %.2f mean_us %.2f cpu_us %.2f isa %s\n", t[iters / 2], sum / (double)iters, cpu[iters / 2],
+           jn_k_isa_name(jn_k_isa()));
     free(t);
     free(cpu);
     jn_tensor_list_clear(&in);

@@ -5,9 +5,9 @@
 #       (3x256x256, center crop, ImageNet mean/std) and to fashion-cnn's input (1x28x28 gray, x/255).
 #       junction's C code (bench_vision, in-process) vs Pillow + numpy doing the same work (vision_pil.py,
 #       in-process): images/s and the ratio (target >= 2x).
-#   (b) fashion-cnn inference, images/s at batch 1 and 32: junction's CNN engine code (bench_vision: jn_cnn_forward +
-#       softmax, OpenBLAS) vs ONNX Runtime (npm onnxruntime-node, vision_ort.js) on the ONNX export of the same
-#       weights (`junction export`), both limited to the same number of threads (target >= 0.7x).
+#   (b) fashion-cnn inference, images/s at batch 1 and 32: junction's CNN engine code (bench_vision: jn_cnn_infer +
+#       softmax on the shared kernels, weights packed once as the engine does) vs ONNX Runtime (npm onnxruntime-node, vision_ort.js) on the ONNX export of the same
+#       weights (`junction export`), both limited to the same number of threads (target >= 1.0x, issue #25).
 # Every measurement runs in-process after an untimed warm-up second (no process start-up in the figures); rounds
 # alternate the sides; the table shows each figure's median over the rounds, and as ratios the medians of the
 # per-round ratios (the two sides of a pair ran back to back, under the same load). Each side also reports images per
@@ -22,6 +22,10 @@
 #   BENCH_ROUNDS    rounds                                             [5]
 #   BENCH_THREADS   threads for the CNN on both sides (OpenBLAS threads / ORT intraOpNumThreads) [1 = what the
 #                   fashion-cnn engine uses: one BLAS thread per request, requests run in parallel on the pool]
+#   BENCH_ISAS      instruction-set levels of junction's kernels for the CNN, each forced through JUNCTION_ISA
+#                   (sse2 | avx2 | avx512; kernels/jn_kernels.h), e.g. "avx2 sse2" for both side by side; the
+#                   table names the level each row ran at (a level above the CPU's runs at the CPU's). ONNX
+#                   Runtime always runs at its own best level                           [native]
 #   BENCH_KEEP      1 = keep the temp dir                              [0]
 #   BENCH_REV       what the report calls the junction build           [the commit, "+changes" if dirty]
 set -euo pipefail
@@ -37,6 +41,7 @@ BENCH_SECONDS=${BENCH_SECONDS:-2}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_THREADS=${BENCH_THREADS:-1}
 BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_ISAS=${BENCH_ISAS:-native}
 PHOTO=/usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg
 WEIGHTS=$ROOT/engines/vision/models/fashion-cnn.safetensors
 
@@ -96,7 +101,13 @@ for r in $(seq 1 "$BENCH_ROUNDS"); do
         "$PY" "$HERE/vision_pil.py" "$TMP/photo.${f%%:*}" "${f##*:}" "$BENCH_SECONDS" >>"$RESULTS"
     done
     for b in 1 32; do
-        "$BENCH" cnn "$WEIGHTS" "$b" "$BENCH_THREADS" "$BENCH_SECONDS" >>"$RESULTS"
+        for lv in $BENCH_ISAS; do
+            if [ "$lv" = native ]; then
+                "$BENCH" cnn "$WEIGHTS" "$b" "$BENCH_THREADS" "$BENCH_SECONDS" >>"$RESULTS"
+            else
+                JUNCTION_ISA=$lv "$BENCH" cnn "$WEIGHTS" "$b" "$BENCH_THREADS" "$BENCH_SECONDS" >>"$RESULTS"
+            fi
+        done
         node "$HERE/vision_ort.js" "$TMP/fashion-cnn.onnx" "$b" "$BENCH_THREADS" "$BENCH_SECONDS" >>"$RESULTS"
     done
 done
@@ -108,6 +119,10 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 meta = rows[0]
 figs, cpu = {}, {}
 for r in rows[1:]:
+    base = r["what"]
+    if "isa" in r:  # junction's CNN rows name the kernels' level; paired with the ORT row of the same batch
+        r["what"] = "%s (junction kernels: %s)" % (base, r["isa"])
+        r["vs"] = base
     figs.setdefault((r["what"], r["side"]), []).append(r["images_per_s"])
     cpu.setdefault((r["what"], r["side"]), []).append(r["images_per_cpu_s"])
 med = {k: statistics.median(v) for k, v in figs.items()}
@@ -120,19 +135,21 @@ print("load average (1, 5, 15 min) before: %s, after: %s" % (sys.argv[2], sys.ar
 print()
 print("| what | junction img/s | vs | their img/s | junction / them | per CPU-second: junction / them | target (wall / CPU) |")
 print("|---|---|---|---|---|---|---|")
-whats = []
+whats, vs = [], {}
 for r in rows[1:]:
-    if r["what"] not in whats:
+    if r["side"] == "junction" and r["what"] not in whats:
         whats.append(r["what"])
+        vs[r["what"]] = r.get("vs", r["what"])
 for w in whats:
     other = "pillow" if w.startswith("preprocess") else "onnxruntime"
-    j, o = med.get((w, "junction")), med.get((w, other))
-    jc, oc = med_cpu.get((w, "junction")), med_cpu.get((w, other))
-    target = 2.0 if other == "pillow" else 0.7
+    v = vs[w]
+    j, o = med.get((w, "junction")), med.get((v, other))
+    jc, oc = med_cpu.get((w, "junction")), med_cpu.get((v, other))
+    target = 2.0 if other == "pillow" else 1.0
     # Ratios are medians of the per-round ratios: each round measures the two sides back to back, so a pair shares
     # the machine's load of that moment (a ratio of medians would mix moments).
-    pairs = list(zip(figs.get((w, "junction"), []), figs.get((w, other), [])))
-    pairs_cpu = list(zip(cpu.get((w, "junction"), []), cpu.get((w, other), [])))
+    pairs = list(zip(figs.get((w, "junction"), []), figs.get((v, other), [])))
+    pairs_cpu = list(zip(cpu.get((w, "junction"), []), cpu.get((v, other), [])))
     ratio = statistics.median(a / b for a, b in pairs) if pairs else float("nan")
     ratio_cpu = statistics.median(a / b for a, b in pairs_cpu) if pairs_cpu else float("nan")
     name = "Pillow + numpy" if other == "pillow" else "ONNX Runtime"

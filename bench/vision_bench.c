@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jn_kernels.h"
 #include "vision/cnn.h"
 #include "vision/preprocess.h"
 #include "safetensors.h"
@@ -125,8 +126,9 @@ static int cmd_cnn(const char *ckpt, int batch, int threads, double seconds)
     size_t pix = (size_t)m.a.h * m.a.w * m.a.c;
     float *x = malloc((size_t)batch * pix * sizeof(float));
     float *logits = malloc((size_t)batch * m.a.classes * sizeof(float));
-    jn_cnn_work *w = jn_cnn_work_create(&m.a, batch);
-    if (!x || !logits || !w) {
+    jn_cnn_work *w = jn_cnn_work_create_infer(&m.a, batch);
+    jn_cnn_packed *pk = jn_cnn_pack(&m); /* as the fashion-cnn engine does at load */
+    if (!x || !logits || !w || !pk) {
         fprintf(stderr, "bench_vision: out of memory\n");
         return 1;
     }
@@ -140,7 +142,7 @@ static int cmd_cnn(const char *ckpt, int batch, int threads, double seconds)
         double budget = phase == 0 ? 1.0 : seconds, t0 = now_s(), t = t0, c0 = cpu_s();
         long n = 0;
         while (t - t0 < budget) {
-            jn_cnn_forward(&m, w, x, batch, logits);
+            jn_cnn_infer(pk, w, x, batch, logits);
             jn_cnn_softmax(logits, batch, m.a.classes);
             n += batch;
             t = now_s();
@@ -148,12 +150,13 @@ static int cmd_cnn(const char *ckpt, int batch, int threads, double seconds)
         rate = (double)n / (t - t0);
         per_cpu = (double)n / (cpu_s() - c0);
     }
-    printf("{\"side\": \"junction\", \"what\": \"cnn batch %d\", \"threads\": %d, \"images_per_s\": %.1f, "
-           "\"images_per_cpu_s\": %.1f}\n",
-           batch, threads, rate, per_cpu);
+    printf("{\"side\": \"junction\", \"what\": \"cnn batch %d\", \"threads\": %d, \"isa\": \"%s\", "
+           "\"images_per_s\": %.1f, \"images_per_cpu_s\": %.1f}\n",
+           batch, threads, jn_k_isa_name(pk->isa), rate, per_cpu);
     free(x);
     free(logits);
     jn_cnn_work_destroy(w);
+    jn_cnn_packed_free(pk);
     jn_cnn_free(&m);
     return 0;
 }

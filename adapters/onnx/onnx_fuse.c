@@ -155,6 +155,11 @@ static bool fold_batchnorm(ox_model *m, size_t k, int r)
     n->in[2] = bv;
     n->n_in = 3;
     absorb(m, n, bn);
+    /* The check packs constant weights for the kernel (ops_nn.c): pack the folded ones instead. On failure (out of
+     * memory) the old packing no longer matches the weights and Conv packs on every run. */
+    jn_err err;
+    jn_err_clear(&err);
+    n->op->check(m, n, &err);
     return true;
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "jn_kernels.h"
 #include "tensor.h"
 
 /* The hot FP32 loops (elementwise, pooling, the Conv epilogue) are also compiled for AVX2 and AVX-512 and picked
@@ -271,47 +272,11 @@ int ox_legacy_view(const ox_node *n, const ox_tensor *a, const ox_tensor *b, ox_
 /* Strides (in elements) of `t` seen through an output of rank `ndim`/`shape`, 0 where t is broadcast. */
 void ox_broadcast_strides(const ox_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
 
-/* The instruction set the direct kernels (conv_direct.c, gemm_direct.c) run with: 3 AVX-512F, 2 AVX2 + FMA,
- * 1 the x86-64 baseline (or any other architecture). Each kernel is compiled once per level with vectors of that
- * level's register width and picked at run time, so the binary runs on any x86-64. ox_direct_isa_forced (test
- * hook, 0 = off) caps the level below what the CPU offers; not for use while models run. */
-int ox_direct_isa(void);
-extern int ox_direct_isa_forced;
-
-/* conv_direct.c: direct FP32 2-D convolution, stride 1, no dilation, one image and group at a time (see there
- * for why and how). The caller pads the input with ox_conv_direct_pad into a zeroed buffer of
- * ox_conv_direct_padded_floats, and packs weights [M, K] (K = C*kh*kw) and the optional bias with
- * ox_conv_direct_pack into ox_conv_direct_packed_floats(isa, M, K) and (that / K) floats, for the same isa. */
-typedef struct ox_conv_direct {
-    int isa;        /* ox_direct_isa() when the weights were packed */
-    int64_t C, M;   /* input and output channels (of one group) */
-    int64_t kh, kw; /* kernel */
-    int64_t HP, WP; /* the padded input plane: H + pads, W + pads */
-    int64_t OH, OW; /* convolution output (before any pooling) */
-    const float *w, *bias; /* packed */
-    bool relu, pool;       /* pool: 2x2/2 MaxPool after the Relu (relu must be set); output [M][OH/2][OW/2] */
-} ox_conv_direct;
-size_t ox_conv_direct_packed_floats(int isa, int64_t M, int64_t K);
-void ox_conv_direct_pack(int isa, const float *w, const float *bias, int64_t M, int64_t K, float *wp, float *bp);
-size_t ox_conv_direct_padded_floats(const ox_conv_direct *d);
-/* Copies x [C][H][W] into the padded buffer with pt rows and pl columns of padding before; the rest of the
- * buffer is left as it is (zero from the first call on). */
-void ox_conv_direct_pad(const ox_conv_direct *d, const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl,
-                        float *xp);
-void ox_conv_direct_run(const ox_conv_direct *d, const float *xp, float *y);
-/* Test hooks: false makes Conv take the generic im2col + sgemm path (and MaxPool fused into Conv run as a
- * separate pass), and MatMul always cblas_sgemm, so tests can compare the two. Not for concurrent use with
- * running models. */
+/* The direct Conv and MatMul/Gemm kernels live in the shared kernel library (kernels/jn_kernels.h). Test hooks:
+ * false makes Conv take the generic im2col + sgemm path (and MaxPool fused into Conv run as a separate pass), and
+ * MatMul/Gemm always cblas_sgemm, so tests can compare the two. Not for concurrent use with running models. */
 extern bool ox_conv_direct_enabled;
 extern bool ox_gemm_direct_enabled;
-
-/* gemm_direct.c: y [M, N] = x [M, K] . w [K, N] (+ bias [N]) (+ Relu), row-major, without packing w (see there).
- * ox_gemm_direct_fits says whether a product is one it takes (w small enough to stay in L2); scratch holds
- * ox_gemm_direct_scratch_floats(isa, M, N, K) floats (may be NULL when that is 0); isa from ox_direct_isa(). */
-bool ox_gemm_direct_fits(int64_t M, int64_t N, int64_t K);
-size_t ox_gemm_direct_scratch_floats(int isa, int64_t M, int64_t N, int64_t K);
-void ox_gemm_direct(int isa, int64_t M, int64_t N, int64_t K, const float *x, const float *w, const float *bias,
-                    bool relu, float *y, float *scratch);
 
 /* onnx_half.c: FP16/BF16 through the FP32 kernels. ox_half_check runs the op's check and, when it refuses a half
  * input, again with those inputs seen as FP32 (marking the node); the planner then calls ox_half_shape and

@@ -1,5 +1,6 @@
-/* ops_nn.c — the neural-network operators: Gemm and MatMul (cblas_sgemm), Conv (1-D/2-D stride 1: direct kernel in
- * conv_direct.c, optionally with a fused 2x2/2 MaxPool; otherwise im2col + sgemm),
+/* ops_nn.c — the neural-network operators: Gemm and MatMul (the shared direct product of kernels/gemm_direct.c with
+ * weights packed at load where it is faster, else cblas_sgemm), Conv (1-D/2-D stride 1: direct kernel in
+ * kernels/conv_direct.c, weights packed at load, optionally with a fused 2x2/2 MaxPool; otherwise im2col + sgemm),
  * ConvTranspose (1-D/2-D: sgemm + col2im), MaxPool and AveragePool (1-D to 3-D), GlobalAveragePool,
  * BatchNormalization (also training_mode) and LayerNormalization. FP32 (MaxPool also FP64 and 8-bit integers),
  * checked at load. */
@@ -35,6 +36,80 @@ static int need_nonneg_ints(ox_node *n, const char *name, size_t want, int64_t m
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
+ * Weights packed at load (node params) for the shared kernels (kernels/jn_kernels.h): Conv's weights in the direct
+ * convolution's layout, MatMul's and Gemm's constant B in the direct product's panels, for the instruction-set level
+ * jn_k_isa() gave at load. A run at another level (a test forcing one) packs into a scratch buffer instead. One
+ * allocation, freed with free() like every node's params. */
+
+typedef struct packed_w {
+    int isa;
+    const void *src;    /* the constant's data packed from: a load-time fusion that replaces it is noticed */
+    int64_t rows, cols; /* Conv: M, K; MatMul/Gemm: K, N */
+    size_t n;           /* floats in w */
+    float w[];
+} packed_w;
+
+static packed_w *packed_new(int isa, const void *src, int64_t rows, int64_t cols, size_t n)
+{
+    packed_w *p = malloc(sizeof *p + n * sizeof(float));
+    if (p) {
+        p->isa = isa;
+        p->src = src;
+        p->rows = rows;
+        p->cols = cols;
+        p->n = n;
+    }
+    return p;
+}
+
+/* The packed weights of n if they were packed from src for `isa` and a rows x cols operand, else NULL. */
+static const float *packed_for(const ox_node *n, const void *src, int isa, int64_t rows, int64_t cols)
+{
+    const packed_w *p = n->params;
+    return p && p->src == src && p->isa == isa && p->rows == rows && p->cols == cols ? p->w : NULL;
+}
+
+/* Gemm and MatMul: packs a constant 2-D B ([K, N], or [N, K] with trans) at load. Only a shape the direct
+ * product may take (jn_k_gemm_fits for some batch) is worth the memory. */
+static int pack_gemm_b(ox_model *m, ox_node *n, bool trans, jn_err *err)
+{
+    const ox_tensor *b = ox_in_const(m, n, 1);
+    if (!b || b->dtype != JN_DTYPE_FP32 || b->ndim != 2)
+        return 0;
+    int64_t K = b->shape[trans ? 1 : 0], N = b->shape[trans ? 0 : 1];
+    if (!jn_k_gemm_fits(64, N, K))
+        return 0;
+    int isa = jn_k_isa();
+    packed_w *p = packed_new(isa, b->data, K, N, jn_k_gemm_packed_floats(isa, N, K));
+    if (!p)
+        return jn_err_set(err, JN_ENOMEM, "node '%s' (%s): out of memory packing the weights", n->name, n->op_type);
+    jn_k_gemm_pack(isa, b->data, K, N, trans, p->w);
+    free(n->params);
+    n->params = p;
+    return 0;
+}
+
+/* y = x . B (+ bias row) (+ Relu) through the direct product, B [K, N] (or [N, K] with trans) packed at load or,
+ * when it was not (or for another level), here. */
+static int gemm_direct_run(const ox_node *n, int64_t M, int64_t N, int64_t K, const float *x, const float *b,
+                           bool trans, const float *bias, bool relu, float *y, jn_err *err)
+{
+    int isa = jn_k_isa();
+    const float *wp = packed_for(n, b, isa, K, N);
+    size_t pn = wp ? 0 : jn_k_gemm_packed_floats(isa, N, K), sn = jn_k_gemm_scratch_floats(isa, M, K);
+    float *buf = pn + sn ? malloc((pn + sn) * sizeof(float)) : NULL;
+    if (pn + sn && !buf)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    if (!wp) {
+        jn_k_gemm_pack(isa, b, K, N, trans, buf);
+        wp = buf;
+    }
+    jn_k_gemm(isa, M, N, K, x, wp, bias, relu, y, buf ? buf + pn : NULL);
+    free(buf);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
  * Gemm */
 
 static int gemm_check(ox_model *m, ox_node *n, jn_err *err)
@@ -43,7 +118,11 @@ static int gemm_check(ox_model *m, ox_node *n, jn_err *err)
         return ox_reject(n, err, "broadcast is not part of opset %d", n->opset);
     if (n->opset < 6)
         return ox_reject(n, err, "opset %d is not supported (6 or later)", n->opset);
-    return need_f32(m, n, 0, 2, err);
+    if (need_f32(m, n, 0, 2, err))
+        return err->code;
+    if (!ox_attr_int(n, "transA", 0) && ox_attr_float(n, "alpha", 1.0f) == 1.0f)
+        return pack_gemm_b(m, n, ox_attr_int(n, "transB", 0) != 0, err);
+    return 0;
 }
 
 static int gemm_dims(const ox_node *n, ox_tensor *const *in, int64_t *M, int64_t *N, int64_t *K, jn_err *err)
@@ -90,6 +169,25 @@ static int gemm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     float alpha = ox_attr_float(n, "alpha", 1.0f), beta = ox_attr_float(n, "beta", 1.0f);
     float *y = out[0]->data;
     float b = 0.0f;
+    /* A dense layer (y = x . B + bias row, B constant: packed at load) takes the direct product when it fits. */
+    const ox_tensor *crow = n->n_in > 2 && in[2] && beta != 0.0f ? in[2] : NULL;
+    bool is_row = !crow || (beta == 1.0f && ox_count(crow) == N && crow->shape[crow->ndim - 1] == N);
+    if (ox_gemm_direct_enabled && !ta && alpha == 1.0f && is_row && K > 0 && jn_k_gemm_fits(M, N, K))
+        return gemm_direct_run(n, M, N, K, in[0]->data, in[1]->data, tb, crow ? crow->data : NULL, n->relu_after,
+                               y, err);
+    /* A classifier head with a few outputs over a wide input (the text engines' exported linear model: 2^18
+     * hashed features, mostly zero, 2 classes): row by row, skipping zero inputs, the kernel the text engine
+     * runs (jn_k_sparse_dense). */
+    if (ox_gemm_direct_enabled && !ta && !tb && alpha == 1.0f && is_row && N <= 8 && K >= 1024) {
+        for (int64_t i = 0; i < M; i++) {
+            jn_k_sparse_dense(N, K, NULL, (const float *)in[0]->data + i * K, in[1]->data, crow ? crow->data : NULL,
+                              y + i * N);
+            if (n->relu_after)
+                for (int64_t j = 0; j < N; j++)
+                    y[i * N + j] = y[i * N + j] > 0.0f ? y[i * N + j] : 0.0f;
+        }
+        return 0;
+    }
     if (n->n_in > 2 && in[2] && beta != 0.0f) {
         int64_t strides[2];
         ox_broadcast_strides(in[2], 2, out[0]->shape, strides);
@@ -123,7 +221,9 @@ static const ox_op op_gemm = {"Gemm", 2, 3, 1, 1, gemm_attrs, 0, gemm_check, gem
 
 static int matmul_check(ox_model *m, ox_node *n, jn_err *err)
 {
-    return need_f32(m, n, 0, 1, err);
+    if (need_f32(m, n, 0, 1, err))
+        return err->code;
+    return pack_gemm_b(m, n, false, err);
 }
 
 typedef struct mm_dims {
@@ -205,9 +305,9 @@ static int matmul_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
     float *Y = out[0]->data;
     int64_t pa = 0, pb = 0, mk = d.M * d.K, kn = d.K * d.N, mn = d.M * d.N;
     float beta = bias ? 1.0f : 0.0f;
-    /* Products whose B stays in L2 skip OpenBLAS (gemm_direct.c: no packing; bias and Relu in registers). The
-     * bench MLP's 64x784 . 784x256 + bias + Relu: 205-218 us through sgemm, 177-186 us this way (one thread). */
-    bool direct = ox_gemm_direct_enabled && d.K > 0 && d.M > 1 && ox_gemm_direct_fits(d.M, d.N, d.K);
+    /* Products the direct kernel is faster for skip OpenBLAS (kernels/gemm_direct.c: B packed at load; bias and
+     * Relu in registers). */
+    bool direct = ox_gemm_direct_enabled && d.K > 0 && d.M > 1 && jn_k_gemm_fits(d.M, d.N, d.K);
     for (int64_t bi = 0; bi < batches; bi++) {
         float *y = Y + bi * mn;
         if (bias && !direct)
@@ -223,13 +323,9 @@ static int matmul_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *
                 cblas_sgemv(CblasRowMajor, CblasTrans, (int)d.K, (int)d.N, 1.0f, B + pb * kn, (int)d.N,
                             A + pa * mk, 1, beta, y, 1);
             } else if (direct) {
-                int isa = ox_direct_isa();
-                size_t sn = ox_gemm_direct_scratch_floats(isa, d.M, d.N, d.K);
-                float *scratch = sn ? malloc(sn * sizeof(float)) : NULL;
-                if (sn && !scratch)
-                    return jn_err_set(err, JN_ENOMEM, "out of memory");
-                ox_gemm_direct(isa, d.M, d.N, d.K, A + pa * mk, B + pb * kn, bias, n->relu_after, y, scratch);
-                free(scratch);
+                /* Weights packed at load are a constant 2-D B: the same matrix for every batch. */
+                if (gemm_direct_run(n, d.M, d.N, d.K, A + pa * mk, B + pb * kn, false, bias, n->relu_after, y, err))
+                    return err->code;
             } else {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.M, (int)d.N, (int)d.K, 1.0f,
                             A + pa * mk, (int)d.K, B + pb * kn, (int)d.N, beta, y, (int)d.N);
@@ -369,7 +465,35 @@ static int conv_check(ox_model *m, ox_node *n, jn_err *err)
         return ox_reject(n, err, "group must be positive");
     if (window_check(n, sd, true, err))
         return err->code;
-    return need_f32(m, n, 0, 2, err);
+    if (need_f32(m, n, 0, 2, err))
+        return err->code;
+    /* Constant 1-D/2-D weights are packed now for the direct kernel, when its conditions that do not depend on the
+     * input (conv_direct_fits: unit strides and dilations, more than one tap, K at most 1152) hold. */
+    const ox_tensor *w = ox_in_const(m, n, 1);
+    int64_t group = ox_attr_int(n, "group", 1);
+    size_t ns, nd;
+    const int64_t *st = ox_attr_ints(n, "strides", &ns), *dl = ox_attr_ints(n, "dilations", &nd);
+    bool unit = true;
+    for (size_t i = 0; st && i < ns; i++)
+        unit = unit && st[i] == 1;
+    for (size_t i = 0; dl && i < nd; i++)
+        unit = unit && dl[i] == 1;
+    if (unit && w && (w->ndim == 3 || w->ndim == 4) && w->shape[0] % group == 0 &&
+        w->shape[w->ndim - 1] * (w->ndim == 4 ? w->shape[2] : 1) > 1) {
+        int64_t Mg = w->shape[0] / group, K = ox_count(w) / (w->shape[0] ? w->shape[0] : 1);
+        int isa = jn_k_isa();
+        size_t wn = jn_k_conv_packed_floats(isa, Mg, K);
+        if (K > 1 && K <= 1152) {
+            packed_w *p = packed_new(isa, w->data, Mg, K, (size_t)group * wn);
+            if (!p)
+                return jn_err_set(err, JN_ENOMEM, "node '%s' (Conv): out of memory packing the weights", n->name);
+            for (int64_t gi = 0; gi < group; gi++)
+                jn_k_conv_pack(isa, (const float *)w->data + gi * Mg * K, Mg, K, p->w + (size_t)gi * wn);
+            free(n->params);
+            n->params = p;
+        }
+    }
+    return 0;
 }
 
 static int conv_geom(const ox_node *n, ox_tensor *const *in, geom *g, int64_t *M, int64_t *Cg, jn_err *err)
@@ -510,33 +634,39 @@ static int conv_run_direct(const ox_node *n, const geom *g, const float *x, cons
                            int64_t N, int64_t group, int64_t Cg, int64_t Mg, float *y, jn_err *err)
 {
     int64_t H = g->in[1], W = g->in[2], K = Cg * g->k[1] * g->k[2];
-    ox_conv_direct d = {.isa = ox_direct_isa(),
-                        .C = Cg,
-                        .M = Mg,
-                        .kh = g->k[1],
-                        .kw = g->k[2],
-                        .HP = H + g->pb[1] + g->pe[1],
-                        .WP = W + g->pb[2] + g->pe[2],
-                        .OH = g->out[1],
-                        .OW = g->out[2],
-                        .relu = n->relu_after,
-                        .pool = n->maxpool2_after};
-    size_t wn = ox_conv_direct_packed_floats(d.isa, Mg, K), bn = wn / (size_t)K, xn = ox_conv_direct_padded_floats(&d);
-    float *buf = calloc((size_t)group * (wn + bn) + xn, sizeof(float));
+    jn_k_conv d = {.isa = jn_k_isa(),
+                   .C = Cg,
+                   .M = Mg,
+                   .kh = g->k[1],
+                   .kw = g->k[2],
+                   .HP = H + g->pb[1] + g->pe[1],
+                   .WP = W + g->pb[2] + g->pe[2],
+                   .OH = g->out[1],
+                   .OW = g->out[2],
+                   .relu = n->relu_after,
+                   .pool = n->maxpool2_after};
+    size_t wn = jn_k_conv_packed_floats(d.isa, Mg, K), bn = jn_k_conv_bias_floats(d.isa, Mg),
+           xn = jn_k_conv_padded_floats(&d);
+    const float *packed = packed_for(n, w, d.isa, Mg, K);
+    float *buf = calloc((packed ? 0 : (size_t)group * wn) + (size_t)group * bn + xn, sizeof(float));
     if (!buf)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
-    float *wp = buf, *bp = buf + (size_t)group * wn, *xp = bp + (size_t)group * bn;
-    for (int64_t gi = 0; gi < group; gi++)
-        ox_conv_direct_pack(d.isa, w + gi * Mg * K, bias ? bias + gi * Mg : NULL, Mg, K, wp + (size_t)gi * wn,
-                            bp + (size_t)gi * bn);
+    float *bp = buf, *xp = bp + (size_t)group * bn, *wp = xp + xn;
+    for (int64_t gi = 0; gi < group; gi++) {
+        jn_k_conv_pack_bias(d.isa, bias ? bias + gi * Mg : NULL, Mg, bp + (size_t)gi * bn);
+        if (!packed) /* weights that were not constant at load, or another level than at load */
+            jn_k_conv_pack(d.isa, w + gi * Mg * K, Mg, K, wp + (size_t)gi * wn);
+    }
+    if (packed)
+        wp = (float *)packed;
     int64_t osz = d.pool ? Mg * (d.OH / 2) * (d.OW / 2) : Mg * d.OH * d.OW;
     for (int64_t b = 0; b < N; b++)
         for (int64_t gi = 0; gi < group; gi++) {
             /* The pads and the tail stay zero: only the interior is ever written. */
-            ox_conv_direct_pad(&d, x + (b * group + gi) * Cg * H * W, H, W, g->pb[1], g->pb[2], xp);
+            jn_k_conv_pad(&d, x + (b * group + gi) * Cg * H * W, H, W, g->pb[1], g->pb[2], xp);
             d.w = wp + (size_t)gi * wn;
             d.bias = bp + (size_t)gi * bn;
-            ox_conv_direct_run(&d, xp, y + (b * group + gi) * osz);
+            jn_k_conv_run(&d, xp, y + (b * group + gi) * osz);
         }
     free(buf);
     return 0;

@@ -53,7 +53,7 @@ static inline float tanh_1(float v)
     return v != v ? v : t;
 }
 
-/* One instantiation per instruction set, picked by ox_direct_isa (target_clones' AVX2 clone would leave out FMA,
+/* One instantiation per instruction set, picked by jn_k_isa (target_clones' AVX2 clone would leave out FMA,
  * which the polynomials are made of). */
 #define ACT_FNS(isa, target)                                                                                     \
     target static void sigmoid_##isa(float *x, int64_t n)                                                       \
@@ -76,7 +76,7 @@ ACT_FNS(avx512, __attribute__((target("avx512f"))))
 void ox_vsigmoid(float *x, int64_t n)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    int isa = ox_direct_isa();
+    int isa = jn_k_isa();
     if (isa >= 3) {
         sigmoid_avx512(x, n);
         return;
@@ -92,7 +92,7 @@ void ox_vsigmoid(float *x, int64_t n)
 void ox_vtanh(float *x, int64_t n)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    int isa = ox_direct_isa();
+    int isa = jn_k_isa();
     if (isa >= 3) {
         tanh_avx512(x, n);
         return;
@@ -108,10 +108,10 @@ void ox_vtanh(float *x, int64_t n)
 /* ---- Products against a matrix packed in column panels (ox_panel_pack) ----
  * One instantiation per instruction set (vmath_panel.inc), as the direct kernels (direct_vec.h). A panel holds K
  * rows of 16 floats back to back, so a tile walks w as one contiguous stream. */
-/* Panel width: two vectors of the instruction set the kernels run with (fixed for the process: ox_direct_isa). */
+/* Panel width: two vectors of the instruction set the kernels run with (fixed for the process: jn_k_isa). */
 static int64_t panel_width(void)
 {
-    int isa = ox_direct_isa();
+    int isa = jn_k_isa();
     return isa >= 3 ? 32 : isa == 2 ? 16 : 8;
 }
 
@@ -158,7 +158,7 @@ void ox_panel_pack(const float *w, int64_t N, int64_t K, float *wp)
 void ox_panel_gemm(int64_t M, int64_t N, int64_t K, const float *x, const float *wp, float *y)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    int isa = ox_direct_isa();
+    int isa = jn_k_isa();
     if (isa >= 3) {
         panel_avx512(M, N, K, x, wp, y);
         return;

@@ -1,11 +1,11 @@
 /* vmath.h — the recurrent layers' kernels besides cblas (vmath.c, built with -O3, -fno-trapping-math so the
- * selects vectorize, and per instruction set where OX_HOT or ox_direct_isa allow).
+ * selects vectorize, and per instruction set where OX_HOT or jn_k_isa allow).
  *
  * - Sigmoid and tanh over FP32 arrays, in place. Within a few float ulps of the correctly rounded result (exp:
  *   Cody-Waite reduction and a degree-7 Taylor polynomial; tanh: an odd Taylor polynomial below |x| 0.3,
  *   1 - 2/(e^2x + 1) above), far inside the ONNX suite's rtol 1e-3. NaN in gives NaN out.
  * - y [M, N] = x [M, K] . w^T for w [N, K] row-major (R, the recurrent weights), through a copy of w packed once
- *   into column panels (ox_panel_pack into ox_panel_floats(N, K) floats; the layout follows ox_direct_isa, so pack
+ *   into column panels (ox_panel_pack into ox_panel_floats(N, K) floats; the layout follows jn_k_isa, so pack
  *   and multiply in the same process): each tile reads w as one
  *   contiguous stream, with no per-call packing as cblas_sgemm does. Differs from sgemm by float rounding only.
  *

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jn_kernels.h"
 #include "text.h"
 
 /* UTF-8 --------------------------------------------------------------------------------------------------------- */
@@ -376,14 +377,8 @@ int jn_text_features(const jn_text_hash_config *cfg, const uint8_t *s, size_t n,
 void jn_text_linear_forward(const jn_text_linear *m, const jn_text_sparse *x, float *prob)
 {
     size_t k = m->k;
-    for (size_t c = 0; c < k; c++)
-        prob[c] = m->b[c];
-    for (size_t i = 0; i < x->n; i++) {
-        const float *row = m->w + (size_t)x->idx[i] * k;
-        float v = x->val[i];
-        for (size_t c = 0; c < k; c++)
-            prob[c] += v * row[c];
-    }
+    /* The dense layer on the shared kernel the ONNX adapter runs this model's export with (kernels/). */
+    jn_k_sparse_dense((int64_t)k, (int64_t)x->n, x->idx, x->val, m->w, m->b, prob);
     float mx = prob[0];
     for (size_t c = 1; c < k; c++)
         mx = prob[c] > mx ? prob[c] : mx;

@@ -1,12 +1,17 @@
-/* cnn.c — the CNN of cnn.h: im2col + cblas_sgemm convolutions over NHWC batches, 2x2 max pooling, dense layers,
- * softmax cross-entropy, and the backward pass. */
+/* cnn.c — the CNN of cnn.h: the forward pass on the shared kernels (kernels/jn_kernels.h: direct convolution with
+ * fused Relu and 2x2 pool, packed dense products), softmax cross-entropy, and the backward pass (im2col +
+ * cblas_sgemm over NHWC batches). */
 #include "cnn.h"
 
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "jn_kernels.h"
 
 const char *const jn_cnn_param_names[JN_CNN_N_PARAMS] = {
     "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
@@ -180,13 +185,139 @@ int jn_cnn_to_tensors(const jn_cnn *m, jn_tensor_list *out, jn_err *err)
 
 struct jn_cnn_work {
     int cap;
-    float *col, *dcol;     /* im2col rows (max of both convs) */
-    float *w2t;            /* forward: conv2's weights transposed to [k*k*c1, c2] (see gemm_in_small_blocks) */
+    jn_cnn_arch a;
+    bool train; /* jn_cnn_work_create: the training buffers below too */
+    float *col, *dcol; /* backward: im2col rows (max of both convs) */
+    /* Forward (NCHW, the shared kernels): the padded inputs of conv1 and conv2 (pads zero from creation on), one
+     * image's pooled conv1 map, and for training the unpooled maps and conv1's pooled maps of the whole batch. */
+    float *xp1, *xp2, *p1img, *scratch;
+    float *a1c, *p1c, *a2c, *p2c; /* a1c, p1c, a2c: training only; p2c [n][c2*h/4*w/4] always */
+    jn_cnn_packed *pk;            /* training forward: the weights packed on every call */
+    /* Backward (NHWC): the activations, transposed from the forward's NCHW ones, and their gradients. */
     float *a1, *p1, *a2, *p2, *a3;
     float *d_a1, *d_p1, *d_a2, *d_p2, *d_a3;
 };
 
-jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
+static jn_k_conv conv_layer(const jn_cnn_arch *a, int layer, int isa)
+{
+    int r = a->k / 2, h = layer == 1 ? a->h : a->h / 2, w = layer == 1 ? a->w : a->w / 2;
+    jn_k_conv c = {.isa = isa,
+                   .C = layer == 1 ? a->c : a->c1,
+                   .M = layer == 1 ? a->c1 : a->c2,
+                   .kh = a->k,
+                   .kw = a->k,
+                   .HP = h + 2 * r,
+                   .WP = w + 2 * r,
+                   .OH = h,
+                   .OW = w,
+                   .relu = true};
+    return c;
+}
+
+/* The largest of a size over the instruction-set levels (packed sizes depend on the level's tile). */
+static size_t max_conv_packed(int64_t M, int64_t K)
+{
+    size_t n = 0;
+    for (int isa = JN_K_SSE2; isa <= JN_K_AVX512; isa++) {
+        size_t v = jn_k_conv_packed_floats(isa, M, K) + jn_k_conv_bias_floats(isa, M);
+        n = v > n ? v : n;
+    }
+    return n;
+}
+
+static size_t max_gemm_packed(int64_t N, int64_t K)
+{
+    size_t n = 0;
+    for (int isa = JN_K_SSE2; isa <= JN_K_AVX512; isa++) {
+        size_t v = jn_k_gemm_packed_floats(isa, N, K);
+        n = v > n ? v : n;
+    }
+    return n;
+}
+
+static size_t packed_floats(const jn_cnn_arch *a)
+{
+    int64_t kk = (int64_t)a->k * a->k, flat = (int64_t)(a->h / 4) * (a->w / 4) * a->c2;
+    return max_conv_packed(a->c1, kk * a->c) + max_conv_packed(a->c2, kk * a->c1) + max_gemm_packed(a->hidden, flat) +
+           (size_t)a->hidden + max_gemm_packed(a->classes, a->hidden) + (size_t)a->classes;
+}
+
+static jn_cnn_packed *packed_alloc(const jn_cnn_arch *a)
+{
+    int64_t flat = (int64_t)(a->h / 4) * (a->w / 4) * a->c2, kk = (int64_t)a->k * a->k;
+    /* plus room for the repacking temporaries (OIHW conv weights, permuted fc1) */
+    size_t tmp = (size_t)(flat * a->hidden > kk * a->c1 * a->c2 ? flat * a->hidden : kk * a->c1 * a->c2);
+    jn_cnn_packed *p = calloc(1, sizeof *p + (packed_floats(a) + tmp) * sizeof(float));
+    if (p)
+        p->a = *a;
+    return p;
+}
+
+/* Fills p (allocated by packed_alloc for m's architecture) with m's weights in the kernels' layouts for `isa`. */
+static void pack_into(const jn_cnn *m, int isa, jn_cnn_packed *p)
+{
+    const jn_cnn_arch *a = &m->a;
+    int64_t kk = (int64_t)a->k * a->k, h4 = a->h / 4, w4 = a->w / 4, flat = h4 * w4 * a->c2;
+    int64_t K1 = kk * a->c, K2 = kk * a->c1;
+    float *at = p->data;
+    p->isa = isa;
+    p->c1w = at;
+    at += jn_k_conv_packed_floats(isa, a->c1, K1);
+    p->c1b = at;
+    at += jn_k_conv_bias_floats(isa, a->c1);
+    p->c2w = at;
+    at += jn_k_conv_packed_floats(isa, a->c2, K2);
+    p->c2b = at;
+    at += jn_k_conv_bias_floats(isa, a->c2);
+    p->f1w = at;
+    at += jn_k_gemm_packed_floats(isa, a->hidden, flat);
+    p->f1b = at;
+    at += a->hidden;
+    p->f2w = at;
+    at += jn_k_gemm_packed_floats(isa, a->classes, a->hidden);
+    p->f2b = at;
+    at += a->classes;
+    float *tmp = p->data + packed_floats(a);
+    /* conv weights: OHWI [o][ky][kx][i] -> the kernels' OIHW [o][i][ky][kx] */
+    const int cin[2] = {a->c, a->c1}, cout[2] = {a->c1, a->c2};
+    for (int l = 0; l < 2; l++) {
+        const float *src = m->p[2 * l];
+        for (int o = 0; o < cout[l]; o++)
+            for (int i = 0; i < cin[l]; i++)
+                for (int t = 0; t < kk; t++)
+                    tmp[((size_t)o * cin[l] + i) * kk + t] = src[((size_t)o * kk + t) * cin[l] + i];
+        jn_k_conv_pack(isa, tmp, cout[l], kk * cin[l], l == 0 ? p->c1w : p->c2w);
+        jn_k_conv_pack_bias(isa, m->p[2 * l + 1], cout[l], l == 0 ? p->c1b : p->c2b);
+    }
+    /* fc1: its input columns are the NHWC flattening (y, x, c); the kernels' pooled map is NCHW (c, y, x). */
+    const float *f1 = m->p[4];
+    for (int j = 0; j < a->hidden; j++)
+        for (int c = 0; c < a->c2; c++)
+            for (int64_t y = 0; y < h4; y++)
+                for (int64_t x = 0; x < w4; x++)
+                    tmp[(size_t)j * flat + ((size_t)c * h4 + y) * w4 + x] =
+                        f1[(size_t)j * flat + ((size_t)y * w4 + x) * a->c2 + c];
+    jn_k_gemm_pack(isa, tmp, flat, a->hidden, true, p->f1w);
+    memcpy(p->f1b, m->p[5], (size_t)a->hidden * sizeof(float));
+    jn_k_gemm_pack(isa, m->p[6], a->hidden, a->classes, true, p->f2w);
+    memcpy(p->f2b, m->p[7], (size_t)a->classes * sizeof(float));
+}
+
+jn_cnn_packed *jn_cnn_pack(const jn_cnn *m)
+{
+    jn_cnn_packed *p = packed_alloc(&m->a);
+    if (p)
+        pack_into(m, jn_k_isa(), p);
+    return p;
+}
+
+void jn_cnn_packed_free(jn_cnn_packed *p)
+{
+    free(p);
+}
+
+/* train: also the buffers of the training forward pass and of the backward pass. */
+static jn_cnn_work *work_create(const jn_cnn_arch *a, int batch, bool train)
 {
     jn_cnn_work *w = calloc(1, sizeof *w);
     if (!w)
@@ -196,35 +327,77 @@ jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
     size_t col = col1 > col2 ? col1 : col2;
     size_t s_a1 = n * hw * a->c1, s_p1 = s_a1 / 4, s_a2 = n * (hw / 4) * a->c2, s_p2 = s_a2 / 4,
            s_a3 = n * a->hidden;
+    size_t flat = (hw / 16) * a->c2, widest = flat > (size_t)a->hidden ? flat : (size_t)a->hidden;
+    size_t xn1 = 0, xn2 = 0; /* the padded inputs' sizes depend on the level's tiles: the largest */
+    for (int isa = JN_K_SSE2; isa <= JN_K_AVX512; isa++) {
+        jn_k_conv c1 = conv_layer(a, 1, isa), c2 = conv_layer(a, 2, isa);
+        size_t n1 = jn_k_conv_padded_floats(&c1), n2 = jn_k_conv_padded_floats(&c2);
+        xn1 = n1 > xn1 ? n1 : xn1;
+        xn2 = n2 > xn2 ? n2 : xn2;
+    }
     w->cap = batch;
-    w->w2t = malloc(kk * a->c1 * a->c2 * sizeof(float));
+    w->a = *a;
+    w->train = train;
+    w->xp1 = calloc(xn1, sizeof(float));
+    w->xp2 = calloc(xn2, sizeof(float));
+    w->p1img = malloc(hw / 4 * a->c1 * sizeof(float));
+    w->scratch = malloc(16 * widest * sizeof(float)); /* jn_k_gemm_scratch_floats for any level's tile rows */
+    w->p2c = malloc(s_p2 * sizeof(float));
+    w->a3 = malloc(s_a3 * sizeof(float));
+    if (!w->xp1 || !w->xp2 || !w->p1img || !w->scratch || !w->p2c || !w->a3) {
+        jn_cnn_work_destroy(w);
+        return NULL;
+    }
+    if (!train)
+        return w;
     w->col = malloc(col * sizeof(float));
     w->dcol = malloc(col * sizeof(float));
+    w->a1c = malloc(s_a1 * sizeof(float));
+    w->p1c = malloc(s_p1 * sizeof(float));
+    w->a2c = malloc(s_a2 * sizeof(float));
+    w->pk = packed_alloc(a);
     w->a1 = malloc(s_a1 * sizeof(float));
     w->p1 = malloc(s_p1 * sizeof(float));
     w->a2 = malloc(s_a2 * sizeof(float));
     w->p2 = malloc(s_p2 * sizeof(float));
-    w->a3 = malloc(s_a3 * sizeof(float));
     w->d_a1 = malloc(s_a1 * sizeof(float));
     w->d_p1 = malloc(s_p1 * sizeof(float));
     w->d_a2 = malloc(s_a2 * sizeof(float));
     w->d_p2 = malloc(s_p2 * sizeof(float));
     w->d_a3 = malloc(s_a3 * sizeof(float));
-    if (!w->w2t || !w->col || !w->dcol || !w->a1 || !w->p1 || !w->a2 || !w->p2 || !w->a3 || !w->d_a1 ||
-        !w->d_p1 || !w->d_a2 || !w->d_p2 || !w->d_a3) {
+    if (!w->col || !w->dcol || !w->a1c || !w->p1c || !w->a2c || !w->pk || !w->a1 || !w->p1 || !w->a2 || !w->p2 ||
+        !w->d_a1 || !w->d_p1 || !w->d_a2 || !w->d_p2 || !w->d_a3) {
         jn_cnn_work_destroy(w);
         return NULL;
     }
     return w;
 }
 
+jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch)
+{
+    return work_create(a, batch, true);
+}
+
+jn_cnn_work *jn_cnn_work_create_infer(const jn_cnn_arch *a, int batch)
+{
+    return work_create(a, batch, false);
+}
+
 void jn_cnn_work_destroy(jn_cnn_work *w)
 {
     if (!w)
         return;
-    free(w->w2t);
     free(w->col);
     free(w->dcol);
+    free(w->xp1);
+    free(w->xp2);
+    free(w->p1img);
+    free(w->scratch);
+    free(w->a1c);
+    free(w->p1c);
+    free(w->a2c);
+    free(w->p2c);
+    free(w->pk);
     free(w->a1);
     free(w->p1);
     free(w->a2);
@@ -270,31 +443,6 @@ static void im2col(const float *x, int n, int h, int w, int c, int k, float *col
             }
 }
 
-/* One-channel x [h, w] -> colT [k*k, h*w], the transpose of im2col's rows for one image: row t = (ky, kx) holds that
- * tap's input for every output pixel, so each (tap, output row) is one contiguous run of the input row. For the
- * first layer (c = 1), where im2col's rows are only k*k floats long and would cost one small copy per kernel row. */
-static void im2col_t_gray(const float *x, int h, int w, int k, float *colT)
-{
-    int r = k / 2;
-    for (int ky = 0; ky < k; ky++)
-        for (int kx = 0; kx < k; kx++) {
-            float *dst = colT + ((size_t)ky * k + kx) * h * w;
-            int x0 = r - kx > 0 ? r - kx : 0, x1 = w + r - kx < w ? w + r - kx : w; /* outputs whose tap is inside */
-            for (int y = 0; y < h; y++, dst += w) {
-                int iy = y + ky - r;
-                if (iy < 0 || iy >= h) {
-                    memset(dst, 0, (size_t)w * sizeof(float));
-                    continue;
-                }
-                for (int xx = 0; xx < x0; xx++)
-                    dst[xx] = 0.0f;
-                memcpy(dst + x0, x + (size_t)iy * w + (x0 + kx - r), (size_t)(x1 - x0) * sizeof(float));
-                for (int xx = x1; xx < w; xx++)
-                    dst[xx] = 0.0f;
-            }
-        }
-}
-
 /* The adjoint of im2col: dx = sum of the col rows' contributions (dx is overwritten). */
 static void col2im(const float *col, int n, int h, int w, int c, int k, float *dx)
 {
@@ -322,79 +470,12 @@ static void col2im(const float *col, int n, int h, int w, int c, int k, float *d
             }
 }
 
-/* out [rows, cols] += bias on every row, then ReLU when `relu`. */
-static void add_bias_relu(float *out, const float *bias, int rows, int cols, int relu)
-{
-    for (int i = 0; i < rows; i++) {
-        float *o = out + (size_t)i * cols;
-        if (relu)
-            for (int j = 0; j < cols; j++) {
-                float v = o[j] + bias[j];
-                o[j] = v > 0.0f ? v : 0.0f;
-            }
-        else
-            for (int j = 0; j < cols; j++)
-                o[j] += bias[j];
-    }
-}
-
-/* out [rows, cols] = a [rows, inner] x b^T (b is [cols, inner]) + bias, then ReLU when `relu`: one sgemm, then one
- * pass over out that adds the bias and clamps. */
-static void gemm_bias(const float *a, const float *b, const float *bias, int rows, int cols, int inner, int relu,
-                      float *out)
-{
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, inner, 1.0f, a, inner, b, inner, 0.0f, out,
-                cols);
-    add_bias_relu(out, bias, rows, cols, relu);
-}
-
-/* As gemm_bias with ReLU, for a given transposed: aT [inner, rows]. */
-static void gemm_bias_t(const float *aT, const float *b, const float *bias, int rows, int cols, int inner, float *out)
-{
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, rows, cols, inner, 1.0f, aT, rows, b, inner, 0.0f, out, cols);
-    add_bias_relu(out, bias, rows, cols, 1);
-}
-
-/* out [rows, cols] = a [rows, inner] x bt [inner, cols], as sgemms of at most SMALL_GEMM_MNK multiply-adds each.
- * OpenBLAS (0.3.21 here, on AVX-512 x86-64) hands such products to its "small matrix" kernels, which read both
- * operands where they are; bigger ones are first copied into packed panels, and for a convolution's im2col matrix
- * (used once) that copy costs about as much as the arithmetic. Elsewhere it is a few more calls of the ordinary
- * kind. */
-#define SMALL_GEMM_MNK 1000000.0
-static void gemm_in_small_blocks(const float *a, const float *bt, int rows, int cols, int inner, float *out)
-{
-    int blocks = (int)ceil((double)rows * cols * inner / SMALL_GEMM_MNK);
-    int step = (rows + blocks - 1) / blocks;
-    for (int r0 = 0; r0 < rows; r0 += step) {
-        int nr = rows - r0 < step ? rows - r0 : step;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, cols, inner, 1.0f, a + (size_t)r0 * inner, inner,
-                    bt, cols, 0.0f, out + (size_t)r0 * cols, cols);
-    }
-}
-
 /* d *= (a > 0) */
 static void relu_back(float *d, const float *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (a[i] <= 0.0f)
             d[i] = 0.0f;
-}
-
-/* 2x2 max pooling of x [n, h, w, c] into out [n, h/2, w/2, c]; channels innermost, so the compiler vectorizes it. */
-static void maxpool(const float *x, int n, int h, int w, int c, float *out)
-{
-    int oh = h / 2, ow = w / 2;
-    for (int b = 0; b < n; b++)
-        for (int y = 0; y < oh; y++)
-            for (int xx = 0; xx < ow; xx++) {
-                const float *p00 = x + (((size_t)b * h + 2 * y) * w + 2 * xx) * c, *p01 = p00 + c,
-                            *p10 = p00 + (size_t)w * c, *p11 = p10 + c;
-                float *o = out + (((size_t)b * oh + y) * ow + xx) * c;
-                for (int ch = 0; ch < c; ch++) {
-                    float m0 = p00[ch] > p01[ch] ? p00[ch] : p01[ch], m1 = p10[ch] > p11[ch] ? p10[ch] : p11[ch];
-                    o[ch] = m0 > m1 ? m0 : m1;
-                }
-            }
 }
 
 /* The adjoint of maxpool: each pooled cell's gradient goes to the first input of its 2x2 window (in (dy, dx)
@@ -427,36 +508,87 @@ static void bias_grad(const float *d, int rows, int cols, float *db)
             db[j] += d[(size_t)i * cols + j];
 }
 
+/* 2x2/2 max pooling of planes [planes][h][w] into [planes][h/2][w/2] (after the Relu: no NaN). */
+static void maxpool_nchw(const float *x, int64_t planes, int h, int w, float *out)
+{
+    int oh = h / 2, ow = w / 2;
+    for (int64_t p = 0; p < planes; p++)
+        for (int y = 0; y < oh; y++) {
+            const float *r0 = x + ((size_t)p * h + 2 * y) * w, *r1 = r0 + w;
+            float *o = out + ((size_t)p * oh + y) * ow;
+            for (int xx = 0; xx < ow; xx++) {
+                float m0 = r0[2 * xx] > r0[2 * xx + 1] ? r0[2 * xx] : r0[2 * xx + 1];
+                float m1 = r1[2 * xx] > r1[2 * xx + 1] ? r1[2 * xx] : r1[2 * xx + 1];
+                o[xx] = m0 > m1 ? m0 : m1;
+            }
+        }
+}
+
+/* [planes][h][w] -> [h][w][planes] */
+static void nchw_to_nhwc(const float *x, int64_t planes, int64_t hw, float *out)
+{
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t i = 0; i < hw; i++)
+            out[i * planes + p] = x[p * hw + i];
+}
+
+/* The forward pass on the shared kernels (kernels/jn_kernels.h), NCHW as the ONNX export. Inference fuses each
+ * conv's Relu and 2x2 pool into the kernel (only the pooled map is written); training keeps the unpooled maps for
+ * the backward pass. */
+static void forward(const jn_cnn_packed *pk, jn_cnn_work *w, const float *x, int n, float *logits, bool train)
+{
+    const jn_cnn_arch *a = &pk->a;
+    int r = a->k / 2, h2 = a->h / 2, w2 = a->w / 2;
+    int64_t px1 = (int64_t)a->h * a->w, px2 = (int64_t)h2 * w2, flat = (px2 / 4) * a->c2;
+    jn_k_conv c1 = conv_layer(a, 1, pk->isa), c2 = conv_layer(a, 2, pk->isa);
+    c1.w = pk->c1w;
+    c1.bias = pk->c1b;
+    c1.pool = !train;
+    c2.w = pk->c2w;
+    c2.bias = pk->c2b;
+    c2.pool = !train;
+    for (int b = 0; b < n; b++) {
+        const float *xb = x + (size_t)b * px1 * a->c;
+        if (a->c == 1) {
+            jn_k_conv_pad(&c1, xb, a->h, a->w, r, r, w->xp1);
+        } else { /* NHWC -> the padded CHW planes */
+            int64_t plane = (c1.HP + 1) * c1.WP;
+            for (int64_t i = 0; i < px1; i++)
+                for (int c = 0; c < a->c; c++)
+                    w->xp1[c * plane + (i / a->w + r) * c1.WP + i % a->w + r] = xb[i * a->c + c];
+        }
+        float *p1 = train ? w->p1c + (size_t)b * px2 * a->c1 : w->p1img;
+        float *p2 = w->p2c + (size_t)b * flat;
+        if (train) {
+            float *a1 = w->a1c + (size_t)b * px1 * a->c1, *a2 = w->a2c + (size_t)b * px2 * a->c2;
+            jn_k_conv_run(&c1, w->xp1, a1);
+            maxpool_nchw(a1, a->c1, a->h, a->w, p1);
+            jn_k_conv_pad(&c2, p1, h2, w2, r, r, w->xp2);
+            jn_k_conv_run(&c2, w->xp2, a2);
+            maxpool_nchw(a2, a->c2, h2, w2, p2);
+        } else {
+            jn_k_conv_run(&c1, w->xp1, p1);
+            jn_k_conv_pad(&c2, p1, h2, w2, r, r, w->xp2);
+            jn_k_conv_run(&c2, w->xp2, p2);
+        }
+    }
+    jn_k_gemm(pk->isa, n, a->hidden, flat, w->p2c, pk->f1w, pk->f1b, true, w->a3, w->scratch);
+    jn_k_gemm(pk->isa, n, a->classes, a->hidden, w->a3, pk->f2w, pk->f2b, false, logits, w->scratch);
+}
+
+void jn_cnn_infer(const jn_cnn_packed *pk, jn_cnn_work *w, const float *x, int n, float *logits)
+{
+    forward(pk, w, x, n, logits, false);
+}
+
 void jn_cnn_forward(const jn_cnn *m, jn_cnn_work *w, const float *x, int n, float *logits)
 {
-    const jn_cnn_arch *a = &m->a;
-    int h2 = a->h / 2, w2 = a->w / 2, kk = a->k * a->k, flat = (a->h / 4) * (a->w / 4) * a->c2;
-    size_t px1 = (size_t)a->h * a->w, px2 = (size_t)h2 * w2;
-
-    /* The convolutions go one image at a time: an image's im2col rows (conv2: 196 x 400 floats for fashion-cnn)
-     * stay in cache for their sgemm, where a whole batch's would not. The dense layers take the batch at once. */
-    const int k2 = kk * a->c1; /* conv2's inner dimension */
-    for (int o = 0; o < a->c2; o++)
-        for (int i = 0; i < k2; i++)
-            w->w2t[(size_t)i * a->c2 + o] = m->p[2][(size_t)o * k2 + i];
-    for (int b = 0; b < n; b++) {
-        float *a1 = w->a1 + (size_t)b * px1 * a->c1, *p1 = w->p1 + (size_t)b * px2 * a->c1;
-        float *a2 = w->a2 + (size_t)b * px2 * a->c2, *p2 = w->p2 + (size_t)b * (px2 / 4) * a->c2;
-        if (a->c == 1) {
-            im2col_t_gray(x + (size_t)b * px1, a->h, a->w, a->k, w->col);
-            gemm_bias_t(w->col, m->p[0], m->p[1], (int)px1, a->c1, kk, a1);
-        } else {
-            im2col(x + (size_t)b * px1 * a->c, 1, a->h, a->w, a->c, a->k, w->col);
-            gemm_bias(w->col, m->p[0], m->p[1], (int)px1, a->c1, kk * a->c, 1, a1);
-        }
-        maxpool(a1, 1, a->h, a->w, a->c1, p1);
-        im2col(p1, 1, h2, w2, a->c1, a->k, w->col);
-        gemm_in_small_blocks(w->col, w->w2t, (int)px2, a->c2, k2, a2);
-        add_bias_relu(a2, m->p[3], (int)px2, a->c2, 1);
-        maxpool(a2, 1, h2, w2, a->c2, p2);
+    if (!w->train) { /* a serving work area (jn_cnn_work_create_infer) has no room for the kept maps */
+        fprintf(stderr, "jn_cnn_forward: the work area comes from jn_cnn_work_create_infer\n");
+        abort();
     }
-    gemm_bias(w->p2, m->p[4], m->p[5], n, a->hidden, flat, 1, w->a3);
-    gemm_bias(w->a3, m->p[6], m->p[7], n, a->classes, a->hidden, 0, logits);
+    pack_into(m, jn_k_isa(), w->pk);
+    forward(w->pk, w, x, n, logits, true);
 }
 
 void jn_cnn_softmax(float *logits, int n, int classes)
@@ -506,6 +638,15 @@ void jn_cnn_backward(jn_cnn *m, jn_cnn_work *w, const float *x, int n, const flo
     const jn_cnn_arch *a = &m->a;
     int h2 = a->h / 2, w2 = a->w / 2, h4 = a->h / 4, w4 = a->w / 4, kk = a->k * a->k;
     int rows1 = n * a->h * a->w, rows2 = n * h2 * w2, flat = h4 * w4 * a->c2;
+
+    /* The forward pass left NCHW maps (the kernels' layout); this pass works in NHWC. */
+    for (int b = 0; b < n; b++) {
+        size_t i1 = (size_t)b * a->h * a->w * a->c1, i2 = (size_t)b * h2 * w2;
+        nchw_to_nhwc(w->a1c + i1, a->c1, (int64_t)a->h * a->w, w->a1 + i1);
+        nchw_to_nhwc(w->p1c + i2 * a->c1, a->c1, (int64_t)h2 * w2, w->p1 + i2 * a->c1);
+        nchw_to_nhwc(w->a2c + i2 * a->c2, a->c2, (int64_t)h2 * w2, w->a2 + i2 * a->c2);
+        nchw_to_nhwc(w->p2c + (size_t)b * flat, a->c2, (int64_t)h4 * w4, w->p2 + (size_t)b * flat);
+    }
 
     /* fc2: logits = a3 W4^T + b4 */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->classes, a->hidden, n, 1.0f, dlogits, a->classes, w->a3,

@@ -1,25 +1,28 @@
-/* cnn.h — a small convolutional image classifier, forward and backward, computed with OpenBLAS.
+/* cnn.h — a small convolutional image classifier: forward pass on the shared kernels (kernels/jn_kernels.h, the
+ * ONNX adapter's), backward pass with OpenBLAS.
  *
  * Architecture (fixed shape, sizes from jn_cnn_arch):
  *   input [N, H, W, C] (for 1-channel images this is also NCHW [N, 1, H, W])
  *   -> conv k x k, c1 filters, same padding + ReLU -> maxpool 2
  *   -> conv k x k, c2 filters, same padding + ReLU -> maxpool 2
  *   -> dense hidden + ReLU -> dense classes (logits); softmax cross-entropy for training.
- * Activations are batch-major NHWC; a convolution is im2col (rows are output pixels) + sgemm, with the bias and ReLU
- * applied in one pass after it. The forward pass convolves one image at a time (its im2col matrix stays in cache; a
- * batch of 32 would not: 10 MB for conv2) and runs the dense layers over the whole batch; the backward pass takes
- * the whole batch per sgemm. In the forward pass a one-channel first layer (fashion-cnn's) builds the transposed
- * im2col matrix instead (one contiguous run per kernel tap and image row) and uses sgemm's transpose flag, and conv2
- * multiplies by its weights transposed (in the work area) in row blocks of at most 1e6 multiply-adds, the size
- * OpenBLAS computes without packing its operands. Max pooling keeps no argmax: backward finds it again from the
- * activations (the first maximum of each 2x2 window in (dy, dx) order).
+ * Forward (jn_cnn_infer for serving, jn_cnn_forward for training): the same direct convolution and packed dense
+ * product the ONNX adapter runs its Conv and Gemm with, on NCHW maps (the ONNX export's layout), one image at a
+ * time through the convolutions and the whole batch through the dense layers. Serving packs the weights once
+ * (jn_cnn_pack: conv weights to the kernel's OIHW tiles, fc1's columns permuted from the checkpoint's NHWC
+ * flattening to NCHW, dense weights to column panels) and fuses each Relu and 2x2 pool into its convolution;
+ * training repacks on every call (the weights change every step) and keeps the unpooled maps. The backward pass
+ * transposes the kept maps to NHWC and works there: im2col + sgemm over the whole batch. Max pooling keeps no
+ * argmax: backward finds it again from the activations (the first maximum of each 2x2 window in (dy, dx) order).
  * Weights: convN.weight [cout, k, k, cin] (OHWI), convN.bias [cout], fcN.weight [out, in] where fc1's input is the
  * NHWC flattening (h, w, c) of the second pooled map, fcN.bias [out]. FP32 throughout.
  *
- * Ownership: jn_cnn owns its parameters and gradients (one allocation each); a jn_cnn_work owns the scratch of one
+ * Ownership: jn_cnn owns its parameters and gradients (one allocation each); a jn_cnn_packed owns its packed copy
+ * of the weights (one allocation, independent of the jn_cnn once packed); a jn_cnn_work owns the scratch of one
  * forward/backward pass up to its batch capacity. jn_cnn_to_tensors returns tensors the caller owns (copies).
- * Thread-safety: forward on a const jn_cnn with a work area per thread may run concurrently; backward writes the
- * model's gradients and is single-threaded (BLAS itself may use several threads).
+ * Thread-safety: jn_cnn_infer on a const jn_cnn_packed with a work area per thread may run concurrently;
+ * jn_cnn_forward and jn_cnn_backward write their work area (and backward the model's gradients): one thread per
+ * work area (BLAS itself may use several threads).
  */
 #ifndef JN_VISION_CNN_H
 #define JN_VISION_CNN_H
@@ -66,13 +69,30 @@ int jn_cnn_to_tensors(const jn_cnn *m, jn_tensor_list *out, jn_err *err);
 
 typedef struct jn_cnn_work jn_cnn_work;
 
-/* Scratch for batches of up to `batch` examples. NULL on out of memory. */
+/* Scratch for batches of up to `batch` examples: jn_cnn_work_create for training (forward, backward and
+ * jn_cnn_infer), jn_cnn_work_create_infer for serving only (jn_cnn_infer: a few hundred KB instead of the training
+ * maps and gradients; jn_cnn_forward on it is a programming error and aborts). NULL on out of memory. */
 jn_cnn_work *jn_cnn_work_create(const jn_cnn_arch *a, int batch);
+jn_cnn_work *jn_cnn_work_create_infer(const jn_cnn_arch *a, int batch);
 void jn_cnn_work_destroy(jn_cnn_work *w);
 
-/* Forward pass of n <= capacity examples x [n, h, w, c] -> logits [n, classes]; keeps the activations in `w` for
- * jn_cnn_backward. */
+/* Training forward pass of n <= capacity examples x [n, h, w, c] -> logits [n, classes]: packs m's current weights
+ * into `w` and keeps the activations there for jn_cnn_backward. */
 void jn_cnn_forward(const jn_cnn *m, jn_cnn_work *w, const float *x, int n, float *logits);
+
+/* m's weights packed for the kernels at the level jn_k_isa() gives now. NULL on out of memory. */
+typedef struct jn_cnn_packed {
+    jn_cnn_arch a;
+    int isa;                                                 /* the level packed for (jn_kernels.h) */
+    float *c1w, *c1b, *c2w, *c2b, *f1w, *f1b, *f2w, *f2b;    /* into data */
+    float data[];
+} jn_cnn_packed;
+jn_cnn_packed *jn_cnn_pack(const jn_cnn *m);
+void jn_cnn_packed_free(jn_cnn_packed *p);
+
+/* Serving forward pass: logits [n, classes] of x [n, h, w, c] (n <= the work area's capacity, created for p->a)
+ * with the packed weights; keeps nothing for backward. */
+void jn_cnn_infer(const jn_cnn_packed *p, jn_cnn_work *w, const float *x, int n, float *logits);
 
 /* Softmax cross-entropy averaged over n rows: returns the loss, writes dlogits (d loss / d logits, may be NULL) and
  * adds the number of rows whose argmax equals the label to *correct (may be NULL). */

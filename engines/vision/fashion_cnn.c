@@ -32,7 +32,8 @@
 #define FASHION_CHUNK 32 /* images per forward pass */
 
 typedef struct fashion_ctx {
-    jn_cnn model; /* read-only once loaded: shared by concurrent calls */
+    jn_cnn model;          /* read-only once loaded: shared by concurrent calls */
+    jn_cnn_packed *packed; /* model's weights packed once for the kernels; read-only, shared likewise */
 } fashion_ctx;
 
 static int try_dir(const char *dir, char *buf, size_t n)
@@ -112,7 +113,7 @@ static int fashion_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tens
         return err->code ? err->code : JN_ENOMEM;
     int chunk = count < FASHION_CHUNK ? (int)(count > 0 ? count : 1) : FASHION_CHUNK;
     size_t pix = (size_t)m->a.h * m->a.w * m->a.c;
-    jn_cnn_work *w = jn_cnn_work_create(&m->a, chunk);
+    jn_cnn_work *w = jn_cnn_work_create_infer(&m->a, chunk);
     float *x = malloc((size_t)chunk * pix * sizeof(float));
     int rc = 0;
     if (!w || !x)
@@ -141,7 +142,7 @@ static int fashion_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tens
         if (rc)
             break;
         float *logits = (float *)out->data + (size_t)s * m->a.classes;
-        jn_cnn_forward(m, w, x, b, logits);
+        jn_cnn_infer(fc->packed, w, x, b, logits);
         jn_cnn_softmax(logits, b, m->a.classes);
     }
     free(x);
@@ -158,6 +159,7 @@ static void fashion_destroy(jn_engine *self)
     fashion_ctx *fc = self->ctx;
     if (!fc)
         return;
+    jn_cnn_packed_free(fc->packed);
     jn_cnn_free(&fc->model);
     free(fc);
 }
@@ -190,6 +192,10 @@ jn_engine *jn_fashion_cnn_create(const char *name, const jn_builtin_options *opt
         jn_cnn_free(&fc->model);
         rc = jn_err_set(err, JN_EINVAL, "fashion-cnn: '%s' does not have %d classes", path, JN_FASHION_N_LABELS);
     }
+    if (!rc && !(fc->packed = jn_cnn_pack(&fc->model))) {
+        jn_cnn_free(&fc->model);
+        rc = jn_err_set(err, JN_ENOMEM, "fashion-cnn: out of memory packing the weights");
+    }
     if (rc) {
         free(fc);
         jn_err_prefix(err, "engine '%s'", name);
@@ -199,10 +205,11 @@ jn_engine *jn_fashion_cnn_create(const char *name, const jn_builtin_options *opt
     openblas_set_num_threads(1);
 
     jn_engine *e = jn_engine_create(&fashion_vtable, name, "1",
-                                    "Fashion-MNIST CNN (2 conv + 2 dense, OpenBLAS): encoded PNG/JPEG of one clothing "
+                                    "Fashion-MNIST CNN (2 conv + 2 dense, junction kernels): encoded PNG/JPEG of one clothing "
                                     "item, light on a black background, any size -> scores over the 10 classes",
                                     fc, err);
     if (!e) {
+        jn_cnn_packed_free(fc->packed);
         jn_cnn_free(&fc->model);
         free(fc);
         return NULL;

@@ -95,8 +95,8 @@ expect_violation("rpc includes a remote engine's insides", {"broker/rpc/infer.c"
                  "broker/rpc/infer.c:1:", "broker/rpc may not include broker/remote")
 expect_violation("an ambiguous bare name", {"broker/remote/x.c": '#include "server.h"\n'},
                  "broker/remote/x.c:1:", "ambiguous", "write the path")
-expect_violation("a folder without a rule", {"kernels/k.c": ""},
-                 "kernels/k.c: no include rule covers this folder")
+expect_violation("a folder without a rule", {"plugins/k.c": ""},
+                 "plugins/k.c: no include rule covers this folder")
 
 rc, out = run(tree({"broker/rpc/admin.c": '#include "remotes.h"\n'}))
 check("rpc may use the remote engines' registry (remotes.h)", rc == 0)

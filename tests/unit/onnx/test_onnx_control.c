@@ -163,7 +163,7 @@ static void test_valid_models_compute(void)
  * for every instruction set this CPU has. */
 static void vmath_accuracy_at(int isa)
 {
-    ox_direct_isa_forced = isa;
+    jn_k_isa_forced = isa;
     enum { N = 200001 };
     float *s = malloc(N * sizeof *s), *t = malloc(N * sizeof *t);
     JN_REQUIRE(s && t);
@@ -194,12 +194,12 @@ static void vmath_accuracy_at(int isa)
     JN_CHECK(e2[1] == 1.0f && e2[2] == -1.0f && e2[3] == 0.0f && e2[5] == 1e-30f);
     free(s);
     free(t);
-    ox_direct_isa_forced = 0;
+    jn_k_isa_forced = 0;
 }
 
 static void test_vmath_accuracy(void)
 {
-    for (int isa = 1; isa <= ox_direct_isa(); isa++)
+    for (int isa = 1; isa <= jn_k_isa(); isa++)
         vmath_accuracy_at(isa);
 }
 
@@ -209,9 +209,9 @@ static void test_panel_gemm(void)
 {
     static const int64_t shapes[][3] = {{1, 512, 128}, {16, 512, 128}, {7, 40, 13}, {5, 8, 1}, {1, 17, 6},
                                         {13, 33, 3}};
-    int top = ox_direct_isa();
+    int top = jn_k_isa();
     for (int isa = 1; isa <= top; isa++) {
-        ox_direct_isa_forced = isa;
+        jn_k_isa_forced = isa;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             float *x = malloc((size_t)(M * K) * sizeof *x), *w = malloc((size_t)(N * K) * sizeof *w);
@@ -244,7 +244,7 @@ static void test_panel_gemm(void)
             free(wp);
         }
     }
-    ox_direct_isa_forced = 0;
+    jn_k_isa_forced = 0;
 }
 
 int main(void)

@@ -1,8 +1,9 @@
 /* direct_vec.h — the GCC vector types and lane-wise helpers the direct kernels (conv_direct.c, gemm_direct.c) are
  * written with: one float and one int32 type per register width (SSE2 16 bytes, AVX2 32, AVX-512 64). */
-#ifndef JN_ONNX_DIRECT_VEC_H
-#define JN_ONNX_DIRECT_VEC_H
+#ifndef JN_KERNELS_DIRECT_VEC_H
+#define JN_KERNELS_DIRECT_VEC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef float v16f __attribute__((vector_size(64)));

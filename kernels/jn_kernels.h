@@ -1,0 +1,97 @@
+/* jn_kernels.h — junction's FP32 compute kernels, shared by every inference path: the ONNX adapter's Conv and
+ * MatMul/Gemm (adapters/onnx/ops_nn.c), the built-in fashion-cnn engine and its trainer's forward pass
+ * (engines/vision/cnn.c) and the text classifier (engines/text/features.c). One implementation, so a speed-up or a
+ * fix reaches all of them.
+ *
+ * Instruction sets: every kernel is compiled once per level with vectors of that level's register width (GCC
+ * vector extensions) and picked at run time, so the binary runs on any x86-64:
+ *   JN_K_SSE2   (1) the x86-64 baseline (or any other architecture): 16-byte vectors
+ *   JN_K_AVX2   (2) AVX2 + FMA: 32-byte vectors, 16 ymm registers
+ *   JN_K_AVX512 (3) AVX-512F: 64-byte vectors, 32 zmm registers
+ * jn_k_isa() is the level to use: what the CPU offers, capped by the environment variable JUNCTION_ISA
+ * (sse2 | avx2 | avx512, read once per process: benchmarks force each level on one machine) and by
+ * jn_k_isa_forced (a test hook). Packed weights record the level they were packed for: a kernel must be run at
+ * the level its weights were packed with.
+ *
+ * Cache sizes: the L1 data and L2 sizes are read once from sysfs (/sys/devices/system/cpu/cpu0/cache), else from
+ * cpuid (leaf 4 on Intel, 0x8000001D on AMD), else 32 KB / 512 KB. The dense product's row blocks and the channel-blocked convolution's
+ * row chunks are sized from the L2; the L1 size is read for the same purpose but no kernel blocks on it yet (the
+ * tiles' working sets are fixed by the register blocking).
+ *
+ * Ownership: the kernels allocate nothing. Callers own every buffer: packed weights (sized by the *_floats
+ * functions), padded inputs, scratch, outputs. Kernels write only into their output and scratch arguments.
+ * Thread-safety: all functions are reentrant; packed weights are read-only once packed and may be shared by
+ * threads, each with its own scratch and padded input. jn_k_isa_forced must not change while kernels run.
+ */
+#ifndef JN_KERNELS_H
+#define JN_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { JN_K_SSE2 = 1, JN_K_AVX2 = 2, JN_K_AVX512 = 3 };
+
+/* The level kernels run at (see above). */
+int jn_k_isa(void);
+/* The highest level the CPU offers, ignoring JUNCTION_ISA and jn_k_isa_forced. */
+int jn_k_isa_cpu(void);
+/* Test hook, 0 = off: caps jn_k_isa() below what the CPU offers. Not for use while kernels run. */
+extern int jn_k_isa_forced;
+/* "sse2", "avx2", "avx512". */
+const char *jn_k_isa_name(int isa);
+/* L1 data cache and L2 cache of CPU 0 in bytes. */
+size_t jn_k_cache_l1d(void);
+size_t jn_k_cache_l2(void);
+/* Test hook: the data or unified cache of `level` (1, 2) as cpuid describes it, 0 when it does not. */
+size_t jn_k__cpuid_cache(int level);
+
+/* ---- direct 2-D convolution (conv_direct.c) -------------------------------------------------------------------
+ * FP32, NCHW, stride 1, no dilation, one image (and group) at a time, optionally with the Relu and a 2x2/2
+ * MaxPool after it fused in. The caller pads the input with jn_k_conv_pad into a zeroed buffer of
+ * jn_k_conv_padded_floats, packs weights [M, K] (K = C*kh*kw, OIHW order) with jn_k_conv_pack into
+ * jn_k_conv_packed_floats(isa, M, K) floats and the bias (NULL: zeros) with jn_k_conv_pack_bias into
+ * jn_k_conv_bias_floats(isa, M), both for the level it runs at. */
+typedef struct jn_k_conv {
+    int isa;               /* the level the weights were packed for */
+    int64_t C, M;          /* input and output channels (of one group) */
+    int64_t kh, kw;        /* kernel */
+    int64_t HP, WP;        /* the padded input plane: H + pads, W + pads */
+    int64_t OH, OW;        /* convolution output (before any pooling) */
+    const float *w, *bias; /* packed */
+    bool relu, pool;       /* pool: 2x2/2 MaxPool after the Relu (relu must be set); output [M][OH/2][OW/2] */
+} jn_k_conv;
+size_t jn_k_conv_packed_floats(int isa, int64_t M, int64_t K);
+void jn_k_conv_pack(int isa, const float *w, int64_t M, int64_t K, float *wp);
+size_t jn_k_conv_bias_floats(int isa, int64_t M);
+void jn_k_conv_pack_bias(int isa, const float *bias, int64_t M, float *bp);
+size_t jn_k_conv_padded_floats(const jn_k_conv *d);
+/* Copies x [C][H][W] into the padded buffer with pt rows and pl columns of padding before; the rest of the
+ * buffer is left as it is (zero from the first call on). */
+void jn_k_conv_pad(const jn_k_conv *d, const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl, float *xp);
+/* y: [M][OH][OW], or with pool [M][OH/2][OW/2]. xp's padded planes are read only; the kernel may use the end of
+ * the buffer (past the planes and the zero tail) as scratch. */
+void jn_k_conv_run(const jn_k_conv *d, float *xp, float *y);
+
+/* ---- dense product (gemm_direct.c) ----------------------------------------------------------------------------
+ * y [M, N] = x [M, K] . w [K, N] (+ bias [N]) (+ Relu), row-major, with w packed once (jn_k_gemm_pack) into
+ * column panels of the level's tile width. jn_k_gemm_fits says whether a product is one the kernel is faster
+ * for than OpenBLAS (measured, see gemm_direct.c); any shape computes correctly. scratch holds
+ * jn_k_gemm_scratch_floats(isa, M, K) floats (NULL when that is 0). */
+bool jn_k_gemm_fits(int64_t M, int64_t N, int64_t K);
+size_t jn_k_gemm_packed_floats(int isa, int64_t N, int64_t K);
+/* w is [K, N] row-major, or with trans [N, K] (a dense layer's [out, in] weights). */
+void jn_k_gemm_pack(int isa, const float *w, int64_t K, int64_t N, bool trans, float *wp);
+size_t jn_k_gemm_scratch_floats(int isa, int64_t M, int64_t K);
+void jn_k_gemm(int isa, int64_t M, int64_t N, int64_t K, const float *x, const float *wp, const float *bias,
+               bool relu, float *y, float *scratch);
+
+/* ---- sparse rows times dense (gemm_direct.c) ------------------------------------------------------------------
+ * y [N] = bias [N] (or 0 when NULL) + sum over i < nnz of val[i] * w[idx[i]][0..N), w row-major [*, N]: a dense
+ * layer whose input is a sparse vector (the text classifier's hashed features; a dense input row with zeros
+ * skipped when idx is NULL: then idx = 0..nnz-1 and val is the row). A skipped zero input contributes nothing even
+ * where its weight row holds an infinity or NaN (sgemm would give NaN there). */
+void jn_k_sparse_dense(int64_t N, int64_t nnz, const uint32_t *idx, const float *val, const float *w,
+                       const float *bias, float *y);
+
+#endif
