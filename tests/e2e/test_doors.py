@@ -103,44 +103,55 @@ def rpc_failure(e):
     return Outcome(False, e.code(), e.details())
 
 
-def door_v1_infer(srv, r):
+def unary(call, msg, read):
+    """One unary call: the answer read into an Outcome, or the failure's status and message."""
     try:
-        resp = srv.broker().Infer(v1_message(r), timeout=TIMEOUT)
-        return Outcome(True, arrays=v1_arrays(resp), version=resp.version)
+        return read(call(msg, timeout=TIMEOUT))
     except grpc.RpcError as e:
         return rpc_failure(e)
+
+
+def one_on_a_stream(call, msg, read):
+    """A stream carrying exactly one request: its one answer read into an Outcome (in-stream errors included)."""
+    try:
+        resps = list(call(iter([msg]), timeout=TIMEOUT))
+    except grpc.RpcError as e:
+        return rpc_failure(e)
+    if len(resps) != 1:
+        return Outcome(False, None, "%d responses on the stream" % len(resps))
+    return read(resps[0])
+
+
+def v1_outcome(resp):
+    if resp.HasField("error") and resp.error.code != 0:
+        return Outcome(False, harness.CODE_NAMES.get(resp.error.code), resp.error.message)
+    return Outcome(True, arrays=v1_arrays(resp), version=resp.version)
+
+
+def v2_outcome(resp):
+    return Outcome(True, arrays=v2_arrays(resp), version=resp.model_version)
+
+
+def v2_stream_outcome(resp):
+    if resp.error_message:
+        return Outcome(False, "(no code on this door)", resp.error_message)
+    return v2_outcome(resp.infer_response)
+
+
+def door_v1_infer(srv, r):
+    return unary(srv.broker().Infer, v1_message(r), v1_outcome)
 
 
 def door_v1_stream(srv, r):
-    try:
-        resps = list(srv.broker().InferStream(iter([v1_message(r)]), timeout=TIMEOUT))
-    except grpc.RpcError as e:
-        return rpc_failure(e)
-    if len(resps) != 1:
-        return Outcome(False, None, "%d responses on the stream" % len(resps))
-    if resps[0].HasField("error") and resps[0].error.code != 0:
-        return Outcome(False, harness.CODE_NAMES.get(resps[0].error.code), resps[0].error.message)
-    return Outcome(True, arrays=v1_arrays(resps[0]), version=resps[0].version)
+    return one_on_a_stream(srv.broker().InferStream, v1_message(r), v1_outcome)
 
 
 def door_v2_infer(srv, r):
-    try:
-        resp = srv.v2().ModelInfer(v2_message(r), timeout=TIMEOUT)
-        return Outcome(True, arrays=v2_arrays(resp), version=resp.model_version)
-    except grpc.RpcError as e:
-        return rpc_failure(e)
+    return unary(srv.v2().ModelInfer, v2_message(r), v2_outcome)
 
 
 def door_v2_stream(srv, r):
-    try:
-        resps = list(srv.v2().ModelStreamInfer(iter([v2_message(r)]), timeout=TIMEOUT))
-    except grpc.RpcError as e:
-        return rpc_failure(e)
-    if len(resps) != 1:
-        return Outcome(False, None, "%d responses on the stream" % len(resps))
-    if resps[0].error_message:
-        return Outcome(False, "(no code on this door)", resps[0].error_message)
-    return Outcome(True, arrays=v2_arrays(resps[0].infer_response), version=resps[0].infer_response.model_version)
+    return one_on_a_stream(srv.v2().ModelStreamInfer, v2_message(r), v2_stream_outcome)
 
 
 def http_post(srv, path, body):
