@@ -493,7 +493,7 @@ static int conv_check(ox_model *m, ox_node *n, jn_err *err)
         unit = unit && st[i] == 1;
     for (size_t i = 0; dl && i < nd; i++)
         unit = unit && dl[i] == 1;
-    if (unit && w && (w->ndim == 3 || w->ndim == 4) && w->shape[0] % group == 0 &&
+    if (unit && w && w->dtype == JN_DTYPE_FP32 && (w->ndim == 3 || w->ndim == 4) && w->shape[0] % group == 0 &&
         w->shape[w->ndim - 1] * (w->ndim == 4 ? w->shape[2] : 1) > 1) {
         int64_t Mg = w->shape[0] / group, K = ox_count(w) / (w->shape[0] ? w->shape[0] : 1);
         int isa = jn_k_isa();
