@@ -98,6 +98,9 @@ typedef struct ox_node {
     /* Conv only: a MaxPool (2x2 window, stride 2, no padding, floor) reading only the fused Relu's output was
      * fused too: the node's output is the pooled tensor (onnx_fuse.c, conv_direct.c). */
     bool maxpool2_after;
+    /* Gemm only: a Flatten (axis 1) whose output only this Gemm read was fused: in[0] is the Flatten's input, read
+     * as [shape[0], the product of the rest] in place (onnx_fuse.c), without the copy. */
+    bool flatten_a;
     /* Its outputs' shapes are known only by running it: a control-flow or sequence node, or one reading such a
      * node's output. The planner infers such nodes every run and keeps their outputs out of the arena. */
     bool dynamic;

@@ -127,6 +127,21 @@ static int gemm_check(ox_model *m, ox_node *n, jn_err *err)
 
 static int gemm_dims(const ox_node *n, ox_tensor *const *in, int64_t *M, int64_t *N, int64_t *K, jn_err *err)
 {
+    if (n->flatten_a) { /* A is a fused Flatten's (axis 1) input, [shape[0], rest] (onnx_fuse.c); never transA */
+        if (in[0]->ndim < 1 || in[1]->ndim != 2)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (Gemm): the flattened A needs rank 1 or more, B 2-D",
+                              n->name);
+        bool tb = ox_attr_int(n, "transB", 0);
+        *M = in[0]->shape[0];
+        *K = 1;
+        for (int i = 1; i < in[0]->ndim; i++)
+            *K *= in[0]->shape[i];
+        *N = in[1]->shape[tb ? 0 : 1];
+        if (in[1]->shape[tb ? 1 : 0] != *K)
+            return jn_err_set(err, JN_EINVAL, "node '%s' (Gemm): inner dimensions differ (%lld vs %lld)", n->name,
+                              (long long)*K, (long long)in[1]->shape[tb ? 1 : 0]);
+        return 0;
+    }
     if (in[0]->ndim != 2 || in[1]->ndim != 2)
         return jn_err_set(err, JN_EINVAL, "node '%s' (Gemm): A and B must be 2-D", n->name);
     bool ta = ox_attr_int(n, "transA", 0), tb = ox_attr_int(n, "transB", 0);
@@ -204,7 +219,7 @@ static int gemm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
             memset(y, 0, out[0]->nbytes);
     } else {
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M,
-                    (int)N, (int)K, alpha, in[0]->data, (int)in[0]->shape[1], in[1]->data, (int)in[1]->shape[1], b,
+                    (int)N, (int)K, alpha, in[0]->data, (int)(ta ? M : K), in[1]->data, (int)in[1]->shape[1], b,
                     y, (int)N);
     }
     if (n->relu_after)
@@ -478,7 +493,7 @@ static int conv_check(ox_model *m, ox_node *n, jn_err *err)
         unit = unit && st[i] == 1;
     for (size_t i = 0; dl && i < nd; i++)
         unit = unit && dl[i] == 1;
-    if (unit && w && (w->ndim == 3 || w->ndim == 4) && w->shape[0] % group == 0 &&
+    if (unit && w && w->dtype == JN_DTYPE_FP32 && (w->ndim == 3 || w->ndim == 4) && w->shape[0] % group == 0 &&
         w->shape[w->ndim - 1] * (w->ndim == 4 ? w->shape[2] : 1) > 1) {
         int64_t Mg = w->shape[0] / group, K = ox_count(w) / (w->shape[0] ? w->shape[0] : 1);
         int isa = jn_k_isa();

@@ -250,6 +250,14 @@ static void test_gemm_direct(void)
                         check_gemm(isa, Ms[a], Ns[b], Ks[c], variant & 1, variant & 2);
     JN_CHECK(!jn_k_gemm_fits(1, 256, 784));
     JN_CHECK(!jn_k_gemm_fits(64, 10, 256));
+    /* A narrow head over a deep input (the bench CNN's 64x10x1568): the panel's padded columns stay out of y. */
+    JN_CHECK(jn_k_gemm_fits(64, 10, 1568));
+    JN_CHECK(!jn_k_gemm_fits(64, 7, 1568));
+    for (int isa = 1; isa <= jn_k_isa(); isa++)
+        for (int variant = 0; variant < 4; variant++) {
+            check_gemm(isa, 64, 10, 1568, variant & 1, variant & 2);
+            check_gemm(isa, 13, 9, 1024, variant & 1, variant & 2);
+        }
     JN_CHECK(!jn_k_gemm_fits(64, 4096, 4096));
 }
 
