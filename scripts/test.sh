@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, checks the include rules (docs/ARCHITECTURE.md), builds, and runs every test: the whole
-# suite on a release build (warnings are errors), then the unit and end-to-end suites again on an address+undefined
-# sanitizer build, then the concurrency unit tests (label tsan) on a ThreadSanitizer build.
+# suite on a release build (warnings are errors), then the unit, end-to-end and ONNX conformance suites again on an
+# address+undefined sanitizer build, then the concurrency unit tests (label tsan) on a ThreadSanitizer build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # --onnxruntime: npm onnxruntime-node into .cache/ for the ONNX export check (tests/e2e/test_onnx_export.py).
@@ -21,7 +21,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DJUNCTION_WERROR=ON -DJUNCTIO
   -DJUNCTION_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|e2e'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|e2e|conformance'
 
 echo "== thread sanitizer build (concurrency unit tests, and some e2e tests against a TSan junction)"
 # gRPC and Abseil are not built with ThreadSanitizer: their own synchronisation is invisible to it, so
