@@ -22,6 +22,26 @@ static inline int oxh_need_dtype(ox_model *m, ox_node *n, int i, jn_dtype want, 
     return 0;
 }
 
+/* Check of an operator whose one output has its input 0's dtype (any the adapter carries). */
+static inline int oxh_any_dtype_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    jn_dtype dt = ox_in_dtype(m, n, 0);
+    if (!ox_dtype_supported(dt))
+        return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
+    ox_set_out_dtype(m, n, 0, dt);
+    return 0;
+}
+
+/* Check of an FP32-only operator: every present input FP32, output 0 FP32. */
+static inline int oxh_f32_check(ox_model *m, ox_node *n, jn_err *err)
+{
+    for (int i = 0; i < n->n_in; i++)
+        if (oxh_need_dtype(m, n, i, JN_DTYPE_FP32, i == 0 ? "the input" : "an input", err))
+            return err->code;
+    ox_set_out_dtype(m, n, 0, JN_DTYPE_FP32);
+    return 0;
+}
+
 static inline int oxh_need_int(ox_model *m, ox_node *n, int i, const char *what, jn_err *err)
 {
     if (ox_has_in(n, i) && ox_in_dtype(m, n, i) != JN_DTYPE_INT64 && ox_in_dtype(m, n, i) != JN_DTYPE_INT32)

@@ -10,24 +10,6 @@
 
 static const char *const no_attrs[] = {NULL};
 
-static int f32_check(ox_model *m, ox_node *n, jn_err *err)
-{
-    for (int i = 0; i < n->n_in; i++)
-        if (oxh_need_dtype(m, n, i, JN_DTYPE_FP32, i == 0 ? "the input" : "an input", err))
-            return err->code;
-    ox_set_out_dtype(m, n, 0, JN_DTYPE_FP32);
-    return 0;
-}
-
-static int any_dtype_check(ox_model *m, ox_node *n, jn_err *err)
-{
-    jn_dtype dt = ox_in_dtype(m, n, 0);
-    if (!ox_dtype_supported(dt))
-        return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
-    ox_set_out_dtype(m, n, 0, dt);
-    return 0;
-}
-
 /* ---------------------------------------------------------------------------------------------------------------
  * GlobalMaxPool */
 
@@ -144,7 +126,7 @@ static int lpp_check(ox_model *m, ox_node *n, jn_err *err)
         return ox_reject(n, err, "p must be a positive integer");
     if (ox_win_check(n, (int)sd, err))
         return err->code;
-    return f32_check(m, n, err);
+    return oxh_f32_check(m, n, err);
 }
 
 static int lpp_geom(const ox_node *n, ox_tensor *const *in, ox_win *g, jn_err *err)
@@ -217,7 +199,7 @@ static int unpool_check(ox_model *m, ox_node *n, jn_err *err)
         return err->code;
     if (oxh_need_dtype(m, n, 1, JN_DTYPE_INT64, "I", err) || oxh_need_int(m, n, 2, "output_shape", err))
         return err->code;
-    return any_dtype_check(m, n, err);
+    return oxh_any_dtype_check(m, n, err);
 }
 
 static int unpool_inferred(const ox_node *n, const ox_tensor *x, int64_t *shape, jn_err *err);

@@ -14,24 +14,6 @@
 
 static const char *const no_attrs[] = {NULL};
 
-static int any_dtype_check(ox_model *m, ox_node *n, jn_err *err)
-{
-    jn_dtype dt = ox_in_dtype(m, n, 0);
-    if (!ox_dtype_supported(dt))
-        return ox_reject(n, err, "dtype %s is not supported", jn_dtype_name(dt));
-    ox_set_out_dtype(m, n, 0, dt);
-    return 0;
-}
-
-static int f32_check(ox_model *m, ox_node *n, jn_err *err)
-{
-    for (int i = 0; i < n->n_in; i++)
-        if (oxh_need_dtype(m, n, i, JN_DTYPE_FP32, i == 0 ? "the input" : "an input", err))
-            return err->code;
-    ox_set_out_dtype(m, n, 0, JN_DTYPE_FP32);
-    return 0;
-}
-
 /* ---------------------------------------------------------------------------------------------------------------
  * A gather through per-axis index maps (-1: the fill value), the core of Pad, Tile and CenterCropPad. */
 
@@ -126,7 +108,7 @@ static int pad_check(ox_model *m, ox_node *n, jn_err *err)
             return ox_reject(n, err, "constant_value has dtype %s, the data %s", jn_dtype_name(ox_in_dtype(m, n, 2)),
                              jn_dtype_name(ox_in_dtype(m, n, 0)));
     }
-    return any_dtype_check(m, n, err);
+    return oxh_any_dtype_check(m, n, err);
 }
 
 /* The begin and end padding of every axis (negative crops). */
@@ -252,7 +234,7 @@ static int tile_check(ox_model *m, ox_node *n, jn_err *err)
         return ox_reject(n, err, "opset %d's tiles/axis inputs are not supported (6 or later)", n->opset);
     if (oxh_need_int(m, n, 1, "repeats", err))
         return err->code;
-    return any_dtype_check(m, n, err);
+    return oxh_any_dtype_check(m, n, err);
 }
 
 static int tile_reps(const ox_node *n, ox_tensor *const *in, int64_t *rep, jn_err *err)
@@ -307,7 +289,7 @@ static int ccp_check(ox_model *m, ox_node *n, jn_err *err)
 {
     if (oxh_need_int(m, n, 1, "shape", err))
         return err->code;
-    return any_dtype_check(m, n, err);
+    return oxh_any_dtype_check(m, n, err);
 }
 
 /* Output shape and, per axis, the offset of the input in the output (negative: cropped). */
@@ -381,7 +363,7 @@ static int d2s_check(ox_model *m, ox_node *n, jn_err *err)
     const char *mode = ox_attr_str(n, "mode", "DCR");
     if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
         return ox_reject(n, err, "mode '%s' is not one of DCR, CRD", mode);
-    return any_dtype_check(m, n, err);
+    return oxh_any_dtype_check(m, n, err);
 }
 
 static bool is_d2s(const ox_node *n)
@@ -511,13 +493,13 @@ static int gn_check(ox_model *m, ox_node *n, jn_err *err)
     if (ox_attr_int(n, "stash_type", 1) != 1)
         return ox_reject(n, err, "stash_type %lld is not supported (1, FP32)",
                          (long long)ox_attr_int(n, "stash_type", 1));
-    return f32_check(m, n, err);
+    return oxh_f32_check(m, n, err);
 }
 
 static const char *const in_attrs[] = {"epsilon", NULL};
 static const char *const gn_attrs[] = {"epsilon", "num_groups", "stash_type", NULL};
 static const ox_op op_instnorm = {.op_type = "InstanceNormalization", .min_in = 3, .max_in = 3, .min_out = 1,
-                                  .max_out = 1, .attrs = in_attrs, .check = f32_check, .shape = norm_shape,
+                                  .max_out = 1, .attrs = in_attrs, .check = oxh_f32_check, .shape = norm_shape,
                                   .run = norm_run};
 static const ox_op op_groupnorm = {.op_type = "GroupNormalization", .min_in = 3, .max_in = 3, .min_out = 1,
                                    .max_out = 1, .attrs = gn_attrs, .check = gn_check, .shape = norm_shape,
@@ -531,7 +513,7 @@ static int lpn_check(ox_model *m, ox_node *n, jn_err *err)
     int64_t p = ox_attr_int(n, "p", 2);
     if (p != 1 && p != 2)
         return ox_reject(n, err, "p %lld is not 1 or 2", (long long)p);
-    return f32_check(m, n, err);
+    return oxh_f32_check(m, n, err);
 }
 
 static int lpn_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
@@ -566,7 +548,7 @@ static int lrn_check(ox_model *m, ox_node *n, jn_err *err)
 {
     if (ox_attr_int(n, "size", 0) < 1)
         return ox_reject(n, err, "size must be a positive integer");
-    return f32_check(m, n, err);
+    return oxh_f32_check(m, n, err);
 }
 
 static int lrn_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
