@@ -258,6 +258,19 @@ void jn_dispatch(jn_call *c)
     }
 }
 
+/* Rows of a request whose inputs all share their first dimension (the batch dimension); 1 otherwise. */
+static uint64_t request_rows(const jn_tensor_list *inputs)
+{
+    int64_t rows = -1;
+    for (size_t i = 0; i < inputs->count; i++) {
+        const jn_tensor *t = inputs->items[i];
+        if (t->ndim < 1 || (rows >= 0 && t->shape[0] != rows))
+            return 1;
+        rows = t->shape[0];
+    }
+    return rows > 0 ? (uint64_t)rows : 1;
+}
+
 int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_err *err)
 {
     jn_infer_ctx ctx = jn_exec_request_ctx(req, c->cancelled, c->d->pool);
@@ -268,13 +281,26 @@ int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_
         rc = jn_exec_validate(c->engine, req, err);
     if (!rc)
         rc = jn_infer_ctx_check(&ctx, err);
-    if (!rc)
+    if (!rc) {
+        int64_t t0 = jn_now_ns();
         rc = jn_exec_engine(c->engine, &ctx, &req->inputs, outputs, err);
+        if (!rc)
+            jn_infer_stats_execution(&c->model->infer, request_rows(&req->inputs), 1, 0, jn_now_ns() - t0, 0);
+    }
     return rc;
 }
 
 void jn_call_finish(jn_call *c)
 {
+    if (c->model) {
+        int64_t now = jn_now_ns();
+        /* An execution the dispatcher ran itself (the batcher records its own, cache hits none). */
+        if (c->rc == 0 && c->t_computed && !c->recorded_execution && !c->ops->run)
+            jn_infer_stats_execution(&c->model->infer, request_rows(&c->req.inputs), 1, 0,
+                                     c->t_computed - c->t_started, 0);
+        jn_infer_stats_request(&c->model->infer, c->rc == 0, now - c->t_created,
+                               c->t_started ? c->t_started - c->t_created : -1);
+    }
     if (c->stats) {
         int64_t queue = c->t_started ? c->t_started - c->t_created : -1;
         int64_t compute = c->t_started && c->t_computed ? c->t_computed - c->t_started : -1;

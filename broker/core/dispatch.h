@@ -95,6 +95,7 @@ struct jn_call {
     struct jn_model_stats *stats;
     bool admitted; /* counts against max_inflight until jn_call_finish */
     bool queued;   /* waits in its model's share of the shared pool's queue */
+    bool recorded_execution; /* its execution is in the model's statistics already (the batcher's) */
     int64_t t_created, t_started, t_computed;
 };
 

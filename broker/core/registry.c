@@ -35,6 +35,7 @@ void jn_model_unref(jn_model *m)
     if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return;
     jn_engine_unref(m->engine);
+    jn_infer_stats_destroy(&m->infer);
     free(m);
 }
 
@@ -51,6 +52,7 @@ static jn_model *model_create(jn_engine *engine, const jn_model_sched *sched)
         m->sched = *sched;
     atomic_init(&m->stats, NULL);
     atomic_init(&m->queued, 0);
+    jn_infer_stats_init(&m->infer);
     atomic_init(&m->refs, 1);
     return m;
 }
@@ -225,5 +227,30 @@ void jn_registry_list_free(jn_engine **list, long n)
 {
     for (long i = 0; i < n; i++)
         jn_engine_unref(list[i]);
+    free(list);
+}
+
+long jn_registry_list_models(jn_registry *reg, jn_model ***out)
+{
+    *out = NULL;
+    pthread_rwlock_rdlock(&reg->lock);
+    long n = (long)reg->count;
+    if (n > 0) {
+        *out = malloc((size_t)n * sizeof **out);
+        if (*out) {
+            for (long i = 0; i < n; i++)
+                (*out)[i] = jn_model_ref(reg->models[i]);
+        } else {
+            n = -1;
+        }
+    }
+    pthread_rwlock_unlock(&reg->lock);
+    return n;
+}
+
+void jn_registry_list_models_free(jn_model **list, long n)
+{
+    for (long i = 0; i < n; i++)
+        jn_model_unref(list[i]);
     free(list);
 }

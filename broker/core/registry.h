@@ -24,6 +24,7 @@
 
 #include "engine.h"
 #include "err.h"
+#include "infer_stats.h"
 
 struct jn_workpool;
 struct jn_model_stats;
@@ -42,6 +43,7 @@ typedef struct jn_model {
     /* Its metrics (metrics.h), looked up on the entry's first call (jn_model_stats_of) so requests skip that. */
     struct jn_model_stats *_Atomic stats;
     atomic_long queued;           /* calls waiting for the shared pool and not started yet (per-model shedding) */
+    jn_infer_stats infer;         /* the v2 statistics extension's figures for this entry (infer_stats.h) */
     atomic_int refs;
 } jn_model;
 
@@ -79,5 +81,8 @@ jn_engine *jn_registry_get(jn_registry *reg, const char *name, const char *versi
  * empty, -1 on out of memory). Free with jn_registry_list_free. */
 long jn_registry_list(jn_registry *reg, jn_engine ***out);
 void jn_registry_list_free(jn_engine **list, long n);
+/* The same for the entries (NEW model references), sorted by name; free with jn_registry_list_models_free. */
+long jn_registry_list_models(jn_registry *reg, jn_model ***out);
+void jn_registry_list_models_free(jn_model **list, long n);
 
 #endif
