@@ -123,7 +123,8 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
 /* Model repository: registers DIR/<name>/model.onnx and DIR/<name>.onnx under <name>. Next to model.onnx an
  * optional config.json sets the version, the description and labels of outputs:
  *   {"version": "2", "description": "...", "outputs": {"probs": {"labels": ["cat", "dog"]}}}
- * (an output with labels becomes a CLASSIFICATION port). A model that fails to load, or whose config does not
+ * (an output with labels becomes a CLASSIFICATION port), and how it is served: "dynamic_batching", "instances",
+ * "response_cache" (broker/core/model_config.h). A model that fails to load, or whose config does not
  * check, is reported on stderr and skipped. Returns the number registered, or a JN_E* code when DIR cannot be
  * read. */
 int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err);
@@ -132,6 +133,6 @@ int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err);
  * when bytes is NULL, from the model repository `models_dir` (a const char *; NULL = none): <dir>/<name>/model.onnx,
  * then <dir>/<name>.onnx. Messages are prefixed with the model's name. */
 jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,
-                                size_t n, jn_err *err);
+                                size_t n, jn_model_config *serving, jn_err *err);
 
 #endif

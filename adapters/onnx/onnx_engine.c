@@ -167,6 +167,10 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
         jn_engine_unref(e);
         return NULL;
     }
+    /* Every input and output with a free first dimension: served with dynamic_batching, that dimension is taken as
+     * the batch (the user's config.json says so; model_config.h). */
+    if (jn_signature_batches(&e->sig))
+        e->flags |= JN_ENGINE_BATCHES;
     return e; /* not inline: the worker pool runs it */
 }
 
@@ -186,11 +190,12 @@ static int read_config(const char *path, json_t **out, jn_err *err)
     json_object_foreach(cfg, key, v) {
         bool ok = (strcmp(key, "version") == 0 && json_is_string(v)) ||
                   (strcmp(key, "description") == 0 && json_is_string(v)) ||
-                  (strcmp(key, "outputs") == 0 && json_is_object(v));
+                  (strcmp(key, "outputs") == 0 && json_is_object(v)) || jn_model_config_key(key);
         if (!ok) {
             json_decref(cfg);
             return jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and "
-                                              "description are strings, outputs an object)", path, key);
+                                              "description are strings, outputs an object; dynamic_batching, "
+                                              "instances, response_cache say how it is served)", path, key);
         }
     }
     *out = cfg;
@@ -236,8 +241,10 @@ static int apply_output_config(jn_engine *e, const json_t *outputs, const char *
     return 0;
 }
 
-/* The engine of repository entry `name` in dir; `version` (may be NULL) overrides the config's. */
-static jn_engine *load_from_repository(const char *dir, const char *name, const char *version, jn_err *err)
+/* The engine of repository entry `name` in dir; `version` (may be NULL) overrides the config's. *serving gets
+ * the config's serving part (model_config.h). */
+static jn_engine *load_from_repository(const char *dir, const char *name, const char *version,
+                                       jn_model_config *serving, jn_err *err)
 {
     char path[4096], cfg_path[4096];
     struct stat st;
@@ -257,6 +264,10 @@ static jn_engine *load_from_repository(const char *dir, const char *name, const 
     json_t *cfg = NULL;
     if (cfg_path[0] && read_config(cfg_path, &cfg, err))
         return NULL;
+    if (cfg && jn_model_config_parse(cfg, cfg_path, serving, err)) {
+        json_decref(cfg);
+        return NULL;
+    }
     jn_onnx_model *m = jn_onnx_load_file(path, err);
     jn_engine *e = NULL;
     if (m) {
@@ -284,8 +295,9 @@ static int register_one(jn_registry *reg, const char *dir, const char *name)
 {
     jn_err err;
     jn_err_clear(&err);
-    jn_engine *e = load_from_repository(dir, name, NULL, &err);
-    if (!e || jn_registry_add(reg, e, &err)) {
+    jn_model_sched sched = {0};
+    jn_engine *e = load_from_repository(dir, name, NULL, &sched.config, &err);
+    if (!e || jn_registry_put(reg, e, &sched, NULL, NULL, NULL, &err)) {
         fprintf(stderr, "junction: model '%s' skipped: %s\n", name, err.msg);
         return 0;
     }
@@ -341,7 +353,7 @@ int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err)
 }
 
 jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,
-                                size_t n, jn_err *err)
+                                size_t n, jn_model_config *serving, jn_err *err)
 {
     jn_engine *e = NULL;
     if (bytes) {
@@ -354,7 +366,7 @@ jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *
         jn_err_set(err, JN_EINVAL, "model '%s': no ONNX bytes given and the server has no model repository", name);
         return NULL;
     }
-    e = load_from_repository(models_dir, name, version, err);
+    e = load_from_repository(models_dir, name, version, serving, err);
     if (!e)
         jn_err_prefix(err, "model '%s'", name);
     return e;

@@ -20,7 +20,9 @@
 #include "cli.h"
 #include "cluster.h"
 #include "control.h"
+#include "model_configs.h"
 #include "pipeline.h"
+#include "response_cache.h"
 #include "registry.h"
 #include "workpool.h"
 
@@ -57,6 +59,10 @@ static void serve_usage(FILE *to)
             "  --max-inflight N         gRPC inference requests handled at once, queued ones included; beyond it\n"
             "                           RESOURCE_EXHAUSTED at once (default 0 = no bound)\n"
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
+            "  --model-config NAME=FILE serve model NAME as FILE (JSON) says: {\"dynamic_batching\": {...},\n"
+            "                           \"instances\": N, \"response_cache\": true} (README \"Batching\"); repeatable\n"
+            "  --cache-mb N             the response cache's size in MiB (default 0 = off); models with\n"
+            "                           \"response_cache\": true answer repeated requests from it\n"
             "  --models DIR             also serve the ONNX models in DIR: DIR/<name>/model.onnx or DIR/<name>.onnx,\n"
             "                           each under <name>; a model that does not load is reported and skipped\n"
             "  --pipelines DIR          also serve the pipelines in DIR/*.json (loaded in file-name order; any file\n"
@@ -126,6 +132,8 @@ typedef struct serve_config {
     const char *admin_token_file, *client_token_file; /* NULL: none */
     const char *state_dir;                           /* NULL: nothing kept */
     const char *registry, *registry_prefix;          /* cluster mode when registry is set */
+    jn_model_configs model_configs;                  /* --model-config */
+    size_t cache_bytes;                              /* --cache-mb; 0 = no cache */
 } serve_config;
 
 /* What a running broker is made of; torn down in reverse by serve_teardown (every field may be NULL/empty). */
@@ -133,6 +141,7 @@ typedef struct serve_parts {
     jn_auth auth;
     jn_registry *reg;
     jn_remotes *remotes;
+    jn_response_cache *cache; /* --cache-mb */
     jn_model_records models; /* Admin.LoadModel / UnloadModel and the "model" record kind */
     jn_control control;      /* Admin changes: persisted when there is a state directory or a cluster */
     jn_state *state;
@@ -175,6 +184,8 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_MAX_MODEL_QUEUE,
         O_MAX_STREAMS_PER_CONN,
         O_MAX_INFLIGHT,
+        O_MODEL_CONFIG,
+        O_CACHE_MB,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -190,6 +201,8 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         {"max-streams-per-connection", required_argument, NULL, O_MAX_STREAMS_PER_CONN},
         {"max-inflight", required_argument, NULL, O_MAX_INFLIGHT},
         {"burn-ms", required_argument, NULL, O_BURN},
+        {"model-config", required_argument, NULL, O_MODEL_CONFIG},
+        {"cache-mb", required_argument, NULL, O_CACHE_MB},
         {"pipelines", required_argument, NULL, O_PIPELINES},
         {"models", required_argument, NULL, O_MODELS},
         {"http-port", required_argument, NULL, O_HTTP_PORT},
@@ -294,6 +307,20 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         }
         case O_PIPELINES:
             cfg->pipelines_dir = optarg;
+            break;
+        case O_MODEL_CONFIG: {
+            jn_err err;
+            jn_err_clear(&err);
+            if (jn_model_configs_add(&cfg->model_configs, optarg, &err)) {
+                fprintf(stderr, "junction serve: %s\n", err.msg);
+                return JN_CLI_EXIT_USAGE;
+            }
+            break;
+        }
+        case O_CACHE_MB:
+            if (!parse_int(optarg, 0, 1 << 20, &v))
+                return bad_value("--cache-mb", optarg, "a size in MiB (0-1048576)");
+            cfg->cache_bytes = (size_t)v << 20;
             break;
         case O_REMOTES:
             cfg->remotes_file = optarg;
@@ -418,6 +445,11 @@ static int load_served(const serve_config *cfg, serve_parts *p, jn_err *err)
         fprintf(stderr, "junction serve: cannot register the built-in engines: %s\n", err->msg);
         return JN_CLI_EXIT_FAIL;
     }
+    /* --model-config of built-in engines before the built-in pipelines hold their entries */
+    if (jn_model_configs_apply((jn_model_configs *)&cfg->model_configs, reg, err)) {
+        fprintf(stderr, "junction serve: %s\n", err->msg);
+        return JN_CLI_EXIT_FAIL;
+    }
     if (jn_builtin_register_pipelines(reg, err)) {
         fprintf(stderr, "junction serve: cannot register the built-in pipelines: %s\n", err->msg);
         return JN_CLI_EXIT_FAIL;
@@ -441,10 +473,23 @@ static int load_served(const serve_config *cfg, serve_parts *p, jn_err *err)
             return JN_CLI_EXIT_FAIL;
         }
     }
+    if (jn_model_configs_apply((jn_model_configs *)&cfg->model_configs, reg, err)) { /* ONNX models, remotes */
+        fprintf(stderr, "junction serve: %s\n", err->msg);
+        return JN_CLI_EXIT_FAIL;
+    }
     jn_control_add_kind(&p->control, JN_STATE_KIND_ENGINE, jn_remotes_apply_record, p->remotes); /* 1 of 4 slots */
     jn_control_add_kind(&p->control, JN_STATE_KIND_MODEL, jn_model_record_apply, &p->models);    /* 2 of 4 */
     if (cfg->pipelines_dir && jn_pipelines_load_dir(cfg->pipelines_dir, reg, err)) {
         fprintf(stderr, "junction serve: %s\n", err->msg);
+        return JN_CLI_EXIT_FAIL;
+    }
+    if (jn_model_configs_apply((jn_model_configs *)&cfg->model_configs, reg, err) || /* pipelines */
+        jn_model_configs_check_all_applied(&cfg->model_configs, err)) {
+        fprintf(stderr, "junction serve: %s\n", err->msg);
+        return JN_CLI_EXIT_FAIL;
+    }
+    if (cfg->cache_bytes && !(p->cache = jn_response_cache_create(cfg->cache_bytes))) {
+        fprintf(stderr, "junction serve: out of memory\n");
         return JN_CLI_EXIT_FAIL;
     }
     return 0;
@@ -495,7 +540,8 @@ static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
     }
     jn_http_router_set_control(p->router, &p->control);
     jn_http_router_set_auth(p->router, &p->auth);
-    jn_dispatch_limits limits = {cfg->opt.max_inflight, (size_t)cfg->opt.max_queue, (size_t)cfg->opt.max_model_queue};
+    jn_dispatch_limits limits = {cfg->opt.max_inflight, (size_t)cfg->opt.max_queue, (size_t)cfg->opt.max_model_queue,
+                                 p->cache};
     jn_http_router_set_limits(p->router, &limits);
     jn_http_server_options hopt;
     jn_http_server_options_default(&hopt);
@@ -520,6 +566,7 @@ static int start_grpc(const serve_config *cfg, serve_parts *p, jn_err *err)
     opt.auth = &p->auth;
     opt.control = &p->control;
     opt.models = &p->models;
+    opt.cache = p->cache;
     opt.remotes = p->remotes;
     if (!(p->server = jn_server_start(&opt, p->reg, err))) {
         fprintf(stderr, "junction serve: %s\n", err->msg);
@@ -556,6 +603,7 @@ static void serve_teardown(serve_parts *p)
     jn_remotes_destroy(p->remotes); /* after the registry: frees the endpoints nobody uses any more */
     jn_state_close(p->state);
     jn_auth_clear(&p->auth);
+    jn_response_cache_destroy(p->cache); /* after every call that could use it */
 }
 
 int jn_cmd_serve(int argc, char **argv)

@@ -100,6 +100,48 @@ static bool streams_to_caller(const jn_call *c)
     return c->ops->partial && (c->engine->flags & JN_ENGINE_STREAMS);
 }
 
+/* ---- the response cache ---- */
+
+static bool cacheable(const jn_call *c)
+{
+    return c->d->limits.cache && c->model && c->model->sched.config.response_cache && !c->ops->run &&
+           !streams_to_caller(c);
+}
+
+/* Looks the call up once (its request decoded): true when it was answered from the cache (and is done). */
+static bool cache_answered(jn_call *c)
+{
+    if (c->cache_looked || !cacheable(c))
+        return false;
+    c->cache_looked = true;
+    int64_t t0 = jn_now_ns();
+    if (jn_cache_key_make(&c->cache_key, c->model->serial, c->engine->name, c->engine->version, &c->req))
+        return false; /* not cacheable after all (out of memory): it runs */
+    if (!jn_response_cache_get(c->d->limits.cache, &c->cache_key, &c->outputs)) {
+        c->cache_ns = jn_now_ns() - t0;
+        return false;
+    }
+    jn_cache_key_clear(&c->cache_key);
+    c->t_started = jn_now_ns();
+    c->recorded_execution = true; /* no execution */
+    jn_infer_stats_cache(&c->model->infer, true, c->t_started - t0);
+    c->rc = 0;
+    c->ops->done(c);
+    return true;
+}
+
+/* A cache miss answered: its outputs are kept under its key. */
+static void cache_keep(jn_call *c)
+{
+    if (!c->cache_key.bytes)
+        return;
+    int64_t t0 = jn_now_ns();
+    if (c->rc == 0 && !c->streamed)
+        jn_response_cache_put(c->d->limits.cache, &c->cache_key, &c->outputs);
+    jn_cache_key_clear(&c->cache_key);
+    jn_infer_stats_cache(&c->model->infer, false, c->cache_ns + (jn_now_ns() - t0));
+}
+
 static void complete(jn_call *c, int rc)
 {
     c->rc = rc;
@@ -107,6 +149,7 @@ static void complete(jn_call *c, int rc)
         jn_err_set(&c->err, rc, "model '%s': %s", c->req.model ? c->req.model : "", jn_strerror(rc));
     if (c->t_started)
         c->t_computed = jn_now_ns();
+    cache_keep(c);
     c->ops->done(c);
 }
 
@@ -147,6 +190,8 @@ static void execute(jn_call *c, bool here)
 {
     c->t_started = jn_now_ns();
     int rc = c->ops->decode ? c->ops->decode(c, &c->err) : 0;
+    if (!rc && cache_answered(c))
+        return;
     if (!rc)
         rc = apply_timeout(c, &c->req, &c->req.deadline_ns, &c->err);
     if (!rc && !c->ops->run) /* a front end's own run validates each request it makes (jn_call_exec) */
@@ -182,6 +227,75 @@ static void execute(jn_call *c, bool here)
         rc = jn_exec_engine(c->engine, &c->ctx, &c->req.inputs, &c->outputs, &c->err);
     }
     complete(c, rc);
+}
+
+/* ---- a model with its own queue (batcher.h) ---- */
+
+static void batched_done(jn_batch_item *item, int rc, jn_tensor_list *produced, jn_err *err)
+{
+    jn_call *c = item->arg;
+    c->t_started = item->t_started;
+    c->recorded_execution = true; /* the batcher recorded the execution (or there was none) */
+    if (rc) {
+        if (err && err != &c->err)
+            c->err = *err;
+    } else {
+        c->outputs = *produced; /* move */
+        jn_tensor_list_init(produced);
+    }
+    c->rc = rc;
+    if (rc && !c->err.code)
+        jn_err_set(&c->err, rc, "model '%s': %s", c->req.model ? c->req.model : "", jn_strerror(rc));
+    if (c->t_started)
+        c->t_computed = jn_now_ns();
+    cache_keep(c);
+    c->ops->done(c);
+}
+
+/* Checks the call and queues it in its model's own queue. `here`: on the arriving thread (ops->leaving not yet
+ * called). */
+static void enqueue(jn_call *c, bool here)
+{
+    int rc = c->ops->decode ? c->ops->decode(c, &c->err) : 0;
+    if (!rc && cache_answered(c))
+        return;
+    if (!rc)
+        rc = jn_exec_validate(c->engine, &c->req, &c->err);
+    if (!rc) {
+        jn_infer_ctx ctx = jn_exec_request_ctx(&c->req, c->cancelled, NULL);
+        rc = jn_infer_ctx_check(&ctx, &c->err);
+    }
+    if (rc) {
+        complete(c, rc);
+        return;
+    }
+    jn_batch_item *it = &c->item;
+    memset(it, 0, sizeof *it);
+    it->inputs = &c->req.inputs;
+    it->outputs = (const char *const *)c->req.outputs;
+    it->n_outputs = c->req.n_outputs;
+    it->params = &c->req.params;
+    it->model = c->req.model;
+    it->request_id = c->req.id;
+    it->deadline_ns = c->req.deadline_ns; /* `timeout` is the batcher's: its queue timeout */
+    it->cancelled = c->cancelled;
+    it->done = batched_done;
+    it->arg = c;
+    if (here && c->ops->leaving)
+        c->ops->leaving(c);
+    jn_err err; /* not c->err: once queued, the call may already be done and freed */
+    jn_err_clear(&err);
+    rc = jn_batcher_submit(c->model->batcher, it, &err);
+    if (rc) {
+        c->err = err;
+        complete(c, rc);
+    }
+}
+
+static void enqueue_job(void *arg)
+{
+    jn_call *c = arg;
+    enqueue(c, false);
 }
 
 static void run_job(void *arg)
@@ -242,6 +356,22 @@ void jn_dispatch(jn_call *c)
         c->ops->done(c);
         return;
     }
+    /* A request already decoded is looked up here, before it is placed anywhere (a hit costs no worker). */
+    if (!c->ops->decode && cache_answered(c))
+        return;
+    if (c->model->batcher && !c->ops->run && !streams_to_caller(c)) {
+        if (c->run_here && !c->ops->decode) {
+            enqueue(c, true);
+            return;
+        }
+        if (c->ops->leaving)
+            c->ops->leaving(c);
+        if (jn_workpool_submit(c->d->pool, enqueue_job, c) != 0) {
+            jn_err_set(&c->err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work", c->engine->name);
+            complete(c, JN_EUNAVAIL);
+        }
+        return;
+    }
     bool inline_ok = jn_engine_is_inline(c->engine) || (jn_engine_async_slot(c->engine) && !c->ops->run);
     if (c->run_here && inline_ok && !streams_to_caller(c)) {
         execute(c, true);
@@ -276,12 +406,14 @@ int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_
     jn_infer_ctx ctx = jn_exec_request_ctx(req, c->cancelled, c->d->pool);
     if (!ctx.deadline_ns || (c->req.deadline_ns && c->req.deadline_ns < ctx.deadline_ns))
         ctx.deadline_ns = c->req.deadline_ns;
-    int rc = apply_timeout(c, req, &ctx.deadline_ns, err);
+    int rc = c->model->batcher ? 0 : apply_timeout(c, req, &ctx.deadline_ns, err); /* the batcher: queue timeout */
     if (!rc)
         rc = jn_exec_validate(c->engine, req, err);
     if (!rc)
         rc = jn_infer_ctx_check(&ctx, err);
-    if (!rc) {
+    if (!rc && c->model->batcher) {
+        rc = jn_batcher_run(c->model->batcher, &ctx, &req->inputs, outputs, err);
+    } else if (!rc) {
         int64_t t0 = jn_now_ns();
         rc = jn_exec_engine(c->engine, &ctx, &req->inputs, outputs, err);
         if (!rc)
@@ -311,6 +443,7 @@ void jn_call_finish(jn_call *c)
         atomic_fetch_sub_explicit(&c->d->inflight, 1, memory_order_relaxed);
         c->admitted = false;
     }
+    jn_cache_key_clear(&c->cache_key);
     jn_tensor_list_clear(&c->outputs);
     jn_request_clear(&c->req);
     jn_model_unref(c->model);

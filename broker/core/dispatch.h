@@ -3,12 +3,16 @@
  *   1. admits it (jn_dispatch_admit: --max-inflight, before the front end even decodes),
  *   2. resolves the target once (jn_dispatch_resolve: one registry lookup; the model's entry is held for the call,
  *      so a model replaced meanwhile answers this call wholly with the version it resolved to),
- *   3. chooses where it runs (jn_dispatch): on the thread that brought it (an inline engine, or the start of an
- *      asynchronous engine call, when the front end allows it), else on a worker pool (the model's own bulkhead
- *      pool, or the shared pool within the global and per-model queue bounds); streamed answers never run on the
- *      arriving thread (they may wait for the client),
- *   4. runs it: the front end's deferred decode if any, the `timeout` parameter, validation against the signature,
- *      then the engine through the executor (infer, infer_stream, or infer_async),
+ *   3. chooses where it runs (jn_dispatch): a model served with dynamic batching or instances has its own queue
+ *      and threads (batcher.h): the call is checked and queued there (from the arriving thread when the front end
+ *      allows it, else from a worker, which it leaves at once); otherwise on the thread that brought it (an inline
+ *      engine, or the start of an asynchronous engine call, when the front end allows it), else on a worker pool
+ *      (the model's own bulkhead pool, or the shared pool within the global and per-model queue bounds); streamed
+ *      answers never run on the arriving thread (they may wait for the client),
+ *   4. runs it: the front end's deferred decode if any, the response cache (a model served with "response_cache":
+ *      a repeated request is answered from it, at once), the `timeout` parameter, validation against the
+ *      signature, then the engine through the executor (infer, infer_stream, or infer_async) or the model's queue;
+ *      a successful answer to a cache miss is kept,
  *   5. and tells the front end it is done (ops->done); the front end encodes and answers, then jn_call_finish
  *      records the request's metrics (queue and compute time) and lets go of everything the call held.
  * A front end supplies only decode, encode and done; everything else about a request is here, once.
@@ -26,9 +30,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "batcher.h"
 #include "engine.h"
 #include "metrics.h"
 #include "registry.h"
+#include "response_cache.h"
 #include "request.h"
 #include "workpool.h"
 
@@ -36,6 +42,9 @@ typedef struct jn_dispatch_limits {
     long max_inflight;      /* inference calls being handled in all (jn_dispatch_admit); 0 = no bound */
     size_t max_queue;       /* calls waiting for a shared worker in all; 0 = no bound */
     size_t max_model_queue; /* of those, for one model; 0 = no bound */
+    /* The server's response cache (borrowed; NULL = none, --cache-mb 0): models served with "response_cache"
+     * answer repeated requests from it (response_cache.h). */
+    jn_response_cache *cache;
 } jn_dispatch_limits;
 
 typedef struct jn_dispatcher jn_dispatcher;
@@ -96,6 +105,10 @@ struct jn_call {
     bool admitted; /* counts against max_inflight until jn_call_finish */
     bool queued;   /* waits in its model's share of the shared pool's queue */
     bool recorded_execution; /* its execution is in the model's statistics already (the batcher's) */
+    jn_batch_item item;      /* its place in the model's own queue (batcher.h), when it has one */
+    jn_cache_key cache_key;  /* a cache miss: the key its answer is kept under */
+    int64_t cache_ns;        /* time spent on the cache for it so far */
+    bool cache_looked;       /* the cache was consulted */
     int64_t t_created, t_started, t_computed;
 };
 

@@ -37,6 +37,12 @@ enum {
     JN_ENGINE_INLINE = 1u << 0,
     /* Can answer one request with a stream of partial outputs (vtable->infer_stream is set). */
     JN_ENGINE_STREAMS = 1u << 1,
+    /* The first dimension of every input and output is the batch: rows are independent, so requests may be
+     * concatenated along it and the answer split back (the dynamic batcher, model_config.h). */
+    JN_ENGINE_BATCHES = 1u << 2,
+    /* Its answers are not a function of the request alone (random, time, state, a remote not declared
+     * deterministic): never answered from the response cache. */
+    JN_ENGINE_VOLATILE = 1u << 3,
 };
 
 struct jn_workpool;

@@ -68,13 +68,14 @@ typedef struct load_change {
     jn_registry *reg;
     const char *platform;
     jn_engine *engine;
+    jn_model_sched sched;
     bool replaced;
 } load_change;
 
 static int apply_load(void *arg, jn_err *err)
 {
     load_change *c = arg;
-    return jn_registry_put(c->reg, jn_engine_ref(c->engine), NULL, may_replace_loaded, (void *)c->platform,
+    return jn_registry_put(c->reg, jn_engine_ref(c->engine), &c->sched, may_replace_loaded, (void *)c->platform,
                            &c->replaced, err);
 }
 
@@ -110,15 +111,16 @@ int jn_model_record_apply(void *records, const char *name, const char *value_jso
     size_t n = 0, bad = 0;
     uint8_t *bytes = b64 ? jn_base64_decode(b64, strlen(b64), &n, &bad) : NULL;
     jn_engine *e = NULL;
+    jn_model_sched sched = {0};
     if (b64 && !bytes)
         jn_err_set(err, JN_EINVAL, "model '%s': the state record's onnx_base64 is malformed at %zu", name, bad);
     else
-        e = m->load(m->load_arg, name, *version ? version : NULL, bytes, n, err);
+        e = m->load(m->load_arg, name, *version ? version : NULL, bytes, n, &sched.config, err);
     free(bytes);
     json_decref(o);
     if (!e)
         return err && err->code ? err->code : JN_EINVAL;
-    return jn_registry_put(m->reg, e, NULL, may_replace_loaded, (void *)m->platform, NULL, err);
+    return jn_registry_put(m->reg, e, &sched, may_replace_loaded, (void *)m->platform, NULL, err);
 }
 
 int jn_model_records_load(const jn_model_records *m, jn_control *control, const char *name, const char *version,
@@ -128,13 +130,15 @@ int jn_model_records_load(const jn_model_records *m, jn_control *control, const 
         return jn_err_set(err, JN_EUNIMPL, "this server loads no model files");
     jn_err_clear(err);
     jn_engine *e = NULL;
+    jn_model_sched sched = {0};
     if (control->commit && n > JN_MODEL_RECORD_MAX_BYTES) /* refused before any loading */
         model_record("", bytes, n, err);
     else if (!model_name_ok(name))
         jn_err_set(err, JN_EINVAL, "name '%s' is not a model name (letters, digits, '-', '_', '.')",
                    name ? name : "");
     else
-        e = m->load(m->load_arg, name, version && version[0] ? version : NULL, n ? bytes : NULL, n, err);
+        e = m->load(m->load_arg, name, version && version[0] ? version : NULL, n ? bytes : NULL, n, &sched.config,
+                    err);
     if (!e) {
         if (!err->code)
             jn_err_set(err, JN_EINTERNAL, "the model loader failed without saying why");
@@ -148,7 +152,7 @@ int jn_model_records_load(const jn_model_records *m, jn_control *control, const 
         if (!record)
             rc = err->code ? err->code : JN_ENOMEM;
     }
-    load_change change = {m->reg, m->platform, e, false};
+    load_change change = {m->reg, m->platform, e, sched, false};
     if (!rc)
         rc = jn_control_commit(control, JN_STATE_KIND_MODEL, e->name, record, apply_load, &change, err);
     free(record);

@@ -24,9 +24,10 @@
 #include "registry.h"
 
 /* Makes an engine named `name` from a model file's bytes (bytes NULL: read it again from the model repository). A
- * new engine with one reference, or NULL with err set. */
+ * new engine with one reference, or NULL with err set. *serving (zeroed by the caller) receives how the model is
+ * to be served (model_config.h) when its files say so (the repository's config.json). */
 typedef jn_engine *(*jn_model_loader_fn)(void *arg, const char *name, const char *version, const uint8_t *bytes,
-                                         size_t n, jn_err *err);
+                                         size_t n, jn_model_config *serving, jn_err *err);
 
 #define JN_STATE_KIND_MODEL "model"
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batcher.h"
 #include "metrics.h"
 
 struct jn_registry {
@@ -34,16 +35,24 @@ void jn_model_unref(jn_model *m)
 {
     if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return;
+    jn_batcher_destroy(m->batcher);
     jn_engine_unref(m->engine);
     jn_infer_stats_destroy(&m->infer);
     free(m);
 }
 
-/* A new entry holding the engine (taken); NULL on out of memory (the engine is then dropped). */
-static jn_model *model_create(jn_engine *engine, const jn_model_sched *sched)
+/* A new entry holding the engine (taken); NULL with err set when its config cannot serve it, its threads cannot
+ * start or memory runs out (the engine is then dropped). */
+static jn_model *model_create(jn_engine *engine, const jn_model_sched *sched, jn_err *err)
 {
+    static atomic_uint_least64_t serials = 1;
+    if (sched && jn_model_config_check(&sched->config, engine, err)) {
+        jn_engine_unref(engine);
+        return NULL;
+    }
     jn_model *m = calloc(1, sizeof *m);
     if (!m) {
+        jn_err_set(err, JN_ENOMEM, "out of memory registering a model");
         jn_engine_unref(engine);
         return NULL;
     }
@@ -54,6 +63,14 @@ static jn_model *model_create(jn_engine *engine, const jn_model_sched *sched)
     atomic_init(&m->queued, 0);
     jn_infer_stats_init(&m->infer);
     atomic_init(&m->refs, 1);
+    m->serial = atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed);
+    if (jn_model_config_queued(&m->sched.config)) {
+        m->batcher = jn_batcher_create(engine, &m->sched.config, &m->infer, err);
+        if (!m->batcher) {
+            jn_model_unref(m);
+            return NULL;
+        }
+    }
     return m;
 }
 
@@ -108,9 +125,9 @@ int jn_registry_put(jn_registry *reg, jn_engine *engine, const jn_model_sched *s
     if (replaced)
         *replaced = false;
     const char *name = engine->name;
-    jn_model *m = model_create(engine, sched), *old = NULL;
+    jn_model *m = model_create(engine, sched, err), *old = NULL;
     if (!m)
-        return jn_err_set(err, JN_ENOMEM, "out of memory registering a model");
+        return err->code ? err->code : JN_ENOMEM;
     int rc = 0;
     pthread_rwlock_wrlock(&reg->lock);
     long at = search(reg, name);
@@ -253,4 +270,25 @@ void jn_registry_list_models_free(jn_model **list, long n)
     for (long i = 0; i < n; i++)
         jn_model_unref(list[i]);
     free(list);
+}
+
+static int replace_any(const jn_engine *existing, void *arg, jn_err *err)
+{
+    (void)err;
+    return existing == arg ? 0 : JN_EEXIST; /* still the engine configured (not replaced meanwhile) */
+}
+
+int jn_registry_configure(jn_registry *reg, const char *name, const jn_model_config *config, jn_err *err)
+{
+    jn_model *cur = jn_registry_resolve(reg, name, NULL, err);
+    if (!cur)
+        return err->code;
+    jn_model_sched sched = cur->sched;
+    sched.config = *config;
+    jn_engine *e = jn_engine_ref(cur->engine);
+    jn_model_unref(cur);
+    int rc = jn_registry_put(reg, e, &sched, replace_any, e, NULL, err);
+    if (rc == JN_EEXIST)
+        jn_err_set(err, JN_EEXIST, "model '%s' was replaced while it was being configured", name);
+    return rc;
 }

@@ -25,9 +25,11 @@
 #include "engine.h"
 #include "err.h"
 #include "infer_stats.h"
+#include "model_config.h"
 
 struct jn_workpool;
 struct jn_model_stats;
+struct jn_batcher;
 
 /* How the dispatcher runs a model's calls that do not run where they arrive. */
 typedef struct jn_model_sched {
@@ -35,6 +37,9 @@ typedef struct jn_model_sched {
     struct jn_workpool *pool;
     /* With `pool`: calls waiting beyond this fail fast with JN_EUNAVAIL. 0 = no bound. */
     size_t max_pending;
+    /* How it is served (model_config.h): with batching or instances the entry gets its own queue and threads (a
+     * jn_batcher) and `pool` is not used; response_cache marks it cacheable. Zero = as before. */
+    jn_model_config config;
 } jn_model_sched;
 
 typedef struct jn_model {
@@ -44,6 +49,8 @@ typedef struct jn_model {
     struct jn_model_stats *_Atomic stats;
     atomic_long queued;           /* calls waiting for the shared pool and not started yet (per-model shedding) */
     jn_infer_stats infer;         /* the v2 statistics extension's figures for this entry (infer_stats.h) */
+    struct jn_batcher *batcher;   /* its own queue and instances (batcher.h), or NULL; immutable */
+    uint64_t serial;              /* unique per entry in the process: a replaced model's answers are never reused */
     atomic_int refs;
 } jn_model;
 
@@ -58,7 +65,8 @@ jn_registry *jn_registry_create(void);
 /* Drops the registry's references on every entry. */
 void jn_registry_destroy(jn_registry *reg);
 
-/* JN_EEXIST when the name is taken. */
+/* JN_EEXIST when the name is taken. A sched whose config cannot serve the engine (model_config.h's check) or whose
+ * threads cannot start is refused (JN_EINVAL / JN_ERESOURCE) by add and put alike. */
 int jn_registry_add(jn_registry *reg, jn_engine *engine, jn_err *err);
 /* Adds, or replaces an entry of the same name atomically when `may_replace(existing, arg, err)` returns 0 (NULL:
  * never, JN_EEXIST). Calls already holding the old entry keep it. *replaced (may be NULL) tells which happened.
@@ -84,5 +92,8 @@ void jn_registry_list_free(jn_engine **list, long n);
 /* The same for the entries (NEW model references), sorted by name; free with jn_registry_list_models_free. */
 long jn_registry_list_models(jn_registry *reg, jn_model ***out);
 void jn_registry_list_models_free(jn_model **list, long n);
+/* Replaces the entry `name` by one of the same engine served with `config` (--model-config): JN_ENOTFOUND, or the
+ * config's refusal. Calls already holding the old entry finish on it. */
+int jn_registry_configure(jn_registry *reg, const char *name, const jn_model_config *config, jn_err *err);
 
 #endif

@@ -279,3 +279,16 @@ int jn_signature_validate_outputs(const jn_signature *sig, const char *model, co
     }
     return 0;
 }
+
+bool jn_signature_batches(const jn_signature *sig)
+{
+    if (!sig->n_inputs || !sig->n_outputs)
+        return false;
+    for (size_t i = 0; i < sig->n_inputs; i++)
+        if (sig->inputs[i].ndim < 1 || sig->inputs[i].shape[0] != -1)
+            return false;
+    for (size_t i = 0; i < sig->n_outputs; i++)
+        if (sig->outputs[i].ndim < 1 || sig->outputs[i].shape[0] != -1)
+            return false;
+    return true;
+}

@@ -75,6 +75,10 @@ int jn_port_check_tensor(const char *model, const char *direction, const jn_port
 int jn_signature_validate_inputs(const jn_signature *sig, const char *model, const jn_tensor_list *inputs,
                                  jn_err *err);
 
+/* Is the first dimension of every port (at least one) a free one (-1)? The shape a batching engine has
+ * (JN_ENGINE_BATCHES, engine.h); an engine declares the flag itself, knowing its rows are independent. */
+bool jn_signature_batches(const jn_signature *sig);
+
 /* Validates requested output names (may be empty = all). JN_EINVAL naming the unknown or repeated output
  * otherwise. */
 int jn_signature_validate_outputs(const jn_signature *sig, const char *model, const char *const *names,

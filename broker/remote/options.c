@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 void jn_remote_options_default(jn_remote_options *o)
@@ -18,6 +19,8 @@ void jn_remote_options_default(jn_remote_options *o)
     o->health_interval_ms = 1000;
     o->health_timeout_ms = 2000;
     o->tls_ca_file[0] = o->tls_cert_file[0] = o->tls_key_file[0] = '\0';
+    memset(&o->serving, 0, sizeof o->serving);
+    o->deterministic = false;
 }
 
 typedef struct option_row {
@@ -52,8 +55,44 @@ static const struct {
     {"tls_key_file", offsetof(jn_remote_options, tls_key_file)},
 };
 
+static int bool_option(const char *key, const char *value, bool *out, jn_err *err)
+{
+    if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+        return jn_err_set(err, JN_EINVAL, "option '%s': '%s' is not true or false", key, value);
+    *out = strcmp(value, "true") == 0;
+    return 0;
+}
+
+/* The serving options (model_config.h), each parsed alone so the others already set are kept. */
+static int serving_option(jn_remote_options *o, const char *key, const char *value, jn_err *err)
+{
+    if (strcmp(key, "response_cache") == 0)
+        return bool_option(key, value, &o->serving.response_cache, err);
+    if (strcmp(key, "deterministic") == 0)
+        return bool_option(key, value, &o->deterministic, err);
+    char text[4096];
+    int n = strcmp(key, "instances") == 0 ? snprintf(text, sizeof text, "{\"instances\": %s}", value)
+                                          : snprintf(text, sizeof text, "{\"dynamic_batching\": %s}", value);
+    if (n < 0 || (size_t)n >= sizeof text)
+        return jn_err_set(err, JN_EINVAL, "option '%s': the value is too long", key);
+    jn_model_config one;
+    char where[64];
+    snprintf(where, sizeof where, "option '%s'", key);
+    int rc = jn_model_config_parse_text(text, (size_t)n, where, &one, err);
+    if (rc)
+        return rc;
+    if (strcmp(key, "instances") == 0)
+        o->serving.instances = one.instances;
+    else
+        o->serving.batching = one.batching;
+    return 0;
+}
+
 int jn_remote_options_set(jn_remote_options *o, const char *key, const char *value, jn_err *err)
 {
+    if (strcmp(key, "dynamic_batching") == 0 || strcmp(key, "instances") == 0 || strcmp(key, "response_cache") == 0 ||
+        strcmp(key, "deterministic") == 0)
+        return serving_option(o, key, value, err);
     for (size_t i = 0; i < sizeof path_rows / sizeof path_rows[0]; i++) {
         if (strcmp(key, path_rows[i].key) != 0)
             continue;
@@ -83,6 +122,7 @@ int jn_remote_options_set(jn_remote_options *o, const char *key, const char *val
     return jn_err_set(err, JN_EINVAL,
                       "option '%s' is unknown (known: timeout_ms, max_attempts, backoff_ms, backoff_max_ms, "
                       "breaker_failures, breaker_cooldown_ms, max_concurrency, max_queue, health_interval_ms, "
-                      "health_timeout_ms, tls_ca_file, tls_cert_file, tls_key_file)",
+                      "health_timeout_ms, tls_ca_file, tls_cert_file, tls_key_file, dynamic_batching, instances, "
+                      "response_cache, deterministic)",
                       key);
 }

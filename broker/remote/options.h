@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "model_config.h"
 
 typedef struct jn_remote_options {
     int64_t timeout_ms;          /* per call when the caller set no deadline (30000) */
@@ -27,6 +28,11 @@ typedef struct jn_remote_options {
     char tls_ca_file[256];
     char tls_cert_file[256];
     char tls_key_file[256];
+    /* How the registry serves the engine (model_config.h; issue #16): "dynamic_batching" takes the JSON object as
+     * text, "instances" a number, "response_cache" true/false. A remote's answers are taken as not repeatable (never
+     * cached) unless "deterministic" is "true". */
+    jn_model_config serving;
+    bool deterministic;
 } jn_remote_options;
 
 void jn_remote_options_default(jn_remote_options *o);

@@ -439,5 +439,9 @@ jn_engine *jn_remote_engine_create(jn_endpoints *table, const jn_remote_spec *sp
         return NULL;
     }
     e->flags = streams && spec->proto->infer_stream ? JN_ENGINE_STREAMS : 0;
+    if (!spec->opt.deterministic) /* another server's answers: not repeatable unless its options say so */
+        e->flags |= JN_ENGINE_VOLATILE;
+    if (jn_signature_batches(&e->sig)) /* dynamic_batching in its options takes the first dimension as the batch */
+        e->flags |= JN_ENGINE_BATCHES;
     return e;
 }

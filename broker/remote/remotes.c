@@ -201,7 +201,7 @@ static int register_entry(jn_remotes *r, const jn_remote_request *req, int64_t d
     /* Under mu, so the entry and the registry agree for anyone who looks. Calls that cannot go out without
      * waiting (HTTP, streamed answers) run on the endpoint's own pool: a hung remote ties up only its threads. */
     jn_endpoint *ep = jn_remote_engine_endpoint(e);
-    jn_model_sched sched = {ep->pool, (size_t)ep->opt.max_queue};
+    jn_model_sched sched = {.pool = ep->pool, .max_pending = (size_t)ep->opt.max_queue, .config = spec.opt.serving};
     rc = jn_registry_put(r->reg, jn_engine_ref(e), &sched, NULL, NULL, NULL, err);
     if (rc) {
         r->entries = en->next;

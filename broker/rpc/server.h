@@ -19,6 +19,7 @@
 #include "registry.h"
 #include "control.h"
 #include "model_records.h"
+#include "response_cache.h"
 
 typedef struct jn_server_options {
     const char *host;        /* "127.0.0.1" */
@@ -32,6 +33,7 @@ typedef struct jn_server_options {
     int max_queue;           /* calls waiting for a worker, in all, before new ones get RESOURCE_EXHAUSTED (0 = no bound) */
     int max_model_queue;     /* the same, per model */
     int max_inflight;        /* inference requests being handled at once (unary and stream requests), 0 = no bound */
+    jn_response_cache *cache; /* the response cache (borrowed; must outlive the server); NULL = none */
     int max_streams_per_connection; /* HTTP/2 concurrent streams a client connection may open */
     const jn_auth *auth;     /* tokens (borrowed; must outlive the server); NULL = every call is open */
     jn_control *control;     /* how Admin changes are made (borrowed); NULL = on the registry, not persisted */

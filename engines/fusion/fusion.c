@@ -65,5 +65,7 @@ jn_engine *jn_fusion_create_for(const char *name, const char *const *labels, siz
         return NULL;
     }
     e->flags |= JN_ENGINE_INLINE;
+    if (jn_signature_batches(&e->sig)) /* rows are independent */
+        e->flags |= JN_ENGINE_BATCHES;
     return e;
 }

@@ -142,6 +142,8 @@ static jn_engine *text_classifier_create(const char *name, const char *model_fil
         jn_engine_unref(e);
         return NULL;
     }
+    if (jn_signature_batches(&e->sig)) /* rows are independent */
+        e->flags |= JN_ENGINE_BATCHES;
     return e;
 }
 
@@ -207,6 +209,8 @@ jn_engine *jn_embed_create(const char *name, const jn_builtin_options *opt, jn_e
         jn_engine_unref(e);
         return NULL;
     }
+    if (jn_signature_batches(&e->sig)) /* rows are independent */
+        e->flags |= JN_ENGINE_BATCHES;
     return e;
 }
 
@@ -273,5 +277,7 @@ jn_engine *jn_similarity_create(const char *name, const jn_builtin_options *opt,
         jn_engine_unref(e);
         return NULL;
     }
+    if (jn_signature_batches(&e->sig)) /* rows are independent */
+        e->flags |= JN_ENGINE_BATCHES;
     return e;
 }

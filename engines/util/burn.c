@@ -102,5 +102,8 @@ jn_engine *jn_burn_create(const char *name, const jn_builtin_options *opt, jn_er
         jn_engine_unref(e);
         return NULL;
     }
+    if (jn_signature_batches(&e->sig)) /* rows are independent */
+        e->flags |= JN_ENGINE_BATCHES;
+    e->flags |= JN_ENGINE_VOLATILE; /* a timing tool: never answered from the cache */
     return e;
 }

@@ -32,5 +32,7 @@ jn_engine *jn_identity_create(const char *name, const jn_builtin_options *opt, j
         return NULL;
     }
     e->flags |= JN_ENGINE_INLINE;
+    if (jn_signature_batches(&e->sig)) /* rows are independent */
+        e->flags |= JN_ENGINE_BATCHES;
     return e;
 }

@@ -229,5 +229,7 @@ jn_engine *jn_fashion_cnn_create(const char *name, const jn_builtin_options *opt
         jn_engine_unref(e);
         return NULL;
     }
+    if (jn_signature_batches(&e->sig)) /* rows are independent */
+        e->flags |= JN_ENGINE_BATCHES;
     return e;
 }

@@ -68,6 +68,7 @@ void jn__pipe_free(pipe *p)
         free(p->steps[i].id);
         free(p->steps[i].label);
         jn_engine_unref(p->steps[i].engine);
+        jn_model_unref(p->steps[i].model);
         free(p->steps[i].ins);
         free(p->steps[i].deps);
         free(p->steps[i].users);
@@ -394,7 +395,8 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
         p->n_steps++;
         st->id = strdup(ss->id);
         jn_err lookup;
-        st->engine = jn_registry_get(reg, ss->model, ss->version, &lookup);
+        st->model = jn_registry_resolve(reg, ss->model, ss->version, &lookup);
+        st->engine = st->model ? jn_engine_ref(st->model->engine) : NULL;
         if (!st->id) {
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
             goto fail;
@@ -431,7 +433,7 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
             }
             p->stream_step = (int)i;
         }
-        if (!jn_engine_is_inline(st->engine))
+        if (!jn_engine_is_inline(st->engine) || st->model->batcher) /* a queued step waits for its batch */
             p->all_inline = false;
     }
     for (size_t i = 0; i < p->n_steps; i++)
@@ -460,6 +462,9 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
         e->flags |= JN_ENGINE_INLINE;
     if (p->stream_step >= 0)
         e->flags |= JN_ENGINE_STREAMS;
+    for (size_t i = 0; i < p->n_steps; i++) /* its answer is only as repeatable as its steps' */
+        if (p->steps[i].engine->flags & JN_ENGINE_VOLATILE)
+            e->flags |= JN_ENGINE_VOLATILE;
     return e;
 fail:
     (void)rc;

@@ -28,6 +28,9 @@ typedef struct pstep {
     char *id;
     char *label; /* "step 'b' (model 'burn')" */
     jn_engine *engine;
+    /* The registry entry the step resolved to (held): a model served with its own queue (dynamic batching,
+     * instances) runs the step's calls there, batched with the model's other callers. */
+    jn_model *model;
     step_input *ins;
     size_t n_ins;
     int *deps; /* distinct producer steps */
