@@ -65,6 +65,13 @@ static void hist_observe(hist *h, int64_t ns)
     atomic_fetch_add_explicit(&h->sum_ns, (uint64_t)ns, memory_order_relaxed);
 }
 
+/* ---- the batch-size histogram: rows per engine execution, powers of two up to 256 ---- */
+
+enum { N_BATCH_BOUNDS = 9 };
+static const uint64_t batch_bound[N_BATCH_BOUNDS] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+static const char *const batch_le[] = {"1", "2", "4", "8", "16", "32", "64", "128", "256", "+Inf"};
+_Static_assert(sizeof batch_le / sizeof *batch_le == N_BATCH_BOUNDS + 1, "one le label per batch bound, plus +Inf");
+
 /* ---- labels ---- */
 
 static const char *const frontends[] = {JN_METRICS_GRPC, JN_METRICS_HTTP};
@@ -92,6 +99,9 @@ struct jn_model_stats {
     _Atomic uint64_t requests[N_FRONTENDS][N_OUTCOMES];
     _Atomic int64_t in_flight;
     hist phase[N_PHASES];
+    _Atomic uint64_t batch[N_BATCH_BOUNDS + 1]; /* executions per rows bucket, not cumulative; last = (256, +Inf) */
+    _Atomic uint64_t batch_rows;                /* the histogram's sum */
+    _Atomic uint64_t cache[2];                  /* response-cache lookups: [0] hits, [1] misses */
 };
 
 /* Pipeline steps are recorded several times per request (once per step), from every pump and worker thread: one
@@ -278,6 +288,23 @@ void jn_metrics_request_end(jn_model_stats *st, const char *frontend, bool ok, i
     hist_observe(&st->phase[PHASE_TOTAL], total_ns);
 }
 
+void jn_metrics_batch(jn_model_stats *st, uint64_t rows)
+{
+    if (!st || rows == 0)
+        return;
+    size_t b = 0;
+    while (b < N_BATCH_BOUNDS && rows > batch_bound[b]) /* le is inclusive */
+        b++;
+    atomic_fetch_add_explicit(&st->batch[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->batch_rows, rows, memory_order_relaxed);
+}
+
+void jn_metrics_cache(jn_model_stats *st, bool hit)
+{
+    if (st)
+        atomic_fetch_add_explicit(&st->cache[hit ? 0 : 1], 1, memory_order_relaxed);
+}
+
 void jn_metrics_unknown_model(const char *frontend)
 {
     atomic_fetch_add_explicit(&g.unknown_model[frontend_index(frontend)], 1, memory_order_relaxed);
@@ -418,6 +445,41 @@ static void put_hist(out *o, const char *name, const hist_counts *h, const char 
     put(o, "%" PRIu64 "\n", cumulative);
 }
 
+/* The batcher's and the cache's families (one series per model, at zero until recorded). */
+static void render_batch_and_cache(out *o, const table *t)
+{
+    put_family(o, "junction_model_batch_size", "histogram",
+               "Rows computed per engine execution (a dynamic batch, or one request run alone), by model.");
+    for (size_t i = 0; i < t->n; i++) {
+        const jn_model_stats *m = t->items[i];
+        const char *labels[2][2] = {{"model", m->name}, {"le", NULL}};
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b <= N_BATCH_BOUNDS; b++) {
+            cumulative += atomic_load_explicit(&m->batch[b], memory_order_relaxed);
+            labels[1][1] = batch_le[b];
+            put_series(o, "junction_model_batch_size_bucket", labels, 2);
+            put(o, "%" PRIu64 "\n", cumulative);
+        }
+        put_series(o, "junction_model_batch_size_sum", labels, 1);
+        put(o, "%" PRIu64 "\n", atomic_load_explicit(&m->batch_rows, memory_order_relaxed));
+        put_series(o, "junction_model_batch_size_count", labels, 1);
+        put(o, "%" PRIu64 "\n", cumulative);
+    }
+    static const char *const cache_family[2][2] = {
+        {"junction_model_cache_hits_total", "Response-cache lookups answered from the cache, by model."},
+        {"junction_model_cache_misses_total", "Response-cache lookups that found no answer, by model."},
+    };
+    for (size_t k = 0; k < 2; k++) {
+        put_family(o, cache_family[k][0], "counter", cache_family[k][1]);
+        for (size_t i = 0; i < t->n; i++) {
+            const jn_model_stats *m = t->items[i];
+            const char *labels[1][2] = {{"model", m->name}};
+            put_series(o, cache_family[k][0], labels, 1);
+            put(o, "%" PRIu64 "\n", atomic_load_explicit(&m->cache[k], memory_order_relaxed));
+        }
+    }
+}
+
 static void render_models(out *o)
 {
     const table *t = &g.models;
@@ -459,6 +521,7 @@ static void render_models(out *o)
             put_hist(o, "junction_request_duration_seconds", &counts, labels, 2);
         }
     }
+    render_batch_and_cache(o, t);
 }
 
 static void render_steps(out *o)

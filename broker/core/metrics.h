@@ -15,6 +15,9 @@
  *   run; for a streaming answer, until its last partial is handed over, client back-pressure included) and total
  *   (received -> answer encoded). Only requests that resolve to a registered model count against it; the others
  *   go to one counter per front end (so unknown names cannot grow the table);
+ * - per model, from the dynamic batcher and the response cache (their owners call jn_metrics_batch / _cache): a
+ *   histogram of rows per engine execution (buckets 1, 2, 4 .. 256) and the cache's hits and misses. The queue
+ *   time is the queue phase of the latency histogram above;
  * - per pipeline step (pipeline name, step id): runs by outcome and a duration histogram (input hand-off,
  *   conversions and the engine run). A step after a streaming step runs, and is counted, once per partial answer;
  *   the streaming step itself runs once per request, and its duration and outcome cover the partials it hands on
@@ -58,6 +61,13 @@ void jn_metrics_request_begin(jn_model_stats *st);
  * not happen — e.g. a request refused before its engine ran — and is not observed). Exactly one per begin. */
 void jn_metrics_request_end(jn_model_stats *st, const char *frontend, bool ok, int64_t queue_ns, int64_t compute_ns,
                             int64_t total_ns);
+
+/* One engine execution of the model that computed `rows` rows (a dynamic batch, or one request run alone):
+ * observed in junction_model_batch_size. rows 0 is not observed. */
+void jn_metrics_batch(jn_model_stats *st, uint64_t rows);
+
+/* One response-cache lookup for the model: a hit (answered from the cache) or a miss. */
+void jn_metrics_cache(jn_model_stats *st, bool hit);
 
 /* A request that named no registered model (or version), or no model at all. */
 void jn_metrics_unknown_model(const char *frontend);

@@ -6,6 +6,7 @@
  *   json_tensor.c  JSON values <-> tensor elements (range checks, nesting against shapes, float printing),
  *                  replies
  *   rest_v2.c      KServe v2 REST: infer (JSON and Triton's binary-data extension), metadata
+ *   rest_stats.c   KServe v2 REST: the statistics extension (GET .../stats)
  *   simple_json.c  POST /v1/models/{name}:predict
  *   rest_admin.c   model listing, signatures, pipelines
  *
@@ -133,6 +134,15 @@ int jn__rest_v2_encode_jansson(const jn_request *req, const jn_engine *engine, c
 /* GET /v2 and GET /v2/models/{m}[/versions/{v}]. */
 json_t *jn_rest_v2_server_metadata(void);
 json_t *jn_rest_v2_model_metadata(const jn_engine *e);
+
+/* ---- rest_stats.c: the v2 statistics extension ---- */
+
+/* GET /v2/models[/{model}[/versions/{version}]]/stats: model NULL or "" = every registered model; else that model
+ * (version NULL or "" = its current one). {"model_stats": [...]} with 200, or the registry's error (404 naming the
+ * model or the version). */
+void jn_rest_v2_stats(jn_registry *reg, const char *model, const char *version, jn_rest_reply *reply);
+/* One model's $model_stat object from a snapshot (name and version copied). NULL on out of memory. */
+json_t *jn_rest_v2_model_stat(const char *name, const char *version, const jn_infer_stats_snapshot *s);
 
 /* ---- simple_json.c ---- */
 

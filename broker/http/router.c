@@ -476,6 +476,13 @@ static void v2_model_meta(call *c)
     describe(c, jn_rest_v2_model_metadata);
 }
 
+static void v2_stats(call *c)
+{
+    jn_rest_reply reply = {0};
+    jn_rest_v2_stats(c->r->reg, c->model, c->version, &reply);
+    finish(c, &reply);
+}
+
 static void model_info(call *c)
 {
     describe(c, jn_rest_model_info);
@@ -570,6 +577,8 @@ static const route routes[] = {
     {"/v2/health/live", 3, {"v2", "health", "live"}, "GET, HEAD", JN_ACCESS_OPEN, 0, answer_ok},
     {"/v2/health/ready", 3, {"v2", "health", "ready"}, "GET, HEAD", JN_ACCESS_OPEN, 0, answer_ok}, /* 503 closing */
     {"/v2", 1, {"v2"}, "GET, HEAD", JN_ACCESS_INFER, 0, server_meta},
+    /* Before /v2/models/{model}: "stats" there is every model's statistics, as in Triton (DECISIONS.md). */
+    {"/v2/models/stats", 3, {"v2", "models", "stats"}, "GET, HEAD", JN_ACCESS_INFER, R_POOL, v2_stats},
     {"/v2/models/{model}", 3, {"v2", "models", "{model}"}, "GET, HEAD", JN_ACCESS_INFER, 0, v2_model_meta},
     {"/v2/models/{model}/versions/{version}", 5, {"v2", "models", "{model}", "versions", "{version}"},
      "GET, HEAD", JN_ACCESS_INFER, 0, v2_model_meta},
@@ -577,6 +586,9 @@ static const route routes[] = {
      model_ready},
     {"/v2/models/{model}/versions/{version}/ready", 6, {"v2", "models", "{model}", "versions", "{version}", "ready"},
      "GET, HEAD", JN_ACCESS_INFER, 0, model_ready},
+    {"/v2/models/{model}/stats", 4, {"v2", "models", "{model}", "stats"}, "GET, HEAD", JN_ACCESS_INFER, 0, v2_stats},
+    {"/v2/models/{model}/versions/{version}/stats", 6, {"v2", "models", "{model}", "versions", "{version}", "stats"},
+     "GET, HEAD", JN_ACCESS_INFER, 0, v2_stats},
     {"/v2/models/{model}/infer", 4, {"v2", "models", "{model}", "infer"}, "POST", JN_ACCESS_INFER, R_BINARY,
      v2_infer},
     {"/v2/models/{model}/versions/{version}/infer", 6, {"v2", "models", "{model}", "versions", "{version}", "infer"},

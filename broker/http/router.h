@@ -8,6 +8,7 @@
  *   GET  /v2/models/{m}[/versions/{v}]               model metadata
  *   GET  /v2/models/{m}[/versions/{v}]/ready         200 / 503; 404 for an unknown model
  *   POST /v2/models/{m}[/versions/{v}]/infer         v2 inference (JSON, or Triton's binary-data extension)
+ *   GET  /v2/models[/{m}[/versions/{v}]]/stats       v2 statistics (all models without {m}; 404 unknown model)
  *   POST /v1/models/{name}:predict                   simple JSON (simple_json.c)
  *   GET  /metrics                                    Prometheus text 0.0.4
  *   GET  /v1/models, /v1/models/{name}               models (junction.v1 ModelInfo as JSON)
@@ -19,7 +20,8 @@
  *
  * Threads: the handler runs on the connection's HTTP loop thread (several loops may call it at once) and does only
  * cheap work there: path parsing, registry look-ups,
- * health, metadata, one model's or one pipeline's description, pipeline delete. Lists, /metrics and pipeline
+ * health, metadata, one model's or one pipeline's description or statistics, pipeline delete. Lists (every
+ * model's statistics too), /metrics and pipeline
  * compilation go to the worker pool. An inference call is resolved here once and handed to the dispatcher, which
  * runs it on the loop thread when the body is under 64 KiB and the engine is inline (e.g. identity, or a pipeline
  * of inline steps: a hop through the pool costs more than the work; decoding 64 KiB of JSON takes well under a

@@ -22,6 +22,7 @@ const jn_method jn_methods[] = {
     {"/inference.GRPCInferenceService/ModelReady", JN_METHOD_UNARY, jn_v2_model_ready, NULL, NULL, false},
     {"/inference.GRPCInferenceService/ServerMetadata", JN_METHOD_UNARY, jn_v2_server_metadata, NULL, NULL, false},
     {"/inference.GRPCInferenceService/ModelMetadata", JN_METHOD_UNARY, jn_v2_model_metadata, NULL, NULL, false},
+    {"/inference.GRPCInferenceService/ModelStatistics", JN_METHOD_UNARY, jn_v2_model_statistics, NULL, NULL, false},
     {"/inference.GRPCInferenceService/ModelInfer", JN_METHOD_UNARY, jn_unary_infer, NULL, &jn_infer_v2, true},
     {"/inference.GRPCInferenceService/ModelStreamInfer", JN_METHOD_BIDI, NULL, jn_stream_start, &jn_infer_v2, false},
     {"/junction.v1.Admin/PutPipeline", JN_METHOD_UNARY, jn_admin_put_pipeline, NULL, NULL, false},

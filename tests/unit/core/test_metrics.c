@@ -526,6 +526,51 @@ static void test_histogram_buckets(void)
     free(text);
 }
 
+static void test_batch_and_cache(void)
+{
+    jn_model_stats *m = jn_metrics_model("t_batch");
+    JN_REQUIRE(m);
+    /* Series exist, at zero, as soon as the model does. */
+    JN_CHECK_DBL_EQ(sample_now("junction_model_batch_size_count{model=\"t_batch\"}"), 0);
+    JN_CHECK_DBL_EQ(sample_now("junction_model_batch_size_bucket{model=\"t_batch\",le=\"+Inf\"}"), 0);
+    JN_CHECK_DBL_EQ(sample_now("junction_model_cache_hits_total{model=\"t_batch\"}"), 0);
+    JN_CHECK_DBL_EQ(sample_now("junction_model_cache_misses_total{model=\"t_batch\"}"), 0);
+
+    /* Bounds are inclusive: 1 in le="1", 3 in le="4", 256 in le="256", 300 only in +Inf; 0 rows not observed. */
+    static const uint64_t rows[] = {1, 1, 3, 8, 256, 300, 0};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        jn_metrics_batch(m, rows[i]);
+    jn_metrics_cache(m, true);
+    jn_metrics_cache(m, true);
+    jn_metrics_cache(m, true);
+    jn_metrics_cache(m, false);
+    jn_metrics_batch(NULL, 4); /* NULL stats (out of memory at lookup) are accepted and ignored */
+    jn_metrics_cache(NULL, true);
+
+    char *text = jn_metrics_render(NULL);
+    JN_REQUIRE(text);
+    static const char *const les[] = {"1", "2", "4", "8", "16", "32", "64", "128", "256", "+Inf"};
+    static const double want[] = {2, 2, 3, 4, 4, 4, 4, 4, 5, 6};
+    const char *prefix = "junction_model_batch_size_bucket{model=\"t_batch\",le=\"";
+    const char *at = strstr(text, prefix);
+    for (size_t i = 0; i < sizeof les / sizeof *les; i++) { /* every bucket, in order, cumulative */
+        JN_REQUIRE(at && strncmp(at, prefix, strlen(prefix)) == 0);
+        at += strlen(prefix);
+        JN_CHECK(strncmp(at, les[i], strlen(les[i])) == 0 && at[strlen(les[i])] == '"');
+        JN_CHECK_DBL_EQ(strtod(strchr(at, ' ') + 1, NULL), want[i]);
+        at = strchr(at, '\n') + 1;
+    }
+    JN_CHECK_STR_CONTAINS(text, "junction_model_batch_size_sum{model=\"t_batch\"} 569\n");
+    JN_CHECK_STR_CONTAINS(text, "junction_model_batch_size_count{model=\"t_batch\"} 6\n");
+    JN_CHECK_STR_CONTAINS(text, "# TYPE junction_model_batch_size histogram\n");
+    JN_CHECK_STR_CONTAINS(text, "# TYPE junction_model_cache_hits_total counter\n");
+    JN_CHECK_STR_CONTAINS(text, "# TYPE junction_model_cache_misses_total counter\n");
+    JN_CHECK_DBL_EQ(sample(text, "junction_model_cache_hits_total{model=\"t_batch\"}"), 3);
+    JN_CHECK_DBL_EQ(sample(text, "junction_model_cache_misses_total{model=\"t_batch\"}"), 1);
+    JN_CHECK_INT_EQ(check_format(text, strlen(text)), 0);
+    free(text);
+}
+
 static void test_steps_and_streams(void)
 {
     jn_step_stats *a = jn_metrics_step("t_pipe", "a");
@@ -656,6 +701,9 @@ static void test_deterministic_order(void)
         "junction_requests_unknown_model_total",
         "junction_requests_in_flight",
         "junction_request_duration_seconds",
+        "junction_model_batch_size",
+        "junction_model_cache_hits_total",
+        "junction_model_cache_misses_total",
         "junction_pipeline_step_runs_total",
         "junction_pipeline_step_duration_seconds",
         "junction_open_streams",
@@ -894,6 +942,11 @@ static void fill_sample(void)
     jn_metrics_request_end(m, JN_METRICS_HTTP, false, -1, -1, 90000);
     jn_metrics_request_begin(m);
     jn_metrics_request_begin(jn_metrics_model("odd \"name\" \\ with\nnewline"));
+    jn_metrics_batch(m, 1);
+    jn_metrics_batch(m, 24);
+    jn_metrics_batch(m, 1000);
+    jn_metrics_cache(m, true);
+    jn_metrics_cache(m, false);
     jn_metrics_unknown_model(JN_METRICS_GRPC);
     jn_metrics_step_record(jn_metrics_step("sample-pipe", "a"), true, 700000);
     jn_metrics_step_record(jn_metrics_step("sample-pipe", "b"), false, 12000000000);
@@ -929,6 +982,7 @@ int main(int argc, char **argv)
     JN_TEST_RUN(test_checker_catches_mistakes);
     JN_TEST_RUN(test_model_counters);
     JN_TEST_RUN(test_histogram_buckets);
+    JN_TEST_RUN(test_batch_and_cache);
     JN_TEST_RUN(test_steps_and_streams);
     JN_TEST_RUN(test_process_gauges);
     JN_TEST_RUN(test_label_escaping);
