@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "executor.h"
+#include "metrics.h"
 
 /* How often queued requests are looked at for a cancellation (the flag has no notification). */
 #define CANCEL_POLL_NS (10 * 1000 * 1000)
@@ -21,6 +22,7 @@ typedef struct level_queue {
 struct jn_batcher {
     jn_engine *engine;
     jn_infer_stats *stats;
+    jn_model_stats *metrics; /* the Prometheus batch-size histogram (process-wide, lives for ever) */
     jn_model_config cfg;
     bool batching;
     uint32_t levels;
@@ -430,6 +432,8 @@ static void run_batch(jn_batcher *b, jn_batch_item *batch)
         int64_t t1 = jn_now_ns();
         if (!rc && b->stats)
             jn_infer_stats_execution(b->stats, batch->rows ? (uint64_t)batch->rows : 1, 1, 0, t1 - t0, 0);
+        if (!rc)
+            jn_metrics_batch(b->metrics, batch->rows ? (uint64_t)batch->rows : 1);
         batch->next = NULL;
         finish(b, batch, rc, &outs, &err);
         return;
@@ -454,6 +458,8 @@ static void run_batch(jn_batcher *b, jn_batch_item *batch)
     int64_t t3 = jn_now_ns();
     if (!rc && b->stats)
         jn_infer_stats_execution(b->stats, (uint64_t)total, n, t1 - t0, t2 - t1, t3 - t2);
+    if (!rc)
+        jn_metrics_batch(b->metrics, (uint64_t)total);
     size_t k = 0;
     for (jn_batch_item *it = batch; it; k++) {
         jn_batch_item *next = it->next;
@@ -552,6 +558,7 @@ jn_batcher *jn_batcher_create(jn_engine *engine, const jn_model_config *cfg, jn_
     }
     b->engine = engine;
     b->stats = stats;
+    b->metrics = jn_metrics_model(engine->name);
     b->cfg = *cfg;
     b->batching = cfg->batching.enabled;
     b->levels = b->batching ? cfg->batching.priority_levels : 1;

@@ -125,6 +125,7 @@ static bool cache_answered(jn_call *c)
     c->t_started = jn_now_ns();
     c->recorded_execution = true; /* no execution */
     jn_infer_stats_cache(&c->model->infer, true, c->t_started - t0);
+    jn_metrics_cache(c->stats, true);
     c->rc = 0;
     c->ops->done(c);
     return true;
@@ -140,6 +141,7 @@ static void cache_keep(jn_call *c)
         jn_response_cache_put(c->d->limits.cache, &c->cache_key, &c->outputs);
     jn_cache_key_clear(&c->cache_key);
     jn_infer_stats_cache(&c->model->infer, false, c->cache_ns + (jn_now_ns() - t0));
+    jn_metrics_cache(c->stats, false);
 }
 
 static void complete(jn_call *c, int rc)
@@ -416,8 +418,10 @@ int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_
     } else if (!rc) {
         int64_t t0 = jn_now_ns();
         rc = jn_exec_engine(c->engine, &ctx, &req->inputs, outputs, err);
-        if (!rc)
+        if (!rc) {
             jn_infer_stats_execution(&c->model->infer, request_rows(&req->inputs), 1, 0, jn_now_ns() - t0, 0);
+            jn_metrics_batch(c->stats, request_rows(&req->inputs));
+        }
     }
     return rc;
 }
@@ -427,9 +431,11 @@ void jn_call_finish(jn_call *c)
     if (c->model) {
         int64_t now = jn_now_ns();
         /* An execution the dispatcher ran itself (the batcher records its own, cache hits none). */
-        if (c->rc == 0 && c->t_computed && !c->recorded_execution && !c->ops->run)
-            jn_infer_stats_execution(&c->model->infer, request_rows(&c->req.inputs), 1, 0,
-                                     c->t_computed - c->t_started, 0);
+        if (c->rc == 0 && c->t_computed && !c->recorded_execution && !c->ops->run) {
+            uint64_t rows = request_rows(&c->req.inputs);
+            jn_infer_stats_execution(&c->model->infer, rows, 1, 0, c->t_computed - c->t_started, 0);
+            jn_metrics_batch(c->stats, rows);
+        }
         jn_infer_stats_request(&c->model->infer, c->rc == 0, now - c->t_created,
                                c->t_started ? c->t_started - c->t_created : -1);
     }

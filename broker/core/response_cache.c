@@ -6,6 +6,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "metrics.h"
+
 typedef struct entry {
     struct entry *chain;      /* bucket */
     struct entry *prev, *next; /* LRU: head = most recent */
@@ -24,6 +26,21 @@ struct jn_response_cache {
     bool collide; /* test hook: every hash alike */
 };
 
+/* /metrics: the cache's size and churn (per-model hits and misses are the models' own series). */
+static void collect(void *arg, jn_metrics_text *t)
+{
+    jn_cache_stats st;
+    jn_response_cache_stats(arg, &st);
+    jn_metrics_text_family(t, "junction_response_cache_bytes", "gauge",
+                           "Bytes the response cache holds (keys, outputs and bookkeeping; at most --cache-mb).");
+    jn_metrics_text_sample(t, "junction_response_cache_bytes", NULL, 0, st.bytes);
+    jn_metrics_text_family(t, "junction_response_cache_entries", "gauge", "Answers the response cache holds.");
+    jn_metrics_text_sample(t, "junction_response_cache_entries", NULL, 0, st.entries);
+    jn_metrics_text_family(t, "junction_response_cache_evictions_total", "counter",
+                           "Answers dropped from the response cache to stay within its size.");
+    jn_metrics_text_sample(t, "junction_response_cache_evictions_total", NULL, 0, st.evictions);
+}
+
 jn_response_cache *jn_response_cache_create(size_t max_bytes)
 {
     jn_response_cache *c = calloc(1, sizeof *c);
@@ -39,6 +56,7 @@ jn_response_cache *jn_response_cache_create(size_t max_bytes)
     c->max_bytes = max_bytes;
     const char *hook = getenv("JUNCTION_TEST_CACHE_COLLIDE");
     c->collide = hook && strcmp(hook, "1") == 0;
+    jn_metrics_add_collector(collect, c); /* none when the 4 slots are taken: the series are then missing */
     return c;
 }
 
@@ -53,6 +71,7 @@ void jn_response_cache_destroy(jn_response_cache *c)
 {
     if (!c)
         return;
+    jn_metrics_remove_collector(collect, c);
     for (entry *e = c->head; e;) {
         entry *next = e->next;
         entry_free(e);

@@ -42,6 +42,7 @@ typedef struct jn_cache_stats {
  * JUNCTION_TEST_CACHE_COLLIDE=1 (a test hook) makes every key hash alike, so every lookup meets every entry's
  * comparison. */
 jn_response_cache *jn_response_cache_create(size_t max_bytes);
+/* (It also shows on /metrics as junction_response_cache_bytes, _entries and _evictions_total until destroyed.) */
 void jn_response_cache_destroy(jn_response_cache *c);
 
 /* The key of `req` for the entry `serial` of model `model` / `version`. 0 or JN_ENOMEM. */
