@@ -46,6 +46,14 @@ typedef struct jn_output_spec {
     char *from; /* "step.port" */
 } jn_output_spec;
 
+/* The JSON's "models" section: how one step (key = its id) or every step calling one model (key = the model's name)
+ * is served inside this pipeline: a queue of the pipeline's own (dynamic_batching, instances; model_config.h) over
+ * the step's engine, instead of the model's. The JSON text is kept to write the spec back. */
+typedef struct jn_step_serving {
+    char *key;
+    char *json; /* the object, compact */
+} jn_step_serving;
+
 typedef struct jn_pipeline_spec {
     char *name;
     char *description; /* may be NULL */
@@ -54,6 +62,8 @@ typedef struct jn_pipeline_spec {
     size_t n_steps;
     jn_output_spec *outputs;
     size_t n_outputs;
+    jn_step_serving *models; /* JSON only (PutPipeline's message has no such field) */
+    size_t n_models;
 } jn_pipeline_spec;
 
 void jn_pipeline_spec_init(jn_pipeline_spec *spec);
@@ -64,6 +74,7 @@ jn_step_spec *jn_pipeline_spec_add_step(jn_pipeline_spec *spec, const char *id, 
                                         const char *version);
 jn_binding *jn_step_spec_bind(jn_step_spec *step, const char *port, const char *from);
 int jn_pipeline_spec_add_output(jn_pipeline_spec *spec, const char *name, const char *from);
+int jn_pipeline_spec_add_serving(jn_pipeline_spec *spec, const char *key, const char *json);
 /* Pipeline inputs are added with jn_signature_add_input(&spec->inputs, ...). */
 
 /* Limits checked at compile time: steps per pipeline, and how deep pipelines may be used as steps of pipelines (a

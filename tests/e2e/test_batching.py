@@ -144,6 +144,12 @@ def check_batching(t, workdir):
         "steps": [{"id": "a", "model": "affine", "inputs": {"x": "x"}},
                   {"id": "i", "model": "identity", "inputs": {"input": "a.y"}}],
         "outputs": [{"name": "y", "from": "i.output"}]})
+    affine(os.path.join(models, "plain", "model.onnx"), 5.0)  # no config: batched only inside the pipeline below
+    write_json(os.path.join(pipes, "q.json"), {
+        "name": "private_queue", "inputs": [{"name": "x", "kind": "TENSOR", "datatype": "FP32", "shape": [-1, 4]}],
+        "steps": [{"id": "p", "model": "plain", "inputs": {"x": "x"}}],
+        "outputs": [{"name": "y", "from": "p.y"}],
+        "models": {"p": {"dynamic_batching": {"max_batch_size": 64, "max_queue_delay_us": 20000}}}})
     srv = t.start_server(["--models", models, "--pipelines", pipes, "--model-config", "identity=" + ident,
                           "--http-port", "any"])
 
@@ -191,6 +197,23 @@ def check_batching(t, workdir):
         t.check(not bad, "64 pipeline callers each got their own rows through the batched step", "; ".join(bad[:3]))
         after = int(stats(srv, "affine")["execution_count"])
         t.check(after - before < CALLERS, "the step's 64 calls ran in %d executions" % (after - before))
+
+    with t.case("a pipeline's own queue for one step (its \"models\" section)"):
+        res = []
+
+        def one(i):
+            x = rows_for(5000 + i)
+            res.append((x, doors.door_v2_infer(srv, doors.Req("private_queue", [("x", "FP32", x)]))))
+
+        with cf.ThreadPoolExecutor(max_workers=CALLERS) as ex:
+            list(ex.map(one, range(CALLERS)))
+        bad = [repr(o) for x, o in res if not (o.ok and np.array_equal(o.arrays["y"], x * np.float32(5) +
+                                                                       np.float32(1)))]
+        t.check(not bad, "64 callers each got their own rows through the step's private queue", "; ".join(bad[:3]))
+        execs = metric_value(metrics(srv), 'junction_model_batch_size_count{model="plain"}')
+        t.check(execs is not None and 0 < execs < CALLERS, "'plain' ran the 64 step calls in %s executions" % execs)
+        direct = doors.door_v2_infer(srv, doors.Req("plain", [("x", "FP32", rows_for(1))]))
+        t.check(direct.ok, "the model itself is still served directly", repr(direct))
 
     with t.case("mixed shapes are never merged"):
         res = []
@@ -445,6 +468,16 @@ def check_bad_configs(t, workdir):
     code, out, err = run_cli(t, ["serve", "--grpc-port", "0", "--http-port", "0", "--state-dir", "none",
                                  "--model-config", "nobody=" + path])
     t.check(code == 1 and "nobody" in err, "--model-config for a model nobody serves stops the start", repr(err))
+    pipes = os.path.join(workdir, "pipes_bad")
+    write_json(os.path.join(pipes, "bad.json"), {
+        "name": "bad_queue", "inputs": [{"name": "x", "kind": "TENSOR", "datatype": "FP32", "shape": [-1, -1]}],
+        "steps": [{"id": "i", "model": "identity", "inputs": {"input": "x"}}],
+        "outputs": [{"name": "y", "from": "i.output"}],
+        "models": {"nothing": {"instances": 2}}})
+    code, out, err = run_cli(t, ["serve", "--grpc-port", "0", "--http-port", "0", "--state-dir", "none",
+                                 "--pipelines", pipes])
+    t.check(code == 1 and "models.nothing" in err and "names no step" in err,
+            "a pipeline whose models section names no step stops the start, naming the entry", repr(err))
     models = os.path.join(workdir, "models_bad")
     affine(os.path.join(models, "bad", "model.onnx"), 2.0)
     write_json(os.path.join(models, "bad", "config.json"), {"dynamic_batching": {"max_batch_size": -1}})

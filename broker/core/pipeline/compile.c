@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batcher.h"
 #include "executor.h"
 #include "internal.h"
+#include "model_config.h"
 
 /* Does every value of port `src` already satisfy port `port` (no conversion, no dimension the source leaves open
  * that the consumer fixes)? Then the tensor, checked against `src` when it was produced or received, needs no
@@ -55,6 +57,67 @@ static int spec_copy(jn_pipeline_spec *dst, const jn_pipeline_spec *src)
     for (size_t i = 0; i < src->n_outputs; i++)
         if (jn_pipeline_spec_add_output(dst, src->outputs[i].name, src->outputs[i].from))
             return JN_ENOMEM;
+    for (size_t i = 0; i < src->n_models; i++)
+        if (jn_pipeline_spec_add_serving(dst, src->models[i].key, src->models[i].json))
+            return JN_ENOMEM;
+    return 0;
+}
+
+/* The engine queue b runs. */
+static const jn_engine *b_engine(const pipe *p, const jn_batcher *b)
+{
+    for (size_t i = 0; i < p->n_queues; i++)
+        if (p->queues[i] == b)
+            return p->queue_engines[i];
+    return NULL;
+}
+
+/* The "models" section: each entry a queue of the pipeline's own over the steps it names (one step by id, or every
+ * step calling a model by name). */
+static int make_step_queues(pipe *p, jn_err *err)
+{
+    const char *name = p->spec.name;
+    if (!p->spec.n_models)
+        return 0;
+    p->queues = calloc(p->spec.n_models, sizeof *p->queues);
+    p->queue_engines = calloc(p->spec.n_models, sizeof *p->queue_engines);
+    if (!p->queues || !p->queue_engines)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->spec.n_models; i++) {
+        const jn_step_serving *m = &p->spec.models[i];
+        char where[300];
+        snprintf(where, sizeof where, "pipeline '%s': models.%s", name, m->key);
+        jn_model_config cfg;
+        int rc = jn_model_config_parse_text(m->json, strlen(m->json), where, &cfg, err);
+        if (rc)
+            return rc;
+        jn_batcher *b = NULL;
+        for (size_t s = 0; s < p->n_steps; s++) {
+            pstep *st = &p->steps[s];
+            if (strcmp(p->spec.steps[s].id, m->key) != 0 && strcmp(p->spec.steps[s].model, m->key) != 0)
+                continue;
+            if (st->queue)
+                return jn_err_set(err, JN_EINVAL, "%s: step '%s' is already named by another entry of models", where,
+                                  st->id);
+            if (!b) {
+                if ((rc = jn_model_config_check(&cfg, st->engine, err))) {
+                    jn_err_prefix(err, "%s", where);
+                    return rc;
+                }
+                if (!(b = jn_batcher_create(st->engine, &cfg, NULL, err)))
+                    return err->code;
+                p->queues[p->n_queues] = b;
+                p->queue_engines[p->n_queues++] = st->engine;
+            }
+            if (st->engine != b_engine(p, b) || (st->engine->flags & JN_ENGINE_STREAMS))
+                return jn_err_set(err, JN_EINVAL, "%s: step '%s' %s", where, st->id,
+                                  st->engine->flags & JN_ENGINE_STREAMS ? "streams: its calls cannot wait in a queue"
+                                                                        : "calls another version of the model");
+            st->queue = b;
+        }
+        if (!b)
+            return jn_err_set(err, JN_EINVAL, "%s: names no step id and no model of a step", where);
+    }
     return 0;
 }
 
@@ -64,6 +127,10 @@ void jn__pipe_free(pipe *p)
 {
     if (!p)
         return;
+    for (size_t i = 0; i < p->n_queues; i++) /* before the steps' engines they run */
+        jn_batcher_destroy(p->queues[i]);
+    free(p->queues);
+    free(p->queue_engines);
     for (size_t i = 0; i < p->n_steps; i++) {
         free(p->steps[i].id);
         free(p->steps[i].label);
@@ -436,6 +503,10 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
         if (!jn_engine_is_inline(st->engine) || st->model->batcher) /* a queued step waits for its batch */
             p->all_inline = false;
     }
+    if ((rc = make_step_queues(p, err)))
+        goto fail;
+    if (p->n_queues) /* a queued step waits for its batch: never on a pump thread */
+        p->all_inline = false;
     for (size_t i = 0; i < p->n_steps; i++)
         if ((rc = bind_step(p, i, &p->spec.steps[i], err)))
             goto fail;

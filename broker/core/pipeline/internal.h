@@ -31,6 +31,7 @@ typedef struct pstep {
     /* The registry entry the step resolved to (held): a model served with its own queue (dynamic batching,
      * instances) runs the step's calls there, batched with the model's other callers. */
     jn_model *model;
+    struct jn_batcher *queue; /* the pipeline's own queue for this step ("models" in its JSON), or NULL (borrowed) */
     step_input *ins;
     size_t n_ins;
     int *deps; /* distinct producer steps */
@@ -59,6 +60,9 @@ typedef struct pipe {
     int stream_step; /* -1: none */
     bool all_inline;
     int depth; /* 1 + the deepest pipeline among the steps' engines */
+    struct jn_batcher **queues; /* the "models" section's queues (owned) */
+    const jn_engine **queue_engines; /* the engine each runs */
+    size_t n_queues;
 } pipe;
 
 /* The pipeline engine's vtable (run.c); jn_pipeline_compile creates engines with it. */

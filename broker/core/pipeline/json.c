@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_config.h"
 #include "pipeline.h"
 
 /* Pipeline documents are small; anything this large is a mistake (or an attack on the admin API). */
@@ -347,9 +348,49 @@ static int parse_list(const json_t *root, const char *key, parse_elem_fn parse, 
     return 0;
 }
 
+/* "models": {"<step id or model name>": {serving config}}: checked here (model_config.h), applied by the compiler. */
+static int parse_models(const json_t *root, jn_pipeline_spec *spec, jn_err *err)
+{
+    const json_t *models = json_object_get(root, "models");
+    if (!models)
+        return 0;
+    if (!json_is_object(models))
+        return bad(err, "models", "expected an object (step id or model name -> its serving), got %s",
+                   type_of(models));
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)models, key, v) {
+        char p[PATH_MAX_LEN];
+        child_key(p, "models", key);
+        if (!*key)
+            return bad(err, "models", "a key is empty");
+        if (!json_is_object(v))
+            return bad(err, p, "expected an object, got %s", type_of(v));
+        const char *k;
+        json_t *f;
+        json_object_foreach(v, k, f) {
+            if (!jn_model_config_key(k))
+                return bad(err, p, "'%s' is not a field (dynamic_batching, instances)", k);
+        }
+        if (json_object_get(v, "response_cache"))
+            return bad(err, p, "response_cache: a pipeline is cached as a whole (its own configuration), not per step");
+        jn_model_config cfg;
+        jn_err cerr;
+        jn_err_clear(&cerr);
+        if (jn_model_config_parse(v, p, &cfg, &cerr))
+            return jn_err_set(err, JN_EINVAL, "%s", cerr.msg);
+        char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        int rc = text ? jn_pipeline_spec_add_serving(spec, key, text) : JN_ENOMEM;
+        free(text);
+        if (rc)
+            return oom(err);
+    }
+    return 0;
+}
+
 static int parse_root(const json_t *root, jn_pipeline_spec *spec, jn_err *err)
 {
-    static const char *const known[] = {"name", "description", "inputs", "steps", "outputs", NULL};
+    static const char *const known[] = {"name", "description", "inputs", "steps", "outputs", "models", NULL};
     const char *name, *description;
     int rc;
     if (!json_is_object(root))
@@ -364,7 +405,7 @@ static int parse_root(const json_t *root, jn_pipeline_spec *spec, jn_err *err)
         (rc = parse_list(root, "steps", parse_step, spec, err)) ||
         (rc = parse_list(root, "outputs", parse_output, spec, err)))
         return rc;
-    return 0;
+    return parse_models(root, spec, err);
 }
 
 int jn_pipeline_spec_from_json(const char *text, size_t len, jn_pipeline_spec *spec, jn_err *err)
@@ -569,6 +610,18 @@ char *jn_pipeline_spec_to_json(const jn_pipeline_spec *spec, bool pretty)
         ok = push(outputs, output_json(&spec->outputs[i]));
     ok = ok && put(root, "inputs", json_incref(inputs)) && put(root, "steps", json_incref(steps)) &&
          put(root, "outputs", json_incref(outputs));
+    if (ok && spec->n_models) {
+        json_t *models = json_object();
+        ok = models != NULL;
+        for (size_t i = 0; ok && i < spec->n_models; i++) {
+            json_t *one = json_loads(spec->models[i].json, 0, NULL);
+            ok = one && json_object_set_new(models, spec->models[i].key, one) == 0;
+        }
+        if (ok)
+            ok = put(root, "models", models); /* takes models, also on failure */
+        else
+            json_decref(models);
+    }
     json_decref(inputs);
     json_decref(steps);
     json_decref(outputs);

@@ -166,9 +166,9 @@ static int exec_step(run *r, int s, int64_t *clock_ns, jn_err *err)
     jn_tensor_list_init_on(&ins, slots, STEP_INPUT_SLOTS);
     rc = build_step_inputs(r, st, &ins, err);
     if (!rc)
-        rc = st->model && st->model->batcher /* all or nothing, either way */
-                 ? jn_batcher_run(st->model->batcher, &ctx, &ins, &r->outs[s], err)
-                 : jn_exec_engine(st->engine, &ctx, &ins, &r->outs[s], err);
+        rc = st->queue ? jn_batcher_run(st->queue, &ctx, &ins, &r->outs[s], err) /* all or nothing, any way */
+             : st->model && st->model->batcher ? jn_batcher_run(st->model->batcher, &ctx, &ins, &r->outs[s], err)
+                                               : jn_exec_engine(st->engine, &ctx, &ins, &r->outs[s], err);
     jn_tensor_list_clear(&ins);
     *clock_ns = record_step(p, s, rc, started);
     if (rc)

@@ -32,6 +32,11 @@ void jn_pipeline_spec_free(jn_pipeline_spec *spec)
         free(spec->outputs[i].from);
     }
     free(spec->outputs);
+    for (size_t i = 0; i < spec->n_models; i++) {
+        free(spec->models[i].key);
+        free(spec->models[i].json);
+    }
+    free(spec->models);
     jn_pipeline_spec_init(spec);
 }
 
@@ -114,5 +119,23 @@ int jn_pipeline_spec_add_output(jn_pipeline_spec *spec, const char *name, const 
         return JN_ENOMEM;
     }
     spec->n_outputs++;
+    return 0;
+}
+
+int jn_pipeline_spec_add_serving(jn_pipeline_spec *spec, const char *key, const char *json)
+{
+    jn_step_serving *n = realloc(spec->models, (spec->n_models + 1) * sizeof *n);
+    if (!n)
+        return JN_ENOMEM;
+    spec->models = n;
+    jn_step_serving *m = &n[spec->n_models];
+    m->key = strdup(key);
+    m->json = strdup(json);
+    if (!m->key || !m->json) {
+        free(m->key);
+        free(m->json);
+        return JN_ENOMEM;
+    }
+    spec->n_models++;
     return 0;
 }

@@ -250,6 +250,8 @@ static void test_queue_policies(void)
     JN_CHECK_INT_OP(order[2], ==, 1);
     JN_CHECK_INT_OP(order[3], ==, 2);
 
+    for (int i = 0; i <= 4; i++)
+        jn_tensor_list_clear(&r[i].ins);
     /* cancellation and deadline while queued: answered without running */
     atomic_int cancel_flag = 0;
     int before = atomic_load(&executions);
