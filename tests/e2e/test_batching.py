@@ -442,6 +442,54 @@ def check_cache(t, workdir):
     t.stop_server(srv)
 
 
+# ---- a remote engine batched and cached by its RegisterEngine options ----
+
+def check_remote(t, workdir):
+    far = t.start_server(probe=False)
+    near = t.start_server(["--cache-mb", "1", "--http-port", "any"])
+    with t.case("a remote engine with dynamic_batching and response_cache in its options"):
+        req = pb.admin.RegisterEngineRequest(name="far", endpoint=far.address, model="identity",
+                                             protocol=pb.admin.NATIVE)
+        req.options["dynamic_batching"] = json.dumps({"max_batch_size": 16, "max_queue_delay_us": 20000})
+        req.options["response_cache"] = "true"
+        req.options["deterministic"] = "true"
+        t.call("RegisterEngine far (batched, cached)", near.admin().RegisterEngine, req, timeout=TIMEOUT)
+        res = []
+
+        def one(i):
+            x = rows_for(7000 + i)
+            res.append((x, doors.door_v2_infer(near, doors.Req("far", [("input", "FP32", x)]))))
+
+        with cf.ThreadPoolExecutor(max_workers=CALLERS) as ex:
+            list(ex.map(one, range(CALLERS)))
+        bad = [repr(o) for x, o in res if not (o.ok and np.array_equal(o.arrays["output"], x))]
+        t.check(not bad, "64 callers of the remote each got their own rows", "; ".join(bad[:3]))
+        st = stats(near, "far")
+        t.check(0 < int(st["execution_count"]) < CALLERS,
+                "the 64 calls went out in %s remote calls" % st["execution_count"])
+        again = doors.door_v2_infer(near, doors.Req("far", [("input", "FP32", rows_for(7003))]))
+        t.check(again.ok and np.array_equal(again.arrays["output"], rows_for(7003)), "a repeat is answered", repr(again))
+        t.eq(int(stats(near, "far")["inference_stats"]["cache_hit"]["count"]), 1, "from the cache")
+        bad_req = pb.admin.RegisterEngineRequest(name="far2", endpoint=far.address, model="identity",
+                                                 protocol=pb.admin.NATIVE)
+        bad_req.options["response_cache"] = "true"
+        try:
+            near.admin().RegisterEngine(bad_req, timeout=TIMEOUT)
+            t.fail("a remote not declared deterministic cannot be cached")
+        except grpc.RpcError as e:
+            t.check(e.code() == SC.INVALID_ARGUMENT and "response_cache" in e.details() and "far2" in e.details(),
+                    "a cached remote not declared deterministic: INVALID_ARGUMENT naming it", e.details())
+        bad_req.options["response_cache"] = "yes"
+        try:
+            near.admin().RegisterEngine(bad_req, timeout=TIMEOUT)
+            t.fail("response_cache 'yes' is refused")
+        except grpc.RpcError as e:
+            t.check(e.code() == SC.INVALID_ARGUMENT and "response_cache" in e.details(),
+                    "option response_cache 'yes': INVALID_ARGUMENT naming the option", e.details())
+    t.stop_server(near)
+    t.stop_server(far)
+
+
 # ---- bad configs ----
 
 def check_bad_configs(t, workdir):
@@ -507,6 +555,7 @@ def main(t):
     check_queue(t, workdir)
     check_instances(t, workdir)
     check_cache(t, workdir)
+    check_remote(t, workdir)
 
 
 if __name__ == "__main__":
