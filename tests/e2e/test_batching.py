@@ -421,6 +421,10 @@ def check_cache(t, workdir):
         t.check(held is not None and 0 < held <= 1 << 20, "the cache holds %s bytes <= 1 MiB" % held)
         t.check((metric_value(text, "junction_response_cache_evictions_total") or 0) > 0,
                 "older entries were evicted")
+        import subprocess
+        chk = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
+        t.check(chk.returncode == 0, "promtool check metrics accepts /metrics with the cache's series",
+                (chk.stdout + chk.stderr).decode(errors="replace")[-400:])
     t.stop_server(srv)
 
     os.environ["JUNCTION_TEST_CACHE_COLLIDE"] = "1"
