@@ -486,10 +486,10 @@ static void cell(char *buf, size_t cap, bool have, double v, const char *fmt)
 static void print_row(const perf_opts *o, const level_result *r)
 {
     char q[32], in[32], inf[32], out[32], ov[32], ch[32];
-    cell(q, sizeof q, r->have_server, r->queue_us, "%.0f");
-    cell(in, sizeof in, r->have_server, r->input_us, "%.0f");
-    cell(inf, sizeof inf, r->have_server, r->infer_us, "%.0f");
-    cell(out, sizeof out, r->have_server, r->output_us, "%.0f");
+    cell(q, sizeof q, r->have_server, r->queue_us, "%.1f");
+    cell(in, sizeof in, r->have_server, r->input_us, "%.1f");
+    cell(inf, sizeof inf, r->have_server, r->infer_us, "%.1f");
+    cell(out, sizeof out, r->have_server, r->output_us, "%.1f");
     cell(ov, sizeof ov, r->have_server && r->have_overhead, r->overhead_us, "%.0f");
     cell(ch, sizeof ch, r->have_server && r->cache_ratio >= 0, r->cache_ratio, "%.3f");
     printf("%12g %10.1f %9.0f %9.0f %9.0f %9.0f %9.0f %8zu %8s %9s %9s %9s %9s %11s %9s\n", r->level, r->throughput,
