@@ -48,6 +48,7 @@ static void usage(FILE *to)
           "  -f FILE                         also write the results as CSV (README: the columns)\n"
           "  --streaming                     gRPC ModelStreamInfer instead of ModelInfer\n"
           "  --threads N                     worker threads (default: half the cores, at least 1)\n"
+          "  --http-client wire|curl         HTTP load on plain sockets (default) or through libcurl\n"
           "  --timeout-ms MS                 per request and per metadata/statistics call (default 10000)\n",
           to);
 }
@@ -255,6 +256,15 @@ static int parse_flags(int argc, char **argv, perf_opts *o)
             if (r < 0)
                 return -1;
             o->csv = v;
+        } else if (FLAG("--http-client")) {
+            if (r < 0)
+                return -1;
+            if (strcmp(v, "curl") == 0)
+                o->http_curl = true;
+            else if (strcmp(v, "wire") == 0)
+                o->http_curl = false;
+            else
+                return fprintf(stderr, "junction perf: --http-client: '%s' is not wire or curl\n", v), -1;
         } else if (FLAG("--threads")) {
             if (r < 0 || parse_long("--threads", v, 1, 256, &n) != 0)
                 return -1;
@@ -545,8 +555,9 @@ static int run(const perf_opts *o, perf_ctx *ctx, FILE *csv)
     char msg[PERF_MSG];
     stats_state ss = {0};
     size_t ok_total = 0, err_total = 0;
-    printf("junction perf: model '%s' on %s (%s%s), %d ms windows, stability %g %%, at most %d windows per level\n",
-           o->model, o->url, ctx->tp->name, o->streaming ? ", streaming" : "", o->interval_ms, o->stability_pct,
+    printf("junction perf: model '%s' on %s (%s%s%s), %d ms windows, stability %g %%, at most %d windows per level\n",
+           o->model, o->url, ctx->tp->name, o->streaming ? ", streaming" : "",
+           ctx->tp == &jn__perf_http ? ", libcurl" : "", o->interval_ms, o->stability_pct,
            o->max_trials);
     describe_inputs(ctx->data);
     print_header(o);
@@ -590,7 +601,9 @@ int jn_cmd_perf(int argc, char **argv)
         return pr > 0 ? JN_CLI_EXIT_OK : JN_CLI_EXIT_USAGE;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    const perf_transport *tp = o.protocol == PERF_GRPC ? &jn__perf_grpc : &jn__perf_http;
+    const perf_transport *tp = o.protocol == PERF_GRPC ? &jn__perf_grpc
+                               : o.http_curl                ? &jn__perf_http
+                                                            : &jn__perf_http_wire;
     perf_model model;
     memset(&model, 0, sizeof model);
     perf_data data = {0};

@@ -55,6 +55,7 @@ typedef struct perf_opts {
     int percentile; /* 0 = stability on the average latency */
     const char *csv;
     bool streaming;
+    bool http_curl; /* --http-client curl: the load through libcurl too */
     int threads; /* 0 = automatic */
     int timeout_ms;
 } perf_opts;
@@ -136,7 +137,13 @@ typedef struct perf_transport {
 } perf_transport;
 
 extern const perf_transport jn__perf_grpc;
-extern const perf_transport jn__perf_http;
+extern const perf_transport jn__perf_http;      /* libcurl for everything (--http-client curl) */
+extern const perf_transport jn__perf_http_wire; /* the load on plain sockets + http-parser; the rest via libcurl */
+
+/* perf_http.c, for perf_http_wire.c: the URL path "/v2/models/{m}[/versions/{v}]" + tail, and the JSON infer body
+ * of a data entry (both malloc'd; NULL on out of memory). */
+char *jn__perf_http_path(const perf_opts *o, const char *tail);
+char *jn__perf_http_body(const perf_entry *pe, size_t *len);
 
 struct perf_ctx {
     const perf_opts *o;

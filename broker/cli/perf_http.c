@@ -72,8 +72,7 @@ static void sb_json_string(sbuf *b, const char *s, size_t n)
     sb_add(b, "\"", 1);
 }
 
-/* http://HOST:PORT/v2/models/{model}[/versions/{v}] + tail. NULL on out of memory. */
-static char *model_url(const perf_opts *o, const char *tail)
+char *jn__perf_http_path(const perf_opts *o, const char *tail)
 {
     CURL *e = curl_easy_init();
     if (!e)
@@ -81,8 +80,6 @@ static char *model_url(const perf_opts *o, const char *tail)
     char *m = curl_easy_escape(e, o->model, 0);
     char *v = *o->version ? curl_easy_escape(e, o->version, 0) : NULL;
     sbuf b = {0};
-    sb_str(&b, "http://");
-    sb_str(&b, o->url);
     sb_str(&b, "/v2/models/");
     sb_str(&b, m ? m : "");
     if (v) {
@@ -94,6 +91,22 @@ static char *model_url(const perf_opts *o, const char *tail)
     curl_free(v);
     curl_easy_cleanup(e);
     if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* http://HOST:PORT/v2/models/{model}[/versions/{v}] + tail. NULL on out of memory. */
+static char *model_url(const perf_opts *o, const char *tail)
+{
+    char *path = jn__perf_http_path(o, tail);
+    sbuf b = {0};
+    sb_str(&b, "http://");
+    sb_str(&b, o->url);
+    sb_str(&b, path ? path : "");
+    free(path);
+    if (!path || b.oom) {
         free(b.p);
         return NULL;
     }
@@ -299,6 +312,18 @@ static void build_body(sbuf *b, const perf_entry *pe)
         sb_str(b, "]}");
     }
     sb_str(b, "]}");
+}
+
+char *jn__perf_http_body(const perf_entry *pe, size_t *len)
+{
+    sbuf b = {0};
+    build_body(&b, pe);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.n;
+    return b.p;
 }
 
 static void http_unprepare(perf_ctx *ctx)

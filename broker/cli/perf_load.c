@@ -72,11 +72,29 @@ static int default_threads(void)
     return n >= 4 ? (int)(n / 2) : 1;
 }
 
+/* One line: an HTTP error body may be a whole HTML page. */
+static void one_line(char *to, size_t cap, const char *from)
+{
+    size_t n = 0;
+    bool space = false;
+    for (const char *p = from; *p && n + 1 < cap; p++) {
+        if ((unsigned char)*p <= ' ') {
+            space = n > 0;
+            continue;
+        }
+        if (space && n + 2 < cap)
+            to[n++] = ' ';
+        space = false;
+        to[n++] = *p;
+    }
+    to[n] = '\0';
+}
+
 static void record_error(perf_worker *w, const char *err)
 {
     pthread_mutex_lock(&w->mu);
     if (w->rec.n_err++ == 0)
-        snprintf(w->rec.first_err, sizeof w->rec.first_err, "%s", err && *err ? err : "unknown error");
+        one_line(w->rec.first_err, sizeof w->rec.first_err, err && *err ? err : "unknown error");
     pthread_mutex_unlock(&w->mu);
 }
 

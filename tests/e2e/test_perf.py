@@ -3,7 +3,7 @@
 the Python KServe v2 server of these tests (kserve_v2_model_server.py, a third-party server without the statistics
 extension), with short measurement windows so the whole file stays quick.
 
-- concurrency range 1:4:1 over gRPC and HTTP on `identity` (FP32[-1,-1], so --shape is needed): four rows in the
+- concurrency range 1:4:1 over gRPC and HTTP (and 1:2 over HTTP through libcurl) on `identity` (FP32[-1,-1], so --shape is needed): four rows in the
   table and in the CSV, the CSV header is the documented one, throughput > 0, p50 <= p90 <= p95 <= p99, no errors;
   the server-side columns are filled when the server answers ModelStatistics (checked against its own figures:
   queue/compute never above the client's latency, overhead = client - server >= 0) and empty with a note otherwise;
@@ -14,7 +14,8 @@ extension), with short measurement windows so the whole file stays quick.
 - --request-rate-range with --request-distribution poisson: one row per rate, throughput near the rate;
 - --streaming (ModelStreamInfer): no errors;
 - failures: an unknown model (NOT_FOUND, named), an unreachable server (HOST:PORT named), and a model whose every
-  request fails (KServe `picky`): errors counted in the CSV, the first error's message shown, exit status 1;
+  request fails (KServe `picky` over gRPC; over HTTP, python3 -m http.server serving a metadata file and refusing
+  POST with 501, through both HTTP clients): errors counted in the CSV, the first error's message shown, exit 1;
 - against the KServe v2 server: rows, no errors, server columns empty and the note says UNIMPLEMENTED.
 
 usage: /usr/bin/python3 tests/e2e/test_perf.py /path/to/junction
@@ -153,6 +154,10 @@ def run(t):
         if not stats:
             t.check("no statistics extension" in r.err and "404" in r.err,
                     "http: a note says why the server columns are empty", r.err)
+        r = perf(t, ["-m", "identity", "--protocol", "http", "--http-client", "curl", "-u", h, "--shape", "input:16",
+                     "--concurrency-range", "1:2"] + QUICK, "http-curl")
+        check_levels(t, "http through libcurl", r, [1, 2], stats=stats)
+        t.check("(http, libcurl)" in r.out, "http through libcurl: the header says so", r.out)
 
     with t.case("-b and --shape"):
         r = perf(t, ["-m", "identity", "-u", g, "-b", "3", "--shape", "input:5", "--input-data", "zero"] + QUICK,
@@ -227,6 +232,30 @@ def run(t):
                 r.err)
         r = perf(t, ["-m", "identity", "-u", g, "--concurrency-range", "4:1"], "badrange")
         t.check(r.rc == 2 and "END 1 is below START 4" in r.err, "a backwards range is refused", r.err)
+
+    with t.case("HTTP: every request fails (a static file server answers metadata, refuses POST)"):
+        root = os.path.join(t.workdir, "static")
+        os.makedirs(os.path.join(root, "v2", "models"))
+        with open(os.path.join(root, "v2", "models", "m"), "w") as fh:
+            json.dump({"name": "m", "versions": ["1"], "platform": "static",
+                       "inputs": [{"name": "x", "datatype": "INT32", "shape": [-1, 3]}],
+                       "outputs": [{"name": "y", "datatype": "INT32", "shape": [-1, 3]}]}, fh)
+        static = ru.Process([harness.PYTHON, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"], t.workdir)
+        static.proc = subprocess.Popen(harness.die_with_parent(static.argv), cwd=root, stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+        t.helpers = getattr(t, "helpers", []) + [static]
+        line = static.proc.stdout.readline()
+        port = line.split(" port ")[1].split()[0] if " port " in line else None
+        t.check(port is not None, "python3 -m http.server started", line)
+        for client in ("wire", "curl"):
+            r = perf(t, ["-m", "m", "--protocol", "http", "--http-client", client, "-u", "127.0.0.1:%s" % port,
+                         "--concurrency-range", "2"] + QUICK, "static-" + client)
+            t.eq(r.rc, 1, "%s: every request failed: exit status 1" % client)
+            t.check(len(r.rows) == 1 and f(r.rows[0]["errors"]) > 0 and r.rows[0]["errors"] == r.rows[0]["requests"],
+                    "%s: the CSV counts the errors (errors == requests > 0)" % client, r.rows)
+            t.check("HTTP 501" in r.err and "every request failed" in r.err,
+                    "%s: the first error (HTTP 501) is shown" % client, r.err)
+            t.check("inputs: x INT32[1,3]" in r.out, "%s: the inputs come from GET /v2/models/m" % client, r.out)
 
     ks = ru.start_kserve(t)
     with t.case("the KServe v2 server (no statistics extension)"):
