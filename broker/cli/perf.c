@@ -302,6 +302,7 @@ typedef struct level_result {
     double throughput;
     double avg_us, p50_us, p90_us, p95_us, p99_us, pct_us;
     size_t n_ok, n_err;
+    size_t n_ok_all; /* successes in every window of the level, the first ones included */
     int windows;
     bool stable;
     char first_err[PERF_MSG];
@@ -452,6 +453,8 @@ static int run_level(perf_ctx *ctx, double level, stats_state *ss, level_result 
                 snprintf(r->first_err, sizeof r->first_err, "%s", w[i].first_err);
                 break;
             }
+    for (int i = 0; i < k; i++)
+        r->n_ok_all += w[i].n_ok;
     r->windows = k;
     r->throughput = (double)r->n_ok * 1e9 / (double)(w[k - 1].t1 - w[first].t0);
     if (all) {
@@ -577,7 +580,7 @@ static int run(const perf_opts *o, perf_ctx *ctx, FILE *csv)
         if (r.n_err)
             fprintf(stderr, "junction perf: %g: %zu of %zu requests failed; the first: %s\n", level, r.n_err,
                     r.n_ok + r.n_err, r.first_err);
-        ok_total += r.n_ok;
+        ok_total += r.n_ok_all;
         err_total += r.n_err;
         if (o->step <= 0)
             break;
@@ -585,7 +588,8 @@ static int run(const perf_opts *o, perf_ctx *ctx, FILE *csv)
     if (ss.off)
         fprintf(stderr, "junction perf: note: no server-side columns: %s\n", ss.note);
     if (ok_total == 0) {
-        fprintf(stderr, "junction perf: every request failed (%zu) on %s\n", err_total, o->url);
+        fprintf(stderr, "junction perf: every request failed (%zu in the measured windows) on %s\n", err_total,
+                o->url);
         return JN_CLI_EXIT_FAIL;
     }
     return JN_CLI_EXIT_OK;

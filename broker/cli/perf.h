@@ -1,10 +1,12 @@
-/* perf.h — private to `junction perf` (perf.c, perf_input.c, perf_load.c, perf_grpc.c, perf_http.c): a load
- * generator in the spirit of Triton's perf_analyzer for any KServe v2 server (junction, Triton, KServe model servers).
+/* perf.h — private to `junction perf` (perf.c, perf_input.c, perf_load.c, perf_grpc.c, perf_http.c,
+ * perf_http_wire.c): a load generator in the spirit of Triton's perf_analyzer for any KServe v2 server (junction,
+ * Triton, KServe model servers).
  *
  * perf.c parses the flags and runs the levels (measurement windows until stable, the table and the CSV);
  * perf_input.c turns the model's v2 metadata and --input-data/--shape/-b into request payloads; perf_load.c runs the
- * worker threads that keep N requests outstanding (closed loop) or send on a schedule (open loop); perf_grpc.c and
- * perf_http.c are the two transports (metadata, statistics and the requests themselves).
+ * worker threads that keep N requests outstanding (closed loop) or send on a schedule (open loop); perf_grpc.c,
+ * perf_http.c (libcurl) and perf_http_wire.c (HTTP load on plain sockets, metadata and statistics through
+ * perf_http.c) are the transports (metadata, statistics and the requests themselves).
  *
  * Ownership: perf_data and everything in it belong to the command (perf_data_free). A transport's per-worker state
  * (perf_conn) is created, used and closed by one worker thread; the transport's prepared payloads (perf_ctx.tp) are

@@ -18,6 +18,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +199,9 @@ static perf_conn *wire_conn_open(perf_ctx *ctx, int slots, char *msg, size_t cap
     return c;
 }
 
-/* A blocking connect (to the address resolved once in prepare), then non-blocking I/O on the epoll set. */
+/* Connects to the address resolved once in prepare, waiting at most --timeout-ms (on the worker's thread: its other
+ * requests wait meanwhile, which only happens while the server is unreachable), then non-blocking I/O on the epoll
+ * set. */
 static int connect_slot(perf_conn *c, wslot *s, char *msg, size_t cap)
 {
     const wire_prepared *w = c->ctx->tp_data;
@@ -209,14 +212,24 @@ static int connect_slot(perf_conn *c, wslot *s, char *msg, size_t cap)
             err = errno;
             continue;
         }
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
             err = errno;
+            if (err == EINPROGRESS) { /* wait for it, at most --timeout-ms */
+                struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+                int pr = poll(&pfd, 1, c->ctx->o->timeout_ms);
+                socklen_t len = sizeof err;
+                if (pr == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+                    goto connected;
+                if (pr == 0)
+                    err = ETIMEDOUT;
+            }
             close(fd);
             continue;
         }
+    connected:;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)s->index};
         if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             err = errno;

@@ -166,7 +166,8 @@ static void *worker_main(void *arg)
         int64_t now = jn__perf_now_ns();
         int64_t until = now + WAIT_SLICE_NS;
         if (closed) {
-            while (w->n_free > 0)
+            /* Each idle slot once: a start that fails gives its slot back, and the next try waits for conn_wait. */
+            for (int k = w->n_free; k > 0 && w->n_free > 0; k--)
                 send_one(w, jn__perf_now_ns());
         } else {
             while (next <= now && w->n_free > 0) {

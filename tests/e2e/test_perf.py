@@ -212,6 +212,14 @@ def run(t):
             t.check(0.5 * rate <= tp <= 1.5 * rate, "poisson @%g: throughput %.1f near the rate" % (rate, tp), row)
             t.eq(row["concurrency"], "", "poisson @%g: no concurrency in a rate row" % rate)
 
+    with t.case("--percentile"):
+        r = perf(t, ["-m", "identity", "-u", g, "--shape", "input:16", "--percentile", "95"] + QUICK, "pct")
+        check_levels(t, "--percentile 95", r, [1], stats=stats)
+        if r.rows:
+            t.eq(r.rows[0]["client_percentile_us"], r.rows[0]["client_p95_us"],
+                 "--percentile 95: client_percentile_us is the p95 latency")
+        t.check("p95 us" in r.out.split("\n")[2] and "avg us" not in r.out, "the table's column says p95", r.out)
+
     with t.case("--streaming"):
         r = perf(t, ["-m", "identity", "-u", g, "--shape", "input:16", "--streaming",
                      "--concurrency-range", "2"] + QUICK, "stream")
