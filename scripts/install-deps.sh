@@ -39,7 +39,7 @@ done
 packages=(
   build-essential cmake pkg-config
   libgrpc-dev protobuf-compiler-grpc libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-  libuv1-dev libopenblas-dev libfftw3-dev libpng-dev libjpeg62-turbo-dev libjansson-dev zlib1g-dev
+  libuv1-dev libopenblas-dev libfftw3-dev libpng-dev libjpeg62-turbo-dev libjansson-dev zlib1g-dev libcurl4-openssl-dev
   dataset-fashion-mnist python3-pil
   python3 python3-grpcio python3-grpc-tools python3-numpy python3-protobuf python3-sklearn
   curl nghttp2-client procps

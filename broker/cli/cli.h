@@ -26,6 +26,7 @@ int jn_cmd_eval(int argc, char **argv);     /* eval_cmd.c */
 int jn_cmd_train(int argc, char **argv);    /* train_cmd.c */
 int jn_cmd_export(int argc, char **argv);   /* export_cmd.c */
 int jn_cmd_model(int argc, char **argv);    /* model_cmd.c */
+int jn_cmd_perf(int argc, char **argv);     /* perf.c */
 
 /* Bad usage: "COMMAND: <message>", a blank line and the command's usage on stderr; returns JN_CLI_EXIT_USAGE
  * (cli.c). */

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"train", jn_cmd_train, "train a built-in model (fashion-cnn, spam-text) and save a checkpoint"},
     {"export", jn_cmd_export, "write a trained built-in model's checkpoint as an ONNX model"},
     {"model", jn_cmd_model, "inspect an ONNX model without serving it; list the ONNX operators implemented"},
+    {"perf", jn_cmd_perf, "measure a model on a KServe v2 server under load (like Triton's perf_analyzer)"},
     {NULL, NULL, NULL},
 };
 
