@@ -31,7 +31,13 @@ struct jn_batcher {
     pthread_cond_t watch; /* the watcher: something queued / stopping */
     level_queue *queues;  /* one per priority level, FIFO */
     size_t queued;
+    int64_t queued_rows;  /* rows waiting (a request that cannot batch counts 1) */
     bool stop;
+    /* Who sleeps how (so a submit wakes a thread only when that can change what it would do):
+     * instances waiting for work with nothing to form / waiting out a leader's delay; the watcher's next wake-up
+     * (0 = asleep until signalled, INT64_MAX = not sleeping). */
+    uint32_t idle_instances, delaying_instances;
+    int64_t watcher_wake;
     /* preserve_ordering: every queued or running item in arrival order; delivered from the head once finished */
     pthread_mutex_t order_mu;
     jn_batch_item *order_head, *order_tail;
@@ -114,6 +120,7 @@ static void unlink_item(jn_batcher *b, level_queue *q, jn_batch_item *prev, jn_b
         q->tail = prev;
     it->next = NULL;
     b->queued--;
+    b->queued_rows -= it->rows ? it->rows : 1;
 }
 
 /* Takes out every request whose deadline passed, whose caller left, or whose queue timeout passed (reject) into
@@ -487,14 +494,18 @@ static void *instance_main(void *arg)
     while (!b->stop) {
         jn_batch_item *lead = leader(b);
         if (!lead) {
+            b->idle_instances++;
             pthread_cond_wait(&b->work, &b->mu);
+            b->idle_instances--;
             continue;
         }
         jn_batch_item *batch = NULL;
         int64_t wake = 0;
         if (!form(b, lead, jn_now_ns(), &batch, &wake)) {
             struct timespec ts = abs_time(wake);
+            b->delaying_instances++;
             pthread_cond_timedwait(&b->work, &b->mu, &ts);
+            b->delaying_instances--;
             continue;
         }
         pthread_mutex_unlock(&b->mu);
@@ -512,7 +523,9 @@ static void *watcher_main(void *arg)
     pthread_mutex_lock(&b->mu);
     while (!b->stop) {
         if (!b->queued) {
+            b->watcher_wake = 0;
             pthread_cond_wait(&b->watch, &b->mu);
+            b->watcher_wake = INT64_MAX;
             continue;
         }
         int64_t now = jn_now_ns();
@@ -528,11 +541,15 @@ static void *watcher_main(void *arg)
         if (cancellable && (!next || next > now + CANCEL_POLL_NS))
             next = now + CANCEL_POLL_NS;
         if (!next) {
+            b->watcher_wake = 0;
             pthread_cond_wait(&b->watch, &b->mu);
+            b->watcher_wake = INT64_MAX;
             continue;
         }
         struct timespec ts = abs_time(next);
+        b->watcher_wake = next;
         pthread_cond_timedwait(&b->watch, &b->mu, &ts);
+        b->watcher_wake = INT64_MAX;
     }
     pthread_mutex_unlock(&b->mu);
     batcher_unref(b);
@@ -579,6 +596,7 @@ jn_batcher *jn_batcher_create(jn_engine *engine, const jn_model_config *cfg, jn_
     init_cond(&b->work);
     init_cond(&b->watch);
     atomic_init(&b->refs, 1);
+    b->watcher_wake = INT64_MAX; /* until the watcher first sleeps */
     for (uint32_t i = 0; i <= instances; i++) {
         atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
         if (pthread_create(&b->threads[i], NULL, i < instances ? instance_main : watcher_main, b) != 0) {
@@ -693,9 +711,22 @@ int jn_batcher_submit(jn_batcher *b, jn_batch_item *it, jn_err *err)
             pthread_mutex_unlock(&b->order_mu);
         }
         b->queued++;
-        if (it->deadline_ns || it->queue_deadline_ns || it->cancelled)
-            pthread_cond_signal(&b->watch); /* the watcher's next wake-up may now be earlier */
-        pthread_cond_broadcast(&b->work);
+        b->queued_rows += it->rows ? it->rows : 1;
+        /* Wake the watcher only when it would now wake earlier than it will: asleep for good while this request
+         * needs watching, or timed later than this request's deadline or the next cancellation poll. */
+        int64_t due = it->deadline_ns;
+        if (it->queue_deadline_ns && !c->timeout_delay && (!due || it->queue_deadline_ns < due))
+            due = it->queue_deadline_ns;
+        if (it->cancelled && (!due || now + CANCEL_POLL_NS < due))
+            due = now + CANCEL_POLL_NS;
+        if (due && b->watcher_wake != INT64_MAX && (b->watcher_wake == 0 || due < b->watcher_wake))
+            pthread_cond_signal(&b->watch);
+        /* Wake the instances when one is idle, or when one waits out a delay and the batch may now be ready
+         * (enough rows, or a preferred size to check). */
+        if (b->idle_instances ||
+            (b->delaying_instances && (b->queued_rows >= (int64_t)(b->batching ? c->max_batch_size : 1) ||
+                                       c->n_preferred)))
+            pthread_cond_broadcast(&b->work);
     }
     pthread_mutex_unlock(&b->mu);
     if (gone)
