@@ -188,7 +188,7 @@ static int parse_flags(int argc, char **argv, perf_opts *o)
             else if (strcasecmp(v, "http") == 0)
                 o->protocol = PERF_HTTP;
             else
-                return jn_cli_usage_error(CMD, usage, "--protocol: '%s' is not grpc or http", v), -1;
+                return jn_cli_usage_error("junction perf", usage, "--protocol: '%s' is not grpc or http", v), -1;
         } else if (FLAG("-u") || FLAG("--url")) {
             if (r < 0)
                 return -1;
@@ -280,13 +280,13 @@ static int parse_flags(int argc, char **argv, perf_opts *o)
 #undef FLAG
     }
     if (!o->model)
-        return jn_cli_usage_error(CMD, usage, "-m MODEL is required"), -1;
+        return jn_cli_usage_error("junction perf", usage, "-m MODEL is required"), -1;
     if (have_conc && have_rate)
-        return jn_cli_usage_error(CMD, usage, "--concurrency-range and --request-rate-range exclude each other"), -1;
+        return jn_cli_usage_error("junction perf", usage, "--concurrency-range and --request-rate-range exclude each other"), -1;
     if (have_dist && !have_rate)
-        return jn_cli_usage_error(CMD, usage, "--request-distribution goes with --request-rate-range"), -1;
+        return jn_cli_usage_error("junction perf", usage, "--request-distribution goes with --request-rate-range"), -1;
     if (o->streaming && o->protocol != PERF_GRPC)
-        return jn_cli_usage_error(CMD, usage, "--streaming needs --protocol grpc"), -1;
+        return jn_cli_usage_error("junction perf", usage, "--streaming needs --protocol grpc"), -1;
     if (!o->url) {
         snprintf(default_url, sizeof default_url, "%s:%s", JN_DEFAULT_HOST,
                  o->protocol == PERF_GRPC ? JN__CLI_XSTR(JN_DEFAULT_GRPC_PORT) : DEFAULT_HTTP_PORT);
