@@ -51,6 +51,7 @@ struct jn_console {
     size_t n_errors, next_error;
     model_rate rates[N_RATES]; /* mu */
     size_t n_rates;
+    char *last_eval; /* mu: the last evaluation's report (JSON text), or NULL */
 };
 
 jn_console *jn_console_create(jn_registry *reg)
@@ -69,6 +70,7 @@ void jn_console_destroy(jn_console *c)
         return;
     for (size_t i = 0; i < c->n_rates; i++)
         free(c->rates[i].name);
+    free(c->last_eval);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -97,7 +99,7 @@ jn_console_kind jn_console_classify(const char *method, const char *path)
         strncmp(path, ASSETS, sizeof ASSETS - 1) == 0)
         return JN_CONSOLE_PAGE;
     if (strncmp(path, API, sizeof API - 1) == 0)
-        return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? JN_CONSOLE_API : JN_CONSOLE_ADMIN;
+        return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? JN_CONSOLE_API : JN_CONSOLE_POST;
     if (strncmp(path, "/console/", 9) == 0)
         return JN_CONSOLE_PAGE; /* a page of the app (/console/models, ...): the same index.html */
     return JN_CONSOLE_NONE;
@@ -315,26 +317,42 @@ void jn_console_api(jn_console *c, const char *method, const char *path, const c
                     size_t len, jn_rest_reply *reply)
 {
     (void)query;
-    (void)body;
-    (void)len;
     const char *what = path + sizeof API - 1;
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (get && strcmp(what, "overview") == 0) {
         reply_doc(reply, overview(c));
     } else if (get && strcmp(what, "models") == 0) {
         reply_doc(reply, models(c));
+    } else if (get && strcmp(what, "evaluation") == 0) {
+        pthread_mutex_lock(&c->mu);
+        json_t *last = c->last_eval ? json_loads(c->last_eval, 0, NULL) : json_null();
+        pthread_mutex_unlock(&c->mu);
+        reply_doc(reply, last ? json_pack("{s:o}", "report", last) : NULL);
     } else if (get && strcmp(what, "remotes") == 0) {
         json_t *list = c->remotes ? c->remotes(c->remotes_arg) : json_array();
         reply_doc(reply, list ? json_pack("{s:o, s:b}", "remotes", list, "attached", c->remotes != NULL) : NULL);
-    } else if (get && strncmp(what, "pipelines/", 10) == 0) {
+    } else if ((get && strncmp(what, "pipelines/", 10) == 0) || (!get && strncmp(what, "evaluate/", 9) == 0)) {
+        const char *raw = strchr(what, '/') + 1;
         jn_err err;
         jn_err_clear(&err);
-        char *name = malloc(strlen(what + 10) + 1);
-        if (!name || !percent_decode(what + 10, name)) {
+        char *name = malloc(strlen(raw) + 1);
+        if (!name || !percent_decode(raw, name)) {
+            jn_rest_reply_error(reply, name ? 400 : 500, name ? "the model name in the path has a malformed "
+                                                              "percent-escape (or a '/')" : "out of memory");
             free(name);
-            jn_rest_reply_error(reply, name ? 400 : 500, name ? "the pipeline name has a malformed percent-escape"
-                                                              : "out of memory");
             return;
+        }
+        if (!get) {
+            jn_console_evaluate(c->reg, name, body, len, reply);
+            free(name);
+            char *copy = reply->status == 200 && reply->body ? strndup(reply->body, reply->body_len) : NULL;
+            if (copy) {
+                pthread_mutex_lock(&c->mu);
+                free(c->last_eval);
+                c->last_eval = copy;
+                pthread_mutex_unlock(&c->mu);
+            }
+            goto headers;
         }
         jn_engine *e = jn_registry_get(c->reg, name, NULL, &err);
         free(name);
@@ -350,9 +368,10 @@ void jn_console_api(jn_console *c, const char *method, const char *path, const c
             reply_doc(reply, doc);
     } else {
         jn_rest_reply_error(reply, 404, "no such console endpoint (overview, models, pipelines/{name}, remotes, "
-                                        "evaluate/{model})");
+                                        "evaluation, evaluate/{model})");
         return;
     }
+headers:
     if (reply->status == 200 && !reply->headers) {
         size_t n = sizeof jn_console_headers + 32;
         if ((reply->headers = malloc(n)))

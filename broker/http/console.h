@@ -13,6 +13,9 @@
  *   GET /console/api/pipelines/{name}          a pipeline as a graph: inputs, steps (ports, types, latency),
  *                                              edges with the conversions the compiler inserted, outputs, plan
  *   GET /console/api/remotes                   the remote engines (endpoint, protocol, breaker, lease age, health)
+ *   POST /console/api/evaluate/{model}         JSONL examples run through the model: the evaluation report
+ *                                              (console_eval.c)
+ *   GET /console/api/evaluation                {"report": the last evaluation's report, or null}
  * Every answer of the console carries a strict Content-Security-Policy (scripts and styles from this origin only,
  * no inline code, no eval), X-Content-Type-Options: nosniff and no caching of API answers. The page itself is
  * open (it must load to ask for the token); the API needs the client token when tokens are configured, as the
@@ -56,8 +59,8 @@ void jn_console_attach_remotes(jn_console *c, struct jn_remotes *remotes);
 typedef enum jn_console_kind {
     JN_CONSOLE_NONE,  /* not the console's */
     JN_CONSOLE_PAGE,  /* the page or an asset: open, cheap, answered on the loop thread */
-    JN_CONSOLE_API,   /* /console/api/...: the client token, run on the worker pool */
-    JN_CONSOLE_ADMIN, /* /console/api/... that changes something: the admin token */
+    JN_CONSOLE_API,   /* GET /console/api/...: the client token, run on the worker pool */
+    JN_CONSOLE_POST,  /* POST /console/api/... (an evaluation): the client token, on the worker pool */
 } jn_console_kind;
 jn_console_kind jn_console_classify(const char *method, const char *path);
 
@@ -83,6 +86,11 @@ json_t *jn_console_model_json(const jn_engine *e, double rate_per_s);
 /* The pipeline graph of /console/api/pipelines/{name} (step models' ports looked up in reg, which may be NULL);
  * NULL when e is not a pipeline. */
 json_t *jn_console_pipeline_json(jn_registry *reg, const jn_engine *e);
+
+/* ---- console_eval.c ---- */
+
+/* POST /console/api/evaluate/{model}: body = JSONL examples; the report (or the error naming the line). */
+void jn_console_evaluate(jn_registry *reg, const char *model, const uint8_t *body, size_t len, jn_rest_reply *reply);
 
 /* ---- console_assets.c (generated) ---- */
 

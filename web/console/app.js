@@ -44,6 +44,19 @@
     shape: (s) => "[" + (s || []).join(", ") + "]",
   };
 
+  // A script of the console loaded when a page first needs it (the graph layout: only the pipeline pages).
+  const scripts = {};
+  J.script = function (src) {
+    if (!scripts[src])
+      scripts[src] = new Promise((resolve, reject) => {
+        const s = J.el("script", { src });
+        s.addEventListener("load", resolve);
+        s.addEventListener("error", () => reject(new Error("cannot load " + src)));
+        document.head.appendChild(s);
+      });
+    return scripts[src];
+  };
+
   // ---- token and API ----
   J.token = () => sessionStorage.getItem(TOKEN_KEY) || "";
   class AuthError extends Error {}

@@ -224,7 +224,9 @@
     const g = await J.api("/console/api/pipelines/" + enc(ctx.arg));
     main.appendChild(el("h1", {}, "Pipeline ", el("span", { class: "name" }, g.name)));
     if (g.description) main.appendChild(el("p", { class: "muted" }, g.description));
-    if (!window.dagre) throw new Error("graph layout not built in (scripts/install-deps.sh --console)");
+    await J.script("/console/assets/dagre.min.js").catch(() => {
+      throw new Error("graph layout not built in (scripts/install-deps.sh --console)");
+    });
     const host = el("div", { class: "graph-host" });
     main.appendChild(host);
     main.appendChild(el("p", { class: "muted" }, "Click a step to open its model. Edge labels are the conversions the compiler inserted; latencies are live (every 2 s)."));
@@ -302,13 +304,12 @@
 
   function answerView(doc) {
     const box = el("div", { class: "answer" });
-    const scores = doc && (doc.scores || (doc.outputs && doc.outputs.scores));
+    const scores = doc && doc.scores;
     if (doc && typeof doc.label === "string") {
       box.appendChild(el("div", { class: "top-label", id: "answer-label" }, doc.label, " ", el("span", { class: "muted" }, typeof doc.score === "number" ? doc.score.toFixed(3) : "")));
     }
-    if (scores && typeof scores === "object" && !Array.isArray(scores)) {
-      const entries = Object.entries(scores).sort((a, b) => b[1] - a[1]);
-      box.appendChild(el("div", { class: "bars" }, entries.map(([k, v]) =>
+    if (Array.isArray(scores) && scores.every((s) => s && typeof s.label === "string" && typeof s.score === "number")) {
+      box.appendChild(el("div", { class: "bars" }, scores.map(({ label: k, score: v }) =>
         el("div", { class: "bar-row" }, el("span", { class: "bar-label" }, k),
           el("progress", { max: 1, value: Math.max(0, Math.min(1, v)) }), el("span", { class: "num" }, v.toFixed(3))))));
     }
@@ -348,7 +349,7 @@
             if (v !== undefined) body[p.name] = v;
           }
           const path = "/v1/models/" + enc(m.name) + ":predict";
-          const answer = await J.api(path, { method: "POST", json: body });
+          const answer = await J.api(path + "?all=1", { method: "POST", json: body });
           out.appendChild(answerView(answer));
           J.clear(cmds);
           const shown = {};
@@ -374,5 +375,172 @@
     });
     if (ctx.arg && doc.models.some((m) => m.name === ctx.arg)) select.value = ctx.arg;
     build();
+  };
+  // ---- evaluation ----
+  function heatClass(v) {
+    return "h" + (v <= 0 ? 0 : Math.min(5, 1 + Math.floor(v * 4.999)));
+  }
+
+  function reportView(r) {
+    const box = el("div", { id: "eval-report" });
+    box.appendChild(el("div", { class: "cards" },
+      card("Model", r.model || "–"), card("Accuracy", (100 * r.accuracy).toFixed(1) + " %", "eval-accuracy"),
+      card("Examples (failed)", r.examples + " (" + r.failed + ")"),
+      card("Macro F1", r.macro.f1.toFixed(3)), card("Latency p50 / p99 (ms)", J.fmt.ms(r.latency_ms.p50) + " / " + J.fmt.ms(r.latency_ms.p99))));
+    box.appendChild(el("h2", {}, "Per class"));
+    box.appendChild(table(["Class", "Precision", "Recall", "F1", "Support"], r.labels.map((l) => {
+      const c = r.per_class[l];
+      return el("tr", {}, el("td", {}, l), el("td", { class: "num" }, c.precision.toFixed(3)), el("td", { class: "num" }, c.recall.toFixed(3)),
+        el("td", { class: "num" }, c.f1.toFixed(3)), el("td", { class: "num" }, c.support));
+    })));
+    box.appendChild(el("h2", {}, "Confusion matrix (rows: truth, columns: prediction; shade: share of the row)"));
+    box.appendChild(el("table", { class: "grid heat", id: "eval-confusion" },
+      el("thead", {}, el("tr", {}, el("th", {}, ""), r.labels.map((l) => el("th", {}, l)))),
+      el("tbody", {}, r.confusion.map((row, i) => {
+        const total = row.reduce((a, b) => a + b, 0);
+        return el("tr", {}, el("th", {}, r.labels[i]), row.map((v) => el("td", { class: heatClass(total ? v / total : 0) }, v)));
+      }))));
+    if (r.errors && r.errors.length) {
+      box.appendChild(el("h2", {}, "Examples that failed"));
+      box.appendChild(table(["Line", "Error"], r.errors.map((e) => el("tr", {}, el("td", { class: "num" }, e.line), el("td", {}, e.error)))));
+    }
+    return box;
+  }
+
+  P.evaluate = async function (ctx) {
+    const main = ctx.main;
+    main.appendChild(el("h1", {}, "Evaluation"));
+    const doc = await J.api("/console/api/models");
+    const usable = doc.models.filter((m) => m.signature.outputs.some((p) => (p.kind === "CLASSIFICATION" && p.labels) || p.kind === "TEXT"));
+    const select = el("select", { id: "eval-model" }, usable.map((m) => el("option", { value: m.name }, m.name)));
+    if (ctx.arg && usable.some((m) => m.name === ctx.arg)) select.value = ctx.arg;
+    const file = el("input", { type: "file", id: "eval-file", accept: ".jsonl,.json,.txt,application/jsonl" });
+    const run = el("button", { type: "submit", id: "eval-run" }, "Evaluate");
+    const out = el("div", { id: "eval-out" });
+    const form = el("form", { class: "try" },
+      el("div", { class: "field" }, el("label", { for: "eval-model" }, "Model"), select),
+      el("div", { class: "field" }, el("label", { for: "eval-file" }, "Labelled examples (JSONL: one {\"<input>\": value, ..., \"label\": \"...\"} per line, images in base64)"), file),
+      run);
+    main.appendChild(form);
+    main.appendChild(out);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      J.clear(out);
+      if (!file.files[0]) {
+        out.appendChild(el("p", { class: "error-box" }, "Pick a JSONL file first."));
+        return;
+      }
+      out.appendChild(el("p", { class: "muted" }, "Running…"));
+      try {
+        const body = await file.files[0].text();
+        const r = await J.api("/console/api/evaluate/" + enc(select.value), { method: "POST", body, headers: { "Content-Type": "application/jsonl" } });
+        J.clear(out).appendChild(reportView(r));
+      } catch (e) {
+        if (e instanceof J.AuthError) return;
+        J.clear(out).appendChild(el("p", { class: "error-box" }, e.message));
+      }
+    });
+    const last = await J.api("/console/api/evaluation");
+    if (last.report) {
+      out.appendChild(el("h2", {}, "Last report"));
+      out.appendChild(reportView(last.report));
+    } else {
+      out.appendChild(el("p", { class: "muted" }, "No evaluation run yet."));
+    }
+  };
+
+  // ---- admin ----
+  // The line of the spec text an error message concerns: a parse error's "line N", a field path
+  // ("steps[1].inputs.x"), or a step / input / output named in quotes; 0 when none is found.
+  function lineOf(textValue, msg) {
+    const lines = textValue.split("\n");
+    let m = /line (\d+)/.exec(msg);
+    if (m) return Number(m[1]);
+    const find = (re, from) => {
+      for (let i = from || 0; i < lines.length; i++) if (re.test(lines[i])) return i + 1;
+      return 0;
+    };
+    const quoted = (s) => JSON.stringify(s).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    m = /steps\[(\d+)\](?:\.inputs\.([^:\s]+))?/.exec(msg);
+    if (m) {
+      let at = 0, seen = -1;
+      for (let i = 0; i < lines.length && seen < Number(m[1]); i++) if (/"id"\s*:/.test(lines[i]) && i + 1 > find(/"steps"\s*:/)) { seen++; at = i + 1; }
+      if (m[2]) return find(new RegExp(quoted(m[2]) + "\\s*:"), at - 1) || at;
+      return at;
+    }
+    m = /step '([^']*)'/.exec(msg);
+    if (m) {
+      const at = find(new RegExp('"id"\\s*:\\s*' + quoted(m[1])));
+      const rest = msg.slice(m.index);
+      const port = /input '([^']*)'/.exec(rest), model = /model '([^']*)'/.exec(rest);
+      if (at && port) return find(new RegExp(quoted(port[1]) + "\\s*:"), at - 1) || at;
+      if (at && model) return find(new RegExp('"model"\\s*:\\s*' + quoted(model[1])), at - 1) || at;
+      if (at) return at;
+    }
+    m = /(?:output|input|model) '([^']*)'/.exec(msg);
+    if (m) return find(new RegExp(quoted(m[1])));
+    return 0;
+  }
+
+  function numbered(textValue, bad, msg) {
+    return el("div", { class: "spec-lines", id: "admin-lines" }, textValue.split("\n").map((l, i) =>
+      el("div", { class: i + 1 === bad ? "err-line" : "", "data-line": i + 1 },
+        el("span", { class: "muted" }, String(i + 1).padStart(4, " ") + "  "), l,
+        i + 1 === bad ? el("span", { class: "bad", id: "admin-error-at" }, "   ← " + msg) : null)));
+  }
+
+  P.admin = async function (ctx) {
+    const main = ctx.main;
+    main.appendChild(el("h1", {}, "Admin"));
+    main.appendChild(el("p", { class: "muted" }, "Pipelines are put and deleted with the admin token (PUT / DELETE /v1/pipelines/{name}); the checker's errors are shown at the line they concern."));
+    const doc = await J.api("/console/api/models");
+    const pipes = doc.models.filter((m) => m.pipeline);
+    const select = el("select", { id: "admin-pipeline" }, el("option", { value: "" }, "(new pipeline)"), pipes.map((m) => el("option", { value: m.name }, m.name)));
+    const area = el("textarea", { class: "spec", id: "admin-spec", spellcheck: "false" });
+    const put = el("button", { type: "button", id: "admin-put" }, "Check and put");
+    const del = el("button", { type: "button", id: "admin-delete" }, "Delete");
+    const out = el("div", { id: "admin-out" });
+    main.appendChild(el("p", {}, el("label", {}, "Pipeline ", select)));
+    main.appendChild(area);
+    main.appendChild(el("p", {}, put, " ", del));
+    main.appendChild(out);
+    const template = { name: "my-pipeline", inputs: [{ name: "x", kind: "TENSOR", datatype: "FP32", shape: [-1, 4] }],
+      steps: [{ id: "a", model: "identity", inputs: { input: "x" } }], outputs: [{ name: "y", from: "a.output" }] };
+    async function load() {
+      J.clear(out);
+      area.value = select.value ? JSON.stringify(await J.api("/v1/pipelines/" + enc(select.value)), null, 2) : JSON.stringify(template, null, 2);
+    }
+    select.addEventListener("change", () => load().catch(J.report(main)));
+    if (ctx.arg && pipes.some((m) => m.name === ctx.arg)) select.value = ctx.arg;
+    await load();
+    put.addEventListener("click", async () => {
+      J.clear(out);
+      let name = select.value;
+      try {
+        const spec = JSON.parse(area.value);
+        if (spec && typeof spec.name === "string") name = spec.name;
+      } catch (e) { /* the server says where */ }
+      if (!name) name = "unnamed";
+      try {
+        const r = await J.api("/v1/pipelines/" + enc(name), { method: "PUT", json: area.value });
+        out.appendChild(el("p", { class: "ok", id: "admin-result" }, (r.replaced ? "Replaced " : "Created ") + r.name));
+        out.appendChild(el("pre", { class: "plan" }, r.plan));
+      } catch (e) {
+        if (e instanceof J.AuthError) return;
+        const line = lineOf(area.value, e.message);
+        out.appendChild(el("p", { class: "error-box", id: "admin-error" }, (e.status === 403 ? "This needs the admin token: " : "") + e.message + (line ? " (line " + line + ")" : "")));
+        out.appendChild(numbered(area.value, line, e.message));
+      }
+    });
+    del.addEventListener("click", async () => {
+      J.clear(out);
+      if (!select.value) return;
+      try {
+        await J.api("/v1/pipelines/" + enc(select.value), { method: "DELETE" });
+        out.appendChild(el("p", { class: "ok", id: "admin-result" }, "Deleted " + select.value));
+      } catch (e) {
+        if (!(e instanceof J.AuthError)) out.appendChild(el("p", { class: "error-box", id: "admin-error" }, e.message));
+      }
+    });
   };
 })();
