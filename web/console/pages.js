@@ -130,6 +130,8 @@
 
   // ---- pipeline graphs ----
   const NODE_W = 210, LINE = 15;
+  // A line's width in px at about `px` per character (the graph's fonts), plus the box's padding.
+  const textWidth = (s, px) => Math.ceil(String(s).length * px) + 18;
 
   function portLine(p) {
     return p.name + ": " + p.kind + " " + p.datatype + J.fmt.shape(p.shape);
@@ -138,19 +140,23 @@
   // Nodes: "in:NAME" (pipeline inputs), "step:ID", "out:NAME"; edges carry the conversions as their label.
   function layout(g) {
     const graph = new window.dagre.graphlib.Graph({ multigraph: true });
-    graph.setGraph({ rankdir: "LR", nodesep: 24, ranksep: 90, marginx: 12, marginy: 12 });
+    // Left to right reads best for a few steps; long pipelines go top to bottom (scrolling down, not sideways).
+    graph.setGraph({ rankdir: g.steps.length > 6 ? "TB" : "LR", nodesep: 24, ranksep: 60, marginx: 12, marginy: 12 });
     graph.setDefaultEdgeLabel(() => ({}));
-    for (const p of g.inputs) graph.setNode("in:" + p.name, { width: 170, height: 2 * LINE + 14, kind: "input", port: p });
+    const ioWidth = (title, p) => Math.max(150, textWidth(title, 7.2), p ? textWidth(p.kind + " " + p.datatype + J.fmt.shape(p.shape), 6.5) : 0);
+    for (const p of g.inputs) graph.setNode("in:" + p.name, { width: ioWidth("input " + p.name, p), height: 2 * LINE + 14, kind: "input", port: p });
     for (const s of g.steps) {
       const lines = 3 + s.inputs.length + s.outputs.length;
-      graph.setNode("step:" + s.id, { width: NODE_W, height: lines * LINE + 16, kind: "step", step: s });
+      const w = Math.max(NODE_W, textWidth(s.id, 7.2), textWidth("model " + s.model, 6.6),
+        ...s.inputs.concat(s.outputs).map((p) => textWidth("▸ " + portLine(p), 6.5)));
+      graph.setNode("step:" + s.id, { width: w, height: lines * LINE + 16, kind: "step", step: s });
     }
-    g.outputs.forEach((o, i) => graph.setNode("out:" + o.name, { width: 170, height: 2 * LINE + 14, kind: "output", out: o, type: g.output_types[i] }));
+    g.outputs.forEach((o, i) => graph.setNode("out:" + o.name, { width: ioWidth("output " + o.name, g.output_types[i]), height: 2 * LINE + 14, kind: "output", out: o, type: g.output_types[i] }));
     const src = (f) => (f.step === null ? "in:" + f.port : "step:" + f.step);
     g.edges.forEach((e, i) => {
       const label = e.conversions.join(" | ");
       graph.setEdge(src(e.from), "step:" + e.to.step,
-        { edge: e, label, width: label ? Math.min(8 * label.length, 260) : 0, height: label ? LINE : 0, labelpos: "c" }, "e" + i);
+        { edge: e, label, width: label ? textWidth(label, 6.2) : 0, height: label ? LINE + 4 : 0, labelpos: "c" }, "e" + i);
     });
     g.outputs.forEach((o, i) => graph.setEdge(src(o.from), "out:" + o.name, { out: o, label: "", width: 0, height: 0 }, "o" + i));
     window.dagre.layout(graph);
@@ -161,10 +167,12 @@
     return el("svg:text", { x, y, class: cls }, s);
   }
 
-  function drawGraph(g) {
+  // The graph as SVG, scaled down to `room` px wide when it is wider.
+  function drawGraph(g, room) {
     const graph = layout(g);
     const gw = graph.graph().width, gh = graph.graph().height;
-    const svg = el("svg:svg", { class: "graph", viewBox: "0 0 " + gw + " " + gh, width: gw, height: gh, id: "pipeline-graph" });
+    const scale = room > 0 && gw > room ? room / gw : 1;
+    const svg = el("svg:svg", { class: "graph", viewBox: "0 0 " + gw + " " + gh, width: Math.floor(gw * scale), height: Math.ceil(gh * scale), id: "pipeline-graph" });
     svg.appendChild(el("svg:defs", {}, el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
       el("svg:path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }))));
     for (const ref of graph.edges()) {
@@ -231,11 +239,11 @@
     main.appendChild(host);
     main.appendChild(el("p", { class: "muted" }, "Click a step to open its model. Edge labels are the conversions the compiler inserted; latencies are live (every 2 s)."));
     main.appendChild(el("details", {}, el("summary", {}, "Compiled plan"), el("pre", { class: "plan" }, g.plan)));
-    host.appendChild(drawGraph(g));
+    host.appendChild(drawGraph(g, host.clientWidth - 14));
     ctx.every(2000, async () => {
       const fresh = await J.api("/console/api/pipelines/" + enc(ctx.arg));
       if (!ctx.live()) return;
-      J.clear(host).appendChild(drawGraph(fresh));
+      J.clear(host).appendChild(drawGraph(fresh, host.clientWidth - 14));
     });
   };
 
