@@ -296,7 +296,8 @@
         const url = URL.createObjectURL(f);
         preview.appendChild(p.kind === "IMAGE" ? el("img", { src: url, alt: f.name }) : el("audio", { src: url, controls: "" }));
       });
-      return { node: el("div", {}, input, preview), value: async () => (input.files[0] ? readAsDataURL(input.files[0]) : undefined) };
+      return { node: el("div", {}, input, preview), value: async () => (input.files[0] ? readAsDataURL(input.files[0]) : undefined),
+        file: () => (input.files[0] ? input.files[0].name : null) };
     }
     if (p.kind === "TEXT") {
       const input = el("textarea", { id, "data-port": p.name, rows: 2 });
@@ -321,7 +322,8 @@
         el("div", { class: "bar-row" }, el("span", { class: "bar-label" }, k),
           el("progress", { max: 1, value: Math.max(0, Math.min(1, v)) }), el("span", { class: "num" }, v.toFixed(3))))));
     }
-    box.appendChild(el("pre", { class: "json" }, JSON.stringify(doc, null, 2)));
+    box.appendChild(el("details", { open: scores || doc.label ? null : "" }, el("summary", {}, "Answer as JSON"),
+      el("pre", { class: "json" }, JSON.stringify(doc, null, 2))));
     return box;
   }
 
@@ -360,16 +362,18 @@
           const answer = await J.api(path + "?all=1", { method: "POST", json: body });
           out.appendChild(answerView(answer));
           J.clear(cmds);
-          const shown = {};
+          // Files go in by name: base64 in the shell for curl, @FILE for junction infer.
+          const parts = [];
           const args = [];
-          for (const { p } of fields) {
+          for (const { p, f } of fields) {
             if (body[p.name] === undefined) continue;
-            const file = p.kind === "IMAGE" || p.kind === "AUDIO";
-            shown[p.name] = file ? "<base64 of the file>" : body[p.name];
-            args.push("--input " + shellQuote(p.name + "=" + (file ? "@FILE" : typeof body[p.name] === "string" ? body[p.name] : JSON.stringify(body[p.name]))));
+            const file = f.file && f.file();
+            const value = typeof body[p.name] === "string" ? body[p.name] : JSON.stringify(body[p.name]);
+            parts.push(file ? JSON.stringify(p.name) + ": \"'\"$(base64 -w0 " + shellQuote(file) + ")\"'\"" : JSON.stringify(p.name) + ": " + JSON.stringify(body[p.name]).replace(/'/g, "'\\''"));
+            args.push("--input " + shellQuote(p.name + "=" + (file ? "@" + file : value)));
           }
           cmds.appendChild(el("h2", {}, "As a command"));
-          cmds.appendChild(el("pre", { class: "cmd", id: "try-curl" }, "curl -s -H 'Content-Type: application/json' " + location.origin + path + " --data " + shellQuote(JSON.stringify(shown))));
+          cmds.appendChild(el("pre", { class: "cmd", id: "try-curl" }, "curl -s -H 'Content-Type: application/json' " + location.origin + path + " --data '{" + parts.join(", ") + "}'"));
           cmds.appendChild(el("pre", { class: "cmd", id: "try-cli" }, "junction infer --model " + shellQuote(m.name) + " " + args.join(" ")));
         } catch (e) {
           if (e instanceof J.AuthError) return;
