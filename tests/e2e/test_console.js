@@ -330,6 +330,15 @@ async function main() {
       check(problems.length === 0, "tokens: nothing failed but the expected 401s", problems.join("; "));
       await page.close();
     }
+    // --console off: no page, no API.
+    const off = await startServer(["--console", "off"]);
+    try {
+      r = await http(off.base, "GET", "/");
+      const r2 = await http(off.base, "GET", "/console/api/overview");
+      check(r.status === 404 && r2.status === 404, "--console off: / and /console/api/... answer 404", r.status + " " + r2.status);
+    } finally {
+      off.kill("SIGTERM");
+    }
   } finally {
     if (browser) await browser.close();
     server.kill("SIGTERM");
