@@ -61,6 +61,27 @@ function startServer(extra) {
   });
 }
 
+// The third-party KServe v2 server of the remote-engine tests: resolves with the child and its "host:port".
+function startKserve() {
+  return new Promise((resolve, reject) => {
+    const child = spawn("/usr/bin/python3", [path.join(__dirname, "kserve_v2_model_server.py"), "--port", "0"],
+      { stdio: ["ignore", "pipe", "pipe"], env: Object.assign({}, process.env, { PYTHONDONTWRITEBYTECODE: "1" }) });
+    let out = "", err = "";
+    const timer = setTimeout(() => reject(new Error("the KServe server did not start in 60 s: " + err)), 60000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /serving on (127\.0\.0\.1:\d+)/.exec(out);
+      if (m && !child.address) {
+        child.address = m[1];
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => { if (!child.address) { clearTimeout(timer); reject(new Error("the KServe server exited: " + err)); } });
+  });
+}
+
 async function http(base, method, p, body, token) {
   const headers = { "Content-Type": "application/json" };
   if (token) headers.Authorization = "Bearer " + token;
@@ -150,10 +171,14 @@ async function renderTime(ctx, url, rounds) {
 
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
-  const server = await startServer([]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jn-console-"));
+  // A remote engine for the remote-engines page: scale2 of a KServe v2 server, registered with --remotes.
+  const kserve = await startKserve();
+  fs.writeFileSync(path.join(dir, "remotes.json"), JSON.stringify([
+    { name: "remote-scale2", endpoint: kserve.address, protocol: "kserve_v2", model: "scale2" }]));
+  const server = await startServer(["--remotes", path.join(dir, "remotes.json")]);
   const base = server.base;
   let tokenServer = null, browser = null;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jn-console-"));
   try {
     // Run-time registrations: the hostile name, and a 20-step chain for the render benchmark.
     const hostile = chainSpec(HOSTILE, 1);
@@ -234,7 +259,11 @@ async function main() {
       check((await page.$$("g.node.step")).length === 20, "20-step graph: 20 steps drawn");
       check((await page.$$("g.edge")).length === 21, "20-step graph: 21 edges drawn");
     });
-    await visit(ctx, "remotes", "/console/remotes");
+    await visit(ctx, "remotes", "/console/remotes", async (page) => {
+      const row = await page.$$eval('tr[data-remote="remote-scale2"] td', (tds) => tds.map((t) => t.textContent));
+      check(row.length === 8 && row[1] === kserve.address && row[2] === "kserve_v2" && row[3] === "scale2" &&
+        row[4] === "ready" && row[5] === "closed" && row[6] === "no lease", "remotes: endpoint, protocol, model, ready, breaker, lease", row.join("|"));
+    });
     await visit(ctx, "try-demo-product", "/console/try/demo-product", async (page) => {
       const file = await page.$('input[type=file][data-port="image"]');
       await file.uploadFile(path.join(ROOT, "tests/data/ankle-boot.png"));
@@ -342,6 +371,7 @@ async function main() {
   } finally {
     if (browser) await browser.close();
     server.kill("SIGTERM");
+    kserve.kill("SIGTERM");
     if (tokenServer) tokenServer.kill("SIGTERM");
     fs.rmSync(dir, { recursive: true, force: true });
   }
