@@ -202,7 +202,17 @@ async function main() {
     });
     const ctx = { browser, base };
 
+    // Traffic before the pages: 3 runs of demo-product (the graph shows them), 20 identity calls, one bad call.
+    const png = fs.readFileSync(path.join(ROOT, "tests/data/ankle-boot.png")).toString("base64");
+    for (let i = 0; i < 3; i++)
+      await http(base, "POST", "/v1/models/demo-product:predict", { image: png, title: "black leather ankle boots" });
+    for (let i = 0; i < 20; i++) await http(base, "POST", "/v1/models/identity:predict", { input: [[1, 2], [3, 4]] });
+    r = await http(base, "POST", "/v1/models/identity:predict", { input: "not a number" });
+    check(r.status === 400, "a bad call is answered 400", r.status);
+
     await visit(ctx, "overview", "/", async (page) => {
+      const errs = await page.$$eval("main table.grid td", (tds) => tds.map((t) => t.textContent));
+      check(errs.includes("400") && errs.includes("POST /v1/models/identity:predict"), "overview: the bad call is among the last errors", errs.join("|"));
       check(await page.$eval("#ov-health", (e) => e.textContent) === "live", "overview: health is live");
       check((await page.$$(".spark canvas")).length === 2, "overview: two sparklines drawn (uPlot)");
     });
@@ -212,6 +222,12 @@ async function main() {
       check(names.includes(HOSTILE), "models: the hostile name shows as text", names.join(","));
       check(await page.evaluate(() => document.querySelectorAll('img[src="x"]').length === 0 && !window.__pwned),
         "models: the hostile name made no element and ran nothing");
+      const lat = await page.$$eval('tr[data-model="identity"] td.num', (tds) => tds.map((t) => t.textContent));
+      check(/^[0-9.]+$/.test(lat[0]) && /^[0-9.]+$/.test(lat[2]), "models: identity's p50 and p99 shown", lat.join("|"));
+      for (let i = 0; i < 10; i++) await http(base, "POST", "/v1/models/identity:predict", { input: [[1, 2]] });
+      await page.waitForFunction(() => /^[0-9.]+$/.test(document.querySelector('tr[data-model="identity"] td.num:last-child').textContent), { timeout: 6000 })
+        .then(() => check(true, "models: identity's request rate shown after the next poll"),
+          (e) => check(false, "models: identity's request rate shown after the next poll", e.message));
     });
     await visit(ctx, "model-fashion-cnn", "/console/models/fashion-cnn", async (page) => {
       const cells = await page.$$eval("table.grid td", (tds) => tds.map((t) => t.textContent));
@@ -230,10 +246,6 @@ async function main() {
       const ports = await page.$eval('g.node.step[data-step="img"]', (g) => g.textContent);
       check(ports.includes("image: IMAGE BYTES[-1]") && ports.includes("scores: CLASSIFICATION FP32[-1, 10]"), "graph: a step shows its ports and types", ports);
     });
-    // Live per-step latency: run the pipeline, the graph shows runs.
-    const png = fs.readFileSync(path.join(ROOT, "tests/data/ankle-boot.png")).toString("base64");
-    for (let i = 0; i < 3; i++)
-      await http(base, "POST", "/v1/models/demo-product:predict", { image: png, title: "black leather ankle boots" });
     {
       const { page, problems } = await watchedPage(browser);
       await page.goto(base + "/console/pipelines/demo-product");
