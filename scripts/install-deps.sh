@@ -2,7 +2,7 @@
 # Installs every Debian package Junction needs to build, test and benchmark.
 # Idempotent: packages already present are skipped; apt-get update runs only when something is missing.
 #
-# usage: scripts/install-deps.sh [--bench] [--data] [--onnxruntime] [--console]
+# usage: scripts/install-deps.sh [--bench] [--data] [--onnxruntime]
 #   --bench  also the HTTP benchmark's extras (bench/http.sh): wrk, and nginx-light (nginx where the release has no
 #            -light package). An nginx already installed in any flavour is kept. Note that Debian's nginx package
 #            starts the system nginx service on port 80 after installing it, where the init system allows that.
@@ -14,17 +14,16 @@
 #            (pinned: ORT_NODE_VERSION) into the git-ignored .cache/onnxruntime of the checkout. Its install script
 #            is skipped (--ignore-scripts): it only fetches optional CUDA/TensorRT libraries from api.nuget.org;
 #            the CPU runtime (bin/napi-v*/linux/x64/libonnxruntime.so.1) is inside the npm tarball.
-#   --console  also the web console's browser libraries and test driver (issue #21): Debian's nodejs + npm when
-#            `node` is missing, then npm @dagrejs/dagre, uplot and puppeteer-core (pinned: CONSOLE_NPM) into the
-#            git-ignored .cache/console of the checkout. The build embeds dagre's and uPlot's files from there (without
-#            them the console is built without graph layout and charts, and says so); puppeteer-core drives Debian's
-#            chromium (in the list below) for tests/e2e/test_console.js and downloads no browser.
+# Always, for the web console (issue #21): Debian's chromium (in the list below) and nodejs + npm, then npm
+# @dagrejs/dagre, uplot and puppeteer-core (pinned: CONSOLE_NPM) into the git-ignored .cache/console of the checkout.
+# The build embeds dagre's and uPlot's files from there (without them the console is built without graph layout
+# and charts, and says so); puppeteer-core drives the system chromium for tests/e2e/test_console.js and downloads
+# no browser (it has no install script; --ignore-scripts keeps it so).
 set -euo pipefail
 
 bench=0
 data=0
 onnxruntime=0
-console=0
 ORT_NODE_VERSION=1.30.0
 CONSOLE_NPM=(@dagrejs/dagre@1.1.8 uplot@1.6.32 puppeteer-core@24.43.1)
 for arg in "$@"; do
@@ -32,13 +31,12 @@ for arg in "$@"; do
   --bench) bench=1 ;;
   --data) data=1 ;;
   --onnxruntime | --ort) onnxruntime=1 ;;
-  --console) console=1 ;;
   -h | --help)
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     exit 0
     ;;
   *)
-    echo "install-deps: unknown option '$arg' (usage: $0 [--bench] [--data] [--onnxruntime] [--console])" >&2
+    echo "install-deps: unknown option '$arg' (usage: $0 [--bench] [--data] [--onnxruntime])" >&2
     exit 2
     ;;
   esac
@@ -134,9 +132,9 @@ if [ "$onnxruntime" = 1 ]; then
   echo "install-deps: onnxruntime-node $ORT_NODE_VERSION ready in $ort"
 fi
 
-if [ "$console" = 1 ]; then
+console_libs() {
+  local root need=()
   root=$(cd "$(dirname "$0")/.." && pwd)
-  need=()
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
   if [ "${#need[@]}" -gt 0 ]; then
@@ -145,12 +143,11 @@ if [ "$console" = 1 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
   fi
-  dir=$root/.cache/console
-  stamp="$dir/installed.txt"
+  local dir=$root/.cache/console
+  local stamp="$dir/installed.txt"
   if [ "$(cat "$stamp" 2>/dev/null || true)" != "${CONSOLE_NPM[*]}" ]; then
     echo "install-deps: npm install ${CONSOLE_NPM[*]} into $dir"
     mkdir -p "$dir"
-    # puppeteer-core has no install script (it never downloads a browser); --ignore-scripts keeps it so for all three.
     PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$dir" --no-audit --no-fund --no-save --ignore-scripts \
       "${CONSOLE_NPM[@]}"
     echo "${CONSOLE_NPM[*]}" >"$stamp"
@@ -160,4 +157,5 @@ if [ "$console" = 1 ]; then
     exit 1
   }
   echo "install-deps: console libraries ready in $dir"
-fi
+}
+console_libs
