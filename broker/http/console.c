@@ -95,6 +95,8 @@ static const char ASSETS[] = "/console/assets/";
 
 jn_console_kind jn_console_classify(const char *method, const char *path)
 {
+    if (path[0] != '/' || (path[1] != '\0' && path[1] != 'c'))
+        return JN_CONSOLE_NONE; /* every inference path: one comparison */
     if (strcmp(path, "/") == 0 || strcmp(path, "/console") == 0 || strcmp(path, "/console/") == 0 ||
         strncmp(path, ASSETS, sizeof ASSETS - 1) == 0)
         return JN_CONSOLE_PAGE;

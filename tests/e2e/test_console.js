@@ -2,17 +2,23 @@
 // puppeteer-core (scripts/install-deps.sh --console; nothing downloaded). Starts the real junction binary:
 //   node tests/e2e/test_console.js /path/to/junction [screenshot-dir]
 // (NODE_PATH must reach .cache/console/node_modules; CTest sets it.) Checks:
-// - every page (overview, models, a model, pipelines, the demo-product graph, remote engines, try it, evaluation,
-//   admin) loads with no console error, no page error, no failed request and no HTTP error answer;
+// - every page (overview, models, a model, pipelines, the demo-product graph, a 20-step graph, remote engines, try
+//   it, evaluation, admin) loads with no console error, no page error, no failed request, no HTTP error answer, no
+//   inline script or handler and no CSP violation;
+// - overview: health, sparklines, a bad call among the last errors; models: percentiles, and a request rate after
+//   the next poll; remote engines: a KServe v2 remote (kserve_v2_model_server.py) with endpoint, breaker, lease;
 // - the demo-product graph has exactly its steps (img, txt, fuse) and edges, the relabel conversion on txt -> fuse,
-//   and a click on a step opens its model;
-// - try it on demo-product with tests/data/ankle-boot.png and a title answers "Ankle boot";
+//   the ports and types, live per-step latency, and a click on a step opens its model;
+// - try it on demo-product with tests/data/ankle-boot.png and a title answers "Ankle boot" (score bars, curl and
+//   junction infer shown); evaluation of a JSONL upload (accuracy, confusion matrix, the failed line), then the last
+//   report; admin: the checker's error at its line, then a good put;
 // - a pipeline named `<img src=x onerror=alert(1)>` (with a step id and description just as hostile) shows as text
 //   on the models page, its graph and try it, and no script runs (no dialog, no <img src=x>, no global set);
-// - with tokens configured: no token and a wrong token show the login prompt, the right one shows the overview;
-// - the CSP header is on the page, and no inline script or style attribute is in the DOM;
-// - first render of the overview and of a 20-step pipeline graph, measured in the browser (printed; the issue's
-//   bounds, 300 ms and 500 ms, are checked);
+// - with tokens configured: no token and a wrong token show the login prompt, the right one shows the overview and
+//   is kept in sessionStorage only; the client token cannot put a pipeline, the admin token can;
+// - --console off: / and /console/api/... answer 404;
+// - first render of the overview and of a 20-step pipeline graph, measured in the browser (median and best of 7
+//   printed; the issue's bounds, 300 ms and 500 ms, checked on the best).
 // Screenshots of every page go to the screenshot dir (default build/console-screenshots, git-ignored).
 // Closes with "N passed, M failed" (exit status 1 on any failure).
 "use strict";
@@ -369,6 +375,24 @@ async function main() {
       const stored = await page.evaluate(() => [sessionStorage.getItem("junction-token"), localStorage.length, document.cookie]);
       check(stored[0] === "client-secret-1" && stored[1] === 0 && stored[2] === "", "tokens: kept in session storage only", JSON.stringify(stored));
       check(problems.length === 0, "tokens: nothing failed but the expected 401s", problems.join("; "));
+      await page.close();
+    }
+    {
+      // The client token may read but not put a pipeline: the admin page says the admin token is needed.
+      const { page, problems } = await watchedPage(browser, (resp) => resp.status() === 403,
+        (text) => /status of 403 \(Forbidden\)/.test(text));
+      await page.evaluateOnNewDocument(() => sessionStorage.setItem("junction-token", "client-secret-1"));
+      await page.goto(tokenServer.base + "/console/admin");
+      await ready(page);
+      await page.click("#admin-put");
+      await page.waitForSelector("#admin-error");
+      const msg = await page.$eval("#admin-error", (e) => e.textContent);
+      check(/admin token/.test(msg), "tokens: the client token cannot put a pipeline (the page says so)", msg);
+      await page.evaluate(() => sessionStorage.setItem("junction-token", "admin-secret-2"));
+      await page.click("#admin-put");
+      await page.waitForSelector("#admin-result");
+      check(/Created my-pipeline/.test(await page.$eval("#admin-result", (e) => e.textContent)), "tokens: the admin token puts it");
+      check(problems.length === 0, "tokens: nothing failed but the expected 403", problems.join("; "));
       await page.close();
     }
     // --console off: no page, no API.
