@@ -19,7 +19,7 @@
 // - --console off: / and /console/api/... answer 404;
 // - first render of the overview and of a 20-step pipeline graph, measured in the browser (median and best of 7
 //   printed; the bounds, 300 ms and 500 ms, checked on the best).
-// Screenshots of every page go to the screenshot dir (default build/console-screenshots, git-ignored).
+// Screenshots of every page go to the screenshot dir (ctest passes build/console-screenshots: git-ignored).
 // Closes with "N passed, M failed" (exit status 1 on any failure).
 "use strict";
 
