@@ -3,6 +3,7 @@
 #include "console.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@ struct jn_console {
     model_rate rates[N_RATES]; /* mu */
     size_t n_rates;
     char *last_eval; /* mu: the last evaluation's report (JSON text), or NULL */
+    atomic_bool closing; /* the server began shutting down */
 };
 
 jn_console *jn_console_create(jn_registry *reg)
@@ -73,6 +75,12 @@ void jn_console_destroy(jn_console *c)
     free(c->last_eval);
     pthread_mutex_destroy(&c->mu);
     free(c);
+}
+
+void jn_console_set_closing(jn_console *c)
+{
+    if (c)
+        atomic_store(&c->closing, true);
 }
 
 void jn_console_set_remotes(jn_console *c, jn_console_remotes_fn fn, void *arg)
@@ -232,7 +240,9 @@ static json_t *overview(jn_console *c)
                                                 jn__json_text(e->message)));
     }
     pthread_mutex_unlock(&c->mu);
-    return json_pack("{s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}", "health", "live", "uptime_s", up,
+    /* live: answering; ready: every model ready (as /v2/health/ready, which also turns 503 on shutdown). */
+    const char *health = atomic_load(&c->closing) ? "shutting down" : n_ready == n_models ? "ready" : "live";
+    return json_pack("{s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}", "health", health, "uptime_s", up,
                      "rss_bytes", (json_int_t)rss, "open_streams", (json_int_t)jn_metrics_open_streams(),
                      "requests_total", (json_int_t)(ok + failed), "errors_total", (json_int_t)failed, "models",
                      (json_int_t)n_models, "models_ready", (json_int_t)n_ready, "rates", series, "last_errors",

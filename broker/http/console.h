@@ -6,7 +6,8 @@
  *   GET /console/assets/{file}                 the embedded scripts and styles (console_assets.c, generated at
  *                                              build time from web/console and .cache/console; nothing read from
  *                                              disk at run time)
- *   GET /console/api/overview                  health, uptime, RSS, open streams, requests/s and errors/s series,
+ *   GET /console/api/overview                  health ("ready": every model ready, "live": some not, "shutting
+ *                                              down"), uptime, RSS, open streams, requests/s and errors/s series,
  *                                              the last errors the HTTP front end answered
  *   GET /console/api/models                    every model: name, versions, platform, readiness, signature,
  *                                              latency percentiles (p50/p90/p99 ms) and request rate
@@ -44,6 +45,9 @@ typedef struct jn_console jn_console;
 /* NULL on out of memory. */
 jn_console *jn_console_create(jn_registry *reg);
 void jn_console_destroy(jn_console *c);
+
+/* The server began shutting down: the overview's health says so. */
+void jn_console_set_closing(jn_console *c);
 
 /* The remote engines as a JSON array (new reference; NULL on out of memory), from whoever owns them
  * (console_remotes.c over broker/remote). Without one, /console/api/remotes answers an empty list. */

@@ -149,6 +149,7 @@ void jn_http_router_destroy(jn_http_router *r)
 void jn_http_router_begin_shutdown(jn_http_router *r)
 {
     atomic_store(&r->closing, 1);
+    jn_console_set_closing(r->console);
 }
 
 void jn_http_router_cancel(jn_http_router *r)

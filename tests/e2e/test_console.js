@@ -200,7 +200,7 @@ async function main() {
     const csp = r.headers.get("content-security-policy") || "";
     check(r.status === 200 && /script-src 'self'/.test(csp) && !/unsafe/.test(csp), "GET / has a strict CSP", csp);
     r = await http(base, "GET", "/console/api/overview");
-    check(r.status === 200 && JSON.parse(r.text).health === "live", "GET /console/api/overview", r.text.slice(0, 200));
+    check(r.status === 200 && JSON.parse(r.text).health === "ready", "GET /console/api/overview", r.text.slice(0, 200));
 
     browser = await puppeteer.launch({
       executablePath: CHROMIUM, headless: true,
@@ -219,7 +219,7 @@ async function main() {
     await visit(ctx, "overview", "/", async (page) => {
       const errs = await page.$$eval("main table.grid td", (tds) => tds.map((t) => t.textContent));
       check(errs.includes("400") && errs.includes("POST /v1/models/identity:predict"), "overview: the bad call is among the last errors", errs.join("|"));
-      check(await page.$eval("#ov-health", (e) => e.textContent) === "live", "overview: health is live");
+      check(await page.$eval("#ov-health", (e) => e.textContent) === "ready", "overview: health is ready (every model ready)");
       check((await page.$$(".spark canvas")).length === 2, "overview: two sparklines drawn (uPlot)");
     });
     await visit(ctx, "models", "/console/models", async (page) => {
@@ -371,7 +371,7 @@ async function main() {
       await page.type("#login-token", "client-secret-1");
       await page.click("#login-form button[type=submit]");
       await page.waitForFunction(() => document.body.getAttribute("data-ready") === "1" && !document.querySelector("#login[open]"));
-      check(await page.$eval("#ov-health", (e) => e.textContent) === "live", "tokens: the right token shows the overview");
+      check(await page.$eval("#ov-health", (e) => e.textContent) === "ready", "tokens: the right token shows the overview");
       const stored = await page.evaluate(() => [sessionStorage.getItem("junction-token"), localStorage.length, document.cookie]);
       check(stored[0] === "client-secret-1" && stored[1] === 0 && stored[2] === "", "tokens: kept in session storage only", JSON.stringify(stored));
       check(problems.length === 0, "tokens: nothing failed but the expected 401s", problems.join("; "));

@@ -52,7 +52,7 @@
       if (!ctx.live()) return;
       J.clear(cards);
       J.append(cards, [
-        card("Health", o.health === "live" ? "live" : o.health, "ov-health"),
+        card("Health", o.health, "ov-health"),
         card("Uptime", J.fmt.duration(o.uptime_s), "ov-uptime"),
         card("Resident memory", J.fmt.bytes(o.rss_bytes), "ov-rss"),
         card("Open streams", o.open_streams, "ov-streams"),

@@ -127,7 +127,7 @@ static void test_overview_and_models(void)
     jn_console_note_error(c, "POST", "/v1/models/identity:predict", 400, answer, strlen(answer));
 
     json_t *o = call(c, "GET", "/console/api/overview", NULL, 200);
-    JN_CHECK_STR_EQ(json_string_value(json_object_get(o, "health")), "live");
+    JN_CHECK_STR_EQ(json_string_value(json_object_get(o, "health")), "ready");
     JN_CHECK(json_real_value(json_object_get(o, "uptime_s")) >= 0);
     JN_CHECK(json_integer_value(json_object_get(o, "rss_bytes")) > 0);
     JN_CHECK_INT_EQ(json_integer_value(json_object_get(o, "requests_total")), 4);
@@ -139,6 +139,10 @@ static void test_overview_and_models(void)
     JN_CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(errs, 0), "message")), "input 'x': bad");
     JN_CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(errs, 0), "request")),
                     "POST /v1/models/identity:predict");
+    json_decref(o);
+    jn_console_set_closing(c);
+    o = call(c, "GET", "/console/api/overview", NULL, 200);
+    JN_CHECK_STR_EQ(json_string_value(json_object_get(o, "health")), "shutting down");
     json_decref(o);
 
     json_t *m = call(c, "GET", "/console/api/models", NULL, 200);
