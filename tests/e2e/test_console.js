@@ -60,11 +60,22 @@ function startServer(extra) {
       }
     });
     child.stderr.on("data", (d) => (err += d));
+    child.stderrText = () => err;
+    child.exited = new Promise((done) => child.on("exit", (code, signal) => done(code === null ? signal : code)));
     child.on("exit", (code) => {
       clearTimeout(timer);
       if (!child.base) reject(new Error("the server exited with " + code + ": " + err));
     });
   });
+}
+
+// Stops a server (SIGTERM: the graceful path) and checks its exit and that no sanitizer reported (ASan builds).
+const SANITIZER_RE = /ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer/;
+async function stopServer(child, name) {
+  child.kill("SIGTERM");
+  const code = await child.exited;
+  const hits = child.stderrText().split("\n").filter((l) => SANITIZER_RE.test(l));
+  check(code === 0 && hits.length === 0, name + ": stopped cleanly, no sanitizer report", code + " " + hits.slice(0, 5).join(" / "));
 }
 
 // The third-party KServe v2 server of the remote-engine tests: resolves with the child and its "host:port".
@@ -402,13 +413,13 @@ async function main() {
       const r2 = await http(off.base, "GET", "/console/api/overview");
       check(r.status === 404 && r2.status === 404, "--console off: / and /console/api/... answer 404", r.status + " " + r2.status);
     } finally {
-      off.kill("SIGTERM");
+      await stopServer(off, "the --console off server");
     }
   } finally {
     if (browser) await browser.close();
-    server.kill("SIGTERM");
+    await stopServer(server, "the server");
     kserve.kill("SIGTERM");
-    if (tokenServer) tokenServer.kill("SIGTERM");
+    if (tokenServer) await stopServer(tokenServer, "the server with tokens");
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
