@@ -232,6 +232,17 @@ async function main() {
       check(errs.includes("400") && errs.includes("POST /v1/models/identity:predict"), "overview: the bad call is among the last errors", errs.join("|"));
       check(await page.$eval("#ov-health", (e) => e.textContent) === "ready", "overview: health is ready (every model ready)");
       check((await page.$$(".spark canvas")).length === 2, "overview: two sparklines drawn (uPlot)");
+      // Traffic for 5 s while the page polls: the requests/s series shows it (computed by the server).
+      const until = Date.now() + 5000;
+      let sent = 0;
+      while (Date.now() < until) {
+        await http(base, "POST", "/v1/models/identity:predict", { input: [[1, 2]] });
+        sent++;
+      }
+      await new Promise((res) => setTimeout(res, 2100)); // one more poll
+      const o = JSON.parse((await http(base, "GET", "/console/api/overview")).text);
+      const peak = Math.max(...o.rates.map((x) => x[1]));
+      check(o.rates.length >= 2 && peak > 10, "overview: the requests/s series shows the traffic (" + sent + " calls in 5 s)", JSON.stringify(o.rates));
     });
     await visit(ctx, "models", "/console/models", async (page) => {
       const names = await page.$$eval("tr[data-model] td:first-child", (tds) => tds.map((t) => t.textContent));
