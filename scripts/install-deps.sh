@@ -14,12 +14,18 @@
 #            (pinned: ORT_NODE_VERSION) into the git-ignored .cache/onnxruntime of the checkout. Its install script
 #            is skipped (--ignore-scripts): it only fetches optional CUDA/TensorRT libraries from api.nuget.org;
 #            the CPU runtime (bin/napi-v*/linux/x64/libonnxruntime.so.1) is inside the npm tarball.
+# Always, for the web console (issue #21): Debian's chromium (in the list below) and nodejs + npm, then npm
+# @dagrejs/dagre, uplot and puppeteer-core (pinned: CONSOLE_NPM) into the git-ignored .cache/console of the checkout.
+# The build embeds dagre's and uPlot's files from there (without them the console is built without graph layout
+# and charts, and says so); puppeteer-core drives the system chromium for tests/e2e/test_console.js and downloads
+# no browser (it has no install script; --ignore-scripts keeps it so).
 set -euo pipefail
 
 bench=0
 data=0
 onnxruntime=0
 ORT_NODE_VERSION=1.30.0
+CONSOLE_NPM=(@dagrejs/dagre@1.1.8 uplot@1.6.32 puppeteer-core@24.43.1)
 for arg in "$@"; do
   case $arg in
   --bench) bench=1 ;;
@@ -47,6 +53,7 @@ packages=(
   python3-onnx libonnx-testdata
   openssl python3-yaml binutils etcd-server
   prometheus
+  chromium
 )
 
 if [ "$bench" = 1 ]; then
@@ -124,3 +131,31 @@ if [ "$onnxruntime" = 1 ]; then
   }
   echo "install-deps: onnxruntime-node $ORT_NODE_VERSION ready in $ort"
 fi
+
+console_libs() {
+  local root need=()
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+  if [ "${#need[@]}" -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+  fi
+  local dir=$root/.cache/console
+  local stamp="$dir/installed.txt"
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "${CONSOLE_NPM[*]}" ]; then
+    echo "install-deps: npm install ${CONSOLE_NPM[*]} into $dir"
+    mkdir -p "$dir"
+    PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$dir" --no-audit --no-fund --no-save --ignore-scripts \
+      "${CONSOLE_NPM[@]}"
+    echo "${CONSOLE_NPM[*]}" >"$stamp"
+  fi
+  node -e "require('$dir/node_modules/puppeteer-core')" || {
+    echo "install-deps: puppeteer-core in $dir does not load on this node ($(node --version))" >&2
+    exit 1
+  }
+  echo "install-deps: console libraries ready in $dir"
+}
+console_libs

@@ -12,6 +12,7 @@
 
 #include "../../adapters/onnx/onnx.h"
 #include "../../engines/builtin.h"
+#include "../http/console.h"
 #include "../http/router.h"
 #include "../http/server.h"
 #include "../remote/remotes.h"
@@ -44,6 +45,7 @@ static void serve_usage(FILE *to)
             "  --grpc-port N            gRPC port (default %d; 0 picks a free one)\n"
             "  --http-port N|any        HTTP port (default %d; 0 turns HTTP off; 'any' picks a free one)\n"
             "  --http-max-body-mb N     largest HTTP request body, in MiB (default 64); larger ones get 413\n"
+            "  --console on|off         the web console at http://HOST:HTTP-PORT/ (default on; README \"Web console\")\n"
             "  --http-threads N         HTTP event-loop threads sharing the connections (default: cores, 1-64)\n"
             "  --threads N              gRPC pump threads, one completion queue each (default 2)\n"
             "  --workers N              worker threads for engines that are not inline (default: cores); gRPC and\n"
@@ -129,6 +131,7 @@ typedef struct serve_config {
     int http_port; /* -1 = off; 0 = any free port */
     size_t http_max_body;
     int http_threads;
+    bool console_off; /* --console off */
     const char *admin_token_file, *client_token_file; /* NULL: none */
     const char *state_dir;                           /* NULL: nothing kept */
     const char *registry, *registry_prefix;          /* cluster mode when registry is set */
@@ -180,6 +183,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_HTTP_THREADS,
         O_MODELS,
         O_REMOTES,
+        O_CONSOLE,
         O_MAX_QUEUE,
         O_MAX_MODEL_QUEUE,
         O_MAX_STREAMS_PER_CONN,
@@ -217,6 +221,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         {"registry-prefix", required_argument, NULL, O_REGISTRY_PREFIX},
         {"http-threads", required_argument, NULL, O_HTTP_THREADS},
         {"remotes", required_argument, NULL, O_REMOTES},
+        {"console", required_argument, NULL, O_CONSOLE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -321,6 +326,11 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
             if (!parse_int(optarg, 0, 1 << 20, &v))
                 return bad_value("--cache-mb", optarg, "a size in MiB (0-1048576)");
             cfg->cache_bytes = (size_t)v << 20;
+            break;
+        case O_CONSOLE:
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+                return bad_value("--console", optarg, "'on' or 'off'");
+            cfg->console_off = strcmp(optarg, "off") == 0;
             break;
         case O_REMOTES:
             cfg->remotes_file = optarg;
@@ -540,6 +550,8 @@ static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
     }
     jn_http_router_set_control(p->router, &p->control);
     jn_http_router_set_auth(p->router, &p->auth);
+    jn_http_router_set_console(p->router, !cfg->console_off);
+    jn_console_attach_remotes(jn_http_router_console(p->router), p->remotes);
     jn_dispatch_limits limits = {cfg->opt.max_inflight, (size_t)cfg->opt.max_queue, (size_t)cfg->opt.max_model_queue,
                                  p->cache};
     jn_http_router_set_limits(p->router, &limits);

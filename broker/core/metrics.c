@@ -730,3 +730,100 @@ char *jn_metrics_render(size_t *len)
         *len = o.len;
     return o.buf;
 }
+
+/* ---- read-only snapshots (metrics.h) ---- */
+
+_Static_assert(JN_METRICS_N_BOUNDS == N_BOUNDS, "the public bucket count is the histograms'");
+
+const int64_t *jn_metrics_bounds_ns(void)
+{
+    return bound_ns;
+}
+
+static void hist_view(const hist_counts *h, jn_metrics_hist *dst)
+{
+    memcpy(dst->count, h->count, sizeof dst->count);
+    dst->sum_ns = h->sum_ns;
+}
+
+bool jn_metrics_model_view_get(const char *model, jn_metrics_model_view *view)
+{
+    memset(view, 0, sizeof *view);
+    bool found;
+    pthread_rwlock_rdlock(&g.lock);
+    size_t i = table_find(&g.models, cmp_model, model ? model : "", &found);
+    const jn_model_stats *m = found ? g.models.items[i] : NULL;
+    pthread_rwlock_unlock(&g.lock); /* stats objects live for ever */
+    if (!m)
+        return false;
+    for (size_t f = 0; f < N_FRONTENDS; f++) {
+        view->ok += atomic_load_explicit(&m->requests[f][0], memory_order_relaxed);
+        view->failed += atomic_load_explicit(&m->requests[f][1], memory_order_relaxed);
+    }
+    view->in_flight = atomic_load_explicit(&m->in_flight, memory_order_relaxed);
+    hist_counts c = {{0}, 0};
+    hist_add_to(&m->phase[PHASE_TOTAL], &c);
+    hist_view(&c, &view->total);
+    return true;
+}
+
+bool jn_metrics_step_view_get(const char *pipeline, const char *step, uint64_t *ok, uint64_t *failed,
+                              jn_metrics_hist *duration)
+{
+    *ok = *failed = 0;
+    memset(duration, 0, sizeof *duration);
+    step_key k = {pipeline ? pipeline : "", step ? step : ""};
+    bool found;
+    pthread_rwlock_rdlock(&g.lock);
+    size_t i = table_find(&g.steps, cmp_step, &k, &found);
+    const jn_step_stats *s = found ? g.steps.items[i] : NULL;
+    pthread_rwlock_unlock(&g.lock);
+    if (!s)
+        return false;
+    hist_counts c = {{0}, 0};
+    for (size_t h = 0; h < N_SHARDS; h++) {
+        *ok += atomic_load_explicit(&s->shard[h].runs[0], memory_order_relaxed);
+        *failed += atomic_load_explicit(&s->shard[h].runs[1], memory_order_relaxed);
+        hist_add_to(&s->shard[h].duration, &c);
+    }
+    hist_view(&c, duration);
+    return true;
+}
+
+int64_t jn_metrics_open_streams(void)
+{
+    int64_t open = 0;
+    pthread_rwlock_rdlock(&g.lock);
+    for (size_t i = 0; i < g.streams.n; i++)
+        open += atomic_load_explicit(&((const stream_stats *)g.streams.items[i])->open, memory_order_relaxed);
+    pthread_rwlock_unlock(&g.lock);
+    return open;
+}
+
+uint64_t jn_metrics_unknown_total(void)
+{
+    uint64_t n = 0;
+    for (size_t f = 0; f < N_FRONTENDS; f++)
+        n += atomic_load_explicit(&g.unknown_model[f], memory_order_relaxed);
+    return n;
+}
+
+void jn_metrics_process_view(int64_t *rss_bytes, double *uptime_s)
+{
+    *rss_bytes = -1;
+    *uptime_s = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size_pages, rss_pages;
+    long page = sysconf(_SC_PAGESIZE);
+    if (f && page > 0 && fscanf(f, "%llu %llu", &size_pages, &rss_pages) == 2)
+        *rss_bytes = (int64_t)(rss_pages * (unsigned long long)page);
+    if (f)
+        fclose(f);
+    unsigned long long fields[STAT_WANT];
+    long hz = sysconf(_SC_CLK_TCK);
+    struct timespec now;
+    if (self_stat_fields(fields, STAT_WANT) == 0 && hz > 0 && clock_gettime(CLOCK_BOOTTIME, &now) == 0) {
+        double up = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - (double)fields[STAT_STARTTIME] / (double)hz;
+        *uptime_s = up > 0 ? up : 0.0;
+    }
+}

@@ -101,4 +101,33 @@ void jn_metrics_text_family(jn_metrics_text *t, const char *name, const char *ty
 void jn_metrics_text_sample(jn_metrics_text *t, const char *name, const char *const (*labels)[2], size_t n,
                             uint64_t value);
 
+/* ---- read-only snapshots for front ends that draw the numbers themselves (the web console, issue #21) ----
+ * Each figure is read with relaxed loads: consistent by itself, not all taken at one instant. */
+
+/* The latency buckets' upper bounds in nanoseconds (JN_METRICS_N_BOUNDS of them; the last bucket is unbounded). */
+#define JN_METRICS_N_BOUNDS 16
+const int64_t *jn_metrics_bounds_ns(void);
+
+typedef struct jn_metrics_hist {
+    uint64_t count[JN_METRICS_N_BOUNDS + 1]; /* per bucket, not cumulative */
+    uint64_t sum_ns;
+} jn_metrics_hist;
+
+typedef struct jn_metrics_model_view {
+    uint64_t ok, failed; /* requests answered, every front end */
+    int64_t in_flight;
+    jn_metrics_hist total; /* received -> answer encoded */
+} jn_metrics_model_view;
+
+/* Model `model`'s figures; false (and *view zeroed) when nothing was ever recorded for it. Never creates an entry. */
+bool jn_metrics_model_view_get(const char *model, jn_metrics_model_view *view);
+/* Step `step` of `pipeline`: runs by outcome and the duration histogram; false (zeroed) when never recorded. */
+bool jn_metrics_step_view_get(const char *pipeline, const char *step, uint64_t *ok, uint64_t *failed,
+                              jn_metrics_hist *duration);
+/* Streams open now (every protocol), and requests that named no registered model (every front end). */
+int64_t jn_metrics_open_streams(void);
+uint64_t jn_metrics_unknown_total(void);
+/* The process: resident memory in bytes and seconds since it started; -1 where /proc cannot be read. */
+void jn_metrics_process_view(int64_t *rss_bytes, double *uptime_s);
+
 #endif

@@ -13,6 +13,7 @@
  *   GET  /metrics                                    Prometheus text 0.0.4
  *   GET  /v1/models, /v1/models/{name}               models (junction.v1 ModelInfo as JSON)
  *   GET  /v1/pipelines; GET, PUT, DELETE /v1/pipelines/{name}
+ *   GET  /, /console/...; GET /console/api/...      the web console and the JSON it polls (console.h)
  * HEAD is answered like GET (the server core drops the body). Unknown paths: 404 {"error"}; a known path with a
  * wrong method: 405 with Allow; a POST/PUT whose Content-Type is not application/json (parameters allowed; a
  * missing Content-Type counts as JSON; application/octet-stream too for a v2 infer with
@@ -60,6 +61,12 @@ void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth);
  * max_inflight, or requests waiting for a worker beyond max_queue in all or beyond max_model_queue for one model's
  * inference calls, are answered 429 at once. Call before serving. */
 void jn_http_router_set_limits(jn_http_router *r, const jn_dispatch_limits *limits);
+
+/* The web console (console.h) is served at / and /console/... unless turned off here (--console off; call before
+ * serving). jn_http_router_console gives it (NULL when off), e.g. to attach the remote engines. */
+struct jn_console;
+void jn_http_router_set_console(jn_http_router *r, bool on);
+struct jn_console *jn_http_router_console(jn_http_router *r);
 
 /* The jn_http_handler: set jn_http_server_options.handler to it and .user to the router. */
 void jn_http_router_handle(jn_http_request *req);

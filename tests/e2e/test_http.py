@@ -357,8 +357,13 @@ def check_errors(t, srv, c):
          (400, "model 'identity': input 'input': data nesting does not match shape [2,2]: data[1] has 1 elements, "
                "expected 2"), "nesting that does not match the shape: 400")
 
+    # The web console answers / (issue #21; test_console.js drives it in a browser); --console off turns it off.
+    r = c("GET", "/")
+    t.check(r.status == 200 and r.header("Content-Type").startswith("text/html") and
+            "script-src 'self'" in (r.header("Content-Security-Policy") or ""), "GET /: the console's page with its CSP",
+            repr(r))
     # 404, 405, 415.
-    for path in ("/", "/v3", "/v2/models", "/v2/health", "/v2/models/identity/explain", "/v1/models/identity:explain",
+    for path in ("/v3", "/v2/models", "/v2/health", "/v2/models/identity/explain", "/v1/models/identity:explain",
                  "/v2/models/identity/versions/1/ready/x", "/metrics/x", "/v2/"):
         r = c("GET", path)
         t.check(r.status == 404 and r.error(), "GET %s: 404 with an error" % path, repr(r))

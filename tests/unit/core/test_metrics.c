@@ -965,6 +965,61 @@ static void test_render_format(void)
     free(text);
 }
 
+/* The read-only views front ends draw from (metrics.h): they never create an entry, and they add up what the text
+ * shows (every front end, every step shard). */
+static void test_views(void)
+{
+    jn_metrics_model_view v;
+    JN_CHECK(!jn_metrics_model_view_get("view-never-seen", &v));
+    JN_CHECK_INT_EQ(v.ok + v.failed, 0);
+    char *text = jn_metrics_render(NULL);
+    JN_REQUIRE(text);
+    JN_CHECK(strstr(text, "view-never-seen") == NULL); /* looking did not create it */
+    free(text);
+
+    jn_model_stats *st = jn_metrics_model("view-model");
+    jn_metrics_request_begin(st);
+    jn_metrics_request_end(st, JN_METRICS_GRPC, true, 10, 20, 300000); /* (0.25, 0.5] ms */
+    jn_metrics_request_begin(st);
+    jn_metrics_request_end(st, JN_METRICS_HTTP, false, 10, 20, 300000);
+    jn_metrics_request_begin(st); /* still in flight */
+    JN_REQUIRE(jn_metrics_model_view_get("view-model", &v));
+    JN_CHECK_INT_EQ(v.ok, 1);
+    JN_CHECK_INT_EQ(v.failed, 1);
+    JN_CHECK_INT_EQ(v.in_flight, 1);
+    JN_CHECK_INT_EQ(v.total.count[2], 2);
+    JN_CHECK_INT_EQ(v.total.sum_ns, 600000);
+    JN_CHECK_INT_EQ(jn_metrics_bounds_ns()[2], 500000);
+    jn_metrics_request_end(st, JN_METRICS_HTTP, true, -1, -1, -1);
+
+    uint64_t ok, failed;
+    jn_metrics_hist h;
+    JN_CHECK(!jn_metrics_step_view_get("view-pipe", "a", &ok, &failed, &h));
+    jn_step_stats *ss = jn_metrics_step("view-pipe", "a");
+    jn_metrics_step_record(ss, true, 50000);
+    jn_metrics_step_record(ss, false, 20000000000); /* beyond 10 s */
+    JN_REQUIRE(jn_metrics_step_view_get("view-pipe", "a", &ok, &failed, &h));
+    JN_CHECK_INT_EQ(ok, 1);
+    JN_CHECK_INT_EQ(failed, 1);
+    JN_CHECK_INT_EQ(h.count[0], 1);
+    JN_CHECK_INT_EQ(h.count[JN_METRICS_N_BOUNDS], 1);
+
+    int64_t open0 = jn_metrics_open_streams();
+    jn_metrics_stream_opened("view-proto");
+    JN_CHECK_INT_EQ(jn_metrics_open_streams(), open0 + 1);
+    jn_metrics_stream_closed("view-proto");
+    JN_CHECK_INT_EQ(jn_metrics_open_streams(), open0);
+    uint64_t unknown0 = jn_metrics_unknown_total();
+    jn_metrics_unknown_model(JN_METRICS_GRPC);
+    JN_CHECK_INT_EQ(jn_metrics_unknown_total(), unknown0 + 1);
+
+    int64_t rss;
+    double up;
+    jn_metrics_process_view(&rss, &up);
+    JN_CHECK(rss > 1 << 20);
+    JN_CHECK(up >= 0 && up < 3600);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write") == 0) {
@@ -990,5 +1045,6 @@ int main(int argc, char **argv)
     JN_TEST_RUN(test_concurrent_updates);
     JN_TEST_RUN(test_pipeline_steps_recorded);
     JN_TEST_RUN(test_render_format);
+    JN_TEST_RUN(test_views);
     return JN_TEST_EXIT();
 }
