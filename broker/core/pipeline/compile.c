@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "batcher.h"
 #include "executor.h"
 #include "internal.h"
@@ -42,7 +44,7 @@ static int spec_copy(jn_pipeline_spec *dst, const jn_pipeline_spec *src)
     for (size_t i = 0; i < src->n_steps; i++) {
         const jn_step_spec *s = &src->steps[i];
         jn_step_spec *d = jn_pipeline_spec_add_step(dst, s->id, s->model, s->version);
-        if (!d)
+        if (!d || jn_step_spec_set_when(d, s->when))
             return JN_ENOMEM;
         for (size_t k = 0; k < s->n_inputs; k++) {
             jn_binding *b = jn_step_spec_bind(d, s->inputs[k].port, s->inputs[k].from);
@@ -54,9 +56,14 @@ static int spec_copy(jn_pipeline_spec *dst, const jn_pipeline_spec *src)
             b->offset = s->inputs[k].offset;
         }
     }
-    for (size_t i = 0; i < src->n_outputs; i++)
+    for (size_t i = 0; i < src->n_outputs; i++) {
         if (jn_pipeline_spec_add_output(dst, src->outputs[i].name, src->outputs[i].from))
             return JN_ENOMEM;
+        for (size_t k = 0; k < src->outputs[i].n_more_from; k++)
+            if (jn_pipeline_spec_add_output_source(dst, src->outputs[i].more_from[k]))
+                return JN_ENOMEM;
+        dst->outputs[i].optional = src->outputs[i].optional;
+    }
     for (size_t i = 0; i < src->n_models; i++)
         if (jn_pipeline_spec_add_serving(dst, src->models[i].key, src->models[i].json))
             return JN_ENOMEM;
@@ -139,11 +146,16 @@ void jn__pipe_free(pipe *p)
         free(p->steps[i].ins);
         free(p->steps[i].deps);
         free(p->steps[i].users);
+        jn__cond_free(p->steps[i].when);
+        free(p->steps[i].when);
     }
     free(p->steps);
     free(p->order);
-    for (size_t i = 0; i < p->n_outs; i++)
+    for (size_t i = 0; i < p->n_outs; i++) {
         free(p->outs[i].name);
+        free(p->outs[i].src_steps);
+        free(p->outs[i].src_ports);
+    }
     free(p->outs);
     jn_pipeline_spec_free(&p->spec);
     free(p);
@@ -385,40 +397,274 @@ static int check_names(const jn_pipeline_spec *spec, jn_err *err)
     return 0;
 }
 
-static int type_outputs(pipe *p, jn_engine *e, jn_err *err)
+static bool same_labels(const jn_port *a, const jn_port *b)
+{
+    if (a->n_labels != b->n_labels)
+        return false;
+    for (size_t i = 0; i < a->n_labels; i++)
+        if (strcmp(a->labels[i], b->labels[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Output i's sources: all from steps, all of one kind, datatype, rank and labels; its shape keeps the dimensions they
+ * agree on (-1 elsewhere). */
+static int type_output(pipe *p, size_t i, jn_engine *e, jn_err *err)
 {
     const char *name = p->spec.name;
-    p->outs = calloc(p->spec.n_outputs, sizeof *p->outs);
-    if (!p->outs)
+    const jn_output_spec *o = &p->spec.outputs[i];
+    pout *po = &p->outs[i];
+    size_t n = 1 + o->n_more_from;
+    po->src_steps = calloc(n, sizeof *po->src_steps);
+    po->src_ports = calloc(n, sizeof *po->src_ports);
+    if (!po->src_steps || !po->src_ports)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
-    for (size_t i = 0; i < p->spec.n_outputs; i++) {
-        const jn_output_spec *o = &p->spec.outputs[i];
+    po->optional = o->optional;
+    const jn_port *first = NULL;
+    int64_t shape[JN_MAX_DIMS];
+    for (size_t k = 0; k < n; k++) {
+        const char *from = k ? o->more_from[k - 1] : o->from;
         char what[300];
         snprintf(what, sizeof what, "output '%s'", o->name);
         int step;
         const char *port_name;
         const jn_port *port;
-        int rc = resolve_source(p, name, o->from, what, &step, &port_name, &port, err);
+        int rc = resolve_source(p, name, from, what, &step, &port_name, &port, err);
         if (rc)
             return rc;
         if (step < 0)
             return jn_err_set(err, JN_EINVAL,
                               "pipeline '%s': output '%s' comes from pipeline input '%s'; outputs come from steps "
                               "('step.port')",
-                              name, o->name, o->from);
-        if (!(p->outs[i].name = strdup(o->name)))
+                              name, o->name, from);
+        for (size_t j = 0; j < k; j++)
+            if (po->src_steps[j] == step && strcmp(po->src_ports[j], port_name) == 0)
+                return jn_err_set(err, JN_EINVAL, "pipeline '%s': output '%s' names source '%s' twice", name, o->name,
+                                  from);
+        if (!first) {
+            first = port;
+            memcpy(shape, port->shape, sizeof(int64_t) * (size_t)port->ndim);
+        } else if (port->kind != first->kind || port->dtype != first->dtype || port->ndim != first->ndim ||
+                   !same_labels(port, first)) {
+            char a[200], b[200];
+            return jn_err_set(err, JN_EINVAL,
+                              "pipeline '%s': output '%s': source '%s' is %s%s, but the first source '%s' is %s; "
+                              "every source of an output has one type",
+                              name, o->name, from, jn__port_type(a, sizeof a, port),
+                              same_labels(port, first) ? "" : " (other labels)", o->from,
+                              jn__port_type(b, sizeof b, first));
+        } else {
+            for (int d = 0; d < port->ndim; d++)
+                if (shape[d] != port->shape[d])
+                    shape[d] = -1;
+        }
+        po->src_steps[k] = step;
+        po->src_ports[k] = port_name;
+        po->n_src++;
+        if (k == 0) {
+            po->step = step;
+            po->port = port_name;
+        }
+    }
+    int rc = jn_signature_add_output(&e->sig, o->name, first->kind, first->dtype, first->ndim, shape, err);
+    if (!rc && first->n_labels)
+        rc = jn_port_set_labels(&e->sig.outputs[e->sig.n_outputs - 1], (const char *const *)first->labels,
+                                first->n_labels, err);
+    return rc;
+}
+
+static int type_outputs(pipe *p, jn_engine *e, jn_err *err)
+{
+    p->outs = calloc(p->spec.n_outputs, sizeof *p->outs);
+    if (!p->outs)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->spec.n_outputs; i++) {
+        if (!(p->outs[i].name = strdup(p->spec.outputs[i].name)))
             return jn_err_set(err, JN_ENOMEM, "out of memory");
         p->n_outs++;
-        p->outs[i].step = step;
-        p->outs[i].port = port_name;
-        rc = jn_signature_add_output(&e->sig, o->name, port->kind, port->dtype, port->ndim, port->shape, err);
-        if (!rc && port->n_labels)
-            rc = jn_port_set_labels(&e->sig.outputs[e->sig.n_outputs - 1], (const char *const *)port->labels,
-                                    port->n_labels, err);
+        int rc = type_output(p, i, e, err);
         if (rc)
             return rc;
     }
     return 0;
+}
+
+/* ---- conditions (issue #20) ---- */
+
+static int resolve_for_cond(void *arg, const char *from, const char *what, int *step, const char **port_name,
+                            const jn_port **port, jn_err *err)
+{
+    const pipe *p = arg;
+    return resolve_source(p, p->spec.name, from, what, step, port_name, port, err);
+}
+
+typedef struct leaf_set {
+    cond *leaves[JN_COND_MAX_PIPELINE_LEAVES + 1];
+    int n;
+} leaf_set;
+
+static void add_leaf(cond *leaf, void *arg)
+{
+    leaf_set *ls = arg;
+    for (int i = 0; i < ls->n; i++)
+        if (strcmp(ls->leaves[i]->text, leaf->text) == 0) {
+            leaf->var = i;
+            return;
+        }
+    leaf->var = ls->n;
+    if (ls->n <= JN_COND_MAX_PIPELINE_LEAVES)
+        ls->leaves[ls->n] = leaf;
+    ls->n++;
+}
+
+static void add_leaf_dep(cond *leaf, void *arg)
+{
+    pstep *st = ((void **)arg)[0];
+    pipe *p = ((void **)arg)[1];
+    bool *ok = ((void **)arg)[2];
+    if (leaf->src_step >= 0 &&
+        (!add_unique(&st->deps, &st->n_deps, leaf->src_step) ||
+         !add_unique(&p->steps[leaf->src_step].users, &p->steps[leaf->src_step].n_users, (int)(st - p->steps))))
+        *ok = false;
+}
+
+/* Parses and binds step si's condition; the steps it reads become the step's dependencies. */
+static int bind_when(pipe *p, size_t si, jn_err *err)
+{
+    const char *name = p->spec.name, *text = p->spec.steps[si].when;
+    pstep *st = &p->steps[si];
+    if (!text)
+        return 0;
+    p->has_when = true;
+    char where[300];
+    snprintf(where, sizeof where, "step '%s': when", st->id);
+    json_error_t jerr;
+    json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v)
+        return jn_err_set(err, JN_EINVAL, "pipeline '%s': %s: %s", name, where, jerr.text);
+    if (!(st->when = calloc(1, sizeof *st->when))) {
+        json_decref(v);
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
+    int rc = jn__cond_parse(v, where, 0, st->when, err);
+    json_decref(v);
+    if (!rc)
+        rc = jn__cond_bind(st->when, resolve_for_cond, p, where, err);
+    if (rc) {
+        if (strncmp(err->msg, "pipeline '", 10) != 0)
+            jn_err_prefix(err, "pipeline '%s'", name);
+        return rc;
+    }
+    bool ok = true;
+    void *args[3] = {st, p, &ok};
+    jn__cond_leaves(st->when, add_leaf_dep, args);
+    if (!ok)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (size_t d = 0; d < st->n_deps; d++)
+        if (st->deps[d] == (int)si)
+            return jn_err_set(err, JN_EINVAL, "pipeline '%s': step '%s': its condition reads its own output", name,
+                              st->id);
+    return 0;
+}
+
+/* "{leaf} is true, {leaf} is false" for an assignment. */
+static void describe_vars(const leaf_set *ls, unsigned vars, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ls->n && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s is %s", i ? " and " : "", ls->leaves[i]->text,
+                                 (vars >> i) & 1u ? "true" : "false");
+}
+
+/* Registration's reasoning about decisions: over every true/false assignment of the pipeline's distinct condition
+ * tests, which steps run (a step runs when every step it needs runs and its own condition holds). Refuses a step
+ * that can never run and an output (not "optional") that some assignment leaves with no source. Tests are treated as
+ * independent: write the opposite of a test as {"not": test}, not as another threshold. */
+static int check_decisions(pipe *p, jn_err *err)
+{
+    const char *name = p->spec.name;
+    for (size_t i = 0; i < p->n_steps; i++) { /* topological: producers first */
+        pstep *st = &p->steps[p->order[i]];
+        st->may_skip = st->when != NULL;
+        for (size_t d = 0; d < st->n_deps; d++)
+            st->may_skip |= p->steps[st->deps[d]].may_skip;
+    }
+    if (!p->has_when)
+        return 0;
+    if (p->stream_step >= 0)
+        for (size_t i = 0; i < p->n_steps; i++)
+            if (p->steps[i].when)
+                return jn_err_set(err, JN_EINVAL,
+                                  "pipeline '%s': step '%s' has a condition, but the pipeline streams (step '%s'); "
+                                  "conditions are not supported in streaming pipelines",
+                                  name, p->steps[i].id, p->steps[p->stream_step].id);
+    leaf_set ls = {.n = 0};
+    for (size_t i = 0; i < p->n_steps; i++)
+        if (p->steps[i].when)
+            jn__cond_leaves(p->steps[i].when, add_leaf, &ls);
+    if (ls.n > JN_COND_MAX_PIPELINE_LEAVES)
+        return jn_err_set(err, JN_EINVAL,
+                          "pipeline '%s': %d distinct condition tests; at most %d can be checked at registration",
+                          name, ls.n, JN_COND_MAX_PIPELINE_LEAVES);
+    bool *runs = calloc(p->n_steps, sizeof *runs), *ever = calloc(p->n_steps, sizeof *ever);
+    if (!runs || !ever) {
+        free(runs);
+        free(ever);
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
+    int rc = 0;
+    for (unsigned vars = 0; vars < (1u << ls.n) && !rc; vars++) {
+        for (size_t i = 0; i < p->n_steps; i++) {
+            int s = p->order[i];
+            const pstep *st = &p->steps[s];
+            bool r = !st->when || jn__cond_eval_vars(st->when, vars);
+            for (size_t d = 0; d < st->n_deps && r; d++)
+                r = runs[st->deps[d]];
+            runs[s] = r;
+            ever[s] |= r;
+        }
+        for (size_t o = 0; o < p->n_outs && !rc; o++) {
+            const pout *po = &p->outs[o];
+            bool produced = po->optional;
+            for (size_t k = 0; k < po->n_src && !produced; k++)
+                produced = runs[po->src_steps[k]];
+            if (produced)
+                continue;
+            char when[600], srcs[300];
+            describe_vars(&ls, vars, when, sizeof when);
+            size_t used = 0;
+            srcs[0] = '\0';
+            for (size_t k = 0; k < po->n_src && used < sizeof srcs; k++)
+                used += (size_t)snprintf(srcs + used, sizeof srcs - used, "%s'%s.%s'", k ? ", " : "",
+                                         p->steps[po->src_steps[k]].id, po->src_ports[k]);
+            rc = jn_err_set(err, JN_EINVAL,
+                            "pipeline '%s': output '%s' may be missing: when %s, none of its sources (%s) runs; add "
+                            "a source that runs then (\"from\": [...]) or declare it \"optional\": true",
+                            name, po->name, when, srcs);
+        }
+    }
+    for (size_t i = 0; i < p->n_steps && !rc; i++)
+        if (!ever[i])
+            rc = jn_err_set(err, JN_EINVAL,
+                            "pipeline '%s': step '%s' can never run: its condition is false whenever the steps it "
+                            "needs run",
+                            name, p->steps[i].id);
+    free(runs);
+    free(ever);
+    return rc;
+}
+
+typedef struct input_use {
+    const char *name;
+    bool used;
+} input_use;
+
+static void leaf_uses(cond *leaf, void *arg)
+{
+    input_use *u = arg;
+    if (leaf->src_step < 0 && strcmp(leaf->src_port, u->name) == 0)
+        u->used = true;
 }
 
 static int check_inputs_used(const pipe *p, jn_err *err)
@@ -426,9 +672,15 @@ static int check_inputs_used(const pipe *p, jn_err *err)
     for (size_t i = 0; i < p->spec.inputs.n_inputs; i++) {
         const char *in = p->spec.inputs.inputs[i].name;
         bool used = false;
-        for (size_t s = 0; s < p->n_steps && !used; s++)
+        for (size_t s = 0; s < p->n_steps && !used; s++) {
             for (size_t k = 0; k < p->steps[s].n_ins && !used; k++)
                 used = p->steps[s].ins[k].src_step < 0 && strcmp(p->steps[s].ins[k].src_port, in) == 0;
+            if (!used && p->steps[s].when) { /* a condition reading the input uses it too */
+                input_use u = {in, false};
+                jn__cond_leaves(p->steps[s].when, leaf_uses, &u);
+                used = u.used;
+            }
+        }
         if (!used)
             return jn_err_set(err, JN_EINVAL, "pipeline '%s': input '%s' is not used by any step", p->spec.name, in);
     }
@@ -508,7 +760,7 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
     if (p->n_queues) /* a queued step waits for its batch: never on a pump thread */
         p->all_inline = false;
     for (size_t i = 0; i < p->n_steps; i++)
-        if ((rc = bind_step(p, i, &p->spec.steps[i], err)))
+        if ((rc = bind_step(p, i, &p->spec.steps[i], err)) || (rc = bind_when(p, i, err)))
             goto fail;
     if ((rc = order_steps(p, err)) || (rc = check_inputs_used(p, err)))
         goto fail;
@@ -525,6 +777,8 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
     }
     if (!rc)
         rc = type_outputs(p, e, err);
+    if (!rc)
+        rc = check_decisions(p, err);
     if (rc) {
         jn_engine_unref(e); /* destroy frees p */
         return NULL;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "condition.h"
 #include "convert.h"
 #include "metrics.h"
 #include "pipeline.h"
@@ -39,6 +40,8 @@ typedef struct pstep {
     int *users; /* distinct consumer steps */
     size_t n_users;
     bool check_inputs; /* some input is not guaranteed to fit by its source's own check (see source_covers) */
+    cond *when;        /* bound condition (owned), or NULL: always runs */
+    bool may_skip;     /* has a condition or needs a step that may be skipped: check before running */
     /* Metrics, looked up by the step's first run (exec_step) rather than at compile time, so pipelines that are
      * only checked (or fuzzed) add nothing to the process-wide registry. The one field written after compile. */
     _Atomic(jn_step_stats *) stats;
@@ -48,6 +51,11 @@ typedef struct pout {
     char *name;
     int step;
     const char *port; /* producer output name (borrowed) */
+    /* All sources in order (the first is step/port): the answer takes the first produced. */
+    int *src_steps;
+    const char **src_ports;
+    size_t n_src;
+    bool optional;
 } pout;
 
 typedef struct pipe {
@@ -63,6 +71,7 @@ typedef struct pipe {
     struct jn_batcher **queues; /* the "models" section's queues (owned) */
     const jn_engine **queue_engines; /* the engine each runs */
     size_t n_queues;
+    bool has_when; /* some step has a condition */
 } pipe;
 
 /* The pipeline engine's vtable (run.c); jn_pipeline_compile creates engines with it. */

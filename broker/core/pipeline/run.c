@@ -15,7 +15,9 @@
 
 /* ---- run ---- */
 
-enum { S_SKIP, S_WAIT, S_READY, S_RUNNING, S_DONE };
+/* S_SKIP: not needed for the requested outputs; S_OFF: needed, but its condition was false or a step it needs was
+ * skipped (never started); S_OFF counts as finished for the steps waiting on it, which then skip too. */
+enum { S_SKIP, S_WAIT, S_READY, S_RUNNING, S_DONE, S_OFF };
 enum { STEP_INPUT_SLOTS = 8 };
 
 /* One call of a pipeline. Made in one allocation sized for the pipeline (run_create), so a call costs one
@@ -176,6 +178,30 @@ static int exec_step(run *r, int s, int64_t *clock_ns, jn_err *err)
     return rc;
 }
 
+static const jn_tensor *cond_lookup(const void *arg, int step, const char *port)
+{
+    const run *r = arg;
+    return step < 0 ? jn_tensor_list_find(r->inputs, port) : jn_tensor_list_find(&r->outs[step], port);
+}
+
+/* Should step s (whose producers have all finished) be skipped? 1 yes, 0 no, or a negative JN_E* (a condition that
+ * cannot be evaluated: more than one item, say). Reads only finished steps' state and outputs. */
+static int skip_step(const run *r, int s, jn_err *err)
+{
+    const pstep *st = &r->p->steps[s];
+    for (size_t d = 0; d < st->n_deps; d++)
+        if (r->state[st->deps[d]] == S_OFF)
+            return 1;
+    if (!st->when)
+        return 0;
+    int v = jn__cond_eval(st->when, cond_lookup, r, err);
+    if (v < 0) {
+        jn_err_prefix(err, "pipeline '%s': %s: when", r->p->spec.name, st->label);
+        return v;
+    }
+    return !v;
+}
+
 /* Marks the steps needed for the r->wanted producer steps (closing r->wanted over their producers) as waiting or
  * ready, and every other step (and every step in `exclude`) as skipped. */
 static void plan_needed(run *r, const bool *exclude)
@@ -211,6 +237,15 @@ static int run_in_order(run *r, jn_err *err)
         int s = r->p->order[i];
         if (r->state[s] == S_SKIP || r->state[s] == S_DONE)
             continue;
+        if (r->p->steps[s].may_skip) {
+            int skip = skip_step(r, s, err);
+            if (skip < 0)
+                return skip;
+            if (skip) {
+                r->state[s] = S_OFF;
+                continue;
+            }
+        }
         int rc = exec_step(r, s, &clock_ns, err);
         if (rc)
             return rc;
@@ -260,10 +295,10 @@ static void offer_ready(run *r)
     }
 }
 
-static void finish_step(run *r, int s, int rc, const jn_err *err)
+static void finish_step(run *r, int s, int rc, bool skipped, const jn_err *err)
 {
     r->running--;
-    r->state[s] = S_DONE;
+    r->state[s] = skipped ? S_OFF : S_DONE;
     r->n_done++;
     if (rc) {
         if (!r->rc) {
@@ -296,9 +331,11 @@ static void work(run *r)
         jn_err err;
         jn_err_clear(&err);
         int64_t clock_ns = 0;
-        int rc = exec_step(r, s, &clock_ns, &err);
+        /* Its producers are finished (their state and outputs were written under mu, which this thread took since). */
+        int skip = r->p->steps[s].may_skip ? skip_step(r, s, &err) : 0;
+        int rc = skip < 0 ? skip : skip ? 0 : exec_step(r, s, &clock_ns, &err);
         pthread_mutex_lock(&r->mu);
-        finish_step(r, s, rc, &err);
+        finish_step(r, s, rc, skip == 1, &err);
     }
 }
 
@@ -343,15 +380,18 @@ static int run_planned(run *r, jn_err *err)
     return run_concurrent(r, err);
 }
 
-/* Which step produces requested output `name` (a pipeline output or "step.port"); -1 if none. */
-static int producer_of(const pipe *p, const char *name, const char **port)
+/* The pipeline output called `name`, or NULL. */
+static const pout *out_named(const pipe *p, const char *name)
 {
-    for (size_t i = 0; i < p->n_outs; i++) {
-        if (strcmp(p->outs[i].name, name) == 0) {
-            *port = p->outs[i].port;
-            return p->outs[i].step;
-        }
-    }
+    for (size_t i = 0; i < p->n_outs; i++)
+        if (strcmp(p->outs[i].name, name) == 0)
+            return &p->outs[i];
+    return NULL;
+}
+
+/* Which step produces "step.port" (a step's output asked for by name); -1 if none. */
+static int step_output(const pipe *p, const char *name, const char **port)
+{
     const char *dot = strrchr(name, '.');
     if (!dot)
         return -1;
@@ -371,12 +411,18 @@ static const char *wanted_name(const jn_engine *self, const jn_infer_ctx *ctx, s
     return ctx->n_outputs ? ctx->outputs[i] : self->sig.outputs[i].name;
 }
 
-/* Marks the producers of the requested outputs in r->wanted. */
+/* Marks the producers of the requested outputs (every source of each) in r->wanted. */
 static void want_requested(run *r, const jn_engine *self)
 {
     for (size_t i = 0; i < wanted_count(self, r->ctx); i++) {
-        const char *port;
-        int s = producer_of(r->p, wanted_name(self, r->ctx, i), &port);
+        const char *name = wanted_name(self, r->ctx, i), *port;
+        const pout *o = out_named(r->p, name);
+        if (o) {
+            for (size_t k = 0; k < o->n_src; k++)
+                r->wanted[o->src_steps[k]] = true;
+            continue;
+        }
+        int s = step_output(r->p, name, &port);
         if (s >= 0)
             r->wanted[s] = true;
     }
@@ -386,8 +432,20 @@ static int collect_outputs(const run *r, const jn_engine *self, jn_tensor_list *
 {
     for (size_t i = 0; i < wanted_count(self, r->ctx); i++) {
         const char *name = wanted_name(self, r->ctx, i), *port = NULL;
-        int s = producer_of(r->p, name, &port);
-        const jn_tensor *t = s >= 0 ? jn_tensor_list_find(&r->outs[s], port) : NULL;
+        const pout *o = out_named(r->p, name);
+        const jn_tensor *t = NULL;
+        if (o) { /* the first source produced */
+            for (size_t k = 0; k < o->n_src && !t; k++)
+                t = jn_tensor_list_find(&r->outs[o->src_steps[k]], o->src_ports[k]);
+            if (!t && o->optional)
+                continue; /* every source was skipped: the answer goes without it */
+        } else {
+            int s = step_output(r->p, name, &port);
+            t = s >= 0 ? jn_tensor_list_find(&r->outs[s], port) : NULL;
+            if (!t && s >= 0 && r->state[s] == S_OFF)
+                return jn_err_set(err, JN_EINVAL, "pipeline '%s': output '%s' was not produced: step '%s' was skipped",
+                                  r->p->spec.name, name, r->p->steps[s].id);
+        }
         if (!t)
             return jn_err_set(err, JN_EINTERNAL, "pipeline '%s': output '%s' was not produced", r->p->spec.name,
                               name);
