@@ -467,6 +467,8 @@ static int type_output(pipe *p, size_t i, jn_engine *e, jn_err *err)
         }
     }
     int rc = jn_signature_add_output(&e->sig, o->name, first->kind, first->dtype, first->ndim, shape, err);
+    if (!rc)
+        e->sig.outputs[e->sig.n_outputs - 1].optional = o->optional;
     if (!rc && first->n_labels)
         rc = jn_port_set_labels(&e->sig.outputs[e->sig.n_outputs - 1], (const char *const *)first->labels,
                                 first->n_labels, err);

@@ -42,6 +42,38 @@ static const char *type_of(const json_t *v)
     return "a value";
 }
 
+/* The fewest significant digits that give x back (0.9 is written "0.9"). */
+static int digits_for(double x)
+{
+    char buf[64];
+    for (int p = 1; p < 17; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, x);
+        if (strtod(buf, NULL) == x)
+            return p;
+    }
+    return 17;
+}
+
+static void value_digits(const json_t *v, int *digits)
+{
+    if (json_is_real(v) && digits_for(json_real_value(v)) > *digits)
+        *digits = digits_for(json_real_value(v));
+    const char *key;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v))
+        json_object_foreach((json_t *)v, key, x) value_digits(x, digits);
+    else if (json_is_array(v))
+        json_array_foreach(v, i, x) value_digits(x, digits);
+}
+
+char *jn__cond_dumps(const json_t *v, size_t flags)
+{
+    int digits = 1;
+    value_digits(v, &digits);
+    return json_dumps(v, flags | JSON_REAL_PRECISION(digits));
+}
+
 void jn__cond_free(cond *c)
 {
     if (!c)
@@ -213,7 +245,7 @@ static int parse_leaf(const json_t *v, const char *path, cond *out, jn_err *err)
             (rc = get_number(v, "equals", path, &out->has_equals, &out->equals, err)))
             return rc;
     }
-    if (!(out->text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)))
+    if (!(out->text = jn__cond_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)))
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     return 0;
 }

@@ -58,6 +58,8 @@ typedef struct cond {
 /* Parses and checks the shape of a condition (fields, types, regex); errors are JN_EINVAL naming the JSON path. */
 int jn__cond_parse(const json_t *v, const char *path, int depth, cond *out, jn_err *err);
 void jn__cond_free(cond *c);
+/* json_dumps with numbers in their shortest form (0.9, not 0.90000000000000002); malloc'd. */
+char *jn__cond_dumps(const json_t *v, size_t flags);
 
 /* Resolves a source ("x" or "step.port") to (step, port name, port); 0 or JN_EINVAL naming `what`. */
 typedef int (*jn__cond_resolve_fn)(void *arg, const char *from, const char *what, int *step, const char **port_name,

@@ -324,7 +324,7 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
         jn__cond_free(&c);
         if (rc)
             return rc;
-        char *text = json_dumps(when, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *text = jn__cond_dumps(when, JSON_COMPACT | JSON_PRESERVE_ORDER);
         rc = text ? jn_step_spec_set_when(step, text) : JN_ENOMEM;
         free(text);
         if (rc)
