@@ -1,0 +1,188 @@
+"""Pipelines that decide (issue #20) end to end: `junction serve --pipelines DIR` with conditional steps.
+
+- spam-route (the README's example): spam-text scores a text; `review` (embed) runs only for confident spam or a
+  text that starts with "URGENT" (a CLASSIFICATION test and a POSIX regex under "any"); its output is optional, so
+  a ham text gets an answer without it. Through v2 gRPC (python3-grpcio) with BYTES inputs; two texts in one call
+  are refused with a message naming the condition.
+- gate: `slow` (burn, 200 ms) runs when the number g > 0.5, `fast` (identity) otherwise; the output takes the first
+  produced. A false condition costs no time (the fast calls stay far below the burn), and /metrics counts exactly
+  the slow runs there were (a skipped step is never started).
+- `junction pipeline check` names registration errors: an unknown label, an output that may be missing.
+
+usage: /usr/bin/python3 tests/e2e/test_pipeline_decide.py /path/to/junction
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+
+import harness  # noqa: E402
+from harness import pb, v2_request, v2_output_array  # noqa: E402
+
+SPAM = {"from": "c.scores", "label": ["spam"], "score_above": 0.9}
+SPAM_ROUTE = {
+    "name": "spam-route",
+    "inputs": [{"name": "text", "kind": "TEXT", "datatype": "BYTES", "shape": [-1]}],
+    "steps": [
+        {"id": "c", "model": "spam-text", "inputs": {"text": "text"}},
+        {"id": "review", "model": "embed", "inputs": {"text": "text"},
+         "when": {"any": [SPAM, {"from": "text", "matches": "^URGENT"}]}},
+    ],
+    "outputs": [{"name": "scores", "from": "c.scores"},
+                {"name": "review_embedding", "from": "review.embedding", "optional": True}],
+}
+GATE = {
+    "name": "gate",
+    "inputs": [{"name": "x", "kind": "TENSOR", "datatype": "FP32", "shape": [-1, -1]},
+               {"name": "g", "kind": "TENSOR", "datatype": "FP32", "shape": [1, 1]}],
+    "steps": [
+        {"id": "slow", "model": "burn", "inputs": {"input": "x"}, "when": {"from": "g", "above": 0.5}},
+        {"id": "fast", "model": "identity", "inputs": {"input": "x"}, "when": {"not": {"from": "g", "above": 0.5}}},
+    ],
+    "outputs": [{"name": "y", "from": ["slow.output", "fast.output"]}],
+}
+SPAM_TEXT = "FREE cash prize!!! Click here now to claim your WINNINGS, limited offer, act now"
+HAM_TEXT = "Hi Bob, are we still meeting for lunch on Tuesday? Cheers, Alice"
+TIMEOUT = 30
+
+
+def write(d, name, obj):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    return path
+
+
+def text_request(model, texts):
+    req = pb.v2.ModelInferRequest(model_name=model)
+    inp = req.inputs.add(name="text", datatype="BYTES", shape=[len(texts)])
+    inp.contents.bytes_contents.extend([s.encode() for s in texts])
+    return req
+
+
+def gate_request(g, burn_ms):
+    req = v2_request("gate", np.ones((1, 4), np.float32), params={"burn_ms": burn_ms}, input_name="x")
+    inp = req.inputs.add(name="g", datatype="FP32", shape=[1, 1])
+    req.raw_input_contents.append(np.array([[g]], np.float32).tobytes())
+    return req
+
+
+def metric(text, name, labels):
+    want = ",".join('%s="%s"' % kv for kv in labels)
+    for line in text.splitlines():
+        if line.startswith("%s{%s}" % (name, want)):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def group_serve(t):
+    d = os.path.join(t.workdir, "pipelines")
+    os.makedirs(d, exist_ok=True)
+    write(d, "01-spam-route.json", SPAM_ROUTE)
+    write(d, "02-gate.json", GATE)
+    srv = t.start_server(["--pipelines", d, "--http-port", "any"])
+    v2 = srv.v2(srv.channel())
+
+    with t.case("spam-route: confident spam runs review, ham skips it (optional output left out)"):
+        r = t.call("spam text", v2.ModelInfer, text_request("spam-route", [SPAM_TEXT]))
+        if r:
+            names = [o.name for o in r.outputs]
+            t.eq(sorted(names), ["review_embedding", "scores"], "spam: scores and review_embedding")
+            s, _ = v2_output_array(r, "scores")
+            t.check(s is not None and s[0][1] > 0.9, "spam: spam score above 0.9", repr(s))
+        r = t.call("ham text", v2.ModelInfer, text_request("spam-route", [HAM_TEXT]))
+        if r:
+            t.eq([o.name for o in r.outputs], ["scores"], "ham: scores only (review skipped)")
+            s, _ = v2_output_array(r, "scores")
+            t.check(s is not None and s[0][0] > 0.5, "ham: ham is the top label", repr(s))
+        r = t.call("URGENT ham text", v2.ModelInfer, text_request("spam-route", ["URGENT " + HAM_TEXT]))
+        if r:
+            t.eq(sorted(o.name for o in r.outputs), ["review_embedding", "scores"],
+                 "a text matching ^URGENT is reviewed (the regex under any)")
+    with t.case("spam-route: two texts in one call is an error naming the condition"):
+        try:
+            v2.ModelInfer(text_request("spam-route", [HAM_TEXT, SPAM_TEXT]), timeout=TIMEOUT)
+            t.check(False, "two texts: refused", "answered")
+        except grpc.RpcError as e:
+            t.check_rpc_error(e, grpc.StatusCode.INVALID_ARGUMENT, "two texts",
+                              "pipeline 'spam-route': step 'review' (model 'embed'): when: condition",
+                              "reads one row of scores, got 4 values in 2 rows")
+
+    with t.case("gate: the first source produced; a false condition costs no time and starts nothing"):
+        slow_calls, fast_times, slow_times = 0, [], []
+        for i in range(10):
+            g = 1.0 if i % 5 == 0 else 0.0
+            start = time.monotonic()
+            r = t.call("gate g=%g" % g, v2.ModelInfer, gate_request(g, 200))
+            took = time.monotonic() - start
+            if not r:
+                continue
+            y, _ = v2_output_array(r, "y")
+            t.check(y is not None and y.shape == (1, 4) and float(y.sum()) == 4.0, "gate g=%g: y is x" % g, repr(y))
+            (slow_times if g else fast_times).append(took)
+            slow_calls += g > 0
+        t.check(fast_times and max(fast_times) < 0.1, "gate: every call with a false slow condition under 100 ms",
+                repr(fast_times))
+        t.check(slow_times and min(slow_times) >= 0.2, "gate: calls through the burn take its 200 ms",
+                repr(slow_times))
+        with urllib.request.urlopen("http://%s/metrics" % srv.http_address, timeout=TIMEOUT) as resp:
+            text = resp.read().decode()
+        runs = metric(text, "junction_pipeline_step_runs_total",
+                      [("pipeline", "gate"), ("step", "slow"), ("outcome", "success")])
+        fast = metric(text, "junction_pipeline_step_runs_total",
+                      [("pipeline", "gate"), ("step", "fast"), ("outcome", "success")])
+        t.eq((runs, fast), (float(slow_calls), 10.0 - slow_calls),
+             "/metrics: the slow step ran once per true condition, the fast one per false")
+    t.stop_server(srv)
+
+
+def check_fails(t, what, path, substrings):
+    p = subprocess.run([t.binary, "pipeline", "check", path], capture_output=True, text=True, timeout=60)
+    t.eq(p.returncode, 1, "%s: exit status 1" % what)
+    missing = [s for s in substrings if s not in p.stderr]
+    t.check(not missing, "%s: the message names %r" % (what, substrings), "stderr %r" % p.stderr[:600])
+
+
+def group_check(t):
+    d = os.path.join(t.workdir, "check")
+    os.makedirs(d, exist_ok=True)
+    with t.case("pipeline check: registration errors named"):
+        bad_label = json.loads(json.dumps(SPAM_ROUTE))
+        bad_label["steps"][1]["when"] = {"from": "c.scores", "label": ["spamm"]}
+        check_fails(t, "unknown label", write(d, "label.json", bad_label),
+                    ["pipeline 'spam-route': step 'review': when: condition",
+                     "'c.scores' has no label 'spamm' (its labels are 'ham', 'spam')"])
+        missing = json.loads(json.dumps(SPAM_ROUTE))
+        del missing["outputs"][1]["optional"]
+        check_fails(t, "output may be missing", write(d, "missing.json", missing),
+                    ["output 'review_embedding' may be missing: when",
+                     "none of its sources ('review.embedding') runs",
+                     "declare it \"optional\": true"])
+        one_branch = json.loads(json.dumps(GATE))
+        one_branch["outputs"][0]["from"] = "slow.output"
+        check_fails(t, "one branch only", write(d, "gate.json", one_branch),
+                    ["output 'y' may be missing: when {\"above\":0.5,\"from\":\"g\"} is false"])
+    with t.case("pipeline check: a good decision plan shows its conditions"):
+        p = subprocess.run([t.binary, "pipeline", "check", write(d, "good.json", GATE)], capture_output=True,
+                           text=True, timeout=60)
+        t.eq(p.returncode, 0, "gate: check passes")
+        t.check("when {\"from\":\"g\",\"above\":0.5}" in p.stdout and "y <- slow.output | fast.output" in p.stdout,
+                "gate: the plan shows the condition and the sources in order", p.stdout[:800])
+
+
+def main(t):
+    for name, fn in (("serve", group_serve), ("check", group_check)):
+        with t.case("group: %s" % name):
+            fn(t)
+
+
+if __name__ == "__main__":
+    harness.run(main)
