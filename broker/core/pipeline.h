@@ -43,6 +43,9 @@ typedef struct jn_step_spec {
      * runs. A step whose condition is false, or that needs a step that was skipped, is skipped: never started. JSON
      * only (PutPipeline's message has no such field). */
     char *when;
+    /* The step's route (issue #20: split / sticky / mirror; pipeline/route.h has the form) as compact JSON, or NULL.
+     * With a route, `model` is its first candidate. JSON only. */
+    char *route;
 } jn_step_spec;
 
 typedef struct jn_output_spec {
@@ -85,6 +88,7 @@ int jn_pipeline_spec_add_output(jn_pipeline_spec *spec, const char *name, const 
 int jn_pipeline_spec_add_serving(jn_pipeline_spec *spec, const char *key, const char *json);
 /* A step's condition (JSON text, copied; NULL clears it), and a further source of the last output added. */
 int jn_step_spec_set_when(jn_step_spec *step, const char *json);
+int jn_step_spec_set_route(jn_step_spec *step, const char *json);
 int jn_pipeline_spec_add_output_source(jn_pipeline_spec *spec, const char *from);
 /* Pipeline inputs are added with jn_signature_add_input(&spec->inputs, ...). */
 
@@ -114,7 +118,7 @@ int jn_pipeline_unregister(jn_registry *reg, const char *name, jn_err *err);
 
 /* JSON form (pipeline/json.c): the shape of issue #3 —
  *   {"name", "description"?, "inputs": [{"name","kind","datatype","shape","labels"?}],
- *    "steps": [{"id","model","version"?,"inputs": {"port": "source" | {"from","cast"?,"scale"?,"offset"?}},
+ *    "steps": [{"id","model" | "route","version"?,"inputs": {"port": "source" | {"from","cast"?,"scale"?,"offset"?}},
  *               "when"?: condition}],
  *    "outputs": [{"name","from": "step.port" | ["step.port", ...],"optional"?}], "models"?: {...}}
  * (conditions: pipeline/condition.h; several sources: the first produced.)

@@ -44,7 +44,7 @@ static int spec_copy(jn_pipeline_spec *dst, const jn_pipeline_spec *src)
     for (size_t i = 0; i < src->n_steps; i++) {
         const jn_step_spec *s = &src->steps[i];
         jn_step_spec *d = jn_pipeline_spec_add_step(dst, s->id, s->model, s->version);
-        if (!d || jn_step_spec_set_when(d, s->when))
+        if (!d || jn_step_spec_set_when(d, s->when) || jn_step_spec_set_route(d, s->route))
             return JN_ENOMEM;
         for (size_t k = 0; k < s->n_inputs; k++) {
             jn_binding *b = jn_step_spec_bind(d, s->inputs[k].port, s->inputs[k].from);
@@ -106,6 +106,9 @@ static int make_step_queues(pipe *p, jn_err *err)
             if (st->queue)
                 return jn_err_set(err, JN_EINVAL, "%s: step '%s' is already named by another entry of models", where,
                                   st->id);
+            if (st->route)
+                return jn_err_set(err, JN_EINVAL, "%s: step '%s' is routed: its candidates are served by their own "
+                                  "queues", where, st->id);
             if (!b) {
                 if ((rc = jn_model_config_check(&cfg, st->engine, err))) {
                     jn_err_prefix(err, "%s", where);
@@ -148,6 +151,7 @@ void jn__pipe_free(pipe *p)
         free(p->steps[i].users);
         jn__cond_free(p->steps[i].when);
         free(p->steps[i].when);
+        jn__route_free(p->steps[i].route);
     }
     free(p->steps);
     free(p->order);
@@ -716,7 +720,17 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
         p->n_steps++;
         st->id = strdup(ss->id);
         jn_err lookup;
-        st->model = jn_registry_resolve(reg, ss->model, ss->version, &lookup);
+        jn_err_clear(&lookup);
+        if (ss->route) { /* typed by its first candidate; the others are checked compatible */
+            st->route = jn__route_compile(ss->route, name, ss->id, reg, err);
+            if (!st->route) {
+                rc = err->code;
+                goto fail;
+            }
+            st->model = jn_model_ref(st->route->cands[0].model);
+        } else {
+            st->model = jn_registry_resolve(reg, ss->model, ss->version, &lookup);
+        }
         st->engine = st->model ? jn_engine_ref(st->model->engine) : NULL;
         if (!st->id) {
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
@@ -731,7 +745,10 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
             goto fail;
         }
-        snprintf(st->label, n, "step '%s' (model '%s')", ss->id, ss->model);
+        if (ss->route)
+            snprintf(st->label, n, "step '%s' (routed)", ss->id);
+        else
+            snprintf(st->label, n, "step '%s' (model '%s')", ss->id, ss->model);
         if (jn_engine_is_pipeline(st->engine)) {
             const pipe *inner = st->engine->ctx;
             if (inner->depth + 1 > p->depth)
@@ -756,6 +773,9 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
         }
         if (!jn_engine_is_inline(st->engine) || st->model->batcher) /* a queued step waits for its batch */
             p->all_inline = false;
+        for (size_t k = 0; st->route && k < st->route->n; k++)
+            if (!jn_engine_is_inline(st->route->cands[k].engine) || st->route->cands[k].model->batcher)
+                p->all_inline = false;
     }
     if ((rc = make_step_queues(p, err)))
         goto fail;
@@ -789,9 +809,13 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
         e->flags |= JN_ENGINE_INLINE;
     if (p->stream_step >= 0)
         e->flags |= JN_ENGINE_STREAMS;
-    for (size_t i = 0; i < p->n_steps; i++) /* its answer is only as repeatable as its steps' */
+    for (size_t i = 0; i < p->n_steps; i++) { /* its answer is only as repeatable as its steps' */
         if (p->steps[i].engine->flags & JN_ENGINE_VOLATILE)
             e->flags |= JN_ENGINE_VOLATILE;
+        for (size_t k = 0; p->steps[i].route && k < p->steps[i].route->n; k++) /* and its split's draws */
+            if (p->steps[i].route->n > 1 || (p->steps[i].route->cands[k].engine->flags & JN_ENGINE_VOLATILE))
+                e->flags |= JN_ENGINE_VOLATILE;
+    }
     return e;
 fail:
     (void)rc;

@@ -15,6 +15,7 @@
 #include "convert.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "route.h"
 
 typedef struct step_input {
     const jn_port *port; /* the engine's input (borrowed from the engine) */
@@ -41,6 +42,7 @@ typedef struct pstep {
     size_t n_users;
     bool check_inputs; /* some input is not guaranteed to fit by its source's own check (see source_covers) */
     cond *when;        /* bound condition (owned), or NULL: always runs */
+    route *route;      /* a split / sticky / mirror (owned), or NULL; engine and model are then its first candidate's */
     bool may_skip;     /* has a condition or needs a step that may be skipped: check before running */
     /* Metrics, looked up by the step's first run (exec_step) rather than at compile time, so pipelines that are
      * only checked (or fuzzed) add nothing to the process-wide registry. The one field written after compile. */

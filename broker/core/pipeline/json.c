@@ -20,6 +20,7 @@
 #include "condition.h"
 #include "model_config.h"
 #include "pipeline.h"
+#include "route.h"
 
 /* Pipeline documents are small; anything this large is a mistake (or an attack on the admin API). */
 #define PIPELINE_JSON_MAX_BYTES ((size_t)16 << 20)
@@ -286,14 +287,28 @@ static int parse_binding(const char *port, const json_t *v, const char *path, jn
 
 static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec, jn_err *err)
 {
-    static const char *const known[] = {"id", "model", "version", "inputs", "when", NULL};
+    static const char *const known[] = {"id", "model", "route", "version", "inputs", "when", NULL};
     char p[PATH_MAX_LEN];
     const char *id, *model, *version;
     int rc;
     if ((rc = expect_object(v, path, err)) || (rc = check_fields(v, path, known, err)) ||
-        (rc = get_string(v, path, "id", REQUIRED | NONEMPTY, &id, err)) ||
-        (rc = get_string(v, path, "model", REQUIRED | NONEMPTY, &model, err)) ||
-        (rc = get_string(v, path, "version", OPTIONAL, &version, err)))
+        (rc = get_string(v, path, "id", REQUIRED | NONEMPTY, &id, err)))
+        return rc;
+    const json_t *rt = json_object_get(v, "route");
+    if (rt) { /* a split / sticky / mirror over models: its first candidate stands for the step's model */
+        child_key(p, path, "route");
+        if (json_object_get(v, "model"))
+            return bad(err, path, "give 'model' or 'route', not both");
+        if (json_object_get(v, "version"))
+            return bad(err, path, "'version' goes with 'model', not with 'route'");
+        if ((rc = jn__route_parse(rt, p, &model, err)))
+            return rc;
+    } else if ((rc = get_string(v, path, "model", NONEMPTY, &model, err))) {
+        return rc;
+    } else if (!model) {
+        return bad(err, path, "missing 'model' (or 'route')");
+    }
+    if ((rc = get_string(v, path, "version", OPTIONAL, &version, err)))
         return rc;
     const json_t *inputs = json_object_get(v, "inputs");
     if (!inputs)
@@ -306,6 +321,13 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
     jn_step_spec *step = jn_pipeline_spec_add_step(spec, id, model, version);
     if (!step)
         return oom(err);
+    if (rt) {
+        char *text = jn__cond_dumps(rt, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        rc = text ? jn_step_spec_set_route(step, text) : JN_ENOMEM;
+        free(text);
+        if (rc)
+            return oom(err);
+    }
     const char *port;
     json_t *src;
     json_object_foreach((json_t *)inputs, port, src) {
@@ -572,7 +594,15 @@ static json_t *input_json(const jn_port *port)
 static json_t *step_json(const jn_step_spec *s, int *digits)
 {
     json_t *o = json_object(), *inputs = json_object();
-    bool ok = o && inputs && put(o, "id", str(s->id)) && put(o, "model", str(s->model));
+    bool ok = o && inputs && put(o, "id", str(s->id));
+    if (ok && s->route) {
+        json_t *rt = json_loads(s->route, 0, NULL);
+        if (rt)
+            value_digits(rt, digits);
+        ok = put(o, "route", rt);
+    } else if (ok) {
+        ok = put(o, "model", str(s->model));
+    }
     if (ok && s->version && *s->version)
         ok = put(o, "version", str(s->version));
     for (size_t k = 0; ok && k < s->n_inputs; k++)

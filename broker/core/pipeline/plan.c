@@ -61,6 +61,8 @@ char *jn_pipeline_plan_text(const jn_engine *e)
         const pstep *st = &p->steps[p->order[i]];
         append(&t, "  %zu. %s%s%s\n", i + 1, st->label, jn_engine_is_inline(st->engine) ? " inline" : " pooled",
                st->engine->flags & JN_ENGINE_STREAMS ? " streams" : "");
+        if (p->spec.steps[p->order[i]].route)
+            append(&t, "       route %s\n", p->spec.steps[p->order[i]].route);
         if (p->spec.steps[p->order[i]].when)
             append(&t, "       when %s\n", p->spec.steps[p->order[i]].when);
         for (size_t k = 0; k < st->n_ins; k++) {

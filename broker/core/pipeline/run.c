@@ -32,6 +32,7 @@ typedef struct run {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     const pipe *p;
+    jn_engine *self; /* the pipeline (a mirror call holds a reference on it while it runs) */
     const jn_infer_ctx *ctx;
     const jn_tensor_list *inputs;
     jn_tensor_list *outs; /* per step, over slots in this allocation */
@@ -148,6 +149,74 @@ static jn_infer_ctx step_ctx(const jn_infer_ctx *call, const pstep *st)
     return ctx;
 }
 
+/* ---- mirrors: a copy of a routed step's call, off the caller's path ---- */
+
+typedef struct mirror_job {
+    jn_engine *pipeline; /* held: keeps the route (and its candidates) alive */
+    route *route;
+    jn_tensor_list ins;
+} mirror_job;
+
+static const jn_params no_params;
+
+static void mirror_run(void *arg)
+{
+    mirror_job *j = arg;
+    route_cand *m = j->route->mirror;
+    const pipe *p = j->pipeline->ctx;
+    jn_infer_ctx ctx = {.model = m->name, .request_id = "", .params = &no_params};
+    jn_tensor_list outs;
+    jn_tensor_list_init(&outs);
+    jn_err err;
+    jn_err_clear(&err);
+    int64_t started = jn_now_ns();
+    int rc = m->model->batcher ? jn_batcher_run(m->model->batcher, &ctx, &j->ins, &outs, &err)
+                               : jn_exec_engine(m->engine, &ctx, &j->ins, &outs, &err);
+    jn_metrics_step_record(jn__route_stats(m, p->spec.name), rc == 0, jn_now_ns() - started);
+    jn_tensor_list_clear(&outs); /* the shadow's answer is discarded */
+    jn_tensor_list_clear(&j->ins);
+    atomic_fetch_sub(&j->route->mirror_inflight, 1);
+    jn_engine_unref(j->pipeline);
+    free(j);
+}
+
+/* Hands a copy of the step's inputs to the mirror on the pool; never waits. Dropped (counted as a failed mirror run)
+ * without a pool, past JN_ROUTE_MIRROR_MAX_INFLIGHT, or out of memory. */
+static void mirror_submit(const run *r, route *rt, const jn_tensor_list *ins)
+{
+    const pipe *p = r->p;
+    mirror_job *j = NULL;
+    if (!r->ctx->pool || !r->self ||
+        atomic_fetch_add(&rt->mirror_inflight, 1) >= JN_ROUTE_MIRROR_MAX_INFLIGHT) {
+        if (r->ctx->pool && r->self)
+            atomic_fetch_sub(&rt->mirror_inflight, 1);
+        goto dropped;
+    }
+    if (!(j = calloc(1, sizeof *j)))
+        goto undo;
+    jn_tensor_list_init(&j->ins);
+    for (size_t k = 0; k < ins->count; k++) {
+        jn_tensor *t = jn_tensor_share(ins->items[k], ins->items[k]->name, NULL);
+        if (!t || jn_tensor_list_push(&j->ins, t)) {
+            jn_tensor_free(t);
+            goto undo;
+        }
+    }
+    j->route = rt;
+    j->pipeline = jn_engine_ref(r->self);
+    if (jn_workpool_submit(r->ctx->pool, mirror_run, j) == 0)
+        return;
+    jn_engine_unref(j->pipeline);
+undo:
+    if (j) {
+        jn_tensor_list_clear(&j->ins);
+        free(j);
+    }
+    atomic_fetch_sub(&rt->mirror_inflight, 1);
+dropped:
+    jn_metrics_step_record(jn__route_stats(rt->mirror, p->spec.name), false, 0);
+}
+
 /* Runs step s into r->outs[s] (empty before). Runs without r->mu. A step refused before it starts (deadline,
  * cancellation) is not a run; anything after that is one, counted with its duration. *clock_ns is when the step
  * starts (0: read the clock) and becomes when it ended. */
@@ -167,12 +236,23 @@ static int exec_step(run *r, int s, int64_t *clock_ns, jn_err *err)
     jn_tensor_list ins;
     jn_tensor_list_init_on(&ins, slots, STEP_INPUT_SLOTS);
     rc = build_step_inputs(r, st, &ins, err);
-    if (!rc)
+    route_cand *cand = NULL;
+    if (!rc && st->route) { /* this call's candidate; a copy to the mirror first (it never waits) */
+        cand = &st->route->cands[jn__route_pick(st->route, r->ctx->params)];
+        ctx.model = cand->name;
+        if (st->route->mirror)
+            mirror_submit(r, st->route, &ins);
+        rc = cand->model->batcher ? jn_batcher_run(cand->model->batcher, &ctx, &ins, &r->outs[s], err)
+                                  : jn_exec_engine(cand->engine, &ctx, &ins, &r->outs[s], err);
+    } else if (!rc) {
         rc = st->queue ? jn_batcher_run(st->queue, &ctx, &ins, &r->outs[s], err) /* all or nothing, any way */
              : st->model && st->model->batcher ? jn_batcher_run(st->model->batcher, &ctx, &ins, &r->outs[s], err)
                                                : jn_exec_engine(st->engine, &ctx, &ins, &r->outs[s], err);
+    }
     jn_tensor_list_clear(&ins);
     *clock_ns = record_step(p, s, rc, started);
+    if (cand)
+        jn_metrics_step_record(jn__route_stats(cand, p->spec.name), rc == 0, *clock_ns - started);
     if (rc)
         jn_err_prefix(err, "pipeline '%s': %s", p->spec.name, st->label);
     return rc;
@@ -462,6 +542,7 @@ static int pipeline_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_ten
     run *r = run_create(self->ctx, ctx, inputs);
     if (!r)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
+    r->self = self;
     want_requested(r, self);
     plan_needed(r, NULL);
     int rc = run_planned(r, err);
@@ -538,6 +619,7 @@ static int pipeline_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const
     run *r = run_create(p, ctx, inputs);
     if (!r)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
+    r->self = self;
     r->after[s] = true;
     for (size_t i = 0; i < p->n_steps; i++) { /* topological order: producers first */
         int c = p->order[i];

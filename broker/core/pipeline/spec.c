@@ -21,6 +21,7 @@ void jn_pipeline_spec_free(jn_pipeline_spec *spec)
         free(s->model);
         free(s->version);
         free(s->when);
+        free(s->route);
         for (size_t k = 0; k < s->n_inputs; k++) {
             free(s->inputs[k].port);
             free(s->inputs[k].from);
@@ -152,6 +153,16 @@ int jn_step_spec_set_when(jn_step_spec *step, const char *json)
         return JN_ENOMEM;
     free(step->when);
     step->when = w;
+    return 0;
+}
+
+int jn_step_spec_set_route(jn_step_spec *step, const char *json)
+{
+    char *w = json ? strdup(json) : NULL;
+    if (json && !w)
+        return JN_ENOMEM;
+    free(step->route);
+    step->route = w;
     return 0;
 }
 

@@ -539,7 +539,7 @@ static void test_load_dir(void)
     snprintf(trailing, sizeof trailing, "%s/", dir); /* a trailing slash does not double */
     JN_CHECK_ERR(jn_pipelines_load_dir(trailing, reg, &err), err, JN_EINVAL);
     char want[600];
-    snprintf(want, sizeof want, "%s/d.json: steps[0]: missing 'model'", dir);
+    snprintf(want, sizeof want, "%s/d.json: steps[0]: missing 'model' (or 'route')", dir);
     JN_CHECK_STR_EQ(err.msg, want);
     jn_engine *now = NULL;
     JN_CHECK(registered(reg, "p1", &now));
