@@ -89,6 +89,10 @@ int jn_pipeline_spec_add_serving(jn_pipeline_spec *spec, const char *key, const 
 /* A step's condition (JSON text, copied; NULL clears it), and a further source of the last output added. */
 int jn_step_spec_set_when(jn_step_spec *step, const char *json);
 int jn_step_spec_set_route(jn_step_spec *step, const char *json);
+/* The same from text that is checked first as the JSON parser checks "when" / "route" (pipeline/json.c): JN_EINVAL
+ * with a message prefixed by `what` on a bad one. A route also sets the step's model to its first candidate. */
+int jn_step_spec_when_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
+int jn_step_spec_route_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
 int jn_pipeline_spec_add_output_source(jn_pipeline_spec *spec, const char *from);
 /* Pipeline inputs are added with jn_signature_add_input(&spec->inputs, ...). */
 

@@ -7,14 +7,22 @@
 - gate: `slow` (burn, 200 ms) runs when the number g > 0.5, `fast` (identity) otherwise; the output takes the first
   produced. A false condition costs no time (the fast calls stay far below the burn), and /metrics counts exactly
   the slow runs there were (a skipped step is never started).
+- routes (`--burn-ms 200`): canary splits 90/10 over identity and id-b (a one-step pipeline with identity's
+  signature): 2,000 calls land within the binomial 99.9 % bound, counted per candidate in /metrics; a sticky
+  user_id always lands on one candidate; weights changed by admin PutPipeline (spec_json) 10 times while 3 threads
+  call: no broken answer, and the last weights (0/100) hold; a 200 ms burn mirror never shows in the caller's
+  latency, and /metrics counts its runs; PutPipeline's proto spec carries when_json / route_json / more_from /
+  optional and ListPipelines gives them back.
 - `junction pipeline check` names registration errors: an unknown label, an output that may be missing.
 
 usage: /usr/bin/python3 tests/e2e/test_pipeline_decide.py /path/to/junction
 """
 import json
+import math
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -144,6 +152,155 @@ def group_serve(t):
     t.stop_server(srv)
 
 
+ID_B = {"name": "id-b", "inputs": [{"name": "input", "kind": "TENSOR", "datatype": "FP32", "shape": [-1, -1]}],
+        "steps": [{"id": "s", "model": "identity", "inputs": {"input": "input"}}],
+        "outputs": [{"name": "output", "from": "s.output"}]}
+
+
+def routed(name, route):
+    return {"name": name, "inputs": [{"name": "x", "kind": "TENSOR", "datatype": "FP32", "shape": [-1, -1]}],
+            "steps": [{"id": "m", "route": route, "inputs": {"input": "x"}}],
+            "outputs": [{"name": "y", "from": "m.output"}]}
+
+
+def canary(w1, w2):
+    return routed("canary", {"split": [{"model": "identity", "weight": w1}, {"model": "id-b", "weight": w2}],
+                             "sticky": "user_id"})
+
+
+def x_request(model, i, user=None):
+    params = {"user_id": user} if user else None
+    return v2_request(model, np.full((1, 4), float(i), np.float32), params=params, input_name="x")
+
+
+def y_ok(r, i):
+    y, _ = v2_output_array(r, "y")
+    return y is not None and y.shape == (1, 4) and bool((y == float(i)).all())
+
+
+def candidate_runs(srv, pipeline, step):
+    with urllib.request.urlopen("http://%s/metrics" % srv.http_address, timeout=TIMEOUT) as resp:
+        text = resp.read().decode()
+    return {o: metric(text, "junction_pipeline_step_runs_total", [("pipeline", pipeline), ("step", step),
+                                                                   ("outcome", o)]) for o in ("success", "failure")}
+
+
+def group_route(t):
+    d = os.path.join(t.workdir, "routes")
+    os.makedirs(d, exist_ok=True)
+    write(d, "01-id-b.json", ID_B)
+    write(d, "02-canary.json", canary(90, 10))
+    write(d, "03-shadow.json", routed("shadow", {"split": [{"model": "identity", "weight": 1}], "mirror": "burn"}))
+    srv = t.start_server(["--pipelines", d, "--http-port", "any", "--burn-ms", "200", "--workers", "4"])
+    ch = srv.channel()
+    v2 = srv.v2(ch)
+    admin = srv.admin(ch)
+
+    with t.case("split 90/10 over 2,000 calls within the binomial 99.9 % bound, counted per candidate"):
+        wrong = 0
+        for i in range(2000):
+            r = t.call("canary call", v2.ModelInfer, x_request("canary", i % 7)) if i == 0 else \
+                v2.ModelInfer(x_request("canary", i % 7), timeout=TIMEOUT)
+            wrong += not (r and y_ok(r, i % 7))
+        t.eq(wrong, 0, "canary: every answer is its input")
+        a = candidate_runs(srv, "canary", "m/identity")["success"]
+        b = candidate_runs(srv, "canary", "m/id-b")["success"]
+        bound = 3.2905 * math.sqrt(2000 * 0.1 * 0.9)
+        t.check(a + b == 2000 and abs(b - 200) <= bound,
+                "canary: id-b got %d of 2000 (bound 200 +- %.0f), identity %d" % (b, bound, a), "")
+    with t.case("sticky: one user_id, one candidate"):
+        before = {c: candidate_runs(srv, "canary", "m/" + c)["success"] for c in ("identity", "id-b")}
+        for user in ("alice", "bob", "carol", "dave"):
+            for i in range(15):
+                v2.ModelInfer(x_request("canary", i, user), timeout=TIMEOUT)
+            now = {c: candidate_runs(srv, "canary", "m/" + c)["success"] for c in ("identity", "id-b")}
+            moved = sorted(now[c] - before[c] for c in now)
+            t.eq(moved, [0, 15], "sticky %s: all 15 calls on one candidate" % user)
+            before = now
+    with t.case("weights changed by PutPipeline while callers run: no broken answer"):
+        stop, bad, calls = threading.Event(), [], [0]
+
+        def caller():
+            while not stop.is_set():
+                try:
+                    r = v2.ModelInfer(x_request("canary", 3), timeout=TIMEOUT)
+                    if not y_ok(r, 3):
+                        bad.append("wrong answer")
+                except grpc.RpcError as e:
+                    bad.append(e.details())
+                calls[0] += 1
+
+        threads = [threading.Thread(target=caller) for _ in range(3)]
+        for th in threads:
+            th.start()
+        puts_ok = 0
+        for k in range(10):
+            w = (50, 50) if k % 2 == 0 else (100, 0)
+            if k == 9:
+                w = (0, 100)
+            r = t.call("PutPipeline canary %s" % (w,), admin.PutPipeline,
+                       pb.admin.PutPipelineRequest(spec_json=json.dumps(canary(*w))))
+            puts_ok += r is not None
+            time.sleep(0.05)
+        stop.set()
+        for th in threads:
+            th.join()
+        t.eq((puts_ok, bad[:3]), (10, []), "10 puts under %d calls, no broken answer" % calls[0])
+        before = candidate_runs(srv, "canary", "m/id-b")["success"]
+        for i in range(20):
+            v2.ModelInfer(x_request("canary", i), timeout=TIMEOUT)
+        t.eq(candidate_runs(srv, "canary", "m/id-b")["success"] - before, 20.0, "after 0/100: every call on id-b")
+    with t.case("a 200 ms burn mirror never reaches the caller; its runs are counted"):
+        times = []
+        for i in range(40):
+            start = time.monotonic()
+            r = v2.ModelInfer(x_request("shadow", i), timeout=TIMEOUT)
+            times.append(time.monotonic() - start)
+            t.check(y_ok(r, i), "shadow call %d: the primary's answer" % i) if not y_ok(r, i) else None
+        times.sort()
+        p99 = times[int(0.99 * (len(times) - 1))]
+        t.check(p99 < 0.1, "shadow: p99 %.1f ms (the mirror burns 200 ms)" % (p99 * 1000), repr(times[-5:]))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            m = candidate_runs(srv, "shadow", "m/mirror/burn")
+            if m["success"] + m["failure"] >= 40:
+                break
+            time.sleep(0.2)
+        t.check(m["success"] + m["failure"] == 40 and m["success"] >= 1,
+                "/metrics: 40 mirror runs counted (%d ok, %d dropped or failed)" % (m["success"], m["failure"]), "")
+    with t.case("PutPipeline's proto spec carries conditions, routes and output sources"):
+        spec = pb.pipeline.PipelineSpec(name="proto-decide")
+        spec.inputs.add(name="x", kind=1,  # TENSOR
+                        datatype=pb.tensor.FP32, shape=[1, 1])
+        a = spec.steps.add(id="a", route_json=json.dumps({"split": [{"model": "identity", "weight": 3},
+                                                                    {"model": "id-b", "weight": 1}]}))
+        a.inputs["input"].CopyFrom(pb.pipeline.Binding(**{"from": "x"}))
+        b = spec.steps.add(id="b", model="identity", when_json=json.dumps({"from": "x", "above": 0.5}))
+        b.inputs["input"].CopyFrom(pb.pipeline.Binding(**{"from": "x"}))
+        o = spec.outputs.add(name="y", optional=True, more_from=["a.output"])
+        setattr(o, "from", "b.output")
+        r = t.call("PutPipeline proto-decide", admin.PutPipeline, pb.admin.PutPipelineRequest(spec=spec))
+        if r is not None:
+            lst = t.call("ListPipelines", admin.ListPipelines, pb.admin.ListPipelinesRequest())
+            got = [p for p in (lst.pipelines if lst else []) if p.name == "proto-decide"]
+            if t.check(len(got) == 1, "ListPipelines has proto-decide"):
+                g = got[0]
+                t.eq((json.loads(g.steps[0].route_json)["split"][1]["model"], g.steps[0].model,
+                      json.loads(g.steps[1].when_json), list(g.outputs[0].more_from), g.outputs[0].optional),
+                     ("id-b", "identity", {"from": "x", "above": 0.5}, ["a.output"], True),
+                     "ListPipelines gives the route, the condition and the sources back")
+        bad_spec = pb.pipeline.PipelineSpec()
+        bad_spec.CopyFrom(spec)
+        bad_spec.steps[1].when_json = '{"from": "x", "matches": "("}'
+        try:
+            admin.PutPipeline(pb.admin.PutPipelineRequest(spec=bad_spec), timeout=TIMEOUT)
+            t.check(False, "a bad when_json: refused", "accepted")
+        except grpc.RpcError as e:
+            t.check_rpc_error(e, grpc.StatusCode.INVALID_ARGUMENT, "a bad when_json",
+                              "spec.steps[1].when_json.matches: '(' is not a POSIX extended regex")
+    t.stop_server(srv)
+
+
 def check_fails(t, what, path, substrings):
     p = subprocess.run([t.binary, "pipeline", "check", path], capture_output=True, text=True, timeout=60)
     t.eq(p.returncode, 1, "%s: exit status 1" % what)
@@ -179,7 +336,7 @@ def group_check(t):
 
 
 def main(t):
-    for name, fn in (("serve", group_serve), ("check", group_check)):
+    for name, fn in (("serve", group_serve), ("route", group_route), ("check", group_check)):
         with t.case("group: %s" % name):
             fn(t)
 

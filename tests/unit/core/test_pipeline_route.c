@@ -38,6 +38,7 @@ static atomic_int runs[3];
 static jn_registry *registry(void)
 {
     jn_err err;
+    jn_err_clear(&err);
     jn_builtin_options opt = {.burn_default_ms = 200};
     jn_registry *reg = jn_registry_create();
     JN_REQUIRE(reg);
@@ -75,6 +76,7 @@ static jn_engine *compile(jn_registry *reg, const char *json, jn_err *err)
 static jn_engine *compile_ok(jn_registry *reg, const char *json)
 {
     jn_err err;
+    jn_err_clear(&err);
     jn_engine *e = compile(reg, json, &err);
     if (!e)
         fprintf(stderr, "compile: %s\n", err.msg);
@@ -123,6 +125,7 @@ static void test_split_within_bound(void)
     JN_REQUIRE(e);
     JN_CHECK(e->flags & JN_ENGINE_VOLATILE); /* a draw per call: never cached */
     jn_err err;
+    jn_err_clear(&err);
     int failed = 0;
     for (int i = 0; i < 10000; i++)
         failed += call(e, NULL, (float)i, NULL, &err) != 0;
@@ -139,6 +142,7 @@ static void test_split_within_bound(void)
 static route *make_route(jn_registry *reg, const char *json)
 {
     jn_err err;
+    jn_err_clear(&err);
     jn_err_clear(&err);
     route *r = jn__route_compile(json, "p", "m", reg, &err);
     if (!r)
@@ -196,6 +200,7 @@ static void test_sticky_calls(void)
     jn_engine *e = compile_ok(reg, ROUTED("sticky", SPLIT(50, 50) ", \"sticky\": \"user_id\"}"));
     JN_REQUIRE(e);
     jn_err err;
+    jn_err_clear(&err);
     int changed = 0, both = 0;
     for (int u = 0; u < 40; u++) {
         char user[16];
@@ -236,6 +241,7 @@ static void test_mirror(void)
     jn_workpool *pool = jn_workpool_create(2);
     JN_REQUIRE(pool);
     jn_err err;
+    jn_err_clear(&err);
     for (int i = 0; i < 20; i++)
         JN_CHECK_ERR(call(e, pool, (float)i, NULL, &err), err, 0);
     for (int w = 0; w < 500 && atomic_load(&runs[2]) < 20; w++) /* mirror calls end on the pool, later */
@@ -272,6 +278,7 @@ static void *call_loop(void *arg)
     caller *c = arg;
     while (!atomic_load(c->stop)) {
         jn_err err;
+        jn_err_clear(&err);
         jn_engine *e = jn_registry_get(c->reg, "canary", "", &err);
         if (!e || call(e, NULL, (float)c->calls, NULL, &err))
             c->wrong++;
@@ -285,6 +292,8 @@ static void test_weight_change_under_load(void)
 {
     jn_registry *reg = registry();
     jn_err err;
+    jn_err_clear(&err);
+    jn_err_clear(&err);
     jn_engine *e = compile_ok(reg, ROUTED("canary", SPLIT(100, 0) "}"));
     JN_REQUIRE(e && jn_pipeline_register(reg, e, NULL, &err) == 0);
     atomic_bool stop = false;
@@ -300,6 +309,7 @@ static void test_weight_change_under_load(void)
         jn_engine *next = compile_ok(reg, specs[round % 4]);
         JN_REQUIRE(next);
         bool replaced = false;
+        jn_err_clear(&err);
         JN_CHECK_ERR(jn_pipeline_register(reg, next, &replaced, &err), err, 0);
         JN_CHECK(replaced);
         sleep_ms(5);
@@ -352,6 +362,7 @@ static void test_errors(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         jn_err err;
+        jn_err_clear(&err);
         jn_engine *e = compile(reg, cases[i].json, &err);
         JN_CHECK(e == NULL);
         jn_engine_unref(e);
@@ -367,6 +378,7 @@ static void test_round_trip(void)
                                             "\"weight\": 0.125}], \"sticky\": \"user_id\", \"mirror\": \"v3\"}");
     jn_pipeline_spec a, b;
     jn_err err;
+    jn_err_clear(&err);
     jn_err_clear(&err);
     JN_REQUIRE(jn_pipeline_spec_from_json(json, strlen(json), &a, &err) == 0);
     JN_CHECK_STR_EQ(a.steps[0].model, "v1");

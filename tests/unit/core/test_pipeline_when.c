@@ -51,6 +51,7 @@ static atomic_int runs_a, runs_b, runs_c;
 static jn_engine *counted(const char *name, atomic_int *counter, bool inline_engine)
 {
     jn_err err;
+    jn_err_clear(&err);
     jn_engine *e = jn_engine_create(&count_vt, name, "1", "counts its runs", counter, &err);
     const int64_t any2[2] = {-1, -1};
     if (!e || jn_signature_add_input(&e->sig, "input", JN_KIND_TENSOR, JN_DTYPE_FP32, 2, any2, &err) ||
@@ -64,6 +65,7 @@ static jn_engine *counted(const char *name, atomic_int *counter, bool inline_eng
 static jn_registry *registry(bool inline_engines)
 {
     jn_err err;
+    jn_err_clear(&err);
     jn_builtin_options opt = {.burn_default_ms = 0.2};
     jn_registry *reg = jn_registry_create();
     JN_REQUIRE(reg);
@@ -104,6 +106,7 @@ static jn_engine *compile(jn_registry *reg, const char *json, jn_err *err)
 static jn_engine *compile_ok(jn_registry *reg, const char *json)
 {
     jn_err err;
+    jn_err_clear(&err);
     jn_engine *e = compile(reg, json, &err);
     if (!e)
         fprintf(stderr, "compile: %s\n", err.msg);
@@ -167,6 +170,7 @@ static void check_routing(jn_engine *e, jn_workpool *pool)
 {
     jn_tensor_list out;
     jn_err err;
+    jn_err_clear(&err);
     struct {
         float s0, s1;
         int a, b, c;
@@ -238,6 +242,7 @@ static void *route_many(void *arg)
     for (int i = 0; i < 200; i++) {
         jn_tensor_list out;
         jn_err err;
+        jn_err_clear(&err);
         float s1 = (i % 2) ? 0.95f : 0.5f;
         if (call(c->e, c->pool, 1 - s1, s1, NULL, NULL, &out, &err)) {
             c->wrong++;
@@ -308,6 +313,7 @@ static void test_nested_conditions(void)
         reset_counts();
         jn_tensor_list out;
         jn_err err;
+        jn_err_clear(&err);
         JN_CHECK_ERR(call(e, NULL, 0, 0, cases[i].t, &cases[i].n, &out, &err), err, 0);
         if (atomic_load(&runs_a) != cases[i].a || atomic_load(&runs_b) != cases[i].b)
             fprintf(stderr, "case %zu: t='%s' n=%g\n", i, cases[i].t, cases[i].n);
@@ -329,6 +335,7 @@ static void test_condition_errors_at_run_time(void)
     jn_request req;
     jn_request_init(&req);
     jn_err err;
+    jn_err_clear(&err);
     const int64_t shape[2] = {2, 2};
     jn_tensor *x = jn_tensor_create("x", JN_DTYPE_FP32, 2, shape, &err);
     JN_REQUIRE(x);
@@ -353,6 +360,7 @@ static void test_round_trip(void)
 {
     jn_pipeline_spec a, b;
     jn_err err;
+    jn_err_clear(&err);
     jn_err_clear(&err);
     JN_REQUIRE(jn_pipeline_spec_from_json(routing, strlen(routing), &a, &err) == 0);
     JN_CHECK_STR_EQ(a.steps[1].when, "{\"from\":\"c.scores\",\"label\":[\"spam\"],\"score_above\":0.9}");
@@ -456,6 +464,7 @@ static void test_registration_errors(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         jn_err err;
+        jn_err_clear(&err);
         jn_engine *e = compile(reg, cases[i].json, &err);
         JN_CHECK(e == NULL);
         if (e) {
@@ -475,6 +484,7 @@ static void test_registration_errors(void)
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         jn_err err;
+        jn_err_clear(&err);
         jn_engine *e = compile(reg, good[i], &err);
         JN_CHECK_ERR(e ? 0 : err.code, err, 0);
         jn_engine_unref(e);
