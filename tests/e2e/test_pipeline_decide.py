@@ -217,6 +217,30 @@ def group_route(t):
             moved = sorted(now[c] - before[c] for c in now)
             t.eq(moved, [0, 15], "sticky %s: all 15 calls on one candidate" % user)
             before = now
+    with t.case("the answer names the candidate: route.m in v2 gRPC, v1 gRPC and v2 REST"):
+        seen = set()
+        stub = srv.broker(ch)
+        for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+            r2 = v2.ModelInfer(x_request("canary", 1, user), timeout=TIMEOUT)
+            p2 = r2.parameters["route.m"].string_param if "route.m" in r2.parameters else None
+            r1 = stub.Infer(harness.infer_request("canary", np.ones((1, 4), np.float32), params={"user_id": user},
+                                                  input_name="x"), timeout=TIMEOUT)
+            p1 = r1.parameters["route.m"].string_value if "route.m" in r1.parameters else None
+            body = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}],
+                               "parameters": {"user_id": user}}).encode()
+            rq = urllib.request.Request("http://%s/v2/models/canary/infer" % srv.http_address, data=body,
+                                        headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(rq, timeout=TIMEOUT) as resp:
+                pr = json.loads(resp.read()).get("parameters", {}).get("route.m")
+            t.check(p2 in ("identity", "id-b") and p1 == p2 == pr,
+                    "sticky %s: route.m is %r on every door (v1 %r, REST %r)" % (user, p2, p1, pr), "")
+            seen.add(p2)
+        before = {c: candidate_runs(srv, "canary", "m/" + c)["success"] for c in ("identity", "id-b")}
+        r2 = v2.ModelInfer(x_request("canary", 1, "alice"), timeout=TIMEOUT)
+        after = {c: candidate_runs(srv, "canary", "m/" + c)["success"] for c in ("identity", "id-b")}
+        used = [c for c in after if after[c] - before[c] == 1]
+        t.eq(used, [r2.parameters["route.m"].string_param], "route.m is the candidate /metrics counted")
+
     with t.case("weights changed by PutPipeline while callers run: no broken answer"):
         stop, bad, calls = threading.Event(), [], [0]
 

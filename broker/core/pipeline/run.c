@@ -40,6 +40,7 @@ typedef struct run {
     unsigned char *state; /* per step: S_* */
     bool *wanted;         /* per step: needed for the requested outputs */
     bool *after;          /* per step: downstream of the streaming step (streaming calls) */
+    const char **picked;  /* per step: the candidate a routed step used (its answer's "route.<step>") */
     int n_todo, n_done, running, offered;
     int rc;
     jn_err *first_err; /* the caller's: receives the first failure (concurrent runs; may be NULL) */
@@ -57,7 +58,8 @@ static run *run_create(const pipe *p, const jn_infer_ctx *ctx, const jn_tensor_l
         slots += p->steps[i].engine->sig.n_outputs;
     size_t at_outs = align8(sizeof(run)), at_slots = at_outs + n * sizeof(jn_tensor_list),
            at_missing = at_slots + slots * sizeof(jn_tensor *), at_state = at_missing + n * sizeof(int),
-           at_wanted = at_state + n, at_after = at_wanted + n, size = at_after + n;
+           at_wanted = at_state + n, at_after = at_wanted + n, at_picked = align8(at_after + n),
+           size = at_picked + n * sizeof(const char *);
     char *block = malloc(size);
     if (!block)
         return NULL;
@@ -72,6 +74,8 @@ static run *run_create(const pipe *p, const jn_infer_ctx *ctx, const jn_tensor_l
     r->state = (unsigned char *)(block + at_state);
     r->wanted = (bool *)(block + at_wanted);
     r->after = (bool *)(block + at_after);
+    r->picked = (const char **)(block + at_picked);
+    memset(r->picked, 0, n * sizeof *r->picked);
     jn_tensor **slot = (jn_tensor **)(block + at_slots);
     for (size_t i = 0; i < n; i++) {
         size_t k = p->steps[i].engine->sig.n_outputs;
@@ -146,6 +150,7 @@ static jn_infer_ctx step_ctx(const jn_infer_ctx *call, const pstep *st)
     ctx.model = st->engine->name;
     ctx.outputs = NULL;
     ctx.n_outputs = 0;
+    ctx.answer = NULL; /* a step's own answer parameters (a nested pipeline's routes) are not the caller's */
     return ctx;
 }
 
@@ -240,6 +245,7 @@ static int exec_step(run *r, int s, int64_t *clock_ns, jn_err *err)
     if (!rc && st->route) { /* this call's candidate; a copy to the mirror first (it never waits) */
         cand = &st->route->cands[jn__route_pick(st->route, r->ctx->params)];
         ctx.model = cand->name;
+        r->picked[s] = cand->name;
         if (st->route->mirror)
             mirror_submit(r, st->route, &ins);
         rc = cand->model->batcher ? jn_batcher_run(cand->model->batcher, &ctx, &ins, &r->outs[s], err)
@@ -548,6 +554,14 @@ static int pipeline_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_ten
     int rc = run_planned(r, err);
     if (!rc)
         rc = collect_outputs(r, self, outputs, err);
+    if (!rc && ctx->answer) /* the caller's thread, every step finished */
+        for (size_t s = 0; s < r->p->n_steps && !rc; s++)
+            if (r->picked[s]) {
+                char key[300];
+                snprintf(key, sizeof key, "route.%s", r->p->steps[s].id);
+                if (jn_params_set_string(ctx->answer, key, r->picked[s]))
+                    rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+            }
     run_unref(r);
     return rc;
 }

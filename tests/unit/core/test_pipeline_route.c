@@ -328,6 +328,54 @@ static void test_weight_change_under_load(void)
     jn_registry_destroy(reg);
 }
 
+/* The answer's "route.<step>" names the candidate used (what the doors send back), not a nested pipeline's. */
+static void test_answer_names_candidate(void)
+{
+    jn_registry *reg = registry();
+    jn_err err;
+    jn_err_clear(&err);
+    jn_engine *e = compile_ok(reg, ROUTED("named", SPLIT(50, 50) ", \"sticky\": \"user_id\"}"));
+    JN_REQUIRE(e && jn_pipeline_register(reg, jn_engine_ref(e), NULL, &err) == 0);
+    jn_engine *outer = compile_ok(reg, "{\"name\": \"outer\", \"inputs\": [" X_IN "], \"steps\": [{\"id\": \"n\", "
+                                       "\"model\": \"named\", \"inputs\": {\"x\": \"x\"}}], \"outputs\": [{\"name\": "
+                                       "\"y\", \"from\": \"n.y\"}]}");
+    JN_REQUIRE(outer);
+    int seen[2] = {0, 0};
+    for (int u = 0; u < 20; u++) {
+        char user[16];
+        snprintf(user, sizeof user, "u%d", u);
+        for (int nested = 0; nested <= 1; nested++) {
+            jn_request req;
+            jn_request_init(&req);
+            const int64_t shape[2] = {1, 2};
+            jn_tensor *x = jn_tensor_create("x", JN_DTYPE_FP32, 2, shape, &err);
+            JN_REQUIRE(x && jn_tensor_list_push(&req.inputs, x) == 0);
+            JN_REQUIRE(jn_request_set_target(&req, nested ? "outer" : "named", "", "") == 0);
+            JN_REQUIRE(jn_params_set_string(&req.params, "user_id", user) == 0);
+            jn_infer_ctx ctx = jn_exec_request_ctx(&req, NULL, NULL);
+            ctx.answer = &req.answer;
+            int before = atomic_load(&runs[1]);
+            jn_tensor_list out;
+            jn_tensor_list_init(&out);
+            JN_CHECK_ERR(jn_exec_engine(nested ? outer : e, &ctx, &req.inputs, &out, &err), err, 0);
+            const char *got = jn_params_get_string(&req.answer, "route.m");
+            if (nested) {
+                JN_CHECK(got == NULL && req.answer.count == 0);
+            } else {
+                const char *want = atomic_load(&runs[1]) > before ? "v2" : "v1";
+                JN_CHECK(got && strcmp(got, want) == 0);
+                seen[want[1] - '1']++;
+            }
+            jn_tensor_list_clear(&out);
+            jn_request_clear(&req);
+        }
+    }
+    JN_CHECK(seen[0] > 0 && seen[1] > 0);
+    jn_engine_unref(outer);
+    jn_engine_unref(e);
+    jn_registry_destroy(reg);
+}
+
 static void test_errors(void)
 {
     jn_registry *reg = registry();
@@ -412,6 +460,7 @@ int main(void)
     JN_TEST_RUN(test_sticky_calls);
     JN_TEST_RUN(test_mirror);
     JN_TEST_RUN(test_weight_change_under_load);
+    JN_TEST_RUN(test_answer_names_candidate);
     JN_TEST_RUN(test_errors);
     JN_TEST_RUN(test_round_trip);
     return JN_TEST_EXIT();
