@@ -473,7 +473,27 @@ static void describe(call *c, json_t *(*doc)(const jn_engine *e))
 
 static void v2_model_meta(call *c)
 {
-    describe(c, jn_rest_v2_model_metadata);
+    jn_err err;
+    jn_err_clear(&err);
+    jn_engine *e = jn_registry_get(c->r->reg, c->model, c->version, &err);
+    if (!e) {
+        finish_err(c, &err);
+        return;
+    }
+    json_t *d = jn_rest_v2_model_metadata(e);
+    char **versions;
+    long n = jn_registry_versions(c->r->reg, e->name, &versions); /* every version served (issue #20) */
+    json_t *list = n > 0 ? json_array() : NULL;
+    for (long i = 0; list && i < n; i++)
+        json_array_append_new(list, json_string(versions[i]));
+    if (d && list)
+        json_object_set_new(d, "versions", list);
+    else
+        json_decref(list);
+    if (n > 0)
+        jn_registry_versions_free(versions, n);
+    jn_engine_unref(e);
+    finish_json(c, 200, d);
 }
 
 static void v2_stats(call *c)

@@ -310,6 +310,19 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
     }
     if ((rc = get_string(v, path, "version", OPTIONAL, &version, err)))
         return rc;
+    char *split_model = NULL; /* "model@version" (issue #20): the model and its version in one string */
+    const char *at = rt ? NULL : strchr(model, '@');
+    if (at) {
+        child_key(p, path, "model");
+        if (version)
+            return bad(err, p, "'%s' names a version and so does 'version'; give it once", model);
+        if (at == model || !at[1] || strchr(at + 1, '@'))
+            return bad(err, p, "'%s': expected model@version", model);
+        if (!(split_model = strndup(model, (size_t)(at - model))))
+            return oom(err);
+        version = at + 1;
+        model = split_model;
+    }
     const json_t *inputs = json_object_get(v, "inputs");
     if (!inputs)
         return bad(err, path, "missing 'inputs'");
@@ -319,6 +332,7 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
         return bad(err, ip, "expected an object (engine input -> source), got %s", type_of(inputs));
 
     jn_step_spec *step = jn_pipeline_spec_add_step(spec, id, model, version);
+    free(split_model);
     if (!step)
         return oom(err);
     if (rt) {

@@ -356,6 +356,12 @@ static const bad_case bad_cases[] = {
     {WITH_BINDING("{\"from\":\"a.output\",\"offset\":true}"),
      "steps[1].inputs.input.offset: expected a number, got a boolean"},
     {WITH_BINDING("{\"from\":\"a.output\",\"shift\":1}"), "steps[1].inputs.input: unknown field 'shift'"},
+    /* model@version (issue #20) */
+    {WITH_STEPS("{\"id\":\"a\",\"model\":\"identity@\",\"inputs\":{\"input\":\"x\"}}"),
+     "steps[0].model: 'identity@': expected model@version"},
+    {WITH_STEPS("{\"id\":\"a\",\"model\":\"@2\",\"inputs\":{\"input\":\"x\"}}"), "steps[0].model: '@2': expected model@version"},
+    {WITH_STEPS("{\"id\":\"a\",\"model\":\"identity@2\",\"version\":\"2\",\"inputs\":{\"input\":\"x\"}}"),
+     "steps[0].model: 'identity@2' names a version and so does 'version'; give it once"},
     /* conditions (issue #20): shape checked here, ports by the compiler */
     {WITH_WHEN("\"spam\""), "steps[0].when: expected a condition (an object), got a string"},
     {WITH_WHEN("{\"from\":\"x\",\"lable\":[\"spam\"]}"), "steps[0].when: unknown field 'lable'"},
@@ -396,6 +402,21 @@ static const bad_case bad_cases[] = {
     {WITH_OUTPUTS("{\"name\":\"\",\"from\":\"a.output\"}"), "outputs[0].name: must not be empty"},
     {WITH_OUTPUTS("{\"name\":\"y\",\"from\":\"a.output\",\"type\":\"x\"}"), "outputs[0]: unknown field 'type'"},
 };
+
+static void test_model_at_version(void)
+{
+    jn_pipeline_spec s;
+    jn_err err;
+    jn_err_clear(&err);
+    JN_CHECK_ERR(parse(WITH_STEPS("{\"id\":\"a\",\"model\":\"resnet@12\",\"inputs\":{\"input\":\"x\"}}"), &s, &err),
+                 err, 0);
+    JN_CHECK_STR_EQ(s.steps[0].model, "resnet");
+    JN_CHECK_STR_EQ(s.steps[0].version, "12");
+    char *text = jn_pipeline_spec_to_json(&s, false);
+    JN_CHECK_STR_CONTAINS(text, "\"model\":\"resnet\",\"version\":\"12\"");
+    free(text);
+    jn_pipeline_spec_free(&s);
+}
 
 static void test_errors(void)
 {
@@ -586,6 +607,7 @@ int main(void)
 {
     JN_TEST_RUN(test_example_parses);
     JN_TEST_RUN(test_round_trip);
+    JN_TEST_RUN(test_model_at_version);
     JN_TEST_RUN(test_errors);
     JN_TEST_RUN(test_limits);
     JN_TEST_RUN(test_load_dir);
