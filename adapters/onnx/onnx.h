@@ -21,6 +21,7 @@
 
 #include "engine.h"
 #include "err.h"
+#include "model_records.h"
 #include "registry.h"
 #include "signature.h"
 #include "tensor.h"
@@ -141,6 +142,9 @@ int jn_onnx_repository_versions(const char *dir, const char *name, jn_onnx_versi
  * names that is not there or when there is none. */
 int jn_onnx_policy_versions(const char *dir, const char *name, jn_onnx_versions *vs, jn_err *err);
 void jn_onnx_versions_free(jn_onnx_versions *vs);
+/* jn_model_records' repository functions (model_records.h) over a models directory (the arg; NULL: none). */
+long jn_onnx_repo_versions(void *models_dir, const char *name, char ***versions, jn_err *err);
+long jn_onnx_repo_index(void *models_dir, jn_repo_item **items, jn_err *err);
 
 /* Admin.LoadModel's loader (a jn_model_loader_fn, see broker/core/model_records.h): an engine from the ONNX bytes, or,
  * when bytes is NULL, from the model repository `models_dir` (a const char *; NULL = none): <dir>/<name>/model.onnx,

@@ -563,6 +563,80 @@ int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err)
     return registered;
 }
 
+long jn_onnx_repo_versions(void *models_dir, const char *name, char ***versions, jn_err *err)
+{
+    *versions = NULL;
+    if (!models_dir)
+        return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/model.onnx", (const char *)models_dir, name);
+    if (is_file(path) || !has_versions(models_dir, name)) /* not Triton's layout */
+        return 0;
+    jn_onnx_versions vs;
+    int rc = jn_onnx_policy_versions(models_dir, name, &vs, err);
+    if (rc)
+        return rc;
+    *versions = vs.names;
+    return (long)vs.n;
+}
+
+long jn_onnx_repo_index(void *models_dir, jn_repo_item **items, jn_err *err)
+{
+    *items = NULL;
+    if (!models_dir)
+        return jn_err_set(err, JN_EUNIMPL, "this server has no model repository (serve --models DIR)");
+    const char *dir = models_dir;
+    DIR *d = opendir(dir);
+    if (!d)
+        return jn_err_set(err, JN_EIO, "models directory '%s' cannot be read", dir);
+    jn_repo_item *out = NULL;
+    long n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *ent;
+    while (!rc && (ent = readdir(d))) {
+        if (ent->d_name[0] == '.')
+            continue;
+        char name[256], path[4096];
+        size_t len = strlen(ent->d_name);
+        if (len >= sizeof name)
+            continue;
+        memcpy(name, ent->d_name, len + 1);
+        snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
+        jn_onnx_versions vs = {0};
+        bool flat = is_file(path);
+        if (!flat && len > 5 && strcmp(name + len - 5, ".onnx") == 0) {
+            name[len - 5] = '\0';
+            flat = true;
+        } else if (!flat && (rc = jn_onnx_repository_versions(dir, name, &vs, err)) == 0 && !vs.n) {
+            continue; /* not a model */
+        }
+        for (size_t k = 0; !rc && k < (flat ? 1 : vs.n); k++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                jn_repo_item *grown = realloc(out, (size_t)cap * sizeof *grown);
+                if (!grown) {
+                    rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+                    break;
+                }
+                out = grown;
+            }
+            out[n].name = strdup(name);
+            out[n].version = strdup(flat ? "" : vs.names[k]);
+            n++;
+            if (!out[n - 1].name || !out[n - 1].version)
+                rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+        }
+        jn_onnx_versions_free(&vs);
+    }
+    closedir(d);
+    if (rc) {
+        jn_repo_items_free(out, n);
+        return rc;
+    }
+    *items = out;
+    return n;
+}
+
 jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,
                                 size_t n, jn_model_config *serving, jn_err *err)
 {

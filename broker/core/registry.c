@@ -269,6 +269,65 @@ static int put_version(jn_registry *reg, jn_engine *engine, const jn_model_sched
     return rc;
 }
 
+int jn_registry_put_versions(jn_registry *reg, jn_engine **engines, const jn_model_sched *scheds, size_t n,
+                             jn_registry_check_fn may_replace, void *arg, bool *replaced, jn_err *err)
+{
+    if (replaced)
+        *replaced = false;
+    jn_model **made = calloc(n ? n : 1, sizeof *made), **gone = NULL;
+    int rc = made ? 0 : jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) { /* every engine is taken, made into an entry or dropped */
+        if (rc)
+            jn_engine_unref(engines[i]);
+        else if (!(made[i] = model_create(engines[i], scheds ? &scheds[i] : NULL, err)))
+            rc = err->code ? err->code : JN_ENOMEM;
+    }
+    for (size_t i = 1; !rc && i < n; i++) /* one name; distinct versions, ascending */
+        if (strcmp(made[i]->engine->name, made[0]->engine->name) ||
+            jn_version_cmp(made[i - 1]->engine->version, made[i]->engine->version) >= 0)
+            rc = jn_err_set(err, JN_EINVAL, "model '%s': versions given out of order or twice ('%s' after '%s')",
+                            made[i]->engine->name, made[i]->engine->version, made[i - 1]->engine->version);
+    size_t n_gone = 0;
+    if (!rc && n) {
+        const char *name = made[0]->engine->name;
+        pthread_rwlock_wrlock(&reg->lock);
+        size_t lo, hi;
+        name_range(reg, name, &lo, &hi);
+        if (hi > lo && !may_replace)
+            rc = jn_err_set(err, JN_EEXIST, "model '%s' is already registered", name);
+        else if (hi > lo)
+            rc = may_replace(reg->models[hi - 1]->engine, arg, err);
+        if (!rc && reg->count - (hi - lo) + n > reg->cap) {
+            size_t cap = reg->count - (hi - lo) + n + 16;
+            jn_model **grown = realloc(reg->models, cap * sizeof *grown);
+            if (grown) {
+                reg->models = grown;
+                reg->cap = cap;
+            } else {
+                rc = jn_err_set(err, JN_ENOMEM, "out of memory registering '%s'", name);
+            }
+        }
+        if (!rc && hi > lo && !(gone = malloc((hi - lo) * sizeof *gone)))
+            rc = jn_err_set(err, JN_ENOMEM, "out of memory registering '%s'", name);
+        if (!rc) { /* the old set out, the new one in: one step for every caller */
+            for (size_t i = lo; i < hi; i++)
+                gone[n_gone++] = reg->models[i];
+            memmove(reg->models + lo + n, reg->models + hi, (reg->count - hi) * sizeof *reg->models);
+            memcpy(reg->models + lo, made, n * sizeof *made);
+            reg->count = reg->count - (hi - lo) + n;
+            if (replaced)
+                *replaced = hi > lo;
+            memset(made, 0, n * sizeof *made);
+        }
+        pthread_rwlock_unlock(&reg->lock);
+    }
+    for (size_t i = 0; made && i < n; i++)
+        jn_model_unref(made[i]);
+    free(made);
+    drop_all(gone, n_gone);
+    return rc;
+}
+
 int jn_registry_add_version(jn_registry *reg, jn_engine *engine, const jn_model_sched *sched, jn_err *err)
 {
     return put_version(reg, engine, sched, NULL, err);

@@ -65,6 +65,9 @@ jn_registry *jn_registry_create(void);
 /* Drops the registry's references on every entry. */
 void jn_registry_destroy(jn_registry *reg);
 
+/* A check the registry makes, under its lock, on an existing entry before replacing or removing it: 0 to go on. */
+typedef int (*jn_registry_check_fn)(const jn_engine *existing, void *arg, jn_err *err);
+
 /* Versions (issue #20): several entries may share a name, one per engine version (each its own batcher, statistics
  * and serial). jn_registry_add / jn_registry_put deal with a name as a whole (put replaces every version of it by one
  * entry, remove removes them all); jn_registry_add_version / jn_registry_remove_version with one version. Entries are
@@ -73,6 +76,11 @@ int jn_version_cmp(const char *a, const char *b);
 /* Adds version engine->version of engine->name beside the others: JN_EEXIST when that version is there. Takes the
  * caller's reference on engine (also on failure). */
 int jn_registry_add_version(jn_registry *reg, jn_engine *engine, const jn_model_sched *sched, jn_err *err);
+/* Replaces every version of a name by `engines` (n >= 1, one name, versions ascending; all taken, also on failure),
+ * in one step: a call resolves either the old set or the new one. `scheds` (may be NULL) has one per engine.
+ * may_replace as for jn_registry_put (asked about the highest existing version). */
+int jn_registry_put_versions(jn_registry *reg, jn_engine **engines, const jn_model_sched *scheds, size_t n,
+                             jn_registry_check_fn may_replace, void *arg, bool *replaced, jn_err *err);
 /* JN_ENOTFOUND naming the model or the version. Calls holding it finish on it. */
 int jn_registry_remove_version(jn_registry *reg, const char *name, const char *version, jn_err *err);
 /* The versions of `name`, ascending, as malloc'd strings in a malloc'd array: the count (0: unknown name, -1: out of
@@ -87,7 +95,6 @@ int jn_registry_add(jn_registry *reg, jn_engine *engine, jn_err *err);
  * never, JN_EEXIST). Calls already holding the old entry keep it. *replaced (may be NULL) tells which happened.
  * `sched` (may be NULL: the shared pool) is copied into the new entry. Takes the caller's reference on engine (also
  * on failure). */
-typedef int (*jn_registry_check_fn)(const jn_engine *existing, void *arg, jn_err *err);
 int jn_registry_put(jn_registry *reg, jn_engine *engine, const jn_model_sched *sched, jn_registry_check_fn may_replace,
                     void *arg, bool *replaced, jn_err *err);
 /* JN_ENOTFOUND when absent. */

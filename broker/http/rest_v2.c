@@ -588,9 +588,9 @@ int jn_rest_v2_encode(const jn_request *req, const jn_engine *engine, const jn_t
 json_t *jn_rest_v2_server_metadata(void)
 {
     /* What the REST front end implements (the gRPC one lists its own: parameters, model_stream_infer,
-     * statistics). */
-    return json_pack("{s:s, s:s, s:[s, s, s]}", "name", "junction", "version", JUNCTION_VERSION, "extensions",
-                     "parameters", "binary_tensor_data", "statistics");
+     * statistics, model_repository). */
+    return json_pack("{s:s, s:s, s:[s, s, s, s]}", "name", "junction", "version", JUNCTION_VERSION, "extensions",
+                     "parameters", "binary_tensor_data", "statistics", "model_repository");
 }
 
 static json_t *tensor_metadata(const jn_port *ports, size_t n)

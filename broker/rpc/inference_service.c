@@ -60,7 +60,7 @@ void jn_v2_server_metadata(jn_unary *u, grpc_byte_buffer *payload)
     if (!req)
         return;
     protobuf_c_message_free_unpacked(req, NULL);
-    static char *extensions[] = {"parameters", "model_stream_infer", "statistics"};
+    static char *extensions[] = {"parameters", "model_stream_infer", "statistics", "model_repository"};
     Inference__ServerMetadataResponse r = INFERENCE__SERVER_METADATA_RESPONSE__INIT;
     r.name = "junction";
     r.version = JUNCTION_VERSION;

@@ -11,6 +11,11 @@ multiplies its input by k, so every answer says which version served it).
 - bad: a policy naming a version that is not there, and an unknown policy: each skipped with its file named, the
   server serves the rest.
 - a pipeline step "scale@3" (and the version in JSON written back as "version": "3").
+- the v2 repository extension with an admin token: gRPC RepositoryIndex / RepositoryModelLoad /
+  RepositoryModelUnload and REST POST /v2/repository/index, /models/{m}/load, /unload; refused without the token;
+  unload then load (a version added on disk meanwhile is served); loads while 4 threads call: every answer comes
+  wholly from one version (y = k x with k the answer's model_version); unknown models and unsupported parameters
+  named; the loaded set survives a restart on the same state directory.
 
 usage: /usr/bin/python3 tests/e2e/test_model_versions.py /path/to/junction
 """
@@ -18,6 +23,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.error
 import urllib.request
 
 sys.dont_write_bytecode = True
@@ -156,5 +163,154 @@ def main(t):
     t.stop_server(srv)
 
 
+ADMIN_TOKEN = "repo-admin-token-0123456789"
+
+
+def auth():
+    return [("authorization", "Bearer " + ADMIN_TOKEN)]
+
+
+def http_post(srv, path, body=None, token=ADMIN_TOKEN):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    rq = urllib.request.Request("http://%s%s" % (srv.http_address, path), method="POST", headers=headers,
+                                data=json.dumps(body).encode() if body is not None else b"")
+    try:
+        with urllib.request.urlopen(rq, timeout=TIMEOUT) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def index_of(v2, ready=False):
+    r = v2.RepositoryIndex(pb.v2.RepositoryIndexRequest(ready=ready), timeout=TIMEOUT, metadata=auth())
+    return sorted((m.name, m.version, m.state, m.reason) for m in r.models)
+
+
+def group_repository(t):
+    d = os.path.join(t.workdir, "repo")
+    put_versions(d, "rep", [1, 2], {"version_policy": {"all": {}}})
+    os.makedirs(os.path.join(d, "flat"), exist_ok=True)
+    with open(os.path.join(d, "flat", "model.onnx"), "wb") as f:
+        f.write(scale_model(7).SerializeToString())
+    token_file = os.path.join(t.workdir, "admin.token")
+    with open(token_file, "w") as f:
+        f.write(ADMIN_TOKEN + "\n")
+    state = os.path.join(t.workdir, "repo-state")
+    args = ["--models", d, "--admin-token-file", token_file, "--http-port", "any", "--state-dir", state]
+    srv = t.start_server(args)
+    v2 = srv.v2(srv.channel())
+    x = np.ones((1, 2), np.float32)
+
+    with t.case("repository: admin calls, refused without the token"):
+        try:
+            v2.RepositoryIndex(pb.v2.RepositoryIndexRequest(), timeout=TIMEOUT)
+            t.check(False, "RepositoryIndex without a token: refused", "answered")
+        except grpc.RpcError as e:
+            t.eq(e.code(), grpc.StatusCode.UNAUTHENTICATED, "RepositoryIndex without a token: UNAUTHENTICATED")
+        status, _ = http_post(srv, "/v2/repository/index", {}, token=None)
+        t.eq(status, 401, "POST /v2/repository/index without a token: 401")
+        r = v2.ServerMetadata(pb.v2.ServerMetadataRequest(), timeout=TIMEOUT)
+        t.check("model_repository" in r.extensions, "ServerMetadata lists model_repository", repr(list(r.extensions)))
+    with t.case("repository index, unload, load (gRPC and REST)"):
+        t.eq(index_of(v2), [("flat", "", "READY", ""), ("rep", "1", "READY", ""), ("rep", "2", "READY", "")],
+             "RepositoryIndex: every model and version, READY")
+        status, doc = http_post(srv, "/v2/repository/index", {"ready": True})
+        t.eq((status, sorted((m["name"], m["version"], m["state"]) for m in doc)),
+             (200, [("flat", "", "READY"), ("rep", "1", "READY"), ("rep", "2", "READY")]), "REST index ready")
+        v2.RepositoryModelUnload(pb.v2.RepositoryModelUnloadRequest(model_name="rep"), timeout=TIMEOUT,
+                                 metadata=auth())
+        t.eq(index_of(v2), [("flat", "", "READY", ""), ("rep", "1", "UNAVAILABLE", "unloaded"),
+                            ("rep", "2", "UNAVAILABLE", "unloaded")], "after unload: UNAVAILABLE, unloaded")
+        t.eq(index_of(v2, ready=True), [("flat", "", "READY", "")], "ready=true: only the loaded one")
+        try:
+            v2.ModelInfer(v2_request("rep", x, input_name="x"), timeout=TIMEOUT)
+            t.check(False, "rep after unload: NOT_FOUND", "answered")
+        except grpc.RpcError as e:
+            t.eq(e.code(), grpc.StatusCode.NOT_FOUND, "rep after unload: NOT_FOUND")
+        put_versions(d, "rep", [3])  # a new version on disk
+        status, doc = http_post(srv, "/v2/repository/models/rep/load", {})
+        t.eq((status, doc), (200, {}), "REST load rep")
+        t.eq(index_of(v2, ready=True), [("flat", "", "READY", ""), ("rep", "1", "READY", ""), ("rep", "2", "READY", ""),
+                                        ("rep", "3", "READY", "")], "after load: versions 1, 2 and the new 3")
+        r = v2.ModelInfer(v2_request("rep", x, input_name="x"), timeout=TIMEOUT)
+        t.eq((r.model_version, y_of(r)), ("3", 3.0), "rep's default is now 3")
+        status, doc = http_post(srv, "/v2/repository/models/flat/unload", {"parameters": {"unload_dependents": True}})
+        t.eq((status, doc), (200, {}), "REST unload flat (unload_dependents accepted)")
+        v2.RepositoryModelLoad(pb.v2.RepositoryModelLoadRequest(model_name="flat"), timeout=TIMEOUT, metadata=auth())
+        r = v2.ModelInfer(v2_request("flat", x, input_name="x"), timeout=TIMEOUT)
+        t.eq(y_of(r), 7.0, "flat loaded again by gRPC")
+    with t.case("repository errors named"):
+        try:
+            v2.RepositoryModelLoad(pb.v2.RepositoryModelLoadRequest(model_name="nope"), timeout=TIMEOUT,
+                                   metadata=auth())
+            t.check(False, "load nope: refused", "loaded")
+        except grpc.RpcError as e:
+            t.check_rpc_error(e, grpc.StatusCode.NOT_FOUND, "load nope", "model 'nope'", "nope/model.onnx")
+        req = pb.v2.RepositoryModelLoadRequest(model_name="rep")
+        req.parameters["config"].string_param = "{}"
+        try:
+            v2.RepositoryModelLoad(req, timeout=TIMEOUT, metadata=auth())
+            t.check(False, "load with config: refused", "loaded")
+        except grpc.RpcError as e:
+            t.check_rpc_error(e, grpc.StatusCode.UNIMPLEMENTED, "load with config", "parameter 'config' is not supported")
+        status, doc = http_post(srv, "/v2/repository/models/rep/load", {"parameters": {"file:1/model.onnx": "AA=="}})
+        t.check(status == 501 and "parameter 'file:1/model.onnx' is not supported" in doc.get("error", ""),
+                "REST load with a file parameter: 501 naming it", repr((status, doc)))
+        status, doc = http_post(srv, "/v2/repository/index", {"ready": "yes"})
+        t.check(status == 400 and "'ready' must be a boolean" in doc.get("error", ""), "REST index: bad ready",
+                repr((status, doc)))
+        try:
+            v2.RepositoryIndex(pb.v2.RepositoryIndexRequest(repository_name="other"), timeout=TIMEOUT,
+                               metadata=auth())
+            t.check(False, "index of another repository: refused", "answered")
+        except grpc.RpcError as e:
+            t.check_rpc_error(e, grpc.StatusCode.NOT_FOUND, "index of another repository", "no repository 'other'")
+    with t.case("loads while calls run: each call served wholly by one version"):
+        stop, bad, seen, calls = threading.Event(), [], set(), [0]
+
+        def caller():
+            while not stop.is_set():
+                try:
+                    r = v2.ModelInfer(v2_request("rep", x, input_name="x"), timeout=TIMEOUT)
+                    k = float(r.model_version)
+                    seen.add(r.model_version)
+                    if y_of(r) != k:
+                        bad.append("version %s answered %r" % (r.model_version, y_of(r)))
+                except grpc.RpcError as e:
+                    bad.append(e.details())
+                calls[0] += 1
+
+        threads = [threading.Thread(target=caller) for _ in range(4)]
+        for th in threads:
+            th.start()
+        for k in range(8):
+            policy = {"latest": {"num_versions": 1}} if k % 2 == 0 else {"specific": {"versions": [1, 2]}}
+            with open(os.path.join(d, "rep", "config.json"), "w") as f:
+                json.dump({"version_policy": policy}, f)
+            v2.RepositoryModelLoad(pb.v2.RepositoryModelLoadRequest(model_name="rep"), timeout=TIMEOUT,
+                                   metadata=auth())
+        stop.set()
+        for th in threads:
+            th.join()
+        t.eq(bad[:3], [], "%d calls across 8 loads: no broken or failed answer" % calls[0])
+        t.check(seen >= {"2", "3"}, "both defaults were served (3 with latest 1, 2 with specific [1, 2])", repr(seen))
+    t.stop_server(srv)
+    with t.case("the loaded set survives a restart on the same state directory"):
+        srv = t.start_server(args)
+        v2 = srv.v2(srv.channel())
+        t.eq(index_of(v2, ready=True), [("flat", "", "READY", ""), ("rep", "1", "READY", ""), ("rep", "2", "READY", "")],
+             "after restart: the last load's versions (specific [1, 2])")
+        t.stop_server(srv)
+
+
+def all_groups(t):
+    with t.case("group: versions"):
+        main(t)
+    with t.case("group: repository"):
+        group_repository(t)
+
+
 if __name__ == "__main__":
-    harness.run(main)
+    harness.run(all_groups)

@@ -449,6 +449,40 @@ static void test_versions(void)
     JN_CHECK_INT_EQ(atomic_load(&px.destroyed), 1);
 }
 
+/* A set of versions replaced in one step; a bad set (out of order, two names) refused with every engine released. */
+static void test_put_versions(void)
+{
+    jn_registry *reg = jn_registry_create();
+    JN_REQUIRE(reg);
+    probe p[6] = {{0}};
+    jn_err err;
+    jn_err_clear(&err);
+    jn_engine *first[2] = {make("m", "1", &p[0]), make("m", "2", &p[1])};
+    bool replaced = true;
+    JN_CHECK_INT_EQ(jn_registry_put_versions(reg, first, NULL, 2, replace_all_ok, NULL, &replaced, &err), 0);
+    JN_CHECK(!replaced);
+    jn_engine *next[2] = {make("m", "2", &p[2]), make("m", "10", &p[3])};
+    JN_CHECK_INT_EQ(jn_registry_put_versions(reg, next, NULL, 2, replace_all_ok, NULL, &replaced, &err), 0);
+    JN_CHECK(replaced);
+    JN_CHECK_INT_EQ(atomic_load(&p[0].destroyed) + atomic_load(&p[1].destroyed), 2);
+    char **v;
+    long n = jn_registry_versions(reg, "m", &v);
+    JN_REQUIRE(n == 2);
+    JN_CHECK_STR_EQ(v[0], "2");
+    JN_CHECK_STR_EQ(v[1], "10");
+    jn_registry_versions_free(v, n);
+    jn_engine *bad[2] = {make("m", "3", &p[4]), make("m", "3", &p[5])};
+    JN_CHECK_INT_EQ(jn_registry_put_versions(reg, bad, NULL, 2, replace_all_ok, NULL, NULL, &err), JN_EINVAL);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'm': versions given out of order or twice ('3' after '3')");
+    JN_CHECK_INT_EQ(atomic_load(&p[4].destroyed) + atomic_load(&p[5].destroyed), 2);
+    jn_engine *refused[1] = {make("m", "4", &p[4])};
+    JN_CHECK_INT_EQ(jn_registry_put_versions(reg, refused, NULL, 1, NULL, NULL, NULL, &err), JN_EEXIST);
+    JN_CHECK_INT_EQ(jn_registry_versions(reg, "m", &v), 2); /* unchanged */
+    jn_registry_versions_free(v, 2);
+    jn_registry_destroy(reg);
+    JN_CHECK_INT_EQ(atomic_load(&p[2].destroyed) + atomic_load(&p[3].destroyed), 2);
+}
+
 int main(void)
 {
     JN_TEST_RUN(test_add_get_remove);
@@ -459,5 +493,6 @@ int main(void)
     JN_TEST_RUN(test_engine_create_checks_abi);
     JN_TEST_RUN(test_concurrent);
     JN_TEST_RUN(test_versions);
+    JN_TEST_RUN(test_put_versions);
     return JN_TEST_EXIT();
 }
