@@ -7,6 +7,7 @@
 
 #include "condition.h"
 #include "half.h"
+#include "pipeline.h"
 
 #define PATH_LEN 320
 
@@ -482,4 +483,23 @@ bool jn__cond_eval_vars(const cond *c, unsigned vars)
     default:
         return (vars >> c->var) & 1u;
     }
+}
+
+/* ---- PutPipeline's when_json (pipeline.h) ---- */
+
+int jn_step_spec_when_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v)
+        return bad(err, what, "not JSON: %s", jerr.text);
+    cond c;
+    int rc = jn__cond_parse(v, what, 0, &c, err);
+    jn__cond_free(&c);
+    char *canon = rc ? NULL : jn__cond_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!rc && (!canon || jn_step_spec_set_when(step, canon)))
+        rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+    free(canon);
+    json_decref(v);
+    return rc;
 }

@@ -83,6 +83,15 @@ extern const jn_engine_vtable jn__pipeline_vtable;
 void jn__pipe_free(pipe *p);
 /* The index of the step with id `id` (id_len bytes, not NUL-terminated), or -1. */
 int jn__pipe_find_step(const pipe *p, const char *id, size_t id_len);
+/* compile.c: resolves "x" or "step.port" into (step, port name, port), or an error naming the pipeline and `what`;
+ * adds v to a list of distinct ints (false: out of memory). */
+int jn__resolve_source(const pipe *p, const char *name, const char *from, const char *what, int *step,
+                       const char **port_name, const jn_port **port, jn_err *err);
+bool jn__add_unique(int **list, size_t *n, int v);
+/* decide.c: binds step si's condition (its sources become dependencies); then, once the steps are ordered and the
+ * outputs typed, sets may_skip and refuses steps that can never run and outputs that may be missing. */
+int jn__bind_when(pipe *p, size_t si, jn_err *err);
+int jn__check_decisions(pipe *p, jn_err *err);
 /* "TENSOR FP32[1,3]" for a port, into buf; returns buf. */
 char *jn__port_type(char *buf, size_t n, const jn_port *p);
 

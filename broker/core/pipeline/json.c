@@ -508,57 +508,6 @@ int jn_pipeline_spec_from_json(const char *text, size_t len, jn_pipeline_spec *s
     return rc;
 }
 
-/* "when" / "route" from text (PutPipeline's when_json / route_json) ----------------------------------------------- */
-
-static json_t *load_text(const char *text, const char *what, jn_err *err)
-{
-    json_error_t jerr;
-    json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    if (!v)
-        bad(err, what, "not JSON: %s", jerr.text);
-    return v;
-}
-
-int jn_step_spec_when_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err)
-{
-    json_t *v = load_text(text, what, err);
-    if (!v)
-        return JN_EINVAL;
-    cond c;
-    int rc = jn__cond_parse(v, what, 0, &c, err);
-    jn__cond_free(&c);
-    char *canon = rc ? NULL : jn__cond_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!rc && (!canon || jn_step_spec_set_when(step, canon)))
-        rc = oom(err);
-    free(canon);
-    json_decref(v);
-    return rc;
-}
-
-int jn_step_spec_route_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err)
-{
-    json_t *v = load_text(text, what, err);
-    if (!v)
-        return JN_EINVAL;
-    const char *first;
-    int rc = jn__route_parse(v, what, &first, err);
-    if (!rc && *step->model && strcmp(step->model, first) != 0)
-        rc = bad(err, what, "the step's model '%s' is not the route's first candidate '%s' (leave model empty)",
-                 step->model, first);
-    char *canon = rc ? NULL : jn__cond_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER), *model = rc ? NULL : strdup(first);
-    if (!rc && (!canon || !model || jn_step_spec_set_route(step, canon)))
-        rc = oom(err);
-    if (!rc) {
-        free(step->model);
-        step->model = model;
-        model = NULL;
-    }
-    free(model);
-    free(canon);
-    json_decref(v);
-    return rc;
-}
-
 /* to_json ---------------------------------------------------------------------------------------------------- */
 
 /* json_object_set_new / json_array_append_new take the value's reference even when they fail. */

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "condition.h"
+#include "pipeline.h"
 #include "route.h"
 
 #define PATH_LEN 320
@@ -353,4 +355,31 @@ jn_step_stats *jn__route_stats(route_cand *c, const char *pipeline)
         atomic_store_explicit(&c->stats, s, memory_order_release);
     }
     return s;
+}
+
+/* ---- PutPipeline's route_json (pipeline.h) ---- */
+
+int jn_step_spec_route_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v)
+        return bad(err, what, "not JSON: %s", jerr.text);
+    const char *first;
+    int rc = jn__route_parse(v, what, &first, err);
+    if (!rc && *step->model && strcmp(step->model, first) != 0)
+        rc = bad(err, what, "the step's model '%s' is not the route's first candidate '%s' (leave model empty)",
+                 step->model, first);
+    char *canon = rc ? NULL : jn__cond_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER), *model = rc ? NULL : strdup(first);
+    if (!rc && (!canon || !model || jn_step_spec_set_route(step, canon)))
+        rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+    if (!rc) {
+        free(step->model);
+        step->model = model;
+        model = NULL;
+    }
+    free(model);
+    free(canon);
+    json_decref(v);
+    return rc;
 }
