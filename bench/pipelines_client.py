@@ -224,8 +224,11 @@ def cmd_report(a):
                    None if r8cpu is None else r8cpu >= TARGET_CHAIN8))
     wb, wo = agg.get("when-base", {}).get("cpu"), agg.get("when-off", {}).get("cpu")
     dw = wo - wb if wb is not None and wo is not None else None
-    checks.append(("a false `when`: server CPU per call over the same pipeline without the step <= %g us"
-                   % TARGET_WHEN_US, _fmt(dw, "+.2f") + " us", None if dw is None else dw <= TARGET_WHEN_US))
+    # The server's CPU is read in clock ticks around loads of different lengths on a shared machine: a few us of
+    # noise per request, more than the target. The in-process table pipelines.sh prints next is the precise figure.
+    checks.append(("a false `when`: server CPU per call over the same pipeline without the step <= %g us (whole "
+                   "stack; its noise is several us: see the in-process figure below)" % TARGET_WHEN_US,
+                   _fmt(dw, "+.2f") + " us", None if dw is None else dw <= TARGET_WHEN_US))
     p, s = lat.get("par4"), lat.get("seq4")
     rps = p["median_ms"] / s["median_ms"] if p and s and s["median_ms"] else None
     checks.append(("`par4` median latency <= %g x `seq4`" % TARGET_PAR_SEQ, _fmt(rps, ".2f") + " x",
