@@ -144,6 +144,14 @@ def main(t):
             t.eq(list(r.versions), ["3", "10"], "gRPC ModelMetadata versions")
         t.eq(http_json(srv, "/v2/models/scale")["versions"], ["3", "10"], "REST metadata versions")
         t.eq(http_json(srv, "/v2/models/pick")["versions"], ["1", "3"], "REST metadata versions of pick")
+        r = t.call("v1 GetModel scale", stub.GetModel, pb.broker.GetModelRequest(name="scale", version="3"))
+        if r:
+            t.eq(list(r.versions), ["3", "10"], "junction.v1 GetModel versions")
+        r = t.call("v1 ListModels", stub.ListModels, pb.broker.ListModelsRequest())
+        if r:
+            mine = [(m.name, list(m.versions)) for m in r.models if m.name in ("scale", "pick", "every", "one")]
+            t.eq(mine, [("every", ["1", "2"]), ("one", ["5"]), ("pick", ["1", "3"]), ("scale", ["3", "10"])],
+                 "junction.v1 ListModels: one entry per name with its versions")
     with t.case("statistics: one item per version"):
         st = http_json(srv, "/v2/models/scale/stats")["model_stats"]
         counts = {s["version"]: s["inference_stats"]["success"]["count"] for s in st}
