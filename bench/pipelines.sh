@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Pipeline benchmark (issue #3): one junction serving --pipelines with identity chains of 1, 2, 4, 8 steps and two
-# pipelines of 4 CPU-bound burn steps (par4: fanned out from the input; seq4: in a chain). In the same run:
+# pipelines of 4 CPU-bound burn steps (par4: fanned out from the input; seq4: in a chain), and (issue #20) a chain-4
+# without and with a fifth step behind a false `when` (when-base / when-off). In the same run:
 #   - h2load at 64 concurrent streams on the bare identity engine and on each chain (the same 64-byte FP32 payload,
 #     only the model name differs): req/s and the ratio to bare identity (target: chain-8 >= 0.9 x identity); also
 #     the bare burn engine with burn_ms=0, which runs on the worker pool like a pipeline does (a reference);
@@ -20,11 +21,15 @@
 #   BENCH_ROUNDS         rounds; each round loads every target in turn, the table shows medians [3]
 #   BENCH_CHAINS         chain lengths                        [1 2 4 8]
 #   BENCH_PTARGETS       bare-engine targets loaded besides the chains [identity burn0]
+#   BENCH_WHEN_TARGETS   decision targets (issue #20): a chain-4 with an input g, and the same plus a step behind a
+#                        false `when`; their server CPU per call is compared [when-base when-off]
 #   LAT_CALLS            sequential calls per pipeline for par4/seq4 [30]
 #   LAT_WARMUP           unmeasured calls per pipeline first  [3]
 #   BURN_MS              burn_ms of every par4/seq4 step (burn_mode=cpu) [20]
 #   BENCH_KEEP           1 = keep the temp dir (logs, payloads, pipelines) [0]
 #   BENCH_REV            what the report calls the junction build [the source tree's commit, "+changes" if dirty]
+#   BENCH_DECIDE         in-process decision benchmark (a false `when`, a split step) [$BUILD_DIR/bench/bench_pipeline_decide]
+#   DECIDE_CALLS, DECIDE_ROUNDS   its calls per round and rounds [100000, 15]
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,7 +79,7 @@ if [ "$BENCH_BUILD" = 1 ] && [ "$JUNCTION" = "$BUILD_DIR/junction" ]; then
         cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$TMP/cmake.log" 2>&1 ||
             { tail -n 20 "$TMP/cmake.log" >&2; die "cmake configure failed"; }
     fi
-    cmake --build "$BUILD_DIR" -j2 --target junction >>"$TMP/cmake.log" 2>&1 ||
+    cmake --build "$BUILD_DIR" -j2 --target junction bench_pipeline_decide >>"$TMP/cmake.log" 2>&1 ||
         { tail -n 20 "$TMP/cmake.log" >&2; die "cannot build junction"; }
 fi
 [ -x "$JUNCTION" ] || die "junction binary $JUNCTION not found"
@@ -97,6 +102,8 @@ CHAINS_CSV=$(echo "$BENCH_CHAINS" | tr -s ' ' ',')
 # burn0 (the burn engine with burn_ms=0) is a reference: a bare engine that, like a pipeline, runs on the worker pool.
 TARGETS=${BENCH_PTARGETS:-identity burn0}
 for n in $BENCH_CHAINS; do TARGETS="$TARGETS chain-$n"; done
+# Issue #20: the same 4-step chain without and with a fifth step behind a false `when` (server CPU per call compared).
+TARGETS="$TARGETS ${BENCH_WHEN_TARGETS-when-base when-off}"
 
 # ---- server -----------------------------------------------------------------------------------------------------
 # HTTP off where the binary has it (its default port is fixed, 8000); older binaries have no --http-port.
@@ -182,3 +189,13 @@ stop_server
 
 echo
 "$PY" "$PCLIENT" report --results "$RESULTS"
+
+# Issue #20: the CPU a false `when` and a split step add per call, in process (the h2load figures above carry the
+# whole gRPC stack, whose noise is larger than these costs).
+DECIDE=${BENCH_DECIDE:-$BUILD_DIR/bench/bench_pipeline_decide}
+if [ -x "$DECIDE" ]; then
+    echo
+    "$DECIDE" "${DECIDE_CALLS:-100000}" "${DECIDE_ROUNDS:-15}" || die "bench_pipeline_decide failed"
+else
+    log "no $DECIDE (cmake --build $BUILD_DIR --target bench_pipeline_decide): in-process decision costs not measured"
+fi

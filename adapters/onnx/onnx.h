@@ -21,6 +21,7 @@
 
 #include "engine.h"
 #include "err.h"
+#include "model_records.h"
 #include "registry.h"
 #include "signature.h"
 #include "tensor.h"
@@ -128,6 +129,22 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
  * check, is reported on stderr and skipped. Returns the number registered, or a JN_E* code when DIR cannot be
  * read. */
 int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err);
+
+/* Triton's repository layout (issue #20): DIR/<name>/<version>/model.onnx, numbered version directories. */
+typedef struct jn_onnx_versions {
+    char **names; /* ascending (jn_version_cmp) */
+    size_t n;
+} jn_onnx_versions;
+/* Every version directory of DIR/<name> holding a model.onnx (none: n = 0, not an error). */
+int jn_onnx_repository_versions(const char *dir, const char *name, jn_onnx_versions *vs, jn_err *err);
+/* Those its config.json's version_policy serves ({"latest": {"num_versions": N}} by default with N = 1, {"all": {}},
+ * {"specific": {"versions": [...]}}); JN_EINVAL naming the file for a bad policy, JN_ENOTFOUND for a version it
+ * names that is not there or when there is none. */
+int jn_onnx_policy_versions(const char *dir, const char *name, jn_onnx_versions *vs, jn_err *err);
+void jn_onnx_versions_free(jn_onnx_versions *vs);
+/* jn_model_records' repository functions (model_records.h) over a models directory (the arg; NULL: none). */
+long jn_onnx_repo_versions(void *models_dir, const char *name, char ***versions, jn_err *err);
+long jn_onnx_repo_index(void *models_dir, jn_repo_item **items, jn_err *err);
 
 /* Admin.LoadModel's loader (a jn_model_loader_fn, see broker/core/model_records.h): an engine from the ONNX bytes, or,
  * when bytes is NULL, from the model repository `models_dir` (a const char *; NULL = none): <dir>/<name>/model.onnx,

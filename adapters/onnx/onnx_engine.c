@@ -175,7 +175,9 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
- * Model repository: DIR/<name>/model.onnx (with an optional DIR/<name>/config.json) or DIR/<name>.onnx */
+ * Model repository: DIR/<name>/model.onnx (with an optional DIR/<name>/config.json), Triton's layout
+ * DIR/<name>/<version>/model.onnx (config.json at DIR/<name>/, its version_policy choosing the versions served), or
+ * DIR/<name>.onnx */
 
 /* config.json: {"version": "2", "description": "...", "outputs": {"<output>": {"labels": ["a", "b", ...]}}}.
  * Labels make the output a CLASSIFICATION port (FP32, the last dimension one score per label). */
@@ -188,7 +190,7 @@ static int read_config(const char *path, json_t **out, jn_err *err)
     const char *key;
     json_t *v;
     json_object_foreach(cfg, key, v) {
-        bool ok = (strcmp(key, "version") == 0 && json_is_string(v)) ||
+        bool ok = (strcmp(key, "version") == 0 && json_is_string(v)) || strcmp(key, "version_policy") == 0 ||
                   (strcmp(key, "description") == 0 && json_is_string(v)) ||
                   (strcmp(key, "outputs") == 0 && json_is_object(v)) || jn_model_config_key(key);
         if (!ok) {
@@ -241,26 +243,11 @@ static int apply_output_config(jn_engine *e, const json_t *outputs, const char *
     return 0;
 }
 
-/* The engine of repository entry `name` in dir; `version` (may be NULL) overrides the config's. *serving gets
- * the config's serving part (model_config.h). */
-static jn_engine *load_from_repository(const char *dir, const char *name, const char *version,
-                                       jn_model_config *serving, jn_err *err)
+/* An engine named `name` from the model file at `path` with its config (cfg_path "" = none); `version` (may be NULL)
+ * overrides the config's. *serving gets the config's serving part (model_config.h). */
+static jn_engine *load_engine(const char *path, const char *cfg_path, const char *name, const char *version,
+                              jn_model_config *serving, jn_err *err)
 {
-    char path[4096], cfg_path[4096];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
-    cfg_path[0] = '\0';
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-        snprintf(cfg_path, sizeof cfg_path, "%s/%s/config.json", dir, name);
-        if (stat(cfg_path, &st) != 0)
-            cfg_path[0] = '\0';
-    } else {
-        snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-            jn_err_set(err, JN_ENOTFOUND, "neither %s/%s/model.onnx nor %s/%s.onnx exists", dir, name, dir, name);
-            return NULL;
-        }
-    }
     json_t *cfg = NULL;
     if (cfg_path[0] && read_config(cfg_path, &cfg, err))
         return NULL;
@@ -291,6 +278,46 @@ static jn_engine *load_from_repository(const char *dir, const char *name, const 
     return e;
 }
 
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The engine of repository entry `name` in dir; `version` (may be NULL) overrides the config's. In Triton's layout
+ * (DIR/<name>/<version>/model.onnx) `version` picks the version directory (NULL: the highest there is). */
+static jn_engine *load_from_repository(const char *dir, const char *name, const char *version,
+                                       jn_model_config *serving, jn_err *err)
+{
+    char path[4096], cfg_path[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s/%s/config.json", dir, name);
+    if (!is_file(cfg_path))
+        cfg_path[0] = '\0';
+    snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
+    if (is_file(path))
+        return load_engine(path, cfg_path, name, version, serving, err);
+    jn_onnx_versions vs;
+    if (jn_onnx_repository_versions(dir, name, &vs, err) == 0 && vs.n) {
+        const char *v = version && *version ? version : vs.names[vs.n - 1];
+        snprintf(path, sizeof path, "%s/%s/%s/model.onnx", dir, name, v);
+        jn_engine *e = NULL;
+        if (is_file(path))
+            e = load_engine(path, cfg_path, name, v, serving, err);
+        else
+            jn_err_set(err, JN_ENOTFOUND, "%s/%s has no version %s (no %s)", dir, name, v, path);
+        jn_onnx_versions_free(&vs);
+        return e;
+    }
+    jn_onnx_versions_free(&vs);
+    snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
+    if (!is_file(path)) {
+        jn_err_set(err, JN_ENOTFOUND, "neither %s/%s/model.onnx, %s/%s/<version>/model.onnx nor %s/%s.onnx exists", dir,
+                   name, dir, name, dir, name);
+        return NULL;
+    }
+    return load_engine(path, "", name, version, serving, err);
+}
+
 static int register_one(jn_registry *reg, const char *dir, const char *name)
 {
     jn_err err;
@@ -302,6 +329,188 @@ static int register_one(jn_registry *reg, const char *dir, const char *name)
         return 0;
     }
     return 1;
+}
+
+/* ---- Triton's layout: DIR/<name>/<version>/model.onnx, version_policy in DIR/<name>/config.json ---- */
+
+static int version_cmp_p(const void *a, const void *b)
+{
+    return jn_version_cmp(*(char *const *)a, *(char *const *)b);
+}
+
+void jn_onnx_versions_free(jn_onnx_versions *vs)
+{
+    for (size_t i = 0; i < vs->n; i++)
+        free(vs->names[i]);
+    free(vs->names);
+    memset(vs, 0, sizeof *vs);
+}
+
+int jn_onnx_repository_versions(const char *dir, const char *name, jn_onnx_versions *vs, jn_err *err)
+{
+    memset(vs, 0, sizeof *vs);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    size_t cap = 0;
+    struct dirent *ent;
+    int rc = 0;
+    while (!rc && (ent = readdir(d))) {
+        const char *v = ent->d_name;
+        bool digits = *v != '\0';
+        for (const char *c = v; *c && digits; c++)
+            digits = *c >= '0' && *c <= '9';
+        char model[4096];
+        snprintf(model, sizeof model, "%s/%s/%s/model.onnx", dir, name, v);
+        if (!digits || strlen(v) > 18 || !is_file(model))
+            continue;
+        if (vs->n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **grown = realloc(vs->names, cap * sizeof *grown);
+            if (!grown) {
+                rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+                break;
+            }
+            vs->names = grown;
+        }
+        if (!(vs->names[vs->n] = strdup(v)))
+            rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+        else
+            vs->n++;
+    }
+    closedir(d);
+    if (vs->n)
+        qsort(vs->names, vs->n, sizeof *vs->names, version_cmp_p);
+    return rc;
+}
+
+/* Which of the versions there are the config's version_policy serves: `keep` (vs->n flags). Triton's policies:
+ * {"latest": {"num_versions": N}} (the default, N = 1), {"all": {}}, {"specific": {"versions": [1, 3]}}. */
+static int apply_policy(const json_t *policy, const char *cfg_path, const jn_onnx_versions *vs, bool *keep,
+                        jn_err *err)
+{
+    const char *where = *cfg_path ? cfg_path : "version_policy";
+    if (!policy) {
+        keep[vs->n - 1] = true;
+        return 0;
+    }
+    const char *kind = NULL;
+    json_t *body = NULL;
+    if (json_is_object(policy) && json_object_size(policy) == 1) {
+        void *it = json_object_iter((json_t *)policy);
+        kind = json_object_iter_key(it);
+        body = json_object_iter_value(it);
+    }
+    if (!kind || !json_is_object(body) ||
+        (strcmp(kind, "latest") && strcmp(kind, "all") && strcmp(kind, "specific")))
+        return jn_err_set(err, JN_EINVAL, "%s: version_policy: expected one of {\"latest\": {\"num_versions\": N}}, "
+                          "{\"all\": {}}, {\"specific\": {\"versions\": [...]}}", where);
+    if (strcmp(kind, "all") == 0) {
+        for (size_t i = 0; i < vs->n; i++)
+            keep[i] = true;
+        return 0;
+    }
+    if (strcmp(kind, "latest") == 0) {
+        json_t *nv = json_object_get(body, "num_versions");
+        if (!json_is_integer(nv) || json_integer_value(nv) < 1 || json_object_size(body) != 1)
+            return jn_err_set(err, JN_EINVAL, "%s: version_policy.latest: expected {\"num_versions\": N}, N >= 1", where);
+        for (size_t i = 0; i < vs->n && (json_int_t)i < json_integer_value(nv); i++)
+            keep[vs->n - 1 - i] = true;
+        return 0;
+    }
+    json_t *list = json_object_get(body, "versions");
+    if (!json_is_array(list) || !json_array_size(list) || json_object_size(body) != 1)
+        return jn_err_set(err, JN_EINVAL, "%s: version_policy.specific: expected {\"versions\": [1, 3, ...]}", where);
+    for (size_t k = 0; k < json_array_size(list); k++) {
+        json_t *v = json_array_get(list, k);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return jn_err_set(err, JN_EINVAL, "%s: version_policy.specific.versions[%zu]: expected a version number",
+                              where, k);
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)json_integer_value(v));
+        bool found = false;
+        for (size_t i = 0; i < vs->n; i++)
+            if (jn_version_cmp(vs->names[i], want) == 0)
+                found = keep[i] = true;
+        if (!found)
+            return jn_err_set(err, JN_ENOTFOUND, "%s: version_policy.specific: there is no version %s", where, want);
+    }
+    return 0;
+}
+
+int jn_onnx_policy_versions(const char *dir, const char *name, jn_onnx_versions *out, jn_err *err)
+{
+    jn_onnx_versions vs;
+    memset(out, 0, sizeof *out);
+    int rc = jn_onnx_repository_versions(dir, name, &vs, err);
+    if (rc || !vs.n) {
+        jn_onnx_versions_free(&vs);
+        return rc ? rc : jn_err_set(err, JN_ENOTFOUND, "%s/%s has no <version>/model.onnx", dir, name);
+    }
+    char cfg_path[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s/%s/config.json", dir, name);
+    json_t *cfg = NULL;
+    if (is_file(cfg_path) && (rc = read_config(cfg_path, &cfg, err))) {
+        jn_onnx_versions_free(&vs);
+        return rc;
+    }
+    bool *keep = calloc(vs.n, sizeof *keep);
+    rc = keep ? apply_policy(cfg ? json_object_get(cfg, "version_policy") : NULL, cfg ? cfg_path : "", &vs, keep, err)
+              : jn_err_set(err, JN_ENOMEM, "out of memory");
+    json_decref(cfg);
+    for (size_t i = 0; !rc && i < vs.n; i++) /* moves the kept names over, in order */
+        if (keep[i]) {
+            out->names = out->names ? out->names : calloc(vs.n, sizeof *out->names);
+            if (!out->names) {
+                rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+                break;
+            }
+            out->names[out->n++] = vs.names[i];
+            vs.names[i] = NULL;
+        }
+    for (size_t i = 0; i < vs.n; i++)
+        free(vs.names[i]);
+    free(vs.names);
+    free(keep);
+    if (rc)
+        jn_onnx_versions_free(out);
+    return rc;
+}
+
+static bool has_versions(const char *dir, const char *name)
+{
+    jn_onnx_versions vs;
+    jn_err err;
+    jn_err_clear(&err);
+    bool yes = jn_onnx_repository_versions(dir, name, &vs, &err) == 0 && vs.n > 0;
+    jn_onnx_versions_free(&vs);
+    return yes;
+}
+
+/* Registers every version the policy serves, each its own entry: the count, messages on stderr for the rest. */
+static int register_versions(jn_registry *reg, const char *dir, const char *name)
+{
+    jn_err err;
+    jn_err_clear(&err);
+    jn_onnx_versions vs;
+    if (jn_onnx_policy_versions(dir, name, &vs, &err)) {
+        fprintf(stderr, "junction: model '%s' skipped: %s\n", name, err.msg);
+        return 0;
+    }
+    int registered = 0;
+    for (size_t i = 0; i < vs.n; i++) {
+        jn_model_sched sched = {0};
+        jn_err_clear(&err);
+        jn_engine *e = load_from_repository(dir, name, vs.names[i], &sched.config, &err);
+        if (!e || jn_registry_add_version(reg, e, &sched, &err))
+            fprintf(stderr, "junction: model '%s' version %s skipped: %s\n", name, vs.names[i], err.msg);
+        else
+            registered = 1;
+    }
+    jn_onnx_versions_free(&vs);
+    return registered;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -342,6 +551,8 @@ int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err)
         snprintf(path, sizeof path, "%s/%s/model.onnx", dir, names[i]);
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
             registered += register_one(reg, dir, names[i]);
+        } else if (has_versions(dir, names[i])) { /* Triton's layout: every version its policy serves */
+            registered += register_versions(reg, dir, names[i]);
         } else if (len > 5 && strcmp(names[i] + len - 5, ".onnx") == 0) {
             names[i][len - 5] = '\0';
             registered += register_one(reg, dir, names[i]);
@@ -350,6 +561,80 @@ int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err)
     }
     free(names);
     return registered;
+}
+
+long jn_onnx_repo_versions(void *models_dir, const char *name, char ***versions, jn_err *err)
+{
+    *versions = NULL;
+    if (!models_dir)
+        return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/model.onnx", (const char *)models_dir, name);
+    if (is_file(path) || !has_versions(models_dir, name)) /* not Triton's layout */
+        return 0;
+    jn_onnx_versions vs;
+    int rc = jn_onnx_policy_versions(models_dir, name, &vs, err);
+    if (rc)
+        return rc;
+    *versions = vs.names;
+    return (long)vs.n;
+}
+
+long jn_onnx_repo_index(void *models_dir, jn_repo_item **items, jn_err *err)
+{
+    *items = NULL;
+    if (!models_dir)
+        return jn_err_set(err, JN_EUNIMPL, "this server has no model repository (serve --models DIR)");
+    const char *dir = models_dir;
+    DIR *d = opendir(dir);
+    if (!d)
+        return jn_err_set(err, JN_EIO, "models directory '%s' cannot be read", dir);
+    jn_repo_item *out = NULL;
+    long n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *ent;
+    while (!rc && (ent = readdir(d))) {
+        if (ent->d_name[0] == '.')
+            continue;
+        char name[256], path[4096];
+        size_t len = strlen(ent->d_name);
+        if (len >= sizeof name)
+            continue;
+        memcpy(name, ent->d_name, len + 1);
+        snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
+        jn_onnx_versions vs = {0};
+        bool flat = is_file(path);
+        if (!flat && len > 5 && strcmp(name + len - 5, ".onnx") == 0) {
+            name[len - 5] = '\0';
+            flat = true;
+        } else if (!flat && (rc = jn_onnx_repository_versions(dir, name, &vs, err)) == 0 && !vs.n) {
+            continue; /* not a model */
+        }
+        for (size_t k = 0; !rc && k < (flat ? 1 : vs.n); k++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                jn_repo_item *grown = realloc(out, (size_t)cap * sizeof *grown);
+                if (!grown) {
+                    rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+                    break;
+                }
+                out = grown;
+            }
+            out[n].name = strdup(name);
+            out[n].version = strdup(flat ? "" : vs.names[k]);
+            n++;
+            if (!out[n - 1].name || !out[n - 1].version)
+                rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+        }
+        jn_onnx_versions_free(&vs);
+    }
+    closedir(d);
+    if (rc) {
+        jn_repo_items_free(out, n);
+        return rc;
+    }
+    *items = out;
+    return n;
 }
 
 jn_engine *jn_onnx_model_loader(void *models_dir, const char *name, const char *version, const uint8_t *bytes,

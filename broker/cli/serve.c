@@ -465,7 +465,8 @@ static int load_served(const serve_config *cfg, serve_parts *p, jn_err *err)
         return JN_CLI_EXIT_FAIL;
     }
     /* Admin.LoadModel / UnloadModel: ONNX files, given as bytes or re-read from --models DIR. */
-    p->models = (jn_model_records){reg, jn_onnx_model_loader, (void *)cfg->models_dir, JN_ONNX_PLATFORM};
+    p->models = (jn_model_records){reg, jn_onnx_model_loader, (void *)cfg->models_dir, JN_ONNX_PLATFORM,
+                                   jn_onnx_repo_index, jn_onnx_repo_versions};
     /* Models before pipelines, so that pipelines may use them. */
     if (cfg->models_dir) {
         int loaded = jn_onnx_register_dir(reg, cfg->models_dir, err);
@@ -552,6 +553,7 @@ static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
     jn_http_router_set_auth(p->router, &p->auth);
     jn_http_router_set_console(p->router, !cfg->console_off);
     jn_console_attach_remotes(jn_http_router_console(p->router), p->remotes);
+    jn_http_router_set_models(p->router, &p->models);
     jn_dispatch_limits limits = {cfg->opt.max_inflight, (size_t)cfg->opt.max_queue, (size_t)cfg->opt.max_model_queue,
                                  p->cache};
     jn_http_router_set_limits(p->router, &limits);

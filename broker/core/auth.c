@@ -115,7 +115,8 @@ static bool equals(const char *s, size_t len, const char *lit)
 
 jn_access jn_auth_grpc_access(const char *path, size_t len)
 {
-    if (has_prefix(path, len, "/junction.v1.Admin/"))
+    if (has_prefix(path, len, "/junction.v1.Admin/") ||
+        has_prefix(path, len, "/inference.GRPCInferenceService/Repository")) /* the model repository extension */
         return JN_ACCESS_ADMIN;
     if (has_prefix(path, len, "/grpc.health.v1.Health/") ||
         equals(path, len, "/inference.GRPCInferenceService/ServerLive") ||

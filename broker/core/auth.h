@@ -2,7 +2,7 @@
  *
  * Three access classes, decided by what a call does, not by a per-method table (so a method added later cannot
  * be forgotten): OPEN (health and liveness/readiness probes), INFER (everything that reads or runs models) and
- * ADMIN (junction.v1.Admin and the HTTP admin paths). With an admin token configured, ADMIN calls need it; with a
+ * ADMIN (junction.v1.Admin, v2's Repository* methods and the HTTP admin paths). With an admin token configured, ADMIN calls need it; with a
  * client token configured, INFER calls need the client token or the admin token. A missing or malformed
  * credential is UNAUTHENTICATED; a valid client token on an ADMIN call is PERMISSION_DENIED. Tokens are compared in
  * constant time and never appear in a message or a log line.

@@ -78,6 +78,9 @@ typedef struct jn_infer_ctx {
     struct jn_workpool *pool;
     /* Since ABI 2: the host's completion queue and call, for infer_async (all NULL when there is none). */
     jn_host_hint host;
+    /* Where the engine may put parameters of its answer (a pipeline's "route.<step>": the candidate a routed step
+     * used), or NULL when nobody reads them. Written by the thread that returns the answer, before it returns. */
+    jn_params *answer;
 } jn_infer_ctx;
 
 /* Receives one partial answer of a streaming engine. Takes ownership of the tensors in `partial` (the list is

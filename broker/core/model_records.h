@@ -31,12 +31,45 @@ typedef jn_engine *(*jn_model_loader_fn)(void *arg, const char *name, const char
 
 #define JN_STATE_KIND_MODEL "model"
 
+/* The model repository, for the v2 repository extension (issue #20). One entry per model, or per version directory
+ * in Triton's layout (version "" otherwise); malloc'd strings in a malloc'd array (jn_repo_items_free). */
+typedef struct jn_repo_item {
+    char *name;
+    char *version;
+} jn_repo_item;
+/* Every model the repository holds: the count, or a negative JN_E* with err set. */
+typedef long (*jn_model_index_fn)(void *arg, jn_repo_item **items, jn_err *err);
+/* The versions of `name` its version policy serves (Triton's layout), ascending, malloc'd: the count, 0 when the
+ * model is not in that layout, or a negative JN_E* with err set. */
+typedef long (*jn_model_versions_fn)(void *arg, const char *name, char ***versions, jn_err *err);
+void jn_repo_items_free(jn_repo_item *items, long n);
+
 typedef struct jn_model_records {
     jn_registry *reg;
     jn_model_loader_fn load; /* NULL: this server loads no model files */
     void *load_arg;
     const char *platform; /* the platform of the engines `load` makes */
+    jn_model_index_fn index;       /* NULL: no repository to list */
+    jn_model_versions_fn versions; /* NULL: one version per model */
 } jn_model_records;
+
+/* One line of the repository index: state "READY" or "UNAVAILABLE" and why. */
+typedef struct jn_repo_state {
+    char *name;
+    char *version;
+    const char *state;
+    const char *reason;
+} jn_repo_state;
+
+/* The repository's models with their state (only the READY ones when `ready_only`): the count, or a negative JN_E*
+ * (JN_EUNIMPL without a repository). Free with jn_repo_states_free. */
+long jn_model_records_index(const jn_model_records *m, bool ready_only, jn_repo_state **out, jn_err *err);
+void jn_repo_states_free(jn_repo_state *states, long n);
+/* Loads (or reloads) model `name` from the repository: every version its policy serves in Triton's layout (the set
+ * replaces the loaded one in one step, so each call is served wholly by one version), else the one model file; kept
+ * as a state record like LoadModel's. Errors as jn_model_records_load's. */
+int jn_model_records_load_repository(const jn_model_records *m, jn_control *control, const char *name, bool *replaced,
+                                     jn_err *err);
 
 /* Uploaded model files larger than this are not kept in the state (base64 in the record; etcd takes about 1.5 MB
  * per request by default, and the state file is rewritten whole on every change): they belong in the model

@@ -39,11 +39,22 @@ typedef struct jn_step_spec {
     char *version; /* "" = current */
     jn_binding *inputs;
     size_t n_inputs;
+    /* The step's `when` (issue #20) as compact JSON (pipeline/condition.h has the form), or NULL: the step always
+     * runs. A step whose condition is false, or that needs a step that was skipped, is skipped: never started. JSON
+     * only (PutPipeline's message has no such field). */
+    char *when;
+    /* The step's route (issue #20: split / sticky / mirror; pipeline/route.h has the form) as compact JSON, or NULL.
+     * With a route, `model` is its first candidate. JSON only. */
+    char *route;
 } jn_step_spec;
 
 typedef struct jn_output_spec {
     char *name;
-    char *from; /* "step.port" */
+    char *from; /* "step.port": the first source */
+    /* Further sources, in order: the output is the first source that was produced (issue #20). JSON only. */
+    char **more_from;
+    size_t n_more_from;
+    bool optional; /* may be missing from the answer (every source skipped); otherwise registration proves it is not */
 } jn_output_spec;
 
 /* The JSON's "models" section: how one step (key = its id) or every step calling one model (key = the model's name)
@@ -75,6 +86,14 @@ jn_step_spec *jn_pipeline_spec_add_step(jn_pipeline_spec *spec, const char *id, 
 jn_binding *jn_step_spec_bind(jn_step_spec *step, const char *port, const char *from);
 int jn_pipeline_spec_add_output(jn_pipeline_spec *spec, const char *name, const char *from);
 int jn_pipeline_spec_add_serving(jn_pipeline_spec *spec, const char *key, const char *json);
+/* A step's condition (JSON text, copied; NULL clears it), and a further source of the last output added. */
+int jn_step_spec_set_when(jn_step_spec *step, const char *json);
+int jn_step_spec_set_route(jn_step_spec *step, const char *json);
+/* The same from text that is checked first as the JSON parser checks "when" / "route" (pipeline/json.c): JN_EINVAL
+ * with a message prefixed by `what` on a bad one. A route also sets the step's model to its first candidate. */
+int jn_step_spec_when_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
+int jn_step_spec_route_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
+int jn_pipeline_spec_add_output_source(jn_pipeline_spec *spec, const char *from);
 /* Pipeline inputs are added with jn_signature_add_input(&spec->inputs, ...). */
 
 /* Limits checked at compile time: steps per pipeline, and how deep pipelines may be used as steps of pipelines (a
@@ -103,8 +122,10 @@ int jn_pipeline_unregister(jn_registry *reg, const char *name, jn_err *err);
 
 /* JSON form (pipeline/json.c): the shape of issue #3 —
  *   {"name", "description"?, "inputs": [{"name","kind","datatype","shape","labels"?}],
- *    "steps": [{"id","model","version"?,"inputs": {"port": "source" | {"from","cast"?,"scale"?,"offset"?}}}],
- *    "outputs": [{"name","from"}]}
+ *    "steps": [{"id","model" | "route","version"?,"inputs": {"port": "source" | {"from","cast"?,"scale"?,"offset"?}},
+ *               "when"?: condition}],
+ *    "outputs": [{"name","from": "step.port" | ["step.port", ...],"optional"?}], "models"?: {...}}
+ * (conditions: pipeline/condition.h; several sources: the first produced.)
  * Parse errors name the field ("steps[1].inputs.input: expected a string or an object"). */
 int jn_pipeline_spec_from_json(const char *text, size_t len, jn_pipeline_spec *spec, jn_err *err);
 /* (It initialises *spec itself and leaves it empty on failure, so jn_pipeline_spec_free is always safe.) */

@@ -65,6 +65,29 @@ jn_registry *jn_registry_create(void);
 /* Drops the registry's references on every entry. */
 void jn_registry_destroy(jn_registry *reg);
 
+/* A check the registry makes, under its lock, on an existing entry before replacing or removing it: 0 to go on. */
+typedef int (*jn_registry_check_fn)(const jn_engine *existing, void *arg, jn_err *err);
+
+/* Versions (issue #20): several entries may share a name, one per engine version (each its own batcher, statistics
+ * and serial). jn_registry_add / jn_registry_put deal with a name as a whole (put replaces every version of it by one
+ * entry, remove removes them all); jn_registry_add_version / jn_registry_remove_version with one version. Entries are
+ * ordered by name, then version (jn_version_cmp: numbers numerically, "10" after "9", before other names). */
+int jn_version_cmp(const char *a, const char *b);
+/* Adds version engine->version of engine->name beside the others: JN_EEXIST when that version is there. Takes the
+ * caller's reference on engine (also on failure). */
+int jn_registry_add_version(jn_registry *reg, jn_engine *engine, const jn_model_sched *sched, jn_err *err);
+/* Replaces every version of a name by `engines` (n >= 1, one name, versions ascending; all taken, also on failure),
+ * in one step: a call resolves either the old set or the new one. `scheds` (may be NULL) has one per engine.
+ * may_replace as for jn_registry_put (asked about the highest existing version). */
+int jn_registry_put_versions(jn_registry *reg, jn_engine **engines, const jn_model_sched *scheds, size_t n,
+                             jn_registry_check_fn may_replace, void *arg, bool *replaced, jn_err *err);
+/* JN_ENOTFOUND naming the model or the version. Calls holding it finish on it. */
+int jn_registry_remove_version(jn_registry *reg, const char *name, const char *version, jn_err *err);
+/* The versions of `name`, ascending, as malloc'd strings in a malloc'd array: the count (0: unknown name, -1: out of
+ * memory). Free with jn_registry_versions_free. */
+long jn_registry_versions(jn_registry *reg, const char *name, char ***out);
+void jn_registry_versions_free(char **versions, long n);
+
 /* JN_EEXIST when the name is taken. A sched whose config cannot serve the engine (model_config.h's check) or whose
  * threads cannot start is refused (JN_EINVAL / JN_ERESOURCE) by add and put alike. */
 int jn_registry_add(jn_registry *reg, jn_engine *engine, jn_err *err);
@@ -72,7 +95,6 @@ int jn_registry_add(jn_registry *reg, jn_engine *engine, jn_err *err);
  * never, JN_EEXIST). Calls already holding the old entry keep it. *replaced (may be NULL) tells which happened.
  * `sched` (may be NULL: the shared pool) is copied into the new entry. Takes the caller's reference on engine (also
  * on failure). */
-typedef int (*jn_registry_check_fn)(const jn_engine *existing, void *arg, jn_err *err);
 int jn_registry_put(jn_registry *reg, jn_engine *engine, const jn_model_sched *sched, jn_registry_check_fn may_replace,
                     void *arg, bool *replaced, jn_err *err);
 /* JN_ENOTFOUND when absent. */
@@ -80,20 +102,21 @@ int jn_registry_remove(jn_registry *reg, const char *name, jn_err *err);
 /* Removes `name` only when `may_remove(existing, arg, err)` returns 0 (atomically with the lookup). */
 int jn_registry_remove_if(jn_registry *reg, const char *name, jn_registry_check_fn may_remove, void *arg,
                           jn_err *err);
-/* The entry named `name`; `version` NULL or "" = the current one. NULL with JN_ENOTFOUND naming the model (or the
- * version) otherwise. The dispatcher's one lookup per call. */
+/* The entry named `name`; `version` NULL or "" = the highest ready version (the highest when none is ready). NULL
+ * with JN_ENOTFOUND naming the model (or the version and those there are) otherwise. The dispatcher's one lookup
+ * per call. */
 jn_model *jn_registry_resolve(jn_registry *reg, const char *name, const char *version, jn_err *err);
 /* The same, for its engine only (metadata, listings). */
 jn_engine *jn_registry_get(jn_registry *reg, const char *name, const char *version, jn_err *err);
-/* Fills *out with a malloc'd array of engine references, sorted by name; returns the count (0 and *out NULL when
+/* Fills *out with a malloc'd array of engine references (every version), sorted by name then version; returns the count (0 and *out NULL when
  * empty, -1 on out of memory). Free with jn_registry_list_free. */
 long jn_registry_list(jn_registry *reg, jn_engine ***out);
 void jn_registry_list_free(jn_engine **list, long n);
 /* The same for the entries (NEW model references), sorted by name; free with jn_registry_list_models_free. */
 long jn_registry_list_models(jn_registry *reg, jn_model ***out);
 void jn_registry_list_models_free(jn_model **list, long n);
-/* Replaces the entry `name` by one of the same engine served with `config` (--model-config): JN_ENOTFOUND, or the
- * config's refusal. Calls already holding the old entry finish on it. */
+/* Replaces each version of `name` by one of the same engine served with `config` (--model-config): JN_ENOTFOUND, or
+ * the config's refusal. Calls already holding an old entry finish on it. */
 int jn_registry_configure(jn_registry *reg, const char *name, const jn_model_config *config, jn_err *err);
 
 #endif

@@ -10,6 +10,7 @@ void jn_request_init(jn_request *req)
     memset(req, 0, sizeof *req);
     jn_tensor_list_init(&req->inputs);
     jn_params_init(&req->params);
+    jn_params_init(&req->answer);
 }
 
 void jn_request_clear(jn_request *req)
@@ -22,6 +23,7 @@ void jn_request_clear(jn_request *req)
         free(req->outputs[i]);
     free(req->outputs);
     jn_params_clear(&req->params);
+    jn_params_clear(&req->answer);
     jn_request_init(req);
 }
 

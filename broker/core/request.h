@@ -22,6 +22,9 @@ typedef struct jn_request {
     size_t n_outputs;
     jn_params params;
     int64_t deadline_ns; /* CLOCK_MONOTONIC, 0 = none */
+    /* Parameters of the answer, set while the request runs (the dispatcher hands them to the engine as
+     * jn_infer_ctx.answer: a pipeline's "route.<step>"); the encoders write them into the response. */
+    jn_params answer;
 } jn_request;
 
 void jn_request_init(jn_request *req);

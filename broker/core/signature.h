@@ -41,6 +41,7 @@ typedef struct jn_port {
     char **labels;              /* CLASSIFICATION: one per score along the last dim */
     size_t n_labels;
     char *description; /* may be NULL */
+    bool optional;     /* an output the engine may leave out of an answer (a pipeline's "optional" output) */
 } jn_port;
 
 typedef struct jn_signature {

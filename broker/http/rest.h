@@ -141,6 +141,14 @@ json_t *jn_rest_v2_model_metadata(const jn_engine *e);
  * (version NULL or "" = its current one). {"model_stats": [...]} with 200, or the registry's error (404 naming the
  * model or the version). */
 void jn_rest_v2_stats(jn_registry *reg, const char *model, const char *version, jn_rest_reply *reply);
+
+/* rest_repository.c: the v2 model repository extension (issue #20); m may be NULL (no repository: 501). */
+struct jn_model_records;
+void jn_rest_repository_index(const struct jn_model_records *m, const uint8_t *body, size_t len, jn_rest_reply *reply);
+void jn_rest_repository_load(const struct jn_model_records *m, jn_control *control, const char *model,
+                             const uint8_t *body, size_t len, jn_rest_reply *reply);
+void jn_rest_repository_unload(const struct jn_model_records *m, jn_control *control, const char *model,
+                               const uint8_t *body, size_t len, jn_rest_reply *reply);
 /* One model's $model_stat object from a snapshot (name and version copied). NULL on out of memory. */
 json_t *jn_rest_v2_model_stat(const char *name, const char *version, const jn_infer_stats_snapshot *s);
 

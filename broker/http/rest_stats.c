@@ -1,6 +1,7 @@
 /* rest_stats.c — GET /v2/models[/{name}[/versions/{v}]]/stats: the v2 statistics extension's JSON (Triton's
  * extension_statistics.md), from one snapshot per registry entry (core/infer_stats.h says what each figure
  * counts). */
+#include <string.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -55,7 +56,31 @@ static json_t *model_stat_of(jn_model *m)
 void jn_rest_v2_stats(jn_registry *reg, const char *model, const char *version, jn_rest_reply *reply)
 {
     json_t *list = json_array();
-    if (model && *model) {
+    if (model && *model && !(version && *version)) { /* every version of the model, one item each (issue #20) */
+        jn_model **models;
+        long n = jn_registry_list_models(reg, &models), found = 0;
+        for (long i = 0; list && i < n; i++) {
+            if (strcmp(models[i]->engine->name, model) != 0)
+                continue;
+            found++;
+            if (json_array_append_new(list, model_stat_of(models[i]))) {
+                json_decref(list);
+                list = NULL;
+            }
+        }
+        if (n > 0)
+            jn_registry_list_models_free(models, n);
+        if (n < 0) {
+            json_decref(list);
+            list = NULL;
+        } else if (!found) {
+            jn_err err;
+            jn_err_set(&err, JN_ENOTFOUND, "model '%s' is not registered", model);
+            json_decref(list);
+            jn_rest_reply_err(reply, &err);
+            return;
+        }
+    } else if (model && *model) {
         jn_err err;
         jn_err_clear(&err);
         jn_model *m = jn_registry_resolve(reg, model, version, &err);

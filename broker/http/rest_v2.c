@@ -330,6 +330,14 @@ int jn__rest_v2_encode_jansson(const jn_request *req, const jn_engine *engine, c
         bad |= json_object_set_new(doc, "model_version", jn__json_text(engine->version)) != 0;
         bad |= json_object_set_new(doc, "id", jn__json_text(req->id ? req->id : "")) != 0;
     }
+    if (!bad && req->answer.count) { /* the answer's own parameters (a pipeline's "route.<step>") */
+        json_t *params = json_object();
+        bad |= !params || json_object_set_new(doc, "parameters", params) != 0;
+        for (size_t k = 0; !bad && k < req->answer.count; k++)
+            if (req->answer.items[k].type == JN_PARAM_STRING)
+                bad |= json_object_set_new(params, req->answer.items[k].key,
+                                           jn__json_text(req->answer.items[k].v.s)) != 0;
+    }
     for (size_t i = 0; !bad && i < n; i++) {
         const jn_tensor *t = outputs->items[i];
         binary[i] = asked_binary(opts, t->name) || jn__tensor_needs_binary(t, false);
@@ -519,6 +527,21 @@ static int encode_direct(const jn_request *req, const jn_engine *engine, const j
     write_text(&b, engine->version);
     jn_json_lit(&b, ",\"id\":");
     write_text(&b, req->id ? req->id : "");
+    if (req->answer.count) { /* the answer's own parameters (a pipeline's "route.<step>") */
+        jn_json_lit(&b, ",\"parameters\":{");
+        bool first = true;
+        for (size_t k = 0; k < req->answer.count; k++) {
+            if (req->answer.items[k].type != JN_PARAM_STRING)
+                continue;
+            if (!first)
+                jn_json_lit(&b, ",");
+            first = false;
+            write_text(&b, req->answer.items[k].key);
+            jn_json_lit(&b, ":");
+            write_text(&b, req->answer.items[k].v.s);
+        }
+        jn_json_lit(&b, "}");
+    }
     jn_json_lit(&b, ",\"outputs\":[");
     for (size_t i = 0; i < outputs->count; i++) {
         const jn_tensor *t = outputs->items[i];
@@ -565,9 +588,9 @@ int jn_rest_v2_encode(const jn_request *req, const jn_engine *engine, const jn_t
 json_t *jn_rest_v2_server_metadata(void)
 {
     /* What the REST front end implements (the gRPC one lists its own: parameters, model_stream_infer,
-     * statistics). */
-    return json_pack("{s:s, s:s, s:[s, s, s]}", "name", "junction", "version", JUNCTION_VERSION, "extensions",
-                     "parameters", "binary_tensor_data", "statistics");
+     * statistics, model_repository). */
+    return json_pack("{s:s, s:s, s:[s, s, s, s]}", "name", "junction", "version", JUNCTION_VERSION, "extensions",
+                     "parameters", "binary_tensor_data", "statistics", "model_repository");
 }
 
 static json_t *tensor_metadata(const jn_port *ports, size_t n)

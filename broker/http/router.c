@@ -12,6 +12,7 @@
 #include "console.h"
 #include "executor.h"
 #include "metrics.h"
+#include "model_records.h"
 #include "rest.h"
 
 /* Inference on an inline engine with a body below this runs on the loop thread (router.h says why). */
@@ -24,6 +25,7 @@ struct jn_http_router {
     jn_dispatcher *dispatch; /* inference calls: the one request path, over reg and pool */
     jn_control *control;    /* admin changes: own_control, or the server's (persisted) */
     const jn_auth *auth;    /* tokens (borrowed); NULL = every call is open */
+    const jn_model_records *models; /* the model repository (borrowed), or NULL */
     jn_dispatch_limits limits; /* max_queue also bounds the pool work of the other routes */
     jn_control own_control; /* the registry alone */
     jn_workpool *pool;
@@ -117,6 +119,11 @@ jn_console *jn_http_router_console(jn_http_router *r)
 void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth)
 {
     r->auth = auth;
+}
+
+void jn_http_router_set_models(jn_http_router *r, const jn_model_records *models)
+{
+    r->models = models;
 }
 
 void jn_http_router_set_limits(jn_http_router *r, const jn_dispatch_limits *limits)
@@ -500,7 +507,27 @@ static void describe(call *c, json_t *(*doc)(const jn_engine *e))
 
 static void v2_model_meta(call *c)
 {
-    describe(c, jn_rest_v2_model_metadata);
+    jn_err err;
+    jn_err_clear(&err);
+    jn_engine *e = jn_registry_get(c->r->reg, c->model, c->version, &err);
+    if (!e) {
+        finish_err(c, &err);
+        return;
+    }
+    json_t *d = jn_rest_v2_model_metadata(e);
+    char **versions;
+    long n = jn_registry_versions(c->r->reg, e->name, &versions); /* every version served (issue #20) */
+    json_t *list = n > 0 ? json_array() : NULL;
+    for (long i = 0; list && i < n; i++)
+        json_array_append_new(list, json_string(versions[i]));
+    if (d && list)
+        json_object_set_new(d, "versions", list);
+    else
+        json_decref(list);
+    if (n > 0)
+        jn_registry_versions_free(versions, n);
+    jn_engine_unref(e);
+    finish_json(c, 200, d);
 }
 
 static void v2_stats(call *c)
@@ -582,6 +609,27 @@ static void delete_pipeline(call *c)
     finish(c, &reply);
 }
 
+static void repository_index(call *c)
+{
+    jn_rest_reply reply = {0};
+    jn_rest_repository_index(c->r->models, c->req->body, c->req->body_len, &reply);
+    finish(c, &reply);
+}
+
+static void repository_load(call *c)
+{
+    jn_rest_reply reply = {0};
+    jn_rest_repository_load(c->r->models, c->r->control, c->model, c->req->body, c->req->body_len, &reply);
+    finish(c, &reply);
+}
+
+static void repository_unload(call *c)
+{
+    jn_rest_reply reply = {0};
+    jn_rest_repository_unload(c->r->models, c->r->control, c->model, c->req->body, c->req->body_len, &reply);
+    finish(c, &reply);
+}
+
 static void metrics(call *c)
 {
     jn_rest_reply reply = {0};
@@ -640,6 +688,12 @@ static const route routes[] = {
     {"/v1/pipelines/{model}", 3, {"v1", "pipelines", "{model}"}, "PUT", JN_ACCESS_ADMIN, R_POOL, put_pipeline},
     {"/v1/pipelines/{model}", 3, {"v1", "pipelines", "{model}"}, "DELETE", JN_ACCESS_ADMIN, 0, delete_pipeline},
     {"/metrics", 1, {"metrics"}, "GET, HEAD", JN_ACCESS_OPEN, R_POOL, metrics},
+    /* The model repository extension (issue #20): admin calls; loading reads files, so on the pool. */
+    {"/v2/repository/index", 3, {"v2", "repository", "index"}, "POST", JN_ACCESS_ADMIN, R_POOL, repository_index},
+    {"/v2/repository/models/{model}/load", 5, {"v2", "repository", "models", "{model}", "load"}, "POST",
+     JN_ACCESS_ADMIN, R_POOL, repository_load},
+    {"/v2/repository/models/{model}/unload", 5, {"v2", "repository", "models", "{model}", "unload"}, "POST",
+     JN_ACCESS_ADMIN, R_POOL, repository_unload},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

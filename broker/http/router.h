@@ -57,6 +57,9 @@ void jn_http_router_set_control(jn_http_router *r, jn_control *control);
 /* Checks the Authorization header ("Bearer <token>") against `auth` (borrowed; must outlive the router): 401 with
  * WWW-Authenticate: Bearer, or 403 for a client token on an admin path. Probes and /metrics stay open. */
 void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth);
+/* The model repository for /v2/repository/... (borrowed; must outlive the router). Without it those answer 501. */
+struct jn_model_records;
+void jn_http_router_set_models(jn_http_router *r, const struct jn_model_records *models);
 /* The dispatcher's admission limits (dispatch.h; all 0 = no bound, the default): inference calls in progress beyond
  * max_inflight, or requests waiting for a worker beyond max_queue in all or beyond max_model_queue for one model's
  * inference calls, are answered 429 at once. Call before serving. */

@@ -2,6 +2,7 @@
 #include "pipeline_pb.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,17 +107,29 @@ static int step_from_pb(const Junction__V1__PipelineStep *s, const char *field, 
 {
     if (!s->id || !*s->id)
         return jn_err_set(err, JN_EINVAL, "%s.steps[%zu].id is empty", field, i);
-    if (!s->model || !*s->model)
+    bool routed = s->route_json && *s->route_json;
+    if ((!s->model || !*s->model) && !routed)
         return jn_err_set(err, JN_EINVAL, "%s.steps[%zu].model is empty (step '%s')", field, i, s->id);
     jn_step_spec *step = jn_pipeline_spec_add_step(spec, s->id, s->model, s->version);
     if (!step)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
-    for (size_t k = 0; k < s->n_inputs; k++) {
-        int rc = binding_from_pb(s->inputs[k], field, i, step, err);
-        if (rc)
-            return rc;
+    char what[200];
+    int rc = 0;
+    if (routed) {
+        snprintf(what, sizeof what, "%s.steps[%zu].route_json", field, i);
+        if (s->version && *s->version)
+            return jn_err_set(err, JN_EINVAL, "%s: 'version' goes with 'model', not with a route", what);
+        rc = jn_step_spec_route_from_text(step, s->route_json, what, err);
     }
-    return 0;
+    if (!rc && s->when_json && *s->when_json) {
+        snprintf(what, sizeof what, "%s.steps[%zu].when_json", field, i);
+        rc = jn_step_spec_when_from_text(step, s->when_json, what, err);
+    }
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < s->n_inputs && !rc; k++)
+        rc = binding_from_pb(s->inputs[k], field, i, step, err);
+    return rc;
 }
 
 static int spec_from_pb(const Junction__V1__PipelineSpec *msg, const char *field, jn_pipeline_spec *spec,
@@ -145,6 +158,14 @@ static int spec_from_pb(const Junction__V1__PipelineSpec *msg, const char *field
             return jn_err_set(err, JN_EINVAL, "%s.outputs[%zu].from is empty (output '%s')", field, i, o->name);
         if (jn_pipeline_spec_add_output(spec, o->name, o->from))
             return jn_err_set(err, JN_ENOMEM, "out of memory");
+        for (size_t k = 0; k < o->n_more_from; k++) {
+            if (!o->more_from[k] || !*o->more_from[k])
+                return jn_err_set(err, JN_EINVAL, "%s.outputs[%zu].more_from[%zu] is empty (output '%s')", field, i, k,
+                                  o->name);
+            if (jn_pipeline_spec_add_output_source(spec, o->more_from[k]))
+                return jn_err_set(err, JN_ENOMEM, "out of memory");
+        }
+        spec->outputs[spec->n_outputs - 1].optional = o->optional;
     }
     return 0;
 }
@@ -202,6 +223,8 @@ static int step_to_pb(const jn_step_spec *src, Junction__V1__PipelineStep **out)
     s->id = str(src->id);
     s->model = str(src->model);
     s->version = str(src->version);
+    s->when_json = str(src->when);
+    s->route_json = str(src->route);
     s->inputs = calloc(src->n_inputs ? src->n_inputs : 1, sizeof *s->inputs);
     if (!s->inputs)
         return JN_ENOMEM;
@@ -262,6 +285,9 @@ static int spec_to_pb(const jn_pipeline_spec *spec, Junction__V1__PipelineSpec *
         junction__v1__pipeline_output__init(o);
         o->name = str(spec->outputs[i].name);
         o->from = str(spec->outputs[i].from);
+        o->n_more_from = spec->outputs[i].n_more_from;
+        o->more_from = spec->outputs[i].more_from; /* borrowed, like the strings */
+        o->optional = spec->outputs[i].optional;
     }
     return 0;
 }

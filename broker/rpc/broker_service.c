@@ -1,28 +1,33 @@
 /* broker_service.c — junction.v1.Broker ListModels and GetModel (Infer and InferStream go through infer.c). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 #include "junction/v1/broker.pb-c.h"
 #include "pb.h"
 #include "signature_pb.h"
 
-/* Everything one ModelInfo points to, freed after packing. Strings are borrowed from the engine. */
+/* Everything one ModelInfo points to, freed after packing. Strings are borrowed from the engine, but for the
+ * versions (every version the registry serves under the name, issue #20). */
 typedef struct model_info {
     Junction__V1__ModelInfo info;
     jn_signature_pb sig;
-    char *versions[1];
+    char *one[1];
+    char **versions;
+    long n_versions;
 } model_info;
 
-static int model_info_fill(model_info *mi, const jn_engine *e)
+static int model_info_fill(model_info *mi, const jn_engine *e, jn_registry *reg)
 {
     if (jn_signature_pb_fill(&mi->sig, &e->sig))
         return JN_ENOMEM;
     junction__v1__model_info__init(&mi->info);
     mi->info.name = e->name;
-    mi->versions[0] = e->version;
-    mi->info.n_versions = 1;
-    mi->info.versions = mi->versions;
+    mi->n_versions = jn_registry_versions(reg, e->name, &mi->versions);
+    mi->one[0] = e->version;
+    mi->info.n_versions = mi->n_versions > 0 ? (size_t)mi->n_versions : 1;
+    mi->info.versions = mi->n_versions > 0 ? mi->versions : mi->one;
     mi->info.type = (char *)(e->vt->model_type ? e->vt->model_type : "engine");
     mi->info.platform = (char *)e->vt->platform;
     mi->info.ready = atomic_load(&e->ready) != 0;
@@ -35,6 +40,8 @@ static int model_info_fill(model_info *mi, const jn_engine *e)
 static void model_info_free(model_info *mi)
 {
     jn_signature_pb_free(&mi->sig);
+    if (mi->n_versions > 0)
+        jn_registry_versions_free(mi->versions, mi->n_versions);
 }
 
 void jn_broker_list_models(jn_unary *u, grpc_byte_buffer *payload)
@@ -55,19 +62,25 @@ void jn_broker_list_models(jn_unary *u, grpc_byte_buffer *payload)
     model_info *infos = calloc(n ? (size_t)n : 1, sizeof *infos);
     Junction__V1__ModelInfo **ptrs = calloc(n ? (size_t)n : 1, sizeof *ptrs);
     int rc = infos && ptrs ? 0 : JN_ENOMEM;
+    long k = 0;
     for (long i = 0; !rc && i < n; i++) {
-        rc = model_info_fill(&infos[i], engines[i]);
-        ptrs[i] = &infos[i].info;
+        /* One entry per name (its versions listed), described by its highest version (the list is in version
+         * order within a name). */
+        if (i + 1 < n && strcmp(engines[i]->name, engines[i + 1]->name) == 0)
+            continue;
+        rc = model_info_fill(&infos[k], engines[i], u->server->reg);
+        ptrs[k] = &infos[k].info;
+        k++;
     }
     if (rc) {
         jn_unary_fail(u, JN_ENOMEM, "out of memory");
     } else {
         Junction__V1__ListModelsResponse r = JUNCTION__V1__LIST_MODELS_RESPONSE__INIT;
-        r.n_models = (size_t)n;
+        r.n_models = (size_t)k;
         r.models = ptrs;
         jn_unary_reply(u, jn_pb_pack(&r.base));
     }
-    for (long i = 0; infos && i < n; i++)
+    for (long i = 0; infos && i < k + (rc && k < n ? 1 : 0); i++) /* and the one that failed half-filled */
         model_info_free(&infos[i]);
     free(infos);
     free(ptrs);
@@ -90,7 +103,7 @@ void jn_broker_get_model(jn_unary *u, grpc_byte_buffer *payload)
         return;
     }
     model_info mi = {0};
-    if (model_info_fill(&mi, e))
+    if (model_info_fill(&mi, e, u->server->reg))
         jn_unary_fail(u, JN_ENOMEM, "out of memory");
     else
         jn_unary_reply(u, jn_pb_pack(&mi.info.base));

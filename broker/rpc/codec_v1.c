@@ -240,6 +240,25 @@ static grpc_byte_buffer *encode_response(const jn_request *req, const jn_engine 
     }
     r.n_outputs = n;
     r.outputs = ptrs;
+    enum { ANSWER_PARAMS_MAX = 16 }; /* the answer's own parameters (a pipeline's "route.<step>", strings) */
+    Junction__V1__Parameter pv[ANSWER_PARAMS_MAX];
+    Junction__V1__InferResponse__ParametersEntry pe[ANSWER_PARAMS_MAX], *pp[ANSWER_PARAMS_MAX];
+    size_t np = 0;
+    for (size_t k = 0; !partial && k < req->answer.count && np < ANSWER_PARAMS_MAX; k++) {
+        const jn_param *ap = &req->answer.items[k];
+        if (ap->type != JN_PARAM_STRING)
+            continue;
+        junction__v1__parameter__init(&pv[np]);
+        junction__v1__infer_response__parameters_entry__init(&pe[np]);
+        pv[np].value_case = JUNCTION__V1__PARAMETER__VALUE_STRING_VALUE;
+        pv[np].string_value = ap->v.s;
+        pe[np].key = ap->key;
+        pe[np].value = &pv[np];
+        pp[np] = &pe[np];
+        np++;
+    }
+    r.n_parameters = np;
+    r.parameters = pp;
     bb = jn_pb_pack(&r.base);
     goto out;
 oom:

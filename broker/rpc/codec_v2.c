@@ -383,13 +383,33 @@ static grpc_byte_buffer *encode_response(const jn_request *req, const jn_engine 
     Inference__InferParameter final_param = INFERENCE__INFER_PARAMETER__INIT;
     Inference__ModelInferResponse__ParametersEntry final_entry =
         INFERENCE__MODEL_INFER_RESPONSE__PARAMETERS_ENTRY__INIT;
-    Inference__ModelInferResponse__ParametersEntry *final_entries[1] = {&final_entry};
+    /* The answer's own parameters (a pipeline's "route.<step>", strings) after Triton's final flag. */
+    enum { ANSWER_PARAMS_MAX = 16 };
+    Inference__InferParameter answer_param[ANSWER_PARAMS_MAX];
+    Inference__ModelInferResponse__ParametersEntry answer_entry[ANSWER_PARAMS_MAX];
+    Inference__ModelInferResponse__ParametersEntry *final_entries[1 + ANSWER_PARAMS_MAX] = {&final_entry};
+    size_t n_params = 0;
     if (final_flag >= 0) { /* Triton's decoupled-model convention */
         final_param.parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_BOOL_PARAM;
         final_param.bool_param = final_flag;
         final_entry.key = "triton_final_response";
         final_entry.value = &final_param;
-        r.n_parameters = 1;
+        n_params = 1;
+    }
+    for (size_t k = 0; k < req->answer.count && k < ANSWER_PARAMS_MAX; k++) {
+        const jn_param *ap = &req->answer.items[k];
+        if (ap->type != JN_PARAM_STRING)
+            continue;
+        inference__infer_parameter__init(&answer_param[k]);
+        inference__model_infer_response__parameters_entry__init(&answer_entry[k]);
+        answer_param[k].parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM;
+        answer_param[k].string_param = ap->v.s;
+        answer_entry[k].key = ap->key;
+        answer_entry[k].value = &answer_param[k];
+        final_entries[n_params++] = &answer_entry[k];
+    }
+    if (n_params) {
+        r.n_parameters = n_params;
         r.parameters = final_entries;
     }
     if (in_stream) {

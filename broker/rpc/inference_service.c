@@ -60,7 +60,7 @@ void jn_v2_server_metadata(jn_unary *u, grpc_byte_buffer *payload)
     if (!req)
         return;
     protobuf_c_message_free_unpacked(req, NULL);
-    static char *extensions[] = {"parameters", "model_stream_infer", "statistics"};
+    static char *extensions[] = {"parameters", "model_stream_infer", "statistics", "model_repository"};
     Inference__ServerMetadataResponse r = INFERENCE__SERVER_METADATA_RESPONSE__INIT;
     r.name = "junction";
     r.version = JUNCTION_VERSION;
@@ -113,16 +113,19 @@ void jn_v2_model_metadata(jn_unary *u, grpc_byte_buffer *payload)
         jn_unary_fail(u, JN_ENOMEM, "out of memory");
     } else {
         Inference__ModelMetadataResponse r = INFERENCE__MODEL_METADATA_RESPONSE__INIT;
-        char *versions[1] = {e->version};
+        char *one[1] = {e->version}, **versions = NULL;
+        long n = jn_registry_versions(u->server->reg, e->name, &versions); /* every version served (issue #20) */
         r.name = e->name;
-        r.n_versions = 1;
-        r.versions = versions;
+        r.n_versions = n > 0 ? (size_t)n : 1;
+        r.versions = n > 0 ? versions : one;
         r.platform = (char *)e->vt->platform;
         r.n_inputs = sig->n_inputs;
         r.inputs = in_p;
         r.n_outputs = sig->n_outputs;
         r.outputs = out_p;
         jn_unary_reply(u, jn_pb_pack(&r.base));
+        if (n > 0)
+            jn_registry_versions_free(versions, n);
     }
     free(in);
     free(out);
@@ -221,6 +224,24 @@ void jn_v2_model_statistics(jn_unary *u, grpc_byte_buffer *payload)
                        "for every model", req->version);
         else if ((n = jn_registry_list_models(u->server->reg, &list)) < 0)
             jn_err_set(&err, JN_ENOMEM, "out of memory listing the models");
+    } else if (!req->version[0]) { /* every version of the model, one item each (issue #20) */
+        if ((n = jn_registry_list_models(u->server->reg, &list)) < 0) {
+            jn_err_set(&err, JN_ENOMEM, "out of memory listing the models");
+        } else {
+            long kept = 0;
+            for (long i = 0; i < n; i++) {
+                if (strcmp(list[i]->engine->name, req->name) == 0)
+                    list[kept++] = list[i];
+                else
+                    jn_model_unref(list[i]);
+            }
+            n = kept;
+            if (!kept) {
+                free(list);
+                list = NULL;
+                jn_err_set(&err, JN_ENOTFOUND, "model '%s' is not registered", req->name);
+            }
+        }
     } else if ((one = jn_registry_resolve(u->server->reg, req->name, req->version, &err))) {
         list = &one;
         n = 1;

@@ -213,6 +213,10 @@ void jn_v2_model_ready(jn_unary *u, grpc_byte_buffer *payload);
 void jn_v2_server_metadata(jn_unary *u, grpc_byte_buffer *payload);
 void jn_v2_model_metadata(jn_unary *u, grpc_byte_buffer *payload);
 void jn_v2_model_statistics(jn_unary *u, grpc_byte_buffer *payload);
+/* repository_service.c: the v2 model repository extension (admin calls). */
+void jn_v2_repository_index(jn_unary *u, grpc_byte_buffer *payload);
+void jn_v2_repository_load(jn_unary *u, grpc_byte_buffer *payload);
+void jn_v2_repository_unload(jn_unary *u, grpc_byte_buffer *payload);
 /* admin_service.c: junction.v1.Admin (no auth yet). */
 void jn_admin_put_pipeline(jn_unary *u, grpc_byte_buffer *payload);
 void jn_admin_delete_pipeline(jn_unary *u, grpc_byte_buffer *payload);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "batcher.h"
 #include "executor.h"
 #include "internal.h"
@@ -42,7 +44,7 @@ static int spec_copy(jn_pipeline_spec *dst, const jn_pipeline_spec *src)
     for (size_t i = 0; i < src->n_steps; i++) {
         const jn_step_spec *s = &src->steps[i];
         jn_step_spec *d = jn_pipeline_spec_add_step(dst, s->id, s->model, s->version);
-        if (!d)
+        if (!d || jn_step_spec_set_when(d, s->when) || jn_step_spec_set_route(d, s->route))
             return JN_ENOMEM;
         for (size_t k = 0; k < s->n_inputs; k++) {
             jn_binding *b = jn_step_spec_bind(d, s->inputs[k].port, s->inputs[k].from);
@@ -54,9 +56,14 @@ static int spec_copy(jn_pipeline_spec *dst, const jn_pipeline_spec *src)
             b->offset = s->inputs[k].offset;
         }
     }
-    for (size_t i = 0; i < src->n_outputs; i++)
+    for (size_t i = 0; i < src->n_outputs; i++) {
         if (jn_pipeline_spec_add_output(dst, src->outputs[i].name, src->outputs[i].from))
             return JN_ENOMEM;
+        for (size_t k = 0; k < src->outputs[i].n_more_from; k++)
+            if (jn_pipeline_spec_add_output_source(dst, src->outputs[i].more_from[k]))
+                return JN_ENOMEM;
+        dst->outputs[i].optional = src->outputs[i].optional;
+    }
     for (size_t i = 0; i < src->n_models; i++)
         if (jn_pipeline_spec_add_serving(dst, src->models[i].key, src->models[i].json))
             return JN_ENOMEM;
@@ -99,6 +106,9 @@ static int make_step_queues(pipe *p, jn_err *err)
             if (st->queue)
                 return jn_err_set(err, JN_EINVAL, "%s: step '%s' is already named by another entry of models", where,
                                   st->id);
+            if (st->route)
+                return jn_err_set(err, JN_EINVAL, "%s: step '%s' is routed: its candidates are served by their own "
+                                  "queues", where, st->id);
             if (!b) {
                 if ((rc = jn_model_config_check(&cfg, st->engine, err))) {
                     jn_err_prefix(err, "%s", where);
@@ -139,11 +149,17 @@ void jn__pipe_free(pipe *p)
         free(p->steps[i].ins);
         free(p->steps[i].deps);
         free(p->steps[i].users);
+        jn__cond_free(p->steps[i].when);
+        free(p->steps[i].when);
+        jn__route_free(p->steps[i].route);
     }
     free(p->steps);
     free(p->order);
-    for (size_t i = 0; i < p->n_outs; i++)
+    for (size_t i = 0; i < p->n_outs; i++) {
         free(p->outs[i].name);
+        free(p->outs[i].src_steps);
+        free(p->outs[i].src_ports);
+    }
     free(p->outs);
     jn_pipeline_spec_free(&p->spec);
     free(p);
@@ -174,7 +190,7 @@ char *jn__port_type(char *buf, size_t n, const jn_port *p)
     return buf;
 }
 
-static bool add_unique(int **list, size_t *n, int v)
+bool jn__add_unique(int **list, size_t *n, int v)
 {
     for (size_t i = 0; i < *n; i++)
         if ((*list)[i] == v)
@@ -188,7 +204,7 @@ static bool add_unique(int **list, size_t *n, int v)
 }
 
 /* Resolves "x" or "step.port" into a source; 0 or an error naming `what`. */
-static int resolve_source(const pipe *p, const char *name, const char *from, const char *what, int *step,
+int jn__resolve_source(const pipe *p, const char *name, const char *from, const char *what, int *step,
                           const char **port_name, const jn_port **port, jn_err *err)
 {
     const char *dot = strrchr(from, '.');
@@ -253,7 +269,7 @@ static int bind_step(pipe *p, size_t si, const jn_step_spec *ss, jn_err *err)
         in->port = port;
         char what[300];
         snprintf(what, sizeof what, "step '%s': input '%s'", st->id, b->port);
-        int rc = resolve_source(p, name, b->from, what, &in->src_step, &in->src_port, &in->src, err);
+        int rc = jn__resolve_source(p, name, b->from, what, &in->src_step, &in->src_port, &in->src, err);
         if (rc)
             return rc;
         if (in->src_step == (int)si)
@@ -273,8 +289,8 @@ static int bind_step(pipe *p, size_t si, const jn_step_spec *ss, jn_err *err)
         }
         if (in->n_chain > 0 || !source_covers(port, in->src))
             st->check_inputs = true;
-        if (in->src_step >= 0 && (!add_unique(&st->deps, &st->n_deps, in->src_step) ||
-                                  !add_unique(&p->steps[in->src_step].users, &p->steps[in->src_step].n_users,
+        if (in->src_step >= 0 && (!jn__add_unique(&st->deps, &st->n_deps, in->src_step) ||
+                                  !jn__add_unique(&p->steps[in->src_step].users, &p->steps[in->src_step].n_users,
                                               (int)si)))
             return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
@@ -385,40 +401,110 @@ static int check_names(const jn_pipeline_spec *spec, jn_err *err)
     return 0;
 }
 
-static int type_outputs(pipe *p, jn_engine *e, jn_err *err)
+static bool same_labels(const jn_port *a, const jn_port *b)
+{
+    if (a->n_labels != b->n_labels)
+        return false;
+    for (size_t i = 0; i < a->n_labels; i++)
+        if (strcmp(a->labels[i], b->labels[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Output i's sources: all from steps, all of one kind, datatype, rank and labels; its shape keeps the dimensions they
+ * agree on (-1 elsewhere). */
+static int type_output(pipe *p, size_t i, jn_engine *e, jn_err *err)
 {
     const char *name = p->spec.name;
-    p->outs = calloc(p->spec.n_outputs, sizeof *p->outs);
-    if (!p->outs)
+    const jn_output_spec *o = &p->spec.outputs[i];
+    pout *po = &p->outs[i];
+    size_t n = 1 + o->n_more_from;
+    po->src_steps = calloc(n, sizeof *po->src_steps);
+    po->src_ports = calloc(n, sizeof *po->src_ports);
+    if (!po->src_steps || !po->src_ports)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
-    for (size_t i = 0; i < p->spec.n_outputs; i++) {
-        const jn_output_spec *o = &p->spec.outputs[i];
+    po->optional = o->optional;
+    const jn_port *first = NULL;
+    int64_t shape[JN_MAX_DIMS];
+    for (size_t k = 0; k < n; k++) {
+        const char *from = k ? o->more_from[k - 1] : o->from;
         char what[300];
         snprintf(what, sizeof what, "output '%s'", o->name);
         int step;
         const char *port_name;
         const jn_port *port;
-        int rc = resolve_source(p, name, o->from, what, &step, &port_name, &port, err);
+        int rc = jn__resolve_source(p, name, from, what, &step, &port_name, &port, err);
         if (rc)
             return rc;
         if (step < 0)
             return jn_err_set(err, JN_EINVAL,
                               "pipeline '%s': output '%s' comes from pipeline input '%s'; outputs come from steps "
                               "('step.port')",
-                              name, o->name, o->from);
-        if (!(p->outs[i].name = strdup(o->name)))
+                              name, o->name, from);
+        for (size_t j = 0; j < k; j++)
+            if (po->src_steps[j] == step && strcmp(po->src_ports[j], port_name) == 0)
+                return jn_err_set(err, JN_EINVAL, "pipeline '%s': output '%s' names source '%s' twice", name, o->name,
+                                  from);
+        if (!first) {
+            first = port;
+            memcpy(shape, port->shape, sizeof(int64_t) * (size_t)port->ndim);
+        } else if (port->kind != first->kind || port->dtype != first->dtype || port->ndim != first->ndim ||
+                   !same_labels(port, first)) {
+            char a[200], b[200];
+            return jn_err_set(err, JN_EINVAL,
+                              "pipeline '%s': output '%s': source '%s' is %s%s, but the first source '%s' is %s; "
+                              "every source of an output has one type",
+                              name, o->name, from, jn__port_type(a, sizeof a, port),
+                              same_labels(port, first) ? "" : " (other labels)", o->from,
+                              jn__port_type(b, sizeof b, first));
+        } else {
+            for (int d = 0; d < port->ndim; d++)
+                if (shape[d] != port->shape[d])
+                    shape[d] = -1;
+        }
+        po->src_steps[k] = step;
+        po->src_ports[k] = port_name;
+        po->n_src++;
+        if (k == 0) {
+            po->step = step;
+            po->port = port_name;
+        }
+    }
+    int rc = jn_signature_add_output(&e->sig, o->name, first->kind, first->dtype, first->ndim, shape, err);
+    if (!rc)
+        e->sig.outputs[e->sig.n_outputs - 1].optional = o->optional;
+    if (!rc && first->n_labels)
+        rc = jn_port_set_labels(&e->sig.outputs[e->sig.n_outputs - 1], (const char *const *)first->labels,
+                                first->n_labels, err);
+    return rc;
+}
+
+static int type_outputs(pipe *p, jn_engine *e, jn_err *err)
+{
+    p->outs = calloc(p->spec.n_outputs, sizeof *p->outs);
+    if (!p->outs)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->spec.n_outputs; i++) {
+        if (!(p->outs[i].name = strdup(p->spec.outputs[i].name)))
             return jn_err_set(err, JN_ENOMEM, "out of memory");
         p->n_outs++;
-        p->outs[i].step = step;
-        p->outs[i].port = port_name;
-        rc = jn_signature_add_output(&e->sig, o->name, port->kind, port->dtype, port->ndim, port->shape, err);
-        if (!rc && port->n_labels)
-            rc = jn_port_set_labels(&e->sig.outputs[e->sig.n_outputs - 1], (const char *const *)port->labels,
-                                    port->n_labels, err);
+        int rc = type_output(p, i, e, err);
         if (rc)
             return rc;
     }
     return 0;
+}
+
+typedef struct input_use {
+    const char *name;
+    bool used;
+} input_use;
+
+static void leaf_uses(cond *leaf, void *arg)
+{
+    input_use *u = arg;
+    if (leaf->src_step < 0 && strcmp(leaf->src_port, u->name) == 0)
+        u->used = true;
 }
 
 static int check_inputs_used(const pipe *p, jn_err *err)
@@ -426,9 +512,15 @@ static int check_inputs_used(const pipe *p, jn_err *err)
     for (size_t i = 0; i < p->spec.inputs.n_inputs; i++) {
         const char *in = p->spec.inputs.inputs[i].name;
         bool used = false;
-        for (size_t s = 0; s < p->n_steps && !used; s++)
+        for (size_t s = 0; s < p->n_steps && !used; s++) {
             for (size_t k = 0; k < p->steps[s].n_ins && !used; k++)
                 used = p->steps[s].ins[k].src_step < 0 && strcmp(p->steps[s].ins[k].src_port, in) == 0;
+            if (!used && p->steps[s].when) { /* a condition reading the input uses it too */
+                input_use u = {in, false};
+                jn__cond_leaves(p->steps[s].when, leaf_uses, &u);
+                used = u.used;
+            }
+        }
         if (!used)
             return jn_err_set(err, JN_EINVAL, "pipeline '%s': input '%s' is not used by any step", p->spec.name, in);
     }
@@ -462,7 +554,17 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
         p->n_steps++;
         st->id = strdup(ss->id);
         jn_err lookup;
-        st->model = jn_registry_resolve(reg, ss->model, ss->version, &lookup);
+        jn_err_clear(&lookup);
+        if (ss->route) { /* typed by its first candidate; the others are checked compatible */
+            st->route = jn__route_compile(ss->route, name, ss->id, reg, err);
+            if (!st->route) {
+                rc = err->code;
+                goto fail;
+            }
+            st->model = jn_model_ref(st->route->cands[0].model);
+        } else {
+            st->model = jn_registry_resolve(reg, ss->model, ss->version, &lookup);
+        }
         st->engine = st->model ? jn_engine_ref(st->model->engine) : NULL;
         if (!st->id) {
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
@@ -477,7 +579,10 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
             goto fail;
         }
-        snprintf(st->label, n, "step '%s' (model '%s')", ss->id, ss->model);
+        if (ss->route)
+            snprintf(st->label, n, "step '%s' (routed)", ss->id);
+        else
+            snprintf(st->label, n, "step '%s' (model '%s')", ss->id, ss->model);
         if (jn_engine_is_pipeline(st->engine)) {
             const pipe *inner = st->engine->ctx;
             if (inner->depth + 1 > p->depth)
@@ -502,13 +607,16 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
         }
         if (!jn_engine_is_inline(st->engine) || st->model->batcher) /* a queued step waits for its batch */
             p->all_inline = false;
+        for (size_t k = 0; st->route && k < st->route->n; k++)
+            if (!jn_engine_is_inline(st->route->cands[k].engine) || st->route->cands[k].model->batcher)
+                p->all_inline = false;
     }
     if ((rc = make_step_queues(p, err)))
         goto fail;
     if (p->n_queues) /* a queued step waits for its batch: never on a pump thread */
         p->all_inline = false;
     for (size_t i = 0; i < p->n_steps; i++)
-        if ((rc = bind_step(p, i, &p->spec.steps[i], err)))
+        if ((rc = bind_step(p, i, &p->spec.steps[i], err)) || (rc = jn__bind_when(p, i, err)))
             goto fail;
     if ((rc = order_steps(p, err)) || (rc = check_inputs_used(p, err)))
         goto fail;
@@ -525,6 +633,8 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
     }
     if (!rc)
         rc = type_outputs(p, e, err);
+    if (!rc)
+        rc = jn__check_decisions(p, err);
     if (rc) {
         jn_engine_unref(e); /* destroy frees p */
         return NULL;
@@ -533,9 +643,13 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
         e->flags |= JN_ENGINE_INLINE;
     if (p->stream_step >= 0)
         e->flags |= JN_ENGINE_STREAMS;
-    for (size_t i = 0; i < p->n_steps; i++) /* its answer is only as repeatable as its steps' */
+    for (size_t i = 0; i < p->n_steps; i++) { /* its answer is only as repeatable as its steps' */
         if (p->steps[i].engine->flags & JN_ENGINE_VOLATILE)
             e->flags |= JN_ENGINE_VOLATILE;
+        for (size_t k = 0; p->steps[i].route && k < p->steps[i].route->n; k++) /* and its split's draws */
+            if (p->steps[i].route->n > 1 || (p->steps[i].route->cands[k].engine->flags & JN_ENGINE_VOLATILE))
+                e->flags |= JN_ENGINE_VOLATILE;
+    }
     return e;
 fail:
     (void)rc;

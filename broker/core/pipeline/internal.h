@@ -11,9 +11,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "condition.h"
 #include "convert.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "route.h"
 
 typedef struct step_input {
     const jn_port *port; /* the engine's input (borrowed from the engine) */
@@ -39,6 +41,9 @@ typedef struct pstep {
     int *users; /* distinct consumer steps */
     size_t n_users;
     bool check_inputs; /* some input is not guaranteed to fit by its source's own check (see source_covers) */
+    cond *when;        /* bound condition (owned), or NULL: always runs */
+    route *route;      /* a split / sticky / mirror (owned), or NULL; engine and model are then its first candidate's */
+    bool may_skip;     /* has a condition or needs a step that may be skipped: check before running */
     /* Metrics, looked up by the step's first run (exec_step) rather than at compile time, so pipelines that are
      * only checked (or fuzzed) add nothing to the process-wide registry. The one field written after compile. */
     _Atomic(jn_step_stats *) stats;
@@ -48,6 +53,11 @@ typedef struct pout {
     char *name;
     int step;
     const char *port; /* producer output name (borrowed) */
+    /* All sources in order (the first is step/port): the answer takes the first produced. */
+    int *src_steps;
+    const char **src_ports;
+    size_t n_src;
+    bool optional;
 } pout;
 
 typedef struct pipe {
@@ -63,6 +73,7 @@ typedef struct pipe {
     struct jn_batcher **queues; /* the "models" section's queues (owned) */
     const jn_engine **queue_engines; /* the engine each runs */
     size_t n_queues;
+    bool has_when; /* some step has a condition */
 } pipe;
 
 /* The pipeline engine's vtable (run.c); jn_pipeline_compile creates engines with it. */
@@ -72,6 +83,15 @@ extern const jn_engine_vtable jn__pipeline_vtable;
 void jn__pipe_free(pipe *p);
 /* The index of the step with id `id` (id_len bytes, not NUL-terminated), or -1. */
 int jn__pipe_find_step(const pipe *p, const char *id, size_t id_len);
+/* compile.c: resolves "x" or "step.port" into (step, port name, port), or an error naming the pipeline and `what`;
+ * adds v to a list of distinct ints (false: out of memory). */
+int jn__resolve_source(const pipe *p, const char *name, const char *from, const char *what, int *step,
+                       const char **port_name, const jn_port **port, jn_err *err);
+bool jn__add_unique(int **list, size_t *n, int v);
+/* decide.c: binds step si's condition (its sources become dependencies); then, once the steps are ordered and the
+ * outputs typed, sets may_skip and refuses steps that can never run and outputs that may be missing. */
+int jn__bind_when(pipe *p, size_t si, jn_err *err);
+int jn__check_decisions(pipe *p, jn_err *err);
 /* "TENSOR FP32[1,3]" for a port, into buf; returns buf. */
 char *jn__port_type(char *buf, size_t n, const jn_port *p);
 

@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "condition.h"
 #include "model_config.h"
 #include "pipeline.h"
+#include "route.h"
 
 /* Pipeline documents are small; anything this large is a mistake (or an attack on the admin API). */
 #define PIPELINE_JSON_MAX_BYTES ((size_t)16 << 20)
@@ -285,15 +287,42 @@ static int parse_binding(const char *port, const json_t *v, const char *path, jn
 
 static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec, jn_err *err)
 {
-    static const char *const known[] = {"id", "model", "version", "inputs", NULL};
+    static const char *const known[] = {"id", "model", "route", "version", "inputs", "when", NULL};
     char p[PATH_MAX_LEN];
     const char *id, *model, *version;
     int rc;
     if ((rc = expect_object(v, path, err)) || (rc = check_fields(v, path, known, err)) ||
-        (rc = get_string(v, path, "id", REQUIRED | NONEMPTY, &id, err)) ||
-        (rc = get_string(v, path, "model", REQUIRED | NONEMPTY, &model, err)) ||
-        (rc = get_string(v, path, "version", OPTIONAL, &version, err)))
+        (rc = get_string(v, path, "id", REQUIRED | NONEMPTY, &id, err)))
         return rc;
+    const json_t *rt = json_object_get(v, "route");
+    if (rt) { /* a split / sticky / mirror over models: its first candidate stands for the step's model */
+        child_key(p, path, "route");
+        if (json_object_get(v, "model"))
+            return bad(err, path, "give 'model' or 'route', not both");
+        if (json_object_get(v, "version"))
+            return bad(err, path, "'version' goes with 'model', not with 'route'");
+        if ((rc = jn__route_parse(rt, p, &model, err)))
+            return rc;
+    } else if ((rc = get_string(v, path, "model", NONEMPTY, &model, err))) {
+        return rc;
+    } else if (!model) {
+        return bad(err, path, "missing 'model' (or 'route')");
+    }
+    if ((rc = get_string(v, path, "version", OPTIONAL, &version, err)))
+        return rc;
+    char *split_model = NULL; /* "model@version" (issue #20): the model and its version in one string */
+    const char *at = rt ? NULL : strchr(model, '@');
+    if (at) {
+        child_key(p, path, "model");
+        if (version)
+            return bad(err, p, "'%s' names a version and so does 'version'; give it once", model);
+        if (at == model || !at[1] || strchr(at + 1, '@'))
+            return bad(err, p, "'%s': expected model@version", model);
+        if (!(split_model = strndup(model, (size_t)(at - model))))
+            return oom(err);
+        version = at + 1;
+        model = split_model;
+    }
     const json_t *inputs = json_object_get(v, "inputs");
     if (!inputs)
         return bad(err, path, "missing 'inputs'");
@@ -303,8 +332,16 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
         return bad(err, ip, "expected an object (engine input -> source), got %s", type_of(inputs));
 
     jn_step_spec *step = jn_pipeline_spec_add_step(spec, id, model, version);
+    free(split_model);
     if (!step)
         return oom(err);
+    if (rt) {
+        char *text = jn__cond_dumps(rt, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        rc = text ? jn_step_spec_set_route(step, text) : JN_ENOMEM;
+        free(text);
+        if (rc)
+            return oom(err);
+    }
     const char *port;
     json_t *src;
     json_object_foreach((json_t *)inputs, port, src) {
@@ -315,19 +352,60 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
         if ((rc = parse_binding(port, src, p, step, err)))
             return rc;
     }
+    const json_t *when = json_object_get(v, "when");
+    if (when) { /* checked here (fields, types, regex), bound to ports by the compiler */
+        cond c;
+        child_key(p, path, "when");
+        rc = jn__cond_parse(when, p, 0, &c, err);
+        jn__cond_free(&c);
+        if (rc)
+            return rc;
+        char *text = jn__cond_dumps(when, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        rc = text ? jn_step_spec_set_when(step, text) : JN_ENOMEM;
+        free(text);
+        if (rc)
+            return oom(err);
+    }
     return 0;
 }
 
 static int parse_output(const json_t *v, const char *path, jn_pipeline_spec *spec, jn_err *err)
 {
-    static const char *const known[] = {"name", "from", NULL};
-    const char *name, *from;
+    static const char *const known[] = {"name", "from", "optional", NULL};
+    char p[PATH_MAX_LEN];
+    const char *name;
     int rc;
     if ((rc = expect_object(v, path, err)) || (rc = check_fields(v, path, known, err)) ||
-        (rc = get_string(v, path, "name", REQUIRED | NONEMPTY, &name, err)) ||
-        (rc = get_string(v, path, "from", REQUIRED, &from, err)))
+        (rc = get_string(v, path, "name", REQUIRED | NONEMPTY, &name, err)))
         return rc;
-    return jn_pipeline_spec_add_output(spec, name, from) ? oom(err) : 0;
+    const json_t *from = json_object_get(v, "from"), *optional = json_object_get(v, "optional");
+    child_key(p, path, "from");
+    if (!from)
+        return bad(err, path, "missing 'from'");
+    if (json_is_array(from)) { /* several sources: the first produced */
+        if (json_array_size(from) == 0)
+            return bad(err, p, "expected one source or a non-empty array of sources, got an empty array");
+        for (size_t i = 0; i < json_array_size(from); i++)
+            if (!json_is_string(json_array_get(from, i))) {
+                char pi[PATH_MAX_LEN];
+                child_index(pi, p, i);
+                return bad(err, pi, "expected a string ('step.port'), got %s", type_of(json_array_get(from, i)));
+            }
+    } else if (!json_is_string(from)) {
+        return bad(err, p, "expected a string or an array of strings, got %s", type_of(from));
+    }
+    if (optional && !json_is_boolean(optional)) {
+        child_key(p, path, "optional");
+        return bad(err, p, "expected a boolean, got %s", type_of(optional));
+    }
+    const char *first = json_is_string(from) ? json_string_value(from) : json_string_value(json_array_get(from, 0));
+    if (jn_pipeline_spec_add_output(spec, name, first))
+        return oom(err);
+    for (size_t i = 1; json_is_array(from) && i < json_array_size(from); i++)
+        if (jn_pipeline_spec_add_output_source(spec, json_string_value(json_array_get(from, i))))
+            return oom(err);
+    spec->outputs[spec->n_outputs - 1].optional = optional && json_is_true(optional);
+    return 0;
 }
 
 typedef int (*parse_elem_fn)(const json_t *v, const char *path, jn_pipeline_spec *spec, jn_err *err);
@@ -460,6 +538,20 @@ static int digits_for(double x)
     return 17;
 }
 
+/* Raises *digits to what every number inside v needs (a condition's thresholds). */
+static void value_digits(const json_t *v, int *digits)
+{
+    if (json_is_real(v) && digits_for(json_real_value(v)) > *digits)
+        *digits = digits_for(json_real_value(v));
+    const char *key;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v))
+        json_object_foreach((json_t *)v, key, x) value_digits(x, digits);
+    else if (json_is_array(v))
+        json_array_foreach(v, i, x) value_digits(x, digits);
+}
+
 static json_t *binding_json(const jn_binding *b, int *digits)
 {
     if (b->cast == JN_DTYPE_INVALID && !b->has_scale && b->offset == 0)
@@ -516,13 +608,27 @@ static json_t *input_json(const jn_port *port)
 static json_t *step_json(const jn_step_spec *s, int *digits)
 {
     json_t *o = json_object(), *inputs = json_object();
-    bool ok = o && inputs && put(o, "id", str(s->id)) && put(o, "model", str(s->model));
+    bool ok = o && inputs && put(o, "id", str(s->id));
+    if (ok && s->route) {
+        json_t *rt = json_loads(s->route, 0, NULL);
+        if (rt)
+            value_digits(rt, digits);
+        ok = put(o, "route", rt);
+    } else if (ok) {
+        ok = put(o, "model", str(s->model));
+    }
     if (ok && s->version && *s->version)
         ok = put(o, "version", str(s->version));
     for (size_t k = 0; ok && k < s->n_inputs; k++)
         ok = put(inputs, s->inputs[k].port ? s->inputs[k].port : "", binding_json(&s->inputs[k], digits));
     ok = ok && put(o, "inputs", json_incref(inputs));
     json_decref(inputs);
+    if (ok && s->when) {
+        json_t *when = json_loads(s->when, 0, NULL);
+        if (when)
+            value_digits(when, digits);
+        ok = put(o, "when", when);
+    }
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -533,7 +639,22 @@ static json_t *step_json(const jn_step_spec *s, int *digits)
 static json_t *output_json(const jn_output_spec *out)
 {
     json_t *o = json_object();
-    if (o && put(o, "name", str(out->name)) && put(o, "from", str(out->from)))
+    bool ok = o && put(o, "name", str(out->name));
+    if (ok && out->n_more_from) {
+        json_t *from = json_array();
+        ok = from && push(from, str(out->from));
+        for (size_t i = 0; ok && i < out->n_more_from; i++)
+            ok = push(from, str(out->more_from[i]));
+        if (ok)
+            ok = put(o, "from", from);
+        else
+            json_decref(from);
+    } else if (ok) {
+        ok = put(o, "from", str(out->from));
+    }
+    if (ok && out->optional)
+        ok = put(o, "optional", json_true());
+    if (ok)
         return o;
     json_decref(o);
     return NULL;

@@ -61,6 +61,10 @@ char *jn_pipeline_plan_text(const jn_engine *e)
         const pstep *st = &p->steps[p->order[i]];
         append(&t, "  %zu. %s%s%s\n", i + 1, st->label, jn_engine_is_inline(st->engine) ? " inline" : " pooled",
                st->engine->flags & JN_ENGINE_STREAMS ? " streams" : "");
+        if (p->spec.steps[p->order[i]].route)
+            append(&t, "       route %s\n", p->spec.steps[p->order[i]].route);
+        if (p->spec.steps[p->order[i]].when)
+            append(&t, "       when %s\n", p->spec.steps[p->order[i]].when);
         for (size_t k = 0; k < st->n_ins; k++) {
             const step_input *in = &st->ins[k];
             append(&t, "       %s <- %s%s%s", in->port->name, in->src_step >= 0 ? p->steps[in->src_step].id : "",
@@ -74,9 +78,13 @@ char *jn_pipeline_plan_text(const jn_engine *e)
             append(&t, "\n");
         }
     }
-    for (size_t i = 0; i < p->n_outs; i++)
-        append(&t, "  output %s <- %s.%s: %s\n", p->outs[i].name, p->steps[p->outs[i].step].id, p->outs[i].port,
-               jn__port_type(a, sizeof a, &e->sig.outputs[i]));
+    for (size_t i = 0; i < p->n_outs; i++) {
+        const pout *o = &p->outs[i];
+        append(&t, "  output %s <- ", o->name);
+        for (size_t k = 0; k < o->n_src; k++) /* the first produced */
+            append(&t, "%s%s.%s", k ? " | " : "", p->steps[o->src_steps[k]].id, o->src_ports[k]);
+        append(&t, ": %s%s\n", jn__port_type(a, sizeof a, &e->sig.outputs[i]), o->optional ? " (optional)" : "");
+    }
     if (t.oom) {
         free(t.buf);
         return NULL;

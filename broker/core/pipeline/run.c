@@ -15,7 +15,9 @@
 
 /* ---- run ---- */
 
-enum { S_SKIP, S_WAIT, S_READY, S_RUNNING, S_DONE };
+/* S_SKIP: not needed for the requested outputs; S_OFF: needed, but its condition was false or a step it needs was
+ * skipped (never started); S_OFF counts as finished for the steps waiting on it, which then skip too. */
+enum { S_SKIP, S_WAIT, S_READY, S_RUNNING, S_DONE, S_OFF };
 enum { STEP_INPUT_SLOTS = 8 };
 
 /* One call of a pipeline. Made in one allocation sized for the pipeline (run_create), so a call costs one
@@ -30,6 +32,7 @@ typedef struct run {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     const pipe *p;
+    jn_engine *self; /* the pipeline (a mirror call holds a reference on it while it runs) */
     const jn_infer_ctx *ctx;
     const jn_tensor_list *inputs;
     jn_tensor_list *outs; /* per step, over slots in this allocation */
@@ -37,6 +40,7 @@ typedef struct run {
     unsigned char *state; /* per step: S_* */
     bool *wanted;         /* per step: needed for the requested outputs */
     bool *after;          /* per step: downstream of the streaming step (streaming calls) */
+    const char **picked;  /* per step: the candidate a routed step used (its answer's "route.<step>") */
     int n_todo, n_done, running, offered;
     int rc;
     jn_err *first_err; /* the caller's: receives the first failure (concurrent runs; may be NULL) */
@@ -54,7 +58,8 @@ static run *run_create(const pipe *p, const jn_infer_ctx *ctx, const jn_tensor_l
         slots += p->steps[i].engine->sig.n_outputs;
     size_t at_outs = align8(sizeof(run)), at_slots = at_outs + n * sizeof(jn_tensor_list),
            at_missing = at_slots + slots * sizeof(jn_tensor *), at_state = at_missing + n * sizeof(int),
-           at_wanted = at_state + n, at_after = at_wanted + n, size = at_after + n;
+           at_wanted = at_state + n, at_after = at_wanted + n, at_picked = align8(at_after + n),
+           size = at_picked + n * sizeof(const char *);
     char *block = malloc(size);
     if (!block)
         return NULL;
@@ -69,6 +74,8 @@ static run *run_create(const pipe *p, const jn_infer_ctx *ctx, const jn_tensor_l
     r->state = (unsigned char *)(block + at_state);
     r->wanted = (bool *)(block + at_wanted);
     r->after = (bool *)(block + at_after);
+    r->picked = (const char **)(block + at_picked);
+    memset(r->picked, 0, n * sizeof *r->picked);
     jn_tensor **slot = (jn_tensor **)(block + at_slots);
     for (size_t i = 0; i < n; i++) {
         size_t k = p->steps[i].engine->sig.n_outputs;
@@ -143,7 +150,76 @@ static jn_infer_ctx step_ctx(const jn_infer_ctx *call, const pstep *st)
     ctx.model = st->engine->name;
     ctx.outputs = NULL;
     ctx.n_outputs = 0;
+    ctx.answer = NULL; /* a step's own answer parameters (a nested pipeline's routes) are not the caller's */
     return ctx;
+}
+
+/* ---- mirrors: a copy of a routed step's call, off the caller's path ---- */
+
+typedef struct mirror_job {
+    jn_engine *pipeline; /* held: keeps the route (and its candidates) alive */
+    route *route;
+    jn_tensor_list ins;
+} mirror_job;
+
+static const jn_params no_params;
+
+static void mirror_run(void *arg)
+{
+    mirror_job *j = arg;
+    route_cand *m = j->route->mirror;
+    const pipe *p = j->pipeline->ctx;
+    jn_infer_ctx ctx = {.model = m->name, .request_id = "", .params = &no_params};
+    jn_tensor_list outs;
+    jn_tensor_list_init(&outs);
+    jn_err err;
+    jn_err_clear(&err);
+    int64_t started = jn_now_ns();
+    int rc = m->model->batcher ? jn_batcher_run(m->model->batcher, &ctx, &j->ins, &outs, &err)
+                               : jn_exec_engine(m->engine, &ctx, &j->ins, &outs, &err);
+    jn_metrics_step_record(jn__route_stats(m, p->spec.name), rc == 0, jn_now_ns() - started);
+    jn_tensor_list_clear(&outs); /* the shadow's answer is discarded */
+    jn_tensor_list_clear(&j->ins);
+    atomic_fetch_sub(&j->route->mirror_inflight, 1);
+    jn_engine_unref(j->pipeline);
+    free(j);
+}
+
+/* Hands a copy of the step's inputs to the mirror on the pool; never waits. Dropped (counted as a failed mirror run)
+ * without a pool, past JN_ROUTE_MIRROR_MAX_INFLIGHT, or out of memory. */
+static void mirror_submit(const run *r, route *rt, const jn_tensor_list *ins)
+{
+    const pipe *p = r->p;
+    mirror_job *j = NULL;
+    if (!r->ctx->pool || !r->self ||
+        atomic_fetch_add(&rt->mirror_inflight, 1) >= JN_ROUTE_MIRROR_MAX_INFLIGHT) {
+        if (r->ctx->pool && r->self)
+            atomic_fetch_sub(&rt->mirror_inflight, 1);
+        goto dropped;
+    }
+    if (!(j = calloc(1, sizeof *j)))
+        goto undo;
+    jn_tensor_list_init(&j->ins);
+    for (size_t k = 0; k < ins->count; k++) {
+        jn_tensor *t = jn_tensor_share(ins->items[k], ins->items[k]->name, NULL);
+        if (!t || jn_tensor_list_push(&j->ins, t)) {
+            jn_tensor_free(t);
+            goto undo;
+        }
+    }
+    j->route = rt;
+    j->pipeline = jn_engine_ref(r->self);
+    if (jn_workpool_submit(r->ctx->pool, mirror_run, j) == 0)
+        return;
+    jn_engine_unref(j->pipeline);
+undo:
+    if (j) {
+        jn_tensor_list_clear(&j->ins);
+        free(j);
+    }
+    atomic_fetch_sub(&rt->mirror_inflight, 1);
+dropped:
+    jn_metrics_step_record(jn__route_stats(rt->mirror, p->spec.name), false, 0);
 }
 
 /* Runs step s into r->outs[s] (empty before). Runs without r->mu. A step refused before it starts (deadline,
@@ -165,15 +241,51 @@ static int exec_step(run *r, int s, int64_t *clock_ns, jn_err *err)
     jn_tensor_list ins;
     jn_tensor_list_init_on(&ins, slots, STEP_INPUT_SLOTS);
     rc = build_step_inputs(r, st, &ins, err);
-    if (!rc)
+    route_cand *cand = NULL;
+    if (!rc && st->route) { /* this call's candidate; a copy to the mirror first (it never waits) */
+        cand = &st->route->cands[jn__route_pick(st->route, r->ctx->params)];
+        ctx.model = cand->name;
+        r->picked[s] = cand->name;
+        if (st->route->mirror)
+            mirror_submit(r, st->route, &ins);
+        rc = cand->model->batcher ? jn_batcher_run(cand->model->batcher, &ctx, &ins, &r->outs[s], err)
+                                  : jn_exec_engine(cand->engine, &ctx, &ins, &r->outs[s], err);
+    } else if (!rc) {
         rc = st->queue ? jn_batcher_run(st->queue, &ctx, &ins, &r->outs[s], err) /* all or nothing, any way */
              : st->model && st->model->batcher ? jn_batcher_run(st->model->batcher, &ctx, &ins, &r->outs[s], err)
                                                : jn_exec_engine(st->engine, &ctx, &ins, &r->outs[s], err);
+    }
     jn_tensor_list_clear(&ins);
     *clock_ns = record_step(p, s, rc, started);
+    if (cand)
+        jn_metrics_step_record(jn__route_stats(cand, p->spec.name), rc == 0, *clock_ns - started);
     if (rc)
         jn_err_prefix(err, "pipeline '%s': %s", p->spec.name, st->label);
     return rc;
+}
+
+static const jn_tensor *cond_lookup(const void *arg, int step, const char *port)
+{
+    const run *r = arg;
+    return step < 0 ? jn_tensor_list_find(r->inputs, port) : jn_tensor_list_find(&r->outs[step], port);
+}
+
+/* Should step s (whose producers have all finished) be skipped? 1 yes, 0 no, or a negative JN_E* (a condition that
+ * cannot be evaluated: more than one item, say). Reads only finished steps' state and outputs. */
+static int skip_step(const run *r, int s, jn_err *err)
+{
+    const pstep *st = &r->p->steps[s];
+    for (size_t d = 0; d < st->n_deps; d++)
+        if (r->state[st->deps[d]] == S_OFF)
+            return 1;
+    if (!st->when)
+        return 0;
+    int v = jn__cond_eval(st->when, cond_lookup, r, err);
+    if (v < 0) {
+        jn_err_prefix(err, "pipeline '%s': %s: when", r->p->spec.name, st->label);
+        return v;
+    }
+    return !v;
 }
 
 /* Marks the steps needed for the r->wanted producer steps (closing r->wanted over their producers) as waiting or
@@ -211,6 +323,15 @@ static int run_in_order(run *r, jn_err *err)
         int s = r->p->order[i];
         if (r->state[s] == S_SKIP || r->state[s] == S_DONE)
             continue;
+        if (r->p->steps[s].may_skip) {
+            int skip = skip_step(r, s, err);
+            if (skip < 0)
+                return skip;
+            if (skip) {
+                r->state[s] = S_OFF;
+                continue;
+            }
+        }
         int rc = exec_step(r, s, &clock_ns, err);
         if (rc)
             return rc;
@@ -260,10 +381,10 @@ static void offer_ready(run *r)
     }
 }
 
-static void finish_step(run *r, int s, int rc, const jn_err *err)
+static void finish_step(run *r, int s, int rc, bool skipped, const jn_err *err)
 {
     r->running--;
-    r->state[s] = S_DONE;
+    r->state[s] = skipped ? S_OFF : S_DONE;
     r->n_done++;
     if (rc) {
         if (!r->rc) {
@@ -296,9 +417,11 @@ static void work(run *r)
         jn_err err;
         jn_err_clear(&err);
         int64_t clock_ns = 0;
-        int rc = exec_step(r, s, &clock_ns, &err);
+        /* Its producers are finished (their state and outputs were written under mu, which this thread took since). */
+        int skip = r->p->steps[s].may_skip ? skip_step(r, s, &err) : 0;
+        int rc = skip < 0 ? skip : skip ? 0 : exec_step(r, s, &clock_ns, &err);
         pthread_mutex_lock(&r->mu);
-        finish_step(r, s, rc, &err);
+        finish_step(r, s, rc, skip == 1, &err);
     }
 }
 
@@ -343,15 +466,18 @@ static int run_planned(run *r, jn_err *err)
     return run_concurrent(r, err);
 }
 
-/* Which step produces requested output `name` (a pipeline output or "step.port"); -1 if none. */
-static int producer_of(const pipe *p, const char *name, const char **port)
+/* The pipeline output called `name`, or NULL. */
+static const pout *out_named(const pipe *p, const char *name)
 {
-    for (size_t i = 0; i < p->n_outs; i++) {
-        if (strcmp(p->outs[i].name, name) == 0) {
-            *port = p->outs[i].port;
-            return p->outs[i].step;
-        }
-    }
+    for (size_t i = 0; i < p->n_outs; i++)
+        if (strcmp(p->outs[i].name, name) == 0)
+            return &p->outs[i];
+    return NULL;
+}
+
+/* Which step produces "step.port" (a step's output asked for by name); -1 if none. */
+static int step_output(const pipe *p, const char *name, const char **port)
+{
     const char *dot = strrchr(name, '.');
     if (!dot)
         return -1;
@@ -371,12 +497,18 @@ static const char *wanted_name(const jn_engine *self, const jn_infer_ctx *ctx, s
     return ctx->n_outputs ? ctx->outputs[i] : self->sig.outputs[i].name;
 }
 
-/* Marks the producers of the requested outputs in r->wanted. */
+/* Marks the producers of the requested outputs (every source of each) in r->wanted. */
 static void want_requested(run *r, const jn_engine *self)
 {
     for (size_t i = 0; i < wanted_count(self, r->ctx); i++) {
-        const char *port;
-        int s = producer_of(r->p, wanted_name(self, r->ctx, i), &port);
+        const char *name = wanted_name(self, r->ctx, i), *port;
+        const pout *o = out_named(r->p, name);
+        if (o) {
+            for (size_t k = 0; k < o->n_src; k++)
+                r->wanted[o->src_steps[k]] = true;
+            continue;
+        }
+        int s = step_output(r->p, name, &port);
         if (s >= 0)
             r->wanted[s] = true;
     }
@@ -386,8 +518,20 @@ static int collect_outputs(const run *r, const jn_engine *self, jn_tensor_list *
 {
     for (size_t i = 0; i < wanted_count(self, r->ctx); i++) {
         const char *name = wanted_name(self, r->ctx, i), *port = NULL;
-        int s = producer_of(r->p, name, &port);
-        const jn_tensor *t = s >= 0 ? jn_tensor_list_find(&r->outs[s], port) : NULL;
+        const pout *o = out_named(r->p, name);
+        const jn_tensor *t = NULL;
+        if (o) { /* the first source produced */
+            for (size_t k = 0; k < o->n_src && !t; k++)
+                t = jn_tensor_list_find(&r->outs[o->src_steps[k]], o->src_ports[k]);
+            if (!t && o->optional)
+                continue; /* every source was skipped: the answer goes without it */
+        } else {
+            int s = step_output(r->p, name, &port);
+            t = s >= 0 ? jn_tensor_list_find(&r->outs[s], port) : NULL;
+            if (!t && s >= 0 && r->state[s] == S_OFF)
+                return jn_err_set(err, JN_EINVAL, "pipeline '%s': output '%s' was not produced: step '%s' was skipped",
+                                  r->p->spec.name, name, r->p->steps[s].id);
+        }
         if (!t)
             return jn_err_set(err, JN_EINTERNAL, "pipeline '%s': output '%s' was not produced", r->p->spec.name,
                               name);
@@ -404,11 +548,20 @@ static int pipeline_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_ten
     run *r = run_create(self->ctx, ctx, inputs);
     if (!r)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
+    r->self = self;
     want_requested(r, self);
     plan_needed(r, NULL);
     int rc = run_planned(r, err);
     if (!rc)
         rc = collect_outputs(r, self, outputs, err);
+    if (!rc && ctx->answer) /* the caller's thread, every step finished */
+        for (size_t s = 0; s < r->p->n_steps && !rc; s++)
+            if (r->picked[s]) {
+                char key[300];
+                snprintf(key, sizeof key, "route.%s", r->p->steps[s].id);
+                if (jn_params_set_string(ctx->answer, key, r->picked[s]))
+                    rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+            }
     run_unref(r);
     return rc;
 }
@@ -480,6 +633,7 @@ static int pipeline_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const
     run *r = run_create(p, ctx, inputs);
     if (!r)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
+    r->self = self;
     r->after[s] = true;
     for (size_t i = 0; i < p->n_steps; i++) { /* topological order: producers first */
         int c = p->order[i];

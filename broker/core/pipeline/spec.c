@@ -20,6 +20,8 @@ void jn_pipeline_spec_free(jn_pipeline_spec *spec)
         free(s->id);
         free(s->model);
         free(s->version);
+        free(s->when);
+        free(s->route);
         for (size_t k = 0; k < s->n_inputs; k++) {
             free(s->inputs[k].port);
             free(s->inputs[k].from);
@@ -30,6 +32,9 @@ void jn_pipeline_spec_free(jn_pipeline_spec *spec)
     for (size_t i = 0; i < spec->n_outputs; i++) {
         free(spec->outputs[i].name);
         free(spec->outputs[i].from);
+        for (size_t k = 0; k < spec->outputs[i].n_more_from; k++)
+            free(spec->outputs[i].more_from[k]);
+        free(spec->outputs[i].more_from);
     }
     free(spec->outputs);
     for (size_t i = 0; i < spec->n_models; i++) {
@@ -111,6 +116,7 @@ int jn_pipeline_spec_add_output(jn_pipeline_spec *spec, const char *name, const 
         return JN_ENOMEM;
     spec->outputs = grown;
     jn_output_spec *o = &grown[spec->n_outputs];
+    memset(o, 0, sizeof *o);
     o->name = dup_or_empty(name);
     o->from = dup_or_empty(from);
     if (!o->name || !o->from) {
@@ -137,5 +143,40 @@ int jn_pipeline_spec_add_serving(jn_pipeline_spec *spec, const char *key, const 
         return JN_ENOMEM;
     }
     spec->n_models++;
+    return 0;
+}
+
+int jn_step_spec_set_when(jn_step_spec *step, const char *json)
+{
+    char *w = json ? strdup(json) : NULL;
+    if (json && !w)
+        return JN_ENOMEM;
+    free(step->when);
+    step->when = w;
+    return 0;
+}
+
+int jn_step_spec_set_route(jn_step_spec *step, const char *json)
+{
+    char *w = json ? strdup(json) : NULL;
+    if (json && !w)
+        return JN_ENOMEM;
+    free(step->route);
+    step->route = w;
+    return 0;
+}
+
+int jn_pipeline_spec_add_output_source(jn_pipeline_spec *spec, const char *from)
+{
+    if (!spec->n_outputs)
+        return JN_EINVAL;
+    jn_output_spec *o = &spec->outputs[spec->n_outputs - 1];
+    char **grown = realloc(o->more_from, (o->n_more_from + 1) * sizeof *grown);
+    if (!grown)
+        return JN_ENOMEM;
+    o->more_from = grown;
+    if (!(grown[o->n_more_from] = dup_or_empty(from)))
+        return JN_ENOMEM;
+    o->n_more_from++;
     return 0;
 }

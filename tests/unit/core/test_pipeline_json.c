@@ -268,6 +268,9 @@ typedef struct bad_case {
 #define WITH_INPUT(in) HEAD "\"inputs\":[{" in "}],\"steps\":[" STEP_A "]," OUT_Y "}"
 #define WITH_STEPS(steps) HEAD IN_X "\"steps\":[" steps "]," OUT_Y "}"
 #define WITH_BINDING(b) WITH_STEPS(STEP_A ",{\"id\":\"b\",\"model\":\"identity\",\"inputs\":{\"input\":" b "}}")
+#define WITH_WHEN(w) WITH_STEPS("{\"id\":\"a\",\"model\":\"identity\",\"inputs\":{\"input\":\"x\"},\"when\":" w "}")
+#define LEAF1 "{\"from\":\"x\",\"above\":1}"
+#define LEAF4 LEAF1 "," LEAF1 "," LEAF1 "," LEAF1
 #define WITH_OUTPUTS(outs) HEAD IN_X "\"steps\":[" STEP_A "],\"outputs\":[" outs "]}"
 #define X_FIELDS "\"name\":\"x\",\"kind\":\"TENSOR\""
 
@@ -353,14 +356,67 @@ static const bad_case bad_cases[] = {
     {WITH_BINDING("{\"from\":\"a.output\",\"offset\":true}"),
      "steps[1].inputs.input.offset: expected a number, got a boolean"},
     {WITH_BINDING("{\"from\":\"a.output\",\"shift\":1}"), "steps[1].inputs.input: unknown field 'shift'"},
+    /* model@version (issue #20) */
+    {WITH_STEPS("{\"id\":\"a\",\"model\":\"identity@\",\"inputs\":{\"input\":\"x\"}}"),
+     "steps[0].model: 'identity@': expected model@version"},
+    {WITH_STEPS("{\"id\":\"a\",\"model\":\"@2\",\"inputs\":{\"input\":\"x\"}}"), "steps[0].model: '@2': expected model@version"},
+    {WITH_STEPS("{\"id\":\"a\",\"model\":\"identity@2\",\"version\":\"2\",\"inputs\":{\"input\":\"x\"}}"),
+     "steps[0].model: 'identity@2' names a version and so does 'version'; give it once"},
+    /* conditions (issue #20): shape checked here, ports by the compiler */
+    {WITH_WHEN("\"spam\""), "steps[0].when: expected a condition (an object), got a string"},
+    {WITH_WHEN("{\"from\":\"x\",\"lable\":[\"spam\"]}"), "steps[0].when: unknown field 'lable'"},
+    {WITH_WHEN("{\"label\":[\"spam\"]}"), "steps[0].when: missing 'from'"},
+    {WITH_WHEN("{\"from\":\"\",\"above\":1}"), "steps[0].when: from: expected a non-empty string, got an empty string"},
+    {WITH_WHEN("{\"from\":\"x\"}"), "steps[0].when: tests nothing"},
+    {WITH_WHEN("{\"from\":\"x\",\"label\":[\"spam\"],\"above\":1}"), "steps[0].when: mixes tests of different kinds"},
+    {WITH_WHEN("{\"from\":\"x\",\"label\":\"spam\"}"),
+     "steps[0].when.label: expected a non-empty array of strings, got a string"},
+    {WITH_WHEN("{\"from\":\"x\",\"label\":[]}"), "steps[0].when.label: expected a non-empty array of strings, got an empty array"},
+    {WITH_WHEN("{\"from\":\"x\",\"label\":[\"a\",2]}"), "steps[0].when.label[1]: expected a string, got an integer"},
+    {WITH_WHEN("{\"from\":\"x\",\"score_above\":\"0.9\"}"), "steps[0].when: score_above: expected a number, got a string"},
+    {WITH_WHEN("{\"from\":\"x\",\"score_above\":0.9,\"score_below\":0.5}"),
+     "steps[0].when: score_above 0.9 and score_below 0.5: no score is both"},
+    {WITH_WHEN("{\"from\":\"x\",\"matches\":\"(spam\"}"), "steps[0].when.matches: '(spam' is not a POSIX extended regex"},
+    {WITH_WHEN("{\"from\":\"x\",\"matches\":3}"), "steps[0].when.matches: expected a string (a POSIX extended regex), got an integer"},
+    {WITH_WHEN("{\"from\":\"x\",\"equals\":[\"a\"],\"matches\":\"b\"}"), "steps[0].when: give 'equals' or 'matches', not both"},
+    {WITH_WHEN("{\"all\":[]}"), "steps[0].when.all: expected a non-empty array of conditions, got an empty array"},
+    {WITH_WHEN("{\"any\":{\"from\":\"x\",\"above\":1}}"), "steps[0].when.any: expected a non-empty array of conditions, got an object"},
+    {WITH_WHEN("{\"not\":[{\"from\":\"x\",\"above\":1}]}"), "steps[0].when.not: expected a condition (an object), got an array"},
+    {WITH_WHEN("{\"all\":[{\"from\":\"x\",\"above\":1}],\"from\":\"x\"}"), "steps[0].when: 'all' stands alone"},
+    {WITH_WHEN("{\"any\":[{\"from\":\"x\",\"above\":1},{\"not\":{\"below\":2}}]}"), "steps[0].when.any[1].not: missing 'from'"},
+    {WITH_WHEN("{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"from\":\"x\",\"above\":1}}}}}}}}}"),
+     "conditions nest more than 8 deep"},
+    {WITH_WHEN("{\"any\":[" LEAF4 "," LEAF4 "," LEAF4 "," LEAF4 "," LEAF4 "]}"), "steps[0].when: 20 tests; a condition holds at most 16"},
     /* outputs */
     {WITH_OUTPUTS("\"a.output\""), "outputs[0]: expected an object, got a string"},
-    {WITH_OUTPUTS("{\"name\":\"y\",\"from\":[\"a.output\"]}"), "outputs[0].from: expected a string, got an array"},
+    /* several sources are an array of strings (issue #20) */
+    {WITH_OUTPUTS("{\"name\":\"y\",\"from\":[\"a.output\", 1]}"),
+     "outputs[0].from[1]: expected a string ('step.port'), got an integer"},
+    {WITH_OUTPUTS("{\"name\":\"y\",\"from\":[]}"),
+     "outputs[0].from: expected one source or a non-empty array of sources, got an empty array"},
+    {WITH_OUTPUTS("{\"name\":\"y\",\"from\":{}}"), "outputs[0].from: expected a string or an array of strings, got an object"},
+    {WITH_OUTPUTS("{\"name\":\"y\",\"from\":\"a.output\",\"optional\":1}"),
+     "outputs[0].optional: expected a boolean, got an integer"},
     {WITH_OUTPUTS("{\"name\":\"y\"}"), "outputs[0]: missing 'from'"},
     {WITH_OUTPUTS("{\"from\":\"a.output\"}"), "outputs[0]: missing 'name'"},
     {WITH_OUTPUTS("{\"name\":\"\",\"from\":\"a.output\"}"), "outputs[0].name: must not be empty"},
     {WITH_OUTPUTS("{\"name\":\"y\",\"from\":\"a.output\",\"type\":\"x\"}"), "outputs[0]: unknown field 'type'"},
 };
+
+static void test_model_at_version(void)
+{
+    jn_pipeline_spec s;
+    jn_err err;
+    jn_err_clear(&err);
+    JN_CHECK_ERR(parse(WITH_STEPS("{\"id\":\"a\",\"model\":\"resnet@12\",\"inputs\":{\"input\":\"x\"}}"), &s, &err),
+                 err, 0);
+    JN_CHECK_STR_EQ(s.steps[0].model, "resnet");
+    JN_CHECK_STR_EQ(s.steps[0].version, "12");
+    char *text = jn_pipeline_spec_to_json(&s, false);
+    JN_CHECK_STR_CONTAINS(text, "\"model\":\"resnet\",\"version\":\"12\"");
+    free(text);
+    jn_pipeline_spec_free(&s);
+}
 
 static void test_errors(void)
 {
@@ -370,6 +426,10 @@ static void test_errors(void)
         WITH_STEPS(STEP_A),
         WITH_BINDING("{\"from\":\"a.output\",\"cast\":\"FP64\",\"scale\":1.5,\"offset\":-1}"),
         WITH_OUTPUTS("{\"name\":\"y\",\"from\":\"a.output\"}"),
+        WITH_OUTPUTS("{\"name\":\"y\",\"from\":[\"a.output\",\"b.output\"],\"optional\":true}"),
+        WITH_WHEN("{\"all\":[{\"from\":\"c.scores\",\"label\":[\"spam\"],\"score_above\":0.9},"
+                  "{\"not\":{\"from\":\"t\",\"matches\":\"^(re|fwd):\"}},{\"any\":[{\"from\":\"n\",\"above\":3},"
+                  "{\"from\":\"t\",\"equals\":[\"\",\"x\"]},{\"from\":\"n\",\"equals\":2}]}]}"),
         /* Left to the compiler, which judges specs from PutPipeline alike and names the pipeline. */
         WITH_STEPS("{\"id\":\"a.b\",\"model\":\"identity\",\"inputs\":{\"input\":\"\"}}," STEP_A "," STEP_A),
         WITH_INPUT("\"name\":\"x.y\",\"kind\":\"TENSOR\",\"datatype\":\"FP32\",\"shape\":[-1]"),
@@ -500,7 +560,7 @@ static void test_load_dir(void)
     snprintf(trailing, sizeof trailing, "%s/", dir); /* a trailing slash does not double */
     JN_CHECK_ERR(jn_pipelines_load_dir(trailing, reg, &err), err, JN_EINVAL);
     char want[600];
-    snprintf(want, sizeof want, "%s/d.json: steps[0]: missing 'model'", dir);
+    snprintf(want, sizeof want, "%s/d.json: steps[0]: missing 'model' (or 'route')", dir);
     JN_CHECK_STR_EQ(err.msg, want);
     jn_engine *now = NULL;
     JN_CHECK(registered(reg, "p1", &now));
@@ -547,6 +607,7 @@ int main(void)
 {
     JN_TEST_RUN(test_example_parses);
     JN_TEST_RUN(test_round_trip);
+    JN_TEST_RUN(test_model_at_version);
     JN_TEST_RUN(test_errors);
     JN_TEST_RUN(test_limits);
     JN_TEST_RUN(test_load_dir);

@@ -359,6 +359,130 @@ static void test_concurrent(void)
     JN_CHECK_INT_EQ(atomic_load(&s.destroyed.destroyed), atomic_load(&s.created));
 }
 
+/* Several versions of one name (issue #20): each its own entry; the default is the highest ready one; exact lookups
+ * name what there is; put replaces them all, remove removes them all, remove_version one; configure each. */
+static int replace_all_ok(const jn_engine *existing, void *arg, jn_err *err)
+{
+    (void)existing;
+    (void)arg;
+    (void)err;
+    return 0;
+}
+
+static void test_versions(void)
+{
+    jn_registry *reg = jn_registry_create();
+    JN_REQUIRE(reg);
+    probe p1 = {0}, p2 = {0}, p10 = {0}, px = {0}, pp = {0};
+    jn_err err;
+    jn_err_clear(&err);
+    JN_CHECK_INT_LT(jn_version_cmp("9", "10"), 0);
+    JN_CHECK_INT_EQ(jn_version_cmp("007", "7"), 0);
+    JN_CHECK_INT_LT(jn_version_cmp("10", "beta"), 0);
+    JN_CHECK_INT_LT(jn_version_cmp("alpha", "beta"), 0);
+    JN_CHECK_INT_EQ(jn_registry_add_version(reg, make("m", "2", &p2), NULL, &err), 0);
+    JN_CHECK_INT_EQ(jn_registry_add_version(reg, make("m", "10", &p10), NULL, &err), 0);
+    JN_CHECK_INT_EQ(jn_registry_add_version(reg, make("m", "1", &p1), NULL, &err), 0);
+    JN_CHECK_INT_EQ(jn_registry_add(reg, make("a", "1", &px), &err), 0);
+    JN_CHECK_INT_EQ(jn_registry_add_version(reg, make("m", "2", &pp), NULL, &err), JN_EEXIST);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'm' already has version '2'");
+    JN_CHECK_INT_EQ(atomic_load(&pp.destroyed), 1); /* the refused engine is released */
+
+    char **v;
+    long n = jn_registry_versions(reg, "m", &v);
+    JN_REQUIRE(n == 3);
+    JN_CHECK_STR_EQ(v[0], "1");
+    JN_CHECK_STR_EQ(v[1], "2");
+    JN_CHECK_STR_EQ(v[2], "10");
+    jn_registry_versions_free(v, n);
+    JN_CHECK_INT_EQ(jn_registry_versions(reg, "nope", &v), 0);
+
+    jn_model *m = jn_registry_resolve(reg, "m", "", &err); /* the highest */
+    JN_REQUIRE(m);
+    JN_CHECK_STR_EQ(m->engine->version, "10");
+    jn_model *m2 = jn_registry_resolve(reg, "m", "2", &err);
+    JN_REQUIRE(m2);
+    JN_CHECK_PTR_EQ(m2->engine->ctx, &p2);
+    JN_CHECK(m->serial != m2->serial); /* own entries: own statistics, batcher and cache serial */
+    atomic_store(&m->engine->ready, false); /* the highest ready one is the default */
+    jn_model *m3 = jn_registry_resolve(reg, "m", NULL, &err);
+    JN_REQUIRE(m3);
+    JN_CHECK_STR_EQ(m3->engine->version, "2");
+    atomic_store(&m->engine->ready, true);
+    jn_model_unref(m);
+    jn_model_unref(m2);
+    jn_model_unref(m3);
+    JN_CHECK(jn_registry_resolve(reg, "m", "3", &err) == NULL);
+    JN_CHECK_INT_EQ(err.code, JN_ENOTFOUND);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'm' has no version '3' (available: '1', '2', '10')");
+
+    jn_engine **list;
+    n = jn_registry_list(reg, &list); /* every version, by name then version */
+    JN_REQUIRE(n == 4);
+    JN_CHECK_STR_EQ(list[0]->name, "a");
+    JN_CHECK_STR_EQ(list[1]->version, "1");
+    JN_CHECK_STR_EQ(list[3]->version, "10");
+    jn_registry_list_free(list, n);
+
+    jn_model_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    JN_CHECK_INT_EQ(jn_registry_configure(reg, "m", &cfg, &err), 0);
+    JN_CHECK_INT_EQ(jn_registry_versions(reg, "m", &v), 3);
+    jn_registry_versions_free(v, 3);
+
+    JN_CHECK_INT_EQ(jn_registry_remove_version(reg, "m", "2", &err), 0);
+    JN_CHECK_INT_EQ(atomic_load(&p2.destroyed), 1);
+    JN_CHECK_INT_EQ(jn_registry_remove_version(reg, "m", "2", &err), JN_ENOTFOUND);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'm' has no version '2'");
+    JN_CHECK_INT_EQ(jn_registry_remove_version(reg, "zz", "2", &err), JN_ENOTFOUND);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'zz' is not registered");
+    bool replaced = false;
+    JN_CHECK_INT_EQ(jn_registry_put(reg, make("m", "7", &pp), NULL, replace_all_ok, NULL, &replaced, &err), 0);
+    JN_CHECK(replaced);
+    JN_CHECK_INT_EQ(jn_registry_versions(reg, "m", &v), 1); /* put: the name as a whole */
+    JN_CHECK_STR_EQ(v[0], "7");
+    jn_registry_versions_free(v, 1);
+    JN_CHECK_INT_EQ(atomic_load(&p1.destroyed) + atomic_load(&p10.destroyed), 2);
+    JN_CHECK_INT_EQ(jn_registry_remove(reg, "m", &err), 0);
+    JN_CHECK_INT_EQ(jn_registry_versions(reg, "m", &v), 0);
+    jn_registry_destroy(reg);
+    JN_CHECK_INT_EQ(atomic_load(&px.destroyed), 1);
+}
+
+/* A set of versions replaced in one step; a bad set (out of order, two names) refused with every engine released. */
+static void test_put_versions(void)
+{
+    jn_registry *reg = jn_registry_create();
+    JN_REQUIRE(reg);
+    probe p[6] = {{0}};
+    jn_err err;
+    jn_err_clear(&err);
+    jn_engine *first[2] = {make("m", "1", &p[0]), make("m", "2", &p[1])};
+    bool replaced = true;
+    JN_CHECK_INT_EQ(jn_registry_put_versions(reg, first, NULL, 2, replace_all_ok, NULL, &replaced, &err), 0);
+    JN_CHECK(!replaced);
+    jn_engine *next[2] = {make("m", "2", &p[2]), make("m", "10", &p[3])};
+    JN_CHECK_INT_EQ(jn_registry_put_versions(reg, next, NULL, 2, replace_all_ok, NULL, &replaced, &err), 0);
+    JN_CHECK(replaced);
+    JN_CHECK_INT_EQ(atomic_load(&p[0].destroyed) + atomic_load(&p[1].destroyed), 2);
+    char **v;
+    long n = jn_registry_versions(reg, "m", &v);
+    JN_REQUIRE(n == 2);
+    JN_CHECK_STR_EQ(v[0], "2");
+    JN_CHECK_STR_EQ(v[1], "10");
+    jn_registry_versions_free(v, n);
+    jn_engine *bad[2] = {make("m", "3", &p[4]), make("m", "3", &p[5])};
+    JN_CHECK_INT_EQ(jn_registry_put_versions(reg, bad, NULL, 2, replace_all_ok, NULL, NULL, &err), JN_EINVAL);
+    JN_CHECK_STR_CONTAINS(err.msg, "model 'm': versions given out of order or twice ('3' after '3')");
+    JN_CHECK_INT_EQ(atomic_load(&p[4].destroyed) + atomic_load(&p[5].destroyed), 2);
+    jn_engine *refused[1] = {make("m", "4", &p[4])};
+    JN_CHECK_INT_EQ(jn_registry_put_versions(reg, refused, NULL, 1, NULL, NULL, NULL, &err), JN_EEXIST);
+    JN_CHECK_INT_EQ(jn_registry_versions(reg, "m", &v), 2); /* unchanged */
+    jn_registry_versions_free(v, 2);
+    jn_registry_destroy(reg);
+    JN_CHECK_INT_EQ(atomic_load(&p[2].destroyed) + atomic_load(&p[3].destroyed), 2);
+}
+
 int main(void)
 {
     JN_TEST_RUN(test_add_get_remove);
@@ -368,5 +492,7 @@ int main(void)
     JN_TEST_RUN(test_removed_engine_outlives_caller_reference);
     JN_TEST_RUN(test_engine_create_checks_abi);
     JN_TEST_RUN(test_concurrent);
+    JN_TEST_RUN(test_versions);
+    JN_TEST_RUN(test_put_versions);
     return JN_TEST_EXIT();
 }
