@@ -63,26 +63,33 @@ start_server() {
     HTTP=$(sed -n 's/^junction: serving HTTP on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$TMP/server.out")
 }
 
-# counts MODEL: "inference_count execution_count" from the statistics extension.
+# cpu_ticks: the server's user+system CPU time so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+
+# counts MODEL: "inference_count execution_count success_count" from the statistics extension.
 counts() {
     curl -s "http://127.0.0.1:$HTTP/v2/models/$1/stats" |
-        /usr/bin/python3 -c 'import json,sys; s=json.load(sys.stdin)["model_stats"][0]; print(s["inference_count"], s["execution_count"])'
+        /usr/bin/python3 -c 'import json,sys; s=json.load(sys.stdin)["model_stats"][0]; print(s["inference_count"], s["execution_count"], s["inference_stats"]["success"]["count"])'
 }
 
 # measure LABEL MODEL PERF_ARGS...: appends "LABEL throughput p50 p99 mean_batch" to $TMP/rows.
 measure() {
     local label=$1 model=$2
     shift 2
-    read -r i0 e0 < <(counts "$model")
+    read -r i0 e0 s0 < <(counts "$model")
+    c0=$(cpu_ticks)
     "$JUNCTION" perf -m "$model" -u "127.0.0.1:$GRPC" --concurrency-range "$CONCURRENCY" -p "$MEASURE_MS" \
         -f "$TMP/one.csv" "$@" >"$TMP/perf.out" 2>&1 || { cat "$TMP/perf.out" >&2; die "perf failed on $model"; }
-    read -r i1 e1 < <(counts "$model")
-    /usr/bin/python3 - "$TMP/one.csv" "$label" "$((i1 - i0))" "$((e1 - e0))" >>"$TMP/rows" <<'EOF'
+    c1=$(cpu_ticks)
+    read -r i1 e1 s1 < <(counts "$model")
+    /usr/bin/python3 - "$TMP/one.csv" "$label" "$((i1 - i0))" "$((e1 - e0))" "$((c1 - c0))" "$(getconf CLK_TCK)" "$((s1 - s0))" \
+        >>"$TMP/rows" <<'EOF'
 import csv, sys
 row = next(csv.DictReader(open(sys.argv[1])))
-rows, execs = int(sys.argv[3]), int(sys.argv[4])
+rows, execs, ticks, hz, served = (int(a) for a in sys.argv[3:8])
+# the server's CPU time per answered request over the whole perf run (warm-up and every window), microseconds
 print(sys.argv[2], row["throughput_infer_per_sec"], row["client_p50_us"], row["client_p99_us"],
-      "%.1f" % (rows / execs) if execs else "-")
+      "%.1f" % (rows / execs) if execs else "-", "%.1f" % (ticks * 1e6 / hz / max(served, 1)))
 EOF
 }
 
@@ -116,22 +123,22 @@ done
 import collections, statistics, sys
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    label, thr, p50, p99, mb = line.split()
-    rows[label].append((float(thr), float(p50), float(p99), mb))
+    label, thr, p50, p99, mb, cpu = line.split()
+    rows[label].append((float(thr), float(p50), float(p99), mb, float(cpu)))
 def med(label, k):
     return statistics.median(r[k] for r in rows[label])
 print("concurrency %s, one-row requests, gRPC (junction perf), medians over rounds" % sys.argv[2])
-print("| model | batching | infer/s | p50 us | p99 us | mean batch | on/off |")
-print("|---|---|---:|---:|---:|---:|---:|")
+print("| model | batching | infer/s | p50 us | p99 us | mean batch | server CPU us/infer | on/off infer/s |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
 for m in ("mlp", "cnn", "fashion-cnn"):
     for side in ("off", "on"):
         lab = "%s/%s" % (m, side)
         ratio = "%.2f" % (med(lab, 0) / med(m + "/off", 0)) if side == "on" else ""
-        print("| %s | %s | %.0f | %.0f | %.0f | %s | %s |" % (m, side, med(lab, 0), med(lab, 1), med(lab, 2),
-                                                          rows[lab][-1][3], ratio))
+        print("| %s | %s | %.0f | %.0f | %.0f | %s | %.1f | %s |" % (m, side, med(lab, 0), med(lab, 1), med(lab, 2),
+                                                                 rows[lab][-1][3], med(lab, 4), ratio))
 c, p = med("identity/cached", 0), med("identity/plain", 0)
-print("| identity, the same request | cache off | %.0f | %.0f | %.0f | | |" % (p, med("identity/plain", 1),
-                                                                           med("identity/plain", 2)))
-print("| identity, the same request | cache on | %.0f | %.0f | %.0f | | %.2f |" % (c, med("identity/cached", 1),
-                                                                              med("identity/cached", 2), c / p))
+print("| identity, the same request | cache off | %.0f | %.0f | %.0f | | %.1f | |"
+      % (p, med("identity/plain", 1), med("identity/plain", 2), med("identity/plain", 4)))
+print("| identity, the same request | cache on | %.0f | %.0f | %.0f | | %.1f | %.2f |"
+      % (c, med("identity/cached", 1), med("identity/cached", 2), med("identity/cached", 4), c / p))
 EOF
