@@ -98,6 +98,7 @@ jn_endpoints *jn_endpoints_create(void)
 
 static void endpoint_free(jn_endpoint *ep)
 {
+    jn__endpoint_mux_forget(ep);
     pthread_mutex_destroy(&ep->calls_mu);
     jn_workpool_destroy(ep->pool);
     if (ep->channel)

@@ -21,6 +21,7 @@ void jn_remote_options_default(jn_remote_options *o)
     o->tls_ca_file[0] = o->tls_cert_file[0] = o->tls_key_file[0] = '\0';
     memset(&o->serving, 0, sizeof o->serving);
     o->deterministic = false;
+    o->multiplex = true;
 }
 
 typedef struct option_row {
@@ -90,6 +91,8 @@ static int serving_option(jn_remote_options *o, const char *key, const char *val
 
 int jn_remote_options_set(jn_remote_options *o, const char *key, const char *value, jn_err *err)
 {
+    if (strcmp(key, "multiplex") == 0)
+        return bool_option(key, value, &o->multiplex, err);
     if (strcmp(key, "dynamic_batching") == 0 || strcmp(key, "instances") == 0 || strcmp(key, "response_cache") == 0 ||
         strcmp(key, "deterministic") == 0)
         return serving_option(o, key, value, err);
@@ -123,6 +126,6 @@ int jn_remote_options_set(jn_remote_options *o, const char *key, const char *val
                       "option '%s' is unknown (known: timeout_ms, max_attempts, backoff_ms, backoff_max_ms, "
                       "breaker_failures, breaker_cooldown_ms, max_concurrency, max_queue, health_interval_ms, "
                       "health_timeout_ms, tls_ca_file, tls_cert_file, tls_key_file, dynamic_batching, instances, "
-                      "response_cache, deterministic)",
+                      "response_cache, deterministic, multiplex)",
                       key);
 }

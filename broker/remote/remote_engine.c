@@ -13,6 +13,7 @@ typedef struct remote_engine {
     char *model;
     char *version;
     jn_remote_options opt;
+    bool streams; /* the remote model streams its answers (a stream message would get partials) */
 } remote_engine;
 
 static const jn_engine_vtable remote_vt_kserve;
@@ -157,12 +158,22 @@ static int circuit_open(const jn_engine *self, const jn_endpoint *ep, jn_err *er
                       self->name, ep->target);
 }
 
+/* Native remotes send their calls as messages on multiplexed streams (endpoint_mux.c) unless told not to, or
+ * unless the model streams (its unary Infer answers with the partials joined; a stream would send them apart). */
+static bool multiplexed(const remote_engine *re)
+{
+    return re->proto == &jn_remote_native && re->ep->opt.multiplex && !re->streams;
+}
+
 /* One blocking unary exchange: a copy of the packed request out, the answer read into outputs. */
 static int unary_attempt(const remote_engine *re, const grpc_byte_buffer *packed, const jn_infer_ctx *ctx,
                          int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st)
 {
     ProtobufCMessage *m;
-    int code = jn_endpoint_unary_packed(re->ep, re->proto->infer_method, grpc_byte_buffer_copy((grpc_byte_buffer *)packed),
+    int code = multiplexed(re)
+                   ? jn_endpoint_mux_unary(re->ep, grpc_byte_buffer_copy((grpc_byte_buffer *)packed), ctx->request_id,
+                                           re->proto->infer_answer, deadline_ns, ctx->cancelled, &m, st)
+                   : jn_endpoint_unary_packed(re->ep, re->proto->infer_method, grpc_byte_buffer_copy((grpc_byte_buffer *)packed),
                                         re->proto->infer_answer, deadline_ns, ctx->cancelled, &m, st);
     return code ? code : re->proto->read_infer(m, outputs, st);
 }
@@ -347,8 +358,14 @@ static int remote_infer_async(jn_engine *self, const jn_infer_ctx *ctx, const jn
     }
     c->a.made = 1;
     /* Once it is out, c belongs to whoever gets the tag: nothing here touches it after a successful start. */
-    if (jn_endpoint_call_start(re->ep, re->proto->infer_method, grpc_byte_buffer_copy(c->packed), c->a.deadline_ns,
-                               ctx->host.queue, ctx->host.parent, &c->tag, &c->call, &c->a.st)) {
+    int refused = multiplexed(re)
+                      ? jn_endpoint_mux_start(re->ep, grpc_byte_buffer_copy(c->packed), ctx->request_id,
+                                              c->a.deadline_ns, ctx->host.queue, ctx->host.parent, ctx->cancelled,
+                                              &c->tag, &c->call, &c->a.st)
+                      : jn_endpoint_call_start(re->ep, re->proto->infer_method, grpc_byte_buffer_copy(c->packed),
+                                               c->a.deadline_ns, ctx->host.queue, ctx->host.parent, &c->tag,
+                                               &c->call, &c->a.st);
+    if (refused) {
         /* Refused here: that tells the breaker nothing (a probe slot is given back). */
         c->a.made = 0;
         jn_breaker_record(&re->ep->breaker, jn_now_ns(), JN_BREAKER_NEUTRAL, c->probe);
@@ -439,6 +456,7 @@ jn_engine *jn_remote_engine_create(jn_endpoints *table, const jn_remote_spec *sp
         return NULL;
     }
     e->flags = streams && spec->proto->infer_stream ? JN_ENGINE_STREAMS : 0;
+    re->streams = streams;
     if (!spec->opt.deterministic) /* another server's answers: not repeatable unless its options say so */
         e->flags |= JN_ENGINE_VOLATILE;
     if (jn_signature_batches(&e->sig)) /* dynamic_batching in its options takes the first dimension as the batch */

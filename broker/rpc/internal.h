@@ -134,6 +134,17 @@ void jn_unary_fail_status(jn_unary *u, grpc_status_code code, const char *messag
 
 /* ---- infer.c: one inference from decoded bytes to an encoded answer, shared by unary and stream calls of both
  * protocols. ---- */
+/* stream_peek.c: the control fields of a junction.v1.InferRequest on an Engine InferStream (a multiplexing broker's
+ * messages, issue #24), read without decoding the message. */
+typedef struct jn_stream_peek {
+    char id[128];
+    bool id_truncated; /* the id is longer than id can hold: it cannot be cancelled by id */
+    bool cancel;
+    int64_t timeout_us;
+} jn_stream_peek;
+/* 0 with *out filled (absent fields zero), or -1 when bb is not a well-formed message (the decoder says why). */
+int jn_stream_peek_v1(grpc_byte_buffer *bb, jn_stream_peek *out);
+
 typedef struct jn_infer_proto {
     const char *name;
     /* Decodes a request message into req; *state receives what the encoder needs to know of the request. */
@@ -148,6 +159,9 @@ typedef struct jn_infer_proto {
     /* Encodes a failed request as an in-stream message (the stream goes on). */
     grpc_byte_buffer *(*encode_stream_error)(const jn_request *req, const jn_err *err);
     void (*free_state)(void *state);
+    /* Optional: a stream message's control fields (id, cancel, timeout_us) without decoding it (jn_stream_peek_v1);
+     * set for junction.v1.Engine only. */
+    int (*stream_peek)(grpc_byte_buffer *bb, jn_stream_peek *out);
 } jn_infer_proto;
 
 extern const jn_infer_proto jn_infer_v1; /* codec_v1.c: junction.v1.InferRequest/InferResponse */
