@@ -270,9 +270,8 @@ static void pump_writes_locked(jn_mux_stream *s)
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_MESSAGE;
     op.data.send_message.send_message = s->writing_bb;
-    /* more behind it: let the transport gather them into one write (the next send flushes) */
-    if (s->head)
-        op.flags = GRPC_WRITE_BUFFER_HINT;
+    /* No GRPC_WRITE_BUFFER_HINT even with more behind it: a hinted send may not complete until the next one is
+     * started (grpc/grpc#34231, #12975), and the next one starts only when this one completed. */
     s->writing = true;
     if (!start_locked(s, &op, 1, &s->write_tag)) {
         s->writing = false;
@@ -482,14 +481,24 @@ void jn__endpoint_mux_launch(jn_endpoint_call *c)
 {
     jn_endpoint *ep = c->ep;
     pthread_mutex_lock(&g_mu);
+    /* The least busy of the (ep, queue) streams; another one while all are writing and there may be more. */
     jn_mux_stream *s = NULL;
+    int n = 0, best = 0;
     for (jn_mux_stream *p = g_streams; p; p = p->next)
         if (p->ep == ep && p->cq == c->cq && !p->broken) {
-            s = p;
-            break;
+            int load = (p->writing ? 1 : 0) + (p->head ? 1 : 0);
+            n++;
+            if (!s || load < best) {
+                s = p;
+                best = load;
+            }
         }
-    if (!s && !queue_closed_locked(c->cq) && jn_now_ns() >= ep->mux_retry_at_ns)
-        s = stream_open_locked(ep, c->cq);
+    if ((!s || (best > 0 && n < ep->opt.streams)) && !queue_closed_locked(c->cq) &&
+        jn_now_ns() >= ep->mux_retry_at_ns) {
+        jn_mux_stream *fresh = stream_open_locked(ep, c->cq);
+        if (fresh)
+            s = fresh;
+    }
     if (!s) { /* no stream to be had now: a call of its own */
         pthread_mutex_unlock(&g_mu);
         jn__endpoint_call_launch_unary(c);

@@ -22,6 +22,7 @@ void jn_remote_options_default(jn_remote_options *o)
     memset(&o->serving, 0, sizeof o->serving);
     o->deterministic = false;
     o->multiplex = true;
+    o->streams = 2;
 }
 
 typedef struct option_row {
@@ -45,6 +46,7 @@ static const option_row rows[] = {
     ROW32(max_queue, 1, 1000000),
     ROW64(health_interval_ms, 10, 3600000),
     ROW64(health_timeout_ms, 1, 600000),
+    ROW32(streams, 1, 64),
 };
 
 static const struct {
@@ -126,6 +128,6 @@ int jn_remote_options_set(jn_remote_options *o, const char *key, const char *val
                       "option '%s' is unknown (known: timeout_ms, max_attempts, backoff_ms, backoff_max_ms, "
                       "breaker_failures, breaker_cooldown_ms, max_concurrency, max_queue, health_interval_ms, "
                       "health_timeout_ms, tls_ca_file, tls_cert_file, tls_key_file, dynamic_batching, instances, "
-                      "response_cache, deterministic, multiplex)",
+                      "response_cache, deterministic, multiplex, streams)",
                       key);
 }

@@ -37,6 +37,7 @@ typedef struct jn_remote_options {
      * of this server and endpoint, plus one for blocking callers (endpoint_mux.c); false = one unary call each
      * (true). Endpoint-wide like max_concurrency. */
     bool multiplex;
+    int streams; /* multiplexed streams per pump and endpoint (2): a message goes on the least busy one */
 } jn_remote_options;
 
 void jn_remote_options_default(jn_remote_options *o);
