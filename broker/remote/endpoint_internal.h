@@ -32,6 +32,7 @@ struct jn_endpoint_call {
     struct jn_endpoint_call *next_waiting;
     /* ---- multiplexed (mux true; falls back to unary when no stream can be had) ---- */
     bool mux;
+    jn_remote_method mux_stream;  /* JN_RM_ENGINE_INFER_STREAM or JN_RM_V2_MODEL_STREAM_INFER */
     const atomic_int *cancelled; /* the caller's (may be NULL): polled while the answer is awaited */
     char request_id[64];         /* the caller's request id, sent along with the message id */
     uint64_t mux_id;             /* the message id on its stream */

@@ -1,15 +1,19 @@
-/* endpoint_mux.c — brokered calls to a native remote as messages on long-lived junction.v1.Engine/InferStream
- * streams (issue #24), instead of one gRPC call each.
+/* endpoint_mux.c — brokered calls to a remote as messages on long-lived streams (issue #24), instead of one gRPC
+ * call each: junction.v1.Engine/InferStream for native remotes, v2 ModelStreamInfer for KServe v2 remotes that serve
+ * it (found at registration: jn_endpoint_probe_stream).
  *
  * A stream belongs to one (endpoint, completion queue) pair: the queue of a gRPC pump of this server (asynchronous
  * calls: their answers complete on that pump) or the multiplexer's own queue, drained by its thread (blocking calls:
  * the caller waits on a condition variable). Each message carries an id ("<hex>:<request id>", appended to the
  * packed request: the last `id` field wins when the remote decodes it) and its timeout (`timeout_us`); the remote
  * answers out of order, each answer carrying its id, and the answer is matched to its call in the stream's table.
+ * v2 has no timeout_us and no cancel message: there the deadline only ends the call on this side.
  *
  * Per message: the deadline and the caller's cancellation are watched by the multiplexer's thread every few ms;
  * either ends the call (DEADLINE_EXCEEDED / CANCELLED) and sends the remote a cancel message for it. A message that
- * expires with nothing heard on its stream since it was sent marks the stream half-open: the stream is cancelled.
+ * expires with nothing heard on its stream since it was sent makes the stream suspect: a probe goes out (a request
+ * naming no model, which a junction answers at once with an error carrying the probe's id); if nothing at all comes
+ * back within PROBE_TIMEOUT_NS the stream is half-open (the remote stopped, a dead peer): it is cancelled.
  * Flow control is the endpoint's (jn__endpoint_call_admit: max_concurrency on the wire, max_queue waiting).
  * A stream that ends fails exactly the messages in its table, with UNAVAILABLE (retried by the remote engine's
  * rules); the next call opens a new one, unless streams of that endpoint keep breaking: then, for a backoff that
@@ -28,10 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "endpoint.h"
 #include "endpoint_internal.h"
 #include "engine.h"
+#include "inference/grpc_service.pb-c.h"
 #include "junction/v1/broker.pb-c.h"
 #include "pb.h"
 
@@ -41,6 +47,8 @@
 #define TICK_IDLE_NS (50 * 1000000LL)
 /* A message that expired counts as a sign of a half-open stream only if it waited at least this long. */
 #define HALF_OPEN_MIN_NS (100 * 1000000LL)
+/* How long a suspect stream has to answer anything after its probe went out. */
+#define PROBE_TIMEOUT_NS (500 * 1000000LL)
 #define MAX_CLOSED_QUEUES 64
 
 typedef struct mux_out {
@@ -51,6 +59,7 @@ typedef struct mux_out {
 typedef struct jn_mux_stream {
     jn_host_tag open_tag, read_tag, write_tag, status_tag;
     jn_endpoint *ep; /* borrowed: NULL once the endpoint is freed */
+    jn_remote_method method; /* JN_RM_ENGINE_INFER_STREAM or JN_RM_V2_MODEL_STREAM_INFER */
     grpc_completion_queue *cq;
     grpc_call *call;
     int refs; /* batches not yet completed */
@@ -60,6 +69,7 @@ typedef struct jn_mux_stream {
     jn_endpoint_call *table[MUX_BUCKETS];
     int n_table;
     int64_t last_recv_ns;
+    int64_t probe_sent_ns; /* a probe is out since (0: none) */
     bool answered; /* something came back on it */
     grpc_metadata_array initial_md, trailing_md;
     grpc_status_code code;
@@ -77,8 +87,9 @@ static void *g_closed[MAX_CLOSED_QUEUES];
 static int g_n_closed;
 /* The multiplexer's thread and queue (started on first use, stopped by jn_remote_mux_shutdown). */
 static grpc_completion_queue *g_cq;
-static pthread_t g_thread;
-static bool g_thread_running;
+static pthread_t g_thread, g_watch;
+static bool g_thread_running, g_watch_stop;
+static pthread_cond_t g_watch_cv; /* on CLOCK_MONOTONIC (mux_queue) */
 
 /* ---- helpers ---- */
 
@@ -140,6 +151,19 @@ static grpc_byte_buffer *cancel_message(const char *id)
     Junction__V1__InferRequest m = JUNCTION__V1__INFER_REQUEST__INIT;
     m.id = (char *)id;
     m.cancel = true;
+    return jn_pb_pack(&m.base);
+}
+
+/* A request that names no model: the remote answers it at once, with an error (the probe of a suspect stream). */
+static grpc_byte_buffer *probe_message(jn_remote_method stream)
+{
+    if (stream == JN_RM_V2_MODEL_STREAM_INFER) {
+        Inference__ModelInferRequest m = INFERENCE__MODEL_INFER_REQUEST__INIT;
+        m.id = "0:probe";
+        return jn_pb_pack(&m.base);
+    }
+    Junction__V1__InferRequest m = JUNCTION__V1__INFER_REQUEST__INIT;
+    m.id = "0:probe";
     return jn_pb_pack(&m.base);
 }
 
@@ -363,26 +387,42 @@ static void on_read(jn_host_tag *tag, bool ok)
     if (ok && bb) {
         jn_err err;
         jn_err_clear(&err);
-        ProtobufCMessage *m = jn_pb_unpack(&junction__v1__infer_response__descriptor, bb, &err);
-        const char *id = m ? ((Junction__V1__InferResponse *)m)->id : NULL;
+        bool v2 = s->method == JN_RM_V2_MODEL_STREAM_INFER;
+        ProtobufCMessage *m = jn_pb_unpack(v2 ? &inference__model_stream_infer_response__descriptor
+                                              : &junction__v1__infer_response__descriptor, bb, &err);
+        const char *id = NULL;
+        char v2_error[JN_ERR_MSG_MAX] = "";
+        if (m && v2) { /* the answer is the ModelInferResponse inside; it is taken out, the wrapper freed */
+            Inference__ModelStreamInferResponse *sr = (Inference__ModelStreamInferResponse *)m;
+            Inference__ModelInferResponse *r = sr->infer_response;
+            if (sr->error_message && *sr->error_message)
+                snprintf(v2_error, sizeof v2_error, "%s", sr->error_message);
+            sr->infer_response = NULL;
+            protobuf_c_message_free_unpacked(m, NULL);
+            m = r ? &r->base : NULL;
+            id = r ? r->id : NULL;
+        } else if (m) {
+            id = ((Junction__V1__InferResponse *)m)->id;
+        }
         char *end = NULL;
         uint64_t mid = id ? strtoull(id, &end, 16) : 0;
         pthread_mutex_lock(&g_mu);
         s->last_recv_ns = jn_now_ns();
-        if (!m || !end || *end != ':') {
-            /* an answer that cannot be matched: the stream cannot be trusted any more */
-            grpc_call_cancel_with_status(s->call, GRPC_STATUS_INTERNAL,
-                                         m ? "an answer without a message id" : "an answer that does not decode",
-                                         NULL);
-        } else if ((c = table_find_locked(s, mid)) != NULL) {
+        if (!m) { /* the stream cannot be trusted any more */
+            grpc_call_cancel_with_status(s->call, GRPC_STATUS_INTERNAL, "an answer that does not decode", NULL);
+        } else if (end && *end == ':' && (c = table_find_locked(s, mid)) != NULL) { /* else a probe's, or late */
             table_remove_locked(s, c);
             s->answered = true;
             if (s->ep)
                 s->ep->mux_backoff_ns = 0;
-            c->answer = m;
-            c->mux_st.code = 0;
-            c->mux_st.message[0] = '\0';
-            m = NULL;
+            if (v2_error[0]) { /* v2 streams carry no status code with an error */
+                jn_call_status_set(&c->mux_st, GRPC_STATUS_UNKNOWN, "%s", v2_error);
+            } else {
+                c->answer = m;
+                c->mux_st.code = 0;
+                c->mux_st.message[0] = '\0';
+                m = NULL;
+            }
         }
         pthread_mutex_unlock(&g_mu);
         if (m) /* the answer to a message that ended already (deadline, cancellation) */
@@ -423,10 +463,8 @@ static void on_status(jn_host_tag *tag, bool ok)
     deliver_all(failed);
 }
 
-static void *mux_thread(void *arg);
-
 /* A new stream for (ep, cq), on the list; NULL when the call cannot start. */
-static jn_mux_stream *stream_open_locked(jn_endpoint *ep, grpc_completion_queue *cq)
+static jn_mux_stream *stream_open_locked(jn_endpoint *ep, jn_remote_method method, grpc_completion_queue *cq)
 {
     jn_mux_stream *s = calloc(1, sizeof *s);
     if (!s)
@@ -436,12 +474,13 @@ static jn_mux_stream *stream_open_locked(jn_endpoint *ep, grpc_completion_queue 
     s->write_tag.fn = on_write;
     s->status_tag.fn = on_status;
     s->ep = ep;
+    s->method = method;
     s->cq = cq;
     s->details = grpc_empty_slice();
     grpc_metadata_array_init(&s->initial_md);
     grpc_metadata_array_init(&s->trailing_md);
     s->call = grpc_channel_create_registered_call(ep->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                                  ep->methods[JN_RM_ENGINE_INFER_STREAM],
+                                                  ep->methods[method],
                                                   gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
     if (!s->call) {
         grpc_metadata_array_destroy(&s->initial_md);
@@ -485,7 +524,7 @@ void jn__endpoint_mux_launch(jn_endpoint_call *c)
     jn_mux_stream *s = NULL;
     int n = 0, best = 0;
     for (jn_mux_stream *p = g_streams; p; p = p->next)
-        if (p->ep == ep && p->cq == c->cq && !p->broken) {
+        if (p->ep == ep && p->cq == c->cq && p->method == c->mux_stream && !p->broken) {
             int load = (p->writing ? 1 : 0) + (p->head ? 1 : 0);
             n++;
             if (!s || load < best) {
@@ -495,7 +534,7 @@ void jn__endpoint_mux_launch(jn_endpoint_call *c)
         }
     if ((!s || (best > 0 && n < ep->opt.streams)) && !queue_closed_locked(c->cq) &&
         jn_now_ns() >= ep->mux_retry_at_ns) {
-        jn_mux_stream *fresh = stream_open_locked(ep, c->cq);
+        jn_mux_stream *fresh = stream_open_locked(ep, c->mux_stream, c->cq);
         if (fresh)
             s = fresh;
     }
@@ -509,7 +548,8 @@ void jn__endpoint_mux_launch(jn_endpoint_call *c)
     format_id(c, id, sizeof id);
     int64_t now = jn_now_ns();
     int64_t left_us = (c->deadline_ns - now) / 1000;
-    grpc_byte_buffer *bb = with_id(c->request, id, left_us > 0 ? left_us : 1);
+    bool native = c->mux_stream == JN_RM_ENGINE_INFER_STREAM;
+    grpc_byte_buffer *bb = with_id(c->request, id, native ? (left_us > 0 ? left_us : 1) : 0);
     c->request = NULL;
     c->sent_ns = now;
     table_add_locked(s, c);
@@ -554,50 +594,75 @@ static jn_endpoint_call *scan_locked(int64_t now)
                                            c->ep->target);
                     if (expired && s->last_recv_ns < c->sent_ns && now - c->sent_ns >= HALF_OPEN_MIN_NS)
                         half_open = true;
-                    char id[96];
-                    format_id(c, id, sizeof id);
-                    send_locked(s, cancel_message(id)); /* the remote stops working on it */
+                    if (s->method == JN_RM_ENGINE_INFER_STREAM) { /* the remote stops working on it */
+                        char id[96];
+                        format_id(c, id, sizeof id);
+                        send_locked(s, cancel_message(id));
+                    }
                     c->next_waiting = ended;
                     ended = c;
                 }
                 c = next;
             }
         }
-        if (half_open && !s->broken) /* nothing came back while it waited: the others will not come either */
+        if (half_open && !s->probe_sent_ns && !s->broken) { /* nothing came back while it waited: probe */
+            s->probe_sent_ns = now;
+            send_locked(s, probe_message(s->method));
+        }
+    }
+    for (jn_mux_stream *s = g_streams; s; s = s->next) {
+        if (!s->probe_sent_ns || s->broken)
+            continue;
+        if (s->last_recv_ns >= s->probe_sent_ns)
+            s->probe_sent_ns = 0; /* alive */
+        else if (now - s->probe_sent_ns >= PROBE_TIMEOUT_NS)
             grpc_call_cancel_with_status(s->call, GRPC_STATUS_UNAVAILABLE,
-                                         "no answer on the stream before a deadline (the remote may be stopped)",
+                                         "no answer on the stream, not even to a probe (the remote may be stopped)",
                                          NULL);
     }
     return ended;
 }
 
+/* Drains the multiplexer's own queue (blocking callers' streams). */
 static void *mux_thread(void *arg)
 {
     grpc_completion_queue *cq = arg;
-    int64_t next_scan = 0;
     for (;;) {
-        pthread_mutex_lock(&g_mu);
-        int64_t tick = g_inflight ? TICK_BUSY_NS : TICK_IDLE_NS;
-        pthread_mutex_unlock(&g_mu);
-        int64_t now = jn_now_ns();
-        int64_t until = next_scan > now ? next_scan : now + tick;
-        grpc_event ev = grpc_completion_queue_next(cq, jn__endpoint_gpr_deadline(until), NULL);
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             return NULL;
         if (ev.type == GRPC_OP_COMPLETE) {
             jn_host_tag *t = ev.tag;
             t->fn(t, ev.success != 0);
         }
-        now = jn_now_ns();
-        if (now >= next_scan) {
-            pthread_mutex_lock(&g_mu);
-            jn_endpoint_call *ended = g_inflight ? scan_locked(now) : NULL;
-            tick = g_inflight ? TICK_BUSY_NS : TICK_IDLE_NS;
-            pthread_mutex_unlock(&g_mu);
-            deliver_all(ended);
-            next_scan = now + tick;
-        }
     }
+}
+
+/* Watches deadlines, cancellations and probes every TICK (a plain timed wait: a completion queue's deadline is not
+ * kept to the millisecond by a thread that is not the poller). */
+static void *watch_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_mu);
+    while (!g_watch_stop) {
+        int64_t tick = g_inflight ? TICK_BUSY_NS : TICK_IDLE_NS;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long)tick;
+        while (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&g_watch_cv, &g_mu, &until);
+        if (g_watch_stop)
+            break;
+        jn_endpoint_call *ended = g_streams ? scan_locked(jn_now_ns()) : NULL;
+        pthread_mutex_unlock(&g_mu);
+        deliver_all(ended);
+        pthread_mutex_lock(&g_mu);
+    }
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
 }
 
 /* The multiplexer's queue, its thread started on first use. NULL if the thread cannot start. */
@@ -605,10 +670,28 @@ static grpc_completion_queue *mux_queue(void)
 {
     pthread_mutex_lock(&g_mu);
     if (!g_thread_running) {
+        static bool cv_made;
+        if (!cv_made) {
+            pthread_condattr_t ca;
+            pthread_condattr_init(&ca);
+            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+            pthread_cond_init(&g_watch_cv, &ca);
+            pthread_condattr_destroy(&ca);
+            cv_made = true;
+        }
         g_cq = grpc_completion_queue_create_for_next(NULL);
+        g_watch_stop = false;
         if (pthread_create(&g_thread, NULL, mux_thread, g_cq) == 0) {
-            g_thread_running = true;
-        } else {
+            if (pthread_create(&g_watch, NULL, watch_thread, NULL) == 0) {
+                g_thread_running = true;
+            } else {
+                grpc_completion_queue_shutdown(g_cq);
+                pthread_mutex_unlock(&g_mu);
+                pthread_join(g_thread, NULL);
+                pthread_mutex_lock(&g_mu);
+            }
+        }
+        if (!g_thread_running) {
             grpc_completion_queue_destroy(g_cq);
             g_cq = NULL;
         }
@@ -620,9 +703,9 @@ static grpc_completion_queue *mux_queue(void)
 
 /* ---- the public calls ---- */
 
-int jn_endpoint_mux_start(jn_endpoint *ep, grpc_byte_buffer *request, const char *request_id, int64_t deadline_ns,
-                          grpc_completion_queue *cq, grpc_call *parent, const atomic_int *cancelled, void *tag,
-                          jn_endpoint_call **out, jn_call_status *st)
+int jn_endpoint_mux_start(jn_endpoint *ep, jn_remote_method stream, grpc_byte_buffer *request,
+                          const char *request_id, int64_t deadline_ns, grpc_completion_queue *cq, grpc_call *parent,
+                          const atomic_int *cancelled, void *tag, jn_endpoint_call **out, jn_call_status *st)
 {
     if (!mux_queue()) { /* the watcher of deadlines is needed even for a pump's streams */
         if (request)
@@ -636,7 +719,8 @@ int jn_endpoint_mux_start(jn_endpoint *ep, grpc_byte_buffer *request, const char
         return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
     c->ep = jn_endpoint_ref(ep);
-    c->method = JN_RM_ENGINE_INFER;
+    c->mux_stream = stream;
+    c->method = stream == JN_RM_V2_MODEL_STREAM_INFER ? JN_RM_V2_MODEL_INFER : JN_RM_ENGINE_INFER; /* if unary */
     c->request = request;
     c->deadline_ns = deadline_ns;
     c->cq = cq;
@@ -666,7 +750,7 @@ static void waiter_done(jn_host_tag *tag, bool ok)
     pthread_mutex_unlock(&w->mu);
 }
 
-int jn_endpoint_mux_unary(jn_endpoint *ep, grpc_byte_buffer *request, const char *request_id,
+int jn_endpoint_mux_unary(jn_endpoint *ep, jn_remote_method stream, grpc_byte_buffer *request, const char *request_id,
                           const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns,
                           const atomic_int *cancelled, ProtobufCMessage **resp, jn_call_status *st)
 {
@@ -681,7 +765,7 @@ int jn_endpoint_mux_unary(jn_endpoint *ep, grpc_byte_buffer *request, const char
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     jn_endpoint_call *c;
-    int rc = jn_endpoint_mux_start(ep, request, request_id, deadline_ns, cq, NULL, cancelled, &w.tag, &c, st);
+    int rc = jn_endpoint_mux_start(ep, stream, request, request_id, deadline_ns, cq, NULL, cancelled, &w.tag, &c, st);
     if (!rc) {
         pthread_mutex_lock(&w.mu);
         while (!w.done)
@@ -691,6 +775,50 @@ int jn_endpoint_mux_unary(jn_endpoint *ep, grpc_byte_buffer *request, const char
     }
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
+int jn_endpoint_probe_stream(jn_endpoint *ep, jn_remote_method stream, int64_t deadline_ns, bool *supported,
+                             jn_call_status *st)
+{
+    *supported = false;
+    grpc_completion_queue *cq = jn__endpoint_thread_cq();
+    grpc_call *call = grpc_channel_create_registered_call(ep->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                                          ep->methods[stream], jn__endpoint_gpr_deadline(deadline_ns),
+                                                          NULL);
+    grpc_metadata_array initial_md, trailing_md;
+    grpc_metadata_array_init(&initial_md);
+    grpc_metadata_array_init(&trailing_md);
+    grpc_status_code code = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    const char *error_string = NULL;
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[2].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[2].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+    ops[3].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[3].data.recv_status_on_client.trailing_metadata = &trailing_md;
+    ops[3].data.recv_status_on_client.status = &code;
+    ops[3].data.recv_status_on_client.status_details = &details;
+    ops[3].data.recv_status_on_client.error_string = &error_string;
+    void *tag = ops;
+    int rc;
+    grpc_call_error ce = grpc_call_start_batch(call, ops, 4, tag, NULL);
+    if (ce != GRPC_CALL_OK) {
+        rc = jn__endpoint_start_failed(stream, ce, st);
+    } else {
+        jn__endpoint_wait_batch(cq, call, tag, deadline_ns, NULL);
+        jn__endpoint_copy_status(st, code, details, error_string);
+        *supported = code == GRPC_STATUS_OK;
+        rc = code == GRPC_STATUS_OK || code == GRPC_STATUS_UNIMPLEMENTED ? 0 : code;
+    }
+    grpc_slice_unref(details);
+    gpr_free((void *)error_string);
+    grpc_metadata_array_destroy(&initial_md);
+    grpc_metadata_array_destroy(&trailing_md);
+    grpc_call_unref(call);
     return rc;
 }
 
@@ -734,7 +862,10 @@ void jn_remote_mux_shutdown(void)
     grpc_completion_queue *cq = g_cq;
     g_thread_running = false;
     g_cq = NULL;
+    g_watch_stop = true;
+    pthread_cond_broadcast(&g_watch_cv);
     pthread_mutex_unlock(&g_mu);
+    pthread_join(g_watch, NULL);
     grpc_completion_queue_shutdown(cq);
     pthread_join(g_thread, NULL);
     grpc_completion_queue_destroy(cq);
