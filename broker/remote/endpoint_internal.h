@@ -50,6 +50,9 @@ int jn__endpoint_call_admit(jn_endpoint_call *c, jn_endpoint_call **out, jn_call
 void jn__endpoint_call_launch_unary(jn_endpoint_call *c);
 /* endpoint_mux.c: c as a message on the stream of (c->ep, c->cq), or unary when no stream can be had. */
 void jn__endpoint_mux_launch(jn_endpoint_call *c);
+/* endpoint_mux.c: the packed request (taken) with fields 3 (`id`, a string) and, when timeout_us > 0, 8
+ * (`timeout_us`) appended: a decoder takes the last value of a singular field. NULL on out of memory. */
+grpc_byte_buffer *jn__mux_with_id(grpc_byte_buffer *request, const char *id, int64_t timeout_us);
 /* endpoint_mux.c: the endpoint is being freed: its streams are cancelled and forgotten. */
 void jn__endpoint_mux_forget(jn_endpoint *ep);
 

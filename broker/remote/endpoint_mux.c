@@ -104,8 +104,8 @@ static size_t put_varint(uint8_t *p, uint64_t v)
     return n;
 }
 
-/* The request with `id` and `timeout_us` appended (fields 3 and 8 of InferRequest). Takes request. */
-static grpc_byte_buffer *with_id(grpc_byte_buffer *request, const char *id, int64_t timeout_us)
+/* The request with `id` and `timeout_us` (when > 0) appended (fields 3 and 8 of InferRequest). Takes request. */
+grpc_byte_buffer *jn__mux_with_id(grpc_byte_buffer *request, const char *id, int64_t timeout_us)
 {
     uint8_t tail[160];
     size_t idlen = strlen(id), n = 0;
@@ -549,7 +549,7 @@ void jn__endpoint_mux_launch(jn_endpoint_call *c)
     int64_t now = jn_now_ns();
     int64_t left_us = (c->deadline_ns - now) / 1000;
     bool native = c->mux_stream == JN_RM_ENGINE_INFER_STREAM;
-    grpc_byte_buffer *bb = with_id(c->request, id, native ? (left_us > 0 ? left_us : 1) : 0);
+    grpc_byte_buffer *bb = jn__mux_with_id(c->request, id, native ? (left_us > 0 ? left_us : 1) : 0);
     c->request = NULL;
     c->sent_ns = now;
     table_add_locked(s, c);

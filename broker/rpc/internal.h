@@ -18,6 +18,7 @@
 #include "executor.h"
 #include "metrics.h"
 #include "registry.h"
+#include "stream_peek.h"
 #include "server.h"
 #include "tsan.h"
 #include "workpool.h"
@@ -134,16 +135,6 @@ void jn_unary_fail_status(jn_unary *u, grpc_status_code code, const char *messag
 
 /* ---- infer.c: one inference from decoded bytes to an encoded answer, shared by unary and stream calls of both
  * protocols. ---- */
-/* stream_peek.c: the control fields of a junction.v1.InferRequest on an Engine InferStream (a multiplexing broker's
- * messages, issue #24), read without decoding the message. */
-typedef struct jn_stream_peek {
-    char id[128];
-    bool id_truncated; /* the id is longer than id can hold: it cannot be cancelled by id */
-    bool cancel;
-    int64_t timeout_us;
-} jn_stream_peek;
-/* 0 with *out filled (absent fields zero), or -1 when bb is not a well-formed message (the decoder says why). */
-int jn_stream_peek_v1(grpc_byte_buffer *bb, jn_stream_peek *out);
 
 typedef struct jn_infer_proto {
     const char *name;

@@ -5,7 +5,7 @@
  * Thread-safety: pure function of its arguments. */
 #include <string.h>
 
-#include "internal.h"
+#include "stream_peek.h"
 
 /* InferRequest's field numbers (broker.proto). */
 enum { F_ID = 3, F_CANCEL = 7, F_TIMEOUT_US = 8 };
