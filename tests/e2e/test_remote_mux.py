@@ -8,6 +8,8 @@
   input, id = id), and the remote saw exactly one new InferStream for them;
 - KServe v2 remotes that serve ModelStreamInfer (a junction) get their calls as messages on it, matched by the
   request id; a remote error arrives as UNKNOWN with the remote's message (v2 stream answers carry no code);
+- a remote with dynamic_batching in its options: the batcher's blocking calls go on a stream of the multiplexer's
+  own thread (64 callers, fewer remote calls, one new stream);
 - a caller whose call ends (its deadline, or it cancels) cancels only its message on the remote: the remote's burn
   stops early (its failure counter moves long before burn_ms), the calls beside it succeed;
 - a remote killed (-9) with messages in flight fails exactly those calls (UNAVAILABLE naming the engine), the calls
@@ -17,6 +19,7 @@
 
 usage: /usr/bin/python3 tests/e2e/test_remote_mux.py /path/to/junction
 """
+import json
 import os
 import signal
 import sys
@@ -188,6 +191,29 @@ def kserve(t, far, near1):
                        args=(infer_request("v2-burn", np.ones((1, 1), np.float32), params={"burn_mode": "bogus"}),))
 
 
+def batched(t, far, near):
+    broker, admin = near.broker(), near.admin()
+    with t.case("a batched remote (dynamic_batching): its instance threads' blocking calls go on a stream too"):
+        before = streams_opened(far)
+        ok0 = series_sum(metrics(far), "junction_requests_total", model="identity", outcome="success")
+        t.call("RegisterEngine b-identity", ru.register, admin, "b-identity", far.address, protocol="NATIVE",
+               model="identity", dynamic_batching=json.dumps({"max_batch_size": 16, "max_queue_delay_us": 20000}),
+               **FAST)
+        xs = [np.full((1, 4), i, np.float32) for i in range(64)]
+        futs = [broker.Infer.future(infer_request("b-identity", x), timeout=60) for x in xs]
+        good = 0
+        for x, f in zip(xs, futs):
+            try:
+                good += int(np.array_equal(output_array(f.result(), "output"), x))
+            except grpc.RpcError as e:
+                t.fail("b-identity call", harness.describe_rpc_error(e))
+                break
+        t.eq(good, 64, "64 callers, each its own rows back")
+        calls = series_sum(metrics(far), "junction_requests_total", model="identity", outcome="success") - ok0
+        t.check(1 <= calls < 64, "in fewer remote calls than callers", "remote calls %g" % calls)
+        t.eq(streams_opened(far) - before, 1.0, "on one stream of the multiplexer's own")
+
+
 def cancellation(t, far, near):
     broker, admin = near.broker(), near.admin()
     with t.case("a call that ends cancels only its message on the remote"):
@@ -321,6 +347,7 @@ def run(t):
     remote_side(t, far)
     interleaved(t, far, near1)
     kserve(t, far, near1)
+    batched(t, far, near)
     cancellation(t, far, near)
     far2, _ = killed(t, near)
     half_open(t, near, far2)
