@@ -40,6 +40,7 @@
 #include "inference/grpc_service.pb-c.h"
 #include "junction/v1/broker.pb-c.h"
 #include "pb.h"
+#include "tsan.h"
 
 #define MUX_BUCKETS 64
 /* How often the multiplexer's thread looks at deadlines and cancellations while messages are out (and when not). */
@@ -271,6 +272,7 @@ static void stream_release_locked(jn_mux_stream *s)
 static bool start_locked(jn_mux_stream *s, const grpc_op *ops, size_t n, jn_host_tag *tag)
 {
     s->refs++;
+    JN_TSAN_RELEASE(tag);
     if (grpc_call_start_batch(s->call, ops, n, tag, NULL) != GRPC_CALL_OK) {
         s->refs--;
         s->broken = true;
@@ -341,8 +343,8 @@ static jn_endpoint_call *fail_table_locked(jn_mux_stream *s, const char *why)
         while (s->table[b]) {
             jn_endpoint_call *c = s->table[b];
             table_remove_locked(s, c);
-            jn_call_status_set(&c->mux_st, GRPC_STATUS_UNAVAILABLE, "the stream to endpoint %s ended: %s",
-                               c->ep->target, why);
+            /* the text a unary call would have had (the doors of a call must not tell the paths apart) */
+            jn_call_status_set(&c->mux_st, GRPC_STATUS_UNAVAILABLE, "%s", why);
             c->next_waiting = list;
             list = c;
         }
@@ -444,7 +446,7 @@ static void on_status(jn_host_tag *tag, bool ok)
     char why[JN_ERR_MSG_MAX];
     jn_call_status st;
     jn__endpoint_copy_status(&st, s->code, s->details, s->error_string);
-    snprintf(why, sizeof why, "%s", s->code ? st.message : "the remote closed it");
+    snprintf(why, sizeof why, "%s", s->code ? st.message : "the remote ended the stream");
     pthread_mutex_lock(&g_mu);
     s->broken = true;
     jn_endpoint_call *failed = fail_table_locked(s, why);
@@ -633,6 +635,7 @@ static void *mux_thread(void *arg)
             return NULL;
         if (ev.type == GRPC_OP_COMPLETE) {
             jn_host_tag *t = ev.tag;
+            JN_TSAN_ACQUIRE(t);
             t->fn(t, ev.success != 0);
         }
     }

@@ -67,6 +67,11 @@ def streams_opened(srv):
     return series_sum(metrics(srv), "junction_streams_total", protocol=ENGINE)
 
 
+def proc_state(srv):
+    with open("/proc/%d/stat" % srv.proc.pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def stream_request(model, x, id, **params):
     r = infer_request(model, x, id=id, params=params or None)
     return r
@@ -311,6 +316,7 @@ def half_open(t, near, far):
         t.call("k-identity before", broker.Infer, infer_request("k-identity", x))
         opened = streams_opened(far)
         far.proc.send_signal(signal.SIGSTOP)
+        t.check(ru.wait_for(lambda: proc_state(far) == "T", 10), "the remote is stopped")
         try:
             codes = []
             for _ in range(3):
