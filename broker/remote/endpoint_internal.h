@@ -1,5 +1,6 @@
 /* endpoint_internal.h — what the endpoint's files share (endpoint.c: the table; endpoint_call.c: blocking calls and
- * the helpers below; endpoint_async.c: calls nobody waits for; endpoint_stream.c: streams). Private to
+ * the helpers below; endpoint_async.c: calls nobody waits for; endpoint_stream.c: streams; endpoint_mux.c and endpoint_mux_wire.c:
+ * calls as messages on multiplexed streams). Private to
  * broker/remote.
  *
  * Thread-safety: all of it may be used from any thread; the completion queue of jn__endpoint_thread_cq belongs to
@@ -50,9 +51,13 @@ int jn__endpoint_call_admit(jn_endpoint_call *c, jn_endpoint_call **out, jn_call
 void jn__endpoint_call_launch_unary(jn_endpoint_call *c);
 /* endpoint_mux.c: c as a message on the stream of (c->ep, c->cq), or unary when no stream can be had. */
 void jn__endpoint_mux_launch(jn_endpoint_call *c);
-/* endpoint_mux.c: the packed request (taken) with fields 3 (`id`, a string) and, when timeout_us > 0, 8
+/* endpoint_mux_wire.c: the packed request (taken) with fields 3 (`id`, a string) and, when timeout_us > 0, 8
  * (`timeout_us`) appended: a decoder takes the last value of a singular field. NULL on out of memory. */
 grpc_byte_buffer *jn__mux_with_id(grpc_byte_buffer *request, const char *id, int64_t timeout_us);
+/* endpoint_mux_wire.c: a junction.v1.InferRequest cancelling the message `id` of its stream. */
+grpc_byte_buffer *jn__mux_cancel_message(const char *id);
+/* endpoint_mux_wire.c: a request naming no model (answered at once with an error: a suspect stream's probe). */
+grpc_byte_buffer *jn__mux_probe_message(jn_remote_method stream);
 /* endpoint_mux.c: the endpoint is being freed: its streams are cancelled and forgotten. */
 void jn__endpoint_mux_forget(jn_endpoint *ep);
 
