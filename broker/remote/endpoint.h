@@ -13,6 +13,8 @@
  *   pumps (the server's), so no thread blocks and no thread hand-off happens. The endpoint lets max_concurrency
  *   of them be on the wire at once; the next max_queue wait in order and go out as earlier ones end; beyond that
  *   a call is refused at once (the bulkhead, as the pool is for blocking calls).
+ * Brokered infer calls of remotes that allow it go instead as messages on multiplexed streams (jn_endpoint_mux_start
+ * / jn_endpoint_mux_unary, endpoint_mux.c, issue #24), under the same admission.
  *
  * Thread-safety: everything may be called from any thread.
  */

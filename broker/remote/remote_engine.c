@@ -235,6 +235,8 @@ static int remote_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const j
 }
 
 /* ---- asynchronous calls (infer_async): nobody waits ----
+ * (Since issue #24 "the first attempt goes out" means: as a message on the pump's multiplexed stream when the engine
+ * has one (mux_stream), else as a unary call; the blocking attempts likewise, on the multiplexer's own streams.)
  * With the host's completion queue (the gRPC front end's pump), the first attempt goes out from the calling
  * thread and its answer comes back on that queue (the endpoint's max_concurrency and max_queue bound such calls);
  * an attempt answered UNAVAILABLE that may be retried continues, with its backoff waits, on the endpoint's own
