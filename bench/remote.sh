@@ -2,7 +2,10 @@
 # Remote engines (issue #5): the cost of one hop through the broker. The same h2load load goes to
 #   direct          client -> remote junction, v2 ModelInfer "identity"
 #   via_kserve      client -> broker junction, v2 ModelInfer "rid-v2"     -> (KServe v2 ModelInfer)   -> remote identity
-#   via_native      client -> broker junction, v2 ModelInfer "rid-native" -> (junction.v1.Engine/Infer) -> remote identity
+#   via_native      client -> broker junction, v2 ModelInfer "rid-native" -> (junction.v1.Engine/InferStream messages,
+#                   multiplexed: issue #24) -> remote identity
+#   via_native_unary  the same with the option "multiplex": "false" (one Engine/Infer call per brokered call, as
+#                   before issue #24; endpoint "localhost:PORT" so that it is an endpoint of its own)
 #   via_kserve_t1, via_native_t1: the same through a second broker run with --threads 1 (one gRPC pump thread)
 # in one run, each at two loads: throughput (h2load -c 4 -m 16: 64 concurrent streams) and latency (-c 1 -m 1: one
 # call at a time, so the p50 difference is the hop's own cost). Under the throughput load it also reads the CPU time
@@ -63,7 +66,7 @@ if ! { "$PY" -m grpc_tools.protoc -I"$ROOT/proto" --python_out="$STUBS" --grpc_p
         --plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin "${PROTOS[@]}" || die "protoc failed"
     stubs_import || die "generated Python stubs do not import"
 fi
-for m in identity rid-v2 rid-native; do
+for m in identity rid-v2 rid-native rid-native-unary; do
     "$PY" "$CLIENT" payloads --stubs "$STUBS" --out "$TMP/$m" --model "$m" >/dev/null
 done
 
@@ -89,7 +92,9 @@ cat >"$TMP/remotes.json" <<JSON
 [{"name": "rid-v2", "endpoint": "127.0.0.1:$REMOTE_PORT", "protocol": "kserve_v2", "model": "identity",
   "options": $REMOTE_OPTIONS},
  {"name": "rid-native", "endpoint": "127.0.0.1:$REMOTE_PORT", "protocol": "native", "model": "identity",
-  "options": $REMOTE_OPTIONS}]
+  "options": $REMOTE_OPTIONS},
+ {"name": "rid-native-unary", "endpoint": "localhost:$REMOTE_PORT", "protocol": "native", "model": "identity",
+  "options": $("$PY" -c 'import json, sys; o = json.loads(sys.argv[1]); o["multiplex"] = "false"; print(json.dumps(o))' "$REMOTE_OPTIONS")}]
 JSON
 BROKER_PORT=$(start broker "$JUNCTION" serve --grpc-port 0 --http-port 0 --host 127.0.0.1 --remotes "$TMP/remotes.json") ||
     die "broker did not start"
@@ -98,7 +103,7 @@ BROKER1_PORT=$(start broker1 "$JUNCTION" serve --grpc-port 0 --http-port 0 --hos
     --remotes "$TMP/remotes.json") || die "broker (--threads 1) did not start"
 BROKER1_PID=$(cat "$TMP/broker1.pid")
 
-TARGETS=(direct via_kserve via_native via_kserve_t1 via_native_t1)
+TARGETS=(direct via_kserve via_native via_native_unary via_kserve_t1 via_native_t1)
 target_addr() {
     case $1 in
     direct) echo "127.0.0.1:$REMOTE_PORT" ;;
@@ -106,7 +111,12 @@ target_addr() {
     *) echo "127.0.0.1:$BROKER_PORT" ;;
     esac
 }
-target_model() { case $1 in direct) echo identity ;; via_kserve*) echo rid-v2 ;; via_native*) echo rid-native ;; esac; }
+target_model() {
+    case $1 in
+    direct) echo identity ;; via_kserve*) echo rid-v2 ;; via_native_unary) echo rid-native-unary ;;
+    via_native*) echo rid-native ;;
+    esac
+}
 target_broker_pid() { case $1 in direct) echo "" ;; *_t1) echo "$BROKER1_PID" ;; *) echo "$BROKER_PID" ;; esac; }
 # CPU time (user + system) of a process, in clock ticks.
 cpu_ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
@@ -157,8 +167,9 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 meta = rows[0]
 print(f"Remote engines: {meta['machine']}, {meta['date']}; medians of {meta['rounds']} rounds of {meta['duration']} s.\n")
 names = {"direct": "client → remote junction (direct)", "via_kserve": "client → junction → remote (KServe v2 hop)",
-         "via_native": "client → junction → remote (junction.v1.Engine hop)",
-         "via_kserve_t1": "the KServe v2 hop, broker --threads 1", "via_native_t1": "the junction.v1.Engine hop, broker --threads 1"}
+         "via_native": "client → junction → remote (junction.v1.Engine hop, multiplexed)",
+         "via_native_unary": "the junction.v1.Engine hop, one unary call each (multiplex false)",
+         "via_kserve_t1": "the KServe v2 hop, broker --threads 1", "via_native_t1": "the junction.v1.Engine hop (multiplexed), broker --threads 1"}
 for load, desc in (("throughput", "64 concurrent streams (h2load -c 4 -m 16)"), ("latency", "one call at a time (h2load -c 1 -m 1)")):
     print(f"**{load}**: {desc}\n")
     cpu = load == "throughput"

@@ -23,6 +23,7 @@ const char *const jn__endpoint_method_paths[JN_RM_COUNT] = {
     [JN_RM_V2_MODEL_READY] = "/inference.GRPCInferenceService/ModelReady",
     [JN_RM_V2_MODEL_METADATA] = "/inference.GRPCInferenceService/ModelMetadata",
     [JN_RM_V2_MODEL_INFER] = "/inference.GRPCInferenceService/ModelInfer",
+    [JN_RM_V2_MODEL_STREAM_INFER] = "/inference.GRPCInferenceService/ModelStreamInfer",
     [JN_RM_ENGINE_DESCRIBE] = "/junction.v1.Engine/Describe",
     [JN_RM_ENGINE_INFER] = "/junction.v1.Engine/Infer",
     [JN_RM_ENGINE_INFER_STREAM] = "/junction.v1.Engine/InferStream",
@@ -98,6 +99,7 @@ jn_endpoints *jn_endpoints_create(void)
 
 static void endpoint_free(jn_endpoint *ep)
 {
+    jn__endpoint_mux_forget(ep);
     pthread_mutex_destroy(&ep->calls_mu);
     jn_workpool_destroy(ep->pool);
     if (ep->channel)

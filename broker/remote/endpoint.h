@@ -13,6 +13,8 @@
  *   pumps (the server's), so no thread blocks and no thread hand-off happens. The endpoint lets max_concurrency
  *   of them be on the wire at once; the next max_queue wait in order and go out as earlier ones end; beyond that
  *   a call is refused at once (the bulkhead, as the pool is for blocking calls).
+ * Brokered infer calls of remotes that allow it go instead as messages on multiplexed streams (jn_endpoint_mux_start
+ * / jn_endpoint_mux_unary, endpoint_mux.c, issue #24), under the same admission.
  *
  * Thread-safety: everything may be called from any thread.
  */
@@ -36,6 +38,7 @@ typedef enum jn_remote_method {
     JN_RM_V2_MODEL_READY,
     JN_RM_V2_MODEL_METADATA,
     JN_RM_V2_MODEL_INFER,
+    JN_RM_V2_MODEL_STREAM_INFER,
     JN_RM_ENGINE_DESCRIBE,
     JN_RM_ENGINE_INFER,
     JN_RM_ENGINE_INFER_STREAM,
@@ -57,6 +60,9 @@ typedef struct jn_endpoint {
     pthread_mutex_t calls_mu;
     int calls_running, calls_waiting;
     struct jn_endpoint_call *wait_head, *wait_tail;
+    /* Multiplexed streams (endpoint_mux.c, guarded by its lock): after streams that broke without answering, none
+     * is opened before mux_retry_at_ns (the wait doubles up to backoff_max_ms; reset by an answer). */
+    int64_t mux_retry_at_ns, mux_backoff_ns;
     struct jn_endpoint *next; /* in the table, guarded by the table's lock */
 } jn_endpoint;
 
@@ -117,6 +123,34 @@ int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer
  * with *resp (decoded with resp_desc; free with protobuf_c_message_free_unpacked), or non-zero with st filled. */
 int jn_endpoint_call_end(jn_endpoint_call *c, const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                          jn_call_status *st);
+
+/* A brokered infer call (a packed request, taken) as one message on a multiplexed stream of (ep, cq)
+ * (endpoint_mux.c, issue #24): `stream` is JN_RM_ENGINE_INFER_STREAM (a junction.v1.InferRequest; the answer a
+ * junction.v1.InferResponse) or JN_RM_V2_MODEL_STREAM_INFER (a v2 ModelInferRequest; the answer the
+ * ModelInferResponse inside the stream's message, whose error_message fails the call). The same contract as
+ * jn_endpoint_call_start (admission, the tag, jn_endpoint_call_end), except that the tag's function (a jn_host_tag)
+ * is called directly: on the thread pumping cq for an answer or a broken stream, on the multiplexer's own thread
+ * when the deadline passes or *cancelled (may be NULL) is seen set. The answer is a junction.v1.InferResponse (an
+ * error in it is the caller's to read). When no stream can be had (backoff after broken ones, a closed queue) the
+ * call goes out unary on cq. `request_id` (may be NULL) travels with the message id. */
+int jn_endpoint_mux_start(jn_endpoint *ep, jn_remote_method stream, grpc_byte_buffer *request,
+                          const char *request_id, int64_t deadline_ns, grpc_completion_queue *cq, grpc_call *parent,
+                          const atomic_int *cancelled, void *tag, jn_endpoint_call **call, jn_call_status *st);
+/* The same waited for by the calling thread (the stream is on the multiplexer's own queue); as
+ * jn_endpoint_unary_packed, with admission: UNAVAILABLE at once when max_queue calls already wait. */
+int jn_endpoint_mux_unary(jn_endpoint *ep, jn_remote_method stream, grpc_byte_buffer *request, const char *request_id,
+                          const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns,
+                          const atomic_int *cancelled, ProtobufCMessage **resp, jn_call_status *st);
+/* Whether the remote serves `stream` (a bidi method): a stream opened and half-closed at once ends OK (*supported
+ * true) or UNIMPLEMENTED (false). Non-zero grpc status with st set when the remote did not say (unreachable...). */
+int jn_endpoint_probe_stream(jn_endpoint *ep, jn_remote_method stream, int64_t deadline_ns, bool *supported,
+                             jn_call_status *st);
+
+/* Server shutdown, before the queue (a pump's) is shut down: its streams are cancelled (their messages fail
+ * UNAVAILABLE) and no new one opens on it. */
+void jn_remote_mux_close_queue(void *cq);
+/* When no endpoint is left: ends the multiplexer's own streams and stops its thread (restarted on next use). */
+void jn_remote_mux_shutdown(void);
 
 /* A bidi call driven step by step on the calling thread (streaming native engines). Open sends the one request
  * and half-closes; next reads answers until it returns 0 with *msg NULL (the end: st has the final status). */

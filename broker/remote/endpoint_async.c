@@ -13,24 +13,11 @@
 
 /* ---- calls nobody waits for ---- */
 
-struct jn_endpoint_call {
-    jn_endpoint *ep; /* a reference */
-    jn_remote_method method;
-    grpc_byte_buffer *request; /* until it goes out */
-    int64_t deadline_ns;
-    grpc_completion_queue *cq;
-    grpc_call *parent;
-    void *tag;
-    grpc_call *call;
-    jn_unary_exchange x;
-    grpc_call_error start_error; /* GRPC_CALL_OK, or why the batch did not start */
-    struct jn_endpoint_call *next_waiting;
-};
-
 /* Puts the call on the wire. A batch that cannot start (a programming error: the ops are fixed) still ends through
  * the tag, so the caller's accounting holds: the call is cancelled and start_error says why. */
-static void call_launch(jn_endpoint_call *c)
+void jn__endpoint_call_launch_unary(jn_endpoint_call *c)
 {
+    c->mux = false;
     /* Cancellation only: the deadline is ours (the caller's less a margin, see remote_engine.c). */
     c->call = grpc_channel_create_registered_call(c->ep->channel, c->parent,
                                                   c->parent ? GRPC_PROPAGATE_CANCELLATION : 0, c->cq,
@@ -56,6 +43,15 @@ static void call_launch(jn_endpoint_call *c)
     }
 }
 
+/* On the wire now (multiplexed or unary), or in the wait queue. */
+static void call_launch(jn_endpoint_call *c)
+{
+    if (c->mux)
+        jn__endpoint_mux_launch(c);
+    else
+        jn__endpoint_call_launch_unary(c);
+}
+
 int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request, int64_t deadline_ns,
                            grpc_completion_queue *cq, grpc_call *parent, void *tag, jn_endpoint_call **out,
                            jn_call_status *st)
@@ -73,6 +69,12 @@ int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer
     c->cq = cq;
     c->parent = parent;
     c->tag = tag;
+    return jn__endpoint_call_admit(c, out, st);
+}
+
+int jn__endpoint_call_admit(jn_endpoint_call *c, jn_endpoint_call **out, jn_call_status *st)
+{
+    jn_endpoint *ep = c->ep;
     pthread_mutex_lock(&ep->calls_mu);
     bool now = ep->calls_running < ep->opt.max_concurrency;
     bool wait = !now && ep->calls_waiting < ep->opt.max_queue;
@@ -93,7 +95,7 @@ int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer
     if (now) {
         call_launch(c);
     } else if (!wait) {
-        grpc_byte_buffer_destroy(request);
+        grpc_byte_buffer_destroy(c->request);
         jn_endpoint_unref(ep);
         free(c);
         return jn_call_status_set(st, GRPC_STATUS_UNAVAILABLE,
@@ -109,10 +111,19 @@ int jn_endpoint_call_end(jn_endpoint_call *c, const ProtobufCMessageDescriptor *
 {
     jn_endpoint *ep = c->ep;
     *resp = NULL;
-    int rc = c->start_error != GRPC_CALL_OK ? jn__endpoint_start_failed(c->method, c->start_error, st)
+    int rc;
+    if (c->mux) { /* answered on a stream (endpoint_mux.c): the message is decoded already */
+        *st = c->mux_st;
+        *resp = c->answer;
+        rc = st->code;
+    } else {
+        rc = c->start_error != GRPC_CALL_OK ? jn__endpoint_start_failed(c->method, c->start_error, st)
                                             : jn__endpoint_exchange_outcome(&c->x, c->method, resp_desc, resp, st);
-    jn_unary_exchange_finish(&c->x);
-    grpc_call_unref(c->call);
+        jn_unary_exchange_finish(&c->x);
+        grpc_call_unref(c->call);
+    }
+    if (c->request)
+        grpc_byte_buffer_destroy(c->request);
     free(c);
     /* Its place on the wire goes to the call that waited longest. */
     pthread_mutex_lock(&ep->calls_mu);

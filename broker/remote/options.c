@@ -21,6 +21,8 @@ void jn_remote_options_default(jn_remote_options *o)
     o->tls_ca_file[0] = o->tls_cert_file[0] = o->tls_key_file[0] = '\0';
     memset(&o->serving, 0, sizeof o->serving);
     o->deterministic = false;
+    o->multiplex = true;
+    o->streams = 2;
 }
 
 typedef struct option_row {
@@ -44,6 +46,7 @@ static const option_row rows[] = {
     ROW32(max_queue, 1, 1000000),
     ROW64(health_interval_ms, 10, 3600000),
     ROW64(health_timeout_ms, 1, 600000),
+    ROW32(streams, 1, 64),
 };
 
 static const struct {
@@ -90,6 +93,8 @@ static int serving_option(jn_remote_options *o, const char *key, const char *val
 
 int jn_remote_options_set(jn_remote_options *o, const char *key, const char *value, jn_err *err)
 {
+    if (strcmp(key, "multiplex") == 0)
+        return bool_option(key, value, &o->multiplex, err);
     if (strcmp(key, "dynamic_batching") == 0 || strcmp(key, "instances") == 0 || strcmp(key, "response_cache") == 0 ||
         strcmp(key, "deterministic") == 0)
         return serving_option(o, key, value, err);
@@ -123,6 +128,6 @@ int jn_remote_options_set(jn_remote_options *o, const char *key, const char *val
                       "option '%s' is unknown (known: timeout_ms, max_attempts, backoff_ms, backoff_max_ms, "
                       "breaker_failures, breaker_cooldown_ms, max_concurrency, max_queue, health_interval_ms, "
                       "health_timeout_ms, tls_ca_file, tls_cert_file, tls_key_file, dynamic_batching, instances, "
-                      "response_cache, deterministic)",
+                      "response_cache, deterministic, multiplex, streams)",
                       key);
 }

@@ -33,6 +33,11 @@ typedef struct jn_remote_options {
      * cached) unless "deterministic" is "true". */
     jn_model_config serving;
     bool deterministic;
+    /* Native remotes (issue #24): brokered calls go as messages on long-lived InferStream streams, one per gRPC pump
+     * of this server and endpoint, plus one for blocking callers (endpoint_mux.c); false = one unary call each
+     * (true). Endpoint-wide like max_concurrency. */
+    bool multiplex;
+    int streams; /* multiplexed streams per pump and endpoint (2): a message goes on the least busy one */
 } jn_remote_options;
 
 void jn_remote_options_default(jn_remote_options *o);

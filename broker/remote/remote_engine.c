@@ -13,6 +13,9 @@ typedef struct remote_engine {
     char *model;
     char *version;
     jn_remote_options opt;
+    /* The stream its calls go on as messages (endpoint_mux.c): JN_RM_ENGINE_INFER_STREAM, JN_RM_V2_MODEL_STREAM_INFER
+     * or JN_RM_COUNT for none (one unary call each). */
+    jn_remote_method mux_stream;
 } remote_engine;
 
 static const jn_engine_vtable remote_vt_kserve;
@@ -157,12 +160,21 @@ static int circuit_open(const jn_engine *self, const jn_endpoint *ep, jn_err *er
                       self->name, ep->target);
 }
 
+/* Calls go as messages on multiplexed streams (endpoint_mux.c) when registration chose a stream for them. */
+static bool multiplexed(const remote_engine *re)
+{
+    return re->mux_stream != JN_RM_COUNT;
+}
+
 /* One blocking unary exchange: a copy of the packed request out, the answer read into outputs. */
 static int unary_attempt(const remote_engine *re, const grpc_byte_buffer *packed, const jn_infer_ctx *ctx,
                          int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st)
 {
     ProtobufCMessage *m;
-    int code = jn_endpoint_unary_packed(re->ep, re->proto->infer_method, grpc_byte_buffer_copy((grpc_byte_buffer *)packed),
+    int code = multiplexed(re)
+                   ? jn_endpoint_mux_unary(re->ep, re->mux_stream, grpc_byte_buffer_copy((grpc_byte_buffer *)packed), ctx->request_id,
+                                           re->proto->infer_answer, deadline_ns, ctx->cancelled, &m, st)
+                   : jn_endpoint_unary_packed(re->ep, re->proto->infer_method, grpc_byte_buffer_copy((grpc_byte_buffer *)packed),
                                         re->proto->infer_answer, deadline_ns, ctx->cancelled, &m, st);
     return code ? code : re->proto->read_infer(m, outputs, st);
 }
@@ -223,6 +235,8 @@ static int remote_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const j
 }
 
 /* ---- asynchronous calls (infer_async): nobody waits ----
+ * (Since issue #24 "the first attempt goes out" means: as a message on the pump's multiplexed stream when the engine
+ * has one (mux_stream), else as a unary call; the blocking attempts likewise, on the multiplexer's own streams.)
  * With the host's completion queue (the gRPC front end's pump), the first attempt goes out from the calling
  * thread and its answer comes back on that queue (the endpoint's max_concurrency and max_queue bound such calls);
  * an attempt answered UNAVAILABLE that may be retried continues, with its backoff waits, on the endpoint's own
@@ -347,8 +361,14 @@ static int remote_infer_async(jn_engine *self, const jn_infer_ctx *ctx, const jn
     }
     c->a.made = 1;
     /* Once it is out, c belongs to whoever gets the tag: nothing here touches it after a successful start. */
-    if (jn_endpoint_call_start(re->ep, re->proto->infer_method, grpc_byte_buffer_copy(c->packed), c->a.deadline_ns,
-                               ctx->host.queue, ctx->host.parent, &c->tag, &c->call, &c->a.st)) {
+    int refused = multiplexed(re)
+                      ? jn_endpoint_mux_start(re->ep, re->mux_stream, grpc_byte_buffer_copy(c->packed), ctx->request_id,
+                                              c->a.deadline_ns, ctx->host.queue, ctx->host.parent, ctx->cancelled,
+                                              &c->tag, &c->call, &c->a.st)
+                      : jn_endpoint_call_start(re->ep, re->proto->infer_method, grpc_byte_buffer_copy(c->packed),
+                                               c->a.deadline_ns, ctx->host.queue, ctx->host.parent, &c->tag,
+                                               &c->call, &c->a.st);
+    if (refused) {
         /* Refused here: that tells the breaker nothing (a probe slot is given back). */
         c->a.made = 0;
         jn_breaker_record(&re->ep->breaker, jn_now_ns(), JN_BREAKER_NEUTRAL, c->probe);
@@ -419,6 +439,7 @@ jn_engine *jn_remote_engine_create(jn_endpoints *table, const jn_remote_spec *sp
     re->proto = spec->proto;
     re->ep = ep;
     re->opt = spec->opt;
+    re->mux_stream = JN_RM_COUNT;
     const jn_engine_vtable *vt = spec->proto == &jn_remote_native ? &remote_vt_native : &remote_vt_kserve;
     char description[600];
     snprintf(description, sizeof description, "remote %s model '%s'%s%s at %s", spec->proto->name, model,
@@ -439,6 +460,16 @@ jn_engine *jn_remote_engine_create(jn_endpoints *table, const jn_remote_spec *sp
         return NULL;
     }
     e->flags = streams && spec->proto->infer_stream ? JN_ENGINE_STREAMS : 0;
+    /* Multiplexed (issue #24): native models that do not stream (a stream message of a streaming one would get its
+     * partials apart; its unary Infer joins them), and KServe v2 models whose server serves ModelStreamInfer. */
+    re->mux_stream = JN_RM_COUNT;
+    if (ep->opt.multiplex && spec->proto == &jn_remote_native && !streams) {
+        re->mux_stream = JN_RM_ENGINE_INFER_STREAM;
+    } else if (ep->opt.multiplex && spec->proto == &jn_remote_kserve_v2) {
+        bool supported = false;
+        if (jn_endpoint_probe_stream(ep, JN_RM_V2_MODEL_STREAM_INFER, deadline_ns, &supported, &st) == 0 && supported)
+            re->mux_stream = JN_RM_V2_MODEL_STREAM_INFER;
+    }
     if (!spec->opt.deterministic) /* another server's answers: not repeatable unless its options say so */
         e->flags |= JN_ENGINE_VOLATILE;
     if (jn_signature_batches(&e->sig)) /* dynamic_batching in its options takes the first dimension as the batch */

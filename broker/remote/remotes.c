@@ -607,6 +607,7 @@ void jn_remotes_destroy(jn_remotes *r)
     r->entries = NULL;
     jn_endpoints_reap(r->endpoints);
     jn_endpoints_destroy(r->endpoints);
+    jn_remote_mux_shutdown();
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);

@@ -326,4 +326,5 @@ const jn_infer_proto jn_infer_engine = {
     .encode_partial = engine_encode_partial,
     .encode_stream_error = v1_encode_stream_error,
     .free_state = NULL,
+    .stream_peek = jn_stream_peek_v1,
 };

@@ -18,6 +18,7 @@
 #include "executor.h"
 #include "metrics.h"
 #include "registry.h"
+#include "stream_peek.h"
 #include "server.h"
 #include "tsan.h"
 #include "workpool.h"
@@ -134,6 +135,7 @@ void jn_unary_fail_status(jn_unary *u, grpc_status_code code, const char *messag
 
 /* ---- infer.c: one inference from decoded bytes to an encoded answer, shared by unary and stream calls of both
  * protocols. ---- */
+
 typedef struct jn_infer_proto {
     const char *name;
     /* Decodes a request message into req; *state receives what the encoder needs to know of the request. */
@@ -148,6 +150,9 @@ typedef struct jn_infer_proto {
     /* Encodes a failed request as an in-stream message (the stream goes on). */
     grpc_byte_buffer *(*encode_stream_error)(const jn_request *req, const jn_err *err);
     void (*free_state)(void *state);
+    /* Optional: a stream message's control fields (id, cancel, timeout_us) without decoding it (jn_stream_peek_v1);
+     * set for junction.v1.Engine only. */
+    int (*stream_peek)(grpc_byte_buffer *bb, jn_stream_peek *out);
 } jn_infer_proto;
 
 extern const jn_infer_proto jn_infer_v1; /* codec_v1.c: junction.v1.InferRequest/InferResponse */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "internal.h"
 #include "pem.h"
 
@@ -490,6 +491,9 @@ void jn_server_shutdown(jn_server *s)
 
     grpc_server_destroy(s->srv);
     s->srv = NULL;
+    /* remote engines' multiplexed streams live on the pumps' queues (broker/remote/endpoint_mux.c) */
+    for (int i = 0; i < s->n_cqs; i++)
+        jn_remote_mux_close_queue(s->cqs[i]);
     for (int i = 0; i < s->n_cqs; i++)
         grpc_completion_queue_shutdown(s->cqs[i]);
     for (int i = 0; i < s->n_cqs; i++) {

@@ -9,11 +9,24 @@
  * Lifetime: `refs` counts outstanding batches and running jobs (guarded by mu); the stream is freed at zero. The
  * status goes out once nothing is in flight and the client half-closed, the call failed, or the server is closing.
  * Metrics: a stream is open (junction_open_streams{protocol}) from jn_stream_start to stream_free.
+ *
+ * Requests one by one (issue #24, a broker multiplexing its calls on one junction.v1.Engine stream): each request
+ * read has its own cancellation flag (set when the stream is cancelled, or by a later message of the stream with
+ * `cancel` and the request's id) and its own deadline (`timeout_us` after it is read, within the stream's). The
+ * protocols with a stream_peek hook read those fields before the request is decoded.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* One request read and not yet answered: the job's owner. */
+typedef struct stream_req {
+    jn_stream *st;
+    atomic_int cancelled; /* the job's cancellation flag */
+    char id[128];         /* for a cancel message naming it; "" = cannot be cancelled by id */
+    struct stream_req *prev, *next; /* st->live, guarded by st->mu */
+} stream_req;
 
 typedef struct out_msg {
     grpc_byte_buffer *bb;
@@ -41,6 +54,7 @@ struct jn_stream {
     int queued;   /* messages waiting in the queue */
     bool reading, read_paused, half_closed, failed, closing, status_sent, writing;
     out_msg *head, *tail;
+    stream_req *live; /* requests being processed */
     jn_stream *prev, *next; /* the server's list, guarded by server->mu */
 };
 
@@ -182,11 +196,19 @@ static void maybe_finish_locked(jn_stream *st)
 
 static void job_done(jn_infer_job *job)
 {
-    jn_stream *st = job->call.owner;
+    stream_req *r = job->call.owner;
+    jn_stream *st = r->st;
     grpc_byte_buffer *bb = jn_infer_job_encode(job, true);
     jn_infer_job_free(job);
     out_msg *m = bb ? malloc(sizeof *m) : NULL;
     pthread_mutex_lock(&st->mu);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        st->live = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    free(r);
     st->refs--;
     if (st->failed || !m) {
         if (bb)
@@ -207,7 +229,7 @@ static void job_done(jn_infer_job *job)
  * outrun a slow client. Runs on a worker thread. */
 static int job_partial(jn_infer_job *job, grpc_byte_buffer *bb)
 {
-    jn_stream *st = job->call.owner;
+    jn_stream *st = ((stream_req *)job->call.owner)->st;
     out_msg *m = malloc(sizeof *m);
     pthread_mutex_lock(&st->mu);
     while (m && !st->failed && !st->status_sent && st->queued >= st->server->opt.max_stream_inflight)
@@ -247,13 +269,44 @@ static void on_read(jn_tag *tag, bool ok)
         unlock_and_release(st);
         return;
     }
+    jn_stream_peek pk;
+    if (!st->proto->stream_peek || st->proto->stream_peek(bb, &pk))
+        memset(&pk, 0, sizeof pk);
+    if (pk.cancel) { /* cancels the running request with that id; nothing is answered for this message */
+        for (stream_req *r = st->live; r; r = r->next)
+            if (r->id[0] && strcmp(r->id, pk.id) == 0)
+                atomic_store(&r->cancelled, 1);
+        grpc_byte_buffer_destroy(bb);
+        if (!st->failed && !st->half_closed && !st->closing)
+            start_read_locked(st);
+        maybe_finish_locked(st);
+        unlock_and_release(st);
+        return;
+    }
+    int64_t deadline = st->deadline_ns;
+    if (pk.timeout_us > 0) {
+        int64_t own = jn_now_ns() + (pk.timeout_us > INT64_MAX / 2000 ? INT64_MAX / 2 : pk.timeout_us * 1000);
+        if (!deadline || own < deadline)
+            deadline = own;
+    }
     bool closing = st->closing;
+    stream_req *r = calloc(1, sizeof *r);
     jn_infer_job *job =
-        jn_infer_job_create(st->server, st->proto, job_done, job_partial, st, &st->cancelled, st->deadline_ns);
+        r ? jn_infer_job_create(st->server, st->proto, job_done, job_partial, r, &r->cancelled, deadline) : NULL;
     if (job) {
+        r->st = st;
+        atomic_init(&r->cancelled, atomic_load(&st->cancelled));
+        if (!pk.id_truncated)
+            memcpy(r->id, pk.id, sizeof r->id);
+        r->next = st->live;
+        if (st->live)
+            st->live->prev = r;
+        st->live = r;
         job->call.host = (jn_host_hint){.queue = st->cq, .parent = st->call};
         st->inflight++;
         st->refs++;
+    } else {
+        free(r);
     }
     pthread_mutex_unlock(&st->mu);
 
@@ -317,6 +370,8 @@ static void on_close(jn_tag *tag, bool ok)
     st->refs--;
     if (!ok || st->recv_cancelled) {
         atomic_store(&st->cancelled, 1);
+        for (stream_req *r = st->live; r; r = r->next)
+            atomic_store(&r->cancelled, 1);
         st->failed = true;
         drop_queue_locked(st);
     }
