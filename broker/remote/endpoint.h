@@ -146,9 +146,7 @@ int jn_endpoint_mux_unary(jn_endpoint *ep, jn_remote_method stream, grpc_byte_bu
 int jn_endpoint_probe_stream(jn_endpoint *ep, jn_remote_method stream, int64_t deadline_ns, bool *supported,
                              jn_call_status *st);
 
-/* Server shutdown, before the queue (a pump's) is shut down: its streams are cancelled (their messages fail
- * UNAVAILABLE) and no new one opens on it. */
-void jn_remote_mux_close_queue(void *cq);
+/* jn_remote_mux_close_queue (server shutdown): declared in remotes.h, for the gRPC front end. */
 /* When no endpoint is left: ends the multiplexer's own streams and stops its thread (restarted on next use). */
 void jn_remote_mux_shutdown(void);
 

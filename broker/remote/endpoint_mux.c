@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "endpoint.h"
+#include "remotes.h"
 #include "endpoint_internal.h"
 #include "engine.h"
 #include "inference/grpc_service.pb-c.h"

@@ -95,4 +95,9 @@ void jn_remotes_infos_free(jn_remote_info *infos, long n);
  * and the field) the ones already registered from the file are removed again. */
 int jn_remotes_load_file(jn_remotes *r, const char *path, jn_err *err);
 
+/* Server shutdown, before a pump's completion queue (`cq`, a grpc_completion_queue *) is shut down: the multiplexed
+ * remote streams on it are cancelled (their messages fail UNAVAILABLE) and no new one opens on it
+ * (endpoint_mux.c). */
+void jn_remote_mux_close_queue(void *cq);
+
 #endif

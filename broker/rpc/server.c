@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "endpoint.h"
+#include "../remote/remotes.h"
 #include "internal.h"
 #include "pem.h"
 
