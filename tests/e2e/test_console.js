@@ -193,7 +193,13 @@ async function main() {
   const kserve = await startKserve();
   fs.writeFileSync(path.join(dir, "remotes.json"), JSON.stringify([
     { name: "remote-scale2", endpoint: kserve.address, protocol: "kserve_v2", model: "scale2" }]));
-  const server = await startServer(["--remotes", path.join(dir, "remotes.json")]);
+  // A model repository for the admin page's load / unload: the shipped fashion-cnn exported as ONNX.
+  fs.mkdirSync(path.join(dir, "models", "fcnn"), { recursive: true });
+  const exported = require("child_process").spawnSync(BINARY, ["export", "--model", "fashion-cnn", "--checkpoint",
+    path.join(ROOT, "engines", "vision", "models", "fashion-cnn.safetensors"), "--out",
+    path.join(dir, "models", "fcnn", "model.onnx")], { encoding: "utf8" });
+  check(exported.status === 0, "junction export wrote the repository's model", exported.stderr);
+  const server = await startServer(["--remotes", path.join(dir, "remotes.json"), "--models", path.join(dir, "models")]);
   const base = server.base;
   let tokenServer = null, browser = null;
   try {
@@ -358,6 +364,16 @@ async function main() {
       await page.click("#admin-put");
       await page.waitForSelector("#admin-result");
       check(/Created admin-test/.test(await page.$eval("#admin-result", (e) => e.textContent)), "admin: a good pipeline is put");
+      // The model repository: fcnn is listed READY, unloaded, then loaded again.
+      const state = async () => page.$eval('#repo-table tr[data-model="fcnn"] .repo-state', (e) => e.textContent);
+      check(await state() === "READY", "admin: the repository lists fcnn as READY", await state());
+      const modelReady = async () => (await fetch(ctx.base + "/v2/models/fcnn/ready")).status;
+      await page.click('#repo-table tr[data-model="fcnn"] .repo-unload');
+      await page.waitForFunction(() => /Unloaded fcnn/.test((document.querySelector("#repo-result") || {}).textContent || ""));
+      check(await state() !== "READY" && await modelReady() !== 200, "admin: unload takes fcnn out of service", await state());
+      await page.click('#repo-table tr[data-model="fcnn"] .repo-load');
+      await page.waitForFunction(() => /Loaded fcnn/.test((document.querySelector("#repo-result") || {}).textContent || ""));
+      check(await state() === "READY" && await modelReady() === 200, "admin: load serves fcnn again", await state());
     }, (resp) => resp.status() === 404 && resp.url().endsWith("/v1/pipelines/admin-test"),
     (text) => /status of 404 \(Not Found\)/.test(text));
 

@@ -501,6 +501,51 @@
         i + 1 === bad ? el("span", { class: "bad", id: "admin-error-at" }, "   ← " + msg) : null)));
   }
 
+  // The model repository (the v2 repository extension, admin token): every model file the server knows, its
+  // state, and load / unload buttons.
+  async function repository(main) {
+    const box = el("div", { id: "repo" });
+    main.appendChild(el("h2", {}, "Model repository"));
+    main.appendChild(el("p", { class: "muted" }, "Models from the repository (serve --models DIR), loaded and unloaded with the admin token (POST /v2/repository/models/{name}/load and /unload)."));
+    main.appendChild(box);
+    async function show(note) {
+      J.clear(box);
+      let rows;
+      try {
+        rows = await J.api("/v2/repository/index", { method: "POST", json: "{}" });
+      } catch (e) {
+        if (!(e instanceof J.AuthError)) box.appendChild(el("p", { class: "error-box", id: "repo-error" }, e.message));
+        return;
+      }
+      if (note) box.appendChild(el("p", { class: note.ok ? "ok" : "error-box", id: note.ok ? "repo-result" : "repo-error" }, note.text));
+      if (!rows.length) {
+        box.appendChild(el("p", { class: "muted", id: "repo-empty" }, "No model files: the server has no --models directory, or it is empty."));
+        return;
+      }
+      const act = (name, what) => async () => {
+        try {
+          await J.api("/v2/repository/models/" + enc(name) + "/" + what, { method: "POST", json: "{}" });
+          await show({ ok: true, text: (what === "load" ? "Loaded " : "Unloaded ") + name });
+        } catch (e) {
+          if (!(e instanceof J.AuthError)) await show({ ok: false, text: e.message });
+        }
+      };
+      box.appendChild(el("table", { class: "grid", id: "repo-table" },
+        el("thead", {}, el("tr", {}, ["Model", "Version", "State", "Reason", ""].map((h) => el("th", {}, h)))),
+        el("tbody", {}, rows.map((r) => el("tr", { "data-model": r.name },
+          el("td", {}, r.name), el("td", {}, r.version || ""), el("td", { class: "repo-state" }, r.state || ""),
+          el("td", {}, r.reason || ""),
+          el("td", {}, el("button", { type: "button", class: "repo-load" }, "Load"), " ",
+            el("button", { type: "button", class: "repo-unload" }, "Unload")))))));
+      box.querySelectorAll("tbody tr").forEach((tr) => {
+        const name = tr.getAttribute("data-model");
+        tr.querySelector(".repo-load").addEventListener("click", act(name, "load"));
+        tr.querySelector(".repo-unload").addEventListener("click", act(name, "unload"));
+      });
+    }
+    await show(null);
+  }
+
   P.admin = async function (ctx) {
     const main = ctx.main;
     main.appendChild(el("h1", {}, "Admin"));
@@ -544,6 +589,7 @@
         out.appendChild(numbered(area.value, line, e.message));
       }
     });
+    await repository(main);
     del.addEventListener("click", async () => {
       J.clear(out);
       if (!select.value) return;
