@@ -73,6 +73,28 @@ void jn_k_conv_pad(const jn_k_conv *d, const float *x, int64_t H, int64_t W, int
  * the buffer (past the planes and the zero tail) as scratch. */
 void jn_k_conv_run(const jn_k_conv *d, float *xp, float *y);
 
+/* ---- depthwise 2-D convolution (conv_dw.c) -------------------------------------------------------------------
+ * FP32, one input plane [H][W] to one output plane [OH][OW] (a Conv with one input channel per group), any kernel
+ * size up to JN_K_DW_MAX_TAPS taps, any stride and dilation, zero padding pt/pl/pb/pr, bias and optionally Relu
+ * fused. The caller checks the geometry with jn_k_dw_valid (the output size must be the convolution's: every
+ * output's window starts inside the padded input), copies each input plane with jn_k_dw_pad into a buffer of
+ * jn_k_dw_scratch_floats floats that was zeroed before its first use (only the interior is ever written, so the
+ * padding stays zero across planes of the same geometry), then runs every output channel that reads that plane
+ * with its kh*kw weights (OIHW order, as stored) and bias. */
+enum { JN_K_DW_MAX_TAPS = 1024 };
+typedef struct jn_k_dw {
+    int isa;                    /* the level to run at (jn_k_isa()); no packed state depends on it */
+    int64_t H, W;               /* input plane */
+    int64_t kh, kw, sh, sw, dh, dw; /* kernel, strides, dilations */
+    int64_t pt, pl, pb, pr;     /* zero padding: top, left, bottom, right */
+    int64_t OH, OW;             /* output plane */
+    bool relu;
+} jn_k_dw;
+bool jn_k_dw_valid(const jn_k_dw *d);
+size_t jn_k_dw_scratch_floats(const jn_k_dw *d);
+void jn_k_dw_pad(const jn_k_dw *d, const float *x, float *buf);
+void jn_k_dw_run(const jn_k_dw *d, const float *buf, const float *w, float bias, float *y);
+
 /* ---- dense product (gemm_direct.c) ----------------------------------------------------------------------------
  * y [M, N] = x [M, K] . w [K, N] (+ bias [N]) (+ Relu), row-major, with w packed once (jn_k_gemm_pack) into
  * column panels of the level's tile width. jn_k_gemm_fits says whether a product is one the kernel is faster

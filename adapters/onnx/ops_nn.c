@@ -704,6 +704,13 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     const float *bias = n->n_in > 2 && in[2] ? in[2]->data : NULL;
     if (N * M * P == 0 || out[0]->nbytes == 0)
         return 0;
+    if (!three_d && !n->maxpool2_after) {
+        ox_conv2d c = {.N = N, .C = Cg * group, .M = M, .group = group, .H = H, .W = W, .kh = kh, .kw = kw,
+                       .sh = g.s[1], .sw = g.s[2], .dh = g.d[1], .dw = g.d[2], .pt = g.pb[1], .pl = g.pb[2],
+                       .pb = g.pe[1], .pr = g.pe[2], .OH = g.out[1], .OW = g.out[2], .relu = n->relu_after};
+        if (ox_conv_dw_fits(&c))
+            return ox_conv_dw_run(n, &c, x, w, bias, out[0]->data, err);
+    }
     if (conv_direct_fits(&g, three_d, K))
         return conv_run_direct(n, &g, x, w, bias, N, group, Cg, Mg, out[0]->data, err);
     /* A fused MaxPool: the convolution goes to a scratch buffer, pooled from there into the output. */
