@@ -88,10 +88,47 @@ static int64_t cb_chunk_rows(const jn_k_conv *d)
     return fit < rows ? fit : rows;
 }
 
-/* The buffer starts after the padded planes, their spare row and the 32-float zero tail. */
+/* Strides (0 counts as 1). */
+static int64_t stride_h(const jn_k_conv *d)
+{
+    return d->sh > 1 ? d->sh : 1;
+}
+
+static int64_t stride_w(const jn_k_conv *d)
+{
+    return d->sw > 1 ? d->sw : 1;
+}
+
+/* The padded plane is stored in column phases (as conv_dw.c's): padded column j at phase j % sw, position j / sw,
+ * each padded row as its sw phases of phase_len floats one after the other, so a tile's output columns read
+ * consecutive floats at any stride. At stride 1 this is the plain padded plane. */
+static int64_t phase_len(const jn_k_conv *d)
+{
+    return (d->WP + stride_w(d) - 1) / stride_w(d);
+}
+
+static int64_t row_stride(const jn_k_conv *d)
+{
+    return stride_w(d) * phase_len(d);
+}
+
+/* Floats per padded channel: its rows and sh spare rows (a tile's second output row when OH is odd reads up to
+ * sh rows past the last one the convolution uses). */
+static int64_t plane_floats(const jn_k_conv *d)
+{
+    return (d->HP + stride_h(d)) * row_stride(d);
+}
+
+/* Tap (c, ky, kx)'s offset from its output pixel's origin. */
+static int64_t tap_offset(const jn_k_conv *d, int64_t c, int64_t ky, int64_t kx)
+{
+    return c * plane_floats(d) + ky * row_stride(d) + (kx % stride_w(d)) * phase_len(d) + kx / stride_w(d);
+}
+
+/* The buffer starts after the padded planes, their spare rows and the 32-float zero tail. */
 static int64_t cb_buf_offset(const jn_k_conv *d)
 {
-    return d->C * (d->HP + 1) * d->WP + 32;
+    return d->C * plane_floats(d) + 32;
 }
 
 size_t jn_k_conv_packed_floats(int isa, int64_t M, int64_t K)
@@ -138,10 +175,27 @@ size_t jn_k_conv_padded_floats(const jn_k_conv *d)
 void jn_k_conv_pad(const jn_k_conv *d, const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl,
                         float *xp)
 {
-    int64_t plane = (d->HP + 1) * d->WP;
+    const int64_t plane = plane_floats(d), RS = row_stride(d), Q = phase_len(d), sw = stride_w(d);
     for (int64_t c = 0; c < d->C; c++)
-        for (int64_t i = 0; i < H; i++)
-            memcpy(xp + c * plane + (i + pt) * d->WP + pl, x + (c * H + i) * W, (size_t)W * sizeof(float));
+        for (int64_t i = 0; i < H; i++) {
+            const float *src = x + (c * H + i) * W;
+            float *row = xp + c * plane + (i + pt) * RS;
+            if (sw == 1) {
+                memcpy(row + pl, src, (size_t)W * sizeof(float));
+                continue;
+            }
+            if (sw == 2) { /* the depthwise kernel's vectorized split into even and odd columns (same layout) */
+                jn_k_dw dd = {.isa = d->isa, .H = 1, .W = W, .sh = 1, .sw = 2, .pl = pl, .pr = d->WP - W - pl};
+                jn_k_dw_pad(&dd, src, row);
+                continue;
+            }
+            for (int64_t p = 0; p < sw; p++) { /* input columns ix with (ix + pl) % sw == p */
+                int64_t first = ((p - pl) % sw + sw) % sw;
+                float *dst = row + p * Q + (first + pl) / sw;
+                for (int64_t ix = first, k = 0; ix < W; ix += sw, k++)
+                    dst[k] = src[ix];
+            }
+        }
 }
 
 /* Copies n <= 16 floats as fixed-size pieces: a plain loop here is turned into a memcpy call (rep movs), which
@@ -175,6 +229,16 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VI v4i
 #define VL 4
 #define TM 4
+#define TILE_STRIDED 0
+#include "conv_direct_tile.inc"
+
+#define TILE_FN conv_tiles_s_sse2
+#define TILE_TARGET
+#define VF v4f
+#define VI v4i
+#define VL 4
+#define TM 4
+#define TILE_STRIDED 1
 #include "conv_direct_tile.inc"
 
 #define TILE_FN conv_cb_sse2
@@ -192,6 +256,16 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VI v8i
 #define VL 8
 #define TM 4
+#define TILE_STRIDED 0
+#include "conv_direct_tile.inc"
+
+#define TILE_FN conv_tiles_s_avx2
+#define TILE_TARGET __attribute__((target("avx2,fma")))
+#define VF v8f
+#define VI v8i
+#define VL 8
+#define TM 4
+#define TILE_STRIDED 1
 #include "conv_direct_tile.inc"
 
 #define TILE_FN conv_cb_avx2
@@ -208,28 +282,38 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VI v16i
 #define VL 16
 #define TM 8
+#define TILE_STRIDED 0
+#include "conv_direct_tile.inc"
+
+#define TILE_FN conv_tiles_s_avx512
+#define TILE_TARGET __attribute__((target("avx512f")))
+#define VF v16f
+#define VI v16i
+#define VL 16
+#define TM 8
+#define TILE_STRIDED 1
 #include "conv_direct_tile.inc"
 #endif
 
 void jn_k_conv_run(const jn_k_conv *d, float *xp, float *y)
 {
-    bool cb = use_cb(d->isa, d->M, d->C * d->kh * d->kw);
+    bool cb = use_cb(d->isa, d->M, d->C * d->kh * d->kw), strided = stride_w(d) > 1;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (cb && d->isa == JN_K_AVX2) {
         conv_cb_avx2(d, xp, y);
         return;
     }
     if (d->isa >= JN_K_AVX512) {
-        conv_tiles_avx512(d, xp, y);
+        (strided ? conv_tiles_s_avx512 : conv_tiles_avx512)(d, xp, y);
         return;
     }
     if (d->isa == JN_K_AVX2) {
-        conv_tiles_avx2(d, xp, y);
+        (strided ? conv_tiles_s_avx2 : conv_tiles_avx2)(d, xp, y);
         return;
     }
 #endif
     if (cb)
         conv_cb_sse2(d, xp, y);
     else
-        conv_tiles_sse2(d, xp, y);
+        (strided ? conv_tiles_s_sse2 : conv_tiles_sse2)(d, xp, y);
 }

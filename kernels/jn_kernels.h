@@ -47,7 +47,7 @@ size_t jn_k_cache_l2(void);
 size_t jn_k__cpuid_cache(int level);
 
 /* ---- direct 2-D convolution (conv_direct.c) -------------------------------------------------------------------
- * FP32, NCHW, stride 1, no dilation, one image (and group) at a time, optionally with the Relu and a 2x2/2
+ * FP32, NCHW, any stride, no dilation, one image (and group) at a time, optionally with the Relu and a 2x2/2
  * MaxPool after it fused in. The caller pads the input with jn_k_conv_pad into a zeroed buffer of
  * jn_k_conv_padded_floats, packs weights [M, K] (K = C*kh*kw, OIHW order) with jn_k_conv_pack into
  * jn_k_conv_packed_floats(isa, M, K) floats and the bias (NULL: zeros) with jn_k_conv_pack_bias into
@@ -56,6 +56,7 @@ typedef struct jn_k_conv {
     int isa;               /* the level the weights were packed for */
     int64_t C, M;          /* input and output channels (of one group) */
     int64_t kh, kw;        /* kernel */
+    int64_t sh, sw;        /* strides; 0 counts as 1 */
     int64_t HP, WP;        /* the padded input plane: H + pads, W + pads */
     int64_t OH, OW;        /* convolution output (before any pooling) */
     const float *w, *bias; /* packed */

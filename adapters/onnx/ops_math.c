@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "onnx_internal.h"
+#include "vmath.h"
 
 static const char *const no_attrs[] = {NULL};
 
@@ -400,6 +401,12 @@ OX_HOT static int un_run(const ox_node *n, ox_tensor *const *in, ox_tensor *cons
         case UN_ERF:
             for (int64_t i = 0; i < total; i++)
                 y[i] = erff(x[i]);
+            break;
+        case UN_SIGMOID: /* the recurrent layers' vectorized sigmoid (vmath.h): a DBNet-style detector's 640x640
+                          * probability map took 4.6 ms through libm's exp, element by element */
+            if (y != x)
+                memcpy(y, x, (size_t)total * sizeof(float));
+            ox_vsigmoid(y, total);
             break;
         case UN_SQRT:
             for (int64_t i = 0; i < total; i++)
