@@ -108,12 +108,9 @@ void jn_k_dw_pad(const jn_k_dw *d, const float *x, float *buf)
     dw_pad_sse2(d, x, buf);
 }
 
-void jn_k_dw_run(const jn_k_dw *d, const float *buf, const float *w, float bias, float *y)
+void jn_k_dw_taps(const jn_k_dw *d, int32_t *offs)
 {
-    const int64_t Q = dw_phase_len(d), RS = dw_row_stride(d), K = d->kh * d->kw;
-    int32_t offs[JN_K_DW_MAX_TAPS];
-    if (K > JN_K_DW_MAX_TAPS)
-        return; /* refused by jn_k_dw_valid */
+    const int64_t Q = dw_phase_len(d), RS = dw_row_stride(d);
     /* Tap (ky, kx) reads padded column kx*dw: phase (kx*dw) % sw at (kx*dw) / sw, stepped without dividing. */
     for (int64_t ky = 0, k = 0; ky < d->kh; ky++)
         for (int64_t kx = 0, ph = 0, at = 0; kx < d->kw; kx++) {
@@ -124,6 +121,10 @@ void jn_k_dw_run(const jn_k_dw *d, const float *buf, const float *w, float bias,
                 at++;
             }
         }
+}
+
+void jn_k_dw_run(const jn_k_dw *d, const float *buf, const int32_t *offs, const float *w, float bias, float *y)
+{
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (d->isa >= JN_K_AVX2) {
         dw_rows_avx2(d, buf, offs, w, bias, y);

@@ -81,7 +81,7 @@ void jn_k_conv_run(const jn_k_conv *d, float *xp, float *y);
  * output's window starts inside the padded input), copies each input plane with jn_k_dw_pad into a buffer of
  * jn_k_dw_scratch_floats floats that was zeroed before its first use (only the interior is ever written, so the
  * padding stays zero across planes of the same geometry), then runs every output channel that reads that plane
- * with its kh*kw weights (OIHW order, as stored) and bias. */
+ * with its kh*kw weights (OIHW order, as stored), bias and the tap table of jn_k_dw_taps. */
 enum { JN_K_DW_MAX_TAPS = 1024 };
 typedef struct jn_k_dw {
     int isa;                    /* the level to run at (jn_k_isa()); no packed state depends on it */
@@ -94,7 +94,10 @@ typedef struct jn_k_dw {
 bool jn_k_dw_valid(const jn_k_dw *d);
 size_t jn_k_dw_scratch_floats(const jn_k_dw *d);
 void jn_k_dw_pad(const jn_k_dw *d, const float *x, float *buf);
-void jn_k_dw_run(const jn_k_dw *d, const float *buf, const float *w, float bias, float *y);
+/* The buffer offset of each of the kh*kw taps (row-major), into `offs` (JN_K_DW_MAX_TAPS entries suffice): once
+ * per geometry, for every jn_k_dw_run with it. */
+void jn_k_dw_taps(const jn_k_dw *d, int32_t *offs);
+void jn_k_dw_run(const jn_k_dw *d, const float *buf, const int32_t *offs, const float *w, float bias, float *y);
 
 /* ---- dense product (gemm_direct.c) ----------------------------------------------------------------------------
  * y [M, N] = x [M, K] . w [K, N] (+ bias [N]) (+ Relu), row-major, with w packed once (jn_k_gemm_pack) into

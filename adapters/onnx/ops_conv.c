@@ -57,12 +57,14 @@ int ox_conv_dw_run(const ox_node *n, const ox_conv2d *c, const float *x, const f
     if (!buf)
         return jn_err_set(err, JN_ENOMEM, "node '%s' (Conv): out of memory for the depthwise buffer", n->name);
     const int64_t mult = c->M / c->group, taps = c->kh * c->kw, in_plane = c->H * c->W, out_plane = c->OH * c->OW;
+    int32_t offs[JN_K_DW_MAX_TAPS];
+    jn_k_dw_taps(&d, offs);
     for (int64_t b = 0; b < c->N; b++)
         for (int64_t g = 0; g < c->group; g++) {
             jn_k_dw_pad(&d, x + (b * c->group + g) * in_plane, buf);
             for (int64_t j = 0; j < mult; j++) {
                 int64_t m = g * mult + j;
-                jn_k_dw_run(&d, buf, w + m * taps, bias ? bias[m] : 0.0f, y + (b * c->M + m) * out_plane);
+                jn_k_dw_run(&d, buf, offs, w + m * taps, bias ? bias[m] : 0.0f, y + (b * c->M + m) * out_plane);
             }
         }
     free(buf);

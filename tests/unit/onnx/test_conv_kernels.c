@@ -122,12 +122,14 @@ static void check_dw_kernel(int isa, const shape *s, bool with_bias, bool relu)
     float *y = malloc((size_t)count * sizeof(float)), *buf = calloc(jn_k_dw_scratch_floats(&d), sizeof(float));
     for (int64_t i = 0; i < count; i++)
         y[i] = NAN;
+    int32_t offs[JN_K_DW_MAX_TAPS];
+    jn_k_dw_taps(&d, offs);
     for (int64_t n = 0; n < s->N; n++)
         for (int64_t c = 0; c < s->C; c++) {
             jn_k_dw_pad(&d, x + (n * s->C + c) * s->H * s->W, buf);
             for (int64_t j = 0; j < mult; j++) {
                 int64_t m = c * mult + j;
-                jn_k_dw_run(&d, buf, w + m * s->kh * s->kw, b ? b[m] : 0.0f, y + (n * s->M + m) * s->OH * s->OW);
+                jn_k_dw_run(&d, buf, offs, w + m * s->kh * s->kw, b ? b[m] : 0.0f, y + (n * s->M + m) * s->OH * s->OW);
             }
         }
     double *want = ref_conv(s, x, w, b, relu);
