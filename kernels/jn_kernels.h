@@ -61,6 +61,7 @@ typedef struct jn_k_conv {
     int64_t OH, OW;        /* convolution output (before any pooling) */
     const float *w, *bias; /* packed */
     bool relu, pool;       /* pool: 2x2/2 MaxPool after the Relu (relu must be set); output [M][OH/2][OW/2] */
+    bool hswish;           /* HardSwish after the bias instead (relu and pool unset) */
 } jn_k_conv;
 size_t jn_k_conv_packed_floats(int isa, int64_t M, int64_t K);
 void jn_k_conv_pack(int isa, const float *w, int64_t M, int64_t K, float *wp);
@@ -77,7 +78,7 @@ void jn_k_conv_run(const jn_k_conv *d, float *xp, float *y);
 /* ---- depthwise 2-D convolution (conv_dw.c) -------------------------------------------------------------------
  * FP32, one input plane [H][W] to one output plane [OH][OW] (a Conv with one input channel per group), any kernel
  * size up to JN_K_DW_MAX_TAPS taps, any stride and dilation, zero padding pt/pl/pb/pr, bias and optionally Relu
- * fused. The caller checks the geometry with jn_k_dw_valid (the output size must be the convolution's: every
+ * or HardSwish fused. The caller checks the geometry with jn_k_dw_valid (the output size must be the convolution's: every
  * output's window starts inside the padded input), copies each input plane with jn_k_dw_pad into a buffer of
  * jn_k_dw_scratch_floats floats that was zeroed before its first use (only the interior is ever written, so the
  * padding stays zero across planes of the same geometry), then runs every output channel that reads that plane
@@ -89,7 +90,7 @@ typedef struct jn_k_dw {
     int64_t kh, kw, sh, sw, dh, dw; /* kernel, strides, dilations */
     int64_t pt, pl, pb, pr;     /* zero padding: top, left, bottom, right */
     int64_t OH, OW;             /* output plane */
-    bool relu;
+    bool relu, hswish;          /* the activation after the bias: Relu, HardSwish (x * clamp(x / 6 + 1/2, 0, 1)) */
 } jn_k_dw;
 bool jn_k_dw_valid(const jn_k_dw *d);
 size_t jn_k_dw_scratch_floats(const jn_k_dw *d);

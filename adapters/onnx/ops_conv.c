@@ -6,7 +6,7 @@
  * Weights are not packed: each output channel's kh*kw taps are adjacent in the OIHW initializer already, which is
  * the layout the kernel reads. Per image and group the input plane is copied once into the kernel's zero-padded
  * column-phase buffer, then every output channel of that group (the channel multiplier, usually 1) is computed
- * from it with its bias and the fused Relu. FP32 only (Conv's check refuses other dtypes; FP16 comes through the
+ * from it with its bias and the fused Relu or HardSwish. FP32 only (Conv's check refuses other dtypes; FP16 comes through the
  * FP32 kernels, onnx_half.c). Reentrant: the buffer is allocated per call. */
 #include <stdlib.h>
 
@@ -52,7 +52,8 @@ int ox_conv_dw_run(const ox_node *n, const ox_conv2d *c, const float *x, const f
                  .pr = c->pr,
                  .OH = c->OH,
                  .OW = c->OW,
-                 .relu = c->relu};
+                 .relu = c->relu,
+                 .hswish = c->hswish};
     float *buf = calloc(jn_k_dw_scratch_floats(&d), sizeof(float));
     if (!buf)
         return jn_err_set(err, JN_ENOMEM, "node '%s' (Conv): out of memory for the depthwise buffer", n->name);

@@ -617,23 +617,37 @@ static void im2col3d(const float *xg, const geom *g, int64_t Cg, float *dst)
                 }
 }
 
-/* Rows of P outputs: + bias, then max(0, .) when a Relu was fused into the node. */
-OX_HOT static void bias_relu_rows(float *dst, const float *src, int64_t P, float bias, bool relu)
-{
-    if (relu)
-        for (int64_t p = 0; p < P; p++) {
-            float v = src[p] + bias;
-            dst[p] = v > 0.0f ? v : 0.0f;
-        }
-    else
-        for (int64_t p = 0; p < P; p++)
-            dst[p] = src[p] + bias;
-}
-
+/* A row of P outputs set to the bias (sgemm then adds the product). */
 OX_HOT static void fill_rows(float *dst, int64_t P, float v)
 {
     for (int64_t p = 0; p < P; p++)
         dst[p] = v;
+}
+
+/* HardSwish over n values as ops_act.c's operator computes it: y = x * clamp(x / 6 + 1/2, 0, 1) (y may be x).
+ * The clamp's bounds go through an empty asm so the compiler does not know them: knowing the product is by 0 or
+ * by 1 at the ends, GCC turned it into branches and the loop did not vectorize. */
+OX_HOT static void hswish_f32(const float *x, float *y, int64_t n)
+{
+    float lo = 0.0f, hi = 1.0f;
+#if defined(__GNUC__) && defined(__x86_64__)
+    __asm__("" : "+x"(lo), "+x"(hi));
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        float v = (1.0f / 6.0f) * x[i] + 0.5f;
+        v = v < lo ? lo : v > hi ? hi : v;
+        y[i] = x[i] * v;
+    }
+}
+
+/* The fused activation (Relu or HardSwish, onnx_fuse.c) over n outputs in place. */
+OX_HOT static void conv_act_rows(const ox_node *node, float *y, int64_t n)
+{
+    if (node->relu_after)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    else if (node->hswish_after)
+        hswish_f32(y, y, n);
 }
 
 bool ox_conv_direct_enabled = true;
@@ -671,7 +685,8 @@ static int conv_run_direct(const ox_node *n, const geom *g, const float *x, cons
                    .OH = g->out[1],
                    .OW = g->out[2],
                    .relu = n->relu_after,
-                   .pool = n->maxpool2_after};
+                   .pool = n->maxpool2_after,
+                   .hswish = n->hswish_after};
     size_t wn = jn_k_conv_packed_floats(d.isa, Mg, K), bn = jn_k_conv_bias_floats(d.isa, Mg),
            xn = jn_k_conv_padded_floats(&d);
     const float *packed = packed_for(n, w, d.isa, Mg, K);
@@ -719,7 +734,8 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     if (!three_d && !n->maxpool2_after) {
         ox_conv2d c = {.N = N, .C = Cg * group, .M = M, .group = group, .H = H, .W = W, .kh = kh, .kw = kw,
                        .sh = g.s[1], .sw = g.s[2], .dh = g.d[1], .dw = g.d[2], .pt = g.pb[1], .pl = g.pb[2],
-                       .pb = g.pe[1], .pr = g.pe[2], .OH = g.out[1], .OW = g.out[2], .relu = n->relu_after};
+                       .pb = g.pe[1], .pr = g.pe[2], .OH = g.out[1], .OW = g.out[2], .relu = n->relu_after,
+                       .hswish = n->hswish_after};
         if (ox_conv_dw_fits(&c))
             return ox_conv_dw_run(n, &c, x, w, bias, out[0]->data, err);
     }
@@ -754,9 +770,7 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)M, (int)K, 1.0f, x, (int)K, w, (int)K,
                         1.0f, y, (int)M);
-        if (n->relu_after)
-            for (int64_t i = 0; i < N * M; i++)
-                y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        conv_act_rows(n, y, N * M);
         return 0;
     }
     for (int64_t b = 0; b < N; b++)
@@ -777,9 +791,7 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
             else if (K > 0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)P, (int)K, 1.0f,
                             w + gi * Mg * K, (int)K, col ? col : xg, (int)P, bias ? 1.0f : 0.0f, yg, (int)P);
-            if (n->relu_after)
-                for (int64_t mi = 0; mi < Mg; mi++)
-                    bias_relu_rows(yg + mi * P, yg + mi * P, P, 0.0f, true);
+            conv_act_rows(n, yg, Mg * P);
         }
     free(col);
     if (unpooled) {

@@ -3,7 +3,7 @@
  * ops_nn.c), against a plain double-precision reference convolution written here from the ONNX definition (NCHW,
  * OIHW, groups, strides, dilations, zero pads). Many random shapes: odd sizes, 1x1 to 7x7 kernels, asymmetric
  * pads, strides 1 to 3, dilation 1 and 2, channel counts that are not multiples of 8, channel multipliers, batch
- * > 1, bias or none, the fused Relu; at every instruction-set level the CPU has (jn_k_isa_forced), so
+ * > 1, bias or none, the fused Relu or HardSwish; at every instruction-set level the CPU has (jn_k_isa_forced), so
  * JUNCTION_ISA=sse2 and avx2 are both covered in one run. Outputs are poisoned with NaN first, so an element a
  * kernel forgets to write fails. */
 #include <math.h>
@@ -35,8 +35,11 @@ static int64_t irand(int64_t lo, int64_t hi)
     return lo + rand() % (hi - lo + 1);
 }
 
-/* y [N][M][OH][OW] in double, from the ONNX definition. */
-static double *ref_conv(const shape *s, const float *x, const float *w, const float *b, bool relu)
+/* The activation fused after the bias. */
+enum { ACT_NONE, ACT_RELU, ACT_HSWISH };
+
+/* y [N][M][OH][OW] in double, from the ONNX definition (HardSwish: x * max(0, min(1, x / 6 + 1/2))). */
+static double *ref_conv(const shape *s, const float *x, const float *w, const float *b, int act)
 {
     int64_t Cg = s->C / s->group, Mg = s->M / s->group;
     double *y = malloc((size_t)(s->N * s->M * s->OH * s->OW) * sizeof(double));
@@ -55,7 +58,11 @@ static double *ref_conv(const shape *s, const float *x, const float *w, const fl
                                 acc += (double)x[((n * s->C + g * Cg + c) * s->H + iy) * s->W + ix] *
                                        w[((m * Cg + c) * s->kh + ky) * s->kw + kx];
                             }
-                    y[((n * s->M + m) * s->OH + oy) * s->OW + ox] = relu && !(acc > 0) ? 0.0 : acc;
+                    if (act == ACT_RELU && !(acc > 0))
+                        acc = 0.0;
+                    if (act == ACT_HSWISH)
+                        acc *= fmax(0.0, fmin(1.0, acc / 6.0 + 0.5));
+                    y[((n * s->M + m) * s->OH + oy) * s->OW + ox] = acc;
                 }
     return y;
 }
@@ -110,11 +117,11 @@ static void random_shape(shape *s, bool dense)
 }
 
 /* The kernel on its own: every image and output channel through jn_k_dw_pad / jn_k_dw_run. */
-static void check_dw_kernel(int isa, const shape *s, bool with_bias, bool relu)
+static void check_dw_kernel(int isa, const shape *s, bool with_bias, int act)
 {
     jn_k_dw d = {.isa = isa, .H = s->H, .W = s->W, .kh = s->kh, .kw = s->kw, .sh = s->sh, .sw = s->sw,
                  .dh = s->dh, .dw = s->dw, .pt = s->pt, .pl = s->pl, .pb = s->pb, .pr = s->pr, .OH = s->OH,
-                 .OW = s->OW, .relu = relu};
+                 .OW = s->OW, .relu = act == ACT_RELU, .hswish = act == ACT_HSWISH};
     JN_REQUIRE(jn_k_dw_valid(&d));
     float *x = random_floats(s->N * s->C * s->H * s->W), *w = random_floats(s->M * s->kh * s->kw);
     float *b = with_bias ? random_floats(s->M) : NULL;
@@ -132,7 +139,7 @@ static void check_dw_kernel(int isa, const shape *s, bool with_bias, bool relu)
                 jn_k_dw_run(&d, buf, offs, w + m * s->kh * s->kw, b ? b[m] : 0.0f, y + (n * s->M + m) * s->OH * s->OW);
             }
         }
-    double *want = ref_conv(s, x, w, b, relu);
+    double *want = ref_conv(s, x, w, b, act);
     JN_CHECK_INT_EQ(compare("jn_k_dw", s, y, want, isa), 0);
     free(x);
     free(w);
@@ -150,7 +157,7 @@ static void test_dw_kernel(void)
         for (int i = 0; i < 300; i++) {
             shape s;
             random_shape(&s, false);
-            check_dw_kernel(isa, &s, i % 3 != 0, i % 2 == 0);
+            check_dw_kernel(isa, &s, i % 4 != 0, i % 3);
         }
         /* MobileNetV3's layers: 3x3 and 5x5, stride 1 and 2, pads k/2, at their sizes. */
         static const int64_t mb[][4] = {{16, 112, 3, 2}, {72, 56, 3, 2}, {88, 28, 3, 1}, {96, 28, 5, 2},
@@ -162,7 +169,7 @@ static void test_dw_kernel(void)
                        .pb = k / 2, .pr = k / 2};
             s.OH = (s.H + 2 * (k / 2) - k) / st + 1;
             s.OW = s.OH;
-            check_dw_kernel(isa, &s, true, true);
+            check_dw_kernel(isa, &s, true, (int)(i % 3));
         }
     }
 }
@@ -189,7 +196,7 @@ static void test_dw_valid(void)
 }
 
 /* The Conv operator on shape s (2-D), with the direct paths on or off (ox_conv_direct_enabled). */
-static float *run_conv_op(const shape *s, const float *x, const float *w, const float *b, bool relu, bool direct)
+static float *run_conv_op(const shape *s, const float *x, const float *w, const float *b, int act, bool direct)
 {
     int64_t pads[4] = {s->pt, s->pl, s->pb, s->pr}, strides[2] = {s->sh, s->sw}, dil[2] = {s->dh, s->dw};
     ox_attr attrs[4] = {{.name = "strides", .type = OX_ATTR_INTS, .ints = strides, .n = 2},
@@ -198,7 +205,8 @@ static float *run_conv_op(const shape *s, const float *x, const float *w, const 
                         {.name = "pads", .type = OX_ATTR_INTS, .ints = pads, .n = 4}};
     int in_idx[3] = {0, 1, b ? 2 : -1}, out_idx[1] = {3};
     ox_node n = {.op = ox_op_find("Conv"), .op_type = "Conv", .name = "conv", .n_in = b ? 3 : 2, .n_out = 1,
-                 .in = in_idx, .out = out_idx, .attrs = attrs, .n_attrs = 4, .opset = 13, .relu_after = relu};
+                 .in = in_idx, .out = out_idx, .attrs = attrs, .n_attrs = 4, .opset = 13, .relu_after = act == ACT_RELU,
+                 .hswish_after = act == ACT_HSWISH};
     ox_tensor xt = {.dtype = JN_DTYPE_FP32, .ndim = 4, .shape = {s->N, s->C, s->H, s->W}, .data = (void *)x};
     ox_tensor wt = {.dtype = JN_DTYPE_FP32, .ndim = 4, .shape = {s->M, s->C / s->group, s->kh, s->kw},
                     .data = (void *)w};
@@ -234,12 +242,13 @@ static void test_conv_op(void)
         for (int i = 0; i < 400; i++) {
             shape s;
             random_shape(&s, i % 2 == 1);
-            bool relu = i % 3 == 0, with_bias = i % 5 != 0;
+            int act = i % 3;
+            bool with_bias = i % 5 != 0;
             float *x = random_floats(s.N * s.C * s.H * s.W), *w = random_floats(s.M * s.C / s.group * s.kh * s.kw);
             float *b = with_bias ? random_floats(s.M) : NULL;
-            double *want = ref_conv(&s, x, w, b, relu);
+            double *want = ref_conv(&s, x, w, b, act);
             for (int direct = 0; direct < 2; direct++) {
-                float *y = run_conv_op(&s, x, w, b, relu, direct);
+                float *y = run_conv_op(&s, x, w, b, act, direct);
                 JN_CHECK_INT_EQ(compare(direct ? "Conv (direct)" : "Conv (generic)", &s, y, want, isa), 0);
                 free(y);
             }
