@@ -1,5 +1,5 @@
-/* conv_direct.c — direct FP32 2-D convolution (stride 1, no dilation), optionally with the Relu and a 2x2/2
- * MaxPool that follow it, for ops_nn.c's Conv.
+/* conv_direct.c — direct FP32 2-D convolution (any stride, no dilation), optionally with the Relu (or a HardSwish)
+ * and a 2x2/2 MaxPool that follow it, for ops_nn.c's Conv.
  *
  * Why: the generic path (im2col, then one sgemm per image) was the CNN benchmark's cost at batch 64. For its
  * first layer (K = 1x3x3 = 9) an sgemm is a poor fit, im2col copies rows of 28 or 14 floats, and the 3.2 MB of
@@ -34,6 +34,12 @@
  * nested loops. For the shallow first layers (K 9 and 25) the row
  * tiles stay faster: the channel-blocked epilogue writes each channel's value to its own plane, and with so few
  * multiply-adds per output that costs more than the row tiles' idle lanes (1930 vs 1890 us for the bench CNN).
+ *
+ * Strides (issue #15's MobileNetV3 stem and DBNet backbone, 3x3/2): the padded plane is stored in column phases
+ * (padded column j at phase j % sw, position j / sw; conv_dw.c's layout and, at stride 2, its vectorized split),
+ * so a tile's output columns still read consecutive floats; the row tiles have a separate strided instantiation
+ * (the column of tap kx is stepped through the phases) so the stride-1 loops are unchanged, and the channel-blocked
+ * tiles only see other offsets in their tap table. At stride 1 the layout is the plain padded plane.
  *
  * Lanes past the output width (the padded row continues into the next row or the slack) are computed and
  * discarded. The file is compiled with -ffp-contract=fast (CMakeLists.txt) so a*b+c becomes one FMA: results
@@ -164,7 +170,7 @@ void jn_k_conv_pack_bias(int isa, const float *bias, int64_t M, float *bp)
 
 size_t jn_k_conv_padded_floats(const jn_k_conv *d)
 {
-    /* One spare row per channel (the second row of a tile when OH is odd) and a tail for the last tile's lanes
+    /* sh spare rows per channel (the second row of a tile when OH is odd) and a tail for the last tile's lanes
      * beyond the row (at most 16 lanes). */
     size_t n = (size_t)cb_buf_offset(d);
     if (use_cb(d->isa, d->M, d->C * d->kh * d->kw)) /* the channel-blocked tiles' buffer */

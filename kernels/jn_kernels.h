@@ -1,5 +1,5 @@
-/* jn_kernels.h — junction's FP32 compute kernels, shared by every inference path: the ONNX adapter's Conv and
- * MatMul/Gemm (adapters/onnx/ops_nn.c), the built-in fashion-cnn engine and its trainer's forward pass
+/* jn_kernels.h — junction's FP32 compute kernels, shared by every inference path: the ONNX adapter's Conv
+ * (adapters/onnx/ops_nn.c; depthwise ones through ops_conv.c and conv_dw.c) and MatMul/Gemm (ops_nn.c), the built-in fashion-cnn engine and its trainer's forward pass
  * (engines/vision/cnn.c) and the text classifier (engines/text/features.c). One implementation, so a speed-up or a
  * fix reaches all of them.
  *

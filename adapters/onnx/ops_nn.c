@@ -1,6 +1,8 @@
 /* ops_nn.c — the neural-network operators: Gemm and MatMul (the shared direct product of kernels/gemm_direct.c with
- * weights packed at load where it is faster, else cblas_sgemm), Conv (1-D/2-D stride 1: direct kernel in
- * kernels/conv_direct.c, weights packed at load, optionally with a fused 2x2/2 MaxPool; otherwise im2col + sgemm),
+ * weights packed at load where it is faster, else cblas_sgemm; one row: sgemv), Conv (depthwise: ops_conv.c on
+ * kernels/conv_dw.c; other 1-D/2-D ones at any stride: the direct kernel of kernels/conv_direct.c, weights packed at
+ * load, optionally with a fused 2x2/2 MaxPool; 1x1 and the rest: im2col where needed + sgemm; the fused Relu or
+ * HardSwish in every path),
  * ConvTranspose (1-D/2-D: sgemm + col2im), MaxPool and AveragePool (1-D to 3-D), GlobalAveragePool,
  * BatchNormalization (also training_mode) and LayerNormalization. FP32 (MaxPool also FP64 and 8-bit integers),
  * checked at load. */
@@ -489,7 +491,7 @@ static int conv_check(ox_model *m, ox_node *n, jn_err *err)
     if (need_f32(m, n, 0, 2, err))
         return err->code;
     /* Constant 1-D/2-D weights are packed now for the direct kernel, when its conditions that do not depend on the
-     * input (conv_direct_fits: unit strides and dilations, more than one tap, K at most 1152) hold. */
+     * input (conv_direct_fits: unit dilations, more than one tap, K at most 1152) hold. */
     const ox_tensor *w = ox_in_const(m, n, 1);
     int64_t group = ox_attr_int(n, "group", 1);
     size_t nd;
@@ -655,7 +657,7 @@ bool ox_conv_direct_enabled = true;
 OX_HOT static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int64_t planes, const float *x,
                               float *y);
 
-/* Whether the direct kernel (conv_direct.c) takes a convolution: 1-D or 2-D, stride 1, no dilation, more than
+/* Whether the direct kernel (conv_direct.c) takes a convolution: 1-D or 2-D, any stride, no dilation, more than
  * one tap (a 1x1 kernel is already a single sgemm straight from the input), and K = C/group * kh * kw at most
  * 1152, so a tile's packed weights (8 x K floats, 36 KB) stay in L1.
  * Measured on the bench machine (one thread, median wall time of single-layer models, direct vs this generic
@@ -716,7 +718,9 @@ static int conv_run_direct(const ox_node *n, const geom *g, const float *x, cons
 
 /* The generic path: one sgemm per image and group, straight into the output: batching images into one wider
  * sgemm was measured slower here (the unrolled columns and the scatter afterwards cost more memory traffic than
- * the bigger product saves). Stride-1 2-D convolutions take the direct kernel instead (conv_direct_fits). */
+ * the bigger product saves). Depthwise convolutions take ops_conv.c (ox_conv_dw_fits), other 1-D/2-D ones with
+ * more than one tap the direct kernel (conv_direct_fits). Strides > 1 there: measured in the commit that allowed
+ * them (the MobileNetV3 stem and the DBNet backbone were im2col + sgemm). */
 static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     geom g;
