@@ -93,8 +93,8 @@ static void random_shape(shape *s, bool dense)
         s->sw = rand() % 4 ? s->sh : irand(1, 3);
         s->dh = rand() % 4 ? 1 : 2;
         s->dw = rand() % 4 ? s->dh : irand(1, 2);
-        s->H = irand(1, 37);
-        s->W = irand(1, 45);
+        s->H = irand(1, dense ? 23 : 37); /* dense ones smaller: the double reference dominates under ASan */
+        s->W = irand(1, dense ? 29 : 45);
         s->pt = irand(0, s->kh - 1);
         s->pb = irand(0, s->kh - 1);
         s->pl = irand(0, s->kw - 1);
