@@ -204,6 +204,30 @@ void jn_k_conv_pad(const jn_k_conv *d, const float *x, int64_t H, int64_t W, int
         }
 }
 
+void jn_k_conv_zero_pads(const jn_k_conv *d, int64_t H, int64_t W, int64_t pt, int64_t pl, float *xp)
+{
+    const int64_t plane = plane_floats(d), RS = row_stride(d), Q = phase_len(d), sw = stride_w(d);
+    const int64_t rows = plane / RS;
+    for (int64_t c = 0; c < d->C; c++) {
+        float *pc = xp + c * plane;
+        /* Rows above and below the input (and the spare rows) entirely. */
+        memset(pc, 0, (size_t)(pt * RS) * sizeof(float));
+        memset(pc + (pt + H) * RS, 0, (size_t)((rows - pt - H) * RS) * sizeof(float));
+        /* In the input's rows, each phase's slots before and after the ones jn_k_conv_pad writes. */
+        for (int64_t i = pt; i < pt + H; i++)
+            for (int64_t p = 0; p < sw; p++) {
+                float *ph = pc + i * RS + p * Q;
+                int64_t first = ((p - pl) % sw + sw) % sw; /* the first input column of this phase */
+                int64_t lo = (first + pl) / sw, n = first < W ? (W - first + sw - 1) / sw : 0;
+                if (n == 0)
+                    lo = 0;
+                memset(ph, 0, (size_t)lo * sizeof(float));
+                memset(ph + lo + n, 0, (size_t)(Q - lo - n) * sizeof(float));
+            }
+    }
+    memset(xp + d->C * plane, 0, 32 * sizeof(float)); /* the tail the last tile's lanes may read */
+}
+
 /* Copies n <= 16 floats as fixed-size pieces: a plain loop here is turned into a memcpy call (rep movs), which
  * took half of conv1's time for its 12-column tiles. */
 static inline void copy_short(float *dst, const float *src, int64_t n)

@@ -71,6 +71,9 @@ size_t jn_k_conv_padded_floats(const jn_k_conv *d);
 /* Copies x [C][H][W] into the padded buffer with pt rows and pl columns of padding before; the rest of the
  * buffer is left as it is (zero from the first call on). */
 void jn_k_conv_pad(const jn_k_conv *d, const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl, float *xp);
+/* Zeroes every float of the padded planes and their tail that jn_k_conv_pad with the same H, W, pt, pl does not
+ * write, so a buffer that was not zeroed (malloc) can be used: the whole buffer need not be cleared per call. */
+void jn_k_conv_zero_pads(const jn_k_conv *d, int64_t H, int64_t W, int64_t pt, int64_t pl, float *xp);
 /* y: [M][OH][OW], or with pool [M][OH/2][OW/2]. xp's padded planes are read only; the kernel may use the end of
  * the buffer (past the planes and the zero tail) as scratch. */
 void jn_k_conv_run(const jn_k_conv *d, float *xp, float *y);

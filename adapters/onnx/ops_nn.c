@@ -692,10 +692,17 @@ static int conv_run_direct(const ox_node *n, const geom *g, const float *x, cons
     size_t wn = jn_k_conv_packed_floats(d.isa, Mg, K), bn = jn_k_conv_bias_floats(d.isa, Mg),
            xn = jn_k_conv_padded_floats(&d);
     const float *packed = packed_for(n, w, d.isa, Mg, K);
-    float *buf = calloc((packed ? 0 : (size_t)group * wn) + (size_t)group * bn + xn, sizeof(float));
+    /* A large map's padded buffer (6.8 MB for 64 channels of 160x160) is not cleared whole (calloc): only its pads
+     * are zeroed (jn_k_conv_zero_pads), the interior is copied in; DBNet 640x640 about 3 % faster. Small ones
+     * keep calloc, which was faster there (the bench CNN at batch 1: 29 vs 31 us). */
+    size_t total = (packed ? 0 : (size_t)group * wn) + (size_t)group * bn + xn;
+    bool large = xn >= (1u << 18);
+    float *buf = large ? malloc(total * sizeof(float)) : calloc(total, sizeof(float));
     if (!buf)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     float *bp = buf, *xp = bp + (size_t)group * bn, *wp = xp + xn;
+    if (large)
+        jn_k_conv_zero_pads(&d, H, W, g->pb[1], g->pb[2], xp);
     for (int64_t gi = 0; gi < group; gi++) {
         jn_k_conv_pack_bias(d.isa, bias ? bias + gi * Mg : NULL, Mg, bp + (size_t)gi * bn);
         if (!packed) /* weights that were not constant at load, or another level than at load */

@@ -5,7 +5,8 @@
  * pads, strides 1 to 3, dilation 1 and 2, channel counts that are not multiples of 8, channel multipliers, batch
  * > 1, bias or none, the fused Relu or HardSwish; at every instruction-set level the CPU has (jn_k_isa_forced), so
  * JUNCTION_ISA=sse2 and avx2 are both covered in one run. Outputs are poisoned with NaN first, so an element a
- * kernel forgets to write fails. */
+ * kernel forgets to write fails; the direct kernel's padded buffer is filled with NaN before it is prepared, so a
+ * float it reads that nothing wrote fails too. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,71 @@ static void test_dw_kernel(void)
     }
 }
 
+/* The direct dense kernel on its own (dilation 1, one group), its padded buffer filled with NaN first: only
+ * jn_k_conv_zero_pads and jn_k_conv_pad prepare it, as ops_nn.c does with malloc'd memory, so any float of the
+ * planes or the tail that the kernel reads and neither of them wrote shows up as a NaN in y. */
+static void check_direct_kernel(int isa, const shape *s, int act)
+{
+    int64_t K = s->C * s->kh * s->kw;
+    jn_k_conv d = {.isa = isa, .C = s->C, .M = s->M, .kh = s->kh, .kw = s->kw, .sh = s->sh, .sw = s->sw,
+                   .HP = s->H + s->pt + s->pb, .WP = s->W + s->pl + s->pr, .OH = s->OH, .OW = s->OW,
+                   .relu = act == ACT_RELU, .hswish = act == ACT_HSWISH};
+    float *x = random_floats(s->N * s->C * s->H * s->W), *w = random_floats(s->M * K), *b = random_floats(s->M);
+    float *wp = malloc(jn_k_conv_packed_floats(isa, s->M, K) * sizeof(float));
+    float *bp = malloc(jn_k_conv_bias_floats(isa, s->M) * sizeof(float));
+    size_t xn = jn_k_conv_padded_floats(&d);
+    float *xp = malloc(xn * sizeof(float));
+    int64_t count = s->N * s->M * s->OH * s->OW;
+    float *y = malloc((size_t)count * sizeof(float));
+    for (size_t i = 0; i < xn; i++)
+        xp[i] = NAN;
+    for (int64_t i = 0; i < count; i++)
+        y[i] = NAN;
+    jn_k_conv_pack(isa, w, s->M, K, wp);
+    jn_k_conv_pack_bias(isa, b, s->M, bp);
+    d.w = wp;
+    d.bias = bp;
+    jn_k_conv_zero_pads(&d, s->H, s->W, s->pt, s->pl, xp);
+    for (int64_t n = 0; n < s->N; n++) {
+        jn_k_conv_pad(&d, x + n * s->C * s->H * s->W, s->H, s->W, s->pt, s->pl, xp);
+        jn_k_conv_run(&d, xp, y + n * s->M * s->OH * s->OW);
+    }
+    double *want = ref_conv(s, x, w, b, act);
+    JN_CHECK_INT_EQ(compare("jn_k_conv", s, y, want, isa), 0);
+    free(x);
+    free(w);
+    free(b);
+    free(wp);
+    free(bp);
+    free(xp);
+    free(y);
+    free(want);
+}
+
+static void test_direct_kernel(void)
+{
+    for (int isa = JN_K_SSE2; isa <= jn_k_isa_cpu(); isa++) {
+        srand(41);
+        for (int i = 0; i < 200; i++) {
+            shape s;
+            do
+                random_shape(&s, true);
+            while (s.dh != 1 || s.dw != 1);
+            s.group = 1;
+            if (s.kh * s.kw * s.C < 2 || s.kh * s.kw * s.C > 1152)
+                continue;
+            check_direct_kernel(isa, &s, i % 3);
+        }
+        /* The two vision models' strided layers: the stems and DBNet's 16 -> 24 (channel-blocked tiles). */
+        shape stem = {.N = 1, .C = 3, .M = 16, .group = 1, .H = 64, .W = 62, .kh = 3, .kw = 3, .sh = 2, .sw = 2,
+                      .dh = 1, .dw = 1, .pt = 1, .pl = 1, .pb = 1, .pr = 1, .OH = 32, .OW = 31};
+        check_direct_kernel(isa, &stem, ACT_HSWISH);
+        shape s16 = {.N = 2, .C = 16, .M = 24, .group = 1, .H = 20, .W = 33, .kh = 3, .kw = 3, .sh = 2, .sw = 2,
+                     .dh = 1, .dw = 1, .pt = 1, .pl = 1, .pb = 1, .pr = 1, .OH = 10, .OW = 17};
+        check_direct_kernel(isa, &s16, ACT_RELU);
+    }
+}
+
 /* Geometry the kernel cannot take is refused by jn_k_dw_valid, so callers fall back. */
 static void test_dw_valid(void)
 {
@@ -265,6 +331,7 @@ int main(void)
 {
     JN_TEST_RUN(test_dw_valid);
     JN_TEST_RUN(test_dw_kernel);
+    JN_TEST_RUN(test_direct_kernel);
     JN_TEST_RUN(test_conv_op);
     return JN_TEST_EXIT();
 }
