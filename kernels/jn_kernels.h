@@ -1,7 +1,7 @@
 /* jn_kernels.h — junction's FP32 compute kernels, shared by every inference path: the ONNX adapter's Conv
- * (adapters/onnx/ops_nn.c; depthwise ones through ops_conv.c and conv_dw.c) and MatMul/Gemm (ops_nn.c), the built-in fashion-cnn engine and its trainer's forward pass
- * (engines/vision/cnn.c) and the text classifier (engines/text/features.c). One implementation, so a speed-up or a
- * fix reaches all of them.
+ * (adapters/onnx/ops_nn.c; depthwise ones through ops_conv.c and conv_dw.c) and MatMul/Gemm (ops_nn.c), the built-in
+ * fashion-cnn engine and its trainer's forward pass (engines/vision/cnn.c) and the text classifier
+ * (engines/text/features.c). One implementation, so a speed-up or a fix reaches all of them.
  *
  * Instruction sets: every kernel is compiled once per level with vectors of that level's register width (GCC
  * vector extensions) and picked at run time, so the binary runs on any x86-64:
@@ -80,12 +80,12 @@ void jn_k_conv_run(const jn_k_conv *d, float *xp, float *y);
 
 /* ---- depthwise 2-D convolution (conv_dw.c) -------------------------------------------------------------------
  * FP32, one input plane [H][W] to one output plane [OH][OW] (a Conv with one input channel per group), any kernel
- * size up to JN_K_DW_MAX_TAPS taps, any stride and dilation, zero padding pt/pl/pb/pr, bias and optionally Relu
- * or HardSwish fused. The caller checks the geometry with jn_k_dw_valid (the output size must be the convolution's: every
- * output's window starts inside the padded input), copies each input plane with jn_k_dw_pad into a buffer of
+ * size up to JN_K_DW_MAX_TAPS taps, any stride and dilation, zero padding pt/pl/pb/pr, bias and optionally Relu or
+ * HardSwish fused. The caller checks the geometry with jn_k_dw_valid (the output size must be the convolution's:
+ * every output's window starts inside the padded input), copies each input plane with jn_k_dw_pad into a buffer of
  * jn_k_dw_scratch_floats floats that was zeroed before its first use (only the interior is ever written, so the
- * padding stays zero across planes of the same geometry), then runs every output channel that reads that plane
- * with its kh*kw weights (OIHW order, as stored), bias and the tap table of jn_k_dw_taps. */
+ * padding stays zero across planes of the same geometry), then runs every output channel that reads that plane with
+ * its kh*kw weights (OIHW order, as stored), bias and the tap table of jn_k_dw_taps. */
 enum { JN_K_DW_MAX_TAPS = 1024 };
 typedef struct jn_k_dw {
     int isa;                    /* the level to run at (jn_k_isa()); no packed state depends on it */

@@ -282,11 +282,11 @@ void ox_broadcast_strides(const ox_tensor *t, int ndim, const int64_t *shape, in
 extern bool ox_conv_direct_enabled;
 extern bool ox_gemm_direct_enabled;
 
-/* ops_conv.c: Conv's depthwise path (kernels/conv_dw.c), called by ops_nn.c's Conv. One 2-D convolution's
- * geometry (a 1-D one as H = 1, kh = 1): N images of C channels [H][W], M output channels [OH][OW], `group`
- * groups, kernel, strides, dilations, pads (top, left, bottom, right) and the fused Relu or HardSwish. ox_conv_dw_fits: a
- * depthwise convolution (group > 1, one input channel per group) the kernel takes (and ox_conv_direct_enabled);
- * ox_conv_dw_run computes y [N][M][OH][OW] from x, OIHW weights and bias (NULL: zeros). */
+/* ops_conv.c: Conv's depthwise path (kernels/conv_dw.c), called by ops_nn.c's Conv. One 2-D convolution's geometry (a
+ * 1-D one as H = 1, kh = 1): N images of C channels [H][W], M output channels [OH][OW], `group` groups, kernel,
+ * strides, dilations, pads (top, left, bottom, right) and the fused Relu or HardSwish. ox_conv_dw_fits: a depthwise
+ * convolution (group > 1, one input channel per group) the kernel takes (and ox_conv_direct_enabled); ox_conv_dw_run
+ * computes y [N][M][OH][OW] from x, OIHW weights and bias (NULL: zeros). */
 typedef struct ox_conv2d {
     int64_t N, C, M, group, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, OH, OW;
     bool relu, hswish;

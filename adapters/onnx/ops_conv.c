@@ -1,13 +1,13 @@
 /* ops_conv.c — Conv's depthwise path (group > 1 with one input channel per group: MobileNet's and most mobile
- * detectors' 3x3 and 5x5 layers, stride 1 or 2), on the direct kernel of kernels/conv_dw.c. ops_nn.c's Conv
- * decides (ox_conv_dw_fits) and hands the convolution here; everything else stays there (the stride-1 direct
- * kernel, im2col + sgemm).
+ * detectors' 3x3 and 5x5 layers, stride 1 or 2), on the direct kernel of kernels/conv_dw.c. ops_nn.c's Conv decides
+ * (ox_conv_dw_fits) and hands the convolution here; everything else stays there (the direct kernel of conv_direct.c at
+ * any stride, im2col + sgemm).
  *
  * Weights are not packed: each output channel's kh*kw taps are adjacent in the OIHW initializer already, which is
  * the layout the kernel reads. Per image and group the input plane is copied once into the kernel's zero-padded
- * column-phase buffer, then every output channel of that group (the channel multiplier, usually 1) is computed
- * from it with its bias and the fused Relu or HardSwish. FP32 only (Conv's check refuses other dtypes; FP16 comes through the
- * FP32 kernels, onnx_half.c). Reentrant: the buffer is allocated per call. */
+ * column-phase buffer, then every output channel of that group (the channel multiplier, usually 1) is computed from
+ * it with its bias and the fused Relu or HardSwish. FP32 only (Conv's check refuses other dtypes; FP16 comes through
+ * the FP32 kernels, onnx_half.c). Reentrant: the buffer is allocated per call. */
 #include <stdlib.h>
 
 #include "onnx_internal.h"
