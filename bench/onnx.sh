@@ -11,7 +11,11 @@
 # machine the numbers in bench/README.md come from is a shared 2-core VM: use ROUNDS=5 or more there.
 #
 # Then the vision models (bench/make_onnx_vision_models.py): a MobileNetV3-Small at 224x224 (batch 1 and 8) and a
-# DBNet-style text detector at 640x640 (batch 1), ITERS_VISION runs per round (target issue #15: <= 1.3x).
+# DBNet-style text detector at 640x640 (batch 1), ITERS_VISION runs per round (target issue #15: <= 1.3x). On the
+# adapter's side their depthwise convolutions run on kernels/conv_dw.c (adapters/onnx/ops_conv.c), the strided and
+# stride-1 3x3 ones on kernels/conv_direct.c (column-phase planes at stride 2), with the Relu or HardSwish after a
+# Conv fused into it; the 1x1 convolutions are one sgemm per image straight from the input (squeeze-excite's on
+# pooled channels one product over the batch), the classifier head at batch 1 an sgemv, ConvTranspose sgemm + col2im.
 #
 # Then a 2-layer bidirectional LSTM (input and hidden 128, 100 steps; bench/make_onnx_models.py) at batch 1 and 16,
 # ITERS_LSTM runs per round (target issue #15: <= 1.3x): adapters/onnx/ops_rnn.c, one sgemm for all steps' input

@@ -1,5 +1,5 @@
-/* conv_direct.c — direct FP32 2-D convolution (stride 1, no dilation), optionally with the Relu and a 2x2/2
- * MaxPool that follow it, for ops_nn.c's Conv.
+/* conv_direct.c — direct FP32 2-D convolution (any stride, no dilation), optionally with the Relu (or a HardSwish)
+ * and a 2x2/2 MaxPool that follow it, for ops_nn.c's Conv.
  *
  * Why: the generic path (im2col, then one sgemm per image) was the CNN benchmark's cost at batch 64. For its
  * first layer (K = 1x3x3 = 9) an sgemm is a poor fit, im2col copies rows of 28 or 14 floats, and the 3.2 MB of
@@ -34,6 +34,12 @@
  * nested loops. For the shallow first layers (K 9 and 25) the row
  * tiles stay faster: the channel-blocked epilogue writes each channel's value to its own plane, and with so few
  * multiply-adds per output that costs more than the row tiles' idle lanes (1930 vs 1890 us for the bench CNN).
+ *
+ * Strides (issue #15's MobileNetV3 stem and DBNet backbone, 3x3/2): the padded plane is stored in column phases
+ * (padded column j at phase j % sw, position j / sw; conv_dw.c's layout and, at stride 2, its vectorized split),
+ * so a tile's output columns still read consecutive floats; the row tiles have a separate strided instantiation
+ * (the column of tap kx is stepped through the phases) so the stride-1 loops are unchanged, and the channel-blocked
+ * tiles only see other offsets in their tap table. At stride 1 the layout is the plain padded plane.
  *
  * Lanes past the output width (the padded row continues into the next row or the slack) are computed and
  * discarded. The file is compiled with -ffp-contract=fast (CMakeLists.txt) so a*b+c becomes one FMA: results
@@ -88,10 +94,47 @@ static int64_t cb_chunk_rows(const jn_k_conv *d)
     return fit < rows ? fit : rows;
 }
 
-/* The buffer starts after the padded planes, their spare row and the 32-float zero tail. */
+/* Strides (0 counts as 1). */
+static int64_t stride_h(const jn_k_conv *d)
+{
+    return d->sh > 1 ? d->sh : 1;
+}
+
+static int64_t stride_w(const jn_k_conv *d)
+{
+    return d->sw > 1 ? d->sw : 1;
+}
+
+/* The padded plane is stored in column phases (as conv_dw.c's): padded column j at phase j % sw, position j / sw,
+ * each padded row as its sw phases of phase_len floats one after the other, so a tile's output columns read
+ * consecutive floats at any stride. At stride 1 this is the plain padded plane. */
+static int64_t phase_len(const jn_k_conv *d)
+{
+    return (d->WP + stride_w(d) - 1) / stride_w(d);
+}
+
+static int64_t row_stride(const jn_k_conv *d)
+{
+    return stride_w(d) * phase_len(d);
+}
+
+/* Floats per padded channel: its rows and sh spare rows (a tile's second output row when OH is odd reads up to
+ * sh rows past the last one the convolution uses). */
+static int64_t plane_floats(const jn_k_conv *d)
+{
+    return (d->HP + stride_h(d)) * row_stride(d);
+}
+
+/* Tap (c, ky, kx)'s offset from its output pixel's origin. */
+static int64_t tap_offset(const jn_k_conv *d, int64_t c, int64_t ky, int64_t kx)
+{
+    return c * plane_floats(d) + ky * row_stride(d) + (kx % stride_w(d)) * phase_len(d) + kx / stride_w(d);
+}
+
+/* The buffer starts after the padded planes, their spare rows and the 32-float zero tail. */
 static int64_t cb_buf_offset(const jn_k_conv *d)
 {
-    return d->C * (d->HP + 1) * d->WP + 32;
+    return d->C * plane_floats(d) + 32;
 }
 
 size_t jn_k_conv_packed_floats(int isa, int64_t M, int64_t K)
@@ -127,7 +170,7 @@ void jn_k_conv_pack_bias(int isa, const float *bias, int64_t M, float *bp)
 
 size_t jn_k_conv_padded_floats(const jn_k_conv *d)
 {
-    /* One spare row per channel (the second row of a tile when OH is odd) and a tail for the last tile's lanes
+    /* sh spare rows per channel (the second row of a tile when OH is odd) and a tail for the last tile's lanes
      * beyond the row (at most 16 lanes). */
     size_t n = (size_t)cb_buf_offset(d);
     if (use_cb(d->isa, d->M, d->C * d->kh * d->kw)) /* the channel-blocked tiles' buffer */
@@ -138,10 +181,51 @@ size_t jn_k_conv_padded_floats(const jn_k_conv *d)
 void jn_k_conv_pad(const jn_k_conv *d, const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl,
                         float *xp)
 {
-    int64_t plane = (d->HP + 1) * d->WP;
+    const int64_t plane = plane_floats(d), RS = row_stride(d), Q = phase_len(d), sw = stride_w(d);
     for (int64_t c = 0; c < d->C; c++)
-        for (int64_t i = 0; i < H; i++)
-            memcpy(xp + c * plane + (i + pt) * d->WP + pl, x + (c * H + i) * W, (size_t)W * sizeof(float));
+        for (int64_t i = 0; i < H; i++) {
+            const float *src = x + (c * H + i) * W;
+            float *row = xp + c * plane + (i + pt) * RS;
+            if (sw == 1) {
+                memcpy(row + pl, src, (size_t)W * sizeof(float));
+                continue;
+            }
+            if (sw == 2) { /* the depthwise kernel's vectorized split into even and odd columns (same layout) */
+                jn_k_dw dd = {.isa = d->isa, .H = 1, .W = W, .sh = 1, .sw = 2, .pl = pl, .pr = d->WP - W - pl};
+                jn_k_dw_pad(&dd, src, row);
+                continue;
+            }
+            for (int64_t p = 0; p < sw; p++) { /* input columns ix with (ix + pl) % sw == p */
+                int64_t first = ((p - pl) % sw + sw) % sw;
+                float *dst = row + p * Q + (first + pl) / sw;
+                for (int64_t ix = first, k = 0; ix < W; ix += sw, k++)
+                    dst[k] = src[ix];
+            }
+        }
+}
+
+void jn_k_conv_zero_pads(const jn_k_conv *d, int64_t H, int64_t W, int64_t pt, int64_t pl, float *xp)
+{
+    const int64_t plane = plane_floats(d), RS = row_stride(d), Q = phase_len(d), sw = stride_w(d);
+    const int64_t rows = plane / RS;
+    for (int64_t c = 0; c < d->C; c++) {
+        float *pc = xp + c * plane;
+        /* Rows above and below the input (and the spare rows) entirely. */
+        memset(pc, 0, (size_t)(pt * RS) * sizeof(float));
+        memset(pc + (pt + H) * RS, 0, (size_t)((rows - pt - H) * RS) * sizeof(float));
+        /* In the input's rows, each phase's slots before and after the ones jn_k_conv_pad writes. */
+        for (int64_t i = pt; i < pt + H; i++)
+            for (int64_t p = 0; p < sw; p++) {
+                float *ph = pc + i * RS + p * Q;
+                int64_t first = ((p - pl) % sw + sw) % sw; /* the first input column of this phase */
+                int64_t lo = (first + pl) / sw, n = first < W ? (W - first + sw - 1) / sw : 0;
+                if (n == 0)
+                    lo = 0;
+                memset(ph, 0, (size_t)lo * sizeof(float));
+                memset(ph + lo + n, 0, (size_t)(Q - lo - n) * sizeof(float));
+            }
+    }
+    memset(xp + d->C * plane, 0, 32 * sizeof(float)); /* the tail the last tile's lanes may read */
 }
 
 /* Copies n <= 16 floats as fixed-size pieces: a plain loop here is turned into a memcpy call (rep movs), which
@@ -175,6 +259,16 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VI v4i
 #define VL 4
 #define TM 4
+#define TILE_STRIDED 0
+#include "conv_direct_tile.inc"
+
+#define TILE_FN conv_tiles_s_sse2
+#define TILE_TARGET
+#define VF v4f
+#define VI v4i
+#define VL 4
+#define TM 4
+#define TILE_STRIDED 1
 #include "conv_direct_tile.inc"
 
 #define TILE_FN conv_cb_sse2
@@ -192,6 +286,16 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VI v8i
 #define VL 8
 #define TM 4
+#define TILE_STRIDED 0
+#include "conv_direct_tile.inc"
+
+#define TILE_FN conv_tiles_s_avx2
+#define TILE_TARGET __attribute__((target("avx2,fma")))
+#define VF v8f
+#define VI v8i
+#define VL 8
+#define TM 4
+#define TILE_STRIDED 1
 #include "conv_direct_tile.inc"
 
 #define TILE_FN conv_cb_avx2
@@ -208,28 +312,38 @@ static inline void copy_short(float *dst, const float *src, int64_t n)
 #define VI v16i
 #define VL 16
 #define TM 8
+#define TILE_STRIDED 0
+#include "conv_direct_tile.inc"
+
+#define TILE_FN conv_tiles_s_avx512
+#define TILE_TARGET __attribute__((target("avx512f")))
+#define VF v16f
+#define VI v16i
+#define VL 16
+#define TM 8
+#define TILE_STRIDED 1
 #include "conv_direct_tile.inc"
 #endif
 
 void jn_k_conv_run(const jn_k_conv *d, float *xp, float *y)
 {
-    bool cb = use_cb(d->isa, d->M, d->C * d->kh * d->kw);
+    bool cb = use_cb(d->isa, d->M, d->C * d->kh * d->kw), strided = stride_w(d) > 1;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (cb && d->isa == JN_K_AVX2) {
         conv_cb_avx2(d, xp, y);
         return;
     }
     if (d->isa >= JN_K_AVX512) {
-        conv_tiles_avx512(d, xp, y);
+        (strided ? conv_tiles_s_avx512 : conv_tiles_avx512)(d, xp, y);
         return;
     }
     if (d->isa == JN_K_AVX2) {
-        conv_tiles_avx2(d, xp, y);
+        (strided ? conv_tiles_s_avx2 : conv_tiles_avx2)(d, xp, y);
         return;
     }
 #endif
     if (cb)
         conv_cb_sse2(d, xp, y);
     else
-        conv_tiles_sse2(d, xp, y);
+        (strided ? conv_tiles_s_sse2 : conv_tiles_sse2)(d, xp, y);
 }

@@ -16,4 +16,12 @@ typedef int32_t v4i __attribute__((vector_size(16)));
 /* max(v, 0) lane-wise, NaN -> 0 (as the fused Relu of the other kernels: v > 0 ? v : 0). */
 #define RELU(VF, VI, v) ((VF)((VI)(v) & ((v) > (VF){0})))
 
+/* HardSwish lane-wise: v * min(1, max(0, v / 6 + 1/2)), as the ONNX adapter's HardSwish operator computes it
+ * (a NaN stays NaN: the clamp turns it into 0 and NaN * 0 is NaN). */
+#define HSWISH(VF, VI, v)                                                                                      \
+    ({                                                                                                         \
+        VF t_ = RELU(VF, VI, (v) * (1.0f / 6.0f) + 0.5f), one_ = (VF){0} + 1.0f;                               \
+        (v) * (VF)(((VI)t_ & ~(t_ > one_)) | ((VI)one_ & (t_ > one_)));                                        \
+    })
+
 #endif

@@ -1,7 +1,7 @@
-/* jn_kernels.h — junction's FP32 compute kernels, shared by every inference path: the ONNX adapter's Conv and
- * MatMul/Gemm (adapters/onnx/ops_nn.c), the built-in fashion-cnn engine and its trainer's forward pass
- * (engines/vision/cnn.c) and the text classifier (engines/text/features.c). One implementation, so a speed-up or a
- * fix reaches all of them.
+/* jn_kernels.h — junction's FP32 compute kernels, shared by every inference path: the ONNX adapter's Conv
+ * (adapters/onnx/ops_nn.c; depthwise ones through ops_conv.c and conv_dw.c) and MatMul/Gemm (ops_nn.c), the built-in
+ * fashion-cnn engine and its trainer's forward pass (engines/vision/cnn.c) and the text classifier
+ * (engines/text/features.c). One implementation, so a speed-up or a fix reaches all of them.
  *
  * Instruction sets: every kernel is compiled once per level with vectors of that level's register width (GCC
  * vector extensions) and picked at run time, so the binary runs on any x86-64:
@@ -47,7 +47,7 @@ size_t jn_k_cache_l2(void);
 size_t jn_k__cpuid_cache(int level);
 
 /* ---- direct 2-D convolution (conv_direct.c) -------------------------------------------------------------------
- * FP32, NCHW, stride 1, no dilation, one image (and group) at a time, optionally with the Relu and a 2x2/2
+ * FP32, NCHW, any stride, no dilation, one image (and group) at a time, optionally with the Relu and a 2x2/2
  * MaxPool after it fused in. The caller pads the input with jn_k_conv_pad into a zeroed buffer of
  * jn_k_conv_padded_floats, packs weights [M, K] (K = C*kh*kw, OIHW order) with jn_k_conv_pack into
  * jn_k_conv_packed_floats(isa, M, K) floats and the bias (NULL: zeros) with jn_k_conv_pack_bias into
@@ -56,10 +56,12 @@ typedef struct jn_k_conv {
     int isa;               /* the level the weights were packed for */
     int64_t C, M;          /* input and output channels (of one group) */
     int64_t kh, kw;        /* kernel */
+    int64_t sh, sw;        /* strides; 0 counts as 1 */
     int64_t HP, WP;        /* the padded input plane: H + pads, W + pads */
     int64_t OH, OW;        /* convolution output (before any pooling) */
     const float *w, *bias; /* packed */
     bool relu, pool;       /* pool: 2x2/2 MaxPool after the Relu (relu must be set); output [M][OH/2][OW/2] */
+    bool hswish;           /* HardSwish after the bias instead (relu and pool unset) */
 } jn_k_conv;
 size_t jn_k_conv_packed_floats(int isa, int64_t M, int64_t K);
 void jn_k_conv_pack(int isa, const float *w, int64_t M, int64_t K, float *wp);
@@ -69,9 +71,37 @@ size_t jn_k_conv_padded_floats(const jn_k_conv *d);
 /* Copies x [C][H][W] into the padded buffer with pt rows and pl columns of padding before; the rest of the
  * buffer is left as it is (zero from the first call on). */
 void jn_k_conv_pad(const jn_k_conv *d, const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl, float *xp);
+/* Zeroes every float of the padded planes and their tail that jn_k_conv_pad with the same H, W, pt, pl does not
+ * write, so a buffer that was not zeroed (malloc) can be used: the whole buffer need not be cleared per call. */
+void jn_k_conv_zero_pads(const jn_k_conv *d, int64_t H, int64_t W, int64_t pt, int64_t pl, float *xp);
 /* y: [M][OH][OW], or with pool [M][OH/2][OW/2]. xp's padded planes are read only; the kernel may use the end of
  * the buffer (past the planes and the zero tail) as scratch. */
 void jn_k_conv_run(const jn_k_conv *d, float *xp, float *y);
+
+/* ---- depthwise 2-D convolution (conv_dw.c) -------------------------------------------------------------------
+ * FP32, one input plane [H][W] to one output plane [OH][OW] (a Conv with one input channel per group), any kernel
+ * size up to JN_K_DW_MAX_TAPS taps, any stride and dilation, zero padding pt/pl/pb/pr, bias and optionally Relu or
+ * HardSwish fused. The caller checks the geometry with jn_k_dw_valid (the output size must be the convolution's:
+ * every output's window starts inside the padded input), copies each input plane with jn_k_dw_pad into a buffer of
+ * jn_k_dw_scratch_floats floats that was zeroed before its first use (only the interior is ever written, so the
+ * padding stays zero across planes of the same geometry), then runs every output channel that reads that plane with
+ * its kh*kw weights (OIHW order, as stored), bias and the tap table of jn_k_dw_taps. */
+enum { JN_K_DW_MAX_TAPS = 1024 };
+typedef struct jn_k_dw {
+    int isa;                    /* the level to run at (jn_k_isa()); no packed state depends on it */
+    int64_t H, W;               /* input plane */
+    int64_t kh, kw, sh, sw, dh, dw; /* kernel, strides, dilations */
+    int64_t pt, pl, pb, pr;     /* zero padding: top, left, bottom, right */
+    int64_t OH, OW;             /* output plane */
+    bool relu, hswish;          /* the activation after the bias: Relu, HardSwish (x * clamp(x / 6 + 1/2, 0, 1)) */
+} jn_k_dw;
+bool jn_k_dw_valid(const jn_k_dw *d);
+size_t jn_k_dw_scratch_floats(const jn_k_dw *d);
+void jn_k_dw_pad(const jn_k_dw *d, const float *x, float *buf);
+/* The buffer offset of each of the kh*kw taps (row-major), into `offs` (JN_K_DW_MAX_TAPS entries suffice): once
+ * per geometry, for every jn_k_dw_run with it. */
+void jn_k_dw_taps(const jn_k_dw *d, int32_t *offs);
+void jn_k_dw_run(const jn_k_dw *d, const float *buf, const int32_t *offs, const float *w, float bias, float *y);
 
 /* ---- dense product (gemm_direct.c) ----------------------------------------------------------------------------
  * y [M, N] = x [M, K] . w [K, N] (+ bias [N]) (+ Relu), row-major, with w packed once (jn_k_gemm_pack) into

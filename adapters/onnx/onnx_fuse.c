@@ -1,7 +1,8 @@
 /* onnx_fuse.c — load-time fusions: a BatchNormalization with constant statistics after a Conv with constant
  * weights is folded into new weights and bias (w * s, (b - mean) * s + beta with s = scale / sqrt(var + eps): the
  * same arithmetic up to float rounding); a Relu that alone reads a Conv, Gemm or MatMul output runs inside that
- * kernel (relu_after); an Add of a constant bias row after a MatMul with constant 2-D weights becomes the
+ * kernel (relu_after), and so does a HardSwish that alone reads a Conv output (hswish_after: MobileNetV3's); an
+ * Add of a constant bias row after a MatMul with constant 2-D weights becomes the
  * MatMul's third input (the kernel starts its sgemm from the bias); a Flatten (axis 1) that only a Gemm's A
  * reads is dropped and the Gemm reads its input in place (flatten_a: the same bytes, row-major). The intermediate
  * value and its pass over memory disappear. Graph outputs are never fused away. */
@@ -209,6 +210,11 @@ void ox_fuse(ox_model *m)
                 absorb(m, n, &m->nodes[r]);
                 r = sole_reader(m, n->out[0]);
             }
+        }
+        if (conv && r >= 0 && is_op(&m->nodes[r], "HardSwish")) {
+            n->hswish_after = true;
+            absorb(m, n, &m->nodes[r]);
+            continue;
         }
         if (r >= 0 && is_op(&m->nodes[r], "Relu")) {
             n->relu_after = true;

@@ -95,6 +95,7 @@ typedef struct ox_node {
     int opset;    /* the default domain's version the model imports */
     void *params; /* op-specific, filled by the op's check (freed with free) */
     bool relu_after; /* a Relu reading only this node's output was fused into it (onnx_fuse.c) */
+    bool hswish_after; /* Conv only: a HardSwish likewise (onnx_fuse.c; never with relu_after) */
     /* Conv only: a MaxPool (2x2 window, stride 2, no padding, floor) reading only the fused Relu's output was
      * fused too: the node's output is the pooled tensor (onnx_fuse.c, conv_direct.c). */
     bool maxpool2_after;
@@ -280,6 +281,19 @@ void ox_broadcast_strides(const ox_tensor *t, int ndim, const int64_t *shape, in
  * MatMul/Gemm always cblas_sgemm, so tests can compare the two. Not for concurrent use with running models. */
 extern bool ox_conv_direct_enabled;
 extern bool ox_gemm_direct_enabled;
+
+/* ops_conv.c: Conv's depthwise path (kernels/conv_dw.c), called by ops_nn.c's Conv. One 2-D convolution's geometry (a
+ * 1-D one as H = 1, kh = 1): N images of C channels [H][W], M output channels [OH][OW], `group` groups, kernel,
+ * strides, dilations, pads (top, left, bottom, right) and the fused Relu or HardSwish. ox_conv_dw_fits: a depthwise
+ * convolution (group > 1, one input channel per group) the kernel takes (and ox_conv_direct_enabled); ox_conv_dw_run
+ * computes y [N][M][OH][OW] from x, OIHW weights and bias (NULL: zeros). */
+typedef struct ox_conv2d {
+    int64_t N, C, M, group, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, OH, OW;
+    bool relu, hswish;
+} ox_conv2d;
+bool ox_conv_dw_fits(const ox_conv2d *c);
+int ox_conv_dw_run(const ox_node *n, const ox_conv2d *c, const float *x, const float *w, const float *bias,
+                   float *y, jn_err *err);
 
 /* onnx_half.c: FP16/BF16 through the FP32 kernels. ox_half_check runs the op's check and, when it refuses a half
  * input, again with those inputs seen as FP32 (marking the node); the planner then calls ox_half_shape and

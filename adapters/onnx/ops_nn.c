@@ -1,6 +1,8 @@
 /* ops_nn.c — the neural-network operators: Gemm and MatMul (the shared direct product of kernels/gemm_direct.c with
- * weights packed at load where it is faster, else cblas_sgemm), Conv (1-D/2-D stride 1: direct kernel in
- * kernels/conv_direct.c, weights packed at load, optionally with a fused 2x2/2 MaxPool; otherwise im2col + sgemm),
+ * weights packed at load where it is faster, else cblas_sgemm; one row: sgemv), Conv (depthwise: ops_conv.c on
+ * kernels/conv_dw.c; other 1-D/2-D ones at any stride: the direct kernel of kernels/conv_direct.c, weights packed at
+ * load, optionally with a fused 2x2/2 MaxPool; 1x1 and the rest: im2col where needed + sgemm; the fused Relu or
+ * HardSwish in every path),
  * ConvTranspose (1-D/2-D: sgemm + col2im), MaxPool and AveragePool (1-D to 3-D), GlobalAveragePool,
  * BatchNormalization (also training_mode) and LayerNormalization. FP32 (MaxPool also FP64 and 8-bit integers),
  * checked at load. */
@@ -217,6 +219,12 @@ static int gemm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     if (K == 0) {
         if (b == 0.0f)
             memset(y, 0, out[0]->nbytes);
+    } else if (M == 1) {
+        /* One row (a classifier head at batch 1): sgemv reads B once, where sgemm first copies all of it into its
+         * panels (MobileNetV3's 1024x1000 head: 550 -> 120 us, bench machine). A is K contiguous values either
+         * way (transA of a [K, 1] matrix). */
+        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, (int)in[1]->shape[0], (int)in[1]->shape[1],
+                    alpha, in[1]->data, (int)in[1]->shape[1], in[0]->data, 1, b, y, 1);
     } else {
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M,
                     (int)N, (int)K, alpha, in[0]->data, (int)(ta ? M : K), in[1]->data, (int)in[1]->shape[1], b,
@@ -483,14 +491,12 @@ static int conv_check(ox_model *m, ox_node *n, jn_err *err)
     if (need_f32(m, n, 0, 2, err))
         return err->code;
     /* Constant 1-D/2-D weights are packed now for the direct kernel, when its conditions that do not depend on the
-     * input (conv_direct_fits: unit strides and dilations, more than one tap, K at most 1152) hold. */
+     * input (conv_direct_fits: unit dilations, more than one tap, K at most 1152) hold. */
     const ox_tensor *w = ox_in_const(m, n, 1);
     int64_t group = ox_attr_int(n, "group", 1);
-    size_t ns, nd;
-    const int64_t *st = ox_attr_ints(n, "strides", &ns), *dl = ox_attr_ints(n, "dilations", &nd);
+    size_t nd;
+    const int64_t *dl = ox_attr_ints(n, "dilations", &nd);
     bool unit = true;
-    for (size_t i = 0; st && i < ns; i++)
-        unit = unit && st[i] == 1;
     for (size_t i = 0; dl && i < nd; i++)
         unit = unit && dl[i] == 1;
     if (unit && w && w->dtype == JN_DTYPE_FP32 && (w->ndim == 3 || w->ndim == 4) && w->shape[0] % group == 0 &&
@@ -613,17 +619,37 @@ static void im2col3d(const float *xg, const geom *g, int64_t Cg, float *dst)
                 }
 }
 
-/* Rows of P outputs: + bias, then max(0, .) when a Relu was fused into the node. */
-OX_HOT static void bias_relu_rows(float *dst, const float *src, int64_t P, float bias, bool relu)
+/* A row of P outputs set to the bias (sgemm then adds the product). */
+OX_HOT static void fill_rows(float *dst, int64_t P, float v)
 {
-    if (relu)
-        for (int64_t p = 0; p < P; p++) {
-            float v = src[p] + bias;
-            dst[p] = v > 0.0f ? v : 0.0f;
-        }
-    else
-        for (int64_t p = 0; p < P; p++)
-            dst[p] = src[p] + bias;
+    for (int64_t p = 0; p < P; p++)
+        dst[p] = v;
+}
+
+/* HardSwish over n values as ops_act.c's operator computes it: y = x * clamp(x / 6 + 1/2, 0, 1) (y may be x).
+ * The clamp's bounds go through an empty asm so the compiler does not know them: knowing the product is by 0 or
+ * by 1 at the ends, GCC turned it into branches and the loop did not vectorize. */
+OX_HOT static void hswish_f32(const float *x, float *y, int64_t n)
+{
+    float lo = 0.0f, hi = 1.0f;
+#if defined(__GNUC__) && defined(__x86_64__)
+    __asm__("" : "+x"(lo), "+x"(hi));
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        float v = (1.0f / 6.0f) * x[i] + 0.5f;
+        v = v < lo ? lo : v > hi ? hi : v;
+        y[i] = x[i] * v;
+    }
+}
+
+/* The fused activation (Relu or HardSwish, onnx_fuse.c) over n outputs in place. */
+OX_HOT static void conv_act_rows(const ox_node *node, float *y, int64_t n)
+{
+    if (node->relu_after)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    else if (node->hswish_after)
+        hswish_f32(y, y, n);
 }
 
 bool ox_conv_direct_enabled = true;
@@ -631,7 +657,7 @@ bool ox_conv_direct_enabled = true;
 OX_HOT static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int64_t planes, const float *x,
                               float *y);
 
-/* Whether the direct kernel (conv_direct.c) takes a convolution: 1-D or 2-D, stride 1, no dilation, more than
+/* Whether the direct kernel (conv_direct.c) takes a convolution: 1-D or 2-D, any stride, no dilation, more than
  * one tap (a 1x1 kernel is already a single sgemm straight from the input), and K = C/group * kh * kw at most
  * 1152, so a tile's packed weights (8 x K floats, 36 KB) stay in L1.
  * Measured on the bench machine (one thread, median wall time of single-layer models, direct vs this generic
@@ -641,8 +667,8 @@ OX_HOT static void pool2d_f32(const geom *g, bool is_max, bool include_pad, int6
  * Relu, 205 vs 450 us. Larger K was not measured, so it stays on sgemm. */
 static bool conv_direct_fits(const geom *g, bool three_d, int64_t K)
 {
-    return ox_conv_direct_enabled && !three_d && g->k[0] == 1 && g->s[1] == 1 && g->s[2] == 1 && g->d[1] == 1 &&
-           g->d[2] == 1 && K > 1 && K <= 1152 && g->k[1] * g->k[2] > 1;
+    return ox_conv_direct_enabled && !three_d && g->k[0] == 1 && g->d[1] == 1 && g->d[2] == 1 && K > 1 &&
+           K <= 1152 && g->k[1] * g->k[2] > 1;
 }
 
 static int conv_run_direct(const ox_node *n, const geom *g, const float *x, const float *w, const float *bias,
@@ -654,19 +680,29 @@ static int conv_run_direct(const ox_node *n, const geom *g, const float *x, cons
                    .M = Mg,
                    .kh = g->k[1],
                    .kw = g->k[2],
+                   .sh = g->s[1],
+                   .sw = g->s[2],
                    .HP = H + g->pb[1] + g->pe[1],
                    .WP = W + g->pb[2] + g->pe[2],
                    .OH = g->out[1],
                    .OW = g->out[2],
                    .relu = n->relu_after,
-                   .pool = n->maxpool2_after};
+                   .pool = n->maxpool2_after,
+                   .hswish = n->hswish_after};
     size_t wn = jn_k_conv_packed_floats(d.isa, Mg, K), bn = jn_k_conv_bias_floats(d.isa, Mg),
            xn = jn_k_conv_padded_floats(&d);
     const float *packed = packed_for(n, w, d.isa, Mg, K);
-    float *buf = calloc((packed ? 0 : (size_t)group * wn) + (size_t)group * bn + xn, sizeof(float));
+    /* A large map's padded buffer (6.8 MB for 64 channels of 160x160) is not cleared whole (calloc): only its pads
+     * are zeroed (jn_k_conv_zero_pads), the interior is copied in; DBNet 640x640 about 3 % faster. Small ones
+     * keep calloc, which was faster there (the bench CNN at batch 1: 29 vs 31 us). */
+    size_t total = (packed ? 0 : (size_t)group * wn) + (size_t)group * bn + xn;
+    bool large = xn >= (1u << 18);
+    float *buf = large ? malloc(total * sizeof(float)) : calloc(total, sizeof(float));
     if (!buf)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     float *bp = buf, *xp = bp + (size_t)group * bn, *wp = xp + xn;
+    if (large)
+        jn_k_conv_zero_pads(&d, H, W, g->pb[1], g->pb[2], xp);
     for (int64_t gi = 0; gi < group; gi++) {
         jn_k_conv_pack_bias(d.isa, bias ? bias + gi * Mg : NULL, Mg, bp + (size_t)gi * bn);
         if (!packed) /* weights that were not constant at load, or another level than at load */
@@ -689,7 +725,9 @@ static int conv_run_direct(const ox_node *n, const geom *g, const float *x, cons
 
 /* The generic path: one sgemm per image and group, straight into the output: batching images into one wider
  * sgemm was measured slower here (the unrolled columns and the scatter afterwards cost more memory traffic than
- * the bigger product saves). Stride-1 2-D convolutions take the direct kernel instead (conv_direct_fits). */
+ * the bigger product saves). Depthwise convolutions take ops_conv.c (ox_conv_dw_fits), other 1-D/2-D ones with
+ * more than one tap the direct kernel (conv_direct_fits). Strides > 1 there: measured in the commit that allowed
+ * them (the MobileNetV3 stem and the DBNet backbone were im2col + sgemm). */
 static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     geom g;
@@ -704,6 +742,14 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
     const float *bias = n->n_in > 2 && in[2] ? in[2]->data : NULL;
     if (N * M * P == 0 || out[0]->nbytes == 0)
         return 0;
+    if (!three_d && !n->maxpool2_after) {
+        ox_conv2d c = {.N = N, .C = Cg * group, .M = M, .group = group, .H = H, .W = W, .kh = kh, .kw = kw,
+                       .sh = g.s[1], .sw = g.s[2], .dh = g.d[1], .dw = g.d[2], .pt = g.pb[1], .pl = g.pb[2],
+                       .pb = g.pe[1], .pr = g.pe[2], .OH = g.out[1], .OW = g.out[2], .relu = n->relu_after,
+                       .hswish = n->hswish_after};
+        if (ox_conv_dw_fits(&c))
+            return ox_conv_dw_run(n, &c, x, w, bias, out[0]->data, err);
+    }
     if (conv_direct_fits(&g, three_d, K))
         return conv_run_direct(n, &g, x, w, bias, N, group, Cg, Mg, out[0]->data, err);
     /* A fused MaxPool: the convolution goes to a scratch buffer, pooled from there into the output. */
@@ -724,6 +770,20 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
             return jn_err_set(err, JN_ENOMEM, "out of memory");
         }
     }
+    if (direct && P == 1 && group == 1 && K > 0) {
+        /* One output pixel per image (squeeze-excite's 1x1 convolutions on pooled channels): x is [N, K] and y
+         * [N, M], one product for the whole batch (sgemv at N = 1), bias seeding y. */
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t mi = 0; mi < M; mi++)
+                y[b * M + mi] = bias ? bias[mi] : 0.0f;
+        if (N == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)M, (int)K, 1.0f, w, (int)K, x, 1, 1.0f, y, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)M, (int)K, 1.0f, x, (int)K, w, (int)K,
+                        1.0f, y, (int)M);
+        conv_act_rows(n, y, N * M);
+        return 0;
+    }
     for (int64_t b = 0; b < N; b++)
         for (int64_t gi = 0; gi < group; gi++) {
             const float *xg = x + (b * group + gi) * Cg * D * H * W;
@@ -732,14 +792,17 @@ static int conv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *ou
                 im2col3d(xg, &g, Cg, col);
             else if (col)
                 im2col(xg, &g, Cg, col, P);
-            if (K == 0)
-                memset(yg, 0, (size_t)(Mg * P) * sizeof(float));
-            else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)P, (int)K, 1.0f,
-                            w + gi * Mg * K, (int)K, col ? col : xg, (int)P, 0.0f, yg, (int)P);
-            if (bias || n->relu_after)
+            /* The bias seeds the output and sgemm adds to it (beta 1): no zeroing pass inside sgemm and no bias
+             * pass after it. */
+            if (bias)
                 for (int64_t mi = 0; mi < Mg; mi++)
-                    bias_relu_rows(yg + mi * P, yg + mi * P, P, bias ? bias[gi * Mg + mi] : 0.0f, n->relu_after);
+                    fill_rows(yg + mi * P, P, bias[gi * Mg + mi]);
+            if (K == 0 && !bias)
+                memset(yg, 0, (size_t)(Mg * P) * sizeof(float));
+            else if (K > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)P, (int)K, 1.0f,
+                            w + gi * Mg * K, (int)K, col ? col : xg, (int)P, bias ? 1.0f : 0.0f, yg, (int)P);
+            conv_act_rows(n, yg, Mg * P);
         }
     free(col);
     if (unpooled) {
@@ -1151,6 +1214,23 @@ static int gap_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
     return ox_set_shape(out[0], JN_DTYPE_FP32, in[0]->ndim, shape, err);
 }
 
+/* The sum of n floats in double, as four independent partial sums (one chain of dependent adds ran at a quarter
+ * of the adder's rate: GlobalAveragePool was 5 % of MobileNetV3). */
+OX_HOT static double plane_sum(const float *x, int64_t n)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += x[i];
+        s1 += x[i + 1];
+        s2 += x[i + 2];
+        s3 += x[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += x[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
 static int gap_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out, jn_err *err)
 {
     int64_t planes = in[0]->shape[0] * in[0]->shape[1], size = 1;
@@ -1158,12 +1238,8 @@ static int gap_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
         size *= in[0]->shape[i];
     const float *x = in[0]->data;
     float *y = out[0]->data;
-    for (int64_t p = 0; p < planes; p++) {
-        double s = 0;
-        for (int64_t i = 0; i < size; i++)
-            s += x[p * size + i];
-        y[p] = size ? (float)(s / (double)size) : NAN;
-    }
+    for (int64_t p = 0; p < planes; p++)
+        y[p] = size ? (float)(plane_sum(x + p * size, size) / (double)size) : NAN;
     return 0;
 }
 

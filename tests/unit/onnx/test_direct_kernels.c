@@ -2,8 +2,9 @@
  * convolution kernel (conv_direct.c) against the generic im2col + sgemm path of
  * the Conv operator, on odd shapes: pads (asymmetric, SAME_UPPER), groups (depthwise too), channel counts and
  * widths that are not multiples of 8 or 16, odd heights, 1-D, with and without bias, the fused Relu and the fused
- * 2x2/2 MaxPool. Shapes the direct kernel does not take (strides, dilations, 1x1) must give the same results
- * through both settings of the switch too. Outputs are poisoned with NaN before each run, so an element a kernel
+ * 2x2/2 MaxPool, strides (the column-phase layout; test_conv_kernels.c checks many more against a reference).
+ * Shapes the direct kernel does not take (dilations, 1x1) must give the same results through both settings of the
+ * switch too. Outputs are poisoned with NaN before each run, so an element a kernel
  * forgets to write fails the comparison. The built-in engines' forward passes, which run on the same kernels
  * (kernels/jn_kernels.h), are checked at every level too: the fashion-cnn CNN (serving and training forward, odd
  * architectures, one and two input channels) and the text classifier's sparse dense layer, against
@@ -155,7 +156,7 @@ static const conv_case cases[] = {
     {"C 16 3x3 group 2, M 48, H 5 W 3", 2, 1, 16, 5, 3, 48, 3, 3, 2, {1, 1, 1, 1}, 1, 1, NULL},
     {"1-D k 9, C 16, M 16, W 41", 1, 2, 16, 1, 41, 16, 1, 9, 1, {4, 4, 0, 0}, 1, 1, NULL},
     {"large K 130x3x3 (generic)", 2, 1, 130, 5, 6, 9, 3, 3, 1, {1, 1, 1, 1}, 1, 1, NULL},
-    {"stride 2 (generic)", 2, 2, 3, 9, 11, 5, 3, 3, 1, {1, 1, 1, 1}, 2, 1, NULL},
+    {"stride 2", 2, 2, 3, 9, 11, 5, 3, 3, 1, {1, 1, 1, 1}, 2, 1, NULL},
     {"dilation 2 (generic)", 2, 1, 3, 9, 11, 5, 3, 3, 1, {2, 2, 2, 2}, 1, 2, NULL},
     {"1x1 (generic)", 2, 2, 5, 6, 7, 3, 1, 1, 1, {0, 0, 0, 0}, 1, 1, NULL},
     {"1-D k 5 pad 2, W 23", 1, 2, 3, 1, 23, 7, 1, 5, 1, {2, 2, 0, 0}, 1, 1, NULL},
