@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batch_rows.h"
 #include "executor.h"
 #include "metrics.h"
 
@@ -187,68 +188,6 @@ static void answer_reaped(jn_batcher *b, jn_batch_item *gone, int64_t now)
     }
 }
 
-static bool same_params(const jn_params *a, const jn_params *b)
-{
-    static const char *const ignored[] = {"priority", "timeout"};
-    size_t na = 0, nb = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        const jn_params *p = pass ? b : a;
-        size_t *n = pass ? &nb : &na;
-        for (size_t i = 0; p && i < p->count; i++)
-            if (strcmp(p->items[i].key, ignored[0]) != 0 && strcmp(p->items[i].key, ignored[1]) != 0)
-                (*n)++;
-    }
-    if (na != nb)
-        return false;
-    for (size_t i = 0; a && i < a->count; i++) {
-        const jn_param *x = &a->items[i];
-        if (strcmp(x->key, ignored[0]) == 0 || strcmp(x->key, ignored[1]) == 0)
-            continue;
-        const jn_param *y = jn_params_find(b, x->key);
-        if (!y || y->type != x->type)
-            return false;
-        switch (x->type) {
-        case JN_PARAM_BOOL:
-            if (x->v.b != y->v.b)
-                return false;
-            break;
-        case JN_PARAM_INT:
-            if (x->v.i != y->v.i)
-                return false;
-            break;
-        case JN_PARAM_DOUBLE:
-            if (memcmp(&x->v.d, &y->v.d, sizeof x->v.d) != 0)
-                return false;
-            break;
-        case JN_PARAM_STRING:
-            if (strcmp(x->v.s, y->v.s) != 0)
-                return false;
-            break;
-        }
-    }
-    return true;
-}
-
-/* May a and b share a batch? */
-static bool compatible(const jn_batch_item *a, const jn_batch_item *b)
-{
-    if (!a->rows || !b->rows || a->inputs->count != b->inputs->count || a->n_outputs != b->n_outputs)
-        return false;
-    for (size_t i = 0; i < a->inputs->count; i++) {
-        const jn_tensor *x = a->inputs->items[i];
-        const jn_tensor *y = jn_tensor_list_find(b->inputs, x->name);
-        if (!y || y->dtype != x->dtype || y->ndim != x->ndim)
-            return false;
-        for (int d = 1; d < x->ndim; d++)
-            if (x->shape[d] != y->shape[d])
-                return false;
-    }
-    for (size_t i = 0; i < a->n_outputs; i++)
-        if (strcmp(a->outputs[i], b->outputs[i]) != 0)
-            return false;
-    return same_params(a->params, b->params);
-}
-
 /* The first request of the highest non-empty priority level. */
 static jn_batch_item *leader(jn_batcher *b)
 {
@@ -276,7 +215,7 @@ static bool form(jn_batcher *b, jn_batch_item *lead, int64_t now, jn_batch_item 
     } else {
         for (uint32_t l = 0; l < b->levels && n < 256; l++)
             for (jn_batch_item *it = b->queues[l].head; it && n < 256; it = it->next) {
-                if (it != lead && (!compatible(lead, it) || rows + it->rows > max))
+                if (it != lead && (!jn_batch_compatible(lead, it) || rows + it->rows > max))
                     continue;
                 cand[n++] = it;
                 rows += it->rows;
@@ -316,94 +255,6 @@ full:;
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Running a batch (without b->mu) */
-
-/* The batch's inputs: each of the leader's inputs, every request's rows one after the other. */
-static int gather(const jn_batch_item *batch, int64_t total, jn_tensor_list *ins, jn_err *err)
-{
-    const jn_tensor_list *lead = batch->inputs;
-    for (size_t i = 0; i < lead->count; i++) {
-        const jn_tensor *x = lead->items[i];
-        size_t bytes = 0;
-        for (const jn_batch_item *it = batch; it; it = it->next)
-            bytes += jn_tensor_list_find(it->inputs, x->name)->byte_size;
-        jn_buffer *buf = jn_buffer_alloc(bytes ? bytes : 1);
-        if (!buf)
-            return jn_err_set(err, JN_ENOMEM, "out of memory batching input '%s'", x->name);
-        size_t at = 0;
-        for (const jn_batch_item *it = batch; it; it = it->next) {
-            const jn_tensor *t = jn_tensor_list_find(it->inputs, x->name);
-            if (t->byte_size)
-                memcpy((char *)buf->data + at, t->data, t->byte_size);
-            at += t->byte_size;
-        }
-        int64_t shape[JN_MAX_DIMS];
-        memcpy(shape, x->shape, sizeof shape);
-        shape[0] = total;
-        jn_tensor *t = jn_tensor_wrap(x->name, x->dtype, x->ndim, shape, buf, buf->data, bytes, err);
-        jn_buffer_unref(buf);
-        if (!t || jn_tensor_list_push(ins, t))
-            return err->code ? err->code : jn_err_set(err, JN_ENOMEM, "out of memory");
-    }
-    return 0;
-}
-
-/* Each request's rows of every output, as tensors over the batch's buffers. */
-static int split(jn_batcher *b, jn_batch_item *batch, int64_t total, jn_tensor_list *outs, jn_tensor_list *mine,
-                 jn_err *err)
-{
-    size_t k = 0;
-    for (jn_batch_item *it = batch; it; it = it->next, k++)
-        jn_tensor_list_init(&mine[k]);
-    for (size_t o = 0; o < outs->count; o++) {
-        const jn_tensor *t = outs->items[o];
-        if (t->ndim < 1 || t->shape[0] != total)
-            return jn_err_set(err, JN_EINTERNAL,
-                              "model '%s' batches, but its output '%s' has %s%lld rows for a batch of %lld",
-                              b->engine->name, t->name, t->ndim < 1 ? "no first dimension, " : "",
-                              (long long)(t->ndim < 1 ? 0 : t->shape[0]), (long long)total);
-        /* byte offset of each row's start (BYTES elements have their own lengths) */
-        size_t *row_at = malloc(((size_t)total + 1) * sizeof *row_at);
-        if (!row_at)
-            return jn_err_set(err, JN_ENOMEM, "out of memory");
-        if (t->dtype == JN_DTYPE_BYTES) {
-            int64_t per_row = total ? jn_tensor_element_count(t) / total : 0;
-            size_t pos = 0;
-            const uint8_t *e;
-            uint32_t len;
-            for (int64_t r = 0; r < total; r++) {
-                row_at[r] = pos;
-                for (int64_t j = 0; j < per_row; j++)
-                    if (!jn_bytes_next(t->data, t->byte_size, &pos, &e, &len)) {
-                        free(row_at);
-                        return jn_err_set(err, JN_EINTERNAL, "model '%s': output '%s' is malformed",
-                                          b->engine->name, t->name);
-                    }
-            }
-            row_at[total] = pos;
-        } else {
-            size_t row = t->byte_size / (size_t)total;
-            for (int64_t r = 0; r <= total; r++)
-                row_at[r] = (size_t)r * row;
-        }
-        int64_t r0 = 0;
-        k = 0;
-        int rc = 0;
-        for (jn_batch_item *it = batch; it && !rc; it = it->next, k++) {
-            int64_t shape[JN_MAX_DIMS];
-            memcpy(shape, t->shape, sizeof shape);
-            shape[0] = it->rows;
-            jn_tensor *part = jn_tensor_wrap(t->name, t->dtype, t->ndim, shape, t->buffer,
-                                             (char *)t->data + row_at[r0], row_at[r0 + it->rows] - row_at[r0], err);
-            if (!part || jn_tensor_list_push(&mine[k], part))
-                rc = err->code ? err->code : jn_err_set(err, JN_ENOMEM, "out of memory");
-            r0 += it->rows;
-        }
-        free(row_at);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
 
 static jn_infer_ctx item_ctx(const jn_batcher *b, const jn_batch_item *it)
 {
@@ -448,7 +299,7 @@ static void run_batch(jn_batcher *b, jn_batch_item *batch)
     jn_tensor_list ins;
     jn_tensor_list_init(&ins);
     jn_tensor_list *mine = calloc(n, sizeof *mine);
-    int rc = mine ? gather(batch, total, &ins, &err) : jn_err_set(&err, JN_ENOMEM, "out of memory");
+    int rc = mine ? jn_batch_gather(batch, total, &ins, &err) : jn_err_set(&err, JN_ENOMEM, "out of memory");
     int64_t t1 = jn_now_ns(), t2 = t1;
     if (!rc) {
         jn_infer_ctx ctx = item_ctx(b, batch);
@@ -460,7 +311,7 @@ static void run_batch(jn_batcher *b, jn_batch_item *batch)
     }
     jn_tensor_list_clear(&ins);
     if (!rc)
-        rc = split(b, batch, total, &outs, mine, &err);
+        rc = jn_batch_split(b->engine->name, batch, total, &outs, mine, &err);
     jn_tensor_list_clear(&outs); /* the parts hold the buffers */
     int64_t t3 = jn_now_ns();
     if (!rc && b->stats)
@@ -632,19 +483,6 @@ void jn_batcher_destroy(jn_batcher *b)
 /* ---------------------------------------------------------------------------------------------------------------
  * Submitting */
 
-/* Rows of the request: its inputs' shared first dimension (0 = it cannot join a batch). */
-static int64_t rows_of(const jn_tensor_list *inputs)
-{
-    int64_t rows = -1;
-    for (size_t i = 0; i < inputs->count; i++) {
-        const jn_tensor *t = inputs->items[i];
-        if (t->ndim < 1 || t->shape[0] < 1 || (rows >= 0 && t->shape[0] != rows))
-            return 0;
-        rows = t->shape[0];
-    }
-    return rows > 0 ? rows : 0;
-}
-
 int jn_batcher_submit(jn_batcher *b, jn_batch_item *it, jn_err *err)
 {
     const char *name = it->model ? it->model : b->engine->name;
@@ -672,7 +510,7 @@ int jn_batcher_submit(jn_batcher *b, jn_batch_item *it, jn_err *err)
     } else if (c->queue_timeout_us) {
         it->queue_deadline_ns = it->t_enqueued + (int64_t)c->queue_timeout_us * 1000;
     }
-    it->rows = b->batching ? rows_of(it->inputs) : 1;
+    it->rows = b->batching ? jn_batch_rows_of(it->inputs) : 1;
     it->finished = false;
     it->next = it->order_next = NULL;
     jn_err_clear(&it->err);
