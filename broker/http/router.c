@@ -14,11 +14,10 @@
 #include "metrics.h"
 #include "model_records.h"
 #include "rest.h"
+#include "route_path.h"
 
 /* Inference on an inline engine with a body below this runs on the loop thread (router.h says why). */
 #define INLINE_MAX_BODY ((size_t)64 << 10)
-/* /v2/models/{m}/versions/{v}/infer is the longest path we serve. */
-#define MAX_SEGMENTS 6
 
 struct jn_http_router {
     jn_registry *reg;
@@ -55,7 +54,7 @@ enum {
 typedef struct route {
     const char *pattern; /* for people and for grouping rows into resources */
     size_t n;            /* the pattern split into its segments, so matching a path reads no pattern text twice */
-    const char *seg[MAX_SEGMENTS];
+    const char *seg[JN_PATH_MAX_SEGMENTS];
     const char *methods;
     jn_access access;
     unsigned flags;
@@ -267,202 +266,18 @@ static void finish_json(call *c, int status, json_t *doc)
     finish(c, &reply);
 }
 
-/* ---- paths ---- */
-
-static int hex(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s[0..n) into out (room for n + 1 bytes, NUL-terminated); false for a bad escape or an encoded
- * NUL. */
-static bool decode_segment(const char *s, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            out[o++] = s[i];
-            continue;
-        }
-        int a = i + 2 < n ? hex(s[i + 1]) : -1, b = a < 0 ? -1 : hex(s[i + 2]);
-        if (a < 0 || b < 0 || (a == 0 && b == 0))
-            return false;
-        out[o++] = (char)(a << 4 | b);
-        i += 2;
-    }
-    out[o] = '\0';
-    return true;
-}
-
-/* The decoded path segments, one after the other in buf (one allocation per request). */
-typedef struct segments {
-    size_t n;
-    char *s[MAX_SEGMENTS];
-    char *buf;
-} segments;
-
-static void segments_free(segments *sg)
-{
-    free(sg->buf);
-    sg->buf = NULL;
-    sg->n = 0;
-}
-
-/* 0; JN_ENOTFOUND when the path cannot be a route (no leading '/', too many segments), JN_EINVAL for a bad
- * escape, JN_ENOMEM. */
-static int split_path(const char *path, segments *sg)
-{
-    sg->n = 0;
-    sg->buf = NULL;
-    if (path[0] != '/')
-        return JN_ENOTFOUND;
-    /* Each segment decodes to at most its own length plus a NUL where its '/' (or the end) was. */
-    sg->buf = malloc(strlen(path) + 1);
-    if (!sg->buf)
-        return JN_ENOMEM;
-    char *out = sg->buf;
-    const char *p = path + 1;
-    for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (sg->n == MAX_SEGMENTS) {
-            segments_free(sg);
-            return JN_ENOTFOUND;
-        }
-        if (!decode_segment(p, len, out)) {
-            segments_free(sg);
-            return JN_EINVAL;
-        }
-        sg->s[sg->n++] = out;
-        out += strlen(out) + 1;
-        if (!slash)
-            return 0;
-        p = slash + 1;
-    }
-}
-
-static const char PREDICT_SUFFIX[] = ":predict";
-
-/* The names a pattern takes out of a path. */
-typedef struct names {
-    char *model, *version;
-    size_t model_len; /* of model, without a ":predict" suffix */
-} names;
-
-/* Does path segment `seg` fit pattern segment `pat`? Notes a name it stands for in *nm. */
-static bool segment_fits(const char *pat, char *seg, names *nm)
-{
-    if (pat[0] != '{')
-        return strcmp(pat, seg) == 0;
-    size_t len = strlen(seg), sl = sizeof PREDICT_SUFFIX - 1;
-    if (strcmp(pat, "{version}") == 0) {
-        nm->version = seg;
-        return true;
-    }
-    if (strcmp(pat, "{model}") == 0) {
-        nm->model = seg;
-        nm->model_len = len;
-        return true;
-    }
-    /* "{model}:predict" */
-    if (len <= sl || strcmp(seg + len - sl, PREDICT_SUFFIX) != 0)
-        return false;
-    nm->model = seg;
-    nm->model_len = len - sl;
-    return true;
-}
+/* ---- paths (route_path.c) ---- */
 
 /* Matches the path's segments against a route's pattern; the names go into *nm. */
-static bool pattern_fits(const struct route *rt, const segments *sg, names *nm)
+static bool pattern_fits(const struct route *rt, const jn_path_segments *sg, jn_path_names *nm)
 {
     if (rt->n != sg->n)
         return false;
     memset(nm, 0, sizeof *nm);
     for (size_t i = 0; i < sg->n; i++)
-        if (!segment_fits(rt->seg[i], sg->s[i], nm))
+        if (!jn_path_segment_fits(rt->seg[i], sg->s[i], nm))
             return false;
     return true;
-}
-
-/* Does the route answer `method` (HEAD where GET)? */
-static bool method_in(const char *methods, const char *method)
-{
-    const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
-    size_t n = strlen(m);
-    for (const char *p = methods; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == n && strncmp(p, m, n) == 0)
-            return true;
-        p = comma ? comma + 2 : NULL;
-    }
-    return false;
-}
-
-/* "application/json" or `alt` (may be NULL), case-insensitive, parameters (";charset=utf-8") allowed. */
-static bool type_is(const char *ct, const char *want)
-{
-    size_t n = strlen(want);
-    if (strncasecmp(ct, want, n) != 0)
-        return false;
-    const char *rest = ct + n;
-    while (*rest == ' ' || *rest == '\t')
-        rest++;
-    return *rest == '\0' || *rest == ';';
-}
-
-static bool content_type_ok(const char *ct, bool octets_too)
-{
-    if (!ct)
-        return true;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    return type_is(ct, JN_REST_JSON) || (octets_too && type_is(ct, JN_REST_OCTETS));
-}
-
-static bool query_flag(const char *query, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = query; p && *p;) {
-        const char *amp = strchr(p, '&');
-        size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
-            const char *v = p + n + 1;
-            size_t vl = len - n - 1;
-            if ((vl == 1 && *v == '1') || (vl == 4 && strncasecmp(v, "true", 4) == 0))
-                return true;
-        } else if (len == n && strncmp(p, name, n) == 0) {
-            return true;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
-    return false;
-}
-
-/* Inference-Header-Content-Length: -1 absent, -2 malformed. */
-static int64_t header_length(const jn_http_request *req)
-{
-    const char *v = jn_http_header_get(req, "inference-header-content-length");
-    if (!v)
-        return -1;
-    while (*v == ' ')
-        v++;
-    if (*v < '0' || *v > '9')
-        return -2;
-    errno = 0;
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    while (*end == ' ')
-        end++;
-    if (errno || *end || n > (unsigned long long)INT64_MAX)
-        return -2;
-    return (int64_t)n;
 }
 
 /* ---- handlers ---- */
@@ -556,7 +371,7 @@ static void inference_answered(jn_rest_call *rc)
 static void inference(call *c, jn_rest_door door)
 {
     const jn_http_request *req = c->req;
-    bool all = door == JN_REST_PREDICT && query_flag(req->query, "all");
+    bool all = door == JN_REST_PREDICT && jn_http_query_flag(req->query, "all");
     jn_rest_call_init(&c->rest, c->r->dispatch, door, req->body, req->body_len, c->header_len, all,
                       inference_answered, c);
     c->rest.call.cancelled = &c->r->cancelled;
@@ -699,7 +514,7 @@ static const route routes[] = {
 
 /* The first row whose pattern fits the path, and that resource's row for `method` (NULL when it answers other
  * methods only: *allow then lists them). NULL and *resource NULL when no pattern fits. */
-static const route *find_route(segments *sg, const char *method, call *c, const route **resource, char *allow,
+static const route *find_route(jn_path_segments *sg, const char *method, call *c, const route **resource, char *allow,
                                size_t allow_size)
 {
     *resource = NULL;
@@ -707,7 +522,7 @@ static const route *find_route(segments *sg, const char *method, call *c, const 
     for (size_t i = 0; i < sg->n; i++)
         if (!sg->s[i][0])
             return NULL; /* empty segment: "//" or a trailing slash */
-    names nm;
+    jn_path_names nm;
     size_t first = 0;
     while (first < N_ROUTES && !pattern_fits(&routes[first], sg, &nm))
         first++;
@@ -716,7 +531,7 @@ static const route *find_route(segments *sg, const char *method, call *c, const 
     *resource = &routes[first];
     const route *hit = NULL;
     for (size_t i = first; i < N_ROUTES && !hit; i++)
-        if (strcmp(routes[i].pattern, routes[first].pattern) == 0 && method_in(routes[i].methods, method))
+        if (strcmp(routes[i].pattern, routes[first].pattern) == 0 && jn_http_method_in(routes[i].methods, method))
             hit = &routes[i];
     if (!hit) { /* 405: the resource's methods, for Allow */
         size_t used = 0;
@@ -824,8 +639,8 @@ void jn_http_router_handle(jn_http_request *req)
             return;
         }
     }
-    segments sg;
-    int rc = split_path(req->path, &sg);
+    jn_path_segments sg;
+    int rc = jn_path_split(req->path, &sg);
     if (rc == JN_EINVAL) {
         finish_error(c, 400, "the path has a malformed percent-escape (or an encoded NUL)");
         return;
@@ -837,7 +652,7 @@ void jn_http_router_handle(jn_http_request *req)
     const route *resource = NULL;
     char allow[64];
     c->rt = rc == 0 ? find_route(&sg, req->method, c, &resource, allow, sizeof allow) : NULL;
-    segments_free(&sg);
+    jn_path_segments_free(&sg);
     if (!resource) {
         finish_error(c, 404, "no such endpoint (see the KServe v2 REST paths under /v2, and /v1/models, "
                              "/v1/pipelines, /metrics)");
@@ -857,13 +672,13 @@ void jn_http_router_handle(jn_http_request *req)
     }
     bool has_body = strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0;
     if (c->rt->flags & R_BINARY)
-        c->header_len = header_length(req);
+        c->header_len = jn_http_header_length(req);
     if (c->header_len == -2) {
         finish_error(c, 400, "Inference-Header-Content-Length must be a decimal byte count");
         return;
     }
     const char *ct = jn_http_header_get(req, "content-type");
-    if (has_body && !content_type_ok(ct, c->header_len >= 0)) {
+    if (has_body && !jn_http_content_type_ok(ct, c->header_len >= 0)) {
         char msg[256];
         snprintf(msg, sizeof msg, "unsupported Content-Type '%.64s': send application/json%s%s", ct,
                  c->header_len >= 0 ? " or application/octet-stream" : "",
