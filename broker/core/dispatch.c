@@ -246,13 +246,7 @@ static void batched_done(jn_batch_item *item, int rc, jn_tensor_list *produced, 
         c->outputs = *produced; /* move */
         jn_tensor_list_init(produced);
     }
-    c->rc = rc;
-    if (rc && !c->err.code)
-        jn_err_set(&c->err, rc, "model '%s': %s", c->req.model ? c->req.model : "", jn_strerror(rc));
-    if (c->t_started)
-        c->t_computed = jn_now_ns();
-    cache_keep(c);
-    c->ops->done(c);
+    complete(c, rc);
 }
 
 /* Checks the call and queues it in its model's own queue. `here`: on the arriving thread (ops->leaving not yet
