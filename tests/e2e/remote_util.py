@@ -68,6 +68,15 @@ class Process:
     def signal(self, sig):
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
+            if sig == signal.SIGSTOP:  # delivery is asynchronous: return once the process is really stopped
+                for _ in range(500):
+                    try:
+                        with open("/proc/%d/stat" % self.proc.pid) as f:
+                            if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                                break
+                    except OSError:
+                        break
+                    time.sleep(0.002)
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
