@@ -113,10 +113,11 @@ static void attempts_init(attempts *a, const remote_engine *re, const jn_infer_c
     a->backoff_ns = re->opt.backoff_ms * 1000000;
     a->deadline_ns = now + re->opt.timeout_ms * 1000000;
     if (ctx->deadline_ns) {
-        /* The caller's deadline, less a margin for the way back (a tenth of what is left, at most 10 ms), so the
-         * caller reads this engine's DEADLINE_EXCEEDED (naming it) rather than running into its own. */
+        /* The caller's deadline, less a margin for the way back (a tenth of what is left, at most 40 ms), so the
+         * caller reads this engine's DEADLINE_EXCEEDED (naming it) rather than running into its own. 10 ms was too
+         * little on a loaded 2-core machine (the answer's way back through the pump took longer). */
         int64_t margin = (ctx->deadline_ns - now) / 10;
-        a->deadline_ns = ctx->deadline_ns - (margin > 10000000 ? 10000000 : margin < 0 ? 0 : margin);
+        a->deadline_ns = ctx->deadline_ns - (margin > 40000000 ? 40000000 : margin < 0 ? 0 : margin);
     }
     a->st.code = 0;
     a->st.message[0] = '\0';
