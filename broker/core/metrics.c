@@ -12,6 +12,7 @@
 #include "metrics.h"
 
 #include "engine.h"
+#include "process_info.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -570,92 +571,27 @@ static void render_streams(out *o)
     }
 }
 
-/* ---- process gauges, from /proc (Linux); a value that cannot be read is left out ---- */
-
-/* Fields of /proc/self/stat after the command name (which may hold spaces and parentheses): [0] is field 3
- * (state), so field N is [N - 3]. */
-static int self_stat_fields(unsigned long long *fields, int want)
-{
-    char buf[1024];
-    FILE *f = fopen("/proc/self/stat", "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || !p[2])
-        return -1;
-    p += 3; /* past ") " and the one-letter state, onto the space before field 4 */
-    fields[0] = 0;
-    int got = 1;
-    for (; got < want && *p == ' '; got++) {
-        char *end;
-        fields[got] = strtoull(p + 1, &end, 10);
-        if (end == p + 1)
-            return -1;
-        p = end;
-    }
-    return got == want ? 0 : -1;
-}
-
-enum { STAT_NUM_THREADS = 20 - 3, STAT_STARTTIME = 22 - 3, STAT_WANT = STAT_STARTTIME + 1 };
-
-/* Seconds since the epoch when the process started (boot time + start ticks): constant, so computed once. */
-static pthread_once_t start_once = PTHREAD_ONCE_INIT;
-static double start_time; /* 0: unknown */
-
-static void read_start_time(void)
-{
-    unsigned long long fields[STAT_WANT];
-    long hz = sysconf(_SC_CLK_TCK);
-    if (hz <= 0 || self_stat_fields(fields, STAT_WANT))
-        return;
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return;
-    char *line = NULL;
-    size_t cap = 0;
-    unsigned long long btime = 0;
-    while (getline(&line, &cap, f) > 0)
-        if (sscanf(line, "btime %llu", &btime) == 1)
-            break;
-    free(line);
-    fclose(f);
-    if (btime)
-        start_time = (double)btime + (double)fields[STAT_STARTTIME] / (double)hz;
-}
+/* ---- process gauges (process_info.c); a value that cannot be read is left out ---- */
 
 static void render_process(out *o)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size_pages, rss_pages;
-    long page = sysconf(_SC_PAGESIZE);
-    if (f && page > 0 && fscanf(f, "%llu %llu", &size_pages, &rss_pages) == 2) {
+    jn_process_info p;
+    jn_process_info_read(&p);
+    if (p.rss_bytes >= 0) {
         put_family(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-        put(o, "process_resident_memory_bytes %llu\n", rss_pages * (unsigned long long)page);
+        put(o, "process_resident_memory_bytes %lld\n", (long long)p.rss_bytes);
     }
-    if (f)
-        fclose(f);
-
-    unsigned long long fields[STAT_WANT];
-    long hz = sysconf(_SC_CLK_TCK);
-    bool have_stat = self_stat_fields(fields, STAT_WANT) == 0;
-    if (have_stat) {
+    if (p.threads >= 0) {
         put_family(o, "process_threads", "gauge", "Threads in the process.");
-        put(o, "process_threads %llu\n", fields[STAT_NUM_THREADS]);
+        put(o, "process_threads %lld\n", (long long)p.threads);
     }
-    pthread_once(&start_once, read_start_time);
-    if (start_time > 0) {
+    if (p.start_time > 0) {
         put_family(o, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
-        put(o, "process_start_time_seconds %.2f\n", start_time);
+        put(o, "process_start_time_seconds %.2f\n", p.start_time);
     }
-    /* Both on the boot-time clock the kernel counts start ticks on: immune to wall-clock changes. */
-    struct timespec now;
-    if (have_stat && hz > 0 && clock_gettime(CLOCK_BOOTTIME, &now) == 0) {
-        double up = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - (double)fields[STAT_STARTTIME] / (double)hz;
+    if (p.uptime_s >= 0) {
         put_family(o, "junction_uptime_seconds", "gauge", "Seconds since the process started.");
-        put(o, "junction_uptime_seconds %.3f\n", up > 0 ? up : 0.0);
+        put(o, "junction_uptime_seconds %.3f\n", p.uptime_s);
     }
 }
 
@@ -810,20 +746,8 @@ uint64_t jn_metrics_unknown_total(void)
 
 void jn_metrics_process_view(int64_t *rss_bytes, double *uptime_s)
 {
-    *rss_bytes = -1;
-    *uptime_s = -1;
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size_pages, rss_pages;
-    long page = sysconf(_SC_PAGESIZE);
-    if (f && page > 0 && fscanf(f, "%llu %llu", &size_pages, &rss_pages) == 2)
-        *rss_bytes = (int64_t)(rss_pages * (unsigned long long)page);
-    if (f)
-        fclose(f);
-    unsigned long long fields[STAT_WANT];
-    long hz = sysconf(_SC_CLK_TCK);
-    struct timespec now;
-    if (self_stat_fields(fields, STAT_WANT) == 0 && hz > 0 && clock_gettime(CLOCK_BOOTTIME, &now) == 0) {
-        double up = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - (double)fields[STAT_STARTTIME] / (double)hz;
-        *uptime_s = up > 0 ? up : 0.0;
-    }
+    jn_process_info p;
+    jn_process_info_read(&p);
+    *rss_bytes = p.rss_bytes;
+    *uptime_s = p.uptime_s;
 }
