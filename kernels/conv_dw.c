@@ -81,8 +81,8 @@ static void dw_pad_row_any(const jn_k_dw *d, const float *src, float *row)
 #define VF v4f
 #define VI v4i
 #define VL 4
-#define EVEN_LANES {0, 2, 4, 6}
-#define ODD_LANES {1, 3, 5, 7}
+#define EVEN_LANES 0, 2, 4, 6
+#define ODD_LANES 1, 3, 5, 7
 #include "conv_dw_tile.inc"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -92,8 +92,8 @@ static void dw_pad_row_any(const jn_k_dw *d, const float *src, float *row)
 #define VF v8f
 #define VI v8i
 #define VL 8
-#define EVEN_LANES {0, 2, 4, 6, 8, 10, 12, 14}
-#define ODD_LANES {1, 3, 5, 7, 9, 11, 13, 15}
+#define EVEN_LANES 0, 2, 4, 6, 8, 10, 12, 14
+#define ODD_LANES 1, 3, 5, 7, 9, 11, 13, 15
 #include "conv_dw_tile.inc"
 #endif
 
