@@ -324,12 +324,14 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
         model = split_model;
     }
     const json_t *inputs = json_object_get(v, "inputs");
-    if (!inputs)
-        return bad(err, path, "missing 'inputs'");
     char ip[PATH_MAX_LEN];
     child_key(ip, path, "inputs");
-    if (!json_is_object(inputs))
+    if (!inputs || !json_is_object(inputs)) {
+        free(split_model); /* the refusal below returns before the step takes a copy */
+        if (!inputs)
+            return bad(err, path, "missing 'inputs'");
         return bad(err, ip, "expected an object (engine input -> source), got %s", type_of(inputs));
+    }
 
     jn_step_spec *step = jn_pipeline_spec_add_step(spec, id, model, version);
     free(split_model);
