@@ -215,12 +215,12 @@ typedef struct ox_op_ext {
 #define OX_OP_ANY_KIND 4u    /* inputs may be sequences and optionals (else only tensors are accepted) */
 const ox_op_ext *ox_op_ext_find(const ox_op *op); /* NULL for plain operators */
 
-/* The operator table: NULL when op_type is not implemented. */
+/* The operator table: NULL for an op_type the adapter does not have. */
 const ox_op *ox_op_find(const char *op_type);
 /* The table's i-th operator (in table order), NULL past the end: `junction model operators` lists them. */
 const ox_op *ox_op_nth(size_t i);
-/* The ai.onnx.ml domain's operators (ops_ml.c), NULL when not implemented; ox_domain_is_ml says whether a node's
- * domain is that one. */
+/* The ai.onnx.ml domain's operators (ops_ml.c), NULL for one the adapter does not have; ox_domain_is_ml says
+ * whether a node's domain is that one. */
 const ox_op *ox_op_find_ml(const char *op_type);
 bool ox_domain_is_ml(const char *domain);
 /* The ai.onnx.ml table's i-th operator, NULL past the end (ops_ml.c; `junction model operators`). */

@@ -41,7 +41,7 @@ typedef struct run {
     bool *wanted;         /* per step: needed for the requested outputs */
     bool *after;          /* per step: downstream of the streaming step (streaming calls) */
     const char **picked;  /* per step: the candidate a routed step used (its answer's "route.<step>") */
-    int n_todo, n_done, running, offered;
+    int n_to_run, n_done, running, offered;
     int rc;
     jn_err *first_err; /* the caller's: receives the first failure (concurrent runs; may be NULL) */
 } run;
@@ -300,14 +300,14 @@ static void plan_needed(run *r, const bool *exclude)
         for (size_t d = 0; d < p->steps[s].n_deps; d++)
             r->wanted[p->steps[s].deps[d]] = true;
     }
-    r->n_todo = 0;
+    r->n_to_run = 0;
     r->n_done = 0;
     for (size_t s = 0; s < p->n_steps; s++) {
         if (!r->wanted[s] || (exclude && exclude[s])) {
             r->state[s] = S_SKIP;
             continue;
         }
-        r->n_todo++;
+        r->n_to_run++;
         r->missing[s] = 0;
         for (size_t d = 0; d < p->steps[s].n_deps; d++)
             r->missing[s] += !(exclude && exclude[p->steps[s].deps[d]]);
@@ -442,7 +442,7 @@ static int run_concurrent(run *r, jn_err *err)
     r->first_err = err;
     for (;;) {
         work(r);
-        if (r->rc || r->n_done == r->n_todo)
+        if (r->rc || r->n_done == r->n_to_run)
             break;
         pthread_cond_wait(&r->cv, &r->mu); /* a step another thread runs */
     }
