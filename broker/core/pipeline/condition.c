@@ -6,72 +6,20 @@
 #include <string.h>
 
 #include "condition.h"
+#include "json_util.h"
 #include "half.h"
 #include "pipeline.h"
 
 #define PATH_LEN 320
 
-__attribute__((format(printf, 3, 4))) static int bad(jn_err *err, const char *path, const char *fmt, ...)
-{
-    char msg[JN_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return jn_err_set(err, JN_EINVAL, "%s: %s", path, msg);
-}
 
-static const char *type_of(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
-}
 
-/* The fewest significant digits that give x back (0.9 is written "0.9"). */
-static int digits_for(double x)
-{
-    char buf[64];
-    for (int p = 1; p < 17; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, x);
-        if (strtod(buf, NULL) == x)
-            return p;
-    }
-    return 17;
-}
 
-static void value_digits(const json_t *v, int *digits)
-{
-    if (json_is_real(v) && digits_for(json_real_value(v)) > *digits)
-        *digits = digits_for(json_real_value(v));
-    const char *key;
-    json_t *x;
-    size_t i;
-    if (json_is_object(v))
-        json_object_foreach((json_t *)v, key, x) value_digits(x, digits);
-    else if (json_is_array(v))
-        json_array_foreach(v, i, x) value_digits(x, digits);
-}
 
 char *jn__cond_dumps(const json_t *v, size_t flags)
 {
     int digits = 1;
-    value_digits(v, &digits);
+    jn__json_value_digits(v, &digits);
     return json_dumps(v, flags | JSON_REAL_PRECISION(digits));
 }
 
@@ -97,8 +45,8 @@ void jn__cond_free(cond *c)
 static int get_strings(const json_t *v, const char *path, bool nonempty, cond *c, jn_err *err)
 {
     if (!json_is_array(v) || json_array_size(v) == 0)
-        return bad(err, path, "expected a non-empty array of strings, got %s",
-                   json_is_array(v) ? "an empty array" : type_of(v));
+        return jn__json_bad(err, path, "expected a non-empty array of strings, got %s",
+                   json_is_array(v) ? "an empty array" : jn__json_type_of(v));
     c->strs = calloc(json_array_size(v), sizeof *c->strs);
     if (!c->strs)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
@@ -107,9 +55,9 @@ static int get_strings(const json_t *v, const char *path, bool nonempty, cond *c
         char pi[PATH_LEN];
         snprintf(pi, sizeof pi, "%s[%zu]", path, i);
         if (!json_is_string(s))
-            return bad(err, pi, "expected a string, got %s", type_of(s));
+            return jn__json_bad(err, pi, "expected a string, got %s", jn__json_type_of(s));
         if (nonempty && json_string_length(s) == 0)
-            return bad(err, pi, "must not be empty");
+            return jn__json_bad(err, pi, "must not be empty");
         if (!(c->strs[c->n_strs++] = strdup(json_string_value(s))))
             return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
@@ -122,7 +70,7 @@ static int get_number(const json_t *obj, const char *key, const char *path, bool
     if (!v)
         return 0;
     if (!json_is_number(v))
-        return bad(err, path, "%s: expected a number, got %s", key, type_of(v));
+        return jn__json_bad(err, path, "%s: expected a number, got %s", key, jn__json_type_of(v));
     *has = true;
     *out = json_number_value(v);
     return 0;
@@ -133,19 +81,19 @@ static int parse_list(const json_t *v, const char *path, const char *key, int de
     char p[PATH_LEN];
     snprintf(p, sizeof p, "%s.%s", path, key);
     if (json_object_size(v) != 1)
-        return bad(err, path, "'%s' stands alone (no other field beside it)", key);
+        return jn__json_bad(err, path, "'%s' stands alone (no other field beside it)", key);
     const json_t *arr = json_object_get(v, key);
     if (out->op == COND_NOT) {
         if (!json_is_object(arr))
-            return bad(err, p, "expected a condition (an object), got %s", type_of(arr));
+            return jn__json_bad(err, p, "expected a condition (an object), got %s", jn__json_type_of(arr));
         if (!(out->subs = calloc(1, sizeof *out->subs)))
             return jn_err_set(err, JN_ENOMEM, "out of memory");
         out->n_subs = 1;
         return jn__cond_parse(arr, p, depth + 1, &out->subs[0], err);
     }
     if (!json_is_array(arr) || json_array_size(arr) == 0)
-        return bad(err, p, "expected a non-empty array of conditions, got %s",
-                   json_is_array(arr) ? "an empty array" : type_of(arr));
+        return jn__json_bad(err, p, "expected a non-empty array of conditions, got %s",
+                   json_is_array(arr) ? "an empty array" : jn__json_type_of(arr));
     if (!(out->subs = calloc(json_array_size(arr), sizeof *out->subs)))
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     for (size_t i = 0; i < json_array_size(arr); i++) {
@@ -181,17 +129,17 @@ static int parse_leaf(const json_t *v, const char *path, cond *out, jn_err *err)
         for (const char *const *k = known; *k && !found; k++)
             found = strcmp(key, *k) == 0;
         if (!found)
-            return bad(err, path,
+            return jn__json_bad(err, path,
                        "unknown field '%s' (known: from; label, score_above, score_below for a CLASSIFICATION; "
                        "equals, matches for a TEXT; above, below, equals for a number; or all, any, not)",
                        key);
     }
     const json_t *from = json_object_get(v, "from");
     if (!from)
-        return bad(err, path, "missing 'from' (the port the condition reads: an input or 'step.port')");
+        return jn__json_bad(err, path, "missing 'from' (the port the condition reads: an input or 'step.port')");
     if (!json_is_string(from) || json_string_length(from) == 0)
-        return bad(err, path, "from: expected a non-empty string, got %s",
-                   json_is_string(from) ? "an empty string" : type_of(from));
+        return jn__json_bad(err, path, "from: expected a non-empty string, got %s",
+                   json_is_string(from) ? "an empty string" : jn__json_type_of(from));
     if (!(out->from = strdup(json_string_value(from))))
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     const json_t *equals = json_object_get(v, "equals");
@@ -199,11 +147,11 @@ static int parse_leaf(const json_t *v, const char *path, cond *out, jn_err *err)
     bool txt = json_object_get(v, "matches") || (equals && !json_is_number(equals));
     bool num = json_object_get(v, "above") || json_object_get(v, "below") || (equals && json_is_number(equals));
     if (cls + txt + num > 1)
-        return bad(err, path,
+        return jn__json_bad(err, path,
                    "mixes tests of different kinds (label/score_* test a CLASSIFICATION, equals [strings]/matches a "
                    "TEXT, above/below/equals <number> a number); combine them with \"all\"");
     if (!cls && !txt && !num)
-        return bad(err, path, "tests nothing: give label/score_above/score_below, equals/matches, or above/below");
+        return jn__json_bad(err, path, "tests nothing: give label/score_above/score_below, equals/matches, or above/below");
     char p[PATH_LEN];
     int rc = 0;
     if (cls) {
@@ -216,7 +164,7 @@ static int parse_leaf(const json_t *v, const char *path, cond *out, jn_err *err)
             (rc = get_number(v, "score_below", path, &out->has_below, &out->below, err)))
             return rc;
         if (out->has_above && out->has_below && out->above >= out->below)
-            return bad(err, path, "score_above %g and score_below %g: no score is both", out->above, out->below);
+            return jn__json_bad(err, path, "score_above %g and score_below %g: no score is both", out->above, out->below);
     } else if (txt) {
         out->op = COND_TEXT;
         if (equals) {
@@ -228,17 +176,17 @@ static int parse_leaf(const json_t *v, const char *path, cond *out, jn_err *err)
         if (re) {
             snprintf(p, sizeof p, "%s.matches", path);
             if (!json_is_string(re))
-                return bad(err, p, "expected a string (a POSIX extended regex), got %s", type_of(re));
+                return jn__json_bad(err, p, "expected a string (a POSIX extended regex), got %s", jn__json_type_of(re));
             int erc = regcomp(&out->re, json_string_value(re), REG_EXTENDED | REG_NOSUB);
             if (erc) {
                 char why[160];
                 regerror(erc, &out->re, why, sizeof why);
-                return bad(err, p, "'%s' is not a POSIX extended regex: %s", json_string_value(re), why);
+                return jn__json_bad(err, p, "'%s' is not a POSIX extended regex: %s", json_string_value(re), why);
             }
             out->has_re = true;
         }
         if (equals && re)
-            return bad(err, path, "give 'equals' or 'matches', not both (combine them with \"any\" or \"all\")");
+            return jn__json_bad(err, path, "give 'equals' or 'matches', not both (combine them with \"any\" or \"all\")");
     } else {
         out->op = COND_SCALAR;
         if ((rc = get_number(v, "above", path, &out->has_above, &out->above, err)) ||
@@ -256,9 +204,9 @@ int jn__cond_parse(const json_t *v, const char *path, int depth, cond *out, jn_e
     memset(out, 0, sizeof *out);
     out->src_step = -1;
     if (!json_is_object(v))
-        return bad(err, path, "expected a condition (an object), got %s", type_of(v));
+        return jn__json_bad(err, path, "expected a condition (an object), got %s", jn__json_type_of(v));
     if (depth >= JN_COND_MAX_DEPTH)
-        return bad(err, path, "conditions nest more than %d deep", JN_COND_MAX_DEPTH);
+        return jn__json_bad(err, path, "conditions nest more than %d deep", JN_COND_MAX_DEPTH);
     int rc;
     if (json_object_get(v, "all")) {
         out->op = COND_ALL;
@@ -273,7 +221,7 @@ int jn__cond_parse(const json_t *v, const char *path, int depth, cond *out, jn_e
         rc = parse_leaf(v, path, out, err);
     }
     if (!rc && depth == 0 && count_leaves(out) > JN_COND_MAX_LEAVES)
-        rc = bad(err, path, "%zu tests; a condition holds at most %d", count_leaves(out), JN_COND_MAX_LEAVES);
+        rc = jn__json_bad(err, path, "%zu tests; a condition holds at most %d", count_leaves(out), JN_COND_MAX_LEAVES);
     return rc;
 }
 
@@ -492,7 +440,7 @@ int jn_step_spec_when_from_text(jn_step_spec *step, const char *text, const char
     json_error_t jerr;
     json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!v)
-        return bad(err, what, "not JSON: %s", jerr.text);
+        return jn__json_bad(err, what, "not JSON: %s", jerr.text);
     cond c;
     int rc = jn__cond_parse(v, what, 0, &c, err);
     jn__cond_free(&c);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "condition.h"
+#include "json_util.h"
 #include "model_config.h"
 #include "pipeline.h"
 #include "route.h"
@@ -27,21 +28,7 @@
 /* Room for a path like "steps[12].inputs.some_port.cast". Longer paths are truncated in messages. */
 #define PATH_MAX_LEN 320
 
-/* The path of the document itself is "" and shows as "pipeline JSON". */
-static const char *shown(const char *path)
-{
-    return *path ? path : "pipeline JSON";
-}
 
-__attribute__((format(printf, 3, 4))) static int bad(jn_err *err, const char *path, const char *fmt, ...)
-{
-    char msg[JN_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return jn_err_set(err, JN_EINVAL, "%s: %s", shown(path), msg);
-}
 
 static int oom(jn_err *err)
 {
@@ -61,27 +48,6 @@ static void child_index(char *out, const char *path, size_t i)
     snprintf(out, PATH_MAX_LEN, "%s[%zu]", path, i);
 }
 
-static const char *type_of(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
-}
 
 /* Rejects keys outside `known` (NULL-terminated), listing the known ones. */
 static int check_fields(const json_t *obj, const char *path, const char *const *known, jn_err *err)
@@ -97,7 +63,7 @@ static int check_fields(const json_t *obj, const char *path, const char *const *
             size_t used = 0;
             for (const char *const *k = known; *k && used < sizeof list; k++)
                 used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", k == known ? "" : ", ", *k);
-            return bad(err, path, "unknown field '%s' (known: %s)", key, list);
+            return jn__json_bad(err, path, "unknown field '%s' (known: %s)", key, list);
         }
     }
     return 0;
@@ -105,7 +71,7 @@ static int check_fields(const json_t *obj, const char *path, const char *const *
 
 static int expect_object(const json_t *v, const char *path, jn_err *err)
 {
-    return json_is_object(v) ? 0 : bad(err, path, "expected an object, got %s", type_of(v));
+    return json_is_object(v) ? 0 : jn__json_bad(err, path, "expected an object, got %s", jn__json_type_of(v));
 }
 
 /* The array at obj[key] (required). */
@@ -114,10 +80,10 @@ static int get_array(const json_t *obj, const char *path, const char *key, const
     char p[PATH_MAX_LEN];
     const json_t *v = json_object_get(obj, key);
     if (!v)
-        return bad(err, path, "missing '%s'", key);
+        return jn__json_bad(err, path, "missing '%s'", key);
     child_key(p, path, key);
     if (!json_is_array(v))
-        return bad(err, p, "expected an array, got %s", type_of(v));
+        return jn__json_bad(err, p, "expected an array, got %s", jn__json_type_of(v));
     *out = v;
     return 0;
 }
@@ -132,12 +98,12 @@ static int get_string(const json_t *obj, const char *path, const char *key, int 
     const json_t *v = json_object_get(obj, key);
     *out = NULL;
     if (!v)
-        return how & REQUIRED ? bad(err, path, "missing '%s'", key) : 0;
+        return how & REQUIRED ? jn__json_bad(err, path, "missing '%s'", key) : 0;
     child_key(p, path, key);
     if (!json_is_string(v))
-        return bad(err, p, "expected a string, got %s", type_of(v));
+        return jn__json_bad(err, p, "expected a string, got %s", jn__json_type_of(v));
     if ((how & NONEMPTY) && json_string_length(v) == 0)
-        return bad(err, p, "must not be empty");
+        return jn__json_bad(err, p, "must not be empty");
     *out = json_string_value(v);
     return 0;
 }
@@ -154,7 +120,7 @@ static int get_datatype(const json_t *obj, const char *path, const char *key, bo
     if (*out == JN_DTYPE_INVALID) {
         char p[PATH_MAX_LEN];
         child_key(p, path, key);
-        return bad(err, p, "unknown datatype '%s' (a v2 name such as FP32, INT64, BYTES)", name);
+        return jn__json_bad(err, p, "unknown datatype '%s' (a v2 name such as FP32, INT64, BYTES)", name);
     }
     return 0;
 }
@@ -170,7 +136,7 @@ static int parse_input(const json_t *v, const char *path, jn_pipeline_spec *spec
         return rc;
     if (jn_signature_find_input(&spec->inputs, name)) {
         child_key(p, path, "name");
-        return bad(err, p, "input '%s' is declared twice", name);
+        return jn__json_bad(err, p, "input '%s' is declared twice", name);
     }
 
     if ((rc = get_string(v, path, "kind", REQUIRED, &kind_name, err)))
@@ -178,7 +144,7 @@ static int parse_input(const json_t *v, const char *path, jn_pipeline_spec *spec
     jn_kind kind = jn_kind_from_name(kind_name);
     if (kind == JN_KIND_INVALID) {
         child_key(p, path, "kind");
-        return bad(err, p, "unknown kind '%s' (known: TENSOR, TEXT, IMAGE, IMAGE_TENSOR, CLASSIFICATION, EMBEDDING)",
+        return jn__json_bad(err, p, "unknown kind '%s' (known: TENSOR, TEXT, IMAGE, IMAGE_TENSOR, CLASSIFICATION, EMBEDDING)",
                    kind_name);
     }
     jn_dtype dtype;
@@ -186,26 +152,26 @@ static int parse_input(const json_t *v, const char *path, jn_pipeline_spec *spec
         return rc;
     if ((kind == JN_KIND_TEXT || kind == JN_KIND_IMAGE) && dtype != JN_DTYPE_BYTES) {
         child_key(p, path, "datatype");
-        return bad(err, p, "kind %s needs datatype BYTES, got %s", kind_name, jn_dtype_name(dtype));
+        return jn__json_bad(err, p, "kind %s needs datatype BYTES, got %s", kind_name, jn_dtype_name(dtype));
     }
 
-    const json_t *shape_json;
+    const json_t *shape_json = NULL;
     if ((rc = get_array(v, path, "shape", &shape_json, err)))
         return rc;
     char sp[PATH_MAX_LEN];
     child_key(sp, path, "shape");
     size_t ndim = json_array_size(shape_json);
     if (ndim > JN_MAX_DIMS)
-        return bad(err, sp, "rank %zu is more than %d", ndim, JN_MAX_DIMS);
+        return jn__json_bad(err, sp, "rank %zu is more than %d", ndim, JN_MAX_DIMS);
     int64_t shape[JN_MAX_DIMS];
     for (size_t i = 0; i < ndim; i++) {
         const json_t *d = json_array_get(shape_json, i);
         child_index(p, sp, i);
         if (!json_is_integer(d))
-            return bad(err, p, "expected an integer (-1 = any size), got %s", type_of(d));
+            return jn__json_bad(err, p, "expected an integer (-1 = any size), got %s", jn__json_type_of(d));
         json_int_t n = json_integer_value(d);
         if (n < -1)
-            return bad(err, p, "dimension %lld is not allowed (use -1 for any size)", (long long)n);
+            return jn__json_bad(err, p, "dimension %lld is not allowed (use -1 for any size)", (long long)n);
         shape[i] = (int64_t)n;
     }
 
@@ -216,7 +182,7 @@ static int parse_input(const json_t *v, const char *path, jn_pipeline_spec *spec
     if (labels_json) {
         child_key(sp, path, "labels");
         if (!json_is_array(labels_json))
-            return bad(err, sp, "expected an array of strings, got %s", type_of(labels_json));
+            return jn__json_bad(err, sp, "expected an array of strings, got %s", jn__json_type_of(labels_json));
         n_labels = json_array_size(labels_json);
         labels = calloc(n_labels ? n_labels : 1, sizeof *labels);
         if (!labels)
@@ -226,7 +192,7 @@ static int parse_input(const json_t *v, const char *path, jn_pipeline_spec *spec
             if (!json_is_string(l)) {
                 free(labels);
                 child_index(p, sp, i);
-                return bad(err, p, "expected a string, got %s", type_of(l));
+                return jn__json_bad(err, p, "expected a string, got %s", jn__json_type_of(l));
             }
             labels[i] = json_string_value(l);
         }
@@ -253,7 +219,7 @@ static int parse_binding(const char *port, const json_t *v, const char *path, jn
     if (json_is_string(v))
         return jn_step_spec_bind(step, port, json_string_value(v)) ? 0 : oom(err);
     if (!json_is_object(v))
-        return bad(err, path, "expected a string or an object, got %s", type_of(v));
+        return jn__json_bad(err, path, "expected a string or an object, got %s", jn__json_type_of(v));
     jn_dtype cast;
     if ((rc = check_fields(v, path, known, err)) ||
         (rc = get_string(v, path, "from", REQUIRED, &from, err)) ||
@@ -264,13 +230,13 @@ static int parse_binding(const char *port, const json_t *v, const char *path, jn
     if (scale) {
         child_key(p, path, "scale");
         if (!json_is_number(scale))
-            return bad(err, p, "expected a number, got %s", type_of(scale));
+            return jn__json_bad(err, p, "expected a number, got %s", jn__json_type_of(scale));
         if (json_number_value(scale) == 0)
-            return bad(err, p, "must not be 0 (it would erase the data; leave it out for no scaling)");
+            return jn__json_bad(err, p, "must not be 0 (it would erase the data; leave it out for no scaling)");
     }
     if (offset && !json_is_number(offset)) {
         child_key(p, path, "offset");
-        return bad(err, p, "expected a number, got %s", type_of(offset));
+        return jn__json_bad(err, p, "expected a number, got %s", jn__json_type_of(offset));
     }
     jn_binding *b = jn_step_spec_bind(step, port, from);
     if (!b)
@@ -298,15 +264,15 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
     if (rt) { /* a split / sticky / mirror over models: its first candidate stands for the step's model */
         child_key(p, path, "route");
         if (json_object_get(v, "model"))
-            return bad(err, path, "give 'model' or 'route', not both");
+            return jn__json_bad(err, path, "give 'model' or 'route', not both");
         if (json_object_get(v, "version"))
-            return bad(err, path, "'version' goes with 'model', not with 'route'");
+            return jn__json_bad(err, path, "'version' goes with 'model', not with 'route'");
         if ((rc = jn__route_parse(rt, p, &model, err)))
             return rc;
     } else if ((rc = get_string(v, path, "model", NONEMPTY, &model, err))) {
         return rc;
     } else if (!model) {
-        return bad(err, path, "missing 'model' (or 'route')");
+        return jn__json_bad(err, path, "missing 'model' (or 'route')");
     }
     if ((rc = get_string(v, path, "version", OPTIONAL, &version, err)))
         return rc;
@@ -315,9 +281,9 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
     if (at) {
         child_key(p, path, "model");
         if (version)
-            return bad(err, p, "'%s' names a version and so does 'version'; give it once", model);
+            return jn__json_bad(err, p, "'%s' names a version and so does 'version'; give it once", model);
         if (at == model || !at[1] || strchr(at + 1, '@'))
-            return bad(err, p, "'%s': expected model@version", model);
+            return jn__json_bad(err, p, "'%s': expected model@version", model);
         if (!(split_model = strndup(model, (size_t)(at - model))))
             return oom(err);
         version = at + 1;
@@ -329,8 +295,8 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
     if (!inputs || !json_is_object(inputs)) {
         free(split_model); /* the refusal below returns before the step takes a copy */
         if (!inputs)
-            return bad(err, path, "missing 'inputs'");
-        return bad(err, ip, "expected an object (engine input -> source), got %s", type_of(inputs));
+            return jn__json_bad(err, path, "missing 'inputs'");
+        return jn__json_bad(err, ip, "expected an object (engine input -> source), got %s", jn__json_type_of(inputs));
     }
 
     jn_step_spec *step = jn_pipeline_spec_add_step(spec, id, model, version);
@@ -348,7 +314,7 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
     json_t *src;
     json_object_foreach((json_t *)inputs, port, src) {
         if (!*port)
-            return bad(err, ip, "an input name is empty");
+            return jn__json_bad(err, ip, "an input name is empty");
         /* JSON_REJECT_DUPLICATES already refuses a port bound twice (at parse time, with its line). */
         child_key(p, ip, port);
         if ((rc = parse_binding(port, src, p, step, err)))
@@ -383,22 +349,22 @@ static int parse_output(const json_t *v, const char *path, jn_pipeline_spec *spe
     const json_t *from = json_object_get(v, "from"), *optional = json_object_get(v, "optional");
     child_key(p, path, "from");
     if (!from)
-        return bad(err, path, "missing 'from'");
+        return jn__json_bad(err, path, "missing 'from'");
     if (json_is_array(from)) { /* several sources: the first produced */
         if (json_array_size(from) == 0)
-            return bad(err, p, "expected one source or a non-empty array of sources, got an empty array");
+            return jn__json_bad(err, p, "expected one source or a non-empty array of sources, got an empty array");
         for (size_t i = 0; i < json_array_size(from); i++)
             if (!json_is_string(json_array_get(from, i))) {
                 char pi[PATH_MAX_LEN];
                 child_index(pi, p, i);
-                return bad(err, pi, "expected a string ('step.port'), got %s", type_of(json_array_get(from, i)));
+                return jn__json_bad(err, pi, "expected a string ('step.port'), got %s", jn__json_type_of(json_array_get(from, i)));
             }
     } else if (!json_is_string(from)) {
-        return bad(err, p, "expected a string or an array of strings, got %s", type_of(from));
+        return jn__json_bad(err, p, "expected a string or an array of strings, got %s", jn__json_type_of(from));
     }
     if (optional && !json_is_boolean(optional)) {
         child_key(p, path, "optional");
-        return bad(err, p, "expected a boolean, got %s", type_of(optional));
+        return jn__json_bad(err, p, "expected a boolean, got %s", jn__json_type_of(optional));
     }
     const char *first = json_is_string(from) ? json_string_value(from) : json_string_value(json_array_get(from, 0));
     if (jn_pipeline_spec_add_output(spec, name, first))
@@ -415,7 +381,7 @@ typedef int (*parse_elem_fn)(const json_t *v, const char *path, jn_pipeline_spec
 static int parse_list(const json_t *root, const char *key, parse_elem_fn parse, jn_pipeline_spec *spec,
                       jn_err *err)
 {
-    const json_t *arr;
+    const json_t *arr = NULL;
     int rc = get_array(root, "", key, &arr, err);
     if (rc)
         return rc;
@@ -435,25 +401,25 @@ static int parse_models(const json_t *root, jn_pipeline_spec *spec, jn_err *err)
     if (!models)
         return 0;
     if (!json_is_object(models))
-        return bad(err, "models", "expected an object (step id or model name -> its serving), got %s",
-                   type_of(models));
+        return jn__json_bad(err, "models", "expected an object (step id or model name -> its serving), got %s",
+                   jn__json_type_of(models));
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)models, key, v) {
         char p[PATH_MAX_LEN];
         child_key(p, "models", key);
         if (!*key)
-            return bad(err, "models", "a key is empty");
+            return jn__json_bad(err, "models", "a key is empty");
         if (!json_is_object(v))
-            return bad(err, p, "expected an object, got %s", type_of(v));
+            return jn__json_bad(err, p, "expected an object, got %s", jn__json_type_of(v));
         const char *k;
         json_t *f;
         json_object_foreach(v, k, f) {
             if (!jn_model_config_key(k))
-                return bad(err, p, "'%s' is not a field (dynamic_batching, instances)", k);
+                return jn__json_bad(err, p, "'%s' is not a field (dynamic_batching, instances)", k);
         }
         if (json_object_get(v, "response_cache"))
-            return bad(err, p, "response_cache: a pipeline is cached as a whole (its own configuration), not per step");
+            return jn__json_bad(err, p, "response_cache: a pipeline is cached as a whole (its own configuration), not per step");
         jn_model_config cfg;
         jn_err cerr;
         jn_err_clear(&cerr);
@@ -474,7 +440,7 @@ static int parse_root(const json_t *root, jn_pipeline_spec *spec, jn_err *err)
     const char *name, *description;
     int rc;
     if (!json_is_object(root))
-        return bad(err, "", "expected an object at the top level, got %s", type_of(root));
+        return jn__json_bad(err, "", "expected an object at the top level, got %s", jn__json_type_of(root));
     if ((rc = check_fields(root, "", known, err)) ||
         (rc = get_string(root, "", "name", REQUIRED | NONEMPTY, &name, err)) ||
         (rc = get_string(root, "", "description", OPTIONAL, &description, err)))
@@ -494,14 +460,14 @@ int jn_pipeline_spec_from_json(const char *text, size_t len, jn_pipeline_spec *s
     if (!text)
         text = "";
     if (len > PIPELINE_JSON_MAX_BYTES)
-        return bad(err, "", "the text is %zu bytes, more than the limit of %zu MiB", len,
+        return jn__json_bad(err, "", "the text is %zu bytes, more than the limit of %zu MiB", len,
                    PIPELINE_JSON_MAX_BYTES >> 20);
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (jerr.line > 0 && jerr.column >= 0)
-            return bad(err, "", "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
-        return bad(err, "", "%s", jerr.text);
+            return jn__json_bad(err, "", "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        return jn__json_bad(err, "", "%s", jerr.text);
     }
     int rc = parse_root(root, spec, err);
     json_decref(root);
@@ -528,31 +494,7 @@ static json_t *str(const char *s)
     return json_string(s ? s : "");
 }
 
-/* The fewest significant digits that give x back, so 0.1 is written "0.1" and not "0.10000000000000001". */
-static int digits_for(double x)
-{
-    char buf[64];
-    for (int p = 1; p < 17; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, x);
-        if (strtod(buf, NULL) == x)
-            return p;
-    }
-    return 17;
-}
 
-/* Raises *digits to what every number inside v needs (a condition's thresholds). */
-static void value_digits(const json_t *v, int *digits)
-{
-    if (json_is_real(v) && digits_for(json_real_value(v)) > *digits)
-        *digits = digits_for(json_real_value(v));
-    const char *key;
-    json_t *x;
-    size_t i;
-    if (json_is_object(v))
-        json_object_foreach((json_t *)v, key, x) value_digits(x, digits);
-    else if (json_is_array(v))
-        json_array_foreach(v, i, x) value_digits(x, digits);
-}
 
 static json_t *binding_json(const jn_binding *b, int *digits)
 {
@@ -566,13 +508,13 @@ static json_t *binding_json(const jn_binding *b, int *digits)
         ok = put(o, "cast", str(jn_dtype_name(b->cast)));
     if (ok && b->has_scale) {
         ok = put(o, "scale", json_real(b->scale));
-        if (digits_for(b->scale) > *digits)
-            *digits = digits_for(b->scale);
+        if (jn__json_digits_for(b->scale) > *digits)
+            *digits = jn__json_digits_for(b->scale);
     }
     if (ok && b->offset != 0) {
         ok = put(o, "offset", json_real(b->offset));
-        if (digits_for(b->offset) > *digits)
-            *digits = digits_for(b->offset);
+        if (jn__json_digits_for(b->offset) > *digits)
+            *digits = jn__json_digits_for(b->offset);
     }
     if (!ok) {
         json_decref(o);
@@ -614,7 +556,7 @@ static json_t *step_json(const jn_step_spec *s, int *digits)
     if (ok && s->route) {
         json_t *rt = json_loads(s->route, 0, NULL);
         if (rt)
-            value_digits(rt, digits);
+            jn__json_value_digits(rt, digits);
         ok = put(o, "route", rt);
     } else if (ok) {
         ok = put(o, "model", str(s->model));
@@ -628,7 +570,7 @@ static json_t *step_json(const jn_step_spec *s, int *digits)
     if (ok && s->when) {
         json_t *when = json_loads(s->when, 0, NULL);
         if (when)
-            value_digits(when, digits);
+            jn__json_value_digits(when, digits);
         ok = put(o, "when", when);
     }
     if (!ok) {

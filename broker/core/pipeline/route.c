@@ -10,95 +10,74 @@
 #include "condition.h"
 #include "pipeline.h"
 #include "route.h"
+#include "json_util.h"
 
 #define PATH_LEN 320
 
-__attribute__((format(printf, 3, 4))) static int bad(jn_err *err, const char *path, const char *fmt, ...)
-{
-    char msg[JN_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return jn_err_set(err, JN_EINVAL, "%s: %s", path, msg);
-}
 
-static const char *kind_of(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
 
 static bool nonempty_string(const json_t *v)
 {
     return json_is_string(v) && json_string_length(v) > 0;
 }
 
+/* What a value is, in the route's messages (an integer is "a number" there). */
+static const char *kind_of(const json_t *v)
+{
+    return json_is_integer(v) ? "a number" : jn__json_type_of(v);
+}
+
 int jn__route_parse(const json_t *v, const char *path, const char **first, jn_err *err)
 {
     char p[PATH_LEN];
     if (!json_is_object(v))
-        return bad(err, path, "expected an object ({\"split\": [...], \"sticky\"?, \"mirror\"?}), got %s", kind_of(v));
+        return jn__json_bad(err, path, "expected an object ({\"split\": [...], \"sticky\"?, \"mirror\"?}), got %s", kind_of(v));
     const char *key;
     json_t *f;
     json_object_foreach((json_t *)v, key, f) {
         if (strcmp(key, "split") && strcmp(key, "sticky") && strcmp(key, "mirror"))
-            return bad(err, path, "unknown field '%s' (known: split, sticky, mirror)", key);
+            return jn__json_bad(err, path, "unknown field '%s' (known: split, sticky, mirror)", key);
     }
     const json_t *split = json_object_get(v, "split"), *sticky = json_object_get(v, "sticky"),
                  *mirror = json_object_get(v, "mirror");
     snprintf(p, sizeof p, "%s.split", path);
     if (!split)
-        return bad(err, path, "missing 'split' (the candidates: [{\"model\", \"weight\"}, ...])");
+        return jn__json_bad(err, path, "missing 'split' (the candidates: [{\"model\", \"weight\"}, ...])");
     if (!json_is_array(split) || json_array_size(split) == 0)
-        return bad(err, p, "expected a non-empty array of {\"model\", \"weight\"}, got %s",
+        return jn__json_bad(err, p, "expected a non-empty array of {\"model\", \"weight\"}, got %s",
                    json_is_array(split) ? "an empty array" : kind_of(split));
     if (json_array_size(split) > JN_ROUTE_MAX_CANDIDATES)
-        return bad(err, p, "%zu candidates; at most %d", json_array_size(split), JN_ROUTE_MAX_CANDIDATES);
+        return jn__json_bad(err, p, "%zu candidates; at most %d", json_array_size(split), JN_ROUTE_MAX_CANDIDATES);
     double total = 0;
     for (size_t i = 0; i < json_array_size(split); i++) {
         const json_t *c = json_array_get(split, i);
         char pi[PATH_LEN];
         snprintf(pi, sizeof pi, "%s[%zu]", p, i);
         if (!json_is_object(c))
-            return bad(err, pi, "expected an object {\"model\", \"weight\"}, got %s", kind_of(c));
+            return jn__json_bad(err, pi, "expected an object {\"model\", \"weight\"}, got %s", kind_of(c));
         json_object_foreach((json_t *)c, key, f) {
             if (strcmp(key, "model") && strcmp(key, "weight"))
-                return bad(err, pi, "unknown field '%s' (known: model, weight)", key);
+                return jn__json_bad(err, pi, "unknown field '%s' (known: model, weight)", key);
         }
         const json_t *m = json_object_get(c, "model"), *w = json_object_get(c, "weight");
         if (!nonempty_string(m))
-            return bad(err, pi, m ? "model: expected a non-empty string" : "missing 'model'");
+            return jn__json_bad(err, pi, m ? "model: expected a non-empty string" : "missing 'model'");
         if (!w)
-            return bad(err, pi, "missing 'weight'");
+            return jn__json_bad(err, pi, "missing 'weight'");
         if (!json_is_number(w) || !(json_number_value(w) >= 0) || !isfinite(json_number_value(w)))
-            return bad(err, pi, "weight: expected a number >= 0, got %s", json_is_number(w) ? "a negative one" : kind_of(w));
+            return jn__json_bad(err, pi, "weight: expected a number >= 0, got %s", json_is_number(w) ? "a negative one" : kind_of(w));
         for (size_t j = 0; j < i; j++)
             if (strcmp(json_string_value(json_object_get(json_array_get(split, j), "model")), json_string_value(m)) == 0)
-                return bad(err, pi, "model '%s' is a candidate twice", json_string_value(m));
+                return jn__json_bad(err, pi, "model '%s' is a candidate twice", json_string_value(m));
         total += json_number_value(w);
     }
     if (!(total > 0))
-        return bad(err, p, "the weights add up to 0; at least one must be positive");
+        return jn__json_bad(err, p, "the weights add up to 0; at least one must be positive");
     if (sticky && !nonempty_string(sticky))
-        return bad(err, path, "sticky: expected a request parameter's name (a non-empty string), got %s",
+        return jn__json_bad(err, path, "sticky: expected a request parameter's name (a non-empty string), got %s",
                    kind_of(sticky));
     if (mirror && !nonempty_string(mirror))
-        return bad(err, path, "mirror: expected a model name (a non-empty string), got %s", kind_of(mirror));
+        return jn__json_bad(err, path, "mirror: expected a model name (a non-empty string), got %s", kind_of(mirror));
     *first = json_string_value(json_object_get(json_array_get(split, 0), "model"));
     return 0;
 }
@@ -364,11 +343,11 @@ int jn_step_spec_route_from_text(jn_step_spec *step, const char *text, const cha
     json_error_t jerr;
     json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!v)
-        return bad(err, what, "not JSON: %s", jerr.text);
+        return jn__json_bad(err, what, "not JSON: %s", jerr.text);
     const char *first;
     int rc = jn__route_parse(v, what, &first, err);
     if (!rc && *step->model && strcmp(step->model, first) != 0)
-        rc = bad(err, what, "the step's model '%s' is not the route's first candidate '%s' (leave model empty)",
+        rc = jn__json_bad(err, what, "the step's model '%s' is not the route's first candidate '%s' (leave model empty)",
                  step->model, first);
     char *canon = rc ? NULL : jn__cond_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER), *model = rc ? NULL : strdup(first);
     if (!rc && (!canon || !model || jn_step_spec_set_route(step, canon)))
