@@ -423,21 +423,20 @@ int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_
 
 void jn_call_finish(jn_call *c)
 {
+    int64_t total = jn_now_ns() - c->t_created; /* one clock read for the statistics and the metrics */
+    int64_t queue = c->t_started ? c->t_started - c->t_created : -1;
     if (c->model) {
-        int64_t now = jn_now_ns();
         /* An execution the dispatcher ran itself (the batcher records its own, cache hits none). */
         if (c->rc == 0 && c->t_computed && !c->recorded_execution && !c->ops->run) {
             uint64_t rows = request_rows(&c->req.inputs);
             jn_infer_stats_execution(&c->model->infer, rows, 1, 0, c->t_computed - c->t_started, 0);
             jn_metrics_batch(c->stats, rows);
         }
-        jn_infer_stats_request(&c->model->infer, c->rc == 0, now - c->t_created,
-                               c->t_started ? c->t_started - c->t_created : -1);
+        jn_infer_stats_request(&c->model->infer, c->rc == 0, total, queue);
     }
     if (c->stats) {
-        int64_t queue = c->t_started ? c->t_started - c->t_created : -1;
         int64_t compute = c->t_started && c->t_computed ? c->t_computed - c->t_started : -1;
-        jn_metrics_request_end(c->stats, c->ops->door, c->rc == 0, queue, compute, jn_now_ns() - c->t_created);
+        jn_metrics_request_end(c->stats, c->ops->door, c->rc == 0, queue, compute, total);
         c->stats = NULL;
     }
     if (c->admitted) {

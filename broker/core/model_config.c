@@ -161,24 +161,39 @@ int jn_model_config_parse(const json_t *obj, const char *where, jn_model_config 
     return 0;
 }
 
+/* A whole document: the serving keys only (anything else is refused), then jn_model_config_parse. */
+static int parse_whole(json_t *obj, const char *where, jn_model_config *out, jn_err *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (!jn_model_config_key(key))
+            return jn_err_set(err, JN_EINVAL, "%s: '%s' is not a field (dynamic_batching, instances, response_cache)",
+                              where, key);
+    }
+    return jn_model_config_parse(obj, where, out, err);
+}
+
 int jn_model_config_parse_text(const char *text, size_t len, const char *where, jn_model_config *out, jn_err *err)
 {
     json_error_t jerr;
     json_t *obj = json_loadb(text, len, 0, &jerr);
     if (!obj)
         return jn_err_set(err, JN_EINVAL, "%s: line %d: %s", where, jerr.line, jerr.text);
-    const char *key;
-    json_t *v;
-    int rc = 0;
-    json_object_foreach(obj, key, v) {
-        if (!jn_model_config_key(key)) {
-            rc = jn_err_set(err, JN_EINVAL, "%s: '%s' is not a field (dynamic_batching, instances, response_cache)",
-                            where, key);
-            break;
-        }
-    }
-    if (!rc)
-        rc = jn_model_config_parse(obj, where, out, err);
+    int rc = parse_whole(obj, where, out, err);
+    json_decref(obj);
+    return rc;
+}
+
+int jn_model_config_parse_file(const char *path, jn_model_config *out, jn_err *err)
+{
+    json_error_t jerr;
+    json_t *obj = json_load_file(path, 0, &jerr);
+    if (!obj && jerr.line < 0) /* not opened or not read */
+        return jn_err_set(err, JN_EIO, "%s: %s", path, jerr.text);
+    if (!obj)
+        return jn_err_set(err, JN_EINVAL, "%s: line %d: %s", path, jerr.line, jerr.text);
+    int rc = parse_whole(obj, path, out, err);
     json_decref(obj);
     return rc;
 }

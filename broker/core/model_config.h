@@ -71,6 +71,8 @@ bool jn_model_config_key(const char *key);
 int jn_model_config_parse(const struct json_t *obj, const char *where, jn_model_config *out, jn_err *err);
 /* The same from JSON text (a file given to --model-config): unknown top-level keys are refused. */
 int jn_model_config_parse_text(const char *text, size_t len, const char *where, jn_model_config *out, jn_err *err);
+/* The same from a file (`serve --model-config NAME=FILE`); messages name the path. JN_EIO when it cannot be read. */
+int jn_model_config_parse_file(const char *path, jn_model_config *out, jn_err *err);
 
 /* Can `e` be served with this config? Batching needs an engine that batches (JN_ENGINE_BATCHES: dim 0 of every
  * input and output is the batch) and does not stream; the cache needs one whose answers depend only on the request
