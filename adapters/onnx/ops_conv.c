@@ -12,32 +12,10 @@
 
 #include "onnx_internal.h"
 
-bool ox_conv_dw_fits(const ox_conv2d *c)
+/* The depthwise kernel's description of convolution c (geometry and fused activation). */
+static jn_k_dw dw_of(const ox_conv2d *c)
 {
-    if (!ox_conv_direct_enabled || c->group < 2 || c->C != c->group)
-        return false;
-    jn_k_dw d = {.isa = jn_k_isa(),
-                 .H = c->H,
-                 .W = c->W,
-                 .kh = c->kh,
-                 .kw = c->kw,
-                 .sh = c->sh,
-                 .sw = c->sw,
-                 .dh = c->dh,
-                 .dw = c->dw,
-                 .pt = c->pt,
-                 .pl = c->pl,
-                 .pb = c->pb,
-                 .pr = c->pr,
-                 .OH = c->OH,
-                 .OW = c->OW};
-    return jn_k_dw_valid(&d);
-}
-
-int ox_conv_dw_run(const ox_node *n, const ox_conv2d *c, const float *x, const float *w, const float *bias,
-                   float *y, jn_err *err)
-{
-    jn_k_dw d = {.isa = jn_k_isa(),
+    return (jn_k_dw){.isa = jn_k_isa(),
                  .H = c->H,
                  .W = c->W,
                  .kh = c->kh,
@@ -52,8 +30,22 @@ int ox_conv_dw_run(const ox_node *n, const ox_conv2d *c, const float *x, const f
                  .pr = c->pr,
                  .OH = c->OH,
                  .OW = c->OW,
-                 .relu = c->relu,
-                 .hswish = c->hswish};
+                      .relu = c->relu,
+                      .hswish = c->hswish};
+}
+
+bool ox_conv_dw_fits(const ox_conv2d *c)
+{
+    if (!ox_conv_direct_enabled || c->group < 2 || c->C != c->group)
+        return false;
+    jn_k_dw d = dw_of(c);
+    return jn_k_dw_valid(&d);
+}
+
+int ox_conv_dw_run(const ox_node *n, const ox_conv2d *c, const float *x, const float *w, const float *bias,
+                   float *y, jn_err *err)
+{
+    jn_k_dw d = dw_of(c);
     float *buf = calloc(jn_k_dw_scratch_floats(&d), sizeof(float));
     if (!buf)
         return jn_err_set(err, JN_ENOMEM, "node '%s' (Conv): out of memory for the depthwise buffer", n->name);
