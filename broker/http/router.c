@@ -29,6 +29,7 @@ struct jn_http_router {
     jn_control own_control; /* the registry alone */
     jn_workpool *pool;
     jn_console *console; /* the web console; NULL = off (--console off) */
+    const jn_fetcher *fetch; /* inputs by URL (borrowed); NULL = only data: URIs */
     atomic_int closing;
     atomic_int cancelled;
     pthread_mutex_t mu;
@@ -123,6 +124,16 @@ void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth)
 void jn_http_router_set_models(jn_http_router *r, const jn_model_records *models)
 {
     r->models = models;
+}
+
+void jn_http_router_set_fetch(jn_http_router *r, const jn_fetcher *fetch)
+{
+    r->fetch = fetch;
+}
+
+const jn_fetcher *jn_http_router_fetch(const jn_http_router *r)
+{
+    return r->fetch;
 }
 
 void jn_http_router_set_limits(jn_http_router *r, const jn_dispatch_limits *limits)
@@ -366,8 +377,22 @@ static void inference_answered(jn_rest_call *rc)
     finish(c, &reply);
 }
 
+/* Could a predict body hold an http(s) URL? Only if its text has "http" (any case) or a \u escape (a letter
+ * spelled as one): then it runs on a worker, since fetching blocks. */
+static bool may_hold_url(const uint8_t *body, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (body[i] == '\\' && body[i + 1] == 'u')
+            return true;
+        if (i + 3 < len && (body[i] | 0x20) == 'h' && (body[i + 1] | 0x20) == 't' && (body[i + 2] | 0x20) == 't' &&
+            (body[i + 3] | 0x20) == 'p')
+            return true;
+    }
+    return false;
+}
+
 /* POST .../infer and :predict: one dispatcher call; it runs here (a small body for an inline engine, or the
- * start of an asynchronous one) or on a worker. */
+ * start of an asynchronous one) or on a worker (always when a predict body may hold a URL to fetch). */
 static void inference(call *c, jn_rest_door door)
 {
     const jn_http_request *req = c->req;
@@ -375,7 +400,9 @@ static void inference(call *c, jn_rest_door door)
     jn_rest_call_init(&c->rest, c->r->dispatch, door, req->body, req->body_len, c->header_len, all,
                       inference_answered, c);
     c->rest.call.cancelled = &c->r->cancelled;
-    c->rest.call.run_here = req->body_len < INLINE_MAX_BODY;
+    c->rest.fetch = c->r->fetch;
+    c->rest.call.run_here = req->body_len < INLINE_MAX_BODY &&
+                            !(door == JN_REST_PREDICT && c->r->fetch && may_hold_url(req->body, req->body_len));
     jn_rest_call_start(&c->rest, c->model, c->version);
 }
 
