@@ -253,7 +253,7 @@ static int parse_binding(const char *port, const json_t *v, const char *path, jn
 
 static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec, jn_err *err)
 {
-    static const char *const known[] = {"id", "model", "route", "version", "inputs", "when", NULL};
+    static const char *const known[] = {"id", "model", "route", "version", "inputs", "when", "parameters", NULL};
     char p[PATH_MAX_LEN];
     const char *id, *model, *version;
     int rc;
@@ -330,6 +330,27 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
             return rc;
         char *text = jn__cond_dumps(when, JSON_COMPACT | JSON_PRESERVE_ORDER);
         rc = text ? jn_step_spec_set_when(step, text) : JN_ENOMEM;
+        free(text);
+        if (rc)
+            return oom(err);
+    }
+    const json_t *params = json_object_get(v, "parameters");
+    if (params) { /* the step's own request parameters: scalars only */
+        child_key(p, path, "parameters");
+        if (!json_is_object(params))
+            return jn__json_bad(err, p, "expected an object (parameter -> string, number or boolean), got %s",
+                                jn__json_type_of(params));
+        const char *key;
+        json_t *pv;
+        json_object_foreach((json_t *)params, key, pv) {
+            if (!json_is_string(pv) && !json_is_number(pv) && !json_is_boolean(pv)) {
+                char kp[PATH_MAX_LEN];
+                child_key(kp, p, key);
+                return jn__json_bad(err, kp, "expected a string, a number or a boolean, got %s", jn__json_type_of(pv));
+            }
+        }
+        char *text = jn__cond_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        rc = text ? jn_step_spec_set_params(step, text) : JN_ENOMEM;
         free(text);
         if (rc)
             return oom(err);
@@ -572,6 +593,12 @@ static json_t *step_json(const jn_step_spec *s, int *digits)
         if (when)
             jn__json_value_digits(when, digits);
         ok = put(o, "when", when);
+    }
+    if (ok && s->params) {
+        json_t *params = json_loads(s->params, 0, NULL);
+        if (params)
+            jn__json_value_digits(params, digits);
+        ok = put(o, "parameters", params);
     }
     if (!ok) {
         json_decref(o);
