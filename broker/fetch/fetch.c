@@ -488,12 +488,9 @@ static int one_hop(hop *h, const char *url, const char *what, const char *shown,
     return rc;
 }
 
-int jn_fetch(const jn_fetcher *f, const char *url, size_t n, jn_fetch_media media, const char *what,
-             int64_t deadline_ns, const atomic_int *cancelled, jn_fetched *out, jn_err *err)
+/* What jn_fetch refuses before parsing an http(s) URL. */
+static int precheck(const jn_fetcher *f, const char *url, size_t n, const char *what, jn_err *err)
 {
-    memset(out, 0, sizeof *out);
-    if (n >= 5 && strncasecmp(url, "data:", 5) == 0)
-        return jn_fetch_data_uri(url, n, media, f ? f->max_bytes : JN_FETCH_DEFAULT_MAX_BYTES, what, out, err);
     if (!jn_fetch_is_url(url, n))
         return jn_err_set(err, JN_EINVAL, "%s: not an http, https or data: URL", what);
     if (!f || jn_fetch_allow_count(f->allow) == 0)
@@ -503,11 +500,62 @@ int jn_fetch(const jn_fetcher *f, const char *url, size_t n, jn_fetch_media medi
         return jn_err_set(err, JN_EINVAL, "%s: the URL is %zu characters long; at most %d", what, n, JN_FETCH_MAX_URL);
     if (memchr(url, '\0', n))
         return jn_err_set(err, JN_EINVAL, "%s: the URL holds a NUL character", what);
+    return 0;
+}
+
+/* Parses cur and checks it against the policy; host gets its normalised host. */
+static int parse_and_check(const jn_fetcher *f, const char *cur, const char *what, const char *shown, int hop_no,
+                           char *host, size_t host_cap, bool *exact, jn_err *err)
+{
+    CURLU *u = curl_url();
+    if (!u)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    int rc;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, cur, 0);
+    if (uc != CURLUE_OK)
+        rc = jn_err_set(err, JN_EINVAL, "%s: %s'%s' is not a valid URL (%s)", what, hop_no ? "redirected to " : "",
+                        shown, curl_url_strerror(uc));
+    else
+        rc = check_url(f, u, what, shown, hop_no, host, host_cap, exact, err);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+int jn_fetch_check_url(const jn_fetcher *f, const char *url, size_t n, jn_fetch_media media, const char *what,
+                       jn_err *err)
+{
+    if (n >= 5 && strncasecmp(url, "data:", 5) == 0) {
+        jn_fetched out;
+        int rc = jn_fetch_data_uri(url, n, media, f ? f->max_bytes : JN_FETCH_DEFAULT_MAX_BYTES, what, &out, err);
+        jn_fetched_free(&out);
+        return rc;
+    }
+    int rc = precheck(f, url, n, what, err);
+    if (rc)
+        return rc;
+    char *cur = strndup(url, n), shown[200], host[256];
+    if (!cur)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    show_url(cur, shown, sizeof shown);
+    bool exact;
+    rc = parse_and_check(f, cur, what, shown, 0, host, sizeof host, &exact, err);
+    free(cur);
+    return rc;
+}
+
+int jn_fetch(const jn_fetcher *f, const char *url, size_t n, jn_fetch_media media, const char *what,
+             int64_t deadline_ns, const atomic_int *cancelled, jn_fetched *out, jn_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (n >= 5 && strncasecmp(url, "data:", 5) == 0)
+        return jn_fetch_data_uri(url, n, media, f ? f->max_bytes : JN_FETCH_DEFAULT_MAX_BYTES, what, out, err);
+    int rc = precheck(f, url, n, what, err);
+    if (rc)
+        return rc;
     char *cur = strndup(url, n);
     if (!cur)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     int64_t started = now_ns(), deadline = started + f->timeout_ms * 1000000;
-    int rc = 0;
     for (int hop_no = 0;; hop_no++) {
         char shown[200], host[256];
         show_url(cur, shown, sizeof shown);
@@ -516,20 +564,8 @@ int jn_fetch(const jn_fetcher *f, const char *url, size_t n, jn_fetch_media medi
                             JN_FETCH_MAX_REDIRECTS, shown);
             break;
         }
-        CURLU *u = curl_url();
-        if (!u) {
-            rc = jn_err_set(err, JN_ENOMEM, "out of memory");
-            break;
-        }
         bool exact = false;
-        CURLUcode uc = curl_url_set(u, CURLUPART_URL, cur, 0);
-        if (uc != CURLUE_OK)
-            rc = jn_err_set(err, JN_EINVAL, "%s: %s'%s' is not a valid URL (%s)", what, hop_no ? "redirected to " : "",
-                            shown, curl_url_strerror(uc));
-        else
-            rc = check_url(f, u, what, shown, hop_no, host, sizeof host, &exact, err);
-        curl_url_cleanup(u);
-        if (rc)
+        if ((rc = parse_and_check(f, cur, what, shown, hop_no, host, sizeof host, &exact, err)))
             break;
         hop h = {.f = f, .media = media, .host = host, .exact = exact, .cancelled = cancelled,
                  .deadline_ns = deadline_ns && deadline_ns < deadline ? deadline_ns : deadline,

@@ -90,6 +90,12 @@ int jn_fetch(const jn_fetcher *f, const char *url, size_t n, jn_fetch_media medi
              int64_t deadline_ns, const atomic_int *cancelled, jn_fetched *out, jn_err *err);
 void jn_fetched_free(jn_fetched *r);
 
+/* The policy check jn_fetch makes of a URL before any connection (no network): a data: URI that decodes, or an
+ * http(s) URL whose host and port are in the allow-list. 0 or the error jn_fetch would give. For a front end that
+ * wants to refuse early (before a call is queued) and for the fuzz target. */
+int jn_fetch_check_url(const jn_fetcher *f, const char *url, size_t n, jn_fetch_media media, const char *what,
+                       jn_err *err);
+
 /* ---- the pieces, exposed for the unit tests and the fuzz targets ---- */
 
 typedef struct jn_fetch_allow jn_fetch_allow;

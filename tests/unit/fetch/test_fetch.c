@@ -199,6 +199,16 @@ static void test_refusals(void)
     jn_err_clear(&err);
     const char *ftp = "http://images.example.com:99999/";
     JN_CHECK(jn_fetch(f, ftp, strlen(ftp), JN_FETCH_IMAGE, "i", 0, NULL, &r, &err) == JN_EINVAL);
+    /* the same checks without fetching (a front end refusing early) */
+    const char *ok = "https://Images.Example.com/cat.png";
+    jn_err_clear(&err);
+    JN_CHECK_ERR(jn_fetch_check_url(f, ok, strlen(ok), JN_FETCH_IMAGE, "i", &err), err, 0);
+    jn_err_clear(&err);
+    JN_CHECK_ERR(jn_fetch_check_url(f, url, strlen(url), JN_FETCH_IMAGE, "i", &err), err, JN_EPERMISSION);
+    jn_err_clear(&err);
+    JN_CHECK_ERR(jn_fetch_check_url(f, "data:text/plain,x", 17, JN_FETCH_IMAGE, "i", &err), err, JN_EINVAL);
+    jn_err_clear(&err);
+    JN_CHECK_ERR(jn_fetch_check_url(NULL, ok, strlen(ok), JN_FETCH_IMAGE, "i", &err), err, JN_EPERMISSION);
     jn_fetcher_destroy(f);
 
     jn_err_clear(&err);
