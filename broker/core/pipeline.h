@@ -102,6 +102,7 @@ int jn_step_params_parse(const char *json, const char *what, jn_params *params, 
  * with a message prefixed by `what` on a bad one. A route also sets the step's model to its first candidate. */
 int jn_step_spec_when_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
 int jn_step_spec_route_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
+int jn_step_spec_params_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
 int jn_pipeline_spec_add_output_source(jn_pipeline_spec *spec, const char *from);
 /* Pipeline inputs are added with jn_signature_add_input(&spec->inputs, ...). */
 

@@ -142,6 +142,25 @@ def main(t):
                     answer.get("error", ""), "a bound input the template never reads is refused",
                     "%d %r" % (code, answer))
 
+        with t.case("step parameters through Admin (the PipelineSpec message)"):
+            admin = srv.admin()
+            listed = t.call("ListPipelines", admin.ListPipelines, pb.admin.ListPipelinesRequest())
+            step = next((s for p in listed.pipelines if p.name == "describe" for s in p.steps if s.id == "p"), None) \
+                if listed else None
+            t.eq(json.loads(step.parameters_json) if step else None, PIPELINE["steps"][1]["parameters"],
+                 "ListPipelines gives the step's parameters_json")
+            spec = pb.pipeline.PipelineSpec(name="described", inputs=[
+                pb.contract.Port(name="question", kind=pb.contract.TEXT, datatype=pb.tensor.BYTES, shape=[-1])])
+            st = spec.steps.add(id="p", model="prompt-template",
+                                parameters_json=json.dumps({"template": "Q: {{question}} ({{lang}})", "lang": "fr"}))
+            st.inputs["question"].CopyFrom(pb.pipeline.Binding(**{"from": "question"}))
+            spec.outputs.add(name="prompt", **{"from": "p.text"})
+            r = t.call("PutPipeline with parameters_json", admin.PutPipeline, pb.admin.PutPipelineRequest(spec=spec))
+            t.check(r is not None, "registered")
+            a = t.call("call it", stub.Infer, pb.broker.InferRequest(model="described", inputs=[
+                pb.contract.Value(name="question", text=pb.contract.Text(text="Combien ?"))]))
+            t.eq(a.outputs[0].text.text if a else None, "Q: Combien ? (fr)", "its text")
+
         with t.case("prompt-template on its own"):
             code, answer = call_http(srv, "POST", "/v1/models/prompt-template:predict", {"parameters": {
                 "template": "{{a}} + {{b}} = {{c}} \\{{not a placeholder}}", "a": 0.1, "b": 2, "c": True}})
