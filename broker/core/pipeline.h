@@ -48,8 +48,8 @@ typedef struct jn_step_spec {
     char *route;
     /* The step's own request parameters (issue #18: a prompt-template's "template") as a compact JSON object of
      * strings, numbers and booleans, or NULL. At run time they are laid over the call's parameters for this step
-     * (a key in both: the step's wins); at compile time an engine with a for_step slot sees them (engine.h). JSON
-     * only. */
+     * (a key in both: the step's wins); at compile time an engine with a for_step slot sees them (engine.h).
+     * PipelineStep.parameters_json in the protobuf form. */
     char *params;
 } jn_step_spec;
 
