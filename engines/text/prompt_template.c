@@ -8,7 +8,9 @@
  *    "inputs": {"category": "cnn.scores", "question": "question"}}
  *
  * Ports: the registered engine has no inputs (called directly, every name comes from the request's parameters) and
- * one output `text` TEXT BYTES[-1] (one element). Its inputs depend on the step, so it has the for_step slot
+ * two outputs, one element each: `text` TEXT BYTES[-1], and `messages` TEXT BYTES[-1], the same text as an OpenAI
+ * chat message list for a language model's `messages` input (core/generate.h): [{"role": "user", "content": text}],
+ * after {"role": "system", "content": <parameter system>} when the parameter `system` is given. Its inputs depend on the step, so it has the for_step slot
  * (engine.h): when a pipeline is compiled, each step naming it gets an engine of its own whose inputs are the step's
  * bound inputs, typed as their sources (a CLASSIFICATION keeps its labels), after checking them against the step's
  * template: every bound input must be read by it, .label/.score only on a CLASSIFICATION, and only TEXT,
@@ -26,11 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "../../broker/core/half.h"
 #include "../builtin.h"
 #include "template.h"
 
 #define TEMPLATE_PARAM "template"
+#define SYSTEM_PARAM "system"
 
 /* ---- text building ---- */
 
@@ -215,6 +220,35 @@ static int render(const jn_engine *self, const jn_infer_ctx *ctx, const jn_templ
     return rc;
 }
 
+static int push_text(jn_tensor_list *outputs, const char *name, const char *s, size_t n, jn_err *err)
+{
+    const int64_t shape[1] = {1};
+    jn_tensor *t = jn_tensor_from_strings(name, 1, shape, &s, &n, 1, err);
+    if (!t)
+        return err->code ? err->code : jn_err_set(err, JN_ENOMEM, "out of memory");
+    return jn_tensor_list_push(outputs, t) ? jn_err_set(err, JN_ENOMEM, "out of memory") : 0;
+}
+
+/* The text as a chat message list (malloc'd), after the `system` parameter's message when there is one. */
+static char *messages_json(const jn_infer_ctx *ctx, const char *text, size_t n, jn_err *err)
+{
+    const jn_param *sys = jn_params_find(ctx->params, SYSTEM_PARAM);
+    if (sys && sys->type != JN_PARAM_STRING) {
+        jn_err_set(err, JN_EINVAL, "model '%s': parameter '" SYSTEM_PARAM "' must be a string", ctx->model);
+        return NULL;
+    }
+    json_t *list = json_array();
+    if (list && sys)
+        json_array_append_new(list, json_pack("{s:s, s:s}", "role", "system", "content", sys->v.s));
+    if (list)
+        json_array_append_new(list, json_pack("{s:s, s:s%}", "role", "user", "content", text, n));
+    char *s = list && json_array_size(list) == (sys ? 2u : 1u) ? json_dumps(list, JSON_COMPACT) : NULL;
+    json_decref(list);
+    if (!s)
+        jn_err_set(err, JN_ENOMEM, "out of memory");
+    return s;
+}
+
 static int prompt_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
                         jn_tensor_list *outputs, jn_err *err)
 {
@@ -235,15 +269,14 @@ static int prompt_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tenso
     if (!rc && !jn_utf8_valid((const uint8_t *)out.p, out.len, &(size_t){0}))
         rc = jn_err_set(err, JN_EINVAL, "model '%s': the text made is not valid UTF-8 (a parameter or input holds "
                         "other bytes)", ctx->model);
-    if (!rc) {
-        const int64_t shape[1] = {1};
-        const char *s = out.p ? out.p : "";
-        jn_tensor *text = jn_tensor_from_strings("text", 1, shape, &s, &out.len, 1, err);
-        if (!text)
-            rc = err->code ? err->code : JN_ENOMEM;
-        else if (jn_tensor_list_push(outputs, text))
-            rc = jn_err_set(err, JN_ENOMEM, "out of memory");
-    }
+    if (!rc)
+        rc = push_text(outputs, "text", out.p ? out.p : "", out.len, err);
+    char *messages = NULL;
+    if (!rc && !(messages = messages_json(ctx, out.p ? out.p : "", out.len, err)))
+        rc = err->code;
+    if (!rc)
+        rc = push_text(outputs, "messages", messages, strlen(messages), err);
+    free(messages);
     free(out.p);
     return rc;
 }
@@ -314,7 +347,8 @@ static jn_engine *make_engine(const char *name, jn_err *err)
     if (!e)
         return NULL;
     const int64_t shape[1] = {-1};
-    if (jn_signature_add_output(&e->sig, "text", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, shape, err)) {
+    if (jn_signature_add_output(&e->sig, "text", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, shape, err) ||
+        jn_signature_add_output(&e->sig, "messages", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, shape, err)) {
         jn_engine_unref(e);
         return NULL;
     }

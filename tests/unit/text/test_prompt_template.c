@@ -62,8 +62,8 @@ static void test_parse(void)
     }
 }
 
-/* One call of e with params and inputs; the single text output, or NULL with err set. */
-static char *run(jn_engine *e, const jn_params *params, jn_tensor_list *inputs, jn_err *err)
+/* One call of e with params and inputs; its output `name` (one text), or NULL with err set. */
+static char *run_output(jn_engine *e, const jn_params *params, jn_tensor_list *inputs, const char *name, jn_err *err)
 {
     jn_infer_ctx ctx = {.model = e->name, .request_id = "", .params = params};
     jn_tensor_list outs;
@@ -71,7 +71,7 @@ static char *run(jn_engine *e, const jn_params *params, jn_tensor_list *inputs, 
     jn_err_clear(err);
     char *text = NULL;
     if (jn_exec_engine(e, &ctx, inputs, &outs, err) == 0) {
-        const jn_tensor *t = jn_tensor_list_find(&outs, e->sig.outputs[0].name);
+        const jn_tensor *t = jn_tensor_list_find(&outs, name);
         size_t pos = 0;
         const uint8_t *s;
         uint32_t n;
@@ -80,6 +80,11 @@ static char *run(jn_engine *e, const jn_params *params, jn_tensor_list *inputs, 
     }
     jn_tensor_list_clear(&outs);
     return text;
+}
+
+static char *run(jn_engine *e, const jn_params *params, jn_tensor_list *inputs, jn_err *err)
+{
+    return run_output(e, params, inputs, e->sig.outputs[0].name, err);
 }
 
 static void test_direct_call(void)
@@ -105,6 +110,19 @@ static void test_direct_call(void)
     char *text = run(e, &p, &none, &err);
     JN_CHECK_STR_EQ(text, "Hi Ann: 0.1 -42 true 0.3333333333333333 1e+300");
     free(text);
+    /* the same text as a chat message list, JSON-escaped, after the system message when there is one */
+    jn_params_set_string(&p, "who", "\"Ann\"\n");
+    text = run_output(e, &p, &none, "messages", &err);
+    JN_CHECK_STR_EQ(text, "[{\"role\":\"user\",\"content\":\"Hi \\\"Ann\\\"\\n: 0.1 -42 true 0.3333333333333333 "
+                          "1e+300\"}]");
+    free(text);
+    jn_params_set_string(&p, "system", "Be brief.");
+    text = run_output(e, &p, &none, "messages", &err);
+    JN_CHECK_STR_CONTAINS(text, "[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\"");
+    free(text);
+    jn_params_set_int(&p, "system", 1);
+    JN_CHECK(!run_output(e, &p, &none, "messages", &err));
+    JN_CHECK_STR_EQ(err.msg, "model 'prompt-template': parameter 'system' must be a string");
 
     jn_params_set_string(&p, "template", "{{who}} and {{nobody}}");
     JN_CHECK(!run(e, &p, &none, &err));
