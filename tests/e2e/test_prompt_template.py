@@ -164,7 +164,10 @@ def main(t):
         with t.case("prompt-template on its own"):
             code, answer = call_http(srv, "POST", "/v1/models/prompt-template:predict", {"parameters": {
                 "template": "{{a}} + {{b}} = {{c}} \\{{not a placeholder}}", "a": 0.1, "b": 2, "c": True}})
-            t.eq((code, answer), (200, {"text": "0.1 + 2 = true {{not a placeholder}}"}), "every name a parameter")
+            t.eq((code, answer), (200, {"text": "0.1 + 2 = true {{not a placeholder}}",
+                                        "messages": json.dumps([{"role": "user", "content": "0.1 + 2 = true "
+                                                                 "{{not a placeholder}}"}], separators=(",", ":"))}),
+                 "every name a parameter; the same text as a chat message list")
         t.stop_server(srv)
     finally:
         images.shutdown()
