@@ -76,6 +76,11 @@ void jn_fetcher_destroy(jn_fetcher *f)
     free(f);
 }
 
+bool jn_fetcher_on(const jn_fetcher *f)
+{
+    return f && jn_fetch_allow_count(f->allow) > 0;
+}
+
 bool jn_fetch_is_url(const char *s, size_t n)
 {
     return (n >= 7 && strncasecmp(s, "http://", 7) == 0) || (n >= 8 && strncasecmp(s, "https://", 8) == 0) ||

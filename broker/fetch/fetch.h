@@ -71,6 +71,9 @@ typedef struct jn_fetcher jn_fetcher;
  * the main thread before serving). NULL with err set on failure. */
 jn_fetcher *jn_fetcher_create(const jn_fetch_options *opt, jn_err *err);
 void jn_fetcher_destroy(jn_fetcher *f);
+/* Does f fetch anything over the network (a non-empty allow-list)? False for NULL. Without it jn_fetch never blocks
+ * (data: URIs decode, every other URL is refused at once), so a front end may call it on a loop thread. */
+bool jn_fetcher_on(const jn_fetcher *f);
 
 /* Is [s, s+n) a URL for jn_fetch (it starts with "http://", "https://" or "data:", case-insensitively)? Anything
  * else is the value itself (base64 for an IMAGE, as before). */

@@ -402,7 +402,7 @@ static void inference(call *c, jn_rest_door door)
     c->rest.call.cancelled = &c->r->cancelled;
     c->rest.fetch = c->r->fetch;
     c->rest.call.run_here = req->body_len < INLINE_MAX_BODY &&
-                            !(door == JN_REST_PREDICT && c->r->fetch && may_hold_url(req->body, req->body_len));
+                            !(door == JN_REST_PREDICT && jn_fetcher_on(c->r->fetch) && may_hold_url(req->body, req->body_len));
     jn_rest_call_start(&c->rest, c->model, c->version);
 }
 

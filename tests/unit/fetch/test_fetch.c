@@ -175,6 +175,12 @@ static void test_refusals(void)
     jn_fetch_options opt = {.allow = "images.example.com,*:8443"};
     jn_fetcher *f = jn_fetcher_create(&opt, &err);
     JN_REQUIRE(f);
+    JN_CHECK(jn_fetcher_on(f));
+    JN_CHECK(!jn_fetcher_on(NULL));
+    jn_fetch_options off = {0};
+    jn_fetcher *none = jn_fetcher_create(&off, &err);
+    JN_CHECK(none && !jn_fetcher_on(none));
+    jn_fetcher_destroy(none);
     jn_err_clear(&err);
     JN_CHECK_ERR(jn_fetch(f, url, strlen(url), JN_FETCH_IMAGE, "input 'image'", 0, NULL, &r, &err), err,
                  JN_EPERMISSION);
