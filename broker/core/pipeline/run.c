@@ -160,8 +160,10 @@ static int step_params(const pstep *st, jn_infer_ctx *ctx, jn_params *merged, jn
                                               : jn_params_set_string(merged, q->key, q->v.s);
         }
     }
-    if (rc)
+    if (rc) {
+        jn_params_clear(merged);
         return jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
     ctx->params = merged;
     return 0;
 }
