@@ -81,6 +81,19 @@ bool jn_fetcher_on(const jn_fetcher *f)
     return f && jn_fetch_allow_count(f->allow) > 0;
 }
 
+bool jn_fetch_may_hold_url(const void *json_text, size_t n)
+{
+    const uint8_t *b = json_text;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (b[i] == '\\' && b[i + 1] == 'u')
+            return true;
+        if (i + 3 < n && (b[i] | 0x20) == 'h' && (b[i + 1] | 0x20) == 't' && (b[i + 2] | 0x20) == 't' &&
+            (b[i + 3] | 0x20) == 'p')
+            return true;
+    }
+    return false;
+}
+
 bool jn_fetch_is_url(const char *s, size_t n)
 {
     return (n >= 7 && strncasecmp(s, "http://", 7) == 0) || (n >= 8 && strncasecmp(s, "https://", 8) == 0) ||
@@ -118,7 +131,11 @@ static bool media_ok(const char *type, size_t n, jn_fetch_media media)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 int jn_fetch_data_uri(const char *uri, size_t n, jn_fetch_media media, size_t max_bytes, const char *what,
@@ -336,7 +353,8 @@ static int check_url(const jn_fetcher *f, CURLU *u, const char *what, const char
 {
     char *scheme = NULL, *h = NULL, *port = NULL;
     int rc = 0;
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
         rc = jn_err_set(err, JN_EINVAL, "%s: '%s' is not a URL with a host", what, shown);
         goto out;

@@ -79,6 +79,11 @@ bool jn_fetcher_on(const jn_fetcher *f);
  * else is the value itself (base64 for an IMAGE, as before). */
 bool jn_fetch_is_url(const char *s, size_t n);
 
+/* Could a JSON text hold an http(s) URL in one of its strings? Only if it has "http" (any case) or a \u escape
+ * (a letter spelled as one). A front end that would decode a small body on its loop thread sends it to a worker
+ * when this is true and jn_fetcher_on: fetching blocks. */
+bool jn_fetch_may_hold_url(const void *json_text, size_t n);
+
 typedef struct jn_fetched {
     uint8_t *data; /* malloc'd (never NULL on success, even for 0 bytes) */
     size_t len;

@@ -377,20 +377,6 @@ static void inference_answered(jn_rest_call *rc)
     finish(c, &reply);
 }
 
-/* Could a predict body hold an http(s) URL? Only if its text has "http" (any case) or a \u escape (a letter
- * spelled as one): then it runs on a worker, since fetching blocks. */
-static bool may_hold_url(const uint8_t *body, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (body[i] == '\\' && body[i + 1] == 'u')
-            return true;
-        if (i + 3 < len && (body[i] | 0x20) == 'h' && (body[i + 1] | 0x20) == 't' && (body[i + 2] | 0x20) == 't' &&
-            (body[i + 3] | 0x20) == 'p')
-            return true;
-    }
-    return false;
-}
-
 /* POST .../infer and :predict: one dispatcher call; it runs here (a small body for an inline engine, or the
  * start of an asynchronous one) or on a worker (always when a predict body may hold a URL to fetch). */
 static void inference(call *c, jn_rest_door door)
@@ -401,8 +387,9 @@ static void inference(call *c, jn_rest_door door)
                       inference_answered, c);
     c->rest.call.cancelled = &c->r->cancelled;
     c->rest.fetch = c->r->fetch;
-    c->rest.call.run_here = req->body_len < INLINE_MAX_BODY &&
-                            !(door == JN_REST_PREDICT && jn_fetcher_on(c->r->fetch) && may_hold_url(req->body, req->body_len));
+    bool fetches = door == JN_REST_PREDICT && jn_fetcher_on(c->r->fetch) &&
+                   jn_fetch_may_hold_url(req->body, req->body_len); /* fetching blocks */
+    c->rest.call.run_here = req->body_len < INLINE_MAX_BODY && !fetches;
     jn_rest_call_start(&c->rest, c->model, c->version);
 }
 

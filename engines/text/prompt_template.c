@@ -10,8 +10,8 @@
  * Ports: the registered engine has no inputs (called directly, every name comes from the request's parameters) and
  * two outputs, one element each: `text` TEXT BYTES[-1], and `messages` TEXT BYTES[-1], the same text as an OpenAI
  * chat message list for a language model's `messages` input (core/generate.h): [{"role": "user", "content": text}],
- * after {"role": "system", "content": <parameter system>} when the parameter `system` is given. Its inputs depend on the step, so it has the for_step slot
- * (engine.h): when a pipeline is compiled, each step naming it gets an engine of its own whose inputs are the step's
+ * after {"role": "system", "content": <parameter system>} when the parameter `system` is given.
+ * Its inputs depend on the step, so it has the for_step slot (engine.h): when a pipeline is compiled, each step naming it gets an engine of its own whose inputs are the step's
  * bound inputs, typed as their sources (a CLASSIFICATION keeps its labels), after checking them against the step's
  * template: every bound input must be read by it, .label/.score only on a CLASSIFICATION, and only TEXT,
  * CLASSIFICATION and TENSOR inputs (one value each). A template given only in the call's parameters is checked when

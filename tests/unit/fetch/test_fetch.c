@@ -17,7 +17,8 @@ static void test_allow_parse(void)
 {
     jn_err err;
     jn_err_clear(&err);
-    jn_fetch_allow *a = jn_fetch_allow_parse(" Images.Example.com , 127.0.0.1:8080,[::1]:9000,*.cdn.net:443, ,fe80::1", &err);
+    jn_fetch_allow *a =
+        jn_fetch_allow_parse(" Images.Example.com , 127.0.0.1:8080,[::1]:9000,*.cdn.net:443, ,fe80::1", &err);
     JN_REQUIRE(a);
     JN_CHECK_INT_EQ(jn_fetch_allow_count(a), 5);
     JN_CHECK(allows(a, "images.example.com", 80, true));
@@ -158,6 +159,12 @@ static void test_is_url(void)
     JN_CHECK(!jn_fetch_is_url("iVBORw0KGgo", 11)); /* base64 of a PNG */
     JN_CHECK(!jn_fetch_is_url("ftp://a/b", 9));
     JN_CHECK(!jn_fetch_is_url("http:/", 6));
+    const char *up = "{\"image\": \"HTTPS://x\"}", *esc = "{\"image\": \"\\u0068ttp://x\"}";
+    const char *b64 = "{\"image\": \"iVBORw0KGgo=\"}";
+    JN_CHECK(jn_fetch_may_hold_url(up, strlen(up)));
+    JN_CHECK(jn_fetch_may_hold_url(esc, strlen(esc)));
+    JN_CHECK(!jn_fetch_may_hold_url(b64, strlen(b64)));
+    JN_CHECK(!jn_fetch_may_hold_url("htt", 3));
 }
 
 /* Refusals decided before any connection: no fetcher, unlisted host, scheme, a private literal under '*'. */
