@@ -11,16 +11,16 @@
  * two outputs, one element each: `text` TEXT BYTES[-1], and `messages` TEXT BYTES[-1], the same text as an OpenAI
  * chat message list for a language model's `messages` input (core/generate.h): [{"role": "user", "content": text}],
  * after {"role": "system", "content": <parameter system>} when the parameter `system` is given.
- * Its inputs depend on the step, so it has the for_step slot (engine.h): when a pipeline is compiled, each step naming it gets an engine of its own whose inputs are the step's
- * bound inputs, typed as their sources (a CLASSIFICATION keeps its labels), after checking them against the step's
- * template: every bound input must be read by it, .label/.score only on a CLASSIFICATION, and only TEXT,
- * CLASSIFICATION and TENSOR inputs (one value each). A template given only in the call's parameters is checked when
- * the call runs.
+ * Its inputs depend on the step, so it has the for_step slot (engine.h): when a pipeline is compiled, each step
+ * naming it gets an engine of its own whose inputs are the step's bound inputs, typed as their sources (a
+ * CLASSIFICATION keeps its labels), after checking them against the step's template: every bound input must be read
+ * by it, .label/.score only on a CLASSIFICATION, and only TEXT, CLASSIFICATION and TENSOR inputs (one value each). A
+ * template given only in the call's parameters is checked when the call runs.
  *
  * Values: {{name}} reads the input of that name, else the parameter (the step's parameters over the call's). A TEXT
  * input is its one element; a CLASSIFICATION input is its top-1 label ({{x}}, {{x.label}}) and that label's score
  * ({{x.score}}), one row of scores; a TENSOR input holds one value; numbers are written in the shortest form that
- * reads back as the same value (FP32 as a float: 0.9981248, not 0.99812477827072144), integers as integers,
+ * reads back as the same value (FP32 as a float: 0.9998346, not 0.99983459711074829), integers as integers,
  * booleans as true/false. A name that is neither an input nor a parameter is INVALID_ARGUMENT naming it.
  *
  * Thread-safety: no mutable state; calls run concurrently (inline: microseconds). */
