@@ -405,7 +405,7 @@ static void show_url(const char *url, char *buf, size_t cap)
     if (n > 160)
         snprintf(buf, cap, "%.157s...", url);
     else
-        snprintf(buf, cap, "%.*s%s", (int)n, url, url[n] ? "?..." : "");
+        snprintf(buf, cap, "%.*s%s", (int)n, url, url[n] == '?' ? "?..." : url[n] ? "#..." : "");
 }
 
 static int stopped(const hop *h, CURLcode cc, const char *errbuf, const char *what, const char *shown, int64_t started,
