@@ -25,7 +25,7 @@ typedef enum jn_tmpl_field {
 
 typedef struct jn_tmpl_part {
     bool is_name;       /* a placeholder (text = its name) or literal text */
-    char *text;         /* NUL-terminated (literal text may hold no NUL: templates come from JSON strings) */
+    char *text;         /* NUL-terminated; literal text holds NULs only if the template did (a parameter never does) */
     size_t len;
     jn_tmpl_field field;
     size_t offset; /* of the part in the template, for messages */

@@ -25,8 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     size_t literal = 0;
     for (size_t i = 0; !rc && i < t.n; i++) {
-        if (strlen(t.parts[i].text) != t.parts[i].len || t.parts[i].offset > size)
-            abort();
+        if ((t.parts[i].is_name && strlen(t.parts[i].text) != t.parts[i].len) || t.parts[i].offset > size ||
+            t.parts[i].text[t.parts[i].len] != '\0')
+            abort(); /* names are NUL-free; literal text holds what the template held (NULs too) */
         if (!t.parts[i].is_name)
             literal += t.parts[i].len;
     }
