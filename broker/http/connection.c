@@ -157,8 +157,8 @@ static void conn_free(jn__http_conn *c)
     for (jn__http_req *r = c->q_head, *next; r; r = next) {
         next = r->next;
         r->next = NULL;
-        if (r->state == HREQ_DISPATCHED) {
-            r->conn = NULL; /* the handler or the response queue still holds it */
+        if ((r->state == HREQ_DISPATCHED || r->state == HREQ_STREAM) && !jn__http_stream_orphan_locked(r)) {
+            /* the handler, its producer or the response queue still holds it: conn is NULL now */
         } else {
             r->next = dead;
             dead = r;
@@ -632,10 +632,9 @@ static void conn_resume(jn__http_conn *c)
 
 /* --- writing --------------------------------------------------------------------------------------------------- */
 
-static void on_write(uv_write_t *wr, int status)
+/* r's answer is written in full: it leaves the queue, and the connection goes on with the next. */
+static void answer_written(jn__http_conn *c, jn__http_req *r, int status)
 {
-    jn__http_req *r = wr->data;
-    jn__http_conn *c = r->conn;
     JN_HTTP_ASSERT(c && c->q_head == r);
     queue_remove(c, r);
     bool close_after = r->close_after;
@@ -662,6 +661,33 @@ static void on_write(uv_write_t *wr, int status)
     conn_update_timer(c);
 }
 
+static void on_write(uv_write_t *wr, int status)
+{
+    jn__http_req *r = wr->data;
+    answer_written(r->conn, r, status);
+}
+
+/* One write of a streamed answer completed: the next, or the end of the answer. */
+static void on_stream_write(uv_write_t *wr, int status)
+{
+    jn__http_req *r = wr->data;
+    jn__http_conn *c = r->conn;
+    r->stream_writing = false;
+    jn__http_stream_written(r);
+    if (status < 0) { /* closing tells the producer (jn__http_stream_orphan_locked) */
+        jn__http_conn_close(c);
+        return;
+    }
+    if (r->stream_last) {
+        answer_written(c, r, status);
+        return;
+    }
+    if (c->closing)
+        return;
+    conn_pump(c);
+    conn_update_timer(c);
+}
+
 static void on_continue_written(uv_write_t *wr, int status)
 {
     jn__http_conn *c = wr->data;
@@ -673,7 +699,8 @@ static void on_continue_written(uv_write_t *wr, int status)
     conn_pump(c);
 }
 
-static int start_write(jn__http_conn *c, jn__http_req *r)
+/* Fills r->tail with the Date and Connection lines and the blank line; returns its length. */
+static size_t format_tail(jn__http_conn *c, jn__http_req *r)
 {
     if (!r->next && !c->cur && (c->stopping || c->read_eof))
         r->close_after = true;
@@ -694,6 +721,12 @@ static int start_write(jn__http_conn *c, jn__http_req *r)
     n += conn_len;
     memcpy(r->tail + n, "\r\n", 2);
     n += 2;
+    return n;
+}
+
+static int start_write(jn__http_conn *c, jn__http_req *r)
+{
+    size_t n = format_tail(c, r);
     uv_buf_t bufs[3];
     unsigned nb = 0;
     bufs[nb].base = r->resp_head; /* len set directly: uv_buf_init takes an unsigned int, len is a size_t */
@@ -713,6 +746,26 @@ static int start_write(jn__http_conn *c, jn__http_req *r)
     return 0;
 }
 
+/* Writes what a streamed answer has queued (head, chunks, end), one write at a time. */
+static void stream_pump(jn__http_conn *c, jn__http_req *r)
+{
+    if (r->stream_writing)
+        return;
+    size_t tail_len = r->head_sent ? 0 : format_tail(c, r);
+    size_t len;
+    if (!jn__http_stream_take(r, r->tail, tail_len, &len))
+        return;
+    uv_buf_t b;
+    b.base = r->swbuf;
+    b.len = len;
+    r->stream_writing = true;
+    r->wr.data = r;
+    if (uv_write(&r->wr, (uv_stream_t *)&c->tcp, &b, 1, on_stream_write) < 0) {
+        r->stream_writing = false;
+        jn__http_conn_close(c);
+    }
+}
+
 /* Writes every answer that is next in line; sends 100 Continue to a request whose body is awaited. */
 static void conn_pump(jn__http_conn *c)
 {
@@ -721,6 +774,10 @@ static void conn_pump(jn__http_conn *c)
     for (jn__http_req *r = c->q_head; r; r = r->next) {
         if (r->state == HREQ_WRITING)
             continue;
+        if (r->state == HREQ_STREAM) { /* the answers behind it wait for its end */
+            stream_pump(c, r);
+            return;
+        }
         if (r->state == HREQ_READY) {
             if (start_write(c, r) < 0 || r->close_after)
                 return;
@@ -738,6 +795,15 @@ static void conn_pump(jn__http_conn *c)
         }
         return;
     }
+}
+
+void jn__http_conn_stream_news(jn__http_req *r)
+{
+    jn__http_conn *c = r->conn;
+    if (r->state == HREQ_DISPATCHED)
+        r->state = HREQ_STREAM;
+    conn_pump(c);
+    conn_update_timer(c);
 }
 
 void jn__http_conn_answered(jn__http_req *r)
@@ -782,6 +848,11 @@ static void conn_update_timer(jn__http_conn *c)
     if (c->cur) {
         phase = c->cur->state == HREQ_HEAD ? PH_HEADER : PH_BODY;
         seq = c->cur->seq;
+    } else if (c->q_head && c->q_head->state == HREQ_STREAM) {
+        if (c->q_head->stream_writing) { /* a client that stops reading a stream is cut after the idle time */
+            phase = PH_SEND;
+            seq = c->q_head->seq;
+        }
     } else if (c->q_head) {
         if (c->q_head->state == HREQ_WRITING && c->q_tail->state == HREQ_WRITING) {
             phase = PH_SEND; /* only the client's reading is awaited */
@@ -814,11 +885,24 @@ static void conn_update_timer(jn__http_conn *c)
 
 /* --- reading --------------------------------------------------------------------------------------------------- */
 
+/* Does a request of c want to hear that its client went away (jn_http_watch_gone)? */
+static bool conn_watched(jn__http_conn *c)
+{
+    bool any = false;
+    pthread_mutex_lock(&c->lp->mu);
+    for (jn__http_req *r = c->q_head; r && !any; r = r->next)
+        any = r->watched;
+    pthread_mutex_unlock(&c->lp->mu);
+    return any;
+}
+
 static void on_eof(jn__http_conn *c)
 {
     c->read_eof = true;
     c->reading = false;
-    if (c->shut || c->cur || !c->q_head) { /* nothing left to answer, or a request cut in half */
+    /* Nothing left to answer, a request cut in half, or one whose handler treats the end of the client's sending as
+     * its leaving (a streamed answer: an SSE client closes to stop listening, and the work stops with it). */
+    if (c->shut || c->cur || !c->q_head || conn_watched(c)) {
         jn__http_conn_close(c);
         return;
     }
