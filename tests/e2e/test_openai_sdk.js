@@ -1,0 +1,209 @@
+// test_openai_sdk.js — the OpenAI-compatible API (issue #18) through the official `openai` npm SDK, pinned in
+// scripts/install-deps.sh (.cache/openai; missing = failure), pointed at http://127.0.0.1:PORT/openai/v1 of the real
+// junction binary:
+//   node tests/e2e/test_openai_sdk.js /path/to/junction
+// (NODE_PATH must reach .cache/openai/node_modules; CTest sets it.) Checks:
+// - models.list lists the language and embedding models (embed, the `chat` remote) and no others; models.retrieve;
+// - embeddings.create on the built-in `embed` (float, and base64 decoded by the SDK to the same floats) equals the
+//   v2 REST answer of the same engine for the same strings;
+// - chat.completions.create on an `openai` remote registered against the test upstream (tests/e2e/openai_upstream.py):
+//   the whole answer (text, finish_reason, usage), and stream: true iterated with the SDK (role first, the deltas in
+//   order join to the same text, finish_reason, include_usage's last chunk); n: 2; completions.create;
+// - the SDK's error classes: NotFoundError (unknown model, code model_not_found), BadRequestError (param named),
+//   AuthenticationError (a server with a client token, wrong key), RateLimitError (--max-inflight 1 while a slow call
+//   holds the slot).
+// Closes with "N passed, M failed" (exit status 1 on any failure).
+"use strict";
+
+const { spawn } = require("child_process");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const OpenAI = require("openai");
+
+const BINARY = process.argv[2];
+const HERE = __dirname;
+
+let passed = 0, failed = 0;
+function check(ok, what, detail) {
+  if (ok) passed++;
+  else failed++;
+  console.log((ok ? "ok   " : "FAIL ") + what + (ok || detail === undefined ? "" : ": " + detail));
+}
+
+const children = [];
+function startServer(extra) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BINARY, ["serve", "--grpc-port", "0", "--http-port", "any", "--host", "127.0.0.1",
+      "--state-dir", "none", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+    children.push(child);
+    let out = "", err = "";
+    const timer = setTimeout(() => reject(new Error("the server did not start in 30 s: " + err)), 30000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /serving HTTP on ([0-9.]+):(\d+)/.exec(out);
+      if (m && !child.base) {
+        child.base = "http://" + m[1] + ":" + m[2];
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.stderr.on("data", (d) => { err += d; });
+    child.on("exit", (code) => { clearTimeout(timer); if (!child.base) reject(new Error("exited " + code + ": " + err)); });
+  });
+}
+
+// The test upstream (openai_upstream.py): prints its port on the first line.
+function startUpstream(extra) {
+  return new Promise((resolve, reject) => {
+    const child = spawn("/usr/bin/python3", [path.join(HERE, "openai_upstream.py"), "--port", "0", ...extra],
+      { stdio: ["ignore", "pipe", "pipe"] });
+    children.push(child);
+    let out = "", err = "";
+    const timer = setTimeout(() => reject(new Error("the upstream did not start: " + err)), 20000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /(\d{2,5})/.exec(out.split("\n")[0] || "");
+      if (m && out.includes("\n") && !child.port) {
+        child.port = parseInt(m[1], 10);
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.stderr.on("data", (d) => { err += d; });
+    child.on("exit", (code) => { clearTimeout(timer); if (!child.port) reject(new Error("upstream exited " + code + ": " + err)); });
+  });
+}
+
+function client(base, key, extra) {
+  return new OpenAI({ apiKey: key || "unused", baseURL: base + "/openai/v1", maxRetries: 0, timeout: 30000, ...extra });
+}
+
+async function v2Embedding(base, strings) {
+  const r = await fetch(base + "/v2/models/embed/infer", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ inputs: [{ name: "text", datatype: "BYTES", shape: [strings.length], data: strings }] }),
+  });
+  const j = await r.json();
+  const out = j.outputs[0];
+  const dim = out.shape[1];
+  const rows = [];
+  for (let i = 0; i < strings.length; i++) rows.push(out.data.slice(i * dim, (i + 1) * dim));
+  return rows;
+}
+
+function sameVectors(a, b) {
+  if (a.length !== b.length) return "lengths " + a.length + " vs " + b.length;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].length !== b[i].length) return "row " + i + " dims " + a[i].length + " vs " + b[i].length;
+    for (let k = 0; k < a[i].length; k++)
+      if (Math.fround(a[i][k]) !== Math.fround(b[i][k])) return "row " + i + " [" + k + "] " + a[i][k] + " vs " + b[i][k];
+  }
+  return "";
+}
+
+async function expectError(what, Cls, fn, check2) {
+  try {
+    await fn();
+    check(false, what, "no error");
+  } catch (e) {
+    check(e instanceof Cls, what + ": " + Cls.name, e && e.constructor && e.constructor.name + " " + e.status + " " + e.message);
+    if (e instanceof Cls && check2) check2(e);
+  }
+}
+
+async function embeddingsAndModels(base, withChat) {
+  const ai = client(base);
+  const models = await ai.models.list();
+  const ids = models.data.map((m) => m.id).sort();
+  check(ids.includes("embed"), "models.list has embed", JSON.stringify(ids));
+  check(!ids.includes("identity") && !ids.includes("fashion-cnn"), "models.list has no non-language models", JSON.stringify(ids));
+  if (withChat) check(ids.includes("chat"), "models.list has the chat remote", JSON.stringify(ids));
+  check(models.data.every((m) => m.object === "model" && typeof m.created === "number" && m.owned_by), "model objects",
+    JSON.stringify(models.data[0]));
+  const one = await ai.models.retrieve("embed");
+  check(one.id === "embed" && one.object === "model", "models.retrieve embed", JSON.stringify(one));
+
+  const strings = ["the quick brown fox", "jumps over the lazy dog", "junction"];
+  const want = await v2Embedding(base, strings);
+  const f = await ai.embeddings.create({ model: "embed", input: strings, encoding_format: "float" });
+  check(f.object === "list" && f.data.length === 3 && f.data[2].index === 2 && f.data[0].object === "embedding",
+    "embeddings: list of 3", JSON.stringify(f).slice(0, 200));
+  check(f.model === "embed" && f.usage && f.usage.prompt_tokens === 10 && f.usage.total_tokens === 10,
+    "embeddings: model and usage (10 words)", JSON.stringify(f.usage));
+  let d = sameVectors(f.data.map((x) => x.embedding), want);
+  check(d === "", "embeddings float == v2 REST of embed", d);
+  const b = await ai.embeddings.create({ model: "embed", input: strings, encoding_format: "base64" });
+  // The SDK hands back the base64 string when asked for it explicitly; decode it as little-endian float32.
+  const decoded = b.data.map((x) => {
+    const buf = Buffer.from(x.embedding, "base64");
+    return Array.from(new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4));
+  });
+  d = sameVectors(decoded, want);
+  check(typeof b.data[0].embedding === "string" && d === "", "embeddings base64 (LE float32) == v2 REST", d);
+  // Without encoding_format the SDK asks for base64 itself and decodes it into floats.
+  const dflt = await ai.embeddings.create({ model: "embed", input: "junction" });
+  d = sameVectors([dflt.data[0].embedding], [want[2]]);
+  check(d === "", "embeddings, the SDK's default (base64 decoded by the SDK) == v2 REST", d);
+
+  await expectError("unknown model", OpenAI.NotFoundError,
+    () => ai.embeddings.create({ model: "no-such-model", input: "x" }),
+    (e) => check(e.status === 404 && e.code === "model_not_found" && e.param === "model", "404 code model_not_found, param model",
+      e.status + " " + e.code + " " + e.param));
+  await expectError("bad request", OpenAI.BadRequestError,
+    () => ai.embeddings.create({ model: "embed", input: [] }),
+    (e) => check(e.status === 400 && e.param === "input" && /empty/.test(e.message), "400 names param input", e.param + " " + e.message));
+  await expectError("a model that does not generate", OpenAI.BadRequestError,
+    () => ai.chat.completions.create({ model: "embed", messages: [{ role: "user", content: "hi" }] }),
+    (e) => check(e.param === "model" && /does not generate/.test(e.message), "400 param model", e.param + " " + e.message));
+  await expectError("bad temperature", OpenAI.BadRequestError,
+    () => ai.chat.completions.create({ model: "embed", messages: [{ role: "user", content: "hi" }], temperature: 5 }),
+    (e) => check(e.param === "temperature", "400 param temperature", e.param + " " + e.message));
+}
+
+async function authErrors() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "junction-oai-"));
+  const tok = path.join(dir, "client.token");
+  fs.writeFileSync(tok, "s3cret-client-token\n");
+  const srv = await startServer(["--client-token-file", tok]);
+  await expectError("wrong key", OpenAI.AuthenticationError,
+    () => client(srv.base, "wrong").models.list(),
+    (e) => check(e.status === 401 && e.code === "invalid_api_key", "401 code invalid_api_key", e.status + " " + e.code));
+  await expectError("no key", OpenAI.AuthenticationError,
+    () => client(srv.base, "x", { defaultHeaders: { Authorization: null } }).embeddings.create({ model: "embed", input: "a" }));
+  const ok = await client(srv.base, "s3cret-client-token").embeddings.create({ model: "embed", input: "a" });
+  check(ok.data.length === 1, "the client token is accepted");
+  srv.kill("SIGTERM");
+}
+
+async function rateLimit() {
+  const srv = await startServer(["--max-inflight", "1"]);
+  // A slow generate-extension call on `burn` holds the only slot of the HTTP doors' dispatcher (the generate and
+  // OpenAI doors are admitted against --max-inflight, as the gRPC doors are).
+  const slow = fetch(srv.base + "/v2/models/burn/generate", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ input: [[1]], parameters: { burn_ms: 1500, burn_mode: "sleep" } }),
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  await expectError("shedding", OpenAI.RateLimitError,
+    () => client(srv.base).embeddings.create({ model: "embed", input: "a" }),
+    (e) => check(e.status === 429 && e.code === "rate_limit_exceeded" && /max-inflight/.test(e.message),
+      "429 code rate_limit_exceeded naming --max-inflight", e.status + " " + e.code + " " + e.message));
+  const r = await slow;
+  check(r.status === 200, "the slow call still succeeds", r.status);
+  srv.kill("SIGTERM");
+}
+
+async function main() {
+  const srv = await startServer([]);
+  await embeddingsAndModels(srv.base, false);
+  srv.kill("SIGTERM");
+  await authErrors();
+  await rateLimit();
+}
+
+main().catch((e) => check(false, "test script raised", e && e.stack)).finally(() => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  console.log(passed + " passed, " + failed + " failed");
+  process.exit(failed ? 1 : 0);
+});
