@@ -1,8 +1,9 @@
 /* generate_rest.c — Triton's generate extension on the one dispatcher: POST /v2/models/{m}[/versions/{v}]/generate
  * answers one JSON object, /generate_stream one Server-Sent Event per partial answer of a streaming engine.
  *
- * In: a JSON object whose members are inputs by name (a TEXT input takes a string; other inputs the JSON value laid
- * out as their shape, as v2 REST's data) and "parameters" (an object of scalars, passed on as request parameters).
+ * In: a JSON object whose members are inputs by name (a TEXT input takes a string, or a JSON object or list of objects
+ * as one element of its JSON text: a generate engine's `messages`; other inputs the JSON value laid out as their
+ * shape, as v2 REST's data) and "parameters" (an object of scalars, passed on as request parameters).
  * Out: {"model_name", "model_version", <output>: value...}: a TEXT output of one element is a string, other outputs
  * their values (a single element as a scalar, more as a flat array). Any engine works; a language model (openai.h)
  * streams its tokens through generate_stream. Errors before the first event: a status and {"error": message}; after
@@ -148,11 +149,17 @@ static int take_input(const jn_engine *e, const char *key, const json_t *v, jn_r
     jn_tensor *t = NULL;
     char field[96];
     snprintf(field, sizeof field, "%s", key);
-    if (port->dtype == JN_DTYPE_BYTES && json_is_string(v)) {
+    bool json_text = port->dtype == JN_DTYPE_BYTES &&
+                     (json_is_object(v) || (json_is_array(v) && json_is_object(json_array_get(v, 0))));
+    if (port->dtype == JN_DTYPE_BYTES && (json_is_string(v) || json_text)) {
+        /* a string is one element; a JSON object or list of objects (a generate engine's `messages`) is one element
+         * holding its compact JSON text */
         int64_t shape[1] = {1};
-        const char *s = json_string_value(v);
-        size_t len = json_string_length(v);
-        t = jn_tensor_from_strings(key, 1, shape, &s, &len, 1, err);
+        char *dumped = json_text ? json_dumps(v, JSON_COMPACT) : NULL;
+        const char *s = dumped ? dumped : json_string_value(v);
+        size_t len = dumped ? strlen(dumped) : json_string_length(v);
+        t = s ? jn_tensor_from_strings(key, 1, shape, &s, &len, 1, err) : NULL;
+        free(dumped);
     } else {
         int ndim = 0;
         int64_t shape[JN_MAX_DIMS];

@@ -8,10 +8,9 @@
  *   openai_routes.c   the routes, model listing, and the calls (unary, streamed, n choices one after another)
  *   generate_rest.c   Triton's generate extension (JSON in by input name, SSE out)
  *
- * What a language model is to these doors (the generate signature, DECISIONS.md): an engine with an input `prompt`
- * or `messages` (TEXT) and an output `text` (TEXT); it streams (JN_ENGINE_STREAMS) partial answers whose `text` is
- * the delta; `finish_reason` (TEXT) and `prompt_tokens` / `completion_tokens` (INT64) outputs are read when present.
- * An embedding model is one with a TEXT input and an EMBEDDING output.
+ * What a language model is to these doors: an engine with the generate signature (core/generate.h: `prompt` or
+ * `messages` in, `text` out with one element per choice, streamed as deltas, finish_reason and usage at the end). An
+ * embedding model is one with one TEXT input and an EMBEDDING output.
  *
  * Ownership: a jn_oai_request owns its strings, arrays and parameters (jn_oai_request_clear). Answers are malloc'd
  * text the caller frees (or hands to the HTTP server).
@@ -108,11 +107,14 @@ typedef struct jn_oai_choice {
     char *text;          /* malloc'd */
     size_t text_len;
     char finish_reason[32]; /* "stop", "length", ... */
-    int64_t prompt_tokens, completion_tokens; /* -1 = the engine did not say */
 } jn_oai_choice;
 
-/* Reads a generate engine's answer into c (text appended to c->text). 0, or JN_EINVAL when `text` is missing. */
-int jn_oai_choice_take(jn_oai_choice *c, const jn_tensor_list *outputs, jn_err *err);
+/* Reads a generate engine's answer, whole or one partial (generate.h: `text` has one element per choice), into
+ * choices[base ..]: each text element appended to its choice, each finish_reason element kept; the usage counts into
+ * *prompt_tokens / *completion_tokens when present (left alone otherwise). Elements beyond `max` choices are
+ * ignored. Returns the number of text elements (0 when the answer has no `text`). */
+size_t jn_oai_take(jn_oai_choice *choices, size_t max, size_t base, const jn_tensor_list *outputs,
+                   int64_t *prompt_tokens, int64_t *completion_tokens);
 
 /* The non-streamed answers. usage counts summed over the choices by the caller. */
 json_t *jn_oai_chat_completion(const char *id, int64_t created, const char *model, const jn_oai_choice *choices,
@@ -152,8 +154,7 @@ typedef struct jn_llm_env {
 /* Called once the request is answered in full (its response given, or its stream ended). */
 typedef void (*jn_llm_finished_fn)(void *arg);
 
-/* Is the engine a language model (the generate signature) / an embedding model? */
-bool jn_llm_generates(const jn_engine *e);
+/* Is the engine an embedding model (one TEXT input, an EMBEDDING output)? (Language models: jn_generate_is.) */
 bool jn_llm_embeds(const jn_engine *e);
 
 /* A request under the OpenAI prefix; `rest` is the path after it ("/chat/completions"). Does the auth check itself

@@ -1,8 +1,9 @@
 /* openai_routes.c — the OpenAI-compatible routes (openai.h) and their calls on the one dispatcher.
  *
  * A chat or completions request is parsed on the loop thread (on a worker when the body is over 64 KiB), admitted
- * (429 when shedding), resolved (404 model_not_found), checked to be a language model, and run as `n` dispatcher
- * calls one after another (one choice each; DECISIONS.md says why not in parallel). `stream: true` answers
+ * (429 when shedding), resolved (404 model_not_found), checked to be a language model (generate.h), and run as one
+ * dispatcher call with the `n` parameter (the engine gives one `text` element per choice); an engine that gives
+ * fewer choices than asked is called again for the rest, one call after another (DECISIONS.md). `stream: true` answers
  * Server-Sent Events: nothing is sent until the first partial, so an error before it is an ordinary status and
  * OpenAI error body; after it, an error is a `data: {"error": ...}` event and the stream ends. The client leaving
  * (jn_http_watch_gone), a failed write or the server's shutdown cancel the call (the dispatcher's cancellation,
@@ -17,13 +18,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "generate.h"
 #include "openai.h"
 
 /* Bodies larger than this are parsed on a worker, not on the loop thread. */
 #define LOOP_PARSE_MAX ((size_t)64 << 10)
 
 typedef struct oai_call {
-    jn_call call; /* the current choice's */
+    jn_call call; /* the current call's */
     const jn_llm_env *env;
     jn_http_request *req;
     jn_llm_finished_fn finished;
@@ -33,26 +35,20 @@ typedef struct oai_call {
     atomic_int cancelled; /* the client left, a write failed: the call's cancellation */
     char id[64];
     int64_t created;
-    int choice; /* the one being made */
+    int base;     /* the first choice the current call makes */
+    int got;      /* choices the current call gave so far (text elements) */
     jn_oai_choice choices[JN_OAI_MAX_N];
-    bool streaming;  /* the SSE head went out */
-    bool dead;       /* writing failed: the client is gone */
-    bool choice_begun; /* the current choice's first chunk (chat: the role) went out */
-    const char *input_port; /* the engine's input this request fills */
+    bool begun[JN_OAI_MAX_N]; /* the choice's first chunk (chat: the role) went out */
+    int64_t prompt_tokens;     /* -1 = no engine said */
+    int64_t completion_tokens; /* summed over the calls; -1 = no engine said */
+    int64_t call_completion;   /* the current call's count, -1 = none yet */
+    bool streaming; /* the SSE head went out */
+    bool dead;      /* writing failed: the client is gone */
 } oai_call;
 
 static oai_call *owner_of(jn_call *c)
 {
     return c->owner;
-}
-
-bool jn_llm_generates(const jn_engine *e)
-{
-    const jn_port *text = jn_signature_find_output(&e->sig, "text");
-    const jn_port *prompt = jn_signature_find_input(&e->sig, "prompt");
-    const jn_port *messages = jn_signature_find_input(&e->sig, "messages");
-    return text && text->kind == JN_KIND_TEXT && ((prompt && prompt->kind == JN_KIND_TEXT) ||
-                                                  (messages && messages->kind == JN_KIND_TEXT));
 }
 
 static const jn_port *text_input(const jn_engine *e)
@@ -134,53 +130,69 @@ static void stream_begin(oai_call *oc)
 
 /* ---- the calls ---- */
 
-static int start_choice(oai_call *oc, jn_oai_error *e);
+static int start_call_n(oai_call *oc, jn_oai_error *e);
 
 static int64_t usage_prompt(const oai_call *oc)
 {
-    for (int i = 0; i < oc->r.n; i++)
-        if (oc->choices[i].prompt_tokens >= 0)
-            return oc->choices[i].prompt_tokens;
+    if (oc->prompt_tokens >= 0)
+        return oc->prompt_tokens;
     const char *p = oc->r.prompt ? oc->r.prompt : "";
-    return jn_oai_count_words(p, strlen(p));
+    return jn_oai_count_words(p, strlen(p)); /* an estimate: the engine did not count */
 }
 
 static int64_t usage_completion(const oai_call *oc)
 {
+    if (oc->completion_tokens >= 0)
+        return oc->completion_tokens;
     int64_t sum = 0;
     for (int i = 0; i < oc->r.n; i++)
-        sum += oc->choices[i].completion_tokens >= 0
-                   ? oc->choices[i].completion_tokens
-                   : jn_oai_count_words(oc->choices[i].text ? oc->choices[i].text : "", oc->choices[i].text_len);
+        sum += jn_oai_count_words(oc->choices[i].text ? oc->choices[i].text : "", oc->choices[i].text_len);
     return sum;
 }
 
 /* A chat choice's first chunk names the role (OpenAI's habit; the SDKs accumulate the deltas onto it). */
-static void begin_choice(oai_call *oc)
+static void begin_choice(oai_call *oc, int i)
 {
-    if (oc->choice_begun)
+    if (oc->begun[i])
         return;
-    oc->choice_begun = true;
+    oc->begun[i] = true;
     if (oc->kind == JN_OAI_CHAT)
-        send_event(oc, jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, oc->choice, "assistant", "", 0, NULL,
+        send_event(oc, jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, i, "assistant", "", 0, NULL,
                                     oc->r.include_usage));
 }
 
-/* A streaming engine's partial answer (a worker thread): its `text` becomes a chunk. */
+/* Takes a whole or partial answer of the current call; when streaming, sends each choice's new text as a chunk. */
+static void take_answer(oai_call *oc, const jn_tensor_list *outputs)
+{
+    size_t before[JN_OAI_MAX_N];
+    for (int i = 0; i < JN_OAI_MAX_N; i++)
+        before[i] = oc->choices[i].text_len;
+    size_t n = jn_oai_take(oc->choices, (size_t)oc->r.n, (size_t)oc->base, outputs, &oc->prompt_tokens,
+                           &oc->call_completion);
+    if ((int)n > oc->got)
+        oc->got = (int)n > oc->r.n - oc->base ? oc->r.n - oc->base : (int)n;
+    if (!oc->r.stream)
+        return;
+    stream_begin(oc);
+    for (int i = oc->base; i < oc->base + oc->got; i++) {
+        jn_oai_choice *ch = &oc->choices[i];
+        if (ch->text_len == before[i] && oc->begun[i])
+            continue;
+        begin_choice(oc, i);
+        if (ch->text_len > before[i])
+            send_event(oc, jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, i, NULL, ch->text + before[i],
+                                        ch->text_len - before[i], NULL, oc->r.include_usage));
+    }
+}
+
+/* A streaming engine's partial answer (a worker thread). */
 static int on_partial(jn_call *c, jn_tensor_list *partial, jn_err *err)
 {
     oai_call *oc = owner_of(c);
-    jn_oai_choice *ch = &oc->choices[oc->choice];
-    size_t before = ch->text_len;
-    jn_oai_choice_take(ch, partial, err);
+    take_answer(oc, partial);
     jn_tensor_list_clear(partial);
     if (atomic_load(oc->env->cancelled))
         return jn_err_set(err, JN_ECANCELLED, "the server is shutting down");
-    stream_begin(oc);
-    begin_choice(oc);
-    if (ch->text_len > before)
-        send_event(oc, jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, oc->choice, NULL,
-                                    ch->text + before, ch->text_len - before, NULL, oc->r.include_usage));
     return oc->dead ? jn_err_set(err, JN_ECANCELLED, "the client went away") : 0;
 }
 
@@ -256,28 +268,28 @@ static void on_done(jn_call *c)
         embeddings_done(oc);
         return;
     }
-    jn_oai_choice *ch = &oc->choices[oc->choice];
-    size_t before = ch->text_len;
-    jn_oai_choice_take(ch, &c->outputs, &c->err); /* unary: the whole answer; streamed: what the end carries */
+    take_answer(oc, &c->outputs); /* unary: the whole answer; streamed: what the end carries, if anything */
     jn_call_finish(c);
+    if (oc->got == 0) { /* a generate engine always gives `text`: count it as one empty choice */
+        oc->got = 1;
+        if (oc->r.stream)
+            begin_choice(oc, oc->base);
+    }
+    if (oc->call_completion >= 0)
+        oc->completion_tokens = (oc->completion_tokens > 0 ? oc->completion_tokens : 0) + oc->call_completion;
     if (oc->r.stream) {
         stream_begin(oc);
-        begin_choice(oc);
-        if (ch->text_len > before)
-            send_event(oc, jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, oc->choice, NULL,
-                                        ch->text + before, ch->text_len - before, NULL, oc->r.include_usage));
-        const char *reason = ch->finish_reason[0] ? ch->finish_reason : "stop";
-        json_t *last = oc->kind == JN_OAI_CHAT
-                           ? jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, oc->choice, NULL, NULL, 0,
-                                          reason, oc->r.include_usage)
-                           : jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, oc->choice, NULL, "", 0, reason,
-                                          oc->r.include_usage);
-        send_event(oc, last);
+        for (int i = oc->base; i < oc->base + oc->got; i++) {
+            const char *reason = oc->choices[i].finish_reason[0] ? oc->choices[i].finish_reason : "stop";
+            send_event(oc, jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, i, NULL,
+                                        oc->kind == JN_OAI_CHAT ? NULL : "", 0, reason, oc->r.include_usage));
+        }
     }
-    if (++oc->choice < oc->r.n && !oc->dead) {
+    oc->base += oc->got;
+    if (oc->base < oc->r.n && !oc->dead) { /* the engine gave fewer choices than asked: another call for the rest */
         jn_oai_error e;
         memset(&e, 0, sizeof e);
-        if (start_choice(oc, &e) != 0)
+        if (start_call_n(oc, &e) != 0)
             fail(oc, &e);
         return;
     }
@@ -312,13 +324,12 @@ static int push_text(jn_request *req, const char *name, const char *text, jn_oai
     return 0;
 }
 
-/* The request of the current choice: the prompt or messages, the sampling parameters. */
+/* The current call's request: the prompt or messages, the sampling parameters, n = the choices still to make. */
 static int build_generate(oai_call *oc, jn_oai_error *e)
 {
     jn_call *c = &oc->call;
     const jn_engine *en = c->engine;
-    bool takes_messages = jn_signature_find_input(&en->sig, "messages") != NULL;
-    bool takes_prompt = jn_signature_find_input(&en->sig, "prompt") != NULL;
+    bool takes_messages = jn_generate_input_of(en) == JN_GENERATE_IN_MESSAGES;
     if (oc->r.n_images && !takes_messages) {
         /* FETCH HOOK (wip/fetch): images for prompt-only engines would be data: bytes or URLs fetched by the fetch
          * module into the engine's IMAGE input. Until a language model with one exists, they are refused. */
@@ -334,18 +345,18 @@ static int build_generate(oai_call *oc, jn_oai_error *e)
         return JN_EINVAL;
     }
     int rc;
-    if (takes_messages && (oc->kind == JN_OAI_CHAT || !takes_prompt)) {
+    if (takes_messages) {
         if (oc->kind == JN_OAI_CHAT) {
-            rc = push_text(&c->req, "messages", oc->r.messages_json, e);
+            rc = push_text(&c->req, JN_GENERATE_MESSAGES, oc->r.messages_json, e);
         } else { /* completions on a chat-only engine: the prompt as one user message */
             json_t *m = json_pack("[{s:s,s:s}]", "role", "user", "content", oc->r.prompt);
             char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
             json_decref(m);
-            rc = text ? push_text(&c->req, "messages", text, e) : JN_ENOMEM;
+            rc = text ? push_text(&c->req, JN_GENERATE_MESSAGES, text, e) : JN_ENOMEM;
             free(text);
         }
     } else {
-        rc = push_text(&c->req, "prompt", oc->r.prompt, e);
+        rc = push_text(&c->req, JN_GENERATE_PROMPT, oc->r.prompt, e); /* a chat: the rendered prompt */
     }
     if (rc)
         return rc;
@@ -358,8 +369,8 @@ static int build_generate(oai_call *oc, jn_oai_error *e)
         if (prc)
             return jn_oai_error_set(e, 500, NULL, "out of memory"), JN_ENOMEM;
     }
-    if (oc->r.n > 1 && !jn_params_find(&c->req.params, "seed"))
-        jn_params_set_int(&c->req.params, "choice", oc->choice); /* so deterministic engines may vary the choices */
+    if (oc->r.n - oc->base > 1 && jn_params_set_int(&c->req.params, JN_GENERATE_P_N, oc->r.n - oc->base))
+        return jn_oai_error_set(e, 500, NULL, "out of memory"), JN_ENOMEM;
     return 0;
 }
 
@@ -391,12 +402,13 @@ static int build_embeddings(oai_call *oc, jn_oai_error *e)
 
 /* Admits, resolves and dispatches the current choice's call. 0 = dispatched (done will run); else e is filled and
  * nothing runs. */
-static int start_choice(oai_call *oc, jn_oai_error *e)
+static int start_call_n(oai_call *oc, jn_oai_error *e)
 {
     jn_call *c = &oc->call;
     bool stream = oc->r.stream && oc->kind != JN_OAI_EMBEDDINGS;
     memset(c, 0, sizeof *c);
-    oc->choice_begun = false;
+    oc->got = 0;
+    oc->call_completion = -1;
     jn_call_init(c, oc->env->dispatch, stream ? &stream_ops : &unary_ops, oc);
     c->cancelled = &oc->cancelled;
     int rc = jn_dispatch_admit(c);
@@ -407,7 +419,7 @@ static int start_choice(oai_call *oc, jn_oai_error *e)
         jn_call_finish(c);
         return rc;
     }
-    bool fits = oc->kind == JN_OAI_EMBEDDINGS ? jn_llm_embeds(c->engine) : jn_llm_generates(c->engine);
+    bool fits = oc->kind == JN_OAI_EMBEDDINGS ? jn_llm_embeds(c->engine) : jn_generate_is(c->engine);
     if (!fits) {
         jn_oai_error_set(e, 400, "model",
                          oc->kind == JN_OAI_EMBEDDINGS
@@ -445,11 +457,10 @@ static void start_call(oai_call *oc)
     jn_oai_make_id(oc->id, sizeof oc->id,
                    oc->kind == JN_OAI_CHAT ? "chatcmpl-" : oc->kind == JN_OAI_COMPLETIONS ? "cmpl-" : "emb-");
     oc->created = (int64_t)time(NULL);
-    for (int i = 0; i < JN_OAI_MAX_N; i++)
-        oc->choices[i].prompt_tokens = oc->choices[i].completion_tokens = -1;
+    oc->prompt_tokens = oc->completion_tokens = -1;
     if (oc->r.stream)
         jn_http_watch_gone(oc->req, &oc->cancelled);
-    if (start_choice(oc, &e) != 0) {
+    if (start_call_n(oc, &e) != 0) {
         respond_error(oc->req, &e);
         oai_free(oc);
     }
@@ -471,7 +482,7 @@ static void list_models(const jn_llm_env *env, jn_http_request *req, const char 
     const char *last = NULL;
     for (long i = 0; i < n; i++) {
         const jn_engine *e = list[i];
-        if (!jn_llm_generates(e) && !jn_llm_embeds(e))
+        if (!jn_generate_is(e) && !jn_llm_embeds(e))
             continue;
         if (last && strcmp(last, e->name) == 0) /* versions: one model object per name */
             continue;

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "base64.h"
+#include "generate.h"
 #include "openai.h"
 #include "rest.h"
 
@@ -92,16 +93,16 @@ int64_t jn_oai_count_words(const char *s, size_t n)
     return words;
 }
 
-/* Element 0 of a TEXT output, or NULL. */
-static const uint8_t *first_text(const jn_tensor_list *outputs, const char *name, uint32_t *len)
+/* Element i of a TEXT output, or NULL. */
+static const uint8_t *text_elem(const jn_tensor *t, size_t i, uint32_t *len)
 {
-    const jn_tensor *t = jn_tensor_list_find(outputs, name);
-    if (!t || t->dtype != JN_DTYPE_BYTES || jn_tensor_element_count(t) < 1)
+    if (!t || t->dtype != JN_DTYPE_BYTES)
         return NULL;
     size_t pos = 0;
-    const uint8_t *elem;
-    if (!jn_bytes_next(t->data, t->byte_size, &pos, &elem, len))
-        return NULL;
+    const uint8_t *elem = NULL;
+    for (size_t k = 0; k <= i; k++)
+        if (!jn_bytes_next(t->data, t->byte_size, &pos, &elem, len))
+            return NULL;
     return elem;
 }
 
@@ -120,30 +121,36 @@ static int64_t first_int(const jn_tensor_list *outputs, const char *name)
     }
 }
 
-int jn_oai_choice_take(jn_oai_choice *c, const jn_tensor_list *outputs, jn_err *err)
+size_t jn_oai_take(jn_oai_choice *choices, size_t max, size_t base, const jn_tensor_list *outputs,
+                   int64_t *prompt_tokens, int64_t *completion_tokens)
 {
-    uint32_t len = 0;
-    const uint8_t *text = first_text(outputs, "text", &len);
-    if (text && len) {
-        c->text = need(realloc(c->text, c->text_len + len + 1));
-        memcpy(c->text + c->text_len, text, len);
-        c->text_len += len;
-        c->text[c->text_len] = '\0';
+    const jn_tensor *text = jn_tensor_list_find(outputs, JN_GENERATE_TEXT);
+    const jn_tensor *fin = jn_tensor_list_find(outputs, JN_GENERATE_FINISH_REASON);
+    int64_t n = text && text->dtype == JN_DTYPE_BYTES ? jn_tensor_element_count(text) : 0;
+    for (int64_t k = 0; k < n && base + (size_t)k < max; k++) {
+        jn_oai_choice *c = &choices[base + (size_t)k];
+        uint32_t len = 0;
+        const uint8_t *s = text_elem(text, (size_t)k, &len);
+        if (s && len) {
+            c->text = need(realloc(c->text, c->text_len + len + 1));
+            memcpy(c->text + c->text_len, s, len);
+            c->text_len += len;
+            c->text[c->text_len] = '\0';
+        }
+        uint32_t fl = 0;
+        const uint8_t *fr = text_elem(fin, (size_t)k, &fl);
+        if (fr && fl) {
+            size_t m = fl < sizeof c->finish_reason - 1 ? fl : sizeof c->finish_reason - 1;
+            memcpy(c->finish_reason, fr, m);
+            c->finish_reason[m] = '\0';
+        }
     }
-    uint32_t fl = 0;
-    const uint8_t *fr = first_text(outputs, "finish_reason", &fl);
-    if (fr && fl) {
-        size_t n = fl < sizeof c->finish_reason - 1 ? fl : sizeof c->finish_reason - 1;
-        memcpy(c->finish_reason, fr, n);
-        c->finish_reason[n] = '\0';
-    }
-    int64_t pt = first_int(outputs, "prompt_tokens"), ct = first_int(outputs, "completion_tokens");
+    int64_t pt = first_int(outputs, JN_GENERATE_PROMPT_TOKENS), ct = first_int(outputs, JN_GENERATE_COMPLETION_TOKENS);
     if (pt >= 0)
-        c->prompt_tokens = pt;
+        *prompt_tokens = pt;
     if (ct >= 0)
-        c->completion_tokens = ct;
-    (void)err;
-    return 0;
+        *completion_tokens = ct;
+    return n > 0 ? (size_t)n : 0;
 }
 
 static json_t *usage(int64_t prompt_tokens, int64_t completion_tokens, bool completion)

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kind != JN_OAI_EMBEDDINGS) {
         if (!r.prompt)
             abort();
-        jn_oai_choice ch = {.text = NULL, .prompt_tokens = -1, .completion_tokens = -1};
+        jn_oai_choice ch = {.text = NULL};
         size_t n = strlen(r.prompt);
         ch.text = malloc(n + 1);
         memcpy(ch.text, r.prompt, n + 1);

@@ -1,7 +1,8 @@
 /* test_openai.c — the language-model doors (broker/http/openai*.c, generate_rest.c) through the real HTTP server and
  * router, over a registry holding the built-in engines and `gen`, a streaming generate engine written here: it
- * answers `prompt` with max_tokens (default 3) tokens "t0 ", "t1 ", ... one partial each, then a last partial with
- * finish_reason ("length" when max_tokens was given, else "stop") and the token counts; temperature 1.5 makes it
+ * has the generate signature (core/generate.h) and answers `prompt` with max_tokens (default 3) tokens "t0 ", "t1 ",
+ * ... one partial each (one element per choice, `n`), then a last partial with empty deltas, finish_reason ("length"
+ * when max_tokens was given, else "stop") and the token counts; temperature 1.5 makes it
  * slow (20 ms a token, up to 500) and it notes when it saw its cancellation. Checks: the request parser's errors and
  * params, the prompt rendering, the chat answer and its chunks byte-for-byte in structure, n = 2, include_usage,
  * stop/seed/temperature passed on, errors before the stream as statuses, a client that leaves mid-stream cancels the
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "../../../engines/builtin.h"
+#include "generate.h"
 #include "openai.h"
 #include "router.h"
 #include "test.h"
@@ -54,6 +56,12 @@ static int gen_stream(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_
     last_seed = seed && seed->type == JN_PARAM_INT ? seed->v.i : -1;
     if (slow)
         max = 500;
+    int64_t n = 1;
+    const jn_param *np = jn_params_find(ctx->params, "n");
+    if (np && np->type == JN_PARAM_INT)
+        n = np->v.i;
+    if (n < 1 || n > 8)
+        return jn_err_set(err, JN_EINVAL, "n");
     for (int64_t i = 0; i < max; i++) {
         if (slow) {
             struct timespec ts = {0, 20 * 1000000L};
@@ -66,25 +74,31 @@ static int gen_stream(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_
         }
         char tok[32];
         snprintf(tok, sizeof tok, "t%lld ", (long long)i);
+        const char *toks[8];
+        size_t lens[8];
+        for (int64_t k = 0; k < n; k++) { /* one delta per choice */
+            toks[k] = tok;
+            lens[k] = strlen(tok);
+        }
         jn_tensor_list part;
         jn_tensor_list_init(&part);
-        jn_tensor_list_push(&part, text1("text", tok, err));
+        jn_generate_push_text(&part, toks, lens, (size_t)n, err);
         if ((rc = emit(arg, &part, err))) {
             jn_tensor_list_clear(&part);
             return rc;
         }
     }
-    jn_tensor_list last; /* the end: an empty delta, why it ended, the counts */
+    jn_tensor_list last; /* the end: empty deltas, why each choice ended, the counts */
     jn_tensor_list_init(&last);
-    jn_tensor_list_push(&last, text1("text", "", err));
-    jn_tensor_list_push(&last, text1("finish_reason", mt ? "length" : "stop", err));
-    int64_t shape[1] = {1};
-    jn_tensor *pt = jn_tensor_create("prompt_tokens", JN_DTYPE_INT64, 1, shape, err);
-    jn_tensor *ct = jn_tensor_create("completion_tokens", JN_DTYPE_INT64, 1, shape, err);
-    ((int64_t *)pt->data)[0] = 7;
-    ((int64_t *)ct->data)[0] = max;
-    jn_tensor_list_push(&last, pt);
-    jn_tensor_list_push(&last, ct);
+    const char *empty[8], *why[8];
+    size_t zero[8];
+    for (int64_t k = 0; k < n; k++) {
+        empty[k] = "";
+        zero[k] = 0;
+        why[k] = mt ? "length" : "stop";
+    }
+    jn_generate_push_text(&last, empty, zero, (size_t)n, err);
+    jn_generate_push_final(&last, why, (size_t)n, 7, max * n, err);
     return emit(arg, &last, err);
 }
 
@@ -137,15 +151,7 @@ static void register_gen(jn_registry *reg)
     jn_err err;
     jn_engine *e = jn_engine_create(&gen_vt, "gen", "1", "test generator", NULL, &err);
     JN_REQUIRE(e != NULL);
-    int64_t any[1] = {-1};
-    JN_REQUIRE(jn_signature_add_input(&e->sig, "prompt", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, any, &err) == 0);
-    JN_REQUIRE(jn_signature_add_output(&e->sig, "text", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, any, &err) == 0);
-    JN_REQUIRE(jn_signature_add_output(&e->sig, "finish_reason", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, any, &err) == 0);
-    JN_REQUIRE(jn_signature_add_output(&e->sig, "prompt_tokens", JN_KIND_TENSOR, JN_DTYPE_INT64, 1, any, &err) == 0);
-    JN_REQUIRE(jn_signature_add_output(&e->sig, "completion_tokens", JN_KIND_TENSOR, JN_DTYPE_INT64, 1, any, &err) ==
-               0);
-    for (size_t i = 1; i < e->sig.n_outputs; i++) /* only the last partial carries them */
-        e->sig.outputs[i].optional = true;
+    JN_REQUIRE(jn_generate_signature(&e->sig, JN_GENERATE_IN_PROMPT, &err) == 0);
     e->flags = JN_ENGINE_STREAMS | JN_ENGINE_VOLATILE;
     atomic_store(&e->ready, 1);
     JN_REQUIRE(jn_registry_add(reg, e, &err) == 0);
@@ -331,10 +337,11 @@ static void test_chat_stream(void)
     json_t *ev[32];
     size_t n = events(b, ev, 32, &done);
     JN_CHECK(done);
-    /* per choice: role, 3 deltas, finish; then the usage chunk */
+    /* per choice: role, 3 deltas, finish (the choices' chunks interleaved); then the usage chunk */
     JN_CHECK_INT_EQ(n, 11);
     const char *id = n ? json_string_value(json_object_get(ev[0], "id")) : "";
     char joined[2][64] = {"", ""};
+    int seen[2] = {0, 0}, finished[2] = {0, 0};
     for (size_t i = 0; i < n; i++) {
         JN_CHECK_STR_EQ(json_string_value(json_object_get(ev[i], "object")), "chat.completion.chunk");
         JN_CHECK_STR_EQ(json_string_value(json_object_get(ev[i], "id")), id);
@@ -349,18 +356,20 @@ static void test_chat_stream(void)
         JN_CHECK(json_is_null(json_object_get(ev[i], "usage")));
         json_t *c = json_array_get(choices, 0);
         int idx = (int)json_integer_value(json_object_get(c, "index"));
-        JN_CHECK_INT_EQ(idx, i < 5 ? 0 : 1);
+        JN_REQUIRE(idx == 0 || idx == 1);
         json_t *delta = json_object_get(c, "delta");
-        if (i % 5 == 0)
-            JN_CHECK_STR_EQ(json_string_value(json_object_get(delta, "role")), "assistant");
+        JN_CHECK((seen[idx]++ == 0) == (json_object_get(delta, "role") != NULL)); /* the role first, once */
+        JN_CHECK(!finished[idx]);
         const char *content = json_string_value(json_object_get(delta, "content"));
-        if (content && idx >= 0 && idx < 2)
+        if (content)
             strcat(joined[idx], content);
         const char *fr = json_string_value(json_object_get(c, "finish_reason"));
-        JN_CHECK((i % 5 == 4) == (fr != NULL));
-        if (fr)
+        if (fr) {
             JN_CHECK_STR_EQ(fr, "stop");
+            finished[idx] = 1;
+        }
     }
+    JN_CHECK(finished[0] && finished[1]);
     JN_CHECK_STR_EQ(joined[0], "t0 t1 t2 ");
     JN_CHECK_STR_EQ(joined[1], "t0 t1 t2 ");
     for (size_t i = 0; i < n; i++)
