@@ -53,7 +53,7 @@ function startServer(extra) {
   });
 }
 
-// The test upstream (openai_upstream.py): prints its port on the first line.
+// The test upstream (openai_upstream.py): prints "serving on 127.0.0.1:PORT" once ready.
 function startUpstream(extra) {
   return new Promise((resolve, reject) => {
     const child = spawn("/usr/bin/python3", [path.join(HERE, "openai_upstream.py"), "--port", "0", ...extra],
@@ -63,8 +63,8 @@ function startUpstream(extra) {
     const timer = setTimeout(() => reject(new Error("the upstream did not start: " + err)), 20000);
     child.stdout.on("data", (d) => {
       out += d;
-      const m = /(\d{2,5})/.exec(out.split("\n")[0] || "");
-      if (m && out.includes("\n") && !child.port) {
+      const m = /serving on [0-9.]+:(\d+)/.exec(out);
+      if (m && !child.port) {
         child.port = parseInt(m[1], 10);
         clearTimeout(timer);
         resolve(child);
@@ -161,6 +161,71 @@ async function embeddingsAndModels(base, withChat) {
     (e) => check(e.param === "temperature", "400 param temperature", e.param + " " + e.message));
 }
 
+function writeRemotes(up) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "junction-oai-"));
+  const file = path.join(dir, "remotes.json");
+  const ep = "http://127.0.0.1:" + up.port + "/v1";
+  fs.writeFileSync(file, JSON.stringify([
+    { name: "chat", endpoint: ep, protocol: "openai", model: "test-chat" },
+    { name: "complete", endpoint: ep, protocol: "openai", model: "test-chat", options: { kind: "completions" } },
+  ]));
+  return file;
+}
+
+async function chat(base) {
+  const ai = client(base);
+  const msgs = [{ role: "system", content: "be brief" }, { role: "user", content: "tokens reach the SDK in order" }];
+  const whole = await ai.chat.completions.create({ model: "chat", messages: msgs, temperature: 0.2, seed: 7 });
+  check(whole.object === "chat.completion" && /^chatcmpl-/.test(whole.id) && whole.model === "chat",
+    "chat: a chat.completion", JSON.stringify(whole).slice(0, 200));
+  const c0 = whole.choices[0];
+  check(c0.message.role === "assistant" && c0.message.content === "tokens reach the SDK in order" &&
+    c0.finish_reason === "stop" && c0.index === 0, "chat: the upstream's answer, finish_reason stop", JSON.stringify(c0));
+  check(whole.usage.prompt_tokens === 8 && whole.usage.completion_tokens === 6 && whole.usage.total_tokens === 14,
+    "chat: usage from the upstream", JSON.stringify(whole.usage));
+
+  const stream = await ai.chat.completions.create({ model: "chat", messages: msgs, stream: true,
+    stream_options: { include_usage: true } });
+  const chunks = [];
+  for await (const ch of stream) chunks.push(ch);
+  const deltas = chunks.filter((c) => c.choices.length && c.choices[0].delta.content).map((c) => c.choices[0].delta.content);
+  check(chunks.length >= 3 && chunks[0].choices[0].delta.role === "assistant", "stream: the role first",
+    JSON.stringify(chunks[0]));
+  check(JSON.stringify(deltas) === JSON.stringify(["tokens ", "reach ", "the ", "SDK ", "in ", "order"]),
+    "stream: the deltas in order, one per upstream token", JSON.stringify(deltas));
+  const fin = chunks.filter((c) => c.choices.length && c.choices[0].finish_reason);
+  check(fin.length === 1 && fin[0].choices[0].finish_reason === "stop", "stream: one finish_reason stop",
+    JSON.stringify(fin));
+  const last = chunks[chunks.length - 1];
+  check(last.choices.length === 0 && last.usage && last.usage.completion_tokens === 6 && last.usage.prompt_tokens === 8,
+    "stream: include_usage's last chunk", JSON.stringify(last));
+  check(chunks.every((c) => c.id === chunks[0].id && c.object === "chat.completion.chunk"), "stream: one id, chunk objects");
+
+  // The SDK's own stream helper accumulates the same message.
+  const runner = ai.chat.completions.stream({ model: "chat", messages: msgs, max_tokens: 3 });
+  const final = await runner.finalChatCompletion();
+  check(final.choices[0].message.content === "tokens reach the " && final.choices[0].finish_reason === "length",
+    "stream helper: max_tokens 3 -> finish_reason length", JSON.stringify(final.choices[0]));
+
+  const two = await ai.chat.completions.create({ model: "chat", messages: msgs, n: 2, max_completion_tokens: 2 });
+  check(two.choices.length === 2 && two.choices[1].index === 1 && two.choices[1].message.content === "tokens reach " &&
+    two.choices[0].finish_reason === "length", "chat: n = 2", JSON.stringify(two.choices));
+
+  const cmp = await ai.completions.create({ model: "complete", prompt: "once upon a time", max_tokens: 16 });
+  check(cmp.object === "text_completion" && cmp.choices[0].text === "once upon a time" && cmp.choices[0].finish_reason === "stop",
+    "completions.create", JSON.stringify(cmp));
+  const cs = await ai.completions.create({ model: "complete", prompt: "once upon a time", stream: true });
+  let text = "";
+  for await (const c of cs) text += c.choices.length ? c.choices[0].text : "";
+  check(text === "once upon a time", "completions stream", text);
+
+  await expectError("chat on an unknown model", OpenAI.NotFoundError,
+    () => ai.chat.completions.create({ model: "gpt-nope", messages: msgs, stream: true }));
+  await expectError("chat with a bad message", OpenAI.BadRequestError,
+    () => ai.chat.completions.create({ model: "chat", messages: [{ role: "user" }] }),
+    (e) => check(e.param === "messages[0].content", "400 param messages[0].content", e.param));
+}
+
 async function authErrors() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "junction-oai-"));
   const tok = path.join(dir, "client.token");
@@ -195,8 +260,10 @@ async function rateLimit() {
 }
 
 async function main() {
-  const srv = await startServer([]);
-  await embeddingsAndModels(srv.base, false);
+  const up = await startUpstream([]);
+  const srv = await startServer(["--remotes", writeRemotes(up)]);
+  await embeddingsAndModels(srv.base, true);
+  await chat(srv.base);
   srv.kill("SIGTERM");
   await authErrors();
   await rateLimit();
