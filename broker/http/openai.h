@@ -130,9 +130,9 @@ json_t *jn_oai_chunk(jn_oai_kind kind, const char *id, int64_t created, const ch
 json_t *jn_oai_usage_chunk(jn_oai_kind kind, const char *id, int64_t created, const char *model,
                            int64_t prompt_tokens, int64_t completion_tokens);
 /* {"object": "list", "data": [...], "model", "usage"} from an [N, dim] FP32 tensor (base64: little-endian float32
- * bytes). NULL with err set on a wrong shape. */
-json_t *jn_oai_embeddings(const char *model, const jn_tensor *vectors, size_t n_inputs, bool base64,
-                          int64_t prompt_tokens, jn_err *err);
+ * bytes), as compact JSON text (malloc'd, *len set). NULL with err set on a wrong shape. */
+char *jn_oai_embeddings(const char *model, const jn_tensor *vectors, size_t n_inputs, bool base64,
+                        int64_t prompt_tokens, size_t *len, jn_err *err);
 /* A model object {"id", "object": "model", "created", "owned_by"}. */
 json_t *jn_oai_model_object(const jn_engine *e, int64_t created);
 

@@ -232,24 +232,25 @@ static void embeddings_done(oai_call *oc)
     const jn_tensor *v = out ? jn_tensor_list_find(&c->outputs, out->name) : NULL;
     jn_oai_error e;
     memset(&e, 0, sizeof e);
-    json_t *doc = NULL;
+    char *text = NULL;
+    size_t len = 0;
     if (!v) {
         jn_oai_error_set(&e, 500, NULL, "model '%s' gave no '%s' output", oc->r.model, out ? out->name : "");
     } else {
         int64_t words = 0;
         for (size_t i = 0; i < oc->r.n_inputs; i++)
             words += jn_oai_count_words(oc->r.inputs[i], strlen(oc->r.inputs[i]));
-        doc = jn_oai_embeddings(oc->r.model, v, oc->r.n_inputs, oc->r.base64, words, &e.err);
-        if (!doc)
+        text = jn_oai_embeddings(oc->r.model, v, oc->r.n_inputs, oc->r.base64, words, &len, &e.err);
+        if (!text)
             jn_oai_error_set(&e, 500, NULL, "%s", e.err.msg);
     }
-    c->rc = doc ? 0 : JN_EINTERNAL;
+    c->rc = text ? 0 : JN_EINTERNAL;
     jn_call_finish(c);
-    if (!doc) {
+    if (!text) {
         fail(oc, &e);
         return;
     }
-    respond_json(oc->req, 200, doc);
+    jn_http_respond(oc->req, 200, "application/json", text, len, NULL);
     oai_free(oc);
 }
 

@@ -10,6 +10,7 @@
 #include "base64.h"
 #include "generate.h"
 #include "openai.h"
+#include "json_write.h"
 #include "rest.h"
 
 static void *need(void *p)
@@ -255,8 +256,8 @@ json_t *jn_oai_usage_chunk(jn_oai_kind kind, const char *id, int64_t created, co
     return d;
 }
 
-json_t *jn_oai_embeddings(const char *model, const jn_tensor *vectors, size_t n_inputs, bool base64,
-                          int64_t prompt_tokens, jn_err *err)
+char *jn_oai_embeddings(const char *model, const jn_tensor *vectors, size_t n_inputs, bool base64,
+                        int64_t prompt_tokens, size_t *len, jn_err *err)
 {
     if (vectors->dtype != JN_DTYPE_FP32 || vectors->ndim != 2 || vectors->shape[0] != (int64_t)n_inputs) {
         char have[96];
@@ -267,31 +268,47 @@ json_t *jn_oai_embeddings(const char *model, const jn_tensor *vectors, size_t n_
     }
     size_t dim = (size_t)vectors->shape[1];
     const float *v = vectors->data;
-    json_t *data = json_array();
+    /* Written straight into one buffer (json_write.h), as v2 REST's answers are: a jansson tree of every number costs
+     * several times the whole request. */
+    jn_json_buf b;
+    jn_json_buf_init(&b, 128 + n_inputs * (base64 ? dim * 4 / 3 + 64 : dim * 12 + 64));
+    jn_json_lit(&b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < n_inputs; i++) {
-        json_t *item = json_object();
-        json_object_set_new(item, "object", json_string("embedding"));
-        json_object_set_new(item, "index", json_integer((json_int_t)i));
+        if (i)
+            jn_json_lit(&b, ",");
+        jn_json_lit(&b, "{\"object\":\"embedding\",\"index\":");
+        jn_json_int(&b, (int64_t)i);
+        jn_json_lit(&b, ",\"embedding\":");
         if (base64) { /* the float32 values as little-endian bytes (this machine's order: x86-64 and arm64) */
             _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "base64 embeddings assume little-endian");
-            size_t len;
-            char *b = need(jn_base64_encode((const uint8_t *)(v + i * dim), dim * sizeof(float), &len));
-            json_object_set_new(item, "embedding", json_stringn(b, len));
-            free(b);
-        } else {
-            json_t *arr = json_array();
-            for (size_t k = 0; k < dim; k++) /* the v2 REST door's numbers: shortest round-trip text */
-                json_array_append_new(arr, jn__json_elem(vectors, i * dim + k));
-            json_object_set_new(item, "embedding", arr);
+            size_t blen;
+            char *text = need(jn_base64_encode((const uint8_t *)(v + i * dim), dim * sizeof(float), &blen));
+            jn_json_lit(&b, "\"");
+            jn_json_raw(&b, text, blen);
+            jn_json_lit(&b, "\"");
+            free(text);
+        } else { /* the v2 REST door's numbers: shortest round-trip text */
+            jn_json_lit(&b, "[");
+            for (size_t k = 0; k < dim; k++) {
+                if (k)
+                    jn_json_lit(&b, ",");
+                jn_json_float32(&b, v[i * dim + k]);
+            }
+            jn_json_lit(&b, "]");
         }
-        json_array_append_new(data, item);
+        jn_json_lit(&b, "}");
     }
-    json_t *d = json_object();
-    json_object_set_new(d, "object", json_string("list"));
-    json_object_set_new(d, "data", data);
-    json_object_set_new(d, "model", text_value(model, strlen(model)));
-    json_object_set_new(d, "usage", usage(prompt_tokens, 0, false));
-    return d;
+    jn_json_lit(&b, "],\"model\":");
+    jn_json_string(&b, model, strlen(model));
+    jn_json_lit(&b, ",\"usage\":{\"prompt_tokens\":");
+    jn_json_int(&b, prompt_tokens);
+    jn_json_lit(&b, ",\"total_tokens\":");
+    jn_json_int(&b, prompt_tokens);
+    jn_json_lit(&b, "}}");
+    char *text = jn_json_buf_take(&b, len);
+    if (!text)
+        jn_err_set(err, JN_ENOMEM, "out of memory");
+    return text;
 }
 
 json_t *jn_oai_model_object(const jn_engine *e, int64_t created)
