@@ -80,6 +80,10 @@ J_PORT=$(wait_port "$TMP/junction.log" 'serving HTTP on 127\.0\.0\.1:([0-9]+)')
 sleep 0.5 # the remote's first health check
 log "upstream on $UP_PORT (token delay $LLM_TOKEN_DELAY_MS ms), junction on $J_PORT; $(uptime)"
 
+# cpu_ticks PID: user + system CPU time of a process so far, in clock ticks (/proc/PID/stat fields 14 and 15).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+
 CLIENT=(node "$HERE/llm_client.js")
 DIRECT=http://127.0.0.1:$UP_PORT/v1/chat/completions
 VIA=http://127.0.0.1:$J_PORT/openai/v1/chat/completions
@@ -87,11 +91,25 @@ VIA=http://127.0.0.1:$J_PORT/openai/v1/chat/completions
 for r in $(seq 1 "$LLM_ROUNDS"); do
     for target in direct junction; do
         if [ $target = direct ]; then url=$DIRECT model=test-chat; else url=$VIA model=chat; fi
+        j0=$(cpu_ticks "$J_PID") u0=$(cpu_ticks "$UP_PID")
         out=$("${CLIENT[@]}" stream "$url" "$model" "$LLM_STREAMS" "$LLM_TOKENS" 1) || die "$target stream run failed"
-        printf '{"round": %d, "target": "%s", "r": %s}\n' "$r" "$target" "$out" >>"$TMP/stream.jsonl"
+        j1=$(cpu_ticks "$J_PID") u1=$(cpu_ticks "$UP_PID")
+        printf '{"round": %d, "target": "%s", "r": %s, "junction_cpu_s": %s, "upstream_cpu_s": %s}\n' "$r" "$target" \
+            "$out" "$(awk -v a="$j0" -v b="$j1" -v t="$TICK" 'BEGIN { printf "%.3f", (b - a) / t }')" \
+            "$(awk -v a="$u0" -v b="$u1" -v t="$TICK" 'BEGIN { printf "%.3f", (b - a) / t }')" >>"$TMP/stream.jsonl"
         log "round $r $target: $(printf '%s' "$out" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print("%.0f tokens/s" % d["tokens_per_s"])')"
     done
 done
+
+# The door alone: the same streamed answers (jn_http_stream_*) from a local streaming engine, `tokenize` (one event
+# per word), through Triton's generate_stream on the same junction: what junction's HTTP streaming costs without the
+# remote engine's hops.
+j0=$(cpu_ticks "$J_PID")
+door=$("${CLIENT[@]}" door "http://127.0.0.1:$J_PORT/v2/models/tokenize/generate_stream" "$LLM_STREAMS" "$LLM_TOKENS") ||
+    die "door run failed"
+j1=$(cpu_ticks "$J_PID")
+printf '{"r": %s, "junction_cpu_s": %s}\n' "$door" "$(awk -v a="$j0" -v b="$j1" -v t="$TICK" 'BEGIN { printf "%.3f", (b - a) / t }')" \
+    >"$TMP/door.json"
 
 EMB_BODY_OAI='{"model": "embed", "input": ["the quick brown fox", "jumps over", "the lazy dog", "junction"]}'
 EMB_BODY_V2='{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [4], "data": ["the quick brown fox", "jumps over", "the lazy dog", "junction"]}]}'
@@ -107,10 +125,11 @@ done
 UPTIME=$(uptime)
 stop_servers
 
-"$PY" - "$TMP/stream.jsonl" "$TMP/emb.jsonl" "$LLM_STREAMS" "$LLM_TOKENS" "$LLM_TOKEN_DELAY_MS" "$UPTIME" <<'PY'
+"$PY" - "$TMP/stream.jsonl" "$TMP/emb.jsonl" "$LLM_STREAMS" "$LLM_TOKENS" "$LLM_TOKEN_DELAY_MS" "$UPTIME" "$TMP/door.json" <<'PY'
 import json, statistics, sys
 stream = [json.loads(l) for l in open(sys.argv[1])]
 emb = [json.loads(l) for l in open(sys.argv[2])]
+door = json.load(open(sys.argv[7]))
 streams, tokens, delay, up = sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 def p50(xs):
     return statistics.median(xs)
@@ -124,6 +143,16 @@ print("|---|---|---|---|")
 print("| time to first token, p50 | %.2f ms | %.2f ms | +%.2f ms |" % (ttft["direct"], ttft["junction"],
                                                                       ttft["junction"] - ttft["direct"]))
 print("| tokens/s (all streams) | %.0f | %.0f | %.3fx |" % (tps["direct"], tps["junction"], tps["junction"] / tps["direct"]))
+cpu = {t: p50([s["junction_cpu_s"] * 1e6 / s["r"]["tokens"] for s in stream if s["target"] == t]) for t in ("direct", "junction")}
+ucpu = {t: p50([s["upstream_cpu_s"] * 1e6 / s["r"]["tokens"] for s in stream if s["target"] == t]) for t in ("direct", "junction")}
+print("| CPU per token: junction | - | %.1f us | |" % cpu["junction"])
+print("| CPU per token: the Python upstream | %.1f us | %.1f us | |" % (ucpu["direct"], ucpu["junction"]))
+print("\n## The streaming door alone: generate_stream on the local `tokenize` engine, %s streams x %s events" %
+      (streams, tokens))
+print("| events/s | time to first event, p50 | junction CPU per event |")
+print("|---|---|---|")
+print("| %.0f | %.2f ms | %.1f us |" % (door["r"]["tokens_per_s"], p50(door["r"]["ttft_ms"]),
+                                     door["junction_cpu_s"] * 1e6 / door["r"]["tokens"]))
 print("\n## Embeddings: built-in embed, 4 strings per request")
 print("| v2 REST /v2/models/embed/infer | /openai/v1/embeddings | ratio |")
 print("|---|---|---|")

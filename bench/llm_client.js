@@ -2,8 +2,12 @@
 // same for every target). Two modes, JSON on stdout:
 //   node llm_client.js stream URL MODEL STREAMS TOKENS ROUNDS
 //       STREAMS concurrent chat/completions calls with "stream": true asking for TOKENS tokens ("count N" is the
-//       test upstream's prompt for N tokens), ROUNDS times over; per call the time to the first content token and to
-//       [DONE]; checks every call got TOKENS content deltas. -> {ttft_ms: [...], tokens, seconds, tokens_per_s}
+//       test upstream's prompt for N tokens), ROUNDS times over after one unmeasured round; per call the time to the
+//       first content token; checks every call got TOKENS content deltas. -> {ttft_ms: [...], tokens, seconds,
+//       tokens_per_s}
+//   node llm_client.js door URL STREAMS WORDS
+//       STREAMS concurrent POSTs of {"text": WORDS words} to a generate_stream URL (the `tokenize` engine answers one
+//       event per word), after one unmeasured round. -> {ttft_ms: [...], tokens, seconds, tokens_per_s}
 //   node llm_client.js post URL BODY_JSON CONCURRENCY SECONDS
 //       POSTs the body as fast as CONCURRENCY callers can for SECONDS (after a 1 s warm-up), checking status 200.
 //       -> {requests, seconds, rps, p50_ms}
@@ -52,6 +56,10 @@ async function streamOne(url, model, tokens) {
 }
 
 async function streamMode(url, model, streams, tokens, rounds) {
+  // One unmeasured round first: every connection (client -> server, and junction's to the upstream) is open and
+  // kept alive before the clock starts, so connection set-up (the Python upstream's listen backlog is 5) is not
+  // counted as time to first token.
+  await Promise.all(Array.from({ length: streams }, () => streamOne(url, model, 4)));
   const ttft = [];
   const t0 = process.hrtime.bigint();
   for (let r = 0; r < rounds; r++) {
@@ -62,6 +70,26 @@ async function streamMode(url, model, streams, tokens, rounds) {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const total = streams * tokens * rounds;
   return { ttft_ms: ttft, tokens: total, seconds, tokens_per_s: total / seconds };
+}
+
+async function doorOne(url, words) {
+  const body = JSON.stringify({ text: Array.from({ length: words }, (_, i) => "w" + i).join(" ") });
+  const t0 = process.hrtime.bigint();
+  let first = 0n, got = 0;
+  const status = await post(url, body, (d) => {
+    if (!first) first = process.hrtime.bigint();
+    got += (d.match(/data: /g) || []).length;
+  });
+  if (status !== 200 || got !== words) throw new Error("door: status " + status + ", " + got + " events of " + words);
+  return Number(first - t0) / 1e6;
+}
+
+async function doorMode(url, streams, words) {
+  await Promise.all(Array.from({ length: streams }, () => doorOne(url, 4)));
+  const t0 = process.hrtime.bigint();
+  const ttft = await Promise.all(Array.from({ length: streams }, () => doorOne(url, words)));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { ttft_ms: ttft, tokens: streams * words, seconds, tokens_per_s: streams * words / seconds };
 }
 
 async function postMode(url, body, concurrency, seconds) {
@@ -90,8 +118,8 @@ async function postMode(url, body, concurrency, seconds) {
 
 (async () => {
   const [mode, ...a] = process.argv.slice(2);
-  const out = mode === "stream"
-    ? await streamMode(a[0], a[1], +a[2], +a[3], +a[4])
+  const out = mode === "stream" ? await streamMode(a[0], a[1], +a[2], +a[3], +a[4])
+    : mode === "door" ? await doorMode(a[0], +a[1], +a[2])
     : await postMode(a[0], a[1], +a[2], +a[3]);
   process.stdout.write(JSON.stringify(out) + "\n");
   agent.destroy();

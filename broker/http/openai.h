@@ -121,11 +121,12 @@ json_t *jn_oai_chat_completion(const char *id, int64_t created, const char *mode
                                size_t n, int64_t prompt_tokens, int64_t completion_tokens);
 json_t *jn_oai_text_completion(const char *id, int64_t created, const char *model, const jn_oai_choice *choices,
                                size_t n, int64_t prompt_tokens, int64_t completion_tokens);
-/* One streamed chunk: chat (delta with role on the first, content, or {} with finish_reason) or text_completion.
- * finish_reason NULL = null. with_usage_null: "usage": null (stream_options.include_usage). */
-json_t *jn_oai_chunk(jn_oai_kind kind, const char *id, int64_t created, const char *model, int index,
-                     const char *role, const char *content, size_t content_len, const char *finish_reason,
-                     bool with_usage_null);
+/* One streamed chunk as its whole SSE event ("data: {...}\n\n", malloc'd, *len set): chat (delta with the role, the
+ * content, or {} with finish_reason) or text_completion. finish_reason NULL = null. with_usage_null: "usage": null
+ * (stream_options.include_usage). */
+char *jn_oai_chunk_sse(jn_oai_kind kind, const char *id, int64_t created, const char *model, int index,
+                       const char *role, const char *content, size_t content_len, const char *finish_reason,
+                       bool with_usage_null, size_t *len);
 /* The last chunk of stream_options.include_usage: empty choices and the usage. */
 json_t *jn_oai_usage_chunk(jn_oai_kind kind, const char *id, int64_t created, const char *model,
                            int64_t prompt_tokens, int64_t completion_tokens);

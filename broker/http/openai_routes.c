@@ -104,16 +104,32 @@ static void oai_free(oai_call *oc)
     finished(arg);
 }
 
-/* Sends one SSE event (doc stolen; NULL = [DONE]); marks the call dead when the client is gone. */
-static void send_event(oai_call *oc, json_t *doc)
+/* Sends one SSE event (text taken); marks the call dead when the client is gone. */
+static void send_text(oai_call *oc, char *text, size_t len)
 {
-    size_t len;
-    char *text = jn_oai_sse(doc, &len);
     if (!oc->dead && jn_http_stream_write(oc->req, text, len) != 0) {
         oc->dead = true;
         atomic_store(&oc->cancelled, 1);
     }
     free(text);
+}
+
+/* Sends one SSE event (doc stolen; NULL = [DONE]). */
+static void send_event(oai_call *oc, json_t *doc)
+{
+    size_t len;
+    char *text = jn_oai_sse(doc, &len);
+    send_text(oc, text, len);
+}
+
+/* Sends one chunk. */
+static void send_chunk(oai_call *oc, int index, const char *role, const char *content, size_t content_len,
+                       const char *finish_reason)
+{
+    size_t len;
+    char *text = jn_oai_chunk_sse(oc->kind, oc->id, oc->created, oc->r.model, index, role, content, content_len,
+                                  finish_reason, oc->r.include_usage, &len);
+    send_text(oc, text, len);
 }
 
 static void stream_begin(oai_call *oc)
@@ -157,8 +173,7 @@ static void begin_choice(oai_call *oc, int i)
         return;
     oc->begun[i] = true;
     if (oc->kind == JN_OAI_CHAT)
-        send_event(oc, jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, i, "assistant", "", 0, NULL,
-                                    oc->r.include_usage));
+        send_chunk(oc, i, "assistant", "", 0, NULL);
 }
 
 /* Takes a whole or partial answer of the current call; when streaming, sends each choice's new text as a chunk. */
@@ -180,8 +195,7 @@ static void take_answer(oai_call *oc, const jn_tensor_list *outputs)
             continue;
         begin_choice(oc, i);
         if (ch->text_len > before[i])
-            send_event(oc, jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, i, NULL, ch->text + before[i],
-                                        ch->text_len - before[i], NULL, oc->r.include_usage));
+            send_chunk(oc, i, NULL, ch->text + before[i], ch->text_len - before[i], NULL);
     }
 }
 
@@ -282,8 +296,7 @@ static void on_done(jn_call *c)
         stream_begin(oc);
         for (int i = oc->base; i < oc->base + oc->got; i++) {
             const char *reason = oc->choices[i].finish_reason[0] ? oc->choices[i].finish_reason : "stop";
-            send_event(oc, jn_oai_chunk(oc->kind, oc->id, oc->created, oc->r.model, i, NULL,
-                                        oc->kind == JN_OAI_CHAT ? NULL : "", 0, reason, oc->r.include_usage));
+            send_chunk(oc, i, NULL, oc->kind == JN_OAI_CHAT ? NULL : "", 0, reason);
         }
     }
     oc->base += oc->got;

@@ -219,32 +219,54 @@ json_t *jn_oai_text_completion(const char *id, int64_t created, const char *mode
     return d;
 }
 
-json_t *jn_oai_chunk(jn_oai_kind kind, const char *id, int64_t created, const char *model, int index,
-                     const char *role, const char *content, size_t content_len, const char *finish_reason,
-                     bool with_usage_null)
+char *jn_oai_chunk_sse(jn_oai_kind kind, const char *id, int64_t created, const char *model, int index,
+                       const char *role, const char *content, size_t content_len, const char *finish_reason,
+                       bool with_usage_null, size_t *len)
 {
+    /* Once per token: written straight into one buffer (json_write.h), no jansson tree. The same bytes as
+     * json_dumps(JSON_COMPACT) of the object OpenAI's reference shows. */
     bool chat = kind == JN_OAI_CHAT;
-    json_t *d = head(id, chat ? "chat.completion.chunk" : "text_completion", created, model);
-    json_t *ch = json_object();
-    json_object_set_new(ch, "index", json_integer(index));
+    jn_json_buf b;
+    jn_json_buf_init(&b, 192 + content_len + strlen(model));
+    jn_json_lit(&b, "data: {\"id\":");
+    jn_json_string(&b, id, strlen(id));
+    if (chat)
+        jn_json_lit(&b, ",\"object\":\"chat.completion.chunk\",\"created\":");
+    else
+        jn_json_lit(&b, ",\"object\":\"text_completion\",\"created\":");
+    jn_json_int(&b, created);
+    jn_json_lit(&b, ",\"model\":");
+    jn_json_string(&b, model, strlen(model));
+    jn_json_lit(&b, ",\"choices\":[{\"index\":");
+    jn_json_int(&b, index);
     if (chat) {
-        json_t *delta = json_object();
-        if (role)
-            json_object_set_new(delta, "role", json_string(role));
-        if (content)
-            json_object_set_new(delta, "content", text_value(content, content_len));
-        json_object_set_new(ch, "delta", delta);
+        jn_json_lit(&b, ",\"delta\":{");
+        if (role) {
+            jn_json_lit(&b, "\"role\":");
+            jn_json_string(&b, role, strlen(role));
+        }
+        if (content) {
+            if (role)
+                jn_json_lit(&b, ",");
+            jn_json_lit(&b, "\"content\":");
+            jn_json_string(&b, content, content_len);
+        }
+        jn_json_lit(&b, "}");
     } else {
-        json_object_set_new(ch, "text", text_value(content, content ? content_len : 0));
+        jn_json_lit(&b, ",\"text\":");
+        jn_json_string(&b, content ? content : "", content ? content_len : 0);
     }
-    json_object_set_new(ch, "logprobs", json_null());
-    json_object_set_new(ch, "finish_reason", finish_reason ? json_string(finish_reason) : json_null());
-    json_t *list = json_array();
-    json_array_append_new(list, ch);
-    json_object_set_new(d, "choices", list);
+    jn_json_lit(&b, ",\"logprobs\":null,\"finish_reason\":");
+    if (finish_reason)
+        jn_json_string(&b, finish_reason, strlen(finish_reason));
+    else
+        jn_json_lit(&b, "null");
+    jn_json_lit(&b, "}]");
     if (with_usage_null)
-        json_object_set_new(d, "usage", json_null());
-    return d;
+        jn_json_lit(&b, ",\"usage\":null");
+    jn_json_lit(&b, "}\n\n");
+    char *text = jn_json_buf_take(&b, len);
+    return need(text);
 }
 
 json_t *jn_oai_usage_chunk(jn_oai_kind kind, const char *id, int64_t created, const char *model,

@@ -42,8 +42,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                           : jn_oai_text_completion("id", 1, r.model, &ch, 1, 1, 1);
         size_t len;
         free(jn_oai_sse(doc, &len));
-        free(jn_oai_sse(jn_oai_chunk(kind, "id", 1, r.model, 0, "assistant", ch.text, ch.text_len, NULL,
-                                     r.include_usage), &len));
+        char *chunk = jn_oai_chunk_sse(kind, "id", 1, r.model, 0, "assistant", ch.text, ch.text_len, NULL,
+                                       r.include_usage, &len);
+        json_t *back = json_loadb(chunk + 6, len - 8, 0, NULL); /* the chunk is "data: " + JSON + "\n\n" */
+        if (!back)
+            abort();
+        json_decref(back);
+        free(chunk);
         free(ch.text);
     }
     jn_oai_request_clear(&r);
