@@ -48,8 +48,20 @@ function startServer(extra) {
         resolve(child);
       }
     });
-    child.stderr.on("data", (d) => { err += d; });
+    child.stderr.on("data", (d) => { err += d; child.err = err; });
     child.on("exit", (code) => { clearTimeout(timer); if (!child.base) reject(new Error("exited " + code + ": " + err)); });
+  });
+}
+
+// SIGTERM, wait for the exit, and check the server said nothing a sanitizer build says about a bug.
+function stopServer(srv, what) {
+  return new Promise((resolve) => {
+    srv.on("exit", (code) => {
+      const bad = /(AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer)/.exec(srv.err || "");
+      check(code === 0 && !bad, what + ": clean exit, no sanitizer report", "exit " + code + " " + (bad ? (srv.err || "").slice(-2000) : ""));
+      resolve();
+    });
+    srv.kill("SIGTERM");
   });
 }
 
@@ -238,7 +250,7 @@ async function authErrors() {
     () => client(srv.base, "x", { defaultHeaders: { Authorization: null } }).embeddings.create({ model: "embed", input: "a" }));
   const ok = await client(srv.base, "s3cret-client-token").embeddings.create({ model: "embed", input: "a" });
   check(ok.data.length === 1, "the client token is accepted");
-  srv.kill("SIGTERM");
+  await stopServer(srv, "server with a client token");
 }
 
 async function rateLimit() {
@@ -256,7 +268,7 @@ async function rateLimit() {
       "429 code rate_limit_exceeded naming --max-inflight", e.status + " " + e.code + " " + e.message));
   const r = await slow;
   check(r.status === 200, "the slow call still succeeds", r.status);
-  srv.kill("SIGTERM");
+  await stopServer(srv, "server with --max-inflight 1");
 }
 
 async function main() {
@@ -264,7 +276,7 @@ async function main() {
   const srv = await startServer(["--remotes", writeRemotes(up)]);
   await embeddingsAndModels(srv.base, true);
   await chat(srv.base);
-  srv.kill("SIGTERM");
+  await stopServer(srv, "server with the remotes");
   await authErrors();
   await rateLimit();
 }

@@ -83,10 +83,10 @@ static int gen_stream(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_
         jn_tensor_list part;
         jn_tensor_list_init(&part);
         jn_generate_push_text(&part, toks, lens, (size_t)n, err);
-        if ((rc = emit(arg, &part, err))) {
-            jn_tensor_list_clear(&part);
+        rc = emit(arg, &part, err);
+        jn_tensor_list_clear(&part); /* emit took the tensors; the list's own storage is ours */
+        if (rc)
             return rc;
-        }
     }
     jn_tensor_list last; /* the end: empty deltas, why each choice ended, the counts */
     jn_tensor_list_init(&last);
@@ -99,7 +99,9 @@ static int gen_stream(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_
     }
     jn_generate_push_text(&last, empty, zero, (size_t)n, err);
     jn_generate_push_final(&last, why, (size_t)n, 7, max * n, err);
-    return emit(arg, &last, err);
+    int rc = emit(arg, &last, err);
+    jn_tensor_list_clear(&last);
+    return rc;
 }
 
 /* The whole answer at once: the partials joined. */
