@@ -228,6 +228,33 @@ def run(t):
             t.check(mine is not None and mine.shape == (3, 12) and np.array_equal(mine, want),
                     "the same vectors, in order", "mine %r want %r" % (mine, want))
 
+    with t.case("in pipelines: an embedding step, and a chat step whose tokens stream through"):
+        ask = {"name": "ask", "inputs": [{"name": "q", "kind": "TEXT", "datatype": "BYTES", "shape": [-1]}],
+               "steps": [{"id": "llm", "model": "chat", "inputs": {"messages": "q"}}],
+               "outputs": [{"name": "answer", "from": "llm.text"}]}
+        vec = {"name": "vec", "inputs": [{"name": "t", "kind": "TEXT", "datatype": "BYTES", "shape": [-1]}],
+               "steps": [{"id": "e", "model": "chat-embed", "inputs": {"text": "t"}}],
+               "outputs": [{"name": "v", "from": "e.embedding"}]}
+        for spec in (ask, vec):
+            t.call("PutPipeline %s" % spec["name"], admin.PutPipeline,
+                   pb.admin.PutPipelineRequest(spec_json=json.dumps(spec)))
+        q = harness.RequestQueue()
+        q.put(gen_request("ask", messages("count 5"), input_name="q", id="p1"))
+        q.close()
+        got = list(broker.InferStream(q, timeout=60))
+        deltas = [out_texts(g, "answer")[0] for g in got if g.partial and out(g, "answer") is not None]
+        t.eq([d for d in deltas if d], ["w%d " % i for i in range(5)], "the pipeline streams the tokens in order")
+        r = t.call("Infer vec", broker.Infer, pb.broker.InferRequest(model="vec", inputs=[
+            pb.contract.Value(name="t", text=pb.contract.Text(text="junction"))]))
+        theirs = up_post(up, "/v1/embeddings", {"model": "test-embed", "input": ["junction"]})
+        if r:
+            v = out(r, "v")
+            got_vec = list(v.embedding.values) if v is not None and v.WhichOneof("value") == "embedding" else \
+                list(harness.output_array(r, "v").ravel()) if harness.output_array(r, "v") is not None else None
+            t.check(got_vec is not None and np.array_equal(np.float32(got_vec),
+                                                           np.float32(theirs["data"][0]["embedding"])),
+                    "an embedding step answers the upstream's vector", str(r)[:300])
+
     with t.case("429 with Retry-After: retried after the wait"):
         control(up, fail_429=1, retry_after=1)
         t0 = time.time()
