@@ -405,7 +405,7 @@ static int emit_text(stream_state *s, bool final)
 static int on_event(void *arg, const char *data, size_t len)
 {
     stream_state *s = arg;
-    if (strcmp(data, "[DONE]") == 0) {
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) { /* by length: data may hold a NUL */
         s->done = true;
         return 0;
     }
