@@ -346,8 +346,9 @@ def run(t):
             try:
                 broker.Infer(gen_request("chat", messages("x")), timeout=30)
             except grpc.RpcError as e:
-                if i == 0:
-                    t.check_rpc_error(e, SC.UNAVAILABLE, "a call to the dead upstream", "chat:")
+                if i == 0:  # "chat: POST ...: Couldn't connect", or "model 'chat' is not ready" once a health check
+                    # saw it down
+                    t.check_rpc_error(e, SC.UNAVAILABLE, "a call to the dead upstream", "chat")
         metrics = http_get(srv, "/metrics")
         line = 'junction_remote_breaker_state{endpoint="http://127.0.0.1:%d/v1",state="open"} 1' % port
         t.check(line in metrics, "metrics: the endpoint's breaker is open",
