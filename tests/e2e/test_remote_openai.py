@@ -349,10 +349,10 @@ def run(t):
                 if i == 0:  # "chat: POST ...: Couldn't connect", or "model 'chat' is not ready" once a health check
                     # saw it down
                     t.check_rpc_error(e, SC.UNAVAILABLE, "a call to the dead upstream", "chat")
-        metrics = http_get(srv, "/metrics")
         line = 'junction_remote_breaker_state{endpoint="http://127.0.0.1:%d/v1",state="open"} 1' % port
-        t.check(line in metrics, "metrics: the endpoint's breaker is open",
-                "\n".join(x for x in metrics.splitlines() if "breaker_state" in x))
+        # Open after 3 failed attempts, or health checks (every 150 ms) that fail; half-open between (400 ms).
+        t.check(ru.wait_for(lambda: line in http_get(srv, "/metrics"), 5), "metrics: the endpoint's breaker is open",
+                "\n".join(x for x in http_get(srv, "/metrics").splitlines() if "breaker_state" in x))
         rem = json.loads(http_get(srv, "/console/api/remotes"))["remotes"]
         chat = [x for x in rem if x["name"] == "chat"]
         t.check(chat and chat[0]["breaker"] in ("open", "half_open"), "the console shows the breaker",
