@@ -56,8 +56,8 @@ typedef enum jn_http_state {
     JN_HTTP_END,      /* the answer is complete (any bytes left were appended first) */
 } jn_http_state;
 
-/* Waits for more of the answer: appends what has arrived to out (a malloc'd buffer grown as needed; *out_len is
- * its length, kept NUL-terminated) and returns JN_HTTP_DATA, or JN_HTTP_END once the whole answer is in. Negative
+/* Waits for more of the answer: appends what has arrived to out (a malloc'd buffer of *out_cap bytes, grown with
+ * realloc as needed: start with NULL, 0, 0 and free it after; *out_len is its length, kept NUL-terminated) and returns JN_HTTP_DATA, or JN_HTTP_END once the whole answer is in. Negative
  * JN_E* with err set when the transfer failed (JN_EUNAVAIL: connection refused or broken, with curl's reason;
  * JN_EDEADLINE: the deadline passed) or *cancelled (may be NULL) was seen set (JN_ECANCELLED). The status and
  * headers are known once the first DATA or END came back. */
