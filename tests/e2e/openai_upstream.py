@@ -22,7 +22,7 @@ Controls (POST /_control with a JSON object; its fields change the next requests
 GET /_control answers what was seen: {"authorization": [every Authorization header], "disconnects": streams whose
 client went away mid-stream, "completed": streams sent to the end, "requests": ["METHOD /path", ...]}.
 POST /_control/reset forgets it all. With --api-key KEY every /v1 request needs "Authorization: Bearer KEY" (401
-otherwise).
+otherwise). With --tls-cert/--tls-key it serves HTTPS (HTTP/1.1).
 
 Prints "serving on 127.0.0.1:PORT" once ready.
 """
@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -360,8 +361,14 @@ def main():
     ap.add_argument("--dim", type=int, default=8, help="embedding dimension")
     ap.add_argument("--token-delay-ms", type=float, default=0)
     ap.add_argument("--first-token-delay-ms", type=float, default=0)
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
     server = Server(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.models = [m for m in args.models.split(",") if m]
     server.api_key = args.api_key
     server.dim = args.dim

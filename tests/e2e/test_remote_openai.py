@@ -16,6 +16,7 @@ openai_upstream.py (written from OpenAI's API reference; deterministic tokens, i
 - errors: unknown model (NOT_FOUND), wrong key (UNAUTHENTICATED), bad options (the field named);
 - upstream down: calls fail UNAVAILABLE, the breaker opens (metrics, console), the engine turns not ready; back up,
   it recovers;
+- HTTPS: an upstream whose certificate tls_ca_file trusts is served; without it, the certificate is refused;
 - the API key reaches the upstream as "Authorization: Bearer KEY" and appears in no log line of junction (stdout,
   stderr) nor in ListEngines, ListModels, v2 metadata, /metrics or the console's remotes listing.
 
@@ -23,6 +24,7 @@ usage: /usr/bin/python3 tests/e2e/test_remote_openai.py /path/to/junction
 """
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -363,6 +365,27 @@ def run(t):
         r = ru.wait_for(lambda: _try(broker, gen_request("chat", messages("back again"))), 10, step=0.2)
         t.check(r is not None and r and out_texts(r, "text") == ["back again"], "and answers")
         up = up2
+
+    with t.case("HTTPS: verified against tls_ca_file"):
+        d = t.workdir
+        crt, key = os.path.join(d, "up.crt"), os.path.join(d, "up.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        tls_up = start_upstream(t, extra=["--tls-cert", crt, "--tls-key", key])
+        url = "https://%s/v1" % tls_up.address
+        r = t.call("RegisterEngine over HTTPS with tls_ca_file", ru.register, admin, "chat-tls", url,
+                   protocol="OPENAI", model="test-chat", api_key_file=keyfile, tls_ca_file=crt)
+        if r:
+            a = t.call("Infer chat-tls", broker.Infer, gen_request("chat-tls", messages("over tls")))
+            t.check(a is not None and out_texts(a, "text") == ["over tls"], "answered over HTTPS")
+            t.call("UnregisterEngine chat-tls", admin.UnregisterEngine,
+                   pb.admin.UnregisterEngineRequest(name="chat-tls"))
+        t.check(ru.wait_for(lambda: ru.engine_info(admin, "chat-tls") is None, 5), "unregistered")
+        time.sleep(0.2)  # the endpoint is freed by the health thread's next pass (another TLS setting may follow)
+        t.expect_error("HTTPS without a CA that trusts it", ru.register, SC.UNAVAILABLE, "engine 'chat-tls2'",
+                       "certificate", admin=admin, name="chat-tls2", endpoint="https://%s/v1/" % tls_up.address,
+                       protocol="OPENAI", model="test-chat", api_key_file=keyfile)
 
     with t.case("the API key reaches the upstream and appears nowhere else"):
         seen = up_get(up, "/_control")["authorization"]
