@@ -91,11 +91,24 @@ static void upstream_message(const char *body, size_t len, char *out, size_t n)
     json_decref(root);
 }
 
-static int http_failure(const char *method, const char *url, long status, int64_t retry_after_ms, const char *body,
-                        size_t len, jn_call_status *st)
+/* Replaces every occurrence of the key in msg by "***": a server may quote the key it was given ("Incorrect API key
+ * provided: ..."), and the message goes to callers and logs. */
+static void scrub_key(char *msg, const char *key)
+{
+    size_t klen = key ? strlen(key) : 0;
+    char *p;
+    while (klen >= 3 && (p = strstr(msg, key)) != NULL) {
+        memcpy(p, "***", 3);
+        memmove(p + 3, p + klen, strlen(p + klen) + 1);
+    }
+}
+
+static int http_failure(const jn_endpoint *ep, const char *method, const char *url, long status,
+                        int64_t retry_after_ms, const char *body, size_t len, jn_call_status *st)
 {
     char msg[600];
     upstream_message(body, len, msg, sizeof msg);
+    scrub_key(msg, ep->bearer);
     int code = grpc_code_of_http(status);
     jn_call_status_set(st, code, "%s %s answered HTTP %ld: \"%s\"", method, url, status, msg);
     if (status == 429)
@@ -149,7 +162,7 @@ static int exchange(jn_endpoint *ep, const char *method, const char *path, const
     } else {
         long status = jn_http_status(t);
         if (status < 200 || status > 299)
-            code = http_failure(method, url, status, jn_http_retry_after_ms(t), a->data, a->len, st);
+            code = http_failure(ep, method, url, status, jn_http_retry_after_ms(t), a->data, a->len, st);
     }
     jn_http_close(t);
     if (code) {
@@ -384,6 +397,7 @@ typedef struct stream_state {
     int emit_rc;   /* emit refused (the caller went away) */
     jn_err emit_err;
     jn_call_status *st;
+    const char *bearer; /* the endpoint's key, scrubbed from messages */
 } stream_state;
 
 static int emit_text(stream_state *s, bool final)
@@ -421,6 +435,7 @@ static int on_event(void *arg, const char *data, size_t len)
     if (json_object_get(chunk, "error")) { /* an error reported inside the stream */
         char msg[600];
         upstream_message(data, len, msg, sizeof msg);
+        scrub_key(msg, s->bearer);
         json_decref(chunk);
         jn_call_status_set(s->st, GRPC_STATUS_UNAVAILABLE, "the server reported an error mid-stream: \"%s\"", msg);
         return JN_EIO;
@@ -459,8 +474,8 @@ static bool all_finished(const stream_state *s)
 }
 
 /* Reads the event stream of a started transfer into emits. 0, or the grpc status with st set. */
-static int read_stream(jn_http_transfer *t, const char *url, const jn_infer_ctx *ctx, stream_state *s,
-                       jn_call_status *st)
+static int read_stream(const jn_endpoint *ep, jn_http_transfer *t, const char *url, const jn_infer_ctx *ctx,
+                       stream_state *s, jn_call_status *st)
 {
     jn_sse sse;
     jn_sse_init(&sse, 0);
@@ -480,7 +495,7 @@ static int read_stream(jn_http_transfer *t, const char *url, const jn_infer_ctx 
         long status = jn_http_status(t);
         if (status != 200) {
             if (rc == JN_HTTP_END) {
-                code = http_failure("POST", url, status, jn_http_retry_after_ms(t), a.data, a.len, st);
+                code = http_failure(ep, "POST", url, status, jn_http_retry_after_ms(t), a.data, a.len, st);
                 break;
             }
             continue; /* the error's body: read it whole */
@@ -521,7 +536,8 @@ static int generate_stream(api which, jn_endpoint *ep, const char *model, const 
     char url[512];
     url_of(url, sizeof url, ep, api_paths[which]);
     stream_state s = {.which = which, .n = n, .emit = emit, .emit_arg = emit_arg, .prompt_tokens = -1,
-                      .completion_tokens = -1, .st = st};
+                      .completion_tokens = -1, .st = st,
+                      .bearer = ep->bearer};
     s.deltas = calloc((size_t)n, sizeof *s.deltas);
     s.lens = calloc((size_t)n, sizeof *s.lens);
     s.reasons = calloc((size_t)n, sizeof *s.reasons);
@@ -539,7 +555,7 @@ static int generate_stream(api which, jn_endpoint *ep, const char *model, const 
         if (!(t = jn_http_start(ep->http, &r, &err)))
             code = transport_failure(err.code, &err, "POST", url, st);
         else
-            code = read_stream(t, url, ctx, &s, st);
+            code = read_stream(ep, t, url, ctx, &s, st);
     }
     jn_http_close(t); /* before the end (cancelled, emit refused, an error): aborts it, closing the connection */
     if (!code) {

@@ -210,7 +210,8 @@ class Handler(BaseHTTPRequestHandler):
             return False
         key = self.server.api_key
         if key is not None and auth != "Bearer " + key:
-            self.error(401, "Incorrect API key provided", code="invalid_api_key")
+            given = (auth or "")[len("Bearer "):]  # quoted back whole, the worst a server may do
+            self.error(401, "Incorrect API key provided: %s" % given, code="invalid_api_key")
             return False
         return True
 
