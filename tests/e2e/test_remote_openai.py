@@ -13,7 +13,8 @@ openai_upstream.py (written from OpenAI's API reference; deterministic tokens, i
 - 429 with Retry-After: retried after the wait and answered; past max_attempts RESOURCE_EXHAUSTED quoting the
   upstream; a 500 is retried; a stream dropped mid-way fails UNAVAILABLE and is not retried after tokens went out;
 - a caller that cancels mid-stream cancels the upstream request: the upstream sees its client disconnect;
-- errors: unknown model (NOT_FOUND), wrong key (UNAUTHENTICATED), bad options (the field named);
+- errors: the upstream's 400 (INVALID_ARGUMENT, its message quoted), unknown model (NOT_FOUND), wrong key
+  (UNAUTHENTICATED; the key it quotes back is scrubbed), bad options (the field named);
 - upstream down: calls fail UNAVAILABLE, the breaker opens (metrics, console), the engine turns not ready; back up,
   it recovers;
 - HTTPS: an upstream whose certificate tls_ca_file trusts is served; without it, the certificate is refused;
@@ -191,6 +192,9 @@ def run(t):
                        args=(gen_request("chat", messages("x"), params={"temperature": 7.5}),))
         t.expect_error("messages that are not a JSON list", broker.Infer, SC.INVALID_ARGUMENT, "input 'messages'",
                        args=(gen_request("chat", "not json"),))
+        t.expect_error("the upstream's 400 (it takes n up to 16)", broker.Infer, SC.INVALID_ARGUMENT, "chat:",
+                       "HTTP 400", "'n' must be an integer in [1, 16]",
+                       args=(gen_request("chat", messages("x"), params={"n": 20}),))
 
     with t.case("InferStream: tokens in order as they arrive, then finish_reason and usage"):
         text = "count 12"
