@@ -35,6 +35,10 @@ typedef enum api { API_CHAT, API_COMPLETIONS, API_EMBEDDINGS } api;
 
 static const char *const api_paths[] = {"/chat/completions", "/completions", "/embeddings"};
 
+/* The largest whole answer read (a streamed one is bounded per event by sse.c, and in all by the deadline): large
+ * embedding batches fit (1000 vectors of 4096 numbers are ~50 MB of JSON). */
+#define MAX_ANSWER ((size_t)256 << 20)
+
 /* {endpoint}{path}, without doubling the '/' of an endpoint that ends in one. */
 static void url_of(char *buf, size_t n, const jn_endpoint *ep, const char *path)
 {
@@ -127,6 +131,8 @@ static int transport_failure(int rc, const jn_err *err, const char *method, cons
         return jn_call_status_set(st, GRPC_STATUS_DEADLINE_EXCEEDED, "%s %s: %s", method, url, err->msg);
     case JN_ENOMEM:
         return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s", err->msg);
+    case JN_ERANGE:
+        return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s %s: %s", method, url, err->msg);
     default:
         return jn_call_status_set(st, GRPC_STATUS_UNAVAILABLE, "%s %s: %s", method, url, err->msg);
     }
@@ -147,7 +153,7 @@ static int exchange(jn_endpoint *ep, const char *method, const char *path, const
     url_of(url, sizeof url, ep, path);
     memset(a, 0, sizeof *a);
     jn_http_request r = {.method = method, .url = url, .body = body, .body_len = body_len, .bearer = ep->bearer,
-                         .deadline_ns = deadline_ns};
+                         .deadline_ns = deadline_ns, .max_body = MAX_ANSWER};
     jn_err err;
     jn_err_clear(&err);
     jn_http_transfer *t = jn_http_start(ep->http, &r, &err);
