@@ -500,7 +500,7 @@ static int read_stream(const jn_endpoint *ep, jn_http_transfer *t, const char *u
         }
         long status = jn_http_status(t);
         if (status != 200) {
-            if (rc == JN_HTTP_END) {
+            if (rc == JN_HTTP_END || a.len > ((size_t)1 << 20)) { /* an error's message is in its first MiB */
                 code = http_failure(ep, "POST", url, status, jn_http_retry_after_ms(t), a.data, a.len, st);
                 break;
             }
