@@ -19,7 +19,8 @@ openai_upstream.py (written from OpenAI's API reference; deterministic tokens, i
   it recovers;
 - HTTPS: an upstream whose certificate tls_ca_file trusts is served; without it, the certificate is refused;
 - the API key reaches the upstream as "Authorization: Bearer KEY" and appears in no log line of junction (stdout,
-  stderr) nor in ListEngines, ListModels, v2 metadata, /metrics or the console's remotes listing.
+  stderr) nor in ListEngines, ListModels, v2 metadata, /metrics, the console's remotes listing or the state
+  directory (which keeps the key file's path; after a restart the registration is back and answers).
 
 usage: /usr/bin/python3 tests/e2e/test_remote_openai.py /path/to/junction
 """
@@ -410,6 +411,22 @@ def run(t):
         logs = srv.stderr_text() + "\n".join(srv.stdout_lines)
         t.check(KEY not in logs and "sk-junction" not in logs, "not in junction's stdout or stderr",
                 "\n".join(x for x in logs.splitlines() if "sk-" in x))
+        state = srv.argv[srv.argv.index("--state-dir") + 1]
+        kept = ""
+        for root, _, files in os.walk(state):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    kept += f.read().decode("utf-8", "replace")
+        t.check("complete" in kept and keyfile in kept and KEY not in kept,
+                "the state directory keeps the Admin registration with the key file's path, not the key")
+
+    with t.case("restart: the registration comes back from the state directory, the key read from its file"):
+        srv2 = t.start_server(["--state-dir", state, "--remotes", write_remotes(t, up, keyfile)])
+        b2 = srv2.broker()
+        r = t.call("Infer complete after the restart", b2.Infer,
+                   gen_request("complete", "still here", input_name="prompt"))
+        t.check(r is not None and out_texts(r, "text") == ["still here"], "the restored engine answers")
+        t.stop_server(srv2)
 
 
 def _try(broker, req):
