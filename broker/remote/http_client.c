@@ -22,6 +22,8 @@ struct jn_http_transfer {
     char *buf; /* arrived, not yet handed over */
     size_t len, cap;
     bool failed_alloc;
+    bool too_large; /* the body outgrew max_body */
+    size_t received, max_body;
     bool done;    /* the pump saw the transfer end */
     bool removed; /* the pump took it out after jn_http_close asked */
     CURLcode result;
@@ -134,6 +136,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     jn_http_transfer *t = arg;
     size_t n = size * nmemb;
     pthread_mutex_lock(&t->mu);
+    t->received += n;
+    if (t->max_body && t->received > t->max_body) {
+        t->too_large = true;
+        pthread_mutex_unlock(&t->mu);
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    }
     if (t->len + n + 1 > t->cap) {
         size_t cap = t->cap ? t->cap : 4096;
         while (cap < t->len + n + 1)
@@ -266,6 +274,7 @@ jn_http_transfer *jn_http_start(jn_http_client *c, const jn_http_request *r, jn_
     t->c = c;
     t->retry_after_ms = -1;
     t->deadline_ns = r->deadline_ns;
+    t->max_body = r->max_body;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     bool post = strcmp(r->method, "POST") == 0;
@@ -340,6 +349,8 @@ static int failure(jn_http_transfer *t, jn_err *err)
 {
     if (t->failed_alloc)
         return jn_err_set(err, JN_ENOMEM, "out of memory (receiving the answer)");
+    if (t->too_large)
+        return jn_err_set(err, JN_ERANGE, "the answer is larger than %zu bytes", t->max_body);
     const char *why = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
     if (t->result == CURLE_OPERATION_TIMEDOUT)
         return jn_err_set(err, JN_EDEADLINE, "no complete answer before the deadline (%s)", why);

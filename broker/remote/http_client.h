@@ -46,6 +46,7 @@ typedef struct jn_http_request {
     const char *bearer; /* NULL = no Authorization header */
     const char *accept; /* NULL = application/json */
     int64_t deadline_ns; /* jn_now_ns() clock; required */
+    size_t max_body;     /* an answer body larger than this fails the transfer (JN_ERANGE); 0 = no limit */
 } jn_http_request;
 
 /* Queues the request. NULL with err set (out of memory). */
@@ -56,10 +57,10 @@ typedef enum jn_http_state {
     JN_HTTP_END,      /* the answer is complete (any bytes left were appended first) */
 } jn_http_state;
 
-/* Waits for more of the answer: appends what has arrived to out (a malloc'd buffer grown as needed; *out_len is
- * its length, kept NUL-terminated) and returns JN_HTTP_DATA, or JN_HTTP_END once the whole answer is in. Negative
+/* Waits for more of the answer: appends what has arrived to out (a malloc'd buffer of *out_cap bytes, grown with
+ * realloc as needed: start with NULL, 0, 0 and free it after; *out_len is its length, kept NUL-terminated) and returns JN_HTTP_DATA, or JN_HTTP_END once the whole answer is in. Negative
  * JN_E* with err set when the transfer failed (JN_EUNAVAIL: connection refused or broken, with curl's reason;
- * JN_EDEADLINE: the deadline passed) or *cancelled (may be NULL) was seen set (JN_ECANCELLED). The status and
+ * JN_EDEADLINE: the deadline passed; JN_ERANGE: the body outgrew max_body) or *cancelled (may be NULL) was seen set (JN_ECANCELLED). The status and
  * headers are known once the first DATA or END came back. */
 int jn_http_next(jn_http_transfer *t, const atomic_int *cancelled, char **out, size_t *out_len, size_t *out_cap,
                  jn_err *err);

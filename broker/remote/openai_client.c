@@ -35,6 +35,10 @@ typedef enum api { API_CHAT, API_COMPLETIONS, API_EMBEDDINGS } api;
 
 static const char *const api_paths[] = {"/chat/completions", "/completions", "/embeddings"};
 
+/* The largest whole answer read (a streamed one is bounded per event by sse.c, and in all by the deadline): large
+ * embedding batches fit (1000 vectors of 4096 numbers are ~50 MB of JSON). */
+#define MAX_ANSWER ((size_t)256 << 20)
+
 /* {endpoint}{path}, without doubling the '/' of an endpoint that ends in one. */
 static void url_of(char *buf, size_t n, const jn_endpoint *ep, const char *path)
 {
@@ -91,11 +95,24 @@ static void upstream_message(const char *body, size_t len, char *out, size_t n)
     json_decref(root);
 }
 
-static int http_failure(const char *method, const char *url, long status, int64_t retry_after_ms, const char *body,
-                        size_t len, jn_call_status *st)
+/* Replaces every occurrence of the key in msg by "***": a server may quote the key it was given ("Incorrect API key
+ * provided: ..."), and the message goes to callers and logs. */
+static void scrub_key(char *msg, const char *key)
+{
+    size_t klen = key ? strlen(key) : 0;
+    char *p;
+    while (klen >= 3 && (p = strstr(msg, key)) != NULL) {
+        memcpy(p, "***", 3);
+        memmove(p + 3, p + klen, strlen(p + klen) + 1);
+    }
+}
+
+static int http_failure(const jn_endpoint *ep, const char *method, const char *url, long status,
+                        int64_t retry_after_ms, const char *body, size_t len, jn_call_status *st)
 {
     char msg[600];
     upstream_message(body, len, msg, sizeof msg);
+    scrub_key(msg, ep->bearer);
     int code = grpc_code_of_http(status);
     jn_call_status_set(st, code, "%s %s answered HTTP %ld: \"%s\"", method, url, status, msg);
     if (status == 429)
@@ -114,6 +131,8 @@ static int transport_failure(int rc, const jn_err *err, const char *method, cons
         return jn_call_status_set(st, GRPC_STATUS_DEADLINE_EXCEEDED, "%s %s: %s", method, url, err->msg);
     case JN_ENOMEM:
         return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s", err->msg);
+    case JN_ERANGE:
+        return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s %s: %s", method, url, err->msg);
     default:
         return jn_call_status_set(st, GRPC_STATUS_UNAVAILABLE, "%s %s: %s", method, url, err->msg);
     }
@@ -134,7 +153,7 @@ static int exchange(jn_endpoint *ep, const char *method, const char *path, const
     url_of(url, sizeof url, ep, path);
     memset(a, 0, sizeof *a);
     jn_http_request r = {.method = method, .url = url, .body = body, .body_len = body_len, .bearer = ep->bearer,
-                         .deadline_ns = deadline_ns};
+                         .deadline_ns = deadline_ns, .max_body = MAX_ANSWER};
     jn_err err;
     jn_err_clear(&err);
     jn_http_transfer *t = jn_http_start(ep->http, &r, &err);
@@ -149,7 +168,7 @@ static int exchange(jn_endpoint *ep, const char *method, const char *path, const
     } else {
         long status = jn_http_status(t);
         if (status < 200 || status > 299)
-            code = http_failure(method, url, status, jn_http_retry_after_ms(t), a->data, a->len, st);
+            code = http_failure(ep, method, url, status, jn_http_retry_after_ms(t), a->data, a->len, st);
     }
     jn_http_close(t);
     if (code) {
@@ -384,6 +403,7 @@ typedef struct stream_state {
     int emit_rc;   /* emit refused (the caller went away) */
     jn_err emit_err;
     jn_call_status *st;
+    const char *bearer; /* the endpoint's key, scrubbed from messages */
 } stream_state;
 
 static int emit_text(stream_state *s, bool final)
@@ -405,7 +425,7 @@ static int emit_text(stream_state *s, bool final)
 static int on_event(void *arg, const char *data, size_t len)
 {
     stream_state *s = arg;
-    if (strcmp(data, "[DONE]") == 0) {
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) { /* by length: data may hold a NUL */
         s->done = true;
         return 0;
     }
@@ -421,6 +441,7 @@ static int on_event(void *arg, const char *data, size_t len)
     if (json_object_get(chunk, "error")) { /* an error reported inside the stream */
         char msg[600];
         upstream_message(data, len, msg, sizeof msg);
+        scrub_key(msg, s->bearer);
         json_decref(chunk);
         jn_call_status_set(s->st, GRPC_STATUS_UNAVAILABLE, "the server reported an error mid-stream: \"%s\"", msg);
         return JN_EIO;
@@ -459,8 +480,8 @@ static bool all_finished(const stream_state *s)
 }
 
 /* Reads the event stream of a started transfer into emits. 0, or the grpc status with st set. */
-static int read_stream(jn_http_transfer *t, const char *url, const jn_infer_ctx *ctx, stream_state *s,
-                       jn_call_status *st)
+static int read_stream(const jn_endpoint *ep, jn_http_transfer *t, const char *url, const jn_infer_ctx *ctx,
+                       stream_state *s, jn_call_status *st)
 {
     jn_sse sse;
     jn_sse_init(&sse, 0);
@@ -479,8 +500,8 @@ static int read_stream(jn_http_transfer *t, const char *url, const jn_infer_ctx 
         }
         long status = jn_http_status(t);
         if (status != 200) {
-            if (rc == JN_HTTP_END) {
-                code = http_failure("POST", url, status, jn_http_retry_after_ms(t), a.data, a.len, st);
+            if (rc == JN_HTTP_END || a.len > ((size_t)1 << 20)) { /* an error's message is in its first MiB */
+                code = http_failure(ep, "POST", url, status, jn_http_retry_after_ms(t), a.data, a.len, st);
                 break;
             }
             continue; /* the error's body: read it whole */
@@ -521,7 +542,8 @@ static int generate_stream(api which, jn_endpoint *ep, const char *model, const 
     char url[512];
     url_of(url, sizeof url, ep, api_paths[which]);
     stream_state s = {.which = which, .n = n, .emit = emit, .emit_arg = emit_arg, .prompt_tokens = -1,
-                      .completion_tokens = -1, .st = st};
+                      .completion_tokens = -1, .st = st,
+                      .bearer = ep->bearer};
     s.deltas = calloc((size_t)n, sizeof *s.deltas);
     s.lens = calloc((size_t)n, sizeof *s.lens);
     s.reasons = calloc((size_t)n, sizeof *s.reasons);
@@ -539,7 +561,7 @@ static int generate_stream(api which, jn_endpoint *ep, const char *model, const 
         if (!(t = jn_http_start(ep->http, &r, &err)))
             code = transport_failure(err.code, &err, "POST", url, st);
         else
-            code = read_stream(t, url, ctx, &s, st);
+            code = read_stream(ep, t, url, ctx, &s, st);
     }
     jn_http_close(t); /* before the end (cancelled, emit refused, an error): aborts it, closing the connection */
     if (!code) {

@@ -180,11 +180,11 @@ static bool multiplexed(const remote_engine *re)
 
 /* One blocking unary exchange: a copy of the packed request out, the answer read into outputs. */
 static int unary_attempt(const remote_engine *re, const grpc_byte_buffer *packed, const jn_infer_ctx *ctx,
-                         const jn_tensor_list *inputs_of_call, int64_t deadline_ns, jn_tensor_list *outputs,
+                         const jn_tensor_list *inputs, int64_t deadline_ns, jn_tensor_list *outputs,
                          jn_call_status *st)
 {
     if (re->proto->http)
-        return re->proto->infer(re->ep, re->model, ctx, inputs_of_call, deadline_ns, outputs, st);
+        return re->proto->infer(re->ep, re->model, ctx, inputs, deadline_ns, outputs, st);
     ProtobufCMessage *m;
     int code = multiplexed(re)
                    ? jn_endpoint_mux_unary(re->ep, re->mux_stream, grpc_byte_buffer_copy((grpc_byte_buffer *)packed), ctx->request_id,

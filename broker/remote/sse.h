@@ -5,7 +5,7 @@
  * and ignored; an event is dispatched at a blank line, and one with no data line is not dispatched.
  *
  * Ownership: the parser owns its buffers (jn_sse_free). The data handed to the callback is borrowed for the call and
- * NUL-terminated. Thread-safety: one parser per stream, used by one thread at a time.
+ * NUL-terminated after `len` bytes (a NUL byte inside is passed on as is: go by len). Thread-safety: one parser per stream, used by one thread at a time.
  */
 #ifndef JN_REMOTE_SSE_H
 #define JN_REMOTE_SSE_H

@@ -22,7 +22,7 @@ Controls (POST /_control with a JSON object; its fields change the next requests
 GET /_control answers what was seen: {"authorization": [every Authorization header], "disconnects": streams whose
 client went away mid-stream, "completed": streams sent to the end, "requests": ["METHOD /path", ...]}.
 POST /_control/reset forgets it all. With --api-key KEY every /v1 request needs "Authorization: Bearer KEY" (401
-otherwise).
+otherwise). With --tls-cert/--tls-key it serves HTTPS (HTTP/1.1).
 
 Prints "serving on 127.0.0.1:PORT" once ready.
 """
@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -92,6 +93,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # quiet: the tests read /_control instead
         pass
+
+    def setup(self):
+        super().setup()
+        # As real servers do (uvicorn, llama.cpp): without it, a chunk written while the previous one is unacknowledged
+        # waits for the client's delayed ACK (40 ms) on a reused connection.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # ---- plumbing ----
 
@@ -203,7 +210,8 @@ class Handler(BaseHTTPRequestHandler):
             return False
         key = self.server.api_key
         if key is not None and auth != "Bearer " + key:
-            self.error(401, "Incorrect API key provided", code="invalid_api_key")
+            given = (auth or "")[len("Bearer "):]  # quoted back whole, the worst a server may do
+            self.error(401, "Incorrect API key provided: %s" % given, code="invalid_api_key")
             return False
         return True
 
@@ -337,6 +345,15 @@ class Handler(BaseHTTPRequestHandler):
                              "usage": {"prompt_tokens": words, "total_tokens": words}})
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the listen backlog (socketserver's 5 resets connections when many arrive at once)
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client gone is no error here
+            super().handle_error(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
@@ -345,9 +362,14 @@ def main():
     ap.add_argument("--dim", type=int, default=8, help="embedding dimension")
     ap.add_argument("--token-delay-ms", type=float, default=0)
     ap.add_argument("--first-token-delay-ms", type=float, default=0)
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.models = [m for m in args.models.split(",") if m]
     server.api_key = args.api_key
     server.dim = args.dim

@@ -13,16 +13,20 @@ openai_upstream.py (written from OpenAI's API reference; deterministic tokens, i
 - 429 with Retry-After: retried after the wait and answered; past max_attempts RESOURCE_EXHAUSTED quoting the
   upstream; a 500 is retried; a stream dropped mid-way fails UNAVAILABLE and is not retried after tokens went out;
 - a caller that cancels mid-stream cancels the upstream request: the upstream sees its client disconnect;
-- errors: unknown model (NOT_FOUND), wrong key (UNAUTHENTICATED), bad options (the field named);
+- errors: the upstream's 400 (INVALID_ARGUMENT, its message quoted), unknown model (NOT_FOUND), wrong key
+  (UNAUTHENTICATED; the key it quotes back is scrubbed), bad options (the field named);
 - upstream down: calls fail UNAVAILABLE, the breaker opens (metrics, console), the engine turns not ready; back up,
   it recovers;
+- HTTPS: an upstream whose certificate tls_ca_file trusts is served; without it, the certificate is refused;
 - the API key reaches the upstream as "Authorization: Bearer KEY" and appears in no log line of junction (stdout,
-  stderr) nor in ListEngines, ListModels, v2 metadata, /metrics or the console's remotes listing.
+  stderr) nor in ListEngines, ListModels, v2 metadata, /metrics, the console's remotes listing or the state
+  directory (which keeps the key file's path; after a restart the registration is back and answers).
 
 usage: /usr/bin/python3 tests/e2e/test_remote_openai.py /path/to/junction
 """
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -189,6 +193,9 @@ def run(t):
                        args=(gen_request("chat", messages("x"), params={"temperature": 7.5}),))
         t.expect_error("messages that are not a JSON list", broker.Infer, SC.INVALID_ARGUMENT, "input 'messages'",
                        args=(gen_request("chat", "not json"),))
+        t.expect_error("the upstream's 400 (it takes n up to 16)", broker.Infer, SC.INVALID_ARGUMENT, "chat:",
+                       "HTTP 400", "'n' must be an integer in [1, 16]",
+                       args=(gen_request("chat", messages("x"), params={"n": 20}),))
 
     with t.case("InferStream: tokens in order as they arrive, then finish_reason and usage"):
         text = "count 12"
@@ -227,6 +234,33 @@ def run(t):
             want = np.array([d["embedding"] for d in theirs["data"]], dtype=np.float32)
             t.check(mine is not None and mine.shape == (3, 12) and np.array_equal(mine, want),
                     "the same vectors, in order", "mine %r want %r" % (mine, want))
+
+    with t.case("in pipelines: an embedding step, and a chat step whose tokens stream through"):
+        ask = {"name": "ask", "inputs": [{"name": "q", "kind": "TEXT", "datatype": "BYTES", "shape": [-1]}],
+               "steps": [{"id": "llm", "model": "chat", "inputs": {"messages": "q"}}],
+               "outputs": [{"name": "answer", "from": "llm.text"}]}
+        vec = {"name": "vec", "inputs": [{"name": "t", "kind": "TEXT", "datatype": "BYTES", "shape": [-1]}],
+               "steps": [{"id": "e", "model": "chat-embed", "inputs": {"text": "t"}}],
+               "outputs": [{"name": "v", "from": "e.embedding"}]}
+        for spec in (ask, vec):
+            t.call("PutPipeline %s" % spec["name"], admin.PutPipeline,
+                   pb.admin.PutPipelineRequest(spec_json=json.dumps(spec)))
+        q = harness.RequestQueue()
+        q.put(gen_request("ask", messages("count 5"), input_name="q", id="p1"))
+        q.close()
+        got = list(broker.InferStream(q, timeout=60))
+        deltas = [out_texts(g, "answer")[0] for g in got if g.partial and out(g, "answer") is not None]
+        t.eq([d for d in deltas if d], ["w%d " % i for i in range(5)], "the pipeline streams the tokens in order")
+        r = t.call("Infer vec", broker.Infer, pb.broker.InferRequest(model="vec", inputs=[
+            pb.contract.Value(name="t", text=pb.contract.Text(text="junction"))]))
+        theirs = up_post(up, "/v1/embeddings", {"model": "test-embed", "input": ["junction"]})
+        if r:
+            v = out(r, "v")
+            got_vec = list(v.embedding.values) if v is not None and v.WhichOneof("value") == "embedding" else \
+                list(harness.output_array(r, "v").ravel()) if harness.output_array(r, "v") is not None else None
+            t.check(got_vec is not None and np.array_equal(np.float32(got_vec),
+                                                           np.float32(theirs["data"][0]["embedding"])),
+                    "an embedding step answers the upstream's vector", str(r)[:300])
 
     with t.case("429 with Retry-After: retried after the wait"):
         control(up, fail_429=1, retry_after=1)
@@ -293,9 +327,14 @@ def run(t):
         bad = os.path.join(t.workdir, "bad.key")
         with open(bad, "w") as f:
             f.write("sk-wrong\n")
-        t.expect_error("a wrong key", ru.register, SC.UNAUTHENTICATED, "HTTP 401", "Incorrect API key",
-                       admin=admin, name="x2", endpoint="http://%s/v1/" % up.address + "/", protocol="OPENAI",
-                       model="test-chat", api_key_file=bad)
+        try:  # the upstream quotes the key it was given back; junction's message must not
+            ru.register(admin, "x2", "http://%s/v1//" % up.address, protocol="OPENAI", model="test-chat",
+                        api_key_file=bad)
+            t.fail("a wrong key", "registered")
+        except grpc.RpcError as e:
+            t.check_rpc_error(e, SC.UNAUTHENTICATED, "a wrong key", "HTTP 401", "Incorrect API key provided: ***")
+            t.check("sk-wrong" not in (e.details() or ""), "the key quoted back by the server is scrubbed",
+                    e.details())
         t.expect_error("no model", ru.register, SC.INVALID_ARGUMENT, "model is missing", admin=admin, name="x3",
                        endpoint="http://%s/v1" % up.address, protocol="OPENAI", api_key_file=keyfile)
         t.expect_error("an unreadable key file", ru.register, SC.INVALID_ARGUMENT, "option 'api_key_file'",
@@ -319,12 +358,13 @@ def run(t):
             try:
                 broker.Infer(gen_request("chat", messages("x")), timeout=30)
             except grpc.RpcError as e:
-                if i == 0:
-                    t.check_rpc_error(e, SC.UNAVAILABLE, "a call to the dead upstream", "chat:")
-        metrics = http_get(srv, "/metrics")
+                if i == 0:  # "chat: POST ...: Couldn't connect", or "model 'chat' is not ready" once a health check
+                    # saw it down
+                    t.check_rpc_error(e, SC.UNAVAILABLE, "a call to the dead upstream", "chat")
         line = 'junction_remote_breaker_state{endpoint="http://127.0.0.1:%d/v1",state="open"} 1' % port
-        t.check(line in metrics, "metrics: the endpoint's breaker is open",
-                "\n".join(x for x in metrics.splitlines() if "breaker_state" in x))
+        # Open after 3 failed attempts, or health checks (every 150 ms) that fail; half-open between (400 ms).
+        t.check(ru.wait_for(lambda: line in http_get(srv, "/metrics"), 5), "metrics: the endpoint's breaker is open",
+                "\n".join(x for x in http_get(srv, "/metrics").splitlines() if "breaker_state" in x))
         rem = json.loads(http_get(srv, "/console/api/remotes"))["remotes"]
         chat = [x for x in rem if x["name"] == "chat"]
         t.check(chat and chat[0]["breaker"] in ("open", "half_open"), "the console shows the breaker",
@@ -335,6 +375,27 @@ def run(t):
         r = ru.wait_for(lambda: _try(broker, gen_request("chat", messages("back again"))), 10, step=0.2)
         t.check(r is not None and r and out_texts(r, "text") == ["back again"], "and answers")
         up = up2
+
+    with t.case("HTTPS: verified against tls_ca_file"):
+        d = t.workdir
+        crt, key = os.path.join(d, "up.crt"), os.path.join(d, "up.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        tls_up = start_upstream(t, extra=["--tls-cert", crt, "--tls-key", key])
+        url = "https://%s/v1" % tls_up.address
+        r = t.call("RegisterEngine over HTTPS with tls_ca_file", ru.register, admin, "chat-tls", url,
+                   protocol="OPENAI", model="test-chat", api_key_file=keyfile, tls_ca_file=crt)
+        if r:
+            a = t.call("Infer chat-tls", broker.Infer, gen_request("chat-tls", messages("over tls")))
+            t.check(a is not None and out_texts(a, "text") == ["over tls"], "answered over HTTPS")
+            t.call("UnregisterEngine chat-tls", admin.UnregisterEngine,
+                   pb.admin.UnregisterEngineRequest(name="chat-tls"))
+        t.check(ru.wait_for(lambda: ru.engine_info(admin, "chat-tls") is None, 5), "unregistered")
+        time.sleep(0.2)  # the endpoint is freed by the health thread's next pass (another TLS setting may follow)
+        t.expect_error("HTTPS without a CA that trusts it", ru.register, SC.UNAVAILABLE, "engine 'chat-tls2'",
+                       "certificate", admin=admin, name="chat-tls2", endpoint="https://%s/v1/" % tls_up.address,
+                       protocol="OPENAI", model="test-chat", api_key_file=keyfile)
 
     with t.case("the API key reaches the upstream and appears nowhere else"):
         seen = up_get(up, "/_control")["authorization"]
@@ -350,6 +411,22 @@ def run(t):
         logs = srv.stderr_text() + "\n".join(srv.stdout_lines)
         t.check(KEY not in logs and "sk-junction" not in logs, "not in junction's stdout or stderr",
                 "\n".join(x for x in logs.splitlines() if "sk-" in x))
+        state = srv.argv[srv.argv.index("--state-dir") + 1]
+        kept = ""
+        for root, _, files in os.walk(state):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    kept += f.read().decode("utf-8", "replace")
+        t.check("complete" in kept and keyfile in kept and KEY not in kept,
+                "the state directory keeps the Admin registration with the key file's path, not the key")
+
+    with t.case("restart: the registration comes back from the state directory, the key read from its file"):
+        srv2 = t.start_server(["--state-dir", state, "--remotes", write_remotes(t, up, keyfile)])
+        b2 = srv2.broker()
+        r = t.call("Infer complete after the restart", b2.Infer,
+                   gen_request("complete", "still here", input_name="prompt"))
+        t.check(r is not None and out_texts(r, "text") == ["still here"], "the restored engine answers")
+        t.stop_server(srv2)
 
 
 def _try(broker, req):
