@@ -29,6 +29,7 @@
 /* ---- the engine ---- */
 
 static atomic_int gen_cancelled;
+static atomic_int gen_calls;
 static char last_stop[64];
 static double last_temperature;
 static int64_t last_seed;
@@ -62,6 +63,9 @@ static int gen_stream(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_
         n = np->v.i;
     if (n < 1 || n > 8)
         return jn_err_set(err, JN_EINVAL, "n");
+    if (jn_params_get_double(ctx->params, "top_p", &temp) && temp == 0.5)
+        n = 1; /* top_p 0.5: an engine that ignores `n` (one choice per call) */
+    atomic_fetch_add(&gen_calls, 1);
     for (int64_t i = 0; i < max; i++) {
         if (slow) {
             struct timespec ts = {0, 20 * 1000000L};
@@ -379,6 +383,45 @@ static void test_chat_stream(void)
     free(b);
 }
 
+/* An engine that gives one choice per call is called again for the others; the answer has them all, in order. */
+static void test_n_fallback(void)
+{
+    int status;
+    bool chunked, done;
+    atomic_store(&gen_calls, 0);
+    char *b = post("/openai/v1/chat/completions",
+                   "{\"model\":\"gen\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":3,\"top_p\":0.5,"
+                   "\"max_tokens\":2}",
+                   &status, &chunked);
+    JN_CHECK_INT_EQ(status, 200);
+    JN_CHECK_INT_EQ(atomic_load(&gen_calls), 3);
+    json_t *d = json_loads(b, 0, NULL);
+    json_t *choices = json_object_get(d, "choices");
+    JN_CHECK_INT_EQ(json_array_size(choices), 3);
+    for (size_t i = 0; i < json_array_size(choices); i++) {
+        json_t *c = json_array_get(choices, i);
+        JN_CHECK_INT_EQ(json_integer_value(json_object_get(c, "index")), (long long)i);
+        JN_CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(c, "message"), "content")), "t0 t1 ");
+    }
+    JN_CHECK_INT_EQ(json_integer_value(json_object_get(json_object_get(d, "usage"), "completion_tokens")), 6);
+    json_decref(d);
+    free(b);
+    atomic_store(&gen_calls, 0);
+    b = post("/openai/v1/completions", "{\"model\":\"gen\",\"prompt\":\"x\",\"n\":2,\"top_p\":0.5,\"stream\":true}",
+             &status, &chunked);
+    json_t *ev[16];
+    size_t n = events(b, ev, 16, &done);
+    JN_CHECK(done);
+    JN_CHECK_INT_EQ(atomic_load(&gen_calls), 2);
+    JN_CHECK_INT_EQ(n, 8); /* per choice: 3 tokens and the finish, one call after the other */
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(json_object_get(ev[i], "choices"), 0);
+        JN_CHECK_INT_EQ(json_integer_value(json_object_get(c, "index")), i < 4 ? 0 : 1);
+        json_decref(ev[i]);
+    }
+    free(b);
+}
+
 static void test_completions_stream(void)
 {
     int status;
@@ -507,6 +550,7 @@ int main(void)
     JN_TEST_RUN(test_chat_whole);
     JN_TEST_RUN(test_chat_stream);
     JN_TEST_RUN(test_completions_stream);
+    JN_TEST_RUN(test_n_fallback);
     JN_TEST_RUN(test_errors);
     JN_TEST_RUN(test_client_leaves);
     JN_TEST_RUN(test_generate);
