@@ -231,8 +231,10 @@ static void test_back_pressure(void)
         if (n == 0)
             break;
         p = end + 2;
+        unsigned long other = 0;
         for (unsigned long i = 0; i < n; i++)
-            JN_REQUIRE(p[i] == 'b');
+            other += p[i] != 'b';
+        JN_CHECK_INT_EQ(other, 0);
         bs += n;
         p += n + 2;
     }
