@@ -751,6 +751,8 @@ static void stream_pump(jn__http_conn *c, jn__http_req *r)
 {
     if (r->stream_writing)
         return;
+    if (!r->head_sent && r->http_minor == 0)
+        r->close_after = true; /* an HTTP/1.0 stream has no framing: its end is the connection's (loop thread only) */
     size_t tail_len = r->head_sent ? 0 : format_tail(c, r);
     size_t len;
     if (!jn__http_stream_take(r, r->tail, tail_len, &len))

@@ -169,10 +169,8 @@ static void format_answer(jn__http_req *r, int status, const char *content_type,
         len = put_text(h, len, "\r\n", 2);
     }
     if (chunked) {
-        if (r->http_minor >= 1)
+        if (r->http_minor >= 1) /* HTTP/1.0: no framing, the body ends when the connection does (connection.c) */
             len = put_text(h, len, "Transfer-Encoding: chunked\r\n", 28);
-        else
-            r->close_after = true; /* HTTP/1.0: the body ends when the connection does */
     } else if (!bodyless) {
         len = put_text(h, len, "Content-Length: ", 16);
         len = put_uint(h, len, body_len);
