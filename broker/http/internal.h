@@ -158,12 +158,51 @@ struct jn_http_server {
     jn__http_loop *loops;
 };
 
+/* One client connection (connection.c; its parser callbacks in request_parse.c). Loop thread only. */
+struct jn__http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shut_req;
+    uv_write_t cont_wr;
+    http_parser parser;
+    jn_http_server *s; /* lp->s */
+    jn__http_loop *lp;
+    jn__http_conn *prev, *next;
+
+    jn__http_req *q_head, *q_tail; /* arrival order; the tail may be the request being parsed */
+    jn__http_req *cur;             /* being parsed (HEAD or BODY), NULL between requests */
+    size_t n_queued;
+    uint64_t seq;      /* requests begun */
+    size_t head_bytes; /* of cur's head so far */
+
+    char *spare_raw; /* the head buffers of the last request, lent to the next one (fewer allocations) */
+    size_t spare_raw_cap;
+    jn__http_hdr_span *spare_spans;
+    size_t spare_spans_cap;
+    char *pending; /* read but not parsed while paused for back-pressure */
+    size_t pending_len;
+    int fail_status; /* set by a parser callback that rejects the request */
+    const char *fail_msg;
+
+    int phase; /* what the timer is counting down */
+    uint64_t phase_seq;
+    int64_t timer_ms;      /* the timeout conn_update_timer last started the timer with; -1 after any other start */
+    uint64_t timer_start;  /* uv_now() then */
+    int handles_open;
+    bool reading, paused_bp, no_more, read_eof, cont_writing, shut, lingering, closing, stopping;
+};
+
 /* connection.c */
+/* A new hreq at the tail of c's queue (the request whose first byte arrived), or NULL on out of memory. */
+jn__http_req *jn__http_req_new(jn__http_conn *c);
 void jn__http_conn_accept(jn__http_loop *lp, int fd); /* takes the accepted socket (closed on failure) */
 void jn__http_conn_stop(jn__http_conn *c);      /* server stopping: answer what is in flight, then close */
 void jn__http_conn_close(jn__http_conn *c);     /* close now; outstanding requests are orphaned */
 void jn__http_conn_answered(jn__http_req *r);   /* r's answer arrived on the loop thread */
 jn__http_conn *jn__http_conn_next(jn__http_conn *c);
+
+/* request_parse.c: the callbacks http_parser_execute calls for a connection (parser.data is the jn__http_conn). */
+extern const http_parser_settings jn__http_parser_settings;
 
 /* The loop whose handler runs on this thread right now (set around the handler call), else NULL.
  * jn_http_respond from inside the handler then skips the uv_async wake-up: the loop drains its response queue
