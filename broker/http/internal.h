@@ -1,6 +1,6 @@
-/* internal.h — state shared by server.c (loop threads, listener and accepting, response hand-off, shutdown) and
- * connection.c (one client socket: parsing, ordering, writing, timers). Not installed; nothing outside broker/http
- * includes it.
+/* internal.h — state shared by server.c (loop threads, listener and accepting, response hand-off, shutdown),
+ * connection.c (one client socket: ordering, writing, timers), request_parse.c (its http-parser callbacks) and
+ * stream.c (streamed answers). Not installed; nothing outside broker/http includes it.
  *
  * Loops: the server runs opt.loop_threads loop threads (jn__http_loop), each with its own libuv loop, async handle,
  * connections and read buffer. Loop 0 also polls the listening socket: it accepts and deals the new sockets out
