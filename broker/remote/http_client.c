@@ -28,6 +28,7 @@ struct jn_http_transfer {
     bool removed; /* the pump took it out after jn_http_close asked */
     CURLcode result;
     long status;
+    char content_type[128];
     int64_t retry_after_ms;
     int64_t deadline_ns;
     char errbuf[CURL_ERROR_SIZE];
@@ -158,8 +159,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     memcpy(t->buf + t->len, data, n);
     t->len += n;
     t->buf[t->len] = '\0';
-    if (!t->status)
+    if (!t->status) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+        const char *ct = NULL;
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ct);
+        snprintf(t->content_type, sizeof t->content_type, "%s", ct ? ct : "");
+    }
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
     return n;
@@ -421,6 +426,14 @@ int64_t jn_http_retry_after_ms(const jn_http_transfer *t)
     int64_t v = m->retry_after_ms;
     pthread_mutex_unlock(&m->mu);
     return v;
+}
+
+void jn_http_content_type(const jn_http_transfer *t, char *buf, size_t n)
+{
+    jn_http_transfer *m = (jn_http_transfer *)t;
+    pthread_mutex_lock(&m->mu);
+    snprintf(buf, n, "%s", m->content_type);
+    pthread_mutex_unlock(&m->mu);
 }
 
 void jn_http_close(jn_http_transfer *t)

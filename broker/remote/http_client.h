@@ -68,6 +68,8 @@ int jn_http_next(jn_http_transfer *t, const atomic_int *cancelled, char **out, s
  * number of seconds). */
 long jn_http_status(const jn_http_transfer *t);
 int64_t jn_http_retry_after_ms(const jn_http_transfer *t);
+/* The answer's Content-Type into buf ("" before the headers or without one). */
+void jn_http_content_type(const jn_http_transfer *t, char *buf, size_t n);
 /* Ends the transfer (aborting it when it still runs: its connection is closed) and frees it. */
 void jn_http_close(jn_http_transfer *t);
 

@@ -4,12 +4,14 @@
  *   completions  POST {endpoint}/completions       prompt -> text     (the generate signature; streams)
  *   embeddings   POST {endpoint}/embeddings        text TEXT[-1] -> embedding EMBEDDING FP32[-1, dim]
  * Registration (describe) and health (check) read GET {endpoint}/models and require the model among its ids; the
- * embeddings engine learns its dimension from one embeddings call at registration.
+ * embeddings engine learns its dimension from one embeddings call at registration. This file has chat and
+ * completions; openai_embeddings.c the embeddings engine; openai_http.c the plumbing they share.
  *
  * Streaming: the request says "stream": true (with stream_options.include_usage); the answer's Server-Sent Events
  * (sse.c) are parsed as libcurl hands over the bytes, and every chunk with new text is emitted at once as a partial
  * whose `text` holds each choice's delta. After `data: [DONE]` one last partial carries empty deltas, finish_reason
- * and the usage counts (generate.h). A stream that ends before [DONE] (a dropped connection) fails UNAVAILABLE; a
+ * and the usage counts (generate.h). A server that answers a stream request with one JSON answer (it does not
+ * stream) gives one partial with everything. A stream that ends before [DONE] (a dropped connection) fails UNAVAILABLE; a
  * caller that goes away (ctx->cancelled, or emit refusing) aborts the transfer, which closes the connection.
  *
  * Errors: an HTTP error status maps to a gRPC status (400/422 INVALID_ARGUMENT, 401 UNAUTHENTICATED, 403
@@ -21,218 +23,18 @@
  * Ownership: answers are decoded into new tensors pushed onto `outputs` (or handed to emit). Thread-safety: every
  * call uses its own transfer; the endpoint's client is shared.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "generate.h"
-#include "http_client.h"
-#include "protocol.h"
+#include "openai_internal.h"
 #include "sse.h"
 
-typedef enum api { API_CHAT, API_COMPLETIONS, API_EMBEDDINGS } api;
+typedef enum api { API_CHAT, API_COMPLETIONS } api;
 
-static const char *const api_paths[] = {"/chat/completions", "/completions", "/embeddings"};
-
-/* The largest whole answer read (a streamed one is bounded per event by sse.c, and in all by the deadline): large
- * embedding batches fit (1000 vectors of 4096 numbers are ~50 MB of JSON). */
-#define MAX_ANSWER ((size_t)256 << 20)
-
-/* {endpoint}{path}, without doubling the '/' of an endpoint that ends in one. */
-static void url_of(char *buf, size_t n, const jn_endpoint *ep, const char *path)
-{
-    size_t len = strlen(ep->target);
-    while (len && ep->target[len - 1] == '/')
-        len--;
-    snprintf(buf, n, "%.*s%s", (int)len, ep->target, path);
-}
-
-/* ---- errors ---- */
-
-static int grpc_code_of_http(long status)
-{
-    switch (status) {
-    case 400:
-    case 413:
-    case 422:
-        return GRPC_STATUS_INVALID_ARGUMENT;
-    case 401:
-        return GRPC_STATUS_UNAUTHENTICATED;
-    case 403:
-        return GRPC_STATUS_PERMISSION_DENIED;
-    case 404:
-        return GRPC_STATUS_NOT_FOUND;
-    case 408:
-        return GRPC_STATUS_DEADLINE_EXCEEDED;
-    case 429:
-        return GRPC_STATUS_RESOURCE_EXHAUSTED;
-    default:
-        return status >= 500 ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_UNKNOWN;
-    }
-}
-
-/* The server's message: OpenAI's {"error": {"message"}}, {"error": "..."}, {"message"} or {"detail"} (FastAPI),
- * else the start of the body; control characters become spaces. */
-static void upstream_message(const char *body, size_t len, char *out, size_t n)
-{
-    json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;
-    json_t *e = json_object_get(root, "error");
-    const char *m = json_string_value(json_object_get(e, "message"));
-    if (!m)
-        m = json_string_value(e);
-    if (!m)
-        m = json_string_value(json_object_get(root, "message"));
-    if (!m)
-        m = json_string_value(json_object_get(root, "detail"));
-    if (m)
-        snprintf(out, n, "%s", m);
-    else
-        snprintf(out, n, "%.*s", (int)(len > 300 ? 300 : len), body ? body : "");
-    for (char *p = out; *p; p++)
-        if ((unsigned char)*p < ' ')
-            *p = ' ';
-    json_decref(root);
-}
-
-/* Replaces every occurrence of the key in msg by "***": a server may quote the key it was given ("Incorrect API key
- * provided: ..."), and the message goes to callers and logs. */
-static void scrub_key(char *msg, const char *key)
-{
-    size_t klen = key ? strlen(key) : 0;
-    char *p;
-    while (klen >= 3 && (p = strstr(msg, key)) != NULL) {
-        memcpy(p, "***", 3);
-        memmove(p + 3, p + klen, strlen(p + klen) + 1);
-    }
-}
-
-static int http_failure(const jn_endpoint *ep, const char *method, const char *url, long status,
-                        int64_t retry_after_ms, const char *body, size_t len, jn_call_status *st)
-{
-    char msg[600];
-    upstream_message(body, len, msg, sizeof msg);
-    scrub_key(msg, ep->bearer);
-    int code = grpc_code_of_http(status);
-    jn_call_status_set(st, code, "%s %s answered HTTP %ld: \"%s\"", method, url, status, msg);
-    if (status == 429)
-        st->retry_after_ms = retry_after_ms > 0 ? retry_after_ms : 0;
-    else if (status >= 500 && retry_after_ms >= 0)
-        st->retry_after_ms = retry_after_ms;
-    return code;
-}
-
-static int transport_failure(int rc, const jn_err *err, const char *method, const char *url, jn_call_status *st)
-{
-    switch (rc) {
-    case JN_ECANCELLED:
-        return jn_call_status_set(st, GRPC_STATUS_CANCELLED, "the call was cancelled");
-    case JN_EDEADLINE:
-        return jn_call_status_set(st, GRPC_STATUS_DEADLINE_EXCEEDED, "%s %s: %s", method, url, err->msg);
-    case JN_ENOMEM:
-        return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s", err->msg);
-    case JN_ERANGE:
-        return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s %s: %s", method, url, err->msg);
-    default:
-        return jn_call_status_set(st, GRPC_STATUS_UNAVAILABLE, "%s %s: %s", method, url, err->msg);
-    }
-}
-
-/* ---- one whole exchange ---- */
-
-typedef struct answer {
-    char *data;
-    size_t len, cap;
-} answer;
-
-/* Sends the request and reads the whole answer: 0 with a 2xx answer in *a (free a->data), or the grpc status. */
-static int exchange(jn_endpoint *ep, const char *method, const char *path, const char *body, size_t body_len,
-                    int64_t deadline_ns, const atomic_int *cancelled, answer *a, jn_call_status *st)
-{
-    char url[512];
-    url_of(url, sizeof url, ep, path);
-    memset(a, 0, sizeof *a);
-    jn_http_request r = {.method = method, .url = url, .body = body, .body_len = body_len, .bearer = ep->bearer,
-                         .deadline_ns = deadline_ns, .max_body = MAX_ANSWER};
-    jn_err err;
-    jn_err_clear(&err);
-    jn_http_transfer *t = jn_http_start(ep->http, &r, &err);
-    if (!t)
-        return transport_failure(err.code, &err, method, url, st);
-    int rc;
-    while ((rc = jn_http_next(t, cancelled, &a->data, &a->len, &a->cap, &err)) == JN_HTTP_DATA)
-        ;
-    int code = 0;
-    if (rc != JN_HTTP_END) {
-        code = transport_failure(rc, &err, method, url, st);
-    } else {
-        long status = jn_http_status(t);
-        if (status < 200 || status > 299)
-            code = http_failure(ep, method, url, status, jn_http_retry_after_ms(t), a->data, a->len, st);
-    }
-    jn_http_close(t);
-    if (code) {
-        free(a->data);
-        memset(a, 0, sizeof *a);
-    }
-    return code;
-}
-
-static json_t *parse_answer(const answer *a, const char *what, jn_call_status *st)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb(a->data ? a->data : "", a->len, 0, &jerr);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        jn_call_status_set(st, GRPC_STATUS_INTERNAL, "%s: the answer is not a JSON object (%s)", what,
-                           root ? "another JSON value" : jerr.text);
-        return NULL;
-    }
-    return root;
-}
-
-/* ---- models: registration and health ---- */
-
-/* GET models: 0 when `model` is among the data[].id; NOT_FOUND naming what it serves otherwise. */
-static int model_listed(jn_endpoint *ep, const char *model, int64_t deadline_ns, jn_call_status *st)
-{
-    answer a;
-    int code = exchange(ep, "GET", "/models", NULL, 0, deadline_ns, NULL, &a, st);
-    if (code)
-        return code;
-    json_t *root = parse_answer(&a, "GET models", st);
-    free(a.data);
-    if (!root)
-        return st->code;
-    json_t *data = json_object_get(root, "data");
-    char ids[300];
-    size_t used = 0;
-    ids[0] = '\0';
-    bool found = false;
-    for (size_t i = 0; i < json_array_size(data) && !found; i++) {
-        const char *id = json_string_value(json_object_get(json_array_get(data, i), "id"));
-        if (!id)
-            continue;
-        found = strcmp(id, model) == 0;
-        if (used < sizeof ids)
-            used += (size_t)snprintf(ids + used, sizeof ids - used, "%s'%s'", used ? ", " : "", id);
-    }
-    bool listed = json_is_array(data);
-    json_decref(root);
-    if (!listed)
-        return jn_call_status_set(st, GRPC_STATUS_INTERNAL, "GET models: the answer has no 'data' list");
-    if (!found)
-        return jn_call_status_set(st, GRPC_STATUS_NOT_FOUND, "model '%s' is not served at %s (GET models lists %s)",
-                                  model, ep->target, used ? ids : "none");
-    return 0;
-}
-
-static int openai_check(jn_endpoint *ep, const char *model, const char *version, int64_t deadline_ns,
-                        jn_call_status *st)
-{
-    (void)version;
-    return model_listed(ep, model, deadline_ns, st);
-}
+static const char *const api_paths[] = {"/chat/completions", "/completions"};
 
 /* ---- requests ---- */
 
@@ -336,27 +138,14 @@ static const char *choice_text(api which, json_t *choice, bool delta, size_t *le
 
 /* ---- generate: unary ---- */
 
-static int generate_infer(api which, jn_endpoint *ep, const char *model, const jn_infer_ctx *ctx,
-                          const jn_tensor_list *inputs, int64_t deadline_ns, jn_tensor_list *outputs,
-                          jn_call_status *st)
+/* A whole chat.completion / text_completion answer: text and the final outputs pushed onto outputs. */
+static int read_generate_answer(api which, json_t *root, int n, jn_tensor_list *outputs, jn_call_status *st)
 {
-    int n = 1;
-    char *body = generate_body(which, model, ctx, inputs, false, &n, st);
-    if (!body)
-        return st->code;
-    answer a;
-    int code = exchange(ep, "POST", api_paths[which], body, strlen(body), deadline_ns, ctx->cancelled, &a, st);
-    free(body);
-    if (code)
-        return code;
-    json_t *root = parse_answer(&a, api_paths[which] + 1, st);
-    free(a.data);
-    if (!root)
-        return st->code;
     const char **texts = calloc((size_t)n, sizeof *texts);
     size_t *lens = calloc((size_t)n, sizeof *lens);
     const char **reasons = calloc((size_t)n, sizeof *reasons);
     json_t *choices = json_object_get(root, "choices");
+    int code = 0;
     if (!texts || !lens || !reasons) {
         code = jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     } else if (!json_array_size(choices)) {
@@ -383,6 +172,27 @@ static int generate_infer(api which, jn_endpoint *ep, const char *model, const j
     free(texts);
     free(lens);
     free(reasons);
+    return code;
+}
+
+static int generate_infer(api which, jn_endpoint *ep, const char *model, const jn_infer_ctx *ctx,
+                          const jn_tensor_list *inputs, int64_t deadline_ns, jn_tensor_list *outputs,
+                          jn_call_status *st)
+{
+    int n = 1;
+    char *body = generate_body(which, model, ctx, inputs, false, &n, st);
+    if (!body)
+        return st->code;
+    jn__oai_answer a;
+    int code = jn__oai_exchange(ep, "POST", api_paths[which], body, strlen(body), deadline_ns, ctx->cancelled, &a, st);
+    free(body);
+    if (code)
+        return code;
+    json_t *root = jn__oai_parse_answer(&a, api_paths[which] + 1, st);
+    free(a.data);
+    if (!root)
+        return st->code;
+    code = read_generate_answer(which, root, n, outputs, st);
     json_decref(root);
     return code;
 }
@@ -404,6 +214,7 @@ typedef struct stream_state {
     jn_err emit_err;
     jn_call_status *st;
     const char *bearer; /* the endpoint's key, scrubbed from messages */
+    bool whole;         /* the server answered the stream request with one JSON answer, emitted as one partial */
 } stream_state;
 
 static int emit_text(stream_state *s, bool final)
@@ -440,8 +251,8 @@ static int on_event(void *arg, const char *data, size_t len)
     }
     if (json_object_get(chunk, "error")) { /* an error reported inside the stream */
         char msg[600];
-        upstream_message(data, len, msg, sizeof msg);
-        scrub_key(msg, s->bearer);
+        jn__oai_upstream_message(data, len, msg, sizeof msg);
+        jn__oai_scrub_key(msg, s->bearer);
         json_decref(chunk);
         jn_call_status_set(s->st, GRPC_STATUS_UNAVAILABLE, "the server reported an error mid-stream: \"%s\"", msg);
         return JN_EIO;
@@ -479,20 +290,40 @@ static bool all_finished(const stream_state *s)
     return true;
 }
 
+/* A stream request answered with one whole JSON answer (a server that ignores "stream"): its text and final
+ * outputs as one partial. */
+static int emit_whole(stream_state *s, const jn__oai_answer *a, jn_call_status *st)
+{
+    json_t *root = jn__oai_parse_answer(a, api_paths[s->which] + 1, st);
+    if (!root)
+        return st->code;
+    jn_tensor_list partial;
+    jn_tensor_list_init(&partial);
+    int code = read_generate_answer(s->which, root, s->n, &partial, st);
+    json_decref(root);
+    if (!code && s->emit(s->emit_arg, &partial, &s->emit_err)) {
+        s->emit_rc = s->emit_err.code ? s->emit_err.code : JN_ECANCELLED;
+        code = jn_call_status_set(st, GRPC_STATUS_CANCELLED, "the caller stopped reading: %s", s->emit_err.msg);
+    }
+    jn_tensor_list_clear(&partial);
+    s->whole = !code;
+    return code;
+}
+
 /* Reads the event stream of a started transfer into emits. 0, or the grpc status with st set. */
 static int read_stream(const jn_endpoint *ep, jn_http_transfer *t, const char *url, const jn_infer_ctx *ctx,
                        stream_state *s, jn_call_status *st)
 {
     jn_sse sse;
     jn_sse_init(&sse, 0);
-    answer a = {0};
+    jn__oai_answer a = {0};
     jn_err err;
     jn_err_clear(&err);
     int code = 0;
     for (;;) {
         int rc = jn_http_next(t, ctx->cancelled, &a.data, &a.len, &a.cap, &err);
         if (rc < 0) {
-            code = transport_failure(rc, &err, "POST", url, st);
+            code = jn__oai_transport_failure(rc, &err, "POST", url, st);
             if (code != GRPC_STATUS_CANCELLED && s->chunks)
                 jn_call_status_set(st, code, "POST %s: the stream broke after %zu chunks: %s", url, s->chunks,
                                    err.msg);
@@ -501,10 +332,18 @@ static int read_stream(const jn_endpoint *ep, jn_http_transfer *t, const char *u
         long status = jn_http_status(t);
         if (status != 200) {
             if (rc == JN_HTTP_END || a.len > ((size_t)1 << 20)) { /* an error's message is in its first MiB */
-                code = http_failure(ep, "POST", url, status, jn_http_retry_after_ms(t), a.data, a.len, st);
+                code = jn__oai_http_failure(ep, "POST", url, status, jn_http_retry_after_ms(t), a.data, a.len, st);
                 break;
             }
             continue; /* the error's body: read it whole */
+        }
+        char type[128];
+        jn_http_content_type(t, type, sizeof type);
+        if (strncasecmp(type, "application/json", 16) == 0) { /* a server that does not stream: one answer */
+            if (rc != JN_HTTP_END)
+                continue;
+            code = emit_whole(s, &a, st);
+            break;
         }
         int frc = jn_sse_feed(&sse, a.data, a.len, on_event, s, &err);
         a.len = 0;
@@ -540,7 +379,7 @@ static int generate_stream(api which, jn_endpoint *ep, const char *model, const 
     if (!body)
         return st->code;
     char url[512];
-    url_of(url, sizeof url, ep, api_paths[which]);
+    jn__oai_url(url, sizeof url, ep, api_paths[which]);
     stream_state s = {.which = which, .n = n, .emit = emit, .emit_arg = emit_arg, .prompt_tokens = -1,
                       .completion_tokens = -1, .st = st,
                       .bearer = ep->bearer};
@@ -559,12 +398,12 @@ static int generate_stream(api which, jn_endpoint *ep, const char *model, const 
         jn_err err;
         jn_err_clear(&err);
         if (!(t = jn_http_start(ep->http, &r, &err)))
-            code = transport_failure(err.code, &err, "POST", url, st);
+            code = jn__oai_transport_failure(err.code, &err, "POST", url, st);
         else
             code = read_stream(ep, t, url, ctx, &s, st);
     }
     jn_http_close(t); /* before the end (cancelled, emit refused, an error): aborts it, closing the connection */
-    if (!code) {
+    if (!code && !s.whole) {
         for (int i = 0; i < n; i++) {
             s.deltas[i] = "";
             s.lens[i] = 0;
@@ -581,141 +420,20 @@ static int generate_stream(api which, jn_endpoint *ep, const char *model, const 
     return code;
 }
 
-/* ---- embeddings ---- */
-
-/* POST embeddings for the strings; the vectors in a new FP32 [n, dim] tensor named `embedding` (*dim_out set). */
-static int embed(jn_endpoint *ep, const char *model, const char *const *strs, const size_t *lens, size_t n,
-                 int64_t deadline_ns, const atomic_int *cancelled, jn_tensor **out, int64_t *dim_out,
-                 jn_call_status *st)
-{
-    json_t *list = json_array();
-    for (size_t i = 0; list && i < n; i++)
-        if (json_array_append_new(list, json_stringn(strs[i], lens[i]))) {
-            json_decref(list);
-            list = NULL;
-        }
-    json_t *body = list ? json_pack("{s:s, s:o, s:s}", "model", model, "input", list, "encoding_format", "float")
-                        : NULL;
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text)
-        return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory (building the request)");
-    answer a;
-    int code = exchange(ep, "POST", "/embeddings", text, strlen(text), deadline_ns, cancelled, &a, st);
-    free(text);
-    if (code)
-        return code;
-    json_t *root = parse_answer(&a, "embeddings", st);
-    free(a.data);
-    if (!root)
-        return st->code;
-    json_t *data = json_object_get(root, "data");
-    size_t dim = json_array_size(json_object_get(json_array_get(data, 0), "embedding"));
-    jn_tensor *t = NULL;
-    if (json_array_size(data) != n || !dim) {
-        code = jn_call_status_set(st, GRPC_STATUS_INTERNAL,
-                                  "embeddings: %zu vectors of %zu numbers for %zu inputs", json_array_size(data), dim,
-                                  n);
-    } else {
-        const int64_t shape[2] = {(int64_t)n, (int64_t)dim};
-        jn_err err;
-        jn_err_clear(&err);
-        if (!(t = jn_tensor_create("embedding", JN_DTYPE_FP32, 2, shape, &err)))
-            code = jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s", err.msg);
-    }
-    for (size_t i = 0; !code && i < n; i++) {
-        json_t *item = json_array_get(data, i);
-        json_t *idx = json_object_get(item, "index");
-        size_t row = json_is_integer(idx) ? (size_t)json_integer_value(idx) : i;
-        json_t *vec = json_object_get(item, "embedding");
-        if (row >= n || json_array_size(vec) != dim) {
-            code = jn_call_status_set(st, GRPC_STATUS_INTERNAL, "embeddings: vector %zu has index %zu and %zu numbers "
-                                      "(expected < %zu and %zu)", i, row, json_array_size(vec), n, dim);
-            break;
-        }
-        float *dst = (float *)t->data + row * dim;
-        for (size_t k = 0; k < dim; k++) {
-            json_t *x = json_array_get(vec, k);
-            if (!json_is_number(x)) {
-                code = jn_call_status_set(st, GRPC_STATUS_INTERNAL, "embeddings: vector %zu: element %zu is not a "
-                                          "number", i, k);
-                break;
-            }
-            dst[k] = (float)json_number_value(x);
-        }
-    }
-    json_decref(root);
-    if (code) {
-        jn_tensor_free(t);
-        return code;
-    }
-    *out = t;
-    if (dim_out)
-        *dim_out = (int64_t)dim;
-    return 0;
-}
-
-static int embeddings_infer(jn_endpoint *ep, const char *model, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
-                            int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st)
-{
-    const jn_tensor *in = jn_tensor_list_find(inputs, "text");
-    int64_t count = in ? jn_bytes_count(in->data, in->byte_size) : -1;
-    if (count < 1)
-        return jn_call_status_set(st, GRPC_STATUS_INVALID_ARGUMENT, "input 'text': expected at least one string");
-    const char **strs = calloc((size_t)count, sizeof *strs);
-    size_t *lens = calloc((size_t)count, sizeof *lens);
-    int code = 0;
-    if (!strs || !lens) {
-        code = jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    } else {
-        size_t pos = 0;
-        const uint8_t *elem;
-        uint32_t n;
-        for (int64_t i = 0; i < count && jn_bytes_next(in->data, in->byte_size, &pos, &elem, &n); i++) {
-            strs[i] = (const char *)elem;
-            lens[i] = n;
-        }
-        jn_tensor *t = NULL;
-        code = embed(ep, model, strs, lens, (size_t)count, deadline_ns, ctx->cancelled, &t, NULL, st);
-        if (!code && jn_tensor_list_push(outputs, t)) {
-            jn_tensor_free(t);
-            code = jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        }
-    }
-    free(strs);
-    free(lens);
-    return code;
-}
-
-/* ---- describe: the signature of each kind ---- */
+/* ---- describe: the generate signature ---- */
 
 static int describe(api which, jn_endpoint *ep, const char *model, int64_t deadline_ns, jn_signature *sig,
                     bool *streams, jn_call_status *st)
 {
     *streams = false;
-    int code = model_listed(ep, model, deadline_ns, st);
+    int code = jn__oai_model_listed(ep, model, deadline_ns, st);
     if (code)
         return code;
     jn_err err;
     jn_err_clear(&err);
-    if (which != API_EMBEDDINGS) {
-        if (jn_generate_signature(sig, which == API_CHAT ? JN_GENERATE_IN_MESSAGES : JN_GENERATE_IN_PROMPT, &err))
-            return jn_call_status_set(st, GRPC_STATUS_INTERNAL, "%s", err.msg);
-        *streams = true;
-        return 0;
-    }
-    /* The dimension: one embeddings call. */
-    const char *probe = "dimension probe";
-    size_t probe_len = strlen(probe);
-    jn_tensor *t = NULL;
-    int64_t dim = 0;
-    if ((code = embed(ep, model, &probe, &probe_len, 1, deadline_ns, NULL, &t, &dim, st)) != 0)
-        return code;
-    jn_tensor_free(t);
-    const int64_t in_shape[1] = {-1}, out_shape[2] = {-1, dim};
-    if (jn_signature_add_input(sig, "text", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, in_shape, &err) ||
-        jn_signature_add_output(sig, "embedding", JN_KIND_EMBEDDING, JN_DTYPE_FP32, 2, out_shape, &err))
+    if (jn_generate_signature(sig, which == API_CHAT ? JN_GENERATE_IN_MESSAGES : JN_GENERATE_IN_PROMPT, &err))
         return jn_call_status_set(st, GRPC_STATUS_INTERNAL, "%s", err.msg);
+    *streams = true;
     return 0;
 }
 
@@ -731,7 +449,6 @@ static int describe(api which, jn_endpoint *ep, const char *model, int64_t deadl
 
 OPENAI_KIND(chat, API_CHAT)
 OPENAI_KIND(completions, API_COMPLETIONS)
-OPENAI_KIND(embeddings, API_EMBEDDINGS)
 
 static int chat_infer(jn_endpoint *ep, const char *model, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
                       int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st)
@@ -768,7 +485,7 @@ const jn_remote_proto jn_remote_openai_chat = {
     .describe = chat_describe,
     .infer_method = JN_RM_COUNT,
     .infer_stream = chat_stream,
-    .check = openai_check,
+    .check = jn__oai_check,
     .http = true,
     .infer = chat_infer,
 };
@@ -779,17 +496,7 @@ const jn_remote_proto jn_remote_openai_completions = {
     .describe = completions_describe,
     .infer_method = JN_RM_COUNT,
     .infer_stream = completions_stream,
-    .check = openai_check,
+    .check = jn__oai_check,
     .http = true,
     .infer = completions_infer,
-};
-
-const jn_remote_proto jn_remote_openai_embeddings = {
-    .name = "openai",
-    .platform = "openai",
-    .describe = embeddings_describe,
-    .infer_method = JN_RM_COUNT,
-    .check = openai_check,
-    .http = true,
-    .infer = embeddings_infer,
 };

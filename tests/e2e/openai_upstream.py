@@ -19,6 +19,8 @@ Controls (POST /_control with a JSON object; its fields change the next requests
   fail_429: N, retry_after: S            the next N requests answer 429 (with Retry-After: S when given)
   fail_500: N                            the next N requests answer 500 (Retry-After likewise)
   drop_after: K                          the next stream closes its connection after K tokens (no [DONE])
+  ignore_stream: true                    answer "stream": true requests with one JSON answer (a server that
+                                         does not stream)
 GET /_control answers what was seen: {"authorization": [every Authorization header], "disconnects": streams whose
 client went away mid-stream, "completed": streams sent to the end, "requests": ["METHOD /path", ...]}.
 POST /_control/reset forgets it all. With --api-key KEY every /v1 request needs "Authorization: Bearer KEY" (401
@@ -81,6 +83,7 @@ class State:
             self.fail_500 = 0
             self.retry_after = None
             self.drop_after = None
+            self.ignore_stream = False
             self.authorization = []
             self.disconnects = 0
             self.completed = 0
@@ -157,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
             st = self.state
             with st.lock:
                 for key in ("token_delay_ms", "first_token_delay_ms", "fail_429", "fail_500", "retry_after",
-                            "drop_after"):
+                            "drop_after", "ignore_stream"):
                     if key in body:
                         setattr(st, key, body[key])
             self.send_json(200, {})
@@ -245,7 +248,9 @@ class Handler(BaseHTTPRequestHandler):
         ident = "cmpl-%d" % int(time.time() * 1000)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(toks),
                  "total_tokens": prompt_tokens + len(toks)}
-        if not body.get("stream"):
+        with self.state.lock:
+            ignore_stream = self.state.ignore_stream
+        if not body.get("stream") or ignore_stream:
             with self.state.lock:
                 wait = (self.state.first_token_delay_ms + self.state.token_delay_ms * max(0, len(toks) - 1)) / 1000.0
             if wait:

@@ -291,6 +291,20 @@ def run(t):
         posts = [x for x in up_get(up, "/_control")["requests"] if x.startswith("POST")]
         t.eq(len(posts), 1, "not retried once tokens went to the caller")
 
+    with t.case("a server that answers a stream request whole: one partial with everything"):
+        up_post(up, "/_control/reset", {})
+        control(up, ignore_stream=True, token_delay_ms=0)
+        q = harness.RequestQueue()
+        q.put(gen_request("chat", messages("all at once"), id="w1"))
+        q.close()
+        got = list(broker.InferStream(q, timeout=60))
+        parts = [g for g in got if g.partial]
+        t.check(len(parts) == 1 and out_texts(parts[0], "text") == ["all at once"] and
+                out_texts(parts[0], "finish_reason") == ["stop"] and out_int(parts[0], "completion_tokens") == 3,
+                "the whole text, finish_reason and usage in one partial", str(parts))
+        t.check(got and not got[-1].partial and not got[-1].error.code, "then the final message")
+        control(up, ignore_stream=False, token_delay_ms=30)
+
     with t.case("a caller that cancels mid-stream cancels the upstream request"):
         up_post(up, "/_control/reset", {})
         control(up, token_delay_ms=100)
