@@ -113,6 +113,25 @@ def tokenizer_self_check():
 
 # ---- what the deploy files use ----
 
+def dashboard_structure(dash, all_panels):
+    """What Grafana needs to import the JSON: unique panel ids, panels on the 24-column grid, one refId per target,
+    a Prometheus data source on every query, and every $variable used is defined."""
+    check(dash.get("uid") and dash.get("title") and isinstance(dash.get("schemaVersion"), int),
+          "dashboard: uid, title and schemaVersion")
+    ids = [p.get("id") for p in all_panels]
+    check(len(ids) == len(set(ids)) and None not in ids, "dashboard: panel ids are unique", ids)
+    bad = [p.get("title") for p in all_panels
+           if not (0 <= p["gridPos"]["x"] and p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 and p["gridPos"]["h"] > 0)]
+    check(not bad, "dashboard: every panel fits the 24-column grid", bad)
+    bad = [p.get("title") for p in all_panels if p.get("type") != "row" and (
+        not p.get("targets") or len({t.get("refId") for t in p["targets"]}) != len(p["targets"]) or
+        any(t.get("datasource", p.get("datasource", {})).get("type") != "prometheus" for t in p["targets"]))]
+    check(not bad, "dashboard: every panel has Prometheus queries with distinct refIds", bad)
+    defined = {v["name"] for v in dash.get("templating", {}).get("list", [])} | {"__rate_interval", "__range", "__all",
+                                                                                  "__interval"}
+    used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", json.dumps(dash)))
+    check(used <= defined, "dashboard: every $variable used is defined", sorted(used - defined))
+
 def used_metrics():
     """{file: {metric: [where, ...]}} and the HPA's metric names."""
     out = {}
@@ -144,6 +163,7 @@ def used_metrics():
             for n in grafana_query_metrics(q):
                 board.setdefault(n, []).append("variable $%s" % v["name"])
     check(n_targets >= 20, "the dashboard has its panels' queries (%d)" % n_targets)
+    dashboard_structure(dash, list(panels(dash.get("panels", []))))
     adapter = out.setdefault("deploy/k8s/prometheus-adapter-config.yaml", {})
     served = set()
     with open(os.path.join(DEPLOY, "k8s", "prometheus-adapter-config.yaml")) as f:
