@@ -9,7 +9,8 @@ the repository, and the Dockerfile builds from files that exist and ships the li
   no replicas field of its own; the PodDisruptionBudget (policy/v1) selects its pods and lets a drain proceed;
   prometheus-adapter's rules are well formed and serve the HPA's metric (field checks: Kubernetes' schemas are not
   available from Debian for kubeconform, and kubectl validates only against a live API server);
-- the pipelines ConfigMap's pipelines are exactly deploy/pipelines/*.json (same JSON) and each passes `junction pipeline check`;
+- the pipelines ConfigMap's pipelines are exactly deploy/pipelines/*.json (same JSON) and each passes
+  `junction pipeline check`;
 - every `--flag` in the container args and the Dockerfile's ENTRYPOINT/CMD is listed by `junction serve --help`;
 - every Dockerfile COPY source (outside --from stages) exists in the repository; the build stage's packages are
   packages scripts/install-deps.sh installs; every library the built binary needs (ELF NEEDED, resolved with ldd) comes
@@ -194,7 +195,8 @@ def autoscaling(docs):
             if rule is None:
                 continue
             win = rule.get("stabilizationWindowSeconds", 0)
-            check(isinstance(win, int) and 0 <= win <= 3600, "%s: %s stabilization window 0..3600 s" % (name, direction))
+            check(isinstance(win, int) and 0 <= win <= 3600,
+                  "%s: %s stabilization window 0..3600 s" % (name, direction))
             for pol in rule.get("policies", []):
                 check(pol.get("type") in ("Pods", "Percent") and isinstance(pol.get("value"), int) and pol["value"] > 0
                       and isinstance(pol.get("periodSeconds"), int) and 0 < pol["periodSeconds"] <= 1800,

@@ -12,10 +12,13 @@ gRPC (python3-grpcio, stubs generated from proto/ as the e2e tests do), scrapes 
   junction_inflight_limit is --max-inflight, junction_model_queue_depth of burn rose above 0 while the concurrent
   calls waited, junction_cluster_etcd_up is 1 (and turns 0 within 10 s of etcd being stopped, with the last-contact
   timestamp no later than the stop);
-- every metric name in an expression of deploy/prometheus/junction-alerts.yaml, of deploy/grafana/junction-dashboard.json
-  (panels and template variables) and of deploy/k8s/prometheus-adapter-config.yaml, and the HPA's metric, is exported
-  (a histogram as NAME_bucket, NAME_sum, NAME_count; a family name alone is not a series), except the few series that
-  Prometheus (up) and kube-state-metrics (kube_deployment_*) make, which are listed here with the reason;
+- every metric name in an expression of deploy/prometheus/junction-alerts.yaml, of
+  deploy/grafana/junction-dashboard.json (panels and template variables) and of
+  deploy/k8s/prometheus-adapter-config.yaml, and the HPA's metric, is exported (a histogram as NAME_bucket, NAME_sum,
+  NAME_count; a family name alone is not a series), except the few series that Prometheus (up) and
+  kube-state-metrics (kube_deployment_*) make, which are listed here with the reason;
+- the dashboard is importable as far as can be told without Grafana: unique panel ids, the 24-column grid,
+  Prometheus queries with distinct refIds, every $variable defined;
 - the HPA's metric is also one the adapter rules serve.
 Metric names are taken from PromQL by a small tokenizer (strings, label matchers, ranges and by/on(...) clauses
 removed; identifiers followed by '(' are functions; keywords dropped); its own self-check runs first.
@@ -225,8 +228,8 @@ class Etcd:
 class Junction:
     def __init__(self, binary, args, workdir, name):
         self.err = open(os.path.join(workdir, name + ".stderr"), "wb")
-        self.proc = subprocess.Popen(harness.die_with_parent([binary, "serve", "--host", "127.0.0.1", "--grpc-port", "0"]
-                                                             + args),
+        argv = [binary, "serve", "--host", "127.0.0.1", "--grpc-port", "0"] + args
+        self.proc = subprocess.Popen(harness.die_with_parent(argv),
                                      stdout=subprocess.PIPE, stderr=self.err, stdin=subprocess.DEVNULL)
         self.http = self.grpc = None
         deadline = time.time() + 60
