@@ -120,8 +120,8 @@ static void *call_burn(void *p)
     return NULL;
 }
 
-/* Four calls of 150 ms each on a batcher that runs one at a time: while the first runs, the others wait in its
- * queue, and the render counts them. */
+/* Four calls of 150 ms each on a batcher that runs one at a time: while one runs, the others wait in its queue,
+ * and the render counts them. */
 static void test_batched_depth(void)
 {
     jn_registry *reg = make_registry();
@@ -147,8 +147,8 @@ static void test_batched_depth(void)
         pthread_join(th[i], NULL);
         JN_CHECK_INT_EQ(c[i].rc, 0);
     }
-    JN_CHECK(most >= 2);
-    JN_CHECK(most <= CALLERS - 1);
+    JN_CHECK(most >= 2);       /* at least two wait while one runs */
+    JN_CHECK(most <= CALLERS); /* all four, if they all queued before the instance took the first */
     JN_CHECK_DBL_EQ(sample_now("junction_model_queue_depth{model=\"qm-burn\",version=\"1\"}"), 0);
     jn_model_unref(m);
     jn_queue_metrics_stop(q);
