@@ -397,7 +397,7 @@ int jn_cluster_commit(void *store, const char *kind, const char *name, const cha
     bool changed = false;
     int rc = jn_etcd_put_if(cl->etcd, key, value_json, expect, 0, CALL_TIMEOUT_MS, &changed, &rev, &now, err);
     if (!rc)
-        contact(cl);
+        contact(cl); /* etcd answered (a refusal on the revision too) */
     if (rc) {
         if (err)
             jn_err_prefix(err, "%s '%s' not changed: the cluster registry is unreachable (this replica keeps serving "
