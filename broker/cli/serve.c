@@ -23,6 +23,7 @@
 #include "control.h"
 #include "model_configs.h"
 #include "pipeline.h"
+#include "queue_metrics.h"
 #include "response_cache.h"
 #include "registry.h"
 #include "workpool.h"
@@ -150,6 +151,7 @@ typedef struct serve_parts {
     jn_registry *reg;
     jn_remotes *remotes;
     jn_response_cache *cache; /* --cache-mb */
+    jn_queue_metrics *queues; /* /metrics: per-model queue depth and bounds */
     jn_model_records models; /* Admin.LoadModel / UnloadModel and the "model" record kind */
     jn_control control;      /* Admin changes: persisted when there is a state directory or a cluster */
     jn_state *state;
@@ -515,6 +517,9 @@ static int load_served(const serve_config *cfg, serve_parts *p, jn_err *err)
         fprintf(stderr, "junction serve: out of memory\n");
         return JN_CLI_EXIT_FAIL;
     }
+    if (!(p->queues = jn_queue_metrics_start(reg, (size_t)cfg->opt.max_model_queue, cfg->opt.max_inflight)))
+        fprintf(stderr, "junction serve: the queue series are missing from /metrics (out of memory or collector "
+                        "slots)\n");
     return 0;
 }
 
@@ -628,6 +633,7 @@ static void serve_teardown(serve_parts *p)
     jn_http_router_destroy(p->router);
     jn_server_destroy(p->server);
     jn_cluster_stop(p->cluster); /* before the registry it applies changes to */
+    jn_queue_metrics_stop(p->queues); /* before the registry it reads */
     jn_remotes_stop(p->remotes); /* no health checks while the engines go */
     jn_registry_destroy(p->reg);
     jn_remotes_destroy(p->remotes); /* after the registry: frees the endpoints nobody uses any more */

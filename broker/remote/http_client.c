@@ -269,7 +269,7 @@ static bool add_header(jn_http_transfer *t, const char *h)
     return l != NULL;
 }
 
-jn_http_transfer *jn_http_start(jn_http_client *c, const jn_http_request *r, jn_err *err)
+jn_http_transfer *jn_http_start(jn_http_client *c, const jn_http_client_request *r, jn_err *err)
 {
     jn_http_transfer *t = calloc(1, sizeof *t);
     if (!t) {

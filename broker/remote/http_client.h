@@ -38,7 +38,7 @@ jn_http_client *jn_http_client_create(const jn_http_tls *tls, jn_err *err);
 /* Aborts what is still running, stops the pump. No transfer may be in use any more. */
 void jn_http_client_destroy(jn_http_client *c);
 
-typedef struct jn_http_request {
+typedef struct jn_http_client_request {
     const char *method; /* "GET" or "POST" */
     const char *url;
     const char *body; /* POST: sent as application/json */
@@ -47,10 +47,10 @@ typedef struct jn_http_request {
     const char *accept; /* NULL = application/json */
     int64_t deadline_ns; /* jn_now_ns() clock; required */
     size_t max_body;     /* an answer body larger than this fails the transfer (JN_ERANGE); 0 = no limit */
-} jn_http_request;
+} jn_http_client_request;
 
 /* Queues the request. NULL with err set (out of memory). */
-jn_http_transfer *jn_http_start(jn_http_client *c, const jn_http_request *r, jn_err *err);
+jn_http_transfer *jn_http_start(jn_http_client *c, const jn_http_client_request *r, jn_err *err);
 
 typedef enum jn_http_state {
     JN_HTTP_DATA = 1, /* bytes were appended to *out */

@@ -393,7 +393,7 @@ static int generate_stream(api which, jn_endpoint *ep, const char *model, const 
     if (!s.deltas || !s.lens || !s.reasons) {
         code = jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     } else {
-        jn_http_request r = {.method = "POST", .url = url, .body = body, .body_len = strlen(body),
+        jn_http_client_request r = {.method = "POST", .url = url, .body = body, .body_len = strlen(body),
                              .bearer = ep->bearer, .accept = "text/event-stream", .deadline_ns = deadline_ns};
         jn_err err;
         jn_err_clear(&err);

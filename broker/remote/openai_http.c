@@ -115,7 +115,7 @@ int jn__oai_exchange(jn_endpoint *ep, const char *method, const char *path, cons
     char url[512];
     jn__oai_url(url, sizeof url, ep, path);
     memset(a, 0, sizeof *a);
-    jn_http_request r = {.method = method, .url = url, .body = body, .body_len = body_len, .bearer = ep->bearer,
+    jn_http_client_request r = {.method = method, .url = url, .body = body, .body_len = body_len, .bearer = ep->bearer,
                          .deadline_ns = deadline_ns, .max_body = JN_OAI_MAX_ANSWER};
     jn_err err;
     jn_err_clear(&err);
