@@ -47,6 +47,8 @@ static void serve_usage(FILE *to)
             "  --http-port N|any        HTTP port (default %d; 0 turns HTTP off; 'any' picks a free one)\n"
             "  --http-max-body-mb N     largest HTTP request body, in MiB (default 64); larger ones get 413\n"
             "  --console on|off         the web console at http://HOST:HTTP-PORT/ (default on; README \"Web console\")\n"
+            "  --openai-prefix PATH     where the OpenAI-compatible API is served on the HTTP port (default\n"
+            "                           /openai/v1; 'off' turns it off; README \"LLMs: the OpenAI-compatible API\")\n"
             "  --http-threads N         HTTP event-loop threads sharing the connections (default: cores, 1-64)\n"
             "  --threads N              gRPC pump threads, one completion queue each (default 2)\n"
             "  --workers N              worker threads for engines that are not inline (default: cores); gRPC and\n"
@@ -135,6 +137,7 @@ typedef struct serve_config {
     size_t http_max_body;
     int http_threads;
     bool console_off; /* --console off */
+    const char *openai_prefix; /* --openai-prefix; NULL = the default */
     const char *admin_token_file, *client_token_file; /* NULL: none */
     const char *state_dir;                           /* NULL: nothing kept */
     const char *registry, *registry_prefix;          /* cluster mode when registry is set */
@@ -194,6 +197,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_MAX_INFLIGHT,
         O_MODEL_CONFIG,
         O_CACHE_MB,
+        O_OPENAI_PREFIX,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -226,6 +230,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         {"http-threads", required_argument, NULL, O_HTTP_THREADS},
         {"remotes", required_argument, NULL, O_REMOTES},
         {"console", required_argument, NULL, O_CONSOLE},
+        {"openai-prefix", required_argument, NULL, O_OPENAI_PREFIX},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -335,6 +340,11 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
             if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
                 return bad_value("--console", optarg, "'on' or 'off'");
             cfg->console_off = strcmp(optarg, "off") == 0;
+            break;
+        case O_OPENAI_PREFIX:
+            if (strcmp(optarg, "off") != 0 && (optarg[0] != '/' || !optarg[1]))
+                return bad_value("--openai-prefix", optarg, "a path starting with '/' (e.g. /openai/v1), or 'off'");
+            cfg->openai_prefix = optarg;
             break;
         case O_REMOTES:
             cfg->remotes_file = optarg;
@@ -559,6 +569,10 @@ static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
     jn_http_router_set_control(p->router, &p->control);
     jn_http_router_set_auth(p->router, &p->auth);
     jn_http_router_set_console(p->router, !cfg->console_off);
+    if (cfg->openai_prefix && jn_http_router_set_openai_prefix(p->router, cfg->openai_prefix) != 0) {
+        fprintf(stderr, "junction serve: out of memory\n");
+        return JN_CLI_EXIT_FAIL;
+    }
     jn_console_attach_remotes(jn_http_router_console(p->router), p->remotes);
     jn_http_router_set_models(p->router, &p->models);
     jn_dispatch_limits limits = {cfg->opt.max_inflight, (size_t)cfg->opt.max_queue, (size_t)cfg->opt.max_model_queue,
