@@ -19,6 +19,8 @@
 # The build embeds dagre's and uPlot's files from there (without them the console is built without graph layout
 # and charts, and says so); puppeteer-core drives the system chromium for tests/e2e/test_console.js and downloads
 # no browser (it has no install script; --ignore-scripts keeps it so).
+# Always, for the OpenAI-compatible API's tests (issue #18, tests/e2e/test_openai_sdk.js): the official `openai` npm
+# package (pinned: OPENAI_NPM) into the git-ignored .cache/openai of the checkout.
 set -euo pipefail
 
 bench=0
@@ -26,6 +28,7 @@ data=0
 onnxruntime=0
 ORT_NODE_VERSION=1.30.0
 CONSOLE_NPM=(@dagrejs/dagre@1.1.8 uplot@1.6.32 puppeteer-core@24.43.1)
+OPENAI_NPM=openai@6.49.0
 for arg in "$@"; do
   case $arg in
   --bench) bench=1 ;;
@@ -159,3 +162,22 @@ console_libs() {
   echo "install-deps: console libraries ready in $dir"
 }
 console_libs
+
+openai_sdk() {
+  local root dir stamp
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  dir=$root/.cache/openai
+  stamp="$dir/installed.txt"
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "$OPENAI_NPM" ]; then
+    echo "install-deps: npm install $OPENAI_NPM into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --no-save --ignore-scripts "$OPENAI_NPM"
+    echo "$OPENAI_NPM" >"$stamp"
+  fi
+  node -e "require('$dir/node_modules/openai')" || {
+    echo "install-deps: the openai package in $dir does not load on this node ($(node --version))" >&2
+    exit 1
+  }
+  echo "install-deps: the openai SDK ready in $dir"
+}
+openai_sdk

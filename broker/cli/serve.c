@@ -24,6 +24,7 @@
 #include "control.h"
 #include "model_configs.h"
 #include "pipeline.h"
+#include "queue_metrics.h"
 #include "response_cache.h"
 #include "registry.h"
 #include "workpool.h"
@@ -47,6 +48,8 @@ static void serve_usage(FILE *to)
             "  --http-port N|any        HTTP port (default %d; 0 turns HTTP off; 'any' picks a free one)\n"
             "  --http-max-body-mb N     largest HTTP request body, in MiB (default 64); larger ones get 413\n"
             "  --console on|off         the web console at http://HOST:HTTP-PORT/ (default on; README \"Web console\")\n"
+            "  --openai-prefix PATH     where the OpenAI-compatible API is served on the HTTP port (default\n"
+            "                           /openai/v1; 'off' turns it off; README \"LLMs: the OpenAI-compatible API\")\n"
             "  --http-threads N         HTTP event-loop threads sharing the connections (default: cores, 1-64)\n"
             "  --threads N              gRPC pump threads, one completion queue each (default 2)\n"
             "  --workers N              worker threads for engines that are not inline (default: cores); gRPC and\n"
@@ -89,8 +92,10 @@ static void serve_usage(FILE *to)
             "  --fetch-max-bytes N      largest body fetched (default 20971520)\n"
             "  --fetch-timeout-ms N     time a fetch may take, redirects included (default 10000)\n"
             "  --remotes FILE           register the remote engines listed in FILE (JSON: [{\"name\", \"endpoint\",\n"
-            "                           \"protocol\": \"kserve_v2\"|\"native\", \"model\", \"version\", \"options\"}]) before\n"
-            "                           the pipelines; an entry that cannot be registered stops the start (exit 1)\n"
+            "                           \"protocol\": \"kserve_v2\"|\"native\"|\"openai\", \"model\", \"version\", \"options\"}])\n"
+            "                           before the pipelines; an entry that cannot be registered stops the start\n"
+            "                           (exit 1). openai: endpoint http(s)://HOST:PORT/v1, options api_key_file,\n"
+            "                           kind chat|completions|embeddings (README \"LLMs\")\n"
             "  -h, --help               this text\n"
             "\n"
             "When ready it prints 'junction: serving HTTP on HOST:PORT' (when HTTP is on), then\n"
@@ -139,6 +144,7 @@ typedef struct serve_config {
     size_t http_max_body;
     int http_threads;
     bool console_off; /* --console off */
+    const char *openai_prefix; /* --openai-prefix; NULL = the default */
     const char *admin_token_file, *client_token_file; /* NULL: none */
     const char *state_dir;                           /* NULL: nothing kept */
     const char *registry, *registry_prefix;          /* cluster mode when registry is set */
@@ -153,6 +159,7 @@ typedef struct serve_parts {
     jn_registry *reg;
     jn_remotes *remotes;
     jn_response_cache *cache; /* --cache-mb */
+    jn_queue_metrics *queues; /* /metrics: per-model queue depth and bounds */
     jn_model_records models; /* Admin.LoadModel / UnloadModel and the "model" record kind */
     jn_control control;      /* Admin changes: persisted when there is a state directory or a cluster */
     jn_state *state;
@@ -202,6 +209,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_MAX_INFLIGHT,
         O_MODEL_CONFIG,
         O_CACHE_MB,
+        O_OPENAI_PREFIX,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -237,6 +245,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         {"fetch-allow", required_argument, NULL, O_FETCH_ALLOW},
         {"fetch-max-bytes", required_argument, NULL, O_FETCH_MAX_BYTES},
         {"fetch-timeout-ms", required_argument, NULL, O_FETCH_TIMEOUT},
+        {"openai-prefix", required_argument, NULL, O_OPENAI_PREFIX},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -346,6 +355,11 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
             if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
                 return bad_value("--console", optarg, "'on' or 'off'");
             cfg->console_off = strcmp(optarg, "off") == 0;
+            break;
+        case O_OPENAI_PREFIX:
+            if (strcmp(optarg, "off") != 0 && (optarg[0] != '/' || !optarg[1]))
+                return bad_value("--openai-prefix", optarg, "a path starting with '/' (e.g. /openai/v1), or 'off'");
+            cfg->openai_prefix = optarg;
             break;
         case O_REMOTES:
             cfg->remotes_file = optarg;
@@ -531,6 +545,9 @@ static int load_served(const serve_config *cfg, serve_parts *p, jn_err *err)
         fprintf(stderr, "junction serve: out of memory\n");
         return JN_CLI_EXIT_FAIL;
     }
+    if (!(p->queues = jn_queue_metrics_start(reg, (size_t)cfg->opt.max_model_queue, cfg->opt.max_inflight)))
+        fprintf(stderr, "junction serve: the queue series are missing from /metrics (out of memory or collector "
+                        "slots)\n");
     return 0;
 }
 
@@ -580,6 +597,10 @@ static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
     jn_http_router_set_control(p->router, &p->control);
     jn_http_router_set_auth(p->router, &p->auth);
     jn_http_router_set_console(p->router, !cfg->console_off);
+    if (cfg->openai_prefix && jn_http_router_set_openai_prefix(p->router, cfg->openai_prefix) != 0) {
+        fprintf(stderr, "junction serve: out of memory\n");
+        return JN_CLI_EXIT_FAIL;
+    }
     jn_console_attach_remotes(jn_http_router_console(p->router), p->remotes);
     jn_http_router_set_models(p->router, &p->models);
     jn_http_router_set_fetch(p->router, p->fetch);
@@ -641,6 +662,7 @@ static void serve_teardown(serve_parts *p)
     jn_http_router_destroy(p->router);
     jn_server_destroy(p->server);
     jn_cluster_stop(p->cluster); /* before the registry it applies changes to */
+    jn_queue_metrics_stop(p->queues); /* before the registry it reads */
     jn_remotes_stop(p->remotes); /* no health checks while the engines go */
     jn_registry_destroy(p->reg);
     jn_remotes_destroy(p->remotes); /* after the registry: frees the endpoints nobody uses any more */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "etcd.h"
+#include "metrics.h"
 
 enum { CALL_TIMEOUT_MS = 3000, BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 2000 };
 
@@ -43,6 +44,11 @@ struct jn_cluster {
     bool thread_started;
     atomic_bool stopping;
     pthread_cond_t wake; /* ends a backoff early on stop */
+    /* /metrics: in step with etcd (the last full read succeeded and the watch is open), and the wall-clock second
+     * of the last exchange that succeeded (a read, a watch message, a change, a lease call). */
+    atomic_bool up;
+    _Atomic int64_t last_contact_s;
+    bool collecting; /* its collector is registered */
 };
 
 /* ---- entries ---- */
@@ -111,6 +117,31 @@ static char *key_of(const jn_cluster *cl, const char *kind, const char *name)
     return k;
 }
 
+/* ---- /metrics ---- */
+
+static void contact(jn_cluster *cl)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    atomic_store_explicit(&cl->last_contact_s, (int64_t)now.tv_sec, memory_order_relaxed);
+}
+
+static void collect_metrics(void *arg, jn_metrics_text *t)
+{
+    jn_cluster *cl = arg;
+    jn_metrics_text_family(t, "junction_cluster_etcd_up", "gauge",
+                           "1 while this replica is in step with etcd (its last read succeeded and it follows the "
+                           "changes); 0 while it is cut off (it serves what it has and refuses changes).");
+    jn_metrics_text_sample(t, "junction_cluster_etcd_up", NULL, 0, atomic_load(&cl->up) ? 1 : 0);
+    int64_t last = atomic_load_explicit(&cl->last_contact_s, memory_order_relaxed);
+    jn_metrics_text_family(t, "junction_cluster_etcd_last_contact_timestamp_seconds", "gauge",
+                           "When this replica last exchanged a message with etcd successfully, in seconds since the "
+                           "Unix epoch (0 = never). A quiet watch sends nothing: read it together with "
+                           "junction_cluster_etcd_up.");
+    jn_metrics_text_sample(t, "junction_cluster_etcd_last_contact_timestamp_seconds", NULL, 0,
+                           last > 0 ? (uint64_t)last : 0);
+}
+
 /* ---- applying what etcd holds ---- */
 
 /* Serves e's value (value NULL: the record is gone, and so is e). Caller holds mu. */
@@ -165,6 +196,7 @@ static int sync_all(jn_cluster *cl, jn_err *err)
     int rc = jn_etcd_get_prefix(cl->etcd, cl->prefix, CALL_TIMEOUT_MS, &kvs, &n, &rev, err);
     if (rc)
         return rc;
+    contact(cl);
     pthread_mutex_lock(&cl->mu);
     bool *seen = calloc(cl->n + n + 1, sizeof *seen);
     for (size_t i = 0; seen && i < n; i++) {
@@ -227,6 +259,7 @@ static void sleep_ms(jn_cluster *cl, int ms)
 
 static void report_outage(jn_cluster *cl, const jn_err *err)
 {
+    atomic_store(&cl->up, false);
     if (!cl->outage_reported && cl->report)
         fprintf(cl->report, "junction: cluster: %s; serving what this replica has, changes refused until it is back\n",
                 err->msg);
@@ -268,6 +301,7 @@ static void *follow(void *arg)
         cl->watch = w;
         bool stop = atomic_load(&cl->stopping);
         pthread_mutex_unlock(&cl->mu);
+        atomic_store(&cl->up, true); /* read in full, and following from there */
         while (!stop) {
             jn_etcd_event *ev;
             size_t n;
@@ -278,6 +312,7 @@ static void *follow(void *arg)
                     report_outage(cl, &err);
                 break;
             }
+            contact(cl);
             on_events(cl, ev, n, rev);
             jn_etcd_events_free(ev, n);
             stop = atomic_load(&cl->stopping);
@@ -321,6 +356,7 @@ jn_cluster *jn_cluster_start(const char *url, const char *prefix, const jn_contr
     jn_err_clear(&first);
     if (sync_all(cl, &first) == 0) {
         cl->synced = true;
+        atomic_store(&cl->up, true); /* the watch starts next, on the thread */
         if (report)
             fprintf(report, "junction: cluster: %zu records from etcd at %s under '%s' (revision %lld)\n", cl->n,
                     jn_etcd_endpoints(etcd), prefix, (long long)cl->revision);
@@ -333,6 +369,7 @@ jn_cluster *jn_cluster_start(const char *url, const char *prefix, const jn_contr
         return NULL;
     }
     cl->thread_started = true;
+    cl->collecting = jn_metrics_add_collector(collect_metrics, cl) == 0; /* else: no cluster series in /metrics */
     return cl;
 }
 
@@ -359,6 +396,8 @@ int jn_cluster_commit(void *store, const char *kind, const char *name, const cha
     char *previous = e && e->value ? strdup(e->value) : NULL;
     bool changed = false;
     int rc = jn_etcd_put_if(cl->etcd, key, value_json, expect, 0, CALL_TIMEOUT_MS, &changed, &rev, &now, err);
+    if (!rc)
+        contact(cl); /* etcd answered (a refusal on the revision too) */
     if (rc) {
         if (err)
             jn_err_prefix(err, "%s '%s' not changed: the cluster registry is unreachable (this replica keeps serving "
@@ -423,6 +462,7 @@ int jn_cluster_publish_leased(void *store, const char *kind, const char *name, c
     /* A renewal: keep the lease alive; publish again only when the value changed or the lease is gone. */
     if (l && jn_etcd_lease_keepalive(cl->etcd, l->id, CALL_TIMEOUT_MS, &left, err) == 0 && left > 0 &&
         strcmp(l->value, value_json) == 0) {
+        contact(cl);
         pthread_mutex_unlock(&cl->mu);
         free(key);
         return 0;
@@ -451,6 +491,7 @@ int jn_cluster_publish_leased(void *store, const char *kind, const char *name, c
     if (!rc)
         rc = jn_etcd_put(cl->etcd, key, value_json, id, CALL_TIMEOUT_MS, &rev, err);
     if (!rc) {
+        contact(cl);
         if (l->id) { /* the old lease (expired, or for an old value) goes; its key is ours again under the new one */
             jn_err ignored;
             jn_etcd_lease_revoke(cl->etcd, l->id, CALL_TIMEOUT_MS, &ignored);
@@ -482,6 +523,8 @@ void jn_cluster_stop(jn_cluster *cl)
 {
     if (!cl)
         return;
+    if (cl->collecting)
+        jn_metrics_remove_collector(collect_metrics, cl);
     pthread_mutex_lock(&cl->mu);
     atomic_store(&cl->stopping, true);
     if (cl->watch)

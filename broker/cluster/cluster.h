@@ -9,6 +9,8 @@
  *
  * etcd unreachable: the replica keeps serving what it has; changes through it fail with UNAVAILABLE; a background
  * thread reconnects (backoff up to 2 s), reads the prefix again, serves the difference and watches anew.
+ * /metrics shows which: junction_cluster_etcd_up (1 in step, 0 cut off) and
+ * junction_cluster_etcd_last_contact_timestamp_seconds (the last successful exchange), for the etcd alert.
  *
  * Ownership: a jn_cluster borrows the control (how records are served; must outlive it) and owns its etcd client and watch thread.
  * Thread-safety: jn_cluster_commit may be called from any thread; changes and applied events are serialised.

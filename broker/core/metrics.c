@@ -597,7 +597,7 @@ static void render_process(out *o)
 
 /* ---- series from other modules (remote endpoints) ---- */
 
-enum { MAX_COLLECTORS = 4 };
+enum { MAX_COLLECTORS = 8 };
 static struct {
     jn_metrics_collector fn;
     void *arg;

@@ -24,8 +24,8 @@
  *   (the steps after it and the client's back-pressure included: a stream that breaks off is its failure);
  * - open streams and streams opened, by protocol;
  * - the process: resident memory, threads, start time, uptime (read from /proc at render time).
- * Remote endpoints (calls, errors, breaker state per endpoint) are not here yet: remote models come with a later
- * issue, which adds their stats object next to jn_model_stats.
+ * Series other modules keep themselves come through collectors (below): remote endpoints (remotes.c), the response
+ * cache's size, per-model queue depth and bounds (queue_metrics.h), etcd reachability in cluster mode (cluster.h).
  *
  * Ownership: stats objects belong to the registry and live until the process exits; the pointers handed out are
  * borrowed and stay valid for ever. Name strings passed in are copied. jn_metrics_render returns malloc'd text the
@@ -91,7 +91,7 @@ char *jn_metrics_render(size_t *len);
 
 /* Series another module keeps itself (remote endpoints: calls, breaker state): a collector is called during every
  * render, after the models, steps and streams, and writes whole families through the two helpers below (a family
- * line, then its samples). At most 4 collectors; JN_ERESOURCE beyond. fn must not call back into the metrics. */
+ * line, then its samples). At most 8 collectors; JN_ERESOURCE beyond. fn must not call back into the metrics. */
 typedef struct jn_metrics_text jn_metrics_text;
 typedef void (*jn_metrics_collector)(void *arg, jn_metrics_text *t);
 int jn_metrics_add_collector(jn_metrics_collector fn, void *arg);

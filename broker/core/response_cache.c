@@ -56,7 +56,7 @@ jn_response_cache *jn_response_cache_create(size_t max_bytes)
     c->max_bytes = max_bytes;
     const char *hook = getenv("JUNCTION_TEST_CACHE_COLLIDE");
     c->collide = hook && strcmp(hook, "1") == 0;
-    jn_metrics_add_collector(collect, c); /* none when the 4 slots are taken: the series are then missing */
+    jn_metrics_add_collector(collect, c); /* none when the 8 slots are taken: the series are then missing */
     return c;
 }
 

@@ -1,4 +1,4 @@
-/* connection.c — one client connection on the loop thread: http-parser framing, the request queue (arrival order,
+/* connection.c — one client connection on the loop thread: http-parser framing (its callbacks: request_parse.c), the request queue (arrival order,
  * answers written strictly in that order), 100-continue, limits (413/431/411/400), timers (408, idle), read
  * back-pressure (max_pipelined) and the closing sequence (shutdown, linger, close).
  *
@@ -6,8 +6,8 @@
  * answer is written), the unparsed leftover while reading is paused, and its two handles (tcp, timer). When both
  * handles are closed the connection is freed; hreqs a handler still holds are orphaned (conn = NULL under the
  * server mutex) and freed by whoever touches them next (see internal.h).
- * Threads: everything here runs on the loop thread. The handler is called from on_message_complete, inside
- * http_parser_execute; it only queues its answer, which is attached by jn__http_drain after parsing returns.
+ * Threads: everything here runs on the loop thread. The handler is called from on_message_complete (request_parse.c),
+ * inside http_parser_execute; it only queues its answer, which is attached by jn__http_drain after parsing returns.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,44 +21,9 @@
  * sends, so that closing with unread data does not reset the connection before the client has read the answer. */
 #define LINGER_MS 2000
 #define LINGER_STOPPING_MS 250 /* shorter while the server stops */
-/* Bytes counted per header line and for the request line besides their text (": ", CRLF, method, version). */
-#define HEADER_LINE_OVERHEAD 4
-#define REQUEST_LINE_OVERHEAD 16
 
 enum { PH_NONE, PH_HEADER, PH_BODY, PH_IDLE, PH_SEND, PH_LINGER };
 
-struct jn__http_conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_shutdown_t shut_req;
-    uv_write_t cont_wr;
-    http_parser parser;
-    jn_http_server *s; /* lp->s */
-    jn__http_loop *lp;
-    jn__http_conn *prev, *next;
-
-    jn__http_req *q_head, *q_tail; /* arrival order; the tail may be the request being parsed */
-    jn__http_req *cur;             /* being parsed (HEAD or BODY), NULL between requests */
-    size_t n_queued;
-    uint64_t seq;      /* requests begun */
-    size_t head_bytes; /* of cur's head so far */
-
-    char *spare_raw; /* the head buffers of the last request, lent to the next one (fewer allocations) */
-    size_t spare_raw_cap;
-    jn__http_hdr_span *spare_spans;
-    size_t spare_spans_cap;
-    char *pending; /* read but not parsed while paused for back-pressure */
-    size_t pending_len;
-    int fail_status; /* set by a parser callback that rejects the request */
-    const char *fail_msg;
-
-    int phase; /* what the timer is counting down */
-    uint64_t phase_seq;
-    int64_t timer_ms;      /* the timeout conn_update_timer last started the timer with; -1 after any other start */
-    uint64_t timer_start;  /* uv_now() then */
-    int handles_open;
-    bool reading, paused_bp, no_more, read_eof, cont_writing, shut, lingering, closing, stopping;
-};
 
 static const char CONTINUE_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -74,7 +39,7 @@ jn__http_conn *jn__http_conn_next(jn__http_conn *c)
 
 /* --- queue ----------------------------------------------------------------------------------------------------- */
 
-static jn__http_req *req_new(jn__http_conn *c)
+jn__http_req *jn__http_req_new(jn__http_conn *c)
 {
     jn__http_req *r = calloc(1, sizeof *r);
     if (!r)
@@ -157,8 +122,8 @@ static void conn_free(jn__http_conn *c)
     for (jn__http_req *r = c->q_head, *next; r; r = next) {
         next = r->next;
         r->next = NULL;
-        if (r->state == HREQ_DISPATCHED) {
-            r->conn = NULL; /* the handler or the response queue still holds it */
+        if ((r->state == HREQ_DISPATCHED || r->state == HREQ_STREAM) && !jn__http_stream_orphan_locked(r)) {
+            /* the handler, its producer or the response queue still holds it: conn is NULL now */
         } else {
             r->next = dead;
             dead = r;
@@ -238,7 +203,7 @@ static void conn_fail(jn__http_conn *c, int status, const char *message)
     if (c->closing || c->shut)
         return;
     jn__http_req *r = c->cur;
-    if (!r && !(r = req_new(c))) {
+    if (!r && !(r = jn__http_req_new(c))) {
         jn__http_conn_close(c);
         return;
     }
@@ -258,316 +223,10 @@ static void conn_fail(jn__http_conn *c, int status, const char *message)
     conn_update_timer(c);
 }
 
-/* --- http-parser callbacks ------------------------------------------------------------------------------------- */
-
-static int reject(jn__http_conn *c, int status, const char *message)
-{
-    c->fail_status = status;
-    c->fail_msg = message;
-    return -1;
-}
-
-static int raw_append(jn__http_req *r, const char *at, size_t len)
-{
-    if (r->raw_len + len + 1 > r->raw_cap) {
-        size_t cap = r->raw_cap ? r->raw_cap : 256;
-        while (cap < r->raw_len + len + 1)
-            cap *= 2;
-        char *p = realloc(r->raw, cap);
-        if (!p)
-            return -1;
-        r->raw = p;
-        r->raw_cap = cap;
-    }
-    memcpy(r->raw + r->raw_len, at, len);
-    r->raw_len += len;
-    return 0;
-}
-
-static int count_head(jn__http_conn *c, size_t len)
-{
-    c->head_bytes += len;
-    if (c->head_bytes > c->s->opt.max_header_bytes)
-        return reject(c, 431, "the request line and headers are too large");
-    return 0;
-}
-
-static int on_message_begin(http_parser *p)
-{
-    jn__http_conn *c = p->data;
-    jn__http_req *r = req_new(c);
-    if (!r)
-        return reject(c, 500, "out of memory");
-    c->cur = r;
-    c->head_bytes = 0;
-    r->raw = c->spare_raw; /* a request that dies half-parsed frees them with itself */
-    r->raw_cap = c->spare_raw_cap;
-    r->spans = c->spare_spans;
-    r->spans_cap = c->spare_spans_cap;
-    c->spare_raw = NULL;
-    c->spare_spans = NULL;
-    c->spare_raw_cap = c->spare_spans_cap = 0;
-    return count_head(c, REQUEST_LINE_OVERHEAD);
-}
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-    jn__http_conn *c = p->data;
-    jn__http_req *r = c->cur;
-    if (count_head(c, len))
-        return -1;
-    if (raw_append(r, at, len))
-        return reject(c, 500, "out of memory");
-    r->url_len += len;
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    jn__http_conn *c = p->data;
-    jn__http_req *r = c->cur;
-    if (r->state != HREQ_HEAD) /* chunked trailer: dropped (the parser bounds its size) */
-        return 0;
-    if (count_head(c, len))
-        return -1;
-    if (r->last_cb != 1) {
-        if (count_head(c, HEADER_LINE_OVERHEAD))
-            return -1;
-        if (r->n_spans == r->spans_cap) {
-            size_t cap = r->spans_cap ? r->spans_cap * 2 : 16;
-            jn__http_hdr_span *sp = realloc(r->spans, cap * sizeof *sp);
-            if (!sp)
-                return reject(c, 500, "out of memory");
-            r->spans = sp;
-            r->spans_cap = cap;
-        }
-        r->spans[r->n_spans++] = (jn__http_hdr_span){r->raw_len, 0, r->raw_len, 0};
-        r->last_cb = 1;
-    }
-    if (raw_append(r, at, len))
-        return reject(c, 500, "out of memory");
-    r->spans[r->n_spans - 1].name_len += len;
-    return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    jn__http_conn *c = p->data;
-    jn__http_req *r = c->cur;
-    if (r->state != HREQ_HEAD)
-        return 0;
-    if (count_head(c, len))
-        return -1;
-    jn__http_hdr_span *sp = &r->spans[r->n_spans - 1];
-    if (r->last_cb != 2) {
-        sp->value_off = r->raw_len;
-        sp->value_len = 0;
-        r->last_cb = 2;
-    }
-    if (raw_append(r, at, len))
-        return reject(c, 500, "out of memory");
-    sp->value_len += len;
-    return 0;
-}
-
-/* Path and query of the request target (origin form "/p?q", absolute form "http://h/p?q", "*", authority form). */
-static void split_target(const char *url, size_t n, bool is_connect, size_t *path_off, size_t *path_len,
-                         size_t *query_off, size_t *query_len)
-{
-    *path_off = *path_len = *query_off = *query_len = 0;
-    if (is_connect) {
-        *path_len = n;
-        return;
-    }
-    if (n && url[0] != '/' && url[0] != '*') {
-        struct http_parser_url u;
-        http_parser_url_init(&u);
-        if (http_parser_parse_url(url, n, 0, &u) == 0) {
-            if (u.field_set & (1 << UF_PATH)) {
-                *path_off = u.field_data[UF_PATH].off;
-                *path_len = u.field_data[UF_PATH].len;
-            }
-            if (u.field_set & (1 << UF_QUERY)) {
-                *query_off = u.field_data[UF_QUERY].off;
-                *query_len = u.field_data[UF_QUERY].len;
-            }
-            return;
-        }
-    }
-    size_t end = 0;
-    while (end < n && url[end] != '#')
-        end++;
-    size_t q = 0;
-    while (q < end && url[q] != '?')
-        q++;
-    *path_len = q;
-    if (q < end) {
-        *query_off = q + 1;
-        *query_len = end - q - 1;
-    }
-}
-
-/* Turns the raw URL and header spans into the NUL-terminated strings the handler sees (one allocation: the
- * header array, then the strings), and gives the raw buffers back to the connection for its next request. */
-static int build_strings(jn__http_conn *c, jn__http_req *r, bool is_connect)
-{
-    size_t po, pl, qo, ql;
-    split_target(r->raw ? r->raw : "", r->url_len, is_connect, &po, &pl, &qo, &ql);
-    size_t total = (pl ? pl : 1) + 1 + ql + 1;
-    for (size_t i = 0; i < r->n_spans; i++)
-        total += r->spans[i].name_len + 1 + r->spans[i].value_len + 1;
-    size_t header_bytes = r->n_spans * sizeof(jn_http_header);
-    jn_http_header *h = malloc(header_bytes + total);
-    if (!h)
-        return -1;
-    char *s = (char *)h + header_bytes;
-    size_t at = 0;
-    r->pub.path = s;
-    if (pl) {
-        memcpy(s, r->raw + po, pl);
-        at = pl;
-    } else {
-        s[at++] = '/';
-    }
-    s[at++] = '\0';
-    r->pub.query = s + at;
-    if (ql)
-        memcpy(s + at, r->raw + qo, ql);
-    at += ql;
-    s[at++] = '\0';
-    for (size_t i = 0; i < r->n_spans; i++) {
-        const jn__http_hdr_span *sp = &r->spans[i];
-        h[i].name = s + at;
-        for (size_t k = 0; k < sp->name_len; k++) {
-            char ch = r->raw[sp->name_off + k];
-            s[at++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-        }
-        s[at++] = '\0';
-        size_t vl = sp->value_len;
-        while (vl && (r->raw[sp->value_off + vl - 1] == ' ' || r->raw[sp->value_off + vl - 1] == '\t'))
-            vl--;
-        h[i].value = s + at;
-        memcpy(s + at, r->raw + sp->value_off, vl);
-        at += vl;
-        s[at++] = '\0';
-    }
-    r->headers = h;
-    r->pub.headers = r->n_spans ? h : NULL;
-    r->pub.n_headers = r->n_spans;
-    /* nothing points into raw and spans any more */
-    free(c->spare_raw);
-    free(c->spare_spans);
-    c->spare_raw = r->raw;
-    c->spare_raw_cap = r->raw_cap;
-    c->spare_spans = r->spans;
-    c->spare_spans_cap = r->spans_cap;
-    r->raw = NULL;
-    r->raw_len = r->raw_cap = 0;
-    r->spans = NULL;
-    r->n_spans = r->spans_cap = 0;
-    return 0;
-}
-
-static int body_reserve(jn__http_req *r, size_t need)
-{
-    if (need <= r->body_cap)
-        return 0;
-    size_t cap = r->body_cap ? r->body_cap : 64; /* small: 1 KiB and up is malloc's slower large-chunk path */
-    while (cap < need)
-        cap *= 2;
-    uint8_t *b = realloc(r->body, cap);
-    if (!b)
-        return -1;
-    r->body = b;
-    r->body_cap = cap;
-    return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    jn__http_conn *c = p->data;
-    jn__http_req *r = c->cur;
-    const jn_http_server_options *o = &c->s->opt;
-    bool is_connect = p->method == HTTP_CONNECT;
-    if (p->upgrade && !is_connect)
-        p->upgrade = 0; /* an Upgrade offer is declined by answering normally (RFC 9110 7.8) */
-    if (build_strings(c, r, is_connect))
-        return reject(c, 500, "out of memory");
-    r->pub.method = http_method_str((enum http_method)p->method);
-    r->http_minor = p->http_minor;
-    r->is_head = p->method == HTTP_HEAD;
-    r->keep_alive = http_should_keep_alive(p) && !is_connect;
-
-    bool chunked = p->flags & F_CHUNKED;
-    bool has_length = p->flags & F_CONTENTLENGTH;
-    if ((p->method == HTTP_POST || p->method == HTTP_PUT) && !chunked && !has_length)
-        return reject(c, 411, "a POST or PUT request needs Content-Length or Transfer-Encoding: chunked");
-    if (has_length && p->content_length > o->max_body_bytes)
-        return reject(c, 413, "the request body is larger than the server accepts");
-    const char *expect = jn_http_header_get(&r->pub, "expect");
-    if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_major == 1 && p->http_minor >= 1 &&
-        (chunked || (has_length && p->content_length > 0)))
-        r->want_continue = true;
-    if (has_length && body_reserve(r, (size_t)p->content_length + 1))
-        return reject(c, 500, "out of memory");
-    r->state = HREQ_BODY;
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    jn__http_conn *c = p->data;
-    jn__http_req *r = c->cur;
-    if (len > c->s->opt.max_body_bytes - r->body_len)
-        return reject(c, 413, "the request body is larger than the server accepts");
-    if (body_reserve(r, r->body_len + len + 1))
-        return reject(c, 500, "out of memory");
-    memcpy(r->body + r->body_len, at, len);
-    r->body_len += len;
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    jn__http_conn *c = p->data;
-    jn__http_req *r = c->cur;
-    jn_http_server *s = c->s;
-    c->cur = NULL;
-    if (r->body) {
-        r->body[r->body_len] = '\0';
-        r->pub.body = r->body;
-    }
-    r->pub.body_len = r->body_len;
-    r->want_continue = false; /* the whole body came without waiting for it */
-    r->state = HREQ_DISPATCHED;
-    if (!r->keep_alive) { /* the last request on this connection: the rest of the bytes are not parsed */
-        r->close_after = true;
-        c->no_more = true;
-        http_parser_pause(p, 1);
-    } else if (c->n_queued >= (size_t)s->opt.max_pipelined) {
-        c->paused_bp = true;
-        http_parser_pause(p, 1);
-    }
-    jn__http_dispatching = c->lp; /* an answer given inline needs no wake-up: the caller of conn_feed drains */
-    s->opt.handler(&r->pub);
-    jn__http_dispatching = NULL;
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
 /* Parses `len` bytes; may call the handler, pause (saving the rest), or fail the connection. */
 static void conn_feed(jn__http_conn *c, const char *data, size_t len)
 {
-    size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
+    size_t n = http_parser_execute(&c->parser, &jn__http_parser_settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (e == HPE_PAUSED) {
         if (c->no_more) { /* the last request: whatever follows is dropped */
@@ -632,10 +291,9 @@ static void conn_resume(jn__http_conn *c)
 
 /* --- writing --------------------------------------------------------------------------------------------------- */
 
-static void on_write(uv_write_t *wr, int status)
+/* r's answer is written in full: it leaves the queue, and the connection goes on with the next. */
+static void answer_written(jn__http_conn *c, jn__http_req *r, int status)
 {
-    jn__http_req *r = wr->data;
-    jn__http_conn *c = r->conn;
     JN_HTTP_ASSERT(c && c->q_head == r);
     queue_remove(c, r);
     bool close_after = r->close_after;
@@ -662,6 +320,33 @@ static void on_write(uv_write_t *wr, int status)
     conn_update_timer(c);
 }
 
+static void on_write(uv_write_t *wr, int status)
+{
+    jn__http_req *r = wr->data;
+    answer_written(r->conn, r, status);
+}
+
+/* One write of a streamed answer completed: the next, or the end of the answer. */
+static void on_stream_write(uv_write_t *wr, int status)
+{
+    jn__http_req *r = wr->data;
+    jn__http_conn *c = r->conn;
+    r->stream_writing = false;
+    jn__http_stream_written(r);
+    if (status < 0) { /* closing tells the producer (jn__http_stream_orphan_locked) */
+        jn__http_conn_close(c);
+        return;
+    }
+    if (r->stream_last) {
+        answer_written(c, r, status);
+        return;
+    }
+    if (c->closing)
+        return;
+    conn_pump(c);
+    conn_update_timer(c);
+}
+
 static void on_continue_written(uv_write_t *wr, int status)
 {
     jn__http_conn *c = wr->data;
@@ -673,7 +358,8 @@ static void on_continue_written(uv_write_t *wr, int status)
     conn_pump(c);
 }
 
-static int start_write(jn__http_conn *c, jn__http_req *r)
+/* Fills r->tail with the Date and Connection lines and the blank line; returns its length. */
+static size_t format_tail(jn__http_conn *c, jn__http_req *r)
 {
     if (!r->next && !c->cur && (c->stopping || c->read_eof))
         r->close_after = true;
@@ -694,6 +380,12 @@ static int start_write(jn__http_conn *c, jn__http_req *r)
     n += conn_len;
     memcpy(r->tail + n, "\r\n", 2);
     n += 2;
+    return n;
+}
+
+static int start_write(jn__http_conn *c, jn__http_req *r)
+{
+    size_t n = format_tail(c, r);
     uv_buf_t bufs[3];
     unsigned nb = 0;
     bufs[nb].base = r->resp_head; /* len set directly: uv_buf_init takes an unsigned int, len is a size_t */
@@ -713,6 +405,28 @@ static int start_write(jn__http_conn *c, jn__http_req *r)
     return 0;
 }
 
+/* Writes what a streamed answer has queued (head, chunks, end), one write at a time. */
+static void stream_pump(jn__http_conn *c, jn__http_req *r)
+{
+    if (r->stream_writing)
+        return;
+    if (!r->head_sent && r->http_minor == 0)
+        r->close_after = true; /* an HTTP/1.0 stream has no framing: its end is the connection's (loop thread only) */
+    size_t tail_len = r->head_sent ? 0 : format_tail(c, r);
+    size_t len;
+    if (!jn__http_stream_take(r, r->tail, tail_len, &len))
+        return;
+    uv_buf_t b;
+    b.base = r->swbuf;
+    b.len = len;
+    r->stream_writing = true;
+    r->wr.data = r;
+    if (uv_write(&r->wr, (uv_stream_t *)&c->tcp, &b, 1, on_stream_write) < 0) {
+        r->stream_writing = false;
+        jn__http_conn_close(c);
+    }
+}
+
 /* Writes every answer that is next in line; sends 100 Continue to a request whose body is awaited. */
 static void conn_pump(jn__http_conn *c)
 {
@@ -721,6 +435,10 @@ static void conn_pump(jn__http_conn *c)
     for (jn__http_req *r = c->q_head; r; r = r->next) {
         if (r->state == HREQ_WRITING)
             continue;
+        if (r->state == HREQ_STREAM) { /* the answers behind it wait for its end */
+            stream_pump(c, r);
+            return;
+        }
         if (r->state == HREQ_READY) {
             if (start_write(c, r) < 0 || r->close_after)
                 return;
@@ -738,6 +456,15 @@ static void conn_pump(jn__http_conn *c)
         }
         return;
     }
+}
+
+void jn__http_conn_stream_news(jn__http_req *r)
+{
+    jn__http_conn *c = r->conn;
+    if (r->state == HREQ_DISPATCHED)
+        r->state = HREQ_STREAM;
+    conn_pump(c);
+    conn_update_timer(c);
 }
 
 void jn__http_conn_answered(jn__http_req *r)
@@ -782,6 +509,11 @@ static void conn_update_timer(jn__http_conn *c)
     if (c->cur) {
         phase = c->cur->state == HREQ_HEAD ? PH_HEADER : PH_BODY;
         seq = c->cur->seq;
+    } else if (c->q_head && c->q_head->state == HREQ_STREAM) {
+        if (c->q_head->stream_writing) { /* a client that stops reading a stream is cut after the idle time */
+            phase = PH_SEND;
+            seq = c->q_head->seq;
+        }
     } else if (c->q_head) {
         if (c->q_head->state == HREQ_WRITING && c->q_tail->state == HREQ_WRITING) {
             phase = PH_SEND; /* only the client's reading is awaited */
@@ -814,11 +546,24 @@ static void conn_update_timer(jn__http_conn *c)
 
 /* --- reading --------------------------------------------------------------------------------------------------- */
 
+/* Does a request of c want to hear that its client went away (jn_http_watch_gone)? */
+static bool conn_watched(jn__http_conn *c)
+{
+    bool any = false;
+    pthread_mutex_lock(&c->lp->mu);
+    for (jn__http_req *r = c->q_head; r && !any; r = r->next)
+        any = r->watched;
+    pthread_mutex_unlock(&c->lp->mu);
+    return any;
+}
+
 static void on_eof(jn__http_conn *c)
 {
     c->read_eof = true;
     c->reading = false;
-    if (c->shut || c->cur || !c->q_head) { /* nothing left to answer, or a request cut in half */
+    /* Nothing left to answer, a request cut in half, or one whose handler treats the end of the client's sending as
+     * its leaving (a streamed answer: an SSE client closes to stop listening, and the work stops with it). */
+    if (c->shut || c->cur || !c->q_head || conn_watched(c)) {
         jn__http_conn_close(c);
         return;
     }

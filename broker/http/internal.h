@@ -1,6 +1,6 @@
-/* internal.h — state shared by server.c (loop threads, listener and accepting, response hand-off, shutdown) and
- * connection.c (one client socket: parsing, ordering, writing, timers). Not installed; nothing outside broker/http
- * includes it.
+/* internal.h — state shared by server.c (loop threads, listener and accepting, response hand-off, shutdown),
+ * connection.c (one client socket: ordering, writing, timers), request_parse.c (its http-parser callbacks) and
+ * stream.c (streamed answers). Not installed; nothing outside broker/http includes it.
  *
  * Loops: the server runs opt.loop_threads loop threads (jn__http_loop), each with its own libuv loop, async handle,
  * connections and read buffer. Loop 0 also polls the listening socket: it accepts and deals the new sockets out
@@ -50,7 +50,15 @@ enum {
     HREQ_DISPATCHED, /* given to the handler; its answer may be waiting in the server's queue (see answered) */
     HREQ_READY,      /* answer attached on the loop thread, waiting for earlier answers */
     HREQ_WRITING,    /* uv_write in flight */
+    HREQ_STREAM,     /* a streamed answer whose head is attached: chunks are written as they come (stream.c) */
 };
+
+/* One chunk of a streamed answer, queued by the producer (mu) and written by the loop. */
+typedef struct jn__http_chunk {
+    struct jn__http_chunk *next;
+    size_t len;
+    char data[]; /* len bytes */
+} jn__http_chunk;
 
 typedef struct jn__http_hdr_span {
     size_t name_off, name_len, value_off, value_len;
@@ -88,6 +96,23 @@ typedef struct jn__http_req {
     size_t resp_body_len;
     char tail[96];
     uv_write_t wr;
+
+    /* Streamed answers (stream.c). Under the loop's mu: streaming (jn_http_stream_begin was called: `answered` is
+     * set too), stream_ended (jn_http_stream_end was called), in_rq (on the loop's response queue; whoever finds
+     * conn == NULL frees the hreq only when it is ended and not queued), the producer's chunk queue and its byte
+     * count (written chunks leave the count when their write completes: back-pressure), room (signalled when the
+     * count drops or the connection goes) and gone (the handler's flag, set when the client goes away before the
+     * answer is complete; jn_http_watch_gone). */
+    bool streaming, stream_ended, in_rq, room_init, watched;
+    jn__http_chunk *sq_head, *sq_tail;
+    size_t sq_bytes;
+    pthread_cond_t room;
+    atomic_int *gone;
+    /* Loop thread only: the head went out, a write is in flight (its buffer, payload bytes, and whether it held
+     * the last chunk). */
+    bool head_sent, stream_writing, stream_last;
+    char *swbuf;
+    size_t sw_payload;
 } jn__http_req;
 
 /* One loop thread and what it owns. */
@@ -133,26 +158,85 @@ struct jn_http_server {
     jn__http_loop *loops;
 };
 
+/* One client connection (connection.c; its parser callbacks in request_parse.c). Loop thread only. */
+struct jn__http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shut_req;
+    uv_write_t cont_wr;
+    http_parser parser;
+    jn_http_server *s; /* lp->s */
+    jn__http_loop *lp;
+    jn__http_conn *prev, *next;
+
+    jn__http_req *q_head, *q_tail; /* arrival order; the tail may be the request being parsed */
+    jn__http_req *cur;             /* being parsed (HEAD or BODY), NULL between requests */
+    size_t n_queued;
+    uint64_t seq;      /* requests begun */
+    size_t head_bytes; /* of cur's head so far */
+
+    char *spare_raw; /* the head buffers of the last request, lent to the next one (fewer allocations) */
+    size_t spare_raw_cap;
+    jn__http_hdr_span *spare_spans;
+    size_t spare_spans_cap;
+    char *pending; /* read but not parsed while paused for back-pressure */
+    size_t pending_len;
+    int fail_status; /* set by a parser callback that rejects the request */
+    const char *fail_msg;
+
+    int phase; /* what the timer is counting down */
+    uint64_t phase_seq;
+    int64_t timer_ms;      /* the timeout conn_update_timer last started the timer with; -1 after any other start */
+    uint64_t timer_start;  /* uv_now() then */
+    int handles_open;
+    bool reading, paused_bp, no_more, read_eof, cont_writing, shut, lingering, closing, stopping;
+};
+
 /* connection.c */
+/* A new hreq at the tail of c's queue (the request whose first byte arrived), or NULL on out of memory. */
+jn__http_req *jn__http_req_new(jn__http_conn *c);
 void jn__http_conn_accept(jn__http_loop *lp, int fd); /* takes the accepted socket (closed on failure) */
 void jn__http_conn_stop(jn__http_conn *c);      /* server stopping: answer what is in flight, then close */
 void jn__http_conn_close(jn__http_conn *c);     /* close now; outstanding requests are orphaned */
 void jn__http_conn_answered(jn__http_req *r);   /* r's answer arrived on the loop thread */
 jn__http_conn *jn__http_conn_next(jn__http_conn *c);
 
+/* request_parse.c: the callbacks http_parser_execute calls for a connection (parser.data is the jn__http_conn). */
+extern const http_parser_settings jn__http_parser_settings;
+
 /* The loop whose handler runs on this thread right now (set around the handler call), else NULL.
  * jn_http_respond from inside the handler then skips the uv_async wake-up: the loop drains its response queue
  * right after parsing (on_read, conn_resume). */
 extern _Thread_local jn__http_loop *jn__http_dispatching;
+
+/* stream.c */
+/* The loop took r (streaming) off its response queue: promote it, write what is queued, or free an orphan. */
+void jn__http_stream_drained(jn__http_req *r);
+/* Builds the next write of a streamed answer (head, queued chunks, last chunk) into r->swbuf; false when there is
+ * nothing to write now. `tail` is the Date/Connection block for the head. Loop thread. */
+bool jn__http_stream_take(jn__http_req *r, const char *tail, size_t tail_len, size_t *len);
+/* The write of `payload` bytes completed: releases back-pressure. Loop thread. */
+void jn__http_stream_written(jn__http_req *r);
+/* The connection went away: tells the producer (gone flag, room); true when r must be freed now (its producer
+ * ended and it is not queued), else r->conn is cleared and r left to its producer or the drain. Under mu. */
+bool jn__http_stream_orphan_locked(jn__http_req *r);
+/* r's chunk queue and condition (with jn__http_req_free). */
+void jn__http_stream_free(jn__http_req *r);
+/* connection.c: a streamed answer has news (its head, chunks, or its end). */
+void jn__http_conn_stream_news(jn__http_req *r);
 
 /* server.c */
 void jn__http_conn_freed(jn__http_loop *lp);    /* a connection is gone: maybe finish stopping */
 void jn__http_req_free(jn__http_req *r);
 void jn__http_drain(jn__http_loop *lp);         /* attach queued answers to their connections */
 const char *jn__http_date(jn__http_loop *lp);
-/* Formats status line and headers into r->resp_head and takes body. Any thread. */
+/* Formats status line and headers into r->resp_head and takes body. Any thread. chunked: a streamed answer
+ * (Transfer-Encoding: chunked instead of Content-Length; nothing for HTTP/1.0, which is closed after it). */
 void jn__http_format(jn__http_req *r, int status, const char *content_type, char *body, size_t body_len,
                      const char *extra_headers);
+void jn__http_format_stream(jn__http_req *r, int status, const char *content_type, const char *extra_headers);
+/* Puts r on its loop's response queue and wakes the loop (mu held; r->conn != NULL). */
+void jn__http_enqueue_locked(jn__http_req *r);
 /* {"error": message}, malloc'd, never NULL. */
 char *jn__http_error_json(const char *message, size_t *len);
 

@@ -13,6 +13,7 @@
 #include "executor.h"
 #include "metrics.h"
 #include "model_records.h"
+#include "openai.h"
 #include "rest.h"
 #include "route_path.h"
 
@@ -37,6 +38,9 @@ struct jn_http_router {
     long inflight;       /* mu: requests handed to us and not yet answered */
     struct call *free_calls; /* mu: finished call objects kept for reuse, at most FREE_CALLS_MAX */
     size_t n_free_calls;
+    jn_llm_env llm;        /* what the language-model doors borrow (openai.h) */
+    char *openai_prefix;   /* "/openai/v1"; NULL = the OpenAI-compatible API is off */
+    size_t openai_prefix_len;
 };
 
 typedef struct call call;
@@ -100,7 +104,31 @@ jn_http_router *jn_http_router_create(jn_registry *reg, jn_workpool *pool)
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle, NULL);
+    r->llm = (jn_llm_env){.reg = reg, .dispatch = r->dispatch, .pool = pool, .cancelled = &r->cancelled,
+                          .started_unix = (int64_t)time(NULL)};
+    if (jn_http_router_set_openai_prefix(r, JN_OPENAI_PREFIX_DEFAULT) != 0) {
+        jn_http_router_destroy(r);
+        return NULL;
+    }
     return r;
+}
+
+int jn_http_router_set_openai_prefix(jn_http_router *r, const char *prefix)
+{
+    free(r->openai_prefix);
+    r->openai_prefix = NULL;
+    r->openai_prefix_len = 0;
+    if (!prefix || !*prefix || strcmp(prefix, "off") == 0)
+        return 0;
+    size_t n = strlen(prefix);
+    while (n > 1 && prefix[n - 1] == '/')
+        n--;
+    if (prefix[0] != '/' || n < 2)
+        return JN_EINVAL;
+    if (!(r->openai_prefix = strndup(prefix, n)))
+        return JN_ENOMEM;
+    r->openai_prefix_len = n;
+    return 0;
 }
 
 void jn_http_router_set_console(jn_http_router *r, bool on)
@@ -119,6 +147,7 @@ jn_console *jn_http_router_console(jn_http_router *r)
 void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth)
 {
     r->auth = auth;
+    r->llm.auth = auth;
 }
 
 void jn_http_router_set_models(jn_http_router *r, const jn_model_records *models)
@@ -160,6 +189,7 @@ void jn_http_router_destroy(jn_http_router *r)
     }
     pthread_cond_destroy(&r->idle);
     pthread_mutex_destroy(&r->mu);
+    free(r->openai_prefix);
     free(r);
 }
 
@@ -393,6 +423,34 @@ static void inference(call *c, jn_rest_door door)
     jn_rest_call_start(&c->rest, c->model, c->version);
 }
 
+/* The language-model doors (openai.h) answer on their own, streamed or not; then the request leaves. */
+static void llm_finished(void *arg)
+{
+    leave(arg);
+}
+
+static void v2_generate(call *c)
+{
+    jn_generate_handle(&c->r->llm, c->req, c->model, c->version, false, llm_finished, c);
+}
+
+static void v2_generate_stream(call *c)
+{
+    jn_generate_handle(&c->r->llm, c->req, c->model, c->version, true, llm_finished, c);
+}
+
+/* A path under the OpenAI prefix: its own errors (OpenAI's shape) and auth check. */
+static void openai_request(call *c)
+{
+    jn_http_router *r = c->r;
+    if (atomic_load(&r->closing) && strcmp(c->req->method, "POST") == 0) {
+        finish_error(c, 503, "the server is shutting down");
+        return;
+    }
+    const char *rest = c->req->path + r->openai_prefix_len;
+    jn_openai_handle(&r->llm, c->req, *rest ? rest : "/", llm_finished, c);
+}
+
 static void v2_infer(call *c)
 {
     inference(c, JN_REST_V2_INFER);
@@ -509,6 +567,16 @@ static const route routes[] = {
      v2_infer},
     {"/v2/models/{model}/versions/{version}/infer", 6, {"v2", "models", "{model}", "versions", "{version}", "infer"},
      "POST", JN_ACCESS_INFER, R_BINARY, v2_infer},
+    /* Triton's generate extension (generate_rest.c): JSON inputs by name; generate_stream answers SSE. */
+    {"/v2/models/{model}/generate", 4, {"v2", "models", "{model}", "generate"}, "POST", JN_ACCESS_INFER, 0,
+     v2_generate},
+    {"/v2/models/{model}/versions/{version}/generate", 6,
+     {"v2", "models", "{model}", "versions", "{version}", "generate"}, "POST", JN_ACCESS_INFER, 0, v2_generate},
+    {"/v2/models/{model}/generate_stream", 4, {"v2", "models", "{model}", "generate_stream"}, "POST",
+     JN_ACCESS_INFER, 0, v2_generate_stream},
+    {"/v2/models/{model}/versions/{version}/generate_stream", 6,
+     {"v2", "models", "{model}", "versions", "{version}", "generate_stream"}, "POST", JN_ACCESS_INFER, 0,
+     v2_generate_stream},
     {"/v1/models", 2, {"v1", "models"}, "GET, HEAD", JN_ACCESS_INFER, R_POOL, list_models},
     {"/v1/models/{model}:predict", 3, {"v1", "models", "{model}:predict"}, "POST", JN_ACCESS_INFER, 0, predict},
     {"/v1/models/{model}", 3, {"v1", "models", "{model}"}, "GET, HEAD", JN_ACCESS_INFER, 0, model_info},
@@ -652,6 +720,11 @@ void jn_http_router_handle(jn_http_request *req)
             console_request(c, kind);
             return;
         }
+    }
+    if (r->openai_prefix && strncmp(req->path, r->openai_prefix, r->openai_prefix_len) == 0 &&
+        (req->path[r->openai_prefix_len] == '/' || req->path[r->openai_prefix_len] == '\0')) {
+        openai_request(c);
+        return;
     }
     jn_path_segments sg;
     int rc = jn_path_split(req->path, &sg);

@@ -9,6 +9,8 @@
  *   GET  /v2/models/{m}[/versions/{v}]/ready         200 / 503; 404 for an unknown model
  *   POST /v2/models/{m}[/versions/{v}]/infer         v2 inference (JSON, or Triton's binary-data extension)
  *   GET  /v2/models[/{m}[/versions/{v}]]/stats       v2 statistics (all models without {m}; 404 unknown model)
+ *   POST /v2/models/{m}[/versions/{v}]/generate[_stream]  Triton's generate extension (generate_rest.c; SSE)
+ *   GET, POST /openai/v1/...                         the OpenAI-compatible API (openai.h; --openai-prefix)
  *   POST /v1/models/{name}:predict                   simple JSON (simple_json.c)
  *   GET  /metrics                                    Prometheus text 0.0.4
  *   GET  /v1/models, /v1/models/{name}               models (junction.v1 ModelInfo as JSON)
@@ -70,6 +72,10 @@ const struct jn_fetcher *jn_http_router_fetch(const jn_http_router *r);
  * max_inflight, or requests waiting for a worker beyond max_queue in all or beyond max_model_queue for one model's
  * inference calls, are answered 429 at once. Call before serving. */
 void jn_http_router_set_limits(jn_http_router *r, const jn_dispatch_limits *limits);
+
+/* The OpenAI-compatible API's path prefix (openai.h; default "/openai/v1"; NULL, "" or "off" turns it off). 0, or
+ * JN_EINVAL for a prefix not starting with '/'. Call before serving. */
+int jn_http_router_set_openai_prefix(jn_http_router *r, const char *prefix);
 
 /* The web console (console.h) is served at / and /console/... unless turned off here (--console off; call before
  * serving). jn_http_router_console gives it (NULL when off), e.g. to attach the remote engines. */

@@ -96,6 +96,7 @@ void jn__http_req_free(jn__http_req *r)
     free(r->body);
     free(r->resp_head);
     free(r->resp_body);
+    jn__http_stream_free(r);
     free(r);
     server_unref(s);
 }
@@ -132,8 +133,8 @@ static size_t put_uint(char *out, size_t at, uint64_t v)
     return put_text(out, at, p, (size_t)(end - p));
 }
 
-void jn__http_format(jn__http_req *r, int status, const char *content_type, char *body, size_t body_len,
-                     const char *extra_headers)
+static void format_answer(jn__http_req *r, int status, const char *content_type, char *body, size_t body_len,
+                          const char *extra_headers, bool chunked)
 {
     if (status < 200 || status > 999)
         status = 500; /* interim and invalid codes are not the handler's to send */
@@ -150,7 +151,7 @@ void jn__http_format(jn__http_req *r, int status, const char *content_type, char
     size_t ex_len = extra_headers ? strlen(extra_headers) : 0;
     const char *reason = status_reason(status);
     size_t reason_len = strlen(reason);
-    size_t cap = 96 + reason_len + ct_len + ex_len;
+    size_t cap = 128 + reason_len + ct_len + ex_len;
     char *h = malloc(cap);
     if (!h) {
         fprintf(stderr, "junction http: out of memory formatting a response\n");
@@ -167,7 +168,10 @@ void jn__http_format(jn__http_req *r, int status, const char *content_type, char
         len = put_text(h, len, content_type, ct_len);
         len = put_text(h, len, "\r\n", 2);
     }
-    if (!bodyless) {
+    if (chunked) {
+        if (r->http_minor >= 1) /* HTTP/1.0: no framing, the body ends when the connection does (connection.c) */
+            len = put_text(h, len, "Transfer-Encoding: chunked\r\n", 28);
+    } else if (!bodyless) {
         len = put_text(h, len, "Content-Length: ", 16);
         len = put_uint(h, len, body_len);
         len = put_text(h, len, "\r\n", 2);
@@ -185,6 +189,17 @@ void jn__http_format(jn__http_req *r, int status, const char *content_type, char
     r->resp_head_len = len;
     r->resp_body = body;
     r->resp_body_len = body_len;
+}
+
+void jn__http_format(jn__http_req *r, int status, const char *content_type, char *body, size_t body_len,
+                     const char *extra_headers)
+{
+    format_answer(r, status, content_type, body, body_len, extra_headers, false);
+}
+
+void jn__http_format_stream(jn__http_req *r, int status, const char *content_type, const char *extra_headers)
+{
+    format_answer(r, status == 204 || status == 304 ? 200 : status, content_type, NULL, 0, extra_headers, true);
 }
 
 /* Replaces every byte outside printable ASCII so that jansson accepts the text as UTF-8. */
@@ -268,6 +283,13 @@ void jn_http_respond(jn_http_request *req, int status, const char *content_type,
         jn__http_req_free(r);
         return;
     }
+    jn__http_enqueue_locked(r);
+    pthread_mutex_unlock(&lp->mu);
+}
+
+void jn__http_enqueue_locked(jn__http_req *r)
+{
+    jn__http_loop *lp = r->lp;
     r->rnext = NULL;
     if (lp->rq_tail)
         lp->rq_tail->rnext = r;
@@ -277,7 +299,6 @@ void jn_http_respond(jn_http_request *req, int status, const char *content_type,
     JN_HTTP_ASSERT(!lp->loop_closing);
     if (jn__http_dispatching != lp)
         uv_async_send(&lp->async);
-    pthread_mutex_unlock(&lp->mu);
 }
 
 void jn_http_respond_error(jn_http_request *req, int status, const char *message)
@@ -296,7 +317,9 @@ void jn__http_drain(jn__http_loop *lp)
     while (r) {
         jn__http_req *next = r->rnext;
         r->rnext = NULL;
-        if (r->conn) /* conn is written only on this thread */
+        if (r->streaming) /* its producer may still hold it: see stream.c */
+            jn__http_stream_drained(r);
+        else if (r->conn) /* conn is written only on this thread */
             jn__http_conn_answered(r);
         else
             jn__http_req_free(r);
@@ -392,7 +415,10 @@ static void finish(jn__http_loop *lp)
     while (r) { /* every connection is gone, so every conn pointer is NULL */
         jn__http_req *next = r->rnext;
         JN_HTTP_ASSERT(!r->conn);
-        jn__http_req_free(r);
+        if (r->streaming)
+            jn__http_stream_drained(r); /* freed here when ended, else by its producer's jn_http_stream_end */
+        else
+            jn__http_req_free(r);
         r = next;
     }
     uv_close((uv_handle_t *)&lp->async, NULL);

@@ -11,10 +11,16 @@
  * Ownership: a jn_http_request and everything it points to (method, path, query, headers, body) belongs to the
  * server and stays valid until jn_http_respond is called for it; the handler must not keep pointers into it after
  * that. jn_http_respond copies nothing it is not told to: it takes ownership of `body` (freed with free()).
+ *
+ * Streaming: a handler may instead answer with a stream of chunks written from any thread (jn_http_stream_begin /
+ * _write / _end below; Transfer-Encoding: chunked, bounded buffering with back-pressure), and learn that its client
+ * left (jn_http_watch_gone) so the work behind the answer can be cancelled.
  */
 #ifndef JN_HTTP_SERVER_H
 #define JN_HTTP_SERVER_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +89,39 @@ void jn_http_respond(jn_http_request *req, int status, const char *content_type,
 
 /* A JSON error answer {"error": message} with the given status. */
 void jn_http_respond_error(jn_http_request *req, int status, const char *message);
+
+/* ---- Streamed answers (stream.c) ----
+ * A handler may answer a request with a stream instead of jn_http_respond: jn_http_stream_begin sends the status and
+ * headers (Transfer-Encoding: chunked; for an HTTP/1.0 client the body ends when the connection closes), then
+ * jn_http_stream_write sends chunks from any thread, in order, and jn_http_stream_end ends the body. Answers of later
+ * requests on the same connection wait until the stream ends.
+ *
+ * Thread-safety: begin, write and end may be called from any thread, one at a time for a request (the producer's
+ * calls must be ordered: they are usually made by one thread, or passed between threads with a lock).
+ * Ownership: jn_http_stream_begin counts as answering: from then on the producer holds the request until
+ * jn_http_stream_end, which it must call exactly once whatever happened (also after begin or write failed). The
+ * request's strings and body stay valid until then. write copies the data.
+ * Back-pressure: at most JN_HTTP_STREAM_MAX_BUFFERED bytes wait to be written: jn_http_stream_write blocks beyond
+ * that until the client reads (a client that reads nothing is cut after idle_timeout_ms, which releases it). */
+#define JN_HTTP_STREAM_MAX_BUFFERED ((size_t)1 << 20)
+
+/* Sends the head of a streamed answer (content_type and extra_headers are copied). 0, or JN_ECANCELLED when the
+ * client is already gone (call jn_http_stream_end anyway). */
+int jn_http_stream_begin(jn_http_request *req, int status, const char *content_type, const char *extra_headers);
+/* Queues one chunk (len 0 is ignored). 0, JN_ECANCELLED once the client is gone (the producer should stop), or
+ * JN_ENOMEM. May block (back-pressure, above). */
+int jn_http_stream_write(jn_http_request *req, const void *data, size_t len);
+/* Ends the body; the request must not be touched afterwards. */
+void jn_http_stream_end(jn_http_request *req);
+
+/* Asks to be told when the client goes away before the request is fully answered (its connection closed or failed,
+ * or it half-closed its side: for a watched request the end of the client's sending counts as leaving): *flag is set
+ * to 1 (at once if it is gone already). Call it from the handler, before answering. The flag must stay valid until
+ * the request is answered (jn_http_respond) or its stream ended. Meant for long answers whose work should stop with
+ * their client (a streamed generation: the dispatcher's cancellation). */
+void jn_http_watch_gone(jn_http_request *req, atomic_int *flag);
+/* Is the request's client gone (its connection closed)? Until answered, or for a stream until ended. */
+bool jn_http_request_gone(jn_http_request *req);
 
 /* Stops accepting, answers what is in flight, closes connections, joins the loop threads. Requests the handler
  * has not answered within stop_grace_ms lose their connection (their later answer is dropped). Idempotent.

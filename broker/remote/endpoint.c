@@ -3,6 +3,7 @@
  * endpoint_async.c's (nobody waits) and endpoint_stream.c's. */
 #include "endpoint.h"
 
+#include <errno.h>
 #include <grpc/grpc_security.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "endpoint_internal.h"
+#include "http_client.h"
 #include "pem.h"
 
 struct jn_endpoints {
@@ -104,6 +106,11 @@ static void endpoint_free(jn_endpoint *ep)
     jn_workpool_destroy(ep->pool);
     if (ep->channel)
         grpc_channel_destroy(ep->channel);
+    jn_http_client_destroy(ep->http);
+    if (ep->bearer) {
+        explicit_bzero(ep->bearer, strlen(ep->bearer));
+        free(ep->bearer);
+    }
     jn_breaker_destroy(&ep->breaker);
     free(ep->target);
     free(ep);
@@ -149,7 +156,8 @@ static grpc_channel_credentials *channel_credentials(const char *target, const j
     return creds;
 }
 
-static jn_endpoint *endpoint_new(const char *target, const jn_remote_options *opt, jn_err *err)
+/* The fields of an endpoint both kinds have: breaker, pool, counters. */
+static jn_endpoint *endpoint_base(const char *target, const jn_remote_options *opt, jn_err *err)
 {
     jn_endpoint *ep = calloc(1, sizeof *ep);
     if (!ep || !(ep->target = strdup(target))) {
@@ -167,6 +175,14 @@ static jn_endpoint *endpoint_new(const char *target, const jn_remote_options *op
         jn_err_set(err, JN_ENOMEM, "endpoint '%s': cannot start its threads", target);
         return NULL;
     }
+    return ep;
+}
+
+static jn_endpoint *endpoint_new(const char *target, const jn_remote_options *opt, jn_err *err)
+{
+    jn_endpoint *ep = endpoint_base(target, opt, err);
+    if (!ep)
+        return NULL;
     /* Answers can be large tensors; retries are ours (with the breaker), not the core's; after the remote comes
      * back the channel reconnects within a couple of seconds instead of the default backoff of up to 2 minutes.
      * (Turning HTTP/2 BDP probing off or enlarging the stream window made no difference that survived repeated
@@ -217,6 +233,11 @@ jn_endpoint *jn_endpoints_open(jn_endpoints *t, const char *target, const jn_rem
     jn_endpoint *ep = t->head;
     while (ep && strcmp(ep->target, target) != 0)
         ep = ep->next;
+    if (ep && ep->http) {
+        pthread_mutex_unlock(&t->mu);
+        jn_err_set(err, JN_EINVAL, "endpoint '%s' is in use by an HTTP remote", target);
+        return NULL;
+    }
     if (ep && !same_tls(&ep->opt, opt)) { /* one channel per target: its security is the first engine's */
         pthread_mutex_unlock(&t->mu);
         jn_err_set(err, JN_EINVAL, "endpoint '%s' is already in use with other TLS options (tls_ca_file, "
@@ -224,6 +245,99 @@ jn_endpoint *jn_endpoints_open(jn_endpoints *t, const char *target, const jn_rem
         return NULL;
     }
     if (!ep && (ep = endpoint_new(target, opt, err)) != NULL) {
+        ep->next = t->head;
+        t->head = ep;
+    }
+    if (ep)
+        atomic_fetch_add(&ep->refs, 1);
+    pthread_mutex_unlock(&t->mu);
+    return ep;
+}
+
+/* ---- HTTP remotes ---- */
+
+/* The API key: the file's first line, trimmed; printable ASCII without spaces (it goes into a header). The
+ * messages name the file, never what it holds. */
+static char *read_bearer(const char *path, jn_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        jn_err_set(err, JN_EINVAL, "option 'api_key_file': cannot read '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    char buf[4097];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    bool too_long = n == sizeof buf - 1 && fgetc(f) != EOF;
+    fclose(f);
+    buf[n] = '\0';
+    char *nl = strpbrk(buf, "\r\n");
+    if (nl)
+        *nl = '\0';
+    size_t len = strlen(buf);
+    while (len && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+        buf[--len] = '\0';
+    char *start = buf;
+    while (*start == ' ' || *start == '\t')
+        start++;
+    char *key = NULL;
+    if (too_long) {
+        jn_err_set(err, JN_EINVAL, "option 'api_key_file': '%s' is longer than 4096 bytes", path);
+    } else if (!*start) {
+        jn_err_set(err, JN_EINVAL, "option 'api_key_file': '%s' is empty", path);
+    } else {
+        bool ok = true;
+        for (const char *p = start; *p; p++)
+            ok &= (unsigned char)*p > ' ' && (unsigned char)*p < 0x7f;
+        if (!ok)
+            jn_err_set(err, JN_EINVAL, "option 'api_key_file': the key in '%s' contains a space or a character "
+                                       "outside printable ASCII", path);
+        else if (!(key = strdup(start)))
+            jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
+    explicit_bzero(buf, sizeof buf);
+    return key;
+}
+
+static jn_endpoint *endpoint_new_http(const char *url, const jn_remote_options *opt, jn_err *err)
+{
+    char *bearer = NULL;
+    if (opt->api_key_file[0] && !(bearer = read_bearer(opt->api_key_file, err)))
+        return NULL;
+    if (!opt->tls_cert_file[0] != !opt->tls_key_file[0]) {
+        free(bearer);
+        jn_err_set(err, JN_EINVAL, "endpoint '%s': tls_cert_file and tls_key_file go together (both or neither)",
+                   url);
+        return NULL;
+    }
+    jn_endpoint *ep = endpoint_base(url, opt, err);
+    if (!ep) {
+        free(bearer);
+        return NULL;
+    }
+    ep->bearer = bearer;
+    jn_http_tls tls = {opt->tls_ca_file, opt->tls_cert_file, opt->tls_key_file};
+    if (!(ep->http = jn_http_client_create(&tls, err))) {
+        endpoint_free(ep);
+        return NULL;
+    }
+    return ep;
+}
+
+jn_endpoint *jn_endpoints_open_http(jn_endpoints *t, const char *url, const jn_remote_options *opt, jn_err *err)
+{
+    if (jn_http_check_url(url, err))
+        return NULL;
+    pthread_mutex_lock(&t->mu);
+    jn_endpoint *ep = t->head;
+    while (ep && strcmp(ep->target, url) != 0)
+        ep = ep->next;
+    if (ep && (!ep->http || !same_tls(&ep->opt, opt) || strcmp(ep->opt.api_key_file, opt->api_key_file) != 0)) {
+        pthread_mutex_unlock(&t->mu); /* one client per URL: its key and security are the first engine's */
+        jn_err_set(err, JN_EINVAL, "endpoint '%s' is already in use with another api_key_file or other TLS options "
+                                   "(tls_ca_file, tls_cert_file, tls_key_file)", url);
+        return NULL;
+    }
+    if (!ep && (ep = endpoint_new_http(url, opt, err)) != NULL) {
         ep->next = t->head;
         t->head = ep;
     }

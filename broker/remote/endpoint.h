@@ -46,9 +46,16 @@ typedef enum jn_remote_method {
     JN_RM_COUNT
 } jn_remote_method;
 
+struct jn_http_client;
+
 typedef struct jn_endpoint {
-    char *target;
-    grpc_channel *channel;
+    char *target;          /* HOST:PORT (gRPC), or the base URL of an HTTP remote */
+    grpc_channel *channel; /* NULL for an HTTP remote */
+    /* HTTP remotes (protocol openai, issue #18): the libcurl client, and the bearer token read from the first
+     * engine's api_key_file (NULL: none). The token is sent only in this endpoint's requests and never printed;
+     * it is wiped when the endpoint is freed. */
+    struct jn_http_client *http;
+    char *bearer;
     void *methods[JN_RM_COUNT];
     jn_breaker breaker;
     jn_workpool *pool;
@@ -78,6 +85,11 @@ int jn_endpoint_check_target(const char *target, jn_err *err);
 
 /* The endpoint for `target` (made on first use with `opt`), with a new reference. NULL with err set. */
 jn_endpoint *jn_endpoints_open(jn_endpoints *t, const char *target, const jn_remote_options *opt, jn_err *err);
+/* The same for an HTTP remote: `url` (checked: http:// or https://) keys the table; the endpoint has a libcurl
+ * client instead of a channel and the bearer token of opt->api_key_file. An endpoint already open with another
+ * api_key_file or other TLS files is refused (JN_EINVAL naming the option); so is an unreadable or empty key file
+ * (the message names the file, never its content). */
+jn_endpoint *jn_endpoints_open_http(jn_endpoints *t, const char *url, const jn_remote_options *opt, jn_err *err);
 jn_endpoint *jn_endpoint_ref(jn_endpoint *ep);
 void jn_endpoint_unref(jn_endpoint *ep);
 
@@ -92,6 +104,9 @@ void jn_endpoints_each(jn_endpoints *t, void (*fn)(jn_endpoint *ep, void *arg), 
 typedef struct jn_call_status {
     int code; /* grpc_status_code */
     char message[JN_ERR_MSG_MAX];
+    /* HTTP remotes: >= 0 when the remote asked to be retried after this many ms (a 429, or a 5xx with Retry-After);
+     * -1 otherwise. Only the remote engine's attempts read it (each attempt resets it first). */
+    int64_t retry_after_ms;
 } jn_call_status;
 
 /* Sets st and returns its code. */

@@ -23,6 +23,8 @@ void jn_remote_options_default(jn_remote_options *o)
     o->deterministic = false;
     o->multiplex = true;
     o->streams = 2;
+    o->api_key_file[0] = '\0';
+    o->kind = JN_REMOTE_KIND_CHAT;
 }
 
 typedef struct option_row {
@@ -56,6 +58,7 @@ static const struct {
     {"tls_ca_file", offsetof(jn_remote_options, tls_ca_file)},
     {"tls_cert_file", offsetof(jn_remote_options, tls_cert_file)},
     {"tls_key_file", offsetof(jn_remote_options, tls_key_file)},
+    {"api_key_file", offsetof(jn_remote_options, api_key_file)},
 };
 
 static int bool_option(const char *key, const char *value, bool *out, jn_err *err)
@@ -95,6 +98,15 @@ int jn_remote_options_set(jn_remote_options *o, const char *key, const char *val
 {
     if (strcmp(key, "multiplex") == 0)
         return bool_option(key, value, &o->multiplex, err);
+    if (strcmp(key, "kind") == 0) {
+        static const char *const kinds[] = {"chat", "completions", "embeddings"};
+        for (int i = 0; i < 3; i++)
+            if (strcmp(value, kinds[i]) == 0) {
+                o->kind = (jn_remote_kind)i;
+                return 0;
+            }
+        return jn_err_set(err, JN_EINVAL, "option 'kind': '%s' is not chat, completions or embeddings", value);
+    }
     if (strcmp(key, "dynamic_batching") == 0 || strcmp(key, "instances") == 0 || strcmp(key, "response_cache") == 0 ||
         strcmp(key, "deterministic") == 0)
         return serving_option(o, key, value, err);
@@ -128,6 +140,6 @@ int jn_remote_options_set(jn_remote_options *o, const char *key, const char *val
                       "option '%s' is unknown (known: timeout_ms, max_attempts, backoff_ms, backoff_max_ms, "
                       "breaker_failures, breaker_cooldown_ms, max_concurrency, max_queue, health_interval_ms, "
                       "health_timeout_ms, tls_ca_file, tls_cert_file, tls_key_file, dynamic_batching, instances, "
-                      "response_cache, deterministic, multiplex, streams)",
+                      "response_cache, deterministic, multiplex, streams, api_key_file, kind)",
                       key);
 }

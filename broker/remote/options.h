@@ -7,10 +7,17 @@
 #ifndef JN_REMOTE_OPTIONS_H
 #define JN_REMOTE_OPTIONS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
 #include "model_config.h"
+
+typedef enum jn_remote_kind {
+    JN_REMOTE_KIND_CHAT = 0,    /* POST chat/completions: messages -> text (streams) */
+    JN_REMOTE_KIND_COMPLETIONS, /* POST completions: prompt -> text (streams) */
+    JN_REMOTE_KIND_EMBEDDINGS,  /* POST embeddings: text -> embedding */
+} jn_remote_kind;
 
 typedef struct jn_remote_options {
     int64_t timeout_ms;          /* per call when the caller set no deadline (30000) */
@@ -38,6 +45,10 @@ typedef struct jn_remote_options {
      * (true). Endpoint-wide like max_concurrency. */
     bool multiplex;
     int streams; /* multiplexed streams per pump and endpoint (2): a message goes on the least busy one */
+    /* OpenAI-compatible remotes (protocol openai, issue #18): the file holding the API key (sent as a bearer token;
+     * endpoint-wide like the TLS files), and which of the server's APIs the engine is (chat by default). */
+    char api_key_file[256];
+    jn_remote_kind kind;
 } jn_remote_options;
 
 void jn_remote_options_default(jn_remote_options *o);

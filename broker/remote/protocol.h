@@ -6,7 +6,8 @@
  * RESOURCE_EXHAUSTED with a message saying what.
  * Ownership: describe fills a caller-initialized signature; read_infer pushes new tensors into `outputs` (they may
  * share the decoded answer's memory through refcounted buffers: no copy).
- * Thread-safety: all may run concurrently (each call uses its own thread's completion queue).
+ * Thread-safety: all may run concurrently (each call uses its own thread's completion queue, or its own curl
+ * transfer).
  */
 #ifndef JN_REMOTE_PROTOCOL_H
 #define JN_REMOTE_PROTOCOL_H
@@ -38,9 +39,22 @@ typedef struct jn_remote_proto {
                         jn_call_status *st);
     /* 0 when the server and the model are ready. */
     int (*check)(jn_endpoint *ep, const char *model, const char *version, int64_t deadline_ns, jn_call_status *st);
+    /* ---- HTTP protocols (openai_client.c, issue #18) ----
+     * The endpoint is a URL and its calls go through libcurl (jn_endpoint.http): infer_method, infer_answer,
+     * pack_infer and read_infer are unused (NULL), and a unary call is made, blocking, by `infer`. A failed call
+     * may set st->retry_after_ms (the remote asked to be retried after that long: a 429 or a 5xx with Retry-After),
+     * which makes RESOURCE_EXHAUSTED retryable too. */
+    bool http;
+    int (*infer)(jn_endpoint *ep, const char *model, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+                 int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st);
 } jn_remote_proto;
 
 extern const jn_remote_proto jn_remote_kserve_v2; /* kserve_client.c */
 extern const jn_remote_proto jn_remote_native;    /* native_client.c */
+/* OpenAI-compatible servers (openai_client.c), one per kind of engine (option "kind"): chat (messages -> text),
+ * completions (prompt -> text), embeddings (text -> embedding). */
+extern const jn_remote_proto jn_remote_openai_chat;
+extern const jn_remote_proto jn_remote_openai_completions;
+extern const jn_remote_proto jn_remote_openai_embeddings;
 
 #endif

@@ -20,10 +20,11 @@ typedef struct remote_engine {
 
 static const jn_engine_vtable remote_vt_kserve;
 static const jn_engine_vtable remote_vt_native;
+static const jn_engine_vtable remote_vt_openai;
 
 bool jn_engine_is_remote(const jn_engine *e)
 {
-    return e && (e->vt == &remote_vt_kserve || e->vt == &remote_vt_native);
+    return e && (e->vt == &remote_vt_kserve || e->vt == &remote_vt_native || e->vt == &remote_vt_openai);
 }
 
 jn_endpoint *jn_remote_engine_endpoint(const jn_engine *e)
@@ -117,10 +118,15 @@ static void attempts_init(attempts *a, const remote_engine *re, const jn_infer_c
          * caller reads this engine's DEADLINE_EXCEEDED (naming it) rather than running into its own. 10 ms was too
          * little on a loaded 2-core machine (the answer's way back through the pump took longer). */
         int64_t margin = (ctx->deadline_ns - now) / 10;
-        a->deadline_ns = ctx->deadline_ns - (margin > 40000000 ? 40000000 : margin < 0 ? 0 : margin);
+        int64_t caller = ctx->deadline_ns - (margin > 40000000 ? 40000000 : margin < 0 ? 0 : margin);
+        /* HTTP remotes (openai): timeout_ms bounds every call, even one whose caller would wait longer (a language
+         * model that never stops must not hold a thread for the caller's whole deadline). */
+        if (!re->proto->http || caller < a->deadline_ns)
+            a->deadline_ns = caller;
     }
     a->st.code = 0;
     a->st.message[0] = '\0';
+    a->st.retry_after_ms = -1;
 }
 
 /* An attempt's outcome, told to the breaker and the endpoint's counters. */
@@ -134,10 +140,15 @@ static void attempt_record(jn_endpoint *ep, int code, const jn_infer_ctx *ctx, b
  * then waits the jittered backoff first (true), or it is over (false). */
 static bool retry_wait(const remote_engine *re, attempts *a, const jn_infer_ctx *ctx)
 {
-    if (a->st.code != GRPC_STATUS_UNAVAILABLE || a->made >= re->opt.max_attempts)
+    /* An HTTP remote's 429 asks to be retried too (st.retry_after_ms set), after its Retry-After if it gave one. */
+    bool retryable = a->st.code == GRPC_STATUS_UNAVAILABLE ||
+                     (a->st.code == GRPC_STATUS_RESOURCE_EXHAUSTED && a->st.retry_after_ms >= 0);
+    if (!retryable || a->made >= re->opt.max_attempts)
         return false;
     int64_t half = a->backoff_ns / 2;
     int64_t wait = half + (int64_t)(jitter_random() % (uint64_t)(half + 1));
+    if (a->st.retry_after_ms > 0 && a->st.retry_after_ms * 1000000 > wait)
+        wait = a->st.retry_after_ms * 1000000;
     if (jn_now_ns() + wait >= a->deadline_ns)
         return false;
     backoff_sleep(wait, ctx->cancelled);
@@ -169,8 +180,11 @@ static bool multiplexed(const remote_engine *re)
 
 /* One blocking unary exchange: a copy of the packed request out, the answer read into outputs. */
 static int unary_attempt(const remote_engine *re, const grpc_byte_buffer *packed, const jn_infer_ctx *ctx,
-                         int64_t deadline_ns, jn_tensor_list *outputs, jn_call_status *st)
+                         const jn_tensor_list *inputs, int64_t deadline_ns, jn_tensor_list *outputs,
+                         jn_call_status *st)
 {
+    if (re->proto->http)
+        return re->proto->infer(re->ep, re->model, ctx, inputs, deadline_ns, outputs, st);
     ProtobufCMessage *m;
     int code = multiplexed(re)
                    ? jn_endpoint_mux_unary(re->ep, re->mux_stream, grpc_byte_buffer_copy((grpc_byte_buffer *)packed), ctx->request_id,
@@ -200,9 +214,10 @@ static int run_attempts(jn_engine *self, attempts *a, const jn_infer_ctx *ctx, c
             return circuit_open(self, ep, err);
         }
         a->made++;
+        a->st.retry_after_ms = -1;
         int code = stream ? re->proto->infer_stream(ep, re->model, re->version, ctx, inputs, a->deadline_ns,
                                                     count_emit, stream, &a->st)
-                          : unary_attempt(re, packed, ctx, a->deadline_ns, outputs, &a->st);
+                          : unary_attempt(re, packed, ctx, inputs, a->deadline_ns, outputs, &a->st);
         attempt_record(ep, code, ctx, probe);
         if (code == 0)
             return 0;
@@ -218,6 +233,8 @@ static int remote_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tenso
     remote_engine *re = self->ctx;
     attempts a;
     attempts_init(&a, re, ctx);
+    if (re->proto->http) /* nothing to pack: each attempt makes its HTTP request */
+        return run_attempts(self, &a, ctx, inputs, NULL, outputs, NULL, err);
     grpc_byte_buffer *packed = re->proto->pack_infer(re->model, re->version, ctx, inputs, &a.st);
     if (!packed)
         return report_failure(self, &a, err);
@@ -343,7 +360,7 @@ static int remote_infer_async(jn_engine *self, const jn_infer_ctx *ctx, const jn
     c->done = done;
     c->done_arg = done_arg;
     int rc;
-    if (!ctx->host.queue) {
+    if (!ctx->host.queue || re->proto->http) { /* HTTP remotes: blocking attempts on the endpoint's pool */
         if ((rc = async_to_pool(c, err)))
             async_free(c);
         return rc;
@@ -403,6 +420,15 @@ static const jn_engine_vtable remote_vt_kserve = {
     .infer_async = remote_infer_async,
 };
 
+static const jn_engine_vtable remote_vt_openai = {
+    .abi_version = JN_ENGINE_ABI_VERSION,
+    .platform = "openai",
+    .infer = remote_infer,
+    .infer_stream = remote_infer_stream,
+    .destroy = remote_destroy,
+    .infer_async = remote_infer_async,
+};
+
 static const jn_engine_vtable remote_vt_native = {
     .abi_version = JN_ENGINE_ABI_VERSION,
     .platform = "junction_remote",
@@ -424,7 +450,8 @@ jn_engine *jn_remote_engine_create(jn_endpoints *table, const jn_remote_spec *sp
 {
     const char *model = spec->model && *spec->model ? spec->model : spec->name;
     const char *version = spec->version ? spec->version : "";
-    jn_endpoint *ep = jn_endpoints_open(table, spec->endpoint, &spec->opt, err);
+    jn_endpoint *ep = spec->proto->http ? jn_endpoints_open_http(table, spec->endpoint, &spec->opt, err)
+                                        : jn_endpoints_open(table, spec->endpoint, &spec->opt, err);
     if (!ep)
         return NULL;
     remote_engine *re = calloc(1, sizeof *re);
@@ -441,7 +468,9 @@ jn_engine *jn_remote_engine_create(jn_endpoints *table, const jn_remote_spec *sp
     re->ep = ep;
     re->opt = spec->opt;
     re->mux_stream = JN_RM_COUNT;
-    const jn_engine_vtable *vt = spec->proto == &jn_remote_native ? &remote_vt_native : &remote_vt_kserve;
+    const jn_engine_vtable *vt = spec->proto->http                ? &remote_vt_openai
+                                 : spec->proto == &jn_remote_native ? &remote_vt_native
+                                                                    : &remote_vt_kserve;
     char description[600];
     snprintf(description, sizeof description, "remote %s model '%s'%s%s at %s", spec->proto->name, model,
              version[0] ? " version " : "", version, spec->endpoint);

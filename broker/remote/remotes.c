@@ -1,6 +1,7 @@
 /* remotes.c — the table of remote engines, leases, the health thread and --remotes files. */
 #include "remotes.h"
 
+#include "http_client.h"
 #include "metrics.h"
 
 #include <jansson.h>
@@ -119,25 +120,48 @@ static int check_name(const char *name, jn_err *err)
     return 0;
 }
 
+static bool is_openai(const char *protocol)
+{
+    return protocol && strcmp(protocol, "openai") == 0;
+}
+
+/* The openai protocol object for the engine's kind (option "kind"). */
+static const jn_remote_proto *openai_proto(jn_remote_kind kind)
+{
+    return kind == JN_REMOTE_KIND_EMBEDDINGS    ? &jn_remote_openai_embeddings
+           : kind == JN_REMOTE_KIND_COMPLETIONS ? &jn_remote_openai_completions
+                                                : &jn_remote_openai_chat;
+}
+
 static int build_spec(const jn_remote_request *req, jn_remote_spec *spec, jn_err *err)
 {
     int rc = check_name(req->name, err);
     if (rc)
         return rc;
-    if ((rc = jn_endpoint_check_target(req->endpoint, err)) != 0)
-        return rc;
+    bool openai = is_openai(req->protocol);
     spec->name = req->name;
     spec->endpoint = req->endpoint;
-    spec->proto = proto_by_name(req->protocol);
+    spec->proto = openai ? &jn_remote_openai_chat : proto_by_name(req->protocol);
     if (!spec->proto)
-        return jn_err_set(err, JN_EINVAL, "protocol '%s' is unknown (expected kserve_v2 or native)",
+        return jn_err_set(err, JN_EINVAL, "protocol '%s' is unknown (expected kserve_v2, native or openai)",
                           req->protocol ? req->protocol : "");
+    if ((rc = openai ? jn_http_check_url(req->endpoint, err) : jn_endpoint_check_target(req->endpoint, err)) != 0)
+        return rc;
+    if (openai && (!req->model || !*req->model))
+        return jn_err_set(err, JN_EINVAL, "model is missing (protocol openai: the model id on the server, as its "
+                                          "GET /models lists it)");
     spec->model = req->model && *req->model ? req->model : req->name;
     spec->version = req->version ? req->version : "";
     jn_remote_options_default(&spec->opt);
-    for (size_t i = 0; i < req->n_options; i++)
-        if ((rc = jn_remote_options_set(&spec->opt, req->option_keys[i], req->option_values[i], err)) != 0)
+    for (size_t i = 0; i < req->n_options; i++) {
+        const char *key = req->option_keys[i];
+        if (!openai && (strcmp(key, "api_key_file") == 0 || strcmp(key, "kind") == 0))
+            return jn_err_set(err, JN_EINVAL, "option '%s' applies to protocol openai only", key);
+        if ((rc = jn_remote_options_set(&spec->opt, key, req->option_values[i], err)) != 0)
             return rc;
+    }
+    if (openai)
+        spec->proto = openai_proto(spec->opt.kind);
     return 0;
 }
 

@@ -41,7 +41,7 @@ void jn_remotes_destroy(jn_remotes *r);
 typedef struct jn_remote_request {
     const char *name;
     const char *endpoint;
-    const char *protocol; /* "kserve_v2" | "native" */
+    const char *protocol; /* "kserve_v2" | "native" | "openai" (endpoint a URL, model required) */
     const char *model;    /* "" or NULL = name */
     const char *version;  /* "" or NULL = the remote's current */
     const char *const *option_keys;
@@ -90,7 +90,7 @@ typedef struct jn_remote_info {
 long jn_remotes_list(jn_remotes *r, jn_remote_info **out);
 void jn_remotes_infos_free(jn_remote_info *infos, long n);
 
-/* Registers every entry of a JSON file: a list of {"name", "endpoint", "protocol": "kserve_v2" | "native",
+/* Registers every entry of a JSON file: a list of {"name", "endpoint", "protocol": "kserve_v2" | "native" | "openai",
  * "model"?, "version"?, "options"?: {key: value}}. All or nothing: on the first error (naming the file, the entry
  * and the field) the ones already registered from the file are removed again. */
 int jn_remotes_load_file(jn_remotes *r, const char *path, jn_err *err);

@@ -29,6 +29,8 @@ static const char *protocol_name(Junction__V1__RemoteProtocol p, bool default_na
         return "kserve_v2";
     case JUNCTION__V1__REMOTE_PROTOCOL__NATIVE:
         return "native";
+    case JUNCTION__V1__REMOTE_PROTOCOL__OPENAI:
+        return "openai";
     case JUNCTION__V1__REMOTE_PROTOCOL__REMOTE_PROTOCOL_UNSPECIFIED:
         return default_native ? "native" : "";
     default:
@@ -42,6 +44,8 @@ static Junction__V1__RemoteProtocol protocol_enum(const char *name)
         return JUNCTION__V1__REMOTE_PROTOCOL__KSERVE_V2;
     if (strcmp(name, "native") == 0)
         return JUNCTION__V1__REMOTE_PROTOCOL__NATIVE;
+    if (strcmp(name, "openai") == 0)
+        return JUNCTION__V1__REMOTE_PROTOCOL__OPENAI;
     return JUNCTION__V1__REMOTE_PROTOCOL__REMOTE_PROTOCOL_UNSPECIFIED;
 }
 
@@ -171,7 +175,7 @@ static void register_job(void *arg)
     jn_engine *e = NULL;
     int rc;
     if (!proto || !*proto) {
-        rc = jn_err_set(&err, JN_EINVAL, "protocol %d is unknown or unset (expected KSERVE_V2 or NATIVE)",
+        rc = jn_err_set(&err, JN_EINVAL, "protocol %d is unknown or unset (expected KSERVE_V2, NATIVE or OPENAI)",
                         (int)m->protocol);
     } else {
         jn_remote_request req = {m->name, m->endpoint, proto, m->model, m->version, j->keys, j->values,
@@ -222,7 +226,7 @@ static void heartbeat_job(void *arg)
     bool registered = false;
     int rc;
     if (!proto) {
-        rc = jn_err_set(&err, JN_EINVAL, "protocol %d is unknown (expected KSERVE_V2 or NATIVE)", (int)m->protocol);
+        rc = jn_err_set(&err, JN_EINVAL, "protocol %d is unknown (expected KSERVE_V2, NATIVE or OPENAI)", (int)m->protocol);
     } else {
         jn_remote_request req = {m->name, m->endpoint, proto, m->model, m->version, j->keys, j->values,
                                  j->n_options};

@@ -5,7 +5,12 @@ the repository, and the Dockerfile builds from files that exist and ships the li
 - deploy/k8s/*.yaml parse; Deployment, Service and ConfigMap are there; selectors match the pod labels; volume mounts
   name declared volumes; the pipelines volume names the ConfigMap; probes are gRPC probes on a declared container port;
   Service targetPorts name declared container ports; every container has resource requests; runAsNonRoot;
-- the ConfigMap's pipelines are exactly deploy/pipelines/*.json (same JSON) and each passes `junction pipeline check`;
+- the HorizontalPodAutoscaler (autoscaling/v2, Pods metric, AverageValue target) scales the Deployment, which then has
+  no replicas field of its own; the PodDisruptionBudget (policy/v1) selects its pods and lets a drain proceed;
+  prometheus-adapter's rules are well formed and serve the HPA's metric (field checks: Kubernetes' schemas are not
+  available from Debian for kubeconform, and kubectl validates only against a live API server);
+- the pipelines ConfigMap's pipelines are exactly deploy/pipelines/*.json (same JSON) and each passes
+  `junction pipeline check`;
 - every `--flag` in the container args and the Dockerfile's ENTRYPOINT/CMD is listed by `junction serve --help`;
 - every Dockerfile COPY source (outside --from stages) exists in the repository; the build stage's packages are
   packages scripts/install-deps.sh installs; every library the built binary needs (ELF NEEDED, resolved with ldd) comes
@@ -82,7 +87,14 @@ def kubernetes(docs, binary, flags):
     labels = pod["metadata"]["labels"]
     sel = spec["selector"]["matchLabels"]
     check(all(labels.get(k) == v for k, v in sel.items()), "Deployment selector matches its pod labels")
-    check(spec.get("replicas", 1) >= 2, "Deployment runs several replicas", spec.get("replicas"))
+    hpas = [h for h in docs.get("HorizontalPodAutoscaler", [])
+            if h["spec"]["scaleTargetRef"].get("name") == dep["metadata"]["name"]]
+    if hpas:  # the HPA owns the count: a replicas field would reset it on every apply
+        check("replicas" not in spec and hpas[0]["spec"].get("minReplicas", 1) >= 2,
+              "Deployment runs several replicas (the HPA's minReplicas; no replicas field of its own)",
+              (spec.get("replicas"), hpas[0]["spec"].get("minReplicas")))
+    else:
+        check(spec.get("replicas", 1) >= 2, "Deployment runs several replicas", spec.get("replicas"))
     podspec = pod["spec"]
     check(podspec.get("securityContext", {}).get("runAsNonRoot") is True, "pods run as non-root")
     volumes = {v["name"]: v for v in podspec.get("volumes", [])}
@@ -125,7 +137,8 @@ def kubernetes(docs, binary, flags):
                   "Service %s port %s targets a declared container port" % (svc["metadata"]["name"], p["name"]), tp)
     # The ConfigMap's pipelines are deploy/pipelines/*.json, and they check.
     files = {os.path.basename(p): p for p in glob.glob(os.path.join(DEPLOY, "pipelines", "*.json"))}
-    for cm in docs["ConfigMap"]:
+    mounted = {v["configMap"]["name"] for v in volumes.values() if "configMap" in v}
+    for cm in [c for c in docs["ConfigMap"] if c["metadata"]["name"] in mounted]:
         data = cm.get("data", {})
         check(set(data) == set(files), "ConfigMap %s holds exactly deploy/pipelines/*.json" % cm["metadata"]["name"],
               "%r vs %r" % (sorted(data), sorted(files)))
@@ -137,6 +150,104 @@ def kubernetes(docs, binary, flags):
         r = run([binary, "pipeline", "check", path])
         check(r.returncode == 0, "deploy/pipelines/%s passes `junction pipeline check`" % name,
               r.stderr.decode(errors="replace")[-300:])
+
+
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi)?$")
+HPA_SPEC_KEYS = {"scaleTargetRef", "minReplicas", "maxReplicas", "metrics", "behavior"}
+ADAPTER_RULE_KEYS = {"seriesQuery", "seriesFilters", "resources", "name", "metricsQuery"}
+
+
+def autoscaling(docs):
+    """The HPA, the PodDisruptionBudget and prometheus-adapter's rules, checked field by field (no kubectl or
+    kubeconform with Kubernetes' schemas is available from Debian: the fields the API server would insist on are
+    checked here, by name and type)."""
+    deps = {d["metadata"]["name"]: d for d in docs.get("Deployment", [])}
+    hpas = docs.get("HorizontalPodAutoscaler", [])
+    check(len(hpas) == 1, "one HorizontalPodAutoscaler is defined", len(hpas))
+    pod_metrics = []
+    min_replicas = None
+    for h in hpas:
+        name = "HPA %s" % h.get("metadata", {}).get("name")
+        check(h.get("apiVersion") == "autoscaling/v2", "%s: apiVersion autoscaling/v2" % name, h.get("apiVersion"))
+        spec = h.get("spec", {})
+        check(set(spec) <= HPA_SPEC_KEYS, "%s: spec has only autoscaling/v2 fields" % name, set(spec) - HPA_SPEC_KEYS)
+        ref = spec.get("scaleTargetRef", {})
+        check(ref.get("apiVersion") == "apps/v1" and ref.get("kind") == "Deployment" and ref.get("name") in deps,
+              "%s: scaleTargetRef names the Deployment of the manifests" % name, ref)
+        lo, hi = spec.get("minReplicas"), spec.get("maxReplicas")
+        min_replicas = lo
+        check(isinstance(lo, int) and isinstance(hi, int) and 2 <= lo <= hi,
+              "%s: 2 <= minReplicas <= maxReplicas" % name, (lo, hi))
+        metrics = spec.get("metrics", [])
+        check(metrics, "%s: has metrics" % name)
+        for m in metrics:
+            check(m.get("type") == "Pods" and set(m) == {"type", "pods"},
+                  "%s: metric of type Pods (a per-pod custom metric)" % name, m)
+            pods = m.get("pods", {})
+            mname = pods.get("metric", {}).get("name")
+            target = pods.get("target", {})
+            check(isinstance(mname, str) and mname, "%s: pods.metric.name is set" % name, pods)
+            check(target.get("type") == "AverageValue" and QUANTITY.match(str(target.get("averageValue", ""))),
+                  "%s: pods.target is an AverageValue quantity" % name, target)
+            pod_metrics.append(mname)
+        for direction in ("scaleUp", "scaleDown"):
+            rule = spec.get("behavior", {}).get(direction)
+            if rule is None:
+                continue
+            win = rule.get("stabilizationWindowSeconds", 0)
+            check(isinstance(win, int) and 0 <= win <= 3600,
+                  "%s: %s stabilization window 0..3600 s" % (name, direction))
+            for pol in rule.get("policies", []):
+                check(pol.get("type") in ("Pods", "Percent") and isinstance(pol.get("value"), int) and pol["value"] > 0
+                      and isinstance(pol.get("periodSeconds"), int) and 0 < pol["periodSeconds"] <= 1800,
+                      "%s: %s policy %s is well formed" % (name, direction, pol))
+    pdbs = docs.get("PodDisruptionBudget", [])
+    check(len(pdbs) == 1, "one PodDisruptionBudget is defined", len(pdbs))
+    for p in pdbs:
+        name = "PodDisruptionBudget %s" % p.get("metadata", {}).get("name")
+        spec = p.get("spec", {})
+        check(p.get("apiVersion") == "policy/v1", "%s: apiVersion policy/v1" % name, p.get("apiVersion"))
+        check(("minAvailable" in spec) != ("maxUnavailable" in spec), "%s: one of minAvailable / maxUnavailable" % name)
+        sel = spec.get("selector", {}).get("matchLabels", {})
+        selected = [d for d in deps.values()
+                    if sel and all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items())]
+        check(selected, "%s: selects the Deployment's pods" % name, sel)
+        if isinstance(spec.get("minAvailable"), int) and min_replicas:
+            check(spec["minAvailable"] < min_replicas, "%s: minAvailable below the HPA's minReplicas (a drain can "
+                  "proceed)" % name, (spec["minAvailable"], min_replicas))
+        if "maxUnavailable" in spec:
+            check(spec["maxUnavailable"] not in (0, "0%"), "%s: maxUnavailable lets a drain proceed" % name)
+    adapters = [c for c in docs.get("ConfigMap", []) if "config.yaml" in c.get("data", {})]
+    check(len(adapters) == 1, "prometheus-adapter's rules ConfigMap (data config.yaml) is defined", len(adapters))
+    served = set()
+    for c in adapters:
+        name = "ConfigMap %s" % c["metadata"]["name"]
+        try:
+            cfg = yaml.safe_load(c["data"]["config.yaml"])
+        except yaml.YAMLError as e:
+            check(False, "%s: config.yaml parses" % name, str(e))
+            continue
+        rules = cfg.get("rules", []) if isinstance(cfg, dict) else []
+        check(rules, "%s: has rules" % name)
+        for r in rules:
+            series = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{", r.get("seriesQuery", ""))
+            where = "%s rule %s" % (name, series.group(1) if series else r.get("seriesQuery"))
+            check(set(r) <= ADAPTER_RULE_KEYS, "%s: only the adapter's rule fields" % where, set(r) - ADAPTER_RULE_KEYS)
+            check(series and 'namespace!=""' in r["seriesQuery"] and 'pod!=""' in r["seriesQuery"],
+                  "%s: seriesQuery selects one metric with namespace and pod labels" % where)
+            over = r.get("resources", {}).get("overrides", {})
+            check(over.get("namespace") == {"resource": "namespace"} and over.get("pod") == {"resource": "pod"},
+                  "%s: the namespace and pod labels map to their resources" % where, over)
+            q = r.get("metricsQuery", "")
+            check(all(t in q for t in ("<<.Series>>", "<<.LabelMatchers>>", "<<.GroupBy>>")),
+                  "%s: metricsQuery uses <<.Series>>, <<.LabelMatchers>> and <<.GroupBy>>" % where, q)
+            nm = r.get("name", {})
+            if series and re.search(nm.get("matches", "^$"), series.group(1)):
+                served.add(nm.get("as") or series.group(1))
+            else:
+                check(False, "%s: name.matches matches the series' name" % where, nm)
+    for m in pod_metrics:
+        check(m in served, "the HPA's metric %s is served by an adapter rule" % m, sorted(served))
 
 
 def dockerfile_instructions():
@@ -227,7 +338,9 @@ def main():
     binary = sys.argv[1]
     flags = serve_flags(binary)
     check(len(flags) > 10, "`junction serve --help` lists its options", sorted(flags))
-    kubernetes(load_manifests(), binary, flags)
+    docs = load_manifests()
+    kubernetes(docs, binary, flags)
+    autoscaling(docs)
     dockerfile(binary, flags)
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)

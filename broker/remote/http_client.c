@@ -1,0 +1,501 @@
+/* http_client.c — libcurl's multi interface on a pump thread (http_client.h). */
+#include "http_client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "engine.h" /* jn_now_ns */
+
+struct jn_http_transfer {
+    jn_http_client *c;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    /* Guarded by mu (the pump writes, the owner reads). */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *buf; /* arrived, not yet handed over */
+    size_t len, cap;
+    bool failed_alloc;
+    bool too_large; /* the body outgrew max_body */
+    size_t received, max_body;
+    bool done;    /* the pump saw the transfer end */
+    bool removed; /* the pump took it out after jn_http_close asked */
+    CURLcode result;
+    long status;
+    char content_type[128];
+    int64_t retry_after_ms;
+    int64_t deadline_ns;
+    char errbuf[CURL_ERROR_SIZE];
+    /* The pump's own. */
+    bool in_multi;
+    struct jn_http_transfer *next_pending; /* in the client's adds or aborts, guarded by the client's mu */
+};
+
+struct jn_http_client {
+    CURLM *multi; /* the pump's alone */
+    pthread_t thread;
+    pthread_mutex_t mu; /* guards adds, aborts, stopping */
+    jn_http_transfer *adds, *aborts;
+    bool stopping;
+    char *ca_file, *cert_file, *key_file;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- the pump ---- */
+
+static void take_lists(jn_http_client *c, jn_http_transfer **adds, jn_http_transfer **aborts, bool *stopping)
+{
+    pthread_mutex_lock(&c->mu);
+    *adds = c->adds;
+    *aborts = c->aborts;
+    *stopping = c->stopping;
+    c->adds = c->aborts = NULL;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void finish(jn_http_transfer *t, CURLcode result)
+{
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    pthread_mutex_lock(&t->mu);
+    t->done = true;
+    t->result = result;
+    if (status)
+        t->status = status;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void *pump_main(void *arg)
+{
+    jn_http_client *c = arg;
+    for (;;) {
+        jn_http_transfer *adds, *aborts;
+        bool stopping;
+        take_lists(c, &adds, &aborts, &stopping);
+        while (adds) {
+            jn_http_transfer *t = adds;
+            adds = t->next_pending;
+            CURLMcode mc = curl_multi_add_handle(c->multi, t->easy);
+            if (mc == CURLM_OK) {
+                t->in_multi = true;
+            } else {
+                snprintf(t->errbuf, sizeof t->errbuf, "%s", curl_multi_strerror(mc));
+                finish(t, CURLE_FAILED_INIT);
+            }
+        }
+        while (aborts) {
+            jn_http_transfer *t = aborts;
+            aborts = t->next_pending;
+            if (t->in_multi) {
+                curl_multi_remove_handle(c->multi, t->easy); /* closes a connection in use */
+                t->in_multi = false;
+            }
+            pthread_mutex_lock(&t->mu);
+            t->removed = true;
+            pthread_cond_broadcast(&t->cv);
+            pthread_mutex_unlock(&t->mu);
+        }
+        if (stopping)
+            break;
+        int running = 0;
+        curl_multi_perform(c->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            jn_http_transfer *t = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+            CURLcode result = msg->data.result;
+            curl_multi_remove_handle(c->multi, msg->easy_handle);
+            t->in_multi = false;
+            finish(t, result);
+        }
+        curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+    }
+    return NULL;
+}
+
+/* ---- callbacks (on the pump) ---- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    jn_http_transfer *t = arg;
+    size_t n = size * nmemb;
+    pthread_mutex_lock(&t->mu);
+    t->received += n;
+    if (t->max_body && t->received > t->max_body) {
+        t->too_large = true;
+        pthread_mutex_unlock(&t->mu);
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    }
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *b = realloc(t->buf, cap);
+        if (!b) {
+            t->failed_alloc = true;
+            pthread_mutex_unlock(&t->mu);
+            return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+        }
+        t->buf = b;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, data, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+    if (!t->status) {
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+        const char *ct = NULL;
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ct);
+        snprintf(t->content_type, sizeof t->content_type, "%s", ct ? ct : "");
+    }
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    jn_http_transfer *t = arg;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+        char v[32];
+        size_t k = 0;
+        for (size_t i = sizeof name - 1; i < n && k + 1 < sizeof v; i++)
+            if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r' && data[i] != '\n')
+                v[k++] = data[i];
+        v[k] = '\0';
+        char *end;
+        errno = 0;
+        long long s = strtoll(v, &end, 10);
+        pthread_mutex_lock(&t->mu);
+        /* Seconds (the HTTP-date form is not taken: the backoff applies then). */
+        t->retry_after_ms = (k && !*end && !errno && s >= 0 && s < 86400) ? s * 1000 : -1;
+        pthread_mutex_unlock(&t->mu);
+    }
+    return n;
+}
+
+/* ---- the owner's side ---- */
+
+jn_http_client *jn_http_client_create(const jn_http_tls *tls, jn_err *err)
+{
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        jn_err_set(err, JN_EINTERNAL, "libcurl: %s", curl_easy_strerror(global_rc));
+        return NULL;
+    }
+    jn_http_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        jn_err_set(err, JN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    bool oom = false;
+    if (tls) {
+        if (tls->ca_file && *tls->ca_file)
+            oom |= !(c->ca_file = strdup(tls->ca_file));
+        if (tls->cert_file && *tls->cert_file)
+            oom |= !(c->cert_file = strdup(tls->cert_file));
+        if (tls->key_file && *tls->key_file)
+            oom |= !(c->key_file = strdup(tls->key_file));
+    }
+    c->multi = oom ? NULL : curl_multi_init();
+    if (!c->multi || pthread_create(&c->thread, NULL, pump_main, c) != 0) {
+        if (c->multi)
+            curl_multi_cleanup(c->multi);
+        free(c->ca_file);
+        free(c->cert_file);
+        free(c->key_file);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        jn_err_set(err, JN_ENOMEM, "cannot start the HTTP client");
+        return NULL;
+    }
+    return c;
+}
+
+void jn_http_client_destroy(jn_http_client *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    pthread_mutex_unlock(&c->mu);
+    curl_multi_wakeup(c->multi);
+    pthread_join(c->thread, NULL);
+    curl_multi_cleanup(c->multi);
+    free(c->ca_file);
+    free(c->cert_file);
+    free(c->key_file);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static void transfer_free(jn_http_transfer *t)
+{
+    if (t->easy)
+        curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    free(t->body);
+    free(t->buf);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    free(t);
+}
+
+static bool add_header(jn_http_transfer *t, const char *h)
+{
+    struct curl_slist *l = curl_slist_append(t->headers, h);
+    if (l)
+        t->headers = l;
+    return l != NULL;
+}
+
+jn_http_transfer *jn_http_start(jn_http_client *c, const jn_http_client_request *r, jn_err *err)
+{
+    jn_http_transfer *t = calloc(1, sizeof *t);
+    if (!t) {
+        jn_err_set(err, JN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    t->c = c;
+    t->retry_after_ms = -1;
+    t->deadline_ns = r->deadline_ns;
+    t->max_body = r->max_body;
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    bool post = strcmp(r->method, "POST") == 0;
+    bool ok = (t->easy = curl_easy_init()) != NULL;
+    if (ok && post) {
+        ok = (t->body = malloc(r->body_len + 1)) != NULL;
+        if (ok) {
+            memcpy(t->body, r->body, r->body_len);
+            t->body[r->body_len] = '\0';
+        }
+        ok = ok && add_header(t, "Content-Type: application/json");
+    }
+    if (ok) {
+        char accept[128];
+        snprintf(accept, sizeof accept, "Accept: %s", r->accept ? r->accept : "application/json");
+        ok = add_header(t, accept) && add_header(t, "Expect:"); /* no 100-continue round trip */
+    }
+    if (ok && r->bearer) {
+        size_t n = strlen(r->bearer) + 32;
+        char *h = malloc(n);
+        ok = h != NULL;
+        if (ok) {
+            snprintf(h, n, "Authorization: Bearer %s", r->bearer);
+            ok = add_header(t, h);
+            memset(h, 0, n); /* the copy in the list is the only one left */
+            free(h);
+        }
+    }
+    if (!ok) {
+        transfer_free(t);
+        jn_err_set(err, JN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    int64_t left_ms = (r->deadline_ns - jn_now_ns()) / 1000000;
+    if (left_ms < 1)
+        left_ms = 1;
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)t);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left_ms);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    if (c->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    if (c->cert_file)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+    if (c->key_file)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+    if (post) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    pthread_mutex_lock(&c->mu);
+    t->next_pending = c->adds;
+    c->adds = t;
+    pthread_mutex_unlock(&c->mu);
+    curl_multi_wakeup(c->multi);
+    return t;
+}
+
+static int failure(jn_http_transfer *t, jn_err *err)
+{
+    if (t->failed_alloc)
+        return jn_err_set(err, JN_ENOMEM, "out of memory (receiving the answer)");
+    if (t->too_large)
+        return jn_err_set(err, JN_ERANGE, "the answer is larger than %zu bytes", t->max_body);
+    const char *why = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
+    if (t->result == CURLE_OPERATION_TIMEDOUT)
+        return jn_err_set(err, JN_EDEADLINE, "no complete answer before the deadline (%s)", why);
+    return jn_err_set(err, JN_EUNAVAIL, "%s", why);
+}
+
+int jn_http_next(jn_http_transfer *t, const atomic_int *cancelled, char **out, size_t *out_len, size_t *out_cap,
+                 jn_err *err)
+{
+    pthread_mutex_lock(&t->mu);
+    for (;;) {
+        if (t->len) {
+            size_t need = *out_len + t->len + 1;
+            if (need > *out_cap) {
+                size_t cap = *out_cap ? *out_cap : 4096;
+                while (cap < need)
+                    cap *= 2;
+                char *b = realloc(*out, cap);
+                if (!b) {
+                    pthread_mutex_unlock(&t->mu);
+                    return jn_err_set(err, JN_ENOMEM, "out of memory");
+                }
+                *out = b;
+                *out_cap = cap;
+            }
+            memcpy(*out + *out_len, t->buf, t->len);
+            *out_len += t->len;
+            (*out)[*out_len] = '\0';
+            t->len = 0;
+            pthread_mutex_unlock(&t->mu);
+            return JN_HTTP_DATA;
+        }
+        if (t->done) {
+            int rc = t->result == CURLE_OK ? JN_HTTP_END : failure(t, err);
+            pthread_mutex_unlock(&t->mu);
+            return rc;
+        }
+        if (cancelled && atomic_load(cancelled)) {
+            pthread_mutex_unlock(&t->mu);
+            return jn_err_set(err, JN_ECANCELLED, "the call was cancelled");
+        }
+        /* curl's own timeout ends the transfer at the deadline; this only bounds how late a cancellation is
+         * seen (20 ms). */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 20000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&t->cv, &t->mu, &until);
+    }
+}
+
+long jn_http_status(const jn_http_transfer *t)
+{
+    jn_http_transfer *m = (jn_http_transfer *)t;
+    pthread_mutex_lock(&m->mu);
+    long s = m->status;
+    pthread_mutex_unlock(&m->mu);
+    return s;
+}
+
+int64_t jn_http_retry_after_ms(const jn_http_transfer *t)
+{
+    jn_http_transfer *m = (jn_http_transfer *)t;
+    pthread_mutex_lock(&m->mu);
+    int64_t v = m->retry_after_ms;
+    pthread_mutex_unlock(&m->mu);
+    return v;
+}
+
+void jn_http_content_type(const jn_http_transfer *t, char *buf, size_t n)
+{
+    jn_http_transfer *m = (jn_http_transfer *)t;
+    pthread_mutex_lock(&m->mu);
+    snprintf(buf, n, "%s", m->content_type);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void jn_http_close(jn_http_transfer *t)
+{
+    if (!t)
+        return;
+    jn_http_client *c = t->c;
+    pthread_mutex_lock(&t->mu);
+    bool done = t->done;
+    pthread_mutex_unlock(&t->mu);
+    if (!done) {
+        /* The pump takes it out (closing its connection) and says so; only then may it be freed. */
+        pthread_mutex_lock(&c->mu);
+        t->next_pending = c->aborts;
+        c->aborts = t;
+        pthread_mutex_unlock(&c->mu);
+        curl_multi_wakeup(c->multi);
+        pthread_mutex_lock(&t->mu);
+        while (!t->removed)
+            pthread_cond_wait(&t->cv, &t->mu);
+        pthread_mutex_unlock(&t->mu);
+    }
+    transfer_free(t);
+}
+
+int jn_http_check_url(const char *url, jn_err *err)
+{
+    if (!url || !*url)
+        return jn_err_set(err, JN_EINVAL, "endpoint is empty (expected a URL such as http://HOST:PORT/v1)");
+    if (strlen(url) > 255)
+        return jn_err_set(err, JN_EINVAL, "endpoint is longer than 255 characters");
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+            return jn_err_set(err, JN_EINVAL, "endpoint '%s' contains a space or a control character", url);
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return jn_err_set(err, JN_EINVAL, "endpoint '%s' is not an http:// or https:// URL (e.g. http://HOST:PORT/v1)",
+                          url);
+    const char *host = strstr(url, "://") + 3;
+    if (*host == '/' || *host == ':' || !*host)
+        return jn_err_set(err, JN_EINVAL, "endpoint '%s' names no host", url);
+    CURLU *u = curl_url();
+    if (!u)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    int rc = 0;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    char *part = NULL;
+    if (uc != CURLUE_OK)
+        rc = jn_err_set(err, JN_EINVAL, "endpoint '%s' is not a valid URL: %s", url, curl_url_strerror(uc));
+    else if (curl_url_get(u, CURLUPART_HOST, &part, 0) != CURLUE_OK || !part || !*part)
+        rc = jn_err_set(err, JN_EINVAL, "endpoint '%s' names no host", url);
+    curl_free(part);
+    part = NULL;
+    if (!rc && curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK && part)
+        rc = jn_err_set(err, JN_EINVAL, "endpoint: a user or password in the URL is not taken (use api_key_file)");
+    curl_free(part);
+    part = NULL;
+    if (!rc && ((curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK && part) ||
+                (curl_free(part), part = NULL,
+                 curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK && part)))
+        rc = jn_err_set(err, JN_EINVAL, "endpoint '%s': a query or fragment is not taken (the base URL, e.g. "
+                                        "http://HOST:PORT/v1)", url);
+    curl_free(part);
+    curl_url_cleanup(u);
+    return rc;
+}
