@@ -158,6 +158,7 @@ void jn_http_router_set_models(jn_http_router *r, const jn_model_records *models
 void jn_http_router_set_fetch(jn_http_router *r, const jn_fetcher *fetch)
 {
     r->fetch = fetch;
+    r->llm.fetch = fetch;
 }
 
 const jn_fetcher *jn_http_router_fetch(const jn_http_router *r)
