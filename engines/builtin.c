@@ -24,6 +24,10 @@ const jn_builtin_engine jn_builtin_engines[] = {
      "title TEXT -> scores CLASSIFICATION FP32[-1,10] over the Fashion-MNIST categories (synthetic-title model)"},
     {"fashion-fusion", jn_fashion_fusion_create,
      "a, b CLASSIFICATION FP32[-1,10] over the Fashion-MNIST categories -> their weighted average"},
+    {"prompt-template", jn_prompt_template_create,
+     "TEXT, CLASSIFICATION and scalar inputs and parameters -> text TEXT BYTES[-1] (and messages: the same as a chat "
+     "message list) through the parameter 'template' "
+     "(\"... {{name}} {{x.label}} ({{x.score}}) ...\"); as a pipeline step its inputs are the step's bound inputs"},
     {NULL, NULL, NULL},
 };
 

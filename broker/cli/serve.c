@@ -12,6 +12,7 @@
 
 #include "../../adapters/onnx/onnx.h"
 #include "../../engines/builtin.h"
+#include "../fetch/fetch.h"
 #include "../http/console.h"
 #include "../http/router.h"
 #include "../http/server.h"
@@ -84,6 +85,12 @@ static void serve_usage(FILE *to)
             "  --admin-token-file FILE  junction.v1.Admin calls need 'authorization: Bearer <the file's token>'\n"
             "  --client-token-file FILE inference and model calls need this token (or the admin token); health\n"
             "                           and v2 ServerLive/ServerReady stay open\n"
+            "  --fetch-allow LIST       hosts inputs may be fetched from by URL ({\"image\": \"https://...\"}): comma-\n"
+            "                           separated host, host:port, address, *.domain or *; default none (URLs are\n"
+            "                           refused; data: URIs always decode). Private, loopback and link-local\n"
+            "                           addresses only when listed by name or address (README \"Images by URL\")\n"
+            "  --fetch-max-bytes N      largest body fetched (default 20971520)\n"
+            "  --fetch-timeout-ms N     time a fetch may take, redirects included (default 10000)\n"
             "  --remotes FILE           register the remote engines listed in FILE (JSON: [{\"name\", \"endpoint\",\n"
             "                           \"protocol\": \"kserve_v2\"|\"native\"|\"openai\", \"model\", \"version\", \"options\"}])\n"
             "                           before the pipelines; an entry that cannot be registered stops the start\n"
@@ -143,6 +150,7 @@ typedef struct serve_config {
     const char *registry, *registry_prefix;          /* cluster mode when registry is set */
     jn_model_configs model_configs;                  /* --model-config */
     size_t cache_bytes;                              /* --cache-mb; 0 = no cache */
+    jn_fetch_options fetch;                          /* --fetch-allow, --fetch-max-bytes, --fetch-timeout-ms */
 } serve_config;
 
 /* What a running broker is made of; torn down in reverse by serve_teardown (every field may be NULL/empty). */
@@ -160,6 +168,7 @@ typedef struct serve_parts {
     jn_http_router *router;
     jn_http_server *http;
     jn_server *server;
+    jn_fetcher *fetch; /* inputs by URL (--fetch-allow) */
 } serve_parts;
 
 /* Parses the command line into cfg. Returns -1 to go on, or the exit status (help printed, or bad usage reported). */
@@ -191,6 +200,9 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_MODELS,
         O_REMOTES,
         O_CONSOLE,
+        O_FETCH_ALLOW,
+        O_FETCH_MAX_BYTES,
+        O_FETCH_TIMEOUT,
         O_MAX_QUEUE,
         O_MAX_MODEL_QUEUE,
         O_MAX_STREAMS_PER_CONN,
@@ -230,6 +242,9 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         {"http-threads", required_argument, NULL, O_HTTP_THREADS},
         {"remotes", required_argument, NULL, O_REMOTES},
         {"console", required_argument, NULL, O_CONSOLE},
+        {"fetch-allow", required_argument, NULL, O_FETCH_ALLOW},
+        {"fetch-max-bytes", required_argument, NULL, O_FETCH_MAX_BYTES},
+        {"fetch-timeout-ms", required_argument, NULL, O_FETCH_TIMEOUT},
         {"openai-prefix", required_argument, NULL, O_OPENAI_PREFIX},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -348,6 +363,19 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
             break;
         case O_REMOTES:
             cfg->remotes_file = optarg;
+            break;
+        case O_FETCH_ALLOW:
+            cfg->fetch.allow = optarg;
+            break;
+        case O_FETCH_MAX_BYTES:
+            if (!parse_int(optarg, 1, LONG_MAX, &v))
+                return bad_value("--fetch-max-bytes", optarg, "a number of bytes (at least 1)");
+            cfg->fetch.max_bytes = (size_t)v;
+            break;
+        case O_FETCH_TIMEOUT:
+            if (!parse_int(optarg, 1, 24L * 3600 * 1000, &v))
+                return bad_value("--fetch-timeout-ms", optarg, "a time in milliseconds (1-86400000)");
+            cfg->fetch.timeout_ms = v;
             break;
         case O_HTTP_PORT:
             if (strcmp(optarg, "any") == 0)
@@ -575,6 +603,7 @@ static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
     }
     jn_console_attach_remotes(jn_http_router_console(p->router), p->remotes);
     jn_http_router_set_models(p->router, &p->models);
+    jn_http_router_set_fetch(p->router, p->fetch);
     jn_dispatch_limits limits = {cfg->opt.max_inflight, (size_t)cfg->opt.max_queue, (size_t)cfg->opt.max_model_queue,
                                  p->cache};
     jn_http_router_set_limits(p->router, &limits);
@@ -640,6 +669,7 @@ static void serve_teardown(serve_parts *p)
     jn_state_close(p->state);
     jn_auth_clear(&p->auth);
     jn_response_cache_destroy(p->cache); /* after every call that could use it */
+    jn_fetcher_destroy(p->fetch);        /* after the pools whose calls fetch */
 }
 
 int jn_cmd_serve(int argc, char **argv)
@@ -658,10 +688,16 @@ int jn_cmd_serve(int argc, char **argv)
     serve_parts p;
     memset(&p, 0, sizeof p);
     jn_auth_init(&p.auth);
+    if (!(p.fetch = jn_fetcher_create(&cfg.fetch, &err))) {
+        fprintf(stderr, "junction serve: %s\n", err.msg);
+        grpc_shutdown();
+        return JN_CLI_EXIT_USAGE;
+    }
     if ((cfg.admin_token_file && jn_auth_set_admin_token_file(&p.auth, cfg.admin_token_file, &err)) ||
         (cfg.client_token_file && jn_auth_set_client_token_file(&p.auth, cfg.client_token_file, &err))) {
         fprintf(stderr, "junction serve: %s\n", err.msg);
         jn_auth_clear(&p.auth);
+        jn_fetcher_destroy(p.fetch);
         grpc_shutdown();
         return JN_CLI_EXIT_USAGE;
     }

@@ -41,7 +41,7 @@ static int predict_decode(jn_call *c, jn_err *err)
 static int predict_run(jn_call *c, jn_err *err)
 {
     jn_rest_call *rc = rest_of(c);
-    return jn_rest_predict_run(c, rc->doc, rc->all_scores, &rc->result, &rc->fp64, err);
+    return jn_rest_predict_run(c, rc->doc, rc->fetch, rc->all_scores, &rc->result, &rc->fp64, err);
 }
 
 static void predict_done(jn_call *c)

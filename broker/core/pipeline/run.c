@@ -144,6 +144,30 @@ static int build_step_inputs(const run *r, const pstep *st, jn_tensor_list *ins,
     return rc;
 }
 
+/* The step's parameters over the call's, into *merged (which the caller clears), for a step that has its own. */
+static int step_params(const pstep *st, jn_infer_ctx *ctx, jn_params *merged, jn_err *err)
+{
+    if (!st->params.count)
+        return 0;
+    const jn_params *lists[2] = {ctx->params, &st->params};
+    int rc = 0;
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; lists[l] && i < lists[l]->count && !rc; i++) {
+            const jn_param *q = &lists[l]->items[i];
+            rc = q->type == JN_PARAM_BOOL     ? jn_params_set_bool(merged, q->key, q->v.b)
+                 : q->type == JN_PARAM_INT    ? jn_params_set_int(merged, q->key, q->v.i)
+                 : q->type == JN_PARAM_DOUBLE ? jn_params_set_double(merged, q->key, q->v.d)
+                                              : jn_params_set_string(merged, q->key, q->v.s);
+        }
+    }
+    if (rc) {
+        jn_params_clear(merged);
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
+    ctx->params = merged;
+    return 0;
+}
+
 static jn_infer_ctx step_ctx(const jn_infer_ctx *call, const pstep *st)
 {
     jn_infer_ctx ctx = *call;
@@ -236,6 +260,10 @@ static int exec_step(run *r, int s, int64_t *clock_ns, jn_err *err)
                    rc == JN_EDEADLINE ? "deadline exceeded" : "call cancelled", st->label);
         return rc;
     }
+    jn_params merged;
+    jn_params_init(&merged);
+    if ((rc = step_params(st, &ctx, &merged, err)))
+        return rc;
     int64_t started = *clock_ns ? *clock_ns : jn_now_ns();
     jn_tensor *slots[STEP_INPUT_SLOTS];
     jn_tensor_list ins;
@@ -252,10 +280,12 @@ static int exec_step(run *r, int s, int64_t *clock_ns, jn_err *err)
                                   : jn_exec_engine(cand->engine, &ctx, &ins, &r->outs[s], err);
     } else if (!rc) {
         rc = st->queue ? jn_batcher_run(st->queue, &ctx, &ins, &r->outs[s], err) /* all or nothing, any way */
-             : st->model && st->model->batcher ? jn_batcher_run(st->model->batcher, &ctx, &ins, &r->outs[s], err)
-                                               : jn_exec_engine(st->engine, &ctx, &ins, &r->outs[s], err);
+             : !st->own_engine && st->model && st->model->batcher
+                 ? jn_batcher_run(st->model->batcher, &ctx, &ins, &r->outs[s], err)
+                 : jn_exec_engine(st->engine, &ctx, &ins, &r->outs[s], err);
     }
     jn_tensor_list_clear(&ins);
+    jn_params_clear(&merged);
     *clock_ns = record_step(p, s, rc, started);
     if (cand)
         jn_metrics_step_record(jn__route_stats(cand, p->spec.name), rc == 0, *clock_ns - started);
@@ -614,11 +644,16 @@ static int stream_step(run *r, const jn_engine *self, jn_emit_fn emit, void *emi
     jn_tensor *slots[STEP_INPUT_SLOTS];
     jn_tensor_list ins;
     jn_tensor_list_init_on(&ins, slots, STEP_INPUT_SLOTS);
-    int rc = build_step_inputs(r, st, &ins, err);
+    jn_params merged;
+    jn_params_init(&merged);
+    int rc = step_params(st, &sctx, &merged, err);
+    if (!rc)
+        rc = build_step_inputs(r, st, &ins, err);
     stream_run sr = {r, self, emit, emit_arg};
     if (!rc)
         rc = jn_exec_engine_stream(st->engine, &sctx, &ins, on_partial, &sr, err);
     jn_tensor_list_clear(&ins);
+    jn_params_clear(&merged);
     record_step(p, s, rc, started);
     if (rc && err && !strstr(err->msg, "pipeline '"))
         jn_err_prefix(err, "pipeline '%s': %s", p->spec.name, st->label);
