@@ -16,6 +16,7 @@
 #include "openai.h"
 #include "rest.h"
 #include "route_path.h"
+#include "trace_headers.h"
 
 /* Inference on an inline engine with a body below this runs on the loop thread (router.h says why). */
 #define INLINE_MAX_BODY ((size_t)64 << 10)
@@ -406,11 +407,7 @@ static void inference(call *c, jn_rest_door door)
                       inference_answered, c);
     c->rest.call.cancelled = &c->r->cancelled;
     c->rest.call.run_here = req->body_len < INLINE_MAX_BODY;
-    /* W3C trace context from the headers (trace.h; malformed ones are ignored) */
-    const char *tp = jn_http_header_get(req, "traceparent");
-    const char *ts = tp ? jn_http_header_get(req, "tracestate") : NULL;
-    jn_call_trace_begin(&c->rest.call.trace, door == JN_REST_V2_INFER ? "rest_v2" : "simple_json", tp,
-                        tp ? strlen(tp) : 0, ts, ts ? strlen(ts) : 0, c->rest.call.t_created);
+    jn__http_trace_begin(&c->rest.call, req, door == JN_REST_V2_INFER ? "rest_v2" : "simple_json");
     jn_rest_call_start(&c->rest, c->model, c->version);
 }
 

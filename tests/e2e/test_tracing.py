@@ -294,6 +294,16 @@ def run(t, rx):
         if remote:
             t.eq(seen, [["00-%s-%s-01" % (trace7, remote[0]["spanId"]), "oai=1"]],
                  "the upstream saw traceparent (parent = the remote call's span) and the caller's tracestate")
+        trace8 = "4" * 31 + "8"
+        st, body = http(near, "POST", "/openai/v1/chat/completions",
+                        {"model": "chat", "messages": [{"role": "user", "content": "hi there"}]},
+                        headers={"traceparent": "00-%s-%s-01" % (trace8, CALLER_SPAN)})
+        t.eq(st, 200, "the OpenAI-compatible front end answers")
+        spans = rx.wait_for(trace8, 3)
+        req8 = [s for s in spans if s["name"] == "infer chat"]
+        t.check(len(req8) == 1 and req8[0]["parentSpanId"] == CALLER_SPAN and
+                req8[0]["attributes"].get("junction.door") == "openai",
+                "the OpenAI-compatible front end reads the header too (door openai)", str(spans))
 
     with t.case("a trace begun unsampled (ratio 0) is not sampled by the remote junction either"):
         near0 = t.start_server(args=["--otlp-endpoint", rx.url, "--otlp-service-name", "near0",
