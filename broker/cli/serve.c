@@ -23,6 +23,7 @@
 #include "cluster.h"
 #include "control.h"
 #include "model_configs.h"
+#include "otlp_export.h"
 #include "pipeline.h"
 #include "queue_metrics.h"
 #include "response_cache.h"
@@ -96,6 +97,12 @@ static void serve_usage(FILE *to)
             "                           before the pipelines; an entry that cannot be registered stops the start\n"
             "                           (exit 1). openai: endpoint http(s)://HOST:PORT/v1, options api_key_file,\n"
             "                           kind chat|completions|embeddings (README \"LLMs\")\n"
+            "  --otlp-endpoint URL      export trace spans by OTLP/HTTP protobuf to URL (POSTed to URL + /v1/traces\n"
+            "                           when URL has no path, else to URL as given); README \"Tracing\"\n"
+            "  --otlp-service-name S    the spans' resource attribute service.name (default junction)\n"
+            "  --trace-sample-ratio X   share of calls arriving without a traceparent that are traced, 0-1 (default 1);\n"
+            "                           a caller's traceparent decides for its calls (its sampled flag)\n"
+            "  --trace-queue N          spans waiting for export before new ones are dropped (default 2048)\n"
             "  -h, --help               this text\n"
             "\n"
             "When ready it prints 'junction: serving HTTP on HOST:PORT' (when HTTP is on), then\n"
@@ -151,6 +158,7 @@ typedef struct serve_config {
     jn_model_configs model_configs;                  /* --model-config */
     size_t cache_bytes;                              /* --cache-mb; 0 = no cache */
     jn_fetch_options fetch;                          /* --fetch-allow, --fetch-max-bytes, --fetch-timeout-ms */
+    jn_otlp_options otlp;                            /* endpoint NULL: no tracing */
 } serve_config;
 
 /* What a running broker is made of; torn down in reverse by serve_teardown (every field may be NULL/empty). */
@@ -210,6 +218,10 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_MODEL_CONFIG,
         O_CACHE_MB,
         O_OPENAI_PREFIX,
+        O_OTLP_ENDPOINT,
+        O_OTLP_SERVICE,
+        O_TRACE_RATIO,
+        O_TRACE_QUEUE,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -246,6 +258,10 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         {"fetch-max-bytes", required_argument, NULL, O_FETCH_MAX_BYTES},
         {"fetch-timeout-ms", required_argument, NULL, O_FETCH_TIMEOUT},
         {"openai-prefix", required_argument, NULL, O_OPENAI_PREFIX},
+        {"otlp-endpoint", required_argument, NULL, O_OTLP_ENDPOINT},
+        {"otlp-service-name", required_argument, NULL, O_OTLP_SERVICE},
+        {"trace-sample-ratio", required_argument, NULL, O_TRACE_RATIO},
+        {"trace-queue", required_argument, NULL, O_TRACE_QUEUE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -258,6 +274,9 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
     cfg->http_max_body = (size_t)64 << 20;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->http_threads = cores < 1 ? 2 : cores > 64 ? 64 : (int)cores;
+    cfg->otlp.sample_ratio = 1.0;
+    cfg->otlp.queue_spans = 2048;
+    cfg->otlp.timeout_ms = 2000;
 
     optind = 1;
     opterr = 0;
@@ -423,6 +442,34 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
             break;
         case O_MODELS:
             cfg->models_dir = optarg;
+            break;
+        case O_OTLP_ENDPOINT: {
+            jn_err uerr;
+            char *url = jn_otlp_traces_url(optarg, &uerr);
+            if (!url)
+                return bad_value("--otlp-endpoint", optarg, "an http:// or https:// URL with a host");
+            free(url);
+            cfg->otlp.endpoint = optarg;
+            break;
+        }
+        case O_OTLP_SERVICE:
+            if (!*optarg)
+                return bad_value("--otlp-service-name", optarg, "a non-empty name");
+            cfg->otlp.service_name = optarg;
+            break;
+        case O_TRACE_RATIO: {
+            char *end;
+            errno = 0;
+            double r = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(r >= 0 && r <= 1))
+                return bad_value("--trace-sample-ratio", optarg, "a number from 0 to 1");
+            cfg->otlp.sample_ratio = r;
+            break;
+        }
+        case O_TRACE_QUEUE:
+            if (!parse_int(optarg, 1, 1000000, &v))
+                return bad_value("--trace-queue", optarg, "a span count (1-1000000)");
+            cfg->otlp.queue_spans = (size_t)v;
             break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
@@ -701,6 +748,12 @@ int jn_cmd_serve(int argc, char **argv)
         grpc_shutdown();
         return JN_CLI_EXIT_USAGE;
     }
+    if (cfg.otlp.endpoint && jn_otlp_start(&cfg.otlp, &err)) {
+        fprintf(stderr, "junction serve: %s\n", err.msg);
+        jn_auth_clear(&p.auth);
+        grpc_shutdown();
+        return JN_CLI_EXIT_FAIL;
+    }
     if (!(status = load_served(&cfg, &p, &err)) && !(status = open_store(&cfg, &p, &err)) &&
         !(status = start_http(&cfg, &p, &err)) && !(status = start_grpc(&cfg, &p, &err))) {
         if (p.http)
@@ -712,6 +765,7 @@ int jn_cmd_serve(int argc, char **argv)
         stop_serving(&cfg, &p);
     }
     serve_teardown(&p);
+    jn_otlp_stop(); /* after the last call: its spans go in the last POST */
     grpc_shutdown();
     return status;
 }

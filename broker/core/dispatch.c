@@ -201,6 +201,7 @@ static void execute(jn_call *c, bool here)
     c->ctx = jn_exec_request_ctx(&c->req, c->cancelled, c->d->pool);
     c->ctx.host = c->host;
     c->ctx.answer = &c->req.answer;
+    c->ctx.trace = jn_call_trace_ctx(&c->trace);
     if (!rc)
         rc = jn_infer_ctx_check(&c->ctx, &c->err); /* the deadline passed (or the caller left) before it started */
     if (rc) {
@@ -276,6 +277,7 @@ static void enqueue(jn_call *c, bool here)
     it->request_id = c->req.id;
     it->deadline_ns = c->req.deadline_ns; /* `timeout` is the batcher's: its queue timeout */
     it->cancelled = c->cancelled;
+    it->trace = jn_call_trace_ctx(&c->trace);
     it->done = batched_done;
     it->arg = c;
     if (here && c->ops->leaving)
@@ -401,6 +403,7 @@ static uint64_t request_rows(const jn_tensor_list *inputs)
 int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_err *err)
 {
     jn_infer_ctx ctx = jn_exec_request_ctx(req, c->cancelled, c->d->pool);
+    ctx.trace = jn_call_trace_ctx(&c->trace);
     if (!ctx.deadline_ns || (c->req.deadline_ns && c->req.deadline_ns < ctx.deadline_ns))
         ctx.deadline_ns = c->req.deadline_ns;
     int rc = c->model->batcher ? 0 : apply_timeout(c, req, &ctx.deadline_ns, err); /* the batcher: queue timeout */
@@ -421,10 +424,44 @@ int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_
     return rc;
 }
 
+static int64_t list_bytes(const jn_tensor_list *l)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < l->count; i++)
+        n += (int64_t)l->items[i]->byte_size;
+    return n;
+}
+
+/* The queue span (arrival -> execution start) and the request span (arrival -> answered), when recording. */
+static void trace_end(jn_call *c, int64_t now)
+{
+    jn_span *rs = &c->trace.span;
+    if (rs->recording) {
+        if (c->t_started) {
+            jn_span q;
+            jn_span_start_at(&q, &rs->ctx, c->t_created);
+            jn_span_end(&q, "queue", NULL, JN_SPAN_INTERNAL, c->t_started, NULL);
+        }
+        jn_span_attrs a = JN_SPAN_ATTRS_NONE;
+        a.model = c->req.model;
+        a.version = c->engine ? c->engine->version : c->req.version;
+        a.door = c->trace.door;
+        a.tracestate = c->trace.tracestate;
+        a.status = jn_err_grpc_status(c->rc);
+        a.error = c->rc ? c->err.msg : NULL;
+        a.in_bytes = list_bytes(&c->req.inputs);
+        a.out_bytes = list_bytes(&c->outputs);
+        jn_span_end(rs, "infer", c->req.model ? c->req.model : "", JN_SPAN_SERVER, now, &a);
+        rs->recording = false;
+    }
+    jn_call_trace_clear(&c->trace);
+}
+
 void jn_call_finish(jn_call *c)
 {
     int64_t total = jn_now_ns() - c->t_created; /* one clock read for the statistics and the metrics */
     int64_t queue = c->t_started ? c->t_started - c->t_created : -1;
+    trace_end(c, c->t_created + total);
     if (c->model) {
         /* An execution the dispatcher ran itself (the batcher records its own, cache hits none). */
         if (c->rc == 0 && c->t_computed && !c->recorded_execution && !c->ops->run) {

@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "registry.h"
 #include "response_cache.h"
+#include "trace.h"
 #include "request.h"
 #include "workpool.h"
 
@@ -92,6 +93,9 @@ struct jn_call {
     /* The thread calling jn_dispatch may run the call to its end when the engine is inline, or start it when the
      * engine is asynchronous (a gRPC pump; an HTTP loop for a small body). False = always a worker. */
     bool run_here;
+    /* The trace (trace.h): the front end calls jn_call_trace_begin with the caller's traceparent / tracestate
+     * (before jn_dispatch); the request and queue spans are ended in jn_call_finish. Zero = not traced. */
+    jn_call_trace trace;
     /* ---- the outcome, for ops->done and the encoder ---- */
     jn_model *model;   /* the resolved entry (a reference) or NULL */
     jn_engine *engine; /* model->engine (borrowed) or NULL */

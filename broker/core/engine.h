@@ -82,6 +82,10 @@ typedef struct jn_infer_ctx {
     /* Where the engine may put parameters of its answer (a pipeline's "route.<step>": the candidate a routed step
      * used), or NULL when nobody reads them. Written by the thread that returns the answer, before it returns. */
     jn_params *answer;
+    /* The trace context of the span this work runs under (trace.h): the parent of the engine's own spans, and what
+     * a remote engine passes on as `traceparent`. NULL when the call is not traced. Appended after ABI 2; an engine
+     * that ignores it loses nothing but spans. */
+    const struct jn_trace_ctx *trace;
 } jn_infer_ctx;
 
 /* Receives one partial answer of a streaming engine. Takes ownership of the tensors in `partial` (the list is

@@ -21,6 +21,7 @@
 #include "fetch.h"
 #include "generate.h"
 #include "openai.h"
+#include "trace_headers.h"
 
 /* Bodies larger than this are parsed on a worker, not on the loop thread. */
 #define LOOP_PARSE_MAX ((size_t)64 << 10)
@@ -462,6 +463,7 @@ static int start_call_n(oai_call *oc, jn_oai_error *e)
     oc->call_completion = -1;
     jn_call_init(c, oc->env->dispatch, stream ? &stream_ops : &unary_ops, oc);
     c->cancelled = &oc->cancelled;
+    jn__http_trace_begin(c, oc->req, "openai");
     int rc = jn_dispatch_admit(c);
     if (!rc)
         rc = jn_dispatch_resolve(c, oc->r.model, "");

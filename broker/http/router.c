@@ -16,6 +16,7 @@
 #include "openai.h"
 #include "rest.h"
 #include "route_path.h"
+#include "trace_headers.h"
 
 /* Inference on an inline engine with a body below this runs on the loop thread (router.h says why). */
 #define INLINE_MAX_BODY ((size_t)64 << 10)
@@ -421,6 +422,7 @@ static void inference(call *c, jn_rest_door door)
     bool fetches = door == JN_REST_PREDICT && jn_fetcher_on(c->r->fetch) &&
                    jn_fetch_may_hold_url(req->body, req->body_len); /* fetching blocks */
     c->rest.call.run_here = req->body_len < INLINE_MAX_BODY && !fetches;
+    jn__http_trace_begin(&c->rest.call, req, door == JN_REST_V2_INFER ? "rest_v2" : "simple_json");
     jn_rest_call_start(&c->rest, c->model, c->version);
 }
 

@@ -180,6 +180,8 @@ struct jn_infer_job {
     /* Stream calls only (NULL otherwise): takes one encoded partial answer of a streaming engine, in order; may
      * block while the stream's queue is full (back-pressure). Non-zero: the stream is gone, stop. */
     int (*on_partial)(jn_infer_job *job, grpc_byte_buffer *bb);
+    /* The call's (unary) or stream's metadata, read for `traceparent` / `tracestate` (borrowed; may be NULL). */
+    const grpc_metadata_array *md;
 };
 
 /* A job bound to its owner (call.owner), with the deadline of the call that carried it. NULL on out of memory. */

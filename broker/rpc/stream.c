@@ -303,6 +303,7 @@ static void on_read(jn_tag *tag, bool ok)
             st->live->prev = r;
         st->live = r;
         job->call.host = (jn_host_hint){.queue = st->cq, .parent = st->call};
+        job->md = &st->md;
         st->inflight++;
         st->refs++;
     } else {
