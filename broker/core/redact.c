@@ -13,6 +13,8 @@
 
 #define MAX_PORTS 256
 #define MAX_REGEX 64
+#define JN__STR2(x) #x
+#define JN__STR(x) JN__STR2(x)
 
 struct jn_redact {
     char **ports;
@@ -101,6 +103,86 @@ static int parse_patterns(jn_redact *r, const json_t *v, const char *where, jn_e
     return 0;
 }
 
+/* glibc's regcomp builds automata whose size multiplies with stacked or nested counted repetitions ("a++++...",
+ * "((a{100}){100}){100}"): such expressions are refused before they get there. The cost estimate counts one per
+ * atom, a counted repetition multiplies what it repeats (a group: the group's cost), groups nest. NULL when the
+ * expression is acceptable, else why not. */
+static const char *regex_too_costly(const char *re)
+{
+    if (strlen(re) > JN_REDACT_REGEX_MAX)
+        return "longer than " JN__STR(JN_REDACT_REGEX_MAX) " characters";
+    long sum[JN_REDACT_REGEX_MAX + 2]; /* the cost of each open group so far (depth 0: the whole) */
+    int depth = 0;
+    sum[0] = 0;
+    long last = 0; /* the cost of the atom or group just before */
+    bool after_quantifier = false;
+    for (const char *p = re; *p; p++) {
+        bool quantifier = false;
+        long hi = 0;
+        if (*p == '\\' && p[1]) {
+            p++;
+            last = 1;
+        } else if (*p == '[') { /* a bracket expression: ']' first is literal */
+            const char *q = p + 1;
+            if (*q == '^')
+                q++;
+            if (*q == ']')
+                q++;
+            while (*q && *q != ']')
+                q++;
+            if (!*q)
+                return NULL; /* unterminated: regcomp says so */
+            p = q;
+            last = 1;
+        } else if (*p == '(') {
+            sum[++depth] = 0;
+            last = 0;
+            after_quantifier = false;
+            continue;
+        } else if (*p == ')' && depth > 0) {
+            last = sum[depth--];
+            if (last < 1)
+                last = 1;
+            sum[depth] += last;
+            after_quantifier = false;
+            continue;
+        } else if (*p == '*' || *p == '+' || *p == '?') {
+            quantifier = true;
+            hi = 2; /* unbounded repetitions are loops, not copies: cheap */
+        } else if (*p == '{' && p[1] >= '0' && p[1] <= '9') {
+            char *end;
+            long lo = strtol(p + 1, &end, 10);
+            hi = lo;
+            if (*end == ',' && end[1] >= '0' && end[1] <= '9')
+                hi = strtol(end + 1, &end, 10);
+            else if (*end == ',')
+                end++;
+            if (*end == '}') {
+                if (lo > JN_REDACT_REGEX_MAX_REPEAT || hi > JN_REDACT_REGEX_MAX_REPEAT)
+                    return "a counted repetition above " JN__STR(JN_REDACT_REGEX_MAX_REPEAT);
+                quantifier = true;
+                p = end;
+            } else {
+                last = 1;
+            }
+        } else {
+            last = 1;
+        }
+        if (quantifier) {
+            if (after_quantifier)
+                return "stacked repetition operators (a quantifier right after another)";
+            sum[depth] += last * (hi > 1 ? hi - 1 : 0); /* `last` was counted once already */
+            if (sum[depth] > JN_REDACT_REGEX_MAX_COST)
+                return "counted repetitions that multiply past " JN__STR(JN_REDACT_REGEX_MAX_COST) " copies";
+            last = 0;
+        } else {
+            sum[depth] += 1;
+        }
+        after_quantifier = quantifier;
+    }
+    return NULL;
+}
+
 static int parse_regex(jn_redact *r, const json_t *v, const char *where, jn_err *err)
 {
     if (!string_array(v, where, "regex", MAX_REGEX, err))
@@ -112,6 +194,9 @@ static int parse_regex(jn_redact *r, const json_t *v, const char *where, jn_err 
         const char *text = json_string_value(json_array_get(v, i));
         if (strlen(text) != json_string_length(json_array_get(v, i)))
             return jn_err_set(err, JN_EINVAL, "%s: regex[%zu] contains a NUL character", where, i);
+        const char *why_not = regex_too_costly(text);
+        if (why_not)
+            return jn_err_set(err, JN_EINVAL, "%s: regex[%zu] '%.128s' is refused: %s", where, i, text, why_not);
         int rc = regcomp(&r->regex[i], text, REG_EXTENDED);
         if (rc) {
             char why[256];

@@ -19,7 +19,9 @@
  *            size separated by single spaces), 15-34 characters in all, that pass ISO 13616's mod-97 check -> [IBAN]
  *   Detectors run in that order (email, iban, card, phone) so a card number is a card, not a phone.
  * - regex: POSIX extended regular expressions (regcomp(3) with REG_EXTENDED, from the C library), each match
- *   -> [MASKED]; they run before the built-in detectors, on the text as it came.
+ *   -> [MASKED]; they run before the built-in detectors, on the text as it came. At most 64 of 256 characters each;
+ *   expressions whose compiled form could grow without bound (stacked quantifiers, counted repetitions above 100,
+ *   nested ones past 2000 copies) are refused, as is one that matches the empty text.
  * Masking errs towards masking: anything a detector accepts is masked, even if it was not what the detector is named
  * after (an IP address with 10+ digits reads as a phone number).
  *
@@ -47,6 +49,12 @@ enum {
 };
 
 #define JN_REDACT_VALUE "[REDACTED]" /* what a redacted port's value becomes */
+/* User expressions: at most this long, counted repetitions ({m,n}) at most this large, nested repetitions at most
+ * this many copies in all, and no quantifier right after another ("a+*"): glibc's regcomp grows without bound on
+ * those. */
+#define JN_REDACT_REGEX_MAX 256
+#define JN_REDACT_REGEX_MAX_REPEAT 100
+#define JN_REDACT_REGEX_MAX_COST 2000
 
 /* Parses a configuration document; `where` names it in messages (the file name). NULL with err set (JN_EINVAL
  * naming `where` and the field: "redact.json: patterns[1]: 'mail' is not a pattern (email, phone, card, iban)"),

@@ -103,9 +103,10 @@ static void test_iban(void)
 
 static void test_regex(void)
 {
-    jn_redact *r = rules("{\"regex\": [\"ACME-[0-9]{6}\", \"secret[a-z]*\"], \"patterns\": [\"email\"]}");
+    jn_redact *r = rules("{\"regex\": [\"ACME-[0-9]{6}\", \"secret[a-z]*\", \"[0-9]{6}-[0-9]{6}-[0-9]{6}\"], "
+                         "\"patterns\": [\"email\"]}");
     JN_REQUIRE(r);
-    JN_CHECK_INT_EQ(jn_redact_regex_count(r), 2);
+    JN_CHECK_INT_EQ(jn_redact_regex_count(r), 3);
     JN_CHECK_STR_EQ(mask(r, "ticket ACME-123456 and ACME-12 and secretive x@y.org"),
                     "ticket [MASKED] and ACME-12 and [MASKED] [EMAIL]");
     /* text with a NUL inside is masked as a whole */
@@ -162,6 +163,9 @@ static void test_errors(void)
     expect_error("{\"ports\": [\"a\", 3]}", "ports[1] must be a non-empty string");
     expect_error("{\"regex\": [\"(unclosed\"]}", "regex[0] '(unclosed' is not a POSIX extended regular expression");
     expect_error("{\"regex\": [\"x*\"]}", "regex[0] 'x*' matches the empty text");
+    expect_error("{\"regex\": [\"n+++\"]}", "stacked repetition operators");
+    expect_error("{\"regex\": [\"((a{50}){50}){50}\"]}", "multiply past 2000 copies");
+    expect_error("{\"regex\": [\"a{1000}\"]}", "a counted repetition above 100");
     expect_error("{\"port\": []}", "'port' is not a field (ports, patterns, regex)");
     expect_error("[1]", "must be a JSON object");
     expect_error("{\"ports\": [", "line 1");
