@@ -79,7 +79,7 @@ void jn_infer_job_free(jn_infer_job *job)
 void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
 {
     jn_call *c = &job->call;
-    c->request_bytes = grpc_byte_buffer_length(bb);
+    c->request_bytes = bb ? grpc_byte_buffer_length(bb) : 0; /* NULL: a unary call that ended before its message */
     if (!jn_dispatch_admit(c)) { /* load shedding in all: refused before even decoding */
         int64_t deadline = c->req.deadline_ns;
         c->rc = job->proto->decode(bb, &c->req, &job->state, &c->err);
