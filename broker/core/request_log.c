@@ -383,6 +383,7 @@ char *jn_request_log_format(jn_request_log *l, const jn_request_log_entry *e, si
         free(b.p);
         return NULL;
     }
+    b.p[b.len] = '\0'; /* grow always leaves room for it */
     *len = b.len;
     return b.p;
 }

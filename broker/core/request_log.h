@@ -83,7 +83,8 @@ bool jn_request_log_payloads(const jn_request_log *l);
 /* Samples, formats and queues the entry's line: never blocks on the writer or the disk. */
 void jn_request_log_record(jn_request_log *l, const jn_request_log_entry *e);
 
-/* The line for e (what record queues, newline included), malloc'd with *len; NULL on out of memory. For tests. */
+/* The line for e (what record queues, newline included), malloc'd and NUL-terminated, *len without the NUL; NULL on
+ * out of memory. For tests. */
 char *jn_request_log_format(jn_request_log *l, const jn_request_log_entry *e, size_t *len);
 
 /* Blocks until every line queued so far is written and flushed (tests, shutdown). */

@@ -116,19 +116,26 @@ def test_masking_and_tokens(t):
         t.fail("unknown model refused")
     except grpc.RpcError as e:
         t.eq(e.code(), grpc.StatusCode.NOT_FOUND, "unknown model refused NOT_FOUND")
+    resps = list(stub.InferStream(iter([infer_request("identity", np.array([[float(i)]], "f4"), id="st-%d" % i)
+                                        for i in range(2)]), metadata=md, timeout=harness.RPC_TIMEOUT))
+    t.eq(sorted(r.id for r in resps), ["st-0", "st-1"], "InferStream answered")
     base = "http://%s" % srv.http_address
     curl_json(t, base + "/v2/models/spam-text/infer", {"id": "rest-text", "inputs": [
         {"name": "text", "datatype": "BYTES", "shape": [1], "data": [TEXT]}]}, TOKEN)
     curl_json(t, base + "/v1/models/similarity:predict", {"a": "hello there", "b": SECRET}, TOKEN)
-    t.check(wait_lines(srv, 6), "six lines written (junction_request_log_lines_total)")
+    t.check(wait_lines(srv, 8), "eight lines written (junction_request_log_lines_total)")
     lines, _ = read_log(log)
     by_id = {l["data"].get("request_id"): l for l in lines}
-    t.eq(len(lines), 6, "one line per request")
+    t.eq(len(lines), 8, "one line per request")
     for l in lines:
         t.check(l.get("specversion") == "1.0" and l.get("type") == "junction.request" and
                 l.get("source", "").startswith("junction/") and l.get("datacontenttype") == "application/json"
                 and l.get("time", "").endswith("Z"), "CloudEvents envelope (%s)" % l["data"].get("door"), repr(l))
-    t.check(len({l["id"] for l in lines}) == 6, "event ids are distinct")
+    t.check(len({l["id"] for l in lines}) == 8, "event ids are distinct")
+    st = by_id.get("st-1", {}).get("data", {})
+    t.check(st.get("door") == "grpc-v1-stream" and st.get("response_bytes", 0) > 0 and
+            st.get("inputs", [{}])[0].get("values") == [1.0], "stream line: door grpc-v1-stream, sizes, input",
+            repr(st))
     v1 = by_id.get("v1-id", {}).get("data", {})
     t.eq((v1.get("door"), v1.get("model"), v1.get("version"), v1.get("status")),
          ("grpc-v1", "identity", "1", {"code": "OK", "number": 0}), "v1 line: door, model, version, status")
