@@ -49,7 +49,12 @@ struct jn_request_log {
     pthread_cond_t wake, idle;
     line *ring;
     size_t cap, head, count, bytes;
-    bool stop, busy;
+    bool stop;
+    /* The writer: BUSY (writing, or not started), IDLE (the queue is empty: the next line wakes it), GATHER (waiting
+     * up to GATHER_MS for a full batch: only the line that fills one wakes it). So a busy server signals the writer
+     * about twice per GATHER_MS, not once per line. */
+    enum { W_BUSY, W_IDLE, W_GATHER } wstate;
+    int flushers; /* threads in jn_request_log_flush: the writer does not gather for them */
     pthread_t writer;
     /* counters (read by /metrics) */
     atomic_uint_fast64_t lines, dropped, rotations, write_errors;
@@ -111,6 +116,27 @@ static void fmt(lbuf *b, const char *f, ...)
     va_end(ap);
     if (n > 0)
         raw(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static void put_u64(lbuf *b, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    raw(b, tmp + i, sizeof tmp - i);
+}
+
+static void put_i64(lbuf *b, int64_t v)
+{
+    if (v < 0) {
+        LIT(b, "-");
+        put_u64(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        put_u64(b, (uint64_t)v);
+    }
 }
 
 /* A JSON string of at most `max` bytes of s (cut at a character boundary; bytes that are not UTF-8 become '?').
@@ -205,14 +231,14 @@ static void number(lbuf *b, const jn_tensor *t, int64_t i)
         else
             LIT(b, "false");
         return;
-    case JN_DTYPE_UINT8: fmt(b, "%u", ((const uint8_t *)d)[i]); return;
-    case JN_DTYPE_UINT16: fmt(b, "%u", ((const uint16_t *)d)[i]); return;
-    case JN_DTYPE_UINT32: fmt(b, "%" PRIu32, ((const uint32_t *)d)[i]); return;
-    case JN_DTYPE_UINT64: fmt(b, "%" PRIu64, ((const uint64_t *)d)[i]); return;
-    case JN_DTYPE_INT8: fmt(b, "%d", ((const int8_t *)d)[i]); return;
-    case JN_DTYPE_INT16: fmt(b, "%d", ((const int16_t *)d)[i]); return;
-    case JN_DTYPE_INT32: fmt(b, "%" PRId32, ((const int32_t *)d)[i]); return;
-    case JN_DTYPE_INT64: fmt(b, "%" PRId64, ((const int64_t *)d)[i]); return;
+    case JN_DTYPE_UINT8: put_u64(b, ((const uint8_t *)d)[i]); return;
+    case JN_DTYPE_UINT16: put_u64(b, ((const uint16_t *)d)[i]); return;
+    case JN_DTYPE_UINT32: put_u64(b, ((const uint32_t *)d)[i]); return;
+    case JN_DTYPE_UINT64: put_u64(b, ((const uint64_t *)d)[i]); return;
+    case JN_DTYPE_INT8: put_i64(b, ((const int8_t *)d)[i]); return;
+    case JN_DTYPE_INT16: put_i64(b, ((const int16_t *)d)[i]); return;
+    case JN_DTYPE_INT32: put_i64(b, ((const int32_t *)d)[i]); return;
+    case JN_DTYPE_INT64: put_i64(b, ((const int64_t *)d)[i]); return;
     case JN_DTYPE_FP16: v = jn_fp16_to_float(((const uint16_t *)d)[i]); break;
     case JN_DTYPE_BF16: v = jn_bf16_to_float(((const uint16_t *)d)[i]); break;
     case JN_DTYPE_FP32: v = ((const float *)d)[i]; break;
@@ -328,14 +354,21 @@ static void tensors(lbuf *b, const jn_redact *r, const char *key, const jn_tenso
 
 static void time_rfc3339(lbuf *b)
 {
+    static _Thread_local time_t cached_sec = -1; /* this thread's last second, formatted */
+    static _Thread_local char cached[24];
+    static _Thread_local size_t cached_len;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char tmp[40];
-    size_t n = strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
-    raw(b, tmp, n);
-    fmt(b, ".%03ldZ", ts.tv_nsec / 1000000);
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = ts.tv_sec;
+    }
+    raw(b, cached, cached_len);
+    long ms = ts.tv_nsec / 1000000;
+    char frac[6] = {'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z'};
+    raw(b, frac, 5);
 }
 
 char *jn_request_log_format(jn_request_log *l, const jn_request_log_entry *e, size_t *len)
@@ -346,7 +379,9 @@ char *jn_request_log_format(jn_request_log *l, const jn_request_log_entry *e, si
     uint64_t n = atomic_fetch_add_explicit(&l->seq, 1, memory_order_relaxed) + 1;
     LIT(&b, "{\"specversion\":\"1.0\",\"id\":\"");
     raw(&b, l->boot, strlen(l->boot));
-    fmt(&b, "-%" PRIu64 "\",\"source\":", n);
+    LIT(&b, "-");
+    put_u64(&b, n);
+    LIT(&b, "\",\"source\":");
     str_capped(&b, l->source, strlen(l->source), FIELD_MAX);
     LIT(&b, ",\"type\":\"junction.request\",\"time\":\"");
     time_rfc3339(&b);
@@ -361,9 +396,17 @@ char *jn_request_log_format(jn_request_log *l, const jn_request_log_entry *e, si
         masked_str(&b, o->redact, e->request_id, FIELD_MAX);
     }
     int grpc = jn_err_grpc_status(e->rc);
-    fmt(&b, ",\"status\":{\"code\":\"%s\",\"number\":%d}", jn_grpc_status_name(grpc), grpc);
-    fmt(&b, ",\"latency_us\":%" PRId64, e->latency_ns > 0 ? e->latency_ns / 1000 : 0);
-    fmt(&b, ",\"request_bytes\":%" PRIu64 ",\"response_bytes\":%" PRIu64, e->request_bytes, e->response_bytes);
+    const char *code = jn_grpc_status_name(grpc);
+    LIT(&b, ",\"status\":{\"code\":\"");
+    raw(&b, code, strlen(code));
+    LIT(&b, "\",\"number\":");
+    put_i64(&b, grpc);
+    LIT(&b, "},\"latency_us\":");
+    put_i64(&b, e->latency_ns > 0 ? e->latency_ns / 1000 : 0);
+    LIT(&b, ",\"request_bytes\":");
+    put_u64(&b, e->request_bytes);
+    LIT(&b, ",\"response_bytes\":");
+    put_u64(&b, e->response_bytes);
     if (e->trace_id) {
         LIT(&b, ",\"traceid\":");
         str_capped(&b, e->trace_id, strlen(e->trace_id), 32);
@@ -418,6 +461,8 @@ static void rotate(jn_request_log *l)
     free(from);
     free(to);
     l->f = fopen(l->path, "a");
+    if (l->f)
+        setvbuf(l->f, NULL, _IOFBF, (size_t)256 << 10);
     l->size = 0;
     atomic_fetch_add_explicit(&l->rotations, 1, memory_order_relaxed);
 }
@@ -426,7 +471,7 @@ static void write_line(jn_request_log *l, const line *ln)
 {
     if (l->o.max_bytes && l->own_file && l->size > 0 && l->size + ln->len > l->o.max_bytes)
         rotate(l);
-    if (!l->f || fwrite(ln->text, 1, ln->len, l->f) != ln->len) {
+    if (!l->f || fwrite_unlocked(ln->text, 1, ln->len, l->f) != ln->len) { /* only the writer uses the file */
         atomic_fetch_add_explicit(&l->write_errors, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
         if (!l->f && l->own_file)
@@ -438,6 +483,7 @@ static void write_line(jn_request_log *l, const line *ln)
 }
 
 #define BATCH 256
+#define GATHER_MS 10
 
 static void *writer_main(void *arg)
 {
@@ -446,13 +492,26 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&l->mu);
     for (;;) {
         while (!l->count && !l->stop) {
-            l->busy = false;
+            l->wstate = W_IDLE;
             pthread_cond_broadcast(&l->idle);
             pthread_cond_wait(&l->wake, &l->mu);
         }
         if (!l->count && l->stop)
             break;
-        l->busy = true;
+        if (l->count < BATCH && !l->stop && !l->flushers) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += GATHER_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            l->wstate = W_GATHER;
+            while (l->count < BATCH && !l->stop && !l->flushers)
+                if (pthread_cond_timedwait(&l->wake, &l->mu, &until) != 0)
+                    break; /* timed out: write what there is */
+        }
+        l->wstate = W_BUSY;
         size_t k = 0, bytes = 0;
         while (l->count && k < BATCH) {
             batch[k] = l->ring[l->head];
@@ -471,7 +530,7 @@ static void *writer_main(void *arg)
             fflush(l->f);
         pthread_mutex_lock(&l->mu);
     }
-    l->busy = false;
+    l->wstate = W_IDLE;
     pthread_cond_broadcast(&l->idle);
     pthread_mutex_unlock(&l->mu);
     return NULL;
@@ -520,7 +579,7 @@ void jn_request_log_record(jn_request_log *l, const jn_request_log_entry *e)
     l->ring[(l->head + l->count) % l->cap] = (line){.text = text, .len = len};
     l->count++;
     l->bytes += len;
-    bool wake = !l->busy;
+    bool wake = l->wstate == W_IDLE || (l->wstate == W_GATHER && l->count == BATCH);
     pthread_mutex_unlock(&l->mu);
     if (wake)
         pthread_cond_signal(&l->wake);
@@ -531,10 +590,11 @@ void jn_request_log_flush(jn_request_log *l)
     if (!l)
         return;
     pthread_mutex_lock(&l->mu);
-    if (l->count)
-        pthread_cond_signal(&l->wake);
-    while (l->count || l->busy)
+    l->flushers++;
+    pthread_cond_signal(&l->wake);
+    while (l->count || l->wstate != W_IDLE)
         pthread_cond_wait(&l->idle, &l->mu);
+    l->flushers--;
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -610,6 +670,7 @@ jn_request_log *jn_request_log_open(const jn_request_log_options *opt, jn_err *e
             goto fail;
         }
         l->own_file = true;
+        setvbuf(l->f, NULL, _IOFBF, (size_t)256 << 10); /* a batch goes out in one or two writes */
         struct stat st;
         if (fstat(fileno(l->f), &st) == 0)
             l->size = (uint64_t)st.st_size;
@@ -619,7 +680,11 @@ jn_request_log *jn_request_log_open(const jn_request_log_options *opt, jn_err *e
             l->n_old++; /* FILE.1 .. FILE.n_old from an earlier run */
     }
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->wake, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the gathering's timed wait */
+    pthread_cond_init(&l->wake, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&l->idle, NULL);
     if (pthread_create(&l->writer, NULL, writer_main, l) != 0) {
         jn_err_set(err, JN_ERESOURCE, "request log: cannot start the writer thread");
