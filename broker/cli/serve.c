@@ -103,7 +103,7 @@ static void serve_usage(FILE *to)
             "                           output; README \"Request log and redaction\"\n"
             "  --request-log-payloads   the lines include the inputs and outputs (masked as --redact says)\n"
             "  --request-log-sample R   share of requests logged, 0..1 (default 1)\n"
-            "  --request-log-max-entry BYTES  longest line; payloads are cut to fit (default 65536, least 512)\n"
+            "  --request-log-max-entry BYTES  longest line; payloads are cut to fit (default 65536, least 1024)\n"
             "  --request-log-max-bytes N  rotate FILE when it would grow past N bytes (default 0 = never)\n"
             "  --request-log-keep K     rotated files kept: FILE.1 .. FILE.K (default 5, 1-1000)\n"
             "  --redact FILE            redaction rules for the request log (JSON: {\"ports\": [...], \"patterns\":\n"
@@ -471,7 +471,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         }
         case O_REQUEST_LOG_MAX_ENTRY:
             if (!parse_int(optarg, JN_REQUEST_LOG_MIN_MAX_ENTRY, 64L << 20, &v))
-                return bad_value("--request-log-max-entry", optarg, "a size in bytes (512-67108864)");
+                return bad_value("--request-log-max-entry", optarg, "a size in bytes (1024-67108864)");
             cfg->request_log.max_entry = (size_t)v;
             break;
         case O_REQUEST_LOG_MAX_BYTES:

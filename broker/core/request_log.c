@@ -29,6 +29,10 @@
 #define ERROR_MAX 512      /* an error message: bytes written at most */
 #define BINARY_MAX 192     /* a binary element: bytes shown (as base64) at most */
 #define CLOSING_RESERVE 48 /* room kept for what closes a cut line: ]}]...,"truncated":true}}\n */
+/* The most the envelope's fixed parts take (keys, the id, the time, the status, three 20-digit numbers, the trace
+ * id, the truncation mark and the closing): the strings of a line share what --request-log-max-entry leaves. */
+#define ENVELOPE_FIXED 660
+#define TENSOR_HEADER_MAX 400 /* a payload tensor's name (128), type, 8 dims and brackets */
 
 typedef struct line {
     char *text;
@@ -329,7 +333,7 @@ static void tensors(lbuf *b, const jn_redact *r, const char *key, const jn_tenso
     fmt(b, ",\"%s\":[", key);
     for (size_t i = 0; list && i < list->count; i++) {
         const jn_tensor *t = list->items[i];
-        if (room(b) < 160) {
+        if (room(b) < TENSOR_HEADER_MAX) {
             b->cut = true;
             break;
         }
@@ -375,6 +379,10 @@ char *jn_request_log_format(jn_request_log *l, const jn_request_log_entry *e, si
 {
     const jn_request_log_options *o = &l->o;
     lbuf b = {.budget = o->max_entry > CLOSING_RESERVE ? o->max_entry - CLOSING_RESERVE : 0};
+    /* Caps for the envelope's strings, so that the line fits whatever they are (max_entry >= 1024). */
+    size_t avail = o->max_entry > ENVELOPE_FIXED ? o->max_entry - ENVELOPE_FIXED : 0;
+    size_t field_max = avail / 6 < FIELD_MAX ? avail / 6 : FIELD_MAX;
+    size_t error_max = avail / 3 < ERROR_MAX ? avail / 3 : ERROR_MAX;
     grow(&b, o->payloads ? 1024 : 480);
     uint64_t n = atomic_fetch_add_explicit(&l->seq, 1, memory_order_relaxed) + 1;
     LIT(&b, "{\"specversion\":\"1.0\",\"id\":\"");
@@ -382,18 +390,18 @@ char *jn_request_log_format(jn_request_log *l, const jn_request_log_entry *e, si
     LIT(&b, "-");
     put_u64(&b, n);
     LIT(&b, "\",\"source\":");
-    str_capped(&b, l->source, strlen(l->source), FIELD_MAX);
+    str_capped(&b, l->source, strlen(l->source), field_max);
     LIT(&b, ",\"type\":\"junction.request\",\"time\":\"");
     time_rfc3339(&b);
     LIT(&b, "\",\"datacontenttype\":\"application/json\",\"data\":{\"model\":");
-    b.cut |= str_capped(&b, e->model ? e->model : "", e->model ? strlen(e->model) : 0, FIELD_MAX);
+    b.cut |= str_capped(&b, e->model ? e->model : "", e->model ? strlen(e->model) : 0, field_max);
     LIT(&b, ",\"version\":");
-    b.cut |= str_capped(&b, e->version ? e->version : "", e->version ? strlen(e->version) : 0, FIELD_MAX);
+    b.cut |= str_capped(&b, e->version ? e->version : "", e->version ? strlen(e->version) : 0, field_max);
     LIT(&b, ",\"door\":");
-    str_capped(&b, e->door ? e->door : "", e->door ? strlen(e->door) : 0, 64);
+    str_capped(&b, e->door ? e->door : "", e->door ? strlen(e->door) : 0, 24);
     if (e->request_id && *e->request_id) {
         LIT(&b, ",\"request_id\":");
-        masked_str(&b, o->redact, e->request_id, FIELD_MAX);
+        masked_str(&b, o->redact, e->request_id, field_max);
     }
     int grpc = jn_err_grpc_status(e->rc);
     const char *code = jn_grpc_status_name(grpc);
@@ -404,16 +412,16 @@ char *jn_request_log_format(jn_request_log *l, const jn_request_log_entry *e, si
     LIT(&b, "},\"latency_us\":");
     put_i64(&b, e->latency_ns > 0 ? e->latency_ns / 1000 : 0);
     LIT(&b, ",\"request_bytes\":");
-    put_u64(&b, e->request_bytes);
+    put_u64(&b, e->request_bytes < INT64_MAX ? e->request_bytes : INT64_MAX); /* readers parse int64 (jansson) */
     LIT(&b, ",\"response_bytes\":");
-    put_u64(&b, e->response_bytes);
+    put_u64(&b, e->response_bytes < INT64_MAX ? e->response_bytes : INT64_MAX);
     if (e->trace_id) {
         LIT(&b, ",\"traceid\":");
         str_capped(&b, e->trace_id, strlen(e->trace_id), 32);
     }
     if (e->rc && e->error && *e->error) {
         LIT(&b, ",\"error\":");
-        masked_str(&b, o->redact, e->error, ERROR_MAX);
+        masked_str(&b, o->redact, e->error, error_max);
     }
     if (o->payloads) {
         tensors(&b, o->redact, "inputs", e->inputs);

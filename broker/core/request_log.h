@@ -39,7 +39,7 @@
 #include "tensor.h"
 
 #define JN_REQUEST_LOG_DEFAULT_MAX_ENTRY (64u << 10)
-#define JN_REQUEST_LOG_MIN_MAX_ENTRY 512u
+#define JN_REQUEST_LOG_MIN_MAX_ENTRY 1024u
 #define JN_REQUEST_LOG_DEFAULT_KEEP 5
 
 typedef struct jn_request_log_options {

@@ -211,6 +211,25 @@ static void test_payloads_masked(void)
     JN_CHECK(json_is_true(json_object_get(json_object_get(o2, "data"), "truncated")));
     json_decref(o2);
     free(line);
+
+    /* Long names, ids and messages are cut too: the line still fits. */
+    char huge[6000];
+    memset(huge, 'm', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    jn_request_log_entry big = {.model = huge, .version = huge, .door = "rest-v2", .request_id = huge,
+                                .rc = JN_EINVAL, .error = huge, .inputs = &in, .outputs = &out,
+                                .trace_id = "0af7651916cd43dd8448eb211c80319c", .latency_ns = INT64_MAX,
+                                .request_bytes = UINT64_MAX, .response_bytes = UINT64_MAX};
+    line = jn_request_log_format(l, &big, &len);
+    JN_REQUIRE(line);
+    JN_CHECK_INT_LT(len, 1025);
+    o2 = json_loadb(line, len, 0, NULL);
+    if (!o2)
+        fprintf(stderr, "not JSON: %s\n", line);
+    JN_CHECK(o2 != NULL);
+    JN_CHECK(json_is_true(json_object_get(json_object_get(o2, "data"), "truncated")));
+    json_decref(o2);
+    free(line);
     jn_request_log_close(l);
     jn_tensor_list_clear(&in);
     jn_tensor_list_clear(&out);
