@@ -123,6 +123,12 @@ def test_masking_and_tokens(t):
     curl_json(t, base + "/v2/models/spam-text/infer", {"id": "rest-text", "inputs": [
         {"name": "text", "datatype": "BYTES", "shape": [1], "data": [TEXT]}]}, TOKEN)
     curl_json(t, base + "/v1/models/similarity:predict", {"a": "hello there", "b": SECRET}, TOKEN)
+    try:
+        stub.Infer(infer_request("identity", np.array([[1.0]], "f4"), id="no-entry"),
+                   metadata=[("authorization", "Bearer wrong-" + TOKEN)], timeout=harness.RPC_TIMEOUT)
+        t.fail("a wrong token is refused")
+    except grpc.RpcError as e:
+        t.eq(e.code(), grpc.StatusCode.UNAUTHENTICATED, "a wrong token is refused UNAUTHENTICATED")
     t.check(wait_lines(srv, 8), "eight lines written (junction_request_log_lines_total)")
     lines, _ = read_log(log)
     by_id = {l["data"].get("request_id"): l for l in lines}
@@ -160,6 +166,7 @@ def test_masking_and_tokens(t):
         t.check(raw not in text, "'%s' appears nowhere in the log" % raw)
     t.check(SECRET not in text, "the redacted port's value appears nowhere in the log")
     t.check(TOKEN not in text, "the token appears nowhere in the log")
+    t.check("no-entry" not in text, "a call refused by the token check is not logged")
     t.check("authorization" not in text.lower() and "bearer" not in text.lower(),
             "no authorization field in the log")
     t.check(TOKEN not in srv.stderr_text(), "the token is not on the server's stderr")
