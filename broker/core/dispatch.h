@@ -134,7 +134,8 @@ void jn_dispatch(jn_call *c);
  * executor's contract). The call's cancellation and the request's deadline apply. */
 int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_err *err);
 /* After the front end answered: records the metrics (ok = c->rc == 0; the front end sets c->rc when encoding
- * failed) and the request log's line (sampled; formatted here, written by the log's own thread), leaves max-inflight, drops the model, clears the request and outputs. The call may then be freed. */
+ * failed) and the request log's line (sampled; formatted here, written by the log's own thread), leaves
+ * max-inflight, drops the model, clears the request and outputs. The call may then be freed. */
 void jn_call_finish(jn_call *c);
 
 #endif

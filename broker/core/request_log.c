@@ -207,7 +207,8 @@ static void masked_str(lbuf *b, const jn_redact *r, const char *s, size_t max)
         return;
     }
     size_t mlen;
-    char *m = jn_redact_mask(r, s, n > 2 * max ? 2 * max : n, &mlen); /* the masked text of the first 2*max bytes is longer than max */
+    /* Only the first 2*max bytes: their masked text is still longer than max, so the cut end is never shown. */
+    char *m = jn_redact_mask(r, s, n > 2 * max ? 2 * max : n, &mlen);
     if (!m) {
         LIT(b, "\"[REDACTED]\"");
         return;
@@ -313,7 +314,8 @@ static void tensor_values(lbuf *b, const jn_redact *r, const jn_tensor *t)
             bytes_element(b, r, (const uint8_t *)z, len);
             free(z);
         }
-    } else if (jn_dtype_size(t->dtype) && t->byte_size >= (size_t)jn_tensor_element_count(t) * jn_dtype_size(t->dtype)) {
+    } else if (jn_dtype_size(t->dtype) && jn_tensor_element_count(t) >= 0 &&
+               t->byte_size >= (size_t)jn_tensor_element_count(t) * jn_dtype_size(t->dtype)) {
         int64_t n = jn_tensor_element_count(t);
         for (int64_t i = 0; i < n; i++) {
             if (room(b) < 32) {

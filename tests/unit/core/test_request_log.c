@@ -93,7 +93,8 @@ static void test_line_fields(void)
                               .latency_ns = 1234567, .request_bytes = 61, .response_bytes = 44};
     jn_request_log_record(l, &e);
     jn_request_log_entry f = {.model = "nope", .door = "rest-v2", .rc = JN_ENOTFOUND,
-                              .error = "model 'nope' is not registered", .trace_id = "0af7651916cd43dd8448eb211c80319c"};
+                              .error = "model 'nope' is not registered",
+                              .trace_id = "0af7651916cd43dd8448eb211c80319c"};
     jn_request_log_record(l, &f);
     jn_request_log_flush(l);
     jn_request_log_counts c;
@@ -154,7 +155,8 @@ static void test_payloads_masked(void)
     jn_tensor_list in, out;
     jn_tensor_list_init(&in);
     jn_tensor_list_init(&out);
-    jn_tensor_list_push(&in, text_tensor("text", "mail bob@example.com, call +1 555-123-4567, card 4111 1111 1111 1111"));
+    jn_tensor_list_push(&in,
+                        text_tensor("text", "mail bob@example.com, call +1 555-123-4567, card 4111 1111 1111 1111"));
     jn_tensor_list_push(&in, text_tensor("password", "hunter2-s3cret"));
     jn_tensor_list_push(&out, fp32_tensor("scores", 3));
     uint8_t bin[4] = {0xff, 0x00, 0xfe, 0x01};
