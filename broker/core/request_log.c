@@ -481,7 +481,9 @@ static void write_line(jn_request_log *l, const line *ln)
 {
     if (l->o.max_bytes && l->own_file && l->size > 0 && l->size + ln->len > l->o.max_bytes)
         rotate(l);
-    if (!l->f || fwrite_unlocked(ln->text, 1, ln->len, l->f) != ln->len) { /* only the writer uses the file */
+    /* Only the writer uses its own file; standard output is shared with the rest of the process (locked fwrite). */
+    size_t put = !l->f ? 0 : l->own_file ? fwrite_unlocked(ln->text, 1, ln->len, l->f) : fwrite(ln->text, 1, ln->len, l->f);
+    if (put != ln->len) {
         atomic_fetch_add_explicit(&l->write_errors, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
         if (!l->f && l->own_file)

@@ -9,6 +9,7 @@
   nowhere in the log;
 - rotation under concurrent load: 8 threads x 100 calls with --request-log-max-bytes 4096: every request id exactly
   once across FILE and FILE.1 .. FILE.K, and junction_request_log_dropped_total is 0;
+- --request-log - writes the lines to standard output, after the ready lines;
 - --request-log-sample 0 logs nothing; a bad --redact file stops the start naming the file and the field.
 
 usage: /usr/bin/python3 tests/e2e/test_request_log.py /path/to/junction
@@ -228,11 +229,30 @@ def test_sample_and_bad_config(t):
             r.stderr)
 
 
+def test_stdout(t):
+    srv = t.start_server(["--http-port", "any", "--request-log", "-"])
+    for i in range(3):
+        t.call("identity", srv.broker().Infer, infer_request("identity", np.array([[1.0]], "f4"), id="std-%d" % i))
+    t.check(wait_lines(srv, 3), "--request-log -: three lines written")
+    srv.close_channels()
+    srv.signal(harness.signal.SIGTERM)
+    t.eq(srv.wait(60), 0, "--request-log -: the server exits 0")
+    lines = [l for l in srv.stdout_lines if l.startswith("{")]
+    ids = sorted(json.loads(l)["data"]["request_id"] for l in lines)
+    t.eq(ids, ["std-0", "std-1", "std-2"], "--request-log -: the lines are on standard output after the ready lines")
+    t.check(srv.stdout_lines[:2] == [l for l in srv.stdout_lines if l.startswith("junction: serving")],
+            "--request-log -: the ready lines come first", repr(srv.stdout_lines[:4]))
+    t.check_sanitizer_reports(srv)
+    srv.kill()
+
+
 def main(t):
     with t.case("masking, redacted ports, tokens"):
         test_masking_and_tokens(t)
     with t.case("rotation under concurrent load"):
         test_rotation_under_load(t)
+    with t.case("standard output"):
+        test_stdout(t)
     with t.case("sampling and a bad redaction file"):
         test_sample_and_bad_config(t)
 
