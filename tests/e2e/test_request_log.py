@@ -7,6 +7,8 @@
   REST v2), a Luhn-invalid digit run is left alone, a redacted port's value appears nowhere in the file;
 - with --client-token-file on and calls carrying the token (gRPC metadata and HTTP Authorization), the token appears
   nowhere in the log;
+- the OpenAI-compatible door on an `openai` remote that needs an API key: door openai-chat, and neither the key nor
+  the caller's token is in the log;
 - rotation under concurrent load: 8 threads x 100 calls with --request-log-max-bytes 4096: every request id exactly
   once across FILE and FILE.1 .. FILE.K, and junction_request_log_dropped_total is 0;
 - --request-log - writes the lines to standard output, after the ready lines;
@@ -246,6 +248,43 @@ def test_stdout(t):
     srv.kill()
 
 
+def test_openai_door(t):
+    """The OpenAI-compatible door on an `openai` remote that needs an API key: the line names the door, and neither
+    the upstream's key nor the caller's token is in the log."""
+    import remote_util as ru
+    up_key = "sk-upstream-5c1e9a7d3b"
+    up = ru.Process([harness.PYTHON, os.path.join(os.path.dirname(os.path.abspath(__file__)), "openai_upstream.py"),
+                     "--port", "0", "--api-key", up_key], t.workdir).start()
+    t.helpers = getattr(t, "helpers", []) + [up]
+    keyfile = write(os.path.join(t.workdir, "upstream.key"), up_key + "\n")
+    remotes = write(os.path.join(t.workdir, "openai-remotes.json"), json.dumps([
+        {"name": "chat", "endpoint": "http://%s/v1" % up.address, "protocol": "openai", "model": "test-chat",
+         "options": {"api_key_file": keyfile}}]))
+    log = os.path.join(t.workdir, "openai.jsonl")
+    tok = write(os.path.join(t.workdir, "client2.token"), TOKEN + "\n")
+    srv = t.start_server(["--http-port", "any", "--remotes", remotes, "--request-log", log,
+                          "--request-log-payloads", "--client-token-file", tok])
+    url = "http://%s/openai/v1/chat/completions" % srv.http_address
+    answer = curl_json(t, url, {"model": "chat", "messages": [{"role": "user", "content": "hello there"}]}, TOKEN)
+    t.check(bool(answer and answer.get("choices")), "openai chat answered", repr(answer)[:300])
+    missing = curl_json(t, url, {"model": "nope", "messages": [{"role": "user", "content": "hi"}]}, TOKEN)
+    t.check(bool(missing and missing.get("error")), "openai chat on an unknown model fails", repr(missing)[:300])
+    t.check(wait_lines(srv, 2), "two lines written")
+    lines, _ = read_log(log)
+    doors = sorted(l["data"].get("door") for l in lines)
+    t.eq(doors, ["openai-chat", "openai-chat"], "the lines name the door openai-chat")
+    ok = [l["data"] for l in lines if l["data"].get("model") == "chat"]
+    t.check(ok and ok[0]["status"]["code"] == "OK" and ok[0].get("request_bytes", 0) > 0,
+            "the chat call: OK, with its request size", repr(ok)[:400])
+    failed = [l["data"] for l in lines if l["data"].get("model") == "nope"]
+    t.check(failed and failed[0]["status"]["code"] == "NOT_FOUND", "the unknown model is logged NOT_FOUND",
+            repr(failed)[:400])
+    text = whole_text(log)
+    for secret, what in ((up_key, "the upstream's API key"), (TOKEN, "the caller's token")):
+        t.check(secret not in text, "%s appears nowhere in the log" % what)
+    t.stop_server(srv)
+
+
 def main(t):
     with t.case("masking, redacted ports, tokens"):
         test_masking_and_tokens(t)
@@ -253,6 +292,8 @@ def main(t):
         test_rotation_under_load(t)
     with t.case("standard output"):
         test_stdout(t)
+    with t.case("the OpenAI door and API keys"):
+        test_openai_door(t)
     with t.case("sampling and a bad redaction file"):
         test_sample_and_bad_config(t)
 
