@@ -26,6 +26,8 @@
 #include "otlp_export.h"
 #include "pipeline.h"
 #include "queue_metrics.h"
+#include "redact.h"
+#include "request_log.h"
 #include "response_cache.h"
 #include "registry.h"
 #include "workpool.h"
@@ -103,6 +105,16 @@ static void serve_usage(FILE *to)
             "  --trace-sample-ratio X   share of calls arriving without a traceparent that are traced, 0-1 (default 1);\n"
             "                           a caller's traceparent decides for its calls (its sampled flag)\n"
             "  --trace-queue N          spans waiting for export before new ones are dropped (default 2048)\n"
+            "  --request-log FILE|-     one JSON line per finished request (CloudEvents envelope: model, version,\n"
+            "                           door, status, latency, sizes), appended to FILE or written to standard\n"
+            "                           output; README \"Request log and redaction\"\n"
+            "  --request-log-payloads   the lines include the inputs and outputs (masked as --redact says)\n"
+            "  --request-log-sample R   share of requests logged, 0..1 (default 1)\n"
+            "  --request-log-max-entry BYTES  longest line; payloads are cut to fit (default 65536, least 1024)\n"
+            "  --request-log-max-bytes N  rotate FILE when it would grow past N bytes (default 0 = never)\n"
+            "  --request-log-keep K     rotated files kept: FILE.1 .. FILE.K (default 5, 1-1000)\n"
+            "  --redact FILE            redaction rules for the request log (JSON: {\"ports\": [...], \"patterns\":\n"
+            "                           [\"email\", \"phone\", \"card\", \"iban\"], \"regex\": [...]})\n"
             "  -h, --help               this text\n"
             "\n"
             "When ready it prints 'junction: serving HTTP on HOST:PORT' (when HTTP is on), then\n"
@@ -159,6 +171,8 @@ typedef struct serve_config {
     size_t cache_bytes;                              /* --cache-mb; 0 = no cache */
     jn_fetch_options fetch;                          /* --fetch-allow, --fetch-max-bytes, --fetch-timeout-ms */
     jn_otlp_options otlp;                            /* endpoint NULL: no tracing */
+    jn_request_log_options request_log;              /* --request-log*: on when its path is set */
+    const char *redact_file;                         /* --redact */
 } serve_config;
 
 /* What a running broker is made of; torn down in reverse by serve_teardown (every field may be NULL/empty). */
@@ -168,6 +182,8 @@ typedef struct serve_parts {
     jn_remotes *remotes;
     jn_response_cache *cache; /* --cache-mb */
     jn_queue_metrics *queues; /* /metrics: per-model queue depth and bounds */
+    jn_redact *redact;        /* --redact */
+    jn_request_log *request_log; /* --request-log */
     jn_model_records models; /* Admin.LoadModel / UnloadModel and the "model" record kind */
     jn_control control;      /* Admin changes: persisted when there is a state directory or a cluster */
     jn_state *state;
@@ -222,6 +238,13 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_OTLP_SERVICE,
         O_TRACE_RATIO,
         O_TRACE_QUEUE,
+        O_REQUEST_LOG,
+        O_REQUEST_LOG_PAYLOADS,
+        O_REQUEST_LOG_SAMPLE,
+        O_REQUEST_LOG_MAX_ENTRY,
+        O_REQUEST_LOG_MAX_BYTES,
+        O_REQUEST_LOG_KEEP,
+        O_REDACT,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -262,6 +285,13 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         {"otlp-service-name", required_argument, NULL, O_OTLP_SERVICE},
         {"trace-sample-ratio", required_argument, NULL, O_TRACE_RATIO},
         {"trace-queue", required_argument, NULL, O_TRACE_QUEUE},
+        {"request-log", required_argument, NULL, O_REQUEST_LOG},
+        {"request-log-payloads", no_argument, NULL, O_REQUEST_LOG_PAYLOADS},
+        {"request-log-sample", required_argument, NULL, O_REQUEST_LOG_SAMPLE},
+        {"request-log-max-entry", required_argument, NULL, O_REQUEST_LOG_MAX_ENTRY},
+        {"request-log-max-bytes", required_argument, NULL, O_REQUEST_LOG_MAX_BYTES},
+        {"request-log-keep", required_argument, NULL, O_REQUEST_LOG_KEEP},
+        {"redact", required_argument, NULL, O_REDACT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -272,6 +302,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
     cfg->http_port = JN_DEFAULT_HTTP_PORT;
     cfg->state_dir = JN_DEFAULT_STATE_DIR;
     cfg->http_max_body = (size_t)64 << 20;
+    jn_request_log_options_default(&cfg->request_log);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->http_threads = cores < 1 ? 2 : cores > 64 ? 64 : (int)cores;
     cfg->otlp.sample_ratio = 1.0;
@@ -471,6 +502,38 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
                 return bad_value("--trace-queue", optarg, "a span count (1-1000000)");
             cfg->otlp.queue_spans = (size_t)v;
             break;
+        case O_REQUEST_LOG:
+            cfg->request_log.path = optarg;
+            break;
+        case O_REQUEST_LOG_PAYLOADS:
+            cfg->request_log.payloads = true;
+            break;
+        case O_REQUEST_LOG_SAMPLE: {
+            char *end;
+            double d = strtod(optarg, &end);
+            if (end == optarg || *end || !(d >= 0 && d <= 1))
+                return bad_value("--request-log-sample", optarg, "a ratio (0-1)");
+            cfg->request_log.sample = d;
+            break;
+        }
+        case O_REQUEST_LOG_MAX_ENTRY:
+            if (!parse_int(optarg, JN_REQUEST_LOG_MIN_MAX_ENTRY, 64L << 20, &v))
+                return bad_value("--request-log-max-entry", optarg, "a size in bytes (1024-67108864)");
+            cfg->request_log.max_entry = (size_t)v;
+            break;
+        case O_REQUEST_LOG_MAX_BYTES:
+            if (!parse_int(optarg, 0, LONG_MAX, &v))
+                return bad_value("--request-log-max-bytes", optarg, "a size in bytes (0 = no rotation)");
+            cfg->request_log.max_bytes = (uint64_t)v;
+            break;
+        case O_REQUEST_LOG_KEEP:
+            if (!parse_int(optarg, 1, 1000, &v))
+                return bad_value("--request-log-keep", optarg, "a count of files (1-1000)");
+            cfg->request_log.keep = (int)v;
+            break;
+        case O_REDACT:
+            cfg->redact_file = optarg;
+            break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
             serve_usage(stderr);
@@ -480,6 +543,11 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
             serve_usage(stderr);
             return JN_CLI_EXIT_USAGE;
         }
+    }
+    if (!cfg->request_log.path && (cfg->redact_file || cfg->request_log.payloads)) {
+        fprintf(stderr, "junction serve: %s only applies to the request log: add --request-log FILE\n",
+                cfg->redact_file ? "--redact" : "--request-log-payloads");
+        return JN_CLI_EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "junction serve: unexpected argument '%s'\n\n", argv[optind]);
@@ -629,6 +697,31 @@ static int open_store(const serve_config *cfg, serve_parts *p, jn_err *err)
     return 0;
 }
 
+/* The redaction rules and the request log (--redact, --request-log), before the doors that write to it. 0, or the
+ * exit status after a message naming the file and the field. */
+static int open_request_log(serve_config *cfg, serve_parts *p, jn_err *err)
+{
+    if (!cfg->request_log.path)
+        return 0;
+    if (cfg->redact_file && !(p->redact = jn_redact_load_file(cfg->redact_file, err))) {
+        fprintf(stderr, "junction serve: --redact %s\n", err->msg);
+        return JN_CLI_EXIT_USAGE;
+    }
+    char host[256] = "", source[300];
+    if (gethostname(host, sizeof host - 1) != 0 || !*host)
+        snprintf(host, sizeof host, "%s", cfg->opt.host);
+    snprintf(source, sizeof source, "junction/%s", host);
+    cfg->request_log.source = source; /* copied by the log */
+    cfg->request_log.redact = p->redact;
+    p->request_log = jn_request_log_open(&cfg->request_log, err);
+    cfg->request_log.source = NULL; /* this frame's */
+    if (!p->request_log) {
+        fprintf(stderr, "junction serve: %s\n", err->msg);
+        return JN_CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* The REST front end (when --http-port is not 0), with its own worker pool (the gRPC server's is private to it) of
  * the same size. 0, or JN_CLI_EXIT_FAIL after a message. */
 static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
@@ -652,7 +745,7 @@ static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
     jn_http_router_set_models(p->router, &p->models);
     jn_http_router_set_fetch(p->router, p->fetch);
     jn_dispatch_limits limits = {cfg->opt.max_inflight, (size_t)cfg->opt.max_queue, (size_t)cfg->opt.max_model_queue,
-                                 p->cache};
+                                 p->cache, p->request_log};
     jn_http_router_set_limits(p->router, &limits);
     jn_http_server_options hopt;
     jn_http_server_options_default(&hopt);
@@ -678,6 +771,7 @@ static int start_grpc(const serve_config *cfg, serve_parts *p, jn_err *err)
     opt.control = &p->control;
     opt.models = &p->models;
     opt.cache = p->cache;
+    opt.request_log = p->request_log;
     opt.remotes = p->remotes;
     if (!(p->server = jn_server_start(&opt, p->reg, err))) {
         fprintf(stderr, "junction serve: %s\n", err->msg);
@@ -717,6 +811,8 @@ static void serve_teardown(serve_parts *p)
     jn_auth_clear(&p->auth);
     jn_response_cache_destroy(p->cache); /* after every call that could use it */
     jn_fetcher_destroy(p->fetch);        /* after the pools whose calls fetch */
+    jn_request_log_close(p->request_log); /* likewise; writes out what is queued */
+    jn_redact_free(p->redact);
 }
 
 int jn_cmd_serve(int argc, char **argv)
@@ -755,7 +851,8 @@ int jn_cmd_serve(int argc, char **argv)
         return JN_CLI_EXIT_FAIL;
     }
     if (!(status = load_served(&cfg, &p, &err)) && !(status = open_store(&cfg, &p, &err)) &&
-        !(status = start_http(&cfg, &p, &err)) && !(status = start_grpc(&cfg, &p, &err))) {
+        !(status = open_request_log(&cfg, &p, &err)) && !(status = start_http(&cfg, &p, &err)) &&
+        !(status = start_grpc(&cfg, &p, &err))) {
         if (p.http)
             printf("junction: serving HTTP on %s:%d\n", cfg.opt.host, jn_http_server_port(p.http));
         printf("junction: serving gRPC on %s:%d\n", cfg.opt.host, jn_server_port(p.server));

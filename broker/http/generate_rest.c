@@ -235,6 +235,8 @@ void jn_generate_handle(const jn_llm_env *env, jn_http_request *req, const char 
     g->finished_arg = arg;
     jn_call_init(&g->call, env->dispatch, stream ? &stream_decode_ops : &unary_decode_ops, g);
     g->call.cancelled = &g->cancelled;
+    g->call.door_name = stream ? "rest-generate-stream" : "rest-generate"; /* the request log's */
+    g->call.request_bytes = req->body_len;
     g->call.run_here = !stream && req->body_len < ((size_t)64 << 10);
     jn__http_trace_begin(&g->call, req, "generate");
     if (stream)

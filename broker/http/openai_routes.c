@@ -464,6 +464,11 @@ static int start_call_n(oai_call *oc, jn_oai_error *e)
     jn_call_init(c, oc->env->dispatch, stream ? &stream_ops : &unary_ops, oc);
     c->cancelled = &oc->cancelled;
     jn__http_trace_begin(c, oc->req, "openai");
+    /* The request log's door (one line per choice's call) and the body's size. */
+    static const char *const doors[] = {[JN_OAI_CHAT] = "openai-chat", [JN_OAI_COMPLETIONS] = "openai-completions",
+                                        [JN_OAI_EMBEDDINGS] = "openai-embeddings"};
+    c->door_name = doors[oc->kind];
+    c->request_bytes = oc->req->body_len;
     int rc = jn_dispatch_admit(c);
     if (!rc)
         rc = jn_dispatch_resolve(c, oc->r.model, "");

@@ -27,6 +27,7 @@ static int job_partial(jn_call *c, jn_tensor_list *partial, jn_err *err)
     jn_tensor_list_clear(partial);
     if (!bb)
         return err && err->code ? err->code : JN_ENOMEM;
+    c->response_bytes += grpc_byte_buffer_length(bb); /* before the stream takes it */
     if (job->on_partial(job, bb))
         return jn_err_set(err, JN_ECANCELLED, "model '%s': the stream ended", c->req.model);
     return 0;
@@ -56,6 +57,7 @@ jn_infer_job *jn_infer_job_create(jn_server *s, const jn_infer_proto *proto, voi
     job->call.cancelled = cancelled;
     job->call.run_here = true; /* a pump runs inline engines and starts asynchronous ones */
     job->call.req.deadline_ns = deadline_ns;
+    job->call.door_name = on_partial ? proto->stream_door : proto->door;
     job->server = s;
     job->proto = proto;
     job->state = NULL;
@@ -111,6 +113,7 @@ static void trace_begin(jn_infer_job *job)
 void jn_infer_job_run(jn_infer_job *job, grpc_byte_buffer *bb)
 {
     jn_call *c = &job->call;
+    c->request_bytes = bb ? grpc_byte_buffer_length(bb) : 0; /* NULL: a unary call that ended before its message */
     if (!jn_dispatch_admit(c)) { /* load shedding in all: refused before even decoding */
         int64_t deadline = c->req.deadline_ns;
         c->rc = job->proto->decode(bb, &c->req, &job->state, &c->err);
@@ -134,6 +137,8 @@ grpc_byte_buffer *jn_infer_job_encode(jn_infer_job *job, bool in_stream)
     }
     if (!bb && in_stream)
         bb = job->proto->encode_stream_error(&c->req, &c->err);
+    if (bb)
+        c->response_bytes += grpc_byte_buffer_length(bb);
     jn_call_finish(c); /* rc and err stay for a unary failure's status */
     return bb;
 }
