@@ -41,6 +41,9 @@ TEXT = ("write to bob.smith@example.com or call +1 555-123-4567; card 4111 1111 
 RAW = ["bob.smith@example.com", "555-123-4567", "4111 1111 1111 1111"]
 
 
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
 def write(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -110,7 +113,7 @@ def test_masking_and_tokens(t):
                values=[text_value("text", TEXT)]), metadata=md)
     t.check(r is not None, "v1 Infer spam-text answered")
     t.call("v1 Infer identity", stub.Infer, infer_request("identity", np.array([[1.5, 2.5]], "f4"), id="v1-id"),
-           metadata=md)
+           metadata=md + [("traceparent", "00-%s-00f067aa0ba902b7-01" % TRACE_ID)])
     t.call("v2 ModelInfer identity", srv.v2().ModelInfer, v2_request("identity", np.array([[3.0]], "f4"),
            id="v2-id"), metadata=md)
     try:
@@ -151,6 +154,8 @@ def test_masking_and_tokens(t):
     t.check(v1.get("request_bytes", 0) > 0 and v1.get("response_bytes", 0) > 0 and v1.get("latency_us", -1) >= 0,
             "v1 line: sizes and latency", repr(v1))
     t.eq(v1.get("inputs", [{}])[0].get("values"), [1.5, 2.5], "v1 line: the FP32 input's values")
+    t.eq(v1.get("traceid"), TRACE_ID, "v1 line: the caller's trace id (traceparent metadata)")
+    t.check("traceid" not in by_id.get("v2-id", {}).get("data", {}), "a call without a trace has no traceid field")
     t.eq(by_id.get("v2-id", {}).get("data", {}).get("door"), "grpc-v2", "v2 line: door grpc-v2")
     miss = by_id.get("v1-missing", {}).get("data", {})
     t.eq((miss.get("model"), miss.get("status")), ("no-such-model", {"code": "NOT_FOUND", "number": 5}),
