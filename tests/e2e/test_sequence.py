@@ -329,10 +329,10 @@ def check_limits(t, srv):
     unary_v1(srv, "acc_small", x, {"sequence_id": 1, "sequence_end": True})
     c = unary_v1(srv, "acc_small", x, {"sequence_id": 3, "sequence_start": True})
     t.check(isinstance(c, dict), "after sequence_end of one, a new one starts", repr(c))
-    # idle_timeout_ms 400: both dropped after a second of silence
-    time.sleep(1.5)
+    # idle_timeout_ms 1500: both dropped after 3.5 s of silence
+    time.sleep(3.5)
     got = unary_v1(srv, "acc_small", x, {"sequence_id": 3})
-    t.check(isinstance(got, str) and got.startswith("INVALID_ARGUMENT") and "idle_timeout_ms 400" in got,
+    t.check(isinstance(got, str) and got.startswith("INVALID_ARGUMENT") and "idle_timeout_ms 1500" in got,
             "idle longer than idle_timeout_ms: the sequence was dropped", got)
     # the sweeper freed both places: two streams at once, then closed streams free theirs
     ok = all(isinstance(stream_v1(srv, "acc_small", [x, x])[1], dict) for _ in range(5))
@@ -406,10 +406,22 @@ def main(t):
     write_json(os.path.join(mdir, "acc", "config.json"), {"sequence": ACC_SEQ})
     write_json(os.path.join(mdir, "lstm", "config.json"), {"sequence": LSTM_SEQ})
     write_json(os.path.join(mdir, "acc_small", "config.json"),
-               {"sequence": dict(ACC_SEQ, max_sequences=2, idle_timeout_ms=400)})
-    srv = t.start_server(["--models", mdir, "--http-port", "any"])
+               {"sequence": dict(ACC_SEQ, max_sequences=2, idle_timeout_ms=1500)})
+    pipes = os.path.join(workdir, "pipes")
+    write_json(os.path.join(pipes, "acc_pipe.json"), {
+        "name": "acc_pipe", "inputs": [{"name": "x", "kind": "TENSOR", "datatype": "FP32", "shape": [1, 4]}],
+        "steps": [{"id": "a", "model": "acc", "inputs": {"x": "x"}}],
+        "outputs": [{"name": "y", "from": "a.y"}]})
+    srv = t.start_server(["--models", mdir, "--pipelines", pipes, "--http-port", "any"])
     with t.case("metadata"):
         check_metadata(t, srv)
+    with t.case("pipeline"):
+        x = chunks(9, 1, (1, 4))[0]
+        one = ort_reference(t, models["acc"], [{"x": x}], [["state", "stateN"]],
+                            {"state": np.zeros((1, 4), np.float32)}, ["y"])
+        got = [unary_v1(srv, "acc_pipe", x, {}) for _ in range(2)]
+        t.check(not compare(got, one * 2, ["y"]), "a pipeline typed on the public signature (x only) runs the "
+                "stateful model from its initial state", compare(got, one * 2, ["y"]))
     with t.case("streams"):
         check_streams(t, srv, models)
     with t.case("unary"):
