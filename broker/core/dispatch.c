@@ -182,6 +182,8 @@ static int seq_join(jn_call *c, bool *parked)
     jn_seq_table *t = jn_sequence_table(c->engine);
     if (!t)
         return 0;
+    /* Before joining: once parked, the call may be handed over, run and freed on another thread at once. */
+    leave(c);
     return jn_seq_join(t, &c->req.params, c->seq_scope, c, &c->seq, parked, &c->err);
 }
 
@@ -406,10 +408,8 @@ void jn_dispatch(jn_call *c)
             complete(c, rc);
             return;
         }
-        if (parked) {
-            leave(c);
-            return; /* placed again when the call before it in its sequence is done */
-        }
+        if (parked)
+            return; /* placed again when the call before it in its sequence is done (it may be already) */
     }
     place(c);
 }
