@@ -428,6 +428,20 @@ def main(t):
         check_unary(t, srv, models)
     with t.case("limits"):
         check_limits(t, srv)
+    with t.case("reload"):
+        x = np.ones((1, 4), np.float32)
+        got = unary_v1(srv, "acc", x, {"sequence_id": 77, "sequence_start": True})
+        t.call("RepositoryModelLoad acc (the repository's config.json again)", srv.v2().RepositoryModelLoad,
+               pb.v2.RepositoryModelLoadRequest(model_name="acc"))
+        md = t.call("metadata after the load", srv.v2().ModelMetadata, pb.v2.ModelMetadataRequest(name="acc"))
+        t.check(md is not None and [i.name for i in md.inputs] == ["x"], "a reloaded stateful model keeps its "
+                "public signature")
+        got = unary_v1(srv, "acc", x, {"sequence_id": 77})
+        t.check(isinstance(got, str) and got.startswith("INVALID_ARGUMENT"), "a reloaded model starts with no "
+                "sequences (the old entry's went with it)", repr(got))
+        s2 = stream_v1(srv, "acc", [x, x], outputs=["stateN"])
+        t.check(isinstance(s2[1], dict) and np.array_equal(s2[1]["stateN"], 2 * x), "streams carry state on the "
+                "reloaded model", repr(s2))
     t.check_sanitizer_reports(srv)
     t.stop_server(srv)
     with t.case("bad configs"):
