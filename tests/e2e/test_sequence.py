@@ -329,6 +329,14 @@ def check_limits(t, srv):
     unary_v1(srv, "acc_small", x, {"sequence_id": 1, "sequence_end": True})
     c = unary_v1(srv, "acc_small", x, {"sequence_id": 3, "sequence_start": True})
     t.check(isinstance(c, dict), "after sequence_end of one, a new one starts", repr(c))
+    import urllib.request
+    with urllib.request.urlopen("http://%s/metrics" % srv.http_address, timeout=TIMEOUT) as r:
+        text = r.read().decode()
+    t.check('junction_model_sequences{model="acc_small",version="1"} 2' in text and
+            'junction_model_sequences_limit{model="acc_small",version="1"} 2' in text and
+            'junction_model_sequences{model="plain"' not in text,
+            "/metrics: junction_model_sequences and _limit of a stateful model (none for a stateless one)",
+            "\n".join(ln for ln in text.splitlines() if "sequences" in ln))
     # idle_timeout_ms 1500: both dropped after 3.5 s of silence
     time.sleep(3.5)
     got = unary_v1(srv, "acc_small", x, {"sequence_id": 3})
