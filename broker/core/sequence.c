@@ -465,16 +465,14 @@ int jn_seq_run(jn_seq_slot *slot, const jn_infer_ctx *ctx, const jn_tensor_list 
         rc = !x ? (err->code ? err->code : JN_ENOMEM) : jn_tensor_list_push(&in, x);
     }
     /* What the caller asked for (none: the public outputs), then the state outputs it did not ask for. */
-    const char *names[64];
-    size_t n = 0, asked = 0;
-    if (ctx->n_outputs) {
-        for (size_t i = 0; i < ctx->n_outputs && n < 56; i++)
-            names[n++] = ctx->outputs[i];
-    } else {
-        for (size_t i = 0; i < t->engine->sig.n_outputs && n < 56; i++)
-            names[n++] = t->engine->sig.outputs[i].name;
+    size_t asked = ctx->n_outputs ? ctx->n_outputs : t->engine->sig.n_outputs, n = 0;
+    const char **names = malloc((asked + cfg->n_state) * sizeof *names);
+    if (!names) {
+        jn_tensor_list_clear(&in);
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
-    asked = n;
+    for (size_t i = 0; i < asked; i++)
+        names[n++] = ctx->n_outputs ? ctx->outputs[i] : t->engine->sig.outputs[i].name;
     for (size_t i = 0; i < cfg->n_state; i++) {
         bool there = false;
         for (size_t k = 0; k < asked; k++)
@@ -490,6 +488,7 @@ int jn_seq_run(jn_seq_slot *slot, const jn_infer_ctx *ctx, const jn_tensor_list 
     if (!rc)
         rc = jn_exec_engine(t->inner, &c2, &in, &produced, err);
     jn_tensor_list_clear(&in);
+    free(names);
     /* The new state, checked against the input it feeds (a model whose state changes shape is refused). */
     jn_tensor *fresh[JN_MAX_SEQUENCE_STATES] = {0};
     for (size_t i = 0; i < cfg->n_state && !rc; i++) {
