@@ -447,12 +447,14 @@ int jn_seq_run(jn_seq_slot *slot, const jn_infer_ctx *ctx, const jn_tensor_list 
     jn_seq_table *t = slot->table;
     jn_seq *s = slot->seq;
     const jn_sequence_config *cfg = &t->cfg;
-    if (slot->start) /* starts again from the initial value */
+    if (slot->start) { /* starts again from the initial value (once: a call may run several steps) */
         for (size_t i = 0; i < cfg->n_state; i++)
             if (s->state[i]) {
                 jn_tensor_free(s->state[i]);
                 s->state[i] = NULL;
             }
+        slot->start = false;
+    }
     int rc = 0;
     jn_tensor_list in;
     jn_tensor_list_init(&in);

@@ -82,7 +82,8 @@ size_t jn_seq_table_sweep(jn_seq_table *t);
  * naming the model. */
 int jn_seq_join(jn_seq_table *t, const jn_params *params, jn_seq_scope *scope, void *waiter, jn_seq_slot *slot,
                 bool *parked, jn_err *err);
-/* Runs the wrapped engine for the call holding `slot`: the state inputs added, the state outputs kept, `outputs`
+/* Runs the wrapped engine for the call holding `slot` (a call may run it several times: simple JSON instances, each a
+ * step; sequence_start applies to the first): the state inputs added, the state outputs kept, `outputs`
  * getting what the caller asked for (`ctx->outputs`, none = the sequence engine's signature). As jn_exec_engine. */
 int jn_seq_run(jn_seq_slot *slot, const jn_infer_ctx *ctx, const jn_tensor_list *inputs, jn_tensor_list *outputs,
                jn_err *err);

@@ -314,6 +314,21 @@ def check_unary(t, srv, models):
         got.append(o.arrays if o.ok else "%s %s" % (o.code, o.message))
     t.check(not compare(got, ref, ["y"]), "v2 REST and simple JSON alternating on one sequence_id: equal ORT",
             compare(got, ref, ["y"]))
+    # simple JSON "instances": consecutive steps of the call's sequence
+    status, j = doors.http_post(srv, "/v1/models/acc:predict", {
+        "instances": [{"x": x.tolist()} for x in xs[:3]],
+        "parameters": {"sequence_id": "inst", "sequence_start": True, "sequence_end": True}})
+    got = [{"y": np.asarray(p["y"], np.float32)} for p in j.get("predictions", [])] if status == 200 else [repr(j)]
+    t.check(not compare(got, ref[:3], ["y"]), "simple JSON instances are consecutive steps of the sequence",
+            compare(got, ref[:3], ["y"]))
+    # a stream's request with sequence_id joins that sequence; a unary call goes on from where the stream left it
+    resps = list(srv.broker().InferStream(iter([
+        v1_req("acc", x, id=str(i), params={"sequence_id": 555, "sequence_start": i == 0})
+        for i, x in enumerate(xs[:3])]), timeout=TIMEOUT))
+    got = unary_v1(srv, "acc", xs[3], {"sequence_id": 555, "sequence_end": True})
+    t.check(len(resps) == 3 and not compare([got], ref[3:4], ["y"]),
+            "a stream's requests with sequence_id belong to that sequence (a unary call continues it)",
+            compare([got], ref[3:4], ["y"]))
 
 
 def check_limits(t, srv):
