@@ -265,8 +265,9 @@ static int parse_whole(json_t *obj, const char *where, jn_model_config *out, jn_
     json_t *v;
     json_object_foreach(obj, key, v) {
         if (!jn_model_config_key(key))
-            return jn_err_set(err, JN_EINVAL, "%s: '%s' is not a field (dynamic_batching, instances, response_cache, sequence)",
-                              where, key);
+            return jn_err_set(err, JN_EINVAL,
+                              "%s: '%s' is not a field (dynamic_batching, instances, response_cache, sequence)", where,
+                              key);
     }
     return jn_model_config_parse(obj, where, out, err);
 }
@@ -333,6 +334,12 @@ static int check_sequence(const jn_model_config *cfg, const jn_engine *e, jn_err
                                   "model '%s': sequence.state[%zu].input '%s' (%s): the state input needs a fixed "
                                   "shape (its initial value is made from it)",
                                   e->name, i, st->input, jn_format_type(a, sizeof a, in->dtype, in->ndim, in->shape));
+        if (st->n_initial && in->dtype != JN_DTYPE_FP32 && in->dtype != JN_DTYPE_FP64 && in->dtype != JN_DTYPE_INT32 &&
+            in->dtype != JN_DTYPE_INT64)
+            return jn_err_set(err, JN_EINVAL,
+                              "model '%s': sequence.state[%zu].initial: a list of numbers needs an FP32, FP64, INT32 "
+                              "or INT64 input ('%s' is %s); use \"zeros\"",
+                              e->name, i, st->input, jn_dtype_name(in->dtype));
         int64_t n = jn_shape_element_count(in->ndim, in->shape);
         if (st->n_initial > 1 && (int64_t)st->n_initial != n)
             return jn_err_set(err, JN_EINVAL,

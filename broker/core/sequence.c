@@ -424,9 +424,8 @@ static jn_tensor *initial_state(const jn_seq_table *t, size_t i, jn_err *err)
         case JN_DTYPE_INT64: ((int64_t *)x->data)[k] = (int64_t)v; break;
         default:
             jn_tensor_free(x);
-            jn_err_set(err, JN_EINVAL, "model '%s': sequence.state[%zu].initial: a literal initial value needs an FP32, "
-                                       "FP64, INT32 or INT64 input ('%s' is %s); use \"zeros\"",
-                       t->engine->name, i, st->input, jn_dtype_name(port->dtype));
+            jn_err_set(err, JN_EINTERNAL, "model '%s': sequence.state[%zu].initial: no literal for a %s input",
+                       t->engine->name, i, jn_dtype_name(port->dtype)); /* refused at load (model_config.c) */
             return NULL;
         }
     }

@@ -137,11 +137,22 @@ static void test_order_and_state(void)
         JN_CHECK(next == (i < 4 ? (void *)&handles[i + 1] : NULL));
     }
     JN_CHECK_INT_OP(jn_seq_table_count(t), ==, 1);
+    /* sequence_start restarts once per call: a call running two steps carries the state between them */
+    jn_params_set_bool(&p, "sequence_start", true);
+    JN_CHECK_INT_OP(join(t, &p, NULL, NULL, &slots[0], &parked, &err), ==, 0);
+    JN_CHECK(run_one(&slots[0], 1, NULL) == 5 && run_one(&slots[0], 1, NULL) == 6);
+    jn_seq_leave(&slots[0]);
+    jn_params_clear(&p);
+    jn_params_init(&p);
+    jn_params_set_int(&p, "sequence_id", 42);
+    JN_CHECK_INT_OP(join(t, &p, NULL, NULL, &slots[0], &parked, &err), ==, 0);
+    JN_CHECK(run_one(&slots[0], 3, NULL) == 7);
+    jn_seq_leave(&slots[0]);
     /* sequence_end: gone after the call */
     jn_params_set_bool(&p, "sequence_end", true);
     JN_CHECK_INT_OP(join(t, &p, NULL, NULL, &slots[0], &parked, &err), ==, 0);
     float st = 0;
-    JN_CHECK(run_one(&slots[0], 2, &st) == 10 && st == 12);
+    JN_CHECK(run_one(&slots[0], 2, &st) == 10 && st == 12); /* 5 + 1 + 1 + 3 */
     jn_seq_leave(&slots[0]);
     JN_CHECK_INT_OP(jn_seq_table_count(t), ==, 0);
     jn_params_clear(&p);
