@@ -467,6 +467,17 @@ def main(t):
                 "reloaded model", repr(s2))
     t.check_sanitizer_reports(srv)
     t.stop_server(srv)
+    with t.case("--model-config"):
+        cfg = write_json(os.path.join(workdir, "plain_seq.json"), {"sequence": ACC_SEQ})
+        srv = t.start_server(["--models", mdir, "--model-config", "plain=" + cfg])
+        md = t.call("metadata of plain", srv.v2().ModelMetadata, pb.v2.ModelMetadataRequest(name="plain"))
+        t.check(md is not None and [i.name for i in md.inputs] == ["x"], "--model-config makes a repository model "
+                "stateful: its state input is hidden")
+        x = np.ones((1, 4), np.float32)
+        s3 = stream_v1(srv, "plain", [x, x, x], outputs=["stateN"])
+        t.check(isinstance(s3[2], dict) and np.array_equal(s3[2]["stateN"], 3 * x), "and a stream carries its state",
+                repr(s3))
+        t.stop_server(srv)
     with t.case("bad configs"):
         check_bad_configs(t, workdir, models)
 
