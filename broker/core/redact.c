@@ -2,6 +2,7 @@
  * detectors are small scanners rather than regular expressions because each needs a check an expression cannot make
  * (Luhn, mod-97, digit counts across separators); user expressions go to regcomp(3). */
 #include "redact.h"
+#include "grow.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -339,18 +340,12 @@ static void put(sbuf *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    char *p = jn_grow(b->p, &b->cap, b->len + n + 1, 64);
+    if (!p) {
+        b->failed = true;
+        return;
     }
+    b->p = p;
     if (n)
         memcpy(b->p + b->len, s, n);
     b->len += n;

@@ -23,6 +23,7 @@
 #include "half.h"
 #include "metrics.h"
 #include "signature.h"
+#include "grow.h"
 
 #define QUEUE_BYTES ((size_t)64 << 20)
 #define FIELD_MAX 256      /* model, version, request id: bytes written at most */
@@ -85,18 +86,12 @@ static bool grow(lbuf *b, size_t n)
 {
     if (b->failed)
         return false;
-    if (b->len + n + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 512;
-    while (cap < b->len + n + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
+    char *p = jn_grow(b->p, &b->cap, b->len + n + 1, 512);
     if (!p) {
         b->failed = true;
         return false;
     }
     b->p = p;
-    b->cap = cap;
     return true;
 }
 

@@ -11,6 +11,7 @@
 
 #include "base64.h"
 #include "openai.h"
+#include "grow.h"
 
 int jn_oai_error_set(jn_oai_error *e, int status, const char *param, const char *fmt, ...)
 {
@@ -339,18 +340,12 @@ static void tb_add(text_buf *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    char *p = jn_grow(b->p, &b->cap, b->len + n + 1, 256);
+    if (!p) {
+        b->failed = true;
+        return;
     }
+    b->p = p;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';

@@ -11,6 +11,7 @@
 
 #include "engine.h" /* jn_now_ns */
 #include "trace.h"
+#include "grow.h"
 
 struct jn_http_transfer {
     jn_http_client *c;
@@ -144,19 +145,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
         pthread_mutex_unlock(&t->mu);
         return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
     }
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *b = realloc(t->buf, cap);
-        if (!b) {
-            t->failed_alloc = true;
-            pthread_mutex_unlock(&t->mu);
-            return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
-        }
-        t->buf = b;
-        t->cap = cap;
+    char *b = jn_grow(t->buf, &t->cap, t->len + n + 1, 4096);
+    if (!b) {
+        t->failed_alloc = true;
+        pthread_mutex_unlock(&t->mu);
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
     }
+    t->buf = b;
     memcpy(t->buf + t->len, data, n);
     t->len += n;
     t->buf[t->len] = '\0';
@@ -378,19 +373,12 @@ int jn_http_next(jn_http_transfer *t, const atomic_int *cancelled, char **out, s
     pthread_mutex_lock(&t->mu);
     for (;;) {
         if (t->len) {
-            size_t need = *out_len + t->len + 1;
-            if (need > *out_cap) {
-                size_t cap = *out_cap ? *out_cap : 4096;
-                while (cap < need)
-                    cap *= 2;
-                char *b = realloc(*out, cap);
-                if (!b) {
-                    pthread_mutex_unlock(&t->mu);
-                    return jn_err_set(err, JN_ENOMEM, "out of memory");
-                }
-                *out = b;
-                *out_cap = cap;
+            char *b = jn_grow(*out, out_cap, *out_len + t->len + 1, 4096);
+            if (!b) {
+                pthread_mutex_unlock(&t->mu);
+                return jn_err_set(err, JN_ENOMEM, "out of memory");
             }
+            *out = b;
             memcpy(*out + *out_len, t->buf, t->len);
             *out_len += t->len;
             (*out)[*out_len] = '\0';

@@ -33,6 +33,7 @@
 #include "../../broker/core/half.h"
 #include "../builtin.h"
 #include "template.h"
+#include "grow.h"
 
 #define TEMPLATE_PARAM "template"
 #define SYSTEM_PARAM "system"
@@ -46,16 +47,10 @@ typedef struct buf {
 
 static int put(buf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (!grown)
-            return JN_ENOMEM;
-        b->p = grown;
-        b->cap = cap;
-    }
+    char *grown = jn_grow(b->p, &b->cap, b->len + n + 1, 256);
+    if (!grown)
+        return JN_ENOMEM;
+    b->p = grown;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
