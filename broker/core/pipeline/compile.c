@@ -295,13 +295,24 @@ static int bind_step(pipe *p, size_t si, const jn_step_spec *ss, jn_err *err)
             return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
     for (size_t k = 0; k < sig->n_inputs; k++) {
-        if (!st->ins[k].port) {
+        if (!st->ins[k].port && !sig->inputs[k].default_value) {
             char want[200];
             return jn_err_set(err, JN_EINVAL, "pipeline '%s': step '%s': input '%s' is not bound (expects %s)",
                               name, st->id, sig->inputs[k].name,
                               jn__port_type(want, sizeof want, &sig->inputs[k]));
         }
     }
+    /* An unbound input with a default (config.json "default") is left to the executor, which gives the default:
+     * the bound inputs close up so that every entry of st->ins has a source. */
+    size_t kept = 0;
+    for (size_t k = 0; k < sig->n_inputs; k++) {
+        if (!st->ins[k].port)
+            continue;
+        if (kept != k)
+            st->ins[kept] = st->ins[k];
+        kept++;
+    }
+    st->n_ins = kept;
     return 0;
 }
 
