@@ -199,7 +199,7 @@ static int read_config(const char *path, json_t **out, jn_err *err)
             json_decref(cfg);
             return jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and "
                                               "description are strings, inputs and outputs objects; dynamic_batching, "
-                                              "instances, response_cache say how it is served)", path, key);
+                                              "instances, response_cache, sequence say how it is served)", path, key);
         }
     }
     *out = cfg;
@@ -278,6 +278,12 @@ static jn_engine *load_engine(const char *path, const char *cfg_path, const char
     }
     json_t *outputs = cfg ? json_object_get(cfg, "outputs") : NULL;
     if (e && outputs && apply_output_config(e, outputs, cfg_path, err)) {
+        jn_engine_unref(e);
+        e = NULL;
+    }
+    /* "sequence": its ports checked here, so the message names the file (the registry wraps the engine). */
+    if (e && serving->sequence.enabled && jn_model_config_check(serving, e, err)) {
+        jn_err_prefix(err, "%s", cfg_path);
         jn_engine_unref(e);
         e = NULL;
     }

@@ -95,6 +95,14 @@ int jn_dispatch_resolve(jn_call *c, const char *model, const char *version)
 
 /* ---- running ---- */
 
+/* The call leaves the thread that called jn_dispatch (once). */
+static void leave(jn_call *c)
+{
+    if (c->ops->leaving && !c->left)
+        c->ops->leaving(c);
+    c->left = true;
+}
+
 static bool streams_to_caller(const jn_call *c)
 {
     return c->ops->partial && (c->engine->flags & JN_ENGINE_STREAMS);
@@ -144,6 +152,8 @@ static void cache_keep(jn_call *c)
     jn_metrics_cache(c->stats, false);
 }
 
+static void place(jn_call *c);
+
 static void complete(jn_call *c, int rc)
 {
     c->rc = rc;
@@ -152,7 +162,38 @@ static void complete(jn_call *c, int rc)
     if (c->t_started)
         c->t_computed = jn_now_ns();
     cache_keep(c);
+    jn_call *next = jn_seq_leave(&c->seq); /* the next call of its sequence holds it now */
     c->ops->done(c);
+    if (next) {
+        next->run_here = false; /* not on its arriving thread any more */
+        place(next);
+    }
+}
+
+/* A stateful model's call joins its sequence (sequence.h), once its request is decoded: 0 and *parked false to run
+ * now, *parked true when it waits behind its sequence's running call (jn_seq_leave of that one places it again), or
+ * the refusal (c->err set). */
+static int seq_join(jn_call *c, bool *parked)
+{
+    *parked = false;
+    if (c->seq_joined)
+        return 0;
+    c->seq_joined = true;
+    jn_seq_table *t = jn_sequence_table(c->engine);
+    if (!t)
+        return 0;
+    /* Before joining: once parked, the call may be handed over, run and freed on another thread at once. */
+    leave(c);
+    return jn_seq_join(t, &c->req.params, c->seq_scope, c, &c->seq, parked, &c->err);
+}
+
+/* The engine, for one execution of the call's request (a stateful model's through its sequence). */
+static int run_engine(jn_call *c, const jn_infer_ctx *ctx, const jn_tensor_list *inputs, jn_tensor_list *outputs,
+                      jn_err *err)
+{
+    if (c->seq.seq)
+        return jn_seq_run(&c->seq, ctx, inputs, outputs, err);
+    return jn_exec_engine(c->engine, ctx, inputs, outputs, err);
 }
 
 /* The `timeout` request parameter (microseconds, as Triton's): the call's deadline is the earlier of it and the
@@ -191,9 +232,13 @@ static void async_done(void *arg, int rc, jn_tensor_list *produced, jn_err *err)
 static void execute(jn_call *c, bool here)
 {
     c->t_started = jn_now_ns();
-    int rc = c->ops->decode ? c->ops->decode(c, &c->err) : 0;
+    int rc = c->ops->decode && !c->decoded ? c->ops->decode(c, &c->err) : 0;
+    c->decoded = true;
     if (!rc && cache_answered(c))
         return;
+    bool parked = false;
+    if (!rc && (rc = seq_join(c, &parked)) == 0 && parked)
+        return; /* placed again when the call before it in its sequence is done */
     if (!rc)
         rc = apply_timeout(c, &c->req, &c->req.deadline_ns, &c->err);
     if (!rc && !c->ops->run) /* a front end's own run validates each request it makes (jn_call_exec) */
@@ -213,8 +258,7 @@ static void execute(jn_call *c, bool here)
         c->streamed = true;
         rc = jn_exec_engine_stream(c->engine, &c->ctx, &c->req.inputs, emit_partial, c, &c->err);
     } else if (here && jn_engine_async_slot(c->engine)) {
-        if (c->ops->leaving)
-            c->ops->leaving(c);
+        leave(c);
         /* From here on the call may be done (and freed) on another thread before infer_async returns. */
         jn_err err;
         jn_err_clear(&err);
@@ -227,7 +271,7 @@ static void execute(jn_call *c, bool here)
         }
         return;
     } else {
-        rc = jn_exec_engine(c->engine, &c->ctx, &c->req.inputs, &c->outputs, &c->err);
+        rc = run_engine(c, &c->ctx, &c->req.inputs, &c->outputs, &c->err);
     }
     complete(c, rc);
 }
@@ -253,7 +297,8 @@ static void batched_done(jn_batch_item *item, int rc, jn_tensor_list *produced, 
  * called). */
 static void enqueue(jn_call *c, bool here)
 {
-    int rc = c->ops->decode ? c->ops->decode(c, &c->err) : 0;
+    int rc = c->ops->decode && !c->decoded ? c->ops->decode(c, &c->err) : 0;
+    c->decoded = true;
     if (!rc && cache_answered(c))
         return;
     if (!rc)
@@ -278,8 +323,8 @@ static void enqueue(jn_call *c, bool here)
     it->cancelled = c->cancelled;
     it->done = batched_done;
     it->arg = c;
-    if (here && c->ops->leaving)
-        c->ops->leaving(c);
+    if (here)
+        leave(c);
     jn_err err; /* not c->err: once queued, the call may already be done and freed */
     jn_err_clear(&err);
     rc = jn_batcher_submit(c->model->batcher, it, &err);
@@ -356,13 +401,28 @@ void jn_dispatch(jn_call *c)
     /* A request already decoded is looked up here, before it is placed anywhere (a hit costs no worker). */
     if (!c->ops->decode && cache_answered(c))
         return;
+    if (!c->ops->decode) { /* a stateful model's call joins its sequence in the order calls arrive */
+        bool parked = false;
+        int rc = seq_join(c, &parked);
+        if (rc) {
+            complete(c, rc);
+            return;
+        }
+        if (parked)
+            return; /* placed again when the call before it in its sequence is done (it may be already) */
+    }
+    place(c);
+}
+
+/* Where the call runs (jn_dispatch, or a parked call of a sequence whose turn came). */
+static void place(jn_call *c)
+{
     if (c->model->batcher && !c->ops->run && !streams_to_caller(c)) {
         if (c->run_here && !c->ops->decode) {
             enqueue(c, true);
             return;
         }
-        if (c->ops->leaving)
-            c->ops->leaving(c);
+        leave(c);
         if (jn_workpool_submit(c->d->pool, enqueue_job, c) != 0) {
             jn_err_set(&c->err, JN_EUNAVAIL, "model '%s': the worker pool is not accepting work", c->engine->name);
             complete(c, JN_EUNAVAIL);
@@ -374,8 +434,7 @@ void jn_dispatch(jn_call *c)
         execute(c, true);
         return;
     }
-    if (c->ops->leaving)
-        c->ops->leaving(c);
+    leave(c);
     jn_err err; /* not c->err: once queued, the call may already be done and freed */
     jn_err_clear(&err);
     int rc = submit(c, &err);
@@ -412,7 +471,7 @@ int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_
         rc = jn_batcher_run(c->model->batcher, &ctx, &req->inputs, outputs, err);
     } else if (!rc) {
         int64_t t0 = jn_now_ns();
-        rc = jn_exec_engine(c->engine, &ctx, &req->inputs, outputs, err);
+        rc = run_engine(c, &ctx, &req->inputs, outputs, err);
         if (!rc) {
             jn_infer_stats_execution(&c->model->infer, request_rows(&req->inputs), 1, 0, jn_now_ns() - t0, 0);
             jn_metrics_batch(c->stats, request_rows(&req->inputs));

@@ -9,7 +9,9 @@
  *      engine, or the start of an asynchronous engine call, when the front end allows it), else on a worker pool
  *      (the model's own bulkhead pool, or the shared pool within the global and per-model queue bounds); streamed
  *      answers never run on the arriving thread (they may wait for the client),
- *   4. runs it: the front end's deferred decode if any, the response cache (a model served with "response_cache":
+ *   4. runs it: a stateful model's call joins its sequence (sequence.h: sequence_id, else the call's stream scope)
+ *      when it arrives, or after its deferred decode; one waits for the call of its sequence before it (parked,
+ *      placed again when that one finishes); then the front end's deferred decode if any, the response cache (a model served with "response_cache":
  *      a repeated request is answered from it, at once), the `timeout` parameter, validation against the
  *      signature, then the engine through the executor (infer, infer_stream, or infer_async) or the model's queue;
  *      a successful answer to a cache miss is kept,
@@ -36,6 +38,7 @@
 #include "registry.h"
 #include "response_cache.h"
 #include "request.h"
+#include "sequence.h"
 #include "workpool.h"
 
 typedef struct jn_dispatch_limits {
@@ -92,6 +95,9 @@ struct jn_call {
     /* The thread calling jn_dispatch may run the call to its end when the engine is inline, or start it when the
      * engine is asynchronous (a gRPC pump; an HTTP loop for a small body). False = always a worker. */
     bool run_here;
+    /* The stream the call came on (a stream front end's; NULL for unary calls): a stateful model's call without
+     * sequence_id belongs to that stream's sequence (sequence.h). Borrowed: the stream outlives its calls. */
+    jn_seq_scope *seq_scope;
     /* ---- the outcome, for ops->done and the encoder ---- */
     jn_model *model;   /* the resolved entry (a reference) or NULL */
     jn_engine *engine; /* model->engine (borrowed) or NULL */
@@ -106,6 +112,10 @@ struct jn_call {
     bool queued;   /* waits in its model's share of the shared pool's queue */
     bool recorded_execution; /* its execution is in the model's statistics already (the batcher's) */
     jn_batch_item item;      /* its place in the model's own queue (batcher.h), when it has one */
+    jn_seq_slot seq;         /* its hold on its sequence (a stateful model), between joining and completing */
+    bool seq_joined;         /* it joined (or needs not join) its sequence */
+    bool decoded;            /* ops->decode ran */
+    bool left;               /* ops->leaving was called */
     jn_cache_key cache_key;  /* a cache miss: the key its answer is kept under */
     int64_t cache_ns;        /* time spent on the cache for it so far */
     bool cache_looked;       /* the cache was consulted */

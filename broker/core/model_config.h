@@ -22,6 +22,16 @@
  * - instances: how many executions of the model run at once (its own threads: a slow model never holds the shared
  *   workers); 0 = not set (1 when batching is on).
  * - response_cache: answers are kept in the server's cache (--cache-mb) and repeated requests answered from it.
+ * - sequence (issue #17, a stateful model; sequence.h serves it):
+ *     {"sequence": {"state": [{"input": "state", "output": "stateN", "initial": "zeros"}],
+ *                   "idle_timeout_ms": 60000, "max_sequences": 1024}}
+ *   each state pair: the output of one request becomes that input of the next request of the same sequence; the
+ *   input is no longer part of the model's public signature (callers neither send nor receive the state ports, but
+ *   may ask for the state outputs by name). initial: "zeros" (the default) or a list of numbers (as many as the
+ *   input's fixed shape has elements, or one number repeated). idle_timeout_ms (default 60000, 0 = never) drops a
+ *   sequence nobody used for that long; max_sequences (default 1024) bounds those alive at once. The input and the
+ *   output must exist with the same dtype and compatible shapes (checked against the engine:
+ *   jn_model_config_check). Not with dynamic_batching, instances or response_cache.
  *
  * Ownership: plain values; jn_model_config holds no pointers.
  * Thread-safety: parsing is pure; a parsed config is immutable.
@@ -40,6 +50,9 @@ struct jn_engine;
 
 #define JN_MAX_PREFERRED_BATCH 16
 #define JN_MAX_PRIORITY_LEVELS 16
+#define JN_MAX_SEQUENCE_STATES 8
+#define JN_SEQUENCE_NAME_MAX 128
+#define JN_SEQUENCE_INITIAL_MAX 64 /* numbers in a literal "initial" list */
 
 typedef struct jn_batching_config {
     bool enabled; /* "dynamic_batching" present */
@@ -55,14 +68,30 @@ typedef struct jn_batching_config {
     bool timeout_delay;              /* timeout_action "delay" (else "reject") */
 } jn_batching_config;
 
+typedef struct jn_sequence_state_config {
+    char input[JN_SEQUENCE_NAME_MAX];
+    char output[JN_SEQUENCE_NAME_MAX];
+    double initial[JN_SEQUENCE_INITIAL_MAX]; /* a literal list; n_initial 0 = zeros */
+    size_t n_initial;
+} jn_sequence_state_config;
+
+typedef struct jn_sequence_config {
+    bool enabled; /* "sequence" present */
+    jn_sequence_state_config state[JN_MAX_SEQUENCE_STATES];
+    size_t n_state; /* >= 1 when enabled */
+    uint64_t idle_timeout_ms; /* 0 = never */
+    uint64_t max_sequences;   /* >= 1 */
+} jn_sequence_config;
+
 typedef struct jn_model_config {
     jn_batching_config batching;
     uint32_t instances; /* 0 = not set */
     bool response_cache;
+    jn_sequence_config sequence;
 } jn_model_config;
 
 /* The keys this module owns, for readers of a larger object (config.json): true for "dynamic_batching",
- * "instances", "response_cache". */
+ * "instances", "response_cache", "sequence". */
 bool jn_model_config_key(const char *key);
 
 /* Reads the keys above from `obj` (other keys are the caller's and ignored) into *out (zeroed first: nothing set =
@@ -76,7 +105,10 @@ int jn_model_config_parse_file(const char *path, jn_model_config *out, jn_err *e
 
 /* Can `e` be served with this config? Batching needs an engine that batches (JN_ENGINE_BATCHES: dim 0 of every
  * input and output is the batch) and does not stream; the cache needs one whose answers depend only on the request
- * (not JN_ENGINE_VOLATILE) and does not stream. JN_EINVAL naming the model and the reason. */
+ * (not JN_ENGINE_VOLATILE) and does not stream; a sequence needs its state inputs and outputs in the engine's
+ * signature (same dtype, compatible shapes, a literal initial value fitting the input's fixed shape), an engine that
+ * does not stream, and neither batching, instances nor the cache. JN_EINVAL naming the model, the field
+ * (sequence.state[i].input ...) and the reason. */
 int jn_model_config_check(const jn_model_config *cfg, const struct jn_engine *e, jn_err *err);
 
 /* Anything set that needs the model's own queue (batching or instances)? */

@@ -6,6 +6,7 @@
 
 #include "batcher.h"
 #include "metrics.h"
+#include "sequence.h"
 #include "workpool.h"
 
 struct jn_queue_metrics {
@@ -51,6 +52,27 @@ static void collect(void *arg, jn_metrics_text *t)
             model_queue(q, models[i], &depth, &limit);
             const char *labels[2][2] = {{"model", models[i]->engine->name}, {"version", models[i]->engine->version}};
             jn_metrics_text_sample(t, families[k][0], (const char *const (*)[2])labels, 2, k ? limit : depth);
+        }
+    }
+    /* Stateful models (sequence.h): sequences alive and max_sequences. Declared only when one is served, so every
+     * family /metrics declares has samples. */
+    static const char *const seq_families[2][2] = {
+        {"junction_model_sequences", "Sequences alive (held state), by stateful model entry."},
+        {"junction_model_sequences_limit", "The model's max_sequences: past it a new sequence is refused "
+                                           "(RESOURCE_EXHAUSTED)."},
+    };
+    bool stateful = false;
+    for (long i = 0; i < n && !stateful; i++)
+        stateful = jn_sequence_table(models[i]->engine) != NULL;
+    for (size_t k = 0; stateful && k < 2; k++) {
+        jn_metrics_text_family(t, seq_families[k][0], "gauge", seq_families[k][1]);
+        for (long i = 0; i < n; i++) {
+            jn_seq_table *st = jn_sequence_table(models[i]->engine);
+            if (!st)
+                continue;
+            const char *labels[2][2] = {{"model", models[i]->engine->name}, {"version", models[i]->engine->version}};
+            jn_metrics_text_sample(t, seq_families[k][0], (const char *const (*)[2])labels, 2,
+                                   k ? models[i]->sched.config.sequence.max_sequences : jn_seq_table_count(st));
         }
     }
     if (models)

@@ -7,6 +7,8 @@
  *   the shared workers' queue (both front ends' calls together);
  * - junction_model_queue_limit: the bound past which such a call is refused at once (dynamic_batching.queue.max_size,
  *   the bulkhead's max_pending, or --max-model-queue, which each front end applies on its own); 0 = no bound;
+ * per stateful model entry (sequence.h; the families are declared only while one is served):
+ * - junction_model_sequences: sequences alive (state held); junction_model_sequences_limit: its max_sequences;
  * and once: junction_inflight_limit, --max-inflight (each front end's bound on calls handled at once; 0 = none).
  * Nothing is counted on the request path: the figures are the dispatcher's and batchers' own counters, read here.
  *

@@ -7,6 +7,7 @@
 
 #include "batcher.h"
 #include "metrics.h"
+#include "sequence.h"
 
 struct jn_registry {
     pthread_rwlock_t lock;
@@ -75,10 +76,21 @@ void jn_model_unref(jn_model *m)
 static jn_model *model_create(jn_engine *engine, const jn_model_sched *sched, jn_err *err)
 {
     static atomic_uint_least64_t serials = 1;
+    /* A stateful model is served through a sequence engine over it (sequence.h); a reconfigured one is wrapped
+     * afresh, or unwrapped when its new config has no "sequence". */
+    jn_engine *inner = jn_sequence_inner(engine);
+    if (inner) {
+        jn_engine_ref(inner);
+        jn_engine_unref(engine);
+        engine = inner;
+    }
     if (sched && jn_model_config_check(&sched->config, engine, err)) {
         jn_engine_unref(engine);
         return NULL;
     }
+    if (sched && sched->config.sequence.enabled &&
+        !(engine = jn_sequence_engine_wrap(engine, &sched->config.sequence, err)))
+        return NULL;
     jn_model *m = calloc(1, sizeof *m);
     if (!m) {
         jn_err_set(err, JN_ENOMEM, "out of memory registering a model");

@@ -353,8 +353,22 @@ int jn_rest_predict_parse(jn_call *c, const uint8_t *body, size_t len, json_t **
     if (!json_is_object(*doc))
         return jn_err_set(err, JN_EINVAL, "model '%s': request JSON: expected an object at the top level, got %s",
                           model, jn__json_kind(*doc));
-    /* The dispatcher validates and times the call under this name. */
-    return jn_request_set_target(&c->req, model, c->engine->version, "") ? oom(err) : 0;
+    /* The dispatcher validates and times the call under this name, and reads its parameters (a stateful model's
+     * sequence_id: core/sequence.h; the instances of one call are then steps of that sequence, in order). */
+    if (jn_request_set_target(&c->req, model, c->engine->version, ""))
+        return oom(err);
+    const json_t *params = jn_signature_find_input(&c->engine->sig, "parameters") ? NULL
+                                                                                   : json_object_get(*doc, "parameters");
+    if (json_is_object(params)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)params, key, v) {
+            int rc = jn__json_set_param(&c->req.params, key, v, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
 }
 
 int jn_rest_predict_run(jn_call *c, const json_t *doc, bool all_scores, json_t **result, bool *fp64, jn_err *err)

@@ -55,6 +55,9 @@ struct jn_stream {
     bool reading, read_paused, half_closed, failed, closing, status_sent, writing;
     out_msg *head, *tail;
     stream_req *live; /* requests being processed */
+    /* Its sequences (core/sequence.h): a stateful model called on the stream carries its state from one request to
+     * the next; they end when the stream is freed (nothing of it runs any more). */
+    jn_seq_scope *seqs;
     jn_stream *prev, *next; /* the server's list, guarded by server->mu */
 };
 
@@ -70,6 +73,7 @@ static void stream_free(jn_stream *st)
         st->next->prev = st->prev;
     pthread_mutex_unlock(&s->mu);
     jn_metrics_stream_closed(st->proto->name);
+    jn_seq_scope_close(st->seqs);
     while (st->head) {
         out_msg *m = st->head;
         st->head = m->next;
@@ -303,6 +307,7 @@ static void on_read(jn_tag *tag, bool ok)
             st->live->prev = r;
         st->live = r;
         job->call.host = (jn_host_hint){.queue = st->cq, .parent = st->call};
+        job->call.seq_scope = st->seqs;
         st->inflight++;
         st->refs++;
     } else {
@@ -402,6 +407,7 @@ void jn_stream_start(jn_server *s, const jn_method *m, jn_incoming *in)
     st->deadline_ns = jn__deadline_ns(in->deadline);
     st->status_details = grpc_empty_slice();
     atomic_init(&st->cancelled, 0);
+    st->seqs = jn_seq_scope_create(); /* NULL (out of memory): its stateful calls run as lone calls */
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->room, NULL);
 

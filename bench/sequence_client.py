@@ -1,0 +1,174 @@
+"""bench/sequence.sh's client: a stateful stream's per-chunk cost against the same model called stateless with the
+state sent and received by the caller (issue #17's benchmark row). Same run, same client, rounds interleaved.
+
+  /usr/bin/python3 bench/sequence_client.py JUNCTION [--chunks N] [--rounds R] [--hidden H]
+
+Builds an LSTM step (python3-onnx helper: input [1, 1, 40] -> hidden H, h and c carried) twice in a temporary model
+repository: `vad` with config.json {"sequence": ...} (the broker carries h and c) and `vad_plain` without (the
+client sends h and c and reads h_n and c_n back). One junction serves both; each round sends N chunks on one
+Broker.InferStream, one at a time (the next chunk goes when the answer of the last came back, as a microphone's
+chunks do), and measures the wall time per chunk and junction's CPU time per chunk (/proc/PID/stat). Prints one
+line per round and the medians, then the ratios stateful / stateless. The answers of the two are compared too
+(within 1e-5): both compute the same thing.
+"""
+import argparse
+import json
+import os
+import queue
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def build(path, hidden, inp=40):
+    rng = np.random.default_rng(3)
+    W = (rng.standard_normal((1, 4 * hidden, inp)) * 0.2).astype(np.float32)
+    R = (rng.standard_normal((1, 4 * hidden, hidden)) * 0.2).astype(np.float32)
+    B = (rng.standard_normal((1, 8 * hidden)) * 0.1).astype(np.float32)
+    vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
+    g = helper.make_graph(
+        [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h", "c"], ["y", "h_n", "c_n"], hidden_size=hidden)],
+        "vad", [vi("x", [1, 1, inp]), vi("h", [1, 1, hidden]), vi("c", [1, 1, hidden])],
+        [vi("y", [1, 1, 1, hidden]), vi("h_n", [1, 1, hidden]), vi("c_n", [1, 1, hidden])],
+        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R"), numpy_helper.from_array(B, "B")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    m.ir_version = 8
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+
+
+def stubs(tmp):
+    out = os.path.join(tmp, "stubs")
+    os.makedirs(out)
+    protos = ["junction/v1/tensor.proto", "junction/v1/contract.proto", "junction/v1/broker.proto"]
+    subprocess.check_call([sys.executable, "-m", "grpc_tools.protoc", "-I" + os.path.join(ROOT, "proto"),
+                           "--python_out=" + out, "--grpc_python_out=" + out] + protos)
+    sys.path.insert(0, out)
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("junction")
+    ap.add_argument("--chunks", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--hidden", type=int, default=64)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="bench-seq-")
+    stubs(tmp)
+    import grpc
+    from junction.v1 import broker_pb2, broker_pb2_grpc, contract_pb2, tensor_pb2
+
+    models = os.path.join(tmp, "models")
+    build(os.path.join(models, "vad", "model.onnx"), a.hidden)
+    build(os.path.join(models, "vad_plain", "model.onnx"), a.hidden)
+    with open(os.path.join(models, "vad", "config.json"), "w") as f:
+        json.dump({"sequence": {"state": [{"input": "h", "output": "h_n"}, {"input": "c", "output": "c_n"}]}}, f)
+    srv = subprocess.Popen([a.junction, "serve", "--grpc-port", "0", "--http-port", "0", "--state-dir", "none",
+                            "--models", models], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = None
+    for line in srv.stdout:
+        m = re.search(r"serving gRPC on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            port = int(m.group(1))
+            break
+    ch = grpc.insecure_channel("127.0.0.1:%d" % port)
+    stub = broker_pb2_grpc.BrokerStub(ch)
+    ticks = os.sysconf("SC_CLK_TCK")
+    H = a.hidden
+    xs = [(np.random.default_rng(i).standard_normal((1, 1, 40))).astype(np.float32) for i in range(a.chunks)]
+
+    def tensor(name, arr):
+        arr = np.ascontiguousarray(arr, dtype="<f4")
+        return contract_pb2.Value(name=name, tensor=tensor_pb2.Tensor(datatype=tensor_pb2.FP32, shape=list(arr.shape),
+                                                                      raw=arr.tobytes()))
+
+    def arr(resp, name):
+        for v in resp.outputs:
+            if v.name == name:
+                return np.frombuffer(v.tensor.raw, "<f4").reshape(tuple(v.tensor.shape))
+        raise RuntimeError("no output %s in %s" % (name, resp))
+
+    def round_(stateful):
+        q = queue.Queue()
+
+        def reqs():
+            while True:
+                r = q.get()
+                if r is None:
+                    return
+                yield r
+
+        h = np.zeros((1, 1, H), np.float32)
+        c = np.zeros((1, 1, H), np.float32)
+        ys = []
+        call = stub.InferStream(reqs())
+
+        def req_for(i):
+            r = broker_pb2.InferRequest(model="vad" if stateful else "vad_plain", id=str(i))
+            r.inputs.append(tensor("x", xs[i]))
+            if not stateful:
+                r.inputs.extend([tensor("h", h), tensor("c", c)])
+                r.outputs.extend(["y", "h_n", "c_n"])
+            return r
+
+        t0, k0 = time.perf_counter(), cpu_ticks(srv.pid)
+        q.put(req_for(0))
+        for i in range(a.chunks):
+            resp = next(call)
+            if resp.error.code:
+                raise RuntimeError(resp.error.message)
+            ys.append(arr(resp, "y"))
+            if not stateful:
+                h, c = arr(resp, "h_n").copy(), arr(resp, "c_n").copy()
+            q.put(req_for(i + 1) if i + 1 < a.chunks else None)
+        for _ in call:
+            pass
+        wall = (time.perf_counter() - t0) / a.chunks * 1e6
+        cpu = (cpu_ticks(srv.pid) - k0) / ticks / a.chunks * 1e6
+        return wall, cpu, ys
+
+    round_(True)  # warm-up
+    round_(False)
+    res = {True: [], False: []}
+    same = True
+    for r in range(a.rounds):
+        for stateful in (True, False) if r % 2 == 0 else (False, True):
+            wall, cpu, ys = round_(stateful)
+            res[stateful].append((wall, cpu, ys))
+            print("round %d %-9s %8.1f us/chunk wall %8.1f us/chunk junction CPU"
+                  % (r, "stateful" if stateful else "stateless", wall, cpu), flush=True)
+    for (_, _, a1), (_, _, b1) in zip(res[True], res[False]):
+        same = same and all(np.allclose(p, q, atol=1e-5) for p, q in zip(a1, b1))
+    srv.terminate()
+    srv.wait(timeout=30)
+    mw = {k: statistics.median(x[0] for x in v) for k, v in res.items()}
+    mc = {k: statistics.median(x[1] for x in v) for k, v in res.items()}
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print("LSTM step hidden %d, %d chunks x %d rounds, one at a time on one InferStream; load average %s"
+          % (H, a.chunks, a.rounds, load))
+    print("| per chunk (median) | stateful (broker carries h, c) | stateless (caller sends h, c) | ratio |")
+    print("|---|---|---|---|")
+    print("| wall time | %.1f us | %.1f us | %.3f |" % (mw[True], mw[False], mw[True] / mw[False]))
+    print("| junction CPU | %.1f us | %.1f us | %.3f |" % (mc[True], mc[False], mc[True] / mc[False]))
+    print("answers equal (within 1e-5):", "yes" if same else "NO")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
