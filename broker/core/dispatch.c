@@ -245,6 +245,7 @@ static void execute(jn_call *c, bool here)
         rc = jn_exec_validate(c->engine, &c->req, &c->err);
     c->ctx = jn_exec_request_ctx(&c->req, c->cancelled, c->d->pool);
     c->ctx.host = c->host;
+    c->ctx.seq_scope = c->seq_scope;
     c->ctx.answer = &c->req.answer;
     if (!rc)
         rc = jn_infer_ctx_check(&c->ctx, &c->err); /* the deadline passed (or the caller left) before it started */

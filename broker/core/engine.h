@@ -43,6 +43,10 @@ enum {
     /* Its answers are not a function of the request alone (random, time, state, a remote not declared
      * deterministic): never answered from the response cache. */
     JN_ENGINE_VOLATILE = 1u << 3,
+    /* Holds per-stream state in what it calls (a pipeline with a step on a stateful model, sequence.h): the
+     * registry serves it through a sequence engine without state ports, so one stream's calls run one at a time in
+     * arrival order, and its steps continue the stream's sequences (jn_infer_ctx.seq_scope). */
+    JN_ENGINE_STATEFUL = 1u << 4,
 };
 
 struct jn_workpool;
@@ -81,6 +85,9 @@ typedef struct jn_infer_ctx {
     /* Where the engine may put parameters of its answer (a pipeline's "route.<step>": the candidate a routed step
      * used), or NULL when nobody reads them. Written by the thread that returns the answer, before it returns. */
     jn_params *answer;
+    /* The stream the call came on (sequence.h), or NULL: a stateful model called from a pipeline step continues
+     * that stream's sequence. Copied into pipeline steps' contexts. */
+    struct jn_seq_scope *seq_scope;
 } jn_infer_ctx;
 
 /* Receives one partial answer of a streaming engine. Takes ownership of the tensors in `partial` (the list is

@@ -14,6 +14,7 @@
 #include "executor.h"
 #include "internal.h"
 #include "model_config.h"
+#include "sequence.h"
 
 /* Does every value of port `src` already satisfy port `port` (no conversion, no dimension the source leaves open
  * that the consumer fixes)? Then the tensor, checked against `src` when it was produced or received, needs no
@@ -657,6 +658,8 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
     for (size_t i = 0; i < p->n_steps; i++) { /* its answer is only as repeatable as its steps' */
         if (p->steps[i].engine->flags & JN_ENGINE_VOLATILE)
             e->flags |= JN_ENGINE_VOLATILE;
+        if (jn_sequence_table(p->steps[i].engine) || (p->steps[i].engine->flags & JN_ENGINE_STATEFUL))
+            e->flags |= JN_ENGINE_STATEFUL | JN_ENGINE_VOLATILE; /* its steps keep per-stream state */
         for (size_t k = 0; p->steps[i].route && k < p->steps[i].route->n; k++) /* and its split's draws */
             if (p->steps[i].route->n > 1 || (p->steps[i].route->cands[k].engine->flags & JN_ENGINE_VOLATILE))
                 e->flags |= JN_ENGINE_VOLATILE;
