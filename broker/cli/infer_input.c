@@ -421,6 +421,18 @@ int jn__infer_build_from_signature(const char *cmd, const input_spec *s, const J
                 s->arg, s->name, s->name);
         return jn__infer_value_error(cmd);
     }
+    if (port->kind == JUNCTION__V1__KIND__AUDIO) {
+        v = JN_CLI_ARENA_NEW(a, Junction__V1__Value);
+        junction__v1__value__init(v);
+        Junction__V1__Audio *au = JN_CLI_ARENA_NEW(a, Junction__V1__Audio);
+        junction__v1__audio__init(au);
+        au->data = bytes;
+        v->name = s->name;
+        v->value_case = JUNCTION__V1__VALUE__VALUE_AUDIO;
+        v->audio = au;
+        *out = v;
+        return 0;
+    }
     if (audio_file) {
         const int64_t one[1] = {1};
         v = new_tensor_value(a, s->name, JN_DTYPE_BYTES, one, 1);

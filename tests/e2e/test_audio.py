@@ -172,6 +172,11 @@ def main(t):
         got = decode(t, stub, files["speech16.flac"], 0, "audio-decode speech16.flac")
         t.check(got is not None and np.array_equal(got[0, 0], x[0].astype(np.float32)),
                 "FLAC of the same audio decodes to the same samples exactly")
+        r = call(t, stub, "audio-decode", [pb.contract.Value(name="audio", audio=pb.contract.Audio(
+            data=files["speech16.wav"], format="wav"))], "audio-decode with a typed v1 Audio value",
+            params={"sample_rate": 16000})
+        t.check(r is not None and np.array_equal(out(r, "samples")[0, 0], x[0].astype(np.float32)),
+                "junction.v1 Value.audio (typed) decodes as the BYTES tensor does")
         rate, xs = ref.read_wav(files["speech44s.wav"])
         got = decode(t, stub, files["speech44s.wav"], 0, "audio-decode channels=0", channels=0)
         t.check(got is not None and got.shape == (1, 2, xs.shape[1]) and np.array_equal(got[0], xs.astype(np.float32)),
