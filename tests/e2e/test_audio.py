@@ -75,6 +75,7 @@ def make_audio(d):
     files["zero_channels.wav"] = bytes(zero)
     files["truncated.wav"] = files["speech44s.wav"][:len(files["speech44s.wav"]) // 3]
     files["truncated.flac"] = files["speech44s.flac"][:len(files["speech44s.flac"]) // 3]
+    files["truncated.ogg"] = files["speech44s.ogg"][:len(files["speech44s.ogg"]) // 3]
     files["junk.bin"] = bytes(range(256)) * 4
     return files
 
@@ -245,6 +246,7 @@ def main(t):
                            ("speech44s.aiff", ("input 'audio'", "unsupported container AIFF")),
                            ("truncated.wav", ("input 'audio'", "WAV is truncated")),
                            ("truncated.flac", ("input 'audio'", "FLAC stream is truncated or corrupt")),
+                           ("truncated.ogg", ("input 'audio'", "Ogg stream is truncated at byte")),
                            ("rate400k.wav", ("input 'audio'", "sample rate 400000 Hz is outside 1..384000 Hz")),
                            ("zero_channels.wav", ("input 'audio'", "declares zero channels"))):
             t.expect_error("audio-decode %s" % name, stub.Infer, inv, "model 'audio-decode'", *subs,
