@@ -368,6 +368,15 @@ int jn_audio_decode(const uint8_t *data, size_t len, int want_channels, int want
                                           "decoded; libsndfile: %s)",
                           what, info.format, n, (long long)info.frames, sferr ? sfmsg : "short read");
     }
+    /* Float files may hold NaN or infinities (found by fuzz_audio): no model should see them, and the resampler would
+     * smear one over its whole filter length. */
+    for (size_t i = 0; i < n * (size_t)ch; i++)
+        if (!isfinite(buf[i])) {
+            const char *kind = isnan(buf[i]) ? "NaN" : "infinite";
+            free(buf);
+            return jn_err_set(err, JN_EINVAL, "input '%s': %s sample %zu of channel %zu is %s (float samples must be "
+                                              "finite)", what, info.format, i / (size_t)ch, i % (size_t)ch, kind);
+        }
     /* Down-mix in place: the mean of the channels. */
     if (want_channels == 1 && ch > 1) {
         for (size_t i = 0; i < n; i++) {
