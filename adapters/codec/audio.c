@@ -376,6 +376,10 @@ int jn_audio_decode(const uint8_t *data, size_t len, int want_channels, int want
             free(buf);
             return jn_err_set(err, JN_EINVAL, "input '%s': %s sample %zu of channel %zu is %s (float samples must be "
                                               "finite)", what, info.format, i / (size_t)ch, i % (size_t)ch, kind);
+        } else if (buf[i] > 1.0f || buf[i] < -1.0f) { /* before the down-mix sums them (a broken MP3 frame decodes
+                                                          * to huge values: summed they overflow, and the resampler
+                                                          * turns inf - inf into NaN; found by fuzz_audio) */
+            buf[i] = buf[i] > 1.0f ? 1.0f : -1.0f;
         }
     /* Down-mix in place: the mean of the channels. */
     if (want_channels == 1 && ch > 1) {
