@@ -2,8 +2,10 @@
  * sf_open_virtual) to FP32 samples in [-1, 1], optionally down-mixed to mono and resampled with libsoxr (SOXR_HQ).
  *
  * Limits are checked from the header BEFORE any sample is decoded: a rate above JN_AUDIO_MAX_RATE (384 kHz), zero
- * channels, more than jn_audio_max_seconds() of audio, an unknown container, and (while decoding) a truncated or
- * corrupt stream all give JN_EINVAL naming the value (`what`) and the reason.
+ * channels, more than jn_audio_max_seconds() of audio, an unknown container, a WAV whose data chunk runs past the
+ * end, an Ogg whose pages are not well formed (CRC, one logical stream: libvorbis leaks on some malformed ones), and
+ * (while decoding) a truncated or corrupt stream or a NaN / infinite float sample all give JN_EINVAL naming the value
+ * (`what`) and the reason. Samples are clamped to [-1, 1] as read and after resampling.
  *
  * Ownership: jn_audio_decode returns a malloc'd planar buffer (channel-major: channel c's samples at
  * out + c * frames) the caller frees with free(). Nothing else is kept.
