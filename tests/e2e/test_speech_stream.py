@@ -12,8 +12,9 @@ The broker carries the detector's state from chunk to chunk of the stream (its s
 in arrival order, and skips mel and kw on chunks without speech. The reference runs the same steps in numpy,
 carrying the state itself: the detector's recurrence, tests/e2e/audio_ref.log_mel and the model. Its input samples
 are the broker's own audio-decode of each chunk (decode + resample is checked against scipy in test_audio.py), so
-what is compared here is the pipeline: state, order, skipping, ids. Two streams at once never share state; a unary
-call (no stream) runs from the initial state.
+what is compared here is the pipeline: state, order, skipping, ids. The kw model also runs in ONNX Runtime
+(onnxruntime-node, tests/e2e/ort_run.js) on the numpy spectrograms and must equal its numpy form. Two streams at
+once never share state; a unary call (no stream) runs from the initial state.
 
 usage: /usr/bin/python3 tests/e2e/test_speech_stream.py /path/to/junction
 """
@@ -149,6 +150,26 @@ def run_stream(srv, chunks, tag):
     return got
 
 
+def run_ort(t, model, x, out_path):
+    """The model in ONNX Runtime (npm onnxruntime-node, tests/e2e/ort_run.js) on x (float32 [N, ...])."""
+    in_path = out_path + ".in.f32"
+    np.ascontiguousarray(x, dtype="<f4").tofile(in_path)
+    p = subprocess.run(["node", os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort_run.js"), model,
+                        in_path, ",".join(str(d) for d in x.shape), out_path, "100"],
+                       capture_output=True, text=True, timeout=300)
+    if not t.check(p.returncode == 0, "onnxruntime-node runs %s on %d spectrograms" % (os.path.basename(model),
+                                                                                         x.shape[0]),
+                   "exit %d: %s" % (p.returncode, (p.stderr or p.stdout).strip()[-800:])):
+        return None
+    return np.fromfile(out_path, dtype="<f4").reshape(x.shape[0], -1)
+
+
+def spectrograms(samples, want):
+    """The numpy log-mel of every chunk the reference calls speech, stacked [n, 80, T]."""
+    return np.stack([ref.log_mel(x.astype(np.float64), log_floor=LOG_FLOOR).astype(np.float32)
+                     for x, (s, _) in zip(samples, want) if s > 0.5])
+
+
 def reference(samples):
     """numpy, carrying the detector's state: per chunk (speech, score or None)."""
     state = np.float32(0)
@@ -216,6 +237,13 @@ def main(t):
                 "the sentence)" % (len(want), n_speech))
         stateless = [reference([x])[0][0] for x in samples]
         held = [i for i in range(len(want)) if want[i][0] != stateless[i]]
+        mels = spectrograms(samples, want)
+        y_ort = run_ort(t, os.path.join(models, "kw", "model.onnx"), mels, os.path.join(d, "kw.out.f32"))
+        if y_ort is not None:
+            y_np = np.array([sc for s, sc in want if s > 0.5])
+            diff = float(np.abs(y_ort[:, 0] - y_np).max())
+            t.check(diff <= 1e-5, "the kw model in ONNX Runtime on the numpy spectrograms equals its numpy form "
+                    "(max |diff| %.2e over %d chunks)" % (diff, len(y_np)))
         t.check(len(held) > 0, "the state matters: %d chunks are flagged differently with the state carried than "
                 "each alone (the detector's decay holds speech on after the sentence)" % len(held))
 
