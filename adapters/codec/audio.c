@@ -401,6 +401,11 @@ int jn_audio_decode(const uint8_t *data, size_t len, int want_channels, int want
             return rc;
         buf = r;
         rate = want_rate;
+        if (frames == 0) { /* found by fuzz_audio: a few frames resampled down give none */
+            free(buf);
+            return jn_err_set(err, JN_EINVAL, "input '%s': %zu frames at %d Hz are too short to give a sample at %d "
+                                              "Hz", what, n, info.rate, want_rate);
+        }
     }
     /* Interleaved -> planar, clamped to [-1, 1] (float files and the resampler's ringing may overshoot). */
     float *planar = malloc((size_t)(frames ? frames : 1) * (size_t)ch * sizeof *planar);
