@@ -30,6 +30,11 @@
 #   BENCH_REV            what the report calls the junction build [the source tree's commit, "+changes" if dirty]
 #   BENCH_DECIDE         in-process decision benchmark (a false `when`, a split step) [$BUILD_DIR/bench/bench_pipeline_decide]
 #   DECIDE_CALLS, DECIDE_ROUNDS   its calls per round and rounds [100000, 15]
+#   BENCH_TRACE          1 = the tracing row (issue #22): chain-8 on three servers started in turn, each round:
+#                        no tracing, --otlp-endpoint to a live receiver (tests/e2e/otlp_receiver.js --discard, which
+#                        answers every export without decoding it) at 100 % sampling, and --trace-sample-ratio 0;
+#                        req/s and server CPU per call (medians), their ratios to no tracing (targets: >= 0.9 x and no
+#                        measurable cost), and the share of spans that reached the receiver [1]
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -112,6 +117,7 @@ if "$JUNCTION" serve --help 2>&1 | grep -q -- '--http-port'; then HTTP_OFF=(--ht
 
 start_server() {
     local out=$TMP/junction.out err=$TMP/junction.err
+    : >"$out" # a restarted server: not the previous one's ready line
     # shellcheck disable=SC2086
     "$JUNCTION" serve --grpc-port 0 --host 127.0.0.1 "${HTTP_OFF[@]}" --pipelines "$TMP/pipelines" $JUNCTION_ARGS \
         >"$out" 2>"$err" &
@@ -180,6 +186,71 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
         run_target "$key" "$round"
     done
 done
+
+# ---- issue #22: the cost of tracing on chain-8 ---------------------------------------------------------------------
+# One server per configuration (the flags are the server's), started in turn within each round so the machine's
+# load changes alike for all three.
+trace_rps() { # config-name extra-args...: one h2load run on chain-8; "name req/s cpu-us-per-call spans-sent spans-lost"
+    local name=$1 payload=$TMP/payload-chain-8.bin
+    shift
+    JUNCTION_ARGS="$JUNCTION_ARGS --http-port any $*" start_server || die "cannot start junction for the tracing row ($name)"
+    local url="http://127.0.0.1:$SERVER_PORT$METHOD" http_port cpu0 cpu1 metrics
+    http_port=$(sed -n -E 's/.*serving HTTP on 127\.0\.0\.1:([0-9]+).*/\1/p' "$TMP/junction.out" | head -n 1)
+    "$PY" "$CLIENT" check --addr "127.0.0.1:$SERVER_PORT" --method "$METHOD" --payload "$payload" --expect v1 \
+        --stubs "$STUBS" >&2 || die "chain-8 does not answer correctly ($name)"
+    timeout $((BENCH_WARMUP + 60)) h2load "${H2LOAD_COMMON[@]}" -D "$BENCH_WARMUP" -d "$payload" "$url" >/dev/null 2>&1 ||
+        die "h2load warm-up failed ($name)"
+    cpu0=$(cpu_ticks "$SERVER_PID")
+    timeout $((BENCH_DURATION + 60)) h2load "${H2LOAD_COMMON[@]}" -D "$BENCH_DURATION" -d "$payload" "$url" \
+        >"$TMP/trace-$name.h2load" 2>&1 || die "h2load failed ($name)"
+    cpu1=$(cpu_ticks "$SERVER_PID")
+    metrics=$(curl -s "http://127.0.0.1:$http_port/metrics" || true)
+    stop_server
+    local rps done_ sent lost
+    rps=$(sed -n -E 's/^finished in .*, ([0-9.]+) req\/s.*/\1/p' "$TMP/trace-$name.h2load" | head -n 1)
+    done_=$(sed -n -E 's/^requests: ([0-9]+) total.*/\1/p' "$TMP/trace-$name.h2load" | head -n 1)
+    sent=$(echo "$metrics" | awk '/^junction_trace_spans_exported_total/ {print $2}')
+    lost=$(echo "$metrics" | awk '/^junction_trace_spans_dropped_total/ {s += $2} END {print s + 0}')
+    echo "$name $rps $(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / (done_ > 0 ? done_ : 1) )) ${sent:-0} ${lost:-0}" \
+        >>"$TMP/trace.txt"
+    log "  tracing row $name: $rps req/s, $(tail -n 1 "$TMP/trace.txt")"
+}
+if [ "${BENCH_TRACE:-1}" = 1 ] && [[ " $TARGETS " == *" chain-8 "* ]]; then
+    stop_server
+    RECV_OUT=$TMP/otlp-receiver.out
+    NODE_PATH=$ROOT/.cache/otel/node_modules node "$ROOT/tests/e2e/otlp_receiver.js" --discard >"$RECV_OUT" \
+        2>"$TMP/otlp-receiver.err" &
+    RECV_PID=$!
+    for _ in $(seq 1 100); do grep -q '^listening ' "$RECV_OUT" 2>/dev/null && break; sleep 0.05; done
+    RECV_PORT=$(sed -n 's/^listening //p' "$RECV_OUT")
+    [ -n "$RECV_PORT" ] || die "the OTLP receiver did not start (scripts/install-deps.sh installs its npm package)"
+    log "tracing row: chain-8, no tracing / 100 % sampled to the receiver on port $RECV_PORT / ratio 0"
+    for round in $(seq 1 "$BENCH_ROUNDS"); do
+        trace_rps off
+        trace_rps traced --otlp-endpoint "http://127.0.0.1:$RECV_PORT" --trace-sample-ratio 1
+        trace_rps ratio0 --otlp-endpoint "http://127.0.0.1:$RECV_PORT" --trace-sample-ratio 0
+    done
+    kill "$RECV_PID" 2>/dev/null; wait "$RECV_PID" 2>/dev/null || true
+    start_server || die "cannot restart junction"
+    echo
+    echo "Tracing (issue #22): chain-8, median req/s of $BENCH_ROUNDS rounds; load: $(uptime | sed 's/.*load/load/')"
+    "$PY" - "$TMP/trace.txt" <<'PYEOF'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, rps, cpu, sent, lost = line.split()
+    runs.setdefault(name, []).append((float(rps), float(cpu), int(sent), int(lost)))
+med = lambda name, k: statistics.median(r[k] for r in runs[name])
+base, base_cpu = med("off", 0), med("off", 1)
+print("%-30s %9s %7s %12s %9s %14s" % ("configuration", "req/s", "ratio", "CPU us/call", "ratio", "spans sent"))
+for name, desc in (("off", "no tracing"), ("traced", "100 % sampled, live receiver"), ("ratio0", "--trace-sample-ratio 0")):
+    sent = sum(r[2] for r in runs[name]); lost = sum(r[3] for r in runs[name])
+    share = "%d%% of %d" % (round(100 * sent / (sent + lost)), sent + lost) if sent + lost else "-"
+    print("%-30s %9.0f %6.3fx %12.1f %8.3fx %14s   (req/s per round: %s)" % (
+        desc, med(name, 0), med(name, 0) / base, med(name, 1), med(name, 1) / base_cpu, share,
+        ", ".join("%.0f" % r[0] for r in runs[name])))
+PYEOF
+fi
 
 log "latency: $LAT_CALLS sequential calls each, par4 / seq4 alternating (burn_mode=cpu burn_ms=$BURN_MS)"
 "$PY" "$PCLIENT" latency --stubs "$STUBS" --addr "127.0.0.1:$SERVER_PORT" --n "$LAT_CALLS" --warmup "$LAT_WARMUP" \

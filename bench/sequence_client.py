@@ -1,15 +1,16 @@
 """bench/sequence.sh's client: a stateful stream's per-chunk cost against the same model called stateless with the
 state sent and received by the caller (issue #17's benchmark row). Same run, same client, rounds interleaved.
 
-  /usr/bin/python3 bench/sequence_client.py JUNCTION [--chunks N] [--rounds R] [--hidden H]
+  /usr/bin/python3 bench/sequence_client.py JUNCTION [--chunks N per round] [--rounds R] [--hidden H]
 
 Builds an LSTM step (python3-onnx helper: input [1, 1, 40] -> hidden H, h and c carried) twice in a temporary model
 repository: `vad` with config.json {"sequence": ...} (the broker carries h and c) and `vad_plain` without (the
 client sends h and c and reads h_n and c_n back). One junction serves both; each round sends N chunks on one
-Broker.InferStream, one at a time (the next chunk goes when the answer of the last came back, as a microphone's
-chunks do), and measures the wall time per chunk and junction's CPU time per chunk (/proc/PID/stat). Prints one
-line per round and the medians, then the ratios stateful / stateless. The answers of the two are compared too
-(within 1e-5): both compute the same thing.
+Broker.InferStream per kind, kept open, one chunk at a time (the next chunk goes when the answer of the last came
+back, as a microphone's chunks do), in blocks of 200 chunks alternating between the two streams (so a change in the
+machine's load hits both alike); it measures the wall time per chunk and junction's CPU time per chunk
+(/proc/PID/stat). Prints one line per round, the totals and the ratios stateful / stateless, and the per-round
+wall-time ratios. The answers of the two are compared too (within 1e-5): both compute the same thing.
 """
 import argparse
 import json
@@ -103,69 +104,94 @@ def main():
                 return np.frombuffer(v.tensor.raw, "<f4").reshape(tuple(v.tensor.shape))
         raise RuntimeError("no output %s in %s" % (name, resp))
 
-    def round_(stateful):
-        q = queue.Queue()
+    class Stream:
+        """One InferStream kept open; chunks go one at a time (the next when the last one's answer came back)."""
 
-        def reqs():
-            while True:
-                r = q.get()
-                if r is None:
-                    return
-                yield r
+        def __init__(self, stateful):
+            self.stateful, self.q, self.next = stateful, queue.Queue(), 0
+            self.h = np.zeros((1, 1, H), np.float32)
+            self.c = np.zeros((1, 1, H), np.float32)
+            self.ys = []
 
-        h = np.zeros((1, 1, H), np.float32)
-        c = np.zeros((1, 1, H), np.float32)
-        ys = []
-        call = stub.InferStream(reqs())
+            def reqs():
+                while True:
+                    r = self.q.get()
+                    if r is None:
+                        return
+                    yield r
 
-        def req_for(i):
-            r = broker_pb2.InferRequest(model="vad" if stateful else "vad_plain", id=str(i))
-            r.inputs.append(tensor("x", xs[i]))
-            if not stateful:
-                r.inputs.extend([tensor("h", h), tensor("c", c)])
+            self.call = stub.InferStream(reqs())
+
+        def req(self, i):
+            r = broker_pb2.InferRequest(model="vad" if self.stateful else "vad_plain", id=str(i))
+            r.inputs.append(tensor("x", xs[i % len(xs)]))
+            if not self.stateful:
+                r.inputs.extend([tensor("h", self.h), tensor("c", self.c)])
                 r.outputs.extend(["y", "h_n", "c_n"])
             return r
 
-        t0, k0 = time.perf_counter(), cpu_ticks(srv.pid)
-        q.put(req_for(0))
-        for i in range(a.chunks):
-            resp = next(call)
-            if resp.error.code:
-                raise RuntimeError(resp.error.message)
-            ys.append(arr(resp, "y"))
-            if not stateful:
-                h, c = arr(resp, "h_n").copy(), arr(resp, "c_n").copy()
-            q.put(req_for(i + 1) if i + 1 < a.chunks else None)
-        for _ in call:
-            pass
-        wall = (time.perf_counter() - t0) / a.chunks * 1e6
-        cpu = (cpu_ticks(srv.pid) - k0) / ticks / a.chunks * 1e6
-        return wall, cpu, ys
+        def block(self, n):
+            """n chunks; returns (wall seconds, junction CPU ticks)."""
+            t0, k0 = time.perf_counter(), cpu_ticks(srv.pid)
+            for _ in range(n):
+                self.q.put(self.req(self.next))
+                self.next += 1
+                resp = next(self.call)
+                if resp.error.code:
+                    raise RuntimeError(resp.error.message)
+                self.ys.append(arr(resp, "y"))
+                if not self.stateful:
+                    self.h, self.c = arr(resp, "h_n").copy(), arr(resp, "c_n").copy()
+            return time.perf_counter() - t0, cpu_ticks(srv.pid) - k0
 
-    round_(True)  # warm-up
-    round_(False)
-    res = {True: [], False: []}
-    same = True
+        def close(self):
+            self.q.put(None)
+            for _ in self.call:
+                pass
+
+    streams = {True: Stream(True), False: Stream(False)}
+    for st in streams.values():  # warm-up
+        st.block(200)
+    block = 200
+    wall = {True: 0.0, False: 0.0}
+    cpu = {True: 0, False: 0}
+    ratios = []
+    n_blocks = max(1, a.chunks // block)
     for r in range(a.rounds):
-        for stateful in (True, False) if r % 2 == 0 else (False, True):
-            wall, cpu, ys = round_(stateful)
-            res[stateful].append((wall, cpu, ys))
-            print("round %d %-9s %8.1f us/chunk wall %8.1f us/chunk junction CPU"
-                  % (r, "stateful" if stateful else "stateless", wall, cpu), flush=True)
-    for (_, _, a1), (_, _, b1) in zip(res[True], res[False]):
-        same = same and all(np.allclose(p, q, atol=1e-5) for p, q in zip(a1, b1))
+        rw = {True: 0.0, False: 0.0}
+        rc = {True: 0, False: 0}
+        for b in range(n_blocks):  # blocks alternate, so a change of load hits both alike
+            for stateful in (True, False) if (r + b) % 2 == 0 else (False, True):
+                w, k = streams[stateful].block(block)
+                rw[stateful] += w
+                rc[stateful] += k
+        for k in (True, False):
+            wall[k] += rw[k]
+            cpu[k] += rc[k]
+        ratios.append(rw[True] / rw[False])
+        n = n_blocks * block
+        print("round %d: stateful %7.1f us/chunk wall %6.1f us CPU | stateless %7.1f us/chunk wall %6.1f us CPU"
+              % (r, rw[True] / n * 1e6, rc[True] / ticks / n * 1e6, rw[False] / n * 1e6,
+                 rc[False] / ticks / n * 1e6), flush=True)
+    for st in streams.values():
+        st.close()
+    m = min(len(streams[True].ys), len(streams[False].ys))
+    same = all(np.allclose(p, q, atol=1e-5) for p, q in zip(streams[True].ys[:m], streams[False].ys[:m]))
     srv.terminate()
     srv.wait(timeout=30)
-    mw = {k: statistics.median(x[0] for x in v) for k, v in res.items()}
-    mc = {k: statistics.median(x[1] for x in v) for k, v in res.items()}
+    total = a.rounds * n_blocks * block
+    mw = {k: wall[k] / total * 1e6 for k in wall}
+    mc = {k: cpu[k] / ticks / total * 1e6 for k in cpu}
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
-    print("LSTM step hidden %d, %d chunks x %d rounds, one at a time on one InferStream; load average %s"
-          % (H, a.chunks, a.rounds, load))
-    print("| per chunk (median) | stateful (broker carries h, c) | stateless (caller sends h, c) | ratio |")
+    print("LSTM step hidden %d, %d chunks x %d rounds in blocks of %d alternating, one at a time on one InferStream "
+          "each; load average %s" % (H, n_blocks * block, a.rounds, block, load))
+    print("| per chunk (all rounds) | stateful (broker carries h, c) | stateless (caller sends h, c) | ratio |")
     print("|---|---|---|---|")
     print("| wall time | %.1f us | %.1f us | %.3f |" % (mw[True], mw[False], mw[True] / mw[False]))
     print("| junction CPU | %.1f us | %.1f us | %.3f |" % (mc[True], mc[False], mc[True] / mc[False]))
+    print("wall-time ratio per round: %s (median %.3f)" % (" ".join("%.3f" % x for x in ratios),
+                                                             statistics.median(ratios)))
     print("answers equal (within 1e-5):", "yes" if same else "NO")
     return 0 if same else 1
 

@@ -31,6 +31,10 @@ const jn_builtin_engine jn_builtin_engines[] = {
     {"log-mel", jn_logmel_create,
      "samples AUDIO_TENSOR FP32[-1,-1] (16 kHz mono; AUDIO accepted) -> mel FP32[-1,n_mels,frames]: ln HTK-mel "
      "power spectrogram (FFTW3); parameters n_fft, hop, n_mels, fmin, fmax, power, log_floor, window"},
+    {"prompt-template", jn_prompt_template_create,
+     "TEXT, CLASSIFICATION and scalar inputs and parameters -> text TEXT BYTES[-1] (and messages: the same as a chat "
+     "message list) through the parameter 'template' "
+     "(\"... {{name}} {{x.label}} ({{x.score}}) ...\"); as a pipeline step its inputs are the step's bound inputs"},
     {NULL, NULL, NULL},
 };
 

@@ -41,6 +41,8 @@ jn_engine *jn_burn_create(const char *name, const jn_builtin_options *opt, jn_er
 jn_engine *jn_tokenize_create(const char *name, const jn_builtin_options *opt, jn_err *err);
 jn_engine *jn_spam_text_create(const char *name, const jn_builtin_options *opt, jn_err *err);
 jn_engine *jn_fashion_text_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+/* prompt-template (text/prompt_template.c): a template over inputs and parameters -> one TEXT */
+jn_engine *jn_prompt_template_create(const char *name, const jn_builtin_options *opt, jn_err *err);
 
 /* engines/fusion: late fusion over one label set; the demo's instance covers the Fashion-MNIST categories. */
 jn_engine *jn_fusion_create_for(const char *name, const char *const *labels, size_t n_labels, jn_err *err);

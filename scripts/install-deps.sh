@@ -21,6 +21,9 @@
 # no browser (it has no install script; --ignore-scripts keeps it so).
 # Always, for the OpenAI-compatible API's tests (issue #18, tests/e2e/test_openai_sdk.js): the official `openai` npm
 # package (pinned: OPENAI_NPM) into the git-ignored .cache/openai of the checkout.
+# Always, for the tracing test's OTLP receiver (tests/e2e/otlp_receiver.js, issue #22): npm
+# @opentelemetry/otlp-transformer (pinned: OTEL_NPM; the last line of versions whose generated protobufjs root decodes
+# ExportTraceServiceRequest) into the git-ignored .cache/otel of the checkout.
 set -euo pipefail
 
 bench=0
@@ -29,6 +32,7 @@ onnxruntime=0
 ORT_NODE_VERSION=1.30.0
 CONSOLE_NPM=(@dagrejs/dagre@1.1.8 uplot@1.6.32 puppeteer-core@24.43.1)
 OPENAI_NPM=openai@6.49.0
+OTEL_NPM=(@opentelemetry/otlp-transformer@0.215.0)
 for arg in "$@"; do
   case $arg in
   --bench) bench=1 ;;
@@ -182,3 +186,22 @@ openai_sdk() {
   echo "install-deps: the openai SDK ready in $dir"
 }
 openai_sdk
+
+otel_libs() {
+  local root
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  local dir=$root/.cache/otel
+  local stamp="$dir/installed.txt"
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "${OTEL_NPM[*]}" ]; then
+    echo "install-deps: npm install ${OTEL_NPM[*]} into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --no-save --ignore-scripts "${OTEL_NPM[@]}"
+    echo "${OTEL_NPM[*]}" >"$stamp"
+  fi
+  node -e "require('$dir/node_modules/@opentelemetry/otlp-transformer/build/src/generated/root.js').opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest.decode" || {
+    echo "install-deps: @opentelemetry/otlp-transformer in $dir has no ExportTraceServiceRequest decoder" >&2
+    exit 1
+  }
+  echo "install-deps: OTLP receiver libraries ready in $dir"
+}
+otel_libs

@@ -13,6 +13,7 @@
 #include "../../adapters/codec/audio.h"
 #include "../../adapters/onnx/onnx.h"
 #include "../../engines/builtin.h"
+#include "../fetch/fetch.h"
 #include "../http/console.h"
 #include "../http/router.h"
 #include "../http/server.h"
@@ -23,8 +24,11 @@
 #include "cluster.h"
 #include "control.h"
 #include "model_configs.h"
+#include "otlp_export.h"
 #include "pipeline.h"
 #include "queue_metrics.h"
+#include "redact.h"
+#include "request_log.h"
 #include "response_cache.h"
 #include "registry.h"
 #include "workpool.h"
@@ -86,11 +90,33 @@ static void serve_usage(FILE *to)
             "  --admin-token-file FILE  junction.v1.Admin calls need 'authorization: Bearer <the file's token>'\n"
             "  --client-token-file FILE inference and model calls need this token (or the admin token); health\n"
             "                           and v2 ServerLive/ServerReady stay open\n"
+            "  --fetch-allow LIST       hosts inputs may be fetched from by URL ({\"image\": \"https://...\"}): comma-\n"
+            "                           separated host, host:port, address, *.domain or *; default none (URLs are\n"
+            "                           refused; data: URIs always decode). Private, loopback and link-local\n"
+            "                           addresses only when listed by name or address (README \"Images by URL\")\n"
+            "  --fetch-max-bytes N      largest body fetched (default 20971520)\n"
+            "  --fetch-timeout-ms N     time a fetch may take, redirects included (default 10000)\n"
             "  --remotes FILE           register the remote engines listed in FILE (JSON: [{\"name\", \"endpoint\",\n"
             "                           \"protocol\": \"kserve_v2\"|\"native\"|\"openai\", \"model\", \"version\", \"options\"}])\n"
             "                           before the pipelines; an entry that cannot be registered stops the start\n"
             "                           (exit 1). openai: endpoint http(s)://HOST:PORT/v1, options api_key_file,\n"
             "                           kind chat|completions|embeddings (README \"LLMs\")\n"
+            "  --otlp-endpoint URL      export trace spans by OTLP/HTTP protobuf to URL (POSTed to URL + /v1/traces\n"
+            "                           when URL has no path, else to URL as given); README \"Tracing\"\n"
+            "  --otlp-service-name S    the spans' resource attribute service.name (default junction)\n"
+            "  --trace-sample-ratio X   share of calls arriving without a traceparent that are traced, 0-1 (default 1);\n"
+            "                           a caller's traceparent decides for its calls (its sampled flag)\n"
+            "  --trace-queue N          spans waiting for export before new ones are dropped (default 2048)\n"
+            "  --request-log FILE|-     one JSON line per finished request (CloudEvents envelope: model, version,\n"
+            "                           door, status, latency, sizes), appended to FILE or written to standard\n"
+            "                           output; README \"Request log and redaction\"\n"
+            "  --request-log-payloads   the lines include the inputs and outputs (masked as --redact says)\n"
+            "  --request-log-sample R   share of requests logged, 0..1 (default 1)\n"
+            "  --request-log-max-entry BYTES  longest line; payloads are cut to fit (default 65536, least 1024)\n"
+            "  --request-log-max-bytes N  rotate FILE when it would grow past N bytes (default 0 = never)\n"
+            "  --request-log-keep K     rotated files kept: FILE.1 .. FILE.K (default 5, 1-1000)\n"
+            "  --redact FILE            redaction rules for the request log (JSON: {\"ports\": [...], \"patterns\":\n"
+            "                           [\"email\", \"phone\", \"card\", \"iban\"], \"regex\": [...]})\n"
             "  -h, --help               this text\n"
             "\n"
             "When ready it prints 'junction: serving HTTP on HOST:PORT' (when HTTP is on), then\n"
@@ -145,6 +171,10 @@ typedef struct serve_config {
     const char *registry, *registry_prefix;          /* cluster mode when registry is set */
     jn_model_configs model_configs;                  /* --model-config */
     size_t cache_bytes;                              /* --cache-mb; 0 = no cache */
+    jn_fetch_options fetch;                          /* --fetch-allow, --fetch-max-bytes, --fetch-timeout-ms */
+    jn_otlp_options otlp;                            /* endpoint NULL: no tracing */
+    jn_request_log_options request_log;              /* --request-log*: on when its path is set */
+    const char *redact_file;                         /* --redact */
 } serve_config;
 
 /* What a running broker is made of; torn down in reverse by serve_teardown (every field may be NULL/empty). */
@@ -154,6 +184,8 @@ typedef struct serve_parts {
     jn_remotes *remotes;
     jn_response_cache *cache; /* --cache-mb */
     jn_queue_metrics *queues; /* /metrics: per-model queue depth and bounds */
+    jn_redact *redact;        /* --redact */
+    jn_request_log *request_log; /* --request-log */
     jn_model_records models; /* Admin.LoadModel / UnloadModel and the "model" record kind */
     jn_control control;      /* Admin changes: persisted when there is a state directory or a cluster */
     jn_state *state;
@@ -162,6 +194,7 @@ typedef struct serve_parts {
     jn_http_router *router;
     jn_http_server *http;
     jn_server *server;
+    jn_fetcher *fetch; /* inputs by URL (--fetch-allow) */
 } serve_parts;
 
 /* Parses the command line into cfg. Returns -1 to go on, or the exit status (help printed, or bad usage reported). */
@@ -193,6 +226,9 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_MODELS,
         O_REMOTES,
         O_CONSOLE,
+        O_FETCH_ALLOW,
+        O_FETCH_MAX_BYTES,
+        O_FETCH_TIMEOUT,
         O_MAX_QUEUE,
         O_MAX_MODEL_QUEUE,
         O_MAX_STREAMS_PER_CONN,
@@ -201,6 +237,17 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_CACHE_MB,
         O_OPENAI_PREFIX,
         O_MAX_AUDIO_SECONDS,
+        O_OTLP_ENDPOINT,
+        O_OTLP_SERVICE,
+        O_TRACE_RATIO,
+        O_TRACE_QUEUE,
+        O_REQUEST_LOG,
+        O_REQUEST_LOG_PAYLOADS,
+        O_REQUEST_LOG_SAMPLE,
+        O_REQUEST_LOG_MAX_ENTRY,
+        O_REQUEST_LOG_MAX_BYTES,
+        O_REQUEST_LOG_KEEP,
+        O_REDACT,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -234,7 +281,21 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         {"http-threads", required_argument, NULL, O_HTTP_THREADS},
         {"remotes", required_argument, NULL, O_REMOTES},
         {"console", required_argument, NULL, O_CONSOLE},
+        {"fetch-allow", required_argument, NULL, O_FETCH_ALLOW},
+        {"fetch-max-bytes", required_argument, NULL, O_FETCH_MAX_BYTES},
+        {"fetch-timeout-ms", required_argument, NULL, O_FETCH_TIMEOUT},
         {"openai-prefix", required_argument, NULL, O_OPENAI_PREFIX},
+        {"otlp-endpoint", required_argument, NULL, O_OTLP_ENDPOINT},
+        {"otlp-service-name", required_argument, NULL, O_OTLP_SERVICE},
+        {"trace-sample-ratio", required_argument, NULL, O_TRACE_RATIO},
+        {"trace-queue", required_argument, NULL, O_TRACE_QUEUE},
+        {"request-log", required_argument, NULL, O_REQUEST_LOG},
+        {"request-log-payloads", no_argument, NULL, O_REQUEST_LOG_PAYLOADS},
+        {"request-log-sample", required_argument, NULL, O_REQUEST_LOG_SAMPLE},
+        {"request-log-max-entry", required_argument, NULL, O_REQUEST_LOG_MAX_ENTRY},
+        {"request-log-max-bytes", required_argument, NULL, O_REQUEST_LOG_MAX_BYTES},
+        {"request-log-keep", required_argument, NULL, O_REQUEST_LOG_KEEP},
+        {"redact", required_argument, NULL, O_REDACT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -245,8 +306,12 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
     cfg->http_port = JN_DEFAULT_HTTP_PORT;
     cfg->state_dir = JN_DEFAULT_STATE_DIR;
     cfg->http_max_body = (size_t)64 << 20;
+    jn_request_log_options_default(&cfg->request_log);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->http_threads = cores < 1 ? 2 : cores > 64 ? 64 : (int)cores;
+    cfg->otlp.sample_ratio = 1.0;
+    cfg->otlp.queue_spans = 2048;
+    cfg->otlp.timeout_ms = 2000;
 
     optind = 1;
     opterr = 0;
@@ -361,6 +426,19 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         case O_REMOTES:
             cfg->remotes_file = optarg;
             break;
+        case O_FETCH_ALLOW:
+            cfg->fetch.allow = optarg;
+            break;
+        case O_FETCH_MAX_BYTES:
+            if (!parse_int(optarg, 1, LONG_MAX, &v))
+                return bad_value("--fetch-max-bytes", optarg, "a number of bytes (at least 1)");
+            cfg->fetch.max_bytes = (size_t)v;
+            break;
+        case O_FETCH_TIMEOUT:
+            if (!parse_int(optarg, 1, 24L * 3600 * 1000, &v))
+                return bad_value("--fetch-timeout-ms", optarg, "a time in milliseconds (1-86400000)");
+            cfg->fetch.timeout_ms = v;
+            break;
         case O_HTTP_PORT:
             if (strcmp(optarg, "any") == 0)
                 cfg->http_port = 0;
@@ -408,6 +486,66 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         case O_MODELS:
             cfg->models_dir = optarg;
             break;
+        case O_OTLP_ENDPOINT: {
+            jn_err uerr;
+            char *url = jn_otlp_traces_url(optarg, &uerr);
+            if (!url)
+                return bad_value("--otlp-endpoint", optarg, "an http:// or https:// URL with a host");
+            free(url);
+            cfg->otlp.endpoint = optarg;
+            break;
+        }
+        case O_OTLP_SERVICE:
+            if (!*optarg)
+                return bad_value("--otlp-service-name", optarg, "a non-empty name");
+            cfg->otlp.service_name = optarg;
+            break;
+        case O_TRACE_RATIO: {
+            char *end;
+            errno = 0;
+            double r = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(r >= 0 && r <= 1))
+                return bad_value("--trace-sample-ratio", optarg, "a number from 0 to 1");
+            cfg->otlp.sample_ratio = r;
+            break;
+        }
+        case O_TRACE_QUEUE:
+            if (!parse_int(optarg, 1, 1000000, &v))
+                return bad_value("--trace-queue", optarg, "a span count (1-1000000)");
+            cfg->otlp.queue_spans = (size_t)v;
+            break;
+        case O_REQUEST_LOG:
+            cfg->request_log.path = optarg;
+            break;
+        case O_REQUEST_LOG_PAYLOADS:
+            cfg->request_log.payloads = true;
+            break;
+        case O_REQUEST_LOG_SAMPLE: {
+            char *end;
+            double d = strtod(optarg, &end);
+            if (end == optarg || *end || !(d >= 0 && d <= 1))
+                return bad_value("--request-log-sample", optarg, "a ratio (0-1)");
+            cfg->request_log.sample = d;
+            break;
+        }
+        case O_REQUEST_LOG_MAX_ENTRY:
+            if (!parse_int(optarg, JN_REQUEST_LOG_MIN_MAX_ENTRY, 64L << 20, &v))
+                return bad_value("--request-log-max-entry", optarg, "a size in bytes (1024-67108864)");
+            cfg->request_log.max_entry = (size_t)v;
+            break;
+        case O_REQUEST_LOG_MAX_BYTES:
+            if (!parse_int(optarg, 0, LONG_MAX, &v))
+                return bad_value("--request-log-max-bytes", optarg, "a size in bytes (0 = no rotation)");
+            cfg->request_log.max_bytes = (uint64_t)v;
+            break;
+        case O_REQUEST_LOG_KEEP:
+            if (!parse_int(optarg, 1, 1000, &v))
+                return bad_value("--request-log-keep", optarg, "a count of files (1-1000)");
+            cfg->request_log.keep = (int)v;
+            break;
+        case O_REDACT:
+            cfg->redact_file = optarg;
+            break;
         case ':':
             fprintf(stderr, "junction serve: %s needs a value\n\n", argv[optind - 1]);
             serve_usage(stderr);
@@ -417,6 +555,11 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
             serve_usage(stderr);
             return JN_CLI_EXIT_USAGE;
         }
+    }
+    if (!cfg->request_log.path && (cfg->redact_file || cfg->request_log.payloads)) {
+        fprintf(stderr, "junction serve: %s only applies to the request log: add --request-log FILE\n",
+                cfg->redact_file ? "--redact" : "--request-log-payloads");
+        return JN_CLI_EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "junction serve: unexpected argument '%s'\n\n", argv[optind]);
@@ -566,6 +709,31 @@ static int open_store(const serve_config *cfg, serve_parts *p, jn_err *err)
     return 0;
 }
 
+/* The redaction rules and the request log (--redact, --request-log), before the doors that write to it. 0, or the
+ * exit status after a message naming the file and the field. */
+static int open_request_log(serve_config *cfg, serve_parts *p, jn_err *err)
+{
+    if (!cfg->request_log.path)
+        return 0;
+    if (cfg->redact_file && !(p->redact = jn_redact_load_file(cfg->redact_file, err))) {
+        fprintf(stderr, "junction serve: --redact %s\n", err->msg);
+        return JN_CLI_EXIT_USAGE;
+    }
+    char host[256] = "", source[300];
+    if (gethostname(host, sizeof host - 1) != 0 || !*host)
+        snprintf(host, sizeof host, "%s", cfg->opt.host);
+    snprintf(source, sizeof source, "junction/%s", host);
+    cfg->request_log.source = source; /* copied by the log */
+    cfg->request_log.redact = p->redact;
+    p->request_log = jn_request_log_open(&cfg->request_log, err);
+    cfg->request_log.source = NULL; /* this frame's */
+    if (!p->request_log) {
+        fprintf(stderr, "junction serve: %s\n", err->msg);
+        return JN_CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* The REST front end (when --http-port is not 0), with its own worker pool (the gRPC server's is private to it) of
  * the same size. 0, or JN_CLI_EXIT_FAIL after a message. */
 static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
@@ -587,8 +755,9 @@ static int start_http(const serve_config *cfg, serve_parts *p, jn_err *err)
     }
     jn_console_attach_remotes(jn_http_router_console(p->router), p->remotes);
     jn_http_router_set_models(p->router, &p->models);
+    jn_http_router_set_fetch(p->router, p->fetch);
     jn_dispatch_limits limits = {cfg->opt.max_inflight, (size_t)cfg->opt.max_queue, (size_t)cfg->opt.max_model_queue,
-                                 p->cache};
+                                 p->cache, p->request_log};
     jn_http_router_set_limits(p->router, &limits);
     jn_http_server_options hopt;
     jn_http_server_options_default(&hopt);
@@ -614,6 +783,7 @@ static int start_grpc(const serve_config *cfg, serve_parts *p, jn_err *err)
     opt.control = &p->control;
     opt.models = &p->models;
     opt.cache = p->cache;
+    opt.request_log = p->request_log;
     opt.remotes = p->remotes;
     if (!(p->server = jn_server_start(&opt, p->reg, err))) {
         fprintf(stderr, "junction serve: %s\n", err->msg);
@@ -652,6 +822,9 @@ static void serve_teardown(serve_parts *p)
     jn_state_close(p->state);
     jn_auth_clear(&p->auth);
     jn_response_cache_destroy(p->cache); /* after every call that could use it */
+    jn_fetcher_destroy(p->fetch);        /* after the pools whose calls fetch */
+    jn_request_log_close(p->request_log); /* likewise; writes out what is queued */
+    jn_redact_free(p->redact);
 }
 
 int jn_cmd_serve(int argc, char **argv)
@@ -670,15 +843,28 @@ int jn_cmd_serve(int argc, char **argv)
     serve_parts p;
     memset(&p, 0, sizeof p);
     jn_auth_init(&p.auth);
+    if (!(p.fetch = jn_fetcher_create(&cfg.fetch, &err))) {
+        fprintf(stderr, "junction serve: %s\n", err.msg);
+        grpc_shutdown();
+        return JN_CLI_EXIT_USAGE;
+    }
     if ((cfg.admin_token_file && jn_auth_set_admin_token_file(&p.auth, cfg.admin_token_file, &err)) ||
         (cfg.client_token_file && jn_auth_set_client_token_file(&p.auth, cfg.client_token_file, &err))) {
         fprintf(stderr, "junction serve: %s\n", err.msg);
         jn_auth_clear(&p.auth);
+        jn_fetcher_destroy(p.fetch);
         grpc_shutdown();
         return JN_CLI_EXIT_USAGE;
     }
+    if (cfg.otlp.endpoint && jn_otlp_start(&cfg.otlp, &err)) {
+        fprintf(stderr, "junction serve: %s\n", err.msg);
+        jn_auth_clear(&p.auth);
+        grpc_shutdown();
+        return JN_CLI_EXIT_FAIL;
+    }
     if (!(status = load_served(&cfg, &p, &err)) && !(status = open_store(&cfg, &p, &err)) &&
-        !(status = start_http(&cfg, &p, &err)) && !(status = start_grpc(&cfg, &p, &err))) {
+        !(status = open_request_log(&cfg, &p, &err)) && !(status = start_http(&cfg, &p, &err)) &&
+        !(status = start_grpc(&cfg, &p, &err))) {
         if (p.http)
             printf("junction: serving HTTP on %s:%d\n", cfg.opt.host, jn_http_server_port(p.http));
         printf("junction: serving gRPC on %s:%d\n", cfg.opt.host, jn_server_port(p.server));
@@ -688,6 +874,7 @@ int jn_cmd_serve(int argc, char **argv)
         stop_serving(&cfg, &p);
     }
     serve_teardown(&p);
+    jn_otlp_stop(); /* after the last call: its spans go in the last POST */
     grpc_shutdown();
     return status;
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "batch_rows.h"
+#include "trace.h"
 #include "executor.h"
 #include "metrics.h"
 
@@ -267,7 +268,38 @@ static jn_infer_ctx item_ctx(const jn_batcher *b, const jn_batch_item *it)
     ctx.cancelled = it->cancelled;
     ctx.outputs = it->outputs;
     ctx.n_outputs = it->n_outputs;
+    ctx.trace = it->trace;
     return ctx;
+}
+
+/* The batch's span (trace.h): under the first traced request's span, linked to every traced request's span. */
+static void batch_span_start(jn_span *span, const jn_batch_item *batch)
+{
+    span->recording = false;
+    if (!jn_trace_on())
+        return;
+    for (const jn_batch_item *it = batch; it && !span->recording; it = it->next)
+        jn_span_start(span, it->trace);
+}
+
+static void batch_span_end(jn_span *span, const jn_batcher *b, const jn_batch_item *batch, size_t n, int64_t rows,
+                           int rc, const jn_err *err)
+{
+    const jn_trace_ctx *links[JN_SPAN_MAX_LINKS + 1];
+    size_t nl = 0;
+    for (const jn_batch_item *it = batch; it && nl < JN_SPAN_MAX_LINKS + 1; it = it->next)
+        if (it->trace && it->trace->valid)
+            links[nl++] = it->trace; /* one past the maximum: counted as dropped */
+    jn_span_attrs a = JN_SPAN_ATTRS_NONE;
+    a.model = b->engine->name;
+    a.version = b->engine->version;
+    a.status = jn_err_grpc_status(rc);
+    a.error = rc && err ? err->msg : NULL;
+    a.batch_size = (int64_t)n;
+    a.rows = rows;
+    a.links = links;
+    a.n_links = nl;
+    jn_span_end(span, "batch", b->engine->name, JN_SPAN_INTERNAL, 0, &a);
 }
 
 static void run_batch(jn_batcher *b, jn_batch_item *batch)
@@ -280,14 +312,19 @@ static void run_batch(jn_batcher *b, jn_batch_item *batch)
         n++;
         total += it->rows;
     }
+    jn_span span;
+    batch_span_start(&span, batch);
     jn_err err;
     jn_err_clear(&err);
     jn_tensor_list outs;
     jn_tensor_list_init(&outs);
     if (n == 1) { /* on the request's own tensors */
         jn_infer_ctx ctx = item_ctx(b, batch);
+        ctx.trace = jn_span_ctx(&span, batch->trace);
         int rc = jn_exec_engine(b->engine, &ctx, batch->inputs, &outs, &err);
         int64_t t1 = jn_now_ns();
+        if (span.recording)
+            batch_span_end(&span, b, batch, 1, batch->rows, rc, &err);
         if (!rc && b->stats)
             jn_infer_stats_execution(b->stats, batch->rows ? (uint64_t)batch->rows : 1, 1, 0, t1 - t0, 0);
         if (!rc)
@@ -306,9 +343,12 @@ static void run_batch(jn_batcher *b, jn_batch_item *batch)
         ctx.deadline_ns = 0; /* the batch runs for all of them: no one caller's deadline or cancellation stops it */
         ctx.cancelled = NULL;
         ctx.request_id = "";
+        ctx.trace = jn_span_ctx(&span, NULL);
         rc = jn_exec_engine(b->engine, &ctx, &ins, &outs, &err);
         t2 = jn_now_ns();
     }
+    if (span.recording)
+        batch_span_end(&span, b, batch, n, total, rc, &err);
     jn_tensor_list_clear(&ins);
     if (!rc)
         rc = jn_batch_split(b->engine->name, batch, total, &outs, mine, &err);
@@ -633,6 +673,7 @@ int jn_batcher_run(jn_batcher *b, const jn_infer_ctx *ctx, const jn_tensor_list 
     w.item.request_id = ctx->request_id;
     w.item.deadline_ns = ctx->deadline_ns;
     w.item.cancelled = ctx->cancelled;
+    w.item.trace = ctx->trace;
     w.item.done = sync_done;
     int rc = jn_batcher_submit(b, &w.item, err);
     if (!rc) {

@@ -49,6 +49,7 @@ struct jn_batch_item {
     const char *request_id;      /* may be NULL */
     int64_t deadline_ns;         /* hard: the transport's (0 = none) */
     const atomic_int *cancelled; /* may be NULL */
+    const struct jn_trace_ctx *trace; /* the caller's span (trace.h), linked from the batch's span; may be NULL */
     jn_batch_done_fn done;
     void *arg;
     /* ---- the batcher's ---- */

@@ -85,6 +85,8 @@ int jn_dispatch_resolve(jn_call *c, const char *model, const char *version)
     c->model = jn_registry_resolve(c->d->reg, model, version, &c->err);
     if (!c->model) {
         jn_metrics_unknown_model(c->ops->door);
+        if (!c->req.model && c->d->limits.request_log) /* the name asked for, for its line (not decoded yet) */
+            jn_request_set_target(&c->req, model, version, NULL);
         return c->rc = c->err.code ? c->err.code : JN_ENOTFOUND;
     }
     c->engine = c->model->engine;
@@ -247,6 +249,7 @@ static void execute(jn_call *c, bool here)
     c->ctx.host = c->host;
     c->ctx.seq_scope = c->seq_scope;
     c->ctx.answer = &c->req.answer;
+    c->ctx.trace = jn_call_trace_ctx(&c->trace);
     if (!rc)
         rc = jn_infer_ctx_check(&c->ctx, &c->err); /* the deadline passed (or the caller left) before it started */
     if (rc) {
@@ -322,6 +325,7 @@ static void enqueue(jn_call *c, bool here)
     it->request_id = c->req.id;
     it->deadline_ns = c->req.deadline_ns; /* `timeout` is the batcher's: its queue timeout */
     it->cancelled = c->cancelled;
+    it->trace = jn_call_trace_ctx(&c->trace);
     it->done = batched_done;
     it->arg = c;
     if (here)
@@ -458,9 +462,23 @@ static uint64_t request_rows(const jn_tensor_list *inputs)
     return rows > 0 ? (uint64_t)rows : 1;
 }
 
+/* A front end's own run (ops->run) makes its requests itself: with payloads on, the request log shows their tensors
+ * (shared, not copied) as the call's. */
+static void keep_for_log(jn_call *c, const jn_tensor_list *from, jn_tensor_list *to)
+{
+    if (!c->d->limits.request_log || !jn_request_log_payloads(c->d->limits.request_log))
+        return;
+    for (size_t i = 0; i < from->count; i++) {
+        jn_tensor *t = jn_tensor_share(from->items[i], NULL, NULL);
+        if (!t || jn_tensor_list_push(to, t))
+            return;
+    }
+}
+
 int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_err *err)
 {
     jn_infer_ctx ctx = jn_exec_request_ctx(req, c->cancelled, c->d->pool);
+    ctx.trace = jn_call_trace_ctx(&c->trace);
     if (!ctx.deadline_ns || (c->req.deadline_ns && c->req.deadline_ns < ctx.deadline_ns))
         ctx.deadline_ns = c->req.deadline_ns;
     int rc = c->model->batcher ? 0 : apply_timeout(c, req, &ctx.deadline_ns, err); /* the batcher: queue timeout */
@@ -478,13 +496,74 @@ int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_
             jn_metrics_batch(c->stats, request_rows(&req->inputs));
         }
     }
+    keep_for_log(c, &req->inputs, &c->req.inputs);
+    if (!rc)
+        keep_for_log(c, outputs, &c->outputs);
     return rc;
+}
+
+static int64_t list_bytes(const jn_tensor_list *l)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < l->count; i++)
+        n += (int64_t)l->items[i]->byte_size;
+    return n;
+}
+
+/* The queue span (arrival -> execution start) and the request span (arrival -> answered), when recording. */
+static void trace_end(jn_call *c, int64_t now)
+{
+    jn_span *rs = &c->trace.span;
+    if (rs->recording) {
+        if (c->t_started) {
+            jn_span q;
+            jn_span_start_at(&q, &rs->ctx, c->t_created);
+            jn_span_end(&q, "queue", NULL, JN_SPAN_INTERNAL, c->t_started, NULL);
+        }
+        jn_span_attrs a = JN_SPAN_ATTRS_NONE;
+        a.model = c->req.model;
+        a.version = c->engine ? c->engine->version : c->req.version;
+        a.door = c->trace.door;
+        a.tracestate = c->trace.tracestate;
+        a.status = jn_err_grpc_status(c->rc);
+        a.error = c->rc ? c->err.msg : NULL;
+        a.in_bytes = list_bytes(&c->req.inputs);
+        a.out_bytes = list_bytes(&c->outputs);
+        jn_span_end(rs, "infer", c->req.model ? c->req.model : "", JN_SPAN_SERVER, now, &a);
+        rs->recording = false;
+    }
+    jn_call_trace_clear(&c->trace);
+}
+
+/* The call's line in the request log (request_log.h), from what the call still holds. */
+static void log_call(const jn_call *c, int64_t total_ns, const char *trace_id)
+{
+    const char *model = c->req.model && *c->req.model ? c->req.model : c->engine ? c->engine->name : "";
+    jn_request_log_entry e = {
+        .model = model,
+        .version = c->engine ? c->engine->version : c->req.version,
+        .door = c->door_name ? c->door_name : c->ops->door,
+        .request_id = c->req.id,
+        .rc = c->rc,
+        .error = c->rc ? c->err.msg : NULL,
+        .latency_ns = total_ns,
+        .request_bytes = c->request_bytes,
+        .response_bytes = c->response_bytes,
+        .inputs = &c->req.inputs,
+        .outputs = c->streamed ? NULL : &c->outputs, /* a streamed answer went out in partials, not kept */
+        .trace_id = trace_id && *trace_id ? trace_id : NULL, /* no traceid field for a call without a trace */
+    };
+    jn_request_log_record(c->d->limits.request_log, &e);
 }
 
 void jn_call_finish(jn_call *c)
 {
     int64_t total = jn_now_ns() - c->t_created; /* one clock read for the statistics and the metrics */
     int64_t queue = c->t_started ? c->t_started - c->t_created : -1;
+    char trace_id[33] = ""; /* for the request log: read before trace_end clears the call's trace */
+    if (c->d->limits.request_log)
+        jn_trace_id_hex(c, trace_id);
+    trace_end(c, c->t_created + total);
     if (c->model) {
         /* An execution the dispatcher ran itself (the batcher records its own, cache hits none). */
         if (c->rc == 0 && c->t_computed && !c->recorded_execution && !c->ops->run) {
@@ -498,6 +577,10 @@ void jn_call_finish(jn_call *c)
         int64_t compute = c->t_started && c->t_computed ? c->t_computed - c->t_started : -1;
         jn_metrics_request_end(c->stats, c->ops->door, c->rc == 0, queue, compute, total);
         c->stats = NULL;
+    }
+    if (c->d->limits.request_log && !c->logged && (c->model || c->rc)) { /* else it never ran */
+        c->logged = true; /* jn_call_finish may be called again (a no-op then) */
+        log_call(c, total, trace_id);
     }
     if (c->admitted) {
         atomic_fetch_sub_explicit(&c->d->inflight, 1, memory_order_relaxed);

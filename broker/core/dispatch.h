@@ -36,8 +36,10 @@
 #include "engine.h"
 #include "metrics.h"
 #include "registry.h"
-#include "response_cache.h"
+#include "trace.h"
 #include "request.h"
+#include "request_log.h"
+#include "response_cache.h"
 #include "sequence.h"
 #include "workpool.h"
 
@@ -48,6 +50,8 @@ typedef struct jn_dispatch_limits {
     /* The server's response cache (borrowed; NULL = none, --cache-mb 0): models served with "response_cache"
      * answer repeated requests from it (response_cache.h). */
     jn_response_cache *cache;
+    /* The request log (borrowed; NULL = none, no --request-log): every call writes its line in jn_call_finish. */
+    jn_request_log *request_log;
 } jn_dispatch_limits;
 
 typedef struct jn_dispatcher jn_dispatcher;
@@ -95,6 +99,13 @@ struct jn_call {
     /* The thread calling jn_dispatch may run the call to its end when the engine is inline, or start it when the
      * engine is asynchronous (a gRPC pump; an HTTP loop for a small body). False = always a worker. */
     bool run_here;
+    /* The trace (trace.h): the front end calls jn_call_trace_begin with the caller's traceparent / tracestate
+     * (before jn_dispatch); the request and queue spans are ended in jn_call_finish. Zero = not traced. */
+    jn_call_trace trace;
+    /* For the request log (request_log.h): the door's name ("grpc-v1", "rest-v2", ...; a static string, NULL =
+     * ops->door) and the request's and answer's sizes on the wire as the door saw them (0 = not known). */
+    const char *door_name;
+    uint64_t request_bytes, response_bytes;
     /* The stream the call came on (a stream front end's; NULL for unary calls): a stateful model's call without
      * sequence_id belongs to that stream's sequence (sequence.h). Borrowed: the stream outlives its calls. */
     jn_seq_scope *seq_scope;
@@ -119,6 +130,7 @@ struct jn_call {
     jn_cache_key cache_key;  /* a cache miss: the key its answer is kept under */
     int64_t cache_ns;        /* time spent on the cache for it so far */
     bool cache_looked;       /* the cache was consulted */
+    bool logged;             /* its request log line is made (jn_call_finish may run twice) */
     int64_t t_created, t_started, t_computed;
 };
 
@@ -136,7 +148,8 @@ void jn_dispatch(jn_call *c);
  * executor's contract). The call's cancellation and the request's deadline apply. */
 int jn_call_exec(jn_call *c, const jn_request *req, jn_tensor_list *outputs, jn_err *err);
 /* After the front end answered: records the metrics (ok = c->rc == 0; the front end sets c->rc when encoding
- * failed), leaves max-inflight, drops the model, clears the request and outputs. The call may then be freed. */
+ * failed) and the request log's line (sampled; formatted here, written by the log's own thread), leaves
+ * max-inflight, drops the model, clears the request and outputs. The call may then be freed. */
 void jn_call_finish(jn_call *c);
 
 #endif

@@ -27,8 +27,9 @@
  * vtable declaring an older version is read only up to the slots that version had (jn_engine_create accepts
  * 1 .. JN_ENGINE_ABI_VERSION).
  *   1: infer, infer_stream, find_output, warmup, destroy
- *   2: infer_async; jn_infer_ctx.host */
-#define JN_ENGINE_ABI_VERSION 2u
+ *   2: infer_async; jn_infer_ctx.host
+ *   3: for_step */
+#define JN_ENGINE_ABI_VERSION 3u
 
 /* Engine flags. */
 enum {
@@ -88,6 +89,10 @@ typedef struct jn_infer_ctx {
     /* The stream the call came on (sequence.h), or NULL: a stateful model called from a pipeline step continues
      * that stream's sequence. Copied into pipeline steps' contexts. */
     struct jn_seq_scope *seq_scope;
+    /* The trace context of the span this work runs under (trace.h): the parent of the engine's own spans, and what
+     * a remote engine passes on as `traceparent`. NULL when the call is not traced. Appended after ABI 2; an engine
+     * that ignores it loses nothing but spans. */
+    const struct jn_trace_ctx *trace;
 } jn_infer_ctx;
 
 /* Receives one partial answer of a streaming engine. Takes ownership of the tensors in `partial` (the list is
@@ -100,6 +105,13 @@ typedef int (*jn_emit_fn)(void *arg, jn_tensor_list *partial, jn_err *err);
 typedef void (*jn_async_done_fn)(void *arg, int rc, jn_tensor_list *produced, jn_err *err);
 
 typedef struct jn_engine jn_engine;
+
+/* Since ABI 3: one input of a pipeline step as the compiler sees it when it asks an engine for a step of its own
+ * (for_step): the step's input name and the port its source produces (borrowed for the call). */
+typedef struct jn_step_source {
+    const char *name;
+    const jn_port *src;
+} jn_step_source;
 
 typedef struct jn_engine_vtable {
     uint32_t abi_version; /* JN_ENGINE_ABI_VERSION */
@@ -126,6 +138,14 @@ typedef struct jn_engine_vtable {
      * dispatcher uses it for unary calls when the engine has it; streamed answers and pipeline steps use infer. */
     int (*infer_async)(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs, jn_async_done_fn done,
                        void *done_arg, jn_err *err);
+    /* ---- since ABI 3 ---- */
+    /* Optional (NULL): an engine whose inputs depend on how a pipeline step uses it (prompt-template: the names its
+     * template reads). The pipeline compiler calls it for each step naming the engine, with the step's "parameters"
+     * and the sources bound to the step's inputs, before type-checking the step; it returns a new, unregistered
+     * engine (one reference, held by the step) whose inputs fit those sources, with the same outputs as self, or
+     * NULL with err set (the compiler prefixes the pipeline and step). */
+    jn_engine *(*for_step)(jn_engine *self, const jn_params *step_params, const jn_step_source *sources,
+                           size_t n_sources, jn_err *err);
 } jn_engine_vtable;
 
 struct jn_engine {
@@ -158,6 +178,13 @@ static inline int (*jn_engine_async_slot(const jn_engine *e))(jn_engine *, const
                                                                jn_err *)
 {
     return e->vt->abi_version >= 2 ? e->vt->infer_async : NULL;
+}
+
+/* The engine's for_step slot, or NULL when it has none (or its vtable predates ABI 3). */
+static inline jn_engine *(*jn_engine_for_step_slot(const jn_engine *e))(jn_engine *, const jn_params *,
+                                                                      const jn_step_source *, size_t, jn_err *)
+{
+    return e->vt->abi_version >= 3 ? e->vt->for_step : NULL;
 }
 
 /* Monotonic clock in nanoseconds (the clock of jn_infer_ctx.deadline_ns). */

@@ -36,12 +36,33 @@ static bool is_text_port(const jn_port *p)
     return p->kind == JN_KIND_TEXT && p->dtype == JN_DTYPE_BYTES && p->ndim == 1;
 }
 
+static bool is_image_port(const jn_port *p)
+{
+    return p->kind == JN_KIND_IMAGE && p->dtype == JN_DTYPE_BYTES && p->ndim == 1;
+}
+
+size_t jn_generate_images(const jn_engine *e)
+{
+    size_t n = 0;
+    for (size_t i = 0; e && i < e->sig.n_inputs; i++)
+        n += is_image_port(&e->sig.inputs[i]);
+    return n;
+}
+
 jn_generate_input jn_generate_input_of(const jn_engine *e)
 {
-    if (!e || !(e->flags & JN_ENGINE_STREAMS) || !e->vt->infer_stream || e->sig.n_inputs != 1)
+    if (!e || !(e->flags & JN_ENGINE_STREAMS) || !e->vt->infer_stream || e->sig.n_inputs < 1)
         return JN_GENERATE_IN_NONE;
-    const jn_port *in = &e->sig.inputs[0];
-    if (!is_text_port(in))
+    const jn_port *in = NULL; /* the one TEXT input; any others are IMAGE inputs */
+    for (size_t i = 0; i < e->sig.n_inputs; i++) {
+        const jn_port *p = &e->sig.inputs[i];
+        if (is_image_port(p))
+            continue;
+        if (in || !is_text_port(p))
+            return JN_GENERATE_IN_NONE;
+        in = p;
+    }
+    if (!in)
         return JN_GENERATE_IN_NONE;
     jn_generate_input form = strcmp(in->name, JN_GENERATE_PROMPT) == 0     ? JN_GENERATE_IN_PROMPT
                              : strcmp(in->name, JN_GENERATE_MESSAGES) == 0 ? JN_GENERATE_IN_MESSAGES

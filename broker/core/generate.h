@@ -10,7 +10,10 @@
  *           `finish_reason`     TEXT  [-1]  one per choice: "stop", "length", "content_filter", ... (optional port);
  *           `prompt_tokens`     INT64 [1]   usage (optional port: left out when the model does not count);
  *           `completion_tokens` INT64 [1]   usage (optional port).
- *   Exactly one of the two inputs; the engine streams (JN_ENGINE_STREAMS, infer_stream set).
+ *   Exactly one of the two inputs; the engine streams (JN_ENGINE_STREAMS, infer_stream set). Besides it, any
+ *   number of IMAGE BYTES [-1] inputs (a pipeline that looks at a photo before it asks a model: README
+ *   "prompt-template"): the OpenAI door fills them, in order, from the chat's image_url parts (fetched under
+ *   --fetch-allow, or data: URIs).
  * A unary answer carries the whole text per choice and, when known, finish_reason and usage. A streamed answer is a
  * sequence of partials, each with a `text` delta (one element per choice, "" for a choice with nothing new), and
  * the last one (its text deltas may be empty) carries finish_reason and the usage counts.
@@ -71,6 +74,8 @@ int jn_generate_signature(jn_signature *sig, jn_generate_input in, jn_err *err);
  * prompt or messages, a TEXT output `text`, any other output among finish_reason / prompt_tokens /
  * completion_tokens with their types) and the engine streams. */
 jn_generate_input jn_generate_input_of(const jn_engine *e);
+/* How many IMAGE inputs the engine has (a generate engine's images; 0 for most). */
+size_t jn_generate_images(const jn_engine *e);
 /* jn_generate_input_of(e) != JN_GENERATE_IN_NONE. */
 bool jn_generate_is(const jn_engine *e);
 

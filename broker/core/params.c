@@ -27,6 +27,34 @@ void jn_params_clear(jn_params *p)
     jn_params_init(p);
 }
 
+int jn_params_copy(jn_params *dst, const jn_params *src)
+{
+    for (size_t i = 0; src && i < src->count; i++) {
+        const jn_param *it = &src->items[i];
+        int rc = it->type == JN_PARAM_BOOL     ? jn_params_set_bool(dst, it->key, it->v.b)
+                 : it->type == JN_PARAM_INT    ? jn_params_set_int(dst, it->key, it->v.i)
+                 : it->type == JN_PARAM_DOUBLE ? jn_params_set_double(dst, it->key, it->v.d)
+                                               : jn_params_set_string(dst, it->key, it->v.s);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+bool jn_params_remove(jn_params *p, const char *key)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        if (strcmp(p->items[i].key, key) == 0) {
+            free(p->items[i].key);
+            param_free_value(&p->items[i]);
+            memmove(&p->items[i], &p->items[i + 1], (p->count - i - 1) * sizeof *p->items);
+            p->count--;
+            return true;
+        }
+    }
+    return false;
+}
+
 const jn_param *jn_params_find(const jn_params *p, const char *key)
 {
     for (size_t i = 0; i < p->count; i++)

@@ -34,6 +34,10 @@ int jn_params_set_bool(jn_params *p, const char *key, bool v);
 int jn_params_set_int(jn_params *p, const char *key, int64_t v);
 int jn_params_set_double(jn_params *p, const char *key, double v);
 int jn_params_set_string(jn_params *p, const char *key, const char *v);
+/* Adds every parameter of src (may be NULL) to dst: 0 or JN_ENOMEM. */
+int jn_params_copy(jn_params *dst, const jn_params *src);
+/* Removes `key` (freeing its value); true when it was there. */
+bool jn_params_remove(jn_params *p, const char *key);
 /* Borrowed, or NULL. */
 const jn_param *jn_params_find(const jn_params *p, const char *key);
 /* Reads a number whatever form it came in (int, double, or a decimal string). Returns true if found and

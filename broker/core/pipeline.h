@@ -46,6 +46,11 @@ typedef struct jn_step_spec {
     /* The step's route (issue #20: split / sticky / mirror; pipeline/route.h has the form) as compact JSON, or NULL.
      * With a route, `model` is its first candidate. JSON only. */
     char *route;
+    /* The step's own request parameters (issue #18: a prompt-template's "template") as a compact JSON object of
+     * strings, numbers and booleans, or NULL. At run time they are laid over the call's parameters for this step
+     * (a key in both: the step's wins); at compile time an engine with a for_step slot sees them (engine.h).
+     * PipelineStep.parameters_json in the protobuf form. */
+    char *params;
 } jn_step_spec;
 
 typedef struct jn_output_spec {
@@ -89,10 +94,15 @@ int jn_pipeline_spec_add_serving(jn_pipeline_spec *spec, const char *key, const 
 /* A step's condition (JSON text, copied; NULL clears it), and a further source of the last output added. */
 int jn_step_spec_set_when(jn_step_spec *step, const char *json);
 int jn_step_spec_set_route(jn_step_spec *step, const char *json);
+int jn_step_spec_set_params(jn_step_spec *step, const char *json);
+/* A step's "parameters" JSON text (an object of strings, numbers, booleans) into params. JN_EINVAL naming `what` and
+ * the key otherwise. */
+int jn_step_params_parse(const char *json, const char *what, jn_params *params, jn_err *err);
 /* The same from text that is checked first as the JSON parser checks "when" / "route" (pipeline/json.c): JN_EINVAL
  * with a message prefixed by `what` on a bad one. A route also sets the step's model to its first candidate. */
 int jn_step_spec_when_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
 int jn_step_spec_route_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
+int jn_step_spec_params_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err);
 int jn_pipeline_spec_add_output_source(jn_pipeline_spec *spec, const char *from);
 /* Pipeline inputs are added with jn_signature_add_input(&spec->inputs, ...). */
 
@@ -123,7 +133,7 @@ int jn_pipeline_unregister(jn_registry *reg, const char *name, jn_err *err);
 /* JSON form (pipeline/json.c): the shape of issue #3 —
  *   {"name", "description"?, "inputs": [{"name","kind","datatype","shape","labels"?}],
  *    "steps": [{"id","model" | "route","version"?,"inputs": {"port": "source" | {"from","cast"?,"scale"?,"offset"?}},
- *               "when"?: condition}],
+ *               "when"?: condition, "parameters"?: {"key": string | number | boolean}}],
  *    "outputs": [{"name","from": "step.port" | ["step.port", ...],"optional"?}], "models"?: {...}}
  * (conditions: pipeline/condition.h; several sources: the first produced.)
  * Parse errors name the field ("steps[1].inputs.input: expected a string or an object"). */

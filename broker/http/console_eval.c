@@ -74,7 +74,7 @@ void jn_console_evaluate(jn_registry *reg, const char *model, const uint8_t *bod
             jn_request req;
             jn_request_init(&req);
             rc = jn_request_set_target(&req, e->name, e->version, "") ? jn_err_set(&ex_err, JN_ENOMEM, "out of memory")
-                                                                      : jn_rest_predict_decode(e, instance, NULL, &req, &ex_err);
+                                                                      : jn_rest_predict_decode(e, instance, NULL, NULL, &req, &ex_err);
             if (!rc)
                 rc = jn_eval_run_example(reg, &req, NULL, NULL, &pred, &ms, &ex_err);
             jn_request_clear(&req);

@@ -18,6 +18,7 @@
 
 #include "openai.h"
 #include "rest.h"
+#include "trace_headers.h"
 
 typedef struct gen_call {
     jn_call call;
@@ -234,7 +235,10 @@ void jn_generate_handle(const jn_llm_env *env, jn_http_request *req, const char 
     g->finished_arg = arg;
     jn_call_init(&g->call, env->dispatch, stream ? &stream_decode_ops : &unary_decode_ops, g);
     g->call.cancelled = &g->cancelled;
+    g->call.door_name = stream ? "rest-generate-stream" : "rest-generate"; /* the request log's */
+    g->call.request_bytes = req->body_len;
     g->call.run_here = !stream && req->body_len < ((size_t)64 << 10);
+    jn__http_trace_begin(&g->call, req, "generate");
     if (stream)
         jn_http_watch_gone(req, &g->cancelled);
     if (!jn_dispatch_admit(&g->call))

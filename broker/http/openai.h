@@ -150,6 +150,9 @@ typedef struct jn_llm_env {
     const jn_auth *auth;
     const atomic_int *cancelled; /* the router's: set at shutdown */
     int64_t started_unix;        /* "created" of the model objects */
+    /* image_url parts that are http(s) URLs, for a model with IMAGE inputs: fetched with it (broker/fetch; borrowed,
+     * NULL = refused naming --fetch-allow). */
+    const struct jn_fetcher *fetch;
 } jn_llm_env;
 
 /* Called once the request is answered in full (its response given, or its stream ended). */

@@ -18,8 +18,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "fetch.h"
 #include "generate.h"
 #include "openai.h"
+#include "trace_headers.h"
 
 /* Bodies larger than this are parsed on a worker, not on the loop thread. */
 #define LOOP_PARSE_MAX ((size_t)64 << 10)
@@ -338,27 +340,63 @@ static int push_text(jn_request *req, const char *name, const char *text, jn_oai
     return 0;
 }
 
+/* A generate engine's IMAGE inputs, in order, from the chat's image_url parts: data: URIs as decoded, http(s) URLs
+ * fetched (broker/fetch: --fetch-allow, limits, Content-Type image/...; this runs on a worker when fetching is on,
+ * jn_openai_handle sees to it). */
+static int image_inputs(oai_call *oc, size_t n_ports, jn_oai_error *e)
+{
+    jn_call *c = &oc->call;
+    const jn_engine *en = c->engine;
+    if (oc->r.n_images != n_ports)
+        return jn_oai_error_set(e, 400, "messages", "model '%s' takes %zu image%s (its IMAGE inputs), the messages "
+                                "hold %zu image_url part%s", en->name, n_ports, n_ports == 1 ? "" : "s",
+                                oc->r.n_images, oc->r.n_images == 1 ? "" : "s"),
+               JN_EINVAL;
+    size_t k = 0;
+    for (size_t i = 0; i < en->sig.n_inputs; i++) {
+        const jn_port *p = &en->sig.inputs[i];
+        if (p->kind != JN_KIND_IMAGE)
+            continue;
+        const jn_oai_image *img = &oc->r.images[k++];
+        jn_fetched got = {0};
+        if (img->url) {
+            char what[96];
+            jn_err err;
+            jn_err_clear(&err);
+            snprintf(what, sizeof what, "messages: image_url %zu", k);
+            if (jn_fetch(oc->env->fetch, img->url, strlen(img->url), JN_FETCH_IMAGE, what, 0, &oc->cancelled, &got,
+                         &err)) {
+                jn_oai_error_from(e, &err);
+                snprintf(e->param, sizeof e->param, "messages");
+                return err.code;
+            }
+        }
+        const char *bytes = img->url ? (const char *)got.data : (const char *)img->bytes;
+        size_t len = img->url ? got.len : img->len;
+        int64_t shape[1] = {1};
+        jn_tensor *t = jn_tensor_from_strings(p->name, 1, shape, &bytes, &len, 1, &e->err);
+        jn_fetched_free(&got);
+        if (!t || jn_tensor_list_push(&c->req.inputs, t))
+            return jn_oai_error_set(e, 500, NULL, "out of memory"), JN_ENOMEM;
+    }
+    return 0;
+}
+
 /* The current call's request: the prompt or messages, the sampling parameters, n = the choices still to make. */
 static int build_generate(oai_call *oc, jn_oai_error *e)
 {
     jn_call *c = &oc->call;
     const jn_engine *en = c->engine;
     bool takes_messages = jn_generate_input_of(en) == JN_GENERATE_IN_MESSAGES;
-    if (oc->r.n_images && !takes_messages) {
-        /* FETCH HOOK (wip/fetch): images for prompt-only engines would be data: bytes or URLs fetched by the fetch
-         * module into the engine's IMAGE input. Until a language model with one exists, they are refused. */
-        bool has_url = false;
-        for (size_t i = 0; i < oc->r.n_images; i++)
-            has_url |= oc->r.images[i].url != NULL;
-        if (has_url)
-            jn_oai_error_set(e, 400, "messages", "URL fetching not enabled (--fetch-allow): model '%s' takes a prompt, "
-                             "and image_url parts are only passed on to models that take 'messages'", en->name);
-        else
-            jn_oai_error_set(e, 400, "messages", "model '%s' takes a prompt only: image_url parts are passed on only "
-                             "to models that take 'messages'", en->name);
+    size_t n_ports = jn_generate_images(en);
+    if (oc->r.n_images && !takes_messages && !n_ports) {
+        jn_oai_error_set(e, 400, "messages", "model '%s' takes a prompt only: image_url parts are passed on only "
+                         "to models that take 'messages' or have IMAGE inputs", en->name);
         return JN_EINVAL;
     }
-    int rc;
+    int rc = n_ports ? image_inputs(oc, n_ports, e) : 0;
+    if (rc)
+        return rc;
     if (takes_messages) {
         if (oc->kind == JN_OAI_CHAT) {
             rc = push_text(&c->req, JN_GENERATE_MESSAGES, oc->r.messages_json, e);
@@ -425,6 +463,12 @@ static int start_call_n(oai_call *oc, jn_oai_error *e)
     oc->call_completion = -1;
     jn_call_init(c, oc->env->dispatch, stream ? &stream_ops : &unary_ops, oc);
     c->cancelled = &oc->cancelled;
+    jn__http_trace_begin(c, oc->req, "openai");
+    /* The request log's door (one line per choice's call) and the body's size. */
+    static const char *const doors[] = {[JN_OAI_CHAT] = "openai-chat", [JN_OAI_COMPLETIONS] = "openai-completions",
+                                        [JN_OAI_EMBEDDINGS] = "openai-embeddings"};
+    c->door_name = doors[oc->kind];
+    c->request_bytes = oc->req->body_len;
     int rc = jn_dispatch_admit(c);
     if (!rc)
         rc = jn_dispatch_resolve(c, oc->r.model, "");
@@ -597,6 +641,8 @@ void jn_openai_handle(const jn_llm_env *env, jn_http_request *req, const char *r
     oc->kind = kind;
     oc->finished = finished;
     oc->finished_arg = arg;
-    if (req->body_len < LOOP_PARSE_MAX || jn_workpool_submit(env->pool, start_on_pool, oc) != 0)
+    /* A body that may hold an image URL to fetch starts on a worker too: fetching blocks. */
+    bool fetches = kind == JN_OAI_CHAT && jn_fetcher_on(env->fetch) && jn_fetch_may_hold_url(req->body, req->body_len);
+    if ((req->body_len < LOOP_PARSE_MAX && !fetches) || jn_workpool_submit(env->pool, start_on_pool, oc) != 0)
         start_call(oc);
 }

@@ -32,6 +32,7 @@
 #include "dispatch.h"
 #include "engine.h"
 #include "err.h"
+#include "fetch.h"
 #include "registry.h"
 #include "request.h"
 #include "tensor.h"
@@ -154,11 +155,21 @@ json_t *jn_rest_v2_model_stat(const char *name, const char *version, const jn_in
 
 /* ---- simple_json.c ---- */
 
+/* How an IMAGE value given as a URL is fetched (broker/fetch): the server's fetcher (NULL: only data: URIs decode,
+ * other URLs are refused naming --fetch-allow), the call's deadline and cancellation. Borrowed. A fetch blocks: the
+ * caller is on a worker. */
+typedef struct jn_rest_fetch {
+    const jn_fetcher *fetcher;
+    int64_t deadline_ns;
+    const atomic_int *cancelled;
+} jn_rest_fetch;
+
 /* One instance ({"<port>": value, ...}, or a bare value for a model with a single input) -> req's inputs, and
  * `params` (a JSON object or NULL) -> its parameters. A key "parameters" in the instance that names no port is
- * skipped (the caller passes it as params). */
-int jn_rest_predict_decode(const jn_engine *e, const json_t *instance, const json_t *params, jn_request *req,
-                           jn_err *err);
+ * skipped (the caller passes it as params). IMAGE values that are URLs are fetched with `fetch` (NULL: as with no
+ * fetcher). */
+int jn_rest_predict_decode(const jn_engine *e, const json_t *instance, const json_t *params,
+                           const jn_rest_fetch *fetch, jn_request *req, jn_err *err);
 
 /* The simple answer for one request's outputs (see simple_json.c). NULL on out of memory. */
 json_t *jn_rest_predict_answer(const jn_engine *e, const jn_tensor_list *outputs, bool all_scores);
@@ -166,7 +177,8 @@ json_t *jn_rest_predict_answer(const jn_engine *e, const jn_tensor_list *outputs
 /* POST /v1/models/{name}:predict as dispatcher ops: parse the body (decode), then run one request per instance on
  * the call's model (run). */
 int jn_rest_predict_parse(jn_call *c, const uint8_t *body, size_t len, json_t **doc, jn_err *err);
-int jn_rest_predict_run(jn_call *c, const json_t *doc, bool all_scores, json_t **result, bool *fp64, jn_err *err);
+int jn_rest_predict_run(jn_call *c, const json_t *doc, const jn_fetcher *fetcher, bool all_scores, json_t **result,
+                        bool *fp64, jn_err *err);
 
 /* ---- rest_infer.c: the REST inference doors on the dispatcher ---- */
 
@@ -183,6 +195,7 @@ typedef struct jn_rest_call {
     bool all_scores;    /* predict: ?all=1 */
     jn_rest_v2_opts opts; /* v2: which outputs go out as binary data */
     json_t *doc, *result; /* predict: the parsed body, the answer being built */
+    const jn_fetcher *fetch; /* predict: IMAGE values given by URL (borrowed; NULL = only data: URIs) */
     bool fp64;
     jn_rest_reply reply; /* filled for `answered` */
     /* Called exactly once with reply filled, on any thread; then the caller answers and calls jn_rest_call_end. */

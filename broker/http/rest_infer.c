@@ -29,6 +29,7 @@ static void v2_done(jn_call *c)
         c->rc = jn_rest_v2_encode(&c->req, c->engine, &c->outputs, &rc->opts, &rc->reply, &c->err);
     if (c->rc)
         jn_rest_reply_err(&rc->reply, &c->err);
+    c->response_bytes = rc->reply.body_len;
     rc->answered(rc);
 }
 
@@ -41,7 +42,7 @@ static int predict_decode(jn_call *c, jn_err *err)
 static int predict_run(jn_call *c, jn_err *err)
 {
     jn_rest_call *rc = rest_of(c);
-    return jn_rest_predict_run(c, rc->doc, rc->all_scores, &rc->result, &rc->fp64, err);
+    return jn_rest_predict_run(c, rc->doc, rc->fetch, rc->all_scores, &rc->result, &rc->fp64, err);
 }
 
 static void predict_done(jn_call *c)
@@ -55,6 +56,7 @@ static void predict_done(jn_call *c)
         if (rc->reply.status >= 400)
             c->rc = JN_ENOMEM;
     }
+    c->response_bytes = rc->reply.body_len;
     rc->answered(rc);
 }
 
@@ -68,6 +70,8 @@ void jn_rest_call_init(jn_rest_call *rc, jn_dispatcher *d, jn_rest_door door, co
     memset(rc, 0, sizeof *rc);
     jn_call_init(&rc->call, d, door == JN_REST_V2_INFER ? &v2_ops : &predict_ops, owner);
     rc->door = door;
+    rc->call.door_name = door == JN_REST_V2_INFER ? "rest-v2" : "simple-json";
+    rc->call.request_bytes = len;
     rc->body = body;
     rc->len = len;
     rc->header_len = header_len;

@@ -16,6 +16,7 @@
 #include "openai.h"
 #include "rest.h"
 #include "route_path.h"
+#include "trace_headers.h"
 
 /* Inference on an inline engine with a body below this runs on the loop thread (router.h says why). */
 #define INLINE_MAX_BODY ((size_t)64 << 10)
@@ -30,6 +31,7 @@ struct jn_http_router {
     jn_control own_control; /* the registry alone */
     jn_workpool *pool;
     jn_console *console; /* the web console; NULL = off (--console off) */
+    const jn_fetcher *fetch; /* inputs by URL (borrowed); NULL = only data: URIs */
     atomic_int closing;
     atomic_int cancelled;
     pthread_mutex_t mu;
@@ -152,6 +154,17 @@ void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth)
 void jn_http_router_set_models(jn_http_router *r, const jn_model_records *models)
 {
     r->models = models;
+}
+
+void jn_http_router_set_fetch(jn_http_router *r, const jn_fetcher *fetch)
+{
+    r->fetch = fetch;
+    r->llm.fetch = fetch;
+}
+
+const jn_fetcher *jn_http_router_fetch(const jn_http_router *r)
+{
+    return r->fetch;
 }
 
 void jn_http_router_set_limits(jn_http_router *r, const jn_dispatch_limits *limits)
@@ -397,7 +410,7 @@ static void inference_answered(jn_rest_call *rc)
 }
 
 /* POST .../infer and :predict: one dispatcher call; it runs here (a small body for an inline engine, or the
- * start of an asynchronous one) or on a worker. */
+ * start of an asynchronous one) or on a worker (always when a predict body may hold a URL to fetch). */
 static void inference(call *c, jn_rest_door door)
 {
     const jn_http_request *req = c->req;
@@ -405,7 +418,11 @@ static void inference(call *c, jn_rest_door door)
     jn_rest_call_init(&c->rest, c->r->dispatch, door, req->body, req->body_len, c->header_len, all,
                       inference_answered, c);
     c->rest.call.cancelled = &c->r->cancelled;
-    c->rest.call.run_here = req->body_len < INLINE_MAX_BODY;
+    c->rest.fetch = c->r->fetch;
+    bool fetches = door == JN_REST_PREDICT && jn_fetcher_on(c->r->fetch) &&
+                   jn_fetch_may_hold_url(req->body, req->body_len); /* fetching blocks */
+    c->rest.call.run_here = req->body_len < INLINE_MAX_BODY && !fetches;
+    jn__http_trace_begin(&c->rest.call, req, door == JN_REST_V2_INFER ? "rest_v2" : "simple_json");
     jn_rest_call_start(&c->rest, c->model, c->version);
 }
 

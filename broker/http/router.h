@@ -62,6 +62,12 @@ void jn_http_router_set_auth(jn_http_router *r, const jn_auth *auth);
 /* The model repository for /v2/repository/... (borrowed; must outlive the router). Without it those answer 501. */
 struct jn_model_records;
 void jn_http_router_set_models(jn_http_router *r, const struct jn_model_records *models);
+/* Inputs given by URL (simple JSON {"image": "https://..."}; fetch.h): fetched with `fetch` (borrowed; must outlive
+ * the router; NULL, the default = http(s) URLs are refused naming --fetch-allow, data: URIs still decode). Call
+ * before serving. Other routes of the front end reach it with jn_http_router_fetch. */
+struct jn_fetcher;
+void jn_http_router_set_fetch(jn_http_router *r, const struct jn_fetcher *fetch);
+const struct jn_fetcher *jn_http_router_fetch(const jn_http_router *r);
 /* The dispatcher's admission limits (dispatch.h; all 0 = no bound, the default): inference calls in progress beyond
  * max_inflight, or requests waiting for a worker beyond max_queue in all or beyond max_model_queue for one model's
  * inference calls, are answered 429 at once. Call before serving. */

@@ -4,11 +4,15 @@
  * Request (one instance):
  *   {"text": "..."}            -> the model's input named "text", else its single TEXT input
  *   {"image": "<base64>"}      -> the model's input named "image", else its single IMAGE input; the decoded bytes
- *                                 (PNG, JPEG, ... a later adapter decodes them) are one BYTES element. A
- *                                 "data:...;base64," prefix is skipped.
+ *                                 (PNG, JPEG, ... a later adapter decodes them) are one BYTES element.
+ *   {"image": "https://..."}   -> a string starting with http://, https:// or data: is a URL: fetched (broker/fetch:
+ *                                 --fetch-allow, limits, Content-Type image/...) or decoded (data:) before the engine
+ *                                 runs, on the worker that runs the call (the router never runs a body that may
+ *                                 hold a URL on its loop thread).
  *   {"audio": "<base64>"}      -> the model's input named "audio", else its single AUDIO or AUDIO_TENSOR input: the
  *                                 decoded bytes (WAV, FLAC, Ogg/Vorbis, MP3) are one BYTES element, decoded by the
- *                                 broker (an AUDIO_TENSOR port gets them converted to its samples and rate).
+ *                                 broker (an AUDIO_TENSOR port gets them converted to its samples and rate); a URL
+ *                                 is fetched as for an image, with Content-Type audio/... (JN_FETCH_AUDIO).
  *   {"<port>": value, ...}     -> any declared input by name. Numbers and nested arrays for numeric ports (shape
  *                                 from the nesting, converted to the port's datatype with a range check), strings
  *                                 for TEXT and other BYTES ports, true/false for BOOL. Leading dimensions of 1 are
@@ -81,27 +85,40 @@ static const jn_port *port_for_key(const jn_engine *e, const char *key, jn_err *
     return NULL;
 }
 
-/* Base64 image leaves, decoded. */
+/* Base64 image leaves, decoded; URLs fetched. */
 typedef struct images {
     const char *input;
-    const char *kind; /* IMAGE or AUDIO */
+    bool audio; /* AUDIO (or encoded audio for an AUDIO_TENSOR port), else IMAGE */
+    const jn_rest_fetch *fetch;
     char **bufs;
     size_t *lens;
 } images;
+
+static int image_url(images *im, const char *s, size_t n, size_t index, jn_err *err)
+{
+    const jn_rest_fetch *f = im->fetch;
+    char what[160];
+    snprintf(what, sizeof what, "input '%s': value[%zu]", im->input, index);
+    jn_fetched got;
+    int rc = jn_fetch(f ? f->fetcher : NULL, s, n, im->audio ? JN_FETCH_AUDIO : JN_FETCH_IMAGE, what, f ? f->deadline_ns : 0,
+                      f ? f->cancelled : NULL, &got, err);
+    if (rc)
+        return rc;
+    im->bufs[index] = (char *)got.data;
+    im->lens[index] = got.len;
+    return 0;
+}
 
 static int image_leaf(void *arg, const json_t *leaf, size_t index, jn_err *err)
 {
     images *im = arg;
     if (!json_is_string(leaf))
         return jn_err_set(err, JN_EINVAL, "input '%s': value[%zu] is %s, expected a base64 string (%s)",
-                          im->input, index, jn__json_kind(leaf), im->kind);
+                          im->input, index, jn__json_kind(leaf), im->audio ? "AUDIO" : "IMAGE");
     const char *s = json_string_value(leaf);
     size_t n = json_string_length(leaf), skip = 0;
-    if (strncmp(s, "data:", 5) == 0) { /* a data URL: data:image/png;base64,.... */
-        const char *comma = memchr(s, ',', n);
-        if (comma)
-            skip = (size_t)(comma - s) + 1;
-    }
+    if (jn_fetch_is_url(s, n))
+        return image_url(im, s, n, index, err);
     size_t bad, len;
     uint8_t *bytes = jn_base64_decode(s + skip, n - skip, &len, &bad);
     if (!bytes) {
@@ -118,14 +135,14 @@ static int image_leaf(void *arg, const json_t *leaf, size_t index, jn_err *err)
     return 0;
 }
 
-static int image_tensor(const json_t *v, const char *name, const char *kind, int ndim, const int64_t *shape,
-                        jn_tensor **out, jn_err *err)
+static int image_tensor(const json_t *v, const char *name, bool audio, const jn_rest_fetch *fetch, int ndim,
+                        const int64_t *shape, jn_tensor **out, jn_err *err)
 {
     int rc = jn__json_walk_data(v, ndim, shape, name, "value", NULL, NULL, err);
     if (rc)
         return rc;
     size_t count = (size_t)jn_shape_element_count(ndim, shape);
-    images im = {name, kind, calloc(count ? count : 1, sizeof(char *)), calloc(count ? count : 1, sizeof(size_t))};
+    images im = {name, audio, fetch, calloc(count ? count : 1, sizeof(char *)), calloc(count ? count : 1, sizeof(size_t))};
     if (!im.bufs || !im.lens)
         rc = oom(err);
     if (!rc)
@@ -139,7 +156,8 @@ static int image_tensor(const json_t *v, const char *name, const char *kind, int
     return rc;
 }
 
-static int value_tensor(const jn_port *port, const json_t *v, jn_tensor **out, jn_err *err)
+static int value_tensor(const jn_port *port, const json_t *v, const jn_rest_fetch *fetch, jn_tensor **out,
+                        jn_err *err)
 {
     *out = NULL;
     int ndim;
@@ -148,11 +166,11 @@ static int value_tensor(const jn_port *port, const json_t *v, jn_tensor **out, j
     if (rc)
         return rc;
     if (port->kind == JN_KIND_IMAGE || port->kind == JN_KIND_AUDIO)
-        rc = image_tensor(v, port->name, jn_kind_name(port->kind), ndim, shape, out, err);
+        rc = image_tensor(v, port->name, port->kind == JN_KIND_AUDIO, fetch, ndim, shape, out, err);
     else if (port->kind == JN_KIND_AUDIO_TENSOR && (json_is_string(v) || (json_is_array(v) &&
                                                                          json_is_string(json_array_get(v, 0))))) {
         /* encoded audio (BYTES [n], one clip per string), converted by the broker to the port's samples */
-        rc = image_tensor(v, port->name, "AUDIO", ndim, shape, out, err);
+        rc = image_tensor(v, port->name, true, fetch, ndim, shape, out, err);
         if (!rc && (*out)->ndim == 0) {
             (*out)->ndim = 1;
             (*out)->shape[0] = 1;
@@ -174,20 +192,20 @@ static int value_tensor(const jn_port *port, const json_t *v, jn_tensor **out, j
     return 0;
 }
 
-static int add_input(const jn_engine *e, const jn_port *port, const char *key, const json_t *v, jn_request *req,
-                     jn_err *err)
+static int add_input(const jn_port *port, const char *key, const json_t *v, const jn_rest_fetch *fetch,
+                     jn_request *req, jn_err *err)
 {
     if (jn_tensor_list_find(&req->inputs, port->name))
         return jn_err_set(err, JN_EINVAL, "input '%s' is given twice (\"%s\" names it too)", port->name, key);
     jn_tensor *t;
-    int rc = value_tensor(port, v, &t, err);
+    int rc = value_tensor(port, v, fetch, &t, err);
     if (rc)
         return rc;
     return jn_tensor_list_push(&req->inputs, t) ? oom(err) : 0;
 }
 
-int jn_rest_predict_decode(const jn_engine *e, const json_t *instance, const json_t *params, jn_request *req,
-                           jn_err *err)
+int jn_rest_predict_decode(const jn_engine *e, const json_t *instance, const json_t *params,
+                           const jn_rest_fetch *fetch, jn_request *req, jn_err *err)
 {
     int rc;
     if (params) {
@@ -205,7 +223,7 @@ int jn_rest_predict_decode(const jn_engine *e, const json_t *instance, const jso
             return jn_err_set(err, JN_EINVAL,
                               "the model has %zu inputs: give the instance as an object naming them, got %s",
                               e->sig.n_inputs, jn__json_kind(instance));
-        return add_input(e, &e->sig.inputs[0], e->sig.inputs[0].name, instance, req, err);
+        return add_input(&e->sig.inputs[0], e->sig.inputs[0].name, instance, fetch, req, err);
     }
     const char *key;
     const json_t *v;
@@ -215,7 +233,7 @@ int jn_rest_predict_decode(const jn_engine *e, const json_t *instance, const jso
         const jn_port *port = port_for_key(e, key, err);
         if (!port)
             return err->code;
-        if ((rc = add_input(e, port, key, v, req, err)))
+        if ((rc = add_input(port, key, v, fetch, req, err)))
             return rc;
     }
     return 0;
@@ -318,8 +336,8 @@ json_t *jn_rest_predict_answer(const jn_engine *e, const jn_tensor_list *outputs
 }
 
 /* One request on the call's model: decode the instance, validate and run it, answer. */
-static int run_one(jn_call *c, const json_t *instance, const json_t *params, bool all_scores, json_t **answer,
-                   bool *fp64, jn_err *err)
+static int run_one(jn_call *c, const json_t *instance, const json_t *params, const jn_fetcher *fetcher,
+                   bool all_scores, json_t **answer, bool *fp64, jn_err *err)
 {
     const char *model = c->engine->name;
     jn_request req;
@@ -327,7 +345,8 @@ static int run_one(jn_call *c, const json_t *instance, const json_t *params, boo
     jn_tensor_list outputs;
     jn_tensor_list_init(&outputs);
     int rc = jn_request_set_target(&req, model, "", "") ? oom(err) : 0;
-    if (!rc && (rc = jn_rest_predict_decode(c->engine, instance, params, &req, err)))
+    jn_rest_fetch fetch = {fetcher, c->req.deadline_ns, c->cancelled};
+    if (!rc && (rc = jn_rest_predict_decode(c->engine, instance, params, &fetch, &req, err)))
         jn_err_prefix(err, "model '%s'", model);
     if (!rc)
         rc = jn_call_exec(c, &req, &outputs, err);
@@ -371,7 +390,8 @@ int jn_rest_predict_parse(jn_call *c, const uint8_t *body, size_t len, json_t **
     return 0;
 }
 
-int jn_rest_predict_run(jn_call *c, const json_t *doc, bool all_scores, json_t **result, bool *fp64, jn_err *err)
+int jn_rest_predict_run(jn_call *c, const json_t *doc, const jn_fetcher *fetcher, bool all_scores, json_t **result,
+                        bool *fp64, jn_err *err)
 {
     const jn_engine *e = c->engine;
     const char *model = e->name;
@@ -380,7 +400,7 @@ int jn_rest_predict_run(jn_call *c, const json_t *doc, bool all_scores, json_t *
     const json_t *params = jn_signature_find_input(&e->sig, "parameters") ? NULL : json_object_get(doc, "parameters");
     const json_t *instances = jn_signature_find_input(&e->sig, "instances") ? NULL : json_object_get(doc, "instances");
     if (!instances)
-        return run_one(c, doc, params, all_scores, result, fp64, err);
+        return run_one(c, doc, params, fetcher, all_scores, result, fp64, err);
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)doc, key, v) {
@@ -397,7 +417,7 @@ int jn_rest_predict_run(jn_call *c, const json_t *doc, bool all_scores, json_t *
     size_t i;
     json_array_foreach(instances, i, v) {
         json_t *answer = NULL;
-        int rc = run_one(c, v, params, all_scores, &answer, fp64, err);
+        int rc = run_one(c, v, params, fetcher, all_scores, &answer, fp64, err);
         if (rc) {
             jn_err_prefix(err, "instances[%zu]", i);
             return rc;

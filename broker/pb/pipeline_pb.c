@@ -125,6 +125,10 @@ static int step_from_pb(const Junction__V1__PipelineStep *s, const char *field, 
         snprintf(what, sizeof what, "%s.steps[%zu].when_json", field, i);
         rc = jn_step_spec_when_from_text(step, s->when_json, what, err);
     }
+    if (!rc && s->parameters_json && *s->parameters_json) {
+        snprintf(what, sizeof what, "%s.steps[%zu].parameters_json", field, i);
+        rc = jn_step_spec_params_from_text(step, s->parameters_json, what, err);
+    }
     if (rc)
         return rc;
     for (size_t k = 0; k < s->n_inputs && !rc; k++)
@@ -225,6 +229,7 @@ static int step_to_pb(const jn_step_spec *src, Junction__V1__PipelineStep **out)
     s->version = str(src->version);
     s->when_json = str(src->when);
     s->route_json = str(src->route);
+    s->parameters_json = str(src->params);
     s->inputs = calloc(src->n_inputs ? src->n_inputs : 1, sizeof *s->inputs);
     if (!s->inputs)
         return JN_ENOMEM;

@@ -16,6 +16,12 @@ grpc_call_error jn_unary_exchange_start(jn_unary_exchange *x, grpc_call *call, c
 grpc_call_error jn_unary_exchange_start_packed(jn_unary_exchange *x, grpc_call *call, grpc_byte_buffer *request,
                                                void *tag)
 {
+    return jn_unary_exchange_start_traced(x, call, request, NULL, NULL, tag);
+}
+
+grpc_call_error jn_unary_exchange_start_traced(jn_unary_exchange *x, grpc_call *call, grpc_byte_buffer *request,
+                                               const char *traceparent, const char *tracestate, void *tag)
+{
     memset(x, 0, sizeof *x);
     grpc_metadata_array_init(&x->initial_md);
     grpc_metadata_array_init(&x->trailing_md);
@@ -25,6 +31,18 @@ grpc_call_error jn_unary_exchange_start_packed(jn_unary_exchange *x, grpc_call *
     if (!x->send)
         return GRPC_CALL_ERROR;
     x->ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (traceparent && *traceparent) {
+        x->send_md[0].key = grpc_slice_from_static_string("traceparent");
+        x->send_md[0].value = grpc_slice_from_copied_string(traceparent);
+        x->n_send_md = 1;
+        if (tracestate && *tracestate) {
+            x->send_md[1].key = grpc_slice_from_static_string("tracestate");
+            x->send_md[1].value = grpc_slice_from_copied_string(tracestate);
+            x->n_send_md = 2;
+        }
+        x->ops[0].data.send_initial_metadata.count = x->n_send_md;
+        x->ops[0].data.send_initial_metadata.metadata = x->send_md;
+    }
     x->ops[1].op = GRPC_OP_SEND_MESSAGE;
     x->ops[1].data.send_message.send_message = x->send;
     x->ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -72,6 +90,9 @@ void jn_unary_exchange_finish(jn_unary_exchange *x)
     if (x->recv)
         grpc_byte_buffer_destroy(x->recv);
     x->send = x->recv = NULL;
+    for (size_t i = 0; i < x->n_send_md; i++)
+        grpc_slice_unref(x->send_md[i].value);
+    x->n_send_md = 0;
     x->error_string = NULL;
     x->details = grpc_empty_slice();
 }

@@ -23,6 +23,8 @@ typedef struct jn_unary_exchange {
     grpc_status_code code;
     grpc_slice details;
     const char *error_string;
+    grpc_metadata send_md[2]; /* traceparent, tracestate (jn_unary_exchange_start_traced), released by finish */
+    size_t n_send_md;
 } jn_unary_exchange;
 
 /* Packs req and starts the batch on call with `tag`. GRPC_CALL_OK, or the C core's error (nothing started; call
@@ -31,6 +33,11 @@ grpc_call_error jn_unary_exchange_start(jn_unary_exchange *x, grpc_call *call, c
 /* The same with the request already packed: takes `request` (NULL = it could not be packed: GRPC_CALL_ERROR). */
 grpc_call_error jn_unary_exchange_start_packed(jn_unary_exchange *x, grpc_call *call, grpc_byte_buffer *request,
                                                void *tag);
+
+/* The same with W3C `traceparent` and `tracestate` metadata entries (core/trace.h) sent with the request; NULL or ""
+ * = none (a tracestate goes only with a traceparent). */
+grpc_call_error jn_unary_exchange_start_traced(jn_unary_exchange *x, grpc_call *call, grpc_byte_buffer *request,
+                                               const char *traceparent, const char *tracestate, void *tag);
 
 /* After the batch completed: the status message (details, else the core's error string, else "") into msg. */
 void jn_unary_exchange_message(const jn_unary_exchange *x, char *msg, size_t cap);

@@ -119,9 +119,10 @@ int jn_endpoint_unary(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessag
                       const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns, const atomic_int *cancelled,
                       ProtobufCMessage **resp, jn_call_status *st);
 
-/* The same with the request already packed (taken; a copy of a kept request is cheap: grpc_byte_buffer_copy). */
-int jn_endpoint_unary_packed(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request,
-                             const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns,
+/* The same with the request already packed (taken; a copy of a kept request is cheap: grpc_byte_buffer_copy), and
+ * W3C traceparent / tracestate (core/trace.h; NULL or "" = none) sent as metadata. */
+int jn_endpoint_unary_packed(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request, const char *traceparent,
+                             const char *tracestate, const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns,
                              const atomic_int *cancelled, ProtobufCMessage **resp, jn_call_status *st);
 
 /* A unary call nobody waits for. Takes `request`. 0: *call is set (before the call can end) and `tag` comes out of
@@ -129,11 +130,11 @@ int jn_endpoint_unary_packed(jn_endpoint *ep, jn_remote_method m, grpc_byte_buff
  * another thread before this one returns; then the caller calls jn_endpoint_call_end on the thread that got it.
  * `parent` (may be NULL) is the server call this one serves: its cancellation is passed on. Non-zero grpc status
  * with st set when refused: UNAVAILABLE (max_queue calls already wait; the message names the endpoint) or
- * RESOURCE_EXHAUSTED (no memory); the tag then never comes. */
+ * RESOURCE_EXHAUSTED (no memory); the tag then never comes. `traceparent` and `tracestate` (NULL or "" = none; tracestate borrowed until the tag came out) go as metadata. */
 typedef struct jn_endpoint_call jn_endpoint_call;
-int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request, int64_t deadline_ns,
-                           grpc_completion_queue *cq, grpc_call *parent, void *tag, jn_endpoint_call **call,
-                           jn_call_status *st);
+int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request, const char *traceparent,
+                           const char *tracestate, int64_t deadline_ns, grpc_completion_queue *cq, grpc_call *parent, void *tag,
+                           jn_endpoint_call **call, jn_call_status *st);
 /* After its tag came out: frees the call (its place goes to the next waiting call) and returns the grpc status: 0
  * with *resp (decoded with resp_desc; free with protobuf_c_message_free_unpacked), or non-zero with st filled. */
 int jn_endpoint_call_end(jn_endpoint_call *c, const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,

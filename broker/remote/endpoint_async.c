@@ -27,7 +27,7 @@ void jn__endpoint_call_launch_unary(jn_endpoint_call *c)
     c->request = NULL;
     /* Once the batch started, c belongs to whoever gets the tag (maybe another thread, at once): not touched here
      * after a successful start. */
-    grpc_call_error ce = jn_unary_exchange_start_packed(&c->x, c->call, request, c->tag);
+    grpc_call_error ce = jn_unary_exchange_start_traced(&c->x, c->call, request, c->traceparent, c->tracestate, c->tag);
     if (ce != GRPC_CALL_OK) {
         /* Nothing will come out of the queue for this call; a one-op batch on it reports the failure instead. */
         c->start_error = ce;
@@ -52,9 +52,9 @@ static void call_launch(jn_endpoint_call *c)
         jn__endpoint_call_launch_unary(c);
 }
 
-int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request, int64_t deadline_ns,
-                           grpc_completion_queue *cq, grpc_call *parent, void *tag, jn_endpoint_call **out,
-                           jn_call_status *st)
+int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request, const char *traceparent,
+                           const char *tracestate, int64_t deadline_ns, grpc_completion_queue *cq, grpc_call *parent, void *tag,
+                           jn_endpoint_call **out, jn_call_status *st)
 {
     jn_endpoint_call *c = request ? calloc(1, sizeof *c) : NULL;
     if (!c) {
@@ -65,6 +65,9 @@ int jn_endpoint_call_start(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer
     c->ep = jn_endpoint_ref(ep);
     c->method = m;
     c->request = request;
+    if (traceparent)
+        snprintf(c->traceparent, sizeof c->traceparent, "%s", traceparent);
+    c->tracestate = tracestate;
     c->deadline_ns = deadline_ns;
     c->cq = cq;
     c->parent = parent;

@@ -128,8 +128,8 @@ int jn__endpoint_start_failed(jn_remote_method m, grpc_call_error ce, jn_call_st
     return st->code;
 }
 
-int jn_endpoint_unary_packed(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request,
-                             const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns,
+int jn_endpoint_unary_packed(jn_endpoint *ep, jn_remote_method m, grpc_byte_buffer *request, const char *traceparent,
+                             const char *tracestate, const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns,
                              const atomic_int *cancelled, ProtobufCMessage **resp, jn_call_status *st)
 {
     *resp = NULL;
@@ -138,7 +138,7 @@ int jn_endpoint_unary_packed(jn_endpoint *ep, jn_remote_method m, grpc_byte_buff
                                                           ep->methods[m], jn__endpoint_gpr_deadline(deadline_ns), NULL);
     jn_unary_exchange x;
     void *tag = &x;
-    grpc_call_error ce = jn_unary_exchange_start_packed(&x, call, request, tag);
+    grpc_call_error ce = jn_unary_exchange_start_traced(&x, call, request, traceparent, tracestate, tag);
     int rc;
     if (ce != GRPC_CALL_OK) {
         rc = jn__endpoint_start_failed(m, ce, st);
@@ -155,6 +155,6 @@ int jn_endpoint_unary(jn_endpoint *ep, jn_remote_method m, const ProtobufCMessag
                       const ProtobufCMessageDescriptor *resp_desc, int64_t deadline_ns, const atomic_int *cancelled,
                       ProtobufCMessage **resp, jn_call_status *st)
 {
-    return jn_endpoint_unary_packed(ep, m, jn_pb_pack(req), resp_desc, deadline_ns, cancelled, resp, st);
+    return jn_endpoint_unary_packed(ep, m, jn_pb_pack(req), NULL, NULL, resp_desc, deadline_ns, cancelled, resp, st);
 }
 

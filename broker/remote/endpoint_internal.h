@@ -30,6 +30,8 @@ struct jn_endpoint_call {
     grpc_call *call;
     jn_unary_exchange x;
     grpc_call_error start_error; /* GRPC_CALL_OK, or why the batch did not start */
+    char traceparent[56];        /* sent as metadata by a unary launch; "" = none (core/trace.h) */
+    const char *tracestate;      /* likewise (borrowed from the caller's call; NULL = none) */
     struct jn_endpoint_call *next_waiting;
     /* ---- multiplexed (mux true; falls back to unary when no stream can be had) ---- */
     bool mux;

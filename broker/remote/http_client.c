@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "engine.h" /* jn_now_ns */
+#include "trace.h"
 
 struct jn_http_transfer {
     jn_http_client *c;
@@ -296,6 +297,15 @@ jn_http_transfer *jn_http_start(jn_http_client *c, const jn_http_client_request 
         char accept[128];
         snprintf(accept, sizeof accept, "Accept: %s", r->accept ? r->accept : "application/json");
         ok = add_header(t, accept) && add_header(t, "Expect:"); /* no 100-continue round trip */
+    }
+    if (ok && r->traceparent && *r->traceparent) {
+        char h[JN_TRACESTATE_MAX + 16]; /* the longer of the two */
+        snprintf(h, sizeof h, "traceparent: %s", r->traceparent);
+        ok = add_header(t, h);
+        if (ok && r->tracestate && *r->tracestate) {
+            snprintf(h, sizeof h, "tracestate: %s", r->tracestate);
+            ok = add_header(t, h);
+        }
     }
     if (ok && r->bearer) {
         size_t n = strlen(r->bearer) + 32;

@@ -47,6 +47,9 @@ typedef struct jn_http_client_request {
     const char *accept; /* NULL = application/json */
     int64_t deadline_ns; /* jn_now_ns() clock; required */
     size_t max_body;     /* an answer body larger than this fails the transfer (JN_ERANGE); 0 = no limit */
+    /* W3C trace context headers (core/trace.h), NULL = none: `traceparent` and, with it, `tracestate`. */
+    const char *traceparent;
+    const char *tracestate;
 } jn_http_client_request;
 
 /* Queues the request. NULL with err set (out of memory). */

@@ -184,7 +184,8 @@ static int generate_infer(api which, jn_endpoint *ep, const char *model, const j
     if (!body)
         return st->code;
     jn__oai_answer a;
-    int code = jn__oai_exchange(ep, "POST", api_paths[which], body, strlen(body), deadline_ns, ctx->cancelled, &a, st);
+    int code = jn__oai_exchange(ep, "POST", api_paths[which], body, strlen(body), deadline_ns, ctx->cancelled,
+                                ctx->trace, &a, st);
     free(body);
     if (code)
         return code;
@@ -395,6 +396,8 @@ static int generate_stream(api which, jn_endpoint *ep, const char *model, const 
     } else {
         jn_http_client_request r = {.method = "POST", .url = url, .body = body, .body_len = strlen(body),
                              .bearer = ep->bearer, .accept = "text/event-stream", .deadline_ns = deadline_ns};
+        char tp[JN_TRACEPARENT_LEN + 1];
+        jn__oai_trace_headers(&r, ctx->trace, tp);
         jn_err err;
         jn_err_clear(&err);
         if (!(t = jn_http_start(ep->http, &r, &err)))

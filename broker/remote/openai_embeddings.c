@@ -12,8 +12,8 @@
 
 /* POST embeddings for the strings; the vectors in a new FP32 [n, dim] tensor named `embedding` (*dim_out set). */
 static int embed(jn_endpoint *ep, const char *model, const char *const *strs, const size_t *lens, size_t n,
-                 int64_t deadline_ns, const atomic_int *cancelled, jn_tensor **out, int64_t *dim_out,
-                 jn_call_status *st)
+                 int64_t deadline_ns, const atomic_int *cancelled, const jn_trace_ctx *trace, jn_tensor **out,
+                 int64_t *dim_out, jn_call_status *st)
 {
     json_t *list = json_array();
     for (size_t i = 0; list && i < n; i++)
@@ -28,7 +28,7 @@ static int embed(jn_endpoint *ep, const char *model, const char *const *strs, co
     if (!text)
         return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory (building the request)");
     jn__oai_answer a;
-    int code = jn__oai_exchange(ep, "POST", "/embeddings", text, strlen(text), deadline_ns, cancelled, &a, st);
+    int code = jn__oai_exchange(ep, "POST", "/embeddings", text, strlen(text), deadline_ns, cancelled, trace, &a, st);
     free(text);
     if (code)
         return code;
@@ -103,7 +103,7 @@ static int embeddings_infer(jn_endpoint *ep, const char *model, const jn_infer_c
             lens[i] = n;
         }
         jn_tensor *t = NULL;
-        code = embed(ep, model, strs, lens, (size_t)count, deadline_ns, ctx->cancelled, &t, NULL, st);
+        code = embed(ep, model, strs, lens, (size_t)count, deadline_ns, ctx->cancelled, ctx->trace, &t, NULL, st);
         if (!code && jn_tensor_list_push(outputs, t)) {
             jn_tensor_free(t);
             code = jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -127,7 +127,7 @@ static int embeddings_describe(jn_endpoint *ep, const char *model, const char *v
     size_t probe_len = strlen(probe);
     jn_tensor *t = NULL;
     int64_t dim = 0;
-    if ((code = embed(ep, model, &probe, &probe_len, 1, deadline_ns, NULL, &t, &dim, st)) != 0)
+    if ((code = embed(ep, model, &probe, &probe_len, 1, deadline_ns, NULL, NULL, &t, &dim, st)) != 0)
         return code;
     jn_tensor_free(t);
     jn_err err;

@@ -109,14 +109,26 @@ int jn__oai_transport_failure(int rc, const jn_err *err, const char *method, con
 /* ---- one whole exchange ---- */
 
 /* Sends the request and reads the whole answer: 0 with a 2xx answer in *a (free a->data), or the grpc status. */
+void jn__oai_trace_headers(jn_http_client_request *r, const jn_trace_ctx *trace, char tp[JN_TRACEPARENT_LEN + 1])
+{
+    if (!trace || !trace->valid)
+        return;
+    jn_traceparent_format(trace, tp);
+    r->traceparent = tp;
+    r->tracestate = trace->tracestate;
+}
+
 int jn__oai_exchange(jn_endpoint *ep, const char *method, const char *path, const char *body, size_t body_len,
-                    int64_t deadline_ns, const atomic_int *cancelled, jn__oai_answer *a, jn_call_status *st)
+                     int64_t deadline_ns, const atomic_int *cancelled, const jn_trace_ctx *trace, jn__oai_answer *a,
+                     jn_call_status *st)
 {
     char url[512];
     jn__oai_url(url, sizeof url, ep, path);
     memset(a, 0, sizeof *a);
     jn_http_client_request r = {.method = method, .url = url, .body = body, .body_len = body_len, .bearer = ep->bearer,
                          .deadline_ns = deadline_ns, .max_body = JN_OAI_MAX_ANSWER};
+    char tp[JN_TRACEPARENT_LEN + 1];
+    jn__oai_trace_headers(&r, trace, tp);
     jn_err err;
     jn_err_clear(&err);
     jn_http_transfer *t = jn_http_start(ep->http, &r, &err);
@@ -160,7 +172,7 @@ json_t *jn__oai_parse_answer(const jn__oai_answer *a, const char *what, jn_call_
 int jn__oai_model_listed(jn_endpoint *ep, const char *model, int64_t deadline_ns, jn_call_status *st)
 {
     jn__oai_answer a;
-    int code = jn__oai_exchange(ep, "GET", "/models", NULL, 0, deadline_ns, NULL, &a, st);
+    int code = jn__oai_exchange(ep, "GET", "/models", NULL, 0, deadline_ns, NULL, NULL, &a, st);
     if (code)
         return code;
     json_t *root = jn__oai_parse_answer(&a, "GET models", st);

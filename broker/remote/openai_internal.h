@@ -12,6 +12,7 @@
 
 #include "http_client.h"
 #include "protocol.h"
+#include "trace.h"
 
 /* The largest whole answer read (a streamed one is bounded per event by sse.c, and in all by the deadline): large
  * embedding batches fit (1000 vectors of 4096 numbers are ~50 MB of JSON). */
@@ -33,8 +34,12 @@ int jn__oai_http_failure(const jn_endpoint *ep, const char *method, const char *
                          int64_t retry_after_ms, const char *body, size_t len, jn_call_status *st);
 int jn__oai_transport_failure(int rc, const jn_err *err, const char *method, const char *url, jn_call_status *st);
 /* Sends the request and reads the whole answer: 0 with a 2xx answer in *a, or the grpc status. */
+/* `trace` (may be NULL): the span the request serves, sent as W3C traceparent / tracestate headers. */
 int jn__oai_exchange(jn_endpoint *ep, const char *method, const char *path, const char *body, size_t body_len,
-                     int64_t deadline_ns, const atomic_int *cancelled, jn__oai_answer *a, jn_call_status *st);
+                     int64_t deadline_ns, const atomic_int *cancelled, const jn_trace_ctx *trace, jn__oai_answer *a,
+                     jn_call_status *st);
+/* The W3C headers' values for `trace` (may be NULL): r->traceparent (into tp) and r->tracestate, or none. */
+void jn__oai_trace_headers(jn_http_client_request *r, const jn_trace_ctx *trace, char tp[JN_TRACEPARENT_LEN + 1]);
 /* The answer as a JSON object, or NULL with st set (INTERNAL naming `what`). */
 json_t *jn__oai_parse_answer(const jn__oai_answer *a, const char *what, jn_call_status *st);
 /* GET models: 0 when `model` is among its ids; NOT_FOUND naming what it serves otherwise. */

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "trace.h"
+
 typedef struct remote_engine {
     const jn_remote_proto *proto;
     jn_endpoint *ep;
@@ -40,6 +42,75 @@ const char *jn_remote_engine_model(const jn_engine *e)
 const jn_remote_proto *jn_remote_engine_proto(const jn_engine *e)
 {
     return ((remote_engine *)e->ctx)->proto;
+}
+
+/* ---- tracing (core/trace.h) ----
+ * A remote call is one CLIENT span, from its start to its outcome (retries included). Its context goes to the remote
+ * as W3C `traceparent` (and the caller's `tracestate`, when it gave one): in the metadata of a unary call (every
+ * attempt), and as request parameters of the same names on a message on a multiplexed stream (whose metadata belongs
+ * to the whole stream, not to one request) or of a streamed call's request. A junction receiving the parameter takes it out of the request and continues the trace
+ * (rpc/infer.c). */
+typedef struct traced {
+    jn_span span;
+    char traceparent[JN_TRACEPARENT_LEN + 1]; /* "" = nothing to pass on */
+    jn_infer_ctx ctx;  /* the caller's, with the span as trace (and the parameters below) */
+    jn_params params;  /* the caller's parameters and `traceparent` */
+    bool has_params;
+} traced;
+
+/* The context the call goes out with: ctx itself when there is nothing to pass on. `in_params`: the traceparent
+ * travels in the request's parameters (a multiplexed or streamed call). */
+static const jn_infer_ctx *trace_call_begin(traced *t, const jn_infer_ctx *ctx, bool in_params)
+{
+    t->has_params = false;
+    t->traceparent[0] = '\0';
+    jn_span_start(&t->span, ctx->trace);
+    const jn_trace_ctx *out = jn_span_ctx(&t->span, ctx->trace);
+    if (!out)
+        return ctx;
+    t->ctx = *ctx;
+    t->ctx.trace = out;
+    jn_traceparent_format(out, t->traceparent);
+    if (!in_params)
+        return &t->ctx;
+    jn_params_init(&t->params);
+    if (jn_params_copy(&t->params, ctx->params) || jn_params_set_string(&t->params, "traceparent", t->traceparent) ||
+        (out->tracestate && jn_params_set_string(&t->params, "tracestate", out->tracestate))) {
+        jn_params_clear(&t->params);
+        return &t->ctx; /* out of memory: the call goes on, untraced downstream */
+    }
+    t->has_params = true;
+    t->ctx.params = &t->params;
+    return &t->ctx;
+}
+
+static int64_t list_bytes(const jn_tensor_list *l)
+{
+    int64_t n = 0;
+    for (size_t i = 0; l && i < l->count; i++)
+        n += (int64_t)l->items[i]->byte_size;
+    return n;
+}
+
+static void trace_call_end(traced *t, const jn_engine *self, int rc, const jn_err *err, const jn_tensor_list *ins,
+                           const jn_tensor_list *outs)
+{
+    if (t->span.recording) {
+        const remote_engine *re = self->ctx;
+        jn_span_attrs a = JN_SPAN_ATTRS_NONE;
+        a.model = self->name;
+        a.version = self->version;
+        a.door = re->proto->name;
+        a.status = jn_err_grpc_status(rc);
+        a.error = rc && err ? err->msg : NULL;
+        a.in_bytes = list_bytes(ins);
+        a.out_bytes = outs ? list_bytes(outs) : -1;
+        jn_span_end(&t->span, "remote", self->name, JN_SPAN_CLIENT, 0, &a);
+        t->span.recording = false;
+    }
+    if (t->has_params)
+        jn_params_clear(&t->params);
+    t->has_params = false;
 }
 
 /* ---- retries ---- */
@@ -180,8 +251,8 @@ static bool multiplexed(const remote_engine *re)
 
 /* One blocking unary exchange: a copy of the packed request out, the answer read into outputs. */
 static int unary_attempt(const remote_engine *re, const grpc_byte_buffer *packed, const jn_infer_ctx *ctx,
-                         const jn_tensor_list *inputs, int64_t deadline_ns, jn_tensor_list *outputs,
-                         jn_call_status *st)
+                         const jn_tensor_list *inputs, const char *traceparent, int64_t deadline_ns,
+                         jn_tensor_list *outputs, jn_call_status *st)
 {
     if (re->proto->http)
         return re->proto->infer(re->ep, re->model, ctx, inputs, deadline_ns, outputs, st);
@@ -190,7 +261,7 @@ static int unary_attempt(const remote_engine *re, const grpc_byte_buffer *packed
                    ? jn_endpoint_mux_unary(re->ep, re->mux_stream, grpc_byte_buffer_copy((grpc_byte_buffer *)packed), ctx->request_id,
                                            re->proto->infer_answer, deadline_ns, ctx->cancelled, &m, st)
                    : jn_endpoint_unary_packed(re->ep, re->proto->infer_method, grpc_byte_buffer_copy((grpc_byte_buffer *)packed),
-                                        re->proto->infer_answer, deadline_ns, ctx->cancelled, &m, st);
+                                        traceparent, ctx->trace ? ctx->trace->tracestate : NULL, re->proto->infer_answer, deadline_ns, ctx->cancelled, &m, st);
     return code ? code : re->proto->read_infer(m, outputs, st);
 }
 
@@ -198,7 +269,8 @@ static int unary_attempt(const remote_engine *re, const grpc_byte_buffer *packed
  * attempts (a call whose first attempt went out without blocking: a->st is then its outcome). A unary call sends
  * `packed`; a streaming one (stream set) builds its request itself. */
 static int run_attempts(jn_engine *self, attempts *a, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
-                        const grpc_byte_buffer *packed, jn_tensor_list *outputs, stream_args *stream, jn_err *err)
+                        const grpc_byte_buffer *packed, const char *traceparent, jn_tensor_list *outputs,
+                        stream_args *stream, jn_err *err)
 {
     remote_engine *re = self->ctx;
     jn_endpoint *ep = re->ep;
@@ -217,7 +289,7 @@ static int run_attempts(jn_engine *self, attempts *a, const jn_infer_ctx *ctx, c
         a->st.retry_after_ms = -1;
         int code = stream ? re->proto->infer_stream(ep, re->model, re->version, ctx, inputs, a->deadline_ns,
                                                     count_emit, stream, &a->st)
-                          : unary_attempt(re, packed, ctx, inputs, a->deadline_ns, outputs, &a->st);
+                          : unary_attempt(re, packed, ctx, inputs, traceparent, a->deadline_ns, outputs, &a->st);
         attempt_record(ep, code, ctx, probe);
         if (code == 0)
             return 0;
@@ -227,29 +299,40 @@ static int run_attempts(jn_engine *self, attempts *a, const jn_infer_ctx *ctx, c
     return report_failure(self, a, err);
 }
 
-static int remote_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+static int remote_infer(jn_engine *self, const jn_infer_ctx *caller, const jn_tensor_list *inputs,
                         jn_tensor_list *outputs, jn_err *err)
 {
     remote_engine *re = self->ctx;
+    traced t;
+    const jn_infer_ctx *ctx = trace_call_begin(&t, caller, multiplexed(re) && !re->proto->http);
     attempts a;
     attempts_init(&a, re, ctx);
-    if (re->proto->http) /* nothing to pack: each attempt makes its HTTP request */
-        return run_attempts(self, &a, ctx, inputs, NULL, outputs, NULL, err);
-    grpc_byte_buffer *packed = re->proto->pack_infer(re->model, re->version, ctx, inputs, &a.st);
-    if (!packed)
-        return report_failure(self, &a, err);
-    int rc = run_attempts(self, &a, ctx, inputs, packed, outputs, NULL, err);
-    grpc_byte_buffer_destroy(packed);
+    grpc_byte_buffer *packed = NULL;
+    int rc;
+    if (re->proto->http) { /* nothing to pack: each attempt makes its HTTP request (ctx->trace: its headers) */
+        rc = run_attempts(self, &a, ctx, inputs, NULL, NULL, outputs, NULL, err);
+    } else if (!(packed = re->proto->pack_infer(re->model, re->version, ctx, inputs, &a.st))) {
+        rc = report_failure(self, &a, err);
+    } else {
+        rc = run_attempts(self, &a, ctx, inputs, packed, t.traceparent, outputs, NULL, err);
+        grpc_byte_buffer_destroy(packed);
+    }
+    trace_call_end(&t, self, rc, err, inputs, outputs);
     return rc;
 }
 
-static int remote_infer_stream(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
+static int remote_infer_stream(jn_engine *self, const jn_infer_ctx *caller, const jn_tensor_list *inputs,
                                jn_emit_fn emit, void *emit_arg, jn_err *err)
 {
+    const remote_engine *re = self->ctx;
+    traced t; /* an HTTP remote gets headers (its request's parameters would go into the JSON body) */
+    const jn_infer_ctx *ctx = trace_call_begin(&t, caller, !re->proto->http);
     attempts a;
-    attempts_init(&a, self->ctx, ctx);
+    attempts_init(&a, re, ctx);
     stream_args sa = {emit, emit_arg, 0};
-    return run_attempts(self, &a, ctx, inputs, NULL, NULL, &sa, err);
+    int rc = run_attempts(self, &a, ctx, inputs, NULL, NULL, NULL, &sa, err);
+    trace_call_end(&t, self, rc, err, inputs, NULL);
+    return rc;
 }
 
 /* ---- asynchronous calls (infer_async): nobody waits ----
@@ -272,10 +355,13 @@ typedef struct async_call {
     attempts a;
     bool probe;
     jn_endpoint_call *call;
+    traced trace; /* c->ctx points into it when the call is traced */
 } async_call;
 
 static void async_free(async_call *c)
 {
+    if (c->trace.has_params)
+        jn_params_clear(&c->trace.params);
     if (c->packed)
         grpc_byte_buffer_destroy(c->packed);
     jn_engine_unref(c->engine);
@@ -285,6 +371,7 @@ static void async_free(async_call *c)
 /* Hands the outcome to the caller and frees the call. */
 static void async_deliver(async_call *c, int rc, jn_tensor_list *produced, jn_err *err)
 {
+    trace_call_end(&c->trace, c->engine, rc, err, c->inputs, rc ? NULL : produced);
     c->done(c->done_arg, rc, produced, err);
     async_free(c);
 }
@@ -298,7 +385,8 @@ static void async_blocking(void *arg)
     jn_tensor_list_init_on(&produced, slots, 8);
     jn_err err;
     jn_err_clear(&err);
-    int rc = c->packed ? run_attempts(c->engine, &c->a, c->ctx, c->inputs, c->packed, &produced, NULL, &err)
+    int rc = c->packed ? run_attempts(c->engine, &c->a, c->ctx, c->inputs, c->packed, c->trace.traceparent,
+                                      &produced, NULL, &err)
                        : remote_infer(c->engine, c->ctx, c->inputs, &produced, &err);
     async_deliver(c, rc, &produced, &err);
     jn_tensor_list_clear(&produced);
@@ -365,15 +453,18 @@ static int remote_infer_async(jn_engine *self, const jn_infer_ctx *ctx, const jn
             async_free(c);
         return rc;
     }
+    c->ctx = ctx = trace_call_begin(&c->trace, ctx, multiplexed(re));
     attempts_init(&c->a, re, ctx);
     c->packed = re->proto->pack_infer(re->model, re->version, ctx, inputs, &c->a.st);
     if (!c->packed) {
         rc = report_failure(self, &c->a, err);
+        trace_call_end(&c->trace, self, rc, err, inputs, NULL);
         async_free(c);
         return rc;
     }
     if (!jn_breaker_allow(&re->ep->breaker, jn_now_ns(), &c->probe)) {
         rc = circuit_open(self, re->ep, err);
+        trace_call_end(&c->trace, self, rc, err, inputs, NULL);
         async_free(c);
         return rc;
     }
@@ -384,6 +475,7 @@ static int remote_infer_async(jn_engine *self, const jn_infer_ctx *ctx, const jn
                                               c->a.deadline_ns, ctx->host.queue, ctx->host.parent, ctx->cancelled,
                                               &c->tag, &c->call, &c->a.st)
                       : jn_endpoint_call_start(re->ep, re->proto->infer_method, grpc_byte_buffer_copy(c->packed),
+                                               c->trace.traceparent, ctx->trace ? ctx->trace->tracestate : NULL,
                                                c->a.deadline_ns, ctx->host.queue, ctx->host.parent, &c->tag,
                                                &c->call, &c->a.st);
     if (refused) {
@@ -391,6 +483,7 @@ static int remote_infer_async(jn_engine *self, const jn_infer_ctx *ctx, const jn
         c->a.made = 0;
         jn_breaker_record(&re->ep->breaker, jn_now_ns(), JN_BREAKER_NEUTRAL, c->probe);
         rc = report_failure(self, &c->a, err);
+        trace_call_end(&c->trace, self, rc, err, inputs, NULL);
         async_free(c);
         return rc;
     }

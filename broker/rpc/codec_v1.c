@@ -299,6 +299,8 @@ static grpc_byte_buffer *v1_encode_stream_error(const jn_request *req, const jn_
 
 const jn_infer_proto jn_infer_v1 = {
     .name = "junction.v1",
+    .door = "grpc-v1",
+    .stream_door = "grpc-v1-stream",
     .decode = v1_decode,
     .encode = v1_encode,
     .encode_partial = v1_encode_partial,
@@ -323,6 +325,8 @@ static grpc_byte_buffer *engine_encode_partial(const jn_request *req, const jn_e
 
 const jn_infer_proto jn_infer_engine = {
     .name = "junction.v1.Engine",
+    .door = "grpc-engine",
+    .stream_door = "grpc-engine-stream",
     .decode = v1_decode,
     .encode = engine_encode,
     .encode_partial = engine_encode_partial,

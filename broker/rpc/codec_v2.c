@@ -457,6 +457,8 @@ static grpc_byte_buffer *v2_encode_stream_error(const jn_request *req, const jn_
 
 const jn_infer_proto jn_infer_v2 = {
     .name = "inference.v2",
+    .door = "grpc-v2",
+    .stream_door = "grpc-v2-stream",
     .decode = v2_decode,
     .encode = v2_encode,
     .encode_partial = v2_encode_partial,

@@ -138,6 +138,8 @@ void jn_unary_fail_status(jn_unary *u, grpc_status_code code, const char *messag
 
 typedef struct jn_infer_proto {
     const char *name;
+    /* The door's name in the request log for unary and for stream calls ("grpc-v1", "grpc-v1-stream"). */
+    const char *door, *stream_door;
     /* Decodes a request message into req; *state receives what the encoder needs to know of the request. */
     int (*decode)(grpc_byte_buffer *bb, jn_request *req, void **state, jn_err *err);
     /* Encodes a successful answer (as the stream's message type when in_stream). NULL with err set on failure. */
@@ -180,6 +182,8 @@ struct jn_infer_job {
     /* Stream calls only (NULL otherwise): takes one encoded partial answer of a streaming engine, in order; may
      * block while the stream's queue is full (back-pressure). Non-zero: the stream is gone, stop. */
     int (*on_partial)(jn_infer_job *job, grpc_byte_buffer *bb);
+    /* The call's (unary) or stream's metadata, read for `traceparent` / `tracestate` (borrowed; may be NULL). */
+    const grpc_metadata_array *md;
 };
 
 /* A job bound to its owner (call.owner), with the deadline of the call that carried it. NULL on out of memory. */

@@ -382,7 +382,8 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
     s->method_handles = calloc(jn_method_count, sizeof *s->method_handles);
     s->method_access = calloc(jn_method_count, sizeof *s->method_access);
     s->pool = jn_workpool_create(opt->worker_threads);
-    jn_dispatch_limits limits = {opt->max_inflight, (size_t)opt->max_queue, (size_t)opt->max_model_queue, opt->cache};
+    jn_dispatch_limits limits = {opt->max_inflight, (size_t)opt->max_queue, (size_t)opt->max_model_queue, opt->cache,
+                                 opt->request_log};
     s->dispatch = s->pool ? jn_dispatcher_create(reg, s->pool, &limits) : NULL;
     if (!s->cqs || !s->pumps || !s->method_handles || !s->method_access || !s->pool || !s->dispatch) {
         server_free(s);

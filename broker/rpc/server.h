@@ -19,6 +19,7 @@
 #include "registry.h"
 #include "control.h"
 #include "model_records.h"
+#include "request_log.h"
 #include "response_cache.h"
 
 typedef struct jn_server_options {
@@ -34,6 +35,7 @@ typedef struct jn_server_options {
     int max_model_queue;     /* the same, per model */
     int max_inflight;        /* inference requests being handled at once (unary and stream requests), 0 = no bound */
     jn_response_cache *cache; /* the response cache (borrowed; must outlive the server); NULL = none */
+    jn_request_log *request_log; /* the request log (borrowed; must outlive the server); NULL = none */
     int max_streams_per_connection; /* HTTP/2 concurrent streams a client connection may open */
     const jn_auth *auth;     /* tokens (borrowed; must outlive the server); NULL = every call is open */
     jn_control *control;     /* how Admin changes are made (borrowed); NULL = on the registry, not persisted */

@@ -307,6 +307,7 @@ static void on_read(jn_tag *tag, bool ok)
             st->live->prev = r;
         st->live = r;
         job->call.host = (jn_host_hint){.queue = st->cq, .parent = st->call};
+        job->md = &st->md;
         job->call.seq_scope = st->seqs;
         st->inflight++;
         st->refs++;

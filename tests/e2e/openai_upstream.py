@@ -22,7 +22,8 @@ Controls (POST /_control with a JSON object; its fields change the next requests
   ignore_stream: true                    answer "stream": true requests with one JSON answer (a server that
                                          does not stream)
 GET /_control answers what was seen: {"authorization": [every Authorization header], "disconnects": streams whose
-client went away mid-stream, "completed": streams sent to the end, "requests": ["METHOD /path", ...]}.
+client went away mid-stream, "completed": streams sent to the end, "requests": ["METHOD /path", ...],
+"trace": [[traceparent, tracestate] of every POST that had a traceparent header (issue #22)]}.
 POST /_control/reset forgets it all. With --api-key KEY every /v1 request needs "Authorization: Bearer KEY" (401
 otherwise). With --tls-cert/--tls-key it serves HTTPS (HTTP/1.1).
 
@@ -88,6 +89,7 @@ class State:
             self.disconnects = 0
             self.completed = 0
             self.requests = []
+            self.trace = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -138,7 +140,8 @@ class Handler(BaseHTTPRequestHandler):
             st = self.state
             with st.lock:
                 self.send_json(200, {"authorization": list(st.authorization), "disconnects": st.disconnects,
-                                     "completed": st.completed, "requests": list(st.requests)})
+                                     "completed": st.completed, "requests": list(st.requests),
+                                     "trace": list(st.trace)})
             return
         if not self.admit():
             return
@@ -192,6 +195,8 @@ class Handler(BaseHTTPRequestHandler):
             st.requests.append("%s %s" % (self.command, self.path))
             if auth is not None:
                 st.authorization.append(auth)
+            if self.command == "POST" and self.headers.get("traceparent") is not None:
+                st.trace.append([self.headers.get("traceparent"), self.headers.get("tracestate")])
             fault = None
             if self.command != "POST":
                 pass

@@ -45,7 +45,8 @@ static int spec_copy(jn_pipeline_spec *dst, const jn_pipeline_spec *src)
     for (size_t i = 0; i < src->n_steps; i++) {
         const jn_step_spec *s = &src->steps[i];
         jn_step_spec *d = jn_pipeline_spec_add_step(dst, s->id, s->model, s->version);
-        if (!d || jn_step_spec_set_when(d, s->when) || jn_step_spec_set_route(d, s->route))
+        if (!d || jn_step_spec_set_when(d, s->when) || jn_step_spec_set_route(d, s->route) ||
+            jn_step_spec_set_params(d, s->params))
             return JN_ENOMEM;
         for (size_t k = 0; k < s->n_inputs; k++) {
             jn_binding *b = jn_step_spec_bind(d, s->inputs[k].port, s->inputs[k].from);
@@ -153,6 +154,7 @@ void jn__pipe_free(pipe *p)
         jn__cond_free(p->steps[i].when);
         free(p->steps[i].when);
         jn__route_free(p->steps[i].route);
+        jn_params_clear(&p->steps[i].params);
     }
     free(p->steps);
     free(p->order);
@@ -239,6 +241,48 @@ int jn__resolve_source(const pipe *p, const char *name, const char *from, const 
     *step = s;
     *port_name = out->name;
     *port = out;
+    return 0;
+}
+
+/* The step's parameters, and the step's own engine when its model makes one per step (for_step: the sources bound
+ * to the step's inputs decide its ports). Before the step is bound. */
+static int step_engine(pipe *p, size_t si, const jn_step_spec *ss, jn_err *err)
+{
+    const char *name = p->spec.name;
+    pstep *st = &p->steps[si];
+    char what[300];
+    snprintf(what, sizeof what, "pipeline '%s': step '%s'", name, st->id);
+    jn_params_init(&st->params);
+    int rc = ss->params ? jn_step_params_parse(ss->params, what, &st->params, err) : 0;
+    jn_engine *(*for_step)(jn_engine *, const jn_params *, const jn_step_source *, size_t, jn_err *) =
+        jn_engine_for_step_slot(st->engine);
+    if (rc || !for_step)
+        return rc;
+    if (st->route)
+        return jn_err_set(err, JN_EINVAL, "%s: model '%s' makes an engine per step and cannot be routed", what,
+                          st->engine->name);
+    jn_step_source *sources = calloc(ss->n_inputs ? ss->n_inputs : 1, sizeof *sources);
+    if (!sources)
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    for (size_t k = 0; k < ss->n_inputs && !rc; k++) {
+        char in[300];
+        snprintf(in, sizeof in, "step '%s': input '%s'", st->id, ss->inputs[k].port);
+        int src_step;
+        const char *src_port;
+        sources[k].name = ss->inputs[k].port;
+        rc = jn__resolve_source(p, name, ss->inputs[k].from, in, &src_step, &src_port, &sources[k].src, err);
+    }
+    jn_engine *own = rc ? NULL : for_step(st->engine, &st->params, sources, ss->n_inputs, err);
+    free(sources);
+    if (rc)
+        return rc;
+    if (!own) {
+        jn_err_prefix(err, "%s", what);
+        return err->code ? err->code : JN_EINVAL;
+    }
+    jn_engine_unref(st->engine);
+    st->engine = own;
+    st->own_engine = true;
     return 0;
 }
 
@@ -623,6 +667,9 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
             if (!jn_engine_is_inline(st->route->cands[k].engine) || st->route->cands[k].model->batcher)
                 p->all_inline = false;
     }
+    for (size_t i = 0; i < p->n_steps; i++)
+        if ((rc = step_engine(p, i, &p->spec.steps[i], err)))
+            goto fail;
     if ((rc = make_step_queues(p, err)))
         goto fail;
     if (p->n_queues) /* a queued step waits for its batch: never on a pump thread */

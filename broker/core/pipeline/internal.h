@@ -44,6 +44,10 @@ typedef struct pstep {
     cond *when;        /* bound condition (owned), or NULL: always runs */
     route *route;      /* a split / sticky / mirror (owned), or NULL; engine and model are then its first candidate's */
     bool may_skip;     /* has a condition or needs a step that may be skipped: check before running */
+    jn_params params;  /* the step's own parameters ("parameters" in its JSON), laid over the call's */
+    /* engine is the step's own, made by the model's for_step slot (engine.h), not the registry's: the model's queue
+     * (which runs the registry's engine) is not used for it */
+    bool own_engine;
     /* Metrics, looked up by the step's first run (exec_step) rather than at compile time, so pipelines that are
      * only checked (or fuzzed) add nothing to the process-wide registry. The one field written after compile. */
     _Atomic(jn_step_stats *) stats;

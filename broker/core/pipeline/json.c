@@ -253,9 +253,30 @@ static int parse_binding(const char *port, const json_t *v, const char *path, jn
     return 0;
 }
 
+/* A step's own request parameters: an object of scalars, kept as compact JSON. */
+static int set_params(jn_step_spec *step, const json_t *params, const char *path, jn_err *err)
+{
+    if (!json_is_object(params))
+        return jn__json_bad(err, path, "expected an object (parameter -> string, number or boolean), got %s",
+                            jn__json_type_of(params));
+    const char *key;
+    json_t *pv;
+    json_object_foreach((json_t *)params, key, pv) {
+        if (!json_is_string(pv) && !json_is_number(pv) && !json_is_boolean(pv)) {
+            char kp[PATH_MAX_LEN];
+            child_key(kp, path, key);
+            return jn__json_bad(err, kp, "expected a string, a number or a boolean, got %s", jn__json_type_of(pv));
+        }
+    }
+    char *text = jn__cond_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int rc = text ? jn_step_spec_set_params(step, text) : JN_ENOMEM;
+    free(text);
+    return rc ? oom(err) : 0;
+}
+
 static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec, jn_err *err)
 {
-    static const char *const known[] = {"id", "model", "route", "version", "inputs", "when", NULL};
+    static const char *const known[] = {"id", "model", "route", "version", "inputs", "when", "parameters", NULL};
     char p[PATH_MAX_LEN];
     const char *id, *model, *version;
     int rc;
@@ -336,7 +357,23 @@ static int parse_step(const json_t *v, const char *path, jn_pipeline_spec *spec,
         if (rc)
             return oom(err);
     }
+    const json_t *params = json_object_get(v, "parameters");
+    if (params) {
+        child_key(p, path, "parameters");
+        return set_params(step, params, p, err);
+    }
     return 0;
+}
+
+int jn_step_spec_params_from_text(jn_step_spec *step, const char *text, const char *what, jn_err *err)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v)
+        return jn__json_bad(err, what, "not JSON: %s", jerr.text);
+    int rc = set_params(step, v, what, err);
+    json_decref(v);
+    return rc;
 }
 
 static int parse_output(const json_t *v, const char *path, jn_pipeline_spec *spec, jn_err *err)
@@ -574,6 +611,12 @@ static json_t *step_json(const jn_step_spec *s, int *digits)
         if (when)
             jn__json_value_digits(when, digits);
         ok = put(o, "when", when);
+    }
+    if (ok && s->params) {
+        json_t *params = json_loads(s->params, 0, NULL);
+        if (params)
+            jn__json_value_digits(params, digits);
+        ok = put(o, "parameters", params);
     }
     if (!ok) {
         json_decref(o);

@@ -11,6 +11,7 @@
 #include "batcher.h"
 #include "executor.h"
 #include "internal.h"
+#include "trace.h"
 #include "workpool.h"
 
 /* ---- run ---- */
@@ -121,6 +122,28 @@ static int64_t record_step(const pipe *p, int s, int rc, int64_t started)
     return ended;
 }
 
+static int64_t list_bytes(const jn_tensor_list *l)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < l->count; i++)
+        n += (int64_t)l->items[i]->byte_size;
+    return n;
+}
+
+/* Ends a step's span (trace.h): "step <id>" with the engine that ran it, its outcome and sizes. */
+static void span_step_end(jn_span *span, const pipe *p, int s, const jn_engine *e, int rc, const jn_err *err,
+                          const jn_tensor_list *ins, const jn_tensor_list *outs, int64_t end_ns)
+{
+    jn_span_attrs a = JN_SPAN_ATTRS_NONE;
+    a.model = e->name;
+    a.version = e->version;
+    a.status = jn_err_grpc_status(rc);
+    a.error = rc && err ? err->msg : NULL;
+    a.in_bytes = list_bytes(ins);
+    a.out_bytes = outs ? list_bytes(outs) : -1;
+    jn_span_end(span, "step", p->steps[s].id, JN_SPAN_INTERNAL, end_ns, &a);
+}
+
 /* Step st's inputs, shared from their sources (no copy) under the engine's port names and converted where the
  * compiler inserted a conversion, then checked where their sources do not already guarantee the port's type. */
 static int build_step_inputs(const run *r, const pstep *st, jn_tensor_list *ins, jn_err *err)
@@ -142,6 +165,30 @@ static int build_step_inputs(const run *r, const pstep *st, jn_tensor_list *ins,
     if (!rc && st->check_inputs)
         rc = jn_signature_validate_inputs(&st->engine->sig, st->engine->name, ins, err);
     return rc;
+}
+
+/* The step's parameters over the call's, into *merged (which the caller clears), for a step that has its own. */
+static int step_params(const pstep *st, jn_infer_ctx *ctx, jn_params *merged, jn_err *err)
+{
+    if (!st->params.count)
+        return 0;
+    const jn_params *lists[2] = {ctx->params, &st->params};
+    int rc = 0;
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; lists[l] && i < lists[l]->count && !rc; i++) {
+            const jn_param *q = &lists[l]->items[i];
+            rc = q->type == JN_PARAM_BOOL     ? jn_params_set_bool(merged, q->key, q->v.b)
+                 : q->type == JN_PARAM_INT    ? jn_params_set_int(merged, q->key, q->v.i)
+                 : q->type == JN_PARAM_DOUBLE ? jn_params_set_double(merged, q->key, q->v.d)
+                                              : jn_params_set_string(merged, q->key, q->v.s);
+        }
+    }
+    if (rc) {
+        jn_params_clear(merged);
+        return jn_err_set(err, JN_ENOMEM, "out of memory");
+    }
+    ctx->params = merged;
+    return 0;
 }
 
 static jn_infer_ctx step_ctx(const jn_infer_ctx *call, const pstep *st)
@@ -236,7 +283,14 @@ static int exec_step(run *r, int s, int64_t *clock_ns, jn_err *err)
                    rc == JN_EDEADLINE ? "deadline exceeded" : "call cancelled", st->label);
         return rc;
     }
+    jn_params merged;
+    jn_params_init(&merged);
+    if ((rc = step_params(st, &ctx, &merged, err)))
+        return rc;
     int64_t started = *clock_ns ? *clock_ns : jn_now_ns();
+    jn_span span;
+    jn_span_start_at(&span, r->ctx->trace, started);
+    ctx.trace = jn_span_ctx(&span, r->ctx->trace);
     jn_tensor *slots[STEP_INPUT_SLOTS];
     jn_tensor_list ins;
     jn_tensor_list_init_on(&ins, slots, STEP_INPUT_SLOTS);
@@ -252,11 +306,16 @@ static int exec_step(run *r, int s, int64_t *clock_ns, jn_err *err)
                                   : jn_exec_engine(cand->engine, &ctx, &ins, &r->outs[s], err);
     } else if (!rc) {
         rc = st->queue ? jn_batcher_run(st->queue, &ctx, &ins, &r->outs[s], err) /* all or nothing, any way */
-             : st->model && st->model->batcher ? jn_batcher_run(st->model->batcher, &ctx, &ins, &r->outs[s], err)
-                                               : jn_exec_engine(st->engine, &ctx, &ins, &r->outs[s], err);
+             : !st->own_engine && st->model && st->model->batcher
+                 ? jn_batcher_run(st->model->batcher, &ctx, &ins, &r->outs[s], err)
+                 : jn_exec_engine(st->engine, &ctx, &ins, &r->outs[s], err);
     }
+    int64_t ended = record_step(p, s, rc, started);
+    if (span.recording)
+        span_step_end(&span, p, s, cand ? cand->engine : st->engine, rc, err, &ins, &r->outs[s], ended);
     jn_tensor_list_clear(&ins);
-    *clock_ns = record_step(p, s, rc, started);
+    jn_params_clear(&merged);
+    *clock_ns = ended;
     if (cand)
         jn_metrics_step_record(jn__route_stats(cand, p->spec.name), rc == 0, *clock_ns - started);
     if (rc)
@@ -611,14 +670,24 @@ static int stream_step(run *r, const jn_engine *self, jn_emit_fn emit, void *emi
     const pstep *st = &p->steps[s];
     jn_infer_ctx sctx = step_ctx(r->ctx, st);
     int64_t started = jn_now_ns(); /* the streaming step's run: it lasts until its last partial is handed on */
+    jn_span span;
+    jn_span_start_at(&span, r->ctx->trace, started);
+    sctx.trace = jn_span_ctx(&span, r->ctx->trace);
     jn_tensor *slots[STEP_INPUT_SLOTS];
     jn_tensor_list ins;
     jn_tensor_list_init_on(&ins, slots, STEP_INPUT_SLOTS);
-    int rc = build_step_inputs(r, st, &ins, err);
+    jn_params merged;
+    jn_params_init(&merged);
+    int rc = step_params(st, &sctx, &merged, err);
+    if (!rc)
+        rc = build_step_inputs(r, st, &ins, err);
     stream_run sr = {r, self, emit, emit_arg};
     if (!rc)
         rc = jn_exec_engine_stream(st->engine, &sctx, &ins, on_partial, &sr, err);
+    if (span.recording)
+        span_step_end(&span, p, s, st->engine, rc, err, &ins, NULL, 0);
     jn_tensor_list_clear(&ins);
+    jn_params_clear(&merged);
     record_step(p, s, rc, started);
     if (rc && err && !strstr(err->msg, "pipeline '"))
         jn_err_prefix(err, "pipeline '%s': %s", p->spec.name, st->label);

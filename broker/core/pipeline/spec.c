@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "pipeline.h"
 
 void jn_pipeline_spec_init(jn_pipeline_spec *spec)
@@ -22,6 +24,7 @@ void jn_pipeline_spec_free(jn_pipeline_spec *spec)
         free(s->version);
         free(s->when);
         free(s->route);
+        free(s->params);
         for (size_t k = 0; k < s->n_inputs; k++) {
             free(s->inputs[k].port);
             free(s->inputs[k].from);
@@ -164,6 +167,48 @@ int jn_step_spec_set_route(jn_step_spec *step, const char *json)
     free(step->route);
     step->route = w;
     return 0;
+}
+
+int jn_step_spec_set_params(jn_step_spec *step, const char *json)
+{
+    char *w = json ? strdup(json) : NULL;
+    if (json && !w)
+        return JN_ENOMEM;
+    free(step->params);
+    step->params = w;
+    return 0;
+}
+
+int jn_step_params_parse(const char *json, const char *what, jn_params *params, jn_err *err)
+{
+    json_error_t je;
+    json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, &je);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return jn_err_set(err, JN_EINVAL, "%s: parameters must be a JSON object", what);
+    }
+    const char *key;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach(o, key, v) {
+        if (json_is_string(v))
+            rc = jn_params_set_string(params, key, json_string_value(v));
+        else if (json_is_integer(v))
+            rc = jn_params_set_int(params, key, json_integer_value(v));
+        else if (json_is_real(v))
+            rc = jn_params_set_double(params, key, json_real_value(v));
+        else if (json_is_boolean(v))
+            rc = jn_params_set_bool(params, key, json_is_true(v));
+        else
+            rc = jn_err_set(err, JN_EINVAL, "%s: parameter '%s' must be a string, a number or a boolean", what, key);
+        if (rc) {
+            if (rc == JN_ENOMEM)
+                jn_err_set(err, JN_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    json_decref(o);
+    return rc;
 }
 
 int jn_pipeline_spec_add_output_source(jn_pipeline_spec *spec, const char *from)

@@ -62,6 +62,23 @@ static void test_signature(void)
     named->flags |= JN_ENGINE_STREAMS;
     JN_CHECK(!jn_generate_is(named));
     JN_CHECK_ERR(jn_generate_signature(&named->sig, JN_GENERATE_IN_NONE, &err), err, JN_EINVAL);
+    /* IMAGE inputs besides the prompt (a pipeline that looks at a photo first): still one, with its images counted;
+     * a second TEXT input is not */
+    jn_engine *looks = make(JN_GENERATE_IN_PROMPT, true);
+    JN_CHECK_INT_EQ(jn_generate_images(looks), 0);
+    JN_CHECK_INT_EQ(jn_signature_add_input(&looks->sig, "photo", JN_KIND_IMAGE, JN_DTYPE_BYTES, 1, any, &err), 0);
+    JN_CHECK_INT_EQ(jn_signature_add_input(&looks->sig, "back", JN_KIND_IMAGE, JN_DTYPE_BYTES, 1, any, &err), 0);
+    JN_CHECK_INT_EQ(jn_generate_input_of(looks), JN_GENERATE_IN_PROMPT);
+    JN_CHECK_INT_EQ(jn_generate_images(looks), 2);
+    JN_CHECK_INT_EQ(jn_signature_add_input(&looks->sig, "title", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, any, &err), 0);
+    JN_CHECK(!jn_generate_is(looks));
+    jn_engine *only_images = jn_engine_create(&streaming_vt, "i", "1", NULL, NULL, &err);
+    JN_CHECK_INT_EQ(jn_signature_add_input(&only_images->sig, "photo", JN_KIND_IMAGE, JN_DTYPE_BYTES, 1, any, &err), 0);
+    JN_CHECK_INT_EQ(jn_signature_add_output(&only_images->sig, "text", JN_KIND_TEXT, JN_DTYPE_BYTES, 1, any, &err), 0);
+    only_images->flags |= JN_ENGINE_STREAMS;
+    JN_CHECK(!jn_generate_is(only_images));
+    jn_engine_unref(looks);
+    jn_engine_unref(only_images);
     jn_engine_unref(chat);
     jn_engine_unref(prompt);
     jn_engine_unref(still);

@@ -147,8 +147,35 @@ static void test_numeric_conversions(void)
     jn_params_clear(&p);
 }
 
+/* jn_params_copy / jn_params_remove (the remote engine's traceparent parameter, the gRPC door taking it out). */
+static void test_copy_remove(void)
+{
+    jn_params a, b;
+    jn_params_init(&a);
+    jn_params_init(&b);
+    JN_CHECK_INT_EQ(jn_params_set_bool(&a, "f", true), 0);
+    JN_CHECK_INT_EQ(jn_params_set_int(&a, "n", 7), 0);
+    JN_CHECK_INT_EQ(jn_params_set_double(&a, "d", 0.5), 0);
+    JN_CHECK_INT_EQ(jn_params_set_string(&a, "s", "x"), 0);
+    JN_CHECK_INT_EQ(jn_params_copy(&b, &a), 0);
+    JN_CHECK_INT_EQ(jn_params_copy(&b, NULL), 0);
+    JN_CHECK_INT_EQ(b.count, 4);
+    JN_CHECK_STR_EQ(jn_params_get_string(&b, "s"), "x");
+    JN_CHECK(jn_params_find(&b, "n")->v.i == 7);
+    JN_CHECK(jn_params_remove(&b, "n"));
+    JN_CHECK(!jn_params_remove(&b, "n"));
+    JN_CHECK_INT_EQ(b.count, 3);
+    JN_CHECK(jn_params_find(&b, "n") == NULL);
+    JN_CHECK_STR_EQ(jn_params_get_string(&b, "s"), "x"); /* the others stay */
+    JN_CHECK(jn_params_find(&b, "f")->v.b);
+    JN_CHECK_INT_EQ(a.count, 4); /* the source is untouched */
+    jn_params_clear(&a);
+    jn_params_clear(&b);
+}
+
 int main(void)
 {
+    JN_TEST_RUN(test_copy_remove);
     JN_TEST_RUN(test_set_get);
     JN_TEST_RUN(test_copies);
     JN_TEST_RUN(test_overwrite);
