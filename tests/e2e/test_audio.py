@@ -311,6 +311,18 @@ def main(t):
         want = float(np.float32(x[0].astype(np.float32).mean(dtype=np.float64)) * 16000)
         t.check(resp.status == 200 and abs(ans["y"][0][0] - want) <= 1e-4 * max(1.0, abs(want)),
                 "POST /v1/models/amean:predict {\"audio\": ...} -> y %r (numpy %.6g)" % (ans.get("y"), want))
+        body = json.dumps({"audio": "data:audio/wav;base64," + base64.b64encode(files["speech16.wav"]).decode()})
+        conn.request("POST", "/v1/models/amean:predict", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        ans2 = json.loads(resp.read())
+        t.check(resp.status == 200 and ans2.get("y") == ans.get("y"),
+                "the same audio as a data: URL (what the console sends) -> the same y (%r)" % ans2)
+        body = json.dumps({"audio": "data:image/png;base64," + base64.b64encode(files["speech16.wav"]).decode()})
+        conn.request("POST", "/v1/models/amean:predict", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        ans3 = json.loads(resp.read())
+        t.check(resp.status == 400 and "audio/" in ans3.get("error", ""),
+                "a data: URL typed image/png for an audio input: 400 (%s)" % ans3.get("error"))
         body = json.dumps({"audio": base64.b64encode(files["rate400k.wav"]).decode()})
         conn.request("POST", "/v1/models/audio-decode:predict", body, {"Content-Type": "application/json"})
         resp = conn.getresponse()
