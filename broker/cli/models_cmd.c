@@ -65,6 +65,10 @@ static void print_ports_json(FILE *out, Junction__V1__Port **ports, size_t n)
             fputs(", \"description\": ", out);
             jn_cli_json_cstr(out, p->description);
         }
+        if (p->sample_rate)
+            fprintf(out, ", \"sample_rate\": %d", p->sample_rate);
+        if (p->has_default)
+            fputs(", \"has_default\": true", out);
         fputc('}', out);
     }
     fputc(']', out);
