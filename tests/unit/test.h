@@ -116,8 +116,13 @@ __attribute__((format(printf, 3, 4), unused)) static void jn__test_fail(const ch
         fflush(stdout);                                                                                        \
     } while (0)
 
-#define JN_TEST_EXIT()                                                                                         \
-    (printf("%d checks, %d failed\n", atomic_load(&jn_test_checks), atomic_load(&jn_test_failures)),           \
-     atomic_load(&jn_test_failures) ? 1 : 0)
+/* main's exit status: `return JN_TEST_EXIT();` (a function whose result must be used, so a main that forgets the
+ * return, and would exit 0 whatever failed, does not compile under -Werror). */
+__attribute__((warn_unused_result)) static inline int jn__test_exit(void)
+{
+    printf("%d checks, %d failed\n", atomic_load(&jn_test_checks), atomic_load(&jn_test_failures));
+    return atomic_load(&jn_test_failures) ? 1 : 0;
+}
+#define JN_TEST_EXIT() jn__test_exit()
 
 #endif

@@ -134,5 +134,5 @@ int main(void)
     JN_TEST_RUN(cancel_message);
     JN_TEST_RUN(v2_request);
     grpc_shutdown();
-    JN_TEST_EXIT();
+    return JN_TEST_EXIT();
 }
