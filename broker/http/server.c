@@ -464,7 +464,6 @@ static void stop_begin(jn__http_loop *lp)
 static void on_async(uv_async_t *a)
 {
     jn__http_loop *lp = a->data;
-    jn__http_drain(lp);
     pthread_mutex_lock(&lp->mu);
     bool stop = lp->stop_requested;
     int *fds = lp->new_fds;
@@ -475,8 +474,12 @@ static void on_async(uv_async_t *a)
         lp->new_fds_cap = 0;
     }
     pthread_mutex_unlock(&lp->mu);
+    /* A stop that is already requested is begun before the queued answers are attached: each connection's last
+     * answer then goes out with Connection: close. (Draining first wrote those answers as keep-alive when the loop
+     * thread woke late, with the stop and the answers in the same turn, and the stop then found nothing to mark.) */
     if (stop && !lp->stopping)
         stop_begin(lp);
+    jn__http_drain(lp);
     for (size_t i = 0; i < n_fds; i++) {
         if (lp->stopping)
             close(fds[i]);

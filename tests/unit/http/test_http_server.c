@@ -1,8 +1,10 @@
 /* test_http_server.c — the HTTP/1.1 server core (broker/http/server.h) over real loopback sockets.
  *
- * The handler echoes "METHOD path?query body=..." inline; "/slow" (50 ms) and "/late-first" (100 ms) are answered
- * from another thread, "/err" with jn_http_respond_error. The client side is plain POSIX sockets with a minimal
- * response reader (status, Content-Length, Connection), so the server is checked byte for byte.
+ * The handler echoes "METHOD path?query body=..." inline; "/slow" (50 ms), "/late-first" (100 ms), "/in-flight"
+ * (300 ms) and "/very-slow" (1500 ms: well past the 100 ms stop grace of test_stop_grace_expires, however late the
+ * controlling thread calls stop under load) are answered from another thread, "/err" with jn_http_respond_error.
+ * The client side is plain POSIX sockets with a minimal response reader (status, Content-Length, Connection), so
+ * the server is checked byte for byte.
  *
  * Ownership: each test opens and closes its own sockets; answer threads are joined by join_answer_threads().
  */
@@ -122,8 +124,10 @@ static void handler(jn_http_request *req)
         answer_from_thread(req, 50);
     else if (strcmp(req->path, "/late-first") == 0)
         answer_from_thread(req, 100);
+    else if (strcmp(req->path, "/in-flight") == 0)
+        answer_from_thread(req, 300);
     else if (strcmp(req->path, "/very-slow") == 0)
-        answer_from_thread(req, 400);
+        answer_from_thread(req, 1500);
     else if (strcmp(req->path, "/err") == 0)
         jn_http_respond_error(req, 422, "say \"hi\"\n\\ \x01 ok");
     else if (strcmp(req->path, "/empty") == 0)
@@ -654,8 +658,13 @@ static void test_stop_answers_in_flight(void)
     int p = jn_http_server_port(s);
     atomic_store(&handled, 0);
     client *a = client_open(p), *b = client_open(p), *idle = client_open(p);
-    JN_CHECK_INT_EQ(send_str(a, "GET /slow HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\nGET /slow HTTP/1.1\r\n\r\n"), 0);
-    JN_CHECK_INT_EQ(send_str(b, "POST /slow HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"), 0);
+    /* The answers must still be in flight when the stop reaches the loops: they are held 300 ms, so that a
+     * controlling thread descheduled for a while under load (tens of ms) does not call stop only after the answers
+     * went out, as ordinary keep-alive answers (a server that is not stopping rightly sends no Connection: close). */
+    JN_CHECK_INT_EQ(send_str(a, "GET /in-flight HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\n"
+                                "GET /in-flight HTTP/1.1\r\n\r\n"),
+                    0);
+    JN_CHECK_INT_EQ(send_str(b, "POST /in-flight HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"), 0);
     for (int i = 0; i < 500 && atomic_load(&handled) < 4; i++)
         sleep_ms(2);
     JN_CHECK_INT_EQ(atomic_load(&handled), 4);
@@ -664,7 +673,7 @@ static void test_stop_answers_in_flight(void)
     double dt = now_ms() - t0;
     JN_CHECK(dt < 2000);
 
-    const char *want_a[] = {"GET /slow? body=", "GET /fast? body=", "GET /slow? body="};
+    const char *want_a[] = {"GET /in-flight? body=", "GET /fast? body=", "GET /in-flight? body="};
     for (int i = 0; i < 3; i++) {
         response r;
         EXPECT_RESPONSE(a, &r, 200);
@@ -675,7 +684,7 @@ static void test_stop_answers_in_flight(void)
     JN_CHECK(closed_cleanly(a));
     response r;
     EXPECT_RESPONSE(b, &r, 200);
-    JN_CHECK_STR_EQ(r.body, "POST /slow? body=hi");
+    JN_CHECK_STR_EQ(r.body, "POST /in-flight? body=hi");
     JN_CHECK(r.close);
     free(r.body);
     JN_CHECK(closed_cleanly(b));
