@@ -216,7 +216,10 @@ def batched(t, far, near):
         t.eq(good, 64, "64 callers, each its own rows back")
         calls = series_sum(metrics(far), "junction_requests_total", model="identity", outcome="success") - ok0
         t.check(1 <= calls < 64, "in fewer remote calls than callers", "remote calls %g" % calls)
-        t.eq(streams_opened(far) - before, 1.0, "on one stream of the multiplexer's own")
+        # One stream carries them; a second is allowed because under a loaded sanitizer run a message can wait past
+        # the half-open threshold, the stream is judged half-open and re-opened (seen once in CI under ASan).
+        opened = streams_opened(far) - before
+        t.check(1 <= opened <= 2, "on a stream of the multiplexer's own (re-opened at most once)", "opened %g" % opened)
 
 
 def cancellation(t, far, near):
