@@ -19,6 +19,13 @@ sys.dont_write_bytecode = True
 import test_tokenizer as tt  # noqa: E402  (corpus, strings and the reference driver)
 
 
+def run(argv, env=None):
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        sys.exit("%s failed: %s" % (" ".join(argv[:2]), r.stderr[-1000:]))
+    return r.stdout
+
+
 def main():
     tool = os.path.abspath(sys.argv[1])
     rounds = sys.argv[2] if len(sys.argv) > 2 else "3"
@@ -44,10 +51,8 @@ def main():
         env = dict(os.environ, TOKENIZERS_PARALLELISM="false", RAYON_NUM_THREADS="1")
         for kind in tt.KINDS:
             tok = os.path.join(work, "models", kind, "tokenizer.json")
-            jn = json.loads(subprocess.run([tool, "bench", tok, sfile, rounds], check=True, capture_output=True,
-                                           text=True).stdout)
-            ref = json.loads(subprocess.run(["node", tt.REF, "bench", tok, sfile, rounds], check=True,
-                                            capture_output=True, text=True, env=env).stdout)
+            jn = json.loads(run([tool, "bench", tok, sfile, rounds]))
+            ref = json.loads(run(["node", tt.REF, "bench", tok, sfile, rounds], env=env))
             ratio = jn["strings_per_s"] / ref["strings_per_s"]
             print("| tokenization %s (%d strings, %d tokens) | %.0f strings/s | %.0f strings/s | %.2fx | >= 1x |" %
                   (kind, len(strings), jn["tokens"], jn["strings_per_s"], ref["strings_per_s"], ratio), flush=True)

@@ -69,6 +69,11 @@ typedef struct jn_tk_regex jn_tk_regex;
 jn_tk_regex *jn__tk_regex_compile(const char *pattern, bool literal, const char *path, jn_err *err);
 /* Finds the next match at or after start: 1 found ([*ms, *me)), 0 none, < 0 error. */
 int jn__tk_regex_find(const jn_tk_regex *re, const char *s, size_t n, size_t start, size_t *ms, size_t *me);
+/* The same with a caller's match scratch (jn__tk_regex_scratch; NULL for a literal pattern), for loops of finds. */
+void *jn__tk_regex_scratch(const jn_tk_regex *re);
+void jn__tk_regex_scratch_free(void *scratch);
+int jn__tk_regex_find_with(const jn_tk_regex *re, void *scratch, const char *s, size_t n, size_t start, size_t *ms,
+                           size_t *me);
 void jn__tk_regex_free(jn_tk_regex *re);
 /* Reads a {"String": s} / {"Regex": r} pattern object found at path.pattern. */
 int jn__tk_pattern_parse(json_t *pat, const char *path, jn_tk_regex **re, jn_err *err);

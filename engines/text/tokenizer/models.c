@@ -93,6 +93,100 @@ static int byte_fallback_ids(const jn_tk_model *m, const char *s, size_t n, int6
     return 0;
 }
 
+typedef struct merge_cand {
+    int32_t rank;
+    int32_t pos;
+    int32_t id;
+} merge_cand;
+
+static bool cand_less(const merge_cand *a, const merge_cand *b)
+{
+    return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos;
+}
+
+static void heap_push(merge_cand *h, size_t *n, merge_cand c)
+{
+    size_t i = (*n)++;
+    while (i > 0 && cand_less(&c, &h[(i - 1) / 2])) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = c;
+}
+
+static merge_cand heap_pop(merge_cand *h, size_t *n)
+{
+    merge_cand top = h[0], last = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && cand_less(&h[c + 1], &h[c]))
+            c++;
+        if (!cand_less(&h[c], &last))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n)
+        h[i] = last;
+    return top;
+}
+
+static bool pair_of(const jn_tk_model *m, int64_t a, int64_t b, int32_t *rank, int32_t *id)
+{
+    return jn__tk_pairmap_get(&m->merges, ((uint64_t)(uint32_t)a << 32) | (uint32_t)b, rank, id);
+}
+
+/* Applies the merges to sym[0..*ns) in place. Non-zero when memory runs out. */
+static int merge_all(const jn_tk_model *m, int64_t *sym, size_t *ns)
+{
+    size_t n = *ns;
+    int32_t *next = malloc(n * sizeof *next), *prev = malloc(n * sizeof *prev);
+    merge_cand *h = malloc(2 * n * sizeof *h); /* n initial pairs, at most 2 new ones per merge (n - 1 merges) */
+    if (!next || !prev || !h) {
+        free(next);
+        free(prev);
+        free(h);
+        return JN_ENOMEM;
+    }
+    size_t hn = 0;
+    for (size_t i = 0; i < n; i++) {
+        next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
+        prev[i] = (int32_t)i - 1;
+        int32_t r, id;
+        if (i + 1 < n && pair_of(m, sym[i], sym[i + 1], &r, &id))
+            heap_push(h, &hn, (merge_cand){r, (int32_t)i, id});
+    }
+    while (hn) {
+        merge_cand c = heap_pop(h, &hn);
+        int32_t p = c.pos, q = next[p];
+        if (sym[p] < 0 || q < 0)
+            continue;
+        int32_t r, id;
+        if (!pair_of(m, sym[p], sym[q], &r, &id) || id != c.id || r != c.rank)
+            continue; /* stale: one side was merged since */
+        sym[p] = id;
+        sym[q] = -1;
+        next[p] = next[q];
+        if (next[q] >= 0)
+            prev[next[q]] = p;
+        if (prev[p] >= 0 && pair_of(m, sym[prev[p]], sym[p], &r, &id))
+            heap_push(h, &hn, (merge_cand){r, prev[p], id});
+        if (next[p] >= 0 && pair_of(m, sym[p], sym[next[p]], &r, &id))
+            heap_push(h, &hn, (merge_cand){r, p, id});
+    }
+    size_t k = 0;
+    for (int32_t i = 0; i >= 0; i = next[i])
+        sym[k++] = sym[i];
+    *ns = k;
+    free(next);
+    free(prev);
+    free(h);
+    return 0;
+}
+
 static int bpe(const jn_tk_model *m, const char *w, size_t n, int64_t **ids, size_t *nids, size_t *cap)
 {
     if (m->ignore_merges) {
@@ -103,20 +197,14 @@ static int bpe(const jn_tk_model *m, const char *w, size_t n, int64_t **ids, siz
     /* symbols: one per character (or byte-fallback byte, or fused unknown run) */
     size_t pl = m->prefix ? strlen(m->prefix) : 0, sl = m->suffix ? strlen(m->suffix) : 0;
     size_t cap_s = n * (1 + (m->byte_fallback ? pl + sl + 3 : 0)) + 1;
-    int64_t sstack[256], nstack[256];
-    int32_t rstack[256];
+    int64_t sstack[256];
     char tstack[128];
     bool heap = cap_s > 256;
     int64_t *sym = heap ? malloc(cap_s * sizeof *sym) : sstack;
-    int32_t *rank = heap ? malloc(cap_s * sizeof *rank) : rstack;
-    int64_t *nid = heap ? malloc(cap_s * sizeof *nid) : nstack;
     char *tmp = pl + sl + 4 > sizeof tstack ? malloc(pl + sl + 4) : tstack;
-    if (!sym || !rank || !nid || !tmp) {
-        if (heap) {
+    if (!sym || !tmp) {
+        if (heap)
             free(sym);
-            free(rank);
-            free(nid);
-        }
         if (tmp != tstack)
             free(tmp);
         return JN_ENOMEM;
@@ -161,40 +249,15 @@ static int bpe(const jn_tk_model *m, const char *w, size_t n, int64_t **ids, siz
     }
     if (unk >= 0)
         sym[ns++] = unk;
-    /* merge: repeatedly the lowest-ranked adjacent pair, leftmost first */
-    for (size_t i = 0; i + 1 < ns; i++) {
-        int32_t r, id;
-        uint64_t key = ((uint64_t)(uint32_t)sym[i] << 32) | (uint32_t)sym[i + 1];
-        rank[i] = jn__tk_pairmap_get(&m->merges, key, &r, &id) ? r : INT32_MAX;
-        nid[i] = rank[i] == INT32_MAX ? -1 : id;
-    }
-    while (ns > 1) {
-        size_t best = 0;
-        for (size_t i = 1; i + 1 < ns; i++)
-            if (rank[i] < rank[best])
-                best = i;
-        if (rank[best] == INT32_MAX)
-            break;
-        sym[best] = nid[best];
-        memmove(sym + best + 1, sym + best + 2, (ns - best - 2) * sizeof *sym);
-        memmove(rank + best + 1, rank + best + 2, (ns - best - 2) * sizeof *rank);
-        memmove(nid + best + 1, nid + best + 2, (ns - best - 2) * sizeof *nid);
-        ns--;
-        for (size_t i = best > 0 ? best - 1 : 0; i <= best && i + 1 < ns; i++) {
-            int32_t r, id;
-            uint64_t key = ((uint64_t)(uint32_t)sym[i] << 32) | (uint32_t)sym[i + 1];
-            rank[i] = jn__tk_pairmap_get(&m->merges, key, &r, &id) ? r : INT32_MAX;
-            nid[i] = rank[i] == INT32_MAX ? -1 : id;
-        }
-    }
+    /* merge: repeatedly the lowest-ranked adjacent pair, leftmost first (a heap of candidate pairs checked when
+     * they come out, as the tokenizers library does: O(n log n) for very long words) */
     int rc = 0;
+    if (ns > 1 && merge_all(m, sym, &ns))
+        rc = JN_ENOMEM;
     for (size_t i = 0; i < ns && !rc; i++)
         rc = push_id(ids, nids, cap, sym[i]);
-    if (heap) {
+    if (heap)
         free(sym);
-        free(rank);
-        free(nid);
-    }
     if (tmp != tstack)
         free(tmp);
     return rc;

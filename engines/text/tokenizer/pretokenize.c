@@ -158,10 +158,14 @@ static int split_regex(const char *w, size_t n, const jn_tk_regex *re, bool inve
 {
     g->n = 0;
     size_t pos = 0, last = 0, ms, me;
+    void *md = jn__tk_regex_scratch(re);
+    int rc = 0;
     while (pos <= n) {
-        int f = jn__tk_regex_find(re, w, n, pos, &ms, &me);
-        if (f < 0)
-            return f;
+        int f = jn__tk_regex_find_with(re, md, w, n, pos, &ms, &me);
+        if (f < 0) {
+            rc = f;
+            break;
+        }
         if (f == 0)
             break;
         if (me == ms) { /* empty match: step one code point */
@@ -171,12 +175,15 @@ static int split_regex(const char *w, size_t n, const jn_tk_regex *re, bool inve
             pos = ms + jn__tk_utf8_next(w + ms, n - ms, &cp);
             continue;
         }
-        if (last < ms && seg_add(g, last, ms, invert))
-            return JN_ENOMEM;
-        if (seg_add(g, ms, me, !invert))
-            return JN_ENOMEM;
+        if ((last < ms && seg_add(g, last, ms, invert)) || seg_add(g, ms, me, !invert)) {
+            rc = JN_ENOMEM;
+            break;
+        }
         last = pos = me;
     }
+    jn__tk_regex_scratch_free(md);
+    if (rc)
+        return rc;
     if (last < n && seg_add(g, last, n, invert))
         return JN_ENOMEM;
     return emit(w, g, b, out);

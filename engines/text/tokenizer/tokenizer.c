@@ -116,6 +116,13 @@ static int post_parse(jn_tk_post *p, json_t *j, const char *path, jn_err *err)
         bool nz = false;
         if (tpl_items(json_object_get(j, "single"), st, path, "single", &p->single, &p->nsingle, &nz, err))
             return err->code;
+        size_t seqs = 0;
+        for (size_t i = 0; i < p->nsingle; i++)
+            if (p->single[i].is_seq && (p->single[i].seq != 0 || ++seqs > 1))
+                return jn_err_set(err, JN_EINVAL, "%s.single[%zu]: the single-sequence template takes $A once "
+                                  "(no $B, no repeat)", path, i);
+        if (seqs == 0)
+            return jn_err_set(err, JN_EINVAL, "%s.single: the template has no $A", path);
         json_t *pair = json_object_get(j, "pair");
         if (json_is_array(pair)) {
             jn_tk_tpl_item *pi = NULL;

@@ -422,7 +422,19 @@ jn_tk_regex *jn__tk_regex_compile(const char *pattern, bool literal, const char 
     return re;
 }
 
-int jn__tk_regex_find(const jn_tk_regex *re, const char *s, size_t n, size_t start, size_t *ms, size_t *me)
+void *jn__tk_regex_scratch(const jn_tk_regex *re)
+{
+    return re->code ? pcre2_match_data_create_from_pattern(re->code, NULL) : NULL;
+}
+
+void jn__tk_regex_scratch_free(void *md)
+{
+    if (md)
+        pcre2_match_data_free(md);
+}
+
+int jn__tk_regex_find_with(const jn_tk_regex *re, void *scratch, const char *s, size_t n, size_t start, size_t *ms,
+                           size_t *me)
 {
     if (re->literal) {
         if (start > n || n - start < re->lit_len)
@@ -436,19 +448,25 @@ int jn__tk_regex_find(const jn_tk_regex *re, const char *s, size_t n, size_t sta
         }
         return 0;
     }
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    pcre2_match_data *md = scratch ? scratch : pcre2_match_data_create_from_pattern(re->code, NULL);
     if (!md)
         return JN_ENOMEM;
     int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, start, PCRE2_NO_UTF_CHECK, md, NULL);
-    if (rc < 0) {
-        pcre2_match_data_free(md);
-        return rc == PCRE2_ERROR_NOMATCH ? 0 : JN_EINTERNAL;
+    if (rc >= 0) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        *ms = ov[0];
+        *me = ov[1];
     }
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-    *ms = ov[0];
-    *me = ov[1];
-    pcre2_match_data_free(md);
+    if (!scratch)
+        pcre2_match_data_free(md);
+    if (rc < 0)
+        return rc == PCRE2_ERROR_NOMATCH ? 0 : JN_EINTERNAL;
     return 1;
+}
+
+int jn__tk_regex_find(const jn_tk_regex *re, const char *s, size_t n, size_t start, size_t *ms, size_t *me)
+{
+    return jn__tk_regex_find_with(re, NULL, s, n, start, ms, me);
 }
 
 void jn__tk_regex_free(jn_tk_regex *re)

@@ -61,7 +61,7 @@ static double now(void)
 static int bench(jn_tokenizer *tk, const char *strings_file, int rounds)
 {
     json_error_t je;
-    json_t *arr = json_load_file(strings_file, 0, &je);
+    json_t *arr = json_load_file(strings_file, JSON_ALLOW_NUL, &je); /* the strings hold U+0000 too */
     if (!json_is_array(arr)) {
         fprintf(stderr, "tokenizer_tool: %s: %s\n", strings_file, je.text);
         return 1;
