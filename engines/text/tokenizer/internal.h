@@ -1,5 +1,6 @@
 /* internal.h — the tokenizer module's private state, shared by its files: tokenizer.c (load, encode, decode),
- * normalize.c, pretokenize.c, models.c, strmap.c.
+ * post.c (post-processor, added tokens, truncation, padding), normalize.c, pretokenize.c, models.c, decode.c,
+ * util.c (containers, UTF-8, JSON readers, regex).
  *
  * Ownership: everything hangs off struct jn_tokenizer and is freed by jn_tokenizer_free. After load nothing is
  * written: the structures are read by any number of threads at once. Per-call scratch (jn_tk_buf, jn_tk_words) is
@@ -248,6 +249,13 @@ int jn__tk_dec_parse(jn_tk_dec *d, json_t *j, const char *path, jn_err *err);
 void jn__tk_dec_free(jn_tk_dec *d);
 /* Decodes tokens into out (appended). */
 int jn__tk_dec_apply(const jn_tk_dec *d, jn_tk_words *tokens, jn_tk_buf *out);
+
+/* ---- load-time configuration (post.c) ---- */
+struct jn_tokenizer;
+int jn__tk_post_parse(jn_tk_post *p, json_t *j, const char *path, jn_err *err);
+int jn__tk_added_parse(struct jn_tokenizer *tk, json_t *a, jn_err *err);
+int jn__tk_trunc_parse(struct jn_tokenizer *tk, json_t *t, jn_err *err);
+int jn__tk_pad_parse(struct jn_tokenizer *tk, json_t *p, jn_err *err);
 
 /* ---- the tokenizer ---- */
 struct jn_tokenizer {
