@@ -32,7 +32,7 @@ typedef struct jn_tk_words {
     size_t n, cap;
 } jn_tk_words;
 
-int jn__tk_words_add(jn_tk_words *w, const char *s, size_t n); /* copies s (may alias w->text: it is re-read) */
+int jn__tk_words_add(jn_tk_words *w, const char *s, size_t n); /* copies s (which must not point into w->text) */
 void jn__tk_words_clear(jn_tk_words *w);
 void jn__tk_words_free(jn_tk_words *w);
 

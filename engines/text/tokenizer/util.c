@@ -10,13 +10,14 @@
 
 int jn__tk_buf_put(jn_tk_buf *b, const void *s, size_t n)
 {
-    if (n == 0)
-        return 0;
+    if (n == 0 && b->p)
+        return 0; /* (an empty put still gives a NUL-terminated buffer) */
     char *p = jn_grow(b->p, &b->cap, b->n + n + 1, 64);
     if (!p)
         return JN_ENOMEM;
     b->p = p;
-    memcpy(b->p + b->n, s, n);
+    if (n)
+        memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = 0;
     return 0;
@@ -63,7 +64,7 @@ int jn__tk_words_add(jn_tk_words *w, const char *s, size_t n)
         w->cap = c;
     }
     size_t at = w->text.n;
-    if (n && jn__tk_buf_put(&w->text, s, n))
+    if (jn__tk_buf_put(&w->text, s, n))
         return JN_ENOMEM;
     w->off[w->n] = at;
     w->len[w->n] = n;
