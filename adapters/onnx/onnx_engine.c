@@ -207,15 +207,17 @@ static int read_config(const char *path, bool text, json_t **out, jn_err *err)
                   (strcmp(key, "outputs") == 0 && json_is_object(v) && !text) ||
                   (strcmp(key, "inputs") == 0 && json_is_object(v) && !text) || jn_model_config_key(key) ||
                   (text && (!ours || jn_onnx_text_config_key(key)));
-        if (!ok) {
-            json_decref(cfg);
+        if (!ok) { /* the message first: `key` is freed with cfg */
             if (text && (strcmp(key, "outputs") == 0 || strcmp(key, "inputs") == 0))
-                return jn_err_set(err, JN_EINVAL, "%s: field '%s' does not apply to a text model folder (its input is "
-                                                  "the text, its labels come from id2label)", path, key);
-            return jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and "
-                                              "description are strings, inputs and outputs objects; dynamic_batching, "
-                                              "instances, response_cache, sequence say how it is served; a Hugging "
-                                              "Face config.json needs tokenizer.json beside model.onnx)", path, key);
+                jn_err_set(err, JN_EINVAL, "%s: field '%s' does not apply to a text model folder (its input is the "
+                                           "text, its labels come from id2label)", path, key);
+            else
+                jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and description "
+                                           "are strings, inputs and outputs objects; dynamic_batching, instances, "
+                                           "response_cache, sequence say how it is served; a Hugging Face "
+                                           "config.json needs tokenizer.json beside model.onnx)", path, key);
+            json_decref(cfg);
+            return err->code;
         }
     }
     *out = cfg;
