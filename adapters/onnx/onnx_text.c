@@ -221,6 +221,11 @@ static int encode_rows(const text_model *tm, const jn_tensor *text, batch *b, jn
             jn_err_prefix(err, "input 'text'[%zu]", r);
             break;
         }
+        if (lens[r] == 0) {
+            rc = jn_err_set(err, JN_EINVAL, "input 'text'[%zu]: the tokenizer made no tokens of it (only spaces or "
+                            "control characters?)", r);
+            break;
+        }
         if (tm->max_len && lens[r] > tm->max_len)
             rc = jn_err_set(err, JN_EINVAL, "input 'text'[%zu]: %zu tokens, the model takes at most %zu (its "
                             "config.json says text.overflow \"refuse\")", r, lens[r], tm->max_len);
