@@ -43,7 +43,8 @@ size_t jn__tk_utf8_check(const char *s, size_t n);
 
 /* ---- string -> int map (open addressing, keys copied) ---- */
 typedef struct jn_tk_strmap {
-    char **keys;
+    char **keys;   /* NUL-terminated copies (keys may hold NUL bytes too: lens says how long) */
+    size_t *lens;
     int64_t *vals;
     size_t cap, n; /* cap: power of two */
 } jn_tk_strmap;
