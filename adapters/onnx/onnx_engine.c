@@ -178,7 +178,7 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
 /* ---------------------------------------------------------------------------------------------------------------
  * Model repository: DIR/<name>/model.onnx (with an optional DIR/<name>/config.json), Triton's layout
  * DIR/<name>/<version>/model.onnx (config.json at DIR/<name>/, its version_policy choosing the versions served), or
- * DIR/<name>.onnx */
+ * DIR/<name>.onnx. DIR/<name>/tokenizer.json beside makes it a text model folder (onnx_text.h). */
 
 /* config.json: {"version": "2", "description": "...", "outputs": {"<output>": {"labels": ["a", "b", ...]}},
  * "inputs": {"<input>": {"kind": "AUDIO_TENSOR", "sample_rate": 16000, "default": [...]}}}.
