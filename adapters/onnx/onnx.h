@@ -125,8 +125,9 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
  * optional config.json sets the version, the description and labels of outputs:
  *   {"version": "2", "description": "...", "outputs": {"probs": {"labels": ["cat", "dog"]}}}
  * (an output with labels becomes a CLASSIFICATION port), and how it is served: "dynamic_batching", "instances",
- * "response_cache" (broker/core/model_config.h). A model that fails to load, or whose config does not
- * check, is reported on stderr and skipped. Returns the number registered, or a JN_E* code when DIR cannot be
+ * "response_cache" (broker/core/model_config.h). With a tokenizer.json beside model.onnx the folder is a text model
+ * (onnx_text.h: text in, label or embedding out; config.json may then be Hugging Face's). A model that fails to
+ * load, or whose config does not check, is reported on stderr and skipped. Returns the number registered, or a JN_E* code when DIR cannot be
  * read. */
 int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err);
 

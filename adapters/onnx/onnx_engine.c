@@ -11,6 +11,7 @@
 #include "onnx.h"
 #include "onnx_graph.h"
 #include "onnx_internal.h"
+#include "onnx_text.h"
 
 int jn_onnx_signature(const jn_onnx_model *m, jn_signature *sig, jn_err *err)
 {
@@ -177,29 +178,46 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
 /* ---------------------------------------------------------------------------------------------------------------
  * Model repository: DIR/<name>/model.onnx (with an optional DIR/<name>/config.json), Triton's layout
  * DIR/<name>/<version>/model.onnx (config.json at DIR/<name>/, its version_policy choosing the versions served), or
- * DIR/<name>.onnx */
+ * DIR/<name>.onnx. DIR/<name>/tokenizer.json beside makes it a text model folder (onnx_text.h). */
 
 /* config.json: {"version": "2", "description": "...", "outputs": {"<output>": {"labels": ["a", "b", ...]}},
  * "inputs": {"<input>": {"kind": "AUDIO_TENSOR", "sample_rate": 16000, "default": [...]}}}.
- * Labels make the output a CLASSIFICATION port (FP32, the last dimension one score per label). */
-static int read_config(const char *path, json_t **out, jn_err *err)
+ * Labels make the output a CLASSIFICATION port (FP32, the last dimension one score per label). In a text model folder
+ * (`text`: tokenizer.json beside model.onnx) the file is usually Hugging Face's: their keys junction reads are
+ * checked by onnx_text.c, every other key of theirs is ignored; junction's own keys are validated either way (inputs
+ * and outputs name the graph's ports, which a text model does not serve: refused there). */
+static int read_config(const char *path, bool text, json_t **out, jn_err *err)
 {
     json_error_t jerr;
     json_t *cfg = json_load_file(path, 0, &jerr);
     if (!cfg)
         return jn_err_set(err, JN_EINVAL, "%s: line %d: %s", path, jerr.line, jerr.text);
+    if (!json_is_object(cfg)) {
+        json_decref(cfg);
+        return jn_err_set(err, JN_EINVAL, "%s: expected a JSON object", path);
+    }
     const char *key;
     json_t *v;
     json_object_foreach(cfg, key, v) {
+        bool ours = strcmp(key, "version") == 0 || strcmp(key, "version_policy") == 0 ||
+                    strcmp(key, "description") == 0 || strcmp(key, "outputs") == 0 || strcmp(key, "inputs") == 0 ||
+                    jn_model_config_key(key);
         bool ok = (strcmp(key, "version") == 0 && json_is_string(v)) || strcmp(key, "version_policy") == 0 ||
                   (strcmp(key, "description") == 0 && json_is_string(v)) ||
-                  (strcmp(key, "outputs") == 0 && json_is_object(v)) ||
-                  (strcmp(key, "inputs") == 0 && json_is_object(v)) || jn_model_config_key(key);
-        if (!ok) {
+                  (strcmp(key, "outputs") == 0 && json_is_object(v) && !text) ||
+                  (strcmp(key, "inputs") == 0 && json_is_object(v) && !text) || jn_model_config_key(key) ||
+                  (text && (!ours || jn_onnx_text_config_key(key)));
+        if (!ok) { /* the message first: `key` is freed with cfg */
+            if (text && (strcmp(key, "outputs") == 0 || strcmp(key, "inputs") == 0))
+                jn_err_set(err, JN_EINVAL, "%s: field '%s' does not apply to a text model folder (its input is the "
+                                           "text, its labels come from id2label)", path, key);
+            else
+                jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and description "
+                                           "are strings, inputs and outputs objects; dynamic_batching, instances, "
+                                           "response_cache, sequence say how it is served; a Hugging Face "
+                                           "config.json needs tokenizer.json beside model.onnx)", path, key);
             json_decref(cfg);
-            return jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and "
-                                              "description are strings, inputs and outputs objects; dynamic_batching, "
-                                              "instances, response_cache, sequence say how it is served)", path, key);
+            return err->code;
         }
     }
     *out = cfg;
@@ -246,12 +264,13 @@ static int apply_output_config(jn_engine *e, const json_t *outputs, const char *
 }
 
 /* An engine named `name` from the model file at `path` with its config (cfg_path "" = none); `version` (may be NULL)
- * overrides the config's. *serving gets the config's serving part (model_config.h). */
-static jn_engine *load_engine(const char *path, const char *cfg_path, const char *name, const char *version,
-                              jn_model_config *serving, jn_err *err)
+ * overrides the config's. *serving gets the config's serving part (model_config.h). tok_path ("" = none): the
+ * tokenizer.json of a text model folder (onnx_text.h). */
+static jn_engine *load_engine(const char *path, const char *cfg_path, const char *tok_path, const char *name,
+                              const char *version, jn_model_config *serving, jn_err *err)
 {
     json_t *cfg = NULL;
-    if (cfg_path[0] && read_config(cfg_path, &cfg, err))
+    if (cfg_path[0] && read_config(cfg_path, tok_path[0] != '\0', &cfg, err))
         return NULL;
     if (cfg && jn_model_config_parse(cfg, cfg_path, serving, err)) {
         json_decref(cfg);
@@ -261,7 +280,8 @@ static jn_engine *load_engine(const char *path, const char *cfg_path, const char
     jn_engine *e = NULL;
     if (m) {
         const char *v = version ? version : cfg ? json_string_value(json_object_get(cfg, "version")) : NULL;
-        e = jn_onnx_engine_create(name, v, m, err);
+        e = tok_path[0] ? jn_onnx_text_engine_create(name, v, m, tok_path, cfg, cfg_path, err)
+                        : jn_onnx_engine_create(name, v, m, err);
     }
     const char *desc = cfg ? json_string_value(json_object_get(cfg, "description")) : NULL;
     if (e && desc) {
@@ -302,20 +322,23 @@ static bool is_file(const char *path)
 static jn_engine *load_from_repository(const char *dir, const char *name, const char *version,
                                        jn_model_config *serving, jn_err *err)
 {
-    char path[4096], cfg_path[4096];
+    char path[4096], cfg_path[4096], tok_path[4096];
     snprintf(cfg_path, sizeof cfg_path, "%s/%s/config.json", dir, name);
     if (!is_file(cfg_path))
         cfg_path[0] = '\0';
+    snprintf(tok_path, sizeof tok_path, "%s/%s/tokenizer.json", dir, name); /* a text model folder */
+    if (!is_file(tok_path))
+        tok_path[0] = '\0';
     snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
     if (is_file(path))
-        return load_engine(path, cfg_path, name, version, serving, err);
+        return load_engine(path, cfg_path, tok_path, name, version, serving, err);
     jn_onnx_versions vs;
     if (jn_onnx_repository_versions(dir, name, &vs, err) == 0 && vs.n) {
         const char *v = version && *version ? version : vs.names[vs.n - 1];
         snprintf(path, sizeof path, "%s/%s/%s/model.onnx", dir, name, v);
         jn_engine *e = NULL;
         if (is_file(path))
-            e = load_engine(path, cfg_path, name, v, serving, err);
+            e = load_engine(path, cfg_path, tok_path, name, v, serving, err);
         else
             jn_err_set(err, JN_ENOTFOUND, "%s/%s has no version %s (no %s)", dir, name, v, path);
         jn_onnx_versions_free(&vs);
@@ -328,7 +351,7 @@ static jn_engine *load_from_repository(const char *dir, const char *name, const 
                    name, dir, name, dir, name);
         return NULL;
     }
-    return load_engine(path, "", name, version, serving, err);
+    return load_engine(path, "", "", name, version, serving, err);
 }
 
 static int register_one(jn_registry *reg, const char *dir, const char *name)
@@ -465,7 +488,9 @@ int jn_onnx_policy_versions(const char *dir, const char *name, jn_onnx_versions 
     char cfg_path[4096];
     snprintf(cfg_path, sizeof cfg_path, "%s/%s/config.json", dir, name);
     json_t *cfg = NULL;
-    if (is_file(cfg_path) && (rc = read_config(cfg_path, &cfg, err))) {
+    char tok_path[4096];
+    snprintf(tok_path, sizeof tok_path, "%s/%s/tokenizer.json", dir, name);
+    if (is_file(cfg_path) && (rc = read_config(cfg_path, is_file(tok_path), &cfg, err))) {
         jn_onnx_versions_free(&vs);
         return rc;
     }
