@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# bench/causallm.sh — per-token decode time of a GPT-2-small-shaped causal LM (12 layers, hidden 768, 12 heads,
+# vocabulary 50257, context 1024; random weights made here by tests/e2e/make_causallm.py, nothing committed or
+# downloaded) with its KV cache: Junction's adapter step (bench_causallm, in-process, adapters/onnx/onnx_causallm.c)
+# vs ONNX Runtime (npm onnxruntime-node, tests/e2e/ort_causallm.js --time) running the same greedy loop, same run, one
+# thread each. Both loops must produce the same tokens (checked) before their times are compared. Target (issue #19):
+# Junction <= 1.3x ONNX Runtime's time per decoded token.
+#
+# usage: bench/causallm.sh   (env: BUILD=build-bench, NEW=64 tokens per prompt, PROMPTS=3, PROMPT_LEN=16,
+#                             ROUNDS=2; LAYERS/HIDDEN/HEADS to shrink the model)
+# Not a test (not registered with CTest). Needs /usr/bin/python3 with python3-onnx and numpy, node with
+# onnxruntime-node (scripts/install-deps.sh --onnxruntime), and `cmake --build $BUILD --target bench_causallm`.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+BUILD=${BUILD:-$ROOT/build-bench}
+NEW=${NEW:-64}
+ROUNDS=${ROUNDS:-2}
+WORK=$(mktemp -d /tmp/junction-causallm-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+uptime
+/usr/bin/python3 "$ROOT/tests/e2e/make_causallm.py" "$WORK/gpt2" --no-tokenizer --vocab 50257 --positions 1024 \
+    --layers "${LAYERS:-12}" --hidden "${HIDDEN:-768}" --heads "${HEADS:-12}" >/dev/null
+/usr/bin/python3 - "$WORK/prompts.json" "${PROMPTS:-3}" "${PROMPT_LEN:-16}" <<'PY'
+import json, random, sys
+r = random.Random(19)
+json.dump([[r.randrange(50256) for _ in range(int(sys.argv[3]))] for _ in range(int(sys.argv[2]))], open(sys.argv[1], "w"))
+PY
+for round in $(seq "$ROUNDS"); do
+    "$BUILD/bench/bench_causallm" "$WORK/gpt2/model.onnx" "$WORK/prompts.json" "$NEW" 1024 >"$WORK/jn.$round.json"
+    node "$ROOT/tests/e2e/ort_causallm.js" "$WORK/gpt2/model.onnx" "$WORK/prompts.json" "$NEW" -1 --time \
+        >"$WORK/ort.$round.json"
+done
+/usr/bin/python3 - "$WORK" "$ROUNDS" "$NEW" <<'PY'
+import json, statistics, sys
+work, rounds, new = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+jn = [json.load(open("%s/jn.%d.json" % (work, i))) for i in range(1, rounds + 1)]
+ort = [json.load(open("%s/ort.%d.json" % (work, i))) for i in range(1, rounds + 1)]
+same = all(j["tokens"] == o["tokens"] for j, o in zip(jn, ort))
+mj = statistics.median(j["decode_ms_per_token"] for j in jn)
+mo = statistics.median(o["decode_ms_per_token"] for o in ort)
+print("GPT-2-small-shaped decoder (12 x 768, 12 heads, vocab 50257), KV cache, %s tokens per prompt, %d rounds"
+      % (new, rounds))
+print("| loop | ms per decoded token (median of rounds) |")
+print("|---|---|")
+print("| Junction (adapters/onnx, KV cache) | %.2f |" % mj)
+print("| ONNX Runtime %s (1 thread) | %.2f |" % (ort[0]["ort_version"], mo))
+print("| ratio Junction / ORT (target <= 1.3) | %.2f |" % (mj / mo))
+print("same tokens in both loops: %s" % ("yes" if same else "NO"))
+sys.exit(0 if same else 1)
+PY
+uptime
