@@ -58,6 +58,7 @@ packages=(
   curl nghttp2-client procps
   libhttp-parser-dev
   python3-onnx libonnx-testdata
+  libutf8proc-dev libpcre2-dev
   openssl python3-yaml binutils etcd-server
   prometheus
   chromium

@@ -1,0 +1,801 @@
+/* tokenizer.c — loading tokenizer.json (added tokens, post-processor, truncation, padding; the components are parsed
+ * by their own files) and the encode / batch / decode entry points. See tokenizer.h for the contract. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "grow.h"
+#include "internal.h"
+
+jn_tok_options jn_tok_options_default(void)
+{
+    return (jn_tok_options){.add_special_tokens = true, .max_length = -1, .pad_to = -1};
+}
+
+/* ---- post-processor ---- */
+
+static int tpl_special(jn_tk_tpl_item *it, json_t *special_tokens, const char *name, int64_t type_id,
+                       const char *path, jn_err *err)
+{
+    json_t *st = json_object_get(special_tokens, name);
+    json_t *ids = st ? json_object_get(st, "ids") : NULL;
+    if (!json_is_array(ids))
+        return jn_err_set(err, JN_EINVAL, "%s.special_tokens.%s: missing (the template names it)", path, name);
+    it->nids = json_array_size(ids);
+    it->ids = calloc(it->nids + 1, sizeof *it->ids);
+    if (!it->ids)
+        return jn_err_set(err, JN_ENOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < it->nids; i++) {
+        json_t *v = json_array_get(ids, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return jn_err_set(err, JN_EINVAL, "%s.special_tokens.%s.ids[%zu]: expected a non-negative integer", path,
+                              name, i);
+        it->ids[i] = json_integer_value(v);
+    }
+    it->type_id = type_id;
+    return 0;
+}
+
+static int tpl_items(json_t *a, json_t *special_tokens, const char *path, const char *key, jn_tk_tpl_item **out,
+                     size_t *nout, bool *nonzero_type, jn_err *err)
+{
+    if (!json_is_array(a))
+        return jn_err_set(err, JN_EINVAL, "%s.%s: expected an array of pieces", path, key);
+    size_t n = json_array_size(a);
+    jn_tk_tpl_item *items = calloc(n + 1, sizeof *items);
+    if (!items)
+        return jn_err_set(err, JN_ENOMEM, "%s: out of memory", path);
+    *out = items;
+    *nout = n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(a, i);
+        json_t *sq = json_object_get(e, "Sequence"), *sp = json_object_get(e, "SpecialToken");
+        json_t *o = sq ? sq : sp;
+        json_t *tid = o ? json_object_get(o, "type_id") : NULL;
+        json_t *id = o ? json_object_get(o, "id") : NULL;
+        if (!o || !json_is_string(id) || (tid && !json_is_integer(tid)))
+            return jn_err_set(err, JN_EINVAL, "%s.%s[%zu]: expected {\"Sequence\": {id, type_id}} or "
+                              "{\"SpecialToken\": {id, type_id}}", path, key, i);
+        int64_t type_id = tid ? json_integer_value(tid) : 0;
+        if (type_id != 0)
+            *nonzero_type = true;
+        if (sq) {
+            items[i].is_seq = true;
+            items[i].seq = !strcmp(json_string_value(id), "B") ? 1 : 0;
+            items[i].type_id = type_id;
+        } else if (tpl_special(&items[i], special_tokens, json_string_value(id), type_id, path, err)) {
+            return err->code;
+        }
+    }
+    return 0;
+}
+
+/* [token, id] as BertProcessing/RobertaProcessing write them. */
+static int pair_id(json_t *o, const char *key, const char *path, int64_t *id, jn_err *err)
+{
+    json_t *a = json_object_get(o, key);
+    if (!json_is_array(a) || json_array_size(a) != 2 || !json_is_integer(json_array_get(a, 1)))
+        return jn_err_set(err, JN_EINVAL, "%s.%s: expected [token, id]", path, key);
+    *id = json_integer_value(json_array_get(a, 1));
+    return 0;
+}
+
+static int simple_tpl(jn_tk_post *p, int64_t cls, int64_t sep, bool bert, const char *path, jn_err *err)
+{
+    p->kind = JN_TK_POST_TEMPLATE;
+    p->single = calloc(3, sizeof *p->single);
+    if (!p->single)
+        return jn_err_set(err, JN_ENOMEM, "%s: out of memory", path);
+    p->nsingle = 3;
+    int64_t ids[2] = {cls, sep};
+    for (int i = 0; i < 2; i++) {
+        jn_tk_tpl_item *it = &p->single[i == 0 ? 0 : 2];
+        it->ids = malloc(sizeof *it->ids);
+        if (!it->ids)
+            return jn_err_set(err, JN_ENOMEM, "%s: out of memory", path);
+        it->ids[0] = ids[i];
+        it->nids = 1;
+    }
+    p->single[1].is_seq = true;
+    p->type_ids = bert;
+    return 0;
+}
+
+static int post_parse(jn_tk_post *p, json_t *j, const char *path, jn_err *err)
+{
+    const char *t = jn__tk_type(j, path, err);
+    if (!t)
+        return err->code;
+    if (!strcmp(t, "TemplateProcessing")) {
+        json_t *st = json_object_get(j, "special_tokens");
+        if (st && !json_is_object(st))
+            return jn_err_set(err, JN_EINVAL, "%s.special_tokens: expected an object", path);
+        p->kind = JN_TK_POST_TEMPLATE;
+        bool nz = false;
+        if (tpl_items(json_object_get(j, "single"), st, path, "single", &p->single, &p->nsingle, &nz, err))
+            return err->code;
+        json_t *pair = json_object_get(j, "pair");
+        if (json_is_array(pair)) {
+            jn_tk_tpl_item *pi = NULL;
+            size_t np = 0;
+            int rc = tpl_items(pair, st, path, "pair", &pi, &np, &nz, err);
+            for (size_t i = 0; i < np; i++)
+                free(pi[i].ids);
+            free(pi);
+            if (rc)
+                return rc;
+        }
+        p->type_ids = nz;
+        return 0;
+    }
+    if (!strcmp(t, "BertProcessing") || !strcmp(t, "RobertaProcessing")) {
+        int64_t cls, sep;
+        if (pair_id(j, "cls", path, &cls, err) || pair_id(j, "sep", path, &sep, err))
+            return err->code;
+        return simple_tpl(p, cls, sep, t[0] == 'B', path, err);
+    }
+    if (!strcmp(t, "ByteLevel")) { /* offsets only: ids unchanged */
+        if (p->kind == JN_TK_POST_NONE)
+            p->kind = JN_TK_POST_BYTELEVEL;
+        return 0;
+    }
+    if (!strcmp(t, "Sequence")) {
+        json_t *a = json_object_get(j, "processors");
+        if (!json_is_array(a))
+            return jn_err_set(err, JN_EINVAL, "%s.processors: expected an array", path);
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            char sp[256];
+            snprintf(sp, sizeof sp, "%s.processors[%zu]", path, i);
+            if (p->kind == JN_TK_POST_TEMPLATE) {
+                const char *tt = jn__tk_type(json_array_get(a, i), sp, err);
+                if (!tt)
+                    return err->code;
+                if (strcmp(tt, "ByteLevel"))
+                    return jn_err_set(err, JN_EINVAL, "%s: only one template processor per sequence is supported",
+                                      sp);
+            }
+            if (post_parse(p, json_array_get(a, i), sp, err))
+                return err->code;
+        }
+        return 0;
+    }
+    return jn_err_set(err, JN_EINVAL, "%s.type: unknown post-processor type '%s'", path, t);
+}
+
+/* ---- added tokens, truncation, padding ---- */
+
+static int added_parse(jn_tokenizer *tk, json_t *a, jn_err *err)
+{
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_array(a))
+        return jn_err_set(err, JN_EINVAL, "added_tokens: expected an array");
+    tk->added = calloc(json_array_size(a) + 1, sizeof *tk->added);
+    if (!tk->added)
+        return jn_err_set(err, JN_ENOMEM, "added_tokens: out of memory");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *e = json_array_get(a, i);
+        char p[64];
+        snprintf(p, sizeof p, "added_tokens[%zu]", i);
+        jn_tk_added *ad = &tk->added[i];
+        tk->nadded = i + 1;
+        json_t *id = json_object_get(e, "id");
+        if (jn__tk_json_obj(e, p, err))
+            return err->code;
+        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX)
+            return jn_err_set(err, JN_EINVAL, "%s.id: expected a non-negative integer", p);
+        ad->id = json_integer_value(id);
+        if (jn__tk_get_str(e, "content", NULL, &ad->content, p, err) ||
+            jn__tk_get_bool(e, "special", false, &ad->special, p, err) ||
+            jn__tk_get_bool(e, "single_word", false, &ad->single_word, p, err) ||
+            jn__tk_get_bool(e, "lstrip", false, &ad->lstrip, p, err) ||
+            jn__tk_get_bool(e, "rstrip", false, &ad->rstrip, p, err) ||
+            jn__tk_get_bool(e, "normalized", !ad->special, &ad->normalized, p, err))
+            return err->code;
+        if (!ad->content || !ad->content[0])
+            return jn_err_set(err, JN_EINVAL, "%s.content: expected a non-empty string", p);
+        ad->len = strlen(ad->content);
+        if (jn__tk_strmap_put(&tk->added_map, ad->content, ad->len, ad->id))
+            return jn_err_set(err, JN_ENOMEM, "%s: out of memory", p);
+        if ((size_t)ad->id + 1 > tk->vocab_size)
+            tk->vocab_size = (size_t)ad->id + 1;
+    }
+    return 0;
+}
+
+static int trunc_parse(jn_tokenizer *tk, json_t *t, jn_err *err)
+{
+    if (!t || json_is_null(t))
+        return 0;
+    if (jn__tk_json_obj(t, "truncation", err) ||
+        jn__tk_get_uint(t, "max_length", 0, &tk->trunc_max, "truncation", err))
+        return err->code;
+    json_t *d = json_object_get(t, "direction");
+    tk->trunc_left = json_is_string(d) && !strcmp(json_string_value(d), "Left");
+    json_t *s = json_object_get(t, "strategy");
+    if (s && !(json_is_string(s) && (!strcmp(json_string_value(s), "LongestFirst") ||
+                                     !strcmp(json_string_value(s), "OnlyFirst") ||
+                                     !strcmp(json_string_value(s), "OnlySecond"))))
+        return jn_err_set(err, JN_EINVAL, "truncation.strategy: expected LongestFirst, OnlyFirst or OnlySecond");
+    return 0;
+}
+
+static int pad_parse(jn_tokenizer *tk, json_t *p, jn_err *err)
+{
+    tk->pad_id = 0;
+    if (!p || json_is_null(p))
+        return 0;
+    if (jn__tk_json_obj(p, "padding", err))
+        return err->code;
+    tk->pad_enabled = true;
+    json_t *s = json_object_get(p, "strategy");
+    if (json_is_object(s)) {
+        json_t *f = json_object_get(s, "Fixed");
+        if (!json_is_integer(f) || json_integer_value(f) < 0)
+            return jn_err_set(err, JN_EINVAL, "padding.strategy.Fixed: expected a non-negative integer");
+        tk->pad_fixed = (size_t)json_integer_value(f);
+    } else if (s && !(json_is_string(s) && !strcmp(json_string_value(s), "BatchLongest"))) {
+        return jn_err_set(err, JN_EINVAL, "padding.strategy: expected \"BatchLongest\" or {\"Fixed\": n}");
+    }
+    json_t *d = json_object_get(p, "direction");
+    tk->pad_left = json_is_string(d) && !strcmp(json_string_value(d), "Left");
+    size_t v;
+    if (jn__tk_get_uint(p, "pad_id", 0, &v, "padding", err))
+        return err->code;
+    tk->pad_id = (int64_t)v;
+    if (jn__tk_get_uint(p, "pad_type_id", 0, &v, "padding", err))
+        return err->code;
+    tk->pad_type_id = (int64_t)v;
+    json_t *m = json_object_get(p, "pad_to_multiple_of");
+    if (json_is_integer(m) && json_integer_value(m) > 0)
+        tk->pad_multiple = (size_t)json_integer_value(m);
+    return 0;
+}
+
+/* ---- load ---- */
+
+jn_tokenizer *jn_tokenizer_load_json(const char *json, size_t len, jn_err *err)
+{
+    json_error_t je;
+    json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &je);
+    if (!root) {
+        jn_err_set(err, JN_EINVAL, "tokenizer.json: invalid JSON at line %d column %d: %s", je.line, je.column,
+                   je.text);
+        return NULL;
+    }
+    jn_tokenizer *tk = calloc(1, sizeof *tk);
+    if (!tk) {
+        json_decref(root);
+        jn_err_set(err, JN_ENOMEM, "tokenizer.json: out of memory");
+        return NULL;
+    }
+    int rc = jn__tk_json_obj(root, "tokenizer.json", err);
+    json_t *v;
+    if (!rc)
+        rc = jn__tk_model_parse(&tk->model, json_object_get(root, "model"), "model", err);
+    if (!rc && (v = json_object_get(root, "normalizer")) && !json_is_null(v)) {
+        tk->has_norm = true;
+        rc = jn__tk_norm_parse(&tk->norm, v, "normalizer", err);
+    }
+    if (!rc && (v = json_object_get(root, "pre_tokenizer")) && !json_is_null(v)) {
+        tk->has_pre = true;
+        rc = jn__tk_pre_parse(&tk->pre, v, "pre_tokenizer", err);
+    }
+    if (!rc && (v = json_object_get(root, "post_processor")) && !json_is_null(v))
+        rc = post_parse(&tk->post, v, "post_processor", err);
+    if (!rc && (v = json_object_get(root, "decoder")) && !json_is_null(v)) {
+        tk->has_dec = true;
+        rc = jn__tk_dec_parse(&tk->dec, v, "decoder", err);
+    }
+    if (!rc) {
+        tk->vocab_size = tk->model.n_ids;
+        while (tk->vocab_size && !tk->model.id_to_tok[tk->vocab_size - 1])
+            tk->vocab_size--;
+        rc = added_parse(tk, json_object_get(root, "added_tokens"), err);
+    }
+    if (!rc)
+        rc = trunc_parse(tk, json_object_get(root, "truncation"), err);
+    if (!rc)
+        rc = pad_parse(tk, json_object_get(root, "padding"), err);
+    json_decref(root);
+    if (rc) {
+        jn_tokenizer_free(tk);
+        return NULL;
+    }
+    return tk;
+}
+
+jn_tokenizer *jn_tokenizer_load(const char *path_or_json, jn_err *err)
+{
+    const char *s = path_or_json;
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    if (*s == '{')
+        return jn_tokenizer_load_json(s, strlen(s), err);
+    FILE *f = fopen(path_or_json, "rb");
+    if (!f) {
+        jn_err_set(err, JN_ENOTFOUND, "%s: cannot open tokenizer", path_or_json);
+        return NULL;
+    }
+    jn_tk_buf b = {0};
+    char chunk[65536];
+    size_t r;
+    int rc = 0;
+    while (!rc && (r = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = jn__tk_buf_put(&b, chunk, r);
+    bool bad = ferror(f);
+    fclose(f);
+    if (rc || bad) {
+        free(b.p);
+        jn_err_set(err, rc ? JN_ENOMEM : JN_EIO, "%s: cannot read tokenizer", path_or_json);
+        return NULL;
+    }
+    jn_tokenizer *tk = jn_tokenizer_load_json(b.p ? b.p : "", b.n, err);
+    free(b.p);
+    if (!tk)
+        jn_err_prefix(err, "%s", path_or_json);
+    return tk;
+}
+
+void jn_tokenizer_free(jn_tokenizer *tk)
+{
+    if (!tk)
+        return;
+    jn__tk_model_free(&tk->model);
+    if (tk->has_norm)
+        jn__tk_norm_free(&tk->norm);
+    if (tk->has_pre)
+        jn__tk_pre_free(&tk->pre);
+    for (size_t i = 0; i < tk->post.nsingle; i++)
+        free(tk->post.single[i].ids);
+    free(tk->post.single);
+    if (tk->has_dec)
+        jn__tk_dec_free(&tk->dec);
+    for (size_t i = 0; i < tk->nadded; i++)
+        free(tk->added[i].content);
+    free(tk->added);
+    jn__tk_strmap_free(&tk->added_map);
+    free(tk);
+}
+
+/* ---- encode ---- */
+
+typedef struct ids_vec {
+    int64_t *v;
+    size_t n, cap;
+} ids_vec;
+
+static bool is_word_char(uint32_t cp)
+{
+    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
+    return cp == '_' || (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
+           (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO);
+}
+
+static uint32_t cp_before(const char *s, size_t at)
+{
+    size_t b = at;
+    while (b > 0 && ((uint8_t)s[b - 1] & 0xC0) == 0x80)
+        b--;
+    if (b > 0)
+        b--;
+    uint32_t cp = 0;
+    jn__tk_utf8_next(s + b, at - b, &cp);
+    return cp;
+}
+
+/* Finds the leftmost-longest added token (normalized ones when normalized) in s[from..n); its span grows over the
+ * whitespace lstrip/rstrip take. Returns the token or NULL. */
+static const jn_tk_added *find_added(const jn_tokenizer *tk, bool normalized, const char *s, size_t n, size_t from,
+                                     size_t *ms, size_t *me)
+{
+    for (size_t i = from; i < n; i++) {
+        const jn_tk_added *best = NULL;
+        for (size_t k = 0; k < tk->nadded; k++) {
+            const jn_tk_added *a = &tk->added[k];
+            if (a->normalized != normalized || a->content[0] != s[i] || a->len > n - i)
+                continue;
+            if (memcmp(s + i, a->content, a->len) || (best && best->len >= a->len))
+                continue;
+            if (a->single_word) {
+                uint32_t cp;
+                if (i > 0 && is_word_char(cp_before(s, i)))
+                    continue;
+                if (i + a->len < n && (jn__tk_utf8_next(s + i + a->len, n - i - a->len, &cp), is_word_char(cp)))
+                    continue;
+            }
+            best = a;
+        }
+        if (best) {
+            size_t st = i, en = i + best->len;
+            while (best->lstrip && st > from) {
+                size_t b = st - 1;
+                while (b > from && ((uint8_t)s[b] & 0xC0) == 0x80)
+                    b--;
+                uint32_t cp;
+                jn__tk_utf8_next(s + b, st - b, &cp);
+                if (!jn__tk_is_whitespace(cp))
+                    break;
+                st = b;
+            }
+            while (best->rstrip && en < n) {
+                uint32_t cp;
+                size_t k = jn__tk_utf8_next(s + en, n - en, &cp);
+                if (!jn__tk_is_whitespace(cp))
+                    break;
+                en += k;
+            }
+            *ms = st;
+            *me = en;
+            return best;
+        }
+    }
+    return NULL;
+}
+
+typedef struct scratch {
+    jn_tk_buf norm;
+    jn_tk_words a, b;
+} scratch;
+
+static int push(ids_vec *v, int64_t id)
+{
+    size_t c = v->cap * sizeof *v->v;
+    int64_t *p = jn_grow(v->v, &c, (v->n + 1) * sizeof *v->v, 64 * sizeof *v->v);
+    if (!p)
+        return JN_ENOMEM;
+    v->v = p;
+    v->cap = c / sizeof *v->v;
+    v->v[v->n++] = id;
+    return 0;
+}
+
+/* Pre-tokenizes and runs the model over normalized text. */
+static int model_words(const jn_tokenizer *tk, const char *s, size_t n, bool first, scratch *sc, ids_vec *out)
+{
+    if (n == 0)
+        return 0;
+    jn__tk_words_clear(&sc->a);
+    int rc = jn__tk_words_add(&sc->a, s, n);
+    jn_tk_words *w = &sc->a;
+    if (!rc && tk->has_pre) {
+        rc = jn__tk_pre_apply(&tk->pre, &sc->a, &sc->b, first);
+        w = &sc->b;
+    }
+    for (size_t i = 0; i < w->n && !rc; i++) {
+        if (w->len[i] == 0)
+            continue;
+        rc = jn__tk_model_tokenize(&tk->model, w->text.p + w->off[i], w->len[i], &out->v, &out->n, &out->cap);
+        if (rc == JN_EINVAL)
+            return rc;
+    }
+    return rc;
+}
+
+/* Normalizes one segment between raw added tokens and tokenizes it, cutting out normalized added tokens. */
+static int segment(const jn_tokenizer *tk, const char *s, size_t n, bool first, scratch *sc, ids_vec *out)
+{
+    const char *t = s;
+    size_t tn = n;
+    jn_tk_buf normed = {0};
+    int rc = 0;
+    if (tk->has_norm) {
+        rc = jn__tk_norm_apply(&tk->norm, s, n, &normed);
+        if (rc) {
+            free(normed.p);
+            return rc;
+        }
+        t = normed.p;
+        tn = normed.n;
+    }
+    size_t pos = 0, ms, me;
+    const jn_tk_added *a;
+    while (!rc && (a = find_added(tk, true, t, tn, pos, &ms, &me))) {
+        rc = model_words(tk, t + pos, ms - pos, first && pos == 0, sc, out);
+        rc = rc ? rc : push(out, a->id);
+        pos = me;
+    }
+    if (!rc)
+        rc = model_words(tk, t + pos, tn - pos, first && pos == 0, sc, out);
+    free(normed.p);
+    return rc;
+}
+
+static int special_count(const jn_tokenizer *tk)
+{
+    int n = 0;
+    if (tk->post.kind == JN_TK_POST_TEMPLATE)
+        for (size_t i = 0; i < tk->post.nsingle; i++)
+            if (!tk->post.single[i].is_seq)
+                n += (int)tk->post.single[i].nids;
+    return n;
+}
+
+int jn_tokenizer_encode(const jn_tokenizer *tk, const char *text, size_t len, const jn_tok_options *opt,
+                        jn_tok_encoding *out, jn_err *err)
+{
+    memset(out, 0, sizeof *out);
+    jn_tok_options o = opt ? *opt : jn_tok_options_default();
+    size_t bad = jn__tk_utf8_check(text, len);
+    if (bad != len)
+        return jn_err_set(err, JN_EINVAL, "invalid UTF-8 at byte %zu", bad);
+    scratch sc = {0};
+    ids_vec ids = {0};
+    int rc = 0;
+    size_t pos = 0, ms, me;
+    const jn_tk_added *a;
+    while (!rc && (a = find_added(tk, false, text, len, pos, &ms, &me))) {
+        rc = segment(tk, text + pos, ms - pos, pos == 0, &sc, &ids);
+        rc = rc ? rc : push(&ids, a->id);
+        pos = me;
+    }
+    if (!rc)
+        rc = segment(tk, text + pos, len - pos, pos == 0, &sc, &ids);
+    jn__tk_words_free(&sc.a);
+    jn__tk_words_free(&sc.b);
+    free(sc.norm.p);
+    if (rc) {
+        free(ids.v);
+        if (rc == JN_EINVAL)
+            return jn_err_set(err, rc, "model: a word has no token and the model has no unk_token");
+        return jn_err_set(err, rc, "encode: %s", jn_strerror(rc));
+    }
+    /* truncation (special tokens counted) */
+    size_t max = o.max_length < 0 ? tk->trunc_max : (size_t)o.max_length;
+    size_t nspecial = o.add_special_tokens ? (size_t)special_count(tk) : 0;
+    if (max > 0) {
+        size_t room = max > nspecial ? max - nspecial : 0;
+        if (ids.n > room) {
+            if (tk->trunc_left)
+                memmove(ids.v, ids.v + (ids.n - room), room * sizeof *ids.v);
+            ids.n = room;
+        }
+    }
+    /* post-processing */
+    size_t total = ids.n + nspecial;
+    size_t target = total;
+    if (o.pad_to > 0 && (size_t)o.pad_to > target)
+        target = (size_t)o.pad_to;
+    else if (o.pad_to < 0 && tk->pad_enabled && tk->pad_fixed > target)
+        target = tk->pad_fixed;
+    if (o.pad_to != 0 && tk->pad_enabled && tk->pad_multiple && target % tk->pad_multiple)
+        target += tk->pad_multiple - target % tk->pad_multiple;
+    size_t cap = target ? target : 1;
+    out->ids = malloc(cap * sizeof *out->ids);
+    out->type_ids = malloc(cap * sizeof *out->type_ids);
+    out->attention = malloc(cap * sizeof *out->attention);
+    out->special = malloc(cap);
+    if (!out->ids || !out->type_ids || !out->attention || !out->special) {
+        free(ids.v);
+        jn_tok_encoding_free(out);
+        return jn_err_set(err, JN_ENOMEM, "encode: out of memory");
+    }
+    size_t k = tk->pad_left ? target - total : 0, n = 0;
+    if (tk->post.kind == JN_TK_POST_TEMPLATE) {
+        /* the template's type ids apply to the sequence even without its special tokens */
+        for (size_t i = 0; i < tk->post.nsingle; i++) {
+            const jn_tk_tpl_item *it = &tk->post.single[i];
+            if (it->is_seq) {
+                for (size_t j = 0; j < ids.n; j++, n++) {
+                    out->ids[k + n] = ids.v[j];
+                    out->type_ids[k + n] = it->type_id;
+                    out->special[k + n] = 0;
+                }
+            } else if (o.add_special_tokens) {
+                for (size_t j = 0; j < it->nids; j++, n++) {
+                    out->ids[k + n] = it->ids[j];
+                    out->type_ids[k + n] = it->type_id;
+                    out->special[k + n] = 1;
+                }
+            }
+        }
+    } else {
+        for (size_t j = 0; j < ids.n; j++, n++) {
+            out->ids[k + n] = ids.v[j];
+            out->type_ids[k + n] = 0;
+            out->special[k + n] = 0;
+        }
+    }
+    free(ids.v);
+    for (size_t i = 0; i < target; i++) {
+        bool tok = i >= k && i < k + n;
+        out->attention[i] = tok;
+        if (!tok) {
+            out->ids[i] = tk->pad_id;
+            out->type_ids[i] = tk->pad_type_id;
+            out->special[i] = 1;
+        }
+    }
+    out->n = target;
+    return 0;
+}
+
+void jn_tok_encoding_free(jn_tok_encoding *e)
+{
+    free(e->ids);
+    free(e->type_ids);
+    free(e->attention);
+    free(e->special);
+    memset(e, 0, sizeof *e);
+}
+
+int jn_tokenizer_encode_batch(const jn_tokenizer *tk, const char *const *texts, const size_t *lens, size_t n,
+                              const jn_tok_options *opt, jn_tok_batch *out, jn_err *err)
+{
+    memset(out, 0, sizeof *out);
+    jn_tok_options o = opt ? *opt : jn_tok_options_default();
+    jn_tok_encoding *enc = calloc(n ? n : 1, sizeof *enc);
+    if (!enc)
+        return jn_err_set(err, JN_ENOMEM, "encode: out of memory");
+    size_t cols = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        jn_tok_options oi = o;
+        if (oi.pad_to < 0)
+            oi.pad_to = (tk->pad_enabled && tk->pad_fixed) ? (long)tk->pad_fixed : 0;
+        rc = jn_tokenizer_encode(tk, texts[i], lens ? lens[i] : strlen(texts[i]), &oi, &enc[i], err);
+        if (rc)
+            jn_err_prefix(err, "text[%zu]", i);
+        else if (enc[i].n > cols)
+            cols = enc[i].n;
+    }
+    if (!rc && o.pad_to > 0 && (size_t)o.pad_to > cols)
+        cols = (size_t)o.pad_to;
+    if (!rc && tk->pad_multiple && cols % tk->pad_multiple)
+        cols += tk->pad_multiple - cols % tk->pad_multiple;
+    if (!rc) {
+        size_t cells = n * cols > 0 ? n * cols : 1;
+        out->ids = malloc(cells * sizeof *out->ids);
+        out->type_ids = malloc(cells * sizeof *out->type_ids);
+        out->attention = malloc(cells * sizeof *out->attention);
+        if (!out->ids || !out->type_ids || !out->attention)
+            rc = jn_err_set(err, JN_ENOMEM, "encode: out of memory");
+    }
+    for (size_t r = 0; r < n && !rc; r++) {
+        size_t pad = cols - enc[r].n, at = tk->pad_left ? pad : 0;
+        int64_t *ids = out->ids + r * cols, *ty = out->type_ids + r * cols, *am = out->attention + r * cols;
+        for (size_t c = 0; c < cols; c++) {
+            ids[c] = tk->pad_id;
+            ty[c] = tk->pad_type_id;
+            am[c] = 0;
+        }
+        memcpy(ids + at, enc[r].ids, enc[r].n * sizeof *ids);
+        memcpy(ty + at, enc[r].type_ids, enc[r].n * sizeof *ty);
+        memcpy(am + at, enc[r].attention, enc[r].n * sizeof *am);
+    }
+    for (size_t i = 0; i < n; i++)
+        jn_tok_encoding_free(&enc[i]);
+    free(enc);
+    if (rc) {
+        jn_tok_batch_free(out);
+        return rc;
+    }
+    out->rows = n;
+    out->cols = cols;
+    return 0;
+}
+
+void jn_tok_batch_free(jn_tok_batch *b)
+{
+    free(b->ids);
+    free(b->type_ids);
+    free(b->attention);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- decode and lookups ---- */
+
+static const jn_tk_added *added_by_id(const jn_tokenizer *tk, int64_t id)
+{
+    for (size_t i = tk->nadded; i-- > 0;)
+        if (tk->added[i].id == id)
+            return &tk->added[i];
+    return NULL;
+}
+
+const char *jn_tokenizer_id_to_token(const jn_tokenizer *tk, int64_t id)
+{
+    const jn_tk_added *a = added_by_id(tk, id);
+    if (a)
+        return a->content;
+    if (id < 0 || (size_t)id >= tk->model.n_ids)
+        return NULL;
+    return tk->model.id_to_tok[id];
+}
+
+int64_t jn_tokenizer_token_to_id(const jn_tokenizer *tk, const char *token)
+{
+    size_t n = strlen(token);
+    int64_t id = jn__tk_strmap_get(&tk->added_map, token, n);
+    return id >= 0 ? id : jn__tk_strmap_get(&tk->model.vocab, token, n);
+}
+
+bool jn_tokenizer_is_special(const jn_tokenizer *tk, int64_t id)
+{
+    const jn_tk_added *a = added_by_id(tk, id);
+    return a && a->special;
+}
+
+int jn_tokenizer_decode(const jn_tokenizer *tk, const int64_t *ids, size_t n, bool skip_special, char **out,
+                        size_t *out_len, jn_err *err)
+{
+    *out = NULL;
+    jn_tk_words toks = {0};
+    jn_tk_buf b = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const jn_tk_added *a = added_by_id(tk, ids[i]);
+        if (a && a->special && skip_special)
+            continue;
+        const char *t = a ? a->content : jn_tokenizer_id_to_token(tk, ids[i]);
+        if (t)
+            rc = jn__tk_words_add(&toks, t, strlen(t));
+    }
+    if (!rc) {
+        if (tk->has_dec) {
+            rc = jn__tk_dec_apply(&tk->dec, &toks, &b);
+        } else {
+            for (size_t i = 0; i < toks.n && !rc; i++) {
+                if (i)
+                    rc = jn__tk_buf_put(&b, " ", 1);
+                rc = rc ? rc : jn__tk_buf_put(&b, toks.text.p + toks.off[i], toks.len[i]);
+            }
+        }
+    }
+    if (!rc && !b.p)
+        rc = jn__tk_buf_put(&b, "", 0) || !(b.p = calloc(1, 1)) ? JN_ENOMEM : 0;
+    jn__tk_words_free(&toks);
+    if (rc) {
+        free(b.p);
+        return jn_err_set(err, rc, "decode: %s", jn_strerror(rc));
+    }
+    *out = b.p;
+    if (out_len)
+        *out_len = b.n;
+    return 0;
+}
+
+size_t jn_tokenizer_vocab_size(const jn_tokenizer *tk)
+{
+    return tk->vocab_size;
+}
+
+bool jn_tokenizer_has_type_ids(const jn_tokenizer *tk)
+{
+    return tk->post.type_ids;
+}
+
+size_t jn_tokenizer_max_length(const jn_tokenizer *tk)
+{
+    return tk->trunc_max;
+}
+
+static int64_t first_of(const jn_tokenizer *tk, const char *const *names)
+{
+    for (; *names; names++) {
+        int64_t id = jn_tokenizer_token_to_id(tk, *names);
+        if (id >= 0)
+            return id;
+    }
+    return -1;
+}
+
+jn_tok_special_ids jn_tokenizer_special_ids(const jn_tokenizer *tk)
+{
+    static const char *const bos[] = {"<s>", "<|begin_of_text|>", "<bos>", "[CLS]", "<|endoftext|>", NULL};
+    static const char *const eos[] = {"</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>", "[SEP]", NULL};
+    static const char *const pad[] = {"[PAD]", "<pad>", "<|pad|>", NULL};
+    static const char *const unk[] = {"[UNK]", "<unk>", "<|unk|>", NULL};
+    static const char *const cls[] = {"[CLS]", "<s>", NULL};
+    static const char *const sep[] = {"[SEP]", "</s>", NULL};
+    static const char *const mask[] = {"[MASK]", "<mask>", NULL};
+    jn_tok_special_ids s = {first_of(tk, bos), first_of(tk, eos), first_of(tk, pad), first_of(tk, unk),
+                            first_of(tk, cls), first_of(tk, sep), first_of(tk, mask)};
+    if (tk->pad_enabled)
+        s.pad = tk->pad_id;
+    if (tk->model.unk_id >= 0)
+        s.unk = tk->model.unk_id;
+    return s;
+}
