@@ -12,6 +12,7 @@
 
 #include "../../adapters/onnx/onnx.h"
 #include "../../engines/builtin.h"
+#include "../../engines/generate/causallm.h"
 #include "../fetch/fetch.h"
 #include "../http/console.h"
 #include "../http/router.h"
@@ -624,7 +625,9 @@ static int load_served(const serve_config *cfg, serve_parts *p, jn_err *err)
     /* Admin.LoadModel / UnloadModel: ONNX files, given as bytes or re-read from --models DIR. */
     p->models = (jn_model_records){reg, jn_onnx_model_loader, (void *)cfg->models_dir, JN_ONNX_PLATFORM,
                                    jn_onnx_repo_index, jn_onnx_repo_versions};
-    /* Models before pipelines, so that pipelines may use them. */
+    /* Models before pipelines, so that pipelines may use them. A folder with a causal LM and its tokenizer.json is
+     * a generate engine (issue #19). */
+    jn_onnx_set_causal_lm_loader(jn_causallm_create);
     if (cfg->models_dir) {
         int loaded = jn_onnx_register_dir(reg, cfg->models_dir, err);
         if (loaded < 0) {
