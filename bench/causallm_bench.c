@@ -7,7 +7,8 @@
  * PROMPTS.json: a JSON list of prompts (lists of token ids). For each: the prompt's step, then NEW_TOKENS - 1
  * one-token steps, argmax each time (no EOS). Prints one JSON line: {"tokens": [[...], ...], "decode_ms_per_token"}
  * (the mean of the one-token steps' wall time, the prompt's steps excluded), so the script can check both loops
- * produced the same tokens before it compares their times. */
+ * produced the same tokens before it compares their times. One thread (OpenBLAS too). */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_causallm MODEL.onnx PROMPTS.json NEW_TOKENS CONTEXT\n");
         return 2;
     }
+    openblas_set_num_threads(1); /* one thread, as ONNX Runtime runs beside it */
     jn_err err;
     jn_err_clear(&err);
     jn_onnx_model *m = jn_onnx_load_file(argv[1], &err);
