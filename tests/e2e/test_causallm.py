@@ -6,7 +6,7 @@ Face's export layout, random weights, built with python3-onnx's helper; a byte-l
 small corpus; config.json). The reference is ONNX Runtime (npm onnxruntime-node, ort_causallm.js) running the
 greedy loop with its KV cache over the reference tokenizer's ids (make_causallm.Tokenizer).
 
-- greedy: 50 prompts on /openai/v1/completions (temperature 0): the text equals the reference tokens decoded by the
+- greedy: 50 prompts on /openai/v1/completions with curl (temperature 0): the text equals the reference tokens decoded by the
   reference tokenizer, and usage counts the reference's prompt and generated tokens;
 - streaming: stream=true on /openai/v1/completions: more than one delta, the deltas in order make the unary text;
   Broker.InferStream: partials in order make the same text, the last carries finish_reason and usage;
@@ -21,8 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import harness
 from harness import pb
@@ -78,13 +76,13 @@ def reference(t, folder, id_lists, max_new=MAX_NEW):
 
 
 def post(srv, path, body, timeout=60):
-    req = urllib.request.Request("http://%s%s" % (srv.http_address, path), data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    """POST with the curl binary (as a user would): (status, body)."""
+    r = subprocess.run(["curl", "-sS", "-N", "-w", "\n%{http_code}", "-H", "Content-Type: application/json",
+                        "--data-binary", "@-", "http://%s%s" % (srv.http_address, path)],
+                       input=json.dumps(body).encode(), capture_output=True, timeout=timeout)
+    out = r.stdout.decode("utf-8", "replace")
+    text, _, code = out.rpartition("\n")
+    return int(code or 0), text
 
 
 def sse(raw):
