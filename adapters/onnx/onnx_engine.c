@@ -12,6 +12,7 @@
 #include "onnx_causallm.h"
 #include "onnx_graph.h"
 #include "onnx_internal.h"
+#include "onnx_text.h"
 
 int jn_onnx_signature(const jn_onnx_model *m, jn_signature *sig, jn_err *err)
 {
@@ -187,24 +188,37 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
  * DIR/<name>.onnx */
 
 /* config.json: {"version": "2", "description": "...", "outputs": {"<output>": {"labels": ["a", "b", ...]}}}.
- * Labels make the output a CLASSIFICATION port (FP32, the last dimension one score per label). */
-static int read_config(const char *path, json_t **out, jn_err *err)
+ * Labels make the output a CLASSIFICATION port (FP32, the last dimension one score per label). In a text model folder
+ * (`text`: tokenizer.json beside model.onnx) the file is usually Hugging Face's: their keys junction reads are
+ * checked by onnx_text.c, every other key of theirs is ignored; junction's own keys are validated either way. */
+static int read_config(const char *path, bool text, json_t **out, jn_err *err)
 {
     json_error_t jerr;
     json_t *cfg = json_load_file(path, 0, &jerr);
     if (!cfg)
         return jn_err_set(err, JN_EINVAL, "%s: line %d: %s", path, jerr.line, jerr.text);
+    if (!json_is_object(cfg)) {
+        json_decref(cfg);
+        return jn_err_set(err, JN_EINVAL, "%s: expected a JSON object", path);
+    }
     const char *key;
     json_t *v;
     json_object_foreach(cfg, key, v) {
+        bool ours = strcmp(key, "version") == 0 || strcmp(key, "version_policy") == 0 ||
+                    strcmp(key, "description") == 0 || strcmp(key, "outputs") == 0 || jn_model_config_key(key);
         bool ok = (strcmp(key, "version") == 0 && json_is_string(v)) || strcmp(key, "version_policy") == 0 ||
                   (strcmp(key, "description") == 0 && json_is_string(v)) ||
-                  (strcmp(key, "outputs") == 0 && json_is_object(v)) || jn_model_config_key(key);
+                  (strcmp(key, "outputs") == 0 && json_is_object(v) && !text) || jn_model_config_key(key) ||
+                  (text && (!ours || jn_onnx_text_config_key(key)));
         if (!ok) {
             json_decref(cfg);
+            if (text && strcmp(key, "outputs") == 0)
+                return jn_err_set(err, JN_EINVAL, "%s: field 'outputs' does not apply to a text model folder (its "
+                                                  "labels come from id2label)", path);
             return jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and "
                                               "description are strings, outputs an object; dynamic_batching, "
-                                              "instances, response_cache, sequence say how it is served)", path, key);
+                                              "instances, response_cache, sequence say how it is served; a Hugging "
+                                              "Face config.json needs tokenizer.json beside model.onnx)", path, key);
         }
     }
     *out = cfg;
@@ -251,7 +265,9 @@ static int apply_output_config(jn_engine *e, const json_t *outputs, const char *
 }
 
 /* An engine named `name` from the model file at `path` with its config (cfg_path "" = none); `version` (may be NULL)
- * overrides the config's. *serving gets the config's serving part (model_config.h). */
+ * overrides the config's. *serving gets the config's serving part (model_config.h). tok_path ("" = none): the
+ * tokenizer.json of a text model folder (onnx_text.h), or of a causal LM's (jn_onnx_is_causal_lm: a generate engine,
+ * made by the causal-LM loader, onnx_causallm.h). */
 static jn_onnx_folder_fn causal_lm_loader;
 
 void jn_onnx_set_causal_lm_loader(jn_onnx_folder_fn fn)
@@ -259,25 +275,24 @@ void jn_onnx_set_causal_lm_loader(jn_onnx_folder_fn fn)
     causal_lm_loader = fn;
 }
 
-static bool is_file(const char *path);
-
-static jn_engine *load_engine(const char *path, const char *cfg_path, const char *name, const char *version,
-                              jn_model_config *serving, jn_err *err)
+static jn_engine *load_engine(const char *path, const char *cfg_path, const char *tok_path, const char *name,
+                              const char *version, jn_model_config *serving, jn_err *err)
 {
     jn_onnx_model *m = NULL;
-    /* A causal LM with its tokenizer.json beside it is a generate engine (its config.json is Hugging Face's). */
-    char dir[4096], tok[4200];
-    const char *slash = strrchr(path, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-    snprintf(tok, sizeof tok, "%s/tokenizer.json", dir);
-    if (causal_lm_loader && is_file(tok)) {
+    /* A causal LM with its tokenizer.json is a generate engine (its config.json is Hugging Face's, read there); the
+     * model is parsed once either way. */
+    if (causal_lm_loader && tok_path[0]) {
         if (!(m = jn_onnx_load_file(path, err)))
             return NULL;
-        if (jn_onnx_is_causal_lm(m))
+        if (jn_onnx_is_causal_lm(m)) {
+            char dir[4096];
+            const char *slash = strrchr(tok_path, '/');
+            snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - tok_path) : 1, slash ? tok_path : ".");
             return causal_lm_loader(m, dir, name, version, err);
+        }
     }
     json_t *cfg = NULL;
-    if (cfg_path[0] && read_config(cfg_path, &cfg, err)) {
+    if (cfg_path[0] && read_config(cfg_path, tok_path[0] != '\0', &cfg, err)) {
         jn_onnx_free(m);
         return NULL;
     }
@@ -291,7 +306,8 @@ static jn_engine *load_engine(const char *path, const char *cfg_path, const char
     jn_engine *e = NULL;
     if (m) {
         const char *v = version ? version : cfg ? json_string_value(json_object_get(cfg, "version")) : NULL;
-        e = jn_onnx_engine_create(name, v, m, err);
+        e = tok_path[0] ? jn_onnx_text_engine_create(name, v, m, tok_path, cfg, cfg_path, err)
+                        : jn_onnx_engine_create(name, v, m, err);
     }
     const char *desc = cfg ? json_string_value(json_object_get(cfg, "description")) : NULL;
     if (e && desc) {
@@ -327,20 +343,23 @@ static bool is_file(const char *path)
 static jn_engine *load_from_repository(const char *dir, const char *name, const char *version,
                                        jn_model_config *serving, jn_err *err)
 {
-    char path[4096], cfg_path[4096];
+    char path[4096], cfg_path[4096], tok_path[4096];
     snprintf(cfg_path, sizeof cfg_path, "%s/%s/config.json", dir, name);
     if (!is_file(cfg_path))
         cfg_path[0] = '\0';
+    snprintf(tok_path, sizeof tok_path, "%s/%s/tokenizer.json", dir, name); /* a text model folder */
+    if (!is_file(tok_path))
+        tok_path[0] = '\0';
     snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
     if (is_file(path))
-        return load_engine(path, cfg_path, name, version, serving, err);
+        return load_engine(path, cfg_path, tok_path, name, version, serving, err);
     jn_onnx_versions vs;
     if (jn_onnx_repository_versions(dir, name, &vs, err) == 0 && vs.n) {
         const char *v = version && *version ? version : vs.names[vs.n - 1];
         snprintf(path, sizeof path, "%s/%s/%s/model.onnx", dir, name, v);
         jn_engine *e = NULL;
         if (is_file(path))
-            e = load_engine(path, cfg_path, name, v, serving, err);
+            e = load_engine(path, cfg_path, tok_path, name, v, serving, err);
         else
             jn_err_set(err, JN_ENOTFOUND, "%s/%s has no version %s (no %s)", dir, name, v, path);
         jn_onnx_versions_free(&vs);
@@ -353,7 +372,7 @@ static jn_engine *load_from_repository(const char *dir, const char *name, const 
                    name, dir, name, dir, name);
         return NULL;
     }
-    return load_engine(path, "", name, version, serving, err);
+    return load_engine(path, "", "", name, version, serving, err);
 }
 
 static int register_one(jn_registry *reg, const char *dir, const char *name)
@@ -490,7 +509,9 @@ int jn_onnx_policy_versions(const char *dir, const char *name, jn_onnx_versions 
     char cfg_path[4096];
     snprintf(cfg_path, sizeof cfg_path, "%s/%s/config.json", dir, name);
     json_t *cfg = NULL;
-    if (is_file(cfg_path) && (rc = read_config(cfg_path, &cfg, err))) {
+    char tok_path[4096];
+    snprintf(tok_path, sizeof tok_path, "%s/%s/tokenizer.json", dir, name);
+    if (is_file(cfg_path) && (rc = read_config(cfg_path, is_file(tok_path), &cfg, err))) {
         jn_onnx_versions_free(&vs);
         return rc;
     }

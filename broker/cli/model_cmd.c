@@ -11,15 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "onnx.h"
+#include "onnx_text.h"
 #include "signature.h"
 
 static void model_usage(FILE *to)
 {
     fprintf(to,
-            "usage: junction model inspect [--json] FILE.onnx\n"
+            "usage: junction model inspect [--json] FILE.onnx | FOLDER\n"
             "       junction model operators [--readme]\n"
             "\n"
             "inspect: reads an ONNX model the way `junction serve --models DIR` would and prints, without serving\n"
@@ -28,6 +30,8 @@ static void model_usage(FILE *to)
             "every node that would be refused, with the reason. A node reading a refused node's output is checked\n"
             "as far as its unknown input dtypes allow and listed as unchecked.\n"
             "  --json      the same as one JSON object (see README, \"junction model inspect\")\n"
+            "A text model FOLDER (model.onnx + tokenizer.json [+ config.json]) is loaded as serve would load it\n"
+            "and the pipeline built printed: tokenizer -> model -> head (README, \"Text models from a folder\").\n"
             "\n"
             "operators: the operators the ONNX adapter implements, per domain, from its own table.\n"
             "  --readme    the README's generated block (scripts/gen-operator-list.sh writes it there)\n"
@@ -225,6 +229,54 @@ static int print_json(const char *file, const jn_onnx_report *rep)
     return 0;
 }
 
+/* A text model folder (model.onnx + tokenizer.json, adapters/onnx/onnx_text.h): loaded as `serve --models` would
+ * load it, and the pipeline it builds printed (or refused, with the message naming the file and field). */
+static int inspect_folder(const char *dir, bool json)
+{
+    char parent[4096], name[256];
+    snprintf(parent, sizeof parent, "%s", dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    snprintf(name, sizeof name, "%s", slash ? slash + 1 : parent);
+    if (slash)
+        *(slash == parent ? slash + 1 : slash) = '\0';
+    else
+        snprintf(parent, sizeof parent, ".");
+    char tok[4400];
+    snprintf(tok, sizeof tok, "%s/%s/tokenizer.json", parent, name);
+    struct stat st;
+    if (stat(tok, &st) != 0) {
+        fprintf(stderr, "junction model inspect: %s is a directory without tokenizer.json: give the .onnx file, or a "
+                        "text model folder (model.onnx + tokenizer.json)\n", dir);
+        return JN_CLI_EXIT_USAGE;
+    }
+    jn_err err;
+    jn_err_clear(&err);
+    jn_model_config serving;
+    memset(&serving, 0, sizeof serving);
+    jn_engine *e = jn_onnx_model_loader(parent, name, NULL, NULL, 0, &serving, &err);
+    if (!e) {
+        fprintf(stderr, "junction model inspect: %s\n", err.msg);
+        return JN_CLI_EXIT_FAIL;
+    }
+    const char *pipeline = jn_onnx_text_describe(e);
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:s?}", "folder", dir, "kind", "text model", "pipeline", pipeline);
+        char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        json_decref(o);
+    } else {
+        printf("%s: text model folder, served as\n%s", dir, pipeline ? pipeline : "(not a text model)\n");
+        printf("result: loads\n");
+    }
+    jn_engine_unref(e);
+    return JN_CLI_EXIT_OK;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     bool json = false;
@@ -244,6 +296,9 @@ static int cmd_inspect(int argc, char **argv)
     }
     if (!file)
         return usage_error("inspect needs a model file");
+    struct stat st;
+    if (stat(file, &st) == 0 && S_ISDIR(st.st_mode))
+        return inspect_folder(file, json);
     size_t len = 0;
     uint8_t *data = read_file(file, &len);
     if (!data)
