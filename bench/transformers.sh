@@ -9,6 +9,9 @@
 # is junction / ONNX Runtime (target issue #19: <= 1.3x). The header gives the CPU, the ISA level and `uptime` (the
 # machine is shared: its load moves both columns).
 #
+# Decoder row: a GPT-2-small shaped decoder (12 layers, 768, 12 heads, vocabulary 50257) with its KV cache, per
+# decoded token: bench/causallm.sh (junction's adapter step in-process vs ONNX Runtime's loop, same tokens checked).
+#
 # usage: bench/transformers.sh   (env: BUILD=build-bench, ITERS=10, ITERS_B8=3, ROUNDS=3,
 #                                 ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node, BENCH_KEEP=0)
 set -euo pipefail
@@ -23,10 +26,10 @@ ITERS_B8=${ITERS_B8:-3}
 ROUNDS=${ROUNDS:-3}
 ORT_DIR=${ORT_DIR:-$PWD/.cache/onnxruntime/node_modules/onnxruntime-node}
 [ -f "$ORT_DIR/package.json" ] || die "onnxruntime-node not found at $ORT_DIR (scripts/install-deps.sh --ort)"
-if [ ! -x "$BUILD/bench/bench_onnx" ]; then
+if [ ! -x "$BUILD/bench/bench_onnx" ] || [ ! -x "$BUILD/bench/bench_causallm" ]; then
     log "building $BUILD (Release)"
-    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$BUILD" -j2 --target bench_onnx >/dev/null
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DJUNCTION_BENCH=ON >/dev/null
+    cmake --build "$BUILD" -j2 --target bench_onnx bench_causallm >/dev/null
 fi
 bench_tmpdir junction-transformers
 
@@ -60,5 +63,11 @@ for batch in 1 8; do
     ort=$(median <"$TMP/ort")
     printf '| %d | %.1f | %.1f | %.2fx | %s |\n' "$batch" "$jn" "$ort" "$(echo "$jn $ort" | awk '{print $1 / $2}')" "$isa"
 done
+
+# ---- decoder: GPT-2-small shape, KV cache (bench/causallm.sh: per-token decode, same greedy loop both sides) ----
+echo
+echo "## decoder: GPT-2-small shape with KV cache, per decoded token, one thread"
+echo
+BUILD=$BUILD JUNCTION_ORT_NODE=$ORT_DIR bench/causallm.sh | grep -v '^ *[0-9:]* up '
 echo
 echo "uptime after: $(uptime)"
