@@ -220,7 +220,8 @@ int64_t jn__tk_strmap_get(const jn_tk_strmap *m, const char *k, size_t kn)
     size_t h = (size_t)hash_bytes(k, kn) & (m->cap - 1);
     while (m->keys[h]) {
         const char *x = m->keys[h];
-        if (memcmp(x, k, kn) == 0 && x[kn] == 0)
+        /* x may be shorter than kn: find its end first, never read past it */
+        if (strnlen(x, kn + 1) == kn && memcmp(x, k, kn) == 0)
             return m->vals[h];
         h = (h + 1) & (m->cap - 1);
     }
