@@ -190,6 +190,11 @@ def sampling(t, srv):
     code, r = complete(srv, p, temperature=0, max_tokens=3)
     t.eq((r["choices"][0]["finish_reason"], r["usage"]["completion_tokens"]) if code == 200 else code,
          ("length", 3), "max_tokens 3: three tokens, finish_reason length")
+    code, r = complete(srv, p, temperature=1.0, seed=7, max_tokens=10, n=2, top_p=0.95, top_k=50,
+                       repetition_penalty=1.2)
+    t.check(code == 200 and len(r["choices"]) == 2 and r["choices"][0]["text"] == texts[0]
+            and r["usage"]["completion_tokens"] >= 2,
+            "n 2: two choices, the first the seed's own text", r)
     code, r = complete(srv, p, temperature=0.7, top_k=1, seed=3, max_tokens=8)
     code2, g = complete(srv, p, temperature=0, max_tokens=8)
     t.eq(r["choices"][0]["text"], g["choices"][0]["text"], "top_k 1 samples the greedy token")
