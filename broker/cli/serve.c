@@ -13,6 +13,7 @@
 #include "../../adapters/onnx/onnx.h"
 #include "../../engines/builtin.h"
 #include "../../engines/generate/causallm.h"
+#include "../../engines/text/tokenizer/tokenizer_engine.h"
 #include "../fetch/fetch.h"
 #include "../http/console.h"
 #include "../http/router.h"
@@ -74,7 +75,8 @@ static void serve_usage(FILE *to)
             "  --cache-mb N             the response cache's size in MiB (default 0 = off); models with\n"
             "                           \"response_cache\": true answer repeated requests from it\n"
             "  --models DIR             also serve the ONNX models in DIR: DIR/<name>/model.onnx or DIR/<name>.onnx,\n"
-            "                           each under <name>; a model that does not load is reported and skipped\n"
+            "                           each under <name>; a model that does not load is reported and skipped;\n"
+            "                           DIR/<name>/tokenizer.json alone (no model.onnx) is served as a tokenizer\n"
             "  --pipelines DIR          also serve the pipelines in DIR/*.json (loaded in file-name order; any file\n"
             "                           that does not check stops the start with exit status 1)\n"
             "  --state-dir DIR          where run-time registrations (Admin / HTTP pipeline puts) are kept, durable\n"
@@ -635,6 +637,13 @@ static int load_served(const serve_config *cfg, serve_parts *p, jn_err *err)
             return JN_CLI_EXIT_FAIL;
         }
         fprintf(stderr, "junction serve: %d ONNX model(s) from %s\n", loaded, cfg->models_dir);
+        int tokenizers = jn_tokenizer_register_dir(reg, cfg->models_dir, err);
+        if (tokenizers < 0) {
+            fprintf(stderr, "junction serve: %s\n", err->msg);
+            return JN_CLI_EXIT_FAIL;
+        }
+        if (tokenizers)
+            fprintf(stderr, "junction serve: %d tokenizer(s) (tokenizer.json) from %s\n", tokenizers, cfg->models_dir);
     }
     if (cfg->remotes_file) {
         int rc = jn_remotes_load_file(p->remotes, cfg->remotes_file, err);

@@ -322,6 +322,53 @@ int jn__tk_model_tokenize(const jn_tk_model *m, const char *w, size_t n, int64_t
 
 /* ---- loading ---- */
 
+/* The score the tokenizers library gets for d: its JSON reader (serde_json without float_roundtrip) turns the
+ * decimal digits D x 10^E of the text into (double)D, then multiplies or divides by 10^|E| — two roundings, off by
+ * one ulp from the correctly rounded value now and then. Unigram breaks ties between segmentations made of the same
+ * pieces by those last bits, so the scores are read the same way: D and E are the shortest digits that give d back
+ * (what JSON writers emit). */
+static double serde_score(double d)
+{
+    if (d == 0 || d != d || d - d != 0)
+        return d;
+    char buf[40];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, sizeof buf, "%.*e", p - 1, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    const char *s = buf;
+    bool neg = *s == '-';
+    if (neg)
+        s++;
+    uint64_t digits = 0;
+    int exp10 = 0;
+    for (; *s && *s != 'e'; s++) {
+        if (*s == '.')
+            continue;
+        digits = digits * 10 + (uint64_t)(*s - '0');
+    }
+    int frac = 0;
+    const char *dot = strchr(buf, '.'), *e = strchr(buf, 'e');
+    if (dot && e)
+        frac = (int)(e - dot - 1);
+    exp10 = (e ? atoi(e + 1) : 0) - frac;
+    while (digits && digits % 10 == 0) { /* "1.50e3" is written 1500: an integer, no rounding */
+        digits /= 10;
+        exp10++;
+    }
+    double f = (double)digits;
+    char pw[16];
+    while (exp10 < -308) {
+        f /= 1e308;
+        exp10 += 308;
+    }
+    snprintf(pw, sizeof pw, "1e%d", exp10 < 0 ? -exp10 : exp10);
+    double p10 = strtod(pw, NULL);
+    f = exp10 >= 0 ? f * p10 : f / p10;
+    return neg ? -f : f;
+}
+
 static int set_token(jn_tk_model *m, const char *tok, size_t len, int64_t id, const char *path, jn_err *err)
 {
     if (id < 0 || id > INT32_MAX)
@@ -505,7 +552,7 @@ int jn__tk_model_parse(jn_tk_model *m, json_t *j, const char *path, jn_err *err)
                 if (!m->id_to_tok[i])
                     return jn_err_set(err, JN_ENOMEM, "%s: out of memory", p);
             }
-            m->scores[i] = json_number_value(json_array_get(e, 1));
+            m->scores[i] = serde_score(json_number_value(json_array_get(e, 1)));
             if (m->scores[i] < m->min_score)
                 m->min_score = m->scores[i];
             if (pl > m->max_piece)

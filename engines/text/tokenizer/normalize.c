@@ -31,14 +31,15 @@ bool jn__tk_is_cjk(uint32_t cp)
            (cp >= 0x2B920 && cp <= 0x2CEAF) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-/* BERT's is_control: \t \n \r are not; otherwise any "Other" category (Cc, Cf, Cn, Co, Cs). */
+/* BERT's is_control: \t \n \r are not; otherwise the "Other" categories Cc, Cf, Co, Cs (not Cn: the tokenizers
+ * library keeps unassigned code points). */
 static bool is_bert_control(uint32_t cp)
 {
     if (cp == '\t' || cp == '\n' || cp == '\r')
         return false;
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CN ||
-           c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CS;
+    return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CO ||
+           c == UTF8PROC_CATEGORY_CS;
 }
 
 static int put_lower(jn_tk_buf *b, uint32_t cp)
