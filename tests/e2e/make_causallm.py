@@ -173,7 +173,7 @@ def write_tokenizer(path, n_merges):
         "post_processor": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
         "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
         "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
-                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False,
                   "vocab": {t: i for i, t in enumerate(vocab)}, "merges": [a + " " + b for a, b in merges]},
     }
     with open(path, "w", encoding="utf-8") as f:

@@ -4,7 +4,8 @@
 The model folders are made here (make_causallm.py: a 2-layer GPT-style decoder with past key/values in Hugging
 Face's export layout, random weights, built with python3-onnx's helper; a byte-level BPE tokenizer.json trained on a
 small corpus; config.json). The reference is ONNX Runtime (npm onnxruntime-node, ort_causallm.js) running the
-greedy loop with its KV cache over the reference tokenizer's ids (make_causallm.Tokenizer).
+greedy loop with its KV cache over the ids of the Hugging Face reference tokenizer (the `tokenizers` npm binding,
+causallm_tok_ref.js; NODE_PATH or .cache/tokenizers), which also decodes its output.
 
 - greedy: 50 prompts on /openai/v1/completions with curl (temperature 0): the text equals the reference tokens decoded by the
   reference tokenizer, and usage counts the reference's prompt and generated tokens;
@@ -30,6 +31,7 @@ sys.path.insert(0, HERE)
 import make_causallm  # noqa: E402
 
 ORT_LOOP = os.path.join(HERE, "ort_causallm.js")
+TOK_REF = os.path.join(HERE, "causallm_tok_ref.js")
 MAX_NEW = 12
 WORDS = ("the quick brown fox jumps over lazy dog hello world tokens reach caller order cache model writes one "
          "token time stops numbers café naïve résumé 1234 #$%").split()
@@ -75,6 +77,19 @@ def reference(t, folder, id_lists, max_new=MAX_NEW):
     return json.loads(r.stdout)["tokens"]
 
 
+def hf_tokenizer(t, folder, encode=(), decode=()):
+    """The Hugging Face reference (npm `tokenizers`, causallm_tok_ref.js): (ids per text, text per id list)."""
+    path = os.path.join(t.workdir, "tok_ref_in.json")
+    with open(path, "w") as f:
+        json.dump({"encode": list(encode), "decode": list(decode)}, f)
+    r = subprocess.run(["node", TOK_REF, os.path.join(folder, "tokenizer.json"), path], capture_output=True,
+                       timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError("causallm_tok_ref.js failed (%d): %s" % (r.returncode, r.stderr.decode()[-500:]))
+    out = json.loads(r.stdout)
+    return out["ids"], out["texts"]
+
+
 def post(srv, path, body, timeout=60):
     """POST with the curl binary (as a user would): (status, body)."""
     r = subprocess.run(["curl", "-sS", "-N", "-w", "\n%{http_code}", "-H", "Content-Type: application/json",
@@ -100,16 +115,17 @@ def complete(srv, prompt, **kw):
 
 def greedy(t, srv, folder, tok):
     ps = prompts()
-    ids = [tok.encode(p) for p in ps]
+    ids, _ = hf_tokenizer(t, folder, encode=ps)
+    t.eq(ids, [tok.encode(p) for p in ps], "the npm tokenizers reference and the test's own BPE agree on the prompts")
     ref = reference(t, folder, ids)
+    _, ref_texts = hf_tokenizer(t, folder, decode=ref)
     same_text = same_usage = 0
     first_bad = None
-    for p, pid, rt in zip(ps, ids, ref):
+    for p, pid, rt, want in zip(ps, ids, ref, ref_texts):
         code, r = complete(srv, p, temperature=0, max_tokens=MAX_NEW)
         if code != 200:
             first_bad = first_bad or (p, code, r)
             continue
-        want = tok.decode(rt)
         got = r["choices"][0]["text"]
         if got == want:
             same_text += 1
@@ -122,7 +138,7 @@ def greedy(t, srv, folder, tok):
         want_fr = "stop" if rt and rt[-1] == tok.special[make_causallm.EOS] else "length"
         if fr != want_fr and first_bad is None:
             first_bad = (p, "finish_reason", fr, want_fr)
-    t.eq(same_text, len(ps), "greedy: %d prompts' texts equal ONNX Runtime's tokens decoded (first difference: %r)"
+    t.eq(same_text, len(ps), "greedy: %d prompts' texts equal ONNX Runtime's tokens decoded by the reference (first difference: %r)"
          % (len(ps), first_bad))
     t.eq(same_usage, len(ps), "greedy: usage counts the reference's prompt and generated tokens")
     return ps, ref
@@ -203,15 +219,17 @@ def sampling(t, srv):
 def chat(t, srv, folder, tok):
     msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]
     rendered = "system: be brief\nuser: hello there\nassistant:"
-    ref = reference(t, folder, [tok.encode(rendered)])[0]
+    rids, _ = hf_tokenizer(t, folder, encode=[rendered])
+    ref = reference(t, folder, rids)
+    _, (ref_text,) = hf_tokenizer(t, folder, decode=ref)
     code, body = post(srv, "/openai/v1/chat/completions", {"model": "gptchat", "messages": msgs, "temperature": 0,
                                                            "max_tokens": MAX_NEW})
     t.eq(code, 200, "chat completion: 200")
     if code == 200:
         r = json.loads(body)
-        t.eq(r["choices"][0]["message"]["content"], tok.decode(ref),
+        t.eq(r["choices"][0]["message"]["content"], ref_text,
              "chat: the config's template renders the messages; the answer equals the reference's")
-        t.eq(r["usage"]["prompt_tokens"], len(tok.encode(rendered)), "chat: prompt_tokens of the rendered prompt")
+        t.eq(r["usage"]["prompt_tokens"], len(rids[0]), "chat: prompt_tokens of the rendered prompt")
     code, body = post(srv, "/openai/v1/chat/completions", {"model": "gptchat", "temperature": 0, "messages": [
         {"role": "tool", "content": "x"}]})
     t.check(code == 400 and "role 'tool' has no template" in body, "chat: a role without a template is named", body)
