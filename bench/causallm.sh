@@ -24,7 +24,8 @@ uptime
 /usr/bin/python3 - "$WORK/prompts.json" "${PROMPTS:-3}" "${PROMPT_LEN:-16}" <<'PY'
 import json, random, sys
 r = random.Random(19)
-json.dump([[r.randrange(50256) for _ in range(int(sys.argv[3]))] for _ in range(int(sys.argv[2]))], open(sys.argv[1], "w"))
+n, length = int(sys.argv[2]), int(sys.argv[3])
+json.dump([[r.randrange(50256) for _ in range(length)] for _ in range(n)], open(sys.argv[1], "w"))
 PY
 for round in $(seq "$ROUNDS"); do
     "$BUILD/bench/bench_causallm" "$WORK/gpt2/model.onnx" "$WORK/prompts.json" "$NEW" 1024 >"$WORK/jn.$round.json"

@@ -7,8 +7,8 @@ small corpus; config.json). The reference is ONNX Runtime (npm onnxruntime-node,
 greedy loop with its KV cache over the ids of the Hugging Face reference tokenizer (the `tokenizers` npm binding,
 causallm_tok_ref.js; NODE_PATH or .cache/tokenizers), which also decodes its output.
 
-- greedy: 50 prompts on /openai/v1/completions with curl (temperature 0): the text equals the reference tokens decoded by the
-  reference tokenizer, and usage counts the reference's prompt and generated tokens;
+- greedy: 50 prompts on /openai/v1/completions with curl (temperature 0): the text equals the reference tokens
+  decoded by the reference tokenizer, and usage counts the reference's prompt and generated tokens;
 - streaming: stream=true on /openai/v1/completions: more than one delta, the deltas in order make the unary text;
   Broker.InferStream: partials in order make the same text, the last carries finish_reason and usage;
 - stop sequences (unary and streamed: the stop text never reaches the caller), finish_reason stop;
@@ -138,8 +138,8 @@ def greedy(t, srv, folder, tok):
         want_fr = "stop" if rt and rt[-1] == tok.special[make_causallm.EOS] else "length"
         if fr != want_fr and first_bad is None:
             first_bad = (p, "finish_reason", fr, want_fr)
-    t.eq(same_text, len(ps), "greedy: %d prompts' texts equal ONNX Runtime's tokens decoded by the reference (first difference: %r)"
-         % (len(ps), first_bad))
+    t.eq(same_text, len(ps), "greedy: %d prompts' texts equal ONNX Runtime's tokens decoded by the reference "
+         "(first difference: %r)" % (len(ps), first_bad))
     t.eq(same_usage, len(ps), "greedy: usage counts the reference's prompt and generated tokens")
     return ps, ref
 
