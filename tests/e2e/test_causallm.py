@@ -170,6 +170,16 @@ def streaming(t, srv):
     t.eq("".join(got), whole, "Broker.InferStream: the partials in order make the unary text")
     t.check(len([g for g in got if g]) > 1, "Broker.InferStream: several partials", got)
     t.check(last is not None, "Broker.InferStream: a partial carries finish_reason")
+    # Text is sent only once settled: a multi-byte character split across tokens is never sent half (as U+FFFD that
+    # the next token would have completed), so the deltas always make exactly the unary text.
+    same = 0
+    for q in prompts()[:12]:
+        _, u = complete(srv, q, temperature=0, max_tokens=MAX_NEW)
+        _, raw = post(srv, "/openai/v1/completions", {"model": "gpt", "prompt": q, "temperature": 0,
+                                                       "max_tokens": MAX_NEW, "stream": True})
+        ds = [d["choices"][0]["text"] for d in sse(raw) if d.get("choices")]
+        same += "".join(ds) == u["choices"][0]["text"]
+    t.eq(same, 12, "streamed: 12 more prompts' deltas make their unary texts")
     return p, whole
 
 
