@@ -32,7 +32,7 @@ typedef struct jn_tk_words {
     size_t n, cap;
 } jn_tk_words;
 
-int jn__tk_words_add(jn_tk_words *w, const char *s, size_t n); /* copies s (may alias w->text: it is re-read) */
+int jn__tk_words_add(jn_tk_words *w, const char *s, size_t n); /* copies s (which must not point into w->text) */
 void jn__tk_words_clear(jn_tk_words *w);
 void jn__tk_words_free(jn_tk_words *w);
 
@@ -43,7 +43,8 @@ size_t jn__tk_utf8_check(const char *s, size_t n);
 
 /* ---- string -> int map (open addressing, keys copied) ---- */
 typedef struct jn_tk_strmap {
-    char **keys;
+    char **keys;   /* NUL-terminated copies (keys may hold NUL bytes too: lens says how long) */
+    size_t *lens;
     int64_t *vals;
     size_t cap, n; /* cap: power of two */
 } jn_tk_strmap;

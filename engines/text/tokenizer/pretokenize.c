@@ -201,7 +201,7 @@ static int apply_word(const jn_tk_pre *p, const char *w, size_t n, bool first, s
         return rc;
     }
     case JN_TK_PRE_WHITESPACE:
-        return split_regex(w, n, p->re, false, JN_TK_REMOVED, g, out) ? JN_ENOMEM : 0;
+        return split_regex(w, n, p->re, true, JN_TK_REMOVED, g, out); /* the pattern's matches are the words */
     case JN_TK_PRE_WHITESPACE_SPLIT:
         return split_pred(w, n, jn__tk_is_whitespace, JN_TK_REMOVED, g, out);
     case JN_TK_PRE_PUNCTUATION:

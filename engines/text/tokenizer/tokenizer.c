@@ -745,7 +745,7 @@ int jn_tokenizer_decode(const jn_tokenizer *tk, const int64_t *ids, size_t n, bo
         }
     }
     if (!rc && !b.p)
-        rc = jn__tk_buf_put(&b, "", 0) || !(b.p = calloc(1, 1)) ? JN_ENOMEM : 0;
+        rc = jn__tk_buf_put(&b, "", 0) ? JN_ENOMEM : 0;
     jn__tk_words_free(&toks);
     if (rc) {
         free(b.p);

@@ -10,13 +10,14 @@
 
 int jn__tk_buf_put(jn_tk_buf *b, const void *s, size_t n)
 {
-    if (n == 0)
-        return 0;
+    if (n == 0 && b->p)
+        return 0; /* (an empty put still gives a NUL-terminated buffer) */
     char *p = jn_grow(b->p, &b->cap, b->n + n + 1, 64);
     if (!p)
         return JN_ENOMEM;
     b->p = p;
-    memcpy(b->p + b->n, s, n);
+    if (n)
+        memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = 0;
     return 0;
@@ -63,7 +64,7 @@ int jn__tk_words_add(jn_tk_words *w, const char *s, size_t n)
         w->cap = c;
     }
     size_t at = w->text.n;
-    if (n && jn__tk_buf_put(&w->text, s, n))
+    if (jn__tk_buf_put(&w->text, s, n))
         return JN_ENOMEM;
     w->off[w->n] = at;
     w->len[w->n] = n;
@@ -166,25 +167,29 @@ static int strmap_grow(jn_tk_strmap *m)
 {
     size_t nc = m->cap ? m->cap * 2 : 64;
     char **nk = calloc(nc, sizeof *nk);
+    size_t *nl = calloc(nc, sizeof *nl);
     int64_t *nv = calloc(nc, sizeof *nv);
-    if (!nk || !nv) {
+    if (!nk || !nl || !nv) {
         free(nk);
+        free(nl);
         free(nv);
         return JN_ENOMEM;
     }
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->keys[i])
             continue;
-        size_t kn = strlen(m->keys[i]);
-        size_t h = (size_t)hash_bytes(m->keys[i], kn) & (nc - 1);
+        size_t h = (size_t)hash_bytes(m->keys[i], m->lens[i]) & (nc - 1);
         while (nk[h])
             h = (h + 1) & (nc - 1);
         nk[h] = m->keys[i];
+        nl[h] = m->lens[i];
         nv[h] = m->vals[i];
     }
     free(m->keys);
+    free(m->lens);
     free(m->vals);
     m->keys = nk;
+    m->lens = nl;
     m->vals = nv;
     m->cap = nc;
     return 0;
@@ -196,7 +201,7 @@ int jn__tk_strmap_put(jn_tk_strmap *m, const char *k, size_t kn, int64_t v)
         return JN_ENOMEM;
     size_t h = (size_t)hash_bytes(k, kn) & (m->cap - 1);
     while (m->keys[h]) {
-        if (strlen(m->keys[h]) == kn && memcmp(m->keys[h], k, kn) == 0) {
+        if (m->lens[h] == kn && memcmp(m->keys[h], k, kn) == 0) {
             m->vals[h] = v;
             return 0;
         }
@@ -208,6 +213,7 @@ int jn__tk_strmap_put(jn_tk_strmap *m, const char *k, size_t kn, int64_t v)
     memcpy(c, k, kn);
     c[kn] = 0;
     m->keys[h] = c;
+    m->lens[h] = kn;
     m->vals[h] = v;
     m->n++;
     return 0;
@@ -219,9 +225,7 @@ int64_t jn__tk_strmap_get(const jn_tk_strmap *m, const char *k, size_t kn)
         return -1;
     size_t h = (size_t)hash_bytes(k, kn) & (m->cap - 1);
     while (m->keys[h]) {
-        const char *x = m->keys[h];
-        /* x may be shorter than kn: find its end first, never read past it */
-        if (strnlen(x, kn + 1) == kn && memcmp(x, k, kn) == 0)
+        if (m->lens[h] == kn && memcmp(m->keys[h], k, kn) == 0)
             return m->vals[h];
         h = (h + 1) & (m->cap - 1);
     }
@@ -233,6 +237,7 @@ void jn__tk_strmap_free(jn_tk_strmap *m)
     for (size_t i = 0; i < m->cap; i++)
         free(m->keys[i]);
     free(m->keys);
+    free(m->lens);
     free(m->vals);
     memset(m, 0, sizeof *m);
 }
