@@ -1,6 +1,7 @@
 #include "builtin.h"
 
 #include "../broker/core/convert.h"
+#include "audio/audio_engines.h"
 #include "vision/cnn_labels.h"
 #include "vision/preprocess.h"
 
@@ -24,6 +25,12 @@ const jn_builtin_engine jn_builtin_engines[] = {
      "title TEXT -> scores CLASSIFICATION FP32[-1,10] over the Fashion-MNIST categories (synthetic-title model)"},
     {"fashion-fusion", jn_fashion_fusion_create,
      "a, b CLASSIFICATION FP32[-1,10] over the Fashion-MNIST categories -> their weighted average"},
+    {"audio-decode", jn_audio_decode_create,
+     "audio AUDIO BYTES[-1] (WAV/FLAC/Ogg/MP3) -> samples AUDIO_TENSOR FP32[-1,-1,-1] [N, channels, samples]; "
+     "parameters sample_rate (16000; libsoxr HQ), channels (1 = down-mix)"},
+    {"log-mel", jn_logmel_create,
+     "samples AUDIO_TENSOR FP32[-1,-1] (16 kHz mono; AUDIO accepted) -> mel FP32[-1,n_mels,frames]: ln HTK-mel "
+     "power spectrogram (FFTW3); parameters n_fft, hop, n_mels, fmin, fmax, power, log_floor, window"},
     {"prompt-template", jn_prompt_template_create,
      "TEXT, CLASSIFICATION and scalar inputs and parameters -> text TEXT BYTES[-1] (and messages: the same as a chat "
      "message list) through the parameter 'template' "
@@ -36,6 +43,9 @@ int jn_builtin_register_all(jn_registry *reg, const jn_builtin_options *opt, jn_
     /* Conversions jn_core cannot implement itself (it does not link the codecs); idempotent. */
     if (jn_convert_register(&jn_decode_image_conversion))
         return jn_err_set(err, JN_ERESOURCE, "the conversion table is full");
+    int rc0 = jn_audio_register(err);
+    if (rc0)
+        return rc0;
     for (const jn_builtin_engine *b = jn_builtin_engines; b->name; b++) {
         jn_engine *e = b->create(b->name, opt, err);
         if (!e)

@@ -53,6 +53,10 @@ jn_engine *jn_similarity_create(const char *name, const jn_builtin_options *opt,
 /* engines/vision */
 jn_engine *jn_preprocess_create(const char *name, const jn_builtin_options *opt, jn_err *err);
 
+/* engines/audio (issue #17) */
+jn_engine *jn_audio_decode_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+jn_engine *jn_logmel_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+
 /* engines/vision */
 jn_engine *jn_fashion_cnn_create(const char *name, const jn_builtin_options *opt, jn_err *err);
 

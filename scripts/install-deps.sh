@@ -68,6 +68,7 @@ packages=(
   openssl python3-yaml binutils etcd-server
   prometheus
   chromium
+  libsndfile1-dev libsoxr-dev espeak-ng sox libsox-fmt-mp3 python3-scipy
 )
 
 if [ "$bench" = 1 ]; then

@@ -187,10 +187,12 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
  * DIR/<name>/<version>/model.onnx (config.json at DIR/<name>/, its version_policy choosing the versions served), or
  * DIR/<name>.onnx */
 
-/* config.json: {"version": "2", "description": "...", "outputs": {"<output>": {"labels": ["a", "b", ...]}}}.
+/* config.json: {"version": "2", "description": "...", "outputs": {"<output>": {"labels": ["a", "b", ...]}},
+ * "inputs": {"<input>": {"kind": "AUDIO_TENSOR", "sample_rate": 16000, "default": [...]}}}.
  * Labels make the output a CLASSIFICATION port (FP32, the last dimension one score per label). In a text model folder
  * (`text`: tokenizer.json beside model.onnx) the file is usually Hugging Face's: their keys junction reads are
- * checked by onnx_text.c, every other key of theirs is ignored; junction's own keys are validated either way. */
+ * checked by onnx_text.c, every other key of theirs is ignored; junction's own keys are validated either way (inputs
+ * and outputs name the graph's ports, which a text model does not serve: refused there). */
 static int read_config(const char *path, bool text, json_t **out, jn_err *err)
 {
     json_error_t jerr;
@@ -205,20 +207,24 @@ static int read_config(const char *path, bool text, json_t **out, jn_err *err)
     json_t *v;
     json_object_foreach(cfg, key, v) {
         bool ours = strcmp(key, "version") == 0 || strcmp(key, "version_policy") == 0 ||
-                    strcmp(key, "description") == 0 || strcmp(key, "outputs") == 0 || jn_model_config_key(key);
+                    strcmp(key, "description") == 0 || strcmp(key, "outputs") == 0 || strcmp(key, "inputs") == 0 ||
+                    jn_model_config_key(key);
         bool ok = (strcmp(key, "version") == 0 && json_is_string(v)) || strcmp(key, "version_policy") == 0 ||
                   (strcmp(key, "description") == 0 && json_is_string(v)) ||
-                  (strcmp(key, "outputs") == 0 && json_is_object(v) && !text) || jn_model_config_key(key) ||
+                  (strcmp(key, "outputs") == 0 && json_is_object(v) && !text) ||
+                  (strcmp(key, "inputs") == 0 && json_is_object(v) && !text) || jn_model_config_key(key) ||
                   (text && (!ours || jn_onnx_text_config_key(key)));
-        if (!ok) {
+        if (!ok) { /* the message first: `key` is freed with cfg */
+            if (text && (strcmp(key, "outputs") == 0 || strcmp(key, "inputs") == 0))
+                jn_err_set(err, JN_EINVAL, "%s: field '%s' does not apply to a text model folder (its input is the "
+                                           "text, its labels come from id2label)", path, key);
+            else
+                jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and description "
+                                           "are strings, inputs and outputs objects; dynamic_batching, instances, "
+                                           "response_cache, sequence say how it is served; a Hugging Face "
+                                           "config.json needs tokenizer.json beside model.onnx)", path, key);
             json_decref(cfg);
-            if (text && strcmp(key, "outputs") == 0)
-                return jn_err_set(err, JN_EINVAL, "%s: field 'outputs' does not apply to a text model folder (its "
-                                                  "labels come from id2label)", path);
-            return jn_err_set(err, JN_EINVAL, "%s: field '%s' is unknown or of the wrong type (version and "
-                                              "description are strings, outputs an object; dynamic_batching, "
-                                              "instances, response_cache, sequence say how it is served; a Hugging "
-                                              "Face config.json needs tokenizer.json beside model.onnx)", path, key);
+            return err->code;
         }
     }
     *out = cfg;
@@ -316,6 +322,11 @@ static jn_engine *load_engine(const char *path, const char *cfg_path, const char
             free(e->description);
             e->description = d;
         }
+    }
+    json_t *inputs = cfg ? json_object_get(cfg, "inputs") : NULL;
+    if (e && inputs && jn__onnx_apply_input_config(e, inputs, cfg_path, err)) {
+        jn_engine_unref(e);
+        e = NULL;
     }
     json_t *outputs = cfg ? json_object_get(cfg, "outputs") : NULL;
     if (e && outputs && apply_output_config(e, outputs, cfg_path, err)) {

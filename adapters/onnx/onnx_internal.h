@@ -331,4 +331,10 @@ int ox_model_run(ox_model *m, const ox_tensor *inputs, jn_tensor **outputs, cons
                  jn_err *err);
 void ox_plans_free(ox_model *m);
 
+/* config.json "inputs" (onnx_inputs.c, issue #17): sets the kind, sample_rate and default of e's input ports from
+ * `inputs` (a JSON object); JN_EINVAL naming `path` and the field. */
+struct jn_engine;
+struct json_t;
+int jn__onnx_apply_input_config(struct jn_engine *e, const struct json_t *inputs, const char *path, jn_err *err);
+
 #endif

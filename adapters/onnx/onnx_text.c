@@ -584,8 +584,7 @@ jn_engine *jn_onnx_text_engine_create(const char *name, const char *version, jn_
         return NULL;
     }
     if (build(tm, e, tok_path, cfg, cfg_path && *cfg_path ? cfg_path : "config.json", err)) {
-        jn_err_prefix(err, "text model '%s'", name);
-        jn_engine_unref(e);
+        jn_engine_unref(e); /* the caller names the model */
         return NULL;
     }
     e->flags |= JN_ENGINE_BATCHES; /* rows are independent: padding is masked */

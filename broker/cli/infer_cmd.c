@@ -122,6 +122,10 @@ static void print_output_text(FILE *out, const Junction__V1__Value *v)
         fprintf(out, "%s IMAGE = <%zu bytes%s%s>", v->name, v->image->data.len, *v->image->format ? ", " : "",
                 v->image->format);
         break;
+    case JUNCTION__V1__VALUE__VALUE_AUDIO:
+        fprintf(out, "%s AUDIO = <%zu bytes%s%s>", v->name, v->audio->data.len, *v->audio->format ? ", " : "",
+                v->audio->format);
+        break;
     default:
         fprintf(out, "%s = <empty value>", v->name);
         break;
@@ -168,6 +172,13 @@ static void print_output_json(FILE *out, const Junction__V1__Value *v)
         jn_cli_json_cstr(out, v->image->format);
         fputs(", \"data\": [", out);
         jn_cli_json_bytes(out, v->image->data.data, v->image->data.len);
+        fputc(']', out);
+        break;
+    case JUNCTION__V1__VALUE__VALUE_AUDIO:
+        fputs(", \"kind\": \"AUDIO\", \"datatype\": \"BYTES\", \"shape\": [1], \"format\": ", out);
+        jn_cli_json_cstr(out, v->audio->format);
+        fputs(", \"data\": [", out);
+        jn_cli_json_bytes(out, v->audio->data.data, v->audio->data.len);
         fputc(']', out);
         break;
     default:
@@ -225,7 +236,9 @@ static void infer_usage(FILE *to)
             "                                   ([-1,-1] with 3 values is [1,3]); a TEXT or BYTES input gets the\n"
             "                                   whole text after '=' as one element\n"
             "  NAME=@FILE                       the file's bytes as one element (an IMAGE input gets them as an\n"
-            "                                   image); @- reads stdin; NAME=@@text passes the text \"@text\"\n"
+            "                                   image; an AUDIO or AUDIO_TENSOR input takes WAV/FLAC/Ogg/MP3\n"
+            "                                   bytes, decoded by the broker); @- reads stdin; NAME=@@text\n"
+            "                                   passes the text \"@text\"\n"
             "\n"
             "options:\n"
             "  --model NAME          the model to call (required)\n"

@@ -28,7 +28,7 @@
 #include "signature.h"
 #include "tensor.h"
 
-_Static_assert(JN_KIND_COUNT == 7, "infer_input.c maps every jn_kind to a Value form: update it");
+_Static_assert(JN_KIND_COUNT == 9, "infer_input.c maps every jn_kind to a Value form: update it");
 
 /* The infer command: inputs -------------------------------------------------------------------------------------- */
 
@@ -381,8 +381,11 @@ int jn__infer_build_from_signature(const char *cmd, const input_spec *s, const J
     Junction__V1__Value *v;
 
     ProtobufCBinaryData bytes = {0, NULL};
+    /* Encoded audio for an AUDIO_TENSOR input: sent as BYTES [1]; the broker decodes and resamples it to the
+     * port's rate (issue #17). */
+    bool audio_file = s->form == SPEC_FILE && port->kind == JUNCTION__V1__KIND__AUDIO_TENSOR;
     if (s->form == SPEC_FILE) {
-        if (dt != JN_DTYPE_BYTES) {
+        if (dt != JN_DTYPE_BYTES && !audio_file) {
             fprintf(stderr,
                     "junction %s: --input '%s': input '%s' is %s %s; give its values (%s=1,2,...) rather than a "
                     "file\n",
@@ -410,6 +413,32 @@ int jn__infer_build_from_signature(const char *cmd, const input_spec *s, const J
         v->name = s->name;
         v->value_case = JUNCTION__V1__VALUE__VALUE_IMAGE;
         v->image = img;
+        *out = v;
+        return 0;
+    }
+    if ((port->kind == JUNCTION__V1__KIND__AUDIO || audio_file) && s->form != SPEC_FILE) {
+        fprintf(stderr, "junction %s: --input '%s': input '%s' takes audio: pass a file (%s=@speech.wav)\n", cmd,
+                s->arg, s->name, s->name);
+        return jn__infer_value_error(cmd);
+    }
+    if (port->kind == JUNCTION__V1__KIND__AUDIO) {
+        v = JN_CLI_ARENA_NEW(a, Junction__V1__Value);
+        junction__v1__value__init(v);
+        Junction__V1__Audio *au = JN_CLI_ARENA_NEW(a, Junction__V1__Audio);
+        junction__v1__audio__init(au);
+        au->data = bytes;
+        v->name = s->name;
+        v->value_case = JUNCTION__V1__VALUE__VALUE_AUDIO;
+        v->audio = au;
+        *out = v;
+        return 0;
+    }
+    if (audio_file) {
+        const int64_t one[1] = {1};
+        v = new_tensor_value(a, s->name, JN_DTYPE_BYTES, one, 1);
+        v->tensor->n_strings = 1;
+        v->tensor->strings = JN_CLI_ARENA_NEW(a, ProtobufCBinaryData);
+        v->tensor->strings[0] = bytes;
         *out = v;
         return 0;
     }

@@ -34,6 +34,10 @@ static void print_ports_text(FILE *out, Junction__V1__Port **ports, size_t n)
     for (size_t i = 0; i < n; i++) {
         jn_cli_port_type(type, sizeof type, ports[i]);
         fprintf(out, "%s%s:%s %s", i ? ", " : "", ports[i]->name, jn_kind_name((jn_kind)ports[i]->kind), type);
+        if (ports[i]->sample_rate)
+            fprintf(out, " %d Hz", ports[i]->sample_rate);
+        if (ports[i]->has_default)
+            fputs(" (default)", out);
     }
     if (n == 0)
         fputs("()", out);
@@ -61,6 +65,10 @@ static void print_ports_json(FILE *out, Junction__V1__Port **ports, size_t n)
             fputs(", \"description\": ", out);
             jn_cli_json_cstr(out, p->description);
         }
+        if (p->sample_rate)
+            fprintf(out, ", \"sample_rate\": %d", p->sample_rate);
+        if (p->has_default)
+            fputs(", \"has_default\": true", out);
         fputc('}', out);
     }
     fputc(']', out);

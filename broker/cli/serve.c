@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../adapters/codec/audio.h"
 #include "../../adapters/onnx/onnx.h"
 #include "../../engines/builtin.h"
 #include "../../engines/generate/causallm.h"
@@ -72,13 +73,14 @@ static void serve_usage(FILE *to)
             "  --burn-ms X              default burn time of the 'burn' engine (default 10)\n"
             "  --model-config NAME=FILE serve model NAME as FILE (JSON) says: {\"dynamic_batching\": {...},\n"
             "                           \"instances\": N, \"response_cache\": true} (README \"Batching\"); repeatable\n"
+            "  --max-audio-seconds X    longest audio input accepted (default 600); longer: INVALID_ARGUMENT\n"
             "  --cache-mb N             the response cache's size in MiB (default 0 = off); models with\n"
             "                           \"response_cache\": true answer repeated requests from it\n"
             "  --models DIR             also serve the ONNX models in DIR: DIR/<name>/model.onnx or DIR/<name>.onnx,\n"
             "                           each under <name>; a model that does not load is reported and skipped;\n"
-            "                           DIR/<name>/tokenizer.json alone (no model.onnx) is served as a tokenizer;\n"
-            "                           model.onnx + tokenizer.json: a text model, or a generate engine when the\n"
-            "                           ONNX is a causal LM with past_key_values (README \"Generation with ONNX\")\n"
+            "                           DIR/<name>/tokenizer.json alone (no model.onnx) is served as a tokenizer,\n"
+            "                           beside model.onnx as a text model (text -> label or embedding; README), or\n"
+            "                           as a generate engine when the ONNX is a causal LM with past_key_values\n"
             "  --pipelines DIR          also serve the pipelines in DIR/*.json (loaded in file-name order; any file\n"
             "                           that does not check stops the start with exit status 1)\n"
             "  --state-dir DIR          where run-time registrations (Admin / HTTP pipeline puts) are kept, durable\n"
@@ -239,6 +241,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         O_MODEL_CONFIG,
         O_CACHE_MB,
         O_OPENAI_PREFIX,
+        O_MAX_AUDIO_SECONDS,
         O_OTLP_ENDPOINT,
         O_OTLP_SERVICE,
         O_TRACE_RATIO,
@@ -267,6 +270,7 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
         {"burn-ms", required_argument, NULL, O_BURN},
         {"model-config", required_argument, NULL, O_MODEL_CONFIG},
         {"cache-mb", required_argument, NULL, O_CACHE_MB},
+        {"max-audio-seconds", required_argument, NULL, O_MAX_AUDIO_SECONDS},
         {"pipelines", required_argument, NULL, O_PIPELINES},
         {"models", required_argument, NULL, O_MODELS},
         {"http-port", required_argument, NULL, O_HTTP_PORT},
@@ -406,6 +410,14 @@ static int parse_serve_options(int argc, char **argv, serve_config *cfg)
                 return bad_value("--cache-mb", optarg, "a size in MiB (0-1048576)");
             cfg->cache_bytes = (size_t)v << 20;
             break;
+        case O_MAX_AUDIO_SECONDS: {
+            char *end = NULL;
+            double secs = strtod(optarg, &end);
+            if (!end || *end || end == optarg || !(secs > 0) || secs > 86400)
+                return bad_value("--max-audio-seconds", optarg, "seconds, more than 0 and at most 86400");
+            jn_audio_set_max_seconds(secs);
+            break;
+        }
         case O_CONSOLE:
             if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
                 return bad_value("--console", optarg, "'on' or 'off'");

@@ -12,7 +12,7 @@
 
 static bool is_bytes_kind(jn_kind k)
 {
-    return k == JN_KIND_TEXT || k == JN_KIND_IMAGE;
+    return jn_kind_is_bytes(k);
 }
 
 static bool kinds_compatible(jn_kind to, jn_kind from)
@@ -81,6 +81,10 @@ bool jn_port_fits(const jn_port *to, const jn_port *from, char *why, size_t n)
     }
     if (!dims_compatible(to, from)) {
         snprintf(why, n, "shape %s does not fit %s", b, a);
+        return false;
+    }
+    if (to->sample_rate && from->sample_rate && to->sample_rate != from->sample_rate) {
+        snprintf(why, n, "sample rate %d Hz is not %d Hz", from->sample_rate, to->sample_rate);
         return false;
     }
     if (!labels_equal(to, from)) {

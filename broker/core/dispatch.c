@@ -247,6 +247,7 @@ static void execute(jn_call *c, bool here)
         rc = jn_exec_validate(c->engine, &c->req, &c->err);
     c->ctx = jn_exec_request_ctx(&c->req, c->cancelled, c->d->pool);
     c->ctx.host = c->host;
+    c->ctx.seq_scope = c->seq_scope;
     c->ctx.answer = &c->req.answer;
     c->ctx.trace = jn_call_trace_ctx(&c->trace);
     if (!rc)

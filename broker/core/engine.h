@@ -44,6 +44,10 @@ enum {
     /* Its answers are not a function of the request alone (random, time, state, a remote not declared
      * deterministic): never answered from the response cache. */
     JN_ENGINE_VOLATILE = 1u << 3,
+    /* Holds per-stream state in what it calls (a pipeline with a step on a stateful model, sequence.h): the
+     * registry serves it through a sequence engine without state ports, so one stream's calls run one at a time in
+     * arrival order, and its steps continue the stream's sequences (jn_infer_ctx.seq_scope). */
+    JN_ENGINE_STATEFUL = 1u << 4,
 };
 
 struct jn_workpool;
@@ -82,6 +86,9 @@ typedef struct jn_infer_ctx {
     /* Where the engine may put parameters of its answer (a pipeline's "route.<step>": the candidate a routed step
      * used), or NULL when nobody reads them. Written by the thread that returns the answer, before it returns. */
     jn_params *answer;
+    /* The stream the call came on (sequence.h), or NULL: a stateful model called from a pipeline step continues
+     * that stream's sequence. Copied into pipeline steps' contexts. */
+    struct jn_seq_scope *seq_scope;
     /* The trace context of the span this work runs under (trace.h): the parent of the engine's own spans, and what
      * a remote engine passes on as `traceparent`. NULL when the call is not traced. Appended after ABI 2; an engine
      * that ignores it loses nothing but spans. */

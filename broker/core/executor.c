@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "convert.h"
+
 
 /* Requested outputs must exist: in the signature, or offered beyond it (a pipeline's "step.port"). */
 static int validate_outputs(const jn_engine *e, const char *model, char *const *names, size_t n, jn_err *err)
@@ -101,12 +103,97 @@ static void name_failure(const jn_infer_ctx *ctx, int rc, jn_err *err)
         jn_err_set(err, rc, "model '%s': engine failed (%s)", ctx->model, jn_strerror(rc));
 }
 
+/* ---- inputs the caller may give in another form (issue #17): a port's default where the input is left out, and
+ * encoded audio for an AUDIO_TENSOR port (the registered AUDIO -> AUDIO_TENSOR conversion, as the pipeline compiler
+ * inserts it). jn_signature_validate_inputs accepted both and probed the audio; nothing else changes. ---- */
+
+static bool needs_adapting(const jn_engine *e, const jn_tensor_list *inputs)
+{
+    for (size_t i = 0; i < e->sig.n_inputs; i++) {
+        const jn_port *p = &e->sig.inputs[i];
+        if (!p->default_value && p->kind != JN_KIND_AUDIO_TENSOR)
+            continue;
+        const jn_tensor *t = jn_tensor_list_find(inputs, p->name);
+        if ((!t && p->default_value) || (t && p->kind == JN_KIND_AUDIO_TENSOR && t->dtype == JN_DTYPE_BYTES))
+            return true;
+    }
+    return false;
+}
+
+/* Encoded audio (BYTES [n]) -> the port's samples: decoded, down-mixed, resampled, checked against the port. */
+static int audio_for_port(const jn_engine *e, const jn_port *port, const jn_tensor *t, jn_tensor **out, jn_err *err)
+{
+    const jn_port audio = {.name = port->name, .kind = JN_KIND_AUDIO, .dtype = JN_DTYPE_BYTES, .ndim = 1,
+                           .shape = {t->shape[0]}};
+    jn_convert_step chain[JN_CONVERT_MAX_CHAIN];
+    int n = jn_convert_plan(&audio, port, NULL, chain);
+    if (n <= 0) {
+        char want[160];
+        jn_format_type(want, sizeof want, port->dtype, port->ndim, port->shape);
+        return jn_err_set(err, JN_EINVAL, "model '%s': input '%s' (AUDIO_TENSOR %s) cannot be made from encoded "
+                                          "audio (no conversion applies to that shape)", e->name, port->name, want);
+    }
+    jn_tensor *s = jn_tensor_share(t, port->name, err);
+    if (!s)
+        return err ? err->code : JN_ENOMEM;
+    int rc = jn_convert_apply(chain, n, s, &s, err);
+    if (rc)
+        jn_err_prefix(err, "model '%s'", e->name);
+    if (!rc && (rc = jn_port_check_tensor(e->name, "input", port, s, err)))
+        jn_tensor_free(s);
+    if (!rc)
+        *out = s;
+    return rc;
+}
+
+static int adapt_inputs(const jn_engine *e, const jn_tensor_list *inputs, jn_tensor_list *out, jn_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < inputs->count && !rc; i++) {
+        const jn_tensor *t = inputs->items[i];
+        const jn_port *p = jn_signature_find_input(&e->sig, t->name);
+        jn_tensor *u = NULL;
+        if (p && p->kind == JN_KIND_AUDIO_TENSOR && t->dtype == JN_DTYPE_BYTES)
+            rc = audio_for_port(e, p, t, &u, err);
+        else if (!(u = jn_tensor_share(t, t->name, err)))
+            rc = err ? err->code : JN_ENOMEM;
+        if (!rc && jn_tensor_list_push(out, u)) {
+            jn_tensor_free(u);
+            rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+        }
+    }
+    for (size_t i = 0; i < e->sig.n_inputs && !rc; i++) {
+        const jn_port *p = &e->sig.inputs[i];
+        if (!p->default_value || jn_tensor_list_find(inputs, p->name))
+            continue;
+        jn_tensor *u = jn_tensor_share(p->default_value, p->name, err);
+        if (!u)
+            rc = err ? err->code : JN_ENOMEM;
+        else if (jn_tensor_list_push(out, u)) {
+            jn_tensor_free(u);
+            rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+        }
+    }
+    if (rc)
+        jn_tensor_list_clear(out);
+    return rc;
+}
+
 int jn_exec_engine(jn_engine *engine, const jn_infer_ctx *ctx, const jn_tensor_list *inputs,
                    jn_tensor_list *outputs, jn_err *err)
 {
     int rc = jn_infer_ctx_check(ctx, err);
     if (rc)
         return rc;
+    if (needs_adapting(engine, inputs)) {
+        jn_tensor_list adapted;
+        jn_tensor_list_init(&adapted);
+        rc = adapt_inputs(engine, inputs, &adapted, err);
+        if (!rc)
+            rc = jn_exec_engine(engine, ctx, &adapted, outputs, err);
+        jn_tensor_list_clear(&adapted);
+        return rc;
+    }
     jn_tensor *slots[JN_EXEC_OUTPUT_SLOTS]; /* most engines answer a few tensors: no allocation for the list */
     jn_tensor_list produced;
     jn_tensor_list_init_on(&produced, slots, JN_EXEC_OUTPUT_SLOTS);
@@ -159,6 +246,15 @@ int jn_exec_engine_stream(jn_engine *engine, const jn_infer_ctx *ctx, const jn_t
     int rc = jn_infer_ctx_check(ctx, err);
     if (rc)
         return rc;
+    if (needs_adapting(engine, inputs)) {
+        jn_tensor_list adapted;
+        jn_tensor_list_init(&adapted);
+        rc = adapt_inputs(engine, inputs, &adapted, err);
+        if (!rc)
+            rc = jn_exec_engine_stream(engine, ctx, &adapted, emit, emit_arg, err);
+        jn_tensor_list_clear(&adapted);
+        return rc;
+    }
     stream_filter f = {engine, ctx, emit, emit_arg};
     rc = engine->vt->infer_stream(engine, ctx, inputs, filter_emit, &f, err);
     if (rc)

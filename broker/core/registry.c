@@ -91,6 +91,14 @@ static jn_model *model_create(jn_engine *engine, const jn_model_sched *sched, jn
     if (sched && sched->config.sequence.enabled &&
         !(engine = jn_sequence_engine_wrap(engine, &sched->config.sequence, err)))
         return NULL;
+    /* A pipeline with a stateful step: a sequence engine without state ports over it keeps one stream's calls in
+     * arrival order, one at a time, so its steps see the stream's chunks in order (engine.h JN_ENGINE_STATEFUL). */
+    if (!jn_sequence_table(engine) && (engine->flags & JN_ENGINE_STATEFUL)) {
+        const jn_sequence_config order = {.enabled = true, .n_state = 0, .idle_timeout_ms = 60000,
+                                          .max_sequences = 4096};
+        if (!(engine = jn_sequence_engine_wrap(engine, &order, err)))
+            return NULL;
+    }
     jn_model *m = calloc(1, sizeof *m);
     if (!m) {
         jn_err_set(err, JN_ENOMEM, "out of memory registering a model");

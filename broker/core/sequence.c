@@ -340,6 +340,13 @@ int jn_seq_join(jn_seq_table *t, const jn_params *params, jn_seq_scope *scope, v
     }
     s->last_used_ns = jn_now_ns();
     slot->seq = s;
+    if (s->busy && !handle) { /* a direct call (a pipeline step) cannot wait to be handed the sequence */
+        pthread_mutex_unlock(&t->mu);
+        memset(slot, 0, sizeof *slot);
+        return jn_err_set(err, JN_EUNAVAIL, "model '%s': the stream's sequence is busy with another call (a stream "
+                                            "that calls a stateful model both directly and through a pipeline must "
+                                            "wait for each answer)", t->engine->name);
+    }
     if (s->busy) {
         waiter *w = calloc(1, sizeof *w);
         if (!w) {
@@ -555,7 +562,9 @@ static int seq_engine_infer(jn_engine *self, const jn_infer_ctx *ctx, const jn_t
     seq_engine *se = self->ctx;
     jn_seq_slot slot;
     bool parked;
-    int rc = jn_seq_join(se->table, NULL, NULL, NULL, &slot, &parked, err); /* a lone call */
+    /* A pipeline step on a stream continues the stream's sequence (the pipeline's own sequence engine keeps the
+     * stream's calls in order, so the sequence is free); elsewhere a lone call. */
+    int rc = jn_seq_join(se->table, NULL, ctx->seq_scope, NULL, &slot, &parked, err);
     if (rc)
         return rc;
     rc = jn_seq_run(&slot, ctx, inputs, outputs, err);
@@ -594,6 +603,9 @@ static int copy_port(jn_signature *sig, const jn_port *p, bool input, jn_err *er
         return rc;
     jn_port *q = input ? &sig->inputs[sig->n_inputs - 1] : &sig->outputs[sig->n_outputs - 1];
     q->optional = p->optional;
+    q->sample_rate = p->sample_rate; /* issue #17: an AUDIO_TENSOR port's rate and an input's default */
+    if (p->default_value && !(q->default_value = jn_tensor_share(p->default_value, p->name, err)))
+        return err ? err->code : JN_ENOMEM;
     if (p->description && !(q->description = strdup(p->description)))
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     if (p->n_labels)

@@ -1,5 +1,6 @@
 #include "signature.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +9,32 @@ static const char *const kind_names[] = {
     [JN_KIND_INVALID] = "INVALID", [JN_KIND_TENSOR] = "TENSOR",
     [JN_KIND_TEXT] = "TEXT",       [JN_KIND_IMAGE] = "IMAGE",
     [JN_KIND_IMAGE_TENSOR] = "IMAGE_TENSOR", [JN_KIND_CLASSIFICATION] = "CLASSIFICATION",
-    [JN_KIND_EMBEDDING] = "EMBEDDING",
+    [JN_KIND_EMBEDDING] = "EMBEDDING", [JN_KIND_AUDIO] = "AUDIO",
+    [JN_KIND_AUDIO_TENSOR] = "AUDIO_TENSOR",
 };
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == JN_KIND_COUNT, "kind_names must cover jn_kind");
 
 const char *jn_kind_name(jn_kind kind)
 {
     return (unsigned)kind < JN_KIND_COUNT ? kind_names[kind] : "INVALID";
+}
+
+bool jn_kind_is_bytes(jn_kind kind)
+{
+    return kind == JN_KIND_TEXT || kind == JN_KIND_IMAGE || kind == JN_KIND_AUDIO;
+}
+
+static jn_kind_check_fn _Atomic kind_checks[JN_KIND_COUNT];
+
+void jn_kind_set_check(jn_kind kind, jn_kind_check_fn fn)
+{
+    if ((unsigned)kind < JN_KIND_COUNT)
+        atomic_store(&kind_checks[kind], fn);
+}
+
+jn_kind_check_fn jn_kind_get_check(jn_kind kind)
+{
+    return (unsigned)kind < JN_KIND_COUNT ? atomic_load(&kind_checks[kind]) : NULL;
 }
 
 jn_kind jn_kind_from_name(const char *name)
@@ -37,6 +57,7 @@ static void port_free(jn_port *p)
         free(p->labels[i]);
     free(p->labels);
     free(p->description);
+    jn_tensor_free(p->default_value);
 }
 
 void jn_signature_free(jn_signature *sig)
@@ -81,7 +102,7 @@ static int add_port(jn_port **ports, size_t *n, const char *name, jn_kind kind, 
         return jn_err_set(err, JN_EINVAL, "port '%s': invalid kind", name);
     if (dtype <= JN_DTYPE_INVALID || dtype >= JN_DTYPE_COUNT)
         return jn_err_set(err, JN_EINVAL, "port '%s': invalid datatype", name);
-    if ((kind == JN_KIND_TEXT || kind == JN_KIND_IMAGE) && dtype != JN_DTYPE_BYTES)
+    if (jn_kind_is_bytes(kind) && dtype != JN_DTYPE_BYTES)
         return jn_err_set(err, JN_EINVAL, "port '%s': kind %s needs datatype BYTES, got %s", name,
                           jn_kind_name(kind), jn_dtype_name(dtype));
     for (int i = 0; i < ndim; i++)
@@ -115,6 +136,23 @@ int jn_signature_add_output(jn_signature *sig, const char *name, jn_kind kind, j
                             const int64_t *shape, jn_err *err)
 {
     return add_port(&sig->outputs, &sig->n_outputs, name, kind, dtype, ndim, shape, err);
+}
+
+int jn_port_set_default(jn_port *port, jn_tensor *t, jn_err *err)
+{
+    if (!t)
+        return jn_err_set(err, JN_EINVAL, "input '%s': no default value", port->name);
+    int rc = jn_port_check_tensor("", "input", port, t, NULL);
+    if (rc) {
+        char want[160], got[160];
+        jn_format_type(want, sizeof want, port->dtype, port->ndim, port->shape);
+        jn_format_type(got, sizeof got, t->dtype, t->ndim, t->shape);
+        jn_tensor_free(t);
+        return jn_err_set(err, JN_EINVAL, "input '%s': default %s does not fit %s", port->name, got, want);
+    }
+    jn_tensor_free(port->default_value);
+    port->default_value = t;
+    return 0;
 }
 
 int jn_port_set_labels(jn_port *port, const char *const *labels, size_t n, jn_err *err)
@@ -185,6 +223,46 @@ static bool shape_fits(const jn_port *port, const jn_tensor *t)
     return true;
 }
 
+/* Runs a kind's registered check on every element of a BYTES tensor; the message names the model and the port
+ * (with the element's index when there are several). */
+static int check_elements(const char *model, const jn_port *port, const jn_tensor *t, jn_kind_check_fn check,
+                          jn_err *err)
+{
+    int64_t n = jn_bytes_count(t->data, t->byte_size);
+    size_t pos = 0;
+    const uint8_t *elem;
+    uint32_t len;
+    for (int64_t i = 0; jn_bytes_next(t->data, t->byte_size, &pos, &elem, &len); i++) {
+        char what[200];
+        if (n == 1)
+            snprintf(what, sizeof what, "%s", port->name);
+        else
+            snprintf(what, sizeof what, "%s[%lld]", port->name, (long long)i);
+        jn_err e;
+        jn_err_clear(&e);
+        int rc = check(elem, len, what, &e);
+        if (rc)
+            return jn_err_set(err, rc, "model '%s': %s", model, e.msg);
+    }
+    return 0;
+}
+
+/* An AUDIO_TENSOR input given encoded audio (BYTES [n]): accepted when the audio check is registered (the
+ * executor converts it before the engine runs, jn_exec_engine); every element is probed now. */
+static int check_audio_for_tensor(const char *model, const jn_port *port, const jn_tensor *t, jn_err *err)
+{
+    jn_kind_check_fn check = jn_kind_get_check(JN_KIND_AUDIO);
+    if (!check || t->ndim != 1) {
+        char want[160], got[160];
+        jn_format_type(want, sizeof want, port->dtype, port->ndim, port->shape);
+        jn_format_type(got, sizeof got, t->dtype, t->ndim, t->shape);
+        return jn_err_set(err, JN_EINVAL, "model '%s': input '%s' expects %s samples or encoded audio as BYTES[n], "
+                                          "got %s%s", model, port->name, want, got,
+                          check ? "" : " (this build has no audio decoder)");
+    }
+    return check_elements(model, port, t, check, err);
+}
+
 int jn_port_check_tensor(const char *model, const char *direction, const jn_port *port, const jn_tensor *t,
                          jn_err *err)
 {
@@ -207,6 +285,9 @@ int jn_port_check_tensor(const char *model, const char *direction, const jn_port
         snprintf(what, sizeof what, "model '%s': %s '%s'", model, direction, port->name);
         return jn_tensor_check_size(t, what, err);
     }
+    jn_kind_check_fn check = jn_kind_is_bytes(port->kind) ? jn_kind_get_check(port->kind) : NULL;
+    if (check)
+        return check_elements(model, port, t, check, err);
     if (port->kind == JN_KIND_TEXT) {
         size_t pos = 0, bad = 0;
         const uint8_t *elem;
@@ -250,6 +331,14 @@ int jn_signature_validate_inputs(const jn_signature *sig, const char *model, con
     for (size_t i = 0; i < sig->n_inputs; i++) {
         const jn_port *port = &sig->inputs[i];
         const jn_tensor *t = jn_tensor_list_find(inputs, port->name);
+        if (!t && port->default_value)
+            continue; /* the executor gives the default */
+        if (t && port->kind == JN_KIND_AUDIO_TENSOR && t->dtype == JN_DTYPE_BYTES) {
+            int rc = check_audio_for_tensor(model, port, t, err);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (!t)
             return jn_err_set(err, JN_EINVAL, "model '%s': missing input '%s' (expects %s %s)", model, port->name,
                               jn_kind_name(port->kind),

@@ -1,11 +1,11 @@
 /* signature.h — what an engine takes and gives: named ports with a kind, a dtype and a shape (-1 = any size),
  * and the validation of a request's tensors against them.
  *
- * A kind is a convention over tensors (see proto/junction/v1/contract.proto): TEXT and IMAGE are BYTES tensors,
+ * A kind is a convention over tensors (see proto/junction/v1/contract.proto): TEXT, IMAGE and AUDIO are BYTES tensors,
  * CLASSIFICATION is FP32 scores whose last dimension follows the port's labels, EMBEDDING is FP32 vectors.
  *
- * Ownership: a jn_signature owns its ports and every string in them (copied on add); jn_signature_free releases
- * all of it. Signatures are immutable once their engine is registered, so they are read without locks.
+ * Ownership: a jn_signature owns its ports, every string in them (copied on add) and an input's default tensor
+ * (jn_port_set_default takes it); jn_signature_free releases all of it. Signatures are immutable once their engine is registered, so they are read without locks.
  */
 #ifndef JN_SIGNATURE_H
 #define JN_SIGNATURE_H
@@ -26,6 +26,8 @@ typedef enum jn_kind {
     JN_KIND_IMAGE_TENSOR,
     JN_KIND_CLASSIFICATION,
     JN_KIND_EMBEDDING,
+    JN_KIND_AUDIO,        /* BYTES: encoded audio (WAV, FLAC, Ogg/Vorbis, MP3) */
+    JN_KIND_AUDIO_TENSOR, /* FP32 samples in [-1, 1]: [-1, samples] or [-1, channels, samples]; sample_rate */
     JN_KIND_COUNT
 } jn_kind;
 
@@ -42,6 +44,8 @@ typedef struct jn_port {
     size_t n_labels;
     char *description; /* may be NULL */
     bool optional;     /* an output the engine may leave out of an answer (a pipeline's "optional" output) */
+    int sample_rate;   /* AUDIO_TENSOR: Hz of the samples (0 = any) */
+    jn_tensor *default_value; /* an input callers may leave out: this tensor is given in its place (owned) */
 } jn_port;
 
 typedef struct jn_signature {
@@ -62,6 +66,21 @@ int jn_signature_add_output(jn_signature *sig, const char *name, jn_kind kind, j
                             const int64_t *shape, jn_err *err);
 /* Sets the labels of a CLASSIFICATION port (copied). */
 int jn_port_set_labels(jn_port *port, const char *const *labels, size_t n, jn_err *err);
+
+/* Gives an input a default (config.json "default"): callers may leave it out and the executor passes `t` (taken,
+ * also on failure; renamed to the port) instead. JN_EINVAL when t does not fit the port. */
+int jn_port_set_default(jn_port *port, jn_tensor *t, jn_err *err);
+
+/* Is `kind` carried as BYTES (TEXT, IMAGE, AUDIO)? */
+bool jn_kind_is_bytes(jn_kind kind);
+
+/* A check of one encoded element of a BYTES kind (AUDIO: the header's container, rate, channels and duration),
+ * run by jn_port_check_tensor before any engine runs. jn_core cannot decode audio itself (it does not link the
+ * codecs): engines/builtin.c registers the audio probe at startup. `what` names the value (the port); the message
+ * says why. Registering replaces the previous check; NULL removes it. */
+typedef int (*jn_kind_check_fn)(const uint8_t *data, size_t len, const char *what, jn_err *err);
+void jn_kind_set_check(jn_kind kind, jn_kind_check_fn fn);
+jn_kind_check_fn jn_kind_get_check(jn_kind kind);
 
 const jn_port *jn_signature_find_input(const jn_signature *sig, const char *name);
 const jn_port *jn_signature_find_output(const jn_signature *sig, const char *name);

@@ -56,7 +56,7 @@
 /* What the receiving port holds: decides the Content-Types accepted. */
 typedef enum jn_fetch_media {
     JN_FETCH_IMAGE, /* image/... */
-    JN_FETCH_AUDIO, /* audio/... (reserved: no AUDIO kind exists yet) */
+    JN_FETCH_AUDIO, /* audio/... (AUDIO inputs: simple JSON {"audio": URL}) */
 } jn_fetch_media;
 
 typedef struct jn_fetch_options {

@@ -50,6 +50,12 @@ static json_t *port_json(const jn_port *p)
         json_decref(o);
         return NULL;
     }
+    /* issue #17: an AUDIO_TENSOR port's rate, an input callers may leave out */
+    if (o && ((p->sample_rate && json_object_set_new(o, "sample_rate", json_integer(p->sample_rate))) ||
+              (p->default_value && json_object_set_new(o, "has_default", json_true())))) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 

@@ -9,6 +9,10 @@
  *                                 --fetch-allow, limits, Content-Type image/...) or decoded (data:) before the engine
  *                                 runs, on the worker that runs the call (the router never runs a body that may
  *                                 hold a URL on its loop thread).
+ *   {"audio": "<base64>"}      -> the model's input named "audio", else its single AUDIO or AUDIO_TENSOR input: the
+ *                                 decoded bytes (WAV, FLAC, Ogg/Vorbis, MP3) are one BYTES element, decoded by the
+ *                                 broker (an AUDIO_TENSOR port gets them converted to its samples and rate); a URL
+ *                                 is fetched as for an image, with Content-Type audio/... (JN_FETCH_AUDIO).
  *   {"<port>": value, ...}     -> any declared input by name. Numbers and nested arrays for numeric ports (shape
  *                                 from the nesting, converted to the port's datatype with a range check), strings
  *                                 for TEXT and other BYTES ports, true/false for BOOL. Leading dimensions of 1 are
@@ -56,15 +60,19 @@ static const jn_port *port_for_key(const jn_engine *e, const char *key, jn_err *
         return p;
     char list[512];
     list_inputs(list, sizeof list, e);
-    jn_kind kind = strcmp(key, "text") == 0 ? JN_KIND_TEXT : strcmp(key, "image") == 0 ? JN_KIND_IMAGE
-                                                                                         : JN_KIND_INVALID;
+    jn_kind kind = strcmp(key, "text") == 0    ? JN_KIND_TEXT
+                   : strcmp(key, "image") == 0 ? JN_KIND_IMAGE
+                   : strcmp(key, "audio") == 0 ? JN_KIND_AUDIO
+                                               : JN_KIND_INVALID;
     if (kind == JN_KIND_INVALID) {
         jn_err_set(err, JN_EINVAL, "no input '%s' (the model's inputs are %s)", key, list);
         return NULL;
     }
     size_t found = 0;
     for (size_t i = 0; i < e->sig.n_inputs; i++)
-        if (e->sig.inputs[i].kind == kind && found++ == 0)
+        if ((e->sig.inputs[i].kind == kind ||
+             (kind == JN_KIND_AUDIO && e->sig.inputs[i].kind == JN_KIND_AUDIO_TENSOR)) &&
+            found++ == 0)
             p = &e->sig.inputs[i];
     if (found == 1)
         return p;
@@ -80,6 +88,7 @@ static const jn_port *port_for_key(const jn_engine *e, const char *key, jn_err *
 /* Base64 image leaves, decoded; URLs fetched. */
 typedef struct images {
     const char *input;
+    bool audio; /* AUDIO (or encoded audio for an AUDIO_TENSOR port), else IMAGE */
     const jn_rest_fetch *fetch;
     char **bufs;
     size_t *lens;
@@ -91,7 +100,7 @@ static int image_url(images *im, const char *s, size_t n, size_t index, jn_err *
     char what[160];
     snprintf(what, sizeof what, "input '%s': value[%zu]", im->input, index);
     jn_fetched got;
-    int rc = jn_fetch(f ? f->fetcher : NULL, s, n, JN_FETCH_IMAGE, what, f ? f->deadline_ns : 0,
+    int rc = jn_fetch(f ? f->fetcher : NULL, s, n, im->audio ? JN_FETCH_AUDIO : JN_FETCH_IMAGE, what, f ? f->deadline_ns : 0,
                       f ? f->cancelled : NULL, &got, err);
     if (rc)
         return rc;
@@ -104,8 +113,8 @@ static int image_leaf(void *arg, const json_t *leaf, size_t index, jn_err *err)
 {
     images *im = arg;
     if (!json_is_string(leaf))
-        return jn_err_set(err, JN_EINVAL, "input '%s': value[%zu] is %s, expected a base64 string (IMAGE)",
-                          im->input, index, jn__json_kind(leaf));
+        return jn_err_set(err, JN_EINVAL, "input '%s': value[%zu] is %s, expected a base64 string (%s)",
+                          im->input, index, jn__json_kind(leaf), im->audio ? "AUDIO" : "IMAGE");
     const char *s = json_string_value(leaf);
     size_t n = json_string_length(leaf), skip = 0;
     if (jn_fetch_is_url(s, n))
@@ -126,14 +135,14 @@ static int image_leaf(void *arg, const json_t *leaf, size_t index, jn_err *err)
     return 0;
 }
 
-static int image_tensor(const json_t *v, const char *name, const jn_rest_fetch *fetch, int ndim, const int64_t *shape,
-                        jn_tensor **out, jn_err *err)
+static int image_tensor(const json_t *v, const char *name, bool audio, const jn_rest_fetch *fetch, int ndim,
+                        const int64_t *shape, jn_tensor **out, jn_err *err)
 {
     int rc = jn__json_walk_data(v, ndim, shape, name, "value", NULL, NULL, err);
     if (rc)
         return rc;
     size_t count = (size_t)jn_shape_element_count(ndim, shape);
-    images im = {name, fetch, calloc(count ? count : 1, sizeof(char *)), calloc(count ? count : 1, sizeof(size_t))};
+    images im = {name, audio, fetch, calloc(count ? count : 1, sizeof(char *)), calloc(count ? count : 1, sizeof(size_t))};
     if (!im.bufs || !im.lens)
         rc = oom(err);
     if (!rc)
@@ -156,9 +165,18 @@ static int value_tensor(const jn_port *port, const json_t *v, const jn_rest_fetc
     int rc = jn__json_infer_shape(v, &ndim, shape, port->name, "value", err);
     if (rc)
         return rc;
-    if (port->kind == JN_KIND_IMAGE)
-        rc = image_tensor(v, port->name, fetch, ndim, shape, out, err);
-    else
+    if (port->kind == JN_KIND_IMAGE || port->kind == JN_KIND_AUDIO)
+        rc = image_tensor(v, port->name, port->kind == JN_KIND_AUDIO, fetch, ndim, shape, out, err);
+    else if (port->kind == JN_KIND_AUDIO_TENSOR && (json_is_string(v) || (json_is_array(v) &&
+                                                                         json_is_string(json_array_get(v, 0))))) {
+        /* encoded audio (BYTES [n], one clip per string), converted by the broker to the port's samples */
+        rc = image_tensor(v, port->name, true, fetch, ndim, shape, out, err);
+        if (!rc && (*out)->ndim == 0) {
+            (*out)->ndim = 1;
+            (*out)->shape[0] = 1;
+        }
+        return rc;
+    } else
         rc = jn__json_to_tensor(v, port->name, port->dtype, ndim, shape, "value", out, err);
     if (rc)
         return rc;
@@ -284,7 +302,8 @@ static json_t *output_value(const jn_port *port, const jn_tensor *t, bool all_sc
     if (is_classification(port, t))
         return classification_value(port, t, all_scores);
     if (t->dtype == JN_DTYPE_BYTES) {
-        bool base64 = (port && port->kind == JN_KIND_IMAGE) || jn__tensor_needs_binary(t, true);
+        bool base64 = (port && (port->kind == JN_KIND_IMAGE || port->kind == JN_KIND_AUDIO)) ||
+                      jn__tensor_needs_binary(t, true);
         if (port && port->kind == JN_KIND_TEXT && jn_tensor_element_count(t) == 1 && !base64) {
             size_t pos = 0;
             const uint8_t *elem;

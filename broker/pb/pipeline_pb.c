@@ -12,7 +12,7 @@
 _Static_assert((int)JN_DTYPE_COUNT == (int)JUNCTION__V1__DATA_TYPE__BYTES + 1 &&
                    (int)JN_DTYPE_FP32 == (int)JUNCTION__V1__DATA_TYPE__FP32,
                "jn_dtype must follow junction.v1.DataType");
-_Static_assert((int)JN_KIND_COUNT == (int)JUNCTION__V1__KIND__EMBEDDING + 1 &&
+_Static_assert((int)JN_KIND_COUNT == (int)JUNCTION__V1__KIND__AUDIO_TENSOR + 1 &&
                    (int)JN_KIND_TEXT == (int)JUNCTION__V1__KIND__TEXT,
                "jn_kind must follow junction.v1.Kind");
 

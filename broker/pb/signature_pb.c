@@ -8,6 +8,9 @@
 _Static_assert((int)JN_KIND_CLASSIFICATION == (int)JUNCTION__V1__KIND__CLASSIFICATION &&
                    (int)JN_KIND_EMBEDDING == (int)JUNCTION__V1__KIND__EMBEDDING,
                "jn_kind must follow junction.v1.Kind");
+_Static_assert((int)JN_KIND_AUDIO == (int)JUNCTION__V1__KIND__AUDIO &&
+                   (int)JN_KIND_AUDIO_TENSOR == (int)JUNCTION__V1__KIND__AUDIO_TENSOR,
+               "jn_kind must follow junction.v1.Kind");
 
 static void fill_port(Junction__V1__Port *p, const jn_port *src)
 {
@@ -21,6 +24,8 @@ static void fill_port(Junction__V1__Port *p, const jn_port *src)
     p->labels = src->labels;
     if (src->description)
         p->description = src->description;
+    p->sample_rate = src->sample_rate;
+    p->has_default = src->default_value != NULL;
 }
 
 int jn_signature_pb_fill(jn_signature_pb *out, const jn_signature *sig)
@@ -76,6 +81,9 @@ int jn_signature_from_pb(jn_signature *sig, const Junction__V1__Signature *pb, j
             if (!rc && p->n_labels)
                 rc = jn_port_set_labels(out ? &sig->outputs[sig->n_outputs - 1] : &sig->inputs[sig->n_inputs - 1],
                                         (const char *const *)p->labels, p->n_labels, &e);
+            if (!rc)
+                (out ? &sig->outputs[sig->n_outputs - 1] : &sig->inputs[sig->n_inputs - 1])->sample_rate =
+                    p->sample_rate;
             if (rc)
                 return jn_err_set(err, rc, "%s %s", dir, e.msg);
         }

@@ -129,6 +129,9 @@ static int decode_value(const Junction__V1__Value *v, jn_pb_holder *holder, jn_t
     case JUNCTION__V1__VALUE__VALUE_IMAGE:
         rc = jn_wire_tensor_strings(v->name, 1, one, &v->image->data, 1, out, &err);
         break;
+    case JUNCTION__V1__VALUE__VALUE_AUDIO:
+        rc = jn_wire_tensor_strings(v->name, 1, one, &v->audio->data, 1, out, &err);
+        break;
     case JUNCTION__V1__VALUE__VALUE_EMBEDDING: {
         const int64_t shape[2] = {1, (int64_t)v->embedding->n_values};
         rc = jn_wire_tensor_held(v->name, JN_DTYPE_FP32, 2, shape, v->embedding->values,

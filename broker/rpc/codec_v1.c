@@ -51,6 +51,8 @@ static int decode_value(size_t index, Junction__V1__Value *v, jn_pb_holder *hold
     }
     case JUNCTION__V1__VALUE__VALUE_IMAGE:
         return jn_wire_tensor_strings(name, 1, one, &v->image->data, 1, out, err);
+    case JUNCTION__V1__VALUE__VALUE_AUDIO:
+        return jn_wire_tensor_strings(name, 1, one, &v->audio->data, 1, out, err);
     case JUNCTION__V1__VALUE__VALUE_EMBEDDING: {
         const int64_t shape[2] = {1, (int64_t)v->embedding->n_values};
         return jn_wire_tensor_held(name, JN_DTYPE_FP32, 2, shape, v->embedding->values,
@@ -59,7 +61,7 @@ static int decode_value(size_t index, Junction__V1__Value *v, jn_pb_holder *hold
     case JUNCTION__V1__VALUE__VALUE_CLASSIFICATION:
         return jn_err_set(err, JN_EINVAL, "input '%s': classification values are outputs only", name);
     default:
-        return jn_err_set(err, JN_EINVAL, "input '%s' has no value (set tensor, text, image or embedding)", name);
+        return jn_err_set(err, JN_EINVAL, "input '%s' has no value (set tensor, text, image, audio or embedding)", name);
     }
 }
 

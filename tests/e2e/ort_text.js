@@ -6,7 +6,8 @@
 //
 // ROWS.json: [{"input_ids": [...], "attention_mask": [...], "token_type_ids": [...]}, ...]; the model's inputs are
 // fed by name (those it has). OUT.json: [{"<output>": {"dims": [...], "data": [...]}, ...}, ...] for every output.
-// --bench: random ids, batch x seq, prints {"ms_per_run", "runs", "ort_version", "threads"} after a warm-up run.
+// --bench: fixed ids, batch x seq, prints {"ms_per_run" (the median), "runs", "ort_version", "threads"} after a
+// warm-up run.
 // One intra-op thread, sequential execution (the machine's answer must not depend on its load).
 // onnxruntime-node is looked up in $JUNCTION_ORT_NODE, else the checkout's .cache/onnxruntime (scripts/install-deps.sh
 // --onnxruntime). Exit status 3 when it cannot be loaded, 1 on any other failure.
@@ -49,10 +50,15 @@ async function main() {
     }
     const f = feed(row, [batch, seq]);
     await session.run(f);
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iters; i++)
+    const times = [];
+    for (let i = 0; i < iters; i++) {
+      const t0 = process.hrtime.bigint();
       await session.run(f);
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6 / iters;
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    times.sort((a, b) => a - b);
+    const ms = times.length % 2 ? times[(times.length - 1) / 2]
+                                : (times[times.length / 2 - 1] + times[times.length / 2]) / 2;
     console.log(JSON.stringify({ms_per_run: ms, runs: iters, batch, seq, ort_version: version, threads}));
     return;
   }

@@ -286,7 +286,8 @@
 
   function inputField(p) {
     const id = "in-" + p.name;
-    if (p.kind === "IMAGE" || p.kind === "AUDIO") {
+    // An AUDIO_TENSOR port takes an audio file too: the broker decodes and resamples it (issue #17).
+    if (p.kind === "IMAGE" || p.kind === "AUDIO" || p.kind === "AUDIO_TENSOR") {
       const preview = el("div", { class: "preview" });
       const input = el("input", { type: "file", id, "data-port": p.name, accept: p.kind === "IMAGE" ? "image/*" : "audio/*" });
       input.addEventListener("change", () => {

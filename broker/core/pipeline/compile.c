@@ -14,6 +14,7 @@
 #include "executor.h"
 #include "internal.h"
 #include "model_config.h"
+#include "sequence.h"
 
 /* Does every value of port `src` already satisfy port `port` (no conversion, no dimension the source leaves open
  * that the consumer fixes)? Then the tensor, checked against `src` when it was produced or received, needs no
@@ -339,13 +340,24 @@ static int bind_step(pipe *p, size_t si, const jn_step_spec *ss, jn_err *err)
             return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
     for (size_t k = 0; k < sig->n_inputs; k++) {
-        if (!st->ins[k].port) {
+        if (!st->ins[k].port && !sig->inputs[k].default_value) {
             char want[200];
             return jn_err_set(err, JN_EINVAL, "pipeline '%s': step '%s': input '%s' is not bound (expects %s)",
                               name, st->id, sig->inputs[k].name,
                               jn__port_type(want, sizeof want, &sig->inputs[k]));
         }
     }
+    /* An unbound input with a default (config.json "default") is left to the executor, which gives the default:
+     * the bound inputs close up so that every entry of st->ins has a source. */
+    size_t kept = 0;
+    for (size_t k = 0; k < sig->n_inputs; k++) {
+        if (!st->ins[k].port)
+            continue;
+        if (kept != k)
+            st->ins[kept] = st->ins[k];
+        kept++;
+    }
+    st->n_ins = kept;
     return 0;
 }
 
@@ -693,6 +705,8 @@ jn_engine *jn_pipeline_compile(const jn_pipeline_spec *spec, jn_registry *reg, j
     for (size_t i = 0; i < p->n_steps; i++) { /* its answer is only as repeatable as its steps' */
         if (p->steps[i].engine->flags & JN_ENGINE_VOLATILE)
             e->flags |= JN_ENGINE_VOLATILE;
+        if (jn_sequence_table(p->steps[i].engine) || (p->steps[i].engine->flags & JN_ENGINE_STATEFUL))
+            e->flags |= JN_ENGINE_STATEFUL | JN_ENGINE_VOLATILE; /* its steps keep per-stream state */
         for (size_t k = 0; p->steps[i].route && k < p->steps[i].route->n; k++) /* and its split's draws */
             if (p->steps[i].route->n > 1 || (p->steps[i].route->cands[k].engine->flags & JN_ENGINE_VOLATILE))
                 e->flags |= JN_ENGINE_VOLATILE;

@@ -144,13 +144,15 @@ static int parse_input(const json_t *v, const char *path, jn_pipeline_spec *spec
     jn_kind kind = jn_kind_from_name(kind_name);
     if (kind == JN_KIND_INVALID) {
         child_key(p, path, "kind");
-        return jn__json_bad(err, p, "unknown kind '%s' (known: TENSOR, TEXT, IMAGE, IMAGE_TENSOR, CLASSIFICATION, EMBEDDING)",
-                   kind_name);
+        return jn__json_bad(err, p,
+                            "unknown kind '%s' (known: TENSOR, TEXT, IMAGE, IMAGE_TENSOR, CLASSIFICATION, EMBEDDING, "
+                            "AUDIO, AUDIO_TENSOR)",
+                            kind_name);
     }
     jn_dtype dtype;
     if ((rc = get_datatype(v, path, "datatype", true, &dtype, err)))
         return rc;
-    if ((kind == JN_KIND_TEXT || kind == JN_KIND_IMAGE) && dtype != JN_DTYPE_BYTES) {
+    if (jn_kind_is_bytes(kind) && dtype != JN_DTYPE_BYTES) {
         child_key(p, path, "datatype");
         return jn__json_bad(err, p, "kind %s needs datatype BYTES, got %s", kind_name, jn_dtype_name(dtype));
     }
