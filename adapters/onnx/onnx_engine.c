@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "onnx.h"
+#include "onnx_causallm.h"
 #include "onnx_graph.h"
 #include "onnx_internal.h"
 #include "onnx_text.h"
@@ -107,6 +108,12 @@ done:
 int jn_onnx_run(jn_onnx_model *m, const jn_tensor_list *inputs, jn_tensor_list *outputs, jn_err *err)
 {
     return run_with_ctx(m, inputs, outputs, NULL, err);
+}
+
+int jn_onnx_run_ctx(jn_onnx_model *m, const jn_tensor_list *inputs, jn_tensor_list *outputs, const jn_infer_ctx *ctx,
+                    jn_err *err)
+{
+    return run_with_ctx(m, inputs, outputs, ctx, err);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -265,18 +272,43 @@ static int apply_output_config(jn_engine *e, const json_t *outputs, const char *
 
 /* An engine named `name` from the model file at `path` with its config (cfg_path "" = none); `version` (may be NULL)
  * overrides the config's. *serving gets the config's serving part (model_config.h). tok_path ("" = none): the
- * tokenizer.json of a text model folder (onnx_text.h). */
+ * tokenizer.json of a text model folder (onnx_text.h), or of a causal LM's (jn_onnx_is_causal_lm: a generate engine,
+ * made by the causal-LM loader, onnx_causallm.h). */
+static jn_onnx_folder_fn causal_lm_loader;
+
+void jn_onnx_set_causal_lm_loader(jn_onnx_folder_fn fn)
+{
+    causal_lm_loader = fn;
+}
+
 static jn_engine *load_engine(const char *path, const char *cfg_path, const char *tok_path, const char *name,
                               const char *version, jn_model_config *serving, jn_err *err)
 {
+    jn_onnx_model *m = NULL;
+    /* A causal LM with its tokenizer.json is a generate engine (its config.json is Hugging Face's, read there); the
+     * model is parsed once either way. */
+    if (causal_lm_loader && tok_path[0]) {
+        if (!(m = jn_onnx_load_file(path, err)))
+            return NULL;
+        if (jn_onnx_is_causal_lm(m)) {
+            char dir[4096];
+            const char *slash = strrchr(tok_path, '/');
+            snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - tok_path) : 1, slash ? tok_path : ".");
+            return causal_lm_loader(m, dir, name, version, err);
+        }
+    }
     json_t *cfg = NULL;
-    if (cfg_path[0] && read_config(cfg_path, tok_path[0] != '\0', &cfg, err))
-        return NULL;
-    if (cfg && jn_model_config_parse(cfg, cfg_path, serving, err)) {
-        json_decref(cfg);
+    if (cfg_path[0] && read_config(cfg_path, tok_path[0] != '\0', &cfg, err)) {
+        jn_onnx_free(m);
         return NULL;
     }
-    jn_onnx_model *m = jn_onnx_load_file(path, err);
+    if (cfg && jn_model_config_parse(cfg, cfg_path, serving, err)) {
+        json_decref(cfg);
+        jn_onnx_free(m);
+        return NULL;
+    }
+    if (!m)
+        m = jn_onnx_load_file(path, err);
     jn_engine *e = NULL;
     if (m) {
         const char *v = version ? version : cfg ? json_string_value(json_object_get(cfg, "version")) : NULL;

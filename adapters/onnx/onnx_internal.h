@@ -147,6 +147,7 @@ typedef struct ox_model {
     pthread_mutex_t plan_lock;
     struct ox_plan *plans;
     size_t n_plans;
+    size_t max_plans; /* shape sets cached at most (JN_ONNX_MAX_PLANS unless jn_onnx_set_max_plans) */
     /* Subgraphs (onnx_subgraph.c). For a subgraph: its enclosing graph, its nesting depth, and the outer values it
      * reads, which became its runtime inputs n_formal.. (outer_vals[k] for inputs[n_formal + k]). For any graph:
      * the subgraphs its nodes hold (owned by those nodes' params). */

@@ -601,6 +601,7 @@ static jn_onnx_model *load_bytes(const uint8_t *data, size_t size, const char *w
     pthread_mutex_init(&m->plan_lock, NULL);
     m->max_tensor_bytes = JN_ONNX_MAX_TENSOR_BYTES;
     m->max_loop_iterations = JN_ONNX_MAX_LOOP_ITERATIONS;
+    m->max_plans = JN_ONNX_MAX_PLANS;
     m->seq_io = (flags & JN_ONNX_LOAD_SEQUENCE_IO) != 0;
     m->inspect = inspect;
     int rc = check_opsets(m, p, err);
@@ -633,6 +634,11 @@ void jn_onnx_set_max_loop_iterations(jn_onnx_model *m, int64_t iterations)
     m->max_loop_iterations = iterations; /* the count is the call's: subgraphs draw on their caller's */
     for (size_t i = 0; i < m->n_subs; i++)
         jn_onnx_set_max_loop_iterations(m->subs[i], iterations);
+}
+
+void jn_onnx_set_max_plans(jn_onnx_model *m, size_t plans)
+{
+    m->max_plans = plans;
 }
 
 jn_onnx_model *jn_onnx_load_file(const char *path, jn_err *err)

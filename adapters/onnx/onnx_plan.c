@@ -15,7 +15,6 @@
 #include "onnx_internal.h"
 
 #define OX_ALIGN 64
-#define OX_MAX_PLANS 32 /* beyond this, new shape sets run unplanned (inferred every time) */
 
 typedef struct ox_plan {
     struct ox_plan *next;
@@ -211,7 +210,7 @@ static void plan_store(ox_model *m, const ox_tensor *slots, uint8_t *key, size_t
         return;
     }
     pthread_mutex_lock(&m->plan_lock);
-    if (m->n_plans < OX_MAX_PLANS && !plan_find(m, key, key_len)) {
+    if (m->n_plans < m->max_plans && !plan_find(m, key, key_len)) {
         p->next = m->plans;
         m->plans = p;
         m->n_plans++;

@@ -156,6 +156,7 @@ int ox_subgraph_load(ox_model *m, ox_node *n, const char *attr, size_t n_given, 
     c->opset = m->opset;
     c->max_tensor_bytes = m->max_tensor_bytes;
     c->max_loop_iterations = m->max_loop_iterations;
+    c->max_plans = m->max_plans;
     if (ox_graph_load(c, a->graph, kinds, dtypes, n_given, err)) {
         jn_err_prefix(err, "operator %s (node '%s'): subgraph '%s'", n->op_type, n->name, attr);
         jn_onnx_free(c);

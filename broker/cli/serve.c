@@ -13,6 +13,7 @@
 #include "../../adapters/codec/audio.h"
 #include "../../adapters/onnx/onnx.h"
 #include "../../engines/builtin.h"
+#include "../../engines/generate/causallm.h"
 #include "../../engines/text/tokenizer/tokenizer_engine.h"
 #include "../fetch/fetch.h"
 #include "../http/console.h"
@@ -78,7 +79,8 @@ static void serve_usage(FILE *to)
             "  --models DIR             also serve the ONNX models in DIR: DIR/<name>/model.onnx or DIR/<name>.onnx,\n"
             "                           each under <name>; a model that does not load is reported and skipped;\n"
             "                           DIR/<name>/tokenizer.json alone (no model.onnx) is served as a tokenizer,\n"
-            "                           beside model.onnx as a text model (text -> label or embedding; README)\n"
+            "                           beside model.onnx as a text model (text -> label or embedding; README), or\n"
+            "                           as a generate engine when the ONNX is a causal LM with past_key_values\n"
             "  --pipelines DIR          also serve the pipelines in DIR/*.json (loaded in file-name order; any file\n"
             "                           that does not check stops the start with exit status 1)\n"
             "  --state-dir DIR          where run-time registrations (Admin / HTTP pipeline puts) are kept, durable\n"
@@ -639,7 +641,9 @@ static int load_served(const serve_config *cfg, serve_parts *p, jn_err *err)
     /* Admin.LoadModel / UnloadModel: ONNX files, given as bytes or re-read from --models DIR. */
     p->models = (jn_model_records){reg, jn_onnx_model_loader, (void *)cfg->models_dir, JN_ONNX_PLATFORM,
                                    jn_onnx_repo_index, jn_onnx_repo_versions};
-    /* Models before pipelines, so that pipelines may use them. */
+    /* Models before pipelines, so that pipelines may use them. A folder with a causal LM and its tokenizer.json is
+     * a generate engine (issue #19). */
+    jn_onnx_set_causal_lm_loader(jn_causallm_create);
     if (cfg->models_dir) {
         int loaded = jn_onnx_register_dir(reg, cfg->models_dir, err);
         if (loaded < 0) {

@@ -191,6 +191,12 @@ static int take_sampling(const json_t *doc, jn_oai_request *r, jn_oai_error *e)
         rc = take_number(doc, "frequency_penalty", -2, 2, &r->params, e);
     if (!rc)
         rc = take_int(doc, "seed", INT64_MIN, INT64_MAX, "seed", &r->params, NULL, e);
+    /* Not OpenAI's, but what local-model servers (vLLM, llama.cpp) take beside its fields: passed on to engines
+     * that read them (engines/generate/causallm.h), which check their ranges. */
+    if (!rc)
+        rc = take_int(doc, "top_k", 0, INT32_MAX, "top_k", &r->params, NULL, e);
+    if (!rc)
+        rc = take_number(doc, "repetition_penalty", 0, 10, &r->params, e);
     if (!rc)
         rc = take_stop(doc, &r->params, e);
     if (!rc)

@@ -33,6 +33,8 @@ static atomic_int gen_calls;
 static char last_stop[64];
 static double last_temperature;
 static int64_t last_seed;
+static int64_t last_top_k;
+static double last_repetition_penalty;
 
 static jn_tensor *text1(const char *name, const char *s, jn_err *err)
 {
@@ -55,6 +57,10 @@ static int gen_stream(jn_engine *self, const jn_infer_ctx *ctx, const jn_tensor_
     snprintf(last_stop, sizeof last_stop, "%s", stop ? stop : "");
     const jn_param *seed = jn_params_find(ctx->params, "seed");
     last_seed = seed && seed->type == JN_PARAM_INT ? seed->v.i : -1;
+    const jn_param *top_k = jn_params_find(ctx->params, "top_k");
+    last_top_k = top_k && top_k->type == JN_PARAM_INT ? top_k->v.i : -1;
+    if (!jn_params_get_double(ctx->params, "repetition_penalty", &last_repetition_penalty))
+        last_repetition_penalty = -1;
     if (slow)
         max = 500;
     int64_t n = 1;
@@ -303,7 +309,7 @@ static void test_chat_whole(void)
     bool chunked;
     char *b = post("/openai/v1/chat/completions",
                    "{\"model\":\"gen\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4,"
-                   "\"temperature\":0.25,\"seed\":42,\"stop\":\"END\"}",
+                   "\"temperature\":0.25,\"seed\":42,\"stop\":\"END\",\"top_k\":40,\"repetition_penalty\":1.1}",
                    &status, &chunked);
     JN_CHECK_INT_EQ(status, 200);
     JN_CHECK(!chunked);
@@ -324,6 +330,9 @@ static void test_chat_whole(void)
     JN_CHECK_STR_EQ(last_stop, "END");
     JN_CHECK_DBL_EQ(last_temperature, 0.25);
     JN_CHECK_INT_EQ(last_seed, 42);
+    /* not OpenAI's, but passed on for local models (engines/generate/causallm.h) */
+    JN_CHECK_INT_EQ(last_top_k, 40);
+    JN_CHECK_DBL_EQ(last_repetition_penalty, 1.1);
     json_decref(d);
     free(b);
 }
