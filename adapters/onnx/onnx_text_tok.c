@@ -1,11 +1,11 @@
-/* onnx_text_tok.c — the seam over the tokenizer engine (engines/text/tokenizer, issue #19 item 1) that
+/* onnx_text_tok.c — the seam over the tokenizer engine (adapters/tokenizer, issue #19 item 1) that
  * onnx_text.c uses: the only file of the ONNX adapter that knows its API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "onnx_text_tok.h"
-#include "text/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 struct jn_text_tok {
     jn_tokenizer *tk;

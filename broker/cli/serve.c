@@ -14,7 +14,7 @@
 #include "../../adapters/onnx/onnx.h"
 #include "../../engines/builtin.h"
 #include "../../engines/generate/causallm.h"
-#include "../../engines/text/tokenizer/tokenizer_engine.h"
+#include "text/tokenizer_engine.h"
 #include "../fetch/fetch.h"
 #include "../http/console.h"
 #include "../http/router.h"

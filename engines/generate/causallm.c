@@ -14,7 +14,7 @@
 #include "generate.h"
 #include "onnx_causallm.h"
 #include "sampler.h"
-#include "text/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define DEFAULT_MAX_TOKENS 256
 #define MAX_EOS 8

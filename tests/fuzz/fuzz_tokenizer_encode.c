@@ -1,4 +1,4 @@
-/* Fuzz target: encoding and decoding with tokenizer.json tokenizers (engines/text/tokenizer). The input is the
+/* Fuzz target: encoding and decoding with tokenizer.json tokenizers (adapters/tokenizer). The input is the
  * text; it is encoded by four tokenizers (BERT WordPiece, GPT-2 byte-level BPE, Unigram with byte fallback, a BPE
  * with a sequence of pre-tokenizers, truncation and fixed padding: the seeds of corpus/tokenizer_json) with and
  * without special tokens, alone and in a batch, and the ids are decoded. Must never crash, leak or hang; invalid
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,11 +1,11 @@
-/* Fuzz target: the tokenizer.json loader (engines/text/tokenizer). The input is the file. Must never crash, leak or
+/* Fuzz target: the tokenizer.json loader (adapters/tokenizer). The input is the file. Must never crash, leak or
  * hang; a file that is refused says why (JN_EINVAL with the JSON path, or JN_ENOMEM), and a file that loads encodes a
  * few texts (ASCII, CJK, emoji, a long word) with ids inside its vocabulary and decodes them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "text/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

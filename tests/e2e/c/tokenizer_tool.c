@@ -1,4 +1,4 @@
-/* tokenizer_tool.c — the C tokenizer (engines/text/tokenizer) from the command line, for test_tokenizer.py (decode
+/* tokenizer_tool.c — the C tokenizer (adapters/tokenizer) from the command line, for test_tokenizer.py (decode
  * round trips against the Hugging Face reference) and bench/transformers.sh (throughput in the same process shape as
  * the reference's bench).
  *
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "text/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 static int decode(jn_tokenizer *tk, const char *ids_file)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "test.h"
-#include "text/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 static const char BERT_JSON[] =
     "{\"version\":\"1.0\",\"added_tokens\":["

@@ -1,4 +1,4 @@
-/* test_tokenizer_pieces.c — the tokenizer.json stages one at a time (engines/text/tokenizer/internal.h): each
+/* test_tokenizer_pieces.c — the tokenizer.json stages one at a time (adapters/tokenizer/internal.h): each
  * normalizer, pre-tokenizer, decoder, and the post-processing of truncation, padding and added tokens. The expected
  * values were taken from the Hugging Face `tokenizers` binding (normalizeString / preTokenizeString / decode /
  * encode on the same inputs and component settings). */
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "test.h"
-#include "text/tokenizer/internal.h"
+#include "tokenizer/internal.h"
 
 /* Pre-tokenizes s with the component given as JSON and checks the pieces, joined with '|'. */
 static void check_pre(const char *json, const char *s, const char *want)

@@ -6,7 +6,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer_engine.h"
 
 typedef struct tok_engine {
