@@ -558,6 +558,14 @@ static void log_call(const jn_call *c, int64_t total_ns, const char *trace_id)
 
 void jn_call_finish(jn_call *c)
 {
+    /* A second call (the door's encoder finished it; its job's free calls again) must not touch the dispatcher: the
+     * answer is out, so the server may be shutting down and freeing it (TSan saw the race in e2e_remote_openai). */
+    if (c->finished) {
+        jn_tensor_list_clear(&c->outputs);
+        jn_request_clear(&c->req);
+        return;
+    }
+    c->finished = true;
     int64_t total = jn_now_ns() - c->t_created; /* one clock read for the statistics and the metrics */
     int64_t queue = c->t_started ? c->t_started - c->t_created : -1;
     char trace_id[33] = ""; /* for the request log: read before trace_end clears the call's trace */

@@ -131,6 +131,7 @@ struct jn_call {
     int64_t cache_ns;        /* time spent on the cache for it so far */
     bool cache_looked;       /* the cache was consulted */
     bool logged;             /* its request log line is made (jn_call_finish may run twice) */
+    bool finished;           /* jn_call_finish ran: a second call only clears what is left */
     int64_t t_created, t_started, t_computed;
 };
 
