@@ -316,7 +316,7 @@ static jn_endpoint *endpoint_new_http(const char *url, const jn_remote_options *
     }
     ep->bearer = bearer;
     jn_http_tls tls = {opt->tls_ca_file, opt->tls_cert_file, opt->tls_key_file};
-    if (!(ep->http = jn_http_client_create(&tls, err))) {
+    if (!(ep->http = jn_http_client_create(&tls, (long)opt->max_concurrency, err))) {
         endpoint_free(ep);
         return NULL;
     }

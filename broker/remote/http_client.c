@@ -191,7 +191,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 
 /* ---- the owner's side ---- */
 
-jn_http_client *jn_http_client_create(const jn_http_tls *tls, jn_err *err)
+jn_http_client *jn_http_client_create(const jn_http_tls *tls, long keep_connections, jn_err *err)
 {
     pthread_once(&global_once, global_init);
     if (global_rc != CURLE_OK) {
@@ -214,6 +214,8 @@ jn_http_client *jn_http_client_create(const jn_http_tls *tls, jn_err *err)
             oom |= !(c->key_file = strdup(tls->key_file));
     }
     c->multi = oom ? NULL : curl_multi_init();
+    if (c->multi && keep_connections > 0)
+        curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, keep_connections);
     if (!c->multi || pthread_create(&c->thread, NULL, pump_main, c) != 0) {
         if (c->multi)
             curl_multi_cleanup(c->multi);

@@ -33,8 +33,10 @@ typedef struct jn_http_tls {
     const char *ca_file, *cert_file, *key_file; /* "" or NULL = libcurl's defaults (the system CA bundle) */
 } jn_http_tls;
 
-/* Starts the pump thread. NULL with err set. */
-jn_http_client *jn_http_client_create(const jn_http_tls *tls, jn_err *err);
+/* Starts the pump thread. keep_connections = how many idle connections to the remote stay open for reuse (the
+ * endpoint's max_concurrency: libcurl's default cache shrinks to 4 x the transfers running, so the tail of a burst
+ * closed most of them and the next burst paid new connections; <= 0 = libcurl's default). NULL with err set. */
+jn_http_client *jn_http_client_create(const jn_http_tls *tls, long keep_connections, jn_err *err);
 /* Aborts what is still running, stops the pump. No transfer may be in use any more. */
 void jn_http_client_destroy(jn_http_client *c);
 
