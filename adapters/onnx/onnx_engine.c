@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "dir_names.h"
 #include "onnx.h"
 #include "onnx_causallm.h"
 #include "onnx_graph.h"
@@ -583,36 +584,13 @@ static int register_versions(jn_registry *reg, const char *dir, const char *name
     return registered;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int jn_onnx_register_dir(jn_registry *reg, const char *dir, jn_err *err)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return jn_err_set(err, JN_EIO, "models directory '%s' cannot be read", dir);
     char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d))) {
-        if (ent->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn)
-                break;
-            names = nn;
-        }
-        names[n] = strdup(ent->d_name);
-        if (names[n])
-            n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof *names, name_cmp); /* a stable order for messages and name clashes */
+    size_t n = 0;
+    int rc = jn_dir_names(dir, NULL, &names, &n, err); /* a stable order for messages and name clashes */
+    if (rc)
+        return rc == JN_ENOMEM ? rc : jn_err_set(err, JN_EIO, "models directory '%s' cannot be read", dir);
     int registered = 0;
     for (size_t i = 0; i < n; i++) {
         char path[4096];

@@ -8,9 +8,11 @@
 #ifndef JN_GROW_H
 #define JN_GROW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Returns a block of at least need bytes holding p's contents: p itself when *cap already suffices, else p grown to
  * first_cap doubled as often as needed (*cap updated). NULL when memory runs out or the size overflows. */
@@ -28,6 +30,31 @@ static inline void *jn_grow(void *p, size_t *cap, size_t need, size_t first_cap)
     if (q)
         *cap = c;
     return q;
+}
+
+/* A growing NUL-terminated text: jn_text_add appends n bytes (n may be 0: the block is allocated then too, so p is
+ * never NULL after one successful add). On out of memory `failed` is set and later adds do nothing; p stays the
+ * caller's to free either way. Start from {0}. */
+typedef struct jn_text {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} jn_text;
+
+static inline void jn_text_add(jn_text *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    char *p = jn_grow(b->p, &b->cap, b->len + n + 1, 64);
+    if (!p) {
+        b->failed = true;
+        return;
+    }
+    b->p = p;
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
 }
 
 #endif

@@ -330,28 +330,6 @@ bool jn_redact_iban_ok(const char *iban, size_t n)
 
 /* ---- the masker ---- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    char *p = jn_grow(b->p, &b->cap, b->len + n + 1, 64);
-    if (!p) {
-        b->failed = true;
-        return;
-    }
-    b->p = p;
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 static bool is_alnum(char c)
 {
     return isalnum((unsigned char)c) != 0;
@@ -526,24 +504,24 @@ static size_t scan_phone(const char *s, size_t n, size_t i)
 typedef size_t (*scanner)(const char *s, size_t n, size_t i);
 
 /* One detector over the whole text: in -> out. */
-static void mask_pass(const char *s, size_t n, scanner scan, const char *tag, sbuf *out)
+static void mask_pass(const char *s, size_t n, scanner scan, const char *tag, jn_text *out)
 {
     size_t tag_len = strlen(tag), copied = 0;
     for (size_t i = 0; i < n;) {
         size_t len = scan(s, n, i);
         if (len) {
-            put(out, s + copied, i - copied);
-            put(out, tag, tag_len);
+            jn_text_add(out, s + copied, i - copied);
+            jn_text_add(out, tag, tag_len);
             i += len;
             copied = i;
         } else {
             i++;
         }
     }
-    put(out, s + copied, n - copied);
+    jn_text_add(out, s + copied, n - copied);
 }
 
-static void regex_pass(const regex_t *re, const char *s, size_t n, sbuf *out)
+static void regex_pass(const regex_t *re, const char *s, size_t n, jn_text *out)
 {
     size_t at = 0, copied = 0;
     while (at <= n) {
@@ -555,17 +533,17 @@ static void regex_pass(const regex_t *re, const char *s, size_t n, sbuf *out)
             at = so + 1;
             continue;
         }
-        put(out, s + copied, so - copied);
-        put(out, "[MASKED]", 8);
+        jn_text_add(out, s + copied, so - copied);
+        jn_text_add(out, "[MASKED]", 8);
         copied = at = eo;
     }
-    put(out, s + copied, n - copied);
+    jn_text_add(out, s + copied, n - copied);
 }
 
 char *jn_redact_mask(const jn_redact *r, const char *s, size_t n, size_t *out_len)
 {
-    sbuf cur = {0};
-    put(&cur, s, n); /* always allocates: the result is never NULL but on out of memory */
+    jn_text cur = {0};
+    jn_text_add(&cur, s, n); /* always allocates: the result is never NULL but on out of memory */
     if (r) {
         static const struct {
             unsigned bit;
@@ -582,12 +560,12 @@ char *jn_redact_mask(const jn_redact *r, const char *s, size_t n, size_t *out_le
             bool is_regex = k < r->n_regex;
             if (!is_regex && !(r->patterns & passes[k - r->n_regex].bit))
                 continue;
-            sbuf next = {0};
+            jn_text next = {0};
             if (is_regex)
                 regex_pass(&r->regex[k], cur.p, cur.len, &next);
             else
                 mask_pass(cur.p, cur.len, passes[k - r->n_regex].scan, passes[k - r->n_regex].tag, &next);
-            put(&next, "", 0); /* allocated even when empty */
+            jn_text_add(&next, "", 0); /* allocated even when empty */
             free(cur.p);
             cur = next;
         }

@@ -335,41 +335,19 @@ static int check_messages(const json_t *msgs, jn_oai_request *r, jn_oai_error *e
     return 0;
 }
 
-/* Appends s (n bytes) to a growing buffer. */
-typedef struct text_buf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} text_buf;
-
-static void tb_add(text_buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    char *p = jn_grow(b->p, &b->cap, b->len + n + 1, 256);
-    if (!p) {
-        b->failed = true;
-        return;
-    }
-    b->p = p;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 char *jn_oai_render_prompt(const json_t *messages)
 {
-    text_buf b = {0};
+    jn_text b = {0};
     size_t i;
     const json_t *m;
     json_array_foreach(messages, i, m)
     {
         const char *role = json_string_value(json_object_get(m, "role"));
         const json_t *content = json_object_get(m, "content");
-        tb_add(&b, role ? role : "user", role ? strlen(role) : 4);
-        tb_add(&b, ": ", 2);
+        jn_text_add(&b, role ? role : "user", role ? strlen(role) : 4);
+        jn_text_add(&b, ": ", 2);
         if (json_is_string(content)) {
-            tb_add(&b, json_string_value(content), json_string_length(content));
+            jn_text_add(&b, json_string_value(content), json_string_length(content));
         } else if (json_is_array(content)) {
             size_t k, n_text = 0;
             const json_t *part;
@@ -379,13 +357,13 @@ char *jn_oai_render_prompt(const json_t *messages)
                 if (!json_is_string(t))
                     continue;
                 if (n_text++)
-                    tb_add(&b, "\n", 1);
-                tb_add(&b, json_string_value(t), json_string_length(t));
+                    jn_text_add(&b, "\n", 1);
+                jn_text_add(&b, json_string_value(t), json_string_length(t));
             }
         }
-        tb_add(&b, "\n", 1);
+        jn_text_add(&b, "\n", 1);
     }
-    tb_add(&b, "assistant:", 10);
+    jn_text_add(&b, "assistant:", 10);
     if (b.failed) {
         free(b.p);
         return NULL;

@@ -89,32 +89,11 @@ jn_chat_template *jn_chat_template_parse(const json_t *v, const char *path, jn_e
     return t;
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    char *p = jn_grow(b->p, &b->cap, b->len + n + 1, 256);
-    if (!p) {
-        b->failed = true;
-        return;
-    }
-    b->p = p;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 /* The message's content into b: a string, or the text parts of a list. */
-static int put_content(sbuf *b, const json_t *c, size_t i, jn_err *err)
+static int put_content(jn_text *b, const json_t *c, size_t i, jn_err *err)
 {
     if (json_is_string(c)) {
-        put(b, json_string_value(c), json_string_length(c));
+        jn_text_add(b, json_string_value(c), json_string_length(c));
         return 0;
     }
     if (json_is_null(c))
@@ -129,7 +108,7 @@ static int put_content(sbuf *b, const json_t *c, size_t i, jn_err *err)
         if (!type || strcmp(type, "text") != 0 || !json_is_string(text))
             return jn_err_set(err, JN_EINVAL, "messages[%zu].content[%zu]: this model reads text parts only "
                                               "({\"type\": \"text\", \"text\": \"...\"})", i, k);
-        put(b, json_string_value(text), json_string_length(text));
+        jn_text_add(b, json_string_value(text), json_string_length(text));
     }
     return 0;
 }
@@ -143,8 +122,8 @@ int jn_chat_template_render(const jn_chat_template *t, const char *messages, siz
         json_decref(msgs);
         return jn_err_set(err, JN_EINVAL, "messages: not a JSON list (%s)", jerr.text);
     }
-    sbuf b = {0};
-    put(&b, "", 0);
+    jn_text b = {0};
+    jn_text_add(&b, "", 0);
     int rc = 0;
     size_t i;
     const json_t *m;
@@ -166,18 +145,18 @@ int jn_chat_template_render(const jn_chat_template *t, const char *messages, siz
         }
         const char *at;
         while ((at = strstr(fmt, "{content}")) != NULL) {
-            put(&b, fmt, (size_t)(at - fmt));
+            jn_text_add(&b, fmt, (size_t)(at - fmt));
             if ((rc = put_content(&b, json_object_get(m, "content"), i, err)))
                 break;
             fmt = at + strlen("{content}");
         }
         if (rc)
             break;
-        put(&b, fmt, strlen(fmt));
+        jn_text_add(&b, fmt, strlen(fmt));
     }
     json_decref(msgs);
     if (!rc && t->generation_prompt)
-        put(&b, t->generation_prompt, strlen(t->generation_prompt));
+        jn_text_add(&b, t->generation_prompt, strlen(t->generation_prompt));
     if (!rc && b.failed)
         rc = jn_err_set(err, JN_ENOMEM, "out of memory");
     if (rc) {

@@ -1,11 +1,11 @@
 /* tokenizer_engine.c — tokenizer.json served as a model (see tokenizer_engine.h). */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "dir_names.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer_engine.h"
 
@@ -166,35 +166,13 @@ static bool is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int jn_tokenizer_register_dir(jn_registry *reg, const char *dir, jn_err *err)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return jn_err_set(err, JN_EIO, "models directory '%s' cannot be read", dir);
     char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d))) {
-        if (ent->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn)
-                break;
-            names = nn;
-        }
-        if ((names[n] = strdup(ent->d_name)))
-            n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof *names, name_cmp);
+    size_t n = 0;
+    int rc = jn_dir_names(dir, NULL, &names, &n, err); /* a stable order for messages and name clashes */
+    if (rc)
+        return rc == JN_ENOMEM ? rc : jn_err_set(err, JN_EIO, "models directory '%s' cannot be read", dir);
     int registered = 0;
     for (size_t i = 0; i < n; i++) {
         char tok[4096], onnx[4096];

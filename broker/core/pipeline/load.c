@@ -13,14 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dir_names.h"
 #include "pipeline.h"
 
 #define PIPELINE_FILE_MAX_BYTES ((size_t)16 << 20)
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static bool is_json_name(const char *name)
 {
@@ -28,55 +24,10 @@ static bool is_json_name(const char *name)
     return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
 }
 
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-/* The sorted names of the regular DIR/\*.json files (hidden ones skipped). */
+/* The sorted names of the DIR/\*.json files (hidden ones skipped). */
 static int list_json_files(const char *dir, char ***out, size_t *count, jn_err *err)
 {
-    *out = NULL;
-    *count = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return jn_err_set(err, errno == ENOENT ? JN_ENOTFOUND : JN_EIO, "cannot open directory '%s': %s", dir,
-                          strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d))) {
-        if (!is_json_name(ent->d_name))
-            continue;
-        if (n == cap) {
-            size_t grown_cap = cap ? cap * 2 : 16;
-            char **grown = realloc(names, grown_cap * sizeof *grown);
-            if (!grown) {
-                rc = jn_err_set(err, JN_ENOMEM, "out of memory");
-                break;
-            }
-            names = grown;
-            cap = grown_cap;
-        }
-        if (!(names[n] = strdup(ent->d_name))) {
-            rc = jn_err_set(err, JN_ENOMEM, "out of memory");
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (rc) {
-        free_names(names, n);
-        return rc;
-    }
-    if (n)
-        qsort(names, n, sizeof *names, cmp_names);
-    *out = names;
-    *count = n;
-    return 0;
+    return jn_dir_names(dir, is_json_name, out, count, err);
 }
 
 int jn_pipeline_read_file(const char *path, char **text, size_t *len, jn_err *err)
@@ -199,7 +150,7 @@ int jn_pipelines_load_dir(const char *dir, jn_registry *reg, jn_err *err)
         return rc;
     change *changes = calloc(n ? n : 1, sizeof *changes);
     if (!changes) {
-        free_names(names, n);
+        jn_dir_names_free(names, n);
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     }
     size_t done = 0;
@@ -227,6 +178,6 @@ int jn_pipelines_load_dir(const char *dir, jn_registry *reg, jn_err *err)
     if (rc)
         undo(reg, changes, done);
     free_changes(changes, done);
-    free_names(names, n);
+    jn_dir_names_free(names, n);
     return rc;
 }
