@@ -162,7 +162,7 @@ typedef struct writer {
     /* per qval (roots only): scale / zero point and their initializers; per qval: its DequantizeLinear output */
     float *scale;
     int32_t *zp;
-    const char **scale_name, **zp_name, **dq_name;
+    const char **scale_name, **zp_name, **dq_name, **pre_name;
     int act_dtype, qmin, qmax;
     jn_quant_summary *sum;
     jn_err *err;
@@ -430,8 +430,11 @@ static void emit_pair(writer *w, int v)
         new_init(w, w->zp_name[r], w->act_dtype, 0, NULL, &z, 1);
     }
     const char *qn = fresh(w, name, "quantized");
-    w->dq_name[v] = fresh(w, name, "dequantized");
-    const char *qin[3] = {name, w->scale_name[r], w->zp_name[r]};
+    /* A graph output keeps its name on the dequantized value (its producer writes w->pre_name[v] instead), so the
+     * pair is not left dangling and the output is what the quantized graph computes, as ORT's quantizer does. */
+    const char *src = w->pre_name[v] ? w->pre_name[v] : name;
+    w->dq_name[v] = w->pre_name[v] ? name : fresh(w, name, "dequantized");
+    const char *qin[3] = {src, w->scale_name[r], w->zp_name[r]};
     new_node(w, "QuantizeLinear", 3, qin, qn, -1);
     const char *din[3] = {qn, w->scale_name[r], w->zp_name[r]};
     new_node(w, "DequantizeLinear", 3, din, w->dq_name[v], -1);
@@ -495,6 +498,20 @@ static void emit_node(writer *w, size_t k)
         ins[i] = (char *)in;
     }
     n->input = ins;
+    for (size_t o = 0; o < orig->n_output; o++) {
+        int v = orig->output[o] && orig->output[o][0] ? qval_of(w->p, orig->output[o]) : -1;
+        if (v < 0 || !w->p->v[v].is_output)
+            continue;
+        if (n->output == orig->output) {
+            char **outs = a_alloc(&w->a, orig->n_output * sizeof *outs);
+            if (!outs)
+                return;
+            memcpy(outs, orig->output, orig->n_output * sizeof *outs);
+            n->output = outs;
+        }
+        w->pre_name[v] = fresh(w, orig->output[o], "float");
+        n->output[o] = (char *)w->pre_name[v];
+    }
     p_push(&w->a, &w->nodes, n);
     for (size_t o = 0; o < orig->n_output; o++) {
         int v = orig->output[o] && orig->output[o][0] ? qval_of(w->p, orig->output[o]) : -1;
@@ -622,7 +639,7 @@ static int build(writer *w, const char *path, const char *note)
         jn_quant_params(lo, hi, w->qmin, w->qmax, false, &w->scale[i], &w->zp[i]);
     }
     for (size_t i = 0; i < p->n_v; i++)
-        if (p->v[i].is_input)
+        if (p->v[i].is_input && !p->v[i].is_output)
             emit_pair(w, (int)i);
     for (size_t k = 0; k < g->n_node && !w->rc && !w->a.oom; k++)
         emit_node(w, k);
@@ -683,13 +700,15 @@ int jn_quant_write(jn_quant_plan *p, const char *path, const char *note, jn_quan
     w.scale_name = calloc(nv, sizeof *w.scale_name);
     w.zp_name = calloc(nv, sizeof *w.zp_name);
     w.dq_name = calloc(nv, sizeof *w.dq_name);
-    int rc = w.scale && w.zp && w.scale_name && w.zp_name && w.dq_name ? build(&w, path, note)
+    w.pre_name = calloc(nv, sizeof *w.pre_name);
+    int rc = w.scale && w.zp && w.scale_name && w.zp_name && w.dq_name && w.pre_name ? build(&w, path, note)
                                                                         : jn_err_set(err, JN_ENOMEM, "out of memory");
     free(w.scale);
     free(w.zp);
     free(w.scale_name);
     free(w.zp_name);
     free(w.dq_name);
+    free(w.pre_name);
     free(w.w);
     free(w.nodes.p);
     free(w.inits.p);
