@@ -44,8 +44,8 @@ static void quantize_usage(FILE *to)
             "model on the calibration data. --dynamic quantizes MatMul / Gemm weights only (no calibration).\n"
             "\n"
             "options:\n"
-            "  --model FILE.onnx|NAME   an ONNX model, or a built-in model exported first as `junction export` does\n"
-            "                           (fashion-cnn, spam-text, fashion-text)\n"
+            "  --model FILE.onnx|NAME   an ONNX model (a file, or a model folder's model.onnx), or a built-in model\n"
+            "                           exported first as `junction export` does (fashion-cnn, spam-text, fashion-text)\n"
             "  --checkpoint CKPT        NAME's weights (default for fashion-cnn: the shipped ones)\n"
             "  --calibration DATA       JSONL ({\"<input>\": numbers, ...} per line; labels ignored) or an IDX images\n"
             "                           file (Fashion-MNIST, x/255), or a directory holding train-images-idx3-ubyte.gz\n"
@@ -157,7 +157,12 @@ static int model_bytes(const char *model, const char *checkpoint, uint8_t **byte
 {
     struct stat st;
     if (stat(model, &st) == 0) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : read_whole(model, bytes, len);
+        char inside[PATH_MAX];
+        if (S_ISDIR(st.st_mode)) { /* a model folder: its model.onnx */
+            snprintf(inside, sizeof inside, "%s/model.onnx", model);
+            model = inside;
+        }
+        int e = read_whole(model, bytes, len);
         return e ? input_error("--model '%s': cannot read: %s", model, strerror(e)) : 0;
     }
     if (!jn_cli_can_export_onnx(model))
