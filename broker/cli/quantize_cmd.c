@@ -21,12 +21,16 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#include <jansson.h>
 
 #include "../../engines/builtin.h"
 #include "cli.h"
 #include "eval_data.h"
 #include "onnx.h"
 #include "quantize.h"
+#include "vision/preprocess.h"
 
 #define DEFAULT_LIMIT 1000
 #define DEFAULT_BATCH 64
@@ -47,8 +51,10 @@ static void quantize_usage(FILE *to)
             "  --model FILE.onnx|NAME   an ONNX model (a file, or a model folder's model.onnx), or a built-in model\n"
             "                           exported first as `junction export` does (fashion-cnn, spam-text, fashion-text)\n"
             "  --checkpoint CKPT        NAME's weights (default for fashion-cnn: the shipped ones)\n"
-            "  --calibration DATA       JSONL ({\"<input>\": numbers, ...} per line; labels ignored) or an IDX images\n"
-            "                           file (Fashion-MNIST, x/255), or a directory holding train-images-idx3-ubyte.gz\n"
+            "  --calibration DATA       JSONL ({\"<input>\": numbers, ...} per line, or {\"image\": \"x.png\"} for a\n"
+            "                           model whose one input is FP32 [N,C,H,W]: decoded, resized to HxW, x/255, as\n"
+            "                           `train` does; labels ignored), an IDX images file (Fashion-MNIST), or a\n"
+            "                           directory holding train-images-idx3-ubyte.gz\n"
             "                           (/usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)\n"
             "  --out Q.onnx             the quantized model (written whole or not at all)\n"
             "  --method minmax|percentile|entropy\n"
@@ -263,6 +269,76 @@ typedef struct qopts {
     jn_quant_options q;
 } qopts;
 
+/* An image input: the model's only input, FP32 [N, C, H, W] with C 1 or 3 and H, W fixed. A JSONL file whose first
+ * line gives "image" as a path then names images, preprocessed as `train` and fashion-cnn do: decode, gray or RGB, bilinear
+ * antialiased resize to H x W without crop, x/255. */
+static bool image_input(const jn_signature *sig)
+{
+    if (sig->n_inputs != 1)
+        return false;
+    const jn_port *p = &sig->inputs[0];
+    return p->dtype == JN_DTYPE_FP32 && p->ndim == 4 && (p->shape[1] == 1 || p->shape[1] == 3) && p->shape[2] > 0 &&
+           p->shape[3] > 0;
+}
+
+/* Whether path starts with the IDX images magic (plain or gzipped): its pixels then go x/255 as eval and train read
+ * them, not through an image codec. */
+static bool is_idx(const char *path)
+{
+    gzFile f = gzopen(path, "rb");
+    unsigned char m[4] = {0};
+    bool idx = f && gzread(f, m, 4) == 4 && m[0] == 0 && m[1] == 0 && m[2] == 8 && m[3] == 3;
+    if (f)
+        gzclose(f);
+    return idx;
+}
+
+/* Whether the first line of a JSONL file gives "image" as a string (a path): the file then names images. */
+static bool jsonl_names_images(const char *path)
+{
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return false;
+    size_t cap = 1 << 20;
+    char *line = malloc(cap);
+    bool yes = false;
+    if (line && gzgets(f, line, (int)cap)) {
+        json_t *obj = json_loads(line, JSON_DISABLE_EOF_CHECK, NULL);
+        yes = json_is_string(json_object_get(obj, "image"));
+        json_decref(obj);
+    }
+    free(line);
+    gzclose(f);
+    return yes;
+}
+
+/* Decodes the examples that are images into [1, C, H, W] FP32 values. */
+static int decode_images(const jn_port *port, dataset *d, const char *path)
+{
+    jn_preprocess_config cfg = {.width = (int)port->shape[3], .height = (int)port->shape[2],
+                                .channels = (int)port->shape[1], .std = {1, 1, 1}};
+    size_t n = (size_t)(port->shape[1] * port->shape[2] * port->shape[3]);
+    for (size_t i = 0; i < d->n; i++) {
+        ex_input *in = &d->ex[i].in[0];
+        if (in->form != JN_KIND_IMAGE)
+            continue;
+        if (!(in->vals = malloc(n * sizeof *in->vals)))
+            return input_error("out of memory");
+        jn_err err = {0};
+        if (jn_image_to_nchw_named(in->bytes, in->len, &cfg, port->name, in->vals, &err))
+            return input_error("--calibration '%s': example %zu: %s", path, i + 1, err.msg);
+        free(in->bytes);
+        in->bytes = NULL;
+        in->len = 0;
+        in->form = JN_KIND_TENSOR;
+        in->ndim = 4;
+        in->shape[0] = 1;
+        for (int k = 1; k < 4; k++)
+            in->shape[k] = port->shape[k];
+    }
+    return 0;
+}
+
 /* Runs the calibration passes. 0, JN_CLI_EXIT_USAGE (data that does not fit) or JN_CLI_EXIT_FAIL. */
 static int calibrate(const qopts *o, const uint8_t *bytes, size_t len, jn_quant_plan *plan, size_t *n_examples)
 {
@@ -284,8 +360,13 @@ static int calibrate(const qopts *o, const uint8_t *bytes, size_t len, jn_quant_
         path = dirpath;
     }
     jn__eval_set_command("junction quantize: --calibration");
+    bool images = !rc && image_input(&sig) && !is_idx(path) && jsonl_names_images(path);
+    if (images)
+        sig.inputs[0].kind = JN_KIND_IMAGE; /* JSONL "image" paths and IDX pixels come as images */
     if (!rc && jn__eval_dataset_load(path, NULL, o->limit, &sig, NULL, &d))
         rc = JN_CLI_EXIT_USAGE;
+    if (!rc && images)
+        rc = decode_images(&sig.inputs[0], &d, path);
     for (size_t i = 0; !rc && i < d.n; i++)
         for (size_t k = 0; !rc && k < sig.n_inputs; k++) {
             bool found = false;

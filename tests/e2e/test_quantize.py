@@ -9,7 +9,8 @@
    file on the same inputs. junction's top-1 must agree with ORT's on >= 99.5 % of them and every output be within
    one quantization step (the scale of the last QuantizeLinear, the logits'); the accuracy drop vs FP32 is printed
    and must be <= 1 point here (the benchmark's target, bench/quantize.sh, is 0.5).
-3. Variants: --per-channel --method entropy --activations int8, --method percentile, both checked the same way on
+3. Calibration as numbers in JSONL and as PNG files named in JSONL (decoded as `train` does) give the same ranges.
+   Variants: --per-channel --method entropy --activations int8, --method percentile, both checked the same way on
    500 images; bench/make_onnx_models.py's MLP (MatMul, Add, Relu, Gemm as the graph output: the output's pair must
    end the graph, not dangle) per channel, junction vs ORT within one step; --dynamic (weights only) whose outputs must equal ORT's up to float rounding; a JSONL calibration
    file fed to a model given by path.
@@ -222,6 +223,32 @@ def main(t):
             for row in x:
                 f.write(json.dumps({"input": row.reshape(-1).round(6).tolist(), "label": 0}) + "\n")
         quantize(t, ["--model", fp32, "--calibration", jsonl, "--out", os.path.join(t.workdir, "j.onnx")], "JSONL")
+        # The same 100 images as PNG files named in a JSONL: decoded, resized, x/255 as `train` reads them.
+        from PIL import Image
+        pngs = os.path.join(t.workdir, "pngs")
+        os.makedirs(pngs)
+        with open(os.path.join(pngs, "cal.jsonl"), "w") as f:
+            for i, row in enumerate(x):
+                Image.fromarray((row[0] * 255).round().astype(np.uint8), mode="L").save(
+                    os.path.join(pngs, "%d.png" % i))
+                f.write(json.dumps({"image": "%d.png" % i}) + "\n")
+            f.write(json.dumps({"image": "missing.png"}) + "\n")
+        bad = subprocess.run([t.binary, "quantize", "--quiet", "--model", fp32, "--calibration",
+                              os.path.join(pngs, "cal.jsonl"), "--out", os.path.join(t.workdir, "p.onnx")],
+                             capture_output=True, text=True, timeout=120)
+        t.check(bad.returncode == 2 and "missing.png" in bad.stderr and "--calibration" in bad.stderr,
+                "an image that cannot be read -> exit 2 naming it", "%d %s" % (bad.returncode, bad.stderr[-300:]))
+        p = quantize(t, ["--model", fp32, "--calibration", os.path.join(pngs, "cal.jsonl"), "--calibration-limit",
+                         "100", "--out", os.path.join(t.workdir, "p.onnx")], "a JSONL of PNG images")
+        if p.returncode == 0:
+            from onnx import numpy_helper
+
+            def scales(path):
+                return {i.name: float(numpy_helper.to_array(i)) for i in onnx.load(path).graph.initializer
+                        if i.name in ("relu1_scale", "relu2_scale", "relu3_scale", "logits_scale")}
+            a, b = scales(os.path.join(t.workdir, "j.onnx")), scales(os.path.join(t.workdir, "p.onnx"))
+            t.check(len(a) == 4 and all(abs(a[k] - b[k]) <= 1e-3 * a[k] for k in a),
+                    "calibrating on the PNGs gives the ranges the same pixels as numbers give", "%s %s" % (a, b))
     with t.case("a MatMul model whose last Gemm is the graph output (bench/make_onnx_models.py's MLP)"):
         subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "make_onnx_models.py"), t.workdir],
                        check=True, capture_output=True)
