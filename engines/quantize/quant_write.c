@@ -457,6 +457,31 @@ static int qval_of(const jn_quant_plan *p, const char *name)
     return -1;
 }
 
+/* A Conv without kernel_shape takes it from its weight's dims; once the weight comes out of a DequantizeLinear a
+ * runtime may no longer see them at load (junction's adapter needs the spatial rank then), so the rewritten node
+ * states it: the same convolution. */
+static void add_kernel_shape(writer *w, Onnx__NodeProto *n, const Onnx__TensorProto *wt)
+{
+    Onnx__AttributeProto *a = a_alloc(&w->a, sizeof *a);
+    Onnx__AttributeProto **attrs = a_alloc(&w->a, (n->n_attribute + 1) * sizeof *attrs);
+    int64_t *ks = a_alloc(&w->a, (wt->n_dims > 2 ? wt->n_dims - 2 : 1) * sizeof *ks);
+    if (!a || !attrs || !ks || wt->n_dims < 3)
+        return;
+    onnx__attribute_proto__init(a);
+    a->name = "kernel_shape";
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    for (size_t d = 2; d < wt->n_dims; d++)
+        ks[d - 2] = wt->dims[d];
+    a->n_ints = wt->n_dims - 2;
+    a->ints = ks;
+    if (n->n_attribute)
+        memcpy(attrs, n->attribute, n->n_attribute * sizeof *attrs);
+    attrs[n->n_attribute] = a;
+    n->attribute = attrs;
+    n->n_attribute++;
+}
+
 /* The original node k, its inputs rewired (weights, biases, quantized values). */
 static void emit_node(writer *w, size_t k)
 {
@@ -486,6 +511,8 @@ static void emit_node(writer *w, size_t k)
     if (!n || !ins)
         return;
     *n = *orig;
+    if (q && q->kind == QK_CONV && !jn__quant_attr(orig, "kernel_shape"))
+        add_kernel_shape(w, n, q->w);
     for (size_t i = 0; i < orig->n_input; i++) {
         const char *in = orig->input[i];
         int v = in && in[0] ? qval_of(w->p, in) : -1;
