@@ -167,6 +167,12 @@ static int add_node(jn_quant_plan *p, size_t k, jn_err *err)
                           w->name, n->name ? n->name : n->op_type);
     if ((kind == QK_CONV && w->n_dims < 3) || (kind == QK_GEMM && w->n_dims != 2) || w->n_dims < 1)
         return 0;
+    int64_t count = 1; /* an empty weight, or a shape past 2^40 elements, stays as it is */
+    for (size_t d = 0; d < w->n_dims; d++) {
+        if (w->dims[d] <= 0 || count > ((int64_t)1 << 40) / w->dims[d])
+            return 0;
+        count *= w->dims[d];
+    }
     qnode q = {.node = k, .kind = kind, .act = -1, .out = -1, .w = w};
     if (kind == QK_CONV)
         q.axis = 0;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,21 +278,19 @@ static float *read_floats(writer *w, const Onnx__TensorProto *t, int64_t *count)
         fail(w, JN_EINVAL, "initializer '%s' has a negative or overflowing shape", t->name);
         return NULL;
     }
+    bool raw = t->has_raw_data && (uint64_t)c <= SIZE_MAX / sizeof(float) && t->raw_data.len == (size_t)c * 4;
+    if (!raw && (t->has_raw_data || t->n_float_data != (size_t)c)) { /* checked before allocating anything */
+        fail(w, JN_EINVAL, "initializer '%s': its data does not hold the %lld values its shape says", t->name,
+             (long long)c);
+        return NULL;
+    }
     float *x = malloc((size_t)(c ? c : 1) * sizeof *x);
     if (!x) {
         fail(w, JN_ENOMEM, "out of memory");
         return NULL;
     }
-    if (t->has_raw_data && t->raw_data.len == (size_t)c * sizeof(float)) {
-        memcpy(x, t->raw_data.data, (size_t)c * sizeof(float));
-    } else if (!t->has_raw_data && t->n_float_data == (size_t)c) {
-        memcpy(x, t->float_data, (size_t)c * sizeof(float));
-    } else {
-        free(x);
-        fail(w, JN_EINVAL, "initializer '%s': its data does not hold the %lld values its shape says", t->name,
-             (long long)c);
-        return NULL;
-    }
+    if (c)
+        memcpy(x, raw ? (const void *)t->raw_data.data : (const void *)t->float_data, (size_t)c * sizeof(float));
     return x;
 }
 
