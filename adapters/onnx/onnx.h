@@ -48,7 +48,8 @@ void jn_onnx_free(jn_onnx_model *model);
  * jn_onnx_run appends them (under their value names) to the declared outputs. A tapped value is never fused away
  * (the load-time fusions keep graph outputs), so it holds what the unfused graph computes; the fusions that would
  * have absorbed it do not happen, which makes such a model slower: not for serving. JN_EINVAL naming a tap the
- * graph has no value for, one that is already a graph output, listed twice, or not a tensor. */
+ * graph has no value for, one that is already a graph output, listed twice, a constant, a graph input or not a
+ * tensor. */
 jn_onnx_model *jn_onnx_load_bytes_tapped(const uint8_t *data, size_t size, const char *what,
                                          const char *const *taps, size_t n_taps, jn_err *err);
 

@@ -496,6 +496,9 @@ static int load_taps(ox_model *m, jn_err *err)
                               name);
         if (m->values[v].kind != OX_KIND_TENSOR)
             return jn_err_set(err, JN_EINVAL, "tapped value '%s' is not a tensor", name);
+        if (m->values[v].konst || m->values[v].graph_input >= 0)
+            return jn_err_set(err, JN_EINVAL, "tapped value '%s' is a %s, not computed", name,
+                              m->values[v].konst ? "constant" : "graph input");
         m->values[v].graph_output = true;
         m->out_ndim[m->n_outputs] = -1;
         m->outputs[m->n_outputs++] = v;

@@ -200,6 +200,11 @@ static void test_taps(void)
     JN_CHECK_STR_CONTAINS(err.msg, "'relu1'");
     JN_CHECK(!jn_onnx_load_bytes_tapped(bytes, len, "fashion", output, 1, &err));
     JN_CHECK_STR_CONTAINS(err.msg, "already a graph output");
+    const char *input[1] = {"input"}, *weight[1] = {"conv1.weight"};
+    JN_CHECK(!jn_onnx_load_bytes_tapped(bytes, len, "fashion", input, 1, &err));
+    JN_CHECK_STR_CONTAINS(err.msg, "graph input");
+    JN_CHECK(!jn_onnx_load_bytes_tapped(bytes, len, "fashion", weight, 1, &err));
+    JN_CHECK_STR_CONTAINS(err.msg, "constant");
     free(bytes);
 }
 
