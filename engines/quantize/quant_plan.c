@@ -25,6 +25,8 @@ const Onnx__TensorProto *jn__quant_initializer(const Onnx__GraphProto *g, const 
 
 bool jn__quant_is_graph_output(const Onnx__GraphProto *g, const char *name)
 {
+    if (!name)
+        return false;
     for (size_t i = 0; i < g->n_output; i++)
         if (g->output[i]->name && strcmp(g->output[i]->name, name) == 0)
             return true;

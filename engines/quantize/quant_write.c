@@ -337,6 +337,8 @@ static const wcache *quantize_weight(writer *w, const qnode *q)
     for (int64_t i = 0; i < count; i++) {
         int64_t c = axis >= 0 ? (i / inner) % channels : 0;
         double v = nearbyint((double)x[i] / (double)scales[c]);
+        if (isnan(v)) /* a NaN weight (infinities saturate below): no INT8 holds it, zero does least harm */
+            v = 0;
         qv[i] = (int8_t)(v > wmax ? wmax : v < -wmax ? -wmax : v);
     }
     free(absmax);
@@ -623,7 +625,7 @@ static Onnx__StringStringEntryProto **metadata(writer *w, const char *note, size
 /* Initializers no node reads any more (quantized weights and biases) are dropped, with their graph inputs. */
 static bool still_read(const writer *w, const char *name)
 {
-    if (jn__quant_is_graph_output(w->p->m->graph, name))
+    if (!name || jn__quant_is_graph_output(w->p->m->graph, name)) /* a nameless one stays as it was */
         return true;
     for (size_t k = 0; k < w->nodes.n; k++) {
         const Onnx__NodeProto *n = w->nodes.p[k];
