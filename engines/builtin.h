@@ -59,5 +59,9 @@ jn_engine *jn_logmel_create(const char *name, const jn_builtin_options *opt, jn_
 
 /* engines/vision */
 jn_engine *jn_fashion_cnn_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+/* The shipped fashion-cnn weights' path into buf ($JUNCTION_MODELS_DIR, else <exe dir>/../engines/vision/models,
+ * <exe dir>/../../engines/vision/models, the source tree's): 0, or JN_ENOTFOUND saying where it looked
+ * (`junction quantize --model fashion-cnn` exports them). */
+int jn_fashion_cnn_weights_path(char *buf, size_t n, jn_err *err);
 
 #endif

@@ -43,6 +43,16 @@ jn_onnx_model *jn_onnx_load_bytes_flags(const uint8_t *data, size_t size, const 
                                         jn_err *err);
 void jn_onnx_free(jn_onnx_model *model);
 
+/* Calibration entry (`junction quantize`, broker/cli/quantize_cmd.c): loads like jn_onnx_load_bytes and also makes
+ * the `n_taps` named intermediate values extra graph outputs, after the declared ones and in the order given, so
+ * jn_onnx_run appends them (under their value names) to the declared outputs. A tapped value is never fused away
+ * (the load-time fusions keep graph outputs), so it holds what the unfused graph computes; the fusions that would
+ * have absorbed it do not happen, which makes such a model slower: not for serving. JN_EINVAL naming a tap the
+ * graph has no value for, one that is already a graph output, listed twice, a constant, a graph input or not a
+ * tensor. */
+jn_onnx_model *jn_onnx_load_bytes_tapped(const uint8_t *data, size_t size, const char *what,
+                                         const char *const *taps, size_t n_taps, jn_err *err);
+
 /* A serialized TensorProto (an ONNX test vector's input_0.pb) as a new tensor named after it (or `fallback_name`
  * when it has none). NULL with err set for a malformed message or an unsupported dtype. */
 jn_tensor *jn_onnx_tensor_parse(const uint8_t *data, size_t size, const char *fallback_name, jn_err *err);

@@ -158,6 +158,10 @@ typedef struct ox_model {
     struct ox_model **subs;
     size_t n_subs;
     bool seq_io; /* graph inputs and outputs may be sequences and optionals (JN_ONNX_LOAD_SEQUENCE_IO) */
+    /* jn_onnx_load_bytes_tapped: intermediate values made extra graph outputs (the main graph only; borrowed from
+     * the caller while loading, NULL after). */
+    const char *const *taps;
+    size_t n_taps;
     bool has_dynamic; /* some node is dynamic (see ox_node) */
     struct ox_inspect *inspect; /* jn_onnx_inspect's collector while it loads the model; else NULL */
 } ox_model;

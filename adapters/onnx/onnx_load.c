@@ -483,11 +483,34 @@ static int load_nodes(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
     return rc;
 }
 
+/* jn_onnx_load_bytes_tapped's extra outputs, after the declared ones (room for them was allocated). */
+static int load_taps(ox_model *m, jn_err *err)
+{
+    for (size_t i = 0; i < m->n_taps; i++) {
+        const char *name = m->taps[i] ? m->taps[i] : "";
+        int v = value_find(m, name);
+        if (v < 0)
+            return jn_err_set(err, JN_EINVAL, "tapped value '%s': the graph has no value of that name", name);
+        if (m->values[v].graph_output)
+            return jn_err_set(err, JN_EINVAL, "tapped value '%s' is already a graph output (or tapped twice)",
+                              name);
+        if (m->values[v].kind != OX_KIND_TENSOR)
+            return jn_err_set(err, JN_EINVAL, "tapped value '%s' is not a tensor", name);
+        if (m->values[v].konst || m->values[v].graph_input >= 0)
+            return jn_err_set(err, JN_EINVAL, "tapped value '%s' is a %s, not computed", name,
+                              m->values[v].konst ? "constant" : "graph input");
+        m->values[v].graph_output = true;
+        m->out_ndim[m->n_outputs] = -1;
+        m->outputs[m->n_outputs++] = v;
+    }
+    return 0;
+}
+
 static int load_outputs(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
 {
-    m->outputs = calloc(g->n_output + 1, sizeof(int));
-    m->out_ndim = calloc(g->n_output + 1, sizeof(int));
-    m->out_shape = calloc(g->n_output + 1, sizeof *m->out_shape);
+    m->outputs = calloc(g->n_output + m->n_taps + 1, sizeof(int));
+    m->out_ndim = calloc(g->n_output + m->n_taps + 1, sizeof(int));
+    m->out_shape = calloc(g->n_output + m->n_taps + 1, sizeof *m->out_shape);
     if (!m->outputs || !m->out_ndim || !m->out_shape)
         return jn_err_set(err, JN_ENOMEM, "out of memory");
     if (g->n_output == 0)
@@ -518,7 +541,7 @@ static int load_outputs(ox_model *m, const Onnx__GraphProto *g, jn_err *err)
         m->outputs[i] = v;
         m->n_outputs++;
     }
-    return 0;
+    return load_taps(m, err);
 }
 
 /* Values whose contents decide shapes: the planner keys its cache on the graph inputs among them. */
@@ -565,27 +588,33 @@ int ox_graph_load(ox_model *m, const Onnx__GraphProto *g, const ox_kind *kinds, 
 }
 
 static jn_onnx_model *load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
-                                 unsigned flags, jn_err *err);
+                                 unsigned flags, const char *const *taps, size_t n_taps, jn_err *err);
 
 jn_onnx_model *jn_onnx_load_bytes(const uint8_t *data, size_t size, const char *what, jn_err *err)
 {
-    return load_bytes(data, size, what, NULL, 0, err);
+    return load_bytes(data, size, what, NULL, 0, NULL, 0, err);
 }
 
 jn_onnx_model *jn_onnx_load_bytes_flags(const uint8_t *data, size_t size, const char *what, unsigned flags,
                                         jn_err *err)
 {
-    return load_bytes(data, size, what, NULL, flags, err);
+    return load_bytes(data, size, what, NULL, flags, NULL, 0, err);
 }
 
 jn_onnx_model *ox_load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
                              jn_err *err)
 {
-    return load_bytes(data, size, what, inspect, 0, err);
+    return load_bytes(data, size, what, inspect, 0, NULL, 0, err);
+}
+
+jn_onnx_model *jn_onnx_load_bytes_tapped(const uint8_t *data, size_t size, const char *what,
+                                         const char *const *taps, size_t n_taps, jn_err *err)
+{
+    return load_bytes(data, size, what, NULL, 0, taps, n_taps, err);
 }
 
 static jn_onnx_model *load_bytes(const uint8_t *data, size_t size, const char *what, struct ox_inspect *inspect,
-                                 unsigned flags, jn_err *err)
+                                 unsigned flags, const char *const *taps, size_t n_taps, jn_err *err)
 {
     Onnx__ModelProto *p = onnx__model_proto__unpack(NULL, size, data);
     if (!p) {
@@ -604,6 +633,8 @@ static jn_onnx_model *load_bytes(const uint8_t *data, size_t size, const char *w
     m->max_plans = JN_ONNX_MAX_PLANS;
     m->seq_io = (flags & JN_ONNX_LOAD_SEQUENCE_IO) != 0;
     m->inspect = inspect;
+    m->taps = taps;
+    m->n_taps = n_taps;
     int rc = check_opsets(m, p, err);
     if (!rc && !p->graph)
         rc = jn_err_set(err, JN_EINVAL, "the model has no graph");
@@ -613,6 +644,7 @@ static jn_onnx_model *load_bytes(const uint8_t *data, size_t size, const char *w
         rc = jn_err_set(err, JN_EUNIMPL, "training information is not supported");
     if (!rc)
         rc = ox_graph_load(m, p->graph, NULL, NULL, 0, err);
+    m->taps = NULL; /* the caller's */
     onnx__model_proto__free_unpacked(p, NULL);
     if (rc) {
         jn_err_prefix(err, "%s", what);

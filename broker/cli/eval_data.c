@@ -19,11 +19,18 @@
 
 #define MAX_FILE_BYTES ((size_t)256 << 20)
 
+static const char *command_name = "junction eval";
+
+void jn__eval_set_command(const char *name)
+{
+    command_name = name;
+}
+
 int jn__eval_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("junction eval: ", stderr);
+    fprintf(stderr, "%s: ", command_name);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
@@ -274,7 +281,11 @@ static int load_jsonl(const char *path, const jn_signature *sig, const jn_port *
             break;
         }
         json_t *label = json_object_get(obj, "label");
-        rc = label ? label_from_json(label, target, &e->label, where) : jn__eval_fail("%s: no \"label\"", where);
+        if (!target) /* unlabelled data (calibration): a label is ignored */
+            rc = 0;
+        else
+            rc = label ? label_from_json(label, target, &e->label, where)
+                       : jn__eval_fail("%s: no \"label\"", where);
         const char *key;
         json_t *v;
         json_object_foreach(obj, key, v)
@@ -333,14 +344,14 @@ static int load_idx(const char *path, const char *labels_path, const uint8_t *im
     uint32_t n = be32(img + 4), rows = be32(img + 8), cols = be32(img + 12);
     if (rows == 0 || cols == 0 || rows > 4096 || cols > 4096 || (img_len - 16) / ((size_t)rows * cols) < n)
         return jn__eval_fail("%s: %u images of %ux%u do not fit the file", path, n, rows, cols);
-    char *guessed = labels_path ? NULL : labels_name(path);
+    char *guessed = labels_path || !target ? NULL : labels_name(path);
     const char *lp = labels_path ? labels_path : guessed;
-    if (!lp)
+    if (!lp && target)
         return jn__eval_fail("%s: cannot tell the labels file from the name: give --labels FILE", path);
-    uint8_t *lab;
-    size_t lab_len;
-    int rc = read_file(lp, &lab, &lab_len);
-    if (!rc && (lab_len < 8 || be32(lab) != 0x00000801 || be32(lab + 4) != n || lab_len - 8 < n))
+    uint8_t *lab = NULL;
+    size_t lab_len = 0;
+    int rc = lp ? read_file(lp, &lab, &lab_len) : 0;
+    if (!rc && lp && (lab_len < 8 || be32(lab) != 0x00000801 || be32(lab + 4) != n || lab_len - 8 < n))
         rc = jn__eval_fail("%s: not the IDX labels file of %u images (magic 0x00000801)", lp, n);
     const jn_port *image = single_input(sig, JN_KIND_IMAGE);
     const jn_port *tensor = NULL;
@@ -355,10 +366,11 @@ static int load_idx(const char *path, const char *labels_path, const uint8_t *im
             rc = jn__eval_fail("out of memory");
             break;
         }
-        unsigned k = lab[8 + i];
+        unsigned k = lab ? lab[8 + i] : 0;
         char num[16];
         snprintf(num, sizeof num, "%u", k);
-        e->label = strdup(target->kind == JN_KIND_CLASSIFICATION && k < target->n_labels ? target->labels[k] : num);
+        e->label = strdup(target && target->kind == JN_KIND_CLASSIFICATION && k < target->n_labels ? target->labels[k]
+                                                                                                  : num);
         ex_input *in = &e->in[0];
         e->n_in = 1;
         const uint8_t *p = img + 16 + (size_t)i * px;

@@ -1,4 +1,4 @@
-/* eval_data.h — private to `junction eval` (eval_cmd.c, eval_data.c): a labelled data set read into memory, each
+/* eval_data.h — private to `junction eval` (eval_cmd.c, eval_data.c) and `junction quantize`'s calibration (quantize_cmd.c): a labelled data set read into memory, each
  * example's inputs typed by the model's signature.
  *
  * Ownership: a dataset owns its examples and their payloads (malloc'd); jn__eval_dataset_free releases them.
@@ -37,12 +37,15 @@ typedef struct dataset {
 
 /* Reads the data set at path (IDX when it starts with the IDX images magic, else JSONL; labels_path: the IDX labels
  * file, NULL = found by the usual name), at most `limit` examples (0 = all), each input typed by sig and the label
- * checked against the target output. 0, or JN_CLI_EXIT_FAIL after a message naming the file and line or item. */
+ * checked against the target output. target NULL: unlabelled use (`junction quantize`'s calibration): JSONL lines
+ * need no "label", an IDX file no labels file (one given is still checked), and labels are not kept. 0, or JN_CLI_EXIT_FAIL after a message naming the file and line or item. */
 int jn__eval_dataset_load(const char *path, const char *labels_path, long limit, const jn_signature *sig,
                           const jn_port *target, dataset *d);
 void jn__eval_dataset_free(dataset *d);
 
 /* "junction eval: <message>" on stderr; returns JN_CLI_EXIT_FAIL. */
 int jn__eval_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The command named in jn__eval_fail's messages (default "junction eval"; `junction quantize` sets its own). */
+void jn__eval_set_command(const char *name);
 
 #endif

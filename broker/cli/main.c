@@ -18,6 +18,7 @@ static const command commands[] = {
     {"eval", jn_cmd_eval, "evaluate a model on a labelled test set (accuracy, P/R/F1, confusion, latency)"},
     {"train", jn_cmd_train, "train a built-in model (fashion-cnn, spam-text) and save a checkpoint"},
     {"export", jn_cmd_export, "write a trained built-in model's checkpoint as an ONNX model"},
+    {"quantize", jn_cmd_quantize, "post-training INT8 quantization of an ONNX model (QDQ or weights only)"},
     {"model", jn_cmd_model, "inspect an ONNX model without serving it; list the ONNX operators implemented"},
     {"perf", jn_cmd_perf, "measure a model on a KServe v2 server under load (like Triton's perf_analyzer)"},
     {NULL, NULL, NULL},

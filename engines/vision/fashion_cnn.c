@@ -77,6 +77,11 @@ static int find_weights(char *buf, size_t n, jn_err *err)
                       FASHION_WEIGHTS, JN_VISION_SOURCE_MODELS_DIR);
 }
 
+int jn_fashion_cnn_weights_path(char *buf, size_t n, jn_err *err)
+{
+    return find_weights(buf, n, err);
+}
+
 /* The model card's 10 labels (malloc'd strings into labels[]), or 0 to use the built-in ones. */
 static int card_labels(const char *weights_path, char *labels[JN_FASHION_N_LABELS])
 {

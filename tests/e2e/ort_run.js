@@ -1,11 +1,12 @@
 // Runs an ONNX model in ONNX Runtime (npm onnxruntime-node) over a file of FP32 rows and writes its first output.
 //
-//   node tests/e2e/ort_run.js MODEL.onnx INPUT.f32 N,D1,D2,... OUTPUT.f32 [BATCH]
+//   node tests/e2e/ort_run.js MODEL.onnx INPUT.f32 N,D1,D2,... OUTPUT.f32 [BATCH [OPT_LEVEL]]
 //
 // INPUT.f32 holds N rows of shape D1 x D2 x ... as little-endian float32 (row-major); they are fed to the model's
 // only input BATCH rows at a time (default 100) and the model's first output is appended to OUTPUT.f32 in the same
 // layout. Prints one JSON line: {"rows", "output", "output_shape", "ort_version", "threads"}. One intra-op thread,
-// sequential execution: the answer must not depend on the machine.
+// sequential execution: the answer must not depend on the machine. OPT_LEVEL is ORT's graphOptimizationLevel
+// (default 'all'; 'disabled' runs a QDQ model as its float operators, without fusing it into integer kernels).
 //
 // onnxruntime-node is looked up in $JUNCTION_ORT_NODE (the package directory), else in the checkout's
 // .cache/onnxruntime/node_modules/onnxruntime-node (scripts/install-deps.sh --onnxruntime puts it there).
@@ -27,7 +28,7 @@ function loadOrt() {
 }
 
 async function main() {
-  const [modelPath, inputPath, shapeArg, outputPath, batchArg] = process.argv.slice(2);
+  const [modelPath, inputPath, shapeArg, outputPath, batchArg, optArg] = process.argv.slice(2);
   if (!outputPath) {
     process.stderr.write('usage: node ort_run.js MODEL.onnx INPUT.f32 N,D1,... OUTPUT.f32 [BATCH]\n');
     process.exit(1);
@@ -42,7 +43,8 @@ async function main() {
   const all = new Float32Array(buf.buffer, buf.byteOffset, rows * rowLen);
 
   const session = await ort.InferenceSession.create(modelPath, {
-    intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all'});
+    intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: optArg || 'all'});
   const inputName = session.inputNames[0], outputName = session.outputNames[0];
   const out = fs.openSync(outputPath, 'w');
   let outShape = null;
