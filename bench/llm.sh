@@ -147,7 +147,7 @@ print("\n## Language models: %s streams x %s tokens (upstream token delay %s ms)
       (streams, tokens, delay, len(stream) // 2))
 print("| | direct to the upstream | through junction /openai/v1 | junction's share |")
 print("|---|---|---|---|")
-print("| time to first token, p50 | %.2f ms | %.2f ms | +%.2f ms |" % (ttft["direct"], ttft["junction"],
+print("| time to first token, p50 | %.2f ms | %.2f ms | %+.2f ms |" % (ttft["direct"], ttft["junction"],
                                                                       ttft["junction"] - ttft["direct"]))
 print("| tokens/s (all streams) | %.0f | %.0f | %.3fx |" % (tps["direct"], tps["junction"], tps["junction"] / tps["direct"]))
 cpu = {t: p50([s["junction_cpu_s"] * 1e6 / s["r"]["tokens"] for s in stream if s["target"] == t]) for t in ("direct", "junction")}
