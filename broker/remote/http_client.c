@@ -30,6 +30,7 @@ struct jn_http_transfer {
     bool too_large; /* the body outgrew max_body */
     size_t received, max_body;
     bool waiting; /* the owner sleeps on cv: the pump signals only then */
+    const atomic_int *cancelled; /* the owner's flag while it sleeps in jn_http_next (or NULL) */
     bool done;    /* the pump saw the transfer end */
     bool removed; /* the pump took it out after jn_http_close asked */
     CURLcode result;
@@ -40,6 +41,7 @@ struct jn_http_transfer {
     char errbuf[CURL_ERROR_SIZE];
     /* The pump's own. */
     bool in_multi;
+    struct jn_http_transfer *run_prev, *run_next; /* the client's running list while in_multi */
     struct jn_http_transfer *next_pending; /* in the client's adds or aborts, guarded by the client's mu */
 };
 
@@ -48,6 +50,8 @@ struct jn_http_client {
     int epfd;     /* the sockets libcurl asks to watch, and wakefd */
     int wakefd;   /* an eventfd: other threads wake the pump */
     int64_t timer_at_ns; /* libcurl's timer (jn_now_ns clock), -1 = none */
+    jn_http_transfer *running; /* the transfers in the multi handle (the pump's) */
+    int64_t cancel_check_ns;   /* when the pump next looks at their owners' cancellation flags */
     pthread_t thread;
     pthread_mutex_t mu; /* guards adds, aborts, stopping, wake_pending */
     jn_http_transfer *adds, *aborts;
@@ -136,6 +140,42 @@ static void finish(jn_http_transfer *t, CURLcode result)
     pthread_mutex_unlock(&t->mu);
 }
 
+static void running_add(jn_http_client *c, jn_http_transfer *t)
+{
+    t->in_multi = true;
+    t->run_prev = NULL;
+    t->run_next = c->running;
+    if (c->running)
+        c->running->run_prev = t;
+    c->running = t;
+}
+
+static void running_remove(jn_http_client *c, jn_http_transfer *t)
+{
+    t->in_multi = false;
+    if (t->run_prev)
+        t->run_prev->run_next = t->run_next;
+    else
+        c->running = t->run_next;
+    if (t->run_next)
+        t->run_next->run_prev = t->run_prev;
+    t->run_prev = t->run_next = NULL;
+}
+
+/* Every CANCEL_CHECK_MS while transfers run, the pump wakes the owners whose call was cancelled: one look at every
+ * flag, instead of each waiting owner waking up on its own to look at its flag. */
+#define CANCEL_CHECK_MS 20
+
+static void check_cancelled(jn_http_client *c)
+{
+    for (jn_http_transfer *t = c->running; t; t = t->run_next) {
+        pthread_mutex_lock(&t->mu);
+        if (t->waiting && t->cancelled && atomic_load(t->cancelled))
+            pthread_cond_signal(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+    }
+}
+
 /* The transfers libcurl says are complete: out of the multi handle, their owners told. */
 static void reap(jn_http_client *c)
 {
@@ -148,7 +188,7 @@ static void reap(jn_http_client *c)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         CURLcode result = msg->data.result;
         curl_multi_remove_handle(c->multi, msg->easy_handle);
-        t->in_multi = false;
+        running_remove(c, t);
         finish(t, result);
     }
 }
@@ -169,7 +209,7 @@ static void *pump_main(void *arg)
             adds = t->next_pending;
             CURLMcode mc = curl_multi_add_handle(c->multi, t->easy); /* sets a timer of 0: started below */
             if (mc == CURLM_OK) {
-                t->in_multi = true;
+                running_add(c, t);
             } else {
                 snprintf(t->errbuf, sizeof t->errbuf, "%s", curl_multi_strerror(mc));
                 finish(t, CURLE_FAILED_INIT);
@@ -180,7 +220,7 @@ static void *pump_main(void *arg)
             aborts = t->next_pending;
             if (t->in_multi) {
                 curl_multi_remove_handle(c->multi, t->easy); /* closes a connection in use */
-                t->in_multi = false;
+                running_remove(c, t);
             }
             pthread_mutex_lock(&t->mu);
             t->removed = true;
@@ -189,9 +229,17 @@ static void *pump_main(void *arg)
         }
         if (stopping)
             break;
+        int64_t now = jn_now_ns();
+        if (c->running && now >= c->cancel_check_ns) {
+            check_cancelled(c);
+            c->cancel_check_ns = now + (int64_t)CANCEL_CHECK_MS * 1000000;
+        }
+        int64_t until = c->timer_at_ns;
+        if (c->running && (until < 0 || c->cancel_check_ns < until))
+            until = c->cancel_check_ns;
         int wait_ms = 1000;
-        if (c->timer_at_ns >= 0) {
-            int64_t left = c->timer_at_ns - jn_now_ns();
+        if (until >= 0) {
+            int64_t left = until - now;
             wait_ms = left <= 0 ? 0 : left >= 1000000000 ? 1000 : (int)((left + 999999) / 1000000);
         }
         int n = epoll_wait(c->epfd, evs, (int)(sizeof evs / sizeof evs[0]), wait_ms);
@@ -501,18 +549,17 @@ int jn_http_next(jn_http_transfer *t, const atomic_int *cancelled, char **out, s
             pthread_mutex_unlock(&t->mu);
             return jn_err_set(err, JN_ECANCELLED, "the call was cancelled");
         }
-        /* curl's own timeout ends the transfer at the deadline; this only bounds how late a cancellation is
-         * seen (20 ms). */
+        /* curl's own timeout ends the transfer at the deadline; the pump looks at `cancelled` every CANCEL_CHECK_MS
+         * while the transfer runs and wakes this thread when it is set. The timeout is only a backstop (a transfer
+         * not yet added, a flag set as the pump looked). */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 20000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        until.tv_sec += 1;
+        t->cancelled = cancelled;
         t->waiting = true;
         pthread_cond_timedwait(&t->cv, &t->mu, &until);
         t->waiting = false;
+        t->cancelled = NULL;
     }
 }
 
