@@ -82,6 +82,11 @@ log "upstream on $UP_PORT (token delay $LLM_TOKEN_DELAY_MS ms), junction on $J_P
 
 # cpu_ticks PID: user + system CPU time of a process so far, in clock ticks (/proc/PID/stat fields 14 and 15).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# ctx_switches PID: voluntary + involuntary context switches of the process's threads so far (threads that ended
+# meanwhile are not counted: junction's pools and pumps live as long as it does).
+ctx_switches() {
+    cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
 TICK=$(getconf CLK_TCK)
 
 CLIENT=(node "$HERE/llm_client.js")
@@ -91,11 +96,13 @@ VIA=http://127.0.0.1:$J_PORT/openai/v1/chat/completions
 for r in $(seq 1 "$LLM_ROUNDS"); do
     for target in direct junction; do
         if [ $target = direct ]; then url=$DIRECT model=test-chat; else url=$VIA model=chat; fi
-        j0=$(cpu_ticks "$J_PID") u0=$(cpu_ticks "$UP_PID")
+        j0=$(cpu_ticks "$J_PID") u0=$(cpu_ticks "$UP_PID") s0=$(ctx_switches "$J_PID")
         out=$("${CLIENT[@]}" stream "$url" "$model" "$LLM_STREAMS" "$LLM_TOKENS" 1) || die "$target stream run failed"
-        j1=$(cpu_ticks "$J_PID") u1=$(cpu_ticks "$UP_PID")
-        printf '{"round": %d, "target": "%s", "r": %s, "junction_cpu_s": %s, "upstream_cpu_s": %s}\n' "$r" "$target" \
-            "$out" "$(awk -v a="$j0" -v b="$j1" -v t="$TICK" 'BEGIN { printf "%.3f", (b - a) / t }')" \
+        j1=$(cpu_ticks "$J_PID") u1=$(cpu_ticks "$UP_PID") s1=$(ctx_switches "$J_PID")
+        printf '{"round": %d, "target": "%s", "r": %s, "junction_cs": %d, ' "$r" "$target" "$out" $((s1 - s0)) \
+            >>"$TMP/stream.jsonl"
+        printf '"junction_cpu_s": %s, "upstream_cpu_s": %s}\n' \
+            "$(awk -v a="$j0" -v b="$j1" -v t="$TICK" 'BEGIN { printf "%.3f", (b - a) / t }')" \
             "$(awk -v a="$u0" -v b="$u1" -v t="$TICK" 'BEGIN { printf "%.3f", (b - a) / t }')" >>"$TMP/stream.jsonl"
         log "round $r $target: $(printf '%s' "$out" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print("%.0f tokens/s" % d["tokens_per_s"])')"
     done
@@ -140,12 +147,14 @@ print("\n## Language models: %s streams x %s tokens (upstream token delay %s ms)
       (streams, tokens, delay, len(stream) // 2))
 print("| | direct to the upstream | through junction /openai/v1 | junction's share |")
 print("|---|---|---|---|")
-print("| time to first token, p50 | %.2f ms | %.2f ms | +%.2f ms |" % (ttft["direct"], ttft["junction"],
+print("| time to first token, p50 | %.2f ms | %.2f ms | %+.2f ms |" % (ttft["direct"], ttft["junction"],
                                                                       ttft["junction"] - ttft["direct"]))
 print("| tokens/s (all streams) | %.0f | %.0f | %.3fx |" % (tps["direct"], tps["junction"], tps["junction"] / tps["direct"]))
 cpu = {t: p50([s["junction_cpu_s"] * 1e6 / s["r"]["tokens"] for s in stream if s["target"] == t]) for t in ("direct", "junction")}
 ucpu = {t: p50([s["upstream_cpu_s"] * 1e6 / s["r"]["tokens"] for s in stream if s["target"] == t]) for t in ("direct", "junction")}
 print("| CPU per token: junction | - | %.1f us | |" % cpu["junction"])
+cs = p50([s["junction_cs"] / s["r"]["tokens"] for s in stream if s["target"] == "junction"])
+print("| context switches per token: junction's threads | - | %.2f | |" % cs)
 print("| CPU per token: the Python upstream | %.1f us | %.1f us | |" % (ucpu["direct"], ucpu["junction"]))
 print("\n## The streaming door alone: generate_stream on the local `tokenize` engine, %s streams x %s events" %
       (streams, tokens))

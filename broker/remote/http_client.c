@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine.h" /* jn_now_ns */
 #include "trace.h"
@@ -26,6 +29,8 @@ struct jn_http_transfer {
     bool failed_alloc;
     bool too_large; /* the body outgrew max_body */
     size_t received, max_body;
+    bool waiting; /* the owner sleeps on cv: the pump signals only then */
+    const atomic_int *cancelled; /* the owner's flag while it sleeps in jn_http_next (or NULL) */
     bool done;    /* the pump saw the transfer end */
     bool removed; /* the pump took it out after jn_http_close asked */
     CURLcode result;
@@ -36,15 +41,22 @@ struct jn_http_transfer {
     char errbuf[CURL_ERROR_SIZE];
     /* The pump's own. */
     bool in_multi;
+    struct jn_http_transfer *run_prev, *run_next; /* the client's running list while in_multi */
     struct jn_http_transfer *next_pending; /* in the client's adds or aborts, guarded by the client's mu */
 };
 
 struct jn_http_client {
-    CURLM *multi; /* the pump's alone */
+    CURLM *multi; /* the pump's alone, as are epfd and timer_at_ns */
+    int epfd;     /* the sockets libcurl asks to watch, and wakefd */
+    int wakefd;   /* an eventfd: other threads wake the pump */
+    int64_t timer_at_ns; /* libcurl's timer (jn_now_ns clock), -1 = none */
+    jn_http_transfer *running; /* the transfers in the multi handle (the pump's) */
+    int64_t cancel_check_ns;   /* when the pump next looks at their owners' cancellation flags */
     pthread_t thread;
-    pthread_mutex_t mu; /* guards adds, aborts, stopping */
+    pthread_mutex_t mu; /* guards adds, aborts, stopping, wake_pending */
     jn_http_transfer *adds, *aborts;
     bool stopping;
+    bool wake_pending; /* wakefd written since the pump last took the lists */
     char *ca_file, *cert_file, *key_file;
 };
 
@@ -58,6 +70,34 @@ static void global_init(void)
 
 /* ---- the pump ---- */
 
+/* libcurl's socket callback: the socket's wanted events into the epoll set (its number is the key: libcurl says
+ * CURL_POLL_REMOVE before it closes one, and a number reused since is re-added or modified, whichever applies). */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    jn_http_client *c = arg;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(c->epfd, EPOLL_CTL_DEL, s, NULL); /* ENOENT/EBADF: already gone */
+        return 0;
+    }
+    uint32_t events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    struct epoll_event ev = {.events = events, .data.fd = s};
+    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT &&
+        epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) != 0)
+        return -1; /* libcurl fails the transfers on this socket */
+    return 0;
+}
+
+/* libcurl's timer callback: when to call curl_multi_socket_action(CURL_SOCKET_TIMEOUT) next (-1 = no timer). */
+static int on_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+    (void)multi;
+    jn_http_client *c = arg;
+    c->timer_at_ns = timeout_ms < 0 ? -1 : jn_now_ns() + (int64_t)timeout_ms * 1000000;
+    return 0;
+}
+
 static void take_lists(jn_http_client *c, jn_http_transfer **adds, jn_http_transfer **aborts, bool *stopping)
 {
     pthread_mutex_lock(&c->mu);
@@ -65,7 +105,25 @@ static void take_lists(jn_http_client *c, jn_http_transfer **adds, jn_http_trans
     *aborts = c->aborts;
     *stopping = c->stopping;
     c->adds = c->aborts = NULL;
+    c->wake_pending = false;
     pthread_mutex_unlock(&c->mu);
+}
+
+/* Wakes the pump to take its lists (once, however many callers ask before it does). */
+static void wake_pump(jn_http_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool first = !c->wake_pending;
+    c->wake_pending = true;
+    pthread_mutex_unlock(&c->mu);
+    if (first) {
+        uint64_t one = 1;
+        ssize_t w;
+        do
+            w = write(c->wakefd, &one, sizeof one);
+        while (w < 0 && errno == EINTR);
+        /* EAGAIN: the counter is full, i.e. the pump is woken anyway */
+    }
 }
 
 static void finish(jn_http_transfer *t, CURLcode result)
@@ -77,13 +135,71 @@ static void finish(jn_http_transfer *t, CURLcode result)
     t->result = result;
     if (status)
         t->status = status;
-    pthread_cond_broadcast(&t->cv);
+    if (t->waiting)
+        pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
 }
 
+static void running_add(jn_http_client *c, jn_http_transfer *t)
+{
+    t->in_multi = true;
+    t->run_prev = NULL;
+    t->run_next = c->running;
+    if (c->running)
+        c->running->run_prev = t;
+    c->running = t;
+}
+
+static void running_remove(jn_http_client *c, jn_http_transfer *t)
+{
+    t->in_multi = false;
+    if (t->run_prev)
+        t->run_prev->run_next = t->run_next;
+    else
+        c->running = t->run_next;
+    if (t->run_next)
+        t->run_next->run_prev = t->run_prev;
+    t->run_prev = t->run_next = NULL;
+}
+
+/* Every CANCEL_CHECK_MS while transfers run, the pump wakes the owners whose call was cancelled: one look at every
+ * flag, instead of each waiting owner waking up on its own to look at its flag. */
+#define CANCEL_CHECK_MS 20
+
+static void check_cancelled(jn_http_client *c)
+{
+    for (jn_http_transfer *t = c->running; t; t = t->run_next) {
+        pthread_mutex_lock(&t->mu);
+        if (t->waiting && t->cancelled && atomic_load(t->cancelled))
+            pthread_cond_signal(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+    }
+}
+
+/* The transfers libcurl says are complete: out of the multi handle, their owners told. */
+static void reap(jn_http_client *c)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        jn_http_transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        CURLcode result = msg->data.result;
+        curl_multi_remove_handle(c->multi, msg->easy_handle);
+        running_remove(c, t);
+        finish(t, result);
+    }
+}
+
+/* An event loop over the sockets libcurl asks for (epoll: a wake costs the sockets that are ready, not every
+ * transfer), its timer, and the eventfd other threads write to hand over adds and aborts. */
 static void *pump_main(void *arg)
 {
     jn_http_client *c = arg;
+    struct epoll_event evs[64];
+    int running = 0;
     for (;;) {
         jn_http_transfer *adds, *aborts;
         bool stopping;
@@ -91,9 +207,9 @@ static void *pump_main(void *arg)
         while (adds) {
             jn_http_transfer *t = adds;
             adds = t->next_pending;
-            CURLMcode mc = curl_multi_add_handle(c->multi, t->easy);
+            CURLMcode mc = curl_multi_add_handle(c->multi, t->easy); /* sets a timer of 0: started below */
             if (mc == CURLM_OK) {
-                t->in_multi = true;
+                running_add(c, t);
             } else {
                 snprintf(t->errbuf, sizeof t->errbuf, "%s", curl_multi_strerror(mc));
                 finish(t, CURLE_FAILED_INIT);
@@ -104,30 +220,47 @@ static void *pump_main(void *arg)
             aborts = t->next_pending;
             if (t->in_multi) {
                 curl_multi_remove_handle(c->multi, t->easy); /* closes a connection in use */
-                t->in_multi = false;
+                running_remove(c, t);
             }
             pthread_mutex_lock(&t->mu);
             t->removed = true;
-            pthread_cond_broadcast(&t->cv);
+            pthread_cond_signal(&t->cv);
             pthread_mutex_unlock(&t->mu);
         }
         if (stopping)
             break;
-        int running = 0;
-        curl_multi_perform(c->multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            jn_http_transfer *t = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-            CURLcode result = msg->data.result;
-            curl_multi_remove_handle(c->multi, msg->easy_handle);
-            t->in_multi = false;
-            finish(t, result);
+        int64_t now = jn_now_ns();
+        if (c->running && now >= c->cancel_check_ns) {
+            check_cancelled(c);
+            c->cancel_check_ns = now + (int64_t)CANCEL_CHECK_MS * 1000000;
         }
-        curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+        int64_t until = c->timer_at_ns;
+        if (c->running && (until < 0 || c->cancel_check_ns < until))
+            until = c->cancel_check_ns;
+        int wait_ms = 1000;
+        if (until >= 0) {
+            int64_t left = until - now;
+            wait_ms = left <= 0 ? 0 : left >= 1000000000 ? 1000 : (int)((left + 999999) / 1000000);
+        }
+        int n = epoll_wait(c->epfd, evs, (int)(sizeof evs / sizeof evs[0]), wait_ms);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == c->wakefd) {
+                uint64_t v;
+                while (read(c->wakefd, &v, sizeof v) < 0 && errno == EINTR)
+                    ;
+                continue;
+            }
+            uint32_t e = evs[i].events;
+            int mask = ((e & (EPOLLIN | EPOLLHUP)) ? CURL_CSELECT_IN : 0) | ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                       ((e & EPOLLERR) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(c->multi, fd, mask, &running);
+        }
+        if (c->timer_at_ns >= 0 && jn_now_ns() >= c->timer_at_ns) {
+            c->timer_at_ns = -1; /* libcurl sets the next one from inside */
+            curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        reap(c);
     }
     return NULL;
 }
@@ -161,7 +294,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
         curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ct);
         snprintf(t->content_type, sizeof t->content_type, "%s", ct ? ct : "");
     }
-    pthread_cond_broadcast(&t->cv);
+    /* Chunks that arrive while the owner is busy pile up in buf and are taken at once: no wake for them. */
+    if (t->waiting)
+        pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
     return n;
 }
@@ -204,6 +339,9 @@ jn_http_client *jn_http_client_create(const jn_http_tls *tls, long keep_connecti
         return NULL;
     }
     pthread_mutex_init(&c->mu, NULL);
+    c->timer_at_ns = -1;
+    c->epfd = epoll_create1(EPOLL_CLOEXEC);
+    c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     bool oom = false;
     if (tls) {
         if (tls->ca_file && *tls->ca_file)
@@ -213,12 +351,24 @@ jn_http_client *jn_http_client_create(const jn_http_tls *tls, long keep_connecti
         if (tls->key_file && *tls->key_file)
             oom |= !(c->key_file = strdup(tls->key_file));
     }
-    c->multi = oom ? NULL : curl_multi_init();
-    if (c->multi && keep_connections > 0)
-        curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, keep_connections);
+    struct epoll_event wev = {.events = EPOLLIN, .data.fd = c->wakefd};
+    bool fds = c->epfd >= 0 && c->wakefd >= 0 && epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &wev) == 0;
+    c->multi = oom || !fds ? NULL : curl_multi_init();
+    if (c->multi) {
+        if (keep_connections > 0)
+            curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, keep_connections);
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    }
     if (!c->multi || pthread_create(&c->thread, NULL, pump_main, c) != 0) {
         if (c->multi)
             curl_multi_cleanup(c->multi);
+        if (c->epfd >= 0)
+            close(c->epfd);
+        if (c->wakefd >= 0)
+            close(c->wakefd);
         free(c->ca_file);
         free(c->cert_file);
         free(c->key_file);
@@ -237,9 +387,11 @@ void jn_http_client_destroy(jn_http_client *c)
     pthread_mutex_lock(&c->mu);
     c->stopping = true;
     pthread_mutex_unlock(&c->mu);
-    curl_multi_wakeup(c->multi);
+    wake_pump(c);
     pthread_join(c->thread, NULL);
-    curl_multi_cleanup(c->multi);
+    curl_multi_cleanup(c->multi); /* its socket callbacks still use epfd */
+    close(c->epfd);
+    close(c->wakefd);
     free(c->ca_file);
     free(c->cert_file);
     free(c->key_file);
@@ -353,7 +505,7 @@ jn_http_transfer *jn_http_start(jn_http_client *c, const jn_http_client_request 
     t->next_pending = c->adds;
     c->adds = t;
     pthread_mutex_unlock(&c->mu);
-    curl_multi_wakeup(c->multi);
+    wake_pump(c);
     return t;
 }
 
@@ -397,16 +549,17 @@ int jn_http_next(jn_http_transfer *t, const atomic_int *cancelled, char **out, s
             pthread_mutex_unlock(&t->mu);
             return jn_err_set(err, JN_ECANCELLED, "the call was cancelled");
         }
-        /* curl's own timeout ends the transfer at the deadline; this only bounds how late a cancellation is
-         * seen (20 ms). */
+        /* curl's own timeout ends the transfer at the deadline; the pump looks at `cancelled` every CANCEL_CHECK_MS
+         * while the transfer runs and wakes this thread when it is set. The timeout is only a backstop (a transfer
+         * not yet added, a flag set as the pump looked). */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 20000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        until.tv_sec += 1;
+        t->cancelled = cancelled;
+        t->waiting = true;
         pthread_cond_timedwait(&t->cv, &t->mu, &until);
+        t->waiting = false;
+        t->cancelled = NULL;
     }
 }
 
@@ -450,10 +603,12 @@ void jn_http_close(jn_http_transfer *t)
         t->next_pending = c->aborts;
         c->aborts = t;
         pthread_mutex_unlock(&c->mu);
-        curl_multi_wakeup(c->multi);
+        wake_pump(c);
         pthread_mutex_lock(&t->mu);
+        t->waiting = true;
         while (!t->removed)
             pthread_cond_wait(&t->cv, &t->mu);
+        t->waiting = false;
         pthread_mutex_unlock(&t->mu);
     }
     transfer_free(t);

@@ -1,11 +1,13 @@
 /* http_client.h — HTTP requests to one remote (an OpenAI-compatible server) through Debian's libcurl: TLS, proxies
  * (the usual *_proxy environment variables), HTTP/2 and connection reuse come with it.
  *
- * One client = one curl multi handle driven by one pump thread of its own: an event loop over the transfers'
- * sockets (curl_multi_poll; other threads wake it with curl_multi_wakeup to add or abort a transfer). Only the
- * pump touches the multi handle. The body of an answer is handed over as it arrives: the pump's write callback
- * appends it to the transfer's buffer and signals the thread waiting in jn_http_next, so a streamed answer's chunks
- * reach the engine one by one, and the pump never runs engine code nor waits for a slow consumer.
+ * One client = one curl multi handle driven by one pump thread of its own: an epoll loop over the sockets libcurl
+ * asks for (curl_multi_socket_action: a wake costs the sockets that are ready, not every transfer) and libcurl's
+ * timer; other threads wake it through an eventfd to add or abort a transfer. Only the pump touches the multi
+ * handle. The body of an answer is handed over as it arrives: the pump's write callback appends it to the
+ * transfer's buffer and signals the owner only when it sleeps in jn_http_next (chunks that arrive while it works
+ * are taken together at its next call), so a streamed answer's chunks reach the engine as they come, and the pump
+ * never runs engine code nor waits for a slow consumer.
  * Aborting (jn_http_close before the end) removes the handle from the multi handle, which closes its connection:
  * the remote sees the client go away.
  *
