@@ -59,5 +59,8 @@ jn_engine *jn_logmel_create(const char *name, const jn_builtin_options *opt, jn_
 
 /* engines/vision */
 jn_engine *jn_fashion_cnn_create(const char *name, const jn_builtin_options *opt, jn_err *err);
+/* The same engine with the weights of the checkpoint at `path` (any conv channel counts: a pruned one too), e.g.
+ * for `junction eval --model CKPT.safetensors`; labels from the model card beside it (CKPT.json). */
+jn_engine *jn_fashion_cnn_create_from(const char *name, const char *path, jn_err *err);
 
 #endif
