@@ -551,15 +551,19 @@ int jn_cmd_eval(int argc, char **argv)
             rc = jn__eval_fail("%s", err.msg);
             goto out;
         }
-        /* Model files: a named model first, so that an ONNX file can take its class names. */
-        bool a_file = jn__eval_is_file(o.model), b_file = o.compare && jn__eval_is_file(o.compare);
-        if (a_file && b_file && ((rc = jn__eval_register_file(reg, o.model, NULL)) ||
-                                 (rc = jn__eval_register_file(reg, o.compare, registered_target(reg, o.model)))))
-            goto out;
-        if (a_file != b_file && (rc = jn__eval_register_file(reg, a_file ? o.model : o.compare,
-                                                             o.compare ? registered_target(reg, a_file ? o.compare
-                                                                                                      : o.model)
-                                                                       : NULL)))
+        /* Model files (once each): checkpoints first, then ONNX files, which take the other model's class names. */
+        const char *args[2] = {o.model, o.compare};
+        for (int pass = 0; pass < 2 && !rc; pass++)
+            for (int i = 0; i < 2 && !rc; i++) {
+                const char *a = args[i], *other = args[1 - i];
+                if (!a || !jn__eval_is_file(a) || (i == 1 && strcmp(a, args[0]) == 0))
+                    continue;
+                size_t n = strlen(a);
+                if ((pass == 1) != (n > 5 && strcmp(a + n - 5, ".onnx") == 0))
+                    continue;
+                rc = jn__eval_register_file(reg, a, other && strcmp(other, a) ? registered_target(reg, other) : NULL);
+            }
+        if (rc)
             goto out;
     }
     if (o.compare) {
