@@ -47,7 +47,8 @@ bench_tmpdir junction-prune
 RESULTS=$TMP/results.jsonl
 
 [ -x "$PY" ] || die "$PY not found"
-[ -f "$DATA/train-images-idx3-ubyte.gz" ] || die "$DATA not found (Debian dataset-fashion-mnist: scripts/install-deps.sh)"
+[ -f "$DATA/train-images-idx3-ubyte.gz" ] ||
+    die "$DATA not found (Debian dataset-fashion-mnist: scripts/install-deps.sh)"
 if [ "$BENCH_BUILD" = 1 ]; then
     log "building junction and bench_vision in $BUILD_DIR (Release)"
     if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then

@@ -297,8 +297,8 @@ static int train_or_prune(int argc, char **argv, bool prune)
     if (onnx && !jn_cli_can_export_onnx(model))
         return usage_error("--onnx: model '%s' has no ONNX export", model);
     if (onnx && !output_dir_writable(onnx)) {
-        fprintf(stderr, "%s: --onnx '%s': cannot create a file there: %s\n", prune ? "junction prune" : "junction train",
-                onnx, strerror(errno));
+        fprintf(stderr, "%s: --onnx '%s': cannot create a file there: %s\n",
+                prune ? "junction prune" : "junction train", onnx, strerror(errno));
         return JN_CLI_EXIT_FAIL;
     }
     int kind = jn_optim_kind_from_name(optimizer);

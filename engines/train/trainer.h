@@ -17,7 +17,7 @@
 /* `junction prune`: what to prune before fine-tuning with the same loop (jn_train_options.prune). */
 typedef struct jn_prune_options {
     double sparsity;      /* --sparsity: fraction of each weight tensor zeroed by magnitude (unstructured), 0 = none */
-    double channels;      /* --channels: fraction of each convolution's output channels removed (structured), 0 = none */
+    double channels;      /* --channels: fraction of each conv's output channels removed (structured), 0 = none */
     int fine_tune_epochs; /* --fine-tune-epochs: epochs of the standard loop after pruning (0 = none) */
 } jn_prune_options;
 
