@@ -15,8 +15,8 @@
 #   BENCH_BUILD        1 = configure if needed and (re)build junction and bench_vision    [1]
 #   BENCH_SECONDS      measured seconds per figure and round                              [2]
 #   BENCH_ROUNDS       rounds                                                             [5]
-#   PRUNE_EPOCHS       fine-tuning epochs                                                 [3]
-#   PRUNE_LR           fine-tuning learning rate (Adam, cosine decay)                     [0.0005]
+#   PRUNE_EPOCHS       fine-tuning epochs                                                 [6]
+#   PRUNE_LR           fine-tuning learning rate (Adam, cosine decay)                     [0.001]
 #   PRUNE_THREADS      BLAS threads for fine-tuning                                       [2]
 #   PRUNE_CHECKPOINT   an already pruned checkpoint (skips step 1; its card must be beside it)  [none]
 #   PRUNE_ROW          1 = print only the markdown row                                    [0]
@@ -33,8 +33,8 @@ BENCH_BUILD=${BENCH_BUILD:-1}
 BENCH_SECONDS=${BENCH_SECONDS:-2}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_KEEP=${BENCH_KEEP:-0}
-PRUNE_EPOCHS=${PRUNE_EPOCHS:-3}
-PRUNE_LR=${PRUNE_LR:-0.0005}
+PRUNE_EPOCHS=${PRUNE_EPOCHS:-6}
+PRUNE_LR=${PRUNE_LR:-0.001}
 PRUNE_THREADS=${PRUNE_THREADS:-2}
 PRUNE_CHECKPOINT=${PRUNE_CHECKPOINT:-}
 PRUNE_ROW=${PRUNE_ROW:-0}
