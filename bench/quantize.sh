@@ -128,6 +128,7 @@ stop_servers
 SERVER_PID=
 
 # Pruning's rows (issue #23 item 3) go here.
-if [ -x bench/prune.sh ]; then
-    BUILD=$BUILD ITERS=$ITERS ROUNDS=$ROUNDS LIMIT=$LIMIT ORT_DIR=$ORT_DIR ROWS_ONLY=1 bench/prune.sh
-fi
+# bench/prune.sh: 50 % channel-pruned fashion-cnn vs the unpruned one (fine-tunes: minutes; PRUNE_EPOCHS, PRUNE_*).
+echo
+echo "## Pruning (bench/prune.sh)"
+BUILD_DIR=$PWD/$BUILD bench/prune.sh

@@ -63,5 +63,8 @@ jn_engine *jn_fashion_cnn_create(const char *name, const jn_builtin_options *opt
  * <exe dir>/../../engines/vision/models, the source tree's): 0, or JN_ENOTFOUND saying where it looked
  * (`junction quantize --model fashion-cnn` exports them). */
 int jn_fashion_cnn_weights_path(char *buf, size_t n, jn_err *err);
+/* The same engine with the weights of the checkpoint at `path` (any conv channel counts: a pruned one too), e.g.
+ * for `junction eval --model CKPT.safetensors`; labels from the model card beside it (CKPT.json). */
+jn_engine *jn_fashion_cnn_create_from(const char *name, const char *path, jn_err *err);
 
 #endif

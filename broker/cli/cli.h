@@ -24,6 +24,7 @@ int jn_cmd_infer(int argc, char **argv);    /* infer_cmd.c */
 int jn_cmd_pipeline(int argc, char **argv); /* pipeline_cmd.c */
 int jn_cmd_eval(int argc, char **argv);     /* eval_cmd.c */
 int jn_cmd_train(int argc, char **argv);    /* train_cmd.c */
+int jn_cmd_prune(int argc, char **argv);    /* train_cmd.c */
 int jn_cmd_export(int argc, char **argv);   /* export_cmd.c */
 int jn_cmd_quantize(int argc, char **argv); /* quantize_cmd.c */
 int jn_cmd_model(int argc, char **argv);    /* model_cmd.c */

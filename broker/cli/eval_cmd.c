@@ -4,7 +4,8 @@
  * Data sets: JSONL (one {"<input>": value, ..., "label": ...} per line; "text" and "image" name the model's single
  * TEXT / IMAGE input when no input has that name; image paths are relative to the JSONL file) or IDX
  * (Fashion-MNIST's images file, plain or gzipped; the labels file is --labels or found by the usual name). See
- * DECISIONS.md "Evaluation". The readers are eval_data.c's.
+ * DECISIONS.md "Evaluation". The readers are eval_data.c's. `--compare B` evaluates a second model on the same data
+ * and prints the two side by side with the differences; a model may be a file (.onnx, .safetensors): eval_compare.c.
  *
  * Ownership: examples and their payloads are read by eval_data.c and freed here before returning; engines and registries are
  * refcounted as their headers say; responses are freed with protobuf_c_message_free_unpacked.
@@ -23,6 +24,7 @@
 #include "cli.h"
 #include "rpc_client.h"
 #include "codec.h"
+#include "eval_compare.h"
 #include "eval_data.h"
 #include "evaluate.h"
 #include "junction/v1/broker.pb-c.h"
@@ -36,6 +38,7 @@
 
 typedef struct eval_opts {
     const char *model, *version, *data, *labels_file, *heatmap, *server, *pipelines;
+    const char *compare; /* --compare: the second model (its current version) */
     bool json;
     long limit; /* 0 = all */
     long batch;
@@ -69,8 +72,8 @@ static int record(jn_eval *ev, const char *label, const char *pred, double ms, c
     return jn_eval_add(ev, label, pred, ms) ? jn__eval_fail("out of memory") : 0;
 }
 
-static int run_local(jn_registry *reg, const eval_opts *o, const dataset *d, jn_eval *ev, char *first_error,
-                     size_t n_first)
+static int run_local(jn_registry *reg, const char *model, const char *version, const dataset *d, jn_eval *ev,
+                     char *first_error, size_t n_first)
 {
     int64_t t0 = jn_now_ns();
     for (size_t i = 0; i < d->n; i++) {
@@ -79,8 +82,7 @@ static int run_local(jn_registry *reg, const eval_opts *o, const dataset *d, jn_
         jn_request_init(&r);
         jn_err err;
         jn_err_clear(&err);
-        int rc = jn_request_set_target(&r, o->model, o->version, "") ? jn_err_set(&err, JN_ENOMEM, "out of memory")
-                                                                       : 0;
+        int rc = jn_request_set_target(&r, model, version, "") ? jn_err_set(&err, JN_ENOMEM, "out of memory") : 0;
         for (size_t k = 0; !rc && k < e->n_in; k++) {
             jn_tensor *t = input_tensor(&e->in[k], &err);
             rc = !t ? err.code : jn_tensor_list_push(&r.inputs, t) ? jn_err_set(&err, JN_ENOMEM, "out of memory") : 0;
@@ -143,8 +145,8 @@ static void fill_value(value_scratch *s, const ex_input *in)
     }
 }
 
-static int run_remote(jn_cli_rpc *r, const eval_opts *o, const dataset *d, jn_eval *ev, char *first_error,
-                      size_t n_first)
+static int run_remote(jn_cli_rpc *r, const eval_opts *o, const char *model, const char *version, const dataset *d,
+                      jn_eval *ev, char *first_error, size_t n_first)
 {
     size_t batch = (size_t)o->batch;
     Junction__V1__Example *exs = calloc(batch, sizeof *exs);
@@ -168,9 +170,9 @@ static int run_remote(jn_cli_rpc *r, const eval_opts *o, const dataset *d, jn_ev
             exp[i] = &exs[i];
         }
         Junction__V1__EvaluateRequest req = JUNCTION__V1__EVALUATE_REQUEST__INIT;
-        req.model = (char *)o->model;
-        if (o->version)
-            req.version = (char *)o->version;
+        req.model = (char *)model;
+        if (version)
+            req.version = (char *)version;
         req.n_examples = m;
         req.examples = exp;
         ProtobufCMessage *msg;
@@ -202,12 +204,12 @@ static int run_remote(jn_cli_rpc *r, const eval_opts *o, const dataset *d, jn_ev
 }
 
 /* The model's signature from GetModel, as a jn_signature (labels included). */
-static int remote_signature(jn_cli_rpc *r, const eval_opts *o, jn_signature *sig)
+static int remote_signature(jn_cli_rpc *r, const char *model, const char *version, jn_signature *sig)
 {
     Junction__V1__GetModelRequest get = JUNCTION__V1__GET_MODEL_REQUEST__INIT;
-    get.name = (char *)o->model;
-    if (o->version)
-        get.version = (char *)o->version;
+    get.name = (char *)model;
+    if (version)
+        get.version = (char *)version;
     ProtobufCMessage *msg;
     jn_cli_rpc_status st;
     if (jn_cli_rpc_unary(r, "/junction.v1.Broker/GetModel", &get.base, &junction__v1__model_info__descriptor, &msg,
@@ -220,7 +222,7 @@ static int remote_signature(jn_cli_rpc *r, const eval_opts *o, jn_signature *sig
     jn_err_clear(&err);
     int rc = info->signature ? jn_signature_from_pb(sig, info->signature, &err) : 0;
     protobuf_c_message_free_unpacked(msg, NULL);
-    return rc ? jn__eval_fail("model '%s': unusable signature: %s", o->model, err.msg) : 0;
+    return rc ? jn__eval_fail("model '%s': unusable signature: %s", model, err.msg) : 0;
 }
 
 /* Command ------------------------------------------------------------------------------------------------------ */
@@ -228,12 +230,14 @@ static int remote_signature(jn_cli_rpc *r, const eval_opts *o, jn_signature *sig
 static void eval_usage(FILE *to)
 {
     fprintf(to,
-            "usage: junction eval --model NAME --data FILE [options]\n"
+            "usage: junction eval --model NAME --data FILE [--compare NAME] [options]\n"
             "\n"
             "Runs a labelled test set through a model or pipeline and reports accuracy, per-class precision,\n"
             "recall and F1, macro / micro / weighted averages, the confusion matrix, latency p50/p99 and\n"
             "throughput. The prediction is the top-1 label of the model's CLASSIFICATION output, or the text of\n"
-            "its TEXT output (elements joined by spaces).\n"
+            "its TEXT output (elements joined by spaces). With --compare B, model B runs on the same data and the\n"
+            "two are printed side by side with the difference (B - A): accuracy, macro F1, latency p50/p99 per\n"
+            "example, throughput and size on disk (B / A).\n"
             "\n"
             "data FILE forms:\n"
             "  JSONL  one object per line: {\"text\": \"...\", \"label\": \"...\"},\n"
@@ -243,14 +247,19 @@ static void eval_usage(FILE *to)
             "         *labels-idx1* file; class names from the model's CLASSIFICATION labels\n"
             "\n"
             "options:\n"
-            "  --model NAME        the model or pipeline (required)\n"
+            "  --model NAME        the model or pipeline (required); or a file: FILE.onnx (an ONNX model, e.g.\n"
+            "                      `junction export` / `junction quantize` output; class names from the other\n"
+            "                      model with --compare, else 0..K-1) or CKPT.safetensors (a fashion-cnn\n"
+            "                      checkpoint of `junction train` / `junction prune`)\n"
+            "  --compare NAME      a second model or file, evaluated on the same data, reported side by side\n"
             "  --version V         its version (default: current)\n"
             "  --data FILE         the test set (required)\n"
             "  --labels FILE       IDX labels file\n"
             "  --limit N           evaluate the first N examples only\n"
             "  --json              print one JSON object (accuracy, macro, micro, weighted, labels, per_class,\n"
             "                      confusion, latency_ms {p50, p99, mean, max}, throughput, examples, failed)\n"
-            "  --heatmap OUT.png   write the confusion matrix as a heat map (row-normalized, %d px per cell)\n"
+            "  --heatmap OUT.png   write the confusion matrix as a heat map (row-normalized, %d px per cell;\n"
+            "                      not with --compare)\n"
             "  --server HOST:PORT  evaluate on a running broker (junction.v1.Broker/Evaluate), e.g. %s\n"
             "  --batch N           examples per Evaluate call with --server (default %d)\n"
             "  --timeout-ms N      deadline for the whole command with --server (default %d)\n"
@@ -278,14 +287,15 @@ static int parse_count(const char *flag, const char *v, long max, long *out)
 static int parse_opts(int argc, char **argv, eval_opts *o)
 {
     enum { O_MODEL = 1000, O_VERSION, O_DATA, O_LABELS, O_LIMIT, O_JSON, O_HEATMAP, O_SERVER, O_BATCH, O_TIMEOUT,
-           O_PIPELINES };
+           O_PIPELINES, O_COMPARE };
     static const struct option options[] = {
         {"model", required_argument, NULL, O_MODEL},     {"version", required_argument, NULL, O_VERSION},
         {"data", required_argument, NULL, O_DATA},       {"labels", required_argument, NULL, O_LABELS},
         {"limit", required_argument, NULL, O_LIMIT},     {"json", no_argument, NULL, O_JSON},
         {"heatmap", required_argument, NULL, O_HEATMAP}, {"server", required_argument, NULL, O_SERVER},
         {"batch", required_argument, NULL, O_BATCH},     {"timeout-ms", required_argument, NULL, O_TIMEOUT},
-        {"pipelines", required_argument, NULL, O_PIPELINES}, {"help", no_argument, NULL, 'h'},
+        {"pipelines", required_argument, NULL, O_PIPELINES}, {"compare", required_argument, NULL, O_COMPARE},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -336,6 +346,11 @@ static int parse_opts(int argc, char **argv, eval_opts *o)
         case O_PIPELINES:
             o->pipelines = optarg;
             break;
+        case O_COMPARE:
+            if (!*optarg)
+                return usage_error("--compare needs a model name or file");
+            o->compare = optarg;
+            break;
         case ':':
             return usage_error("%s needs a value", argv[optind - 1]);
         default:
@@ -350,6 +365,11 @@ static int parse_opts(int argc, char **argv, eval_opts *o)
         return usage_error("--data is required");
     if (o->server && o->pipelines)
         return usage_error("--pipelines is for in-process evaluation; the server has its own");
+    if (o->compare && o->heatmap)
+        return usage_error("--heatmap draws one model's confusion matrix: not with --compare");
+    if (o->server && (jn__eval_is_file(o->model) || (o->compare && jn__eval_is_file(o->compare))))
+        return usage_error("--%s: a model file is evaluated in process, not with --server (load it there first)",
+                           jn__eval_is_file(o->model) ? "model" : "compare");
     return -1;
 }
 
@@ -397,6 +417,113 @@ static int report(const eval_opts *o, const jn_eval *ev, const char *first_error
     return rc;
 }
 
+/* Evaluates `model` (version: NULL = current) in process (reg) or on the server (r) into *ev (initialised on
+ * success: the caller frees it). */
+static int evaluate_model(jn_registry *reg, jn_cli_rpc *r, const eval_opts *o, const char *model, const char *version,
+                          jn_eval *ev, char *first_error, size_t n_first)
+{
+    jn_err err;
+    jn_err_clear(&err);
+    jn_engine *engine = NULL;
+    jn_signature remote_sig;
+    jn_signature_init(&remote_sig);
+    const jn_signature *sig = NULL;
+    dataset d = {0};
+    bool ev_ready = false;
+    int rc = 0;
+    if (o->server) {
+        if ((rc = remote_signature(r, model, version, &remote_sig)))
+            goto out;
+        sig = &remote_sig;
+    } else {
+        if (!(engine = jn_registry_get(reg, model, version, &err))) {
+            rc = jn__eval_fail("%s", err.msg);
+            goto out;
+        }
+        sig = &engine->sig;
+    }
+    const jn_port *target = jn_eval_target_port(sig);
+    if (!target) {
+        rc = jn__eval_fail("model '%s' has no CLASSIFICATION output with labels and no TEXT output: nothing to "
+                           "evaluate", model);
+        goto out;
+    }
+    if ((rc = jn__eval_dataset_load(o->data, o->labels_file, o->limit, sig, target, &d)))
+        goto out;
+    if (jn_eval_init(ev, (const char *const *)target->labels, target->n_labels)) {
+        rc = jn__eval_fail("out of memory");
+        goto out;
+    }
+    ev_ready = true;
+    if (o->compare && !o->server) { /* side by side: both timed warm (caches, packed weights, lazy plans) */
+        dataset warm = {.ex = d.ex, .n = d.n < 20 ? d.n : 20, .cap = 0};
+        jn_eval scratch;
+        char ignored[64];
+        if (jn_eval_init(&scratch, (const char *const *)target->labels, target->n_labels) == 0) {
+            (void)run_local(reg, model, version, &warm, &scratch, ignored, sizeof ignored);
+            jn_eval_free(&scratch);
+        }
+    }
+    rc = o->server ? run_remote(r, o, model, version, &d, ev, first_error, n_first)
+                   : run_local(reg, model, version, &d, ev, first_error, n_first);
+out:
+    if (rc && ev_ready)
+        jn_eval_free(ev);
+    jn__eval_dataset_free(&d);
+    jn_signature_free(&remote_sig);
+    if (engine)
+        jn_engine_unref(engine);
+    return rc;
+}
+
+/* The target port of a registered model (for an ONNX file's labels), or NULL. The engine reference is dropped: the
+ * registry keeps the engine (and so the port) alive. */
+static const jn_port *registered_target(jn_registry *reg, const char *model)
+{
+    jn_err err;
+    jn_err_clear(&err);
+    jn_engine *e = jn_registry_get(reg, model, NULL, &err);
+    if (!e)
+        return NULL;
+    const jn_port *p = jn_eval_target_port(&e->sig);
+    jn_engine_unref(e);
+    return p;
+}
+
+/* --model A --compare B: both evaluated, printed side by side. */
+static int compare(jn_registry *reg, jn_cli_rpc *r, const eval_opts *o)
+{
+    jn_eval ev[2];
+    jn_eval_report rep[2];
+    const char *models[2] = {o->model, o->compare}, *versions[2] = {o->version, NULL};
+    int n_ev = 0, n_rep = 0, rc = 0;
+    char first_error[2][2300] = {"", ""};
+    for (int i = 0; i < 2 && !rc; i++) {
+        if ((rc = evaluate_model(reg, r, o, models[i], versions[i], &ev[i], first_error[i], sizeof first_error[i])))
+            break;
+        n_ev++;
+        jn_err err;
+        if (jn_eval_compute(&ev[i], &rep[i], &err)) {
+            rc = jn__eval_fail("%s", err.msg);
+            break;
+        }
+        n_rep++;
+        if (ev[i].n_failed)
+            fprintf(stderr, "junction eval: %s: %zu of %zu examples failed; the first: %s\n", models[i],
+                    ev[i].n_failed, ev[i].n_failed + ev[i].n, first_error[i]);
+        if (ev[i].n == 0)
+            rc = jn__eval_fail("%s: every example failed", models[i]);
+    }
+    if (!rc)
+        rc = jn__eval_compare_print(o->model, o->compare, &rep[0], &rep[1], jn__eval_size_on_disk(o->model),
+                                    jn__eval_size_on_disk(o->compare), o->json);
+    for (int i = 0; i < n_rep; i++)
+        jn_eval_report_free(&rep[i]);
+    for (int i = 0; i < n_ev; i++)
+        jn_eval_free(&ev[i]);
+    return rc;
+}
+
 int jn_cmd_eval(int argc, char **argv)
 {
     eval_opts o = {.batch = DEFAULT_BATCH, .timeout_ms = DEFAULT_TIMEOUT_MS};
@@ -408,21 +535,11 @@ int jn_cmd_eval(int argc, char **argv)
     jn_err err;
     jn_err_clear(&err);
     jn_registry *reg = NULL;
-    jn_engine *engine = NULL;
-    jn_signature remote_sig;
-    jn_signature_init(&remote_sig);
-    const jn_signature *sig = NULL;
     jn_cli_rpc r;
-    dataset d = {0};
-    jn_eval ev;
-    bool ev_ready = false;
     char first_error[2300] = "";
 
     if (o.server) {
         jn_cli_rpc_open(&r, o.server, o.timeout_ms);
-        if ((rc = remote_signature(&r, &o, &remote_sig)))
-            goto out;
-        sig = &remote_sig;
     } else {
         jn_builtin_options engines = {.burn_default_ms = 10.0};
         if (!(reg = jn_registry_create())) {
@@ -434,38 +551,34 @@ int jn_cmd_eval(int argc, char **argv)
             rc = jn__eval_fail("%s", err.msg);
             goto out;
         }
-        if (!(engine = jn_registry_get(reg, o.model, o.version, &err))) {
-            rc = jn__eval_fail("%s", err.msg);
+        /* Model files (once each): checkpoints first, then ONNX files, which take the other model's class names. */
+        const char *args[2] = {o.model, o.compare};
+        for (int pass = 0; pass < 2 && !rc; pass++)
+            for (int i = 0; i < 2 && !rc; i++) {
+                const char *a = args[i], *other = args[1 - i];
+                if (!a || !jn__eval_is_file(a) || (i == 1 && strcmp(a, args[0]) == 0))
+                    continue;
+                size_t n = strlen(a);
+                if ((pass == 1) != (n > 5 && strcmp(a + n - 5, ".onnx") == 0))
+                    continue;
+                rc = jn__eval_register_file(reg, a, other && strcmp(other, a) ? registered_target(reg, other) : NULL);
+            }
+        if (rc)
             goto out;
-        }
-        sig = &engine->sig;
     }
-    const jn_port *target = jn_eval_target_port(sig);
-    if (!target) {
-        rc = jn__eval_fail("model '%s' has no CLASSIFICATION output with labels and no TEXT output: nothing to evaluate",
-                  o.model);
+    if (o.compare) {
+        rc = compare(reg, o.server ? &r : NULL, &o);
         goto out;
     }
-    if ((rc = jn__eval_dataset_load(o.data, o.labels_file, o.limit, sig, target, &d)))
-        goto out;
-    if (jn_eval_init(&ev, (const char *const *)target->labels, target->n_labels)) {
-        rc = jn__eval_fail("out of memory");
-        goto out;
-    }
-    ev_ready = true;
-    rc = o.server ? run_remote(&r, &o, &d, &ev, first_error, sizeof first_error)
-                  : run_local(reg, &o, &d, &ev, first_error, sizeof first_error);
-    if (!rc)
+    jn_eval ev;
+    if (!(rc = evaluate_model(reg, o.server ? &r : NULL, &o, o.model, o.version, &ev, first_error,
+                              sizeof first_error))) {
         rc = report(&o, &ev, first_error);
-out:
-    if (ev_ready)
         jn_eval_free(&ev);
-    jn__eval_dataset_free(&d);
+    }
+out:
     if (o.server)
         jn_cli_rpc_close(&r);
-    jn_signature_free(&remote_sig);
-    if (engine)
-        jn_engine_unref(engine);
     if (reg)
         jn_registry_destroy(reg);
     return rc;

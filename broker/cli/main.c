@@ -17,6 +17,7 @@ static const command commands[] = {
     {"pipeline", jn_cmd_pipeline, "check a pipeline file and print its plan (pipeline check FILE)"},
     {"eval", jn_cmd_eval, "evaluate a model on a labelled test set (accuracy, P/R/F1, confusion, latency)"},
     {"train", jn_cmd_train, "train a built-in model (fashion-cnn, spam-text) and save a checkpoint"},
+    {"prune", jn_cmd_prune, "prune a trained built-in model (channels or weights) and fine-tune it"},
     {"export", jn_cmd_export, "write a trained built-in model's checkpoint as an ONNX model"},
     {"quantize", jn_cmd_quantize, "post-training INT8 quantization of an ONNX model (QDQ or weights only)"},
     {"model", jn_cmd_model, "inspect an ONNX model without serving it; list the ONNX operators implemented"},

@@ -1,5 +1,8 @@
 /* train_cmd.c — `junction train --model NAME --data PATH --out PREFIX [options]`: parses the common training
- * options into jn_train_options and runs the trainer the jn_trainers table names (engines/train/trainers.c). */
+ * options into jn_train_options and runs the trainer the jn_trainers table names (engines/train/trainers.c).
+ * `junction prune --model NAME --checkpoint CKPT (--channels X | --sparsity X) --data PATH --out PREFIX` takes the
+ * same options (--fine-tune-epochs instead of --epochs, --checkpoint instead of --init) and runs the same trainer
+ * with jn_train_options.prune set: prune, then fine-tune with the standard loop. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -49,7 +52,43 @@ static void train_usage(FILE *to)
             "Exit status: 0 trained and saved, 1 training failed (the reason on stderr), 2 bad usage.\n");
 }
 
-#define usage_error(...) jn_cli_usage_error("junction train", train_usage, __VA_ARGS__)
+static void prune_usage(FILE *to)
+{
+    fprintf(to,
+            "usage: junction prune --model NAME --checkpoint CKPT --data PATH --out PREFIX\n"
+            "                      (--channels X | --sparsity X) [--fine-tune-epochs N] [train options]\n"
+            "\n"
+            "Prunes a trained built-in model, then fine-tunes it with the standard training loop (the options and\n"
+            "progress bar of `junction train`), and writes PREFIX.safetensors and PREFIX.json (the model card's\n"
+            "\"pruning\" object: method, ratios, channel counts before/after, epochs, test accuracy before, right\n"
+            "after pruning and after fine-tuning); with --onnx also an ONNX model. The result is served, evaluated\n"
+            "and exported like any trained checkpoint.\n"
+            "\n"
+            "models:\n");
+    for (const jn_trainer *t = jn_trainers; t->model; t++)
+        if (t->prune_weights || t->prune_channels)
+            fprintf(to, "  %-12s %s%s\n", t->model, t->prune_channels ? "--channels or --sparsity" : "--sparsity",
+                    t->prune_channels ? "" : " (no convolutions)");
+    fprintf(to,
+            "\n"
+            "options:\n"
+            "  --model NAME             the model kind (above)\n"
+            "  --checkpoint CKPT        the trained checkpoint to prune (.safetensors)\n"
+            "  --channels X             structured: remove the fraction X in (0, 1) of each convolution's output\n"
+            "                           channels (smallest L1 norm first) and the next layer's matching inputs:\n"
+            "                           a smaller, faster model\n"
+            "  --sparsity X             unstructured: zero the fraction X in (0, 1) of each weight tensor (smallest\n"
+            "                           magnitude first), kept at zero while fine-tuning\n"
+            "  --fine-tune-epochs N     epochs of training after pruning (default 1; 0 = none)\n"
+            "  --data, --test-data, --out, --onnx, --optimizer, --lr, --momentum, --weight-decay, --batch-size,\n"
+            "  --seed, --validation-split, --limit, --threads, --quiet   as for `junction train`\n"
+            "  -h, --help               this text\n"
+            "\n"
+            "Exit status: 0 pruned and saved, 1 failed (the reason on stderr), 2 bad usage.\n");
+}
+
+#define usage_error(...)                                                                                           \
+    jn_cli_usage_error(prune ? "junction prune" : "junction train", prune ? prune_usage : train_usage, __VA_ARGS__)
 
 static int parse_double(const char *s, double lo, double hi, double *out)
 {
@@ -91,6 +130,10 @@ enum {
     OPT_THREADS,
     OPT_QUIET,
     OPT_ONNX,
+    OPT_CHECKPOINT,
+    OPT_CHANNELS,
+    OPT_SPARSITY,
+    OPT_FT_EPOCHS,
 };
 
 /* Can a file be created at path? Checked before training so that a typo does not cost a training run. */
@@ -108,7 +151,8 @@ static int output_dir_writable(const char *path)
     return access(dir, W_OK | X_OK) == 0;
 }
 
-int jn_cmd_train(int argc, char **argv)
+/* `junction train` (prune false) or `junction prune` (true). */
+static int train_or_prune(int argc, char **argv, bool prune)
 {
     static const struct option longopts[] = {
         {"model", required_argument, NULL, OPT_MODEL},
@@ -128,6 +172,10 @@ int jn_cmd_train(int argc, char **argv)
         {"threads", required_argument, NULL, OPT_THREADS},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"onnx", required_argument, NULL, OPT_ONNX},
+        {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+        {"channels", required_argument, NULL, OPT_CHANNELS},
+        {"sparsity", required_argument, NULL, OPT_SPARSITY},
+        {"fine-tune-epochs", required_argument, NULL, OPT_FT_EPOCHS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -136,6 +184,8 @@ int jn_cmd_train(int argc, char **argv)
     long epochs = 0, batch = 0, seed = 1, limit = 0, threads = 0;
     bool quiet = false;
     jn_train_options o = {0};
+    jn_prune_options pr = {.fine_tune_epochs = 1};
+    const char *prune_only = NULL, *train_only = NULL; /* an option given to the wrong command */
 
     optind = 1;
     opterr = 0;
@@ -146,7 +196,27 @@ int jn_cmd_train(int argc, char **argv)
         case OPT_DATA: o.data = optarg; break;
         case OPT_OUT: o.out = optarg; break;
         case OPT_TEST: o.test_data = optarg; break;
-        case OPT_INIT: o.init = optarg; break;
+        case OPT_INIT: o.init = optarg; train_only = "--init (prune takes --checkpoint)"; break;
+        case OPT_CHECKPOINT: o.init = optarg; prune_only = "--checkpoint (train takes --init)"; break;
+        case OPT_CHANNELS:
+            if (parse_double(optarg, -1e300, 1e300, &pr.channels) || !(pr.channels > 0 && pr.channels < 1))
+                return usage_error("--channels wants a fraction in (0, 1) of the channels to remove, got '%s'",
+                                   optarg);
+            prune_only = "--channels";
+            break;
+        case OPT_SPARSITY:
+            if (parse_double(optarg, -1e300, 1e300, &pr.sparsity) || !(pr.sparsity > 0 && pr.sparsity < 1))
+                return usage_error("--sparsity wants a fraction in (0, 1) of the weights to zero, got '%s'", optarg);
+            prune_only = "--sparsity";
+            break;
+        case OPT_FT_EPOCHS: {
+            long ft;
+            if (parse_long(optarg, 0, 100000, &ft))
+                return usage_error("--fine-tune-epochs wants an integer >= 0, got '%s'", optarg);
+            pr.fine_tune_epochs = (int)ft;
+            prune_only = "--fine-tune-epochs";
+            break;
+        }
         case OPT_OPTIMIZER: optimizer = optarg; break;
         case OPT_LR:
             if (parse_double(optarg, 1e-12, 100, &lr))
@@ -163,6 +233,7 @@ int jn_cmd_train(int argc, char **argv)
         case OPT_EPOCHS:
             if (parse_long(optarg, 1, 100000, &epochs))
                 return usage_error("--epochs wants a positive integer, got '%s'", optarg);
+            train_only = "--epochs (prune takes --fine-tune-epochs)";
             break;
         case OPT_BATCH:
             if (parse_long(optarg, 1, 65536, &batch))
@@ -186,13 +257,17 @@ int jn_cmd_train(int argc, char **argv)
             break;
         case OPT_QUIET: quiet = true; break;
         case OPT_ONNX: onnx = optarg; break;
-        case 'h': train_usage(stdout); return JN_CLI_EXIT_OK;
+        case 'h': (prune ? prune_usage : train_usage)(stdout); return JN_CLI_EXIT_OK;
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if (prune && train_only)
+        return usage_error("%s is not an option of junction prune", train_only);
+    if (!prune && prune_only)
+        return usage_error("%s is an option of junction prune, not of junction train", prune_only);
     if (!model)
         return usage_error("--model is required");
     if (!o.data)
@@ -203,12 +278,27 @@ int jn_cmd_train(int argc, char **argv)
     for (const jn_trainer *k = jn_trainers; k->model; k++)
         if (strcmp(k->model, model) == 0)
             t = k;
+    if (!t && prune)
+        return usage_error("--model: '%s' cannot be pruned (prunable: fashion-cnn, spam-text, fashion-text)", model);
     if (!t)
         return usage_error("unknown model '%s'", model);
+    if (prune) {
+        if (!t->prune_weights && !t->prune_channels)
+            return usage_error("--model: '%s' cannot be pruned", model);
+        if (!o.init)
+            return usage_error("--checkpoint is required (the trained model to prune)");
+        if (pr.channels == 0 && pr.sparsity == 0)
+            return usage_error("give --channels X (structured) or --sparsity X (unstructured): nothing to prune");
+        if (pr.channels > 0 && !t->prune_channels)
+            return usage_error("--channels: model '%s' has no convolutions to prune channels of (use --sparsity)",
+                               model);
+        o.prune = &pr;
+    }
     if (onnx && !jn_cli_can_export_onnx(model))
         return usage_error("--onnx: model '%s' has no ONNX export", model);
     if (onnx && !output_dir_writable(onnx)) {
-        fprintf(stderr, "junction train: --onnx '%s': cannot create a file there: %s\n", onnx, strerror(errno));
+        fprintf(stderr, "%s: --onnx '%s': cannot create a file there: %s\n",
+                prune ? "junction prune" : "junction train", onnx, strerror(errno));
         return JN_CLI_EXIT_FAIL;
     }
     int kind = jn_optim_kind_from_name(optimizer);
@@ -230,9 +320,10 @@ int jn_cmd_train(int argc, char **argv)
     o.quiet = quiet;
 
     jn_err err = {0};
+    const char *cmd = prune ? "junction prune" : "junction train";
     int rc = t->train(&o, &err);
     if (rc) {
-        fprintf(stderr, "junction train: %s\n", err.msg[0] ? err.msg : jn_strerror(rc));
+        fprintf(stderr, "%s: %s\n", cmd, err.msg[0] ? err.msg : jn_strerror(rc));
         return JN_CLI_EXIT_FAIL;
     }
     if (onnx) {
@@ -240,10 +331,20 @@ int jn_cmd_train(int argc, char **argv)
         snprintf(ckpt, sizeof ckpt, "%s.safetensors", o.out);
         rc = jn_cli_export_onnx(model, ckpt, onnx, &err);
         if (rc) {
-            fprintf(stderr, "junction train: %s\n", err.msg[0] ? err.msg : jn_strerror(rc));
+            fprintf(stderr, "%s: %s\n", cmd, err.msg[0] ? err.msg : jn_strerror(rc));
             return JN_CLI_EXIT_FAIL;
         }
         printf("saved %s\n", onnx);
     }
     return JN_CLI_EXIT_OK;
+}
+
+int jn_cmd_train(int argc, char **argv)
+{
+    return train_or_prune(argc, argv, false);
+}
+
+int jn_cmd_prune(int argc, char **argv)
+{
+    return train_or_prune(argc, argv, true);
 }

@@ -13,6 +13,7 @@
  */
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,11 +286,66 @@ static void print_eval(const char *what, const eval *e, char **labels, size_t k)
     fflush(stdout);
 }
 
+typedef struct ranked {
+    float v;
+    uint32_t i;
+} ranked;
+
+static int ranked_cmp(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->v != y->v)
+        return x->v < y->v ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* `junction prune --sparsity`: zeroes round(n * sparsity) of the n weights w with the smallest magnitude (ties by
+ * position; the bias is kept) and returns the mask (1 = kept), or NULL on out of memory. */
+static uint8_t *prune_magnitude(float *w, size_t n, double sparsity)
+{
+    ranked *r = malloc(n * sizeof *r);
+    uint8_t *keep = malloc(n);
+    if (!r || !keep || n > UINT32_MAX) {
+        free(r);
+        free(keep);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        r[i].v = fabsf(w[i]);
+        r[i].i = (uint32_t)i;
+    }
+    qsort(r, n, sizeof *r, ranked_cmp);
+    memset(keep, 1, n);
+    size_t drop = (size_t)llround((double)n * sparsity);
+    for (size_t q = 0; q < drop; q++) {
+        keep[r[q].i] = 0;
+        w[r[q].i] = 0.0f;
+    }
+    free(r);
+    return keep;
+}
+
+static size_t count_nonzero(const float *w, size_t n)
+{
+    size_t z = 0;
+    for (size_t i = 0; i < n; i++)
+        z += w[i] != 0.0f;
+    return z;
+}
+
 int jn_train_spam_text(const jn_train_options *opt, jn_err *err)
 {
     if (!opt->data || !opt->out)
         return jn_err_set(err, JN_EINVAL, "spam-text: --data and --out are required");
-    int epochs = opt->epochs > 0 ? opt->epochs : 5;
+    const jn_prune_options *pr = opt->prune;
+    int epochs = pr ? pr->fine_tune_epochs : opt->epochs > 0 ? opt->epochs : 5;
+    if (pr && !opt->init)
+        return jn_err_set(err, JN_EINVAL, "spam-text: pruning needs the checkpoint to prune (--checkpoint)");
+    if (pr && pr->channels > 0)
+        return jn_err_set(err, JN_EINVAL, "spam-text: a linear model has no channels to prune (use --sparsity)");
+    uint8_t *keep = NULL;
+    size_t nonzero_before = 0;
+    double acc_before = -1, acc_pruned = -1;
     size_t batch = opt->batch_size > 0 ? (size_t)opt->batch_size : 32;
     jn_text_model model = {0};
     dataset d = {0}, test = {0};
@@ -326,6 +382,37 @@ int jn_train_spam_text(const jn_train_options *opt, jn_err *err)
         }
     }
     size_t dk = model.lin.dim * model.lin.k, k = model.lin.k;
+    if (pr) {
+        if (opt->test_data) {
+            test.labels = model.labels;
+            test.k = k;
+            if ((rc = load_dataset(opt->test_data, 0, &model.cfg, &test, opt->quiet, err)))
+                goto out;
+            if (evaluate(&model.lin, &test, NULL, test.n, &te)) {
+                rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+                goto out;
+            }
+            acc_before = te.acc;
+        }
+        nonzero_before = count_nonzero(model.lin.w, dk);
+        if (!(keep = prune_magnitude(model.lin.w, dk, pr->sparsity))) {
+            rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (opt->test_data) {
+            eval_free(&te);
+            if (evaluate(&model.lin, &test, NULL, test.n, &te)) {
+                rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+                goto out;
+            }
+            acc_pruned = te.acc;
+            eval_free(&te);
+        }
+        if (!opt->quiet)
+            fprintf(stderr, "spam-text: pruned %s: %zu -> %zu non-zero weights; test accuracy %.4f -> %.4f before "
+                            "fine-tuning\n", opt->init, nonzero_before, count_nonzero(model.lin.w, dk), acc_before,
+                    acc_pruned);
+    }
     gw = calloc(dk, sizeof *gw);
     gb = calloc(k, sizeof *gb);
     order = malloc(d.n * sizeof *order);
@@ -361,6 +448,10 @@ int jn_train_spam_text(const jn_train_options *opt, jn_err *err)
             }
             seen = e;
             jn_optim_step(o);
+            if (keep)
+                for (size_t i = 0; i < dk; i++)
+                    if (!keep[i])
+                        model.lin.w[i] = 0.0f;
             for (size_t i = s; i < e; i++) { /* zero the touched rows only */
                 const jn_text_sparse *x = &d.ex[order[i]].x;
                 for (size_t j = 0; j < x->n; j++)
@@ -390,7 +481,7 @@ int jn_train_spam_text(const jn_train_options *opt, jn_err *err)
     if (opt->test_data) {
         test.labels = model.labels;
         test.k = k;
-        if ((rc = load_dataset(opt->test_data, 0, &model.cfg, &test, opt->quiet, err)))
+        if (!test.n && (rc = load_dataset(opt->test_data, 0, &model.cfg, &test, opt->quiet, err)))
             goto out;
         if (evaluate(&model.lin, &test, NULL, test.n, &te)) {
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
@@ -429,10 +520,26 @@ int jn_train_spam_text(const jn_train_options *opt, jn_err *err)
         json_object_set_new(metrics, "validation", eval_json(&ve, model.labels, k));
     if (opt->test_data)
         json_object_set_new(metrics, "test", eval_json(&te, model.labels, k));
+    if (pr) {
+        json_t *p = json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:i, s:{s:o, s:o, s:o}}", "method", "magnitude",
+                              "source", opt->init, "sparsity", pr->sparsity, "weights", (json_int_t)dk,
+                              "nonzero_weights_before", (json_int_t)nonzero_before, "nonzero_weights_after",
+                              (json_int_t)count_nonzero(model.lin.w, dk), "fine_tune_epochs", epochs,
+                              "test_accuracy", "before", acc_before >= 0 ? json_real(acc_before) : json_null(),
+                              "pruned", acc_pruned >= 0 ? json_real(acc_pruned) : json_null(), "after_fine_tuning",
+                              opt->test_data ? json_real(te.acc) : json_null());
+        if (!p || json_object_set_new(card, "pruning", p)) {
+            rc = jn_err_set(err, JN_ENOMEM, "cannot build the model card");
+            goto out;
+        }
+        printf("spam-text: pruned %s to %zu of %zu non-zero weights, fine-tuned %d epochs\n", opt->init,
+               count_nonzero(model.lin.w, dk), dk, epochs);
+    }
     snprintf(path, sizeof path, "%s.json", opt->out);
     if (json_dump_file(card, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
         rc = jn_err_set(err, JN_EIO, "%s: cannot write the model card", path);
 out:
+    free(keep);
     json_decref(card);
     eval_free(&ve);
     eval_free(&te);

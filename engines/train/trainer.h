@@ -14,6 +14,13 @@
 #include "err.h"
 #include "optim.h"
 
+/* `junction prune`: what to prune before fine-tuning with the same loop (jn_train_options.prune). */
+typedef struct jn_prune_options {
+    double sparsity;      /* --sparsity: fraction of each weight tensor zeroed by magnitude (unstructured), 0 = none */
+    double channels;      /* --channels: fraction of each conv's output channels removed (structured), 0 = none */
+    int fine_tune_epochs; /* --fine-tune-epochs: epochs of the standard loop after pruning (0 = none) */
+} jn_prune_options;
+
 typedef struct jn_train_options {
     const char *data;       /* dataset: a JSONL file, or for Fashion-MNIST the directory with its IDX files */
     const char *test_data;  /* optional held-out set evaluated at the end */
@@ -27,6 +34,7 @@ typedef struct jn_train_options {
     long limit;             /* --limit N: use only the first N training examples (CI trains on small subsets) */
     int threads;            /* OpenBLAS threads (--threads), 0 = default */
     bool quiet;             /* no progress bar (tests) */
+    const jn_prune_options *prune; /* `junction prune`: prune `init` (required then) and fine-tune; NULL = train */
 } jn_train_options;
 
 typedef int (*jn_trainer_fn)(const jn_train_options *opt, jn_err *err);
@@ -35,6 +43,8 @@ typedef struct jn_trainer {
     const char *model;   /* the --model name, e.g. "fashion-cnn", "spam-text" */
     jn_trainer_fn train;
     const char *summary; /* one line for --help */
+    bool prune_weights;  /* `junction prune --sparsity` applies (the trainer honours jn_train_options.prune) */
+    bool prune_channels; /* `junction prune --channels` applies (the model has convolutions) */
 } jn_trainer;
 
 /* NULL-terminated table (trainers.c). */

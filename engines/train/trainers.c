@@ -4,10 +4,13 @@
 #include "trainer.h"
 
 const jn_trainer jn_trainers[] = {
-    {"fashion-cnn", jn_train_fashion_cnn, "CNN image classifier (Fashion-MNIST IDX directory or JSONL of images)"},
-    {"spam-text", jn_train_spam_text, "linear text classifier on hashed word and character n-grams (JSONL)"},
-    {"fashion-text", jn_train_spam_text, "the same text classifier, for product titles (the demo's text half)"},
-    {NULL, NULL, NULL},
+    {"fashion-cnn", jn_train_fashion_cnn, "CNN image classifier (Fashion-MNIST IDX directory or JSONL of images)", true,
+     true},
+    {"spam-text", jn_train_spam_text, "linear text classifier on hashed word and character n-grams (JSONL)", true,
+     false},
+    {"fashion-text", jn_train_spam_text, "the same text classifier, for product titles (the demo's text half)", true,
+     false},
+    {NULL, NULL, NULL, false, false},
 };
 
 void jn_train_progress(int epoch, int epochs, long done, long total, double loss, double acc, double ex_per_s,

@@ -5,6 +5,9 @@
  * or a JSONL file of {"image": "path.png", "label": "Sneaker"} (paths relative to the JSONL's directory; decoded
  * and resized to 28x28 gray by engines/vision/preprocess.h, exactly as the fashion-cnn engine does).
  * Pixels are x/255 in [0, 1]; Fashion-MNIST items are light on a black background.
+ * `junction prune` (opt->prune) runs the same loop: the --init checkpoint is evaluated, pruned (cnn_prune.h:
+ * channels and/or weights by magnitude), evaluated again and fine-tuned for prune->fine_tune_epochs with pruned
+ * weights kept at zero after every step; the model card's "pruning" object records what was done.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -19,6 +22,7 @@
 
 #include "cnn.h"
 #include "cnn_labels.h"
+#include "cnn_prune.h"
 #include "optim.h"
 #include "preprocess.h"
 #include "safetensors.h"
@@ -365,6 +369,74 @@ static json_t *model_card(const jn_cnn *m, const jn_train_options *opt, int epoc
     return card;
 }
 
+/* Test accuracy of m on d with a work area of its own (-1 when d is empty or out of memory). */
+static double test_accuracy(const jn_cnn *m, const dataset *d, int batch)
+{
+    if (d->n == 0)
+        return -1.0;
+    jn_cnn_work *w = jn_cnn_work_create(&m->a, batch);
+    float *xb = malloc((size_t)batch * PIX * sizeof(float));
+    int *yb = malloc((size_t)batch * sizeof(int));
+    float *logits = malloc((size_t)batch * JN_FASHION_N_LABELS * sizeof(float));
+    double acc = w && xb && yb && logits ? evaluate(m, w, batch, d, NULL, d->n, xb, yb, logits, NULL) : -1.0;
+    jn_cnn_work_destroy(w);
+    free(xb);
+    free(yb);
+    free(logits);
+    return acc;
+}
+
+static json_t *acc_json(double acc)
+{
+    return acc >= 0 ? json_real(acc) : json_null();
+}
+
+/* `junction prune`: prunes *m in place as pr asks (channels first, then weights), fills *mask for --sparsity and
+ * *pruning with the card's record (test accuracies before pruning and right after it; after fine-tuning is added by
+ * the caller). */
+static int prune_model(jn_cnn *m, const jn_prune_options *pr, const jn_train_options *opt, const dataset *test,
+                       int batch, jn_cnn_mask *mask, json_t **pruning, jn_err *err)
+{
+    jn_cnn_arch before = m->a;
+    size_t params_before = m->n_params, nonzero_before = jn_cnn_nonzero(m);
+    double acc_before = test_accuracy(m, test, batch);
+    if (pr->channels > 0) {
+        jn_cnn small;
+        int rc = jn_cnn_prune_channels(m, pr->channels, &small, err);
+        if (rc)
+            return rc;
+        jn_cnn_free(m);
+        *m = small;
+    }
+    if (pr->sparsity > 0) {
+        int rc = jn_cnn_prune_magnitude(m, pr->sparsity, mask, err);
+        if (rc)
+            return rc;
+    }
+    double acc_pruned = test_accuracy(m, test, batch);
+    const char *method = pr->channels > 0 && pr->sparsity > 0 ? "channels (L1) + magnitude"
+                         : pr->channels > 0                   ? "channels (L1)"
+                                                              : "magnitude";
+    *pruning = json_pack("{s:s, s:s, s:o, s:o, s:{s:i, s:i}, s:{s:i, s:i}, s:I, s:I, s:I, s:i, s:{s:o, s:o}}",
+                         "method", method, "source", opt->init,
+                         "channels_ratio", pr->channels > 0 ? json_real(pr->channels) : json_null(),
+                         "sparsity", pr->sparsity > 0 ? json_real(pr->sparsity) : json_null(),
+                         "channels_before", "conv1", before.c1, "conv2", before.c2,
+                         "channels_after", "conv1", m->a.c1, "conv2", m->a.c2,
+                         "parameters_before", (json_int_t)params_before,
+                         "nonzero_parameters_before", (json_int_t)nonzero_before,
+                         "parameters_after", (json_int_t)m->n_params, "fine_tune_epochs", pr->fine_tune_epochs,
+                         "test_accuracy", "before", acc_json(acc_before), "pruned", acc_json(acc_pruned));
+    if (!*pruning)
+        return jn_err_set(err, JN_ENOMEM, "fashion-cnn: out of memory");
+    if (!opt->quiet)
+        fprintf(stderr, "fashion-cnn: pruned %s: conv1 %d -> %d, conv2 %d -> %d channels, %zu -> %zu parameters "
+                        "(%zu non-zero); test accuracy %.4f -> %.4f before fine-tuning\n",
+                opt->init, before.c1, m->a.c1, before.c2, m->a.c2, params_before, m->n_params, jn_cnn_nonzero(m),
+                acc_before, acc_pruned);
+    return 0;
+}
+
 int jn_train_fashion_cnn(const jn_train_options *opt, jn_err *err)
 {
     double t0 = now_s();
@@ -372,7 +444,10 @@ int jn_train_fashion_cnn(const jn_train_options *opt, jn_err *err)
         return jn_err_set(err, JN_EINVAL, "fashion-cnn: --data and --out are required");
     if (opt->threads > 0)
         openblas_set_num_threads(opt->threads);
-    int epochs = opt->epochs > 0 ? opt->epochs : 10;
+    const jn_prune_options *pr = opt->prune;
+    int epochs = pr ? pr->fine_tune_epochs : opt->epochs > 0 ? opt->epochs : 10;
+    if (pr && !opt->init)
+        return jn_err_set(err, JN_EINVAL, "fashion-cnn: pruning needs the checkpoint to prune (--checkpoint)");
     int batch = opt->batch_size > 0 ? opt->batch_size : 64;
     if (opt->validation_split < 0 || opt->validation_split >= 1)
         return jn_err_set(err, JN_EINVAL, "fashion-cnn: --validation-split must be in [0, 1), got %g",
@@ -420,6 +495,14 @@ int jn_train_fashion_cnn(const jn_train_options *opt, jn_err *err)
         rc = jn_cnn_init(&m, &arch, opt->seed, err);
     }
     if (rc) {
+        dataset_free(&train);
+        dataset_free(&test);
+        return rc;
+    }
+    jn_cnn_mask mask = {0};
+    json_t *pruning = NULL;
+    if (pr && (rc = prune_model(&m, pr, opt, &test, batch, &mask, &pruning, err))) {
+        jn_cnn_free(&m);
         dataset_free(&train);
         dataset_free(&test);
         return rc;
@@ -477,6 +560,7 @@ int jn_train_fashion_cnn(const jn_train_options *opt, jn_err *err)
             loss_sum += jn_cnn_softmax_xent(logits, yb, b, JN_FASHION_N_LABELS, dlogits, &correct) * b;
             jn_cnn_backward(&m, w, xb, b, dlogits);
             jn_optim_step(o);
+            jn_cnn_mask_apply(&m, &mask);
             step++;
             done_n += b;
             if (!opt->quiet && (step % 20 == 0 || done_n == n_tr))
@@ -507,6 +591,12 @@ int jn_train_fashion_cnn(const jn_train_options *opt, jn_err *err)
         rc = jn_err_set(err, JN_ENOMEM, "fashion-cnn: out of memory");
         goto done;
     }
+    if (pruning) {
+        json_object_set_new(json_object_get(pruning, "test_accuracy"), "after_fine_tuning",
+                            test.n > 0 ? json_real(test_acc) : json_null());
+        json_object_set_new(pruning, "nonzero_parameters", json_integer((json_int_t)jn_cnn_nonzero(&m)));
+        json_object_set(card, "pruning", pruning);
+    }
     json_t *metrics = json_object_get(card, "metrics");
     json_object_set_new(metrics, "train_loss", json_real(train_loss));
     json_object_set_new(metrics, "train_accuracy", json_real(train_acc));
@@ -521,18 +611,31 @@ int jn_train_fashion_cnn(const jn_train_options *opt, jn_err *err)
     }
     rc = save_checkpoint(&m, opt, card, err);
     if (!rc) {
-        printf("fashion-cnn: trained %d epochs on %ld examples in %.1f s\n", epochs, n_tr, seconds);
+        if (pr)
+            printf("fashion-cnn: pruned %s to conv1 %d, conv2 %d channels, %zu of %zu parameters non-zero; "
+                   "fine-tuned %d epochs on %ld examples in %.1f s\n",
+                   opt->init, m.a.c1, m.a.c2, jn_cnn_nonzero(&m), m.n_params, epochs, n_tr, seconds);
+        else
+            printf("fashion-cnn: trained %d epochs on %ld examples in %.1f s\n", epochs, n_tr, seconds);
         printf("train_accuracy %.4f\n", train_acc);
         if (n_val > 0)
             printf("validation_accuracy %.4f\n", val_acc);
         if (test.n > 0)
             printf("test_accuracy %.4f\n", test_acc);
+        if (pruning) {
+            json_t *ta = json_object_get(pruning, "test_accuracy");
+            if (json_is_real(json_object_get(ta, "before")))
+                printf("test_accuracy_before_pruning %.4f\ntest_accuracy_pruned %.4f\n",
+                       json_real_value(json_object_get(ta, "before")), json_real_value(json_object_get(ta, "pruned")));
+        }
         printf("saved %s.safetensors and %s.json\n", opt->out, opt->out);
         fflush(stdout);
     }
 
 done:
     json_decref(card);
+    json_decref(pruning);
+    jn_cnn_mask_free(&mask);
     jn_optim_destroy(o);
     free(perm);
     free(xb);

@@ -82,13 +82,17 @@ int jn_fashion_cnn_weights_path(char *buf, size_t n, jn_err *err)
     return find_weights(buf, n, err);
 }
 
-/* The model card's 10 labels (malloc'd strings into labels[]), or 0 to use the built-in ones. */
+/* The model card's 10 labels (CKPT.json beside CKPT.safetensors; malloc'd strings into labels[]), or 0 to use the
+ * built-in ones. */
 static int card_labels(const char *weights_path, char *labels[JN_FASHION_N_LABELS])
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s", weights_path);
+    size_t n = strlen(path), ext = strlen(".safetensors");
     char *slash = strrchr(path, '/');
-    if (slash)
+    if (n > ext && strcmp(path + n - ext, ".safetensors") == 0) /* CKPT.safetensors: its card is CKPT.json */
+        snprintf(path + n - ext, sizeof path - (n - ext), ".json");
+    else if (slash)
         snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", FASHION_CARD);
     json_t *card = json_load_file(path, 0, NULL);
     json_t *arr = json_object_get(card, "labels");
@@ -182,6 +186,11 @@ jn_engine *jn_fashion_cnn_create(const char *name, const jn_builtin_options *opt
     char path[PATH_MAX + 64];
     if (find_weights(path, sizeof path, err))
         return NULL;
+    return jn_fashion_cnn_create_from(name, path, err);
+}
+
+jn_engine *jn_fashion_cnn_create_from(const char *name, const char *path, jn_err *err)
+{
     fashion_ctx *fc = calloc(1, sizeof *fc);
     if (!fc) {
         jn_err_set(err, JN_ENOMEM, "out of memory");
