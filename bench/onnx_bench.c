@@ -1,9 +1,14 @@
 /* onnx_bench — latency of one ONNX model through the adapter in-process, one thread (OpenBLAS too).
- * usage: onnx_bench MODEL.onnx BATCH [ITERATIONS]
- * Every graph input gets random FP32 values (INT64 inputs zeros) with its symbolic dims set to BATCH; prints
+ * usage: onnx_bench MODEL.onnx BATCH [ITERATIONS [SEQ]]
+ * Every graph input gets random FP32 values (INT64 inputs zeros) with its first symbolic dim set to BATCH and any
+ * later symbolic dim to SEQ. SEQ defaults to BATCH (what the vision and MLP models, with one symbolic dim, never
+ * notice), and a model with a later symbolic dim and no SEQ is warned about: a BERT export's [batch, sequence]
+ * inputs at "BATCH 1" ran at sequence 1 (38-90 ms for BERT-base, the weights read once per token, not the
+ * [1, 128] run one meant). Prints
  * "median_us MEDIAN mean_us MEAN cpu_us CPU" per inference after a warm-up (CPU: the median of the calling
  * thread's CPU time per run, which moves less than wall time on a busy machine). */
 #include <cblas.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +33,15 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: onnx_bench MODEL.onnx BATCH [ITERATIONS]\n");
+        fprintf(stderr, "usage: onnx_bench MODEL.onnx BATCH [ITERATIONS [SEQ]]\n");
         return 2;
     }
     long batch = strtol(argv[2], NULL, 10), iters = argc > 3 ? strtol(argv[3], NULL, 10) : 200;
+    long seq = argc > 4 ? strtol(argv[4], NULL, 10) : batch;
+    if (batch < 1 || iters < 1 || seq < 1) {
+        fprintf(stderr, "onnx_bench: BATCH, ITERATIONS and SEQ must be positive integers\n");
+        return 2;
+    }
     openblas_set_num_threads(1);
     jn_err err;
     jn_err_clear(&err);
@@ -51,8 +61,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sig.n_inputs; i++) {
         const jn_port *p = &sig.inputs[i];
         int64_t shape[JN_MAX_DIMS];
-        for (int d = 0; d < p->ndim; d++)
-            shape[d] = p->shape[d] < 0 ? batch : p->shape[d];
+        bool first = true;
+        for (int d = 0; d < p->ndim; d++) {
+            shape[d] = p->shape[d] >= 0 ? p->shape[d] : first ? batch : seq;
+            if (p->shape[d] < 0 && !first && argc <= 4)
+                fprintf(stderr, "onnx_bench: input '%s' dim %d is symbolic too: set to %ld (pass SEQ to choose)\n",
+                        p->name, d, seq);
+            first = first && p->shape[d] >= 0;
+        }
         jn_tensor *t = jn_tensor_create(p->name, p->dtype, p->ndim, shape, &err);
         if (!t)
             return 1;

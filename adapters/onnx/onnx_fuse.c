@@ -35,6 +35,11 @@ static int sole_reader(const ox_model *m, int v)
     return reader;
 }
 
+int ox_fuse_sole_reader(const ox_model *m, int v)
+{
+    return sole_reader(m, v);
+}
+
 static bool is_op(const ox_node *n, const char *op_type)
 {
     return n->op && strcmp(n->op_type, op_type) == 0;
@@ -226,6 +231,7 @@ void ox_fuse(ox_model *m)
             }
         }
     }
+    ox_fuse_transformer(m); /* onnx_fuse_tf.c: GELU's Erf form */
     /* Compact, keeping the order, and re-point producers. */
     size_t kept = 0;
     for (size_t k = 0; k < m->n_nodes; k++) {

@@ -326,6 +326,10 @@ int ox_inspect_found(const ox_model *m, jn_err *err);
 
 /* onnx_fuse.c: load-time fusions (Relu into Conv/Gemm/MatMul, a bias Add into MatMul); keeps the order. */
 void ox_fuse(ox_model *m);
+/* onnx_fuse.c: the node alone reading value v, or -1 (none, several, read twice, or a graph output). */
+int ox_fuse_sole_reader(const ox_model *m, int v);
+/* onnx_fuse_tf.c: the transformer fusions (GELU's Erf form), run by ox_fuse before it compacts the nodes. */
+void ox_fuse_transformer(ox_model *m);
 
 /* onnx_plan.c: runs the graph. inputs[i] is the tensor for model->inputs[i]; outputs get one new tensor per
  * graph output (caller owns them). */

@@ -53,6 +53,36 @@ static inline float tanh_1(float v)
     return v != v ? v : t;
 }
 
+/* erfc(z) for z >= 0 with a relative error below 1.2e-7 (in exact arithmetic; float evaluation adds a few ulp and
+ * about z^2 * 6e-8 in the exponent's rounding): the Chebyshev fit of Press et al., Numerical Recipes 2nd ed.
+ * section 6.2, erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z / 2). A bound on the relative error of erfc, not an
+ * absolute one on erf: 1 + erf(x) = erfc(-x) stays accurate where it is tiny (GELU's negative tail). */
+static inline float erfc_pos(float z)
+{
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    return t * exp_core(p - z * z);
+}
+
+/* GELU's Erf form, h * 0.5 * (1 + erf(h * s)): with e = erfc(|h s|), 1 + erf(h s) is 2 - e for h >= 0, else e. A
+ * NaN h gives t, and so the result, NaN; h = +inf gives +inf and -inf NaN (-inf * 0), as the unfused graph does. */
+static inline float gelu_erf_1(float h, float s)
+{
+    float u = h * s, z = u < 0 ? -u : u;
+    float e = erfc_pos(z);
+    float w = u >= 0 ? 2.0f - e : e;
+    return 0.5f * h * w;
+}
+
 /* One instantiation per instruction set, picked by jn_k_isa (target_clones' AVX2 clone would leave out FMA,
  * which the polynomials are made of). */
 #define ACT_FNS(isa, target)                                                                                     \
@@ -65,6 +95,11 @@ static inline float tanh_1(float v)
     {                                                                                                            \
         for (int64_t i = 0; i < n; i++)                                                                          \
             x[i] = tanh_1(x[i]);                                                                                 \
+    }                                                                                                            \
+    target static void gelu_erf_##isa(const float *x, float *y, int64_t n, float s)                             \
+    {                                                                                                            \
+        for (int64_t i = 0; i < n; i++)                                                                          \
+            y[i] = gelu_erf_1(x[i], s);                                                                          \
     }
 
 ACT_FNS(sse2, )
@@ -103,6 +138,22 @@ void ox_vtanh(float *x, int64_t n)
     }
 #endif
     tanh_sse2(x, n);
+}
+
+void ox_vgelu_erf(const float *x, float *y, int64_t n, float s)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    int isa = jn_k_isa();
+    if (isa >= 3) {
+        gelu_erf_avx512(x, y, n, s);
+        return;
+    }
+    if (isa == 2) {
+        gelu_erf_avx2(x, y, n, s);
+        return;
+    }
+#endif
+    gelu_erf_sse2(x, y, n, s);
 }
 
 /* ---- Products against a matrix packed in column panels (ox_panel_pack) ----

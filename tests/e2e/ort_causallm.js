@@ -9,7 +9,9 @@
 // past_key_values.{i}.*, attention_mask all ones, position_ids counting from 0; the next token is the argmax of the
 // last logits row (first index on ties); stops after MAX_NEW tokens or at EOS_ID (included; -1 = none). Prints one
 // JSON line: {"tokens": [[ids...], ...], "ort_version", "threads": 1} and with --time also "decode_ms_per_token"
-// (the mean time of the one-token steps, the prompt's step excluded). One intra-op thread, sequential execution.
+// (the mean time of the one-token steps, the prompt's step excluded), "decode_ms_median" and "decode_cpu_ms_median"
+// (the median wall and process CPU time of one such step: the median ignores the steps a loaded machine stalled).
+// One intra-op thread, sequential execution.
 //
 // onnxruntime-node is looked up in $JUNCTION_ORT_NODE, else in the checkout's .cache/onnxruntime/node_modules.
 // Exit status 3 when it cannot be loaded, 1 on any other failure.
@@ -53,6 +55,7 @@ async function main() {
   const usesPos = session.inputNames.includes('position_ids');
   const out = [];
   let decodeMs = 0, decodeSteps = 0;
+  const stepMs = [], stepCpuMs = [];
   for (const prompt of prompts) {
     const past = {};
     for (const n of pastNames) {
@@ -68,12 +71,14 @@ async function main() {
       if (usesPos)
         feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, k) => BigInt(total + k))), [1, s]);
       Object.assign(feeds, past);
-      const t0 = process.hrtime.bigint();
+      const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
       const res = await session.run(feeds);
-      const t1 = process.hrtime.bigint();
+      const t1 = process.hrtime.bigint(), c = process.cpuUsage(c0);
       if (step > 0) {
         decodeMs += Number(t1 - t0) / 1e6;
         decodeSteps++;
+        stepMs.push(Number(t1 - t0) / 1e6);
+        stepCpuMs.push((c.user + c.system) / 1e3);
       }
       const logits = res.logits, v = logits.dims[2];
       const row = logits.data.subarray((s - 1) * v, s * v);
@@ -88,7 +93,16 @@ async function main() {
     out.push(gen);
   }
   const r = {tokens: out, ort_version: version, threads: 1};
-  if (time) r.decode_ms_per_token = decodeSteps ? decodeMs / decodeSteps : null;
+  const median = (a) => {
+    if (!a.length) return null;
+    a.sort((x, y) => x - y);
+    return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+  };
+  if (time) {
+    r.decode_ms_per_token = decodeSteps ? decodeMs / decodeSteps : null;
+    r.decode_ms_median = median(stepMs);
+    r.decode_cpu_ms_median = median(stepCpuMs); // the process's CPU (ORT runs off the JS thread)
+  }
   console.log(JSON.stringify(r));
 }
 

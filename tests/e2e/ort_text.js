@@ -6,8 +6,10 @@
 //
 // ROWS.json: [{"input_ids": [...], "attention_mask": [...], "token_type_ids": [...]}, ...]; the model's inputs are
 // fed by name (those it has). OUT.json: [{"<output>": {"dims": [...], "data": [...]}, ...}, ...] for every output.
-// --bench: fixed ids, batch x seq, prints {"ms_per_run" (the median), "runs", "ort_version", "threads"} after a
-// warm-up run.
+// --bench: fixed ids, batch x seq, prints {"ms_per_run" (the median), "cpu_ms_per_run" (median CPU), "runs",
+// "ort_version", "threads"} after a warm-up run. ITERS 0: stepped, for bench/transformers_encoder.sh to interleave
+// with junction's requests: prints {"ready"} after the warm-up, then one run per line read from stdin, each answered
+// with {"ms", "cpu_ms"}.
 // One intra-op thread, sequential execution (the machine's answer must not depend on its load).
 // onnxruntime-node is looked up in $JUNCTION_ORT_NODE, else the checkout's .cache/onnxruntime (scripts/install-deps.sh
 // --onnxruntime). Exit status 3 when it cannot be loaded, 1 on any other failure.
@@ -50,16 +52,31 @@ async function main() {
     }
     const f = feed(row, [batch, seq]);
     await session.run(f);
-    const times = [];
-    for (let i = 0; i < iters; i++) {
-      const t0 = process.hrtime.bigint();
-      await session.run(f);
-      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (iters === 0) { // stepped: one run per line read, so a driver can interleave it with another side's runs
+      console.log(JSON.stringify({ready: true, ort_version: version, threads}));
+      for await (const _ of require('readline').createInterface({input: process.stdin})) {
+        const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
+        await session.run(f);
+        const c = process.cpuUsage(c0), ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        console.log(JSON.stringify({ms, cpu_ms: (c.user + c.system) / 1e3}));
+      }
+      return;
     }
-    times.sort((a, b) => a - b);
-    const ms = times.length % 2 ? times[(times.length - 1) / 2]
-                                : (times[times.length / 2 - 1] + times[times.length / 2]) / 2;
-    console.log(JSON.stringify({ms_per_run: ms, runs: iters, batch, seq, ort_version: version, threads}));
+    const times = [], cpus = [];
+    for (let i = 0; i < iters; i++) {
+      const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
+      await session.run(f);
+      const c = process.cpuUsage(c0);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      cpus.push((c.user + c.system) / 1e3);
+    }
+    const median = (a) => {
+      a.sort((x, y) => x - y);
+      return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+    };
+    // cpu_ms_per_run: the process's CPU time (every thread: ORT runs the graph off the JS thread), median.
+    console.log(JSON.stringify({ms_per_run: median(times), cpu_ms_per_run: median(cpus), runs: iters, batch, seq,
+                                ort_version: version, threads}));
     return;
   }
   const rows = JSON.parse(fs.readFileSync(argv[1], 'utf8'));
