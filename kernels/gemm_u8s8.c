@@ -1,0 +1,264 @@
+/* gemm_u8s8.c — the integer product c [M, N] (int32) = a [M, K] (8-bit) . b [K, N] (8-bit), b packed once
+ * (jn_kernels.h, "integer product"): the ONNX adapter's QLinearConv, QLinearMatMul, MatMulInteger, ConvInteger and
+ * the QDQ patterns fused into them (onnx_fuse.c) all run on it.
+ *
+ * Exactness: every level returns the same int32 sums as the scalar loop, bit for bit (the products are exact in
+ * int32 and the additions wrap modulo 2^32 at every level alike). Signed activations are made unsigned by adding
+ * 128 (x ^ 0x80), unsigned weights signed by subtracting 128; the caller moves its zero points the same way, so
+ * (a - za) (b - zb) is unchanged. The levels:
+ *   AVX-512 VNNI: vpdpbusd (u8 x s8, four products summed into an int32 lane without saturation), weights in
+ *     panels of 32 columns x groups of 4 k, tiles of 8 rows x 32 columns (16 zmm accumulators).
+ *   AVX2 (and AVX-512 without VNNI): a and b widened to int16 and vpmaddwd (two int16 products summed into int32,
+ *     exact). vpmaddubsw would do twice the products per instruction but saturates its int16 pair sum
+ *     (255 * 127 * 2 > 32767), which full-range int8 weights reach; DECISIONS.md has the measurement and why the
+ *     exact form was kept. Weights in panels of 16 columns x pairs of k as int16, tiles of 6 rows x 16 columns
+ *     (12 ymm accumulators), like the FP32 product's AVX2 tile.
+ *   Baseline: the AVX2 layout computed in plain C.
+ * Rows of a are converted per tile (TR rows at a time) into the scratch buffer (pairs or quads of k packed into
+ * one int32 each, zero-padded), so the tile's broadcasts are single 32-bit loads and K needs no tail code. */
+#include <string.h>
+
+#include "jn_kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define JN_QX86 1
+#endif
+
+enum { NR16 = 16, TR16 = 6, NRV = 32, TRV = 8 };
+
+static int vnni_probe = -1;
+
+/* Whether the VNNI kernel runs at `isa`. */
+static bool use_vnni(int isa)
+{
+#ifdef JN_QX86
+    if (isa < JN_K_AVX512)
+        return false;
+    if (vnni_probe < 0) {
+        __builtin_cpu_init();
+        vnni_probe = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+    }
+    return vnni_probe == 1;
+#else
+    (void)isa;
+    return false;
+#endif
+}
+
+const char *jn_k_qgemm_kernel(int isa)
+{
+    return use_vnni(isa) ? "avx512vnni" : isa >= JN_K_AVX2 ? "avx2" : "scalar";
+}
+
+size_t jn_k_qgemm_packed_bytes(int isa, int64_t N, int64_t K)
+{
+    if (use_vnni(isa))
+        return (size_t)((N + NRV - 1) / NRV * NRV) * (size_t)((K + 3) / 4 * 4);
+    return (size_t)((N + NR16 - 1) / NR16 * NR16) * (size_t)((K + 1) / 2 * 2) * sizeof(int16_t);
+}
+
+/* b's element (k, n) as a signed value (unsigned b shifted by -128). */
+static inline int32_t b_at(const void *b, bool b_signed, bool trans, int64_t K, int64_t N, int64_t k, int64_t n)
+{
+    int64_t i = trans ? n * K + k : k * N + n;
+    return b_signed ? (int32_t)((const int8_t *)b)[i] : (int32_t)((const uint8_t *)b)[i] - 128;
+}
+
+void jn_k_qgemm_pack(int isa, const void *b, bool b_signed, int64_t K, int64_t N, bool trans, void *bp)
+{
+    if (use_vnni(isa)) {
+        int8_t *d = bp;
+        int64_t K4 = (K + 3) / 4, panels = (N + NRV - 1) / NRV;
+        for (int64_t p = 0; p < panels; p++)
+            for (int64_t q = 0; q < K4; q++)
+                for (int64_t j = 0; j < NRV; j++)
+                    for (int64_t t = 0; t < 4; t++) {
+                        int64_t n = p * NRV + j, k = q * 4 + t;
+                        *d++ = (int8_t)(n < N && k < K ? b_at(b, b_signed, trans, K, N, k, n) : 0);
+                    }
+        return;
+    }
+    int16_t *d = bp;
+    int64_t K2 = (K + 1) / 2, panels = (N + NR16 - 1) / NR16;
+    for (int64_t p = 0; p < panels; p++)
+        for (int64_t q = 0; q < K2; q++)
+            for (int64_t j = 0; j < NR16; j++)
+                for (int64_t t = 0; t < 2; t++) {
+                    int64_t n = p * NR16 + j, k = q * 2 + t;
+                    *d++ = (int16_t)(n < N && k < K ? b_at(b, b_signed, trans, K, N, k, n) : 0);
+                }
+}
+
+void jn_k_qgemm_colsums(const void *b, bool b_signed, int64_t K, int64_t N, bool trans, int32_t *sums)
+{
+    for (int64_t n = 0; n < N; n++) {
+        uint32_t s = 0;
+        for (int64_t k = 0; k < K; k++)
+            s += (uint32_t)b_at(b, b_signed, trans, K, N, k, n);
+        sums[n] = (int32_t)s;
+    }
+}
+
+size_t jn_k_qgemm_scratch_bytes(int isa, int64_t K)
+{
+    (void)isa;
+    return (size_t)(TRV > TR16 ? TRV : TR16) * (size_t)((K + 1) / 2) * sizeof(uint32_t);
+}
+
+/* Row r of a (lda apart) as unsigned bytes. */
+static inline uint32_t a_at(const uint8_t *a, bool a_signed, int64_t lda, int64_t r, int64_t k)
+{
+    return (uint32_t)(uint8_t)(a[r * lda + k] ^ (a_signed ? 0x80 : 0));
+}
+
+/* rows (<= tr) rows of a from row r0 into tr rows of `per` int32 words, `group` k (2 or 4) per word, zero-padded. */
+static void convert_rows(const uint8_t *a, bool a_signed, int64_t lda, int64_t r0, int64_t rows, int64_t tr,
+                         int64_t K, int group, uint32_t *s)
+{
+    int64_t per = (K + group - 1) / group;
+    for (int64_t r = 0; r < tr; r++) {
+        uint32_t *row = s + r * per;
+        if (r >= rows) {
+            memset(row, 0, (size_t)per * sizeof *row);
+            continue;
+        }
+        if (group == 4) {
+            uint8_t *bytes = (uint8_t *)row;
+            const uint8_t *src = a + (r0 + r) * lda;
+            if (a_signed)
+                for (int64_t k = 0; k < K; k++)
+                    bytes[k] = src[k] ^ 0x80;
+            else
+                memcpy(bytes, src, (size_t)K);
+            for (int64_t k = K; k < per * 4; k++)
+                bytes[k] = 0;
+        } else {
+            for (int64_t q = 0; q < per; q++) {
+                uint32_t lo = a_at(a, a_signed, lda, r0 + r, 2 * q);
+                uint32_t hi = 2 * q + 1 < K ? a_at(a, a_signed, lda, r0 + r, 2 * q + 1) : 0;
+                row[q] = lo | hi << 16;
+            }
+        }
+    }
+}
+
+/* Stores a tile's rows x cols (<= its size) from acc [tr][nr] into c. */
+static inline void store_tile(const int32_t *acc, int64_t nr, int64_t rows, int64_t cols, int32_t *c, int64_t ldc)
+{
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(c + r * ldc, acc + r * nr, (size_t)cols * sizeof(int32_t));
+}
+
+static void tile_scalar(int64_t K2, const uint32_t *s, const int16_t *panel, int32_t acc[TR16][NR16])
+{
+    for (int r = 0; r < TR16; r++) {
+        uint32_t sum[NR16] = {0};
+        for (int64_t q = 0; q < K2; q++) {
+            uint32_t pair = s[r * K2 + q];
+            int32_t lo = (int32_t)(pair & 0xffff), hi = (int32_t)(pair >> 16);
+            const int16_t *w = panel + q * NR16 * 2;
+            for (int j = 0; j < NR16; j++)
+                sum[j] += (uint32_t)(lo * w[2 * j] + hi * w[2 * j + 1]);
+        }
+        for (int j = 0; j < NR16; j++)
+            acc[r][j] = (int32_t)sum[j];
+    }
+}
+
+#ifdef JN_QX86
+__attribute__((target("avx2"))) static void tile_avx2(int64_t K2, const uint32_t *s, const int16_t *panel,
+                                                      int32_t acc[TR16][NR16])
+{
+    __m256i c[TR16][2];
+    for (int r = 0; r < TR16; r++)
+        c[r][0] = c[r][1] = _mm256_setzero_si256();
+    for (int64_t q = 0; q < K2; q++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(panel + q * 32));
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)(panel + q * 32 + 16));
+        for (int r = 0; r < TR16; r++) {
+            __m256i av = _mm256_set1_epi32((int)s[r * K2 + q]);
+            c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(av, w0));
+            c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(av, w1));
+        }
+    }
+    for (int r = 0; r < TR16; r++) {
+        _mm256_storeu_si256((__m256i *)acc[r], c[r][0]);
+        _mm256_storeu_si256((__m256i *)(acc[r] + 8), c[r][1]);
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_vnni(int64_t K4, const uint32_t *s,
+                                                                             const int8_t *panel,
+                                                                             int32_t acc[TRV][NRV])
+{
+    __m512i c[TRV][2];
+    for (int r = 0; r < TRV; r++)
+        c[r][0] = c[r][1] = _mm512_setzero_si512();
+    for (int64_t q = 0; q < K4; q++) {
+        __m512i w0 = _mm512_loadu_si512((const void *)(panel + q * 128));
+        __m512i w1 = _mm512_loadu_si512((const void *)(panel + q * 128 + 64));
+        for (int r = 0; r < TRV; r++) {
+            __m512i av = _mm512_set1_epi32((int)s[r * K4 + q]);
+            c[r][0] = _mm512_dpbusd_epi32(c[r][0], av, w0);
+            c[r][1] = _mm512_dpbusd_epi32(c[r][1], av, w1);
+        }
+    }
+    for (int r = 0; r < TRV; r++) {
+        _mm512_storeu_si512((void *)acc[r], c[r][0]);
+        _mm512_storeu_si512((void *)(acc[r] + 16), c[r][1]);
+    }
+}
+#endif
+
+void jn_k_qgemm(int isa, int64_t M, int64_t N, int64_t K, const uint8_t *a, bool a_signed, int64_t lda,
+                const void *bp, int32_t *c, int64_t ldc, void *scratch)
+{
+    uint32_t *s = scratch;
+    if (K <= 0) {
+        for (int64_t r = 0; r < M; r++)
+            memset(c + r * ldc, 0, (size_t)N * sizeof *c);
+        return;
+    }
+#ifdef JN_QX86
+    if (use_vnni(isa)) {
+        int64_t K4 = (K + 3) / 4;
+        int32_t acc[TRV][NRV];
+        for (int64_t r0 = 0; r0 < M; r0 += TRV) {
+            int64_t rows = M - r0 < TRV ? M - r0 : TRV;
+            convert_rows(a, a_signed, lda, r0, rows, TRV, K, 4, s);
+            for (int64_t n0 = 0; n0 < N; n0 += NRV) {
+                tile_vnni(K4, s, (const int8_t *)bp + n0 * K4 * 4, acc);
+                store_tile(&acc[0][0], NRV, rows, N - n0 < NRV ? N - n0 : NRV, c + r0 * ldc + n0, ldc);
+            }
+        }
+        return;
+    }
+#endif
+    int64_t K2 = (K + 1) / 2;
+    int32_t acc[TR16][NR16];
+    for (int64_t r0 = 0; r0 < M; r0 += TR16) {
+        int64_t rows = M - r0 < TR16 ? M - r0 : TR16;
+        convert_rows(a, a_signed, lda, r0, rows, TR16, K, 2, s);
+        for (int64_t n0 = 0; n0 < N; n0 += NR16) {
+            const int16_t *panel = (const int16_t *)bp + n0 * K2 * 2;
+#ifdef JN_QX86
+            if (isa >= JN_K_AVX2)
+                tile_avx2(K2, s, panel, acc);
+            else
+#endif
+                tile_scalar(K2, s, panel, acc);
+            store_tile(&acc[0][0], NR16, rows, N - n0 < NR16 ? N - n0 : NR16, c + r0 * ldc + n0, ldc);
+        }
+    }
+}
+
+void jn_k_qgemm_rowsums(int64_t M, int64_t K, const uint8_t *a, bool a_signed, int64_t lda, int32_t *sums)
+{
+    for (int64_t r = 0; r < M; r++) {
+        uint32_t s = 0;
+        for (int64_t k = 0; k < K; k++)
+            s += a_at(a, a_signed, lda, r, k);
+        sums[r] = (int32_t)s;
+    }
+}
