@@ -1,0 +1,265 @@
+/* ops_qlinear.c — the quantized products of ops_quant.c on the integer kernel (kernels/gemm_u8s8.c, see
+ * ops_qlinear.h): MatMul through jn_k_qgemm on the rows of A; convolutions through im2col (the input copied once
+ * per image and group into a buffer padded with the zero point's byte, so padding contributes (zp - zp) w = 0 as
+ * in the scalar definition) and jn_k_qgemm with the pixels as rows and the output channels as columns.
+ *
+ * Zero points are applied after the kernel, on the int32 sums (the kernel takes none):
+ *   sum (a - za)(b - zb) = sum ab - za colsum(b) - zb rowsum(a) + K za zb
+ * in uint32 arithmetic (wrapping exactly like the int32 accumulation of the definition). Requantization rounds
+ * half to even in double: v + 2^52 + 2^51 - (2^52 + 2^51) after clamping to the output range (the clamp bounds
+ * are integers, so clamping first changes nothing and keeps |v| small); nearbyint would be a libm call per output. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jn_kernels.h"
+#include "ops_qlinear.h"
+
+typedef struct qpack {
+    int isa;
+    const void *src;           /* the constant packed from */
+    int64_t groups, K, N;      /* N columns (output channels) per group */
+    size_t gbytes;             /* packed bytes per group */
+    int32_t *colsum;           /* groups * N, inside this allocation */
+    unsigned char data[];
+} qpack;
+
+static qpack *qpack_make(int isa, const void *src, bool b_signed, int64_t groups, int64_t K, int64_t N, bool trans)
+{
+    size_t gb = (jn_k_qgemm_packed_bytes(isa, N, K) + 63) / 64 * 64;
+    qpack *p = malloc(sizeof *p + gb * (size_t)groups + (size_t)(groups * N) * sizeof(int32_t) + 64);
+    if (!p)
+        return NULL;
+    p->isa = isa, p->src = src, p->groups = groups, p->K = K, p->N = N, p->gbytes = gb;
+    p->colsum = (int32_t *)(p->data + gb * (size_t)groups);
+    for (int64_t g = 0; g < groups; g++) {
+        const unsigned char *b = (const unsigned char *)src + g * K * N;
+        jn_k_qgemm_pack(isa, b, b_signed, K, N, trans, p->data + gb * (size_t)g);
+        jn_k_qgemm_colsums(b, b_signed, K, N, trans, p->colsum + g * N);
+    }
+    return p;
+}
+
+static const qpack *qpack_for(const ox_node *n, const void *src, int isa, int64_t groups, int64_t K, int64_t N)
+{
+    const qpack *p = n->params;
+    return p && p->src == src && p->isa == isa && p->groups == groups && p->K == K && p->N == N ? p : NULL;
+}
+
+static int set_params(ox_node *n, qpack *p, jn_err *err)
+{
+    if (!p)
+        return jn_err_set(err, JN_ENOMEM, "node '%s' (%s): out of memory packing the weights", n->name, n->op_type);
+    free(n->params);
+    n->params = p;
+    return 0;
+}
+
+int ox_q_pack_matmul(ox_model *m, ox_node *n, int b_index, jn_err *err)
+{
+    const ox_tensor *b = ox_in_const(m, n, b_index);
+    if (!b || b->ndim != 2 || (b->dtype != JN_DTYPE_INT8 && b->dtype != JN_DTYPE_UINT8))
+        return 0;
+    return set_params(n, qpack_make(jn_k_isa(), b->data, b->dtype == JN_DTYPE_INT8, 1, b->shape[0], b->shape[1], false),
+                      err);
+}
+
+int ox_q_pack_conv(ox_model *m, ox_node *n, int w_index, int64_t group, jn_err *err)
+{
+    const ox_tensor *w = ox_in_const(m, n, w_index);
+    if (!w || w->ndim < 3 || (w->dtype != JN_DTYPE_INT8 && w->dtype != JN_DTYPE_UINT8) || group < 1 ||
+        w->shape[0] % group)
+        return 0;
+    int64_t Mg = w->shape[0] / group, Kd = w->shape[0] ? ox_count(w) / w->shape[0] : 0;
+    return set_params(n, qpack_make(jn_k_isa(), w->data, w->dtype == JN_DTYPE_INT8, group, Kd, Mg, true), err);
+}
+
+static inline int32_t zp_at(ox_q_zp z, int64_t i)
+{
+    if (!z.t || ox_count(z.t) == 0)
+        return 0;
+    return (int32_t)ox_load_i64(z.t->data, z.t->dtype, ox_count(z.t) == 1 ? 0 : i);
+}
+
+/* The corrected sums c [M][N] (ldc apart) of columns col0.. into y: element (i, j) at y + yo + i * rs + j * cs. */
+typedef struct finish_args {
+    const int32_t *c;
+    int64_t ldc, M, N, K, col0;
+    ox_q_zp azp, bzp;
+    bool a_signed, b_signed;
+    const int32_t *colsum, *rowsum; /* rowsum NULL: every shifted b zero point is 0 */
+    const ox_q_out *q;
+    ox_tensor *y;
+    int64_t yo, rs, cs;
+} finish_args;
+
+static int finish(const finish_args *f)
+{
+    int64_t N = f->N;
+    int32_t *zbs = malloc((size_t)N * sizeof *zbs + 1);
+    double *mult = malloc((size_t)N * sizeof *mult + 1);
+    if (!zbs || !mult) {
+        free(zbs), free(mult);
+        return JN_ENOMEM;
+    }
+    const ox_q_out *q = f->q;
+    bool i32 = q->dtype == JN_DTYPE_INT32;
+    for (int64_t j = 0; j < N; j++) {
+        zbs[j] = zp_at(f->bzp, f->col0 + j) - (f->b_signed ? 0 : 128);
+        mult[j] = i32 ? 0 : (double)q->mult[q->n_mult == 1 ? 0 : f->col0 + j];
+    }
+    double lo = q->dtype == JN_DTYPE_INT8 ? -128 : 0, hi = q->dtype == JN_DTYPE_INT8 ? 127 : 255;
+    if (q->relu && q->yz > lo)
+        lo = q->yz; /* a Relu on the real value: at least the zero point (the zero point is an integer) */
+    const double magic = 6755399441055744.0; /* 2^52 + 2^51: adding and subtracting it rounds half to even */
+    const int32_t *bias = q->bias ? q->bias + f->col0 : NULL;
+    for (int64_t i = 0; i < f->M; i++) {
+        uint32_t zau = (uint32_t)(zp_at(f->azp, i) + (f->a_signed ? 128 : 0));
+        uint32_t rsum = f->rowsum ? (uint32_t)f->rowsum[i] : 0;
+        const int32_t *crow = f->c + i * f->ldc;
+        int64_t at = f->yo + i * f->rs;
+        if (i32) {
+            int32_t *y = (int32_t *)f->y->data + at;
+            for (int64_t j = 0; j < N; j++)
+                y[j * f->cs] = (int32_t)((uint32_t)crow[j] - zau * (uint32_t)f->colsum[j] - (uint32_t)zbs[j] * rsum +
+                                         (uint32_t)f->K * zau * (uint32_t)zbs[j]);
+            continue;
+        }
+        for (int64_t j = 0; j < N; j++) {
+            int32_t acc = (int32_t)((uint32_t)crow[j] - zau * (uint32_t)f->colsum[j] - (uint32_t)zbs[j] * rsum +
+                                    (uint32_t)f->K * zau * (uint32_t)zbs[j] + (uint32_t)(bias ? bias[j] : 0));
+            double v = (double)acc * mult[j] + q->yz;
+            v = v < lo ? lo : v > hi ? hi : v;
+            v = (v + magic) - magic;
+            if (q->dtype == JN_DTYPE_INT8)
+                ((int8_t *)f->y->data)[at + j * f->cs] = (int8_t)v;
+            else
+                ((uint8_t *)f->y->data)[at + j * f->cs] = (uint8_t)v;
+        }
+    }
+    free(zbs), free(mult);
+    return 0;
+}
+
+static bool any_shifted_zp(ox_q_zp bzp, bool b_signed, int64_t col0, int64_t N)
+{
+    if (!b_signed)
+        return true; /* unsigned b: shifted by -128, only a zero point of exactly 128 cancels it */
+    for (int64_t j = 0; j < N; j++)
+        if (zp_at(bzp, col0 + j) != 0)
+            return true;
+    return false;
+}
+
+int ox_q_matmul(const ox_node *n, const ox_tensor *a, int64_t ao, const ox_tensor *b, int64_t bo, int b_index,
+                int64_t M, int64_t N, int64_t K, ox_q_zp azp, ox_q_zp bzp, const ox_q_out *q, ox_tensor *y,
+                int64_t yo, jn_err *err)
+{
+    (void)b_index;
+    int isa = jn_k_isa();
+    bool a_signed = a->dtype == JN_DTYPE_INT8, b_signed = b->dtype == JN_DTYPE_INT8;
+    const qpack *p = bo == 0 ? qpack_for(n, b->data, isa, 1, K, N) : NULL;
+    qpack *own = NULL;
+    if (!p) {
+        p = own = qpack_make(isa, (const unsigned char *)b->data + bo, b_signed, 1, K, N, false);
+        if (!own)
+            return OX_ERR(n, err, JN_ENOMEM, "out of memory");
+    }
+    bool need_rows = any_shifted_zp(bzp, b_signed, 0, N);
+    void *scratch = malloc(jn_k_qgemm_scratch_bytes(isa, K) + 1);
+    int32_t *c = malloc((size_t)(M * N) * sizeof *c + 1), *rowsum = need_rows ? malloc((size_t)M * 4 + 1) : NULL;
+    int rc = 0;
+    if (!scratch || !c || (need_rows && !rowsum)) {
+        rc = OX_ERR(n, err, JN_ENOMEM, "out of memory");
+    } else {
+        const uint8_t *ad = (const uint8_t *)a->data + ao;
+        jn_k_qgemm(isa, M, N, K, ad, a_signed, K, p->data, c, N, scratch);
+        if (rowsum)
+            jn_k_qgemm_rowsums(M, K, ad, a_signed, K, rowsum);
+        finish_args f = {.c = c, .ldc = N, .M = M, .N = N, .K = K, .col0 = 0, .azp = azp, .bzp = bzp,
+                         .a_signed = a_signed, .b_signed = b_signed, .colsum = p->colsum, .rowsum = rowsum, .q = q,
+                         .y = y, .yo = yo, .rs = N, .cs = 1};
+        if (finish(&f))
+            rc = OX_ERR(n, err, JN_ENOMEM, "out of memory");
+    }
+    free(scratch), free(c), free(rowsum), free(own);
+    return rc;
+}
+
+int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_index, int64_t G, const ox_win *g,
+              ox_q_zp xzp, ox_q_zp wzp, const ox_q_out *q, ox_tensor *y, jn_err *err)
+{
+    (void)w_index;
+    int isa = jn_k_isa();
+    bool a_signed = x->dtype == JN_DTYPE_INT8, b_signed = w->dtype == JN_DTYPE_INT8;
+    int64_t Nb = x->shape[0], C = x->shape[1], M = w->shape[0], Cg = C / G, Mg = M / G;
+    int64_t I[3] = {1, 1, 1}, O[3] = {1, 1, 1}, Kk[3] = {1, 1, 1}, S[3] = {1, 1, 1}, D[3] = {1, 1, 1}, P[3] = {0};
+    int64_t IP[3];
+    for (int i = 0; i < g->sd; i++) {
+        int j = 3 - g->sd + i;
+        I[j] = g->in[i], O[j] = g->out[i], Kk[j] = g->k[i], S[j] = g->s[i], D[j] = g->d[i], P[j] = g->pb[i];
+    }
+    for (int j = 0; j < 3; j++) {
+        int64_t need = (O[j] - 1) * S[j] + (Kk[j] - 1) * D[j] + 1;
+        IP[j] = I[j] + P[j] > need ? I[j] + P[j] : need;
+    }
+    int64_t isz = I[0] * I[1] * I[2], osz = O[0] * O[1] * O[2], ksz = Kk[0] * Kk[1] * Kk[2], Kd = Cg * ksz;
+    int64_t psz = IP[0] * IP[1] * IP[2];
+    const qpack *p = qpack_for(n, w->data, isa, G, Kd, Mg);
+    qpack *own = NULL;
+    if (!p) {
+        p = own = qpack_make(isa, w->data, b_signed, G, Kd, Mg, true);
+        if (!own)
+            return OX_ERR(n, err, JN_ENOMEM, "out of memory");
+    }
+    uint8_t xbyte = (uint8_t)zp_at(xzp, 0);
+    bool need_rows = any_shifted_zp(wzp, b_signed, 0, M);
+    uint8_t *pad = malloc((size_t)(Cg * psz) + 1), *col = malloc((size_t)(osz * Kd) + 1);
+    int32_t *c = malloc((size_t)(osz * Mg) * sizeof *c + 1), *rowsum = need_rows ? malloc((size_t)osz * 4 + 1) : NULL;
+    void *scratch = malloc(jn_k_qgemm_scratch_bytes(isa, Kd) + 1);
+    int rc = 0;
+    if (!pad || !col || !c || !scratch || (need_rows && !rowsum)) {
+        rc = OX_ERR(n, err, JN_ENOMEM, "out of memory");
+        goto done;
+    }
+    memset(pad, xbyte, (size_t)(Cg * psz));
+    for (int64_t b = 0; b < Nb; b++)
+        for (int64_t grp = 0; grp < G; grp++) {
+            /* the group's channels into the padded buffer (its border keeps the zero point's byte) */
+            for (int64_t ch = 0; ch < Cg; ch++) {
+                const uint8_t *src = (const uint8_t *)x->data + (b * C + grp * Cg + ch) * isz;
+                for (int64_t ia = 0; ia < I[0]; ia++)
+                    for (int64_t ib = 0; ib < I[1]; ib++)
+                        memcpy(pad + ch * psz + ((ia + P[0]) * IP[1] + ib + P[1]) * IP[2] + P[2],
+                               src + (ia * I[1] + ib) * I[2], (size_t)I[2]);
+            }
+            /* im2col: one row of Kd bytes per output pixel, (channel, ka, kb, kc) order like w's */
+            uint8_t *dst = col;
+            for (int64_t oa = 0; oa < O[0]; oa++)
+                for (int64_t ob = 0; ob < O[1]; ob++)
+                    for (int64_t oc = 0; oc < O[2]; oc++)
+                        for (int64_t ch = 0; ch < Cg; ch++)
+                            for (int64_t ka = 0; ka < Kk[0]; ka++)
+                                for (int64_t kb = 0; kb < Kk[1]; kb++) {
+                                    const uint8_t *s = pad + ch * psz +
+                                                       ((oa * S[0] + ka * D[0]) * IP[1] + ob * S[1] + kb * D[1]) *
+                                                           IP[2] +
+                                                       oc * S[2];
+                                    for (int64_t kc = 0; kc < Kk[2]; kc++)
+                                        *dst++ = s[kc * D[2]];
+                                }
+            jn_k_qgemm(isa, osz, Mg, Kd, col, a_signed, Kd, p->data + p->gbytes * (size_t)grp, c, Mg, scratch);
+            if (rowsum)
+                jn_k_qgemm_rowsums(osz, Kd, col, a_signed, Kd, rowsum);
+            finish_args f = {.c = c, .ldc = Mg, .M = osz, .N = Mg, .K = Kd, .col0 = grp * Mg, .azp = xzp,
+                             .bzp = wzp, .a_signed = a_signed, .b_signed = b_signed,
+                             .colsum = p->colsum + grp * Mg, .rowsum = rowsum, .q = q, .y = y,
+                             .yo = (b * M + grp * Mg) * osz, .rs = 1, .cs = osz};
+            if (finish(&f)) {
+                rc = OX_ERR(n, err, JN_ENOMEM, "out of memory");
+                goto done;
+            }
+        }
+done:
+    free(pad), free(col), free(c), free(rowsum), free(scratch), free(own);
+    return rc;
+}
