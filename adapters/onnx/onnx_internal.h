@@ -322,6 +322,10 @@ int ox_inspect_found(const ox_model *m, jn_err *err);
 
 /* onnx_fuse.c: load-time fusions (Relu into Conv/Gemm/MatMul, a bias Add into MatMul); keeps the order. */
 void ox_fuse(ox_model *m);
+/* onnx_qfuse.c: QDQ Conv/MatMul/Gemm into integer operators (called first by ox_fuse). ox_qdq_fuse_enabled is a
+ * test hook (default on; JUNCTION_QDQ_FUSION=off in the environment also turns the fusion off). */
+void ox_fuse_qdq(ox_model *m);
+extern bool ox_qdq_fuse_enabled;
 
 /* onnx_plan.c: runs the graph. inputs[i] is the tensor for model->inputs[i]; outputs get one new tensor per
  * graph output (caller owns them). */
