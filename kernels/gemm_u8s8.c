@@ -134,11 +134,14 @@ static void convert_rows(const uint8_t *a, bool a_signed, int64_t lda, int64_t r
             for (int64_t k = K; k < per * 4; k++)
                 bytes[k] = 0;
         } else {
-            for (int64_t q = 0; q < per; q++) {
-                uint32_t lo = a_at(a, a_signed, lda, r0 + r, 2 * q);
-                uint32_t hi = 2 * q + 1 < K ? a_at(a, a_signed, lda, r0 + r, 2 * q + 1) : 0;
-                row[q] = lo | hi << 16;
-            }
+            /* pairs of k as int16 (vpmaddwd's pair q is int16 elements 2q and 2q+1): a widening copy */
+            uint16_t *half = (uint16_t *)row;
+            const uint8_t *src = a + (r0 + r) * lda;
+            uint8_t flip = a_signed ? 0x80 : 0;
+            for (int64_t k = 0; k < K; k++)
+                half[k] = (uint16_t)(src[k] ^ flip);
+            if (K & 1)
+                half[K] = 0;
         }
     }
 }
@@ -155,8 +158,8 @@ static void tile_scalar(int64_t K2, const uint32_t *s, const int16_t *panel, int
     for (int r = 0; r < TR16; r++) {
         uint32_t sum[NR16] = {0};
         for (int64_t q = 0; q < K2; q++) {
-            uint32_t pair = s[r * K2 + q];
-            int32_t lo = (int32_t)(pair & 0xffff), hi = (int32_t)(pair >> 16);
+            const uint16_t *pair = (const uint16_t *)(s + r * K2 + q);
+            int32_t lo = pair[0], hi = pair[1];
             const int16_t *w = panel + q * NR16 * 2;
             for (int j = 0; j < NR16; j++)
                 sum[j] += (uint32_t)(lo * w[2 * j] + hi * w[2 * j + 1]);

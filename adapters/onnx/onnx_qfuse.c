@@ -16,7 +16,8 @@
  *   DequantizeLinear(x_q, s, z) ─ MaxPool | Flatten | Reshape ─ QuantizeLinear(s, z)   (the same s and z)
  *
  * runs the middle operator on x_q directly (they move or take the max of values, and Q(DQ(v)) == v for 8-bit v
- * with the same parameters, s > 0: exact).
+ * with the same parameters, s > 0: exact); a 2x2/2 MaxPool after a fused 2-D convolution runs inside it, on the
+ * requantized tile (maxpool2_after: the 8-bit values are pooled; requantization is monotone, so the same).
  *
  * Weights: constant INT8/UINT8, per tensor, or per output channel (Conv: axis 0; MatMul and Gemm without transB:
  * axis 1; Gemm with transB: axis 0, the weights then stored transposed as a new constant). Zero points may be any
@@ -296,7 +297,34 @@ static void fuse_product(ox_model *m, size_t k)
     n->op->check(m, n, &err); /* output dtype, packed weights (on failure, packed at every run) */
 }
 
-/* DequantizeLinear -> MaxPool | Flatten | Reshape -> QuantizeLinear with the same parameters: on the integers. */
+static bool ints_are(const ox_node *n, const char *name, int64_t v, bool absent_ok)
+{
+    size_t c;
+    const int64_t *a = ox_attr_ints(n, name, &c);
+    if (!a)
+        return absent_ok;
+    if (c != 2 && !(v == 0 && c == 4))
+        return false;
+    for (size_t i = 0; i < c; i++)
+        if (a[i] != v)
+            return false;
+    return true;
+}
+
+/* A 2-D QLinearConv and a MaxPool with a 2x2 window, stride 2, no padding or dilation, floor rounding, no Indices. */
+static bool pool2_fits(const ox_model *m, const ox_node *conv, const ox_node *pool)
+{
+    const ox_tensor *w = konst(m, conv->in[3]);
+    const char *pad = ox_attr_str(pool, "auto_pad", "NOTSET");
+    return w && w->ndim == 4 && !conv->maxpool2_after && (pool->n_out == 1 || pool->out[1] < 0) &&
+           ints_are(pool, "kernel_shape", 2, false) && ints_are(pool, "strides", 2, false) &&
+           ints_are(pool, "pads", 0, true) && ints_are(pool, "dilations", 1, true) &&
+           ox_attr_int(pool, "ceil_mode", 0) == 0 && ox_attr_int(pool, "storage_order", 0) == 0 &&
+           (strcmp(pad, "NOTSET") == 0 || strcmp(pad, "VALID") == 0);
+}
+
+/* DequantizeLinear -> MaxPool | Flatten | Reshape -> QuantizeLinear with the same parameters: on the integers; a
+ * 2x2/2 MaxPool right after a fused 2-D convolution goes into the convolution (maxpool2_after). */
 static void fuse_passthrough(ox_model *m, size_t k)
 {
     ox_node *n = &m->nodes[k];
@@ -310,7 +338,18 @@ static void fuse_passthrough(ox_model *m, size_t k)
         m->values[px.q].dtype != m->values[py.q].dtype || scale_at(m, &px, 0) != scale_at(m, &py, 0) ||
         zp_at(m, &px, 0) != zp_at(m, &py, 0))
         return;
-    int dx = px.node;
+    int dx = px.node, conv = producer(m, px.q);
+    if (is_op(n, "MaxPool") && conv >= 0 && is_op(&m->nodes[conv], "QLinearConv") && pool2_fits(m, &m->nodes[conv], n) &&
+        readers(m, px.q) == 1 && readers(m, n->out[0]) == 1) {
+        /* the convolution pools its requantized output itself: max commutes with the monotone requantization */
+        ox_node *c = &m->nodes[conv];
+        c->maxpool2_after = true;
+        c->out[0] = py.q;
+        n->op = NULL;
+        m->nodes[r].op = NULL;
+        m->nodes[dx].op = NULL;
+        return;
+    }
     n->in[0] = px.q;
     n->out[0] = py.q;
     m->nodes[r].op = NULL;

@@ -490,6 +490,11 @@ static int qconv_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const 
     int64_t shape[5] = {in[0]->shape[0], in[cv_w(n)]->shape[0]};
     for (int i = 0; i < g.sd; i++)
         shape[2 + i] = g.out[i];
+    if (n->maxpool2_after) { /* a 2x2/2 MaxPool fused in (onnx_qfuse.c, 2-D only) */
+        if (g.sd != 2 || g.out[0] < 2 || g.out[1] < 2)
+            return OX_ERR(n, err, JN_EINVAL, "the fused MaxPool's window is larger than the convolution output");
+        shape[2] = g.out[0] / 2, shape[3] = g.out[1] / 2;
+    }
     jn_dtype dt = is_qlinear_conv(n) ? (oxh_given(in, n->n_in, 7) ? in[7]->dtype : in[0]->dtype) : JN_DTYPE_INT32;
     return ox_set_shape(out[0], dt, in[0]->ndim, shape, err);
 }
