@@ -81,6 +81,34 @@ void jn_k_qgemm_pack(int isa, const void *b, bool b_signed, int64_t K, int64_t N
     }
     int16_t *d = bp;
     int64_t K2 = (K + 1) / 2, panels = (N + NR16 - 1) / NR16;
+    if (!trans) { /* row-major [K, N] (a convolution's im2col, packed per call): two rows interleaved */
+        int16_t shift = b_signed ? 0 : 128;
+        for (int64_t p = 0; p < panels; p++) {
+            int64_t n0 = p * NR16, w = N - n0 < NR16 ? N - n0 : NR16;
+            for (int64_t q = 0; q < K2; q++, d += 2 * NR16) {
+                const uint8_t *r0 = (const uint8_t *)b + 2 * q * N + n0;
+                const uint8_t *r1 = 2 * q + 1 < K ? r0 + N : NULL;
+                if (w == NR16 && r1) {
+                    if (b_signed)
+                        for (int64_t j = 0; j < NR16; j++) {
+                            d[2 * j] = (int8_t)r0[j];
+                            d[2 * j + 1] = (int8_t)r1[j];
+                        }
+                    else
+                        for (int64_t j = 0; j < NR16; j++) {
+                            d[2 * j] = (int16_t)(r0[j] - shift);
+                            d[2 * j + 1] = (int16_t)(r1[j] - shift);
+                        }
+                    continue;
+                }
+                for (int64_t j = 0; j < NR16; j++) {
+                    d[2 * j] = (int16_t)(j < w ? (b_signed ? (int8_t)r0[j] : r0[j] - shift) : 0);
+                    d[2 * j + 1] = (int16_t)(j < w && r1 ? (b_signed ? (int8_t)r1[j] : r1[j] - shift) : 0);
+                }
+            }
+        }
+        return;
+    }
     for (int64_t p = 0; p < panels; p++)
         for (int64_t q = 0; q < K2; q++)
             for (int64_t j = 0; j < NR16; j++)
@@ -243,6 +271,61 @@ void jn_k_qgemm(int isa, int64_t M, int64_t N, int64_t K, const uint8_t *a, bool
     for (int64_t r0 = 0; r0 < M; r0 += TR16) {
         int64_t rows = M - r0 < TR16 ? M - r0 : TR16;
         convert_rows(a, a_signed, lda, r0, rows, TR16, K, 2, s);
+        for (int64_t n0 = 0; n0 < N; n0 += NR16) {
+            const int16_t *panel = (const int16_t *)bp + n0 * K2 * 2;
+#ifdef JN_QX86
+            if (isa >= JN_K_AVX2)
+                tile_avx2(K2, s, panel, acc);
+            else
+#endif
+                tile_scalar(K2, s, panel, acc);
+            store_tile(&acc[0][0], NR16, rows, N - n0 < NR16 ? N - n0 : NR16, c + r0 * ldc + n0, ldc);
+        }
+    }
+}
+
+size_t jn_k_qgemm_apack_bytes(int isa, int64_t M, int64_t K)
+{
+    bool v = use_vnni(isa);
+    int64_t tr = v ? TRV : TR16, per = v ? (K + 3) / 4 : (K + 1) / 2;
+    return (size_t)((M + tr - 1) / tr * tr * per) * sizeof(uint32_t);
+}
+
+void jn_k_qgemm_apack(int isa, const uint8_t *a, bool a_signed, int64_t lda, int64_t M, int64_t K, void *ap)
+{
+    bool v = use_vnni(isa);
+    int64_t tr = v ? TRV : TR16, per = v ? (K + 3) / 4 : (K + 1) / 2;
+    for (int64_t r0 = 0, t = 0; r0 < M; r0 += tr, t++)
+        convert_rows(a, a_signed, lda, r0, M - r0 < tr ? M - r0 : tr, tr, K, v ? 4 : 2, (uint32_t *)ap + t * tr * per);
+}
+
+void jn_k_qgemm_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, const void *bp, int32_t *c, int64_t ldc)
+{
+    if (K <= 0) {
+        for (int64_t r = 0; r < M; r++)
+            memset(c + r * ldc, 0, (size_t)N * sizeof *c);
+        return;
+    }
+#ifdef JN_QX86
+    if (use_vnni(isa)) {
+        int64_t K4 = (K + 3) / 4;
+        int32_t acc[TRV][NRV];
+        for (int64_t r0 = 0, t = 0; r0 < M; r0 += TRV, t++) {
+            int64_t rows = M - r0 < TRV ? M - r0 : TRV;
+            const uint32_t *s = (const uint32_t *)ap + t * TRV * K4;
+            for (int64_t n0 = 0; n0 < N; n0 += NRV) {
+                tile_vnni(K4, s, (const int8_t *)bp + n0 * K4 * 4, acc);
+                store_tile(&acc[0][0], NRV, rows, N - n0 < NRV ? N - n0 : NRV, c + r0 * ldc + n0, ldc);
+            }
+        }
+        return;
+    }
+#endif
+    int64_t K2 = (K + 1) / 2;
+    int32_t acc[TR16][NR16];
+    for (int64_t r0 = 0, t = 0; r0 < M; r0 += TR16, t++) {
+        int64_t rows = M - r0 < TR16 ? M - r0 : TR16;
+        const uint32_t *s = (const uint32_t *)ap + t * TR16 * K2;
         for (int64_t n0 = 0; n0 < N; n0 += NR16) {
             const int16_t *panel = (const int16_t *)bp + n0 * K2 * 2;
 #ifdef JN_QX86

@@ -141,6 +141,12 @@ void jn_k_qgemm_rowsums(int64_t M, int64_t K, const uint8_t *a, bool a_signed, i
 size_t jn_k_qgemm_scratch_bytes(int isa, int64_t K);
 void jn_k_qgemm(int isa, int64_t M, int64_t N, int64_t K, const uint8_t *a, bool a_signed, int64_t lda,
                 const void *bp, int32_t *c, int64_t ldc, void *scratch);
+/* The same product with a packed once as well (a convolution's weights, the rows; b is then its im2col, packed
+ * per call): jn_k_qgemm_apack converts a [M, K] (rows lda apart; signed a counts as a + 128) into
+ * jn_k_qgemm_apack_bytes(isa, M, K) bytes for the level it runs at; jn_k_qgemm_ap needs no scratch. */
+size_t jn_k_qgemm_apack_bytes(int isa, int64_t M, int64_t K);
+void jn_k_qgemm_apack(int isa, const uint8_t *a, bool a_signed, int64_t lda, int64_t M, int64_t K, void *ap);
+void jn_k_qgemm_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, const void *bp, int32_t *c, int64_t ldc);
 /* The kernel that runs at `isa`: "avx512vnni" (AVX-512 with VNNI), "avx2" (AVX2, or AVX-512 without VNNI),
  * "scalar". */
 const char *jn_k_qgemm_kernel(int isa);

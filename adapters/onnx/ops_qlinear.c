@@ -17,9 +17,10 @@
 typedef struct qpack {
     int isa;
     const void *src;           /* the constant packed from */
-    int64_t groups, K, N;      /* N columns (output channels) per group */
+    int64_t groups, K, N;      /* N: output channels per group */
+    bool as_rows;              /* a convolution's weights packed as the product's rows (jn_k_qgemm_apack) */
     size_t gbytes;             /* packed bytes per group */
-    int32_t *colsum;           /* groups * N, inside this allocation */
+    int32_t *colsum;           /* groups * N sums over K (as the kernel sees the values), inside this allocation */
     unsigned char data[];
 } qpack;
 
@@ -29,7 +30,7 @@ static qpack *qpack_make(int isa, const void *src, bool b_signed, int64_t groups
     qpack *p = malloc(sizeof *p + gb * (size_t)groups + (size_t)(groups * N) * sizeof(int32_t) + 64);
     if (!p)
         return NULL;
-    p->isa = isa, p->src = src, p->groups = groups, p->K = K, p->N = N, p->gbytes = gb;
+    p->isa = isa, p->src = src, p->groups = groups, p->K = K, p->N = N, p->gbytes = gb, p->as_rows = false;
     p->colsum = (int32_t *)(p->data + gb * (size_t)groups);
     for (int64_t g = 0; g < groups; g++) {
         const unsigned char *b = (const unsigned char *)src + g * K * N;
@@ -39,10 +40,31 @@ static qpack *qpack_make(int isa, const void *src, bool b_signed, int64_t groups
     return p;
 }
 
-static const qpack *qpack_for(const ox_node *n, const void *src, int isa, int64_t groups, int64_t K, int64_t N)
+/* A convolution's weights [groups * N, K] as rows of the product, per group. */
+static qpack *qpack_make_rows(int isa, const void *src, bool w_signed, int64_t groups, int64_t K, int64_t N)
+{
+    size_t gb = (jn_k_qgemm_apack_bytes(isa, N, K) + 63) / 64 * 64;
+    qpack *p = malloc(sizeof *p + gb * (size_t)groups + (size_t)(groups * N) * sizeof(int32_t) + 64);
+    if (!p)
+        return NULL;
+    p->isa = isa, p->src = src, p->groups = groups, p->K = K, p->N = N, p->gbytes = gb, p->as_rows = true;
+    p->colsum = (int32_t *)(p->data + gb * (size_t)groups);
+    for (int64_t g = 0; g < groups; g++) {
+        const uint8_t *w = (const uint8_t *)src + g * K * N;
+        jn_k_qgemm_apack(isa, w, w_signed, K, N, K, p->data + gb * (size_t)g);
+        jn_k_qgemm_rowsums(N, K, w, w_signed, K, p->colsum + g * N);
+    }
+    return p;
+}
+
+static const qpack *qpack_for(const ox_node *n, const void *src, int isa, int64_t groups, int64_t K, int64_t N,
+                              bool as_rows)
 {
     const qpack *p = n->params;
-    return p && p->src == src && p->isa == isa && p->groups == groups && p->K == K && p->N == N ? p : NULL;
+    return p && p->src == src && p->isa == isa && p->groups == groups && p->K == K && p->N == N &&
+                   p->as_rows == as_rows
+               ? p
+               : NULL;
 }
 
 static int set_params(ox_node *n, qpack *p, jn_err *err)
@@ -70,7 +92,7 @@ int ox_q_pack_conv(ox_model *m, ox_node *n, int w_index, int64_t group, jn_err *
         w->shape[0] % group)
         return 0;
     int64_t Mg = w->shape[0] / group, Kd = w->shape[0] ? ox_count(w) / w->shape[0] : 0;
-    return set_params(n, qpack_make(jn_k_isa(), w->data, w->dtype == JN_DTYPE_INT8, group, Kd, Mg, true), err);
+    return set_params(n, qpack_make_rows(jn_k_isa(), w->data, w->dtype == JN_DTYPE_INT8, group, Kd, Mg), err);
 }
 
 static inline int32_t zp_at(ox_q_zp z, int64_t i)
@@ -192,7 +214,7 @@ int ox_q_matmul(const ox_node *n, const ox_tensor *a, int64_t ao, const ox_tenso
     (void)b_index;
     int isa = jn_k_isa();
     bool a_signed = a->dtype == JN_DTYPE_INT8, b_signed = b->dtype == JN_DTYPE_INT8;
-    const qpack *p = bo == 0 ? qpack_for(n, b->data, isa, 1, K, N) : NULL;
+    const qpack *p = bo == 0 ? qpack_for(n, b->data, isa, 1, K, N, false) : NULL;
     qpack *own = NULL;
     if (!p) {
         p = own = qpack_make(isa, (const unsigned char *)b->data + bo, b_signed, 1, K, N, false);
@@ -220,12 +242,75 @@ int ox_q_matmul(const ox_node *n, const ox_tensor *a, int64_t ao, const ox_tenso
     return rc;
 }
 
+/* The requantized (or INT32) planes of one image and group: y [Mg][osz] from c [Mg][osz] (see the file comment;
+ * here the weights are the rows, so their zero point is per row and the input's per column). */
+typedef struct conv_finish {
+    const int32_t *c, *wsum, *xsum; /* wsum per row (channel), xsum per column (pixel), as the kernel sees them */
+    int64_t Mg, osz, K, ch0;
+    ox_q_zp xzp, wzp;
+    bool x_signed, w_signed;
+    const ox_q_out *q;
+    void *y;
+} conv_finish;
+
+static void finish_conv(const conv_finish *f)
+{
+    const ox_q_out *q = f->q;
+    bool i32 = q->dtype == JN_DTYPE_INT32;
+    double lo = q->dtype == JN_DTYPE_INT8 ? -128 : 0, hi = q->dtype == JN_DTYPE_INT8 ? 127 : 255, yz = q->yz;
+    if (q->relu && yz > lo)
+        lo = yz;
+    int64_t osz = f->osz;
+    uint32_t K = (uint32_t)f->K, zb = (uint32_t)(zp_at(f->xzp, 0) - (f->x_signed ? 0 : 128));
+    const uint32_t *xsum = (const uint32_t *)f->xsum;
+    for (int64_t m = 0; m < f->Mg; m++) {
+        int64_t ch = f->ch0 + m;
+        uint32_t za = (uint32_t)(zp_at(f->wzp, ch) + (f->w_signed ? 128 : 0));
+        uint32_t cst = (uint32_t)(q->bias && !i32 ? q->bias[ch] : 0) - zb * (uint32_t)f->wsum[m] + K * za * zb;
+        const uint32_t *c = (const uint32_t *)f->c + m * osz;
+        if (i32) {
+            int32_t *y = (int32_t *)f->y + m * osz;
+            for (int64_t i = 0; i < osz; i++)
+                y[i] = (int32_t)(c[i] - za * xsum[i] + cst);
+            continue;
+        }
+        double mult = q->mult[q->n_mult == 1 ? 0 : ch];
+        uint8_t *y = (uint8_t *)f->y + m * osz;
+        for (int64_t i = 0; i < osz; i++)
+            y[i] = requant((int32_t)(c[i] - za * xsum[i] + cst), mult, yz, lo, hi);
+    }
+}
+
+/* 2x2/2 max pooling of Mg planes [OH][OW] of 8-bit values into [OH/2][OW/2] each. */
+static void pool2(const uint8_t *plane, int64_t Mg, int64_t OH, int64_t OW, bool is_signed, uint8_t *out)
+{
+    int64_t PH = OH / 2, PW = OW / 2;
+    for (int64_t j = 0; j < Mg; j++)
+        for (int64_t ph = 0; ph < PH; ph++) {
+            const uint8_t *r0 = plane + (j * OH + 2 * ph) * OW, *r1 = r0 + OW;
+            uint8_t *d = out + (j * PH + ph) * PW;
+            if (is_signed)
+                for (int64_t pw = 0; pw < PW; pw++) {
+                    int8_t a0 = (int8_t)r0[2 * pw], a1 = (int8_t)r0[2 * pw + 1];
+                    int8_t b0 = (int8_t)r1[2 * pw], b1 = (int8_t)r1[2 * pw + 1];
+                    int8_t m0 = a0 > a1 ? a0 : a1, m1 = b0 > b1 ? b0 : b1;
+                    d[pw] = (uint8_t)(m0 > m1 ? m0 : m1);
+                }
+            else
+                for (int64_t pw = 0; pw < PW; pw++) {
+                    uint8_t m0 = r0[2 * pw] > r0[2 * pw + 1] ? r0[2 * pw] : r0[2 * pw + 1];
+                    uint8_t m1 = r1[2 * pw] > r1[2 * pw + 1] ? r1[2 * pw] : r1[2 * pw + 1];
+                    d[pw] = m0 > m1 ? m0 : m1;
+                }
+        }
+}
+
 int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_index, int64_t G, const ox_win *g,
               ox_q_zp xzp, ox_q_zp wzp, const ox_q_out *q, ox_tensor *y, jn_err *err)
 {
     (void)w_index;
     int isa = jn_k_isa();
-    bool a_signed = x->dtype == JN_DTYPE_INT8, b_signed = w->dtype == JN_DTYPE_INT8;
+    bool x_signed = x->dtype == JN_DTYPE_INT8, w_signed = w->dtype == JN_DTYPE_INT8;
     int64_t Nb = x->shape[0], C = x->shape[1], M = w->shape[0], Cg = C / G, Mg = M / G;
     int64_t I[3] = {1, 1, 1}, O[3] = {1, 1, 1}, Kk[3] = {1, 1, 1}, S[3] = {1, 1, 1}, D[3] = {1, 1, 1}, P[3] = {0};
     int64_t IP[3];
@@ -239,24 +324,22 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
     }
     int64_t isz = I[0] * I[1] * I[2], osz = O[0] * O[1] * O[2], ksz = Kk[0] * Kk[1] * Kk[2], Kd = Cg * ksz;
     int64_t psz = IP[0] * IP[1] * IP[2];
-    const qpack *p = qpack_for(n, w->data, isa, G, Kd, Mg);
+    const qpack *p = qpack_for(n, w->data, isa, G, Kd, Mg, true);
     qpack *own = NULL;
     if (!p) {
-        p = own = qpack_make(isa, w->data, b_signed, G, Kd, Mg, true);
+        p = own = qpack_make_rows(isa, w->data, w_signed, G, Kd, Mg);
         if (!own)
             return OX_ERR(n, err, JN_ENOMEM, "out of memory");
     }
     uint8_t xbyte = (uint8_t)zp_at(xzp, 0);
-    bool need_rows = any_shifted_zp(wzp, b_signed, 0, M);
-    uint8_t *pad = malloc((size_t)(Cg * psz) + 1), *col = malloc((size_t)(osz * Kd) + 1);
-    int32_t *c = malloc((size_t)(osz * Mg) * sizeof *c + 1), *rowsum = need_rows ? malloc((size_t)osz * 4 + 1) : NULL;
-    void *scratch = malloc(jn_k_qgemm_scratch_bytes(isa, Kd) + 1);
-    /* a fused 2x2/2 MaxPool: the group's requantized planes go to `plane`, pooled from there into y */
     bool pool = n->maxpool2_after;
+    size_t ysz = q->dtype == JN_DTYPE_INT32 ? 4 : 1;
+    uint8_t *pad = malloc((size_t)(Cg * psz) + 1), *col = malloc((size_t)(Kd * osz) + 1);
+    void *bp = malloc(jn_k_qgemm_packed_bytes(isa, osz, Kd) + 1);
+    int32_t *c = malloc((size_t)(Mg * osz) * sizeof *c + 1), *xsum = malloc((size_t)osz * sizeof *xsum + 1);
     uint8_t *plane = pool ? malloc((size_t)(Mg * osz) + 1) : NULL;
-    ox_tensor planes = {.dtype = q->dtype, .data = plane};
     int rc = 0;
-    if (!pad || !col || !c || !scratch || (need_rows && !rowsum) || (pool && !plane)) {
+    if (!pad || !col || !bp || !c || !xsum || (pool && !plane)) {
         rc = OX_ERR(n, err, JN_ENOMEM, "out of memory");
         goto done;
     }
@@ -271,56 +354,50 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
                         memcpy(pad + ch * psz + ((ia + P[0]) * IP[1] + ib + P[1]) * IP[2] + P[2],
                                src + (ia * I[1] + ib) * I[2], (size_t)I[2]);
             }
-            /* im2col: one row of Kd bytes per output pixel, (channel, ka, kb, kc) order like w's */
+            /* im2col [Kd][osz]: row (channel, ka, kb, kc) like w's columns, one output row at a time */
             uint8_t *dst = col;
-            for (int64_t oa = 0; oa < O[0]; oa++)
-                for (int64_t ob = 0; ob < O[1]; ob++)
-                    for (int64_t oc = 0; oc < O[2]; oc++)
-                        for (int64_t ch = 0; ch < Cg; ch++)
-                            for (int64_t ka = 0; ka < Kk[0]; ka++)
-                                for (int64_t kb = 0; kb < Kk[1]; kb++) {
+            for (int64_t ch = 0; ch < Cg; ch++)
+                for (int64_t ka = 0; ka < Kk[0]; ka++)
+                    for (int64_t kb = 0; kb < Kk[1]; kb++)
+                        for (int64_t kc = 0; kc < Kk[2]; kc++)
+                            for (int64_t oa = 0; oa < O[0]; oa++)
+                                for (int64_t ob = 0; ob < O[1]; ob++, dst += O[2]) {
                                     const uint8_t *s = pad + ch * psz +
                                                        ((oa * S[0] + ka * D[0]) * IP[1] + ob * S[1] + kb * D[1]) *
                                                            IP[2] +
-                                                       oc * S[2];
-                                    for (int64_t kc = 0; kc < Kk[2]; kc++)
-                                        *dst++ = s[kc * D[2]];
+                                                       kc * D[2];
+                                    if (S[2] == 1)
+                                        memcpy(dst, s, (size_t)O[2]);
+                                    else
+                                        for (int64_t oc = 0; oc < O[2]; oc++)
+                                            dst[oc] = s[oc * S[2]];
                                 }
-            jn_k_qgemm(isa, osz, Mg, Kd, col, a_signed, Kd, p->data + p->gbytes * (size_t)grp, c, Mg, scratch);
-            if (rowsum)
-                jn_k_qgemm_rowsums(osz, Kd, col, a_signed, Kd, rowsum);
-            finish_args f = {.c = c, .ldc = Mg, .M = osz, .N = Mg, .K = Kd, .col0 = grp * Mg, .azp = xzp,
-                             .bzp = wzp, .a_signed = a_signed, .b_signed = b_signed,
-                             .colsum = p->colsum + grp * Mg, .rowsum = rowsum, .q = q, .y = pool ? &planes : y,
-                             .yo = pool ? 0 : (b * M + grp * Mg) * osz, .rs = 1, .cs = osz};
-            if (finish(&f)) {
-                rc = OX_ERR(n, err, JN_ENOMEM, "out of memory");
-                goto done;
+            /* the columns' sums as the kernel sees them (unsigned x shifted by -128) */
+            uint32_t *xs = (uint32_t *)xsum;
+            memset(xs, 0, (size_t)osz * sizeof *xs);
+            for (int64_t k = 0; k < Kd; k++) {
+                const uint8_t *row = col + k * osz;
+                if (x_signed)
+                    for (int64_t i = 0; i < osz; i++)
+                        xs[i] += (uint32_t)(int32_t)(int8_t)row[i];
+                else
+                    for (int64_t i = 0; i < osz; i++)
+                        xs[i] += row[i];
             }
-            if (pool) {
-                int64_t PH = O[1] / 2, PW = O[2] / 2;
-                uint8_t *pooled = (uint8_t *)y->data + (b * M + grp * Mg) * PH * PW;
-                for (int64_t j = 0; j < Mg; j++)
-                    for (int64_t ph = 0; ph < PH; ph++) {
-                        const uint8_t *r0 = plane + j * osz + 2 * ph * O[2], *r1 = r0 + O[2];
-                        uint8_t *d = pooled + (j * PH + ph) * PW;
-                        if (q->dtype == JN_DTYPE_INT8)
-                            for (int64_t pw = 0; pw < PW; pw++) {
-                                int8_t a0 = (int8_t)r0[2 * pw], a1 = (int8_t)r0[2 * pw + 1];
-                                int8_t b0 = (int8_t)r1[2 * pw], b1 = (int8_t)r1[2 * pw + 1];
-                                int8_t m0 = a0 > a1 ? a0 : a1, m1 = b0 > b1 ? b0 : b1;
-                                d[pw] = (uint8_t)(m0 > m1 ? m0 : m1);
-                            }
-                        else
-                            for (int64_t pw = 0; pw < PW; pw++) {
-                                uint8_t m0 = r0[2 * pw] > r0[2 * pw + 1] ? r0[2 * pw] : r0[2 * pw + 1];
-                                uint8_t m1 = r1[2 * pw] > r1[2 * pw + 1] ? r1[2 * pw] : r1[2 * pw + 1];
-                                d[pw] = m0 > m1 ? m0 : m1;
-                            }
-                    }
-            }
+            if (!x_signed)
+                for (int64_t i = 0; i < osz; i++)
+                    xs[i] -= 128u * (uint32_t)Kd;
+            jn_k_qgemm_pack(isa, col, x_signed, Kd, osz, false, bp);
+            jn_k_qgemm_ap(isa, Mg, osz, Kd, p->data + p->gbytes * (size_t)grp, bp, c, osz);
+            unsigned char *yg = (unsigned char *)y->data + (size_t)((b * M + grp * Mg) * (pool ? (O[1] / 2) * (O[2] / 2) : osz)) * ysz;
+            conv_finish f = {.c = c, .wsum = p->colsum + grp * Mg, .xsum = xsum, .Mg = Mg, .osz = osz, .K = Kd,
+                             .ch0 = grp * Mg, .xzp = xzp, .wzp = wzp, .x_signed = x_signed, .w_signed = w_signed,
+                             .q = q, .y = pool ? (void *)plane : (void *)yg};
+            finish_conv(&f);
+            if (pool)
+                pool2(plane, Mg, O[1], O[2], q->dtype == JN_DTYPE_INT8, yg);
         }
 done:
-    free(pad), free(col), free(c), free(rowsum), free(scratch), free(own), free(plane);
+    free(pad), free(col), free(bp), free(c), free(xsum), free(own), free(plane);
     return rc;
 }
