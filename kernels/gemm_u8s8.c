@@ -11,8 +11,8 @@
  *   AVX2 (and AVX-512 without VNNI): a and b widened to int16 and vpmaddwd (two int16 products summed into int32,
  *     exact). vpmaddubsw would do twice the products per instruction but saturates its int16 pair sum
  *     (255 * 127 * 2 > 32767), which full-range int8 weights reach; DECISIONS.md has the measurement and why the
- *     exact form was kept. Weights in panels of 16 columns x pairs of k as int16, tiles of 6 rows x 16 columns
- *     (12 ymm accumulators), like the FP32 product's AVX2 tile.
+ *     exact form was kept. Weights in panels of 16 columns x pairs of k as int16, tiles of 5 rows x 16 columns
+ *     (10 ymm accumulators, held in registers by an empty asm: GCC 12 otherwise carried some through the stack).
  *   Baseline: the AVX2 layout computed in plain C.
  * Rows of a are converted per tile (TR rows at a time) into the scratch buffer (pairs or quads of k packed into
  * one int32 each, zero-padded), so the tile's broadcasts are single 32-bit loads and K needs no tail code. */
@@ -25,7 +25,7 @@
 #define JN_QX86 1
 #endif
 
-enum { NR16 = 16, TR16 = 6, NRV = 32, TRV = 8 };
+enum { NR16 = 16, TR16 = 5, NRV = 32, TRV = 8 };
 
 static int vnni_probe = -1;
 
@@ -89,6 +89,20 @@ void jn_k_qgemm_pack(int isa, const void *b, bool b_signed, int64_t K, int64_t N
                 const uint8_t *r0 = (const uint8_t *)b + 2 * q * N + n0;
                 const uint8_t *r1 = 2 * q + 1 < K ? r0 + N : NULL;
                 if (w == NR16 && r1) {
+#ifdef JN_QX86
+                    /* SSE2 (the x86-64 baseline): the two rows' bytes interleaved, sign-extended to int16 */
+                    __m128i x0 = _mm_loadu_si128((const __m128i *)r0), x1 = _mm_loadu_si128((const __m128i *)r1);
+                    if (!b_signed) {
+                        __m128i flip = _mm_set1_epi8((char)0x80); /* b - 128 as int8 */
+                        x0 = _mm_xor_si128(x0, flip), x1 = _mm_xor_si128(x1, flip);
+                    }
+                    __m128i lo = _mm_unpacklo_epi8(x0, x1), hi = _mm_unpackhi_epi8(x0, x1);
+                    _mm_storeu_si128((__m128i *)d, _mm_srai_epi16(_mm_unpacklo_epi8(lo, lo), 8));
+                    _mm_storeu_si128((__m128i *)(d + 8), _mm_srai_epi16(_mm_unpackhi_epi8(lo, lo), 8));
+                    _mm_storeu_si128((__m128i *)(d + 16), _mm_srai_epi16(_mm_unpacklo_epi8(hi, hi), 8));
+                    _mm_storeu_si128((__m128i *)(d + 24), _mm_srai_epi16(_mm_unpackhi_epi8(hi, hi), 8));
+                    continue;
+#endif
                     if (b_signed)
                         for (int64_t j = 0; j < NR16; j++) {
                             d[2 * j] = (int8_t)r0[j];
@@ -198,25 +212,41 @@ static void tile_scalar(int64_t K2, const uint32_t *s, const int16_t *panel, int
 }
 
 #ifdef JN_QX86
+/* Named accumulators: with an array GCC kept half of them on the stack (a store and a reload per product). */
 __attribute__((target("avx2"))) static void tile_avx2(int64_t K2, const uint32_t *s, const int16_t *panel,
                                                       int32_t acc[TR16][NR16])
 {
-    __m256i c[TR16][2];
-    for (int r = 0; r < TR16; r++)
-        c[r][0] = c[r][1] = _mm256_setzero_si256();
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00;
+    const uint32_t *s0 = s, *s1 = s + K2, *s2 = s + 2 * K2, *s3 = s + 3 * K2, *s4 = s + 4 * K2;
     for (int64_t q = 0; q < K2; q++) {
         __m256i w0 = _mm256_loadu_si256((const __m256i *)(panel + q * 32));
         __m256i w1 = _mm256_loadu_si256((const __m256i *)(panel + q * 32 + 16));
-        for (int r = 0; r < TR16; r++) {
-            __m256i av = _mm256_set1_epi32((int)s[r * K2 + q]);
-            c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(av, w0));
-            c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(av, w1));
-        }
+        __m256i a;
+#define ROW(cr0, cr1, sr)                                                                                          \
+    a = _mm256_set1_epi32((int)sr[q]);                                                                             \
+    cr0 = _mm256_add_epi32(cr0, _mm256_madd_epi16(a, w0));                                                         \
+    cr1 = _mm256_add_epi32(cr1, _mm256_madd_epi16(a, w1));
+        ROW(c00, c01, s0)
+        ROW(c10, c11, s1)
+        ROW(c20, c21, s2)
+        ROW(c30, c31, s3)
+        ROW(c40, c41, s4)
+#undef ROW
+        /* keeps the accumulators in registers: without it GCC 12 carried one through the stack (a store-to-load
+         * chain per iteration, half the tile's time) */
+        __asm__("" : "+x"(c00), "+x"(c01), "+x"(c10), "+x"(c11), "+x"(c20), "+x"(c21), "+x"(c30), "+x"(c31),
+                "+x"(c40), "+x"(c41));
     }
-    for (int r = 0; r < TR16; r++) {
-        _mm256_storeu_si256((__m256i *)acc[r], c[r][0]);
-        _mm256_storeu_si256((__m256i *)(acc[r] + 8), c[r][1]);
-    }
+    _Static_assert(TR16 == 5, "tile_avx2 has five rows");
+    __m256i *out[TR16][2] = {{(__m256i *)acc[0], (__m256i *)(acc[0] + 8)}, {(__m256i *)acc[1], (__m256i *)(acc[1] + 8)},
+                             {(__m256i *)acc[2], (__m256i *)(acc[2] + 8)}, {(__m256i *)acc[3], (__m256i *)(acc[3] + 8)},
+                             {(__m256i *)acc[4], (__m256i *)(acc[4] + 8)}};
+    _mm256_storeu_si256(out[0][0], c00), _mm256_storeu_si256(out[0][1], c01);
+    _mm256_storeu_si256(out[1][0], c10), _mm256_storeu_si256(out[1][1], c11);
+    _mm256_storeu_si256(out[2][0], c20), _mm256_storeu_si256(out[2][1], c21);
+    _mm256_storeu_si256(out[3][0], c30), _mm256_storeu_si256(out[3][1], c31);
+    _mm256_storeu_si256(out[4][0], c40), _mm256_storeu_si256(out[4][1], c41);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_vnni(int64_t K4, const uint32_t *s,

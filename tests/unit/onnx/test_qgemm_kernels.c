@@ -4,7 +4,7 @@
  * 33, 63, 65, 97, 290: not multiples of the tile's rows, columns or k groups), K = 1, unsigned and signed
  * activations, signed and unsigned weights, transposed weights, zero points 0, 128, 255 (and -128, 127 for signed
  * types), full-range weights (-128 and 127 dense, where vpmaddubsw would saturate), extreme operands (all 255 x all
- * -128) and a row stride larger than K. Outputs are poisoned before each run so an element left unwritten fails. */
+ * -128) and a row stride larger than K; a packed once as well (jn_k_qgemm_ap) must give the same sums. Outputs are poisoned before each run so an element left unwritten fails. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +64,21 @@ static int run_case(int isa, int64_t M, int64_t N, int64_t K, bool a_signed, boo
     jn_k_qgemm_colsums(b, b_signed, K, N, trans, colsum);
     jn_k_qgemm_rowsums(M, K, a, a_signed, lda, rowsum);
     jn_k_qgemm(isa, M, N, K, a, a_signed, lda, bp, c, ldc, scratch);
+    /* the same raw sums with a packed too (jn_k_qgemm_apack / jn_k_qgemm_ap: a convolution's weights) */
+    void *ap = malloc(jn_k_qgemm_apack_bytes(isa, M, K) + 1);
+    int32_t *c2 = malloc((size_t)(M * N) * sizeof *c2 + 1);
+    jn_k_qgemm_apack(isa, a, a_signed, lda, M, K, ap);
+    jn_k_qgemm_ap(isa, M, N, K, ap, bp, c2, N);
+    int raw_bad = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++)
+            raw_bad += c2[m * N + n] != c[m * ldc + n];
+    if (raw_bad)
+        fprintf(stderr, "%s M=%lld N=%lld K=%lld: jn_k_qgemm_ap differs from jn_k_qgemm in %d sums\n",
+                jn_k_qgemm_kernel(isa), (long long)M, (long long)N, (long long)K, raw_bad);
+    free(ap), free(c2);
     int32_t zau = a_signed ? za + 128 : za, zbs = b_signed ? zb : zb - 128;
-    int bad = 0;
+    int bad = raw_bad ? 1 : 0;
     for (int64_t m = 0; m < M && bad < 3; m++)
         for (int64_t n = 0; n < N && bad < 3; n++) {
             uint32_t got = (uint32_t)c[m * ldc + n] - (uint32_t)zau * (uint32_t)colsum[n] -
