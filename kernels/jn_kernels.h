@@ -147,6 +147,12 @@ void jn_k_qgemm(int isa, int64_t M, int64_t N, int64_t K, const uint8_t *a, bool
 size_t jn_k_qgemm_apack_bytes(int isa, int64_t M, int64_t K);
 void jn_k_qgemm_apack(int isa, const uint8_t *a, bool a_signed, int64_t lda, int64_t M, int64_t K, void *ap);
 void jn_k_qgemm_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, const void *bp, int32_t *c, int64_t ldc);
+/* Requantization of n sums into 8 bits: y[i] = round_half_even(clamp(acc * mult + yz, lo, hi)) with
+ * acc = c[i] - za * xsum[i] + cst in wrapping 32-bit arithmetic, computed in double (mul, then add: no FMA); lo and
+ * hi are integers within the output type's range, is_signed says which (INT8 stored as its bit pattern). Every
+ * level gives the same bits. */
+void jn_k_requant(int isa, int64_t n, const int32_t *c, const int32_t *xsum, uint32_t za, uint32_t cst,
+                  double mult, double yz, double lo, double hi, bool is_signed, uint8_t *y);
 /* The kernel that runs at `isa`: "avx512vnni" (AVX-512 with VNNI), "avx2" (AVX2, or AVX-512 without VNNI),
  * "scalar". */
 const char *jn_k_qgemm_kernel(int isa);

@@ -251,6 +251,7 @@ typedef struct conv_finish {
     bool x_signed, w_signed;
     const ox_q_out *q;
     void *y;
+    int isa;
 } conv_finish;
 
 static void finish_conv(const conv_finish *f)
@@ -274,10 +275,8 @@ static void finish_conv(const conv_finish *f)
                 y[i] = (int32_t)(c[i] - za * xsum[i] + cst);
             continue;
         }
-        double mult = q->mult[q->n_mult == 1 ? 0 : ch];
-        uint8_t *y = (uint8_t *)f->y + m * osz;
-        for (int64_t i = 0; i < osz; i++)
-            y[i] = requant((int32_t)(c[i] - za * xsum[i] + cst), mult, yz, lo, hi);
+        jn_k_requant(f->isa, osz, (const int32_t *)c, (const int32_t *)xsum, za, cst, q->mult[q->n_mult == 1 ? 0 : ch],
+                     yz, lo, hi, q->dtype == JN_DTYPE_INT8, (uint8_t *)f->y + m * osz);
     }
 }
 
@@ -392,7 +391,7 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
             unsigned char *yg = (unsigned char *)y->data + (size_t)((b * M + grp * Mg) * (pool ? (O[1] / 2) * (O[2] / 2) : osz)) * ysz;
             conv_finish f = {.c = c, .wsum = p->colsum + grp * Mg, .xsum = xsum, .Mg = Mg, .osz = osz, .K = Kd,
                              .ch0 = grp * Mg, .xzp = xzp, .wzp = wzp, .x_signed = x_signed, .w_signed = w_signed,
-                             .q = q, .y = pool ? (void *)plane : (void *)yg};
+                             .q = q, .y = pool ? (void *)plane : (void *)yg, .isa = isa};
             finish_conv(&f);
             if (pool)
                 pool2(plane, Mg, O[1], O[2], q->dtype == JN_DTYPE_INT8, yg);

@@ -5,6 +5,7 @@
  * activations, signed and unsigned weights, transposed weights, zero points 0, 128, 255 (and -128, 127 for signed
  * types), full-range weights (-128 and 127 dense, where vpmaddubsw would saturate), extreme operands (all 255 x all
  * -128) and a row stride larger than K; a packed once as well (jn_k_qgemm_ap) must give the same sums. Outputs are poisoned before each run so an element left unwritten fails. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,8 +133,45 @@ static void test_full_range(void)
     }
 }
 
+/* jn_k_requant at every level against the definition written out here (double, round half to even by nearbyint),
+ * on values that land exactly on .5 (half-even matters), far outside the range, and Relu's raised lower bound. */
+static void test_requant(void)
+{
+    enum { N = 1037 };
+    int32_t c[N], xs[N];
+    uint8_t got[N];
+    for (int isa = JN_K_SSE2; isa <= jn_k_isa_cpu(); isa++) {
+        int bad = 0;
+        for (int round = 0; round < 40; round++) {
+            bool is_signed = round & 1;
+            double mult = round % 3 == 0 ? 0.5 : round % 3 == 1 ? 0.25 : (double)(float)(0.0001 + 0.001 * round);
+            double yz = is_signed ? (double)(int)(next() % 256) - 128 : (double)(next() % 256);
+            double lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;
+            if (round % 4 == 2)
+                lo = yz; /* a fused Relu */
+            uint32_t za = next() % 256, cst = next();
+            for (int i = 0; i < N; i++) {
+                c[i] = (int32_t)(next() % 2 ? next() % 2000 : next() << 8) - 1000;
+                xs[i] = (int32_t)(next() % 4096);
+            }
+            jn_k_requant(isa, N, c, xs, za, cst, mult, yz, lo, hi, is_signed, got);
+            for (int i = 0; i < N; i++) {
+                int32_t acc = (int32_t)((uint32_t)c[i] - za * (uint32_t)xs[i] + cst);
+                double v = nearbyint((double)acc * mult + yz);
+                v = v < lo ? lo : v > hi ? hi : v;
+                uint8_t want = (uint8_t)(int32_t)v;
+                if (got[i] != want && bad++ < 3)
+                    fprintf(stderr, "requant %s: acc %d mult %g yz %g: got %u want %u\n", jn_k_isa_name(isa), acc,
+                            mult, yz, got[i], want);
+            }
+        }
+        JN_CHECK_INT_EQ(bad, 0);
+    }
+}
+
 int main(void)
 {
+    JN_TEST_RUN(test_requant);
     JN_TEST_RUN(test_odd_shapes);
     JN_TEST_RUN(test_full_range);
     return JN_TEST_EXIT();
