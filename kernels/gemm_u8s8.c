@@ -214,7 +214,7 @@ static void tile_scalar(int64_t K2, const uint32_t *s, const int16_t *panel, int
 #ifdef JN_QX86
 /* Named accumulators: with an array GCC kept half of them on the stack (a store and a reload per product). */
 __attribute__((target("avx2"))) static void tile_avx2(int64_t K2, const uint32_t *s, const int16_t *panel,
-                                                      int32_t acc[TR16][NR16])
+                                                      int32_t *out, int64_t ldo)
 {
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00;
@@ -239,14 +239,11 @@ __attribute__((target("avx2"))) static void tile_avx2(int64_t K2, const uint32_t
                 "+x"(c40), "+x"(c41));
     }
     _Static_assert(TR16 == 5, "tile_avx2 has five rows");
-    __m256i *out[TR16][2] = {{(__m256i *)acc[0], (__m256i *)(acc[0] + 8)}, {(__m256i *)acc[1], (__m256i *)(acc[1] + 8)},
-                             {(__m256i *)acc[2], (__m256i *)(acc[2] + 8)}, {(__m256i *)acc[3], (__m256i *)(acc[3] + 8)},
-                             {(__m256i *)acc[4], (__m256i *)(acc[4] + 8)}};
-    _mm256_storeu_si256(out[0][0], c00), _mm256_storeu_si256(out[0][1], c01);
-    _mm256_storeu_si256(out[1][0], c10), _mm256_storeu_si256(out[1][1], c11);
-    _mm256_storeu_si256(out[2][0], c20), _mm256_storeu_si256(out[2][1], c21);
-    _mm256_storeu_si256(out[3][0], c30), _mm256_storeu_si256(out[3][1], c31);
-    _mm256_storeu_si256(out[4][0], c40), _mm256_storeu_si256(out[4][1], c41);
+    _mm256_storeu_si256((__m256i *)out, c00), _mm256_storeu_si256((__m256i *)(out + 8), c01);
+    _mm256_storeu_si256((__m256i *)(out + ldo), c10), _mm256_storeu_si256((__m256i *)(out + ldo + 8), c11);
+    _mm256_storeu_si256((__m256i *)(out + 2 * ldo), c20), _mm256_storeu_si256((__m256i *)(out + 2 * ldo + 8), c21);
+    _mm256_storeu_si256((__m256i *)(out + 3 * ldo), c30), _mm256_storeu_si256((__m256i *)(out + 3 * ldo + 8), c31);
+    _mm256_storeu_si256((__m256i *)(out + 4 * ldo), c40), _mm256_storeu_si256((__m256i *)(out + 4 * ldo + 8), c41);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_vnni(int64_t K4, const uint32_t *s,
@@ -304,9 +301,13 @@ void jn_k_qgemm(int isa, int64_t M, int64_t N, int64_t K, const uint8_t *a, bool
         for (int64_t n0 = 0; n0 < N; n0 += NR16) {
             const int16_t *panel = (const int16_t *)bp + n0 * K2 * 2;
 #ifdef JN_QX86
-            if (isa >= JN_K_AVX2)
-                tile_avx2(K2, s, panel, acc);
-            else
+            if (isa >= JN_K_AVX2) {
+                if (rows == TR16 && N - n0 >= NR16) { /* a whole tile: straight into c */
+                    tile_avx2(K2, s, panel, c + r0 * ldc + n0, ldc);
+                    continue;
+                }
+                tile_avx2(K2, s, panel, &acc[0][0], NR16);
+            } else
 #endif
                 tile_scalar(K2, s, panel, acc);
             store_tile(&acc[0][0], NR16, rows, N - n0 < NR16 ? N - n0 : NR16, c + r0 * ldc + n0, ldc);
@@ -359,9 +360,13 @@ void jn_k_qgemm_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, con
         for (int64_t n0 = 0; n0 < N; n0 += NR16) {
             const int16_t *panel = (const int16_t *)bp + n0 * K2 * 2;
 #ifdef JN_QX86
-            if (isa >= JN_K_AVX2)
-                tile_avx2(K2, s, panel, acc);
-            else
+            if (isa >= JN_K_AVX2) {
+                if (rows == TR16 && N - n0 >= NR16) { /* a whole tile: straight into c */
+                    tile_avx2(K2, s, panel, c + r0 * ldc + n0, ldc);
+                    continue;
+                }
+                tile_avx2(K2, s, panel, &acc[0][0], NR16);
+            } else
 #endif
                 tile_scalar(K2, s, panel, acc);
             store_tile(&acc[0][0], NR16, rows, N - n0 < NR16 ? N - n0 : NR16, c + r0 * ldc + n0, ldc);

@@ -304,6 +304,25 @@ static void pool2(const uint8_t *plane, int64_t Mg, int64_t OH, int64_t OW, bool
         }
 }
 
+/* n bytes: short rows (a 14- or 28-pixel output row) as fixed-size pieces, overlapping at the end: a memcpy call
+ * per row was a tenth of the bench CNN's time. */
+static inline void copy_row(uint8_t *dst, const uint8_t *src, int64_t n)
+{
+    if (n >= 16) {
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            memcpy(dst + i, src + i, 16);
+        if (i < n)
+            memcpy(dst + n - 16, src + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    }
+}
+
 int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_index, int64_t G, const ox_win *g,
               ox_q_zp xzp, ox_q_zp wzp, const ox_q_out *q, ox_tensor *y, jn_err *err)
 {
@@ -366,7 +385,7 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
                                                            IP[2] +
                                                        kc * D[2];
                                     if (S[2] == 1)
-                                        memcpy(dst, s, (size_t)O[2]);
+                                        copy_row(dst, s, O[2]);
                                     else
                                         for (int64_t oc = 0; oc < O[2]; oc++)
                                             dst[oc] = s[oc * S[2]];
