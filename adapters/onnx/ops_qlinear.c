@@ -19,6 +19,7 @@ typedef struct qpack {
     const void *src;           /* the constant packed from */
     int64_t groups, K, N;      /* N: output channels per group */
     bool as_rows;              /* a convolution's weights packed as the product's rows (jn_k_qgemm_apack) */
+    bool ones_row;             /* as_rows: a row of ones after them (qpack_make_rows) */
     size_t gbytes;             /* packed bytes per group */
     int32_t *colsum;           /* groups * N sums over K (as the kernel sees the values), inside this allocation */
     unsigned char data[];
@@ -31,6 +32,7 @@ static qpack *qpack_make(int isa, const void *src, bool b_signed, int64_t groups
     if (!p)
         return NULL;
     p->isa = isa, p->src = src, p->groups = groups, p->K = K, p->N = N, p->gbytes = gb, p->as_rows = false;
+    p->ones_row = false;
     p->colsum = (int32_t *)(p->data + gb * (size_t)groups);
     for (int64_t g = 0; g < groups; g++) {
         const unsigned char *b = (const unsigned char *)src + g * K * N;
@@ -40,20 +42,34 @@ static qpack *qpack_make(int isa, const void *src, bool b_signed, int64_t groups
     return p;
 }
 
-/* A convolution's weights [groups * N, K] as rows of the product, per group. */
+/* A convolution's weights [groups * N, K] as rows of the product, per group. When the last row tile has room, a
+ * row of ones goes after the weights (ones_row): the product's row N is then the column sums of the im2col as the
+ * kernel sees it, which the zero-point correction needs, computed by the tile that ran anyway. */
 static qpack *qpack_make_rows(int isa, const void *src, bool w_signed, int64_t groups, int64_t K, int64_t N)
 {
+    bool ones = jn_k_qgemm_apack_bytes(isa, N + 1, K) == jn_k_qgemm_apack_bytes(isa, N, K);
     size_t gb = (jn_k_qgemm_apack_bytes(isa, N, K) + 63) / 64 * 64;
     qpack *p = malloc(sizeof *p + gb * (size_t)groups + (size_t)(groups * N) * sizeof(int32_t) + 64);
-    if (!p)
+    uint8_t *rows = ones ? malloc((size_t)((N + 1) * K) + 1) : NULL;
+    if (!p || (ones && !rows)) {
+        free(p), free(rows);
         return NULL;
+    }
     p->isa = isa, p->src = src, p->groups = groups, p->K = K, p->N = N, p->gbytes = gb, p->as_rows = true;
+    p->ones_row = ones;
     p->colsum = (int32_t *)(p->data + gb * (size_t)groups);
     for (int64_t g = 0; g < groups; g++) {
         const uint8_t *w = (const uint8_t *)src + g * K * N;
-        jn_k_qgemm_apack(isa, w, w_signed, K, N, K, p->data + gb * (size_t)g);
+        if (ones) {
+            memcpy(rows, w, (size_t)(N * K));
+            memset(rows + N * K, w_signed ? 0x81 : 0x01, (size_t)K); /* 1 as the kernel sees it */
+            jn_k_qgemm_apack(isa, rows, w_signed, K, N + 1, K, p->data + gb * (size_t)g);
+        } else {
+            jn_k_qgemm_apack(isa, w, w_signed, K, N, K, p->data + gb * (size_t)g);
+        }
         jn_k_qgemm_rowsums(N, K, w, w_signed, K, p->colsum + g * N);
     }
+    free(rows);
     return p;
 }
 
@@ -354,7 +370,7 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
     size_t ysz = q->dtype == JN_DTYPE_INT32 ? 4 : 1;
     uint8_t *pad = malloc((size_t)(Cg * psz) + 1), *col = malloc((size_t)(Kd * osz) + 1);
     void *bp = malloc(jn_k_qgemm_packed_bytes(isa, osz, Kd) + 1);
-    int32_t *c = malloc((size_t)(Mg * osz) * sizeof *c + 1), *xsum = malloc((size_t)osz * sizeof *xsum + 1);
+    int32_t *c = malloc((size_t)((Mg + 1) * osz) * sizeof *c + 1), *xsum = malloc((size_t)osz * sizeof *xsum + 1);
     uint8_t *plane = pool ? malloc((size_t)(Mg * osz) + 1) : NULL;
     int rc = 0;
     if (!pad || !col || !bp || !c || !xsum || (pool && !plane)) {
@@ -390,10 +406,13 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
                                         for (int64_t oc = 0; oc < O[2]; oc++)
                                             dst[oc] = s[oc * S[2]];
                                 }
-            /* the columns' sums as the kernel sees them (unsigned x shifted by -128) */
-            uint32_t *xs = (uint32_t *)xsum;
-            memset(xs, 0, (size_t)osz * sizeof *xs);
-            for (int64_t k = 0; k < Kd; k++) {
+            jn_k_qgemm_pack(isa, col, x_signed, Kd, osz, false, bp);
+            jn_k_qgemm_ap(isa, Mg + p->ones_row, osz, Kd, p->data + p->gbytes * (size_t)grp, bp, c, osz);
+            /* the columns' sums as the kernel sees them (unsigned x shifted by -128): the ones row's products */
+            uint32_t *xs = p->ones_row ? (uint32_t *)c + Mg * osz : (uint32_t *)xsum;
+            if (!p->ones_row)
+                memset(xs, 0, (size_t)osz * sizeof *xs);
+            for (int64_t k = 0; k < Kd && !p->ones_row; k++) {
                 const uint8_t *row = col + k * osz;
                 if (x_signed)
                     for (int64_t i = 0; i < osz; i++)
@@ -402,13 +421,11 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
                     for (int64_t i = 0; i < osz; i++)
                         xs[i] += row[i];
             }
-            if (!x_signed)
+            if (!x_signed && !p->ones_row)
                 for (int64_t i = 0; i < osz; i++)
                     xs[i] -= 128u * (uint32_t)Kd;
-            jn_k_qgemm_pack(isa, col, x_signed, Kd, osz, false, bp);
-            jn_k_qgemm_ap(isa, Mg, osz, Kd, p->data + p->gbytes * (size_t)grp, bp, c, osz);
             unsigned char *yg = (unsigned char *)y->data + (size_t)((b * M + grp * Mg) * (pool ? (O[1] / 2) * (O[2] / 2) : osz)) * ysz;
-            conv_finish f = {.c = c, .wsum = p->colsum + grp * Mg, .xsum = xsum, .Mg = Mg, .osz = osz, .K = Kd,
+            conv_finish f = {.c = c, .wsum = p->colsum + grp * Mg, .xsum = (const int32_t *)xs, .Mg = Mg, .osz = osz, .K = Kd,
                              .ch0 = grp * Mg, .xzp = xzp, .wzp = wzp, .x_signed = x_signed, .w_signed = w_signed,
                              .q = q, .y = pool ? (void *)plane : (void *)yg, .isa = isa};
             finish_conv(&f);
