@@ -406,8 +406,8 @@ __attribute__((target("avx2"))) static void requant_avx2(int64_t n, const int32_
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256i acc = _mm256_loadu_si256((const __m256i *)(c + i));
-        acc = _mm256_add_epi32(_mm256_sub_epi32(acc, _mm256_mullo_epi32(vza, _mm256_loadu_si256((const __m256i *)(xsum + i)))),
-                               vcst);
+        __m256i xs = _mm256_loadu_si256((const __m256i *)(xsum + i));
+        acc = _mm256_add_epi32(_mm256_sub_epi32(acc, _mm256_mullo_epi32(vza, xs)), vcst);
         __m256d d0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(acc));
         __m256d d1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256(acc, 1));
         d0 = _mm256_add_pd(_mm256_mul_pd(d0, vm), vz);

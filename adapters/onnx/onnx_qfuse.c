@@ -339,7 +339,8 @@ static void fuse_passthrough(ox_model *m, size_t k)
         zp_at(m, &px, 0) != zp_at(m, &py, 0))
         return;
     int dx = px.node, conv = producer(m, px.q);
-    if (is_op(n, "MaxPool") && conv >= 0 && is_op(&m->nodes[conv], "QLinearConv") && pool2_fits(m, &m->nodes[conv], n) &&
+    if (is_op(n, "MaxPool") && conv >= 0 && is_op(&m->nodes[conv], "QLinearConv") &&
+        pool2_fits(m, &m->nodes[conv], n) &&
         readers(m, px.q) == 1 && readers(m, n->out[0]) == 1) {
         /* the convolution pools its requantized output itself: max commutes with the monotone requantization */
         ox_node *c = &m->nodes[conv];

@@ -424,8 +424,10 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
             if (!x_signed && !p->ones_row)
                 for (int64_t i = 0; i < osz; i++)
                     xs[i] -= 128u * (uint32_t)Kd;
-            unsigned char *yg = (unsigned char *)y->data + (size_t)((b * M + grp * Mg) * (pool ? (O[1] / 2) * (O[2] / 2) : osz)) * ysz;
-            conv_finish f = {.c = c, .wsum = p->colsum + grp * Mg, .xsum = (const int32_t *)xs, .Mg = Mg, .osz = osz, .K = Kd,
+            int64_t per_ch = pool ? (O[1] / 2) * (O[2] / 2) : osz; /* output values per channel */
+            unsigned char *yg = (unsigned char *)y->data + (size_t)((b * M + grp * Mg) * per_ch) * ysz;
+            conv_finish f = {.c = c, .wsum = p->colsum + grp * Mg, .xsum = (const int32_t *)xs, .Mg = Mg,
+                             .osz = osz, .K = Kd,
                              .ch0 = grp * Mg, .xzp = xzp, .wzp = wzp, .x_signed = x_signed, .w_signed = w_signed,
                              .q = q, .y = pool ? (void *)plane : (void *)yg, .isa = isa};
             finish_conv(&f);

@@ -9,9 +9,9 @@
  * (a_scale * b_scale / y_scale, rounded to FP32 as ONNX Runtime does) in double, rounds half to even and
  * saturates. The four products run on the integer kernel (kernels/gemm_u8s8.c through ops_qlinear.c: u8 x s8 ->
  * s32, AVX-512 VNNI / AVX2 / scalar, bit for bit the same sums); constant weights are packed at load.
- * QLinearMatMul takes b_scale per column too, and the node onnx_fuse.c makes of a QDQ MatMul/Gemm a ninth input,
- * an INT32 bias per column (the Gemm's DequantizeLinear'd bias). Types: 8-bit (and 16-bit at opset 21) integers; FP8/INT4 are
- * refused. */
+ * QLinearMatMul takes b_scale per column too, and the node onnx_qfuse.c makes of a QDQ MatMul/Gemm a ninth
+ * input, an INT32 bias per column (the Gemm's DequantizeLinear'd bias). Types: 8-bit (and 16-bit at opset 21)
+ * integers; FP8/INT4 are refused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,9 @@
  * 33, 63, 65, 97, 290: not multiples of the tile's rows, columns or k groups), K = 1, unsigned and signed
  * activations, signed and unsigned weights, transposed weights, zero points 0, 128, 255 (and -128, 127 for signed
  * types), full-range weights (-128 and 127 dense, where vpmaddubsw would saturate), extreme operands (all 255 x all
- * -128) and a row stride larger than K; a packed once as well (jn_k_qgemm_ap) must give the same sums. Outputs are poisoned before each run so an element left unwritten fails. */
+ * -128) and a row stride larger than K; a packed once as well (jn_k_qgemm_ap) must give the same sums. Outputs
+ * are poisoned before each run so an element left unwritten fails. The requantization kernel (jn_k_requant) against
+ * the definition written out with nearbyint. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
