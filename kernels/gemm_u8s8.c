@@ -16,6 +16,7 @@
  *   Baseline: the AVX2 layout computed in plain C.
  * Rows of a are converted per tile (TR rows at a time) into the scratch buffer (pairs or quads of k packed into
  * one int32 each, zero-padded), so the tile's broadcasts are single 32-bit loads and K needs no tail code. */
+#include <pthread.h>
 #include <string.h>
 
 #include "jn_kernels.h"
@@ -27,23 +28,24 @@
 
 enum { NR16 = 16, TR16 = 5, NRV = 32, TRV = 8 };
 
-static int vnni_probe = -1;
+static pthread_once_t vnni_once = PTHREAD_ONCE_INIT;
+static bool cpu_vnni;
 
-/* Whether the VNNI kernel runs at `isa`. */
-static bool use_vnni(int isa)
+static void probe_vnni(void)
 {
 #ifdef JN_QX86
+    __builtin_cpu_init();
+    cpu_vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+#endif
+}
+
+/* Whether the VNNI kernel runs at `isa` (cpuid read once per process). */
+static bool use_vnni(int isa)
+{
     if (isa < JN_K_AVX512)
         return false;
-    if (vnni_probe < 0) {
-        __builtin_cpu_init();
-        vnni_probe = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
-    }
-    return vnni_probe == 1;
-#else
-    (void)isa;
-    return false;
-#endif
+    pthread_once(&vnni_once, probe_vnni);
+    return cpu_vnni;
 }
 
 const char *jn_k_qgemm_kernel(int isa)
