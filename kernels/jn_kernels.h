@@ -124,4 +124,37 @@ void jn_k_gemm(int isa, int64_t M, int64_t N, int64_t K, const float *x, const f
 void jn_k_sparse_dense(int64_t N, int64_t nnz, const uint32_t *idx, const float *val, const float *w,
                        const float *bias, float *y);
 
+/* ---- integer product (gemm_u8s8.c) ---------------------------------------------------------------------------
+ * c [M, N] (int32, row stride ldc) = a [M, K] . b [K, N], a 8-bit rows lda bytes apart, b packed once with
+ * jn_k_qgemm_pack into jn_k_qgemm_packed_bytes(isa, N, K) bytes for the level it runs at. No zero points: the
+ * caller corrects the raw sums with jn_k_qgemm_colsums / jn_k_qgemm_rowsums. Unsigned a and signed b are taken as
+ * they are; signed a counts as a + 128 (unsigned) and unsigned b as b - 128 (signed), in the sums too, so a caller
+ * with signed activations adds 128 to their zero point, one with unsigned weights subtracts 128 from theirs. Every
+ * level returns the scalar loop's sums bit for bit (int32, wrapping). scratch: jn_k_qgemm_scratch_bytes(isa, K). */
+size_t jn_k_qgemm_packed_bytes(int isa, int64_t N, int64_t K);
+/* b is [K, N] row-major, or with trans [N, K] (a dense layer's [out, in] weights, a convolution's [M, C*kh*kw]). */
+void jn_k_qgemm_pack(int isa, const void *b, bool b_signed, int64_t K, int64_t N, bool trans, void *bp);
+/* sums[n] = sum over k of b (k, n), as the kernel sees it (unsigned b shifted by -128). */
+void jn_k_qgemm_colsums(const void *b, bool b_signed, int64_t K, int64_t N, bool trans, int32_t *sums);
+/* sums[m] = sum over k of a (m, k), as the kernel sees it (signed a shifted by +128). */
+void jn_k_qgemm_rowsums(int64_t M, int64_t K, const uint8_t *a, bool a_signed, int64_t lda, int32_t *sums);
+size_t jn_k_qgemm_scratch_bytes(int isa, int64_t K);
+void jn_k_qgemm(int isa, int64_t M, int64_t N, int64_t K, const uint8_t *a, bool a_signed, int64_t lda,
+                const void *bp, int32_t *c, int64_t ldc, void *scratch);
+/* The same product with a packed once as well (a convolution's weights, the rows; b is then its im2col, packed
+ * per call): jn_k_qgemm_apack converts a [M, K] (rows lda apart; signed a counts as a + 128) into
+ * jn_k_qgemm_apack_bytes(isa, M, K) bytes for the level it runs at; jn_k_qgemm_ap needs no scratch. */
+size_t jn_k_qgemm_apack_bytes(int isa, int64_t M, int64_t K);
+void jn_k_qgemm_apack(int isa, const uint8_t *a, bool a_signed, int64_t lda, int64_t M, int64_t K, void *ap);
+void jn_k_qgemm_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, const void *bp, int32_t *c, int64_t ldc);
+/* Requantization of n sums into 8 bits: y[i] = round_half_even(clamp(acc * mult + yz, lo, hi)) with
+ * acc = c[i] - za * xsum[i] + cst in wrapping 32-bit arithmetic, computed in double (mul, then add: no FMA); lo and
+ * hi are integers within the output type's range, is_signed says which (INT8 stored as its bit pattern). Every
+ * level gives the same bits. */
+void jn_k_requant(int isa, int64_t n, const int32_t *c, const int32_t *xsum, uint32_t za, uint32_t cst,
+                  double mult, double yz, double lo, double hi, bool is_signed, uint8_t *y);
+/* The kernel that runs at `isa`: "avx512vnni" (AVX-512 with VNNI), "avx2" (AVX2, or AVX-512 without VNNI),
+ * "scalar". */
+const char *jn_k_qgemm_kernel(int isa);
+
 #endif

@@ -191,6 +191,7 @@ static void fuse_flatten_gemm(ox_model *m, ox_node *f)
 
 void ox_fuse(ox_model *m)
 {
+    ox_fuse_qdq(m); /* onnx_qfuse.c */
     for (size_t k = 0; k < m->n_nodes; k++)
         fuse_flatten_gemm(m, &m->nodes[k]);
     for (size_t k = 0; k < m->n_nodes; k++) {

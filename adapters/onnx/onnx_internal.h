@@ -330,6 +330,10 @@ void ox_fuse(ox_model *m);
 int ox_fuse_sole_reader(const ox_model *m, int v);
 /* onnx_fuse_tf.c: the transformer fusions (GELU's Erf form), run by ox_fuse before it compacts the nodes. */
 void ox_fuse_transformer(ox_model *m);
+/* onnx_qfuse.c: QDQ Conv/MatMul/Gemm into integer operators (called first by ox_fuse). ox_qdq_fuse_enabled is a
+ * test hook (default on; JUNCTION_QDQ_FUSION=off in the environment also turns the fusion off). */
+void ox_fuse_qdq(ox_model *m);
+extern bool ox_qdq_fuse_enabled;
 
 /* onnx_plan.c: runs the graph. inputs[i] is the tensor for model->inputs[i]; outputs get one new tensor per
  * graph output (caller owns them). */

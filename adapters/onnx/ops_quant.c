@@ -6,14 +6,18 @@
  * rounded half to even, the zero point added and the result saturated to the target type. Integer products
  * accumulate in int32 from zero-point-corrected operands (padding of a convolution contributes nothing, i.e. the
  * zero point's value); the QLinear* requantization multiplies the int32 sum by the FP32 multiplier
- * (a_scale * b_scale / y_scale) in double, rounds half to even and saturates. ConvInteger and QLinearConv share
- * one scalar kernel (int_conv): exact, not fast. Types: 8-bit (and 16-bit at opset 21) integers; FP8/INT4 are
- * refused. */
+ * (a_scale * b_scale / y_scale, rounded to FP32 as ONNX Runtime does) in double, rounds half to even and
+ * saturates. The four products run on the integer kernel (kernels/gemm_u8s8.c through ops_qlinear.c: u8 x s8 ->
+ * s32, AVX-512 VNNI / AVX2 / scalar, bit for bit the same sums); constant weights are packed at load.
+ * QLinearMatMul takes b_scale per column too, and the node onnx_qfuse.c makes of a QDQ MatMul/Gemm a ninth
+ * input, an INT32 bias per column (the Gemm's DequantizeLinear'd bias). Types: 8-bit (and 16-bit at opset 21)
+ * integers; FP8/INT4 are refused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops_helpers.h"
+#include "ops_qlinear.h"
 
 static bool q_type(jn_dtype dt, int opset)
 {
@@ -159,6 +163,26 @@ static int ql_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out,
     const float *s = in[1]->data;
     if (is_quantize(n)) {
         jn_dtype yt = out[0]->dtype;
+        if (ox_count(in[1]) == 1 && in[0]->dtype == JN_DTYPE_FP32 && (yt == JN_DTYPE_UINT8 || yt == JN_DTYPE_INT8)) {
+            /* per tensor, FP32 to 8 bits (a QDQ model's input): the same arithmetic without the generic loads and
+             * stores; clamped a step beyond the range before rounding (rounding half to even with 1.5 * 2^52). */
+            double lo, hi, z = zp ? (double)ox_load_i64(zp->data, zp->dtype, 0) : 0;
+            q_range(yt, &lo, &hi);
+            const float *x = in[0]->data;
+            uint8_t *y = out[0]->data;
+            float s0 = s[0];
+            for (int64_t i = 0; i < cnt; i++) {
+                double v = (double)(x[i] / s0);
+                v = v == v ? v : 0; /* NaN: as the loop below */
+                v = v > lo - z - 1 ? v : lo - z - 1;
+                v = v < hi - z + 1 ? v : hi - z + 1;
+                v = ((v + 6755399441055744.0) - 6755399441055744.0) + z;
+                v = v > lo ? v : lo;
+                v = v < hi ? v : hi;
+                y[i] = (uint8_t)(int32_t)v;
+            }
+            return 0;
+        }
         for (int64_t i = 0; i < cnt; i++) {
             int64_t j = qmap_at(&q, i);
             float xv = in[0]->dtype == JN_DTYPE_FP32 ? ((const float *)in[0]->data)[i]
@@ -170,6 +194,17 @@ static int ql_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out,
         return 0;
     }
     float *y = out[0]->data;
+    if (ox_count(in[1]) == 1 && (in[0]->dtype == JN_DTYPE_UINT8 || in[0]->dtype == JN_DTYPE_INT8)) {
+        float s0 = s[0];
+        int32_t z = zp ? (int32_t)ox_load_i64(zp->data, zp->dtype, 0) : 0;
+        if (in[0]->dtype == JN_DTYPE_UINT8)
+            for (int64_t i = 0; i < cnt; i++)
+                y[i] = (float)(((const uint8_t *)in[0]->data)[i] - z) * s0;
+        else
+            for (int64_t i = 0; i < cnt; i++)
+                y[i] = (float)(((const int8_t *)in[0]->data)[i] - z) * s0;
+        return 0;
+    }
     for (int64_t i = 0; i < cnt; i++) {
         int64_t j = qmap_at(&q, i);
         int64_t v = ox_load_i64(in[0]->data, in[0]->dtype, i) - (zp ? ox_load_i64(zp->data, zp->dtype, j) : 0);
@@ -289,7 +324,9 @@ static int qmm_check(ox_model *m, ox_node *n, jn_err *err)
     } else {
         ox_set_out_dtype(m, n, 0, JN_DTYPE_INT32);
     }
-    return 0;
+    if (ql && n->n_in > 8 && ox_has_in(n, 8) && ox_in_dtype(m, n, 8) != JN_DTYPE_INT32)
+        return ox_reject(n, err, "the fused bias has dtype %s (INT32 expected)", jn_dtype_name(ox_in_dtype(m, n, 8)));
+    return ox_q_pack_matmul(m, n, mm_b(n), err);
 }
 
 static int qmm_dims(const ox_node *n, ox_tensor *const *in, qmm *d, jn_err *err)
@@ -353,23 +390,33 @@ static int qmm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
     if (bzp && ox_count(bzp) != 1 && ox_count(bzp) != N)
         return OX_ERR(n, err, JN_EINVAL, "b_zero_point must be a scalar or have %lld values", (long long)N);
     bool ql = is_qlinear_mm(n);
-    double mult = 0;
+    float one = 1.0f, *mult = &one;
+    int64_t n_mult = 1;
+    const ox_tensor *bias = ql && oxh_given(in, n->n_in, 8) ? in[8] : NULL;
+    if (bias && (bias->dtype != JN_DTYPE_INT32 || ox_count(bias) != N))
+        return OX_ERR(n, err, JN_EINVAL, "the fused bias must be INT32 with %lld values", (long long)N);
     if (ql) {
-        if (ox_count(in[1]) != 1 || ox_count(in[4]) != 1 || ox_count(in[6]) != 1)
-            return OX_ERR(n, err, JN_EINVAL, "per-axis scales are not supported (scalars are)");
-        mult = (float)(((const float *)in[1]->data)[0] * ((const float *)in[4]->data)[0]) /
-               ((const float *)in[6]->data)[0];
-        mult = (float)mult;
+        if (ox_count(in[1]) != 1 || ox_count(in[6]) != 1 || (ox_count(in[4]) != 1 && ox_count(in[4]) != N))
+            return OX_ERR(n, err, JN_EINVAL,
+                          "a_scale and y_scale must be scalars, b_scale a scalar or one per column (%lld)",
+                          (long long)N);
+        n_mult = ox_count(in[4]);
+        mult = malloc((size_t)n_mult * sizeof *mult);
+        if (!mult)
+            return OX_ERR(n, err, JN_ENOMEM, "out of memory");
+        float as = ((const float *)in[1]->data)[0], ys = ((const float *)in[6]->data)[0];
+        for (int64_t j = 0; j < n_mult; j++) /* the multiplier in FP32, as ONNX Runtime computes it */
+            mult[j] = (float)(as * ((const float *)in[4]->data)[j]) / ys;
     }
     const ox_tensor *yzp = ql && oxh_given(in, n->n_in, 7) ? in[7] : NULL;
-    double yz = yzp ? (double)ox_load_i64(yzp->data, yzp->dtype, 0) : 0;
+    ox_q_out q = {.dtype = out[0]->dtype, .mult = mult, .n_mult = n_mult,
+                  .yz = yzp ? (double)ox_load_i64(yzp->data, yzp->dtype, 0) : 0,
+                  .bias = bias ? bias->data : NULL, .relu = n->relu_after};
     /* batch strides through broadcasting */
     int ra = a->ndim > 2 ? a->ndim - 2 : 0, rb = b->ndim > 2 ? b->ndim - 2 : 0;
     int bnd = d.nd - (a->ndim > 1) - (b->ndim > 1);
-    int32_t *acc = malloc((size_t)(N + 1) * sizeof *acc);
-    if (!acc)
-        return OX_ERR(n, err, JN_ENOMEM, "out of memory");
-    for (int64_t bi = 0; bi < d.batch; bi++) {
+    int rc = 0;
+    for (int64_t bi = 0; bi < d.batch && !rc; bi++) {
         int64_t rem = bi, ao = 0, bo = 0, sa = 1, sb = 1;
         for (int i = bnd - 1; i >= 0; i--) {
             int64_t k = rem % d.shape[i];
@@ -385,35 +432,20 @@ static int qmm_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out
             }
         }
         ao *= M * K, bo *= K * N;
-        for (int64_t i = 0; i < M; i++) {
-            int32_t za = azp ? (int32_t)ox_load_i64(azp->data, azp->dtype, ox_count(azp) == 1 ? 0 : i) : 0;
-            for (int64_t j = 0; j < N; j++)
-                acc[j] = 0;
-            for (int64_t k = 0; k < K; k++) {
-                int32_t av = (int32_t)ox_load_i64(a->data, a->dtype, ao + i * K + k) - za;
-                if (av == 0)
-                    continue;
-                for (int64_t j = 0; j < N; j++) {
-                    int32_t zb = bzp ? (int32_t)ox_load_i64(bzp->data, bzp->dtype, ox_count(bzp) == 1 ? 0 : j) : 0;
-                    acc[j] += av * ((int32_t)ox_load_i64(b->data, b->dtype, bo + k * N + j) - zb);
-                }
-            }
-            int64_t yo = (bi * M + i) * N;
-            for (int64_t j = 0; j < N; j++) {
-                if (ql)
-                    ox_store_i64(out[0]->data, out[0]->dtype, yo + j,
-                                 (int64_t)saturate(oxh_round_even((double)acc[j] * mult + yz), out[0]->dtype));
-                else
-                    ((int32_t *)out[0]->data)[yo + j] = acc[j];
-            }
-        }
+        rc = ox_q_matmul(n, a, ao, b, bo, mm_b(n), M, N, K, (ox_q_zp){azp}, (ox_q_zp){bzp}, &q, out[0], bi * M * N,
+                         err);
     }
-    free(acc);
-    return 0;
+    if (mult != &one)
+        free(mult);
+    return rc;
 }
 
 static const ox_op op_mmint = {.op_type = "MatMulInteger", .min_in = 2, .max_in = 4, .min_out = 1, .max_out = 1,
                                .attrs = no_attrs, .check = qmm_check, .shape = qmm_shape, .run = qmm_run};
+/* Not in the table (a model cannot name it): the fused QDQ MatMul/Gemm, a QLinearMatMul with a ninth input. */
+const ox_op ox_op_qlinear_matmul_bias = {.op_type = "QLinearMatMul", .min_in = 8, .max_in = 9, .min_out = 1,
+                                         .max_out = 1, .attrs = no_attrs, .check = qmm_check, .shape = qmm_shape,
+                                         .run = qmm_run};
 static const ox_op op_qlmm = {.op_type = "QLinearMatMul", .min_in = 8, .max_in = 8, .min_out = 1, .max_out = 1,
                               .attrs = no_attrs, .check = qmm_check, .shape = qmm_shape, .run = qmm_run};
 
@@ -461,7 +493,7 @@ static int qconv_check(ox_model *m, ox_node *n, jn_err *err)
     } else {
         ox_set_out_dtype(m, n, 0, JN_DTYPE_INT32);
     }
-    return 0;
+    return ox_q_pack_conv(m, n, cv_w(n), ox_attr_int(n, "group", 1), err);
 }
 
 static int qconv_geom(const ox_node *n, ox_tensor *const *in, ox_win *g, jn_err *err)
@@ -489,6 +521,11 @@ static int qconv_shape(const ox_node *n, ox_tensor *const *in, ox_tensor *const 
     int64_t shape[5] = {in[0]->shape[0], in[cv_w(n)]->shape[0]};
     for (int i = 0; i < g.sd; i++)
         shape[2 + i] = g.out[i];
+    if (n->maxpool2_after) { /* a 2x2/2 MaxPool fused in (onnx_qfuse.c, 2-D only) */
+        if (g.sd != 2 || g.out[0] < 2 || g.out[1] < 2)
+            return OX_ERR(n, err, JN_EINVAL, "the fused MaxPool's window is larger than the convolution output");
+        shape[2] = g.out[0] / 2, shape[3] = g.out[1] / 2;
+    }
     jn_dtype dt = is_qlinear_conv(n) ? (oxh_given(in, n->n_in, 7) ? in[7]->dtype : in[0]->dtype) : JN_DTYPE_INT32;
     return ox_set_shape(out[0], dt, in[0]->ndim, shape, err);
 }
@@ -502,8 +539,7 @@ static int qconv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
     const ox_tensor *x = in[0], *w = in[cv_w(n)];
     const ox_tensor *xzp = oxh_given(in, n->n_in, 2) ? in[2] : NULL;
     const ox_tensor *wzp = oxh_given(in, n->n_in, cv_wzp(n)) ? in[cv_wzp(n)] : NULL;
-    int64_t Nb = x->shape[0], C = x->shape[1], M = w->shape[0], G = ox_attr_int(n, "group", 1);
-    int64_t Cg = C / G, Mg = M / G;
+    int64_t M = w->shape[0], G = ox_attr_int(n, "group", 1);
     if (xzp && ox_count(xzp) != 1)
         return OX_ERR(n, err, JN_EINVAL, "x_zero_point must be a scalar");
     if (wzp && ox_count(wzp) != 1 && ox_count(wzp) != M)
@@ -514,64 +550,24 @@ static int qconv_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *o
     const ox_tensor *ws = ql ? in[4] : NULL;
     if (ql && (ox_count(in[1]) != 1 || ox_count(in[6]) != 1 || (ox_count(ws) != 1 && ox_count(ws) != M)))
         return OX_ERR(n, err, JN_EINVAL, "x_scale/y_scale must be scalars and w_scale a scalar or per channel");
-    int64_t I[3] = {1, 1, 1}, O[3] = {1, 1, 1}, K[3] = {1, 1, 1}, S[3] = {1, 1, 1}, D[3] = {1, 1, 1}, P[3] = {0};
-    for (int i = 0; i < g.sd; i++) {
-        int j = 3 - g.sd + i;
-        I[j] = g.in[i], O[j] = g.out[i], K[j] = g.k[i], S[j] = g.s[i], D[j] = g.d[i], P[j] = g.pb[i];
+    float one = 1.0f, *mult = &one;
+    int64_t n_mult = 1;
+    if (ql) {
+        n_mult = ox_count(ws);
+        mult = malloc((size_t)n_mult * sizeof *mult);
+        if (!mult)
+            return OX_ERR(n, err, JN_ENOMEM, "out of memory");
+        float xs = ((const float *)in[1]->data)[0], ys = ((const float *)in[6]->data)[0];
+        for (int64_t j = 0; j < n_mult; j++) /* the multiplier in FP32, as ONNX Runtime computes it */
+            mult[j] = (float)(xs * ((const float *)ws->data)[j]) / ys;
     }
-    int64_t isz = I[0] * I[1] * I[2], osz = O[0] * O[1] * O[2], ksz = K[0] * K[1] * K[2];
-    int32_t xz = xzp ? (int32_t)ox_load_i64(xzp->data, xzp->dtype, 0) : 0;
-    double yz = ql && oxh_given(in, n->n_in, 7) ? (double)ox_load_i64(in[7]->data, in[7]->dtype, 0) : 0;
-    int32_t *wv = malloc((size_t)(Cg * ksz + 1) * sizeof *wv);
-    if (!wv)
-        return OX_ERR(n, err, JN_ENOMEM, "out of memory");
-    for (int64_t b = 0; b < Nb; b++)
-        for (int64_t m = 0; m < M; m++) {
-            int64_t grp = m / Mg;
-            int32_t wz = wzp ? (int32_t)ox_load_i64(wzp->data, wzp->dtype, ox_count(wzp) == 1 ? 0 : m) : 0;
-            for (int64_t i = 0; i < Cg * ksz; i++)
-                wv[i] = (int32_t)ox_load_i64(w->data, w->dtype, m * Cg * ksz + i) - wz;
-            double mult = 0;
-            if (ql)
-                mult = (float)(((const float *)in[1]->data)[0] * ((const float *)ws->data)[ox_count(ws) == 1 ? 0 : m]) /
-                       ((const float *)in[6]->data)[0];
-            mult = (float)mult;
-            int32_t b0 = bias ? ((const int32_t *)bias->data)[m] : 0;
-            for (int64_t oa = 0; oa < O[0]; oa++)
-                for (int64_t ob = 0; ob < O[1]; ob++)
-                    for (int64_t oc = 0; oc < O[2]; oc++) {
-                        int32_t acc = b0;
-                        for (int64_t c = 0; c < Cg; c++) {
-                            int64_t xb = (b * C + grp * Cg + c) * isz;
-                            for (int64_t ka = 0; ka < K[0]; ka++) {
-                                int64_t ia = oa * S[0] - P[0] + ka * D[0];
-                                if (ia < 0 || ia >= I[0])
-                                    continue;
-                                for (int64_t kb = 0; kb < K[1]; kb++) {
-                                    int64_t ib = ob * S[1] - P[1] + kb * D[1];
-                                    if (ib < 0 || ib >= I[1])
-                                        continue;
-                                    for (int64_t kc = 0; kc < K[2]; kc++) {
-                                        int64_t ic = oc * S[2] - P[2] + kc * D[2];
-                                        if (ic < 0 || ic >= I[2])
-                                            continue;
-                                        int32_t xv = (int32_t)ox_load_i64(x->data, x->dtype,
-                                                                          xb + (ia * I[1] + ib) * I[2] + ic) - xz;
-                                        acc += xv * wv[(c * K[0] + ka) * K[1] * K[2] + kb * K[2] + kc];
-                                    }
-                                }
-                            }
-                        }
-                        int64_t at = (b * M + m) * osz + (oa * O[1] + ob) * O[2] + oc;
-                        if (ql)
-                            ox_store_i64(out[0]->data, out[0]->dtype, at,
-                                         (int64_t)saturate(oxh_round_even((double)acc * mult + yz), out[0]->dtype));
-                        else
-                            ((int32_t *)out[0]->data)[at] = acc;
-                    }
-        }
-    free(wv);
-    return 0;
+    ox_q_out q = {.dtype = out[0]->dtype, .mult = mult, .n_mult = n_mult,
+                  .yz = ql && oxh_given(in, n->n_in, 7) ? (double)ox_load_i64(in[7]->data, in[7]->dtype, 0) : 0,
+                  .bias = bias ? bias->data : NULL, .relu = n->relu_after};
+    int rc = ox_q_conv(n, x, w, cv_w(n), G, &g, (ox_q_zp){xzp}, (ox_q_zp){wzp}, &q, out[0], err);
+    if (mult != &one)
+        free(mult);
+    return rc;
 }
 
 static const char *const qconv_attrs[] = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", NULL};

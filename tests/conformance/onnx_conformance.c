@@ -35,6 +35,8 @@
 
 /* The backend test's tolerances; --rtol / --atol change them (the model-family tests compare with ONNX Runtime). */
 static double rel_tol = 1e-3, abs_tol = 1e-7;
+/* --dump DIR: every run's outputs, raw bytes, as DIR/<test>.<set>.<i>.bin (for a caller's own statistics) */
+static const char *dump_dir;
 
 static uint8_t *read_all(const char *path, size_t *len)
 {
@@ -410,6 +412,15 @@ static result run_test(const char *dir, char *why, size_t wsz)
                 }
             }
         }
+        for (size_t i = 0; dump_dir && i < outputs.count; i++) {
+            const char *test = strrchr(dir, '/');
+            snprintf(path, sizeof path, "%s/%s.%s.%zu.bin", dump_dir, test ? test + 1 : dir, sets[s], i);
+            FILE *f = fopen(path, "wb");
+            if (!f || fwrite(outputs.items[i]->data, 1, outputs.items[i]->byte_size, f) != outputs.items[i]->byte_size)
+                fprintf(stderr, "onnx_conformance: cannot write %s\n", path);
+            if (f)
+                fclose(f);
+        }
         if (r == R_PASS && outputs.count != expected.count) {
             snprintf(why, wsz, "%s: %zu outputs, %zu expected", sets[s], outputs.count, expected.count);
             r = R_FAIL;
@@ -649,6 +660,8 @@ int main(int argc, char **argv)
             abs_tol = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "--require-all") == 0)
             require_all = true;
+        else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
+            dump_dir = argv[++i];
         else if (strcmp(argv[i], "--verbose") == 0)
             verbose = true;
         else if (strcmp(argv[i], "--by-reason") == 0)

@@ -1,0 +1,180 @@
+/* test_qgemm_kernels.c — the integer product (kernels/gemm_u8s8.c) against a plain int32 triple loop written from
+ * the definition (sum over k of (a - za) (b - zb), zero points applied the way jn_kernels.h tells callers to), bit
+ * for bit, at every instruction-set level the CPU has (jn_k_isa_forced): odd M, N, K (1, 2, 3, 5, 7, 15, 17, 31,
+ * 33, 63, 65, 97, 290: not multiples of the tile's rows, columns or k groups), K = 1, unsigned and signed
+ * activations, signed and unsigned weights, transposed weights, zero points 0, 128, 255 (and -128, 127 for signed
+ * types), full-range weights (-128 and 127 dense, where vpmaddubsw would saturate), extreme operands (all 255 x all
+ * -128) and a row stride larger than K; a packed once as well (jn_k_qgemm_ap) must give the same sums. Outputs
+ * are poisoned before each run so an element left unwritten fails. The requantization kernel (jn_k_requant) against
+ * the definition written out with nearbyint. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jn_kernels.h"
+#include "test.h"
+
+static unsigned rng = 12345;
+static unsigned next(void)
+{
+    rng = rng * 1103515245u + 12345u;
+    return rng >> 8;
+}
+
+/* 0: random; 1: extremes only (0/255 for a, -128/127 for b); 2: all at the maximum magnitude */
+static uint8_t rand_byte(int mode, bool for_b)
+{
+    if (mode == 1)
+        return (next() & 1) ? (for_b ? 0x80 : 0xff) : (for_b ? 0x7f : 0x00);
+    if (mode == 2)
+        return for_b ? 0x80 : 0xff;
+    return (uint8_t)next();
+}
+
+static int32_t val(uint8_t byte, bool is_signed)
+{
+    return is_signed ? (int32_t)(int8_t)byte : (int32_t)byte;
+}
+
+static int run_case(int isa, int64_t M, int64_t N, int64_t K, bool a_signed, bool b_signed, bool trans, int mode,
+                    int32_t za, int32_t zb)
+{
+    int64_t lda = K + (int64_t)(next() % 3);
+    uint8_t *a = malloc((size_t)(M * lda + 1)), *b = malloc((size_t)(K * N + 1));
+    for (int64_t i = 0; i < M * lda; i++)
+        a[i] = rand_byte(mode, false);
+    for (int64_t i = 0; i < K * N; i++)
+        b[i] = rand_byte(mode, true);
+    /* the reference, from the definition */
+    int32_t *want = malloc((size_t)(M * N) * sizeof *want);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            int32_t s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (val(a[m * lda + k], a_signed) - za) * (val(b[trans ? n * K + k : k * N + n], b_signed) - zb);
+            want[m * N + n] = s;
+        }
+    /* the kernel, with the zero-point corrections jn_kernels.h describes */
+    void *bp = malloc(jn_k_qgemm_packed_bytes(isa, N, K) + 1);
+    void *scratch = malloc(jn_k_qgemm_scratch_bytes(isa, K) + 1);
+    int32_t *colsum = malloc((size_t)N * sizeof(int32_t) + 4), *rowsum = malloc((size_t)M * sizeof(int32_t) + 4);
+    int64_t ldc = N + 3;
+    int32_t *c = malloc((size_t)(M * ldc) * sizeof *c);
+    for (int64_t i = 0; i < M * ldc; i++)
+        c[i] = 0x5a5a5a5a;
+    jn_k_qgemm_pack(isa, b, b_signed, K, N, trans, bp);
+    jn_k_qgemm_colsums(b, b_signed, K, N, trans, colsum);
+    jn_k_qgemm_rowsums(M, K, a, a_signed, lda, rowsum);
+    jn_k_qgemm(isa, M, N, K, a, a_signed, lda, bp, c, ldc, scratch);
+    /* the same raw sums with a packed too (jn_k_qgemm_apack / jn_k_qgemm_ap: a convolution's weights) */
+    void *ap = malloc(jn_k_qgemm_apack_bytes(isa, M, K) + 1);
+    int32_t *c2 = malloc((size_t)(M * N) * sizeof *c2 + 1);
+    jn_k_qgemm_apack(isa, a, a_signed, lda, M, K, ap);
+    jn_k_qgemm_ap(isa, M, N, K, ap, bp, c2, N);
+    int raw_bad = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++)
+            raw_bad += c2[m * N + n] != c[m * ldc + n];
+    if (raw_bad)
+        fprintf(stderr, "%s M=%lld N=%lld K=%lld: jn_k_qgemm_ap differs from jn_k_qgemm in %d sums\n",
+                jn_k_qgemm_kernel(isa), (long long)M, (long long)N, (long long)K, raw_bad);
+    free(ap), free(c2);
+    int32_t zau = a_signed ? za + 128 : za, zbs = b_signed ? zb : zb - 128;
+    int bad = raw_bad ? 1 : 0;
+    for (int64_t m = 0; m < M && bad < 3; m++)
+        for (int64_t n = 0; n < N && bad < 3; n++) {
+            uint32_t got = (uint32_t)c[m * ldc + n] - (uint32_t)zau * (uint32_t)colsum[n] -
+                           (uint32_t)zbs * (uint32_t)rowsum[m] + (uint32_t)K * (uint32_t)zau * (uint32_t)zbs;
+            if ((int32_t)got != want[m * N + n]) {
+                fprintf(stderr,
+                        "%s M=%lld N=%lld K=%lld a_signed=%d b_signed=%d trans=%d mode=%d za=%d zb=%d: (%lld,%lld) "
+                        "got %d want %d\n",
+                        jn_k_qgemm_kernel(isa), (long long)M, (long long)N, (long long)K, a_signed, b_signed, trans,
+                        mode, za, zb, (long long)m, (long long)n, (int32_t)got, want[m * N + n]);
+                bad++;
+            }
+        }
+    /* the padding between rows is left alone */
+    for (int64_t m = 0; m < M && !bad; m++)
+        for (int64_t n = N; n < ldc; n++)
+            if (c[m * ldc + n] != 0x5a5a5a5a)
+                bad++;
+    free(a), free(b), free(want), free(bp), free(scratch), free(colsum), free(rowsum), free(c);
+    return bad;
+}
+
+static void test_odd_shapes(void)
+{
+    static const int64_t dims[] = {1, 2, 3, 5, 7, 15, 17, 31, 33, 63, 65, 97, 290};
+    enum { ND = sizeof dims / sizeof dims[0] };
+    for (int isa = JN_K_SSE2; isa <= jn_k_isa_cpu(); isa++) {
+        jn_k_isa_forced = isa;
+        int ran = 0;
+        for (int i = 0; i < 260; i++) {
+            int64_t M = dims[next() % ND], N = dims[next() % ND], K = i % 7 == 0 ? 1 : dims[next() % ND];
+            bool a_signed = next() & 1, b_signed = (next() % 4) != 0, trans = next() & 1;
+            static const int32_t uz[] = {0, 128, 255, 3}, sz[] = {0, -128, 127, -5};
+            int32_t za = a_signed ? sz[next() % 4] : uz[next() % 4];
+            int32_t zb = next() % 3 ? 0 : (b_signed ? sz[next() % 4] : uz[next() % 4]);
+            JN_CHECK_INT_EQ(run_case(isa, M, N, K, a_signed, b_signed, trans, (int)(next() % 3), za, zb), 0);
+            ran++;
+        }
+        printf("  %s (level %s): %d cases\n", jn_k_qgemm_kernel(isa), jn_k_isa_name(isa), ran);
+    }
+    jn_k_isa_forced = 0;
+}
+
+/* The full-range case spelled out: 255 x -128 over K = 4096 (the saturating pair sum would be off at once). */
+static void test_full_range(void)
+{
+    for (int isa = JN_K_SSE2; isa <= jn_k_isa_cpu(); isa++) {
+        JN_CHECK_INT_EQ(run_case(isa, 9, 35, 4096, false, true, false, 2, 0, 0), 0);
+        JN_CHECK_INT_EQ(run_case(isa, 9, 35, 4095, false, true, true, 1, 255, 0), 0);
+        JN_CHECK_INT_EQ(run_case(isa, 1, 1, 1, false, true, false, 2, 128, 0), 0);
+    }
+}
+
+/* jn_k_requant at every level against the definition written out here (double, round half to even by nearbyint),
+ * on values that land exactly on .5 (half-even matters), far outside the range, and Relu's raised lower bound. */
+static void test_requant(void)
+{
+    enum { N = 1037 };
+    int32_t c[N], xs[N];
+    uint8_t got[N];
+    for (int isa = JN_K_SSE2; isa <= jn_k_isa_cpu(); isa++) {
+        int bad = 0;
+        for (int round = 0; round < 40; round++) {
+            bool is_signed = round & 1;
+            double mult = round % 3 == 0 ? 0.5 : round % 3 == 1 ? 0.25 : (double)(float)(0.0001 + 0.001 * round);
+            double yz = is_signed ? (double)(int)(next() % 256) - 128 : (double)(next() % 256);
+            double lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;
+            if (round % 4 == 2)
+                lo = yz; /* a fused Relu */
+            uint32_t za = next() % 256, cst = next();
+            for (int i = 0; i < N; i++) {
+                c[i] = (int32_t)(next() % 2 ? next() % 2000 : next() << 8) - 1000;
+                xs[i] = (int32_t)(next() % 4096);
+            }
+            jn_k_requant(isa, N, c, xs, za, cst, mult, yz, lo, hi, is_signed, got);
+            for (int i = 0; i < N; i++) {
+                int32_t acc = (int32_t)((uint32_t)c[i] - za * (uint32_t)xs[i] + cst);
+                double v = nearbyint((double)acc * mult + yz);
+                v = v < lo ? lo : v > hi ? hi : v;
+                uint8_t want = (uint8_t)(int32_t)v;
+                if (got[i] != want && bad++ < 3)
+                    fprintf(stderr, "requant %s: acc %d mult %g yz %g: got %u want %u\n", jn_k_isa_name(isa), acc,
+                            mult, yz, got[i], want);
+            }
+        }
+        JN_CHECK_INT_EQ(bad, 0);
+    }
+}
+
+int main(void)
+{
+    JN_TEST_RUN(test_requant);
+    JN_TEST_RUN(test_odd_shapes);
+    JN_TEST_RUN(test_full_range);
+    return JN_TEST_EXIT();
+}
