@@ -15,7 +15,7 @@
 # QuantizeLinear / DequantizeLinear operators (exact, slower than FP32): the INT8 time is then expected to be worse.
 # Pruning (bench/prune.sh, issue #23 item 3) adds its rows below when it exists.
 #
-# usage: bench/quantize.sh   (env: BUILD=build-bench, ITERS=100, ROUNDS=3, LIMIT=10000,
+# usage: bench/quantize.sh   (env: BUILD=build-bench, ITERS=100, ROUNDS=3, LIMIT=10000, BENCH_PRUNE=0 skips prune.sh,
 #                             ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,6 +129,8 @@ SERVER_PID=
 
 # Pruning's rows (issue #23 item 3) go here.
 # bench/prune.sh: 50 % channel-pruned fashion-cnn vs the unpruned one (fine-tunes: minutes; PRUNE_EPOCHS, PRUNE_*).
-echo
-echo "## Pruning (bench/prune.sh)"
-BUILD_DIR=$PWD/$BUILD bench/prune.sh
+if [ "${BENCH_PRUNE:-1}" != 0 ]; then
+    echo
+    echo "## Pruning (bench/prune.sh)"
+    BUILD_DIR=$PWD/$BUILD bench/prune.sh
+fi
