@@ -251,8 +251,9 @@ void jn_v2_model_statistics(jn_unary *u, grpc_byte_buffer *payload)
         jn_unary_fail(u, err.code, err.msg);
         return;
     }
-    model_stat_msg *msgs = calloc(n ? (size_t)n : 1, sizeof *msgs);
-    Inference__ModelStatistics **ptrs = calloc(n ? (size_t)n : 1, sizeof *ptrs);
+    size_t slots = n > 0 ? (size_t)n : 1; /* n >= 0 here; said so for the compiler's allocation-size check */
+    model_stat_msg *msgs = calloc(slots, sizeof *msgs);
+    Inference__ModelStatistics **ptrs = calloc(slots, sizeof *ptrs);
     long filled = 0;
     bool oom = !msgs || !ptrs;
     for (; !oom && filled < n; filled++) {
