@@ -99,13 +99,42 @@ static inline void pack_quad16(const uint8_t *r0, int64_t N, uint8_t flip, uint8
 #endif
 }
 
-void jn_k_qgemm7_pack(const uint8_t *b, bool b_signed, int64_t K, int64_t N, void *bp)
+/* colsum(b_u) of one packed panel (K4 groups of 64 bytes) into cs[0..16). */
+static void panel_sums(const uint8_t *p, int64_t K4, int32_t *cs)
+{
+    uint32_t s[NR7] = {0};
+    for (int64_t q = 0; q < K4; q++, p += 4 * NR7)
+        for (int j = 0; j < NR7; j++)
+            s[j] += (uint32_t)p[4 * j] + p[4 * j + 1] + p[4 * j + 2] + p[4 * j + 3];
+    for (int j = 0; j < NR7; j++)
+        cs[j] = (int32_t)s[j];
+}
+
+#ifdef JN_S7X86
+/* The same with vpmaddubsw against ones (u8 x 1 pairs: <= 510, exact) and vpmaddwd against ones. */
+__attribute__((target("avx2"))) static void panel_sums_avx2(const uint8_t *p, int64_t K4, int32_t *cs)
+{
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+    for (int64_t q = 0; q < K4; q++, p += 4 * NR7) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)p), x1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(x0, ones8), ones16));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(x1, ones8), ones16));
+    }
+    _mm256_storeu_si256((__m256i *)cs, s0);
+    _mm256_storeu_si256((__m256i *)(cs + 8), s1);
+}
+#endif
+
+void jn_k_qgemm7_pack(int isa, const uint8_t *b, bool b_signed, int64_t K, int64_t N, void *bp)
 {
     int64_t np = (N + NR7 - 1) / NR7 * NR7, K4 = k4_of(K);
     uint8_t flip = b_signed ? 0x80 : 0;
     uint8_t *d = bp;
+    int32_t *cs = (int32_t *)((uint8_t *)bp + np * K4 * 4);
     for (int64_t n0 = 0; n0 < np; n0 += NR7) {
         int64_t w = N - n0 < NR7 ? N - n0 : NR7;
+        uint8_t *panel = d;
         for (int64_t q = 0; q < K4; q++, d += 4 * NR7) {
             const uint8_t *r0 = b + 4 * q * N + n0;
             if (w == NR7 && 4 * q + 3 < K) {
@@ -116,18 +145,16 @@ void jn_k_qgemm7_pack(const uint8_t *b, bool b_signed, int64_t K, int64_t N, voi
                 for (int64_t t = 0; t < 4; t++)
                     d[4 * j + t] = j < w && 4 * q + t < K ? (uint8_t)(r0[t * N + j] ^ flip) : 0;
         }
+        /* colsum(b_u) per column, from the panel just packed (still in L1; the padding is 0) */
+#ifdef JN_S7X86
+        if (isa >= JN_K_AVX2) {
+            panel_sums_avx2(panel, K4, cs + n0);
+            continue;
+        }
+#endif
+        panel_sums(panel, K4, cs + n0);
     }
-    /* colsum(b_u) per column, from the packed panels (the padding is 0) */
-    int32_t *cs = (int32_t *)((uint8_t *)bp + np * K4 * 4);
-    const uint8_t *p = bp;
-    for (int64_t n0 = 0; n0 < np; n0 += NR7) {
-        uint32_t s[NR7] = {0};
-        for (int64_t q = 0; q < K4; q++, p += 4 * NR7)
-            for (int j = 0; j < NR7; j++)
-                s[j] += (uint32_t)p[4 * j] + p[4 * j + 1] + p[4 * j + 2] + p[4 * j + 3];
-        for (int j = 0; j < NR7; j++)
-            cs[n0 + j] = (int32_t)s[j];
-    }
+    (void)isa;
 }
 
 /* The tile's epilogue, one value: sum a_s b_u + 128 colsum(b_u) - (128 rowsum(a_s) + 16384 K), wrapping. */

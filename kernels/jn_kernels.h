@@ -160,7 +160,7 @@ bool jn_k_qgemm_rows_fit7(const uint8_t *a, bool a_signed, int64_t lda, int64_t 
 size_t jn_k_qgemm7_apack_bytes(int64_t M, int64_t K);
 void jn_k_qgemm7_apack(const uint8_t *a, bool a_signed, int64_t lda, int64_t M, int64_t K, void *ap);
 size_t jn_k_qgemm7_packed_bytes(int64_t N, int64_t K);
-void jn_k_qgemm7_pack(const uint8_t *b, bool b_signed, int64_t K, int64_t N, void *bp);
+void jn_k_qgemm7_pack(int isa, const uint8_t *b, bool b_signed, int64_t K, int64_t N, void *bp);
 void jn_k_qgemm7_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, const void *bp, int32_t *c,
                     int64_t ldc, int32_t *bsum);
 /* Requantization of n sums into 8 bits: y[i] = round_half_even(clamp(acc * mult + yz, lo, hi)) with

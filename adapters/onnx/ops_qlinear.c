@@ -432,7 +432,7 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
              * (7-bit) the sums the packing computed */
             uint32_t *xs = p->ones_row ? (uint32_t *)c + Mg * osz : (uint32_t *)xsum;
             if (p->seven) {
-                jn_k_qgemm7_pack(col, x_signed, Kd, osz, bp);
+                jn_k_qgemm7_pack(isa, col, x_signed, Kd, osz, bp);
                 jn_k_qgemm7_ap(isa, Mg, osz, Kd, p->data + p->gbytes * (size_t)grp, bp, c, osz, xsum);
             } else {
                 jn_k_qgemm_pack(isa, col, x_signed, Kd, osz, false, bp);

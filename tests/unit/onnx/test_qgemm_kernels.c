@@ -177,7 +177,7 @@ static int run_case7(int isa, int64_t M, int64_t N, int64_t K, bool a_signed, bo
     for (int64_t i = 0; i < M * ldc; i++)
         c[i] = 0x5a5a5a5a;
     jn_k_qgemm7_apack(a, a_signed, lda, M, K, ap);
-    jn_k_qgemm7_pack(b, b_signed, K, N, bp);
+    jn_k_qgemm7_pack(isa, b, b_signed, K, N, bp);
     jn_k_qgemm7_ap(isa, M, N, K, ap, bp, c, ldc, bsum);
     jn_k_qgemm_apack(isa, a, a_signed, lda, M, K, ap16);
     jn_k_qgemm_pack(isa, b, b_signed, K, N, false, bp16);
