@@ -12,9 +12,10 @@
  * The result is what jn_k_qgemm_ap returns, bit for bit (a' = a_s + 128 unsigned, b' = b_u - 128 signed):
  *   sum a' b' = sum a_s b_u + 128 colsum(b_u) - 128 rowsum(a_s) - 16384 K   (mod 2^32)
  * rowsum(a_s) is stored with the packed rows, colsum(b_u) with the packed columns (computed while packing); the
- * epilogue adds both terms to the tile's accumulators. Layout: rows in tiles of 5 x groups of 4 k (one int32 per
- * row and group, broadcast), columns in panels of 16 x groups of 4 k (64 bytes per group: two ymm of 8 columns x
- * 4 k). K is zero-padded to a multiple of 4 on both sides, so padding contributes 0. Stateless; thread-safe. */
+ * epilogue adds both terms to the tile's accumulators. Layout: rows in tiles of 4 (16 and 32 channels divide
+ * evenly; 5 rows wasted a fifth of a 16-channel convolution's tiles) x groups of 4 k (one int32 per row and
+ * group, broadcast), columns in panels of 16 x groups of 4 k (64 bytes per group: two ymm of 8 columns x 4 k).
+ * K is zero-padded to a multiple of 4 on both sides, so padding contributes 0. Stateless; thread-safe. */
 #include <string.h>
 
 #include "jn_kernels.h"
@@ -24,7 +25,7 @@
 #define JN_S7X86 1
 #endif
 
-enum { TR7 = 5, NR7 = 16 };
+enum { TR7 = 4, NR7 = 16 };
 
 static inline int64_t k4_of(int64_t K)
 {
@@ -184,10 +185,9 @@ __attribute__((target("avx2"))) static void tile_avx2_7(int64_t K4, const int8_t
                                                         int64_t ldo)
 {
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00;
+    __m256i c30 = c00, c31 = c00;
     const __m256i ones = _mm256_set1_epi16(1);
-    const int32_t *a0 = (const int32_t *)arows, *a1 = a0 + K4, *a2 = a0 + 2 * K4, *a3 = a0 + 3 * K4,
-                  *a4 = a0 + 4 * K4;
+    const int32_t *a0 = (const int32_t *)arows, *a1 = a0 + K4, *a2 = a0 + 2 * K4, *a3 = a0 + 3 * K4;
     for (int64_t q = 0; q < K4; q++) {
         __m256i w0 = _mm256_loadu_si256((const __m256i *)(panel + q * 64));
         __m256i w1 = _mm256_loadu_si256((const __m256i *)(panel + q * 64 + 32));
@@ -202,13 +202,11 @@ __attribute__((target("avx2"))) static void tile_avx2_7(int64_t K4, const int8_t
         ROW7(c10, c11, a1)
         ROW7(c20, c21, a2)
         ROW7(c30, c31, a3)
-        ROW7(c40, c41, a4)
 #undef ROW7
         /* keeps the accumulators in registers (see gemm_u8s8.c's tile_avx2) */
-        __asm__("" : "+x"(c00), "+x"(c01), "+x"(c10), "+x"(c11), "+x"(c20), "+x"(c21), "+x"(c30), "+x"(c31),
-                "+x"(c40), "+x"(c41));
+        __asm__("" : "+x"(c00), "+x"(c01), "+x"(c10), "+x"(c11), "+x"(c20), "+x"(c21), "+x"(c30), "+x"(c31));
     }
-    _Static_assert(TR7 == 5, "tile_avx2_7 has five rows");
+    _Static_assert(TR7 == 4, "tile_avx2_7 has four rows");
     __m256i cs0 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)cs), 7);
     __m256i cs1 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(cs + 8)), 7);
 #define OUT7(cr0, cr1, r)                                                                                          \
@@ -221,7 +219,6 @@ __attribute__((target("avx2"))) static void tile_avx2_7(int64_t K4, const int8_t
     OUT7(c10, c11, 1)
     OUT7(c20, c21, 2)
     OUT7(c30, c31, 3)
-    OUT7(c40, c41, 4)
 #undef OUT7
 }
 #endif
