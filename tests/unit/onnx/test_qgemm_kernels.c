@@ -5,8 +5,10 @@
  * activations, signed and unsigned weights, transposed weights, zero points 0, 128, 255 (and -128, 127 for signed
  * types), full-range weights (-128 and 127 dense, where vpmaddubsw would saturate), extreme operands (all 255 x all
  * -128) and a row stride larger than K; a packed once as well (jn_k_qgemm_ap) must give the same sums. Outputs
- * are poisoned before each run so an element left unwritten fails. The requantization kernel (jn_k_requant) against
- * the definition written out with nearbyint. */
+ * are poisoned before each run so an element left unwritten fails. The 7-bit rows kernel (gemm_s7u8.c,
+ * vpmaddubsw) against the definition and the widened kernel, at its saturation edge (255 x -64 and 255 x 64
+ * everywhere, K = 4095 and 4097). The requantization kernel (jn_k_requant) against the definition written out
+ * with nearbyint. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
