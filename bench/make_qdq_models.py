@@ -6,9 +6,11 @@ fashion_cnn: fashion-cnn's shape (engines/vision/cnn.c): Conv 5x5 16, Conv 5x5 3
              1568->128 + Relu, Gemm 128->10
 QDQ twins (NAME_qdq.onnx) in the layout ONNX Runtime's quantize_static writes: UINT8 activations (scales and zero
 points from the FP32 model's ranges on 64 random images), INT8 per-channel weights, INT32 biases dequantized with
-x_scale * w_scale, DequantizeLinear -> MaxPool / Flatten -> QuantizeLinear with unchanged parameters.
+x_scale * w_scale, DequantizeLinear -> MaxPool / Flatten -> QuantizeLinear with unchanged parameters. Weights
+full-range ([-127, 127], quantize_static's default) or with --weight-range reduced on 7 bits ([-64, 64]: ORT's
+reduce_range, `junction quantize`'s default, the range junction's vpmaddubsw kernel takes).
 
-usage: /usr/bin/python3 bench/make_qdq_models.py OUT_DIR
+usage: /usr/bin/python3 bench/make_qdq_models.py OUT_DIR [--weight-range full|reduced]
 """
 import os
 import sys
@@ -18,6 +20,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 rng = np.random.default_rng(0)
 out = sys.argv[1]
+if len(sys.argv) not in (2, 4) or (len(sys.argv) == 4 and (sys.argv[2] != "--weight-range" or
+                                                            sys.argv[3] not in ("full", "reduced"))):
+    sys.exit("usage: make_qdq_models.py OUT_DIR [--weight-range full|reduced]")
+WMAX = 64 if len(sys.argv) == 4 and sys.argv[3] == "reduced" else 127
 
 
 def w(*shape, fan_in):
@@ -93,9 +99,9 @@ def build(name, arch, ps, qdq, ranges):
     for i, (layer, (wt, b)) in enumerate(zip(arch, ps)):
         last = i == len(arch) - 1
         if qdq:
-            ws = (np.abs(wt.reshape(wt.shape[0], -1)).max(axis=1) / 127).astype(np.float32)
+            ws = (np.abs(wt.reshape(wt.shape[0], -1)).max(axis=1) / WMAX).astype(np.float32)
             bshape = (-1,) + (1,) * (wt.ndim - 1)
-            wq = np.clip(np.rint(wt / ws.reshape(bshape)), -127, 127).astype(np.int8)
+            wq = np.clip(np.rint(wt / ws.reshape(bshape)), -WMAX, WMAX).astype(np.int8)
             wi = op("DequantizeLinear", [init(wq), init(ws), init(np.zeros(len(ws), np.int8))], axis=0)
             bs = (np.float32(act[0]) * ws).astype(np.float32)
             bi = op("DequantizeLinear", [init(np.rint(b / bs).astype(np.int32)), init(bs),

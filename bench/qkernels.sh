@@ -10,9 +10,12 @@
 # INT8 time / ONNX Runtime's INT8 time (target <= 1.0). CPU time is the figure to read on a shared machine.
 # The unfused QDQ graph (JUNCTION_QDQ_FUSION=off: the float operators between QuantizeLinear/DequantizeLinear) is
 # timed once per model, for scale. ISAS as in bench/onnx.sh (JUNCTION_ISA per level; "native" by default).
+# WEIGHT_RANGE=reduced (the default: 7-bit weights, `junction quantize`'s default, which junction runs on its
+# vpmaddubsw kernel, gemm_s7u8.c) or full ([-127, 127]: the exact widened kernel). JUNCTION_QGEMM_7BIT=off in the
+# environment keeps junction on the widened kernel for 7-bit weights too (to compare the two).
 #
 # usage: bench/qkernels.sh   (env: BUILD=build-bench, BATCH=64, ITERS=100, ROUNDS=3, ISAS=native,
-#                             ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node)
+#                             WEIGHT_RANGE=reduced, ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_KEEP=${BENCH_KEEP:-0}
@@ -31,7 +34,8 @@ if [ ! -x "$BUILD/bench/bench_onnx" ]; then
     cmake --build "$BUILD" -j"$(nproc)" --target bench_onnx >/dev/null
 fi
 bench_tmpdir junction-qkernels-bench
-/usr/bin/python3 bench/make_qdq_models.py "$TMP"
+WEIGHT_RANGE=${WEIGHT_RANGE:-reduced}
+/usr/bin/python3 bench/make_qdq_models.py "$TMP" --weight-range "$WEIGHT_RANGE"
 
 median_of() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 shapes='{"x":[-1,1,28,28]}'
@@ -42,7 +46,8 @@ ort() { JN_BENCH_SHAPES=$shapes node bench/onnx_ort.js "$ORT_DIR" "$1" "$BATCH" 
 
 ISAS=${ISAS:-native}
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-echo "CPU: $cpu_model ($(nproc) cores); batch $BATCH, $ROUNDS rounds of $ITERS runs; times in µs per batch"
+echo "CPU: $cpu_model ($(nproc) cores); batch $BATCH, $ROUNDS rounds of $ITERS runs; times in µs per batch;" \
+    "weights $WEIGHT_RANGE${JUNCTION_QGEMM_7BIT:+ (JUNCTION_QGEMM_7BIT=$JUNCTION_QGEMM_7BIT)}"
 for level in $ISAS; do
     if [ "$level" = native ]; then unset JUNCTION_ISA; else export JUNCTION_ISA=$level; fi
     ran=$("$BUILD/bench/bench_onnx" "$TMP/cnn.onnx" 1 1 | sed -n 's/.* isa //p')

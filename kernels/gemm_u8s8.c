@@ -11,7 +11,8 @@
  *   AVX2 (and AVX-512 without VNNI): a and b widened to int16 and vpmaddwd (two int16 products summed into int32,
  *     exact). vpmaddubsw would do twice the products per instruction but saturates its int16 pair sum
  *     (255 * 127 * 2 > 32767), which full-range int8 weights reach; DECISIONS.md has the measurement and why the
- *     exact form was kept. Weights in panels of 16 columns x pairs of k as int16, tiles of 5 rows x 16 columns
+ *     exact form was kept here (convolution weights that fit 7 bits run on vpmaddubsw in gemm_s7u8.c).
+ *     Weights in panels of 16 columns x pairs of k as int16, tiles of 5 rows x 16 columns
  *     (10 ymm accumulators, held in registers by an empty asm: GCC 12 otherwise carried some through the stack).
  *   Baseline: the AVX2 layout computed in plain C.
  * Rows of a are converted per tile (TR rows at a time) into the scratch buffer (pairs or quads of k packed into

@@ -147,6 +147,22 @@ void jn_k_qgemm(int isa, int64_t M, int64_t N, int64_t K, const uint8_t *a, bool
 size_t jn_k_qgemm_apack_bytes(int isa, int64_t M, int64_t K);
 void jn_k_qgemm_apack(int isa, const uint8_t *a, bool a_signed, int64_t lda, int64_t M, int64_t K, void *ap);
 void jn_k_qgemm_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, const void *bp, int32_t *c, int64_t ldc);
+/* ---- 7-bit rows (gemm_s7u8.c) ---------------------------------------------------------------------------------
+ * The product jn_k_qgemm_ap computes (same sums, bit for bit, same conventions for signed/unsigned operands), for
+ * rows whose every value, as the kernel sees it minus 128, lies in [-64, 64] (signed weights in [-64, 64],
+ * unsigned ones in [64, 192]: `junction quantize`'s default 7-bit weights): AVX2 then uses vpmaddubsw, which
+ * cannot saturate on such values. jn_k_qgemm_rows_fit7 says whether a [M, K] (rows lda apart) qualifies; rows
+ * packed by jn_k_qgemm7_apack into jn_k_qgemm7_apack_bytes(M, K), the columns b [K, N] (row-major, an im2col) by
+ * jn_k_qgemm7_pack into jn_k_qgemm7_packed_bytes(N, K) (both layouts the same at every level). jn_k_qgemm7_ap
+ * writes c and, when bsum is not NULL, bsum[n] = sum over k of b (k, n) as the kernel sees it (unsigned b shifted
+ * by -128): what a row of ones would give. */
+bool jn_k_qgemm_rows_fit7(const uint8_t *a, bool a_signed, int64_t lda, int64_t M, int64_t K);
+size_t jn_k_qgemm7_apack_bytes(int64_t M, int64_t K);
+void jn_k_qgemm7_apack(const uint8_t *a, bool a_signed, int64_t lda, int64_t M, int64_t K, void *ap);
+size_t jn_k_qgemm7_packed_bytes(int64_t N, int64_t K);
+void jn_k_qgemm7_pack(int isa, const uint8_t *b, bool b_signed, int64_t K, int64_t N, void *bp);
+void jn_k_qgemm7_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, const void *bp, int32_t *c,
+                    int64_t ldc, int32_t *bsum);
 /* Requantization of n sums into 8 bits: y[i] = round_half_even(clamp(acc * mult + yz, lo, hi)) with
  * acc = c[i] - za * xsum[i] + cst in wrapping 32-bit arithmetic, computed in double (mul, then add: no FMA); lo and
  * hi are integers within the output type's range, is_signed says which (INT8 stored as its bit pattern). Every

@@ -1,7 +1,8 @@
 /* ops_qlinear.c — the quantized products of ops_quant.c on the integer kernel (kernels/gemm_u8s8.c, see
  * ops_qlinear.h): MatMul through jn_k_qgemm on the rows of A; convolutions through im2col (the input copied once
  * per image and group into a buffer padded with the zero point's byte, so padding contributes (zp - zp) w = 0 as
- * in the scalar definition) and jn_k_qgemm with the pixels as rows and the output channels as columns.
+ * in the scalar definition) and jn_k_qgemm_ap with the output channels as rows (packed once) and the pixels as
+ * columns; on AVX2, weights that all fit 7 bits run on jn_k_qgemm7_ap (gemm_s7u8.c, vpmaddubsw), the same sums.
  *
  * Zero points are applied after the kernel, on the int32 sums (the kernel takes none):
  *   sum (a - za)(b - zb) = sum ab - za colsum(b) - zb rowsum(a) + K za zb
@@ -20,6 +21,7 @@ typedef struct qpack {
     int64_t groups, K, N;      /* N: output channels per group */
     bool as_rows;              /* a convolution's weights packed as the product's rows (jn_k_qgemm_apack) */
     bool ones_row;             /* as_rows: a row of ones after them (qpack_make_rows) */
+    bool seven;                /* as_rows: every weight 7-bit, packed for jn_k_qgemm7_ap (vpmaddubsw) */
     size_t gbytes;             /* packed bytes per group */
     int32_t *colsum;           /* groups * N sums over K (as the kernel sees the values), inside this allocation */
     unsigned char data[];
@@ -32,7 +34,7 @@ static qpack *qpack_make(int isa, const void *src, bool b_signed, int64_t groups
     if (!p)
         return NULL;
     p->isa = isa, p->src = src, p->groups = groups, p->K = K, p->N = N, p->gbytes = gb, p->as_rows = false;
-    p->ones_row = false;
+    p->ones_row = false, p->seven = false;
     p->colsum = (int32_t *)(p->data + gb * (size_t)groups);
     for (int64_t g = 0; g < groups; g++) {
         const unsigned char *b = (const unsigned char *)src + g * K * N;
@@ -47,6 +49,26 @@ static qpack *qpack_make(int isa, const void *src, bool b_signed, int64_t groups
  * kernel sees it, which the zero-point correction needs, computed by the tile that ran anyway. */
 static qpack *qpack_make_rows(int isa, const void *src, bool w_signed, int64_t groups, int64_t K, int64_t N)
 {
+    /* every weight within 7 bits (checked once, here) and the AVX2 kernel (not VNNI's vpdpbusd, not the scalar
+     * level): the vpmaddubsw kernel, exact on them; JUNCTION_QGEMM_7BIT=off keeps the widened one (bench/qkernels.sh
+     * compares both) */
+    const char *env = getenv("JUNCTION_QGEMM_7BIT");
+    if (!(env && strcmp(env, "off") == 0) && strcmp(jn_k_qgemm_kernel(isa), "avx2") == 0 &&
+        jn_k_qgemm_rows_fit7(src, w_signed, K, groups * N, K)) {
+        size_t gb = (jn_k_qgemm7_apack_bytes(N, K) + 63) / 64 * 64;
+        qpack *p = malloc(sizeof *p + gb * (size_t)groups + (size_t)(groups * N) * sizeof(int32_t) + 64);
+        if (!p)
+            return NULL;
+        p->isa = isa, p->src = src, p->groups = groups, p->K = K, p->N = N, p->gbytes = gb, p->as_rows = true;
+        p->ones_row = false, p->seven = true;
+        p->colsum = (int32_t *)(p->data + gb * (size_t)groups);
+        for (int64_t g = 0; g < groups; g++) {
+            const uint8_t *w = (const uint8_t *)src + g * K * N;
+            jn_k_qgemm7_apack(w, w_signed, K, N, K, p->data + gb * (size_t)g);
+            jn_k_qgemm_rowsums(N, K, w, w_signed, K, p->colsum + g * N);
+        }
+        return p;
+    }
     bool ones = jn_k_qgemm_apack_bytes(isa, N + 1, K) == jn_k_qgemm_apack_bytes(isa, N, K);
     size_t gb = (jn_k_qgemm_apack_bytes(isa, N, K) + 63) / 64 * 64;
     qpack *p = malloc(sizeof *p + gb * (size_t)groups + (size_t)(groups * N) * sizeof(int32_t) + 64);
@@ -56,7 +78,7 @@ static qpack *qpack_make_rows(int isa, const void *src, bool w_signed, int64_t g
         return NULL;
     }
     p->isa = isa, p->src = src, p->groups = groups, p->K = K, p->N = N, p->gbytes = gb, p->as_rows = true;
-    p->ones_row = ones;
+    p->ones_row = ones, p->seven = false;
     p->colsum = (int32_t *)(p->data + gb * (size_t)groups);
     for (int64_t g = 0; g < groups; g++) {
         const uint8_t *w = (const uint8_t *)src + g * K * N;
@@ -369,7 +391,7 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
     bool pool = n->maxpool2_after;
     size_t ysz = q->dtype == JN_DTYPE_INT32 ? 4 : 1;
     uint8_t *pad = malloc((size_t)(Cg * psz) + 1), *col = malloc((size_t)(Kd * osz) + 1);
-    void *bp = malloc(jn_k_qgemm_packed_bytes(isa, osz, Kd) + 1);
+    void *bp = malloc((p->seven ? jn_k_qgemm7_packed_bytes(osz, Kd) : jn_k_qgemm_packed_bytes(isa, osz, Kd)) + 1);
     int32_t *c = malloc((size_t)((Mg + 1) * osz) * sizeof *c + 1), *xsum = malloc((size_t)osz * sizeof *xsum + 1);
     uint8_t *plane = pool ? malloc((size_t)(Mg * osz) + 1) : NULL;
     int rc = 0;
@@ -406,13 +428,19 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
                                         for (int64_t oc = 0; oc < O[2]; oc++)
                                             dst[oc] = s[oc * S[2]];
                                 }
-            jn_k_qgemm_pack(isa, col, x_signed, Kd, osz, false, bp);
-            jn_k_qgemm_ap(isa, Mg + p->ones_row, osz, Kd, p->data + p->gbytes * (size_t)grp, bp, c, osz);
-            /* the columns' sums as the kernel sees them (unsigned x shifted by -128): the ones row's products */
+            /* the columns' sums as the kernel sees them (unsigned x shifted by -128): the ones row's products, or
+             * (7-bit) the sums the packing computed */
             uint32_t *xs = p->ones_row ? (uint32_t *)c + Mg * osz : (uint32_t *)xsum;
-            if (!p->ones_row)
+            if (p->seven) {
+                jn_k_qgemm7_pack(isa, col, x_signed, Kd, osz, bp);
+                jn_k_qgemm7_ap(isa, Mg, osz, Kd, p->data + p->gbytes * (size_t)grp, bp, c, osz, xsum);
+            } else {
+                jn_k_qgemm_pack(isa, col, x_signed, Kd, osz, false, bp);
+                jn_k_qgemm_ap(isa, Mg + p->ones_row, osz, Kd, p->data + p->gbytes * (size_t)grp, bp, c, osz);
+            }
+            if (!p->ones_row && !p->seven)
                 memset(xs, 0, (size_t)osz * sizeof *xs);
-            for (int64_t k = 0; k < Kd && !p->ones_row; k++) {
+            for (int64_t k = 0; k < Kd && !p->ones_row && !p->seven; k++) {
                 const uint8_t *row = col + k * osz;
                 if (x_signed)
                     for (int64_t i = 0; i < osz; i++)
@@ -421,7 +449,7 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
                     for (int64_t i = 0; i < osz; i++)
                         xs[i] += row[i];
             }
-            if (!x_signed && !p->ones_row)
+            if (!x_signed && !p->ones_row && !p->seven)
                 for (int64_t i = 0; i < osz; i++)
                     xs[i] -= 128u * (uint32_t)Kd;
             int64_t per_ch = pool ? (O[1] / 2) * (O[2] / 2) : osz; /* output values per channel */

@@ -5,8 +5,10 @@
  * activations, signed and unsigned weights, transposed weights, zero points 0, 128, 255 (and -128, 127 for signed
  * types), full-range weights (-128 and 127 dense, where vpmaddubsw would saturate), extreme operands (all 255 x all
  * -128) and a row stride larger than K; a packed once as well (jn_k_qgemm_ap) must give the same sums. Outputs
- * are poisoned before each run so an element left unwritten fails. The requantization kernel (jn_k_requant) against
- * the definition written out with nearbyint. */
+ * are poisoned before each run so an element left unwritten fails. The 7-bit rows kernel (gemm_s7u8.c,
+ * vpmaddubsw) against the definition and the widened kernel, at its saturation edge (255 x -64 and 255 x 64
+ * everywhere, K = 4095 and 4097). The requantization kernel (jn_k_requant) against the definition written out
+ * with nearbyint. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +137,110 @@ static void test_full_range(void)
     }
 }
 
+/* The 7-bit rows path (gemm_s7u8.c, vpmaddubsw on AVX2): rows a whose values as the kernel sees them, minus 128,
+ * lie in [-64, 64] (signed a in [-64, 64], unsigned a in [64, 192]); columns b row-major. mode 0: random within
+ * the range; 1: extremes only (a at -64 or 64, b at its type's minimum or maximum); 2: all at the maximum magnitude
+ * the pair sum can reach (b_u 255 x a_s -64 or 64, the saturation edge 255 * 64 * 2 = 32640). Against the
+ * definition, the widened jn_k_qgemm_ap, and bsum against the column sums. */
+static uint8_t rand_a7(int mode, bool a_signed, bool neg)
+{
+    int32_t v = mode == 0 ? (int32_t)(next() % 129) - 64 : mode == 1 ? ((next() & 1) ? 64 : -64) : (neg ? -64 : 64);
+    return a_signed ? (uint8_t)(int8_t)v : (uint8_t)(v + 128);
+}
+
+static int run_case7(int isa, int64_t M, int64_t N, int64_t K, bool a_signed, bool b_signed, int mode, bool neg,
+                     int32_t za, int32_t zb)
+{
+    int64_t lda = K + (int64_t)(next() % 3);
+    uint8_t *a = malloc((size_t)(M * lda + 1)), *b = malloc((size_t)(K * N + 1));
+    for (int64_t i = 0; i < M * lda; i++)
+        a[i] = rand_a7(mode, a_signed, neg);
+    for (int64_t i = 0; i < K * N; i++) /* b_u = 255 (unsigned 255, signed 127) in mode 2 */
+        b[i] = mode == 2 ? (b_signed ? 0x7f : 0xff) : mode == 1 ? ((next() & 1) ? 0x80 : 0x7f) : (uint8_t)next();
+    if (!jn_k_qgemm_rows_fit7(a, a_signed, lda, M, K)) {
+        fprintf(stderr, "jn_k_qgemm_rows_fit7 refused 7-bit rows\n");
+        free(a), free(b);
+        return 1;
+    }
+    int32_t *want = malloc((size_t)(M * N) * sizeof *want + 1);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            int32_t s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (val(a[m * lda + k], a_signed) - za) * (val(b[k * N + n], b_signed) - zb);
+            want[m * N + n] = s;
+        }
+    void *ap = malloc(jn_k_qgemm7_apack_bytes(M, K) + 1), *bp = malloc(jn_k_qgemm7_packed_bytes(N, K) + 1);
+    void *ap16 = malloc(jn_k_qgemm_apack_bytes(isa, M, K) + 1), *bp16 = malloc(jn_k_qgemm_packed_bytes(isa, N, K) + 1);
+    int64_t ldc = N + 2;
+    int32_t *c = malloc((size_t)(M * ldc) * sizeof *c + 1), *c16 = malloc((size_t)(M * N) * sizeof *c16 + 1);
+    int32_t *bsum = malloc((size_t)N * sizeof *bsum + 1), *colsum = malloc((size_t)N * sizeof *colsum + 1);
+    int32_t *rowsum = malloc((size_t)M * sizeof *rowsum + 1);
+    for (int64_t i = 0; i < M * ldc; i++)
+        c[i] = 0x5a5a5a5a;
+    jn_k_qgemm7_apack(a, a_signed, lda, M, K, ap);
+    jn_k_qgemm7_pack(isa, b, b_signed, K, N, bp);
+    jn_k_qgemm7_ap(isa, M, N, K, ap, bp, c, ldc, bsum);
+    jn_k_qgemm_apack(isa, a, a_signed, lda, M, K, ap16);
+    jn_k_qgemm_pack(isa, b, b_signed, K, N, false, bp16);
+    jn_k_qgemm_ap(isa, M, N, K, ap16, bp16, c16, N);
+    jn_k_qgemm_colsums(b, b_signed, K, N, false, colsum);
+    jn_k_qgemm_rowsums(M, K, a, a_signed, lda, rowsum);
+    int32_t zau = a_signed ? za + 128 : za, zbs = b_signed ? zb : zb - 128;
+    int bad = 0;
+    for (int64_t n = 0; n < N; n++)
+        bad += bsum[n] != colsum[n];
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            int32_t raw = c[m * ldc + n];
+            uint32_t got = (uint32_t)raw - (uint32_t)zau * (uint32_t)colsum[n] - (uint32_t)zbs * (uint32_t)rowsum[m] +
+                           (uint32_t)K * (uint32_t)zau * (uint32_t)zbs;
+            if ((raw != c16[m * N + n] || (int32_t)got != want[m * N + n]) && bad++ < 3)
+                fprintf(stderr,
+                        "7-bit %s M=%lld N=%lld K=%lld a_signed=%d b_signed=%d mode=%d: (%lld,%lld) raw %d widened %d "
+                        "got %d want %d\n",
+                        jn_k_isa_name(isa), (long long)M, (long long)N, (long long)K, a_signed, b_signed, mode,
+                        (long long)m, (long long)n, raw, c16[m * N + n], (int32_t)got, want[m * N + n]);
+        }
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = N; n < ldc; n++)
+            bad += c[m * ldc + n] != 0x5a5a5a5a;
+    free(a), free(b), free(want), free(ap), free(bp), free(ap16), free(bp16), free(c), free(c16), free(bsum);
+    free(colsum), free(rowsum);
+    return bad;
+}
+
+static void test_seven_bit(void)
+{
+    static const int64_t dims[] = {1, 2, 3, 4, 5, 6, 7, 15, 16, 17, 31, 33, 63, 65, 97, 290};
+    enum { ND = sizeof dims / sizeof dims[0] };
+    for (int isa = JN_K_SSE2; isa <= jn_k_isa_cpu(); isa++) {
+        int ran = 0;
+        for (int i = 0; i < 260; i++) {
+            int64_t M = dims[next() % ND], N = dims[next() % ND], K = i % 7 == 0 ? 1 : dims[next() % ND];
+            bool a_signed = (next() % 4) != 0, b_signed = next() & 1;
+            static const int32_t uz[] = {0, 128, 255, 3}, sz[] = {0, -128, 127, -5};
+            int32_t za = next() % 3 ? 0 : (a_signed ? sz[next() % 4] : uz[next() % 4]);
+            int32_t zb = b_signed ? sz[next() % 4] : uz[next() % 4];
+            JN_CHECK_INT_EQ(run_case7(isa, M, N, K, a_signed, b_signed, (int)(next() % 3), next() & 1, za, zb), 0);
+            ran++;
+        }
+        /* the saturation edge spelled out: 255 x 64 and 255 x -64 everywhere, K odd and long */
+        JN_CHECK_INT_EQ(run_case7(isa, 11, 35, 4095, true, false, 2, false, 0, 0), 0);
+        JN_CHECK_INT_EQ(run_case7(isa, 11, 35, 4095, true, false, 2, true, 0, 0), 0);
+        JN_CHECK_INT_EQ(run_case7(isa, 6, 17, 4097, false, true, 2, true, 192, 127), 0);
+        JN_CHECK_INT_EQ(run_case7(isa, 1, 1, 1, true, false, 2, true, 0, 255), 0);
+        printf("  7-bit rows (level %s): %d cases + 4 extremes\n", jn_k_isa_name(isa), ran);
+    }
+    /* a value one step outside the range is refused */
+    uint8_t w[6] = {0, 64, 0xc0, 65, 0, 0}; /* signed 65 */
+    JN_CHECK(!jn_k_qgemm_rows_fit7(w, true, 3, 2, 3));
+    JN_CHECK(jn_k_qgemm_rows_fit7(w, true, 3, 1, 3));
+    uint8_t u[2] = {192, 63}; /* unsigned: 63 - 128 = -65 */
+    JN_CHECK(!jn_k_qgemm_rows_fit7(u, false, 2, 1, 2));
+    JN_CHECK(jn_k_qgemm_rows_fit7(u, false, 2, 1, 1));
+}
+
 /* jn_k_requant at every level against the definition written out here (double, round half to even by nearbyint),
  * on values that land exactly on .5 (half-even matters), far outside the range, and Relu's raised lower bound. */
 static void test_requant(void)
@@ -176,5 +282,6 @@ int main(void)
     JN_TEST_RUN(test_requant);
     JN_TEST_RUN(test_odd_shapes);
     JN_TEST_RUN(test_full_range);
+    JN_TEST_RUN(test_seven_bit);
     return JN_TEST_EXIT();
 }
