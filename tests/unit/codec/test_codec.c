@@ -273,9 +273,9 @@ static void test_resample_by_hand(void)
 
 static jn_tensor *bytes_tensor(const char *name, const char *const *files, size_t n)
 {
-    const char *strs[4];
-    size_t lens[4];
-    uint8_t *bufs[4];
+    const char *strs[4] = {0};
+    size_t lens[4] = {0};
+    uint8_t *bufs[4] = {0};
     for (size_t i = 0; i < n; i++) {
         bufs[i] = slurp(files[i], &lens[i]);
         strs[i] = (const char *)bufs[i];
