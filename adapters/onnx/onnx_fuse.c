@@ -66,7 +66,7 @@ static bool bias_fits_matmul(const ox_model *m, const ox_node *mm, const ox_node
     return true;
 }
 
-static bool ints_are(const ox_node *n, const char *name, int64_t v, bool absent_ok)
+bool ox_fuse_ints_are(const ox_node *n, const char *name, int64_t v, bool absent_ok)
 {
     size_t c;
     const int64_t *a = ox_attr_ints(n, name, &c);
@@ -88,8 +88,9 @@ static bool maxpool2_fits(const ox_model *m, const ox_node *conv, const ox_node 
     const ox_tensor *w = m->values[conv->in[1]].konst;
     const char *pad = ox_attr_str(pool, "auto_pad", "NOTSET");
     return is_op(pool, "MaxPool") && pool->in[0] == conv->out[0] && (pool->n_out == 1 || pool->out[1] < 0) &&
-           w && w->ndim == 4 && ints_are(pool, "kernel_shape", 2, false) && ints_are(pool, "strides", 2, false) &&
-           ints_are(pool, "pads", 0, true) && ints_are(pool, "dilations", 1, true) &&
+           w && w->ndim == 4 && ox_fuse_ints_are(pool, "kernel_shape", 2, false) &&
+           ox_fuse_ints_are(pool, "strides", 2, false) &&
+           ox_fuse_ints_are(pool, "pads", 0, true) && ox_fuse_ints_are(pool, "dilations", 1, true) &&
            ox_attr_int(pool, "ceil_mode", 0) == 0 && ox_attr_int(pool, "storage_order", 0) == 0 &&
            (strcmp(pad, "NOTSET") == 0 || strcmp(pad, "VALID") == 0);
 }

@@ -297,28 +297,14 @@ static void fuse_product(ox_model *m, size_t k)
     n->op->check(m, n, &err); /* output dtype, packed weights (on failure, packed at every run) */
 }
 
-static bool ints_are(const ox_node *n, const char *name, int64_t v, bool absent_ok)
-{
-    size_t c;
-    const int64_t *a = ox_attr_ints(n, name, &c);
-    if (!a)
-        return absent_ok;
-    if (c != 2 && !(v == 0 && c == 4))
-        return false;
-    for (size_t i = 0; i < c; i++)
-        if (a[i] != v)
-            return false;
-    return true;
-}
-
 /* A 2-D QLinearConv and a MaxPool with a 2x2 window, stride 2, no padding or dilation, floor rounding, no Indices. */
 static bool pool2_fits(const ox_model *m, const ox_node *conv, const ox_node *pool)
 {
     const ox_tensor *w = konst(m, conv->in[3]);
     const char *pad = ox_attr_str(pool, "auto_pad", "NOTSET");
     return w && w->ndim == 4 && !conv->maxpool2_after && (pool->n_out == 1 || pool->out[1] < 0) &&
-           ints_are(pool, "kernel_shape", 2, false) && ints_are(pool, "strides", 2, false) &&
-           ints_are(pool, "pads", 0, true) && ints_are(pool, "dilations", 1, true) &&
+           ox_fuse_ints_are(pool, "kernel_shape", 2, false) && ox_fuse_ints_are(pool, "strides", 2, false) &&
+           ox_fuse_ints_are(pool, "pads", 0, true) && ox_fuse_ints_are(pool, "dilations", 1, true) &&
            ox_attr_int(pool, "ceil_mode", 0) == 0 && ox_attr_int(pool, "storage_order", 0) == 0 &&
            (strcmp(pad, "NOTSET") == 0 || strcmp(pad, "VALID") == 0);
 }
