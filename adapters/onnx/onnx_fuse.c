@@ -40,6 +40,20 @@ int ox_fuse_sole_reader(const ox_model *m, int v)
     return sole_reader(m, v);
 }
 
+int ox_fuse_producer(const ox_model *m, int v)
+{
+    if (v < 0)
+        return -1;
+    for (size_t k = 0; k < m->n_nodes; k++) {
+        const ox_node *n = &m->nodes[k];
+        if (n->op)
+            for (int o = 0; o < n->n_out; o++)
+                if (n->out[o] == v)
+                    return (int)k;
+    }
+    return -1;
+}
+
 static bool is_op(const ox_node *n, const char *op_type)
 {
     return n->op && strcmp(n->op_type, op_type) == 0;

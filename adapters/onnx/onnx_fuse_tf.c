@@ -32,20 +32,6 @@ static bool is_op(const ox_node *n, const char *op_type)
     return n->op && strcmp(n->op_type, op_type) == 0 && n->opset >= 7; /* numpy broadcasting, no attribute */
 }
 
-/* The live node writing value v, or -1. (values[].producer is stale while ox_fuse runs: an absorbing node takes
- * over its victim's output.) */
-static int producer_of(const ox_model *m, int v)
-{
-    for (size_t k = 0; k < m->n_nodes; k++) {
-        const ox_node *n = &m->nodes[k];
-        if (n->op)
-            for (int o = 0; o < n->n_out; o++)
-                if (n->out[o] == v)
-                    return (int)k;
-    }
-    return -1;
-}
-
 /* Whether value v is an FP32 constant holding one value (every dimension 1); its value and rank. */
 static bool scalar_const(const ox_model *m, int v, float *val, int *rank)
 {
@@ -117,7 +103,7 @@ static void fuse_gelu_erf(ox_model *m, size_t k)
         erf->out[0] < 0 || m->values[erf->out[0]].dtype != JN_DTYPE_FP32 ||
         ox_fuse_sole_reader(m, erf->in[0]) != (int)k)
         return;
-    int rank = 0, d = producer_of(m, erf->in[0]);
+    int rank = 0, d = ox_fuse_producer(m, erf->in[0]);
     if (d < 0)
         return;
     const ox_node *scale = &m->nodes[d];
@@ -148,7 +134,7 @@ static void fuse_gelu_erf(ox_model *m, size_t k)
             return;
         gone = mul1;
     } else { /* (x * 0.5) * a */
-        int h = y >= 0 ? producer_of(m, y) : -1;
+        int h = y >= 0 ? ox_fuse_producer(m, y) : -1;
         if (h < 0 || !is_op(&m->nodes[h], "Mul") || ox_fuse_sole_reader(m, y) != mul1 ||
             !scalar_const(m, other_input(&m->nodes[h], x), &half, &rank))
             return;

@@ -328,6 +328,9 @@ int ox_inspect_found(const ox_model *m, jn_err *err);
 void ox_fuse(ox_model *m);
 /* onnx_fuse.c: the node alone reading value v, or -1 (none, several, read twice, or a graph output). */
 int ox_fuse_sole_reader(const ox_model *m, int v);
+/* onnx_fuse.c: the live node writing value v, or -1 (values[].producer is stale while the fusions run: an absorbing
+ * node takes over its victim's output). */
+int ox_fuse_producer(const ox_model *m, int v);
 /* onnx_fuse.c: attribute `name` of n is absent (absent_ok) or 2 values (or 4 when v is 0: pads) all equal to v. */
 bool ox_fuse_ints_are(const ox_node *n, const char *name, int64_t v, bool absent_ok);
 /* onnx_fuse_tf.c: the transformer fusions (GELU's Erf form), run by ox_fuse before it compacts the nodes. */

@@ -53,35 +53,6 @@ static int readers(const ox_model *m, int v)
     return r;
 }
 
-/* The only node reading v (one input of it), or -1. */
-static int sole_reader(const ox_model *m, int v)
-{
-    if (readers(m, v) != 1)
-        return -1;
-    for (size_t k = 0; k < m->n_nodes; k++) {
-        const ox_node *n = &m->nodes[k];
-        if (n->op)
-            for (int i = 0; i < n->n_in; i++)
-                if (n->in[i] == v)
-                    return (int)k;
-    }
-    return -1;
-}
-
-static int producer(const ox_model *m, int v)
-{
-    if (v < 0)
-        return -1;
-    for (size_t k = 0; k < m->n_nodes; k++) {
-        const ox_node *n = &m->nodes[k];
-        if (n->op)
-            for (int o = 0; o < n->n_out; o++)
-                if (n->out[o] == v)
-                    return (int)k;
-    }
-    return -1;
-}
-
 static const ox_tensor *konst(const ox_model *m, int v)
 {
     return v >= 0 ? m->values[v].konst : NULL;
@@ -195,8 +166,8 @@ static void fuse_product(ox_model *m, size_t k)
         return;
     bool transb = gemm && ox_attr_int(n, "transB", 0) != 0;
     qparams px, pw, pb = {.node = -1}, py;
-    if (!qparams_of(m, producer(m, n->in[0]), true, &px) || px.count != 1 ||
-        !qparams_of(m, producer(m, n->in[1]), true, &pw))
+    if (!qparams_of(m, ox_fuse_producer(m, n->in[0]), true, &px) || px.count != 1 ||
+        !qparams_of(m, ox_fuse_producer(m, n->in[1]), true, &pw))
         return;
     const ox_tensor *w = konst(m, pw.q);
     if (!w || (conv && w->ndim < 3) || (!conv && w->ndim != 2))
@@ -210,7 +181,7 @@ static void fuse_product(ox_model *m, size_t k)
     int bias_in = (conv || gemm) && n->n_in > 2 ? n->in[2] : -1;
     const ox_tensor *b = NULL;
     if (bias_in >= 0) {
-        int bk = producer(m, bias_in);
+        int bk = ox_fuse_producer(m, bias_in);
         const ox_node *bn = bk >= 0 ? &m->nodes[bk] : NULL;
         if (!bn || !is_op(bn, "DequantizeLinear") || bn->n_in < 2)
             return;
@@ -230,10 +201,10 @@ static void fuse_product(ox_model *m, size_t k)
         pb.node = bk;
     }
     /* output: [Relu] then QuantizeLinear, per tensor, with a zero point */
-    int r = sole_reader(m, n->out[0]), relu = -1;
+    int r = ox_fuse_sole_reader(m, n->out[0]), relu = -1;
     if (r >= 0 && is_op(&m->nodes[r], "Relu")) {
         relu = r;
-        r = sole_reader(m, m->nodes[r].out[0]);
+        r = ox_fuse_sole_reader(m, m->nodes[r].out[0]);
     }
     if (r < 0 || !qparams_of(m, r, false, &py) || py.count != 1 || py.zp < 0 ||
         m->nodes[r].in[0] != (relu >= 0 ? m->nodes[relu].out[0] : n->out[0]))
@@ -318,13 +289,13 @@ static void fuse_passthrough(ox_model *m, size_t k)
         n->half_via_f32)
         return;
     qparams px, py;
-    int r = sole_reader(m, n->out[0]);
-    if (!qparams_of(m, producer(m, n->in[0]), true, &px) || px.count != 1 || r < 0 ||
+    int r = ox_fuse_sole_reader(m, n->out[0]);
+    if (!qparams_of(m, ox_fuse_producer(m, n->in[0]), true, &px) || px.count != 1 || r < 0 ||
         !qparams_of(m, r, false, &py) || py.count != 1 || m->nodes[r].in[0] != n->out[0] ||
         m->values[px.q].dtype != m->values[py.q].dtype || scale_at(m, &px, 0) != scale_at(m, &py, 0) ||
         zp_at(m, &px, 0) != zp_at(m, &py, 0))
         return;
-    int dx = px.node, conv = producer(m, px.q);
+    int dx = px.node, conv = ox_fuse_producer(m, px.q);
     if (is_op(n, "MaxPool") && conv >= 0 && is_op(&m->nodes[conv], "QLinearConv") &&
         pool2_fits(m, &m->nodes[conv], n) &&
         readers(m, px.q) == 1 && readers(m, n->out[0]) == 1) {
