@@ -17,6 +17,7 @@
  *   Baseline: the AVX2 layout computed in plain C.
  * Rows of a are converted per tile (TR rows at a time) into the scratch buffer (pairs or quads of k packed into
  * one int32 each, zero-padded), so the tile's broadcasts are single 32-bit loads and K needs no tail code. */
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -404,7 +405,7 @@ __attribute__((target("avx2"))) static void requant_avx2(int64_t n, const int32_
                                                          double hi, bool is_signed, uint8_t *y, int64_t *done)
 {
     const __m256d vm = _mm256_set1_pd(mult), vz = _mm256_set1_pd(yz), vlo = _mm256_set1_pd(lo),
-                  vhi = _mm256_set1_pd(hi), magic = _mm256_set1_pd(6755399441055744.0);
+                  vhi = _mm256_set1_pd(hi);
     const __m256i vza = _mm256_set1_epi32((int)za), vcst = _mm256_set1_epi32((int)cst);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -417,9 +418,9 @@ __attribute__((target("avx2"))) static void requant_avx2(int64_t n, const int32_
         d1 = _mm256_add_pd(_mm256_mul_pd(d1, vm), vz);
         d0 = _mm256_min_pd(_mm256_max_pd(d0, vlo), vhi);
         d1 = _mm256_min_pd(_mm256_max_pd(d1, vlo), vhi);
-        d0 = _mm256_sub_pd(_mm256_add_pd(d0, magic), magic);
-        d1 = _mm256_sub_pd(_mm256_add_pd(d1, magic), magic);
-        __m128i i0 = _mm256_cvtpd_epi32(d0), i1 = _mm256_cvtpd_epi32(d1); /* integral already: exact */
+        /* the conversion rounds as the current rounding mode says, to nearest even by default: what the scalar
+         * loop's 1.5 * 2^52 addition does in that same mode */
+        __m128i i0 = _mm256_cvtpd_epi32(d0), i1 = _mm256_cvtpd_epi32(d1);
         __m128i w = _mm_packs_epi32(i0, i1);
         __m128i b = is_signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
         _mm_storel_epi64((__m128i *)(y + i), b);
@@ -440,4 +441,55 @@ void jn_k_requant(int isa, int64_t n, const int32_t *c, const int32_t *xsum, uin
 #endif
     for (; i < n; i++)
         y[i] = requant1((int32_t)((uint32_t)c[i] - za * (uint32_t)xsum[i] + cst), mult, yz, lo, hi);
+}
+
+/* One quantized value: x / scale in FP32 (NaN -> 0), rounded half to even, plus zp, saturated to [lo, hi]. */
+static inline uint8_t quantize1(float x, float scale, float zp, float lo, float hi)
+{
+    float q = x / scale;
+    q = q == q ? nearbyintf(q) : 0; /* default rounding mode: to nearest even */
+    q += zp; /* exact below 2^24; above, any rounding stays beyond the bounds */
+    q = q > lo ? q : lo;
+    q = q < hi ? q : hi;
+    return (uint8_t)(int32_t)q;
+}
+
+#ifdef JN_QX86
+/* Sixteen at a time: the same division, rounding and saturation, so the same bits. */
+__attribute__((target("avx2"))) static void quantize_avx2(int64_t n, const float *x, float scale, float zp,
+                                                          float lo, float hi, bool is_signed, uint8_t *y,
+                                                          int64_t *done)
+{
+    const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps(zp), vlo = _mm256_set1_ps(lo),
+                 vhi = _mm256_set1_ps(hi);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 q0 = _mm256_div_ps(_mm256_loadu_ps(x + i), vs), q1 = _mm256_div_ps(_mm256_loadu_ps(x + i + 8), vs);
+        q0 = _mm256_and_ps(q0, _mm256_cmp_ps(q0, q0, _CMP_ORD_Q)); /* NaN -> 0 */
+        q1 = _mm256_and_ps(q1, _mm256_cmp_ps(q1, q1, _CMP_ORD_Q));
+        q0 = _mm256_add_ps(_mm256_round_ps(q0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+        q1 = _mm256_add_ps(_mm256_round_ps(q1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+        q0 = _mm256_min_ps(_mm256_max_ps(q0, vlo), vhi);
+        q1 = _mm256_min_ps(_mm256_max_ps(q1, vlo), vhi);
+        __m256i w = _mm256_packs_epi32(_mm256_cvtps_epi32(q0), _mm256_cvtps_epi32(q1)); /* lanes 0 2 1 3 */
+        __m128i lo16 = _mm256_castsi256_si128(w), hi16 = _mm256_extracti128_si256(w, 1);
+        __m128i b = is_signed ? _mm_packs_epi16(lo16, hi16) : _mm_packus_epi16(lo16, hi16);
+        _mm_storeu_si128((__m128i *)(y + i), _mm_shuffle_epi32(b, _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    *done = i;
+}
+#endif
+
+void jn_k_quantize8(int isa, int64_t n, const float *x, float scale, int32_t zp, bool is_signed, uint8_t *y)
+{
+    float lo = is_signed ? -128.0f : 0.0f, hi = is_signed ? 127.0f : 255.0f, z = (float)zp;
+    int64_t i = 0;
+#ifdef JN_QX86
+    if (isa >= JN_K_AVX2)
+        quantize_avx2(n, x, scale, z, lo, hi, is_signed, y, &i);
+#else
+    (void)isa;
+#endif
+    for (; i < n; i++)
+        y[i] = quantize1(x[i], scale, z, lo, hi);
 }
