@@ -169,6 +169,10 @@ void jn_k_qgemm7_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, co
  * level gives the same bits. */
 void jn_k_requant(int isa, int64_t n, const int32_t *c, const int32_t *xsum, uint32_t za, uint32_t cst,
                   double mult, double yz, double lo, double hi, bool is_signed, uint8_t *y);
+/* Quantization of n floats into 8 bits (QuantizeLinear per tensor): y[i] = saturate(round_half_even(x[i] / scale)
+ * + zp), the quotient in FP32 as ONNX defines it, NaN quantized as 0 (then zp); zp within the output type's range,
+ * is_signed says which (INT8 stored as its bit pattern). Every level gives the same bits. */
+void jn_k_quantize8(int isa, int64_t n, const float *x, float scale, int32_t zp, bool is_signed, uint8_t *y);
 /* The kernel that runs at `isa`: "avx512vnni" (AVX-512 with VNNI), "avx2" (AVX2, or AVX-512 without VNNI),
  * "scalar". */
 const char *jn_k_qgemm_kernel(int isa);

@@ -8,7 +8,8 @@
  * are poisoned before each run so an element left unwritten fails. The 7-bit rows kernel (gemm_s7u8.c,
  * vpmaddubsw) against the definition and the widened kernel, at its saturation edge (255 x -64 and 255 x 64
  * everywhere, K = 4095 and 4097). The requantization kernel (jn_k_requant) against the definition written out
- * with nearbyint. */
+ * with nearbyint, and the quantization of floats (jn_k_quantize8: .5 quotients, infinities, NaN, odd lengths)
+ * against QuantizeLinear's definition. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,9 +278,61 @@ static void test_requant(void)
     }
 }
 
+/* jn_k_quantize8 at every level against QuantizeLinear's definition written out here (FP32 quotient, NaN as 0,
+ * nearbyint: half to even, plus the zero point, saturated): quotients exactly on .5 (a power-of-two scale),
+ * random values around the range, infinities, NaN, signed zeros, denormals, FLT_MAX; odd lengths (the vector
+ * loop's tail), unsigned and signed outputs with zero points at both ends of the range. */
+static void test_quantize(void)
+{
+    enum { N = 1037 };
+    float x[N];
+    uint8_t got[N];
+    static const float specials[] = {INFINITY, -INFINITY, NAN, -NAN, 0.0f, -0.0f, 1e-45f, -1e-45f, 3.4028235e38f,
+                                     -3.4028235e38f, 1e30f, -1e30f, 0.5f, -0.5f, 1.5f, -2.5f};
+    static const int32_t zps[2][3] = {{0, 128, 255}, {-128, 0, 127}};
+    for (int isa = JN_K_SSE2; isa <= jn_k_isa_cpu(); isa++) {
+        int bad = 0;
+        for (int round = 0; round < 24; round++) {
+            bool is_signed = round & 1;
+            int32_t zp = zps[is_signed][round / 2 % 3];
+            float scale = round % 4 < 2 ? 0.0078125f : (float)(1.0 / 255) * (float)(1 + round);
+            for (int i = 0; i < N; i++) {
+                int kind = (int)(next() % 8);
+                if (kind == 0)
+                    x[i] = specials[next() % (sizeof specials / sizeof specials[0])];
+                else if (kind < 4) /* k + 0.5 steps: exact in FP32 with the power-of-two scale */
+                    x[i] = ((float)((int)(next() % 800) - 400) + 0.5f) * scale;
+                else
+                    x[i] = ((float)(next() % 2000001) / 1000000.0f - 1.0f) * 300.0f * scale;
+            }
+            int64_t n = N - round % 5; /* 1033 .. 1037 */
+            memset(got, 0xa5, sizeof got);
+            jn_k_quantize8(isa, n, x, scale, zp, is_signed, got);
+            for (int64_t i = 0; i < N; i++) {
+                if (i >= n) {
+                    if (got[i] != 0xa5 && bad++ < 3)
+                        fprintf(stderr, "quantize %s: wrote past n at %lld\n", jn_k_isa_name(isa), (long long)i);
+                    continue;
+                }
+                float q = x[i] / scale;
+                double v = isnan(q) ? 0 : nearbyint((double)q);
+                v += zp;
+                double lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;
+                v = v < lo ? lo : v > hi ? hi : v;
+                uint8_t want = (uint8_t)(int32_t)v;
+                if (got[i] != want && bad++ < 3)
+                    fprintf(stderr, "quantize %s: x %g scale %g zp %d: got %u want %u\n", jn_k_isa_name(isa),
+                            (double)x[i], (double)scale, zp, got[i], want);
+            }
+        }
+        JN_CHECK_INT_EQ(bad, 0);
+    }
+}
+
 int main(void)
 {
     JN_TEST_RUN(test_requant);
+    JN_TEST_RUN(test_quantize);
     JN_TEST_RUN(test_odd_shapes);
     JN_TEST_RUN(test_full_range);
     JN_TEST_RUN(test_seven_bit);
