@@ -493,3 +493,113 @@ void jn_k_quantize8(int isa, int64_t n, const float *x, float scale, int32_t zp,
     for (; i < n; i++)
         y[i] = quantize1(x[i], scale, z, lo, hi);
 }
+
+static inline int32_t acc_at(const int32_t *c, const int32_t *xsum, uint32_t za, uint32_t cst, int64_t i)
+{
+    return (int32_t)((uint32_t)c[i] - za * (uint32_t)xsum[i] + cst);
+}
+
+#ifdef JN_QX86
+/* Even W: hm[k] = max(acc(2k), acc(2k + 1)) for k < n (the rows' pairs, flat across the plane), eight at a time. */
+__attribute__((target("avx2"))) static void qpool2_pairs_avx2(int64_t n, const int32_t *c, const int32_t *x,
+                                                              uint32_t za, uint32_t cst, int32_t *hm, int64_t *done)
+{
+    const __m256i vza = _mm256_set1_epi32((int)za), vcst = _mm256_set1_epi32((int)cst);
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        const int32_t *c0 = c + 2 * k, *x0 = x + 2 * k;
+        __m256i a0 = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)c0),
+                                      _mm256_mullo_epi32(vza, _mm256_loadu_si256((const __m256i *)x0)));
+        __m256i a1 = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(c0 + 8)),
+                                      _mm256_mullo_epi32(vza, _mm256_loadu_si256((const __m256i *)(x0 + 8))));
+        __m256 f0 = _mm256_castsi256_ps(_mm256_add_epi32(a0, vcst));
+        __m256 f1 = _mm256_castsi256_ps(_mm256_add_epi32(a1, vcst));
+        __m256i ev = _mm256_castps_si256(_mm256_shuffle_ps(f0, f1, _MM_SHUFFLE(2, 0, 2, 0)));
+        __m256i od = _mm256_castps_si256(_mm256_shuffle_ps(f0, f1, _MM_SHUFFLE(3, 1, 3, 1)));
+        __m256i r = _mm256_max_epi32(ev, od); /* pairs 0 1 4 5 | 2 3 6 7 */
+        _mm256_storeu_si256((__m256i *)(hm + k), _mm256_permute4x64_epi64(r, _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    *done = k;
+}
+
+/* y[ph][0..PW) = max(hm[2ph][..], hm[2ph + 1][..]), eight at a time, running up to 7 past each row (the next row
+ * overwrites it; hm and y have 8 to spare at the end). */
+__attribute__((target("avx2"))) static void qpool2_rows_avx2(int64_t PH, int64_t PW, const int32_t *hm, int32_t *y)
+{
+    for (int64_t ph = 0; ph < PH; ph++) {
+        const int32_t *h0 = hm + 2 * ph * PW, *h1 = h0 + PW;
+        for (int64_t pw = 0; pw < PW; pw += 8)
+            _mm256_storeu_si256((__m256i *)(y + ph * PW + pw),
+                                _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(h0 + pw)),
+                                                 _mm256_loadu_si256((const __m256i *)(h1 + pw))));
+    }
+}
+#endif
+
+void jn_k_qpool2_acc(int isa, int64_t H, int64_t W, const int32_t *c, const int32_t *xsum, uint32_t za, uint32_t cst,
+                     int32_t *hm, int32_t *y)
+{
+    int64_t PH = H / 2, PW = W / 2;
+    if (W % 2 == 0) { /* pairs never straddle two rows: pairs first, flat, then the rows */
+        int64_t n = PH * W, k = 0;
+#ifdef JN_QX86
+        if (isa >= JN_K_AVX2) {
+            qpool2_pairs_avx2(n, c, xsum, za, cst, hm, &k);
+            for (; k < n; k++) {
+                int32_t a = acc_at(c, xsum, za, cst, 2 * k), b = acc_at(c, xsum, za, cst, 2 * k + 1);
+                hm[k] = a > b ? a : b;
+            }
+            qpool2_rows_avx2(PH, PW, hm, y);
+            return;
+        }
+#endif
+        for (; k < n; k++) {
+            int32_t a = acc_at(c, xsum, za, cst, 2 * k), b = acc_at(c, xsum, za, cst, 2 * k + 1);
+            hm[k] = a > b ? a : b;
+        }
+        for (int64_t ph = 0; ph < PH; ph++)
+            for (int64_t pw = 0; pw < PW; pw++) {
+                int32_t a = hm[2 * ph * PW + pw], b = hm[(2 * ph + 1) * PW + pw];
+                y[ph * PW + pw] = a > b ? a : b;
+            }
+        return;
+    }
+    (void)isa;
+    for (int64_t ph = 0; ph < PH; ph++)
+        for (int64_t pw = 0; pw < PW; pw++) {
+            int64_t r0 = 2 * ph * W + 2 * pw, r1 = r0 + W;
+            int32_t a = acc_at(c, xsum, za, cst, r0), b = acc_at(c, xsum, za, cst, r0 + 1);
+            int32_t e = acc_at(c, xsum, za, cst, r1), f = acc_at(c, xsum, za, cst, r1 + 1);
+            int32_t m0 = a > b ? a : b, m1 = e > f ? e : f;
+            y[ph * PW + pw] = m0 > m1 ? m0 : m1;
+        }
+}
+
+void jn_k_maxpool2_8(int64_t planes, int64_t H, int64_t W, bool is_signed, const uint8_t *x, uint8_t *y)
+{
+    int64_t PH = H / 2, PW = W / 2;
+    uint8_t flip = is_signed ? 0x80 : 0; /* signed bytes compare as unsigned once their top bit is flipped */
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t ph = 0; ph < PH; ph++) {
+            const uint8_t *r0 = x + (p * H + 2 * ph) * W, *r1 = r0 + W;
+            uint8_t *d = y + (p * PH + ph) * PW;
+            int64_t pw = 0;
+#ifdef JN_QX86
+            /* eight outputs from 16 bytes of each row: the rows' max, then each pair's (SSE2, the x86-64 base) */
+            const __m128i vf = _mm_set1_epi8((char)flip), low = _mm_set1_epi16(0x00ff);
+            for (; pw + 8 <= PW; pw += 8) {
+                __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + 2 * pw)), vf);
+                __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r1 + 2 * pw)), vf);
+                __m128i m = _mm_max_epu8(a, b);
+                m = _mm_and_si128(_mm_max_epu8(m, _mm_srli_epi16(m, 8)), low);
+                _mm_storel_epi64((__m128i *)(d + pw), _mm_xor_si128(_mm_packus_epi16(m, m), vf));
+            }
+#endif
+            for (; pw < PW; pw++) {
+                uint8_t a0 = r0[2 * pw] ^ flip, a1 = r0[2 * pw + 1] ^ flip;
+                uint8_t b0 = r1[2 * pw] ^ flip, b1 = r1[2 * pw + 1] ^ flip;
+                uint8_t m0 = a0 > a1 ? a0 : a1, m1 = b0 > b1 ? b0 : b1;
+                d[pw] = (uint8_t)((m0 > m1 ? m0 : m1) ^ flip);
+            }
+        }
+}

@@ -281,14 +281,20 @@ int ox_q_matmul(const ox_node *n, const ox_tensor *a, int64_t ao, const ox_tenso
 }
 
 /* The requantized (or INT32) planes of one image and group: y [Mg][osz] from c [Mg][osz] (see the file comment;
- * here the weights are the rows, so their zero point is per row and the input's per column). */
+ * here the weights are the rows, so their zero point is per row and the input's per column). With a fused 2x2/2
+ * MaxPool (pooled set; 8-bit output only) y [Mg][OH/2][OW/2]: the sums are pooled first (jn_k_qpool2_acc) and a
+ * quarter of them requantized, which is exact because requantization with a multiplier >= 0 is monotone; a
+ * channel whose multiplier is not (NaN, negative: never from the QDQ fusion) is requantized whole into `plane`
+ * and pooled as bytes. */
 typedef struct conv_finish {
     const int32_t *c, *wsum, *xsum; /* wsum per row (channel), xsum per column (pixel), as the kernel sees them */
-    int64_t Mg, osz, K, ch0;
+    int64_t Mg, osz, K, ch0, OH, OW;
     ox_q_zp xzp, wzp;
     bool x_signed, w_signed;
     const ox_q_out *q;
     void *y;
+    int32_t *pooled; /* jn_k_qpool2_acc's scratch and output (JN_K_QPOOL2_HM + _Y), NULL without pooling */
+    uint8_t *plane;  /* [osz] scratch with pooling */
     int isa;
 } conv_finish;
 
@@ -313,33 +319,25 @@ static void finish_conv(const conv_finish *f)
                 y[i] = (int32_t)(c[i] - za * xsum[i] + cst);
             continue;
         }
-        jn_k_requant(f->isa, osz, (const int32_t *)c, (const int32_t *)xsum, za, cst, q->mult[q->n_mult == 1 ? 0 : ch],
-                     yz, lo, hi, q->dtype == JN_DTYPE_INT8, (uint8_t *)f->y + m * osz);
-    }
-}
-
-/* 2x2/2 max pooling of Mg planes [OH][OW] of 8-bit values into [OH/2][OW/2] each. */
-static void pool2(const uint8_t *plane, int64_t Mg, int64_t OH, int64_t OW, bool is_signed, uint8_t *out)
-{
-    int64_t PH = OH / 2, PW = OW / 2;
-    for (int64_t j = 0; j < Mg; j++)
-        for (int64_t ph = 0; ph < PH; ph++) {
-            const uint8_t *r0 = plane + (j * OH + 2 * ph) * OW, *r1 = r0 + OW;
-            uint8_t *d = out + (j * PH + ph) * PW;
-            if (is_signed)
-                for (int64_t pw = 0; pw < PW; pw++) {
-                    int8_t a0 = (int8_t)r0[2 * pw], a1 = (int8_t)r0[2 * pw + 1];
-                    int8_t b0 = (int8_t)r1[2 * pw], b1 = (int8_t)r1[2 * pw + 1];
-                    int8_t m0 = a0 > a1 ? a0 : a1, m1 = b0 > b1 ? b0 : b1;
-                    d[pw] = (uint8_t)(m0 > m1 ? m0 : m1);
-                }
-            else
-                for (int64_t pw = 0; pw < PW; pw++) {
-                    uint8_t m0 = r0[2 * pw] > r0[2 * pw + 1] ? r0[2 * pw] : r0[2 * pw + 1];
-                    uint8_t m1 = r1[2 * pw] > r1[2 * pw + 1] ? r1[2 * pw] : r1[2 * pw + 1];
-                    d[pw] = m0 > m1 ? m0 : m1;
-                }
+        double mult = q->mult[q->n_mult == 1 ? 0 : ch];
+        bool s8 = q->dtype == JN_DTYPE_INT8;
+        if (f->pooled) {
+            int64_t psz = (f->OH / 2) * (f->OW / 2);
+            uint8_t *y = (uint8_t *)f->y + m * psz;
+            if (mult >= 0) {
+                int32_t *hm = f->pooled, *sums = hm + JN_K_QPOOL2_HM(f->OH, f->OW);
+                jn_k_qpool2_acc(f->isa, f->OH, f->OW, (const int32_t *)c, (const int32_t *)xsum, za, cst, hm, sums);
+                jn_k_requant(f->isa, psz, sums, sums, 0, 0, mult, yz, lo, hi, s8, y);
+            } else {
+                jn_k_requant(f->isa, osz, (const int32_t *)c, (const int32_t *)xsum, za, cst, mult, yz, lo, hi, s8,
+                             f->plane);
+                jn_k_maxpool2_8(1, f->OH, f->OW, s8, f->plane, y);
+            }
+            continue;
         }
+        jn_k_requant(f->isa, osz, (const int32_t *)c, (const int32_t *)xsum, za, cst, mult, yz, lo, hi, s8,
+                     (uint8_t *)f->y + m * osz);
+    }
 }
 
 /* n bytes as 16-byte pieces, the last one running up to 15 bytes past n in both buffers (both allocated with
@@ -386,9 +384,10 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
     uint8_t *pad = malloc((size_t)(Cg * psz) + ROW_SLACK), *col = malloc((size_t)(Kd * osz) + ROW_SLACK);
     void *bp = malloc((p->seven ? jn_k_qgemm7_packed_bytes(osz, Kd) : jn_k_qgemm_packed_bytes(isa, osz, Kd)) + 1);
     int32_t *c = malloc((size_t)((Mg + 1) * osz) * sizeof *c + 1), *xsum = malloc((size_t)osz * sizeof *xsum + 1);
-    uint8_t *plane = pool ? malloc((size_t)(Mg * osz) + 1) : NULL;
+    uint8_t *plane = pool ? malloc((size_t)osz + 1) : NULL;
+    int32_t *pooled = pool ? malloc((JN_K_QPOOL2_HM(O[1], O[2]) + JN_K_QPOOL2_Y(O[1], O[2])) * sizeof *pooled) : NULL;
     int rc = 0;
-    if (!pad || !col || !bp || !c || !xsum || (pool && !plane)) {
+    if (!pad || !col || !bp || !c || !xsum || (pool && (!plane || !pooled))) {
         rc = OX_ERR(n, err, JN_ENOMEM, "out of memory");
         goto done;
     }
@@ -450,12 +449,11 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
             conv_finish f = {.c = c, .wsum = p->colsum + grp * Mg, .xsum = (const int32_t *)xs, .Mg = Mg,
                              .osz = osz, .K = Kd,
                              .ch0 = grp * Mg, .xzp = xzp, .wzp = wzp, .x_signed = x_signed, .w_signed = w_signed,
-                             .q = q, .y = pool ? (void *)plane : (void *)yg, .isa = isa};
+                             .q = q, .y = yg, .OH = O[1], .OW = O[2], .pooled = pooled, .plane = plane,
+                             .isa = isa};
             finish_conv(&f);
-            if (pool)
-                pool2(plane, Mg, O[1], O[2], q->dtype == JN_DTYPE_INT8, yg);
         }
 done:
-    free(pad), free(col), free(bp), free(c), free(xsum), free(own), free(plane);
+    free(pad), free(col), free(bp), free(c), free(xsum), free(own), free(plane), free(pooled);
     return rc;
 }
