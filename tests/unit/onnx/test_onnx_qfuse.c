@@ -159,6 +159,15 @@ static Onnx__NodeProto *node(qb *b, const char *op, const char *in0, const char 
     return n;
 }
 
+static void attr_push(qb *b, Onnx__NodeProto *n, Onnx__AttributeProto *a)
+{
+    Onnx__AttributeProto **as = own(b, calloc(n->n_attribute + 1, sizeof *as));
+    if (n->n_attribute)
+        memcpy(as, n->attribute, n->n_attribute * sizeof *as);
+    as[n->n_attribute++] = a;
+    n->attribute = as;
+}
+
 static void attr_ints(qb *b, Onnx__NodeProto *n, const char *name, size_t count, const int64_t *values)
 {
     Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
@@ -168,10 +177,7 @@ static void attr_ints(qb *b, Onnx__NodeProto *n, const char *name, size_t count,
     a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
     a->n_ints = count;
     a->ints = (int64_t *)values;
-    Onnx__AttributeProto **as = own(b, calloc(n->n_attribute + 1, sizeof *as));
-    memcpy(as, n->attribute, n->n_attribute * sizeof *as);
-    as[n->n_attribute++] = a;
-    n->attribute = as;
+    attr_push(b, n, a);
 }
 
 static void attr_int(qb *b, Onnx__NodeProto *n, const char *name, int64_t value)
@@ -183,10 +189,7 @@ static void attr_int(qb *b, Onnx__NodeProto *n, const char *name, int64_t value)
     a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
     a->has_i = 1;
     a->i = value;
-    Onnx__AttributeProto **as = own(b, calloc(n->n_attribute + 1, sizeof *as));
-    memcpy(as, n->attribute, n->n_attribute * sizeof *as);
-    as[n->n_attribute++] = a;
-    n->attribute = as;
+    attr_push(b, n, a);
 }
 
 static uint32_t lcg(uint32_t *s)
