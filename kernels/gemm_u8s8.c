@@ -16,7 +16,10 @@
  *     (10 ymm accumulators, held in registers by an empty asm: GCC 12 otherwise carried some through the stack).
  *   Baseline: the AVX2 layout computed in plain C.
  * Rows of a are converted per tile (TR rows at a time) into the scratch buffer (pairs or quads of k packed into
- * one int32 each, zero-padded), so the tile's broadcasts are single 32-bit loads and K needs no tail code. */
+ * one int32 each, zero-padded), so the tile's broadcasts are single 32-bit loads and K needs no tail code.
+ * Around the product, the same bits at every level: requantization of the sums (jn_k_requant), QuantizeLinear of
+ * floats (jn_k_quantize8), 2x2/2 max pooling of the sums before requantizing (jn_k_qpool2_acc) or of 8-bit values
+ * (jn_k_maxpool2_8). */
 #include <math.h>
 #include <pthread.h>
 #include <string.h>

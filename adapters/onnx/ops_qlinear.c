@@ -6,9 +6,10 @@
  *
  * Zero points are applied after the kernel, on the int32 sums (the kernel takes none):
  *   sum (a - za)(b - zb) = sum ab - za colsum(b) - zb rowsum(a) + K za zb
- * in uint32 arithmetic (wrapping exactly like the int32 accumulation of the definition). Requantization rounds
- * half to even in double: v + 2^52 + 2^51 - (2^52 + 2^51) after clamping to the output range (the clamp bounds
- * are integers, so clamping first changes nothing and keeps |v| small); nearbyint would be a libm call per output. */
+ * in uint32 arithmetic (wrapping exactly like the int32 accumulation of the definition). Requantization
+ * (jn_k_requant) rounds half to even in double after clamping to the output range (the clamp bounds are integers,
+ * so clamping first changes nothing). A convolution with a fused 2x2/2 MaxPool pools the corrected sums first
+ * (jn_k_qpool2_acc) and requantizes a quarter of them: requantization is monotone, so the same bytes. */
 #include <stdlib.h>
 #include <string.h>
 
