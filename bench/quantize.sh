@@ -6,8 +6,8 @@
 # on the first 1000 Fashion-MNIST training images) and measured at batch 64, one thread:
 #   - time per batch: FP32 in junction, INT8 (the QDQ file) in junction, the QDQ file in ONNX Runtime (npm
 #     onnxruntime-node, which fuses it into its integer kernels), each the median of ROUNDS rounds of ITERS runs
-#     (bench_onnx / bench/onnx_ort.js, as bench/onnx.sh measures); throughput ratio INT8 / FP32 (target >= 1.8x),
-#     INT8 junction / ORT time (target <= 1.0x);
+#     (bench_onnx / bench/onnx_ort.js, as bench/onnx.sh measures; CPU time unless TIME=wall); throughput ratio
+#     INT8 / FP32 (target >= 1.8x), INT8 junction / ORT time (target <= 1.0x);
 #   - accuracy on the Fashion-MNIST test set (LIMIT images): junction serving each file (`serve --models`) and
 #     `junction eval --server` (FP32 and INT8; drop target <= 0.5 points), and ORT's accuracy on the QDQ file;
 #   - file sizes (target <= 0.3x).
@@ -15,7 +15,8 @@
 # QuantizeLinear / DequantizeLinear operators (exact, slower than FP32): the INT8 time is then expected to be worse.
 # Pruning (bench/prune.sh, issue #23 item 3) adds its rows below when it exists.
 #
-# usage: bench/quantize.sh   (env: BUILD=build-bench, ITERS=100, ROUNDS=3, LIMIT=10000, BENCH_PRUNE=0 skips prune.sh,
+# usage: bench/quantize.sh   (env: BUILD=build-bench, ITERS=100, ROUNDS=3, LIMIT=10000, TIME=cpu|wall,
+#                             BENCH_PRUNE=0 skips prune.sh,
 #                             ORT_DIR=.cache/onnxruntime/node_modules/onnxruntime-node)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,13 +62,19 @@ for d in cnn_fp32 cnn_int8; do
 done
 
 median_of() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-# times MODEL_FILE SHAPES: "junction_us ort_us", medians of ROUNDS alternating rounds at batch 64.
+# times MODEL_FILE SHAPES: "junction_us ort_us", medians of ROUNDS alternating rounds at batch 64: the median CPU
+# time per batch of each round (TIME=cpu, the default: the figure to read on a shared machine, as bench/qkernels.sh
+# does) or its median wall time (TIME=wall).
+TIME=${TIME:-cpu}
+field=6
+[ "$TIME" = wall ] && field=2
 times() {
     local file=$1 shapes=$2 jw=() ow=() w
     for _ in $(seq 1 "$ROUNDS"); do
-        read -r _ w _ < <("$BUILD/bench/bench_onnx" "$file" 64 "$ITERS")
+        w=$("$BUILD/bench/bench_onnx" "$file" 64 "$ITERS" | awk -v f=$field '{ print $f }')
         jw+=("$w")
-        read -r _ w _ < <(JN_BENCH_SHAPES=$shapes node bench/onnx_ort.js "$ORT_DIR" "$file" 64 "$ITERS")
+        w=$(JN_BENCH_SHAPES=$shapes node bench/onnx_ort.js "$ORT_DIR" "$file" 64 "$ITERS" |
+            awk -v f=$field '{ print $f }')
         ow+=("$w")
     done
     echo "$(printf '%s\n' "${jw[@]}" | median_of) $(printf '%s\n' "${ow[@]}" | median_of)"
@@ -109,7 +116,8 @@ accuracy() {
 }
 
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-echo "CPU: $cpu_model ($(nproc) cores); batch 64, one thread; accuracy on $LIMIT Fashion-MNIST test images"
+echo "CPU: $cpu_model ($(nproc) cores); batch 64, one thread, $TIME time;" \
+    "accuracy on $LIMIT Fashion-MNIST test images"
 printf '%-12s %10s %10s %10s %8s %8s %8s %8s %8s %8s %8s\n' model "FP32 µs" "INT8 µs" "ORT INT8" "thr x" \
     "vs ORT" "acc FP32" "acc INT8" "acc ORT" "drop pt" "size x"
 for m in fashion cnn; do

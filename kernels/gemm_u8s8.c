@@ -16,7 +16,11 @@
  *     (10 ymm accumulators, held in registers by an empty asm: GCC 12 otherwise carried some through the stack).
  *   Baseline: the AVX2 layout computed in plain C.
  * Rows of a are converted per tile (TR rows at a time) into the scratch buffer (pairs or quads of k packed into
- * one int32 each, zero-padded), so the tile's broadcasts are single 32-bit loads and K needs no tail code. */
+ * one int32 each, zero-padded), so the tile's broadcasts are single 32-bit loads and K needs no tail code.
+ * Around the product, the same bits at every level: requantization of the sums (jn_k_requant), QuantizeLinear of
+ * floats (jn_k_quantize8), 2x2/2 max pooling of the sums before requantizing (jn_k_qpool2_acc) or of 8-bit values
+ * (jn_k_maxpool2_8). */
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -404,7 +408,7 @@ __attribute__((target("avx2"))) static void requant_avx2(int64_t n, const int32_
                                                          double hi, bool is_signed, uint8_t *y, int64_t *done)
 {
     const __m256d vm = _mm256_set1_pd(mult), vz = _mm256_set1_pd(yz), vlo = _mm256_set1_pd(lo),
-                  vhi = _mm256_set1_pd(hi), magic = _mm256_set1_pd(6755399441055744.0);
+                  vhi = _mm256_set1_pd(hi);
     const __m256i vza = _mm256_set1_epi32((int)za), vcst = _mm256_set1_epi32((int)cst);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -417,9 +421,9 @@ __attribute__((target("avx2"))) static void requant_avx2(int64_t n, const int32_
         d1 = _mm256_add_pd(_mm256_mul_pd(d1, vm), vz);
         d0 = _mm256_min_pd(_mm256_max_pd(d0, vlo), vhi);
         d1 = _mm256_min_pd(_mm256_max_pd(d1, vlo), vhi);
-        d0 = _mm256_sub_pd(_mm256_add_pd(d0, magic), magic);
-        d1 = _mm256_sub_pd(_mm256_add_pd(d1, magic), magic);
-        __m128i i0 = _mm256_cvtpd_epi32(d0), i1 = _mm256_cvtpd_epi32(d1); /* integral already: exact */
+        /* the conversion rounds as the current rounding mode says, to nearest even by default: what the scalar
+         * loop's 1.5 * 2^52 addition does in that same mode */
+        __m128i i0 = _mm256_cvtpd_epi32(d0), i1 = _mm256_cvtpd_epi32(d1);
         __m128i w = _mm_packs_epi32(i0, i1);
         __m128i b = is_signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
         _mm_storel_epi64((__m128i *)(y + i), b);
@@ -440,4 +444,165 @@ void jn_k_requant(int isa, int64_t n, const int32_t *c, const int32_t *xsum, uin
 #endif
     for (; i < n; i++)
         y[i] = requant1((int32_t)((uint32_t)c[i] - za * (uint32_t)xsum[i] + cst), mult, yz, lo, hi);
+}
+
+/* One quantized value: x / scale in FP32 (NaN -> 0), rounded half to even, plus zp, saturated to [lo, hi]. */
+static inline uint8_t quantize1(float x, float scale, float zp, float lo, float hi)
+{
+    float q = x / scale;
+    q = q == q ? nearbyintf(q) : 0; /* default rounding mode: to nearest even */
+    q += zp; /* exact below 2^24; above, any rounding stays beyond the bounds */
+    q = q > lo ? q : lo;
+    q = q < hi ? q : hi;
+    return (uint8_t)(int32_t)q;
+}
+
+#ifdef JN_QX86
+/* Sixteen at a time: the same division, rounding and saturation, so the same bits. */
+__attribute__((target("avx2"))) static void quantize_avx2(int64_t n, const float *x, float scale, float zp,
+                                                          float lo, float hi, bool is_signed, uint8_t *y,
+                                                          int64_t *done)
+{
+    const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps(zp), vlo = _mm256_set1_ps(lo),
+                 vhi = _mm256_set1_ps(hi);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 q0 = _mm256_div_ps(_mm256_loadu_ps(x + i), vs), q1 = _mm256_div_ps(_mm256_loadu_ps(x + i + 8), vs);
+        q0 = _mm256_and_ps(q0, _mm256_cmp_ps(q0, q0, _CMP_ORD_Q)); /* NaN -> 0 */
+        q1 = _mm256_and_ps(q1, _mm256_cmp_ps(q1, q1, _CMP_ORD_Q));
+        q0 = _mm256_add_ps(_mm256_round_ps(q0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+        q1 = _mm256_add_ps(_mm256_round_ps(q1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+        q0 = _mm256_min_ps(_mm256_max_ps(q0, vlo), vhi);
+        q1 = _mm256_min_ps(_mm256_max_ps(q1, vlo), vhi);
+        __m256i w = _mm256_packs_epi32(_mm256_cvtps_epi32(q0), _mm256_cvtps_epi32(q1)); /* lanes 0 2 1 3 */
+        __m128i lo16 = _mm256_castsi256_si128(w), hi16 = _mm256_extracti128_si256(w, 1);
+        __m128i b = is_signed ? _mm_packs_epi16(lo16, hi16) : _mm_packus_epi16(lo16, hi16);
+        _mm_storeu_si128((__m128i *)(y + i), _mm_shuffle_epi32(b, _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    *done = i;
+}
+#endif
+
+void jn_k_quantize8(int isa, int64_t n, const float *x, float scale, int32_t zp, bool is_signed, uint8_t *y)
+{
+    float lo = is_signed ? -128.0f : 0.0f, hi = is_signed ? 127.0f : 255.0f, z = (float)zp;
+    int64_t i = 0;
+#ifdef JN_QX86
+    if (isa >= JN_K_AVX2)
+        quantize_avx2(n, x, scale, z, lo, hi, is_signed, y, &i);
+#else
+    (void)isa;
+#endif
+    for (; i < n; i++)
+        y[i] = quantize1(x[i], scale, z, lo, hi);
+}
+
+static inline int32_t acc_at(const int32_t *c, const int32_t *xsum, uint32_t za, uint32_t cst, int64_t i)
+{
+    return (int32_t)((uint32_t)c[i] - za * (uint32_t)xsum[i] + cst);
+}
+
+#ifdef JN_QX86
+/* Even W: hm[k] = max(acc(2k), acc(2k + 1)) for k < n (the rows' pairs, flat across the plane), eight at a time. */
+__attribute__((target("avx2"))) static void qpool2_pairs_avx2(int64_t n, const int32_t *c, const int32_t *x,
+                                                              uint32_t za, uint32_t cst, int32_t *hm, int64_t *done)
+{
+    const __m256i vza = _mm256_set1_epi32((int)za), vcst = _mm256_set1_epi32((int)cst);
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        const int32_t *c0 = c + 2 * k, *x0 = x + 2 * k;
+        __m256i a0 = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)c0),
+                                      _mm256_mullo_epi32(vza, _mm256_loadu_si256((const __m256i *)x0)));
+        __m256i a1 = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(c0 + 8)),
+                                      _mm256_mullo_epi32(vza, _mm256_loadu_si256((const __m256i *)(x0 + 8))));
+        __m256 f0 = _mm256_castsi256_ps(_mm256_add_epi32(a0, vcst));
+        __m256 f1 = _mm256_castsi256_ps(_mm256_add_epi32(a1, vcst));
+        __m256i ev = _mm256_castps_si256(_mm256_shuffle_ps(f0, f1, _MM_SHUFFLE(2, 0, 2, 0)));
+        __m256i od = _mm256_castps_si256(_mm256_shuffle_ps(f0, f1, _MM_SHUFFLE(3, 1, 3, 1)));
+        __m256i r = _mm256_max_epi32(ev, od); /* pairs 0 1 4 5 | 2 3 6 7 */
+        _mm256_storeu_si256((__m256i *)(hm + k), _mm256_permute4x64_epi64(r, _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    *done = k;
+}
+
+/* y[ph][0..PW) = max(hm[2ph][..], hm[2ph + 1][..]), eight at a time, running up to 7 past each row (the next row
+ * overwrites it; hm and y have 8 to spare at the end). */
+__attribute__((target("avx2"))) static void qpool2_rows_avx2(int64_t PH, int64_t PW, const int32_t *hm, int32_t *y)
+{
+    for (int64_t ph = 0; ph < PH; ph++) {
+        const int32_t *h0 = hm + 2 * ph * PW, *h1 = h0 + PW;
+        for (int64_t pw = 0; pw < PW; pw += 8)
+            _mm256_storeu_si256((__m256i *)(y + ph * PW + pw),
+                                _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(h0 + pw)),
+                                                 _mm256_loadu_si256((const __m256i *)(h1 + pw))));
+    }
+}
+#endif
+
+void jn_k_qpool2_acc(int isa, int64_t H, int64_t W, const int32_t *c, const int32_t *xsum, uint32_t za, uint32_t cst,
+                     int32_t *hm, int32_t *y)
+{
+    int64_t PH = H / 2, PW = W / 2;
+    if (W % 2 == 0) { /* pairs never straddle two rows: pairs first, flat, then the rows */
+        int64_t n = PH * W, k = 0;
+#ifdef JN_QX86
+        if (isa >= JN_K_AVX2) {
+            qpool2_pairs_avx2(n, c, xsum, za, cst, hm, &k);
+            for (; k < n; k++) {
+                int32_t a = acc_at(c, xsum, za, cst, 2 * k), b = acc_at(c, xsum, za, cst, 2 * k + 1);
+                hm[k] = a > b ? a : b;
+            }
+            qpool2_rows_avx2(PH, PW, hm, y);
+            return;
+        }
+#endif
+        for (; k < n; k++) {
+            int32_t a = acc_at(c, xsum, za, cst, 2 * k), b = acc_at(c, xsum, za, cst, 2 * k + 1);
+            hm[k] = a > b ? a : b;
+        }
+        for (int64_t ph = 0; ph < PH; ph++)
+            for (int64_t pw = 0; pw < PW; pw++) {
+                int32_t a = hm[2 * ph * PW + pw], b = hm[(2 * ph + 1) * PW + pw];
+                y[ph * PW + pw] = a > b ? a : b;
+            }
+        return;
+    }
+    (void)isa;
+    for (int64_t ph = 0; ph < PH; ph++)
+        for (int64_t pw = 0; pw < PW; pw++) {
+            int64_t r0 = 2 * ph * W + 2 * pw, r1 = r0 + W;
+            int32_t a = acc_at(c, xsum, za, cst, r0), b = acc_at(c, xsum, za, cst, r0 + 1);
+            int32_t e = acc_at(c, xsum, za, cst, r1), f = acc_at(c, xsum, za, cst, r1 + 1);
+            int32_t m0 = a > b ? a : b, m1 = e > f ? e : f;
+            y[ph * PW + pw] = m0 > m1 ? m0 : m1;
+        }
+}
+
+void jn_k_maxpool2_8(int64_t planes, int64_t H, int64_t W, bool is_signed, const uint8_t *x, uint8_t *y)
+{
+    int64_t PH = H / 2, PW = W / 2;
+    uint8_t flip = is_signed ? 0x80 : 0; /* signed bytes compare as unsigned once their top bit is flipped */
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t ph = 0; ph < PH; ph++) {
+            const uint8_t *r0 = x + (p * H + 2 * ph) * W, *r1 = r0 + W;
+            uint8_t *d = y + (p * PH + ph) * PW;
+            int64_t pw = 0;
+#ifdef JN_QX86
+            /* eight outputs from 16 bytes of each row: the rows' max, then each pair's (SSE2, the x86-64 base) */
+            const __m128i vf = _mm_set1_epi8((char)flip), low = _mm_set1_epi16(0x00ff);
+            for (; pw + 8 <= PW; pw += 8) {
+                __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + 2 * pw)), vf);
+                __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r1 + 2 * pw)), vf);
+                __m128i m = _mm_max_epu8(a, b);
+                m = _mm_and_si128(_mm_max_epu8(m, _mm_srli_epi16(m, 8)), low);
+                _mm_storel_epi64((__m128i *)(d + pw), _mm_xor_si128(_mm_packus_epi16(m, m), vf));
+            }
+#endif
+            for (; pw < PW; pw++) {
+                uint8_t a0 = r0[2 * pw] ^ flip, a1 = r0[2 * pw + 1] ^ flip;
+                uint8_t b0 = r1[2 * pw] ^ flip, b1 = r1[2 * pw + 1] ^ flip;
+                uint8_t m0 = a0 > a1 ? a0 : a1, m1 = b0 > b1 ? b0 : b1;
+                d[pw] = (uint8_t)((m0 > m1 ? m0 : m1) ^ flip);
+            }
+        }
 }

@@ -169,6 +169,24 @@ void jn_k_qgemm7_ap(int isa, int64_t M, int64_t N, int64_t K, const void *ap, co
  * level gives the same bits. */
 void jn_k_requant(int isa, int64_t n, const int32_t *c, const int32_t *xsum, uint32_t za, uint32_t cst,
                   double mult, double yz, double lo, double hi, bool is_signed, uint8_t *y);
+/* Quantization of n floats into 8 bits (QuantizeLinear per tensor): y[i] = saturate(round_half_even(x[i] / scale)
+ * + zp), the quotient in FP32 as ONNX defines it, NaN quantized as 0 (then zp); zp within the output type's range,
+ * is_signed says which (INT8 stored as its bit pattern). Every level gives the same bits. */
+void jn_k_quantize8(int isa, int64_t n, const float *x, float scale, int32_t zp, bool is_signed, uint8_t *y);
+/* The 2x2/2 max pooling of one plane [H][W] of the sums jn_k_requant takes, before requantizing: y [H/2][W/2]
+ * (an odd last row or column dropped) = the max over each window of acc = c[i] - za * xsum[i] + cst (wrapping
+ * 32-bit, as int32); hm is scratch. Requantization with a multiplier >= 0 is monotone, so requantizing the pooled
+ * sums (jn_k_requant with za = 0, cst = 0) gives the pooled requantized values, with a quarter of the work. Every
+ * level gives the same values. */
+void jn_k_qpool2_acc(int isa, int64_t H, int64_t W, const int32_t *c, const int32_t *xsum, uint32_t za, uint32_t cst,
+                     int32_t *hm, int32_t *y);
+/* The int32 counts jn_k_qpool2_acc's scratch hm and its output y must hold (both have 8 to spare: the vector loop
+ * runs past the end of a pooled row). */
+#define JN_K_QPOOL2_HM(H, W) ((size_t)((H) / 2 * (W)) + 8)
+#define JN_K_QPOOL2_Y(H, W) ((size_t)((H) / 2 * ((W) / 2)) + 8)
+/* 2x2 max pooling, stride 2, no padding, of `planes` planes [H][W] of 8-bit values (is_signed: INT8's bit patterns)
+ * into [H/2][W/2] each (an odd last row or column dropped). The same bytes on every CPU. */
+void jn_k_maxpool2_8(int64_t planes, int64_t H, int64_t W, bool is_signed, const uint8_t *x, uint8_t *y);
 /* The kernel that runs at `isa`: "avx512vnni" (AVX-512 with VNNI), "avx2" (AVX2, or AVX-512 without VNNI),
  * "scalar". */
 const char *jn_k_qgemm_kernel(int isa);

@@ -13,11 +13,12 @@
  * exact and only the multiplier is rounded (to FP32), so an output may differ by one step where the real value lies
  * within that rounding of a .5 boundary (conformance and e2e tests compare within one quantization step).
  *
- *   DequantizeLinear(x_q, s, z) ─ MaxPool | Flatten | Reshape ─ QuantizeLinear(s, z)   (the same s and z)
+ *   DequantizeLinear(x_q, s, z) ─ MaxPool | Flatten | Reshape [─ ...] ─ QuantizeLinear(s, z)   (the same s and z)
  *
- * runs the middle operator on x_q directly (they move or take the max of values, and Q(DQ(v)) == v for 8-bit v
- * with the same parameters, s > 0: exact); a 2x2/2 MaxPool after a fused 2-D convolution runs inside it, on the
- * requantized tile (maxpool2_after: the 8-bit values are pooled; requantization is monotone, so the same).
+ * (one such operator or a chain of them: `junction quantize` writes DQ ─ MaxPool ─ Flatten ─ Q) runs the chain on
+ * x_q directly (they move or take the max of values, and Q(DQ(v)) == v for 8-bit v with the same parameters,
+ * s > 0: exact); a 2x2/2 MaxPool after a fused 2-D convolution runs inside it, on the requantized tile
+ * (maxpool2_after: the 8-bit values are pooled; requantization is monotone, so the same).
  *
  * Weights: constant INT8/UINT8, per tensor, or per output channel (Conv: axis 0; MatMul and Gemm without transB:
  * axis 1; Gemm with transB: axis 0, the weights then stored transposed as a new constant). Zero points may be any
@@ -280,41 +281,67 @@ static bool pool2_fits(const ox_model *m, const ox_node *conv, const ox_node *po
            (strcmp(pad, "NOTSET") == 0 || strcmp(pad, "VALID") == 0);
 }
 
-/* DequantizeLinear -> MaxPool | Flatten | Reshape -> QuantizeLinear with the same parameters: on the integers; a
- * 2x2/2 MaxPool right after a fused 2-D convolution goes into the convolution (maxpool2_after). */
+static bool moves_values(const ox_node *n)
+{
+    return (is_op(n, "MaxPool") || is_op(n, "Flatten") || is_op(n, "Reshape")) && n->n_out == 1 && n->out[0] >= 0 &&
+           !n->half_via_f32;
+}
+
+enum { CHAIN_MAX = 8 };
+
+/* DequantizeLinear -> a chain of MaxPool | Flatten | Reshape (each the sole reader of the one before, on its first
+ * input) -> QuantizeLinear with the same parameters: on the integers. `junction quantize` writes
+ * DQ -> MaxPool -> Flatten -> Q (no pair between the two), quantize_static a pair around each; both fuse. A 2x2/2
+ * MaxPool first in the chain, right after a fused 2-D convolution, goes into the convolution (maxpool2_after). */
 static void fuse_passthrough(ox_model *m, size_t k)
 {
     ox_node *n = &m->nodes[k];
-    if (!(is_op(n, "MaxPool") || is_op(n, "Flatten") || is_op(n, "Reshape")) || n->n_out != 1 || n->out[0] < 0 ||
-        n->half_via_f32)
+    if (!moves_values(n))
         return;
     qparams px, py;
-    int r = ox_fuse_sole_reader(m, n->out[0]);
-    if (!qparams_of(m, ox_fuse_producer(m, n->in[0]), true, &px) || px.count != 1 || r < 0 ||
-        !qparams_of(m, r, false, &py) || py.count != 1 || m->nodes[r].in[0] != n->out[0] ||
-        m->values[px.q].dtype != m->values[py.q].dtype || scale_at(m, &px, 0) != scale_at(m, &py, 0) ||
-        zp_at(m, &px, 0) != zp_at(m, &py, 0))
+    if (!qparams_of(m, ox_fuse_producer(m, n->in[0]), true, &px) || px.count != 1)
         return;
-    int dx = px.node, conv = ox_fuse_producer(m, px.q);
+    int chain[CHAIN_MAX], len = 0, r = (int)k;
+    for (;;) {
+        if (len == CHAIN_MAX || !moves_values(&m->nodes[r]))
+            return;
+        chain[len++] = r;
+        int next = ox_fuse_sole_reader(m, m->nodes[r].out[0]);
+        if (next < 0 || m->nodes[next].in[0] != m->nodes[r].out[0])
+            return;
+        if (is_op(&m->nodes[next], "QuantizeLinear")) {
+            r = next;
+            break;
+        }
+        r = next;
+    }
+    if (!qparams_of(m, r, false, &py) || py.count != 1 || m->values[px.q].dtype != m->values[py.q].dtype ||
+        scale_at(m, &px, 0) != scale_at(m, &py, 0) || zp_at(m, &px, 0) != zp_at(m, &py, 0))
+        return;
+    jn_dtype qt = m->values[py.q].dtype;
+    int dx = px.node, conv = ox_fuse_producer(m, px.q), first = 0;
+    m->nodes[chain[len - 1]].out[0] = py.q;
+    m->nodes[r].op = NULL;
+    for (int i = 0; i + 1 < len; i++) /* the values between the chain's nodes now hold the 8-bit values */
+        m->values[m->nodes[chain[i]].out[0]].dtype = qt;
     if (is_op(n, "MaxPool") && conv >= 0 && is_op(&m->nodes[conv], "QLinearConv") &&
-        pool2_fits(m, &m->nodes[conv], n) &&
-        readers(m, px.q) == 1 && readers(m, n->out[0]) == 1) {
+        pool2_fits(m, &m->nodes[conv], n) && readers(m, px.q) == 1) {
         /* the convolution pools its requantized output itself: max commutes with the monotone requantization */
         ox_node *c = &m->nodes[conv];
         c->maxpool2_after = true;
-        c->out[0] = py.q;
+        c->out[0] = n->out[0];
         n->op = NULL;
-        m->nodes[r].op = NULL;
         m->nodes[dx].op = NULL;
-        return;
+        first = 1;
+    } else {
+        n->in[0] = px.q;
+        drop_if_unread(m, dx);
     }
-    n->in[0] = px.q;
-    n->out[0] = py.q;
-    m->nodes[r].op = NULL;
-    drop_if_unread(m, dx);
     jn_err err;
-    jn_err_clear(&err);
-    n->op->check(m, n, &err);
+    for (int i = first; i < len; i++) {
+        jn_err_clear(&err);
+        m->nodes[chain[i]].op->check(m, &m->nodes[chain[i]], &err);
+    }
 }
 
 void ox_fuse_qdq(ox_model *m)

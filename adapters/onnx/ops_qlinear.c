@@ -6,9 +6,10 @@
  *
  * Zero points are applied after the kernel, on the int32 sums (the kernel takes none):
  *   sum (a - za)(b - zb) = sum ab - za colsum(b) - zb rowsum(a) + K za zb
- * in uint32 arithmetic (wrapping exactly like the int32 accumulation of the definition). Requantization rounds
- * half to even in double: v + 2^52 + 2^51 - (2^52 + 2^51) after clamping to the output range (the clamp bounds
- * are integers, so clamping first changes nothing and keeps |v| small); nearbyint would be a libm call per output. */
+ * in uint32 arithmetic (wrapping exactly like the int32 accumulation of the definition). Requantization
+ * (jn_k_requant) rounds half to even in double after clamping to the output range (the clamp bounds are integers,
+ * so clamping first changes nothing). A convolution with a fused 2x2/2 MaxPool pools the corrected sums first
+ * (jn_k_qpool2_acc) and requantizes a quarter of them: requantization is monotone, so the same bytes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,14 +282,20 @@ int ox_q_matmul(const ox_node *n, const ox_tensor *a, int64_t ao, const ox_tenso
 }
 
 /* The requantized (or INT32) planes of one image and group: y [Mg][osz] from c [Mg][osz] (see the file comment;
- * here the weights are the rows, so their zero point is per row and the input's per column). */
+ * here the weights are the rows, so their zero point is per row and the input's per column). With a fused 2x2/2
+ * MaxPool (pooled set; 8-bit output only) y [Mg][OH/2][OW/2]: the sums are pooled first (jn_k_qpool2_acc) and a
+ * quarter of them requantized, which is exact because requantization with a multiplier >= 0 is monotone; a
+ * channel whose multiplier is not (NaN, negative: never from the QDQ fusion) is requantized whole into `plane`
+ * and pooled as bytes. */
 typedef struct conv_finish {
     const int32_t *c, *wsum, *xsum; /* wsum per row (channel), xsum per column (pixel), as the kernel sees them */
-    int64_t Mg, osz, K, ch0;
+    int64_t Mg, osz, K, ch0, OH, OW;
     ox_q_zp xzp, wzp;
     bool x_signed, w_signed;
     const ox_q_out *q;
     void *y;
+    int32_t *pooled; /* jn_k_qpool2_acc's scratch and output (JN_K_QPOOL2_HM + _Y), NULL without pooling */
+    uint8_t *plane;  /* [osz] scratch with pooling */
     int isa;
 } conv_finish;
 
@@ -313,52 +320,37 @@ static void finish_conv(const conv_finish *f)
                 y[i] = (int32_t)(c[i] - za * xsum[i] + cst);
             continue;
         }
-        jn_k_requant(f->isa, osz, (const int32_t *)c, (const int32_t *)xsum, za, cst, q->mult[q->n_mult == 1 ? 0 : ch],
-                     yz, lo, hi, q->dtype == JN_DTYPE_INT8, (uint8_t *)f->y + m * osz);
+        double mult = q->mult[q->n_mult == 1 ? 0 : ch];
+        bool s8 = q->dtype == JN_DTYPE_INT8;
+        if (f->pooled) {
+            int64_t psz = (f->OH / 2) * (f->OW / 2);
+            uint8_t *y = (uint8_t *)f->y + m * psz;
+            if (mult >= 0) {
+                int32_t *hm = f->pooled, *sums = hm + JN_K_QPOOL2_HM(f->OH, f->OW);
+                jn_k_qpool2_acc(f->isa, f->OH, f->OW, (const int32_t *)c, (const int32_t *)xsum, za, cst, hm, sums);
+                jn_k_requant(f->isa, psz, sums, sums, 0, 0, mult, yz, lo, hi, s8, y);
+            } else {
+                jn_k_requant(f->isa, osz, (const int32_t *)c, (const int32_t *)xsum, za, cst, mult, yz, lo, hi, s8,
+                             f->plane);
+                jn_k_maxpool2_8(1, f->OH, f->OW, s8, f->plane, y);
+            }
+            continue;
+        }
+        jn_k_requant(f->isa, osz, (const int32_t *)c, (const int32_t *)xsum, za, cst, mult, yz, lo, hi, s8,
+                     (uint8_t *)f->y + m * osz);
     }
 }
 
-/* 2x2/2 max pooling of Mg planes [OH][OW] of 8-bit values into [OH/2][OW/2] each. */
-static void pool2(const uint8_t *plane, int64_t Mg, int64_t OH, int64_t OW, bool is_signed, uint8_t *out)
-{
-    int64_t PH = OH / 2, PW = OW / 2;
-    for (int64_t j = 0; j < Mg; j++)
-        for (int64_t ph = 0; ph < PH; ph++) {
-            const uint8_t *r0 = plane + (j * OH + 2 * ph) * OW, *r1 = r0 + OW;
-            uint8_t *d = out + (j * PH + ph) * PW;
-            if (is_signed)
-                for (int64_t pw = 0; pw < PW; pw++) {
-                    int8_t a0 = (int8_t)r0[2 * pw], a1 = (int8_t)r0[2 * pw + 1];
-                    int8_t b0 = (int8_t)r1[2 * pw], b1 = (int8_t)r1[2 * pw + 1];
-                    int8_t m0 = a0 > a1 ? a0 : a1, m1 = b0 > b1 ? b0 : b1;
-                    d[pw] = (uint8_t)(m0 > m1 ? m0 : m1);
-                }
-            else
-                for (int64_t pw = 0; pw < PW; pw++) {
-                    uint8_t m0 = r0[2 * pw] > r0[2 * pw + 1] ? r0[2 * pw] : r0[2 * pw + 1];
-                    uint8_t m1 = r1[2 * pw] > r1[2 * pw + 1] ? r1[2 * pw] : r1[2 * pw + 1];
-                    d[pw] = m0 > m1 ? m0 : m1;
-                }
-        }
-}
+/* n bytes as 16-byte pieces, the last one running up to 15 bytes past n in both buffers (both allocated with
+ * ROW_SLACK bytes to spare; the next row's copy overwrites what ran over): an output row of 14 or 28 pixels is one
+ * or two loads and stores, no branch on its length. A memcpy call per row was a tenth of the bench CNN's time, and
+ * exact-length pieces (8 + 8 overlapping for 14) a fifth of fashion-cnn's convolution outside the product. */
+enum { ROW_SLACK = 16 };
 
-/* n bytes: short rows (a 14- or 28-pixel output row) as fixed-size pieces, overlapping at the end: a memcpy call
- * per row was a tenth of the bench CNN's time. */
 static inline void copy_row(uint8_t *dst, const uint8_t *src, int64_t n)
 {
-    if (n >= 16) {
-        int64_t i = 0;
-        for (; i + 16 <= n; i += 16)
-            memcpy(dst + i, src + i, 16);
-        if (i < n)
-            memcpy(dst + n - 16, src + n - 16, 16);
-    } else if (n >= 8) {
-        memcpy(dst, src, 8);
-        memcpy(dst + n - 8, src + n - 8, 8);
-    } else {
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = src[i];
-    }
+    for (int64_t i = 0; i < n; i += 16)
+        memcpy(dst + i, src + i, 16);
 }
 
 int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_index, int64_t G, const ox_win *g,
@@ -390,16 +382,17 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
     uint8_t xbyte = (uint8_t)zp_at(xzp, 0);
     bool pool = n->maxpool2_after;
     size_t ysz = q->dtype == JN_DTYPE_INT32 ? 4 : 1;
-    uint8_t *pad = malloc((size_t)(Cg * psz) + 1), *col = malloc((size_t)(Kd * osz) + 1);
+    uint8_t *pad = malloc((size_t)(Cg * psz) + ROW_SLACK), *col = malloc((size_t)(Kd * osz) + ROW_SLACK);
     void *bp = malloc((p->seven ? jn_k_qgemm7_packed_bytes(osz, Kd) : jn_k_qgemm_packed_bytes(isa, osz, Kd)) + 1);
     int32_t *c = malloc((size_t)((Mg + 1) * osz) * sizeof *c + 1), *xsum = malloc((size_t)osz * sizeof *xsum + 1);
-    uint8_t *plane = pool ? malloc((size_t)(Mg * osz) + 1) : NULL;
+    uint8_t *plane = pool ? malloc((size_t)osz + 1) : NULL;
+    int32_t *pooled = pool ? malloc((JN_K_QPOOL2_HM(O[1], O[2]) + JN_K_QPOOL2_Y(O[1], O[2])) * sizeof *pooled) : NULL;
     int rc = 0;
-    if (!pad || !col || !bp || !c || !xsum || (pool && !plane)) {
+    if (!pad || !col || !bp || !c || !xsum || (pool && (!plane || !pooled))) {
         rc = OX_ERR(n, err, JN_ENOMEM, "out of memory");
         goto done;
     }
-    memset(pad, xbyte, (size_t)(Cg * psz));
+    memset(pad, xbyte, (size_t)(Cg * psz) + ROW_SLACK);
     for (int64_t b = 0; b < Nb; b++)
         for (int64_t grp = 0; grp < G; grp++) {
             /* the group's channels into the padded buffer (its border keeps the zero point's byte) */
@@ -457,12 +450,11 @@ int ox_q_conv(const ox_node *n, const ox_tensor *x, const ox_tensor *w, int w_in
             conv_finish f = {.c = c, .wsum = p->colsum + grp * Mg, .xsum = (const int32_t *)xs, .Mg = Mg,
                              .osz = osz, .K = Kd,
                              .ch0 = grp * Mg, .xzp = xzp, .wzp = wzp, .x_signed = x_signed, .w_signed = w_signed,
-                             .q = q, .y = pool ? (void *)plane : (void *)yg, .isa = isa};
+                             .q = q, .y = yg, .OH = O[1], .OW = O[2], .pooled = pooled, .plane = plane,
+                             .isa = isa};
             finish_conv(&f);
-            if (pool)
-                pool2(plane, Mg, O[1], O[2], q->dtype == JN_DTYPE_INT8, yg);
         }
 done:
-    free(pad), free(col), free(bp), free(c), free(xsum), free(own), free(plane);
+    free(pad), free(col), free(bp), free(c), free(xsum), free(own), free(plane), free(pooled);
     return rc;
 }

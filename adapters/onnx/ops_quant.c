@@ -164,23 +164,10 @@ static int ql_run(const ox_node *n, ox_tensor *const *in, ox_tensor *const *out,
     if (is_quantize(n)) {
         jn_dtype yt = out[0]->dtype;
         if (ox_count(in[1]) == 1 && in[0]->dtype == JN_DTYPE_FP32 && (yt == JN_DTYPE_UINT8 || yt == JN_DTYPE_INT8)) {
-            /* per tensor, FP32 to 8 bits (a QDQ model's input): the same arithmetic without the generic loads and
-             * stores; clamped a step beyond the range before rounding (rounding half to even with 1.5 * 2^52). */
-            double lo, hi, z = zp ? (double)ox_load_i64(zp->data, zp->dtype, 0) : 0;
-            q_range(yt, &lo, &hi);
-            const float *x = in[0]->data;
-            uint8_t *y = out[0]->data;
-            float s0 = s[0];
-            for (int64_t i = 0; i < cnt; i++) {
-                double v = (double)(x[i] / s0);
-                v = v == v ? v : 0; /* NaN: as the loop below */
-                v = v > lo - z - 1 ? v : lo - z - 1;
-                v = v < hi - z + 1 ? v : hi - z + 1;
-                v = ((v + 6755399441055744.0) - 6755399441055744.0) + z;
-                v = v > lo ? v : lo;
-                v = v < hi ? v : hi;
-                y[i] = (uint8_t)(int32_t)v;
-            }
+            /* per tensor, FP32 to 8 bits (a QDQ model's input): the integer kernels' vectorized loop, the same
+             * arithmetic (FP32 quotient, half to even, NaN as 0) */
+            int32_t z = zp ? (int32_t)ox_load_i64(zp->data, zp->dtype, 0) : 0;
+            jn_k_quantize8(jn_k_isa(), cnt, in[0]->data, s[0], z, yt == JN_DTYPE_INT8, out[0]->data);
             return 0;
         }
         for (int64_t i = 0; i < cnt; i++) {

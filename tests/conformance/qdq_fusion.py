@@ -9,10 +9,11 @@ DequantizeLinear -> MaxPool / Flatten -> QuantizeLinear with the same parameters
         -> DQ -> MaxPool -> Q -> DQ -> Flatten -> Q -> DQ -> Gemm (transB, +bias) -> Relu -> Q -> DQ -> MatMul -> Q
         -> DQ -> logits
 
-in four variants: UINT8 activations with per-tensor INT8 weights (the MatMul's weights UINT8 with zero point 128),
+in these variants: UINT8 activations with per-tensor INT8 weights (the MatMul's weights UINT8 with zero point 128),
 UINT8 activations with per-channel weights (Conv axis 0, Gemm axis 0, MatMul axis 1) and nonzero weight zero points,
-INT8 activations with per-channel weights, and UINT8 activations with full-range weights (-128..127, which a
-saturating vpmaddubsw would get wrong). Random inputs at batch 1, 7 and 64. ONNX Runtime (npm onnxruntime-node, its
+INT8 activations with per-channel weights, UINT8 activations with full-range weights (-128..127, which a saturating
+vpmaddubsw would get wrong), 7-bit weights per tensor and per channel, and `junction quantize`'s layout (7-bit,
+per tensor, no Q -> DQ pair between the second MaxPool and the Flatten: DQ -> MaxPool -> Flatten -> Q). Random inputs at batch 1, 7 and 64. ONNX Runtime (npm onnxruntime-node, its
 default optimizations: it fuses the same patterns into its own integer kernels) gives the reference outputs.
 
 Checks: junction's logits equal ONNX Runtime's within one quantization step (onnx_conformance --atol), top-1 agrees
@@ -112,7 +113,7 @@ def bias(g, n, x_scale, w_scale):
                 **({"axis": 0} if s.ndim else {}))
 
 
-def build(per_channel, signed, full_range=False, nonzero_zp=False, reduce_range=False, size=16):
+def build(per_channel, signed, full_range=False, nonzero_zp=False, reduce_range=False, size=16, pool_pair=True):
     g = G()
     p_in = act_params(g, 1 / 255, signed, False)
     x = dequant(g, quant(g, "image", p_in), p_in)
@@ -124,7 +125,9 @@ def build(per_channel, signed, full_range=False, nonzero_zp=False, reduce_range=
                  kernel_shape=[3, 3], pads=[1, 1, 1, 1])
         p = act_params(g, 0.04 if i == 0 else 0.08, signed, True)
         y = dequant(g, quant(g, g.op("Relu", [y]), p), p)
-        y = dequant(g, quant(g, g.op("MaxPool", [y], kernel_shape=[2, 2], strides=[2, 2]), p), p)
+        y = g.op("MaxPool", [y], kernel_shape=[2, 2], strides=[2, 2])
+        if pool_pair or i == 0:
+            y = dequant(g, quant(g, y, p), p)
         x, s_prev = y, p[2]
     x = dequant(g, quant(g, g.op("Flatten", [x], axis=1), p), p)
     n_in, hidden = 16 * (size // 4) ** 2, 32
@@ -150,7 +153,8 @@ VARIANTS = [("u8_per_tensor", dict(per_channel=False, signed=False)),
             ("s8_per_channel", dict(per_channel=True, signed=True)),
             ("u8_full_range", dict(per_channel=True, signed=False, full_range=True)),
             ("u8_reduce_range", dict(per_channel=False, signed=False, reduce_range=True)),
-            ("u8_reduce_range_pc", dict(per_channel=True, signed=False, reduce_range=True))]
+            ("u8_reduce_range_pc", dict(per_channel=True, signed=False, reduce_range=True)),
+            ("u8_jq_layout", dict(per_channel=False, signed=False, reduce_range=True, pool_pair=False))]
 BATCHES = (1, 7, 64)
 
 

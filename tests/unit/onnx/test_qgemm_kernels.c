@@ -8,7 +8,9 @@
  * are poisoned before each run so an element left unwritten fails. The 7-bit rows kernel (gemm_s7u8.c,
  * vpmaddubsw) against the definition and the widened kernel, at its saturation edge (255 x -64 and 255 x 64
  * everywhere, K = 4095 and 4097). The requantization kernel (jn_k_requant) against the definition written out
- * with nearbyint. */
+ * with nearbyint, and the quantization of floats (jn_k_quantize8: .5 quotients, infinities, NaN, odd lengths)
+ * against QuantizeLinear's definition; the 8-bit 2x2 max pooling (jn_k_maxpool2_8) against a plain loop, and the
+ * pooling of sums before requantizing (jn_k_qpool2_acc) against the definition and against pooling the bytes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,9 +279,156 @@ static void test_requant(void)
     }
 }
 
+/* jn_k_quantize8 at every level against QuantizeLinear's definition written out here (FP32 quotient, NaN as 0,
+ * nearbyint: half to even, plus the zero point, saturated): quotients exactly on .5 (a power-of-two scale),
+ * random values around the range, infinities, NaN, signed zeros, denormals, FLT_MAX; odd lengths (the vector
+ * loop's tail), unsigned and signed outputs with zero points at both ends of the range. */
+static void test_quantize(void)
+{
+    enum { N = 1037 };
+    float x[N];
+    uint8_t got[N];
+    static const float specials[] = {INFINITY, -INFINITY, NAN, -NAN, 0.0f, -0.0f, 1e-45f, -1e-45f, 3.4028235e38f,
+                                     -3.4028235e38f, 1e30f, -1e30f, 0.5f, -0.5f, 1.5f, -2.5f};
+    static const int32_t zps[2][3] = {{0, 128, 255}, {-128, 0, 127}};
+    for (int isa = JN_K_SSE2; isa <= jn_k_isa_cpu(); isa++) {
+        int bad = 0;
+        for (int round = 0; round < 24; round++) {
+            bool is_signed = round & 1;
+            int32_t zp = zps[is_signed][round / 2 % 3];
+            float scale = round % 4 < 2 ? 0.0078125f : (float)(1.0 / 255) * (float)(1 + round);
+            for (int i = 0; i < N; i++) {
+                int kind = (int)(next() % 8);
+                if (kind == 0)
+                    x[i] = specials[next() % (sizeof specials / sizeof specials[0])];
+                else if (kind < 4) /* k + 0.5 steps: exact in FP32 with the power-of-two scale */
+                    x[i] = ((float)((int)(next() % 800) - 400) + 0.5f) * scale;
+                else
+                    x[i] = ((float)(next() % 2000001) / 1000000.0f - 1.0f) * 300.0f * scale;
+            }
+            int64_t n = N - round % 5; /* 1033 .. 1037 */
+            memset(got, 0xa5, sizeof got);
+            jn_k_quantize8(isa, n, x, scale, zp, is_signed, got);
+            for (int64_t i = 0; i < N; i++) {
+                if (i >= n) {
+                    if (got[i] != 0xa5 && bad++ < 3)
+                        fprintf(stderr, "quantize %s: wrote past n at %lld\n", jn_k_isa_name(isa), (long long)i);
+                    continue;
+                }
+                float q = x[i] / scale;
+                double v = isnan(q) ? 0 : nearbyint((double)q);
+                v += zp;
+                double lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;
+                v = v < lo ? lo : v > hi ? hi : v;
+                uint8_t want = (uint8_t)(int32_t)v;
+                if (got[i] != want && bad++ < 3)
+                    fprintf(stderr, "quantize %s: x %g scale %g zp %d: got %u want %u\n", jn_k_isa_name(isa),
+                            (double)x[i], (double)scale, zp, got[i], want);
+            }
+        }
+        JN_CHECK_INT_EQ(bad, 0);
+    }
+}
+
+/* jn_k_maxpool2_8 against the definition: planes of odd and even sizes (the vector loop's eight outputs and its
+ * tail), bytes drawn mostly from 0x00, 0x7f, 0x80, 0xff (where signed and unsigned order differ), both types. */
+static void test_maxpool2(void)
+{
+    static const int64_t sizes[][2] = {{2, 2}, {3, 5}, {7, 37}, {28, 28}, {14, 14}, {5, 16}, {4, 33}, {1, 40}};
+    static const uint8_t edges[] = {0x00, 0x7f, 0x80, 0xff, 0x01, 0xfe};
+    int bad = 0;
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++)
+        for (int is_signed = 0; is_signed < 2; is_signed++) {
+            int64_t planes = 3, H = sizes[t][0], W = sizes[t][1], PH = H / 2, PW = W / 2;
+            uint8_t *x = malloc((size_t)(planes * H * W)), *y = malloc((size_t)(planes * PH * PW) + 1);
+            JN_REQUIRE(x && y);
+            for (int64_t i = 0; i < planes * H * W; i++)
+                x[i] = next() % 2 ? edges[next() % 6] : (uint8_t)next();
+            memset(y, 0xa5, (size_t)(planes * PH * PW) + 1);
+            jn_k_maxpool2_8(planes, H, W, is_signed, x, y);
+            for (int64_t p = 0; p < planes; p++)
+                for (int64_t i = 0; i < PH; i++)
+                    for (int64_t j = 0; j < PW; j++) {
+                        int best = -1000;
+                        for (int a = 0; a < 2; a++)
+                            for (int b = 0; b < 2; b++) {
+                                uint8_t v = x[(p * H + 2 * i + a) * W + 2 * j + b];
+                                int vv = is_signed ? (int)(int8_t)v : (int)v;
+                                best = vv > best ? vv : best;
+                            }
+                        uint8_t got = y[(p * PH + i) * PW + j];
+                        if (got != (uint8_t)best && bad++ < 3)
+                            fprintf(stderr, "maxpool2 %lldx%lld %s at (%lld,%lld,%lld): got %u want %u\n",
+                                    (long long)H, (long long)W, is_signed ? "s8" : "u8", (long long)p, (long long)i,
+                                    (long long)j, got, (uint8_t)best);
+                    }
+            JN_CHECK_INT_EQ(y[planes * PH * PW], 0xa5);
+            free(x), free(y);
+        }
+    JN_CHECK_INT_EQ(bad, 0);
+}
+
+/* jn_k_qpool2_acc at every level against the definition (the max of c - za * xsum + cst, wrapping, over each 2x2
+ * window): plane sizes around the vector loop's 16 columns (odd ones drop their last row or column), sums that wrap
+ * and sit at INT32_MIN / INT32_MAX; then the pooled-then-requantized bytes equal the requantized-then-pooled ones
+ * (the monotonicity the fused convolution relies on), multipliers 0, tiny, 1 and large. */
+static void test_qpool2_acc(void)
+{
+    static const int64_t sizes[][2] = {{2, 2}, {3, 5}, {7, 37}, {28, 28}, {14, 14}, {5, 16}, {4, 33}, {2, 48}};
+    static const double mults[] = {0.0, 1e-7, 0.0123, 1.0, 3e5};
+    int bad = 0;
+    for (int isa = JN_K_SSE2; isa <= jn_k_isa_cpu(); isa++)
+        for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+            int64_t H = sizes[t][0], W = sizes[t][1], PH = H / 2, PW = W / 2;
+            int32_t *c = malloc((size_t)(H * W) * 4), *xs = malloc((size_t)(H * W) * 4);
+            int32_t *y = malloc(JN_K_QPOOL2_Y(H, W) * 4), *hm = malloc(JN_K_QPOOL2_HM(H, W) * 4);
+            uint8_t *q = malloc((size_t)(H * W)), *qp = malloc((size_t)(PH * PW) + 1);
+            uint8_t *pq = malloc((size_t)(PH * PW) + 1);
+            JN_REQUIRE(c && xs && y && hm && q && qp && pq);
+            for (int round = 0; round < 6; round++) {
+                uint32_t za = round == 0 ? 0 : round == 1 ? 128 : next() % 256, cst = next();
+                for (int64_t i = 0; i < H * W; i++) {
+                    int kind = (int)(next() % 8);
+                    c[i] = kind == 0 ? INT32_MAX : kind == 1 ? INT32_MIN : (int32_t)next();
+                    xs[i] = round < 3 ? (int32_t)(next() % 30000) - 15000 : (int32_t)next();
+                }
+                jn_k_qpool2_acc(isa, H, W, c, xs, za, cst, hm, y);
+                for (int64_t i = 0; i < PH; i++)
+                    for (int64_t j = 0; j < PW; j++) {
+                        int32_t best = INT32_MIN;
+                        for (int a = 0; a < 2; a++)
+                            for (int b = 0; b < 2; b++) {
+                                int64_t k = (2 * i + a) * W + 2 * j + b;
+                                int32_t acc = (int32_t)((uint32_t)c[k] - za * (uint32_t)xs[k] + cst);
+                                best = acc > best ? acc : best;
+                            }
+                        if (y[i * PW + j] != best && bad++ < 3)
+                            fprintf(stderr, "qpool2_acc %s %lldx%lld at (%lld,%lld): got %d want %d\n",
+                                    jn_k_isa_name(isa), (long long)H, (long long)W, (long long)i, (long long)j,
+                                    y[i * PW + j], best);
+                    }
+                for (size_t mi = 0; mi < sizeof mults / sizeof mults[0]; mi++) {
+                    bool s8 = (round + mi) & 1;
+                    double yz = s8 ? -3 : 7, lo = s8 ? -128 : 0, hi = s8 ? 127 : 255;
+                    jn_k_requant(isa, H * W, c, xs, za, cst, mults[mi], yz, lo, hi, s8, q);
+                    jn_k_maxpool2_8(1, H, W, s8, q, pq);
+                    jn_k_requant(isa, PH * PW, y, y, 0, 0, mults[mi], yz, lo, hi, s8, qp);
+                    if (memcmp(pq, qp, (size_t)(PH * PW)) != 0 && bad++ < 3)
+                        fprintf(stderr, "qpool2_acc %s %lldx%lld: pooled then requantized differs (mult %g)\n",
+                                jn_k_isa_name(isa), (long long)H, (long long)W, mults[mi]);
+                }
+            }
+            free(c), free(xs), free(y), free(hm), free(q), free(qp), free(pq);
+        }
+    JN_CHECK_INT_EQ(bad, 0);
+}
+
 int main(void)
 {
+    JN_TEST_RUN(test_qpool2_acc);
+    JN_TEST_RUN(test_maxpool2);
     JN_TEST_RUN(test_requant);
+    JN_TEST_RUN(test_quantize);
     JN_TEST_RUN(test_odd_shapes);
     JN_TEST_RUN(test_full_range);
     JN_TEST_RUN(test_seven_bit);
