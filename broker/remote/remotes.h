@@ -100,4 +100,13 @@ int jn_remotes_load_file(jn_remotes *r, const char *path, jn_err *err);
  * (endpoint_mux.c). */
 void jn_remote_mux_close_queue(void *cq);
 
+/* Write coalescing on a gRPC pump (issue #24). jn_remote_mux_defer_writes, called once by a pump thread, makes the
+ * messages that thread sends wait until it calls jn_remote_mux_flush (when its queue has nothing ready): the
+ * messages of one burst then leave in one write per stream (GRPC_WRITE_BUFFER_HINT on all but the last). At most 16
+ * streams wait; more are written at once. jn_remote_mux_deferred: whether this thread has any waiting.
+ * Thread-safety: per thread (thread-local state). */
+void jn_remote_mux_defer_writes(void);
+bool jn_remote_mux_deferred(void);
+void jn_remote_mux_flush(void);
+
 #endif
