@@ -96,7 +96,8 @@ static bool g_thread_running, g_watch_stop;
  * the polling role from the pumps and hand every socket event over to them (a futex wake per event). */
 static bool g_cq_used;
 static pthread_cond_t g_used_cv = PTHREAD_COND_INITIALIZER;
-static _Atomic(grpc_completion_queue *) g_cq_fast; /* g_cq once both threads run; NULL before and after */
+static _Atomic(grpc_completion_queue *) g_cq_fast;
+static atomic_bool g_pumps_poll; /* jn_remote_mux_pumps_poll */ /* g_cq once both threads run; NULL before and after */
 static pthread_cond_t g_watch_cv; /* on CLOCK_MONOTONIC (mux_queue) */
 
 /* ---- helpers ---- */
@@ -272,6 +273,11 @@ static void send_locked(jn_mux_stream *s, grpc_byte_buffer *bb)
         }
     }
     pump_writes_locked(s);
+}
+
+void jn_remote_mux_pumps_poll(void)
+{
+    atomic_store(&g_pumps_poll, true);
 }
 
 void jn_remote_mux_defer_writes(void)
@@ -669,7 +675,13 @@ static grpc_completion_queue *mux_queue(void)
             pthread_condattr_destroy(&ca);
             cv_made = true;
         }
-        g_cq = grpc_completion_queue_create_for_next(NULL);
+        if (atomic_load(&g_pumps_poll)) { /* the pumps read every socket; this thread only takes completions */
+            grpc_completion_queue_attributes attr = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT, GRPC_CQ_NON_POLLING,
+                                                     NULL};
+            g_cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr, NULL);
+        } else {
+            g_cq = grpc_completion_queue_create_for_next(NULL);
+        }
         g_cq_used = false;
         g_watch_stop = false;
         if (pthread_create(&g_thread, NULL, mux_thread, g_cq) == 0) {
