@@ -53,7 +53,8 @@ start() {
 
 REMOTE=$(start remote --models "$TMP/models") || die "the remote did not start"
 REMOTE_PID=$(cat "$TMP/remote.pid")
-BATCHING='{"max_batch_size": 64, "max_queue_delay_us": 200}'
+# as JSON text (RegisterEngine's form; a --remotes file also takes the object since issue #24, older builds do not)
+BATCHING='"{\"max_batch_size\": 64, \"max_queue_delay_us\": 200}"'
 cat >"$TMP/remotes.json" <<JSON
 [{"name": "rcnn", "endpoint": "127.0.0.1:$REMOTE", "protocol": "native", "model": "cnn",
   "options": {"max_queue": 1024, "dynamic_batching": $BATCHING}},

@@ -243,7 +243,7 @@ static void pump_writes_locked(jn_mux_stream *s)
 /* The pump thread's deferred writes (jn_remote_mux_defer_writes): streams with messages queued and no write started,
  * each holding a reference until jn_remote_mux_flush. */
 #define MAX_DEFERRED 16
-static __thread bool t_defer;
+static __thread void *t_defer_cq; /* the pump's own queue: only its streams' messages wait */
 static __thread jn_mux_stream *t_deferred[MAX_DEFERRED];
 static __thread int t_n_deferred;
 
@@ -262,7 +262,7 @@ static void send_locked(jn_mux_stream *s, grpc_byte_buffer *bb)
     else
         s->head = o;
     s->tail = o;
-    if (t_defer && !s->writing && s->cq) {
+    if (t_defer_cq && s->cq == t_defer_cq && !s->writing) { /* never a blocking caller's: it waits for the answer */
         for (int i = 0; i < t_n_deferred; i++)
             if (t_deferred[i] == s)
                 return; /* already waiting for the flush */
@@ -280,9 +280,9 @@ void jn_remote_mux_pumps_poll(void)
     atomic_store(&g_pumps_poll, true);
 }
 
-void jn_remote_mux_defer_writes(void)
+void jn_remote_mux_defer_writes(void *cq)
 {
-    t_defer = true;
+    t_defer_cq = cq;
 }
 
 bool jn_remote_mux_deferred(void)

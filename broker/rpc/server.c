@@ -294,7 +294,7 @@ static void on_unknown_call(jn_tag *tag, bool ok)
 static void *pump_main(void *arg)
 {
     grpc_completion_queue *cq = arg;
-    jn_remote_mux_defer_writes();
+    jn_remote_mux_defer_writes(cq);
     int deferred_events = 0;
     for (;;) {
         /* Messages to remotes wait while more events are ready (at most PUMP_DEFER_EVENTS of them): a burst leaves
