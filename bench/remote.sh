@@ -6,7 +6,9 @@
 #                   multiplexed: issue #24) -> remote identity
 #   via_native_unary  the same with the option "multiplex": "false" (one Engine/Infer call per brokered call, as
 #                   before issue #24; endpoint "localhost:PORT" so that it is an endpoint of its own)
-#   via_kserve_t1, via_native_t1: the same through a second broker run with --threads 1 (one gRPC pump thread)
+#   via_kserve_t2, via_native_t2: the same through a second broker run with --threads 2 (two gRPC pump threads; the
+#                   first broker runs with the default, which for a broker started with --remotes and no --models is
+#                   one pump since issue #24, two before)
 # in one run, each at two loads: throughput (h2load -c 4 -m 16: 64 concurrent streams) and latency (-c 1 -m 1: one
 # call at a time, so the p50 difference is the hop's own cost). Under the throughput load it also reads the CPU time
 # the broker and the remote spent (/proc/PID/stat) and reports it per request. Both junctions (and h2load) share the
@@ -99,15 +101,15 @@ JSON
 BROKER_PORT=$(start broker "$JUNCTION" serve --grpc-port 0 --http-port 0 --host 127.0.0.1 --remotes "$TMP/remotes.json") ||
     die "broker did not start"
 BROKER_PID=$(cat "$TMP/broker.pid")
-BROKER1_PORT=$(start broker1 "$JUNCTION" serve --grpc-port 0 --http-port 0 --host 127.0.0.1 --threads 1 \
-    --remotes "$TMP/remotes.json") || die "broker (--threads 1) did not start"
+BROKER1_PORT=$(start broker1 "$JUNCTION" serve --grpc-port 0 --http-port 0 --host 127.0.0.1 --threads 2 \
+    --remotes "$TMP/remotes.json") || die "broker (--threads 2) did not start"
 BROKER1_PID=$(cat "$TMP/broker1.pid")
 
-TARGETS=(direct via_kserve via_native via_native_unary via_kserve_t1 via_native_t1)
+TARGETS=(direct via_kserve via_native via_native_unary via_kserve_t2 via_native_t2)
 target_addr() {
     case $1 in
     direct) echo "127.0.0.1:$REMOTE_PORT" ;;
-    *_t1) echo "127.0.0.1:$BROKER1_PORT" ;;
+    *_t2) echo "127.0.0.1:$BROKER1_PORT" ;;
     *) echo "127.0.0.1:$BROKER_PORT" ;;
     esac
 }
@@ -117,7 +119,7 @@ target_model() {
     via_native*) echo rid-native ;;
     esac
 }
-target_broker_pid() { case $1 in direct) echo "" ;; *_t1) echo "$BROKER1_PID" ;; *) echo "$BROKER_PID" ;; esac; }
+target_broker_pid() { case $1 in direct) echo "" ;; *_t2) echo "$BROKER1_PID" ;; *) echo "$BROKER_PID" ;; esac; }
 # CPU time (user + system) of a process, in clock ticks.
 cpu_ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
 
@@ -169,7 +171,7 @@ print(f"Remote engines: {meta['machine']}, {meta['date']}; medians of {meta['rou
 names = {"direct": "client → remote junction (direct)", "via_kserve": "client → junction → remote (KServe v2 hop)",
          "via_native": "client → junction → remote (junction.v1.Engine hop, multiplexed)",
          "via_native_unary": "the junction.v1.Engine hop, one unary call each (multiplex false)",
-         "via_kserve_t1": "the KServe v2 hop, broker --threads 1", "via_native_t1": "the junction.v1.Engine hop (multiplexed), broker --threads 1"}
+         "via_kserve_t2": "the KServe v2 hop, broker --threads 2", "via_native_t2": "the junction.v1.Engine hop (multiplexed), broker --threads 2"}
 for load, desc in (("throughput", "64 concurrent streams (h2load -c 4 -m 16)"), ("latency", "one call at a time (h2load -c 1 -m 1)")):
     print(f"**{load}**: {desc}\n")
     cpu = load == "throughput"

@@ -56,7 +56,8 @@ static void serve_usage(FILE *to)
             "  --openai-prefix PATH     where the OpenAI-compatible API is served on the HTTP port (default\n"
             "                           /openai/v1; 'off' turns it off; README \"LLMs: the OpenAI-compatible API\")\n"
             "  --http-threads N         HTTP event-loop threads sharing the connections (default: cores, 1-64)\n"
-            "  --threads N              gRPC pump threads, one completion queue each (default 2)\n"
+            "  --threads N              gRPC pump threads, one completion queue each (default 2; 1 for a broker\n"
+            "                           that forwards: --remotes without --models)\n"
             "  --workers N              worker threads for engines that are not inline (default: cores); gRPC and\n"
             "                           HTTP each have a pool of this size\n"
             "  --prepost N              calls pre-posted per method per pump (default 32)\n"
@@ -151,6 +152,7 @@ static int bad_value(const char *flag, const char *value, const char *want)
 int jn__serve_parse_options(int argc, char **argv, serve_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    bool threads_given = false;
     enum {
         O_HOST = 1000,
         O_PORT,
@@ -284,6 +286,7 @@ int jn__serve_parse_options(int argc, char **argv, serve_config *cfg)
             if (!parse_int(optarg, 1, 64, &v))
                 return bad_value("--threads", optarg, "a thread count (1-64)");
             cfg->opt.pump_threads = (int)v;
+            threads_given = true;
             break;
         case O_WORKERS:
             if (!parse_int(optarg, 1, 256, &v))
@@ -511,6 +514,10 @@ int jn__serve_parse_options(int argc, char **argv, serve_config *cfg)
                 cfg->redact_file ? "--redact" : "--request-log-payloads");
         return JN_CLI_EXIT_USAGE;
     }
+    /* A broker that forwards (remote engines, no model repository) runs one pump: with two, gRPC's single poller
+     * hands most events from one pump to the other (DECISIONS.md, "Multiplexed remotes": pump threads). */
+    if (!threads_given && cfg->remotes_file && !cfg->models_dir)
+        cfg->opt.pump_threads = 1;
     if (optind < argc) {
         fprintf(stderr, "junction serve: unexpected argument '%s'\n\n", argv[optind]);
         serve_usage(stderr);

@@ -44,8 +44,9 @@
 #include "tsan.h"
 
 #define MUX_BUCKETS 64
-/* How often the multiplexer's thread looks at deadlines and cancellations while messages are out (and when not). */
-#define TICK_BUSY_NS (2 * 1000000LL)
+/* How often the multiplexer's thread looks at cancellations while messages are out (and when not); it also wakes at
+ * the earliest deadline of a message in flight. */
+#define TICK_BUSY_NS (10 * 1000000LL)
 #define TICK_IDLE_NS (50 * 1000000LL)
 /* A message that expired counts as a sign of a half-open stream only if it waited at least this long. */
 #define HALF_OPEN_MIN_NS (100 * 1000000LL)
@@ -91,6 +92,12 @@ static int g_n_closed;
 static grpc_completion_queue *g_cq;
 static pthread_t g_thread, g_watch;
 static bool g_thread_running, g_watch_stop;
+/* The multiplexer's thread polls its queue only once a blocking caller used it (g_used_cv): an idle poller would take
+ * the polling role from the pumps and hand every socket event over to them (a futex wake per event). */
+static bool g_cq_used;
+static pthread_cond_t g_used_cv = PTHREAD_COND_INITIALIZER;
+static _Atomic(grpc_completion_queue *) g_cq_fast;
+static atomic_bool g_pumps_poll; /* jn_remote_mux_pumps_poll */ /* g_cq once both threads run; NULL before and after */
 static pthread_cond_t g_watch_cv; /* on CLOCK_MONOTONIC (mux_queue) */
 
 /* ---- helpers ---- */
@@ -223,8 +230,8 @@ static void pump_writes_locked(jn_mux_stream *s)
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_MESSAGE;
     op.data.send_message.send_message = s->writing_bb;
-    /* No GRPC_WRITE_BUFFER_HINT even with more behind it: a hinted send may not complete until the next one is
-     * started (grpc/grpc#34231, #12975), and the next one starts only when this one completed. */
+    if (s->head)
+        op.flags = GRPC_WRITE_BUFFER_HINT;
     s->writing = true;
     if (!start_locked(s, &op, 1, &s->write_tag)) {
         s->writing = false;
@@ -232,6 +239,13 @@ static void pump_writes_locked(jn_mux_stream *s)
         s->writing_bb = NULL;
     }
 }
+
+/* The pump thread's deferred writes (jn_remote_mux_defer_writes): streams with messages queued and no write started,
+ * each holding a reference until jn_remote_mux_flush. */
+#define MAX_DEFERRED 16
+static __thread void *t_defer_cq; /* the pump's own queue: only its streams' messages wait */
+static __thread jn_mux_stream *t_deferred[MAX_DEFERRED];
+static __thread int t_n_deferred;
 
 static void send_locked(jn_mux_stream *s, grpc_byte_buffer *bb)
 {
@@ -248,7 +262,45 @@ static void send_locked(jn_mux_stream *s, grpc_byte_buffer *bb)
     else
         s->head = o;
     s->tail = o;
+    if (t_defer_cq && s->cq == t_defer_cq && !s->writing) { /* never a blocking caller's: it waits for the answer */
+        for (int i = 0; i < t_n_deferred; i++)
+            if (t_deferred[i] == s)
+                return; /* already waiting for the flush */
+        if (t_n_deferred < MAX_DEFERRED) {
+            s->refs++;
+            t_deferred[t_n_deferred++] = s;
+            return;
+        }
+    }
     pump_writes_locked(s);
+}
+
+void jn_remote_mux_pumps_poll(void)
+{
+    atomic_store(&g_pumps_poll, true);
+}
+
+void jn_remote_mux_defer_writes(void *cq)
+{
+    t_defer_cq = cq;
+}
+
+bool jn_remote_mux_deferred(void)
+{
+    return t_n_deferred > 0;
+}
+
+void jn_remote_mux_flush(void)
+{
+    if (t_n_deferred == 0)
+        return;
+    pthread_mutex_lock(&g_mu);
+    for (int i = 0; i < t_n_deferred; i++) {
+        pump_writes_locked(t_deferred[i]);
+        stream_release_locked(t_deferred[i]);
+    }
+    t_n_deferred = 0;
+    pthread_mutex_unlock(&g_mu);
 }
 
 static void start_read_locked(jn_mux_stream *s)
@@ -500,7 +552,7 @@ void jn__endpoint_mux_forget(jn_endpoint *ep)
 
 /* ---- deadlines, cancellations, half-open streams (the multiplexer's thread) ---- */
 
-static jn_endpoint_call *scan_locked(int64_t now)
+static jn_endpoint_call *scan_locked(int64_t now, int64_t *earliest)
 {
     jn_endpoint_call *ended = NULL;
     for (jn_mux_stream *s = g_streams; s; s = s->next) {
@@ -530,6 +582,8 @@ static jn_endpoint_call *scan_locked(int64_t now)
                     }
                     c->next_waiting = ended;
                     ended = c;
+                } else if (c->deadline_ns < *earliest) {
+                    *earliest = c->deadline_ns;
                 }
                 c = next;
             }
@@ -556,6 +610,10 @@ static jn_endpoint_call *scan_locked(int64_t now)
 static void *mux_thread(void *arg)
 {
     grpc_completion_queue *cq = arg;
+    pthread_mutex_lock(&g_mu);
+    while (!g_cq_used)
+        pthread_cond_wait(&g_used_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
@@ -574,8 +632,12 @@ static void *watch_thread(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&g_mu);
+    int64_t earliest = INT64_MAX; /* the earliest deadline left by the last scan */
     while (!g_watch_stop) {
         int64_t tick = g_inflight ? TICK_BUSY_NS : TICK_IDLE_NS;
+        int64_t now = jn_now_ns();
+        if (earliest != INT64_MAX && earliest - now < tick)
+            tick = earliest > now ? earliest - now : 0;
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_nsec += (long)tick;
@@ -586,7 +648,8 @@ static void *watch_thread(void *arg)
         pthread_cond_timedwait(&g_watch_cv, &g_mu, &until);
         if (g_watch_stop)
             break;
-        jn_endpoint_call *ended = g_streams ? scan_locked(jn_now_ns()) : NULL;
+        earliest = INT64_MAX;
+        jn_endpoint_call *ended = g_streams ? scan_locked(jn_now_ns(), &earliest) : NULL;
         pthread_mutex_unlock(&g_mu);
         deliver_all(ended);
         pthread_mutex_lock(&g_mu);
@@ -598,6 +661,9 @@ static void *watch_thread(void *arg)
 /* The multiplexer's queue, its thread started on first use. NULL if the thread cannot start. */
 static grpc_completion_queue *mux_queue(void)
 {
+    grpc_completion_queue *fast = atomic_load_explicit(&g_cq_fast, memory_order_acquire);
+    if (fast)
+        return fast;
     pthread_mutex_lock(&g_mu);
     if (!g_thread_running) {
         static bool cv_made;
@@ -609,13 +675,23 @@ static grpc_completion_queue *mux_queue(void)
             pthread_condattr_destroy(&ca);
             cv_made = true;
         }
-        g_cq = grpc_completion_queue_create_for_next(NULL);
+        if (atomic_load(&g_pumps_poll)) { /* the pumps read every socket; this thread only takes completions */
+            grpc_completion_queue_attributes attr = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT, GRPC_CQ_NON_POLLING,
+                                                     NULL};
+            g_cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr, NULL);
+        } else {
+            g_cq = grpc_completion_queue_create_for_next(NULL);
+        }
+        g_cq_used = false;
         g_watch_stop = false;
         if (pthread_create(&g_thread, NULL, mux_thread, g_cq) == 0) {
             if (pthread_create(&g_watch, NULL, watch_thread, NULL) == 0) {
                 g_thread_running = true;
+                atomic_store_explicit(&g_cq_fast, g_cq, memory_order_release);
             } else {
                 grpc_completion_queue_shutdown(g_cq);
+                g_cq_used = true; /* let the thread see the shutdown */
+                pthread_cond_broadcast(&g_used_cv);
                 pthread_mutex_unlock(&g_mu);
                 pthread_join(g_thread, NULL);
                 pthread_mutex_lock(&g_mu);
@@ -691,6 +767,12 @@ int jn_endpoint_mux_unary(jn_endpoint *ep, jn_remote_method stream, grpc_byte_bu
             grpc_byte_buffer_destroy(request);
         return jn_call_status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot start the multiplexer's thread");
     }
+    pthread_mutex_lock(&g_mu);
+    if (!g_cq_used && cq == g_cq) {
+        g_cq_used = true;
+        pthread_cond_broadcast(&g_used_cv);
+    }
+    pthread_mutex_unlock(&g_mu);
     waiter w = {.tag.fn = waiter_done, .done = false};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
@@ -747,7 +829,10 @@ void jn_remote_mux_shutdown(void)
     }
     grpc_completion_queue *cq = g_cq;
     g_thread_running = false;
+    atomic_store_explicit(&g_cq_fast, NULL, memory_order_release);
     g_cq = NULL;
+    g_cq_used = true; /* a thread still waiting to poll sees the shutdown instead */
+    pthread_cond_broadcast(&g_used_cv);
     g_watch_stop = true;
     pthread_cond_broadcast(&g_watch_cv);
     pthread_mutex_unlock(&g_mu);

@@ -678,8 +678,9 @@ static int register_json_entry(jn_remotes *r, json_t *item, size_t index, int64_
     const char **keys = calloc(n ? n : 1, sizeof *keys);
     const char **vals = calloc(n ? n : 1, sizeof *vals);
     char (*numbers)[32] = calloc(n ? n : 1, sizeof *numbers);
+    char **dumped = calloc(n ? n : 1, sizeof *dumped); /* objects given as JSON (dynamic_batching) */
     int rc = 0;
-    if (!keys || !vals || !numbers)
+    if (!keys || !vals || !numbers || !dumped)
         rc = jn_err_set(err, JN_ENOMEM, "out of memory");
     size_t k = 0;
     if (!rc && opts) {
@@ -690,8 +691,17 @@ static int register_json_entry(jn_remotes *r, json_t *item, size_t index, int64_
             } else if (json_is_integer(value)) {
                 snprintf(numbers[k], sizeof numbers[k], "%lld", (long long)json_integer_value(value));
                 vals[k] = numbers[k];
+            } else if (json_is_boolean(value)) {
+                vals[k] = json_is_true(value) ? "true" : "false";
+            } else if (json_is_object(value)) { /* the option's JSON text, as RegisterEngine carries it */
+                if (!(dumped[k] = json_dumps(value, JSON_COMPACT))) {
+                    rc = jn_err_set(err, JN_ENOMEM, "out of memory");
+                    break;
+                }
+                vals[k] = dumped[k];
             } else {
-                rc = jn_err_set(err, JN_EINVAL, "entry #%zu ('%s'): option '%s' is neither a string nor an integer",
+                rc = jn_err_set(err, JN_EINVAL,
+                                "entry #%zu ('%s'): option '%s' is not a string, an integer, a boolean or an object",
                                 index, text[0], key);
                 break;
             }
@@ -704,6 +714,9 @@ static int register_json_entry(jn_remotes *r, json_t *item, size_t index, int64_
         if (rc)
             jn_err_prefix(err, "entry #%zu ('%s')", index, text[0]);
     }
+    for (size_t i = 0; dumped && i < n; i++)
+        free(dumped[i]);
+    free(dumped);
     free(keys);
     free(vals);
     free(numbers);

@@ -100,4 +100,19 @@ int jn_remotes_load_file(jn_remotes *r, const char *path, jn_err *err);
  * (endpoint_mux.c). */
 void jn_remote_mux_close_queue(void *cq);
 
+/* Write coalescing on a gRPC pump (issue #24). jn_remote_mux_defer_writes(cq), called once by the pump thread that
+ * drains `cq` (a grpc_completion_queue *), makes the messages that thread sends on the streams of `cq` wait until it
+ * calls jn_remote_mux_flush (when its queue has nothing ready): the messages of one burst then leave in one write
+ * per stream (GRPC_WRITE_BUFFER_HINT on all but the last). Messages on other queues' streams (a blocking call made
+ * from the pump) go at once. At most 16 streams wait; more are written at once. jn_remote_mux_deferred: whether
+ * this thread has any waiting. Thread-safety: per thread (thread-local state). */
+void jn_remote_mux_defer_writes(void *cq);
+/* The server's pumps run and poll every socket (gRPC's epoll engine has one poller for all queues): the multiplexer's
+ * own queue, made after this, is a non-polling one, so its thread never takes the polling role from the pumps (and
+ * hands them every event). Called by the gRPC server once its pumps run; before it (or without a server) the queue
+ * polls. Thread-safe. */
+void jn_remote_mux_pumps_poll(void);
+bool jn_remote_mux_deferred(void);
+void jn_remote_mux_flush(void);
+
 #endif

@@ -289,13 +289,34 @@ static void on_unknown_call(jn_tag *tag, bool ok)
 
 /* ---- pumps ---- */
 
+#define PUMP_DEFER_EVENTS 32
+
 static void *pump_main(void *arg)
 {
     grpc_completion_queue *cq = arg;
+    jn_remote_mux_defer_writes(cq);
+    int deferred_events = 0;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+        /* Messages to remotes wait while more events are ready (at most PUMP_DEFER_EVENTS of them): a burst leaves
+         * in one write per stream. */
+        bool deferred = jn_remote_mux_deferred();
+        if (deferred && deferred_events >= PUMP_DEFER_EVENTS) {
+            jn_remote_mux_flush();
+            deferred = false;
+        }
+        if (!deferred)
+            deferred_events = 0;
+        grpc_event ev = grpc_completion_queue_next(
+            cq, deferred ? gpr_inf_past(GPR_CLOCK_REALTIME) : gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            jn_remote_mux_flush();
+            continue;
+        }
+        deferred_events++;
+        if (ev.type == GRPC_QUEUE_SHUTDOWN) {
+            jn_remote_mux_flush();
             return NULL;
+        }
         if (ev.type == GRPC_OP_COMPLETE) {
             jn_tag *t = ev.tag;
             JN_TSAN_ACQUIRE(t);
@@ -448,6 +469,7 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
             request_unknown(s, q);
         pthread_create(&s->pumps[q], NULL, pump_main, s->cqs[q]);
     }
+    jn_remote_mux_pumps_poll();
     return s;
 }
 

@@ -16,10 +16,12 @@ python3-grpcio + numpy, written from the protocol document):
 
 usage: /usr/bin/python3 tests/e2e/test_remote_kserve.py /path/to/junction
 """
+import concurrent.futures
 import json
 import os
 import sys
 import threading
+import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,7 +60,11 @@ def run(t):
     remotes = os.path.join(t.workdir, "remotes.json")
     with open(remotes, "w") as f:
         json.dump([{"name": "scale2", "endpoint": ks.address, "protocol": "kserve_v2", "model": "scale2",
-                    "version": ""}], f)
+                    "version": ""},
+                   # options as JSON objects and booleans (issue #24): dynamic_batching toward the remote
+                   {"name": "scale2b", "endpoint": ks.address, "protocol": "kserve_v2", "model": "scale2",
+                    "options": {"dynamic_batching": {"max_batch_size": 16, "max_queue_delay_us": 20000},
+                                "multiplex": False, "max_queue": 256}}], f)
     srv = t.start_server(["--remotes", remotes, "--http-port", "any"])
     broker, v2, admin = srv.broker(), srv.v2(), srv.admin()
     rng = np.random.default_rng(5)
@@ -83,6 +89,19 @@ def run(t):
         e = ru.engine_info(admin, "scale2")
         t.check(e is not None and e.endpoint == ks.address and e.protocol == pb.admin.KSERVE_V2 and
                 e.breaker == "closed", "ListEngines shows it", str(e))
+
+    with t.case("a --remotes entry with dynamic_batching as an object: rows of concurrent callers go out together"):
+        xs = [rng.standard_normal((1, 5)).astype(np.float32) for _ in range(24)]
+        with concurrent.futures.ThreadPoolExecutor(24) as pool:
+            futs = [pool.submit(v2.ModelInfer, harness.v2_request("scale2b", x, raw=True, input_name="x"), timeout=30)
+                    for x in xs]
+            answers = [f.result() for f in futs]
+        t.check(all(np.array_equal(harness.v2_output_array(r, "y")[0], x * 2) for r, x in zip(answers, xs)),
+                "24 concurrent one-row calls each get their own row doubled")
+        with urllib.request.urlopen("http://%s/v2/models/scale2b/stats" % srv.http_address, timeout=30) as resp:
+            st = json.loads(resp.read())["model_stats"][0]
+        t.check(st["inference_count"] == 24 and st["execution_count"] < 24,
+                "the broker batched them toward the remote (inferences 24, executions < 24)", str(st)[:300])
 
     with t.case("Broker.Infer and v2 ModelInfer through the remote"):
         x = rng.standard_normal((3, 5)).astype(np.float32)
@@ -128,7 +147,6 @@ def run(t):
                         for i, x in enumerate(xs[:10])), "each v2 answer is 2x its own request")
 
     with t.case("v2 REST over HTTP reaches the remote too"):
-        import urllib.request
         body = json.dumps({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1.5, -2, 3]}]})
         req = urllib.request.Request("http://%s/v2/models/scale2/infer" % srv.http_address, data=body.encode(),
                                      headers={"Content-Type": "application/json"})
@@ -154,7 +172,6 @@ def run(t):
             t.check(s is not None and np.array_equal(s, a + b), "v2 ModelInfer remote-add = a + b")
 
     with t.case("/metrics: calls and breaker state per remote endpoint"):
-        import urllib.request
         with urllib.request.urlopen("http://%s/metrics" % srv.http_address, timeout=30) as resp:
             text = resp.read().decode()
         calls = [l for l in text.splitlines()
@@ -357,6 +374,13 @@ def run(t):
              "protocol 'soap' is unknown"),
             ("unknown field", json.dumps([{"name": "a", "endpoint": ks.address, "protocol": "kserve_v2",
                                            "colour": "red"}]), "unknown field 'colour'"),
+            ("option of a wrong type", json.dumps([{"name": "a", "endpoint": ks.address, "protocol": "kserve_v2",
+                                                    "options": {"max_queue": [1]}}]),
+             "option 'max_queue' is not a string, an integer, a boolean or an object"),
+            ("dynamic_batching object with a bad field", json.dumps([{"name": "a", "endpoint": ks.address,
+                                                                      "protocol": "kserve_v2", "options": {
+                                                                          "dynamic_batching": {"max_batch_size": -3}}}]),
+             "max_batch_size"),
             ("second entry bad", json.dumps([{"name": "scale2", "endpoint": ks.address, "protocol": "kserve_v2"},
                                              {"name": "b", "endpoint": "x", "protocol": "kserve_v2"}]),
              "entry #1 ('b')"),
