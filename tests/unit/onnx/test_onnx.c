@@ -78,15 +78,23 @@ static void test_malformed(void)
     JN_CHECK_INT_EQ(err.code, JN_EIO);
 }
 
+/* The rejections' models: x [N,4] of ONNX type elem_in -> one node `op` named `name` (inputs x and in1, or x alone
+ * when in1 is NULL) -> y [N,4] of type elem_out, importing version `opset` of `domain`. Returns the node. */
+static Onnx__NodeProto *one_node(ob_model *b, int64_t opset, const char *domain, int32_t elem_in, int32_t elem_out,
+                                 const char *op, const char *name, const char *in1)
+{
+    ob_init(b, "test", opset, domain);
+    ob_input(b, "x", elem_in, 2, dims_n4);
+    ob_output(b, "y", elem_out, 2, dims_n4);
+    return ob_node(b, op, name, "x", in1, NULL, "y");
+}
+
 static void test_rejections(void)
 {
     jn_err err;
     ob_model b;
     /* Unknown operator: op type, node name, reason. */
-    ob_init(&b, "test", 13, "");
-    ob_input(&b, "x", 1, 2, dims_n4);
-    ob_output(&b, "y", 1, 2, dims_n4);
-    ob_node(&b, "NoSuchOperator", "my_op", "x", NULL, NULL, "y");
+    one_node(&b, 13, "", 1, 1, "NoSuchOperator", "my_op", NULL);
     JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
     JN_CHECK_STR_CONTAINS(err.msg, "NoSuchOperator");
@@ -95,10 +103,7 @@ static void test_rejections(void)
     ob_free(&b);
 
     /* Unsupported attribute value. */
-    ob_init(&b, "test", 13, "");
-    ob_input(&b, "x", 1, 2, dims_n4);
-    ob_output(&b, "y", 1, 2, dims_n4);
-    Onnx__NodeProto *n = ob_node(&b, "MaxPool", "pool", "x", NULL, NULL, "y");
+    Onnx__NodeProto *n = one_node(&b, 13, "", 1, 1, "MaxPool", "pool", NULL);
     ob_attr_str(&b, n, "auto_pad", "SOMETIMES");
     JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
@@ -107,50 +112,35 @@ static void test_rejections(void)
     ob_free(&b);
 
     /* An attribute the operator does not have. */
-    ob_init(&b, "test", 13, "");
-    ob_input(&b, "x", 1, 2, dims_n4);
-    ob_output(&b, "y", 1, 2, dims_n4);
-    n = ob_node(&b, "Relu", "r", "x", NULL, NULL, "y");
+    n = one_node(&b, 13, "", 1, 1, "Relu", "r", NULL);
     ob_attr_str(&b, n, "flavour", "spicy");
     JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_STR_CONTAINS(err.msg, "attribute 'flavour' is not supported");
     ob_free(&b);
 
     /* Unsupported dtype (FP16 computes through FP32 since issue 15; complex numbers do not). */
-    ob_init(&b, "test", 13, "");
-    ob_input(&b, "x", 14, 2, dims_n4);
-    ob_output(&b, "y", 14, 2, dims_n4);
-    ob_node(&b, "Relu", "r", "x", NULL, NULL, "y");
+    one_node(&b, 13, "", 14, 14, "Relu", "r", NULL);
     JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
     JN_CHECK_STR_CONTAINS(err.msg, "COMPLEX64");
     ob_free(&b);
 
     /* An FP16 Relu loads (onnx_half.c): its output is declared FP16. */
-    ob_init(&b, "test", 13, "");
-    ob_input(&b, "x", 10, 2, dims_n4);
-    ob_output(&b, "y", 10, 2, dims_n4);
-    ob_node(&b, "Relu", "r", "x", NULL, NULL, "y");
+    one_node(&b, 13, "", 10, 10, "Relu", "r", NULL);
     jn_onnx_model *half = ob_load(&b, "test model", &err);
     JN_CHECK(half != NULL);
     jn_onnx_free(half);
     ob_free(&b);
 
     /* Softmax computes FP32: an INT64 input is rejected at load, naming the op. */
-    ob_init(&b, "test", 13, "");
-    ob_input(&b, "x", 7, 2, dims_n4);
-    ob_output(&b, "y", 1, 2, dims_n4);
-    ob_node(&b, "Softmax", "sm", "x", NULL, NULL, "y");
+    one_node(&b, 13, "", 7, 1, "Softmax", "sm", NULL);
     JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_STR_CONTAINS(err.msg, "Softmax");
     JN_CHECK_STR_CONTAINS(err.msg, "INT64");
     ob_free(&b);
 
     /* A node of a foreign operator-set domain: domain, operator and node named. */
-    ob_init(&b, "test", 13, "");
-    ob_input(&b, "x", 1, 2, dims_n4);
-    ob_output(&b, "y", 1, 2, dims_n4);
-    n = ob_node(&b, "Relu", "r", "x", NULL, NULL, "y");
+    n = one_node(&b, 13, "", 1, 1, "Relu", "r", NULL);
     n->domain = "com.example";
     JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
@@ -159,29 +149,20 @@ static void test_rejections(void)
     ob_free(&b);
 
     /* Only a foreign domain imported: the default-domain node says the default opset is missing. */
-    ob_init(&b, "test", 1, "com.example");
-    ob_input(&b, "x", 1, 2, dims_n4);
-    ob_output(&b, "y", 1, 2, dims_n4);
-    ob_node(&b, "Relu", "r", "x", NULL, NULL, "y");
+    one_node(&b, 1, "com.example", 1, 1, "Relu", "r", NULL);
     JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_STR_CONTAINS(err.msg, "imports no version of the default ONNX opset");
     JN_CHECK_STR_CONTAINS(err.msg, "'r'");
     ob_free(&b);
 
     /* A newer opset than the adapter follows. */
-    ob_init(&b, "test", 99, "");
-    ob_input(&b, "x", 1, 2, dims_n4);
-    ob_output(&b, "y", 1, 2, dims_n4);
-    ob_node(&b, "Relu", "r", "x", NULL, NULL, "y");
+    one_node(&b, 99, "", 1, 1, "Relu", "r", NULL);
     JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_STR_CONTAINS(err.msg, "opset 99");
     ob_free(&b);
 
     /* An input nothing produces. */
-    ob_init(&b, "test", 13, "");
-    ob_input(&b, "x", 1, 2, dims_n4);
-    ob_output(&b, "y", 1, 2, dims_n4);
-    ob_node(&b, "Add", "a", "x", "ghost", NULL, "y");
+    one_node(&b, 13, "", 1, 1, "Add", "a", "ghost");
     JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EINVAL);
     JN_CHECK_STR_CONTAINS(err.msg, "ghost");
