@@ -1,7 +1,7 @@
-/* ONNX adapter unit tests: models are built here with protobuf-c (the same onnx.proto the loader reads), so each
- * test states exactly the graph it feeds. Load-time rejections (operator, attribute value, dtype, domain,
- * malformed bytes), the signature, initializers in raw and typed form, execution against hand-computed values, the
- * plan cache (keyed by input shapes and by values that decide shapes), concurrent runs, the engine and the model
+/* ONNX adapter unit tests: models are built in memory with onnx_build.h (protobuf-c, the same onnx.proto the loader
+ * reads), so each test states exactly the graph it feeds. Load-time rejections (operator, attribute value, dtype,
+ * domain, malformed bytes), the signature, initializers in raw and typed form, execution against hand-computed values,
+ * the plan cache (keyed by input shapes and by values that decide shapes), concurrent runs, the engine and the model
  * directory. */
 #include <math.h>
 #include <pthread.h>
@@ -10,269 +10,23 @@
 #include <unistd.h>
 
 #include "onnx.h"
-#include "onnx.pb-c.h"
+#include "onnx_build.h"
 #include "onnx_internal.h"
 #include "test.h"
-
-/* ---------------------------------------------------------------------------------------------------------------
- * A tiny model builder over the protobuf-c structs. Everything is malloc'd and released by mb_free. */
-
-typedef struct mb {
-    Onnx__ModelProto model;
-    Onnx__GraphProto graph;
-    Onnx__OperatorSetIdProto opset, *opsets[1];
-    Onnx__NodeProto *nodes[16];
-    Onnx__ValueInfoProto *inputs[8], *outputs[8];
-    Onnx__TensorProto *inits[8];
-    void *owned[256];
-    size_t n_owned;
-} mb;
-
-static void *own(mb *b, void *p)
-{
-    JN_REQUIRE(p && b->n_owned < 256);
-    b->owned[b->n_owned++] = p;
-    return p;
-}
-
-static void mb_init(mb *b, int64_t opset, const char *domain)
-{
-    memset(b, 0, sizeof *b);
-    onnx__model_proto__init(&b->model);
-    onnx__graph_proto__init(&b->graph);
-    onnx__operator_set_id_proto__init(&b->opset);
-    b->opset.domain = (char *)domain;
-    b->opset.has_version = 1;
-    b->opset.version = opset;
-    b->opsets[0] = &b->opset;
-    b->model.n_opset_import = 1;
-    b->model.opset_import = b->opsets;
-    b->model.has_ir_version = 1;
-    b->model.ir_version = 8;
-    b->model.graph = &b->graph;
-    b->graph.name = "test";
-    b->graph.node = b->nodes;
-    b->graph.input = b->inputs;
-    b->graph.output = b->outputs;
-    b->graph.initializer = b->inits;
-}
-
-static void mb_free(mb *b)
-{
-    for (size_t i = 0; i < b->n_owned; i++)
-        free(b->owned[i]);
-}
-
-/* dims: -1 = symbolic "N". elem: ONNX type (1 FLOAT, 7 INT64, 10 FLOAT16). */
-static Onnx__ValueInfoProto *value_info(mb *b, const char *name, int32_t elem, int ndim, const int64_t *dims)
-{
-    Onnx__ValueInfoProto *vi = own(b, malloc(sizeof *vi));
-    Onnx__TypeProto *tp = own(b, malloc(sizeof *tp));
-    Onnx__TypeProto__Tensor *tt = own(b, malloc(sizeof *tt));
-    Onnx__TensorShapeProto *sp = own(b, malloc(sizeof *sp));
-    Onnx__TensorShapeProto__Dimension **dv = own(b, calloc((size_t)ndim + 1, sizeof *dv));
-    onnx__value_info_proto__init(vi);
-    onnx__type_proto__init(tp);
-    onnx__type_proto__tensor__init(tt);
-    onnx__tensor_shape_proto__init(sp);
-    for (int i = 0; i < ndim; i++) {
-        dv[i] = own(b, malloc(sizeof **dv));
-        onnx__tensor_shape_proto__dimension__init(dv[i]);
-        if (dims[i] < 0) {
-            dv[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            dv[i]->dim_param = "N";
-        } else {
-            dv[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-            dv[i]->dim_value = dims[i];
-        }
-    }
-    sp->n_dim = (size_t)ndim;
-    sp->dim = dv;
-    tt->has_elem_type = 1;
-    tt->elem_type = elem;
-    tt->shape = sp;
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    vi->name = (char *)name;
-    vi->type = tp;
-    return vi;
-}
-
-static void add_input(mb *b, const char *name, int32_t elem, int ndim, const int64_t *dims)
-{
-    b->inputs[b->graph.n_input++] = value_info(b, name, elem, ndim, dims);
-}
-
-static void add_output(mb *b, const char *name, int32_t elem, int ndim, const int64_t *dims)
-{
-    b->outputs[b->graph.n_output++] = value_info(b, name, elem, ndim, dims);
-}
-
-/* A FLOAT initializer, in raw_data (raw) or float_data. */
-static void add_init_f32(mb *b, const char *name, int ndim, const int64_t *dims, const float *v, bool raw)
-{
-    Onnx__TensorProto *t = own(b, malloc(sizeof *t));
-    onnx__tensor_proto__init(t);
-    int64_t count = 1;
-    for (int i = 0; i < ndim; i++)
-        count *= dims[i];
-    t->name = (char *)name;
-    t->has_data_type = 1;
-    t->data_type = 1;
-    t->n_dims = (size_t)ndim;
-    t->dims = (int64_t *)dims;
-    if (raw) {
-        t->has_raw_data = 1;
-        t->raw_data.len = (size_t)count * 4;
-        t->raw_data.data = (uint8_t *)v;
-    } else {
-        t->n_float_data = (size_t)count;
-        t->float_data = (float *)v;
-    }
-    b->inits[b->graph.n_initializer++] = t;
-}
-
-/* An INT64 initializer in int64_data. */
-static void add_init_i64(mb *b, const char *name, int ndim, const int64_t *dims, const int64_t *v)
-{
-    Onnx__TensorProto *t = own(b, malloc(sizeof *t));
-    onnx__tensor_proto__init(t);
-    int64_t count = 1;
-    for (int i = 0; i < ndim; i++)
-        count *= dims[i];
-    t->name = (char *)name;
-    t->has_data_type = 1;
-    t->data_type = 7;
-    t->n_dims = (size_t)ndim;
-    t->dims = (int64_t *)dims;
-    t->n_int64_data = (size_t)count;
-    t->int64_data = (int64_t *)v;
-    b->inits[b->graph.n_initializer++] = t;
-}
-
-static Onnx__NodeProto *add_node(mb *b, const char *op, const char *name, const char *in0, const char *in1,
-                                 const char *out)
-{
-    Onnx__NodeProto *n = own(b, malloc(sizeof *n));
-    onnx__node_proto__init(n);
-    char **ins = own(b, calloc(3, sizeof *ins));
-    char **outs = own(b, calloc(2, sizeof *outs));
-    n->op_type = (char *)op;
-    n->name = (char *)name;
-    ins[0] = (char *)in0;
-    ins[1] = (char *)in1;
-    n->n_input = in1 ? 2 : 1;
-    n->input = ins;
-    outs[0] = (char *)out;
-    n->n_output = 1;
-    n->output = outs;
-    b->nodes[b->graph.n_node++] = n;
-    return n;
-}
-
-static void add_attr_str(mb *b, Onnx__NodeProto *n, const char *name, const char *value)
-{
-    Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
-    onnx__attribute_proto__init(a);
-    a->name = (char *)name;
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
-    a->has_s = 1;
-    a->s.data = (uint8_t *)value;
-    a->s.len = strlen(value);
-    Onnx__AttributeProto **list = own(b, calloc(n->n_attribute + 2, sizeof *list));
-    for (size_t i = 0; i < n->n_attribute; i++)
-        list[i] = n->attribute[i];
-    list[n->n_attribute++] = a;
-    n->attribute = list;
-}
-
-static void add_attr_float(mb *b, Onnx__NodeProto *n, const char *name, float value)
-{
-    Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
-    onnx__attribute_proto__init(a);
-    a->name = (char *)name;
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    a->has_f = 1;
-    a->f = value;
-    Onnx__AttributeProto **list = own(b, calloc(n->n_attribute + 2, sizeof *list));
-    for (size_t i = 0; i < n->n_attribute; i++)
-        list[i] = n->attribute[i];
-    list[n->n_attribute++] = a;
-    n->attribute = list;
-}
-
-static void add_attr_ints(mb *b, Onnx__NodeProto *n, const char *name, size_t count, const int64_t *values)
-{
-    Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
-    onnx__attribute_proto__init(a);
-    a->name = (char *)name;
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-    a->n_ints = count;
-    a->ints = own(b, malloc(count * sizeof(int64_t)));
-    memcpy(a->ints, values, count * sizeof(int64_t));
-    Onnx__AttributeProto **list = own(b, calloc(n->n_attribute + 2, sizeof *list));
-    for (size_t i = 0; i < n->n_attribute; i++)
-        list[i] = n->attribute[i];
-    list[n->n_attribute++] = a;
-    n->attribute = list;
-}
-
-/* A node with up to five inputs (NULL-terminated). */
-static Onnx__NodeProto *add_node_n(mb *b, const char *op, const char *name, const char *const *ins, const char *out)
-{
-    Onnx__NodeProto *n = own(b, malloc(sizeof *n));
-    onnx__node_proto__init(n);
-    char **in = own(b, calloc(6, sizeof *in));
-    char **outs = own(b, calloc(2, sizeof *outs));
-    while (ins[n->n_input])
-        in[n->n_input] = (char *)ins[n->n_input], n->n_input++;
-    n->op_type = (char *)op;
-    n->name = (char *)name;
-    n->input = in;
-    outs[0] = (char *)out;
-    n->n_output = 1;
-    n->output = outs;
-    b->nodes[b->graph.n_node++] = n;
-    return n;
-}
-
-static jn_onnx_model *mb_load(mb *b, jn_err *err)
-{
-    size_t len = onnx__model_proto__get_packed_size(&b->model);
-    uint8_t *buf = malloc(len + 1);
-    JN_REQUIRE(buf);
-    onnx__model_proto__pack(&b->model, buf);
-    jn_err_clear(err);
-    jn_onnx_model *m = jn_onnx_load_bytes(buf, len, "test model", err);
-    free(buf);
-    return m;
-}
 
 static const int64_t dims_n4[2] = {-1, 4}, dims_n3[2] = {-1, 3}, dims_43[2] = {4, 3}, dims_3[1] = {3};
 static const float w43[12] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1}, b3[3] = {0.5f, -0.5f, 0};
 
 /* y = x @ w + b, x [N,4] */
-static void build_affine(mb *b, bool raw)
+static void build_affine(ob_model *b, bool raw)
 {
-    mb_init(b, 13, "");
-    add_input(b, "x", 1, 2, dims_n4);
-    add_output(b, "y", 1, 2, dims_n3);
-    add_init_f32(b, "w", 2, dims_43, w43, raw);
-    add_init_f32(b, "b", 1, dims_3, b3, !raw);
-    add_node(b, "MatMul", "mm", "x", "w", "xw");
-    add_node(b, "Add", "bias", "xw", "b", "y");
-}
-
-static jn_tensor *f32_tensor(const char *name, int ndim, const int64_t *shape, const float *v)
-{
-    jn_err err;
-    jn_tensor *t = jn_tensor_create(name, JN_DTYPE_FP32, ndim, shape, &err);
-    JN_REQUIRE(t);
-    memcpy(t->data, v, t->byte_size);
-    return t;
+    ob_init(b, "test", 13, "");
+    ob_input(b, "x", 1, 2, dims_n4);
+    ob_output(b, "y", 1, 2, dims_n3);
+    ob_init_f32(b, "w", 2, dims_43, w43, raw);
+    ob_init_f32(b, "b", 1, dims_3, b3, !raw);
+    ob_node(b, "MatMul", "mm", "x", "w", NULL, "xw");
+    ob_node(b, "Add", "bias", "xw", "b", NULL, "y");
 }
 
 static void check_affine(jn_onnx_model *m, int64_t rows)
@@ -284,7 +38,7 @@ static void check_affine(jn_onnx_model *m, int64_t rows)
     jn_tensor_list in, out;
     jn_tensor_list_init(&in);
     jn_tensor_list_init(&out);
-    jn_tensor_list_push(&in, f32_tensor("x", 2, shape, x));
+    JN_REQUIRE(ob_push_f32(&in, "x", 2, shape, x));
     jn_err err;
     jn_err_clear(&err);
     JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
@@ -324,124 +78,105 @@ static void test_malformed(void)
     JN_CHECK_INT_EQ(err.code, JN_EIO);
 }
 
+/* The rejections' models: x [N,4] of ONNX type elem_in -> one node `op` named `name` (inputs x and in1, or x alone
+ * when in1 is NULL) -> y [N,4] of type elem_out, importing version `opset` of `domain`. Returns the node. */
+static Onnx__NodeProto *one_node(ob_model *b, int64_t opset, const char *domain, int32_t elem_in, int32_t elem_out,
+                                 const char *op, const char *name, const char *in1)
+{
+    ob_init(b, "test", opset, domain);
+    ob_input(b, "x", elem_in, 2, dims_n4);
+    ob_output(b, "y", elem_out, 2, dims_n4);
+    return ob_node(b, op, name, "x", in1, NULL, "y");
+}
+
 static void test_rejections(void)
 {
     jn_err err;
-    mb b;
+    ob_model b;
     /* Unknown operator: op type, node name, reason. */
-    mb_init(&b, 13, "");
-    add_input(&b, "x", 1, 2, dims_n4);
-    add_output(&b, "y", 1, 2, dims_n4);
-    add_node(&b, "NoSuchOperator", "my_op", "x", NULL, "y");
-    JN_CHECK(mb_load(&b, &err) == NULL);
+    one_node(&b, 13, "", 1, 1, "NoSuchOperator", "my_op", NULL);
+    JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
     JN_CHECK_STR_CONTAINS(err.msg, "NoSuchOperator");
     JN_CHECK_STR_CONTAINS(err.msg, "my_op");
     JN_CHECK_STR_CONTAINS(err.msg, "not supported");
-    mb_free(&b);
+    ob_free(&b);
 
     /* Unsupported attribute value. */
-    mb_init(&b, 13, "");
-    add_input(&b, "x", 1, 2, dims_n4);
-    add_output(&b, "y", 1, 2, dims_n4);
-    Onnx__NodeProto *n = add_node(&b, "MaxPool", "pool", "x", NULL, "y");
-    add_attr_str(&b, n, "auto_pad", "SOMETIMES");
-    JN_CHECK(mb_load(&b, &err) == NULL);
+    Onnx__NodeProto *n = one_node(&b, 13, "", 1, 1, "MaxPool", "pool", NULL);
+    ob_attr_str(&b, n, "auto_pad", "SOMETIMES");
+    JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
     JN_CHECK_STR_CONTAINS(err.msg, "MaxPool");
     JN_CHECK_STR_CONTAINS(err.msg, "'pool'");
-    mb_free(&b);
+    ob_free(&b);
 
     /* An attribute the operator does not have. */
-    mb_init(&b, 13, "");
-    add_input(&b, "x", 1, 2, dims_n4);
-    add_output(&b, "y", 1, 2, dims_n4);
-    n = add_node(&b, "Relu", "r", "x", NULL, "y");
-    add_attr_str(&b, n, "flavour", "spicy");
-    JN_CHECK(mb_load(&b, &err) == NULL);
+    n = one_node(&b, 13, "", 1, 1, "Relu", "r", NULL);
+    ob_attr_str(&b, n, "flavour", "spicy");
+    JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_STR_CONTAINS(err.msg, "attribute 'flavour' is not supported");
-    mb_free(&b);
+    ob_free(&b);
 
     /* Unsupported dtype (FP16 computes through FP32 since issue 15; complex numbers do not). */
-    mb_init(&b, 13, "");
-    add_input(&b, "x", 14, 2, dims_n4);
-    add_output(&b, "y", 14, 2, dims_n4);
-    add_node(&b, "Relu", "r", "x", NULL, "y");
-    JN_CHECK(mb_load(&b, &err) == NULL);
+    one_node(&b, 13, "", 14, 14, "Relu", "r", NULL);
+    JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
     JN_CHECK_STR_CONTAINS(err.msg, "COMPLEX64");
-    mb_free(&b);
+    ob_free(&b);
 
     /* An FP16 Relu loads (onnx_half.c): its output is declared FP16. */
-    mb_init(&b, 13, "");
-    add_input(&b, "x", 10, 2, dims_n4);
-    add_output(&b, "y", 10, 2, dims_n4);
-    add_node(&b, "Relu", "r", "x", NULL, "y");
-    jn_onnx_model *half = mb_load(&b, &err);
+    one_node(&b, 13, "", 10, 10, "Relu", "r", NULL);
+    jn_onnx_model *half = ob_load(&b, "test model", &err);
     JN_CHECK(half != NULL);
     jn_onnx_free(half);
-    mb_free(&b);
+    ob_free(&b);
 
     /* Softmax computes FP32: an INT64 input is rejected at load, naming the op. */
-    mb_init(&b, 13, "");
-    add_input(&b, "x", 7, 2, dims_n4);
-    add_output(&b, "y", 1, 2, dims_n4);
-    add_node(&b, "Softmax", "sm", "x", NULL, "y");
-    JN_CHECK(mb_load(&b, &err) == NULL);
+    one_node(&b, 13, "", 7, 1, "Softmax", "sm", NULL);
+    JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_STR_CONTAINS(err.msg, "Softmax");
     JN_CHECK_STR_CONTAINS(err.msg, "INT64");
-    mb_free(&b);
+    ob_free(&b);
 
     /* A node of a foreign operator-set domain: domain, operator and node named. */
-    mb_init(&b, 13, "");
-    add_input(&b, "x", 1, 2, dims_n4);
-    add_output(&b, "y", 1, 2, dims_n4);
-    n = add_node(&b, "Relu", "r", "x", NULL, "y");
+    n = one_node(&b, 13, "", 1, 1, "Relu", "r", NULL);
     n->domain = "com.example";
-    JN_CHECK(mb_load(&b, &err) == NULL);
+    JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EUNIMPL);
     JN_CHECK_STR_CONTAINS(err.msg, "domain 'com.example'");
     JN_CHECK_STR_CONTAINS(err.msg, "operator Relu (node 'r')");
-    mb_free(&b);
+    ob_free(&b);
 
     /* Only a foreign domain imported: the default-domain node says the default opset is missing. */
-    mb_init(&b, 1, "com.example");
-    add_input(&b, "x", 1, 2, dims_n4);
-    add_output(&b, "y", 1, 2, dims_n4);
-    add_node(&b, "Relu", "r", "x", NULL, "y");
-    JN_CHECK(mb_load(&b, &err) == NULL);
+    one_node(&b, 1, "com.example", 1, 1, "Relu", "r", NULL);
+    JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_STR_CONTAINS(err.msg, "imports no version of the default ONNX opset");
     JN_CHECK_STR_CONTAINS(err.msg, "'r'");
-    mb_free(&b);
+    ob_free(&b);
 
     /* A newer opset than the adapter follows. */
-    mb_init(&b, 99, "");
-    add_input(&b, "x", 1, 2, dims_n4);
-    add_output(&b, "y", 1, 2, dims_n4);
-    add_node(&b, "Relu", "r", "x", NULL, "y");
-    JN_CHECK(mb_load(&b, &err) == NULL);
+    one_node(&b, 99, "", 1, 1, "Relu", "r", NULL);
+    JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_STR_CONTAINS(err.msg, "opset 99");
-    mb_free(&b);
+    ob_free(&b);
 
     /* An input nothing produces. */
-    mb_init(&b, 13, "");
-    add_input(&b, "x", 1, 2, dims_n4);
-    add_output(&b, "y", 1, 2, dims_n4);
-    add_node(&b, "Add", "a", "x", "ghost", "y");
-    JN_CHECK(mb_load(&b, &err) == NULL);
+    one_node(&b, 13, "", 1, 1, "Add", "a", "ghost");
+    JN_CHECK(ob_load(&b, "test model", &err) == NULL);
     JN_CHECK_INT_EQ(err.code, JN_EINVAL);
     JN_CHECK_STR_CONTAINS(err.msg, "ghost");
-    mb_free(&b);
+    ob_free(&b);
 }
 
 static void test_signature_and_run(void)
 {
     for (int raw = 0; raw < 2; raw++) {
-        mb b;
+        ob_model b;
         jn_err err;
         build_affine(&b, raw);
-        jn_onnx_model *m = mb_load(&b, &err);
-        mb_free(&b);
+        jn_onnx_model *m = ob_load(&b, "test model", &err);
+        ob_free(&b);
         JN_REQUIRE(m);
         jn_signature sig;
         jn_signature_init(&sig);
@@ -468,18 +203,18 @@ static void test_signature_and_run(void)
 
 static void test_bad_request(void)
 {
-    mb b;
+    ob_model b;
     jn_err err;
     build_affine(&b, true);
-    jn_onnx_model *m = mb_load(&b, &err);
-    mb_free(&b);
+    jn_onnx_model *m = ob_load(&b, "test model", &err);
+    ob_free(&b);
     JN_REQUIRE(m);
     float x[10] = {0};
     int64_t shape[2] = {2, 5};
     jn_tensor_list in, out;
     jn_tensor_list_init(&in);
     jn_tensor_list_init(&out);
-    jn_tensor_list_push(&in, f32_tensor("x", 2, shape, x));
+    JN_REQUIRE(ob_push_f32(&in, "x", 2, shape, x));
     JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, JN_EINVAL);
     JN_CHECK_STR_CONTAINS(err.msg, "'x'");
     jn_tensor_list_clear(&in);
@@ -492,17 +227,17 @@ static void test_bad_request(void)
 /* Reshape whose target shape is a graph input: same input shapes, different shape values -> different plans. */
 static void test_shape_values_key_the_plan(void)
 {
-    mb b;
+    ob_model b;
     jn_err err;
-    mb_init(&b, 13, "");
+    ob_init(&b, "test", 13, "");
     const int64_t d6[1] = {6}, d2[1] = {2}, any2[2] = {-1, -1};
-    add_input(&b, "x", 1, 1, d6);
-    add_input(&b, "s", 7, 1, d2);
-    add_output(&b, "y", 1, 2, any2);
-    add_node(&b, "Reshape", "rs", "x", "s", "r");
-    add_node(&b, "Relu", "relu", "r", NULL, "y");
-    jn_onnx_model *m = mb_load(&b, &err);
-    mb_free(&b);
+    ob_input(&b, "x", 1, 1, d6);
+    ob_input(&b, "s", 7, 1, d2);
+    ob_output(&b, "y", 1, 2, any2);
+    ob_node(&b, "Reshape", "rs", "x", "s", NULL, "r");
+    ob_node(&b, "Relu", "relu", "r", NULL, NULL, "y");
+    jn_onnx_model *m = ob_load(&b, "test model", &err);
+    ob_free(&b);
     JN_REQUIRE(m);
     const float xv[6] = {-1, 2, -3, 4, -5, 6};
     const int64_t targets[3][2] = {{2, 3}, {3, -1}, {2, 3}};
@@ -510,7 +245,7 @@ static void test_shape_values_key_the_plan(void)
         jn_tensor_list in, out;
         jn_tensor_list_init(&in);
         jn_tensor_list_init(&out);
-        jn_tensor_list_push(&in, f32_tensor("x", 1, d6, xv));
+        JN_REQUIRE(ob_push_f32(&in, "x", 1, d6, xv));
         jn_tensor *s = jn_tensor_create("s", JN_DTYPE_INT64, 1, d2, &err);
         JN_REQUIRE(s);
         memcpy(s->data, targets[k], sizeof targets[k]);
@@ -532,24 +267,24 @@ static void test_shape_values_key_the_plan(void)
  * builds fill it with NaN bits), so the kernel must write them. */
 static void test_constant_of_shape_zeros(void)
 {
-    mb b;
+    ob_model b;
     jn_err err;
-    mb_init(&b, 13, "");
+    ob_init(&b, "test", 13, "");
     const int64_t d23[2] = {2, 3}, d2[1] = {2}, shape_values[2] = {2, 3};
-    add_input(&b, "x", 1, 2, d23);
-    add_output(&b, "y", 1, 2, d23);
-    add_init_i64(&b, "shape", 1, d2, shape_values);
-    add_node(&b, "ConstantOfShape", "zeros", "shape", NULL, "z");
-    add_node(&b, "Add", "add", "x", "z", "y");
-    jn_onnx_model *m = mb_load(&b, &err);
-    mb_free(&b);
+    ob_input(&b, "x", 1, 2, d23);
+    ob_output(&b, "y", 1, 2, d23);
+    ob_init_i64(&b, "shape", 1, d2, shape_values);
+    ob_node(&b, "ConstantOfShape", "zeros", "shape", NULL, NULL, "z");
+    ob_node(&b, "Add", "add", "x", "z", NULL, "y");
+    jn_onnx_model *m = ob_load(&b, "test model", &err);
+    ob_free(&b);
     JN_REQUIRE(m);
     const float xv[6] = {1, 2, 3, 4, 5, 6};
     for (int run = 0; run < 3; run++) { /* the first plans, the others reuse the arena */
         jn_tensor_list in, out;
         jn_tensor_list_init(&in);
         jn_tensor_list_init(&out);
-        jn_tensor_list_push(&in, f32_tensor("x", 2, d23, xv));
+        JN_REQUIRE(ob_push_f32(&in, "x", 2, d23, xv));
         JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
         JN_REQUIRE(out.count == 1);
         for (int i = 0; i < 6; i++)
@@ -565,26 +300,26 @@ static void test_constant_of_shape_zeros(void)
  * relu(((-x + 0) - 0) * 2 / sqrt(0 + 1) + 1) = relu(1 - 2x). */
 static void test_conv_batchnorm_relu_fold(void)
 {
-    mb b;
+    ob_model b;
     jn_err err;
-    mb_init(&b, 13, "");
+    ob_init(&b, "test", 13, "");
     const int64_t dx[4] = {1, 1, 2, 2}, dy[4] = {1, 2, 2, 2}, dw[4] = {2, 1, 1, 1}, d2[1] = {2};
     static const float w[2] = {2, -1}, bias[2] = {0.5f, 0}, scale[2] = {1, 2}, beta[2] = {0, 1}, mean[2] = {0.5f, 0},
                        var[2] = {3, 0};
-    add_input(&b, "x", 1, 4, dx);
-    add_output(&b, "y", 1, 4, dy);
-    add_init_f32(&b, "w", 4, dw, w, true);
-    add_init_f32(&b, "cb", 1, d2, bias, true);
-    add_init_f32(&b, "scale", 1, d2, scale, true);
-    add_init_f32(&b, "beta", 1, d2, beta, true);
-    add_init_f32(&b, "mean", 1, d2, mean, true);
-    add_init_f32(&b, "var", 1, d2, var, true);
+    ob_input(&b, "x", 1, 4, dx);
+    ob_output(&b, "y", 1, 4, dy);
+    ob_init_f32(&b, "w", 4, dw, w, true);
+    ob_init_f32(&b, "cb", 1, d2, bias, true);
+    ob_init_f32(&b, "scale", 1, d2, scale, true);
+    ob_init_f32(&b, "beta", 1, d2, beta, true);
+    ob_init_f32(&b, "mean", 1, d2, mean, true);
+    ob_init_f32(&b, "var", 1, d2, var, true);
     const char *const conv_in[] = {"x", "w", "cb", NULL}, *const bn_in[] = {"c", "scale", "beta", "mean", "var", NULL};
-    add_node_n(&b, "Conv", "conv", conv_in, "c");
-    add_attr_float(&b, add_node_n(&b, "BatchNormalization", "bn", bn_in, "n"), "epsilon", 1.0f);
-    add_node(&b, "Relu", "relu", "n", NULL, "y");
-    jn_onnx_model *m = mb_load(&b, &err);
-    mb_free(&b);
+    ob_node_n(&b, "Conv", "conv", conv_in, "c");
+    ob_attr_float(&b, ob_node_n(&b, "BatchNormalization", "bn", bn_in, "n"), "epsilon", 1.0f);
+    ob_node(&b, "Relu", "relu", "n", NULL, NULL, "y");
+    jn_onnx_model *m = ob_load(&b, "test model", &err);
+    ob_free(&b);
     JN_REQUIRE(m);
     JN_CHECK_INT_EQ(m->n_nodes, 1);
     JN_CHECK(m->nodes[0].relu_after);
@@ -592,7 +327,7 @@ static void test_conv_batchnorm_relu_fold(void)
     jn_tensor_list in, out;
     jn_tensor_list_init(&in);
     jn_tensor_list_init(&out);
-    jn_tensor_list_push(&in, f32_tensor("x", 4, dx, xv));
+    JN_REQUIRE(ob_push_f32(&in, "x", 4, dx, xv));
     JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
     JN_REQUIRE(out.count == 1 && out.items[0]->shape[1] == 2);
     const float *y = out.items[0]->data;
@@ -645,25 +380,25 @@ static void test_conv_relu_maxpool_fold(void)
                 want[m][i][j] = fmax(v, r[m][2 * i + 1][2 * j + 1]);
             }
     for (int relu_is_output = 0; relu_is_output < 2; relu_is_output++) {
-        mb b;
+        ob_model b;
         jn_err err;
-        mb_init(&b, 13, "");
-        add_input(&b, "x", 1, 4, dx);
-        add_output(&b, "y", 1, 4, dy);
+        ob_init(&b, "test", 13, "");
+        ob_input(&b, "x", 1, 4, dx);
+        ob_output(&b, "y", 1, 4, dy);
         if (relu_is_output)
-            add_output(&b, "r", 1, 4, dr);
-        add_init_f32(&b, "w", 4, dw, w, true);
-        add_init_f32(&b, "cb", 1, dm, bias, true);
+            ob_output(&b, "r", 1, 4, dr);
+        ob_init_f32(&b, "w", 4, dw, w, true);
+        ob_init_f32(&b, "cb", 1, dm, bias, true);
         const char *const conv_in[] = {"x", "w", "cb", NULL};
-        Onnx__NodeProto *conv = add_node_n(&b, "Conv", "conv", conv_in, "c");
-        add_attr_ints(&b, conv, "kernel_shape", 2, k3);
-        add_attr_ints(&b, conv, "pads", 4, pads);
-        add_node(&b, "Relu", "relu", "c", NULL, "r");
-        Onnx__NodeProto *pool = add_node(&b, "MaxPool", "pool", "r", NULL, "y");
-        add_attr_ints(&b, pool, "kernel_shape", 2, k2);
-        add_attr_ints(&b, pool, "strides", 2, k2);
-        jn_onnx_model *m = mb_load(&b, &err);
-        mb_free(&b);
+        Onnx__NodeProto *conv = ob_node_n(&b, "Conv", "conv", conv_in, "c");
+        ob_attr_ints(&b, conv, "kernel_shape", 2, k3);
+        ob_attr_ints(&b, conv, "pads", 4, pads);
+        ob_node(&b, "Relu", "relu", "c", NULL, NULL, "r");
+        Onnx__NodeProto *pool = ob_node(&b, "MaxPool", "pool", "r", NULL, NULL, "y");
+        ob_attr_ints(&b, pool, "kernel_shape", 2, k2);
+        ob_attr_ints(&b, pool, "strides", 2, k2);
+        jn_onnx_model *m = ob_load(&b, "test model", &err);
+        ob_free(&b);
         JN_REQUIRE(m);
         JN_CHECK_INT_EQ(m->n_nodes, relu_is_output ? 2 : 1);
         JN_CHECK(m->nodes[0].relu_after);
@@ -671,7 +406,7 @@ static void test_conv_relu_maxpool_fold(void)
         jn_tensor_list in, out;
         jn_tensor_list_init(&in);
         jn_tensor_list_init(&out);
-        jn_tensor_list_push(&in, f32_tensor("x", 4, dx, x));
+        JN_REQUIRE(ob_push_f32(&in, "x", 4, dx, x));
         JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
         JN_REQUIRE(out.count == (size_t)(1 + relu_is_output));
         const jn_tensor *yt = out.items[0];
@@ -695,11 +430,11 @@ static void *hammer(void *arg)
 
 static void test_concurrent_runs(void)
 {
-    mb b;
+    ob_model b;
     jn_err err;
     build_affine(&b, true);
-    jn_onnx_model *m = mb_load(&b, &err);
-    mb_free(&b);
+    jn_onnx_model *m = ob_load(&b, "test model", &err);
+    ob_free(&b);
     JN_REQUIRE(m);
     pthread_t th[4];
     for (int i = 0; i < 4; i++)
@@ -712,14 +447,12 @@ static void test_concurrent_runs(void)
 
 static void test_engine_and_directory(void)
 {
-    mb b;
+    ob_model b;
     jn_err err;
     build_affine(&b, true);
-    size_t len = onnx__model_proto__get_packed_size(&b.model);
-    uint8_t *buf = malloc(len);
-    JN_REQUIRE(buf);
-    onnx__model_proto__pack(&b.model, buf);
-    mb_free(&b);
+    size_t len;
+    uint8_t *buf = ob_pack(&b, &len);
+    ob_free(&b);
 
     char dir[] = "/tmp/jn-onnx-test-XXXXXX";
     JN_REQUIRE(mkdtemp(dir));
@@ -748,7 +481,7 @@ static void test_engine_and_directory(void)
     jn_tensor_list in, out;
     jn_tensor_list_init(&in);
     jn_tensor_list_init(&out);
-    jn_tensor_list_push(&in, f32_tensor("x", 2, shape, x));
+    JN_REQUIRE(ob_push_f32(&in, "x", 2, shape, x));
     jn_infer_ctx ctx = {.model = "affine", .request_id = ""};
     jn_err_clear(&err);
     JN_CHECK_ERR(e->vt->infer(e, &ctx, &in, &out, &err), err, 0);

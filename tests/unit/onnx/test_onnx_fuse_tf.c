@@ -8,133 +8,17 @@
 #include <string.h>
 
 #include "onnx.h"
-#include "onnx.pb-c.h"
+#include "onnx_build.h"
 #include "onnx_internal.h"
 #include "test.h"
 #include "vmath.h"
 
-/* ---- a model builder just big enough for these graphs (everything freed by gb_free) ---- */
+static const int64_t dims_n[1] = {-1}; /* a FLOAT value [N] */
 
-typedef struct gb {
-    Onnx__ModelProto model;
-    Onnx__GraphProto graph;
-    Onnx__OperatorSetIdProto opset, *opsets[1];
-    Onnx__NodeProto *nodes[8];
-    Onnx__ValueInfoProto *inputs[1], *outputs[4];
-    Onnx__TensorProto *inits[8];
-    float consts[8];
-    void *owned[128];
-    size_t n_owned;
-} gb;
-
-static void *own(gb *b, void *p)
+/* A FLOAT scalar initializer (rank 0, in float_data). */
+static void scalar(ob_model *b, const char *name, float v)
 {
-    JN_REQUIRE(p && b->n_owned < 128);
-    b->owned[b->n_owned++] = p;
-    return p;
-}
-
-static void gb_init(gb *b)
-{
-    memset(b, 0, sizeof *b);
-    onnx__model_proto__init(&b->model);
-    onnx__graph_proto__init(&b->graph);
-    onnx__operator_set_id_proto__init(&b->opset);
-    b->opset.domain = "";
-    b->opset.has_version = 1;
-    b->opset.version = 17;
-    b->opsets[0] = &b->opset;
-    b->model.n_opset_import = 1;
-    b->model.opset_import = b->opsets;
-    b->model.has_ir_version = 1;
-    b->model.ir_version = 8;
-    b->model.graph = &b->graph;
-    b->graph.name = "gelu";
-    b->graph.node = b->nodes;
-    b->graph.input = b->inputs;
-    b->graph.output = b->outputs;
-    b->graph.initializer = b->inits;
-}
-
-static void gb_free(gb *b)
-{
-    for (size_t i = 0; i < b->n_owned; i++)
-        free(b->owned[i]);
-}
-
-/* A FLOAT value [N] (symbolic). */
-static Onnx__ValueInfoProto *vec_info(gb *b, const char *name)
-{
-    Onnx__ValueInfoProto *vi = own(b, malloc(sizeof *vi));
-    Onnx__TypeProto *tp = own(b, malloc(sizeof *tp));
-    Onnx__TypeProto__Tensor *tt = own(b, malloc(sizeof *tt));
-    Onnx__TensorShapeProto *sp = own(b, malloc(sizeof *sp));
-    Onnx__TensorShapeProto__Dimension **dv = own(b, calloc(1, sizeof *dv));
-    onnx__value_info_proto__init(vi);
-    onnx__type_proto__init(tp);
-    onnx__type_proto__tensor__init(tt);
-    onnx__tensor_shape_proto__init(sp);
-    dv[0] = own(b, malloc(sizeof **dv));
-    onnx__tensor_shape_proto__dimension__init(dv[0]);
-    dv[0]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-    dv[0]->dim_param = "N";
-    sp->n_dim = 1;
-    sp->dim = dv;
-    tt->has_elem_type = 1;
-    tt->elem_type = 1;
-    tt->shape = sp;
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    vi->name = (char *)name;
-    vi->type = tp;
-    return vi;
-}
-
-/* A FLOAT scalar initializer (rank 0). */
-static void scalar(gb *b, const char *name, float v)
-{
-    Onnx__TensorProto *t = own(b, malloc(sizeof *t));
-    onnx__tensor_proto__init(t);
-    size_t i = b->graph.n_initializer;
-    b->consts[i] = v;
-    t->name = (char *)name;
-    t->has_data_type = 1;
-    t->data_type = 1;
-    t->n_float_data = 1;
-    t->float_data = &b->consts[i];
-    b->inits[b->graph.n_initializer++] = t;
-}
-
-static void node(gb *b, const char *op, const char *in0, const char *in1, const char *out)
-{
-    Onnx__NodeProto *n = own(b, malloc(sizeof *n));
-    onnx__node_proto__init(n);
-    char **ins = own(b, calloc(2, sizeof *ins)), **outs = own(b, calloc(1, sizeof *outs));
-    ins[0] = (char *)in0;
-    ins[1] = (char *)in1;
-    outs[0] = (char *)out;
-    n->op_type = (char *)op;
-    n->name = (char *)out;
-    n->n_input = in1 ? 2 : 1;
-    n->input = ins;
-    n->n_output = 1;
-    n->output = outs;
-    b->nodes[b->graph.n_node++] = n;
-}
-
-static jn_onnx_model *gb_load(gb *b)
-{
-    size_t len = onnx__model_proto__get_packed_size(&b->model);
-    uint8_t *buf = malloc(len + 1);
-    JN_REQUIRE(buf);
-    onnx__model_proto__pack(&b->model, buf);
-    jn_err err;
-    jn_err_clear(&err);
-    jn_onnx_model *m = jn_onnx_load_bytes(buf, len, "gelu model", &err);
-    free(buf);
-    if (!m)
-        fprintf(stderr, "load: %s\n", err.msg);
-    return m;
+    ob_init_f32(b, name, 0, NULL, &v, false);
 }
 
 /* Forms of GELU's Erf pattern. */
@@ -145,30 +29,30 @@ enum form {
     FORM_SCALE_1,  /* FORM_BERT with x * 1 inside the Erf: another function, not fused */
 };
 
-static void build(gb *b, enum form f)
+static void build(ob_model *b, enum form f)
 {
-    gb_init(b);
-    b->inputs[b->graph.n_input++] = vec_info(b, "x");
-    b->outputs[b->graph.n_output++] = vec_info(b, "y");
+    ob_init(b, "gelu", 17, "");
+    ob_input(b, "x", 1, 1, dims_n);
+    ob_output(b, "y", 1, 1, dims_n);
     scalar(b, "half", 0.5f);
     scalar(b, "one", 1.0f);
     if (f == FORM_HF) {
         scalar(b, "sqrt2", (float)M_SQRT2);
-        node(b, "Mul", "half", "x", "hx");
-        node(b, "Div", "x", "sqrt2", "u");
-        node(b, "Erf", "u", NULL, "e");
-        node(b, "Add", "one", "e", "a");
-        node(b, "Mul", "hx", "a", "y");
+        ob_node(b, "Mul", NULL, "half", "x", NULL, "hx");
+        ob_node(b, "Div", NULL, "x", "sqrt2", NULL, "u");
+        ob_node(b, "Erf", NULL, "u", NULL, NULL, "e");
+        ob_node(b, "Add", NULL, "one", "e", NULL, "a");
+        ob_node(b, "Mul", NULL, "hx", "a", NULL, "y");
         return;
     }
     scalar(b, "s", f == FORM_SCALE_1 ? 1.0f : (float)M_SQRT1_2);
-    node(b, "Mul", "x", "s", "u");
-    node(b, "Erf", "u", NULL, "e");
-    node(b, "Add", "e", "one", "a");
-    node(b, "Mul", "x", "a", "xa");
-    node(b, "Mul", "xa", "half", "y");
+    ob_node(b, "Mul", NULL, "x", "s", NULL, "u");
+    ob_node(b, "Erf", NULL, "u", NULL, NULL, "e");
+    ob_node(b, "Add", NULL, "e", "one", NULL, "a");
+    ob_node(b, "Mul", NULL, "x", "a", NULL, "xa");
+    ob_node(b, "Mul", NULL, "xa", "half", NULL, "y");
     if (f == FORM_ERF_OUT)
-        b->outputs[b->graph.n_output++] = vec_info(b, "e");
+        ob_output(b, "e", 1, 1, dims_n);
 }
 
 /* The exact value (double): x/2 (1 + erf(x s)) = x/2 erfc(-x s). */
@@ -228,25 +112,24 @@ static void test_kernel_accuracy(void)
  * the unfused forms: the graph's own function). */
 static void check_form(enum form f, size_t want_nodes, double s)
 {
-    gb b;
+    ob_model b;
+    jn_err err;
     build(&b, f);
-    jn_onnx_model *m = gb_load(&b);
-    gb_free(&b);
+    jn_onnx_model *m = ob_load(&b, "gelu model", &err);
+    ob_free(&b);
+    if (!m)
+        fprintf(stderr, "load: %s\n", err.msg);
     JN_REQUIRE(m);
     JN_CHECK_INT_EQ(m->n_nodes, want_nodes);
     if (want_nodes == 1)
         JN_CHECK_STR_EQ(m->nodes[0].op_type, "Gelu");
     float *x = points();
     int64_t shape[1] = {N_PTS - 11}; /* the finite range: the unfused graph's -inf * 0 is not at issue here */
-    jn_err err;
-    jn_err_clear(&err);
-    jn_tensor *t = jn_tensor_create("x", JN_DTYPE_FP32, 1, shape, &err);
-    JN_REQUIRE(t);
-    memcpy(t->data, x, t->byte_size);
     jn_tensor_list in, out;
     jn_tensor_list_init(&in);
     jn_tensor_list_init(&out);
-    jn_tensor_list_push(&in, t);
+    JN_REQUIRE(ob_push_f32(&in, "x", 1, shape, x));
+    jn_err_clear(&err);
     for (int run = 0; run < 2; run++) { /* planning run, cached-plan run */
         JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
         JN_REQUIRE(out.count >= 1);

@@ -1,6 +1,6 @@
 /* The QDQ fusion (adapters/onnx/onnx_qfuse.c) on the layout `junction quantize` writes: a MaxPool followed by a
- * Flatten between one DequantizeLinear and one QuantizeLinear (no pair between the two), built here with
- * protobuf-c:
+ * Flatten between one DequantizeLinear and one QuantizeLinear (no pair between the two), built in memory with
+ * onnx_build.h:
  *
  *   x -> Q -> DQ -> Conv 3x3 (+bias) -> Relu -> Q -> DQ -> MaxPool -> Flatten -> Q -> DQ -> Gemm (transB, +bias)
  *     -> Q -> DQ -> y
@@ -15,181 +15,21 @@
 #include <string.h>
 
 #include "onnx.h"
-#include "onnx.pb-c.h"
+#include "onnx_build.h"
 #include "onnx_internal.h"
 #include "test.h"
 
 enum { T_FLOAT = 1, T_UINT8 = 2, T_INT8 = 3, T_INT32 = 6 };
 enum { H = 8, W = 8, MC = 4, FEAT = MC * (H / 2) * (W / 2), OUT = 5, BATCH = 3 };
 
-typedef struct qb {
-    Onnx__ModelProto model;
-    Onnx__GraphProto graph;
-    Onnx__OperatorSetIdProto opset, *opsets[1];
-    Onnx__NodeProto *nodes[32];
-    Onnx__ValueInfoProto *inputs[2], *outputs[2];
-    Onnx__TensorProto *inits[32];
-    void *owned[512];
-    size_t n_owned;
-} qb;
-
-static void *own(qb *b, void *p)
+static const char *scalar_f32(ob_model *b, const char *name, float v)
 {
-    JN_REQUIRE(p && b->n_owned < 512);
-    b->owned[b->n_owned++] = p;
-    return p;
+    return ob_init_raw(b, name, T_FLOAT, 4, 0, NULL, &v);
 }
 
-static void qb_init(qb *b)
+static const char *scalar_u8(ob_model *b, const char *name, uint8_t v)
 {
-    memset(b, 0, sizeof *b);
-    onnx__model_proto__init(&b->model);
-    onnx__graph_proto__init(&b->graph);
-    onnx__operator_set_id_proto__init(&b->opset);
-    b->opset.domain = "";
-    b->opset.has_version = 1;
-    b->opset.version = 13;
-    b->opsets[0] = &b->opset;
-    b->model.n_opset_import = 1;
-    b->model.opset_import = b->opsets;
-    b->model.has_ir_version = 1;
-    b->model.ir_version = 8;
-    b->model.graph = &b->graph;
-    b->graph.name = "qfuse";
-    b->graph.node = b->nodes;
-    b->graph.input = b->inputs;
-    b->graph.output = b->outputs;
-    b->graph.initializer = b->inits;
-}
-
-static void qb_free(qb *b)
-{
-    for (size_t i = 0; i < b->n_owned; i++)
-        free(b->owned[i]);
-}
-
-/* A FLOAT graph input or output; dims[0] -1 = "N". */
-static Onnx__ValueInfoProto *value_info(qb *b, const char *name, int ndim, const int64_t *dims)
-{
-    Onnx__ValueInfoProto *vi = own(b, malloc(sizeof *vi));
-    Onnx__TypeProto *tp = own(b, malloc(sizeof *tp));
-    Onnx__TypeProto__Tensor *tt = own(b, malloc(sizeof *tt));
-    Onnx__TensorShapeProto *sp = own(b, malloc(sizeof *sp));
-    Onnx__TensorShapeProto__Dimension **dv = own(b, calloc((size_t)ndim, sizeof *dv));
-    onnx__value_info_proto__init(vi);
-    onnx__type_proto__init(tp);
-    onnx__type_proto__tensor__init(tt);
-    onnx__tensor_shape_proto__init(sp);
-    for (int i = 0; i < ndim; i++) {
-        dv[i] = own(b, malloc(sizeof **dv));
-        onnx__tensor_shape_proto__dimension__init(dv[i]);
-        if (dims[i] < 0) {
-            dv[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            dv[i]->dim_param = "N";
-        } else {
-            dv[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-            dv[i]->dim_value = dims[i];
-        }
-    }
-    sp->n_dim = (size_t)ndim;
-    sp->dim = dv;
-    tt->has_elem_type = 1;
-    tt->elem_type = T_FLOAT;
-    tt->shape = sp;
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    vi->name = (char *)name;
-    vi->type = tp;
-    return vi;
-}
-
-/* An initializer in raw_data: type T_*, element size es, ndim 0 = a scalar. The bytes are copied. */
-static const char *init(qb *b, const char *name, int32_t type, size_t es, int ndim, const int64_t *dims,
-                        const void *v)
-{
-    JN_REQUIRE(b->graph.n_initializer < 32);
-    Onnx__TensorProto *t = own(b, malloc(sizeof *t));
-    onnx__tensor_proto__init(t);
-    size_t count = 1;
-    int64_t *d = own(b, calloc((size_t)ndim + 1, sizeof *d));
-    for (int i = 0; i < ndim; i++)
-        count *= (size_t)(d[i] = dims[i]);
-    t->name = (char *)name;
-    t->has_data_type = 1;
-    t->data_type = type;
-    t->n_dims = (size_t)ndim;
-    t->dims = d;
-    t->has_raw_data = 1;
-    t->raw_data.len = count * es;
-    t->raw_data.data = own(b, malloc(count * es + 1));
-    memcpy(t->raw_data.data, v, count * es);
-    b->inits[b->graph.n_initializer++] = t;
-    return name;
-}
-
-static const char *scalar_f32(qb *b, const char *name, float v)
-{
-    return init(b, name, T_FLOAT, 4, 0, NULL, &v);
-}
-
-static const char *scalar_u8(qb *b, const char *name, uint8_t v)
-{
-    return init(b, name, T_UINT8, 1, 0, NULL, &v);
-}
-
-static Onnx__NodeProto *node(qb *b, const char *op, const char *in0, const char *in1, const char *in2,
-                             const char *out)
-{
-    JN_REQUIRE(b->graph.n_node < 32);
-    Onnx__NodeProto *n = own(b, malloc(sizeof *n));
-    onnx__node_proto__init(n);
-    char **ins = own(b, calloc(3, sizeof *ins));
-    char **outs = own(b, calloc(1, sizeof *outs));
-    n->op_type = (char *)op;
-    n->name = (char *)out;
-    ins[0] = (char *)in0;
-    ins[1] = (char *)in1;
-    ins[2] = (char *)in2;
-    n->n_input = in2 ? 3 : in1 ? 2 : 1;
-    n->input = ins;
-    outs[0] = (char *)out;
-    n->n_output = 1;
-    n->output = outs;
-    b->nodes[b->graph.n_node++] = n;
-    return n;
-}
-
-static void attr_push(qb *b, Onnx__NodeProto *n, Onnx__AttributeProto *a)
-{
-    Onnx__AttributeProto **as = own(b, calloc(n->n_attribute + 1, sizeof *as));
-    if (n->n_attribute)
-        memcpy(as, n->attribute, n->n_attribute * sizeof *as);
-    as[n->n_attribute++] = a;
-    n->attribute = as;
-}
-
-static void attr_ints(qb *b, Onnx__NodeProto *n, const char *name, size_t count, const int64_t *values)
-{
-    Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
-    onnx__attribute_proto__init(a);
-    a->name = (char *)name;
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-    a->n_ints = count;
-    a->ints = (int64_t *)values;
-    attr_push(b, n, a);
-}
-
-static void attr_int(qb *b, Onnx__NodeProto *n, const char *name, int64_t value)
-{
-    Onnx__AttributeProto *a = own(b, malloc(sizeof *a));
-    onnx__attribute_proto__init(a);
-    a->name = (char *)name;
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    a->has_i = 1;
-    a->i = value;
-    attr_push(b, n, a);
+    return ob_init_raw(b, name, T_UINT8, 1, 0, NULL, &v);
 }
 
 static uint32_t lcg(uint32_t *s)
@@ -217,53 +57,47 @@ static jn_onnx_model *build(int pool_k, bool other_scale, bool fuse)
         b1[i] = (int32_t)(lcg(&seed) % 1001) - 500;
     for (int i = 0; i < OUT; i++)
         b2[i] = (int32_t)(lcg(&seed) % 1001) - 500;
-    qb b;
-    qb_init(&b);
-    b.inputs[b.graph.n_input++] = value_info(&b, "x", 4, dx);
-    b.outputs[b.graph.n_output++] = value_info(&b, "y", 2, dy);
+    ob_model b;
+    ob_init(&b, "qfuse", 13, "");
+    ob_input(&b, "x", T_FLOAT, 4, dx);
+    ob_output(&b, "y", T_FLOAT, 2, dy);
     const char *sx = scalar_f32(&b, "sx", SX), *zx = scalar_u8(&b, "zx", 0);
     const char *s1 = scalar_f32(&b, "s1", S1), *z1 = scalar_u8(&b, "z1", 0);
     const char *s1b = other_scale ? scalar_f32(&b, "s1b", 1.5f * S1) : s1;
     const char *so = scalar_f32(&b, "so", SO), *zo = scalar_u8(&b, "zo", 128);
     const int8_t zero8 = 0;
-    node(&b, "QuantizeLinear", "x", sx, zx, "xq");
-    node(&b, "DequantizeLinear", "xq", sx, zx, "xd");
-    node(&b, "DequantizeLinear", init(&b, "w1q", T_INT8, 1, 4, dw1, w1), scalar_f32(&b, "sw1", SW1),
-         init(&b, "zw1", T_INT8, 1, 0, NULL, &zero8), "w1d");
-    node(&b, "DequantizeLinear", init(&b, "b1q", T_INT32, 4, 1, db1, b1), scalar_f32(&b, "sb1", SX * SW1), NULL,
-         "b1d");
-    Onnx__NodeProto *conv = node(&b, "Conv", "xd", "w1d", "b1d", "c1");
-    attr_ints(&b, conv, "kernel_shape", 2, k3);
-    attr_ints(&b, conv, "pads", 4, pads1);
-    node(&b, "Relu", "c1", NULL, NULL, "r1");
-    node(&b, "QuantizeLinear", "r1", s1, z1, "r1q");
-    node(&b, "DequantizeLinear", "r1q", s1, z1, "r1d");
-    Onnx__NodeProto *pool = node(&b, "MaxPool", "r1d", NULL, NULL, "p1");
-    attr_ints(&b, pool, "kernel_shape", 2, pool_k == 2 ? k2 : k3);
-    attr_ints(&b, pool, "strides", 2, s2);
-    attr_ints(&b, pool, "pads", 4, pool_k == 2 ? pads0 : pads1);
-    attr_int(&b, node(&b, "Flatten", "p1", NULL, NULL, "f1"), "axis", 1);
-    node(&b, "QuantizeLinear", "f1", s1b, z1, "f1q");
-    node(&b, "DequantizeLinear", "f1q", s1b, z1, "f1d");
+    ob_node(&b, "QuantizeLinear", NULL, "x", sx, zx, "xq");
+    ob_node(&b, "DequantizeLinear", NULL, "xq", sx, zx, "xd");
+    ob_node(&b, "DequantizeLinear", NULL, ob_init_raw(&b, "w1q", T_INT8, 1, 4, dw1, w1),
+            scalar_f32(&b, "sw1", SW1), ob_init_raw(&b, "zw1", T_INT8, 1, 0, NULL, &zero8), "w1d");
+    ob_node(&b, "DequantizeLinear", NULL, ob_init_raw(&b, "b1q", T_INT32, 4, 1, db1, b1),
+            scalar_f32(&b, "sb1", SX * SW1), NULL, "b1d");
+    Onnx__NodeProto *conv = ob_node(&b, "Conv", NULL, "xd", "w1d", "b1d", "c1");
+    ob_attr_ints(&b, conv, "kernel_shape", 2, k3);
+    ob_attr_ints(&b, conv, "pads", 4, pads1);
+    ob_node(&b, "Relu", NULL, "c1", NULL, NULL, "r1");
+    ob_node(&b, "QuantizeLinear", NULL, "r1", s1, z1, "r1q");
+    ob_node(&b, "DequantizeLinear", NULL, "r1q", s1, z1, "r1d");
+    Onnx__NodeProto *pool = ob_node(&b, "MaxPool", NULL, "r1d", NULL, NULL, "p1");
+    ob_attr_ints(&b, pool, "kernel_shape", 2, pool_k == 2 ? k2 : k3);
+    ob_attr_ints(&b, pool, "strides", 2, s2);
+    ob_attr_ints(&b, pool, "pads", 4, pool_k == 2 ? pads0 : pads1);
+    ob_attr_int(&b, ob_node(&b, "Flatten", NULL, "p1", NULL, NULL, "f1"), "axis", 1);
+    ob_node(&b, "QuantizeLinear", NULL, "f1", s1b, z1, "f1q");
+    ob_node(&b, "DequantizeLinear", NULL, "f1q", s1b, z1, "f1d");
     float s1v = other_scale ? 1.5f * S1 : S1;
-    node(&b, "DequantizeLinear", init(&b, "w2q", T_INT8, 1, 2, dw2, w2), scalar_f32(&b, "sw2", SW2),
-         init(&b, "zw2", T_INT8, 1, 0, NULL, &zero8), "w2d");
-    node(&b, "DequantizeLinear", init(&b, "b2q", T_INT32, 4, 1, db2, b2), scalar_f32(&b, "sb2", s1v * SW2), NULL,
-         "b2d");
-    attr_int(&b, node(&b, "Gemm", "f1d", "w2d", "b2d", "g"), "transB", 1);
-    node(&b, "QuantizeLinear", "g", so, zo, "gq");
-    node(&b, "DequantizeLinear", "gq", so, zo, "y");
-    size_t len = onnx__model_proto__get_packed_size(&b.model);
-    uint8_t *buf = malloc(len + 1);
-    JN_REQUIRE(buf);
-    onnx__model_proto__pack(&b.model, buf);
-    qb_free(&b);
+    ob_node(&b, "DequantizeLinear", NULL, ob_init_raw(&b, "w2q", T_INT8, 1, 2, dw2, w2),
+            scalar_f32(&b, "sw2", SW2), ob_init_raw(&b, "zw2", T_INT8, 1, 0, NULL, &zero8), "w2d");
+    ob_node(&b, "DequantizeLinear", NULL, ob_init_raw(&b, "b2q", T_INT32, 4, 1, db2, b2),
+            scalar_f32(&b, "sb2", s1v * SW2), NULL, "b2d");
+    ob_attr_int(&b, ob_node(&b, "Gemm", NULL, "f1d", "w2d", "b2d", "g"), "transB", 1);
+    ob_node(&b, "QuantizeLinear", NULL, "g", so, zo, "gq");
+    ob_node(&b, "DequantizeLinear", NULL, "gq", so, zo, "y");
     jn_err err;
-    jn_err_clear(&err);
     ox_qdq_fuse_enabled = fuse;
-    jn_onnx_model *m = jn_onnx_load_bytes(buf, len, "qfuse test model", &err);
+    jn_onnx_model *m = ob_load(&b, "qfuse test model", &err);
     ox_qdq_fuse_enabled = true;
-    free(buf);
+    ob_free(&b);
     if (!m)
         fprintf(stderr, "load failed: %s\n", err.msg);
     JN_REQUIRE(m);
@@ -273,14 +107,11 @@ static jn_onnx_model *build(int pool_k, bool other_scale, bool fuse)
 static void run(jn_onnx_model *m, const float *x, float *y)
 {
     const int64_t shape[4] = {BATCH, 1, H, W};
-    jn_err err;
-    jn_tensor *t = jn_tensor_create("x", JN_DTYPE_FP32, 4, shape, &err);
-    JN_REQUIRE(t);
-    memcpy(t->data, x, t->byte_size);
     jn_tensor_list in, out;
     jn_tensor_list_init(&in);
     jn_tensor_list_init(&out);
-    jn_tensor_list_push(&in, t);
+    JN_REQUIRE(ob_push_f32(&in, "x", 4, shape, x));
+    jn_err err;
     jn_err_clear(&err);
     JN_CHECK_ERR(jn_onnx_run(m, &in, &out, &err), err, 0);
     JN_REQUIRE(out.count == 1 && out.items[0]->dtype == JN_DTYPE_FP32 &&
