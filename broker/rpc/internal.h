@@ -202,6 +202,12 @@ void jn_unary_infer(jn_unary *u, grpc_byte_buffer *payload);
 
 /* ---- stream.c: bidi infer streams (InferStream, ModelStreamInfer). ---- */
 void jn_stream_start(struct jn_server *s, const jn_method *m, jn_incoming *in);
+/* Answer coalescing on a pump (issue #24, the remote side of a multiplexed hop): after jn__stream_defer_writes(cq)
+ * on the pump thread that drains cq, the answers that thread finishes for streams of cq wait until it calls
+ * jn__stream_flush (its queue has nothing ready), so a burst leaves in one write per stream. Per thread. */
+void jn__stream_defer_writes(grpc_completion_queue *cq);
+bool jn__stream_deferred(void);
+void jn__stream_flush(void);
 /* Shutdown: every open stream is closed once its in-flight requests are answered; later requests are refused. */
 void jn__streams_close_all(struct jn_server *s);
 

@@ -291,17 +291,30 @@ static void on_unknown_call(jn_tag *tag, bool ok)
 
 #define PUMP_DEFER_EVENTS 32
 
+/* Writes a pump has deferred: messages to remotes (endpoint_mux.c) and answers on its streams (stream.c). */
+static bool pump_deferred(void)
+{
+    return jn_remote_mux_deferred() || jn__stream_deferred();
+}
+
+static void pump_flush(void)
+{
+    jn__stream_flush();
+    jn_remote_mux_flush();
+}
+
 static void *pump_main(void *arg)
 {
     grpc_completion_queue *cq = arg;
     jn_remote_mux_defer_writes(cq);
+    jn__stream_defer_writes(cq);
     int deferred_events = 0;
     for (;;) {
-        /* Messages to remotes wait while more events are ready (at most PUMP_DEFER_EVENTS of them): a burst leaves
-         * in one write per stream. */
-        bool deferred = jn_remote_mux_deferred();
+        /* Writes wait while more events are ready (at most PUMP_DEFER_EVENTS of them): a burst leaves in one write
+         * per stream. */
+        bool deferred = pump_deferred();
         if (deferred && deferred_events >= PUMP_DEFER_EVENTS) {
-            jn_remote_mux_flush();
+            pump_flush();
             deferred = false;
         }
         if (!deferred)
@@ -309,12 +322,12 @@ static void *pump_main(void *arg)
         grpc_event ev = grpc_completion_queue_next(
             cq, deferred ? gpr_inf_past(GPR_CLOCK_REALTIME) : gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_TIMEOUT) {
-            jn_remote_mux_flush();
+            pump_flush();
             continue;
         }
         deferred_events++;
         if (ev.type == GRPC_QUEUE_SHUTDOWN) {
-            jn_remote_mux_flush();
+            pump_flush();
             return NULL;
         }
         if (ev.type == GRPC_OP_COMPLETE) {

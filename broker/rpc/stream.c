@@ -200,6 +200,55 @@ static void maybe_finish_locked(jn_stream *st)
     start_batch_locked(st, &op, 1, &st->status_tag);
 }
 
+/* The pump thread's deferred answers (jn__stream_defer_writes): streams with answers queued and no write started,
+ * each holding a reference until jn__stream_flush. */
+#define MAX_DEFERRED 16
+static __thread grpc_completion_queue *t_defer_cq;
+static __thread jn_stream *t_deferred[MAX_DEFERRED];
+static __thread int t_n_deferred;
+
+/* An answer was queued: written now, or, on the pump that owns the stream while it has more events ready, with the
+ * others of its burst when the pump's queue is empty (one write for all: GRPC_WRITE_BUFFER_HINT). */
+static void write_soon_locked(jn_stream *st)
+{
+    if (t_defer_cq && t_defer_cq == st->cq && !st->writing) {
+        for (int i = 0; i < t_n_deferred; i++)
+            if (t_deferred[i] == st)
+                return;
+        if (t_n_deferred < MAX_DEFERRED) {
+            st->refs++;
+            t_deferred[t_n_deferred++] = st;
+            return;
+        }
+    }
+    pump_writes_locked(st);
+}
+
+void jn__stream_defer_writes(grpc_completion_queue *cq)
+{
+    t_defer_cq = cq;
+}
+
+bool jn__stream_deferred(void)
+{
+    return t_n_deferred > 0;
+}
+
+void jn__stream_flush(void)
+{
+    int n = t_n_deferred;
+    t_n_deferred = 0;
+    for (int i = 0; i < n; i++) {
+        jn_stream *st = t_deferred[i];
+        pthread_mutex_lock(&st->mu);
+        st->refs--;
+        pump_writes_locked(st);
+        maybe_resume_read_locked(st);
+        maybe_finish_locked(st);
+        unlock_and_release(st);
+    }
+}
+
 static void job_done(jn_infer_job *job)
 {
     stream_req *r = job->call.owner;
@@ -224,7 +273,7 @@ static void job_done(jn_infer_job *job)
     } else {
         m->bb = bb; /* the request's unit becomes this message's */
         enqueue_locked(st, m);
-        pump_writes_locked(st);
+        write_soon_locked(st);
     }
     maybe_resume_read_locked(st);
     maybe_finish_locked(st);
