@@ -1,7 +1,7 @@
 /* endpoint_internal.h — what the endpoint's files share (endpoint.c: the table; endpoint_call.c: blocking calls and
- * the helpers below; endpoint_async.c: calls nobody waits for; endpoint_stream.c: streams; endpoint_mux.c and endpoint_mux_wire.c:
- * calls as messages on multiplexed streams). Private to
- * broker/remote.
+ * the helpers below; endpoint_async.c: calls nobody waits for; endpoint_stream.c: streams; endpoint_mux.c,
+ * endpoint_mux_stream.c, endpoint_mux_threads.c and endpoint_mux_wire.c: calls as messages on multiplexed streams,
+ * which share endpoint_mux_internal.h besides). Private to broker/remote.
  *
  * Thread-safety: all of it may be used from any thread; the completion queue of jn__endpoint_thread_cq belongs to
  * the calling thread.

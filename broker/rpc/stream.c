@@ -165,7 +165,7 @@ static void pump_writes_locked(jn_stream *st)
     op.op = GRPC_OP_SEND_MESSAGE;
     op.data.send_message.send_message = st->writing_bb;
     if (st->head)
-        op.flags = GRPC_WRITE_BUFFER_HINT; /* more behind it: they go out in one write (see endpoint_mux.c) */
+        op.flags = GRPC_WRITE_BUFFER_HINT; /* more behind it: they go out in one write (see endpoint_mux_stream.c) */
     st->writing = true;
     start_batch_locked(st, &op, 1, &st->write_tag);
     if (st->failed) {
