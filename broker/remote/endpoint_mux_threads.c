@@ -1,6 +1,6 @@
 /* endpoint_mux_threads.c — the multiplexer's two threads (issue #24; the design is in endpoint_mux.c's header): the
  * one that drains the multiplexer's own completion queue (the streams of blocking callers; it polls only once a
- * blocking caller used the queue, and the queue is a non-polling one once the server's pumps poll every socket), and
+ * blocking caller used the queue: an idle poller would take gRPC's polling role from the pumps), and
  * the watcher, which looks at every message in flight every TICK_BUSY_NS and at the earliest deadline among them:
  * past its deadline a message ends DEADLINE_EXCEEDED, a caller that cancelled ends CANCELLED, and a native remote is
  * sent a cancel message for it; a message that expired with nothing heard on its stream makes the stream suspect (a
@@ -11,7 +11,7 @@
  * up to 5 s for the streams on the queue to be freed, then joins both threads and destroys the queue). The calls the
  * watcher takes out of the tables are delivered by it, outside the lock.
  * Thread-safety: this file's state is guarded by jn__mux_mu (the shared lock of endpoint_mux_internal.h), but for the
- * queue published once its threads run (g_cq_fast, atomic) and g_pumps_poll (atomic). jn__mux_queue and
+ * queue published once its threads run (g_cq_fast, atomic). jn__mux_queue and
  * jn__mux_queue_used may be called from any thread; jn_remote_mux_shutdown from one thread, once the callers stopped.
  */
 #include <grpc/support/time.h>
@@ -44,7 +44,6 @@ static bool g_thread_running, g_watch_stop;
 static bool g_cq_used;
 static pthread_cond_t g_used_cv = PTHREAD_COND_INITIALIZER;
 static _Atomic(grpc_completion_queue *) g_cq_fast; /* g_cq once both threads run; NULL before and after */
-static atomic_bool g_pumps_poll; /* jn_remote_mux_pumps_poll */
 static pthread_cond_t g_watch_cv; /* on CLOCK_MONOTONIC (jn__mux_queue) */
 
 /* ---- deadlines, cancellations, half-open streams (the multiplexer's thread) ---- */
@@ -172,13 +171,9 @@ grpc_completion_queue *jn__mux_queue(void)
             pthread_condattr_destroy(&ca);
             cv_made = true;
         }
-        if (atomic_load(&g_pumps_poll)) { /* the pumps read every socket; this thread only takes completions */
-            grpc_completion_queue_attributes attr = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT, GRPC_CQ_NON_POLLING,
-                                                     NULL};
-            g_cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr, NULL);
-        } else {
-            g_cq = grpc_completion_queue_create_for_next(NULL);
-        }
+        /* A polling queue: calls on a non-polling one abort in gRPC while their channel connects
+         * (polling_entity.cc: "pollent->pollent.pollset != nullptr", seen when a remote restarts). */
+        g_cq = grpc_completion_queue_create_for_next(NULL);
         g_cq_used = false;
         g_watch_stop = false;
         if (pthread_create(&g_thread, NULL, mux_thread, g_cq) == 0) {
@@ -213,11 +208,6 @@ void jn__mux_queue_used(grpc_completion_queue *cq)
         pthread_cond_broadcast(&g_used_cv);
     }
     pthread_mutex_unlock(&jn__mux_mu);
-}
-
-void jn_remote_mux_pumps_poll(void)
-{
-    atomic_store(&g_pumps_poll, true);
 }
 
 void jn_remote_mux_shutdown(void)

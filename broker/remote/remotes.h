@@ -107,11 +107,6 @@ void jn_remote_mux_close_queue(void *cq);
  * from the pump) go at once. At most 16 streams wait; more are written at once. jn_remote_mux_deferred: whether
  * this thread has any waiting. Thread-safety: per thread (thread-local state). */
 void jn_remote_mux_defer_writes(void *cq);
-/* The server's pumps run and poll every socket (gRPC's epoll engine has one poller for all queues): the multiplexer's
- * own queue, made after this, is a non-polling one, so its thread never takes the polling role from the pumps (and
- * hands them every event). Called by the gRPC server once its pumps run; before it (or without a server) the queue
- * polls. Thread-safe. */
-void jn_remote_mux_pumps_poll(void);
 bool jn_remote_mux_deferred(void);
 void jn_remote_mux_flush(void);
 

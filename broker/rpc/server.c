@@ -482,7 +482,6 @@ jn_server *jn_server_start(const jn_server_options *opt, jn_registry *reg, jn_er
             request_unknown(s, q);
         pthread_create(&s->pumps[q], NULL, pump_main, s->cqs[q]);
     }
-    jn_remote_mux_pumps_poll();
     return s;
 }
 
