@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "defer_set.h"
 #include "endpoint.h"
 #include "remotes.h"
 #include "endpoint_internal.h"
@@ -172,10 +173,7 @@ static void pump_writes_locked(jn_mux_stream *s)
 
 /* The pump thread's deferred writes (jn_remote_mux_defer_writes): streams with messages queued and no write started,
  * each holding a reference until jn_remote_mux_flush. */
-#define MAX_DEFERRED 16
-static __thread void *t_defer_cq; /* the pump's own queue: only its streams' messages wait */
-static __thread jn_mux_stream *t_deferred[MAX_DEFERRED];
-static __thread int t_n_deferred;
+static __thread jn_defer_set t_deferred; /* queue: the pump's own; only its streams' messages wait */
 
 void jn__mux_send_locked(jn_mux_stream *s, grpc_byte_buffer *bb)
 {
@@ -192,39 +190,34 @@ void jn__mux_send_locked(jn_mux_stream *s, grpc_byte_buffer *bb)
     else
         s->head = o;
     s->tail = o;
-    if (t_defer_cq && s->cq == t_defer_cq && !s->writing) { /* never a blocking caller's: it waits for the answer */
-        for (int i = 0; i < t_n_deferred; i++)
-            if (t_deferred[i] == s)
-                return; /* already waiting for the flush */
-        if (t_n_deferred < MAX_DEFERRED) {
-            s->refs++;
-            t_deferred[t_n_deferred++] = s;
-            return;
-        }
-    }
-    pump_writes_locked(s);
+    /* only the pump's own streams: never a blocking caller's, which waits for the answer */
+    jn_defer_result r = s->writing ? JN_DEFER_NOW : jn_defer_add(&t_deferred, s->cq, s);
+    if (r == JN_DEFER_ADDED)
+        s->refs++;
+    if (r == JN_DEFER_NOW)
+        pump_writes_locked(s);
 }
 
 void jn_remote_mux_defer_writes(void *cq)
 {
-    t_defer_cq = cq;
+    t_deferred.queue = cq;
 }
 
 bool jn_remote_mux_deferred(void)
 {
-    return t_n_deferred > 0;
+    return t_deferred.n > 0;
 }
 
 void jn_remote_mux_flush(void)
 {
-    if (t_n_deferred == 0)
+    if (t_deferred.n == 0)
         return;
     pthread_mutex_lock(&jn__mux_mu);
-    for (int i = 0; i < t_n_deferred; i++) {
-        pump_writes_locked(t_deferred[i]);
-        stream_release_locked(t_deferred[i]);
+    for (int i = 0; i < t_deferred.n; i++) {
+        pump_writes_locked(t_deferred.items[i]);
+        stream_release_locked(t_deferred.items[i]);
     }
-    t_n_deferred = 0;
+    t_deferred.n = 0;
     pthread_mutex_unlock(&jn__mux_mu);
 }
 

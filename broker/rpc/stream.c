@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "defer_set.h"
 #include "internal.h"
 
 /* One request read and not yet answered: the job's owner. */
@@ -202,44 +203,35 @@ static void maybe_finish_locked(jn_stream *st)
 
 /* The pump thread's deferred answers (jn__stream_defer_writes): streams with answers queued and no write started,
  * each holding a reference until jn__stream_flush. */
-#define MAX_DEFERRED 16
-static __thread grpc_completion_queue *t_defer_cq;
-static __thread jn_stream *t_deferred[MAX_DEFERRED];
-static __thread int t_n_deferred;
+static __thread jn_defer_set t_deferred;
 
 /* An answer was queued: written now, or, on the pump that owns the stream while it has more events ready, with the
  * others of its burst when the pump's queue is empty (one write for all: GRPC_WRITE_BUFFER_HINT). */
 static void write_soon_locked(jn_stream *st)
 {
-    if (t_defer_cq && t_defer_cq == st->cq && !st->writing) {
-        for (int i = 0; i < t_n_deferred; i++)
-            if (t_deferred[i] == st)
-                return;
-        if (t_n_deferred < MAX_DEFERRED) {
-            st->refs++;
-            t_deferred[t_n_deferred++] = st;
-            return;
-        }
-    }
-    pump_writes_locked(st);
+    jn_defer_result r = st->writing ? JN_DEFER_NOW : jn_defer_add(&t_deferred, st->cq, st);
+    if (r == JN_DEFER_ADDED)
+        st->refs++;
+    if (r == JN_DEFER_NOW)
+        pump_writes_locked(st);
 }
 
 void jn__stream_defer_writes(grpc_completion_queue *cq)
 {
-    t_defer_cq = cq;
+    t_deferred.queue = cq;
 }
 
 bool jn__stream_deferred(void)
 {
-    return t_n_deferred > 0;
+    return t_deferred.n > 0;
 }
 
 void jn__stream_flush(void)
 {
-    int n = t_n_deferred;
-    t_n_deferred = 0;
+    int n = t_deferred.n;
+    t_deferred.n = 0;
     for (int i = 0; i < n; i++) {
-        jn_stream *st = t_deferred[i];
+        jn_stream *st = t_deferred.items[i];
         pthread_mutex_lock(&st->mu);
         st->refs--;
         pump_writes_locked(st);
