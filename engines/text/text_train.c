@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "../train/optim.h"
+#include "../train/prune_magnitude.h"
 #include "../train/trainer.h"
 #include "text.h"
 
@@ -286,45 +287,6 @@ static void print_eval(const char *what, const eval *e, char **labels, size_t k)
     fflush(stdout);
 }
 
-typedef struct ranked {
-    float v;
-    uint32_t i;
-} ranked;
-
-static int ranked_cmp(const void *a, const void *b)
-{
-    const ranked *x = a, *y = b;
-    if (x->v != y->v)
-        return x->v < y->v ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* `junction prune --sparsity`: zeroes round(n * sparsity) of the n weights w with the smallest magnitude (ties by
- * position; the bias is kept) and returns the mask (1 = kept), or NULL on out of memory. */
-static uint8_t *prune_magnitude(float *w, size_t n, double sparsity)
-{
-    ranked *r = malloc(n * sizeof *r);
-    uint8_t *keep = malloc(n);
-    if (!r || !keep || n > UINT32_MAX) {
-        free(r);
-        free(keep);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        r[i].v = fabsf(w[i]);
-        r[i].i = (uint32_t)i;
-    }
-    qsort(r, n, sizeof *r, ranked_cmp);
-    memset(keep, 1, n);
-    size_t drop = (size_t)llround((double)n * sparsity);
-    for (size_t q = 0; q < drop; q++) {
-        keep[r[q].i] = 0;
-        w[r[q].i] = 0.0f;
-    }
-    free(r);
-    return keep;
-}
-
 static size_t count_nonzero(const float *w, size_t n)
 {
     size_t z = 0;
@@ -395,7 +357,7 @@ int jn_train_spam_text(const jn_train_options *opt, jn_err *err)
             acc_before = te.acc;
         }
         nonzero_before = count_nonzero(model.lin.w, dk);
-        if (!(keep = prune_magnitude(model.lin.w, dk, pr->sparsity))) {
+        if (!(keep = malloc(dk ? dk : 1)) || jn_prune_magnitude(model.lin.w, dk, pr->sparsity, keep) < 0) {
             rc = jn_err_set(err, JN_ENOMEM, "out of memory");
             goto out;
         }

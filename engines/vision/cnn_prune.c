@@ -1,5 +1,6 @@
 /* cnn_prune.c — structured channel pruning and unstructured magnitude pruning of the CNN (cnn_prune.h). */
 #include "cnn_prune.h"
+#include "../train/prune_magnitude.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -104,34 +105,20 @@ int jn_cnn_prune_magnitude(jn_cnn *m, double sparsity, jn_cnn_mask *mask, jn_err
     memset(mask, 0, sizeof *mask);
     if (!(sparsity > 0.0 && sparsity < 1.0))
         return jn_err_set(err, JN_EINVAL, "CNN magnitude pruning: the sparsity must be in (0, 1), got %g", sparsity);
-    size_t longest = 0;
-    for (int i = 0; i < JN_CNN_N_PARAMS; i += 2)
-        longest = m->len[i] > longest ? m->len[i] : longest;
     mask->keep = malloc(m->n_params);
-    ranked *r = malloc(longest * sizeof *r);
-    if (!mask->keep || !r) {
-        free(r);
-        jn_cnn_mask_free(mask);
+    if (!mask->keep)
         return jn_err_set(err, JN_ENOMEM, "CNN magnitude pruning: out of memory");
-    }
     memset(mask->keep, 1, m->n_params);
     mask->n_params = m->n_params;
     for (int p = 0; p < JN_CNN_N_PARAMS; p += 2) { /* the weights; biases are kept */
-        size_t len = m->len[p], drop = (size_t)llround((double)len * sparsity);
-        for (size_t i = 0; i < len; i++) {
-            r[i].v = fabs((double)m->p[p][i]);
-            r[i].i = i;
+        int64_t dropped = jn_prune_magnitude(m->p[p], m->len[p], sparsity, mask->keep + (m->p[p] - m->params));
+        if (dropped < 0) { /* earlier tensors stay pruned: the caller drops the model on an error */
+            jn_cnn_mask_free(mask);
+            return jn_err_set(err, JN_ENOMEM, "CNN magnitude pruning: out of memory");
         }
-        qsort(r, len, sizeof *r, ranked_cmp);
-        uint8_t *keep = mask->keep + (m->p[p] - m->params);
-        for (size_t q = 0; q < drop; q++) {
-            keep[r[q].i] = 0;
-            m->p[p][r[q].i] = 0.0f;
-        }
-        mask->zeroed += drop;
-        mask->weights += len;
+        mask->zeroed += (size_t)dropped;
+        mask->weights += m->len[p];
     }
-    free(r);
     return 0;
 }
 
