@@ -35,6 +35,10 @@ int jn_cmd_perf(int argc, char **argv);     /* perf.c */
 int jn_cli_usage_error(const char *command, void (*usage)(FILE *to), const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Whether a file can be created at path: its directory exists and is writable (cli.c). Checked before long work
+ * (training, calibration) so that a typo in an output path does not cost the run. */
+bool jn_cli_dir_writable(const char *path);
+
 /* ONNX export of a checkpoint of a built-in model (export_cmd.c; `junction train --onnx` uses it too). */
 bool jn_cli_can_export_onnx(const char *model);
 int jn_cli_export_onnx(const char *model, const char *checkpoint, const char *out, jn_err *err);

@@ -30,6 +30,7 @@
 #include "eval_data.h"
 #include "onnx.h"
 #include "quantize.h"
+#include "trainer.h"
 #include "vision/preprocess.h"
 
 #define DEFAULT_LIMIT 1000
@@ -146,16 +147,7 @@ static int out_writable(const char *path)
         errno = EISDIR;
         return 0;
     }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    return access(dir, W_OK | X_OK) == 0;
+    return jn_cli_dir_writable(path);
 }
 
 /* The model's bytes: the file, or the built-in NAME exported to a temporary file and read back. */
@@ -201,16 +193,10 @@ static void progress(long done, long total, double ex_per_s, int pass, int passe
 {
     if (quiet)
         return;
-    int width = 30, filled = total > 0 ? (int)((double)done / (double)total * width) : 0;
-    char bar[64];
-    for (int i = 0; i < width; i++)
-        bar[i] = i < filled ? '#' : '.';
-    bar[width] = '\0';
-    fprintf(stderr, "\rcalibration pass %d/%d [%s] %3d%% %ld/%ld %.0f ex/s", pass, passes, bar,
-            total > 0 ? (int)(100.0 * (double)done / (double)total) : 0, done, total, ex_per_s);
-    if (done >= total)
-        fputc('\n', stderr);
-    fflush(stderr);
+    char head[64], tail[96];
+    snprintf(head, sizeof head, "calibration pass %d/%d", pass, passes);
+    snprintf(tail, sizeof tail, "%ld/%ld %.0f ex/s", done, total, ex_per_s);
+    jn_progress_bar(head, done, total, tail);
 }
 
 static double now_s(void)

@@ -136,21 +136,6 @@ enum {
     OPT_FT_EPOCHS,
 };
 
-/* Can a file be created at path? Checked before training so that a typo does not cost a training run. */
-static int output_dir_writable(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    return access(dir, W_OK | X_OK) == 0;
-}
-
 /* `junction train` (prune false) or `junction prune` (true). */
 static int train_or_prune(int argc, char **argv, bool prune)
 {
@@ -296,7 +281,7 @@ static int train_or_prune(int argc, char **argv, bool prune)
     }
     if (onnx && !jn_cli_can_export_onnx(model))
         return usage_error("--onnx: model '%s' has no ONNX export", model);
-    if (onnx && !output_dir_writable(onnx)) {
+    if (onnx && !jn_cli_dir_writable(onnx)) {
         fprintf(stderr, "%s: --onnx '%s': cannot create a file there: %s\n",
                 prune ? "junction prune" : "junction train", onnx, strerror(errno));
         return JN_CLI_EXIT_FAIL;

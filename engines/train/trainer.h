@@ -53,6 +53,9 @@ extern const jn_trainer jn_trainers[];
 /* Progress bar on stderr: "epoch 2/10 [#####.....] 51% loss 0.4123 acc 0.861 1234 ex/s". */
 void jn_train_progress(int epoch, int epochs, long done, long total, double loss, double acc, double ex_per_s,
                        bool quiet);
+/* The bar itself, for any long loop (quantize's calibration too): "\r<head> [####......] 51% <tail>" on stderr, a
+ * newline once done >= total. */
+void jn_progress_bar(const char *head, long done, long total, const char *tail);
 
 
 

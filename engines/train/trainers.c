@@ -18,13 +18,21 @@ void jn_train_progress(int epoch, int epochs, long done, long total, double loss
 {
     if (quiet)
         return;
+    char head[64], tail[96];
+    snprintf(head, sizeof head, "epoch %d/%d", epoch, epochs);
+    snprintf(tail, sizeof tail, "loss %.4f acc %.3f %.0f ex/s", loss, acc, ex_per_s);
+    jn_progress_bar(head, done, total, tail);
+}
+
+void jn_progress_bar(const char *head, long done, long total, const char *tail)
+{
     int width = 30, filled = total > 0 ? (int)((double)done / (double)total * width) : 0;
     char bar[64];
     for (int i = 0; i < width; i++)
         bar[i] = i < filled ? '#' : '.';
     bar[width] = '\0';
-    fprintf(stderr, "\repoch %d/%d [%s] %3d%% loss %.4f acc %.3f %.0f ex/s", epoch, epochs, bar,
-            total > 0 ? (int)(100.0 * (double)done / (double)total) : 0, loss, acc, ex_per_s);
+    fprintf(stderr, "\r%s [%s] %3d%% %s", head, bar, total > 0 ? (int)(100.0 * (double)done / (double)total) : 0,
+            tail);
     if (done >= total)
         fputc('\n', stderr);
     fflush(stderr);
