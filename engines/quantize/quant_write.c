@@ -13,59 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "quant_internal.h"
 
-typedef struct arena {
-    void **p;
-    size_t n, cap;
-    bool oom;
-} arena;
-
-static void *a_alloc(arena *a, size_t size)
-{
-    if (a->oom)
-        return NULL;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        void **grown = realloc(a->p, cap * sizeof *grown);
-        if (!grown) {
-            a->oom = true;
-            return NULL;
-        }
-        a->p = grown;
-        a->cap = cap;
-    }
-    void *m = calloc(1, size ? size : 1);
-    if (!m) {
-        a->oom = true;
-        return NULL;
-    }
-    a->p[a->n++] = m;
-    return m;
-}
-
-static void a_free(arena *a)
-{
-    for (size_t i = 0; i < a->n; i++)
-        free(a->p[i]);
-    free(a->p);
-    memset(a, 0, sizeof *a);
-}
-
-__attribute__((format(printf, 2, 3))) static char *a_printf(arena *a, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = n >= 0 ? a_alloc(a, (size_t)n + 1) : NULL;
-    if (s) {
-        va_start(ap, fmt);
-        vsnprintf(s, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
+typedef jn_arena arena; /* every new node, initializer and string of the written model */
 
 /* Growable pointer array (malloc'd, freed by the writer). */
 typedef struct parr {
@@ -187,9 +138,9 @@ static int fail(writer *w, int code, const char *fmt, ...)
 /* A fresh name from base and suffix ("x_scale", else "x_scale_2", ...). */
 static const char *fresh(writer *w, const char *base, const char *suffix)
 {
-    char *s = a_printf(&w->a, "%s_%s", base, suffix);
+    char *s = jn_arena_printf(&w->a, "%s_%s", base, suffix);
     for (int k = 2; s && ns_has(&w->names, s) && k < 1000000; k++)
-        s = a_printf(&w->a, "%s_%s_%d", base, suffix, k);
+        s = jn_arena_printf(&w->a, "%s_%s_%d", base, suffix, k);
     if (!s || ns_add(&w->names, s)) {
         w->a.oom = true;
         return NULL;
@@ -200,9 +151,9 @@ static const char *fresh(writer *w, const char *base, const char *suffix)
 static Onnx__TensorProto *new_init(writer *w, const char *name, int dtype, size_t ndim, const int64_t *dims,
                                    const void *data, size_t len)
 {
-    Onnx__TensorProto *t = a_alloc(&w->a, sizeof *t);
-    int64_t *d = a_alloc(&w->a, (ndim ? ndim : 1) * sizeof *d);
-    uint8_t *raw = a_alloc(&w->a, len);
+    Onnx__TensorProto *t = jn_arena_alloc(&w->a, sizeof *t);
+    int64_t *d = jn_arena_alloc(&w->a, (ndim ? ndim : 1) * sizeof *d);
+    uint8_t *raw = jn_arena_alloc(&w->a, len);
     if (!t || !d || !raw)
         return NULL;
     onnx__tensor_proto__init(t);
@@ -224,9 +175,9 @@ static Onnx__TensorProto *new_init(writer *w, const char *name, int dtype, size_
 static Onnx__NodeProto *new_node(writer *w, const char *op, int n_in, const char *const *in, const char *out,
                                  int64_t axis)
 {
-    Onnx__NodeProto *n = a_alloc(&w->a, sizeof *n);
-    char **ins = a_alloc(&w->a, (size_t)n_in * sizeof *ins);
-    char **outs = a_alloc(&w->a, sizeof *outs);
+    Onnx__NodeProto *n = jn_arena_alloc(&w->a, sizeof *n);
+    char **ins = jn_arena_alloc(&w->a, (size_t)n_in * sizeof *ins);
+    char **outs = jn_arena_alloc(&w->a, sizeof *outs);
     if (!n || !ins || !outs || !out)
         return NULL;
     onnx__node_proto__init(n);
@@ -240,8 +191,8 @@ static Onnx__NodeProto *new_node(writer *w, const char *op, int n_in, const char
     n->op_type = (char *)op;
     n->name = (char *)fresh(w, out, op);
     if (axis >= 0) {
-        Onnx__AttributeProto *a = a_alloc(&w->a, sizeof *a);
-        Onnx__AttributeProto **attrs = a_alloc(&w->a, sizeof *attrs);
+        Onnx__AttributeProto *a = jn_arena_alloc(&w->a, sizeof *a);
+        Onnx__AttributeProto **attrs = jn_arena_alloc(&w->a, sizeof *attrs);
         if (!a || !attrs)
             return NULL;
         onnx__attribute_proto__init(a);
@@ -309,9 +260,9 @@ static const wcache *quantize_weight(writer *w, const qnode *q)
     int64_t channels = axis >= 0 ? q->w->dims[axis] : 1, inner = 1;
     for (size_t d = (size_t)(axis >= 0 ? axis + 1 : (int)q->w->n_dims); d < q->w->n_dims; d++)
         inner *= q->w->dims[d];
-    float *scales = a_alloc(&w->a, (size_t)(channels ? channels : 1) * sizeof *scales);
+    float *scales = jn_arena_alloc(&w->a, (size_t)(channels ? channels : 1) * sizeof *scales);
     int8_t *qv = malloc((size_t)(count ? count : 1));
-    int8_t *zeros = a_alloc(&w->a, (size_t)(channels ? channels : 1));
+    int8_t *zeros = jn_arena_alloc(&w->a, (size_t)(channels ? channels : 1));
     if (!scales || !qv || !zeros) {
         free(x);
         free(qv);
@@ -382,7 +333,7 @@ static const char *quantize_bias(writer *w, const qnode *q, const wcache *wc)
     if (!x)
         return NULL;
     float sx = w->scale[root(w, q->act)];
-    float *bs = a_alloc(&w->a, (size_t)(wc->n_scales ? wc->n_scales : 1) * sizeof *bs);
+    float *bs = jn_arena_alloc(&w->a, (size_t)(wc->n_scales ? wc->n_scales : 1) * sizeof *bs);
     int32_t *qb = malloc((size_t)(count ? count : 1) * sizeof *qb);
     bool fits = bs && qb;
     for (size_t c = 0; fits && c < wc->n_scales; c++)
@@ -463,9 +414,9 @@ static int qval_of(const jn_quant_plan *p, const char *name)
  * states it: the same convolution. */
 static void add_kernel_shape(writer *w, Onnx__NodeProto *n, const Onnx__TensorProto *wt)
 {
-    Onnx__AttributeProto *a = a_alloc(&w->a, sizeof *a);
-    Onnx__AttributeProto **attrs = a_alloc(&w->a, (n->n_attribute + 1) * sizeof *attrs);
-    int64_t *ks = a_alloc(&w->a, (wt->n_dims > 2 ? wt->n_dims - 2 : 1) * sizeof *ks);
+    Onnx__AttributeProto *a = jn_arena_alloc(&w->a, sizeof *a);
+    Onnx__AttributeProto **attrs = jn_arena_alloc(&w->a, (n->n_attribute + 1) * sizeof *attrs);
+    int64_t *ks = jn_arena_alloc(&w->a, (wt->n_dims > 2 ? wt->n_dims - 2 : 1) * sizeof *ks);
     if (!a || !attrs || !ks || wt->n_dims < 3)
         return;
     onnx__attribute_proto__init(a);
@@ -507,8 +458,8 @@ static void emit_node(writer *w, size_t k)
         if (q->out >= 0)
             w->sum->last_scale = w->scale[root(w, q->out)];
     }
-    Onnx__NodeProto *n = a_alloc(&w->a, sizeof *n);
-    char **ins = a_alloc(&w->a, (orig->n_input ? orig->n_input : 1) * sizeof *ins);
+    Onnx__NodeProto *n = jn_arena_alloc(&w->a, sizeof *n);
+    char **ins = jn_arena_alloc(&w->a, (orig->n_input ? orig->n_input : 1) * sizeof *ins);
     if (!n || !ins)
         return;
     *n = *orig;
@@ -531,7 +482,7 @@ static void emit_node(writer *w, size_t k)
         if (v < 0 || !w->p->v[v].is_output)
             continue;
         if (n->output == orig->output) {
-            char **outs = a_alloc(&w->a, orig->n_output * sizeof *outs);
+            char **outs = jn_arena_alloc(&w->a, orig->n_output * sizeof *outs);
             if (!outs)
                 return;
             memcpy(outs, orig->output, orig->n_output * sizeof *outs);
@@ -602,10 +553,10 @@ static Onnx__StringStringEntryProto **metadata(writer *w, const char *note, size
         json_object_set_new(j, "calibration", json_string(note));
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    char *value = s ? a_printf(&w->a, "%s", s) : NULL;
+    char *value = s ? jn_arena_printf(&w->a, "%s", s) : NULL;
     free(s);
-    Onnx__StringStringEntryProto **arr = a_alloc(&w->a, (m->n_metadata_props + 1) * sizeof *arr);
-    Onnx__StringStringEntryProto *e = a_alloc(&w->a, sizeof *e);
+    Onnx__StringStringEntryProto **arr = jn_arena_alloc(&w->a, (m->n_metadata_props + 1) * sizeof *arr);
+    Onnx__StringStringEntryProto *e = jn_arena_alloc(&w->a, sizeof *e);
     if (!arr || !e || !value) {
         w->a.oom = true;
         return NULL;
@@ -741,6 +692,6 @@ int jn_quant_write(jn_quant_plan *p, const char *path, const char *note, jn_quan
     free(w.nodes.p);
     free(w.inits.p);
     free(w.names.slot);
-    a_free(&w.a);
+    jn_arena_free(&w.a);
     return rc;
 }

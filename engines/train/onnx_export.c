@@ -2,7 +2,7 @@
  *
  * A graph is assembled in a `builder`: every protobuf-c struct, array and string it hands out is allocated through
  * it and recorded, so one builder_free releases the whole ModelProto whatever failed half-way. Allocation failures
- * are sticky (b->oom) and checked once before packing, which keeps the graph code straight-line.
+ * are sticky (b->a.oom) and checked once before packing, which keeps the graph code straight-line.
  */
 #include "onnx_export.h"
 
@@ -15,15 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "onnx.pb-c.h"
 
 #define PRODUCER_NAME "junction"
 #define PRODUCER_VERSION "0.1"
 
 typedef struct builder {
-    void **owned;
-    size_t n_owned, cap_owned;
-    int oom;
+    jn_arena a; /* every struct, array and string of the model */
 
     Onnx__GraphProto graph;
     Onnx__NodeProto **nodes;
@@ -38,64 +37,12 @@ typedef struct builder {
 
 /* ---- allocation ------------------------------------------------------------------------------------------------ */
 
-static void *b_alloc(builder *b, size_t size)
-{
-    if (b->oom)
-        return NULL;
-    if (b->n_owned == b->cap_owned) {
-        size_t cap = b->cap_owned ? b->cap_owned * 2 : 64;
-        void **grown = realloc(b->owned, cap * sizeof *grown);
-        if (!grown) {
-            b->oom = 1;
-            return NULL;
-        }
-        b->owned = grown;
-        b->cap_owned = cap;
-    }
-    void *p = calloc(1, size ? size : 1);
-    if (!p) {
-        b->oom = 1;
-        return NULL;
-    }
-    b->owned[b->n_owned++] = p;
-    return p;
-}
-
-/* A copy of s owned by the builder; NULL (with b->oom set) when s is NULL because an earlier step ran out. */
-static char *b_str(builder *b, const char *s)
-{
-    if (!s) {
-        b->oom = 1;
-        return NULL;
-    }
-    size_t n = strlen(s) + 1;
-    char *p = b_alloc(b, n);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
-
-__attribute__((format(printf, 2, 3))) static char *b_printf(builder *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *p = n >= 0 ? b_alloc(b, (size_t)n + 1) : NULL;
-    if (p) {
-        va_start(ap, fmt);
-        vsnprintf(p, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    return p;
-}
-
 /* Appends p to the pointer array *arr of *n entries (grown through the builder: old arrays stay owned, harmless). */
 static void b_push(builder *b, void ***arr, size_t *n, void *p)
 {
-    if (!p || b->oom)
+    if (!p || b->a.oom)
         return;
-    void **grown = b_alloc(b, (*n + 1) * sizeof *grown);
+    void **grown = jn_arena_alloc(&b->a, (*n + 1) * sizeof *grown);
     if (!grown)
         return;
     if (*n)
@@ -106,9 +53,7 @@ static void b_push(builder *b, void ***arr, size_t *n, void *p)
 
 static void builder_free(builder *b)
 {
-    for (size_t i = 0; i < b->n_owned; i++)
-        free(b->owned[i]);
-    free(b->owned);
+    jn_arena_free(&b->a);
     memset(b, 0, sizeof *b);
 }
 
@@ -118,21 +63,21 @@ static void builder_free(builder *b)
 static Onnx__NodeProto *add_node(builder *b, const char *op, const char *name, int n_in, const char *const *in,
                                  const char *out)
 {
-    Onnx__NodeProto *n = b_alloc(b, sizeof *n);
-    char **ins = b_alloc(b, (size_t)n_in * sizeof *ins);
-    char **outs = b_alloc(b, sizeof *outs);
+    Onnx__NodeProto *n = jn_arena_alloc(&b->a, sizeof *n);
+    char **ins = jn_arena_alloc(&b->a, (size_t)n_in * sizeof *ins);
+    char **outs = jn_arena_alloc(&b->a, sizeof *outs);
     if (!n || !ins || !outs)
         return NULL;
     onnx__node_proto__init(n);
     for (int i = 0; i < n_in; i++)
-        ins[i] = b_str(b, in[i]);
-    outs[0] = b_str(b, out);
+        ins[i] = jn_arena_strdup(&b->a, in[i]);
+    outs[0] = jn_arena_strdup(&b->a, out);
     n->n_input = (size_t)n_in;
     n->input = ins;
     n->n_output = 1;
     n->output = outs;
-    n->op_type = b_str(b, op);
-    n->name = b_str(b, name);
+    n->op_type = jn_arena_strdup(&b->a, op);
+    n->name = jn_arena_strdup(&b->a, name);
     b_push(b, (void ***)&b->nodes, &b->n_nodes, n);
     return n;
 }
@@ -142,11 +87,11 @@ static Onnx__AttributeProto *new_attr(builder *b, Onnx__NodeProto *n, const char
 {
     if (!n)
         return NULL;
-    Onnx__AttributeProto *a = b_alloc(b, sizeof *a);
+    Onnx__AttributeProto *a = jn_arena_alloc(&b->a, sizeof *a);
     if (!a)
         return NULL;
     onnx__attribute_proto__init(a);
-    a->name = b_str(b, name);
+    a->name = jn_arena_strdup(&b->a, name);
     a->has_type = 1;
     a->type = type;
     b_push(b, (void ***)&n->attribute, &n->n_attribute, a);
@@ -165,7 +110,7 @@ static void attr_int(builder *b, Onnx__NodeProto *n, const char *name, int64_t v
 static void attr_ints(builder *b, Onnx__NodeProto *n, const char *name, size_t count, const int64_t *v)
 {
     Onnx__AttributeProto *a = new_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
-    int64_t *vals = b_alloc(b, count * sizeof *vals);
+    int64_t *vals = jn_arena_alloc(&b->a, count * sizeof *vals);
     if (a && vals) {
         memcpy(vals, v, count * sizeof *vals);
         a->n_ints = count;
@@ -176,12 +121,12 @@ static void attr_ints(builder *b, Onnx__NodeProto *n, const char *name, size_t c
 /* An FP32 initializer; returns its data (count floats, zeroed) for the caller to fill, NULL on out of memory. */
 static float *add_initializer(builder *b, const char *name, size_t ndim, const int64_t *dims)
 {
-    Onnx__TensorProto *t = b_alloc(b, sizeof *t);
-    int64_t *d = b_alloc(b, ndim * sizeof *d);
+    Onnx__TensorProto *t = jn_arena_alloc(&b->a, sizeof *t);
+    int64_t *d = jn_arena_alloc(&b->a, ndim * sizeof *d);
     size_t count = 1;
     for (size_t i = 0; i < ndim; i++)
         count *= (size_t)dims[i];
-    float *data = b_alloc(b, count * sizeof *data);
+    float *data = jn_arena_alloc(&b->a, count * sizeof *data);
     if (!t || !d || !data)
         return NULL;
     onnx__tensor_proto__init(t);
@@ -190,7 +135,7 @@ static float *add_initializer(builder *b, const char *name, size_t ndim, const i
     t->dims = d;
     t->has_data_type = 1;
     t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    t->name = b_str(b, name);
+    t->name = jn_arena_strdup(&b->a, name);
     t->has_raw_data = 1;
     t->raw_data.len = count * sizeof *data; /* raw_data is little-endian IEEE 754: the host's layout on x86/ARM */
     t->raw_data.data = (uint8_t *)data;
@@ -201,10 +146,10 @@ static float *add_initializer(builder *b, const char *name, size_t ndim, const i
 /* A graph input or output: FP32 tensor; dims < 0 become the symbolic batch dimension "N". */
 static void add_value_info(builder *b, int is_input, const char *name, size_t ndim, const int64_t *dims)
 {
-    Onnx__ValueInfoProto *v = b_alloc(b, sizeof *v);
-    Onnx__TypeProto *type = b_alloc(b, sizeof *type);
-    Onnx__TypeProto__Tensor *tt = b_alloc(b, sizeof *tt);
-    Onnx__TensorShapeProto *shape = b_alloc(b, sizeof *shape);
+    Onnx__ValueInfoProto *v = jn_arena_alloc(&b->a, sizeof *v);
+    Onnx__TypeProto *type = jn_arena_alloc(&b->a, sizeof *type);
+    Onnx__TypeProto__Tensor *tt = jn_arena_alloc(&b->a, sizeof *tt);
+    Onnx__TensorShapeProto *shape = jn_arena_alloc(&b->a, sizeof *shape);
     if (!v || !type || !tt || !shape)
         return;
     onnx__value_info_proto__init(v);
@@ -212,13 +157,13 @@ static void add_value_info(builder *b, int is_input, const char *name, size_t nd
     onnx__type_proto__tensor__init(tt);
     onnx__tensor_shape_proto__init(shape);
     for (size_t i = 0; i < ndim; i++) {
-        Onnx__TensorShapeProto__Dimension *d = b_alloc(b, sizeof *d);
+        Onnx__TensorShapeProto__Dimension *d = jn_arena_alloc(&b->a, sizeof *d);
         if (!d)
             return;
         onnx__tensor_shape_proto__dimension__init(d);
         if (dims[i] < 0) {
             d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            d->dim_param = b_str(b, "N");
+            d->dim_param = jn_arena_strdup(&b->a, "N");
         } else {
             d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
             d->dim_value = dims[i];
@@ -230,7 +175,7 @@ static void add_value_info(builder *b, int is_input, const char *name, size_t nd
     tt->shape = shape;
     type->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     type->tensor_type = tt;
-    v->name = b_str(b, name);
+    v->name = jn_arena_strdup(&b->a, name);
     v->type = type;
     if (is_input)
         b_push(b, (void ***)&b->inputs, &b->n_inputs, v);
@@ -240,12 +185,12 @@ static void add_value_info(builder *b, int is_input, const char *name, size_t nd
 
 static void add_meta(builder *b, const char *key, const char *value)
 {
-    Onnx__StringStringEntryProto *e = b_alloc(b, sizeof *e);
+    Onnx__StringStringEntryProto *e = jn_arena_alloc(&b->a, sizeof *e);
     if (!e)
         return;
     onnx__string_string_entry_proto__init(e);
-    e->key = b_str(b, key);
-    e->value = b_str(b, value);
+    e->key = jn_arena_strdup(&b->a, key);
+    e->value = jn_arena_strdup(&b->a, value);
     b_push(b, (void ***)&b->meta, &b->n_meta, e);
 }
 
@@ -255,11 +200,11 @@ static void add_labels_meta(builder *b, const char *const *labels, size_t n)
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
         if (json_array_append_new(arr, json_string(labels[i])) != 0)
-            b->oom = 1;
+            b->a.oom = true;
     char *s = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     if (!s) {
-        b->oom = 1;
+        b->a.oom = true;
         return;
     }
     add_meta(b, "labels", s);
@@ -313,13 +258,13 @@ static int finish(builder *b, const char *graph_name, const char *doc, const cha
     Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
     Onnx__OperatorSetIdProto opset = ONNX__OPERATOR_SET_ID_PROTO__INIT;
     Onnx__OperatorSetIdProto *opsets[1] = {&opset};
-    opset.domain = b_str(b, ""); /* the default ONNX domain */
+    opset.domain = jn_arena_strdup(&b->a, ""); /* the default ONNX domain */
     opset.has_version = 1;
     opset.version = JN_ONNX_EXPORT_OPSET;
 
     Onnx__GraphProto *g = &b->graph;
     onnx__graph_proto__init(g);
-    g->name = b_str(b, graph_name);
+    g->name = jn_arena_strdup(&b->a, graph_name);
     g->n_node = b->n_nodes;
     g->node = b->nodes;
     g->n_initializer = b->n_inits;
@@ -333,15 +278,15 @@ static int finish(builder *b, const char *graph_name, const char *doc, const cha
     model.ir_version = JN_ONNX_EXPORT_IR_VERSION;
     model.n_opset_import = 1;
     model.opset_import = opsets;
-    model.producer_name = b_str(b, PRODUCER_NAME);
-    model.producer_version = b_str(b, PRODUCER_VERSION);
+    model.producer_name = jn_arena_strdup(&b->a, PRODUCER_NAME);
+    model.producer_version = jn_arena_strdup(&b->a, PRODUCER_VERSION);
     model.has_model_version = 1;
     model.model_version = 1;
-    model.doc_string = b_str(b, doc);
+    model.doc_string = jn_arena_strdup(&b->a, doc);
     model.graph = g;
     model.n_metadata_props = b->n_meta;
     model.metadata_props = b->meta;
-    if (b->oom)
+    if (b->a.oom)
         return jn_err_set(err, JN_ENOMEM, "ONNX export: out of memory");
 
     size_t len = onnx__model_proto__get_packed_size(&model);
@@ -442,14 +387,14 @@ int jn_onnx_export_cnn(const jn_cnn *m, const char *const *labels, int n_labels,
     add_meta(&b, "source", source);
     add_meta(&b, "preprocessing", preprocessing);
     add_meta(&b, "architecture",
-             b_printf(&b, "conv %dx%d %d + ReLU + maxpool 2 -> conv %dx%d %d + ReLU + maxpool 2 -> dense %d + ReLU -> "
+             jn_arena_printf(&b.a, "conv %dx%d %d + ReLU + maxpool 2 -> conv %dx%d %d + ReLU + maxpool 2 -> dense %d + ReLU -> "
                           "dense %d -> softmax",
                       a->k, a->k, a->c1, a->k, a->k, a->c2, a->hidden, a->classes));
-    char *doc = b_printf(&b,
+    char *doc = jn_arena_printf(&b.a,
                          "%s exported by junction: input 'input' FP32 [N, %d, %d, %d] (NCHW; %s) -> output 'scores' "
                          "FP32 [N, %d] (softmax probabilities, columns in the order of the 'labels' metadata)",
                          source, a->c, a->h, a->w, preprocessing, a->classes);
-    int rc = b.oom ? jn_err_set(err, JN_ENOMEM, "ONNX export: out of memory")
+    int rc = b.a.oom ? jn_err_set(err, JN_ENOMEM, "ONNX export: out of memory")
                    : finish(&b, source, doc, path, err);
     builder_free(&b);
     return rc;
@@ -475,8 +420,7 @@ int jn_onnx_export_text_linear(const jn_text_model *m, const char *source, const
     add_labels_meta(&b, (const char *const *)m->labels, k);
     add_meta(&b, "source", source);
     const jn_text_hash_config *c = &m->cfg;
-    char *features = b_printf(
-        &b,
+    char *features = jn_arena_printf(&b.a,
         "UTF-8 text -> tokens (lower-cased words, CJK characters as tokens%s) -> word 1..%d-grams and character "
         "%d..%d-grams hashed (FNV-1a 32 + fmix32, seed %u) into 2^%d buckets -> 1 + ln(tf) -> L2 normalization "
         "(junction engines/text: jn_text_features)",
@@ -496,11 +440,11 @@ int jn_onnx_export_text_linear(const jn_text_model *m, const char *source, const
     add_meta(&b, "stopwords", num);
     snprintf(num, sizeof num, "%u", (unsigned)c->seed);
     add_meta(&b, "seed", num);
-    char *doc = b_printf(&b,
+    char *doc = jn_arena_printf(&b.a,
                          "%s (linear softmax head) exported by junction: input 'features' FP32 [N, %zu] (the hashed "
                          "feature vector, see the 'preprocessing' metadata) -> output 'scores' FP32 [N, %zu]",
                          source, d, k);
-    int rc = b.oom ? jn_err_set(err, JN_ENOMEM, "ONNX export: out of memory")
+    int rc = b.a.oom ? jn_err_set(err, JN_ENOMEM, "ONNX export: out of memory")
                    : finish(&b, source, doc, path, err);
     builder_free(&b);
     return rc;
