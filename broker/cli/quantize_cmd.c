@@ -28,6 +28,7 @@
 #include "../../engines/builtin.h"
 #include "cli.h"
 #include "eval_data.h"
+#include "file_read.h"
 #include "onnx.h"
 #include "quantize.h"
 #include "trainer.h"
@@ -104,39 +105,10 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 
 static int read_whole(const char *path, uint8_t **out, size_t *len)
 {
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return errno ? errno : ENOENT;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    int e = buf ? 0 : ENOMEM;
-    while (!e) {
-        if (n == cap) {
-            uint8_t *grown = cap >= MAX_MODEL_BYTES ? NULL : realloc(buf, cap * 2);
-            if (!grown) {
-                e = EFBIG;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            e = ferror(f) ? EIO : 0;
-            break;
-        }
-    }
-    fclose(f);
-    if (e) {
-        free(buf);
-        return e;
-    }
+    void *buf;
+    int e = jn_read_file(path, MAX_MODEL_BYTES, &buf, len);
     *out = buf;
-    *len = n;
-    return 0;
+    return e;
 }
 
 /* Can a file be created at path (its directory writable, path not a directory)? */

@@ -1,4 +1,5 @@
 /* state.c — the state directory (see state.h): load with fallback, atomic durable commits. */
+#include "file_read.h"
 #include "state.h"
 
 #include <errno.h>
@@ -163,54 +164,23 @@ static int parse_file(const char *data, size_t len, record **out, size_t *out_n,
     return 0;
 }
 
-/* Reads a whole file: 0, JN_ENOTFOUND when absent, or JN_EIO with why. */
+/* Reads a whole file: 0, JN_ENOTFOUND when absent, or JN_EIO / JN_ENOMEM with why. */
 static int read_file(const char *path, char **data, size_t *len, char *why, size_t why_n)
 {
-    *data = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            return JN_ENOTFOUND;
-        snprintf(why, why_n, "%s", strerror(errno));
-        return JN_EIO;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    int rc = buf ? 0 : JN_ENOMEM;
-    while (!rc) {
-        if (n == cap) {
-            if (cap >= STATE_MAX_BYTES) {
-                snprintf(why, why_n, "larger than %zu MiB", STATE_MAX_BYTES >> 20);
-                rc = JN_EIO;
-                break;
-            }
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                rc = JN_ENOMEM;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                snprintf(why, why_n, "read error");
-                rc = JN_EIO;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
+    void *buf;
+    int e = jn_read_file(path, STATE_MAX_BYTES, &buf, len);
     *data = buf;
-    *len = n;
-    return 0;
+    if (!e)
+        return 0;
+    if (e == ENOENT)
+        return JN_ENOTFOUND;
+    if (e == ENOMEM)
+        return JN_ENOMEM;
+    if (e == EFBIG)
+        snprintf(why, why_n, "larger than %zu MiB", STATE_MAX_BYTES >> 20);
+    else
+        snprintf(why, why_n, "%s", e == EIO ? "read error" : strerror(e));
+    return JN_EIO;
 }
 
 static int fsync_dir(const char *dir)
