@@ -378,6 +378,9 @@ int jn_cmd_serve(int argc, char **argv)
         if (p.http)
             printf("junction: serving HTTP on %s:%d\n", cfg.opt.host, jn_http_server_port(p.http));
         printf("junction: serving gRPC on %s:%d\n", cfg.opt.host, jn_server_port(p.server));
+        if (cfg.forwarding_pumps)
+            fprintf(stderr, "junction: one gRPC pump thread (a broker that forwards: --remotes without --models; "
+                            "--threads N to change)\n");
         fflush(stdout);
         int sig = wait_for_stop(&stop_signals);
         fprintf(stderr, "junction: %s received, finishing in-flight calls\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -516,8 +516,10 @@ int jn__serve_parse_options(int argc, char **argv, serve_config *cfg)
     }
     /* A broker that forwards (remote engines, no model repository) runs one pump: with two, gRPC's single poller
      * hands most events from one pump to the other (DECISIONS.md, "Multiplexed remotes": pump threads). */
-    if (!threads_given && cfg->remotes_file && !cfg->models_dir)
+    if (!threads_given && cfg->remotes_file && !cfg->models_dir) {
         cfg->opt.pump_threads = 1;
+        cfg->forwarding_pumps = true;
+    }
     if (optind < argc) {
         fprintf(stderr, "junction serve: unexpected argument '%s'\n\n", argv[optind]);
         serve_usage(stderr);

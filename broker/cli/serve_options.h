@@ -37,6 +37,7 @@ typedef struct serve_config {
     jn_otlp_options otlp;                            /* endpoint NULL: no tracing */
     jn_request_log_options request_log;              /* --request-log*: on when its path is set */
     const char *redact_file;                         /* --redact */
+    bool forwarding_pumps;                           /* one pump chosen: --remotes without --models or --threads */
 } serve_config;
 
 /* Parses the command line into cfg. Returns -1 to go on, or the exit status (help printed, or bad usage reported). */

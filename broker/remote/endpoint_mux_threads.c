@@ -41,7 +41,7 @@ static pthread_t g_thread, g_watch;
 static bool g_thread_running, g_watch_stop;
 /* The multiplexer's thread polls its queue only once a blocking caller used it (g_used_cv): an idle poller would take
  * the polling role from the pumps and hand every socket event over to them (a futex wake per event). */
-static bool g_cq_used;
+static atomic_bool g_cq_used; /* written under jn__mux_mu; read without it by jn__mux_queue_used */
 static pthread_cond_t g_used_cv = PTHREAD_COND_INITIALIZER;
 static _Atomic(grpc_completion_queue *) g_cq_fast; /* g_cq once both threads run; NULL before and after */
 static pthread_cond_t g_watch_cv; /* on CLOCK_MONOTONIC (jn__mux_queue) */
@@ -202,6 +202,8 @@ grpc_completion_queue *jn__mux_queue(void)
 /* A blocking caller is about to use cq: the multiplexer's thread starts polling its queue (g_used_cv). */
 void jn__mux_queue_used(grpc_completion_queue *cq)
 {
+    if (atomic_load(&g_cq_used)) /* once used, every blocking call after it takes no lock here */
+        return;
     pthread_mutex_lock(&jn__mux_mu);
     if (!g_cq_used && cq == g_cq) {
         g_cq_used = true;

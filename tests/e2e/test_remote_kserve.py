@@ -90,6 +90,14 @@ def run(t):
         t.check(e is not None and e.endpoint == ks.address and e.protocol == pb.admin.KSERVE_V2 and
                 e.breaker == "closed", "ListEngines shows it", str(e))
 
+    with t.case("a broker started with --remotes and no --models runs one pump thread, and says so"):
+        t.check("junction: one gRPC pump thread (a broker that forwards" in srv.stderr_text(),
+                "the default for a forwarding broker is announced on stderr", srv.stderr_tail(5))
+        s2 = t.start_server(["--remotes", remotes, "--threads", "2"])
+        t.check("one gRPC pump thread" not in s2.stderr_text(), "--threads 2 overrides it (no such line)",
+                s2.stderr_tail(5))
+        t.stop_server(s2)
+
     with t.case("a --remotes entry with dynamic_batching as an object: rows of concurrent callers go out together"):
         xs = [rng.standard_normal((1, 5)).astype(np.float32) for _ in range(24)]
         with concurrent.futures.ThreadPoolExecutor(24) as pool:
